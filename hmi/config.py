@@ -1,0 +1,498 @@
+"""Plant configuration: site > areas > lines > machines > tags, endpoints, alarms and shifts, loaded from YAML."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)]
+LIMIT_TYPES = ("LL", "L", "H", "HH")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Security(_Model):
+    """How the HMI secures its OPC UA channel to one endpoint."""
+
+    policy: Literal["None", "Basic256Sha256"] = "None"
+    mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    certificate: Path | None = None
+    private_key: Path | None = None
+    server_certificate: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Security:
+        if self.policy == "None" and self.mode != "None":
+            raise ValueError("mode must be None when policy is None; set policy: Basic256Sha256 to sign or encrypt")
+        if self.policy != "None":
+            if self.mode == "None":
+                raise ValueError("policy Basic256Sha256 needs mode Sign or SignAndEncrypt")
+            missing = [k for k in ("certificate", "private_key", "server_certificate") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"policy {self.policy} needs {', '.join(missing)}: the client certificate and key, and the "
+                    "server certificate the HMI trusts"
+                )
+        return self
+
+
+class Endpoint(_Model):
+    """One OPC UA server the HMI subscribes to."""
+
+    name: Name
+    url: str
+    publishing_interval_ms: int = Field(500, ge=50, le=60_000)
+    stale_after_s: float = Field(3.0, gt=0, le=60, description="connection loss marks values STALE within this")
+    username: str | None = None
+    password: str | None = None
+    security: Security = Security()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith("opc.tcp://"):
+            raise ValueError("must start with opc.tcp://, e.g. opc.tcp://127.0.0.1:4840")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Endpoint:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together: give both or neither")
+        return self
+
+
+class AlarmDef(_Model):
+    """A limit (HH/H/L/LL) or discrete alarm on one tag."""
+
+    type: Literal["HH", "H", "L", "LL", "discrete"]
+    name: Name | None = None
+    limit: float | None = None
+    value: bool | int | float | str | None = None
+    priority: int = Field(3, ge=1, le=4, description="1 is the highest")
+    deadband: float = Field(0.0, ge=0)
+    message: str = Field(min_length=1, max_length=200)
+    consequence: str = ""
+    action: str = ""
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> AlarmDef:
+        if self.type == "discrete":
+            if self.value is None:
+                raise ValueError("a discrete alarm needs value: the tag value that raises it")
+            if self.limit is not None:
+                raise ValueError("a discrete alarm has no limit; use value")
+        else:
+            if self.limit is None:
+                raise ValueError(f"a {self.type} alarm needs limit: the value at which it activates")
+            if self.value is not None:
+                raise ValueError(f"a {self.type} alarm has no value; use limit")
+        return self
+
+    def key(self) -> str:
+        """The alarm's name on its tag: its own name or its type."""
+        return self.name or self.type
+
+
+class Tag(_Model):
+    """One process value read from an OPC UA node."""
+
+    name: Name
+    endpoint: Name
+    node_id: str
+    data_type: Literal["float", "int", "bool", "string"] = "float"
+    unit: str = ""
+    description: str = ""
+    eng_range: tuple[float, float] | None = None
+    normal_range: tuple[float, float] | None = None
+    alarms: tuple[AlarmDef, ...] = ()
+
+    @field_validator("eng_range", "normal_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] >= value[1]:
+            raise ValueError(f"low must be below high, got [{value[0]}, {value[1]}]")
+        return value
+
+    @property
+    def numeric(self) -> bool:
+        """True for tags whose values are numbers that limits apply to."""
+        return self.data_type in ("float", "int")
+
+
+class Machine(_Model):
+    """A machine on a line, with its tags."""
+
+    name: Name
+    description: str = ""
+    state_tag: Name | None = None
+    tags: tuple[Tag, ...] = ()
+
+
+class Line(_Model):
+    """A production line: its key tags, line-level tags and machines."""
+
+    name: Name
+    description: str = ""
+    state_tag: Name | None = Field(None, description="tag holding the line's PackML state name")
+    speed_tag: Name | None = None
+    good_count_tag: Name | None = None
+    reject_count_tag: Name | None = None
+    trend_tags: tuple[Name, ...] = Field((), description="key values shown in the line's embedded trend")
+    tags: tuple[Tag, ...] = ()
+    machines: tuple[Machine, ...] = ()
+
+
+class Area(_Model):
+    """A plant area (one operator position) holding lines."""
+
+    name: Name
+    lines: tuple[Line, ...] = Field(min_length=1)
+
+
+class Shift(_Model):
+    """A shift in plant local time; end before start means it crosses midnight."""
+
+    name: str = Field(min_length=1, max_length=40)
+    start: time
+    end: time
+
+
+class Site(_Model):
+    """The plant site: name, time zone and shifts."""
+
+    name: str = Field(min_length=1, max_length=120)
+    timezone: str = "UTC"
+    shifts: tuple[Shift, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The plant's local time zone."""
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class TagRef:
+    """Where a tag sits in the plant."""
+
+    tag: Tag
+    area: Area
+    line: Line
+    machine: Machine | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRef:
+    """An alarm definition with the tag and place it belongs to."""
+
+    id: str
+    alarm: AlarmDef
+    tag: Tag
+    area: Area
+    line: Line
+    machine: Machine | None
+
+
+class PlantConfig(_Model):
+    """The whole plant description."""
+
+    site: Site
+    endpoints: tuple[Endpoint, ...] = Field(min_length=1)
+    areas: tuple[Area, ...] = Field(min_length=1)
+
+    _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
+    _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Index tags and alarms by name once; the model is immutable."""
+        for area in self.areas:
+            for line in area.lines:
+                for machine, tag in _line_tags(line):
+                    self._tags.setdefault(tag.name, TagRef(tag, area, line, machine))
+                    for alarm in tag.alarms:
+                        alarm_id = f"{tag.name}.{alarm.key()}"
+                        self._alarms.setdefault(alarm_id, AlarmRef(alarm_id, alarm, tag, area, line, machine))
+
+    @property
+    def tags(self) -> dict[str, TagRef]:
+        """Every tag by name."""
+        return self._tags
+
+    @property
+    def alarms(self) -> dict[str, AlarmRef]:
+        """Every alarm definition by id (tag name + '.' + alarm name or type)."""
+        return self._alarms
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The endpoint called `name`."""
+        return next(e for e in self.endpoints if e.name == name)
+
+    def lines(self) -> Iterator[tuple[Area, Line]]:
+        """Every line with its area, in configuration order."""
+        for area in self.areas:
+            for line in area.lines:
+                yield area, line
+
+    def line(self, name: str) -> tuple[Area, Line] | None:
+        """The line called `name` with its area, or None."""
+        return next(((a, ln) for a, ln in self.lines() if ln.name == name), None)
+
+    def summary(self) -> str:
+        """One line with the counts `hmi check` prints."""
+        n_lines = sum(1 for _ in self.lines())
+        n_machines = sum(len(ln.machines) for _, ln in self.lines())
+        return (
+            f"site {self.site.name!r}: {len(self.endpoints)} endpoint(s), {len(self.areas)} area(s), "
+            f"{n_lines} line(s), {n_machines} machine(s), {len(self.tags)} tag(s), {len(self.alarms)} alarm(s), "
+            f"{len(self.site.shifts)} shift(s)"
+        )
+
+
+def _line_tags(line: Line) -> Iterator[tuple[Machine | None, Tag]]:
+    for tag in line.tags:
+        yield None, tag
+    for machine in line.machines:
+        for tag in machine.tags:
+            yield machine, tag
+
+
+# ---------------------------------------------------------------------------------------------- loading and errors
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a configuration file, located by line and by path inside the document."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(document)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; `issues` lists every problem found."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def format_path(loc: Loc) -> str:
+    """('areas', 0, 'lines', 1) -> 'areas[0].lines[1]'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_config(path: str | Path) -> PlantConfig:
+    """Read, parse and validate a plant file; raise ConfigError naming every problem."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(name, None, "", "file not found; check the path or run `hmi browse` to "
+                                                      "write a starting configuration")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        issue = ConfigIssue(name, None, "", f"cannot read the file ({exc}); it must be UTF-8 text")
+        raise ConfigError([issue]) from None
+    return parse_config(text, name)
+
+
+def parse_config(text: str, name: str = "<config>") -> PlantConfig:
+    """Parse and validate plant YAML text; raise ConfigError naming every problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue(name, line, "", f"invalid YAML: {problem}; check indentation and quoting "
+                                                       "near this line")]) from None
+    if root is None or data is None:
+        raise ConfigError([ConfigIssue(name, None, "", "the file is empty; it needs at least site, endpoints and "
+                                                      "areas (see assets/demo-plant.yaml)")])
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(name, 1, "", "the document must be a mapping with keys site, endpoints and "
+                                                    "areas")])
+    issues = [ConfigIssue(name, line, format_path(loc), msg) for loc, line, msg in _duplicate_keys(root, ())]
+    try:
+        plant = PlantConfig.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            issues.append(ConfigIssue(name, _line_of(root, loc), format_path(loc), _explain(err)))
+        raise ConfigError(issues) from None
+    issues += [ConfigIssue(name, _line_of(root, loc), format_path(loc), msg) for loc, msg in semantic_issues(plant)]
+    if issues:
+        raise ConfigError(issues)
+    return plant
+
+
+def _explain(err: Any) -> str:
+    kind = err["type"]
+    loc = err["loc"]
+    field = loc[-1] if loc else ""
+    if kind == "extra_forbidden":
+        return f"unknown key {field!r}; remove it or check its spelling against assets/demo-plant.yaml"
+    if kind == "missing":
+        return f"required key {field!r} is missing; add it"
+    msg = str(err["msg"])
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        return "names may hold letters, digits, '.', '_' and '-' and must start with a letter or digit"
+    return f"{msg} (got {err.get('input')!r})" if kind not in ("value_error", "model_type") else msg
+
+
+def _duplicate_keys(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, int, str]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            k = str(key.value)
+            if k in seen:
+                yield (*loc, k), key.start_mark.line + 1, f"key {k!r} appears twice here; keep one"
+            seen.add(k)
+            yield from _duplicate_keys(value, (*loc, k))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, i))
+
+
+def _line_of(root: yaml.Node, loc: Loc) -> int:
+    """The 1-based line of the deepest YAML node that `loc` reaches."""
+    node = root
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key, value in node.value:
+                if key.value == part:
+                    child, line = value, key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
+    """Checks across the document: unique names, references, limit order and deadbands."""
+    out: list[tuple[Loc, str]] = []
+    endpoint_names: set[str] = set()
+    for i, ep in enumerate(plant.endpoints):
+        if ep.name in endpoint_names:
+            out.append((("endpoints", i, "name"), f"endpoint name {ep.name!r} is used twice; names must be unique"))
+        endpoint_names.add(ep.name)
+
+    tag_names: dict[str, str] = {}
+    line_names: set[str] = set()
+    refs: list[tuple[Loc, str]] = []
+    for a, area in enumerate(plant.areas):
+        for li, line in enumerate(area.lines):
+            lloc: Loc = ("areas", a, "lines", li)
+            if line.name in line_names:
+                out.append(((*lloc, "name"), f"line name {line.name!r} is used twice; line names must be unique"))
+            line_names.add(line.name)
+            for key in ("state_tag", "speed_tag", "good_count_tag", "reject_count_tag"):
+                if getattr(line, key):
+                    refs.append(((*lloc, key), getattr(line, key)))
+            refs += [((*lloc, "trend_tags", k), t) for k, t in enumerate(line.trend_tags)]
+            groups: list[tuple[Loc, tuple[Tag, ...]]] = [(lloc, line.tags)]
+            for m, machine in enumerate(line.machines):
+                mloc: Loc = (*lloc, "machines", m)
+                if machine.state_tag:
+                    refs.append(((*mloc, "state_tag"), machine.state_tag))
+                groups.append((mloc, machine.tags))
+            for gloc, tags in groups:
+                for t, tag in enumerate(tags):
+                    tloc: Loc = (*gloc, "tags", t)
+                    if tag.name in tag_names:
+                        out.append(((*tloc, "name"), f"tag name {tag.name!r} is already used at "
+                                                     f"{tag_names[tag.name]}; tag names must be unique"))
+                    else:
+                        tag_names[tag.name] = format_path(tloc)
+                    if tag.endpoint not in endpoint_names:
+                        out.append(((*tloc, "endpoint"), f"unknown endpoint {tag.endpoint!r}; define it under "
+                                                         f"endpoints (known: {', '.join(sorted(endpoint_names))})"))
+                    out += _alarm_issues(tag, tloc)
+    for loc, ref in refs:
+        if ref not in tag_names:
+            out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
+    return out
+
+
+def _alarm_issues(tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    keys: set[str] = set()
+    limits: dict[str, tuple[int, AlarmDef]] = {}
+    for k, alarm in enumerate(tag.alarms):
+        aloc: Loc = (*tloc, "alarms", k)
+        if alarm.key() in keys:
+            out.append(((*aloc, "name"), f"two alarms on tag {tag.name!r} are both called {alarm.key()!r}; give "
+                                         "each a distinct name"))
+        keys.add(alarm.key())
+        if alarm.type in LIMIT_TYPES:
+            if not tag.numeric:
+                out.append(((*aloc, "type"), f"a {alarm.type} limit alarm needs a numeric tag; {tag.name!r} is "
+                                             f"{tag.data_type}; use type: discrete"))
+            elif alarm.type in limits:
+                out.append(((*aloc, "type"), f"tag {tag.name!r} already has a {alarm.type} alarm; one per type"))
+            else:
+                limits[alarm.type] = (k, alarm)
+    present = [t for t in LIMIT_TYPES if t in limits]
+    for lower, upper in itertools.pairwise(present):
+        lo, (ku, hi) = limits[lower][1], limits[upper]
+        assert lo.limit is not None
+        assert hi.limit is not None
+        if lo.limit >= hi.limit:
+            out.append(((*tloc, "alarms", ku, "limit"), f"limits out of order: {upper} ({hi.limit}) must be above "
+                                                        f"{lower} ({lo.limit}); the order is LL < L < H < HH"))
+            return out
+    for i, kind in enumerate(present):
+        ka, al = limits[kind]
+        # A high alarm clears at limit - deadband, a low one at limit + deadband: that point must not pass the
+        # neighbouring limit on the clearing side, or the two alarms could never both be normal.
+        neighbour = present[i - 1] if kind in ("H", "HH") and i > 0 else None
+        if kind in ("L", "LL") and i + 1 < len(present):
+            neighbour = present[i + 1]
+        if neighbour is None:
+            continue
+        other = limits[neighbour][1]
+        assert al.limit is not None
+        assert other.limit is not None
+        gap = abs(al.limit - other.limit)
+        if al.deadband >= gap:
+            out.append(((*tloc, "alarms", ka, "deadband"), f"deadband {al.deadband:g} of {kind} is not smaller than "
+                                                           f"the gap {gap:g} to {neighbour}; reduce it"))
+    return out
+

@@ -1,0 +1,116 @@
+"""The runtime wires sources -> cache -> alarms / trends -> store, and starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from hmi.alarms.engine import AlarmEngine
+from hmi.alarms.journal import AlarmJournal
+from hmi.alarms.service import AlarmService
+from hmi.audit import AuditLog
+from hmi.auth import UserService
+from hmi.clock import Clock, utc_now
+from hmi.config import PlantConfig
+from hmi.history import TrendBuffer
+from hmi.notes import ShiftNotes
+from hmi.roles import Role
+from hmi.shifts import ShiftSlot, current_shift
+from hmi.sources import StatusBoard
+from hmi.sources.opcua import OpcUaSource
+from hmi.store.database import Database
+from hmi.tags import TagCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoInfo:
+    """Shown on the login page in demo mode only: the demo accounts and their password."""
+
+    users: Sequence[tuple[str, Role]]
+    password_hint: str
+
+
+@dataclass
+class Runtime:
+    """Everything one HMI instance runs. Screens get this object and call its services."""
+
+    plant: PlantConfig
+    db: Database
+    clock: Clock = utc_now
+    demo: DemoInfo | None = None
+    trend_window: timedelta = timedelta(minutes=15)
+    cache: TagCache = field(init=False)
+    board: StatusBoard = field(init=False)
+    alarms: AlarmEngine = field(init=False)
+    journal: AlarmJournal = field(init=False)
+    audit: AuditLog = field(init=False)
+    users: UserService = field(init=False)
+    notes: ShiftNotes = field(init=False)
+    alarm_service: AlarmService = field(init=False)
+    trends: TrendBuffer = field(init=False)
+    sources: list[OpcUaSource] = field(init=False)
+    started: bool = field(init=False, default=False)
+    start_error: str | None = field(init=False, default=None)
+    _ready: asyncio.Event = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ready = asyncio.Event()
+        self.cache = TagCache()
+        self.board = StatusBoard()
+        self.audit = AuditLog(self.db, self.clock)
+        self.users = UserService(self.db, self.audit, self.clock)
+        self.notes = ShiftNotes(self.db, self.audit, self.clock)
+        self.alarms = AlarmEngine(self.plant, self.cache)
+        self.journal = AlarmJournal(self.alarms, self.db, self.clock)
+        self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock)
+        numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
+        self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
+        self.sources = []
+        for endpoint in self.plant.endpoints:
+            tags = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == endpoint.name]
+            self.sources.append(OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock))
+
+    async def start(self) -> None:
+        """Database first (fails loudly), then consumers, then the sources that feed them."""
+        try:
+            await self.db.start()
+        except Exception as exc:
+            self.start_error = str(exc)
+            self._ready.set()
+            raise
+        self.trends.start()
+        self.alarms.start()
+        self.journal.start()
+        for source in self.sources:
+            await source.start()
+        self.started = True
+        self._ready.set()
+        log.info("runtime started: %s; database %s", self.plant.summary(), self.db.describe())
+
+    async def stop(self) -> None:
+        """Reverse order: sources, consumers (the journal writes what it holds), database."""
+        for source in self.sources:
+            await source.stop()
+        await self.journal.stop()
+        self.alarms.stop()
+        self.trends.stop()
+        await self.db.stop()
+        self.started = False
+        self._ready.clear()
+
+    async def wait_ready(self, timeout: float = 30.0) -> bool:  # noqa: ASYNC109 - a bound, not a cancel scope
+        """Wait until start() has finished (pages can be requested while the app is still starting)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return self.started
+
+    def shift(self) -> ShiftSlot:
+        """The shift running now."""
+        return current_shift(self.plant.site, self.clock())

@@ -1,0 +1,77 @@
+"""What every source shares: the Source protocol and the board of endpoint connection states."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStatus:
+    """Connection state of one endpoint, shown in every screen's header and banner."""
+
+    endpoint: str
+    url: str
+    connected: bool
+    since: datetime
+    detail: str = ""
+
+
+class Source(Protocol):
+    """A data source: started and stopped by the runtime, feeds the tag cache, reports to the StatusBoard."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Begin connecting in the background; never raises for an unreachable server."""
+
+    async def stop(self) -> None:
+        """End every task and subscription of the source."""
+
+
+StatusListener = Callable[[EndpointStatus], None]
+
+
+class StatusBoard:
+    """Latest connection state per endpoint, with listeners (banner, header)."""
+
+    def __init__(self) -> None:
+        self._statuses: dict[str, EndpointStatus] = {}
+        self._listeners: dict[int, StatusListener] = {}
+        self._next = 0
+
+    def set(self, status: EndpointStatus) -> None:
+        """Record a new state; listeners hear only real changes of connectedness or detail."""
+        old = self._statuses.get(status.endpoint)
+        if old == status:
+            return
+        self._statuses[status.endpoint] = status
+        for listener in list(self._listeners.values()):
+            try:
+                listener(status)
+            except Exception:
+                log.exception("status listener failed")
+
+    def get(self, endpoint: str) -> EndpointStatus | None:
+        """The state of one endpoint."""
+        return self._statuses.get(endpoint)
+
+    def all(self) -> list[EndpointStatus]:
+        """Every endpoint's state."""
+        return list(self._statuses.values())
+
+    def disconnected(self) -> list[EndpointStatus]:
+        """Endpoints that are down now."""
+        return [s for s in self._statuses.values() if not s.connected]
+
+    def subscribe(self, listener: StatusListener) -> Callable[[], None]:
+        """Hear every change; returns the unsubscribe function."""
+        self._next += 1
+        key = self._next
+        self._listeners[key] = listener
+        return lambda: self._listeners.pop(key, None) and None

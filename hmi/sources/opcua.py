@@ -1,0 +1,301 @@
+"""OPC UA source: one asyncua client per endpoint, subscriptions in chunks, reconnect, STALE on loss."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from asyncua import Client, Node, ua
+from asyncua.client.ua_client import UaClientState
+from asyncua.common.subscription import DataChangeEvent, Subscription
+from asyncua.crypto import security_policies
+from asyncua.observer import Observer
+
+from hmi.config import Endpoint, Tag
+from hmi.sources.base import EndpointStatus, StatusBoard
+from hmi.tags import TagCache, TagState, classify, coerce
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Batch = Callable[[Sequence[TagState]], None]
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    # asyncua returns naive UTC datetimes for some fields; the core only deals in aware UTC.
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def to_state(tag: Tag, dv: ua.DataValue, received: datetime) -> TagState:
+    """Turn an OPC UA DataValue into a TagState, checking the value against the tag's configured type."""
+    raw = dv.Value.Value if dv.Value is not None else None
+    code = dv.StatusCode.value if dv.StatusCode is not None else 0
+    note = ""
+    if classify(code) is not classify(0) or raw is None:
+        value = raw
+    else:
+        value, override, note = coerce(tag.data_type, raw)
+        if override:
+            code = override
+            log.warning("tag %s: malformed value %r from the server: %s", tag.name, raw, note)
+    return TagState(tag.name, value, code, classify(code), _utc(dv.SourceTimestamp), _utc(dv.ServerTimestamp),
+                    received, None, note)
+
+
+class _StateObserver(Observer):
+    """Forwards the client's connection state changes to the source (called on the event loop)."""
+
+    def __init__(self, on_change: Callable[[UaClientState], None]) -> None:
+        self._on_change = on_change
+
+    def on_state_change(self, state: UaClientState) -> None:
+        self._on_change(state)
+
+
+class OpcUaSource:
+    """Feeds the cache from one endpoint. Connection loss turns its tags STALE within `stale_after_s`."""
+
+    def __init__(self, endpoint: Endpoint, tags: Sequence[Tag], cache: TagCache, board: StatusBoard, *,
+                 clock: Clock = lambda: datetime.now(UTC), chunk_size: int = 500,
+                 reconnect_max_delay: float = 5.0, on_reconnect: Callable[[], None] | None = None,
+                 queue_size: int = 200_000) -> None:
+        self.name = endpoint.name
+        self.endpoint = endpoint
+        self.tags = list(tags)
+        self._cache = cache
+        self._board = board
+        self._clock = clock
+        self._chunk = chunk_size
+        self._max_delay = reconnect_max_delay
+        self._queue_size = queue_size
+        self._on_reconnect = on_reconnect
+        self._by_nodeid: dict[ua.NodeId, Tag] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._aux: set[asyncio.Task[Any]] = set()
+        self._client: Client | None = None
+        self._sub: Subscription | None = None
+        self._connected = False
+        self._stopping = False
+        self.connects = 0
+        self._board.set(EndpointStatus(self.name, endpoint.url, False, clock(), "connecting"))
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Start the connection loop in the background."""
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"opcua:{self.name}")
+
+    async def stop(self) -> None:
+        """Disconnect and end every task of this source."""
+        self._stopping = True
+        tasks = [t for t in (self._task, *self._aux) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._task = None
+        self._aux.clear()
+        await self._disconnect()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"opcua:{self.name}:{name}")
+        self._aux.add(task)
+        task.add_done_callback(self._aux.discard)
+
+    # ------------------------------------------------------------------------------------ connection loop
+    async def _run(self) -> None:
+        delay = 0.5
+        while not self._stopping:
+            try:
+                await self._connect()
+                delay = 0.5
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                detail = _describe(exc)
+                log.warning("endpoint %s (%s): %s; retrying in %.1f s", self.name, self.endpoint.url, detail, delay)
+                self._lost(detail)
+            await self._disconnect()
+            if self._stopping:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_delay)
+
+    def _make_client(self) -> Client:
+        ep = self.endpoint
+        stale = ep.stale_after_s
+        # The watchdog probes the server every second so a silent (not closed) connection is found within the
+        # stale bound; auto_reconnect re-creates the session and subscriptions with backoff.
+        client = Client(ep.url, timeout=max(1.0, stale / 2), watchdog_intervall=min(1.0, stale / 3),
+                        auto_reconnect=True, reconnect_max_delay=self._max_delay,
+                        reconnect_request_timeout=stale)
+        client.session_timeout = 30_000
+        if ep.username is not None:
+            client.set_user(ep.username)
+            client.set_password(ep.password or "")
+        return client
+
+    async def _connect(self) -> None:
+        client = self._make_client()
+        self._client = client
+        ep = self.endpoint
+        if ep.security.policy == "Basic256Sha256":
+            sec = ep.security
+            assert sec.certificate is not None
+            assert sec.private_key is not None
+            client.application_uri = _application_uri(sec.certificate) or client.application_uri
+            await client.set_security(
+                security_policies.SecurityPolicyBasic256Sha256, str(sec.certificate), str(sec.private_key),
+                server_certificate=str(sec.server_certificate),
+                mode=getattr(ua.MessageSecurityMode, sec.mode))
+        await asyncio.wait_for(client.connect(), timeout=max(3.0, ep.stale_after_s * 2))
+        client.uaclient.observer = _StateObserver(self._on_client_state)
+        await self._subscribe(client)
+        await self._read_all(client)
+        self.connects += 1
+        self._set_connected()
+
+    async def _subscribe(self, client: Client) -> None:
+        ep = self.endpoint
+        params = ua.CreateSubscriptionParameters()
+        params.RequestedPublishingInterval = ep.publishing_interval_ms
+        # Keep-alive at least every second, lifetime ten keep-alives: an idle but healthy subscription still
+        # proves the server is there, and a dead one is noticed in seconds, not the library's minutes.
+        params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / ep.publishing_interval_ms))
+        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
+        params.MaxNotificationsPerPublish = 0
+        params.PublishingEnabled = True
+        params.Priority = 0
+        sub = await client.create_subscription(params, None, queue_maxsize=self._queue_size)
+        self._sub = sub
+        self._by_nodeid.clear()
+        nodes: list[Node] = []
+        for tag in self.tags:
+            try:
+                node = client.get_node(tag.node_id)
+            except Exception as exc:
+                log.error("tag %s: node id %r is not valid (%s); fix node_id in the configuration",
+                          tag.name, tag.node_id, exc)
+                continue
+            self._by_nodeid[node.nodeid] = tag
+            nodes.append(node)
+        for start in range(0, len(nodes), self._chunk):
+            chunk = nodes[start:start + self._chunk]
+            handles = await sub.subscribe_data_change(chunk, queuesize=1)
+            for node, handle in zip(chunk, handles, strict=False):
+                if isinstance(handle, (ua.StatusCode, Exception)):
+                    tag = self._by_nodeid[node.nodeid]
+                    log.error("tag %s: cannot subscribe to %s: %s", tag.name, tag.node_id, handle)
+        log.info("endpoint %s: %d monitored items in chunks of %d", self.name, len(nodes), self._chunk)
+
+    async def _read_all(self, client: Client) -> None:
+        """Read every tag's current value (after connect and reconnect) so the cache never waits on a change."""
+        nodes = [client.get_node(nid) for nid in self._by_nodeid]
+        states: list[TagState] = []
+        for start in range(0, len(nodes), self._chunk):
+            chunk = nodes[start:start + self._chunk]
+            values = await client.read_attributes(chunk, ua.AttributeIds.Value)
+            received = self._clock()
+            for node, dv in zip(chunk, values, strict=True):
+                states.append(to_state(self._by_nodeid[node.nodeid], dv, received))
+        self._cache.update(states)
+
+    async def _consume(self) -> None:
+        sub = self._sub
+        assert sub is not None
+        # Iterator mode: the publish loop only enqueues; we drain whatever has arrived and hand the cache one batch.
+        queue: asyncio.Queue[Any] = sub._event_queue  # type: ignore[assignment]
+        by_nodeid = self._by_nodeid
+        cache_update = self._cache.update
+        clock = self._clock
+        while True:
+            first = await queue.get()
+            batch = [first]
+            while not queue.empty() and len(batch) < 20_000:
+                batch.append(queue.get_nowait())
+            received = clock()
+            states = []
+            for ev in batch:
+                if ev is None:
+                    raise ConnectionError("subscription closed")
+                if type(ev) is DataChangeEvent:
+                    tag = by_nodeid.get(ev.node.nodeid)
+                    if tag is not None:
+                        states.append(to_state(tag, ev.data.monitored_item.Value, received))
+            cache_update(states)
+
+    async def _disconnect(self) -> None:
+        client, self._client, self._sub = self._client, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), timeout=2.0)
+
+    # -------------------------------------------------------------------------------------- state changes
+    def _on_client_state(self, state: UaClientState) -> None:
+        if self._stopping:
+            return
+        if state is UaClientState.CONNECTED:
+            if not self._connected:
+                log.info("endpoint %s reconnected", self.name)
+                self._set_connected()
+                if self._client is not None:
+                    self._spawn(self._reread(self._client), "reread")
+        elif state in (UaClientState.RECONNECTING, UaClientState.DISCONNECTED) and self._connected:
+            self._lost("connection lost; reconnecting")
+
+    async def _reread(self, client: Client) -> None:
+        try:
+            await self._read_all(client)
+        except Exception as exc:
+            log.warning("endpoint %s: re-reading values after reconnect failed: %s", self.name, _describe(exc))
+        if self._on_reconnect is not None:
+            self._on_reconnect()
+
+    def _set_connected(self) -> None:
+        self._connected = True
+        self._board.set(EndpointStatus(self.name, self.endpoint.url, True, self._clock(), ""))
+
+    def _lost(self, detail: str) -> None:
+        prev = self._board.get(self.name)
+        # "Since when" is the first moment of the outage, not the latest failed retry.
+        since = prev.since if prev is not None and not prev.connected else self._clock()
+        self._connected = False
+        self._board.set(EndpointStatus(self.name, self.endpoint.url, False, since, detail))
+        self._cache.mark_stale((t.name for t in self.tags), since)
+
+    @property
+    def connected(self) -> bool:
+        """True while the session is up."""
+        return self._connected
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "no answer from the server (timeout)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: is the OPC UA server running at this address?"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _application_uri(cert_path: Any) -> str | None:
+    """The URI in the client certificate's SubjectAltName: OPC UA requires the session's to match it."""
+    try:
+        from cryptography import x509
+
+        data = open(cert_path, "rb").read()  # noqa: SIM115 - small file read once at connect
+        cert = x509.load_pem_x509_certificate(data) if b"BEGIN" in data else x509.load_der_x509_certificate(data)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+        return uris[0] if uris else None
+    except Exception:
+        return None

@@ -1,0 +1,95 @@
+"""Registers every page on NiceGUI for one Runtime and ties the runtime's start and stop to the app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from nicegui import app, ui
+
+from hmi.context import ActionContext
+from hmi.runtime import Runtime
+from screens import session
+from screens.alarms import alarms_page
+from screens.line import line_page
+from screens.login import login_page, logout
+from screens.notes import notes_page
+from screens.overview import overview_page
+from screens.trends import trends_page
+
+log = logging.getLogger(__name__)
+CSS = Path(__file__).resolve().parents[1] / "assets" / "hmi.css"
+
+
+def setup(
+    rt: Runtime,
+    *,
+    before_start: Callable[[], Awaitable[None]] | None = None,
+    after_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Define the pages for `rt`; the runtime starts with the app and stops with it."""
+    ui.add_css(CSS.read_text(encoding="utf-8"), shared=True)
+
+    async def startup() -> None:
+        # NiceGUI runs startup handlers as background tasks; pages wait for `rt.wait_ready()`.
+        try:
+            if before_start is not None:
+                await before_start()
+            await rt.start()
+        except Exception as exc:
+            rt.start_error = rt.start_error or str(exc)
+            log.exception("the HMI runtime could not start")
+
+    async def shutdown() -> None:
+        await rt.stop()
+        if after_stop is not None:
+            await after_stop()
+
+    app.on_startup(startup)
+    app.on_shutdown(shutdown)
+
+    async def ready() -> bool:
+        if await rt.wait_ready():
+            return True
+        ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")
+                 ).classes("hmi-title p-6").props('role="alert"')
+        return False
+
+    async def signed_in() -> ActionContext | None:
+        return session.require() if await ready() else None
+
+    @ui.page("/login")
+    async def _login(next: str | None = None) -> None:
+        if await ready():
+            login_page(rt, next)
+
+    @ui.page("/logout")
+    async def _logout() -> None:
+        if await ready():
+            await logout(rt)
+
+    @ui.page("/")
+    async def _overview() -> None:
+        if (ctx := await signed_in()) is not None:
+            overview_page(rt, ctx)
+
+    @ui.page("/line/{name}")
+    async def _line(name: str) -> None:
+        if (ctx := await signed_in()) is not None:
+            line_page(rt, ctx, name)
+
+    @ui.page("/alarms")
+    async def _alarms(focus: str | None = None) -> None:
+        if (ctx := await signed_in()) is not None:
+            alarms_page(rt, ctx, focus)
+
+    @ui.page("/trends")
+    async def _trends(tags: str | None = None) -> None:
+        if (ctx := await signed_in()) is not None:
+            trends_page(rt, ctx, tags)
+
+    @ui.page("/notes")
+    async def _notes() -> None:
+        if (ctx := await signed_in()) is not None:
+            notes_page(rt, ctx)

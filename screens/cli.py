@@ -1,0 +1,192 @@
+"""`hmi run` and `hmi demo`: the commands that serve the screens (plugged into `hmi` by entry point)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from hmi.config import ConfigError, PlantConfig, load_config
+from hmi.roles import Role
+from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
+
+DEMO_USERS = (("operator", Role.OPERATOR), ("lead", Role.LEAD), ("manager", Role.MANAGER), ("admin", Role.ADMIN))
+
+
+def register(sub: Any) -> None:
+    """Add the `run` and `demo` sub-commands."""
+    run = sub.add_parser("run", help="serve the HMI for a plant configuration (production entry point)")
+    run.add_argument("--config", required=True, help="plant YAML file (see `hmi check`)")
+    _common(run)
+    run.set_defaults(handler=handle_run)
+
+    demo = sub.add_parser("demo", help="start a simulated bottling plant and the HMI on SQLite, nothing to set up")
+    _common(demo)
+    demo.add_argument("--seed", type=int, default=None, help="make the simulated plant repeatable")
+    demo.set_defaults(handler=handle_demo)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    p.add_argument("--db", default=None, help="database URL (default: SQLite under --data-dir; env HMI_DB_URL)")
+    p.add_argument(
+        "--data-dir",
+        default="./hmi-data",
+        type=Path,
+        help="where the SQLite file and session storage live (default ./hmi-data)",
+    )
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"hmi: {message}", file=sys.stderr)
+    return code
+
+
+async def _check_database(url: str) -> str:
+    db = Database(url)
+    await db.start()
+    try:
+        return db.describe()
+    finally:
+        await db.stop()
+
+
+def _prepare(args: argparse.Namespace) -> tuple[str, str] | int:
+    """Database URL and session secret, or an exit code after a clear message."""
+    data_dir: Path = args.data_dir.expanduser().absolute()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"cannot create the data directory {data_dir}: {exc}; choose another with --data-dir")
+    try:
+        url = resolve_db_url(args.db, data_dir)
+        described = asyncio.run(_check_database(url))
+    except ValueError as exc:
+        return _fail(str(exc))
+    except DatabaseUnavailable as exc:
+        return _fail(str(exc))
+    print(f"Database: {described}", flush=True)
+    # NiceGUI keeps per-browser session data here; set before nicegui is imported.
+    os.environ.setdefault("NICEGUI_STORAGE_PATH", str(data_dir / "sessions"))
+    return url, _storage_secret(data_dir)
+
+
+def _storage_secret(data_dir: Path) -> str:
+    """The key that signs session cookies: from HMI_STORAGE_SECRET, else generated once and kept in the data dir."""
+    if secret := os.environ.get("HMI_STORAGE_SECRET"):
+        return secret
+    path = data_dir / "storage-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _warn_if_exposed(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        print(
+            f"hmi: serving on {host}: reachable from the network. Put it behind TLS (a reverse proxy) in a plant.",
+            file=sys.stderr,
+        )
+
+
+def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) -> None:
+    from nicegui import ui
+
+    from screens.app import setup
+
+    setup(runtime, **hooks)
+    _warn_if_exposed(args.host)
+    ui.run(
+        host=args.host,
+        port=args.port,
+        title=runtime.plant.site.name,
+        reload=False,
+        show=False,
+        storage_secret=secret,
+        show_welcome_message=False,
+        favicon="🏭",
+        reconnect_timeout=5.0,
+    )
+
+
+def handle_run(args: argparse.Namespace) -> int:
+    """Serve the HMI for a plant file."""
+    try:
+        plant = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return _fail(f"{args.config} is not a valid plant configuration; run `hmi check {args.config}`", 2)
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    url, secret = prepared
+    from hmi.runtime import Runtime
+
+    runtime = Runtime(plant, Database(url))
+    print(f"HMI for {plant.site.name}: http://{args.host}:{args.port}", flush=True)
+    _serve(runtime, args, secret)
+    return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_plant(port: int) -> PlantConfig:
+    """The demo plant with its endpoint pointed at a simulator on `port`."""
+    from hmi.simulator import demo_config_path
+
+    plant = load_config(demo_config_path())
+    endpoints = tuple(e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) for e in plant.endpoints)
+    return PlantConfig.model_validate({"site": plant.site, "endpoints": endpoints, "areas": plant.areas})
+
+
+def handle_demo(args: argparse.Namespace) -> int:
+    """Simulator + HMI + SQLite + demo accounts, in one process."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    url, secret = prepared
+    from hmi.runtime import DemoInfo, Runtime
+    from hmi.simulator import PlantSimulator
+
+    password = os.environ.get("HMI_DEMO_PASSWORD") or "demo"
+    sim_port = _free_port()
+    plant = demo_plant(sim_port)
+    simulator = PlantSimulator(plant, host="127.0.0.1", port=sim_port, seed=args.seed)
+    # A password chosen through the environment is not printed on the login page for all to read.
+    hint = "set by HMI_DEMO_PASSWORD" if os.environ.get("HMI_DEMO_PASSWORD") else password
+    runtime = Runtime(plant, Database(url), demo=DemoInfo(DEMO_USERS, hint))
+
+    async def before_start() -> None:
+        await simulator.start()
+        await runtime.db.start()
+        for name, role in DEMO_USERS:
+            if await runtime.users.get(name) is None:
+                await runtime.users.create_user(
+                    name, password, role, full_name=f"Demo {role.value}", enforce_policy=False
+                )
+
+    async def after_stop() -> None:
+        await simulator.stop()
+
+    print(f"Demo plant simulator: {simulator.url}", flush=True)
+    print(f"HMI demo: http://{args.host}:{args.port}", flush=True)
+    print(f"Demo users (password: {hint}): " + ", ".join(f"{n} ({r.value})" for n, r in DEMO_USERS), flush=True)
+    _serve(runtime, args, secret, before_start=before_start, after_stop=after_stop)
+    return 0

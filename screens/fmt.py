@@ -1,0 +1,97 @@
+"""Formatting for screens: plant local time with zone, values with quality, states in words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from hmi.tags import Quality, TagState
+
+PACKML_CLASS = {
+    "Execute": "running",
+    "Suspended": "starved",
+    "Suspending": "transition",
+    "Unsuspending": "transition",
+    "Held": "down",
+    "Aborted": "down",
+    "Idle": "idle",
+    "Stopped": "idle",
+    "Complete": "idle",
+    "Starting": "transition",
+    "Completing": "transition",
+    "Resetting": "transition",
+    "Holding": "transition",
+    "Unholding": "transition",
+    "Stopping": "transition",
+    "Aborting": "transition",
+    "Clearing": "transition",
+}
+CLASS_WORD = {
+    "running": "RUNNING",
+    "starved": "STARVED/BLOCKED",
+    "down": "DOWN",
+    "idle": "IDLE",
+    "transition": "CHANGING",
+    "unknown": "UNKNOWN",
+}
+
+
+def local_time(dt: datetime | None, zone: ZoneInfo, *, date: bool = False) -> str:
+    """'14:03:22 CET' (or with the date) in plant local time; '—' for no time."""
+    if dt is None:
+        return "—"
+    local = dt.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if date else "%H:%M:%S %Z")
+
+
+def display_status(status: str) -> str:
+    """'BadSensorFailure' -> 'Bad_SensorFailure', the way OPC UA documents write it."""
+    for prefix in ("Bad", "Uncertain", "Good"):
+        if status.startswith(prefix) and len(status) > len(prefix):
+            return f"{prefix}_{status[len(prefix) :]}"
+    return status
+
+
+def format_value(state: TagState | None, data_type: str = "float") -> str:
+    """The value as text; never blank so a missing value is visible as '—'."""
+    if state is None or state.value is None:
+        return "—"
+    value = state.value
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) < 1e6 else f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)[:60]
+
+
+def quality_badge(state: TagState | None, now: datetime) -> tuple[str, str]:
+    """(css class, text) of the badge beside a value: empty text for a good live value."""
+    if state is None:
+        return "stale", "NO DATA"
+    if state.quality is Quality.STALE:
+        age = int((now - (state.stale_since or state.received_at)).total_seconds())
+        return "stale", f"STALE {_age(age)}"
+    if state.quality is Quality.BAD:
+        return "bad", f"BAD {display_status(state.status)}"
+    if state.quality is Quality.UNCERTAIN:
+        return "uncertain", f"UNCERTAIN {display_status(state.status)}"
+    return "good", ""
+
+
+def _age(seconds: int) -> str:
+    seconds = max(seconds, 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def line_state(state: TagState | None) -> tuple[str, str]:
+    """(css class, words) of a PackML state: the overview mapping of STANDARDS.md 6.4."""
+    if state is None or not state.good or not isinstance(state.value, str):
+        return "unknown", "UNKNOWN"
+    cls = PACKML_CLASS.get(state.value, "unknown")
+    return cls, f"{CLASS_WORD[cls]} ({state.value})"

@@ -1,0 +1,93 @@
+"""Level 2: one line's machines with live values, units, quality and normal ranges, and a small live trend."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from hmi.context import ActionContext
+from hmi.runtime import Runtime
+from hmi.tags import TagState
+from screens.frame import frame
+from screens.trend_chart import LiveTrend
+from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
+
+
+def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
+    """The line screen."""
+    found = rt.plant.line(name)
+    with frame(rt, ctx, f"Line {name}"):
+        if found is None:
+            ui.label(f"There is no line called {name!r}.").classes("hmi-title")
+            ui.button("Back to the overview", on_click=lambda: ui.navigate.to("/"))
+            return
+        area, line = found
+        views: dict[str, ValueView] = {}
+        states: dict[str, StateView] = {}
+        with ui.row().classes("items-center gap-3"):
+            ui.button("Overview", on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
+            ui.label(f"{area.name} / {line.name}").classes("hmi-title")
+            states[line.state_tag or ""] = StateView()
+            alarms_box = ui.row().classes("items-center gap-2").props('data-testid="line-alarms"').mark("line-alarms")
+        if line.tags:
+            with ui.row().classes("gap-2"):
+                for tag in line.tags:
+                    if tag.name != line.state_tag:
+                        views[tag.name] = ValueView(tag, small=True)
+        if line.trend_tags:
+            with ui.column().classes("w-full hmi-panel p-2"):
+                ui.label("Key values, last minutes").classes("hmi-muted")
+                LiveTrend(rt, list(line.trend_tags), height=260)
+        with ui.row().classes("gap-3 items-start"):
+            for machine in line.machines:
+                with (
+                    ui.column()
+                    .classes("hmi-panel p-3 gap-2")
+                    .props(f'data-testid="machine-{machine.name}"')
+                    .mark(f"machine-{machine.name}")
+                ):
+                    with ui.row().classes("items-center gap-3"):
+                        ui.label(machine.name).classes("text-lg font-bold")
+                        if machine.state_tag:
+                            states[machine.state_tag] = StateView()
+                    with ui.row().classes("gap-2"):
+                        for tag in machine.tags:
+                            if tag.name != machine.state_tag:
+                                views[tag.name] = ValueView(tag, small=True)
+        states.pop("", None)
+
+        def render(changed: dict[str, TagState | None]) -> None:
+            for tag_name, state in changed.items():
+                if tag_name in views:
+                    views[tag_name].show(state, badge(state, rt))
+                if tag_name in states:
+                    states[tag_name].show(state)
+
+        feed = LiveFeed(rt, [*views, *states], render)
+
+        shown: list[tuple[str, str]] = [("", "")]
+
+        def show_alarms() -> None:
+            active = [a for a in rt.alarms.active() if a.line == line.name]
+            signature = [(a.id, a.state.value) for a in active[:5]]
+            if signature == shown:
+                return
+            shown[:] = signature
+            alarms_box.clear()
+            with alarms_box:
+                if not active:
+                    ui.label("no active alarms").classes("hmi-muted")
+                for a in active[:5]:
+                    with (
+                        ui.row()
+                        .classes("items-center gap-1 hmi-card-link")
+                        .on("click", lambda i=a.id: ui.navigate.to(f"/alarms?focus={i}"))
+                    ):
+                        alarm_indicator(a.priority, a.state)
+                        ui.label(a.message)
+
+        def tick() -> None:
+            show_alarms()
+            feed.refresh_all()
+
+        tick()
+        ui.timer(2.0, tick)

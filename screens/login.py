@@ -1,0 +1,86 @@
+"""Login and logout. In demo mode the page says so and lists the demo accounts."""
+
+from __future__ import annotations
+
+import logging
+
+from nicegui import ui
+
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from screens import session
+
+log = logging.getLogger(__name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an attacker-supplied absolute URL must not turn the login into an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def login_page(rt: Runtime, next_path: str | None = None) -> None:
+    """The sign-in form."""
+    ui.page_title(f"Sign in · {rt.plant.site.name}")
+    if session.current() is not None:
+        ui.navigate.to(_safe_next(next_path))
+        return
+
+    async def attempt() -> None:
+        error.set_text("")
+        if not username.value or not password.value:
+            error.set_text("Enter your user name and password.")
+            return
+        try:
+            ctx = await rt.users.authenticate(username.value.strip(), password.value, station=station())
+        except DatabaseUnavailable as exc:
+            error.set_text(f"Cannot sign in: {exc}")
+            return
+        if ctx is None:
+            password.set_value("")
+            error.set_text("Wrong user name or password, or the account is disabled.")
+            return
+        session.sign_in(ctx)
+        ui.navigate.to(_safe_next(next_path))
+
+    def station() -> str:
+        request = ui.context.client.request
+        return f"web:{request.client.host}" if request is not None and request.client is not None else "web"
+
+    with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem]"):
+        ui.label(rt.plant.site.name).classes("hmi-title")
+        ui.label("Sign in to the operator HMI").classes("hmi-muted")
+        username = (
+            ui.input("User name").props('autofocus autocomplete=username data-testid="username"').mark("username")
+        )
+        password = (
+            ui.input("Password", password=True, password_toggle_button=True)
+            .props('autocomplete=current-password data-testid="password"')
+            .mark("password")
+        )
+        password.on("keydown.enter", attempt)
+        ui.button("Sign in", on_click=attempt).props('data-testid="sign-in"').mark("sign-in").classes("w-full")
+        error = (
+            ui.label("")
+            .classes("text-base font-semibold")
+            .props('role="alert" data-testid="login-error"')
+            .mark("login-error")
+        )
+        if rt.demo is not None:
+            with ui.column().classes("gap-0 pt-2").props('data-testid="demo-notice"').mark("demo-notice"):
+                ui.label("DEMO MODE: simulated plant, demo accounts. Do not use in production.").classes("font-bold")
+                for name, role in rt.demo.users:
+                    ui.label(f"{name} ({role.value}) — password: {rt.demo.password_hint}").classes("font-mono text-sm")
+
+
+async def logout(rt: Runtime) -> None:
+    """Forget the session (audited) and go back to the login page."""
+    ctx = session.sign_out()
+    if ctx is not None:
+        try:
+            await rt.users.logout(ctx)
+        except DatabaseUnavailable as exc:
+            # The session ends anyway; the missing audit row is reported where operators of the system look.
+            log.error("logout of %s not audited: %s", ctx.username, exc)
+    ui.navigate.to("/login")

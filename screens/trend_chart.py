@@ -1,0 +1,121 @@
+"""A live plotly trend: sends the history once, then appends new points (extendTraces), never the whole figure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from nicegui import ui
+
+from hmi.runtime import Runtime
+
+MAX_POINTS = 4000
+COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
+
+
+class LiveTrend:
+    """Trend of `names` from the runtime's ring buffers, alarm limits drawn as dashed lines."""
+
+    def __init__(self, rt: Runtime, names: list[str], *, height: int = 320, interval: float = 1.0) -> None:
+        self._rt = rt
+        self._zone = rt.plant.site.zone
+        self.names = [n for n in names if n in rt.trends.names]
+        self._last: dict[str, datetime | None] = {}
+        traces = []
+        units: list[str] = []
+        for i, name in enumerate(self.names):
+            tag = rt.plant.tags[name].tag
+            if tag.unit not in units:
+                units.append(tag.unit)
+            axis = units.index(tag.unit)
+            points = rt.trends.points(name)
+            self._last[name] = points[-1][0] if points else None
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{name} [{tag.unit}]" if tag.unit else name,
+                    "x": [self._x(p[0]) for p in points],
+                    "y": [p[1] for p in points],
+                    "line": {"color": COLOURS[i % len(COLOURS)], "width": 2},
+                    "connectgaps": False,
+                    "yaxis": "y" if axis == 0 else f"y{axis + 1}",
+                }
+            )
+        layout: dict[str, Any] = {
+            "height": height,
+            "margin": {"l": 50, "r": 50, "t": 10, "b": 40},
+            "paper_bgcolor": "#e8e8e8",
+            "plot_bgcolor": "#f2f2f2",
+            "showlegend": True,
+            "legend": {"orientation": "h", "y": -0.2},
+            "xaxis": {"title": {"text": f"time ({self._zone.key})"}, "gridcolor": "#cccccc"},
+            "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc"},
+            "shapes": self._limit_shapes(units),
+        }
+        for k, unit in enumerate(units[1:], start=2):
+            layout[f"yaxis{k}"] = {
+                "title": {"text": unit},
+                "overlaying": "y",
+                "side": "right",
+                "anchor": "free" if k > 2 else "x",
+                "position": 1.0,
+            }
+        self.figure = {"data": traces, "layout": layout, "config": {"displaylogo": False, "responsive": True}}
+        self.plot = ui.plotly(self.figure).classes("w-full").props('data-testid="trend"').mark("trend")
+        self.timer = ui.timer(interval, self.append)
+
+    def _x(self, t: datetime) -> str:
+        return t.astimezone(self._zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    def _limit_shapes(self, units: list[str]) -> list[dict[str, Any]]:
+        shapes = []
+        for name in self.names:
+            tag = self._rt.plant.tags[name].tag
+            axis = units.index(tag.unit)
+            for alarm in tag.alarms:
+                if alarm.limit is None:
+                    continue
+                shapes.append(
+                    {
+                        "type": "line",
+                        "xref": "paper",
+                        "x0": 0,
+                        "x1": 1,
+                        "yref": "y" if axis == 0 else f"y{axis + 1}",
+                        "y0": alarm.limit,
+                        "y1": alarm.limit,
+                        "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
+                        "label": {
+                            "text": f"{tag.name.split('.')[-1]} {alarm.type}",
+                            "font": {"size": 10},
+                            "textposition": "end",
+                        },
+                    }
+                )
+        return shapes
+
+    def append(self) -> int:
+        """Send the points that arrived since the last call; returns how many."""
+        xs: list[list[str]] = []
+        ys: list[list[float | None]] = []
+        idx: list[int] = []
+        total = 0
+        for i, name in enumerate(self.names):
+            points = self._rt.trends.points(name, since=self._last.get(name))
+            if not points:
+                continue
+            self._last[name] = points[-1][0]
+            x = [self._x(p[0]) for p in points]
+            y = [p[1] for p in points]
+            # Keep the server-side figure in step, so a reconnecting browser redraws the same trend.
+            trace = self.figure["data"][i]
+            trace["x"] = (trace["x"] + x)[-MAX_POINTS:]
+            trace["y"] = (trace["y"] + y)[-MAX_POINTS:]
+            xs.append(x)
+            ys.append(y)
+            idx.append(i)
+            total += len(points)
+        if idx:
+            self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
+        return total

@@ -1,0 +1,127 @@
+"""The OPC UA source against a real asyncua server on loopback: values, quality, STALE on loss, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from asyncua import ua
+
+from hmi.config import Endpoint, Tag
+from hmi.sources import StatusBoard
+from hmi.sources.opcua import OpcUaSource
+from hmi.tags import Quality, TagCache, TagState
+from tests.opcua_server import SmallServer, free_port
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> float:  # noqa: ASYNC109
+    """Poll `predicate` until true; returns the seconds it took (fails the test on timeout)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+TAGS = [
+    Tag(name="Temp", endpoint="test", node_id="ns=2;s=Temp", data_type="float", unit="°C"),
+    Tag(name="Count", endpoint="test", node_id="ns=2;s=Count", data_type="int"),
+    Tag(name="Mode", endpoint="test", node_id="ns=2;s=Mode", data_type="float"),
+]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SmallServer]:
+    srv = SmallServer(free_port(), {"Temp": 20.5, "Count": ua.Variant(7, ua.VariantType.Int64), "Mode": "auto"})
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def source(server: SmallServer) -> AsyncIterator[tuple[OpcUaSource, TagCache, StatusBoard]]:
+    cache, board = TagCache(), StatusBoard()
+    ep = Endpoint(name="test", url=server.url, publishing_interval_ms=100, stale_after_s=3)
+    src = OpcUaSource(ep, TAGS, cache, board, reconnect_max_delay=1.0)
+    await src.start()
+    yield src, cache, board
+    await src.stop()
+
+
+async def test_values_arrive_with_status_and_timestamps(server: SmallServer, source) -> None:
+    _, cache, board = source
+    await wait_for(lambda: cache.get("Temp") is not None and cache.get("Count") is not None)
+    temp = cache.get("Temp")
+    assert temp is not None
+    assert temp.value == pytest.approx(20.5)
+    assert temp.quality is Quality.GOOD
+    assert temp.status == "Good"
+    assert temp.server_time is not None
+    assert temp.received_at.tzinfo is not None
+    assert board.get("test") is not None
+    assert board.get("test").connected  # type: ignore[union-attr]
+
+    seen: list[TagState] = []
+    unsubscribe = cache.subscribe(["Temp"], seen.extend)
+    await server.write("Temp", 42.0)
+    await wait_for(lambda: any(s.value == 42.0 for s in seen))
+    got = next(s for s in seen if s.value == 42.0)
+    assert got.source_time is not None
+    assert got.source_time.tzinfo is not None
+    unsubscribe()
+    assert cache.listener_count == 0
+
+
+async def test_sensor_failure_is_bad_with_symbolic_status(server: SmallServer, source) -> None:
+    _, cache, _ = source
+    await wait_for(lambda: cache.get("Temp") is not None)
+    await server.write("Temp", 21.0, status=ua.StatusCodes.BadSensorFailure)
+    await wait_for(lambda: cache.get("Temp").quality is Quality.BAD)  # type: ignore[union-attr]
+    assert cache.get("Temp").status == "BadSensorFailure"  # type: ignore[union-attr]
+    await server.write("Temp", 21.0, status=ua.StatusCodes.UncertainLastUsableValue)
+    await wait_for(lambda: cache.get("Temp").quality is Quality.UNCERTAIN)  # type: ignore[union-attr]
+
+
+async def test_malformed_plc_value_is_bad_not_a_number(source) -> None:
+    _, cache, _ = source
+    await wait_for(lambda: cache.get("Mode") is not None)
+    mode = cache.get("Mode")
+    assert mode is not None
+    assert mode.quality is Quality.BAD
+    assert mode.status == "BadTypeMismatch"
+    assert "expected a number" in mode.note
+
+
+async def test_stale_within_bound_then_fresh_after_restart(server: SmallServer, source) -> None:
+    src, cache, board = source
+    await wait_for(lambda: cache.get("Temp") is not None and src.connected)
+    await server.stop()
+    took = await wait_for(lambda: all(cache.get(t.name).quality is Quality.STALE for t in TAGS),  # type: ignore[union-attr]
+                          timeout=3.0)
+    status = board.get("test")
+    assert status is not None
+    assert not status.connected
+    stale = cache.get("Temp")
+    assert stale is not None
+    assert stale.stale_since is not None
+    assert stale.value == pytest.approx(20.5), "the last value is kept for display, marked STALE"
+    assert took <= 3.0
+
+    server.variables["Temp"] = 55.5
+    await server.start()
+    await wait_for(lambda: cache.get("Temp").quality is Quality.GOOD, timeout=5.0)  # type: ignore[union-attr]
+    assert cache.get("Temp").value == pytest.approx(55.5)  # type: ignore[union-attr]
+    assert board.get("test").connected  # type: ignore[union-attr]
+
+
+async def test_unreachable_server_is_reported_not_raised() -> None:
+    cache, board = TagCache(), StatusBoard()
+    ep = Endpoint(name="nowhere", url=f"opc.tcp://127.0.0.1:{free_port()}", stale_after_s=3)
+    src = OpcUaSource(ep, TAGS[:1], cache, board, reconnect_max_delay=1.0)
+    await src.start()
+    await wait_for(lambda: board.get("nowhere") is not None and board.get("nowhere").detail not in ("", "connecting"))  # type: ignore[union-attr]
+    assert not src.connected
+    await src.stop()

@@ -1,0 +1,147 @@
+"""User journeys through the screens with NiceGUI's simulated user, on a real OPC UA server and SQLite."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from asyncua import ua
+from nicegui import Client
+
+from hmi.alarms.states import AlarmState
+from hmi.context import PermissionDenied
+from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry, ShiftNote
+from tests.screens.conftest import PASSWORD, USERS, Harness
+
+
+async def test_pages_need_a_session(hmi: Harness) -> None:
+    await hmi.user.open("/alarms")
+    await hmi.user.should_see(marker="sign-in")
+    await hmi.user.should_not_see(marker="alarm-table")
+
+
+@pytest.mark.parametrize(("username", "role"), [(u, r.value) for u, r, _ in USERS])
+async def test_login_per_role_shows_overview(hmi: Harness, username: str, role: str) -> None:
+    await hmi.login(username)
+    await hmi.user.should_see("L1", retries=50)
+    await hmi.user.should_see(f"· {role}")
+    await hmi.user.should_see("RUNNING (Execute)", retries=50)
+
+
+async def test_wrong_password_is_refused_and_audited(hmi: Harness) -> None:
+    await hmi.user.open("/login")
+    hmi.user.find(marker="username").type("olga")
+    hmi.user.find(marker="password").type("not-the-password")
+    hmi.user.find(marker="sign-in").click()
+    await hmi.user.should_see("Wrong user name or password", retries=50)
+    entries = await hmi.rt.audit.query(action="login.failed")
+    assert [e.object_id for e in entries] == ["olga"]
+
+
+async def test_overview_shows_lines_values_and_alarm_counts(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.should_see("300.0", retries=50)
+    await hmi.user.should_see("1,000", retries=50)
+    await hmi.server.write("L1.M1.Jam", True)
+    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Jam.discrete") is not None)
+    counts = hmi.user.find(marker="count-p1")
+    await hmi.user.should_see("Jam at M1", retries=50)  # the banner names the highest-priority unacknowledged alarm
+    assert any(el.text == "1" for el in counts.elements)
+
+
+async def test_bad_value_never_looks_like_a_good_number(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    await hmi.server.write("L1.M1.Temp", 71.0, status=ua.StatusCodes.BadSensorFailure)
+    await hmi.user.should_see("BAD Bad_SensorFailure", retries=50)
+
+
+async def test_operator_acknowledges_alarm_with_comment_and_it_is_stored(hmi: Harness) -> None:
+    await hmi.server.write("L1.M1.Temp", 85.0)
+    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
+    await hmi.login("olga")
+    await hmi.user.open("/alarms?focus=L1.M1.Temp.H")
+    # Alarm text comes from the plant: shown literally, never as markup.
+    await hmi.user.should_see("<b>Temp</b> high", retries=50)
+    hmi.user.find(marker="ack-selected").click()
+    hmi.user.find(marker="ack-comment").type("checked the cooling valve")
+    hmi.user.find(marker="ack-confirm").click()
+    await hmi.user.should_see("1 alarm(s) acknowledged and stored.", retries=50)
+    alarm = hmi.rt.alarms.get("L1.M1.Temp.H")
+    assert alarm is not None
+    assert alarm.state is AlarmState.ACTIVE_ACK
+    assert alarm.acked_by == "olga"
+    async with hmi.rt.db.session() as s:
+        acks = (await s.execute(sa.select(Acknowledgement))).scalars().all()
+        events = (await s.execute(sa.select(AlarmEvent).where(AlarmEvent.kind == "acknowledged"))).scalars().all()
+        audit = (await s.execute(sa.select(AuditEntry).where(AuditEntry.action == "acknowledge"))).scalars().all()
+    assert [(a.alarm_id, a.username, a.comment) for a in acks] == [("L1.M1.Temp.H", "olga",
+                                                                    "checked the cooling valve")]
+    assert len(events) == 1
+    assert events[0].action_id == acks[0].action_id == audit[0].action_id
+
+
+async def test_acknowledge_all_visible(hmi: Harness) -> None:
+    await hmi.server.write("L1.M1.Temp", 99.0)
+    await hmi.server.write("L1.M1.Jam", True)
+    await hmi.until(lambda: len(hmi.rt.alarms.active()) == 3)
+    await hmi.login("lena")
+    await hmi.user.open("/alarms")
+    hmi.user.find(marker="ack-all").click()
+    hmi.user.find(marker="ack-confirm").click()
+    await hmi.user.should_see("3 alarm(s) acknowledged and stored.", retries=50)
+    assert all(a.state is AlarmState.ACTIVE_ACK for a in hmi.rt.alarms.active())
+
+
+async def test_manager_cannot_acknowledge(hmi: Harness) -> None:
+    await hmi.server.write("L1.M1.Temp", 85.0)
+    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
+    await hmi.login("max")
+    await hmi.user.open("/alarms")
+    await hmi.user.should_see("may view alarms but not acknowledge them", retries=50)
+    await hmi.user.should_not_see(marker="ack-selected")
+    # The service refuses on its own, whatever the screen shows, and audits the refusal.
+    manager = await hmi.rt.users.authenticate("max", PASSWORD)
+    assert manager is not None
+    with pytest.raises(PermissionDenied):
+        await hmi.rt.alarm_service.acknowledge(manager, ["L1.M1.Temp.H"], "trying")
+    assert hmi.rt.alarms.get("L1.M1.Temp.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
+    entries = await hmi.rt.audit.query(username="max")
+    assert any(e.action == "refused" for e in entries)
+
+
+async def test_note_is_saved_and_listed(hmi: Harness) -> None:
+    await hmi.login("lena")
+    await hmi.user.open("/notes")
+    await hmi.user.should_see("shift of", retries=50)
+    hmi.user.find(marker="note-text").type("Filler on L1 <script>alert(1)</script> needs a new seal")
+    hmi.user.find(marker="note-save").click()
+    await hmi.user.should_see("Note saved.", retries=50)
+    await hmi.user.should_see("Filler on L1 <script>alert(1)</script> needs a new seal", retries=50)
+    await hmi.user.should_see("L1 · lena", retries=50)
+    async with hmi.rt.db.session() as s:
+        notes = (await s.execute(sa.select(ShiftNote))).scalars().all()
+    assert [(n.line, n.author_name) for n in notes] == [("L1", "lena")]
+
+
+async def test_manager_cannot_write_notes(hmi: Harness) -> None:
+    await hmi.login("max")
+    await hmi.user.open("/notes")
+    await hmi.user.should_see("may read the shift log but not write in it", retries=50)
+    await hmi.user.should_not_see(marker="note-save")
+
+
+async def test_connection_loss_banner(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.server.stop()
+    await hmi.user.should_see("Connection lost: endpoint test", retries=60)
+    await hmi.user.should_see("STALE", retries=50)
+
+
+async def test_page_subscriptions_end_with_the_page(hmi: Harness) -> None:
+    before = hmi.rt.cache.listener_count
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    assert hmi.rt.cache.listener_count > before
+    for client in list(Client.instances.values()):
+        client.delete()
+    assert hmi.rt.cache.listener_count == before
