@@ -14,7 +14,7 @@ from hmi.alarms.journal import journal_row
 from hmi.alarms.states import Trigger, transition
 from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
-from hmi.context import ActionContext, PermissionDenied
+from hmi.context import ActionContext
 from hmi.roles import Permission
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent
@@ -45,10 +45,8 @@ class AlarmService:
     async def acknowledge(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
         """Acknowledge the listed, unacknowledged alarms among `alarm_ids` with an optional comment."""
         comment = (comment or "").strip()
-        if not ctx.can(Permission.ACKNOWLEDGE_ALARM):
-            await self._audit.record(ctx, "refused", "alarm", ",".join(alarm_ids)[:200],
-                                     detail=f"acknowledge refused for role {ctx.role}")
-            raise PermissionDenied(ctx, Permission.ACKNOWLEDGE_ALARM)
+        await self._audit.require(ctx, Permission.ACKNOWLEDGE_ALARM, action="alarm.acknowledge", object_type="alarm",
+                                  object_id=",".join(alarm_ids)[:200])
         if len(comment) > MAX_COMMENT:
             raise ValueError(f"the comment is {len(comment)} characters long; at most {MAX_COMMENT} are kept")
         targets = self._engine.unacknowledged(alarm_ids)
@@ -56,7 +54,7 @@ class AlarmService:
         if not targets:
             return AckResult([], skipped)
         now = self._clock()
-        async with self._db.session(write=True) as session:
+        async with self._audit.transaction() as session:
             for alarm in targets:
                 session.add(Acknowledgement(alarm_id=alarm.id, activation_source_time=alarm.activated_at,
                                             user_id=ctx.user_id, username=ctx.username, at=now, comment=comment,
@@ -73,10 +71,9 @@ class AlarmService:
                                                             ack_comment=comment or None),
                                     now, ctx.username, comment or None, ctx.id) for a in targets]
             await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in previews])
-            await self._audit.record(ctx, "acknowledge", "alarm", targets[0].id if len(targets) == 1
+            await self._audit.record(ctx, "alarm.acknowledge", "alarm", targets[0].id if len(targets) == 1
                                      else f"{len(targets)} alarms", new_value=", ".join(a.id for a in targets)[:4000],
                                      reason=comment or None, session=session)
-            await session.commit()
         # Stored: only now does the alarm list show the acknowledgement.
         changes = self._engine.acknowledge(targets, ctx.username, now, comment or None, ctx.id)
         return AckResult(changes, skipped)

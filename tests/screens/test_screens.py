@@ -73,7 +73,7 @@ async def test_operator_acknowledges_alarm_with_comment_and_it_is_stored(hmi: Ha
     async with hmi.rt.db.session() as s:
         acks = (await s.execute(sa.select(Acknowledgement))).scalars().all()
         events = (await s.execute(sa.select(AlarmEvent).where(AlarmEvent.kind == "acknowledged"))).scalars().all()
-        audit = (await s.execute(sa.select(AuditEntry).where(AuditEntry.action == "acknowledge"))).scalars().all()
+        audit = (await s.execute(sa.select(AuditEntry).where(AuditEntry.action == "alarm.acknowledge"))).scalars().all()
     assert [(a.alarm_id, a.username, a.comment) for a in acks] == [("L1.M1.Temp.H", "olga",
                                                                     "checked the cooling valve")]
     assert len(events) == 1
@@ -106,7 +106,7 @@ async def test_manager_cannot_acknowledge(hmi: Harness) -> None:
         await hmi.rt.alarm_service.acknowledge(manager, ["L1.M1.Temp.H"], "trying")
     assert hmi.rt.alarms.get("L1.M1.Temp.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
     entries = await hmi.rt.audit.query(username="max")
-    assert any(e.action == "refused" for e in entries)
+    assert any(e.action == "alarm.acknowledge.denied" for e in entries)
 
 
 async def test_note_is_saved_and_listed(hmi: Harness) -> None:

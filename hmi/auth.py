@@ -1,0 +1,239 @@
+"""Users and sign-in: argon2 password hashes, a minimal password policy, and every account change audited."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from hmi.audit import SYSTEM_USER_ID, AuditLog
+from hmi.clock import Clock, utc_now
+from hmi.context import ActionContext
+from hmi.roles import Permission, Role
+from hmi.store.database import Database
+from hmi.store.models import User
+
+MIN_PASSWORD_LENGTH = 8
+# argon2 copes with long input, but a megabyte "password" is an attack on CPU time, not a password.
+MAX_PASSWORD_LENGTH = 1024
+MAX_USERNAME_LENGTH = 64
+_USERNAME = re.compile(r"^\w[\w.@-]*$")
+
+
+class UserExists(ValueError):
+    """A user with this name already exists (names are unique and never reused: users are never deleted)."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(f"user {username!r} already exists; choose another name or reset that user's password")
+
+
+class UnknownUser(LookupError):
+    """No user has this name."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(f"there is no user {username!r}; `hmi users list` shows who exists")
+
+    def __str__(self) -> str:
+        # LookupError would otherwise render the message with quotes around it, like KeyError.
+        return str(self.args[0])
+
+
+class PasswordPolicyError(ValueError):
+    """The password does not meet the policy; the message says what is missing."""
+
+
+def normalise_username(username: str) -> str:
+    """Usernames compare case-insensitively and without surrounding spaces: `Alice ` is `alice`."""
+    return username.strip().lower()
+
+
+def check_username(username: str) -> str:
+    """The normalised name, or ValueError saying what is wrong with it."""
+    name = normalise_username(username)
+    if not name:
+        raise ValueError("a user name cannot be empty")
+    if len(name) > MAX_USERNAME_LENGTH:
+        raise ValueError(f"a user name can be at most {MAX_USERNAME_LENGTH} characters")
+    if not _USERNAME.match(name):
+        raise ValueError(f"user name {name!r} may only hold letters, digits and . _ @ - (no spaces)")
+    return name
+
+
+def check_password_policy(username: str, password: str) -> None:
+    """Raise PasswordPolicyError unless the password has 8..1024 characters and differs from the user name."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordPolicyError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordPolicyError(f"the password can have at most {MAX_PASSWORD_LENGTH} characters")
+    if password.strip().casefold() == normalise_username(username).casefold():
+        raise PasswordPolicyError("the password must not be the user name")
+
+
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> tuple[bool, bool]:
+    """(matches, needs rehash); runs in a worker thread because argon2 is deliberately slow."""
+    try:
+        hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False, False
+    return True, hasher.check_needs_rehash(password_hash)
+
+
+class UserService:
+    """Creates, signs in, disables and resets users; checks permissions itself and audits every change."""
+
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock = utc_now, hasher: PasswordHasher | None = None
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash: str | None = None
+
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        role: Role | str,
+        full_name: str = "",
+        *,
+        actor: ActionContext | None = None,
+        enforce_policy: bool = True,
+    ) -> User:
+        """Create a user (actor needs MANAGE_USERS; None is the system); UserExists, PasswordPolicyError."""
+        name = check_username(username)
+        try:
+            role = Role(role)
+        except ValueError:
+            raise ValueError(f"unknown role {role!r}; choose one of: {', '.join(r.value for r in Role)}") from None
+        if actor is not None:
+            await self._audit.require(actor, Permission.MANAGE_USERS, action="user.create", object_type="user",
+                                      object_id=name)
+        if enforce_policy:
+            check_password_policy(name, password)
+        if await self.get(name) is not None:
+            raise UserExists(name)
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        user = User(username=name, full_name=full_name.strip(), role=role, password_hash=password_hash,
+                    disabled=False, created_at=self._clock())
+        try:
+            async with self._audit.transaction() as session:
+                session.add(user)
+                await session.flush()
+                await self._audit.record(
+                    actor, "user.create", "user", name, session=session,
+                    new_value={"username": name, "full_name": user.full_name, "role": role.value, "disabled": False},
+                )
+        except IntegrityError as exc:
+            # Two creators raced past the check above; the unique index decided.
+            raise UserExists(name) from exc
+        return user
+
+    async def authenticate(self, username: str, password: str, station: str = "") -> ActionContext | None:
+        """The signed-in person's context, or None (unknown, wrong password, disabled); both outcomes audited."""
+        name = normalise_username(username)[:MAX_USERNAME_LENGTH]
+        user = await self.get(name) if name else None
+        if user is None:
+            # Spend the same time as a real check so response time does not reveal which names exist.
+            await asyncio.to_thread(_verify, self._hasher, await self._dummy(), password)
+            await self._audit_failed_login(name, station, None, "unknown user")
+            return None
+        matches, needs_rehash = await asyncio.to_thread(_verify, self._hasher, user.password_hash, password)
+        if not matches:
+            await self._audit_failed_login(name, station, user, "wrong password")
+            return None
+        if user.disabled:
+            await self._audit_failed_login(name, station, user, "account disabled")
+            return None
+        assert user.id is not None
+        ctx = ActionContext(user_id=user.id, username=user.username, full_name=user.full_name, role=user.role,
+                            station=station)
+        new_hash = await asyncio.to_thread(self._hasher.hash, password) if needs_rehash else None
+        async with self._audit.transaction() as session:
+            if new_hash is not None:
+                # Hash parameters were raised since this hash was made; upgrade it while we know the password.
+                stored = await session.get(User, user.id)
+                if stored is not None:
+                    stored.password_hash = new_hash
+            await self._audit.record(ctx, "login", "user", user.username, session=session,
+                                     detail="password rehashed" if new_hash else None)
+        return ctx
+
+    async def logout(self, ctx: ActionContext) -> None:
+        """Audit that `ctx`'s person signed out (or was signed out)."""
+        await self._audit.record(ctx, "logout", "user", ctx.username)
+
+    async def list_users(self) -> list[User]:
+        """Every user, disabled ones included, by name."""
+        async with self._db.session() as session:
+            return list((await session.execute(select(User).order_by(col(User.username)))).scalars())
+
+    async def get(self, username: str) -> User | None:
+        """The user with this name (case-insensitive), or None."""
+        async with self._db.session() as session:
+            statement = select(User).where(User.username == normalise_username(username))
+            return (await session.execute(statement)).scalar_one_or_none()
+
+    async def set_disabled(
+        self, actor: ActionContext, username: str, disabled: bool, *, reason: str | None = None
+    ) -> User:
+        """Disable (or re-enable) a user; needs MANAGE_USERS. A disabled user cannot sign in."""
+        name = normalise_username(username)
+        action = "user.disable" if disabled else "user.enable"
+        await self._audit.require(actor, Permission.MANAGE_USERS, action=action, object_type="user", object_id=name)
+        if disabled and actor.user_id != SYSTEM_USER_ID and actor.username == name:
+            raise ValueError("you cannot disable your own account; ask another administrator")
+        async with self._audit.transaction() as session:
+            user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
+            if user is None:
+                raise UnknownUser(name)
+            if user.disabled != disabled:
+                await self._audit.record(actor, action, "user", name, old_value={"disabled": user.disabled},
+                                         new_value={"disabled": disabled}, reason=reason, session=session)
+                user.disabled = disabled
+        return user
+
+    async def reset_password(
+        self,
+        actor: ActionContext,
+        username: str,
+        new_password: str,
+        *,
+        reason: str | None = None,
+        enforce_policy: bool = True,
+    ) -> None:
+        """Replace a user's password; needs MANAGE_USERS. The audit row says that it changed, never the hash."""
+        name = normalise_username(username)
+        await self._audit.require(actor, Permission.MANAGE_USERS, action="user.reset_password", object_type="user",
+                                  object_id=name)
+        if enforce_policy:
+            check_password_policy(name, new_password)
+        if await self.get(name) is None:
+            raise UnknownUser(name)
+        password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
+        async with self._audit.transaction() as session:
+            user = (await session.execute(select(User).where(User.username == name))).scalar_one()
+            user.password_hash = password_hash
+            await self._audit.record(actor, "user.reset_password", "user", name, reason=reason,
+                                     detail="password replaced", session=session)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, "not a password of anyone")
+        return self._dummy_hash
+
+    async def _audit_failed_login(self, name: str, station: str, user: User | None, why: str) -> None:
+        ctx = ActionContext(
+            user_id=user.id if user and user.id is not None else SYSTEM_USER_ID,
+            username=name or "(empty)",
+            full_name=user.full_name if user else "",
+            role=user.role if user else Role.OPERATOR,
+            station=station,
+        )
+        await self._audit.record(ctx, "login.failed", "user", name or "(empty)", reason=why)

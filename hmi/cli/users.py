@@ -1,0 +1,168 @@
+"""`hmi users add | list | disable | enable | reset-password`: manage accounts from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from hmi.audit import AuditLog, system_context
+from hmi.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
+from hmi.context import ActionContext
+from hmi.roles import Role
+from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_db_url
+
+DEFAULT_DATA_DIR = Path("hmi-data")
+
+
+def register(sub: Any) -> None:
+    """Add the `users` sub-command and its own sub-commands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
+    common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
+                        help="folder of the embedded SQLite database (default: ./hmi-data)")
+
+    p: argparse.ArgumentParser = sub.add_parser("users", help="add, list, disable and reset user accounts")
+    actions = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", parents=[common], help="create a user")
+    add.add_argument("name", help="user name (letters, digits, . _ @ -)")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role], help="what the user may do")
+    add.add_argument("--full-name", default="", metavar="TEXT", help="printed name shown on records")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    add.set_defaults(handler=handle_add)
+
+    lst = actions.add_parser("list", parents=[common], help="list users")
+    lst.set_defaults(handler=handle_list)
+
+    for name, disabled, text in (("disable", True, "stop a user from signing in (users are never deleted)"),
+                                 ("enable", False, "let a disabled user sign in again")):
+        q = actions.add_parser(name, parents=[common], help=text)
+        q.add_argument("name", help="user name")
+        q.set_defaults(handler=handle_set_disabled, disabled=disabled)
+
+    reset = actions.add_parser("reset-password", parents=[common], help="give a user a new password")
+    reset.add_argument("name", help="user name")
+    reset.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    reset.set_defaults(handler=handle_reset_password)
+
+
+def handle_add(args: argparse.Namespace) -> int:
+    """Create a user; exit 1 with a message on a policy error, duplicate or unreachable database."""
+    password = _read_password(args.name, args.password_stdin)
+    if password is None:
+        return 1
+
+    async def work(users: UserService, actor: ActionContext) -> None:
+        user = await users.create_user(args.name, password, args.role, args.full_name, actor=actor)
+        print(f"created user {user.username} ({user.role.value})")
+
+    return _run(args, work)
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    """Print every user as a table."""
+
+    async def work(users: UserService, actor: ActionContext) -> None:
+        rows = [(u.username, u.full_name, u.role.value, "disabled" if u.disabled else "active",
+                 u.created_at.strftime("%Y-%m-%d %H:%M UTC")) for u in await users.list_users()]
+        if not rows:
+            print("no users yet; add one with: hmi users add NAME --role admin")
+            return
+        header = ("USER", "FULL NAME", "ROLE", "STATUS", "CREATED")
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+    return _run(args, work)
+
+
+def handle_set_disabled(args: argparse.Namespace) -> int:
+    """Disable or re-enable a user."""
+
+    async def work(users: UserService, actor: ActionContext) -> None:
+        user = await users.set_disabled(actor, args.name, args.disabled)
+        print(f"user {user.username} is now {'disabled' if user.disabled else 'enabled'}")
+
+    return _run(args, work)
+
+
+def handle_reset_password(args: argparse.Namespace) -> int:
+    """Set a new password for a user."""
+    password = _read_password(args.name, args.password_stdin)
+    if password is None:
+        return 1
+
+    async def work(users: UserService, actor: ActionContext) -> None:
+        await users.reset_password(actor, args.name, password)
+        print(f"password of {args.name.strip().lower()} replaced")
+
+    return _run(args, work)
+
+
+def cli_actor() -> ActionContext:
+    """The audit identity of whoever runs the command: `cli:<OS user>` at this host."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        # No login name in the environment or the password database (e.g. a bare container).
+        who = ""
+    return system_context(f"cli:{who}" if who else "cli", station=socket.gethostname(), full_name="command line")
+
+
+def _read_password(name: str, from_stdin: bool) -> str | None:
+    """The new password from one stdin line or asked twice at the terminal; None (message printed) if not."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            print("no password on stdin (expected one line)", file=sys.stderr)
+            return None
+        return password
+    if not sys.stdin.isatty():
+        print("no terminal to ask for the password; pipe it in with --password-stdin", file=sys.stderr)
+        return None
+    try:
+        password = getpass.getpass(f"new password for {name}: ")
+        # Check before asking again so a too-short password does not cost the second typing.
+        check_password_policy(name, password)
+        if getpass.getpass("repeat the password: ") != password:
+            print("the passwords do not match; nothing was changed", file=sys.stderr)
+            return None
+    except PasswordPolicyError as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return None
+    except EOFError:
+        print("no password entered; nothing was changed", file=sys.stderr)
+        return None
+    return password
+
+
+def _run(args: argparse.Namespace, work: Callable[[UserService, ActionContext], Awaitable[None]]) -> int:
+    try:
+        url = resolve_db_url(args.db, args.data_dir)
+    except ValueError as exc:
+        print(f"--db / {ENV_VAR}: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        db = Database(url)
+        await db.start()
+        try:
+            await work(UserService(db, AuditLog(db)), cli_actor())
+        finally:
+            await db.stop()
+
+    try:
+        asyncio.run(main())
+    except DatabaseUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (UserExists, UnknownUser, PasswordPolicyError, ValueError) as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return 1
+    return 0

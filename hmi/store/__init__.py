@@ -1,0 +1,17 @@
+"""Persistence: SQLModel tables, the async engine and session factory, and the DatabaseUnavailable error."""
+
+from hmi.store.database import Database, DatabaseUnavailable, normalise_db_url, resolve_db_url
+from hmi.store.models import Acknowledgement, AlarmEvent, AlarmEventKind, AuditEntry, ShiftNote, User
+
+__all__ = [
+    "Acknowledgement",
+    "AlarmEvent",
+    "AlarmEventKind",
+    "AuditEntry",
+    "Database",
+    "DatabaseUnavailable",
+    "ShiftNote",
+    "User",
+    "normalise_db_url",
+    "resolve_db_url",
+]

@@ -1,0 +1,198 @@
+"""SQLModel tables: users, the alarm journal, acknowledgements, shift notes and the hash-chained audit trail.
+
+Every datetime column is timezone-aware UTC on the way in and on the way out, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from hmi.roles import Role
+
+GENESIS_HASH = "0" * 64
+"""`prev_hash` of the first audit row."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware, even from SQLite (which keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive time is ambiguous (plant local? client?); refuse it rather than guess.
+            raise ValueError(f"naive datetime {value.isoformat()} given; the store only accepts timezone-aware times")
+        value = value.astimezone(UTC)
+        # SQLite renders the offset into its text only sometimes; store plain UTC text so it sorts and compares.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EnumText(TypeDecorator[Any]):
+    """A StrEnum stored as its plain text value (no database enum type, so adding a member needs no migration)."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 32) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+class AlarmEventKind(StrEnum):
+    """What happened to an alarm, as journaled in `AlarmEvent.kind`."""
+
+    ACTIVATED = "activated"
+    CLEARED = "cleared"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+
+
+def _utc(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+class User(SQLModel, table=True):
+    """A person who signs in. Never deleted, only disabled, so every record stays attributable."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    full_name: str = Field(default="", max_length=200)
+    role: Role = Field(sa_type=EnumText(Role, 16))
+    # Kept out of repr so a logged or printed User never shows the hash.
+    password_hash: str = Field(max_length=255, repr=False)
+    disabled: bool = False
+    created_at: datetime = _utc()
+
+
+class AlarmEvent(SQLModel, table=True):
+    """One line of the alarm journal: activation, clearing, acknowledgement or escalation of an alarm."""
+
+    __tablename__ = "alarm_events"
+    __table_args__ = (
+        sa.Index("ix_alarm_events_alarm_time", "alarm_id", "server_time"),
+        sa.Index("ix_alarm_events_line_time", "line", "server_time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alarm_id: str = Field(max_length=200)
+    tag: str = Field(default="", max_length=200)
+    area: str = Field(default="", max_length=120)
+    line: str = Field(default="", max_length=120)
+    priority: str = Field(default="", max_length=16)
+    kind: AlarmEventKind = Field(sa_type=EnumText(AlarmEventKind, 16))
+    state: str = Field(max_length=32, description="alarm state after the event")
+    value: str | None = Field(default=None, sa_type=sa.Text)
+    message: str = Field(default="", sa_type=sa.Text)
+    source_time: datetime | None = _utc(nullable=True)
+    server_time: datetime = _utc(index=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    username: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    action_id: str | None = Field(default=None, max_length=64, index=True)
+
+
+class Acknowledgement(SQLModel, table=True):
+    """Who acknowledged which activation of an alarm, when (server time), from where, and why."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (
+        # One activation is acknowledged once, even when two instances sharing PostgreSQL race for it.
+        sa.UniqueConstraint("alarm_id", "activation_source_time", name="uq_acknowledgements_activation"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alarm_id: str = Field(max_length=200, index=True)
+    activation_source_time: datetime = _utc()
+    user_id: int = Field(foreign_key="users.id")
+    username: str = Field(max_length=64)
+    at: datetime = _utc(index=True)
+    comment: str = Field(default="", sa_type=sa.Text)
+    station: str = Field(default="", max_length=120)
+    action_id: str = Field(max_length=64, index=True)
+
+
+class ShiftNote(SQLModel, table=True):
+    """A note written during a shift for the next one; never edited in place."""
+
+    __tablename__ = "shift_notes"
+    __table_args__ = (sa.Index("ix_shift_notes_line_created", "line", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    line: str = Field(max_length=120)
+    shift_name: str = Field(max_length=64)
+    shift_date: date
+    author_id: int = Field(foreign_key="users.id")
+    author_name: str = Field(max_length=64)
+    created_at: datetime = _utc(index=True)
+    text: str = Field(sa_type=sa.Text)
+    station: str = Field(default="", max_length=120)
+    action_id: str = Field(max_length=64, index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One append-only audit row; `row_hash` chains it to the row before so any later edit is detectable."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),)
+
+    # Assigned by AuditLog (previous id + 1) rather than the database, because the id is part of the hash.
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _utc(index=True)
+    # No foreign key: failed logins for unknown names and system actions have no user row.
+    user_id: int | None = Field(default=None)
+    username: str = Field(max_length=64, index=True)
+    station: str = Field(default="", max_length=120)
+    action: str = Field(max_length=64, index=True)
+    object_type: str = Field(max_length=64)
+    object_id: str = Field(max_length=200)
+    old_value: str | None = Field(default=None, sa_type=sa.Text)
+    new_value: str | None = Field(default=None, sa_type=sa.Text)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    detail: str | None = Field(default=None, sa_type=sa.Text)
+    action_id: str | None = Field(default=None, max_length=64, index=True)
+    prev_hash: str = Field(max_length=64)
+    row_hash: str = Field(max_length=64, unique=True)
+
+
+def append_only_ddl(dialect: str) -> list[str]:
+    """Statements that make the database itself refuse UPDATE and DELETE of audit rows (idempotent)."""
+    message = "audit_entries is append-only: audit rows are never changed or deleted"
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS audit_entries_no_{op.lower()} BEFORE {op} ON audit_entries "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION hmi_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$",
+            "CREATE OR REPLACE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries "
+            "FOR EACH ROW EXECUTE FUNCTION hmi_audit_append_only()",
+            "CREATE OR REPLACE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hmi_audit_append_only()",
+        ]
+    return []

@@ -1,0 +1,80 @@
+"""Shared fixtures: a real database (SQLite file and local PostgreSQL), a manual clock, the audit log."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from argon2 import PasswordHasher
+
+from hmi.audit import AuditLog
+from hmi.auth import UserService
+from hmi.clock import ManualClock
+from hmi.store.database import Database
+
+# The server the `postgres` parameter creates its throw-away databases on; override for another server.
+PG_ADMIN_URL = os.environ.get("HMI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Real argon2id, with parameters cheap enough that a test suite can hash hundreds of passwords.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+FakeClock = ManualClock
+"""The controllable clock tests drive instead of sleeping (`now()`, `advance(seconds)`)."""
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """Create an empty database `hmi_test_<random>` on the local PostgreSQL, yield its URL, drop it afterwards."""
+    name = f"hmi_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}); start it, set HMI_TEST_PG_ADMIN_URL, "
+                    "or deselect these tests with -m 'not postgres'")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            # FORCE ends connections a failed test may have left open.
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A started Database with all tables: a SQLite file in tmp_path, or a fresh database on the local PostgreSQL."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'hmi.db'}"
+        else:
+            url = await stack.enter_async_context(fresh_postgres_database())
+        database = Database(url)
+        await database.start()
+        stack.push_async_callback(database.stop)
+        yield database
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A manual UTC clock starting Monday 2025-01-06 06:00 UTC (start of the early shift)."""
+    return ManualClock(datetime(2025, 1, 6, 6, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def audit(db: Database, clock: ManualClock) -> AuditLog:
+    """The audit log on `db`, timed by `clock`."""
+    return AuditLog(db, clock)
+
+
+@pytest.fixture
+def users(db: Database, audit: AuditLog, clock: ManualClock) -> UserService:
+    """The user service on `db`, hashing with cheap argon2 parameters (FAST_HASHER)."""
+    return UserService(db, audit, clock, hasher=FAST_HASHER)
