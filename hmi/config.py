@@ -167,6 +167,14 @@ class Shift(_Model):
     start: time
     end: time
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 14:00 as the number 840, which pydantic would take as 00:14.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError('write the time in quotes, e.g. "06:00"; unquoted, YAML reads HH:MM as a number')
+        return value
+
 
 class Site(_Model):
     """The plant site: name, time zone and shifts."""
@@ -347,6 +355,8 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
         plant = PlantConfig.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
+            if _follow_on(err):
+                continue
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             issues.append(ConfigIssue(name, _line_of(root, loc), format_path(loc), _explain(err)))
         raise ConfigError(issues) from None
@@ -354,6 +364,14 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
     if issues:
         raise ConfigError(issues)
     return plant
+
+
+def _follow_on(err: Any) -> bool:
+    """pydantic also calls a list with min_length too short when one of its items failed; that is only noise."""
+    if err["type"] != "too_short" or not isinstance(err["input"], list | tuple):
+        return False
+    minimum = (err.get("ctx") or {}).get("min_length")
+    return minimum is not None and len(err["input"]) >= minimum
 
 
 def _explain(err: Any) -> str:

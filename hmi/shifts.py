@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hmi.config import Shift, Site
 
@@ -31,7 +31,8 @@ def current_shift(site: Site, now: datetime) -> ShiftSlot:
             if end <= start:
                 end += timedelta(days=1)
             if start <= local < end:
-                return ShiftSlot(shift.name, day, start, end)
+                # UTC, as documented: arithmetic on two times in one zone ignores a DST change between them.
+                return ShiftSlot(shift.name, day, start.astimezone(UTC), end.astimezone(UTC))
     # Gaps between configured shifts belong to no shift; notes then go to the day itself.
     start = datetime.combine(local.date(), datetime.min.time(), zone)
-    return ShiftSlot("Unscheduled", local.date(), start, start + timedelta(days=1))
+    return ShiftSlot("Unscheduled", local.date(), start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC))
