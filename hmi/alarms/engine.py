@@ -26,6 +26,7 @@ class Alarm:
     value: Any
     activated_at: datetime
     changed_at: datetime
+    activation: int = 0
     acked_by: str | None = None
     acked_at: datetime | None = None
     ack_comment: str | None = None
@@ -81,6 +82,9 @@ class AlarmEngine:
         for ref in plant.alarms.values():
             self._by_tag.setdefault(ref.tag.name, []).append(ref)
         self._condition: dict[str, bool] = {}
+        # Numbers each activation, so an acknowledgement can only ever land on the activation it was given for,
+        # even when a PLC repeats a source timestamp.
+        self._activations = 0
         self._alarms: dict[str, Alarm] = {}
         self._listeners: dict[int, ChangeListener] = {}
         self._next = 0
@@ -145,7 +149,8 @@ class AlarmEngine:
         new_state = transition(old_state, event)
         at = state.time
         if now_active:
-            alarm = Alarm(ref.id, ref, new_state, state.value, at, at)
+            self._activations += 1
+            alarm = Alarm(ref.id, ref, new_state, state.value, at, at, self._activations)
         else:
             assert current is not None
             alarm = replace(current, state=new_state, value=state.value, changed_at=at)
@@ -164,7 +169,7 @@ class AlarmEngine:
         for old in alarms:
             current = self._alarms.get(old.id)
             # Only the activation that was acknowledged: a re-activation since then needs its own ack.
-            if current is None or current.activated_at != old.activated_at or not current.state.unacknowledged:
+            if current is None or current.activation != old.activation or not current.state.unacknowledged:
                 continue
             alarm = replace(current, state=transition(current.state, Trigger.ACKNOWLEDGE), acked_by=username,
                             acked_at=at, ack_comment=comment)
