@@ -305,6 +305,18 @@ def test_ack_of_an_activation_that_changed_since_does_nothing(engine: AlarmEngin
     assert changes.batches == []
 
 
+def test_ack_targets_the_activation_even_with_a_repeated_source_timestamp(engine: AlarmEngine,
+                                                                          cache: TagCache) -> None:
+    """A PLC with a frozen clock repeats its SourceTimestamp: an old ack must still not hit the new activation."""
+    cache.update([ts("Temp", 85.0, 0)])
+    cache.update([ts("Temp", 70.0, 0)])
+    seen = engine.get("Temp.H")
+    assert seen is not None
+    cache.update([ts("Temp", 88.0, 0)])
+    assert ack(engine, seen, 1) == []
+    assert engine.get("Temp.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
+
+
 def test_ack_of_an_acked_or_normal_alarm_does_nothing(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     first = engine.get("Temp.H")
