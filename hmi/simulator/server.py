@@ -1,0 +1,497 @@
+"""The simulator's OPC UA server: serves the process model's tags, and optional load tags, with asyncua."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from asyncua import Server, ua
+from asyncua.server.address_space import AttributeValue
+
+from hmi.config import Endpoint, PlantConfig, Tag
+from hmi.simulator.model import GOOD, LoadModel, ModelParams, PlantModel, Sample, Value
+
+log = logging.getLogger(__name__)
+
+APPLICATION_URI = "urn:factory-hmi:simulator"
+NAMESPACE_URI = "urn:factory-hmi:simulator:plant"
+LOAD_FOLDER = "Load"
+_VARIANT_TYPES = {
+    "float": ua.VariantType.Double,
+    "int": ua.VariantType.Int64,
+    "bool": ua.VariantType.Boolean,
+    "string": ua.VariantType.String,
+}
+# How often the load writer wakes up; each wake-up writes the changes that fell due since the last one.
+_LOAD_INTERVAL_S = 0.05
+
+
+def simulated_endpoint(plant: PlantConfig) -> Endpoint:
+    """The endpoint the simulator plays: the one called `plant`, else the first."""
+    return next((e for e in plant.endpoints if e.name == "plant"), plant.endpoints[0])
+
+
+def status_code(name: str) -> ua.StatusCode:
+    """The OPC UA status code for a symbolic name such as BadSensorFailure or Bad_SensorFailure."""
+    code = getattr(ua.StatusCodes, name.replace("_", ""), None)
+    if not isinstance(code, int):
+        raise ValueError(f"unknown OPC UA status {name!r}; use a symbolic name such as Good or BadSensorFailure")
+    return ua.StatusCode(code)
+
+
+class _SharedDataValue(ua.DataValue):
+    """A DataValue that subscriptions share instead of deep-copying.
+
+    asyncua deep-copies every written value for every monitored item (about 50 µs each), in case the writer
+    changes it afterwards. The simulator builds a fresh DataValue of immutable scalars for each write and never
+    touches it again, so sharing it is safe, and it is what keeps 10,000 subscribed changes per second affordable.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """One variable the simulator writes, with its value attribute kept for fast writes."""
+
+    name: str
+    node_id: ua.NodeId
+    data_type: str
+    variant_type: ua.VariantType
+    attribute: AttributeValue
+
+
+class PlantSimulator:
+    """An OPC UA server on loopback that plays a bottling plant described by a PlantConfig."""
+
+    def __init__(self, plant: PlantConfig, *, host: str = "127.0.0.1", port: int = 4840, seed: int | None = None,
+                 extra_tags: int = 0, change_rate: float = 1000.0, tick_s: float = 0.5,
+                 params: ModelParams | None = None) -> None:
+        """Describe the server; nothing listens until `start()`. Port 0 picks a free port."""
+        if extra_tags < 0 or change_rate < 0 or tick_s <= 0:
+            raise ValueError("extra_tags and change_rate must not be negative, and tick_s must be positive")
+        self.plant = plant
+        self.host = host
+        self.endpoint = simulated_endpoint(plant)
+        self.extra_tags = extra_tags
+        self.change_rate = change_rate
+        self.tick_s = tick_s
+        self._port = port
+        self._seed = seed
+        self._params = params
+        self._server: Server | None = None
+        self._model: PlantModel | None = None
+        self._load: LoadModel | None = None
+        self._tags: dict[str, _Served] = {}
+        self._load_vars: list[_Served] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._paused = False
+        self._status_cache: dict[str, ua.StatusCode] = {}
+        self.load_changes = 0
+
+    # ------------------------------------------------------------------------------------------------- life cycle
+
+    @property
+    def url(self) -> str:
+        """opc.tcp://host:port of the server, with the port actually bound once started."""
+        return f"opc.tcp://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        """The TCP port: the bound one once started, else the requested one."""
+        if self._server is not None and self._server.bserver is not None:
+            return int(self._server.bserver.port)
+        return self._port
+
+    @property
+    def model(self) -> PlantModel:
+        """The process model (available once started)."""
+        if self._model is None:
+            raise RuntimeError("the simulator is not started")
+        return self._model
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Names of the configured tags the simulator serves."""
+        return list(self._tags)
+
+    @property
+    def paused(self) -> bool:
+        """True while the random process is paused."""
+        return self._paused
+
+    async def start(self) -> None:
+        """Build the address space and start listening; values change from now on."""
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        _quiet_asyncua()
+        served = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == self.endpoint.name]
+        server = Server()
+        # The name appears as the server's ApplicationName, so `hmi browse` finds the site name again.
+        server.set_server_name(self.plant.site.name)
+        await server.init()
+        try:
+            await self._build(server, served)
+            await server.start()
+        except BaseException as exc:
+            self._model, self._load, self._tags, self._load_vars = None, None, {}, []
+            await _stop_quietly(server)
+            if isinstance(exc, OSError):
+                reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+                raise OSError(exc.errno, f"cannot listen on {self.host}:{self._port}: {reason}") from exc
+            raise
+        self._server = server
+        self._tasks = [asyncio.create_task(self._run_process(), name="simulator-process")]
+        if self._load is not None and self.change_rate > 0:
+            self._tasks.append(asyncio.create_task(self._run_load(), name="simulator-load"))
+        log.debug("simulator serving %d tag(s) and %d load tag(s) on %s", len(self._tags), self.extra_tags, self.url)
+
+    async def _build(self, server: Server, served: list[Tag]) -> None:
+        await server.set_application_uri(APPLICATION_URI)
+        server.set_endpoint(f"opc.tcp://{_url_host(self.host)}:{self._port}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        # Registered first, so it gets index 2 as the configuration's node ids (ns=2;s=...) expect.
+        ns = await server.register_namespace(NAMESPACE_URI)
+        await _ensure_namespaces(server, served)
+        now = datetime.now(UTC)
+        rng = random.Random(self._seed)
+        self._tags, self._load_vars, self._load = {}, [], None
+        self._model = PlantModel(self.plant, rng, now, self._params, tags=[t.name for t in served])
+        self._build_plant(server, served, ns)
+        if self.extra_tags:
+            self._load = LoadModel(self.extra_tags, random.Random(rng.random()))
+            self._build_load(server, ns)
+            await self._write_load(list(enumerate(self._load.values)), now)
+        await self._write_samples(self._model.outputs(), now)
+
+    async def stop(self) -> None:
+        """Stop changing values, close every client connection and free the port."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        server, self._server = self._server, None
+        if server is not None:
+            await _stop_quietly(server)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------------------------------------- test controls
+
+    def pause(self) -> None:
+        """Freeze the random process: values stay as they are until `resume()`."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Let the random process run again."""
+        self._paused = False
+
+    async def set_value(self, tag: str, value: Value) -> None:
+        """Write `value` to `tag` with status Good and SourceTimestamp now; the process continues from it.
+
+        Derived values (PackML states, jams) are recomputed on the next tick, so pause() first to keep them.
+        """
+        served = self._served(tag)
+        sample = self.model.override(tag, _coerce(served.data_type, value))
+        await self._write_samples({tag: sample}, datetime.now(UTC))
+
+    async def set_status(self, tag: str, status: str) -> None:
+        """Serve `tag` with the symbolic status (e.g. BadSensorFailure), keeping its value; Good releases it."""
+        self._served(tag)
+        name = status.replace("_", "")
+        status_code(name)
+        sample = self.model.force_status(tag, name)
+        await self._write_samples({tag: sample}, datetime.now(UTC))
+
+    async def fault(self, line: str, machine: str, *, kind: str = "Held", duration_s: float = 60.0) -> None:
+        """Stop a machine now as a fault would (Held: a jam; Aborted: a drive fault); it recovers by itself."""
+        await self._write_samples(self.model.fault(line, machine, kind=kind, duration_s=duration_s),
+                                  datetime.now(UTC))
+
+    def _served(self, tag: str) -> _Served:
+        try:
+            return self._tags[tag]
+        except KeyError:
+            if self._model is None:
+                raise RuntimeError("the simulator is not started") from None
+            raise KeyError(f"{tag!r} is not a tag this simulator serves (endpoint {self.endpoint.name!r})") from None
+
+    # ------------------------------------------------------------------------------------------------- address space
+
+    def _build_plant(self, server: Server, served: Sequence[Tag], ns: int) -> None:
+        wanted = {t.name for t in served}
+        objects = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+        for _area, line in self.plant.lines():
+            line_tags = [t for t in line.tags if t.name in wanted]
+            machines = [(m, [t for t in m.tags if t.name in wanted]) for m in line.machines]
+            if not line_tags and not any(tags for _m, tags in machines):
+                continue
+            line_id = _add_object(server, objects, ns, line.name, line.description, folder=False)
+            self._add_tags(server, line_id, line_tags, f"{line.name}.")
+            for machine, tags in machines:
+                if tags:
+                    machine_id = _add_object(server, line_id, ns, machine.name, machine.description, folder=False)
+                    self._add_tags(server, machine_id, tags, f"{line.name}.{machine.name}.")
+
+    def _add_tags(self, server: Server, parent: ua.NodeId, tags: Sequence[Tag], prefix: str) -> None:
+        node_ids = [_parse_node_id(tag) for tag in tags]
+        specs = [(node_id, tag.name.removeprefix(prefix) or tag.name, tag.description, _VARIANT_TYPES[tag.data_type])
+                 for tag, node_id in zip(tags, node_ids, strict=True)]
+        attributes = _add_variables(server, parent, specs)
+        for tag, node_id, attribute in zip(tags, node_ids, attributes, strict=True):
+            self._tags[tag.name] = _Served(tag.name, node_id, tag.data_type, _VARIANT_TYPES[tag.data_type], attribute)
+
+    def _build_load(self, server: Server, ns: int) -> None:
+        folder = _add_object(server, ua.NodeId(ua.ObjectIds.ObjectsFolder), ns, LOAD_FOLDER,
+                             "Filler tags for load tests", folder=True)
+        width = max(5, len(str(self.extra_tags)))
+        names = [f"{LOAD_FOLDER}.Tag{i:0{width}d}" for i in range(1, self.extra_tags + 1)]
+        specs = [(ua.NodeId(name, ns), name.split(".", 1)[1], "", ua.VariantType.Double) for name in names]
+        attributes = _add_variables(server, folder, specs)
+        self._load_vars = [_Served(name, spec[0], "float", ua.VariantType.Double, attribute)
+                           for name, spec, attribute in zip(names, specs, attributes, strict=True)]
+
+    # ------------------------------------------------------------------------------------------------- writing
+
+    def _status(self, name: str) -> ua.StatusCode:
+        code = self._status_cache.get(name)
+        if code is None:
+            code = self._status_cache[name] = status_code(name)
+        return code
+
+    async def _write_samples(self, samples: dict[str, Sample], now: datetime) -> None:
+        for name, sample in samples.items():
+            served = self._tags.get(name)
+            if served is not None:
+                value = _coerce(served.data_type, sample.value)
+                await _write(served.attribute, _SharedDataValue(
+                    Value=ua.Variant(value, served.variant_type), StatusCode=self._status(sample.status),
+                    SourceTimestamp=now, ServerTimestamp=now))
+
+    async def _write_load(self, changes: Iterable[tuple[int, float]], now: datetime) -> int:
+        good = self._status(GOOD)
+        double = ua.VariantType.Double
+        variables = self._load_vars
+        n = 0
+        for index, value in changes:
+            await _write(variables[index].attribute, _SharedDataValue(
+                Value=ua.Variant(value, double), StatusCode=good, SourceTimestamp=now, ServerTimestamp=now))
+            n += 1
+        return n
+
+    async def _run_process(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            due += self.tick_s
+            delay = due - loop.time()
+            if delay < -self.tick_s:
+                # Far behind (a busy machine): skip the missed ticks instead of rushing through them.
+                due, delay = loop.time(), 0.0
+            await asyncio.sleep(max(delay, 0.0))
+            if self._paused or self._model is None:
+                continue
+            try:
+                now = datetime.now(UTC)
+                await self._write_samples(self._model.step(now), now)
+            except Exception:
+                # One bad tick must not end the simulation; say what happened and carry on.
+                log.exception("simulator tick failed")
+
+    async def _run_load(self) -> None:
+        assert self._load is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        written = 0.0
+        while True:
+            await asyncio.sleep(_LOAD_INTERVAL_S)
+            now_s = loop.time()
+            if self._paused:
+                started, written = now_s, 0.0
+                continue
+            due = self.change_rate * (now_s - started) - written
+            if due > self.change_rate:
+                # More than a second behind: drop the backlog, the rate is a target, not a debt.
+                due = self.change_rate * _LOAD_INTERVAL_S
+                started, written = now_s - _LOAD_INTERVAL_S, 0.0
+            n = int(due)
+            if n <= 0:
+                continue
+            now = datetime.now(UTC)
+            self.load_changes += await self._write_load(self._load.next_changes(n), now)
+            written += n
+            # Let subscriptions and clients run between large batches.
+            await asyncio.sleep(0)
+
+
+async def _write(attribute: AttributeValue, dv: ua.DataValue) -> None:
+    """Store a value and notify subscriptions, as AddressSpace.write_attribute_value does, minus its checks.
+
+    The address space would replace the value of a bad-status write by null; a failed sensor here keeps
+    showing its last value (as many servers do), so the HMI must prove it never presents such a value as good.
+    """
+    attribute.value = dv
+    if attribute.datachange_callbacks:
+        for handle, callback in list(attribute.datachange_callbacks.items()):
+            await callback(handle, dv)
+
+
+def _url_host(host: str) -> str:
+    # An IPv6 address needs brackets in a URL.
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _coerce(data_type: str, value: Value) -> Value:
+    if data_type == "float":
+        return float(value)
+    if data_type == "int":
+        return int(value)
+    if data_type == "bool":
+        return bool(value)
+    return str(value)
+
+
+def _parse_node_id(tag: Tag) -> ua.NodeId:
+    try:
+        return ua.NodeId.from_string(tag.node_id)
+    except (ValueError, ua.UaStringParsingError) as exc:
+        raise ValueError(f"tag {tag.name!r}: node id {tag.node_id!r} is not valid ({exc})") from None
+
+
+async def _ensure_namespaces(server: Server, tags: Iterable[Tag]) -> None:
+    """Register filler namespaces so that every index the configuration uses exists."""
+    indexes = {t.name: _parse_node_id(t).NamespaceIndex for t in tags}
+    standard = [name for name, index in indexes.items() if index == 0]
+    if standard:
+        raise ValueError(f"tag {standard[0]!r}: namespace 0 belongs to the OPC UA standard model; use ns=2")
+    count = len(await server.get_namespace_array())
+    while count <= max(indexes.values(), default=0):
+        await server.register_namespace(f"{NAMESPACE_URI}:{count}")
+        count += 1
+
+
+def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, description: str, *,
+                folder: bool) -> ua.NodeId:
+    attrs = ua.ObjectAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.Description = ua.LocalizedText(description or name)
+    attrs.EventNotifier = 0
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = ua.NodeId(0, ns)  # null identifier: the server numbers it in our namespace
+    item.BrowseName = ua.QualifiedName(name, ns)
+    item.NodeClass = ua.NodeClass.Object
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.Organizes if folder else ua.ObjectIds.HasComponent)
+    item.TypeDefinition = ua.NodeId(ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType)
+    item.NodeAttributes = attrs
+    (result,) = server.iserver.node_mgt_service.add_nodes([item])
+    result.StatusCode.check()
+    return result.AddedNodeId
+
+
+def _add_variables(server: Server, parent: ua.NodeId,
+                   specs: Sequence[tuple[ua.NodeId, str, str, ua.VariantType]]) -> list[AttributeValue]:
+    """Add read-only scalar variables under `parent` in one pass; return their value attributes.
+
+    asyncua's AddNodes scans all of a parent's references for every node added, which takes minutes for
+    10,000 load tags; the nodes are therefore added without a parent and linked to it in one go.
+    """
+    service = server.iserver.node_mgt_service
+    aspace = server.iserver.aspace
+    parent_data = aspace[parent]
+    parent_class = parent_data.attributes[ua.AttributeIds.NodeClass].value
+    assert parent_class is not None
+    assert parent_class.Value is not None
+    has_component = ua.NodeId(ua.ObjectIds.HasComponent)
+    type_definition = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
+    items = []
+    for node_id, browse, description, vtype in specs:
+        attrs = ua.VariableAttributes()
+        attrs.DisplayName = ua.LocalizedText(browse)
+        attrs.Description = ua.LocalizedText(description or browse)
+        attrs.DataType = ua.NodeId(vtype.value)
+        attrs.Value = ua.Variant(_ZERO[vtype], vtype)
+        attrs.ValueRank = ua.ValueRank.Scalar
+        attrs.AccessLevel = attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+        item = ua.AddNodesItem()
+        item.RequestedNewNodeId = node_id
+        item.BrowseName = ua.QualifiedName(browse, node_id.NamespaceIndex)
+        item.NodeClass = ua.NodeClass.Variable
+        item.ParentNodeId = ua.NodeId()
+        item.ReferenceTypeId = has_component
+        item.TypeDefinition = type_definition
+        item.NodeAttributes = attrs
+        items.append(item)
+    failed = list(service.try_add_nodes(items, check=False))
+    if failed:
+        raise ValueError(f"cannot create node {failed[0].RequestedNewNodeId.to_string()}: two tags (or a tag and a "
+                         "load tag) use this node id; give each tag its own")
+    out = []
+    for item in items:
+        data = aspace[item.RequestedNewNodeId]
+        parent_data.references.append(ua.ReferenceDescription(
+            ReferenceTypeId=has_component, IsForward=True, NodeId=item.RequestedNewNodeId,
+            BrowseName=item.BrowseName, DisplayName=item.NodeAttributes.DisplayName, NodeClass=ua.NodeClass.Variable,
+            TypeDefinition=type_definition))
+        data.references.append(ua.ReferenceDescription(
+            ReferenceTypeId=has_component, IsForward=False, NodeId=parent, BrowseName=_browse_name(parent_data),
+            DisplayName=_display_name(parent_data), NodeClass=parent_class.Value.Value))
+        out.append(data.attributes[ua.AttributeIds.Value])
+    return out
+
+
+_ZERO: dict[ua.VariantType, Value] = {
+    ua.VariantType.Double: 0.0, ua.VariantType.Int64: 0, ua.VariantType.Boolean: False, ua.VariantType.String: "",
+}
+
+
+def _browse_name(data: Any) -> ua.QualifiedName:
+    dv = data.attributes[ua.AttributeIds.BrowseName].value
+    return dv.Value.Value if dv is not None and dv.Value is not None else ua.QualifiedName()
+
+
+def _display_name(data: Any) -> ua.LocalizedText:
+    dv = data.attributes[ua.AttributeIds.DisplayName].value
+    return dv.Value.Value if dv is not None and dv.Value is not None else ua.LocalizedText()
+
+
+def _quiet_asyncua() -> None:
+    """Keep asyncua's server chatter (connections, certificates, bind failures) out of the log unless debugging."""
+    logger = logging.getLogger("asyncua.server")
+    # Our own OSError says why a start failed; asyncua's extra traceback would only repeat it.
+    if logger.level == logging.NOTSET and logger.getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.CRITICAL)
+
+
+async def _stop_quietly(server: Server) -> None:
+    time_task = server.iserver.time_task
+    if time_task is not None:
+        # The server clock task sleeps a whole second between updates and stop() waits for it; end it now.
+        time_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await time_task
+        server.iserver.time_task = None
+    try:
+        await server.stop()
+    except Exception:
+        # Closing may race with clients going away; the port is freed either way.
+        log.debug("error while stopping the OPC UA server", exc_info=True)

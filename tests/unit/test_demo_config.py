@@ -1,0 +1,106 @@
+"""The demo plant file: it loads, has the documented shape, and every alarm makes sense."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from hmi.config import LIMIT_TYPES, PlantConfig, load_config
+from hmi.simulator import demo_config_path, simulated_endpoint
+
+MACHINES = ["Filler", "Capper", "Labeler", "CasePacker"]
+
+
+@pytest.fixture(scope="module")
+def plant() -> PlantConfig:
+    return load_config(demo_config_path())
+
+
+def test_the_demo_file_is_found_and_loads(plant: PlantConfig) -> None:
+    assert demo_config_path().name == "demo-plant.yaml"
+    assert plant.site.name == "Demo Bottling Plant"
+    assert plant.site.timezone == "Europe/Berlin"
+    assert [(s.name, s.start.strftime("%H:%M"), s.end.strftime("%H:%M")) for s in plant.site.shifts] == [
+        ("Early", "06:00", "14:00"), ("Late", "14:00", "22:00"), ("Night", "22:00", "06:00")]
+    (endpoint,) = plant.endpoints
+    assert (endpoint.name, endpoint.url, endpoint.publishing_interval_ms) == ("plant", "opc.tcp://127.0.0.1:4840", 250)
+    assert simulated_endpoint(plant) is endpoint
+
+
+def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
+    (area,) = plant.areas
+    assert area.name == "Bottling"
+    assert [line.name for line in area.lines] == ["Line1", "Line2", "Line3"]
+    for line in area.lines:
+        n = line.name
+        assert [m.name for m in line.machines] == MACHINES
+        assert (line.state_tag, line.speed_tag, line.good_count_tag, line.reject_count_tag) == (
+            f"{n}.State", f"{n}.Speed", f"{n}.GoodCount", f"{n}.RejectCount")
+        assert [t.name for t in line.tags] == [f"{n}.State", f"{n}.Speed", f"{n}.GoodCount", f"{n}.RejectCount"]
+        assert f"{n}.Speed" in line.trend_tags
+        for machine in line.machines:
+            assert machine.state_tag == f"{n}.{machine.name}.State"
+            names = {t.name.removeprefix(f"{n}.{machine.name}.") for t in machine.tags}
+            assert {"State", "Speed"} <= names
+
+
+def test_tags_are_typed_and_addressed_consistently(plant: PlantConfig) -> None:
+    types = {name: ref.tag.data_type for name, ref in plant.tags.items()}
+    for name, ref in plant.tags.items():
+        tag = ref.tag
+        assert tag.endpoint == "plant"
+        assert tag.node_id == f"ns=2;s={name}"
+        if name.endswith(".State"):
+            assert tag.data_type == "string"
+        if name.endswith("Count"):
+            assert tag.data_type == "int"
+        if name.endswith(".Jam"):
+            assert tag.data_type == "bool"
+        if tag.data_type == "float":
+            assert tag.unit, f"{name} has no unit"
+            assert tag.eng_range is not None
+            assert tag.normal_range is not None
+            lo, hi = tag.eng_range
+            assert lo <= tag.normal_range[0] < tag.normal_range[1] <= hi, name
+    assert Counter(types.values()) == {"float": 36, "string": 15, "int": 6, "bool": 6}
+
+
+def test_every_alarm_is_sensible(plant: PlantConfig) -> None:
+    assert plant.alarms
+    for alarm_id, ref in plant.alarms.items():
+        alarm, tag = ref.alarm, ref.tag
+        assert alarm.message, alarm_id
+        assert 1 <= alarm.priority <= 4
+        if alarm.type == "discrete":
+            assert tag.data_type == "bool"
+            assert alarm.value is True
+            assert alarm.priority in (1, 2), "a jam stops the line"
+            continue
+        assert alarm.type in LIMIT_TYPES
+        assert alarm.limit is not None
+        assert tag.eng_range is not None
+        assert tag.normal_range is not None
+        # A limit sits inside the instrument's span and outside the normal band, on the right side of it.
+        assert tag.eng_range[0] < alarm.limit < tag.eng_range[1], alarm_id
+        # The deadband is real, and the alarm clears before the value is back in its normal band.
+        assert alarm.deadband > 0, alarm_id
+        if alarm.type in ("H", "HH"):
+            assert alarm.limit - alarm.deadband > tag.normal_range[1], alarm_id
+        else:
+            assert alarm.limit + alarm.deadband < tag.normal_range[0], alarm_id
+
+
+def test_alarm_coverage_per_line(plant: PlantConfig) -> None:
+    kinds = {alarm_id.removeprefix("Line1.") for alarm_id in plant.alarms if alarm_id.startswith("Line1.")}
+    assert kinds == {
+        "Filler.Temperature.H", "Filler.Temperature.HH",
+        "Filler.Pressure.LL", "Filler.Pressure.L", "Filler.Pressure.H",
+        "Filler.FillLevel.L", "Filler.FillLevel.H",
+        "Capper.Torque.H", "Capper.Jam.Jammed",
+        "Labeler.GlueTemperature.L", "Labeler.GlueTemperature.H", "Labeler.LabelStock.L",
+        "CasePacker.Jam.Jammed",
+    }
+    priorities = Counter(ref.alarm.priority for ref in plant.alarms.values())
+    assert set(priorities) == {1, 2, 3, 4}
+    assert priorities[1] < priorities[3]  # the highest priority stays rare
