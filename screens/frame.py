@@ -12,6 +12,8 @@ from hmi.runtime import Runtime
 from screens.fmt import local_time
 from screens.widgets import indicator_classes
 
+# ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
+PRIMARY = "#3d3d3d"
 NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("Shift log", "/notes"))
 
 
@@ -20,6 +22,7 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
     """Wrap a page's content in the header and banners every screen shares."""
     zone = rt.plant.site.zone
     ui.page_title(f"{title} · {rt.plant.site.name}")
+    ui.colors(primary=PRIMARY)
     with ui.header().classes("hmi-header items-center gap-2 px-3 py-1"):
         ui.label(rt.plant.site.name).classes("text-lg font-bold")
         with ui.row().classes("hmi-nav gap-1"):

@@ -9,6 +9,7 @@ from nicegui import ui
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import session
+from screens.frame import PRIMARY
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def _safe_next(target: str | None) -> str:
 def login_page(rt: Runtime, next_path: str | None = None) -> None:
     """The sign-in form."""
     ui.page_title(f"Sign in · {rt.plant.site.name}")
+    ui.colors(primary=PRIMARY)
     if session.current() is not None:
         ui.navigate.to(_safe_next(next_path))
         return

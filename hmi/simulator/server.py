@@ -61,6 +61,10 @@ class _SharedDataValue(ua.DataValue):
         return self
 
 
+# An injected fault lasts long enough for a person (or a test) to find and acknowledge its alarm.
+FAULT_INJECTED_S = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class _Served:
     """One variable the simulator writes, with its value attribute kept for fast writes."""
@@ -174,6 +178,22 @@ class PlantSimulator:
             self._build_load(server, ns)
             await self._write_load(list(enumerate(self._load.values)), now)
         await self._write_samples(self._model.outputs(), now)
+        await self._add_trainer_controls(server, ns)
+
+    async def _add_trainer_controls(self, server: Server, ns: int) -> None:
+        """A `Simulator` object with InjectFault(line, machine): a trainer (or a browser test) jams a machine from
+        any OPC UA client, as a demo of what the HMI does with a fault."""
+        controls = await server.nodes.objects.add_object(ua.NodeId("Simulator", ns), "Simulator")
+
+        async def inject(_parent: ua.NodeId, line: ua.Variant, machine: ua.Variant) -> list[ua.Variant]:
+            try:
+                await self.fault(str(line.Value), str(machine.Value), kind="Held", duration_s=FAULT_INJECTED_S)
+            except KeyError:
+                return [ua.Variant(f"unknown machine {machine.Value!r} on line {line.Value!r}", ua.VariantType.String)]
+            return [ua.Variant("ok", ua.VariantType.String)]
+
+        await controls.add_method(ua.NodeId("Simulator.InjectFault", ns), "InjectFault", inject,
+                                  [ua.VariantType.String, ua.VariantType.String], [ua.VariantType.String])
 
     async def stop(self) -> None:
         """Stop changing values, close every client connection and free the port."""

@@ -249,3 +249,13 @@ async def test_hmi_simulate_prints_its_url_and_stops_on_sigterm() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_trainer_can_inject_a_fault_over_opcua(client: Client) -> None:
+    """The Simulator.InjectFault method jams a machine; its Jam tag goes true and its state to Held."""
+    result = await client.get_node("ns=2;s=Simulator").call_method(
+        ua.NodeId.from_string("ns=2;s=Simulator.InjectFault"), ua.Variant("Line2", ua.VariantType.String),
+        ua.Variant("Capper", ua.VariantType.String))
+    assert result == "ok"
+    assert await client.get_node("ns=2;s=Line2.Capper.Jam").read_value() is True
+    assert await client.get_node("ns=2;s=Line2.Capper.State").read_value() in ("Holding", "Held")

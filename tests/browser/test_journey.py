@@ -1,0 +1,98 @@
+"""A shift lead's and an operator's day in a real browser against `hmi demo` (Playwright, system Chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from asyncua import Client, ua
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import SCREENSHOTS, Demo, login
+
+pytestmark = pytest.mark.browser
+
+
+def inject_fault(opcua_url: str, line: str, machine: str) -> None:
+    """Ask the demo simulator (over OPC UA, like a trainer would) to jam a machine."""
+
+    async def call() -> None:
+        async with Client(opcua_url, timeout=5) as client:
+            sim = client.get_node("ns=2;s=Simulator")
+            method = ua.NodeId.from_string("ns=2;s=Simulator.InjectFault")
+            result = await sim.call_method(method, ua.Variant(line, ua.VariantType.String),
+                                           ua.Variant(machine, ua.VariantType.String))
+            assert result == "ok", result
+
+    # Playwright's sync API owns this thread's event loop; the OPC UA call gets a loop of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, call()).result(timeout=30)
+
+
+def value_text(page: Page, tag: str) -> str:
+    return page.locator(f'[data-tag="{tag}"] .hmi-value-sm').first.inner_text()
+
+
+def test_operator_journey(page: Page, demo: Demo) -> None:
+    login(page, demo, "operator")
+    expect(page.get_by_test_id("line-card-Line1")).to_be_visible()
+    expect(page.get_by_test_id("line-card-Line3")).to_be_visible()
+    page.wait_for_timeout(1500)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+    # One touch from the overview to the line; watch a live value change.
+    page.get_by_test_id("line-card-Line1").click()
+    expect(page.get_by_test_id("machine-Filler")).to_be_visible()
+    first = value_text(page, "Line1.GoodCount")
+    deadline = time.monotonic() + 20
+    while value_text(page, "Line1.GoodCount") == first and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    assert value_text(page, "Line1.GoodCount") != first, "the good counter of Line1 never changed"
+
+    # A jam at the capper raises a priority 2 alarm; acknowledge it with a comment.
+    inject_fault(demo.opcua_url, "Line1", "Capper")
+    page.goto(f"{demo.url}/alarms?focus=Line1.Capper.Jam.Jammed")
+    row = page.locator("tr", has_text="Capper jammed").first
+    expect(row).to_be_visible()
+    expect(page.get_by_test_id("alarm-banner")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "alarms.png"), full_page=True)
+    page.get_by_test_id("ack-selected").click()
+    page.get_by_test_id("ack-comment").fill("Cleared bottle cap jam at infeed")
+    page.get_by_test_id("ack-confirm").click()
+    expect(page.get_by_test_id("ack-status")).to_contain_text("acknowledged and stored")
+
+    # A note for the shift.
+    page.goto(f"{demo.url}/notes")
+    page.get_by_test_id("note-text").fill("Capper infeed guide worn; maintenance informed")
+    page.get_by_test_id("note-save").click()
+    expect(page.get_by_test_id("note-status")).to_have_text("Note saved.")
+
+    # Both are still there after a reload: they were stored, not just shown.
+    page.reload()
+    expect(page.get_by_test_id("note-list")).to_contain_text("Capper infeed guide worn; maintenance informed")
+    expect(page.get_by_test_id("note-list")).to_contain_text("operator")
+    page.goto(f"{demo.url}/alarms")
+    page.reload()
+    acked = page.locator("tr", has_text="Capper jammed").first
+    expect(acked).to_contain_text("Cleared bottle cap jam at infeed")
+    expect(acked).to_contain_text("acknowledged")
+
+
+def test_manager_sees_alarms_but_cannot_acknowledge(page: Page, demo: Demo) -> None:
+    login(page, demo, "manager")
+    page.goto(f"{demo.url}/alarms")
+    expect(page.get_by_text("may view alarms but not acknowledge them")).to_be_visible()
+    expect(page.get_by_test_id("ack-selected")).to_have_count(0)
+
+
+def test_login_page_says_demo_and_refuses_a_wrong_password(page: Page, demo: Demo) -> None:
+    page.goto(f"{demo.url}/login")
+    expect(page.get_by_test_id("demo-notice")).to_contain_text("DEMO MODE")
+    expect(page.get_by_test_id("demo-notice")).to_contain_text("lead (lead)")
+    page.get_by_test_id("username").fill("lead")
+    page.get_by_test_id("password").fill("wrong")
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("login-error")).to_contain_text("Wrong user name or password")
