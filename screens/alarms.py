@@ -137,6 +137,7 @@ def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None) -> No
             ids = {a.id for a in alarms}
             table.selected = [r for r in table.selected if r["id"] in ids]
             table.update()
+            apply_focus()
             unack = sum(1 for a in alarms if a.state.unacknowledged)
             counts.set_text(f"{len(alarms)} listed, {unack} unacknowledged")
 
@@ -182,9 +183,18 @@ def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None) -> No
                     ui.button("Cancel", on_click=dialog.close).props("outline")
             dialog.open()
 
-        refresh(True)
-        if focus and (alarm := rt.alarms.get(focus)) is not None:
+        # A link from the banner or a line may arrive a moment before its alarm: keep looking until it is listed.
+        pending = [focus]
+
+        def apply_focus() -> None:
+            target = pending[0]
+            if not target or (alarm := rt.alarms.get(target)) is None:
+                return
+            pending[0] = None
             search.set_value(alarm.tag)
             if may_ack:
-                table.selected = [r for r in table.rows if r["id"] == focus]
+                table.selected = [r for r in table.rows if r["id"] == target]
+                table.update()
+
+        refresh(True)
         ui.timer(1.0, refresh)

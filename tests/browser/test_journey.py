@@ -59,6 +59,7 @@ def test_operator_journey(page: Page, demo: Demo) -> None:
     expect(row).to_be_visible()
     expect(page.get_by_test_id("alarm-banner")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "alarms.png"), full_page=True)
+    expect(page.get_by_text("1 record selected")).to_be_visible()
     page.get_by_test_id("ack-selected").click()
     page.get_by_test_id("ack-comment").fill("Cleared bottle cap jam at infeed")
     page.get_by_test_id("ack-confirm").click()

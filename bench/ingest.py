@@ -1,0 +1,178 @@
+"""Ingest benchmark: how much of what asyncua itself can take in does the HMI pipeline keep up with?
+
+Runs `hmi simulate` in its own process with 10,000 load tags changing 10,000 times a second in total, then measures,
+side by side on the same load:
+  raw  a plain asyncua client (iterator subscription) that only counts data changes;
+  hmi  the HMI pipeline: OpcUaSource -> TagCache -> AlarmEngine (an H alarm on every load tag) + trend buffer.
+Windows alternate raw, hmi, raw, hmi so drift on a shared machine hits both. Last line:
+  ingest_ratio=R hmi_changes_per_s=X raw_changes_per_s=Y
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from asyncua import Client, ua
+from asyncua.common.subscription import DataChangeEvent
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hmi.alarms.engine import AlarmEngine  # noqa: E402
+from hmi.config import PlantConfig, parse_config  # noqa: E402
+from hmi.history import TrendBuffer  # noqa: E402
+from hmi.sources import StatusBoard  # noqa: E402
+from hmi.sources.opcua import OpcUaSource  # noqa: E402
+from hmi.tags import Quality, TagCache, TagState  # noqa: E402
+
+PUBLISHING_MS = 250
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_plant(url: str, n: int) -> PlantConfig:
+    """A plant of `n` load tags, each with an H alarm, on one endpoint."""
+    tags = "\n".join(
+        f"          - {{name: Load.Tag{i:05d}, endpoint: sim, node_id: 'ns=2;s=Load.Tag{i:05d}', unit: '%', "
+        f"alarms: [{{type: H, limit: 95, deadband: 1, priority: 4, message: load {i} high}}]}}"
+        for i in range(1, n + 1))
+    text = (f"site: {{name: Bench}}\nendpoints: [{{name: sim, url: '{url}', publishing_interval_ms: {PUBLISHING_MS}}}]\n"
+            f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n")
+    return parse_config(text, "bench")
+
+
+def start_simulator(port: int, tags: int, rate: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "hmi", "simulate", "--port", str(port), "--tags", str(tags),
+                             "--rate", str(rate), "--seed", "1"], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if re.search(r"listening on", line):
+            return proc
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit("the simulator did not start within 60 s")
+
+
+async def raw_window(url: str, names: Sequence[str], warmup: float, window: float) -> float:
+    """Changes per second a bare asyncua client receives."""
+    async with Client(url, timeout=10) as client:
+        params = ua.CreateSubscriptionParameters(RequestedPublishingInterval=PUBLISHING_MS,
+                                                 RequestedLifetimeCount=100, RequestedMaxKeepAliveCount=4,
+                                                 MaxNotificationsPerPublish=0, PublishingEnabled=True, Priority=0)
+        sub = await client.create_subscription(params, None, queue_maxsize=200_000)
+        nodes = [client.get_node(f"ns=2;s={n}") for n in names]
+        for i in range(0, len(nodes), 500):
+            await sub.subscribe_data_change(nodes[i:i + 500], queuesize=1)
+        count = 0
+        counting = False
+
+        async def consume() -> None:
+            nonlocal count
+            async for ev in sub:
+                if counting and type(ev) is DataChangeEvent:
+                    count += 1
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(warmup)
+        counting = True
+        start = time.perf_counter()
+        await asyncio.sleep(window)
+        counting = False
+        elapsed = time.perf_counter() - start
+        task.cancel()
+        await sub.delete()
+        return count / elapsed
+
+
+async def hmi_window(url: str, plant: PlantConfig, warmup: float, window: float) -> tuple[float, int]:
+    """Changes per second that reach the cache through the HMI source, with alarms evaluated on every change."""
+    cache, board = TagCache(), StatusBoard()
+    engine = AlarmEngine(plant, cache)
+    trends = TrendBuffer(cache, plant.tags)
+    engine.start()
+    trends.start()
+    count = 0
+    counting = False
+
+    def counter(states: Sequence[TagState]) -> None:
+        nonlocal count
+        if counting:
+            count += sum(1 for s in states if s.quality is not Quality.STALE)
+
+    cache.subscribe(None, counter)
+    endpoint = plant.endpoints[0]
+    source = OpcUaSource(endpoint, [r.tag for r in plant.tags.values()], cache, board)
+    await source.start()
+    deadline = time.monotonic() + 60
+    while not source.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(warmup)
+    counting = True
+    start = time.perf_counter()
+    await asyncio.sleep(window)
+    counting = False
+    elapsed = time.perf_counter() - start
+    await source.stop()
+    engine.stop()
+    trends.stop()
+    return count / elapsed, len(engine.active())
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    port = free_port()
+    url = f"opc.tcp://127.0.0.1:{port}"
+    names = [f"Load.Tag{i:05d}" for i in range(1, args.tags + 1)]
+    plant = load_plant(url, args.tags)
+    t0 = time.monotonic()
+    proc = start_simulator(port, args.tags, args.rate)
+    print(f"simulator: {args.tags} load tags, target {args.rate:,.0f} changes/s, started in "
+          f"{time.monotonic() - t0:.1f} s", flush=True)
+    raw, hmi = [], []
+    try:
+        for round_ in range(args.rounds):
+            r = await raw_window(url, names, args.warmup, args.window)
+            raw.append(r)
+            print(f"round {round_ + 1}: raw asyncua client   {r:10,.0f} changes/s", flush=True)
+            h, active = await hmi_window(url, plant, args.warmup, args.window)
+            hmi.append(h)
+            print(f"round {round_ + 1}: HMI pipeline         {h:10,.0f} changes/s ({active} alarms active)",
+                  flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    raw_rate, hmi_rate = sum(raw) / len(raw), sum(hmi) / len(hmi)
+    print(f"total time {time.monotonic() - t0:.1f} s")
+    print(f"ingest_ratio={hmi_rate / raw_rate:.3f} hmi_changes_per_s={hmi_rate:.0f} raw_changes_per_s={raw_rate:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tags", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=10_000.0, help="total changes per second")
+    parser.add_argument("--window", type=float, default=12.0, help="seconds counted per window")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after subscribing before counting")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
