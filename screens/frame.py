@@ -27,14 +27,16 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         ui.label(rt.plant.site.name).classes("text-lg font-bold")
         with ui.row().classes("hmi-nav gap-1"):
             for text, href in NAV:
-                ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps")
+                nav = ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps color=white")
+                if text == title:
+                    nav.classes("bg-[#5a5a5a]").props('aria-current="page"')
         ui.space()
         conn = ui.label("").classes("text-sm").props('data-testid="conn-state"').mark("conn-state")
         clock = ui.label("").classes("text-base font-mono").props('data-testid="clock"').mark("clock")
         ui.label(f"{ctx.full_name or ctx.username} · {ctx.role.value}").classes("text-sm").props(
             'data-testid="user"'
         ).mark("user")
-        ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps")
+        ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps color=white")
 
     with ui.column().classes("w-full gap-1 px-3 pt-2"):
         conn_banner = (
