@@ -72,18 +72,46 @@ class Endpoint(_Model):
         return self
 
 
-class AlarmDef(_Model):
-    """A limit (HH/H/L/LL) or discrete alarm on one tag."""
+class SuppressWhen(_Model):
+    """Suppression by design: the alarm is suppressed while another tag equals (or differs from) a value."""
 
-    type: Literal["HH", "H", "L", "LL", "discrete"]
+    tag: Name
+    equals: bool | int | float | str | None = None
+    not_equals: bool | int | float | str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> SuppressWhen:
+        if (self.equals is None) == (self.not_equals is None):
+            raise ValueError("give exactly one of equals or not_equals, e.g. {tag: Line1.State, not_equals: Execute}")
+        return self
+
+    def holds(self, value: object) -> bool:
+        """True when `value` of the condition tag means the alarm is suppressed."""
+        return value == self.equals if self.equals is not None else value != self.not_equals
+
+
+AlarmType = Literal["HH", "H", "L", "LL", "discrete", "deviation", "rate", "bad_quality"]
+
+
+class AlarmDef(_Model):
+    """One alarm on a tag: limit (HH/H/L/LL), discrete, deviation from a setpoint tag, rate of change, or bad
+    quality of the input (STANDARDS.md 1.7)."""
+
+    type: AlarmType
     name: Name | None = None
-    limit: float | None = None
+    limit: float | None = Field(None, description="limit value; for deviation the allowed |PV - SP|; for rate "
+                                                    "the allowed change per second")
     value: bool | int | float | str | None = None
+    setpoint_tag: Name | None = None
     priority: int = Field(3, ge=1, le=4, description="1 is the highest")
     deadband: float = Field(0.0, ge=0)
+    on_delay_s: float = Field(0.0, ge=0, le=3600)
+    off_delay_s: float = Field(0.0, ge=0, le=3600)
+    latching: bool = False
     message: str = Field(min_length=1, max_length=200)
     consequence: str = ""
     action: str = ""
+    suppress_when: SuppressWhen | None = None
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> AlarmDef:
@@ -92,11 +120,18 @@ class AlarmDef(_Model):
                 raise ValueError("a discrete alarm needs value: the tag value that raises it")
             if self.limit is not None:
                 raise ValueError("a discrete alarm has no limit; use value")
+        elif self.type == "bad_quality":
+            if self.limit is not None or self.value is not None:
+                raise ValueError("a bad_quality alarm has neither limit nor value: it is raised by BAD input")
         else:
             if self.limit is None:
                 raise ValueError(f"a {self.type} alarm needs limit: the value at which it activates")
             if self.value is not None:
                 raise ValueError(f"a {self.type} alarm has no value; use limit")
+            if self.type in ("deviation", "rate") and self.limit <= 0:
+                raise ValueError(f"a {self.type} alarm's limit is a magnitude and must be above 0")
+        if (self.type == "deviation") != (self.setpoint_tag is not None):
+            raise ValueError("a deviation alarm needs setpoint_tag (and only a deviation alarm has one)")
         return self
 
     def key(self) -> str:
@@ -220,12 +255,46 @@ class AlarmRef:
     machine: Machine | None
 
 
+SoundPolicy = Literal["until_ack", "once", "none"]
+
+
+class AlarmPolicy(_Model):
+    """The plant's alarm philosophy settings."""
+
+    max_shelve_h: float = Field(8.0, gt=0, le=168, description="longest shelving a person may choose")
+    first_out_window_s: float = Field(10.0, ge=0, le=3600, description="an alarm is first-out when no other "
+                                                                        "alarm of its line came within this window")
+    sound: dict[int, SoundPolicy] = Field(default_factory=lambda: {1: "until_ack", 2: "until_ack", 3: "once",
+                                                                   4: "none"})
+    severity_priorities: tuple[int, int, int] = Field(
+        (801, 501, 201), description="lowest OPC UA severity of priority 1, 2 and 3; below is priority 4")
+
+    @field_validator("sound")
+    @classmethod
+    def _priorities(cls, value: dict[int, SoundPolicy]) -> dict[int, SoundPolicy]:
+        if set(value) - {1, 2, 3, 4}:
+            raise ValueError("sound is keyed by priority 1-4")
+        return {p: value.get(p, "none") for p in (1, 2, 3, 4)}
+
+    @field_validator("severity_priorities")
+    @classmethod
+    def _descending(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not (1000 >= value[0] > value[1] > value[2] >= 1):
+            raise ValueError("give three severities from high to low within 1..1000, e.g. [801, 501, 201]")
+        return value
+
+    def priority_of(self, severity: int) -> int:
+        """OPC UA severity 1-1000 to priority 1-4 (STANDARDS.md 3.4)."""
+        return next((p for p, low in enumerate(self.severity_priorities, start=1) if severity >= low), 4)
+
+
 class PlantConfig(_Model):
     """The whole plant description."""
 
     site: Site
     endpoints: tuple[Endpoint, ...] = Field(min_length=1)
     areas: tuple[Area, ...] = Field(min_length=1)
+    alarm_policy: AlarmPolicy = AlarmPolicy()
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
@@ -463,6 +532,11 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                         out.append(((*tloc, "endpoint"), f"unknown endpoint {tag.endpoint!r}; define it under "
                                                          f"endpoints (known: {', '.join(sorted(endpoint_names))})"))
                     out += _alarm_issues(tag, tloc)
+                    for k, alarm in enumerate(tag.alarms):
+                        if alarm.setpoint_tag:
+                            refs.append(((*tloc, "alarms", k, "setpoint_tag"), alarm.setpoint_tag))
+                        if alarm.suppress_when:
+                            refs.append(((*tloc, "alarms", k, "suppress_when", "tag"), alarm.suppress_when.tag))
     for loc, ref in refs:
         if ref not in tag_names:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
@@ -479,6 +553,8 @@ def _alarm_issues(tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
             out.append(((*aloc, "name"), f"two alarms on tag {tag.name!r} are both called {alarm.key()!r}; give "
                                          "each a distinct name"))
         keys.add(alarm.key())
+        if alarm.type in ("deviation", "rate") and not tag.numeric:
+            out.append(((*aloc, "type"), f"a {alarm.type} alarm needs a numeric tag; {tag.name!r} is {tag.data_type}"))
         if alarm.type in LIMIT_TYPES:
             if not tag.numeric:
                 out.append(((*aloc, "type"), f"a {alarm.type} limit alarm needs a numeric tag; {tag.name!r} is "

@@ -19,17 +19,25 @@ class Permission(StrEnum):
 
     VIEW = "view"
     ACKNOWLEDGE_ALARM = "acknowledge_alarm"
+    SHELVE_ALARM = "shelve_alarm"
+    RESET_LATCHED = "reset_latched"
+    REMOVE_FROM_SERVICE = "remove_from_service"
+    VIEW_KPI = "view_kpi"
     ADD_NOTE = "add_note"
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
 
 
-# Managers watch and analyse; acknowledging is for the people at the line (the issue: "manager cannot").
+# Managers watch and analyse; acknowledging is for the people at the line. Shelving is a shift lead's call;
+# taking an alarm out of service is a bigger decision (STANDARDS.md 1.6) for the manager or the administrator.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE}),
-    Role.LEAD: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE}),
-    Role.MANAGER: frozenset({Permission.VIEW, Permission.VIEW_AUDIT}),
-    Role.ADMIN: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.MANAGE_USERS}),
+    Role.LEAD: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE,
+                          Permission.SHELVE_ALARM, Permission.RESET_LATCHED}),
+    Role.MANAGER: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.VIEW_KPI,
+                             Permission.REMOVE_FROM_SERVICE}),
+    Role.ADMIN: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.VIEW_KPI, Permission.MANAGE_USERS,
+                           Permission.REMOVE_FROM_SERVICE}),
 }
 
 

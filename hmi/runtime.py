@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Runtime:
     started: bool = field(init=False, default=False)
     start_error: str | None = field(init=False, default=None)
     _ready: asyncio.Event = field(init=False, repr=False)
+    _ticker: asyncio.Task[None] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self._ready = asyncio.Event()
@@ -65,9 +67,10 @@ class Runtime:
         self.audit = AuditLog(self.db, self.clock)
         self.users = UserService(self.db, self.audit, self.clock)
         self.notes = ShiftNotes(self.db, self.audit, self.clock)
-        self.alarms = AlarmEngine(self.plant, self.cache)
+        self.alarms = AlarmEngine(self.plant, self.cache, self.clock)
         self.journal = AlarmJournal(self.alarms, self.db, self.clock)
-        self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock)
+        self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock,
+                                          max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h))
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
         self.sources = []
@@ -86,6 +89,7 @@ class Runtime:
         self.trends.start()
         self.alarms.start()
         self.journal.start()
+        self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
         for source in self.sources:
             await source.start()
         self.started = True
@@ -96,6 +100,11 @@ class Runtime:
         """Reverse order: sources, consumers (the journal writes what it holds), database."""
         for source in self.sources:
             await source.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         await self.journal.stop()
         self.alarms.stop()
         self.trends.stop()
@@ -110,6 +119,15 @@ class Runtime:
         except TimeoutError:
             return False
         return self.started
+
+    async def _tick(self, interval: float = 0.25) -> None:
+        """On/off delays and shelving expiry run on the clock, not only on new values."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.alarms.tick()
+            except Exception:
+                log.exception("alarm tick failed")
 
     def shift(self) -> ShiftSlot:
         """The shift running now."""

@@ -1,65 +1,69 @@
-"""The alarm engine: evaluates configured alarms on good-quality tag changes and keeps the active list."""
+"""The alarm engine: evaluates configured alarms on tag changes, applies delays, suppression by design and
+first-out, and keeps every alarm's status; people's commands are planned here and committed once stored."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from hmi.alarms.conditions import condition_active
-from hmi.alarms.states import AlarmState, Trigger, transition
+from hmi.alarms.states import AlarmState, AlarmStatus, Event, Trigger, step
+from hmi.clock import Clock, utc_now
 from hmi.config import AlarmRef, PlantConfig
-from hmi.tags import TagCache, TagState
+from hmi.tags import Quality, TagCache, TagState
 
 log = logging.getLogger(__name__)
+
+# A higher limit on the same side of the same tag: its activation escalates the lower one (STANDARDS.md 1.3).
+_ESCALATES = {"HH": "H", "LL": "L"}
 
 
 @dataclass(frozen=True, slots=True)
 class Alarm:
-    """One alarm's current lifecycle state with what the list shows; replaced whole on every change."""
+    """One alarm's status with what the screens show; replaced whole on every change."""
 
     id: str
-    ref: AlarmRef
-    state: AlarmState
-    value: Any
-    activated_at: datetime
+    priority: int
+    message: str
+    tag: str
+    line: str
+    area: str
+    status: AlarmStatus
     changed_at: datetime
+    value: Any = None
+    activated_at: datetime | None = None
     activation: int = 0
+    first_out: bool = False
     acked_by: str | None = None
     acked_at: datetime | None = None
     ack_comment: str | None = None
+    mode_by: str | None = None
+    mode_at: datetime | None = None
+    mode_reason: str | None = None
+    source: str = "local"
+    ref: AlarmRef | None = field(default=None, compare=False)
+    server: Any = field(default=None, compare=False)
 
     @property
-    def priority(self) -> int:
-        """1 (highest) to 4."""
-        return self.ref.alarm.priority
+    def state(self) -> AlarmState:
+        """The one state shown for this alarm."""
+        return self.status.state
 
     @property
-    def message(self) -> str:
-        """The configured alarm message."""
-        return self.ref.alarm.message
-
-    @property
-    def tag(self) -> str:
-        """The tag this alarm watches."""
-        return self.ref.tag.name
-
-    @property
-    def line(self) -> str:
-        """The line the alarm belongs to."""
-        return self.ref.line.name
-
-    @property
-    def area(self) -> str:
-        """The area the alarm belongs to."""
-        return self.ref.area.name
+    def shelved_until(self) -> datetime | None:
+        """End of a timed shelving; None when not shelved or shelved one-shot."""
+        return self.status.shelf.until if self.status.shelf else None
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
-    """A lifecycle transition: `kind` is activated, cleared or acknowledged; `alarm` is the state after it."""
+    """A transition: `kind` names it (activated, cleared, acknowledged, shelved, ...); `alarm` is the state after.
+
+    `action_id` is set for changes people made; the service stores those itself, with their audit entry.
+    """
 
     kind: str
     alarm: Alarm
@@ -67,33 +71,54 @@ class AlarmChange:
     username: str | None = None
     comment: str | None = None
     action_id: str | None = None
+    before: Alarm | None = None
 
 
 ChangeListener = Callable[[Sequence[AlarmChange]], None]
 
+_COMMAND_KINDS = {
+    Trigger.ACKNOWLEDGE: "acknowledged", Trigger.RESET: "reset", Trigger.SHELVE: "shelved",
+    Trigger.UNSHELVE: "unshelved", Trigger.REMOVE_FROM_SERVICE: "out_of_service",
+    Trigger.RETURN_TO_SERVICE: "returned_to_service",
+}
+
 
 class AlarmEngine:
-    """Evaluates every configured alarm; listeners get batches of AlarmChange (journal, screens, banner)."""
+    """Evaluates every configured alarm; listeners get batches of AlarmChange (journal, screens, banner).
 
-    def __init__(self, plant: PlantConfig, cache: TagCache) -> None:
+    All methods run on the event loop and never block; `tick()` is called a few times a second by the runtime
+    to run on/off delays and shelving expiry on the injected clock.
+    """
+
+    def __init__(self, plant: PlantConfig, cache: TagCache, clock: Clock = utc_now) -> None:
         self._plant = plant
         self._cache = cache
+        self._clock = clock
+        self._policy = plant.alarm_policy
         self._by_tag: dict[str, list[AlarmRef]] = {}
+        self._by_setpoint: dict[str, list[AlarmRef]] = {}
+        self._by_suppressor: dict[str, list[AlarmRef]] = {}
         for ref in plant.alarms.values():
             self._by_tag.setdefault(ref.tag.name, []).append(ref)
-        self._condition: dict[str, bool] = {}
-        # Numbers each activation, so an acknowledgement can only ever land on the activation it was given for,
-        # even when a PLC repeats a source timestamp.
-        self._activations = 0
+            if ref.alarm.setpoint_tag:
+                self._by_setpoint.setdefault(ref.alarm.setpoint_tag, []).append(ref)
+            if ref.alarm.suppress_when:
+                self._by_suppressor.setdefault(ref.alarm.suppress_when.tag, []).append(ref)
+        self._raw: dict[str, bool] = {}
+        self._pending: dict[str, tuple[bool, datetime, Any]] = {}
+        self._last_sample: dict[str, tuple[float, datetime]] = {}
         self._alarms: dict[str, Alarm] = {}
+        self._line_last: dict[str, datetime] = {}
+        self._activations = 0
         self._listeners: dict[int, ChangeListener] = {}
         self._next = 0
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
-        """Subscribe to the tags that carry alarms and evaluate their current values."""
-        self._unsubscribe = self._cache.subscribe(self._by_tag, self.evaluate)
-        self.evaluate(list(self._cache.snapshot(self._by_tag).values()))
+        """Subscribe to the tags alarms depend on and evaluate their current values."""
+        names = set(self._by_tag) | set(self._by_setpoint) | set(self._by_suppressor)
+        self._unsubscribe = self._cache.subscribe(names, self.evaluate)
+        self.evaluate(list(self._cache.snapshot(names).values()))
 
     def stop(self) -> None:
         """End the cache subscription."""
@@ -103,12 +128,21 @@ class AlarmEngine:
 
     # ------------------------------------------------------------------------------------------- queries
     def active(self) -> list[Alarm]:
-        """Alarms in the list (not NORMAL), highest priority first, newest first within a priority."""
-        return sorted(self._alarms.values(), key=lambda a: (a.priority, -a.activated_at.timestamp()))
+        """The operator's list: listed states, highest priority first, newest first within a priority."""
+        listed = [a for a in self._alarms.values() if a.state.listed]
+        return sorted(listed, key=lambda a: (a.priority, -(a.activated_at or a.changed_at).timestamp()))
+
+    def in_state(self, state: AlarmState) -> list[Alarm]:
+        """Alarms shown in one state (e.g. the shelved, suppressed and out-of-service lists)."""
+        return sorted((a for a in self._alarms.values() if a.state is state), key=lambda a: (a.priority, a.id))
 
     def get(self, alarm_id: str) -> Alarm | None:
-        """The listed alarm `alarm_id`, or None when it is normal."""
+        """The alarm `alarm_id` when it is anything but quietly normal."""
         return self._alarms.get(alarm_id)
+
+    def definition(self, alarm_id: str) -> AlarmRef | None:
+        """The configured definition of a local alarm."""
+        return self._plant.alarms.get(alarm_id)
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Hear every batch of changes; returns the unsubscribe function."""
@@ -117,72 +151,220 @@ class AlarmEngine:
         self._listeners[key] = listener
         return lambda: self._listeners.pop(key, None) and None
 
-    # ------------------------------------------------------------------------------------------ evaluation
-    def evaluate(self, states: Sequence[TagState]) -> None:
-        """Evaluate the alarms of the changed tags. Only GOOD values count: BAD, UNCERTAIN and STALE values
-        neither raise nor clear an alarm (STANDARDS.md 1.10)."""
-        changes: list[AlarmChange] = []
-        by_tag = self._by_tag
-        for state in states:
-            refs = by_tag.get(state.name)
-            if not refs or not state.good:
-                continue
-            for ref in refs:
-                change = self._evaluate_one(ref, state)
-                if change is not None:
-                    changes.append(change)
-        self._emit(changes)
-
-    def _evaluate_one(self, ref: AlarmRef, state: TagState) -> AlarmChange | None:
-        was = self._condition.get(ref.id, False)
-        try:
-            now_active = condition_active(ref.alarm, state.value, was)
-        except TypeError:
-            log.warning("alarm %s: cannot compare value %r of tag %s", ref.id, state.value, state.name)
-            return None
-        if now_active == was:
-            return None
-        self._condition[ref.id] = now_active
-        event = Trigger.ACTIVATE if now_active else Trigger.CLEAR
-        current = self._alarms.get(ref.id)
-        old_state = current.state if current else AlarmState.NORMAL
-        new_state = transition(old_state, event)
-        at = state.time
-        if now_active:
-            self._activations += 1
-            alarm = Alarm(ref.id, ref, new_state, state.value, at, at, self._activations)
-        else:
-            assert current is not None
-            alarm = replace(current, state=new_state, value=state.value, changed_at=at)
-        self._store(alarm)
-        return AlarmChange("activated" if now_active else "cleared", alarm, at)
-
-    # -------------------------------------------------------------------------------------- acknowledgement
     def unacknowledged(self, alarm_ids: Iterable[str]) -> list[Alarm]:
         """Those of `alarm_ids` that are listed and still wait for an acknowledgement."""
         return [a for i in alarm_ids if (a := self._alarms.get(i)) is not None and a.state.unacknowledged]
 
-    def acknowledge(self, alarms: Sequence[Alarm], username: str, at: datetime, comment: str | None,
-                    action_id: str) -> list[AlarmChange]:
-        """Apply acknowledgements that are already stored; returns the changes emitted."""
-        changes = []
-        for old in alarms:
-            current = self._alarms.get(old.id)
-            # Only the activation that was acknowledged: a re-activation since then needs its own ack.
-            if current is None or current.activation != old.activation or not current.state.unacknowledged:
-                continue
-            alarm = replace(current, state=transition(current.state, Trigger.ACKNOWLEDGE), acked_by=username,
-                            acked_at=at, ack_comment=comment)
-            self._store(alarm)
-            changes.append(AlarmChange("acknowledged", alarm, at, username, comment, action_id))
+    # ------------------------------------------------------------------------------------------ evaluation
+    def evaluate(self, states: Sequence[TagState]) -> None:
+        """Evaluate the alarms that depend on the changed tags."""
+        changes: list[AlarmChange] = []
+        now = self._clock()
+        for state in states:
+            for ref in self._by_suppressor.get(state.name, ()):
+                changes += self._suppression(ref, state, now)
+            for ref in self._by_tag.get(state.name, ()):
+                changes += self._condition(ref, state, now)
+            for ref in self._by_setpoint.get(state.name, ()):
+                pv = self._cache.get(ref.tag.name)
+                if pv is not None:
+                    changes += self._condition(ref, pv, now)
+            if state.good and isinstance(state.value, int | float) and not isinstance(state.value, bool):
+                self._last_sample[state.name] = (float(state.value), state.time)
+        self._emit(changes)
+
+    def _raw_condition(self, ref: AlarmRef, state: TagState) -> bool | None:
+        """The undelayed condition, or None when this input cannot decide it (STANDARDS.md 1.10)."""
+        alarm = ref.alarm
+        was = self._raw.get(ref.id, False)
+        if alarm.type == "bad_quality":
+            # A lost connection is the banner's business; a flood of per-tag alarms would hide the cause.
+            return None if state.quality is Quality.STALE else state.quality is Quality.BAD
+        if not state.good:
+            return None
+        try:
+            if alarm.type == "deviation":
+                sp = self._cache.get(alarm.setpoint_tag or "")
+                if sp is None or not sp.good:
+                    return None
+                return _magnitude_active(abs(float(state.value) - float(sp.value)), alarm.limit, alarm.deadband, was)
+            if alarm.type == "rate":
+                last = self._last_sample.get(state.name)
+                if last is None:
+                    return None
+                dt = (state.time - last[1]).total_seconds()
+                if dt <= 0:
+                    return None
+                return _magnitude_active(abs(float(state.value) - last[0]) / dt, alarm.limit, alarm.deadband, was)
+            return condition_active(alarm, state.value, was)
+        except (TypeError, ValueError):
+            log.warning("alarm %s: cannot evaluate value %r of tag %s", ref.id, state.value, state.name)
+            return None
+
+    def _condition(self, ref: AlarmRef, state: TagState, now: datetime) -> list[AlarmChange]:
+        raw = self._raw_condition(ref, state)
+        if raw is None:
+            return []
+        self._raw[ref.id] = raw
+        current = self._alarms.get(ref.id)
+        effective = current.status.condition if current else False
+        if raw == effective:
+            self._pending.pop(ref.id, None)
+            return []
+        delay = ref.alarm.on_delay_s if raw else ref.alarm.off_delay_s
+        if delay > 0:
+            # The condition must hold for the whole delay (STANDARDS.md 1.8); tick() completes it.
+            pending = self._pending.get(ref.id)
+            if pending is None or pending[0] != raw:
+                self._pending[ref.id] = (raw, now, state.value)
+            return []
+        return self._transition(ref, raw, state.time, state.value)
+
+    def _transition(self, ref: AlarmRef, active: bool, at: datetime, value: Any) -> list[AlarmChange]:
+        before = self._alarms.get(ref.id) or self._quiet(ref, at)
+        status = step(before.status, Event(Trigger.ACTIVATE if active else Trigger.CLEAR), at)
+        if status == before.status:
+            return []
+        if active:
+            self._activations += 1
+            alarm = replace(before, status=status, value=value, activated_at=at, changed_at=at,
+                            activation=self._activations, first_out=False, acked_by=None, acked_at=None,
+                            ack_comment=None)
+            if status.state is AlarmState.ACTIVE_UNACK:
+                alarm = replace(alarm, first_out=self._first_out(alarm.line, at))
+        else:
+            alarm = replace(before, status=status, value=value, changed_at=at)
+        self._store(alarm)
+        changes = [AlarmChange("activated" if active else "cleared", alarm, at, before=before)]
+        if active and ref.alarm.type in _ESCALATES:
+            changes += self._escalate(ref, at)
+        if not active and alarm.status.shelf is None and before.status.shelf is not None:
+            changes.append(AlarmChange("unshelved", alarm, at, comment="one-shot shelving ended with the clear",
+                                       before=before))
+        return changes
+
+    def _first_out(self, line: str, at: datetime) -> bool:
+        last = self._line_last.get(line)
+        self._line_last[line] = at
+        return last is None or (at - last) > timedelta(seconds=self._policy.first_out_window_s)
+
+    def _escalate(self, ref: AlarmRef, at: datetime) -> list[AlarmChange]:
+        lower_type = _ESCALATES[ref.alarm.type]
+        lower_ref = next((r for r in self._by_tag[ref.tag.name] if r.alarm.type == lower_type), None)
+        lower = self._alarms.get(lower_ref.id) if lower_ref else None
+        if lower is None:
+            return []
+        status = step(lower.status, Event(Trigger.ESCALATE), at)
+        if status == lower.status:
+            return []
+        alarm = replace(lower, status=status, changed_at=at, acked_by=None, acked_at=None, ack_comment=None)
+        self._store(alarm)
+        return [AlarmChange("escalated", alarm, at, comment=f"escalated by {ref.id}", before=lower)]
+
+    def _suppression(self, ref: AlarmRef, state: TagState, now: datetime) -> list[AlarmChange]:
+        rule = ref.alarm.suppress_when
+        if rule is None or not state.good:
+            return []  # an unknown plant state neither suppresses nor releases
+        before = self._alarms.get(ref.id) or self._quiet(ref, now)
+        wanted = rule.holds(state.value)
+        if wanted == before.status.suppressed:
+            return []
+        status = step(before.status, Event(Trigger.SUPPRESS if wanted else Trigger.UNSUPPRESS), state.time)
+        why = f"{rule.tag} = {state.value!r}"
+        alarm = replace(before, status=status, changed_at=state.time,
+                        mode_by="design" if wanted else before.mode_by, mode_at=state.time if wanted else None,
+                        mode_reason=why if wanted else None)
+        if status.state is AlarmState.ACTIVE_UNACK and not before.status.lifecycle.listed:
+            # Released while the condition holds: a fresh annunciation, numbered as its own activation.
+            self._activations += 1
+            alarm = replace(alarm, activation=self._activations, activated_at=state.time)
+        self._store(alarm)
+        return [AlarmChange("suppressed" if wanted else "unsuppressed", alarm, state.time, comment=why,
+                            before=before)]
+
+    def tick(self, now: datetime | None = None) -> list[AlarmChange]:
+        """Complete on/off delays that have run out and end timed shelvings whose time is up."""
+        now = now or self._clock()
+        changes: list[AlarmChange] = []
+        for alarm_id, (target, since, value) in list(self._pending.items()):
+            ref = self._plant.alarms[alarm_id]
+            delay = ref.alarm.on_delay_s if target else ref.alarm.off_delay_s
+            if (now - since).total_seconds() >= delay:
+                del self._pending[alarm_id]
+                changes += self._transition(ref, target, now, value)
+        for alarm in list(self._alarms.values()):
+            until = alarm.shelved_until
+            if until is not None and now >= until:
+                status = step(alarm.status, Event(Trigger.TICK), now)
+                new = self._revealed(replace(alarm, status=status, changed_at=now, mode_by=None, mode_at=None,
+                                              mode_reason=None), alarm, now)
+                self._store(new)
+                changes.append(AlarmChange("unshelved", new, now, comment="shelving time ran out", before=alarm))
         self._emit(changes)
         return changes
 
+    # -------------------------------------------------------------------------------------------- commands
+    def plan(self, alarm_ids: Iterable[str], event: Event, *, at: datetime, username: str, comment: str | None,
+             action_id: str) -> list[AlarmChange]:
+        """The changes a person's command would make, without making them (the service stores them first)."""
+        kind = _COMMAND_KINDS[event.trigger]
+        changes = []
+        for alarm_id in alarm_ids:
+            before = self._alarms.get(alarm_id)
+            if before is None:
+                ref = self._plant.alarms.get(alarm_id)
+                if ref is None:
+                    continue
+                before = self._quiet(ref, at)
+            status = step(before.status, event, at)
+            if status == before.status:
+                continue
+            alarm = replace(before, status=status, changed_at=at)
+            if event.trigger is Trigger.ACKNOWLEDGE:
+                alarm = replace(alarm, acked_by=username, acked_at=at, ack_comment=comment)
+            elif event.trigger in (Trigger.SHELVE, Trigger.REMOVE_FROM_SERVICE):
+                alarm = replace(alarm, mode_by=username, mode_at=at, mode_reason=comment)
+            elif event.trigger in (Trigger.UNSHELVE, Trigger.RETURN_TO_SERVICE):
+                alarm = self._revealed(replace(alarm, mode_by=None, mode_at=None, mode_reason=None), before, at)
+            changes.append(AlarmChange(kind, alarm, at, username, comment, action_id, before))
+        return changes
+
+    def commit(self, planned: Sequence[AlarmChange]) -> list[AlarmChange]:
+        """Apply planned changes that are stored; one whose alarm changed meanwhile (a new activation, say) is
+        dropped, so an acknowledgement never lands on an activation the person did not see."""
+        applied = []
+        for change in planned:
+            assert change.before is not None
+            current = self._alarms.get(change.alarm.id)
+            was = change.before
+            if current is None:
+                if not was.status.quiet:
+                    continue
+            elif current.status != was.status or current.activation != was.activation:
+                continue
+            self._store(change.alarm)
+            applied.append(change)
+        self._emit(applied)
+        return applied
+
+    # ---------------------------------------------------------------------------------------------- helpers
+    def _revealed(self, alarm: Alarm, before: Alarm, at: datetime) -> Alarm:
+        """An alarm coming back from a mode while its condition holds is a fresh annunciation."""
+        if alarm.state is AlarmState.ACTIVE_UNACK and not before.status.lifecycle.listed:
+            self._activations += 1
+            return replace(alarm, activation=self._activations, activated_at=at, acked_by=None, acked_at=None,
+                           ack_comment=None)
+        return alarm
+
+    def _quiet(self, ref: AlarmRef, at: datetime) -> Alarm:
+        return Alarm(ref.id, ref.alarm.priority, ref.alarm.message, ref.tag.name, ref.line.name, ref.area.name,
+                     AlarmStatus(latching=ref.alarm.latching), at, ref=ref)
+
     def _store(self, alarm: Alarm) -> None:
-        if alarm.state.listed:
-            self._alarms[alarm.id] = alarm
-        else:
+        if alarm.status.quiet:
             self._alarms.pop(alarm.id, None)
+        else:
+            self._alarms[alarm.id] = alarm
 
     def _emit(self, changes: list[AlarmChange]) -> None:
         if not changes:
@@ -192,3 +374,8 @@ class AlarmEngine:
                 listener(changes)
             except Exception:
                 log.exception("alarm listener failed")
+
+
+def _magnitude_active(magnitude: float, limit: float | None, deadband: float, was: bool) -> bool:
+    assert limit is not None
+    return magnitude >= limit - deadband if was else magnitude >= limit

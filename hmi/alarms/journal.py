@@ -30,8 +30,9 @@ def journal_row(change: AlarmChange, server_time: datetime, user_id: int | None 
 
 
 class AlarmJournal:
-    """Subscribes to the engine; writes activations and clears in batches. Acknowledgements are written by the
-    AlarmService in the same transaction as the acknowledgement itself, so they are skipped here.
+    """Subscribes to the engine; writes the process's own transitions (activations, clears, escalations,
+    suppression, shelving expiry) in batches. People's commands are written by the AlarmService in the same
+    transaction as their audit entry, so they are skipped here.
 
     While the database is down the rows wait in memory and are written when it returns: nothing is lost.
     """
@@ -74,7 +75,8 @@ class AlarmJournal:
 
     def _on_changes(self, changes: Sequence[AlarmChange]) -> None:
         now = self._clock()
-        self._pending.extend(journal_row(c, now) for c in changes if c.kind != "acknowledged")
+        # Changes people made (action_id set) are stored by the AlarmService with their audit entry.
+        self._pending.extend(journal_row(c, now) for c in changes if c.action_id is None)
         self._wake.set()
 
     async def _run(self) -> None:

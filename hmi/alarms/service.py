@@ -1,17 +1,19 @@
-"""Alarm commands from people: acknowledge, with the permission check, the record and its audit entry."""
+"""Alarm commands from people: acknowledge, shelve, out of service, reset. Each is permission-checked, stored
+(record + journal + audit in one transaction) and only then applied, so nothing shows as done that was not saved."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.alarms.journal import journal_row
-from hmi.alarms.states import Trigger, transition
+from hmi.alarms.states import AlarmState, Event, Shelf, Trigger
 from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
 from hmi.context import ActionContext
@@ -26,58 +28,130 @@ MAX_COMMENT = 1000
 
 @dataclass(frozen=True, slots=True)
 class AckResult:
-    """What an acknowledge command did: how many were stored, and those that needed no acknowledgement."""
+    """What a command did: the changes stored, and the ids that needed nothing."""
 
     acknowledged: list[AlarmChange]
     skipped: list[str]
 
+    @property
+    def changes(self) -> list[AlarmChange]:
+        """The stored changes (any command)."""
+        return self.acknowledged
+
+
+CommandResult = AckResult
+
 
 class AlarmService:
-    """Every alarm command passes here: permission check, store (record + journal + audit in one
-    transaction), and only then the engine changes state, so nothing shows as acknowledged that was not saved."""
+    """Every alarm command passes here."""
 
-    def __init__(self, engine: AlarmEngine, db: Database, audit: AuditLog, clock: Clock = utc_now) -> None:
+    def __init__(self, engine: AlarmEngine, db: Database, audit: AuditLog, clock: Clock = utc_now, *,
+                 max_shelve: timedelta = timedelta(hours=8)) -> None:
         self._engine = engine
         self._db = db
         self._audit = audit
         self._clock = clock
+        self.max_shelve = max_shelve
 
+    # --------------------------------------------------------------------------------------------- commands
     async def acknowledge(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
-        """Acknowledge the listed, unacknowledged alarms among `alarm_ids` with an optional comment."""
-        comment = (comment or "").strip()
+        """Acknowledge the unacknowledged alarms among `alarm_ids`, with an optional comment."""
+        comment = _clean(comment)
         await self._audit.require(ctx, Permission.ACKNOWLEDGE_ALARM, action="alarm.acknowledge", object_type="alarm",
                                   object_id=",".join(alarm_ids)[:200])
-        if len(comment) > MAX_COMMENT:
-            raise ValueError(f"the comment is {len(comment)} characters long; at most {MAX_COMMENT} are kept")
-        targets = self._engine.unacknowledged(alarm_ids)
-        skipped = [i for i in alarm_ids if i not in {a.id for a in targets}]
-        if not targets:
-            return AckResult([], skipped)
-        now = self._clock()
-        async with self._audit.transaction() as session:
-            for alarm in targets:
-                session.add(Acknowledgement(alarm_id=alarm.id, activation_source_time=alarm.activated_at,
-                                            user_id=ctx.user_id, username=ctx.username, at=now, comment=comment,
-                                            station=ctx.station, action_id=ctx.id))
-            try:
-                await session.flush()
-            except IntegrityError:
-                # Another instance acknowledged one of them first; the engine learns of it on the next refresh.
-                await session.rollback()
-                raise ValueError("one of these alarms was just acknowledged by someone else; refresh and retry"
-                                 ) from None
-            previews = [AlarmChange("acknowledged", replace(a, state=transition(a.state, Trigger.ACKNOWLEDGE),
-                                                            acked_by=ctx.username, acked_at=now,
-                                                            ack_comment=comment or None),
-                                    now, ctx.username, comment or None, ctx.id) for a in targets]
-            await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in previews])
-            await self._audit.record(ctx, "alarm.acknowledge", "alarm", targets[0].id if len(targets) == 1
-                                     else f"{len(targets)} alarms", new_value=", ".join(a.id for a in targets)[:4000],
-                                     reason=comment or None, session=session)
-        # Stored: only now does the alarm list show the acknowledgement.
-        changes = self._engine.acknowledge(targets, ctx.username, now, comment or None, ctx.id)
-        return AckResult(changes, skipped)
+        targets = [a.id for a in self._engine.unacknowledged(alarm_ids)]
+        return await self._run(ctx, "alarm.acknowledge", targets, alarm_ids, Event(Trigger.ACKNOWLEDGE), comment,
+                               acknowledgement=True)
 
+    async def shelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str,
+                     duration: timedelta | None) -> AckResult:
+        """Shelve for `duration` (at most the configured maximum) or one-shot (None: until the alarm clears)."""
+        reason = _clean(reason)
+        await self._audit.require(ctx, Permission.SHELVE_ALARM, action="alarm.shelve", object_type="alarm",
+                                  object_id=",".join(alarm_ids)[:200])
+        if not reason:
+            raise ValueError("shelving needs a reason; say why the alarm may be set aside")
+        if duration is not None and not timedelta(0) < duration <= self.max_shelve:
+            hours = self.max_shelve.total_seconds() / 3600
+            raise ValueError(f"shelving lasts more than 0 and at most {hours:g} h (the plant's maximum)")
+        now = self._clock()
+        shelf = Shelf(None if duration is None else now + duration)
+        what = "one-shot (until it clears)" if duration is None else f"for {duration}"
+        return await self._run(ctx, "alarm.shelve", alarm_ids, alarm_ids, Event(Trigger.SHELVE, shelf), reason,
+                               detail=f"shelved {what}")
+
+    async def unshelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
+        """End a shelving early."""
+        await self._audit.require(ctx, Permission.SHELVE_ALARM, action="alarm.unshelve", object_type="alarm",
+                                  object_id=",".join(alarm_ids)[:200])
+        return await self._run(ctx, "alarm.unshelve", alarm_ids, alarm_ids, Event(Trigger.UNSHELVE), _clean(reason))
+
+    async def remove_from_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str) -> AckResult:
+        """Take alarms out of service (maintenance); needs a higher role than shelving and a reason."""
+        reason = _clean(reason)
+        await self._audit.require(ctx, Permission.REMOVE_FROM_SERVICE, action="alarm.out_of_service",
+                                  object_type="alarm", object_id=",".join(alarm_ids)[:200])
+        if not reason:
+            raise ValueError("taking an alarm out of service needs a reason, e.g. the work order")
+        return await self._run(ctx, "alarm.out_of_service", alarm_ids, alarm_ids, Event(Trigger.REMOVE_FROM_SERVICE),
+                               reason)
+
+    async def return_to_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
+        """Put alarms back in service."""
+        await self._audit.require(ctx, Permission.REMOVE_FROM_SERVICE, action="alarm.return_to_service",
+                                  object_type="alarm", object_id=",".join(alarm_ids)[:200])
+        return await self._run(ctx, "alarm.return_to_service", alarm_ids, alarm_ids,
+                               Event(Trigger.RETURN_TO_SERVICE), _clean(reason))
+
+    async def reset(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
+        """Reset latched alarms that are acknowledged and whose process condition has cleared."""
+        await self._audit.require(ctx, Permission.RESET_LATCHED, action="alarm.reset", object_type="alarm",
+                                  object_id=",".join(alarm_ids)[:200])
+        waiting = [i for i in alarm_ids if (a := self._engine.get(i)) is not None
+                   and a.state is AlarmState.LATCHED_UNACK]
+        if waiting and len(waiting) == len(alarm_ids):
+            raise ValueError("acknowledge a latched alarm before resetting it")
+        return await self._run(ctx, "alarm.reset", alarm_ids, alarm_ids, Event(Trigger.RESET), _clean(comment))
+
+    # ------------------------------------------------------------------------------------------------ core
+    async def _run(self, ctx: ActionContext, action: str, targets: Sequence[str], asked: Sequence[str],
+                   event: Event, comment: str, *, acknowledgement: bool = False, detail: str | None = None
+                   ) -> AckResult:
+        now = self._clock()
+        planned = self._engine.plan(targets, event, at=now, username=ctx.username, comment=comment or None,
+                                    action_id=ctx.id)
+        done = {c.alarm.id for c in planned}
+        skipped = [i for i in asked if i not in done]
+        if not planned:
+            return AckResult([], skipped)
+        async with self._audit.transaction() as session:
+            if acknowledgement:
+                for change in planned:
+                    assert change.before is not None
+                    session.add(Acknowledgement(
+                        alarm_id=change.alarm.id,
+                        activation_source_time=change.before.activated_at or change.before.changed_at,
+                        user_id=ctx.user_id, username=ctx.username, at=now, comment=comment, station=ctx.station,
+                        action_id=ctx.id))
+                try:
+                    await session.flush()
+                except IntegrityError:
+                    # Another instance acknowledged one of them first.
+                    await session.rollback()
+                    raise ValueError("one of these alarms was just acknowledged by someone else; refresh and retry"
+                                     ) from None
+            await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in planned])
+            ids = [c.alarm.id for c in planned]
+            await self._audit.record(ctx, action, "alarm", ids[0] if len(ids) == 1 else f"{len(ids)} alarms",
+                                     old_value=", ".join(f"{c.alarm.id}: {c.before.state.value}" for c in planned
+                                                         if c.before)[:4000],
+                                     new_value=", ".join(f"{c.alarm.id}: {c.alarm.state.value}" for c in planned
+                                                         )[:4000],
+                                     reason=comment or None, detail=detail, session=session)
+        # Stored: only now do the lists show it.
+        return AckResult(self._engine.commit(planned), skipped)
+
+    # ----------------------------------------------------------------------------------------------- reads
     async def history(self, alarm_id: str | None = None, limit: int = 200) -> list[AlarmEvent]:
         """Journal rows, newest first."""
         async with self._db.session() as session:
@@ -92,3 +166,10 @@ class AlarmService:
         async with self._db.session() as session:
             query = sa.select(Acknowledgement).order_by(Acknowledgement.at.desc()).limit(limit)  # type: ignore[attr-defined]
             return list((await session.execute(query)).scalars().all())
+
+
+def _clean(text: str | None) -> str:
+    text = (text or "").strip()
+    if len(text) > MAX_COMMENT:
+        raise ValueError(f"the text is {len(text)} characters long; at most {MAX_COMMENT} are kept")
+    return text

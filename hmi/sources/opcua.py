@@ -8,13 +8,13 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from asyncua import Client, Node, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.common.subscription import DataChangeEvent, Subscription
 from asyncua.crypto import security_policies
-from asyncua.observer import Observer
+from asyncua.observer import Observer, SubscriptionEvent
 
 from hmi.config import Endpoint, Tag
 from hmi.sources.base import EndpointStatus, StatusBoard
@@ -49,14 +49,37 @@ def to_state(tag: Tag, dv: ua.DataValue, received: datetime) -> TagState:
                     received, None, note)
 
 
-class _StateObserver(Observer):
-    """Forwards the client's connection state changes to the source (called on the event loop)."""
+class SessionHook(Protocol):
+    """Follows the endpoint's session, for a component that owns its own subscription on it (e.g. conditions).
 
-    def __init__(self, on_change: Callable[[UaClientState], None]) -> None:
+    Called on the event loop from inside asyncua's connection handling: implementations only record and enqueue.
+    """
+
+    def on_session(self, client: Client) -> None:
+        """The session is usable: after the first connect and after every reconnect (asyncua may still be
+        restoring subscriptions then; `on_subscription_recreated` follows for each one it re-creates)."""
+
+    def on_session_lost(self) -> None:
+        """The connection is down (or the source stopped); the client may come back or be replaced."""
+
+    def on_subscription_recreated(self, subscription_id: int) -> None:
+        """asyncua re-created a subscription of this client under the new id (its items follow right after)."""
+
+
+class _StateObserver(Observer):
+    """Forwards the client's connection state changes and subscription re-creations (called on the event loop)."""
+
+    def __init__(self, on_change: Callable[[UaClientState], None],
+                 on_recreated: Callable[[int], None] | None = None) -> None:
         self._on_change = on_change
+        self._on_recreated = on_recreated
 
     def on_state_change(self, state: UaClientState) -> None:
         self._on_change(state)
+
+    def on_subscription_event(self, subscription_id: int | None, event: SubscriptionEvent) -> None:
+        if event is SubscriptionEvent.RECREATED and subscription_id is not None and self._on_recreated is not None:
+            self._on_recreated(subscription_id)
 
 
 class OpcUaSource:
@@ -65,7 +88,7 @@ class OpcUaSource:
     def __init__(self, endpoint: Endpoint, tags: Sequence[Tag], cache: TagCache, board: StatusBoard, *,
                  clock: Clock = lambda: datetime.now(UTC), chunk_size: int = 500,
                  reconnect_max_delay: float = 5.0, on_reconnect: Callable[[], None] | None = None,
-                 queue_size: int = 200_000) -> None:
+                 queue_size: int = 200_000, session_hooks: Sequence[SessionHook] = ()) -> None:
         self.name = endpoint.name
         self.endpoint = endpoint
         self.tags = list(tags)
@@ -76,6 +99,7 @@ class OpcUaSource:
         self._max_delay = reconnect_max_delay
         self._queue_size = queue_size
         self._on_reconnect = on_reconnect
+        self._hooks = list(session_hooks)
         self._by_nodeid: dict[ua.NodeId, Tag] = {}
         self._task: asyncio.Task[None] | None = None
         self._aux: set[asyncio.Task[Any]] = set()
@@ -95,6 +119,8 @@ class OpcUaSource:
     async def stop(self) -> None:
         """Disconnect and end every task of this source."""
         self._stopping = True
+        # Whatever follows this session (the condition list) is no longer live once the source stops.
+        self._tell(lambda hook: hook.on_session_lost())
         tasks = [t for t in (self._task, *self._aux) if t is not None]
         for task in tasks:
             task.cancel()
@@ -158,11 +184,12 @@ class OpcUaSource:
                 server_certificate=str(sec.server_certificate),
                 mode=getattr(ua.MessageSecurityMode, sec.mode))
         await asyncio.wait_for(client.connect(), timeout=max(3.0, ep.stale_after_s * 2))
-        client.uaclient.observer = _StateObserver(self._on_client_state)
+        client.uaclient.observer = _StateObserver(self._on_client_state, self._on_recreated)
         await self._subscribe(client)
         await self._read_all(client)
         self.connects += 1
         self._set_connected()
+        self._tell(lambda hook: hook.on_session(client))
 
     async def _subscribe(self, client: Client) -> None:
         ep = self.endpoint
@@ -247,10 +274,24 @@ class OpcUaSource:
             if not self._connected:
                 log.info("endpoint %s reconnected", self.name)
                 self._set_connected()
-                if self._client is not None:
-                    self._spawn(self._reread(self._client), "reread")
+                client = self._client
+                if client is not None:
+                    self._spawn(self._reread(client), "reread")
+                    self._tell(lambda hook: hook.on_session(client))
         elif state in (UaClientState.RECONNECTING, UaClientState.DISCONNECTED) and self._connected:
             self._lost("connection lost; reconnecting")
+
+    def _on_recreated(self, subscription_id: int) -> None:
+        if not self._stopping:
+            self._tell(lambda hook: hook.on_subscription_recreated(subscription_id))
+
+    def _tell(self, call: Callable[[SessionHook], None]) -> None:
+        # A failing hook must not break the connection handling it is called from.
+        for hook in self._hooks:
+            try:
+                call(hook)
+            except Exception:
+                log.exception("endpoint %s: session hook %r failed", self.name, hook)
 
     async def _reread(self, client: Client) -> None:
         try:
@@ -271,6 +312,7 @@ class OpcUaSource:
         self._connected = False
         self._board.set(EndpointStatus(self.name, self.endpoint.url, False, since, detail))
         self._cache.mark_stale((t.name for t in self.tags), since)
+        self._tell(lambda hook: hook.on_session_lost())
 
     @property
     def connected(self) -> bool:

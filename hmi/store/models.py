@@ -66,6 +66,13 @@ class AlarmEventKind(StrEnum):
     CLEARED = "cleared"
     ACKNOWLEDGED = "acknowledged"
     ESCALATED = "escalated"
+    RESET = "reset"
+    SHELVED = "shelved"
+    UNSHELVED = "unshelved"
+    SUPPRESSED = "suppressed"
+    UNSUPPRESSED = "unsuppressed"
+    OUT_OF_SERVICE = "out_of_service"
+    RETURNED_TO_SERVICE = "returned_to_service"
 
 
 def _utc(*, index: bool = False, nullable: bool = False) -> Any:
@@ -102,7 +109,7 @@ class AlarmEvent(SQLModel, table=True):
     area: str = Field(default="", max_length=120)
     line: str = Field(default="", max_length=120)
     priority: str = Field(default="", max_length=16)
-    kind: AlarmEventKind = Field(sa_type=EnumText(AlarmEventKind, 16))
+    kind: AlarmEventKind = Field(sa_type=EnumText(AlarmEventKind, 32))
     state: str = Field(max_length=32, description="alarm state after the event")
     value: str | None = Field(default=None, sa_type=sa.Text)
     message: str = Field(default="", sa_type=sa.Text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from asyncua.ua import StatusCodes
 
 from hmi.alarms.engine import Alarm, AlarmChange, AlarmEngine
-from hmi.alarms.states import AlarmState
+from hmi.alarms.states import AlarmState, Event, Trigger, step
 from hmi.config import PlantConfig, parse_config
 from hmi.tags import Quality, TagCache, TagState, classify
 
@@ -109,8 +110,13 @@ def changes(engine: AlarmEngine) -> Changes:
 
 def ack(engine: AlarmEngine, alarm: Alarm | None, t: float, user: str = "op1", comment: str | None = "seen",
         action_id: str = "act-1") -> list[AlarmChange]:
+    """Acknowledge the alarm as the operator saw it: planned on that snapshot, committed now."""
     assert alarm is not None
-    return engine.acknowledge([alarm], user, at(t), comment, action_id)
+    after = step(alarm.status, Event(Trigger.ACKNOWLEDGE), at(t))
+    if after == alarm.status:
+        return []
+    acked = replace(alarm, status=after, acked_by=user, acked_at=at(t), ack_comment=comment)
+    return engine.commit([AlarmChange("acknowledged", acked, at(t), user, comment, action_id, before=alarm)])
 
 
 # ------------------------------------------------------------------------------------------------- activation
@@ -178,7 +184,7 @@ def test_a_value_that_cannot_be_compared_is_skipped(engine: AlarmEngine, cache: 
     with caplog.at_level(logging.WARNING, logger="hmi.alarms.engine"):
         cache.update([ts("Temp", "hot", 0)])
     assert (engine.active(), changes.batches) == ([], [])
-    assert "cannot compare" in caplog.text
+    assert "cannot evaluate" in caplog.text
     cache.update([ts("Temp", 85.0, 1)])
     assert engine.get("Temp.H") is not None
 
@@ -278,15 +284,16 @@ def test_reactivation_of_a_returned_alarm_is_a_new_activation(engine: AlarmEngin
     assert changes.kinds() == [[("activated", "Temp.H")], [("cleared", "Temp.H")], [("activated", "Temp.H")]]
 
 
-def test_escalation_to_hh_is_unacknowledged_while_h_stays_acked(engine: AlarmEngine, cache: TagCache,
-                                                               changes: Changes) -> None:
+def test_escalation_to_hh_makes_the_acked_h_unacknowledged_again(engine: AlarmEngine, cache: TagCache,
+                                                                 changes: Changes) -> None:
+    """STANDARDS.md 1.3: an acknowledged alarm that escalates (H -> HH) is unacknowledged again."""
     cache.update([ts("Temp", 85.0, 0)])
     ack(engine, engine.get("Temp.H"), 1)
     changes.clear()
     cache.update([ts("Temp", 96.0, 2)])
-    assert changes.kinds() == [[("activated", "Temp.HH")]]
+    assert changes.kinds() == [[("activated", "Temp.HH"), ("escalated", "Temp.H")]]
     assert [(a.id, a.state) for a in engine.active()] == [("Temp.HH", AlarmState.ACTIVE_UNACK),
-                                                          ("Temp.H", AlarmState.ACTIVE_ACK)]
+                                                          ("Temp.H", AlarmState.ACTIVE_UNACK)]
 
 
 def test_ack_of_an_activation_that_changed_since_does_nothing(engine: AlarmEngine, cache: TagCache,
@@ -337,12 +344,16 @@ def test_acknowledge_several_at_once_is_one_batch(engine: AlarmEngine, cache: Ta
     changes.clear()
     todo = engine.unacknowledged(["Temp.HH", "Jam.discrete", "Speed", "Pressure.H"])
     assert [a.id for a in todo] == ["Temp.HH", "Jam.discrete"]
-    done = engine.acknowledge(todo, "lead", at(2), "both", "act-7")
+    planned = engine.plan([a.id for a in todo], Event(Trigger.ACKNOWLEDGE), at=at(2), username="lead",
+                          comment="both", action_id="act-7")
+    assert changes.batches == [], "planning changes nothing until the service commits what it stored"
+    done = engine.commit(planned)
     assert [(c.alarm.id, c.alarm.state, c.action_id) for c in done] == [
         ("Temp.HH", AlarmState.ACTIVE_ACK, "act-7"), ("Jam.discrete", AlarmState.NORMAL, "act-7")]
     assert changes.batches == [done]
     assert [a.id for a in engine.active()] == ["Temp.HH", "Temp.H", "Level.H"]
-    assert engine.acknowledge([], "lead", at(3), None, "act-8") == []
+    assert engine.commit(engine.plan([], Event(Trigger.ACKNOWLEDGE), at=at(3), username="lead", comment=None,
+                                     action_id="act-8")) == []
     assert len(changes.batches) == 1
 
 

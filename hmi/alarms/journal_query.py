@@ -1,0 +1,179 @@
+"""Reading the alarm journal: filtered queries for the journal screen, CSV export, and the rows the KPIs need."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from hmi.alarms.kpi import KPI_KINDS, JournalEvent, parse_priority
+from hmi.store.database import Database
+from hmi.store.models import AlarmEvent
+
+KINDS = ("activated", "cleared", "acknowledged", "escalated", "shelved", "unshelved", "suppressed", "unsuppressed",
+         "out_of_service", "returned_to_service", "reset")
+"""Journal kinds a filter may ask for (some are written only once shelving and latching exist)."""
+STATES = ("normal", "active_unack", "active_ack", "rtn_unack", "latched_unack", "latched_ack", "shelved",
+          "suppressed_by_design", "out_of_service")
+"""Alarm states by their ISA-18.2 names (STANDARDS.md section 1), as journaled in `AlarmEvent.state`."""
+
+DEFAULT_LIMIT = 5000
+# Source clocks (PLCs) and the HMI's server clock disagree a little; the KPI loader filters on the indexed server
+# time with this margin and lets the KPI code cut the window exactly on the event (source) time.
+CLOCK_SKEW = timedelta(minutes=5)
+# How far back the KPI loader looks for alarms already standing when the window opens (for stale alarms).
+STANDING_LOOKBACK = timedelta(days=30)
+
+CSV_COLUMNS = ("time_utc", "time_local", "zone", "server_time_utc", "priority", "area", "line", "tag", "alarm_id",
+               "message", "kind", "state", "value", "username", "comment", "action_id")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"); tab and CR too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A plain number (a negative temperature) is no formula and must stay a number for the person analysing it.
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFilter:
+    """What to list: server time in [since, until), exact area / line / priority / alarm / kind / state / user,
+    and a case-insensitive substring of the tag. None (or empty text) means no restriction."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    area: str | None = None
+    line: str | None = None
+    priority: int | str | None = None
+    tag: str | None = None
+    alarm_id: str | None = None
+    kind: str | None = None
+    state: str | None = None
+    username: str | None = None
+
+
+def _conditions(flt: JournalFilter) -> list[sa.ColumnElement[bool]]:
+    for when in (flt.since, flt.until):
+        if when is not None and when.tzinfo is None:
+            raise ValueError("journal filter times must be timezone-aware")
+    out: list[sa.ColumnElement[bool]] = []
+    if flt.since is not None:
+        out.append(col(AlarmEvent.server_time) >= flt.since)
+    if flt.until is not None:
+        out.append(col(AlarmEvent.server_time) < flt.until)
+    for column, value in ((AlarmEvent.area, flt.area), (AlarmEvent.line, flt.line),
+                          (AlarmEvent.alarm_id, flt.alarm_id), (AlarmEvent.state, flt.state),
+                          (AlarmEvent.username, flt.username)):
+        if value:
+            out.append(col(column) == value)
+    if flt.priority not in (None, ""):
+        out.append(col(AlarmEvent.priority) == str(parse_priority(flt.priority)))
+    if flt.kind:
+        # Compared as plain text: a kind this version's enum does not know yet finds nothing instead of failing.
+        out.append(sa.type_coerce(AlarmEvent.kind, sa.String) == flt.kind)
+    if flt.tag:
+        # The person types text, not a pattern: % and _ match themselves.
+        escaped = flt.tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        out.append(col(AlarmEvent.tag).ilike(f"%{escaped}%", escape="\\"))
+    return out
+
+
+async def query_journal(db: Database, flt: JournalFilter, limit: int = DEFAULT_LIMIT) -> list[AlarmEvent]:
+    """Journal rows matching `flt`, newest first (server time, then insertion order), at most `limit`."""
+    statement = (
+        sa.select(AlarmEvent)
+        .where(*_conditions(flt))
+        .order_by(col(AlarmEvent.server_time).desc(), col(AlarmEvent.id).desc())
+        .limit(max(1, limit))
+    )
+    async with db.session() as session:
+        return list((await session.execute(statement)).scalars())
+
+
+def _iso(dt: datetime | None, zone: ZoneInfo | None = None) -> str:
+    if dt is None:
+        return ""
+    return dt.astimezone(zone or UTC).isoformat(timespec="milliseconds")
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def journal_csv(rows: Iterable[AlarmEvent], zone: ZoneInfo) -> str:
+    """The rows as CSV with a header: event time in UTC and plant local (ISO 8601 with offset), every cell safe
+    to open in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        when = row.source_time or row.server_time
+        writer.writerow([safe_cell(v) for v in (
+            _iso(when), _iso(when, zone), zone.key, _iso(row.server_time), row.priority, row.area, row.line, row.tag,
+            row.alarm_id, row.message, str(row.kind), row.state, row.value, row.username, row.comment, row.action_id,
+        )])
+    return out.getvalue()
+
+
+def _kpi_columns() -> tuple[Any, ...]:
+    return (AlarmEvent.alarm_id, AlarmEvent.area, AlarmEvent.line, AlarmEvent.priority,
+            sa.type_coerce(AlarmEvent.kind, sa.String).label("kind"), AlarmEvent.state, AlarmEvent.source_time,
+            AlarmEvent.server_time, AlarmEvent.id)
+
+
+def _event(row: Any) -> JournalEvent:
+    return JournalEvent(row.alarm_id, row.area, row.line, parse_priority(row.priority), row.kind, row.state,
+                        row.source_time, row.server_time)
+
+
+async def load_kpi_events(
+    db: Database,
+    since: datetime,
+    until: datetime,
+    area: str | None = None,
+    *,
+    lookback: timedelta = STANDING_LOOKBACK,
+    skew: timedelta = CLOCK_SKEW,
+) -> list[JournalEvent]:
+    """The journal events `compute_kpis` needs for [since, until), oldest first.
+
+    That is every KPI-relevant row (activations, clears, resets, shelving and the like) with a server time within
+    `skew` of the window, plus, for each alarm, its last such row in the `lookback` before the window when that
+    row left it standing, so an alarm active since before the window can be counted as stale.
+    """
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("the KPI window needs timezone-aware times")
+    kinds = sa.type_coerce(AlarmEvent.kind, sa.String).in_(sorted(KPI_KINDS))
+    in_area = [col(AlarmEvent.area) == area] if area is not None else []
+    window = (
+        sa.select(*_kpi_columns())
+        .where(kinds, col(AlarmEvent.server_time) >= since - skew, col(AlarmEvent.server_time) < until + skew, *in_area)
+        .order_by(col(AlarmEvent.server_time), col(AlarmEvent.id))
+    )
+    # The latest lifecycle row of each alarm before the window, ignoring a latched alarm's clear (it stays listed).
+    rank = sa.func.row_number().over(
+        partition_by=AlarmEvent.alarm_id,
+        order_by=(col(AlarmEvent.server_time).desc(), col(AlarmEvent.id).desc()),
+    ).label("rank")
+    latest = (
+        sa.select(*_kpi_columns(), rank)
+        .where(kinds, col(AlarmEvent.server_time) >= since - skew - lookback,
+               col(AlarmEvent.server_time) < since - skew, *in_area,
+               sa.not_(sa.and_(sa.type_coerce(AlarmEvent.kind, sa.String) == "cleared",
+                               col(AlarmEvent.state).like("latched%"))))
+        .subquery()
+    )
+    carried = sa.select(latest).where(latest.c.rank == 1)
+    async with db.session() as session:
+        before = [_event(r) for r in (await session.execute(carried)).all()]
+        rows = [_event(r) for r in (await session.execute(window)).all()]
+    return sorted((e for e in before if e.starts_standing), key=lambda e: e.server_time) + rows
