@@ -1,35 +1,67 @@
-"""The alarm list: priority, time, tag, message, value, state; acknowledge selected or all visible."""
+"""The alarm summary: the active list (filter, sort, page), acknowledge / shelve / reset / out of service, and the
+lists of shelved, suppressed and out-of-service alarms with who, when and why.
+
+Only the rows of the page on screen are sent to the browser, and only when they change, so the screen stays
+smooth with thousands of active alarms.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
 from hmi.alarms.engine import Alarm
+from hmi.alarms.service import AckResult
+from hmi.alarms.states import AlarmState
 from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Permission
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.widgets import indicator_classes
+
+PAGE_SIZE = 50
 
 COLUMNS = [
-    {"name": "priority", "label": "Pri", "field": "priority", "sortable": True, "align": "left"},
-    {"name": "time", "label": "Time", "field": "time", "sortable": True, "align": "left"},
-    {"name": "line", "label": "Line", "field": "line", "sortable": True, "align": "left"},
-    {"name": "tag", "label": "Tag", "field": "tag", "sortable": True, "align": "left"},
+    {"name": "priority", "label": "Pri", "field": "priority", "align": "left"},
+    {"name": "time", "label": "Time", "field": "time", "align": "left"},
+    {"name": "area", "label": "Area", "field": "area", "align": "left"},
+    {"name": "line", "label": "Line", "field": "line", "align": "left"},
+    {"name": "tag", "label": "Tag", "field": "tag", "align": "left"},
     {"name": "message", "label": "Message", "field": "message", "align": "left"},
     {"name": "value", "label": "Value", "field": "value", "align": "right"},
-    {"name": "state", "label": "State", "field": "state_label", "sortable": True, "align": "left"},
+    {"name": "state", "label": "State", "field": "state_label", "align": "left"},
     {"name": "ack", "label": "Acknowledged by", "field": "ack", "align": "left"},
+    {"name": "open", "label": "", "field": "id", "align": "right"},
+]
+HIDDEN_COLUMNS = [
+    {"name": "priority", "label": "Pri", "field": "priority", "align": "left"},
+    {"name": "line", "label": "Line", "field": "line", "align": "left"},
+    {"name": "tag", "label": "Tag", "field": "tag", "align": "left"},
+    {"name": "message", "label": "Message", "field": "message", "align": "left"},
+    {"name": "by", "label": "By", "field": "by", "align": "left"},
+    {"name": "since", "label": "Since", "field": "since", "align": "left"},
+    {"name": "why", "label": "Why", "field": "why", "align": "left"},
+    {"name": "left", "label": "Time left", "field": "left", "align": "left"},
+    {"name": "condition", "label": "Process", "field": "condition", "align": "left"},
+    {"name": "open", "label": "", "field": "id", "align": "right"},
 ]
 
 # Vue escapes {{ }} interpolation, so alarm text from the plant is never interpreted as HTML.
 PRIORITY_SLOT = r"""
 <q-td :props="props">
-  <span :class="'alarm-ind p' + props.row.priority + (props.row.state === 'active_unack' ? ' unack'
-        : props.row.state === 'rtn_unack' ? ' rtn' : '')">{{ props.row.priority }}</span>
+  <span :class="props.row.ind">{{ props.row.priority }}</span>
+  <span v-if="props.row.first_out" class="q-badge uncertain q-ml-sm">FIRST-OUT</span>
+</q-td>
+"""
+STATE_SLOT = r"""
+<q-td :props="props">
+  <span :class="props.row.unack ? 'font-bold hmi-flash' : ''">{{ props.row.state_label }}</span>
 </q-td>
 """
 LINE_SLOT = r"""
@@ -37,162 +69,379 @@ LINE_SLOT = r"""
   <q-btn flat dense no-caps :label="props.row.line" @click.stop="() => $parent.$emit('open_line', props.row.line)" />
 </q-td>
 """
+OPEN_SLOT = r"""
+<q-td :props="props">
+  <q-btn outline dense no-caps label="Details" @click.stop="() => $parent.$emit('open_alarm', props.row.id)" />
+</q-td>
+"""
+SORTS = {"priority": "priority, newest first", "newest": "newest first", "oldest": "oldest first",
+         "line": "line, then priority"}
+STATE_FILTERS = {"": "all states", "unack": "unacknowledged", "ack": "acknowledged", "rtn": "returned, unack",
+                 "latched": "latched"}
+SHELVE_CHOICES = {"0.25": "15 minutes", "0.5": "30 minutes", "1": "1 hour", "2": "2 hours", "4": "4 hours",
+                  "8": "8 hours", "24": "24 hours", "oneshot": "one-shot: until it clears"}
 
 
-def _row(alarm: Alarm, rt: Runtime) -> dict[str, Any]:
-    zone = rt.plant.site.zone
-    value = alarm.value
+def _value(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else ("" if value is None else str(value))
+
+
+def row_of(alarm: Alarm, zone: ZoneInfo) -> dict[str, Any]:
+    """The table row of an active alarm."""
+    ack = ""
+    if alarm.acked_by:
+        ack = f"{alarm.acked_by} {local_time(alarm.acked_at, zone)}" + (
+            f" — {alarm.ack_comment}" if alarm.ack_comment else "")
     return {
-        "id": alarm.id,
-        "priority": alarm.priority,
-        "time": local_time(alarm.activated_at, zone, date=True),
-        "line": alarm.line,
-        "tag": alarm.tag,
-        "message": alarm.message,
-        "value": f"{value:.2f}" if isinstance(value, float) else str(value),
-        "state": alarm.state.value,
-        "state_label": alarm.state.label,
-        "ack": f"{alarm.acked_by} {local_time(alarm.acked_at, zone)}"
-        + (f" — {alarm.ack_comment}" if alarm.ack_comment else "")
-        if alarm.acked_by
-        else "",
+        "id": alarm.id, "priority": alarm.priority, "ind": indicator_classes(alarm.priority, alarm.state),
+        "first_out": alarm.first_out, "time": local_time(alarm.activated_at, zone, date=True), "area": alarm.area,
+        "line": alarm.line, "tag": alarm.tag, "message": alarm.message, "value": _value(alarm.value),
+        "state": alarm.state.value, "state_label": alarm.state.label, "unack": alarm.state.unacknowledged,
+        "ack": ack,
     }
 
 
-def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None) -> None:
-    """The active alarm list."""
+def hidden_row_of(alarm: Alarm, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """The row of a shelved, suppressed or out-of-service alarm: who, when, why and (shelved) time left."""
+    left = ""
+    if alarm.state is AlarmState.SHELVED:
+        until = alarm.shelved_until
+        left = "until it clears" if until is None else _duration(until - now)
+    return {
+        "id": alarm.id, "priority": alarm.priority, "ind": indicator_classes(alarm.priority), "first_out": False,
+        "line": alarm.line, "tag": alarm.tag, "message": alarm.message, "by": alarm.mode_by or "",
+        "since": local_time(alarm.mode_at, zone, date=True), "why": alarm.mode_reason or "", "left": left,
+        "condition": "in alarm" if alarm.status.condition else "normal",
+    }
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min" if seconds >= 3600 else f"{seconds // 60} min"
+
+
+def sort_alarms(alarms: list[Alarm], how: str) -> list[Alarm]:
+    """Order the list as chosen on the screen."""
+    def at(a: Alarm) -> float:
+        return (a.activated_at or a.changed_at).timestamp()
+
+    if how == "newest":
+        return sorted(alarms, key=lambda a: -at(a))
+    if how == "oldest":
+        return sorted(alarms, key=at)
+    if how == "line":
+        return sorted(alarms, key=lambda a: (a.line, a.priority, -at(a)))
+    return sorted(alarms, key=lambda a: (a.priority, -at(a)))
+
+
+def filter_alarms(alarms: list[Alarm], *, text: str = "", priority: int = 0, area: str = "", line: str = "",
+                  state: str = "") -> list[Alarm]:
+    """Keep the alarms that match every filter given."""
+    text = text.lower()
+    out = []
+    for a in alarms:
+        if priority and a.priority != priority:
+            continue
+        if (area and a.area != area) or (line and a.line != line):
+            continue
+        s = a.state
+        if state == "unack" and s is not AlarmState.ACTIVE_UNACK:
+            continue
+        if state == "ack" and s is not AlarmState.ACTIVE_ACK:
+            continue
+        if state == "rtn" and s is not AlarmState.RTN_UNACK:
+            continue
+        if state == "latched" and s not in (AlarmState.LATCHED_ACK, AlarmState.LATCHED_UNACK):
+            continue
+        if text and text not in f"{a.tag} {a.line} {a.area} {a.message} {s.label}".lower():
+            continue
+        out.append(a)
+    return out
+
+
+def _table(columns: list[dict[str, Any]], testid: str, selectable: bool) -> ui.table:
+    table = ui.table(columns=columns, rows=[], row_key="id", selection="multiple" if selectable else None,
+                     pagination=0).classes("w-full").props(f'data-testid="{testid}" flat bordered hide-bottom')
+    table.mark(testid)
+    table.add_slot("body-cell-priority", PRIORITY_SLOT)
+    table.add_slot("body-cell-line", LINE_SLOT)
+    table.add_slot("body-cell-open", OPEN_SLOT)
+    table.on("open_line", lambda e: ui.navigate.to(f"/line/{e.args}"))
+    table.on("open_alarm", lambda e: ui.navigate.to(f"/alarm/{e.args}"))
+    return table
+
+
+class CommandRunner:
+    """Runs a service command and tells the person what happened; nothing is reported done unless stored."""
+
+    def __init__(self, status: ui.label) -> None:
+        self.status = status
+
+    async def __call__(self, what: str, command: Callable[[], Awaitable[AckResult]]) -> AckResult | None:
+        try:
+            result = await command()
+        except PermissionDenied as exc:
+            self.status.set_text(f"Refused: {exc}.")
+            return None
+        except (DatabaseUnavailable, ValueError) as exc:
+            self.status.set_text(f"Not {what}: {exc}")
+            ui.notify(f"Not {what}: {exc}", type="negative", multi_line=True)
+            return None
+        n = len(result.changes)
+        self.status.set_text(f"{n} alarm(s) {what} and stored." if n else f"Nothing needed to be {what}.")
+        return result
+
+
+class AlarmCommands:
+    """The confirm dialogs of every alarm command; used by the summary and the detail screen."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext, status: ui.label,
+                 after: Callable[[AckResult | None], Awaitable[None]]) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.status = status
+        self.run = CommandRunner(status)
+        self.after = after
+
+    def _dialog(self, title: str, ids: list[str], *, reason_label: str, reason_required: bool,
+                choices: dict[str, str] | None, confirm_text: str,
+                action: Callable[[list[str], str, str | None], Awaitable[AckResult | None]]) -> None:
+        if not ids:
+            self.status.set_text("Select alarms first.")
+            return
+        # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
+        with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
+            ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
+            choice = None
+            if choices:
+                choice = ui.select(choices, value=next(iter(choices)), label="Duration").props(
+                    'data-testid="shelve-duration"').mark("shelve-duration").classes("w-64")
+            reason = ui.textarea(reason_label).props('data-testid="ack-comment" maxlength=1000').mark(
+                "ack-comment").classes("w-full")
+            problem = ui.label("").classes("font-semibold")
+
+            async def confirm() -> None:
+                if reason_required and not (reason.value or "").strip():
+                    problem.set_text("A reason is required.")
+                    return
+                dlg.close()
+                await self.after(await action(ids, reason.value or "", choice.value if choice else None))
+
+            with ui.row():
+                ui.button(confirm_text, on_click=confirm).props('data-testid="ack-confirm"').mark("ack-confirm")
+                ui.button("Cancel", on_click=dlg.close).props("outline")
+        dlg.open()
+
+    def acknowledge(self, ids: list[str]) -> None:
+        """Ask for an optional comment, then acknowledge."""
+        svc, ctx = self.rt.alarm_service, self.ctx
+        self._dialog("Acknowledge", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
+                     confirm_text="Confirm acknowledge",
+                     action=lambda i, text, _: self.run("acknowledged", lambda: svc.acknowledge(ctx, i, text)))
+
+    def shelve(self, ids: list[str]) -> None:
+        """Ask for a reason and a duration (up to the plant's maximum, or one-shot), then shelve."""
+        svc, ctx = self.rt.alarm_service, self.ctx
+        limit_h = self.rt.plant.alarm_policy.max_shelve_h
+        choices = {k: v for k, v in SHELVE_CHOICES.items() if k == "oneshot" or float(k) <= limit_h}
+
+        def act(i: list[str], text: str, choice: str | None) -> Awaitable[AckResult | None]:
+            duration = None if choice == "oneshot" else timedelta(hours=float(choice or 1))
+            return self.run("shelved", lambda: svc.shelve(ctx, i, text, duration))
+
+        self._dialog("Shelve", ids, reason_label="Reason (required)", reason_required=True, choices=choices,
+                     confirm_text="Confirm shelve", action=act)
+
+    def unshelve(self, ids: list[str]) -> None:
+        """End shelvings early."""
+        svc, ctx = self.rt.alarm_service, self.ctx
+        self._dialog("Unshelve", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
+                     confirm_text="Confirm unshelve",
+                     action=lambda i, text, _: self.run("unshelved", lambda: svc.unshelve(ctx, i, text)))
+
+    def remove_from_service(self, ids: list[str]) -> None:
+        """Ask for the reason (e.g. the work order), then take the alarms out of service."""
+        svc, ctx = self.rt.alarm_service, self.ctx
+        self._dialog("Remove from service", ids, reason_label="Reason, e.g. the work order (required)",
+                     reason_required=True, choices=None, confirm_text="Confirm remove",
+                     action=lambda i, text, _: self.run("removed from service",
+                                                        lambda: svc.remove_from_service(ctx, i, text)))
+
+    def return_to_service(self, ids: list[str]) -> None:
+        """Put alarms back in service."""
+        svc, ctx = self.rt.alarm_service, self.ctx
+        self._dialog("Return to service", ids, reason_label="Comment (optional)", reason_required=False,
+                     choices=None, confirm_text="Confirm return",
+                     action=lambda i, text, _: self.run("returned to service",
+                                                        lambda: svc.return_to_service(ctx, i, text)))
+
+    def reset(self, ids: list[str]) -> None:
+        """Reset latched alarms."""
+        svc, ctx = self.rt.alarm_service, self.ctx
+        self._dialog("Reset", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
+                     confirm_text="Confirm reset",
+                     action=lambda i, text, _: self.run("reset", lambda: svc.reset(ctx, i, text)))
+
+
+def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None, tab: str | None = None) -> None:
+    """The alarm summary screen."""
+    zone = rt.plant.site.zone
     may_ack = ctx.can(Permission.ACKNOWLEDGE_ALARM)
+    may_shelve = ctx.can(Permission.SHELVE_ALARM)
+    may_reset = ctx.can(Permission.RESET_LATCHED)
+    may_oos = ctx.can(Permission.REMOVE_FROM_SERVICE)
+    areas = {"": "all areas", **{a.name: a.name for a in rt.plant.areas}}
+    lines = {"": "all lines", **{ln.name: ln.name for _, ln in rt.plant.lines()}}
     with frame(rt, ctx, "Alarms"):
-        with ui.row().classes("w-full items-center gap-3"):
-            ui.label("Active alarms").classes("hmi-title")
-            counts = ui.label("").props('data-testid="alarm-totals"').mark("alarm-totals")
-            ui.space()
-            search = (
-                ui.input("Filter (text)")
-                .props('clearable data-testid="alarm-filter"')
-                .mark("alarm-filter")
-                .classes("w-64")
-            )
-            priority = ui.select(
-                {0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3", 4: "priority 4"},
-                value=0,
-                label="Priority",
-            ).classes("w-40")
-        with ui.row().classes("items-center gap-3"):
-            if may_ack:
-                ui.button("Acknowledge selected", on_click=lambda: confirm(selected_ids())).props(
-                    'data-testid="ack-selected"'
-                ).mark("ack-selected")
-                ui.button("Acknowledge all visible", on_click=lambda: confirm(visible_ids())).props(
-                    'outline data-testid="ack-all"'
-                ).mark("ack-all")
-            else:
-                # The service refuses anyway; not offering the buttons spares the person a command that cannot work.
-                ui.label(f"Your role ({ctx.role.value}) may view alarms but not acknowledge them.").classes("hmi-muted")
-        status = (
-            ui.label("").classes("font-semibold").props('role="status" data-testid="ack-status"').mark("ack-status")
-        )
-        table = (
-            ui.table(
-                columns=COLUMNS,
-                rows=[],
-                row_key="id",
-                selection="multiple" if may_ack else None,
-                pagination={"rowsPerPage": 50, "sortBy": "priority"},
-            )
-            .classes("w-full")
-            .props('data-testid="alarm-table" flat bordered')
-            .mark("alarm-table")
-        )
-        table.add_slot("body-cell-priority", PRIORITY_SLOT)
-        table.add_slot("body-cell-line", LINE_SLOT)
-        table.on("open_line", lambda e: ui.navigate.to(f"/line/{e.args}"))
+        status = ui.label("").classes("font-semibold").props('role="status" data-testid="ack-status"').mark(
+            "ack-status")
+        with ui.tabs(value=tab or "active").props("align=left no-caps") as tabs:
+            t_active = ui.tab("active", "Active").props('data-testid="tab-active"').mark("tab-active")
+            t_shelved = ui.tab("shelved", "Shelved").props('data-testid="tab-shelved"').mark("tab-shelved")
+            t_supp = ui.tab("suppressed", "Suppressed").props('data-testid="tab-suppressed"').mark("tab-suppressed")
+            t_oos = ui.tab("oos", "Out of service").props('data-testid="tab-oos"').mark("tab-oos")
+        with ui.tab_panels(tabs, value=tab or "active").classes("w-full bg-transparent"):
+            with ui.tab_panel("active").classes("p-0 gap-2"):
+                with ui.row().classes("w-full items-center gap-3").props('data-testid="priority-counts"'):
+                    counts: dict[int, ui.label] = {}
+                    for p in range(1, 5):
+                        ui.label(str(p)).classes(indicator_classes(p))
+                        counts[p] = ui.label("0").classes("font-bold").props(f'data-testid="count-p{p}"').mark(
+                            f"count-p{p}")
+                    totals = ui.label("").props('data-testid="alarm-totals"').mark("alarm-totals")
+                with ui.row().classes("w-full items-end gap-3"):
+                    search = ui.input("Filter (text)").props('clearable data-testid="alarm-filter"').mark(
+                        "alarm-filter").classes("w-56")
+                    prio = ui.select({0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3",
+                                      4: "priority 4"}, value=0, label="Priority").classes("w-36")
+                    area = ui.select(areas, value="", label="Area").classes("w-36")
+                    line = ui.select(lines, value="", label="Line").classes("w-36")
+                    state = ui.select(STATE_FILTERS, value="", label="State").classes("w-44")
+                    order = ui.select(SORTS, value="priority", label="Sort").classes("w-48")
+                with ui.row().classes("items-center gap-2"):
+                    if may_ack:
+                        ui.button("Acknowledge selected", on_click=lambda: ack_dialog(selected())).props(
+                            'data-testid="ack-selected"').mark("ack-selected")
+                        ui.button("Acknowledge page", on_click=lambda: ack_dialog(page_unacked())).props(
+                            'outline data-testid="ack-all"').mark("ack-all")
+                    if may_shelve:
+                        ui.button("Shelve…", on_click=lambda: shelve_dialog(selected())).props(
+                            'outline data-testid="shelve"').mark("shelve")
+                    if may_reset:
+                        ui.button("Reset latched", on_click=lambda: reset_dialog(selected())).props(
+                            'outline data-testid="reset"').mark("reset")
+                    if may_oos:
+                        ui.button("Remove from service…", on_click=lambda: oos_dialog(selected())).props(
+                            'outline data-testid="oos"').mark("oos")
+                    if not may_ack:
+                        ui.label(f"Your role ({ctx.role.value}) may view alarms but not acknowledge them."
+                                 ).classes("hmi-muted")
+                selectable = may_ack or may_shelve or may_oos or may_reset
+                table = _table(COLUMNS, "alarm-table", selectable=selectable)
+                table.add_slot("body-cell-state", STATE_SLOT)
+                pager = ui.pagination(1, 1, direction_links=True, value=1).props('data-testid="alarm-pages"')
+            hidden_tables: dict[AlarmState, ui.table] = {}
+            for name, st in (("shelved", AlarmState.SHELVED), ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN),
+                             ("oos", AlarmState.OUT_OF_SERVICE)):
+                with ui.tab_panel(name).classes("p-0 gap-2"):
+                    with ui.row().classes("items-center gap-2"):
+                        if st is AlarmState.SHELVED and may_shelve:
+                            ui.button("Unshelve selected", on_click=lambda: unshelve_dialog()).props(
+                                'data-testid="unshelve"').mark("unshelve")
+                        if st is AlarmState.OUT_OF_SERVICE and may_oos:
+                            ui.button("Return to service", on_click=lambda: return_dialog()).props(
+                                'data-testid="return-to-service"').mark("return-to-service")
+                        if st is AlarmState.SUPPRESSED_BY_DESIGN:
+                            ui.label("Suppressed by the plant state their definition names; they return by "
+                                     "themselves.").classes("hmi-muted")
+                    pickable = (st is AlarmState.SHELVED and may_shelve) or (
+                        st is AlarmState.OUT_OF_SERVICE and may_oos)
+                    hidden_tables[st] = _table(HIDDEN_COLUMNS, f"{name}-table", selectable=pickable)
 
-        def visible() -> list[Alarm]:
-            text = (search.value or "").lower()
-            out = []
-            for a in rt.alarms.active():
-                if priority.value and a.priority != priority.value:
-                    continue
-                if text and text not in f"{a.tag} {a.line} {a.message} {a.state.label}".lower():
-                    continue
-                out.append(a)
-            return out
+        shown: dict[str, Any] = {"sig": None, "ids": [], "hidden": {}}
 
-        def visible_ids() -> list[str]:
-            return [a.id for a in visible() if a.state.unacknowledged]
+        def matching() -> list[Alarm]:
+            found = filter_alarms(rt.alarms.active(), text=search.value or "", priority=int(prio.value or 0),
+                                  area=area.value or "", line=line.value or "", state=state.value or "")
+            return sort_alarms(found, order.value or "priority")
 
-        def selected_ids() -> list[str]:
+        def selected() -> list[str]:
             return [r["id"] for r in table.selected]
 
-        signature: list[Any] = [None]
+        def page_unacked() -> list[str]:
+            return [i for i in shown["ids"] if (a := rt.alarms.get(i)) is not None and a.state.unacknowledged]
 
         def refresh(force: bool = False) -> None:
-            alarms = visible()
-            sig = [(a.id, a.state.value, a.acked_by) for a in alarms]
-            if sig == signature[0] and not force:
-                return
-            signature[0] = sig
-            table.rows = [_row(a, rt) for a in alarms]
-            ids = {a.id for a in alarms}
-            table.selected = [r for r in table.selected if r["id"] in ids]
-            table.update()
-            apply_focus()
+            alarms = matching()
+            per = {p: 0 for p in range(1, 5)}
+            for a in alarms:
+                per[a.priority] += 1
+            for p, label in counts.items():
+                label.set_text(str(per[p]))
             unack = sum(1 for a in alarms if a.state.unacknowledged)
-            counts.set_text(f"{len(alarms)} listed, {unack} unacknowledged")
+            totals.set_text(f"{len(alarms)} listed, {unack} unacknowledged")
+            pages = max(1, -(-len(alarms) // PAGE_SIZE))
+            if pager.max != pages:
+                pager.max = pages
+            page = min(int(pager.value or 1), pages)
+            visible = alarms[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+            sig = [(a.id, a.state.value, a.activation, a.acked_by, a.first_out) for a in visible]
+            if sig != shown["sig"] or force:
+                shown["sig"] = sig
+                shown["ids"] = [a.id for a in visible]
+                table.rows = [row_of(a, zone) for a in visible]
+                keep = set(shown["ids"])
+                table.selected = [r for r in table.selected if r["id"] in keep]
+                table.update()
+            now = rt.clock()
+            for st, t in hidden_tables.items():
+                hidden = rt.alarms.in_state(st)
+                hsig = [(a.id, a.mode_at, a.status.condition, a.shelved_until and int((a.shelved_until - now)
+                                                                                       .total_seconds() // 60))
+                        for a in hidden]
+                if hsig != shown["hidden"].get(st):
+                    shown["hidden"][st] = hsig
+                    t.rows = [hidden_row_of(a, zone, now) for a in hidden]
+                    t.update()
+            labels = {t_active: f"Active ({len(alarms)})",
+                      t_shelved: f"Shelved ({len(hidden_tables[AlarmState.SHELVED].rows)})",
+                      t_supp: f"Suppressed ({len(hidden_tables[AlarmState.SUPPRESSED_BY_DESIGN].rows)})",
+                      t_oos: f"Out of service ({len(hidden_tables[AlarmState.OUT_OF_SERVICE].rows)})"}
+            for tab_element, text in labels.items():
+                if tab_element.props.get("label") != text:
+                    tab_element.props["label"] = text
+            apply_focus()
 
-        search.on_value_change(lambda: refresh(True))
-        priority.on_value_change(lambda: refresh(True))
+        for control in (search, prio, area, line, state, order, pager):
+            control.on_value_change(lambda: refresh(True))
 
-        async def acknowledge(ids: list[str], comment: str, dialog: ui.dialog) -> None:
-            try:
-                result = await rt.alarm_service.acknowledge(ctx, ids, comment)
-            except PermissionDenied as exc:
-                status.set_text(f"Refused: {exc}.")
-                dialog.close()
-                return
-            except (DatabaseUnavailable, ValueError) as exc:
-                # Nothing changed: the alarms stay unacknowledged and the person is told why.
-                status.set_text(f"Not acknowledged: {exc}")
-                ui.notify(f"Not acknowledged: {exc}", type="negative", multi_line=True)
-                dialog.close()
-                return
-            dialog.close()
-            n = len(result.acknowledged)
-            status.set_text(f"{n} alarm(s) acknowledged and stored." if n else "Nothing needed acknowledging.")
-            table.selected = []
-            refresh(True)
+        async def after(result: AckResult | None) -> None:
+            if result is not None:
+                table.selected = []
+                for t in hidden_tables.values():
+                    t.selected = []
+                refresh(True)
 
-        def confirm(ids: list[str]) -> None:
-            if not ids:
-                status.set_text("Select unacknowledged alarms first.")
-                return
-            # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
-            with ui.dialog() as dialog, ui.card().classes("w-[32rem]"):
-                ui.label(f"Acknowledge {len(ids)} alarm(s)?").classes("hmi-title")
-                comment = (
-                    ui.textarea("Comment (optional)")
-                    .props('data-testid="ack-comment" maxlength=1000')
-                    .mark("ack-comment")
-                    .classes("w-full")
-                )
-                with ui.row():
-                    ui.button(
-                        "Confirm acknowledge", on_click=lambda: acknowledge(ids, comment.value or "", dialog)
-                    ).props('data-testid="ack-confirm"').mark("ack-confirm")
-                    ui.button("Cancel", on_click=dialog.close).props("outline")
-            dialog.open()
+        commands = AlarmCommands(rt, ctx, status, after)
+        ack_dialog, shelve_dialog = commands.acknowledge, commands.shelve
+        oos_dialog, reset_dialog = commands.remove_from_service, commands.reset
+
+        def unshelve_dialog() -> None:
+            commands.unshelve([r["id"] for r in hidden_tables[AlarmState.SHELVED].selected])
+
+        def return_dialog() -> None:
+            commands.return_to_service([r["id"] for r in hidden_tables[AlarmState.OUT_OF_SERVICE].selected])
 
         # A link from the banner or a line may arrive a moment before its alarm: keep looking until it is listed.
         pending = [focus]
 
         def apply_focus() -> None:
             target = pending[0]
-            if not target or (alarm := rt.alarms.get(target)) is None:
+            if not target or (alarm := rt.alarms.get(target)) is None or not alarm.state.listed:
                 return
             pending[0] = None
             search.set_value(alarm.tag)
-            if may_ack:
+            if selectable:
                 table.selected = [r for r in table.rows if r["id"] == target]
                 table.update()
 

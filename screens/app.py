@@ -11,7 +11,10 @@ from nicegui import app, ui
 from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from screens import session
+from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
+from screens.journal import journal_page
+from screens.kpi import kpi_page
 from screens.line import line_page
 from screens.login import login_page, logout
 from screens.notes import notes_page
@@ -80,9 +83,14 @@ def setup(
             line_page(rt, ctx, name)
 
     @ui.page("/alarms")
-    async def _alarms(focus: str | None = None) -> None:
+    async def _alarms(focus: str | None = None, tab: str | None = None) -> None:
         if (ctx := await signed_in()) is not None:
-            alarms_page(rt, ctx, focus)
+            alarms_page(rt, ctx, focus, tab)
+
+    @ui.page("/alarm/{alarm_id}")
+    async def _alarm(alarm_id: str) -> None:
+        if (ctx := await signed_in()) is not None:
+            alarm_detail_page(rt, ctx, alarm_id)
 
     @ui.page("/trends")
     async def _trends(tags: str | None = None) -> None:
@@ -93,3 +101,13 @@ def setup(
     async def _notes() -> None:
         if (ctx := await signed_in()) is not None:
             notes_page(rt, ctx)
+
+    @ui.page("/journal")
+    async def _journal() -> None:
+        if (ctx := await signed_in()) is not None:
+            journal_page(rt, ctx)
+
+    @ui.page("/kpi")
+    async def _kpi() -> None:
+        if (ctx := await signed_in()) is not None:
+            kpi_page(rt, ctx)

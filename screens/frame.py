@@ -4,17 +4,57 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
+from hmi.alarms.engine import Alarm
 from hmi.context import ActionContext
 from hmi.runtime import Runtime
+from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
 from screens.widgets import indicator_classes
 
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
 PRIMARY = "#3d3d3d"
-NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("Shift log", "/notes"))
+NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("Shift log", "/notes"),
+       ("Journal", "/journal"), ("KPIs", "/kpi"))
+
+
+BANNER_ROWS = 3
+
+
+class BannerRow:
+    """One line of the alarm banner; its buttons act on the alarm it shows at the moment of the touch."""
+
+    def __init__(self) -> None:
+        self.alarm_id = ""
+        self.line = ""
+        with ui.row().classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap").props(
+            'data-testid="alarm-banner"'
+        ).mark("alarm-banner") as self.row:
+            self.ind = ui.label("").classes("alarm-ind p1")
+            self.text = ui.label("").classes("text-base font-semibold grow")
+            self.time = ui.label("").classes("hmi-muted")
+            ui.button("Alarm", on_click=lambda: ui.navigate.to(f"/alarm/{self.alarm_id}")).props("outline no-caps")
+            self.open_line = ui.button("Line", on_click=lambda: ui.navigate.to(f"/line/{self.line}")).props(
+                "outline no-caps"
+            )
+        self.row.set_visibility(False)
+
+    def show(self, alarm: Alarm | None, zone: ZoneInfo, more: int = 0) -> None:
+        """Show `alarm`, or hide the row."""
+        self.row.set_visibility(alarm is not None)
+        if alarm is None:
+            return
+        self.alarm_id, self.line = alarm.id, alarm.line
+        self.ind.set_text(str(alarm.priority))
+        self.ind.classes(replace=indicator_classes(alarm.priority, alarm.state))
+        first = "FIRST-OUT · " if alarm.first_out else ""
+        self.text.set_text(f"{first}P{alarm.priority} {alarm.line}: {alarm.message}"
+                           + (f"  (+{more} more unacknowledged)" if more else ""))
+        self.time.set_text(local_time(alarm.activated_at, zone))
+        self.open_line.set_text(f"Line {alarm.line}")
 
 
 @contextmanager
@@ -36,6 +76,7 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         ui.label(f"{ctx.full_name or ctx.username} · {ctx.role.value}").classes("text-sm").props(
             'data-testid="user"'
         ).mark("user")
+        annunciator = AnnunciatorWidget(rt.plant.alarm_policy.sound)
         ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps color=white")
 
     with ui.column().classes("w-full gap-1 px-3 pt-2"):
@@ -48,25 +89,8 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         conn_banner.set_visibility(False)
         with conn_banner:
             conn_text = ui.label("")
-        alarm_banner = (
-            ui.row()
-            .classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap")
-            .props('data-testid="alarm-banner"')
-            .mark("alarm-banner")
-        )
-        # The banner's buttons act on whatever alarm it shows at the moment of the touch.
-        target: dict[str, str] = {"id": "", "line": ""}
-        with alarm_banner:
-            ind = ui.label("").classes("alarm-ind p1")
-            banner_text = ui.label("").classes("text-base font-semibold grow")
-            banner_time = ui.label("").classes("hmi-muted")
-            ui.button("Alarm", on_click=lambda: ui.navigate.to(f"/alarms?focus={target['id']}")).props(
-                "outline no-caps"
-            )
-            open_line = ui.button("Line", on_click=lambda: ui.navigate.to(f"/line/{target['line']}")).props(
-                "outline no-caps"
-            )
-        alarm_banner.set_visibility(False)
+        # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
+        banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
     def refresh() -> None:
         now = rt.clock()
@@ -82,19 +106,12 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
                     for s in down
                 )
             )
-        top = next((a for a in rt.alarms.active() if a.state.unacknowledged), None)
-        alarm_banner.set_visibility(top is not None)
-        if top is not None:
-            ind.set_text(str(top.priority))
-            ind.classes(replace=indicator_classes(top.priority, top.state))
-            unack = sum(1 for a in rt.alarms.active() if a.state.unacknowledged)
-            banner_text.set_text(
-                f"P{top.priority} {top.line}: {top.message}"
-                + (f"  (+{unack - 1} more unacknowledged)" if unack > 1 else "")
-            )
-            banner_time.set_text(local_time(top.activated_at, zone))
-            target["id"], target["line"] = top.id, top.line
-            open_line.set_text(f"Line {top.line}")
+        active = rt.alarms.active()
+        unack = [a for a in active if a.state.unacknowledged]
+        for i, row in enumerate(banner_rows):
+            more = len(unack) - BANNER_ROWS if i == BANNER_ROWS - 1 and len(unack) > BANNER_ROWS else 0
+            row.show(unack[i] if i < len(unack) else None, zone, more)
+        annunciator.update(active)
 
     refresh()
     ui.timer(1.0, refresh)

@@ -80,7 +80,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
                     with (
                         ui.row()
                         .classes("items-center gap-1 hmi-card-link")
-                        .on("click", lambda i=a.id: ui.navigate.to(f"/alarms?focus={i}"))
+                        .on("click", lambda i=a.id: ui.navigate.to(f"/alarm/{i}"))
                     ):
                         alarm_indicator(a.priority, a.state)
                         ui.label(a.message)

@@ -16,7 +16,8 @@ COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2
 class LiveTrend:
     """Trend of `names` from the runtime's ring buffers, alarm limits drawn as dashed lines."""
 
-    def __init__(self, rt: Runtime, names: list[str], *, height: int = 320, interval: float = 1.0) -> None:
+    def __init__(self, rt: Runtime, names: list[str], *, height: int = 320, interval: float = 1.0,
+                 marks: list[datetime] | None = None) -> None:
         self._rt = rt
         self._zone = rt.plant.site.zone
         self.names = [n for n in names if n in rt.trends.names]
@@ -51,7 +52,10 @@ class LiveTrend:
             "legend": {"orientation": "h", "y": -0.2},
             "xaxis": {"title": {"text": f"time ({self._zone.key})"}, "gridcolor": "#cccccc"},
             "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc"},
-            "shapes": self._limit_shapes(units),
+            "shapes": self._limit_shapes(units) + [
+                {"type": "line", "xref": "x", "yref": "paper", "x0": self._x(m), "x1": self._x(m), "y0": 0, "y1": 1,
+                 "line": {"width": 2, "color": "#1a1a1a"}, "label": {"text": "activation", "textposition": "end"}}
+                for m in marks or []],
         }
         for k, unit in enumerate(units[1:], start=2):
             layout[f"yaxis{k}"] = {

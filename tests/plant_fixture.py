@@ -43,6 +43,20 @@ areas:
                 alarms:
                   - {{type: H, limit: 80, deadband: 2, priority: 2, message: "<b>Temp</b> high"}}
                   - {{type: HH, limit: 95, priority: 1, message: Temp very high}}
+              - name: L1.M1.Pressure
+                endpoint: test
+                node_id: "ns=2;s=L1.M1.Pressure"
+                unit: bar
+                alarms:
+                  - {{type: H, limit: 6, priority: 2, latching: true, message: Pressure high (latched),
+                      consequence: Seal damage, action: Check the relief valve}}
+              - name: L1.M1.Level
+                endpoint: test
+                node_id: "ns=2;s=L1.M1.Level"
+                unit: "%"
+                alarms:
+                  - {{type: L, limit: 10, priority: 3, message: Level low,
+                      suppress_when: {{tag: L1.State, not_equals: Execute}}}}
               - name: L1.M1.Jam
                 endpoint: test
                 node_id: "ns=2;s=L1.M1.Jam"
@@ -57,6 +71,8 @@ INITIAL = {
     "L1.Good": ua.Variant(1000, ua.VariantType.Int64),
     "L1.Reject": ua.Variant(5, ua.VariantType.Int64),
     "L1.M1.Temp": 70.0,
+    "L1.M1.Pressure": 4.0,
+    "L1.M1.Level": 50.0,
     "L1.M1.Jam": False,
 }
 

@@ -1,0 +1,192 @@
+"""The alarm journal: every activation, clear, acknowledgement and mode change, filtered, and exported as CSV."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nicegui import ui
+
+from hmi.alarms.journal_query import DEFAULT_LIMIT, KINDS, STATES, JournalFilter, journal_csv, query_journal
+from hmi.context import ActionContext
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from hmi.store.models import AlarmEvent
+from screens import ranges
+from screens.fmt import local_time
+from screens.frame import frame
+
+# An export is read in one go; beyond this the person is asked to narrow the range.
+EXPORT_LIMIT = 100_000
+
+COLUMNS = [
+    {"name": "time", "label": "Time", "field": "time", "sortable": True, "align": "left"},
+    {"name": "priority", "label": "Pri", "field": "priority", "sortable": True, "align": "left"},
+    {"name": "line", "label": "Line", "field": "line", "sortable": True, "align": "left"},
+    {"name": "tag", "label": "Tag", "field": "tag", "sortable": True, "align": "left"},
+    {"name": "message", "label": "Message", "field": "message", "align": "left"},
+    {"name": "kind", "label": "Event", "field": "kind", "sortable": True, "align": "left"},
+    {"name": "state", "label": "State after", "field": "state", "sortable": True, "align": "left"},
+    {"name": "value", "label": "Value", "field": "value", "align": "right"},
+    {"name": "user", "label": "User", "field": "user", "sortable": True, "align": "left"},
+    {"name": "comment", "label": "Comment", "field": "comment", "align": "left"},
+]
+
+
+def _words(text: str) -> str:
+    return text.replace("_", " ")
+
+
+def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
+    # Source time, as everywhere alarm times are shown (STANDARDS.md 2.5); the CSV carries the server time too.
+    return {
+        "id": event.id,
+        "time": local_time(event.source_time or event.server_time, rt.plant.site.zone, date=True),
+        "priority": event.priority,
+        "line": event.line,
+        "tag": event.tag,
+        "message": event.message,
+        "kind": _words(str(event.kind)),
+        "state": _words(event.state),
+        "value": event.value or "",
+        "user": event.username or "",
+        "comment": event.comment or "",
+    }
+
+
+def journal_page(rt: Runtime, ctx: ActionContext) -> None:
+    """The alarm journal screen."""
+    zone = rt.plant.site.zone
+    lines = [line.name for _, line in rt.plant.lines()]
+    with frame(rt, ctx, "Journal"):
+        ui.label("Alarm journal").classes("hmi-title")
+        with ui.row().classes("w-full items-end gap-3"):
+            rng = (
+                ui.select(ranges.choices("1h", "shift", "24h", "7d", "custom"), value="24h", label="Time range")
+                .classes("w-44")
+                .props('data-testid="journal-range"')
+                .mark("journal-range")
+            )
+            with ui.row().classes("items-end gap-3") as custom:
+                since_in = (
+                    ui.input(f"From ({ranges.LOCAL_HINT})")
+                    .props('data-testid="journal-from"')
+                    .mark("journal-from")
+                    .classes("w-48")
+                )
+                until_in = (
+                    ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)")
+                    .props('data-testid="journal-to"')
+                    .mark("journal-to")
+                    .classes("w-56")
+                )
+            custom.bind_visibility_from(rng, "value", value="custom")
+            line = (
+                ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line")
+                .classes("w-36")
+                .props('data-testid="journal-line"')
+                .mark("journal-line")
+            )
+            priority = (
+                ui.select({0: "all", 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label="Priority")
+                .classes("w-28")
+                .props('data-testid="journal-priority"')
+                .mark("journal-priority")
+            )
+            tag = (
+                ui.input("Tag contains")
+                .props('clearable data-testid="journal-tag"')
+                .mark("journal-tag")
+                .classes("w-44")
+            )
+            kind = (
+                ui.select({"": "all events", **{k: _words(k) for k in KINDS}}, value="", label="Event")
+                .classes("w-44")
+                .props('data-testid="journal-kind"')
+                .mark("journal-kind")
+            )
+            state = (
+                ui.select({"": "all states", **{s: _words(s) for s in STATES}}, value="", label="State after")
+                .classes("w-48")
+                .props('data-testid="journal-state"')
+                .mark("journal-state")
+            )
+            user = (
+                ui.input("User")
+                .props('clearable data-testid="journal-user"')
+                .mark("journal-user")
+                .classes("w-32")
+            )
+        with ui.row().classes("items-center gap-3"):
+            ui.button("Show", on_click=lambda: show()).props('data-testid="journal-apply"').mark("journal-apply")
+            ui.button("Export CSV", on_click=lambda: export()).props('outline data-testid="journal-export"').mark(
+                "journal-export"
+            )
+            count = ui.label("").props('data-testid="journal-count"').mark("journal-count")
+        status = (
+            ui.label("").classes("font-semibold").props('role="status" data-testid="journal-status"')
+            .mark("journal-status")
+        )
+        table = (
+            ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 50})
+            .classes("w-full")
+            .props('data-testid="journal-table" flat bordered')
+            .mark("journal-table")
+        )
+
+        def current() -> tuple[ranges.Window, JournalFilter]:
+            window = ranges.resolve(rng.value, rt.clock(), zone, shift=rt.shift(), custom_from=since_in.value or "",
+                                    custom_to=until_in.value or "")
+            flt = JournalFilter(
+                since=window.start,
+                # "Last hour" means up to the newest row, including those written while the page is open.
+                until=None if window.open_end else window.end,
+                line=line.value or None,
+                priority=priority.value or None,
+                tag=(tag.value or "").strip() or None,
+                kind=kind.value or None,
+                state=state.value or None,
+                username=(user.value or "").strip() or None,
+            )
+            return window, flt
+
+        async def show() -> None:
+            try:
+                window, flt = current()
+                rows = await query_journal(rt.db, flt, limit=DEFAULT_LIMIT)
+            except ValueError as exc:
+                status.set_text(f"Not shown: {exc}.")
+                return
+            except DatabaseUnavailable as exc:
+                status.set_text(f"The journal cannot be read: {exc}")
+                return
+            status.set_text("")
+            table.rows = [_row(r, rt) for r in rows]
+            table.update()
+            span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
+            full = len(rows) >= DEFAULT_LIMIT
+            more = f" (the newest {DEFAULT_LIMIT}; narrow the filter to see older ones)" if full else ""
+            count.set_text(f"{len(rows)} entries, newest first, {span}{more}")
+
+        async def export() -> None:
+            try:
+                window, flt = current()
+                rows = await query_journal(rt.db, flt, limit=EXPORT_LIMIT + 1)
+            except ValueError as exc:
+                status.set_text(f"Not exported: {exc}.")
+                return
+            except DatabaseUnavailable as exc:
+                status.set_text(f"Not exported: {exc}")
+                return
+            if len(rows) > EXPORT_LIMIT:
+                status.set_text(f"Not exported: more than {EXPORT_LIMIT} entries; choose a shorter time range.")
+                return
+            text = await asyncio.to_thread(journal_csv, rows, zone)
+            # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
+            ui.download.content(text.encode("utf-8-sig"), f"alarm-journal_{ranges.file_stamp(window, zone)}.csv",
+                                "text/csv")
+            status.set_text(f"Exported {len(rows)} entries.")
+
+        for control in (rng, line, priority, kind, state):
+            control.on_value_change(lambda e: show() if e.value != "custom" else None)
+        ui.timer(0.0, show, once=True)

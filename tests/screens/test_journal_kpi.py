@@ -1,0 +1,208 @@
+"""The alarm journal and KPI screens under NiceGUI's simulated user, on a real runtime and SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from nicegui import ui
+
+from hmi.alarms.kpi_service import KPI_ACTION
+from hmi.store.models import AlarmEvent, AlarmEventKind
+from tests.screens.conftest import Harness
+
+
+def journal_row(alarm_id: str, at: datetime, kind: str = "activated", **fields: Any) -> dict[str, Any]:
+    tag = alarm_id.rsplit(".", 1)[0]
+    base: dict[str, Any] = {
+        "alarm_id": alarm_id, "tag": tag, "area": "Packing", "line": "L1", "priority": "3",
+        "kind": AlarmEventKind(kind), "state": "active_unack" if kind == "activated" else "normal", "value": None,
+        "message": f"{tag} alarm", "source_time": at, "server_time": at, "user_id": None, "username": None,
+        "comment": None, "action_id": None,
+    }
+    return base | fields
+
+
+async def insert(hmi: Harness, rows: list[dict[str, Any]]) -> None:
+    async with hmi.rt.db.session() as session:
+        await session.execute(sa.insert(AlarmEvent), rows)
+        await session.commit()
+
+
+def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
+    tables = hmi.user.find(marker=marker).elements
+    assert len(tables) == 1
+    table = next(iter(tables))
+    assert isinstance(table, ui.table)
+    return list(table.rows)
+
+
+def set_value(hmi: Harness, marker: str, value: Any) -> None:
+    element = next(iter(hmi.user.find(marker=marker).elements))
+    element.set_value(value)  # type: ignore[attr-defined]
+
+
+async def seed_journal(hmi: Harness) -> datetime:
+    now = hmi.rt.clock()
+    await insert(hmi, [
+        journal_row("L1.M1.Temp.H", now - timedelta(minutes=50), priority="2", value="85.0",
+                    message="=HYPERLINK(\"http://evil.example\")"),
+        journal_row("L1.M1.Temp.H", now - timedelta(minutes=40), "acknowledged", priority="2", state="active_ack",
+                    username="olga", comment="checked the valve"),
+        journal_row("L1.M1.Temp.H", now - timedelta(minutes=30), "cleared", priority="2", value="70.0"),
+        journal_row("L2.M3.Jam.discrete", now - timedelta(minutes=20), line="L2", priority="1", value="True",
+                    message="Jam at M3"),
+        journal_row("L1.M1.Old.H", now - timedelta(days=3), message="three days ago"),
+    ])
+    return now
+
+
+async def test_journal_lists_and_filters(hmi: Harness) -> None:
+    await seed_journal(hmi)
+    await hmi.login("olga")
+    await hmi.user.open("/journal")
+    await hmi.user.should_see("4 entries, newest first", retries=50)
+    rows = table_rows(hmi, "journal-table")
+    assert [(r["tag"], r["kind"]) for r in rows] == [
+        ("L2.M3.Jam", "activated"), ("L1.M1.Temp", "cleared"), ("L1.M1.Temp", "acknowledged"),
+        ("L1.M1.Temp", "activated"),
+    ]
+    assert rows[2]["user"] == "olga"
+    assert rows[2]["comment"] == "checked the valve"
+    assert rows[2]["state"] == "active ack"
+    # Plant local time with its zone (the test plant is in Europe/Berlin).
+    assert rows[0]["time"].endswith(("CET", "CEST"))
+    # Text from the plant goes into the table as plain cell text (Quasar shows it as written, never as markup).
+    assert rows[3]["message"] == '=HYPERLINK("http://evil.example")'
+
+    # The test plant has line L1 only; the L2 row stands for a line since removed from the configuration.
+    set_value(hmi, "journal-line", "L1")
+    await hmi.user.should_see("3 entries, newest first", retries=50)
+    assert {r["line"] for r in table_rows(hmi, "journal-table")} == {"L1"}
+
+    set_value(hmi, "journal-line", "")
+    await hmi.user.should_see("4 entries", retries=50)
+    hmi.user.find(marker="journal-tag").type("temp")
+    set_value(hmi, "journal-kind", "acknowledged")
+    await hmi.user.should_see("1 entries", retries=50)
+    assert [(r["tag"], r["kind"]) for r in table_rows(hmi, "journal-table")] == [("L1.M1.Temp", "acknowledged")]
+
+    set_value(hmi, "journal-kind", "")
+    hmi.user.find(marker="journal-user").type("olga")
+    hmi.user.find(marker="journal-apply").click()
+    await hmi.user.should_see("1 entries", retries=50)
+
+    # A wider range brings back the old row.
+    hmi.user.find(marker="journal-user").clear()
+    hmi.user.find(marker="journal-tag").clear()
+    set_value(hmi, "journal-range", "7d")
+    await hmi.user.should_see("5 entries", retries=50)
+    assert table_rows(hmi, "journal-table")[-1]["message"] == "three days ago"
+
+    set_value(hmi, "journal-priority", 1)
+    await hmi.user.should_see("1 entries", retries=50)
+    assert [r["priority"] for r in table_rows(hmi, "journal-table")] == ["1"]
+
+
+async def test_journal_custom_range_in_plant_time(hmi: Harness) -> None:
+    now = await seed_journal(hmi)
+    zone = hmi.rt.plant.site.zone
+    await hmi.login("lena")
+    await hmi.user.open("/journal")
+    await hmi.user.should_see("4 entries", retries=50)
+    set_value(hmi, "journal-range", "custom")
+    hmi.user.find(marker="journal-from").type("yesterday")
+    hmi.user.find(marker="journal-apply").click()
+    await hmi.user.should_see("is not a time; write it as YYYY-MM-DD HH:MM", retries=50)
+    frm = (now - timedelta(days=4)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    to = (now - timedelta(days=2)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    hmi.user.find(marker="journal-from").clear().type(frm)
+    hmi.user.find(marker="journal-to").type(to)
+    hmi.user.find(marker="journal-apply").click()
+    await hmi.user.should_see("1 entries", retries=50)
+    assert [r["message"] for r in table_rows(hmi, "journal-table")] == ["three days ago"]
+
+
+async def test_journal_csv_export(hmi: Harness) -> None:
+    await seed_journal(hmi)
+    await hmi.login("max")
+    await hmi.user.open("/journal")
+    await hmi.user.should_see("4 entries", retries=50)
+    set_value(hmi, "journal-line", "L1")
+    await hmi.user.should_see("3 entries", retries=50)
+    hmi.user.find(marker="journal-export").click()
+    response = await hmi.user.download.next(timeout=5)
+    await hmi.user.should_see("Exported 3 entries.", retries=50)
+    text = response.content.decode("utf-8-sig")
+    records = list(csv.DictReader(io.StringIO(text)))
+    assert [r["kind"] for r in records] == ["cleared", "acknowledged", "activated"]
+    assert {r["line"] for r in records} == {"L1"}
+    assert records[2]["time_utc"].endswith("+00:00")
+    assert records[2]["time_local"].endswith(("+01:00", "+02:00"))
+    assert records[2]["zone"] == "Europe/Berlin"
+    # The formula a plant message might carry is defused for spreadsheets.
+    assert records[2]["message"] == "'=HYPERLINK(\"http://evil.example\")"
+    assert records[1]["comment"] == "checked the valve"
+
+
+async def test_manager_sees_kpis_with_a_known_flood(hmi: Harness) -> None:
+    now = hmi.rt.clock()
+    flood_at = now - timedelta(hours=2)
+    # 11 activations within one second: one ten-minute period in flood, whatever the period boundaries are.
+    await insert(hmi, [journal_row(f"L1.M{i}.Temp.H", flood_at + timedelta(milliseconds=50 * i)) for i in range(11)]
+                 + [journal_row("L1.M1.Jam.discrete", now - timedelta(hours=5), priority="1")]
+                 # Shelved: not annunciated, so not counted.
+                 + [journal_row(f"L1.M{i}.Speed.L", now - timedelta(hours=3), state="shelved") for i in range(20)])
+    await hmi.login("max")
+    await hmi.user.open("/kpi")
+    await hmi.user.should_see(marker="kpi-table", retries=50)
+    import time
+    t = time.monotonic()
+    try:
+        await hmi.user.should_see("12 annunciated activations; 1 of 144 ten-minute periods in flood; peak 11",
+                              retries=50)  # DEBUG
+    finally:
+        print("SUMMARY", time.monotonic() - t, next(iter(hmi.user.find(marker="kpi-summary").elements)).text)
+    rows = {r["key"]: r for r in table_rows(hmi, "kpi-table")}
+    assert rows["flood_percent"]["detail"] == "1 of 144 periods in flood"
+    assert rows["flood_percent"]["value"] == "0.7%"
+    assert rows["flood_percent"]["result"] == "✔ meets target"
+    assert rows["peak_10min"]["value"] == "11"
+    assert rows["peak_10min"]["target"] == "≤ 10"
+    assert rows["peak_10min"]["result"] == "✘ misses target"
+    assert rows["per_10min"]["value"] == "0.08"
+    top = table_rows(hmi, "kpi-top")
+    assert len(top) == 10
+    assert top[0]["alarm"] == "L1.M0.Temp.H"  # every alarm activated once: ties broken by id
+    chart = next(iter(hmi.user.find(marker="kpi-chart").elements))
+    assert isinstance(chart, ui.plotly)
+    figure = chart.figure
+    assert isinstance(figure, dict)
+    assert max(figure["data"][0]["y"]) == 11
+    assert len(figure["data"][0]["y"]) == 144
+    assert figure["layout"]["shapes"][0]["y0"] == 10
+    # Another area has no alarms.
+    set_value(hmi, "kpi-area", "")
+    await hmi.user.should_see("All areas", retries=50)
+    assert hmi.rt.plant.areas[0].name == "Packing"
+
+
+async def test_operator_is_refused_kpis_and_the_refusal_is_audited(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/kpi")
+    await hmi.user.should_see("Your role (operator) may not view KPIs", retries=50)
+    await hmi.user.should_not_see(marker="kpi-table")
+    entries = await hmi.rt.audit.query(username="olga", action=f"{KPI_ACTION}.denied")
+    assert len(entries) == 1
+    assert entries[0].object_type == "alarm_kpi"
+
+
+async def test_navigation_offers_journal_and_kpis(hmi: Harness) -> None:
+    await hmi.login("ada")
+    hmi.user.find("Journal").click()
+    await hmi.user.should_see(marker="journal-table", retries=50)
+    hmi.user.find("KPIs").click()
+    await hmi.user.should_see(marker="kpi-table", retries=50)
