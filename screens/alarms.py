@@ -324,6 +324,9 @@ def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None, tab: 
                             'data-testid="ack-selected"').mark("ack-selected")
                         ui.button("Acknowledge page", on_click=lambda: ack_dialog(page_unacked())).props(
                             'outline data-testid="ack-all"').mark("ack-all")
+                        # In a flood the whole filtered list can be acknowledged at once, still behind a confirm.
+                        ui.button("Acknowledge all listed", on_click=lambda: ack_dialog(all_unacked())).props(
+                            'outline data-testid="ack-listed"').mark("ack-listed")
                     if may_shelve:
                         ui.button("Shelve…", on_click=lambda: shelve_dialog(selected())).props(
                             'outline data-testid="shelve"').mark("shelve")
@@ -367,6 +370,9 @@ def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None, tab: 
 
         def selected() -> list[str]:
             return [r["id"] for r in table.selected]
+
+        def all_unacked() -> list[str]:
+            return [a.id for a in matching() if a.state.unacknowledged]
 
         def page_unacked() -> list[str]:
             return [i for i in shown["ids"] if (a := rt.alarms.get(i)) is not None and a.state.unacknowledged]

@@ -154,6 +154,8 @@ def test_excursions_cross_alarm_limits(plant: PlantConfig) -> None:
             sample, alarm = out[ref.tag.name], ref.alarm
             if sample.status != "Good":
                 continue
+            if alarm.type in ("rate", "deviation", "bad_quality"):
+                continue  # not a level the model crosses; covered by the engine's own tests
             if alarm.type == "discrete":
                 hit = sample.value == alarm.value
             elif alarm.type in ("H", "HH"):
