@@ -19,7 +19,7 @@ from screens.frame import frame
 # An export is read in one go; beyond this the person is asked to narrow the range.
 EXPORT_LIMIT = 100_000
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "time", "label": "Time", "field": "time", "sortable": True, "align": "left"},
     {"name": "priority", "label": "Pri", "field": "priority", "sortable": True, "align": "left"},
     {"name": "line", "label": "Line", "field": "line", "sortable": True, "align": "left"},

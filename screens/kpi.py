@@ -15,14 +15,14 @@ from screens import ranges
 from screens.fmt import local_time
 from screens.frame import frame
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "kpi", "label": "KPI", "field": "kpi", "align": "left"},
     {"name": "value", "label": "Value", "field": "value", "align": "right"},
     {"name": "target", "label": "Target", "field": "target", "align": "left"},
     {"name": "result", "label": "Result", "field": "result", "align": "left"},
     {"name": "detail", "label": "Detail", "field": "detail", "align": "left"},
 ]
-TOP_COLUMNS = [
+TOP_COLUMNS: list[dict[str, Any]] = [
     {"name": "alarm", "label": "Alarm", "field": "alarm", "align": "left"},
     {"name": "line", "label": "Line", "field": "line", "align": "left"},
     {"name": "priority", "label": "Pri", "field": "priority", "align": "left"},

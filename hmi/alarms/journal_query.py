@@ -15,14 +15,13 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from hmi.alarms.kpi import KPI_KINDS, JournalEvent, parse_priority
+from hmi.alarms.states import AlarmState
 from hmi.store.database import Database
-from hmi.store.models import AlarmEvent
+from hmi.store.models import AlarmEvent, AlarmEventKind
 
-KINDS = ("activated", "cleared", "acknowledged", "escalated", "shelved", "unshelved", "suppressed", "unsuppressed",
-         "out_of_service", "returned_to_service", "reset")
-"""Journal kinds a filter may ask for (some are written only once shelving and latching exist)."""
-STATES = ("normal", "active_unack", "active_ack", "rtn_unack", "latched_unack", "latched_ack", "shelved",
-          "suppressed_by_design", "out_of_service")
+KINDS = tuple(kind.value for kind in AlarmEventKind)
+"""Journal kinds a filter may ask for."""
+STATES = tuple(state.value for state in AlarmState)
 """Alarm states by their ISA-18.2 names (STANDARDS.md section 1), as journaled in `AlarmEvent.state`."""
 
 DEFAULT_LIMIT = 5000

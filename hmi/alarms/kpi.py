@@ -370,7 +370,7 @@ def _period_counts(
 
 def _top(activations: Sequence[JournalEvent], n: int) -> tuple[AlarmCount, ...]:
     counts = Counter(e.alarm_id for e in activations)
-    first = {}
+    first: dict[str, JournalEvent] = {}
     for event in activations:
         first.setdefault(event.alarm_id, event)
     # Ties broken by id so the same journal always gives the same list.

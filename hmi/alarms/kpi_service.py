@@ -14,7 +14,7 @@ from hmi.store.database import Database
 
 # Alarm-system performance is management information (managers and admins). VIEW_AUDIT stands in until a
 # dedicated permission exists; change it here and nowhere else.
-KPI_PERMISSION = Permission.VIEW_AUDIT
+KPI_PERMISSION = Permission.VIEW_KPI
 KPI_ACTION = "alarm_kpi.view"
 """Audit action of the check; a refusal is recorded as `alarm_kpi.view.denied`."""
 

@@ -9,7 +9,7 @@ import logging
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -17,6 +17,7 @@ from asyncua import Server, ua
 from asyncua.server.address_space import AttributeValue
 
 from hmi.config import Endpoint, PlantConfig, Tag
+from hmi.simulator.conditions import ConditionServer, ConditionSpec, ConditionState
 from hmi.simulator.model import GOOD, LoadModel, ModelParams, PlantModel, Sample, Value
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ class _SharedDataValue(ua.DataValue):
 
 # An injected fault lasts long enough for a person (or a test) to find and acknowledge its alarm.
 FAULT_INJECTED_S = 300.0
+# What InjectFault takes as the machine name to press a line's emergency stop instead of jamming one machine.
+EMERGENCY_STOP = "EmergencyStop"
+# OPC UA severities of the simulated conditions (1-1000; the HMI maps 801-1000 to priority 1, 501-800 to 2).
+EMERGENCY_STOP_SEVERITY = 900
+OVER_TEMPERATURE_SEVERITY = 700
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,15 @@ class _Served:
     data_type: str
     variant_type: ua.VariantType
     attribute: AttributeValue
+
+
+@dataclass(frozen=True, slots=True)
+class _LimitWatch:
+    """A server-side condition raised while a tag is at or above a high limit (cleared below limit - deadband)."""
+
+    condition: str
+    limit: float
+    deadband: float
 
 
 class PlantSimulator:
@@ -102,6 +117,10 @@ class PlantSimulator:
         self._tasks: list[asyncio.Task[None]] = []
         self._paused = False
         self._status_cache: dict[str, ua.StatusCode] = {}
+        self._objects: dict[str, ua.NodeId] = {}
+        self._conditions: ConditionServer | None = None
+        self._watches: dict[str, _LimitWatch] = {}
+        self._estop_until: dict[str, datetime] = {}
         self.load_changes = 0
 
     # ------------------------------------------------------------------------------------------------- life cycle
@@ -144,12 +163,15 @@ class PlantSimulator:
         server = Server()
         # The name appears as the server's ApplicationName, so `hmi browse` finds the site name again.
         server.set_server_name(self.plant.site.name)
+        # asyncua answers ConditionRefresh (RefreshStart, the retained conditions, RefreshEnd) only when asked to.
+        server.iserver.bind_condition_methods = True
         await server.init()
         try:
             await self._build(server, served)
             await server.start()
         except BaseException as exc:
             self._model, self._load, self._tags, self._load_vars = None, None, {}, []
+            self._conditions, self._watches, self._objects = None, {}, {}
             await _stop_quietly(server)
             if isinstance(exc, OSError):
                 reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
@@ -170,24 +192,32 @@ class PlantSimulator:
         await _ensure_namespaces(server, served)
         now = datetime.now(UTC)
         rng = random.Random(self._seed)
-        self._tags, self._load_vars, self._load = {}, [], None
+        self._tags, self._load_vars, self._load, self._objects = {}, [], None, {}
         self._model = PlantModel(self.plant, rng, now, self._params, tags=[t.name for t in served])
         self._build_plant(server, served, ns)
         if self.extra_tags:
             self._load = LoadModel(self.extra_tags, random.Random(rng.random()))
             self._build_load(server, ns)
             await self._write_load(list(enumerate(self._load.values)), now)
+        self._conditions, self._watches, self._estop_until = None, {}, {}
         await self._write_samples(self._model.outputs(), now)
         await self._add_trainer_controls(server, ns)
+        self._add_conditions(server, ns)
+        # Start each condition from the value the process starts with.
+        await self._evaluate_conditions(self._model.outputs())
 
     async def _add_trainer_controls(self, server: Server, ns: int) -> None:
         """A `Simulator` object with InjectFault(line, machine): a trainer (or a browser test) jams a machine from
-        any OPC UA client, as a demo of what the HMI does with a fault."""
+        any OPC UA client, as a demo of what the HMI does with a fault; machine `EmergencyStop` presses the line's
+        emergency stop (all its machines abort and its EmergencyStop condition is raised)."""
         controls = await server.nodes.objects.add_object(ua.NodeId("Simulator", ns), "Simulator")
 
         async def inject(_parent: ua.NodeId, line: ua.Variant, machine: ua.Variant) -> list[ua.Variant]:
             try:
-                await self.fault(str(line.Value), str(machine.Value), kind="Held", duration_s=FAULT_INJECTED_S)
+                if machine.Value == EMERGENCY_STOP:
+                    await self.emergency_stop(str(line.Value), duration_s=FAULT_INJECTED_S)
+                else:
+                    await self.fault(str(line.Value), str(machine.Value), kind="Held", duration_s=FAULT_INJECTED_S)
             except KeyError:
                 return [ua.Variant(f"unknown machine {machine.Value!r} on line {line.Value!r}", ua.VariantType.String)]
             return [ua.Variant("ok", ua.VariantType.String)]
@@ -204,6 +234,7 @@ class PlantSimulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         server, self._server = self._server, None
+        self._conditions = None
         if server is not None:
             await _stop_quietly(server)
 
@@ -247,6 +278,35 @@ class PlantSimulator:
         await self._write_samples(self.model.fault(line, machine, kind=kind, duration_s=duration_s),
                                   datetime.now(UTC))
 
+    async def emergency_stop(self, line: str, *, duration_s: float = 60.0) -> None:
+        """Press a line's emergency stop: every machine aborts, and its EmergencyStop condition stays active until
+        `duration_s` has passed (then the line restarts by itself)."""
+        name = f"{line}.{EMERGENCY_STOP}"
+        self._condition_server().state(name)  # unknown line: KeyError before anything changes
+        now = datetime.now(UTC)
+        for machine in self.model.lines[line].machines:
+            await self._write_samples(self.model.fault(line, machine.name, kind="Aborted", duration_s=duration_s), now)
+        self._estop_until[line] = now + timedelta(seconds=duration_s)
+        await self._condition_server().set_active(name, True)
+
+    @property
+    def condition_names(self) -> list[str]:
+        """Names (and node id strings, ns=2;s=<name>) of the alarm conditions the simulator serves."""
+        return self._condition_server().names
+
+    def condition(self, name: str) -> ConditionState:
+        """The server's state of one condition: active, acked, retain, comment, latest EventId."""
+        return self._condition_server().state(name)
+
+    async def set_condition(self, name: str, active: bool) -> None:
+        """Raise or clear a condition now; from then on only this call changes it (the process no longer does)."""
+        await self._condition_server().set_active(name, active, manual=True)
+
+    def _condition_server(self) -> ConditionServer:
+        if self._conditions is None:
+            raise RuntimeError("the simulator is not started")
+        return self._conditions
+
     def _served(self, tag: str) -> _Served:
         try:
             return self._tags[tag]
@@ -266,11 +326,56 @@ class PlantSimulator:
             if not line_tags and not any(tags for _m, tags in machines):
                 continue
             line_id = _add_object(server, objects, ns, line.name, line.description, folder=False)
+            self._objects[line.name] = line_id
             self._add_tags(server, line_id, line_tags, f"{line.name}.")
             for machine, tags in machines:
                 if tags:
                     machine_id = _add_object(server, line_id, ns, machine.name, machine.description, folder=False)
+                    self._objects[f"{line.name}.{machine.name}"] = machine_id
                     self._add_tags(server, machine_id, tags, f"{line.name}.{machine.name}.")
+
+    def _add_conditions(self, server: Server, ns: int) -> None:
+        """Alarm conditions: each served line's EmergencyStop, and <Line>.<Machine>.OverTemperature for every
+        served float tag named <Line>.<Machine>.Temperature that has an H limit."""
+        conditions = ConditionServer(server)
+        conditions.bind()
+        for _area, line in self.plant.lines():
+            line_id = self._objects.get(line.name)
+            if line_id is None:
+                continue
+            conditions.add(ConditionSpec(
+                f"{line.name}.{EMERGENCY_STOP}", EMERGENCY_STOP, line_id, line.name, EMERGENCY_STOP_SEVERITY,
+                f"{line.name}: emergency stop pressed", ua.ObjectIds.SafetyConditionClassType), ns)
+            for machine in line.machines:
+                source = self._objects.get(f"{line.name}.{machine.name}")
+                tag = next((t for t in machine.tags if t.name == f"{line.name}.{machine.name}.Temperature"
+                            and t.data_type == "float" and t.name in self._tags), None)
+                high = next((a for a in tag.alarms if a.type == "H" and a.limit is not None), None) if tag else None
+                if source is None or tag is None or high is None or high.limit is None:
+                    continue
+                name = f"{line.name}.{machine.name}.OverTemperature"
+                unit = f" {tag.unit}" if tag.unit else ""
+                conditions.add(ConditionSpec(
+                    name, "OverTemperature", source, f"{line.name}.{machine.name}", OVER_TEMPERATURE_SEVERITY,
+                    f"{machine.name} temperature above {high.limit:g}{unit}"), ns)
+                self._watches[tag.name] = _LimitWatch(name, high.limit, high.deadband)
+        self._conditions = conditions
+
+    async def _evaluate_conditions(self, samples: dict[str, Sample]) -> None:
+        conditions = self._conditions
+        if conditions is None:
+            return
+        for tag, watch in self._watches.items():
+            sample = samples.get(tag)
+            # Only a good value raises or clears: a failed sensor says nothing about the temperature.
+            if sample is None or sample.status != GOOD or conditions.is_manual(watch.condition):
+                continue
+            value = float(sample.value)
+            if conditions.state(watch.condition).active:
+                if value < watch.limit - watch.deadband:
+                    await conditions.set_active(watch.condition, False)
+            elif value >= watch.limit:
+                await conditions.set_active(watch.condition, True)
 
     def _add_tags(self, server: Server, parent: ua.NodeId, tags: Sequence[Tag], prefix: str) -> None:
         node_ids = [_parse_node_id(tag) for tag in tags]
@@ -306,6 +411,9 @@ class PlantSimulator:
                 await _write(served.attribute, _SharedDataValue(
                     Value=ua.Variant(value, served.variant_type), StatusCode=self._status(sample.status),
                     SourceTimestamp=now, ServerTimestamp=now))
+        if self._watches:
+            # Every write (process tick or set_value) re-evaluates the conditions on the written tags.
+            await self._evaluate_conditions(samples)
 
     async def _write_load(self, changes: Iterable[tuple[int, float]], now: datetime) -> int:
         good = self._status(GOOD)
@@ -333,6 +441,7 @@ class PlantSimulator:
             try:
                 now = datetime.now(UTC)
                 await self._write_samples(self._model.step(now), now)
+                await self._release_emergency_stops(now)
             except Exception:
                 # One bad tick must not end the simulation; say what happened and carry on.
                 log.exception("simulator tick failed")
@@ -361,6 +470,15 @@ class PlantSimulator:
             written += n
             # Let subscriptions and clients run between large batches.
             await asyncio.sleep(0)
+
+
+    async def _release_emergency_stops(self, now: datetime) -> None:
+        for line, until in list(self._estop_until.items()):
+            if now >= until:
+                del self._estop_until[line]
+                name = f"{line}.{EMERGENCY_STOP}"
+                if self._conditions is not None and not self._conditions.is_manual(name):
+                    await self._conditions.set_active(name, False)
 
 
 async def _write(attribute: AttributeValue, dv: ua.DataValue) -> None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from asyncua import ua
+from asyncua import Client, ua
 
 from hmi.config import Endpoint, Tag
 from hmi.sources import StatusBoard
@@ -125,3 +125,43 @@ async def test_unreachable_server_is_reported_not_raised() -> None:
     await wait_for(lambda: board.get("nowhere") is not None and board.get("nowhere").detail not in ("", "connecting"))  # type: ignore[union-attr]
     assert not src.connected
     await src.stop()
+
+
+class RecordingHook:
+    """A SessionHook that writes down what it is told, as a condition monitor would act on it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.clients: list[Client] = []
+
+    def on_session(self, client: Client) -> None:
+        self.calls.append("session")
+        self.clients.append(client)
+
+    def on_session_lost(self) -> None:
+        self.calls.append("lost")
+
+    def on_subscription_recreated(self, subscription_id: int) -> None:
+        self.calls.append(f"recreated:{subscription_id}")
+
+
+async def test_session_hooks_hear_connect_loss_reconnect_and_recreated_subscriptions(server: SmallServer) -> None:
+    hook = RecordingHook()
+    ep = Endpoint(name="test", url=server.url, publishing_interval_ms=100, stale_after_s=3)
+    src = OpcUaSource(ep, TAGS[:1], TagCache(), StatusBoard(), reconnect_max_delay=1.0, session_hooks=[hook])
+    await src.start()
+    try:
+        await wait_for(lambda: hook.calls == ["session"])
+        client = hook.clients[0]
+        # The hook gets the live client, usable for a subscription of its own.
+        assert await client.get_node("ns=2;s=Temp").read_value() == pytest.approx(20.5)
+
+        await server.stop()
+        await wait_for(lambda: "lost" in hook.calls, timeout=3.0)
+        await server.start()
+        await wait_for(lambda: hook.calls.count("session") == 2 and any(c.startswith("recreated:") for c in hook.calls))
+        assert hook.clients[1] is client, "auto-reconnect keeps the client; the hook is told it is usable again"
+        await wait_for(lambda: src.connected)
+    finally:
+        await src.stop()
+    assert hook.calls[-1] == "lost", "stopping the source ends the session for its hooks too"
