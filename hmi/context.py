@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hmi.roles import Permission, Role, allowed
 
@@ -27,6 +27,10 @@ class ActionContext:
     role: Role
     station: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def for_action(self) -> ActionContext:
+        """The same person with a fresh id: each action's record and audit entry share an id of their own."""
+        return replace(self, id=uuid.uuid4().hex)
 
     def can(self, permission: Permission) -> bool:
         """True when this person's role allows `permission`."""

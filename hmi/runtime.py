@@ -21,6 +21,7 @@ from hmi.notes import ShiftNotes
 from hmi.roles import Role
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.sources import StatusBoard
+from hmi.sources.conditions import ConditionMonitor, SeverityMap
 from hmi.sources.opcua import OpcUaSource
 from hmi.store.database import Database
 from hmi.tags import TagCache
@@ -55,6 +56,7 @@ class Runtime:
     alarm_service: AlarmService = field(init=False)
     trends: TrendBuffer = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
+    conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
     start_error: str | None = field(init=False, default=None)
     _ready: asyncio.Event = field(init=False, repr=False)
@@ -74,9 +76,19 @@ class Runtime:
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
         self.sources = []
+        self.conditions = {}
+        low1, low2, low3 = self.plant.alarm_policy.severity_priorities
+        severity = SeverityMap(((low1, 1), (low2, 2), (low3, 3), (1, 4)))
         for endpoint in self.plant.endpoints:
             tags = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == endpoint.name]
-            self.sources.append(OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock))
+            # Every endpoint's Alarms & Conditions join the one alarm list (servers without A&C simply send none).
+            monitor = ConditionMonitor(endpoint.name, clock=self.clock, severity_map=severity,
+                                       publishing_interval_ms=endpoint.publishing_interval_ms)
+            monitor.subscribe(self.alarms.apply_server)
+            self.conditions[endpoint.name] = monitor
+            self.sources.append(OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock,
+                                            session_hooks=[monitor]))
+        self.alarm_service.conditions = dict(self.conditions)
 
     async def start(self) -> None:
         """Database first (fails loudly), then consumers, then the sources that feed them."""
@@ -90,6 +102,8 @@ class Runtime:
         self.alarms.start()
         self.journal.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
+        for monitor in self.conditions.values():
+            await monitor.start()
         for source in self.sources:
             await source.start()
         self.started = True
@@ -97,7 +111,9 @@ class Runtime:
         log.info("runtime started: %s; database %s", self.plant.summary(), self.db.describe())
 
     async def stop(self) -> None:
-        """Reverse order: sources, consumers (the journal writes what it holds), database."""
+        """Reverse order: condition monitors (while their session is up), sources, consumers, database."""
+        for monitor in self.conditions.values():
+            await monitor.stop()
         for source in self.sources:
             await source.stop()
         if self._ticker is not None:

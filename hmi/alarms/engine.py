@@ -107,6 +107,7 @@ class AlarmEngine:
         self._raw: dict[str, bool] = {}
         self._pending: dict[str, tuple[bool, datetime, Any]] = {}
         self._last_sample: dict[str, tuple[float, datetime]] = {}
+        self._suppressed_why: dict[str, tuple[datetime, str]] = {}
         self._alarms: dict[str, Alarm] = {}
         self._line_last: dict[str, datetime] = {}
         self._activations = 0
@@ -168,7 +169,8 @@ class AlarmEngine:
             for ref in self._by_setpoint.get(state.name, ()):
                 pv = self._cache.get(ref.tag.name)
                 if pv is not None:
-                    changes += self._condition(ref, pv, now)
+                    # A setpoint change is the cause: it dates the transition, not the older PV sample.
+                    changes += self._condition(ref, pv, now, at=max(pv.time, state.time))
             if state.good and isinstance(state.value, int | float) and not isinstance(state.value, bool):
                 self._last_sample[state.name] = (float(state.value), state.time)
         self._emit(changes)
@@ -201,9 +203,12 @@ class AlarmEngine:
             log.warning("alarm %s: cannot evaluate value %r of tag %s", ref.id, state.value, state.name)
             return None
 
-    def _condition(self, ref: AlarmRef, state: TagState, now: datetime) -> list[AlarmChange]:
+    def _condition(self, ref: AlarmRef, state: TagState, now: datetime, at: datetime | None = None
+                   ) -> list[AlarmChange]:
         raw = self._raw_condition(ref, state)
         if raw is None:
+            # Input that cannot decide also cannot confirm a running on/off delay (STANDARDS.md 1.8, 1.10).
+            self._pending.pop(ref.id, None)
             return []
         self._raw[ref.id] = raw
         current = self._alarms.get(ref.id)
@@ -218,7 +223,7 @@ class AlarmEngine:
             if pending is None or pending[0] != raw:
                 self._pending[ref.id] = (raw, now, state.value)
             return []
-        return self._transition(ref, raw, state.time, state.value)
+        return self._transition(ref, raw, at or state.time, state.value)
 
     def _transition(self, ref: AlarmRef, active: bool, at: datetime, value: Any) -> list[AlarmChange]:
         before = self._alarms.get(ref.id) or self._quiet(ref, at)
@@ -234,11 +239,14 @@ class AlarmEngine:
                 alarm = replace(alarm, first_out=self._first_out(alarm.line, at))
         else:
             alarm = replace(before, status=status, value=value, changed_at=at)
+        shelf_ended = not active and alarm.status.shelf is None and before.status.shelf is not None
+        if shelf_ended:
+            alarm = self._shown_mode(alarm)
         self._store(alarm)
         changes = [AlarmChange("activated" if active else "cleared", alarm, at, before=before)]
         if active and ref.alarm.type in _ESCALATES:
             changes += self._escalate(ref, at)
-        if not active and alarm.status.shelf is None and before.status.shelf is not None:
+        if shelf_ended:
             changes.append(AlarmChange("unshelved", alarm, at, comment="one-shot shelving ended with the clear",
                                        before=before))
         return changes
@@ -271,13 +279,16 @@ class AlarmEngine:
             return []
         status = step(before.status, Event(Trigger.SUPPRESS if wanted else Trigger.UNSUPPRESS), state.time)
         why = f"{rule.tag} = {state.value!r}"
-        alarm = replace(before, status=status, changed_at=state.time,
-                        mode_by="design" if wanted else before.mode_by, mode_at=state.time if wanted else None,
-                        mode_reason=why if wanted else None)
-        if status.state is AlarmState.ACTIVE_UNACK and not before.status.lifecycle.listed:
-            # Released while the condition holds: a fresh annunciation, numbered as its own activation.
-            self._activations += 1
-            alarm = replace(alarm, activation=self._activations, activated_at=state.time)
+        if wanted:
+            self._suppressed_why[ref.id] = (state.time, why)
+        else:
+            self._suppressed_why.pop(ref.id, None)
+        alarm = replace(before, status=status, changed_at=state.time)
+        if AlarmState.SUPPRESSED_BY_DESIGN in (before.state, status.state):
+            # Only when suppression is the mode shown: a shelving or out of service keeps its who, when and why.
+            alarm = self._shown_mode(alarm)
+        # Released while the condition holds: a fresh annunciation, numbered as its own activation.
+        alarm = self._revealed(alarm, before, state.time)
         self._store(alarm)
         return [AlarmChange("suppressed" if wanted else "unsuppressed", alarm, state.time, comment=why,
                             before=before)]
@@ -296,8 +307,7 @@ class AlarmEngine:
             until = alarm.shelved_until
             if until is not None and now >= until:
                 status = step(alarm.status, Event(Trigger.TICK), now)
-                new = self._revealed(replace(alarm, status=status, changed_at=now, mode_by=None, mode_at=None,
-                                              mode_reason=None), alarm, now)
+                new = self._revealed(self._shown_mode(replace(alarm, status=status, changed_at=now)), alarm, now)
                 self._store(new)
                 changes.append(AlarmChange("unshelved", new, now, comment="shelving time ran out", before=alarm))
         self._emit(changes)
@@ -316,6 +326,8 @@ class AlarmEngine:
                 if ref is None:
                     continue
                 before = self._quiet(ref, at)
+            if before.source == "server" and event.trigger is not Trigger.ACKNOWLEDGE:
+                continue  # the server owns its conditions' shelving and service state
             status = step(before.status, event, at)
             if status == before.status:
                 continue
@@ -325,7 +337,7 @@ class AlarmEngine:
             elif event.trigger in (Trigger.SHELVE, Trigger.REMOVE_FROM_SERVICE):
                 alarm = replace(alarm, mode_by=username, mode_at=at, mode_reason=comment)
             elif event.trigger in (Trigger.UNSHELVE, Trigger.RETURN_TO_SERVICE):
-                alarm = self._revealed(replace(alarm, mode_by=None, mode_at=None, mode_reason=None), before, at)
+                alarm = self._revealed(self._shown_mode(alarm), before, at)
             changes.append(AlarmChange(kind, alarm, at, username, comment, action_id, before))
         return changes
 
@@ -347,14 +359,101 @@ class AlarmEngine:
         self._emit(applied)
         return applied
 
+    # -------------------------------------------------------------------------------- server (A&C) alarms
+    def apply_server(self, changes: Sequence[tuple[Any, bool]]) -> list[AlarmChange]:
+        """Merge OPC UA Alarms & Conditions notifications (ServerAlarm, removed) into the one alarm list.
+
+        The server owns these alarms' state; the engine only mirrors it, so the list, the journal and the banner
+        treat them like local ones (STANDARDS.md 3).
+        """
+        out: list[AlarmChange] = []
+        for server, removed in changes:
+            alarm_id = server_alarm_id(server.endpoint, server.condition_id)
+            before = self._alarms.get(alarm_id)
+            if removed or not server.retain:
+                if before is not None:
+                    self._alarms.pop(alarm_id, None)
+                    quiet = replace(before, status=AlarmStatus(), changed_at=server.time, server=server)
+                    out.append(AlarmChange("cleared" if before.status.condition else "acknowledged", quiet,
+                                           server.time, username=None, before=before))
+                continue
+            if server.active and not server.acked:
+                lifecycle = AlarmState.ACTIVE_UNACK
+            elif server.active:
+                lifecycle = AlarmState.ACTIVE_ACK
+            elif not server.acked:
+                lifecycle = AlarmState.RTN_UNACK
+            else:
+                lifecycle = AlarmState.NORMAL
+            area, line = self._place_of(server.source_name, server.endpoint)
+            status = AlarmStatus(lifecycle=lifecycle, condition=server.active)
+            new_activation = server.active and (before is None or not before.status.condition)
+            if new_activation:
+                self._activations += 1
+            acked = server.acked and lifecycle is not AlarmState.NORMAL
+            # Who acknowledged: the operator the AlarmService recorded, else only the server knows (its session).
+            acked_by = (before.acked_by if before is not None and before.acked_by else "OPC UA server") if acked \
+                else None
+            kept = before is not None and not new_activation
+            alarm = Alarm(
+                alarm_id, server.priority, server.message or server.condition_name, server.source_name, line, area,
+                status, server.time,
+                activated_at=before.activated_at if kept and before else server.time,
+                activation=before.activation if kept and before else self._activations,
+                first_out=(before.first_out if kept and before else self._first_out(line, server.time)),
+                acked_by=acked_by, acked_at=(before.acked_at if kept and before and before.acked_at else server.time)
+                if acked else None, ack_comment=(server.comment or None) if acked else None,
+                source="server", server=server)
+            if before is not None and before.status == status and before.message == alarm.message:
+                self._store(replace(before, server=server))
+                continue
+            self._store(alarm)
+            if new_activation:
+                kind = "activated"
+            elif before is not None and before.status.condition and not server.active:
+                kind = "cleared"
+            elif server.acked and not (before and not before.status.lifecycle.unacknowledged):
+                kind = "acknowledged"
+            else:
+                kind = "activated" if before is None else "changed"
+            out.append(AlarmChange(kind, alarm, server.time, before=before))
+        self._emit([c for c in out if c.kind != "changed"])
+        return out
+
+    def note_server_ack(self, alarm_id: str, username: str, at: datetime, comment: str | None) -> None:
+        """Record which person acknowledged a server alarm through this HMI (the server sees only the session)."""
+        alarm = self._alarms.get(alarm_id)
+        if alarm is not None and alarm.source == "server":
+            self._store(replace(alarm, acked_by=username, acked_at=at, ack_comment=comment))
+
+    def server_condition(self, alarm_id: str) -> Any:
+        """The ServerAlarm behind a server alarm id, or None for local alarms."""
+        alarm = self._alarms.get(alarm_id)
+        return alarm.server if alarm is not None else None
+
+    def _place_of(self, source_name: str, endpoint: str) -> tuple[str, str]:
+        """The area and line a server condition belongs to: the configured line its source name starts with."""
+        for area, line in self._plant.lines():
+            if source_name == line.name or source_name.startswith(f"{line.name}."):
+                return area.name, line.name
+        return endpoint, endpoint
+
     # ---------------------------------------------------------------------------------------------- helpers
     def _revealed(self, alarm: Alarm, before: Alarm, at: datetime) -> Alarm:
         """An alarm coming back from a mode while its condition holds is a fresh annunciation."""
         if alarm.state is AlarmState.ACTIVE_UNACK and not before.status.lifecycle.listed:
             self._activations += 1
-            return replace(alarm, activation=self._activations, activated_at=at, acked_by=None, acked_at=None,
-                           ack_comment=None)
+            # Nothing of the earlier activation (its acknowledgement, its first-out mark) carries over.
+            return replace(alarm, activation=self._activations, activated_at=at, first_out=False, acked_by=None,
+                           acked_at=None, ack_comment=None)
         return alarm
+
+    def _shown_mode(self, alarm: Alarm) -> Alarm:
+        """Who, when and why of the mode shown after another mode ended: suppression by design's, or none."""
+        why = self._suppressed_why.get(alarm.id)
+        if alarm.state is AlarmState.SUPPRESSED_BY_DESIGN and why is not None:
+            return replace(alarm, mode_by="design", mode_at=why[0], mode_reason=why[1])
+        return replace(alarm, mode_by=None, mode_at=None, mode_reason=None)
 
     def _quiet(self, ref: AlarmRef, at: datetime) -> Alarm:
         return Alarm(ref.id, ref.alarm.priority, ref.alarm.message, ref.tag.name, ref.line.name, ref.area.name,
@@ -379,3 +478,9 @@ class AlarmEngine:
 def _magnitude_active(magnitude: float, limit: float | None, deadband: float, was: bool) -> bool:
     assert limit is not None
     return magnitude >= limit - deadband if was else magnitude >= limit
+
+
+def server_alarm_id(endpoint: str, condition_id: str) -> str:
+    """A URL-safe alarm id for a server condition: `ua.<endpoint>.<condition id with separators replaced>`."""
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in condition_id)
+    return f"ua.{endpoint}.{safe}"

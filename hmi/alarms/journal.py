@@ -48,6 +48,9 @@ class AlarmJournal:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        # One writer at a time: two flushes of the same queue would store rows twice.
+        self._flush_lock = asyncio.Lock()
+        self._stopping = False
         self.written = 0
         self.last_error: str | None = None
 
@@ -61,9 +64,15 @@ class AlarmJournal:
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Let the writer finish a batch in progress rather than cancelling it between commit and trim.
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         with contextlib.suppress(DatabaseUnavailable):
             await self.flush()
@@ -81,8 +90,10 @@ class AlarmJournal:
 
     async def _run(self) -> None:
         backoff = self._flush_s
-        while True:
+        while not self._stopping:
             await self._wake.wait()
+            if self._stopping:
+                return
             # Let a burst gather so one transaction carries many rows.
             await asyncio.sleep(self._flush_s)
             try:
@@ -97,6 +108,10 @@ class AlarmJournal:
 
     async def flush(self) -> None:
         """Write every pending row now."""
+        async with self._flush_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         while self._pending:
             batch = self._pending[: self._max_batch]
             async with self._db.session() as session:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +18,7 @@ from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
 from hmi.context import ActionContext
 from hmi.roles import Permission
+from hmi.sources.conditions import ConditionError, ConditionMonitor
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent
 
@@ -46,12 +47,14 @@ class AlarmService:
     """Every alarm command passes here."""
 
     def __init__(self, engine: AlarmEngine, db: Database, audit: AuditLog, clock: Clock = utc_now, *,
-                 max_shelve: timedelta = timedelta(hours=8)) -> None:
+                 max_shelve: timedelta = timedelta(hours=8),
+                 conditions: Mapping[str, ConditionMonitor] | None = None) -> None:
         self._engine = engine
         self._db = db
         self._audit = audit
         self._clock = clock
         self.max_shelve = max_shelve
+        self.conditions = dict(conditions or {})
 
     # --------------------------------------------------------------------------------------------- commands
     async def acknowledge(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
@@ -140,6 +143,9 @@ class AlarmService:
                     await session.rollback()
                     raise ValueError("one of these alarms was just acknowledged by someone else; refresh and retry"
                                      ) from None
+                # Server conditions are acknowledged on their server, inside this transaction: a refusal rolls
+                # the local record back and is shown, never retried (STANDARDS.md 3.3).
+                await self._acknowledge_on_servers(planned, comment)
             await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in planned])
             ids = [c.alarm.id for c in planned]
             await self._audit.record(ctx, action, "alarm", ids[0] if len(ids) == 1 else f"{len(ids)} alarms",
@@ -150,6 +156,20 @@ class AlarmService:
                                      reason=comment or None, detail=detail, session=session)
         # Stored: only now do the lists show it.
         return AckResult(self._engine.commit(planned), skipped)
+
+    async def _acknowledge_on_servers(self, planned: Sequence[AlarmChange], comment: str) -> None:
+        for change in planned:
+            server = change.alarm.server
+            if change.alarm.source != "server" or server is None:
+                continue
+            monitor = self.conditions.get(server.endpoint)
+            if monitor is None:
+                raise ValueError(f"no Alarms & Conditions connection to endpoint {server.endpoint!r}")
+            try:
+                await monitor.acknowledge(server.condition_id, comment, event_id=server.event_id)
+            except ConditionError as exc:
+                raise ValueError(f"the OPC UA server refused to acknowledge {change.alarm.message!r}: {exc}"
+                                 ) from None
 
     # ----------------------------------------------------------------------------------------------- reads
     async def history(self, alarm_id: str | None = None, limit: int = 200) -> list[AlarmEvent]:

@@ -1,0 +1,85 @@
+"""Server-side alarms (OPC UA Alarms & Conditions) and local alarms in one list, one journal, one banner:
+the whole runtime against the simulator, acknowledging a server condition on its server with the real operator
+recorded locally (STANDARDS.md 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hmi.alarms.engine import server_alarm_id
+from hmi.alarms.states import AlarmState
+from hmi.config import PlantConfig, load_config
+from hmi.roles import Role
+from hmi.runtime import Runtime
+from hmi.simulator import PlantSimulator, demo_config_path
+from hmi.store.database import Database
+from hmi.store.models import Acknowledgement, AlarmEvent
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:  # noqa: ASYNC109
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def plant_and_sim() -> AsyncIterator[tuple[PlantConfig, PlantSimulator]]:
+    base = load_config(demo_config_path())
+    sim = PlantSimulator(base, port=0, seed=11)
+    await sim.start()
+    endpoints = tuple(e.model_copy(update={"url": sim.url}) for e in base.endpoints)
+    plant = PlantConfig.model_validate({"site": base.site, "endpoints": endpoints, "areas": base.areas})
+    yield plant, sim
+    await sim.stop()
+
+
+async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_server(
+        plant_and_sim: tuple[PlantConfig, PlantSimulator], tmp_path: Path) -> None:
+    plant, sim = plant_and_sim
+    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+    await rt.start()
+    try:
+        await rt.users.create_user("olga", "long-enough-pw", Role.OPERATOR)
+        olga = await rt.users.authenticate("olga", "long-enough-pw")
+        assert olga is not None
+        await until(lambda: all(s.connected for s in rt.sources))
+        await sim.set_condition("Line2.EmergencyStop", True)
+        monitor = rt.conditions[plant.endpoints[0].name]
+        await until(lambda: any(c.endswith("Line2.EmergencyStop") for c in monitor.conditions))
+        condition_id = next(c for c in monitor.conditions if c.endswith("Line2.EmergencyStop"))
+        alarm_id = server_alarm_id(plant.endpoints[0].name, condition_id)
+        await until(lambda: rt.alarms.get(alarm_id) is not None)
+        alarm = rt.alarms.get(alarm_id)
+        assert alarm is not None
+        assert (alarm.source, alarm.line, alarm.state, alarm.priority) == ("server", "Line2", AlarmState.ACTIVE_UNACK,
+                                                                           1)
+        assert alarm in rt.alarms.active()
+
+        result = await rt.alarm_service.acknowledge(olga.for_action(), [alarm_id], "E-stop checked, area clear")
+        assert [c.alarm.id for c in result.changes] == [alarm_id]
+        await until(lambda: sim.condition("Line2.EmergencyStop").acked)
+        assert sim.condition("Line2.EmergencyStop").comment == "E-stop checked, area clear"
+        acked = rt.alarms.get(alarm_id)
+        assert acked is not None
+        assert (acked.state, acked.acked_by) == (AlarmState.ACTIVE_ACK, "olga")
+        async with rt.db.session() as s:
+            acks = list((await s.execute(sa.select(Acknowledgement))).scalars())
+        assert [(a.alarm_id, a.username) for a in acks] == [(alarm_id, "olga")], "the real operator, kept locally"
+
+        await sim.set_condition("Line2.EmergencyStop", False)
+        await until(lambda: rt.alarms.get(alarm_id) is None)
+        await rt.journal.flush()
+        async with rt.db.session() as s:
+            kinds = [k for (k,) in (await s.execute(sa.select(AlarmEvent.kind).where(
+                AlarmEvent.alarm_id == alarm_id).order_by(AlarmEvent.source_time, AlarmEvent.id))).all()]
+        assert kinds == ["activated", "acknowledged", "cleared"], "one journal, each transition once"
+    finally:
+        await rt.stop()
