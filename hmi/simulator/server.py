@@ -225,6 +225,22 @@ class PlantSimulator:
         await controls.add_method(ua.NodeId("Simulator.InjectFault", ns), "InjectFault", inject,
                                   [ua.VariantType.String, ua.VariantType.String], [ua.VariantType.String])
 
+        async def set_load(_parent: ua.NodeId, value: ua.Variant) -> list[ua.Variant]:
+            n = await self.set_load(float(value.Value))
+            return [ua.Variant(n, ua.VariantType.Int32)]
+
+        # Load tests (an alarm flood): every load tag to one value at once, with one source timestamp.
+        await controls.add_method(ua.NodeId("Simulator.SetLoad", ns), "SetLoad", set_load,
+                                  [ua.VariantType.Double], [ua.VariantType.Int32])
+
+    async def set_load(self, value: float) -> int:
+        """Write `value` to every load tag now (same SourceTimestamp); returns how many were written."""
+        if self._load is None:
+            return 0
+        for i in range(len(self._load.values)):
+            self._load.values[i] = value
+        return await self._write_load(list(enumerate(self._load.values)), datetime.now(UTC))
+
     async def stop(self) -> None:
         """Stop changing values, close every client connection and free the port."""
         tasks, self._tasks = self._tasks, []

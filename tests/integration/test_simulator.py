@@ -259,3 +259,13 @@ async def test_trainer_can_inject_a_fault_over_opcua(client: Client) -> None:
     assert result == "ok"
     assert await client.get_node("ns=2;s=Line2.Capper.Jam").read_value() is True
     assert await client.get_node("ns=2;s=Line2.Capper.State").read_value() in ("Holding", "Held")
+
+
+async def test_set_load_moves_every_load_tag_at_once(plant: PlantConfig) -> None:
+    async with PlantSimulator(plant, port=0, seed=2, extra_tags=20, change_rate=0) as sim, \
+            Client(sim.url, timeout=5) as client:
+        written = await client.get_node("ns=2;s=Simulator").call_method(
+            ua.NodeId.from_string("ns=2;s=Simulator.SetLoad"), ua.Variant(123.5, ua.VariantType.Double))
+        assert written == 20
+        values = [await client.get_node(f"ns=2;s=Load.Tag{i:05d}").read_value() for i in (1, 20)]
+        assert values == [123.5, 123.5]
