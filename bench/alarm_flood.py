@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -69,7 +71,9 @@ def set_load(url: str, value: float) -> None:
             await sim.call_method(ua.NodeId.from_string("ns=2;s=Simulator.SetLoad"),
                                   ua.Variant(value, ua.VariantType.Double))
 
-    asyncio.run(call())
+    # Playwright's sync API owns the main thread's event loop: the OPC UA call runs on a loop of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, call()).result(timeout=30)
 
 
 def count(db: Path, kind: str) -> int:
@@ -82,6 +86,8 @@ def main() -> None:
     parser.add_argument("--alarms", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
     n = args.alarms
     work = Path(tempfile.mkdtemp(prefix="hmi-flood-"))
     sim_port, web_port = free_port(), free_port()
