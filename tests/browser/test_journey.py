@@ -57,9 +57,16 @@ def test_operator_journey(page: Page, demo: Demo) -> None:
     page.goto(f"{demo.url}/alarms?focus=Line1.Capper.Jam.Jammed")
     row = page.locator("tr", has_text="Capper jammed").first
     expect(row).to_be_visible()
-    expect(page.get_by_test_id("alarm-banner")).to_be_visible()
+    expect(page.get_by_test_id("alarm-banner").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "alarms.png"), full_page=True)
-    expect(page.get_by_text("1 record selected")).to_be_visible()
+    # A priority 2 alarm sounds until acknowledged: the panel asks once to allow sound, then plays it.
+    allow = page.get_by_test_id("allow-sound")
+    expect(allow).to_be_visible()
+    allow.click()
+    expect(allow).to_be_hidden()
+    assert page.evaluate("hmiAnnunciator.enabled()") is True
+    expect(page.get_by_test_id("silence")).to_be_visible()
+    expect(row.get_by_role("checkbox")).to_be_checked()
     page.get_by_test_id("ack-selected").click()
     page.get_by_test_id("ack-comment").fill("Cleared bottle cap jam at infeed")
     page.get_by_test_id("ack-confirm").click()
