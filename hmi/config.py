@@ -288,6 +288,31 @@ class AlarmPolicy(_Model):
         return next((p for p, low in enumerate(self.severity_priorities, start=1) if severity >= low), 4)
 
 
+class AccessPolicy(_Model):
+    """Sign-in rules (21 CFR Part 11 / Annex 11; STANDARDS.md 5.6)."""
+
+    lockout_attempts: int = Field(5, ge=1, le=20, description="failed logins in a row before the account locks")
+    idle_lock_min: float = Field(5, gt=0, le=240, description="idle minutes before the screen locks")
+    logoff_min: float = Field(15, gt=0, le=720, description="idle minutes before automatic logoff")
+    password_min_length: int = Field(8, ge=6, le=128)
+
+    @model_validator(mode="after")
+    def _order(self) -> AccessPolicy:
+        if self.logoff_min <= self.idle_lock_min:
+            raise ValueError("logoff_min must be longer than idle_lock_min: the screen locks first, then logs off")
+        return self
+
+
+class SignaturePolicy(_Model):
+    """Which actions need an electronic signature (STANDARDS.md 5.5): the person re-enters the password."""
+
+    acknowledge_priority_1: bool = True
+    shelve: bool = True
+    out_of_service: bool = True
+    sign_note: bool = True
+    handover: bool = True
+
+
 class PlantConfig(_Model):
     """The whole plant description."""
 
@@ -295,6 +320,8 @@ class PlantConfig(_Model):
     endpoints: tuple[Endpoint, ...] = Field(min_length=1)
     areas: tuple[Area, ...] = Field(min_length=1)
     alarm_policy: AlarmPolicy = AlarmPolicy()
+    access: AccessPolicy = AccessPolicy()
+    signatures: SignaturePolicy = SignaturePolicy()
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)

@@ -10,6 +10,7 @@ class Role(StrEnum):
 
     OPERATOR = "operator"
     LEAD = "lead"
+    ENGINEER = "engineer"
     MANAGER = "manager"
     ADMIN = "admin"
 
@@ -24,20 +25,29 @@ class Permission(StrEnum):
     REMOVE_FROM_SERVICE = "remove_from_service"
     VIEW_KPI = "view_kpi"
     ADD_NOTE = "add_note"
+    AMEND_NOTE = "amend_note"
+    SIGN_HANDOVER = "sign_handover"
     VIEW_AUDIT = "view_audit"
+    EXPORT_AUDIT = "export_audit"
     MANAGE_USERS = "manage_users"
+    MANAGE_STATIONS = "manage_stations"
 
 
 # Managers watch and analyse; acknowledging is for the people at the line. Shelving is a shift lead's call;
-# taking an alarm out of service is a bigger decision (STANDARDS.md 1.6) for the manager or the administrator.
+# taking an alarm out of service is a bigger decision (STANDARDS.md 1.6) for engineers, managers and the
+# administrator. Engineers (maintenance, process) may work on alarms and read the records but not run a shift.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE}),
-    Role.LEAD: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE,
-                          Permission.SHELVE_ALARM, Permission.RESET_LATCHED}),
-    Role.MANAGER: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.VIEW_KPI,
+    Role.OPERATOR: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE,
+                              Permission.AMEND_NOTE}),
+    Role.LEAD: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE, Permission.AMEND_NOTE,
+                          Permission.SHELVE_ALARM, Permission.RESET_LATCHED, Permission.SIGN_HANDOVER}),
+    Role.ENGINEER: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE,
+                              Permission.AMEND_NOTE, Permission.SHELVE_ALARM, Permission.RESET_LATCHED,
+                              Permission.REMOVE_FROM_SERVICE, Permission.VIEW_AUDIT, Permission.VIEW_KPI}),
+    Role.MANAGER: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.EXPORT_AUDIT, Permission.VIEW_KPI,
                              Permission.REMOVE_FROM_SERVICE}),
-    Role.ADMIN: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.VIEW_KPI, Permission.MANAGE_USERS,
-                           Permission.REMOVE_FROM_SERVICE}),
+    Role.ADMIN: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.EXPORT_AUDIT, Permission.VIEW_KPI,
+                           Permission.MANAGE_USERS, Permission.MANAGE_STATIONS, Permission.REMOVE_FROM_SERVICE}),
 }
 
 
