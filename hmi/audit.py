@@ -8,6 +8,7 @@ import contextvars
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,21 @@ _HOLDS_LOCK = "hmi.audit.holds_lock"
 # Set while this task is inside AuditLog.transaction(): asyncio.Lock is not re-entrant, so a nested
 # transaction (e.g. require() inside a transaction) would wait for itself forever; fail loudly instead.
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("hmi_audit_in_transaction", default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """What a walk over the hash chain found: rows checked, and the first broken row with the reason, if any."""
+
+    rows: int
+    broken_at: int | None = None
+    reason: str = ""
+    last_hash: str = GENESIS_HASH
+
+    @property
+    def intact(self) -> bool:
+        """True when every row links to the one before and matches its own hash."""
+        return self.broken_at is None
 
 
 def system_context(username: str = "system", station: str = "", full_name: str = "") -> ActionContext:
@@ -154,9 +170,16 @@ class AuditLog:
         username: str | None = None,
         action: str | None = None,
         limit: int = 500,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
     ) -> list[AuditEntry]:
-        """Audit rows newest first; `since` inclusive, `until` exclusive, `username`/`action` exact."""
+        """Audit rows newest first; `since` inclusive, `until` exclusive, user / action / object exact."""
         statement = select(AuditEntry)
+        if object_type is not None:
+            statement = statement.where(AuditEntry.object_type == object_type)
+        if object_id is not None:
+            statement = statement.where(AuditEntry.object_id == object_id)
         if since is not None:
             statement = statement.where(col(AuditEntry.at) >= since)
         if until is not None:
@@ -176,20 +199,26 @@ class AuditLog:
         Removing rows from the end of the chain leaves a valid shorter chain; compare the count or last hash
         with an exported copy to detect that.
         """
+        return (await self.check_chain(batch_size=batch_size)).broken_at
+
+    async def check_chain(self, *, batch_size: int = _VERIFY_BATCH) -> ChainCheck:
+        """Walk the whole chain in id order; stop at the first broken row and say why it is broken."""
         expected_prev = GENESIS_HASH
         last_id = 0
+        rows = 0
         async with self._db.session() as session:
             while True:
                 statement = (select(AuditEntry).where(col(AuditEntry.id) > last_id)
                              .order_by(col(AuditEntry.id)).limit(max(1, batch_size)))
                 batch = list((await session.execute(statement)).scalars())
                 if not batch:
-                    return None
+                    return ChainCheck(rows, last_hash=expected_prev)
                 for entry in batch:
-                    if entry.prev_hash != expected_prev or row_hash(entry) != entry.row_hash:
-                        return entry.id
+                    if (reason := _break_reason(entry, last_id, expected_prev)) is not None:
+                        return ChainCheck(rows, entry.id, reason, expected_prev)
                     expected_prev = entry.row_hash
                     last_id = entry.id
+                    rows += 1
                 # Keep memory flat on long trails: the identity map would otherwise hold every row.
                 session.expunge_all()
 
@@ -242,3 +271,20 @@ class AuditLog:
         session.add(entry)
         await session.flush()
         return entry
+
+
+def _break_reason(entry: AuditEntry, previous_id: int, expected_prev: str) -> str | None:
+    """Why `entry` breaks the chain after row `previous_id` (whose hash is `expected_prev`), or None if it does not."""
+    if entry.prev_hash != expected_prev:
+        if entry.id != previous_id + 1:
+            # Ids are dense (previous + 1), so a jump is the trace of deleted rows.
+            first, last = previous_id + 1, entry.id - 1
+            missing = f"row {first}" if first == last else f"rows {first}-{last}"
+            return f"{missing} missing (deleted); this row links to a row that is no longer there"
+        return f"its link to row {previous_id} does not match that row's hash (row {previous_id} or this link changed)"
+    if row_hash(entry) != entry.row_hash:
+        return "its content does not match its hash (the row was changed after it was written)"
+    if entry.id != previous_id + 1:
+        # A matching link over a gap cannot happen by accident; keep it reported rather than silently accepted.
+        return f"ids jump from {previous_id} to {entry.id}"
+    return None

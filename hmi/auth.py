@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 
 from hmi.audit import SYSTEM_USER_ID, AuditLog
 from hmi.clock import Clock, utc_now
+from hmi.config import AccessPolicy
 from hmi.context import ActionContext
 from hmi.roles import Permission, Role
 from hmi.store.database import Database
@@ -48,6 +50,21 @@ class PasswordPolicyError(ValueError):
     """The password does not meet the policy; the message says what is missing."""
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """The outcome of a password check: the person's context, or why not (already audited either way)."""
+
+    ctx: ActionContext | None
+    reason: str = ""
+    locked: bool = False
+    """The account is locked (by this attempt or before): only an administrator's unlock lets it in again."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the password was right and the account may sign in."""
+        return self.ctx is not None
+
+
 def normalise_username(username: str) -> str:
     """Usernames compare case-insensitively and without surrounding spaces: `Alice ` is `alice`."""
     return username.strip().lower()
@@ -65,10 +82,10 @@ def check_username(username: str) -> str:
     return name
 
 
-def check_password_policy(username: str, password: str) -> None:
-    """Raise PasswordPolicyError unless the password has 8..1024 characters and differs from the user name."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+def check_password_policy(username: str, password: str, min_length: int = MIN_PASSWORD_LENGTH) -> None:
+    """Raise PasswordPolicyError unless the password has min_length..1024 characters and is not the user name."""
+    if len(password) < min_length:
+        raise PasswordPolicyError(f"the password must have at least {min_length} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordPolicyError(f"the password can have at most {MAX_PASSWORD_LENGTH} characters")
     if password.strip().casefold() == normalise_username(username).casefold():
@@ -88,13 +105,23 @@ class UserService:
     """Creates, signs in, disables and resets users; checks permissions itself and audits every change."""
 
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock = utc_now, hasher: PasswordHasher | None = None
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock = utc_now,
+        hasher: PasswordHasher | None = None,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
+        self.policy = policy or AccessPolicy()
         self._dummy_hash: str | None = None
+
+    def check_policy(self, username: str, password: str) -> None:
+        """PasswordPolicyError unless `password` meets this plant's policy for `username`."""
+        check_password_policy(username, password, self.policy.password_min_length)
 
     async def create_user(
         self,
@@ -116,7 +143,7 @@ class UserService:
             await self._audit.require(actor, Permission.MANAGE_USERS, action="user.create", object_type="user",
                                       object_id=name)
         if enforce_policy:
-            check_password_policy(name, password)
+            self.check_policy(name, password)
         if await self.get(name) is not None:
             raise UserExists(name)
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
@@ -136,38 +163,116 @@ class UserService:
         return user
 
     async def authenticate(self, username: str, password: str, station: str = "") -> ActionContext | None:
-        """The signed-in person's context, or None (unknown, wrong password, disabled); both outcomes audited."""
+        """The signed-in person's context, or None (unknown, wrong password, disabled, locked); all audited."""
+        return (await self.sign_in(username, password, station)).ctx
+
+    async def sign_in(self, username: str, password: str, station: str = "") -> SignIn:
+        """Like `authenticate`, with the reason for a refusal (audited as `login` / `login.failed`)."""
+        return await self._check(username, password, station, "login")
+
+    async def unlock_screen(self, ctx: ActionContext, password: str) -> SignIn:
+        """Check the signed-in person's password at the idle screen lock; failures count toward the lockout."""
+        return await self._check(ctx.username, password, ctx.station, "screen.unlock")
+
+    async def switch_user(self, current: ActionContext | None, username: str, password: str, station: str) -> SignIn:
+        """Sign `username` in on a panel in place of `current`: `logout.switch` and `login` audited together."""
+        return await self._check(username, password, station, "login", replaces=current)
+
+    async def logout(self, ctx: ActionContext, *, idle: bool = False) -> None:
+        """Audit that `ctx`'s person signed out (`logout`), or was signed out for inactivity (`logout.idle`)."""
+        if idle:
+            minutes = f"{self.policy.logoff_min:g}"
+            await self._audit.record(ctx, "logout.idle", "user", ctx.username,
+                                     detail=f"signed out automatically after {minutes} idle minutes")
+        else:
+            await self._audit.record(ctx, "logout", "user", ctx.username)
+
+    async def screen_locked(self, ctx: ActionContext) -> None:
+        """Audit that the idle lock covered `ctx`'s screen."""
+        await self._audit.record(ctx, "screen.lock", "user", ctx.username,
+                                 detail=f"locked after {self.policy.idle_lock_min:g} idle minutes")
+
+    async def unlock(self, actor: ActionContext, username: str, *, reason: str | None = None) -> User:
+        """Lift a lockout (needs MANAGE_USERS) and clear the failed-login count; audited as `user.unlock`."""
+        name = normalise_username(username)
+        await self._audit.require(actor, Permission.MANAGE_USERS, action="user.unlock", object_type="user",
+                                  object_id=name)
+        async with self._audit.transaction() as session:
+            user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
+            if user is None:
+                raise UnknownUser(name)
+            old = {"locked": user.locked_at is not None, "failed_logins": user.failed_logins}
+            user.locked_at = None
+            user.failed_logins = 0
+            await self._audit.record(actor, "user.unlock", "user", name, old_value=old,
+                                     new_value={"locked": False, "failed_logins": 0}, reason=reason, session=session)
+        return user
+
+    async def locked_users(self) -> list[User]:
+        """Accounts locked after too many failed sign-ins, longest locked first: the administrators' notice."""
+        async with self._db.session() as session:
+            statement = select(User).where(col(User.locked_at).is_not(None)).order_by(col(User.locked_at))
+            return list((await session.execute(statement)).scalars())
+
+    async def _check(
+        self, username: str, password: str, station: str, purpose: str, *, replaces: ActionContext | None = None
+    ) -> SignIn:
         name = normalise_username(username)[:MAX_USERNAME_LENGTH]
         user = await self.get(name) if name else None
         if user is None:
             # Spend the same time as a real check so response time does not reveal which names exist.
             await asyncio.to_thread(_verify, self._hasher, await self._dummy(), password)
-            await self._audit_failed_login(name, station, None, "unknown user")
-            return None
+            await self._audit_failed_login(name, station, None, "unknown user", purpose)
+            return SignIn(None, "unknown user")
         matches, needs_rehash = await asyncio.to_thread(_verify, self._hasher, user.password_hash, password)
+        if user.locked_at is not None:
+            # Even the right password does not open a locked account: the attempt may be the guesser's.
+            await self._audit_failed_login(name, station, user, "account locked", purpose)
+            return SignIn(None, "account locked", locked=True)
         if not matches:
-            await self._audit_failed_login(name, station, user, "wrong password")
-            return None
+            return await self._count_failure(user, station, purpose)
         if user.disabled:
-            await self._audit_failed_login(name, station, user, "account disabled")
-            return None
+            await self._audit_failed_login(name, station, user, "account disabled", purpose)
+            return SignIn(None, "account disabled")
         assert user.id is not None
         ctx = ActionContext(user_id=user.id, username=user.username, full_name=user.full_name, role=user.role,
                             station=station)
         new_hash = await asyncio.to_thread(self._hasher.hash, password) if needs_rehash else None
         async with self._audit.transaction() as session:
-            if new_hash is not None:
-                # Hash parameters were raised since this hash was made; upgrade it while we know the password.
-                stored = await session.get(User, user.id)
-                if stored is not None:
+            stored = await session.get(User, user.id)
+            if stored is not None:
+                if new_hash is not None:
+                    # Hash parameters were raised since this hash was made; upgrade it while we know the password.
                     stored.password_hash = new_hash
-            await self._audit.record(ctx, "login", "user", user.username, session=session,
+                # "Consecutive" failures: a success starts the count again.
+                stored.failed_logins = 0
+            if replaces is not None:
+                await self._audit.record(replaces.for_action(), "logout.switch", "user", replaces.username,
+                                         detail=f"user switch to {ctx.username}", session=session)
+            await self._audit.record(ctx, purpose, "user", user.username, session=session,
                                      detail="password rehashed" if new_hash else None)
-        return ctx
+        return SignIn(ctx)
 
-    async def logout(self, ctx: ActionContext) -> None:
-        """Audit that `ctx`'s person signed out (or was signed out)."""
-        await self._audit.record(ctx, "logout", "user", ctx.username)
+    async def _count_failure(self, user: User, station: str, purpose: str) -> SignIn:
+        limit = self.policy.lockout_attempts
+        async with self._audit.transaction() as session:
+            # Counted on the row read under the write lock, so parallel wrong guesses cannot undercount.
+            stored = await session.get(User, user.id, populate_existing=True)
+            assert stored is not None
+            stored.failed_logins += 1
+            count = stored.failed_logins
+            ctx = self._failure_ctx(user.username, station, user)
+            await self._audit.record(ctx, f"{purpose}.failed", "user", user.username, reason="wrong password",
+                                     detail=f"failed attempt {count} of {limit} in a row", session=session)
+            locked = count >= limit
+            if locked and stored.locked_at is None:
+                stored.locked_at = self._clock()
+                await self._audit.record(
+                    ctx, "login.lockout", "user", user.username, session=session,
+                    old_value={"locked": False}, new_value={"locked": True},
+                    detail=f"locked after {count} failed sign-ins in a row; an administrator must unlock it",
+                )
+        return SignIn(None, "wrong password", locked=locked)
 
     async def list_users(self) -> list[User]:
         """Every user, disabled ones included, by name."""
@@ -213,9 +318,12 @@ class UserService:
         await self._audit.require(actor, Permission.MANAGE_USERS, action="user.reset_password", object_type="user",
                                   object_id=name)
         if enforce_policy:
-            check_password_policy(name, new_password)
-        if await self.get(name) is None:
+            self.check_policy(name, new_password)
+        user = await self.get(name)
+        if user is None:
             raise UnknownUser(name)
+        if enforce_policy and (await asyncio.to_thread(_verify, self._hasher, user.password_hash, new_password))[0]:
+            raise PasswordPolicyError("the new password must differ from the current one")
         password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
         async with self._audit.transaction() as session:
             user = (await session.execute(select(User).where(User.username == name))).scalar_one()
@@ -228,12 +336,18 @@ class UserService:
             self._dummy_hash = await asyncio.to_thread(self._hasher.hash, "not a password of anyone")
         return self._dummy_hash
 
-    async def _audit_failed_login(self, name: str, station: str, user: User | None, why: str) -> None:
-        ctx = ActionContext(
+    @staticmethod
+    def _failure_ctx(name: str, station: str, user: User | None) -> ActionContext:
+        return ActionContext(
             user_id=user.id if user and user.id is not None else SYSTEM_USER_ID,
             username=name or "(empty)",
             full_name=user.full_name if user else "",
             role=user.role if user else Role.OPERATOR,
             station=station,
         )
-        await self._audit.record(ctx, "login.failed", "user", name or "(empty)", reason=why)
+
+    async def _audit_failed_login(
+        self, name: str, station: str, user: User | None, why: str, purpose: str = "login"
+    ) -> None:
+        ctx = self._failure_ctx(name, station, user)
+        await self._audit.record(ctx, f"{purpose}.failed", "user", name or "(empty)", reason=why)

@@ -1,10 +1,14 @@
-"""Shift notes: written by the people at the line for the next shift; stored with their audit entry."""
+"""Shift notes: written by the people at the line for the next shift; stored with their audit entry.
+
+Notes are never edited in place (STANDARDS.md 5.4): an amendment or a deletion is a new version of the note
+with a reason, and every version stays readable in its history."""
 
 from __future__ import annotations
 
 import builtins
-from datetime import date
+from datetime import date, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from hmi.audit import AuditLog
@@ -12,9 +16,21 @@ from hmi.clock import Clock, utc_now
 from hmi.context import ActionContext
 from hmi.roles import Permission
 from hmi.store.database import Database
-from hmi.store.models import ShiftNote
+from hmi.store.models import NoteCategory, ShiftNote
 
 MAX_NOTE_LENGTH = 4000
+MAX_REASON_LENGTH = 1000
+
+
+class NoteNotFound(LookupError):
+    """No note version has this id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StaleNote(ValueError):
+    """The version given is no longer the note's latest (someone amended or deleted it meanwhile)."""
 
 
 class ShiftNotes:
@@ -25,35 +41,141 @@ class ShiftNotes:
         self._audit = audit
         self._clock = clock
 
-    async def add(self, ctx: ActionContext, line: str, text: str, shift_name: str, shift_date: date) -> ShiftNote:
-        """Store a note for `line` (needs ADD_NOTE); ValueError for empty or over-long text."""
+    async def add(self, ctx: ActionContext, line: str, text: str, shift_name: str, shift_date: date, *,
+                  category: NoteCategory | str = NoteCategory.PRODUCTION, machine: str = "",
+                  alarm_id: str | None = None) -> ShiftNote:
+        """Store a note for `line` (and a machine, optionally linked to an alarm); needs ADD_NOTE.
+
+        ValueError for empty or over-long text or an unknown category.
+        """
         line = line.strip()
         await self._audit.require(ctx, Permission.ADD_NOTE, action="note.add", object_type="shift_note",
                                   object_id=line)
-        text = text.strip()
-        if not text:
-            raise ValueError("the note is empty; write what the next shift needs to know")
-        if len(text) > MAX_NOTE_LENGTH:
-            raise ValueError(f"the note has {len(text)} characters; at most {MAX_NOTE_LENGTH} fit, please shorten it")
+        text = _text(text)
         if not line:
             raise ValueError("a note needs the line it is about")
+        category = _category(category)
+        machine = machine.strip()[:120]
+        alarm_id = (alarm_id or "").strip()[:200] or None
         note = ShiftNote(line=line, shift_name=shift_name.strip(), shift_date=shift_date, author_id=ctx.user_id,
                          author_name=ctx.username, created_at=self._clock(), text=text, station=ctx.station,
-                         action_id=ctx.id)
+                         action_id=ctx.id, category=category, machine=machine, alarm_id=alarm_id)
+        where = f"line {line}" + (f", machine {machine}" if machine else "")
         async with self._audit.transaction() as session:
             session.add(note)
             await session.flush()
             await self._audit.record(
                 ctx, "note.add", "shift_note", str(note.id), session=session, new_value=text,
-                detail=f"line {line}, shift {note.shift_name} {shift_date.isoformat()}",
+                detail=f"{where}, {category.value}, shift {note.shift_name} {shift_date.isoformat()}"
+                + (f", alarm {alarm_id}" if alarm_id else "") + f", note {note.note_key}",
             )
         return note
 
-    async def list(self, line: str | None = None, limit: int = 200) -> builtins.list[ShiftNote]:
-        """Notes newest first, of one line or of all lines."""
-        statement = select(ShiftNote)
+    async def amend(self, ctx: ActionContext, note_id: int, text: str, reason: str) -> ShiftNote:
+        """A new version of note `note_id` (its latest version) with new text and the reason; needs AMEND_NOTE."""
+        await self._audit.require(ctx, Permission.AMEND_NOTE, action="note.amend", object_type="shift_note",
+                                  object_id=str(note_id))
+        return await self._new_version(ctx, "note.amend", note_id, _text(text), _reason(reason, "amending"),
+                                       deleted=False)
+
+    async def delete(self, ctx: ActionContext, note_id: int, reason: str) -> ShiftNote:
+        """Delete note `note_id` logically: a last version marked deleted, with the reason; needs AMEND_NOTE."""
+        await self._audit.require(ctx, Permission.AMEND_NOTE, action="note.delete", object_type="shift_note",
+                                  object_id=str(note_id))
+        return await self._new_version(ctx, "note.delete", note_id, None, _reason(reason, "deleting"),
+                                       deleted=True)
+
+    async def get(self, note_id: int) -> ShiftNote | None:
+        """One note version by id."""
+        async with self._db.session() as session:
+            return await session.get(ShiftNote, note_id)
+
+    async def history(self, note_key: str) -> builtins.list[ShiftNote]:
+        """Every version of one note, first to latest (deleted ones included)."""
+        statement = select(ShiftNote).where(ShiftNote.note_key == note_key).order_by(col(ShiftNote.version))
+        async with self._db.session() as session:
+            return builtins.list((await session.execute(statement)).scalars())
+
+    async def _new_version(self, ctx: ActionContext, action: str, note_id: int, text: str | None, reason: str, *,
+                           deleted: bool) -> ShiftNote:
+        try:
+            async with self._audit.transaction() as session:
+                old = await session.get(ShiftNote, note_id)
+                if old is None:
+                    raise NoteNotFound(f"there is no note {note_id}")
+                newer = (await session.execute(
+                    select(ShiftNote.id).where(ShiftNote.supersedes_id == note_id).limit(1))).first()
+                if newer is not None:
+                    raise StaleNote("this note was changed meanwhile; reload and amend its latest version")
+                if old.deleted:
+                    raise StaleNote("this note was deleted; it can no longer be amended")
+                note = ShiftNote(
+                    line=old.line, shift_name=old.shift_name, shift_date=old.shift_date, author_id=ctx.user_id,
+                    author_name=ctx.username, created_at=self._clock(), text=old.text if text is None else text,
+                    station=ctx.station, action_id=ctx.id, note_key=old.note_key, version=old.version + 1,
+                    supersedes_id=old.id, category=old.category, machine=old.machine, alarm_id=old.alarm_id,
+                    deleted=deleted, reason=reason,
+                )
+                session.add(note)
+                await session.flush()
+                # Prior values are never obscured: the old text is kept both in its row and in the audit entry.
+                await self._audit.record(
+                    ctx, action, "shift_note", str(note.id), session=session, old_value=old.text,
+                    new_value=None if deleted else note.text, reason=reason,
+                    detail=f"note {old.note_key} version {note.version} supersedes version {old.version} "
+                           f"(id {old.id}) by {old.author_name}",
+                )
+        except IntegrityError:
+            # Another person superseded the same version between our check and our insert.
+            raise StaleNote("this note was changed meanwhile; reload and amend its latest version") from None
+        return note
+
+    async def list(self, line: str | None = None, limit: int = 200, *, since: datetime | None = None,
+                   until: datetime | None = None, category: NoteCategory | str | None = None,
+                   include_deleted: bool = False) -> builtins.list[ShiftNote]:
+        """Notes as they stand (latest version of each, deleted ones left out), newest first; of one line or of
+        all lines, optionally only those written (first version) in [since, until)."""
+        superseded = select(ShiftNote.supersedes_id).where(col(ShiftNote.supersedes_id).is_not(None))
+        statement = select(ShiftNote).where(col(ShiftNote.id).not_in(superseded))
+        if not include_deleted:
+            statement = statement.where(col(ShiftNote.deleted).is_(False))
+        if category is not None:
+            statement = statement.where(ShiftNote.category == _category(category))
+        if since is not None or until is not None:
+            first = select(ShiftNote.note_key).where(ShiftNote.version == 1)
+            if since is not None:
+                first = first.where(col(ShiftNote.created_at) >= since)
+            if until is not None:
+                first = first.where(col(ShiftNote.created_at) < until)
+            statement = statement.where(col(ShiftNote.note_key).in_(first))
         if line is not None:
             statement = statement.where(ShiftNote.line == line.strip())
         statement = statement.order_by(col(ShiftNote.created_at).desc(), col(ShiftNote.id).desc()).limit(max(1, limit))
         async with self._db.session() as session:
             return builtins.list((await session.execute(statement)).scalars())
+
+
+def _text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValueError("the note is empty; write what the next shift needs to know")
+    if len(text) > MAX_NOTE_LENGTH:
+        raise ValueError(f"the note has {len(text)} characters; at most {MAX_NOTE_LENGTH} fit, please shorten it")
+    return text
+
+
+def _reason(reason: str, doing: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise ValueError(f"{doing} a note needs a reason; say why it changes")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValueError(f"the reason has {len(reason)} characters; at most {MAX_REASON_LENGTH} fit")
+    return reason
+
+
+def _category(category: NoteCategory | str) -> NoteCategory:
+    try:
+        return NoteCategory(str(category).strip().lower())
+    except ValueError:
+        choices = ", ".join(c.value for c in NoteCategory)
+        raise ValueError(f"unknown note category {category!r}; choose one of: {choices}") from None

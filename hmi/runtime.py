@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
@@ -16,13 +17,17 @@ from hmi.audit import AuditLog
 from hmi.auth import UserService
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
+from hmi.config_audit import record_config
+from hmi.handover import HandoverService, ProductionTracker
 from hmi.history import TrendBuffer
 from hmi.notes import ShiftNotes
 from hmi.roles import Role
 from hmi.shifts import ShiftSlot, current_shift
+from hmi.signatures import SignatureService
 from hmi.sources import StatusBoard
 from hmi.sources.conditions import ConditionMonitor, SeverityMap
 from hmi.sources.opcua import OpcUaSource
+from hmi.stations import StationService
 from hmi.store.database import Database
 from hmi.tags import TagCache
 
@@ -46,14 +51,20 @@ class Runtime:
     clock: Clock = utc_now
     demo: DemoInfo | None = None
     trend_window: timedelta = timedelta(minutes=15)
+    # The plant file `plant` was loaded from; when set, a changed file is audited at start (STANDARDS.md 5.1).
+    config_path: Path | None = None
     cache: TagCache = field(init=False)
     board: StatusBoard = field(init=False)
     alarms: AlarmEngine = field(init=False)
     journal: AlarmJournal = field(init=False)
     audit: AuditLog = field(init=False)
     users: UserService = field(init=False)
+    stations: StationService = field(init=False)
     notes: ShiftNotes = field(init=False)
     alarm_service: AlarmService = field(init=False)
+    signatures: SignatureService = field(init=False)
+    handover: HandoverService = field(init=False)
+    production: ProductionTracker = field(init=False)
     trends: TrendBuffer = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
     conditions: dict[str, ConditionMonitor] = field(init=False)
@@ -67,12 +78,18 @@ class Runtime:
         self.cache = TagCache()
         self.board = StatusBoard()
         self.audit = AuditLog(self.db, self.clock)
-        self.users = UserService(self.db, self.audit, self.clock)
+        self.users = UserService(self.db, self.audit, self.clock, policy=self.plant.access)
+        self.stations = StationService(self.db, self.audit, self.clock)
         self.notes = ShiftNotes(self.db, self.audit, self.clock)
         self.alarms = AlarmEngine(self.plant, self.cache, self.clock)
         self.journal = AlarmJournal(self.alarms, self.db, self.clock)
+        self.signatures = SignatureService(self.db, self.audit, self.users, self.clock)
         self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock,
-                                          max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h))
+                                          max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
+                                          signature_policy=self.plant.signatures, signatures=self.signatures)
+        self.production = ProductionTracker(self.plant, self.cache, self.clock)
+        self.handover = HandoverService(self.plant, self.db, self.audit, self.signatures, self.notes, self.alarms,
+                                        self.cache, self.clock, tracker=self.production)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
         self.sources = []
@@ -94,11 +111,15 @@ class Runtime:
         """Database first (fails loudly), then consumers, then the sources that feed them."""
         try:
             await self.db.start()
+            if self.config_path is not None:
+                text = await asyncio.to_thread(self.config_path.read_text, encoding="utf-8")
+                await record_config(self.db, self.audit, self.config_path, text, self.clock)
         except Exception as exc:
             self.start_error = str(exc)
             self._ready.set()
             raise
         self.trends.start()
+        self.production.start()
         self.alarms.start()
         self.journal.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
@@ -124,6 +145,7 @@ class Runtime:
         await self.journal.stop()
         self.alarms.stop()
         self.trends.stop()
+        self.production.stop()
         await self.db.stop()
         self.started = False
         self._ready.clear()

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nicegui import ui
+from nicegui import app, ui
 
 from hmi.alarms.engine import Alarm
 from hmi.alarms.service import AckResult
@@ -20,6 +20,7 @@ from hmi.alarms.states import AlarmState
 from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Permission
 from hmi.runtime import Runtime
+from hmi.signatures import SignatureRequest, SigningSession
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
@@ -202,13 +203,35 @@ class AlarmCommands:
         self.status = status
         self.run = CommandRunner(status)
         self.after = after
+        # The signature collected by the dialog being confirmed; handed to the service call it makes.
+        self.signature: SignatureRequest | None = None
+
+    async def _post_to_log(self, result: AckResult, comment: str) -> None:
+        """One touch from an acknowledgement to the shift log: the comment becomes a note on each alarm's line."""
+        slot = self.rt.shift()
+        for change in result.changes:
+            alarm = change.alarm
+            ref = alarm.ref
+            try:
+                await self.rt.notes.add(self.ctx.for_action(), alarm.line, f"{alarm.message}: {comment}", slot.name,
+                                        slot.date, machine=ref.machine.name if ref and ref.machine else "",
+                                        alarm_id=alarm.id)
+            except (PermissionDenied, ValueError, DatabaseUnavailable) as exc:
+                ui.notify(f"Acknowledged, but not posted to the shift log: {exc}", type="warning")
+                return
+        ui.notify("Comment posted to the shift log.")
 
     def _dialog(self, title: str, ids: list[str], *, reason_label: str, reason_required: bool,
                 choices: dict[str, str] | None, confirm_text: str,
-                action: Callable[[list[str], str, str | None], Awaitable[AckResult | None]]) -> None:
+                action: Callable[[list[str], str, str | None], Awaitable[AckResult | None]],
+                sign: str | None = None, post_to_log: bool = False) -> None:
         if not ids:
             self.status.set_text("Select alarms first.")
             return
+        # The policy decides; the service refuses without a signature anyway (SignatureRequired).
+        signing = SigningSession(app.storage.user, self.ctx.username)
+        needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
+        first = signing.first
         # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
             ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
@@ -218,14 +241,42 @@ class AlarmCommands:
                     'data-testid="shelve-duration"').mark("shelve-duration").classes("w-64")
             reason = ui.textarea(reason_label).props('data-testid="ack-comment" maxlength=1000').mark(
                 "ack-comment").classes("w-full")
+            post = None
+            if post_to_log and self.ctx.can(Permission.ADD_NOTE):
+                post = ui.checkbox("Also post the comment to the shift log").props(
+                    'data-testid="ack-post-note"').mark("ack-post-note")
+            user_id = password = None
+            if needs_signature:
+                # Electronic signature (STANDARDS.md 5.5): user id and password on the first signing of this
+                # session, the password alone afterwards.
+                ui.label("Electronic signature: re-enter your password to sign.").classes("font-semibold")
+                if first:
+                    user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark("sign-user")
+                password = ui.input("Password", password=True).props(
+                    'data-testid="sign-password" autocomplete=off').mark("sign-password")
             problem = ui.label("").classes("font-semibold")
 
             async def confirm() -> None:
                 if reason_required and not (reason.value or "").strip():
                     problem.set_text("A reason is required.")
                     return
+                signature = None
+                if password is not None:
+                    if not password.value or (user_id is not None and not (user_id.value or "").strip()):
+                        problem.set_text("Enter " + ("your user id and " if user_id is not None else "")
+                                         + "your password to sign.")
+                        return
+                    signature = SignatureRequest(password.value,
+                                                 user_id.value.strip() if user_id is not None else None)
+                    password.set_value("")
                 dlg.close()
-                await self.after(await action(ids, reason.value or "", choice.value if choice else None))
+                self.signature = signature
+                result = await action(ids, reason.value or "", choice.value if choice else None)
+                if result is not None and signature is not None:
+                    signing.signed()
+                if result is not None and post is not None and post.value and (reason.value or "").strip():
+                    await self._post_to_log(result, reason.value or "")
+                await self.after(result)
 
             with ui.row():
                 ui.button(confirm_text, on_click=confirm).props('data-testid="ack-confirm"').mark("ack-confirm")
@@ -234,42 +285,43 @@ class AlarmCommands:
 
     def acknowledge(self, ids: list[str]) -> None:
         """Ask for an optional comment, then acknowledge."""
-        svc, ctx = self.rt.alarm_service, self.ctx
+        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
         self._dialog("Acknowledge", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
-                     confirm_text="Confirm acknowledge",
-                     action=lambda i, text, _: self.run("acknowledged", lambda: svc.acknowledge(ctx, i, text)))
+                     confirm_text="Confirm acknowledge", sign="acknowledge", post_to_log=True,
+                     action=lambda i, text, _: self.run("acknowledged", lambda: svc.acknowledge(
+                         ctx, i, text, signature=self.signature)))
 
     def shelve(self, ids: list[str]) -> None:
         """Ask for a reason and a duration (up to the plant's maximum, or one-shot), then shelve."""
-        svc, ctx = self.rt.alarm_service, self.ctx
+        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
         limit_h = self.rt.plant.alarm_policy.max_shelve_h
         choices = {k: v for k, v in SHELVE_CHOICES.items() if k == "oneshot" or float(k) <= limit_h}
 
         def act(i: list[str], text: str, choice: str | None) -> Awaitable[AckResult | None]:
             duration = None if choice == "oneshot" else timedelta(hours=float(choice or 1))
-            return self.run("shelved", lambda: svc.shelve(ctx, i, text, duration))
+            return self.run("shelved", lambda: svc.shelve(ctx, i, text, duration, signature=self.signature))
 
         self._dialog("Shelve", ids, reason_label="Reason (required)", reason_required=True, choices=choices,
-                     confirm_text="Confirm shelve", action=act)
+                     confirm_text="Confirm shelve", action=act, sign="shelve")
 
     def unshelve(self, ids: list[str]) -> None:
         """End shelvings early."""
-        svc, ctx = self.rt.alarm_service, self.ctx
+        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
         self._dialog("Unshelve", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
                      confirm_text="Confirm unshelve",
                      action=lambda i, text, _: self.run("unshelved", lambda: svc.unshelve(ctx, i, text)))
 
     def remove_from_service(self, ids: list[str]) -> None:
         """Ask for the reason (e.g. the work order), then take the alarms out of service."""
-        svc, ctx = self.rt.alarm_service, self.ctx
+        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
         self._dialog("Remove from service", ids, reason_label="Reason, e.g. the work order (required)",
-                     reason_required=True, choices=None, confirm_text="Confirm remove",
-                     action=lambda i, text, _: self.run("removed from service",
-                                                        lambda: svc.remove_from_service(ctx, i, text)))
+                     reason_required=True, choices=None, confirm_text="Confirm remove", sign="remove_from_service",
+                     action=lambda i, text, _: self.run("removed from service", lambda: svc.remove_from_service(
+                         ctx, i, text, signature=self.signature)))
 
     def return_to_service(self, ids: list[str]) -> None:
         """Put alarms back in service."""
-        svc, ctx = self.rt.alarm_service, self.ctx
+        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
         self._dialog("Return to service", ids, reason_label="Comment (optional)", reason_required=False,
                      choices=None, confirm_text="Confirm return",
                      action=lambda i, text, _: self.run("returned to service",
@@ -277,7 +329,7 @@ class AlarmCommands:
 
     def reset(self, ids: list[str]) -> None:
         """Reset latched alarms."""
-        svc, ctx = self.rt.alarm_service, self.ctx
+        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
         self._dialog("Reset", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
                      confirm_text="Confirm reset",
                      action=lambda i, text, _: self.run("reset", lambda: svc.reset(ctx, i, text)))

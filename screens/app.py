@@ -13,6 +13,8 @@ from hmi.runtime import Runtime
 from screens import session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
+from screens.audit import audit_page
+from screens.handover import handover_page
 from screens.journal import journal_page
 from screens.kpi import kpi_page
 from screens.line import line_page
@@ -20,6 +22,7 @@ from screens.login import login_page, logout
 from screens.notes import notes_page
 from screens.overview import overview_page
 from screens.trends import trends_page
+from screens.users import users_page
 
 log = logging.getLogger(__name__)
 CSS = Path(__file__).resolve().parents[1] / "assets" / "hmi.css"
@@ -65,7 +68,7 @@ def setup(
     @ui.page("/login")
     async def _login(next: str | None = None) -> None:
         if await ready():
-            login_page(rt, next)
+            await login_page(rt, next)
 
     @ui.page("/logout")
     async def _logout() -> None:
@@ -102,12 +105,27 @@ def setup(
         if (ctx := await signed_in()) is not None:
             notes_page(rt, ctx)
 
+    @ui.page("/handover")
+    async def _handover() -> None:
+        if (ctx := await signed_in()) is not None:
+            handover_page(rt, ctx)
+
     @ui.page("/journal")
     async def _journal() -> None:
         if (ctx := await signed_in()) is not None:
             journal_page(rt, ctx)
 
+    @ui.page("/users")
+    async def _users() -> None:
+        if (ctx := await signed_in()) is not None:
+            await users_page(rt, ctx)
+
     @ui.page("/kpi")
     async def _kpi() -> None:
         if (ctx := await signed_in()) is not None:
             kpi_page(rt, ctx)
+
+    @ui.page("/audit")
+    async def _audit() -> None:
+        if (ctx := await signed_in()) is not None:
+            audit_page(rt, ctx)

@@ -16,7 +16,8 @@ from hmi.config import ConfigError, PlantConfig, load_config
 from hmi.roles import Role
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
 
-DEMO_USERS = (("operator", Role.OPERATOR), ("lead", Role.LEAD), ("manager", Role.MANAGER), ("admin", Role.ADMIN))
+DEMO_USERS = (("operator", Role.OPERATOR), ("lead", Role.LEAD), ("engineer", Role.ENGINEER),
+              ("manager", Role.MANAGER), ("admin", Role.ADMIN))
 
 
 def register(sub: Any) -> None:
@@ -135,7 +136,7 @@ def handle_run(args: argparse.Namespace) -> int:
     url, secret = prepared
     from hmi.runtime import Runtime
 
-    runtime = Runtime(plant, Database(url))
+    runtime = Runtime(plant, Database(url), config_path=Path(args.config))
     print(f"HMI for {plant.site.name}: http://{args.host}:{args.port}", flush=True)
     _serve(runtime, args, secret)
     return 0

@@ -10,15 +10,20 @@ from nicegui import ui
 
 from hmi.alarms.engine import Alarm
 from hmi.context import ActionContext
+from hmi.roles import Permission
 from hmi.runtime import Runtime
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
+from screens.idle import IdleGuard
+from screens.switch_user import SwitchUserDialog
 from screens.widgets import indicator_classes
 
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
 PRIMARY = "#3d3d3d"
 NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("Shift log", "/notes"),
-       ("Journal", "/journal"), ("KPIs", "/kpi"))
+       ("Handover", "/handover"), ("Journal", "/journal"), ("KPIs", "/kpi"), ("Audit", "/audit"), ("Users", "/users"))
+# Entries only some roles reach; the page itself checks again (and audits a refusal).
+NAV_NEEDS = {"/users": Permission.MANAGE_USERS}
 
 
 BANNER_ROWS = 3
@@ -67,6 +72,8 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         ui.label(rt.plant.site.name).classes("text-lg font-bold")
         with ui.row().classes("hmi-nav gap-1"):
             for text, href in NAV:
+                if href in NAV_NEEDS and not ctx.can(NAV_NEEDS[href]):
+                    continue
                 nav = ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps color=white")
                 if text == title:
                     nav.classes("bg-[#5a5a5a]").props('aria-current="page"')
@@ -77,7 +84,11 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
             'data-testid="user"'
         ).mark("user")
         annunciator = AnnunciatorWidget(rt.plant.alarm_policy.sound)
+        switch = SwitchUserDialog(rt)
+        ui.button("Switch user", on_click=switch.open).props("flat no-caps color=white").mark("switch-user")
         ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps color=white")
+    # Idle lock and logoff (STANDARDS.md 5.6); another person at a locked panel may switch user from there.
+    IdleGuard(rt, on_switch_user=switch.open)
 
     with ui.column().classes("w-full gap-1 px-3 pt-2"):
         conn_banner = (

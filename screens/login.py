@@ -8,7 +8,7 @@ from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import session
+from screens import idle, session
 from screens.frame import PRIMARY
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def login_page(rt: Runtime, next_path: str | None = None) -> None:
-    """The sign-in form."""
+async def login_page(rt: Runtime, next_path: str | None = None) -> None:
+    """The sign-in form, with the panel's station (chosen once from the registered stations)."""
     ui.page_title(f"Sign in · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
     if session.current() is not None:
@@ -35,20 +35,30 @@ def login_page(rt: Runtime, next_path: str | None = None) -> None:
             error.set_text("Enter your user name and password.")
             return
         try:
-            ctx = await rt.users.authenticate(username.value.strip(), password.value, station=station())
+            station = await session.station_for(rt)
+            result = await rt.users.sign_in(username.value.strip(), password.value, station=station)
         except DatabaseUnavailable as exc:
             error.set_text(f"Cannot sign in: {exc}")
             return
-        if ctx is None:
+        if result.ctx is None:
             password.set_value("")
-            error.set_text("Wrong user name or password, or the account is disabled.")
+            error.set_text("This account is locked after too many failed sign-ins; ask an administrator to unlock it."
+                           if result.locked else "Wrong user name or password, or the account is disabled.")
             return
-        session.sign_in(ctx)
+        session.sign_in(result.ctx)
+        idle.start(rt)
         ui.navigate.to(_safe_next(next_path))
 
-    def station() -> str:
-        request = ui.context.client.request
-        return f"web:{request.client.host}" if request is not None and request.client is not None else "web"
+    async def choose_station(name: str | None) -> None:
+        if name and await rt.stations.active(name) is not None:
+            session.set_panel_station(name)
+            station_label.set_text(f"This panel is station {name}.")
+            station_pick.set_visibility(False)
+
+    try:
+        stations = [s.name for s in await rt.stations.list(include_disabled=False)]
+    except DatabaseUnavailable:
+        stations = []
 
     with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem]"):
         ui.label(rt.plant.site.name).classes("hmi-title")
@@ -63,6 +73,13 @@ def login_page(rt: Runtime, next_path: str | None = None) -> None:
         )
         password.on("keydown.enter", attempt)
         ui.button("Sign in", on_click=attempt).props('data-testid="sign-in"').mark("sign-in").classes("w-full")
+        current_station = session.panel_station()
+        station_label = ui.label(f"This panel is station {current_station}." if current_station in stations
+                                 else "").classes("hmi-muted").mark("station-label")
+        # Chosen once per panel; afterwards only shown. Registered stations only, so records name a known place.
+        station_pick = ui.select(stations, label="This panel is station …",
+                                 on_change=lambda e: choose_station(e.value)).mark("station-pick").classes("w-full")
+        station_pick.set_visibility(bool(stations) and current_station not in stations)
         error = (
             ui.label("")
             .classes("text-base font-semibold")

@@ -8,6 +8,7 @@ from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Permission
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
 
@@ -17,6 +18,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
     zone = rt.plant.site.zone
     lines = [line.name for _, line in rt.plant.lines()]
     may_write = ctx.can(Permission.ADD_NOTE)
+    may_amend = ctx.can(Permission.AMEND_NOTE)
     with frame(rt, ctx, "Shift log"):
         slot = rt.shift()
         ui.label(
@@ -34,6 +36,16 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     .props('data-testid="note-line"')
                     .mark("note-line")
                 )
+                with ui.row().classes("items-end gap-3"):
+                    category = ui.select({c.value: c.value for c in NoteCategory}, value=NoteCategory.PRODUCTION.value,
+                                         label="Category").classes("w-40").props(
+                        'data-testid="note-category"').mark("note-category")
+                    machine = ui.input("Machine (optional)").classes("w-40").props(
+                        'data-testid="note-machine"').mark("note-machine")
+                    alarm = ui.select({"": "no alarm", **{a.id: f"P{a.priority} {a.line}: {a.message}"
+                                                          for a in rt.alarms.active()}},
+                                      value="", label="Linked alarm").classes("w-72").props(
+                        'data-testid="note-alarm"').mark("note-alarm")
                 text = (
                     ui.textarea("Note")
                     .props('maxlength=4000 data-testid="note-text"')
@@ -70,14 +82,77 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                             f"{note.line} · {note.author_name} · "
                             f"{local_time(note.created_at, zone, date=True)} · {note.shift_name} shift "
                             f"{note.shift_date.isoformat()}"
+                            + f" · {note.category.value}" + (f" · {note.machine}" if note.machine else "")
+                            + (f" · alarm {note.alarm_id}" if note.alarm_id else "")
+                            + (f" · version {note.version} ({note.reason})" if note.version > 1 else "")
                         ).classes("hmi-muted text-sm")
                         # A label renders text, never HTML: notes come from people and are shown as written.
                         ui.label(note.text).classes("whitespace-pre-wrap")
+                        with ui.row().classes("gap-2"):
+                            if may_amend:
+                                ui.button("Amend", on_click=lambda n=note: change(n, delete=False)).props(
+                                    'outline no-caps data-testid="note-amend"').mark("note-amend")
+                                ui.button("Delete", on_click=lambda n=note: change(n, delete=True)).props(
+                                    'outline no-caps data-testid="note-delete"').mark("note-delete")
+                            if note.version > 1:
+                                ui.button("History", on_click=lambda n=note: history(n)).props(
+                                    'flat no-caps data-testid="note-history"').mark("note-history")
+
+        def change(note: ShiftNote, *, delete: bool) -> None:
+            # Two touches (STANDARDS.md 4.6): the button opens this dialog, the confirm stores a new version.
+            with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
+                ui.label("Delete this note?" if delete else "Amend this note").classes("hmi-title")
+                new_text = None
+                if not delete:
+                    new_text = ui.textarea("Note", value=note.text).props(
+                        'maxlength=4000 data-testid="amend-text"').mark("amend-text").classes("w-full")
+                reason = ui.input("Reason (required)").props('maxlength=1000 data-testid="amend-reason"').mark(
+                    "amend-reason").classes("w-full")
+                problem = ui.label("").classes("font-semibold")
+
+                async def confirm() -> None:
+                    try:
+                        if delete:
+                            await rt.notes.delete(ctx.for_action(), note.id or 0, reason.value or "")
+                        elif new_text is not None:
+                            await rt.notes.amend(ctx.for_action(), note.id or 0, new_text.value or "",
+                                                 reason.value or "")
+                    except PermissionDenied as exc:
+                        problem.set_text(f"Refused: {exc}.")
+                        return
+                    except (ValueError, DatabaseUnavailable) as exc:
+                        problem.set_text(f"Not saved: {exc}")
+                        return
+                    dlg.close()
+                    ui.notify("Note deleted (kept in its history)." if delete else "Note amended.")
+                    await show()
+
+                with ui.row():
+                    ui.button("Confirm delete" if delete else "Confirm amend", on_click=confirm).props(
+                        'data-testid="amend-confirm"').mark("amend-confirm")
+                    ui.button("Cancel", on_click=dlg.close).props("outline")
+            dlg.open()
+
+        async def history(note: ShiftNote) -> None:
+            versions = await rt.notes.history(note.note_key)
+            with ui.dialog() as dlg, ui.card().classes("w-[40rem]").props('data-testid="note-versions"').mark(
+                    "note-versions"):
+                ui.label("History of this note").classes("hmi-title")
+                for v in versions:
+                    what = "deleted" if v.deleted else ("written" if v.version == 1 else "amended")
+                    ui.label(f"Version {v.version} · {what} by {v.author_name} · "
+                             f"{local_time(v.created_at, zone, date=True)}"
+                             + (f" · reason: {v.reason}" if v.reason else "")).classes("hmi-muted text-sm")
+                    ui.label(v.text).classes("whitespace-pre-wrap")
+                ui.button("Close", on_click=dlg.close).props("outline")
+            dlg.open()
 
         async def save() -> None:
             current = rt.shift()
             try:
-                await rt.notes.add(ctx, line.value, text.value or "", current.name, current.date)
+                await rt.notes.add(ctx.for_action(), line.value, text.value or "", current.name, current.date,
+                                   category=category.value, machine=machine.value or "",
+                                   alarm_id=alarm.value or None)
             except PermissionDenied as exc:
                 status.set_text(f"Refused: {exc}.")
                 return

@@ -51,6 +51,7 @@ class AlarmJournal:
         # One writer at a time: two flushes of the same queue would store rows twice.
         self._flush_lock = asyncio.Lock()
         self._stopping = False
+        self._stop_event = asyncio.Event()
         self.written = 0
         self.last_error: str | None = None
 
@@ -66,6 +67,7 @@ class AlarmJournal:
         if self._task is not None:
             # Let the writer finish a batch in progress rather than cancelling it between commit and trim.
             self._stopping = True
+            self._stop_event.set()
             self._wake.set()
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
@@ -92,10 +94,8 @@ class AlarmJournal:
         backoff = self._flush_s
         while not self._stopping:
             await self._wake.wait()
-            if self._stopping:
-                return
-            # Let a burst gather so one transaction carries many rows.
-            await asyncio.sleep(self._flush_s)
+            # Let a burst gather so one transaction carries many rows; a stop cuts the wait short.
+            await self._pause(self._flush_s)
             try:
                 await self.flush()
                 backoff = self._flush_s
@@ -104,7 +104,11 @@ class AlarmJournal:
                 self.last_error = str(exc)
                 log.error("alarm journal: %s; %d rows kept and retried", exc, len(self._pending))
                 backoff = min(backoff * 2, 5.0)
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
 
     async def flush(self) -> None:
         """Write every pending row now."""

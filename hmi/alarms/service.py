@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +16,19 @@ from hmi.alarms.journal import journal_row
 from hmi.alarms.states import AlarmState, Event, Shelf, Trigger
 from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
+from hmi.config import SignaturePolicy
 from hmi.context import ActionContext
 from hmi.roles import Permission
+from hmi.signatures import (
+    ACKNOWLEDGED,
+    REMOVED_FROM_SERVICE,
+    SHELVED,
+    SignatureRequest,
+    SignatureRequired,
+    SignatureService,
+    Signer,
+    canonical_json,
+)
 from hmi.sources.conditions import ConditionError, ConditionMonitor
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent
@@ -25,6 +36,9 @@ from hmi.store.models import Acknowledgement, AlarmEvent
 log = logging.getLogger(__name__)
 
 MAX_COMMENT = 1000
+# Existing callers (and plants without regulated records) sign nothing unless the plant's policy says so.
+NO_SIGNATURES = SignaturePolicy(acknowledge_priority_1=False, shelve=False, out_of_service=False, sign_note=False,
+                                handover=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +62,12 @@ class AlarmService:
 
     def __init__(self, engine: AlarmEngine, db: Database, audit: AuditLog, clock: Clock = utc_now, *,
                  max_shelve: timedelta = timedelta(hours=8),
-                 conditions: Mapping[str, ConditionMonitor] | None = None) -> None:
+                 conditions: Mapping[str, ConditionMonitor] | None = None,
+                 signature_policy: SignaturePolicy = NO_SIGNATURES,
+                 signatures: SignatureService | None = None) -> None:
         self._engine = engine
+        self.signature_policy = signature_policy
+        self.signatures = signatures
         self._db = db
         self._audit = audit
         self._clock = clock
@@ -57,17 +75,35 @@ class AlarmService:
         self.conditions = dict(conditions or {})
 
     # --------------------------------------------------------------------------------------------- commands
-    async def acknowledge(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
-        """Acknowledge the unacknowledged alarms among `alarm_ids`, with an optional comment."""
+    def needs_signature(self, action: str, alarm_ids: Sequence[str]) -> bool:
+        """True when the plant's policy wants an electronic signature for `action` on these alarms (screens ask
+        for the password only then): `acknowledge` (any priority-1 alarm to acknowledge), `shelve`,
+        `remove_from_service`."""
+        policy = self.signature_policy
+        if action == "acknowledge":
+            return policy.acknowledge_priority_1 and any(a.priority == 1
+                                                         for a in self._engine.unacknowledged(alarm_ids))
+        if action == "shelve":
+            return policy.shelve
+        if action == "remove_from_service":
+            return policy.out_of_service
+        return False
+
+    async def acknowledge(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "", *,
+                          signature: SignatureRequest | None = None) -> AckResult:
+        """Acknowledge the unacknowledged alarms among `alarm_ids`, with an optional comment (and a signature
+        when the policy asks for one on priority-1 alarms: SignatureRequired without it)."""
         comment = _clean(comment)
         await self._audit.require(ctx, Permission.ACKNOWLEDGE_ALARM, action="alarm.acknowledge", object_type="alarm",
                                   object_id=",".join(alarm_ids)[:200])
         targets = [a.id for a in self._engine.unacknowledged(alarm_ids)]
+        signer = await self._signer(ctx, "acknowledge", "acknowledging a priority 1 alarm", alarm_ids, signature,
+                                    ACKNOWLEDGED)
         return await self._run(ctx, "alarm.acknowledge", targets, alarm_ids, Event(Trigger.ACKNOWLEDGE), comment,
-                               acknowledgement=True)
+                               acknowledgement=True, signer=signer)
 
     async def shelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str,
-                     duration: timedelta | None) -> AckResult:
+                     duration: timedelta | None, *, signature: SignatureRequest | None = None) -> AckResult:
         """Shelve for `duration` (at most the configured maximum) or one-shot (None: until the alarm clears)."""
         reason = _clean(reason)
         await self._audit.require(ctx, Permission.SHELVE_ALARM, action="alarm.shelve", object_type="alarm",
@@ -80,8 +116,9 @@ class AlarmService:
         now = self._clock()
         shelf = Shelf(None if duration is None else now + duration)
         what = "one-shot (until it clears)" if duration is None else f"for {duration}"
+        signer = await self._signer(ctx, "shelve", "shelving", alarm_ids, signature, SHELVED)
         return await self._run(ctx, "alarm.shelve", alarm_ids, alarm_ids, Event(Trigger.SHELVE, shelf), reason,
-                               detail=f"shelved {what}")
+                               detail=f"shelved {what}", signer=signer)
 
     async def unshelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """End a shelving early."""
@@ -89,15 +126,18 @@ class AlarmService:
                                   object_id=",".join(alarm_ids)[:200])
         return await self._run(ctx, "alarm.unshelve", alarm_ids, alarm_ids, Event(Trigger.UNSHELVE), _clean(reason))
 
-    async def remove_from_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str) -> AckResult:
+    async def remove_from_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str, *,
+                                  signature: SignatureRequest | None = None) -> AckResult:
         """Take alarms out of service (maintenance); needs a higher role than shelving and a reason."""
         reason = _clean(reason)
         await self._audit.require(ctx, Permission.REMOVE_FROM_SERVICE, action="alarm.out_of_service",
                                   object_type="alarm", object_id=",".join(alarm_ids)[:200])
         if not reason:
             raise ValueError("taking an alarm out of service needs a reason, e.g. the work order")
+        signer = await self._signer(ctx, "remove_from_service", "taking an alarm out of service", alarm_ids,
+                                    signature, REMOVED_FROM_SERVICE)
         return await self._run(ctx, "alarm.out_of_service", alarm_ids, alarm_ids, Event(Trigger.REMOVE_FROM_SERVICE),
-                               reason)
+                               reason, signer=signer)
 
     async def return_to_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """Put alarms back in service."""
@@ -117,9 +157,27 @@ class AlarmService:
         return await self._run(ctx, "alarm.reset", alarm_ids, alarm_ids, Event(Trigger.RESET), _clean(comment))
 
     # ------------------------------------------------------------------------------------------------ core
+    async def _signer(self, ctx: ActionContext, action: str, what: str, alarm_ids: Sequence[str],
+                      signature: SignatureRequest | None, meaning: str) -> Signer | None:
+        """The checked signer when the policy asks for a signature (or one was given anyway), else None.
+
+        The password is checked before the transaction opens: argon2 runs off the loop without holding the
+        audit lock, and a refusal is audited on its own instead of being rolled back with the command.
+        """
+        required = self.needs_signature(action, alarm_ids)
+        if signature is None:
+            if required:
+                raise SignatureRequired(what)
+            return None
+        if self.signatures is None:
+            raise SignatureRequired(what + " (no signature service is configured)")
+        return await self.signatures.prepare(ctx, username=signature.username, password=signature.password,
+                                             meaning=signature.meaning or meaning, object_type="alarm",
+                                             object_id=",".join(alarm_ids)[:200])
+
     async def _run(self, ctx: ActionContext, action: str, targets: Sequence[str], asked: Sequence[str],
-                   event: Event, comment: str, *, acknowledgement: bool = False, detail: str | None = None
-                   ) -> AckResult:
+                   event: Event, comment: str, *, acknowledgement: bool = False, detail: str | None = None,
+                   signer: Signer | None = None) -> AckResult:
         now = self._clock()
         planned = self._engine.plan(targets, event, at=now, username=ctx.username, comment=comment or None,
                                     action_id=ctx.id)
@@ -148,6 +206,11 @@ class AlarmService:
                 await self._acknowledge_on_servers(planned, comment)
             await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in planned])
             ids = [c.alarm.id for c in planned]
+            if signer is not None and self.signatures is not None:
+                # Bound to what was done: the alarms actually changed, the action, the reason and the time.
+                await self.signatures.write(ctx, signer, object_type="alarm", object_id=",".join(ids)[:200],
+                                            content=command_content(action, ids, comment, now, detail),
+                                            session=session)
             await self._audit.record(ctx, action, "alarm", ids[0] if len(ids) == 1 else f"{len(ids)} alarms",
                                      old_value=", ".join(f"{c.alarm.id}: {c.before.state.value}" for c in planned
                                                          if c.before)[:4000],
@@ -186,6 +249,13 @@ class AlarmService:
         async with self._db.session() as session:
             query = sa.select(Acknowledgement).order_by(Acknowledgement.at.desc()).limit(limit)  # type: ignore[attr-defined]
             return list((await session.execute(query)).scalars().all())
+
+
+def command_content(action: str, alarm_ids: Sequence[str], reason: str, at: datetime, detail: str | None = None
+                    ) -> str:
+    """The canonical text an alarm command's signature is bound to (alarm ids, action, reason, server time)."""
+    return canonical_json({"action": action, "alarm_ids": sorted(alarm_ids), "reason": reason,
+                           "at": at.astimezone(UTC).isoformat(timespec="microseconds"), "detail": detail})
 
 
 def _clean(text: str | None) -> str:

@@ -1,4 +1,4 @@
-"""`hmi users add | list | disable | enable | reset-password`: manage accounts from the command line."""
+"""`hmi users add | list | disable | enable | reset-password | unlock`: manage accounts from the command line."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def register(sub: Any) -> None:
         q.add_argument("name", help="user name")
         q.set_defaults(handler=handle_set_disabled, disabled=disabled)
 
+    unlock = actions.add_parser("unlock", parents=[common], help="let a user locked out by failed sign-ins in again")
+    unlock.add_argument("name", help="user name")
+    unlock.add_argument("--reason", default=None, metavar="TEXT", help="why (kept in the audit trail)")
+    unlock.set_defaults(handler=handle_unlock)
+
     reset = actions.add_parser("reset-password", parents=[common], help="give a user a new password")
     reset.add_argument("name", help="user name")
     reset.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
@@ -69,7 +74,8 @@ def handle_list(args: argparse.Namespace) -> int:
     """Print every user as a table."""
 
     async def work(users: UserService, actor: ActionContext) -> None:
-        rows = [(u.username, u.full_name, u.role.value, "disabled" if u.disabled else "active",
+        rows = [(u.username, u.full_name, u.role.value,
+                 "disabled" if u.disabled else "locked" if u.locked_at is not None else "active",
                  u.created_at.strftime("%Y-%m-%d %H:%M UTC")) for u in await users.list_users()]
         if not rows:
             print("no users yet; add one with: hmi users add NAME --role admin")
@@ -88,6 +94,16 @@ def handle_set_disabled(args: argparse.Namespace) -> int:
     async def work(users: UserService, actor: ActionContext) -> None:
         user = await users.set_disabled(actor, args.name, args.disabled)
         print(f"user {user.username} is now {'disabled' if user.disabled else 'enabled'}")
+
+    return _run(args, work)
+
+
+def handle_unlock(args: argparse.Namespace) -> int:
+    """Lift the lockout of a user after too many failed sign-ins."""
+
+    async def work(users: UserService, actor: ActionContext) -> None:
+        user = await users.unlock(actor, args.name, reason=args.reason)
+        print(f"user {user.username} is unlocked")
 
     return _run(args, work)
 

@@ -267,8 +267,34 @@ class Database:
                 # Instances starting together would otherwise both try CREATE TABLE and one would fail.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
             await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
             for statement in models.append_only_ddl(self.dialect):
                 await conn.exec_driver_sql(statement)
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Add columns that newer tables have but an existing database lacks (create_all only creates whole tables).
+
+    Only additive changes: a new column must be nullable or carry a server default, so old rows stay valid.
+    """
+    inspector = sa.inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise RuntimeError(f"column {table.name}.{column.name} is missing and cannot be added to existing "
+                                   "rows: it needs a server default or must be nullable")
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"
+            if column.server_default is not None:
+                default = column.server_default.arg  # type: ignore[attr-defined]
+                ddl += f" DEFAULT {default.text if hasattr(default, 'text') else default}"
+                ddl += "" if column.nullable else " NOT NULL"
+            _log.info("adding column %s.%s to the existing database", table.name, column.name)
+            conn.exec_driver_sql(ddl)
 
 
 def unavailable_reason(exc: BaseException, connect_timeout: float = CONNECT_TIMEOUT_S) -> str | None:

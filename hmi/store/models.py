@@ -5,6 +5,7 @@ Every datetime column is timezone-aware UTC on the way in and on the way out, on
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -92,6 +93,22 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255, repr=False)
     disabled: bool = False
     created_at: datetime = _utc()
+    # Lockout (STANDARDS.md 5.6). Server defaults so Database.start() can add them to an existing users table.
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class Station(SQLModel, table=True):
+    """A registered touch panel or PC; every record made there carries its name. Disabled, never deleted."""
+
+    __tablename__ = "stations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True, index=True)
+    area: str = Field(default="", max_length=120)
+    registered_at: datetime = _utc()
+    registered_by: str = Field(max_length=64)
+    disabled: bool = False
 
 
 class AlarmEvent(SQLModel, table=True):
@@ -141,11 +158,28 @@ class Acknowledgement(SQLModel, table=True):
     action_id: str = Field(max_length=64, index=True)
 
 
+class NoteCategory(StrEnum):
+    """What a shift note is about (STANDARDS.md 5.4)."""
+
+    PRODUCTION = "production"
+    QUALITY = "quality"
+    SAFETY = "safety"
+    MAINTENANCE = "maintenance"
+
+
 class ShiftNote(SQLModel, table=True):
-    """A note written during a shift for the next one; never edited in place."""
+    """One version of a note written during a shift for the next one; never edited in place.
+
+    An amendment or a (logical) deletion is a new row with the same `note_key`, the next `version`, the id it
+    supersedes and a reason; the newest version of a key is the note as it stands.
+    """
 
     __tablename__ = "shift_notes"
-    __table_args__ = (sa.Index("ix_shift_notes_line_created", "line", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_shift_notes_line_created", "line", "created_at"),
+        # A version is superseded once: two people amending the same version at once cannot fork the note.
+        sa.UniqueConstraint("supersedes_id", name="uq_shift_notes_supersedes"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     line: str = Field(max_length=120)
@@ -156,6 +190,64 @@ class ShiftNote(SQLModel, table=True):
     created_at: datetime = _utc(index=True)
     text: str = Field(sa_type=sa.Text)
     station: str = Field(default="", max_length=120)
+    action_id: str = Field(max_length=64, index=True)
+    note_key: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32, index=True)
+    version: int = 1
+    supersedes_id: int | None = Field(default=None, foreign_key="shift_notes.id")
+    category: NoteCategory = Field(default=NoteCategory.PRODUCTION, sa_type=EnumText(NoteCategory, 16))
+    machine: str = Field(default="", max_length=120)
+    alarm_id: str | None = Field(default=None, max_length=200, index=True)
+    deleted: bool = False
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Signature(SQLModel, table=True):
+    """An electronic signature (STANDARDS.md 5.5): who, when (server UTC), what it means, and the hash of what
+    was signed, so it cannot be moved to other content."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (sa.Index("ix_signatures_object", "object_type", "object_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    username: str = Field(max_length=64)
+    printed_name: str = Field(max_length=200)
+    signed_at: datetime = _utc(index=True)
+    meaning: str = Field(max_length=64)
+    object_type: str = Field(max_length=64)
+    object_id: str = Field(max_length=200)
+    content_hash: str = Field(max_length=64)
+    action_id: str = Field(max_length=64, index=True)
+
+
+class HandoverState(StrEnum):
+    """Where a shift handover report stands."""
+
+    DRAFT = "draft"
+    HANDED_OVER = "handed_over"
+    ACCEPTED = "accepted"
+
+
+class Handover(SQLModel, table=True):
+    """A shift handover report: drafted by the system, completed and signed by the outgoing lead, reviewed and
+    signed by the incoming lead. Frozen once handed over: the signatures are bound to its content."""
+
+    __tablename__ = "handovers"
+    __table_args__ = (sa.Index("ix_handovers_scope_shift", "scope", "shift_date", "shift_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shift_name: str = Field(max_length=64)
+    shift_date: date
+    shift_start: datetime = _utc()
+    shift_end: datetime = _utc()
+    scope: str = Field(default="", max_length=120, description="area or line name; empty for the whole site")
+    content: str = Field(sa_type=sa.Text, description="the drafted report as sorted JSON")
+    open_items: str = Field(default="[]", sa_type=sa.Text, description="JSON list of open items handed on")
+    state: HandoverState = Field(default=HandoverState.DRAFT, sa_type=EnumText(HandoverState, 16))
+    created_at: datetime = _utc(index=True)
+    created_by: str = Field(max_length=64)
+    outgoing_signature_id: int | None = Field(default=None, foreign_key="signatures.id")
+    incoming_signature_id: int | None = Field(default=None, foreign_key="signatures.id")
     action_id: str = Field(max_length=64, index=True)
 
 
@@ -183,6 +275,19 @@ class AuditEntry(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     row_hash: str = Field(max_length=64, unique=True)
 
+
+
+class ConfigSnapshot(SQLModel, table=True):
+    """The plant file as it was at a start-up, so the next start can audit what changed (hashes and the diff)."""
+
+    __tablename__ = "config_snapshots"
+    __table_args__ = (sa.Index("ix_config_snapshots_path_id", "path", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc()
+    path: str = Field(max_length=500)
+    sha256: str = Field(max_length=64)
+    text: str = Field(sa_type=sa.Text)
 
 def append_only_ddl(dialect: str) -> list[str]:
     """Statements that make the database itself refuse UPDATE and DELETE of audit rows (idempotent)."""

@@ -61,7 +61,7 @@ async def test_policy_is_enforced_unless_switched_off(users: UserService) -> Non
 
 
 async def test_unknown_role_lists_the_roles(users: UserService) -> None:
-    with pytest.raises(ValueError, match="operator, lead, manager, admin"):
+    with pytest.raises(ValueError, match="operator, lead, engineer, manager, admin"):
         await users.create_user("bob", PASSWORD, "king")
 
 

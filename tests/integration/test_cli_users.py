@@ -164,3 +164,20 @@ async def test_password_is_asked_twice_at_a_terminal(
     # A policy failure is reported before the second prompt.
     assert prompts == ["new password for olga: ", "repeat the password: "][: len(answers)]
     assert (await users.get("olga") is not None) == (code == 0)
+
+
+async def test_unlock_a_locked_account(hmi: Hmi, db: Database, users: UserService, audit: AuditLog) -> None:
+    await users.create_user("olga", "line one secret", Role.OPERATOR)
+    for _ in range(users.policy.lockout_attempts):
+        await users.sign_in("olga", "wrong guess")
+    code, out, _ = await hmi("users", "list", *db_args(db))
+    assert out.splitlines()[1].split()[2] == "locked"
+    code, out, err = await hmi("users", "unlock", "olga", "--reason", "helpdesk call 42", *db_args(db))
+    assert (code, out, err) == (0, "user olga is unlocked\n", "")
+    assert (await users.sign_in("olga", "line one secret")).ok
+    [unlock] = await audit.query(action="user.unlock")
+    assert (unlock.object_id, unlock.reason) == ("olga", "helpdesk call 42")
+    assert unlock.username.startswith("cli")
+    code, _, err = await hmi("users", "unlock", "nobody", *db_args(db))
+    assert code == 1
+    assert "no user 'nobody'" in err

@@ -17,6 +17,7 @@ from hmi.alarms.states import AlarmState
 from hmi.config import PlantConfig, load_config
 from hmi.roles import Role
 from hmi.runtime import Runtime
+from hmi.signatures import SignatureRequest
 from hmi.simulator import PlantSimulator, demo_config_path
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent
@@ -63,7 +64,10 @@ async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_serv
                                                                            1)
         assert alarm in rt.alarms.active()
 
-        result = await rt.alarm_service.acknowledge(olga.for_action(), [alarm_id], "E-stop checked, area clear")
+        # A priority 1 acknowledgement needs an electronic signature under the plant's default policy.
+        signature = SignatureRequest(password="long-enough-pw", username="olga", meaning="Acknowledged")
+        result = await rt.alarm_service.acknowledge(olga.for_action(), [alarm_id], "E-stop checked, area clear",
+                                                    signature=signature)
         assert [c.alarm.id for c in result.changes] == [alarm_id]
         await until(lambda: sim.condition("Line2.EmergencyStop").acked)
         assert sim.condition("Line2.EmergencyStop").comment == "E-stop checked, area clear"

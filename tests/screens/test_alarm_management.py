@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from hmi.alarms.states import AlarmState
 from hmi.store.models import AlarmEvent
-from tests.screens.conftest import Harness
+from tests.screens.conftest import PASSWORD, Harness
 
 
 async def raise_temp_h(hmi: Harness) -> None:
@@ -24,6 +24,9 @@ async def test_lead_shelves_with_reason_and_duration_and_sees_it_in_the_shelved_
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("A reason is required.")
     hmi.user.find(marker="ack-comment").type("sensor being recalibrated")
+    # The plant's policy wants a signature for shelving: user id and password on the first signing.
+    hmi.user.find(marker="sign-user").type("lena")
+    hmi.user.find(marker="sign-password").type(PASSWORD)
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("1 alarm(s) shelved and stored.", retries=50)
     alarm = hmi.rt.alarms.get("L1.M1.Temp.H")
@@ -51,6 +54,8 @@ async def test_manager_removes_from_service_and_returns_it(hmi: Harness) -> None
     await hmi.user.should_see("Jam at M1", retries=50)
     hmi.user.find(marker="oos").click()
     hmi.user.find(marker="ack-comment").type("WO-4711 replace jam sensor")
+    hmi.user.find(marker="sign-user").type("max")
+    hmi.user.find(marker="sign-password").type(PASSWORD)
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("1 alarm(s) removed from service and stored.", retries=50)
     assert hmi.rt.alarms.get("L1.M1.Jam.discrete").state is AlarmState.OUT_OF_SERVICE  # type: ignore[union-attr]

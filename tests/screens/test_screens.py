@@ -87,8 +87,15 @@ async def test_acknowledge_all_visible(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/alarms")
     hmi.user.find(marker="ack-all").click()
+    # Two of them are priority 1: the plant's policy asks for an electronic signature, user id first.
+    hmi.user.find(marker="sign-user").type("lena")
+    hmi.user.find(marker="sign-password").type(PASSWORD)
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("3 alarm(s) acknowledged and stored.", retries=50)
+    [signed] = await hmi.rt.audit.query(action="sign")
+    assert signed.new_value is not None
+    assert signed.new_value.endswith("(lena) on " + signed.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+                                     + " — meaning: Acknowledged")
     assert all(a.state is AlarmState.ACTIVE_ACK for a in hmi.rt.alarms.active())
 
 

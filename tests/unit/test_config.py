@@ -580,8 +580,6 @@ def test_every_message_says_what_to_do() -> None:
 
 
 def test_check_demo_plant(capsys: pytest.CaptureFixture[str]) -> None:
-    if not DEMO.exists():
-        pytest.skip("assets/demo-plant.yaml is not written yet")
     assert main(["check", str(DEMO)]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()

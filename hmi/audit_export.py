@@ -1,0 +1,255 @@
+"""Audit trail exports: electronic (CSV, JSON) and human-readable (PDF) copies of filtered audit rows.
+
+STANDARDS.md 5.3. Pure functions over rows already read; the PDF is CPU work, so callers on the event loop run
+`audit_pdf` in a thread (`asyncio.to_thread`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from hmi.alarms.journal_query import safe_cell
+from hmi.audit import AuditLog
+from hmi.store.models import AuditEntry
+
+# One export is read in one go; beyond this the person is asked to narrow the filter.
+EXPORT_LIMIT = 100_000
+
+CSV_COLUMNS = ("id", "time_utc", "time_local", "zone", "user_id", "username", "station", "action", "object_type",
+               "object_id", "old_value", "new_value", "reason", "detail", "action_id", "prev_hash", "row_hash")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows: server time in [since, until), exact user, object type (and id) and action."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    username: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    action: str | None = None
+
+    @classmethod
+    def build(cls, *, since: datetime | None = None, until: datetime | None = None, username: str = "",
+              obj: str = "", action: str = "") -> AuditFilter:
+        """A filter from what a person typed: empty text means any; `obj` is `TYPE` or `TYPE:ID`."""
+        for when in (since, until):
+            if when is not None and when.tzinfo is None:
+                raise ValueError("audit filter times must be timezone-aware")
+        object_type, object_id = parse_object(obj)
+        return cls(since, until, username.strip() or None, object_type, object_id, action.strip() or None)
+
+    def as_dict(self) -> dict[str, str]:
+        """The set criteria as text (times in ISO 8601 UTC), for the export's own audit row and file headers."""
+        values: dict[str, Any] = {"since": self.since, "until": self.until, "user": self.username,
+                                  "object_type": self.object_type, "object_id": self.object_id, "action": self.action}
+        return {key: _iso(value) if isinstance(value, datetime) else str(value)
+                for key, value in values.items() if value is not None}
+
+    def describe(self, zone: ZoneInfo) -> str:
+        """'from 2025-01-06 07:00 CET to now · user olga · object alarm:L1' in plant local time."""
+        def local(dt: datetime | None, default: str) -> str:
+            return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if dt else default
+
+        parts = [f"from {local(self.since, 'the first row')} to {local(self.until, 'now')}"]
+        if self.username:
+            parts.append(f"user {self.username}")
+        if self.object_type:
+            parts.append(f"object {self.object_type}" + (f":{self.object_id}" if self.object_id is not None else ""))
+        if self.action:
+            parts.append(f"action {self.action}")
+        return " · ".join(parts)
+
+
+def parse_object(text: str) -> tuple[str | None, str | None]:
+    """'alarm:L1.TempHigh' -> ('alarm', 'L1.TempHigh'); 'alarm' -> ('alarm', None); '' -> (None, None)."""
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    # Split on the first colon only: object ids (OPC UA node ids, config paths) may hold colons themselves.
+    object_type, sep, object_id = text.partition(":")
+    object_type = object_type.strip()
+    if not object_type:
+        raise ValueError(f"object {text!r} has no type; write TYPE or TYPE:ID, e.g. alarm:L1.TempHigh")
+    return object_type, (object_id.strip() if sep else None)
+
+
+async def read_rows(audit: AuditLog, flt: AuditFilter, limit: int = EXPORT_LIMIT) -> list[AuditEntry]:
+    """The rows `flt` selects, oldest first (the order a reader follows), at most `limit` (the newest ones)."""
+    rows = await audit.query(since=flt.since, until=flt.until, username=flt.username, action=flt.action,
+                             limit=limit, object_type=flt.object_type, object_id=flt.object_id)
+    return rows[::-1]
+
+
+def _iso(dt: datetime, zone: ZoneInfo | None = None) -> str:
+    return dt.astimezone(zone or UTC).isoformat(timespec="microseconds")
+
+
+def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo) -> str:
+    """The rows as CSV with a header, time in UTC and plant local; every cell safe to open in a spreadsheet.
+
+    The hashes are included so an electronic copy can be checked against the chain later (truncation at the end
+    of the chain is only visible that way).
+    """
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in (
+            row.id, _iso(row.at), _iso(row.at, zone), zone.key, row.user_id, row.username, row.station, row.action,
+            row.object_type, row.object_id, row.old_value, row.new_value, row.reason, row.detail, row.action_id,
+            row.prev_hash, row.row_hash,
+        )])
+    return out.getvalue()
+
+
+def audit_json(rows: Iterable[AuditEntry]) -> str:
+    """The rows as a JSON array of objects, every field as stored (time as ISO 8601 UTC), hashes included."""
+    records = [{
+        "id": row.id, "at": _iso(row.at), "user_id": row.user_id, "username": row.username, "station": row.station,
+        "action": row.action, "object_type": row.object_type, "object_id": row.object_id,
+        "old_value": row.old_value, "new_value": row.new_value, "reason": row.reason, "detail": row.detail,
+        "action_id": row.action_id, "prev_hash": row.prev_hash, "row_hash": row.row_hash,
+    } for row in rows]
+    return json.dumps(records, ensure_ascii=False, indent=1)
+
+
+def is_signature(entry: AuditEntry) -> bool:
+    """True for rows that record an electronic signature (their manifestation is shown in bold)."""
+    # `sign.failed` / `sign.denied` record a signing that did not happen: no manifestation to show.
+    return entry.action.startswith("sign") and not entry.action.endswith((".failed", ".denied"))
+
+
+def manifestation(entry: AuditEntry) -> str:
+    """The signature's printed manifestation (name, time, meaning) as the signing service recorded it.
+
+    hmi.signatures keeps it in `new_value` and the content binding in `detail`; older rows may carry it in `detail`.
+    """
+    return (entry.new_value or entry.detail or "").strip()
+
+
+# Long values (a config diff) would make a single table row taller than a page, which platypus cannot split.
+_PDF_CELL_CHARS = 1500
+
+
+def _cell_text(value: str | None) -> str:
+    text = value or ""
+    if len(text) > _PDF_CELL_CHARS:
+        text = text[:_PDF_CELL_CHARS] + f" … ({len(value or '') - _PDF_CELL_CHARS} more characters in the CSV/JSON)"
+    # Paragraph text is markup: escape what the plant or a person wrote so it shows as written.
+    return escape(text).replace("\n", "<br/>")
+
+
+def audit_pdf(
+    rows: Sequence[AuditEntry],
+    *,
+    title: str,
+    zone: ZoneInfo,
+    generated_by: str,
+    generated_at: datetime,
+    filter_text: str = "",
+    compress: bool = True,
+) -> bytes:
+    """A printable audit report (A4 landscape): one table row per audit row, signatures shown in bold.
+
+    `title` names the plant, `filter_text` the selection; both and the page number head every page.
+    `compress=False` leaves page streams readable (tests look for text in them).
+    """
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+    from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+
+    styles = getSampleStyleSheet()
+    cell = ParagraphStyle("cell", parent=styles["BodyText"], fontName="Helvetica", fontSize=7, leading=8.5)
+    bold = ParagraphStyle("sig", parent=cell, fontName="Helvetica-Bold")
+    head = ParagraphStyle("head", parent=cell, fontName="Helvetica-Bold", textColor=colors.white)
+    generated_local = generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    def times(entry: AuditEntry) -> Paragraph:
+        utc = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        local = entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return Paragraph(f"{utc}<br/>{local}", cell)
+
+    def change(entry: AuditEntry) -> Paragraph:
+        if is_signature(entry) and (text := manifestation(entry)):
+            return Paragraph(_cell_text(text), bold)
+        if entry.old_value is None and entry.new_value is None:
+            return Paragraph("", cell)
+        return Paragraph(f"{_cell_text(entry.old_value) or '—'} → {_cell_text(entry.new_value) or '—'}", cell)
+
+    def why(entry: AuditEntry) -> Paragraph:
+        parts = [_cell_text(entry.reason)] if entry.reason else []
+        # A signature row whose manifestation came from `detail` already shows it in bold.
+        if entry.detail and not (is_signature(entry) and not entry.new_value):
+            parts.append(f"<i>{_cell_text(entry.detail)}</i>")
+        return Paragraph("<br/>".join(parts), cell)
+
+    header = ["#", "Time (UTC / plant)", "User", "Station", "Action", "Object", "Old → new value", "Reason / detail"]
+    data: list[list[Any]] = [[Paragraph(h, head) for h in header]]
+    for entry in rows:
+        data.append([
+            Paragraph(str(entry.id), cell), times(entry), Paragraph(_cell_text(entry.username), cell),
+            Paragraph(_cell_text(entry.station), cell), Paragraph(_cell_text(entry.action), cell),
+            Paragraph(_cell_text(f"{entry.object_type}:{entry.object_id}" if entry.object_id else entry.object_type),
+                      cell),
+            change(entry), why(entry),
+        ])
+    widths = [12 * mm, 34 * mm, 24 * mm, 22 * mm, 26 * mm, 34 * mm, 64 * mm, 51 * mm]
+    table = LongTable(data, colWidths=widths, repeatRows=1)
+    table.setStyle(TableStyle([
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#3d3d3d")),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f0f0f0")]),
+    ]))
+
+    page_w, page_h = landscape(A4)
+
+    class NumberedCanvas(Canvas):
+        """Defers pages until the end so each can say 'page N of M' (the reportlab two-pass recipe)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._saved: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:  # reportlab calls it by this name
+            self._saved.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._saved)
+            for state in self._saved:
+                self.__dict__.update(state)
+                self._decorate(total)
+                super().showPage()
+            super().save()
+
+        def _decorate(self, total: int) -> None:
+            self.setFont("Helvetica-Bold", 10)
+            self.drawString(12 * mm, page_h - 10 * mm, f"Audit trail · {title}")
+            self.setFont("Helvetica", 7.5)
+            self.drawString(12 * mm, page_h - 14.5 * mm, f"Filter: {filter_text or 'all rows'} · {len(rows)} rows")
+            self.drawRightString(page_w - 12 * mm, page_h - 10 * mm, f"Page {self._pageNumber} of {total}")
+            self.drawString(12 * mm, 7 * mm, f"Generated {generated_local} by {generated_by}; times are server "
+                                             f"time (UTC) and plant local time ({zone.key}).")
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=(page_w, page_h), leftMargin=12 * mm, rightMargin=12 * mm,
+                            topMargin=19 * mm, bottomMargin=13 * mm, title=f"Audit trail · {title}",
+                            author=generated_by, pageCompression=1 if compress else 0)
+    story: list[Any] = [table] if rows else [Paragraph("No audit rows match the filter.", cell)]
+    story.insert(0, Spacer(1, 1 * mm))
+    doc.build(story, canvasmaker=NumberedCanvas)
+    return buffer.getvalue()

@@ -1,0 +1,77 @@
+"""Configuration change audit: the plant file loaded at start-up is compared with the last one, and audited."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import socket
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from hmi.audit import AuditLog, system_context
+from hmi.clock import Clock
+from hmi.store.database import Database
+from hmi.store.models import AuditEntry, ConfigSnapshot
+
+OBJECT_TYPE = "config"
+# A diff longer than this goes into the audit row cut short (the full before and after texts stay in the
+# snapshots); a whole rewritten plant file would otherwise make one audit row megabytes long.
+MAX_DIFF_CHARS = 20_000
+# pg_advisory_xact_lock key: instances sharing PostgreSQL that start together read and write snapshots in turn.
+_SNAPSHOT_LOCK_KEY = 0x686D695F636667  # "hmi_cfg"
+
+
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of the file text as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def config_diff(old: str, new: str, path: str, *, limit: int = MAX_DIFF_CHARS) -> str:
+    """A unified diff from `old` to `new`, cut at a line boundary after `limit` characters with a note saying so."""
+    lines = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                      fromfile=f"{path} (before)", tofile=f"{path} (after)"))
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        if not line.endswith("\n"):
+            line += "\n"
+        if size + len(line) > limit:
+            out.append(f"… diff cut here: {len(lines) - i} more lines; both full versions are kept in the "
+                       "config snapshots\n")
+            break
+        out.append(line)
+        size += len(line)
+    return "".join(out)
+
+
+async def record_config(db: Database, audit: AuditLog, path: Path, text: str, clock: Clock) -> AuditEntry | None:
+    """Audit the plant file read at start-up: `config.load` the first time, `config.change` when it differs from
+    the last snapshot of the same path (old/new hash and the diff), nothing when unchanged."""
+    # The absolute path names the file: instances serving different areas from one PostgreSQL each keep their own.
+    key = str(path.expanduser().absolute())  # noqa: ASYNC240 - reads only the cwd and $HOME, no file
+    digest = sha256_text(text)
+    actor = system_context("runtime", station=socket.gethostname(), full_name="HMI runtime")
+    # One transaction for the snapshot and its audit row: either both are kept or neither, and the write lock
+    # (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) keeps two instances starting together from
+    # both reading the old snapshot and auditing the same change twice.
+    async with audit.transaction() as session:
+        if db.dialect == "postgresql":
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SNAPSHOT_LOCK_KEY})
+        last = (await session.execute(
+            select(ConfigSnapshot).where(ConfigSnapshot.path == key).order_by(col(ConfigSnapshot.id).desc()).limit(1)
+        )).scalars().first()
+        if last is not None and last.sha256 == digest:
+            return None
+        now = clock()
+        if last is None:
+            entry = await audit.record(actor, "config.load", OBJECT_TYPE, key, new_value=digest,
+                                       detail=f"first start with this plant file (sha256 {digest})", session=session)
+        else:
+            entry = await audit.record(actor, "config.change", OBJECT_TYPE, key, old_value=last.sha256,
+                                       new_value=digest, reason="plant file changed since the last start",
+                                       detail=config_diff(last.text, text, key), session=session)
+        session.add(ConfigSnapshot(at=now, path=key, sha256=digest, text=text))
+        await session.flush()
+        return entry

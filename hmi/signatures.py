@@ -1,0 +1,267 @@
+"""Electronic signatures (21 CFR Part 11, STANDARDS.md 5.5): the signer re-enters the password (user id and
+password on the first signing of a session), and the stored signature holds the printed name, server UTC time,
+meaning and the SHA-256 of the exact content signed, so it cannot be carried over to other content."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from hmi.audit import AuditLog
+from hmi.auth import MAX_PASSWORD_LENGTH, UserService, normalise_username
+from hmi.clock import Clock, utc_now
+from hmi.context import ActionContext
+from hmi.store.database import Database
+from hmi.store.models import Signature, User
+
+# Common meanings; any short text is accepted, these keep the wording the same across screens and exports.
+ACKNOWLEDGED = "Acknowledged"
+REVIEWED = "Reviewed"
+APPROVED = "Approved"
+SHELVED = "Shelved"
+REMOVED_FROM_SERVICE = "Removed from service"
+HANDED_OVER = "Handed over"
+ACCEPTED = "Reviewed / accepted"
+MAX_MEANING = 64
+
+
+class SignatureError(ValueError):
+    """Base of signature problems; a ValueError so command runners show its message as a refusal."""
+
+
+class SignatureRequired(SignatureError):
+    """The plant's signature policy requires an electronic signature for this action and none was given."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"{what} needs an electronic signature: re-enter your password to sign")
+
+
+class SignatureRefused(SignatureError):
+    """The password (or user id) did not match the signed-in person; the attempt was audited."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRequest:
+    """What a screen collects to sign: the password, the user id on the first signing of a session (None on
+    later ones), and the meaning (empty: the action's own meaning, e.g. "Shelved")."""
+
+    password: str
+    username: str | None = None
+    meaning: str = ""
+
+    def __repr__(self) -> str:
+        # Never print the password into a log or a traceback.
+        return f"SignatureRequest(username={self.username!r}, meaning={self.meaning!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """A person whose password was just checked, ready to sign: made by `SignatureService.prepare`."""
+
+    user_id: int
+    username: str
+    printed_name: str
+    meaning: str
+    action_id: str
+
+
+class SigningSession:
+    """Whether the signed-in person has already signed in this continuous session (STANDARDS.md 5.5): the first
+    signing needs user id and password, later ones the password alone.
+
+    It keeps its flag in any mutable mapping the screen owns for one browser session (e.g. NiceGUI's
+    `app.storage.user`), so the core stays free of UI code. A different person on the same panel (quick user
+    switch) starts over; sign-in, sign-out and the idle lock should call `end()`.
+    """
+
+    KEY = "hmi_signing"
+
+    def __init__(self, store: MutableMapping[str, Any], username: str) -> None:
+        self._store = store
+        self._username = normalise_username(username)
+
+    @property
+    def first(self) -> bool:
+        """True when the next signing must give the user id as well as the password."""
+        data = self._store.get(self.KEY)
+        return not (isinstance(data, dict) and data.get("username") == self._username and data.get("signed"))
+
+    def signed(self) -> None:
+        """Remember that this person has signed once in this session."""
+        self._store[self.KEY] = {"username": self._username, "signed": True}
+
+    def end(self) -> None:
+        """The session's continuity ended (sign-out, idle lock, user switch): the next signing is a first one."""
+        self._store.pop(self.KEY, None)
+
+
+def content_hash(content: str | bytes) -> str:
+    """SHA-256 hex of the content signed; text is hashed as its UTF-8 bytes."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """The one text a structure is signed as: sorted keys, compact separators, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def manifestation_text(printed_name: str, username: str, at: datetime, meaning: str,
+                       zone: ZoneInfo | None = None) -> str:
+    """"Signed by <printed name> (<user>) on <time> — meaning: <meaning>"; UTC unless a zone is given."""
+    when = _utc_text(at) if zone is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return f"Signed by {printed_name} ({username}) on {when} — meaning: {meaning}"
+
+
+def manifestation(signature: Signature, zone: ZoneInfo | None = None) -> str:
+    """What screens and PDFs show for a signature: printed name, user id, date and time (plant zone), meaning."""
+    return manifestation_text(signature.printed_name, signature.username, signature.signed_at, signature.meaning,
+                              zone)
+
+
+def verify(signature: Signature, content: str | bytes) -> bool:
+    """True when `signature` was made over exactly `content`; any other content fails."""
+    return signature.content_hash == content_hash(content)
+
+
+def _check(password_hash: str, password: str) -> bool:
+    # argon2 hashes carry their own parameters, so a default hasher verifies every hash the UserService made.
+    try:
+        return PasswordHasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class SignatureService:
+    """Checks the signer's password, stores signatures with their audit row, verifies and shows them."""
+
+    def __init__(self, db: Database, audit: AuditLog, users: UserService, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._audit = audit
+        self._users = users
+        self._clock = clock
+
+    async def prepare(self, ctx: ActionContext, *, username: str | None, password: str, meaning: str,
+                      object_type: str = "", object_id: str = "") -> Signer:
+        """Check the password (and the user id on a first signing) against the signed-in person, off the event
+        loop; SignatureRefused (audited as `sign.failed`, a failed authentication) when they do not match.
+
+        Call it before opening the transaction the signature is written in: a refusal is audited in its own.
+        """
+        meaning = meaning.strip()
+        if not meaning or len(meaning) > MAX_MEANING:
+            raise ValueError(f"a signature needs a meaning of 1 to {MAX_MEANING} characters, e.g. {APPROVED!r}")
+        why: str | None = None
+        if username is not None and normalise_username(username) != normalise_username(ctx.username):
+            # A signature is the signed-in person's own: nobody signs for someone else on their session.
+            why = f"user id {normalise_username(username)[:64]!r} is not the signed-in person"
+        user = await self._users.get(ctx.username)
+        matches = False
+        if user is not None and 0 < len(password) <= MAX_PASSWORD_LENGTH:
+            matches = await asyncio.to_thread(_check, user.password_hash, password)
+        if why is None and not matches:
+            why = "wrong password"
+        if why is None and user is not None and user.locked_at is not None:
+            why = "account locked"
+        if why is None and (user is None or user.disabled):
+            why = "account disabled"
+        if why is not None or user is None or user.id is None:
+            await self._refuse(ctx, user.id if user is not None else None, why or "unknown user", meaning,
+                               object_type, object_id, count=why == "wrong password")
+            raise SignatureRefused("the signature was refused: user id or password do not match; try again")
+        return Signer(user.id, user.username, user.full_name or user.username, meaning, ctx.id)
+
+    async def _refuse(self, ctx: ActionContext, user_id: int | None, why: str, meaning: str, object_type: str,
+                      object_id: str, *, count: bool) -> None:
+        """Audit a refused signature; a wrong password counts toward the sign-in lockout like a failed login."""
+        limit = self._users.policy.lockout_attempts
+        async with self._audit.transaction() as session:
+            detail = f"refused electronic signature, meaning: {meaning}"
+            stored = await session.get(User, user_id, populate_existing=True) if count and user_id else None
+            if stored is not None:
+                stored.failed_logins += 1
+                detail += f"; failed attempt {stored.failed_logins} of {limit} in a row"
+            await self._audit.record(ctx, "sign.failed", object_type or "signature", object_id or ctx.username,
+                                     reason=why, detail=detail, session=session)
+            if stored is not None and stored.failed_logins >= limit and stored.locked_at is None:
+                stored.locked_at = self._clock()
+                await self._audit.record(
+                    ctx, "login.lockout", "user", stored.username, session=session,
+                    old_value={"locked": False}, new_value={"locked": True},
+                    detail=f"locked after {stored.failed_logins} failed attempts in a row (signatures included); "
+                           "an administrator must unlock it")
+
+    async def write(self, ctx: ActionContext, signer: Signer, *, object_type: str, object_id: str,
+                    content: str | bytes, session: AsyncSession) -> Signature:
+        """Store the signature and its `sign` audit row in `session` (the caller's transaction)."""
+        at = self._clock()
+        signature = Signature(user_id=signer.user_id, username=signer.username, printed_name=signer.printed_name,
+                              signed_at=at.astimezone(UTC), meaning=signer.meaning, object_type=object_type,
+                              object_id=str(object_id)[:200], content_hash=content_hash(content),
+                              action_id=ctx.id)
+        session.add(signature)
+        await session.flush()
+        # The audit row repeats the content hash: the hash chain then protects the binding as well.
+        await self._audit.record(ctx, "sign", object_type, str(object_id)[:200], session=session,
+                                 new_value=manifestation(signature),
+                                 detail=f"signature {signature.id}; content sha256 {signature.content_hash}")
+        return signature
+
+    async def sign(self, ctx: ActionContext, *, username: str | None, password: str, meaning: str,
+                   object_type: str, object_id: str, content: str | bytes,
+                   session: AsyncSession | None = None) -> Signature:
+        """Sign `content` as the signed-in person; `username` on the first signing of a session, None later.
+
+        With `session` the signature joins the caller's transaction (do not hold `AuditLog.transaction()` while
+        the password might be wrong: use `prepare` first, then `write`, as the alarm service does).
+        """
+        signer = await self.prepare(ctx, username=username, password=password, meaning=meaning,
+                                    object_type=object_type, object_id=object_id)
+        if session is not None:
+            return await self.write(ctx, signer, object_type=object_type, object_id=object_id, content=content,
+                                    session=session)
+        async with self._audit.transaction() as own:
+            return await self.write(ctx, signer, object_type=object_type, object_id=object_id, content=content,
+                                    session=own)
+
+    def verify(self, signature: Signature, content: str | bytes) -> bool:
+        """True when `signature` was made over exactly `content`."""
+        return verify(signature, content)
+
+    def manifestation(self, signature: Signature, zone: ZoneInfo | None = None) -> str:
+        """The signature as people read it (plant zone when given, else UTC)."""
+        return manifestation(signature, zone)
+
+    async def get(self, signature_id: int) -> Signature | None:
+        """One signature by id."""
+        async with self._db.session() as session:
+            return await session.get(Signature, signature_id)
+
+    async def of(self, object_type: str, object_id: str) -> list[Signature]:
+        """Every signature on one object, oldest first."""
+        statement = (select(Signature).where(Signature.object_type == object_type, Signature.object_id == object_id)
+                     .order_by(col(Signature.signed_at), col(Signature.id)))
+        async with self._db.session() as session:
+            return list((await session.execute(statement)).scalars())
+
+    async def by_action(self, action_id: str) -> list[Signature]:
+        """The signatures made by one action (shares the id of the record and audit row it signed)."""
+        statement = select(Signature).where(Signature.action_id == action_id).order_by(col(Signature.id))
+        async with self._db.session() as session:
+            return list((await session.execute(statement)).scalars())

@@ -1,0 +1,190 @@
+"""The audit trail screen: filtered rows in plant local time, exported as CSV or PDF (STANDARDS.md 5.1-5.3)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nicegui import ui
+
+from hmi.audit_export import EXPORT_LIMIT, AuditFilter, audit_csv, audit_pdf, read_rows
+from hmi.context import ActionContext, PermissionDenied
+from hmi.roles import Permission
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from hmi.store.models import AuditEntry
+from screens import ranges
+from screens.fmt import local_time
+from screens.frame import frame
+
+# The screen shows the newest rows; a longer history is what the export is for.
+DISPLAY_LIMIT = 1000
+# Long values (a configuration diff) are cut in the table; the export carries them whole.
+CELL_CHARS = 200
+
+COLUMNS: list[dict[str, Any]] = [
+    {"name": "time", "label": "Time (plant)", "field": "time", "sortable": True, "align": "left"},
+    {"name": "user", "label": "User", "field": "user", "sortable": True, "align": "left"},
+    {"name": "station", "label": "Station", "field": "station", "sortable": True, "align": "left"},
+    {"name": "action", "label": "Action", "field": "action", "sortable": True, "align": "left"},
+    {"name": "object", "label": "Object", "field": "object", "sortable": True, "align": "left"},
+    {"name": "old", "label": "Old value", "field": "old", "align": "left"},
+    {"name": "new", "label": "New value", "field": "new", "align": "left"},
+    {"name": "reason", "label": "Reason", "field": "reason", "align": "left"},
+    {"name": "detail", "label": "Detail / signature", "field": "detail", "align": "left"},
+]
+
+
+def _cut(text: str | None) -> str:
+    text = text or ""
+    return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "…"
+
+
+def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
+    # Server time (UTC in the store) shown in plant local time with its zone (DESIGN.md rule 7).
+    return {
+        "id": entry.id,
+        "time": local_time(entry.at, rt.plant.site.zone, date=True),
+        "user": entry.username,
+        "station": entry.station,
+        "action": entry.action,
+        "object": f"{entry.object_type}:{entry.object_id}" if entry.object_id else entry.object_type,
+        "old": _cut(entry.old_value),
+        "new": _cut(entry.new_value),
+        "reason": _cut(entry.reason),
+        "detail": _cut(entry.detail),
+    }
+
+
+def audit_page(rt: Runtime, ctx: ActionContext) -> None:
+    """The audit trail screen: the permission is checked (and a refusal audited) before any row shows."""
+    with frame(rt, ctx, "Audit"):
+        ui.label("Audit trail").classes("hmi-title")
+        body = ui.column().classes("w-full gap-3")
+
+        async def start() -> None:
+            try:
+                await rt.audit.require(ctx.for_action(), Permission.VIEW_AUDIT, action="audit.view",
+                                       object_type="audit")
+            except PermissionDenied:
+                with body:
+                    (
+                        ui.label(f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager "
+                                 "or an administrator can.")
+                        .classes("font-semibold")
+                        .props('role="alert" data-testid="audit-denied"')
+                        .mark("audit-denied")
+                    )
+                return
+            except DatabaseUnavailable as exc:
+                with body:
+                    ui.label(f"The audit trail cannot be shown: {exc}").classes("font-semibold").props('role="alert"')
+                return
+            with body:
+                _build(rt, ctx)
+
+        ui.timer(0.0, start, once=True)
+
+
+def _build(rt: Runtime, ctx: ActionContext) -> None:
+    zone = rt.plant.site.zone
+    with ui.row().classes("w-full items-end gap-3"):
+        rng = (
+            ui.select(ranges.choices("1h", "shift", "24h", "7d", "custom"), value="24h", label="Time range")
+            .classes("w-44").props('data-testid="audit-range"').mark("audit-range")
+        )
+        with ui.row().classes("items-end gap-3") as custom:
+            since_in = (ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-48")
+                        .props('data-testid="audit-from"').mark("audit-from"))
+            until_in = (ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)").classes("w-56")
+                        .props('data-testid="audit-to"').mark("audit-to"))
+        custom.bind_visibility_from(rng, "value", value="custom")
+        user = ui.input("User").classes("w-32").props('clearable data-testid="audit-user"').mark("audit-user")
+        obj = (ui.input("Object (type or type:id)").classes("w-56")
+               .props('clearable data-testid="audit-object"').mark("audit-object"))
+        action = (ui.input("Action (e.g. login)").classes("w-44")
+                  .props('clearable data-testid="audit-action"').mark("audit-action"))
+    with ui.row().classes("items-center gap-3"):
+        ui.button("Show", on_click=lambda: show()).props('data-testid="audit-apply"').mark("audit-apply")
+        # Hidden for roles the service would refuse anyway; the export checks the permission itself.
+        if ctx.can(Permission.EXPORT_AUDIT):
+            ui.button("Export CSV", on_click=lambda: export("csv")).props(
+                'outline data-testid="audit-export-csv"').mark("audit-export-csv")
+            ui.button("Export PDF", on_click=lambda: export("pdf")).props(
+                'outline data-testid="audit-export-pdf"').mark("audit-export-pdf")
+        count = ui.label("").props('data-testid="audit-count"').mark("audit-count")
+    status = (ui.label("").classes("font-semibold").props('role="status" data-testid="audit-status"')
+              .mark("audit-status"))
+    table = (
+        ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 50})
+        .classes("w-full").props('data-testid="audit-table" flat bordered').mark("audit-table")
+    )
+
+    def current() -> tuple[ranges.Window, AuditFilter]:
+        window = ranges.resolve(rng.value, rt.clock(), zone, shift=rt.shift(), custom_from=since_in.value or "",
+                                custom_to=until_in.value or "")
+        # "Last hour" runs up to the newest row, including those written while the page is open.
+        flt = AuditFilter.build(since=window.start, until=None if window.open_end else window.end,
+                                username=user.value or "", obj=obj.value or "", action=action.value or "")
+        return window, flt
+
+    async def show() -> None:
+        try:
+            window, flt = current()
+            rows = await read_rows(rt.audit, flt, DISPLAY_LIMIT)
+        except ValueError as exc:
+            status.set_text(f"Not shown: {exc}.")
+            return
+        except DatabaseUnavailable as exc:
+            status.set_text(f"The audit trail cannot be read: {exc}")
+            return
+        status.set_text("")
+        table.rows = [_row(r, rt) for r in reversed(rows)]  # newest first on screen
+        table.update()
+        span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
+        full = len(rows) >= DISPLAY_LIMIT
+        more = f" (the newest {DISPLAY_LIMIT}; export or narrow the filter for more)" if full else ""
+        count.set_text(f"{len(rows)} entries, newest first, {span}{more}")
+
+    async def export(fmt: str) -> None:
+        actor = ctx.for_action()
+        try:
+            await rt.audit.require(actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit",
+                                   object_id=fmt)
+            window, flt = current()
+            rows = await read_rows(rt.audit, flt, EXPORT_LIMIT + 1)
+        except PermissionDenied as exc:
+            status.set_text(f"Not exported: {exc}.")
+            return
+        except ValueError as exc:
+            status.set_text(f"Not exported: {exc}.")
+            return
+        except DatabaseUnavailable as exc:
+            status.set_text(f"Not exported: {exc}")
+            return
+        if len(rows) > EXPORT_LIMIT:
+            status.set_text(f"Not exported: more than {EXPORT_LIMIT} entries; choose a shorter time range.")
+            return
+        name = f"audit-trail_{ranges.file_stamp(window, zone)}"
+        if fmt == "csv":
+            text = await asyncio.to_thread(audit_csv, rows, zone)
+            # The byte-order mark lets spreadsheet programs recognise UTF-8.
+            content, filename, media = text.encode("utf-8-sig"), f"{name}.csv", "text/csv"
+        else:
+            printed = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
+            content = await asyncio.to_thread(
+                audit_pdf, rows, title=rt.plant.site.name, zone=zone, generated_by=printed,
+                generated_at=rt.clock(), filter_text=flt.describe(zone))
+            filename, media = f"{name}.pdf", "application/pdf"
+        try:
+            # Recorded before the file leaves: an export that cannot be audited does not happen.
+            await rt.audit.record(actor, "audit.export", "audit", fmt, new_value=flt.as_dict(),
+                                  detail=f"{len(rows)} rows to {filename}")
+        except DatabaseUnavailable as exc:
+            status.set_text(f"Not exported: {exc}")
+            return
+        ui.download.content(content, filename, media)
+        status.set_text(f"Exported {len(rows)} entries.")
+
+    rng.on_value_change(lambda e: show() if e.value != "custom" else None)
+    ui.timer(0.0, show, once=True)

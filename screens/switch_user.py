@@ -1,0 +1,67 @@
+"""Quick user switch on a panel: another person signs in, the page stays (STANDARDS.md 5.6: unique accounts)."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from screens import idle, session
+
+
+def _here() -> str:
+    """This page's own address (path and query), to reload it for the new person."""
+    request = ui.context.client.request
+    if request is None:
+        return "/"
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+class SwitchUserDialog:
+    """A sign-in dialog; on success the previous person is logged out and the new one in (both audited)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.here = _here()
+        with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[24rem] gap-2"):
+            ui.label("Switch user").classes("hmi-title")
+            ui.label("The next person signs in; this screen stays open.").classes("hmi-muted")
+            self.username = ui.input("User name").props("autocomplete=username").mark("switch-username")
+            self.password = ui.input("Password", password=True).props("autocomplete=current-password").mark(
+                "switch-password")
+            self.password.on("keydown.enter", self.confirm)
+            self.error = ui.label("").classes("font-semibold").props('role="alert"').mark("switch-error")
+            with ui.row().classes("gap-2"):
+                ui.button("Sign in", on_click=self.confirm).mark("switch-confirm")
+                ui.button("Cancel", on_click=self.dialog.close).props("outline")
+
+    def open(self) -> None:
+        """Show the dialog with empty fields."""
+        self.username.value = self.password.value = ""
+        self.error.set_text("")
+        self.dialog.open()
+
+    async def confirm(self) -> None:
+        """Check the new person's password; on success they own this session and the page reloads for them."""
+        name, password = (self.username.value or "").strip(), self.password.value or ""
+        self.password.value = ""
+        if not name or not password:
+            self.error.set_text("Enter the user name and password.")
+            return
+        current = session.current()
+        try:
+            station = current.station if current is not None and current.station else await session.station_for(self.rt)
+            result = await self.rt.users.switch_user(current, name, password, station)
+        except DatabaseUnavailable as exc:
+            self.error.set_text(f"Cannot sign in: {exc}")
+            return
+        if result.ctx is None:
+            self.error.set_text("This account is locked; ask an administrator to unlock it." if result.locked
+                                else "Wrong user name or password, or the account is disabled.")
+            return
+        session.sign_in(result.ctx)
+        idle.start(self.rt)
+        self.dialog.close()
+        # The page's content was built for the previous person (their permissions); build it again.
+        ui.navigate.to(self.here)

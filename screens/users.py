@@ -1,0 +1,248 @@
+"""User and station administration (admins): add, disable/enable, reset password, unlock; register stations.
+
+Users and stations are disabled, never deleted, so old records stay attributable. The services check
+MANAGE_USERS / MANAGE_STATIONS themselves; this page only mirrors that and reports what they refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from nicegui import ui
+
+from hmi.context import ActionContext, PermissionDenied
+from hmi.roles import Permission, Role
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from screens import session
+from screens.fmt import local_time
+from screens.frame import frame
+
+T = TypeVar("T")
+
+
+class _Failed(Exception):
+    """The service refused; the message is already shown."""
+
+
+async def users_page(rt: Runtime, ctx: ActionContext) -> None:
+    """The /users page: refused (and audited) for everyone without MANAGE_USERS."""
+    with frame(rt, ctx, "Users"):
+        try:
+            await rt.audit.require(ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen",
+                                   object_id="/users")
+        except PermissionDenied as exc:
+            ui.label(f"Refused: {exc}. User administration is for administrators; the attempt was recorded.") \
+                .classes("hmi-title").props('role="alert"').mark("users-refused")
+            return
+        await UsersAdmin(rt).render()
+
+
+class UsersAdmin:
+    """The administration panels; every button acts through UserService / StationService as the signed-in admin."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.reset_user = ""
+
+    async def render(self) -> None:
+        """Build the panels (the lists load from the database)."""
+        rt = self.rt
+        zone = rt.plant.site.zone
+        self.message = ui.label("").classes("text-base font-semibold").props('role="status"').mark("users-message")
+
+        @ui.refreshable
+        async def notices() -> None:
+            locked = await rt.users.locked_users()
+            if not locked:
+                return
+            with ui.column().classes("hmi-panel p-3 gap-1 w-full").props('role="alert"').mark("lockout-notice"):
+                ui.label("Locked accounts (too many failed sign-ins)").classes("font-bold")
+                for user in locked:
+                    with ui.row().classes("items-center gap-3"):
+                        since = local_time(user.locked_at, zone, date=True) if user.locked_at else ""
+                        ui.label(f"{user.username} locked since {since}")
+                        ui.button("Unlock", on_click=lambda u=user.username: self.unlock(u)).props(
+                            "outline no-caps").mark(f"notice-unlock-{user.username}")
+
+        @ui.refreshable
+        async def user_list() -> None:
+            with ui.column().classes("hmi-panel p-3 gap-1 w-full").mark("user-list"):
+                ui.label("Users").classes("hmi-title")
+                for user in await rt.users.list_users():
+                    status = "disabled" if user.disabled else "locked" if user.locked_at is not None else "active"
+                    with ui.row().classes("items-center gap-3 w-full").mark("user-row"):
+                        ui.label(user.username).classes("font-mono w-40")
+                        ui.label(user.full_name or "—").classes("w-56")
+                        ui.label(user.role.value).classes("w-24")
+                        ui.label(status).classes("w-24").mark(f"status-{user.username}")
+                        name = user.username
+                        if user.disabled:
+                            ui.button("Enable", on_click=lambda n=name: self.set_disabled(n, False)).props(
+                                "outline no-caps").mark(f"enable-{name}")
+                        else:
+                            ui.button("Disable", on_click=lambda n=name: self.set_disabled(n, True)).props(
+                                "outline no-caps").mark(f"disable-{name}")
+                        ui.button("Reset password", on_click=lambda n=name: self.open_reset(n)).props(
+                            "outline no-caps").mark(f"reset-{name}")
+                        if user.locked_at is not None:
+                            ui.button("Unlock", on_click=lambda n=name: self.unlock(n)).props(
+                                "outline no-caps").mark(f"unlock-{name}")
+
+        @ui.refreshable
+        async def station_list() -> None:
+            with ui.column().classes("hmi-panel p-3 gap-1 w-full").mark("station-list"):
+                ui.label("Stations").classes("hmi-title")
+                stations = await rt.stations.list()
+                if not stations:
+                    ui.label("No stations registered yet: panels record their network address instead.") \
+                        .classes("hmi-muted")
+                for station in stations:
+                    with ui.row().classes("items-center gap-3"):
+                        ui.label(station.name).classes("font-mono w-48")
+                        ui.label(station.area or "—").classes("w-32")
+                        ui.label(f"by {station.registered_by}, {local_time(station.registered_at, zone, date=True)}")
+                        ui.label("disabled" if station.disabled else "active").mark(f"station-status-{station.name}")
+                        ui.button("Enable" if station.disabled else "Disable",
+                                  on_click=lambda s=station.name, d=not station.disabled: self.set_station(s, d)
+                                  ).props("outline no-caps").mark(f"station-toggle-{station.name}")
+
+        self.notices, self.user_list, self.station_list = notices, user_list, station_list
+        await notices()
+        await user_list()
+
+        with ui.column().classes("hmi-panel p-3 gap-2 w-[28rem]"):
+            ui.label("Add a user").classes("hmi-title")
+            self.new_name = ui.input("User name").mark("new-username")
+            self.new_full = ui.input("Full (printed) name").mark("new-fullname")
+            self.new_role = ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role").mark(
+                "new-role")
+            self.new_pw = ui.input("Password", password=True).props("autocomplete=new-password").mark("new-password")
+            self.new_pw2 = ui.input("Password again", password=True).props("autocomplete=new-password").mark(
+                "new-password2")
+            ui.label(f"At least {rt.users.policy.password_min_length} characters, not the user name.").classes(
+                "hmi-muted")
+            ui.button("Add user", on_click=self.add_user).mark("add-user")
+
+        await station_list()
+        with ui.row().classes("hmi-panel p-3 gap-2 items-end"):
+            self.station_name = ui.input("Station name").mark("station-name")
+            self.station_area = ui.select([a.name for a in rt.plant.areas], label="Area").classes("w-40").mark(
+                "station-area")
+            ui.button("Register station", on_click=self.register_station).mark("station-register")
+
+        with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem]"):
+            self.reset_title = ui.label("").classes("hmi-title")
+            self.reset_pw = ui.input("New password", password=True).mark("reset-password")
+            self.reset_pw2 = ui.input("New password again", password=True).mark("reset-password2")
+            self.reset_error = ui.label("").props('role="alert"').mark("reset-error")
+            with ui.row():
+                ui.button("Set password", on_click=self.reset_password).mark("reset-confirm")
+                ui.button("Cancel", on_click=self.reset_dialog.close).props("outline")
+
+    async def _call(self, work: Awaitable[T]) -> T:
+        """Run a service call as the current admin; show and raise _Failed on anything the service refuses."""
+        try:
+            return await work
+        except PermissionDenied as exc:
+            self._say(f"Refused: {exc}.")
+        except (ValueError, LookupError) as exc:
+            self._say(f"{exc}.")
+        except DatabaseUnavailable as exc:
+            self._say(f"Nothing was changed: {exc}")
+        raise _Failed
+
+    def _say(self, text: str) -> None:
+        self.message.set_text(text)
+
+    def _actor(self) -> ActionContext:
+        ctx = session.current()
+        if ctx is None:
+            ui.navigate.to("/login")
+            raise _Failed
+        return ctx.for_action()
+
+    async def _refresh(self) -> None:
+        self.notices.refresh()
+        self.user_list.refresh()
+        self.station_list.refresh()
+
+    async def add_user(self) -> None:
+        """Create the user from the form; the password is typed twice."""
+        try:
+            actor = self._actor()
+            if (self.new_pw.value or "") != (self.new_pw2.value or ""):
+                self._say("The two passwords differ; nothing was changed.")
+                return
+            user = await self._call(self.rt.users.create_user(
+                self.new_name.value or "", self.new_pw.value or "", self.new_role.value or Role.OPERATOR,
+                self.new_full.value or "", actor=actor))
+        except _Failed:
+            return
+        finally:
+            self.new_pw.value = self.new_pw2.value = ""
+        self.new_name.value = self.new_full.value = ""
+        self._say(f"User {user.username} ({user.role.value}) added.")
+        await self._refresh()
+
+    async def set_disabled(self, name: str, disabled: bool) -> None:
+        """Disable or enable an account."""
+        try:
+            await self._call(self.rt.users.set_disabled(self._actor(), name, disabled))
+        except _Failed:
+            return
+        self._say(f"User {name} {'disabled' if disabled else 'enabled'}.")
+        await self._refresh()
+
+    async def unlock(self, name: str) -> None:
+        """Lift a lockout."""
+        try:
+            await self._call(self.rt.users.unlock(self._actor(), name))
+        except _Failed:
+            return
+        self._say(f"User {name} unlocked.")
+        await self._refresh()
+
+    def open_reset(self, name: str) -> None:
+        """Ask for the new password (twice)."""
+        self.reset_user = name
+        self.reset_title.set_text(f"New password for {name}")
+        self.reset_pw.value = self.reset_pw2.value = ""
+        self.reset_error.set_text("")
+        self.reset_dialog.open()
+
+    async def reset_password(self) -> None:
+        """Set the new password from the dialog."""
+        first, second = self.reset_pw.value or "", self.reset_pw2.value or ""
+        self.reset_pw.value = self.reset_pw2.value = ""
+        if first != second:
+            self.reset_error.set_text("The two passwords differ.")
+            return
+        try:
+            await self._call(self.rt.users.reset_password(self._actor(), self.reset_user, first))
+        except _Failed:
+            self.reset_error.set_text(self.message.text)
+            return
+        self.reset_dialog.close()
+        self._say(f"Password of {self.reset_user} replaced.")
+
+    async def register_station(self) -> None:
+        """Register the station from the form."""
+        try:
+            station = await self._call(self.rt.stations.register(
+                self._actor(), self.station_name.value or "", self.station_area.value or ""))
+        except _Failed:
+            return
+        self.station_name.value = ""
+        self._say(f"Station {station.name} registered.")
+        await self._refresh()
+
+    async def set_station(self, name: str, disabled: bool) -> None:
+        """Disable or enable a station."""
+        try:
+            await self._call(self.rt.stations.set_disabled(self._actor(), name, disabled))
+        except _Failed:
+            return
+        self._say(f"Station {name} {'disabled' if disabled else 'enabled'}.")
+        await self._refresh()

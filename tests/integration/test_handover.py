@@ -1,0 +1,141 @@
+"""Shift handover on real databases: the draft, both signatures, binding to content, the PDF."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from hmi.alarms.engine import AlarmChange, AlarmEngine
+from hmi.alarms.journal import journal_row
+from hmi.alarms.service import AlarmService
+from hmi.audit import AuditLog
+from hmi.auth import UserService
+from hmi.clock import ManualClock
+from hmi.handover import HandoverError, HandoverService, ProductionTracker
+from hmi.notes import ShiftNotes
+from hmi.roles import Role
+from hmi.shifts import current_shift
+from hmi.signatures import SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
+from hmi.store.database import Database
+from hmi.store.models import AlarmEvent, Handover, HandoverState
+from hmi.tags import Quality, TagCache, TagState
+from tests.integration.test_notes import sign_in
+from tests.plant_fixture import small_plant
+
+PASSWORD = "a good password"
+
+
+class World:
+    def __init__(self, db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
+        self.plant = small_plant("opc.tcp://127.0.0.1:4840")
+        self.cache = TagCache()
+        self.engine = AlarmEngine(self.plant, self.cache, clock)
+        self.notes = ShiftNotes(db, audit, clock)
+        self.signatures = SignatureService(db, audit, users, clock)
+        self.tracker = ProductionTracker(self.plant, self.cache, clock)
+        self.alarms = AlarmService(self.engine, db, audit, clock)
+        self.handover = HandoverService(self.plant, db, audit, self.signatures, self.notes, self.engine,
+                                        self.cache, clock, tracker=self.tracker)
+        self.clock = clock
+        self.db = db
+
+    def set(self, **values: object) -> None:
+        now = self.clock.now()
+        self.cache.update([TagState(name.replace("_", "."), v, 0, Quality.GOOD, now, now, now)
+                           for name, v in values.items()])
+
+
+@pytest.fixture
+def world(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> World:
+    w = World(db, audit, users, clock)
+    w.engine.start()
+    w.tracker.start()
+    yield w  # type: ignore[misc]
+    w.tracker.stop()
+    w.engine.stop()
+
+
+async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit: AuditLog,
+                                         clock: ManualClock) -> None:
+    # The Berlin early shift runs 05:00-13:00 UTC in January.
+    clock.set(datetime(2025, 1, 6, 5, 30, tzinfo=UTC))
+    lena = await sign_in(users, "lena", Role.LEAD)
+    kai = await sign_in(users, "kai", Role.LEAD)
+    olga = await sign_in(users, "olga", Role.OPERATOR)
+    world.set(L1_Good=1000, L1_Reject=10)
+    world.set(L1_M1_Temp=85.0, L1_M1_Jam=True)
+    async with world.db.session(write=True) as session:
+        # The journal writer is not running here; store the activations the engine made, as it would.
+        for alarm in world.engine.active():
+            await session.execute(sa.insert(AlarmEvent),
+                                  [journal_row(AlarmChange("activated", alarm, clock.now()), clock.now())])
+        await session.commit()
+    await world.alarms.shelve(lena, ["L1.M1.Temp.H"], "sensor check", timedelta(hours=2))
+    await world.notes.add(olga, "L1", "Jam at M1 twice", "Early", clock.now().date(), category="production")
+    clock.advance(3600)
+    world.set(L1_Good=1500, L1_Reject=12)
+
+    with pytest.raises(Exception, match="may not sign handover"):
+        await world.handover.draft(olga, "L1")
+    draft = await world.handover.draft(lena, "L1")
+    content = json.loads(draft.content)
+    assert content["shift"]["name"] == "Early"
+    assert content["alarms_raised"]["count"] == 2
+    assert {a["id"] for a in content["alarms_shelved"]} == {"L1.M1.Temp.H"}
+    assert {a["id"] for a in content["alarms_standing"]} == {"L1.M1.Jam.discrete"}
+    assert [n["text"] for n in content["notes"]] == ["Jam at M1 twice"]
+    [line] = content["production"]
+    assert (line["good"], line["good_delta"], line["reject"], line["reject_delta"]) == (1500, 500, 12, 2)
+    assert "first value this HMI instance saw" in content["production_note"]
+    assert content["carried_open_items"] == []
+
+    draft = await world.handover.set_open_items(lena, draft.id or 0, ["Order seal for M1", " "])
+    with pytest.raises(SignatureRequired):
+        await world.handover.hand_over(lena, draft.id or 0, None)
+    with pytest.raises(SignatureRefused):
+        await world.handover.hand_over(lena, draft.id or 0, SignatureRequest("nope", "lena"))
+    handed = await world.handover.hand_over(lena, draft.id or 0, SignatureRequest(PASSWORD, "lena"))
+    assert handed.state is HandoverState.HANDED_OVER
+    with pytest.raises(HandoverError):
+        await world.handover.set_open_items(lena, draft.id or 0, ["sneaked in"])
+    with pytest.raises(HandoverError, match="another person"):
+        await world.handover.accept(lena, draft.id or 0, SignatureRequest(PASSWORD))
+    clock.advance(60)
+    accepted = await world.handover.accept(kai, draft.id or 0, SignatureRequest(PASSWORD, "kai"))
+    assert accepted.state is HandoverState.ACCEPTED
+    out, inc = await world.handover.signatures_of(accepted)
+    assert (out.meaning, out.username, inc.meaning, inc.username) == (
+        "Handed over", "lena", "Reviewed / accepted", "kai")
+    assert await world.handover.verify(accepted)
+
+    pdf = await world.handover.pdf(accepted)
+    assert pdf.startswith(b"%PDF")
+    assert await audit.verify() is None
+
+    # The next shift's draft carries the open items over.
+    clock.set(datetime(2025, 1, 6, 13, 30, tzinfo=UTC))
+    nxt = await world.handover.draft(kai, "L1")
+    assert json.loads(nxt.content)["carried_open_items"] == ["Order seal for M1"]
+    assert json.loads(nxt.open_items) == ["Order seal for M1"]
+    assert nxt.shift_name == current_shift(world.plant.site, clock.now()).name == "Late"
+
+
+async def test_changing_content_after_signing_fails_verification(world: World, users: UserService) -> None:
+    lena = await sign_in(users, "lena", Role.LEAD)
+    draft = await world.handover.draft(lena, "")
+    handed = await world.handover.hand_over(lena, draft.id or 0, SignatureRequest(PASSWORD, "lena"))
+    assert await world.handover.verify(handed)
+    # A direct edit in the database (the application offers no path for it) breaks the binding.
+    async with world.db.session(write=True) as session:
+        stored = await session.get(Handover, handed.id)
+        assert stored is not None
+        stored.open_items = json.dumps(["nothing open, honestly"])
+        await session.commit()
+    tampered = await world.handover.get(handed.id or 0)
+    assert tampered is not None
+    assert not await world.handover.verify(tampered)
+    pdf = await world.handover.pdf(tampered)
+    assert pdf.startswith(b"%PDF")

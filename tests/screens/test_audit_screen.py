@@ -1,0 +1,88 @@
+"""The audit trail screen on a real runtime: who may see it, filters, and exports that are themselves audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from nicegui import ui
+
+from tests.screens.conftest import Harness
+
+
+def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
+    [table] = list(hmi.user.find(marker=marker).elements)
+    assert isinstance(table, ui.table)
+    return list(table.rows)
+
+
+def set_value(hmi: Harness, marker: str, value: Any) -> None:
+    element = next(iter(hmi.user.find(marker=marker).elements))
+    element.set_value(value)  # type: ignore[attr-defined]
+
+
+async def test_manager_sees_the_logins_filters_and_exports(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/logout")
+    await hmi.login("max")
+    await hmi.user.open("/audit")
+    await hmi.user.should_see(marker="audit-table", retries=50)
+    await hmi.user.should_see("entries, newest first", retries=50)
+    rows = table_rows(hmi, "audit-table")
+    logins = [r for r in rows if r["action"] == "login"]
+    assert [r["user"] for r in logins] == ["max", "olga"]  # newest first
+    assert logins[0]["object"] == "user:max"
+    # Server time shown in plant local time with its zone (the test plant is in Europe/Berlin).
+    assert logins[0]["time"].endswith(("CET", "CEST"))
+
+    hmi.user.find(marker="audit-user").type("olga")
+    hmi.user.find(marker="audit-apply").click()
+    await hmi.user.should_see("2 entries, newest first", retries=50)
+    assert [(r["user"], r["action"]) for r in table_rows(hmi, "audit-table")] == [("olga", "logout"),
+                                                                                  ("olga", "login")]
+
+    hmi.user.find(marker="audit-user").clear()
+    hmi.user.find(marker="audit-object").type("user:max")
+    hmi.user.find(marker="audit-action").type("login")
+    hmi.user.find(marker="audit-apply").click()
+    await hmi.user.should_see("1 entries, newest first", retries=50)
+    assert [r["user"] for r in table_rows(hmi, "audit-table")] == ["max"]
+
+    hmi.user.find(marker="audit-export-csv").click()
+    response = await hmi.user.download.next(timeout=5)
+    await hmi.user.should_see("Exported 1 entries.", retries=50)
+    [record] = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert (record["username"], record["action"], record["object_id"]) == ("max", "login", "max")
+    assert record["zone"] == "Europe/Berlin"
+
+    hmi.user.find(marker="audit-export-pdf").click()
+    response = await hmi.user.download.next(timeout=10)
+    await hmi.user.should_see("Exported 1 entries.", retries=50)
+    assert response.content.startswith(b"%PDF")
+
+    # Each export is on the record with who, from where, the format and the filter.
+    exports = await hmi.rt.audit.query(action="audit.export")
+    assert [(e.username, e.object_id) for e in exports] == [("max", "pdf"), ("max", "csv")]
+    recorded = json.loads(exports[0].new_value or "")
+    assert recorded.pop("since").endswith("+00:00")  # the last 24 h, in UTC
+    assert recorded == {"object_type": "user", "object_id": "max", "action": "login"}
+    assert exports[0].station == exports[1].station
+
+
+async def test_operator_is_refused_and_the_refusal_is_audited(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/audit")
+    await hmi.user.should_see("Your role (operator) may not view the audit trail", retries=50)
+    await hmi.user.should_not_see(marker="audit-table")
+    await hmi.user.should_not_see(marker="audit-export-csv")
+    [denied] = await hmi.rt.audit.query(username="olga", action="audit.view.denied")
+    assert denied.object_type == "audit"
+    assert denied.reason == "role operator lacks view_audit"
+
+
+async def test_navigation_offers_the_audit_trail(hmi: Harness) -> None:
+    await hmi.login("ada")
+    hmi.user.find("Audit").click()
+    await hmi.user.should_see(marker="audit-table", retries=50)
