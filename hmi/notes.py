@@ -15,8 +15,9 @@ from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
 from hmi.context import ActionContext
 from hmi.roles import Permission
+from hmi.signatures import SignatureService, canonical_json
 from hmi.store.database import Database
-from hmi.store.models import NoteCategory, ShiftNote
+from hmi.store.models import NoteCategory, ShiftNote, Signature
 
 MAX_NOTE_LENGTH = 4000
 MAX_REASON_LENGTH = 1000
@@ -84,6 +85,18 @@ class ShiftNotes:
                                   object_id=str(note_id))
         return await self._new_version(ctx, "note.delete", note_id, None, _reason(reason, "deleting"),
                                        deleted=True)
+
+    async def sign(self, ctx: ActionContext, note_id: int, signatures: SignatureService, *, username: str | None,
+                   password: str, meaning: str = "Reviewed") -> Signature:
+        """Sign one version of a note (STANDARDS.md 5.5); the signature is bound to that version's content, so an
+        amendment needs its own signature."""
+        await self._audit.require(ctx, Permission.ADD_NOTE, action="note.sign", object_type="shift_note",
+                                  object_id=str(note_id))
+        note = await self.get(note_id)
+        if note is None or note.deleted:
+            raise ValueError(f"there is no note {note_id} to sign")
+        return await signatures.sign(ctx, username=username, password=password, meaning=meaning,
+                                     object_type="shift_note", object_id=str(note.id), content=note_content(note))
 
     async def get(self, note_id: int) -> ShiftNote | None:
         """One note version by id."""
@@ -179,3 +192,10 @@ def _category(category: NoteCategory | str) -> NoteCategory:
     except ValueError:
         choices = ", ".join(c.value for c in NoteCategory)
         raise ValueError(f"unknown note category {category!r}; choose one of: {choices}") from None
+
+
+def note_content(note: ShiftNote) -> str:
+    """The text a signature on a note version is bound to."""
+    return canonical_json({"id": note.id, "note_key": note.note_key, "version": note.version, "line": note.line,
+                           "machine": note.machine, "category": str(note.category), "alarm_id": note.alarm_id,
+                           "text": note.text, "author": note.author_name, "created_at": note.created_at.isoformat()})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from nicegui import ui
+from nicegui import app, ui
 
 from hmi.context import ActionContext, PermissionDenied
+from hmi.notes import note_content
 from hmi.roles import Permission
 from hmi.runtime import Runtime
+from hmi.signatures import SigningSession
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
@@ -97,6 +99,15 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                             if note.version > 1:
                                 ui.button("History", on_click=lambda n=note: history(n)).props(
                                     'flat no-caps data-testid="note-history"').mark("note-history")
+                            if may_write and rt.plant.signatures.sign_note:
+                                ui.button("Sign…", on_click=lambda n=note: sign(n)).props(
+                                    'outline no-caps data-testid="note-sign"').mark("note-sign")
+                        for sig in await rt.signatures.of("shift_note", str(note.id)):
+                            # The manifestation, and whether the signature still matches this version's content.
+                            ok = rt.signatures.verify(sig, note_content(note))
+                            ui.label(("✔ " if ok else "✘ NOT VALID for this content · ")
+                                     + rt.signatures.manifestation(sig, zone)).classes(
+                                "text-sm font-semibold").props('data-testid="note-signature"').mark("note-signature")
 
         def change(note: ShiftNote, *, delete: bool) -> None:
             # Two touches (STANDARDS.md 4.6): the button opens this dialog, the confirm stores a new version.
@@ -130,6 +141,36 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                 with ui.row():
                     ui.button("Confirm delete" if delete else "Confirm amend", on_click=confirm).props(
                         'data-testid="amend-confirm"').mark("amend-confirm")
+                    ui.button("Cancel", on_click=dlg.close).props("outline")
+            dlg.open()
+
+        def sign(note: ShiftNote) -> None:
+            signing = SigningSession(app.storage.user, ctx.username)
+            with ui.dialog() as dlg, ui.card().classes("w-[30rem]"):
+                ui.label("Sign this note").classes("hmi-title")
+                meaning = ui.select(["Reviewed", "Approved"], value="Reviewed", label="Meaning").classes("w-48")
+                user_id = None
+                if signing.first:
+                    user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
+                        "sign-user")
+                password = ui.input("Password", password=True).props(
+                    'data-testid="sign-password" autocomplete=off').mark("sign-password")
+                problem = ui.label("").classes("font-semibold")
+
+                async def confirm() -> None:
+                    try:
+                        await rt.notes.sign(ctx.for_action(), note.id or 0, rt.signatures,
+                                            username=user_id.value if user_id else None,
+                                            password=password.value or "", meaning=meaning.value or "Reviewed")
+                    except (ValueError, PermissionDenied, DatabaseUnavailable) as exc:
+                        problem.set_text(f"Not signed: {exc}")
+                        return
+                    signing.signed()
+                    dlg.close()
+                    await show()
+
+                with ui.row():
+                    ui.button("Sign", on_click=confirm).props('data-testid="sign-confirm"').mark("sign-confirm")
                     ui.button("Cancel", on_click=dlg.close).props("outline")
             dlg.open()
 

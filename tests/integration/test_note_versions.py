@@ -83,3 +83,39 @@ async def test_manager_cannot_amend_and_the_refusal_is_audited(
     with pytest.raises(PermissionDenied):
         await notes.delete(max_, note.id or 0, "because")
     assert {e.action for e in await audit.query(username="max")} >= {"note.amend.denied", "note.delete.denied"}
+
+
+async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
+    db: Database, users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
+) -> None:
+    """STANDARDS.md 5.5 for notes: user id + password, manifestation, bound to exactly that version's content."""
+    from hmi.notes import note_content
+    from hmi.signatures import SignatureRefused, SignatureService
+
+    signatures = SignatureService(db, audit, users, clock)
+    lena = await sign_in(users, "lena", Role.LEAD)
+    note = await notes.add(lena, "L1", "Cleaning done, line released", "Early", MONDAY, category="quality")
+    with pytest.raises(SignatureRefused):
+        await notes.sign(lena, note.id or 0, signatures, username="lena", password="wrong password")
+    sig = await notes.sign(lena, note.id or 0, signatures, username="lena", password="a good password",
+                           meaning="Approved")
+    assert (sig.username, sig.meaning, sig.object_type, sig.object_id) == ("lena", "Approved", "shift_note",
+                                                                          str(note.id))
+    assert signatures.verify(sig, note_content(note))
+    amended = await notes.amend(lena, note.id or 0, "Cleaning done, line released at 07:10", "time added")
+    assert not signatures.verify(sig, note_content(amended)), "a signature does not move to the amended text"
+    assert "Signed by Lena (lena)" in signatures.manifestation(sig)
+    assert [e.action for e in await audit.query(action="sign")] == ["sign"]
+
+
+async def test_a_manager_may_not_sign_a_note(db: Database, users: UserService, audit: AuditLog,
+                                             clock: ManualClock, notes: ShiftNotes) -> None:
+    from hmi.signatures import SignatureService
+
+    olga = await sign_in(users, "olga", Role.OPERATOR)
+    max_ = await sign_in(users, "max", Role.MANAGER)
+    note = await notes.add(olga, "L1", "Seal replaced", "Early", MONDAY)
+    with pytest.raises(PermissionDenied):
+        await notes.sign(max_, note.id or 0, SignatureService(db, audit, users, clock), username="max",
+                         password="a good password")
+    assert [e.username for e in await audit.query(action="note.sign.denied")] == ["max"]

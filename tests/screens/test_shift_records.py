@@ -39,3 +39,16 @@ async def test_lead_drafts_and_signs_the_handover(hmi: Harness) -> None:
     [handover] = await hmi.rt.handover.list()
     assert handover.state is HandoverState.HANDED_OVER
     assert await hmi.rt.handover.verify(handover)
+
+
+async def test_lead_signs_a_note_and_the_manifestation_is_shown(hmi: Harness) -> None:
+    await hmi.login("lena")
+    await hmi.user.open("/notes")
+    hmi.user.find(marker="note-text").type("Line cleared for the next batch")
+    hmi.user.find(marker="note-save").click()
+    await hmi.user.should_see("Note saved.", retries=50)
+    hmi.user.find(marker="note-sign").click()
+    hmi.user.find(marker="sign-user").type("lena")
+    hmi.user.find(marker="sign-password").type(PASSWORD)
+    hmi.user.find(marker="sign-confirm").click()
+    await hmi.user.should_see("✔ Signed by Lena Lead (lena)", retries=50)
