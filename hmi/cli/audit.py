@@ -37,6 +37,15 @@ def register(sub: Any) -> None:
                                 help="walk the hash chain; exit 0 when intact, 1 at the first broken row")
     verify.set_defaults(handler=handle_verify)
 
+    backup = actions.add_parser("backup", parents=[common],
+                                help="online backup of the SQLite database (records and audit trail) to FILE")
+    backup.add_argument("--out", required=True, type=Path, metavar="FILE")
+    backup.set_defaults(handler=handle_backup)
+    restore = actions.add_parser("restore", parents=[common],
+                                 help="put a backup back in place (stop the HMI first), then verify its chain")
+    restore.add_argument("--from", dest="source", required=True, type=Path, metavar="FILE")
+    restore.set_defaults(handler=handle_restore)
+
     export = actions.add_parser("export", parents=[common], help="write audit rows as CSV, JSON or PDF")
     export.add_argument("--format", required=True, choices=FORMATS, help="csv/json (electronic) or pdf (printable)")
     export.add_argument("--out", required=True, type=Path, metavar="FILE", help="file to write")
@@ -172,3 +181,31 @@ def _time(text: str | None, zone: ZoneInfo, option: str) -> datetime | None:
                          "2025-01-06T06:00+00:00") from None
     # A time without offset is what a person at the plant means: plant local time.
     return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def handle_backup(args: argparse.Namespace) -> int:
+    """Online backup of the SQLite database."""
+    from hmi.backup import BackupError, backup_sqlite, sqlite_path
+
+    try:
+        url = resolve_db_url(args.db, args.data_dir)
+        rows = backup_sqlite(sqlite_path(url), args.out)
+    except (BackupError, ValueError, OSError) as exc:
+        print(f"hmi audit backup: {exc}", file=sys.stderr)
+        return 2
+    print(f"OK: backup written to {args.out} ({rows} audit rows)")
+    return 0
+
+
+def handle_restore(args: argparse.Namespace) -> int:
+    """Restore a backup, then walk its audit chain (exit 1 if it is broken)."""
+    from hmi.backup import BackupError, restore_sqlite, sqlite_path
+
+    try:
+        url = resolve_db_url(args.db, args.data_dir)
+        restore_sqlite(args.source, sqlite_path(url))
+    except (BackupError, ValueError, OSError) as exc:
+        print(f"hmi audit restore: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored {args.source}; checking its audit chain")
+    return handle_verify(args)
