@@ -139,6 +139,24 @@ class AlarmDef(_Model):
         return self.name or self.type
 
 
+def _quoted_time(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 14:00 as the number 840, which pydantic would take as 00:14.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('write the time in quotes, e.g. "06:00"; unquoted, YAML reads HH:MM as a number')
+    return value
+
+
+class HistoryPolicy(_Model):
+    """How the historian records a tag: on change beyond a deadband, and at least every `max_interval_s`."""
+
+    enabled: bool = True
+    deadband: float = Field(0.0, ge=0, description="absolute: record when |value - last recorded| exceeds this")
+    deadband_pct: float = Field(0.0, ge=0, le=100, description="percent of the eng_range span (of |last recorded| "
+                                                              "when the tag has no eng_range)")
+    max_interval_s: float = Field(600.0, ge=1, le=86_400, description="record at least this often without change")
+    retention_days: float = Field(400.0, gt=0, le=36_500, description="samples older than this are pruned")
+
+
 class Tag(_Model):
     """One process value read from an OPC UA node."""
 
@@ -151,6 +169,7 @@ class Tag(_Model):
     eng_range: tuple[float, float] | None = None
     normal_range: tuple[float, float] | None = None
     alarms: tuple[AlarmDef, ...] = ()
+    history: HistoryPolicy | None = Field(None, description="overrides of the plant's historian defaults")
 
     @field_validator("eng_range", "normal_range")
     @classmethod
@@ -174,6 +193,27 @@ class Machine(_Model):
     tags: tuple[Tag, ...] = ()
 
 
+class PlannedStop(_Model):
+    """Planned downtime inside the schedule (breaks, cleaning) in plant local time; excluded from busy time."""
+
+    name: str = Field(min_length=1, max_length=60)
+    start: time
+    end: time
+
+    _quoted = field_validator("start", "end", mode="before")(_quoted_time)
+
+
+class LineOee(_Model):
+    """What OEE needs to know about a line: its ideal rate and when it is planned to produce (ISO 22400)."""
+
+    ideal_rate_per_min: float = Field(gt=0, description="items per minute at the line's design speed")
+    planned_rate_per_min: float | None = Field(None, gt=0, description="the production plan's rate; "
+                                                                        "default the ideal rate")
+    shifts: tuple[str, ...] = Field((), description="shift names the line is scheduled in; empty: every shift "
+                                                     "(every hour when the site has no shifts)")
+    planned_stops: tuple[PlannedStop, ...] = ()
+
+
 class Line(_Model):
     """A production line: its key tags, line-level tags and machines."""
 
@@ -186,6 +226,7 @@ class Line(_Model):
     trend_tags: tuple[Name, ...] = Field((), description="key values shown in the line's embedded trend")
     tags: tuple[Tag, ...] = ()
     machines: tuple[Machine, ...] = ()
+    oee: LineOee | None = Field(None, description="schedule and ideal rate; without it the line has no OEE")
 
 
 class Area(_Model):
@@ -202,13 +243,7 @@ class Shift(_Model):
     start: time
     end: time
 
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _quoted(cls, value: Any) -> Any:
-        # YAML 1.1 reads an unquoted 14:00 as the number 840, which pydantic would take as 00:14.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            raise ValueError('write the time in quotes, e.g. "06:00"; unquoted, YAML reads HH:MM as a number')
-        return value
+    _quoted = field_validator("start", "end", mode="before")(_quoted_time)
 
 
 class Site(_Model):
@@ -313,6 +348,34 @@ class SignaturePolicy(_Model):
     handover: bool = True
 
 
+class DowntimeReason(_Model):
+    """A reason an operator may give a stop; planned reasons move the stop out of planned busy time."""
+
+    code: Name
+    text: str = Field(min_length=1, max_length=80)
+    planned: bool = False
+
+
+DEFAULT_DOWNTIME_REASONS = (
+    DowntimeReason(code="jam", text="Jam / mechanical fault"),
+    DowntimeReason(code="material", text="Material missing (starved)"),
+    DowntimeReason(code="downstream", text="Downstream full (blocked)"),
+    DowntimeReason(code="quality", text="Quality stop"),
+    DowntimeReason(code="electrical", text="Electrical / controls fault"),
+    DowntimeReason(code="changeover", text="Changeover", planned=True),
+    DowntimeReason(code="cleaning", text="Cleaning", planned=True),
+    DowntimeReason(code="other", text="Other (say what in the comment)"),
+)
+
+
+class HistorianPolicy(_Model):
+    """Historian defaults for every tag and how it writes."""
+
+    defaults: HistoryPolicy = HistoryPolicy()
+    flush_interval_s: float = Field(1.0, gt=0, le=60, description="samples are written in batches this often")
+    prune_interval_min: float = Field(60.0, gt=0, le=1440, description="how often samples past retention go")
+
+
 class PlantConfig(_Model):
     """The whole plant description."""
 
@@ -322,6 +385,8 @@ class PlantConfig(_Model):
     alarm_policy: AlarmPolicy = AlarmPolicy()
     access: AccessPolicy = AccessPolicy()
     signatures: SignaturePolicy = SignaturePolicy()
+    historian: HistorianPolicy = HistorianPolicy()
+    downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
@@ -345,6 +410,16 @@ class PlantConfig(_Model):
     def alarms(self) -> dict[str, AlarmRef]:
         """Every alarm definition by id (tag name + '.' + alarm name or type)."""
         return self._alarms
+
+    def history_policy(self, tag: str) -> HistoryPolicy:
+        """The plant's historian defaults with the tag's own overrides applied."""
+        own = self._tags[tag].tag.history
+        defaults = self.historian.defaults
+        return defaults if own is None else defaults.model_copy(update=own.model_dump(exclude_unset=True))
+
+    def downtime_reason(self, code: str) -> DowntimeReason | None:
+        """The configured downtime reason with this code, or None."""
+        return next((r for r in self.downtime_reasons if r.code == code), None)
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`."""
@@ -541,6 +616,8 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                 if getattr(line, key):
                     refs.append(((*lloc, key), getattr(line, key)))
             refs += [((*lloc, "trend_tags", k), t) for k, t in enumerate(line.trend_tags)]
+            if line.oee is not None:
+                out += _oee_issues(plant, line, lloc)
             groups: list[tuple[Loc, tuple[Tag, ...]]] = [(lloc, line.tags)]
             for m, machine in enumerate(line.machines):
                 mloc: Loc = (*lloc, "machines", m)
@@ -564,9 +641,29 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                             refs.append(((*tloc, "alarms", k, "setpoint_tag"), alarm.setpoint_tag))
                         if alarm.suppress_when:
                             refs.append(((*tloc, "alarms", k, "suppress_when", "tag"), alarm.suppress_when.tag))
+    codes: set[str] = set()
+    for r, reason in enumerate(plant.downtime_reasons):
+        if reason.code in codes:
+            out.append((("downtime_reasons", r, "code"), f"downtime reason code {reason.code!r} is used twice; "
+                                                          "codes must be unique"))
+        codes.add(reason.code)
     for loc, ref in refs:
         if ref not in tag_names:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
+    return out
+
+
+def _oee_issues(plant: PlantConfig, line: Line, lloc: Loc) -> list[tuple[Loc, str]]:
+    assert line.oee is not None
+    out: list[tuple[Loc, str]] = []
+    known = [shift.name for shift in plant.site.shifts]
+    for k, name in enumerate(line.oee.shifts):
+        if name not in known:
+            out.append(((*lloc, "oee", "shifts", k), f"unknown shift {name!r}; name one of site.shifts "
+                                                      f"({', '.join(known) or 'none defined'})"))
+    for key in ("state_tag", "good_count_tag", "reject_count_tag"):
+        if getattr(line, key) is None:
+            out.append(((*lloc, key), f"line {line.name!r} has an oee section, which needs {key}: name the tag"))
     return out
 
 

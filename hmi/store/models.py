@@ -308,3 +308,77 @@ def append_only_ddl(dialect: str) -> list[str]:
             "FOR EACH STATEMENT EXECUTE FUNCTION hmi_audit_append_only()",
         ]
     return []
+
+
+# ------------------------------------------------------------------------------------------------------ historian
+
+class Sample(SQLModel, table=True):
+    """One recorded value of a tag at its source time (historian); the key makes replays idempotent.
+
+    Time is integer microseconds since the Unix epoch (UTC): compact, the same on SQLite and PostgreSQL, and
+    bucketable with integer arithmetic in SQL for downsampling.
+    """
+
+    __tablename__ = "samples"
+    # On SQLite the primary key is the table (no rowid): range scans per tag read one B-tree, in time order.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tag: str = Field(primary_key=True, max_length=200)
+    t_us: int = Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    value: float | None = Field(default=None, description="numbers and booleans (0/1); None for text or no value")
+    text: str | None = Field(default=None, max_length=200, description="string values (e.g. PackML state names)")
+    quality: str = Field(max_length=10, description="good | uncertain | bad | stale")
+    status: int = Field(default=0, sa_type=sa.BigInteger, description="OPC UA status code")
+
+
+class SampleRollup(SQLModel, table=True):
+    """Per tag and minute: count, extremes with their times, and bad/stale count; kept by the historian writer.
+
+    Long ranges are downsampled from these (a week of 1-s samples is 10,080 rollups per tag instead of 604,800).
+    """
+
+    __tablename__ = "sample_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tag: str = Field(primary_key=True, max_length=200)
+    bucket_us: int = Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(default=0, description="good numeric samples in the minute")
+    n_bad: int = Field(default=0, description="bad, uncertain-without-value or stale samples in the minute")
+    vmin: float | None = None
+    vmax: float | None = None
+    t_min_us: int | None = Field(default=None, sa_type=sa.BigInteger)
+    t_max_us: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+class TrendView(SQLModel, table=True):
+    """A trend someone saved: pens and time range, private to its owner."""
+
+    __tablename__ = "trend_views"
+    __table_args__ = (sa.UniqueConstraint("owner", "name", name="uq_trend_views_owner_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=80)
+    pens: str = Field(sa_type=sa.Text, description="JSON list of tag names")
+    range_key: str = Field(default="10m", max_length=16, description="10m | shift | 24h | 7d | custom")
+    start: datetime | None = _utc(nullable=True)
+    end: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class DowntimeAssignment(SQLModel, table=True):
+    """A reason given to a line stop (identified by line and stop start); a newer row for the same stop wins."""
+
+    __tablename__ = "downtime_assignments"
+    __table_args__ = (sa.Index("ix_downtime_assignments_line_stop", "line", "stop_start_us"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    line: str = Field(max_length=120)
+    stop_start_us: int = Field(sa_type=sa.BigInteger, description="source time the stop began, µs since epoch")
+    reason: str = Field(max_length=64, description="code from the plant's downtime_reasons")
+    comment: str = Field(default="", sa_type=sa.Text)
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    username: str = Field(max_length=64)
+    station: str = Field(default="", max_length=120)
+    at: datetime = _utc(index=True)
+    action_id: str = Field(max_length=64, index=True)
