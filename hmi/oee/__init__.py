@@ -1,0 +1,1 @@
+"""Line status and OEE (ISO 22400, PackML): state timelines, stops with downtime reasons, OEE per window."""
