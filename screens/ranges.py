@@ -11,8 +11,10 @@ from hmi.shifts import ShiftSlot
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
 LOCAL_HINT = "YYYY-MM-DD HH:MM"
 
-_SPANS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-LABELS = {"1h": "last hour", "shift": "this shift", "24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days",
+_SPANS = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1),
+          "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+LABELS = {"10m": "last 10 minutes", "1h": "last hour",
+          "shift": "this shift", "24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days",
           "custom": "custom from – to"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,3 +176,32 @@ async def load_kpi_events(
         before = [_event(r) for r in (await session.execute(carried)).all()]
         rows = [_event(r) for r in (await session.execute(window)).all()]
     return sorted((e for e in before if e.starts_standing), key=lambda e: e.server_time) + rows
+
+
+async def activations(db: Database, tags: Sequence[str], since: datetime, until: datetime,
+                      limit: int = 200) -> list[AlarmEvent]:
+    """Activations of alarms on `tags` journaled in [since, until), newest first (trend marks)."""
+    if not tags:
+        return []
+    statement = (
+        sa.select(AlarmEvent)
+        .where(col(AlarmEvent.tag).in_(list(tags)), col(AlarmEvent.server_time) >= since,
+               col(AlarmEvent.server_time) < until,
+               sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value)
+        .order_by(col(AlarmEvent.server_time).desc())
+        .limit(max(1, limit))
+    )
+    async with db.session() as session:
+        return list((await session.execute(statement)).scalars())
+
+
+async def activation_counts(db: Database, since: datetime, until: datetime) -> dict[str, int]:
+    """Alarm activations per line journaled in [since, until) (the alarm load on the manager overview)."""
+    statement = (
+        sa.select(AlarmEvent.line, sa.func.count())
+        .where(col(AlarmEvent.server_time) >= since, col(AlarmEvent.server_time) < until,
+               sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value)
+        .group_by(AlarmEvent.line)
+    )
+    async with db.session() as session:
+        return {line: int(n) for line, n in (await session.execute(statement)).all()}

@@ -1,0 +1,146 @@
+"""The plotly figure of a historical trend: one axis per unit, alarm limits, activations, bad/stale periods.
+
+Pure data in, a figure dict out (no NiceGUI here), so what the chart receives is testable on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hmi.config import PlantConfig
+from hmi.trend_export import SeriesLike
+
+COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
+LIMIT_TYPES = ("HH", "H", "L", "LL")
+AXIS_STEP = 0.07  # share of the width each extra right-hand axis takes
+MAX_MARKS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """An alarm activation drawn on the trend."""
+
+    at: datetime
+    alarm_id: str
+    priority: str
+
+
+def local_x(t: datetime, zone: ZoneInfo) -> str:
+    """A plotly date string in plant local time (plotly has no zones; the axis title names it)."""
+    return t.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def parse_x(text: str, zone: ZoneInfo) -> datetime:
+    """A plotly date string (plant local) back to aware UTC; ValueError when it is not one."""
+    text = str(text).strip()
+    date_part, _, time_part = text.partition(" ")
+    if "." in time_part:
+        whole, frac = time_part.split(".", 1)
+        time_part = f"{whole}.{(frac + '000000')[:6]}"
+    # Plotly strings carry no offset: in the repeated hour of a DST change the first occurrence is meant.
+    return datetime.fromisoformat(f"{date_part} {time_part}".strip()).replace(tzinfo=zone).astimezone(UTC)
+
+
+def units_of(plant: PlantConfig, pens: Sequence[str]) -> list[str]:
+    """The distinct units of `pens` in pen order; each gets its own y axis."""
+    units: list[str] = []
+    for name in pens:
+        unit = plant.tags[name].tag.unit
+        if unit not in units:
+            units.append(unit)
+    return units
+
+
+def _axis_ref(index: int) -> str:
+    return "y" if index == 0 else f"y{index + 1}"
+
+
+def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series: Mapping[str, SeriesLike],
+                 start: datetime, end: datetime, *, marks: Sequence[Mark] = (), cursor: datetime | None = None,
+                 height: int = 480) -> dict[str, Any]:
+    """The figure for `pens` over [start, end]: gaps stay gaps (connectgaps off), never a line through them."""
+    units = units_of(plant, pens)
+    n_right = max(0, len(units) - 1)
+    right_edge = 1.0 - AXIS_STEP * max(0, n_right - 1)
+    traces: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    for i, name in enumerate(pens):
+        tag = plant.tags[name].tag
+        axis = _axis_ref(units.index(tag.unit))
+        s = series.get(name)
+        traces.append({
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"{name} [{tag.unit}]" if tag.unit else name,
+            "x": [local_x(t, zone) for t in s.times] if s else [],
+            "y": list(s.values) if s else [],
+            "line": {"color": COLOURS[i % len(COLOURS)], "width": 2},
+            "connectgaps": False,
+            "yaxis": axis,
+            "hovertemplate": f"%{{y:.4g}} {tag.unit}<extra>{name}</extra>",
+        })
+        for alarm in tag.alarms:
+            if alarm.type in LIMIT_TYPES and alarm.limit is not None:
+                shapes.append({
+                    "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": axis,
+                    "y0": alarm.limit, "y1": alarm.limit,
+                    "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
+                    "label": {"text": f"{name.split('.')[-1]} {alarm.type} {alarm.limit:g}", "font": {"size": 10},
+                              "textposition": "end"},
+                })
+        if s:
+            for span_start, span_end, quality in s.bad_spans:
+                shapes.append({
+                    "type": "rect", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "layer": "below",
+                    "x0": local_x(max(span_start, start), zone), "x1": local_x(min(span_end, end), zone),
+                    "fillcolor": "#9a9a9a", "opacity": 0.35, "line": {"width": 0},
+                    "label": {"text": f"{name.split('.')[-1]}: {quality.upper()}", "font": {"size": 10},
+                              "textposition": "top left"},
+                })
+    for mark in list(marks)[:MAX_MARKS]:
+        shapes.append({
+            "type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
+            "x0": local_x(mark.at, zone), "x1": local_x(mark.at, zone),
+            "line": {"width": 1, "color": "#1a1a1a", "dash": "dot"},
+            "label": {"text": f"P{mark.priority} {mark.alarm_id}", "font": {"size": 9}, "textangle": -90,
+                      "textposition": "end"},
+        })
+    if cursor is not None:
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
+                       "x0": local_x(cursor, zone), "x1": local_x(cursor, zone),
+                       "line": {"width": 2, "color": "#000000"}})
+    layout: dict[str, Any] = {
+        "height": height,
+        "margin": {"l": 60, "r": 60, "t": 10, "b": 40},
+        "paper_bgcolor": "#e8e8e8",
+        "plot_bgcolor": "#f2f2f2",
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.18},
+        "hovermode": "x unified",
+        "dragmode": "zoom",
+        "xaxis": {"title": {"text": f"time ({zone.key})"}, "gridcolor": "#cccccc", "type": "date",
+                  "range": [local_x(start, zone), local_x(end, zone)], "domain": [0, right_edge]},
+        "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc", "fixedrange": True},
+        "shapes": shapes,
+    }
+    for k, unit in enumerate(units[1:], start=2):
+        layout[f"yaxis{k}"] = {
+            "title": {"text": unit}, "overlaying": "y", "side": "right", "fixedrange": True,
+            "anchor": "x" if k == 2 else "free", "position": min(1.0, right_edge + AXIS_STEP * (k - 2)),
+        }
+    return {"data": traces, "layout": layout,
+            "config": {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
+
+
+def value_at(s: SeriesLike, at: datetime) -> float | None:
+    """The pen's value at `at` as drawn: the last point at or before it (None in a gap or before the data)."""
+    found: float | None = None
+    for t, v in zip(s.times, s.values, strict=True):
+        if t > at:
+            break
+        found = v
+    return found
