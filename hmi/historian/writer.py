@@ -1,0 +1,284 @@
+"""The historian: records tag changes (deadband, max interval) in batches, spools to disk while the database is away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from hmi.clock import Clock, utc_now
+from hmi.config import PlantConfig
+from hmi.historian.recording import Recorder, Row, TagPolicy, to_us
+from hmi.historian.spool import Spool
+from hmi.historian.storage import MINUTE_US, write_batch
+from hmi.store.database import Database, DatabaseUnavailable
+from hmi.store.models import Sample, SampleRollup
+from hmi.tags import TagCache, TagState
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 20_000
+PRUNE_CHUNK = 10_000
+TICK_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class HistorianStatus:
+    """What screens show about the historian: queue, spool, since when it buffers, last error, rows written."""
+
+    queued: int
+    spooled_batches: int
+    buffering_since: datetime | None
+    last_error: str | None
+    written: int
+
+
+StatusListener = Callable[[HistorianStatus], None]
+
+
+class Historian:
+    """Subscribes to the cache, records per each tag's history policy, writes batches with their minute rollups.
+
+    The cache callback only enqueues. A batch the database cannot take goes to the spool on disk and is replayed,
+    oldest first, when the database answers again; replays are idempotent, so nothing is lost or stored twice.
+    """
+
+    def __init__(self, plant: PlantConfig, cache: TagCache, db: Database, spool_dir: Path,
+                 clock: Clock = utc_now) -> None:
+        self._plant = plant
+        self._cache = cache
+        self._db = db
+        self._clock = clock
+        self._recorder = Recorder.for_plant(plant)
+        self._spool = Spool(spool_dir)
+        self._queue: list[Row] = []
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._listeners: dict[int, StatusListener] = {}
+        self._next_listener = 0
+        self._spooled = 0
+        self._buffering_since: datetime | None = None
+        self._last_error: str | None = None
+        self._written = 0
+
+    # ---------------------------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Subscribe to every tag with history enabled and start the flush, tick and prune tasks."""
+        if self._unsubscribe is not None:
+            return
+        self._spooled = await self._spool.open()
+        if self._spooled:
+            log.warning("historian: %d spooled batches from an earlier run in %s will be written",
+                        self._spooled, self._spool.directory)
+            self._set_buffering(True)
+        names = self._recorder.names
+        # Values already in the cache are the starting point: record them now.
+        self._enqueue(list(self._cache.snapshot(names).values()))
+        self._unsubscribe = self._cache.subscribe(names, self._enqueue)
+        policy = self._plant.historian
+        self._tasks = [
+            self._spawn(self._every(policy.flush_interval_s, self._flush_quietly), "historian-flush"),
+            self._spawn(self._every(TICK_S, self._tick_async), "historian-tick"),
+            self._spawn(self._every(policy.prune_interval_min * 60, self._prune_quietly), "historian-prune"),
+        ]
+
+    async def stop(self) -> None:
+        """End the subscription and the tasks, then write what is queued (to the spool if the database is down)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # A write cancelled between commit and dequeue is simply written again: inserts are idempotent.
+        await self.flush()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(coro, name=name)
+
+    @staticmethod
+    async def _every(seconds: float, action: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await action()
+
+    # ------------------------------------------------------------------------------------------------ status
+
+    @property
+    def status(self) -> HistorianStatus:
+        """The current queue, spool and error state."""
+        return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error,
+                               self._written)
+
+    def on_status(self, callback: StatusListener) -> Callable[[], None]:
+        """Call `callback` when buffering to disk starts or ends; returns the unsubscribe function."""
+        self._next_listener += 1
+        key = self._next_listener
+        self._listeners[key] = callback
+
+        def unsubscribe() -> None:
+            self._listeners.pop(key, None)
+
+        return unsubscribe
+
+    def _set_buffering(self, on: bool) -> None:
+        if on == (self._buffering_since is not None):
+            return
+        self._buffering_since = self._clock() if on else None
+        if not on:
+            self._last_error = None
+        status = self.status
+        for callback in list(self._listeners.values()):
+            try:
+                callback(status)
+            except Exception:
+                log.exception("historian status listener %r failed", callback)
+
+    # ----------------------------------------------------------------------------------------------- recording
+
+    def _enqueue(self, states: Sequence[TagState]) -> None:
+        # Runs inside TagCache.update on the event loop: decide and append, nothing else.
+        self._queue.extend(self._recorder.offer_all(states, to_us(self._clock())))
+
+    def tick(self) -> int:
+        """Queue the max-interval samples due now; returns how many."""
+        rows = self._recorder.due(to_us(self._clock()))
+        self._queue.extend(rows)
+        return len(rows)
+
+    async def _tick_async(self) -> None:
+        self.tick()
+
+    # -------------------------------------------------------------------------------------------------- writing
+
+    async def flush(self) -> None:
+        """Queue due max-interval samples and write everything queued now, spooled batches first."""
+        self.tick()
+        async with self._lock:
+            await self._flush_locked()
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            # The loop must survive anything; what failed is logged and the data stays queued or spooled.
+            log.exception("historian flush failed")
+
+    async def _flush_locked(self) -> None:
+        if self._spooled and not await self._replay():
+            await self._spool_queue()
+            return
+        while self._queue:
+            batch = self._queue[:MAX_BATCH]
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                self._note_failure(exc)
+                await self._spool_queue()
+                return
+            del self._queue[:len(batch)]
+        self._set_buffering(False)
+
+    async def _write(self, rows: Sequence[Row]) -> int:
+        async with self._db.session(write=True) as session:
+            new = await write_batch(session, self._db.dialect, rows)
+            await session.commit()
+        self._written += new
+        return new
+
+    async def _replay(self) -> bool:
+        """Write spooled batches oldest first; False when the database failed again."""
+        while True:
+            batch = await self._spool.oldest()
+            if batch is None:
+                self._spooled = 0
+                return True
+            try:
+                await self._write(batch.rows)
+            except Exception as exc:
+                self._note_failure(exc)
+                return False
+            # Deleted only after commit: a crash in between replays the file, which the keys make harmless.
+            await self._spool.remove(batch)
+            self._spooled = await self._spool.count()
+            log.info("historian: replayed %d spooled samples from %s", len(batch.rows), batch.path.name)
+
+    async def _spool_queue(self) -> None:
+        while self._queue:
+            batch = self._queue[:MAX_BATCH]
+            try:
+                await self._spool.append(batch)
+            except OSError as exc:
+                # Disk full or folder gone: keep the rows in memory and say what to fix.
+                self._last_error = f"historian spool {self._spool.directory} is not writable: {exc}"
+                log.error("%s; %d samples kept in memory", self._last_error, len(self._queue))
+                return
+            del self._queue[:len(batch)]
+            self._spooled += 1
+        self._set_buffering(True)
+
+    def _note_failure(self, exc: Exception) -> None:
+        if isinstance(exc, DatabaseUnavailable):
+            self._last_error = str(exc)
+        elif isinstance(exc, OSError | TimeoutError | sa.exc.DBAPIError):
+            self._last_error = f"{self._db.describe()} failed: {exc}"
+        else:
+            # Not a connection problem (a bug, a constraint): still spooled so nothing is lost, but said loudly.
+            self._last_error = f"{self._db.describe()} rejected a historian batch: {type(exc).__name__}: {exc}"
+            log.exception("historian write failed unexpectedly; the batch is spooled in %s", self._spool.directory)
+        if self._buffering_since is None:
+            log.error("historian: %s; buffering samples in %s until it answers", self._last_error,
+                      self._spool.directory)
+        self._set_buffering(True)
+
+    # -------------------------------------------------------------------------------------------------- pruning
+
+    async def prune(self) -> int:
+        """Delete samples and rollups older than each tag's retention (whole minutes, in chunks); returns samples."""
+        now = self._clock()
+        deleted = 0
+        s, r = Sample.__table__, SampleRollup.__table__  # type: ignore[attr-defined]
+        for name in self._plant.tags:
+            policy = TagPolicy.of(self._plant, name)
+            cutoff = to_us(now - timedelta(days=policy.retention_days))
+            # Whole minutes only, so a rollup row never outlives or undercounts the samples it sums.
+            cutoff -= cutoff % MINUTE_US
+            deleted += await self._delete_chunks(s, s.c.t_us, name, cutoff)
+            await self._delete_chunks(r, r.c.bucket_us, name, cutoff)
+        return deleted
+
+    async def _delete_chunks(self, table: sa.Table, time_col: sa.Column[int], tag: str, cutoff: int) -> int:
+        total = 0
+        while True:
+            oldest = (sa.select(time_col).where(table.c.tag == tag, time_col < cutoff)
+                      .order_by(time_col).limit(PRUNE_CHUNK).scalar_subquery())
+            stmt = sa.delete(table).where(table.c.tag == tag, time_col.in_(oldest))
+            async with self._db.session(write=True) as session:
+                result = await session.execute(stmt)
+                await session.commit()
+            n = result.rowcount or 0  # type: ignore[attr-defined]
+            total += n
+            if n < PRUNE_CHUNK:
+                return total
+
+    async def _prune_quietly(self) -> None:
+        try:
+            n = await self.prune()
+            if n:
+                log.info("historian: pruned %d samples past retention", n)
+        except Exception as exc:
+            log.warning("historian: pruning failed (%s); retried in %g min", exc,
+                        self._plant.historian.prune_interval_min)
+
