@@ -1,0 +1,395 @@
+"""OEE service: state timelines, production counts, stops with downtime reasons, OEE reports and Pareto.
+
+Everything is computed from the historian's samples for any window (STANDARDS.md 6.5); only the downtime reasons
+people give are stored here. Windows are clipped at the injected clock's now, so a running shift counts to now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from hmi.audit import AuditLog
+from hmi.clock import Clock, utc_now
+from hmi.config import Line, PlantConfig
+from hmi.context import ActionContext
+from hmi.oee.calc import OeeResult, compute_oee
+from hmi.oee.schedule import (
+    Interval,
+    intersect,
+    planned_stop_intervals,
+    scheduled_intervals,
+    subtract,
+    total_s,
+)
+from hmi.oee.states import SEVERITY, StateCategory
+from hmi.oee.timeline import Segment, StateSample, build_timeline, from_us, to_us
+from hmi.roles import Permission
+from hmi.shifts import ShiftSlot, current_shift, previous_shifts
+from hmi.store.database import Database
+from hmi.store.models import DowntimeAssignment, Sample
+
+STOP_LOOKBACK_DAYS = 31
+"""How far back a stop may start to be given a reason, and how far back a stop's start is searched."""
+OTHER_REASON = "other"
+MAX_COMMENT_LENGTH = 1000
+NOT_ASSIGNED = "Not assigned"
+_USABLE = ("good", "uncertain")  # qualities whose value can be used (bad/stale samples carry none)
+_SAMPLES = Sample.__table__  # type: ignore[attr-defined]  # SQLModel declares it only at runtime
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A maximal period in which a line was not running, with the latest downtime reason given to it."""
+
+    line: str
+    start: datetime
+    end: datetime | None
+    duration_s: float
+    category: StateCategory
+    state: str
+    reason: str | None
+    reason_text: str | None
+    planned: bool
+    comment: str
+    assigned_by: str | None
+    assigned_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LineReport:
+    """How a line ran in a window (end clipped at now): OEE with the times and counts it came from."""
+
+    line: str
+    start: datetime
+    end: datetime
+    oee: OeeResult | None
+    planned_busy_s: float
+    actual_production_s: float
+    unknown_s: float
+    planned_downtime_s: float
+    good: float
+    rejects: float
+    produced: float
+    plan: float | None
+    segments: list[Segment]
+    stops: list[Stop]
+
+
+@dataclass(frozen=True)
+class ParetoRow:
+    """Downtime of one reason in a Pareto: number of stops, their time in the schedule and its share."""
+
+    reason: str | None
+    text: str
+    planned: bool
+    stops: int
+    duration_s: float
+    share: float
+    cumulative_share: float
+
+
+class OeeService:
+    """Line timelines, counts, stops, OEE reports and downtime reasons; checks ASSIGN_DOWNTIME and audits."""
+
+    def __init__(self, plant: PlantConfig, db: Database, audit: AuditLog, clock: Clock = utc_now) -> None:
+        self._plant = plant
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+
+    # ------------------------------------------------------------------------------------------------ queries
+
+    async def timeline(self, line: str, start: datetime, end: datetime, machine: str | None = None) -> list[Segment]:
+        """State segments of a line (or one of its machines) over [start, min(end, now))."""
+        ln = self._line(line)
+        if machine is None:
+            tag = ln.state_tag
+            if tag is None:
+                raise ValueError(f"line {line!r} has no state_tag; name the tag holding its PackML state in the "
+                                 "plant configuration")
+        else:
+            found = next((m for m in ln.machines if m.name == machine), None)
+            if found is None:
+                known = ", ".join(m.name for m in ln.machines) or "none"
+                raise ValueError(f"line {line!r} has no machine {machine!r}; known machines: {known}")
+            if found.state_tag is None:
+                raise ValueError(f"machine {machine!r} of line {line!r} has no state_tag; name the tag holding its "
+                                 "PackML state in the plant configuration")
+            tag = found.state_tag
+        return await self._segments(tag, start, end)
+
+    async def counts(self, line: str, start: datetime, end: datetime) -> tuple[float, float]:
+        """Good and reject quantities produced in [start, min(end, now)) from the line's counters."""
+        ln = self._line(line)
+        stop_at = min(end, self._clock())
+        return (await self._count(ln.good_count_tag, start, stop_at),
+                await self._count(ln.reject_count_tag, start, stop_at))
+
+    async def stops(self, line: str, start: datetime, end: datetime) -> list[Stop]:
+        """Stops of a line overlapping [start, min(end, now)), oldest first, each with its full extent."""
+        ln = self._line(line)
+        if ln.state_tag is None:
+            return []
+        return await self._stops(ln, start, end, await self._segments(ln.state_tag, start, end))
+
+    async def report(self, line: str, start: datetime, end: datetime) -> LineReport:
+        """OEE and its inputs for a line over [start, min(end, now))."""
+        ln = self._line(line)
+        site = self._plant.site
+        stop_at = max(start, min(end, self._clock()))
+        segments = await self._segments(ln.state_tag, start, stop_at) if ln.state_tag else []
+        stops = await self._stops(ln, start, stop_at, segments)
+        good = await self._count(ln.good_count_tag, start, stop_at)
+        rejects = await self._count(ln.reject_count_tag, start, stop_at)
+        scheduled = scheduled_intervals(site, ln.oee, start, stop_at)
+        busy = subtract(scheduled, planned_stop_intervals(site, ln.oee, start, stop_at))
+        # A stop given a planned reason (changeover, cleaning) is planned downtime, not lost availability.
+        busy = subtract(busy, [(s.start, s.end or stop_at) for s in stops if s.planned])
+        planned_busy_s = total_s(busy)
+        actual_s = total_s(intersect(_spans(segments, StateCategory.RUNNING), busy))
+        unknown_s = total_s(intersect(_spans(segments, StateCategory.UNKNOWN), busy))
+        produced = good + rejects
+        result = plan = None
+        if ln.oee is not None:
+            result = compute_oee(planned_busy_s, actual_s, 60.0 / ln.oee.ideal_rate_per_min, produced, good)
+            rate = ln.oee.planned_rate_per_min or ln.oee.ideal_rate_per_min
+            plan = rate * planned_busy_s / 60.0
+        return LineReport(ln.name, start, stop_at, result, planned_busy_s, actual_s, unknown_s,
+                          total_s(scheduled) - planned_busy_s, good, rejects, produced, plan, segments, stops)
+
+    async def pareto(self, lines: Sequence[str], start: datetime, end: datetime) -> list[ParetoRow]:
+        """Downtime by reason over the lines' planned busy time in the window, largest first."""
+        site = self._plant.site
+        stop_at = max(start, min(end, self._clock()))
+        totals: dict[str | None, list[float]] = {}
+        info: dict[str | None, tuple[str, bool]] = {None: (NOT_ASSIGNED, False)}
+        for name in lines:
+            ln = self._line(name)
+            # Stop time outside the schedule or in a configured break is not downtime to analyse.
+            busy = subtract(scheduled_intervals(site, ln.oee, start, stop_at),
+                            planned_stop_intervals(site, ln.oee, start, stop_at))
+            for stop in await self.stops(name, start, stop_at):
+                seconds = total_s(intersect([(stop.start, stop.end or stop_at)], busy))
+                if seconds <= 0:
+                    continue
+                entry = totals.setdefault(stop.reason, [0, 0.0])
+                entry[0] += 1
+                entry[1] += seconds
+                if stop.reason is not None:
+                    info[stop.reason] = (stop.reason_text or stop.reason, stop.planned)
+        grand = sum(d for _, d in totals.values())
+        ordered = sorted(totals.items(), key=lambda kv: (-kv[1][1], -kv[1][0], info[kv[0]][0]))
+        rows: list[ParetoRow] = []
+        cumulative = 0.0
+        for reason, (n, seconds) in ordered:
+            share = seconds / grand if grand > 0 else 0.0
+            cumulative += share
+            text, planned = info[reason]
+            rows.append(ParetoRow(reason, text, planned, int(n), seconds, share, min(cumulative, 1.0)))
+        return rows
+
+    async def by_shift(self, line: str, count: int = 9,
+                       now: datetime | None = None) -> list[tuple[ShiftSlot, LineReport]]:
+        """Reports of the last `count` shifts the line is scheduled in (the running one included), oldest first."""
+        ln = self._line(line)
+        now = now or self._clock()
+        names = set(ln.oee.shifts) if ln.oee is not None and ln.oee.shifts else None
+        out: list[tuple[ShiftSlot, LineReport]] = []
+        for slot in previous_shifts(self._plant.site, now, count, names):
+            out.append((slot, await self.report(line, slot.start, min(slot.end, now))))
+        return out
+
+    def windows(self, now: datetime | None = None) -> dict[str, tuple[datetime, datetime]]:
+        """UTC bounds of the current 'shift', plant-local calendar 'day' and ISO 'week' (from Monday 00:00)."""
+        now = now or self._clock()
+        site = self._plant.site
+        zone = site.zone
+        today = now.astimezone(zone).date()
+        monday = today - timedelta(days=today.weekday())
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+        shift = current_shift(site, now)
+        return {
+            "shift": (shift.start, shift.end),
+            # Local midnights converted one by one: a DST day is 23 or 25 hours long, a DST week 167 or 169.
+            "day": (midnight(today), midnight(today + timedelta(days=1))),
+            "week": (midnight(monday), midnight(monday + timedelta(days=7))),
+        }
+
+    # ------------------------------------------------------------------------------------------------ command
+
+    async def assign_reason(self, ctx: ActionContext, line: str, stop_start: datetime, reason: str,
+                            comment: str = "") -> DowntimeAssignment:
+        """Give the stop of `line` that began at `stop_start` a downtime reason; needs ASSIGN_DOWNTIME.
+
+        A re-assignment adds a row (the earlier ones stay as history). ValueError for an unknown line, reason
+        or stop, or 'other' without a comment.
+        """
+        object_id = f"{line}@{_iso(stop_start)}"
+        await self._audit.require(ctx, Permission.ASSIGN_DOWNTIME, action="downtime.assign", object_type="downtime",
+                                  object_id=object_id)
+        ln = self._line(line)
+        code = reason.strip()
+        known = self._plant.downtime_reason(code)
+        if known is None:
+            codes = ", ".join(r.code for r in self._plant.downtime_reasons)
+            raise ValueError(f"unknown downtime reason {reason!r}; use one of: {codes}")
+        comment = comment.strip()
+        if code == OTHER_REASON and not comment:
+            raise ValueError("reason 'other' needs a comment saying what stopped the line")
+        if len(comment) > MAX_COMMENT_LENGTH:
+            raise ValueError(f"the comment has {len(comment)} characters; shorten it to {MAX_COMMENT_LENGTH}")
+        now = self._clock()
+        if not now - timedelta(days=STOP_LOOKBACK_DAYS) <= stop_start <= now:
+            raise ValueError(f"stops can be given a reason for {STOP_LOOKBACK_DAYS} days; {_iso(stop_start)} is "
+                             "outside that (or in the future)")
+        start_us = to_us(stop_start)
+        found = [s for s in await self.stops(line, stop_start, stop_start + timedelta(microseconds=1))
+                 if to_us(s.start) == start_us]
+        if not found:
+            raise ValueError(f"line {line!r} has no stop starting at {_iso(stop_start)}; pick the stop from the "
+                             "line's list of stops")
+        stop = found[0]
+        async with self._audit.transaction() as session:
+            previous = (await session.execute(
+                select(DowntimeAssignment)
+                .where(DowntimeAssignment.line == ln.name, DowntimeAssignment.stop_start_us == start_us)
+                .order_by(col(DowntimeAssignment.id).desc()).limit(1))).scalars().first()
+            row = DowntimeAssignment(line=ln.name, stop_start_us=start_us, reason=code, comment=comment,
+                                     user_id=ctx.user_id or None, username=ctx.username, station=ctx.station,
+                                     at=now, action_id=ctx.id)
+            session.add(row)
+            await session.flush()
+            await self._audit.record(
+                ctx, "downtime.assign", "downtime", object_id, session=session,
+                old_value=previous.reason if previous is not None else None, new_value=code,
+                reason=comment or None,
+                detail=f"line {ln.name}, stop {stop.state} ({stop.category.value}) from {_iso(stop.start)}, "
+                       f"reason {known.text}" + (" (planned)" if known.planned else ""),
+            )
+        return row
+
+    # ------------------------------------------------------------------------------------------------ internals
+
+    def _line(self, name: str) -> Line:
+        found = self._plant.line(name)
+        if found is None:
+            known = ", ".join(ln.name for _, ln in self._plant.lines())
+            raise ValueError(f"unknown line {name!r}; known lines: {known}")
+        return found[1]
+
+    async def _segments(self, tag: str, start: datetime, end: datetime) -> list[Segment]:
+        now = self._clock()
+        stop_at = min(end, now)
+        if stop_at <= start:
+            return []
+        s = _SAMPLES.c
+        columns = (s.t_us, s.text, s.quality)
+        before = select(*columns).where(s.tag == tag, s.t_us < to_us(start)).order_by(s.t_us.desc()).limit(1)
+        inside = (select(*columns).where(s.tag == tag, s.t_us >= to_us(start), s.t_us < to_us(stop_at))
+                  .order_by(s.t_us))
+        async with self._db.session() as session:
+            rows = list((await session.execute(before)).all()) + list((await session.execute(inside)).all())
+        samples = [StateSample(from_us(t_us), text, quality) for t_us, text, quality in rows]
+        return build_timeline(samples, start, end, now, self._plant.history_policy(tag).max_interval_s)
+
+    async def _running_sample(self, tag: str, after: datetime, before: datetime, *, last: bool) -> datetime | None:
+        """The last (or first) sample in [after, before) saying the tag's state is Execute."""
+        s = _SAMPLES.c
+        pick = sa.func.max(s.t_us) if last else sa.func.min(s.t_us)
+        query = sa.select(pick).where(s.tag == tag, s.t_us >= to_us(after), s.t_us < to_us(before),
+                                      s.quality.in_(_USABLE), sa.func.lower(sa.func.trim(s.text)) == "execute")
+        async with self._db.session() as session:
+            t_us = (await session.execute(query)).scalar()
+        return None if t_us is None else from_us(int(t_us))
+
+    async def _stops(self, ln: Line, start: datetime, end: datetime, segments: list[Segment]) -> list[Stop]:
+        if not segments or ln.state_tag is None:
+            return []
+        tag = ln.state_tag
+        now = self._clock()
+        stop_at = min(end, now)
+        ext_start, ext_end = start, stop_at
+        # A stop is known by its line and start, so one running into the window is followed back to where it
+        # began (and one running out of it forward to where it ended), whatever window is asked for.
+        if segments[0].category != StateCategory.RUNNING:
+            floor = start - timedelta(days=STOP_LOOKBACK_DAYS)
+            ext_start = await self._running_sample(tag, floor, start, last=True) or floor
+        if segments[-1].category != StateCategory.RUNNING and stop_at < now:
+            ext_end = await self._running_sample(tag, stop_at, now, last=False) or now
+        if (ext_start, ext_end) != (start, stop_at):
+            segments = await self._segments(tag, ext_start, ext_end)
+        runs: list[list[Segment]] = []
+        for seg in segments:
+            if seg.category == StateCategory.RUNNING:
+                continue
+            if runs and runs[-1][-1].end == seg.start:
+                runs[-1].append(seg)
+            else:
+                runs.append([seg])
+        runs = [r for r in runs if r[0].start < stop_at and r[-1].end > start]
+        if not runs:
+            return []
+        assigned = await self._assignments(ln.name, to_us(runs[0][0].start), to_us(runs[-1][0].start))
+        out: list[Stop] = []
+        for run in runs:
+            first, last_end = run[0], run[-1].end
+            ended = None if last_end >= now else last_end
+            worst = max((seg.category for seg in run), key=lambda c: SEVERITY[c])
+            row = assigned.get(to_us(first.start))
+            reason = self._plant.downtime_reason(row.reason) if row is not None else None
+            out.append(Stop(
+                line=ln.name, start=first.start, end=ended, duration_s=(last_end - first.start).total_seconds(),
+                category=worst, state=first.state, reason=row.reason if row is not None else None,
+                reason_text=(reason.text if reason is not None else row.reason) if row is not None else None,
+                planned=reason.planned if reason is not None else False,
+                comment=row.comment if row is not None else "",
+                assigned_by=row.username if row is not None else None,
+                assigned_at=row.at if row is not None else None,
+            ))
+        return out
+
+    async def _assignments(self, line: str, first_us: int, last_us: int) -> dict[int, DowntimeAssignment]:
+        query = (select(DowntimeAssignment)
+                 .where(DowntimeAssignment.line == line, col(DowntimeAssignment.stop_start_us) >= first_us,
+                        col(DowntimeAssignment.stop_start_us) <= last_us)
+                 .order_by(col(DowntimeAssignment.id)))
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).scalars().all()
+        # Ascending ids: the newest assignment of a stop is the one left in the dict.
+        return {row.stop_start_us: row for row in rows}
+
+    async def _count(self, tag: str | None, start: datetime, end: datetime) -> float:
+        """Quantity counted by a counter tag in [start, end): sum of increases; a drop (reset) adds the new value."""
+        if tag is None or end <= start:
+            return 0.0
+        s = _SAMPLES.c
+        usable = sa.and_(s.tag == tag, s.value.is_not(None), s.quality.in_(_USABLE))
+        # The last value before the window is the baseline; the window function runs in the database so a week
+        # of 1-s samples never crosses into Python.
+        before = (sa.select(s.t_us, s.value).where(usable, s.t_us < to_us(start))
+                  .order_by(s.t_us.desc()).limit(1).subquery())
+        inside = sa.select(s.t_us, s.value).where(usable, s.t_us >= to_us(start), s.t_us < to_us(end))
+        points = sa.union_all(sa.select(before.c.t_us, before.c.value), inside).subquery()
+        steps = sa.select(points.c.value, sa.func.lag(points.c.value).over(order_by=points.c.t_us).label("prev")
+                          ).subquery()
+        increase = sa.case((steps.c.value >= steps.c.prev, steps.c.value - steps.c.prev), else_=steps.c.value)
+        query = sa.select(sa.func.coalesce(sa.func.sum(increase), 0.0)).where(steps.c.prev.is_not(None))
+        async with self._db.session() as session:
+            total = (await session.execute(query)).scalar()
+        return float(total or 0.0)
+
+
+def _spans(segments: Sequence[Segment], cat: StateCategory) -> list[Interval]:
+    return [(seg.start, seg.end) for seg in segments if seg.category == cat]
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
