@@ -18,9 +18,12 @@ from hmi.clock import ManualClock
 from hmi.config import parse_config
 from hmi.context import ActionContext, PermissionDenied
 from hmi.notes import ShiftNotes
+from hmi.oee.service import OeeService
+from hmi.oee.timeline import to_us
 from hmi.roles import Permission, Role
 from hmi.stations import StationService
 from hmi.store.database import Database
+from hmi.store.models import Sample
 from hmi.tags import Quality, TagCache, TagState
 
 PLANT = """
@@ -30,7 +33,9 @@ areas:
   - name: A
     lines:
       - name: L
+        state_tag: L.State
         tags:
+          - {name: L.State, endpoint: e, node_id: "ns=2;s=L.State", data_type: string}
           - {name: T1, endpoint: e, node_id: "ns=2;s=T1", alarms: [{type: H, limit: 10, priority: 2, message: T1 high}]}
           - name: Trip
             endpoint: e
@@ -53,6 +58,7 @@ alarm.return_to_service . . x x x
 kpi.view                . . x x x
 note.add                x x x . .
 note.amend              x x x . .
+downtime.assign         x x x . .
 handover.sign           . x . . .
 audit.view              . . x x x
 audit.export            . . . x x
@@ -94,6 +100,7 @@ class Plant:
         self.alarms = AlarmService(self.engine, self.db, self.audit, self.clock)
         self.notes = ShiftNotes(self.db, self.audit, self.clock)
         self.stations = StationService(self.db, self.audit, self.clock)
+        self.oee = OeeService(parse_config(PLANT), self.db, self.audit, self.clock)
         self.n = 0
 
     def put(self, name: str, value: object) -> None:
@@ -162,6 +169,17 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         assert note.id is not None
         return await p.notes.amend(ctx, note.id, "amended text", "typo")
 
+    async def downtime_assign(ctx: ActionContext) -> object:
+        # A fresh stop of line L for each role: Execute, then Held a moment later (as the historian records them).
+        now = p.clock()
+        held = now - timedelta(milliseconds=250)
+        async with p.db.session(write=True) as session:
+            session.add_all([Sample(tag="L.State", t_us=to_us(now - timedelta(milliseconds=500)), text="Execute",
+                                    quality="good"),
+                             Sample(tag="L.State", t_us=to_us(held), text="Held", quality="good")])
+            await session.commit()
+        return await p.oee.assign_reason(ctx, "L", held, "jam")
+
     async def user_create(ctx: ActionContext) -> object:
         return await p.users.create_user(p.unique("new"), PASSWORD, Role.OPERATOR, actor=ctx)
 
@@ -200,6 +218,7 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         "kpi.view": check(Permission.VIEW_KPI, "kpi.view"),
         "note.add": note_add,
         "note.amend": note_amend,
+        "downtime.assign": downtime_assign,
         "handover.sign": check(Permission.SIGN_HANDOVER, "handover.sign"),
         "audit.view": check(Permission.VIEW_AUDIT, "audit.view"),
         "audit.export": check(Permission.EXPORT_AUDIT, "audit.export"),
