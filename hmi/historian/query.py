@@ -138,9 +138,14 @@ class _Builder:
         self.spans: list[tuple[int, int, str]] = []
         self.open: tuple[int, str] | None = None  # an open bad span: since, label
         self.last_t: int | None = None  # time of the last sample seen (any quality)
+        self.carried = False  # the last point is the value carried from before the range
 
     def point(self, t: int, v: float | None) -> None:
         t = min(max(t, self.start), self.end)
+        if self.carried and self.points and t == self.points[-1][0]:
+            # A sample exactly at the left edge replaces the value carried there.
+            self.points.pop()
+        self.carried = False
         if self.points and t <= self.points[-1][0]:
             if v is None and self.points[-1][1] is None:
                 return
@@ -185,6 +190,7 @@ class _Builder:
             self.open_span(self.start, before.quality)
         elif before.value is not None:
             self.point(self.start, before.value)
+            self.carried = True
 
     def sample(self, s: _Rec) -> None:
         self.hole_check(s.t_us)
