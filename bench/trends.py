@@ -147,10 +147,16 @@ async def measure(db: Database, label: str, days: float, runs: int) -> tuple[flo
             {"tags": TAGS, "a": to_us(start), "b": to_us(END)})).all()
     naive = time.perf_counter() - t0
     a, b = statistics.median(times), statistics.median(zooms)
-    spikes = sum(1 for s in result.values() for v in s.values if v is not None and v > 85)
+    # Extremes must survive downsampling: each pen's highest and lowest point equal the stored max and min.
+    async with db.session() as session:
+        truth = {r[0]: (r[1], r[2]) for r in (await session.execute(sa.text(
+            "SELECT tag, min(value), max(value) FROM samples GROUP BY tag"))).all()}
+    kept = sum(1 for tag, s in result.items()
+               if (min(v for v in s.values if v is not None), max(v for v in s.values if v is not None)) == truth[tag])
     gaps = sum(len(s.bad_spans) for s in result.values())
     print(f"{label}: trend {days:g} d x {len(TAGS)} pens {a:.3f} s (runs {', '.join(f'{x:.3f}' for x in times)}), "
-          f"{points} points, {spikes} spike points kept, {gaps} bad/no-data spans; zoom 10 min {b:.3f} s "
+          f"{points} points, min and max kept on {kept}/{len(TAGS)} pens, {gaps} bad/no-data spans; "
+          f"zoom 10 min {b:.3f} s "
           f"({zoom_points} points); naive fetch of {len(raw):,} raw rows {naive:.2f} s; ratio {naive / a:.1f}")
     return a, b, points, naive
 

@@ -232,7 +232,8 @@ class Historian:
     def _note_failure(self, exc: Exception) -> None:
         if isinstance(exc, DatabaseUnavailable):
             self._last_error = str(exc)
-        elif isinstance(exc, OSError | TimeoutError | sa.exc.DBAPIError):
+        elif isinstance(exc, OSError | TimeoutError | sa.exc.DBAPIError | RuntimeError):
+            # RuntimeError: the Database was stopped (shutdown order, a test) - the same as unreachable here.
             self._last_error = f"{self._db.describe()} failed: {exc}"
         else:
             # Not a connection problem (a bug, a constraint): still spooled so nothing is lost, but said loudly.
