@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,8 +21,10 @@ from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
 from hmi.config_audit import record_config
 from hmi.handover import HandoverService, ProductionTracker
+from hmi.historian import Historian, HistoryQuery
 from hmi.history import TrendBuffer
 from hmi.notes import ShiftNotes
+from hmi.oee.service import OeeService
 from hmi.roles import Role
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.signatures import SignatureService
@@ -30,6 +34,7 @@ from hmi.sources.opcua import OpcUaSource
 from hmi.stations import StationService
 from hmi.store.database import Database
 from hmi.tags import TagCache
+from hmi.trend_views import TrendViews
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,8 @@ class Runtime:
     trend_window: timedelta = timedelta(minutes=15)
     # The plant file `plant` was loaded from; when set, a changed file is audited at start (STANDARDS.md 5.1).
     config_path: Path | None = None
+    # Where the historian keeps samples while the database is unreachable (store and forward).
+    data_dir: Path | None = None
     cache: TagCache = field(init=False)
     board: StatusBoard = field(init=False)
     alarms: AlarmEngine = field(init=False)
@@ -66,6 +73,10 @@ class Runtime:
     handover: HandoverService = field(init=False)
     production: ProductionTracker = field(init=False)
     trends: TrendBuffer = field(init=False)
+    historian: Historian = field(init=False)
+    history: HistoryQuery = field(init=False)
+    oee: OeeService = field(init=False)
+    trend_views: TrendViews = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
     conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
@@ -92,6 +103,10 @@ class Runtime:
                                         self.cache, self.clock, tracker=self.production)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
+        self.historian = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock)
+        self.history = HistoryQuery(self.db, self.plant)
+        self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
+        self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
         self.conditions = {}
         low1, low2, low3 = self.plant.alarm_policy.severity_priorities
@@ -119,6 +134,8 @@ class Runtime:
             self._ready.set()
             raise
         self.trends.start()
+        # Before the sources, so the first values after start are recorded too.
+        await self.historian.start()
         self.production.start()
         self.alarms.start()
         self.journal.start()
@@ -143,6 +160,8 @@ class Runtime:
                 await self._ticker
             self._ticker = None
         await self.journal.stop()
+        # After the sources: the last values are written (or kept on disk) before the database closes.
+        await self.historian.stop()
         self.alarms.stop()
         self.trends.stop()
         self.production.stop()
@@ -166,6 +185,17 @@ class Runtime:
                 self.alarms.tick()
             except Exception:
                 log.exception("alarm tick failed")
+
+    def spool_dir(self) -> Path:
+        """The historian's store-and-forward folder: in the data directory, else beside the SQLite file."""
+        if self.data_dir is not None:
+            return self.data_dir / "historian-spool"
+        database = self.db.database_path
+        if database is not None:
+            return database.parent / f"{database.stem}-historian-spool"
+        # PostgreSQL or in-memory without a data directory: a folder per database under the temp dir.
+        key = hashlib.sha256(self.db.redacted_url.encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"factory-hmi-spool-{key}"
 
     def shift(self) -> ShiftSlot:
         """The shift running now."""

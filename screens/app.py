@@ -20,6 +20,7 @@ from screens.kpi import kpi_page
 from screens.line import line_page
 from screens.login import login_page, logout
 from screens.notes import notes_page
+from screens.oee import oee_page
 from screens.overview import overview_page
 from screens.trends import trends_page
 from screens.users import users_page
@@ -99,6 +100,11 @@ def setup(
     async def _trends(tags: str | None = None) -> None:
         if (ctx := await signed_in()) is not None:
             trends_page(rt, ctx, tags)
+
+    @ui.page("/oee")
+    async def _oee() -> None:
+        if (ctx := await signed_in()) is not None:
+            oee_page(rt, ctx)
 
     @ui.page("/notes")
     async def _notes() -> None:

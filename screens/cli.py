@@ -136,7 +136,8 @@ def handle_run(args: argparse.Namespace) -> int:
     url, secret = prepared
     from hmi.runtime import Runtime
 
-    runtime = Runtime(plant, Database(url), config_path=Path(args.config))
+    runtime = Runtime(plant, Database(url), config_path=Path(args.config),
+                      data_dir=args.data_dir.expanduser().absolute())
     print(f"HMI for {plant.site.name}: http://{args.host}:{args.port}", flush=True)
     _serve(runtime, args, secret)
     return 0
@@ -154,7 +155,9 @@ def demo_plant(port: int) -> PlantConfig:
 
     plant = load_config(demo_config_path())
     endpoints = tuple(e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) for e in plant.endpoints)
-    return PlantConfig.model_validate({"site": plant.site, "endpoints": endpoints, "areas": plant.areas})
+    # Every section of the file (alarm policy, historian, downtime reasons, ...) stays; only the URL moves.
+    fields = {name: getattr(plant, name) for name in PlantConfig.model_fields}
+    return PlantConfig.model_validate({**fields, "endpoints": endpoints})
 
 
 def handle_demo(args: argparse.Namespace) -> int:
@@ -172,7 +175,8 @@ def handle_demo(args: argparse.Namespace) -> int:
     simulator = PlantSimulator(plant, host="127.0.0.1", port=sim_port, seed=args.seed)
     # A password chosen through the environment is not printed on the login page for all to read.
     hint = "set by HMI_DEMO_PASSWORD" if os.environ.get("HMI_DEMO_PASSWORD") else password
-    runtime = Runtime(plant, Database(url), demo=DemoInfo(DEMO_USERS, hint))
+    runtime = Runtime(plant, Database(url), demo=DemoInfo(DEMO_USERS, hint),
+                      data_dir=args.data_dir.expanduser().absolute())
 
     async def before_start() -> None:
         await simulator.start()

@@ -20,7 +20,7 @@ from screens.widgets import indicator_classes
 
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
 PRIMARY = "#3d3d3d"
-NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("Shift log", "/notes"),
+NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("OEE", "/oee"), ("Shift log", "/notes"),
        ("Handover", "/handover"), ("Journal", "/journal"), ("KPIs", "/kpi"), ("Audit", "/audit"), ("Users", "/users"))
 # Entries only some roles reach; the page itself checks again (and audits a refusal).
 NAV_NEEDS = {"/users": Permission.MANAGE_USERS}
@@ -100,6 +100,10 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         conn_banner.set_visibility(False)
         with conn_banner:
             conn_text = ui.label("")
+        # Samples wait on local disk while the database is away; people should know the history has a backlog.
+        hist_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
+                       .props('data-testid="historian-banner" role="status"').mark("historian-banner"))
+        hist_banner.set_visibility(False)
         # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
         banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
@@ -117,6 +121,12 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
                     for s in down
                 )
             )
+        hist = rt.historian.status
+        hist_banner.set_visibility(hist.buffering_since is not None)
+        if hist.buffering_since is not None:
+            hist_banner.set_text(
+                f"Historian: the database is unreachable since {local_time(hist.buffering_since, zone, date=True)}; "
+                f"{hist.spooled_batches} batch(es) of samples wait on local disk and are written when it returns.")
         active = rt.alarms.active()
         unack = [a for a in active if a.state.unacknowledged]
         for i, row in enumerate(banner_rows):

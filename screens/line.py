@@ -1,4 +1,5 @@
-"""Level 2: one line's machines with live values, units, quality and normal ranges, and a small live trend."""
+"""Level 2: one line's machines with live values, units, quality and normal ranges, a small live trend, and its
+recorded states, OEE and stops."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.frame import frame
+from screens.line_status import LineStatusPanel
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
@@ -54,6 +56,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
                             if tag.name != machine.state_tag:
                                 views[tag.name] = ValueView(tag, small=True)
         states.pop("", None)
+        LineStatusPanel(rt, ctx, line)
 
         def render(changed: dict[str, TagState | None]) -> None:
             for tag_name, state in changed.items():

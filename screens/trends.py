@@ -1,48 +1,454 @@
-"""Trends: pick tags, watch them live (ring buffer of the last minutes) with their alarm limits."""
+"""Trends: pens from the tag tree, live or from the historian, zoom and pan, a cursor, CSV export, saved views.
+
+Every chart is drawn from the historian's server-side downsampled series (at most MAX_POINTS per pen, extremes
+kept); the live 10-minute view then appends the ring buffer's new points, so it moves every second without
+resending the figure.
+"""
 
 from __future__ import annotations
 
-from nicegui import app, ui
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
+from nicegui import app, events, ui
+
+from hmi.alarms.journal_query import activations
 from hmi.context import ActionContext
+from hmi.historian import Series
 from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from hmi.trend_export import trend_csv
+from hmi.trend_views import MAX_PENS, SavedView
+from screens import ranges
 from screens.frame import frame
-from screens.trend_chart import LiveTrend
+from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
 
-MAX_PENS = 8
+MAX_POINTS = 2000
+RANGES = {"10m": "10 min", "shift": "Shift", "24h": "24 h", "7d": "7 days", "custom": "Custom"}
+# Long live views are re-read from the historian this often (their buckets are minutes wide anyway).
+LIVE_REQUERY_S = 60.0
+READ_ERROR = "History cannot be read: "
+
+
+def tag_tree(rt: Runtime) -> list[dict[str, Any]]:
+    """Areas > lines > machines > numeric tags, as ui.tree nodes (tag ids are tag names)."""
+    nodes: list[dict[str, Any]] = []
+    for area in rt.plant.areas:
+        area_node: dict[str, Any] = {"id": f"area:{area.name}", "label": area.name, "children": []}
+        for line in area.lines:
+            line_node: dict[str, Any] = {"id": f"line:{line.name}", "label": line.name, "children": []}
+            line_node["children"] += [{"id": t.name, "label": t.name} for t in line.tags if t.numeric]
+            for machine in line.machines:
+                tags = [{"id": t.name, "label": t.name} for t in machine.tags if t.numeric]
+                if tags:
+                    line_node["children"].append(
+                        {"id": f"machine:{line.name}.{machine.name}", "label": machine.name, "children": tags})
+            area_node["children"].append(line_node)
+        nodes.append(area_node)
+    return nodes
+
+
+class TrendScreen:
+    """State and actions of one open trend page."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext, pens: list[str]) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.zone = rt.plant.site.zone
+        self.pens = pens
+        self.mode = "live"
+        self.range_key = "10m"
+        now = rt.clock()
+        self.start, self.end = now - timedelta(minutes=10), now
+        self.series: dict[str, Series] = {}
+        self.cursor: datetime | None = None
+        self.last_sent: dict[str, datetime | None] = {}
+        self.last_query = 0.0
+        self.plot: ui.plotly | None = None
+        self.status: ui.label
+        self.readout: ui.column
+        self.holder: ui.column
+        self.window_label: ui.label
+
+    # ------------------------------------------------------------------------------------------------ windows
+
+    def resolve(self, custom_from: str = "", custom_to: str = "") -> None:
+        """Set start/end from the range key (live ranges end now); ValueError for a bad custom range."""
+        now = self.rt.clock()
+        if self.range_key == "custom":
+            window = ranges.resolve("custom", now, self.zone, custom_from=custom_from, custom_to=custom_to)
+        else:
+            window = ranges.resolve(self.range_key, now, self.zone, shift=self.rt.shift())
+        self.start, self.end = window.start, min(window.end, now) if self.mode == "live" else window.end
+
+    def describe(self) -> str:
+        """The window as people read it, with the mode."""
+        span = f"{local_x(self.start, self.zone)[:19]} – {local_x(self.end, self.zone)[:19]} ({self.zone.key})"
+        return f"{'LIVE' if self.mode == 'live' else 'HISTORY'} · {span}"
+
+    # ----------------------------------------------------------------------------------------------- drawing
+
+    async def load(self) -> None:
+        """Read the window from the historian (downsampled on the server) and redraw the chart."""
+        self.last_query = asyncio.get_running_loop().time()
+        try:
+            if self.pens:
+                self.series = await self.rt.history.series(self.pens, self.start, self.end, max_points=MAX_POINTS)
+                events_ = await activations(self.rt.db, self.pens, self.start, self.end)
+            else:
+                self.series, events_ = {}, []
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"{READ_ERROR}{exc}")
+            return
+        if self.status.text.startswith(READ_ERROR):
+            # Only our own error goes; a message about a save or export finished meanwhile stays.
+            self.status.set_text("")
+        self._merge_live_tail()
+        marks = [Mark(e.source_time or e.server_time, e.alarm_id, e.priority) for e in events_]
+        self.draw(marks)
+
+    def _merge_live_tail(self) -> None:
+        # The historian writes in batches; the ring buffer has the last second it has not written yet.
+        for name in self.pens:
+            s = self.series.get(name)
+            last = s.times[-1] if s and s.times else None
+            self.last_sent[name] = last
+            if self.mode != "live" or s is None or self.range_key != "10m":
+                continue
+            tail = self.rt.trends.points(name, since=last)
+            if tail:
+                s.times.extend(p[0] for p in tail)
+                s.values.extend(p[1] for p in tail)
+                self.last_sent[name] = tail[-1][0]
+
+    def draw(self, marks: list[Mark] | None = None) -> None:
+        """Build the figure for the current state and show it."""
+        self._marks = marks if marks is not None else getattr(self, "_marks", [])
+        self.window_label.set_text(self.describe())
+        self.holder.clear()
+        with self.holder:
+            if not self.pens:
+                ui.label("Choose one or more tags in the tag tree (up to 8).").classes("hmi-muted")
+                self.plot = None
+                return
+            figure = build_figure(self.rt.plant, self.zone, self.pens, self.series, self.start, self.end,
+                                  marks=self._marks, cursor=self.cursor)
+            self.plot = ui.plotly(figure).classes("w-full").props('data-testid="trend"').mark("trend")
+            self.plot.on("plotly_relayout", self.on_relayout)
+            self.plot.on("plotly_click", self.on_click)
+        self.show_readout()
+
+    def points_sent(self) -> int:
+        """How many points the chart holds now (all pens)."""
+        return sum(len(s.times) for s in self.series.values())
+
+    # ------------------------------------------------------------------------------------------------- live
+
+    async def tick(self) -> None:
+        """Live mode: move the window to now; append new ring points (10 min) or re-read (longer ranges)."""
+        if self.mode != "live" or self.plot is None:
+            return
+        if self.range_key != "10m":
+            if asyncio.get_running_loop().time() - self.last_query >= LIVE_REQUERY_S:
+                self.resolve()
+                await self.load()
+            return
+        now = self.rt.clock()
+        self.start, self.end = now - timedelta(minutes=10), now
+        xs: list[list[str]] = []
+        ys: list[list[float | None]] = []
+        idx: list[int] = []
+        for i, name in enumerate(self.pens):
+            points = self.rt.trends.points(name, since=self.last_sent.get(name))
+            s = self.series.get(name)
+            if not points or s is None:
+                continue
+            self.last_sent[name] = points[-1][0]
+            s.times.extend(p[0] for p in points)
+            s.values.extend(p[1] for p in points)
+            # Drop what slid out of the window so the chart never holds more than the window's points.
+            while s.times and s.times[0] < self.start and len(s.times) > 1:
+                del s.times[0], s.values[0]
+            x = [local_x(p[0], self.zone) for p in points]
+            y = [p[1] for p in points]
+            # Keep the server's copy of the figure in step, so a reconnecting browser redraws the same trend.
+            trace = self.plot.figure["data"][i]
+            trace["x"] = (trace["x"] + x)[-len(s.times):]
+            trace["y"] = (trace["y"] + y)[-len(s.times):]
+            xs.append(x)
+            ys.append(y)
+            idx.append(i)
+        layout = self.plot.figure["layout"]
+        layout["xaxis"]["range"] = [local_x(self.start, self.zone), local_x(self.end, self.zone)]
+        if idx:
+            self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
+        self.plot.run_plot_method("relayout", {"xaxis.range": layout["xaxis"]["range"]})
+        self.window_label.set_text(self.describe())
+
+    # ------------------------------------------------------------------------------------------ interaction
+
+    async def on_relayout(self, e: events.GenericEventArguments) -> None:
+        """Zoom or pan on the chart: read that window again at its own resolution (history mode)."""
+        args = e.args if isinstance(e.args, Mapping) else {}
+        if args.get("xaxis.autorange"):
+            await self.set_range(self.range_key)
+            return
+        low = args.get("xaxis.range[0]")
+        high = args.get("xaxis.range[1]")
+        if low is None and isinstance(args.get("xaxis.range"), list):
+            low, high = args["xaxis.range"][:2]
+        if low is None or high is None:
+            return
+        try:
+            start, end = parse_x(str(low), self.zone), parse_x(str(high), self.zone)
+        except ValueError:
+            return
+        if end <= start or (abs((start - self.start).total_seconds()) < 0.5
+                            and abs((end - self.end).total_seconds()) < 0.5):
+            return  # our own relayout echoed back
+        await self.zoom_to(start, end)
+
+    async def zoom_to(self, start: datetime, end: datetime) -> None:
+        """Show [start, end] from the historian (history mode)."""
+        self.mode = "history"
+        self.start, self.end = start, end
+        await self.load()
+
+    async def pan(self, fraction: float) -> None:
+        """Move the window by `fraction` of its width (negative: back in time); history mode."""
+        width = self.end - self.start
+        shift = width * fraction
+        await self.zoom_to(self.start + shift, self.end + shift)
+
+    async def zoom(self, factor: float) -> None:
+        """Widen (factor > 1) or narrow the window around its middle; history mode."""
+        middle = self.start + (self.end - self.start) / 2
+        half = (self.end - self.start) * factor / 2
+        await self.zoom_to(middle - half, middle + half)
+
+    async def set_range(self, key: str, custom_from: str = "", custom_to: str = "") -> None:
+        """Choose a named range; 10 min, shift, 24 h and 7 days run live up to now."""
+        self.range_key = key
+        self.mode = "history" if key == "custom" else "live"
+        try:
+            self.resolve(custom_from, custom_to)
+        except ValueError as exc:
+            self.status.set_text(f"Not shown: {exc}.")
+            return
+        await self.load()
+
+    async def on_click(self, e: events.GenericEventArguments) -> None:
+        """Touch or click on the chart: a cursor that reads every pen at that time."""
+        points = e.args.get("points") if isinstance(e.args, Mapping) else None
+        if not points:
+            return
+        try:
+            self.cursor = parse_x(str(points[0].get("x")), self.zone)
+        except (ValueError, AttributeError):
+            return
+        self.draw()
+
+    def set_cursor(self, at: datetime | None) -> None:
+        """Place (or remove) the cursor."""
+        self.cursor = at
+        self.draw()
+
+    def show_readout(self) -> None:
+        """The cursor's reading of every pen (what 'x unified' hover shows, kept for touch panels)."""
+        self.readout.clear()
+        if self.cursor is None:
+            return
+        with self.readout:
+            ui.label(f"Cursor {local_x(self.cursor, self.zone)[:19]} ({self.zone.key})").classes("font-semibold")
+            for name in self.pens:
+                s = self.series.get(name)
+                value = value_at(s, self.cursor) if s else None
+                unit = self.rt.plant.tags[name].tag.unit
+                text = f"{value:.4g} {unit}" if value is not None else "no value (gap)"
+                ui.label(f"{name}: {text}").props(f'data-testid="cursor-{name}"').mark(f"cursor-{name}")
+
+    def csv(self) -> str:
+        """CSV of the points on the chart now."""
+        return trend_csv({n: self.series[n] for n in self.pens if n in self.series}, self.rt.plant, self.zone)
 
 
 def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> None:
     """The trend screen; `tags` is a comma-separated preselection (links from other screens)."""
-    options = sorted(rt.trends.names)
-    preset = [t for t in (tags or "").split(",") if t in rt.trends.names]
+    known = {name for name, ref in rt.plant.tags.items() if ref.tag.numeric}
+    preset = [t for t in (tags or "").split(",") if t in known]
     if not preset:
-        preset = [t for t in app.storage.user.get("trend_pens", []) if t in rt.trends.names]
+        preset = [t for t in app.storage.user.get("trend_pens", []) if t in known]
     if not preset:
         preset = [t for _, line in list(rt.plant.lines())[:1] for t in line.trend_tags]
-    with frame(rt, ctx, "Trends"):
-        with ui.row().classes("w-full items-center gap-3"):
-            ui.label("Trends").classes("hmi-title")
-            pens = (
-                ui.select(
-                    options, value=preset[:MAX_PENS], multiple=True, with_input=True, label=f"Tags (up to {MAX_PENS})"
-                )
-                .props('use-chips data-testid="trend-pens"')
-                .mark("trend-pens")
-                .classes("min-w-[32rem]")
-            )
-            ui.label(f"live, last {int(rt.trend_window.total_seconds() // 60)} minutes").classes("hmi-muted")
-        holder = ui.column().classes("w-full hmi-panel p-2")
+    screen = TrendScreen(rt, ctx, preset[:MAX_PENS])
+    with frame(rt, ctx, "Trends"), ui.row().classes("w-full items-start gap-3 no-wrap"):
+        with ui.column().classes("hmi-panel p-2 w-72 shrink-0"):
+            ui.label("Tag tree").classes("font-semibold")
+            search = (ui.input("Search tags").props('clearable data-testid="trend-search"')
+                      .mark("trend-search").classes("w-full"))
+            tree = ui.tree(tag_tree(rt), tick_strategy="leaf", label_key="label").props(
+                'data-testid="trend-tree"').mark("trend-tree").classes("w-full")
+            search.bind_value_to(tree, "filter")
+            tree.expand()
+        with ui.column().classes("grow gap-2"):
+            with ui.row().classes("w-full items-center gap-2"):
+                ui.label("Trends").classes("hmi-title")
+                pens = (ui.select(sorted(known), value=list(screen.pens), multiple=True, with_input=True,
+                                  label=f"Pens (up to {MAX_PENS})")
+                        .props('use-chips data-testid="trend-pens"').mark("trend-pens").classes("min-w-[28rem]"))
+            with ui.row().classes("w-full items-center gap-2"):
+                rng = (ui.toggle(RANGES, value="10m").props('no-caps data-testid="trend-range"')
+                       .mark("trend-range"))
+                frm = ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44").props(
+                    'data-testid="trend-from"').mark("trend-from")
+                to = ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44").props(
+                    'data-testid="trend-to"').mark("trend-to")
+                apply = ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "",
+                                                                             to.value or "")).props(
+                    'data-testid="trend-apply"').mark("trend-apply")
+                for element in (frm, to, apply):
+                    element.bind_visibility_from(rng, "value", value="custom")
+            with ui.row().classes("w-full items-center gap-2"):
+                ui.button("◀ Back", on_click=lambda: screen.pan(-0.5)).props(
+                    'outline no-caps data-testid="trend-back"').mark("trend-back")
+                ui.button("Forward ▶", on_click=lambda: screen.pan(0.5)).props(
+                    'outline no-caps data-testid="trend-forward"').mark("trend-forward")
+                ui.button("Zoom in", on_click=lambda: screen.zoom(0.5)).props(
+                    'outline no-caps data-testid="trend-zoom-in"').mark("trend-zoom-in")
+                ui.button("Zoom out", on_click=lambda: screen.zoom(2.0)).props(
+                    'outline no-caps data-testid="trend-zoom-out"').mark("trend-zoom-out")
+                ui.button("Live", on_click=lambda: screen.set_range(
+                    rng.value if rng.value != "custom" else "10m")).props(
+                    'outline no-caps data-testid="trend-live"').mark("trend-live")
+                ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None)).props(
+                    "outline no-caps flat")
+                ui.button("Export CSV", on_click=lambda: export()).props(
+                    'outline no-caps data-testid="trend-export"').mark("trend-export")
+            screen.window_label = (ui.label("").classes("hmi-muted").props('data-testid="trend-window"')
+                                   .mark("trend-window"))
+            screen.status = (ui.label("").classes("font-semibold")
+                             .props('role="status" data-testid="trend-status"').mark("trend-status"))
+            screen.holder = ui.column().classes("w-full hmi-panel p-2")
+            screen.readout = ui.column().classes("gap-0").props('data-testid="trend-cursor"').mark("trend-cursor")
+            with ui.row().classes("items-center gap-2"):
+                views = ui.select({}, label="Saved views").classes("w-56").props(
+                    'data-testid="trend-views"').mark("trend-views")
+                ui.button("Open", on_click=lambda: open_view()).props(
+                    'outline no-caps data-testid="trend-view-open"').mark("trend-view-open")
+                ui.button("Delete", on_click=lambda: delete_view()).props(
+                    'outline no-caps data-testid="trend-view-delete"').mark("trend-view-delete")
+                view_name = ui.input("Save as").classes("w-48").props(
+                    'data-testid="trend-view-name"').mark("trend-view-name")
+                ui.button("Save view", on_click=lambda: save_view()).props(
+                    'no-caps data-testid="trend-view-save"').mark("trend-view-save")
 
-        def draw() -> None:
-            chosen = list(pens.value or [])[:MAX_PENS]
-            app.storage.user["trend_pens"] = chosen
-            holder.clear()
-            with holder:
-                if not chosen:
-                    ui.label("Choose one or more tags to trend.").classes("hmi-muted")
-                    return
-                LiveTrend(rt, chosen, height=480)
+    saved: dict[int, SavedView] = {}
+    syncing = False
 
-        pens.on_value_change(draw)
-        draw()
+    def show_ticks(chosen: list[str]) -> None:
+        # tick()/untick() with no keys mean "all": clear first, then tick the chosen ones.
+        tree.untick()
+        if chosen:
+            tree.tick(chosen)
+
+    async def set_pens(chosen: list[str]) -> None:
+        nonlocal syncing
+        if len(chosen) > MAX_PENS:
+            screen.status.set_text(f"At most {MAX_PENS} pens per chart; the first {MAX_PENS} are shown.")
+            chosen = chosen[:MAX_PENS]
+        screen.pens = chosen
+        app.storage.user["trend_pens"] = chosen
+        syncing = True
+        try:
+            if list(pens.value or []) != chosen:
+                pens.set_value(chosen)
+            show_ticks(chosen)
+        finally:
+            syncing = False
+        await screen.load()
+
+    async def on_pens(e: events.ValueChangeEventArguments) -> None:
+        if not syncing:
+            await set_pens([p for p in (e.value or []) if p in known])
+
+    async def on_tick(e: events.ValueChangeEventArguments) -> None:
+        if syncing:
+            return
+        ticked = [t for t in (e.value or []) if t in known]
+        # Keep the order people picked them in: existing pens first, newly ticked after.
+        await set_pens([p for p in screen.pens if p in ticked] + [t for t in ticked if t not in screen.pens])
+
+    async def on_range(e: events.ValueChangeEventArguments) -> None:
+        if e.value != "custom":
+            await screen.set_range(e.value)
+
+    async def export() -> None:
+        if not screen.series:
+            screen.status.set_text("Nothing to export: choose pens first.")
+            return
+        text = await asyncio.to_thread(screen.csv)
+        stamp = local_x(screen.start, screen.zone)[:16].replace(" ", "_").replace(":", "")
+        ui.download.content(text.encode("utf-8-sig"), f"trend_{stamp}.csv", "text/csv")
+        screen.status.set_text(f"Exported {screen.points_sent()} points of {len(screen.pens)} pen(s).")
+
+    async def refresh_views(select: int | None = None) -> None:
+        try:
+            found = await rt.trend_views.list(ctx)
+        except DatabaseUnavailable as exc:
+            screen.status.set_text(f"Saved views cannot be read: {exc}")
+            return
+        saved.clear()
+        saved.update({v.id: v for v in found})
+        views.set_options({v.id: v.name for v in found}, value=select)
+
+    async def save_view() -> None:
+        try:
+            view = await rt.trend_views.save(ctx.for_action(), view_name.value or "", screen.pens, screen.range_key,
+                                             start=screen.start, end=screen.end)
+        except (ValueError, DatabaseUnavailable) as exc:
+            screen.status.set_text(f"Not saved: {exc}")
+            return
+        screen.status.set_text(f"Saved view {view.name!r}.")
+        await refresh_views(view.id)
+
+    async def open_view() -> None:
+        view = saved.get(views.value) if views.value is not None else None
+        if view is None:
+            screen.status.set_text("Choose a saved view first.")
+            return
+        rng.set_value(view.range_key)
+        await set_pens([p for p in view.pens if p in known])
+        if view.range_key == "custom" and view.start and view.end:
+            screen.range_key = "custom"
+            await screen.zoom_to(view.start, view.end)
+        else:
+            await screen.set_range(view.range_key)
+        screen.status.set_text(f"Opened view {view.name!r}.")
+
+    async def delete_view() -> None:
+        view = saved.get(views.value) if views.value is not None else None
+        if view is None:
+            screen.status.set_text("Choose a saved view first.")
+            return
+        try:
+            await rt.trend_views.delete(ctx.for_action(), view.id)
+        except (LookupError, DatabaseUnavailable) as exc:
+            screen.status.set_text(f"Not deleted: {exc}")
+            return
+        screen.status.set_text(f"Deleted view {view.name!r}.")
+        await refresh_views()
+
+    pens.on_value_change(on_pens)
+    tree.on_tick(on_tick)
+    rng.on_value_change(on_range)
+    show_ticks(screen.pens)
+
+    async def first() -> None:
+        await refresh_views()
+        screen.resolve()
+        await screen.load()
+
+    ui.timer(0.0, first, once=True)
+    ui.timer(1.0, screen.tick)

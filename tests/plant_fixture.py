@@ -27,6 +27,7 @@ areas:
         good_count_tag: L1.Good
         reject_count_tag: L1.Reject
         trend_tags: [L1.Speed, L1.M1.Temp]
+        oee: {{ideal_rate_per_min: 320}}
         tags:
           - {{name: L1.State, endpoint: test, node_id: "ns=2;s=L1.State", data_type: string}}
           - {{name: L1.Speed, endpoint: test, node_id: "ns=2;s=L1.Speed", unit: bpm, eng_range: [0, 600]}}

@@ -130,6 +130,14 @@ class Database:
             raise RuntimeError("Database.start() has not been called")
         return self._engine
 
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL and in-memory SQLite."""
+        database = self._url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).expanduser().absolute()
+
     def describe(self) -> str:
         """Human name of the database for messages: `PostgreSQL at host:port/db` or `SQLite database PATH`."""
         if self.dialect == "sqlite":

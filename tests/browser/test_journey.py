@@ -104,3 +104,55 @@ def test_login_page_says_demo_and_refuses_a_wrong_password(page: Page, demo: Dem
     page.get_by_test_id("password").fill("wrong")
     page.get_by_test_id("sign-in").click()
     expect(page.get_by_test_id("login-error")).to_contain_text("Wrong user name or password")
+
+
+def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
+    login(page, demo, "engineer")
+    page.goto(f"{demo.url}/trends?tags=Line1.Speed,Line1.Filler.Temperature")
+    plot = page.get_by_test_id("trend")
+    expect(plot.locator(".main-svg").first).to_be_visible()
+    expect(page.get_by_test_id("trend-window")).to_contain_text("LIVE")
+    page.wait_for_timeout(3000)  # a few seconds of live values
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    assert box is not None
+    # A touch on the chart places the cursor, which reads every pen at that time.
+    page.mouse.click(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2)
+    expect(page.get_by_test_id("trend-cursor")).to_contain_text("Cursor")
+    expect(page.get_by_test_id("cursor-Line1.Speed")).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "trends.png"), full_page=True)
+    # Dragging across the chart zooms in: the screen reads that window again from the historian.
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    expect(page.get_by_test_id("trend-window")).to_contain_text("HISTORY")
+
+
+def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
+    inject_fault(demo.opcua_url, "Line2", "Filler")
+    login(page, demo, "operator")
+    page.goto(f"{demo.url}/line/Line2")
+    expect(page.get_by_test_id("line-timeline")).to_be_visible()
+    expect(page.get_by_test_id("line-oee")).to_contain_text("OEE")
+    # The fault stops the line; the stop appears (the list refreshes every 30 s; a reload reads it now).
+    deadline = time.monotonic() + 60
+    while page.get_by_test_id("line-stops").get_by_role("button", name="Reason").count() == 0:
+        assert time.monotonic() < deadline, "no stop of Line2 was recorded"
+        page.wait_for_timeout(2000)
+        page.reload()
+    page.get_by_test_id("line-stops").get_by_role("button", name="Reason").first.click()
+    page.get_by_test_id("reason-select").click()
+    page.get_by_role("option", name="Jam / mechanical fault").click()
+    page.get_by_test_id("reason-comment").fill("Filler valve <stuck>")
+    page.get_by_test_id("reason-assign").click()
+    expect(page.get_by_test_id("line-stops")).to_contain_text("Jam / mechanical fault — operator: Filler valve <stuck>")
+
+    login(page, demo, "manager")
+    page.goto(f"{demo.url}/oee")
+    table = page.get_by_test_id("oee-table")
+    for line in ("Line1", "Line2", "Line3"):
+        expect(table).to_contain_text(line)
+    expect(page.get_by_test_id("oee-pareto")).to_contain_text("Jam / mechanical fault")
+    expect(page.get_by_test_id("oee-by-shift").locator(".main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "oee.png"), full_page=True)

@@ -22,6 +22,7 @@ view_audit         . . x x x
 export_audit       . . . x x
 manage_users       . . . . x
 manage_stations    . . . . x
+assign_downtime    x x x . .
 """
 ROLES = (Role.OPERATOR, Role.LEAD, Role.ENGINEER, Role.MANAGER, Role.ADMIN)
 

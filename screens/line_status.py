@@ -1,0 +1,157 @@
+"""A line's recorded states and OEE on its screen: state timeline, OEE card, stops and their downtime reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from nicegui import ui
+
+from hmi.config import Line
+from hmi.context import ActionContext, PermissionDenied
+from hmi.oee.service import LineReport, Stop
+from hmi.roles import Permission
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from screens.fmt import local_time
+from screens.oee_figures import timeline_figure
+
+MAX_STOPS_SHOWN = 50
+REFRESH_S = 30.0
+
+
+def pct(value: float | None) -> str:
+    """A ratio as a percentage with one decimal; a dash when it cannot be computed."""
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def minutes(seconds: float) -> str:
+    """Seconds as "h h mm min" or "m min" for people."""
+    mins = round(seconds / 60)
+    return f"{mins // 60} h {mins % 60:02d} min" if mins >= 60 else f"{mins} min"
+
+
+def oee_card(report: LineReport, testid: str) -> None:
+    """OEE and its three factors, with the counts they come from; a performance above 100 % is flagged."""
+    oee = report.oee
+    with ui.column().classes("hmi-panel p-2 gap-1 min-w-[16rem]").props(f'data-testid="{testid}"').mark(testid):
+        if oee is None:
+            ui.label("No OEE: the line has no oee section in the plant file.").classes("hmi-muted")
+            return
+        ui.label(f"OEE {pct(oee.oee)}").classes("hmi-value-sm")
+        ui.label(f"Availability {pct(oee.availability)} · Performance {pct(oee.performance)} · "
+                 f"Quality {pct(oee.quality)}")
+        if oee.performance_flagged:
+            ui.label("Performance above 100 %: check the line's ideal_rate_per_min in the plant file"
+                     ).classes("q-badge uncertain").props('role="alert"')
+        plan = "—" if report.plan is None else f"{report.plan:,.0f}"
+        ui.label(f"Good {report.good:,.0f} · Rejects {report.rejects:,.0f} · Plan {plan}").classes("hmi-muted")
+        ui.label(f"Planned busy {minutes(report.planned_busy_s)} · producing {minutes(report.actual_production_s)}"
+                 + (f" · no data {minutes(report.unknown_s)}" if report.unknown_s >= 60 else "")).classes("hmi-muted")
+
+
+class LineStatusPanel:
+    """The line screen's history section; reads the historian every REFRESH_S and after each assignment."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext, line: Line) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.line = line
+        self.zone = rt.plant.site.zone
+        self.stops: list[Stop] = []
+        with ui.column().classes("w-full hmi-panel p-2 gap-2"):
+            with ui.row().classes("items-center gap-3"):
+                ui.label("Line states and OEE").classes("font-semibold")
+                self.window = ui.toggle({"shift": "This shift", "day": "Today"}, value="shift").props(
+                    'no-caps data-testid="line-window"').mark("line-window")
+                self.status = ui.label("").classes("font-semibold").props(
+                    'role="status" data-testid="line-status-msg"').mark("line-status-msg")
+            with ui.row().classes("w-full items-start gap-3 no-wrap"):
+                self.card = ui.column()
+                self.timeline = ui.column().classes("grow")
+            ui.label("Stops (newest first) — give each a reason").classes("font-semibold")
+            self.table = ui.column().classes("w-full gap-1").props('data-testid="line-stops"').mark("line-stops")
+        self.window.on_value_change(lambda: self.refresh())
+        ui.timer(0.0, self.refresh, once=True)
+        ui.timer(REFRESH_S, self.refresh)
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The chosen window, up to now."""
+        return self.rt.oee.windows(self.rt.clock())[self.window.value]
+
+    async def refresh(self) -> None:
+        """Read states, OEE and stops for the window and redraw."""
+        start, end = self.bounds()
+        try:
+            report = await self.rt.oee.report(self.line.name, start, end)
+            rows: list[tuple[str, list[Any]]] = [(self.line.name, list(report.segments))]
+            for machine in self.line.machines:
+                if machine.state_tag:
+                    rows.append((machine.name, await self.rt.oee.timeline(self.line.name, start, end,
+                                                                         machine=machine.name)))
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"History cannot be read: {exc}")
+            return
+        except (ValueError, LookupError) as exc:
+            self.status.set_text(f"No line history: {exc}")
+            return
+        self.card.clear()
+        with self.card:
+            oee_card(report, "line-oee")
+        self.timeline.clear()
+        with self.timeline:
+            ui.plotly(timeline_figure(rows, start, min(end, self.rt.clock()), self.zone)).classes("w-full").props(
+                'data-testid="line-timeline"').mark("line-timeline")
+        self.stops = sorted(report.stops, key=lambda s: s.start, reverse=True)[:MAX_STOPS_SHOWN]
+        self.show_stops()
+
+    def show_stops(self) -> None:
+        """One row per stop with its reason, and an Assign button for those allowed to give reasons."""
+        self.table.clear()
+        may_assign = self.ctx.can(Permission.ASSIGN_DOWNTIME)
+        with self.table:
+            if not self.stops:
+                ui.label("No stops in this window.").classes("hmi-muted")
+            for stop in self.stops:
+                key = f"stop-{int(stop.start.timestamp())}"
+                with ui.row().classes("items-center gap-3 hmi-panel px-2 py-1").props(f'data-testid="{key}"').mark(
+                        key):
+                    end = "ongoing" if stop.end is None else local_time(stop.end, self.zone)
+                    ui.label(f"{local_time(stop.start, self.zone)} – {end}").classes("w-44")
+                    ui.label(minutes(stop.duration_s)).classes("w-24")
+                    ui.label(stop.state).classes("w-28")
+                    reason = (f"{stop.reason_text}{' (planned)' if stop.planned else ''}"
+                              if stop.reason else "Not assigned")
+                    who = f" — {stop.assigned_by}" if stop.assigned_by else ""
+                    # Comments come from people: a label shows them as text, never as markup.
+                    ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow")
+                    if may_assign:
+                        ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props(
+                            f'outline no-caps data-testid="assign-{key}"').mark(f"assign-{key}")
+
+    def ask_reason(self, stop: Stop) -> None:
+        """The reason dialog for one stop."""
+        options = {r.code: r.text + (" (planned)" if r.planned else "") for r in self.rt.plant.downtime_reasons}
+        with ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
+            ui.label(f"Reason for the stop at {local_time(stop.start, self.zone)}").classes("font-semibold")
+            reason = ui.select(options, value=stop.reason, label="Reason").classes("w-full").props(
+                'data-testid="reason-select"').mark("reason-select")
+            comment = ui.input("Comment", value=stop.comment).classes("w-full").props(
+                'maxlength=500 data-testid="reason-comment"').mark("reason-comment")
+            error = ui.label("").classes("font-semibold").props('role="alert"')
+
+            async def assign() -> None:
+                try:
+                    await self.rt.oee.assign_reason(self.ctx.for_action(), self.line.name, stop.start,
+                                                    reason.value or "", comment.value or "")
+                except (ValueError, LookupError, PermissionDenied, DatabaseUnavailable) as exc:
+                    error.set_text(f"Not saved: {exc}")
+                    return
+                dialog.close()
+                self.status.set_text("Reason saved.")
+                await self.refresh()
+
+            with ui.row():
+                ui.button("Assign", on_click=assign).props('data-testid="reason-assign"').mark("reason-assign")
+                ui.button("Cancel", on_click=dialog.close).props("outline")
+        dialog.open()

@@ -1,0 +1,135 @@
+"""Manager overview: every line's state, OEE and its factors, production against plan, alarm load, top downtime
+reasons; a Pareto of downtime and OEE by shift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from hmi.alarms.journal_query import activation_counts
+from hmi.context import ActionContext
+from hmi.oee.service import LineReport
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from screens.frame import frame
+from screens.line_status import pct
+from screens.oee_figures import pareto_figure, shift_trend_figure
+from screens.widgets import StateView
+
+WINDOWS = {"shift": "This shift", "day": "Today", "week": "This week"}
+SHIFTS_IN_TREND = 9
+REFRESH_S = 60.0
+
+
+def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[str, Any]:
+    oee = report.oee
+    flagged = oee is not None and oee.performance_flagged
+    plan = report.plan
+    return {
+        "line": report.line,
+        "oee": pct(oee.oee if oee else None),
+        "a": pct(oee.availability if oee else None),
+        "p": pct(oee.performance if oee else None) + (" ⚠ check ideal rate" if flagged else ""),
+        "q": pct(oee.quality if oee else None),
+        "good": f"{report.good:,.0f}",
+        "plan": "—" if plan is None else f"{plan:,.0f}",
+        "vs_plan": "—" if not plan else f"{100 * report.good / plan:.0f} %",
+        "alarms": f"{active} active / {raised} raised",
+        "reasons": ", ".join(top) or "—",
+    }
+
+
+COLUMNS = [
+    {"name": "line", "label": "Line", "field": "line", "align": "left"},
+    {"name": "oee", "label": "OEE", "field": "oee", "align": "right"},
+    {"name": "a", "label": "Availability", "field": "a", "align": "right"},
+    {"name": "p", "label": "Performance", "field": "p", "align": "right"},
+    {"name": "q", "label": "Quality", "field": "q", "align": "right"},
+    {"name": "good", "label": "Good", "field": "good", "align": "right"},
+    {"name": "plan", "label": "Plan", "field": "plan", "align": "right"},
+    {"name": "vs_plan", "label": "Good vs plan", "field": "vs_plan", "align": "right"},
+    {"name": "alarms", "label": "Alarm load", "field": "alarms", "align": "left"},
+    {"name": "reasons", "label": "Top downtime reasons", "field": "reasons", "align": "left"},
+]
+
+
+def oee_page(rt: Runtime, ctx: ActionContext) -> None:
+    """The manager overview."""
+    lines = [line for _, line in rt.plant.lines()]
+    with frame(rt, ctx, "OEE"):
+        with ui.row().classes("items-center gap-3"):
+            ui.label("Lines, OEE and downtime").classes("hmi-title")
+            window = ui.toggle(WINDOWS, value="shift").props('no-caps data-testid="oee-window"').mark("oee-window")
+            span = ui.label("").classes("hmi-muted").props('data-testid="oee-span"').mark("oee-span")
+        status = ui.label("").classes("font-semibold").props('role="status" data-testid="oee-status"').mark(
+            "oee-status")
+        states: dict[str, StateView] = {}
+        with ui.row().classes("gap-2"):
+            for line in lines:
+                with ui.column().classes("hmi-panel p-2 gap-1 hmi-card-link").on(
+                        "click", lambda n=line.name: ui.navigate.to(f"/line/{n}")):
+                    ui.label(line.name).classes("font-semibold")
+                    if line.state_tag:
+                        states[line.state_tag] = StateView()
+        table = ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full").props(
+            'flat bordered data-testid="oee-table"').mark("oee-table")
+        with ui.row().classes("w-full gap-3 no-wrap items-start"):
+            with ui.column().classes("hmi-panel p-2 w-1/2"):
+                ui.label("Downtime by reason (all lines)").classes("font-semibold")
+                pareto_box = ui.column().classes("w-full").props('data-testid="oee-pareto"').mark("oee-pareto")
+            with ui.column().classes("hmi-panel p-2 w-1/2"):
+                ui.label(f"OEE by shift (last {SHIFTS_IN_TREND})").classes("font-semibold")
+                trend_box = ui.column().classes("w-full").props('data-testid="oee-by-shift"').mark("oee-by-shift")
+
+    def show_states() -> None:
+        for name, view in states.items():
+            view.show(rt.cache.get(name))
+
+    async def refresh() -> None:
+        now = rt.clock()
+        start, end = rt.oee.windows(now)[window.value]
+        try:
+            reports = [await rt.oee.report(line.name, start, end) for line in lines]
+            raised = await activation_counts(rt.db, start, end)
+            pareto = await rt.oee.pareto([line.name for line in lines], start, end)
+            tops = {line.name: await rt.oee.pareto([line.name], start, end) for line in lines}
+        except DatabaseUnavailable as exc:
+            status.set_text(f"History cannot be read: {exc}")
+            return
+        status.set_text("")
+        active: dict[str, int] = {}
+        for alarm in rt.alarms.active():
+            active[alarm.line] = active.get(alarm.line, 0) + 1
+        table.rows = [
+            _row(r, active.get(r.line, 0), raised.get(r.line, 0),
+                 [f"{p.text} {p.duration_s / 60:.0f} min" for p in tops[r.line] if p.reason is not None][:3])
+            for r in reports
+        ]
+        table.update()
+        span.set_text(f"{start.astimezone(rt.plant.site.zone):%Y-%m-%d %H:%M} – now ({rt.plant.site.zone.key})")
+        pareto_box.clear()
+        with pareto_box:
+            if pareto:
+                ui.plotly(pareto_figure(pareto)).classes("w-full")
+            else:
+                ui.label("No stops in this window.").classes("hmi-muted")
+        await show_trend()
+
+    async def show_trend() -> None:
+        series: list[tuple[str, list[tuple[str, float | None]]]] = []
+        for line in lines:
+            if line.oee is None:
+                continue
+            shifts = await rt.oee.by_shift(line.name, SHIFTS_IN_TREND, now=rt.clock())
+            series.append((line.name, [(f"{slot.date:%m-%d} {slot.name}", rep.oee.oee if rep.oee else None)
+                                       for slot, rep in shifts]))
+        trend_box.clear()
+        with trend_box:
+            ui.plotly(shift_trend_figure(series)).classes("w-full")
+
+    window.on_value_change(refresh)
+    show_states()
+    ui.timer(2.0, show_states)
+    ui.timer(0.0, refresh, once=True)
+    ui.timer(REFRESH_S, refresh)

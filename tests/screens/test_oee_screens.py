@@ -1,0 +1,84 @@
+"""Line states, stops with reasons, and the manager overview on a real runtime (OPC UA server, SQLite)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from nicegui import ui
+
+from tests.screens.conftest import Harness
+
+
+def element(hmi: Harness, marker: str) -> Any:
+    found = hmi.user.find(marker=marker).elements
+    assert len(found) == 1, f"{len(found)} elements marked {marker}"
+    return next(iter(found))
+
+
+async def a_stop(hmi: Harness) -> str:
+    """Hold line L1 for a moment and let it run again; the historian records both states. Returns the stop key."""
+    for state in ("Held", "Execute"):
+        await hmi.server.write("L1.State", state)
+        await hmi.until(lambda s=state: (c := hmi.rt.cache.get("L1.State")) is not None and c.value == s)
+    await hmi.rt.historian.flush()
+    now = hmi.rt.clock()
+    # Before the HMI's first recording the state is unknown: that is a stop too ("No data"), listed before it.
+    stops = await hmi.rt.oee.stops("L1", now - timedelta(hours=1), now)
+    assert [s.state for s in stops][-1:] == ["Held"]
+    assert set([s.state for s in stops][:-1]) <= {"No data"}
+    return f"stop-{int(stops[-1].start.timestamp())}"
+
+
+async def test_operator_gives_a_stop_its_reason(hmi: Harness) -> None:
+    key = await a_stop(hmi)
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see(marker="line-timeline", retries=100)
+    await hmi.user.should_see(marker=key, retries=50)
+    timeline = element(hmi, "line-timeline")
+    assert isinstance(timeline, ui.plotly)
+    drawn = {t["name"]: len(t["x"]) for t in timeline.figure["data"]}
+    assert drawn["Down"] >= 1
+    assert drawn["Running"] >= 1
+    hmi.user.find(marker=f"assign-{key}").click()
+    element(hmi, "reason-select").set_value("other")
+    hmi.user.find(marker="reason-assign").click()
+    # "Other" needs a comment; the service says so and nothing is stored.
+    await hmi.user.should_see("needs a comment saying what stopped the line", retries=50)
+    hmi.user.find(marker="reason-comment").type("<b>guard door</b> opened")
+    hmi.user.find(marker="reason-assign").click()
+    await hmi.user.should_see("Reason saved.", retries=50)
+    await hmi.user.should_see("Other (say what in the comment) — olga: <b>guard door</b> opened", retries=50)
+    entries = await hmi.rt.audit.query(action="downtime.assign")
+    [entry] = entries
+    assert entry.username == "olga"
+
+
+async def test_manager_reads_but_does_not_assign(hmi: Harness) -> None:
+    key = await a_stop(hmi)
+    await hmi.login("max")
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see(marker=key, retries=100)
+    await hmi.user.should_not_see(marker=f"assign-{key}")
+
+
+async def test_manager_overview(hmi: Harness) -> None:
+    await a_stop(hmi)
+    now = hmi.rt.clock()
+    stop = (await hmi.rt.oee.stops("L1", now - timedelta(hours=1), now))[-1]
+    lena = await hmi.rt.users.authenticate("lena", "correct-horse-7")
+    assert lena is not None
+    await hmi.rt.oee.assign_reason(lena.for_action(), "L1", stop.start, "jam")
+    await hmi.login("max")
+    await hmi.user.open("/oee")
+    await hmi.user.should_see(marker="oee-table", retries=100)
+    table = element(hmi, "oee-table")
+    await hmi.until(lambda: len(table.rows) == 1)
+    [row] = table.rows
+    assert row["line"] == "L1"
+    assert row["oee"].endswith("%")
+    assert "Jam / mechanical fault" in row["reasons"]
+    await hmi.user.should_see(marker="oee-pareto")
+    element(hmi, "oee-window").set_value("week")
+    await hmi.user.should_see("now (Europe/Berlin)", retries=50)

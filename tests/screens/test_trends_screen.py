@@ -1,0 +1,124 @@
+"""The trend screen on a real runtime: pens, live and history, ranges, zoom and pan, CSV, saved views."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from nicegui import ui
+
+from tests.screens.conftest import Harness
+
+
+def element(hmi: Harness, marker: str) -> Any:
+    found = hmi.user.find(marker=marker).elements
+    assert len(found) == 1, f"{len(found)} elements marked {marker}"
+    return next(iter(found))
+
+
+def chart(hmi: Harness) -> dict[str, Any]:
+    plot = element(hmi, "trend")
+    assert isinstance(plot, ui.plotly)
+    return plot.figure  # type: ignore[return-value]
+
+
+async def recorded(hmi: Harness, tag: str, value: float) -> None:
+    """Write `value` on the server and wait until the historian has it in the database."""
+    await hmi.server.write(tag, value)
+    await hmi.until(lambda: (s := hmi.rt.cache.get(tag)) is not None and s.value == value)
+    await hmi.rt.historian.flush()
+
+
+async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> None:
+    await recorded(hmi, "L1.M1.Temp", 71.5)
+    await recorded(hmi, "L1.M1.Temp", 72.5)
+    await hmi.login("olga")
+    await hmi.user.open("/trends?tags=L1.M1.Temp,L1.Speed")
+    await hmi.user.should_see(marker="trend", retries=100)
+    await hmi.user.should_see("LIVE", retries=50)
+    figure = chart(hmi)
+    temp, speed = figure["data"]
+    assert 72.5 in temp["y"]
+    assert 71.5 in temp["y"]
+    assert temp["connectgaps"] is False
+    assert speed["yaxis"] == "y2"  # bpm and °C on their own axes
+    assert any(s.get("y0") == 80 for s in figure["layout"]["shapes"])  # the H limit is drawn
+
+
+async def test_ranges_zoom_pan_and_history_mode(hmi: Harness) -> None:
+    await recorded(hmi, "L1.M1.Temp", 71.0)
+    await hmi.login("lena")
+    await hmi.user.open("/trends?tags=L1.M1.Temp")
+    await hmi.user.should_see(marker="trend", retries=100)
+    element(hmi, "trend-range").set_value("24h")
+    await hmi.user.should_see("LIVE", retries=50)
+
+    def width_s() -> float:
+        from screens.history_figure import parse_x
+
+        zone = hmi.rt.plant.site.zone
+        low, high = chart(hmi)["layout"]["xaxis"]["range"]
+        return (parse_x(high, zone) - parse_x(low, zone)).total_seconds()
+
+    await hmi.until(lambda: abs(width_s() - 86_400) < 5)
+    hmi.user.find(marker="trend-zoom-in").click()
+    await hmi.user.should_see("HISTORY", retries=50)
+    await hmi.until(lambda: abs(width_s() - 43_200) < 5)
+    hmi.user.find(marker="trend-back").click()
+    await hmi.until(lambda: abs(width_s() - 43_200) < 5 and "HISTORY" in element(hmi, "trend-window").text)
+    hmi.user.find(marker="trend-live").click()
+    await hmi.user.should_see("LIVE", retries=50)
+    for series in chart(hmi)["data"]:
+        assert len(series["x"]) <= 2000
+
+
+async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/trends?tags=L1.M1.Temp")
+    await hmi.user.should_see(marker="trend", retries=100)
+    element(hmi, "trend-range").set_value("custom")
+    hmi.user.find(marker="trend-from").type("last tuesday")
+    hmi.user.find(marker="trend-apply").click()
+    await hmi.user.should_see("is not a time; write it as YYYY-MM-DD HH:MM", retries=50)
+
+
+async def test_csv_export_of_what_is_shown(hmi: Harness) -> None:
+    await recorded(hmi, "L1.M1.Temp", 73.25)
+    await hmi.login("olga")
+    await hmi.user.open("/trends?tags=L1.M1.Temp")
+    await hmi.user.should_see(marker="trend", retries=100)
+    hmi.user.find(marker="trend-export").click()
+    response = await hmi.user.download.next(timeout=10)
+    records = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert {r["tag"] for r in records} == {"L1.M1.Temp"}
+    assert "73.25" in {r["value"] for r in records}
+    assert all(r["unit"] == "°C" for r in records)
+
+
+async def test_saved_views_are_per_person(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/trends?tags=L1.M1.Temp,L1.M1.Pressure")
+    await hmi.user.should_see(marker="trend", retries=100)
+    element(hmi, "trend-range").set_value("24h")
+    hmi.user.find(marker="trend-view-name").type("Filler check")
+    hmi.user.find(marker="trend-view-save").click()
+    await hmi.user.should_see("Saved view 'Filler check'.", retries=50)
+
+    await hmi.user.open("/trends?tags=L1.Speed")
+    await hmi.user.should_see(marker="trend", retries=100)
+    views = element(hmi, "trend-views")
+    await hmi.until(lambda: "Filler check" in views.options.values())
+    views.set_value(next(k for k, v in views.options.items() if v == "Filler check"))
+    hmi.user.find(marker="trend-view-open").click()
+    await hmi.user.should_see("Opened view 'Filler check'.", retries=50)
+    assert [t["name"] for t in chart(hmi)["data"]] == ["L1.M1.Temp [°C]", "L1.M1.Pressure [bar]"]
+    assert element(hmi, "trend-range").value == "24h"
+
+    # Another person sees none of olga's views, and the service refuses to touch them.
+    lena = await hmi.rt.users.authenticate("lena", "correct-horse-7")
+    assert await hmi.rt.trend_views.list(lena) == []
+    [view] = await hmi.rt.trend_views.list(await hmi.rt.users.authenticate("olga", "correct-horse-7"))
+    assert await hmi.rt.trend_views.get(lena, view.id) is None
+    saved = await hmi.rt.audit.query(action="trend_view.save")
+    assert [e.username for e in saved] == ["olga"]
