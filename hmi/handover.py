@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,8 +39,15 @@ from hmi.tags import TagCache, TagState
 
 MAX_OPEN_ITEMS = 50
 MAX_ITEM_LENGTH = 500
+RECORDED_COUNTS_NOTE = ("Counts are the counter values at drafting time; the shift's quantity is the sum of the "
+                        "counters' increases recorded by the historian from the shift's start (a counter reset adds "
+                        "its new value), so a restart of the HMI does not lose any.")
 COUNTS_NOTE = ("Counts are the counter values at drafting time; the shift's delta is from the first value this "
                "HMI instance saw during the shift (none if it started later or was restarted), not from a journal.")
+
+
+CountsFn = Callable[[str, datetime, datetime], Awaitable[tuple[float, float]]]
+"""Good and reject quantities of a line in [start, end) (OeeService.counts)."""
 
 
 class HandoverError(ValueError):
@@ -99,7 +106,8 @@ class HandoverService:
 
     def __init__(self, plant: PlantConfig, db: Database, audit: AuditLog, signatures: SignatureService,
                  notes: ShiftNotes, alarms: AlarmEngine, cache: TagCache, clock: Clock = utc_now, *,
-                 tracker: ProductionTracker | None = None, signature_required: bool | None = None) -> None:
+                 tracker: ProductionTracker | None = None, signature_required: bool | None = None,
+                 counts: CountsFn | None = None) -> None:
         self._plant = plant
         self._db = db
         self._audit = audit
@@ -109,6 +117,8 @@ class HandoverService:
         self._cache = cache
         self._clock = clock
         self.tracker = tracker
+        # With the historian (the runtime passes OeeService.counts) the shift's quantities come from the record.
+        self.counts = counts
         self.signature_required = plant.signatures.handover if signature_required is None else signature_required
 
     # ------------------------------------------------------------------------------------------- drafting
@@ -316,6 +326,12 @@ class HandoverService:
                 entry[f"{key}_first_at"] = first[0].astimezone(UTC).isoformat() if first else None
                 entry[f"{key}_delta"] = (now_value - first[1] if first and isinstance(now_value, int | float)
                                          and isinstance(first[1], int | float) else None)
+            if self.counts is not None and (line.good_count_tag or line.reject_count_tag):
+                good, reject = await self.counts(line.name, slot.start, min(slot.end, self._clock()))
+                if line.good_count_tag:
+                    entry["good_delta"] = good
+                if line.reject_count_tag:
+                    entry["reject_delta"] = reject
             production.append(entry)
         return canonical_json({
             "shift": {"name": slot.name, "date": slot.date.isoformat(), "start": slot.start.isoformat(),
@@ -332,7 +348,7 @@ class HandoverService:
                        "category": n.category.value, "author": n.author_name, "text": n.text,
                        "at": n.created_at.astimezone(UTC).isoformat()} for n in reversed(notes)],
             "production": production,
-            "production_note": COUNTS_NOTE,
+            "production_note": RECORDED_COUNTS_NOTE if self.counts is not None else COUNTS_NOTE,
             "carried_open_items": carried,
             "carried_from": previous.id if previous is not None else None,
         })

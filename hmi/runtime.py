@@ -99,13 +99,13 @@ class Runtime:
                                           max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
                                           signature_policy=self.plant.signatures, signatures=self.signatures)
         self.production = ProductionTracker(self.plant, self.cache, self.clock)
+        self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
         self.handover = HandoverService(self.plant, self.db, self.audit, self.signatures, self.notes, self.alarms,
-                                        self.cache, self.clock, tracker=self.production)
+                                        self.cache, self.clock, tracker=self.production, counts=self.oee.counts)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
         self.historian = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock)
         self.history = HistoryQuery(self.db, self.plant)
-        self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
         self.conditions = {}

@@ -18,6 +18,10 @@ COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2
 LIMIT_TYPES = ("HH", "H", "L", "LL")
 AXIS_STEP = 0.07  # share of the width each extra right-hand axis takes
 MAX_MARKS = 60
+# Eight pens use at most axes y..y8; the cursor grid has its own hidden axis.
+CURSOR_AXIS = "yaxis9"
+CURSOR_TRACE = "cursor"
+CURSOR_POINTS = 240
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
     right_edge = 1.0 - AXIS_STEP * max(0, n_right - 1)
     traces: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
+    spans: dict[tuple[datetime, datetime, str], list[str]] = {}
     for i, name in enumerate(pens):
         tag = plant.tags[name].tag
         axis = _axis_ref(units.index(tag.unit))
@@ -94,13 +99,16 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
                 })
         if s:
             for span_start, span_end, quality in s.bad_spans:
-                shapes.append({
-                    "type": "rect", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "layer": "below",
-                    "x0": local_x(max(span_start, start), zone), "x1": local_x(min(span_end, end), zone),
-                    "fillcolor": "#9a9a9a", "opacity": 0.35, "line": {"width": 0},
-                    "label": {"text": f"{name.split('.')[-1]}: {quality.upper()}", "font": {"size": 10},
-                              "textposition": "top left"},
-                })
+                spans.setdefault((max(span_start, start), min(span_end, end), quality), []).append(name)
+    # Pens that lost their values together (a connection, the recorder) share one shaded period and label.
+    for k, ((span_start, span_end, quality), names) in enumerate(sorted(spans.items())):
+        shapes.append({
+            "type": "rect", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "layer": "below",
+            "x0": local_x(span_start, zone), "x1": local_x(span_end, zone),
+            "fillcolor": "#9a9a9a", "opacity": 0.35, "line": {"width": 0},
+            "label": {"text": f"{', '.join(n.split('.')[-1] for n in names)}: {quality.upper()}",
+                      "font": {"size": 10}, "textposition": "top left" if k % 2 == 0 else "bottom left"},
+        })
     for mark in list(marks)[:MAX_MARKS]:
         shapes.append({
             "type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
@@ -109,6 +117,8 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
             "label": {"text": f"P{mark.priority} {mark.alarm_id}", "font": {"size": 9}, "textangle": -90,
                       "textposition": "end"},
         })
+    if pens:
+        traces.append(cursor_grid(start, end, zone))
     if cursor is not None:
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
                        "x0": local_x(cursor, zone), "x1": local_x(cursor, zone),
@@ -127,6 +137,7 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
         "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc", "fixedrange": True},
         "shapes": shapes,
     }
+    layout[CURSOR_AXIS] = {"overlaying": "y", "visible": False, "range": [0, 1], "fixedrange": True}
     for k, unit in enumerate(units[1:], start=2):
         layout[f"yaxis{k}"] = {
             "title": {"text": unit}, "overlaying": "y", "side": "right", "fixedrange": True,
@@ -134,6 +145,16 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
         }
     return {"data": traces, "layout": layout,
             "config": {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
+
+
+def cursor_grid(start: datetime, end: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """Invisible points across the window, so a touch anywhere (also in a gap) places the cursor there."""
+    step = (end - start) / (CURSOR_POINTS - 1)
+    return {
+        "type": "scatter", "mode": "markers", "name": CURSOR_TRACE, "showlegend": False, "hoverinfo": "none",
+        "x": [local_x(start + step * i, zone) for i in range(CURSOR_POINTS)], "y": [0.5] * CURSOR_POINTS,
+        "yaxis": "y9", "marker": {"opacity": 0, "size": 12},
+    }
 
 
 def value_at(s: SeriesLike, at: datetime) -> float | None:

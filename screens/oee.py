@@ -13,6 +13,7 @@ from hmi.oee.service import LineReport
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.frame import frame
+from screens.history_figure import local_x
 from screens.line_status import pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
 from screens.widgets import StateView
@@ -20,6 +21,13 @@ from screens.widgets import StateView
 WINDOWS = {"shift": "This shift", "day": "Today", "week": "This week"}
 SHIFTS_IN_TREND = 9
 REFRESH_S = 60.0
+
+
+def shift_oee(report: LineReport) -> float | None:
+    """The report's OEE, or None when nothing was recorded in its planned time (unknown, not zero)."""
+    if report.oee is None or report.planned_busy_s <= 0 or report.unknown_s >= report.planned_busy_s:
+        return None
+    return report.oee.oee
 
 
 def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[str, Any]:
@@ -32,6 +40,7 @@ def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[s
         "a": pct(oee.availability if oee else None),
         "p": pct(oee.performance if oee else None) + (" ⚠ check ideal rate" if flagged else ""),
         "q": pct(oee.quality if oee else None),
+        "recorded": "—" if report.planned_busy_s <= 0 else pct(1 - report.unknown_s / report.planned_busy_s),
         "good": f"{report.good:,.0f}",
         "plan": "—" if plan is None else f"{plan:,.0f}",
         "vs_plan": "—" if not plan else f"{100 * report.good / plan:.0f} %",
@@ -46,6 +55,8 @@ COLUMNS = [
     {"name": "a", "label": "Availability", "field": "a", "align": "right"},
     {"name": "p", "label": "Performance", "field": "p", "align": "right"},
     {"name": "q", "label": "Quality", "field": "q", "align": "right"},
+    # How much of the planned time has a recorded state: OEE over a stretch without data is not to be trusted.
+    {"name": "recorded", "label": "Recorded", "field": "recorded", "align": "right"},
     {"name": "good", "label": "Good", "field": "good", "align": "right"},
     {"name": "plan", "label": "Plan", "field": "plan", "align": "right"},
     {"name": "vs_plan", "label": "Good vs plan", "field": "vs_plan", "align": "right"},
@@ -117,12 +128,13 @@ def oee_page(rt: Runtime, ctx: ActionContext) -> None:
         await show_trend()
 
     async def show_trend() -> None:
-        series: list[tuple[str, list[tuple[str, float | None]]]] = []
+        zone = rt.plant.site.zone
+        series: list[tuple[str, list[tuple[str, str, float | None]]]] = []
         for line in lines:
             if line.oee is None:
                 continue
             shifts = await rt.oee.by_shift(line.name, SHIFTS_IN_TREND, now=rt.clock())
-            series.append((line.name, [(f"{slot.date:%m-%d} {slot.name}", rep.oee.oee if rep.oee else None)
+            series.append((line.name, [(local_x(slot.start, zone), f"{slot.date:%m-%d} {slot.name}", shift_oee(rep))
                                        for slot, rep in shifts]))
         trend_box.clear()
         with trend_box:

@@ -78,20 +78,23 @@ def pareto_figure(rows: Sequence[Any], *, height: int = 320) -> dict[str, Any]:
     }
 
 
-def shift_trend_figure(series: Sequence[tuple[str, Sequence[tuple[str, float | None]]]], *,
+def shift_trend_figure(series: Sequence[tuple[str, Sequence[tuple[str, str, float | None]]]], *,
                        height: int = 300) -> dict[str, Any]:
-    """OEE per shift, one line per production line; a shift without OEE is a gap."""
+    """OEE per shift, one line per production line, at each shift's start (x, plant local) with its name;
+    a shift without data is a gap, not a zero."""
     colours = ("#1f3b73", "#0b7a75", "#7a4f0b", "#6b2d5c", "#5a5a5a", "#2f5f2f")
     return {
         "data": [
             {"type": "scatter", "mode": "lines+markers", "name": line,
-             "x": [label for label, _ in points],
-             "y": [None if v is None else round(100 * v, 1) for _, v in points],
+             "x": [x for x, _, _ in points], "text": [label for _, label, _ in points],
+             "y": [None if v is None else round(100 * v, 1) for _, _, v in points],
+             "hovertemplate": "%{text}: %{y} %<extra>" + line + "</extra>",
              "connectgaps": False, "line": {"color": colours[i % len(colours)]}}
             for i, (line, points) in enumerate(series)
         ],
-        "layout": {**_BASE_LAYOUT, "height": height, "margin": {"l": 50, "r": 20, "t": 10, "b": 80},
+        "layout": {**_BASE_LAYOUT, "height": height, "margin": {"l": 50, "r": 20, "t": 10, "b": 60},
                    "yaxis": {"title": {"text": "OEE %"}, "rangemode": "tozero"},
-                   "xaxis": {"type": "category"}, "legend": {"orientation": "h", "y": -0.4}},
+                   "xaxis": {"type": "date", "title": {"text": "shift start"}},
+                   "legend": {"orientation": "h", "y": -0.3}},
         "config": {"displaylogo": False, "responsive": True},
     }

@@ -50,6 +50,19 @@ def tag_tree(rt: Runtime) -> list[dict[str, Any]]:
     return nodes
 
 
+def expanded_for(rt: Runtime, pens: list[str]) -> list[str]:
+    """Tree node ids to open so the chosen pens show: every area, and the lines and machines holding them."""
+    keys = [f"area:{area.name}" for area in rt.plant.areas]
+    for name in pens:
+        ref = rt.plant.tags.get(name)
+        if ref is None:
+            continue
+        keys.append(f"line:{ref.line.name}")
+        if ref.machine is not None:
+            keys.append(f"machine:{ref.line.name}.{ref.machine.name}")
+    return keys
+
+
 class TrendScreen:
     """State and actions of one open trend page."""
 
@@ -291,7 +304,8 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
             tree = ui.tree(tag_tree(rt), tick_strategy="leaf", label_key="label").props(
                 'data-testid="trend-tree"').mark("trend-tree").classes("w-full")
             search.bind_value_to(tree, "filter")
-            tree.expand()
+            # Open only down to the chosen pens: the whole plant unfolded is pages of tags on a panel.
+            tree.expand(expanded_for(rt, screen.pens))
         with ui.column().classes("grow gap-2"):
             with ui.row().classes("w-full items-center gap-2"):
                 ui.label("Trends").classes("hmi-title")

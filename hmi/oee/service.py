@@ -27,7 +27,7 @@ from hmi.oee.schedule import (
     total_s,
 )
 from hmi.oee.states import SEVERITY, StateCategory
-from hmi.oee.timeline import Segment, StateSample, build_timeline, from_us, to_us
+from hmi.oee.timeline import NO_DATA, Segment, StateSample, build_timeline, from_us, to_us
 from hmi.roles import Permission
 from hmi.shifts import ShiftSlot, current_shift, previous_shifts
 from hmi.store.database import Database
@@ -334,6 +334,11 @@ class OeeService:
                 runs[-1].append(seg)
             else:
                 runs.append([seg])
+        # A stretch with nothing recorded at all (before the first recording, the HMI down) is a gap in the record,
+        # not a stop anyone can give a reason for; it stays in the timeline and in unknown time.
+        # A stop that comes out of such a gap begins where its first state was recorded.
+        runs = [r[next(i for i, seg in enumerate(r) if seg.state != NO_DATA):] for r in runs
+                if not all(seg.state == NO_DATA for seg in r)]
         runs = [r for r in runs if r[0].start < stop_at and r[-1].end > start]
         if not runs:
             return []

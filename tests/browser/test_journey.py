@@ -130,15 +130,16 @@ def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
 
 
 def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
-    inject_fault(demo.opcua_url, "Line2", "Filler")
+    # Line3 is scheduled round the clock without breaks, so its stop counts whenever this test runs.
+    inject_fault(demo.opcua_url, "Line3", "Filler")
     login(page, demo, "operator")
-    page.goto(f"{demo.url}/line/Line2")
+    page.goto(f"{demo.url}/line/Line3")
     expect(page.get_by_test_id("line-timeline")).to_be_visible()
     expect(page.get_by_test_id("line-oee")).to_contain_text("OEE")
     # The fault stops the line; the stop appears (the list refreshes every 30 s; a reload reads it now).
     deadline = time.monotonic() + 60
     while page.get_by_test_id("line-stops").get_by_role("button", name="Reason").count() == 0:
-        assert time.monotonic() < deadline, "no stop of Line2 was recorded"
+        assert time.monotonic() < deadline, "no stop of Line3 was recorded"
         page.wait_for_timeout(2000)
         page.reload()
     page.get_by_test_id("line-stops").get_by_role("button", name="Reason").first.click()
@@ -148,6 +149,7 @@ def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
     page.get_by_test_id("reason-assign").click()
     expect(page.get_by_test_id("line-stops")).to_contain_text("Jam / mechanical fault — operator: Filler valve <stuck>")
 
+    page.context.clear_cookies()  # the manager signs in on another desk
     login(page, demo, "manager")
     page.goto(f"{demo.url}/oee")
     table = page.get_by_test_id("oee-table")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -139,3 +140,33 @@ async def test_changing_content_after_signing_fails_verification(world: World, u
     assert not await world.handover.verify(tampered)
     pdf = await world.handover.pdf(tampered)
     assert pdf.startswith(b"%PDF")
+
+
+async def test_production_counts_come_from_the_historian(world: World, users: UserService, audit: AuditLog,
+                                                         clock: ManualClock, tmp_path: Path) -> None:
+    # The historian records the counters; the handover's quantities are then exact across an HMI restart and a
+    # counter reset (the tracker alone would start over at the restart).
+    from hmi.historian import Historian
+    from hmi.oee.service import OeeService
+
+    clock.set(datetime(2025, 1, 6, 4, 50, tzinfo=UTC))  # before the early shift (05:00-13:00 UTC)
+    historian = Historian(world.plant, world.cache, world.db, tmp_path / "spool", clock)
+    await historian.start()
+    try:
+        world.set(L1_Good=900, L1_Reject=9)
+        for minutes, good, reject in ((20, 1000, 10), (60, 1400, 11), (90, 50, 11), (120, 300, 13)):
+            clock.set(datetime(2025, 1, 6, 4, 50, tzinfo=UTC) + timedelta(minutes=minutes))
+            world.set(L1_Good=good, L1_Reject=reject)
+            await historian.flush()
+    finally:
+        await historian.stop()
+    clock.advance(60)
+    lena = await sign_in(users, "lena", Role.LEAD)
+    restarted = HandoverService(world.plant, world.db, audit, world.signatures, world.notes, world.engine,
+                                world.cache, clock, tracker=ProductionTracker(world.plant, world.cache, clock),
+                                counts=OeeService(world.plant, world.db, audit, clock).counts)
+    content = json.loads((await restarted.draft(lena, "L1")).content)
+    [line] = content["production"]
+    # 900 before the shift is the baseline: +100, +400, reset to 50 (+50), +250; rejects 9 -> 10 -> 11 -> 11 -> 13.
+    assert (line["good_delta"], line["reject_delta"]) == (800, 4)
+    assert "recorded by the historian" in content["production_note"]

@@ -204,10 +204,12 @@ async def test_unknown_periods_count_against_availability(db: Database, oee: Oee
     report = await oee.report("L1", h(6), h(14))
     assert report.unknown_s == (30 + 75) * 60
     assert report.actual_production_s == (480 - 105) * 60
+    # The stale stretch is a stop (the line may have stood); nothing recorded at all is a gap in the record,
+    # counted as unknown time but not listed as a stop to give a reason for.
     assert [(s.start, s.end, s.state, s.category) for s in report.stops] == [
         (h(8), h(8, 30), "Stale", StateCategory.UNKNOWN),
-        (h(11, 15), h(12, 30), "No data", StateCategory.UNKNOWN),
     ]
+    assert [(s.start, s.end) for s in report.segments if s.state == "No data"] == [(h(11, 15), h(12, 30))]
 
 
 async def test_line_without_data_or_machine_timeline(db: Database, oee: OeeService, clock: ManualClock) -> None:
@@ -237,6 +239,15 @@ async def test_stops_keep_their_true_bounds_whatever_the_window(db: Database, oe
         [stop] = await oee.stops("L1", start, end)
         assert (stop.start, stop.end, stop.duration_s) == (h(9), h(10), 3600)
     assert await oee.stops("L1", h(10), h(14)) == []
+
+
+async def test_a_stop_out_of_a_recording_gap_starts_at_its_first_record(db: Database, oee: OeeService,
+                                                                         clock: ManualClock) -> None:
+    # The HMI's first record of the line says Held: the stop begins there, not 31 days back.
+    await insert(db, run("L1.State", (h(7), "Held"), (h(8), "Execute"), until=h(9)))
+    clock.set(h(9))
+    [stop] = await oee.stops("L1", h(6), h(9))
+    assert (stop.start, stop.end, stop.state) == (h(7), h(8), "Held")
 
 
 async def test_assign_a_reason_and_reassign_keeps_history(db: Database, oee: OeeService, audit: AuditLog,

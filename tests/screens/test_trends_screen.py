@@ -38,7 +38,7 @@ async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> Non
     await hmi.user.should_see(marker="trend", retries=100)
     await hmi.user.should_see("LIVE", retries=50)
     figure = chart(hmi)
-    temp, speed = figure["data"]
+    temp, speed, _cursor_grid = figure["data"]
     assert 72.5 in temp["y"]
     assert 71.5 in temp["y"]
     assert temp["connectgaps"] is False
@@ -112,7 +112,7 @@ async def test_saved_views_are_per_person(hmi: Harness) -> None:
     views.set_value(next(k for k, v in views.options.items() if v == "Filler check"))
     hmi.user.find(marker="trend-view-open").click()
     await hmi.user.should_see("Opened view 'Filler check'.", retries=50)
-    assert [t["name"] for t in chart(hmi)["data"]] == ["L1.M1.Temp [°C]", "L1.M1.Pressure [bar]"]
+    assert [t["name"] for t in chart(hmi)["data"]] == ["L1.M1.Temp [°C]", "L1.M1.Pressure [bar]", "cursor"]
     assert element(hmi, "trend-range").value == "24h"
 
     # Another person sees none of olga's views, and the service refuses to touch them.

@@ -39,7 +39,9 @@ def _series() -> dict[str, FakeSeries]:
 def test_gaps_are_never_joined_and_units_get_their_own_axis() -> None:
     plant = small_plant("opc.tcp://127.0.0.1:4840")
     fig = build_figure(plant, ZONE, ["L1.M1.Temp", "L1.Speed"], _series(), T0, T0 + timedelta(minutes=1))
-    temp, speed = fig["data"]
+    temp, speed, grid = fig["data"]
+    assert grid["name"] == "cursor"
+    assert grid["hoverinfo"] == "none"
     assert temp["y"] == [70.0, 71.0, None, None, 72.0, 73.0]
     assert temp["connectgaps"] is False
     assert temp["yaxis"] == "y"
