@@ -102,9 +102,10 @@ async def test_admin_registers_a_station_and_a_panel_signs_in_as_it(hmi: Harness
     hmi.user.find(marker="station-name").type("panel-l1")
     hmi.user.find(marker="station-register").click()
     await hmi.user.should_see("Station panel-l1 registered.", retries=50)
+    # Sign-out ends by navigating to the login page itself; opening /login as well raced with that navigation
+    # (the choice below could land on the page that was being replaced).
     await hmi.user.open("/logout")
-
-    await hmi.user.open("/login")
+    await hmi.user.should_see(marker="station-pick", retries=100)
     set_value(hmi, "station-pick", "panel-l1")
     await hmi.user.should_see("This panel is station panel-l1.", retries=50)
     await hmi.login("olga")
