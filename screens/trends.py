@@ -208,10 +208,10 @@ class TrendScreen:
         if args.get("xaxis.autorange"):
             await self.set_range(self.range_key)
             return
+        # A drag or the zoom buttons of the chart report "xaxis.range[0]" / "[1]"; the whole-list form is our own
+        # live relayout coming back, which must not switch the screen to history.
         low = args.get("xaxis.range[0]")
         high = args.get("xaxis.range[1]")
-        if low is None and isinstance(args.get("xaxis.range"), list):
-            low, high = args["xaxis.range"][:2]
         if low is None or high is None:
             return
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
@@ -122,3 +123,27 @@ async def test_saved_views_are_per_person(hmi: Harness) -> None:
     assert await hmi.rt.trend_views.get(lena, view.id) is None
     saved = await hmi.rt.audit.query(action="trend_view.save")
     assert [e.username for e in saved] == ["olga"]
+
+
+async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
+    from hmi.alarms.journal_query import activations
+
+    await recorded(hmi, "L1.M1.Temp", 85.0)  # above H (80)
+    now = hmi.rt.clock()
+    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
+
+    async def journaled() -> bool:
+        return bool(await activations(hmi.rt.db, ["L1.M1.Temp"], now.replace(year=now.year - 1), hmi.rt.clock()
+                                      .replace(year=now.year + 1)))
+
+    for _ in range(100):  # the journal writes in batches of its own
+        if await journaled():
+            break
+        await asyncio.sleep(0.1)
+    assert await journaled()
+    await hmi.login("olga")
+    await hmi.user.open("/trends?tags=L1.M1.Temp")
+    await hmi.user.should_see(marker="trend", retries=100)
+    labels = [shape.get("label", {}).get("text", "") for shape in chart(hmi)["layout"]["shapes"]]
+    assert "P2 L1.M1.Temp.H" in labels
+
