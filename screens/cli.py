@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -30,6 +31,8 @@ def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="start a simulated bottling plant and the HMI on SQLite, nothing to set up")
     _common(demo)
     demo.add_argument("--seed", type=int, default=None, help="make the simulated plant repeatable")
+    demo.add_argument("--history-hours", type=float, default=8.0,
+                      help="fill an empty history with this many simulated hours before now (default 8; 0: none)")
     demo.set_defaults(handler=handle_demo)
 
 
@@ -168,6 +171,7 @@ def handle_demo(args: argparse.Namespace) -> int:
     url, secret = prepared
     from hmi.runtime import DemoInfo, Runtime
     from hmi.simulator import PlantSimulator
+    from hmi.simulator.backfill import Backfill, history_is_empty
 
     password = os.environ.get("HMI_DEMO_PASSWORD") or "demo"
     sim_port = _free_port()
@@ -178,6 +182,8 @@ def handle_demo(args: argparse.Namespace) -> int:
     runtime = Runtime(plant, Database(url), demo=DemoInfo(DEMO_USERS, hint),
                       data_dir=args.data_dir.expanduser().absolute())
 
+    backfills: list[asyncio.Task[int]] = []
+
     async def before_start() -> None:
         await simulator.start()
         await runtime.db.start()
@@ -186,8 +192,16 @@ def handle_demo(args: argparse.Namespace) -> int:
                 await runtime.users.create_user(
                     name, password, role, full_name=f"Demo {role.value}", enforce_policy=False
                 )
+        if args.history_hours > 0 and await history_is_empty(runtime.db):
+            # In the background: the screens are usable at once and the past fills in within half a minute.
+            fill = Backfill(plant, hours=args.history_hours, now=runtime.clock(), seed=args.seed)
+            backfills.append(asyncio.create_task(fill.run(runtime.db), name="demo-history"))
 
     async def after_stop() -> None:
+        for task in backfills:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await simulator.stop()
 
     print(f"Demo plant simulator: {simulator.url}", flush=True)

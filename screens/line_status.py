@@ -10,6 +10,7 @@ from nicegui import ui
 from hmi.config import Line
 from hmi.context import ActionContext, PermissionDenied
 from hmi.oee.service import LineReport, Stop
+from hmi.oee.states import StateCategory
 from hmi.roles import Permission
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
@@ -17,6 +18,10 @@ from screens.fmt import local_time
 from screens.oee_figures import timeline_figure
 
 MAX_STOPS_SHOWN = 50
+CATEGORY_WORD = {
+    StateCategory.RUNNING: "RUNNING", StateCategory.STARVED_BLOCKED: "STARVED/BLOCKED", StateCategory.DOWN: "DOWN",
+    StateCategory.IDLE: "IDLE", StateCategory.TRANSITION: "CHANGING", StateCategory.UNKNOWN: "UNKNOWN",
+}
 REFRESH_S = 30.0
 
 
@@ -26,7 +31,9 @@ def pct(value: float | None) -> str:
 
 
 def minutes(seconds: float) -> str:
-    """Seconds as "h h mm min" or "m min" for people."""
+    """A duration for people: "42 s", "17 min" or "2 h 05 min"."""
+    if seconds < 59.5:
+        return f"{round(seconds)} s"
     mins = round(seconds / 60)
     return f"{mins // 60} h {mins % 60:02d} min" if mins >= 60 else f"{mins} min"
 
@@ -70,7 +77,10 @@ class LineStatusPanel:
                 self.card = ui.column()
                 self.timeline = ui.column().classes("grow")
             ui.label("Stops (newest first) — give each a reason").classes("font-semibold")
-            self.table = ui.column().classes("w-full gap-1").props('data-testid="line-stops"').mark("line-stops")
+            # Scrolls on its own: a shift can have dozens of stops and the page should not grow with them.
+            with ui.scroll_area().classes("w-full h-80"):
+                self.table = ui.column().classes("w-full gap-1").props('data-testid="line-stops"').mark(
+                    "line-stops")
         self.window.on_value_change(lambda: self.refresh())
         ui.timer(0.0, self.refresh, once=True)
         ui.timer(REFRESH_S, self.refresh)
@@ -119,7 +129,8 @@ class LineStatusPanel:
                     end = "ongoing" if stop.end is None else local_time(stop.end, self.zone)
                     ui.label(f"{local_time(stop.start, self.zone)} – {end}").classes("w-44")
                     ui.label(minutes(stop.duration_s)).classes("w-24")
-                    ui.label(stop.state).classes("w-28")
+                    # The worst the line got (same words as the overview), and the state it first left running for.
+                    ui.label(f"{CATEGORY_WORD[stop.category]} ({stop.state})").classes("w-52")
                     reason = (f"{stop.reason_text}{' (planned)' if stop.planned else ''}"
                               if stop.reason else "Not assigned")
                     who = f" — {stop.assigned_by}" if stop.assigned_by else ""

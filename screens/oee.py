@@ -14,7 +14,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.frame import frame
 from screens.history_figure import local_x
-from screens.line_status import pct
+from screens.line_status import minutes, pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
 from screens.widgets import StateView
 
@@ -114,7 +114,7 @@ def oee_page(rt: Runtime, ctx: ActionContext) -> None:
             active[alarm.line] = active.get(alarm.line, 0) + 1
         table.rows = [
             _row(r, active.get(r.line, 0), raised.get(r.line, 0),
-                 [f"{p.text} {p.duration_s / 60:.0f} min" for p in tops[r.line] if p.reason is not None][:3])
+                 [f"{p.text} {minutes(p.duration_s)}" for p in tops[r.line] if p.reason is not None][:3])
             for r in reports
         ]
         table.update()
