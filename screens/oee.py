@@ -134,8 +134,12 @@ def oee_page(rt: Runtime, ctx: ActionContext) -> None:
             if line.oee is None:
                 continue
             shifts = await rt.oee.by_shift(line.name, SHIFTS_IN_TREND, now=rt.clock())
-            series.append((line.name, [(local_x(slot.start, zone), f"{slot.date:%m-%d} {slot.name}", shift_oee(rep))
-                                       for slot, rep in shifts]))
+            points = [(local_x(slot.start, zone), f"{slot.date:%m-%d} {slot.name}", shift_oee(rep))
+                      for slot, rep in shifts]
+            # Shifts before the first recording would only stretch the axis over nothing.
+            while points and points[0][2] is None:
+                points.pop(0)
+            series.append((line.name, points))
         trend_box.clear()
         with trend_box:
             ui.plotly(shift_trend_figure(series)).classes("w-full")
