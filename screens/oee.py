@@ -103,11 +103,12 @@ def oee_page(rt: Runtime, ctx: ActionContext) -> None:
         try:
             reports = [await rt.oee.report(line.name, start, end) for line in lines]
             raised = await activation_counts(rt.db, start, end)
-            pareto = await rt.oee.pareto([line.name for line in lines], start, end)
-            tops = {line.name: await rt.oee.pareto([line.name], start, end) for line in lines}
         except DatabaseUnavailable as exc:
             status.set_text(f"History cannot be read: {exc}")
             return
+        # The reports hold each line's stops already: the Pareto is made from them, not read again.
+        pareto = rt.oee.pareto_of(reports)
+        tops = {r.line: rt.oee.pareto_of([r]) for r in reports}
         status.set_text("")
         active: dict[str, int] = {}
         for alarm in rt.alarms.active():

@@ -164,16 +164,23 @@ class OeeService:
 
     async def pareto(self, lines: Sequence[str], start: datetime, end: datetime) -> list[ParetoRow]:
         """Downtime by reason over the lines' planned busy time in the window, largest first."""
-        site = self._plant.site
         stop_at = max(start, min(end, self._clock()))
+        return self._pareto([(self._line(name), await self.stops(name, start, stop_at), start, stop_at)
+                             for name in lines])
+
+    def pareto_of(self, reports: Sequence[LineReport]) -> list[ParetoRow]:
+        """The same Pareto from reports already made (their stops and windows), without reading again."""
+        return self._pareto([(self._line(r.line), r.stops, r.start, r.end) for r in reports])
+
+    def _pareto(self, items: Sequence[tuple[Line, Sequence[Stop], datetime, datetime]]) -> list[ParetoRow]:
+        site = self._plant.site
         totals: dict[str | None, list[float]] = {}
         info: dict[str | None, tuple[str, bool]] = {None: (NOT_ASSIGNED, False)}
-        for name in lines:
-            ln = self._line(name)
+        for ln, stops, start, stop_at in items:
             # Stop time outside the schedule or in a configured break is not downtime to analyse.
             busy = subtract(scheduled_intervals(site, ln.oee, start, stop_at),
                             planned_stop_intervals(site, ln.oee, start, stop_at))
-            for stop in await self.stops(name, start, stop_at):
+            for stop in stops:
                 seconds = total_s(intersect([(stop.start, stop.end or stop_at)], busy))
                 if seconds <= 0:
                     continue

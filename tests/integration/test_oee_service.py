@@ -334,6 +334,8 @@ async def test_pareto_orders_reasons_by_downtime(db: Database, oee: OeeService, 
     assert [round(r.share, 4) for r in rows] == [round(80 / 170, 4), round(60 / 170, 4), round(30 / 170, 4)]
     assert [round(r.cumulative_share, 4) for r in rows] == [round(80 / 170, 4), round(140 / 170, 4), 1.0]
     assert await oee.pareto(["L1"], h(15), h(16)) == []
+    # The overview makes the same Pareto from its line reports, without reading the stops again.
+    assert oee.pareto_of([await oee.report("L1", h(6), h(14)), await oee.report("L2", h(6), h(14))]) == rows
 
 
 # ------------------------------------------------------------------------------------------- shifts and windows
