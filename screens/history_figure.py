@@ -63,6 +63,25 @@ def _axis_ref(index: int) -> str:
     return "y" if index == 0 else f"y{index + 1}"
 
 
+def limit_shapes(plant: PlantConfig, pens: Sequence[str], units: Sequence[str]) -> list[dict[str, Any]]:
+    """Dashed lines at the HH/H/L/LL limits of `pens`, each on its unit's axis (deviation and rate-of-change
+    limits are not values of the pen, so they are not drawn)."""
+    shapes: list[dict[str, Any]] = []
+    for name in pens:
+        tag = plant.tags[name].tag
+        axis = _axis_ref(units.index(tag.unit))
+        for alarm in tag.alarms:
+            if alarm.type in LIMIT_TYPES and alarm.limit is not None:
+                shapes.append({
+                    "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": axis,
+                    "y0": alarm.limit, "y1": alarm.limit,
+                    "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
+                    "label": {"text": f"{name.split('.')[-1]} {alarm.type} {alarm.limit:g}", "font": {"size": 10},
+                              "textposition": "end"},
+                })
+    return shapes
+
+
 def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series: Mapping[str, SeriesLike],
                  start: datetime, end: datetime, *, marks: Sequence[Mark] = (), cursor: datetime | None = None,
                  height: int = 480) -> dict[str, Any]:
@@ -88,15 +107,6 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
             "yaxis": axis,
             "hovertemplate": f"%{{y:.4g}} {tag.unit}<extra>{name}</extra>",
         })
-        for alarm in tag.alarms:
-            if alarm.type in LIMIT_TYPES and alarm.limit is not None:
-                shapes.append({
-                    "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": axis,
-                    "y0": alarm.limit, "y1": alarm.limit,
-                    "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
-                    "label": {"text": f"{name.split('.')[-1]} {alarm.type} {alarm.limit:g}", "font": {"size": 10},
-                              "textposition": "end"},
-                })
         if s:
             for span_start, span_end, quality in s.bad_spans:
                 spans.setdefault((max(span_start, start), min(span_end, end), quality), []).append(name)
@@ -109,6 +119,7 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
             "label": {"text": f"{', '.join(n.split('.')[-1] for n in names)}: {quality.upper()}",
                       "font": {"size": 10}, "textposition": "top left" if k % 2 == 0 else "bottom left"},
         })
+    shapes += limit_shapes(plant, pens, units)
     for mark in list(marks)[:MAX_MARKS]:
         shapes.append({
             "type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,

@@ -8,13 +8,13 @@ from typing import Any
 from nicegui import ui
 
 from hmi.runtime import Runtime
+from screens.history_figure import COLOURS, limit_shapes, local_x, units_of
 
 MAX_POINTS = 4000
-COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
 
 
 class LiveTrend:
-    """Trend of `names` from the runtime's ring buffers, alarm limits drawn as dashed lines."""
+    """Trend of `names` from the runtime's ring buffers, alarm limits drawn as dashed lines (as on /trends)."""
 
     def __init__(self, rt: Runtime, names: list[str], *, height: int = 320, interval: float = 1.0,
                  marks: list[datetime] | None = None) -> None:
@@ -23,11 +23,9 @@ class LiveTrend:
         self.names = [n for n in names if n in rt.trends.names]
         self._last: dict[str, datetime | None] = {}
         traces = []
-        units: list[str] = []
+        units = units_of(rt.plant, self.names)
         for i, name in enumerate(self.names):
             tag = rt.plant.tags[name].tag
-            if tag.unit not in units:
-                units.append(tag.unit)
             axis = units.index(tag.unit)
             points = rt.trends.points(name)
             self._last[name] = points[-1][0] if points else None
@@ -52,7 +50,7 @@ class LiveTrend:
             "legend": {"orientation": "h", "y": -0.2},
             "xaxis": {"title": {"text": f"time ({self._zone.key})"}, "gridcolor": "#cccccc"},
             "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc"},
-            "shapes": self._limit_shapes(units) + [
+            "shapes": limit_shapes(rt.plant, self.names, units) + [
                 {"type": "line", "xref": "x", "yref": "paper", "x0": self._x(m), "x1": self._x(m), "y0": 0, "y1": 1,
                  "line": {"width": 2, "color": "#1a1a1a"}, "label": {"text": "activation", "textposition": "end"}}
                 for m in marks or []],
@@ -70,34 +68,7 @@ class LiveTrend:
         self.timer = ui.timer(interval, self.append)
 
     def _x(self, t: datetime) -> str:
-        return t.astimezone(self._zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-    def _limit_shapes(self, units: list[str]) -> list[dict[str, Any]]:
-        shapes = []
-        for name in self.names:
-            tag = self._rt.plant.tags[name].tag
-            axis = units.index(tag.unit)
-            for alarm in tag.alarms:
-                if alarm.limit is None:
-                    continue
-                shapes.append(
-                    {
-                        "type": "line",
-                        "xref": "paper",
-                        "x0": 0,
-                        "x1": 1,
-                        "yref": "y" if axis == 0 else f"y{axis + 1}",
-                        "y0": alarm.limit,
-                        "y1": alarm.limit,
-                        "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
-                        "label": {
-                            "text": f"{tag.name.split('.')[-1]} {alarm.type}",
-                            "font": {"size": 10},
-                            "textposition": "end",
-                        },
-                    }
-                )
-        return shapes
+        return local_x(t, self._zone)
 
     def append(self) -> int:
         """Send the points that arrived since the last call; returns how many."""
