@@ -193,14 +193,18 @@ class Machine(_Model):
     tags: tuple[Tag, ...] = ()
 
 
-class PlannedStop(_Model):
-    """Planned downtime inside the schedule (breaks, cleaning) in plant local time; excluded from busy time."""
+class _LocalSpan(_Model):
+    """A named daily span in plant local time; an end before the start crosses midnight."""
 
     name: str = Field(min_length=1, max_length=60)
     start: time
     end: time
 
     _quoted = field_validator("start", "end", mode="before")(_quoted_time)
+
+
+class PlannedStop(_LocalSpan):
+    """Planned downtime inside the schedule (breaks, cleaning) in plant local time; excluded from busy time."""
 
 
 class LineOee(_Model):
@@ -236,14 +240,10 @@ class Area(_Model):
     lines: tuple[Line, ...] = Field(min_length=1)
 
 
-class Shift(_Model):
+class Shift(_LocalSpan):
     """A shift in plant local time; end before start means it crosses midnight."""
 
     name: str = Field(min_length=1, max_length=40)
-    start: time
-    end: time
-
-    _quoted = field_validator("start", "end", mode="before")(_quoted_time)
 
 
 class Site(_Model):
