@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from hmi.audit import AuditLog
 from hmi.audit_export import EXPORT_LIMIT, AuditFilter, audit_csv, audit_json, audit_pdf, read_rows
-from hmi.cli.users import DEFAULT_DATA_DIR, cli_actor
+from hmi.cli.users import cli_actor, database_options
 from hmi.clock import Clock, utc_now
 from hmi.config import ConfigError, load_config
 from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_db_url
@@ -25,10 +25,7 @@ FORMATS = ("csv", "json", "pdf")
 
 def register(sub: Any) -> None:
     """Add the `audit` sub-command and its own sub-commands."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
-    common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
-                        help="folder of the embedded SQLite database (default: ./hmi-data)")
+    common = database_options()
 
     p: argparse.ArgumentParser = sub.add_parser("audit", help="verify and export the audit trail")
     actions = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

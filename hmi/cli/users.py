@@ -20,12 +20,18 @@ from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_d
 DEFAULT_DATA_DIR = Path("hmi-data")
 
 
-def register(sub: Any) -> None:
-    """Add the `users` sub-command and its own sub-commands."""
+def database_options() -> argparse.ArgumentParser:
+    """A parent parser with --db and --data-dir, shared by the commands that open the database."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
     common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
                         help="folder of the embedded SQLite database (default: ./hmi-data)")
+    return common
+
+
+def register(sub: Any) -> None:
+    """Add the `users` sub-command and its own sub-commands."""
+    common = database_options()
 
     p: argparse.ArgumentParser = sub.add_parser("users", help="add, list, disable and reset user accounts")
     actions = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
