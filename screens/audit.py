@@ -14,6 +14,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry
 from screens import ranges
+from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
 
@@ -148,23 +149,18 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
 
     async def export(fmt: str) -> None:
         actor = ctx.for_action()
-        try:
+        flt: AuditFilter | None = None
+
+        async def read() -> tuple[ranges.Window, list[AuditEntry]]:
+            nonlocal flt
             await rt.audit.require(actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit",
                                    object_id=fmt)
             window, flt = current()
-            rows = await read_rows(rt.audit, flt, EXPORT_LIMIT + 1)
-        except PermissionDenied as exc:
-            status.set_text(f"Not exported: {exc}.")
+            return window, await read_rows(rt.audit, flt, EXPORT_LIMIT + 1)
+
+        if (found := await read_for_export(status, read, EXPORT_LIMIT)) is None or flt is None:
             return
-        except ValueError as exc:
-            status.set_text(f"Not exported: {exc}.")
-            return
-        except DatabaseUnavailable as exc:
-            status.set_text(f"Not exported: {exc}")
-            return
-        if len(rows) > EXPORT_LIMIT:
-            status.set_text(f"Not exported: more than {EXPORT_LIMIT} entries; choose a shorter time range.")
-            return
+        window, rows = found
         name = f"audit-trail_{ranges.file_stamp(window, zone)}"
         if fmt == "csv":
             text = await asyncio.to_thread(audit_csv, rows, zone)

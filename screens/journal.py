@@ -13,6 +13,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AlarmEvent
 from screens import ranges
+from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
 
@@ -168,19 +169,14 @@ def journal_page(rt: Runtime, ctx: ActionContext) -> None:
             more = f" (the newest {DEFAULT_LIMIT}; narrow the filter to see older ones)" if full else ""
             count.set_text(f"{len(rows)} entries, newest first, {span}{more}")
 
+        async def read() -> tuple[ranges.Window, list[AlarmEvent]]:
+            window, flt = current()
+            return window, await query_journal(rt.db, flt, limit=EXPORT_LIMIT + 1)
+
         async def export() -> None:
-            try:
-                window, flt = current()
-                rows = await query_journal(rt.db, flt, limit=EXPORT_LIMIT + 1)
-            except ValueError as exc:
-                status.set_text(f"Not exported: {exc}.")
+            if (found := await read_for_export(status, read, EXPORT_LIMIT)) is None:
                 return
-            except DatabaseUnavailable as exc:
-                status.set_text(f"Not exported: {exc}")
-                return
-            if len(rows) > EXPORT_LIMIT:
-                status.set_text(f"Not exported: more than {EXPORT_LIMIT} entries; choose a shorter time range.")
-                return
+            window, rows = found
             text = await asyncio.to_thread(journal_csv, rows, zone)
             # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
             ui.download.content(text.encode("utf-8-sig"), f"alarm-journal_{ranges.file_stamp(window, zone)}.csv",

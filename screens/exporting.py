@@ -1,0 +1,31 @@
+"""What the export buttons share: read the rows, and say in the status line why nothing was exported."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from nicegui import ui
+
+from hmi.context import PermissionDenied
+from hmi.store.database import DatabaseUnavailable
+
+W = TypeVar("W")
+R = TypeVar("R")
+
+
+async def read_for_export(status: ui.label, read: Callable[[], Awaitable[tuple[W, Sequence[R]]]],
+                          limit: int) -> tuple[W, Sequence[R]] | None:
+    """`read()` (the window and its rows, limit + 1 at most), or None after telling the person why not."""
+    try:
+        window, rows = await read()
+    except (PermissionDenied, ValueError) as exc:
+        status.set_text(f"Not exported: {exc}.")
+        return None
+    except DatabaseUnavailable as exc:
+        status.set_text(f"Not exported: {exc}")
+        return None
+    if len(rows) > limit:
+        status.set_text(f"Not exported: more than {limit} entries; choose a shorter time range.")
+        return None
+    return window, rows
