@@ -24,6 +24,13 @@ def chart(hmi: Harness) -> dict[str, Any]:
     return plot.figure  # type: ignore[return-value]
 
 
+async def open_trends(hmi: Harness, username: str, tags: str) -> None:
+    """Sign in and open the trend screen with `tags` (comma-separated) until its chart is drawn."""
+    await hmi.login(username)
+    await hmi.user.open(f"/trends?tags={tags}")
+    await hmi.user.should_see(marker="trend", retries=100)
+
+
 async def recorded(hmi: Harness, tag: str, value: float) -> None:
     """Write `value` on the server and wait until the historian has it in the database."""
     await hmi.server.write(tag, value)
@@ -34,9 +41,7 @@ async def recorded(hmi: Harness, tag: str, value: float) -> None:
 async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 71.5)
     await recorded(hmi, "L1.M1.Temp", 72.5)
-    await hmi.login("olga")
-    await hmi.user.open("/trends?tags=L1.M1.Temp,L1.Speed")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, "olga", "L1.M1.Temp,L1.Speed")
     await hmi.user.should_see("LIVE", retries=50)
     figure = chart(hmi)
     temp, speed, _cursor_grid = figure["data"]
@@ -49,9 +54,7 @@ async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> Non
 
 async def test_ranges_zoom_pan_and_history_mode(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 71.0)
-    await hmi.login("lena")
-    await hmi.user.open("/trends?tags=L1.M1.Temp")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, "lena", "L1.M1.Temp")
     element(hmi, "trend-range").set_value("24h")
     await hmi.user.should_see("LIVE", retries=50)
 
@@ -75,9 +78,7 @@ async def test_ranges_zoom_pan_and_history_mode(hmi: Harness) -> None:
 
 
 async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
-    await hmi.login("olga")
-    await hmi.user.open("/trends?tags=L1.M1.Temp")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, "olga", "L1.M1.Temp")
     element(hmi, "trend-range").set_value("custom")
     hmi.user.find(marker="trend-from").type("last tuesday")
     hmi.user.find(marker="trend-apply").click()
@@ -86,9 +87,7 @@ async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
 
 async def test_csv_export_of_what_is_shown(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 73.25)
-    await hmi.login("olga")
-    await hmi.user.open("/trends?tags=L1.M1.Temp")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, "olga", "L1.M1.Temp")
     hmi.user.find(marker="trend-export").click()
     response = await hmi.user.download.next(timeout=10)
     records = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
@@ -98,9 +97,7 @@ async def test_csv_export_of_what_is_shown(hmi: Harness) -> None:
 
 
 async def test_saved_views_are_per_person(hmi: Harness) -> None:
-    await hmi.login("olga")
-    await hmi.user.open("/trends?tags=L1.M1.Temp,L1.M1.Pressure")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, "olga", "L1.M1.Temp,L1.M1.Pressure")
     element(hmi, "trend-range").set_value("24h")
     hmi.user.find(marker="trend-view-name").type("Filler check")
     hmi.user.find(marker="trend-view-save").click()
@@ -141,9 +138,7 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
             break
         await asyncio.sleep(0.1)
     assert await journaled()
-    await hmi.login("olga")
-    await hmi.user.open("/trends?tags=L1.M1.Temp")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, "olga", "L1.M1.Temp")
     labels = [shape.get("label", {}).get("text", "") for shape in chart(hmi)["layout"]["shapes"]]
     assert "P2 L1.M1.Temp.H" in labels
 
