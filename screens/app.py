@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from nicegui import app, ui
 
+from hmi import assets
 from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from screens import session
@@ -26,7 +26,6 @@ from screens.trends import trends_page
 from screens.users import users_page
 
 log = logging.getLogger(__name__)
-CSS = Path(__file__).resolve().parents[1] / "assets" / "hmi.css"
 
 
 def setup(
@@ -36,7 +35,7 @@ def setup(
     after_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Define the pages for `rt`; the runtime starts with the app and stops with it."""
-    ui.add_css(CSS.read_text(encoding="utf-8"), shared=True)
+    ui.add_css(assets.read_text(assets.STYLE_SHEET), shared=True)
 
     async def startup() -> None:
         # NiceGUI runs startup handlers as background tasks; pages wait for `rt.wait_ready()`.
