@@ -148,7 +148,8 @@ def render_yaml(result: BrowseResult) -> str:
     header = (
         f"# Starting configuration written by `hmi browse` from {result.url}.\n"
         "# Every object holding variables became a machine and every variable a tag. Next: set the time zone and\n"
-        "# shifts, split the machines into lines, add units, ranges and alarms (see assets/demo-plant.yaml),\n"
+        "# shifts, split the machines into lines, add units, ranges and alarms (see the demo plant,\n"
+        "# demo-plant.yaml in hmi/assets of the installed package),\n"
         "# then validate with `hmi check`.\n"
     )
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml, when present, is ten times faster

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from hmi import assets
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)]
 LIMIT_TYPES = ("LL", "L", "H", "HH")
@@ -517,7 +519,7 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
                                                        "near this line")]) from None
     if root is None or data is None:
         raise ConfigError([ConfigIssue(name, None, "", "the file is empty; it needs at least site, endpoints and "
-                                                      "areas (see assets/demo-plant.yaml)")])
+                                                      f"areas (see the demo plant {_demo_plant()})")])
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(name, 1, "", "the document must be a mapping with keys site, endpoints and "
                                                     "areas")])
@@ -537,6 +539,11 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
     return plant
 
 
+def _demo_plant() -> Path:
+    # The shipped copy, so the hint names a file that exists wherever the package is installed.
+    return assets.path(assets.DEMO_PLANT)
+
+
 def _follow_on(err: Any) -> bool:
     """pydantic also calls a list with min_length too short when one of its items failed; that is only noise."""
     if err["type"] != "too_short" or not isinstance(err["input"], list | tuple):
@@ -550,7 +557,7 @@ def _explain(err: Any) -> str:
     loc = err["loc"]
     field = loc[-1] if loc else ""
     if kind == "extra_forbidden":
-        return f"unknown key {field!r}; remove it or check its spelling against assets/demo-plant.yaml"
+        return f"unknown key {field!r}; remove it or check its spelling against the demo plant {_demo_plant()}"
     if kind == "missing":
         return f"required key {field!r} is missing; add it"
     msg = str(err["msg"])

@@ -262,6 +262,14 @@ def test_unknown_key_is_located_and_says_remove() -> None:
     assert "remove it or check its spelling" in issue.message
 
 
+@pytest.mark.parametrize("text", ["", edit("unit: bpm", "unti: bpm")], ids=["empty-file", "unknown-key"])
+def test_hints_name_the_demo_plant_file_that_ships_with_the_package(text: str) -> None:
+    # An installed package has no assets/ folder next to the working directory: the hint must name a real file.
+    named = Path(only_issue(text).message.rsplit(" ", 1)[1].rstrip(")"))
+    assert named.is_absolute()
+    assert named.read_text(encoding="utf-8") == DEMO.read_text(encoding="utf-8")
+
+
 def test_unknown_key_in_a_flow_mapping() -> None:
     text = edit('{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
                 '{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed", unti: bar}')
