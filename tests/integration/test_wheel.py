@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import site
 import subprocess
 import sys
 import time
@@ -74,7 +73,8 @@ def _fresh_venv(root: Path, requirement: list[str]) -> Installed:
     # A .pth line that is a directory only adds it to sys.path; the .pth files inside it do not run, so the
     # editable install of this checkout (a .pth hook in this environment) stays out of the fresh venv.
     (venv_site,) = (venv / "lib").glob("python3*/site-packages")
-    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    # Every site-packages on this sys.path: also those that a .pth of this environment added (nested venvs).
+    deps = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
     (venv_site / "project-dependencies.pth").write_text("\n".join(deps) + "\n", encoding="utf-8")
     elsewhere = root / "elsewhere"
     elsewhere.mkdir()
