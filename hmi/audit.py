@@ -400,22 +400,27 @@ def _break_reason(entry: AuditEntry, previous_id: int, expected_prev: str, key: 
 async def record_guard_report(audit: AuditLog, db: Database, actor: ActionContext | None = None) -> str | None:
     """Record the guards `db.start()` had to re-install; a finding for administrators when some had been removed.
 
-    A guard is new (recorded as installed) on a new database or when this version adds it; one that an earlier
-    audit row says was installed, or one of the audit table's own, was removed or altered by someone with write
-    access to the database (recorded as restored, returned as the finding). Never silent, reported once.
+    The trail itself says which guards were ever installed (`db.guards.installed` rows, HMAC-protected): one of
+    those found missing or altered was removed by someone with write access to the database (recorded as
+    restored, returned as the finding); one never recorded is new (a new database, or new in this version).
+    A trail without any such row (first start of this version) records every guard as its baseline; the audit
+    table's own guards already existed then if the table had rows. Never silent, reported once.
     """
     report, db.guard_report = db.guard_report, GuardReport()
-    if not report.replaced or not report.installed:
+    if not report.installed:
         return None
+    guards = append_only_guards(db.dialect)
     known: set[str] = set()
-    if report.had_audit_table:
-        known |= {name for name, table in append_only_guards(db.dialect).items() if table == "audit_entries"}
+    recorded = False
     for action in (GUARDS_INSTALLED, GUARDS_RESTORED):
         for entry in await audit.query(action=action, limit=10_000):
+            recorded = True
             with contextlib.suppress(ValueError, TypeError):
                 known |= set(json.loads(entry.new_value or "[]"))
+    if not recorded and report.had_audit_rows:
+        known |= {name for name, table in guards.items() if table == "audit_entries"}
     restored = [name for name in report.replaced if name in known]
-    new = [name for name in report.replaced if name not in known]
+    new = [name for name in (guards if not recorded else report.replaced) if name not in known]
     if new:
         await audit.record(actor, GUARDS_INSTALLED, "database", "append-only guards", new_value=new,
                            detail=f"installed on {db.describe()}")

@@ -55,7 +55,8 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 async def _check_database(url: str) -> str:
-    db = Database(url)
+    # Only a check: the runtime installs the append-only guards and records that in the audit trail.
+    db = Database(url, install_guards=False)
     await db.start()
     try:
         return db.describe()

@@ -86,7 +86,7 @@ def handle_verify(args: argparse.Namespace, clock: Clock = utc_now) -> int:
         try:
             audit = AuditLog(db, clock, key)
             # Read-only: verify neither writes rows nor re-installs guards; the next HMI start does both.
-            missing = db.guard_report.replaced if db.guard_report.had_audit_table else ()
+            missing = db.guard_report.replaced if db.guard_report.had_audit_rows else ()
             guards = (f"append-only guards missing or altered: {', '.join(missing)}; they are re-installed and "
                       "recorded at the next start of the HMI") if missing else None
             result = await audit.check_chain(anchor=anchor)

@@ -51,7 +51,7 @@ class GuardReport:
     """What start() found of the append-only guards: those it had to re-install, and whether records existed."""
 
     replaced: tuple[str, ...] = ()
-    had_audit_table: bool = False
+    had_audit_rows: bool = False
     installed: bool = True
     """False when the database was started with install_guards=False: `replaced` are still missing."""
 
@@ -289,7 +289,7 @@ class Database:
             if self.dialect == "postgresql":
                 # Instances starting together would otherwise both try CREATE TABLE and one would fail.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-            had_audit_table = await conn.run_sync(lambda c: sa.inspect(c).has_table(models.AuditEntry.__tablename__))
+            had_audit_rows = await conn.run_sync(_has_audit_rows)
             await conn.run_sync(SQLModel.metadata.create_all)
             await conn.run_sync(_add_missing_columns)
         async with engine.connect() as conn:
@@ -306,13 +306,20 @@ class Database:
         # around it, which the caller records in the audit trail (hmi.audit.record_guard_report).
         guards = models.append_only_guards(self.dialect)
         replaced = tuple(name for name in guards if before.get(name) != after.get(name))
-        self.guard_report = GuardReport(replaced, had_audit_table, self._install_guards)
+        self.guard_report = GuardReport(replaced, had_audit_rows, self._install_guards)
 
     async def _guard_definitions(self, conn: Any) -> dict[str, str]:
         if self.dialect not in ("sqlite", "postgresql"):
             return {}
         rows = (await conn.exec_driver_sql(models.append_only_definitions_sql(self.dialect))).all()
         return {str(name): str(definition) for name, definition in rows}
+
+
+def _has_audit_rows(conn: sa.Connection) -> bool:
+    table = models.AuditEntry.__tablename__
+    if not sa.inspect(conn).has_table(table):
+        return False
+    return conn.exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first() is not None
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:

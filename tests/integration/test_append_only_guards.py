@@ -136,7 +136,8 @@ async def test_a_guard_replaced_by_one_that_does_nothing_is_found(db: Database) 
 
 async def test_guards_new_in_this_version_are_installed_not_reported_as_tampering(db: Database) -> None:
     audit = AuditLog(db)
-    # A database of the previous version: the audit trail's own guards, none on the journal yet.
+    # A database of the previous version: rows in the audit trail and its own guards, none on the journal yet.
+    await audit.record(None, "login", "user", "olga")
     if db.dialect == "sqlite":
         for name in ("alarm_events_no_update", "alarm_events_no_delete"):
             await execute(db, f"DROP TRIGGER {name}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hmi.audit import AuditKeyMissing, AuditLog, row_hash
+from hmi.audit import AuditKeyMissing, AuditLog, record_guard_report, row_hash
 from hmi.audit_anchor import Anchor, AnchorFile
 from hmi.audit_export import CHAIN_HEAD_PREFIX
 from hmi.audit_key import key_id, load_or_create_key
@@ -227,17 +227,19 @@ async def test_a_wrong_key_is_not_reported_intact(
 async def test_exports_carry_the_chain_head(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path, tmp_path: Path, key: bytes
 ) -> None:
-    rows = await fill(keyed, clock, 3)
+    await fill(keyed, clock, 3)
+    await record_guard_report(keyed, db)  # as the runtime's first start does: the guards' baseline row
+    [last] = await keyed.query(limit=1)
     out_csv, out_json = tmp_path / "a.csv", tmp_path / "a.json"
     for fmt, out_file in (("csv", out_csv), ("json", out_json)):
         code, _, err = await hmi("audit", "export", "--format", fmt, "--out", str(out_file), "--db", db.url,
                                  "--data-dir", str(data_dir), "--user", "nobody")
         assert (code, err) == (0, "")
     footer = out_csv.read_text(encoding="utf-8-sig").splitlines()[-1]
-    assert footer.startswith(f"{CHAIN_HEAD_PREFIX}3 rows up to row 3 · head {rows[-1].row_hash} · at ")
+    assert footer.startswith(f"{CHAIN_HEAD_PREFIX}4 rows up to row 4 · head {last.row_hash} · at ")
     assert footer.endswith(f"· 0 unkeyed · key {key_id(key)}")
     # The CSV export's own audit row came after it: the JSON export names the head including that row.
     head = json.loads(out_json.read_text(encoding="utf-8"))["chain_head"]
     csv_export, _json_export = sorted(await keyed.query(action="audit.export"), key=lambda row: row.id)
-    assert (head["rows"], head["last_id"], head["head"]) == (4, 4, csv_export.row_hash)
+    assert (head["rows"], head["last_id"], head["head"]) == (5, 5, csv_export.row_hash)
     assert csv_export.scheme == SCHEME_HMAC, "the CLI signs with the data directory's key"

@@ -5,6 +5,7 @@ in the WAL included) of the database it replaces: nothing committed is ever dele
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -38,7 +39,7 @@ async def _write_rows(path: Path, n: int, key: bytes | None = None, first: int =
 
 
 def _count(path: Path, table: str = "audit_entries") -> int:
-    with sqlite3.connect(path) as con:
+    with contextlib.closing(sqlite3.connect(path)) as con:
         return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
@@ -59,17 +60,17 @@ def test_backup_then_restore_keeps_every_row_and_the_chain(tmp_path: Path,
 
     assert main(["audit", "restore", "--data-dir", str(data), "--from", str(backup)]) == 0
     out = capsys.readouterr().out
-    # The 5 rows of the backup and the restore's own record; the anchor now names the restored head.
-    assert "OK: 6 rows, chain intact" in out
-    assert "6 keyed rows (HMAC-SHA256)" in out
+    # The 5 rows of the backup, then what the restore recorded; the anchor now names the restored head.
+    assert "OK: 7 rows, chain intact" in out
+    assert "7 keyed rows (HMAC-SHA256)" in out
     assert "tail matches the anchor of" in out
     [kept] = _kept(data)
     assert _count(kept) == 7, "the replaced database is kept whole, rows written after the backup included"
     assert f"kept as {kept}" in out
-    with sqlite3.connect(data / "hmi.db") as con:
-        action, detail = con.execute("SELECT action, detail FROM audit_entries WHERE id = 6").fetchone()
-    assert action == "audit.restore"
-    assert str(kept) in detail
+    with contextlib.closing(sqlite3.connect(data / "hmi.db")) as con:
+        added = con.execute("SELECT action, detail FROM audit_entries WHERE id > 5 ORDER BY id").fetchall()
+    assert [action for action, _ in added] == ["db.guards.installed", "audit.restore"]
+    assert str(kept) in added[-1][1]
 
 
 def test_a_damaged_live_database_is_kept_byte_for_byte(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +83,7 @@ def test_a_damaged_live_database_is_kept_byte_for_byte(tmp_path: Path, capsys: p
     assert main(["audit", "restore", "--data-dir", str(data), "--from", str(backup)]) == 0
     [kept] = _kept(data)
     assert kept.read_bytes() == b"this is not a database any more"
-    assert _count(data / "hmi.db") == 4
+    assert _count(data / "hmi.db") == 3 + 2, "the backup's rows, the guards' baseline and the restore"
 
 
 def test_a_damaged_backup_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
