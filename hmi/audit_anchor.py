@@ -61,9 +61,15 @@ class Anchor:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        return cls(at=datetime.fromisoformat(data["at"]).astimezone(UTC), rows=int(data["rows"]),
-                   last_id=int(data["last_id"]), head=str(data["head"]), legacy=int(data["legacy"]),
-                   key_id=data.get("key_id"), note=str(data.get("note", "")))
+        return cls(
+            at=datetime.fromisoformat(data["at"]).astimezone(UTC),
+            rows=int(data["rows"]),
+            last_id=int(data["last_id"]),
+            head=str(data["head"]),
+            legacy=int(data["legacy"]),
+            key_id=data.get("key_id"),
+            note=str(data.get("note", "")),
+        )
 
     def describe(self) -> str:
         """'2026-12-01T08:30:00+00:00: 120 rows up to row 120, head 3f2a…' for messages and exports."""
@@ -99,8 +105,10 @@ class AnchorFile:
         try:
             return Anchor.from_json(lines[-1])
         except (ValueError, KeyError, TypeError) as exc:
-            raise AnchorFileError(f"the last line of the anchor file {self.path} is not an anchor ({exc}); "
-                                  "compare it with a copy of the file") from None
+            raise AnchorFileError(
+                f"the last line of the anchor file {self.path} is not an anchor ({exc}); "
+                "compare it with a copy of the file"
+            ) from None
 
 
 class AnchorKeeper:
@@ -110,8 +118,14 @@ class AnchorKeeper:
     never vouches for rows changed in between; a failing check is logged and reported through `on_problem`.
     """
 
-    def __init__(self, audit: AuditLog, file: AnchorFile, *, interval_s: float = ANCHOR_INTERVAL_S,
-                 on_problem: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        file: AnchorFile,
+        *,
+        interval_s: float = ANCHOR_INTERVAL_S,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
         self._audit = audit
         self._file = file
         self._interval_s = interval_s
@@ -147,9 +161,11 @@ class AnchorKeeper:
             try:
                 check = await self._audit.check_chain(start=self.last)
                 if not check.intact:
-                    self._problem(f"the audit trail changed since the anchor of {self.last.at if self.last else '-'}"
-                                  f": row {check.broken_at}: {check.reason}; no new anchor is written until "
-                                  "`hmi audit verify` has been run and the cause found")
+                    self._problem(
+                        f"the audit trail changed since the anchor of {self.last.at if self.last else '-'}"
+                        f": row {check.broken_at}: {check.reason}; no new anchor is written until "
+                        "`hmi audit verify` has been run and the cause found"
+                    )
                     return None
                 head = self._audit.anchor_of(check)
                 if head.same_head(self.last) and not note:

@@ -48,15 +48,19 @@ def load_key(path: Path) -> bytes:
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        raise AuditKeyError(f"audit key file {path} does not exist; restore it from the key backup, or give "
-                            f"the right --key-file / {KEY_ENV}") from None
+        raise AuditKeyError(
+            f"audit key file {path} does not exist; restore it from the key backup, or give "
+            f"the right --key-file / {KEY_ENV}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditKeyError(f"audit key file {path} cannot be read ({exc})") from None
     try:
         key = bytes.fromhex(text)
     except ValueError:
-        raise AuditKeyError(f"audit key file {path} does not hold a key (expected {2 * KEY_BYTES} hex digits); "
-                            "restore it from the key backup") from None
+        raise AuditKeyError(
+            f"audit key file {path} does not hold a key (expected {2 * KEY_BYTES} hex digits); "
+            "restore it from the key backup"
+        ) from None
     if len(key) < KEY_BYTES:
         raise AuditKeyError(f"audit key file {path} holds only {len(key)} bytes; at least {KEY_BYTES} are needed")
     return key

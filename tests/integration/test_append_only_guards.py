@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hmi.audit import GUARDS_INSTALLED, GUARDS_RESTORED, AuditLog, record_guard_report
 from hmi.audit_anchor import AnchorFile
-from hmi.audit_key import load_key
+from hmi.audit_key import AuditKeyError, load_key
 from hmi.private_files import mode_of
 from hmi.roles import Role
 from hmi.runtime import Runtime
@@ -38,17 +38,39 @@ async def seed_records(db: Database) -> None:
     async with db.session() as session:
         session.add(User(id=1, username="olga", role=Role.OPERATOR, password_hash="x", created_at=T0))
         await session.flush()
-        session.add(AlarmEvent(alarm_id="L1.TempHigh", kind=AlarmEventKind.ACTIVATED, state="unack_active",
-                               server_time=T0, message="Temperature high"))
-        session.add(Acknowledgement(alarm_id="L1.TempHigh", activation_source_time=T0, user_id=1, username="olga",
-                                    at=T0, action_id="a1"))
-        session.add(Signature(user_id=1, username="olga", printed_name="Olga", signed_at=T0, meaning="Reviewed",
-                              object_type="handover", object_id="1", content_hash="0" * 64, action_id="a2"))
+        session.add(
+            AlarmEvent(
+                alarm_id="L1.TempHigh",
+                kind=AlarmEventKind.ACTIVATED,
+                state="unack_active",
+                server_time=T0,
+                message="Temperature high",
+            )
+        )
+        session.add(
+            Acknowledgement(
+                alarm_id="L1.TempHigh", activation_source_time=T0, user_id=1, username="olga", at=T0, action_id="a1"
+            )
+        )
+        session.add(
+            Signature(
+                user_id=1,
+                username="olga",
+                printed_name="Olga",
+                signed_at=T0,
+                meaning="Reviewed",
+                object_type="handover",
+                object_id="1",
+                content_hash="0" * 64,
+                action_id="a2",
+            )
+        )
         await session.commit()
 
 
-@pytest.mark.parametrize(("table", "column"), [("alarm_events", "message"), ("acknowledgements", "username"),
-                                               ("signatures", "meaning")])
+@pytest.mark.parametrize(
+    ("table", "column"), [("alarm_events", "message"), ("acknowledgements", "username"), ("signatures", "meaning")]
+)
 async def test_journal_acknowledgements_and_signatures_are_append_only(db: Database, table: str, column: str) -> None:
     await seed_records(db)
     statements = [f"UPDATE {table} SET {column} = 'changed'", f"DELETE FROM {table}"]
@@ -123,8 +145,11 @@ async def test_a_guard_replaced_by_one_that_does_nothing_is_found(db: Database) 
         await execute(db, "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries BEGIN SELECT 1; END")
         expected = ["audit_entries_no_delete"]
     else:
-        await execute(db, "CREATE OR REPLACE FUNCTION hmi_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-                          "$$ BEGIN RETURN OLD; END $$")
+        await execute(
+            db,
+            "CREATE OR REPLACE FUNCTION hmi_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RETURN OLD; END $$",
+        )
         expected = ["function hmi_audit_append_only()"]
     await db.stop()
     await db.start()
@@ -151,15 +176,20 @@ async def test_guards_new_in_this_version_are_installed_not_reported_as_tamperin
     assert {"alarm_events_no_update", "alarm_events_append_only"} & set(json.loads(installed.new_value or ""))
     assert await audit.query(action=GUARDS_RESTORED) == []
     # Once installed (and recorded), removing them is tampering.
-    await execute(db, "DROP TRIGGER alarm_events_no_update" if db.dialect == "sqlite"
-                  else "DROP TRIGGER alarm_events_append_only ON alarm_events")
+    await execute(
+        db,
+        "DROP TRIGGER alarm_events_no_update"
+        if db.dialect == "sqlite"
+        else "DROP TRIGGER alarm_events_append_only ON alarm_events",
+    )
     await db.stop()
     await db.start()
     assert await record_guard_report(audit, db) is not None
 
 
-async def test_verify_reports_missing_guards_without_reinstalling_them(db: Database, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+async def test_verify_reports_missing_guards_without_reinstalling_them(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from hmi.cli import main
 
     await AuditLog(db).record(None, "test.row", "thing", "1")
@@ -201,3 +231,17 @@ async def test_the_runtime_keys_anchors_and_keeps_its_files_private(db: Database
     assert (last.rows, last.head) == (check.rows, check.last_hash)
     assert first is not None
     assert first.rows < last.rows
+
+
+async def test_the_runtime_refuses_a_keyed_trail_whose_key_is_missing(db: Database, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rt = runtime(db, data)
+    await rt.start()
+    await rt.stop()
+    (data / "audit.key").rename(tmp_path / "elsewhere.key")
+    rt = runtime(db, data)
+    # A new key would make every keyed row unverifiable: the start stops and says what to restore.
+    with pytest.raises(AuditKeyError, match=r"keyed rows but the audit key file .* is missing"):
+        await rt.start()
+    assert not (data / "audit.key").exists()
+    await rt.stop()

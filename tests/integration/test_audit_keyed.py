@@ -96,20 +96,23 @@ async def forge_without_key(db: Database, rows: list[AuditEntry], first: int, *,
     """Edit row `first` and recompute its hash and every later one, as someone without the key can: with plain
     SHA-256 (the only hash they can make), either keeping the rows' keyed scheme or marking them unkeyed."""
     prev = rows[first - 2].row_hash if first > 1 else "0" * 64
-    for original in rows[first - 1:]:
+    for original in rows[first - 1 :]:
         scheme = SCHEME_SHA256 if downgrade else original.scheme
         forged = original.model_copy(update={"prev_hash": prev, "scheme": SCHEME_SHA256})
         if original.id == first:
             forged.new_value = "nothing happened"
         new_hash = row_hash(forged)
-        await execute(db, "UPDATE audit_entries SET new_value = :v, prev_hash = :p, row_hash = :h, scheme = :s "
-                          "WHERE id = :id", {"v": forged.new_value, "p": prev, "h": new_hash, "s": scheme,
-                                             "id": original.id})
+        await execute(
+            db,
+            "UPDATE audit_entries SET new_value = :v, prev_hash = :p, row_hash = :h, scheme = :s WHERE id = :id",
+            {"v": forged.new_value, "p": prev, "h": new_hash, "s": scheme, "id": original.id},
+        )
         prev = new_hash
 
 
-async def test_rows_are_keyed_and_verify_says_so(hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock,
-                                                 data_dir: Path, key: bytes) -> None:
+async def test_rows_are_keyed_and_verify_says_so(
+    hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path, key: bytes
+) -> None:
     rows = await fill(keyed, clock, 4)
     assert {row.scheme for row in rows} == {SCHEME_HMAC}
     assert rows[0].row_hash != row_hash(rows[0].model_copy(update={"scheme": SCHEME_SHA256}))
@@ -232,8 +235,20 @@ async def test_exports_carry_the_chain_head(
     [last] = await keyed.query(limit=1)
     out_csv, out_json = tmp_path / "a.csv", tmp_path / "a.json"
     for fmt, out_file in (("csv", out_csv), ("json", out_json)):
-        code, _, err = await hmi("audit", "export", "--format", fmt, "--out", str(out_file), "--db", db.url,
-                                 "--data-dir", str(data_dir), "--user", "nobody")
+        code, _, err = await hmi(
+            "audit",
+            "export",
+            "--format",
+            fmt,
+            "--out",
+            str(out_file),
+            "--db",
+            db.url,
+            "--data-dir",
+            str(data_dir),
+            "--user",
+            "nobody",
+        )
         assert (code, err) == (0, "")
     footer = out_csv.read_text(encoding="utf-8-sig").splitlines()[-1]
     assert footer.startswith(f"{CHAIN_HEAD_PREFIX}4 rows up to row 4 · head {last.row_hash} · at ")

@@ -25,8 +25,7 @@ def umask(request: pytest.FixtureRequest) -> Iterator[int]:
         os.umask(old)
 
 
-def test_data_dir_and_every_file_in_it_are_private(tmp_path: Path, umask: int,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_dir_and_every_file_in_it_are_private(tmp_path: Path, umask: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HMI_STORAGE_SECRET", raising=False)
     data = private_dir(tmp_path / "plant" / "hmi-data")
     secret = storage_secret(data)
