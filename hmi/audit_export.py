@@ -18,13 +18,17 @@ from zoneinfo import ZoneInfo
 
 from hmi.alarms.journal_query import safe_cell
 from hmi.audit import AuditLog
+from hmi.audit_anchor import Anchor
 from hmi.store.models import AuditEntry
 
 # One export is read in one go; beyond this the person is asked to narrow the filter.
 EXPORT_LIMIT = 100_000
 
 CSV_COLUMNS = ("id", "time_utc", "time_local", "zone", "user_id", "username", "station", "action", "object_type",
-               "object_id", "old_value", "new_value", "reason", "detail", "action_id", "prev_hash", "row_hash")
+               "object_id", "old_value", "new_value", "reason", "detail", "action_id", "prev_hash", "row_hash",
+               "scheme")
+CHAIN_HEAD_PREFIX = "# chain head at export: "
+"""Starts the CSV's last line: the whole trail's head when the file was made, a copy of it outside the database."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +98,20 @@ def _iso(dt: datetime, zone: ZoneInfo | None = None) -> str:
     return dt.astimezone(zone or UTC).isoformat(timespec="microseconds")
 
 
-def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo) -> str:
+def head_text(head: Anchor | None) -> str:
+    """How an export states the chain head: rows, last row, its hash, the time (UTC), unkeyed rows."""
+    if head is None:
+        return "not recorded"
+    # No commas: the CSV footer must stay one cell for spreadsheet programs.
+    return (f"{head.rows} rows up to row {head.last_id} · head {head.head} · at {_iso(head.at)}"
+            f" · {head.legacy} unkeyed · key {head.key_id or 'none'}")
+
+
+def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo, head: Anchor | None = None) -> str:
     """The rows as CSV with a header, time in UTC and plant local; every cell safe to open in a spreadsheet.
 
-    The hashes are included so an electronic copy can be checked against the chain later (truncation at the end
-    of the chain is only visible that way).
+    The hashes are included so an electronic copy can be checked against the chain later; the last line states
+    the whole chain's head at export (`# chain head at export: ...`), so a later cut-off tail shows.
     """
     out = io.StringIO()
     writer = csv.writer(out)
@@ -107,20 +120,23 @@ def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo) -> str:
         writer.writerow([safe_cell(v) for v in (
             row.id, _iso(row.at), _iso(row.at, zone), zone.key, row.user_id, row.username, row.station, row.action,
             row.object_type, row.object_id, row.old_value, row.new_value, row.reason, row.detail, row.action_id,
-            row.prev_hash, row.row_hash,
+            row.prev_hash, row.row_hash, row.scheme,
         )])
+    out.write(f"{CHAIN_HEAD_PREFIX}{head_text(head)}\r\n")
     return out.getvalue()
 
 
-def audit_json(rows: Iterable[AuditEntry]) -> str:
-    """The rows as a JSON array of objects, every field as stored (time as ISO 8601 UTC), hashes included."""
+def audit_json(rows: Iterable[AuditEntry], head: Anchor | None = None) -> str:
+    """`{"rows": [...], "chain_head": {...}}`: every field as stored (time ISO 8601 UTC), hashes included, and the
+    whole chain's head at export (rows, last_id, head, at, legacy, key_id) or null."""
     records = [{
         "id": row.id, "at": _iso(row.at), "user_id": row.user_id, "username": row.username, "station": row.station,
         "action": row.action, "object_type": row.object_type, "object_id": row.object_id,
         "old_value": row.old_value, "new_value": row.new_value, "reason": row.reason, "detail": row.detail,
-        "action_id": row.action_id, "prev_hash": row.prev_hash, "row_hash": row.row_hash,
+        "action_id": row.action_id, "prev_hash": row.prev_hash, "row_hash": row.row_hash, "scheme": row.scheme,
     } for row in rows]
-    return json.dumps(records, ensure_ascii=False, indent=1)
+    chain_head = None if head is None else json.loads(head.to_json())
+    return json.dumps({"rows": records, "chain_head": chain_head}, ensure_ascii=False, indent=1)
 
 
 def is_signature(entry: AuditEntry) -> bool:
@@ -158,10 +174,12 @@ def audit_pdf(
     generated_at: datetime,
     filter_text: str = "",
     compress: bool = True,
+    head: Anchor | None = None,
 ) -> bytes:
     """A printable audit report (A4 landscape): one table row per audit row, signatures shown in bold.
 
-    `title` names the plant, `filter_text` the selection; both and the page number head every page.
+    `title` names the plant, `filter_text` the selection; both and the page number head every page, and the
+    whole chain's head at export (`head`) is printed at the foot of every page.
     `compress=False` leaves page streams readable (tests look for text in them).
     """
     from reportlab.lib import colors
@@ -171,6 +189,7 @@ def audit_pdf(
     from reportlab.pdfgen.canvas import Canvas
     from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
+    chain_head = f"Chain head at export: {head_text(head)}"
     styles = getSampleStyleSheet()
     cell = ParagraphStyle("cell", parent=styles["BodyText"], fontName="Helvetica", fontSize=7, leading=8.5)
     bold = ParagraphStyle("sig", parent=cell, fontName="Helvetica-Bold")
@@ -244,6 +263,8 @@ def audit_pdf(
             self.drawRightString(page_w - 12 * mm, page_h - 10 * mm, f"Page {self._pageNumber} of {total}")
             self.drawString(12 * mm, 7 * mm, f"Generated {generated_local} by {generated_by}; times are server "
                                              f"time (UTC) and plant local time ({zone.key}).")
+            self.setFont("Helvetica", 6.5)
+            self.drawString(12 * mm, 3.5 * mm, chain_head)
 
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=(page_w, page_h), leftMargin=12 * mm, rightMargin=12 * mm,

@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
-from hmi.audit import AuditLog
+from hmi.audit import AuditLog, record_guard_report
+from hmi.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
+from hmi.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
 from hmi.auth import UserService
+from hmi.backup import DatabaseLock
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
 from hmi.config_audit import record_config
@@ -33,6 +38,7 @@ from hmi.sources.conditions import ConditionMonitor, SeverityMap
 from hmi.sources.opcua import OpcUaSource
 from hmi.stations import StationService
 from hmi.store.database import Database
+from hmi.store.models import SCHEME_HMAC, AuditEntry
 from hmi.tags import TagCache
 from hmi.trend_views import TrendViews
 
@@ -60,6 +66,10 @@ class Runtime:
     config_path: Path | None = None
     # Where the historian keeps samples while the database is unreachable (store and forward).
     data_dir: Path | None = None
+    # The audit HMAC key (default: $HMI_AUDIT_KEY_FILE, else audit.key in data_dir; created on first start) and
+    # the anchor file (default: audit.anchor in data_dir). Without either the trail is unkeyed / unanchored.
+    audit_key_file: Path | None = None
+    anchor_file: Path | None = None
     cache: TagCache = field(init=False)
     board: StatusBoard = field(init=False)
     alarms: AlarmEngine = field(init=False)
@@ -81,6 +91,11 @@ class Runtime:
     conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
     start_error: str | None = field(init=False, default=None)
+    # What start-up (or the anchor task) found that an administrator must see: re-installed guards, anchor trouble.
+    findings: list[str] = field(init=False, default_factory=list)
+    anchors: AnchorKeeper | None = field(init=False, default=None)
+    _db_lock: DatabaseLock | None = field(init=False, repr=False, default=None)
+    _records_open: bool = field(init=False, repr=False, default=False)
     _ready: asyncio.Event = field(init=False, repr=False)
     _ticker: asyncio.Task[None] | None = field(init=False, repr=False, default=None)
 
@@ -125,12 +140,18 @@ class Runtime:
     async def start(self) -> None:
         """Database first (fails loudly), then consumers, then the sources that feed them."""
         try:
-            await self.db.start()
+            await self.open_records()
+            if (anchor_path := self.anchor_path()) is not None:
+                self.anchors = AnchorKeeper(self.audit, AnchorFile(anchor_path), on_problem=self.findings.append)
+                await self.anchors.start()
             if self.config_path is not None:
                 text = await asyncio.to_thread(self.config_path.read_text, encoding="utf-8")
                 await record_config(self.db, self.audit, self.config_path, text, self.clock)
         except Exception as exc:
             self.start_error = str(exc)
+            if self._db_lock is not None:
+                self._db_lock.release()
+                self._db_lock = None
             self._ready.set()
             raise
         self.trends.start()
@@ -165,7 +186,15 @@ class Runtime:
         self.alarms.stop()
         self.trends.stop()
         self.production.stop()
+        if self.anchors is not None:
+            # The last anchor covers everything written up to the stop.
+            await self.anchors.stop()
+            self.anchors = None
         await self.db.stop()
+        if self._db_lock is not None:
+            self._db_lock.release()
+            self._db_lock = None
+        self._records_open = False
         self.started = False
         self._ready.clear()
 
@@ -185,6 +214,54 @@ class Runtime:
                 self.alarms.tick()
             except Exception:
                 log.exception("alarm tick failed")
+
+    async def open_records(self) -> None:
+        """Lock the SQLite file, start the database, take up the audit key and record the guards' state.
+
+        Called by start(); callers that write records before start (the demo's accounts) call it first, so those
+        rows are keyed too. Idempotent.
+        """
+        if self._records_open:
+            return
+        if (path := self.db.database_path) is not None and self._db_lock is None:
+            # Held while running, so `hmi audit restore` refuses to replace the database under this HMI.
+            lock = DatabaseLock(path)
+            await asyncio.to_thread(lock.acquire, exclusive=False)
+            self._db_lock = lock
+        await self.db.start()
+        await self._use_audit_key()
+        if (finding := await record_guard_report(self.audit, self.db)) is not None:
+            log.error("%s", finding)
+            self.findings.append(finding)
+        self._records_open = True
+
+    async def _use_audit_key(self) -> None:
+        """Sign the audit trail with the key file, creating it on first start; refuse a trail keyed by a lost key."""
+        path = resolve_key_file(self.audit_key_file, self.data_dir)
+        if path is None:
+            log.warning("audit trail is not keyed: no data directory or %s; rows can be recomputed by anyone who "
+                        "can write the database", "HMI_AUDIT_KEY_FILE")
+            return
+        if not await asyncio.to_thread(path.exists):
+            async with self.db.session() as session:
+                keyed = (await session.execute(
+                    sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.scheme == SCHEME_HMAC)
+                )).scalar_one()
+            if keyed:
+                # A new key would fork the trail and make every keyed row unverifiable: stop instead.
+                raise AuditKeyError(f"the audit trail has {keyed} keyed rows but the audit key file {path} is "
+                                    "missing; restore it from the key backup (or point HMI_AUDIT_KEY_FILE at it)")
+        key, created = await asyncio.to_thread(load_or_create_key, path)
+        self.audit.use_key(key)
+        if created:
+            await self.audit.record(None, "audit.key.create", "audit", "key", new_value=self.audit.key_id,
+                                    detail=f"new audit HMAC key in {path}; back it up apart from the database")
+
+    def anchor_path(self) -> Path | None:
+        """The audit anchor file: `anchor_file`, else audit.anchor in the data directory, else None."""
+        if self.anchor_file is not None:
+            return self.anchor_file
+        return self.data_dir / ANCHOR_FILE_NAME if self.data_dir is not None else None
 
     def spool_dir(self) -> Path:
         """The historian's store-and-forward folder: in the data directory, else beside the SQLite file."""

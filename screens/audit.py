@@ -7,9 +7,10 @@ from typing import Any
 
 from nicegui import ui
 
+from hmi.audit_anchor import Anchor
 from hmi.audit_export import EXPORT_LIMIT, AuditFilter, audit_csv, audit_pdf, read_rows
 from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission
+from hmi.roles import Permission, Role
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry
@@ -82,6 +83,11 @@ def audit_page(rt: Runtime, ctx: ActionContext) -> None:
                     ui.label(f"The audit trail cannot be shown: {exc}").classes("font-semibold").props('role="alert"')
                 return
             with body:
+                if ctx.role is Role.ADMIN:
+                    # What start-up or the anchor task found (re-installed guards, anchor trouble): admins act on it.
+                    for finding in rt.findings:
+                        ui.label(finding).classes("font-semibold text-red-700").props(
+                            'role="alert" data-testid="audit-finding"').mark("audit-finding")
                 _build(rt, ctx)
 
         ui.timer(0.0, start, once=True)
@@ -155,22 +161,25 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
             nonlocal flt
             await rt.audit.require(actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit",
                                    object_id=fmt)
+            nonlocal head
             window, flt = current()
+            head = await rt.audit.head()
             return window, await read_rows(rt.audit, flt, EXPORT_LIMIT + 1)
 
+        head: Anchor | None = None
         if (found := await read_for_export(status, read, EXPORT_LIMIT)) is None or flt is None:
             return
         window, rows = found
         name = f"audit-trail_{ranges.file_stamp(window, zone)}"
         if fmt == "csv":
-            text = await asyncio.to_thread(audit_csv, rows, zone)
+            text = await asyncio.to_thread(audit_csv, rows, zone, head)
             # The byte-order mark lets spreadsheet programs recognise UTF-8.
             content, filename, media = text.encode("utf-8-sig"), f"{name}.csv", "text/csv"
         else:
             printed = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
             content = await asyncio.to_thread(
                 audit_pdf, rows, title=rt.plant.site.name, zone=zone, generated_by=printed,
-                generated_at=rt.clock(), filter_text=flt.describe(zone))
+                generated_at=rt.clock(), filter_text=flt.describe(zone), head=head)
             filename, media = f"{name}.pdf", "application/pdf"
         try:
             # Recorded before the file leaves: an export that cannot be audited does not happen.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hmi.config import ConfigError, PlantConfig, load_config
+from hmi.private_files import create_private_file, private_dir
 from hmi.roles import Role
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
 
@@ -54,7 +55,8 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 async def _check_database(url: str) -> str:
-    db = Database(url)
+    # Only a check: the runtime installs the append-only guards and records that in the audit trail.
+    db = Database(url, install_guards=False)
     await db.start()
     try:
         return db.describe()
@@ -66,7 +68,8 @@ def _prepare(args: argparse.Namespace) -> tuple[str, str] | int:
     """Database URL and session secret, or an exit code after a clear message."""
     data_dir: Path = args.data_dir.expanduser().absolute()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # Private from the start: it holds the database, the session secret and the audit key.
+        private_dir(data_dir)
     except OSError as exc:
         return _fail(f"cannot create the data directory {data_dir}: {exc}; choose another with --data-dir")
     try:
@@ -79,17 +82,16 @@ def _prepare(args: argparse.Namespace) -> tuple[str, str] | int:
     print(f"Database: {described}", flush=True)
     # NiceGUI keeps per-browser session data here; set before nicegui is imported.
     os.environ.setdefault("NICEGUI_STORAGE_PATH", str(data_dir / "sessions"))
-    return url, _storage_secret(data_dir)
+    return url, storage_secret(data_dir)
 
 
-def _storage_secret(data_dir: Path) -> str:
+def storage_secret(data_dir: Path) -> str:
     """The key that signs session cookies: from HMI_STORAGE_SECRET, else generated once and kept in the data dir."""
     if secret := os.environ.get("HMI_STORAGE_SECRET"):
         return secret
     path = data_dir / "storage-secret"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
+    # 0600 from the first byte (never write-then-chmod); a second process starting at once reads the first's.
+    create_private_file(path, secrets.token_urlsafe(32).encode())
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -186,7 +188,8 @@ def handle_demo(args: argparse.Namespace) -> int:
 
     async def before_start() -> None:
         await simulator.start()
-        await runtime.db.start()
+        # With the audit key taken up, so the demo accounts' audit rows are keyed like every later one.
+        await runtime.open_records()
         for name, role in DEMO_USERS:
             if await runtime.users.get(name) is None:
                 await runtime.users.create_user(

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hmi.audit import AuditLog, system_context
+from hmi.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
+from hmi.audit_key import KEY_ENV, AuditKeyError, optional_key
 from hmi.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
 from hmi.context import ActionContext
 from hmi.roles import Role
@@ -25,7 +26,9 @@ def database_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
     common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
-                        help="folder of the embedded SQLite database (default: ./hmi-data)")
+                        help="folder of the embedded SQLite database, audit key and anchor (default: ./hmi-data)")
+    common.add_argument("--key-file", metavar="FILE", type=Path, default=None,
+                        help=f"audit HMAC key (default: ${KEY_ENV}, else audit.key in --data-dir)")
     return common
 
 
@@ -170,12 +173,19 @@ def _run(args: argparse.Namespace, work: Callable[[UserService, ActionContext], 
     except ValueError as exc:
         print(f"--db / {ENV_VAR}: {exc}", file=sys.stderr)
         return 2
+    try:
+        key = optional_key(args.key_file, args.data_dir)
+    except AuditKeyError as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return 2
 
     async def main() -> None:
         db = Database(url)
         await db.start()
         try:
-            await work(UserService(db, AuditLog(db)), cli_actor())
+            audit = AuditLog(db, key=key)
+            await record_guard_report(audit, db, cli_actor())
+            await work(UserService(db, audit), cli_actor())
         finally:
             await db.stop()
 
@@ -184,7 +194,7 @@ def _run(args: argparse.Namespace, work: Callable[[UserService, ActionContext], 
     except DatabaseUnavailable as exc:
         print(exc, file=sys.stderr)
         return 1
-    except (UserExists, UnknownUser, PasswordPolicyError, ValueError) as exc:
+    except (UserExists, UnknownUser, PasswordPolicyError, ValueError, AuditKeyMissing) as exc:
         print(f"{exc}; nothing was changed", file=sys.stderr)
         return 1
     return 0

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,16 @@ _UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P")
 _SCHEMA_LOCK_KEY = 0x686D695F736368  # "hmi_sch"
 
 _ACCEPTED = "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://USER@HOST:PORT/DB (or postgres://, postgresql+asyncpg://)"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardReport:
+    """What start() found of the append-only guards: those it had to re-install, and whether records existed."""
+
+    replaced: tuple[str, ...] = ()
+    had_audit_rows: bool = False
+    installed: bool = True
+    """False when the database was started with install_guards=False: `replaced` are still missing."""
 
 
 class DatabaseUnavailable(Exception):
@@ -100,13 +111,17 @@ def _redact(url: str) -> str:
 class Database:
     """An async engine and session factory over SQLite (embedded default) or PostgreSQL (shared by instances)."""
 
-    def __init__(self, url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S, echo: bool = False) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S, echo: bool = False,
+                 install_guards: bool = True) -> None:
         self._url: URL = make_url(normalise_db_url(url))
+        # False for read-only checks (`hmi audit verify`): missing guards are reported, not silently re-installed.
+        self._install_guards = install_guards
         self._connect_timeout = connect_timeout
         self._echo = echo
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._write_sessions: async_sessionmaker[AsyncSession] | None = None
+        self.guard_report = GuardReport()
 
     @property
     def url(self) -> str:
@@ -274,10 +289,37 @@ class Database:
             if self.dialect == "postgresql":
                 # Instances starting together would otherwise both try CREATE TABLE and one would fail.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            had_audit_rows = await conn.run_sync(_has_audit_rows)
             await conn.run_sync(SQLModel.metadata.create_all)
             await conn.run_sync(_add_missing_columns)
+        async with engine.connect() as conn:
+            transaction = await conn.begin()
+            if self.dialect == "postgresql":
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            before = await self._guard_definitions(conn)
             for statement in models.append_only_ddl(self.dialect):
                 await conn.exec_driver_sql(statement)
+            after = await self._guard_definitions(conn)
+            # DDL is transactional on both databases: a check-only start sees what installing would change.
+            await (transaction.commit() if self._install_guards else transaction.rollback())
+        # Re-installing is only half the job: a guard that was missing or changed is evidence of someone working
+        # around it, which the caller records in the audit trail (hmi.audit.record_guard_report).
+        guards = models.append_only_guards(self.dialect)
+        replaced = tuple(name for name in guards if before.get(name) != after.get(name))
+        self.guard_report = GuardReport(replaced, had_audit_rows, self._install_guards)
+
+    async def _guard_definitions(self, conn: Any) -> dict[str, str]:
+        if self.dialect not in ("sqlite", "postgresql"):
+            return {}
+        rows = (await conn.exec_driver_sql(models.append_only_definitions_sql(self.dialect))).all()
+        return {str(name): str(definition) for name, definition in rows}
+
+
+def _has_audit_rows(conn: sa.Connection) -> bool:
+    table = models.AuditEntry.__tablename__
+    if not sa.inspect(conn).has_table(table):
+        return False
+    return conn.exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first() is not None
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:

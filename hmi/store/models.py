@@ -20,6 +20,11 @@ from hmi.roles import Role
 GENESIS_HASH = "0" * 64
 """`prev_hash` of the first audit row."""
 
+SCHEME_SHA256 = "sha256"
+"""Audit rows written before the HMAC key existed: a plain SHA-256 chain (anyone could recompute it)."""
+SCHEME_HMAC = "hmac-sha256"
+"""Audit rows whose `row_hash` is an HMAC-SHA256 under the key kept outside the database (hmi.audit_key)."""
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as UTC and always read back timezone-aware, even from SQLite (which keeps no zone)."""
@@ -274,6 +279,9 @@ class AuditEntry(SQLModel, table=True):
     action_id: str | None = Field(default=None, max_length=64, index=True)
     prev_hash: str = Field(max_length=64)
     row_hash: str = Field(max_length=64, unique=True)
+    # Which function made row_hash; rows of databases older than the key read as SHA-256 (the server default).
+    scheme: str = Field(default=SCHEME_SHA256, max_length=16,
+                        sa_column_kwargs={"server_default": sa.text(f"'{SCHEME_SHA256}'")})
 
 
 
@@ -289,25 +297,82 @@ class ConfigSnapshot(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     text: str = Field(sa_type=sa.Text)
 
-def append_only_ddl(dialect: str) -> list[str]:
-    """Statements that make the database itself refuse UPDATE and DELETE of audit rows (idempotent)."""
-    message = "audit_entries is append-only: audit rows are never changed or deleted"
-    if dialect == "sqlite":
-        return [
-            f"CREATE TRIGGER IF NOT EXISTS audit_entries_no_{op.lower()} BEFORE {op} ON audit_entries "
-            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
-            for op in ("UPDATE", "DELETE")
-        ]
+APPEND_ONLY_TABLES = ("audit_entries", "alarm_events", "acknowledgements", "signatures")
+"""Tables whose rows are records (21 CFR 11.10(e), ISA-18.2 §16 alarm history): the database refuses UPDATE and
+DELETE (and TRUNCATE on PostgreSQL). The application only ever inserts into them."""
+
+_AUDIT_MESSAGE = "audit_entries is append-only: audit rows are never changed or deleted"
+# The audit table's function keeps its original text so databases of earlier versions do not see it as changed.
+_PG_AUDIT_FUNCTION = "hmi_audit_append_only"
+_PG_RECORDS_FUNCTION = "hmi_records_append_only"
+
+
+def _sqlite_trigger(table: str, op: str) -> tuple[str, str]:
+    message = _AUDIT_MESSAGE if table == "audit_entries" else (
+        f"{table} is append-only: recorded rows are never changed or deleted")
+    name = f"{table}_no_{op.lower()}"
+    return name, f"CREATE TRIGGER {name} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
+
+
+def append_only_guards(dialect: str) -> dict[str, str]:
+    """Every guard (trigger, or PostgreSQL trigger function as `function NAME()`) by name, with its table."""
+    guards: dict[str, str] = {}
+    for table in APPEND_ONLY_TABLES:
+        if dialect == "sqlite":
+            guards.update({_sqlite_trigger(table, op)[0]: table for op in ("UPDATE", "DELETE")})
+        elif dialect == "postgresql":
+            guards.update({f"{table}_append_only": table, f"{table}_no_truncate": table})
     if dialect == "postgresql":
-        return [
-            "CREATE OR REPLACE FUNCTION hmi_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$",
-            "CREATE OR REPLACE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries "
-            "FOR EACH ROW EXECUTE FUNCTION hmi_audit_append_only()",
-            "CREATE OR REPLACE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries "
-            "FOR EACH STATEMENT EXECUTE FUNCTION hmi_audit_append_only()",
+        guards[f"function {_PG_AUDIT_FUNCTION}()"] = "audit_entries"
+        guards[f"function {_PG_RECORDS_FUNCTION}()"] = APPEND_ONLY_TABLES[1]
+    return guards
+
+
+def append_only_ddl(dialect: str) -> list[str]:
+    """Statements that (re)install the guards exactly as they should be: missing, changed or disabled ones alike."""
+    statements: list[str] = []
+    if dialect == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            for op in ("UPDATE", "DELETE"):
+                name, create = _sqlite_trigger(table, op)
+                # Dropped and created every start: a same-named trigger that does nothing must not survive.
+                statements += [f"DROP TRIGGER IF EXISTS {name}", create]
+        return statements
+    if dialect != "postgresql":
+        return statements
+    statements += [
+        f"CREATE OR REPLACE FUNCTION {_PG_AUDIT_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{_AUDIT_MESSAGE}'; END $$",
+        f"CREATE OR REPLACE FUNCTION {_PG_RECORDS_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION '% is append-only: recorded rows are never changed or deleted', TG_TABLE_NAME; "
+        "END $$",
+    ]
+    for table in APPEND_ONLY_TABLES:
+        function = _PG_AUDIT_FUNCTION if table == "audit_entries" else _PG_RECORDS_FUNCTION
+        statements += [
+            f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+            f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+            # CREATE OR REPLACE keeps a trigger's disabled state; ALTER TABLE ... DISABLE TRIGGER is one command.
+            f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only",
+            f"ALTER TABLE {table} ENABLE TRIGGER {table}_no_truncate",
         ]
-    return []
+    return statements
+
+
+def append_only_definitions_sql(dialect: str) -> str:
+    """A query of (name, definition) for the installed guards, to tell intact from missing or changed ones."""
+    if dialect == "sqlite":
+        return "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+    return (
+        "SELECT t.tgname, pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text "
+        "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE NOT t.tgisinternal AND n.nspname = current_schema() "
+        "UNION ALL SELECT 'function ' || p.proname || '()', p.prosrc FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() "
+        f"AND p.proname IN ('{_PG_AUDIT_FUNCTION}', '{_PG_RECORDS_FUNCTION}')"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ historian

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hmi.audit import AuditLog, row_hash
 from hmi.audit_export import (
+    CHAIN_HEAD_PREFIX,
     AuditFilter,
     audit_csv,
     audit_json,
@@ -98,6 +99,13 @@ async def allow_tampering(db: Database) -> None:
         await execute(db, "DROP TRIGGER audit_entries_no_delete")
     else:
         await execute(db, "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
+
+
+def csv_records(text: str) -> list[dict[str, str]]:
+    """The data rows of an audit CSV export; the chain-head footer must be its last line."""
+    lines = text.splitlines()
+    assert lines[-1].startswith(CHAIN_HEAD_PREFIX)
+    return list(csv.DictReader(io.StringIO("\n".join(lines[:-1]))))
 
 
 def pdf_text(pdf: bytes) -> bytes:
@@ -184,7 +192,7 @@ async def test_export_csv_filtered_by_user_and_object(
                                "--user", "olga", "--object", "shift_note", "--timezone", "Europe/Berlin")
     assert (code, err) == (0, "")
     assert out == f"exported 2 rows to {out_file}\n"
-    records = list(csv.DictReader(io.StringIO(out_file.read_text(encoding="utf-8-sig"))))
+    records = csv_records(out_file.read_text(encoding="utf-8-sig"))
     assert [(r["id"], r["action"], r["object_id"]) for r in records] == [("2", "note.add", "7"), ("5", "note.add", "8")]
     assert records[0]["time_utc"] == "2025-01-06T06:01:00.000000+00:00"
     assert records[0]["time_local"] == "2025-01-06T07:01:00.000000+01:00"
@@ -206,11 +214,11 @@ async def test_export_json_by_time_object_id_and_action(
                              "--since", "2025-01-06T07:01", "--until", "2025-01-06T06:04+00:00",
                              "--timezone", "Europe/Berlin")
     assert (code, err) == (0, "")
-    assert [r["id"] for r in json.loads(out_file.read_text(encoding="utf-8"))] == [2, 3, 4]
+    assert [r["id"] for r in json.loads(out_file.read_text(encoding="utf-8"))["rows"]] == [2, 3, 4]
     code, _, _ = await hmi("audit", "export", "--format", "json", "--out", str(out_file), "--db", db.url,
                            "--object", "shift_note:7", "--action", "sign")
     assert code == 0
-    [row] = json.loads(out_file.read_text(encoding="utf-8"))
+    [row] = json.loads(out_file.read_text(encoding="utf-8"))["rows"]
     assert (row["id"], row["new_value"], row["username"]) == (4, MANIFESTATION, "lena")
     assert row["detail"] == "signature 1; content sha256 abc"
     assert row["at"] == "2025-01-06T06:03:00.000000+00:00"
@@ -270,13 +278,13 @@ def test_filter_describes_itself_in_plant_time() -> None:
 
 async def test_formats_carry_every_field(audit: AuditLog, clock: ManualClock) -> None:
     rows = await read_rows(audit, AuditFilter()) if await seed(audit, clock) else []
-    records = list(csv.DictReader(io.StringIO(audit_csv(rows, BERLIN))))
+    records = csv_records(audit_csv(rows, BERLIN))
     assert [r["action"] for r in records] == ["login", "note.add", "alarm.shelve", "sign", "note.add"]
     shelve = records[2]
     assert (shelve["old_value"], shelve["new_value"], shelve["reason"]) == (
         "unack_active", "shelved", "sensor replaced, recalibrating")
     assert (shelve["user_id"], shelve["station"]) == ("2", "office")
-    assert [r["id"] for r in json.loads(audit_json(rows))] == [1, 2, 3, 4, 5]
+    assert [r["id"] for r in json.loads(audit_json(rows))["rows"]] == [1, 2, 3, 4, 5]
 
 
 async def test_pdf_shows_times_values_and_the_signature_in_bold(audit: AuditLog, clock: ManualClock) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from nicegui import ui
 
+from hmi.audit_export import CHAIN_HEAD_PREFIX
 from tests.screens.conftest import Harness
 
 
@@ -53,7 +54,12 @@ async def test_manager_sees_the_logins_filters_and_exports(hmi: Harness) -> None
     hmi.user.find(marker="audit-export-csv").click()
     response = await hmi.user.download.next(timeout=5)
     await hmi.user.should_see("Exported 1 entries.", retries=50)
-    [record] = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    *lines, footer = response.content.decode("utf-8-sig").splitlines()
+    [record] = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    # The whole trail's head at export (the row before the export's own), a copy of it outside the database.
+    [csv_export] = await hmi.rt.audit.query(action="audit.export")
+    n = csv_export.id - 1
+    assert footer.startswith(f"{CHAIN_HEAD_PREFIX}{n} rows up to row {n} · head {csv_export.prev_hash} · ")
     assert (record["username"], record["action"], record["object_id"]) == ("max", "login", "max")
     assert record["zone"] == "Europe/Berlin"
 
@@ -86,3 +92,16 @@ async def test_navigation_offers_the_audit_trail(hmi: Harness) -> None:
     await hmi.login("ada")
     hmi.user.find("Audit").click()
     await hmi.user.should_see(marker="audit-table", retries=50)
+
+
+async def test_start_up_findings_are_shown_to_administrators_only(hmi: Harness) -> None:
+    finding = "Append-only guards were missing or altered at start-up and were re-installed: audit_entries_no_delete"
+    hmi.rt.findings.append(finding)
+    await hmi.login("ada")
+    await hmi.user.open("/audit")
+    await hmi.user.should_see(finding, retries=50)
+    await hmi.user.open("/logout")
+    await hmi.login("max")  # a manager may view the audit trail, but the findings are for administrators
+    await hmi.user.open("/audit")
+    await hmi.user.should_see(marker="audit-table", retries=50)
+    await hmi.user.should_not_see(finding)
