@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -209,11 +210,40 @@ async def test_corrupt_spool_line_is_moved_aside(db: Database, clock: ManualCloc
         await historian.flush()
     try:
         assert [r[2] for r in await samples(db, "T.Flow")] == [1.5]
-        bad = spool_dir / "00000000000000000001-1-00000000.jsonl.bad"
+        bad = spool_dir / "00000000000000000001-1-00000000.jsonl.corrupt"
         assert bad.read_text(encoding="utf-8").count("\n") == 2
         assert "00000000000000000001-1-00000000.jsonl line 2" in caplog.text
         assert "line 3" in caplog.text
         assert historian.status.spooled_batches == 0
+    finally:
+        await historian.stop()
+
+
+async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_fails(
+        db: Database, clock: ManualClock, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    t = to_us(clock.now())
+    good_line = f'{{"tag":"T.Flow","t_us":{t},"value":1.5,"text":null,"quality":"good","status":0}}\n'
+    name = "00000000000000000001-1-00000000.jsonl"
+    (spool_dir / name).write_text('{"tag": "T.Flow", "t_us": "oops"\n' + good_line + "not json at all\n",
+                                  encoding="utf-8")
+    historian = Historian(plant(), TagCache(), db, spool_dir, clock)
+    await historian.start()
+    try:
+        await db.stop()
+        for _ in range(3):
+            await historian.flush()  # each replay fails: the database is away
+        assert historian.status.spooled_batches == 1
+        corrupt = spool_dir / f"{name}.corrupt"
+        assert [json.loads(line) for line in corrupt.read_text(encoding="utf-8").splitlines()] == [
+            {"line": 1, "text": '{"tag": "T.Flow", "t_us": "oops"'}, {"line": 3, "text": "not json at all"}]
+        assert (spool_dir / name).read_text(encoding="utf-8") == good_line, "the batch keeps only its good lines"
+        await db.start()
+        await historian.flush()
+        assert [r[2] for r in await samples(db, "T.Flow")] == [1.5]
+        assert sorted(p.name for p in spool_dir.iterdir()) == [f"{name}.corrupt"]
+        assert corrupt.read_text(encoding="utf-8").count("\n") == 2
     finally:
         await historian.stop()
 
