@@ -16,8 +16,10 @@ from hmi.config import PlantConfig, parse_config
 from hmi.historian import Historian, HistorianStatus
 from hmi.historian.recording import to_us
 from hmi.historian.spool import Spool
+from hmi.quarantine import Quarantine
 from hmi.store.database import Database
 from hmi.tags import Quality, TagCache, TagState
+from tests.conftest import fresh_postgres_database
 
 PLANT = """
 site: {name: T}
@@ -246,6 +248,38 @@ async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_f
         assert corrupt.read_text(encoding="utf-8").count("\n") == 2
     finally:
         await historian.stop()
+
+
+@pytest.mark.postgres
+async def test_a_spooled_row_postgres_refuses_is_quarantined_and_the_replay_goes_on(clock: ManualClock,
+                                                                                     tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    t = to_us(clock.now())
+    # Written by an older version that did not cut text: 300 characters, the column holds 200.
+    lines = [{"tag": "T.State", "t_us": t, "value": None, "text": "X" * 300, "quality": "good", "status": 0},
+             {"tag": "T.State", "t_us": t + 1_000_000, "value": None, "text": "Running", "quality": "good",
+              "status": 0}]
+    (spool_dir / "00000000000000000001-1-00000000.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    async with fresh_postgres_database() as url:
+        db = Database(url)
+        await db.start()
+        quarantine = Quarantine(db, tmp_path / "quarantine.jsonl", clock)
+        historian = Historian(plant(), TagCache(), db, spool_dir, clock, quarantine=quarantine)
+        await historian.start()
+        try:
+            await historian.flush()
+            assert [r[3] for r in await samples(db, "T.State")] == ["Running"]
+            assert historian.status.spooled_batches == 0, "the replay is not stuck on the refused row"
+            (aside,) = await quarantine.rows()
+            assert aside.source == "samples"
+            assert json.loads(aside.row)["text"] == "X" * 300
+            assert quarantine.count == 1
+            await assert_rollups_match(db)
+        finally:
+            await historian.stop()
+            await db.stop()
 
 
 async def test_stop_writes_what_is_queued(db: Database, clock: ManualClock, tmp_path: Path) -> None:
