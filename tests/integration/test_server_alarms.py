@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from hmi.sources.opcua import OpcUaSource
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry
 from hmi.tags import TagCache
+from screens.alarms import row_of
 from tests.opcua_server import ConditionsServer, free_port
 
 SLASH, UNDERSCORE, FILLER = "Line1/EStop", "Line1_EStop", "Filler/TemperatureHigh"
@@ -143,6 +145,8 @@ async def test_a_server_alarm_is_named_by_source_and_condition_without_namespace
     assert alarm.message == "Filler bowl above 85 °C", "the server's message beside the name"
     assert (alarm.server.source_label, alarm.server.condition_label) == ("Filler", "TemperatureHigh")
     assert alarm.server.source_name == "2:Filler", "the raw SourceName stays available"
+    row = row_of(alarm, ZoneInfo("UTC"))
+    assert (row["tag"], row["message"]) == ("Filler · TemperatureHigh", "Filler bowl above 85 °C"), "the list's row"
 
 
 class Commands:
