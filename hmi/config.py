@@ -305,6 +305,11 @@ class AlarmPolicy(_Model):
                                                                    4: "none"})
     severity_priorities: tuple[int, int, int] = Field(
         (801, 501, 201), description="lowest OPC UA severity of priority 1, 2 and 3; below is priority 4")
+    journal_max_pending: int = Field(50_000, ge=100, le=10_000_000,
+                                     description="journal rows kept in memory while the database cannot take them; "
+                                                 "beyond, the oldest spill to files in the data directory")
+    journal_behind_at: int = Field(1_000, ge=0, le=10_000_000,
+                                   description="a 'journal behind' banner shows while more rows than this wait")
 
     @field_validator("sound")
     @classmethod

@@ -30,6 +30,7 @@ from hmi.historian import Historian, HistoryQuery
 from hmi.history import TrendBuffer
 from hmi.notes import ShiftNotes
 from hmi.oee.service import OeeService
+from hmi.quarantine import Quarantine
 from hmi.roles import Role
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.signatures import SignatureService
@@ -74,6 +75,7 @@ class Runtime:
     board: StatusBoard = field(init=False)
     alarms: AlarmEngine = field(init=False)
     journal: AlarmJournal = field(init=False)
+    quarantine: Quarantine = field(init=False)
     audit: AuditLog = field(init=False)
     users: UserService = field(init=False)
     stations: StationService = field(init=False)
@@ -108,7 +110,12 @@ class Runtime:
         self.stations = StationService(self.db, self.audit, self.clock)
         self.notes = ShiftNotes(self.db, self.audit, self.clock)
         self.alarms = AlarmEngine(self.plant, self.cache, self.clock)
-        self.journal = AlarmJournal(self.alarms, self.db, self.clock)
+        # Rows the database refuses (not for being away) are set aside here; engineers see the count in a banner.
+        self.quarantine = Quarantine(self.db, self.local_dir("quarantine") / "quarantine.jsonl", self.clock)
+        policy = self.plant.alarm_policy
+        self.journal = AlarmJournal(self.alarms, self.db, self.clock, max_pending=policy.journal_max_pending,
+                                    behind_at=policy.journal_behind_at, quarantine=self.quarantine,
+                                    spill_dir=self.local_dir("journal-spill"))
         self.signatures = SignatureService(self.db, self.audit, self.users, self.clock)
         self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock,
                                           max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
@@ -119,7 +126,8 @@ class Runtime:
                                         self.cache, self.clock, tracker=self.production, counts=self.oee.counts)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
-        self.historian = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock)
+        self.historian = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock,
+                                   quarantine=self.quarantine)
         self.history = HistoryQuery(self.db, self.plant)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
@@ -154,6 +162,7 @@ class Runtime:
                 self._db_lock = None
             self._ready.set()
             raise
+        await self.quarantine.load()
         self.trends.start()
         # Before the sources, so the first values after start are recorded too.
         await self.historian.start()
@@ -265,14 +274,19 @@ class Runtime:
 
     def spool_dir(self) -> Path:
         """The historian's store-and-forward folder: in the data directory, else beside the SQLite file."""
+        return self.local_dir("historian-spool")
+
+    def local_dir(self, name: str) -> Path:
+        """A folder of this instance's local files (`name`): in the data directory, else beside the SQLite file,
+        else (PostgreSQL or in-memory without a data directory) one per database under the temp dir."""
         if self.data_dir is not None:
-            return self.data_dir / "historian-spool"
+            return self.data_dir / name
         database = self.db.database_path
         if database is not None:
-            return database.parent / f"{database.stem}-historian-spool"
-        # PostgreSQL or in-memory without a data directory: a folder per database under the temp dir.
+            return database.parent / f"{database.stem}-{name}"
         key = hashlib.sha256(self.db.redacted_url.encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"factory-hmi-spool-{key}"
+        legacy = {"historian-spool": "spool"}.get(name, name)
+        return Path(tempfile.gettempdir()) / f"factory-hmi-{legacy}-{key}"
 
     def shift(self) -> ShiftSlot:
         """The shift running now."""

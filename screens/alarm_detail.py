@@ -46,7 +46,8 @@ def alarm_detail_page(rt: Runtime, ctx: ActionContext, alarm_id: str) -> None:
             return
         status = ui.label("").classes("font-semibold").props('role="status" data-testid="ack-status"').mark(
             "ack-status")
-        title = ref.alarm.message if ref else (alarm.message if alarm else alarm_id)
+        # A server alarm is named by its source and condition; its message stands beside them in the facts.
+        title = ref.alarm.message if ref else (alarm.name if alarm else alarm_id)
         priority = ref.alarm.priority if ref else (alarm.priority if alarm else 4)
         line_name = ref.line.name if ref else (alarm.line if alarm else "")
         with ui.row().classes("items-center gap-3"):
@@ -81,8 +82,9 @@ def alarm_detail_page(rt: Runtime, ctx: ActionContext, alarm_id: str) -> None:
                     rows += [("Consequence", a.consequence or "—"), ("Operator action", a.action or "—")]
                     _facts(rows)
                 elif alarm is not None and alarm.server is not None:
-                    _facts([("Source", f"OPC UA server condition ({alarm.server.endpoint})"),
-                            ("Condition", alarm.server.condition_name), ("Source node", alarm.server.source_name),
+                    _facts([("Origin", f"OPC UA server condition ({alarm.server.endpoint})"),
+                            ("Source", alarm.server.source_label), ("Condition", alarm.server.condition_label),
+                            ("Message", alarm.server.message or "—"),
                             ("Severity", str(alarm.server.severity)), ("Priority", str(alarm.priority))])
             with ui.column().classes("hmi-panel p-3 gap-1"):
                 ui.label("Now").classes("font-bold")

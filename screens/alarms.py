@@ -96,7 +96,7 @@ def row_of(alarm: Alarm, zone: ZoneInfo) -> dict[str, Any]:
     return {
         "id": alarm.id, "priority": alarm.priority, "ind": indicator_classes(alarm.priority, alarm.state),
         "first_out": alarm.first_out, "time": local_time(alarm.activated_at, zone, date=True), "area": alarm.area,
-        "line": alarm.line, "tag": alarm.tag, "message": alarm.message, "value": _value(alarm.value),
+        "line": alarm.line, "tag": alarm.name, "message": alarm.message, "value": _value(alarm.value),
         "state": alarm.state.value, "state_label": alarm.state.label, "unack": alarm.state.unacknowledged,
         "ack": ack,
     }
@@ -110,7 +110,7 @@ def hidden_row_of(alarm: Alarm, zone: ZoneInfo, now: datetime) -> dict[str, Any]
         left = "until it clears" if until is None else _duration(until - now)
     return {
         "id": alarm.id, "priority": alarm.priority, "ind": indicator_classes(alarm.priority), "first_out": False,
-        "line": alarm.line, "tag": alarm.tag, "message": alarm.message, "by": alarm.mode_by or "",
+        "line": alarm.line, "tag": alarm.name, "message": alarm.message, "by": alarm.mode_by or "",
         "since": local_time(alarm.mode_at, zone, date=True), "why": alarm.mode_reason or "", "left": left,
         "condition": "in alarm" if alarm.status.condition else "normal",
     }
@@ -189,7 +189,12 @@ class CommandRunner:
             ui.notify(f"Not {what}: {exc}", type="negative", multi_line=True)
             return None
         n = len(result.changes)
-        self.status.set_text(f"{n} alarm(s) {what} and stored." if n else f"Nothing needed to be {what}.")
+        text = f"{n} alarm(s) {what} and stored." if n else ("" if result.failed else f"Nothing needed to be {what}.")
+        if result.failed:
+            refused = "; ".join(f"{f.name}: {f.status}" + ("" if f.tried else " (not sent)") for f in result.failed)
+            text = f"{text} Not {what} by the OPC UA server: {refused}.".strip()
+            ui.notify(text, type="warning", multi_line=True)
+        self.status.set_text(text)
         return result
 
 

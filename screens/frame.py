@@ -10,7 +10,7 @@ from nicegui import ui
 
 from hmi.alarms.engine import Alarm
 from hmi.context import ActionContext
-from hmi.roles import Permission
+from hmi.roles import Permission, Role
 from hmi.runtime import Runtime
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
@@ -24,6 +24,8 @@ NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("OEE", 
        ("Handover", "/handover"), ("Journal", "/journal"), ("KPIs", "/kpi"), ("Audit", "/audit"), ("Users", "/users"))
 # Entries only some roles reach; the page itself checks again (and audits a refusal).
 NAV_NEEDS = {"/users": Permission.MANAGE_USERS}
+# Who is told about records the database refused (set aside in quarantine): the people who can repair them.
+QUARANTINE_ROLES = frozenset({Role.ENGINEER, Role.ADMIN})
 
 
 BANNER_ROWS = 3
@@ -104,6 +106,13 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         hist_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
                        .props('data-testid="historian-banner" role="status"').mark("historian-banner"))
         hist_banner.set_visibility(False)
+        # Alarm transitions not yet in the journal: many waiting, or the database away (nothing is dropped).
+        journal_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
+                          .props('data-testid="journal-banner" role="status"').mark("journal-banner"))
+        journal_banner.set_visibility(False)
+        quarantine_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
+                             .props('data-testid="quarantine-banner" role="status"').mark("quarantine-banner"))
+        quarantine_banner.set_visibility(False)
         # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
         banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
@@ -127,6 +136,20 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
             hist_banner.set_text(
                 f"Historian: the database is unreachable since {local_time(hist.buffering_since, zone, date=True)}; "
                 f"{hist.spooled_batches} batch(es) of samples wait on local disk and are written when it returns.")
+        journal = rt.journal.status
+        journal_banner.set_visibility(journal.behind)
+        if journal.behind:
+            why = (f"the database is unavailable since {local_time(journal.unavailable_since, zone, date=True)}"
+                   if journal.unavailable_since is not None else "it is catching up")
+            on_disk = f", {journal.spilled} of them on local disk" if journal.spilled else ""
+            journal_banner.set_text(f"Alarm journal behind: {journal.pending + journal.spilled} transition(s) wait "
+                                    f"to be written{on_disk} ({why}). Nothing is dropped.")
+        refused = rt.quarantine.count if ctx.role in QUARANTINE_ROLES else 0
+        quarantine_banner.set_visibility(refused > 0)
+        if refused:
+            where = "table quarantined_rows" + (f" and {rt.quarantine.fallback}" if rt.quarantine.fallback else "")
+            quarantine_banner.set_text(f"{refused} record(s) the database refused are set aside in quarantine "
+                                       f"({where}) with the reason; the rest were written. Repair and re-enter them.")
         active = rt.alarms.active()
         unack = [a for a in active if a.state.unacknowledged]
         for i, row in enumerate(banner_rows):

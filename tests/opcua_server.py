@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import Server, ua
+
+from hmi.simulator.conditions import ConditionServer, ConditionSpec
 
 logging.getLogger("asyncua").setLevel(logging.ERROR)
 
@@ -56,3 +59,68 @@ class SmallServer:
         dv = ua.DataValue(ua.Variant(value, vt), ua.StatusCode(status), SourceTimestamp=datetime.now(UTC),
                           ServerTimestamp=datetime.now(UTC))
         await self.server.write_attribute_value(node.nodeid, dv)  # type: ignore[union-attr]
+
+
+class GatedConditions(ConditionServer):
+    """The simulator's conditions, whose Acknowledge can be held until a test opens its gate."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(server)
+        self.gate: asyncio.Event | None = None
+        self.waiting = asyncio.Event()
+        self.calls: list[str] = []
+        # Condition node id string -> the status its Acknowledge answers with instead of acknowledging.
+        self.refuse: dict[str, int] = {}
+
+    async def _acknowledge(self, parent: ua.NodeId, *args: ua.Variant) -> ua.StatusCode | list[ua.Variant]:
+        self.calls.append(parent.to_string())
+        if self.gate is not None:
+            # A slow server: the call stays in flight until the test says so.
+            self.waiting.set()
+            await self.gate.wait()
+        refusal = self.refuse.get(parent.to_string())
+        if refusal is not None:
+            return ua.StatusCode(refusal)
+        return await super()._acknowledge(parent, *args)
+
+
+class ConditionsServer:
+    """A real asyncua server with Alarms & Conditions (the simulator's ConditionServer) and chosen condition specs.
+
+    `specs` are (string identifier of the condition's node under ns=2, SourceName, ConditionName, Message); every
+    condition has severity 700 and is about one object `ns=2;s=Machine`.
+    """
+
+    def __init__(self, port: int, specs: list[tuple[str, str, str, str]]) -> None:
+        self.port = port
+        self.url = f"opc.tcp://127.0.0.1:{port}"
+        self.specs = specs
+        self.server: Server | None = None
+        self.conditions: GatedConditions | None = None
+
+    async def start(self) -> None:
+        server = Server()
+        # asyncua answers ConditionRefresh itself once asked to.
+        server.iserver.bind_condition_methods = True
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        ns = await server.register_namespace("urn:factory-hmi:test")
+        assert ns == 2
+        machine = await server.nodes.objects.add_object(ua.NodeId("Machine", ns), "Machine")
+        conditions = GatedConditions(server)
+        conditions.bind()
+        for name, source_name, condition_name, message in self.specs:
+            conditions.add(ConditionSpec(name, condition_name, machine.nodeid, source_name, 700, message), ns)
+        await server.start()
+        self.server, self.conditions = server, conditions
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = self.conditions = None
+
+    async def set_active(self, name: str, active: bool) -> None:
+        """Raise or clear one condition."""
+        assert self.conditions is not None
+        await self.conditions.set_active(name, active, manual=True)

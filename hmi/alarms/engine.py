@@ -3,6 +3,7 @@ first-out, and keeps every alarm's status; people's commands are planned here an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,11 @@ class Alarm:
     def state(self) -> AlarmState:
         """The one state shown for this alarm."""
         return self.status.state
+
+    @property
+    def name(self) -> str:
+        """What the alarm is about as the lists show it: the tag, or a server alarm's `Source · Condition`."""
+        return self.server.title if self.source == "server" and self.server is not None else self.tag
 
     @property
     def shelved_until(self) -> datetime | None:
@@ -109,6 +115,11 @@ class AlarmEngine:
         self._last_sample: dict[str, tuple[float, datetime]] = {}
         self._suppressed_why: dict[str, tuple[datetime, str]] = {}
         self._alarms: dict[str, Alarm] = {}
+        # A person's acknowledgement of a server alarm, sent to its server and not yet stored: the server's
+        # notification of it is theirs (who, comment, action), not the server session's.
+        self._server_acks: dict[str, AlarmChange] = {}
+        # Those of them the server has already reported (the journal left their row to the service).
+        self._server_acks_reported: dict[str, AlarmChange] = {}
         self._line_last: dict[str, datetime] = {}
         self._activations = 0
         self._listeners: dict[int, ChangeListener] = {}
@@ -349,6 +360,11 @@ class AlarmEngine:
             assert change.before is not None
             current = self._alarms.get(change.alarm.id)
             was = change.before
+            self._server_acks_reported.pop(change.alarm.id, None)
+            if self._server_acks.pop(change.alarm.id, None) is not None and self._reported(change, current):
+                # The server already told us about this very acknowledgement (apply_server named the person).
+                applied.append(change)
+                continue
             if current is None:
                 if not was.status.quiet:
                     continue
@@ -359,7 +375,29 @@ class AlarmEngine:
         self._emit(applied)
         return applied
 
+    @staticmethod
+    def _reported(change: AlarmChange, current: Alarm | None) -> bool:
+        """True when the server's own notification already shows the acknowledgement `change` plans."""
+        assert change.before is not None
+        if current is None:
+            return change.alarm.status.quiet or not change.alarm.state.listed
+        return current.activation == change.before.activation and current.status == change.alarm.status
+
     # -------------------------------------------------------------------------------- server (A&C) alarms
+    def expect_server_ack(self, change: AlarmChange) -> None:
+        """A person's planned acknowledgement of a server alarm is being sent to its server: when the server
+        reports it before `commit`, the list names that person and the journal leaves the row to the service."""
+        self._server_acks[change.alarm.id] = change
+
+    def forget_server_ack(self, alarm_id: str, *, journal: bool = False) -> None:
+        """The acknowledgement was refused, or not stored: the server's later notifications are its own again.
+        With `journal`, one the server already reported is handed to the journal writer (it was left to the
+        service, which could not store it)."""
+        self._server_acks.pop(alarm_id, None)
+        reported = self._server_acks_reported.pop(alarm_id, None)
+        if journal and reported is not None:
+            self._emit([replace(reported, action_id=None)])
+
     def apply_server(self, changes: Sequence[tuple[Any, bool]]) -> list[AlarmChange]:
         """Merge OPC UA Alarms & Conditions notifications (ServerAlarm, removed) into the one alarm list.
 
@@ -370,12 +408,20 @@ class AlarmEngine:
         for server, removed in changes:
             alarm_id = server_alarm_id(server.endpoint, server.condition_id)
             before = self._alarms.get(alarm_id)
+            mine = self._server_acks.get(alarm_id)
+            if mine is not None and (before is None or mine.before is None
+                                     or before.activation != mine.before.activation):
+                mine = None  # another activation than the one the person acknowledged
             if removed or not server.retain:
                 if before is not None:
                     self._alarms.pop(alarm_id, None)
                     quiet = replace(before, status=AlarmStatus(), changed_at=server.time, server=server)
-                    out.append(AlarmChange("cleared" if before.status.condition else "acknowledged", quiet,
-                                           server.time, username=None, before=before))
+                    if before.status.condition or mine is None:
+                        out.append(AlarmChange("cleared" if before.status.condition else "acknowledged", quiet,
+                                               server.time, username=None, before=before))
+                    else:
+                        out.append(replace(mine, alarm=quiet, at=server.time, before=before))
+                        self._server_acks_reported[alarm_id] = out[-1]
                 continue
             if server.active and not server.acked:
                 lifecycle = AlarmState.ACTIVE_UNACK
@@ -385,7 +431,7 @@ class AlarmEngine:
                 lifecycle = AlarmState.RTN_UNACK
             else:
                 lifecycle = AlarmState.NORMAL
-            area, line = self._place_of(server.source_name, server.endpoint)
+            area, line = self._place_of(server.source_label, server.endpoint)
             status = AlarmStatus(lifecycle=lifecycle, condition=server.active)
             new_activation = server.active and (before is None or not before.status.condition)
             if new_activation:
@@ -394,9 +440,11 @@ class AlarmEngine:
             # Who acknowledged: the operator the AlarmService recorded, else only the server knows (its session).
             acked_by = (before.acked_by if before is not None and before.acked_by else "OPC UA server") if acked \
                 else None
+            if acked and mine is not None and not (before is not None and before.acked_by):
+                acked_by = mine.username
             kept = before is not None and not new_activation
             alarm = Alarm(
-                alarm_id, server.priority, server.message or server.condition_name, server.source_name, line, area,
+                alarm_id, server.priority, server.message or server.condition_label, server.source_name, line, area,
                 status, server.time,
                 activated_at=before.activated_at if kept and before else server.time,
                 activation=before.activation if kept and before else self._activations,
@@ -416,6 +464,13 @@ class AlarmEngine:
                 kind = "acknowledged"
             else:
                 kind = "activated" if before is None else "changed"
+            if kind == "acknowledged" and mine is not None:
+                # The person's command: stored by the AlarmService with its audit entry, not by the journal.
+                alarm = replace(alarm, acked_at=mine.at, ack_comment=mine.comment)
+                self._store(alarm)
+                out.append(replace(mine, alarm=alarm, at=server.time, before=before))
+                self._server_acks_reported[alarm_id] = out[-1]
+                continue
             out.append(AlarmChange(kind, alarm, server.time, before=before))
         self._emit([c for c in out if c.kind != "changed"])
         return out
@@ -480,7 +535,22 @@ def _magnitude_active(magnitude: float, limit: float | None, deadband: float, wa
     return magnitude >= limit - deadband if was else magnitude >= limit
 
 
+# Readable parts of a server alarm id are cut to these lengths; the digest keeps the id unique regardless.
+_ID_ENDPOINT_CHARS = 60
+_ID_CONDITION_CHARS = 60
+_ID_DIGEST_HEX = 16
+
+
 def server_alarm_id(endpoint: str, condition_id: str) -> str:
-    """A URL-safe alarm id for a server condition: `ua.<endpoint>.<condition id with separators replaced>`."""
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in condition_id)
-    return f"ua.{endpoint}.{safe}"
+    """A URL-safe, bounded (at most 141 characters), unique and stable alarm id for a server condition.
+
+    `ua.<endpoint>.<readable condition id>~<digest>`: the readable part replaces characters outside `[A-Za-z0-9._-]`
+    with `_` and is cut short, so it alone could merge two conditions (`ns=2;s=Line1/EStop` and
+    `ns=2;s=Line1_EStop`); the digest is SHA-256 of the exact endpoint name and ConditionId string (IEC 62541-3
+    §8.2 NodeId in text), so two different conditions never share an id and one condition always gets the
+    same. Ids recorded before the digest was added (`ua.<endpoint>.<readable>`) stay in the journal as written:
+    they are the readable prefix of today's id.
+    """
+    digest = hashlib.sha256(f"{endpoint}\n{condition_id}".encode()).hexdigest()[:_ID_DIGEST_HEX]
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in condition_id)
+    return f"ua.{endpoint[:_ID_ENDPOINT_CHARS]}.{safe[:_ID_CONDITION_CHARS]}~{digest}"

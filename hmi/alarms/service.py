@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ from hmi.signatures import (
     canonical_json,
 )
 from hmi.sources.conditions import ConditionError, ConditionMonitor
-from hmi.store.database import Database
+from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Acknowledgement, AlarmEvent
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,24 @@ NO_SIGNATURES = SignaturePolicy(acknowledge_priority_1=False, shelve=False, out_
 
 
 @dataclass(frozen=True, slots=True)
+class AckFailure:
+    """A server alarm an OPC UA server did not acknowledge: `status` is its status code name (BadEventIdUnknown);
+    `tried` is False for the alarms after the first refusal, which were not sent."""
+
+    alarm_id: str
+    name: str
+    status: str
+    message: str
+    tried: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class AckResult:
-    """What a command did: the changes stored, and the ids that needed nothing."""
+    """What a command did: the changes stored, the ids that needed nothing, and server alarms not acknowledged."""
 
     acknowledged: list[AlarmChange]
     skipped: list[str]
+    failed: list[AckFailure] = field(default_factory=list)
 
     @property
     def changes(self) -> list[AlarmChange]:
@@ -183,8 +196,33 @@ class AlarmService:
                                     action_id=ctx.id)
         done = {c.alarm.id for c in planned}
         skipped = [i for i in asked if i not in done]
+        failed: list[AckFailure] = []
+        if acknowledgement:
+            # Server conditions are acknowledged on their server first, one by one, holding no lock: a slow server
+            # must not stop anyone else's audited action (IEC 62541-9 §5.7.3 Acknowledge can take seconds).
+            planned, failed = await self._acknowledge_on_servers(planned, comment)
         if not planned:
-            return AckResult([], skipped)
+            return AckResult([], skipped, failed)
+        try:
+            return await self._store(ctx, action, planned, skipped, failed, now, comment,
+                                     acknowledgement=acknowledgement, detail=detail, signer=signer)
+        except Exception as exc:
+            on_server = [c for c in planned if c.alarm.source == "server"]
+            for change in on_server:
+                # Acknowledged on the server but not stored here: the journal writer keeps it (who, comment).
+                self._engine.forget_server_ack(change.alarm.id, journal=True)
+            if on_server and isinstance(exc, DatabaseUnavailable):
+                raise DatabaseUnavailable(f"{len(on_server)} server alarm(s) were acknowledged on their OPC UA server "
+                                          f"but the acknowledgement is not recorded here: {exc}", url=exc.url,
+                                          reason=exc.reason) from exc
+            raise
+
+    async def _store(self, ctx: ActionContext, action: str, planned: list[AlarmChange], skipped: list[str],
+                     failed: list[AckFailure], now: datetime, comment: str, *, acknowledgement: bool,
+                     detail: str | None, signer: Signer | None) -> AckResult:
+        if failed:
+            refused = "; ".join(f"{f.alarm_id}: {f.status}" + ("" if f.tried else " (not sent)") for f in failed)
+            detail = f"{detail + '; ' if detail else ''}not acknowledged by the OPC UA server: {refused}"[:4000]
         async with self._audit.transaction() as session:
             if acknowledgement:
                 for change in planned:
@@ -201,9 +239,6 @@ class AlarmService:
                     await session.rollback()
                     raise ValueError("one of these alarms was just acknowledged by someone else; refresh and retry"
                                      ) from None
-                # Server conditions are acknowledged on their server, inside this transaction: a refusal rolls
-                # the local record back and is shown, never retried (STANDARDS.md 3.3).
-                await self._acknowledge_on_servers(planned, comment)
             await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in planned])
             ids = [c.alarm.id for c in planned]
             if signer is not None and self.signatures is not None:
@@ -218,21 +253,44 @@ class AlarmService:
                                                          )[:4000],
                                      reason=comment or None, detail=detail, session=session)
         # Stored: only now do the lists show it.
-        return AckResult(self._engine.commit(planned), skipped)
+        return AckResult(self._engine.commit(planned), skipped, failed)
 
-    async def _acknowledge_on_servers(self, planned: Sequence[AlarmChange], comment: str) -> None:
+    async def _acknowledge_on_servers(self, planned: list[AlarmChange], comment: str
+                                      ) -> tuple[list[AlarmChange], list[AckFailure]]:
+        """Acknowledge the server alarms among `planned` on their servers, in order, until one is refused (never
+        retried, IEC 62541-9 §5.7.3); returns the changes to record (local ones and those acknowledged) and the
+        server alarms not acknowledged: the refused one with its status, the rest as not sent."""
+        keep: list[AlarmChange] = []
+        failed: list[AckFailure] = []
         for change in planned:
-            server = change.alarm.server
-            if change.alarm.source != "server" or server is None:
+            alarm = change.alarm
+            server = alarm.server
+            if alarm.source != "server" or server is None:
+                keep.append(change)
+                continue
+            if failed:
+                first = failed[0]
+                failed.append(AckFailure(alarm.id, alarm.name, first.status,
+                                         f"not sent: the server refused {first.name} first", tried=False))
                 continue
             monitor = self.conditions.get(server.endpoint)
             if monitor is None:
-                raise ValueError(f"no Alarms & Conditions connection to endpoint {server.endpoint!r}")
+                failed.append(AckFailure(alarm.id, alarm.name, "BadNotConnected",
+                                         f"no Alarms & Conditions connection to endpoint {server.endpoint!r}"))
+                continue
+            self._engine.expect_server_ack(change)
             try:
                 await monitor.acknowledge(server.condition_id, comment, event_id=server.event_id)
             except ConditionError as exc:
-                raise ValueError(f"the OPC UA server refused to acknowledge {change.alarm.message!r}: {exc}"
-                                 ) from None
+                self._engine.forget_server_ack(alarm.id)
+                log.warning("alarm %s not acknowledged: %s", alarm.id, exc)
+                failed.append(AckFailure(alarm.id, alarm.name, exc.status, str(exc)))
+                continue
+            except BaseException:
+                self._engine.forget_server_ack(alarm.id)
+                raise
+            keep.append(change)
+        return keep, failed
 
     # ----------------------------------------------------------------------------------------------- reads
     async def history(self, alarm_id: str | None = None, limit: int = 200) -> list[AlarmEvent]:

@@ -17,7 +17,7 @@ from hmi.historian.recording import Row
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
-BAD_SUFFIX = ".bad"
+CORRUPT_SUFFIX = ".corrupt"
 _FIELDS = ("tag", "t_us", "value", "text", "quality", "status")
 
 
@@ -91,6 +91,7 @@ class Spool:
             return None
         path = files[0]
         rows: list[Row] = []
+        good: list[str] = []
         bad: list[str] = []
         with path.open("r", encoding="utf-8", errors="replace") as f:
             for number, line in enumerate(f, start=1):
@@ -99,15 +100,25 @@ class Spool:
                 row = _parse(line)
                 if row is None:
                     log.error("historian spool %s line %d is corrupt and was moved to %s%s: %.120r",
-                              path, number, path.name, BAD_SUFFIX, line)
-                    bad.append(line if line.endswith("\n") else line + "\n")
+                              path, number, path.name, CORRUPT_SUFFIX, line)
+                    bad.append(json.dumps({"line": number, "text": line.rstrip("\n")}, ensure_ascii=False) + "\n")
                 else:
                     rows.append(row)
+                    good.append(line if line.endswith("\n") else line + "\n")
         if bad:
-            with path.with_name(path.name + BAD_SUFFIX).open("a", encoding="utf-8") as f:
+            # Set aside once: the corrupt lines go to <batch>.corrupt with their line numbers, then the batch is
+            # rewritten without them, so a replay that fails again does not move them a second time.
+            with path.with_name(path.name + CORRUPT_SUFFIX).open("a", encoding="utf-8") as f:
                 f.writelines(bad)
                 f.flush()
                 os.fsync(f.fileno())
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("w", encoding="utf-8") as f:
+                f.writelines(good)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(path)
+            _fsync_dir(self._dir)
         return SpoolBatch(path, rows)
 
     async def remove(self, batch: SpoolBatch) -> None:

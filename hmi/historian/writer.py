@@ -18,8 +18,10 @@ from hmi.config import PlantConfig
 from hmi.historian.recording import Recorder, Row, TagPolicy, to_us
 from hmi.historian.spool import Spool
 from hmi.historian.storage import MINUTE_US, write_batch
+from hmi.quarantine import Quarantine, is_unavailable
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Sample, SampleRollup
+from hmi.supervise import every
 from hmi.tags import TagCache, TagState
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,9 @@ class Historian:
     """
 
     def __init__(self, plant: PlantConfig, cache: TagCache, db: Database, spool_dir: Path,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, *, quarantine: Quarantine | None = None) -> None:
         self._plant = plant
+        self.quarantine = quarantine or Quarantine(db, None, clock)
         self._cache = cache
         self._db = db
         self._clock = clock
@@ -85,10 +88,12 @@ class Historian:
         self._enqueue(list(self._cache.snapshot(names).values()))
         self._unsubscribe = self._cache.subscribe(names, self._enqueue)
         policy = self._plant.historian
+        # Each round's failure is logged and the next round comes: none of these tasks ends before stop().
         self._tasks = [
-            self._spawn(self._every(policy.flush_interval_s, self._flush_quietly), "historian-flush"),
-            self._spawn(self._every(TICK_S, self._tick_async), "historian-tick"),
-            self._spawn(self._every(policy.prune_interval_min * 60, self._prune_quietly), "historian-prune"),
+            self._spawn(every("historian flush", policy.flush_interval_s, self._flush_quietly), "historian-flush"),
+            self._spawn(every("historian tick", TICK_S, self._tick_async), "historian-tick"),
+            self._spawn(every("historian prune", policy.prune_interval_min * 60, self._prune_quietly),
+                        "historian-prune"),
         ]
 
     async def stop(self) -> None:
@@ -107,12 +112,6 @@ class Historian:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         return asyncio.create_task(coro, name=name)
-
-    @staticmethod
-    async def _every(seconds: float, action: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            await action()
 
     # ------------------------------------------------------------------------------------------------ status
 
@@ -192,6 +191,26 @@ class Historian:
         self._set_buffering(False)
 
     async def _write(self, rows: Sequence[Row]) -> int:
+        """Write a batch; when the database refuses it for a reason other than being away, write it row by row
+        and set aside (quarantine) the rows it refuses, so one bad sample never holds back the rest. Rewriting
+        rows is harmless: inserts are idempotent."""
+        try:
+            return await self._write_batch(rows)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            log.warning("historian: a batch of %d samples was refused (%s); writing them one by one", len(rows), exc)
+        new = 0
+        for row in rows:
+            try:
+                new += await self._write_batch([row])
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise
+                await self.quarantine.put(Sample.__tablename__, row, exc)  # type: ignore[arg-type]
+        return new
+
+    async def _write_batch(self, rows: Sequence[Row]) -> int:
         async with self._db.session(write=True) as session:
             new = await write_batch(session, self._db.dialect, rows)
             await session.commit()
@@ -282,4 +301,3 @@ class Historian:
         except Exception as exc:
             log.warning("historian: pruning failed (%s); retried in %g min", exc,
                         self._plant.historian.prune_interval_min)
-

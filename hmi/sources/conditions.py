@@ -106,6 +106,27 @@ class ServerAlarm:
     received_at: datetime
     comment: str
 
+    @property
+    def source_label(self) -> str:
+        """SourceName as a person reads it: without a `2:` namespace index (a BrowseName's text form)."""
+        return readable_name(self.source_name)
+
+    @property
+    def condition_label(self) -> str:
+        """ConditionName as a person reads it: without a `2:` namespace index."""
+        return readable_name(self.condition_name)
+
+    @property
+    def title(self) -> str:
+        """Source and condition, e.g. `Filler · TemperatureHigh` (either alone when the other is empty)."""
+        return " · ".join(part for part in (self.source_label, self.condition_label) if part) or self.condition_id
+
+
+def readable_name(name: str) -> str:
+    """A name without the `<namespace index>:` prefix some servers send (IEC 62541-3 §8.3, a QualifiedName in text)."""
+    index, colon, rest = name.partition(":")
+    return rest if colon and index.isdigit() and rest else name
+
 
 ChangeListener = Callable[[list[tuple[ServerAlarm, bool]]], None]
 """Hears a batch of (alarm, removed) changes; an empty batch means only `stale` changed. Runs on the loop: be cheap."""

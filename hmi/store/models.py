@@ -447,3 +447,18 @@ class DowntimeAssignment(SQLModel, table=True):
     station: str = Field(default="", max_length=120)
     at: datetime = _utc(index=True)
     action_id: str = Field(max_length=64, index=True)
+
+
+# ----------------------------------------------------------------------------------------------------- quarantine
+
+class QuarantinedRow(SQLModel, table=True):
+    """A row the database refused for a reason other than being unavailable (a too-long name, a violated
+    constraint), set aside with the error so an engineer can see and repair it while the writers go on."""
+
+    __tablename__ = "quarantined_rows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    source: str = Field(max_length=64, description="the table the row was meant for, e.g. alarm_events")
+    error: str = Field(sa_type=sa.Text)
+    row: str = Field(sa_type=sa.Text, description="the refused row as JSON")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -15,8 +16,10 @@ from hmi.config import PlantConfig, parse_config
 from hmi.historian import Historian, HistorianStatus
 from hmi.historian.recording import to_us
 from hmi.historian.spool import Spool
+from hmi.quarantine import Quarantine
 from hmi.store.database import Database
 from hmi.tags import Quality, TagCache, TagState
+from tests.conftest import fresh_postgres_database
 
 PLANT = """
 site: {name: T}
@@ -209,13 +212,74 @@ async def test_corrupt_spool_line_is_moved_aside(db: Database, clock: ManualCloc
         await historian.flush()
     try:
         assert [r[2] for r in await samples(db, "T.Flow")] == [1.5]
-        bad = spool_dir / "00000000000000000001-1-00000000.jsonl.bad"
+        bad = spool_dir / "00000000000000000001-1-00000000.jsonl.corrupt"
         assert bad.read_text(encoding="utf-8").count("\n") == 2
         assert "00000000000000000001-1-00000000.jsonl line 2" in caplog.text
         assert "line 3" in caplog.text
         assert historian.status.spooled_batches == 0
     finally:
         await historian.stop()
+
+
+async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_fails(
+        db: Database, clock: ManualClock, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    t = to_us(clock.now())
+    good_line = f'{{"tag":"T.Flow","t_us":{t},"value":1.5,"text":null,"quality":"good","status":0}}\n'
+    name = "00000000000000000001-1-00000000.jsonl"
+    (spool_dir / name).write_text('{"tag": "T.Flow", "t_us": "oops"\n' + good_line + "not json at all\n",
+                                  encoding="utf-8")
+    historian = Historian(plant(), TagCache(), db, spool_dir, clock)
+    await historian.start()
+    try:
+        await db.stop()
+        for _ in range(3):
+            await historian.flush()  # each replay fails: the database is away
+        assert historian.status.spooled_batches == 1
+        corrupt = spool_dir / f"{name}.corrupt"
+        assert [json.loads(line) for line in corrupt.read_text(encoding="utf-8").splitlines()] == [
+            {"line": 1, "text": '{"tag": "T.Flow", "t_us": "oops"'}, {"line": 3, "text": "not json at all"}]
+        assert (spool_dir / name).read_text(encoding="utf-8") == good_line, "the batch keeps only its good lines"
+        await db.start()
+        await historian.flush()
+        assert [r[2] for r in await samples(db, "T.Flow")] == [1.5]
+        assert sorted(p.name for p in spool_dir.iterdir()) == [f"{name}.corrupt"]
+        assert corrupt.read_text(encoding="utf-8").count("\n") == 2
+    finally:
+        await historian.stop()
+
+
+@pytest.mark.postgres
+async def test_a_spooled_row_postgres_refuses_is_quarantined_and_the_replay_goes_on(clock: ManualClock,
+                                                                                     tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    t = to_us(clock.now())
+    # Written by an older version that did not cut text: 300 characters, the column holds 200.
+    lines = [{"tag": "T.State", "t_us": t, "value": None, "text": "X" * 300, "quality": "good", "status": 0},
+             {"tag": "T.State", "t_us": t + 1_000_000, "value": None, "text": "Running", "quality": "good",
+              "status": 0}]
+    (spool_dir / "00000000000000000001-1-00000000.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    async with fresh_postgres_database() as url:
+        db = Database(url)
+        await db.start()
+        quarantine = Quarantine(db, tmp_path / "quarantine.jsonl", clock)
+        historian = Historian(plant(), TagCache(), db, spool_dir, clock, quarantine=quarantine)
+        await historian.start()
+        try:
+            await historian.flush()
+            assert [r[3] for r in await samples(db, "T.State")] == ["Running"]
+            assert historian.status.spooled_batches == 0, "the replay is not stuck on the refused row"
+            (aside,) = await quarantine.rows()
+            assert aside.source == "samples"
+            assert json.loads(aside.row)["text"] == "X" * 300
+            assert quarantine.count == 1
+            await assert_rollups_match(db)
+        finally:
+            await historian.stop()
+            await db.stop()
 
 
 async def test_stop_writes_what_is_queued(db: Database, clock: ManualClock, tmp_path: Path) -> None:

@@ -147,6 +147,17 @@ async def test_connection_loss_banner(hmi: Harness) -> None:
     await hmi.user.should_see("STALE", retries=50)
 
 
+@pytest.mark.parametrize(("username", "told"), [("ada", True), ("olga", False)])
+async def test_engineers_are_told_how_many_records_are_quarantined(hmi: Harness, username: str, told: bool) -> None:
+    await hmi.rt.quarantine.put("alarm_events", {"alarm_id": "X.H", "tag": "X" * 250}, ValueError("value too long"))
+    await hmi.login(username)
+    if told:
+        await hmi.user.should_see("1 record(s) the database refused are set aside in quarantine", retries=50)
+    else:
+        await hmi.user.should_see(marker="clock")
+        await hmi.user.should_not_see(marker="quarantine-banner")
+
+
 async def test_page_subscriptions_end_with_the_page(hmi: Harness) -> None:
     before = hmi.rt.cache.listener_count
     await hmi.login("olga")

@@ -1,0 +1,80 @@
+"""Background loops that never die: a failure is logged, counted and followed by a retry, never the end of the task.
+
+Writers (alarm journal, historian flush and tick, spool replay, audit anchor) run for the life of the process; a task
+that ended on one unexpected exception would leave its work piling up unseen until the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class Supervised:
+    """Runs `body` as a named task; when it raises, logs the error, waits (doubling up to `max_backoff_s`) and runs
+    it again. Ends only when `body` returns or the task is cancelled (`stop`)."""
+
+    def __init__(self, name: str, body: Callable[[], Awaitable[None]], *, backoff_s: float = 0.5,
+                 max_backoff_s: float = 30.0) -> None:
+        self.name = name
+        self._body = body
+        self._backoff = backoff_s
+        self._max_backoff = max_backoff_s
+        self._task: asyncio.Task[None] | None = None
+        self.restarts = 0
+        self.last_error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the task has not ended."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The asyncio task, while started."""
+        return self._task
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the task (once)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self.name)
+        return self._task
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it to end."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        delay = self._backoff
+        while True:
+            try:
+                await self._body()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.restarts += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s failed (%s); restarting in %g s", self.name, self.last_error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
+
+
+async def every(name: str, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
+    """Call `action` every `seconds` for ever; an exception in one round is logged and the next round comes."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; tried again in %g s", name, seconds)
