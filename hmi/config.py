@@ -380,6 +380,18 @@ class HistorianPolicy(_Model):
     prune_interval_min: float = Field(60.0, gt=0, le=1440, description="how often samples past retention go")
 
 
+class QueryLimits(_Model):
+    """How much one query a person types may read: maximum spans, page size and export bounds."""
+
+    trend_max_days: float = Field(366, gt=0, le=3660, description="longest trend window; the chart is downsampled "
+                                                                  "anyway, this bounds the database work")
+    kpi_max_days: float = Field(400, gt=0, le=3660, description="longest alarm KPI window")
+    list_max_days: float = Field(400, gt=0, le=3660, description="longest range of the journal and audit lists")
+    page_rows: int = Field(200, ge=10, le=5000, description="rows per page of the journal and audit lists")
+    export_max_days: float = Field(92, gt=0, le=3660, description="longest range of a journal or audit export")
+    export_max_rows: int = Field(100_000, ge=100, le=1_000_000, description="most rows in one export")
+
+
 class PlantConfig(_Model):
     """The whole plant description."""
 
@@ -391,6 +403,7 @@ class PlantConfig(_Model):
     signatures: SignaturePolicy = SignaturePolicy()
     historian: HistorianPolicy = HistorianPolicy()
     downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
+    limits: QueryLimits = QueryLimits()
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
