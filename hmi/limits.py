@@ -40,8 +40,9 @@ def check_span(what: str, start: datetime | None, end: datetime, max_days: float
         raise RangeTooLong(f"{what} needs a start time; choose a range of at most {span_text(limit)}")
     span = end - start
     if span > limit:
-        raise RangeTooLong(f"{what} covers {span_text(span)}; at most {span_text(limit)} can be read at once: "
-                           "choose a shorter range")
+        raise RangeTooLong(
+            f"{what} covers {span_text(span)}; at most {span_text(limit)} can be read at once: choose a shorter range"
+        )
 
 
 def check_rows(what: str, n: int, max_rows: int) -> None:

@@ -48,6 +48,7 @@ async def test_a_screen_export_is_bounded_by_span_and_rows(audit: AuditLog, cloc
         await read_export(audit, flt, limits=SMALL, now=clock())
     with pytest.raises(RangeTooLong, match="the export covers 8 days; at most 7 days"):
         await read_export(audit, flt, limits=SMALL, now=start + timedelta(days=8))
-    rows = await read_export(audit, AuditFilter.build(since=start, action="test.event"),
-                             limits=QueryLimits(export_max_rows=200), now=clock())
+    rows = await read_export(
+        audit, AuditFilter.build(since=start, action="test.event"), limits=QueryLimits(export_max_rows=200), now=clock()
+    )
     assert [r.object_id for r in rows][:2] == ["0", "1"]  # oldest first, the order a reader follows
