@@ -218,8 +218,10 @@ class AuditLog:
         *,
         object_type: str | None = None,
         object_id: str | None = None,
+        offset: int = 0,
     ) -> list[AuditEntry]:
-        """Audit rows newest first; `since` inclusive, `until` exclusive, user / action / object exact."""
+        """Audit rows newest first; `since` inclusive, `until` exclusive, user / action / object exact; at most
+        `limit` after skipping the `offset` newest."""
         statement = select(AuditEntry)
         if object_type is not None:
             statement = statement.where(AuditEntry.object_type == object_type)
@@ -234,7 +236,7 @@ class AuditLog:
         if action is not None:
             statement = statement.where(AuditEntry.action == action)
         # id order is append order, which is the chain's order even if the clock was ever set back.
-        statement = statement.order_by(col(AuditEntry.id).desc()).limit(max(1, limit))
+        statement = statement.order_by(col(AuditEntry.id).desc()).offset(max(0, offset)).limit(max(1, limit))
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())
 

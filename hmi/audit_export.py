@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from hmi.alarms.journal_query import safe_cell
 from hmi.audit import AuditLog
 from hmi.audit_anchor import Anchor
+from hmi.config import QueryLimits
+from hmi.limits import Page, check_rows, check_span, page_of
 from hmi.store.models import AuditEntry
 
 # One export is read in one go; beyond this the person is asked to narrow the filter.
@@ -92,6 +94,26 @@ async def read_rows(audit: AuditLog, flt: AuditFilter, limit: int = EXPORT_LIMIT
     rows = await audit.query(since=flt.since, until=flt.until, username=flt.username, action=flt.action,
                              limit=limit, object_type=flt.object_type, object_id=flt.object_id)
     return rows[::-1]
+
+
+async def read_page(audit: AuditLog, flt: AuditFilter, *, limits: QueryLimits, now: datetime,
+                    offset: int = 0) -> Page[AuditEntry]:
+    """One page (`limits.page_rows`) of the rows `flt` selects, newest first; RangeTooLong beyond
+    `limits.list_max_days`."""
+    check_span("the audit range", flt.since, flt.until or now, limits.list_max_days)
+    rows = await audit.query(since=flt.since, until=flt.until, username=flt.username, action=flt.action,
+                             limit=limits.page_rows + 1, object_type=flt.object_type, object_id=flt.object_id,
+                             offset=offset)
+    return page_of(rows, max(0, offset), limits.page_rows)
+
+
+async def read_export(audit: AuditLog, flt: AuditFilter, *, limits: QueryLimits, now: datetime) -> list[AuditEntry]:
+    """The rows of a screen export, oldest first; RangeTooLong beyond `limits.export_max_days`, TooManyRows
+    beyond `limits.export_max_rows` (the command line `hmi audit export` is bounded by rows only)."""
+    check_span("the export", flt.since, flt.until or now, limits.export_max_days)
+    rows = await read_rows(audit, flt, limits.export_max_rows + 1)
+    check_rows("the export", len(rows), limits.export_max_rows)
+    return rows
 
 
 def _iso(dt: datetime, zone: ZoneInfo | None = None) -> str:

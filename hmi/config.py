@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import re
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hmi import assets
+from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)]
@@ -57,7 +60,7 @@ class Endpoint(_Model):
     publishing_interval_ms: int = Field(500, ge=50, le=60_000)
     stale_after_s: float = Field(3.0, gt=0, le=60, description="connection loss marks values STALE within this")
     username: str | None = None
-    password: str | None = None
+    password: Secret | None = Field(None, description="text, {env: VARIABLE} or {file: /path}; never logged")
     security: Security = Security()
 
     @field_validator("url")
@@ -383,6 +386,18 @@ class HistorianPolicy(_Model):
     prune_interval_min: float = Field(60.0, gt=0, le=1440, description="how often samples past retention go")
 
 
+class QueryLimits(_Model):
+    """How much one query a person types may read: maximum spans, page size and export bounds."""
+
+    trend_max_days: float = Field(366, gt=0, le=3660, description="longest trend window; the chart is downsampled "
+                                                                  "anyway, this bounds the database work")
+    kpi_max_days: float = Field(400, gt=0, le=3660, description="longest alarm KPI window")
+    list_max_days: float = Field(400, gt=0, le=3660, description="longest range of the journal and audit lists")
+    page_rows: int = Field(200, ge=10, le=5000, description="rows per page of the journal and audit lists")
+    export_max_days: float = Field(92, gt=0, le=3660, description="longest range of a journal or audit export")
+    export_max_rows: int = Field(100_000, ge=100, le=1_000_000, description="most rows in one export")
+
+
 class PlantConfig(_Model):
     """The whole plant description."""
 
@@ -394,9 +409,11 @@ class PlantConfig(_Model):
     signatures: SignaturePolicy = SignaturePolicy()
     historian: HistorianPolicy = HistorianPolicy()
     downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
+    limits: QueryLimits = QueryLimits()
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
+    _warnings: list[ConfigIssue] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any, /) -> None:
         """Index tags and alarms by name once; the model is immutable."""
@@ -417,6 +434,11 @@ class PlantConfig(_Model):
     def alarms(self) -> dict[str, AlarmRef]:
         """Every alarm definition by id (tag name + '.' + alarm name or type)."""
         return self._alarms
+
+    @property
+    def warnings(self) -> list[ConfigIssue]:
+        """What `hmi check` points out without refusing the file (e.g. a password written inline)."""
+        return list(self._warnings)
 
     def history_policy(self, tag: str) -> HistoryPolicy:
         """The plant's historian defaults with the tag's own overrides applied."""
@@ -541,12 +563,78 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
     issues += [ConfigIssue(name, _line_of(root, loc), format_path(loc), msg) for loc, msg in semantic_issues(plant)]
     if issues:
         raise ConfigError(issues)
+    plant._warnings.extend(ConfigIssue(name, _line_of(root, loc), format_path(loc), msg)
+                           for loc, secret in secrets_of(plant) for msg in secret.warnings())
     return plant
 
 
 def _demo_plant() -> Path:
     # The shipped copy, so the hint names a file that exists wherever the package is installed.
     return assets.path(assets.DEMO_PLANT)
+# ---------------------------------------------------------------------------------------------- secrets
+
+def secrets_of(model: BaseModel, loc: Loc = ()) -> Iterator[tuple[Loc, Secret]]:
+    """Every secret in the plant (or any part of it) with its place in the document."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+        for i, item in items:
+            where: Loc = (*loc, name) if i is None else (*loc, name, i)
+            if isinstance(item, Secret):
+                yield where, item
+            elif isinstance(item, BaseModel):
+                yield from secrets_of(item, where)
+
+
+# A fallback for text that is not YAML: any `password:`-like key has its value hidden.
+_SECRET_LINE = re.compile(r"(?im)^(\s*(?:-\s+)?[\"']?(?:password|passwd|secret|token)[\"']?\s*:[ \t]*)(\S[^\n]*)$")
+
+
+def redact_config_text(text: str) -> str:
+    """The plant file text with every secret written inline replaced by its fingerprint, the rest unchanged.
+
+    The one redaction of configuration: config snapshots, their audit diffs and anything else that writes the
+    plant file out use it. Secrets given as {env: ...} or {file: ...} are only references and stay as written.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return _SECRET_LINE.sub(lambda m: m.group(1) + _yaml_string(redacted(m.group(2).strip())), text)
+    nodes = sorted(_secret_nodes(root, PlantConfig), key=lambda n: n.start_mark.index, reverse=True)
+    for node in nodes:
+        start, end = node.start_mark.index, node.end_mark.index
+        text = text[:start] + _yaml_string(redacted(str(node.value))) + text[end:]
+    return text
+
+
+def _yaml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _secret_nodes(node: yaml.Node | None, annotation: Any) -> Iterator[yaml.ScalarNode]:
+    """The scalar YAML nodes the model reads as a Secret, found by walking the document beside the model's types."""
+    if node is None:
+        return
+    if annotation is Secret:
+        if isinstance(node, yaml.ScalarNode):
+            yield node
+        return
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if arg is not type(None):
+                yield from _secret_nodes(node, arg)
+        return
+    if origin in (tuple, list) and isinstance(node, yaml.SequenceNode):
+        item = get_args(annotation)[0] if get_args(annotation) else Any
+        for child in node.value:
+            yield from _secret_nodes(child, item)
+        return
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            field = annotation.model_fields.get(str(key.value))
+            if field is not None:
+                yield from _secret_nodes(value, field.annotation)
 
 
 def _follow_on(err: Any) -> bool:

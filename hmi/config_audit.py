@@ -1,7 +1,12 @@
-"""Configuration change audit: the plant file loaded at start-up is compared with the last one, and audited."""
+"""Configuration change audit: the plant file loaded at start-up is compared with the last one, and audited.
+
+Only the redacted text (`redact_config_text`: inline secrets replaced by their fingerprint) is hashed, kept as a
+snapshot or diffed into the audit trail: a password must not become readable to everyone who reads the trail.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import socket
@@ -12,6 +17,7 @@ from sqlmodel import col, select
 
 from hmi.audit import AuditLog, system_context
 from hmi.clock import Clock
+from hmi.config import redact_config_text
 from hmi.store.database import Database
 from hmi.store.models import AuditEntry, ConfigSnapshot
 
@@ -48,9 +54,12 @@ def config_diff(old: str, new: str, path: str, *, limit: int = MAX_DIFF_CHARS) -
 
 async def record_config(db: Database, audit: AuditLog, path: Path, text: str, clock: Clock) -> AuditEntry | None:
     """Audit the plant file read at start-up: `config.load` the first time, `config.change` when it differs from
-    the last snapshot of the same path (old/new hash and the diff), nothing when unchanged."""
+    the last snapshot of the same path (old/new hash and the diff), nothing when unchanged. Secrets written in
+    the file are redacted before anything is hashed, stored or diffed."""
     # The absolute path names the file: instances serving different areas from one PostgreSQL each keep their own.
     key = str(path.expanduser().absolute())  # noqa: ASYNC240 - reads only the cwd and $HOME, no file
+    # scrypt fingerprints are CPU work: off the event loop.
+    text = await asyncio.to_thread(redact_config_text, text)
     digest = sha256_text(text)
     actor = system_context("runtime", station=socket.gethostname(), full_name="HMI runtime")
     # One transaction for the snapshot and its audit row: either both are kept or neither, and the write lock
@@ -65,13 +74,20 @@ async def record_config(db: Database, audit: AuditLog, path: Path, text: str, cl
         if last is not None and last.sha256 == digest:
             return None
         now = clock()
+        # A snapshot from before redaction holds the secret in clear: compare and diff its redacted form.
+        before = await asyncio.to_thread(redact_config_text, last.text) if last is not None else ""
+        if last is not None and before == text:
+            # Only the stored form changed (secrets now redacted): keep the new form, nothing to audit.
+            session.add(ConfigSnapshot(at=now, path=key, sha256=digest, text=text))
+            await session.flush()
+            return None
         if last is None:
             entry = await audit.record(actor, "config.load", OBJECT_TYPE, key, new_value=digest,
                                        detail=f"first start with this plant file (sha256 {digest})", session=session)
         else:
             entry = await audit.record(actor, "config.change", OBJECT_TYPE, key, old_value=last.sha256,
                                        new_value=digest, reason="plant file changed since the last start",
-                                       detail=config_diff(last.text, text, key), session=session)
+                                       detail=config_diff(before, text, key), session=session)
         session.add(ConfigSnapshot(at=now, path=key, sha256=digest, text=text))
         await session.flush()
         return entry

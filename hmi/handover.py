@@ -194,10 +194,8 @@ class HandoverService:
         if current.state is not before:
             raise HandoverError(f"handover {handover_id} is {current.state.value.replace('_', ' ')}; it cannot be "
                                 f"{after.value.replace('_', ' ')} now")
-        if after is HandoverState.ACCEPTED and current.outgoing_signature_id is not None:
-            outgoing = await self._signatures.get(current.outgoing_signature_id)
-            if outgoing is not None and outgoing.user_id == ctx.user_id:
-                raise HandoverError("the incoming lead must be another person than the one who handed over")
+        if after is HandoverState.ACCEPTED and await self.handed_over_by(current) == ctx.user_id:
+            raise HandoverError("the incoming lead must be another person than the one who handed over")
         if request is None and self.signature_required:
             raise SignatureRequired("signing the handover")
         signer = None
@@ -226,6 +224,22 @@ class HandoverService:
         return handover
 
     # ---------------------------------------------------------------------------------------------- reads
+    async def handed_over_by(self, handover: Handover) -> int | None:
+        """The user id of the outgoing lead, or None before it was handed over.
+
+        From the signature when there is one, else from the `handover.hand_over` audit row: with signatures off
+        the four-eyes rule (outgoing and incoming are two people) must hold all the same.
+        """
+        if handover.state is HandoverState.DRAFT or handover.id is None:
+            return None
+        if handover.outgoing_signature_id is not None:
+            outgoing = await self._signatures.get(handover.outgoing_signature_id)
+            if outgoing is not None:
+                return outgoing.user_id
+        rows = await self._audit.query(action="handover.hand_over", object_type="handover",
+                                       object_id=str(handover.id), limit=1)
+        return rows[0].user_id if rows else None
+
     async def get(self, handover_id: int) -> Handover | None:
         """One handover by id."""
         async with self._db.session() as session:

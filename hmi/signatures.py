@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,11 @@ class SignatureRefused(SignatureError):
     """The password (or user id) did not match the signed-in person; the attempt was audited."""
 
 
+class UserIdRequired(SignatureRefused):
+    """A password-only signature without a recent full one (user id and password) by the same person on the same
+    station: the first signing of a continuous session needs both components (21 CFR 11.200(a)(1)(i))."""
+
+
 @dataclass(frozen=True, slots=True)
 class SignatureRequest:
     """What a screen collects to sign: the password, the user id on the first signing of a session (None on
@@ -78,12 +83,13 @@ class Signer:
 
 
 class SigningSession:
-    """Whether the signed-in person has already signed in this continuous session (STANDARDS.md 5.5): the first
-    signing needs user id and password, later ones the password alone.
+    """The screen's hint whether the signed-in person has already signed in this continuous session (21 CFR
+    11.200(a)(1)): the first signing needs user id and password, later ones the password alone.
 
     It keeps its flag in any mutable mapping the screen owns for one browser session (e.g. NiceGUI's
     `app.storage.user`), so the core stays free of UI code. A different person on the same panel (quick user
-    switch) starts over; sign-in, sign-out and the idle lock should call `end()`.
+    switch) starts over; sign-in, sign-out and the idle lock should call `end()`. It only decides which fields a
+    dialog shows: `SignatureService.prepare` enforces the rule itself (`first_signing`).
     """
 
     KEY = "hmi_signing"
@@ -156,6 +162,25 @@ class SignatureService:
         self._audit = audit
         self._users = users
         self._clock = clock
+        # (user name, station) -> time of the last signature of a continuous signing session, which began with
+        # a full signature. Kept here, on the server: what a screen says about its session is not evidence.
+        self._signing: dict[tuple[str, str], datetime] = {}
+
+    def _continuity(self) -> timedelta:
+        # A session idle this long is logged off (AccessPolicy.logoff_min): its continuity has ended anyway.
+        return timedelta(minutes=self._users.policy.logoff_min)
+
+    def first_signing(self, ctx: ActionContext) -> bool:
+        """True when `ctx`'s next signature must give the user id as well as the password."""
+        last = self._signing.get((normalise_username(ctx.username), ctx.station))
+        return last is None or self._clock() - last > self._continuity()
+
+    def end_signing(self, username: str) -> None:
+        """The person's sessions ended (sign-out, idle lock, user switch, disabled): the next signing is a first one
+        on every station."""
+        name = normalise_username(username)
+        for key in [k for k in self._signing if k[0] == name]:
+            del self._signing[key]
 
     async def prepare(self, ctx: ActionContext, *, username: str | None, password: str, meaning: str,
                       object_type: str = "", object_id: str = "") -> Signer:
@@ -181,10 +206,18 @@ class SignatureService:
             why = "account locked"
         if why is None and (user is None or user.disabled):
             why = "account disabled"
+        # After the password check, so a wrong password counts toward the lockout whichever form was used.
+        first = username is None and self.first_signing(ctx)
+        if why is None and first:
+            why = "user id missing on the first signing of the session"
         if why is not None or user is None or user.id is None:
             await self._refuse(ctx, user.id if user is not None else None, why or "unknown user", meaning,
                                object_type, object_id, count=why == "wrong password")
+            if first and why == "user id missing on the first signing of the session":
+                raise UserIdRequired("the signature was refused: this is your first signature in this session; "
+                                     "give your user id as well as your password")
             raise SignatureRefused("the signature was refused: user id or password do not match; try again")
+        self._signing[(normalise_username(ctx.username), ctx.station)] = self._clock()
         return Signer(user.id, user.username, user.full_name or user.username, meaning, ctx.id)
 
     async def _refuse(self, ctx: ActionContext, user_id: int | None, why: str, meaning: str, object_type: str,

@@ -8,7 +8,7 @@ from typing import Any
 from nicegui import ui
 
 from hmi.audit_anchor import Anchor
-from hmi.audit_export import EXPORT_LIMIT, AuditFilter, audit_csv, audit_pdf, read_rows
+from hmi.audit_export import AuditFilter, audit_csv, audit_pdf, read_export, read_page
 from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Permission, Role
 from hmi.runtime import Runtime
@@ -19,8 +19,6 @@ from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
 
-# The screen shows the newest rows; a longer history is what the export is for.
-DISPLAY_LIMIT = 1000
 # Long values (a configuration diff) are cut in the table; the export carries them whole.
 CELL_CHARS = 200
 
@@ -112,13 +110,17 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
         action = (ui.input("Action (e.g. login)").classes("w-44")
                   .props('clearable data-testid="audit-action"').mark("audit-action"))
     with ui.row().classes("items-center gap-3"):
-        ui.button("Show", on_click=lambda: show()).props('data-testid="audit-apply"').mark("audit-apply")
+        ui.button("Show", on_click=lambda: show(0)).props('data-testid="audit-apply"').mark("audit-apply")
         # Hidden for roles the service would refuse anyway; the export checks the permission itself.
         if ctx.can(Permission.EXPORT_AUDIT):
             ui.button("Export CSV", on_click=lambda: export("csv")).props(
                 'outline data-testid="audit-export-csv"').mark("audit-export-csv")
             ui.button("Export PDF", on_click=lambda: export("pdf")).props(
                 'outline data-testid="audit-export-pdf"').mark("audit-export-pdf")
+        newer = ui.button("Newer", on_click=lambda: show(max(0, offset - rt.plant.limits.page_rows))).props(
+            'flat data-testid="audit-newer"').mark("audit-newer")
+        older = ui.button("Older", on_click=lambda: show(offset + rt.plant.limits.page_rows)).props(
+            'flat data-testid="audit-older"').mark("audit-older")
         count = ui.label("").props('data-testid="audit-count"').mark("audit-count")
     status = (ui.label("").classes("font-semibold").props('role="status" data-testid="audit-status"')
               .mark("audit-status"))
@@ -135,23 +137,31 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
                                 username=user.value or "", obj=obj.value or "", action=action.value or "")
         return window, flt
 
-    async def show() -> None:
+    offset = 0
+
+    async def show(start: int = 0) -> None:
+        nonlocal offset
         try:
             window, flt = current()
-            rows = await read_rows(rt.audit, flt, DISPLAY_LIMIT)
+            page = await read_page(rt.audit, flt, limits=rt.plant.limits, now=rt.clock(), offset=start)
         except ValueError as exc:
             status.set_text(f"Not shown: {exc}.")
             return
         except DatabaseUnavailable as exc:
             status.set_text(f"The audit trail cannot be read: {exc}")
             return
+        offset = page.offset
         status.set_text("")
-        table.rows = [_row(r, rt) for r in reversed(rows)]  # newest first on screen
+        table.rows = [_row(r, rt) for r in page.rows]  # newest first on screen
         table.update()
+        newer.set_enabled(page.offset > 0)
+        older.set_enabled(page.more)
         span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
-        full = len(rows) >= DISPLAY_LIMIT
-        more = f" (the newest {DISPLAY_LIMIT}; export or narrow the filter for more)" if full else ""
-        count.set_text(f"{len(rows)} entries, newest first, {span}{more}")
+        if page.offset or page.more:
+            count.set_text(f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
+                           f"{'; older ones on the next page' if page.more else ''})")
+        else:
+            count.set_text(f"{len(page.rows)} entries, newest first, {span}")
 
     async def export(fmt: str) -> None:
         actor = ctx.for_action()
@@ -164,10 +174,10 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
             nonlocal head
             window, flt = current()
             head = await rt.audit.head()
-            return window, await read_rows(rt.audit, flt, EXPORT_LIMIT + 1)
+            return window, await read_export(rt.audit, flt, limits=rt.plant.limits, now=rt.clock())
 
         head: Anchor | None = None
-        if (found := await read_for_export(status, read, EXPORT_LIMIT)) is None or flt is None:
+        if (found := await read_for_export(status, read, rt.plant.limits.export_max_rows)) is None or flt is None:
             return
         window, rows = found
         name = f"audit-trail_{ranges.file_stamp(window, zone)}"

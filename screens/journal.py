@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from nicegui import ui
 
-from hmi.alarms.journal_query import DEFAULT_LIMIT, KINDS, STATES, JournalFilter, journal_csv, query_journal
+from hmi.alarms.journal_query import KINDS, STATES, JournalFilter, export_journal, read_journal_page
 from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AlarmEvent
 from screens import ranges
-from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
-
-# An export is read in one go; beyond this the person is asked to narrow the range.
-EXPORT_LIMIT = 100_000
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "time", "label": "Time", "field": "time", "sortable": True, "align": "left"},
@@ -119,10 +114,14 @@ def journal_page(rt: Runtime, ctx: ActionContext) -> None:
                 .classes("w-32")
             )
         with ui.row().classes("items-center gap-3"):
-            ui.button("Show", on_click=lambda: show()).props('data-testid="journal-apply"').mark("journal-apply")
+            ui.button("Show", on_click=lambda: show(0)).props('data-testid="journal-apply"').mark("journal-apply")
             ui.button("Export CSV", on_click=lambda: export()).props('outline data-testid="journal-export"').mark(
                 "journal-export"
             )
+            newer = ui.button("Newer", on_click=lambda: show(max(0, offset - rt.plant.limits.page_rows))).props(
+                'flat data-testid="journal-newer"').mark("journal-newer")
+            older = ui.button("Older", on_click=lambda: show(offset + rt.plant.limits.page_rows)).props(
+                'flat data-testid="journal-older"').mark("journal-older")
             count = ui.label("").props('data-testid="journal-count"').mark("journal-count")
         status = (
             ui.label("").classes("font-semibold").props('role="status" data-testid="journal-status"')
@@ -151,37 +150,47 @@ def journal_page(rt: Runtime, ctx: ActionContext) -> None:
             )
             return window, flt
 
-        async def show() -> None:
+        offset = 0
+
+        async def show(start: int = 0) -> None:
+            nonlocal offset
             try:
                 window, flt = current()
-                rows = await query_journal(rt.db, flt, limit=DEFAULT_LIMIT)
+                page = await read_journal_page(rt.db, flt, limits=rt.plant.limits, now=rt.clock(), offset=start)
             except ValueError as exc:
                 status.set_text(f"Not shown: {exc}.")
                 return
             except DatabaseUnavailable as exc:
                 status.set_text(f"The journal cannot be read: {exc}")
                 return
+            offset = page.offset
             status.set_text("")
-            table.rows = [_row(r, rt) for r in rows]
+            table.rows = [_row(r, rt) for r in page.rows]
             table.update()
+            newer.set_enabled(page.offset > 0)
+            older.set_enabled(page.more)
             span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
-            full = len(rows) >= DEFAULT_LIMIT
-            more = f" (the newest {DEFAULT_LIMIT}; narrow the filter to see older ones)" if full else ""
-            count.set_text(f"{len(rows)} entries, newest first, {span}{more}")
-
-        async def read() -> tuple[ranges.Window, list[AlarmEvent]]:
-            window, flt = current()
-            return window, await query_journal(rt.db, flt, limit=EXPORT_LIMIT + 1)
+            if page.offset or page.more:
+                count.set_text(f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
+                               f"{'; older ones on the next page' if page.more else ''})")
+            else:
+                count.set_text(f"{len(page.rows)} entries, newest first, {span}")
 
         async def export() -> None:
-            if (found := await read_for_export(status, read, EXPORT_LIMIT)) is None:
+            try:
+                window, flt = current()
+                name = f"alarm-journal_{ranges.file_stamp(window, zone)}.csv"
+                done = await export_journal(rt.db, rt.audit, ctx.for_action(), flt, zone, limits=rt.plant.limits,
+                                            now=rt.clock(), filename=name)
+            except ValueError as exc:
+                status.set_text(f"Not exported: {exc}.")
                 return
-            window, rows = found
-            text = await asyncio.to_thread(journal_csv, rows, zone)
+            except DatabaseUnavailable as exc:
+                status.set_text(f"Not exported: {exc}")
+                return
             # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
-            ui.download.content(text.encode("utf-8-sig"), f"alarm-journal_{ranges.file_stamp(window, zone)}.csv",
-                                "text/csv")
-            status.set_text(f"Exported {len(rows)} entries.")
+            ui.download.content(done.csv.encode("utf-8-sig"), name, "text/csv")
+            status.set_text(f"Exported {done.rows} entries.")
 
         for control in (rng, line, priority, kind, state):
             control.on_value_change(lambda e: show() if e.value != "custom" else None)

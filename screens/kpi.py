@@ -166,7 +166,8 @@ def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
                 try:
                     window = ranges.resolve(rng.value, rt.clock(), zone, custom_from=since_in.value or "",
                                             custom_to=until_in.value or "")
-                    report = await kpi_report(rt.db, rt.audit, ctx, window.start, window.end, area.value or None)
+                    report = await kpi_report(rt.db, rt.audit, ctx, window.start, window.end, area.value or None,
+                                               max_days=rt.plant.limits.kpi_max_days)
                 except PermissionDenied as exc:
                     status.set_text(f"Refused: {exc}.")
                     return

@@ -17,6 +17,7 @@ from nicegui import app, events, ui
 from hmi.alarms.journal_query import activations
 from hmi.context import ActionContext
 from hmi.historian import Series
+from hmi.limits import RangeTooLong
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.trend_export import trend_csv
@@ -114,6 +115,9 @@ class TrendScreen:
                 self.series, events_ = {}, []
         except DatabaseUnavailable as exc:
             self.status.set_text(f"{READ_ERROR}{exc}")
+            return
+        except RangeTooLong as exc:
+            self.status.set_text(f"{READ_ERROR}{exc}.")
             return
         if self.status.text.startswith(READ_ERROR):
             # Only our own error goes; a message about a save or export finished meanwhile stays.

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
 
 from hmi.simulator.conditions import ConditionServer, ConditionSpec
 
@@ -22,21 +23,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SmallServer:
-    """An OPC UA server with a few variables under ns=2;s=<name>, restartable on the same port."""
+class PasswordUsers:
+    """An asyncua user manager that admits only the given user names with their passwords."""
 
-    def __init__(self, port: int, variables: dict[str, Any]) -> None:
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        """The user when name and password match, else None (the server refuses the session)."""
+        if username is not None and self.users.get(username) == password:
+            return User(role=UserRole.User)
+        return None
+
+
+class SmallServer:
+    """An OPC UA server with a few variables under ns=2;s=<name>, restartable on the same port; with `users`
+    it admits only those user names with their passwords."""
+
+    def __init__(self, port: int, variables: dict[str, Any], users: dict[str, str] | None = None) -> None:
         self.port = port
         self.url = f"opc.tcp://127.0.0.1:{port}"
         self.variables = variables
+        self.users = users
         self.server: Server | None = None
         self.nodes: dict[str, Any] = {}
 
     async def start(self) -> None:
-        server = Server()
+        server = Server(user_manager=PasswordUsers(self.users) if self.users is not None else None)
         await server.init()
         server.set_endpoint(self.url)
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.users is not None:
+            server.set_security_IDs(["Username"])
         ns = await server.register_namespace("urn:factory-hmi:test")
         assert ns == 2
         folder = await server.nodes.objects.add_folder(ua.NodeId("Test", ns), "Test")

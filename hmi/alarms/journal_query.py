@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -16,6 +17,10 @@ from sqlmodel import col
 
 from hmi.alarms.kpi import KPI_KINDS, JournalEvent, parse_priority
 from hmi.alarms.states import AlarmState
+from hmi.audit import AuditLog
+from hmi.config import QueryLimits
+from hmi.context import ActionContext
+from hmi.limits import Page, check_rows, check_span, page_of
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
 
@@ -56,6 +61,12 @@ class JournalFilter:
     username: str | None = None
 
 
+    def as_dict(self) -> dict[str, str]:
+        """The set criteria as text (times in ISO 8601 UTC), for the export's audit row."""
+        return {name: value.isoformat() if isinstance(value, datetime) else str(value)
+                for name in self.__slots__ if (value := getattr(self, name)) not in (None, "")}
+
+
 def _conditions(flt: JournalFilter) -> list[sa.ColumnElement[bool]]:
     for when in (flt.since, flt.until):
         if when is not None and when.tzinfo is None:
@@ -82,16 +93,53 @@ def _conditions(flt: JournalFilter) -> list[sa.ColumnElement[bool]]:
     return out
 
 
-async def query_journal(db: Database, flt: JournalFilter, limit: int = DEFAULT_LIMIT) -> list[AlarmEvent]:
-    """Journal rows matching `flt`, newest first (server time, then insertion order), at most `limit`."""
+async def query_journal(db: Database, flt: JournalFilter, limit: int = DEFAULT_LIMIT,
+                        offset: int = 0) -> list[AlarmEvent]:
+    """Journal rows matching `flt`, newest first (server time, then insertion order), at most `limit` after
+    skipping `offset`."""
     statement = (
         sa.select(AlarmEvent)
         .where(*_conditions(flt))
         .order_by(col(AlarmEvent.server_time).desc(), col(AlarmEvent.id).desc())
+        .offset(max(0, offset))
         .limit(max(1, limit))
     )
     async with db.session() as session:
         return list((await session.execute(statement)).scalars())
+
+
+async def read_journal_page(db: Database, flt: JournalFilter, *, limits: QueryLimits, now: datetime,
+                       offset: int = 0) -> Page[AlarmEvent]:
+    """One page (`limits.page_rows`) of the journal, newest first; RangeTooLong beyond `limits.list_max_days`."""
+    check_span("the journal range", flt.since, flt.until or now, limits.list_max_days)
+    rows = await query_journal(db, flt, limit=limits.page_rows + 1, offset=offset)
+    return page_of(rows, max(0, offset), limits.page_rows)
+
+
+EXPORT_ACTION = "journal.export"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalExport:
+    """A journal CSV ready to hand over, already on the audit trail."""
+
+    csv: str
+    rows: int
+
+
+async def export_journal(db: Database, audit: AuditLog, ctx: ActionContext, flt: JournalFilter, zone: ZoneInfo,
+                         *, limits: QueryLimits, now: datetime, filename: str) -> JournalExport:
+    """The journal rows `flt` selects as CSV (newest first, as listed), audited as `journal.export` with who, the
+    filter and the row count before it is handed over (21 CFR 11.10(e)); RangeTooLong / TooManyRows beyond the
+    export bounds, with nothing recorded."""
+    check_span("the export", flt.since, flt.until or now, limits.export_max_days)
+    rows = await query_journal(db, flt, limit=limits.export_max_rows + 1)
+    check_rows("the export", len(rows), limits.export_max_rows)
+    text = await asyncio.to_thread(journal_csv, rows, zone)
+    # Recorded before the file leaves: an export that cannot be audited does not happen.
+    await audit.record(ctx, EXPORT_ACTION, "journal", filename, new_value=flt.as_dict(),
+                       detail=f"{len(rows)} rows to {filename}")
+    return JournalExport(text, len(rows))
 
 
 def _iso(dt: datetime | None, zone: ZoneInfo | None = None) -> str:

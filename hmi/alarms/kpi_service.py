@@ -8,7 +8,9 @@ from datetime import datetime
 from hmi.alarms.journal_query import load_kpi_events
 from hmi.alarms.kpi import DEFAULT_TARGETS, KpiReport, KpiTargets, compute_kpis
 from hmi.audit import AuditLog
+from hmi.config import QueryLimits
 from hmi.context import ActionContext
+from hmi.limits import check_span
 from hmi.roles import Permission
 from hmi.store.database import Database
 
@@ -32,9 +34,13 @@ async def kpi_report(
     until: datetime,
     area: str | None = None,
     targets: KpiTargets = DEFAULT_TARGETS,
+    *,
+    max_days: float = QueryLimits().kpi_max_days,
 ) -> KpiReport:
-    """The KPI report of `area` (None: all areas) over [since, until), for a person allowed to see it."""
+    """The KPI report of `area` (None: all areas) over [since, until), for a person allowed to see it;
+    RangeTooLong when the window is longer than `max_days` (the plant's `limits.kpi_max_days`)."""
     await require_kpi_access(audit, ctx, area)
+    check_span("the KPI window", since, until, max_days)
     events = await load_kpi_events(db, since, until, area)
     # A 30-day window of a flooding plant is a lot of rows: compute off the event loop so screens stay live.
     return await asyncio.to_thread(compute_kpis, events, since, until, area=area, targets=targets)

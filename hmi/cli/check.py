@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Print OK and a summary (exit 0) or every problem (exit 2)."""
+    """Print OK, a summary and any warnings (exit 0) or every problem (exit 2)."""
     try:
         plant = load_config(args.file)
     except ConfigError as exc:
@@ -27,4 +27,6 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     print("OK")
     print(plant.summary())
+    for warning in plant.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     return 0

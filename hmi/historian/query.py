@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from hmi.config import PlantConfig
 from hmi.historian.recording import US_PER_S, drawable, from_us, to_us
 from hmi.historian.storage import MINUTE_US
+from hmi.limits import check_span
 from hmi.store.database import Database
 from hmi.store.models import Sample
 
@@ -242,13 +243,16 @@ class HistoryQuery:
 
     async def series(self, tags: Sequence[str], start: datetime, end: datetime,
                      max_points: int = 2000) -> dict[str, Series]:
-        """One Series per tag over [start, end], never more than `max_points` points each."""
+        """One Series per tag over [start, end], never more than `max_points` points each; RangeTooLong beyond the
+        plant's `limits.trend_max_days`."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("HistoryQuery.series needs timezone-aware start and end (UTC)")
         if end <= start:
             raise ValueError(f"trend range is empty: end {end.isoformat()} is not after start {start.isoformat()}")
         if max_points < MIN_POINTS:
             raise ValueError(f"max_points must be at least {MIN_POINTS}, got {max_points}")
+        # The points are bounded by downsampling; the span bounds the rows the database reads to make them.
+        check_span("the trend window", start, end, self._plant.limits.trend_max_days)
         gate = asyncio.Semaphore(PARALLEL)
 
         async def one(tag: str) -> Series:

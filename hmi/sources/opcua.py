@@ -165,9 +165,9 @@ class OpcUaSource:
                         auto_reconnect=True, reconnect_max_delay=self._max_delay,
                         reconnect_request_timeout=stale)
         client.session_timeout = 30_000
-        if ep.username is not None:
+        if ep.username is not None and ep.password is not None:
             client.set_user(ep.username)
-            client.set_password(ep.password or "")
+            client.set_password(ep.password.reveal())
         return client
 
     async def _connect(self) -> None:

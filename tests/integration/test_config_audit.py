@@ -11,6 +11,7 @@ from hmi.audit import AuditLog
 from hmi.clock import ManualClock
 from hmi.config_audit import config_diff, record_config
 from hmi.runtime import Runtime
+from hmi.secrets import fingerprint
 from hmi.store.database import Database
 from hmi.store.models import ConfigSnapshot
 from tests.opcua_server import free_port
@@ -95,3 +96,50 @@ async def test_runtime_records_its_plant_file_at_start(db: Database, clock: Manu
     assert [e.action for e in entries] == ["config.change", "config.load"]
     assert entries[0].detail is not None
     assert "+# speed limit raised" in entries[0].detail
+
+
+def _with_password(password: str) -> str:
+    return ("site:\n  name: Plant\nendpoints:\n  - name: plc1\n    url: opc.tcp://127.0.0.1:4840\n"
+            f"    username: op\n    password: '{password}'\nareas: []\n")
+
+
+async def test_an_inline_password_never_reaches_snapshots_or_the_trail(
+    db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "plant.yaml"
+    first = await record_config(db, audit, path, _with_password("old-secret-1"), clock)
+    clock.advance(60)
+    change = await record_config(db, audit, path, _with_password("new-secret-2"), clock)
+    assert first is not None
+    assert change is not None
+    # The change is still visible: the fingerprint line differs, the hashes differ.
+    assert change.action == "config.change"
+    assert change.old_value != change.new_value
+    assert change.detail is not None
+    assert f'-    password: "<redacted {fingerprint("old-secret-1")}>"' in change.detail
+    assert f'+    password: "<redacted {fingerprint("new-secret-2")}>"' in change.detail
+    stored = [s.text for s in await snapshots(db)] + [
+        str(v) for e in await audit.query(object_type="config") for v in (e.detail, e.old_value, e.new_value)]
+    for text in stored:
+        assert "old-secret-1" not in text
+        assert "new-secret-2" not in text
+    # Same password, same fingerprint: no change recorded.
+    assert await record_config(db, audit, path, _with_password("new-secret-2"), clock) is None
+
+
+async def test_a_snapshot_written_before_redaction_is_not_diffed_in_clear(
+    db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "plant.yaml"
+    old = _with_password("old-secret-1")
+    async with db.session() as session:  # what an older version stored: the file as it was
+        session.add(ConfigSnapshot(at=clock(), path=str(path), sha256=sha(old), text=old))
+        await session.commit()
+    clock.advance(60)
+    assert await record_config(db, audit, path, old, clock) is None  # the same file: nothing to audit
+    change = await record_config(db, audit, path, _with_password("new-secret-2"), clock)
+    assert change is not None
+    assert change.detail is not None
+    assert "old-secret-1" not in change.detail
+    assert fingerprint("old-secret-1") in change.detail
+    assert "old-secret-1" not in (await snapshots(db))[-1].text

@@ -170,3 +170,20 @@ async def test_production_counts_come_from_the_historian(world: World, users: Us
     # 900 before the shift is the baseline: +100, +400, reset to 50 (+50), +250; rejects 9 -> 10 -> 11 -> 11 -> 13.
     assert (line["good_delta"], line["reject_delta"]) == (800, 4)
     assert "recorded by the historian" in content["production_note"]
+
+
+async def test_with_signatures_off_the_incoming_lead_is_still_another_person(
+        world: World, users: UserService, audit: AuditLog, clock: ManualClock) -> None:
+    clock.set(datetime(2025, 1, 6, 5, 30, tzinfo=UTC))
+    lena = await sign_in(users, "lena", Role.LEAD)
+    kai = await sign_in(users, "kai", Role.LEAD)
+    world.handover.signature_required = False
+    draft = await world.handover.draft(lena, "L1")
+    handed = await world.handover.hand_over(lena, draft.id or 0, None)
+    assert handed.outgoing_signature_id is None
+    with pytest.raises(HandoverError, match="another person"):
+        await world.handover.accept(lena, draft.id or 0, None)
+    assert await world.handover.handed_over_by(handed) == lena.user_id
+    accepted = await world.handover.accept(kai, draft.id or 0, None)
+    assert accepted.state is HandoverState.ACCEPTED
+    assert await audit.verify() is None

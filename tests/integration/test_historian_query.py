@@ -12,6 +12,7 @@ from hmi.config import PlantConfig, parse_config
 from hmi.historian import HistoryQuery, Series
 from hmi.historian.recording import from_us, to_us
 from hmi.historian.storage import write_batch
+from hmi.limits import RangeTooLong
 from hmi.store.database import Database
 
 T0 = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
@@ -175,3 +176,14 @@ async def test_bad_arguments_are_explained(query: HistoryQuery) -> None:
         await query.series(["Q.Fast"], at(10), at(0))
     with pytest.raises(ValueError, match="timezone-aware"):
         await query.series(["Q.Fast"], datetime(2025, 1, 1), at(0))  # noqa: DTZ001
+
+
+async def test_a_window_beyond_the_maximum_span_is_refused_before_any_read(db: Database) -> None:
+    # One year and a day is too much by default; the plant may set its own maximum.
+    query = HistoryQuery(db, plant())
+    with pytest.raises(RangeTooLong, match=r"covers 367 days; at most 366 days can be read at once"):
+        await query.series(["Q.Fast"], at(0), at(367 * DAY_S))
+    assert (await query.series(["Q.Fast"], at(0), at(366 * DAY_S), max_points=100))["Q.Fast"].tag == "Q.Fast"
+    short = HistoryQuery(db, parse_config(PLANT + "limits: {trend_max_days: 7}\n", "test"))
+    with pytest.raises(RangeTooLong, match="at most 7 days"):
+        await short.series(["Q.Fast"], at(0), at(8 * DAY_S))

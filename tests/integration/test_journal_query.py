@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,16 +14,21 @@ import sqlalchemy as sa
 
 from hmi.alarms.journal_query import (
     CSV_COLUMNS,
+    EXPORT_ACTION,
     JournalFilter,
+    export_journal,
     journal_csv,
     load_kpi_events,
     query_journal,
+    read_journal_page,
     safe_cell,
 )
 from hmi.alarms.kpi import compute_kpis
 from hmi.alarms.kpi_service import KPI_ACTION, kpi_report, require_kpi_access
 from hmi.audit import AuditLog
+from hmi.config import QueryLimits
 from hmi.context import ActionContext, PermissionDenied
+from hmi.limits import RangeTooLong, TooManyRows
 from hmi.roles import Role
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
@@ -232,3 +238,67 @@ async def test_kpi_report_refused_to_an_operator_and_audited(db: Database, audit
     ]
     assert entries[0].station == "panel-1"
     assert await audit.verify() is None
+
+
+# ------------------------------------------------------------------------------------------ limits, paging, exports
+
+SMALL = QueryLimits(page_rows=10, list_max_days=30, export_max_days=7, export_max_rows=100)
+OLGA = ActionContext(2, "olga", "Olga Operator", Role.OPERATOR, station="panel-1")
+
+
+async def test_the_kpi_window_has_a_maximum_span(db: Database, audit: AuditLog) -> None:
+    manager = ActionContext(1, "max", "Max Manager", Role.MANAGER)
+    with pytest.raises(RangeTooLong, match="the KPI window covers 401 days; at most 400 days"):
+        await kpi_report(db, audit, manager, T0, T0 + timedelta(days=401))
+    with pytest.raises(RangeTooLong, match="at most 30 days"):
+        await kpi_report(db, audit, manager, T0, T0 + timedelta(days=31), max_days=30)
+
+
+async def test_the_journal_is_read_a_page_at_a_time(db: Database) -> None:
+    await insert(db, [row(f"A{i:02}.H", i) for i in range(25)])
+    flt = JournalFilter(since=T0)
+    now = T0 + timedelta(hours=1)
+    first = await read_journal_page(db, flt, limits=SMALL, now=now)
+    assert ([r.alarm_id for r in first.rows][:2], first.first, first.last, first.more) == (["A24.H", "A23.H"], 1, 10,
+                                                                                           True)
+    second = await read_journal_page(db, flt, limits=SMALL, now=now, offset=10)
+    third = await read_journal_page(db, flt, limits=SMALL, now=now, offset=20)
+    assert (second.first, second.last, second.more) == (11, 20, True)
+    assert (third.first, third.last, third.more, third.rows[-1].alarm_id) == (21, 25, False, "A00.H")
+    ids = [r.id for page in (first, second, third) for r in page.rows]
+    assert len(set(ids)) == 25
+
+
+async def test_a_journal_list_beyond_its_maximum_span_is_refused(db: Database) -> None:
+    now = T0 + timedelta(days=31)
+    with pytest.raises(RangeTooLong, match="the journal range covers 31 days; at most 30 days"):
+        await read_journal_page(db, JournalFilter(since=T0), limits=SMALL, now=now)
+    with pytest.raises(RangeTooLong, match="needs a start time"):
+        await read_journal_page(db, JournalFilter(), limits=SMALL, now=now)
+
+
+async def test_a_journal_export_is_audited_with_who_the_filter_and_the_row_count(journal: Database,
+                                                                                 audit: AuditLog) -> None:
+    flt = JournalFilter(since=T0, until=T0 + timedelta(hours=1), line="L1")
+    done = await export_journal(journal, audit, OLGA, flt, BERLIN, limits=SMALL, now=T0 + timedelta(hours=2),
+                                filename="alarm-journal.csv")
+    assert done.rows == 4
+    assert len(list(csv.DictReader(io.StringIO(done.csv)))) == 4
+    [entry] = await audit.query(action=EXPORT_ACTION)
+    assert (entry.username, entry.station, entry.object_type, entry.object_id) == (
+        "olga", "panel-1", "journal", "alarm-journal.csv")
+    assert json.loads(entry.new_value or "") == {"since": T0.isoformat(),
+                                                 "until": (T0 + timedelta(hours=1)).isoformat(), "line": "L1"}
+    assert entry.detail == "4 rows to alarm-journal.csv"
+    assert await audit.verify() is None
+
+
+async def test_a_journal_export_beyond_its_bounds_is_refused_and_not_recorded(db: Database, audit: AuditLog) -> None:
+    await insert(db, [row(f"A{i:03}.H", i) for i in range(101)])
+    with pytest.raises(TooManyRows, match="more than 100 rows; narrow the filter"):
+        await export_journal(db, audit, OLGA, JournalFilter(since=T0), BERLIN, limits=SMALL,
+                             now=T0 + timedelta(hours=1), filename="j.csv")
+    with pytest.raises(RangeTooLong, match="the export covers 8 days; at most 7 days"):
+        await export_journal(db, audit, OLGA, JournalFilter(since=T0), BERLIN, limits=SMALL,
+                             now=T0 + timedelta(days=8), filename="j.csv")
+    assert await audit.query(action=EXPORT_ACTION) == []

@@ -165,3 +165,29 @@ async def test_session_hooks_hear_connect_loss_reconnect_and_recreated_subscript
     finally:
         await src.stop()
     assert hook.calls[-1] == "lost", "stopping the source ends the session for its hooks too"
+
+
+async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = SmallServer(free_port(), {"Temp": 20.5}, users={"hmi": "plc-secret-1"})
+    await srv.start()
+    try:
+        monkeypatch.setenv("PLC_TEST_PASSWORD", "plc-secret-1")
+        cache, board = TagCache(), StatusBoard()
+        ep = Endpoint(name="test", url=srv.url, stale_after_s=3, username="hmi",
+                      password={"env": "PLC_TEST_PASSWORD"})  # type: ignore[arg-type]  # resolved by the model
+        src = OpcUaSource(ep, TAGS[:1], cache, board, reconnect_max_delay=1.0)
+        await src.start()
+        await wait_for(lambda: (s := cache.get("Temp")) is not None and s.value == 20.5)
+        await src.stop()
+        # The wrong password is refused by the server: no values, the endpoint reported, nothing raised.
+        wrong = Endpoint(name="wrong", url=srv.url, stale_after_s=3, username="hmi",
+                         password="not-it")  # type: ignore[arg-type]
+        other = TagCache()
+        src = OpcUaSource(wrong, TAGS[:1], other, board, reconnect_max_delay=1.0)
+        await src.start()
+        await wait_for(lambda: (b := board.get("wrong")) is not None and b.detail not in ("", "connecting"))
+        assert not src.connected
+        assert other.get("Temp") is None or other.get("Temp").value is None  # type: ignore[union-attr]
+        await src.stop()
+    finally:
+        await srv.stop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,13 @@ from hmi.clock import ManualClock
 from hmi.config import SignaturePolicy
 from hmi.context import ActionContext
 from hmi.roles import Role
-from hmi.signatures import SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
+from hmi.signatures import (
+    SignatureRefused,
+    SignatureRequest,
+    SignatureRequired,
+    SignatureService,
+    UserIdRequired,
+)
 from hmi.store.database import Database
 from hmi.tags import Quality, TagCache, TagState
 from tests.integration.test_notes import sign_in
@@ -117,7 +125,7 @@ async def test_priority_1_acknowledge_needs_a_signature_bound_to_the_command(
     with pytest.raises(SignatureRequired):
         await service.shelve(lena, [jam], "sensor check", timedelta(hours=1))
     ctx = lena.for_action()
-    await service.shelve(ctx, [jam], "sensor check", timedelta(hours=1), signature=SignatureRequest(PASSWORD))
+    await service.shelve(ctx, [jam], "sensor check", timedelta(hours=1), signature=SignatureRequest(PASSWORD, "lena"))
     [shelved] = await signatures.by_action(ctx.id)
     assert shelved.meaning == "Shelved"
     assert (await audit.query(action="sign"))[0].action_id == ctx.id
@@ -153,3 +161,37 @@ async def test_wrong_signing_passwords_count_toward_the_lockout(
         await signatures.sign(lena, username=None, password=PASSWORD, meaning="Approved", object_type="note",
                               object_id="1", content="x")
     assert await users.authenticate("lena", PASSWORD) is None
+
+
+async def test_a_password_alone_needs_a_recent_full_signature_of_the_same_session(
+    users: UserService, audit: AuditLog, clock: ManualClock, signatures: SignatureService
+) -> None:
+    lena = await sign_in(users, "lena", Role.LEAD)
+    at_panel = replace(lena, station="panel-1")
+
+    def sign(ctx: ActionContext, username: str | None) -> Any:
+        return signatures.sign(ctx, username=username, password=PASSWORD, meaning="Approved", object_type="note",
+                               object_id="1", content="x")
+
+    # Whatever a screen believes, the first signing of a session needs the user id as well.
+    assert signatures.first_signing(at_panel)
+    with pytest.raises(UserIdRequired, match="give your user id as well as your password"):
+        await sign(at_panel, None)
+    await sign(at_panel, "lena")
+    assert not signatures.first_signing(at_panel)
+    clock.advance(60)
+    await sign(at_panel, None)
+    # Another station is another session.
+    with pytest.raises(UserIdRequired):
+        await sign(replace(lena, station="panel-2"), None)
+    # Continuity ends after the idle logoff time without signing, and when the person's sessions end.
+    clock.advance(users.policy.logoff_min * 60 + 1)
+    with pytest.raises(UserIdRequired):
+        await sign(at_panel, None)
+    await sign(at_panel, "lena")
+    signatures.end_signing("Lena")
+    with pytest.raises(UserIdRequired):
+        await sign(at_panel, None)
+    refused = await audit.query(action="sign.failed")
+    assert {e.reason for e in refused} == {"user id missing on the first signing of the session"}
+    assert (await users.get("lena")).failed_logins == 0  # type: ignore[union-attr]  # not a wrong password

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 from nicegui import ui
 
 from hmi.audit_export import CHAIN_HEAD_PREFIX
+from hmi.audit import system_context
 from tests.screens.conftest import Harness
 
 
@@ -105,3 +107,25 @@ async def test_start_up_findings_are_shown_to_administrators_only(hmi: Harness) 
     await hmi.user.open("/audit")
     await hmi.user.should_see(marker="audit-table", retries=50)
     await hmi.user.should_not_see(finding)
+async def test_audit_list_pages_and_refuses_a_range_beyond_its_maximum(hmi: Harness) -> None:
+    actor = system_context("runtime")
+    for i in range(205):
+        await hmi.rt.audit.record(actor, "test.event", "test", str(i))
+    await hmi.login("max")
+    await hmi.user.open("/audit")
+    await hmi.user.should_see("(rows 1–200; older ones on the next page)", retries=50)
+    assert len(table_rows(hmi, "audit-table")) == 200
+    hmi.user.find(marker="audit-older").click()
+    await hmi.user.should_see("older ones on the next page)", retries=50)
+    await hmi.user.should_see("(rows 201–", retries=50)
+    hmi.user.find(marker="audit-newer").click()
+    await hmi.user.should_see("(rows 1–200; older ones on the next page)", retries=50)
+
+    zone = hmi.rt.plant.site.zone
+    set_value(hmi, "audit-range", "custom")
+    hmi.user.find(marker="audit-from").type((hmi.rt.clock() - timedelta(days=800)).astimezone(zone)
+                                            .strftime("%Y-%m-%d %H:%M"))
+    hmi.user.find(marker="audit-apply").click()
+    await hmi.user.should_see("at most 400 days can be read at once: choose a shorter range", retries=50)
+    hmi.user.find(marker="audit-export-csv").click()
+    await hmi.user.should_see("Not exported: the export covers", retries=50)

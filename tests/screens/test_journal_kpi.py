@@ -153,6 +153,57 @@ async def test_journal_csv_export(hmi: Harness) -> None:
     assert records[1]["comment"] == "checked the valve"
 
 
+async def test_journal_export_is_on_the_audit_trail(hmi: Harness) -> None:
+    await seed_journal(hmi)
+    await hmi.login("max")
+    await hmi.user.open("/journal")
+    await hmi.user.should_see("4 entries", retries=50)
+    hmi.user.find(marker="journal-export").click()
+    await hmi.user.download.next(timeout=5)
+    await hmi.user.should_see("Exported 4 entries.", retries=50)
+    [entry] = await hmi.rt.audit.query(action="journal.export")
+    assert entry.username == "max"
+    assert entry.detail is not None
+    assert entry.detail.startswith("4 rows to alarm-journal_")
+    assert "since" in (entry.new_value or "")
+
+
+async def test_journal_shows_pages_of_rows(hmi: Harness) -> None:
+    now = hmi.rt.clock()
+    await insert(hmi, [journal_row(f"L1.M{i:03}.Temp.H", now - timedelta(seconds=600 - i)) for i in range(205)])
+    await hmi.login("olga")
+    await hmi.user.open("/journal")
+    await hmi.user.should_see("(rows 1–200; older ones on the next page)", retries=50)
+    assert len(table_rows(hmi, "journal-table")) == 200
+    assert table_rows(hmi, "journal-table")[0]["tag"] == "L1.M204.Temp"
+    hmi.user.find(marker="journal-older").click()
+    await hmi.user.should_see("(rows 201–205)", retries=50)
+    assert [r["tag"] for r in table_rows(hmi, "journal-table")][-1] == "L1.M000.Temp"
+    hmi.user.find(marker="journal-newer").click()
+    await hmi.user.should_see("(rows 1–200; older ones on the next page)", retries=50)
+
+
+async def test_journal_and_kpi_ranges_beyond_their_maximum_are_refused(hmi: Harness) -> None:
+    zone = hmi.rt.plant.site.zone
+    frm = (hmi.rt.clock() - timedelta(days=800)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    await hmi.login("max")
+    await hmi.user.open("/journal")
+    await hmi.user.should_see("entries", retries=50)
+    set_value(hmi, "journal-range", "custom")
+    hmi.user.find(marker="journal-from").type(frm)
+    hmi.user.find(marker="journal-apply").click()
+    await hmi.user.should_see("at most 400 days can be read at once: choose a shorter range", retries=50)
+    hmi.user.find(marker="journal-export").click()
+    await hmi.user.should_see("Not exported: the export covers", retries=50)
+    assert await hmi.rt.audit.query(action="journal.export") == []
+    await hmi.user.open("/kpi")
+    await hmi.user.should_see(marker="kpi-table", retries=50)
+    set_value(hmi, "kpi-range", "custom")
+    hmi.user.find(marker="kpi-from").type(frm)
+    hmi.user.find(marker="kpi-apply").click()
+    await hmi.user.should_see("the KPI window covers", retries=50)
+
+
 async def test_manager_sees_kpis_with_a_known_flood(hmi: Harness) -> None:
     now = hmi.rt.clock()
     # Periods are aligned to the window start (now - 24 h, a few seconds after `now` once the page opens), so

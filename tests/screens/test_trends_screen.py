@@ -85,6 +85,15 @@ async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
     await hmi.user.should_see("is not a time; write it as YYYY-MM-DD HH:MM", retries=50)
 
 
+async def test_a_custom_range_beyond_the_maximum_is_refused_with_a_message(hmi: Harness) -> None:
+    await open_trends(hmi, "olga", "L1.M1.Temp")
+    element(hmi, "trend-range").set_value("custom")
+    hmi.user.find(marker="trend-from").type("2020-01-01 00:00")
+    hmi.user.find(marker="trend-to").type("2024-01-01 00:00")
+    hmi.user.find(marker="trend-apply").click()
+    await hmi.user.should_see("at most 366 days can be read at once: choose a shorter range", retries=50)
+
+
 async def test_csv_export_of_what_is_shown(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 73.25)
     await open_trends(hmi, "olga", "L1.M1.Temp")
