@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote, urlsplit
 
 from nicegui import ui
 
@@ -14,11 +16,34 @@ from screens.frame import PRIMARY
 log = logging.getLogger(__name__)
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an attacker-supplied absolute URL must not turn the login into an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+# What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
+# No space, control character or backslash: browsers strip or rewrite those (WHATWG URL §4.4) and
+# `/\t/evil.example` or `/\\evil.example` become `//evil.example`, another site.
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path of this application, else "/": the login never redirects to another site."""
+    if not target or len(target) > MAX_NEXT_LENGTH or not _LOCAL_PATH.match(target):
+        return "/"
+    # Every decoding must still be a local path: `/%2F%2Fevil` or `/%252F%252Fevil` is `//evil` to a lenient
+    # proxy or browser that decodes once or twice more.
+    form = target
+    for _ in range(4):
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in form):
+            return "/"
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or not form.startswith("/") or form.startswith("//"):
+            return "/"
+        decoded = unquote(form)
+        if decoded == form:
+            break
+        form = decoded
+    else:
+        return "/"  # still encoded after four rounds: nobody types that by accident
+    # Back to the login page after signing in would only loop.
+    return "/" if urlsplit(form).path.rstrip("/") in ("/login", "/logout") else target
 
 
 async def login_page(rt: Runtime, next_path: str | None = None) -> None:
@@ -26,7 +51,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     ui.page_title(f"Sign in · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
     if session.current() is not None:
-        ui.navigate.to(_safe_next(next_path))
+        ui.navigate.to(safe_next(next_path))
         return
 
     async def attempt() -> None:
@@ -47,7 +72,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             return
         session.sign_in(result.ctx)
         idle.start(rt)
-        ui.navigate.to(_safe_next(next_path))
+        ui.navigate.to(safe_next(next_path))
 
     async def choose_station(name: str | None) -> None:
         if name and await rt.stations.active(name) is not None:
