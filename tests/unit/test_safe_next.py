@@ -52,7 +52,17 @@ def test_hostile_targets_fall_back_to_the_overview(target: str | None) -> None:
     assert safe_next(target) == "/"
 
 
-@pytest.mark.parametrize("target", ["/", "/alarms", "/alarms?tab=history", "/line/L1", "/alarm/L1.M1.Temp.H",
-                                    "/trends?tags=L1.M1.Temp,L1.M1.Speed", "/alarm/ns%3D2%3Bs%3DLine1%2FEStop"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/",
+        "/alarms",
+        "/alarms?tab=history",
+        "/line/L1",
+        "/alarm/L1.M1.Temp.H",
+        "/trends?tags=L1.M1.Temp,L1.M1.Speed",
+        "/alarm/ns%3D2%3Bs%3DLine1%2FEStop",
+    ],
+)
 def test_local_paths_are_kept(target: str) -> None:
     assert safe_next(target) == target
