@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from hmi.login_guard import parse_limit
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)]
 LIMIT_TYPES = ("LL", "L", "H", "HH")
@@ -330,6 +332,16 @@ class AccessPolicy(_Model):
     idle_lock_min: float = Field(5, gt=0, le=240, description="idle minutes before the screen locks")
     logoff_min: float = Field(15, gt=0, le=720, description="idle minutes before automatic logoff")
     password_min_length: int = Field(8, ge=6, le=128)
+    # Above the lockout, so for known accounts the lockout stays the rule; the limit stops floods of unknown names,
+    # locked accounts and many names from one address. Counted per HMI process (in memory).
+    login_limit_per_account: str = Field("20 per 10 minutes", description="sign-in attempts per user name")
+    login_limit_per_address: str = Field("60 per 10 minutes", description="sign-in attempts per client address")
+
+    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        parse_limit(value)
+        return value
 
     @model_validator(mode="after")
     def _order(self) -> AccessPolicy:

@@ -133,6 +133,7 @@ class Runtime:
             self.start_error = str(exc)
             self._ready.set()
             raise
+        await self.users.start()
         self.trends.start()
         # Before the sources, so the first values after start are recorded too.
         await self.historian.start()
@@ -165,6 +166,8 @@ class Runtime:
         self.alarms.stop()
         self.trends.stop()
         self.production.stop()
+        # Writes the last aggregated sign-in refusals, so before the database closes.
+        await self.users.stop()
         await self.db.stop()
         self.started = False
         self._ready.clear()
