@@ -8,9 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 from nicegui import ui
 
+from hmi.auth import SignIn
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import idle, session
+from screens import idle, panel, session
 from screens.frame import PRIMARY
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def safe_next(target: str | None) -> str:
 
 
 async def login_page(rt: Runtime, next_path: str | None = None) -> None:
-    """The sign-in form, with the panel's station (chosen once from the registered stations)."""
+    """The sign-in form, naming the panel's station (enrolled by an administrator) or its network address."""
     ui.page_title(f"Sign in · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
     if session.current() is not None:
@@ -61,29 +62,23 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             return
         try:
             station = await session.station_for(rt)
-            result = await rt.users.sign_in(username.value.strip(), password.value, station=station)
+            result = await rt.users.sign_in(username.value.strip(), password.value, station=station,
+                                            address=panel.client_address())
         except DatabaseUnavailable as exc:
             error.set_text(f"Cannot sign in: {exc}")
             return
         if result.ctx is None:
             password.set_value("")
-            error.set_text("This account is locked after too many failed sign-ins; ask an administrator to unlock it."
-                           if result.locked else "Wrong user name or password, or the account is disabled.")
+            error.set_text(refusal_text(result))
             return
         session.sign_in(result.ctx)
         idle.start(rt)
         ui.navigate.to(safe_next(next_path))
 
-    async def choose_station(name: str | None) -> None:
-        if name and await rt.stations.active(name) is not None:
-            session.set_panel_station(name)
-            station_label.set_text(f"This panel is station {name}.")
-            station_pick.set_visibility(False)
-
     try:
-        stations = [s.name for s in await rt.stations.list(include_disabled=False)]
+        station = await session.station_for(rt)
     except DatabaseUnavailable:
-        stations = []
+        station = panel.client_address()
 
     with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem]"):
         ui.label(rt.plant.site.name).classes("hmi-title")
@@ -98,13 +93,10 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         )
         password.on("keydown.enter", attempt)
         ui.button("Sign in", on_click=attempt).props('data-testid="sign-in"').mark("sign-in").classes("w-full")
-        current_station = session.panel_station()
-        station_label = ui.label(f"This panel is station {current_station}." if current_station in stations
-                                 else "").classes("hmi-muted").mark("station-label")
-        # Chosen once per panel; afterwards only shown. Registered stations only, so records name a known place.
-        station_pick = ui.select(stations, label="This panel is station …",
-                                 on_change=lambda e: choose_station(e.value)).mark("station-pick").classes("w-full")
-        station_pick.set_visibility(bool(stations) and current_station not in stations)
+        # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
+        text = f"This panel is station {station}." if not panel.is_address(station) else \
+            f"This panel is not enrolled as a station: records name its address ({station})."
+        ui.label(text).classes("hmi-muted").mark("station-label")
         error = (
             ui.label("")
             .classes("text-base font-semibold")
@@ -116,6 +108,28 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
                 ui.label("DEMO MODE: simulated plant, demo accounts. Do not use in production.").classes("font-bold")
                 for name, role in rt.demo.users:
                     ui.label(f"{name} ({role.value}) — password: {rt.demo.password_hint}").classes("font-mono text-sm")
+
+
+def refusal_text(result: SignIn) -> str:
+    """What the login page says for a refused sign-in: the limit and when to retry, or the lockout, or neither."""
+    if result.throttled is not None:
+        who = "from this panel" if result.throttled.scope == "address" else "for this user name"
+        return (f"Too many sign-in attempts {who} (at most {result.throttled.limit}). "
+                f"Try again in {wait_text(result.throttled.retry_after_s)}; nothing was checked this time.")
+    if result.locked:
+        return "This account is locked after too many failed sign-ins; ask an administrator to unlock it."
+    return "Wrong user name or password, or the account is disabled."
+
+
+def wait_text(seconds: int) -> str:
+    """ "45 s", "4 min 10 s", "1 h 5 min": a wait as a person reads it."""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 async def logout(rt: Runtime) -> None:
