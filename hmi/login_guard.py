@@ -112,6 +112,7 @@ class RefusalTally:
         self.window = window
         self._open: dict[tuple[str, str], _Tally] = {}
         self._done: list[_Tally] = []
+        self._dropped = 0
 
     def add(self, action: str, address: str, station: str, name: str, reason: str) -> None:
         """Count one refused attempt of `name` from `address` under audit action `action`."""
@@ -119,7 +120,7 @@ class RefusalTally:
         key = (action, address)
         tally = self._open.get(key)
         if tally is not None and now >= tally.start + self.window:
-            self._done.append(self._open.pop(key))
+            self._close(key)
             tally = None
         if tally is None:
             if len(self._open) >= MAX_TALLIES:
@@ -147,7 +148,7 @@ class RefusalTally:
         now = self._clock()
         for key, tally in list(self._open.items()):
             if everything or now >= tally.start + self.window:
-                self._done.append(self._open.pop(key))
+                self._close(key)
         written = 0
         while self._done:
             tally = self._done[0]
@@ -158,8 +159,15 @@ class RefusalTally:
                 log.warning("%d refused sign-ins not yet audited: %s", self.pending, exc)
                 break
             self._done.pop(0)
+            self._dropped = 0
             written += 1
         return written
+
+    def _close(self, key: tuple[str, str]) -> None:
+        self._done.append(self._open.pop(key))
+        if len(self._done) > MAX_TALLIES:
+            # The database has been away for long: memory stays bounded, and the next row says what was lost.
+            self._dropped += self._done.pop(0).count
 
     async def _write(self, tally: _Tally, now: datetime) -> None:
         end = min(now, tally.start + self.window)
@@ -177,6 +185,8 @@ class RefusalTally:
             f"between {tally.start.isoformat(timespec='seconds')} and {end.isoformat(timespec='seconds')}; "
             f"{len(names) + tally.more_names} distinct name(s), stored as sha256 prefixes"
         )
+        if self._dropped:
+            detail += f"; {self._dropped} earlier refused attempts were not recorded (database unavailable too long)"
         await self._audit.record(
             ctx,
             tally.action,

@@ -8,10 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 from nicegui import ui
 
-from hmi.auth import SignIn
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import idle, panel, session
+from screens.fmt import refusal_text
 from screens.frame import PRIMARY
 
 log = logging.getLogger(__name__)
@@ -108,28 +108,6 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
                 ui.label("DEMO MODE: simulated plant, demo accounts. Do not use in production.").classes("font-bold")
                 for name, role in rt.demo.users:
                     ui.label(f"{name} ({role.value}) — password: {rt.demo.password_hint}").classes("font-mono text-sm")
-
-
-def refusal_text(result: SignIn) -> str:
-    """What the login page says for a refused sign-in: the limit and when to retry, or the lockout, or neither."""
-    if result.throttled is not None:
-        who = "from this panel" if result.throttled.scope == "address" else "for this user name"
-        return (f"Too many sign-in attempts {who} (at most {result.throttled.limit}). "
-                f"Try again in {wait_text(result.throttled.retry_after_s)}; nothing was checked this time.")
-    if result.locked:
-        return "This account is locked after too many failed sign-ins; ask an administrator to unlock it."
-    return "Wrong user name or password, or the account is disabled."
-
-
-def wait_text(seconds: int) -> str:
-    """ "45 s", "4 min 10 s", "1 h 5 min": a wait as a person reads it."""
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 async def logout(rt: Runtime) -> None:
