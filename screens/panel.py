@@ -9,6 +9,7 @@ from the session cookie so it outlives sign-out, session rotation and the sessio
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from fastapi import Request
@@ -18,8 +19,9 @@ from nicegui import app, ui
 from hmi.runtime import Runtime
 
 PANEL_COOKIE = "hmi_panel"
-# A panel is enrolled for years, not for a session; revocation, not expiry, ends it.
-PANEL_COOKIE_MAX_AGE_S = 10 * 365 * 24 * 3600
+# A panel is enrolled for years, not for a session; revocation, not expiry, ends it. Browsers cap a cookie's
+# lifetime at 400 days (RFC 6265bis §5.5), so every page the panel loads sets it again for another 400 days.
+PANEL_COOKIE_MAX_AGE_S = 400 * 24 * 3600
 HANDOVER_PATH = "/panel/enrolled"
 HANDOVER_TTL = timedelta(minutes=1)
 
@@ -56,8 +58,29 @@ def is_address(station: str) -> bool:
     return station == "web" or station.startswith("web:")
 
 
+def _set_cookie(response: Response, secret: str, request: Request) -> None:
+    response.set_cookie(
+        PANEL_COOKIE,
+        secret,
+        max_age=PANEL_COOKIE_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
 def setup(rt: Runtime) -> None:
-    """Register the hand-over route for `rt`'s pages."""
+    """Register the hand-over route for `rt`'s pages, and the refresh of the panel cookie on every page."""
+
+    @app.middleware("http")
+    async def _refresh(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        secret = request.cookies.get(PANEL_COOKIE, "")
+        # Pages only (not the hand-over, which sets a new secret); a worthless secret stays worthless.
+        if secret and response.headers.get("X-Nicegui-Content") == "page":
+            _set_cookie(response, secret, request)
+        return response
 
     @app.get(HANDOVER_PATH, include_in_schema=False)
     async def _collect(request: Request, token: str = "") -> Response:
@@ -68,13 +91,5 @@ def setup(rt: Runtime) -> None:
                 status_code=410,
             )
         response = RedirectResponse("/users", status_code=303)
-        response.set_cookie(
-            PANEL_COOKIE,
-            entry[0],
-            max_age=PANEL_COOKIE_MAX_AGE_S,
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        _set_cookie(response, entry[0], request)
         return response

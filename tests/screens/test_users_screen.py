@@ -131,6 +131,10 @@ async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     assert station.secret_hash == secret_digest(secret)
     assert (station.enrolled_by, station.last_seen_at is not None) == ("ada", True)
     assert all(secret not in repr(entry) for entry in await hmi.rt.audit.query())
+    # Every page sets the cookie again: browsers keep a cookie 400 days at most, an enrolment lasts longer.
+    page = await hmi.user.http_client.get("/login")
+    assert f"{PANEL_COOKIE}={secret}" in page.headers.get("set-cookie", "")
+    assert "max-age=34560000" in page.headers.get("set-cookie", "").lower()
     # The hand-over link works once.
     [link] = [path for path in hmi.user.back_history if path.startswith(HANDOVER_PATH)]
     again = await hmi.user.http_client.get(link)
