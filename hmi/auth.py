@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,15 +20,24 @@ from hmi.audit import SYSTEM_USER_ID, AuditLog
 from hmi.clock import Clock, utc_now
 from hmi.config import AccessPolicy
 from hmi.context import ActionContext
+from hmi.login_guard import LoginRateLimiter, RefusalTally, Throttled
 from hmi.roles import Permission, Role
 from hmi.store.database import Database
 from hmi.store.models import User
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIN_PASSWORD_LENGTH = 8
 # argon2 copes with long input, but a megabyte "password" is an attack on CPU time, not a password.
 MAX_PASSWORD_LENGTH = 1024
 MAX_USERNAME_LENGTH = 64
 _USERNAME = re.compile(r"^\w[\w.@-]*$")
+# argon2 is deliberately slow and memory-hungry: two workers of its own, so a sign-in flood queues here and never
+# takes the default executor's threads from the historian spool, exports and PDF rendering.
+HASH_WORKERS = 2
+# How often the aggregated refusals are written (their window is `RefusalTally.window`).
+TALLY_FLUSH_S = 5.0
 
 
 class UserExists(ValueError):
@@ -58,6 +72,8 @@ class SignIn:
     reason: str = ""
     locked: bool = False
     """The account is locked (by this attempt or before): only an administrator's unlock lets it in again."""
+    throttled: Throttled | None = None
+    """Refused before the password was checked: too many attempts; says which limit and when to retry."""
 
     @property
     def ok(self) -> bool:
@@ -118,6 +134,50 @@ class UserService:
         self._hasher = hasher or PasswordHasher()
         self.policy = policy or AccessPolicy()
         self._dummy_hash: str | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._limiter = LoginRateLimiter(self.policy.login_limit_per_account, self.policy.login_limit_per_address)
+        self.refusals = RefusalTally(audit, clock)
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start writing the aggregated sign-in refusals (unknown names, attempts beyond a limit) every few seconds."""
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_refusals(), name="login-refusal-tally")
+
+    async def stop(self) -> None:
+        """Write what the tally holds, stop its task and the argon2 workers."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        try:
+            await self.refusals.flush(everything=True)
+        except Exception:
+            log.exception("refused sign-ins could not be audited at stop")
+        if self._executor is not None:
+            # Not waiting: a hash under way finishes on its own; nothing queued behind it is still wanted.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def _flush_refusals(self) -> None:
+        while True:
+            await asyncio.sleep(TALLY_FLUSH_S)
+            try:
+                await self.refusals.flush()
+            except Exception:
+                # Kept in the tally for the next round; the task must outlive a bad moment of the database.
+                log.exception("refused sign-ins could not be audited")
+
+    async def _hashing(self, work: Callable[..., T], *args: object) -> T:
+        """Run argon2 work on this service's own workers (created on first use, again after `stop`)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="argon2")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+
+    async def verify_password(self, password_hash: str, password: str) -> bool:
+        """True when `password` matches `password_hash` (on the argon2 workers); used by signatures too."""
+        return (await self._hashing(_verify, self._hasher, password_hash, password))[0]
 
     def check_policy(self, username: str, password: str) -> None:
         """PasswordPolicyError unless `password` meets this plant's policy for `username`."""
@@ -146,7 +206,7 @@ class UserService:
             self.check_policy(name, password)
         if await self.get(name) is not None:
             raise UserExists(name)
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        password_hash = await self._hashing(self._hasher.hash, password)
         user = User(username=name, full_name=full_name.strip(), role=role, password_hash=password_hash,
                     disabled=False, created_at=self._clock())
         try:
@@ -166,17 +226,19 @@ class UserService:
         """The signed-in person's context, or None (unknown, wrong password, disabled, locked); all audited."""
         return (await self.sign_in(username, password, station)).ctx
 
-    async def sign_in(self, username: str, password: str, station: str = "") -> SignIn:
-        """Like `authenticate`, with the reason for a refusal (audited as `login` / `login.failed`)."""
-        return await self._check(username, password, station, "login")
+    async def sign_in(self, username: str, password: str, station: str = "", *, address: str = "") -> SignIn:
+        """Like `authenticate`, with the reason for a refusal; `address` (default: the station) is rate-limited."""
+        return await self._check(username, password, station, "login", address=address)
 
-    async def unlock_screen(self, ctx: ActionContext, password: str) -> SignIn:
+    async def unlock_screen(self, ctx: ActionContext, password: str, *, address: str = "") -> SignIn:
         """Check the signed-in person's password at the idle screen lock; failures count toward the lockout."""
-        return await self._check(ctx.username, password, ctx.station, "screen.unlock")
+        return await self._check(ctx.username, password, ctx.station, "screen.unlock", address=address)
 
-    async def switch_user(self, current: ActionContext | None, username: str, password: str, station: str) -> SignIn:
+    async def switch_user(
+        self, current: ActionContext | None, username: str, password: str, station: str, *, address: str = ""
+    ) -> SignIn:
         """Sign `username` in on a panel in place of `current`: `logout.switch` and `login` audited together."""
-        return await self._check(username, password, station, "login", replaces=current)
+        return await self._check(username, password, station, "login", replaces=current, address=address)
 
     async def logout(self, ctx: ActionContext, *, idle: bool = False) -> None:
         """Audit that `ctx`'s person signed out (`logout`), or was signed out for inactivity (`logout.idle`)."""
@@ -215,16 +277,33 @@ class UserService:
             return list((await session.execute(statement)).scalars())
 
     async def _check(
-        self, username: str, password: str, station: str, purpose: str, *, replaces: ActionContext | None = None
+        self,
+        username: str,
+        password: str,
+        station: str,
+        purpose: str,
+        *,
+        replaces: ActionContext | None = None,
+        address: str = "",
     ) -> SignIn:
         name = normalise_username(username)[:MAX_USERNAME_LENGTH]
+        address = address or station
+        throttled = self._limiter.hit(name, address)
+        if throttled is not None:
+            # Refused before argon2 runs: a flood costs a dictionary look-up, not a hash each.
+            self.refusals.add("login.throttled", address or "(no address)", station, name,
+                              f"more than {throttled.limit} per {throttled.scope}")
+            return SignIn(None, "too many attempts", throttled=throttled)
         user = await self.get(name) if name else None
         if user is None:
             # Spend the same time as a real check so response time does not reveal which names exist.
-            await asyncio.to_thread(_verify, self._hasher, await self._dummy(), password)
-            await self._audit_failed_login(name, station, None, "unknown user", purpose)
+            await self._hashing(_verify, self._hasher, await self._dummy(), password)
+            # One audit row per address and minute with the count, not one each: a scan of names by the
+            # thousand would otherwise bury the trail (and a password typed as a name is stored only as a hash).
+            self.refusals.add("login.failed.unknown", address or "(no address)", station, name,
+                              f"{purpose}: unknown user")
             return SignIn(None, "unknown user")
-        matches, needs_rehash = await asyncio.to_thread(_verify, self._hasher, user.password_hash, password)
+        matches, needs_rehash = await self._hashing(_verify, self._hasher, user.password_hash, password)
         if user.locked_at is not None:
             # Even the right password does not open a locked account: the attempt may be the guesser's.
             await self._audit_failed_login(name, station, user, "account locked", purpose)
@@ -237,7 +316,7 @@ class UserService:
         assert user.id is not None
         ctx = ActionContext(user_id=user.id, username=user.username, full_name=user.full_name, role=user.role,
                             station=station)
-        new_hash = await asyncio.to_thread(self._hasher.hash, password) if needs_rehash else None
+        new_hash = await self._hashing(self._hasher.hash, password) if needs_rehash else None
         async with self._audit.transaction() as session:
             stored = await session.get(User, user.id)
             if stored is not None:
@@ -322,9 +401,9 @@ class UserService:
         user = await self.get(name)
         if user is None:
             raise UnknownUser(name)
-        if enforce_policy and (await asyncio.to_thread(_verify, self._hasher, user.password_hash, new_password))[0]:
+        if enforce_policy and await self.verify_password(user.password_hash, new_password):
             raise PasswordPolicyError("the new password must differ from the current one")
-        password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
+        password_hash = await self._hashing(self._hasher.hash, new_password)
         async with self._audit.transaction() as session:
             user = (await session.execute(select(User).where(User.username == name))).scalar_one()
             user.password_hash = password_hash
@@ -333,7 +412,7 @@ class UserService:
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, "not a password of anyone")
+            self._dummy_hash = await self._hashing(self._hasher.hash, "not a password of anyone")
         return self._dummy_hash
 
     @staticmethod

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hmi import assets
+from hmi.login_guard import parse_limit
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -340,6 +341,16 @@ class AccessPolicy(_Model):
     idle_lock_min: float = Field(5, gt=0, le=240, description="idle minutes before the screen locks")
     logoff_min: float = Field(15, gt=0, le=720, description="idle minutes before automatic logoff")
     password_min_length: int = Field(8, ge=6, le=128)
+    # Above the lockout, so for known accounts the lockout stays the rule; the limit stops floods of unknown names,
+    # locked accounts and many names from one address. Counted per HMI process (in memory).
+    login_limit_per_account: str = Field("20 per 10 minutes", description="sign-in attempts per user name")
+    login_limit_per_address: str = Field("60 per 10 minutes", description="sign-in attempts per client address")
+
+    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        parse_limit(value)
+        return value
 
     @model_validator(mode="after")
     def _order(self) -> AccessPolicy:

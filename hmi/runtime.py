@@ -163,6 +163,7 @@ class Runtime:
             self._ready.set()
             raise
         await self.quarantine.load()
+        await self.users.start()
         self.trends.start()
         # Before the sources, so the first values after start are recorded too.
         await self.historian.start()
@@ -195,6 +196,8 @@ class Runtime:
         self.alarms.stop()
         self.trends.stop()
         self.production.stop()
+        # Writes the last aggregated sign-in refusals, so before the database closes and the last anchor.
+        await self.users.stop()
         if self.anchors is not None:
             # The last anchor covers everything written up to the stop.
             await self.anchors.stop()

@@ -4,7 +4,6 @@ meaning and the SHA-256 of the exact content signed, so it cannot be carried ove
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import MutableMapping
@@ -13,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -146,14 +143,6 @@ def verify(signature: Signature, content: str | bytes) -> bool:
     return signature.content_hash == content_hash(content)
 
 
-def _check(password_hash: str, password: str) -> bool:
-    # argon2 hashes carry their own parameters, so a default hasher verifies every hash the UserService made.
-    try:
-        return PasswordHasher().verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 class SignatureService:
     """Checks the signer's password, stores signatures with their audit row, verifies and shows them."""
 
@@ -199,7 +188,7 @@ class SignatureService:
         user = await self._users.get(ctx.username)
         matches = False
         if user is not None and 0 < len(password) <= MAX_PASSWORD_LENGTH:
-            matches = await asyncio.to_thread(_check, user.password_hash, password)
+            matches = await self._users.verify_password(user.password_hash, password)
         if why is None and not matches:
             why = "wrong password"
         if why is None and user is not None and user.locked_at is not None:

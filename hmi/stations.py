@@ -1,8 +1,18 @@
-"""Stations: the touch panels and PCs people work at, registered once so every record says where it was made."""
+"""Stations: the touch panels and PCs people work at, enrolled once so every record says where it was made.
+
+A panel becomes a station only when an administrator, signed in on that panel, enrols it: the panel gets a random
+secret (kept in a long-lived cookie there) and the stations table keeps only its SHA-256. A browser without a
+valid secret is its network address (`web:<address>`), whatever it claims; revoking or disabling the station makes
+its secret worthless. 21 CFR 11.10(d) (limit access to authorised persons) and 11.10(e) (the audit trail names
+where an action was taken) depend on this binding not being a choice any browser can make.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -15,6 +25,10 @@ from hmi.store.database import Database
 from hmi.store.models import Station
 
 MAX_STATION_LENGTH = 120
+# A token_urlsafe(32) secret is 43 characters; anything much longer is not one of ours.
+MAX_SECRET_LENGTH = 200
+# "Last seen" is for the administrator's list, not a record: written at most this often per station.
+LAST_SEEN_EVERY = timedelta(minutes=1)
 _NAME = re.compile(r"^\w[\w.:@-]*$")
 
 
@@ -37,6 +51,11 @@ class UnknownStation(LookupError):
         return str(self.args[0])
 
 
+def secret_digest(secret: str) -> str:
+    """SHA-256 of a panel secret: 256 random bits need no slow hash, and the table never holds the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def check_station_name(name: str) -> str:
     """The normalised station name (trimmed, lower case), or ValueError saying what is wrong with it."""
     clean = name.strip().lower()
@@ -46,11 +65,14 @@ def check_station_name(name: str) -> str:
         raise ValueError(f"a station name can be at most {MAX_STATION_LENGTH} characters")
     if not _NAME.match(clean):
         raise ValueError(f"station name {clean!r} may only hold letters, digits and . _ : @ - (no spaces)")
+    if clean == "web" or clean.startswith("web:"):
+        # Panels that are not enrolled are recorded as web:<address>; a station must not pass for one.
+        raise ValueError(f"station name {clean!r} is reserved for panels that are not enrolled; choose another")
     return clean
 
 
 class StationService:
-    """Registers, lists and disables stations; needs MANAGE_STATIONS for changes and audits each one."""
+    """Registers, enrols, revokes, lists and disables stations; needs MANAGE_STATIONS for changes, audits each."""
 
     def __init__(self, db: Database, audit: AuditLog, clock: Clock = utc_now) -> None:
         self._db = db
@@ -77,10 +99,93 @@ class StationService:
             raise StationExists(clean) from exc
         return station
 
+    async def enrol(self, actor: ActionContext, name: str, area: str = "", *, address: str = "") -> tuple[Station, str]:
+        """Enrol the panel `actor` is at (from `address`) as station `name`, registering it if new.
+
+        Returns the station and the panel's secret (to be kept by that panel only); a panel enrolled earlier
+        under this name loses the station. Needs MANAGE_STATIONS; audited as `station.enrol`.
+        """
+        clean = check_station_name(name)
+        await self._audit.require(actor, Permission.MANAGE_STATIONS, action="station.enrol", object_type="station",
+                                  object_id=clean)
+        secret = secrets.token_urlsafe(32)
+        digest = secret_digest(secret)
+        now = self._clock()
+        try:
+            async with self._audit.transaction() as session:
+                station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
+                if station is None:
+                    station = Station(name=clean, area=area.strip()[:MAX_STATION_LENGTH], registered_at=now,
+                                      registered_by=actor.username, disabled=False)
+                    session.add(station)
+                elif station.disabled:
+                    raise ValueError(f"station {clean!r} is disabled; enable it first, then enrol this panel")
+                elif area.strip():
+                    station.area = area.strip()[:MAX_STATION_LENGTH]
+                replaced = station.secret_hash is not None
+                station.secret_hash = digest
+                station.enrolled_at = now
+                station.enrolled_by = actor.username
+                station.last_seen_at = now
+                await session.flush()
+                detail = f"panel at {address or 'an unknown address'} enrolled"
+                if replaced:
+                    detail += "; the panel enrolled before under this name no longer is this station"
+                await self._audit.record(
+                    actor, "station.enrol", "station", clean, session=session, detail=detail,
+                    # A prefix of the digest only: enough to see that the secret changed, never the secret.
+                    new_value={"name": clean, "area": station.area, "enrolled_by": actor.username,
+                               "secret_sha256_8": digest[:8]},
+                )
+        except IntegrityError as exc:
+            # Two administrators created the same new station at once; the unique index decided.
+            raise StationExists(clean) from exc
+        return station, secret
+
+    async def identify(self, secret: str | None) -> Station | None:
+        """The enrolled, enabled station whose secret this is, or None: what a panel's records are stamped with."""
+        if not secret or len(secret) > MAX_SECRET_LENGTH:
+            return None
+        digest = secret_digest(secret)
+        async with self._db.session() as session:
+            statement = select(Station).where(Station.secret_hash == digest, col(Station.disabled).is_(False))
+            station = (await session.execute(statement)).scalar_one_or_none()
+        if station is None:
+            return None
+        now = self._clock()
+        if station.last_seen_at is None or now - station.last_seen_at >= LAST_SEEN_EVERY:
+            async with self._db.session(write=True) as session:
+                stored = await session.get(Station, station.id)
+                if stored is not None and stored.secret_hash == digest:
+                    stored.last_seen_at = now
+                    await session.commit()
+            station.last_seen_at = now
+        return station
+
+    async def revoke(self, actor: ActionContext, name: str, *, reason: str | None = None) -> Station:
+        """Make the enrolled panel's secret worthless (it is `web:<address>` again); needs MANAGE_STATIONS."""
+        clean = name.strip().lower()
+        await self._audit.require(actor, Permission.MANAGE_STATIONS, action="station.revoke", object_type="station",
+                                  object_id=clean)
+        async with self._audit.transaction() as session:
+            station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
+            if station is None:
+                raise UnknownStation(clean)
+            if station.secret_hash is None:
+                raise ValueError(f"station {clean!r} has no enrolled panel; nothing to revoke")
+            await self._audit.record(
+                actor, "station.revoke", "station", clean, reason=reason, session=session,
+                old_value={"enrolled": True, "enrolled_by": station.enrolled_by,
+                           "secret_sha256_8": station.secret_hash[:8]},
+                new_value={"enrolled": False},
+            )
+            station.secret_hash = None
+        return station
+
     async def set_disabled(
         self, actor: ActionContext, name: str, disabled: bool = True, *, reason: str | None = None
     ) -> Station:
-        """Disable (or re-enable) a station; a disabled station cannot be chosen by a panel."""
+        """Disable (or re-enable) a station; disabling also revokes its panel secret (enabling does not restore it)."""
         clean = name.strip().lower()
         action = "station.disable" if disabled else "station.enable"
         await self._audit.require(actor, Permission.MANAGE_STATIONS, action=action, object_type="station",
@@ -90,8 +195,13 @@ class StationService:
             if station is None:
                 raise UnknownStation(clean)
             if station.disabled != disabled:
-                await self._audit.record(actor, action, "station", clean, old_value={"disabled": station.disabled},
-                                         new_value={"disabled": disabled}, reason=reason, session=session)
+                old: dict[str, object] = {"disabled": station.disabled}
+                new: dict[str, object] = {"disabled": disabled}
+                if disabled and station.secret_hash is not None:
+                    old["enrolled"], new["enrolled"] = True, False
+                    station.secret_hash = None
+                await self._audit.record(actor, action, "station", clean, old_value=old, new_value=new, reason=reason,
+                                         session=session)
                 station.disabled = disabled
         return station
 
@@ -110,6 +220,6 @@ class StationService:
             return (await session.execute(statement)).scalar_one_or_none()
 
     async def active(self, name: str) -> Station | None:
-        """The station if it is registered and not disabled: what a panel may claim to be."""
+        """The station if it is registered and not disabled (a panel still needs its secret to be it)."""
         station = await self.get(name) if name.strip() else None
         return station if station is not None and not station.disabled else None

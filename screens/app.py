@@ -10,7 +10,7 @@ from nicegui import app, ui
 from hmi import assets
 from hmi.context import ActionContext
 from hmi.runtime import Runtime
-from screens import session
+from screens import panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
@@ -36,6 +36,7 @@ def setup(
 ) -> None:
     """Define the pages for `rt`; the runtime starts with the app and stops with it."""
     ui.add_css(assets.read_text(assets.STYLE_SHEET), shared=True)
+    panel.setup(rt)
 
     async def startup() -> None:
         # NiceGUI runs startup handlers as background tasks; pages wait for `rt.wait_ready()`.

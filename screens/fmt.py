@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from hmi.auth import SignIn
 from hmi.tags import Quality, TagState
 
 PACKML_CLASS = {
@@ -95,3 +96,29 @@ def line_state(state: TagState | None) -> tuple[str, str]:
         return "unknown", "UNKNOWN"
     cls = PACKML_CLASS.get(state.value, "unknown")
     return cls, f"{CLASS_WORD[cls]} ({state.value})"
+
+
+def refusal_text(result: SignIn) -> str:
+    """What the login page says for a refused sign-in: the limit and when to retry, or the lockout, or neither."""
+    if result.throttled is not None:
+        who = "from this panel" if result.throttled.scope == "address" else "for this user name"
+        return (f"Too many sign-in attempts {who} (at most {result.throttled.limit}). "
+                f"Try again in {wait_text(result.throttled.retry_after_s)}; nothing was checked this time.")
+    if result.locked:
+        return "This account is locked after too many failed sign-ins; ask an administrator to unlock it."
+    return "Wrong user name or password, or the account is disabled."
+
+
+def wait_text(seconds: int) -> str:
+    """ "45 s", "4 min 10 s", "1 h 5 min": a wait as a person reads it, never shorter than it is."""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    # Minutes rounded up past the hour: a person who comes back on time must not be refused again.
+    hours, rest = divmod(seconds, 3600)
+    minutes = -(-rest // 60)
+    if minutes == 60:
+        hours, minutes = hours + 1, 0
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -17,7 +17,8 @@ from hmi.idle import IdlePolicy, IdleState
 from hmi.runtime import Runtime
 from hmi.signatures import SigningSession
 from hmi.store.database import DatabaseUnavailable
-from screens import session
+from screens import panel, session
+from screens.fmt import refusal_text
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class IdleGuard:
             self.error.set_text("Enter your password.")
             return
         try:
-            result = await self.rt.users.unlock_screen(ctx, password)
+            result = await self.rt.users.unlock_screen(ctx, password, address=panel.client_address())
         except DatabaseUnavailable as exc:
             self.error.set_text(f"Cannot check the password: {exc}")
             return
@@ -153,7 +154,7 @@ class IdleGuard:
             self._done = True
             ui.navigate.to("/login")
             return
-        self.error.set_text("Wrong password.")
+        self.error.set_text(refusal_text(result) if result.throttled is not None else "Wrong password.")
 
     def _show(self) -> None:
         ctx = session.current()

@@ -3,30 +3,56 @@
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote, urlsplit
 
 from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import idle, session
+from screens import idle, panel, session
+from screens.fmt import refusal_text
 from screens.frame import PRIMARY
 
 log = logging.getLogger(__name__)
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an attacker-supplied absolute URL must not turn the login into an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+# What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
+# No space, control character or backslash: browsers strip or rewrite those (WHATWG URL §4.4) and
+# `/\t/evil.example` or `/\\evil.example` become `//evil.example`, another site.
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path of this application, else "/": the login never redirects to another site."""
+    if not target or len(target) > MAX_NEXT_LENGTH or not _LOCAL_PATH.match(target):
+        return "/"
+    # Every decoding must still be a local path: `/%2F%2Fevil` or `/%252F%252Fevil` is `//evil` to a lenient
+    # proxy or browser that decodes once or twice more.
+    form = target
+    for _ in range(4):
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in form):
+            return "/"
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or not form.startswith("/") or form.startswith("//"):
+            return "/"
+        decoded = unquote(form)
+        if decoded == form:
+            break
+        form = decoded
+    else:
+        return "/"  # still encoded after four rounds: nobody types that by accident
+    # Back to the login page after signing in would only loop.
+    return "/" if urlsplit(form).path.rstrip("/") in ("/login", "/logout") else target
 
 
 async def login_page(rt: Runtime, next_path: str | None = None) -> None:
-    """The sign-in form, with the panel's station (chosen once from the registered stations)."""
+    """The sign-in form, naming the panel's station (enrolled by an administrator) or its network address."""
     ui.page_title(f"Sign in · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
     if session.current() is not None:
-        ui.navigate.to(_safe_next(next_path))
+        ui.navigate.to(safe_next(next_path))
         return
 
     async def attempt() -> None:
@@ -36,29 +62,23 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             return
         try:
             station = await session.station_for(rt)
-            result = await rt.users.sign_in(username.value.strip(), password.value, station=station)
+            result = await rt.users.sign_in(username.value.strip(), password.value, station=station,
+                                            address=panel.client_address())
         except DatabaseUnavailable as exc:
             error.set_text(f"Cannot sign in: {exc}")
             return
         if result.ctx is None:
             password.set_value("")
-            error.set_text("This account is locked after too many failed sign-ins; ask an administrator to unlock it."
-                           if result.locked else "Wrong user name or password, or the account is disabled.")
+            error.set_text(refusal_text(result))
             return
         session.sign_in(result.ctx)
         idle.start(rt)
-        ui.navigate.to(_safe_next(next_path))
-
-    async def choose_station(name: str | None) -> None:
-        if name and await rt.stations.active(name) is not None:
-            session.set_panel_station(name)
-            station_label.set_text(f"This panel is station {name}.")
-            station_pick.set_visibility(False)
+        ui.navigate.to(safe_next(next_path))
 
     try:
-        stations = [s.name for s in await rt.stations.list(include_disabled=False)]
+        station = await session.station_for(rt)
     except DatabaseUnavailable:
-        stations = []
+        station = panel.client_address()
 
     with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem]"):
         ui.label(rt.plant.site.name).classes("hmi-title")
@@ -73,13 +93,10 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         )
         password.on("keydown.enter", attempt)
         ui.button("Sign in", on_click=attempt).props('data-testid="sign-in"').mark("sign-in").classes("w-full")
-        current_station = session.panel_station()
-        station_label = ui.label(f"This panel is station {current_station}." if current_station in stations
-                                 else "").classes("hmi-muted").mark("station-label")
-        # Chosen once per panel; afterwards only shown. Registered stations only, so records name a known place.
-        station_pick = ui.select(stations, label="This panel is station …",
-                                 on_change=lambda e: choose_station(e.value)).mark("station-pick").classes("w-full")
-        station_pick.set_visibility(bool(stations) and current_station not in stations)
+        # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
+        text = f"This panel is station {station}." if not panel.is_address(station) else \
+            f"This panel is not enrolled as a station: records name its address ({station})."
+        ui.label(text).classes("hmi-muted").mark("station-label")
         error = (
             ui.label("")
             .classes("text-base font-semibold")

@@ -8,6 +8,7 @@ from hmi.context import ActionContext
 from hmi.roles import Role
 from hmi.runtime import Runtime
 from hmi.signatures import SigningSession
+from screens import panel
 
 _KEY = "hmi_session"
 
@@ -57,29 +58,8 @@ def require() -> ActionContext | None:
     return ctx
 
 
-_STATION = "hmi_station"
-
-
-def panel_station() -> str:
-    """The registered station this browser (a panel) chose, or "" when it has not chosen one."""
-    return str(app.storage.user.get(_STATION, ""))
-
-
-def set_panel_station(name: str) -> None:
-    """Remember the station this panel is (validated against the stations table by the caller)."""
-    if name:
-        app.storage.user[_STATION] = name
-    else:
-        app.storage.user.pop(_STATION, None)
-
-
 async def station_for(rt: Runtime) -> str:
-    """The station records from this browser carry: its registered station if still active, else its address."""
-    chosen = panel_station()
-    if chosen and await rt.stations.active(chosen) is not None:
-        return chosen
-    if chosen:
-        # Disabled or unknown since it was chosen: forget it rather than stamp records with a retired name.
-        set_panel_station("")
-    request = ui.context.client.request
-    return f"web:{request.client.host}" if request is not None and request.client is not None else "web"
+    """The station records from this browser carry: its enrolled station (by the panel secret), else its address."""
+    # Only the secret counts: a name the browser sends or chose is never trusted (see hmi.stations).
+    station = await rt.stations.identify(panel.panel_secret())
+    return station.name if station is not None else panel.client_address()

@@ -6,7 +6,8 @@ from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import idle, session
+from screens import idle, panel, session
+from screens.fmt import refusal_text
 
 
 def _here() -> str:
@@ -52,13 +53,13 @@ class SwitchUserDialog:
         current = session.current()
         try:
             station = current.station if current is not None and current.station else await session.station_for(self.rt)
-            result = await self.rt.users.switch_user(current, name, password, station)
+            result = await self.rt.users.switch_user(current, name, password, station,
+                                                     address=panel.client_address())
         except DatabaseUnavailable as exc:
             self.error.set_text(f"Cannot sign in: {exc}")
             return
         if result.ctx is None:
-            self.error.set_text("This account is locked; ask an administrator to unlock it." if result.locked
-                                else "Wrong user name or password, or the account is disabled.")
+            self.error.set_text(refusal_text(result))
             return
         session.sign_in(result.ctx)
         idle.start(self.rt)

@@ -1,4 +1,4 @@
-"""User and station administration (admins): add, disable/enable, reset password, unlock; register stations.
+"""User and station administration (admins): add, disable/enable, reset password, unlock; enrol panels.
 
 Users and stations are disabled, never deleted, so old records stay attributable. The services check
 MANAGE_USERS / MANAGE_STATIONS themselves; this page only mirrors that and reports what they refuse.
@@ -15,7 +15,7 @@ from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Permission, Role
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import session
+from screens import panel, session
 from screens.fmt import local_time
 from screens.frame import frame
 
@@ -94,19 +94,34 @@ class UsersAdmin:
         async def station_list() -> None:
             with ui.column().classes("hmi-panel p-3 gap-1 w-full").mark("station-list"):
                 ui.label("Stations").classes("hmi-title")
+                here = await session.station_for(rt)
+                text = f"This panel is not enrolled: it records {here}." if panel.is_address(here) else \
+                    f"This panel is station {here}."
+                ui.label(text).classes("hmi-muted").mark("this-panel")
                 stations = await rt.stations.list()
                 if not stations:
-                    ui.label("No stations registered yet: panels record their network address instead.") \
+                    ui.label("No stations enrolled yet: panels record their network address instead.") \
                         .classes("hmi-muted")
                 for station in stations:
-                    with ui.row().classes("items-center gap-3"):
-                        ui.label(station.name).classes("font-mono w-48")
+                    name = station.name
+                    with ui.row().classes("items-center gap-3").mark("station-row"):
+                        ui.label(name).classes("font-mono w-48")
                         ui.label(station.area or "—").classes("w-32")
-                        ui.label(f"by {station.registered_by}, {local_time(station.registered_at, zone, date=True)}")
-                        ui.label("disabled" if station.disabled else "active").mark(f"station-status-{station.name}")
+                        if station.secret_hash is not None and station.enrolled_at is not None:
+                            enrolled = (f"enrolled {local_time(station.enrolled_at, zone, date=True)} "
+                                        f"by {station.enrolled_by}")
+                        else:
+                            enrolled = "no panel enrolled"
+                        ui.label(enrolled).classes("w-72").mark(f"station-enrolled-{name}")
+                        seen = local_time(station.last_seen_at, zone, date=True) if station.last_seen_at else "never"
+                        ui.label(f"last seen {seen}").classes("w-48")
+                        ui.label("disabled" if station.disabled else "active").mark(f"station-status-{name}")
+                        if station.secret_hash is not None:
+                            ui.button("Revoke", on_click=lambda s=name: self.revoke_station(s)).props(
+                                "outline no-caps").mark(f"station-revoke-{name}")
                         ui.button("Enable" if station.disabled else "Disable",
-                                  on_click=lambda s=station.name, d=not station.disabled: self.set_station(s, d)
-                                  ).props("outline no-caps").mark(f"station-toggle-{station.name}")
+                                  on_click=lambda s=name, d=not station.disabled: self.set_station(s, d)
+                                  ).props("outline no-caps").mark(f"station-toggle-{name}")
 
         self.notices, self.user_list, self.station_list = notices, user_list, station_list
         await notices()
@@ -130,7 +145,8 @@ class UsersAdmin:
             self.station_name = ui.input("Station name").mark("station-name")
             self.station_area = ui.select([a.name for a in rt.plant.areas], label="Area").classes("w-40").mark(
                 "station-area")
-            ui.button("Register station", on_click=self.register_station).mark("station-register")
+            # This panel, not another: the secret goes into this browser's cookie.
+            ui.button("Enrol this panel as this station", on_click=self.enrol_panel).mark("station-enrol")
 
         with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem]"):
             self.reset_title = ui.label("").classes("hmi-title")
@@ -227,15 +243,25 @@ class UsersAdmin:
         self.reset_dialog.close()
         self._say(f"Password of {self.reset_user} replaced.")
 
-    async def register_station(self) -> None:
-        """Register the station from the form."""
+    async def enrol_panel(self) -> None:
+        """Enrol the panel this page runs on as the named station; the browser then collects its secret."""
         try:
-            station = await self._call(self.rt.stations.register(
-                self._actor(), self.station_name.value or "", self.station_area.value or ""))
+            station, secret = await self._call(self.rt.stations.enrol(
+                self._actor(), self.station_name.value or "", self.station_area.value or "",
+                address=panel.client_address()))
         except _Failed:
             return
         self.station_name.value = ""
-        self._say(f"Station {station.name} registered.")
+        self._say(f"This panel is now station {station.name}.")
+        panel.hand_over(self.rt, secret)
+
+    async def revoke_station(self, name: str) -> None:
+        """Make the station's panel secret worthless: that panel is its network address again."""
+        try:
+            await self._call(self.rt.stations.revoke(self._actor(), name))
+        except _Failed:
+            return
+        self._say(f"Station {name} revoked: its panel now records its network address until enrolled again.")
         await self._refresh()
 
     async def set_station(self, name: str, disabled: bool) -> None:

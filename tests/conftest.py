@@ -75,6 +75,8 @@ def audit(db: Database, clock: ManualClock) -> AuditLog:
 
 
 @pytest.fixture
-def users(db: Database, audit: AuditLog, clock: ManualClock) -> UserService:
-    """The user service on `db`, hashing with cheap argon2 parameters (FAST_HASHER)."""
-    return UserService(db, audit, clock, hasher=FAST_HASHER)
+async def users(db: Database, audit: AuditLog, clock: ManualClock) -> AsyncIterator[UserService]:
+    """The user service on `db`, hashing with cheap argon2 parameters (FAST_HASHER); stopped after the test."""
+    service = UserService(db, audit, clock, hasher=FAST_HASHER)
+    yield service
+    await service.stop()

@@ -114,6 +114,12 @@ class Station(SQLModel, table=True):
     registered_at: datetime = _utc()
     registered_by: str = Field(max_length=64)
     disabled: bool = False
+    # The panel's proof of being this station: SHA-256 of a random secret only that panel holds (a cookie set at
+    # enrolment). None when no panel is enrolled, or after revoke/disable: then no browser can claim the name.
+    secret_hash: str | None = Field(default=None, max_length=64, nullable=True)
+    enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    enrolled_by: str | None = Field(default=None, max_length=64, nullable=True)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class AlarmEvent(SQLModel, table=True):

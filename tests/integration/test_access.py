@@ -12,7 +12,7 @@ from hmi.clock import ManualClock
 from hmi.config import AccessPolicy
 from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Role
-from hmi.stations import StationExists, StationService, UnknownStation
+from hmi.stations import StationExists, StationService, UnknownStation, secret_digest
 from hmi.store.database import Database
 from tests.conftest import FAST_HASHER
 
@@ -195,3 +195,56 @@ async def test_an_existing_database_gets_the_lockout_columns(db: Database, users
     assert (user.failed_logins, user.locked_at) == (0, None)
     assert not (await users.sign_in("alice", "wrong guess")).ok
     assert (await users.sign_in("alice", PASSWORD)).ok
+
+
+async def test_a_panel_is_its_station_only_with_the_enrolled_secret(
+    stations: StationService, admin: ActionContext, audit: AuditLog, clock: ManualClock
+) -> None:
+    station, secret = await stations.enrol(admin, " Panel-L1 ", area="Packaging", address="web:10.0.0.5")
+    assert (station.name, station.area, station.enrolled_by, station.enrolled_at) == (
+        "panel-l1", "Packaging", "root", clock.now())
+    assert station.secret_hash == secret_digest(secret) != secret
+    # The name alone, a guess, or nothing identifies no station.
+    for claim in ("panel-l1", "", None, secret + "x", "x" * 10_000):
+        assert await stations.identify(claim) is None
+    clock.advance(120)
+    found = await stations.identify(secret)
+    assert found is not None
+    assert (found.name, found.last_seen_at) == ("panel-l1", clock.now())
+
+    # Enrolling another panel under the name takes the station from the first one.
+    _, second = await stations.enrol(admin, "panel-l1", address="web:10.0.0.6")
+    assert await stations.identify(secret) is None
+    assert (await stations.identify(second) or station).name == "panel-l1"
+    await stations.revoke(admin, "panel-l1", reason="panel replaced")
+    assert await stations.identify(second) is None
+    with pytest.raises(ValueError, match="no enrolled panel"):
+        await stations.revoke(admin, "panel-l1")
+
+    # Disabling revokes too; enabling again does not bring the old secret back.
+    _, third = await stations.enrol(admin, "panel-l1")
+    await stations.set_disabled(admin, "panel-l1", True)
+    with pytest.raises(ValueError, match="is disabled; enable it first"):
+        await stations.enrol(admin, "panel-l1")
+    await stations.set_disabled(admin, "panel-l1", False)
+    assert await stations.identify(third) is None
+
+    actions = [(e.action, e.detail) for e in reversed(await audit.query(object_type="station"))]
+    assert actions == [
+        ("station.enrol", "panel at web:10.0.0.5 enrolled"),
+        ("station.enrol", "panel at web:10.0.0.6 enrolled; the panel enrolled before under this name no longer is "
+                          "this station"),
+        ("station.revoke", None),
+        ("station.enrol", "panel at an unknown address enrolled"),
+        ("station.disable", None),
+        ("station.enable", None),
+    ]
+    for entry in await audit.query():
+        assert all(s not in repr(entry) for s in (secret, second, third))
+
+
+async def test_station_names_cannot_pass_for_a_network_address(stations: StationService, admin: ActionContext) -> None:
+    for name in ("web", "WEB:10.0.0.5", "web:panel"):
+        with pytest.raises(ValueError, match="reserved for panels that are not enrolled"):
+            await stations.enrol(admin, name)
+    assert (await stations.enrol(admin, "webcam-pc"))[0].name == "webcam-pc"

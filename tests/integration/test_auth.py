@@ -79,11 +79,16 @@ async def test_failed_logins_are_audited_with_the_reason(users: UserService, aud
     user = await users.create_user("alice", PASSWORD, Role.OPERATOR)
     assert await users.authenticate("alice", "wrong password", station="panel-1") is None
     assert await users.authenticate("mallory", PASSWORD, station="panel-2") is None
-    unknown, wrong = await audit.query(action="login.failed")
+    [wrong] = await audit.query(action="login.failed")
     assert (wrong.user_id, wrong.username, wrong.station, wrong.reason) == (
         user.id, "alice", "panel-1", "wrong password")
-    assert (unknown.user_id, unknown.username, unknown.station, unknown.reason) == (
-        None, "mallory", "panel-2", "unknown user")
+    # Unknown names are counted per address and written as one row when the window closes (here: at stop).
+    assert await audit.query(action="login.failed.unknown") == []
+    await users.stop()
+    [unknown] = await audit.query(action="login.failed.unknown")
+    assert (unknown.object_type, unknown.object_id, unknown.station, unknown.reason) == (
+        "client", "panel-2", "panel-2", "login: unknown user")
+    assert '"count": 1' in (unknown.new_value or "")
 
 
 async def test_disabled_users_cannot_sign_in(users: UserService, admin: ActionContext, audit: AuditLog) -> None:

@@ -69,6 +69,8 @@ user.reset_password     . . . . x
 user.unlock             . . . . x
 station.register        . . . . x
 station.disable         . . . . x
+station.enrol           . . . . x
+station.revoke          . . . . x
 """
 # Checked only (their services belong to other modules); done means "no refusal", no row of its own.
 CHECK_ONLY = {"screen.view", "kpi.view", "handover.sign", "audit.view", "audit.export"}
@@ -200,6 +202,13 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
     async def station_register(ctx: ActionContext) -> object:
         return await p.stations.register(ctx, p.unique("panel-"))
 
+    async def station_enrol(ctx: ActionContext) -> object:
+        return await p.stations.enrol(ctx, p.unique("panel-"), address="web:10.0.0.1")
+
+    async def station_revoke(ctx: ActionContext) -> object:
+        name = (await p.stations.enrol(admin, p.unique("panel-")))[0].name
+        return await p.stations.revoke(ctx, name)
+
     async def station_disable(ctx: ActionContext) -> object:
         name = (await p.stations.register(admin, p.unique("panel-"))).name
         return await p.stations.set_disabled(ctx, name, True)
@@ -229,6 +238,8 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         "user.unlock": user_unlock,
         "station.register": station_register,
         "station.disable": station_disable,
+        "station.enrol": station_enrol,
+        "station.revoke": station_revoke,
     }
 
 

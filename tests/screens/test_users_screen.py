@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from nicegui import ui
+from nicegui import app, ui
 
 from hmi.clock import ManualClock
 from hmi.roles import Role
 from hmi.runtime import Runtime
+from hmi.stations import secret_digest
 from hmi.store.database import Database
+from screens.panel import HANDOVER_PATH, PANEL_COOKIE
 from tests.opcua_server import SmallServer, free_port
 from tests.plant_fixture import INITIAL, small_plant
 from tests.screens.conftest import PASSWORD, USERS, Harness, simulated_user
@@ -95,22 +97,86 @@ async def test_five_wrong_passwords_lock_the_account_and_the_admin_unlocks_it(hm
     await hmi.user.should_see("Olga Operator · operator")
 
 
-async def test_admin_registers_a_station_and_a_panel_signs_in_as_it(hmi: Harness) -> None:
+async def test_a_browser_cannot_claim_a_station_without_its_secret(hmi: Harness) -> None:
+    admin = await hmi.rt.users.authenticate("ada", PASSWORD)
+    assert admin is not None
+    await hmi.rt.stations.register(admin, "panel-l1")
+    await hmi.user.open("/login")
+    with hmi.user:
+        # What a panel chose before sign-in on the old login page, and a made-up panel secret.
+        app.storage.user["hmi_station"] = "panel-l1"
+    hmi.user.http_client.cookies.set(PANEL_COOKIE, "guessed-secret")
+    await hmi.login("olga")
+    [login] = await hmi.rt.audit.query(action="login", username="olga")
+    assert login.station == "web:127.0.0.1"
+
+
+async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     await hmi.login("ada")
     await hmi.user.open("/users")
-    await hmi.user.should_see(marker="station-register", retries=50)
-    hmi.user.find(marker="station-name").type("panel-l1")
-    hmi.user.find(marker="station-register").click()
-    await hmi.user.should_see("Station panel-l1 registered.", retries=50)
-    # Sign-out ends by navigating to the login page itself; opening /login as well raced with that navigation
-    # (the choice below could land on the page that was being replaced).
+    await hmi.user.should_see("This panel is not enrolled: it records web:127.0.0.1.", retries=50)
+    hmi.user.find(marker="station-name").type("Panel-L1")
+    hmi.user.find(marker="station-enrol").click()
+    # The browser collects its secret from the one-time hand-over and comes back to the list.
+    await hmi.user.should_see("This panel is station panel-l1.", retries=100)
+    await hmi.user.should_see(marker="station-revoke-panel-l1", retries=50)
+    [enrol] = await hmi.rt.audit.query(action="station.enrol")
+    assert (enrol.username, enrol.object_id, enrol.detail) == ("ada", "panel-l1",
+                                                              "panel at web:127.0.0.1 enrolled")
+    station = await hmi.rt.stations.get("panel-l1")
+    assert station is not None
+    secret = hmi.user.http_client.cookies.get(PANEL_COOKIE)
+    assert secret
+    # Only the hash is stored; the secret is nowhere in the database's station row or audit trail.
+    assert station.secret_hash == secret_digest(secret)
+    assert (station.enrolled_by, station.last_seen_at is not None) == ("ada", True)
+    assert all(secret not in repr(entry) for entry in await hmi.rt.audit.query())
+    # Every page sets the cookie again: browsers keep a cookie 400 days at most, an enrolment lasts longer.
+    page = await hmi.user.http_client.get("/login")
+    assert f"{PANEL_COOKIE}={secret}" in page.headers.get("set-cookie", "")
+    assert "max-age=34560000" in page.headers.get("set-cookie", "").lower()
+    # The hand-over link works once.
+    [link] = [path for path in hmi.user.back_history if path.startswith(HANDOVER_PATH)]
+    again = await hmi.user.http_client.get(link)
+    assert (again.status_code, PANEL_COOKIE in again.headers.get("set-cookie", "")) == (410, False)
+    assert "used already or has expired" in again.text
+
     await hmi.user.open("/logout")
-    await hmi.user.should_see(marker="station-pick", retries=100)
-    set_value(hmi, "station-pick", "panel-l1")
-    await hmi.user.should_see("This panel is station panel-l1.", retries=50)
+    await hmi.user.should_see("This panel is station panel-l1.", retries=100)
     await hmi.login("olga")
     [login] = await hmi.rt.audit.query(action="login", username="olga")
     assert login.station == "panel-l1"
+
+    await hmi.user.open("/logout")
+    await hmi.login("ada")
+    await hmi.user.open("/users")
+    await hmi.user.should_see(marker="station-revoke-panel-l1", retries=50)
+    hmi.user.find(marker="station-revoke-panel-l1").click()
+    await hmi.user.should_see("Station panel-l1 revoked", retries=50)
+    await hmi.user.should_see("no panel enrolled", retries=50)
+    [revoke] = await hmi.rt.audit.query(action="station.revoke")
+    assert (revoke.username, revoke.object_id) == ("ada", "panel-l1")
+    # The cookie is still in the browser, but worth nothing now.
+    assert hmi.user.http_client.cookies.get(PANEL_COOKIE) == secret
+    await hmi.user.open("/logout")
+    await hmi.user.should_see("records name its address (web:127.0.0.1)", retries=100)
+    await hmi.login("olga")
+    latest = (await hmi.rt.audit.query(action="login", username="olga"))[0]
+    assert latest.station == "web:127.0.0.1"
+
+
+async def test_attempts_beyond_the_limit_say_when_to_retry(hmi: Harness) -> None:
+    policy = hmi.rt.users.policy
+    limit = int(policy.login_limit_per_account.split()[0])
+    for attempt in range(limit):
+        # Unknown names do not lock; the per-account limit still holds for them.
+        await hmi.rt.users.sign_in("mallory", f"guess-{attempt}", station="web:10.9.9.9")
+    await hmi.user.open("/login")
+    hmi.user.find(marker="username").type("mallory")
+    hmi.user.find(marker="password").type("one more")
+    hmi.user.find(marker="sign-in").click()
+    await hmi.user.should_see("Too many sign-in attempts for this user name (at most 20 per 10 minutes). Try again in",
+                              retries=50)
 
 
 async def test_switch_user_keeps_the_page_and_changes_the_person(hmi: Harness) -> None:
