@@ -330,6 +330,8 @@ class AccessPolicy(_Model):
     idle_lock_min: float = Field(5, gt=0, le=240, description="idle minutes before the screen locks")
     logoff_min: float = Field(15, gt=0, le=720, description="idle minutes before automatic logoff")
     password_min_length: int = Field(8, ge=6, le=128)
+    session_hours: float = Field(12, gt=0, le=72, description="a sign-in lasts at most this long (one shift + margin)")
+    secure_cookies: bool = Field(False, description="mark the session cookie Secure: set when served behind TLS")
 
     @model_validator(mode="after")
     def _order(self) -> AccessPolicy:

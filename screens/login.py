@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 
 from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import idle, session
+from screens import session
 from screens.frame import PRIMARY
 
-log = logging.getLogger(__name__)
 
 
 def _safe_next(target: str | None) -> str:
@@ -25,7 +23,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     """The sign-in form, with the panel's station (chosen once from the registered stations)."""
     ui.page_title(f"Sign in · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
-    if session.current() is not None:
+    if (await session.resolve_page(rt)).ctx is not None:
         ui.navigate.to(_safe_next(next_path))
         return
 
@@ -45,8 +43,12 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             error.set_text("This account is locked after too many failed sign-ins; ask an administrator to unlock it."
                            if result.locked else "Wrong user name or password, or the account is disabled.")
             return
-        session.sign_in(result.ctx)
-        idle.start(rt)
+        try:
+            # A new session id at every sign-in: an id planted in this browser before is worthless.
+            await session.sign_in(rt, result.ctx)
+        except DatabaseUnavailable as exc:
+            error.set_text(f"Cannot sign in: {exc}")
+            return
         ui.navigate.to(_safe_next(next_path))
 
     async def choose_station(name: str | None) -> None:
@@ -94,12 +96,6 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
 
 
 async def logout(rt: Runtime) -> None:
-    """Forget the session (audited) and go back to the login page."""
-    ctx = session.sign_out()
-    if ctx is not None:
-        try:
-            await rt.users.logout(ctx)
-        except DatabaseUnavailable as exc:
-            # The session ends anyway; the missing audit row is reported where operators of the system look.
-            log.error("logout of %s not audited: %s", ctx.username, exc)
+    """End the session (audited; every tab and panel of the person) and go back to the login page."""
+    await session.sign_out(rt)
     ui.navigate.to("/login")
