@@ -17,6 +17,7 @@ from screens import ranges
 from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 
 # The screen shows the newest rows; a longer history is what the export is for.
 DISPLAY_LIMIT = 1000
@@ -109,9 +110,9 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
         ui.button("Show", on_click=lambda: show()).props('data-testid="audit-apply"').mark("audit-apply")
         # Hidden for roles the service would refuse anyway; the export checks the permission itself.
         if ctx.can(Permission.EXPORT_AUDIT):
-            ui.button("Export CSV", on_click=lambda: export("csv")).props(
+            ui.button("Export CSV", on_click=command(rt, lambda actor: export(actor, "csv"))).props(
                 'outline data-testid="audit-export-csv"').mark("audit-export-csv")
-            ui.button("Export PDF", on_click=lambda: export("pdf")).props(
+            ui.button("Export PDF", on_click=command(rt, lambda actor: export(actor, "pdf"))).props(
                 'outline data-testid="audit-export-pdf"').mark("audit-export-pdf")
         count = ui.label("").props('data-testid="audit-count"').mark("audit-count")
     status = (ui.label("").classes("font-semibold").props('role="status" data-testid="audit-status"')
@@ -147,8 +148,7 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
         more = f" (the newest {DISPLAY_LIMIT}; export or narrow the filter for more)" if full else ""
         count.set_text(f"{len(rows)} entries, newest first, {span}{more}")
 
-    async def export(fmt: str) -> None:
-        actor = ctx.for_action()
+    async def export(actor: ActionContext, fmt: str) -> None:
         flt: AuditFilter | None = None
 
         async def read() -> tuple[ranges.Window, list[AuditEntry]]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import session
 from screens.frame import PRIMARY
-
 
 
 def _safe_next(target: str | None) -> str:
