@@ -36,13 +36,15 @@ USERS = (("olga", Role.OPERATOR, "Olga Operator"), ("lena", Role.LEAD, "Lena Lea
 async def simulated_user(rt: Runtime) -> AsyncIterator[User]:
     """Like NiceGUI's user_simulation, but the pages are ours, registered for this runtime."""
     from screens.app import setup
+    from screens.cli import session_cookie
 
     with nicegui_reset_globals():
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
         try:
             prepare_simulation()
             setup(rt)
-            ui.run(storage_secret="test secret")
+            # The cookie options `hmi run` uses, so what the browser is told is tested too.
+            ui.run(storage_secret="test secret", session_middleware_kwargs=session_cookie(rt.plant.access))
             transport = httpx.ASGITransport(core.app)
             async with core.app.router.lifespan_context(core.app), httpx.AsyncClient(
                     transport=transport, base_url="http://test") as c:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from nicegui.testing.user import User
 
@@ -9,8 +11,11 @@ from hmi.alarms.states import AlarmState
 from hmi.audit import AuditLog, system_context
 from hmi.auth import UserService
 from hmi.clock import ManualClock
+from hmi.runtime import Runtime
+from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AuditEntry, UserSession
-from tests.screens.conftest import Harness
+from tests.plant_fixture import small_plant
+from tests.screens.conftest import Harness, simulated_user
 from tests.screens.test_users_screen import lock_shown
 
 ALARM = "L1.M1.Temp.H"
@@ -144,3 +149,24 @@ async def test_a_double_tap_opens_one_dialog_and_acknowledges_once(hmi: Harness)
     async with hmi.rt.db.session() as s:
         assert len((await s.execute(sa.select(Acknowledgement))).scalars().all()) == 1
     await hmi.user.should_not_see("Nothing needed to be acknowledged")
+
+
+async def test_the_session_cookie_lives_no_longer_than_a_session(hmi: Harness) -> None:
+    response = await hmi.user.http_client.get("/login")
+    cookie = response.headers["set-cookie"].lower()
+    # 12 h (access.session_hours), not Starlette's 14 days; not Secure unless the plant says it is served over TLS.
+    assert "max-age=43200" in cookie
+    assert "secure" not in cookie
+    assert "httponly" in cookie
+
+
+async def test_the_session_cookie_is_secure_behind_tls(tmp_path: Path) -> None:
+    plant = small_plant("opc.tcp://127.0.0.1:1")
+    plant = plant.model_copy(update={"access": plant.access.model_copy(update={"secure_cookies": True,
+                                                                              "session_hours": 8.5})})
+    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+    async with simulated_user(rt) as user:
+        response = await user.http_client.get("/login")
+    cookie = response.headers["set-cookie"].lower()
+    assert "; secure" in cookie
+    assert f"max-age={int(8.5 * 3600)}" in cookie
