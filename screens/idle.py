@@ -110,6 +110,9 @@ class IdleGuard:
         """Sessions ended in this process: leave at once if this page's session is one of them."""
         if self._done or not event.concerns(session_key(self.session_id), self.ctx.user_id):
             return
+        if session.is_switching(self.client):
+            # The switch dialog reloads this page for the next person itself.
+            return
         self._leave("/login")
 
     def _leave(self, target: str) -> None:

@@ -34,6 +34,21 @@ _IDLE = "hmi_idle"
 _page_session: WeakKeyDictionary[Client, str] = WeakKeyDictionary()
 # Elements whose command is running: a second tap (double-tap, a queued click) does nothing.
 _busy: WeakSet[Any] = WeakSet()
+# Pages where a user switch is under way: the previous person's sessions end, but this page reloads for the new one.
+_switching: WeakSet[Client] = WeakSet()
+
+
+def switching(on: bool) -> None:
+    """Mark (or unmark) this page as switching user, so the end of the previous person's session keeps it here."""
+    if on:
+        _switching.add(ui.context.client)
+    else:
+        _switching.discard(ui.context.client)
+
+
+def is_switching(client: Client) -> bool:
+    """True while a user switch runs on the page of `client`."""
+    return client in _switching
 
 
 def session_id() -> str | None:

@@ -40,19 +40,23 @@ class SwitchUserDialog:
         if not name or not password:
             self.error.set_text("Enter the user name and password.")
             return
-        current = (await self.rt.sessions.check(session.session_id())).ctx
+        session.switching(True)
         try:
+            current = (await self.rt.sessions.check(session.session_id())).ctx
             station = current.station if current is not None and current.station else await session.station_for(self.rt)
             result = await self.rt.users.switch_user(current, name, password, station)
+            if result.ctx is not None:
+                # The previous person's sessions ended with the switch; a new session id for the new person.
+                await session.sign_in(self.rt, result.ctx)
         except DatabaseUnavailable as exc:
             self.error.set_text(f"Cannot sign in: {exc}")
             return
+        finally:
+            session.switching(False)
         if result.ctx is None:
             self.error.set_text("This account is locked; ask an administrator to unlock it." if result.locked
                                 else "Wrong user name or password, or the account is disabled.")
             return
-        # The previous person's sessions ended with the switch; a new session id for the new person.
-        await session.sign_in(self.rt, result.ctx)
         self.dialog.close()
         # The page's content was built for the previous person (their permissions); build it again.
         ui.navigate.to(self.here)

@@ -15,7 +15,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AuditEntry, UserSession
 from tests.plant_fixture import small_plant
-from tests.screens.conftest import Harness, simulated_user
+from tests.screens.conftest import PASSWORD, Harness, simulated_user
 from tests.screens.test_users_screen import lock_shown
 
 ALARM = "L1.M1.Temp.H"
@@ -170,3 +170,24 @@ async def test_the_session_cookie_is_secure_behind_tls(tmp_path: Path) -> None:
     cookie = response.headers["set-cookie"].lower()
     assert "; secure" in cookie
     assert f"max-age={int(8.5 * 3600)}" in cookie
+
+
+async def test_after_a_user_switch_another_tab_does_not_act_as_the_previous_person(
+    timed: tuple[Harness, ManualClock],
+) -> None:
+    hmi, _ = timed
+    await raise_alarm(hmi)
+    await hmi.login("olga")
+    other = User(hmi.user.http_client)
+    await open_ack_dialog(hmi, other)
+    hmi.user.find(marker="switch-user").click()
+    hmi.user.find(marker="switch-username").type("lena")
+    hmi.user.find(marker="switch-password").type(PASSWORD)
+    hmi.user.find(marker="switch-confirm").click()
+    await hmi.user.should_see("Lena Lead · lead", retries=100)
+
+    other.find(marker="ack-confirm").click()
+    # The tab is built again for the person signed in now; the command was not done for anyone.
+    await other.should_see("Lena Lead · lead", retries=100)
+    assert other.notify.contains("no longer signed in on this page")
+    await nothing_acknowledged(hmi)
