@@ -191,3 +191,20 @@ async def test_after_a_user_switch_another_tab_does_not_act_as_the_previous_pers
     await other.should_see("Lena Lead · lead", retries=100)
     assert other.notify.contains("no longer signed in on this page")
     await nothing_acknowledged(hmi)
+
+
+async def test_a_page_opened_while_locked_shows_only_the_lock(timed: tuple[Harness, ManualClock]) -> None:
+    hmi, clock = timed
+    await hmi.login("olga")
+    await hmi.user.open("/alarms")
+    await hmi.user.should_see(marker="alarm-table", retries=50)
+    clock.advance(5 * 60 + 1)
+    await lock_shown(hmi, True)
+    await hmi.user.open("/alarms")
+    await lock_shown(hmi, True)
+    # Not built behind the lock: neither the list nor the header with its live banners.
+    await hmi.user.should_not_see(marker="alarm-table")
+    await hmi.user.should_not_see(marker="clock")
+    hmi.user.find(marker="idle-password").type(PASSWORD)
+    hmi.user.find(marker="idle-unlock").click()
+    await hmi.user.should_see(marker="alarm-table", retries=100)
