@@ -147,8 +147,14 @@ class SessionService:
         """A new session for `ctx`'s person at `ctx.station`; returns its id (a fresh random one every time)."""
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
-        row = UserSession(key=session_key(session_id), user_id=ctx.user_id, station=ctx.station[:120],
-                          created_at=now, last_seen_at=now, expires_at=now + self.lifetime)
+        row = UserSession(
+            key=session_key(session_id),
+            user_id=ctx.user_id,
+            station=ctx.station[:120],
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.lifetime,
+        )
         async with self._db.session(write=True) as session:
             session.add(row)
             await session.commit()
@@ -185,32 +191,38 @@ class SessionService:
         if now - row.last_seen_at >= _SEEN_EVERY:
             await self._touch(key, now)
         # Name and role from the live account: a role changed since sign-in applies to the next command.
-        ctx = ActionContext(user_id=user.id, username=user.username, full_name=user.full_name, role=user.role,
-                            station=row.station)
+        ctx = ActionContext(
+            user_id=user.id, username=user.username, full_name=user.full_name, role=user.role, station=row.station
+        )
         return SessionCheck(ctx, locked=row.locked)
 
     async def set_locked(self, session_id: str, locked: bool) -> None:
         """Lock (idle) or unlock a session's screens; a locked session's commands are refused."""
         async with self._db.session(write=True) as session:
-            await session.execute(update(UserSession).where(col(UserSession.key) == session_key(session_id))
-                                  .values(locked=locked))
+            await session.execute(
+                update(UserSession).where(col(UserSession.key) == session_key(session_id)).values(locked=locked)
+            )
             await session.commit()
 
     async def end(self, session_id: str, reason: SessionEnd) -> None:
         """End one session (its pages go to the login page)."""
         key = session_key(session_id)
         async with self._db.session(write=True) as session:
-            await session.execute(update(UserSession).where(col(UserSession.key) == key,
-                                                            col(UserSession.ended_at).is_(None))
-                                  .values(ended_at=self._clock(), ended_reason=reason.value))
+            await session.execute(
+                update(UserSession)
+                .where(col(UserSession.key) == key, col(UserSession.ended_at).is_(None))
+                .values(ended_at=self._clock(), ended_reason=reason.value)
+            )
             await session.commit()
         self.notify(SessionsEnded(reason, key=key))
 
     async def end_user(self, user_id: int, reason: SessionEnd, *, session: AsyncSession) -> SessionsEnded:
         """End every session of a person inside the caller's transaction; `notify()` the result after commit."""
-        await session.execute(update(UserSession).where(col(UserSession.user_id) == user_id,
-                                                        col(UserSession.ended_at).is_(None))
-                              .values(ended_at=self._clock(), ended_reason=reason.value))
+        await session.execute(
+            update(UserSession)
+            .where(col(UserSession.user_id) == user_id, col(UserSession.ended_at).is_(None))
+            .values(ended_at=self._clock(), ended_reason=reason.value)
+        )
         return SessionsEnded(reason, user_id=user_id)
 
     async def _touch(self, key: str, now: datetime) -> None:

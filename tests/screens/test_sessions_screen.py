@@ -162,8 +162,9 @@ async def test_the_session_cookie_lives_no_longer_than_a_session(hmi: Harness) -
 
 async def test_the_session_cookie_is_secure_behind_tls(tmp_path: Path) -> None:
     plant = small_plant("opc.tcp://127.0.0.1:1")
-    plant = plant.model_copy(update={"access": plant.access.model_copy(update={"secure_cookies": True,
-                                                                              "session_hours": 8.5})})
+    plant = plant.model_copy(
+        update={"access": plant.access.model_copy(update={"secure_cookies": True, "session_hours": 8.5})}
+    )
     rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
     async with simulated_user(rt) as user:
         response = await user.http_client.get("/login")
