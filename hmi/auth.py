@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -22,6 +23,7 @@ from hmi.config import AccessPolicy
 from hmi.context import ActionContext
 from hmi.login_guard import LoginRateLimiter, RefusalTally, Throttled
 from hmi.roles import Permission, Role
+from hmi.sessions import SessionEnd, SessionsEnded, SessionService
 from hmi.store.database import Database
 from hmi.store.models import User
 
@@ -134,6 +136,8 @@ class UserService:
         self._hasher = hasher or PasswordHasher()
         self.policy = policy or AccessPolicy()
         self._dummy_hash: str | None = None
+        # Account changes end the person's sessions in the same transaction that audits them.
+        self.sessions = SessionService(db, clock, timedelta(hours=self.policy.session_hours))
         self._executor: ThreadPoolExecutor | None = None
         self._limiter = LoginRateLimiter(self.policy.login_limit_per_account, self.policy.login_limit_per_address)
         self.refusals = RefusalTally(audit, clock)
@@ -240,14 +244,20 @@ class UserService:
         """Sign `username` in on a panel in place of `current`: `logout.switch` and `login` audited together."""
         return await self._check(username, password, station, "login", replaces=current, address=address)
 
-    async def logout(self, ctx: ActionContext, *, idle: bool = False) -> None:
-        """Audit that `ctx`'s person signed out (`logout`), or was signed out for inactivity (`logout.idle`)."""
+    async def logout(self, ctx: ActionContext, *, idle: bool = False, session_id: str | None = None) -> None:
+        """Sign out: `logout` ends all the person's sessions; `logout.idle` (inactivity) ends only `session_id`."""
         if idle:
             minutes = f"{self.policy.logoff_min:g}"
             await self._audit.record(ctx, "logout.idle", "user", ctx.username,
                                      detail=f"signed out automatically after {minutes} idle minutes")
-        else:
-            await self._audit.record(ctx, "logout", "user", ctx.username)
+            if session_id is not None:
+                # Idleness is a property of this panel; the person may be working at another one.
+                await self.sessions.end(session_id, SessionEnd.IDLE)
+            return
+        async with self._audit.transaction() as session:
+            await self._audit.record(ctx, "logout", "user", ctx.username, session=session)
+            ended = await self.sessions.end_user(ctx.user_id, SessionEnd.LOGOUT, session=session)
+        self.sessions.notify(ended)
 
     async def screen_locked(self, ctx: ActionContext) -> None:
         """Audit that the idle lock covered `ctx`'s screen."""
@@ -317,6 +327,7 @@ class UserService:
         ctx = ActionContext(user_id=user.id, username=user.username, full_name=user.full_name, role=user.role,
                             station=station)
         new_hash = await self._hashing(self._hasher.hash, password) if needs_rehash else None
+        ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
             stored = await session.get(User, user.id)
             if stored is not None:
@@ -328,8 +339,11 @@ class UserService:
             if replaces is not None:
                 await self._audit.record(replaces.for_action(), "logout.switch", "user", replaces.username,
                                          detail=f"user switch to {ctx.username}", session=session)
+                ended = await self.sessions.end_user(replaces.user_id, SessionEnd.SWITCH, session=session)
             await self._audit.record(ctx, purpose, "user", user.username, session=session,
                                      detail="password rehashed" if new_hash else None)
+        if ended is not None:
+            self.sessions.notify(ended)
         return SignIn(ctx)
 
     async def _count_failure(self, user: User, station: str, purpose: str) -> SignIn:
@@ -344,6 +358,7 @@ class UserService:
             await self._audit.record(ctx, f"{purpose}.failed", "user", user.username, reason="wrong password",
                                      detail=f"failed attempt {count} of {limit} in a row", session=session)
             locked = count >= limit
+            ended: SessionsEnded | None = None
             if locked and stored.locked_at is None:
                 stored.locked_at = self._clock()
                 await self._audit.record(
@@ -351,6 +366,11 @@ class UserService:
                     old_value={"locked": False}, new_value={"locked": True},
                     detail=f"locked after {count} failed sign-ins in a row; an administrator must unlock it",
                 )
+                # The guesser may be at another panel than the person: nobody works under this name any more.
+                assert stored.id is not None
+                ended = await self.sessions.end_user(stored.id, SessionEnd.LOCKOUT, session=session)
+        if ended is not None:
+            self.sessions.notify(ended)
         return SignIn(None, "wrong password", locked=locked)
 
     async def list_users(self) -> list[User]:
@@ -373,6 +393,7 @@ class UserService:
         await self._audit.require(actor, Permission.MANAGE_USERS, action=action, object_type="user", object_id=name)
         if disabled and actor.user_id != SYSTEM_USER_ID and actor.username == name:
             raise ValueError("you cannot disable your own account; ask another administrator")
+        ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
             user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
             if user is None:
@@ -381,6 +402,11 @@ class UserService:
                 await self._audit.record(actor, action, "user", name, old_value={"disabled": user.disabled},
                                          new_value={"disabled": disabled}, reason=reason, session=session)
                 user.disabled = disabled
+            if disabled and user.id is not None:
+                # Also when already disabled: a session left over from before must not go on acting.
+                ended = await self.sessions.end_user(user.id, SessionEnd.DISABLED, session=session)
+        if ended is not None:
+            self.sessions.notify(ended)
         return user
 
     async def reset_password(
@@ -409,6 +435,10 @@ class UserService:
             user.password_hash = password_hash
             await self._audit.record(actor, "user.reset_password", "user", name, reason=reason,
                                      detail="password replaced", session=session)
+            # Whoever knew the old password (the reason for a reset, often) is signed out everywhere.
+            assert user.id is not None
+            ended = await self.sessions.end_user(user.id, SessionEnd.PASSWORD_RESET, session=session)
+        self.sessions.notify(ended)
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:

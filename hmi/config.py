@@ -341,6 +341,8 @@ class AccessPolicy(_Model):
     idle_lock_min: float = Field(5, gt=0, le=240, description="idle minutes before the screen locks")
     logoff_min: float = Field(15, gt=0, le=720, description="idle minutes before automatic logoff")
     password_min_length: int = Field(8, ge=6, le=128)
+    session_hours: float = Field(12, gt=0, le=72, description="a sign-in lasts at most this long (one shift + margin)")
+    secure_cookies: bool = Field(False, description="mark the session cookie Secure: set when served behind TLS")
     # Above the lockout, so for known accounts the lockout stays the rule; the limit stops floods of unknown names,
     # locked accounts and many names from one address. Counted per HMI process (in memory).
     login_limit_per_account: str = Field("20 per 10 minutes", description="sign-in attempts per user name")

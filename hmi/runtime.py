@@ -32,6 +32,7 @@ from hmi.notes import ShiftNotes
 from hmi.oee.service import OeeService
 from hmi.quarantine import Quarantine
 from hmi.roles import Role
+from hmi.sessions import SessionService
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.signatures import SignatureService
 from hmi.sources import StatusBoard
@@ -78,6 +79,7 @@ class Runtime:
     quarantine: Quarantine = field(init=False)
     audit: AuditLog = field(init=False)
     users: UserService = field(init=False)
+    sessions: SessionService = field(init=False)
     stations: StationService = field(init=False)
     notes: ShiftNotes = field(init=False)
     alarm_service: AlarmService = field(init=False)
@@ -107,6 +109,7 @@ class Runtime:
         self.board = StatusBoard()
         self.audit = AuditLog(self.db, self.clock)
         self.users = UserService(self.db, self.audit, self.clock, policy=self.plant.access)
+        self.sessions = self.users.sessions
         self.stations = StationService(self.db, self.audit, self.clock)
         self.notes = ShiftNotes(self.db, self.audit, self.clock)
         self.alarms = AlarmEngine(self.plant, self.cache, self.clock)

@@ -24,6 +24,7 @@ from hmi.signatures import SignatureRequest, SigningSession
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 from screens.widgets import indicator_classes
 
 PAGE_SIZE = 50
@@ -201,24 +202,27 @@ class CommandRunner:
 class AlarmCommands:
     """The confirm dialogs of every alarm command; used by the summary and the detail screen."""
 
-    def __init__(self, rt: Runtime, ctx: ActionContext, status: ui.label,
+    def __init__(self, rt: Runtime, viewer: ActionContext, status: ui.label,
                  after: Callable[[AckResult | None], Awaitable[None]]) -> None:
         self.rt = rt
-        self.ctx = ctx
+        # Whom the page was built for: it shapes the dialogs only; each confirm acts as the person resolved then.
+        self.viewer = viewer
         self.status = status
         self.run = CommandRunner(status)
         self.after = after
         # The signature collected by the dialog being confirmed; handed to the service call it makes.
         self.signature: SignatureRequest | None = None
+        # One confirm dialog at a time: a double-tapped command button must not stack a second one.
+        self.open_dialog: ui.dialog | None = None
 
-    async def _post_to_log(self, result: AckResult, comment: str) -> None:
+    async def _post_to_log(self, ctx: ActionContext, result: AckResult, comment: str) -> None:
         """One touch from an acknowledgement to the shift log: the comment becomes a note on each alarm's line."""
         slot = self.rt.shift()
         for change in result.changes:
             alarm = change.alarm
             ref = alarm.ref
             try:
-                await self.rt.notes.add(self.ctx.for_action(), alarm.line, f"{alarm.message}: {comment}", slot.name,
+                await self.rt.notes.add(ctx.for_action(), alarm.line, f"{alarm.message}: {comment}", slot.name,
                                         slot.date, machine=ref.machine.name if ref and ref.machine else "",
                                         alarm_id=alarm.id)
             except (PermissionDenied, ValueError, DatabaseUnavailable) as exc:
@@ -228,13 +232,15 @@ class AlarmCommands:
 
     def _dialog(self, title: str, ids: list[str], *, reason_label: str, reason_required: bool,
                 choices: dict[str, str] | None, confirm_text: str,
-                action: Callable[[list[str], str, str | None], Awaitable[AckResult | None]],
+                action: Callable[[ActionContext, list[str], str, str | None], Awaitable[AckResult | None]],
                 sign: str | None = None, post_to_log: bool = False) -> None:
         if not ids:
             self.status.set_text("Select alarms first.")
             return
+        if self.open_dialog is not None and self.open_dialog.value:
+            return
         # The policy decides; the service refuses without a signature anyway (SignatureRequired).
-        signing = SigningSession(app.storage.user, self.ctx.username)
+        signing = SigningSession(app.storage.user, self.viewer.username)
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
         first = signing.first
         # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
@@ -247,7 +253,7 @@ class AlarmCommands:
             reason = ui.textarea(reason_label).props('data-testid="ack-comment" maxlength=1000').mark(
                 "ack-comment").classes("w-full")
             post = None
-            if post_to_log and self.ctx.can(Permission.ADD_NOTE):
+            if post_to_log and self.viewer.can(Permission.ADD_NOTE):
                 post = ui.checkbox("Also post the comment to the shift log").props(
                     'data-testid="ack-post-note"').mark("ack-post-note")
             user_id = password = None
@@ -260,8 +266,12 @@ class AlarmCommands:
                 password = ui.input("Password", password=True).props(
                     'data-testid="sign-password" autocomplete=off').mark("sign-password")
             problem = ui.label("").classes("font-semibold")
+            done = [False]
 
-            async def confirm() -> None:
+            async def confirm(actor: ActionContext) -> None:
+                if done[0]:
+                    # A second confirm of the same dialog (a double tap) acts once only.
+                    return
                 if reason_required and not (reason.value or "").strip():
                     problem.set_text("A reason is required.")
                     return
@@ -274,70 +284,73 @@ class AlarmCommands:
                     signature = SignatureRequest(password.value,
                                                  user_id.value.strip() if user_id is not None else None)
                     password.set_value("")
+                done[0] = True
                 dlg.close()
                 self.signature = signature
-                result = await action(ids, reason.value or "", choice.value if choice else None)
+                result = await action(actor, ids, reason.value or "", choice.value if choice else None)
                 if result is not None and signature is not None:
                     signing.signed()
                 if result is not None and post is not None and post.value and (reason.value or "").strip():
-                    await self._post_to_log(result, reason.value or "")
+                    await self._post_to_log(actor, result, reason.value or "")
                 await self.after(result)
 
             with ui.row():
-                ui.button(confirm_text, on_click=confirm).props('data-testid="ack-confirm"').mark("ack-confirm")
+                ui.button(confirm_text, on_click=command(self.rt, confirm)).props('data-testid="ack-confirm"').mark(
+                    "ack-confirm")
                 ui.button("Cancel", on_click=dlg.close).props("outline")
+        self.open_dialog = dlg
         dlg.open()
 
     def acknowledge(self, ids: list[str]) -> None:
         """Ask for an optional comment, then acknowledge."""
-        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
+        svc = self.rt.alarm_service
         self._dialog("Acknowledge", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
                      confirm_text="Confirm acknowledge", sign="acknowledge", post_to_log=True,
-                     action=lambda i, text, _: self.run("acknowledged", lambda: svc.acknowledge(
-                         ctx, i, text, signature=self.signature)))
+                     action=lambda actor, i, text, _: self.run("acknowledged", lambda: svc.acknowledge(
+                         actor, i, text, signature=self.signature)))
 
     def shelve(self, ids: list[str]) -> None:
         """Ask for a reason and a duration (up to the plant's maximum, or one-shot), then shelve."""
-        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
+        svc = self.rt.alarm_service
         limit_h = self.rt.plant.alarm_policy.max_shelve_h
         choices = {k: v for k, v in SHELVE_CHOICES.items() if k == "oneshot" or float(k) <= limit_h}
 
-        def act(i: list[str], text: str, choice: str | None) -> Awaitable[AckResult | None]:
+        def act(actor: ActionContext, i: list[str], text: str, choice: str | None) -> Awaitable[AckResult | None]:
             duration = None if choice == "oneshot" else timedelta(hours=float(choice or 1))
-            return self.run("shelved", lambda: svc.shelve(ctx, i, text, duration, signature=self.signature))
+            return self.run("shelved", lambda: svc.shelve(actor, i, text, duration, signature=self.signature))
 
         self._dialog("Shelve", ids, reason_label="Reason (required)", reason_required=True, choices=choices,
                      confirm_text="Confirm shelve", action=act, sign="shelve")
 
     def unshelve(self, ids: list[str]) -> None:
         """End shelvings early."""
-        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
+        svc = self.rt.alarm_service
         self._dialog("Unshelve", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
                      confirm_text="Confirm unshelve",
-                     action=lambda i, text, _: self.run("unshelved", lambda: svc.unshelve(ctx, i, text)))
+                     action=lambda actor, i, text, _: self.run("unshelved", lambda: svc.unshelve(actor, i, text)))
 
     def remove_from_service(self, ids: list[str]) -> None:
         """Ask for the reason (e.g. the work order), then take the alarms out of service."""
-        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
+        svc = self.rt.alarm_service
         self._dialog("Remove from service", ids, reason_label="Reason, e.g. the work order (required)",
                      reason_required=True, choices=None, confirm_text="Confirm remove", sign="remove_from_service",
-                     action=lambda i, text, _: self.run("removed from service", lambda: svc.remove_from_service(
-                         ctx, i, text, signature=self.signature)))
+                     action=lambda actor, i, text, _: self.run("removed from service", lambda: svc.remove_from_service(
+                         actor, i, text, signature=self.signature)))
 
     def return_to_service(self, ids: list[str]) -> None:
         """Put alarms back in service."""
-        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
+        svc = self.rt.alarm_service
         self._dialog("Return to service", ids, reason_label="Comment (optional)", reason_required=False,
                      choices=None, confirm_text="Confirm return",
-                     action=lambda i, text, _: self.run("returned to service",
-                                                        lambda: svc.return_to_service(ctx, i, text)))
+                     action=lambda actor, i, text, _: self.run("returned to service",
+                                                               lambda: svc.return_to_service(actor, i, text)))
 
     def reset(self, ids: list[str]) -> None:
         """Reset latched alarms."""
-        svc, ctx = self.rt.alarm_service, self.ctx.for_action()
+        svc = self.rt.alarm_service
         self._dialog("Reset", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
                      confirm_text="Confirm reset",
-                     action=lambda i, text, _: self.run("reset", lambda: svc.reset(ctx, i, text)))
+                     action=lambda actor, i, text, _: self.run("reset", lambda: svc.reset(actor, i, text)))
 
 
 def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None, tab: str | None = None) -> None:

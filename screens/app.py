@@ -15,6 +15,7 @@ from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
 from screens.handover import handover_page
+from screens.idle import lock_screen
 from screens.journal import journal_page
 from screens.kpi import kpi_page
 from screens.line import line_page
@@ -64,7 +65,18 @@ def setup(
         return False
 
     async def signed_in() -> ActionContext | None:
-        return session.require() if await ready() else None
+        """The person of this browser's live session, checked before anything of the page is built."""
+        if not await ready():
+            return None
+        check = await session.resolve_page(rt)
+        if check.ctx is None:
+            ui.navigate.to(session.login_target())
+            return None
+        if check.locked or session.idle_locked(rt):
+            # The stale page is never built behind the lock: only the lock screen, until the person unlocks.
+            lock_screen(rt, check.ctx)
+            return None
+        return check.ctx
 
     @ui.page("/login")
     async def _login(next: str | None = None) -> None:

@@ -18,6 +18,7 @@ from screens import ranges
 from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 
 # Long values (a configuration diff) are cut in the table; the export carries them whole.
 CELL_CHARS = 200
@@ -113,9 +114,9 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
         ui.button("Show", on_click=lambda: show(0)).props('data-testid="audit-apply"').mark("audit-apply")
         # Hidden for roles the service would refuse anyway; the export checks the permission itself.
         if ctx.can(Permission.EXPORT_AUDIT):
-            ui.button("Export CSV", on_click=lambda: export("csv")).props(
+            ui.button("Export CSV", on_click=command(rt, lambda actor: export(actor, "csv"))).props(
                 'outline data-testid="audit-export-csv"').mark("audit-export-csv")
-            ui.button("Export PDF", on_click=lambda: export("pdf")).props(
+            ui.button("Export PDF", on_click=command(rt, lambda actor: export(actor, "pdf"))).props(
                 'outline data-testid="audit-export-pdf"').mark("audit-export-pdf")
         newer = ui.button("Newer", on_click=lambda: show(max(0, offset - rt.plant.limits.page_rows))).props(
             'flat data-testid="audit-newer"').mark("audit-newer")
@@ -163,8 +164,7 @@ def _build(rt: Runtime, ctx: ActionContext) -> None:
         else:
             count.set_text(f"{len(page.rows)} entries, newest first, {span}")
 
-    async def export(fmt: str) -> None:
-        actor = ctx.for_action()
+    async def export(actor: ActionContext, fmt: str) -> None:
         flt: AuditFilter | None = None
 
         async def read() -> tuple[ranges.Window, list[AuditEntry]]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hmi.config import ConfigError, PlantConfig, load_config
+from hmi.config import AccessPolicy, ConfigError, PlantConfig, load_config
 from hmi.private_files import create_private_file, private_dir
 from hmi.roles import Role
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
@@ -107,6 +107,13 @@ def _warn_if_exposed(host: str) -> None:
         )
 
 
+def session_cookie(access: AccessPolicy) -> dict[str, Any]:
+    """Options of the signed session cookie: it lives no longer than a session, and is Secure behind TLS."""
+    # Starlette's default is 14 days; the server-side session ends sooner anyway, the cookie should not outlive it.
+    return {"max_age": max(1, round(access.session_hours * 3600)), "https_only": access.secure_cookies,
+            "same_site": "lax"}
+
+
 def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) -> None:
     from nicegui import ui
 
@@ -121,6 +128,7 @@ def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) ->
         reload=False,
         show=False,
         storage_secret=secret,
+        session_middleware_kwargs=session_cookie(runtime.plant.access),
         show_welcome_message=False,
         favicon="🏭",
         reconnect_timeout=5.0,

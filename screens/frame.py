@@ -89,8 +89,8 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         switch = SwitchUserDialog(rt)
         ui.button("Switch user", on_click=switch.open).props("flat no-caps color=white").mark("switch-user")
         ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps color=white")
-    # Idle lock and logoff (STANDARDS.md 5.6); another person at a locked panel may switch user from there.
-    IdleGuard(rt, on_switch_user=switch.open)
+    # Idle lock, logoff and session end (21 CFR 11.10(d)); another person at a locked panel may switch user there.
+    IdleGuard(rt, ctx, on_switch_user=switch.open)
 
     with ui.column().classes("w-full gap-1 px-3 pt-2"):
         conn_banner = (

@@ -15,6 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 
 
 def handover_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -33,25 +34,25 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
             scope = ui.select(scopes, value="", label="Scope").classes("w-48").props(
                 'data-testid="handover-scope"').mark("handover-scope")
             if may_sign:
-                ui.button("Draft report", on_click=lambda: draft()).props('data-testid="handover-draft"').mark(
-                    "handover-draft")
+                ui.button("Draft report", on_click=command(rt, lambda actor: draft(actor))).props(
+                    'data-testid="handover-draft"').mark("handover-draft")
             else:
                 ui.label(f"Your role ({ctx.role.value}) may read handovers but not sign them.").classes("hmi-muted")
         report = ui.column().classes("w-full max-w-4xl gap-2").props('data-testid="handover-report"').mark(
             "handover-report")
         listing = ui.column().classes("w-full max-w-4xl gap-1")
 
-        async def attempt(what: str, command: object) -> Handover | None:
+        async def attempt(what: str, work: object) -> Handover | None:
             try:
-                return await command  # type: ignore[misc,no-any-return]
+                return await work  # type: ignore[misc,no-any-return]
             except PermissionDenied as exc:
                 status.set_text(f"Refused: {exc}.")
             except (ValueError, DatabaseUnavailable) as exc:
                 status.set_text(f"Not {what}: {exc}")
             return None
 
-        async def draft() -> None:
-            handover = await attempt("drafted", rt.handover.draft(ctx.for_action(), scope.value or ""))
+        async def draft(actor: ActionContext) -> None:
+            handover = await attempt("drafted", rt.handover.draft(actor, scope.value or ""))
             if handover is not None:
                 status.set_text("Report drafted.")
                 await show(handover)
@@ -103,7 +104,7 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     password = ui.input("Password", password=True).props(
                         'data-testid="sign-password" autocomplete=off').mark("sign-password")
 
-                async def sign() -> None:
+                async def sign(actor: ActionContext) -> None:
                     if password is None:
                         return
                     request = SignatureRequest(password.value or "",
@@ -113,12 +114,12 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     if handover.state is HandoverState.DRAFT:
                         wanted = [i for i in (open_items.value or "").splitlines() if i.strip()]
                         if wanted != items and await attempt(
-                                "saved", rt.handover.set_open_items(ctx.for_action(), hid, wanted)) is None:
+                                "saved", rt.handover.set_open_items(actor, hid, wanted)) is None:
                             return
-                        done = await attempt("handed over", rt.handover.hand_over(ctx.for_action(), hid, request))
+                        done = await attempt("handed over", rt.handover.hand_over(actor, hid, request))
                         message = "Handed over and signed."
                     else:
-                        done = await attempt("accepted", rt.handover.accept(ctx.for_action(), hid, request))
+                        done = await attempt("accepted", rt.handover.accept(actor, hid, request))
                         message = "Reviewed, accepted and signed."
                     if done is not None:
                         signing.signed()
@@ -134,7 +135,8 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     if password is not None:
                         label = "Sign: handed over" if handover.state is HandoverState.DRAFT else \
                             "Sign: reviewed / accepted"
-                        ui.button(label, on_click=sign).props('data-testid="handover-sign"').mark("handover-sign")
+                        ui.button(label, on_click=command(rt, sign)).props('data-testid="handover-sign"').mark(
+                            "handover-sign")
                     ui.button("PDF", on_click=download).props('outline data-testid="handover-pdf"').mark(
                         "handover-pdf")
 

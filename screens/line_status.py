@@ -16,6 +16,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.oee_figures import timeline_figure
+from screens.session import command
 
 MAX_STOPS_SHOWN = 50
 CATEGORY_WORD = {
@@ -151,9 +152,9 @@ class LineStatusPanel:
                 'maxlength=500 data-testid="reason-comment"').mark("reason-comment")
             error = ui.label("").classes("font-semibold").props('role="alert"')
 
-            async def assign() -> None:
+            async def assign(actor: ActionContext) -> None:
                 try:
-                    await self.rt.oee.assign_reason(self.ctx.for_action(), self.line.name, stop.start,
+                    await self.rt.oee.assign_reason(actor, self.line.name, stop.start,
                                                     reason.value or "", comment.value or "")
                 except (ValueError, LookupError, PermissionDenied, DatabaseUnavailable) as exc:
                     error.set_text(f"Not saved: {exc}")
@@ -163,6 +164,7 @@ class LineStatusPanel:
                 await self.refresh()
 
             with ui.row():
-                ui.button("Assign", on_click=assign).props('data-testid="reason-assign"').mark("reason-assign")
+                ui.button("Assign", on_click=command(self.rt, assign)).props('data-testid="reason-assign"').mark(
+                    "reason-assign")
                 ui.button("Cancel", on_click=dialog.close).props("outline")
         dialog.open()

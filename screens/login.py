@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -10,12 +9,9 @@ from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import idle, panel, session
+from screens import panel, session
 from screens.fmt import refusal_text
 from screens.frame import PRIMARY
-
-log = logging.getLogger(__name__)
-
 
 # What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
 # No space, control character or backslash: browsers strip or rewrite those (WHATWG URL §4.4) and
@@ -51,7 +47,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     """The sign-in form, naming the panel's station (enrolled by an administrator) or its network address."""
     ui.page_title(f"Sign in · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
-    if session.current() is not None:
+    if (await session.resolve_page(rt)).ctx is not None:
         ui.navigate.to(safe_next(next_path))
         return
 
@@ -71,8 +67,12 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             password.set_value("")
             error.set_text(refusal_text(result))
             return
-        session.sign_in(result.ctx)
-        idle.start(rt)
+        try:
+            # A new session id at every sign-in: an id planted in this browser before is worthless.
+            await session.sign_in(rt, result.ctx)
+        except DatabaseUnavailable as exc:
+            error.set_text(f"Cannot sign in: {exc}")
+            return
         ui.navigate.to(safe_next(next_path))
 
     try:
@@ -111,12 +111,6 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
 
 
 async def logout(rt: Runtime) -> None:
-    """Forget the session (audited) and go back to the login page."""
-    ctx = session.sign_out()
-    if ctx is not None:
-        try:
-            await rt.users.logout(ctx)
-        except DatabaseUnavailable as exc:
-            # The session ends anyway; the missing audit row is reported where operators of the system look.
-            log.error("logout of %s not audited: %s", ctx.username, exc)
+    """End the session (audited; every tab and panel of the person) and go back to the login page."""
+    await session.sign_out(rt)
     ui.navigate.to("/login")

@@ -13,6 +13,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 
 
 def notes_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -55,7 +56,8 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     .classes("w-full")
                 )
                 with ui.row().classes("items-center gap-3"):
-                    ui.button("Save note", on_click=lambda: save()).props('data-testid="note-save"').mark("note-save")
+                    ui.button("Save note", on_click=command(rt, lambda actor: save(actor))).props(
+                        'data-testid="note-save"').mark("note-save")
                     status = (
                         ui.label("")
                         .classes("font-semibold")
@@ -121,12 +123,12 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     "amend-reason").classes("w-full")
                 problem = ui.label("").classes("font-semibold")
 
-                async def confirm() -> None:
+                async def confirm(actor: ActionContext) -> None:
                     try:
                         if delete:
-                            await rt.notes.delete(ctx.for_action(), note.id or 0, reason.value or "")
+                            await rt.notes.delete(actor, note.id or 0, reason.value or "")
                         elif new_text is not None:
-                            await rt.notes.amend(ctx.for_action(), note.id or 0, new_text.value or "",
+                            await rt.notes.amend(actor, note.id or 0, new_text.value or "",
                                                  reason.value or "")
                     except PermissionDenied as exc:
                         problem.set_text(f"Refused: {exc}.")
@@ -139,7 +141,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     await show()
 
                 with ui.row():
-                    ui.button("Confirm delete" if delete else "Confirm amend", on_click=confirm).props(
+                    ui.button("Confirm delete" if delete else "Confirm amend", on_click=command(rt, confirm)).props(
                         'data-testid="amend-confirm"').mark("amend-confirm")
                     ui.button("Cancel", on_click=dlg.close).props("outline")
             dlg.open()
@@ -157,9 +159,9 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     'data-testid="sign-password" autocomplete=off').mark("sign-password")
                 problem = ui.label("").classes("font-semibold")
 
-                async def confirm() -> None:
+                async def confirm(actor: ActionContext) -> None:
                     try:
-                        await rt.notes.sign(ctx.for_action(), note.id or 0, rt.signatures,
+                        await rt.notes.sign(actor, note.id or 0, rt.signatures,
                                             username=user_id.value if user_id else None,
                                             password=password.value or "", meaning=meaning.value or "Reviewed")
                     except (ValueError, PermissionDenied, DatabaseUnavailable) as exc:
@@ -170,7 +172,8 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     await show()
 
                 with ui.row():
-                    ui.button("Sign", on_click=confirm).props('data-testid="sign-confirm"').mark("sign-confirm")
+                    ui.button("Sign", on_click=command(rt, confirm)).props('data-testid="sign-confirm"').mark(
+                        "sign-confirm")
                     ui.button("Cancel", on_click=dlg.close).props("outline")
             dlg.open()
 
@@ -188,10 +191,10 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                 ui.button("Close", on_click=dlg.close).props("outline")
             dlg.open()
 
-        async def save() -> None:
+        async def save(actor: ActionContext) -> None:
             current = rt.shift()
             try:
-                await rt.notes.add(ctx.for_action(), line.value, text.value or "", current.name, current.date,
+                await rt.notes.add(actor, line.value, text.value or "", current.name, current.date,
                                    category=category.value, machine=machine.value or "",
                                    alarm_id=alarm.value or None)
             except PermissionDenied as exc:

@@ -1,61 +1,217 @@
-"""Who is signed in on this browser: kept server-side in NiceGUI's per-user storage, never trusted from the client."""
+"""Who acts on this browser: only a session id lives here; the person is resolved from the live session at each
+command (hmi.sessions), never taken from what a page captured when it was built.
+
+Every command handler of every screen goes through `command()` (or `act()` when it is not a click): the session
+is checked at the moment of the touch (ended, expired, locked, account disabled) and a refusal records nothing
+and sends the tab to the login page (21 CFR 11.10(d), 11.10(g)).
+"""
 
 from __future__ import annotations
 
-from nicegui import app, ui
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from weakref import WeakKeyDictionary, WeakSet
+
+from nicegui import Client, app, ui
+from nicegui.elements.mixins.disableable_element import DisableableElement
+from nicegui.events import UiEventArguments
 
 from hmi.context import ActionContext
-from hmi.roles import Role
+from hmi.idle import IdlePolicy, IdleState
 from hmi.runtime import Runtime
+from hmi.sessions import SessionCheck, SessionEnd
 from hmi.signatures import SigningSession
+from hmi.store.database import DatabaseUnavailable
 from screens import panel
 
+log = logging.getLogger(__name__)
+
 _KEY = "hmi_session"
+_IDLE = "hmi_idle"
+# The session each open page was built under: a page must not act for whoever signed in on the browser later.
+_page_session: WeakKeyDictionary[Client, str] = WeakKeyDictionary()
+# Elements whose command is running: a second tap (double-tap, a queued click) does nothing.
+_busy: WeakSet[Any] = WeakSet()
+# Pages where a user switch is under way: the previous person's sessions end, but this page reloads for the new one.
+_switching: WeakSet[Client] = WeakSet()
 
 
-def sign_in(ctx: ActionContext) -> None:
-    """Remember the signed-in person for this browser session."""
-    # A new session: the first electronic signature needs user id and password again (STANDARDS.md 5.5).
-    SigningSession(app.storage.user, ctx.username).end()
-    app.storage.user[_KEY] = {
-        "user_id": ctx.user_id,
-        "username": ctx.username,
-        "full_name": ctx.full_name,
-        "role": ctx.role.value,
-        "station": ctx.station,
-    }
+def switching(on: bool) -> None:
+    """Mark (or unmark) this page as switching user, so the end of the previous person's session keeps it here."""
+    if on:
+        _switching.add(ui.context.client)
+    else:
+        _switching.discard(ui.context.client)
 
 
-def sign_out() -> ActionContext | None:
-    """Forget the signed-in person; returns who it was."""
-    ctx = current()
+def is_switching(client: Client) -> bool:
+    """True while a user switch runs on the page of `client`."""
+    return client in _switching
+
+
+def session_id() -> str | None:
+    """This browser's session id, or None."""
+    value = app.storage.user.get(_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+def page_session_id(client: Client | None = None) -> str | None:
+    """The session id the page of `client` (default: the current one) was built under."""
+    return _page_session.get(client or ui.context.client)
+
+
+def forget() -> None:
+    """Drop this browser's session id (its session has ended)."""
     app.storage.user.pop(_KEY, None)
-    if ctx is not None:
-        SigningSession(app.storage.user, ctx.username).end()
-    return ctx
 
 
-def current() -> ActionContext | None:
-    """The signed-in person, with a fresh action id for the next action."""
-    data = app.storage.user.get(_KEY)
-    if not data:
+async def sign_in(rt: Runtime, ctx: ActionContext) -> None:
+    """Start a new session for the person who just proved who they are (a new id: no session fixation)."""
+    old = session_id()
+    if old is not None:
+        # Ends the previous session of this browser (if a switch user has not ended it already).
+        await rt.sessions.end(old, SessionEnd.REPLACED)
+    new = await rt.sessions.start(ctx)
+    # A new session: the first electronic signature needs user id and password again (21 CFR 11.200(a)(1)(i)).
+    SigningSession(app.storage.user, ctx.username).end()
+    app.storage.user[_KEY] = new
+    app.storage.user[_IDLE] = {"last": rt.clock().isoformat(), "locked": False}
+
+
+async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
+    """End this browser's session (audited; a plain logout ends all the person's sessions); returns who it was."""
+    sid = session_id()
+    app.storage.user.pop(_KEY, None)
+    app.storage.user.pop(_IDLE, None)
+    if sid is None:
         return None
-    return ActionContext(
-        user_id=int(data["user_id"]),
-        username=str(data["username"]),
-        full_name=str(data["full_name"]),
-        role=Role(data["role"]),
-        station=str(data["station"]),
-    )
-
-
-def require() -> ActionContext | None:
-    """The signed-in person, or None after sending the browser to the login page."""
-    ctx = current()
-    if ctx is None:
-        path = ui.context.client.page.path if ui.context.client.page else "/"
-        ui.navigate.to(f"/login?next={path}" if path not in ("/", "/login") else "/login")
+    try:
+        ctx = (await rt.sessions.check(sid)).ctx
+        if ctx is None:
+            return None
+        SigningSession(app.storage.user, ctx.username).end()
+        await rt.users.logout(ctx, idle=idle, session_id=sid)
+    except DatabaseUnavailable as exc:
+        # The browser forgets the id anyway; the row ends at its expiry. Reported where administrators look.
+        log.error("sign-out not recorded: %s", exc)
+        return None
     return ctx
+
+
+async def resolve_page(rt: Runtime) -> SessionCheck:
+    """Check the session while a page is being built, and remember it as the session this page acts under."""
+    sid = session_id()
+    check = await rt.sessions.check(sid)
+    if check.ctx is None:
+        forget()
+    elif sid is not None:
+        _page_session[ui.context.client] = sid
+    return check
+
+
+def login_target() -> str:
+    """The login page, returning to this page after sign-in."""
+    path = here()
+    return f"/login?next={quote(path, safe='/')}" if path not in ("/", "/login") else "/login"
+
+
+def here() -> str:
+    """This page's own address (path and query), to load it again."""
+    request = ui.context.client.request
+    if request is None:
+        return "/"
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def idle_state(rt: Runtime) -> tuple[datetime, bool]:
+    """This browser's last activity and whether its screen is locked (server-side storage, server clock)."""
+    data = app.storage.user.get(_IDLE)
+    if not data:
+        # A session from before this feature, or storage lost: start counting now.
+        now = rt.clock()
+        store_idle(now, False)
+        return now, False
+    return datetime.fromisoformat(str(data["last"])), bool(data.get("locked"))
+
+
+def store_idle(last: datetime, locked: bool) -> None:
+    """Remember this browser's last activity and lock state."""
+    app.storage.user[_IDLE] = {"last": last.isoformat(), "locked": locked}
+
+
+def idle_locked(rt: Runtime) -> bool:
+    """True when this browser's screen is locked or idle long enough to lock (before the next timer tick)."""
+    last, locked = idle_state(rt)
+    return locked or IdlePolicy.from_access(rt.plant.access).state(last, rt.clock()) is not IdleState.ACTIVE
+
+
+async def act(rt: Runtime) -> ActionContext | None:
+    """The person behind a command at this moment, with a fresh action id; None after refusing it (nothing done)."""
+    sid = session_id()
+    built = page_session_id()
+    if sid is None or sid != built:
+        # Signed out, or another person signed in on this browser since the page was built (another tab).
+        _refuse("Not done: you are no longer signed in on this page. Nothing was recorded; sign in again.")
+        return None
+    # Idle time passed but the lock timer has not run yet: still locked (the lock is decided by the server).
+    locked_by_idle = idle_locked(rt)
+    try:
+        check = await rt.sessions.check(sid)
+    except DatabaseUnavailable as exc:
+        ui.notify(f"Not done: your sign-in cannot be checked: {exc}", type="negative", multi_line=True)
+        return None
+    if check.ctx is None:
+        forget()
+        _refuse(check.refusal)
+        return None
+    if check.locked or locked_by_idle:
+        ui.notify(SessionCheck(check.ctx, locked=True).refusal, type="warning")
+        # The page reloads as the lock screen; its values stop.
+        ui.navigate.to(here())
+        return None
+    return check.ctx.for_action()
+
+
+def _refuse(message: str) -> None:
+    ui.notify(message, type="negative", multi_line=True)
+    ui.navigate.to(login_target())
+
+
+def command(
+    rt: Runtime, work: Callable[[ActionContext], Awaitable[object]]
+) -> Callable[[UiEventArguments], Awaitable[None] | None]:
+    """An event handler that runs `work` for the person signed in at the touch, once at a time per element.
+
+    The element is disabled while the command runs; a second tap meanwhile is ignored.
+    """
+
+    def handler(e: UiEventArguments) -> Awaitable[None] | None:
+        sender = e.sender
+        if sender in _busy:
+            return None
+        # Marked before anything is awaited, so a queued second event finds it busy.
+        _busy.add(sender)
+        disable = isinstance(sender, DisableableElement) and sender.enabled
+        if disable:
+            sender.disable()
+        return _run(rt, sender, disable, work)
+
+    return handler
+
+
+async def _run(rt: Runtime, sender: Any, disabled: bool, work: Callable[[ActionContext], Awaitable[object]]) -> None:
+    try:
+        ctx = await act(rt)
+        if ctx is not None:
+            await work(ctx)
+    finally:
+        _busy.discard(sender)
+        if disabled and not sender.is_deleted:
+            sender.enable()
 
 
 async def station_for(rt: Runtime) -> str:

@@ -1,4 +1,4 @@
-"""Quick user switch on a panel: another person signs in, the page stays (STANDARDS.md 5.6: unique accounts)."""
+"""Quick user switch on a panel: another person signs in, the page stays (21 CFR 11.100(a): unique accounts)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,8 @@ from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import idle, panel, session
+from screens import panel, session
 from screens.fmt import refusal_text
-
-
-def _here() -> str:
-    """This page's own address (path and query), to reload it for the new person."""
-    request = ui.context.client.request
-    if request is None:
-        return "/"
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
 
 
 class SwitchUserDialog:
@@ -24,7 +15,7 @@ class SwitchUserDialog:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.here = _here()
+        self.here = session.here()
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[24rem] gap-2"):
             ui.label("Switch user").classes("hmi-title")
             ui.label("The next person signs in; this screen stays open.").classes("hmi-muted")
@@ -50,19 +41,23 @@ class SwitchUserDialog:
         if not name or not password:
             self.error.set_text("Enter the user name and password.")
             return
-        current = session.current()
+        session.switching(True)
         try:
+            current = (await self.rt.sessions.check(session.session_id())).ctx
             station = current.station if current is not None and current.station else await session.station_for(self.rt)
             result = await self.rt.users.switch_user(current, name, password, station,
                                                      address=panel.client_address())
+            if result.ctx is not None:
+                # The previous person's sessions ended with the switch; a new session id for the new person.
+                await session.sign_in(self.rt, result.ctx)
         except DatabaseUnavailable as exc:
             self.error.set_text(f"Cannot sign in: {exc}")
             return
+        finally:
+            session.switching(False)
         if result.ctx is None:
             self.error.set_text(refusal_text(result))
             return
-        session.sign_in(result.ctx)
-        idle.start(self.rt)
         self.dialog.close()
         # The page's content was built for the previous person (their permissions); build it again.
         ui.navigate.to(self.here)

@@ -25,6 +25,7 @@ from hmi.trend_views import MAX_PENS, SavedView
 from screens import ranges
 from screens.frame import frame
 from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
+from screens.session import command
 
 MAX_POINTS = 2000
 RANGES = {"10m": "10 min", "shift": "Shift", "24h": "24 h", "7d": "7 days", "custom": "Custom"}
@@ -355,11 +356,11 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
                     'data-testid="trend-views"').mark("trend-views")
                 ui.button("Open", on_click=lambda: open_view()).props(
                     'outline no-caps data-testid="trend-view-open"').mark("trend-view-open")
-                ui.button("Delete", on_click=lambda: delete_view()).props(
+                ui.button("Delete", on_click=command(rt, lambda actor: delete_view(actor))).props(
                     'outline no-caps data-testid="trend-view-delete"').mark("trend-view-delete")
                 view_name = ui.input("Save as").classes("w-48").props(
                     'data-testid="trend-view-name"').mark("trend-view-name")
-                ui.button("Save view", on_click=lambda: save_view()).props(
+                ui.button("Save view", on_click=command(rt, lambda actor: save_view(actor))).props(
                     'no-caps data-testid="trend-view-save"').mark("trend-view-save")
 
     saved: dict[int, SavedView] = {}
@@ -421,9 +422,9 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
         saved.update({v.id: v for v in found})
         views.set_options({v.id: v.name for v in found}, value=select)
 
-    async def save_view() -> None:
+    async def save_view(actor: ActionContext) -> None:
         try:
-            view = await rt.trend_views.save(ctx.for_action(), view_name.value or "", screen.pens, screen.range_key,
+            view = await rt.trend_views.save(actor, view_name.value or "", screen.pens, screen.range_key,
                                              start=screen.start, end=screen.end)
         except (ValueError, DatabaseUnavailable) as exc:
             screen.status.set_text(f"Not saved: {exc}")
@@ -445,13 +446,13 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
             await screen.set_range(view.range_key)
         screen.status.set_text(f"Opened view {view.name!r}.")
 
-    async def delete_view() -> None:
+    async def delete_view(actor: ActionContext) -> None:
         view = saved.get(views.value) if views.value is not None else None
         if view is None:
             screen.status.set_text("Choose a saved view first.")
             return
         try:
-            await rt.trend_views.delete(ctx.for_action(), view.id)
+            await rt.trend_views.delete(actor, view.id)
         except (LookupError, DatabaseUnavailable) as exc:
             screen.status.set_text(f"Not deleted: {exc}")
             return

@@ -18,6 +18,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ class UsersAdmin:
                     with ui.row().classes("items-center gap-3"):
                         since = local_time(user.locked_at, zone, date=True) if user.locked_at else ""
                         ui.label(f"{user.username} locked since {since}")
-                        ui.button("Unlock", on_click=lambda u=user.username: self.unlock(u)).props(
+                        ui.button("Unlock", on_click=command(rt, lambda a, u=user.username: self.unlock(a, u))).props(
                             "outline no-caps").mark(f"notice-unlock-{user.username}")
 
         @ui.refreshable
@@ -79,15 +80,17 @@ class UsersAdmin:
                         ui.label(status).classes("w-24").mark(f"status-{user.username}")
                         name = user.username
                         if user.disabled:
-                            ui.button("Enable", on_click=lambda n=name: self.set_disabled(n, False)).props(
-                                "outline no-caps").mark(f"enable-{name}")
+                            ui.button("Enable", on_click=command(
+                                rt, lambda a, n=name: self.set_disabled(a, n, False))).props("outline no-caps").mark(
+                                f"enable-{name}")
                         else:
-                            ui.button("Disable", on_click=lambda n=name: self.set_disabled(n, True)).props(
-                                "outline no-caps").mark(f"disable-{name}")
+                            ui.button("Disable", on_click=command(
+                                rt, lambda a, n=name: self.set_disabled(a, n, True))).props("outline no-caps").mark(
+                                f"disable-{name}")
                         ui.button("Reset password", on_click=lambda n=name: self.open_reset(n)).props(
                             "outline no-caps").mark(f"reset-{name}")
                         if user.locked_at is not None:
-                            ui.button("Unlock", on_click=lambda n=name: self.unlock(n)).props(
+                            ui.button("Unlock", on_click=command(rt, lambda a, n=name: self.unlock(a, n))).props(
                                 "outline no-caps").mark(f"unlock-{name}")
 
         @ui.refreshable
@@ -117,11 +120,12 @@ class UsersAdmin:
                         ui.label(f"last seen {seen}").classes("w-48")
                         ui.label("disabled" if station.disabled else "active").mark(f"station-status-{name}")
                         if station.secret_hash is not None:
-                            ui.button("Revoke", on_click=lambda s=name: self.revoke_station(s)).props(
-                                "outline no-caps").mark(f"station-revoke-{name}")
+                            revoke = command(rt, lambda a, s=name: self.revoke_station(a, s))
+                            ui.button("Revoke", on_click=revoke).props("outline no-caps").mark(f"station-revoke-{name}")
                         ui.button("Enable" if station.disabled else "Disable",
-                                  on_click=lambda s=name, d=not station.disabled: self.set_station(s, d)
-                                  ).props("outline no-caps").mark(f"station-toggle-{name}")
+                                  on_click=command(rt, lambda a, s=name, d=not station.disabled:
+                                                   self.set_station(a, s, d))).props("outline no-caps").mark(
+                            f"station-toggle-{name}")
 
         self.notices, self.user_list, self.station_list = notices, user_list, station_list
         await notices()
@@ -138,7 +142,7 @@ class UsersAdmin:
                 "new-password2")
             ui.label(f"At least {rt.users.policy.password_min_length} characters, not the user name.").classes(
                 "hmi-muted")
-            ui.button("Add user", on_click=self.add_user).mark("add-user")
+            ui.button("Add user", on_click=command(rt, self.add_user)).mark("add-user")
 
         await station_list()
         with ui.row().classes("hmi-panel p-3 gap-2 items-end"):
@@ -146,7 +150,7 @@ class UsersAdmin:
             self.station_area = ui.select([a.name for a in rt.plant.areas], label="Area").classes("w-40").mark(
                 "station-area")
             # This panel, not another: the secret goes into this browser's cookie.
-            ui.button("Enrol this panel as this station", on_click=self.enrol_panel).mark("station-enrol")
+            ui.button("Enrol this panel as this station", on_click=command(rt, self.enrol_panel)).mark("station-enrol")
 
         with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem]"):
             self.reset_title = ui.label("").classes("hmi-title")
@@ -154,7 +158,7 @@ class UsersAdmin:
             self.reset_pw2 = ui.input("New password again", password=True).mark("reset-password2")
             self.reset_error = ui.label("").props('role="alert"').mark("reset-error")
             with ui.row():
-                ui.button("Set password", on_click=self.reset_password).mark("reset-confirm")
+                ui.button("Set password", on_click=command(rt, self.reset_password)).mark("reset-confirm")
                 ui.button("Cancel", on_click=self.reset_dialog.close).props("outline")
 
     async def _call(self, work: Awaitable[T]) -> T:
@@ -172,22 +176,14 @@ class UsersAdmin:
     def _say(self, text: str) -> None:
         self.message.set_text(text)
 
-    def _actor(self) -> ActionContext:
-        ctx = session.current()
-        if ctx is None:
-            ui.navigate.to("/login")
-            raise _Failed
-        return ctx.for_action()
-
     async def _refresh(self) -> None:
         self.notices.refresh()
         self.user_list.refresh()
         self.station_list.refresh()
 
-    async def add_user(self) -> None:
+    async def add_user(self, actor: ActionContext) -> None:
         """Create the user from the form; the password is typed twice."""
         try:
-            actor = self._actor()
             if (self.new_pw.value or "") != (self.new_pw2.value or ""):
                 self._say("The two passwords differ; nothing was changed.")
                 return
@@ -202,19 +198,19 @@ class UsersAdmin:
         self._say(f"User {user.username} ({user.role.value}) added.")
         await self._refresh()
 
-    async def set_disabled(self, name: str, disabled: bool) -> None:
+    async def set_disabled(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable an account."""
         try:
-            await self._call(self.rt.users.set_disabled(self._actor(), name, disabled))
+            await self._call(self.rt.users.set_disabled(actor, name, disabled))
         except _Failed:
             return
         self._say(f"User {name} {'disabled' if disabled else 'enabled'}.")
         await self._refresh()
 
-    async def unlock(self, name: str) -> None:
+    async def unlock(self, actor: ActionContext, name: str) -> None:
         """Lift a lockout."""
         try:
-            await self._call(self.rt.users.unlock(self._actor(), name))
+            await self._call(self.rt.users.unlock(actor, name))
         except _Failed:
             return
         self._say(f"User {name} unlocked.")
@@ -228,7 +224,7 @@ class UsersAdmin:
         self.reset_error.set_text("")
         self.reset_dialog.open()
 
-    async def reset_password(self) -> None:
+    async def reset_password(self, actor: ActionContext) -> None:
         """Set the new password from the dialog."""
         first, second = self.reset_pw.value or "", self.reset_pw2.value or ""
         self.reset_pw.value = self.reset_pw2.value = ""
@@ -236,18 +232,18 @@ class UsersAdmin:
             self.reset_error.set_text("The two passwords differ.")
             return
         try:
-            await self._call(self.rt.users.reset_password(self._actor(), self.reset_user, first))
+            await self._call(self.rt.users.reset_password(actor, self.reset_user, first))
         except _Failed:
             self.reset_error.set_text(self.message.text)
             return
         self.reset_dialog.close()
         self._say(f"Password of {self.reset_user} replaced.")
 
-    async def enrol_panel(self) -> None:
+    async def enrol_panel(self, actor: ActionContext) -> None:
         """Enrol the panel this page runs on as the named station; the browser then collects its secret."""
         try:
             station, secret = await self._call(self.rt.stations.enrol(
-                self._actor(), self.station_name.value or "", self.station_area.value or "",
+                actor, self.station_name.value or "", self.station_area.value or "",
                 address=panel.client_address()))
         except _Failed:
             return
@@ -255,19 +251,19 @@ class UsersAdmin:
         self._say(f"This panel is now station {station.name}.")
         panel.hand_over(self.rt, secret)
 
-    async def revoke_station(self, name: str) -> None:
+    async def revoke_station(self, actor: ActionContext, name: str) -> None:
         """Make the station's panel secret worthless: that panel is its network address again."""
         try:
-            await self._call(self.rt.stations.revoke(self._actor(), name))
+            await self._call(self.rt.stations.revoke(actor, name))
         except _Failed:
             return
         self._say(f"Station {name} revoked: its panel now records its network address until enrolled again.")
         await self._refresh()
 
-    async def set_station(self, name: str, disabled: bool) -> None:
+    async def set_station(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable a station."""
         try:
-            await self._call(self.rt.stations.set_disabled(self._actor(), name, disabled))
+            await self._call(self.rt.stations.set_disabled(actor, name, disabled))
         except _Failed:
             return
         self._say(f"Station {name} {'disabled' if disabled else 'enabled'}.")

@@ -122,6 +122,27 @@ class Station(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
+class UserSession(SQLModel, table=True):
+    """A signed-in browser session, kept server-side so it can be checked at every command and ended everywhere.
+
+    Only a hash of the session id is stored: someone who can read the database cannot take over a session.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(index=True)
+    station: str = Field(default="", max_length=120)
+    created_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    # The idle screen lock: while set, the session's commands are refused and its pages show only the lock.
+    locked: bool = False
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True, index=True)
+    ended_reason: str | None = Field(default=None, max_length=32)
+
+
 class AlarmEvent(SQLModel, table=True):
     """One line of the alarm journal: activation, clearing, acknowledgement or escalation of an alarm."""
 

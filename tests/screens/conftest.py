@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
 from nicegui.testing.user import User
 
+from hmi.clock import ManualClock
 from hmi.roles import Role
 from hmi.runtime import Runtime
 from hmi.store.database import Database
@@ -34,13 +36,15 @@ USERS = (("olga", Role.OPERATOR, "Olga Operator"), ("lena", Role.LEAD, "Lena Lea
 async def simulated_user(rt: Runtime) -> AsyncIterator[User]:
     """Like NiceGUI's user_simulation, but the pages are ours, registered for this runtime."""
     from screens.app import setup
+    from screens.cli import session_cookie
 
     with nicegui_reset_globals():
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
         try:
             prepare_simulation()
             setup(rt)
-            ui.run(storage_secret="test secret")
+            # The cookie options `hmi run` uses, so what the browser is told is tested too.
+            ui.run(storage_secret="test secret", session_middleware_kwargs=session_cookie(rt.plant.access))
             transport = httpx.ASGITransport(core.app)
             async with core.app.router.lifespan_context(core.app), httpx.AsyncClient(
                     transport=transport, base_url="http://test") as c:
@@ -90,5 +94,22 @@ async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
             harness = Harness(rt, user, server)
             await harness.until(lambda: rt.cache.get("L1.M1.Temp") is not None)
             yield harness
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def timed(tmp_path: Path) -> AsyncIterator[tuple[Harness, ManualClock]]:
+    """The screen harness on a ManualClock, so a test moves idle minutes instead of waiting for them."""
+    clock = ManualClock(datetime.now(UTC))
+    server = SmallServer(free_port(), dict(INITIAL))
+    await server.start()
+    rt = Runtime(small_plant(server.url), Database(f"sqlite:///{tmp_path / 'hmi.db'}"), clock=clock)
+    try:
+        async with simulated_user(rt) as user:
+            assert await rt.wait_ready(), rt.start_error
+            for name, role, full in USERS:
+                await rt.users.create_user(name, PASSWORD, role, full_name=full)
+            yield Harness(rt, user, server), clock
     finally:
         await server.stop()

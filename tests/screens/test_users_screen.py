@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from nicegui import app, ui
 
 from hmi.clock import ManualClock
 from hmi.roles import Role
-from hmi.runtime import Runtime
 from hmi.stations import secret_digest
-from hmi.store.database import Database
 from screens.panel import HANDOVER_PATH, PANEL_COOKIE
-from tests.opcua_server import SmallServer, free_port
-from tests.plant_fixture import INITIAL, small_plant
-from tests.screens.conftest import PASSWORD, USERS, Harness, simulated_user
+from tests.screens.conftest import PASSWORD, Harness
 
 
 def set_value(hmi: Harness, marker: str, value: object) -> None:
@@ -193,23 +186,6 @@ async def test_switch_user_keeps_the_page_and_changes_the_person(hmi: Harness) -
     await hmi.user.should_see(marker="trend-pens", retries=50)
     [switch] = await hmi.rt.audit.query(action="logout.switch")
     assert (switch.username, switch.detail) == ("olga", "user switch to lena")
-
-
-@pytest.fixture
-async def timed(tmp_path: Path) -> AsyncIterator[tuple[Harness, ManualClock]]:
-    """The screen harness on a ManualClock, so a test moves idle minutes instead of waiting for them."""
-    clock = ManualClock(datetime.now(UTC))
-    server = SmallServer(free_port(), dict(INITIAL))
-    await server.start()
-    rt = Runtime(small_plant(server.url), Database(f"sqlite:///{tmp_path / 'hmi.db'}"), clock=clock)
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            yield Harness(rt, user, server), clock
-    finally:
-        await server.stop()
 
 
 async def lock_shown(hmi: Harness, want: bool) -> None:

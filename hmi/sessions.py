@@ -1,0 +1,231 @@
+"""Server-side sign-in sessions: checked at every command, bounded in time, and ended everywhere at once.
+
+The browser holds only a random session id (in the server-side per-browser storage; the cookie carries a
+signed reference to that). Each command resolves the person from the live session row and the live user row,
+so logging out, switching user, disabling an account, resetting a password or a lockout take effect on every
+tab and panel at the next touch (21 CFR 11.10(d) limiting access, 11.300(b) ending access of a person whose
+credentials changed). A new id is issued at every sign-in, so an id planted before sign-in is worthless
+(session fixation, OWASP ASVS V3.2.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select, update
+
+from hmi.clock import Clock, utc_now
+from hmi.context import ActionContext
+from hmi.store.database import Database
+from hmi.store.models import User, UserSession
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIFETIME = timedelta(hours=12)
+# last_seen_at is for people reading the table, not for security: one write a minute per session is plenty.
+_SEEN_EVERY = timedelta(minutes=1)
+
+
+class SessionEnd(StrEnum):
+    """Why a session ended (kept in `user_sessions.ended_reason`)."""
+
+    LOGOUT = "logout"
+    SWITCH = "switch"
+    IDLE = "idle"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+    PASSWORD_RESET = "password_reset"
+    LOCKOUT = "lockout"
+    REPLACED = "replaced"
+    UNKNOWN_USER = "unknown_user"
+
+    @property
+    def message(self) -> str:
+        """What the person is told when a command is refused for this reason."""
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    SessionEnd.LOGOUT: "you signed out (on this or another screen)",
+    SessionEnd.SWITCH: "another person signed in on this panel",
+    SessionEnd.IDLE: "you were signed out after being idle",
+    SessionEnd.EXPIRED: "the sign-in has expired",
+    SessionEnd.DISABLED: "the account is disabled",
+    SessionEnd.PASSWORD_RESET: "the password was changed",
+    SessionEnd.LOCKOUT: "the account is locked",
+    SessionEnd.REPLACED: "someone signed in again on this browser",
+    SessionEnd.UNKNOWN_USER: "the account no longer exists",
+}
+
+
+def session_key(session_id: str) -> str:
+    """The stored form of a session id: its SHA-256, so the table alone cannot be used to act as anyone."""
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """A session looked up now: the person when it is live, else why not; `locked` while the idle lock holds."""
+
+    ctx: ActionContext | None
+    ended: SessionEnd | None = None
+    locked: bool = False
+
+    @property
+    def may_act(self) -> bool:
+        """True when a command may run: the session is live and its screen is not locked."""
+        return self.ctx is not None and not self.locked
+
+    @property
+    def refusal(self) -> str:
+        """Why a command is refused, for the person ("" when it may run)."""
+        if self.ended is not None:
+            return f"Not done: {self.ended.message}. Nothing was recorded; sign in again."
+        if self.ctx is None:
+            return "Not done: you are not signed in. Nothing was recorded."
+        if self.locked:
+            return "Not done: the screen is locked. Nothing was recorded; unlock it first."
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsEnded:
+    """Told to listeners: every session of `user_id` ended, or the one session with `key`."""
+
+    reason: SessionEnd
+    user_id: int | None = None
+    key: str | None = None
+
+    def concerns(self, key: str, user_id: int) -> bool:
+        """True when a page of session `key` for `user_id` is affected."""
+        return self.key == key or self.user_id == user_id
+
+
+class SessionService:
+    """Starts, checks, locks and ends sessions; the one place that decides whether a session may act."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now, lifetime: timedelta = DEFAULT_LIFETIME) -> None:
+        if lifetime <= timedelta(0):
+            raise ValueError("the session lifetime must be positive (access.session_hours in the plant file)")
+        self._db = db
+        self._clock = clock
+        self.lifetime = lifetime
+        self._listeners: list[Callable[[SessionsEnded], None]] = []
+
+    def subscribe(self, listener: Callable[[SessionsEnded], None]) -> Callable[[], None]:
+        """Call `listener` whenever sessions end in this process; returns the unsubscribe."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    @property
+    def listener_count(self) -> int:
+        """How many listeners are subscribed (pages unsubscribe when they close)."""
+        return len(self._listeners)
+
+    def notify(self, event: SessionsEnded) -> None:
+        """Tell listeners that sessions ended (after the change is committed)."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                # One broken page must not stop the others from learning that the person is signed out.
+                log.exception("a session listener failed")
+
+    async def start(self, ctx: ActionContext) -> str:
+        """A new session for `ctx`'s person at `ctx.station`; returns its id (a fresh random one every time)."""
+        session_id = secrets.token_urlsafe(32)
+        now = self._clock()
+        row = UserSession(
+            key=session_key(session_id),
+            user_id=ctx.user_id,
+            station=ctx.station[:120],
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.lifetime,
+        )
+        async with self._db.session(write=True) as session:
+            session.add(row)
+            await session.commit()
+        return session_id
+
+    async def check(self, session_id: str | None) -> SessionCheck:
+        """The person behind `session_id` now, from the live account; refused when ended, expired or disabled."""
+        if not session_id:
+            return SessionCheck(None)
+        key = session_key(session_id)
+        now = self._clock()
+        async with self._db.session() as session:
+            row = (await session.execute(select(UserSession).where(UserSession.key == key))).scalar_one_or_none()
+            if row is None:
+                return SessionCheck(None)
+            if row.ended_reason is not None:
+                return SessionCheck(None, ended=SessionEnd(row.ended_reason))
+            user = await session.get(User, row.user_id)
+        ended = None
+        if now >= row.expires_at:
+            ended = SessionEnd.EXPIRED
+        elif user is None:
+            ended = SessionEnd.UNKNOWN_USER
+        elif user.disabled:
+            ended = SessionEnd.DISABLED
+        elif user.locked_at is not None:
+            ended = SessionEnd.LOCKOUT
+        if ended is not None:
+            # Also when the account was changed behind the service's back (another process, the database).
+            await self.end(session_id, ended)
+            return SessionCheck(None, ended=ended)
+        assert user is not None
+        assert user.id is not None
+        if now - row.last_seen_at >= _SEEN_EVERY:
+            await self._touch(key, now)
+        # Name and role from the live account: a role changed since sign-in applies to the next command.
+        ctx = ActionContext(
+            user_id=user.id, username=user.username, full_name=user.full_name, role=user.role, station=row.station
+        )
+        return SessionCheck(ctx, locked=row.locked)
+
+    async def set_locked(self, session_id: str, locked: bool) -> None:
+        """Lock (idle) or unlock a session's screens; a locked session's commands are refused."""
+        async with self._db.session(write=True) as session:
+            await session.execute(
+                update(UserSession).where(col(UserSession.key) == session_key(session_id)).values(locked=locked)
+            )
+            await session.commit()
+
+    async def end(self, session_id: str, reason: SessionEnd) -> None:
+        """End one session (its pages go to the login page)."""
+        key = session_key(session_id)
+        async with self._db.session(write=True) as session:
+            await session.execute(
+                update(UserSession)
+                .where(col(UserSession.key) == key, col(UserSession.ended_at).is_(None))
+                .values(ended_at=self._clock(), ended_reason=reason.value)
+            )
+            await session.commit()
+        self.notify(SessionsEnded(reason, key=key))
+
+    async def end_user(self, user_id: int, reason: SessionEnd, *, session: AsyncSession) -> SessionsEnded:
+        """End every session of a person inside the caller's transaction; `notify()` the result after commit."""
+        await session.execute(
+            update(UserSession)
+            .where(col(UserSession.user_id) == user_id, col(UserSession.ended_at).is_(None))
+            .values(ended_at=self._clock(), ended_reason=reason.value)
+        )
+        return SessionsEnded(reason, user_id=user_id)
+
+    async def _touch(self, key: str, now: datetime) -> None:
+        async with self._db.session(write=True) as session:
+            await session.execute(update(UserSession).where(col(UserSession.key) == key).values(last_seen_at=now))
+            await session.commit()
