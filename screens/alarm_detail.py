@@ -31,7 +31,7 @@ def _facts(rows: list[tuple[str, str]]) -> None:
     with ui.grid(columns=2).classes("gap-x-6 gap-y-1"):
         for key, value in rows:
             ui.label(key).classes("hmi-muted")
-            ui.label(value)  # text only: definitions and reasons come from files and people
+            ui.label(value).classes("hmi-wrap")  # text only: definitions and reasons come from files and people
 
 
 def alarm_detail_page(rt: Runtime, ctx: ActionContext, alarm_id: str) -> None:

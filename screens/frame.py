@@ -39,7 +39,7 @@ class BannerRow:
             'data-testid="alarm-banner"'
         ).mark("alarm-banner") as self.row:
             self.ind = ui.label("").classes("alarm-ind p1")
-            self.text = ui.label("").classes("text-base font-semibold grow")
+            self.text = ui.label("").classes("text-base font-semibold grow hmi-wrap")
             self.time = ui.label("").classes("hmi-muted")
             ui.button("Alarm", on_click=lambda: ui.navigate.to(f"/alarm/{self.alarm_id}")).props("outline no-caps")
             self.open_line = ui.button("Line", on_click=lambda: ui.navigate.to(f"/line/{self.line}")).props(

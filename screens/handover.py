@@ -96,7 +96,13 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     "handover-items").classes("w-full")
                 signing = SigningSession(app.storage.user, ctx.username)
                 user_id = password = None
-                if may_sign and handover.state is not HandoverState.ACCEPTED:
+                # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
+                handed_over_by_me = handover.state is HandoverState.HANDED_OVER and any(
+                    s.id == handover.outgoing_signature_id and s.user_id == ctx.user_id for s in signatures)
+                if handed_over_by_me:
+                    ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
+                             "here.").classes("font-semibold").props('data-testid="handover-own"').mark("handover-own")
+                elif may_sign and handover.state is not HandoverState.ACCEPTED:
                     if signing.first:
                         user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
                             "sign-user")

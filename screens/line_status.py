@@ -9,7 +9,7 @@ from nicegui import ui
 
 from hmi.config import Line
 from hmi.context import ActionContext, PermissionDenied
-from hmi.oee.service import LineReport, Stop
+from hmi.oee.service import MAX_COMMENT_LENGTH, LineReport, Stop
 from hmi.oee.states import StateCategory
 from hmi.roles import Permission
 from hmi.runtime import Runtime
@@ -135,7 +135,7 @@ class LineStatusPanel:
                               if stop.reason else "Not assigned")
                     who = f" — {stop.assigned_by}" if stop.assigned_by else ""
                     # Comments come from people: a label shows them as text, never as markup.
-                    ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow")
+                    ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow hmi-wrap")
                     if may_assign:
                         ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props(
                             f'outline no-caps data-testid="assign-{key}"').mark(f"assign-{key}")
@@ -148,7 +148,7 @@ class LineStatusPanel:
             reason = ui.select(options, value=stop.reason, label="Reason").classes("w-full").props(
                 'data-testid="reason-select"').mark("reason-select")
             comment = ui.input("Comment", value=stop.comment).classes("w-full").props(
-                'maxlength=500 data-testid="reason-comment"').mark("reason-comment")
+                f'maxlength={MAX_COMMENT_LENGTH} counter data-testid="reason-comment"').mark("reason-comment")
             error = ui.label("").classes("font-semibold").props('role="alert"')
 
             async def assign() -> None:

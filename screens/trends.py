@@ -20,7 +20,7 @@ from hmi.historian import Series
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.trend_export import trend_csv
-from hmi.trend_views import MAX_PENS, SavedView
+from hmi.trend_views import MAX_PENS, MAX_VIEW_NAME, SavedView
 from screens import ranges
 from screens.frame import frame
 from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
@@ -354,7 +354,7 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
                 ui.button("Delete", on_click=lambda: delete_view()).props(
                     'outline no-caps data-testid="trend-view-delete"').mark("trend-view-delete")
                 view_name = ui.input("Save as").classes("w-48").props(
-                    'data-testid="trend-view-name"').mark("trend-view-name")
+                    f'maxlength={MAX_VIEW_NAME} counter data-testid="trend-view-name"').mark("trend-view-name")
                 ui.button("Save view", on_click=lambda: save_view()).props(
                     'no-caps data-testid="trend-view-save"').mark("trend-view-save")
 
