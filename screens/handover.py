@@ -15,6 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.line_status import COUNTER_WORDS, count_text
 
 
 def handover_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -80,8 +81,10 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                         "whitespace-pre-wrap")
                 ui.label("Production").classes("font-semibold")
                 for p in data["production"]:
-                    ui.label(f"{p['line']}: good {p.get('good')} (this shift {p.get('good_delta')}), "
-                             f"reject {p.get('reject')} (this shift {p.get('reject_delta')})")
+                    ui.label(f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
+                             f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
+                             f", rejects {count_text(p.get('reject'))})").props(
+                        f'data-testid="handover-production-{p["line"]}"').mark(f"handover-production-{p['line']}")
                 ui.label(data["production_note"]).classes("hmi-muted text-sm")
                 ui.label("Carried from the last handover: " + ("; ".join(data["carried_open_items"]) or "none"))
                 for s in signatures:
