@@ -152,7 +152,8 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
 
 async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Harness,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trends, "BACKFILL_REQUERY_S", 0.0)  # re-read on every tick instead of every 10 s
+    # Re-read on every tick instead of every 10 s (absent before the fix, hence raising=False).
+    monkeypatch.setattr(trends, "BACKFILL_REQUERY_S", 0.0, raising=False)
     await recorded(hmi, "L1.M1.Temp", 61.5)
     await open_trends(hmi, "olga", "L1.M1.Temp")
     await hmi.user.should_see("LIVE", retries=50)
