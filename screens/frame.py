@@ -10,7 +10,7 @@ from nicegui import ui
 
 from hmi.alarms.engine import Alarm
 from hmi.context import ActionContext
-from hmi.roles import Permission
+from hmi.roles import Permission, Role
 from hmi.runtime import Runtime
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
@@ -104,6 +104,10 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         hist_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
                        .props('data-testid="historian-banner" role="status"').mark("historian-banner"))
         hist_banner.set_visibility(False)
+        # Source times ahead of this HMI's clock: engineers set the clocks, so the endpoint is named for them.
+        skew_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
+                       .props('data-testid="skew-banner" role="status"').mark("skew-banner"))
+        skew_banner.set_visibility(False)
         # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
         banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
@@ -127,6 +131,12 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
             hist_banner.set_text(
                 f"Historian: the database is unreachable since {local_time(hist.buffering_since, zone, date=True)}; "
                 f"{hist.spooled_batches} batch(es) of samples wait on local disk and are written when it returns.")
+        skewed = rt.board.skewed() if ctx.role in (Role.ENGINEER, Role.ADMIN) else []
+        skew_banner.set_visibility(bool(skewed))
+        if skewed:
+            skew_banner.set_text("  ·  ".join(
+                f"Clock skew: endpoint {s.endpoint} ({s.url}) stamps values {s.clock_skew_s:g} s ahead of this HMI's "
+                "clock; they are marked CLOCK SKEW. Set the PLC's or server's clock (NTP)." for s in skewed))
         active = rt.alarms.active()
         unack = [a for a in active if a.state.unacknowledged]
         for i, row in enumerate(banner_rows):
