@@ -60,6 +60,8 @@ class Endpoint(_Model):
     url: str
     publishing_interval_ms: int = Field(500, ge=50, le=60_000)
     stale_after_s: float = Field(3.0, gt=0, le=60, description="connection loss marks values STALE within this")
+    clock_skew_tolerance_s: float = Field(
+        5.0, gt=0, le=86_400, description="a source time further ahead of the HMI's clock than this is marked skewed")
     username: str | None = None
     password: Secret | None = Field(None, description="text, {env: VARIABLE} or {file: /path}; never logged")
     security: Security = Security()

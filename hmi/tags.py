@@ -60,6 +60,8 @@ class TagState:
     received_at: datetime
     stale_since: datetime | None = None
     note: str = ""
+    clock_skew_s: float = 0.0
+    """How far the source time lies ahead of the HMI's clock when that is beyond the endpoint's tolerance, else 0."""
 
     @property
     def time(self) -> datetime:
@@ -75,6 +77,11 @@ class TagState:
     def good(self) -> bool:
         """True only for a live value of good quality: the only kind alarms are evaluated on."""
         return self.quality is Quality.GOOD
+
+    @property
+    def skewed(self) -> bool:
+        """True when the source's clock runs ahead of the HMI's by more than the endpoint's tolerance."""
+        return self.clock_skew_s > 0
 
     def as_stale(self, since: datetime) -> TagState:
         """The same last value marked STALE since `since`; already stale states keep their first time."""

@@ -19,6 +19,7 @@ from hmi.store.database import Database
 from hmi.store.models import TrendView
 
 MAX_PENS = 8
+MAX_VIEW_NAME = 80
 RANGE_KEYS = ("10m", "shift", "24h", "7d", "custom")
 
 
@@ -56,8 +57,8 @@ class TrendViews:
         name = " ".join(name.split())
         if not name:
             raise ValueError("give the view a name")
-        if len(name) > 80:
-            raise ValueError("a view name has at most 80 characters")
+        if len(name) > MAX_VIEW_NAME:
+            raise ValueError(f"a view name has at most {MAX_VIEW_NAME} characters; shorten it")
         unknown = [p for p in pens if p not in self._plant.tags]
         if unknown:
             raise ValueError(f"unknown tag(s): {', '.join(unknown)}; pick pens from the tag tree")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from hmi.alarms.service import AckResult
-from hmi.alarms.states import AlarmState
+from hmi.alarms.states import AlarmState, state_words
 from hmi.context import ActionContext
 from hmi.roles import Permission
 from hmi.runtime import Runtime
@@ -31,7 +31,7 @@ def _facts(rows: list[tuple[str, str]]) -> None:
     with ui.grid(columns=2).classes("gap-x-6 gap-y-1"):
         for key, value in rows:
             ui.label(key).classes("hmi-muted")
-            ui.label(value)  # text only: definitions and reasons come from files and people
+            ui.label(value).classes("hmi-wrap")  # text only: definitions and reasons come from files and people
 
 
 def alarm_detail_page(rt: Runtime, ctx: ActionContext, alarm_id: str) -> None:
@@ -162,8 +162,9 @@ def alarm_detail_page(rt: Runtime, ctx: ActionContext, alarm_id: str) -> None:
                 status.set_text(f"The history cannot be read: {exc}")
                 return
             history.rows = [{"id": e.id, "time": local_time(e.server_time, zone, date=True),
-                             "source": local_time(e.source_time, zone, date=True), "kind": str(e.kind),
-                             "state": e.state, "value": e.value or "", "user": e.username or "",
+                             "source": local_time(e.source_time, zone, date=True),
+                             "kind": str(e.kind).replace("_", " "),
+                             "state": state_words(e.state), "value": e.value or "", "user": e.username or "",
                              "comment": e.comment or ""} for e in events]
             history.update()
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from nicegui import app, ui
 
 from hmi.alarms.engine import Alarm
-from hmi.alarms.service import AckResult
+from hmi.alarms.service import MAX_COMMENT, AckResult
 from hmi.alarms.states import AlarmState
 from hmi.context import ActionContext, PermissionDenied
 from hmi.roles import Permission
@@ -250,7 +250,7 @@ class AlarmCommands:
             if choices:
                 choice = ui.select(choices, value=next(iter(choices)), label="Duration").props(
                     'data-testid="shelve-duration"').mark("shelve-duration").classes("w-64")
-            reason = ui.textarea(reason_label).props('data-testid="ack-comment" maxlength=1000').mark(
+            reason = ui.textarea(reason_label).props(f'data-testid="ack-comment" maxlength={MAX_COMMENT} counter').mark(
                 "ack-comment").classes("w-full")
             post = None
             if post_to_log and self.viewer.can(Permission.ADD_NOTE):

@@ -78,6 +78,9 @@ def quality_badge(state: TagState | None, now: datetime) -> tuple[str, str]:
         return "bad", f"BAD {display_status(state.status)}"
     if state.quality is Quality.UNCERTAIN:
         return "uncertain", f"UNCERTAIN {display_status(state.status)}"
+    if state.skewed:
+        # Good by its status, but stamped in the future: the source's clock is wrong, its times are not to be trusted.
+        return "uncertain", f"CLOCK SKEW +{_age(round(state.clock_skew_s))}"
     return "good", ""
 
 

@@ -41,7 +41,7 @@ class BannerRow:
             'data-testid="alarm-banner"'
         ).mark("alarm-banner") as self.row:
             self.ind = ui.label("").classes("alarm-ind p1")
-            self.text = ui.label("").classes("text-base font-semibold grow")
+            self.text = ui.label("").classes("text-base font-semibold grow hmi-wrap")
             self.time = ui.label("").classes("hmi-muted")
             ui.button("Alarm", on_click=lambda: ui.navigate.to(f"/alarm/{self.alarm_id}")).props("outline no-caps")
             self.open_line = ui.button("Line", on_click=lambda: ui.navigate.to(f"/line/{self.line}")).props(
@@ -113,6 +113,10 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         quarantine_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
                              .props('data-testid="quarantine-banner" role="status"').mark("quarantine-banner"))
         quarantine_banner.set_visibility(False)
+        # Source times ahead of this HMI's clock: engineers set the clocks, so the endpoint is named for them.
+        skew_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
+                       .props('data-testid="skew-banner" role="status"').mark("skew-banner"))
+        skew_banner.set_visibility(False)
         # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
         banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
@@ -150,6 +154,12 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
             where = "table quarantined_rows" + (f" and {rt.quarantine.fallback}" if rt.quarantine.fallback else "")
             quarantine_banner.set_text(f"{refused} record(s) the database refused are set aside in quarantine "
                                        f"({where}) with the reason; the rest were written. Repair and re-enter them.")
+        skewed = rt.board.skewed() if ctx.role in (Role.ENGINEER, Role.ADMIN) else []
+        skew_banner.set_visibility(bool(skewed))
+        if skewed:
+            skew_banner.set_text("  ·  ".join(
+                f"Clock skew: endpoint {s.endpoint} ({s.url}) stamps values {s.clock_skew_s:g} s ahead of this HMI's "
+                "clock; they are marked CLOCK SKEW. Set the PLC's or server's clock (NTP)." for s in skewed))
         active = rt.alarms.active()
         unack = [a for a in active if a.state.unacknowledged]
         for i, row in enumerate(banner_rows):

@@ -15,6 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.line_status import COUNTER_WORDS, count_text
 from screens.session import command
 
 
@@ -81,8 +82,10 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                         "whitespace-pre-wrap")
                 ui.label("Production").classes("font-semibold")
                 for p in data["production"]:
-                    ui.label(f"{p['line']}: good {p.get('good')} (this shift {p.get('good_delta')}), "
-                             f"reject {p.get('reject')} (this shift {p.get('reject_delta')})")
+                    ui.label(f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
+                             f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
+                             f", rejects {count_text(p.get('reject'))})").props(
+                        f'data-testid="handover-production-{p["line"]}"').mark(f"handover-production-{p['line']}")
                 ui.label(data["production_note"]).classes("hmi-muted text-sm")
                 ui.label("Carried from the last handover: " + ("; ".join(data["carried_open_items"]) or "none"))
                 for s in signatures:
@@ -97,7 +100,13 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     "handover-items").classes("w-full")
                 signing = SigningSession(app.storage.user, ctx.username)
                 user_id = password = None
-                if may_sign and handover.state is not HandoverState.ACCEPTED:
+                # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
+                handed_over_by_me = handover.state is HandoverState.HANDED_OVER and any(
+                    s.id == handover.outgoing_signature_id and s.user_id == ctx.user_id for s in signatures)
+                if handed_over_by_me:
+                    ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
+                             "here.").classes("font-semibold").props('data-testid="handover-own"').mark("handover-own")
+                elif may_sign and handover.state is not HandoverState.ACCEPTED:
                     if signing.first:
                         user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
                             "sign-user")

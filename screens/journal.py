@@ -7,6 +7,7 @@ from typing import Any
 from nicegui import ui
 
 from hmi.alarms.journal_query import KINDS, STATES, JournalFilter, export_journal, read_journal_page
+from hmi.alarms.states import state_words
 from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
@@ -43,7 +44,7 @@ def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
         "tag": event.tag,
         "message": event.message,
         "kind": _words(str(event.kind)),
-        "state": _words(event.state),
+        "state": state_words(event.state),
         "value": event.value or "",
         "user": event.username or "",
         "comment": event.comment or "",
@@ -102,7 +103,7 @@ def journal_page(rt: Runtime, ctx: ActionContext) -> None:
                 .mark("journal-kind")
             )
             state = (
-                ui.select({"": "all states", **{s: _words(s) for s in STATES}}, value="", label="State after")
+                ui.select({"": "all states", **{s: state_words(s) for s in STATES}}, value="", label="State after")
                 .classes("w-48")
                 .props('data-testid="journal-state"')
                 .mark("journal-state")

@@ -9,7 +9,7 @@ from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.frame import frame
-from screens.line_status import LineStatusPanel
+from screens.line_status import COUNTER_WORDS, LineStatusPanel
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
@@ -32,9 +32,13 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             alarms_box = ui.row().classes("items-center gap-2").props('data-testid="line-alarms"').mark("line-alarms")
         if line.tags:
             with ui.row().classes("gap-2"):
+                counters = {line.good_count_tag, line.reject_count_tag}
                 for tag in line.tags:
                     if tag.name != line.state_tag:
-                        views[tag.name] = ValueView(tag, small=True)
+                        # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE
+                        # card's, so the tile says which of the two it is.
+                        label = f"{tag.name.split('.')[-1]} · {COUNTER_WORDS}" if tag.name in counters else None
+                        views[tag.name] = ValueView(tag, small=True, label=label)
         if line.trend_tags:
             with ui.column().classes("w-full hmi-panel p-2"):
                 ui.label("Key values, last minutes").classes("hmi-muted")

@@ -9,7 +9,7 @@ from nicegui import ui
 
 from hmi.config import Line
 from hmi.context import ActionContext, PermissionDenied
-from hmi.oee.service import LineReport, Stop
+from hmi.oee.service import MAX_COMMENT_LENGTH, LineReport, Stop
 from hmi.oee.states import StateCategory
 from hmi.roles import Permission
 from hmi.runtime import Runtime
@@ -24,11 +24,20 @@ CATEGORY_WORD = {
     StateCategory.IDLE: "IDLE", StateCategory.TRANSITION: "CHANGING", StateCategory.UNKNOWN: "UNKNOWN",
 }
 REFRESH_S = 30.0
+COUNTER_WORDS = "PLC counter reading"
+"""What a counter tag's value is called wherever it is shown beside a quantity produced."""
 
 
 def pct(value: float | None) -> str:
     """A ratio as a percentage with one decimal; a dash when it cannot be computed."""
     return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def count_text(quantity: object) -> str:
+    """A produced quantity or counter reading as a whole number of items ("39,328"); a dash when unknown."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity != quantity:
+        return "—"
+    return f"{round(quantity):,}"
 
 
 def minutes(seconds: float) -> str:
@@ -47,13 +56,24 @@ def oee_card(report: LineReport, testid: str) -> None:
             ui.label("No OEE: the line has no oee section in the plant file.").classes("hmi-muted")
             return
         ui.label(f"OEE {pct(oee.oee)}").classes("hmi-value-sm")
+        share = report.recorded_share
+        if share is not None and share < 0.9995:
+            # Unrecorded time is left out of the factors; how much of the planned time they cover is said plainly.
+            ui.label(f"Recorded {pct(share)} of the planned time: the factors cover only that").classes(
+                "font-semibold").props('data-testid="line-oee-recorded"').mark("line-oee-recorded")
         ui.label(f"Availability {pct(oee.availability)} · Performance {pct(oee.performance)} · "
                  f"Quality {pct(oee.quality)}")
         if oee.performance_flagged:
-            ui.label("Performance above 100 %: check the line's ideal_rate_per_min in the plant file"
-                     ).classes("q-badge uncertain").props('role="alert"')
-        plan = "—" if report.plan is None else f"{report.plan:,.0f}"
-        ui.label(f"Good {report.good:,.0f} · Rejects {report.rejects:,.0f} · Plan {plan}").classes("hmi-muted")
+            ui.label(f"Performance above 100 %: {report.performance_cause}").classes(
+                "q-badge uncertain hmi-wrap").props('role="alert" data-testid="line-oee-cause"').mark("line-oee-cause")
+        plan = "—" if report.plan is None else count_text(report.plan)
+        # Quantities made in this window (the sum of the counters' increases), not the PLC counters' readings.
+        ui.label(f"Produced in planned time: good {count_text(report.good)} · rejects {count_text(report.rejects)}"
+                 f" · plan {plan}").classes("hmi-muted").props('data-testid="line-oee-counts"').mark(
+            "line-oee-counts")
+        if report.unscheduled_good or report.unscheduled_rejects:
+            ui.label(f"Produced outside the schedule: good {count_text(report.unscheduled_good)} · rejects "
+                     f"{count_text(report.unscheduled_rejects)}").classes("hmi-muted")
         ui.label(f"Planned busy {minutes(report.planned_busy_s)} · producing {minutes(report.actual_production_s)}"
                  + (f" · no data {minutes(report.unknown_s)}" if report.unknown_s >= 60 else "")).classes("hmi-muted")
 
@@ -136,7 +156,7 @@ class LineStatusPanel:
                               if stop.reason else "Not assigned")
                     who = f" — {stop.assigned_by}" if stop.assigned_by else ""
                     # Comments come from people: a label shows them as text, never as markup.
-                    ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow")
+                    ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow hmi-wrap")
                     if may_assign:
                         ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props(
                             f'outline no-caps data-testid="assign-{key}"').mark(f"assign-{key}")
@@ -149,7 +169,7 @@ class LineStatusPanel:
             reason = ui.select(options, value=stop.reason, label="Reason").classes("w-full").props(
                 'data-testid="reason-select"').mark("reason-select")
             comment = ui.input("Comment", value=stop.comment).classes("w-full").props(
-                'maxlength=500 data-testid="reason-comment"').mark("reason-comment")
+                f'maxlength={MAX_COMMENT_LENGTH} counter data-testid="reason-comment"').mark("reason-comment")
             error = ui.label("").classes("font-semibold").props('role="alert"')
 
             async def assign(actor: ActionContext) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nicegui import app, ui
 
 from hmi.context import ActionContext, PermissionDenied
-from hmi.notes import note_content
+from hmi.notes import MAX_NOTE_LENGTH, MAX_REASON_LENGTH, note_content
 from hmi.roles import Permission
 from hmi.runtime import Runtime
 from hmi.signatures import SigningSession
@@ -51,7 +51,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                         'data-testid="note-alarm"').mark("note-alarm")
                 text = (
                     ui.textarea("Note")
-                    .props('maxlength=4000 data-testid="note-text"')
+                    .props(f'maxlength={MAX_NOTE_LENGTH} counter data-testid="note-text"')
                     .mark("note-text")
                     .classes("w-full")
                 )
@@ -91,7 +91,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                             + (f" · version {note.version} ({note.reason})" if note.version > 1 else "")
                         ).classes("hmi-muted text-sm")
                         # A label renders text, never HTML: notes come from people and are shown as written.
-                        ui.label(note.text).classes("whitespace-pre-wrap")
+                        ui.label(note.text).classes("whitespace-pre-wrap hmi-wrap")
                         with ui.row().classes("gap-2"):
                             if may_amend:
                                 ui.button("Amend", on_click=lambda n=note: change(n, delete=False)).props(
@@ -118,8 +118,10 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                 new_text = None
                 if not delete:
                     new_text = ui.textarea("Note", value=note.text).props(
-                        'maxlength=4000 data-testid="amend-text"').mark("amend-text").classes("w-full")
-                reason = ui.input("Reason (required)").props('maxlength=1000 data-testid="amend-reason"').mark(
+                        f'maxlength={MAX_NOTE_LENGTH} counter data-testid="amend-text"').mark("amend-text").classes(
+                        "w-full")
+                reason = ui.input("Reason (required)").props(
+                    f'maxlength={MAX_REASON_LENGTH} counter data-testid="amend-reason"').mark(
                     "amend-reason").classes("w-full")
                 problem = ui.label("").classes("font-semibold")
 
@@ -187,7 +189,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                     ui.label(f"Version {v.version} · {what} by {v.author_name} · "
                              f"{local_time(v.created_at, zone, date=True)}"
                              + (f" · reason: {v.reason}" if v.reason else "")).classes("hmi-muted text-sm")
-                    ui.label(v.text).classes("whitespace-pre-wrap")
+                    ui.label(v.text).classes("whitespace-pre-wrap hmi-wrap")
                 ui.button("Close", on_click=dlg.close).props("outline")
             dlg.open()
 

@@ -14,7 +14,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.frame import frame
 from screens.history_figure import local_x
-from screens.line_status import minutes, pct
+from screens.line_status import count_text, minutes, pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
 from screens.widgets import StateView
 
@@ -34,14 +34,18 @@ def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[s
     oee = report.oee
     flagged = oee is not None and oee.performance_flagged
     plan = report.plan
+    share = report.recorded_share
+    # OEE over part of the planned time is said to be that, beside the number, not only in its own column.
+    partial = f" ({pct(share)} recorded)" if share is not None and share < 0.9995 else ""
     return {
         "line": report.line,
-        "oee": pct(oee.oee if oee else None),
+        "oee": pct(oee.oee if oee else None) + partial,
         "a": pct(oee.availability if oee else None),
-        "p": pct(oee.performance if oee else None) + (" ⚠ check ideal rate" if flagged else ""),
+        "p": pct(oee.performance if oee else None) + (f" ⚠ {report.performance_cause}" if flagged else ""),
         "q": pct(oee.quality if oee else None),
-        "recorded": "—" if report.planned_busy_s <= 0 else pct(1 - report.unknown_s / report.planned_busy_s),
-        "good": f"{report.good:,.0f}",
+        "recorded": "—" if share is None else pct(share),
+        "good": count_text(report.good)
+        + (f" (+{count_text(report.unscheduled_good)} unscheduled)" if report.unscheduled_good else ""),
         "plan": "—" if plan is None else f"{plan:,.0f}",
         "vs_plan": "—" if not plan else f"{100 * report.good / plan:.0f} %",
         "alarms": f"{active} active / {raised} raised",
@@ -57,7 +61,7 @@ COLUMNS = [
     {"name": "q", "label": "Quality", "field": "q", "align": "right"},
     # How much of the planned time has a recorded state: OEE over a stretch without data is not to be trusted.
     {"name": "recorded", "label": "Recorded", "field": "recorded", "align": "right"},
-    {"name": "good", "label": "Good", "field": "good", "align": "right"},
+    {"name": "good", "label": "Good produced", "field": "good", "align": "right"},
     {"name": "plan", "label": "Plan", "field": "plan", "align": "right"},
     {"name": "vs_plan", "label": "Good vs plan", "field": "vs_plan", "align": "right"},
     {"name": "alarms", "label": "Alarm load", "field": "alarms", "align": "left"},

@@ -8,9 +8,12 @@ from typing import Any
 from nicegui import ui
 
 from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
 from screens.history_figure import COLOURS, limit_shapes, local_x, units_of
 
 MAX_POINTS = 4000
+BACKFILL_REQUERY_S = 10.0
+"""While the ring buffer does not reach back over the whole window, the older part is re-read this often."""
 
 
 class LiveTrend:
@@ -66,6 +69,44 @@ class LiveTrend:
         self.figure = {"data": traces, "layout": layout, "config": {"displaylogo": False, "responsive": True}}
         self.plot = ui.plotly(self.figure).classes("w-full").props('data-testid="trend"').mark("trend")
         self.timer = ui.timer(interval, self.append)
+        # The ring buffer holds only what arrived since the HMI started; older values of the window (a back-fill,
+        # a replayed spool) are in the historian and read from there until the ring covers the window.
+        self._from_history: dict[str, int] = dict.fromkeys(self.names, 0)
+        self.backfill_timer = ui.timer(BACKFILL_REQUERY_S, self.backfill)
+        ui.timer(0.0, self.backfill, once=True)
+
+    def _ring_start(self, name: str) -> datetime | None:
+        points = self._rt.trends.points(name)
+        return points[0][0] if points else None
+
+    async def backfill(self) -> int:
+        """Read the part of the window before each ring buffer's first point from the historian; returns points."""
+        start = self._rt.clock() - self._rt.trend_window
+        wanted = {n: self._ring_start(n) or self._rt.clock() for n in self.names}
+        wanted = {n: t for n, t in wanted.items() if t > start}
+        if not wanted:
+            self.backfill_timer.deactivate()
+            return 0
+        try:
+            found = await self._rt.history.series(list(wanted), start, max(wanted.values()))
+        except DatabaseUnavailable:
+            return 0  # the live part goes on; the next round tries again
+        total = 0
+        for i, name in enumerate(self.names):
+            series = found.get(name)
+            if name not in wanted or series is None:
+                continue
+            old = [(t, v) for t, v in zip(series.times, series.values, strict=True) if t < wanted[name]]
+            trace = self.figure["data"][i]
+            # Replace what an earlier round put in front of the ring's points, keep the ring's own.
+            keep = self._from_history[name]
+            trace["x"] = [self._x(t) for t, _ in old] + trace["x"][keep:]
+            trace["y"] = [v for _, v in old] + trace["y"][keep:]
+            self._from_history[name] = len(old)
+            total += len(old)
+        if total:
+            self.plot.update()
+        return total
 
     def _x(self, t: datetime) -> str:
         return local_x(t, self._zone)

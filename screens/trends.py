@@ -21,7 +21,7 @@ from hmi.limits import RangeTooLong
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.trend_export import trend_csv
-from hmi.trend_views import MAX_PENS, SavedView
+from hmi.trend_views import MAX_PENS, MAX_VIEW_NAME, SavedView
 from screens import ranges
 from screens.frame import frame
 from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
@@ -31,6 +31,9 @@ MAX_POINTS = 2000
 RANGES = {"10m": "10 min", "shift": "Shift", "24h": "24 h", "7d": "7 days", "custom": "Custom"}
 # Long live views are re-read from the historian this often (their buckets are minutes wide anyway).
 LIVE_REQUERY_S = 60.0
+# The 10-minute view re-reads the historian this often while the ring buffer does not reach back to the window's
+# start: history written later (a back-fill, a spool replayed after an outage) then shows without a reload.
+BACKFILL_REQUERY_S = 10.0
 READ_ERROR = "History cannot be read: "
 
 
@@ -175,6 +178,10 @@ class TrendScreen:
             return
         now = self.rt.clock()
         self.start, self.end = now - timedelta(minutes=10), now
+        if (self._ring_misses_start()
+                and asyncio.get_running_loop().time() - self.last_query >= BACKFILL_REQUERY_S):
+            await self.load()
+            return
         xs: list[list[str]] = []
         ys: list[list[float | None]] = []
         idx: list[int] = []
@@ -204,6 +211,14 @@ class TrendScreen:
             self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
         self.plot.run_plot_method("relayout", {"xaxis.range": layout["xaxis"]["range"]})
         self.window_label.set_text(self.describe())
+
+    def _ring_misses_start(self) -> bool:
+        """Whether some pen's ring buffer starts after the window does: that part is only in the historian."""
+        for name in self.pens:
+            held = self.rt.trends.points(name)
+            if not held or held[0][0] > self.start:
+                return True
+        return False
 
     # ------------------------------------------------------------------------------------------ interaction
 
@@ -359,7 +374,7 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
                 ui.button("Delete", on_click=command(rt, lambda actor: delete_view(actor))).props(
                     'outline no-caps data-testid="trend-view-delete"').mark("trend-view-delete")
                 view_name = ui.input("Save as").classes("w-48").props(
-                    'data-testid="trend-view-name"').mark("trend-view-name")
+                    f'maxlength={MAX_VIEW_NAME} counter data-testid="trend-view-name"').mark("trend-view-name")
                 ui.button("Save view", on_click=command(rt, lambda actor: save_view(actor))).props(
                     'no-caps data-testid="trend-view-save"').mark("trend-view-save")
 

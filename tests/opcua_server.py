@@ -71,12 +71,13 @@ class SmallServer:
             await self.server.stop()
             self.server = None
 
-    async def write(self, name: str, value: Any, status: int = 0, variant: ua.VariantType | None = None) -> None:
-        """Write a value with a SourceTimestamp of now and the given status code."""
+    async def write(self, name: str, value: Any, status: int = 0, variant: ua.VariantType | None = None,
+                    source_time: datetime | None = None) -> None:
+        """Write a value with a SourceTimestamp (default now: a PLC whose clock is right) and a status code."""
         node = self.nodes[name]
         vt = variant or (await node.read_data_type_as_variant_type())
-        dv = ua.DataValue(ua.Variant(value, vt), ua.StatusCode(status), SourceTimestamp=datetime.now(UTC),
-                          ServerTimestamp=datetime.now(UTC))
+        dv = ua.DataValue(ua.Variant(value, vt), ua.StatusCode(status),
+                          SourceTimestamp=source_time or datetime.now(UTC), ServerTimestamp=datetime.now(UTC))
         await self.server.write_attribute_value(node.nodeid, dv)  # type: ignore[union-attr]
 
 

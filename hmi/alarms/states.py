@@ -63,6 +63,15 @@ _LABELS = {
 }
 
 
+def state_words(state: str) -> str:
+    """The screen words of a recorded state value ('rtn_unack' -> 'returned, unacknowledged'); unknown values as
+    words with spaces, so an old or foreign code is still readable."""
+    try:
+        return AlarmState(state).label
+    except ValueError:
+        return state.replace("_", " ")
+
+
 class Trigger(StrEnum):
     """What can happen to an alarm."""
 

@@ -159,11 +159,19 @@ class Recorder:
         return [row for s in states if (row := self.offer(s, now_us)) is not None]
 
     def due(self, now_us: int) -> list[Row]:
-        """Max-interval samples: the latest state of each tag not recorded for its max interval, stamped now."""
+        """Max-interval samples: the latest state of each tag not recorded for its max interval.
+
+        Each is stamped in the source's time base, the last row's time plus the clock time since it was written:
+        a PLC clock ahead of the HMI's would otherwise put the repeat before the change it repeats and reorder
+        the history (samples are ordered by source time, IEC 62541-4 §7.7.3 SourceTimestamp).
+        """
         rows = []
         for name, state in self._latest.items():
-            if now_us - self._last_at.get(name, now_us) >= self._policies[name].max_interval_us:
-                rows.append(self._record(state_row(state, now_us), now_us))
+            last_at = self._last_at.get(name, now_us)
+            if now_us - last_at >= self._policies[name].max_interval_us:
+                last = self._last.get(name)
+                t_us = now_us if last is None else last["t_us"] + (now_us - last_at)
+                rows.append(self._record(state_row(state, t_us), now_us))
         return rows
 
     def _record(self, row: Row, now_us: int) -> Row:

@@ -21,6 +21,7 @@ from hmi.oee.calc import OeeResult, compute_oee
 from hmi.oee.schedule import (
     Interval,
     intersect,
+    merge,
     planned_stop_intervals,
     scheduled_intervals,
     subtract,
@@ -78,6 +79,19 @@ class LineReport:
     plan: float | None
     segments: list[Segment]
     stops: list[Stop]
+    unscheduled_good: float = 0.0
+    unscheduled_rejects: float = 0.0
+    performance_cause: str = ""
+
+    @property
+    def recorded_busy_s(self) -> float:
+        """Planned busy time with a recorded state: the time OEE and its factors are computed over."""
+        return max(self.planned_busy_s - self.unknown_s, 0.0)
+
+    @property
+    def recorded_share(self) -> float | None:
+        """How much of the planned busy time has a recorded state (None without planned busy time)."""
+        return self.recorded_busy_s / self.planned_busy_s if self.planned_busy_s > 0 else None
 
 
 @dataclass(frozen=True)
@@ -144,23 +158,36 @@ class OeeService:
         stop_at = max(start, min(end, self._clock()))
         segments = await self._segments(ln.state_tag, start, stop_at) if ln.state_tag else []
         stops = await self._stops(ln, start, stop_at, segments)
-        good = await self._count(ln.good_count_tag, start, stop_at)
-        rejects = await self._count(ln.reject_count_tag, start, stop_at)
         scheduled = scheduled_intervals(site, ln.oee, start, stop_at)
         busy = subtract(scheduled, planned_stop_intervals(site, ln.oee, start, stop_at))
         # A stop given a planned reason (changeover, cleaning) is planned downtime, not lost availability.
         busy = subtract(busy, [(s.start, s.end or stop_at) for s in stops if s.planned])
         planned_busy_s = total_s(busy)
-        actual_s = total_s(intersect(_spans(segments, StateCategory.RUNNING), busy))
+        running = intersect(_spans(segments, StateCategory.RUNNING), busy)
+        actual_s = total_s(running)
         unknown_s = total_s(intersect(_spans(segments, StateCategory.UNKNOWN), busy))
-        produced = good + rejects
+        # Time without a recorded state is neither available nor lost: it stays out of the factors (ISO 22400-2
+        # defines them over planned busy time the line's state is known for), and its share is shown beside them.
+        recorded = subtract(busy, _spans(segments, StateCategory.UNKNOWN)) if ln.state_tag else busy
+        sets = (busy, recorded, running)
+        g_all, (g_busy, g_recorded, g_running) = await self._count_in(ln.good_count_tag, start, stop_at, sets)
+        r_all, (r_busy, r_recorded, r_running) = await self._count_in(ln.reject_count_tag, start, stop_at, sets)
         result = plan = None
+        cause = ""
         if ln.oee is not None:
-            result = compute_oee(planned_busy_s, actual_s, 60.0 / ln.oee.ideal_rate_per_min, produced, good)
+            ideal_cycle_s = 60.0 / ln.oee.ideal_rate_per_min
+            # Production is counted only inside planned busy time (ISO 22400-2 PQ over PBT): what a line makes
+            # outside its schedule is shown on its own, never divided by the scheduled time.
+            result = compute_oee(total_s(recorded), actual_s, ideal_cycle_s, g_recorded + r_recorded, g_recorded)
             rate = ln.oee.planned_rate_per_min or ln.oee.ideal_rate_per_min
             plan = rate * planned_busy_s / 60.0
+            if result.performance_flagged:
+                cause = _performance_cause(ln.oee.ideal_rate_per_min, actual_s, g_recorded + r_recorded,
+                                           g_running + r_running)
         return LineReport(ln.name, start, stop_at, result, planned_busy_s, actual_s, unknown_s,
-                          total_s(scheduled) - planned_busy_s, good, rejects, produced, plan, segments, stops)
+                          total_s(scheduled) - planned_busy_s, g_busy, r_busy, g_busy + r_busy, plan, segments,
+                          stops, unscheduled_good=g_all - g_busy, unscheduled_rejects=r_all - r_busy,
+                          performance_cause=cause)
 
     async def pareto(self, lines: Sequence[str], start: datetime, end: datetime) -> list[ParetoRow]:
         """Downtime by reason over the lines' planned busy time in the window, largest first."""
@@ -378,6 +405,33 @@ class OeeService:
         # Ascending ids: the newest assignment of a stop is the one left in the dict.
         return {row.stop_start_us: row for row in rows}
 
+    async def _count_in(self, tag: str | None, start: datetime, end: datetime,
+                        sets: Sequence[Sequence[Interval]]) -> tuple[float, list[float]]:
+        """Quantity counted in [start, end), and the part of it counted inside each set of intervals.
+
+        An increase belongs to the time of the sample that shows it, as in `_count`; one query for all sets.
+        """
+        if tag is None or end <= start:
+            return 0.0, [0.0 for _ in sets]
+        s = _SAMPLES.c
+        usable = sa.and_(s.tag == tag, s.value.is_not(None), s.quality.in_(_USABLE))
+        before = (sa.select(s.t_us, s.value).where(usable, s.t_us < to_us(start))
+                  .order_by(s.t_us.desc()).limit(1).subquery())
+        inside = sa.select(s.t_us, s.value).where(usable, s.t_us >= to_us(start), s.t_us < to_us(end))
+        points = sa.union_all(sa.select(before.c.t_us, before.c.value), inside).subquery()
+        steps = sa.select(points.c.t_us, points.c.value,
+                          sa.func.lag(points.c.value).over(order_by=points.c.t_us).label("prev")).subquery()
+        increase = sa.case((steps.c.value >= steps.c.prev, steps.c.value - steps.c.prev), else_=steps.c.value)
+        columns = [sa.func.coalesce(sa.func.sum(increase), 0.0)]
+        for intervals in sets:
+            spans = [sa.and_(steps.c.t_us >= to_us(a), steps.c.t_us < to_us(b)) for a, b in merge(intervals)]
+            inside_set = sa.or_(*spans) if spans else sa.false()
+            columns.append(sa.func.coalesce(sa.func.sum(sa.case((inside_set, increase), else_=0.0)), 0.0))
+        query = sa.select(*columns).where(steps.c.prev.is_not(None))
+        async with self._db.session() as session:
+            row = (await session.execute(query)).one()
+        return float(row[0] or 0.0), [float(v or 0.0) for v in row[1:]]
+
     async def _count(self, tag: str | None, start: datetime, end: datetime) -> float:
         """Quantity counted by a counter tag in [start, end): sum of increases; a drop (reset) adds the new value."""
         if tag is None or end <= start:
@@ -397,6 +451,20 @@ class OeeService:
         async with self._db.session() as session:
             total = (await session.execute(query)).scalar()
         return float(total or 0.0)
+
+
+def _performance_cause(ideal_rate_per_min: float, running_s: float, produced: float, produced_running: float) -> str:
+    """Why performance exceeds 100 %, from where the quantity was counted: outside running time, or faster than
+    the ideal rate while running."""
+    if produced <= 0:
+        return ""
+    outside = produced - produced_running
+    if running_s <= 0 or outside / produced > 0.05:
+        return (f"{outside:,.0f} of {produced:,.0f} items were counted while the line's state was not Execute: "
+                "the state tag and the counters disagree (check the state tag's mapping and the PLC's counters)")
+    achieved = produced_running / (running_s / 60.0)
+    return (f"while running the line made {achieved:,.1f} items/min, more than its ideal rate of "
+            f"{ideal_rate_per_min:g}/min: raise ideal_rate_per_min in the plant file")
 
 
 def _spans(segments: Sequence[Segment], cat: StateCategory) -> list[Interval]:

@@ -20,6 +20,8 @@ class EndpointStatus:
     connected: bool
     since: datetime
     detail: str = ""
+    clock_skew_s: float = 0.0
+    """Seconds the endpoint's source times were ahead of the HMI's clock beyond tolerance when last seen, else 0."""
 
 
 class Source(Protocol):
@@ -68,6 +70,10 @@ class StatusBoard:
     def disconnected(self) -> list[EndpointStatus]:
         """Endpoints that are down now."""
         return [s for s in self._statuses.values() if not s.connected]
+
+    def skewed(self) -> list[EndpointStatus]:
+        """Endpoints whose source times run ahead of the HMI's clock beyond their tolerance."""
+        return [s for s in self._statuses.values() if s.clock_skew_s > 0]
 
     def subscribe(self, listener: StatusListener) -> Callable[[], None]:
         """Hear every change; returns the unsubscribe function."""

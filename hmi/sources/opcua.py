@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,8 +34,12 @@ def _utc(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
 
-def to_state(tag: Tag, dv: ua.DataValue, received: datetime) -> TagState:
-    """Turn an OPC UA DataValue into a TagState, checking the value against the tag's configured type."""
+def to_state(tag: Tag, dv: ua.DataValue, received: datetime, skew_tolerance_s: float | None = None) -> TagState:
+    """Turn an OPC UA DataValue into a TagState, checking the value against the tag's configured type.
+
+    A SourceTimestamp ahead of `received` by more than `skew_tolerance_s` is marked as clock skew: such a value
+    cannot have been measured yet, the source's clock is wrong (IEC 62541-4 §7.7.3 SourceTimestamp).
+    """
     raw = dv.Value.Value if dv.Value is not None else None
     code = dv.StatusCode.value if dv.StatusCode is not None else 0
     note = ""
@@ -45,8 +50,13 @@ def to_state(tag: Tag, dv: ua.DataValue, received: datetime) -> TagState:
         if override:
             code = override
             log.warning("tag %s: malformed value %r from the server: %s", tag.name, raw, note)
-    return TagState(tag.name, value, code, classify(code), _utc(dv.SourceTimestamp), _utc(dv.ServerTimestamp),
-                    received, None, note)
+    source = _utc(dv.SourceTimestamp)
+    skew = 0.0
+    if source is not None and skew_tolerance_s is not None:
+        ahead = (source - received).total_seconds()
+        skew = ahead if ahead > skew_tolerance_s else 0.0
+    return TagState(tag.name, value, code, classify(code), source, _utc(dv.ServerTimestamp), received, None, note,
+                    skew)
 
 
 class SessionHook(Protocol):
@@ -107,6 +117,8 @@ class OpcUaSource:
         self._sub: Subscription | None = None
         self._connected = False
         self._stopping = False
+        self._skew_tolerance = endpoint.clock_skew_tolerance_s
+        self._skewed = False
         self.connects = 0
         self._board.set(EndpointStatus(self.name, endpoint.url, False, clock(), "connecting"))
 
@@ -233,7 +245,8 @@ class OpcUaSource:
             values = await client.read_attributes(chunk, ua.AttributeIds.Value)
             received = self._clock()
             for node, dv in zip(chunk, values, strict=True):
-                states.append(to_state(self._by_nodeid[node.nodeid], dv, received))
+                states.append(to_state(self._by_nodeid[node.nodeid], dv, received, self._skew_tolerance))
+        self._note_skew(states)
         self._cache.update(states)
 
     async def _consume(self) -> None:
@@ -257,7 +270,8 @@ class OpcUaSource:
                 if type(ev) is DataChangeEvent:
                     tag = by_nodeid.get(ev.node.nodeid)
                     if tag is not None:
-                        states.append(to_state(tag, ev.data.monitored_item.Value, received))
+                        states.append(to_state(tag, ev.data.monitored_item.Value, received, self._skew_tolerance))
+            self._note_skew(states)
             cache_update(states)
 
     async def _disconnect(self) -> None:
@@ -301,8 +315,24 @@ class OpcUaSource:
         if self._on_reconnect is not None:
             self._on_reconnect()
 
+    def _note_skew(self, states: Sequence[TagState]) -> None:
+        """Tell the board when the endpoint's clock starts or stops running ahead (not on every batch)."""
+        timed = [s for s in states if s.source_time is not None]
+        if not timed:
+            return
+        skew = max(s.clock_skew_s for s in timed)
+        if (skew > 0) == self._skewed:
+            return
+        self._skewed = skew > 0
+        status = self._board.get(self.name)
+        if status is not None:
+            if self._skewed:
+                log.warning("endpoint %s: source times %.1f s ahead of this HMI's clock", self.name, skew)
+            self._board.set(replace(status, clock_skew_s=round(skew, 1)))
+
     def _set_connected(self) -> None:
         self._connected = True
+        self._skewed = False  # the new status carries no skew; the next values say again
         self._board.set(EndpointStatus(self.name, self.endpoint.url, True, self._clock(), ""))
 
     def _lost(self, detail: str) -> None:
@@ -310,6 +340,7 @@ class OpcUaSource:
         # "Since when" is the first moment of the outage, not the latest failed retry.
         since = prev.since if prev is not None and not prev.connected else self._clock()
         self._connected = False
+        self._skewed = False
         self._board.set(EndpointStatus(self.name, self.endpoint.url, False, since, detail))
         self._cache.mark_stale((t.name for t in self.tags), since)
         self._tell(lambda hook: hook.on_session_lost())

@@ -37,3 +37,24 @@ async def test_backfill_records_states_counters_and_rollups(db: Database, audit:
     assert report.good > 0
     assert report.unknown_s == 0
     assert report.segments
+
+
+async def test_demo_line2_today_counts_production_of_its_unscheduled_night_apart(db: Database,
+                                                                                 audit: AuditLog) -> None:
+    # Line2 is scheduled Early and Late only; the demo model runs it through the night too. 23:00 in Berlin:
+    # the back-filled two hours are the last of the late shift and the first of the night.
+    plant = load_config(demo_config_path())
+    now = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
+    await Backfill(plant, hours=2, now=now, seed=5).run(db)
+    oee = OeeService(plant, db, audit, ManualClock(now))
+    report = await oee.report("Line2", *oee.windows(now)["day"])  # "Today"
+    assert report.oee is not None
+    # Only the late shift's production over the late shift's recorded time: no 200 % performance.
+    assert report.oee.performance is not None
+    assert report.oee.performance <= 1.0
+    assert report.oee.oee is not None
+    assert report.oee.oee <= 1.0
+    assert report.unscheduled_good > 0
+    # The day before the back-fill was not recorded: it stays out of the factors, its share is said.
+    assert report.recorded_share is not None
+    assert report.recorded_share < 0.2

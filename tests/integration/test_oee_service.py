@@ -221,11 +221,60 @@ async def test_line_without_data_or_machine_timeline(db: Database, oee: OeeServi
     report = await oee.report("L1", h(6), h(8))
     assert report.unknown_s == report.planned_busy_s == 7200
     assert report.oee is not None
-    assert (report.oee.availability, report.oee.oee) == (0.0, 0.0)
+    # Nothing recorded in planned time: the factors are unknown, not zero.
+    assert (report.oee.availability, report.oee.oee, report.recorded_share) == (None, None, 0.0)
     with pytest.raises(ValueError, match="no machine 'Capper'; known machines: Filler"):
         await oee.timeline("L1", h(6), h(8), machine="Capper")
     with pytest.raises(ValueError, match="unknown line 'L9'; known lines: L1, L2, L3"):
         await oee.report("L9", h(6), h(8))
+
+
+async def test_production_outside_the_schedule_is_counted_apart(db: Database, oee: OeeService,
+                                                                  clock: ManualClock) -> None:
+    # L1 is scheduled in the early shift only; it also runs the late shift (unscheduled) and makes 900 there.
+    await vector_shift(db)
+    await insert(db, run("L1.State", (h(14, 10), "Execute"), until=h(22)))
+    await insert(db, counter("L1.Good", (h(18), 2300), (h(21, 59), 2700)))
+    await insert(db, counter("L1.Reject", (h(21, 59), 30)))
+    clock.set(h(23))
+    report = await oee.report("L1", h(0), h(24))  # "Today"
+    assert report.oee is not None
+    # The day's OEE is the early shift's: the late shift's items are not divided by the scheduled time.
+    assert (report.good, report.rejects) == (760, 20)
+    assert round(report.oee.performance or 0, 4) == 0.9286
+    assert round(report.oee.oee or 0, 4) == 0.7917
+    assert not report.oee.performance_flagged
+    assert (report.unscheduled_good, report.unscheduled_rejects) == (40 + 900, 5)  # 14:05 and the late shift
+
+
+async def test_unrecorded_time_stays_out_of_the_factors(db: Database, oee: OeeService, clock: ManualClock) -> None:
+    # Recorded only 06:00-08:00 of the early shift (the HMI was installed then switched off): 25 % recorded.
+    await insert(db, run("L1.State", (h(6), "Execute"), (h(7), "Held"), until=h(8)))
+    await insert(db, counter("L1.Good", (h(6), 0), (h(7), 30)))
+    await insert(db, counter("L1.Reject", (h(6), 0)))
+    clock.set(h(15))
+    report = await oee.report("L1", h(6), h(14))
+    assert report.oee is not None
+    assert report.recorded_share == pytest.approx(125 / 480)  # Held is trusted 15 min after its 07:50 sample
+    assert report.oee.availability == pytest.approx(60 / 125)
+    assert report.oee.oee == pytest.approx(30 * 30 / (125 * 60))
+
+
+async def test_performance_above_100_names_its_cause(db: Database, oee: OeeService, clock: ManualClock) -> None:
+    await insert(db, run("L1.State", (h(6), "Execute"), until=h(14)))
+    await insert(db, counter("L1.Good", (h(6), 0), (h(14) - timedelta(seconds=1), 1440)))  # 3/min, ideal is 2
+    clock.set(h(15))
+    report = await oee.report("L1", h(6), h(14))
+    assert report.oee is not None
+    assert report.oee.performance_flagged
+    assert "made 3.0 items/min, more than its ideal rate of 2/min" in report.performance_cause
+    # Counted while the state said Held: the state tag and the counters disagree, the ideal rate is not to blame.
+    await insert(db, run("L2.State", (h(6), "Execute"), (h(7), "Held"), until=h(14)))
+    await insert(db, counter("L2.Good", (h(6), 0), (h(6, 59), 100), (h(10), 800)))
+    report = await oee.report("L2", h(6), h(14))
+    assert report.oee is not None
+    assert report.oee.performance_flagged
+    assert report.performance_cause.startswith("700 of 800 items were counted while the line's state was not Execute")
 
 
 # ------------------------------------------------------------------------------------------------------ stops
@@ -349,7 +398,8 @@ async def test_by_shift_over_a_midnight_crossing_shift(db: Database, oee: OeeSer
     assert [(slot.name, slot.date.day) for slot, _ in shifts] == [("Early", 6), ("Late", 6), ("Night", 6)]
     early, late, night = (report for _, report in shifts)
     assert early.oee is not None
-    assert (early.actual_production_s, early.unknown_s, early.oee.availability) == (0, 8 * 3600, 0.0)
+    # Nothing recorded in the early shift: its availability is unknown, not zero.
+    assert (early.actual_production_s, early.unknown_s, early.oee.availability) == (0, 8 * 3600, None)
     assert (late.actual_production_s, late.good) == (3600, 60)
     assert night.end == h(27)
     assert (night.planned_busy_s, night.actual_production_s, night.good) == (5 * 3600, 4 * 3600, 600)
@@ -379,6 +429,8 @@ async def test_windows_across_the_dst_change_in_berlin(db: Database, audit: Audi
     report = await service.report("L1", *windows["week"])
     assert report.end == now
     assert report.planned_busy_s == report.actual_production_s == 7 * 8 * 3600
-    # Now is 157 h into the 167-h week: hourly samples 0..156 lie before it, the first is the baseline.
-    assert report.good == 120 * 156
+    # Now is 157 h into the 167-h week: hourly samples 0..156 lie before it, the first is the baseline; those of
+    # the 7 early shifts (8 a day) are production in planned busy time, the rest is unscheduled production.
+    assert report.good == 120 * 7 * 8
+    assert report.unscheduled_good == 120 * (156 - 7 * 8)
     assert report.stops == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import Client, ua
@@ -13,6 +14,7 @@ from hmi.config import Endpoint, Tag
 from hmi.sources import StatusBoard
 from hmi.sources.opcua import OpcUaSource
 from hmi.tags import Quality, TagCache, TagState
+from screens.fmt import quality_badge
 from tests.opcua_server import SmallServer, free_port
 
 
@@ -191,3 +193,24 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
         await src.stop()
     finally:
         await srv.stop()
+async def test_source_time_ahead_of_the_hmi_clock_is_marked_and_the_endpoint_named(server: SmallServer,
+                                                                                    source) -> None:
+    _, cache, board = source
+    await wait_for(lambda: cache.get("Temp") is not None)
+    assert board.skewed() == []
+    # The PLC's clock runs an hour ahead (tolerance 5 s by default).
+    await server.write("Temp", 31.0, source_time=datetime.now(UTC) + timedelta(hours=1))
+    await wait_for(lambda: cache.get("Temp").value == 31.0)  # type: ignore[union-attr]
+    state = cache.get("Temp")
+    assert state is not None
+    assert state.skewed
+    assert 3590 < state.clock_skew_s <= 3600
+    assert state.quality is Quality.GOOD  # the value is fine, its time is not
+    assert quality_badge(state, datetime.now(UTC))[1].startswith("CLOCK SKEW +")
+    [skewed] = board.skewed()
+    assert (skewed.endpoint, skewed.url) == ("test", server.url)
+    # The clock is set right: the next value is not marked and the endpoint leaves the list.
+    await server.write("Temp", 32.0)
+    await wait_for(lambda: cache.get("Temp").value == 32.0)  # type: ignore[union-attr]
+    assert not cache.get("Temp").skewed  # type: ignore[union-attr]
+    assert board.skewed() == []

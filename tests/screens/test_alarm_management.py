@@ -120,3 +120,17 @@ async def test_detail_page_shows_definition_history_and_line_link(hmi: Harness) 
     await hmi.until(lambda: bool(hmi.user.find(marker="alarm-history").elements.pop().rows), timeout=10)
     rows = hmi.user.find(marker="alarm-history").elements.pop().rows
     assert rows[0]["kind"] == "activated"
+
+
+async def test_detail_history_says_states_in_the_words_used_elsewhere(hmi: Harness) -> None:
+    await raise_temp_h(hmi)
+    await hmi.server.write("L1.M1.Temp", 20.0)
+    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H").state  # type: ignore[union-attr]
+                    is AlarmState.RTN_UNACK)
+    await hmi.login("olga")
+    await hmi.user.open("/alarm/L1.M1.Temp.H")
+    await hmi.until(lambda: len(hmi.user.find(marker="alarm-history").elements.pop().rows) >= 2, timeout=10)
+    states = {r["state"] for r in hmi.user.find(marker="alarm-history").elements.pop().rows}
+    # The same words as the alarm list and the state label, never the stored codes.
+    assert states == {AlarmState.ACTIVE_UNACK.label, AlarmState.RTN_UNACK.label}
+    assert not {"active_unack", "rtn_unack"} & states

@@ -77,7 +77,7 @@ async def test_journal_lists_and_filters(hmi: Harness) -> None:
     ]
     assert rows[2]["user"] == "olga"
     assert rows[2]["comment"] == "checked the valve"
-    assert rows[2]["state"] == "active ack"
+    assert rows[2]["state"] == "acknowledged"
     # Plant local time with its zone (the test plant is in Europe/Berlin).
     assert rows[0]["time"].endswith(("CET", "CEST"))
     # Text from the plant goes into the table as plain cell text (Quasar shows it as written, never as markup).

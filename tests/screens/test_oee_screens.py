@@ -77,8 +77,36 @@ async def test_manager_overview(hmi: Harness) -> None:
     await hmi.until(lambda: len(table.rows) == 1)
     [row] = table.rows
     assert row["line"] == "L1"
-    assert row["oee"].endswith("%")
+    assert row["oee"].split(" (")[0].endswith("%")  # with the recorded share beside it when below 100 %
     assert "Jam / mechanical fault" in row["reasons"]
     await hmi.user.should_see(marker="oee-pareto")
     element(hmi, "oee-window").set_value("week")
     await hmi.user.should_see("now (Europe/Berlin)", retries=50)
+
+
+async def test_counter_reading_and_quantity_produced_are_told_apart_in_integers(hmi: Harness) -> None:
+    await hmi.until(lambda: hmi.rt.cache.get("L1.Good") is not None)
+    before = hmi.rt.cache.get("L1.Good").value  # type: ignore[union-attr]
+    for value in (before + 1000, before + 1039):
+        await hmi.server.write("L1.Good", value)
+        await hmi.until(lambda v=value: hmi.rt.cache.get("L1.Good").value == v)  # type: ignore[union-attr]
+        await hmi.rt.historian.flush()
+    now = hmi.rt.clock()
+    start, end = hmi.rt.oee.windows(now)["shift"]
+    made = (await hmi.rt.oee.report("L1", start, end)).good
+    assert made >= 1039
+    await hmi.login("lena")
+    await hmi.user.open("/line/L1")
+    # The tile is the PLC's counter, and says so; the card says what was produced, as a whole number.
+    await hmi.user.should_see("Good · PLC counter reading", retries=50)
+    await hmi.user.should_see(marker="line-oee-counts", retries=100)
+    counts = element(hmi, "line-oee-counts").text
+    assert counts.startswith(f"Produced in planned time: good {round(made):,} ·")
+    assert ".0" not in counts
+    await hmi.user.open("/handover")
+    hmi.user.find(marker="handover-draft").click()
+    await hmi.user.should_see("Report drafted.", retries=50)
+    line = element(hmi, "handover-production-L1").text
+    assert line.startswith(f"L1: produced this shift: good {round(made):,}, rejects ")
+    assert f"PLC counter readings: good {before + 1039:,}" in line
+    assert ".0" not in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 from asyncua import ua
@@ -9,6 +11,7 @@ from nicegui import Client
 
 from hmi.alarms.states import AlarmState
 from hmi.context import PermissionDenied
+from hmi.roles import Role
 from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry, ShiftNote
 from tests.screens.conftest import PASSWORD, USERS, Harness
 
@@ -166,3 +169,21 @@ async def test_page_subscriptions_end_with_the_page(hmi: Harness) -> None:
     for client in list(Client.instances.values()):
         client.delete()
     assert hmi.rt.cache.listener_count == before
+
+
+async def test_clock_skew_is_marked_and_its_endpoint_named_for_engineers(hmi: Harness) -> None:
+    await hmi.server.write("L1.M1.Temp", 66.5, source_time=datetime.now(UTC) + timedelta(hours=1))
+    await hmi.until(lambda: hmi.rt.cache.get("L1.M1.Temp").value == 66.5)  # type: ignore[union-attr]
+    await hmi.rt.users.create_user("eve", PASSWORD, Role.ENGINEER, full_name="Eve Engineer")
+    await hmi.login("eve")
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see("CLOCK SKEW +", retries=50)
+    await hmi.user.should_see(marker="skew-banner", retries=50)
+    banner = hmi.user.find(marker="skew-banner").elements.pop()
+    assert banner.text.startswith(f"Clock skew: endpoint {hmi.rt.plant.endpoints[0].name} (")
+    # Operators see the marked value but not the engineers' banner.
+    await hmi.user.open("/logout")
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see("CLOCK SKEW +", retries=50)
+    await hmi.user.should_not_see(marker="skew-banner")

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+from nicegui import ui
+
+from hmi.notes import MAX_NOTE_LENGTH
 from hmi.store.models import HandoverState
 from tests.screens.conftest import PASSWORD, Harness
+
+CSS = Path(__file__).resolve().parents[2] / "assets" / "hmi.css"
 
 
 async def test_note_is_amended_with_a_reason_and_its_history_shown(hmi: Harness) -> None:
@@ -52,3 +60,36 @@ async def test_lead_signs_a_note_and_the_manifestation_is_shown(hmi: Harness) ->
     hmi.user.find(marker="sign-password").type(PASSWORD)
     hmi.user.find(marker="sign-confirm").click()
     await hmi.user.should_see("✔ Signed by Lena Lead (lena)", retries=50)
+
+
+async def test_the_lead_who_handed_over_is_not_offered_to_sign_as_incoming(hmi: Harness) -> None:
+    await hmi.login("lena")
+    await hmi.user.open("/handover")
+    hmi.user.find(marker="handover-draft").click()
+    await hmi.user.should_see("Report drafted.", retries=50)
+    hmi.user.find(marker="sign-user").type("lena")
+    hmi.user.find(marker="sign-password").type(PASSWORD)
+    hmi.user.find(marker="handover-sign").click()
+    await hmi.user.should_see("Handed over and signed.", retries=50)
+    await hmi.user.should_see(marker="handover-own", retries=50)
+    # Neither a password field nor a sign button: the service would refuse her as the incoming lead.
+    await hmi.user.should_not_see(marker="handover-sign")
+    await hmi.user.should_not_see(marker="sign-password")
+    await hmi.user.should_see("meaning: Handed over")
+
+
+async def test_a_note_with_a_very_long_word_wraps(hmi: Harness) -> None:
+    await hmi.login("lena")
+    await hmi.user.open("/notes")
+    note = hmi.user.find(marker="note-text").elements.pop()
+    # The limit is shown as a counter beside the field, not only enforced on save.
+    assert str(note.props["maxlength"]) == str(MAX_NOTE_LENGTH)
+    assert "counter" in note.props
+    hmi.user.find(marker="note-text").type("x" * MAX_NOTE_LENGTH)
+    hmi.user.find(marker="note-save").click()
+    await hmi.user.should_see("Note saved.", retries=50)
+    shown = [e for e in hmi.user.find("x" * MAX_NOTE_LENGTH).elements if isinstance(e, ui.label)]
+    assert shown
+    assert all("hmi-wrap" in e.classes for e in shown)
+    css = CSS.read_text()
+    assert re.search(r"\.hmi-wrap[^{]*\{[^}]*overflow-wrap:\s*anywhere", css)

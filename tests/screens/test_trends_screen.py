@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from nicegui import ui
 
+from hmi.oee.timeline import to_us
+from hmi.store.models import Sample
+from screens import trend_chart, trends
 from tests.screens.conftest import Harness
 
 
@@ -151,3 +157,40 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
     labels = [shape.get("label", {}).get("text", "") for shape in chart(hmi)["layout"]["shapes"]]
     assert "P2 L1.M1.Temp.H" in labels
 
+
+
+async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Harness,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Re-read on every tick instead of every 10 s (absent before the fix, hence raising=False).
+    monkeypatch.setattr(trends, "BACKFILL_REQUERY_S", 0.0, raising=False)
+    await recorded(hmi, "L1.M1.Temp", 61.5)
+    await open_trends(hmi, "olga", "L1.M1.Temp")
+    await hmi.user.should_see("LIVE", retries=50)
+    assert 44.5 not in chart(hmi)["data"][0]["y"]
+    # The back-fill writes the minutes before the HMI started, which the ring buffer never held.
+    now = hmi.rt.clock()
+    rows = [{"tag": "L1.M1.Temp", "t_us": to_us(now - timedelta(minutes=m)), "value": 44.5, "text": None,
+             "quality": "good", "status": 0} for m in (8, 7, 6)]
+    async with hmi.rt.db.session(write=True) as session:
+        await session.execute(sa.insert(Sample.__table__), rows)  # type: ignore[attr-defined]
+        await session.commit()
+    await hmi.until(lambda: 44.5 in chart(hmi)["data"][0]["y"], timeout=15)
+
+
+async def test_line_page_live_trend_reads_the_historian_for_what_the_ring_does_not_hold(
+        hmi: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trend_chart, "BACKFILL_REQUERY_S", 0.2, raising=False)
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see(marker="trend", retries=100)
+    plot = next(e for e in hmi.user.find(marker="trend").elements if isinstance(e, ui.plotly))
+    now = hmi.rt.clock()
+    rows = [{"tag": "L1.M1.Temp", "t_us": to_us(now - timedelta(minutes=m)), "value": 44.5, "text": None,
+             "quality": "good", "status": 0} for m in (8, 7, 6)]
+    async with hmi.rt.db.session(write=True) as session:
+        await session.execute(sa.insert(Sample.__table__), rows)  # type: ignore[attr-defined]
+        await session.commit()
+    temp = next(t for t in plot.figure["data"] if t["name"].startswith("L1.M1.Temp"))
+    await hmi.until(lambda: temp["y"].count(44.5) == 3, timeout=15)
+    # Older points first, then the ring buffer's live ones: time order is kept.
+    assert temp["x"] == sorted(temp["x"])

@@ -137,3 +137,18 @@ def test_microsecond_round_trip() -> None:
     at = datetime(2031, 5, 17, 13, 14, 15, 123456, tzinfo=UTC)
     assert from_us(to_us(at)) == at
     assert to_us(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_max_interval_sample_keeps_the_source_time_base(recorder: Recorder) -> None:
+    # The PLC's clock runs an hour ahead of the HMI's: its change is stamped 07:00 while the HMI reads 06:00.
+    ahead = timedelta(hours=1)
+    row = recorder.offer(state("T.Abs", 10.0, T0 + ahead), to_us(T0))
+    assert row is not None
+    repeats = [recorder.due(to_us(T0 + timedelta(seconds=60 * k))) for k in (1, 2)]
+    times = [row["t_us"]] + [r["t_us"] for rows in repeats for r in rows]
+    # Each repeat comes a max interval after the last row in the PLC's time, never back at the HMI's 06:01.
+    assert times == [to_us(T0 + ahead + timedelta(seconds=60 * k)) for k in (0, 1, 2)]
+    later = T0 + ahead + timedelta(seconds=150)
+    changed = recorder.offer(state("T.Abs", 20.0, later), to_us(T0 + timedelta(seconds=150)))
+    assert changed is not None
+    assert changed["t_us"] > times[-1]
