@@ -101,8 +101,9 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                 signing = SigningSession(app.storage.user, ctx.username)
                 user_id = password = None
                 # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
-                handed_over_by_me = handover.state is HandoverState.HANDED_OVER and any(
-                    s.id == handover.outgoing_signature_id and s.user_id == ctx.user_id for s in signatures)
+                # Asked of the service: with signatures off there is no signature, but the hand-over is recorded.
+                handed_over_by_me = (handover.state is HandoverState.HANDED_OVER
+                                     and await rt.handover.handed_over_by(handover) == ctx.user_id)
                 if handed_over_by_me:
                     ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
                              "here.").classes("font-semibold").props('data-testid="handover-own"').mark("handover-own")
