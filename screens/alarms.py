@@ -24,7 +24,7 @@ from hmi.signatures import SignatureRequest, SigningSession
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.session import command
+from screens.session import command, first_signing
 from screens.widgets import indicator_classes
 
 PAGE_SIZE = 50
@@ -242,7 +242,7 @@ class AlarmCommands:
         # The policy decides; the service refuses without a signature anyway (SignatureRequired).
         signing = SigningSession(app.storage.user, self.viewer.username)
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
-        first = signing.first
+        first = first_signing(self.rt, self.viewer)
         # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
             ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")

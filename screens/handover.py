@@ -16,7 +16,7 @@ from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, count_text
-from screens.session import command
+from screens.session import command, first_signing
 
 
 def handover_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -108,7 +108,7 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
                              "here.").classes("font-semibold").props('data-testid="handover-own"').mark("handover-own")
                 elif may_sign and handover.state is not HandoverState.ACCEPTED:
-                    if signing.first:
+                    if first_signing(rt, ctx):
                         user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
                             "sign-user")
                     password = ui.input("Password", password=True).props(

@@ -152,6 +152,7 @@ class IdleGuard:
         session.store_idle(last, True)
         # The lock breaks the session's continuity: the next signature needs the user id again.
         SigningSession(app.storage.user, self.ctx.username).end()
+        self.rt.signatures.end_signing(self.ctx.username)
         await self._quietly(self.rt.sessions.set_locked(self.session_id, True))
         await self._quietly(self.rt.users.screen_locked(self.ctx.for_action()))
 

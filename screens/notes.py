@@ -13,7 +13,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.session import command
+from screens.session import command, first_signing
 
 
 def notes_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -154,7 +154,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                 ui.label("Sign this note").classes("hmi-title")
                 meaning = ui.select(["Reviewed", "Approved"], value="Reviewed", label="Meaning").classes("w-48")
                 user_id = None
-                if signing.first:
+                if first_signing(rt, ctx):
                     user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
                         "sign-user")
                 password = ui.input("Password", password=True).props(

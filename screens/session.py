@@ -77,8 +77,15 @@ async def sign_in(rt: Runtime, ctx: ActionContext) -> None:
     new = await rt.sessions.start(ctx)
     # A new session: the first electronic signature needs user id and password again (21 CFR 11.200(a)(1)(i)).
     SigningSession(app.storage.user, ctx.username).end()
+    rt.signatures.end_signing(ctx.username)
     app.storage.user[_KEY] = new
     app.storage.user[_IDLE] = {"last": rt.clock().isoformat(), "locked": False}
+
+
+def first_signing(rt: Runtime, ctx: ActionContext) -> bool:
+    """True when the signature dialog must ask for the user id too: this browser's signing continuity ended, or
+    the service (which enforces the rule, 21 CFR 11.200(a)(1)) has no full signature of this session on record."""
+    return SigningSession(app.storage.user, ctx.username).first or rt.signatures.first_signing(ctx)
 
 
 async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
@@ -93,6 +100,7 @@ async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
         if ctx is None:
             return None
         SigningSession(app.storage.user, ctx.username).end()
+        rt.signatures.end_signing(ctx.username)
         await rt.users.logout(ctx, idle=idle, session_id=sid)
     except DatabaseUnavailable as exc:
         # The browser forgets the id anyway; the row ends at its expiry. Reported where administrators look.
