@@ -434,23 +434,7 @@ class OeeService:
 
     async def _count(self, tag: str | None, start: datetime, end: datetime) -> float:
         """Quantity counted by a counter tag in [start, end): sum of increases; a drop (reset) adds the new value."""
-        if tag is None or end <= start:
-            return 0.0
-        s = _SAMPLES.c
-        usable = sa.and_(s.tag == tag, s.value.is_not(None), s.quality.in_(_USABLE))
-        # The last value before the window is the baseline; the window function runs in the database so a week
-        # of 1-s samples never crosses into Python.
-        before = (sa.select(s.t_us, s.value).where(usable, s.t_us < to_us(start))
-                  .order_by(s.t_us.desc()).limit(1).subquery())
-        inside = sa.select(s.t_us, s.value).where(usable, s.t_us >= to_us(start), s.t_us < to_us(end))
-        points = sa.union_all(sa.select(before.c.t_us, before.c.value), inside).subquery()
-        steps = sa.select(points.c.value, sa.func.lag(points.c.value).over(order_by=points.c.t_us).label("prev")
-                          ).subquery()
-        increase = sa.case((steps.c.value >= steps.c.prev, steps.c.value - steps.c.prev), else_=steps.c.value)
-        query = sa.select(sa.func.coalesce(sa.func.sum(increase), 0.0)).where(steps.c.prev.is_not(None))
-        async with self._db.session() as session:
-            total = (await session.execute(query)).scalar()
-        return float(total or 0.0)
+        return (await self._count_in(tag, start, end, []))[0]
 
 
 def _performance_cause(ideal_rate_per_min: float, running_s: float, produced: float, produced_running: float) -> str:
