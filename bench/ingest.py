@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from hmi.alarms.engine import AlarmEngine  # noqa: E402
 from hmi.config import PlantConfig, parse_config  # noqa: E402
-from hmi.history import TrendBuffer  # noqa: E402
+from hmi.historian.live import TrendBuffer  # noqa: E402
 from hmi.sources import StatusBoard  # noqa: E402
 from hmi.sources.opcua import OpcUaSource  # noqa: E402
 from hmi.tags import Quality, TagCache, TagState  # noqa: E402

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hmi import assets
-from hmi.login_guard import parse_limit
+from hmi.access.login_guard import parse_limit
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"

@@ -14,35 +14,35 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from hmi.access.auth import UserService
+from hmi.access.roles import Role
+from hmi.access.sessions import SessionService
+from hmi.access.stations import StationService
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
-from hmi.audit import AuditLog, record_guard_report
-from hmi.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
-from hmi.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
-from hmi.auth import UserService
-from hmi.backup import DatabaseLock
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
-from hmi.config_audit import record_config
-from hmi.handover import HandoverService, ProductionTracker
 from hmi.historian import Historian, HistoryQuery
-from hmi.history import TrendBuffer
-from hmi.notes import ShiftNotes
+from hmi.historian.live import TrendBuffer
+from hmi.historian.views import TrendViews
 from hmi.oee.service import OeeService
-from hmi.quarantine import Quarantine
-from hmi.roles import Role
-from hmi.sessions import SessionService
+from hmi.records.audit import AuditLog, record_guard_report
+from hmi.records.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
+from hmi.records.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
+from hmi.records.backup import DatabaseLock
+from hmi.records.config_audit import record_config
+from hmi.records.handover import HandoverService, ProductionTracker
+from hmi.records.notes import ShiftNotes
+from hmi.records.signatures import SignatureService
 from hmi.shifts import ShiftSlot, current_shift
-from hmi.signatures import SignatureService
 from hmi.sources import StatusBoard
-from hmi.sources.conditions import ConditionMonitor, SeverityMap
 from hmi.sources.opcua import OpcUaSource
-from hmi.stations import StationService
+from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, AuditEntry
+from hmi.store.quarantine import Quarantine
 from hmi.tags import TagCache
-from hmi.trend_views import TrendViews
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ class Runtime:
         self.handover = HandoverService(self.plant, self.db, self.audit, self.signatures, self.notes, self.alarms,
                                         self.cache, self.clock, tracker=self.production, counts=self.oee.counts)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
-        self.trends = TrendBuffer(self.cache, numeric, self.trend_window)
-        self.historian = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock,
+        self.live_trends = TrendBuffer(self.cache, numeric, self.trend_window)
+        self.recorder = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock,
                                    quarantine=self.quarantine)
         self.history = HistoryQuery(self.db, self.plant)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
@@ -167,9 +167,9 @@ class Runtime:
             raise
         await self.quarantine.load()
         await self.users.start()
-        self.trends.start()
+        self.live_trends.start()
         # Before the sources, so the first values after start are recorded too.
-        await self.historian.start()
+        await self.recorder.start()
         self.production.start()
         self.alarms.start()
         self.journal.start()
@@ -195,9 +195,9 @@ class Runtime:
             self._ticker = None
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
-        await self.historian.stop()
+        await self.recorder.stop()
         self.alarms.stop()
-        self.trends.stop()
+        self.live_trends.stop()
         self.production.stop()
         # Writes the last aggregated sign-in refusals, so before the database closes and the last anchor.
         await self.users.stop()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission
 from hmi.alarms.service import AckResult
 from hmi.alarms.states import AlarmState, state_words
-from hmi.context import ActionContext
-from hmi.roles import Permission
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.alarms import AlarmCommands

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 from nicegui import app, ui
 
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission
 from hmi.alarms.engine import Alarm
 from hmi.alarms.service import MAX_COMMENT, AckResult
 from hmi.alarms.states import AlarmState
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission
+from hmi.records.signatures import SignatureRequest, SigningSession
 from hmi.runtime import Runtime
-from hmi.signatures import SignatureRequest, SigningSession
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import app, ui
 
 from hmi import assets
-from hmi.context import ActionContext
+from hmi.access.context import ActionContext
 from hmi.runtime import Runtime
 from screens import panel, session
 from screens.alarm_detail import alarm_detail_page

@@ -7,10 +7,10 @@ from typing import Any
 
 from nicegui import ui
 
-from hmi.audit_anchor import Anchor
-from hmi.audit_export import AuditFilter, audit_csv, audit_pdf, read_export, read_page
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission, Role
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission, Role
+from hmi.records.audit_anchor import Anchor
+from hmi.records.audit_export import AuditFilter, audit_csv, audit_pdf, read_export, read_page
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hmi.access.roles import Role
 from hmi.config import AccessPolicy, ConfigError, PlantConfig, load_config
 from hmi.private_files import create_private_file, private_dir
-from hmi.roles import Role
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
 
 DEMO_USERS = (("operator", Role.OPERATOR), ("lead", Role.LEAD), ("engineer", Role.ENGINEER),

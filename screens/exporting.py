@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from nicegui import ui
 
-from hmi.context import PermissionDenied
+from hmi.access.context import PermissionDenied
 from hmi.store.database import DatabaseUnavailable
 
 W = TypeVar("W")

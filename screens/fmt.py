@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hmi.auth import SignIn
+from hmi.access.auth import SignIn
 from hmi.tags import Quality, TagState
 
 PACKML_CLASS = {

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission, Role
 from hmi.alarms.engine import Alarm
-from hmi.context import ActionContext
-from hmi.roles import Permission, Role
 from hmi.runtime import Runtime
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
@@ -134,7 +134,7 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
                     for s in down
                 )
             )
-        hist = rt.historian.status
+        hist = rt.recorder.status
         hist_banner.set_visibility(hist.buffering_since is not None)
         if hist.buffering_since is not None:
             hist_banner.set_text(

@@ -7,10 +7,10 @@ import json
 
 from nicegui import app, ui
 
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission
+from hmi.records.signatures import SignatureRequest, SigningSession
 from hmi.runtime import Runtime
-from hmi.signatures import SignatureRequest, SigningSession
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time

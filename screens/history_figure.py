@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hmi.config import PlantConfig
-from hmi.trend_export import SeriesLike
+from hmi.historian.export import SeriesLike
 
 COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
 LIMIT_TYPES = ("HH", "H", "L", "LL")

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 from nicegui import app, ui
 
-from hmi.context import ActionContext
-from hmi.idle import IdlePolicy, IdleState
+from hmi.access.context import ActionContext
+from hmi.access.idle import IdlePolicy, IdleState
+from hmi.access.sessions import SessionsEnded, session_key
+from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
-from hmi.sessions import SessionsEnded, session_key
-from hmi.signatures import SigningSession
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text

@@ -6,9 +6,9 @@ from typing import Any
 
 from nicegui import ui
 
+from hmi.access.context import ActionContext
 from hmi.alarms.journal_query import KINDS, STATES, JournalFilter, export_journal, read_journal_page
 from hmi.alarms.states import state_words
-from hmi.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AlarmEvent

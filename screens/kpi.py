@@ -6,9 +6,9 @@ from typing import Any
 
 from nicegui import ui
 
+from hmi.access.context import ActionContext, PermissionDenied
 from hmi.alarms.kpi import Kpi, KpiReport
 from hmi.alarms.kpi_service import kpi_report, require_kpi_access
-from hmi.context import ActionContext, PermissionDenied
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import ranges

@@ -7,11 +7,11 @@ from typing import Any
 
 from nicegui import ui
 
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission
 from hmi.config import Line
-from hmi.context import ActionContext, PermissionDenied
 from hmi.oee.service import MAX_COMMENT_LENGTH, LineReport, Stop
 from hmi.oee.states import StateCategory
-from hmi.roles import Permission
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from nicegui import app, ui
 
-from hmi.context import ActionContext, PermissionDenied
-from hmi.notes import MAX_NOTE_LENGTH, MAX_REASON_LENGTH, note_content
-from hmi.roles import Permission
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission
+from hmi.records.notes import MAX_NOTE_LENGTH, MAX_REASON_LENGTH, note_content
+from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
-from hmi.signatures import SigningSession
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time

@@ -7,8 +7,8 @@ from typing import Any
 
 from nicegui import ui
 
+from hmi.access.context import ActionContext
 from hmi.alarms.journal_query import activation_counts
-from hmi.context import ActionContext
 from hmi.oee.service import LineReport
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable

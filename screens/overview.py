@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from hmi.context import ActionContext
+from hmi.access.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value

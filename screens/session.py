@@ -1,5 +1,5 @@
 """Who acts on this browser: only a session id lives here; the person is resolved from the live session at each
-command (hmi.sessions), never taken from what a page captured when it was built.
+command (hmi.access.sessions), never taken from what a page captured when it was built.
 
 Every command handler of every screen goes through `command()` (or `act()` when it is not a click): the session
 is checked at the moment of the touch (ended, expired, locked, account disabled) and a refusal records nothing
@@ -19,11 +19,11 @@ from nicegui import Client, app, ui
 from nicegui.elements.mixins.disableable_element import DisableableElement
 from nicegui.events import UiEventArguments
 
-from hmi.context import ActionContext
-from hmi.idle import IdlePolicy, IdleState
+from hmi.access.context import ActionContext
+from hmi.access.idle import IdlePolicy, IdleState
+from hmi.access.sessions import SessionCheck, SessionEnd
+from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
-from hmi.sessions import SessionCheck, SessionEnd
-from hmi.signatures import SigningSession
 from hmi.store.database import DatabaseUnavailable
 from screens import panel
 
@@ -224,6 +224,6 @@ async def _run(rt: Runtime, sender: Any, disabled: bool, work: Callable[[ActionC
 
 async def station_for(rt: Runtime) -> str:
     """The station records from this browser carry: its enrolled station (by the panel secret), else its address."""
-    # Only the secret counts: a name the browser sends or chose is never trusted (see hmi.stations).
+    # Only the secret counts: a name the browser sends or chose is never trusted (see hmi.access.stations).
     station = await rt.stations.identify(panel.panel_secret())
     return station.name if station is not None else panel.client_address()

@@ -23,14 +23,14 @@ class LiveTrend:
                  marks: list[datetime] | None = None) -> None:
         self._rt = rt
         self._zone = rt.plant.site.zone
-        self.names = [n for n in names if n in rt.trends.names]
+        self.names = [n for n in names if n in rt.live_trends.names]
         self._last: dict[str, datetime | None] = {}
         traces = []
         units = units_of(rt.plant, self.names)
         for i, name in enumerate(self.names):
             tag = rt.plant.tags[name].tag
             axis = units.index(tag.unit)
-            points = rt.trends.points(name)
+            points = rt.live_trends.points(name)
             self._last[name] = points[-1][0] if points else None
             traces.append(
                 {
@@ -76,7 +76,7 @@ class LiveTrend:
         ui.timer(0.0, self.backfill, once=True)
 
     def _ring_start(self, name: str) -> datetime | None:
-        points = self._rt.trends.points(name)
+        points = self._rt.live_trends.points(name)
         return points[0][0] if points else None
 
     async def backfill(self) -> int:
@@ -118,7 +118,7 @@ class LiveTrend:
         idx: list[int] = []
         total = 0
         for i, name in enumerate(self.names):
-            points = self._rt.trends.points(name, since=self._last.get(name))
+            points = self._rt.live_trends.points(name, since=self._last.get(name))
             if not points:
                 continue
             self._last[name] = points[-1][0]

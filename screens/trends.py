@@ -14,14 +14,14 @@ from typing import Any
 
 from nicegui import app, events, ui
 
+from hmi.access.context import ActionContext
 from hmi.alarms.journal_query import activations
-from hmi.context import ActionContext
 from hmi.historian import Series
+from hmi.historian.export import trend_csv
+from hmi.historian.views import MAX_PENS, MAX_VIEW_NAME, SavedView
 from hmi.limits import RangeTooLong
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from hmi.trend_export import trend_csv
-from hmi.trend_views import MAX_PENS, MAX_VIEW_NAME, SavedView
 from screens import ranges
 from screens.frame import frame
 from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
@@ -138,7 +138,7 @@ class TrendScreen:
             self.last_sent[name] = last
             if self.mode != "live" or s is None or self.range_key != "10m":
                 continue
-            tail = self.rt.trends.points(name, since=last)
+            tail = self.rt.live_trends.points(name, since=last)
             if tail:
                 s.times.extend(p[0] for p in tail)
                 s.values.extend(p[1] for p in tail)
@@ -186,7 +186,7 @@ class TrendScreen:
         ys: list[list[float | None]] = []
         idx: list[int] = []
         for i, name in enumerate(self.pens):
-            points = self.rt.trends.points(name, since=self.last_sent.get(name))
+            points = self.rt.live_trends.points(name, since=self.last_sent.get(name))
             s = self.series.get(name)
             if not points or s is None:
                 continue
@@ -215,7 +215,7 @@ class TrendScreen:
     def _ring_misses_start(self) -> bool:
         """Whether some pen's ring buffer starts after the window does: that part is only in the historian."""
         for name in self.pens:
-            held = self.rt.trends.points(name)
+            held = self.rt.live_trends.points(name)
             if not held or held[0][0] > self.start:
                 return True
         return False

@@ -11,8 +11,8 @@ from typing import TypeVar
 
 from nicegui import ui
 
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission, Role
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission, Role
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 from argon2 import PasswordHasher
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
 from hmi.clock import ManualClock
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 
 # The server the `postgres` parameter creates its throw-away databases on; override for another server.

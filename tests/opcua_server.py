@@ -11,7 +11,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from hmi.simulator.conditions import ConditionServer, ConditionSpec
+from hmi.simulator.server_alarms import ConditionServer, ConditionSpec
 
 logging.getLogger("asyncua").setLevel(logging.ERROR)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from hmi.alarms.conditions import condition_active
+from hmi.alarms.detection import condition_active
 from hmi.alarms.states import AlarmState, AlarmStatus, Event, Trigger, step
 from hmi.clock import Clock, utc_now
 from hmi.config import AlarmRef, PlantConfig

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.clock import Clock, utc_now
-from hmi.quarantine import Quarantine, is_unavailable, row_json
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import AlarmEvent, AlarmEventKind
+from hmi.store.quarantine import Quarantine, is_unavailable, row_json
 from hmi.supervise import Supervised
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import col
 
+from hmi.access.context import ActionContext
 from hmi.alarms.kpi import KPI_KINDS, JournalEvent, parse_priority
 from hmi.alarms.states import AlarmState
-from hmi.audit import AuditLog
 from hmi.config import QueryLimits
-from hmi.context import ActionContext
 from hmi.limits import Page, check_rows, check_span, page_of
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
 

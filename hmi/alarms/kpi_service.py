@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission
 from hmi.alarms.journal_query import load_kpi_events
 from hmi.alarms.kpi import DEFAULT_TARGETS, KpiReport, KpiTargets, compute_kpis
-from hmi.audit import AuditLog
 from hmi.config import QueryLimits
-from hmi.context import ActionContext
 from hmi.limits import check_span
-from hmi.roles import Permission
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 
 # Alarm-system performance is management information (managers and admins). VIEW_AUDIT stands in until a

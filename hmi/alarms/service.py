@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission
 from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.alarms.journal import journal_row
 from hmi.alarms.states import AlarmState, Event, Shelf, Trigger
-from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
 from hmi.config import SignaturePolicy
-from hmi.context import ActionContext
-from hmi.roles import Permission
-from hmi.signatures import (
+from hmi.records.audit import AuditLog
+from hmi.records.signatures import (
     ACKNOWLEDGED,
     REMOVED_FROM_SERVICE,
     SHELVED,
@@ -29,7 +29,7 @@ from hmi.signatures import (
     Signer,
     canonical_json,
 )
-from hmi.sources.conditions import ConditionError, ConditionMonitor
+from hmi.sources.server_alarms import ConditionError, ConditionMonitor
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Acknowledgement, AlarmEvent
 

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
-from hmi.audit import AuditKeyMissing, AuditLog, record_guard_report
-from hmi.audit_anchor import ANCHOR_FILE_NAME, Anchor, AnchorFile, AnchorFileError
-from hmi.audit_export import EXPORT_LIMIT, AuditFilter, audit_csv, audit_json, audit_pdf, read_rows
-from hmi.audit_key import AuditKeyError, key_id, optional_key
 from hmi.cli.users import cli_actor, database_options
 from hmi.clock import Clock, utc_now
 from hmi.config import ConfigError, load_config
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report
+from hmi.records.audit_anchor import ANCHOR_FILE_NAME, Anchor, AnchorFile, AnchorFileError
+from hmi.records.audit_export import EXPORT_LIMIT, AuditFilter, audit_csv, audit_json, audit_pdf, read_rows
+from hmi.records.audit_key import AuditKeyError, key_id, optional_key
 from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_db_url
 
 EXIT_OK, EXIT_BROKEN, EXIT_UNAVAILABLE = 0, 1, 2
@@ -237,7 +237,7 @@ def _time(text: str | None, zone: ZoneInfo, option: str) -> datetime | None:
 
 def handle_backup(args: argparse.Namespace) -> int:
     """Online backup of the SQLite database."""
-    from hmi.backup import BackupError, backup_sqlite, sqlite_path
+    from hmi.records.backup import BackupError, backup_sqlite, sqlite_path
 
     try:
         url = resolve_db_url(args.db, args.data_dir)
@@ -251,7 +251,7 @@ def handle_backup(args: argparse.Namespace) -> int:
 
 def handle_restore(args: argparse.Namespace, clock: Clock = utc_now) -> int:
     """Check the backup, keep a dated copy of the live database, restore; then verify (exit 1 if broken)."""
-    from hmi.backup import BackupError, restore_sqlite, sqlite_path
+    from hmi.records.backup import BackupError, restore_sqlite, sqlite_path
 
     try:
         url = resolve_db_url(args.db, args.data_dir)

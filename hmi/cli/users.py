@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hmi.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
-from hmi.audit_key import KEY_ENV, AuditKeyError, optional_key
-from hmi.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
-from hmi.context import ActionContext
-from hmi.roles import Role
+from hmi.access.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
+from hmi.records.audit_key import KEY_ENV, AuditKeyError, optional_key
 from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_db_url
 
 DEFAULT_DATA_DIR = Path("hmi-data")

@@ -18,9 +18,9 @@ from hmi.config import PlantConfig
 from hmi.historian.recording import Recorder, Row, TagPolicy, to_us
 from hmi.historian.spool import Spool
 from hmi.historian.storage import MINUTE_US, write_batch
-from hmi.quarantine import Quarantine, is_unavailable
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Sample, SampleRollup
+from hmi.store.quarantine import Quarantine, is_unavailable
 from hmi.supervise import every
 from hmi.tags import TagCache, TagState
 

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from hmi.audit import AuditLog
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission
 from hmi.clock import Clock, utc_now
 from hmi.config import Line, PlantConfig
-from hmi.context import ActionContext
 from hmi.oee.calc import OeeResult, compute_oee
 from hmi.oee.schedule import (
     Interval,
@@ -29,7 +29,7 @@ from hmi.oee.schedule import (
 )
 from hmi.oee.states import SEVERITY, StateCategory
 from hmi.oee.timeline import NO_DATA, Segment, StateSample, build_timeline, from_us, to_us
-from hmi.roles import Permission
+from hmi.records.audit import AuditLog
 from hmi.shifts import ShiftSlot, current_shift, previous_shifts
 from hmi.store.database import Database
 from hmi.store.models import DowntimeAssignment, Sample

@@ -17,8 +17,8 @@ from asyncua import Server, ua
 from asyncua.server.address_space import AttributeValue
 
 from hmi.config import Endpoint, PlantConfig, Tag
-from hmi.simulator.conditions import ConditionServer, ConditionSpec, ConditionState
 from hmi.simulator.model import GOOD, LoadModel, ModelParams, PlantModel, Sample, Value
+from hmi.simulator.server_alarms import ConditionServer, ConditionSpec, ConditionState
 
 log = logging.getLogger(__name__)
 

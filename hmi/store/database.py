@@ -303,7 +303,7 @@ class Database:
             # DDL is transactional on both databases: a check-only start sees what installing would change.
             await (transaction.commit() if self._install_guards else transaction.rollback())
         # Re-installing is only half the job: a guard that was missing or changed is evidence of someone working
-        # around it, which the caller records in the audit trail (hmi.audit.record_guard_report).
+        # around it, which the caller records in the audit trail (hmi.records.audit.record_guard_report).
         guards = models.append_only_guards(self.dialect)
         replaced = tuple(name for name in guards if before.get(name) != after.get(name))
         self.guard_report = GuardReport(replaced, had_audit_rows, self._install_guards)

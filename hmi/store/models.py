@@ -15,7 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from hmi.roles import Role
+from hmi.access.roles import Role
 
 GENESIS_HASH = "0" * 64
 """`prev_hash` of the first audit row."""
@@ -23,7 +23,7 @@ GENESIS_HASH = "0" * 64
 SCHEME_SHA256 = "sha256"
 """Audit rows written before the HMAC key existed: a plain SHA-256 chain (anyone could recompute it)."""
 SCHEME_HMAC = "hmac-sha256"
-"""Audit rows whose `row_hash` is an HMAC-SHA256 under the key kept outside the database (hmi.audit_key)."""
+"""Audit rows whose `row_hash` is an HMAC-SHA256 under the key kept outside the database (hmi.records.audit_key)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

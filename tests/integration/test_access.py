@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from hmi.audit import AuditLog
-from hmi.auth import PasswordPolicyError, UnknownUser, UserService
+from hmi.access.auth import PasswordPolicyError, UnknownUser, UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
+from hmi.access.stations import StationExists, StationService, UnknownStation, secret_digest
 from hmi.clock import ManualClock
 from hmi.config import AccessPolicy
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Role
-from hmi.stations import StationExists, StationService, UnknownStation, secret_digest
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from tests.conftest import FAST_HASHER
 

@@ -12,16 +12,16 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.alarms.states import AlarmState
-from hmi.audit import AuditLog
-from hmi.auth import UserService
 from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AuditEntry
 from hmi.tags import Quality, TagCache, TagState

@@ -9,15 +9,15 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.alarms.states import AlarmState
-from hmi.audit import AuditLog
-from hmi.auth import UserService
 from hmi.config import parse_config
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Acknowledgement, AlarmEvent
 from hmi.tags import Quality, TagCache, TagState

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from hmi.audit import GUARDS_INSTALLED, GUARDS_RESTORED, AuditLog, record_guard_report
-from hmi.audit_anchor import AnchorFile
-from hmi.audit_key import AuditKeyError, load_key
+from hmi.access.roles import Role
 from hmi.private_files import mode_of
-from hmi.roles import Role
+from hmi.records.audit import GUARDS_INSTALLED, GUARDS_RESTORED, AuditLog, record_guard_report
+from hmi.records.audit_anchor import AnchorFile
+from hmi.records.audit_key import AuditKeyError, load_key
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, Acknowledgement, AlarmEvent, AlarmEventKind, Signature, User

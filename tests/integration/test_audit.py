@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from hmi.audit import AuditLog, row_hash, system_context
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission, Role
 from hmi.clock import ManualClock
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission, Role
+from hmi.records.audit import AuditLog, row_hash, system_context
 from hmi.store.database import Database
 from hmi.store.models import GENESIS_HASH, AuditEntry
 

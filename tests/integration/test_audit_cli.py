@@ -22,8 +22,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from hmi.audit import AuditLog, row_hash
-from hmi.audit_export import (
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
+from hmi.cli import main
+from hmi.clock import ManualClock
+from hmi.records.audit import AuditLog, row_hash
+from hmi.records.audit_export import (
     CHAIN_HEAD_PREFIX,
     AuditFilter,
     audit_csv,
@@ -34,10 +38,6 @@ from hmi.audit_export import (
     parse_object,
     read_rows,
 )
-from hmi.cli import main
-from hmi.clock import ManualClock
-from hmi.context import ActionContext
-from hmi.roles import Role
 from hmi.store.database import Database
 from hmi.store.models import AuditEntry
 from tests.opcua_server import free_port
@@ -73,7 +73,7 @@ async def seed(audit: AuditLog, clock: ManualClock) -> list[AuditEntry]:
     rows.append(await audit.record(LENA, "alarm.shelve", "alarm", "L1.M1.Temp.H", old_value="unack_active",
                                    new_value="shelved", reason="sensor replaced, recalibrating"))
     clock.advance(60)
-    # As hmi.signatures records a signing: the manifestation as new value, the content binding as detail.
+    # As hmi.records.signatures records a signing: the manifestation as new value, the content binding as detail.
     rows.append(await audit.record(LENA, "sign", "shift_note", "7", new_value=MANIFESTATION,
                                    detail="signature 1; content sha256 abc"))
     clock.advance(60)

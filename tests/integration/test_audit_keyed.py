@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hmi.audit import AuditKeyMissing, AuditLog, record_guard_report, row_hash
-from hmi.audit_anchor import Anchor, AnchorFile
-from hmi.audit_export import CHAIN_HEAD_PREFIX
-from hmi.audit_key import key_id, load_or_create_key
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
 from hmi.cli import main
 from hmi.clock import ManualClock
-from hmi.context import ActionContext
-from hmi.roles import Role
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report, row_hash
+from hmi.records.audit_anchor import Anchor, AnchorFile
+from hmi.records.audit_export import CHAIN_HEAD_PREFIX
+from hmi.records.audit_key import key_id, load_or_create_key
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, SCHEME_SHA256, AuditEntry
 

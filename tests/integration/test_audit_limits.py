@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from hmi.audit import AuditLog, system_context
-from hmi.audit_export import AuditFilter, read_export, read_page
 from hmi.clock import ManualClock
 from hmi.config import QueryLimits
 from hmi.limits import RangeTooLong, TooManyRows
+from hmi.records.audit import AuditLog, system_context
+from hmi.records.audit_export import AuditFilter, read_export, read_page
 
 SMALL = QueryLimits(page_rows=10, list_max_days=30, export_max_days=7, export_max_rows=100)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from hmi.audit import AuditLog
-from hmi.auth import PasswordPolicyError, UnknownUser, UserExists, UserService
+from hmi.access.auth import PasswordPolicyError, UnknownUser, UserExists, UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 
 PASSWORD = "correct horse"

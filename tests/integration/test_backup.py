@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hmi.audit import AuditLog
-from hmi.audit_key import load_or_create_key
 from hmi.cli import main
+from hmi.records.audit import AuditLog
+from hmi.records.audit_key import load_or_create_key
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from tests.opcua_server import free_port

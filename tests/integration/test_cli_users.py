@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.roles import Role
 from hmi.cli import main
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 
 Hmi = Callable[..., Awaitable[tuple[int, str, str]]]

@@ -12,8 +12,8 @@ from asyncua import Client, ua
 from hmi.config import Endpoint, PlantConfig, load_config
 from hmi.simulator import ModelParams, PlantSimulator, demo_config_path
 from hmi.sources import StatusBoard
-from hmi.sources.conditions import ConditionError, ConditionMonitor, ServerAlarm, SeverityMap
 from hmi.sources.opcua import OpcUaSource
+from hmi.sources.server_alarms import ConditionError, ConditionMonitor, ServerAlarm, SeverityMap
 from hmi.tags import TagCache
 
 ESTOP = "Line1.EmergencyStop"

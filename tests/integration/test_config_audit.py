@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from hmi.audit import AuditLog
 from hmi.clock import ManualClock
-from hmi.config_audit import config_diff, record_config
+from hmi.records.audit import AuditLog
+from hmi.records.config_audit import config_diff, record_config
 from hmi.runtime import Runtime
 from hmi.secrets import fingerprint
 from hmi.store.database import Database

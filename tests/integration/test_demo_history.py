@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from hmi.audit import AuditLog
 from hmi.clock import ManualClock
 from hmi.config import load_config
 from hmi.oee.service import OeeService
+from hmi.records.audit import AuditLog
 from hmi.simulator import demo_config_path
 from hmi.simulator.backfill import Backfill, history_is_empty
 from hmi.store.database import Database

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hmi.access.auth import UserService
+from hmi.access.roles import Role
 from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.alarms.journal import journal_row
 from hmi.alarms.service import AlarmService
-from hmi.audit import AuditLog
-from hmi.auth import UserService
 from hmi.clock import ManualClock
-from hmi.handover import HandoverError, HandoverService, ProductionTracker
-from hmi.notes import ShiftNotes
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
+from hmi.records.handover import HandoverError, HandoverService, ProductionTracker
+from hmi.records.notes import ShiftNotes
+from hmi.records.signatures import SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
 from hmi.shifts import current_shift
-from hmi.signatures import SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, Handover, HandoverState
 from hmi.tags import Quality, TagCache, TagState

@@ -16,8 +16,8 @@ from hmi.config import PlantConfig, parse_config
 from hmi.historian import Historian, HistorianStatus
 from hmi.historian.recording import to_us
 from hmi.historian.spool import Spool
-from hmi.quarantine import Quarantine
 from hmi.store.database import Database
+from hmi.store.quarantine import Quarantine
 from hmi.tags import Quality, TagCache, TagState
 from tests.conftest import fresh_postgres_database
 

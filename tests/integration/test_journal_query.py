@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
 from hmi.alarms.journal_query import (
     CSV_COLUMNS,
     EXPORT_ACTION,
@@ -25,11 +27,9 @@ from hmi.alarms.journal_query import (
 )
 from hmi.alarms.kpi import compute_kpis
 from hmi.alarms.kpi_service import KPI_ACTION, kpi_report, require_kpi_access
-from hmi.audit import AuditLog
 from hmi.config import QueryLimits
-from hmi.context import ActionContext, PermissionDenied
 from hmi.limits import RangeTooLong, TooManyRows
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
 

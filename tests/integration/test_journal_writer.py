@@ -17,10 +17,10 @@ from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.clock import ManualClock
 from hmi.config import parse_config
-from hmi.quarantine import Quarantine
-from hmi.sources.conditions import ServerAlarm
+from hmi.sources.server_alarms import ServerAlarm
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, QuarantinedRow
+from hmi.store.quarantine import Quarantine
 from hmi.tags import Quality, TagCache, TagState
 from tests.conftest import fresh_postgres_database
 

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.login_guard import name_digest
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
 from hmi.config import AccessPolicy
-from hmi.login_guard import name_digest
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from tests.conftest import FAST_HASHER
 

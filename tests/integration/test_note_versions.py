@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.context import PermissionDenied
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
-from hmi.context import PermissionDenied
-from hmi.notes import ShiftNotes, StaleNote
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
+from hmi.records.notes import ShiftNotes, StaleNote
 from hmi.store.database import Database
 from hmi.store.models import NoteCategory
 from tests.integration.test_notes import sign_in
@@ -89,8 +89,8 @@ async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
     db: Database, users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
     """STANDARDS.md 5.5 for notes: user id + password, manifestation, bound to exactly that version's content."""
-    from hmi.notes import note_content
-    from hmi.signatures import SignatureRefused, SignatureService
+    from hmi.records.notes import note_content
+    from hmi.records.signatures import SignatureRefused, SignatureService
 
     signatures = SignatureService(db, audit, users, clock)
     lena = await sign_in(users, "lena", Role.LEAD)
@@ -110,7 +110,7 @@ async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
 
 async def test_a_manager_may_not_sign_a_note(db: Database, users: UserService, audit: AuditLog,
                                              clock: ManualClock, notes: ShiftNotes) -> None:
-    from hmi.signatures import SignatureService
+    from hmi.records.signatures import SignatureService
 
     olga = await sign_in(users, "olga", Role.OPERATOR)
     max_ = await sign_in(users, "max", Role.MANAGER)

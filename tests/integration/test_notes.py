@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
-from hmi.context import ActionContext, PermissionDenied
-from hmi.notes import MAX_NOTE_LENGTH, ShiftNotes
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
+from hmi.records.notes import MAX_NOTE_LENGTH, ShiftNotes
 from hmi.store.database import Database
 
 MONDAY = date(2025, 1, 6)

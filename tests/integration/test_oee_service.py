@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
-from hmi.context import ActionContext, PermissionDenied
 from hmi.oee.service import OeeService
 from hmi.oee.states import StateCategory
 from hmi.oee.timeline import to_us
-from hmi.roles import Role
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import DowntimeAssignment, Sample
 

@@ -1,7 +1,7 @@
 """Walk EVERY (role, permission) pair through the real services on both databases (STANDARDS.md 5.7):
 each action is either done, or refused with PermissionDenied and an audit row `<action>.denied`.
 
-The expected matrix is written out here, not taken from hmi.roles, so a changed table fails this test.
+The expected matrix is written out here, not taken from hmi.access.roles, so a changed table fails this test.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission, Role
+from hmi.access.stations import StationService
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.service import AlarmService
-from hmi.audit import AuditLog
-from hmi.auth import UserService
 from hmi.clock import ManualClock
 from hmi.config import parse_config
-from hmi.context import ActionContext, PermissionDenied
-from hmi.notes import ShiftNotes
 from hmi.oee.service import OeeService
 from hmi.oee.timeline import to_us
-from hmi.roles import Permission, Role
-from hmi.stations import StationService
+from hmi.records.audit import AuditLog
+from hmi.records.notes import ShiftNotes
 from hmi.store.database import Database
 from hmi.store.models import Sample
 from hmi.tags import Quality, TagCache, TagState
@@ -245,7 +245,7 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
 
 def test_the_walk_covers_every_permission() -> None:
     """Each permission is exercised by at least one action in the walk, so no table entry goes untested."""
-    from hmi.roles import allowed
+    from hmi.access.roles import allowed
 
     table = expected()
     for permission in Permission:

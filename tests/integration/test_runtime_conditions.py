@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hmi.access.roles import Role
 from hmi.alarms.engine import server_alarm_id
 from hmi.alarms.states import AlarmState
 from hmi.config import PlantConfig, load_config
-from hmi.roles import Role
+from hmi.records.signatures import SignatureRequest
 from hmi.runtime import Runtime
-from hmi.signatures import SignatureRequest
 from hmi.simulator import PlantSimulator, demo_config_path
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent

@@ -12,19 +12,19 @@ import pytest
 import sqlalchemy as sa
 from asyncua import ua
 
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
 from hmi.alarms.engine import Alarm, AlarmEngine, server_alarm_id
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.alarms.states import AlarmState
-from hmi.audit import AuditLog, system_context
-from hmi.auth import UserService
 from hmi.clock import ManualClock
 from hmi.config import Endpoint, parse_config
-from hmi.context import ActionContext
-from hmi.roles import Role
+from hmi.records.audit import AuditLog, system_context
 from hmi.sources import StatusBoard
-from hmi.sources.conditions import ConditionMonitor
 from hmi.sources.opcua import OpcUaSource
+from hmi.sources.server_alarms import ConditionMonitor
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry
 from hmi.tags import TagCache

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
+from hmi.access.sessions import SessionEnd, SessionsEnded, SessionService, session_key
 from hmi.clock import ManualClock
 from hmi.config import AccessPolicy
-from hmi.context import ActionContext
-from hmi.roles import Role
-from hmi.sessions import SessionEnd, SessionsEnded, SessionService, session_key
 from hmi.store.database import Database
 
 PASSWORD = "correct horse"

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
+from hmi.access.auth import UserService
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.service import AlarmService, command_content
-from hmi.audit import AuditLog
-from hmi.auth import UserService
 from hmi.clock import ManualClock
 from hmi.config import SignaturePolicy
-from hmi.context import ActionContext
-from hmi.roles import Role
-from hmi.signatures import (
+from hmi.records.audit import AuditLog
+from hmi.records.signatures import (
     SignatureRefused,
     SignatureRequest,
     SignatureRequired,

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from hmi.audit import AuditLog
-from hmi.auth import UserService
+from hmi.access.auth import UserService
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
-from hmi.roles import Role
+from hmi.historian.views import TrendViews
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
-from hmi.trend_views import TrendViews
 from tests.plant_fixture import small_plant
 
 PASSWORD = "long-enough-pw"

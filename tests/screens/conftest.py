@@ -20,8 +20,8 @@ from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
 from nicegui.testing.user import User
 
+from hmi.access.roles import Role
 from hmi.clock import ManualClock
-from hmi.roles import Role
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from tests.opcua_server import SmallServer, free_port

@@ -10,8 +10,8 @@ from typing import Any
 
 from nicegui import ui
 
-from hmi.audit import system_context
-from hmi.audit_export import CHAIN_HEAD_PREFIX
+from hmi.records.audit import system_context
+from hmi.records.audit_export import CHAIN_HEAD_PREFIX
 from tests.screens.conftest import Harness
 
 

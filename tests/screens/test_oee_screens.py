@@ -21,7 +21,7 @@ async def a_stop(hmi: Harness) -> str:
     for state in ("Held", "Execute"):
         await hmi.server.write("L1.State", state)
         await hmi.until(lambda s=state: (c := hmi.rt.cache.get("L1.State")) is not None and c.value == s)
-    await hmi.rt.historian.flush()
+    await hmi.rt.recorder.flush()
     now = hmi.rt.clock()
     # Before the HMI's first recording the state is unknown: that is a stop too ("No data"), listed before it.
     stops = await hmi.rt.oee.stops("L1", now - timedelta(hours=1), now)
@@ -90,7 +90,7 @@ async def test_counter_reading_and_quantity_produced_are_told_apart_in_integers(
     for value in (before + 1000, before + 1039):
         await hmi.server.write("L1.Good", value)
         await hmi.until(lambda v=value: hmi.rt.cache.get("L1.Good").value == v)  # type: ignore[union-attr]
-        await hmi.rt.historian.flush()
+        await hmi.rt.recorder.flush()
     now = hmi.rt.clock()
     start, end = hmi.rt.oee.windows(now)["shift"]
     made = (await hmi.rt.oee.report("L1", start, end)).good

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from asyncua import ua
 from nicegui import Client
 
+from hmi.access.context import PermissionDenied
+from hmi.access.roles import Role
 from hmi.alarms.states import AlarmState
-from hmi.context import PermissionDenied
-from hmi.roles import Role
 from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry, ShiftNote
 from tests.screens.conftest import PASSWORD, USERS, Harness
 

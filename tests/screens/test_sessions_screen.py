@@ -8,10 +8,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from nicegui.testing.user import User
 
+from hmi.access.auth import UserService
 from hmi.alarms.states import AlarmState
-from hmi.audit import AuditLog, system_context
-from hmi.auth import UserService
 from hmi.clock import ManualClock
+from hmi.records.audit import AuditLog, system_context
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AuditEntry, UserSession

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nicegui import ui
 
-from hmi.notes import MAX_NOTE_LENGTH
+from hmi.records.notes import MAX_NOTE_LENGTH
 from hmi.store.models import HandoverState
 from tests.screens.conftest import PASSWORD, Harness
 

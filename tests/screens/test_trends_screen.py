@@ -41,7 +41,7 @@ async def recorded(hmi: Harness, tag: str, value: float) -> None:
     """Write `value` on the server and wait until the historian has it in the database."""
     await hmi.server.write(tag, value)
     await hmi.until(lambda: (s := hmi.rt.cache.get(tag)) is not None and s.value == value)
-    await hmi.rt.historian.flush()
+    await hmi.rt.recorder.flush()
 
 
 async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> None:

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from nicegui import app, ui
 
+from hmi.access.roles import Role
+from hmi.access.stations import secret_digest
 from hmi.clock import ManualClock
-from hmi.roles import Role
-from hmi.stations import secret_digest
 from screens.panel import HANDOVER_PATH, PANEL_COOKIE
 from tests.screens.conftest import PASSWORD, Harness
 

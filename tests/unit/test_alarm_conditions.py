@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hmi.alarms.conditions import condition_active
+from hmi.alarms.detection import condition_active
 from hmi.config import AlarmDef
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from hmi.audit import as_text, canonical_content, row_hash
+from hmi.records.audit import as_text, canonical_content, row_hash
 from hmi.store.models import GENESIS_HASH, AuditEntry
 
 

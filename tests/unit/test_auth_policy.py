@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hmi.auth import PasswordPolicyError, check_password_policy, check_username
+from hmi.access.auth import PasswordPolicyError, check_password_policy, check_username
 
 
 @pytest.mark.parametrize(

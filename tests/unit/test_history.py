@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asyncua.ua import StatusCodes
 
-from hmi.history import TrendBuffer
+from hmi.historian.live import TrendBuffer
 from hmi.tags import Quality, TagCache, TagState, classify
 
 T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hmi.trend_export import trend_csv
+from hmi.historian.export import trend_csv
 from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
 from tests.plant_fixture import small_plant
 

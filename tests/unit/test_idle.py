@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from hmi.access.idle import IdlePolicy, IdleState
 from hmi.clock import ManualClock
 from hmi.config import AccessPolicy
-from hmi.idle import IdlePolicy, IdleState
 
 
 def test_defaults_lock_at_five_and_log_off_at_fifteen_minutes() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hmi.auth import SignIn
-from hmi.login_guard import Throttled
+from hmi.access.auth import SignIn
+from hmi.access.login_guard import Throttled
 from screens.fmt import refusal_text, wait_text
 
 

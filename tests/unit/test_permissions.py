@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hmi.context import ActionContext
-from hmi.roles import PERMISSIONS, Permission, Role, allowed
+from hmi.access.context import ActionContext
+from hmi.access.roles import PERMISSIONS, Permission, Role, allowed
 
 # Columns: operator, lead, engineer, manager, admin. "x" = allowed, "." = refused.
 EXPECTED = """

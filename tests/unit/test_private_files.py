@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hmi.audit_anchor import Anchor, AnchorFile
-from hmi.audit_key import load_or_create_key
 from hmi.private_files import mode_of, private_dir
+from hmi.records.audit_anchor import Anchor, AnchorFile
+from hmi.records.audit_key import load_or_create_key
 from screens.cli import storage_secret
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from hmi.signatures import SignatureRequest, SigningSession, content_hash, manifestation, verify
+from hmi.records.signatures import SignatureRequest, SigningSession, content_hash, manifestation, verify
 from hmi.store.models import Signature
 
 AT = datetime(2025, 1, 6, 13, 45, 12, tzinfo=UTC)

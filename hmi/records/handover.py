@@ -15,16 +15,15 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.states import AlarmState
-from hmi.audit import AuditLog
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
-from hmi.context import ActionContext
-from hmi.notes import ShiftNotes
-from hmi.roles import Permission
-from hmi.shifts import ShiftSlot, current_shift
-from hmi.signatures import (
+from hmi.records.audit import AuditLog
+from hmi.records.notes import ShiftNotes
+from hmi.records.signatures import (
     ACCEPTED,
     HANDED_OVER,
     SignatureRequest,
@@ -33,6 +32,7 @@ from hmi.signatures import (
     canonical_json,
     manifestation,
 )
+from hmi.shifts import ShiftSlot, current_shift
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind, Handover, HandoverState, Signature
 from hmi.tags import TagCache, TagState

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from hmi.private_files import append_private
 
 if TYPE_CHECKING:
-    from hmi.audit import AuditLog
+    from hmi.records.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from hmi.audit import AuditLog
-from hmi.auth import MAX_PASSWORD_LENGTH, UserService, normalise_username
+from hmi.access.auth import MAX_PASSWORD_LENGTH, UserService, normalise_username
+from hmi.access.context import ActionContext
 from hmi.clock import Clock, utc_now
-from hmi.context import ActionContext
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import Signature, User
 

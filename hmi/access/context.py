@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 
-from hmi.roles import Permission, Role, allowed
+from hmi.access.roles import Permission, Role, allowed
 
 
 class PermissionDenied(Exception):

@@ -21,10 +21,10 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from hmi.audit import SYSTEM_USER_ID, AuditLog
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
 from hmi.clock import Clock
-from hmi.context import ActionContext
-from hmi.roles import Role
+from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select, update
 
+from hmi.access.context import ActionContext
 from hmi.clock import Clock, utc_now
-from hmi.context import ActionContext
 from hmi.store.database import Database
 from hmi.store.models import User, UserSession
 

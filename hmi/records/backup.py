@@ -14,11 +14,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from hmi.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
-from hmi.audit_anchor import Anchor, AnchorFile
+from hmi.access.context import ActionContext
 from hmi.clock import Clock, utc_now
-from hmi.context import ActionContext
 from hmi.private_files import FILE_MODE
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
+from hmi.records.audit_anchor import Anchor, AnchorFile
 from hmi.store.database import Database
 
 try:  # POSIX; the HMI's SQLite deployments are Linux panels and servers.

@@ -10,11 +10,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from hmi.audit import AuditLog
+from hmi.access.context import ActionContext
+from hmi.access.roles import Permission
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
-from hmi.context import ActionContext
-from hmi.roles import Permission
+from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import TrendView
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from hmi.audit import AuditLog, system_context
 from hmi.clock import Clock
 from hmi.config import redact_config_text
+from hmi.records.audit import AuditLog, system_context
 from hmi.store.database import Database
 from hmi.store.models import AuditEntry, ConfigSnapshot
 

@@ -1,7 +1,7 @@
 """The audit trail: append-only rows, each HMAC-chained to the one before, so any direct edit is detectable.
 
 21 CFR 11.10(e). Rows carry the scheme that made their hash: `hmac-sha256` under the key kept outside the
-database (hmi.audit_key), or `sha256` for rows written before a key existed. Unkeyed rows may only come first;
+database (hmi.records.audit_key), or `sha256` for rows written before a key existed. Unkeyed rows may only come first;
 the first keyed row chains onto the last unkeyed one, so from then on the key protects the old rows too.
 """
 
@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from hmi.audit_anchor import Anchor
-from hmi.audit_key import KEY_ENV, key_id
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission, Role
 from hmi.clock import Clock, utc_now
-from hmi.context import ActionContext, PermissionDenied
-from hmi.roles import Permission, Role
+from hmi.records.audit_anchor import Anchor
+from hmi.records.audit_key import KEY_ENV, key_id
 from hmi.store.database import Database, GuardReport
 from hmi.store.models import GENESIS_HASH, SCHEME_HMAC, SCHEME_SHA256, AuditEntry, append_only_guards
 
@@ -42,7 +42,7 @@ SYSTEM_USER_ID = 0
 _CHAIN_LOCK_KEY = 0x686D695F61756474  # "hmi_audt"
 _VERIFY_BATCH = 1000
 _LIMITS = {"username": 64, "station": 120, "action": 64, "object_type": 64, "object_id": 200}
-_HOLDS_LOCK = "hmi.audit.holds_lock"
+_HOLDS_LOCK = "hmi.records.audit.holds_lock"
 # Set while this task is inside AuditLog.transaction(): asyncio.Lock is not re-entrant, so a nested
 # transaction (e.g. require() inside a transaction) would wait for itself forever; fail loudly instead.
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("hmi_audit_in_transaction", default=False)
@@ -147,7 +147,7 @@ class AuditLog:
 
     @property
     def key_id(self) -> str | None:
-        """The public id of the key in use (see hmi.audit_key.key_id), None when unkeyed."""
+        """The public id of the key in use (see hmi.records.audit_key.key_id), None when unkeyed."""
         return key_id(self._key) if self._key is not None else None
 
     @contextlib.asynccontextmanager

@@ -17,10 +17,10 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from hmi.alarms.journal_query import safe_cell
-from hmi.audit import AuditLog
-from hmi.audit_anchor import Anchor
 from hmi.config import QueryLimits
 from hmi.limits import Page, check_rows, check_span, page_of
+from hmi.records.audit import AuditLog
+from hmi.records.audit_anchor import Anchor
 from hmi.store.models import AuditEntry
 
 # One export is read in one go; beyond this the person is asked to narrow the filter.
@@ -170,7 +170,8 @@ def is_signature(entry: AuditEntry) -> bool:
 def manifestation(entry: AuditEntry) -> str:
     """The signature's printed manifestation (name, time, meaning) as the signing service recorded it.
 
-    hmi.signatures keeps it in `new_value` and the content binding in `detail`; older rows may carry it in `detail`.
+    hmi.records.signatures keeps it in `new_value` and the content binding in `detail`; older rows may carry it in
+    `detail`.
     """
     return (entry.new_value or entry.detail or "").strip()
 

@@ -17,13 +17,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from hmi.audit import SYSTEM_USER_ID, AuditLog
+from hmi.access.context import ActionContext
+from hmi.access.login_guard import LoginRateLimiter, RefusalTally, Throttled
+from hmi.access.roles import Permission, Role
+from hmi.access.sessions import SessionEnd, SessionsEnded, SessionService
 from hmi.clock import Clock, utc_now
 from hmi.config import AccessPolicy
-from hmi.context import ActionContext
-from hmi.login_guard import LoginRateLimiter, RefusalTally, Throttled
-from hmi.roles import Permission, Role
-from hmi.sessions import SessionEnd, SessionsEnded, SessionService
+from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import Database
 from hmi.store.models import User
 
