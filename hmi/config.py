@@ -103,7 +103,7 @@ AlarmType = Literal["HH", "H", "L", "LL", "discrete", "deviation", "rate", "bad_
 
 class AlarmDef(_Model):
     """One alarm on a tag: limit (HH/H/L/LL), discrete, deviation from a setpoint tag, rate of change, or bad
-    quality of the input (STANDARDS.md 1.7)."""
+    quality of the input; its fields are the alarm attributes rationalisation records (ISA-18.2 / IEC 62682)."""
 
     type: AlarmType
     name: Name | None = None
@@ -332,12 +332,12 @@ class AlarmPolicy(_Model):
         return value
 
     def priority_of(self, severity: int) -> int:
-        """OPC UA severity 1-1000 to priority 1-4 (STANDARDS.md 3.4)."""
+        """OPC UA Severity 1-1000 (IEC 62541-5 BaseEventType) to priority 1-4."""
         return next((p for p, low in enumerate(self.severity_priorities, start=1) if severity >= low), 4)
 
 
 class AccessPolicy(_Model):
-    """Sign-in rules (21 CFR Part 11 / Annex 11; STANDARDS.md 5.6)."""
+    """Sign-in rules (21 CFR 11.10(d), 11.300(d); EU GMP Annex 11 §12)."""
 
     lockout_attempts: int = Field(5, ge=1, le=20, description="failed logins in a row before the account locks")
     idle_lock_min: float = Field(5, gt=0, le=240, description="idle minutes before the screen locks")
@@ -364,7 +364,7 @@ class AccessPolicy(_Model):
 
 
 class SignaturePolicy(_Model):
-    """Which actions need an electronic signature (STANDARDS.md 5.5): the person re-enters the password."""
+    """Which actions need an electronic signature (21 CFR 11.200(a)(1)): the person re-enters the password."""
 
     acknowledge_priority_1: bool = True
     shelve: bool = True

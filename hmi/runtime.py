@@ -64,7 +64,8 @@ class Runtime:
     clock: Clock = utc_now
     demo: DemoInfo | None = None
     trend_window: timedelta = timedelta(minutes=15)
-    # The plant file `plant` was loaded from; when set, a changed file is audited at start (STANDARDS.md 5.1).
+    # The plant file `plant` was loaded from; when set, a changed file is audited at start (21 CFR 11.10(e),
+    # EU GMP Annex 11 §10).
     config_path: Path | None = None
     # Where the historian keeps samples while the database is unreachable (store and forward).
     data_dir: Path | None = None

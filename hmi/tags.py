@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class Quality(StrEnum):
-    """The quality class shown beside every value (STANDARDS.md 2.1)."""
+    """The quality class shown beside every value: the StatusCode severity (IEC 62541-4), or STALE when the
+    connection is lost."""
 
     GOOD = "good"
     UNCERTAIN = "uncertain"
@@ -65,7 +66,7 @@ class TagState:
 
     @property
     def time(self) -> datetime:
-        """SourceTimestamp, else ServerTimestamp, else time received (STANDARDS.md 2.5)."""
+        """SourceTimestamp, else ServerTimestamp, else time received (IEC 62541-4 DataValue)."""
         return self.source_time or self.server_time or self.received_at
 
     @property

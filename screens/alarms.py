@@ -243,7 +243,7 @@ class AlarmCommands:
         signing = SigningSession(app.storage.user, self.viewer.username)
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
         first = first_signing(self.rt, self.viewer)
-        # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
+        # Two touches for anything that changes a record (ISA-101.01): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
             ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
             choice = None
@@ -258,7 +258,7 @@ class AlarmCommands:
                     'data-testid="ack-post-note"').mark("ack-post-note")
             user_id = password = None
             if needs_signature:
-                # Electronic signature (STANDARDS.md 5.5): user id and password on the first signing of this
+                # Electronic signature (21 CFR 11.200(a)(1)): user id and password on the first signing of this
                 # session, the password alone afterwards.
                 ui.label("Electronic signature: re-enter your password to sign.").classes("font-semibold")
                 if first:

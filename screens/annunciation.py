@@ -56,7 +56,8 @@ window.hmiAnnunciator = window.hmiAnnunciator || (() => {
 
 @dataclass
 class SoundPlanner:
-    """Per panel: which tone should sound now, and which single beeps are due (STANDARDS.md 1.4, 1.5)."""
+    """Per panel: which tone should sound now, and which single beeps are due (ISA-18.2 / IEC 62682
+    annunciation; silencing is not acknowledging)."""
 
     policy: dict[int, SoundPolicy]
     silenced_up_to: int = 0

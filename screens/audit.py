@@ -1,4 +1,4 @@
-"""The audit trail screen: filtered rows in plant local time, exported as CSV or PDF (STANDARDS.md 5.1-5.3)."""
+"""The audit trail screen: filtered rows in plant local time, exported as CSV or PDF (21 CFR 11.10(b), 11.10(e))."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _cut(text: str | None) -> str:
 
 
 def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
-    # Server time (UTC in the store) shown in plant local time with its zone (DESIGN.md rule 7).
+    # Server time (UTC in the store) shown in plant local time with its zone (docs/architecture.md, "Rules").
     return {
         "id": entry.id,
         "time": local_time(entry.at, rt.plant.site.zone, date=True),

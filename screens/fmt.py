@@ -94,7 +94,7 @@ def _age(seconds: int) -> str:
 
 
 def line_state(state: TagState | None) -> tuple[str, str]:
-    """(css class, words) of a PackML state: the overview mapping of STANDARDS.md 6.4."""
+    """(css class, words) of a PackML state (ISA-TR88.00.02): this HMI's overview mapping."""
     if state is None or not state.good or not isinstance(state.value, str):
         return "unknown", "UNKNOWN"
     cls = PACKML_CLASS.get(state.value, "unknown")

@@ -117,7 +117,8 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
         skew_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
                        .props('data-testid="skew-banner" role="status"').mark("skew-banner"))
         skew_banner.set_visibility(False)
-        # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
+        # The highest-priority unacknowledged alarms, one touch to the alarm or its line (ISA-101.01
+        # display hierarchy and navigation).
         banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
     def refresh() -> None:

@@ -35,7 +35,8 @@ def _words(text: str) -> str:
 
 
 def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
-    # Source time, as everywhere alarm times are shown (STANDARDS.md 2.5); the CSV carries the server time too.
+    # Source time, as everywhere alarm times are shown (IEC 62541-4 SourceTimestamp); the CSV carries the server
+    # time too.
     return {
         "id": event.id,
         "time": local_time(event.source_time or event.server_time, rt.plant.site.zone, date=True),

@@ -112,7 +112,7 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
                                 "text-sm font-semibold").props('data-testid="note-signature"').mark("note-signature")
 
         def change(note: ShiftNote, *, delete: bool) -> None:
-            # Two touches (STANDARDS.md 4.6): the button opens this dialog, the confirm stores a new version.
+            # Two touches (ISA-101.01): the button opens this dialog, the confirm stores a new version.
             with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
                 ui.label("Delete this note?" if delete else "Amend this note").classes("hmi-title")
                 new_text = None

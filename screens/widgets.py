@@ -25,7 +25,7 @@ def indicator_classes(priority: int, state: AlarmState | None = None) -> str:
 
 
 def alarm_indicator(priority: int, state: AlarmState | None = None) -> ui.label:
-    """Colour + shape + priority number in one element (STANDARDS.md 4.2)."""
+    """Colour + shape + priority number in one element: never colour alone (ISA-101.01, ISA-18.2)."""
     return (
         ui.label(str(priority))
         .classes(indicator_classes(priority, state))
@@ -66,7 +66,7 @@ def _limit_text(alarms: Sequence[AlarmDef]) -> str:
 
 
 class StateView:
-    """A PackML state in words and shape, never as red/green (STANDARDS.md 4.1)."""
+    """A PackML state in words and shape, never as red/green: colour is kept for abnormal states (ISA-101.01)."""
 
     def __init__(self) -> None:
         self.label = ui.label("UNKNOWN").classes("hmi-state unknown")
@@ -81,7 +81,7 @@ class StateView:
 class LiveFeed:
     """Feeds a page from the tag cache: changes mark tags dirty, a timer renders them a few times a second.
 
-    The subscription ends when the page's client goes away (DESIGN.md rule 5 and 6).
+    The subscription ends when the page's client goes away (docs/architecture.md, "Rules").
     """
 
     def __init__(

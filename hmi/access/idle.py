@@ -1,4 +1,5 @@
-"""Idle screen lock and automatic logoff (STANDARDS.md 5.6): a pure decision on two times, no clock reads."""
+"""Idle screen lock and automatic logoff (21 CFR 11.10(d), EU GMP Annex 11 §12.1): a pure decision on two times,
+no clock reads."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class Permission(StrEnum):
 
 
 # Managers watch and analyse; acknowledging is for the people at the line. Shelving is a shift lead's call;
-# taking an alarm out of service is a bigger decision (STANDARDS.md 1.6) for engineers, managers and the
+# taking an alarm out of service is a bigger decision (ISA-18.2 / IEC 62682) for engineers, managers and the
 # administrator. Engineers (maintenance, process) may work on alarms and read the records but not run a shift.
 # Downtime reasons are given by the people at the line (and the engineers who fixed the stop), not from the office.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {

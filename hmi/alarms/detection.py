@@ -8,7 +8,8 @@ from hmi.config import AlarmDef
 
 
 def condition_active(alarm: AlarmDef, value: Any, was_active: bool) -> bool:
-    """True while the alarm condition holds; the deadband only applies on the way out (STANDARDS.md 1.8)."""
+    """True while the alarm condition holds; the deadband only applies on the way out (ISA-18.2 / IEC 62682
+    alarm deadband)."""
     if alarm.type == "discrete":
         return bool(value == alarm.value)
     assert alarm.limit is not None

@@ -18,7 +18,8 @@ from hmi.tags import Quality, TagCache, TagState
 
 log = logging.getLogger(__name__)
 
-# A higher limit on the same side of the same tag: its activation escalates the lower one (STANDARDS.md 1.3).
+# A higher limit on the same side of the same tag: its activation escalates the lower one (re-alarming,
+# ISA-18.2 / IEC 62682).
 _ESCALATES = {"HH": "H", "LL": "L"}
 
 
@@ -187,7 +188,8 @@ class AlarmEngine:
         self._emit(changes)
 
     def _raw_condition(self, ref: AlarmRef, state: TagState) -> bool | None:
-        """The undelayed condition, or None when this input cannot decide it (STANDARDS.md 1.10)."""
+        """The undelayed condition, or None when this input cannot decide it (bad-measurement handling,
+        ISA-18.2 / IEC 62682)."""
         alarm = ref.alarm
         was = self._raw.get(ref.id, False)
         if alarm.type == "bad_quality":
@@ -218,7 +220,8 @@ class AlarmEngine:
                    ) -> list[AlarmChange]:
         raw = self._raw_condition(ref, state)
         if raw is None:
-            # Input that cannot decide also cannot confirm a running on/off delay (STANDARDS.md 1.8, 1.10).
+            # Input that cannot decide also cannot confirm a running on/off delay (ISA-18.2 / IEC 62682
+            # alarm on-delay and off-delay, bad measurements).
             self._pending.pop(ref.id, None)
             return []
         self._raw[ref.id] = raw
@@ -229,7 +232,7 @@ class AlarmEngine:
             return []
         delay = ref.alarm.on_delay_s if raw else ref.alarm.off_delay_s
         if delay > 0:
-            # The condition must hold for the whole delay (STANDARDS.md 1.8); tick() completes it.
+            # The condition must hold for the whole delay (ISA-18.2 / IEC 62682 on-/off-delay); tick() completes it.
             pending = self._pending.get(ref.id)
             if pending is None or pending[0] != raw:
                 self._pending[ref.id] = (raw, now, state.value)
@@ -402,7 +405,7 @@ class AlarmEngine:
         """Merge OPC UA Alarms & Conditions notifications (ServerAlarm, removed) into the one alarm list.
 
         The server owns these alarms' state; the engine only mirrors it, so the list, the journal and the banner
-        treat them like local ones (STANDARDS.md 3).
+        treat them like local ones (IEC 62541-9 Alarms & Conditions).
         """
         out: list[AlarmChange] = []
         for server, removed in changes:

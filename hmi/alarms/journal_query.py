@@ -27,7 +27,7 @@ from hmi.store.models import AlarmEvent, AlarmEventKind
 KINDS = tuple(kind.value for kind in AlarmEventKind)
 """Journal kinds a filter may ask for."""
 STATES = tuple(state.value for state in AlarmState)
-"""Alarm states by their ISA-18.2 names (STANDARDS.md section 1), as journaled in `AlarmEvent.state`."""
+"""Alarm states by their names in the ISA-18.2 / IEC 62682 alarm state diagram, as journaled in `AlarmEvent.state`."""
 
 DEFAULT_LIMIT = 5000
 # Source clocks (PLCs) and the HMI's server clock disagree a little; the KPI loader filters on the indexed server

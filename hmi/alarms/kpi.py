@@ -1,4 +1,4 @@
-"""Alarm-system performance KPIs (ISA-18.2 / IEC 62682, EEMUA 191; STANDARDS.md section 1) from journal rows.
+"""Alarm-system performance KPIs (ISA-18.2 / IEC 62682 monitoring and assessment, EEMUA 191) from journal rows.
 
 Pure functions: no I/O and no clock reads; the window [start, end) and the journal rows come in as arguments.
 
@@ -6,7 +6,8 @@ Choices this module makes, so a reader of a KPI report knows what the numbers me
 - Only *annunciated* activations count: journal rows of kind "activated" whose state after the event is not
   shelved, suppressed by design or out of service. Escalations (H -> HH) and returns from shelving are not
   activations; the escalated alarm journals its own activation.
-- An event's time is its source time, falling back to the server time (STANDARDS.md 2.5).
+- An event's time is its source time, falling back to the server time (SourceTimestamp, else ServerTimestamp:
+  IEC 62541-4 DataValue).
 - Flood periods are fixed 10-minute periods aligned to the window start; a shorter last period still counts as a
   period. The peak is taken over the same periods, so "peak > threshold" and "some period in flood" agree.
 - Chattering: the same alarm activates `chatter_count` times within `chatter_window` (sliding, inclusive: the
@@ -68,7 +69,7 @@ class JournalEvent:
 
     @property
     def time(self) -> datetime:
-        """When it happened: the source time, else the server time (STANDARDS.md 2.5)."""
+        """When it happened: the source time, else the server time (IEC 62541-4 DataValue)."""
         return self.source_time or self.server_time
 
     @property
@@ -125,7 +126,8 @@ def priority_band(priority: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KpiTargets:
-    """Targets and thresholds, defaulting to the typical values of STANDARDS.md section 1 (configurable)."""
+    """Targets and thresholds, defaulting to the typical benchmark values of ISA-18.2 / IEC 62682 and EEMUA 191
+    (configurable)."""
 
     per_10min: float = 1.0
     per_10min_max: float = 2.0

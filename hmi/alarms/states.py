@@ -1,4 +1,4 @@
-"""The ISA-18.2 alarm lifecycle as a pure function `step(status, event, now) -> status` (STANDARDS.md section 1).
+"""The ISA-18.2 / IEC 62682 alarm lifecycle as a pure function `step(status, event, now) -> status`.
 
 No I/O and no clock reads: time comes in with the event. An alarm's status has two parts:
 - the annunciation lifecycle: NORMAL, ACTIVE_UNACK, ACTIVE_ACK, RTN_UNACK, LATCHED_UNACK, LATCHED_ACK;

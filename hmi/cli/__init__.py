@@ -12,7 +12,7 @@ from hmi.cli import audit, browse, check, simulate, users
 
 COMMANDS = (check, simulate, browse, users, audit)
 # The screens package plugs its commands (run, demo) in through this entry-point group, so the core never
-# imports the user interface (DESIGN.md rule 1).
+# imports the user interface (docs/architecture.md, "Rules").
 PLUGIN_GROUP = "hmi.commands"
 
 

@@ -38,7 +38,8 @@ def sample_time(state: TagState) -> datetime:
 
 
 def drawable(quality: str, value: float | None) -> bool:
-    """True when a sample is a number a trend may draw: good, or uncertain with a value (STANDARDS.md 2.2)."""
+    """True when a sample is a number a trend may draw: good, or uncertain with a value (IEC 62541-4
+    StatusCode: bad results are never used, uncertain ones with care)."""
     return value is not None and quality in ("good", "uncertain")
 
 

@@ -1,4 +1,4 @@
-"""OEE after ISO 22400 (STANDARDS.md 6.1-6.2): pure arithmetic, no I/O."""
+"""OEE after ISO 22400-2 (OEE index = availability x effectiveness x quality ratio): pure arithmetic, no I/O."""
 
 from __future__ import annotations
 

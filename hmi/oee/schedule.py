@@ -100,5 +100,5 @@ def planned_stop_intervals(site: Site, oee: LineOee | None, start: datetime, end
 
 
 def planned_busy_intervals(site: Site, oee: LineOee | None, start: datetime, end: datetime) -> list[Interval]:
-    """Scheduled time minus the configured planned stops within [start, end) (STANDARDS.md 6.3)."""
+    """Scheduled time minus the configured planned stops within [start, end): planned busy time (ISO 22400-2)."""
     return subtract(scheduled_intervals(site, oee, start, end), planned_stop_intervals(site, oee, start, end))

@@ -1,7 +1,8 @@
 """OEE service: state timelines, production counts, stops with downtime reasons, OEE reports and Pareto.
 
-Everything is computed from the historian's samples for any window (STANDARDS.md 6.5); only the downtime reasons
-people give are stored here. Windows are clipped at the injected clock's now, so a running shift counts to now.
+Everything is computed from the historian's samples (state changes with their source times), so the ISO 22400-2
+KPIs can be recomputed for any window; only the downtime reasons people give are stored here. Windows are clipped
+at the injected clock's now, so a running shift counts to now.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PackML line and machine states (ISA-TR88.00.02) and the overview categories they map to (STANDARDS.md 6.4)."""
+"""PackML line and machine states (ISA-TR88.00.02 state model) and the overview categories this HMI maps them to."""
 
 from __future__ import annotations
 

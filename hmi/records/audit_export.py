@@ -1,7 +1,7 @@
 """Audit trail exports: electronic (CSV, JSON) and human-readable (PDF) copies of filtered audit rows.
 
-STANDARDS.md 5.3. Pure functions over rows already read; the PDF is CPU work, so callers on the event loop run
-`audit_pdf` in a thread (`asyncio.to_thread`).
+21 CFR 11.10(b): accurate and complete copies in human-readable and electronic form. Pure functions over rows
+already read; the PDF is CPU work, so callers on the event loop run `audit_pdf` in a thread (`asyncio.to_thread`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Shift notes: written by the people at the line for the next shift; stored with their audit entry.
 
-Notes are never edited in place (STANDARDS.md 5.4): an amendment or a deletion is a new version of the note
-with a reason, and every version stays readable in its history."""
+Notes are never edited in place (21 CFR 11.10(e): changes must not obscure what was recorded): an amendment or a
+deletion is a new version of the note with a reason, and every version stays readable in its history."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ class ShiftNotes:
 
     async def sign(self, ctx: ActionContext, note_id: int, signatures: SignatureService, *, username: str | None,
                    password: str, meaning: str = "Reviewed") -> Signature:
-        """Sign one version of a note (STANDARDS.md 5.5); the signature is bound to that version's content, so an
+        """Sign one version of a note (21 CFR 11.50, 11.70); the signature is bound to that version's content, so an
         amendment needs its own signature."""
         await self._audit.require(ctx, Permission.ADD_NOTE, action="note.sign", object_type="shift_note",
                                   object_id=str(note_id))

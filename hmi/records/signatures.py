@@ -1,4 +1,4 @@
-"""Electronic signatures (21 CFR Part 11, STANDARDS.md 5.5): the signer re-enters the password (user id and
+"""Electronic signatures (21 CFR 11.50, 11.70, 11.200): the signer re-enters the password (user id and
 password on the first signing of a session), and the stored signature holds the printed name, server UTC time,
 meaning and the SHA-256 of the exact content signed, so it cannot be carried over to other content."""
 

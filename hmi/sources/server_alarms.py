@@ -1,9 +1,10 @@
 """OPC UA Alarms & Conditions, client side, for one endpoint: the server's condition list and Acknowledge.
 
-STANDARDS.md 3: events of AlarmConditionType from the Server object, kept by ConditionId; Retain=false removes;
-ConditionRefresh after every connect, reconnect and subscription re-creation, and entries the refresh does not
-confirm are removed at RefreshEnd; Acknowledge with the EventId of a notification and the operator's comment,
-errors raised with their status name and never retried; Severity mapped to priority by a configurable table.
+IEC 62541-9: events of AlarmConditionType from the Server object, kept by ConditionId; Retain=false removes;
+ConditionRefresh (§5.5.7) after every connect, reconnect and subscription re-creation, and entries the refresh does not
+confirm are removed at RefreshEnd; Acknowledge (§5.7.3) with the EventId of a notification and the operator's comment,
+errors raised with their status name and never retried; Severity (IEC 62541-5 BaseEventType) mapped to priority
+by a configurable table.
 
 The monitor owns its own subscription on the endpoint's client and follows the session through the
 `SessionHook` calls of `OpcUaSource` (`on_session`, `on_session_lost`, `on_subscription_recreated`).

@@ -98,7 +98,7 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255, repr=False)
     disabled: bool = False
     created_at: datetime = _utc()
-    # Lockout (STANDARDS.md 5.6). Server defaults so Database.start() can add them to an existing users table.
+    # Lockout (21 CFR 11.300(d)). Server defaults so Database.start() can add them to an existing users table.
     failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     locked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
@@ -191,7 +191,7 @@ class Acknowledgement(SQLModel, table=True):
 
 
 class NoteCategory(StrEnum):
-    """What a shift note is about (STANDARDS.md 5.4)."""
+    """What a shift note is about."""
 
     PRODUCTION = "production"
     QUALITY = "quality"
@@ -234,8 +234,8 @@ class ShiftNote(SQLModel, table=True):
 
 
 class Signature(SQLModel, table=True):
-    """An electronic signature (STANDARDS.md 5.5): who, when (server UTC), what it means, and the hash of what
-    was signed, so it cannot be moved to other content."""
+    """An electronic signature: who, when (server UTC), what it means (21 CFR 11.50), and the hash of what was
+    signed, so it cannot be moved to other content (21 CFR 11.70)."""
 
     __tablename__ = "signatures"
     __table_args__ = (sa.Index("ix_signatures_object", "object_type", "object_id"),)

@@ -1,5 +1,5 @@
 """Lockout, unlock, password policy, idle unlock/logoff audit, user switch and stations on both real databases
-(STANDARDS.md 5.6, 5.7)."""
+(21 CFR 11.10(d), 11.10(g), 11.300(d))."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Alarm commands on a real database (SQLite file and the local PostgreSQL): shelve, unshelve, out of service,
 return to service and reset, each permission-checked, with reason rules, journal rows and an audit row in one
-transaction (STANDARDS.md 1.6, 5.1, 5.7). Time is a ManualClock shared by engine, service and audit log."""
+transaction (ISA-18.2 / IEC 62682 shelving and out of service; 21 CFR 11.10(e), 11.10(g)). Time is a ManualClock
+shared by engine, service and audit log."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`hmi audit verify | export` end to end through hmi.cli.main, and the export formats, on both real databases.
 
-STANDARDS.md 5.2 (direct edits and deletions are refused by the database and found by verify) and 5.3 (exports in
-human-readable PDF and electronic CSV/JSON, filtered by time, user and object).
+21 CFR 11.10(e) and 11.10(a) (direct edits and deletions are refused by the database and found by verify) and
+11.10(b) (exports in human-readable PDF and electronic CSV/JSON, filtered by time, user and object).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A changed plant file at start-up is audited with before/after hashes and the diff (issue 4, STANDARDS.md 5.1)."""
+"""A changed plant file at start-up is audited with before/after hashes and the diff (issue 4; 21 CFR 11.10(e),
+EU GMP Annex 11 §10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shift notes are never edited in place (STANDARDS.md 5.4): amendments and deletions are versions with reasons."""
+"""Shift notes are never edited in place (21 CFR 11.10(e)): amendments and deletions are versions with reasons."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ async def test_manager_cannot_amend_and_the_refusal_is_audited(
 async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
     db: Database, users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
-    """STANDARDS.md 5.5 for notes: user id + password, manifestation, bound to exactly that version's content."""
+    """21 CFR 11.50, 11.70, 11.200 for notes: user id + password, manifestation, bound to exactly that version's
+    content."""
     from hmi.records.notes import note_content
     from hmi.records.signatures import SignatureRefused, SignatureService
 

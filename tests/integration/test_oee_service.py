@@ -51,7 +51,7 @@ LINE = """
             tags: [{{name: {name}.Filler.State, endpoint: e, node_id: "ns=2;s={name}.Filler.State", data_type: string}}]
 """
 LINES = {
-    # 0.5 min per item, scheduled in the early shift only: the standard's test vector.
+    # 0.5 min per item, scheduled in the early shift only: the worked example of tests/unit/test_oee_calc.py.
     "L1": "{ideal_rate_per_min: 2, shifts: [Early]}",
     "L2": '{ideal_rate_per_min: 2, shifts: [Early], planned_stops: [{name: Lunch, start: "11:30", end: "12:00"}]}',
     "L3": "{ideal_rate_per_min: 2, planned_rate_per_min: 1.5}",
@@ -97,7 +97,7 @@ def counter(tag: str, *points: tuple[datetime, float]) -> list[dict[str, object]
 
 
 async def vector_shift(db: Database, line: str = "L1") -> None:
-    """An early shift of the standard's test vector: 60 min Held, 760 good and 20 rejects counted."""
+    """An early shift of the worked example: 60 min Held, 760 good and 20 rejects counted."""
     await insert(db, run(f"{line}.State", (h(5, 50), "Execute"), (h(9), "Held"), (h(10), "Execute"), until=h(14, 10)))
     await insert(db, counter(f"{line}.Good", (h(5, 55), 1000), (h(9), 1400), (h(13, 59), 1760), (h(14, 5), 1800)))
     await insert(db, counter(f"{line}.Reject", (h(5, 55), 5), (h(9), 15), (h(13, 59), 25)))
@@ -119,7 +119,7 @@ async def person(users: UserService, role: Role = Role.OPERATOR) -> ActionContex
 # ---------------------------------------------------------------------------------------------------- reports
 
 
-async def test_the_standards_test_vector_from_samples(db: Database, oee: OeeService, clock: ManualClock) -> None:
+async def test_the_worked_example_from_samples(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await vector_shift(db)
     clock.set(h(15))
     report = await oee.report("L1", h(6), h(14))

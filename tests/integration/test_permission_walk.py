@@ -1,4 +1,4 @@
-"""Walk EVERY (role, permission) pair through the real services on both databases (STANDARDS.md 5.7):
+"""Walk EVERY (role, permission) pair through the real services on both databases (21 CFR 11.10(g)):
 each action is either done, or refused with PermissionDenied and an audit row `<action>.denied`.
 
 The expected matrix is written out here, not taken from hmi.access.roles, so a changed table fails this test.

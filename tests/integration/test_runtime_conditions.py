@@ -1,6 +1,6 @@
 """Server-side alarms (OPC UA Alarms & Conditions) and local alarms in one list, one journal, one banner:
 the whole runtime against the simulator, acknowledging a server condition on its server with the real operator
-recorded locally (STANDARDS.md 3)."""
+recorded locally (IEC 62541-9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Alarm conditions: limit alarms with deadband on the way out only (STANDARDS.md 1.8), discrete equality."""
+"""Alarm conditions: limit alarms with deadband on the way out only (ISA-18.2 / IEC 62682 deadband), discrete
+equality."""
 
 from __future__ import annotations
 

@@ -286,7 +286,7 @@ def test_reactivation_of_a_returned_alarm_is_a_new_activation(engine: AlarmEngin
 
 def test_escalation_to_hh_makes_the_acked_h_unacknowledged_again(engine: AlarmEngine, cache: TagCache,
                                                                  changes: Changes) -> None:
-    """STANDARDS.md 1.3: an acknowledged alarm that escalates (H -> HH) is unacknowledged again."""
+    """Re-alarming (ISA-18.2 / IEC 62682): an acknowledged alarm that escalates (H -> HH) is unacknowledged again."""
     cache.update([ts("Temp", 85.0, 0)])
     ack(engine, engine.get("Temp.H"), 1)
     changes.clear()

@@ -1,6 +1,6 @@
-"""The alarm engine against STANDARDS.md 1.1-1.11, with time driven by a ManualClock injected into the engine:
-delays, deadband, latching, shelving, out of service, suppression by design, bad quality, deviation, rate of
-change, first-out and the definition attributes."""
+"""The alarm engine against the ISA-18.2 / IEC 62682 alarm lifecycle, with time driven by a ManualClock injected
+into the engine: delays, deadband, latching, shelving, out of service, suppression by design, bad quality,
+deviation, rate of change, first-out and the definition attributes."""
 
 from __future__ import annotations
 

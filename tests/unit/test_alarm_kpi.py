@@ -1,4 +1,4 @@
-"""Alarm KPIs from synthetic journals with known answers (STANDARDS.md section 1)."""
+"""Alarm KPIs from synthetic journals with known answers (ISA-18.2 / IEC 62682 monitoring and assessment, EEMUA 191)."""
 
 from __future__ import annotations
 

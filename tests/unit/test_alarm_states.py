@@ -1,5 +1,5 @@
 """The pure ISA-18.2 state machine `step(status, event, now)`: every reachable state x every trigger against a
-table written out by hand, and properties over random event sequences (STANDARDS.md section 1)."""
+table written out by hand, and properties over random event sequences (ISA-18.2 / IEC 62682 alarm states)."""
 
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ def test_process_events_never_lose_an_activation(script: tuple[bool, list[tuple[
 @given(scripts())
 def test_an_acknowledged_alarm_that_reactivates_or_escalates_is_unacknowledged(
         script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
-    """(b) STANDARDS.md 1.3."""
+    """(b) An acknowledged alarm that re-activates or escalates is unacknowledged again (re-alarming)."""
     for before, event, _, after in run(script):
         acknowledged = before.state in (AA, LA, N)
         if event.trigger is ACT and not before.condition and acknowledged:

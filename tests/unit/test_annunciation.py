@@ -1,4 +1,4 @@
-"""Sound per priority policy and Silence, decided in Python (STANDARDS.md 1.4, 1.5)."""
+"""Sound per priority policy and Silence, decided in Python (ISA-18.2 / IEC 62682 annunciation)."""
 
 from __future__ import annotations
 

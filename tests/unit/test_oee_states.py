@@ -1,4 +1,4 @@
-"""PackML state names and their overview categories (STANDARDS.md 6.4)."""
+"""PackML state names (ISA-TR88.00.02) and this HMI's overview categories."""
 
 from __future__ import annotations
 
