@@ -464,6 +464,19 @@ table.trace li > span:first-child { display: inline-block; min-width: 4.5em; }
 """
 
 
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def _code_html(text: str) -> str:
+    """Escaped text with the markdown `code` spans of docs/requirements.md as <code>."""
+    return _CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text))
+
+
+def _code_pdf(text: str) -> str:
+    """Escaped paragraph markup with the markdown `code` spans in Courier."""
+    return _CODE_SPAN.sub(lambda m: f'<font face="Courier">{m.group(1)}</font>', xml_escape(text))
+
+
 def _css_class(outcome: str) -> str:
     return {"not run": "not-run"}.get(outcome, outcome)
 
@@ -508,7 +521,7 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
     parts.append(f'<h2 class="failed">Failed requirements ({len(failed)})</h2>')
     if failed:
         parts.append("<ul>" + "".join(
-            f'<li class="failed">FAILED {e(r.requirement.id)}: {e(r.requirement.text)}<ul>'
+            f'<li class="failed">FAILED {e(r.requirement.id)}: {_code_html(r.requirement.text)}<ul>'
             + "".join(f"<li><code>{e(_cut(t.nodeid, _NAME_CHARS))}</code> {e(t.outcome)}"
                       f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div></li>'
                       for t in r.tests if t.failed)
@@ -522,7 +535,7 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
         parts.append('<p class="untested">No test of this run passed for these requirements: not run, or every '
                      "test skipped.</p><ul>" + "".join(
                          f'<li class="untested">{e(r.outcome.value.upper())} {e(r.requirement.id)}: '
-                         f"{e(r.requirement.text)}</li>" for r in untested) + "</ul>")
+                         f"{_code_html(r.requirement.text)}</li>" for r in untested) + "</ul>")
     else:
         parts.append("<p>None.</p>")
 
@@ -559,8 +572,9 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
             + (f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div>' if t.message else "")
             + "</li>" for t in item.tests)
         parts.append(
-            f'<tr class="{row_class}" id="{e(req.id)}"><td>{e(req.id)}</td><td>{e(req.text)}</td>'
-            f'<td>{e(req.source)}</td><td class="outcome {_css_class(outcome.value)}">{e(outcome.value.upper())}</td>'
+            f'<tr class="{row_class}" id="{e(req.id)}"><td>{e(req.id)}</td><td>{_code_html(req.text)}</td>'
+            f'<td>{_code_html(req.source)}</td>'
+            f'<td class="outcome {_css_class(outcome.value)}">{e(outcome.value.upper())}</td>'
             f"<td>{'<ul>' + tests + '</ul>' if tests else 'no test in this run'}</td></tr>")
     if area is not None:
         parts.append("</table>")
@@ -594,12 +608,22 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
     def p(text: str, style: ParagraphStyle = cell) -> Paragraph:
         return Paragraph(xml_escape(text).replace("\n", "<br/>"), style)
 
+    def md(text: str, style: ParagraphStyle = cell) -> Paragraph:
+        """Text of docs/requirements.md, whose `code` spans are set in Courier."""
+        return Paragraph(_code_pdf(text), style)
+
+    line = colors.HexColor("#9a9a9a")
+
     def table(rows: list[list[Any]], widths: list[float], extra: Sequence[tuple[Any, ...]] = (), *,
-              header: bool = True) -> LongTable:
+              header: bool = True, grid: bool = True) -> LongTable:
+        """grid=False: a box, the columns, and lines between rows only in the test columns (4 and 5)."""
         t = LongTable(rows, colWidths=widths, repeatRows=1 if header else 0)
+        lines = [("GRID", (0, 0), (-1, -1), 0.25, line)] if grid else [
+            ("BOX", (0, 0), (-1, -1), 0.25, line), ("LINEAFTER", (0, 0), (-2, -1), 0.25, line),
+            ("LINEBELOW", (4, 0), (-1, -2), 0.25, line)]
         t.setStyle(TableStyle([
             *([("BACKGROUND", (0, 0), (-1, 0), grey)] if header else []),
-            ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
+            *lines,
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             *extra,
         ]))
@@ -628,7 +652,7 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
     failed = result.with_outcome(Outcome.FAILED)
     story.append(p(f"Failed requirements ({len(failed)})", h2_red if failed else h2))
     for item in failed:
-        story.append(p(f"FAILED {item.requirement.id}: {item.requirement.text}", flagged_body))
+        story.append(md(f"FAILED {item.requirement.id}: {item.requirement.text}", flagged_body))
         for t in item.tests:
             if t.failed:
                 story.append(p(f"    {t.outcome}: {_cut(t.nodeid, _NAME_CHARS)} — {_cut(t.message, _MESSAGE_CHARS)}",
@@ -638,7 +662,7 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
     untested = result.with_outcome(Outcome.NOT_RUN, Outcome.SKIPPED)
     story.append(p(f"Untested requirements ({len(untested)})", h2_red if untested else h2))
     for item in untested:
-        story.append(p(f"{item.outcome.value.upper()} {item.requirement.id}: {item.requirement.text}", flagged_body))
+        story.append(md(f"{item.outcome.value.upper()} {item.requirement.id}: {item.requirement.text}", flagged_body))
     if not untested:
         story.append(p("None.", body))
     if result.unknown:
@@ -665,7 +689,7 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
             story.append(table([[p(h, head) for h in ("ID", "Requirement", "Source", "Outcome", "Test", "Result")]],
                                widths))
         bad = outcome is not Outcome.PASSED
-        first = [p(req.id, flagged if bad else bold), p(req.text), p(req.source),
+        first = [p(req.id, flagged if bad else bold), md(req.text), md(req.source),
                  p(outcome.value.upper(), flagged if bad else bold)]
         # Plain strings where nothing wraps, and tables of a few rows: reportlab measures every remaining row of a
         # table again for each page it splits, and a Paragraph per cell is slow to measure.
@@ -683,7 +707,7 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
             for i, (_, failed_test) in enumerate(chunk):
                 if failed_test:
                     styling += [("TEXTCOLOR", (5, i), (5, i), red), ("FONT", (5, i), (5, i), "Helvetica-Bold", 7)]
-            story.append(table([r for r, _ in chunk], widths, styling, header=False))
+            story.append(table([r for r, _ in chunk], widths, styling, header=False, grid=False))
 
     page_w, page_h = landscape(A4)
     title = f"factory-hmi {info.version} OQ report · generated {generated}"
