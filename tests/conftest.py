@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,3 +80,25 @@ async def users(db: Database, audit: AuditLog, clock: ManualClock) -> AsyncItera
     service = UserService(db, audit, clock, hasher=FAST_HASHER)
     yield service
     await service.stop()
+
+
+# ------------------------------------------------------------------------------------ validation package (VAL-002)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's `@pytest.mark.req(...)` ids go into the JUnit XML as its property `requirements` (space
+    separated), which `hmi validation report` reads; set at collection, so skipped and failed tests carry them too."""
+    for item in items:
+        ids = [str(i) for mark in item.iter_markers("req") for i in mark.args]
+        if ids:
+            item.user_properties.append(("requirements", " ".join(dict.fromkeys(ids))))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_test_environment(record_testsuite_property: Callable[[str, object], None]) -> None:
+    """The environment this run's tests ran in (factory-hmi version and revision, Python, platform, key packages)
+    as JUnit suite properties `environment.<name>`; a no-op without --junitxml."""
+    from hmi.validation import ENVIRONMENT_PREFIX, environment
+
+    for name, value in environment().items():
+        record_testsuite_property(ENVIRONMENT_PREFIX + name, value)

@@ -35,6 +35,7 @@ def value_text(page: Page, tag: str) -> str:
     return page.locator(f'[data-tag="{tag}"] .hmi-value-sm').first.inner_text()
 
 
+@pytest.mark.req("SCR-001", "SCR-002", "SCR-003", "SCR-004", "SCR-008", "SCR-010")
 def test_operator_journey(page: Page, demo: Demo) -> None:
     login(page, demo, "operator")
     expect(page.get_by_test_id("line-card-Line1")).to_be_visible()
@@ -89,6 +90,7 @@ def test_operator_journey(page: Page, demo: Demo) -> None:
     expect(acked).to_contain_text("acknowledged")
 
 
+@pytest.mark.req("ALM-023")
 def test_manager_sees_alarms_but_cannot_acknowledge(page: Page, demo: Demo) -> None:
     login(page, demo, "manager")
     page.goto(f"{demo.url}/alarms")
@@ -96,6 +98,7 @@ def test_manager_sees_alarms_but_cannot_acknowledge(page: Page, demo: Demo) -> N
     expect(page.get_by_test_id("ack-selected")).to_have_count(0)
 
 
+@pytest.mark.req("SCR-010")
 def test_login_page_says_demo_and_refuses_a_wrong_password(page: Page, demo: Demo) -> None:
     page.goto(f"{demo.url}/login")
     expect(page.get_by_test_id("demo-notice")).to_contain_text("DEMO MODE")
@@ -106,6 +109,7 @@ def test_login_page_says_demo_and_refuses_a_wrong_password(page: Page, demo: Dem
     expect(page.get_by_test_id("login-error")).to_contain_text("Wrong user name or password")
 
 
+@pytest.mark.req("HIS-008", "HIS-009")
 def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
     login(page, demo, "engineer")
     page.goto(f"{demo.url}/trends?tags=Line1.Speed,Line1.Filler.Temperature")
@@ -129,6 +133,7 @@ def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
     expect(page.get_by_test_id("trend-window")).to_contain_text("HISTORY")
 
 
+@pytest.mark.req("OEE-007", "OEE-009", "SEC-006")
 def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
     # Line3 is scheduled round the clock without breaks, so its stop counts whenever this test runs.
     inject_fault(demo.opcua_url, "Line3", "Filler")

@@ -32,6 +32,7 @@ def stations(db: Database, audit: AuditLog, clock: ManualClock) -> StationServic
     return StationService(db, audit, clock)
 
 
+@pytest.mark.req("ACC-003")
 async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(
     users: UserService, admin: ActionContext, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -61,6 +62,7 @@ async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(
     assert await audit.verify() is None
 
 
+@pytest.mark.req("ACC-003")
 async def test_lockout_count_comes_from_the_plant_policy(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(lockout_attempts=2))
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
@@ -68,6 +70,7 @@ async def test_lockout_count_comes_from_the_plant_policy(db: Database, audit: Au
     assert (await users.sign_in("alice", "nope nope")).locked
 
 
+@pytest.mark.req("ACC-003")
 async def test_only_admins_unlock(users: UserService, audit: AuditLog) -> None:
     await users.create_user("lena", PASSWORD, Role.LEAD)
     lena = await users.authenticate("lena", PASSWORD)
@@ -77,11 +80,13 @@ async def test_only_admins_unlock(users: UserService, audit: AuditLog) -> None:
     assert [e.action for e in await audit.query(action="user.unlock.denied")] == ["user.unlock.denied"]
 
 
+@pytest.mark.req("ACC-003")
 async def test_unlock_of_an_unknown_user(users: UserService, admin: ActionContext) -> None:
     with pytest.raises(UnknownUser):
         await users.unlock(admin, "zed")
 
 
+@pytest.mark.req("ACC-002")
 async def test_policy_length_from_the_plant_and_no_reuse_on_reset(
     db: Database, audit: AuditLog, clock: ManualClock, admin: ActionContext
 ) -> None:
@@ -97,6 +102,7 @@ async def test_policy_length_from_the_plant_and_no_reuse_on_reset(
     assert (await users.sign_in("alice", "another twelve")).ok
 
 
+@pytest.mark.req("ACC-007")
 async def test_screen_unlock_checks_the_password_and_counts_failures(
     db: Database, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -119,6 +125,7 @@ async def test_screen_unlock_checks_the_password_and_counts_failures(
     assert "15 idle minutes" in (idle.detail or "")
 
 
+@pytest.mark.req("ACC-011")
 async def test_user_switch_logs_out_the_previous_person_and_in_the_next(users: UserService, audit: AuditLog) -> None:
     await users.create_user("olga", PASSWORD, Role.OPERATOR)
     await users.create_user("lena", PASSWORD, Role.LEAD)
@@ -134,6 +141,7 @@ async def test_user_switch_logs_out_the_previous_person_and_in_the_next(users: U
         ("logout.switch", "olga", "panel-7"), ("login", "lena", "panel-7")]
 
 
+@pytest.mark.req("ACC-010")
 async def test_stations_are_registered_listed_and_disabled_by_admins(
     stations: StationService, admin: ActionContext, users: UserService, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -161,6 +169,7 @@ async def test_stations_are_registered_listed_and_disabled_by_admins(
                        ("station.disable", "panel-l1"), ("station.enable", "panel-l1")]
 
 
+@pytest.mark.req("ACC-010")
 async def test_only_admins_manage_stations(stations: StationService, users: UserService, audit: AuditLog) -> None:
     await users.create_user("max", PASSWORD, Role.MANAGER)
     manager = await users.authenticate("max", PASSWORD)
@@ -172,6 +181,7 @@ async def test_only_admins_manage_stations(stations: StationService, users: User
     assert (denied.username, denied.object_id) == ("max", "panel-9")
 
 
+@pytest.mark.req("ACC-010")
 async def test_records_carry_the_station_of_the_sign_in(users: UserService, audit: AuditLog) -> None:
     await users.create_user("olga", PASSWORD, Role.OPERATOR)
     olga = await users.authenticate("olga", PASSWORD, station="panel-l1")
@@ -181,6 +191,7 @@ async def test_records_carry_the_station_of_the_sign_in(users: UserService, audi
     assert {e.station for e in await audit.query(username="olga")} == {"panel-l1"}
 
 
+@pytest.mark.req("ACC-003")
 async def test_an_existing_database_gets_the_lockout_columns(db: Database, users: UserService) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     # The users table as a release before the lockout made it.
@@ -197,6 +208,7 @@ async def test_an_existing_database_gets_the_lockout_columns(db: Database, users
     assert (await users.sign_in("alice", PASSWORD)).ok
 
 
+@pytest.mark.req("ACC-010")
 async def test_a_panel_is_its_station_only_with_the_enrolled_secret(
     stations: StationService, admin: ActionContext, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -243,6 +255,7 @@ async def test_a_panel_is_its_station_only_with_the_enrolled_secret(
         assert all(s not in repr(entry) for s in (secret, second, third))
 
 
+@pytest.mark.req("ACC-010")
 async def test_station_names_cannot_pass_for_a_network_address(stations: StationService, admin: ActionContext) -> None:
     for name in ("web", "WEB:10.0.0.5", "web:panel"):
         with pytest.raises(ValueError, match="reserved for panels that are not enrolled"):

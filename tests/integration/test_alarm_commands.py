@@ -123,6 +123,7 @@ async def parts(db: Database, audit: AuditLog, users: UserService, clock: Manual
 # ------------------------------------------------------------------------------------------------- shelving
 
 
+@pytest.mark.req("ALM-007")
 async def test_a_lead_shelves_with_reason_and_duration(parts: Parts) -> None:
     lena = await parts.person("lena", Role.LEAD)
     parts.put("T1", 20.0)
@@ -140,6 +141,7 @@ async def test_a_lead_shelves_with_reason_and_duration(parts: Parts) -> None:
     assert entry.detail == "shelved for 2:00:00"
 
 
+@pytest.mark.req("ALM-007")
 async def test_an_operator_may_not_shelve_and_the_refusal_is_audited(parts: Parts) -> None:
     olga = await parts.person("olga", Role.OPERATOR)
     parts.put("T1", 20.0)
@@ -154,6 +156,7 @@ async def test_an_operator_may_not_shelve_and_the_refusal_is_audited(parts: Part
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
+@pytest.mark.req("ALM-007")
 async def test_shelving_needs_a_reason(parts: Parts, reason: str | None) -> None:
     lena = await parts.person("lena", Role.LEAD)
     parts.put("T1", 20.0)
@@ -167,6 +170,7 @@ async def test_shelving_needs_a_reason(parts: Parts, reason: str | None) -> None
 
 @pytest.mark.parametrize("duration", [timedelta(hours=8, seconds=1), timedelta(days=2), timedelta(0),
                                       timedelta(seconds=-5)])
+@pytest.mark.req("ALM-007")
 async def test_shelving_longer_than_the_maximum_or_not_positive_is_refused(parts: Parts,
                                                                           duration: timedelta) -> None:
     lena = await parts.person("lena", Role.LEAD)
@@ -179,6 +183,7 @@ async def test_shelving_longer_than_the_maximum_or_not_positive_is_refused(parts
     assert await parts.audit_rows(ctx.id) == []
 
 
+@pytest.mark.req("ALM-007")
 async def test_the_maximum_itself_and_one_shot_are_allowed(parts: Parts) -> None:
     lena = await parts.person("lena", Role.LEAD)
     parts.put("T1", 20.0)
@@ -202,6 +207,7 @@ async def test_the_maximum_itself_and_one_shot_are_allowed(parts: Parts) -> None
         ("unshelved", "normal", None)]
 
 
+@pytest.mark.req("ALM-008")
 async def test_unshelve_early(parts: Parts) -> None:
     lena = await parts.person("lena", Role.LEAD)
     parts.put("T1", 20.0)
@@ -218,6 +224,7 @@ async def test_unshelve_early(parts: Parts) -> None:
     assert [e.username for e in await parts.audit.query(action="alarm.unshelve.denied")] == ["olga"]
 
 
+@pytest.mark.req("ALM-008")
 async def test_a_shelving_that_runs_out_is_journaled_by_the_writer(parts: Parts) -> None:
     lena = await parts.person("lena", Role.LEAD)
     parts.put("T1", 20.0)
@@ -246,6 +253,7 @@ async def test_a_shelving_that_runs_out_is_journaled_by_the_writer(parts: Parts)
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.LEAD])
+@pytest.mark.req("ALM-009")
 async def test_out_of_service_needs_more_than_shelving(parts: Parts, role: Role) -> None:
     person = await parts.person("pat", role)
     parts.put("T1", 20.0)
@@ -259,6 +267,7 @@ async def test_out_of_service_needs_more_than_shelving(parts: Parts, role: Role)
 
 
 @pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN])
+@pytest.mark.req("ALM-009")
 async def test_out_of_service_and_return_to_service(parts: Parts, role: Role) -> None:
     boss = await parts.person("max", role)
     parts.put("T1", 20.0)
@@ -291,6 +300,7 @@ async def test_out_of_service_and_return_to_service(parts: Parts, role: Role) ->
         await parts.service.return_to_service(lena, ["T1.H"])
 
 
+@pytest.mark.req("ALM-009")
 async def test_out_of_service_takes_over_a_shelving(parts: Parts) -> None:
     lena = await parts.person("lena", Role.LEAD)
     max_ = await parts.person("max", Role.MANAGER)
@@ -310,6 +320,7 @@ async def test_out_of_service_takes_over_a_shelving(parts: Parts) -> None:
 # --------------------------------------------------------------------------------------------------- reset
 
 
+@pytest.mark.req("ALM-004")
 async def test_reset_of_a_latched_alarm_after_acknowledge(parts: Parts) -> None:
     olga = await parts.person("olga", Role.OPERATOR)
     lena = await parts.person("lena", Role.LEAD)
@@ -336,6 +347,7 @@ async def test_reset_of_a_latched_alarm_after_acknowledge(parts: Parts) -> None:
     await parts.check_stored(ctx, "alarm.reset", [("reset", "Trip.discrete", "normal")], "drive fault cleared")
 
 
+@pytest.mark.req("ALM-004")
 async def test_reset_of_an_alarm_still_active_does_nothing(parts: Parts) -> None:
     olga = await parts.person("olga", Role.OPERATOR)
     lena = await parts.person("lena", Role.LEAD)
@@ -351,6 +363,7 @@ async def test_reset_of_an_alarm_still_active_does_nothing(parts: Parts) -> None
 # ------------------------------------------------------------------------------------------- the whole trail
 
 
+@pytest.mark.req("ALM-021", "ALM-024")
 async def test_every_command_is_journaled_and_audited_under_its_own_action_id(parts: Parts) -> None:
     olga = await parts.person("olga", Role.OPERATOR)
     lena = await parts.person("lena", Role.LEAD)

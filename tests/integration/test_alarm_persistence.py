@@ -73,6 +73,7 @@ class Parts:
             return list((await s.execute(sa.select(AlarmEvent).where(AlarmEvent.kind == kind))).scalars())
 
 
+@pytest.mark.req("ALM-020", "ALM-024")
 async def test_activations_and_clears_are_journaled_with_source_time(db: Database) -> None:
     parts = Parts(db)
     parts.cache.update([good(f"T{i}", 20.0, T0 + timedelta(milliseconds=i)) for i in range(N_ALARM_TAGS)])
@@ -85,6 +86,7 @@ async def test_activations_and_clears_are_journaled_with_source_time(db: Databas
     assert [(e.alarm_id, e.state, e.source_time) for e in cleared] == [("T0.H", "rtn_unack", T0 + timedelta(seconds=5))]
 
 
+@pytest.mark.req("ALM-021")
 async def test_acknowledge_is_stored_with_person_comment_and_audit(db: Database) -> None:
     parts = Parts(db)
     olga = await parts.person("olga", Role.OPERATOR)
@@ -103,6 +105,7 @@ async def test_acknowledge_is_stored_with_person_comment_and_audit(db: Database)
     await parts.journal.stop()
 
 
+@pytest.mark.req("ALM-023")
 async def test_manager_is_refused_and_the_refusal_audited(db: Database) -> None:
     parts = Parts(db)
     max_ = await parts.person("max", Role.MANAGER)
@@ -114,6 +117,7 @@ async def test_manager_is_refused_and_the_refusal_audited(db: Database) -> None:
     await parts.journal.stop()
 
 
+@pytest.mark.req("ALM-024")
 async def test_burst_of_activations_is_journaled_completely(db: Database) -> None:
     parts = Parts(db, n=2000)
     parts.cache.update([good(f"T{i}", 20.0, T0) for i in range(2000)])
@@ -128,6 +132,7 @@ async def _until(predicate) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.req("ALM-029")
 async def test_database_down_loses_nothing_and_saves_nothing_falsely() -> None:
     """PostgreSQL goes away (its database renamed under us): the ack fails clearly, the alarm stays
     unacknowledged, journal rows wait in memory and are all written once the database is back."""

@@ -71,6 +71,7 @@ async def seed_records(db: Database) -> None:
 @pytest.mark.parametrize(
     ("table", "column"), [("alarm_events", "message"), ("acknowledgements", "username"), ("signatures", "meaning")]
 )
+@pytest.mark.req("REC-002")
 async def test_journal_acknowledgements_and_signatures_are_append_only(db: Database, table: str, column: str) -> None:
     await seed_records(db)
     statements = [f"UPDATE {table} SET {column} = 'changed'", f"DELETE FROM {table}"]
@@ -100,6 +101,7 @@ async def drop_guards(db: Database) -> list[str]:
     return ["audit_entries_append_only", "alarm_events_append_only"]
 
 
+@pytest.mark.req("REC-005")
 async def test_dropped_guards_are_reinstalled_and_recorded_at_start(db: Database, tmp_path: Path) -> None:
     rt = runtime(db, tmp_path / "data")
     await rt.start()
@@ -137,6 +139,7 @@ async def test_dropped_guards_are_reinstalled_and_recorded_at_start(db: Database
         await rt.stop()
 
 
+@pytest.mark.req("REC-005")
 async def test_a_guard_replaced_by_one_that_does_nothing_is_found(db: Database) -> None:
     audit = AuditLog(db)
     await record_guard_report(audit, db)  # the new database's guards, recorded as installed
@@ -159,6 +162,7 @@ async def test_a_guard_replaced_by_one_that_does_nothing_is_found(db: Database) 
     assert json.loads(restored.new_value or "") == expected
 
 
+@pytest.mark.req("REC-005")
 async def test_guards_new_in_this_version_are_installed_not_reported_as_tampering(db: Database) -> None:
     audit = AuditLog(db)
     # A database of the previous version: rows in the audit trail and its own guards, none on the journal yet.
@@ -187,6 +191,7 @@ async def test_guards_new_in_this_version_are_installed_not_reported_as_tamperin
     assert await record_guard_report(audit, db) is not None
 
 
+@pytest.mark.req("REC-005")
 async def test_verify_reports_missing_guards_without_reinstalling_them(
     db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -204,6 +209,7 @@ async def test_verify_reports_missing_guards_without_reinstalling_them(
     await execute(db, "DELETE FROM audit_entries")
 
 
+@pytest.mark.req("SEC-009")
 async def test_the_runtime_keys_anchors_and_keeps_its_files_private(db: Database, tmp_path: Path) -> None:
     data = tmp_path / "data"
     old = os.umask(0)  # the widest umask: the modes must not depend on it
@@ -233,6 +239,7 @@ async def test_the_runtime_keys_anchors_and_keeps_its_files_private(db: Database
     assert first.rows < last.rows
 
 
+@pytest.mark.req("SEC-009")
 async def test_the_runtime_refuses_a_keyed_trail_whose_key_is_missing(db: Database, tmp_path: Path) -> None:
     data = tmp_path / "data"
     rt = runtime(db, data)

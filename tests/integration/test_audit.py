@@ -45,6 +45,7 @@ async def execute(db: Database, statement: str) -> None:
         await session.commit()
 
 
+@pytest.mark.req("REC-001")
 async def test_record_fills_who_what_when(audit: AuditLog, clock: ManualClock) -> None:
     entry = await audit.record(ALICE, "alarm.shelve", "alarm", "L1.TempHigh", old_value="unack_active",
                                new_value={"state": "shelved", "minutes": 30}, reason="sensor replaced")
@@ -61,6 +62,7 @@ async def test_record_fills_who_what_when(audit: AuditLog, clock: ManualClock) -
     assert stored.at.tzinfo is not None
 
 
+@pytest.mark.req("REC-001")
 async def test_system_actor_has_no_user_id(audit: AuditLog) -> None:
     entry = await audit.record(system_context("cli:root", station="host"), "user.create", "user", "bob")
     anonymous = await audit.record(None, "runtime.start", "runtime", "")
@@ -68,6 +70,7 @@ async def test_system_actor_has_no_user_id(audit: AuditLog) -> None:
     assert (anonymous.user_id, anonymous.username, anonymous.action_id) == (None, "system", None)
 
 
+@pytest.mark.req("REC-006")
 async def test_query_is_newest_first_and_filters(audit: AuditLog, clock: ManualClock) -> None:
     start = clock.now()
     await fill(audit, clock, 5)
@@ -80,6 +83,7 @@ async def test_query_is_newest_first_and_filters(audit: AuditLog, clock: ManualC
     assert [e.id for e in window] == [3, 2]
 
 
+@pytest.mark.req("REC-003")
 async def test_chain_verifies_and_links_each_row_to_the_one_before(audit: AuditLog, clock: ManualClock) -> None:
     entries = await fill(audit, clock, 12)
     assert await audit.verify() is None
@@ -87,10 +91,12 @@ async def test_chain_verifies_and_links_each_row_to_the_one_before(audit: AuditL
         assert after.prev_hash == before.row_hash
 
 
+@pytest.mark.req("REC-003")
 async def test_empty_trail_verifies(audit: AuditLog) -> None:
     assert await audit.verify() is None
 
 
+@pytest.mark.req("REC-003")
 async def test_concurrent_appends_keep_one_unbroken_chain(db: Database, clock: ManualClock) -> None:
     # Two AuditLogs on two engines stand for two processes (or two instances sharing PostgreSQL):
     # only the database's own lock keeps them from linking to the same previous row.
@@ -107,6 +113,7 @@ async def test_concurrent_appends_keep_one_unbroken_chain(db: Database, clock: M
     assert await first.verify() is None
 
 
+@pytest.mark.req("REC-001")
 async def test_appends_in_a_callers_session_do_not_deadlock_with_other_appends(
     db: Database, audit: AuditLog
 ) -> None:
@@ -127,6 +134,7 @@ async def test_appends_in_a_callers_session_do_not_deadlock_with_other_appends(
     assert await audit.verify() is None
 
 
+@pytest.mark.req("REC-001")
 async def test_a_failed_transaction_leaves_no_audit_row(audit: AuditLog) -> None:
     async def record_then_fail() -> None:
         async with audit.transaction() as session:
@@ -140,6 +148,7 @@ async def test_a_failed_transaction_leaves_no_audit_row(audit: AuditLog) -> None
     assert await audit.verify() is None
 
 
+@pytest.mark.req("REC-001")
 async def test_nested_transaction_is_refused_instead_of_hanging(audit: AuditLog) -> None:
     async with audit.transaction():
         with pytest.raises(RuntimeError, match="not re-entrant"):
@@ -147,6 +156,7 @@ async def test_nested_transaction_is_refused_instead_of_hanging(audit: AuditLog)
                 pass
 
 
+@pytest.mark.req("REC-001")
 async def test_require_audits_the_refusal(audit: AuditLog) -> None:
     await audit.require(ALICE, Permission.ADD_NOTE, action="note.add", object_type="shift_note")
     with pytest.raises(PermissionDenied, match="mara"):
@@ -156,6 +166,7 @@ async def test_require_audits_the_refusal(audit: AuditLog) -> None:
     assert refusal.reason == "role manager lacks add_note"
 
 
+@pytest.mark.req("REC-002")
 async def test_the_database_refuses_update_and_delete(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await fill(audit, clock, 2)
     for statement in ("UPDATE audit_entries SET username = 'mallory' WHERE id = 1",
@@ -165,6 +176,7 @@ async def test_the_database_refuses_update_and_delete(db: Database, audit: Audit
     assert len(await audit.query()) == 2
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_finds_a_direct_update(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await fill(audit, clock, 6)
     await allow_tampering(db)
@@ -174,6 +186,7 @@ async def test_verify_finds_a_direct_update(db: Database, audit: AuditLog, clock
     assert await audit.verify() == 4
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_finds_an_update_with_a_recomputed_row_hash(
     db: Database, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -188,6 +201,7 @@ async def test_verify_finds_an_update_with_a_recomputed_row_hash(
     assert await audit.verify() == 4
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_finds_a_direct_delete(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await fill(audit, clock, 6)
     await allow_tampering(db)
@@ -197,6 +211,7 @@ async def test_verify_finds_a_direct_delete(db: Database, audit: AuditLog, clock
     assert await audit.verify() == 4
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_reads_long_trails_in_batches(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     async with audit.transaction() as session:
         for i in range(40):

@@ -122,6 +122,7 @@ def pdf_text(pdf: bytes) -> bytes:
     return b"\n".join(out)
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_reports_an_intact_chain(hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock) -> None:
     rows = await seed(audit, clock)
     code, out, err = await hmi("audit", "verify", "--db", db.url)
@@ -131,6 +132,7 @@ async def test_verify_reports_an_intact_chain(hmi: Hmi, db: Database, audit: Aud
     assert out.splitlines()[1] == f"last row hash: {rows[-1].row_hash}"
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_finds_a_changed_value(hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await seed(audit, clock)
     await allow_tampering(db)
@@ -141,6 +143,7 @@ async def test_verify_finds_a_changed_value(hmi: Hmi, db: Database, audit: Audit
                                    "(the row was changed after it was written)")
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_finds_a_deleted_row(hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await seed(audit, clock)
     await allow_tampering(db)
@@ -151,6 +154,7 @@ async def test_verify_finds_a_deleted_row(hmi: Hmi, db: Database, audit: AuditLo
     assert out.splitlines()[1] == "2 rows before it are intact"
 
 
+@pytest.mark.req("REC-004")
 async def test_verify_finds_a_rehashed_row_by_its_successor(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     # Someone who also recomputes the edited row's own hash still breaks the link of the row after it.
     rows = await seed(audit, clock)
@@ -169,6 +173,7 @@ async def test_verify_finds_a_rehashed_row_by_its_successor(db: Database, audit:
     assert await audit.verify() == 3
 
 
+@pytest.mark.req("REC-004")
 async def test_unreachable_or_missing_database_exits_2(hmi: Hmi, tmp_path: Path) -> None:
     code, out, err = await hmi("audit", "verify", "--db", f"postgresql://hmi@127.0.0.1:{free_port()}/hmi")
     assert (code, out) == (2, "")
@@ -183,6 +188,7 @@ async def test_unreachable_or_missing_database_exits_2(hmi: Hmi, tmp_path: Path)
     assert "is not reachable" in err
 
 
+@pytest.mark.req("REC-006")
 async def test_export_csv_filtered_by_user_and_object(
     hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -204,6 +210,7 @@ async def test_export_csv_filtered_by_user_and_object(
     assert json.loads(export.new_value or "") == {"user": "olga", "object_type": "shift_note"}
 
 
+@pytest.mark.req("REC-006")
 async def test_export_json_by_time_object_id_and_action(
     hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -225,6 +232,7 @@ async def test_export_json_by_time_object_id_and_action(
     assert len(row["row_hash"]) == 64
 
 
+@pytest.mark.req("REC-006")
 async def test_export_pdf_is_a_pdf_with_the_rows(
     hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -239,6 +247,7 @@ async def test_export_pdf_is_a_pdf_with_the_rows(
         assert action in text
 
 
+@pytest.mark.req("REC-006")
 async def test_export_refuses_bad_filters(hmi: Hmi, db: Database, tmp_path: Path) -> None:
     code, _, err = await hmi("audit", "export", "--format", "csv", "--out", str(tmp_path / "a.csv"), "--db", db.url,
                              "--since", "yesterday")
@@ -251,6 +260,7 @@ async def test_export_refuses_bad_filters(hmi: Hmi, db: Database, tmp_path: Path
     assert not (tmp_path / "a.csv").exists()
 
 
+@pytest.mark.req("REC-006")
 async def test_query_filters_by_object(audit: AuditLog, clock: ManualClock) -> None:
     await seed(audit, clock)
     assert [e.id for e in await audit.query(object_type="shift_note")] == [5, 4, 2]
@@ -259,6 +269,7 @@ async def test_query_filters_by_object(audit: AuditLog, clock: ManualClock) -> N
     assert [e.id for e in await read_rows(audit, flt)] == [3]
 
 
+@pytest.mark.req("REC-006")
 def test_parse_object_splits_on_the_first_colon() -> None:
     assert parse_object("") == (None, None)
     assert parse_object("alarm") == ("alarm", None)
@@ -267,6 +278,7 @@ def test_parse_object_splits_on_the_first_colon() -> None:
         parse_object(":7")
 
 
+@pytest.mark.req("REC-006")
 def test_filter_describes_itself_in_plant_time() -> None:
     flt = AuditFilter.build(since=datetime(2025, 1, 6, 6, 0, tzinfo=UTC), username="olga", obj="alarm:A1")
     assert flt.describe(BERLIN) == "from 2025-01-06 07:00 CET to now · user olga · object alarm:A1"
@@ -276,6 +288,7 @@ def test_filter_describes_itself_in_plant_time() -> None:
         AuditFilter.build(since=datetime(2025, 1, 6))  # noqa: DTZ001 - the naive time is the point
 
 
+@pytest.mark.req("REC-006")
 async def test_formats_carry_every_field(audit: AuditLog, clock: ManualClock) -> None:
     rows = await read_rows(audit, AuditFilter()) if await seed(audit, clock) else []
     records = csv_records(audit_csv(rows, BERLIN))
@@ -287,6 +300,7 @@ async def test_formats_carry_every_field(audit: AuditLog, clock: ManualClock) ->
     assert [r["id"] for r in json.loads(audit_json(rows))["rows"]] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.req("REC-006", "REC-009")
 async def test_pdf_shows_times_values_and_the_signature_in_bold(audit: AuditLog, clock: ManualClock) -> None:
     await seed(audit, clock)
     rows = await read_rows(audit, AuditFilter())
@@ -309,6 +323,7 @@ async def test_pdf_shows_times_values_and_the_signature_in_bold(audit: AuditLog,
     assert re.search(rb"/BaseFont /Helvetica [^>]*/Name /" + regular.group(1) + rb"\b", pdf)
 
 
+@pytest.mark.req("REC-009")
 def test_only_real_signings_show_a_manifestation() -> None:
     def entry(action: str, new_value: str | None, detail: str | None = None) -> AuditEntry:
         return AuditEntry(id=1, at=datetime(2025, 1, 6, tzinfo=UTC), username="lena", action=action, object_type="x",

@@ -110,6 +110,7 @@ async def forge_without_key(db: Database, rows: list[AuditEntry], first: int, *,
         prev = new_hash
 
 
+@pytest.mark.req("REC-003")
 async def test_rows_are_keyed_and_verify_says_so(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path, key: bytes
 ) -> None:
@@ -132,6 +133,7 @@ async def test_rows_are_keyed_and_verify_says_so(
 
 
 @pytest.mark.parametrize("downgrade", [False, True], ids=["keeping-scheme", "marked-unkeyed"])
+@pytest.mark.req("REC-004")
 async def test_an_edit_with_the_chain_recomputed_without_the_key_is_found(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path, downgrade: bool
 ) -> None:
@@ -146,6 +148,7 @@ async def test_an_edit_with_the_chain_recomputed_without_the_key_is_found(
     assert out.splitlines()[1] == "2 rows before it are intact"
 
 
+@pytest.mark.req("REC-004")
 async def test_a_whole_chain_recomputed_unkeyed_is_found_by_the_anchor(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path
 ) -> None:
@@ -160,6 +163,7 @@ async def test_a_whole_chain_recomputed_unkeyed_is_found_by_the_anchor(
     assert "counted only 0 unkeyed rows" in out.splitlines()[0]
 
 
+@pytest.mark.req("REC-004")
 async def test_deleted_last_rows_are_found_against_the_anchor(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path
 ) -> None:
@@ -175,6 +179,7 @@ async def test_deleted_last_rows_are_found_against_the_anchor(
     assert "the database ends at row 4" in out.splitlines()[0]
 
 
+@pytest.mark.req("REC-004")
 async def test_another_head_than_the_anchor_is_found(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path
 ) -> None:
@@ -189,6 +194,7 @@ async def test_another_head_than_the_anchor_is_found(
     assert out.splitlines()[0].startswith("BROKEN at row 4: its hash differs from the head anchored at ")
 
 
+@pytest.mark.req("REC-003")
 async def test_a_legacy_database_migrates_and_verifies(
     hmi: Hmi, db: Database, clock: ManualClock, data_dir: Path, key: bytes
 ) -> None:
@@ -216,6 +222,7 @@ async def test_a_legacy_database_migrates_and_verifies(
     assert out.splitlines()[0].startswith("BROKEN at row 4: its link to row 3 does not match")
 
 
+@pytest.mark.req("REC-003")
 async def test_a_wrong_key_is_not_reported_intact(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, tmp_path: Path, data_dir: Path
 ) -> None:
@@ -227,6 +234,7 @@ async def test_a_wrong_key_is_not_reported_intact(
     assert out.splitlines()[0].startswith("BROKEN at row 1: its content does not match its HMAC")
 
 
+@pytest.mark.req("REC-006")
 async def test_exports_carry_the_chain_head(
     hmi: Hmi, db: Database, keyed: AuditLog, clock: ManualClock, data_dir: Path, tmp_path: Path, key: bytes
 ) -> None:

@@ -22,6 +22,7 @@ async def record(audit: AuditLog, clock: ManualClock, n: int) -> None:
         clock.advance(1)
 
 
+@pytest.mark.req("REC-018", "SEC-010")
 async def test_the_audit_list_is_read_a_page_at_a_time(audit: AuditLog, clock: ManualClock) -> None:
     start = clock()
     await record(audit, clock, 25)
@@ -32,6 +33,7 @@ async def test_the_audit_list_is_read_a_page_at_a_time(audit: AuditLog, clock: M
     assert ids == [str(i) for i in range(24, -1, -1)]  # newest first, each row once
 
 
+@pytest.mark.req("SEC-010")
 async def test_an_audit_list_beyond_its_maximum_span_is_refused(audit: AuditLog, clock: ManualClock) -> None:
     start = clock()
     with pytest.raises(RangeTooLong, match="the audit range covers 31 days; at most 30 days"):
@@ -40,6 +42,7 @@ async def test_an_audit_list_beyond_its_maximum_span_is_refused(audit: AuditLog,
         await read_page(audit, AuditFilter.build(), limits=SMALL, now=start)
 
 
+@pytest.mark.req("SEC-010")
 async def test_a_screen_export_is_bounded_by_span_and_rows(audit: AuditLog, clock: ManualClock) -> None:
     start = clock()
     await record(audit, clock, 101)

@@ -23,6 +23,7 @@ async def admin(users: UserService) -> ActionContext:
     return ctx
 
 
+@pytest.mark.req("REC-001", "ACC-014", "SEC-001")
 async def test_create_user_stores_an_argon2_hash_and_audits(
     db: Database, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -42,6 +43,7 @@ async def test_create_user_stores_an_argon2_hash_and_audits(
     assert entry.new_value == '{"disabled": false, "full_name": "Alice Adams", "role": "operator", "username": "alice"}'
 
 
+@pytest.mark.req("ACC-001")
 async def test_duplicate_names_are_refused_case_insensitively(users: UserService) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     with pytest.raises(UserExists, match="'alice' already exists"):
@@ -49,6 +51,7 @@ async def test_duplicate_names_are_refused_case_insensitively(users: UserService
     assert len(await users.list_users()) == 1
 
 
+@pytest.mark.req("ACC-002")
 async def test_policy_is_enforced_unless_switched_off(users: UserService) -> None:
     with pytest.raises(PasswordPolicyError, match="at least 8"):
         await users.create_user("bob", "short", Role.OPERATOR)
@@ -60,11 +63,13 @@ async def test_policy_is_enforced_unless_switched_off(users: UserService) -> Non
     assert await users.authenticate("demo", "demo") is not None
 
 
+@pytest.mark.req("ACC-014")
 async def test_unknown_role_lists_the_roles(users: UserService) -> None:
     with pytest.raises(ValueError, match="operator, lead, engineer, manager, admin"):
         await users.create_user("bob", PASSWORD, "king")
 
 
+@pytest.mark.req("ACC-004")
 async def test_authenticate_returns_a_context_and_audits_the_login(users: UserService, audit: AuditLog) -> None:
     user = await users.create_user("alice", PASSWORD, Role.LEAD, "Alice Adams")
     ctx = await users.authenticate(" Alice", PASSWORD, station="panel-3")
@@ -75,6 +80,7 @@ async def test_authenticate_returns_a_context_and_audits_the_login(users: UserSe
     assert (login.user_id, login.username, login.station, login.action_id) == (user.id, "alice", "panel-3", ctx.id)
 
 
+@pytest.mark.req("ACC-004")
 async def test_failed_logins_are_audited_with_the_reason(users: UserService, audit: AuditLog) -> None:
     user = await users.create_user("alice", PASSWORD, Role.OPERATOR)
     assert await users.authenticate("alice", "wrong password", station="panel-1") is None
@@ -91,6 +97,7 @@ async def test_failed_logins_are_audited_with_the_reason(users: UserService, aud
     assert '"count": 1' in (unknown.new_value or "")
 
 
+@pytest.mark.req("ACC-005")
 async def test_disabled_users_cannot_sign_in(users: UserService, admin: ActionContext, audit: AuditLog) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     user = await users.set_disabled(admin, "alice", True, reason="left the company")
@@ -106,6 +113,7 @@ async def test_disabled_users_cannot_sign_in(users: UserService, admin: ActionCo
     assert [u.username for u in await users.list_users()] == ["alice", "root"]
 
 
+@pytest.mark.req("ACC-012")
 async def test_refused_actions_raise_and_are_audited(users: UserService, audit: AuditLog) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     await users.create_user("mara", PASSWORD, Role.MANAGER)
@@ -131,11 +139,13 @@ async def test_refused_actions_raise_and_are_audited(users: UserService, audit: 
     assert await users.authenticate("alice", PASSWORD) is not None
 
 
+@pytest.mark.req("ACC-005")
 async def test_admin_cannot_disable_their_own_account(users: UserService, admin: ActionContext) -> None:
     with pytest.raises(ValueError, match="own account"):
         await users.set_disabled(admin, "root", True)
 
 
+@pytest.mark.req("ACC-002")
 async def test_reset_password(users: UserService, admin: ActionContext, audit: AuditLog) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     with pytest.raises(PasswordPolicyError):
@@ -149,6 +159,7 @@ async def test_reset_password(users: UserService, admin: ActionContext, audit: A
     assert (reset.username, reset.object_id, reset.old_value, reset.new_value) == ("root", "alice", None, None)
 
 
+@pytest.mark.req("ACC-004")
 async def test_logout_is_audited(users: UserService, audit: AuditLog) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     ctx = await users.authenticate("alice", PASSWORD, station="panel-1")
@@ -158,6 +169,7 @@ async def test_logout_is_audited(users: UserService, audit: AuditLog) -> None:
     assert (logout.username, logout.station, logout.action_id) == ("alice", "panel-1", ctx.id)
 
 
+@pytest.mark.req("SEC-001")
 async def test_outdated_hash_is_upgraded_at_sign_in(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     weak = UserService(db, audit, clock, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     old_hash = (await weak.create_user("alice", PASSWORD, Role.OPERATOR)).password_hash

@@ -47,6 +47,7 @@ def _kept(data: Path) -> list[Path]:
     return sorted(p for p in data.glob("hmi.db.before-restore-*") if not p.name.endswith(("-wal", "-shm")))
 
 
+@pytest.mark.req("REC-015")
 def test_backup_then_restore_keeps_every_row_and_the_chain(tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
@@ -73,6 +74,7 @@ def test_backup_then_restore_keeps_every_row_and_the_chain(tmp_path: Path,
     assert str(kept) in added[-1][1]
 
 
+@pytest.mark.req("REC-015")
 def test_a_damaged_live_database_is_kept_byte_for_byte(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -86,6 +88,7 @@ def test_a_damaged_live_database_is_kept_byte_for_byte(tmp_path: Path, capsys: p
     assert _count(data / "hmi.db") == 3 + 2, "the backup's rows, the guards' baseline and the restore"
 
 
+@pytest.mark.req("REC-015")
 def test_a_damaged_backup_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -99,6 +102,7 @@ def test_a_damaged_backup_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert _kept(data) == []
 
 
+@pytest.mark.req("REC-015")
 def test_a_backup_whose_chain_was_edited_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     key = load_or_create_key(data / "audit.key")[0]
@@ -121,6 +125,7 @@ def test_a_backup_whose_chain_was_edited_is_refused(tmp_path: Path, capsys: pyte
                  "--key-file", str(tmp_path / "missing.key")]) == 2
 
 
+@pytest.mark.req("REC-015")
 async def test_restore_is_refused_while_an_hmi_runs_on_the_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -144,6 +149,7 @@ async def test_restore_is_refused_while_an_hmi_runs_on_the_database(
     assert code == 0, capsys.readouterr()
 
 
+@pytest.mark.req("REC-015")
 def test_the_kept_copy_holds_rows_still_in_the_wal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -173,6 +179,7 @@ def test_the_kept_copy_holds_rows_still_in_the_wal(tmp_path: Path, capsys: pytes
     assert _count(kept, "alarm_events") == 3
 
 
+@pytest.mark.req("REC-015")
 def test_restore_writes_nothing_but_the_database_and_anchor(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -187,6 +194,7 @@ def test_restore_writes_nothing_but_the_database_and_anchor(tmp_path: Path) -> N
     assert leftovers == set()
 
 
+@pytest.mark.req("REC-015")
 def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "backup", "--db", "postgresql://postgres@127.0.0.1:5432/test", "--out",
                  str(tmp_path / "x.db")]) == 2

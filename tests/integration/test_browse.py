@@ -29,6 +29,7 @@ async def sim(plant: PlantConfig) -> AsyncIterator[PlantSimulator]:
         yield simulator
 
 
+@pytest.mark.req("OPC-012")
 async def test_browsing_the_simulator_gives_a_valid_configuration(plant: PlantConfig, sim: PlantSimulator) -> None:
     result = await browse_server(sim.url)
     assert result.server_name == "Demo Bottling Plant"
@@ -55,6 +56,7 @@ async def test_browsing_the_simulator_gives_a_valid_configuration(plant: PlantCo
     assert len(machines["Load"].tags) == EXTRA
 
 
+@pytest.mark.req("OPC-012")
 async def test_hmi_browse_writes_the_file_and_a_summary(sim: PlantSimulator, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "plant.yaml"
@@ -70,6 +72,7 @@ async def test_hmi_browse_writes_the_file_and_a_summary(sim: PlantSimulator, tmp
     assert "--force" in capsys.readouterr().err
 
 
+@pytest.mark.req("OPC-012")
 async def test_an_unreachable_server_is_a_clear_error_not_a_traceback(
         capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(BrowseError, match="cannot connect"):
@@ -85,6 +88,7 @@ async def test_an_unreachable_server_is_a_clear_error_not_a_traceback(
     assert "opc.tcp://" in capsys.readouterr().err
 
 
+@pytest.mark.req("OPC-012")
 def test_sanitize_makes_valid_names() -> None:
     for raw in ['"DB1"."Motor 3".Speed', "_hidden", "ä/ö", "..", "a" * 300]:
         name = sanitize(raw, "Tag")

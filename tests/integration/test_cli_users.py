@@ -38,6 +38,7 @@ def db_args(db: Database) -> Sequence[str]:
     return ("--db", db.url)
 
 
+@pytest.mark.req("ACC-014")
 async def test_add_with_password_from_stdin(hmi: Hmi, db: Database, users: UserService, audit: AuditLog) -> None:
     code, out, err = await hmi("users", "add", "Olga", "--role", "operator", "--full-name", "Olga Orlova",
                                "--password-stdin", *db_args(db), stdin="line one secret\n")
@@ -52,6 +53,7 @@ async def test_add_with_password_from_stdin(hmi: Hmi, db: Database, users: UserS
     assert created.station
 
 
+@pytest.mark.req("ACC-002", "ACC-014")
 async def test_duplicate_and_policy_errors_exit_1_with_a_message(hmi: Hmi, db: Database) -> None:
     assert (await hmi("users", "add", "olga", "--role", "lead", "--password-stdin", *db_args(db),
                       stdin="line one secret\n"))[0] == 0
@@ -69,6 +71,7 @@ async def test_duplicate_and_policy_errors_exit_1_with_a_message(hmi: Hmi, db: D
     assert "no password on stdin" in err
 
 
+@pytest.mark.req("ACC-014")
 async def test_list_disable_enable_and_reset_password(hmi: Hmi, db: Database, users: UserService) -> None:
     await hmi("users", "add", "olga", "--role", "operator", "--full-name", "Olga Orlova", "--password-stdin",
               *db_args(db), stdin="line one secret\n")
@@ -92,6 +95,7 @@ async def test_list_disable_enable_and_reset_password(hmi: Hmi, db: Database, us
     assert "there is no user 'nobody'" in err
 
 
+@pytest.mark.req("OPS-003")
 async def test_env_url_is_used_without_db_option(
     hmi: Hmi, db: Database, users: UserService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +104,7 @@ async def test_env_url_is_used_without_db_option(
     assert await users.get("olga") is not None
 
 
+@pytest.mark.req("OPS-003")
 async def test_default_database_is_in_the_data_folder(
     hmi: Hmi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +118,7 @@ async def test_default_database_is_in_the_data_folder(
     assert (tmp_path / "elsewhere" / "hmi.db").is_file()
 
 
+@pytest.mark.req("OPS-003")
 async def test_unreachable_database_is_a_message_not_a_traceback(hmi: Hmi) -> None:
     code, out, err = await hmi("users", "list", "--db", "postgresql://hmi:topsecret@127.0.0.1:1/plant")
     assert (code, out) == (1, "")
@@ -121,12 +127,14 @@ async def test_unreachable_database_is_a_message_not_a_traceback(hmi: Hmi) -> No
     assert "topsecret" not in err
 
 
+@pytest.mark.req("OPS-003")
 async def test_unsupported_url_is_a_usage_error(hmi: Hmi) -> None:
     code, _, err = await hmi("users", "list", "--db", "mysql://x@y/z")
     assert code == 2
     assert "not supported" in err
 
 
+@pytest.mark.req("ACC-014")
 async def test_without_a_terminal_the_password_must_come_from_stdin(hmi: Hmi, tmp_path: Path) -> None:
     code, _, err = await hmi("users", "add", "olga", "--role", "lead", "--data-dir", str(tmp_path))
     assert code == 1
@@ -146,6 +154,7 @@ class Terminal(io.StringIO):
     (["line one secret", "line one secreT"], 1, "the passwords do not match"),
     (["short"], 1, "at least 8 characters"),
 ])
+@pytest.mark.req("ACC-014")
 async def test_password_is_asked_twice_at_a_terminal(
     db: Database, users: UserService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     answers: list[str], code: int, message: str,
@@ -166,6 +175,7 @@ async def test_password_is_asked_twice_at_a_terminal(
     assert (await users.get("olga") is not None) == (code == 0)
 
 
+@pytest.mark.req("ACC-003", "ACC-014")
 async def test_unlock_a_locked_account(hmi: Hmi, db: Database, users: UserService, audit: AuditLog) -> None:
     await users.create_user("olga", "line one secret", Role.OPERATOR)
     for _ in range(users.policy.lockout_attempts):

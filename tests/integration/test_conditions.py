@@ -85,6 +85,7 @@ async def hmi(sim: PlantSimulator) -> AsyncIterator[Connected]:
     await connected.stop()
 
 
+@pytest.mark.req("OPC-008")
 def test_severity_map_default_table_and_a_configured_one() -> None:
     default = SeverityMap()
     assert [default.priority(s) for s in (1000, 801, 800, 501, 500, 201, 200, 1)] == [1, 1, 2, 2, 3, 3, 4, 4]
@@ -99,6 +100,7 @@ def test_severity_map_default_table_and_a_configured_one() -> None:
         SeverityMap(((800, 5), (1, 4)))
 
 
+@pytest.mark.req("OPC-008")
 async def test_conditions_arrive_with_priority_mapped_from_severity(sim: PlantSimulator) -> None:
     custom = ConditionMonitor("plant", publishing_interval_ms=100, severity_map=SeverityMap(((950, 1), (1, 4))))
     hmi = Connected(sim.url, ConditionMonitor("plant", publishing_interval_ms=100), custom)
@@ -129,6 +131,7 @@ async def test_conditions_arrive_with_priority_mapped_from_severity(sim: PlantSi
         await hmi.stop()
 
 
+@pytest.mark.req("OPC-009")
 async def test_refresh_after_connect_lists_conditions_already_active(sim: PlantSimulator) -> None:
     await sim.set_condition(ESTOP, True)
     await sim.set_condition(OVERTEMP, True)
@@ -148,6 +151,7 @@ async def test_refresh_after_connect_lists_conditions_already_active(sim: PlantS
         await hmi.stop()
 
 
+@pytest.mark.req("OPC-010")
 async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(
         sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(ESTOP, True)
@@ -167,6 +171,7 @@ async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(
     assert after.event_id == state.event_id
 
 
+@pytest.mark.req("OPC-010")
 async def test_acknowledge_with_a_stale_event_id_is_refused_not_retried(sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(OVERTEMP, True)
     await wait_for(lambda: OVERTEMP_ID in hmi.monitor.conditions)
@@ -190,6 +195,7 @@ async def test_acknowledge_with_a_stale_event_id_is_refused_not_retried(sim: Pla
     assert sim.condition(OVERTEMP).comment == "ack the current state"
 
 
+@pytest.mark.req("OPC-010")
 async def test_acknowledge_errors_for_unknown_conditions_and_a_lost_connection(
         sim: PlantSimulator, hmi: Connected) -> None:
     with pytest.raises(ConditionError) as unknown:
@@ -205,6 +211,7 @@ async def test_acknowledge_errors_for_unknown_conditions_and_a_lost_connection(
     assert down.value.status == "BadNotConnected"
 
 
+@pytest.mark.req("OPC-008")
 async def test_retain_false_removes_the_entry(sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(ESTOP, True)
     await wait_for(lambda: ESTOP_ID in hmi.monitor.conditions)
@@ -221,6 +228,7 @@ async def test_retain_false_removes_the_entry(sim: PlantSimulator, hmi: Connecte
     assert not sim.condition(ESTOP).retain
 
 
+@pytest.mark.req("OPC-009")
 async def test_server_restart_refresh_repopulates_and_removes_unconfirmed_entries(
         plant: PlantConfig, sim: PlantSimulator) -> None:
     await sim.set_condition(ESTOP, True)
@@ -257,6 +265,7 @@ async def test_server_restart_refresh_repopulates_and_removes_unconfirmed_entrie
         await hmi.stop()
 
 
+@pytest.mark.req("OPS-006")
 async def test_monitor_ends_its_subscription_on_stop(sim: PlantSimulator, hmi: Connected) -> None:
     subscription_id = hmi.monitor.subscription_id
     assert subscription_id is not None
@@ -273,6 +282,7 @@ async def test_monitor_ends_its_subscription_on_stop(sim: PlantSimulator, hmi: C
     assert refused.value.code == ua.StatusCodes.BadSubscriptionIdInvalid
 
 
+@pytest.mark.req("OPS-008")
 async def test_simulator_raises_over_temperature_from_the_value_and_estop_from_inject_fault(
         sim: PlantSimulator) -> None:
     sim.pause()

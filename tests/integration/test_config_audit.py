@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from hmi.clock import ManualClock
@@ -28,6 +29,7 @@ async def snapshots(db: Database) -> list[ConfigSnapshot]:
         return list((await session.execute(select(ConfigSnapshot).order_by(ConfigSnapshot.id))).scalars())
 
 
+@pytest.mark.req("REC-014")
 async def test_first_load_then_unchanged_then_changed(
     db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -62,6 +64,7 @@ async def test_first_load_then_unchanged_then_changed(
     assert await audit.verify() is None
 
 
+@pytest.mark.req("REC-014")
 async def test_another_plant_file_has_its_own_history(
     db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -71,6 +74,7 @@ async def test_another_plant_file_has_its_own_history(
     assert other.action == "config.load"
 
 
+@pytest.mark.req("REC-014")
 def test_a_long_diff_is_cut_at_a_line_and_says_so() -> None:
     old = "".join(f"line {i}\n" for i in range(5000))
     new = "".join(f"row {i}\n" for i in range(5000))
@@ -81,6 +85,7 @@ def test_a_long_diff_is_cut_at_a_line_and_says_so() -> None:
     assert all(line.startswith(("---", "+++", "@@", "-", "+", " ", "…")) for line in diff.splitlines())
 
 
+@pytest.mark.req("REC-014")
 async def test_runtime_records_its_plant_file_at_start(db: Database, clock: ManualClock, tmp_path: Path) -> None:
     url = f"opc.tcp://127.0.0.1:{free_port()}"  # nothing listens: the sources keep retrying in the background
     path = tmp_path / "plant.yaml"
@@ -104,6 +109,7 @@ def _with_password(password: str) -> str:
             f"    username: op\n    password: '{password}'\nareas: []\n")
 
 
+@pytest.mark.req("SEC-008")
 async def test_an_inline_password_never_reaches_snapshots_or_the_trail(
     db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -128,6 +134,7 @@ async def test_an_inline_password_never_reaches_snapshots_or_the_trail(
     assert await record_config(db, audit, path, _with_password("new-secret-2"), clock) is None
 
 
+@pytest.mark.req("SEC-008")
 async def test_a_snapshot_written_before_redaction_is_not_diffed_in_clear(
     db: Database, audit: AuditLog, clock: ManualClock, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from hmi.clock import ManualClock
@@ -16,6 +17,7 @@ from hmi.store.database import Database
 from hmi.store.models import Sample, SampleRollup
 
 
+@pytest.mark.req("OPS-007")
 async def test_backfill_records_states_counters_and_rollups(db: Database, audit: AuditLog) -> None:
     plant = load_config(demo_config_path())
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -39,6 +41,7 @@ async def test_backfill_records_states_counters_and_rollups(db: Database, audit:
     assert report.segments
 
 
+@pytest.mark.req("OEE-006", "OPS-007")
 async def test_demo_line2_today_counts_production_of_its_unscheduled_night_apart(db: Database,
                                                                                  audit: AuditLog) -> None:
     # Line2 is scheduled Early and Late only; the demo model runs it through the night too. 23:00 in Berlin:

@@ -59,6 +59,7 @@ def world(db: Database, audit: AuditLog, users: UserService, clock: ManualClock)
     w.engine.stop()
 
 
+@pytest.mark.req("REC-013")
 async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit: AuditLog,
                                          clock: ManualClock) -> None:
     # The Berlin early shift runs 05:00-13:00 UTC in January.
@@ -124,6 +125,7 @@ async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit
     assert nxt.shift_name == current_shift(world.plant.site, clock.now()).name == "Late"
 
 
+@pytest.mark.req("REC-010")
 async def test_changing_content_after_signing_fails_verification(world: World, users: UserService) -> None:
     lena = await sign_in(users, "lena", Role.LEAD)
     draft = await world.handover.draft(lena, "")
@@ -142,6 +144,7 @@ async def test_changing_content_after_signing_fails_verification(world: World, u
     assert pdf.startswith(b"%PDF")
 
 
+@pytest.mark.req("REC-013")
 async def test_production_counts_come_from_the_historian(world: World, users: UserService, audit: AuditLog,
                                                          clock: ManualClock, tmp_path: Path) -> None:
     # The historian records the counters; the handover's quantities are then exact across an HMI restart and a
@@ -172,6 +175,7 @@ async def test_production_counts_come_from_the_historian(world: World, users: Us
     assert "recorded by the historian" in content["production_note"]
 
 
+@pytest.mark.req("REC-013")
 async def test_with_signatures_off_the_incoming_lead_is_still_another_person(
         world: World, users: UserService, audit: AuditLog, clock: ManualClock) -> None:
     clock.set(datetime(2025, 1, 6, 5, 30, tzinfo=UTC))

@@ -47,6 +47,7 @@ async def wait_for(condition: Callable[[], bool], limit_s: float, what: str) -> 
 
 
 @pytest.mark.postgres
+@pytest.mark.req("HIS-004")
 async def test_a_minute_without_postgres_loses_nothing(tmp_path: Path) -> None:
     async with fresh_postgres_database() as url:
         proxy = TcpProxy("127.0.0.1", 5432)

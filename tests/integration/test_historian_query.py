@@ -91,6 +91,7 @@ def gap_times(series: Series) -> list[float]:
     return [(t - T0).total_seconds() for t, v in zip(series.times, series.values, strict=True) if v is None]
 
 
+@pytest.mark.req("HIS-006", "HIS-007")
 async def test_day_downsampled_within_budget_keeps_spike_and_gaps(query: HistoryQuery) -> None:
     result = await query.series(["Q.Fast"], at(0), at(DAY_S - 1), max_points=500)
     s = result["Q.Fast"]
@@ -108,6 +109,7 @@ async def test_day_downsampled_within_budget_keeps_spike_and_gaps(query: History
         assert any(lo - 1 <= g <= hi for g in gaps), f"no gap point in {lo}..{hi}: {gaps}"
 
 
+@pytest.mark.req("HIS-006")
 async def test_hours_downsampled_from_samples(query: HistoryQuery) -> None:
     # Two hours at 1 s with 300 points: buckets shorter than a minute come from raw samples.
     result = await query.series(["Q.Fast"], at(39_000), at(46_200), max_points=300)
@@ -119,6 +121,7 @@ async def test_hours_downsampled_from_samples(query: HistoryQuery) -> None:
     assert s.bad_spans == []
 
 
+@pytest.mark.req("HIS-007")
 async def test_raw_when_few_with_exact_bad_span(query: HistoryQuery) -> None:
     result = await query.series(["Q.Fast"], at(3_500), at(4_000))
     s = result["Q.Fast"]
@@ -132,6 +135,7 @@ async def test_raw_when_few_with_exact_bad_span(query: HistoryQuery) -> None:
         [from_us(r.t_us) for r in raw if r.value is not None]
 
 
+@pytest.mark.req("HIS-007")
 async def test_hole_and_stale_in_raw_view(query: HistoryQuery) -> None:
     s = (await query.series(["Q.Fast"], at(49_900), at(50_700)))["Q.Fast"]
     assert spans(s, "stale") == [(STALE[0], STALE[1])]
@@ -143,6 +147,7 @@ async def test_hole_and_stale_in_raw_view(query: HistoryQuery) -> None:
     assert HOLE[0] < gaps[0] < HOLE[1]
 
 
+@pytest.mark.req("HIS-007")
 async def test_value_before_start_is_carried_to_the_left_edge(query: HistoryQuery) -> None:
     s = (await query.series(["Q.Slow"], at(0), at(900)))["Q.Slow"]
     assert s.times[0] == at(0)
@@ -154,6 +159,7 @@ async def test_value_before_start_is_carried_to_the_left_edge(query: HistoryQuer
     assert await query.latest_before("Q.Slow", at(-300)) is None
 
 
+@pytest.mark.req("HIS-007")
 async def test_nothing_recorded_is_one_no_data_span(query: HistoryQuery) -> None:
     s = (await query.series(["Q.Slow"], at(10_000), at(20_000)))["Q.Slow"]
     # The last value is 2.5 hours old: longer than 1.5 max intervals, so it is not drawn as current.
@@ -163,6 +169,7 @@ async def test_nothing_recorded_is_one_no_data_span(query: HistoryQuery) -> None
     assert missing.values == [None]
 
 
+@pytest.mark.req("HIS-006")
 async def test_several_pens_and_raw_limit(query: HistoryQuery) -> None:
     result = await query.series(["Q.Fast", "Q.Slow"], at(0), at(7 * DAY_S), max_points=100)
     assert set(result) == {"Q.Fast", "Q.Slow"}
@@ -171,6 +178,7 @@ async def test_several_pens_and_raw_limit(query: HistoryQuery) -> None:
     assert len(await query.raw("Q.Fast", at(0), at(DAY_S), limit=10)) == 10
 
 
+@pytest.mark.req("SEC-010")
 async def test_bad_arguments_are_explained(query: HistoryQuery) -> None:
     with pytest.raises(ValueError, match="not after start"):
         await query.series(["Q.Fast"], at(10), at(0))
@@ -178,6 +186,7 @@ async def test_bad_arguments_are_explained(query: HistoryQuery) -> None:
         await query.series(["Q.Fast"], datetime(2025, 1, 1), at(0))  # noqa: DTZ001
 
 
+@pytest.mark.req("SEC-010")
 async def test_a_window_beyond_the_maximum_span_is_refused_before_any_read(db: Database) -> None:
     # One year and a day is too much by default; the plant may set its own maximum.
     query = HistoryQuery(db, plant())

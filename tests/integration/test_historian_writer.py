@@ -93,6 +93,7 @@ async def assert_rollups_match(db: Database) -> None:
     assert actual == expected
 
 
+@pytest.mark.req("HIS-003")
 async def test_changes_recorded_in_one_batch(historian: Historian, db: Database, clock: ManualClock) -> None:
     cache = cache_of(historian)
     start = clock.now()
@@ -116,6 +117,7 @@ async def test_changes_recorded_in_one_batch(historian: Historian, db: Database,
     await assert_rollups_match(db)
 
 
+@pytest.mark.req("HIS-001", "HIS-002")
 async def test_deadband_and_max_interval_with_a_moving_clock(historian: Historian, db: Database,
                                                             clock: ManualClock) -> None:
     cache = cache_of(historian)
@@ -136,6 +138,7 @@ async def test_deadband_and_max_interval_with_a_moving_clock(historian: Historia
     await assert_rollups_match(db)
 
 
+@pytest.mark.req("HIS-004")
 async def test_spooled_while_database_stopped_then_replayed(db: Database, clock: ManualClock, tmp_path: Path,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     cache = TagCache()
@@ -173,6 +176,7 @@ async def test_spooled_while_database_stopped_then_replayed(db: Database, clock:
         await historian.stop()
 
 
+@pytest.mark.req("HIS-004")
 async def test_replaying_a_batch_twice_stores_it_once(db: Database, clock: ManualClock, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     await spool.open()
@@ -198,6 +202,7 @@ async def test_replaying_a_batch_twice_stores_it_once(db: Database, clock: Manua
         await historian.stop()
 
 
+@pytest.mark.req("HIS-004")
 async def test_corrupt_spool_line_is_moved_aside(db: Database, clock: ManualClock, tmp_path: Path,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     spool_dir = tmp_path / "spool"
@@ -221,6 +226,7 @@ async def test_corrupt_spool_line_is_moved_aside(db: Database, clock: ManualCloc
         await historian.stop()
 
 
+@pytest.mark.req("HIS-004")
 async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_fails(
         db: Database, clock: ManualClock, tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
@@ -251,6 +257,7 @@ async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_f
 
 
 @pytest.mark.postgres
+@pytest.mark.req("HIS-004", "REC-017")
 async def test_a_spooled_row_postgres_refuses_is_quarantined_and_the_replay_goes_on(clock: ManualClock,
                                                                                      tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
@@ -282,6 +289,7 @@ async def test_a_spooled_row_postgres_refuses_is_quarantined_and_the_replay_goes
             await db.stop()
 
 
+@pytest.mark.req("HIS-003")
 async def test_stop_writes_what_is_queued(db: Database, clock: ManualClock, tmp_path: Path) -> None:
     cache = TagCache()
     historian = Historian(plant(), cache, db, tmp_path / "spool", clock)
@@ -292,6 +300,7 @@ async def test_stop_writes_what_is_queued(db: Database, clock: ManualClock, tmp_
     assert cache.listener_count == 0
 
 
+@pytest.mark.req("HIS-005")
 async def test_prune_per_tag_retention(historian: Historian, db: Database, clock: ManualClock) -> None:
     cache = cache_of(historian)
     start = clock.now()
@@ -312,6 +321,7 @@ async def test_prune_per_tag_retention(historian: Historian, db: Database, clock
     await assert_rollups_match(db)
 
 
+@pytest.mark.req("HIS-003")
 async def test_status_is_frozen(historian: Historian) -> None:
     status = historian.status
     with pytest.raises(AttributeError):

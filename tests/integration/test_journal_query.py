@@ -70,6 +70,7 @@ async def journal(db: Database) -> Database:
     return db
 
 
+@pytest.mark.req("ALM-025")
 async def test_newest_first(journal: Database) -> None:
     rows = await query_journal(journal, JournalFilter())
     assert [(r.alarm_id, str(r.kind)) for r in rows] == [
@@ -83,6 +84,7 @@ async def test_newest_first(journal: Database) -> None:
     assert all(r.server_time.tzinfo is not None for r in rows)
 
 
+@pytest.mark.req("ALM-025")
 async def test_same_server_time_keeps_insertion_order_newest_first(db: Database) -> None:
     await insert(db, [row("A.H", 0), row("B.H", 0), row("C.H", 0)])
     assert [r.alarm_id for r in await query_journal(db, JournalFilter())] == ["C.H", "B.H", "A.H"]
@@ -105,6 +107,7 @@ async def test_same_server_time_keeps_insertion_order_newest_first(db: Database)
     (JournalFilter(line="L9"), []),
     (JournalFilter(line="", tag="", kind=""), None),  # empty text means no restriction
 ])
+@pytest.mark.req("ALM-025")
 async def test_filters(journal: Database, flt: JournalFilter, expected: list[str] | None) -> None:
     rows = await query_journal(journal, flt)
     if expected is None:
@@ -113,6 +116,7 @@ async def test_filters(journal: Database, flt: JournalFilter, expected: list[str
         assert [r.alarm_id for r in rows] == expected
 
 
+@pytest.mark.req("ALM-025")
 async def test_tag_text_is_not_a_pattern(journal: Database) -> None:
     # "_" and "%" match only themselves.
     assert [r.alarm_id for r in await query_journal(journal, JournalFilter(tag="Level_Low"))] == ["F1.Level_Low.L"]
@@ -121,20 +125,24 @@ async def test_tag_text_is_not_a_pattern(journal: Database) -> None:
     assert await query_journal(journal, JournalFilter(tag="1_")) == []
 
 
+@pytest.mark.req("ALM-025")
 async def test_a_kind_this_version_does_not_know_finds_nothing(journal: Database) -> None:
     assert await query_journal(journal, JournalFilter(kind="teleported")) == []
 
 
+@pytest.mark.req("ALM-025")
 async def test_limit(journal: Database) -> None:
     rows = await query_journal(journal, JournalFilter(), limit=2)
     assert [r.alarm_id for r in rows] == ["L1.M2.Speed.L", "F1.Level_Low.L"]
 
 
+@pytest.mark.req("REC-016")
 async def test_naive_filter_time_is_refused(journal: Database) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await query_journal(journal, JournalFilter(since=datetime(2025, 1, 6)))  # noqa: DTZ001 - the point
 
 
+@pytest.mark.req("ALM-025")
 async def test_csv_has_utc_and_local_times_and_every_row(journal: Database) -> None:
     rows = await query_journal(journal, JournalFilter(alarm_id="L1.M1.Temp.H"))
     text = journal_csv(rows, BERLIN)
@@ -150,12 +158,14 @@ async def test_csv_has_utc_and_local_times_and_every_row(journal: Database) -> N
     assert (ack["username"], ack["comment"]) == ("olga", "valve checked")
 
 
+@pytest.mark.req("SEC-007")
 async def test_csv_keeps_negative_numbers_as_numbers(journal: Database) -> None:
     rows = await query_journal(journal, JournalFilter(area="Filling"))
     records = list(csv.DictReader(io.StringIO(journal_csv(rows, BERLIN))))
     assert records[0]["value"] == "-3.5"
 
 
+@pytest.mark.req("SEC-007")
 async def test_csv_defuses_formulas(db: Database) -> None:
     await insert(db, [row("X.H", 0, message='=HYPERLINK("http://evil.example","click")', comment="+1+cmd|' /C calc'!A0",
                           username="@sum", value="-2+3", tag="\tT", line="L1,\"quoted\"\nnext")])
@@ -170,6 +180,7 @@ async def test_csv_defuses_formulas(db: Database) -> None:
     assert record["line"] == 'L1,"quoted"\nnext'
 
 
+@pytest.mark.req("SEC-007")
 def test_safe_cell() -> None:
     assert safe_cell(None) == ""
     assert safe_cell("=1+1") == "'=1+1"
@@ -179,6 +190,7 @@ def test_safe_cell() -> None:
     assert safe_cell("plain") == "plain"
 
 
+@pytest.mark.req("ALM-026")
 async def test_kpi_loader_reads_lifecycle_rows_of_the_window(journal: Database) -> None:
     events = await load_kpi_events(journal, T0, T0 + timedelta(hours=1))
     # The acknowledgement is no KPI input; everything else is, oldest first.
@@ -192,6 +204,7 @@ async def test_kpi_loader_reads_lifecycle_rows_of_the_window(journal: Database) 
         "F1.Level_Low.L"]
 
 
+@pytest.mark.req("ALM-026")
 async def test_kpi_loader_allows_for_clock_skew(db: Database) -> None:
     # Source time inside the window, recorded by the server 2 minutes after the window closed.
     await insert(db, [row("A.H", 3599, server_time=T0 + timedelta(seconds=3720))])
@@ -199,6 +212,7 @@ async def test_kpi_loader_allows_for_clock_skew(db: Database) -> None:
     assert compute_kpis(events, T0, T0 + timedelta(hours=1)).activations == 1
 
 
+@pytest.mark.req("ALM-026")
 async def test_kpi_loader_carries_in_alarms_standing_before_the_window(db: Database) -> None:
     day = 86400
     await insert(db, [
@@ -217,6 +231,7 @@ async def test_kpi_loader_carries_in_alarms_standing_before_the_window(db: Datab
     assert report.activations == 0
 
 
+@pytest.mark.req("ALM-026")
 async def test_kpi_report_for_a_manager_with_a_known_flood(db: Database, audit: AuditLog) -> None:
     await insert(db, [row(f"A{i}.H", 600 + i) for i in range(11)] + [row("B.H", 4000)])
     manager = ActionContext(1, "max", "Max Manager", Role.MANAGER)
@@ -225,6 +240,7 @@ async def test_kpi_report_for_a_manager_with_a_known_flood(db: Database, audit: 
     assert await audit.query() == []  # an allowed look is not an audit event
 
 
+@pytest.mark.req("ALM-028")
 async def test_kpi_report_refused_to_an_operator_and_audited(db: Database, audit: AuditLog) -> None:
     operator = ActionContext(2, "olga", "Olga Operator", Role.OPERATOR, station="panel-1")
     with pytest.raises(PermissionDenied):
@@ -246,6 +262,7 @@ SMALL = QueryLimits(page_rows=10, list_max_days=30, export_max_days=7, export_ma
 OLGA = ActionContext(2, "olga", "Olga Operator", Role.OPERATOR, station="panel-1")
 
 
+@pytest.mark.req("SEC-010")
 async def test_the_kpi_window_has_a_maximum_span(db: Database, audit: AuditLog) -> None:
     manager = ActionContext(1, "max", "Max Manager", Role.MANAGER)
     with pytest.raises(RangeTooLong, match="the KPI window covers 401 days; at most 400 days"):
@@ -254,6 +271,7 @@ async def test_the_kpi_window_has_a_maximum_span(db: Database, audit: AuditLog) 
         await kpi_report(db, audit, manager, T0, T0 + timedelta(days=31), max_days=30)
 
 
+@pytest.mark.req("ALM-025")
 async def test_the_journal_is_read_a_page_at_a_time(db: Database) -> None:
     await insert(db, [row(f"A{i:02}.H", i) for i in range(25)])
     flt = JournalFilter(since=T0)
@@ -269,6 +287,7 @@ async def test_the_journal_is_read_a_page_at_a_time(db: Database) -> None:
     assert len(set(ids)) == 25
 
 
+@pytest.mark.req("SEC-010")
 async def test_a_journal_list_beyond_its_maximum_span_is_refused(db: Database) -> None:
     now = T0 + timedelta(days=31)
     with pytest.raises(RangeTooLong, match="the journal range covers 31 days; at most 30 days"):
@@ -277,6 +296,7 @@ async def test_a_journal_list_beyond_its_maximum_span_is_refused(db: Database) -
         await read_journal_page(db, JournalFilter(), limits=SMALL, now=now)
 
 
+@pytest.mark.req("REC-006")
 async def test_a_journal_export_is_audited_with_who_the_filter_and_the_row_count(journal: Database,
                                                                                  audit: AuditLog) -> None:
     flt = JournalFilter(since=T0, until=T0 + timedelta(hours=1), line="L1")
@@ -293,6 +313,7 @@ async def test_a_journal_export_is_audited_with_who_the_filter_and_the_row_count
     assert await audit.verify() is None
 
 
+@pytest.mark.req("SEC-010")
 async def test_a_journal_export_beyond_its_bounds_is_refused_and_not_recorded(db: Database, audit: AuditLog) -> None:
     await insert(db, [row(f"A{i:03}.H", i) for i in range(101)])
     with pytest.raises(TooManyRows, match="more than 100 rows; narrow the filter"):

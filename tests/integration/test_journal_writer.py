@@ -69,6 +69,7 @@ async def pg() -> AsyncIterator[Database]:
 
 
 @pytest.mark.postgres
+@pytest.mark.req("REC-017")
 async def test_a_row_postgres_refuses_is_quarantined_and_the_writer_goes_on(pg: Database, tmp_path: Path) -> None:
     engine = AlarmEngine(parse_config(PLANT), TagCache(), ManualClock(T0))
     quarantine = Quarantine(pg, tmp_path / "quarantine.jsonl")
@@ -97,6 +98,7 @@ async def test_a_row_postgres_refuses_is_quarantined_and_the_writer_goes_on(pg: 
         await journal.stop()
 
 
+@pytest.mark.req("ALM-029")
 async def test_pending_rows_are_bounded_spilled_to_disk_and_written_when_the_database_returns(
         db: Database, tmp_path: Path) -> None:
     cache = TagCache()

@@ -35,6 +35,7 @@ async def limited(db: Database, audit: AuditLog, clock: ManualClock) -> AsyncIte
     await service.stop()
 
 
+@pytest.mark.req("SEC-002")
 async def test_attempts_per_account_are_limited_before_the_password_is_checked(
     limited: UserService, audit: AuditLog
 ) -> None:
@@ -61,6 +62,7 @@ async def test_attempts_per_account_are_limited_before_the_password_is_checked(
     assert [(r.object_id, json.loads(r.new_value or "{}")["count"]) for r in rows] == [("10.0.0.2", 1), ("10.0.0.1", 1)]
 
 
+@pytest.mark.req("SEC-002")
 async def test_attempts_per_address_are_limited_across_names(limited: UserService, audit: AuditLog) -> None:
     for name in ("eve1", "eve2", "eve3", "eve4", "alice"):
         assert not (await limited.sign_in(name, "guess", station="web:10.0.0.9")).ok
@@ -77,6 +79,7 @@ async def test_attempts_per_address_are_limited_across_names(limited: UserServic
     assert "5 per hour" in (row.reason or "")
 
 
+@pytest.mark.req("ACC-004")
 async def test_unknown_names_are_audited_once_per_address_and_window(
     db: Database, audit: AuditLog, clock: ManualClock
 ) -> None:
@@ -111,6 +114,7 @@ async def test_unknown_names_are_audited_once_per_address_and_window(
     assert len(await audit.query(action="login.failed.unknown")) == 3
 
 
+@pytest.mark.req("OPS-006")
 async def test_argon2_never_waits_for_the_default_executor(users: UserService) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     loop = asyncio.get_running_loop()
@@ -132,6 +136,7 @@ async def test_argon2_never_waits_for_the_default_executor(users: UserService) -
     assert unknown.reason == "unknown user"
 
 
+@pytest.mark.req("OPS-006")
 async def test_the_argon2_workers_stop_with_the_service_and_return_on_use(users: UserService) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     assert any(t.name.startswith("argon2") for t in threading.enumerate())
@@ -139,6 +144,7 @@ async def test_the_argon2_workers_stop_with_the_service_and_return_on_use(users:
     assert (await users.sign_in("alice", PASSWORD)).ok
 
 
+@pytest.mark.req("SEC-002")
 def test_limits_are_validated_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match=r"'lots' is not a rate limit; write it like '20 per 10 minutes'"):
         AccessPolicy(login_limit_per_account="lots")

@@ -24,6 +24,7 @@ def notes(db: Database, audit: AuditLog, clock: ManualClock) -> ShiftNotes:
     return ShiftNotes(db, audit, clock)
 
 
+@pytest.mark.req("REC-007")
 async def test_category_machine_and_alarm_link(users: UserService, notes: ShiftNotes) -> None:
     olga = await sign_in(users, "olga", Role.OPERATOR)
     note = await notes.add(olga, "L1", "Jam cleared, guide rail bent", "Early", MONDAY, category="maintenance",
@@ -36,6 +37,7 @@ async def test_category_machine_and_alarm_link(users: UserService, notes: ShiftN
         await notes.add(olga, "L1", "x", "Early", MONDAY, category="gossip")
 
 
+@pytest.mark.req("REC-007")
 async def test_amend_and_delete_are_new_versions_with_reasons(
     users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
@@ -72,6 +74,7 @@ async def test_amend_and_delete_are_new_versions_with_reasons(
     assert await audit.verify() is None
 
 
+@pytest.mark.req("REC-007")
 async def test_manager_cannot_amend_and_the_refusal_is_audited(
     users: UserService, audit: AuditLog, notes: ShiftNotes
 ) -> None:
@@ -85,6 +88,7 @@ async def test_manager_cannot_amend_and_the_refusal_is_audited(
     assert {e.action for e in await audit.query(username="max")} >= {"note.amend.denied", "note.delete.denied"}
 
 
+@pytest.mark.req("REC-010", "REC-011")
 async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
     db: Database, users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
@@ -109,6 +113,7 @@ async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
     assert [e.action for e in await audit.query(action="sign")] == ["sign"]
 
 
+@pytest.mark.req("REC-011")
 async def test_a_manager_may_not_sign_a_note(db: Database, users: UserService, audit: AuditLog,
                                              clock: ManualClock, notes: ShiftNotes) -> None:
     from hmi.records.signatures import SignatureService

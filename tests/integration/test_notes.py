@@ -29,6 +29,7 @@ async def sign_in(users: UserService, name: str, role: Role) -> ActionContext:
     return ctx
 
 
+@pytest.mark.req("SCR-008")
 async def test_add_and_list_newest_first(
     users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
@@ -51,6 +52,7 @@ async def test_add_and_list_newest_first(
     assert stored.shift_date == MONDAY
 
 
+@pytest.mark.req("REC-001")
 async def test_note_and_audit_entry_share_the_action_id(
     users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
@@ -63,6 +65,7 @@ async def test_note_and_audit_entry_share_the_action_id(
     assert await audit.verify() is None
 
 
+@pytest.mark.req("SCR-008")
 async def test_manager_is_refused_and_the_refusal_audited(
     users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
 ) -> None:
@@ -76,6 +79,7 @@ async def test_manager_is_refused_and_the_refusal_audited(
 
 @pytest.mark.parametrize(("text", "message"), [("", "empty"), ("  \n\t ", "empty"),
                                                ("x" * (MAX_NOTE_LENGTH + 1), "at most 4000")])
+@pytest.mark.req("SEC-010")
 async def test_empty_or_overlong_text_is_refused(
     users: UserService, audit: AuditLog, notes: ShiftNotes, text: str, message: str
 ) -> None:
@@ -86,6 +90,7 @@ async def test_empty_or_overlong_text_is_refused(
     assert await audit.query(action="note.add") == []
 
 
+@pytest.mark.req("SEC-010")
 async def test_longest_note_fits(users: UserService, notes: ShiftNotes) -> None:
     olga = await sign_in(users, "olga", Role.OPERATOR)
     note = await notes.add(olga, "L1", "ü" * MAX_NOTE_LENGTH, "Early", MONDAY)
@@ -93,6 +98,7 @@ async def test_longest_note_fits(users: UserService, notes: ShiftNotes) -> None:
     assert stored.text == note.text
 
 
+@pytest.mark.req("REC-001")
 async def test_note_and_audit_commit_together(audit: AuditLog, notes: ShiftNotes) -> None:
     # A context whose user row does not exist: the note insert fails on its foreign key,
     # and the audit entry written in the same transaction must go with it.

@@ -119,6 +119,7 @@ async def person(users: UserService, role: Role = Role.OPERATOR) -> ActionContex
 # ---------------------------------------------------------------------------------------------------- reports
 
 
+@pytest.mark.req("OEE-001")
 async def test_the_worked_example_from_samples(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await vector_shift(db)
     clock.set(h(15))
@@ -140,6 +141,7 @@ async def test_the_worked_example_from_samples(db: Database, oee: OeeService, cl
     assert (stop.reason, stop.reason_text, stop.planned, stop.assigned_by) == (None, None, False, None)
 
 
+@pytest.mark.req("OEE-001")
 async def test_a_running_shift_is_computed_up_to_now(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await vector_shift(db)
     clock.set(h(9, 30))
@@ -152,6 +154,7 @@ async def test_a_running_shift_is_computed_up_to_now(db: Database, oee: OeeServi
     assert await oee.counts("L1", h(6), h(14)) == (400, 10)
 
 
+@pytest.mark.req("OEE-003")
 async def test_planned_stops_are_not_planned_busy_time(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await insert(db, run("L2.State", (h(5, 50), "Execute"), (h(9), "Held"), (h(10), "Execute"), (h(11, 30), "Stopped"),
                          (h(12), "Execute"), until=h(14, 10)))
@@ -168,6 +171,7 @@ async def test_planned_stops_are_not_planned_busy_time(db: Database, oee: OeeSer
     assert (row.reason, row.stops, row.duration_s) == (None, 1, 3600)
 
 
+@pytest.mark.req("OEE-003")
 async def test_a_planned_reason_moves_the_stop_out_of_busy_time(db: Database, oee: OeeService, users: UserService,
                                                                   clock: ManualClock) -> None:
     await vector_shift(db)
@@ -182,6 +186,7 @@ async def test_a_planned_reason_moves_the_stop_out_of_busy_time(db: Database, oe
     assert report.stops[0].reason_text == "Changeover"
 
 
+@pytest.mark.req("OEE-006")
 async def test_counter_reset_and_baseline_before_the_window(db: Database, oee: OeeService,
                                                              clock: ManualClock) -> None:
     await insert(db, counter("L1.Good", (h(5), 900), (h(5, 55), 1000), (h(9), 1500), (h(9, 30), 0), (h(13, 59), 260)))
@@ -193,6 +198,7 @@ async def test_counter_reset_and_baseline_before_the_window(db: Database, oee: O
     assert await oee.counts("L1", h(14), h(15)) == (0, 0)
 
 
+@pytest.mark.req("OEE-005")
 async def test_unknown_periods_count_against_availability(db: Database, oee: OeeService,
                                                           clock: ManualClock) -> None:
     rows = states("L1.State", [(h(5, 50), "Execute", "good"), (h(8), None, "stale"), (h(8, 30), "Execute", "good")],
@@ -212,6 +218,7 @@ async def test_unknown_periods_count_against_availability(db: Database, oee: Oee
     assert [(s.start, s.end) for s in report.segments if s.state == "No data"] == [(h(11, 15), h(12, 30))]
 
 
+@pytest.mark.req("OEE-005")
 async def test_line_without_data_or_machine_timeline(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await insert(db, run("L1.Filler.State", (h(6), "Execute"), (h(7), "Suspended"), until=h(8)))
     clock.set(h(8))
@@ -229,6 +236,7 @@ async def test_line_without_data_or_machine_timeline(db: Database, oee: OeeServi
         await oee.report("L9", h(6), h(8))
 
 
+@pytest.mark.req("OEE-006")
 async def test_production_outside_the_schedule_is_counted_apart(db: Database, oee: OeeService,
                                                                   clock: ManualClock) -> None:
     # L1 is scheduled in the early shift only; it also runs the late shift (unscheduled) and makes 900 there.
@@ -247,6 +255,7 @@ async def test_production_outside_the_schedule_is_counted_apart(db: Database, oe
     assert (report.unscheduled_good, report.unscheduled_rejects) == (40 + 900, 5)  # 14:05 and the late shift
 
 
+@pytest.mark.req("OEE-005")
 async def test_unrecorded_time_stays_out_of_the_factors(db: Database, oee: OeeService, clock: ManualClock) -> None:
     # Recorded only 06:00-08:00 of the early shift (the HMI was installed then switched off): 25 % recorded.
     await insert(db, run("L1.State", (h(6), "Execute"), (h(7), "Held"), until=h(8)))
@@ -260,6 +269,7 @@ async def test_unrecorded_time_stays_out_of_the_factors(db: Database, oee: OeeSe
     assert report.oee.oee == pytest.approx(30 * 30 / (125 * 60))
 
 
+@pytest.mark.req("OEE-002")
 async def test_performance_above_100_names_its_cause(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await insert(db, run("L1.State", (h(6), "Execute"), until=h(14)))
     await insert(db, counter("L1.Good", (h(6), 0), (h(14) - timedelta(seconds=1), 1440)))  # 3/min, ideal is 2
@@ -280,6 +290,7 @@ async def test_performance_above_100_names_its_cause(db: Database, oee: OeeServi
 # ------------------------------------------------------------------------------------------------------ stops
 
 
+@pytest.mark.req("OEE-005")
 async def test_stops_keep_their_true_bounds_whatever_the_window(db: Database, oee: OeeService,
                                                                clock: ManualClock) -> None:
     await vector_shift(db)
@@ -290,6 +301,7 @@ async def test_stops_keep_their_true_bounds_whatever_the_window(db: Database, oe
     assert await oee.stops("L1", h(10), h(14)) == []
 
 
+@pytest.mark.req("OEE-005")
 async def test_a_stop_out_of_a_recording_gap_starts_at_its_first_record(db: Database, oee: OeeService,
                                                                          clock: ManualClock) -> None:
     # The HMI's first record of the line says Held: the stop begins there, not 31 days back.
@@ -299,6 +311,7 @@ async def test_a_stop_out_of_a_recording_gap_starts_at_its_first_record(db: Data
     assert (stop.start, stop.end, stop.state) == (h(7), h(8), "Held")
 
 
+@pytest.mark.req("OEE-007")
 async def test_assign_a_reason_and_reassign_keeps_history(db: Database, oee: OeeService, audit: AuditLog,
                                                           users: UserService, clock: ManualClock) -> None:
     await vector_shift(db)
@@ -324,6 +337,7 @@ async def test_assign_a_reason_and_reassign_keeps_history(db: Database, oee: Oee
     assert await audit.verify() is None
 
 
+@pytest.mark.req("OEE-007")
 async def test_assignment_is_refused_without_the_permission(db: Database, oee: OeeService, audit: AuditLog,
                                                             users: UserService, clock: ManualClock) -> None:
     await vector_shift(db)
@@ -345,6 +359,7 @@ async def test_assignment_is_refused_without_the_permission(db: Database, oee: O
     ("L1", h(9) - timedelta(days=40), "jam", "", "for 31 days"),
     ("L1", h(16), "jam", "", "in the future"),
 ])
+@pytest.mark.req("OEE-007")
 async def test_assignment_validation(db: Database, oee: OeeService, users: UserService, clock: ManualClock,
                                      line: str, start: datetime, reason: str, comment: str, message: str) -> None:
     await vector_shift(db)
@@ -353,6 +368,7 @@ async def test_assignment_validation(db: Database, oee: OeeService, users: UserS
         await oee.assign_reason(await person(users), line, start, reason, comment)
 
 
+@pytest.mark.req("OEE-007")
 async def test_other_with_a_comment_is_accepted(db: Database, oee: OeeService, users: UserService,
                                                 clock: ManualClock) -> None:
     await vector_shift(db)
@@ -361,6 +377,7 @@ async def test_other_with_a_comment_is_accepted(db: Database, oee: OeeService, u
     assert (row.reason, row.comment) == ("other", "forklift in the way")
 
 
+@pytest.mark.req("OEE-008")
 async def test_pareto_orders_reasons_by_downtime(db: Database, oee: OeeService, users: UserService,
                                                  clock: ManualClock) -> None:
     await insert(db, run("L1.State", (h(5, 50), "Execute"), (h(7), "Held"), (h(8), "Execute"), (h(9), "Suspended"),
@@ -390,6 +407,7 @@ async def test_pareto_orders_reasons_by_downtime(db: Database, oee: OeeService, 
 # ------------------------------------------------------------------------------------------- shifts and windows
 
 
+@pytest.mark.req("OEE-008")
 async def test_by_shift_over_a_midnight_crossing_shift(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await insert(db, run("L3.State", (h(21), "Execute"), (h(23, 30), "Held"), (h(24, 30), "Execute"), until=h(27)))
     await insert(db, counter("L3.Good", (h(21), 0), (h(21, 30), 60), (h(22), 120), (h(23, 30), 300), (h(26, 59), 660)))
@@ -410,6 +428,7 @@ async def test_by_shift_over_a_midnight_crossing_shift(db: Database, oee: OeeSer
     assert [(s.name, s.date.day) for s, _ in await oee.by_shift("L1", 2)] == [("Early", 5), ("Early", 6)]
 
 
+@pytest.mark.req("OEE-008")
 async def test_windows_across_the_dst_change_in_berlin(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     berlin = ZoneInfo("Europe/Berlin")
     service = OeeService(plant("Europe/Berlin"), db, audit, clock)

@@ -53,6 +53,7 @@ async def source(server: SmallServer) -> AsyncIterator[tuple[OpcUaSource, TagCac
     await src.stop()
 
 
+@pytest.mark.req("OPC-001")
 async def test_values_arrive_with_status_and_timestamps(server: SmallServer, source) -> None:
     _, cache, board = source
     await wait_for(lambda: cache.get("Temp") is not None and cache.get("Count") is not None)
@@ -77,6 +78,7 @@ async def test_values_arrive_with_status_and_timestamps(server: SmallServer, sou
     assert cache.listener_count == 0
 
 
+@pytest.mark.req("OPC-002")
 async def test_sensor_failure_is_bad_with_symbolic_status(server: SmallServer, source) -> None:
     _, cache, _ = source
     await wait_for(lambda: cache.get("Temp") is not None)
@@ -87,6 +89,7 @@ async def test_sensor_failure_is_bad_with_symbolic_status(server: SmallServer, s
     await wait_for(lambda: cache.get("Temp").quality is Quality.UNCERTAIN)  # type: ignore[union-attr]
 
 
+@pytest.mark.req("OPC-003")
 async def test_malformed_plc_value_is_bad_not_a_number(source) -> None:
     _, cache, _ = source
     await wait_for(lambda: cache.get("Mode") is not None)
@@ -97,6 +100,7 @@ async def test_malformed_plc_value_is_bad_not_a_number(source) -> None:
     assert "expected a number" in mode.note
 
 
+@pytest.mark.req("OPC-004", "OPC-005")
 async def test_stale_within_bound_then_fresh_after_restart(server: SmallServer, source) -> None:
     src, cache, board = source
     await wait_for(lambda: cache.get("Temp") is not None and src.connected)
@@ -119,6 +123,7 @@ async def test_stale_within_bound_then_fresh_after_restart(server: SmallServer, 
     assert board.get("test").connected  # type: ignore[union-attr]
 
 
+@pytest.mark.req("OPC-004")
 async def test_unreachable_server_is_reported_not_raised() -> None:
     cache, board = TagCache(), StatusBoard()
     ep = Endpoint(name="nowhere", url=f"opc.tcp://127.0.0.1:{free_port()}", stale_after_s=3)
@@ -147,6 +152,7 @@ class RecordingHook:
         self.calls.append(f"recreated:{subscription_id}")
 
 
+@pytest.mark.req("OPC-005")
 async def test_session_hooks_hear_connect_loss_reconnect_and_recreated_subscriptions(server: SmallServer) -> None:
     hook = RecordingHook()
     ep = Endpoint(name="test", url=server.url, publishing_interval_ms=100, stale_after_s=3)
@@ -169,6 +175,7 @@ async def test_session_hooks_hear_connect_loss_reconnect_and_recreated_subscript
     assert hook.calls[-1] == "lost", "stopping the source ends the session for its hooks too"
 
 
+@pytest.mark.req("OPC-006")
 async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch: pytest.MonkeyPatch) -> None:
     srv = SmallServer(free_port(), {"Temp": 20.5}, users={"hmi": "plc-secret-1"})
     await srv.start()
@@ -193,6 +200,7 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
         await src.stop()
     finally:
         await srv.stop()
+@pytest.mark.req("OPC-007")
 async def test_source_time_ahead_of_the_hmi_clock_is_marked_and_the_endpoint_named(server: SmallServer,
                                                                                     source) -> None:
     _, cache, board = source

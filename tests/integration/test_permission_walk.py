@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import pytest
+
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission, Role
@@ -243,6 +245,7 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
     }
 
 
+@pytest.mark.req("ACC-012")
 def test_the_walk_covers_every_permission() -> None:
     """Each permission is exercised by at least one action in the walk, so no table entry goes untested."""
     from hmi.access.roles import allowed
@@ -254,6 +257,7 @@ def test_the_walk_covers_every_permission() -> None:
                    for action in {a for a, _ in table}), permission
 
 
+@pytest.mark.req("ACC-012")
 async def test_every_role_and_action(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
     p = Plant(db, audit, users, clock)
     await users.create_user("root", PASSWORD, Role.ADMIN)

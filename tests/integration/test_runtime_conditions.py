@@ -42,6 +42,7 @@ async def plant_and_sim() -> AsyncIterator[tuple[PlantConfig, PlantSimulator]]:
     await sim.stop()
 
 
+@pytest.mark.req("OPC-008", "OPC-010")
 async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_server(
         plant_and_sim: tuple[PlantConfig, PlantSimulator], tmp_path: Path) -> None:
     plant, sim = plant_and_sim

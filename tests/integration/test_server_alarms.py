@@ -106,6 +106,7 @@ async def hmi(server: ConditionsServer, clock: ManualClock) -> AsyncIterator[Hmi
     await connected.stop()
 
 
+@pytest.mark.req("OPC-011")
 def test_ids_are_unique_stable_bounded_and_keep_a_readable_prefix() -> None:
     slash, underscore = server_alarm_id("plc", ns2(SLASH)), server_alarm_id("plc", ns2(UNDERSCORE))
     assert slash != underscore
@@ -119,6 +120,7 @@ def test_ids_are_unique_stable_bounded_and_keep_a_readable_prefix() -> None:
     assert all(ch.isascii() and (ch.isalnum() or ch in "._-~") for ch in odd), "URL-safe"
 
 
+@pytest.mark.req("OPC-011")
 async def test_two_conditions_whose_ids_differ_only_in_punctuation_are_two_alarms(server: ConditionsServer,
                                                                                    hmi: Hmi) -> None:
     await server.set_active(SLASH, True)
@@ -134,6 +136,7 @@ async def test_two_conditions_whose_ids_differ_only_in_punctuation_are_two_alarm
     assert (other.state, other.message) == (AlarmState.ACTIVE_UNACK, "Emergency stop pressed at the outfeed")
 
 
+@pytest.mark.req("OPC-011")
 async def test_a_server_alarm_is_named_by_source_and_condition_without_namespace_index(
         server: ConditionsServer, hmi: Hmi) -> None:
     await server.set_active(FILLER, True)
@@ -188,6 +191,7 @@ async def raise_all(server: ConditionsServer, hmi: Hmi) -> None:
                             for n, *_ in SPECS))
 
 
+@pytest.mark.req("OPC-010")
 async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_and_the_rest_reported(
         server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService) -> None:
     olga = await operator(users)
@@ -219,6 +223,7 @@ async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_
     assert "BadEventIdUnknown" in entry.detail
 
 
+@pytest.mark.req("OPS-006")
 async def test_acknowledging_holds_no_lock_while_the_server_is_slow(
         server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService, audit: AuditLog) -> None:
     olga = await operator(users)

@@ -30,6 +30,7 @@ async def people(users: UserService) -> tuple[ActionContext, ActionContext]:
     return admin, olga
 
 
+@pytest.mark.req("ACC-008")
 async def test_a_session_resolves_the_live_account(users: UserService, people: tuple[ActionContext, ...]) -> None:
     _, olga = people
     sid = await users.sessions.start(olga)
@@ -43,6 +44,7 @@ async def test_a_session_resolves_the_live_account(users: UserService, people: t
     assert not (await users.sessions.check(None)).may_act
 
 
+@pytest.mark.req("SEC-003")
 async def test_the_database_keeps_only_a_hash_of_the_session_id(
     db: Database, users: UserService, people: tuple[ActionContext, ...]
 ) -> None:
@@ -57,6 +59,7 @@ async def test_the_database_keeps_only_a_hash_of_the_session_id(
     assert sid not in row.key
 
 
+@pytest.mark.req("SEC-003")
 async def test_each_sign_in_gets_a_new_id(users: UserService, people: tuple[ActionContext, ...]) -> None:
     _, olga = people
     first = await users.sessions.start(olga)
@@ -66,6 +69,7 @@ async def test_each_sign_in_gets_a_new_id(users: UserService, people: tuple[Acti
 
 
 @pytest.mark.parametrize("change", ["disable", "reset_password", "logout", "lockout", "switch"])
+@pytest.mark.req("ACC-008")
 async def test_account_changes_end_every_session_of_the_person(
     users: UserService, people: tuple[ActionContext, ...], change: str
 ) -> None:
@@ -101,6 +105,7 @@ async def test_account_changes_end_every_session_of_the_person(
     assert [(e.reason, e.user_id) for e in told] == [(reason, olga.user_id)]
 
 
+@pytest.mark.req("ACC-006")
 async def test_an_idle_logoff_ends_only_that_panel(users: UserService, people: tuple[ActionContext, ...]) -> None:
     _, olga = people
     idle, busy = await users.sessions.start(olga), await users.sessions.start(olga)
@@ -109,6 +114,7 @@ async def test_an_idle_logoff_ends_only_that_panel(users: UserService, people: t
     assert (await users.sessions.check(busy)).may_act
 
 
+@pytest.mark.req("ACC-009")
 async def test_a_session_expires_after_its_lifetime(
     users: UserService, people: tuple[ActionContext, ...], clock: ManualClock
 ) -> None:
@@ -121,6 +127,7 @@ async def test_a_session_expires_after_its_lifetime(
     assert "expired" in check.refusal
 
 
+@pytest.mark.req("ACC-009")
 async def test_the_lifetime_comes_from_the_plant_file(db: Database, audit: object, clock: ManualClock) -> None:
     users = UserService(db, audit, clock, policy=AccessPolicy(session_hours=1))  # type: ignore[arg-type]
     await users.create_user("olga", PASSWORD, Role.OPERATOR, enforce_policy=False)
@@ -135,6 +142,7 @@ async def test_the_lifetime_comes_from_the_plant_file(db: Database, audit: objec
         SessionService(db, clock, timedelta(0))
 
 
+@pytest.mark.req("ACC-007")
 async def test_a_locked_session_may_not_act_until_unlocked(
     users: UserService, people: tuple[ActionContext, ...]
 ) -> None:
@@ -148,6 +156,7 @@ async def test_a_locked_session_may_not_act_until_unlocked(
     assert (await users.sessions.check(sid)).may_act
 
 
+@pytest.mark.req("ACC-008")
 async def test_an_account_disabled_behind_the_services_back_is_refused(
     db: Database, users: UserService, people: tuple[ActionContext, ...]
 ) -> None:

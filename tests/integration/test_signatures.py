@@ -36,6 +36,7 @@ def signatures(db: Database, audit: AuditLog, users: UserService, clock: ManualC
     return SignatureService(db, audit, users, clock)
 
 
+@pytest.mark.req("REC-008", "REC-009")
 async def test_first_signing_with_user_id_then_password_alone(
     users: UserService, audit: AuditLog, clock: ManualClock, signatures: SignatureService
 ) -> None:
@@ -60,6 +61,7 @@ async def test_first_signing_with_user_id_then_password_alone(
     assert await audit.verify() is None
 
 
+@pytest.mark.req("REC-012")
 async def test_wrong_password_or_other_user_is_refused_and_audited(
     users: UserService, audit: AuditLog, signatures: SignatureService
 ) -> None:
@@ -94,6 +96,7 @@ async def raise_alarms(cache: TagCache, clock: ManualClock) -> None:
                   TagState("L1.M1.Jam", True, 0, Quality.GOOD, now, now, now)])
 
 
+@pytest.mark.req("REC-010", "REC-011")
 async def test_priority_1_acknowledge_needs_a_signature_bound_to_the_command(
     db: Database, users: UserService, audit: AuditLog, clock: ManualClock, signatures: SignatureService
 ) -> None:
@@ -133,6 +136,7 @@ async def test_priority_1_acknowledge_needs_a_signature_bound_to_the_command(
     engine.stop()
 
 
+@pytest.mark.req("REC-011")
 async def test_no_policy_means_no_signature_asked(
     db: Database, users: UserService, audit: AuditLog, clock: ManualClock, signatures: SignatureService
 ) -> None:
@@ -147,6 +151,7 @@ async def test_no_policy_means_no_signature_asked(
     engine.stop()
 
 
+@pytest.mark.req("REC-012")
 async def test_wrong_signing_passwords_count_toward_the_lockout(
     users: UserService, audit: AuditLog, signatures: SignatureService
 ) -> None:
@@ -163,6 +168,7 @@ async def test_wrong_signing_passwords_count_toward_the_lockout(
     assert await users.authenticate("lena", PASSWORD) is None
 
 
+@pytest.mark.req("REC-008")
 async def test_a_password_alone_needs_a_recent_full_signature_of_the_same_session(
     users: UserService, audit: AuditLog, clock: ManualClock, signatures: SignatureService
 ) -> None:

@@ -64,6 +64,7 @@ class Collector:
         self.values.append(data.monitored_item.Value)
 
 
+@pytest.mark.req("OPS-008")
 async def test_every_configured_tag_is_served_with_its_type_and_a_source_timestamp(
         plant: PlantConfig, sim: PlantSimulator, client: Client) -> None:
     assert sim.url.startswith("opc.tcp://127.0.0.1:")
@@ -90,6 +91,7 @@ async def test_every_configured_tag_is_served_with_its_type_and_a_source_timesta
         "Execute", "Starting")
 
 
+@pytest.mark.req("OPS-008")
 async def test_values_change_and_reach_subscribers(sim: PlantSimulator, client: Client) -> None:
     handler = Collector()
     subscription = await client.create_subscription(100, handler)
@@ -99,6 +101,7 @@ async def test_values_change_and_reach_subscribers(sim: PlantSimulator, client: 
     await subscription.delete()
 
 
+@pytest.mark.req("OPS-008")
 async def test_pause_freezes_values_and_set_value_writes_good_values(sim: PlantSimulator, client: Client) -> None:
     sim.pause()
     assert sim.paused
@@ -133,6 +136,7 @@ async def test_pause_freezes_values_and_set_value_writes_good_values(sim: PlantS
     await wait_for(lambda: sim.model.machine("Line2", "Capper").reported == "Held")
 
 
+@pytest.mark.req("OPS-008")
 async def test_set_status_reports_a_sensor_failure_and_keeps_the_value(sim: PlantSimulator, client: Client) -> None:
     sim.pause()
     await sim.set_value("Line2.Filler.Pressure", 3.5)
@@ -161,6 +165,7 @@ async def test_set_status_reports_a_sensor_failure_and_keeps_the_value(sim: Plan
     assert (await read(client, "Line2.Filler.Temperature")).StatusCode.value == ua.StatusCodes.BadCommunicationError
 
 
+@pytest.mark.req("OPS-008")
 async def test_unknown_tags_and_statuses_are_refused(sim: PlantSimulator) -> None:
     with pytest.raises(KeyError, match="not a tag this simulator serves"):
         await sim.set_value("Line9.Nothing", 1.0)
@@ -168,6 +173,7 @@ async def test_unknown_tags_and_statuses_are_refused(sim: PlantSimulator) -> Non
         await sim.set_status("Line1.Filler.Temperature", "BadMood")
 
 
+@pytest.mark.req("OPS-008")
 async def test_stop_and_restart_on_the_same_port(plant: PlantConfig) -> None:
     first = PlantSimulator(plant, port=0, seed=1)
     await first.start()
@@ -185,6 +191,7 @@ async def test_stop_and_restart_on_the_same_port(plant: PlantConfig) -> None:
         assert (await read(again, "Line3.State")).StatusCode.is_good()
 
 
+@pytest.mark.req("OPS-008")
 async def test_extra_tags_change_at_the_requested_rate(plant: PlantConfig) -> None:
     async with PlantSimulator(plant, port=0, seed=3, extra_tags=50, change_rate=500) as sim, \
             Client(sim.url, timeout=5) as client:
@@ -205,6 +212,7 @@ async def test_extra_tags_change_at_the_requested_rate(plant: PlantConfig) -> No
             await client.get_node("ns=2;s=Load.Tag00051").read_value()
 
 
+@pytest.mark.req("OPS-008")
 async def test_only_tags_of_the_simulated_endpoint_are_served() -> None:
     plant = parse_config("""
 site: {name: Two Servers}
@@ -227,6 +235,7 @@ areas:
             await client.get_node("ns=2;s=L.Elsewhere").read_value()
 
 
+@pytest.mark.req("OPS-008")
 async def test_hmi_simulate_prints_its_url_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = await asyncio.create_subprocess_exec(
@@ -251,6 +260,7 @@ async def test_hmi_simulate_prints_its_url_and_stops_on_sigterm() -> None:
             await proc.wait()
 
 
+@pytest.mark.req("OPS-008")
 async def test_trainer_can_inject_a_fault_over_opcua(client: Client) -> None:
     """The Simulator.InjectFault method jams a machine; its Jam tag goes true and its state to Held."""
     result = await client.get_node("ns=2;s=Simulator").call_method(
@@ -261,6 +271,7 @@ async def test_trainer_can_inject_a_fault_over_opcua(client: Client) -> None:
     assert await client.get_node("ns=2;s=Line2.Capper.State").read_value() in ("Holding", "Held")
 
 
+@pytest.mark.req("OPS-008")
 async def test_set_load_moves_every_load_tag_at_once(plant: PlantConfig) -> None:
     async with PlantSimulator(plant, port=0, seed=2, extra_tags=20, change_rate=0) as sim, \
             Client(sim.url, timeout=5) as client:

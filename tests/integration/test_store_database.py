@@ -22,6 +22,7 @@ async def add_user(db: Database, name: str = "alice") -> User:
         return user
 
 
+@pytest.mark.req("OPS-003")
 async def test_sqlite_start_creates_folder_and_sets_pragmas(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'new' / 'folder' / 'hmi.db'}")
     await db.start()
@@ -35,6 +36,7 @@ async def test_sqlite_start_creates_folder_and_sets_pragmas(tmp_path: Path) -> N
         await db.stop()
 
 
+@pytest.mark.req("OPS-003")
 async def test_start_is_repeatable_and_keeps_data(db: Database) -> None:
     await add_user(db)
     await db.stop()
@@ -44,6 +46,7 @@ async def test_start_is_repeatable_and_keeps_data(db: Database) -> None:
         assert [u.username for u in (await session.execute(select(User))).scalars()] == ["alice"]
 
 
+@pytest.mark.req("REC-016")
 async def test_times_come_back_aware_utc(db: Database) -> None:
     user = await add_user(db)
     assert user.id is not None
@@ -70,6 +73,7 @@ async def test_times_come_back_aware_utc(db: Database) -> None:
     assert later == [note]
 
 
+@pytest.mark.req("REC-016")
 async def test_naive_times_are_refused(db: Database) -> None:
     user = await add_user(db)
     assert user.id is not None
@@ -81,6 +85,7 @@ async def test_naive_times_are_refused(db: Database) -> None:
             await session.commit()
 
 
+@pytest.mark.req("OPS-003")
 async def test_foreign_keys_are_enforced(db: Database) -> None:
     async with db.session() as session:
         session.add(ShiftNote(line="L1", shift_name="A", shift_date=date(2025, 6, 1), author_id=999,
@@ -89,6 +94,7 @@ async def test_foreign_keys_are_enforced(db: Database) -> None:
             await session.commit()
 
 
+@pytest.mark.req("OPS-003")
 async def test_session_rolls_back_when_the_block_fails(db: Database) -> None:
     async def add_then_fail() -> None:
         async with db.session() as session:
@@ -103,6 +109,7 @@ async def test_session_rolls_back_when_the_block_fails(db: Database) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.req("OPS-003")
 async def test_unreachable_postgres_fails_fast_with_a_clear_message() -> None:
     db = Database("postgresql://hmi:topsecret@127.0.0.1:1/plant")
     started = time.monotonic()
@@ -118,6 +125,7 @@ async def test_unreachable_postgres_fails_fast_with_a_clear_message() -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.req("OPS-003")
 async def test_missing_postgres_database_is_named() -> None:
     db = Database("postgresql://postgres@127.0.0.1:5432/hmi_no_such_database")
     with pytest.raises(DatabaseUnavailable, match='database "hmi_no_such_database" does not exist'):
@@ -126,6 +134,7 @@ async def test_missing_postgres_database_is_named() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db", ["postgres"], indirect=True)
+@pytest.mark.req("OPS-003")
 async def test_postgres_going_away_during_use_becomes_database_unavailable(db: Database) -> None:
 
     async def lose_connection_mid_session() -> None:
@@ -143,6 +152,7 @@ async def test_postgres_going_away_during_use_becomes_database_unavailable(db: D
         assert (await session.execute(sa.text("SELECT 1"))).scalar() == 1
 
 
+@pytest.mark.req("OPS-003")
 async def test_unusable_sqlite_path_names_the_file(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")

@@ -17,6 +17,7 @@ from tests.plant_fixture import small_plant
 PASSWORD = "long-enough-pw"
 
 
+@pytest.mark.req("HIS-008", "HIS-010")
 async def test_views_are_private_validated_and_replaced_by_name(db: Database, audit: AuditLog,
                                                                users: UserService, clock: ManualClock) -> None:
     views = TrendViews(small_plant("opc.tcp://127.0.0.1:4840"), db, audit, clock)

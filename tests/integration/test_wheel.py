@@ -139,6 +139,7 @@ def _python_finds(installed: Installed, module: str) -> Path:
     return Path(out.stdout.strip())
 
 
+@pytest.mark.req("OPS-004")
 def test_the_wheel_holds_every_module_and_every_asset(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(REPO).as_posix() for top in ("hmi", "screens") for p in (REPO / top).rglob("*.py")}
@@ -148,11 +149,13 @@ def test_the_wheel_holds_every_module_and_every_asset(wheel: Path) -> None:
     assert {"hmi/assets/demo-plant.yaml", "hmi/assets/hmi.css", "hmi/py.typed"} <= names
 
 
+@pytest.mark.req("OPS-004")
 def test_the_wheel_venv_imports_the_installed_package_not_the_source_tree(from_wheel: Installed) -> None:
     for module in ("hmi", "hmi.assets", "screens"):
         assert _python_finds(from_wheel, module).is_relative_to(from_wheel.venv), module
 
 
+@pytest.mark.req("OPS-004")
 def test_hmi_demo_from_the_wheel_serves_the_login_page_and_the_style_sheet_from_another_directory(
     from_wheel: Installed,
 ) -> None:
@@ -164,6 +167,7 @@ def test_hmi_demo_from_the_wheel_serves_the_login_page_and_the_style_sheet_from_
     assert (data / "hmi.db").is_file()
 
 
+@pytest.mark.req("OPS-004")
 def test_hmi_run_from_the_wheel_serves_a_plant_file_kept_outside_the_repo(from_wheel: Installed) -> None:
     plant = from_wheel.elsewhere / "plant.yaml"
     # Nothing listens on this endpoint: the HMI serves its pages while the source keeps trying to connect.
@@ -175,6 +179,7 @@ def test_hmi_run_from_the_wheel_serves_a_plant_file_kept_outside_the_repo(from_w
     assert (from_wheel.elsewhere / "run-data" / "hmi.db").is_file()
 
 
+@pytest.mark.req("OPS-004")
 def test_hmi_demo_from_an_editable_install_reads_the_assets_of_the_checkout(editable: Installed, source: Path) -> None:
     # The README installs with `pip install -e .`: assets/ is then mapped onto hmi.assets, in place.
     assert _python_finds(editable, "hmi.assets") == source / "assets" / "__init__.py"

@@ -3,6 +3,7 @@ suppression by design, and the alarm detail page."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from hmi.alarms.states import AlarmState
@@ -15,6 +16,7 @@ async def raise_temp_h(hmi: Harness) -> None:
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
 
 
+@pytest.mark.req("ALM-007", "ALM-011")
 async def test_lead_shelves_with_reason_and_duration_and_sees_it_in_the_shelved_list(hmi: Harness) -> None:
     await raise_temp_h(hmi)
     await hmi.login("lena")
@@ -40,6 +42,7 @@ async def test_lead_shelves_with_reason_and_duration_and_sees_it_in_the_shelved_
     assert table.rows[0]["left"].endswith("min")
 
 
+@pytest.mark.req("ALM-007")
 async def test_operator_may_not_shelve(hmi: Harness) -> None:
     await raise_temp_h(hmi)
     await hmi.login("olga")
@@ -48,6 +51,7 @@ async def test_operator_may_not_shelve(hmi: Harness) -> None:
     await hmi.user.should_not_see(marker="oos")
 
 
+@pytest.mark.req("ALM-009", "ALM-011")
 async def test_manager_removes_from_service_and_returns_it(hmi: Harness) -> None:
     await hmi.login("max")
     await hmi.user.open("/alarm/L1.M1.Jam.discrete")
@@ -75,6 +79,7 @@ async def test_manager_removes_from_service_and_returns_it(hmi: Harness) -> None
     assert "returned_to_service" in kinds
 
 
+@pytest.mark.req("ALM-004")
 async def test_latched_alarm_needs_ack_then_reset(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Pressure", 7.0)
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Pressure.H") is not None)
@@ -94,6 +99,7 @@ async def test_latched_alarm_needs_ack_then_reset(hmi: Harness) -> None:
     assert hmi.rt.alarms.get("L1.M1.Pressure.H") is None
 
 
+@pytest.mark.req("ALM-010")
 async def test_suppressed_by_design_while_the_line_is_not_running(hmi: Harness) -> None:
     await hmi.server.write("L1.State", "Held")
     await hmi.server.write("L1.M1.Level", 5.0)
@@ -109,6 +115,7 @@ async def test_suppressed_by_design_while_the_line_is_not_running(hmi: Harness) 
                     is AlarmState.ACTIVE_UNACK)
 
 
+@pytest.mark.req("ALM-012", "SCR-005")
 async def test_detail_page_shows_definition_history_and_line_link(hmi: Harness) -> None:
     await raise_temp_h(hmi)
     await hmi.login("olga")
@@ -122,6 +129,7 @@ async def test_detail_page_shows_definition_history_and_line_link(hmi: Harness) 
     assert rows[0]["kind"] == "activated"
 
 
+@pytest.mark.req("SCR-005")
 async def test_detail_history_says_states_in_the_words_used_elsewhere(hmi: Harness) -> None:
     await raise_temp_h(hmi)
     await hmi.server.write("L1.M1.Temp", 20.0)

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from nicegui import ui
 
 from hmi.records.audit import system_context
@@ -26,6 +27,7 @@ def set_value(hmi: Harness, marker: str, value: Any) -> None:
     element.set_value(value)  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("REC-006", "REC-018")
 async def test_manager_sees_the_logins_filters_and_exports(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/logout")
@@ -79,6 +81,7 @@ async def test_manager_sees_the_logins_filters_and_exports(hmi: Harness) -> None
     assert exports[0].station == exports[1].station
 
 
+@pytest.mark.req("REC-018")
 async def test_operator_is_refused_and_the_refusal_is_audited(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/audit")
@@ -90,12 +93,14 @@ async def test_operator_is_refused_and_the_refusal_is_audited(hmi: Harness) -> N
     assert denied.reason == "role operator lacks view_audit"
 
 
+@pytest.mark.req("SCR-006")
 async def test_navigation_offers_the_audit_trail(hmi: Harness) -> None:
     await hmi.login("ada")
     hmi.user.find("Audit").click()
     await hmi.user.should_see(marker="audit-table", retries=50)
 
 
+@pytest.mark.req("REC-005")
 async def test_start_up_findings_are_shown_to_administrators_only(hmi: Harness) -> None:
     finding = "Append-only guards were missing or altered at start-up and were re-installed: audit_entries_no_delete"
     hmi.rt.findings.append(finding)
@@ -107,6 +112,7 @@ async def test_start_up_findings_are_shown_to_administrators_only(hmi: Harness) 
     await hmi.user.open("/audit")
     await hmi.user.should_see(marker="audit-table", retries=50)
     await hmi.user.should_not_see(finding)
+@pytest.mark.req("REC-018", "SEC-010")
 async def test_audit_list_pages_and_refuses_a_range_beyond_its_maximum(hmi: Harness) -> None:
     actor = system_context("runtime")
     for i in range(205):

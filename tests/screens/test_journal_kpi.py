@@ -65,6 +65,7 @@ async def seed_journal(hmi: Harness) -> datetime:
     return now
 
 
+@pytest.mark.req("ALM-025")
 async def test_journal_lists_and_filters(hmi: Harness) -> None:
     await seed_journal(hmi)
     await hmi.login("olga")
@@ -112,6 +113,7 @@ async def test_journal_lists_and_filters(hmi: Harness) -> None:
     assert [r["priority"] for r in table_rows(hmi, "journal-table")] == ["1"]
 
 
+@pytest.mark.req("SCR-007")
 async def test_journal_custom_range_in_plant_time(hmi: Harness) -> None:
     now = await seed_journal(hmi)
     zone = hmi.rt.plant.site.zone
@@ -131,6 +133,7 @@ async def test_journal_custom_range_in_plant_time(hmi: Harness) -> None:
     assert [r["message"] for r in table_rows(hmi, "journal-table")] == ["three days ago"]
 
 
+@pytest.mark.req("ALM-025")
 async def test_journal_csv_export(hmi: Harness) -> None:
     await seed_journal(hmi)
     await hmi.login("max")
@@ -153,6 +156,7 @@ async def test_journal_csv_export(hmi: Harness) -> None:
     assert records[1]["comment"] == "checked the valve"
 
 
+@pytest.mark.req("REC-006")
 async def test_journal_export_is_on_the_audit_trail(hmi: Harness) -> None:
     await seed_journal(hmi)
     await hmi.login("max")
@@ -168,6 +172,7 @@ async def test_journal_export_is_on_the_audit_trail(hmi: Harness) -> None:
     assert "since" in (entry.new_value or "")
 
 
+@pytest.mark.req("ALM-025")
 async def test_journal_shows_pages_of_rows(hmi: Harness) -> None:
     now = hmi.rt.clock()
     await insert(hmi, [journal_row(f"L1.M{i:03}.Temp.H", now - timedelta(seconds=600 - i)) for i in range(205)])
@@ -183,6 +188,7 @@ async def test_journal_shows_pages_of_rows(hmi: Harness) -> None:
     await hmi.user.should_see("(rows 1–200; older ones on the next page)", retries=50)
 
 
+@pytest.mark.req("SEC-010")
 async def test_journal_and_kpi_ranges_beyond_their_maximum_are_refused(hmi: Harness) -> None:
     zone = hmi.rt.plant.site.zone
     frm = (hmi.rt.clock() - timedelta(days=800)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -204,6 +210,7 @@ async def test_journal_and_kpi_ranges_beyond_their_maximum_are_refused(hmi: Harn
     await hmi.user.should_see("the KPI window covers", retries=50)
 
 
+@pytest.mark.req("ALM-026", "ALM-027", "ALM-028")
 async def test_manager_sees_kpis_with_a_known_flood(hmi: Harness) -> None:
     now = hmi.rt.clock()
     # Periods are aligned to the window start (now - 24 h, a few seconds after `now` once the page opens), so
@@ -244,6 +251,7 @@ async def test_manager_sees_kpis_with_a_known_flood(hmi: Harness) -> None:
     await hmi.user.should_see("All areas")
 
 
+@pytest.mark.req("ALM-028")
 async def test_operator_is_refused_kpis_and_the_refusal_is_audited(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/kpi")
@@ -254,6 +262,7 @@ async def test_operator_is_refused_kpis_and_the_refusal_is_audited(hmi: Harness)
     assert entries[0].object_type == "alarm_kpi"
 
 
+@pytest.mark.req("SCR-006")
 async def test_navigation_offers_journal_and_kpis(hmi: Harness) -> None:
     await hmi.login("ada")
     hmi.user.find("Journal").click()
@@ -266,6 +275,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.req("SCR-007")
 def test_named_ranges_end_now() -> None:
     window = ranges.resolve("24h", NOW, BERLIN)
     assert (window.start, window.end, window.open_end) == (NOW - timedelta(days=1), NOW, True)
@@ -275,6 +285,7 @@ def test_named_ranges_end_now() -> None:
     assert (window.start, window.end, window.open_end) == (shift.start, shift.end, False)
 
 
+@pytest.mark.req("SCR-007")
 def test_custom_range_is_plant_local_time() -> None:
     window = ranges.resolve("custom", NOW, BERLIN, custom_from="2025-01-06 06:00", custom_to="2025-01-06 14:00")
     assert window.start == datetime(2025, 1, 6, 5, 0, tzinfo=UTC)  # 06:00 CET
@@ -289,6 +300,7 @@ def test_custom_range_is_plant_local_time() -> None:
     ("6 Jan", "", "is not a time; write it as YYYY-MM-DD HH:MM (plant time, Europe/Berlin)"),
     ("2025-01-06 14:00", "2025-01-06 06:00", "must be after"),
 ])
+@pytest.mark.req("SCR-007")
 def test_custom_range_errors_say_what_to_do(frm: str, to: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         ranges.resolve("custom", NOW, BERLIN, custom_from=frm, custom_to=to)

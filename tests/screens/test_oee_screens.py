@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from nicegui import ui
 
 from tests.screens.conftest import Harness
@@ -30,6 +31,7 @@ async def a_stop(hmi: Harness) -> str:
     return f"stop-{int(stops[-1].start.timestamp())}"
 
 
+@pytest.mark.req("OEE-007", "OEE-009")
 async def test_operator_gives_a_stop_its_reason(hmi: Harness) -> None:
     key = await a_stop(hmi)
     await hmi.login("olga")
@@ -55,6 +57,7 @@ async def test_operator_gives_a_stop_its_reason(hmi: Harness) -> None:
     assert entry.username == "olga"
 
 
+@pytest.mark.req("OEE-007")
 async def test_manager_reads_but_does_not_assign(hmi: Harness) -> None:
     key = await a_stop(hmi)
     await hmi.login("max")
@@ -63,6 +66,7 @@ async def test_manager_reads_but_does_not_assign(hmi: Harness) -> None:
     await hmi.user.should_not_see(marker=f"assign-{key}")
 
 
+@pytest.mark.req("OEE-009")
 async def test_manager_overview(hmi: Harness) -> None:
     await a_stop(hmi)
     now = hmi.rt.clock()
@@ -84,6 +88,7 @@ async def test_manager_overview(hmi: Harness) -> None:
     await hmi.user.should_see("now (Europe/Berlin)", retries=50)
 
 
+@pytest.mark.req("SCR-009")
 async def test_counter_reading_and_quantity_produced_are_told_apart_in_integers(hmi: Harness) -> None:
     await hmi.until(lambda: hmi.rt.cache.get("L1.Good") is not None)
     before = hmi.rt.cache.get("L1.Good").value  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry, ShiftNote
 from tests.screens.conftest import PASSWORD, USERS, Harness
 
 
+@pytest.mark.req("ACC-012")
 async def test_pages_need_a_session(hmi: Harness) -> None:
     await hmi.user.open("/alarms")
     await hmi.user.should_see(marker="sign-in")
@@ -23,6 +24,7 @@ async def test_pages_need_a_session(hmi: Harness) -> None:
 
 
 @pytest.mark.parametrize(("username", "role"), [(u, r.value) for u, r, _ in USERS])
+@pytest.mark.req("SCR-001", "SCR-003")
 async def test_login_per_role_shows_overview(hmi: Harness, username: str, role: str) -> None:
     await hmi.login(username)
     await hmi.user.should_see("L1", retries=50)
@@ -30,6 +32,7 @@ async def test_login_per_role_shows_overview(hmi: Harness, username: str, role: 
     await hmi.user.should_see("RUNNING (Execute)", retries=50)
 
 
+@pytest.mark.req("ACC-004")
 async def test_wrong_password_is_refused_and_audited(hmi: Harness) -> None:
     await hmi.user.open("/login")
     hmi.user.find(marker="username").type("olga")
@@ -40,6 +43,7 @@ async def test_wrong_password_is_refused_and_audited(hmi: Harness) -> None:
     assert [e.object_id for e in entries] == ["olga"]
 
 
+@pytest.mark.req("SCR-001", "SCR-003")
 async def test_overview_shows_lines_values_and_alarm_counts(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.should_see("300.0", retries=50)
@@ -51,6 +55,7 @@ async def test_overview_shows_lines_values_and_alarm_counts(hmi: Harness) -> Non
     assert any(el.text == "1" for el in counts.elements)
 
 
+@pytest.mark.req("OPC-002")
 async def test_bad_value_never_looks_like_a_good_number(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/line/L1")
@@ -58,6 +63,7 @@ async def test_bad_value_never_looks_like_a_good_number(hmi: Harness) -> None:
     await hmi.user.should_see("BAD Bad_SensorFailure", retries=50)
 
 
+@pytest.mark.req("ALM-021", "SEC-006", "SCR-004")
 async def test_operator_acknowledges_alarm_with_comment_and_it_is_stored(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Temp", 85.0)
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
@@ -83,6 +89,7 @@ async def test_operator_acknowledges_alarm_with_comment_and_it_is_stored(hmi: Ha
     assert events[0].action_id == acks[0].action_id == audit[0].action_id
 
 
+@pytest.mark.req("REC-009", "REC-011", "SCR-004")
 async def test_acknowledge_all_visible(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Temp", 99.0)
     await hmi.server.write("L1.M1.Jam", True)
@@ -105,6 +112,7 @@ async def test_acknowledge_all_visible(hmi: Harness) -> None:
     assert all(a.state is AlarmState.ACTIVE_ACK for a in hmi.rt.alarms.active())
 
 
+@pytest.mark.req("ALM-023")
 async def test_manager_cannot_acknowledge(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Temp", 85.0)
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
@@ -122,6 +130,7 @@ async def test_manager_cannot_acknowledge(hmi: Harness) -> None:
     assert any(e.action == "alarm.acknowledge.denied" for e in entries)
 
 
+@pytest.mark.req("SEC-006", "SCR-008")
 async def test_note_is_saved_and_listed(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/notes")
@@ -136,6 +145,7 @@ async def test_note_is_saved_and_listed(hmi: Harness) -> None:
     assert [(n.line, n.author_name) for n in notes] == [("L1", "lena")]
 
 
+@pytest.mark.req("SCR-008")
 async def test_manager_cannot_write_notes(hmi: Harness) -> None:
     await hmi.login("max")
     await hmi.user.open("/notes")
@@ -143,6 +153,7 @@ async def test_manager_cannot_write_notes(hmi: Harness) -> None:
     await hmi.user.should_not_see(marker="note-save")
 
 
+@pytest.mark.req("OPC-004")
 async def test_connection_loss_banner(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.server.stop()
@@ -151,6 +162,7 @@ async def test_connection_loss_banner(hmi: Harness) -> None:
 
 
 @pytest.mark.parametrize(("username", "told"), [("ada", True), ("olga", False)])
+@pytest.mark.req("REC-017")
 async def test_engineers_are_told_how_many_records_are_quarantined(hmi: Harness, username: str, told: bool) -> None:
     await hmi.rt.quarantine.put("alarm_events", {"alarm_id": "X.H", "tag": "X" * 250}, ValueError("value too long"))
     await hmi.login(username)
@@ -161,6 +173,7 @@ async def test_engineers_are_told_how_many_records_are_quarantined(hmi: Harness,
         await hmi.user.should_not_see(marker="quarantine-banner")
 
 
+@pytest.mark.req("OPS-006")
 async def test_page_subscriptions_end_with_the_page(hmi: Harness) -> None:
     before = hmi.rt.cache.listener_count
     await hmi.login("olga")
@@ -171,6 +184,7 @@ async def test_page_subscriptions_end_with_the_page(hmi: Harness) -> None:
     assert hmi.rt.cache.listener_count == before
 
 
+@pytest.mark.req("OPC-007")
 async def test_clock_skew_is_marked_and_its_endpoint_named_for_engineers(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Temp", 66.5, source_time=datetime.now(UTC) + timedelta(hours=1))
     await hmi.until(lambda: hmi.rt.cache.get("L1.M1.Temp").value == 66.5)  # type: ignore[union-attr]

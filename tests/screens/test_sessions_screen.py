@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from nicegui.testing.user import User
 
@@ -45,6 +46,7 @@ async def nothing_acknowledged(hmi: Harness) -> None:
         assert audit.all() == []
 
 
+@pytest.mark.req("ACC-008")
 async def test_log_out_in_one_tab_and_the_other_tab_cannot_act(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
     await raise_alarm(hmi)
@@ -61,6 +63,7 @@ async def test_log_out_in_one_tab_and_the_other_tab_cannot_act(timed: tuple[Harn
     await nothing_acknowledged(hmi)
 
 
+@pytest.mark.req("ACC-008")
 async def test_a_user_disabled_elsewhere_is_refused_at_the_next_click(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
     await raise_alarm(hmi)
@@ -76,6 +79,7 @@ async def test_a_user_disabled_elsewhere_is_refused_at_the_next_click(timed: tup
     await nothing_acknowledged(hmi)
 
 
+@pytest.mark.req("ACC-008")
 async def test_disabling_a_user_sends_their_open_page_to_the_login(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
     await hmi.login("olga")
@@ -85,6 +89,7 @@ async def test_disabling_a_user_sends_their_open_page_to_the_login(timed: tuple[
     await hmi.user.should_see(marker="sign-in", retries=100)
 
 
+@pytest.mark.req("ACC-008")
 async def test_a_password_reset_ends_the_session_on_the_screen(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
     await raise_alarm(hmi)
@@ -98,6 +103,7 @@ async def test_a_password_reset_ends_the_session_on_the_screen(timed: tuple[Harn
     await nothing_acknowledged(hmi)
 
 
+@pytest.mark.req("ACC-009")
 async def test_an_expired_session_is_refused(timed: tuple[Harness, ManualClock]) -> None:
     hmi, clock = timed
     await raise_alarm(hmi)
@@ -113,6 +119,7 @@ async def test_an_expired_session_is_refused(timed: tuple[Harness, ManualClock])
     await nothing_acknowledged(hmi)
 
 
+@pytest.mark.req("SEC-003")
 async def test_the_session_id_changes_at_every_sign_in(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/logout")
@@ -125,6 +132,7 @@ async def test_the_session_id_changes_at_every_sign_in(hmi: Harness) -> None:
     assert (rows[0].ended_reason, rows[1].ended_reason) == ("logout", None)
 
 
+@pytest.mark.req("ACC-007")
 async def test_a_locked_panel_refuses_commands(timed: tuple[Harness, ManualClock]) -> None:
     hmi, clock = timed
     await raise_alarm(hmi)
@@ -136,6 +144,7 @@ async def test_a_locked_panel_refuses_commands(timed: tuple[Harness, ManualClock
     await nothing_acknowledged(hmi)
 
 
+@pytest.mark.req("SCR-004")
 async def test_a_double_tap_opens_one_dialog_and_acknowledges_once(hmi: Harness) -> None:
     await raise_alarm(hmi)
     await hmi.login("olga")
@@ -152,6 +161,7 @@ async def test_a_double_tap_opens_one_dialog_and_acknowledges_once(hmi: Harness)
     await hmi.user.should_not_see("Nothing needed to be acknowledged")
 
 
+@pytest.mark.req("SEC-004")
 async def test_the_session_cookie_lives_no_longer_than_a_session(hmi: Harness) -> None:
     response = await hmi.user.http_client.get("/login")
     cookie = response.headers["set-cookie"].lower()
@@ -161,6 +171,7 @@ async def test_the_session_cookie_lives_no_longer_than_a_session(hmi: Harness) -
     assert "httponly" in cookie
 
 
+@pytest.mark.req("SEC-004")
 async def test_the_session_cookie_is_secure_behind_tls(tmp_path: Path) -> None:
     plant = small_plant("opc.tcp://127.0.0.1:1")
     plant = plant.model_copy(
@@ -174,6 +185,7 @@ async def test_the_session_cookie_is_secure_behind_tls(tmp_path: Path) -> None:
     assert f"max-age={int(8.5 * 3600)}" in cookie
 
 
+@pytest.mark.req("ACC-008")
 async def test_after_a_user_switch_another_tab_does_not_act_as_the_previous_person(
     timed: tuple[Harness, ManualClock],
 ) -> None:
@@ -204,6 +216,7 @@ async def test_after_a_user_switch_another_tab_does_not_act_as_the_previous_pers
     await nothing_acknowledged(hmi)
 
 
+@pytest.mark.req("ACC-007")
 async def test_a_page_opened_while_locked_shows_only_the_lock(timed: tuple[Harness, ManualClock]) -> None:
     hmi, clock = timed
     await hmi.login("olga")

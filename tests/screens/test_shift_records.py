@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from nicegui import ui
 
 from hmi.records.notes import MAX_NOTE_LENGTH
@@ -14,6 +15,7 @@ from tests.screens.conftest import PASSWORD, Harness
 CSS = Path(__file__).resolve().parents[2] / "assets" / "hmi.css"
 
 
+@pytest.mark.req("REC-007")
 async def test_note_is_amended_with_a_reason_and_its_history_shown(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/notes")
@@ -33,6 +35,7 @@ async def test_note_is_amended_with_a_reason_and_its_history_shown(hmi: Harness)
     assert (note.version, note.reason) == (2, "completed")
 
 
+@pytest.mark.req("REC-013")
 async def test_lead_drafts_and_signs_the_handover(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/handover")
@@ -49,6 +52,7 @@ async def test_lead_drafts_and_signs_the_handover(hmi: Harness) -> None:
     assert await hmi.rt.handover.verify(handover)
 
 
+@pytest.mark.req("REC-009")
 async def test_lead_signs_a_note_and_the_manifestation_is_shown(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/notes")
@@ -62,6 +66,7 @@ async def test_lead_signs_a_note_and_the_manifestation_is_shown(hmi: Harness) ->
     await hmi.user.should_see("✔ Signed by Lena Lead (lena)", retries=50)
 
 
+@pytest.mark.req("REC-013")
 async def test_the_lead_who_handed_over_is_not_offered_to_sign_as_incoming(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/handover")
@@ -78,6 +83,7 @@ async def test_the_lead_who_handed_over_is_not_offered_to_sign_as_incoming(hmi: 
     await hmi.user.should_see("meaning: Handed over")
 
 
+@pytest.mark.req("SCR-008")
 async def test_a_note_with_a_very_long_word_wraps(hmi: Harness) -> None:
     await hmi.login("lena")
     await hmi.user.open("/notes")

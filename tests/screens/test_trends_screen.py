@@ -44,6 +44,7 @@ async def recorded(hmi: Harness, tag: str, value: float) -> None:
     await hmi.rt.recorder.flush()
 
 
+@pytest.mark.req("HIS-008")
 async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 71.5)
     await recorded(hmi, "L1.M1.Temp", 72.5)
@@ -58,6 +59,7 @@ async def test_live_trend_draws_recorded_values_with_limits(hmi: Harness) -> Non
     assert any(s.get("y0") == 80 for s in figure["layout"]["shapes"])  # the H limit is drawn
 
 
+@pytest.mark.req("HIS-009")
 async def test_ranges_zoom_pan_and_history_mode(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 71.0)
     await open_trends(hmi, "lena", "L1.M1.Temp")
@@ -83,6 +85,7 @@ async def test_ranges_zoom_pan_and_history_mode(hmi: Harness) -> None:
         assert len(series["x"]) <= 2000
 
 
+@pytest.mark.req("HIS-009", "SCR-007")
 async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
     await open_trends(hmi, "olga", "L1.M1.Temp")
     element(hmi, "trend-range").set_value("custom")
@@ -91,6 +94,7 @@ async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
     await hmi.user.should_see("is not a time; write it as YYYY-MM-DD HH:MM", retries=50)
 
 
+@pytest.mark.req("SEC-010")
 async def test_a_custom_range_beyond_the_maximum_is_refused_with_a_message(hmi: Harness) -> None:
     await open_trends(hmi, "olga", "L1.M1.Temp")
     element(hmi, "trend-range").set_value("custom")
@@ -100,6 +104,7 @@ async def test_a_custom_range_beyond_the_maximum_is_refused_with_a_message(hmi: 
     await hmi.user.should_see("at most 366 days can be read at once: choose a shorter range", retries=50)
 
 
+@pytest.mark.req("HIS-011")
 async def test_csv_export_of_what_is_shown(hmi: Harness) -> None:
     await recorded(hmi, "L1.M1.Temp", 73.25)
     await open_trends(hmi, "olga", "L1.M1.Temp")
@@ -111,6 +116,7 @@ async def test_csv_export_of_what_is_shown(hmi: Harness) -> None:
     assert all(r["unit"] == "°C" for r in records)
 
 
+@pytest.mark.req("HIS-010")
 async def test_saved_views_are_per_person(hmi: Harness) -> None:
     await open_trends(hmi, "olga", "L1.M1.Temp,L1.M1.Pressure")
     element(hmi, "trend-range").set_value("24h")
@@ -137,6 +143,7 @@ async def test_saved_views_are_per_person(hmi: Harness) -> None:
     assert [e.username for e in saved] == ["olga"]
 
 
+@pytest.mark.req("HIS-008")
 async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
     from hmi.alarms.journal_query import activations
 
@@ -159,6 +166,7 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
 
 
 
+@pytest.mark.req("HIS-009")
 async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Harness,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     # Re-read on every tick instead of every 10 s (absent before the fix, hence raising=False).
@@ -177,6 +185,7 @@ async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Ha
     await hmi.until(lambda: 44.5 in chart(hmi)["data"][0]["y"], timeout=15)
 
 
+@pytest.mark.req("SCR-002")
 async def test_line_page_live_trend_reads_the_historian_for_what_the_ring_does_not_hold(
         hmi: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trend_chart, "BACKFILL_REQUERY_S", 0.2, raising=False)

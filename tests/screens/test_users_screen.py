@@ -21,6 +21,7 @@ def set_value(hmi: Harness, marker: str, value: object) -> None:
     element.set_value(value)
 
 
+@pytest.mark.req("ACC-014")
 async def test_admin_adds_a_user_who_can_then_sign_in(hmi: Harness) -> None:
     await hmi.login("ada")
     await hmi.user.open("/users")
@@ -47,6 +48,7 @@ async def test_admin_adds_a_user_who_can_then_sign_in(hmi: Harness) -> None:
     await hmi.user.should_not_see("Users")  # not in the navigation of a lead
 
 
+@pytest.mark.req("ACC-014")
 async def test_operator_is_refused_the_users_page_and_it_is_audited(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.should_not_see("Users")
@@ -57,6 +59,7 @@ async def test_operator_is_refused_the_users_page_and_it_is_audited(hmi: Harness
     assert (denied.username, denied.object_id) == ("olga", "/users")
 
 
+@pytest.mark.req("ACC-003")
 async def test_five_wrong_passwords_lock_the_account_and_the_admin_unlocks_it(hmi: Harness) -> None:
     for attempt in range(5):
         await hmi.user.open("/login")
@@ -90,6 +93,7 @@ async def test_five_wrong_passwords_lock_the_account_and_the_admin_unlocks_it(hm
     await hmi.user.should_see("Olga Operator · operator")
 
 
+@pytest.mark.req("ACC-010")
 async def test_a_browser_cannot_claim_a_station_without_its_secret(hmi: Harness) -> None:
     admin = await hmi.rt.users.authenticate("ada", PASSWORD)
     assert admin is not None
@@ -104,6 +108,7 @@ async def test_a_browser_cannot_claim_a_station_without_its_secret(hmi: Harness)
     assert login.station == "web:127.0.0.1"
 
 
+@pytest.mark.req("ACC-010")
 async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     await hmi.login("ada")
     await hmi.user.open("/users")
@@ -158,6 +163,7 @@ async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     assert latest.station == "web:127.0.0.1"
 
 
+@pytest.mark.req("SEC-002")
 async def test_attempts_beyond_the_limit_say_when_to_retry(hmi: Harness) -> None:
     policy = hmi.rt.users.policy
     limit = int(policy.login_limit_per_account.split()[0])
@@ -172,6 +178,7 @@ async def test_attempts_beyond_the_limit_say_when_to_retry(hmi: Harness) -> None
                               retries=50)
 
 
+@pytest.mark.req("ACC-011")
 async def test_switch_user_keeps_the_page_and_changes_the_person(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/trends")
@@ -198,6 +205,7 @@ async def lock_shown(hmi: Harness, want: bool) -> None:
     pytest.fail(f"the idle lock is not {'shown' if want else 'hidden'}")
 
 
+@pytest.mark.req("ACC-006", "ACC-007")
 async def test_idle_screen_locks_asks_for_the_password_and_logs_off(timed: tuple[Harness, ManualClock]) -> None:
     hmi, clock = timed
     await hmi.login("olga")

@@ -25,6 +25,7 @@ def walk(alarm: AlarmDef, values: list[float]) -> list[bool]:
 
 
 @pytest.mark.parametrize("kind", ["H", "HH"])
+@pytest.mark.req("ALM-015")
 def test_high_alarm_with_deadband(kind: str) -> None:
     alarm = limit_alarm(kind, 80, 2)
     assert not condition_active(alarm, 79.99, was_active=False)
@@ -38,6 +39,7 @@ def test_high_alarm_with_deadband(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["L", "LL"])
+@pytest.mark.req("ALM-015")
 def test_low_alarm_mirrors_the_high_one(kind: str) -> None:
     alarm = limit_alarm(kind, 20, 2)
     assert not condition_active(alarm, 20.01, was_active=False)
@@ -51,6 +53,7 @@ def test_low_alarm_mirrors_the_high_one(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["H", "L"])
+@pytest.mark.req("ALM-015")
 def test_without_deadband_it_clears_as_soon_as_the_limit_is_passed_back(kind: str) -> None:
     alarm = limit_alarm(kind, 50)
     inside, outside = (50.0, 49.99) if kind == "H" else (50.0, 50.01)
@@ -58,6 +61,7 @@ def test_without_deadband_it_clears_as_soon_as_the_limit_is_passed_back(kind: st
     assert not condition_active(alarm, outside, was_active=True)
 
 
+@pytest.mark.req("ALM-018")
 def test_integer_values_work_against_float_limits() -> None:
     alarm = limit_alarm("H", 100, 5)
     assert walk(alarm, [99, 100, 96, 95, 94]) == [False, True, True, True, False]
@@ -77,12 +81,14 @@ def test_integer_values_work_against_float_limits() -> None:
         (3, 3.0, True),
     ],
 )
+@pytest.mark.req("ALM-018")
 def test_discrete_alarm_is_equality(configured: Any, value: Any, active: bool) -> None:
     alarm = AlarmDef(type="discrete", value=configured, message="state")
     assert condition_active(alarm, value, was_active=False) is active
     assert condition_active(alarm, value, was_active=True) is active  # no deadband for discrete alarms
 
 
+@pytest.mark.req("ALM-018")
 def test_comparing_a_text_with_a_limit_raises_type_error() -> None:
     # The engine relies on this to skip (and log) a value it cannot compare instead of guessing.
     with pytest.raises(TypeError):

@@ -122,6 +122,7 @@ def ack(engine: AlarmEngine, alarm: Alarm | None, t: float, user: str = "op1", c
 # ------------------------------------------------------------------------------------------------- activation
 
 
+@pytest.mark.req("ALM-020")
 def test_activation_uses_the_source_timestamp(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 70.0, 0)])
     assert engine.active() == []
@@ -138,6 +139,7 @@ def test_activation_uses_the_source_timestamp(engine: AlarmEngine, cache: TagCac
     assert changes.batches[0][0].alarm == alarm
 
 
+@pytest.mark.req("ALM-020")
 def test_without_source_timestamp_the_server_timestamp_is_used(engine: AlarmEngine, cache: TagCache) -> None:
     cache.update([TagState("Temp", 85.0, 0, Quality.GOOD, None, at(7), at(8))])
     assert engine.get("Temp.H").activated_at == at(7)  # type: ignore[union-attr]
@@ -156,6 +158,7 @@ def test_start_evaluates_values_already_in_the_cache(plant: PlantConfig, cache: 
     engine.stop()  # stopping twice is harmless
 
 
+@pytest.mark.req("ALM-015")
 def test_deadband_through_the_engine(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     for t, value in enumerate([79.9, 80.0, 78.5, 78.0, 79.9, 77.9, 79.0]):
         cache.update([ts("Temp", value, t)])
@@ -163,6 +166,7 @@ def test_deadband_through_the_engine(engine: AlarmEngine, cache: TagCache, chang
     assert [c.at for batch in changes.batches for c in batch] == [at(1), at(5)]
 
 
+@pytest.mark.req("ALM-018")
 def test_discrete_alarm(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Jam", False, 0)])
     cache.update([ts("Jam", True, 1)])
@@ -179,6 +183,7 @@ def test_tags_without_alarms_and_unknown_tags_are_ignored(engine: AlarmEngine, c
     assert (engine.active(), changes.batches) == ([], [])
 
 
+@pytest.mark.req("ALM-017")
 def test_a_value_that_cannot_be_compared_is_skipped(engine: AlarmEngine, cache: TagCache, changes: Changes,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="hmi.alarms.engine"):
@@ -195,6 +200,7 @@ def test_a_value_that_cannot_be_compared_is_skipped(engine: AlarmEngine, cache: 
 @pytest.mark.parametrize(
     "status", [StatusCodes.BadSensorFailure, StatusCodes.BadCommunicationError, StatusCodes.UncertainLastUsableValue]
 )
+@pytest.mark.req("ALM-017")
 def test_non_good_values_neither_raise_nor_clear(engine: AlarmEngine, cache: TagCache, changes: Changes,
                                                  status: int) -> None:
     cache.update([ts("Temp", 99.0, 0, status)])
@@ -212,6 +218,7 @@ def test_non_good_values_neither_raise_nor_clear(engine: AlarmEngine, cache: Tag
     assert changes.kinds() == [[("cleared", "Temp.H")]]
 
 
+@pytest.mark.req("ALM-017")
 def test_stale_values_neither_raise_nor_clear(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0), ts("Level", 50.0, 0)])
     changes.clear()
@@ -227,6 +234,7 @@ def test_stale_values_neither_raise_nor_clear(engine: AlarmEngine, cache: TagCac
 # ---------------------------------------------------------------------------------------- lifecycle (1.1-1.3)
 
 
+@pytest.mark.req("ALM-001")
 def test_clear_while_unacknowledged_stays_listed_until_acked(engine: AlarmEngine, cache: TagCache,
                                                              changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0)])
@@ -245,6 +253,7 @@ def test_clear_while_unacknowledged_stays_listed_until_acked(engine: AlarmEngine
     assert changes.kinds() == [[("activated", "Temp.H")], [("cleared", "Temp.H")], [("acknowledged", "Temp.H")]]
 
 
+@pytest.mark.req("ALM-002")
 def test_ack_of_an_active_alarm_then_clear_removes_it(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     (change,) = ack(engine, engine.get("Temp.H"), 3, user="lead", comment=None)
@@ -262,6 +271,7 @@ def test_ack_of_an_active_alarm_then_clear_removes_it(engine: AlarmEngine, cache
     assert changes.batches[-1][0].alarm.state is AlarmState.NORMAL
 
 
+@pytest.mark.req("ALM-003")
 def test_reactivation_after_ack_is_unacknowledged_again(engine: AlarmEngine, cache: TagCache) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     ack(engine, engine.get("Temp.H"), 1)
@@ -273,6 +283,7 @@ def test_reactivation_after_ack_is_unacknowledged_again(engine: AlarmEngine, cac
                                                                                  None, None)
 
 
+@pytest.mark.req("ALM-003")
 def test_reactivation_of_a_returned_alarm_is_a_new_activation(engine: AlarmEngine, cache: TagCache,
                                                               changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0)])
@@ -284,6 +295,7 @@ def test_reactivation_of_a_returned_alarm_is_a_new_activation(engine: AlarmEngin
     assert changes.kinds() == [[("activated", "Temp.H")], [("cleared", "Temp.H")], [("activated", "Temp.H")]]
 
 
+@pytest.mark.req("ALM-003")
 def test_escalation_to_hh_makes_the_acked_h_unacknowledged_again(engine: AlarmEngine, cache: TagCache,
                                                                  changes: Changes) -> None:
     """Re-alarming (ISA-18.2 / IEC 62682): an acknowledged alarm that escalates (H -> HH) is unacknowledged again."""
@@ -296,6 +308,7 @@ def test_escalation_to_hh_makes_the_acked_h_unacknowledged_again(engine: AlarmEn
                                                           ("Temp.H", AlarmState.ACTIVE_UNACK)]
 
 
+@pytest.mark.req("ALM-022")
 def test_ack_of_an_activation_that_changed_since_does_nothing(engine: AlarmEngine, cache: TagCache,
                                                              changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0)])
@@ -312,6 +325,7 @@ def test_ack_of_an_activation_that_changed_since_does_nothing(engine: AlarmEngin
     assert changes.batches == []
 
 
+@pytest.mark.req("ALM-022")
 def test_ack_targets_the_activation_even_with_a_repeated_source_timestamp(engine: AlarmEngine,
                                                                           cache: TagCache) -> None:
     """A PLC with a frozen clock repeats its SourceTimestamp: an old ack must still not hit the new activation."""
@@ -324,6 +338,7 @@ def test_ack_targets_the_activation_even_with_a_repeated_source_timestamp(engine
     assert engine.get("Temp.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
 
 
+@pytest.mark.req("ALM-022")
 def test_ack_of_an_acked_or_normal_alarm_does_nothing(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     first = engine.get("Temp.H")
@@ -336,6 +351,7 @@ def test_ack_of_an_acked_or_normal_alarm_does_nothing(engine: AlarmEngine, cache
     assert [k for batch in changes.kinds() for k, _ in batch] == ["activated", "acknowledged", "cleared"]
 
 
+@pytest.mark.req("ALM-022")
 def test_acknowledge_several_at_once_is_one_batch(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 99.0, 0), ts("Jam", True, 0), ts("Level", 95.0, 0)])
     assert changes.kinds() == [[("activated", "Temp.H"), ("activated", "Temp.HH"), ("activated", "Jam.discrete"),
@@ -360,6 +376,7 @@ def test_acknowledge_several_at_once_is_one_batch(engine: AlarmEngine, cache: Ta
 # ------------------------------------------------------------------------------------------ listeners and list
 
 
+@pytest.mark.req("OPS-005")
 def test_listeners_get_one_batch_per_update(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     other = Changes()
     off = engine.subscribe(other)
@@ -372,6 +389,7 @@ def test_listeners_get_one_batch_per_update(engine: AlarmEngine, cache: TagCache
     off()  # a second call is harmless
 
 
+@pytest.mark.req("OPS-005")
 def test_a_failing_listener_does_not_stop_the_others(engine: AlarmEngine, cache: TagCache,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     def broken(batch: Sequence[AlarmChange]) -> None:
@@ -387,6 +405,7 @@ def test_a_failing_listener_does_not_stop_the_others(engine: AlarmEngine, cache:
     assert "alarm listener failed" in caplog.text
 
 
+@pytest.mark.req("ALM-013")
 def test_active_is_sorted_by_priority_then_newest(engine: AlarmEngine, cache: TagCache) -> None:
     cache.update([ts("Pressure", 6.0, 0)])  # priority 4
     cache.update([ts("Temp", 85.0, 1)])  # H, priority 2
@@ -404,6 +423,7 @@ def test_active_is_sorted_by_priority_then_newest(engine: AlarmEngine, cache: Ta
         ("Pressure.H", AlarmState.ACTIVE_UNACK)]
 
 
+@pytest.mark.req("ALM-015")
 def test_low_alarm(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 10.0, 0)])
     cache.update([ts("Temp", 10.5, 1)])

@@ -167,6 +167,7 @@ def rig(plant: PlantConfig) -> Rig:
 # ---------------------------------------------------------------------------------------------- 1.1 - 1.3
 
 
+@pytest.mark.req("ALM-001")
 def test_1_1_a_clear_while_unacknowledged_stays_listed_until_acked(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     rig.put("Temp", 60.0, 2)
@@ -177,6 +178,7 @@ def test_1_1_a_clear_while_unacknowledged_stays_listed_until_acked(rig: Rig) -> 
     assert (rig.engine.get("Temp.H"), rig.listed()) == (None, [])
 
 
+@pytest.mark.req("ALM-002")
 def test_1_2_an_acknowledged_alarm_leaves_the_list_when_it_clears(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     rig.ack("Temp.H", 2)
@@ -187,6 +189,7 @@ def test_1_2_an_acknowledged_alarm_leaves_the_list_when_it_clears(rig: Rig) -> N
     assert (rig.engine.get("Temp.H"), rig.listed()) == (None, [])
 
 
+@pytest.mark.req("ALM-004")
 def test_1_2_a_latched_alarm_stays_listed_until_acknowledged_and_reset(rig: Rig) -> None:
     rig.put("Trip", True, 1)
     rig.put("Trip", False, 2)
@@ -203,6 +206,7 @@ def test_1_2_a_latched_alarm_stays_listed_until_acknowledged_and_reset(rig: Rig)
     assert (rig.engine.get("Trip.discrete"), rig.listed()) == (None, [])
 
 
+@pytest.mark.req("ALM-004")
 def test_1_2_a_latched_alarm_acknowledged_while_active_latches_acknowledged(rig: Rig) -> None:
     rig.put("Trip", True, 1)
     rig.ack("Trip.discrete", 2)
@@ -216,6 +220,7 @@ def test_1_2_a_latched_alarm_acknowledged_while_active_latches_acknowledged(rig:
     assert rig.command(["Trip.discrete"], Event(Trigger.RESET), 5) == []
 
 
+@pytest.mark.req("ALM-003")
 def test_1_3_reactivation_and_escalation_are_unacknowledged_again(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     first = rig.alarm("Temp.H").activation
@@ -235,6 +240,7 @@ def test_1_3_reactivation_and_escalation_are_unacknowledged_again(rig: Rig) -> N
 # ---------------------------------------------------------------------------------------------- 1.4, 1.5
 
 
+@pytest.mark.req("ALM-005", "ALM-011")
 def test_1_4_indication_per_state(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)  # priority 2, will be acknowledged
     rig.put("Trip", True, 2)  # priority 1, unacknowledged
@@ -260,6 +266,7 @@ def test_1_4_indication_per_state(rig: Rig) -> None:
     assert shelved.shelved_until - rig.clock() == timedelta(hours=1)
 
 
+@pytest.mark.req("ALM-006")
 def test_1_5_silence_is_separate_from_acknowledge(rig: Rig) -> None:
     planner = SoundPlanner(AlarmPolicy().sound)
     rig.put("Temp", 85.0, 1)  # priority 2: sounds until acknowledged
@@ -278,6 +285,7 @@ def test_1_5_silence_is_separate_from_acknowledge(rig: Rig) -> None:
 # --------------------------------------------------------------------------------------------------- 1.6
 
 
+@pytest.mark.req("ALM-008")
 def test_1_6_timed_shelving_ends_by_itself_and_annunciates_afresh(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     before = rig.alarm("Temp.H").activation
@@ -301,6 +309,7 @@ def test_1_6_timed_shelving_ends_by_itself_and_annunciates_afresh(rig: Rig) -> N
     assert rig.tick(3700) == []  # ends once
 
 
+@pytest.mark.req("ALM-008")
 def test_1_6_a_timed_shelving_of_an_alarm_that_cleared_meanwhile_ends_quietly(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     rig.command(["Temp.H"], Event(Trigger.SHELVE, Shelf(at(60))), 2)
@@ -310,6 +319,7 @@ def test_1_6_a_timed_shelving_of_an_alarm_that_cleared_meanwhile_ends_quietly(ri
     assert (rig.engine.get("Temp.H"), rig.listed()) == (None, [])
 
 
+@pytest.mark.req("ALM-008")
 def test_1_6_one_shot_shelving_ends_when_the_alarm_clears(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     rig.command(["Temp.H"], Event(Trigger.SHELVE, Shelf(None)), 2, why="known, waiting for the fitter")
@@ -322,6 +332,7 @@ def test_1_6_one_shot_shelving_ends_when_the_alarm_clears(rig: Rig) -> None:
     assert rig.state("Temp.H") is AlarmState.ACTIVE_UNACK  # the next activation is annunciated
 
 
+@pytest.mark.req("ALM-008")
 def test_1_6_unshelve_early_and_reshelve(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     rig.command(["Temp.H"], Event(Trigger.SHELVE, Shelf(at(600))), 2)
@@ -331,6 +342,7 @@ def test_1_6_unshelve_early_and_reshelve(rig: Rig) -> None:
     assert rig.command(["Temp.H"], Event(Trigger.UNSHELVE), 4) == []  # nothing to unshelve
 
 
+@pytest.mark.req("ALM-009")
 def test_1_6_out_of_service(rig: Rig) -> None:
     rig.put("Press", 7.0, 1)
     (out,) = rig.command(["Press.H"], Event(Trigger.REMOVE_FROM_SERVICE), 2, user="max", why="WO-4711")
@@ -350,6 +362,7 @@ def test_1_6_out_of_service(rig: Rig) -> None:
     assert rig.listed() == ["Press.H"]
 
 
+@pytest.mark.req("ALM-009")
 def test_1_6_an_alarm_normal_now_can_be_taken_out_of_service_and_returns_quietly(rig: Rig) -> None:
     (out,) = rig.command(["Mix.H"], Event(Trigger.REMOVE_FROM_SERVICE), 1, user="max", why="sensor removed")
     assert out.before is not None
@@ -364,6 +377,7 @@ def test_1_6_an_alarm_normal_now_can_be_taken_out_of_service_and_returns_quietly
 # ----------------------------------------------------------------------------------- suppression by design
 
 
+@pytest.mark.req("ALM-010")
 def test_suppression_by_design_follows_the_line_state(rig: Rig) -> None:
     rig.put("Flow", 1.0, 1)
     first = rig.alarm("Flow.L")
@@ -393,6 +407,7 @@ def test_suppression_by_design_follows_the_line_state(rig: Rig) -> None:
     assert rig.listed() == ["Flow.L"]
 
 
+@pytest.mark.req("ALM-010")
 def test_suppression_of_a_clear_alarm_ends_quietly(rig: Rig) -> None:
     rig.put("L1.State", "Stopped", 1)
     assert rig.state("Flow.L") is AlarmState.SUPPRESSED_BY_DESIGN
@@ -403,6 +418,7 @@ def test_suppression_of_a_clear_alarm_ends_quietly(rig: Rig) -> None:
     assert rig.listed() == []
 
 
+@pytest.mark.req("ALM-010")
 def test_a_line_state_of_bad_quality_neither_suppresses_nor_releases(rig: Rig) -> None:
     rig.put("Flow", 1.0, 1)
     rig.put("L1.State", "Stopped", 2, BAD)
@@ -412,6 +428,7 @@ def test_a_line_state_of_bad_quality_neither_suppresses_nor_releases(rig: Rig) -
     assert rig.state("Flow.L") is AlarmState.SUPPRESSED_BY_DESIGN
 
 
+@pytest.mark.req("ALM-011")
 def test_overlapping_modes_each_keep_who_when_and_why(rig: Rig) -> None:
     """A shelving (or out of service) and suppression by design at once: each list shows its own mode's
     who, when and why, and the suppression's comes back when the other mode ends first."""
@@ -438,6 +455,7 @@ def test_overlapping_modes_each_keep_who_when_and_why(rig: Rig) -> None:
     assert (rig.state("Flow.L"), rig.alarm("Flow.L").mode_by) == (AlarmState.ACTIVE_UNACK, None)
 
 
+@pytest.mark.req("ALM-011")
 def test_a_one_shot_shelving_ending_under_suppression_shows_the_suppression(rig: Rig) -> None:
     rig.put("Flow", 1.0, 1)
     rig.command(["Flow.L"], Event(Trigger.SHELVE, Shelf(None)), 2, why="until it clears")
@@ -452,6 +470,7 @@ def test_a_one_shot_shelving_ending_under_suppression_shows_the_suppression(rig:
 # --------------------------------------------------------------------------------------------------- 1.7
 
 
+@pytest.mark.req("ALM-012")
 def test_1_7_definition_attributes_are_available(rig: Rig) -> None:
     trip = rig.engine.definition("Trip.discrete")
     assert trip is not None
@@ -469,6 +488,7 @@ def test_1_7_definition_attributes_are_available(rig: Rig) -> None:
     assert rig.engine.definition("Nope.H") is None
 
 
+@pytest.mark.req("ALM-013")
 def test_1_7_priorities_one_to_four_order_the_list(rig: Rig) -> None:
     rig.put("Mix", 20.0, 1)  # 4
     rig.put("Flow", 1.0, 2)  # 3
@@ -483,6 +503,7 @@ def test_1_7_priorities_one_to_four_order_the_list(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("priority", [0, 5])
+@pytest.mark.req("ALM-013")
 def test_1_7_priorities_outside_one_to_four_are_refused(priority: int) -> None:
     text = PLANT.replace("WINDOW", "10").replace("priority: 4, message: Mixer", f"priority: {priority}, message: M")
     with pytest.raises(ConfigError, match="priority"):
@@ -492,6 +513,7 @@ def test_1_7_priorities_outside_one_to_four_are_refused(priority: int) -> None:
 # --------------------------------------------------------------------------------------------------- 1.8
 
 
+@pytest.mark.req("ALM-014")
 def test_1_8_a_crossing_shorter_than_the_on_delay_raises_nothing(rig: Rig) -> None:
     rig.put("Oven", 85.0, 10)
     assert rig.tick(14.9) == []
@@ -501,6 +523,7 @@ def test_1_8_a_crossing_shorter_than_the_on_delay_raises_nothing(rig: Rig) -> No
     assert ("activated", "Oven.H") not in rig.kinds()
 
 
+@pytest.mark.req("ALM-014")
 def test_1_8_a_crossing_longer_than_the_on_delay_raises_exactly_once(rig: Rig) -> None:
     rig.put("Oven", 85.0, 10)
     rig.put("Oven", 86.0, 12)  # still above: the delay keeps counting from the first crossing
@@ -514,6 +537,7 @@ def test_1_8_a_crossing_longer_than_the_on_delay_raises_exactly_once(rig: Rig) -
     assert rig.kinds().count(("activated", "Oven.H")) == 1
 
 
+@pytest.mark.req("ALM-014")
 def test_1_8_a_dip_shorter_than_the_off_delay_does_not_clear(rig: Rig) -> None:
     rig.put("Oven", 85.0, 0)
     rig.tick(5)
@@ -525,6 +549,7 @@ def test_1_8_a_dip_shorter_than_the_off_delay_does_not_clear(rig: Rig) -> None:
     assert ("cleared", "Oven.H") not in rig.kinds()
 
 
+@pytest.mark.req("ALM-014")
 def test_1_8_a_dip_longer_than_the_off_delay_clears(rig: Rig) -> None:
     rig.put("Oven", 85.0, 0)
     rig.tick(5)
@@ -534,6 +559,7 @@ def test_1_8_a_dip_longer_than_the_off_delay_clears(rig: Rig) -> None:
     assert (cleared.kind, cleared.alarm.state) == ("cleared", AlarmState.RTN_UNACK)
 
 
+@pytest.mark.req("ALM-015")
 def test_1_8_deadband_clears_a_high_alarm_only_below_limit_minus_deadband(rig: Rig) -> None:
     rig.put("Temp", 79.9, 0)
     assert rig.engine.get("Temp.H") is None
@@ -547,6 +573,7 @@ def test_1_8_deadband_clears_a_high_alarm_only_below_limit_minus_deadband(rig: R
     assert rig.kinds().count(("activated", "Temp.H")) == 1
 
 
+@pytest.mark.req("ALM-015")
 def test_1_8_deadband_applies_with_delays_too(rig: Rig) -> None:
     rig.put("Oven", 85.0, 0)
     rig.tick(5)
@@ -566,6 +593,7 @@ def test_1_8_deadband_applies_with_delays_too(rig: Rig) -> None:
     ("[{type: H, limit: 80, message: a}, {type: HH, limit: 95, deadband: 15, message: b}]", "deadband 15 of HH"),
     ("[{type: L, limit: 10, deadband: 70, message: a}, {type: H, limit: 80, message: b}]", "deadband 70 of L"),
 ])
+@pytest.mark.req("ALM-016")
 def test_1_9_limits_are_validated_at_load(alarms: str, message: str) -> None:
     text = f"""
 site: {{name: X}}
@@ -584,6 +612,7 @@ areas:
 # -------------------------------------------------------------------------------------------------- 1.10
 
 
+@pytest.mark.req("ALM-017")
 def test_1_10_bad_input_raises_the_bad_quality_alarm_and_no_limit_alarm(rig: Rig) -> None:
     rig.put("Press", 99.0, 1, BAD)
     assert rig.listed() == ["Press.bad_quality"]
@@ -598,6 +627,7 @@ def test_1_10_bad_input_raises_the_bad_quality_alarm_and_no_limit_alarm(rig: Rig
     assert ("cleared", "Press.H") not in rig.kinds()
 
 
+@pytest.mark.req("ALM-017")
 def test_1_10_stale_input_raises_neither(rig: Rig) -> None:
     rig.put("Press", 1.0, 1)
     rig.clock.set(at(5))
@@ -606,6 +636,7 @@ def test_1_10_stale_input_raises_neither(rig: Rig) -> None:
     assert rig.listed() == []
 
 
+@pytest.mark.req("ALM-017")
 def test_1_10_bad_input_during_an_on_delay_raises_nothing(rig: Rig) -> None:
     rig.put("Oven", 85.0, 10)
     rig.put("Oven", 85.0, 11, BAD)
@@ -615,6 +646,7 @@ def test_1_10_bad_input_during_an_on_delay_raises_nothing(rig: Rig) -> None:
     assert [c.kind for c in rig.tick(66)] == ["activated"]
 
 
+@pytest.mark.req("ALM-017")
 def test_1_10_bad_input_during_an_off_delay_clears_nothing(rig: Rig) -> None:
     rig.put("Oven", 85.0, 0)
     rig.tick(5)
@@ -627,6 +659,7 @@ def test_1_10_bad_input_during_an_off_delay_clears_nothing(rig: Rig) -> None:
 # ---------------------------------------------------------------------------------- deviation and rate
 
 
+@pytest.mark.req("ALM-018")
 def test_deviation_is_evaluated_when_the_pv_or_the_setpoint_changes(rig: Rig) -> None:
     rig.put("Level", 50.0, 1)  # no setpoint yet: nothing to compare with
     rig.put("Level.SP", 50.0, 2)
@@ -643,6 +676,7 @@ def test_deviation_is_evaluated_when_the_pv_or_the_setpoint_changes(rig: Rig) ->
     assert (again.state, again.activated_at) == (AlarmState.ACTIVE_UNACK, at(30))
 
 
+@pytest.mark.req("ALM-018")
 def test_deviation_is_not_evaluated_on_a_bad_setpoint(rig: Rig) -> None:
     rig.put("Level", 50.0, 1)
     rig.put("Level.SP", 90.0, 2, BAD)
@@ -653,6 +687,7 @@ def test_deviation_is_not_evaluated_on_a_bad_setpoint(rig: Rig) -> None:
     assert rig.state("Level.deviation") is AlarmState.ACTIVE_UNACK
 
 
+@pytest.mark.req("ALM-018")
 def test_rate_of_change_per_second_between_good_samples(rig: Rig) -> None:
     rig.put("Speed", 100.0, 0)
     rig.put("Speed", 103.0, 2)  # 1.5 / s
@@ -669,6 +704,7 @@ def test_rate_of_change_per_second_between_good_samples(rig: Rig) -> None:
     assert rig.state("Speed.rate") is AlarmState.ACTIVE_UNACK
 
 
+@pytest.mark.req("ALM-018")
 def test_rate_of_change_uses_the_source_time(rig: Rig) -> None:
     def sample(value: float, source_s: float, arrived_s: float) -> TagState:
         return TagState("Speed", value, 0, Quality.GOOD, at(source_s), at(arrived_s), at(arrived_s))
@@ -683,6 +719,7 @@ def test_rate_of_change_uses_the_source_time(rig: Rig) -> None:
 # -------------------------------------------------------------------------------------------------- 1.11
 
 
+@pytest.mark.req("ALM-019")
 def test_1_11_first_out_per_line_within_the_window(rig: Rig) -> None:
     rig.put("Temp", 85.0, 100)  # L1: first of a burst
     rig.put("Mix", 20.0, 103)  # L2: its own line, first there
@@ -695,6 +732,7 @@ def test_1_11_first_out_per_line_within_the_window(rig: Rig) -> None:
     assert marks == {"Temp.H": True, "Mix.H": True, "Press.H": False, "Trip.discrete": False, "Flow.L": True}
 
 
+@pytest.mark.req("ALM-019")
 def test_1_11_the_window_is_configurable() -> None:
     rig = Rig(plant_with_window(60))
     rig.put("L1.State", "Execute", 0)
@@ -704,6 +742,7 @@ def test_1_11_the_window_is_configurable() -> None:
     assert {a.id: a.first_out for a in rig.engine.active()} == {"Temp.H": True, "Press.H": False, "Flow.L": True}
 
 
+@pytest.mark.req("ALM-019")
 def test_1_11_hidden_activations_are_not_first_out(rig: Rig) -> None:
     rig.command(["Temp.H"], Event(Trigger.SHELVE, Shelf(None)), 1)
     rig.put("Temp", 85.0, 100)  # shelved: not annunciated, does not start a burst

@@ -34,6 +34,7 @@ def ev(alarm_id: str, at: datetime | float, kind: str = "activated", *, state: s
                         when if source else None, when + timedelta(seconds=server_lag))
 
 
+@pytest.mark.req("ALM-026")
 def test_empty_journal_meets_every_target_that_can_be_judged() -> None:
     report = compute_kpis([], T0, T0 + DAY)
     assert report.activations == 0
@@ -53,6 +54,7 @@ def test_empty_journal_meets_every_target_that_can_be_judged() -> None:
             assert kpi.met is True, kpi.key
 
 
+@pytest.mark.req("ALM-026")
 def test_eleven_activations_in_one_period_is_one_flood_period() -> None:
     events = [ev(f"A{i}", 600 + i * 50) for i in range(11)]  # 10:00 .. 19:10 into the window: period 2
     report = compute_kpis(events, T0, T0 + DAY)
@@ -68,6 +70,7 @@ def test_eleven_activations_in_one_period_is_one_flood_period() -> None:
     assert (peak.value, peak.met) == (11, False)
 
 
+@pytest.mark.req("ALM-026")
 def test_ten_activations_in_one_period_is_no_flood() -> None:
     report = compute_kpis([ev(f"A{i}", 600 + i * 50) for i in range(10)], T0, T0 + DAY)
     assert report.flood_periods == 0
@@ -75,6 +78,7 @@ def test_ten_activations_in_one_period_is_no_flood() -> None:
     assert report.kpi("peak_10min").met is True
 
 
+@pytest.mark.req("ALM-026")
 def test_periods_are_aligned_to_the_window_start() -> None:
     # 11 activations 5 minutes either side of a period boundary: two periods of 6 and 5, no flood.
     events = [ev(f"A{i}", 300 + i * 50) for i in range(11)]
@@ -86,6 +90,7 @@ def test_periods_are_aligned_to_the_window_start() -> None:
     assert shifted.flood_periods == 1
 
 
+@pytest.mark.req("ALM-026")
 def test_flood_share_target_is_below_one_percent() -> None:
     # 2 flood periods of 144 = 1.39 %: misses the target.
     events = [ev(f"A{i}", 60 + i) for i in range(11)] + [ev(f"B{i}", 7200 + i) for i in range(11)]
@@ -96,12 +101,14 @@ def test_flood_share_target_is_below_one_percent() -> None:
     assert flood.target_text == "< 1%"
 
 
+@pytest.mark.req("ALM-026")
 def test_short_last_period_counts_as_a_period() -> None:
     report = compute_kpis([ev("A", 605)], T0, T0 + timedelta(minutes=15))
     assert report.periods == 2
     assert [p.count for p in report.series] == [0, 1]
 
 
+@pytest.mark.req("ALM-026")
 def test_average_rates() -> None:
     # 288 activations over one day: 2 per 10 min, 12 per hour, 288 per day.
     events = [ev(f"A{i % 50}", i * 300) for i in range(288)]
@@ -118,6 +125,7 @@ def test_average_rates() -> None:
     assert (per_day.met, per_day.within_maximum) == (False, True)
 
 
+@pytest.mark.req("ALM-026")
 def test_rates_scale_to_the_window_length() -> None:
     report = compute_kpis([ev("A", 10), ev("B", 20), ev("C", 30)], T0, T0 + timedelta(hours=1))
     assert report.kpi("per_10min").value == pytest.approx(0.5)
@@ -126,6 +134,7 @@ def test_rates_scale_to_the_window_length() -> None:
     assert report.kpi("per_day").met is True
 
 
+@pytest.mark.req("ALM-026")
 def test_only_activations_inside_the_window_count() -> None:
     events = [ev("early", -1), ev("first", 0), ev("last", 3599.999), ev("late", 3600)]
     report = compute_kpis(events, T0, T0 + timedelta(hours=1))
@@ -133,6 +142,7 @@ def test_only_activations_inside_the_window_count() -> None:
     assert {a.alarm_id for a in report.top} == {"first", "last"}
 
 
+@pytest.mark.req("ALM-020")
 def test_source_time_is_the_event_time_with_server_time_as_fallback() -> None:
     # Source time inside the window, server time (recorded later) outside it: counted.
     inside = ev("A", 3599, server_lag=10)
@@ -143,6 +153,7 @@ def test_source_time_is_the_event_time_with_server_time_as_fallback() -> None:
     assert fallback.time == fallback.server_time
 
 
+@pytest.mark.req("ALM-026")
 def test_shelved_suppressed_and_out_of_service_activations_are_not_counted() -> None:
     events = [
         ev("A", 10),
@@ -158,6 +169,7 @@ def test_shelved_suppressed_and_out_of_service_activations_are_not_counted() -> 
     assert [a.alarm_id for a in report.top] == ["A"]
 
 
+@pytest.mark.req("ALM-026")
 def test_shelved_activations_do_not_make_a_flood_or_chatter() -> None:
     events = [ev("A", i, state="shelved") for i in range(20)]
     report = compute_kpis(events, T0, T0 + timedelta(hours=1))
@@ -165,6 +177,7 @@ def test_shelved_activations_do_not_make_a_flood_or_chatter() -> None:
     assert report.chattering == ()
 
 
+@pytest.mark.req("ALM-027")
 def test_top_ten_and_their_share() -> None:
     # 12 alarms: alarm k activates k+1 times (1..12), 78 activations in all, spread out (no chattering).
     events = [ev(f"A{k:02d}", k * 7 + i * 120) for k in range(12) for i in range(k + 1)]
@@ -179,11 +192,13 @@ def test_top_ten_and_their_share() -> None:
     assert share.detail == "75 of 78 activations"
 
 
+@pytest.mark.req("ALM-027")
 def test_top_ten_ties_are_broken_by_alarm_id() -> None:
     report = compute_kpis([ev("B", 10), ev("A", 200), ev("C", 400)], T0, T0 + timedelta(hours=1))
     assert [a.alarm_id for a in report.top] == ["A", "B", "C"]
 
 
+@pytest.mark.req("ALM-027")
 def test_top_ten_share_within_target_on_a_broad_journal() -> None:
     # 400 alarms once each: the top 10 carry 2.5 % of the load.
     events = [ev(f"A{k:03d}", k * 200) for k in range(400)]
@@ -192,6 +207,7 @@ def test_top_ten_share_within_target_on_a_broad_journal() -> None:
     assert report.kpi("top10_share").met is True
 
 
+@pytest.mark.req("ALM-027")
 def test_three_activations_within_59_s_is_chattering() -> None:
     report = compute_kpis([ev("A", 0), ev("A", 30), ev("A", 59), ev("B", 100)], T0, T0 + timedelta(hours=1))
     assert [(c.alarm_id, c.peak, c.activations) for c in report.chattering] == [("A", 3, 3)]
@@ -199,12 +215,14 @@ def test_three_activations_within_59_s_is_chattering() -> None:
     assert report.kpi("chattering").met is False
 
 
+@pytest.mark.req("ALM-027")
 def test_three_activations_spread_over_61_s_is_not_chattering() -> None:
     report = compute_kpis([ev("A", 0), ev("A", 30), ev("A", 61)], T0, T0 + timedelta(hours=1))
     assert report.chattering == ()
     assert report.kpi("chattering").met is True
 
 
+@pytest.mark.req("ALM-027")
 def test_chattering_is_found_by_a_sliding_window() -> None:
     # Never 3 in a fixed minute from the start, but 3 within 50 s across the boundary.
     times = [0, 40, 90, 100, 140, 300]
@@ -212,17 +230,20 @@ def test_chattering_is_found_by_a_sliding_window() -> None:
     assert [(c.alarm_id, c.peak, c.activations) for c in report.chattering] == [("A", 3, 6)]
 
 
+@pytest.mark.req("ALM-027")
 def test_chattering_needs_the_same_alarm() -> None:
     report = compute_kpis([ev("A", 0), ev("B", 10), ev("C", 20)], T0, T0 + timedelta(hours=1))
     assert report.chattering == ()
 
 
+@pytest.mark.req("ALM-027")
 def test_chattering_threshold_is_configurable() -> None:
     targets = KpiTargets(chatter_count=2, chatter_window=timedelta(seconds=10))
     report = compute_kpis([ev("A", 0), ev("A", 9)], T0, T0 + timedelta(hours=1), targets=targets)
     assert [c.alarm_id for c in report.chattering] == ["A"]
 
 
+@pytest.mark.req("ALM-027")
 def test_active_for_4_9_s_is_fleeting() -> None:
     events = [ev("A", 100), ev("A", 104.9, "cleared"), ev("B", 200), ev("B", 205, "cleared")]
     report = compute_kpis(events, T0, T0 + timedelta(hours=1))
@@ -232,6 +253,7 @@ def test_active_for_4_9_s_is_fleeting() -> None:
     assert report.kpi("fleeting").met is False
 
 
+@pytest.mark.req("ALM-027")
 def test_fleeting_pairs_each_activation_with_its_own_clear() -> None:
     events = [ev("A", 0), ev("A", 2, "acknowledged"), ev("A", 60, "cleared"),  # 60 s: not fleeting
               ev("A", 100), ev("A", 101, "cleared"),  # 1 s
@@ -241,16 +263,19 @@ def test_fleeting_pairs_each_activation_with_its_own_clear() -> None:
     assert report.kpi("fleeting").detail == "2 fleeting activations"
 
 
+@pytest.mark.req("ALM-027")
 def test_a_clear_just_after_the_window_still_makes_a_fleeting_alarm() -> None:
     events = [ev("A", 3598), ev("A", 3601, "cleared")]
     report = compute_kpis(events, T0, T0 + timedelta(hours=1))
     assert [f.alarm_id for f in report.fleeting] == ["A"]
 
 
+@pytest.mark.req("ALM-027")
 def test_an_activation_without_a_clear_is_not_fleeting() -> None:
     assert compute_kpis([ev("A", 100)], T0, T0 + timedelta(hours=1)).fleeting == ()
 
 
+@pytest.mark.req("ALM-027")
 def test_active_24_h_and_1_s_is_stale() -> None:
     events = [ev("A", 3600), ev("A", 3600 + 86401, "cleared")]
     report = compute_kpis(events, T0, T0 + 3 * DAY)
@@ -264,6 +289,7 @@ def test_active_24_h_and_1_s_is_stale() -> None:
     assert stale.met is True
 
 
+@pytest.mark.req("ALM-027")
 def test_active_24_h_less_1_s_is_not_stale() -> None:
     events = [ev("A", 3600), ev("A", 3600 + 86399, "cleared")]
     report = compute_kpis(events, T0, T0 + 3 * DAY)
@@ -271,11 +297,13 @@ def test_active_24_h_less_1_s_is_not_stale() -> None:
     assert [p.count for p in report.stale_by_day] == [0, 0, 0]
 
 
+@pytest.mark.req("ALM-027")
 def test_active_exactly_24_h_is_not_stale() -> None:
     events = [ev("A", 0), ev("A", 86400, "cleared")]
     assert compute_kpis(events, T0, T0 + 3 * DAY).stale == ()
 
 
+@pytest.mark.req("ALM-027")
 def test_stale_needs_the_24_h_to_pass_inside_the_window() -> None:
     # Never cleared, but the window ends 1 s before it would be stale.
     assert compute_kpis([ev("A", 0)], T0, T0 + timedelta(seconds=86399)).stale == ()
@@ -283,6 +311,7 @@ def test_stale_needs_the_24_h_to_pass_inside_the_window() -> None:
     assert [(s.alarm_id, s.until) for s in report.stale] == [("A", None)]
 
 
+@pytest.mark.req("ALM-027")
 def test_stale_alarms_count_on_every_day_they_stand() -> None:
     # Six alarms raised in the first hour and never cleared: stale on days 2 and 3, not on day 1.
     events = [ev(f"A{k}", k * 60) for k in range(6)]
@@ -293,6 +322,7 @@ def test_stale_alarms_count_on_every_day_they_stand() -> None:
     assert stale.target_text == "< 5"
 
 
+@pytest.mark.req("ALM-027")
 def test_stale_alarm_raised_before_the_window_counts_inside_it() -> None:
     events = [ev("A", -2 * 86400)]
     report = compute_kpis(events, T0, T0 + DAY)
@@ -300,6 +330,7 @@ def test_stale_alarm_raised_before_the_window_counts_inside_it() -> None:
     assert report.activations == 0  # it raised nothing inside the window
 
 
+@pytest.mark.req("ALM-027")
 def test_shelving_ends_and_unshelving_restarts_a_standing_alarm() -> None:
     events = [ev("A", 0), ev("A", 3600, "shelved", state="shelved"),
               ev("A", 7200, "unshelved", state="active_unack")]
@@ -309,12 +340,14 @@ def test_shelving_ends_and_unshelving_restarts_a_standing_alarm() -> None:
     assert [p.count for p in report.stale_by_day] == [0, 1]
 
 
+@pytest.mark.req("ALM-027")
 def test_latched_alarm_stays_standing_after_its_clear_until_reset() -> None:
     events = [ev("A", 0), ev("A", 60, "cleared", state="latched_unack"), ev("A", 90000, "reset", state="normal")]
     report = compute_kpis(events, T0, T0 + 2 * DAY)
     assert [(s.alarm_id, s.until) for s in report.stale] == [("A", T0 + timedelta(seconds=90000))]
 
 
+@pytest.mark.req("ALM-027")
 def test_priority_distribution() -> None:
     # 20 activations: 1 x P1, 3 x P2, 10 x P3, 6 x P4 -> 5 % high, 15 % medium, 80 % low.
     plan = [1] * 1 + [2] * 3 + [3] * 10 + [4] * 6
@@ -328,6 +361,7 @@ def test_priority_distribution() -> None:
     assert report.kpi("priority_low").target_text == "≥ 80%"
 
 
+@pytest.mark.req("ALM-027")
 def test_too_many_high_priority_alarms_miss_the_target() -> None:
     events = [ev("A", 0, priority=1), ev("B", 100, priority=3), ev("C", 200, priority=3)]
     report = compute_kpis(events, T0, T0 + DAY)
@@ -336,6 +370,7 @@ def test_too_many_high_priority_alarms_miss_the_target() -> None:
     assert report.kpi("priority_low").met is False
 
 
+@pytest.mark.req("ALM-027")
 def test_priority_bands() -> None:
     assert [priority_band(p) for p in (1, 2, 3, 4, 0)] == ["high", "medium", "low", "low", "unknown"]
     assert parse_priority("2") == 2
@@ -343,6 +378,7 @@ def test_priority_bands() -> None:
     assert parse_priority(None) == 0
 
 
+@pytest.mark.req("ALM-026")
 def test_area_filter() -> None:
     events = [ev(f"P{i}", i, area="Packing") for i in range(11)] + [ev("F1", 5, area="Filling")]
     packing = compute_kpis(events, T0, T0 + DAY, area="Packing")
@@ -354,6 +390,7 @@ def test_area_filter() -> None:
     assert compute_kpis(events, T0, T0 + DAY, area="Nowhere").activations == 0
 
 
+@pytest.mark.req("ALM-026")
 def test_unordered_input_gives_the_same_report() -> None:
     events = [ev("A", 0), ev("A", 3, "cleared"), ev("A", 20), ev("A", 40), ev("B", 30)]
     forward = compute_kpis(events, T0, T0 + timedelta(hours=1))
@@ -361,6 +398,7 @@ def test_unordered_input_gives_the_same_report() -> None:
     assert forward == backward
 
 
+@pytest.mark.req("ALM-026")
 def test_flood_threshold_is_configurable() -> None:
     targets = KpiTargets(flood_threshold=2, peak_max=2)
     report = compute_kpis([ev("A", 0), ev("B", 1), ev("C", 2)], T0, T0 + timedelta(hours=1), targets=targets)
@@ -368,6 +406,7 @@ def test_flood_threshold_is_configurable() -> None:
     assert "more than 2 alarms" in report.kpi("flood_percent").label
 
 
+@pytest.mark.req("ALM-026")
 def test_window_must_be_aware_and_forward() -> None:
     with pytest.raises(ValueError, match="before it starts"):
         compute_kpis([], T0, T0)
@@ -375,6 +414,7 @@ def test_window_must_be_aware_and_forward() -> None:
         compute_kpis([], T0.replace(tzinfo=None), T0 + DAY)
 
 
+@pytest.mark.req("ALM-026")
 def test_targets_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="positive"):
         KpiTargets(flood_period=timedelta(0))
@@ -382,6 +422,7 @@ def test_targets_reject_nonsense() -> None:
         KpiTargets(chatter_count=1)
 
 
+@pytest.mark.req("ALM-026")
 def test_converter_from_journal_rows() -> None:
     row = AlarmEvent(alarm_id="L1.M1.Temp.H", tag="L1.M1.Temp", area="Packing", line="L1", priority="2",
                      kind=AlarmEventKind.ACTIVATED, state="active_unack", message="Temp high",
@@ -394,6 +435,7 @@ def test_converter_from_journal_rows() -> None:
     assert event.time == T0
 
 
+@pytest.mark.req("ALM-026")
 def test_kinds_and_states_match_what_the_journal_writes() -> None:
     # The KPI rules name kinds and states as text; they must be the ones the engine and the journal use.
     assert {k.value for k in AlarmEventKind} >= KPI_KINDS

@@ -104,6 +104,7 @@ CELLS = [pytest.param(row, col, EXPECTED[row][i], id=f"{row} x {col.value}")
          for row in EXPECTED for i, col in enumerate(COLUMNS)]
 
 
+@pytest.mark.req("ALM-001")
 def test_the_table_covers_every_state_and_every_trigger() -> None:
     assert set(COLUMNS) == set(Trigger)
     assert len(COLUMNS) == len(Trigger)
@@ -113,6 +114,7 @@ def test_the_table_covers_every_state_and_every_trigger() -> None:
 
 
 @pytest.mark.parametrize("row", list(ROWS))
+@pytest.mark.req("ALM-005")
 def test_each_row_shows_its_state(row: str) -> None:
     status, shown = ROWS[row]
     assert status.state is shown
@@ -120,6 +122,7 @@ def test_each_row_shows_its_state(row: str) -> None:
 
 
 @pytest.mark.parametrize(("row", "trigger", "expected"), CELLS)
+@pytest.mark.req("ALM-001", "ALM-002", "ALM-003", "ALM-004")
 def test_step_table(row: str, trigger: Trigger, expected: AlarmState) -> None:
     status, _ = ROWS[row]
     after = step(status, ev(trigger), UNTIL)
@@ -130,6 +133,7 @@ def test_step_table(row: str, trigger: Trigger, expected: AlarmState) -> None:
 
 
 @pytest.mark.parametrize("row", list(ROWS))
+@pytest.mark.req("ALM-008")
 def test_a_tick_before_the_shelving_ends_changes_nothing(row: str) -> None:
     status, _ = ROWS[row]
     assert step(status, ev(TICK), UNTIL - timedelta(microseconds=1)) == status
@@ -141,6 +145,7 @@ def test_shelve_without_a_shelf_changes_nothing(row: str) -> None:
     assert step(status, Event(SHV), T0) == status
 
 
+@pytest.mark.req("ALM-008")
 def test_shelving_replaces_an_earlier_shelving_and_keeps_other_modes() -> None:
     status, _ = ROWS["shelved and suppressed, active"]
     later = Shelf(UNTIL + timedelta(hours=1))
@@ -151,6 +156,7 @@ def test_shelving_replaces_an_earlier_shelving_and_keeps_other_modes() -> None:
     assert one_shot.shelf.one_shot
 
 
+@pytest.mark.req("ALM-009")
 def test_out_of_service_drops_a_shelving_for_good() -> None:
     status, _ = ROWS["shelved timed, active"]
     out = step(status, ev(OOS), T0)
@@ -160,6 +166,7 @@ def test_out_of_service_drops_a_shelving_for_good() -> None:
     assert step(out, ev(RTS), UNTIL).state is AU
 
 
+@pytest.mark.req("ALM-004")
 def test_reset_needs_acknowledged_and_cleared() -> None:
     latched_unack, _ = ROWS["latched unack"]
     assert step(latched_unack, ev(RST), T0) == latched_unack
@@ -167,6 +174,7 @@ def test_reset_needs_acknowledged_and_cleared() -> None:
     assert step(again, ev(RST), T0) == again  # the process is wrong again: nothing to reset
 
 
+@pytest.mark.req("ALM-005")
 def test_labels_and_flags() -> None:
     assert {s for s in AlarmState if s.listed} == {AU, AA, RU, LU, LA}
     assert {s for s in AlarmState if s.unacknowledged} == {AU, RU, LU}
@@ -212,6 +220,7 @@ def run(script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> Iterator[
 
 @settings(max_examples=200, deadline=None)
 @given(scripts(PROCESS))
+@pytest.mark.req("ALM-001")
 def test_process_events_never_lose_an_activation(script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(a) Without ACKNOWLEDGE, an alarm that was activated stays unacknowledged (and listed)."""
     activated = False
@@ -226,6 +235,7 @@ def test_process_events_never_lose_an_activation(script: tuple[bool, list[tuple[
 
 @settings(max_examples=200, deadline=None)
 @given(scripts())
+@pytest.mark.req("ALM-003")
 def test_an_acknowledged_alarm_that_reactivates_or_escalates_is_unacknowledged(
         script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(b) An acknowledged alarm that re-activates or escalates is unacknowledged again (re-alarming)."""
@@ -241,6 +251,7 @@ def test_an_acknowledged_alarm_that_reactivates_or_escalates_is_unacknowledged(
 
 @settings(max_examples=200, deadline=None)
 @given(scripts(latching=True))
+@pytest.mark.req("ALM-004")
 def test_a_latched_alarm_returns_to_normal_only_by_reset_or_a_mode(
         script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(c) A latching alarm never shows RTN_UNACK, and leaves the list for NORMAL only by RESET, or by a mode."""
@@ -254,6 +265,7 @@ def test_a_latched_alarm_returns_to_normal_only_by_reset_or_a_mode(
 
 @settings(max_examples=200, deadline=None)
 @given(scripts())
+@pytest.mark.req("ALM-011")
 def test_when_every_mode_has_ended_a_standing_condition_is_listed(
         script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(d) Not hidden + condition holds -> in the list; and coming out of the last mode it is a new, unacknowledged
@@ -267,6 +279,7 @@ def test_when_every_mode_has_ended_a_standing_condition_is_listed(
 
 @settings(max_examples=200, deadline=None)
 @given(scripts())
+@pytest.mark.req("ALM-011")
 def test_hidden_iff_a_mode_is_set(script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(e) And while hidden, the lifecycle underneath is NORMAL (nothing waits unseen for an acknowledgement)."""
     for _, _, _, after in run(script):
@@ -280,6 +293,7 @@ def test_hidden_iff_a_mode_is_set(script: tuple[bool, list[tuple[Trigger, int, i
 
 @settings(max_examples=200, deadline=None)
 @given(scripts())
+@pytest.mark.req("ALM-008")
 def test_shelvings_end_exactly_when_they_should(script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(f) A timed shelving ends on the first TICK at or after its time; a one-shot one with the clear; neither
     ends otherwise (except unshelve and out of service)."""
@@ -297,6 +311,7 @@ def test_shelvings_end_exactly_when_they_should(script: tuple[bool, list[tuple[T
 
 
 @pytest.mark.parametrize("latching", [False, True])
+@pytest.mark.req("ALM-008")
 def test_a_timed_shelving_ends_at_its_time_exactly(latching: bool) -> None:
     status = reach(latching, ev(ACT), ev(SHV))
     assert step(status, ev(TICK), UNTIL - timedelta(microseconds=1)).state is SH
@@ -309,6 +324,7 @@ def test_a_timed_shelving_ends_at_its_time_exactly(latching: bool) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(scripts())
+@pytest.mark.req("ALM-009")
 def test_out_of_service_wins_over_shelved_over_suppressed(
         script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
     """(g) On every reachable status, and for the commands: SHELVE never applies while out of service."""
@@ -323,6 +339,7 @@ def test_out_of_service_wins_over_shelved_over_suppressed(
 
 
 @given(st.booleans(), st.booleans(), st.booleans(), st.booleans())
+@pytest.mark.req("ALM-011")
 def test_precedence_over_any_combination_of_modes(oos: bool, shelved: bool, suppressed: bool, latching: bool) -> None:
     status = AlarmStatus(AA, True, latching, Shelf(UNTIL) if shelved else None, suppressed, oos)
     assert status.state is (OS if oos else SH if shelved else SU if suppressed else AA)
@@ -338,6 +355,7 @@ def test_step_is_pure_and_ignores_time_except_for_tick(
             assert step(before, event, now + timedelta(days=30)) == after
 
 
+@pytest.mark.req("ALM-011")
 def test_mode_ending_while_another_holds_keeps_the_alarm_hidden() -> None:
     status, _ = ROWS["out of service and suppressed, active"]
     back = step(status, ev(RTS), T0)

@@ -21,6 +21,7 @@ def entry(**changes: object) -> AuditEntry:
     return AuditEntry(**fields)
 
 
+@pytest.mark.req("REC-003")
 def test_hash_is_stable_and_hex() -> None:
     first = row_hash(entry())
     assert first == row_hash(entry())
@@ -35,16 +36,19 @@ def test_hash_is_stable_and_hex() -> None:
      {"old_value": ""}, {"new_value": "pump 2 quiet"}, {"reason": "typo"}, {"detail": "x"}, {"action_id": "abd"},
      {"prev_hash": "1" * 64}],
 )
+@pytest.mark.req("REC-003")
 def test_every_field_is_covered(change: dict[str, object]) -> None:
     assert row_hash(entry(**change)) != row_hash(entry())
 
 
+@pytest.mark.req("REC-003")
 def test_time_zone_of_the_same_instant_does_not_matter() -> None:
     plant = timezone(timedelta(hours=1))
     same_instant = datetime(2025, 1, 6, 7, 0, tzinfo=plant)
     assert canonical_content(entry(at=same_instant)) == canonical_content(entry())
 
 
+@pytest.mark.req("REC-003")
 def test_values_are_kept_as_text() -> None:
     assert as_text(None) is None
     assert as_text("x") == "x"

@@ -9,10 +9,12 @@ import pytest
 from hmi.clock import ManualClock, utc_now
 
 
+@pytest.mark.req("REC-016")
 def test_system_clock_is_aware_utc() -> None:
     assert utc_now().tzinfo is UTC
 
 
+@pytest.mark.req("REC-016")
 def test_manual_clock_moves_only_when_told(clock: ManualClock) -> None:
     start = clock.now()
     assert clock() == start
@@ -20,6 +22,7 @@ def test_manual_clock_moves_only_when_told(clock: ManualClock) -> None:
     assert clock.now() == start + timedelta(seconds=90)
 
 
+@pytest.mark.req("REC-016")
 def test_manual_clock_refuses_naive_times_and_going_back() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         ManualClock(datetime(2025, 1, 1))  # noqa: DTZ001 - the point of the test
@@ -27,6 +30,7 @@ def test_manual_clock_refuses_naive_times_and_going_back() -> None:
         ManualClock().advance(-1)
 
 
+@pytest.mark.req("REC-016")
 def test_manual_clock_normalises_to_utc() -> None:
     plant = timezone(timedelta(hours=2))
     assert ManualClock(datetime(2025, 1, 1, 8, 0, tzinfo=plant)).now() == datetime(2025, 1, 1, 6, 0, tzinfo=UTC)

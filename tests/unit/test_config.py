@@ -121,6 +121,7 @@ def plant() -> PlantConfig:
     return parse_config(GOOD, "good.yaml")
 
 
+@pytest.mark.req("OPS-002")
 def test_good_file_loads_with_site_endpoints_and_shifts(plant: PlantConfig) -> None:
     assert plant.site.name == "Test Plant"
     assert plant.site.zone.key == "Europe/Berlin"
@@ -131,6 +132,7 @@ def test_good_file_loads_with_site_endpoints_and_shifts(plant: PlantConfig) -> N
     assert plant.endpoint("plc1").security.policy == "None"
 
 
+@pytest.mark.req("OPS-002")
 def test_tag_index_names_every_tag_with_its_place(plant: PlantConfig) -> None:
     assert list(plant.tags) == ["L1.State", "L1.Speed", "L1.M1.State", "L1.M1.Temp", "L1.M1.Jam", "L2.Speed"]
     speed = plant.tags["L1.Speed"]
@@ -143,6 +145,7 @@ def test_tag_index_names_every_tag_with_its_place(plant: PlantConfig) -> None:
     assert plant.tags["L2.Speed"].line.name == "L2"
 
 
+@pytest.mark.req("OPS-002")
 def test_alarm_index_uses_tag_name_and_alarm_type(plant: PlantConfig) -> None:
     assert list(plant.alarms) == ["L1.M1.Temp.H", "L1.M1.Temp.HH", "L1.M1.Jam.discrete"]
     high = plant.alarms["L1.M1.Temp.H"]
@@ -155,6 +158,7 @@ def test_alarm_index_uses_tag_name_and_alarm_type(plant: PlantConfig) -> None:
     assert (jam.type, jam.value, jam.limit, jam.priority) == ("discrete", True, None, 1)
 
 
+@pytest.mark.req("OPS-002")
 def test_lines_and_line_lookup(plant: PlantConfig) -> None:
     assert [(a.name, ln.name) for a, ln in plant.lines()] == [("Packing", "L1"), ("Packing", "L2")]
     found = plant.line("L2")
@@ -167,10 +171,12 @@ def test_lines_and_line_lookup(plant: PlantConfig) -> None:
     assert (l1[1].state_tag, l1[1].speed_tag, l1[1].trend_tags) == ("L1.State", "L1.Speed", ("L1.Speed", "L1.M1.Temp"))
 
 
+@pytest.mark.req("OPS-002")
 def test_summary_counts(plant: PlantConfig) -> None:
     assert plant.summary() == SUMMARY
 
 
+@pytest.mark.req("OPS-002")
 def test_load_config_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "plant.yaml"
     path.write_text(GOOD, encoding="utf-8")
@@ -178,11 +184,13 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
     assert load_config(str(path)).summary() == SUMMARY
 
 
+@pytest.mark.req("OPS-002")
 def test_a_named_alarm_is_indexed_by_its_name() -> None:
     text = edit("                  - type: HH\n", "                  - type: HH\n                    name: Overheat\n")
     assert list(parse_config(text).alarms) == ["L1.M1.Temp.H", "L1.M1.Temp.Overheat", "L1.M1.Jam.discrete"]
 
 
+@pytest.mark.req("OPS-002")
 def test_format_path() -> None:
     assert format_path(()) == ""
     assert format_path(("site", "timezone")) == "site.timezone"
@@ -192,6 +200,7 @@ def test_format_path() -> None:
 # ------------------------------------------------------------------------------------------ unreadable documents
 
 
+@pytest.mark.req("OPS-002")
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError) as info:
@@ -202,6 +211,7 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "check the path" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("site:\n  name: Caf\xe9\n".encode("latin-1"))
@@ -213,6 +223,7 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# nothing but a comment\n"])
+@pytest.mark.req("OPS-002")
 def test_empty_file(text: str) -> None:
     issue = only_issue(text)
     assert (issue.file, issue.line, issue.path) == ("plant.yaml", None, "")
@@ -229,6 +240,7 @@ def test_empty_file(text: str) -> None:
         (edit("    url: opc.tcp://10.0.0.2:4840", "   url: opc.tcp://10.0.0.2:4840"), 12),
     ],
 )
+@pytest.mark.req("OPS-002")
 def test_invalid_yaml_names_the_line(text: str, line: int) -> None:
     issue = only_issue(text)
     assert (issue.line, issue.path) == (line, "")
@@ -237,12 +249,14 @@ def test_invalid_yaml_names_the_line(text: str, line: int) -> None:
 
 
 @pytest.mark.parametrize("text", ["- site\n- endpoints\n", "just words\n", "42\n"])
+@pytest.mark.req("OPS-002")
 def test_document_that_is_not_a_mapping(text: str) -> None:
     issue = only_issue(text)
     assert (issue.line, issue.path) == (1, "")
     assert "must be a mapping with keys site, endpoints and areas" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_issue_text_is_file_line_path_message() -> None:
     issue = ConfigIssue("p.yaml", 7, "site.timezone", "fix it")
     assert str(issue) == "p.yaml:7: site.timezone: fix it"
@@ -253,6 +267,7 @@ def test_issue_text_is_file_line_path_message() -> None:
 # ------------------------------------------------------------------------------------------------- schema errors
 
 
+@pytest.mark.req("OPS-002")
 def test_unknown_key_is_located_and_says_remove() -> None:
     text = edit("unit: bpm", "unti: bpm")
     issue = only_issue(text)
@@ -263,6 +278,7 @@ def test_unknown_key_is_located_and_says_remove() -> None:
 
 
 @pytest.mark.parametrize("text", ["", edit("unit: bpm", "unti: bpm")], ids=["empty-file", "unknown-key"])
+@pytest.mark.req("OPS-002")
 def test_hints_name_the_demo_plant_file_that_ships_with_the_package(text: str) -> None:
     # An installed package has no assets/ folder next to the working directory: the hint must name a real file.
     named = Path(only_issue(text).message.rsplit(" ", 1)[1].rstrip(")"))
@@ -270,6 +286,7 @@ def test_hints_name_the_demo_plant_file_that_ships_with_the_package(text: str) -
     assert named.read_text(encoding="utf-8") == DEMO.read_text(encoding="utf-8")
 
 
+@pytest.mark.req("OPS-002")
 def test_unknown_key_in_a_flow_mapping() -> None:
     text = edit('{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
                 '{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed", unti: bar}')
@@ -278,6 +295,7 @@ def test_unknown_key_in_a_flow_mapping() -> None:
     assert issue.line == line_no(text, "unti: bar")
 
 
+@pytest.mark.req("OPS-002")
 def test_missing_required_key_points_at_its_parent_and_says_add() -> None:
     text = edit('            node_id: "ns=2;s=L1.Speed"\n', "")
     issue = only_issue(text)
@@ -286,6 +304,7 @@ def test_missing_required_key_points_at_its_parent_and_says_add() -> None:
     assert issue.message == "required key 'node_id' is missing; add it"
 
 
+@pytest.mark.req("OPS-002")
 def test_missing_top_level_section() -> None:
     text = GOOD[:GOOD.index("areas:")]
     issue = only_issue(text)
@@ -293,6 +312,7 @@ def test_missing_top_level_section() -> None:
     assert "required key 'areas' is missing; add it" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_empty_list_of_lines_is_reported() -> None:
     text = "site: {name: P}\nendpoints:\n  - {name: e, url: 'opc.tcp://h:4840'}\nareas:\n  - name: A\n    lines: []\n"
     issue = only_issue(text)
@@ -300,6 +320,7 @@ def test_empty_list_of_lines_is_reported() -> None:
     assert "at least 1 item" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_duplicate_yaml_key_is_reported_at_the_second_one() -> None:
     text = edit("            unit: bpm\n", "            unit: bpm\n            unit: rpm\n")
     issue = only_issue(text)
@@ -308,6 +329,7 @@ def test_duplicate_yaml_key_is_reported_at_the_second_one() -> None:
     assert issue.message == "key 'unit' appears twice here; keep one"
 
 
+@pytest.mark.req("ALM-013")
 def test_priority_out_of_range() -> None:
     text = edit("                    priority: 1\n", "                    priority: 5\n")
     issue = only_issue(text)
@@ -317,6 +339,7 @@ def test_priority_out_of_range() -> None:
     assert "got 5" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_bad_time_zone() -> None:
     text = edit("timezone: Europe/Berlin", "timezone: Europe/Berlinn")
     issue = only_issue(text)
@@ -325,6 +348,7 @@ def test_bad_time_zone() -> None:
     assert "use an IANA name" in issue.message
 
 
+@pytest.mark.req("OPC-006")
 def test_url_must_be_opc_tcp() -> None:
     text = edit("url: opc.tcp://10.0.0.2:4840", "url: http://10.0.0.2:4840")
     issue = only_issue(text)
@@ -333,6 +357,7 @@ def test_url_must_be_opc_tcp() -> None:
     assert "must start with opc.tcp://" in issue.message
 
 
+@pytest.mark.req("OPC-006")
 def test_signing_policy_needs_certificates() -> None:
     text = edit("    url: opc.tcp://127.0.0.1:4840\n",
                 "    url: opc.tcp://127.0.0.1:4840\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n")
@@ -342,6 +367,7 @@ def test_signing_policy_needs_certificates() -> None:
     assert "policy Basic256Sha256 needs certificate, private_key, server_certificate" in issue.message
 
 
+@pytest.mark.req("OPC-006")
 def test_signing_policy_needs_a_signing_mode() -> None:
     text = edit("    url: opc.tcp://127.0.0.1:4840\n",
                 "    url: opc.tcp://127.0.0.1:4840\n    security:\n      policy: Basic256Sha256\n"
@@ -351,6 +377,7 @@ def test_signing_policy_needs_a_signing_mode() -> None:
     assert "needs mode Sign or SignAndEncrypt" in issue.message
 
 
+@pytest.mark.req("OPC-006")
 def test_signing_policy_with_everything_loads() -> None:
     text = edit("    url: opc.tcp://127.0.0.1:4840\n",
                 "    url: opc.tcp://127.0.0.1:4840\n    security:\n      policy: Basic256Sha256\n      mode: Sign\n"
@@ -359,6 +386,7 @@ def test_signing_policy_with_everything_loads() -> None:
     assert (security.policy, security.mode, security.certificate) == ("Basic256Sha256", "Sign", Path("c.der"))
 
 
+@pytest.mark.req("OPC-006")
 def test_username_without_password() -> None:
     text = edit("    url: opc.tcp://10.0.0.2:4840\n", "    url: opc.tcp://10.0.0.2:4840\n    username: op\n")
     issue = only_issue(text)
@@ -366,6 +394,7 @@ def test_username_without_password() -> None:
     assert "give both or neither" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_discrete_alarm_without_value() -> None:
     text = edit("{type: discrete, value: true, priority: 1", "{type: discrete, priority: 1")
     issue = only_issue(text)
@@ -374,6 +403,7 @@ def test_discrete_alarm_without_value() -> None:
     assert "a discrete alarm needs value" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_limit_alarm_without_limit() -> None:
     text = edit("                    limit: 95\n", "")
     issue = only_issue(text)
@@ -382,6 +412,7 @@ def test_limit_alarm_without_limit() -> None:
     assert "a HH alarm needs limit" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_bad_name_says_which_characters_are_allowed() -> None:
     text = edit("- name: L2\n", "- name: Line 2\n")
     issue = only_issue(text)
@@ -389,6 +420,7 @@ def test_bad_name_says_which_characters_are_allowed() -> None:
     assert "must start with a letter or digit" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_unquoted_shift_time_is_refused_not_misread() -> None:
     # YAML 1.1 reads an unquoted 14:00 as the sexagesimal number 840; that must not become 00:14.
     text = edit('{name: Late, start: "14:00", end: "22:00"}', "{name: Late, start: 14:00, end: 22:00}")
@@ -401,6 +433,7 @@ def test_unquoted_shift_time_is_refused_not_misread() -> None:
 # ----------------------------------------------------------------------------------------- cross-document checks
 
 
+@pytest.mark.req("OPS-002")
 def test_duplicate_tag_name_across_lines_and_machines() -> None:
     text = edit('{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
                 '{name: L1.M1.Temp, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}')
@@ -411,6 +444,7 @@ def test_duplicate_tag_name_across_lines_and_machines() -> None:
     assert "must be unique" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_duplicate_tag_name_between_line_and_machine() -> None:
     text = edit("              - name: L1.M1.State\n", "              - name: L1.State\n")
     issues = issues_of(text)
@@ -420,12 +454,14 @@ def test_duplicate_tag_name_between_line_and_machine() -> None:
     assert "already used at areas[0].lines[0].tags[0]" in issues[0].message
 
 
+@pytest.mark.req("OPS-002")
 def test_duplicate_line_name() -> None:
     issue = only_issue(edit("- name: L2\n", "- name: L1\n"))
     assert issue.path == "areas[0].lines[1].name"
     assert "line names must be unique" in issue.message
 
 
+@pytest.mark.req("OPS-002")
 def test_duplicate_endpoint_name() -> None:
     text = edit("  - name: plc2\n", "  - name: plc1\n")
     issues = issues_of(text)
@@ -436,6 +472,7 @@ def test_duplicate_endpoint_name() -> None:
     assert [i.path for i in issues[1:]] == ["areas[0].lines[1].tags[0].endpoint"]
 
 
+@pytest.mark.req("OPS-002")
 def test_unknown_endpoint_reference() -> None:
     text = edit("endpoint: plc2,", "endpoint: plc3,")
     issue = only_issue(text)
@@ -454,6 +491,7 @@ def test_unknown_endpoint_reference() -> None:
         ("state_tag: L1.M1.State", "state_tag: L1.M2.State", "areas[0].lines[0].machines[0].state_tag"),
     ],
 )
+@pytest.mark.req("OPS-002")
 def test_unknown_tag_reference(old: str, new: str, path: str) -> None:
     text = edit(old, new)
     issue = only_issue(text)
@@ -463,6 +501,7 @@ def test_unknown_tag_reference(old: str, new: str, path: str) -> None:
     assert "must name a tag defined in this file" in issue.message
 
 
+@pytest.mark.req("ALM-016")
 def test_limits_out_of_order() -> None:
     text = edit("                    limit: 80\n", "                    limit: 99\n")
     issue = only_issue(text)
@@ -472,11 +511,13 @@ def test_limits_out_of_order() -> None:
     assert "LL < L < H < HH" in issue.message
 
 
+@pytest.mark.req("ALM-016")
 def test_equal_limits_are_out_of_order() -> None:
     issue = only_issue(edit("                    limit: 80\n", "                    limit: 95\n"))
     assert issue.path == f"{TEMP}.alarms[1].limit"
 
 
+@pytest.mark.req("ALM-016")
 def test_low_limits_out_of_order() -> None:
     text = edit("                alarms:\n                  - type: H\n",
                 "                alarms:\n                  - {type: LL, limit: 30, message: very low}\n"
@@ -487,6 +528,7 @@ def test_low_limits_out_of_order() -> None:
     assert "L (20.0) must be above LL (30.0)" in issue.message
 
 
+@pytest.mark.req("ALM-016")
 def test_deadband_not_smaller_than_the_gap() -> None:
     text = edit("                    limit: 95\n", "                    limit: 95\n                    deadband: 15\n")
     issue = only_issue(text)
@@ -495,6 +537,7 @@ def test_deadband_not_smaller_than_the_gap() -> None:
     assert "deadband 15 of HH is not smaller than the gap 15 to H; reduce it" in issue.message
 
 
+@pytest.mark.req("ALM-016")
 def test_deadband_of_a_low_alarm_against_the_high_one() -> None:
     text = edit("                alarms:\n                  - type: H\n",
                 "                alarms:\n                  - {type: L, limit: 70, deadband: 12, message: low}\n"
@@ -504,11 +547,13 @@ def test_deadband_of_a_low_alarm_against_the_high_one() -> None:
     assert "deadband 12 of L is not smaller than the gap 10 to H; reduce it" in issue.message
 
 
+@pytest.mark.req("ALM-016")
 def test_deadband_smaller_than_the_gap_is_fine() -> None:
     text = edit("limit: 95\n", "limit: 95\n                    deadband: 14.9\n")
     assert parse_config(text).alarms["L1.M1.Temp.HH"].alarm.deadband == 14.9
 
 
+@pytest.mark.req("OPS-002")
 def test_limit_alarm_on_a_string_tag() -> None:
     text = edit("                unit: °C\n", "                data_type: string\n")
     issues = issues_of(text)
@@ -519,6 +564,7 @@ def test_limit_alarm_on_a_string_tag() -> None:
     assert "a H limit alarm needs a numeric tag; 'L1.M1.Temp' is string; use type: discrete" in issues[0].message
 
 
+@pytest.mark.req("OPS-002")
 def test_two_alarms_of_the_same_type_on_one_tag() -> None:
     text = edit("                  - type: HH\n", "                  - type: H\n")
     issues = issues_of(text)
@@ -530,6 +576,7 @@ def test_two_alarms_of_the_same_type_on_one_tag() -> None:
 # ----------------------------------------------------------------------------------------- many problems at once
 
 
+@pytest.mark.req("OPS-002")
 def test_every_schema_problem_is_reported_not_only_the_first() -> None:
     text = GOOD
     text = edit("timezone: Europe/Berlin", "timezone: Mars/Olympus", text)
@@ -546,6 +593,7 @@ def test_every_schema_problem_is_reported_not_only_the_first() -> None:
     ])
 
 
+@pytest.mark.req("OPS-002")
 def test_every_cross_reference_problem_is_reported() -> None:
     text = GOOD
     text = edit("endpoint: plc2,", "endpoint: plc9,", text)
@@ -562,6 +610,7 @@ def test_every_cross_reference_problem_is_reported() -> None:
     assert all(i.file == "plant.yaml" and i.line for i in issues)
 
 
+@pytest.mark.req("OPS-002")
 def test_every_message_says_what_to_do() -> None:
     bad = [
         edit("unit: bpm", "unti: bpm"),
@@ -587,6 +636,7 @@ def test_every_message_says_what_to_do() -> None:
 # ----------------------------------------------------------------------------------------------------- hmi check
 
 
+@pytest.mark.req("OPS-001")
 def test_check_demo_plant(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(DEMO)]) == 0
     out, err = capsys.readouterr()
@@ -596,6 +646,7 @@ def test_check_demo_plant(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.req("OPS-001")
 def test_check_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "good.yaml"
     path.write_text(GOOD, encoding="utf-8")
@@ -605,6 +656,7 @@ def test_check_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "problem" not in err
 
 
+@pytest.mark.req("OPS-001")
 def test_check_bad_file_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = edit("endpoint: plc2,", "endpoint: plc9,", edit("speed_tag: L1.Speed", "speed_tag: L1.Sped"))
     path = tmp_path / "bad.yaml"
@@ -624,6 +676,7 @@ def test_check_bad_file_lists_every_problem(tmp_path: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("content", [None, "", "site: [oops\n", "- a\n", "site: {name: P}\n"])
+@pytest.mark.req("OPS-001")
 def test_check_never_shows_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None) -> None:
     path = tmp_path / "plant.yaml"
     if content is not None:

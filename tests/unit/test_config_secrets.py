@@ -32,6 +32,7 @@ def only_issue(text: str) -> str:
     return issue.message
 
 
+@pytest.mark.req("SEC-008")
 def test_an_inline_password_loads_and_is_warned_about() -> None:
     text = with_password(f"'{PASSWORD}'")
     plant = parse_config(text, "plant.yaml")
@@ -43,10 +44,12 @@ def test_an_inline_password_loads_and_is_warned_about() -> None:
     assert "{env: VARIABLE}" in warning.message
 
 
+@pytest.mark.req("SEC-008")
 def test_no_password_no_warning() -> None:
     assert parse_config(GOOD).warnings == []
 
 
+@pytest.mark.req("SEC-008")
 def test_the_password_never_shows_in_repr_or_dumps() -> None:
     plant = parse_config(with_password(f"'{PASSWORD}'"))
     endpoint = plant.endpoints[1]
@@ -63,6 +66,7 @@ def test_the_password_never_shows_in_repr_or_dumps() -> None:
     assert endpoint.model_dump()["password"] == f"<redacted {fingerprint(PASSWORD)}>"
 
 
+@pytest.mark.req("SEC-008")
 def test_a_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLC2_PASSWORD", PASSWORD)
     plant = parse_config(with_password("{env: PLC2_PASSWORD}"))
@@ -73,6 +77,7 @@ def test_a_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert plant.warnings == []
 
 
+@pytest.mark.req("SEC-008")
 def test_an_unset_variable_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PLC2_PASSWORD", raising=False)
     message = only_issue(with_password("{env: PLC2_PASSWORD}"))
@@ -80,6 +85,7 @@ def test_an_unset_variable_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch
     assert "Environment=PLC2_PASSWORD=" in message
 
 
+@pytest.mark.req("SEC-008")
 def test_a_password_from_a_file(tmp_path: Path) -> None:
     secret = tmp_path / "plc2"
     secret.write_text(PASSWORD + "\n")
@@ -91,6 +97,7 @@ def test_a_password_from_a_file(tmp_path: Path) -> None:
     assert plant.warnings == []
 
 
+@pytest.mark.req("SEC-008")
 def test_a_file_others_can_read_is_warned_about(tmp_path: Path) -> None:
     secret = tmp_path / "plc2"
     secret.write_text(PASSWORD)
@@ -99,6 +106,7 @@ def test_a_file_others_can_read_is_warned_about(tmp_path: Path) -> None:
     assert f"chmod 600 {secret}" in warning.message
 
 
+@pytest.mark.req("SEC-008")
 def test_a_missing_file_is_named_with_the_fix(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     message = only_issue(with_password(f"{{file: {missing}}}"))
@@ -115,16 +123,19 @@ def test_a_missing_file_is_named_with_the_fix(tmp_path: Path) -> None:
         ("''", "the secret is empty"),
     ],
 )
+@pytest.mark.req("SEC-008")
 def test_bad_secret_forms_say_how_to_write_them(value: str, expected: str) -> None:
     assert expected in only_issue(with_password(value))
 
 
+@pytest.mark.req("SEC-008")
 def test_an_empty_file_is_refused(tmp_path: Path) -> None:
     secret = tmp_path / "plc2"
     secret.write_text("\n")
     assert f"secret file {secret} is empty" in only_issue(with_password(f"{{file: {secret}}}"))
 
 
+@pytest.mark.req("SEC-008")
 def test_hmi_check_warns_about_an_inline_password(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "plant.yaml"
     path.write_text(with_password(f"'{PASSWORD}'"))
@@ -136,6 +147,7 @@ def test_hmi_check_warns_about_an_inline_password(tmp_path: Path, capsys: pytest
     assert PASSWORD not in out + err
 
 
+@pytest.mark.req("SEC-008")
 def test_hmi_check_names_an_unset_variable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,6 +158,7 @@ def test_hmi_check_names_an_unset_variable(
     assert "environment variable PLC2_PASSWORD is not set" in capsys.readouterr().err
 
 
+@pytest.mark.req("SEC-008")
 def test_redaction_hides_inline_secrets_and_keeps_the_rest() -> None:
     text = with_password(f'"{PASSWORD}"  # the PLC account')
     out = redact_config_text(text)
@@ -155,6 +168,7 @@ def test_redaction_hides_inline_secrets_and_keeps_the_rest() -> None:
     assert yaml.safe_load(out)["endpoints"][1]["username"] == "op"  # still YAML of the same shape
 
 
+@pytest.mark.req("SEC-008")
 def test_a_changed_password_changes_the_fingerprint() -> None:
     one = redact_config_text(with_password("first-password"))
     two = redact_config_text(with_password("second-password"))
@@ -162,11 +176,13 @@ def test_a_changed_password_changes_the_fingerprint() -> None:
     assert redact_config_text(with_password("first-password")) == one
 
 
+@pytest.mark.req("SEC-008")
 def test_references_stay_as_written() -> None:
     text = with_password("{env: PLC2_PASSWORD}")
     assert redact_config_text(text) == text
 
 
+@pytest.mark.req("SEC-008")
 def test_text_that_is_not_yaml_still_loses_its_password() -> None:
     text = f"endpoints:\n  - password: {PASSWORD}\n  bad: [\n"
     with pytest.raises(yaml.YAMLError):
@@ -176,6 +192,7 @@ def test_text_that_is_not_yaml_still_loses_its_password() -> None:
     assert fingerprint(PASSWORD) in out
 
 
+@pytest.mark.req("SEC-008")
 def test_redaction_is_idempotent_and_a_redacted_copy_does_not_load() -> None:
     once = redact_config_text(with_password(f"'{PASSWORD}'"))
     assert redact_config_text(once) == once

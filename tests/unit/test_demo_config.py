@@ -17,6 +17,7 @@ def plant() -> PlantConfig:
     return load_config(demo_config_path())
 
 
+@pytest.mark.req("OPS-002")
 def test_the_demo_file_is_found_and_loads(plant: PlantConfig) -> None:
     assert demo_config_path().name == "demo-plant.yaml"
     assert plant.site.name == "Demo Bottling Plant"
@@ -28,6 +29,7 @@ def test_the_demo_file_is_found_and_loads(plant: PlantConfig) -> None:
     assert simulated_endpoint(plant) is endpoint
 
 
+@pytest.mark.req("OPS-002")
 def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
     (area,) = plant.areas
     assert area.name == "Bottling"
@@ -45,6 +47,7 @@ def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
             assert {"State", "Speed"} <= names
 
 
+@pytest.mark.req("OPS-002")
 def test_tags_are_typed_and_addressed_consistently(plant: PlantConfig) -> None:
     types = {name: ref.tag.data_type for name, ref in plant.tags.items()}
     for name, ref in plant.tags.items():
@@ -66,6 +69,7 @@ def test_tags_are_typed_and_addressed_consistently(plant: PlantConfig) -> None:
     assert Counter(types.values()) == {"float": 36, "string": 15, "int": 6, "bool": 6}
 
 
+@pytest.mark.req("OPS-002")
 def test_every_alarm_is_sensible(plant: PlantConfig) -> None:
     assert plant.alarms
     for alarm_id, ref in plant.alarms.items():
@@ -94,6 +98,7 @@ def test_every_alarm_is_sensible(plant: PlantConfig) -> None:
             assert alarm.limit + alarm.deadband < tag.normal_range[0], alarm_id
 
 
+@pytest.mark.req("OPS-002")
 def test_alarm_coverage_per_line(plant: PlantConfig) -> None:
     kinds = {alarm_id.removeprefix("Line1.") for alarm_id in plant.alarms if alarm_id.startswith("Line1.")}
     assert kinds == {

@@ -53,29 +53,35 @@ def feed(recorder: Recorder, name: str, values: list[object]) -> list[object]:
     return out
 
 
+@pytest.mark.req("HIS-001")
 def test_absolute_deadband(recorder: Recorder) -> None:
     assert feed(recorder, "T.Abs", [10.0, 10.3, 10.5, 10.6, 10.0, 11.2]) == [10.0, 10.6, 10.0, 11.2]
 
 
+@pytest.mark.req("HIS-001")
 def test_percent_deadband_of_eng_range_span(recorder: Recorder) -> None:
     # 2 % of a 50 span is 1.0
     assert feed(recorder, "T.Span", [5.0, 5.9, 6.0, 6.1, 4.9]) == [5.0, 6.1, 4.9]
 
 
+@pytest.mark.req("HIS-001")
 def test_percent_deadband_of_last_value_without_range(recorder: Recorder) -> None:
     # 10 % of |last recorded|: 100 -> threshold 10; after 111 -> 11.1
     assert feed(recorder, "T.Rel", [100.0, 109.0, 111.0, 121.0, 122.2]) == [100.0, 111.0, 122.2]
 
 
+@pytest.mark.req("HIS-001")
 def test_no_deadband_records_every_change_only(recorder: Recorder) -> None:
     assert feed(recorder, "T.Any", [1.0, 1.0, 1.0001, 1.0001, 2.0]) == [1.0, 1.0001, 2.0]
 
 
+@pytest.mark.req("HIS-001")
 def test_bool_and_string_record_any_change(recorder: Recorder) -> None:
     assert feed(recorder, "T.Run", [False, False, True, True, False]) == [False, True, False]
     assert feed(recorder, "T.State", ["Idle", "Idle", "Execute", "Execute", "Held"]) == ["Idle", "Execute", "Held"]
 
 
+@pytest.mark.req("HIS-001")
 def test_quality_or_status_change_always_records(recorder: Recorder) -> None:
     at = T0
     assert recorder.offer(state("T.Abs", 10.0, at), to_us(at)) is not None
@@ -93,6 +99,7 @@ def test_quality_or_status_change_always_records(recorder: Recorder) -> None:
     assert recorder.offer(state("T.Abs", 10.1, at, Quality.UNCERTAIN, 0x40920000), to_us(at)) is not None
 
 
+@pytest.mark.req("HIS-001")
 def test_stale_uses_stale_since(recorder: Recorder) -> None:
     at = T0
     good = state("T.Abs", 10.0, at)
@@ -106,6 +113,7 @@ def test_stale_uses_stale_since(recorder: Recorder) -> None:
     assert from_us(row["t_us"]) == since
 
 
+@pytest.mark.req("HIS-002")
 def test_max_interval_writes_latest_suppressed_value(recorder: Recorder) -> None:
     recorder.offer(state("T.Abs", 10.0, T0), to_us(T0))
     later = T0 + timedelta(seconds=5)
@@ -119,6 +127,7 @@ def test_max_interval_writes_latest_suppressed_value(recorder: Recorder) -> None
     assert len(recorder.due(to_us(now + timedelta(seconds=60)))) == 1
 
 
+@pytest.mark.req("HIS-003")
 def test_same_time_twice_is_bumped_by_a_microsecond(recorder: Recorder) -> None:
     first = recorder.offer(state("T.Run", False, T0), to_us(T0))
     second = recorder.offer(state("T.Run", True, T0), to_us(T0))
@@ -127,18 +136,21 @@ def test_same_time_twice_is_bumped_by_a_microsecond(recorder: Recorder) -> None:
     assert second["t_us"] == first["t_us"] + 1
 
 
+@pytest.mark.req("HIS-001")
 def test_disabled_and_unknown_tags_are_not_recorded(recorder: Recorder) -> None:
     assert "T.Off" not in recorder.names
     assert recorder.offer(state("T.Off", 1.0, T0), to_us(T0)) is None
     assert recorder.offer(state("Nope", 1.0, T0), to_us(T0)) is None
 
 
+@pytest.mark.req("HIS-003")
 def test_microsecond_round_trip() -> None:
     at = datetime(2031, 5, 17, 13, 14, 15, 123456, tzinfo=UTC)
     assert from_us(to_us(at)) == at
     assert to_us(datetime(1970, 1, 1, tzinfo=UTC)) == 0
 
 
+@pytest.mark.req("HIS-002")
 def test_max_interval_sample_keeps_the_source_time_base(recorder: Recorder) -> None:
     # The PLC's clock runs an hour ahead of the HMI's: its change is stamped 07:00 while the HMI reads 06:00.
     ahead = timedelta(hours=1)

@@ -35,6 +35,7 @@ def trends(cache: TagCache) -> TrendBuffer:
     return buffer
 
 
+@pytest.mark.req("HIS-007")
 def test_records_good_values_at_their_source_time(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([ts("Temp", 70.5, 0), ts("Count", 7, 0)])
     cache.update([ts("Temp", 71, 1)])
@@ -43,11 +44,13 @@ def test_records_good_values_at_their_source_time(cache: TagCache, trends: Trend
     assert all(isinstance(v, float) for _, v, _ in trends.points("Temp") + trends.points("Count"))
 
 
+@pytest.mark.req("HIS-007")
 def test_without_source_time_the_server_time_is_used(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([TagState("Temp", 1.0, 0, Quality.GOOD, None, at(4), at(5))])
     assert trends.points("Temp") == [(at(4), 1.0, Quality.GOOD)]
 
 
+@pytest.mark.req("HIS-007")
 def test_only_the_buffered_tags_are_kept(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([ts("Speed", 300.0, 0)])
     assert trends.points("Speed") == []
@@ -59,6 +62,7 @@ def test_only_the_buffered_tags_are_kept(cache: TagCache, trends: TrendBuffer) -
     ("status", "quality"),
     [(StatusCodes.BadSensorFailure, Quality.BAD), (StatusCodes.UncertainLastUsableValue, Quality.UNCERTAIN)],
 )
+@pytest.mark.req("HIS-007")
 def test_non_good_values_are_gaps(cache: TagCache, trends: TrendBuffer, status: int, quality: Quality) -> None:
     cache.update([ts("Temp", 70.0, 0)])
     cache.update([ts("Temp", 999.0, 1, status)])
@@ -66,11 +70,13 @@ def test_non_good_values_are_gaps(cache: TagCache, trends: TrendBuffer, status: 
     assert trends.points("Temp") == [(at(0), 70.0, Quality.GOOD), (at(1), None, quality), (at(2), 72.0, Quality.GOOD)]
 
 
+@pytest.mark.req("HIS-007")
 def test_a_good_value_that_is_not_a_number_is_a_gap(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([ts("Temp", "n/a", 0)])
     assert trends.points("Temp") == [(at(0), None, Quality.GOOD)]
 
 
+@pytest.mark.req("HIS-007")
 def test_stale_is_a_gap_stamped_when_the_loss_was_seen(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([ts("Temp", 70.0, 0)])
     cache.mark_stale(["Temp"], at(8))
@@ -81,6 +87,7 @@ def test_stale_is_a_gap_stamped_when_the_loss_was_seen(cache: TagCache, trends: 
     assert trends.points("Temp")[-1] == (at(12), 73.0, Quality.GOOD)
 
 
+@pytest.mark.req("HIS-007")
 def test_times_never_go_backwards(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([ts("Temp", 70.0, 10)])
     cache.update([ts("Temp", 69.0, 5)])  # a late sample with an older source time
@@ -88,6 +95,7 @@ def test_times_never_go_backwards(cache: TagCache, trends: TrendBuffer) -> None:
     assert trends.points("Temp")[-1][1] == 69.0
 
 
+@pytest.mark.req("HIS-007")
 def test_window_pruning(cache: TagCache, trends: TrendBuffer) -> None:
     for t in range(0, 100, 10):
         cache.update([ts("Temp", float(t), t)])
@@ -97,6 +105,7 @@ def test_window_pruning(cache: TagCache, trends: TrendBuffer) -> None:
     assert trends.points("Count") == []
 
 
+@pytest.mark.req("HIS-007")
 def test_max_points_bounds_memory(cache: TagCache) -> None:
     buffer = TrendBuffer(cache, ["Temp"], window=timedelta(hours=1), max_points=5)
     buffer.start()
@@ -105,6 +114,7 @@ def test_max_points_bounds_memory(cache: TagCache) -> None:
     assert [p[1] for p in buffer.points("Temp")] == [3.0, 4.0, 5.0, 6.0, 7.0]
 
 
+@pytest.mark.req("HIS-007")
 def test_points_since(cache: TagCache, trends: TrendBuffer) -> None:
     for t in range(5):
         cache.update([ts("Temp", float(t), t)])
@@ -116,6 +126,7 @@ def test_points_since(cache: TagCache, trends: TrendBuffer) -> None:
     assert trends.points("Unknown", since=at(0)) == []
 
 
+@pytest.mark.req("HIS-007")
 def test_points_is_a_copy(cache: TagCache, trends: TrendBuffer) -> None:
     cache.update([ts("Temp", 1.0, 0)])
     points = trends.points("Temp")
@@ -123,6 +134,7 @@ def test_points_is_a_copy(cache: TagCache, trends: TrendBuffer) -> None:
     assert len(points) == 1
 
 
+@pytest.mark.req("OPS-006")
 def test_stop_ends_recording_and_the_subscription(cache: TagCache, trends: TrendBuffer) -> None:
     assert cache.listener_count == 1
     cache.update([ts("Temp", 1.0, 0)])
@@ -133,6 +145,7 @@ def test_stop_ends_recording_and_the_subscription(cache: TagCache, trends: Trend
     trends.stop()  # a second stop is harmless
 
 
+@pytest.mark.req("HIS-007")
 def test_nothing_is_recorded_before_start(cache: TagCache) -> None:
     buffer = TrendBuffer(cache, ["Temp"])
     cache.update([ts("Temp", 1.0, 0)])

@@ -36,6 +36,7 @@ def _series() -> dict[str, FakeSeries]:
     }
 
 
+@pytest.mark.req("HIS-007", "HIS-008")
 def test_gaps_are_never_joined_and_units_get_their_own_axis() -> None:
     plant = small_plant("opc.tcp://127.0.0.1:4840")
     fig = build_figure(plant, ZONE, ["L1.M1.Temp", "L1.Speed"], _series(), T0, T0 + timedelta(minutes=1))
@@ -55,6 +56,7 @@ def test_gaps_are_never_joined_and_units_get_their_own_axis() -> None:
     assert limits == [80, 95]  # H and HH of the temperature; the speed has none
 
 
+@pytest.mark.req("HIS-008")
 def test_marks_cursor_and_window() -> None:
     plant = small_plant("opc.tcp://127.0.0.1:4840")
     end = T0 + timedelta(minutes=1)
@@ -66,6 +68,7 @@ def test_marks_cursor_and_window() -> None:
     assert fig["layout"]["hovermode"] == "x unified"
 
 
+@pytest.mark.req("HIS-009")
 def test_plotly_dates_round_trip_in_plant_time() -> None:
     at = datetime(2026, 10, 25, 0, 59, 59, 123000, tzinfo=UTC)
     assert parse_x(local_x(at, ZONE), ZONE) == at
@@ -75,6 +78,7 @@ def test_plotly_dates_round_trip_in_plant_time() -> None:
         parse_x("yesterday", ZONE)
 
 
+@pytest.mark.req("HIS-008")
 def test_cursor_reads_the_value_as_drawn() -> None:
     s = _series()["L1.M1.Temp"]
     assert value_at(s, T0 - timedelta(seconds=1)) is None
@@ -83,6 +87,7 @@ def test_cursor_reads_the_value_as_drawn() -> None:
     assert value_at(s, T0 + timedelta(hours=1)) == 73.0
 
 
+@pytest.mark.req("HIS-011")
 def test_csv_says_why_a_point_has_no_value() -> None:
     plant = small_plant("opc.tcp://127.0.0.1:4840")
     text = trend_csv(_series(), plant, ZONE)

@@ -11,6 +11,7 @@ from hmi.clock import ManualClock
 from hmi.config import AccessPolicy
 
 
+@pytest.mark.req("ACC-006")
 def test_defaults_lock_at_five_and_log_off_at_fifteen_minutes() -> None:
     clock = ManualClock()
     policy = IdlePolicy.from_access(AccessPolicy())
@@ -28,6 +29,7 @@ def test_defaults_lock_at_five_and_log_off_at_fifteen_minutes() -> None:
     assert policy.next_change(last, clock.now()) == timedelta(0)
 
 
+@pytest.mark.req("ACC-006")
 def test_activity_restarts_the_count() -> None:
     clock = ManualClock()
     policy = IdlePolicy.from_access(AccessPolicy(idle_lock_min=2, logoff_min=3))
@@ -42,6 +44,7 @@ def test_activity_restarts_the_count() -> None:
     assert policy.state(last, clock.now()) is IdleState.LOGOFF
 
 
+@pytest.mark.req("ACC-006")
 def test_a_clock_set_back_counts_as_active() -> None:
     clock = ManualClock()
     policy = IdlePolicy.from_access(AccessPolicy())
@@ -49,6 +52,7 @@ def test_a_clock_set_back_counts_as_active() -> None:
     assert policy.state(later, clock.now()) is IdleState.ACTIVE
 
 
+@pytest.mark.req("ACC-006")
 def test_the_lock_must_come_before_the_logoff() -> None:
     with pytest.raises(ValueError, match="lock before the logoff"):
         IdlePolicy(timedelta(minutes=5), timedelta(minutes=5))

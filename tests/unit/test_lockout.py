@@ -40,6 +40,7 @@ async def failed_logins(users: UserService, name: str) -> int:
     return user.failed_logins
 
 
+@pytest.mark.req("ACC-003")
 async def test_counts_consecutive_failures_and_locks_at_the_limit(sqlite: Database) -> None:
     users = service(sqlite, attempts=3)
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
@@ -49,6 +50,7 @@ async def test_counts_consecutive_failures_and_locks_at_the_limit(sqlite: Databa
     assert await failed_logins(users, "alice") == 3
 
 
+@pytest.mark.req("ACC-003")
 async def test_a_success_starts_the_count_again(sqlite: Database) -> None:
     users = service(sqlite, attempts=3)
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
@@ -62,6 +64,7 @@ async def test_a_success_starts_the_count_again(sqlite: Database) -> None:
     assert (await users.sign_in("alice", PASSWORD)).ok
 
 
+@pytest.mark.req("ACC-003")
 async def test_unknown_names_lock_nothing(sqlite: Database) -> None:
     users = service(sqlite, attempts=1)
     await users.create_user("alice", PASSWORD, Role.OPERATOR)

@@ -13,10 +13,12 @@ from screens.fmt import refusal_text, wait_text
     ("seconds", "text"),
     [(1, "1 s"), (59, "59 s"), (60, "1 min"), (250, "4 min 10 s"), (3600, "1 h"), (3601, "1 h 1 min"), (7199, "2 h")],
 )
+@pytest.mark.req("SEC-002")
 def test_waits_read_as_a_person_says_them_and_never_shorter(seconds: int, text: str) -> None:
     assert wait_text(seconds) == text
 
 
+@pytest.mark.req("SEC-002")
 def test_a_throttled_sign_in_names_the_limit_and_the_wait() -> None:
     result = SignIn(None, "too many attempts", throttled=Throttled("address", "60 per 10 minutes", 250))
     assert refusal_text(result) == (

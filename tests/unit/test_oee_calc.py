@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hmi.oee.calc import compute_oee
 
 
+@pytest.mark.req("OEE-001")
 def test_the_worked_example() -> None:
     r = compute_oee(480 * 60, 420 * 60, 0.5 * 60, 780, 760)
     assert round(r.availability or 0, 4) == 0.875
@@ -22,6 +23,7 @@ def test_the_worked_example() -> None:
                                                                                               780, 760)
 
 
+@pytest.mark.req("OEE-002")
 def test_performance_above_one_is_flagged_not_capped() -> None:
     r = compute_oee(3600, 3600, 1.0, 4000, 4000)
     assert r.performance == pytest.approx(4000 / 3600)
@@ -29,6 +31,7 @@ def test_performance_above_one_is_flagged_not_capped() -> None:
     assert r.oee == pytest.approx(4000 / 3600)
 
 
+@pytest.mark.req("OEE-002")
 def test_exactly_at_the_ideal_rate_is_not_flagged() -> None:
     # 320/min: 60/320 s per item, one hour at that rate; float rounding must not raise the flag.
     r = compute_oee(3600, 3600, 60 / 320, 19200, 19200)
@@ -36,12 +39,14 @@ def test_exactly_at_the_ideal_rate_is_not_flagged() -> None:
     assert not r.performance_flagged
 
 
+@pytest.mark.req("OEE-001")
 def test_nothing_planned_gives_no_factors() -> None:
     r = compute_oee(0, 0, 1.0, 0, 0)
     assert (r.availability, r.performance, r.quality, r.oee) == (None, None, None, None)
     assert not r.performance_flagged
 
 
+@pytest.mark.req("OEE-001")
 def test_planned_but_never_ran_is_zero_oee() -> None:
     r = compute_oee(3600, 0, 1.0, 0, 0)
     assert r.availability == 0.0
@@ -49,11 +54,13 @@ def test_planned_but_never_ran_is_zero_oee() -> None:
     assert r.oee == 0.0
 
 
+@pytest.mark.req("OEE-001")
 def test_ran_but_produced_nothing() -> None:
     r = compute_oee(3600, 1800, 1.0, 0, 0)
     assert (r.availability, r.performance, r.quality, r.oee) == (0.5, 0.0, None, 0.0)
 
 
+@pytest.mark.req("OEE-001")
 def test_negative_input_is_refused() -> None:
     with pytest.raises(ValueError, match="produced must not be negative"):
         compute_oee(3600, 1800, 1.0, -1, 0)
@@ -66,6 +73,7 @@ def test_negative_input_is_refused() -> None:
     produced=st.integers(min_value=1, max_value=10**6),
     good_share=st.floats(min_value=0, max_value=1),
 )
+@pytest.mark.req("OEE-001")
 def test_oee_is_the_product_of_its_factors(busy: float, run_share: float, cycle: float, produced: int,
                                            good_share: float) -> None:
     good = math.floor(produced * good_share)

@@ -38,11 +38,13 @@ def expected_matrix() -> dict[tuple[Role, Permission], bool]:
     return matrix
 
 
+@pytest.mark.req("ACC-013")
 def test_matrix_covers_every_role_and_permission() -> None:
     assert set(expected_matrix()) == {(r, p) for r in Role for p in Permission}
 
 
 @pytest.mark.parametrize(("role", "permission"), [(r, p) for r in Role for p in Permission])
+@pytest.mark.req("ACC-013")
 def test_permission_table_matches_the_written_matrix(role: Role, permission: Permission) -> None:
     want = expected_matrix()[(role, permission)]
     assert allowed(role, permission) is want
@@ -51,10 +53,12 @@ def test_permission_table_matches_the_written_matrix(role: Role, permission: Per
     assert ctx.can(permission) is want
 
 
+@pytest.mark.req("ACC-013")
 def test_only_the_administrator_manages_people_and_panels() -> None:
     holders = {p: {r for r in Role if allowed(r, p)} for p in (Permission.MANAGE_USERS, Permission.MANAGE_STATIONS)}
     assert holders == {Permission.MANAGE_USERS: {Role.ADMIN}, Permission.MANAGE_STATIONS: {Role.ADMIN}}
 
 
+@pytest.mark.req("ACC-013")
 def test_every_role_may_view() -> None:
     assert all(allowed(r, Permission.VIEW) for r in Role)

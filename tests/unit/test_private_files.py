@@ -25,6 +25,7 @@ def umask(request: pytest.FixtureRequest) -> Iterator[int]:
         os.umask(old)
 
 
+@pytest.mark.req("SEC-009")
 def test_data_dir_and_every_file_in_it_are_private(tmp_path: Path, umask: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HMI_STORAGE_SECRET", raising=False)
     data = private_dir(tmp_path / "plant" / "hmi-data")
@@ -41,11 +42,13 @@ def test_data_dir_and_every_file_in_it_are_private(tmp_path: Path, umask: int, m
     assert created
 
 
+@pytest.mark.req("SEC-009")
 def test_a_key_file_elsewhere_gets_a_private_folder(tmp_path: Path, umask: int) -> None:
     load_or_create_key(tmp_path / "keys" / "plant.key")
     assert (mode_of(tmp_path / "keys"), mode_of(tmp_path / "keys" / "plant.key")) == (0o700, 0o600)
 
 
+@pytest.mark.req("SEC-009")
 def test_an_existing_folder_is_left_as_it_is(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()

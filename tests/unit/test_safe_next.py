@@ -48,6 +48,7 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("target", HOSTILE)
+@pytest.mark.req("SEC-005")
 def test_hostile_targets_fall_back_to_the_overview(target: str | None) -> None:
     assert safe_next(target) == "/"
 
@@ -64,5 +65,6 @@ def test_hostile_targets_fall_back_to_the_overview(target: str | None) -> None:
         "/alarm/ns%3D2%3Bs%3DLine1%2FEStop",
     ],
 )
+@pytest.mark.req("SEC-005")
 def test_local_paths_are_kept(target: str) -> None:
     assert safe_next(target) == target

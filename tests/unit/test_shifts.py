@@ -42,32 +42,38 @@ def check(slot: ShiftSlot, name: str, day: date, start: datetime, end: datetime)
     [(6, 0, "Early"), (9, 30, "Early"), (13, 59, "Early"), (14, 0, "Late"), (21, 59, "Late"), (22, 0, "Night"),
      (23, 59, "Night")],
 )
+@pytest.mark.req("OEE-008")
 def test_day_shifts_in_a_utc_plant(hour: int, minute: int, name: str) -> None:
     slot = current_shift(site(), utc(2025, 1, 6, hour, minute))
     assert (slot.name, slot.date) == (name, date(2025, 1, 6))
 
 
+@pytest.mark.req("OEE-008")
 def test_bounds_of_a_day_shift() -> None:
     check(current_shift(site(), utc(2025, 1, 6, 10)), "Early", date(2025, 1, 6), utc(2025, 1, 6, 6),
           utc(2025, 1, 6, 14))
 
 
+@pytest.mark.req("OEE-008")
 def test_night_shift_before_midnight_belongs_to_that_date() -> None:
     check(current_shift(site(), utc(2025, 1, 6, 23)), "Night", date(2025, 1, 6), utc(2025, 1, 6, 22),
           utc(2025, 1, 7, 6))
 
 
 @pytest.mark.parametrize("moment", [(0, 0), (2, 0), (5, 59)])
+@pytest.mark.req("OEE-008")
 def test_night_shift_after_midnight_belongs_to_the_previous_date(moment: tuple[int, int]) -> None:
     slot = current_shift(site(), utc(2025, 1, 7, *moment))
     check(slot, "Night", date(2025, 1, 6), utc(2025, 1, 6, 22), utc(2025, 1, 7, 6))
 
 
+@pytest.mark.req("OEE-008")
 def test_night_shift_at_the_turn_of_the_year() -> None:
     slot = current_shift(site(), utc(2025, 1, 1, 2))
     check(slot, "Night", date(2024, 12, 31), utc(2024, 12, 31, 22), utc(2025, 1, 1, 6))
 
 
+@pytest.mark.req("OEE-008")
 def test_plant_local_time_decides_not_utc() -> None:
     berlin = site("Europe/Berlin")
     # 05:30 UTC in winter is 06:30 in Berlin: the early shift, though it is still night in UTC.
@@ -81,12 +87,14 @@ def test_plant_local_time_decides_not_utc() -> None:
           utc(2025, 7, 2, 4))
 
 
+@pytest.mark.req("OEE-008")
 def test_now_may_be_given_in_any_zone() -> None:
     berlin = site("Europe/Berlin")
     now = utc(2025, 1, 6, 12)
     assert current_shift(berlin, now) == current_shift(berlin, now.astimezone(ZoneInfo("America/New_York")))
 
 
+@pytest.mark.req("OEE-008")
 def test_spring_forward_night_is_seven_hours() -> None:
     # 2025-03-30: Berlin clocks jump from 02:00 CET to 03:00 CEST.
     berlin = site("Europe/Berlin")
@@ -99,6 +107,7 @@ def test_spring_forward_night_is_seven_hours() -> None:
     assert early.end - early.start == timedelta(hours=8)
 
 
+@pytest.mark.req("OEE-008")
 def test_fall_back_night_is_nine_hours() -> None:
     # 2025-10-26: Berlin clocks go back from 03:00 CEST to 02:00 CET; 02:30 local happens twice.
     berlin = site("Europe/Berlin")
@@ -110,12 +119,14 @@ def test_fall_back_night_is_nine_hours() -> None:
           utc(2025, 10, 26, 13))
 
 
+@pytest.mark.req("OEE-008")
 def test_bounds_are_utc() -> None:
     slot = current_shift(site("Europe/Berlin"), utc(2025, 7, 1, 10))
     assert slot.start.utcoffset() == slot.end.utcoffset() == timedelta(0)
     assert (slot.start, slot.end) == (utc(2025, 7, 1, 4), utc(2025, 7, 1, 12))
 
 
+@pytest.mark.req("OEE-008")
 def test_no_shifts_configured_means_one_day_shift() -> None:
     plant = site("Europe/Berlin", shifts=())
     check(current_shift(plant, utc(2025, 1, 6, 12)), "Day", date(2025, 1, 6), local(2025, 1, 6), local(2025, 1, 7))
@@ -128,6 +139,7 @@ def test_no_shifts_configured_means_one_day_shift() -> None:
     assert slot.end - slot.start == timedelta(hours=23)
 
 
+@pytest.mark.req("OEE-008")
 def test_time_between_shifts_is_unscheduled() -> None:
     two = site(shifts=THREE_SHIFTS[:2])
     assert current_shift(two, utc(2025, 1, 6, 13)).name == "Early"

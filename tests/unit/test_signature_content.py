@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from hmi.records.signatures import SignatureRequest, SigningSession, content_hash, manifestation, verify
 from hmi.store.models import Signature
 
@@ -16,6 +18,7 @@ def make(content: str) -> Signature:
                      object_type="note", object_id="7", content_hash=content_hash(content), action_id="a1")
 
 
+@pytest.mark.req("REC-010")
 def test_signature_verifies_only_its_own_content() -> None:
     signature = make("batch 42 released")
     assert verify(signature, "batch 42 released")
@@ -24,12 +27,14 @@ def test_signature_verifies_only_its_own_content() -> None:
     assert not verify(signature, "batch 42 released ")
 
 
+@pytest.mark.req("REC-009")
 def test_manifestation_names_person_time_and_meaning() -> None:
     signature = make("x")
     assert manifestation(signature) == "Signed by Lena Lead (lena) on 2025-01-06 13:45:12 UTC — meaning: Approved"
     assert "14:45:12 CET" in manifestation(signature, ZoneInfo("Europe/Berlin"))
 
 
+@pytest.mark.req("REC-008")
 def test_signing_session_asks_for_user_id_only_first() -> None:
     store: dict[str, object] = {}
     session = SigningSession(store, "Lena")
@@ -42,5 +47,6 @@ def test_signing_session_asks_for_user_id_only_first() -> None:
     assert SigningSession(store, "lena").first
 
 
+@pytest.mark.req("REC-012")
 def test_signature_request_never_shows_the_password() -> None:
     assert "secret" not in repr(SignatureRequest("secret-password", "lena", "Approved"))

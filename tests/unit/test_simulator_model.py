@@ -37,6 +37,7 @@ def run(model: PlantModel, seconds: float, step_s: float = 0.5) -> list[dict[str
     return outputs
 
 
+@pytest.mark.req("OPS-008")
 def test_the_same_seed_and_times_give_the_same_plant(plant: PlantConfig) -> None:
     a = PlantModel(plant, random.Random(7), T0, LIVELY)
     b = PlantModel(plant, random.Random(7), T0, LIVELY)
@@ -47,6 +48,7 @@ def test_the_same_seed_and_times_give_the_same_plant(plant: PlantConfig) -> None
     assert run(other, 300)[-1] != a.outputs()
 
 
+@pytest.mark.req("OPS-008")
 def test_step_reports_only_changes_and_ignores_time_going_backwards(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(1), T0, QUIET)
     before = model.outputs()
@@ -57,6 +59,7 @@ def test_step_reports_only_changes_and_ignores_time_going_backwards(plant: Plant
     assert model.step(T0) == {}
 
 
+@pytest.mark.req("OPS-008")
 def test_every_tag_has_an_output_of_its_type(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(1), T0)
     out = model.outputs()
@@ -67,6 +70,7 @@ def test_every_tag_has_an_output_of_its_type(plant: PlantConfig) -> None:
         assert out[name].status == "Good"
 
 
+@pytest.mark.req("OPS-008")
 def test_counters_only_grow_and_only_while_the_line_executes(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(3), T0, LIVELY)
     previous = model.outputs()
@@ -90,6 +94,7 @@ def test_counters_only_grow_and_only_while_the_line_executes(plant: PlantConfig)
     assert 0 < final["Line1.RejectCount"].value < final["Line1.GoodCount"].value * 0.2
 
 
+@pytest.mark.req("OPS-008")
 def test_a_fault_holds_the_machine_then_starves_and_blocks_its_neighbours(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(1), T0, QUIET)
     run(model, 10)
@@ -122,6 +127,7 @@ def test_a_fault_holds_the_machine_then_starves_and_blocks_its_neighbours(plant:
     assert out["Line1.State"].value == EXECUTE
 
 
+@pytest.mark.req("OPS-008")
 def test_an_abort_goes_through_clearing_and_restart(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(1), T0, QUIET)
     model.fault("Line2", "Filler", kind="Aborted", duration_s=10)
@@ -131,6 +137,7 @@ def test_an_abort_goes_through_clearing_and_restart(plant: PlantConfig) -> None:
     assert model.outputs()["Line2.Capper.Jam"].value is False  # an abort is no jam
 
 
+@pytest.mark.req("OPS-008")
 def test_values_stay_in_their_engineering_range(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(11), T0, LIVELY)
     outside_normal = set()
@@ -146,6 +153,7 @@ def test_values_stay_in_their_engineering_range(plant: PlantConfig) -> None:
     assert any(name.endswith(("Temperature", "Pressure", "FillLevel")) for name in outside_normal)
 
 
+@pytest.mark.req("OPS-008")
 def test_excursions_cross_alarm_limits(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(5), T0, LIVELY)
     crossed = set()
@@ -168,6 +176,7 @@ def test_excursions_cross_alarm_limits(plant: PlantConfig) -> None:
     assert {"H", "L", "Jammed"} <= kinds
 
 
+@pytest.mark.req("OPS-008")
 def test_sensor_failures_freeze_the_value_with_a_bad_status(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(2), T0, LIVELY)
     bad: dict[str, list[Sample]] = {}
@@ -181,6 +190,7 @@ def test_sensor_failures_freeze_the_value_with_a_bad_status(plant: PlantConfig) 
         assert len({s.value for s in samples}) <= 2, name  # frozen (a second failure may freeze another value)
 
 
+@pytest.mark.req("OPS-008")
 def test_override_and_forced_status(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(1), T0, QUIET)
     assert model.override("Line1.Filler.Temperature", 12.5) == Sample(12.5, "Good")
@@ -196,6 +206,7 @@ def test_override_and_forced_status(plant: PlantConfig) -> None:
     assert model.outputs()["Line1.Filler.Pressure"].status == "Good"
 
 
+@pytest.mark.req("OPS-008")
 def test_label_stock_runs_down_and_is_refilled(plant: PlantConfig) -> None:
     model = PlantModel(plant, random.Random(4), T0, ModelParams(
         fault_mtbf_s=0, stop_mtbf_s=0, excursion_mtbf_s=0, sensor_failure_mtbf_s=0, start_share_executing=1.0,
@@ -205,6 +216,7 @@ def test_label_stock_runs_down_and_is_refilled(plant: PlantConfig) -> None:
     assert any(b > a for a, b in itertools.pairwise(levels))  # and was refilled
 
 
+@pytest.mark.req("OPS-008")
 def test_load_model_changes_values_round_robin() -> None:
     load = LoadModel(10, random.Random(1))
     first = load.next_changes(25)

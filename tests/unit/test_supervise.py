@@ -9,6 +9,7 @@ import pytest
 from hmi.supervise import Supervised, every
 
 
+@pytest.mark.req("OPS-005")
 async def test_a_supervised_body_that_raises_is_run_again_until_it_returns(caplog: pytest.LogCaptureFixture) -> None:
     runs: list[int] = []
 
@@ -24,6 +25,7 @@ async def test_a_supervised_body_that_raises_is_run_again_until_it_returns(caplo
     assert "writer failed (ValueError: refused row 1)" in caplog.text
 
 
+@pytest.mark.req("OPS-005")
 async def test_stop_cancels_a_supervised_loop() -> None:
     started = asyncio.Event()
 
@@ -39,6 +41,7 @@ async def test_stop_cancels_a_supervised_loop() -> None:
     assert not task.running
 
 
+@pytest.mark.req("OPS-005")
 async def test_every_keeps_calling_after_a_round_fails() -> None:
     rounds: list[int] = []
     third = asyncio.Event()

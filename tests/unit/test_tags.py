@@ -67,10 +67,12 @@ class Recorder:
         (0xC000_0000, Quality.BAD),  # both severity bits set (reserved) is never good
     ],
 )
+@pytest.mark.req("OPC-001")
 def test_classify_by_the_two_top_bits(code: int, quality: Quality) -> None:
     assert classify(code) is quality
 
 
+@pytest.mark.req("OPC-001")
 def test_low_16_bits_do_not_change_the_class() -> None:
     for base in (0, 0x4000_0000, StatusCodes.BadSensorFailure):
         assert {classify(base | info) for info in (0, 1, 0x0400, 0x8000, 0xFFFF)} == {classify(base)}
@@ -89,10 +91,12 @@ def test_low_16_bits_do_not_change_the_class() -> None:
         (0x80FF_0001, "0x80FF0001"),
     ],
 )
+@pytest.mark.req("OPC-002")
 def test_status_name(code: int, name: str) -> None:
     assert status_name(code) == name
 
 
+@pytest.mark.req("OPC-002")
 def test_state_shows_its_symbolic_status() -> None:
     s = state("T", 1.0, status=StatusCodes.BadSensorFailure)
     assert (s.status, s.quality, s.good) == ("BadSensorFailure", Quality.BAD, False)
@@ -130,6 +134,7 @@ def test_state_shows_its_symbolic_status() -> None:
         ("string", "", "", 0),
     ],
 )
+@pytest.mark.req("OPC-003")
 def test_coerce(data_type: str, raw: Any, value: Any, status: int) -> None:
     got, code, note = coerce(data_type, raw)
     assert got == value
@@ -139,6 +144,7 @@ def test_coerce(data_type: str, raw: Any, value: Any, status: int) -> None:
 
 
 @pytest.mark.parametrize("raw", [math.nan, math.inf, -math.inf])
+@pytest.mark.req("OPC-003")
 def test_non_finite_float_is_out_of_range(raw: float) -> None:
     got, code, note = coerce("float", raw)
     assert code == BAD_OUT_OF_RANGE
@@ -147,6 +153,7 @@ def test_non_finite_float_is_out_of_range(raw: float) -> None:
     assert got is raw  # kept for diagnosis
 
 
+@pytest.mark.req("OPC-003")
 def test_malformed_values_say_what_was_expected() -> None:
     assert coerce("float", "abc")[2] == "expected a number, got str"
     assert coerce("int", 2.5)[2] == "expected an integer, got float"
@@ -154,6 +161,7 @@ def test_malformed_values_say_what_was_expected() -> None:
 
 
 @pytest.mark.parametrize("data_type", ["float", "int", "bool", "string"])
+@pytest.mark.req("OPC-003")
 def test_missing_value_waits_for_initial_data(data_type: str) -> None:
     assert coerce(data_type, None) == (None, BAD_WAITING_FOR_INITIAL_DATA, "no value")
     assert classify(BAD_WAITING_FOR_INITIAL_DATA) is Quality.BAD
@@ -162,6 +170,7 @@ def test_missing_value_waits_for_initial_data(data_type: str) -> None:
 # ----------------------------------------------------------------------------------------------------- TagState
 
 
+@pytest.mark.req("OPC-001")
 def test_time_prefers_source_then_server_then_received() -> None:
     src, srv, rcv = at(1), at(2), at(3)
     assert TagState("T", 1, 0, Quality.GOOD, src, srv, rcv).time == src
@@ -169,12 +178,14 @@ def test_time_prefers_source_then_server_then_received() -> None:
     assert TagState("T", 1, 0, Quality.GOOD, None, None, rcv).time == rcv
 
 
+@pytest.mark.req("OPC-001")
 def test_state_is_immutable() -> None:
     s = state("T", 1.0)
     with pytest.raises(AttributeError):
         s.value = 2.0  # type: ignore[misc]
 
 
+@pytest.mark.req("OPC-004")
 def test_as_stale_keeps_the_value_and_the_first_stale_time() -> None:
     s = state("T", 71.5, t=0, status=StatusCodes.UncertainLastUsableValue)
     stale = s.as_stale(at(10))
@@ -190,6 +201,7 @@ def test_as_stale_keeps_the_value_and_the_first_stale_time() -> None:
 # ----------------------------------------------------------------------------------------------------- TagCache
 
 
+@pytest.mark.req("OPC-001")
 def test_get_and_len() -> None:
     cache = TagCache()
     assert cache.get("A") is None
@@ -204,6 +216,7 @@ def test_get_and_len() -> None:
     assert len(cache) == 2
 
 
+@pytest.mark.req("OPS-005")
 def test_subscriber_gets_only_its_tags() -> None:
     cache = TagCache()
     rec = Recorder()
@@ -214,6 +227,7 @@ def test_subscriber_gets_only_its_tags() -> None:
     assert rec.names() == [["A", "C"]]
 
 
+@pytest.mark.req("OPS-005")
 def test_one_call_per_update_with_its_share() -> None:
     cache = TagCache()
     ab, bc = Recorder(), Recorder()
@@ -229,6 +243,7 @@ def test_one_call_per_update_with_its_share() -> None:
     assert len(ab.batches) == len(bc.batches) == 1
 
 
+@pytest.mark.req("OPS-005")
 def test_subscribe_accepts_a_generator_of_names() -> None:
     cache = TagCache()
     rec = Recorder()
@@ -238,6 +253,7 @@ def test_subscribe_accepts_a_generator_of_names() -> None:
     assert rec.names() == [["B"], ["A"]]
 
 
+@pytest.mark.req("OPS-005")
 def test_subscribe_none_gets_everything() -> None:
     cache = TagCache()
     rec = Recorder()
@@ -247,6 +263,7 @@ def test_subscribe_none_gets_everything() -> None:
     assert rec.names() == [["A", "Z"], ["Q"]]
 
 
+@pytest.mark.req("OPS-005")
 def test_unsubscribe_stops_delivery_and_count_returns_to_zero() -> None:
     cache = TagCache()
     some, every = Recorder(), Recorder()
@@ -266,6 +283,7 @@ def test_unsubscribe_stops_delivery_and_count_returns_to_zero() -> None:
     assert cache.listener_count == 0
 
 
+@pytest.mark.req("OPS-005")
 def test_unsubscribing_one_leaves_others_on_the_same_tag() -> None:
     cache = TagCache()
     first, second = Recorder(), Recorder()
@@ -276,6 +294,7 @@ def test_unsubscribing_one_leaves_others_on_the_same_tag() -> None:
     assert (first.batches, second.names()) == ([], [["A"]])
 
 
+@pytest.mark.req("OPS-005")
 def test_a_failing_listener_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
     cache = TagCache()
     before, after, every = Recorder(), Recorder(), Recorder()
@@ -295,6 +314,7 @@ def test_a_failing_listener_does_not_stop_the_others(caplog: pytest.LogCaptureFi
     assert "tag listener" in caplog.text
 
 
+@pytest.mark.req("OPC-004")
 def test_mark_stale_turns_only_the_given_tags_stale() -> None:
     cache = TagCache()
     rec = Recorder()
@@ -318,6 +338,7 @@ def test_mark_stale_turns_only_the_given_tags_stale() -> None:
     assert (again.name, again.stale_since, again.value) == ("A", at(20), 4.0)
 
 
+@pytest.mark.req("OPC-001")
 def test_snapshot() -> None:
     cache = TagCache()
     a, b = state("A", 1.0), state("B", 2.0)
