@@ -54,6 +54,8 @@ class _SharedDataValue(ua.DataValue):
     asyncua deep-copies every written value for every monitored item (about 50 µs each), in case the writer
     changes it afterwards. The simulator builds a fresh DataValue of immutable scalars for each write and never
     touches it again, so sharing it is safe, and it is what keeps 10,000 subscribed changes per second affordable.
+    asyncua has no public switch for that copy (checked against asyncua 2.1.0, where
+    MonitoredItemValues.set_current_datavalue calls copy.deepcopy), hence the override.
     """
 
     __slots__ = ()
@@ -163,7 +165,8 @@ class PlantSimulator:
         server = Server()
         # The name appears as the server's ApplicationName, so `hmi browse` finds the site name again.
         server.set_server_name(self.plant.site.name)
-        # asyncua answers ConditionRefresh (RefreshStart, the retained conditions, RefreshEnd) only when asked to.
+        # asyncua answers ConditionRefresh (RefreshStart, the retained conditions, RefreshEnd) only when asked to,
+        # and only through its internal server (Server has no setter for it in asyncua 2.1.0).
         server.iserver.bind_condition_methods = True
         await server.init()
         try:
@@ -506,6 +509,7 @@ async def _write(attribute: AttributeValue, dv: ua.DataValue) -> None:
 
     The address space would replace the value of a bad-status write by null; a failed sensor here keeps
     showing its last value (as many servers do), so the HMI must prove it never presents such a value as good.
+    The public Server.write_attribute_value goes through those checks (asyncua 2.1.0), hence the attribute here.
     """
     attribute.value = dv
     if attribute.datachange_callbacks:
@@ -549,6 +553,8 @@ async def _ensure_namespaces(server: Server, tags: Iterable[Tag]) -> None:
 
 def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, description: str, *,
                 folder: bool) -> ua.NodeId:
+    # Through the internal node management service, like _add_variables: the public Node.add_object/add_folder
+    # (asyncua 2.1.0) set the description to the name and cannot be given ours.
     attrs = ua.ObjectAttributes()
     attrs.DisplayName = ua.LocalizedText(name)
     attrs.Description = ua.LocalizedText(description or name)
@@ -643,6 +649,7 @@ def _quiet_asyncua() -> None:
 
 
 async def _stop_quietly(server: Server) -> None:
+    # The internal server's clock task (asyncua 2.1.0); Server.disable_clock() would stop it from ever running.
     time_task = server.iserver.time_task
     if time_task is not None:
         # The server clock task sleeps a whole second between updates and stop() waits for it; end it now.

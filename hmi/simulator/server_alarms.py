@@ -110,8 +110,8 @@ class ConditionServer:
 
     def bind(self) -> None:
         """Answer AcknowledgeableConditionType.Acknowledge for every condition (one callback, dispatched by object)."""
-        self._server.iserver.isession.add_method_callback(
-            ua.NodeId(ua.Int32(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)), self._acknowledge)
+        self._server.link_method(self._server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge),
+                                 self._acknowledge)
 
     def add(self, spec: ConditionSpec, ns: int) -> None:
         """Create the condition node (type AlarmConditionType) with a HasCondition reference from its source."""
@@ -132,6 +132,7 @@ class ConditionServer:
         item.ReferenceTypeId = ua.NodeId()
         item.TypeDefinition = ua.NodeId(ua.Int32(ua.ObjectIds.AlarmConditionType))
         item.NodeAttributes = attrs
+        # The internal node management service (asyncua 2.1.0): the public Node API always adds a parent reference.
         service = self._server.iserver.node_mgt_service
         # check=False: asyncua refuses a node without a parent otherwise, and the condition has none on purpose.
         if list(service.try_add_nodes([item], check=False)):
@@ -215,6 +216,8 @@ class ConditionServer:
         event.Comment = ua.LocalizedText(condition.comment)
         # asyncua keeps the event of every condition with Retain=true (by ConditionId) and replays it on
         # ConditionRefresh; Retain=false drops it from that set. Field values are copied per notification.
+        # Sent through the internal subscription service: the public EventGenerator.trigger (asyncua 2.1.0) would
+        # replace the EventId, which Acknowledge must match.
         await self._server.iserver.subscription_service.trigger_event(event)
 
     def _get(self, name: str) -> _Condition:
