@@ -170,7 +170,7 @@ async def _server_name(client: Client) -> str:
             if server.ApplicationName is not None and server.ApplicationName.Text:
                 return str(server.ApplicationName.Text)
     with contextlib.suppress(ua.UaError, OSError, TimeoutError):
-        node = client.get_node(ua.NodeId(ua.ObjectIds.Server_ServerStatus_BuildInfo_ProductName))
+        node = client.get_node(ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_BuildInfo_ProductName)))
         product = await node.read_value()
         if product:
             return str(product)
@@ -179,11 +179,11 @@ async def _server_name(client: Client) -> str:
 
 async def _walk(client: Client, max_nodes: int) -> tuple[list[_Found], bool]:
     """Breadth-first over hierarchical references below Objects; returns the variables found."""
-    objects = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+    objects = ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder))
     frontier = [_Found(objects, (), ())]
     seen = {objects}
     variables: list[_Found] = []
-    has_property = ua.NodeId(ua.ObjectIds.HasProperty)
+    has_property = ua.NodeId(ua.Int32(ua.ObjectIds.HasProperty))
     while frontier:
         nxt: list[_Found] = []
         for start in range(0, len(frontier), _BROWSE_CHUNK):
@@ -236,7 +236,7 @@ def _description(node_id: ua.NodeId) -> ua.BrowseDescription:
     desc = ua.BrowseDescription()
     desc.NodeId = node_id
     desc.BrowseDirection = ua.BrowseDirection.Forward
-    desc.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HierarchicalReferences)
+    desc.ReferenceTypeId = ua.NodeId(ua.Int32(ua.ObjectIds.HierarchicalReferences))
     desc.IncludeSubtypes = True
     desc.NodeClassMask = ua.NodeClass.Object | ua.NodeClass.Variable
     desc.ResultMask = ua.BrowseResultMask.All

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from hmi import assets
+# hmi.assets is the top-level assets/ folder, mapped onto the package by pyproject.toml's package-dir; mypy reads
+# the source tree and cannot follow that mapping.
+from hmi import assets  # type: ignore[attr-defined]
 from hmi.access.login_guard import parse_limit
 from hmi.secrets import Secret, redacted
 
@@ -301,14 +303,17 @@ class AlarmRef:
 SoundPolicy = Literal["until_ack", "once", "none"]
 
 
+def _default_sound() -> dict[int, SoundPolicy]:
+    return {1: "until_ack", 2: "until_ack", 3: "once", 4: "none"}
+
+
 class AlarmPolicy(_Model):
     """The plant's alarm philosophy settings."""
 
     max_shelve_h: float = Field(8.0, gt=0, le=168, description="longest shelving a person may choose")
     first_out_window_s: float = Field(10.0, ge=0, le=3600, description="an alarm is first-out when no other "
                                                                         "alarm of its line came within this window")
-    sound: dict[int, SoundPolicy] = Field(default_factory=lambda: {1: "until_ack", 2: "until_ack", 3: "once",
-                                                                   4: "none"})
+    sound: dict[int, SoundPolicy] = Field(default_factory=_default_sound)
     severity_priorities: tuple[int, int, int] = Field(
         (801, 501, 201), description="lowest OPC UA severity of priority 1, 2 and 3; below is priority 4")
     journal_max_pending: int = Field(50_000, ge=100, le=10_000_000,
@@ -585,7 +590,8 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
 
 def _demo_plant() -> Path:
     # The shipped copy, so the hint names a file that exists wherever the package is installed.
-    return assets.path(assets.DEMO_PLANT)
+    path: Path = assets.path(assets.DEMO_PLANT)
+    return path
 # ---------------------------------------------------------------------------------------------- secrets
 
 def secrets_of(model: BaseModel, loc: Loc = ()) -> Iterator[tuple[Loc, Secret]]:

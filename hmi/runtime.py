@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from hmi.access.auth import UserService
 from hmi.access.roles import Role
@@ -261,7 +262,7 @@ class Runtime:
         if not await asyncio.to_thread(path.exists):
             async with self.db.session() as session:
                 keyed = (await session.execute(
-                    sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.scheme == SCHEME_HMAC)
+                    sa.select(sa.func.count()).select_from(AuditEntry).where(col(AuditEntry.scheme) == SCHEME_HMAC)
                 )).scalar_one()
             if keyed:
                 # A new key would fork the trail and make every keyed row unverifiable: stop instead.

@@ -23,6 +23,7 @@ def current_shift(site: Site, now: datetime) -> ShiftSlot:
     """The shift running at `now` (aware). Without configured shifts the whole local day is one shift 'Day'."""
     zone = site.zone
     local = now.astimezone(zone)
+    # start/end are the configuration file's "HH:MM" text, which the model parses into a time.
     shifts = site.shifts or (Shift(name="Day", start="00:00", end="00:00"),)  # type: ignore[arg-type]
     # Check today's and yesterday's occurrences: a night shift started yesterday may still be running.
     for day in (local.date(), local.date() - timedelta(days=1)):
@@ -55,6 +56,7 @@ def shift_slots_between(site: Site, start: datetime, end: datetime,
 
     Without configured shifts each local day is one shift 'Day', as in `current_shift`.
     """
+    # As in current_shift: the "HH:MM" text is parsed into a time by the model.
     shifts = site.shifts or (Shift(name="Day", start="00:00", end="00:00"),)  # type: ignore[arg-type]
     if names is not None:
         shifts = tuple(s for s in shifts if s.name in names)

@@ -202,9 +202,9 @@ class TagCache:
         for listener in list(self._all.values()):
             self._call(listener, states)
         for key, bucket in buckets.items():
-            listener = self._listeners.get(key)
-            if listener is not None:
-                self._call(listener, bucket)
+            keyed = self._listeners.get(key)
+            if keyed is not None:
+                self._call(keyed, bucket)
 
     def mark_stale(self, names: Iterable[str], since: datetime) -> list[TagState]:
         """Turn the given tags STALE (keeping their last value); returns the states that changed."""

@@ -15,5 +15,5 @@ def condition_active(alarm: AlarmDef, value: Any, was_active: bool) -> bool:
     assert alarm.limit is not None
     limit, band = alarm.limit, alarm.deadband
     if alarm.type in ("H", "HH"):
-        return value >= limit - band if was_active else value >= limit
-    return value <= limit + band if was_active else value <= limit
+        return bool(value >= limit - band if was_active else value >= limit)
+    return bool(value <= limit + band if was_active else value <= limit)

@@ -246,7 +246,7 @@ async def activations(db: Database, tags: Sequence[str], since: datetime, until:
 async def activation_counts(db: Database, since: datetime, until: datetime) -> dict[str, int]:
     """Alarm activations per line journaled in [since, until) (the alarm load on the manager overview)."""
     statement = (
-        sa.select(AlarmEvent.line, sa.func.count())
+        sa.select(col(AlarmEvent.line), sa.func.count())
         .where(col(AlarmEvent.server_time) >= since, col(AlarmEvent.server_time) < until,
                sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value)
         .group_by(AlarmEvent.line)

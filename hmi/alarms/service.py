@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from hmi.access.context import ActionContext
 from hmi.access.roles import Permission
@@ -296,16 +297,16 @@ class AlarmService:
     async def history(self, alarm_id: str | None = None, limit: int = 200) -> list[AlarmEvent]:
         """Journal rows, newest first."""
         async with self._db.session() as session:
-            query = sa.select(AlarmEvent).order_by(AlarmEvent.server_time.desc(), AlarmEvent.id.desc())  # type: ignore[attr-defined,union-attr]
+            query = sa.select(AlarmEvent).order_by(col(AlarmEvent.server_time).desc(), col(AlarmEvent.id).desc())
             if alarm_id is not None:
-                query = query.where(AlarmEvent.alarm_id == alarm_id)
+                query = query.where(col(AlarmEvent.alarm_id) == alarm_id)
             rows = (await session.execute(query.limit(limit))).scalars().all()
         return list(rows)
 
     async def acknowledgements(self, limit: int = 200) -> list[Acknowledgement]:
         """Stored acknowledgements, newest first."""
         async with self._db.session() as session:
-            query = sa.select(Acknowledgement).order_by(Acknowledgement.at.desc()).limit(limit)  # type: ignore[attr-defined]
+            query = sa.select(Acknowledgement).order_by(col(Acknowledgement.at).desc()).limit(limit)
             return list((await session.execute(query)).scalars().all())
 
 

@@ -100,7 +100,7 @@ def changed_enough(last: Row, new: Row, policy: TagPolicy) -> bool:
     a, b = last["value"], new["value"]
     if a is None or b is None:
         return a is not b
-    delta = abs(b - a)
+    delta: float = abs(b - a)
     if not policy.numeric:
         return delta != 0
     thresholds = []

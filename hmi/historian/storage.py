@@ -16,7 +16,7 @@ MINUTE_US = 60_000_000
 # Rows per statement: SQLAlchemy splits executemany into multi-row VALUES of this size ("insertmanyvalues").
 CHUNK = 2000
 
-_SAMPLES = Sample.__table__  # type: ignore[attr-defined]
+_SAMPLES = Sample.__table__  # type: ignore[attr-defined]  # SQLModel declares it only at runtime
 _ROLLUPS = SampleRollup.__table__  # type: ignore[attr-defined]
 
 

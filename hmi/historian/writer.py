@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -207,7 +207,7 @@ class Historian:
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
-                await self.quarantine.put(Sample.__tablename__, row, exc)  # type: ignore[arg-type]
+                await self.quarantine.put(Sample.__tablename__, row, exc)
         return new
 
     async def _write_batch(self, rows: Sequence[Row]) -> int:
@@ -269,7 +269,7 @@ class Historian:
         """Delete samples and rollups older than each tag's retention (whole minutes, in chunks); returns samples."""
         now = self._clock()
         deleted = 0
-        s, r = Sample.__table__, SampleRollup.__table__  # type: ignore[attr-defined]
+        s, r = Sample.__table__, SampleRollup.__table__  # type: ignore[attr-defined]  # SQLModel sets it at runtime
         for name in self._plant.tags:
             policy = TagPolicy.of(self._plant, name)
             cutoff = to_us(now - timedelta(days=policy.retention_days))
@@ -288,7 +288,7 @@ class Historian:
             async with self._db.session(write=True) as session:
                 result = await session.execute(stmt)
                 await session.commit()
-            n = result.rowcount or 0  # type: ignore[attr-defined]
+            n = cast("sa.CursorResult[Any]", result).rowcount or 0  # a DELETE's result is a CursorResult
             total += n
             if n < PRUNE_CHUNK:
                 return total

@@ -313,7 +313,7 @@ class AuditLog:
                 select(AuditEntry.id, AuditEntry.row_hash).order_by(col(AuditEntry.id).desc()).limit(1))).first()
             rows = (await session.execute(sa.select(sa.func.count()).select_from(AuditEntry))).scalar_one()
             legacy = (await session.execute(sa.select(sa.func.count()).select_from(AuditEntry)
-                                            .where(AuditEntry.scheme == SCHEME_SHA256))).scalar_one()
+                                            .where(col(AuditEntry.scheme) == SCHEME_SHA256))).scalar_one()
         last_id, head = (tail[0], tail[1]) if tail else (0, GENESIS_HASH)
         return Anchor(self._clock().astimezone(UTC), int(rows), last_id, head, int(legacy), self.key_id)
 

@@ -259,7 +259,7 @@ def audit_pdf(
 
     page_w, page_h = landscape(A4)
 
-    class NumberedCanvas(Canvas):
+    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab has no type information: Canvas is Any
         """Defers pages until the end so each can say 'page N of M' (the reportlab two-pass recipe)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -24,7 +24,7 @@ from hmi.store.database import Database
 try:  # POSIX; the HMI's SQLite deployments are Linux panels and servers.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # the module or None; callers check before locking
 
 
 class BackupError(Exception):

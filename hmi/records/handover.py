@@ -5,6 +5,7 @@ report's content, and the report exports to PDF with the signature manifestation
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
 import json
 from collections.abc import Awaitable, Callable
@@ -254,7 +255,7 @@ class HandoverService:
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())
 
-    async def signatures_of(self, handover: Handover) -> list[Signature]:
+    async def signatures_of(self, handover: Handover) -> builtins.list[Signature]:
         """The outgoing and incoming signatures that exist, in that order."""
         ids = [i for i in (handover.outgoing_signature_id, handover.incoming_signature_id) if i is not None]
         return [s for i in ids if (s := await self._signatures.get(i)) is not None]
@@ -275,7 +276,7 @@ class HandoverService:
                                        await self.verify(handover))
 
     # ------------------------------------------------------------------------------------------- internal
-    def _lines(self, scope: str) -> list[str]:
+    def _lines(self, scope: str) -> builtins.list[str]:
         names = [(area.name, line.name) for area, line in self._plant.lines()]
         if not scope:
             return [ln for _, ln in names]
@@ -299,7 +300,7 @@ class HandoverService:
         async with self._db.session() as session:
             return (await session.execute(statement)).scalar_one_or_none()
 
-    async def _content(self, scope: str, lines: list[str], slot: ShiftSlot, carried: list[str],
+    async def _content(self, scope: str, lines: builtins.list[str], slot: ShiftSlot, carried: builtins.list[str],
                        previous: Handover | None) -> str:
         in_scope = set(lines)
         statement = (select(AlarmEvent).where(AlarmEvent.kind == AlarmEventKind.ACTIVATED,
@@ -310,7 +311,7 @@ class HandoverService:
         async with self._db.session() as session:
             raised = list((await session.execute(statement)).scalars())
             count = (await session.execute(sa.select(sa.func.count()).select_from(AlarmEvent).where(
-                AlarmEvent.kind == AlarmEventKind.ACTIVATED, col(AlarmEvent.server_time) >= slot.start,
+                col(AlarmEvent.kind) == AlarmEventKind.ACTIVATED, col(AlarmEvent.server_time) >= slot.start,
                 col(AlarmEvent.server_time) < slot.end, col(AlarmEvent.line).in_(lines)))).scalar_one()
 
         def row(a: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hmi import assets
+from hmi import assets  # type: ignore[attr-defined]  # mapped from assets/ by package-dir (see hmi/config.py)
 from hmi.simulator.model import LoadModel, ModelParams, PlantModel, Sample
 from hmi.simulator.server import PlantSimulator, simulated_endpoint
 
@@ -14,4 +14,5 @@ __all__ = ["LoadModel", "ModelParams", "PlantModel", "PlantSimulator", "Sample",
 
 def demo_config_path() -> Path:
     """The demo plant configuration shipped in the package (hmi.assets)."""
-    return assets.path(assets.DEMO_PLANT)
+    path: Path = assets.path(assets.DEMO_PLANT)
+    return path

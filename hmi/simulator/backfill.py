@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from asyncua import ua
+from sqlmodel import col
 
 from hmi.config import PlantConfig
 from hmi.historian.recording import Recorder, Row, to_us
@@ -32,7 +33,7 @@ SLICE = timedelta(minutes=15)
 async def history_is_empty(db: Database) -> bool:
     """True when no sample has been recorded yet."""
     async with db.session() as session:
-        return (await session.execute(sa.select(StoredSample.tag).limit(1))).first() is None
+        return (await session.execute(sa.select(col(StoredSample.tag)).limit(1))).first() is None
 
 
 class Backfill:

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from hmi.config import LIMIT_TYPES, Line, PlantConfig, Tag
+from hmi.config import LIMIT_TYPES, AlarmDef, Line, PlantConfig, Tag
 
 Value = bool | int | float | str
 
@@ -284,7 +284,7 @@ class PlantModel:
             setpoint, sigma = _middle(tag.eng_range), (hi - lo) / 50
         else:
             setpoint, sigma = 50.0, 1.0
-        limits = {a.type: a for a in tag.alarms if a.type in LIMIT_TYPES and a.limit is not None}
+        limits: dict[str, AlarmDef] = {a.type: a for a in tag.alarms if a.type in LIMIT_TYPES and a.limit is not None}
         targets: list[float] = []
         for kind, alarm in limits.items():
             assert alarm.limit is not None

@@ -45,7 +45,7 @@ def status_code(name: str) -> ua.StatusCode:
     code = getattr(ua.StatusCodes, name.replace("_", ""), None)
     if not isinstance(code, int):
         raise ValueError(f"unknown OPC UA status {name!r}; use a symbolic name such as Good or BadSensorFailure")
-    return ua.StatusCode(code)
+    return ua.StatusCode(ua.UInt32(code))
 
 
 class _SharedDataValue(ua.DataValue):
@@ -54,6 +54,8 @@ class _SharedDataValue(ua.DataValue):
     asyncua deep-copies every written value for every monitored item (about 50 µs each), in case the writer
     changes it afterwards. The simulator builds a fresh DataValue of immutable scalars for each write and never
     touches it again, so sharing it is safe, and it is what keeps 10,000 subscribed changes per second affordable.
+    asyncua has no public switch for that copy (checked against asyncua 2.1.0, where
+    MonitoredItemValues.set_current_datavalue calls copy.deepcopy), hence the override.
     """
 
     __slots__ = ()
@@ -163,7 +165,8 @@ class PlantSimulator:
         server = Server()
         # The name appears as the server's ApplicationName, so `hmi browse` finds the site name again.
         server.set_server_name(self.plant.site.name)
-        # asyncua answers ConditionRefresh (RefreshStart, the retained conditions, RefreshEnd) only when asked to.
+        # asyncua answers ConditionRefresh (RefreshStart, the retained conditions, RefreshEnd) only when asked to,
+        # and only through its internal server (Server has no setter for it in asyncua 2.1.0).
         server.iserver.bind_condition_methods = True
         await server.init()
         try:
@@ -210,7 +213,7 @@ class PlantSimulator:
         """A `Simulator` object with InjectFault(line, machine): a trainer (or a browser test) jams a machine from
         any OPC UA client, as a demo of what the HMI does with a fault; machine `EmergencyStop` presses the line's
         emergency stop (all its machines abort and its EmergencyStop condition is raised)."""
-        controls = await server.nodes.objects.add_object(ua.NodeId("Simulator", ns), "Simulator")
+        controls = await server.nodes.objects.add_object(ua.NodeId(ua.String("Simulator"), ua.Int16(ns)), "Simulator")
 
         async def inject(_parent: ua.NodeId, line: ua.Variant, machine: ua.Variant) -> list[ua.Variant]:
             try:
@@ -222,7 +225,7 @@ class PlantSimulator:
                 return [ua.Variant(f"unknown machine {machine.Value!r} on line {line.Value!r}", ua.VariantType.String)]
             return [ua.Variant("ok", ua.VariantType.String)]
 
-        await controls.add_method(ua.NodeId("Simulator.InjectFault", ns), "InjectFault", inject,
+        await controls.add_method(ua.NodeId(ua.String("Simulator.InjectFault"), ua.Int16(ns)), "InjectFault", inject,
                                   [ua.VariantType.String, ua.VariantType.String], [ua.VariantType.String])
 
         async def set_load(_parent: ua.NodeId, value: ua.Variant) -> list[ua.Variant]:
@@ -230,7 +233,7 @@ class PlantSimulator:
             return [ua.Variant(n, ua.VariantType.Int32)]
 
         # Load tests (an alarm flood): every load tag to one value at once, with one source timestamp.
-        await controls.add_method(ua.NodeId("Simulator.SetLoad", ns), "SetLoad", set_load,
+        await controls.add_method(ua.NodeId(ua.String("Simulator.SetLoad"), ua.Int16(ns)), "SetLoad", set_load,
                                   [ua.VariantType.Double], [ua.VariantType.Int32])
 
     async def set_load(self, value: float) -> int:
@@ -335,7 +338,7 @@ class PlantSimulator:
 
     def _build_plant(self, server: Server, served: Sequence[Tag], ns: int) -> None:
         wanted = {t.name for t in served}
-        objects = ua.NodeId(ua.ObjectIds.ObjectsFolder)
+        objects = ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder))
         for _area, line in self.plant.lines():
             line_tags = [t for t in line.tags if t.name in wanted]
             machines = [(m, [t for t in m.tags if t.name in wanted]) for m in line.machines]
@@ -402,11 +405,12 @@ class PlantSimulator:
             self._tags[tag.name] = _Served(tag.name, node_id, tag.data_type, _VARIANT_TYPES[tag.data_type], attribute)
 
     def _build_load(self, server: Server, ns: int) -> None:
-        folder = _add_object(server, ua.NodeId(ua.ObjectIds.ObjectsFolder), ns, LOAD_FOLDER,
+        folder = _add_object(server, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)), ns, LOAD_FOLDER,
                              "Filler tags for load tests", folder=True)
         width = max(5, len(str(self.extra_tags)))
         names = [f"{LOAD_FOLDER}.Tag{i:0{width}d}" for i in range(1, self.extra_tags + 1)]
-        specs = [(ua.NodeId(name, ns), name.split(".", 1)[1], "", ua.VariantType.Double) for name in names]
+        specs = [(ua.NodeId(ua.String(name), ua.Int16(ns)), name.split(".", 1)[1], "", ua.VariantType.Double)
+                 for name in names]
         attributes = _add_variables(server, folder, specs)
         self._load_vars = [_Served(name, spec[0], "float", ua.VariantType.Double, attribute)
                            for name, spec, attribute in zip(names, specs, attributes, strict=True)]
@@ -424,9 +428,11 @@ class PlantSimulator:
             served = self._tags.get(name)
             if served is not None:
                 value = _coerce(served.data_type, sample.value)
+                # asyncua annotates the timestamps with its marker subclass ua.DateTime, yet takes (and itself
+                # passes) a plain datetime, which cannot be converted into one.
                 await _write(served.attribute, _SharedDataValue(
                     Value=ua.Variant(value, served.variant_type), StatusCode=self._status(sample.status),
-                    SourceTimestamp=now, ServerTimestamp=now))
+                    SourceTimestamp=now, ServerTimestamp=now))  # type: ignore[arg-type]
         if self._watches:
             # Every write (process tick or set_value) re-evaluates the conditions on the written tags.
             await self._evaluate_conditions(samples)
@@ -437,8 +443,9 @@ class PlantSimulator:
         variables = self._load_vars
         n = 0
         for index, value in changes:
-            await _write(variables[index].attribute, _SharedDataValue(
-                Value=ua.Variant(value, double), StatusCode=good, SourceTimestamp=now, ServerTimestamp=now))
+            await _write(variables[index].attribute, _SharedDataValue(  # timestamps: see _write_samples
+                Value=ua.Variant(value, double), StatusCode=good,
+                SourceTimestamp=now, ServerTimestamp=now))  # type: ignore[arg-type]
             n += 1
         return n
 
@@ -502,6 +509,7 @@ async def _write(attribute: AttributeValue, dv: ua.DataValue) -> None:
 
     The address space would replace the value of a bad-status write by null; a failed sensor here keeps
     showing its last value (as many servers do), so the HMI must prove it never presents such a value as good.
+    The public Server.write_attribute_value goes through those checks (asyncua 2.1.0), hence the attribute here.
     """
     attribute.value = dv
     if attribute.datachange_callbacks:
@@ -545,21 +553,25 @@ async def _ensure_namespaces(server: Server, tags: Iterable[Tag]) -> None:
 
 def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, description: str, *,
                 folder: bool) -> ua.NodeId:
+    # Through the internal node management service, like _add_variables: the public Node.add_object/add_folder
+    # (asyncua 2.1.0) set the description to the name and cannot be given ours.
     attrs = ua.ObjectAttributes()
     attrs.DisplayName = ua.LocalizedText(name)
     attrs.Description = ua.LocalizedText(description or name)
     attrs.EventNotifier = 0
     item = ua.AddNodesItem()
-    item.RequestedNewNodeId = ua.NodeId(0, ns)  # null identifier: the server numbers it in our namespace
+    # Null identifier: the server numbers it in our namespace.
+    item.RequestedNewNodeId = ua.NodeId(ua.Int32(0), ua.Int16(ns))
     item.BrowseName = ua.QualifiedName(name, ns)
     item.NodeClass = ua.NodeClass.Object
     item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.Organizes if folder else ua.ObjectIds.HasComponent)
-    item.TypeDefinition = ua.NodeId(ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType)
+    item.ReferenceTypeId = ua.NodeId(ua.Int32(ua.ObjectIds.Organizes if folder else ua.ObjectIds.HasComponent))
+    item.TypeDefinition = ua.NodeId(ua.Int32(ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType))
     item.NodeAttributes = attrs
     (result,) = server.iserver.node_mgt_service.add_nodes([item])
     result.StatusCode.check()
-    return result.AddedNodeId
+    added: ua.NodeId = result.AddedNodeId  # asyncua's generated structures leave their field types unresolved (Any)
+    return added
 
 
 def _add_variables(server: Server, parent: ua.NodeId,
@@ -575,14 +587,14 @@ def _add_variables(server: Server, parent: ua.NodeId,
     parent_class = parent_data.attributes[ua.AttributeIds.NodeClass].value
     assert parent_class is not None
     assert parent_class.Value is not None
-    has_component = ua.NodeId(ua.ObjectIds.HasComponent)
-    type_definition = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
+    has_component = ua.NodeId(ua.Int32(ua.ObjectIds.HasComponent))
+    type_definition = ua.NodeId(ua.Int32(ua.ObjectIds.BaseDataVariableType))
     items = []
     for node_id, browse, description, vtype in specs:
         attrs = ua.VariableAttributes()
         attrs.DisplayName = ua.LocalizedText(browse)
         attrs.Description = ua.LocalizedText(description or browse)
-        attrs.DataType = ua.NodeId(vtype.value)
+        attrs.DataType = ua.NodeId(ua.Int32(vtype.value))
         attrs.Value = ua.Variant(_ZERO[vtype], vtype)
         attrs.ValueRank = ua.ValueRank.Scalar
         attrs.AccessLevel = attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
@@ -637,6 +649,7 @@ def _quiet_asyncua() -> None:
 
 
 async def _stop_quietly(server: Server) -> None:
+    # The internal server's clock task (asyncua 2.1.0); Server.disable_clock() would stop it from ever running.
     time_task = server.iserver.time_task
     if time_task is not None:
         # The server clock task sleeps a whole second between updates and stop() waits for it; end it now.

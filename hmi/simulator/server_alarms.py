@@ -67,22 +67,23 @@ class _Condition:
         self.event_id = b""
         # Pinned by set_condition: the process no longer raises or clears it by itself.
         self.manual = False
-        event = AlarmCondition(sourcenode=spec.source, message=spec.message, severity=spec.severity)
+        # Any: asyncua adds the event type's fields (SourceName, Quality, ...) as attributes at runtime.
+        event: Any = AlarmCondition(sourcenode=spec.source, message=spec.message, severity=spec.severity)
         # ConditionId travels as the NodeId attribute of the ConditionType (asyncua's name for that field).
         event.add_property("NodeId", node_id, ua.VariantType.NodeId)
         for name in _TIME_FIELDS:
             event.data_types[name] = ua.VariantType.DateTime
         event.SourceName = spec.source_name
         event.ConditionName = spec.condition_name
-        event.ConditionClassId = ua.NodeId(spec.condition_class)
+        event.ConditionClassId = ua.NodeId(ua.Int32(spec.condition_class))
         event.ConditionClassName = ua.LocalizedText("Safety" if spec.condition_class ==
                                                     ua.ObjectIds.SafetyConditionClassType else "Process")
         event.BranchId = ua.NodeId()
         setattr(event, "EnabledState/Id", True)
         event.EnabledState = ua.LocalizedText("Enabled")
-        event.Quality = ua.StatusCode(ua.StatusCodes.Good)
+        event.Quality = ua.StatusCode(ua.UInt32(ua.StatusCodes.Good))
         event.LastSeverity = spec.severity
-        self.event = event
+        self.event: AlarmCondition = event
 
     @property
     def retain(self) -> bool:
@@ -109,14 +110,14 @@ class ConditionServer:
 
     def bind(self) -> None:
         """Answer AcknowledgeableConditionType.Acknowledge for every condition (one callback, dispatched by object)."""
-        self._server.iserver.isession.add_method_callback(
-            ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge), self._acknowledge)
+        self._server.link_method(self._server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge),
+                                 self._acknowledge)
 
     def add(self, spec: ConditionSpec, ns: int) -> None:
         """Create the condition node (type AlarmConditionType) with a HasCondition reference from its source."""
         if spec.name in self._by_name:
             raise ValueError(f"condition {spec.name!r} is defined twice")
-        node_id = ua.NodeId(spec.name, ns)
+        node_id = ua.NodeId(ua.String(spec.name), ua.Int16(ns))
         attrs = ua.ObjectAttributes()
         attrs.DisplayName = ua.LocalizedText(spec.condition_name)
         attrs.Description = ua.LocalizedText(spec.message)
@@ -129,8 +130,9 @@ class ConditionServer:
         # and `hmi browse` keeps seeing only machines and their variables.
         item.ParentNodeId = ua.NodeId()
         item.ReferenceTypeId = ua.NodeId()
-        item.TypeDefinition = ua.NodeId(ua.ObjectIds.AlarmConditionType)
+        item.TypeDefinition = ua.NodeId(ua.Int32(ua.ObjectIds.AlarmConditionType))
         item.NodeAttributes = attrs
+        # The internal node management service (asyncua 2.1.0): the public Node API always adds a parent reference.
         service = self._server.iserver.node_mgt_service
         # check=False: asyncua refuses a node without a parent otherwise, and the condition has none on purpose.
         if list(service.try_add_nodes([item], check=False)):
@@ -140,7 +142,7 @@ class ConditionServer:
             ref = ua.AddReferencesItem()
             ref.SourceNodeId = source
             ref.TargetNodeId = target
-            ref.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasCondition)
+            ref.ReferenceTypeId = ua.NodeId(ua.Int32(ua.ObjectIds.HasCondition))
             ref.IsForward = forward
             ref.TargetNodeClass = ua.NodeClass.Object
             refs.append(ref)
@@ -178,17 +180,17 @@ class ConditionServer:
     async def _acknowledge(self, parent: ua.NodeId, *args: ua.Variant) -> ua.StatusCode | list[ua.Variant]:
         condition = self._by_node.get(parent)
         if condition is None:
-            return ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
+            return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadNodeIdUnknown))
         if len(args) < 2:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+            return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadArgumentsMissing))
         event_id, comment = args[0].Value, args[1].Value
         if not isinstance(event_id, bytes) or not isinstance(comment, ua.LocalizedText | str | None):
-            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+            return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadTypeMismatch))
         # Part 9, 5.7.3: only the latest notification can be acknowledged; an older one was about another state.
         if event_id != condition.event_id:
-            return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
+            return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadEventIdUnknown))
         if condition.acked:
-            return ua.StatusCode(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+            return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadConditionBranchAlreadyAcked))
         now = datetime.now(UTC)
         condition.acked = True
         condition.comment = (comment.Text or "") if isinstance(comment, ua.LocalizedText) else (comment or "")
@@ -214,6 +216,8 @@ class ConditionServer:
         event.Comment = ua.LocalizedText(condition.comment)
         # asyncua keeps the event of every condition with Retain=true (by ConditionId) and replays it on
         # ConditionRefresh; Retain=false drops it from that set. Field values are copied per notification.
+        # Sent through the internal subscription service: the public EventGenerator.trigger (asyncua 2.1.0) would
+        # replace the EventId, which Acknowledge must match.
         await self._server.iserver.subscription_service.trigger_event(event)
 
     def _get(self, name: str) -> _Condition:

@@ -253,7 +253,11 @@ class OpcUaSource:
         sub = self._sub
         assert sub is not None
         # Iterator mode: the publish loop only enqueues; we drain whatever has arrived and hand the cache one batch.
-        queue: asyncio.Queue[Any] = sub._event_queue  # type: ignore[assignment]
+        # asyncua (checked against 2.1.0) hands out queued events one at a time only (`async for`, next_event(),
+        # whose timeout wraps every get in a task) and has no public way to take what is queued without waiting,
+        # so the batch is read from the subscription's own queue, which iterator mode (no handler) creates up front.
+        queue = sub._event_queue
+        assert queue is not None
         by_nodeid = self._by_nodeid
         cache_update = self._cache.update
         clock = self._clock

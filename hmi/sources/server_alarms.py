@@ -32,11 +32,11 @@ from hmi.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
-_REFRESH_START = ua.NodeId(ua.ObjectIds.RefreshStartEventType)
-_REFRESH_END = ua.NodeId(ua.ObjectIds.RefreshEndEventType)
-_CONDITION_TYPE = ua.NodeId(ua.ObjectIds.ConditionType)
-_CONDITION_REFRESH = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
-_ACKNOWLEDGE = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
+_REFRESH_START = ua.NodeId(ua.Int32(ua.ObjectIds.RefreshStartEventType))
+_REFRESH_END = ua.NodeId(ua.Int32(ua.ObjectIds.RefreshEndEventType))
+_CONDITION_TYPE = ua.NodeId(ua.Int32(ua.ObjectIds.ConditionType))
+_CONDITION_REFRESH = ua.NodeId(ua.Int32(ua.ObjectIds.ConditionType_ConditionRefresh))
+_ACKNOWLEDGE = ua.NodeId(ua.Int32(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge))
 
 # (field name in the Event asyncua builds, browse path, the type that defines the field). ConditionId is not a
 # field of any type: it is selected by the NodeId attribute of the ConditionType itself (Part 9, 5.5.2), and
@@ -263,7 +263,7 @@ class ConditionMonitor:
         except (ConnectionError, OSError) as exc:
             raise ConditionError(f"{what} failed: the connection is down ({exc})", "BadNotConnected") from None
         code = result.StatusCode.value if result.StatusCode is not None else 0
-        if ua.StatusCode(code).is_bad():
+        if ua.StatusCode(ua.UInt32(code)).is_bad():
             raise ConditionError(f"{what} failed: {_status_text(code)}", _status_name(code))
 
     # -------------------------------------------------------------------------------- subscription and refresh
@@ -349,7 +349,7 @@ class ConditionMonitor:
         request.InputArguments = [ua.Variant(sid, ua.VariantType.UInt32)]
         (result,) = await asyncio.wait_for(client.uaclient.call([request]), timeout=self._call_timeout)
         code = result.StatusCode.value if result.StatusCode is not None else 0
-        if ua.StatusCode(code).is_bad():
+        if ua.StatusCode(ua.UInt32(code)).is_bad():
             # BadSubscriptionIdInvalid right after a reconnect: asyncua is still re-creating the subscription and
             # on_subscription_recreated asks again.
             log.info("endpoint %s: ConditionRefresh(%s): %s", self.endpoint, sid, _status_name(code))
@@ -468,7 +468,7 @@ async def _event_filter(client: Client) -> ua.EventFilter:
     evfilter = ua.EventFilter()
     for _name, path, type_id in _FIELDS:
         op = ua.SimpleAttributeOperand()
-        op.TypeDefinitionId = ua.NodeId(type_id)
+        op.TypeDefinitionId = ua.NodeId(ua.Int32(type_id))
         op.BrowsePath = [ua.QualifiedName(part, 0) for part in path]
         op.AttributeId = ua.AttributeIds.Value
         evfilter.SelectClauses.append(op)
@@ -482,7 +482,7 @@ async def _event_filter(client: Client) -> ua.EventFilter:
     element = ua.ContentFilterElement()
     element.FilterOperator = ua.FilterOperator.InList
     event_type = ua.SimpleAttributeOperand()
-    event_type.TypeDefinitionId = ua.NodeId(ua.ObjectIds.BaseEventType)
+    event_type.TypeDefinitionId = ua.NodeId(ua.Int32(ua.ObjectIds.BaseEventType))
     event_type.BrowsePath = [ua.QualifiedName("EventType", 0)]
     event_type.AttributeId = ua.AttributeIds.Value
     element.FilterOperands = [event_type, *(ua.LiteralOperand(Value=ua.Variant(node.nodeid)) for node in alarm_types),
@@ -493,7 +493,7 @@ async def _event_filter(client: Client) -> ua.EventFilter:
 
 
 def _status_name(code: int) -> str:
-    return ua.StatusCode(code).name
+    return ua.StatusCode(ua.UInt32(code)).name
 
 
 def _status_text(code: int) -> str:

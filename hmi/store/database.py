@@ -10,7 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -340,7 +340,8 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                                    "rows: it needs a server default or must be nullable")
             ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"
             if column.server_default is not None:
-                default = column.server_default.arg  # type: ignore[attr-defined]
+                # The models give server defaults as a string or sa.text(), which SQLAlchemy keeps as a DefaultClause.
+                default = cast(sa.DefaultClause, column.server_default).arg
                 ddl += f" DEFAULT {default.text if hasattr(default, 'text') else default}"
                 ddl += "" if column.nullable else " NOT NULL"
             _log.info("adding column %s.%s to the existing database", table.name, column.name)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from hmi.clock import Clock, utc_now
 from hmi.store.database import Database, DatabaseUnavailable
@@ -127,7 +128,7 @@ class Quarantine:
     async def rows(self, limit: int = 100) -> list[QuarantinedRow]:
         """The newest rows set aside in the table."""
         async with self._db.session() as session:
-            query = sa.select(QuarantinedRow).order_by(QuarantinedRow.id.desc()).limit(limit)  # type: ignore[union-attr]
+            query = sa.select(QuarantinedRow).order_by(col(QuarantinedRow.id).desc()).limit(limit)
             return list((await session.execute(query)).scalars())
 
 

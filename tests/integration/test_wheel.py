@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Build outputs and caches of a working copy: copying them could smuggle stale modules into the wheel.
 NOT_SOURCES = shutil.ignore_patterns(
     ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", "hmi-data", ".pytest_cache",
-    ".ruff_cache", ".hypothesis", ".nicegui", "test-results", "screenshots",
+    ".ruff_cache", ".mypy_cache", ".hypothesis", ".nicegui", "test-results", "screenshots",
 )  # fmt: skip
 # One distinctive rule of assets/hmi.css: the pages carry the shared style sheet inline.
 CSS_RULE = ".hmi-header {"
