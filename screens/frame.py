@@ -16,6 +16,7 @@ from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
 from screens.idle import IdleGuard
 from screens.switch_user import SwitchUserDialog
+from screens.testid import testid
 from screens.widgets import indicator_classes
 
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
@@ -37,9 +38,8 @@ class BannerRow:
     def __init__(self) -> None:
         self.alarm_id = ""
         self.line = ""
-        with ui.row().classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap").props(
-            'data-testid="alarm-banner"'
-        ).mark("alarm-banner") as self.row:
+        with testid(ui.row().classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap"),
+                    "alarm-banner") as self.row:
             self.ind = ui.label("").classes("alarm-ind p1")
             self.text = ui.label("").classes("text-base font-semibold grow hmi-wrap")
             self.time = ui.label("").classes("hmi-muted")
@@ -80,42 +80,36 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
                 if text == title:
                     nav.classes("bg-[#5a5a5a]").props('aria-current="page"')
         ui.space()
-        conn = ui.label("").classes("text-sm").props('data-testid="conn-state"').mark("conn-state")
-        clock = ui.label("").classes("text-base font-mono").props('data-testid="clock"').mark("clock")
-        ui.label(f"{ctx.full_name or ctx.username} · {ctx.role.value}").classes("text-sm").props(
-            'data-testid="user"'
-        ).mark("user")
+        conn = testid(ui.label("").classes("text-sm"), "conn-state")
+        clock = testid(ui.label("").classes("text-base font-mono"), "clock")
+        testid(ui.label(f"{ctx.full_name or ctx.username} · {ctx.role.value}").classes("text-sm"), "user")
         annunciator = AnnunciatorWidget(rt.plant.alarm_policy.sound)
         switch = SwitchUserDialog(rt)
-        ui.button("Switch user", on_click=switch.open).props("flat no-caps color=white").mark("switch-user")
+        testid(ui.button("Switch user", on_click=switch.open).props("flat no-caps color=white"), "switch-user")
         ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps color=white")
     # Idle lock, logoff and session end (21 CFR 11.10(d)); another person at a locked panel may switch user there.
     IdleGuard(rt, ctx, on_switch_user=switch.open)
 
     with ui.column().classes("w-full gap-1 px-3 pt-2"):
-        conn_banner = (
-            ui.row()
-            .classes("hmi-banner-conn w-full items-center px-3 py-2")
-            .props('data-testid="conn-banner" role="alert"')
-            .mark("conn-banner")
-        )
+        conn_banner = testid(ui.row().classes("hmi-banner-conn w-full items-center px-3 py-2").props('role="alert"'),
+                             "conn-banner")
         conn_banner.set_visibility(False)
         with conn_banner:
             conn_text = ui.label("")
         # Samples wait on local disk while the database is away; people should know the history has a backlog.
-        hist_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
-                       .props('data-testid="historian-banner" role="status"').mark("historian-banner"))
+        hist_banner = testid(ui.label("").classes("hmi-banner-conn w-full px-3 py-1").props('role="status"'),
+                             "historian-banner")
         hist_banner.set_visibility(False)
         # Alarm transitions not yet in the journal: many waiting, or the database away (nothing is dropped).
-        journal_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
-                          .props('data-testid="journal-banner" role="status"').mark("journal-banner"))
+        journal_banner = testid(ui.label("").classes("hmi-banner-conn w-full px-3 py-1").props('role="status"'),
+                                "journal-banner")
         journal_banner.set_visibility(False)
-        quarantine_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
-                             .props('data-testid="quarantine-banner" role="status"').mark("quarantine-banner"))
+        quarantine_banner = testid(ui.label("").classes("hmi-banner-conn w-full px-3 py-1").props('role="status"'),
+                                   "quarantine-banner")
         quarantine_banner.set_visibility(False)
         # Source times ahead of this HMI's clock: engineers set the clocks, so the endpoint is named for them.
-        skew_banner = (ui.label("").classes("hmi-banner-conn w-full px-3 py-1")
-                       .props('data-testid="skew-banner" role="status"').mark("skew-banner"))
+        skew_banner = testid(ui.label("").classes("hmi-banner-conn w-full px-3 py-1").props('role="status"'),
+                             "skew-banner")
         skew_banner.set_visibility(False)
         # The highest-priority unacknowledged alarms, one touch to the alarm or its line (STANDARDS.md 4.3).
         banner_rows = [BannerRow() for _ in range(BANNER_ROWS)]

@@ -25,6 +25,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
 from screens.switch_user import SwitchUserDialog
+from screens.testid import testid
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +69,25 @@ class IdleGuard:
         self._checked = rt.clock()
         ui.add_body_html(ACTIVITY_JS)
         ui.on("hmi_activity", self.activity)
-        with ui.dialog().props(
-            'persistent maximized no-esc-dismiss transition-show=none transition-hide=none data-testid="idle-lock"'
-        ) as self.dialog, ui.card().classes("w-full h-full items-center justify-center bg-[#3d3d3d] text-white"):
+        with testid(ui.dialog().props(
+            "persistent maximized no-esc-dismiss transition-show=none transition-hide=none"
+        ), "idle-lock") as self.dialog, ui.card().classes(
+            "w-full h-full items-center justify-center bg-[#3d3d3d] text-white"
+        ):
             ui.label("Screen locked").classes("text-3xl font-bold")
-            self.who = ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes(
-                "text-lg").mark("idle-who")
+            self.who = testid(ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes(
+                "text-lg"), "idle-who")
             ui.label("Values are hidden. Enter your password to continue.").classes("text-base")
-            self.password = (
-                ui.input("Password", password=True).props('dark autocomplete=current-password data-testid="idle-pw"')
-                .classes("w-72").mark("idle-password")
-            )
+            self.password = testid(ui.input("Password", password=True).props("dark autocomplete=current-password")
+                                   .classes("w-72"), "idle-password")
             self.password.on("keydown.enter", self.unlock)
             with ui.row().classes("gap-2"):
-                ui.button("Unlock", on_click=self.unlock).props('data-testid="idle-unlock"').mark("idle-unlock")
+                testid(ui.button("Unlock", on_click=self.unlock), "idle-unlock")
                 ui.button("Sign out", on_click=lambda: ui.navigate.to("/logout")).props("outline color=white")
                 if on_switch_user is not None:
-                    ui.button("Switch user", on_click=on_switch_user).props("outline color=white").mark(
-                        "idle-switch")
-            self.error = ui.label("").classes("text-base font-semibold").props('role="alert"').mark("idle-error")
-        self.dialog.mark("idle-lock")
+                    testid(ui.button("Switch user", on_click=on_switch_user).props("outline color=white"),
+                           "idle-switch")
+            self.error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "idle-error")
         if lock_screen:
             self.dialog.open()
         self._unsubscribe = rt.sessions.subscribe(self._ended)

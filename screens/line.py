@@ -10,6 +10,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
+from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
@@ -29,7 +30,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             ui.button("Overview", on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
             ui.label(f"{area.name} / {line.name}").classes("hmi-title")
             states[line.state_tag or ""] = StateView()
-            alarms_box = ui.row().classes("items-center gap-2").props('data-testid="line-alarms"').mark("line-alarms")
+            alarms_box = testid(ui.row().classes("items-center gap-2"), "line-alarms")
         if line.tags:
             with ui.row().classes("gap-2"):
                 counters = {line.good_count_tag, line.reject_count_tag}
@@ -45,12 +46,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
                 LiveTrend(rt, list(line.trend_tags), height=260)
         with ui.row().classes("gap-3 items-start"):
             for machine in line.machines:
-                with (
-                    ui.column()
-                    .classes("hmi-panel p-3 gap-2")
-                    .props(f'data-testid="machine-{machine.name}"')
-                    .mark(f"machine-{machine.name}")
-                ):
+                with testid(ui.column().classes("hmi-panel p-3 gap-2"), f"machine-{machine.name}"):
                     with ui.row().classes("items-center gap-3"):
                         ui.label(machine.name).classes("text-lg font-bold")
                         if machine.state_tag:

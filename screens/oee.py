@@ -16,6 +16,7 @@ from screens.frame import frame
 from screens.history_figure import local_x
 from screens.line_status import count_text, minutes, pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
+from screens.testid import testid
 from screens.widgets import StateView
 
 WINDOWS = {"shift": "This shift", "day": "Today", "week": "This week"}
@@ -75,10 +76,9 @@ def oee_page(rt: Runtime, ctx: ActionContext) -> None:
     with frame(rt, ctx, "OEE"):
         with ui.row().classes("items-center gap-3"):
             ui.label("Lines, OEE and downtime").classes("hmi-title")
-            window = ui.toggle(WINDOWS, value="shift").props('no-caps data-testid="oee-window"').mark("oee-window")
-            span = ui.label("").classes("hmi-muted").props('data-testid="oee-span"').mark("oee-span")
-        status = ui.label("").classes("font-semibold").props('role="status" data-testid="oee-status"').mark(
-            "oee-status")
+            window = testid(ui.toggle(WINDOWS, value="shift").props("no-caps"), "oee-window")
+            span = testid(ui.label("").classes("hmi-muted"), "oee-span")
+        status = testid(ui.label("").classes("font-semibold").props('role="status"'), "oee-status")
         states: dict[str, StateView] = {}
         with ui.row().classes("gap-2"):
             for line in lines:
@@ -87,15 +87,15 @@ def oee_page(rt: Runtime, ctx: ActionContext) -> None:
                     ui.label(line.name).classes("font-semibold")
                     if line.state_tag:
                         states[line.state_tag] = StateView()
-        table = ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full").props(
-            'flat bordered data-testid="oee-table"').mark("oee-table")
+        table = testid(ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full").props("flat bordered"),
+                       "oee-table")
         with ui.row().classes("w-full gap-3 no-wrap items-start"):
             with ui.column().classes("hmi-panel p-2 w-1/2"):
                 ui.label("Downtime by reason (all lines)").classes("font-semibold")
-                pareto_box = ui.column().classes("w-full").props('data-testid="oee-pareto"').mark("oee-pareto")
+                pareto_box = testid(ui.column().classes("w-full"), "oee-pareto")
             with ui.column().classes("hmi-panel p-2 w-1/2"):
                 ui.label(f"OEE by shift (last {SHIFTS_IN_TREND})").classes("font-semibold")
-                trend_box = ui.column().classes("w-full").props('data-testid="oee-by-shift"').mark("oee-by-shift")
+                trend_box = testid(ui.column().classes("w-full"), "oee-by-shift")
 
     def show_states() -> None:
         for name, view in states.items():

@@ -10,6 +10,7 @@ from nicegui import ui
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.history_figure import COLOURS, limit_shapes, local_x, units_of
+from screens.testid import testid
 
 MAX_POINTS = 4000
 BACKFILL_REQUERY_S = 10.0
@@ -67,7 +68,7 @@ class LiveTrend:
                 "position": 1.0,
             }
         self.figure = {"data": traces, "layout": layout, "config": {"displaylogo": False, "responsive": True}}
-        self.plot = ui.plotly(self.figure).classes("w-full").props('data-testid="trend"').mark("trend")
+        self.plot = testid(ui.plotly(self.figure).classes("w-full"), "trend")
         self.timer = ui.timer(interval, self.append)
         # The ring buffer holds only what arrived since the HMI started; older values of the window (a back-fill,
         # a replayed spool) are in the historian and read from there until the ring covers the window.
