@@ -12,19 +12,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nicegui import app, ui
+from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission
 from hmi.alarms.engine import Alarm
 from hmi.alarms.service import MAX_COMMENT, AckResult
 from hmi.alarms.states import AlarmState
-from hmi.records.signatures import SignatureRequest, SigningSession
+from hmi.records.signatures import SignatureRequest
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.session import command, first_signing
+from screens.session import command
+from screens.signature_dialog import SignatureFields
 from screens.widgets import indicator_classes
 
 PAGE_SIZE = 50
@@ -240,9 +241,7 @@ class AlarmCommands:
         if self.open_dialog is not None and self.open_dialog.value:
             return
         # The policy decides; the service refuses without a signature anyway (SignatureRequired).
-        signing = SigningSession(app.storage.user, self.viewer.username)
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
-        first = first_signing(self.rt, self.viewer)
         # Two touches for anything that changes a record (STANDARDS.md 4.6): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
             ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
@@ -256,15 +255,12 @@ class AlarmCommands:
             if post_to_log and self.viewer.can(Permission.ADD_NOTE):
                 post = ui.checkbox("Also post the comment to the shift log").props(
                     'data-testid="ack-post-note"').mark("ack-post-note")
-            user_id = password = None
+            fields = None
             if needs_signature:
                 # Electronic signature (STANDARDS.md 5.5): user id and password on the first signing of this
                 # session, the password alone afterwards.
                 ui.label("Electronic signature: re-enter your password to sign.").classes("font-semibold")
-                if first:
-                    user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark("sign-user")
-                password = ui.input("Password", password=True).props(
-                    'data-testid="sign-password" autocomplete=off').mark("sign-password")
+                fields = SignatureFields(self.rt, self.viewer)
             problem = ui.label("").classes("font-semibold")
             done = [False]
 
@@ -276,20 +272,17 @@ class AlarmCommands:
                     problem.set_text("A reason is required.")
                     return
                 signature = None
-                if password is not None:
-                    if not password.value or (user_id is not None and not (user_id.value or "").strip()):
-                        problem.set_text("Enter " + ("your user id and " if user_id is not None else "")
-                                         + "your password to sign.")
+                if fields is not None:
+                    if (missing := fields.missing()) is not None:
+                        problem.set_text(missing)
                         return
-                    signature = SignatureRequest(password.value,
-                                                 user_id.value.strip() if user_id is not None else None)
-                    password.set_value("")
+                    signature = fields.take()
                 done[0] = True
                 dlg.close()
                 self.signature = signature
                 result = await action(actor, ids, reason.value or "", choice.value if choice else None)
-                if result is not None and signature is not None:
-                    signing.signed()
+                if result is not None and fields is not None:
+                    fields.signed()
                 if result is not None and post is not None and post.value and (reason.value or "").strip():
                     await self._post_to_log(actor, result, reason.value or "")
                 await self.after(result)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 
-from nicegui import app, ui
+from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission
-from hmi.records.signatures import SignatureRequest, SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, count_text
-from screens.session import command, first_signing
+from screens.session import command
+from screens.signature_dialog import SignatureFields
 
 
 def handover_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -98,8 +98,7 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                 open_items = ui.textarea("Open items for the next shift (one a line)", value="\n".join(items)).props(
                     f'data-testid="handover-items" {"" if editable else "readonly"}').mark(
                     "handover-items").classes("w-full")
-                signing = SigningSession(app.storage.user, ctx.username)
-                user_id = password = None
+                fields = None
                 # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
                 # Asked of the service: with signatures off there is no signature, but the hand-over is recorded.
                 handed_over_by_me = (handover.state is HandoverState.HANDED_OVER
@@ -108,18 +107,12 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
                              "here.").classes("font-semibold").props('data-testid="handover-own"').mark("handover-own")
                 elif may_sign and handover.state is not HandoverState.ACCEPTED:
-                    if first_signing(rt, ctx):
-                        user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
-                            "sign-user")
-                    password = ui.input("Password", password=True).props(
-                        'data-testid="sign-password" autocomplete=off').mark("sign-password")
+                    fields = SignatureFields(rt, ctx)
 
                 async def sign(actor: ActionContext) -> None:
-                    if password is None:
+                    if fields is None:
                         return
-                    request = SignatureRequest(password.value or "",
-                                               (user_id.value or "").strip() if user_id is not None else None)
-                    password.set_value("")
+                    request = fields.take()
                     hid = handover.id or 0
                     if handover.state is HandoverState.DRAFT:
                         wanted = [i for i in (open_items.value or "").splitlines() if i.strip()]
@@ -132,7 +125,7 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                         done = await attempt("accepted", rt.handover.accept(actor, hid, request))
                         message = "Reviewed, accepted and signed."
                     if done is not None:
-                        signing.signed()
+                        fields.signed()
                         status.set_text(message)
                         await show(done)
                         await recent()
@@ -142,7 +135,7 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
                     ui.download(pdf, f"handover-{handover.id}.pdf", "application/pdf")
 
                 with ui.row().classes("gap-2"):
-                    if password is not None:
+                    if fields is not None:
                         label = "Sign: handed over" if handover.state is HandoverState.DRAFT else \
                             "Sign: reviewed / accepted"
                         ui.button(label, on_click=command(rt, sign)).props('data-testid="handover-sign"').mark(

@@ -14,12 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from nicegui import app, ui
+from nicegui import ui
 
 from hmi.access.context import ActionContext
 from hmi.access.idle import IdlePolicy, IdleState
 from hmi.access.sessions import SessionsEnded, session_key
-from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
@@ -151,8 +150,7 @@ class IdleGuard:
     async def _lock(self, last: datetime) -> None:
         session.store_idle(last, True)
         # The lock breaks the session's continuity: the next signature needs the user id again.
-        SigningSession(app.storage.user, self.ctx.username).end()
-        self.rt.signatures.end_signing(self.ctx.username)
+        session.end_signing(self.rt, self.ctx.username)
         await self._quietly(self.rt.sessions.set_locked(self.session_id, True))
         await self._quietly(self.rt.users.screen_locked(self.ctx.for_action()))
 

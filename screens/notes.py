@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from nicegui import app, ui
+from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission
 from hmi.records.notes import MAX_NOTE_LENGTH, MAX_REASON_LENGTH, note_content
-from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.session import command, first_signing
+from screens.session import command
+from screens.signature_dialog import SignatureDialog
 
 
 def notes_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -149,35 +149,9 @@ def notes_page(rt: Runtime, ctx: ActionContext) -> None:
             dlg.open()
 
         def sign(note: ShiftNote) -> None:
-            signing = SigningSession(app.storage.user, ctx.username)
-            with ui.dialog() as dlg, ui.card().classes("w-[30rem]"):
-                ui.label("Sign this note").classes("hmi-title")
-                meaning = ui.select(["Reviewed", "Approved"], value="Reviewed", label="Meaning").classes("w-48")
-                user_id = None
-                if first_signing(rt, ctx):
-                    user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
-                        "sign-user")
-                password = ui.input("Password", password=True).props(
-                    'data-testid="sign-password" autocomplete=off').mark("sign-password")
-                problem = ui.label("").classes("font-semibold")
-
-                async def confirm(actor: ActionContext) -> None:
-                    try:
-                        await rt.notes.sign(actor, note.id or 0, rt.signatures,
-                                            username=user_id.value if user_id else None,
-                                            password=password.value or "", meaning=meaning.value or "Reviewed")
-                    except (ValueError, PermissionDenied, DatabaseUnavailable) as exc:
-                        problem.set_text(f"Not signed: {exc}")
-                        return
-                    signing.signed()
-                    dlg.close()
-                    await show()
-
-                with ui.row():
-                    ui.button("Sign", on_click=command(rt, confirm)).props('data-testid="sign-confirm"').mark(
-                        "sign-confirm")
-                    ui.button("Cancel", on_click=dlg.close).props("outline")
-            dlg.open()
+            SignatureDialog(rt, ctx, "Sign this note", ["Reviewed", "Approved"], after=show, sign=lambda actor, s: (
+                rt.notes.sign(actor, note.id or 0, rt.signatures, username=s.username, password=s.password,
+                              meaning=s.meaning)))
 
         async def history(note: ShiftNote) -> None:
             versions = await rt.notes.history(note.note_key)
