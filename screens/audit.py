@@ -7,7 +7,7 @@ from typing import Any
 
 from nicegui import ui
 
-from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.context import ActionContext
 from hmi.access.roles import Permission, Role
 from hmi.records.audit_anchor import Anchor
 from hmi.records.audit_export import AuditFilter, audit_csv, audit_pdf, read_export, read_page
@@ -18,6 +18,7 @@ from screens import ranges
 from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.restricted import Restriction, permitted
 from screens.session import command
 
 # Long values (a configuration diff) are cut in the table; the export carries them whole.
@@ -57,39 +58,27 @@ def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def audit_page(rt: Runtime, ctx: ActionContext) -> None:
+AUDIT_VIEWERS = Restriction(
+    check=lambda rt, ctx: rt.audit.require(ctx, Permission.VIEW_AUDIT, action="audit.view", object_type="audit"),
+    refused=lambda ctx, _: f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager or an "
+                           "administrator can.",
+    unavailable="The audit trail cannot be shown",
+    testid="audit-denied",
+)
+
+
+async def audit_page(rt: Runtime, ctx: ActionContext) -> None:
     """The audit trail screen: the permission is checked (and a refusal audited) before any row shows."""
     with frame(rt, ctx, "Audit"):
         ui.label("Audit trail").classes("hmi-title")
-        body = ui.column().classes("w-full gap-3")
-
-        async def start() -> None:
-            try:
-                await rt.audit.require(ctx.for_action(), Permission.VIEW_AUDIT, action="audit.view",
-                                       object_type="audit")
-            except PermissionDenied:
-                with body:
-                    (
-                        ui.label(f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager "
-                                 "or an administrator can.")
-                        .classes("font-semibold")
-                        .props('role="alert" data-testid="audit-denied"')
-                        .mark("audit-denied")
-                    )
-                return
-            except DatabaseUnavailable as exc:
-                with body:
-                    ui.label(f"The audit trail cannot be shown: {exc}").classes("font-semibold").props('role="alert"')
-                return
-            with body:
-                if ctx.role is Role.ADMIN:
-                    # What start-up or the anchor task found (re-installed guards, anchor trouble): admins act on it.
-                    for finding in rt.findings:
-                        ui.label(finding).classes("font-semibold text-red-700").props(
-                            'role="alert" data-testid="audit-finding"').mark("audit-finding")
-                _build(rt, ctx)
-
-        ui.timer(0.0, start, once=True)
+        if not await permitted(rt, ctx, AUDIT_VIEWERS):
+            return
+        if ctx.role is Role.ADMIN:
+            # What start-up or the anchor task found (re-installed guards, anchor trouble): admins act on it.
+            for finding in rt.findings:
+                ui.label(finding).classes("font-semibold text-red-700").props(
+                    'role="alert" data-testid="audit-finding"').mark("audit-finding")
+        _build(rt, ctx)
 
 
 def _build(rt: Runtime, ctx: ActionContext) -> None:

@@ -14,6 +14,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import ranges
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.restricted import Restriction, permitted
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "kpi", "label": "KPI", "field": "kpi", "align": "left"},
@@ -90,32 +91,22 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
+KPI_VIEWERS = Restriction(
+    check=lambda rt, ctx: require_kpi_access(rt.audit, ctx),
+    refused=lambda ctx, _: f"Your role ({ctx.role.value}) may not view KPIs; a manager or an administrator can.",
+    unavailable="KPIs cannot be shown",
+    testid="kpi-denied",
+)
+
+
+async def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
     """The KPI screen: the permission is checked (and a refusal audited) by the service before anything shows."""
     zone = rt.plant.site.zone
     areas = [area.name for area in rt.plant.areas]
     with frame(rt, ctx, "KPIs"):
         ui.label("Alarm system performance").classes("hmi-title")
-        body = ui.column().classes("w-full gap-3")
-
-        async def start() -> None:
-            try:
-                await require_kpi_access(rt.audit, ctx)
-            except PermissionDenied:
-                with body:
-                    (
-                        ui.label(f"Your role ({ctx.role.value}) may not view KPIs; a manager or an administrator can.")
-                        .classes("font-semibold")
-                        .props('role="alert" data-testid="kpi-denied"')
-                        .mark("kpi-denied")
-                    )
-                return
-            except DatabaseUnavailable as exc:
-                with body:
-                    ui.label(f"KPIs cannot be shown: {exc}").classes("font-semibold").props('role="alert"')
-                return
-            with body:
-                build()
+        if not await permitted(rt, ctx, KPI_VIEWERS):
+            return
 
         def build() -> None:
             with ui.row().classes("w-full items-end gap-3"):
@@ -211,4 +202,4 @@ def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
                 control.on_value_change(lambda e: show() if e.value != "custom" else None)
             ui.timer(0.0, show, once=True)
 
-        ui.timer(0.0, start, once=True)
+        build()

@@ -18,6 +18,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.restricted import Restriction, permitted
 from screens.session import command
 
 T = TypeVar("T")
@@ -27,17 +28,20 @@ class _Failed(Exception):
     """The service refused; the message is already shown."""
 
 
+ADMINS_ONLY = Restriction(
+    check=lambda rt, ctx: rt.audit.require(ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen",
+                                           object_id="/users"),
+    refused=lambda ctx, exc: f"Refused: {exc}. User administration is for administrators; the attempt was recorded.",
+    unavailable="User administration cannot be shown",
+    testid="users-refused",
+)
+
+
 async def users_page(rt: Runtime, ctx: ActionContext) -> None:
     """The /users page: refused (and audited) for everyone without MANAGE_USERS."""
     with frame(rt, ctx, "Users"):
-        try:
-            await rt.audit.require(ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen",
-                                   object_id="/users")
-        except PermissionDenied as exc:
-            ui.label(f"Refused: {exc}. User administration is for administrators; the attempt was recorded.") \
-                .classes("hmi-title").props('role="alert"').mark("users-refused")
-            return
-        await UsersAdmin(rt).render()
+        if await permitted(rt, ctx, ADMINS_ONLY):
+            await UsersAdmin(rt).render()
 
 
 class UsersAdmin:
