@@ -15,6 +15,7 @@ from hmi.store.models import AlarmEvent
 from screens import ranges
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.session import command
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "time", "label": "Time", "field": "time", "sortable": True, "align": "left"},
@@ -116,7 +117,8 @@ def journal_page(rt: Runtime, ctx: ActionContext) -> None:
             )
         with ui.row().classes("items-center gap-3"):
             ui.button("Show", on_click=lambda: show(0)).props('data-testid="journal-apply"').mark("journal-apply")
-            ui.button("Export CSV", on_click=lambda: export()).props('outline data-testid="journal-export"').mark(
+            ui.button("Export CSV", on_click=command(rt, lambda actor: export(actor))).props(
+                'outline data-testid="journal-export"').mark(
                 "journal-export"
             )
             newer = ui.button("Newer", on_click=lambda: show(max(0, offset - rt.plant.limits.page_rows))).props(
@@ -177,11 +179,11 @@ def journal_page(rt: Runtime, ctx: ActionContext) -> None:
             else:
                 count.set_text(f"{len(page.rows)} entries, newest first, {span}")
 
-        async def export() -> None:
+        async def export(actor: ActionContext) -> None:
             try:
                 window, flt = current()
                 name = f"alarm-journal_{ranges.file_stamp(window, zone)}.csv"
-                done = await export_journal(rt.db, rt.audit, ctx.for_action(), flt, zone, limits=rt.plant.limits,
+                done = await export_journal(rt.db, rt.audit, actor, flt, zone, limits=rt.plant.limits,
                                             now=rt.clock(), filename=name)
             except ValueError as exc:
                 status.set_text(f"Not exported: {exc}.")
