@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from nicegui import ui
 
@@ -36,7 +37,8 @@ class LiveTrend:
                         "label": {"text": "activation", "textposition": "end"}} for m in marks or []]
         layout = trend_layout(self._zone, units, limit_shapes(rt.plant, self.names, units) + activations,
                               height=height)
-        self.figure = {"data": traces, "layout": layout, "config": {"displaylogo": False, "responsive": True}}
+        self.figure: dict[str, Any] = {"data": traces, "layout": layout,
+                                       "config": {"displaylogo": False, "responsive": True}}
         self.plot = testid(ui.plotly(self.figure).classes("w-full"), "trend")
         self.timer = ui.timer(interval, self.append)
         # The ring buffer holds only what arrived since the HMI started; older values of the window (a back-fill,
