@@ -12,46 +12,48 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nicegui import app, ui
+from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission
 from hmi.alarms.engine import Alarm
 from hmi.alarms.service import MAX_COMMENT, AckResult
 from hmi.alarms.states import AlarmState
-from hmi.records.signatures import SignatureRequest, SigningSession
+from hmi.records.signatures import SignatureRequest
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.session import command, first_signing
-from screens.widgets import indicator_classes
+from screens.session import command
+from screens.signature_dialog import SignatureFields
+from screens.testid import testid
+from screens.widgets import alarm_counts, column, indicator_classes
 
 PAGE_SIZE = 50
 
 COLUMNS = [
-    {"name": "priority", "label": "Pri", "field": "priority", "align": "left"},
-    {"name": "time", "label": "Time", "field": "time", "align": "left"},
-    {"name": "area", "label": "Area", "field": "area", "align": "left"},
-    {"name": "line", "label": "Line", "field": "line", "align": "left"},
-    {"name": "tag", "label": "Tag", "field": "tag", "align": "left"},
-    {"name": "message", "label": "Message", "field": "message", "align": "left"},
-    {"name": "value", "label": "Value", "field": "value", "align": "right"},
-    {"name": "state", "label": "State", "field": "state_label", "align": "left"},
-    {"name": "ack", "label": "Acknowledged by", "field": "ack", "align": "left"},
-    {"name": "open", "label": "", "field": "id", "align": "right"},
+    column("priority", "Pri"),
+    column("time", "Time"),
+    column("area", "Area"),
+    column("line", "Line"),
+    column("tag", "Tag"),
+    column("message", "Message"),
+    column("value", "Value", align="right"),
+    column("state", "State", field="state_label"),
+    column("ack", "Acknowledged by"),
+    column("open", "", field="id", align="right"),
 ]
 HIDDEN_COLUMNS = [
-    {"name": "priority", "label": "Pri", "field": "priority", "align": "left"},
-    {"name": "line", "label": "Line", "field": "line", "align": "left"},
-    {"name": "tag", "label": "Tag", "field": "tag", "align": "left"},
-    {"name": "message", "label": "Message", "field": "message", "align": "left"},
-    {"name": "by", "label": "By", "field": "by", "align": "left"},
-    {"name": "since", "label": "Since", "field": "since", "align": "left"},
-    {"name": "why", "label": "Why", "field": "why", "align": "left"},
-    {"name": "left", "label": "Time left", "field": "left", "align": "left"},
-    {"name": "condition", "label": "Process", "field": "condition", "align": "left"},
-    {"name": "open", "label": "", "field": "id", "align": "right"},
+    column("priority", "Pri"),
+    column("line", "Line"),
+    column("tag", "Tag"),
+    column("message", "Message"),
+    column("by", "By"),
+    column("since", "Since"),
+    column("why", "Why"),
+    column("left", "Time left"),
+    column("condition", "Process"),
+    column("open", "", field="id", align="right"),
 ]
 
 # Vue escapes {{ }} interpolation, so alarm text from the plant is never interpreted as HTML.
@@ -80,6 +82,10 @@ SORTS = {"priority": "priority, newest first", "newest": "newest first", "oldest
          "line": "line, then priority"}
 STATE_FILTERS = {"": "all states", "unack": "unacknowledged", "ack": "acknowledged", "rtn": "returned, unack",
                  "latched": "latched"}
+# The lists beside the active one: tab name, state, tab label.
+HIDDEN_LISTS = (("shelved", AlarmState.SHELVED, "Shelved"),
+                ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN, "Suppressed"),
+                ("oos", AlarmState.OUT_OF_SERVICE, "Out of service"))
 SHELVE_CHOICES = {"0.25": "15 minutes", "0.5": "30 minutes", "1": "1 hour", "2": "2 hours", "4": "4 hours",
                   "8": "8 hours", "24": "24 hours", "oneshot": "one-shot: until it clears"}
 
@@ -161,10 +167,9 @@ def filter_alarms(alarms: list[Alarm], *, text: str = "", priority: int = 0, are
     return out
 
 
-def _table(columns: list[dict[str, Any]], testid: str, selectable: bool) -> ui.table:
-    table = ui.table(columns=columns, rows=[], row_key="id", selection="multiple" if selectable else None,
-                     pagination=0).classes("w-full").props(f'data-testid="{testid}" flat bordered hide-bottom')
-    table.mark(testid)
+def _table(columns: list[dict[str, Any]], name: str, selectable: bool) -> ui.table:
+    table = testid(ui.table(columns=columns, rows=[], row_key="id", selection="multiple" if selectable else None,
+                            pagination=0).classes("w-full").props("flat bordered hide-bottom"), name)
     table.add_slot("body-cell-priority", PRIORITY_SLOT)
     table.add_slot("body-cell-line", LINE_SLOT)
     table.add_slot("body-cell-open", OPEN_SLOT)
@@ -240,31 +245,25 @@ class AlarmCommands:
         if self.open_dialog is not None and self.open_dialog.value:
             return
         # The policy decides; the service refuses without a signature anyway (SignatureRequired).
-        signing = SigningSession(app.storage.user, self.viewer.username)
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
-        first = first_signing(self.rt, self.viewer)
         # Two touches for anything that changes a record (ISA-101.01): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
             ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
             choice = None
             if choices:
-                choice = ui.select(choices, value=next(iter(choices)), label="Duration").props(
-                    'data-testid="shelve-duration"').mark("shelve-duration").classes("w-64")
-            reason = ui.textarea(reason_label).props(f'data-testid="ack-comment" maxlength={MAX_COMMENT} counter').mark(
-                "ack-comment").classes("w-full")
+                choice = testid(ui.select(choices, value=next(iter(choices)), label="Duration"),
+                                "shelve-duration").classes("w-64")
+            reason = testid(ui.textarea(reason_label).props(f"maxlength={MAX_COMMENT} counter"),
+                            "ack-comment").classes("w-full")
             post = None
             if post_to_log and self.viewer.can(Permission.ADD_NOTE):
-                post = ui.checkbox("Also post the comment to the shift log").props(
-                    'data-testid="ack-post-note"').mark("ack-post-note")
-            user_id = password = None
+                post = testid(ui.checkbox("Also post the comment to the shift log"), "ack-post-note")
+            fields = None
             if needs_signature:
                 # Electronic signature (21 CFR 11.200(a)(1)): user id and password on the first signing of this
                 # session, the password alone afterwards.
                 ui.label("Electronic signature: re-enter your password to sign.").classes("font-semibold")
-                if first:
-                    user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark("sign-user")
-                password = ui.input("Password", password=True).props(
-                    'data-testid="sign-password" autocomplete=off').mark("sign-password")
+                fields = SignatureFields(self.rt, self.viewer)
             problem = ui.label("").classes("font-semibold")
             done = [False]
 
@@ -276,27 +275,23 @@ class AlarmCommands:
                     problem.set_text("A reason is required.")
                     return
                 signature = None
-                if password is not None:
-                    if not password.value or (user_id is not None and not (user_id.value or "").strip()):
-                        problem.set_text("Enter " + ("your user id and " if user_id is not None else "")
-                                         + "your password to sign.")
+                if fields is not None:
+                    if (missing := fields.missing()) is not None:
+                        problem.set_text(missing)
                         return
-                    signature = SignatureRequest(password.value,
-                                                 user_id.value.strip() if user_id is not None else None)
-                    password.set_value("")
+                    signature = fields.take()
                 done[0] = True
                 dlg.close()
                 self.signature = signature
                 result = await action(actor, ids, reason.value or "", choice.value if choice else None)
-                if result is not None and signature is not None:
-                    signing.signed()
+                if result is not None and fields is not None:
+                    fields.signed()
                 if result is not None and post is not None and post.value and (reason.value or "").strip():
                     await self._post_to_log(actor, result, reason.value or "")
                 await self.after(result)
 
             with ui.row():
-                ui.button(confirm_text, on_click=command(self.rt, confirm)).props('data-testid="ack-confirm"').mark(
-                    "ack-confirm")
+                testid(ui.button(confirm_text, on_click=command(self.rt, confirm)), "ack-confirm")
                 ui.button("Cancel", on_click=dlg.close).props("outline")
         self.open_dialog = dlg
         dlg.open()
@@ -355,171 +350,191 @@ class AlarmCommands:
 
 def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None, tab: str | None = None) -> None:
     """The alarm summary screen."""
-    zone = rt.plant.site.zone
-    may_ack = ctx.can(Permission.ACKNOWLEDGE_ALARM)
-    may_shelve = ctx.can(Permission.SHELVE_ALARM)
-    may_reset = ctx.can(Permission.RESET_LATCHED)
-    may_oos = ctx.can(Permission.REMOVE_FROM_SERVICE)
-    areas = {"": "all areas", **{a.name: a.name for a in rt.plant.areas}}
-    lines = {"": "all lines", **{ln.name: ln.name for _, ln in rt.plant.lines()}}
-    with frame(rt, ctx, "Alarms"):
-        status = ui.label("").classes("font-semibold").props('role="status" data-testid="ack-status"').mark(
-            "ack-status")
-        with ui.tabs(value=tab or "active").props("align=left no-caps") as tabs:
-            t_active = ui.tab("active", "Active").props('data-testid="tab-active"').mark("tab-active")
-            t_shelved = ui.tab("shelved", "Shelved").props('data-testid="tab-shelved"').mark("tab-shelved")
-            t_supp = ui.tab("suppressed", "Suppressed").props('data-testid="tab-suppressed"').mark("tab-suppressed")
-            t_oos = ui.tab("oos", "Out of service").props('data-testid="tab-oos"').mark("tab-oos")
-        with ui.tab_panels(tabs, value=tab or "active").classes("w-full bg-transparent"):
-            with ui.tab_panel("active").classes("p-0 gap-2"):
-                with ui.row().classes("w-full items-center gap-3").props('data-testid="priority-counts"'):
-                    counts: dict[int, ui.label] = {}
-                    for p in range(1, 5):
-                        ui.label(str(p)).classes(indicator_classes(p))
-                        counts[p] = ui.label("0").classes("font-bold").props(f'data-testid="count-p{p}"').mark(
-                            f"count-p{p}")
-                    totals = ui.label("").props('data-testid="alarm-totals"').mark("alarm-totals")
-                with ui.row().classes("w-full items-end gap-3"):
-                    search = ui.input("Filter (text)").props('clearable data-testid="alarm-filter"').mark(
-                        "alarm-filter").classes("w-56")
-                    prio = ui.select({0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3",
-                                      4: "priority 4"}, value=0, label="Priority").classes("w-36")
-                    area = ui.select(areas, value="", label="Area").classes("w-36")
-                    line = ui.select(lines, value="", label="Line").classes("w-36")
-                    state = ui.select(STATE_FILTERS, value="", label="State").classes("w-44")
-                    order = ui.select(SORTS, value="priority", label="Sort").classes("w-48")
-                with ui.row().classes("items-center gap-2"):
-                    if may_ack:
-                        ui.button("Acknowledge selected", on_click=lambda: ack_dialog(selected())).props(
-                            'data-testid="ack-selected"').mark("ack-selected")
-                        ui.button("Acknowledge page", on_click=lambda: ack_dialog(page_unacked())).props(
-                            'outline data-testid="ack-all"').mark("ack-all")
-                        # In a flood the whole filtered list can be acknowledged at once, still behind a confirm.
-                        ui.button("Acknowledge all listed", on_click=lambda: ack_dialog(all_unacked())).props(
-                            'outline data-testid="ack-listed"').mark("ack-listed")
-                    if may_shelve:
-                        ui.button("Shelve…", on_click=lambda: shelve_dialog(selected())).props(
-                            'outline data-testid="shelve"').mark("shelve")
-                    if may_reset:
-                        ui.button("Reset latched", on_click=lambda: reset_dialog(selected())).props(
-                            'outline data-testid="reset"').mark("reset")
-                    if may_oos:
-                        ui.button("Remove from service…", on_click=lambda: oos_dialog(selected())).props(
-                            'outline data-testid="oos"').mark("oos")
-                    if not may_ack:
-                        ui.label(f"Your role ({ctx.role.value}) may view alarms but not acknowledge them."
-                                 ).classes("hmi-muted")
-                selectable = may_ack or may_shelve or may_oos or may_reset
-                table = _table(COLUMNS, "alarm-table", selectable=selectable)
-                table.add_slot("body-cell-state", STATE_SLOT)
-                pager = ui.pagination(1, 1, direction_links=True, value=1).props('data-testid="alarm-pages"')
-            hidden_tables: dict[AlarmState, ui.table] = {}
-            for name, st in (("shelved", AlarmState.SHELVED), ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN),
-                             ("oos", AlarmState.OUT_OF_SERVICE)):
-                with ui.tab_panel(name).classes("p-0 gap-2"):
-                    with ui.row().classes("items-center gap-2"):
-                        if st is AlarmState.SHELVED and may_shelve:
-                            ui.button("Unshelve selected", on_click=lambda: unshelve_dialog()).props(
-                                'data-testid="unshelve"').mark("unshelve")
-                        if st is AlarmState.OUT_OF_SERVICE and may_oos:
-                            ui.button("Return to service", on_click=lambda: return_dialog()).props(
-                                'data-testid="return-to-service"').mark("return-to-service")
-                        if st is AlarmState.SUPPRESSED_BY_DESIGN:
-                            ui.label("Suppressed by the plant state their definition names; they return by "
-                                     "themselves.").classes("hmi-muted")
-                    pickable = (st is AlarmState.SHELVED and may_shelve) or (
-                        st is AlarmState.OUT_OF_SERVICE and may_oos)
-                    hidden_tables[st] = _table(HIDDEN_COLUMNS, f"{name}-table", selectable=pickable)
+    AlarmSummary(rt, ctx, focus, tab)
 
-        shown: dict[str, Any] = {"sig": None, "ids": [], "hidden": {}}
 
-        def matching() -> list[Alarm]:
-            found = filter_alarms(rt.alarms.active(), text=search.value or "", priority=int(prio.value or 0),
-                                  area=area.value or "", line=line.value or "", state=state.value or "")
-            return sort_alarms(found, order.value or "priority")
+class AlarmSummary:
+    """The alarm summary page: the active list (filtered, sorted, paged) with its commands, and the lists of shelved,
+    suppressed and out-of-service alarms. Rows are sent only when the page on screen changes."""
 
-        def selected() -> list[str]:
-            return [r["id"] for r in table.selected]
-
-        def all_unacked() -> list[str]:
-            return [a.id for a in matching() if a.state.unacknowledged]
-
-        def page_unacked() -> list[str]:
-            return [i for i in shown["ids"] if (a := rt.alarms.get(i)) is not None and a.state.unacknowledged]
-
-        def refresh(force: bool = False) -> None:
-            alarms = matching()
-            per = {p: 0 for p in range(1, 5)}
-            for a in alarms:
-                per[a.priority] += 1
-            for p, label in counts.items():
-                label.set_text(str(per[p]))
-            unack = sum(1 for a in alarms if a.state.unacknowledged)
-            totals.set_text(f"{len(alarms)} listed, {unack} unacknowledged")
-            pages = max(1, -(-len(alarms) // PAGE_SIZE))
-            if pager.max != pages:
-                pager.max = pages
-            page = min(int(pager.value or 1), pages)
-            visible = alarms[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-            sig = [(a.id, a.state.value, a.activation, a.acked_by, a.first_out) for a in visible]
-            if sig != shown["sig"] or force:
-                shown["sig"] = sig
-                shown["ids"] = [a.id for a in visible]
-                table.rows = [row_of(a, zone) for a in visible]
-                keep = set(shown["ids"])
-                table.selected = [r for r in table.selected if r["id"] in keep]
-                table.update()
-            now = rt.clock()
-            for st, t in hidden_tables.items():
-                hidden = rt.alarms.in_state(st)
-                hsig = [(a.id, a.mode_at, a.status.condition, a.shelved_until and int((a.shelved_until - now)
-                                                                                       .total_seconds() // 60))
-                        for a in hidden]
-                if hsig != shown["hidden"].get(st):
-                    shown["hidden"][st] = hsig
-                    t.rows = [hidden_row_of(a, zone, now) for a in hidden]
-                    t.update()
-            labels = {t_active: f"Active ({len(alarms)})",
-                      t_shelved: f"Shelved ({len(hidden_tables[AlarmState.SHELVED].rows)})",
-                      t_supp: f"Suppressed ({len(hidden_tables[AlarmState.SUPPRESSED_BY_DESIGN].rows)})",
-                      t_oos: f"Out of service ({len(hidden_tables[AlarmState.OUT_OF_SERVICE].rows)})"}
-            for tab_element, text in labels.items():
-                if tab_element.props.get("label") != text:
-                    tab_element.props["label"] = text
-            apply_focus()
-
-        for control in (search, prio, area, line, state, order, pager):
-            control.on_value_change(lambda: refresh(True))
-
-        async def after(result: AckResult | None) -> None:
-            if result is not None:
-                table.selected = []
-                for t in hidden_tables.values():
-                    t.selected = []
-                refresh(True)
-
-        commands = AlarmCommands(rt, ctx, status, after)
-        ack_dialog, shelve_dialog = commands.acknowledge, commands.shelve
-        oos_dialog, reset_dialog = commands.remove_from_service, commands.reset
-
-        def unshelve_dialog() -> None:
-            commands.unshelve([r["id"] for r in hidden_tables[AlarmState.SHELVED].selected])
-
-        def return_dialog() -> None:
-            commands.return_to_service([r["id"] for r in hidden_tables[AlarmState.OUT_OF_SERVICE].selected])
-
+    def __init__(self, rt: Runtime, ctx: ActionContext, focus: str | None, tab: str | None) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.zone = rt.plant.site.zone
+        self.may_ack = ctx.can(Permission.ACKNOWLEDGE_ALARM)
+        self.may_shelve = ctx.can(Permission.SHELVE_ALARM)
+        self.may_reset = ctx.can(Permission.RESET_LATCHED)
+        self.may_oos = ctx.can(Permission.REMOVE_FROM_SERVICE)
+        self.selectable = self.may_ack or self.may_shelve or self.may_oos or self.may_reset
+        with frame(rt, ctx, "Alarms"):
+            self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "ack-status")
+            with ui.tabs(value=tab or "active").props("align=left no-caps") as tabs:
+                self.tabs = {"active": testid(ui.tab("active", "Active"), "tab-active")}
+                for name, _, label in HIDDEN_LISTS:
+                    self.tabs[name] = testid(ui.tab(name, label), f"tab-{name}")
+            with ui.tab_panels(tabs, value=tab or "active").classes("w-full bg-transparent"):
+                with ui.tab_panel("active").classes("p-0 gap-2"):
+                    self._active_panel()
+                self.hidden_tables = {state: self._hidden_panel(name, state) for name, state, _ in HIDDEN_LISTS}
+        # What the tables show now: a table is sent again only when its rows changed.
+        self.shown: list[tuple[Any, ...]] | None = None
+        self.shown_ids: list[str] = []
+        self.shown_hidden: dict[AlarmState, list[tuple[Any, ...]]] = {}
+        for control in (self.search, self.prio, self.area, self.line, self.state, self.order, self.pager):
+            control.on_value_change(lambda: self.refresh(True))
+        self.commands = AlarmCommands(rt, ctx, self.status, self.after)
         # A link from the banner or a line may arrive a moment before its alarm: keep looking until it is listed.
-        pending = [focus]
+        self.focus = focus
+        self.refresh(True)
+        ui.timer(1.0, self.refresh)
 
-        def apply_focus() -> None:
-            target = pending[0]
-            if not target or (alarm := rt.alarms.get(target)) is None or not alarm.state.listed:
-                return
-            pending[0] = None
-            search.set_value(alarm.tag)
-            if selectable:
-                table.selected = [r for r in table.rows if r["id"] == target]
+    def _active_panel(self) -> None:
+        with testid(ui.row().classes("w-full items-center gap-3"), "priority-counts"):
+            self.counts: dict[int, ui.label] = {}
+            for p in range(1, 5):
+                ui.label(str(p)).classes(indicator_classes(p))
+                self.counts[p] = testid(ui.label("0").classes("font-bold"), f"count-p{p}")
+            self.totals = testid(ui.label(""), "alarm-totals")
+        with ui.row().classes("w-full items-end gap-3"):
+            self.search = testid(ui.input("Filter (text)").props("clearable"), "alarm-filter").classes("w-56")
+            self.prio = ui.select({0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3",
+                                   4: "priority 4"}, value=0, label="Priority").classes("w-36")
+            self.area = ui.select({"": "all areas", **{a.name: a.name for a in self.rt.plant.areas}}, value="",
+                                  label="Area").classes("w-36")
+            self.line = ui.select({"": "all lines", **{ln.name: ln.name for _, ln in self.rt.plant.lines()}},
+                                  value="", label="Line").classes("w-36")
+            self.state = ui.select(STATE_FILTERS, value="", label="State").classes("w-44")
+            self.order = ui.select(SORTS, value="priority", label="Sort").classes("w-48")
+        with ui.row().classes("items-center gap-2"):
+            self._commands()
+        self.table = _table(COLUMNS, "alarm-table", selectable=self.selectable)
+        self.table.add_slot("body-cell-state", STATE_SLOT)
+        self.pager = testid(ui.pagination(1, 1, direction_links=True, value=1), "alarm-pages")
+
+    def _commands(self) -> None:
+        if self.may_ack:
+            testid(ui.button("Acknowledge selected", on_click=lambda: self.commands.acknowledge(self.selected())),
+                   "ack-selected")
+            testid(ui.button("Acknowledge page", on_click=lambda: self.commands.acknowledge(self.page_unacked()))
+                   .props("outline"), "ack-all")
+            # In a flood the whole filtered list can be acknowledged at once, still behind a confirm.
+            testid(ui.button("Acknowledge all listed", on_click=lambda: self.commands.acknowledge(self.all_unacked()))
+                   .props("outline"), "ack-listed")
+        if self.may_shelve:
+            testid(ui.button("Shelve…", on_click=lambda: self.commands.shelve(self.selected())).props("outline"),
+                   "shelve")
+        if self.may_reset:
+            testid(ui.button("Reset latched", on_click=lambda: self.commands.reset(self.selected())).props("outline"),
+                   "reset")
+        if self.may_oos:
+            testid(ui.button("Remove from service…", on_click=lambda: self.commands.remove_from_service(
+                self.selected())).props("outline"), "oos")
+        if not self.may_ack:
+            ui.label(f"Your role ({self.ctx.role.value}) may view alarms but not acknowledge them.").classes(
+                "hmi-muted")
+
+    def _hidden_panel(self, name: str, state: AlarmState) -> ui.table:
+        with ui.tab_panel(name).classes("p-0 gap-2"):
+            with ui.row().classes("items-center gap-2"):
+                if state is AlarmState.SHELVED and self.may_shelve:
+                    testid(ui.button("Unshelve selected", on_click=lambda: self.commands.unshelve(
+                        self.selected_in(AlarmState.SHELVED))), "unshelve")
+                if state is AlarmState.OUT_OF_SERVICE and self.may_oos:
+                    testid(ui.button("Return to service", on_click=lambda: self.commands.return_to_service(
+                        self.selected_in(AlarmState.OUT_OF_SERVICE))), "return-to-service")
+                if state is AlarmState.SUPPRESSED_BY_DESIGN:
+                    ui.label("Suppressed by the plant state their definition names; they return by "
+                             "themselves.").classes("hmi-muted")
+            pickable = (state is AlarmState.SHELVED and self.may_shelve) or (
+                state is AlarmState.OUT_OF_SERVICE and self.may_oos)
+            return _table(HIDDEN_COLUMNS, f"{name}-table", selectable=pickable)
+
+    def matching(self) -> list[Alarm]:
+        """The active alarms the filters keep, in the chosen order."""
+        found = filter_alarms(self.rt.alarms.active(), text=self.search.value or "",
+                              priority=int(self.prio.value or 0), area=self.area.value or "",
+                              line=self.line.value or "", state=self.state.value or "")
+        return sort_alarms(found, self.order.value or "priority")
+
+    def selected(self) -> list[str]:
+        """The ids ticked in the active list."""
+        return [r["id"] for r in self.table.selected]
+
+    def selected_in(self, state: AlarmState) -> list[str]:
+        """The ids ticked in the list of alarms in `state`."""
+        return [r["id"] for r in self.hidden_tables[state].selected]
+
+    def all_unacked(self) -> list[str]:
+        """Every unacknowledged alarm the filters keep (all pages)."""
+        return [a.id for a in self.matching() if a.state.unacknowledged]
+
+    def page_unacked(self) -> list[str]:
+        """The unacknowledged alarms of the page on screen."""
+        return [i for i in self.shown_ids if (a := self.rt.alarms.get(i)) is not None and a.state.unacknowledged]
+
+    def refresh(self, force: bool = False) -> None:
+        """Counts, the page of the active list, the hidden lists and the tab labels, sent only where changed."""
+        alarms = self.matching()
+        self._show_counts(alarms)
+        self._show_page(alarms, force)
+        self._show_hidden()
+        labels = {"active": f"Active ({len(alarms)})"}
+        for name, state, label in HIDDEN_LISTS:
+            labels[name] = f"{label} ({len(self.hidden_tables[state].rows)})"
+        for name, text in labels.items():
+            if self.tabs[name].props.get("label") != text:
+                self.tabs[name].props["label"] = text
+        self.apply_focus()
+
+    def _show_counts(self, alarms: list[Alarm]) -> None:
+        per = alarm_counts(alarms)
+        for p, label in self.counts.items():
+            label.set_text(str(per[p]))
+        unack = sum(1 for a in alarms if a.state.unacknowledged)
+        self.totals.set_text(f"{len(alarms)} listed, {unack} unacknowledged")
+
+    def _show_page(self, alarms: list[Alarm], force: bool) -> None:
+        pages = max(1, -(-len(alarms) // PAGE_SIZE))
+        if self.pager.max != pages:
+            self.pager.max = pages
+        page = min(int(self.pager.value or 1), pages)
+        visible = alarms[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        sig = [(a.id, a.state.value, a.activation, a.acked_by, a.first_out) for a in visible]
+        if sig == self.shown and not force:
+            return
+        self.shown = sig
+        self.shown_ids = [a.id for a in visible]
+        self.table.rows = [row_of(a, self.zone) for a in visible]
+        keep = set(self.shown_ids)
+        self.table.selected = [r for r in self.table.selected if r["id"] in keep]
+        self.table.update()
+
+    def _show_hidden(self) -> None:
+        now = self.rt.clock()
+        for state, table in self.hidden_tables.items():
+            hidden = self.rt.alarms.in_state(state)
+            sig = [(a.id, a.mode_at, a.status.condition,
+                    a.shelved_until and int((a.shelved_until - now).total_seconds() // 60)) for a in hidden]
+            if sig != self.shown_hidden.get(state):
+                self.shown_hidden[state] = sig
+                table.rows = [hidden_row_of(a, self.zone, now) for a in hidden]
                 table.update()
 
-        refresh(True)
-        ui.timer(1.0, refresh)
+    async def after(self, result: AckResult | None) -> None:
+        """After a command: clear the ticks and show the outcome at once."""
+        if result is not None:
+            self.table.selected = []
+            for table in self.hidden_tables.values():
+                table.selected = []
+            self.refresh(True)
+
+    def apply_focus(self) -> None:
+        """Filter to (and tick) the alarm the page was opened for, once it is listed."""
+        target = self.focus
+        if not target or (alarm := self.rt.alarms.get(target)) is None or not alarm.state.listed:
+            return
+        self.focus = None
+        self.search.set_value(alarm.tag)
+        if self.selectable:
+            self.table.selected = [r for r in self.table.rows if r["id"] == target]
+            self.table.update()

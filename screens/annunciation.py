@@ -13,6 +13,7 @@ from nicegui import app, ui
 
 from hmi.alarms.engine import Alarm
 from hmi.config import SoundPolicy
+from screens.testid import testid
 
 _STORE = "hmi_annunciation"
 
@@ -103,11 +104,11 @@ class AnnunciatorWidget:
         self._tone = -1
         self._enabled = False
         ui.timer(0.5, self._ask_browser, once=True)
-        self.allow = ui.button("Allow alarm sound", on_click=self._enable).props(
-            'color=white outline no-caps data-testid="allow-sound"').mark("allow-sound")
+        self.allow = testid(ui.button("Allow alarm sound", on_click=self._enable).props("color=white outline no-caps"),
+                            "allow-sound")
         self.allow.set_visibility(False)
-        self.silence_button = ui.button("Silence", on_click=self._silence).props(
-            'color=white outline no-caps data-testid="silence"').mark("silence")
+        self.silence_button = testid(ui.button("Silence", on_click=self._silence).props("color=white outline no-caps"),
+                                     "silence")
         self._alarms: list[Alarm] = []
 
     async def _ask_browser(self) -> None:

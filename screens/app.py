@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -56,94 +57,94 @@ def setup(
 
     app.on_startup(startup)
     app.on_shutdown(shutdown)
+    _pages(rt)
 
-    async def ready() -> bool:
-        if await rt.wait_ready():
-            return True
-        ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")
-                 ).classes("hmi-title p-6").props('role="alert"')
-        return False
 
-    async def signed_in() -> ActionContext | None:
-        """The person of this browser's live session, checked before anything of the page is built."""
-        if not await ready():
-            return None
-        check = await session.resolve_page(rt)
-        if check.ctx is None:
-            ui.navigate.to(session.login_target())
-            return None
-        if check.locked or session.idle_locked(rt):
-            # The stale page is never built behind the lock: only the lock screen, until the person unlocks.
-            lock_screen(rt, check.ctx)
-            return None
-        return check.ctx
+async def ready(rt: Runtime) -> bool:
+    """True when the runtime runs; otherwise the page says why it cannot be shown."""
+    if await rt.wait_ready():
+        return True
+    ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")
+             ).classes("hmi-title p-6").props('role="alert"')
+    return False
+
+
+async def show(rt: Runtime, build: Callable[[ActionContext], object]) -> None:
+    """Every screen: built for the person of this browser's live session, checked before anything of it is built;
+    the login page instead when nobody is signed in, the lock screen alone while the session is locked.
+    A screen only some roles may see checks that first (screens.restricted)."""
+    if not await ready(rt):
+        return
+    check = await session.resolve_page(rt)
+    if check.ctx is None:
+        ui.navigate.to(session.login_target())
+        return
+    if check.locked or session.idle_locked(rt):
+        # The stale page is never built behind the lock: only the lock screen, until the person unlocks.
+        lock_screen(rt, check.ctx)
+        return
+    built = build(check.ctx)
+    if inspect.isawaitable(built):
+        await built
+
+
+def _pages(rt: Runtime) -> None:
+    """The addresses of the screens."""
 
     @ui.page("/login")
     async def _login(next: str | None = None) -> None:
-        if await ready():
+        if await ready(rt):
             await login_page(rt, next)
 
     @ui.page("/logout")
     async def _logout() -> None:
-        if await ready():
+        if await ready(rt):
             await logout(rt)
 
     @ui.page("/")
     async def _overview() -> None:
-        if (ctx := await signed_in()) is not None:
-            overview_page(rt, ctx)
+        await show(rt, lambda ctx: overview_page(rt, ctx))
 
     @ui.page("/line/{name}")
     async def _line(name: str) -> None:
-        if (ctx := await signed_in()) is not None:
-            line_page(rt, ctx, name)
+        await show(rt, lambda ctx: line_page(rt, ctx, name))
 
     @ui.page("/alarms")
     async def _alarms(focus: str | None = None, tab: str | None = None) -> None:
-        if (ctx := await signed_in()) is not None:
-            alarms_page(rt, ctx, focus, tab)
+        await show(rt, lambda ctx: alarms_page(rt, ctx, focus, tab))
 
     @ui.page("/alarm/{alarm_id}")
     async def _alarm(alarm_id: str) -> None:
-        if (ctx := await signed_in()) is not None:
-            alarm_detail_page(rt, ctx, alarm_id)
+        await show(rt, lambda ctx: alarm_detail_page(rt, ctx, alarm_id))
 
     @ui.page("/trends")
     async def _trends(tags: str | None = None) -> None:
-        if (ctx := await signed_in()) is not None:
-            trends_page(rt, ctx, tags)
+        await show(rt, lambda ctx: trends_page(rt, ctx, tags))
 
     @ui.page("/oee")
     async def _oee() -> None:
-        if (ctx := await signed_in()) is not None:
-            oee_page(rt, ctx)
+        await show(rt, lambda ctx: oee_page(rt, ctx))
 
     @ui.page("/notes")
     async def _notes() -> None:
-        if (ctx := await signed_in()) is not None:
-            notes_page(rt, ctx)
+        await show(rt, lambda ctx: notes_page(rt, ctx))
 
     @ui.page("/handover")
     async def _handover() -> None:
-        if (ctx := await signed_in()) is not None:
-            handover_page(rt, ctx)
+        await show(rt, lambda ctx: handover_page(rt, ctx))
 
     @ui.page("/journal")
     async def _journal() -> None:
-        if (ctx := await signed_in()) is not None:
-            journal_page(rt, ctx)
+        await show(rt, lambda ctx: journal_page(rt, ctx))
 
     @ui.page("/users")
     async def _users() -> None:
-        if (ctx := await signed_in()) is not None:
-            await users_page(rt, ctx)
+        await show(rt, lambda ctx: users_page(rt, ctx))
 
     @ui.page("/kpi")
     async def _kpi() -> None:
-        if (ctx := await signed_in()) is not None:
-            kpi_page(rt, ctx)
+        await show(rt, lambda ctx: kpi_page(rt, ctx))
 
     @ui.page("/audit")
     async def _audit() -> None:
-        if (ctx := await signed_in()) is not None:
-            audit_page(rt, ctx)
+        await show(rt, lambda ctx: audit_page(rt, ctx))

@@ -7,8 +7,9 @@ from typing import Any
 
 from nicegui import ui
 
-from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.context import ActionContext
 from hmi.access.roles import Permission, Role
+from hmi.limits import Page
 from hmi.records.audit_anchor import Anchor
 from hmi.records.audit_export import AuditFilter, audit_csv, audit_pdf, read_export, read_page
 from hmi.runtime import Runtime
@@ -18,21 +19,25 @@ from screens import ranges
 from screens.exporting import read_for_export
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.record_list import PagedTable, RangePicker, on_choice
+from screens.restricted import Restriction, permitted
 from screens.session import command
+from screens.testid import testid
+from screens.widgets import column
 
 # Long values (a configuration diff) are cut in the table; the export carries them whole.
 CELL_CHARS = 200
 
 COLUMNS: list[dict[str, Any]] = [
-    {"name": "time", "label": "Time (plant)", "field": "time", "sortable": True, "align": "left"},
-    {"name": "user", "label": "User", "field": "user", "sortable": True, "align": "left"},
-    {"name": "station", "label": "Station", "field": "station", "sortable": True, "align": "left"},
-    {"name": "action", "label": "Action", "field": "action", "sortable": True, "align": "left"},
-    {"name": "object", "label": "Object", "field": "object", "sortable": True, "align": "left"},
-    {"name": "old", "label": "Old value", "field": "old", "align": "left"},
-    {"name": "new", "label": "New value", "field": "new", "align": "left"},
-    {"name": "reason", "label": "Reason", "field": "reason", "align": "left"},
-    {"name": "detail", "label": "Detail / signature", "field": "detail", "align": "left"},
+    column("time", "Time (plant)", sortable=True),
+    column("user", "User", sortable=True),
+    column("station", "Station", sortable=True),
+    column("action", "Action", sortable=True),
+    column("object", "Object", sortable=True),
+    column("old", "Old value"),
+    column("new", "New value"),
+    column("reason", "Reason"),
+    column("detail", "Detail / signature"),
 ]
 
 
@@ -57,149 +62,96 @@ def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def audit_page(rt: Runtime, ctx: ActionContext) -> None:
+AUDIT_VIEWERS = Restriction(
+    check=lambda rt, ctx: rt.audit.require(ctx, Permission.VIEW_AUDIT, action="audit.view", object_type="audit"),
+    refused=lambda ctx, _: f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager or an "
+                           "administrator can.",
+    unavailable="The audit trail cannot be shown",
+    testid="audit-denied",
+)
+
+
+async def audit_page(rt: Runtime, ctx: ActionContext) -> None:
     """The audit trail screen: the permission is checked (and a refusal audited) before any row shows."""
     with frame(rt, ctx, "Audit"):
         ui.label("Audit trail").classes("hmi-title")
-        body = ui.column().classes("w-full gap-3")
-
-        async def start() -> None:
-            try:
-                await rt.audit.require(ctx.for_action(), Permission.VIEW_AUDIT, action="audit.view",
-                                       object_type="audit")
-            except PermissionDenied:
-                with body:
-                    (
-                        ui.label(f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager "
-                                 "or an administrator can.")
-                        .classes("font-semibold")
-                        .props('role="alert" data-testid="audit-denied"')
-                        .mark("audit-denied")
-                    )
-                return
-            except DatabaseUnavailable as exc:
-                with body:
-                    ui.label(f"The audit trail cannot be shown: {exc}").classes("font-semibold").props('role="alert"')
-                return
-            with body:
-                if ctx.role is Role.ADMIN:
-                    # What start-up or the anchor task found (re-installed guards, anchor trouble): admins act on it.
-                    for finding in rt.findings:
-                        ui.label(finding).classes("font-semibold text-red-700").props(
-                            'role="alert" data-testid="audit-finding"').mark("audit-finding")
-                _build(rt, ctx)
-
-        ui.timer(0.0, start, once=True)
+        if not await permitted(rt, ctx, AUDIT_VIEWERS):
+            return
+        if ctx.role is Role.ADMIN:
+            # What start-up or the anchor task found (re-installed guards, anchor trouble): admins act on it.
+            for finding in rt.findings:
+                testid(ui.label(finding).classes("font-semibold text-red-700").props('role="alert"'), "audit-finding")
+        AuditScreen(rt, ctx)
 
 
-def _build(rt: Runtime, ctx: ActionContext) -> None:
-    zone = rt.plant.site.zone
-    with ui.row().classes("w-full items-end gap-3"):
-        rng = (
-            ui.select(ranges.choices("1h", "shift", "24h", "7d", "custom"), value="24h", label="Time range")
-            .classes("w-44").props('data-testid="audit-range"').mark("audit-range")
-        )
-        with ui.row().classes("items-end gap-3") as custom:
-            since_in = (ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-48")
-                        .props('data-testid="audit-from"').mark("audit-from"))
-            until_in = (ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)").classes("w-56")
-                        .props('data-testid="audit-to"').mark("audit-to"))
-        custom.bind_visibility_from(rng, "value", value="custom")
-        user = ui.input("User").classes("w-32").props('clearable data-testid="audit-user"').mark("audit-user")
-        obj = (ui.input("Object (type or type:id)").classes("w-56")
-               .props('clearable data-testid="audit-object"').mark("audit-object"))
-        action = (ui.input("Action (e.g. login)").classes("w-44")
-                  .props('clearable data-testid="audit-action"').mark("audit-action"))
-    with ui.row().classes("items-center gap-3"):
-        ui.button("Show", on_click=lambda: show(0)).props('data-testid="audit-apply"').mark("audit-apply")
+class AuditScreen:
+    """Filters, the page of entries on show, and the exports (for those who may export)."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
+        self.rt = rt
+        self.zone = rt.plant.site.zone
+        with ui.row().classes("w-full items-end gap-3"):
+            self.range = RangePicker(rt, "audit", ("1h", "shift", "24h", "7d", "custom"), value="24h")
+            self.user = testid(ui.input("User").classes("w-32").props("clearable"), "audit-user")
+            self.obj = testid(ui.input("Object (type or type:id)").classes("w-56").props("clearable"), "audit-object")
+            self.action = testid(ui.input("Action (e.g. login)").classes("w-44").props("clearable"), "audit-action")
         # Hidden for roles the service would refuse anyway; the export checks the permission itself.
-        if ctx.can(Permission.EXPORT_AUDIT):
-            ui.button("Export CSV", on_click=command(rt, lambda actor: export(actor, "csv"))).props(
-                'outline data-testid="audit-export-csv"').mark("audit-export-csv")
-            ui.button("Export PDF", on_click=command(rt, lambda actor: export(actor, "pdf"))).props(
-                'outline data-testid="audit-export-pdf"').mark("audit-export-pdf")
-        newer = ui.button("Newer", on_click=lambda: show(max(0, offset - rt.plant.limits.page_rows))).props(
-            'flat data-testid="audit-newer"').mark("audit-newer")
-        older = ui.button("Older", on_click=lambda: show(offset + rt.plant.limits.page_rows)).props(
-            'flat data-testid="audit-older"').mark("audit-older")
-        count = ui.label("").props('data-testid="audit-count"').mark("audit-count")
-    status = (ui.label("").classes("font-semibold").props('role="status" data-testid="audit-status"')
-              .mark("audit-status"))
-    table = (
-        ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 50})
-        .classes("w-full").props('data-testid="audit-table" flat bordered').mark("audit-table")
-    )
+        exports = [("Export CSV", command(rt, lambda actor: self.export(actor, "csv")), "audit-export-csv"),
+                   ("Export PDF", command(rt, lambda actor: self.export(actor, "pdf")), "audit-export-pdf")]
+        self.pages = PagedTable(rt, "audit", COLUMNS, read=self.read, row=lambda r: _row(r, rt),
+                                unreadable="The audit trail cannot be read",
+                                actions=exports if ctx.can(Permission.EXPORT_AUDIT) else ())
+        on_choice([self.range.select], self.pages.show)
 
-    def current() -> tuple[ranges.Window, AuditFilter]:
-        window = ranges.resolve(rng.value, rt.clock(), zone, shift=rt.shift(), custom_from=since_in.value or "",
-                                custom_to=until_in.value or "")
+    def current(self) -> tuple[ranges.Window, AuditFilter]:
+        """The chosen window and filter; ValueError when they are not one."""
+        window = self.range.window()
         # "Last hour" runs up to the newest row, including those written while the page is open.
         flt = AuditFilter.build(since=window.start, until=None if window.open_end else window.end,
-                                username=user.value or "", obj=obj.value or "", action=action.value or "")
+                                username=self.user.value or "", obj=self.obj.value or "",
+                                action=self.action.value or "")
         return window, flt
 
-    offset = 0
+    async def read(self, offset: int) -> tuple[ranges.Window, Page[AuditEntry]]:
+        """One page of the chosen entries, newest first."""
+        window, flt = self.current()
+        rt = self.rt
+        return window, await read_page(rt.audit, flt, limits=rt.plant.limits, now=rt.clock(), offset=offset)
 
-    async def show(start: int = 0) -> None:
-        nonlocal offset
-        try:
-            window, flt = current()
-            page = await read_page(rt.audit, flt, limits=rt.plant.limits, now=rt.clock(), offset=start)
-        except ValueError as exc:
-            status.set_text(f"Not shown: {exc}.")
+    async def export(self, actor: ActionContext, fmt: str) -> None:
+        """Export the chosen entries as CSV or PDF, audited before the file leaves."""
+        status = self.pages.status
+        found = await read_for_export(status, lambda: self._read_export(actor, fmt),
+                                      self.rt.plant.limits.export_max_rows)
+        if found is None:
             return
-        except DatabaseUnavailable as exc:
-            status.set_text(f"The audit trail cannot be read: {exc}")
-            return
-        offset = page.offset
-        status.set_text("")
-        table.rows = [_row(r, rt) for r in page.rows]  # newest first on screen
-        table.update()
-        newer.set_enabled(page.offset > 0)
-        older.set_enabled(page.more)
-        span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
-        if page.offset or page.more:
-            count.set_text(f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
-                           f"{'; older ones on the next page' if page.more else ''})")
-        else:
-            count.set_text(f"{len(page.rows)} entries, newest first, {span}")
-
-    async def export(actor: ActionContext, fmt: str) -> None:
-        flt: AuditFilter | None = None
-
-        async def read() -> tuple[ranges.Window, list[AuditEntry]]:
-            nonlocal flt
-            await rt.audit.require(actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit",
-                                   object_id=fmt)
-            nonlocal head
-            window, flt = current()
-            head = await rt.audit.head()
-            return window, await read_export(rt.audit, flt, limits=rt.plant.limits, now=rt.clock())
-
-        head: Anchor | None = None
-        if (found := await read_for_export(status, read, rt.plant.limits.export_max_rows)) is None or flt is None:
-            return
-        window, rows = found
-        name = f"audit-trail_{ranges.file_stamp(window, zone)}"
+        (window, flt, head), rows = found
+        name = f"audit-trail_{ranges.file_stamp(window, self.zone)}"
         if fmt == "csv":
-            text = await asyncio.to_thread(audit_csv, rows, zone, head)
+            text = await asyncio.to_thread(audit_csv, rows, self.zone, head)
             # The byte-order mark lets spreadsheet programs recognise UTF-8.
             content, filename, media = text.encode("utf-8-sig"), f"{name}.csv", "text/csv"
         else:
             printed = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
             content = await asyncio.to_thread(
-                audit_pdf, rows, title=rt.plant.site.name, zone=zone, generated_by=printed,
-                generated_at=rt.clock(), filter_text=flt.describe(zone), head=head)
+                audit_pdf, rows, title=self.rt.plant.site.name, zone=self.zone, generated_by=printed,
+                generated_at=self.rt.clock(), filter_text=flt.describe(self.zone), head=head)
             filename, media = f"{name}.pdf", "application/pdf"
         try:
             # Recorded before the file leaves: an export that cannot be audited does not happen.
-            await rt.audit.record(actor, "audit.export", "audit", fmt, new_value=flt.as_dict(),
-                                  detail=f"{len(rows)} rows to {filename}")
+            await self.rt.audit.record(actor, "audit.export", "audit", fmt, new_value=flt.as_dict(),
+                                       detail=f"{len(rows)} rows to {filename}")
         except DatabaseUnavailable as exc:
             status.set_text(f"Not exported: {exc}")
             return
         ui.download.content(content, filename, media)
         status.set_text(f"Exported {len(rows)} entries.")
 
-    rng.on_value_change(lambda e: show() if e.value != "custom" else None)
-    ui.timer(0.0, show, once=True)
+    async def _read_export(self, actor: ActionContext, fmt: str) -> tuple[
+            tuple[ranges.Window, AuditFilter, Anchor | None], list[AuditEntry]]:
+        await self.rt.audit.require(actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit",
+                                    object_id=fmt)
+        window, flt = self.current()
+        head = await self.rt.audit.head()
+        rows = await read_export(self.rt.audit, flt, limits=self.rt.plant.limits, now=self.rt.clock())
+        return (window, flt, head), rows

@@ -4,164 +4,166 @@ download the PDF."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from nicegui import app, ui
+from nicegui import ui
 
-from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.context import ActionContext
 from hmi.access.roles import Permission
-from hmi.records.signatures import SignatureRequest, SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, count_text
-from screens.session import command, first_signing
+from screens.outcome import attempt
+from screens.session import command
+from screens.signature_dialog import SignatureFields
+from screens.testid import testid
+
+SECTIONS = (("Alarms standing", "alarms_standing"), ("Shelved", "alarms_shelved"),
+            ("Out of service", "alarms_out_of_service"))
 
 
 def handover_page(rt: Runtime, ctx: ActionContext) -> None:
     """The handover screen."""
-    zone = rt.plant.site.zone
-    may_sign = ctx.can(Permission.SIGN_HANDOVER)
-    scopes = {"": "whole site", **{a.name: f"area {a.name}" for a in rt.plant.areas},
-              **{ln.name: f"line {ln.name}" for _, ln in rt.plant.lines()}}
-    with frame(rt, ctx, "Handover"):
-        slot = rt.shift()
-        ui.label(f"Shift handover — {slot.name} shift of {slot.date.isoformat()} "
-                 f"({local_time(slot.start, zone)}–{local_time(slot.end, zone)})").classes("hmi-title")
-        status = ui.label("").classes("font-semibold").props('role="status" data-testid="handover-status"').mark(
-            "handover-status")
-        with ui.row().classes("items-end gap-3"):
-            scope = ui.select(scopes, value="", label="Scope").classes("w-48").props(
-                'data-testid="handover-scope"').mark("handover-scope")
-            if may_sign:
-                ui.button("Draft report", on_click=command(rt, lambda actor: draft(actor))).props(
-                    'data-testid="handover-draft"').mark("handover-draft")
-            else:
-                ui.label(f"Your role ({ctx.role.value}) may read handovers but not sign them.").classes("hmi-muted")
-        report = ui.column().classes("w-full max-w-4xl gap-2").props('data-testid="handover-report"').mark(
-            "handover-report")
-        listing = ui.column().classes("w-full max-w-4xl gap-1")
+    HandoverScreen(rt, ctx)
 
-        async def attempt(what: str, work: object) -> Handover | None:
-            try:
-                return await work  # type: ignore[misc,no-any-return]
-            except PermissionDenied as exc:
-                status.set_text(f"Refused: {exc}.")
-            except (ValueError, DatabaseUnavailable) as exc:
-                status.set_text(f"Not {what}: {exc}")
-            return None
 
-        async def draft(actor: ActionContext) -> None:
-            handover = await attempt("drafted", rt.handover.draft(actor, scope.value or ""))
-            if handover is not None:
-                status.set_text("Report drafted.")
-                await show(handover)
+def report_content(data: dict[str, Any]) -> None:
+    """What the report says: alarms, notes and production of the shift, and what the last handover left open."""
+    for title, key in SECTIONS:
+        ui.label(f"{title}: {len(data[key])}").classes("font-semibold")
+        for a in data[key]:
+            ui.label(f"P{a['priority']} {a['line']}: {a['message']} ({a['state']})")
+    ui.label(f"Alarms raised during the shift: {data['alarms_raised']['count']}").classes("font-semibold")
+    ui.label(f"Shift notes: {len(data['notes'])}").classes("font-semibold")
+    for n in data["notes"]:
+        ui.label(f"{n['line']} · {n['category']} · {n['author']}: {n['text']}").classes("whitespace-pre-wrap")
+    ui.label("Production").classes("font-semibold")
+    for p in data["production"]:
+        testid(ui.label(f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
+                        f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
+                        f", rejects {count_text(p.get('reject'))})"), f"handover-production-{p['line']}")
+    ui.label(data["production_note"]).classes("hmi-muted text-sm")
+    ui.label("Carried from the last handover: " + ("; ".join(data["carried_open_items"]) or "none"))
 
-        async def show(handover: Handover) -> None:
-            data = json.loads(handover.content)
-            items: list[str] = json.loads(handover.open_items)
-            signatures = await rt.handover.signatures_of(handover)
-            valid = await rt.handover.verify(handover)
-            report.clear()
-            with report, ui.column().classes("hmi-panel p-3 w-full gap-1"):
-                ui.label(f"Handover {handover.id} · {data['scope']} · {handover.shift_name} "
-                         f"{handover.shift_date.isoformat()} · {handover.state.value.replace('_', ' ')}").classes(
-                    "font-bold")
-                sections = (("Alarms standing", "alarms_standing"), ("Shelved", "alarms_shelved"),
-                            ("Out of service", "alarms_out_of_service"))
-                for title, key in sections:
-                    ui.label(f"{title}: {len(data[key])}").classes("font-semibold")
-                    for a in data[key]:
-                        ui.label(f"P{a['priority']} {a['line']}: {a['message']} ({a['state']})")
-                ui.label(f"Alarms raised during the shift: {data['alarms_raised']['count']}").classes(
-                    "font-semibold")
-                ui.label(f"Shift notes: {len(data['notes'])}").classes("font-semibold")
-                for n in data["notes"]:
-                    ui.label(f"{n['line']} · {n['category']} · {n['author']}: {n['text']}").classes(
-                        "whitespace-pre-wrap")
-                ui.label("Production").classes("font-semibold")
-                for p in data["production"]:
-                    ui.label(f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
-                             f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
-                             f", rejects {count_text(p.get('reject'))})").props(
-                        f'data-testid="handover-production-{p["line"]}"').mark(f"handover-production-{p['line']}")
-                ui.label(data["production_note"]).classes("hmi-muted text-sm")
-                ui.label("Carried from the last handover: " + ("; ".join(data["carried_open_items"]) or "none"))
-                for s in signatures:
-                    ui.label(rt.signatures.manifestation(s, zone)).props('data-testid="signature"').mark(
-                        "signature")
-                if signatures:
-                    ui.label("Signatures match the content." if valid else
-                             "WARNING: the content no longer matches its signatures.").classes("font-semibold")
-                editable = handover.state is HandoverState.DRAFT and may_sign
-                open_items = ui.textarea("Open items for the next shift (one a line)", value="\n".join(items)).props(
-                    f'data-testid="handover-items" {"" if editable else "readonly"}').mark(
-                    "handover-items").classes("w-full")
-                signing = SigningSession(app.storage.user, ctx.username)
-                user_id = password = None
-                # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
-                # Asked of the service: with signatures off there is no signature, but the hand-over is recorded.
-                handed_over_by_me = (handover.state is HandoverState.HANDED_OVER
-                                     and await rt.handover.handed_over_by(handover) == ctx.user_id)
-                if handed_over_by_me:
-                    ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
-                             "here.").classes("font-semibold").props('data-testid="handover-own"').mark("handover-own")
-                elif may_sign and handover.state is not HandoverState.ACCEPTED:
-                    if first_signing(rt, ctx):
-                        user_id = ui.input("User id").props('data-testid="sign-user" autocomplete=off').mark(
-                            "sign-user")
-                    password = ui.input("Password", password=True).props(
-                        'data-testid="sign-password" autocomplete=off').mark("sign-password")
 
-                async def sign(actor: ActionContext) -> None:
-                    if password is None:
-                        return
-                    request = SignatureRequest(password.value or "",
-                                               (user_id.value or "").strip() if user_id is not None else None)
-                    password.set_value("")
-                    hid = handover.id or 0
-                    if handover.state is HandoverState.DRAFT:
-                        wanted = [i for i in (open_items.value or "").splitlines() if i.strip()]
-                        if wanted != items and await attempt(
-                                "saved", rt.handover.set_open_items(actor, hid, wanted)) is None:
-                            return
-                        done = await attempt("handed over", rt.handover.hand_over(actor, hid, request))
-                        message = "Handed over and signed."
-                    else:
-                        done = await attempt("accepted", rt.handover.accept(actor, hid, request))
-                        message = "Reviewed, accepted and signed."
-                    if done is not None:
-                        signing.signed()
-                        status.set_text(message)
-                        await show(done)
-                        await recent()
+class HandoverScreen:
+    """The handover page: scope and draft, the report on show with its signatures, and the recent handovers."""
 
-                async def download() -> None:
-                    pdf = await rt.handover.pdf(handover, zone)
-                    ui.download(pdf, f"handover-{handover.id}.pdf", "application/pdf")
+    def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.zone = rt.plant.site.zone
+        self.may_sign = ctx.can(Permission.SIGN_HANDOVER)
+        scopes = {"": "whole site", **{a.name: f"area {a.name}" for a in rt.plant.areas},
+                  **{ln.name: f"line {ln.name}" for _, ln in rt.plant.lines()}}
+        with frame(rt, ctx, "Handover"):
+            slot = rt.shift()
+            ui.label(f"Shift handover — {slot.name} shift of {slot.date.isoformat()} "
+                     f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})").classes("hmi-title")
+            self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "handover-status")
+            with ui.row().classes("items-end gap-3"):
+                self.scope = testid(ui.select(scopes, value="", label="Scope").classes("w-48"), "handover-scope")
+                if self.may_sign:
+                    testid(ui.button("Draft report", on_click=command(rt, self.draft)), "handover-draft")
+                else:
+                    ui.label(f"Your role ({ctx.role.value}) may read handovers but not sign them.").classes(
+                        "hmi-muted")
+            self.report = testid(ui.column().classes("w-full max-w-4xl gap-2"), "handover-report")
+            self.listing = ui.column().classes("w-full max-w-4xl gap-1")
+        ui.timer(0.0, self.recent, once=True)
 
-                with ui.row().classes("gap-2"):
-                    if password is not None:
-                        label = "Sign: handed over" if handover.state is HandoverState.DRAFT else \
-                            "Sign: reviewed / accepted"
-                        ui.button(label, on_click=command(rt, sign)).props('data-testid="handover-sign"').mark(
-                            "handover-sign")
-                    ui.button("PDF", on_click=download).props('outline data-testid="handover-pdf"').mark(
-                        "handover-pdf")
+    async def draft(self, actor: ActionContext) -> None:
+        """Draft (or redraft) the report of the running shift for the chosen scope."""
+        handover = await attempt(self.status, "drafted", self.rt.handover.draft(actor, self.scope.value or ""))
+        if handover is not None:
+            self.status.set_text("Report drafted.")
+            await self.show(handover)
 
-        async def recent() -> None:
-            try:
-                rows = await rt.handover.list(limit=20)
-            except DatabaseUnavailable as exc:
-                status.set_text(f"Handovers cannot be read: {exc}")
+    async def show(self, handover: Handover) -> None:
+        """The report, its signatures, the open items and what this person may sign of it."""
+        data = json.loads(handover.content)
+        items: list[str] = json.loads(handover.open_items)
+        signatures = await self.rt.handover.signatures_of(handover)
+        valid = await self.rt.handover.verify(handover)
+        self.report.clear()
+        with self.report, ui.column().classes("hmi-panel p-3 w-full gap-1"):
+            ui.label(f"Handover {handover.id} · {data['scope']} · {handover.shift_name} "
+                     f"{handover.shift_date.isoformat()} · {handover.state.value.replace('_', ' ')}").classes(
+                "font-bold")
+            report_content(data)
+            for s in signatures:
+                testid(ui.label(self.rt.signatures.manifestation(s, self.zone)), "signature")
+            if signatures:
+                ui.label("Signatures match the content." if valid else
+                         "WARNING: the content no longer matches its signatures.").classes("font-semibold")
+            editable = handover.state is HandoverState.DRAFT and self.may_sign
+            open_items = testid(ui.textarea("Open items for the next shift (one a line)", value="\n".join(items))
+                                .props("" if editable else "readonly"), "handover-items").classes("w-full")
+            fields = await self._signature_fields(handover)
+
+            async def sign(actor: ActionContext) -> None:
+                if fields is not None:
+                    await self.sign(actor, handover, fields, items, open_items.value or "")
+
+            async def download() -> None:
+                pdf = await self.rt.handover.pdf(handover, self.zone)
+                ui.download(pdf, f"handover-{handover.id}.pdf", "application/pdf")
+
+            with ui.row().classes("gap-2"):
+                if fields is not None:
+                    label = "Sign: handed over" if handover.state is HandoverState.DRAFT else \
+                        "Sign: reviewed / accepted"
+                    testid(ui.button(label, on_click=command(self.rt, sign)), "handover-sign")
+                testid(ui.button("PDF", on_click=download).props("outline"), "handover-pdf")
+
+    async def _signature_fields(self, handover: Handover) -> SignatureFields | None:
+        """The signature this person may give the report now, or None (with the reason when it is their own)."""
+        # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
+        # Asked of the service: with signatures off there is no signature, but the hand-over is recorded.
+        handed_over_by_me = (handover.state is HandoverState.HANDED_OVER
+                             and await self.rt.handover.handed_over_by(handover) == self.ctx.user_id)
+        if handed_over_by_me:
+            testid(ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
+                            "here.").classes("font-semibold"), "handover-own")
+        elif self.may_sign and handover.state is not HandoverState.ACCEPTED:
+            return SignatureFields(self.rt, self.ctx)
+        return None
+
+    async def sign(self, actor: ActionContext, handover: Handover, fields: SignatureFields, items: list[str],
+                   open_items: str) -> None:
+        """Sign as outgoing lead (the open items saved first) or as incoming lead."""
+        request = fields.take()
+        hid = handover.id or 0
+        if handover.state is HandoverState.DRAFT:
+            wanted = [i for i in open_items.splitlines() if i.strip()]
+            if wanted != items and await attempt(
+                    self.status, "saved", self.rt.handover.set_open_items(actor, hid, wanted)) is None:
                 return
-            listing.clear()
-            with listing:
-                ui.label("Recent handovers").classes("font-bold")
-                for h in rows:
-                    ui.button(f"{h.shift_date.isoformat()} {h.shift_name} · {h.scope or 'site'} · "
-                              f"{h.state.value.replace('_', ' ')}",
-                              on_click=lambda h=h: show(h)).props("flat no-caps align=left")
+            done = await attempt(self.status, "handed over", self.rt.handover.hand_over(actor, hid, request))
+            message = "Handed over and signed."
+        else:
+            done = await attempt(self.status, "accepted", self.rt.handover.accept(actor, hid, request))
+            message = "Reviewed, accepted and signed."
+        if done is not None:
+            fields.signed()
+            self.status.set_text(message)
+            await self.show(done)
+            await self.recent()
 
-        ui.timer(0.0, recent, once=True)
+    async def recent(self) -> None:
+        """The last handovers, one touch to show each."""
+        try:
+            rows = await self.rt.handover.list(limit=20)
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"Handovers cannot be read: {exc}")
+            return
+        self.listing.clear()
+        with self.listing:
+            ui.label("Recent handovers").classes("font-bold")
+            for h in rows:
+                ui.button(f"{h.shift_date.isoformat()} {h.shift_name} · {h.scope or 'site'} · "
+                          f"{h.state.value.replace('_', ' ')}",
+                          on_click=lambda h=h: self.show(h)).props("flat no-caps align=left")

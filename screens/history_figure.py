@@ -82,6 +82,45 @@ def limit_shapes(plant: PlantConfig, pens: Sequence[str], units: Sequence[str]) 
     return shapes
 
 
+def pen_trace(plant: PlantConfig, name: str, index: int, units: Sequence[str], x: list[str],
+              y: list[float | None]) -> dict[str, Any]:
+    """The line of one pen, on its unit's axis, in the pen's colour; gaps stay gaps (connectgaps off)."""
+    tag = plant.tags[name].tag
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "name": f"{name} [{tag.unit}]" if tag.unit else name,
+        "x": x,
+        "y": y,
+        "line": {"color": COLOURS[index % len(COLOURS)], "width": 2},
+        "connectgaps": False,
+        "yaxis": _axis_ref(units.index(tag.unit)),
+    }
+
+
+def trend_layout(zone: ZoneInfo, units: Sequence[str], shapes: list[dict[str, Any]], *, height: int,
+                 right_edge: float = 1.0) -> dict[str, Any]:
+    """The layout every trend shares (history and live): time axis in plant local time, one y axis per unit (the
+    first on the left, the others on the right from `right_edge`), the legend below."""
+    layout: dict[str, Any] = {
+        "height": height,
+        "margin": {"l": 60, "r": 60, "t": 10, "b": 40},
+        "paper_bgcolor": "#e8e8e8",
+        "plot_bgcolor": "#f2f2f2",
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.18},
+        "xaxis": {"title": {"text": f"time ({zone.key})"}, "gridcolor": "#cccccc"},
+        "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc"},
+        "shapes": shapes,
+    }
+    for k, unit in enumerate(units[1:], start=2):
+        layout[f"yaxis{k}"] = {
+            "title": {"text": unit}, "overlaying": "y", "side": "right",
+            "anchor": "x" if k == 2 else "free", "position": min(1.0, right_edge + AXIS_STEP * (k - 2)),
+        }
+    return layout
+
+
 def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series: Mapping[str, SeriesLike],
                  start: datetime, end: datetime, *, marks: Sequence[Mark] = (), cursor: datetime | None = None,
                  height: int = 480) -> dict[str, Any]:
@@ -93,20 +132,11 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
     shapes: list[dict[str, Any]] = []
     spans: dict[tuple[datetime, datetime, str], list[str]] = {}
     for i, name in enumerate(pens):
-        tag = plant.tags[name].tag
-        axis = _axis_ref(units.index(tag.unit))
         s = series.get(name)
-        traces.append({
-            "type": "scatter",
-            "mode": "lines",
-            "name": f"{name} [{tag.unit}]" if tag.unit else name,
-            "x": [local_x(t, zone) for t in s.times] if s else [],
-            "y": list(s.values) if s else [],
-            "line": {"color": COLOURS[i % len(COLOURS)], "width": 2},
-            "connectgaps": False,
-            "yaxis": axis,
-            "hovertemplate": f"%{{y:.4g}} {tag.unit}<extra>{name}</extra>",
-        })
+        trace = pen_trace(plant, name, i, units, [local_x(t, zone) for t in s.times] if s else [],
+                          list(s.values) if s else [])
+        trace["hovertemplate"] = f"%{{y:.4g}} {plant.tags[name].tag.unit}<extra>{name}</extra>"
+        traces.append(trace)
         if s:
             for span_start, span_end, quality in s.bad_spans:
                 spans.setdefault((max(span_start, start), min(span_end, end), quality), []).append(name)
@@ -134,26 +164,14 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
                        "x0": local_x(cursor, zone), "x1": local_x(cursor, zone),
                        "line": {"width": 2, "color": "#000000"}})
-    layout: dict[str, Any] = {
-        "height": height,
-        "margin": {"l": 60, "r": 60, "t": 10, "b": 40},
-        "paper_bgcolor": "#e8e8e8",
-        "plot_bgcolor": "#f2f2f2",
-        "showlegend": True,
-        "legend": {"orientation": "h", "y": -0.18},
-        "hovermode": "x unified",
-        "dragmode": "zoom",
-        "xaxis": {"title": {"text": f"time ({zone.key})"}, "gridcolor": "#cccccc", "type": "date",
-                  "range": [local_x(start, zone), local_x(end, zone)], "domain": [0, right_edge]},
-        "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc", "fixedrange": True},
-        "shapes": shapes,
-    }
+    layout = trend_layout(zone, units, shapes, height=height, right_edge=right_edge)
+    layout.update({"hovermode": "x unified", "dragmode": "zoom"})
+    layout["xaxis"].update({"type": "date", "range": [local_x(start, zone), local_x(end, zone)],
+                            "domain": [0, right_edge]})
+    # Zoom and pan move through time only: the value axes stay as they are.
+    for k in range(1, len(units) + 1):
+        layout["yaxis" if k == 1 else f"yaxis{k}"]["fixedrange"] = True
     layout[CURSOR_AXIS] = {"overlaying": "y", "visible": False, "range": [0, 1], "fixedrange": True}
-    for k, unit in enumerate(units[1:], start=2):
-        layout[f"yaxis{k}"] = {
-            "title": {"text": unit}, "overlaying": "y", "side": "right", "fixedrange": True,
-            "anchor": "x" if k == 2 else "free", "position": min(1.0, right_edge + AXIS_STEP * (k - 2)),
-        }
     return {"data": traces, "layout": layout,
             "config": {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
 

@@ -14,17 +14,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from nicegui import app, ui
+from nicegui import ui
 
 from hmi.access.context import ActionContext
 from hmi.access.idle import IdlePolicy, IdleState
 from hmi.access.sessions import SessionsEnded, session_key
-from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
 from screens.switch_user import SwitchUserDialog
+from screens.testid import testid
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +68,25 @@ class IdleGuard:
         self._checked = rt.clock()
         ui.add_body_html(ACTIVITY_JS)
         ui.on("hmi_activity", self.activity)
-        with ui.dialog().props(
-            'persistent maximized no-esc-dismiss transition-show=none transition-hide=none data-testid="idle-lock"'
-        ) as self.dialog, ui.card().classes("w-full h-full items-center justify-center bg-[#3d3d3d] text-white"):
+        with testid(ui.dialog().props(
+            "persistent maximized no-esc-dismiss transition-show=none transition-hide=none"
+        ), "idle-lock") as self.dialog, ui.card().classes(
+            "w-full h-full items-center justify-center bg-[#3d3d3d] text-white"
+        ):
             ui.label("Screen locked").classes("text-3xl font-bold")
-            self.who = ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes(
-                "text-lg").mark("idle-who")
+            self.who = testid(ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes(
+                "text-lg"), "idle-who")
             ui.label("Values are hidden. Enter your password to continue.").classes("text-base")
-            self.password = (
-                ui.input("Password", password=True).props('dark autocomplete=current-password data-testid="idle-pw"')
-                .classes("w-72").mark("idle-password")
-            )
+            self.password = testid(ui.input("Password", password=True).props("dark autocomplete=current-password")
+                                   .classes("w-72"), "idle-password")
             self.password.on("keydown.enter", self.unlock)
             with ui.row().classes("gap-2"):
-                ui.button("Unlock", on_click=self.unlock).props('data-testid="idle-unlock"').mark("idle-unlock")
+                testid(ui.button("Unlock", on_click=self.unlock), "idle-unlock")
                 ui.button("Sign out", on_click=lambda: ui.navigate.to("/logout")).props("outline color=white")
                 if on_switch_user is not None:
-                    ui.button("Switch user", on_click=on_switch_user).props("outline color=white").mark(
-                        "idle-switch")
-            self.error = ui.label("").classes("text-base font-semibold").props('role="alert"').mark("idle-error")
-        self.dialog.mark("idle-lock")
+                    testid(ui.button("Switch user", on_click=on_switch_user).props("outline color=white"),
+                           "idle-switch")
+            self.error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "idle-error")
         if lock_screen:
             self.dialog.open()
         self._unsubscribe = rt.sessions.subscribe(self._ended)
@@ -151,8 +150,7 @@ class IdleGuard:
     async def _lock(self, last: datetime) -> None:
         session.store_idle(last, True)
         # The lock breaks the session's continuity: the next signature needs the user id again.
-        SigningSession(app.storage.user, self.ctx.username).end()
-        self.rt.signatures.end_signing(self.ctx.username)
+        session.end_signing(self.rt, self.ctx.username)
         await self._quietly(self.rt.sessions.set_locked(self.session_id, True))
         await self._quietly(self.rt.users.screen_locked(self.ctx.for_action()))
 

@@ -9,24 +9,29 @@ from nicegui import ui
 from hmi.access.context import ActionContext
 from hmi.alarms.journal_query import KINDS, STATES, JournalFilter, export_journal, read_journal_page
 from hmi.alarms.states import state_words
+from hmi.limits import Page
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AlarmEvent
 from screens import ranges
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.record_list import PagedTable, RangePicker, on_choice
+from screens.session import command
+from screens.testid import testid
+from screens.widgets import column
 
 COLUMNS: list[dict[str, Any]] = [
-    {"name": "time", "label": "Time", "field": "time", "sortable": True, "align": "left"},
-    {"name": "priority", "label": "Pri", "field": "priority", "sortable": True, "align": "left"},
-    {"name": "line", "label": "Line", "field": "line", "sortable": True, "align": "left"},
-    {"name": "tag", "label": "Tag", "field": "tag", "sortable": True, "align": "left"},
-    {"name": "message", "label": "Message", "field": "message", "align": "left"},
-    {"name": "kind", "label": "Event", "field": "kind", "sortable": True, "align": "left"},
-    {"name": "state", "label": "State after", "field": "state", "sortable": True, "align": "left"},
-    {"name": "value", "label": "Value", "field": "value", "align": "right"},
-    {"name": "user", "label": "User", "field": "user", "sortable": True, "align": "left"},
-    {"name": "comment", "label": "Comment", "field": "comment", "align": "left"},
+    column("time", "Time", sortable=True),
+    column("priority", "Pri", sortable=True),
+    column("line", "Line", sortable=True),
+    column("tag", "Tag", sortable=True),
+    column("message", "Message"),
+    column("kind", "Event", sortable=True),
+    column("state", "State after", sortable=True),
+    column("value", "Value", align="right"),
+    column("user", "User", sortable=True),
+    column("comment", "Comment"),
 ]
 
 
@@ -54,146 +59,70 @@ def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
 
 def journal_page(rt: Runtime, ctx: ActionContext) -> None:
     """The alarm journal screen."""
-    zone = rt.plant.site.zone
-    lines = [line.name for _, line in rt.plant.lines()]
     with frame(rt, ctx, "Journal"):
         ui.label("Alarm journal").classes("hmi-title")
+        JournalScreen(rt)
+
+
+class JournalScreen:
+    """Filters, the page of events on show, and the CSV export."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        lines = [line.name for _, line in rt.plant.lines()]
         with ui.row().classes("w-full items-end gap-3"):
-            rng = (
-                ui.select(ranges.choices("1h", "shift", "24h", "7d", "custom"), value="24h", label="Time range")
-                .classes("w-44")
-                .props('data-testid="journal-range"')
-                .mark("journal-range")
-            )
-            with ui.row().classes("items-end gap-3") as custom:
-                since_in = (
-                    ui.input(f"From ({ranges.LOCAL_HINT})")
-                    .props('data-testid="journal-from"')
-                    .mark("journal-from")
-                    .classes("w-48")
-                )
-                until_in = (
-                    ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)")
-                    .props('data-testid="journal-to"')
-                    .mark("journal-to")
-                    .classes("w-56")
-                )
-            custom.bind_visibility_from(rng, "value", value="custom")
-            line = (
-                ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line")
-                .classes("w-36")
-                .props('data-testid="journal-line"')
-                .mark("journal-line")
-            )
-            priority = (
-                ui.select({0: "all", 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label="Priority")
-                .classes("w-28")
-                .props('data-testid="journal-priority"')
-                .mark("journal-priority")
-            )
-            tag = (
-                ui.input("Tag contains")
-                .props('clearable data-testid="journal-tag"')
-                .mark("journal-tag")
-                .classes("w-44")
-            )
-            kind = (
-                ui.select({"": "all events", **{k: _words(k) for k in KINDS}}, value="", label="Event")
-                .classes("w-44")
-                .props('data-testid="journal-kind"')
-                .mark("journal-kind")
-            )
-            state = (
-                ui.select({"": "all states", **{s: state_words(s) for s in STATES}}, value="", label="State after")
-                .classes("w-48")
-                .props('data-testid="journal-state"')
-                .mark("journal-state")
-            )
-            user = (
-                ui.input("User")
-                .props('clearable data-testid="journal-user"')
-                .mark("journal-user")
-                .classes("w-32")
-            )
-        with ui.row().classes("items-center gap-3"):
-            ui.button("Show", on_click=lambda: show(0)).props('data-testid="journal-apply"').mark("journal-apply")
-            ui.button("Export CSV", on_click=lambda: export()).props('outline data-testid="journal-export"').mark(
-                "journal-export"
-            )
-            newer = ui.button("Newer", on_click=lambda: show(max(0, offset - rt.plant.limits.page_rows))).props(
-                'flat data-testid="journal-newer"').mark("journal-newer")
-            older = ui.button("Older", on_click=lambda: show(offset + rt.plant.limits.page_rows)).props(
-                'flat data-testid="journal-older"').mark("journal-older")
-            count = ui.label("").props('data-testid="journal-count"').mark("journal-count")
-        status = (
-            ui.label("").classes("font-semibold").props('role="status" data-testid="journal-status"')
-            .mark("journal-status")
+            self.range = RangePicker(rt, "journal", ("1h", "shift", "24h", "7d", "custom"), value="24h")
+            self.line = testid(ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line")
+                               .classes("w-36"), "journal-line")
+            self.priority = testid(ui.select({0: "all", 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label="Priority")
+                                   .classes("w-28"), "journal-priority")
+            self.tag = testid(ui.input("Tag contains").props("clearable"), "journal-tag").classes("w-44")
+            self.kind = testid(ui.select({"": "all events", **{k: _words(k) for k in KINDS}}, value="",
+                                         label="Event").classes("w-44"), "journal-kind")
+            self.state = testid(ui.select({"": "all states", **{s: state_words(s) for s in STATES}}, value="",
+                                          label="State after").classes("w-48"), "journal-state")
+            self.user = testid(ui.input("User").props("clearable"), "journal-user").classes("w-32")
+        self.pages = PagedTable(rt, "journal", COLUMNS, read=self.read, row=lambda r: _row(r, rt),
+                                unreadable="The journal cannot be read",
+                                actions=[("Export CSV", command(rt, self.export), "journal-export")])
+        on_choice([self.range.select, self.line, self.priority, self.kind, self.state], self.pages.show)
+
+    def current(self) -> tuple[ranges.Window, JournalFilter]:
+        """The chosen window and filter; ValueError when they are not one."""
+        window = self.range.window()
+        flt = JournalFilter(
+            since=window.start,
+            # "Last hour" means up to the newest row, including those written while the page is open.
+            until=None if window.open_end else window.end,
+            line=self.line.value or None,
+            priority=self.priority.value or None,
+            tag=(self.tag.value or "").strip() or None,
+            kind=self.kind.value or None,
+            state=self.state.value or None,
+            username=(self.user.value or "").strip() or None,
         )
-        table = (
-            ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 50})
-            .classes("w-full")
-            .props('data-testid="journal-table" flat bordered')
-            .mark("journal-table")
-        )
+        return window, flt
 
-        def current() -> tuple[ranges.Window, JournalFilter]:
-            window = ranges.resolve(rng.value, rt.clock(), zone, shift=rt.shift(), custom_from=since_in.value or "",
-                                    custom_to=until_in.value or "")
-            flt = JournalFilter(
-                since=window.start,
-                # "Last hour" means up to the newest row, including those written while the page is open.
-                until=None if window.open_end else window.end,
-                line=line.value or None,
-                priority=priority.value or None,
-                tag=(tag.value or "").strip() or None,
-                kind=kind.value or None,
-                state=state.value or None,
-                username=(user.value or "").strip() or None,
-            )
-            return window, flt
+    async def read(self, offset: int) -> tuple[ranges.Window, Page[AlarmEvent]]:
+        """One page of the chosen events, newest first."""
+        window, flt = self.current()
+        rt = self.rt
+        return window, await read_journal_page(rt.db, flt, limits=rt.plant.limits, now=rt.clock(), offset=offset)
 
-        offset = 0
-
-        async def show(start: int = 0) -> None:
-            nonlocal offset
-            try:
-                window, flt = current()
-                page = await read_journal_page(rt.db, flt, limits=rt.plant.limits, now=rt.clock(), offset=start)
-            except ValueError as exc:
-                status.set_text(f"Not shown: {exc}.")
-                return
-            except DatabaseUnavailable as exc:
-                status.set_text(f"The journal cannot be read: {exc}")
-                return
-            offset = page.offset
-            status.set_text("")
-            table.rows = [_row(r, rt) for r in page.rows]
-            table.update()
-            newer.set_enabled(page.offset > 0)
-            older.set_enabled(page.more)
-            span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
-            if page.offset or page.more:
-                count.set_text(f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
-                               f"{'; older ones on the next page' if page.more else ''})")
-            else:
-                count.set_text(f"{len(page.rows)} entries, newest first, {span}")
-
-        async def export() -> None:
-            try:
-                window, flt = current()
-                name = f"alarm-journal_{ranges.file_stamp(window, zone)}.csv"
-                done = await export_journal(rt.db, rt.audit, ctx.for_action(), flt, zone, limits=rt.plant.limits,
-                                            now=rt.clock(), filename=name)
-            except ValueError as exc:
-                status.set_text(f"Not exported: {exc}.")
-                return
-            except DatabaseUnavailable as exc:
-                status.set_text(f"Not exported: {exc}")
-                return
-            # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
-            ui.download.content(done.csv.encode("utf-8-sig"), name, "text/csv")
-            status.set_text(f"Exported {done.rows} entries.")
-
-        for control in (rng, line, priority, kind, state):
-            control.on_value_change(lambda e: show() if e.value != "custom" else None)
-        ui.timer(0.0, show, once=True)
+    async def export(self, actor: ActionContext) -> None:
+        """The chosen events as CSV (audited by the journal as an export)."""
+        rt, status, zone = self.rt, self.pages.status, self.rt.plant.site.zone
+        try:
+            window, flt = self.current()
+            name = f"alarm-journal_{ranges.file_stamp(window, zone)}.csv"
+            done = await export_journal(rt.db, rt.audit, actor, flt, zone, limits=rt.plant.limits,
+                                        now=rt.clock(), filename=name)
+        except ValueError as exc:
+            status.set_text(f"Not exported: {exc}.")
+            return
+        except DatabaseUnavailable as exc:
+            status.set_text(f"Not exported: {exc}")
+            return
+        # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
+        ui.download.content(done.csv.encode("utf-8-sig"), name, "text/csv")
+        status.set_text(f"Exported {done.rows} entries.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
@@ -11,23 +12,26 @@ from hmi.alarms.kpi import Kpi, KpiReport
 from hmi.alarms.kpi_service import kpi_report, require_kpi_access
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import ranges
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.record_list import RangePicker, on_choice, span_text
+from screens.restricted import Restriction, permitted
+from screens.testid import testid
+from screens.widgets import column
 
 COLUMNS: list[dict[str, Any]] = [
-    {"name": "kpi", "label": "KPI", "field": "kpi", "align": "left"},
-    {"name": "value", "label": "Value", "field": "value", "align": "right"},
-    {"name": "target", "label": "Target", "field": "target", "align": "left"},
-    {"name": "result", "label": "Result", "field": "result", "align": "left"},
-    {"name": "detail", "label": "Detail", "field": "detail", "align": "left"},
+    column("kpi", "KPI"),
+    column("value", "Value", align="right"),
+    column("target", "Target"),
+    column("result", "Result"),
+    column("detail", "Detail"),
 ]
 TOP_COLUMNS: list[dict[str, Any]] = [
-    {"name": "alarm", "label": "Alarm", "field": "alarm", "align": "left"},
-    {"name": "line", "label": "Line", "field": "line", "align": "left"},
-    {"name": "priority", "label": "Pri", "field": "priority", "align": "left"},
-    {"name": "count", "label": "Activations", "field": "count", "align": "right"},
-    {"name": "share", "label": "Share", "field": "share", "align": "right"},
+    column("alarm", "Alarm"),
+    column("line", "Line"),
+    column("priority", "Pri"),
+    column("count", "Activations", align="right"),
+    column("share", "Share", align="right"),
 ]
 # ISA-101: neutral bars; the flood line is dark and dashed and labelled, so it reads without colour.
 BAR = "#5a5a5a"
@@ -90,125 +94,94 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
+KPI_VIEWERS = Restriction(
+    check=lambda rt, ctx: require_kpi_access(rt.audit, ctx),
+    refused=lambda ctx, _: f"Your role ({ctx.role.value}) may not view KPIs; a manager or an administrator can.",
+    unavailable="KPIs cannot be shown",
+    testid="kpi-denied",
+)
+
+
+async def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
     """The KPI screen: the permission is checked (and a refusal audited) by the service before anything shows."""
-    zone = rt.plant.site.zone
-    areas = [area.name for area in rt.plant.areas]
     with frame(rt, ctx, "KPIs"):
         ui.label("Alarm system performance").classes("hmi-title")
-        body = ui.column().classes("w-full gap-3")
+        if await permitted(rt, ctx, KPI_VIEWERS):
+            KpiScreen(rt, ctx)
 
-        async def start() -> None:
-            try:
-                await require_kpi_access(rt.audit, ctx)
-            except PermissionDenied:
-                with body:
-                    (
-                        ui.label(f"Your role ({ctx.role.value}) may not view KPIs; a manager or an administrator can.")
-                        .classes("font-semibold")
-                        .props('role="alert" data-testid="kpi-denied"')
-                        .mark("kpi-denied")
-                    )
-                return
-            except DatabaseUnavailable as exc:
-                with body:
-                    ui.label(f"KPIs cannot be shown: {exc}").classes("font-semibold").props('role="alert"')
-                return
-            with body:
-                build()
 
-        def build() -> None:
-            with ui.row().classes("w-full items-end gap-3"):
-                area = (
-                    ui.select({**{a: a for a in areas}, "": "all areas"}, value=areas[0] if areas else "",
-                              label="Area (operator position)")
-                    .classes("w-56")
-                    .props('data-testid="kpi-area"')
-                    .mark("kpi-area")
-                )
-                rng = (
-                    ui.select(ranges.choices("24h", "7d", "30d", "custom"), value="24h", label="Window")
-                    .classes("w-44")
-                    .props('data-testid="kpi-range"')
-                    .mark("kpi-range")
-                )
-                with ui.row().classes("items-end gap-3") as custom:
-                    since_in = ui.input(f"From ({ranges.LOCAL_HINT})").props('data-testid="kpi-from"').mark(
-                        "kpi-from").classes("w-48")
-                    until_in = ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)").props(
-                        'data-testid="kpi-to"').mark("kpi-to").classes("w-56")
-                custom.bind_visibility_from(rng, "value", value="custom")
-                ui.button("Show", on_click=lambda: show()).props('data-testid="kpi-apply"').mark("kpi-apply")
-            ui.label("Benchmarking needs a window of 30 days or more; counts annunciated activations only "
-                     "(not shelved, suppressed or out of service).").classes("hmi-muted text-sm")
-            status = ui.label("").classes("font-semibold").props('role="status" data-testid="kpi-status"').mark(
-                "kpi-status")
-            summary = ui.label("").classes("text-base").props('data-testid="kpi-summary"').mark("kpi-summary")
-            table = (
-                ui.table(columns=COLUMNS, rows=[], row_key="key", pagination=0)
-                .classes("w-full")
-                .props('data-testid="kpi-table" flat bordered hide-bottom')
-                .mark("kpi-table")
-            )
-            ui.label("Activations per 10 minutes").classes("font-bold")
-            chart = ui.plotly({"data": [], "layout": {"height": 300}}).classes("w-full").props(
-                'data-testid="kpi-chart"').mark("kpi-chart")
-            ui.label("Most frequent alarms").classes("font-bold")
-            top = (
-                ui.table(columns=TOP_COLUMNS, rows=[], row_key="alarm", pagination=0)
-                .classes("w-full max-w-4xl")
-                .props('data-testid="kpi-top" flat bordered hide-bottom')
-                .mark("kpi-top")
-            )
-            details = ui.column().classes("w-full gap-1").props('data-testid="kpi-details"').mark("kpi-details")
+class KpiScreen:
+    """Area and window, then the KPI table, the activations chart, the most frequent alarms and the findings."""
 
-            async def show() -> None:
-                try:
-                    window = ranges.resolve(rng.value, rt.clock(), zone, custom_from=since_in.value or "",
-                                            custom_to=until_in.value or "")
-                    report = await kpi_report(rt.db, rt.audit, ctx, window.start, window.end, area.value or None,
-                                               max_days=rt.plant.limits.kpi_max_days)
-                except PermissionDenied as exc:
-                    status.set_text(f"Refused: {exc}.")
-                    return
-                except ValueError as exc:
-                    status.set_text(f"Not shown: {exc}.")
-                    return
-                except DatabaseUnavailable as exc:
-                    status.set_text(f"KPIs cannot be computed: {exc}")
-                    return
-                status.set_text("")
-                where = area.value or "All areas"
-                span = f"{local_time(window.start, zone, date=True)} – {local_time(window.end, zone, date=True)}"
-                summary.set_text(
-                    f"{where}, {span}: "
-                    f"{report.activations} annunciated activations; {report.flood_periods} of {report.periods} "
-                    f"ten-minute periods in flood; peak {report.peak} in one period."
-                )
-                table.rows = _rows(report)
-                table.update()
-                chart.figure = _figure(report, rt)
-                chart.update()
-                top.rows = [{"alarm": a.alarm_id, "line": a.line, "priority": a.priority, "count": a.count,
-                             "share": f"{a.share:.1f}%"} for a in report.top]
-                top.update()
-                details.clear()
-                with details:
-                    # Labels, never HTML: alarm ids come from the plant configuration.
-                    for c in report.chattering:
-                        ui.label(f"Chattering: {c.alarm_id} ({c.line}, P{c.priority}) — {c.peak} activations within "
-                                 f"{report.targets.chatter_window.total_seconds():g} s, {c.activations} in the window")
-                    for f in report.fleeting:
-                        ui.label(f"Fleeting: {f.alarm_id} ({f.line}, P{f.priority}) — {f.count} activation(s) "
-                                 f"shorter than {report.targets.fleeting_limit.total_seconds():g} s, "
-                                 f"shortest {f.shortest_s:.1f} s")
-                    for s in report.stale:
-                        until = "still active" if s.until is None else f"until {local_time(s.until, zone, date=True)}"
-                        ui.label(f"Stale: {s.alarm_id} ({s.line}, P{s.priority}) — active since "
-                                 f"{local_time(s.since, zone, date=True)}, {until}")
+    def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.zone = rt.plant.site.zone
+        areas = [area.name for area in rt.plant.areas]
+        with ui.row().classes("w-full items-end gap-3"):
+            self.area = testid(ui.select({**{a: a for a in areas}, "": "all areas"}, value=areas[0] if areas else "",
+                                         label="Area (operator position)").classes("w-56"), "kpi-area")
+            self.range = RangePicker(rt, "kpi", ("24h", "7d", "30d", "custom"), value="24h", label="Window")
+            testid(ui.button("Show", on_click=self.show), "kpi-apply")
+        ui.label("Benchmarking needs a window of 30 days or more; counts annunciated activations only "
+                 "(not shelved, suppressed or out of service).").classes("hmi-muted text-sm")
+        self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "kpi-status")
+        self.summary = testid(ui.label("").classes("text-base"), "kpi-summary")
+        self.table = testid(ui.table(columns=COLUMNS, rows=[], row_key="key", pagination=0).classes("w-full")
+                            .props("flat bordered hide-bottom"), "kpi-table")
+        ui.label("Activations per 10 minutes").classes("font-bold")
+        self.chart = testid(ui.plotly({"data": [], "layout": {"height": 300}}).classes("w-full"), "kpi-chart")
+        ui.label("Most frequent alarms").classes("font-bold")
+        self.top = testid(ui.table(columns=TOP_COLUMNS, rows=[], row_key="alarm", pagination=0)
+                          .classes("w-full max-w-4xl").props("flat bordered hide-bottom"), "kpi-top")
+        self.details = testid(ui.column().classes("w-full gap-1"), "kpi-details")
+        on_choice([self.area, self.range.select], self.show)
+        ui.timer(0.0, self.show, once=True)
 
-            for control in (area, rng):
-                control.on_value_change(lambda e: show() if e.value != "custom" else None)
-            ui.timer(0.0, show, once=True)
+    async def show(self) -> None:
+        """Compute the report of the chosen area and window, and show it."""
+        try:
+            window = self.range.window()
+            report = await kpi_report(self.rt.db, self.rt.audit, self.ctx, window.start, window.end,
+                                      self.area.value or None, max_days=self.rt.plant.limits.kpi_max_days)
+        except PermissionDenied as exc:
+            self.status.set_text(f"Refused: {exc}.")
+            return
+        except ValueError as exc:
+            self.status.set_text(f"Not shown: {exc}.")
+            return
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"KPIs cannot be computed: {exc}")
+            return
+        self.status.set_text("")
+        self.summary.set_text(
+            f"{self.area.value or 'All areas'}, {span_text(window, self.zone)}: "
+            f"{report.activations} annunciated activations; {report.flood_periods} of {report.periods} "
+            f"ten-minute periods in flood; peak {report.peak} in one period."
+        )
+        self.table.rows = _rows(report)
+        self.table.update()
+        self.chart.figure = _figure(report, self.rt)
+        self.chart.update()
+        self.top.rows = [{"alarm": a.alarm_id, "line": a.line, "priority": a.priority, "count": a.count,
+                          "share": f"{a.share:.1f}%"} for a in report.top]
+        self.top.update()
+        self.details.clear()
+        with self.details:
+            findings(report, self.zone)
 
-        ui.timer(0.0, start, once=True)
+
+def findings(report: KpiReport, zone: ZoneInfo) -> None:
+    """Chattering, fleeting and stale alarms of the report, one line each."""
+    # Labels, never HTML: alarm ids come from the plant configuration.
+    for c in report.chattering:
+        ui.label(f"Chattering: {c.alarm_id} ({c.line}, P{c.priority}) — {c.peak} activations within "
+                 f"{report.targets.chatter_window.total_seconds():g} s, {c.activations} in the window")
+    for f in report.fleeting:
+        ui.label(f"Fleeting: {f.alarm_id} ({f.line}, P{f.priority}) — {f.count} activation(s) "
+                 f"shorter than {report.targets.fleeting_limit.total_seconds():g} s, "
+                 f"shortest {f.shortest_s:.1f} s")
+    for s in report.stale:
+        until = "still active" if s.until is None else f"until {local_time(s.until, zone, date=True)}"
+        ui.label(f"Stale: {s.alarm_id} ({s.line}, P{s.priority}) — active since "
+                 f"{local_time(s.since, zone, date=True)}, {until}")

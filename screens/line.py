@@ -6,12 +6,41 @@ from __future__ import annotations
 from nicegui import ui
 
 from hmi.access.context import ActionContext
+from hmi.config import Line, Machine
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
+from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
+
+
+def _line_tiles(line: Line) -> dict[str, ValueView]:
+    """The line's own values (its state is shown beside its name)."""
+    views: dict[str, ValueView] = {}
+    with ui.row().classes("gap-2"):
+        counters = {line.good_count_tag, line.reject_count_tag}
+        for tag in line.tags:
+            if tag.name != line.state_tag:
+                # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE card's, so
+                # the tile says which of the two it is.
+                label = f"{tag.name.split('.')[-1]} · {COUNTER_WORDS}" if tag.name in counters else None
+                views[tag.name] = ValueView(tag, small=True, label=label)
+    return views
+
+
+def _machine_panel(machine: Machine, views: dict[str, ValueView], states: dict[str, StateView]) -> None:
+    """One machine: its name and state, and its values (added to `views` and `states`)."""
+    with testid(ui.column().classes("hmi-panel p-3 gap-2"), f"machine-{machine.name}"):
+        with ui.row().classes("items-center gap-3"):
+            ui.label(machine.name).classes("text-lg font-bold")
+            if machine.state_tag:
+                states[machine.state_tag] = StateView()
+        with ui.row().classes("gap-2"):
+            for tag in machine.tags:
+                if tag.name != machine.state_tag:
+                    views[tag.name] = ValueView(tag, small=True)
 
 
 def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
@@ -29,36 +58,16 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             ui.button("Overview", on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
             ui.label(f"{area.name} / {line.name}").classes("hmi-title")
             states[line.state_tag or ""] = StateView()
-            alarms_box = ui.row().classes("items-center gap-2").props('data-testid="line-alarms"').mark("line-alarms")
+            alarms_box = testid(ui.row().classes("items-center gap-2"), "line-alarms")
         if line.tags:
-            with ui.row().classes("gap-2"):
-                counters = {line.good_count_tag, line.reject_count_tag}
-                for tag in line.tags:
-                    if tag.name != line.state_tag:
-                        # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE
-                        # card's, so the tile says which of the two it is.
-                        label = f"{tag.name.split('.')[-1]} · {COUNTER_WORDS}" if tag.name in counters else None
-                        views[tag.name] = ValueView(tag, small=True, label=label)
+            views.update(_line_tiles(line))
         if line.trend_tags:
             with ui.column().classes("w-full hmi-panel p-2"):
                 ui.label("Key values, last minutes").classes("hmi-muted")
                 LiveTrend(rt, list(line.trend_tags), height=260)
         with ui.row().classes("gap-3 items-start"):
             for machine in line.machines:
-                with (
-                    ui.column()
-                    .classes("hmi-panel p-3 gap-2")
-                    .props(f'data-testid="machine-{machine.name}"')
-                    .mark(f"machine-{machine.name}")
-                ):
-                    with ui.row().classes("items-center gap-3"):
-                        ui.label(machine.name).classes("text-lg font-bold")
-                        if machine.state_tag:
-                            states[machine.state_tag] = StateView()
-                    with ui.row().classes("gap-2"):
-                        for tag in machine.tags:
-                            if tag.name != machine.state_tag:
-                                views[tag.name] = ValueView(tag, small=True)
+                _machine_panel(machine, views, states)
         states.pop("", None)
         LineStatusPanel(rt, ctx, line)
 

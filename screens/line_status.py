@@ -17,6 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.oee_figures import timeline_figure
 from screens.session import command
+from screens.testid import testid
 
 MAX_STOPS_SHOWN = 50
 CATEGORY_WORD = {
@@ -48,10 +49,10 @@ def minutes(seconds: float) -> str:
     return f"{mins // 60} h {mins % 60:02d} min" if mins >= 60 else f"{mins} min"
 
 
-def oee_card(report: LineReport, testid: str) -> None:
+def oee_card(report: LineReport, name: str) -> None:
     """OEE and its three factors, with the counts they come from; a performance above 100 % is flagged."""
     oee = report.oee
-    with ui.column().classes("hmi-panel p-2 gap-1 min-w-[16rem]").props(f'data-testid="{testid}"').mark(testid):
+    with testid(ui.column().classes("hmi-panel p-2 gap-1 min-w-[16rem]"), name):
         if oee is None:
             ui.label("No OEE: the line has no oee section in the plant file.").classes("hmi-muted")
             return
@@ -59,18 +60,17 @@ def oee_card(report: LineReport, testid: str) -> None:
         share = report.recorded_share
         if share is not None and share < 0.9995:
             # Unrecorded time is left out of the factors; how much of the planned time they cover is said plainly.
-            ui.label(f"Recorded {pct(share)} of the planned time: the factors cover only that").classes(
-                "font-semibold").props('data-testid="line-oee-recorded"').mark("line-oee-recorded")
+            testid(ui.label(f"Recorded {pct(share)} of the planned time: the factors cover only that").classes(
+                "font-semibold"), "line-oee-recorded")
         ui.label(f"Availability {pct(oee.availability)} · Performance {pct(oee.performance)} · "
                  f"Quality {pct(oee.quality)}")
         if oee.performance_flagged:
-            ui.label(f"Performance above 100 %: {report.performance_cause}").classes(
-                "q-badge uncertain hmi-wrap").props('role="alert" data-testid="line-oee-cause"').mark("line-oee-cause")
+            testid(ui.label(f"Performance above 100 %: {report.performance_cause}").classes(
+                "q-badge uncertain hmi-wrap").props('role="alert"'), "line-oee-cause")
         plan = "—" if report.plan is None else count_text(report.plan)
         # Quantities made in this window (the sum of the counters' increases), not the PLC counters' readings.
-        ui.label(f"Produced in planned time: good {count_text(report.good)} · rejects {count_text(report.rejects)}"
-                 f" · plan {plan}").classes("hmi-muted").props('data-testid="line-oee-counts"').mark(
-            "line-oee-counts")
+        testid(ui.label(f"Produced in planned time: good {count_text(report.good)} · rejects "
+                        f"{count_text(report.rejects)} · plan {plan}").classes("hmi-muted"), "line-oee-counts")
         if report.unscheduled_good or report.unscheduled_rejects:
             ui.label(f"Produced outside the schedule: good {count_text(report.unscheduled_good)} · rejects "
                      f"{count_text(report.unscheduled_rejects)}").classes("hmi-muted")
@@ -90,18 +90,16 @@ class LineStatusPanel:
         with ui.column().classes("w-full hmi-panel p-2 gap-2"):
             with ui.row().classes("items-center gap-3"):
                 ui.label("Line states and OEE").classes("font-semibold")
-                self.window = ui.toggle({"shift": "This shift", "day": "Today"}, value="shift").props(
-                    'no-caps data-testid="line-window"').mark("line-window")
-                self.status = ui.label("").classes("font-semibold").props(
-                    'role="status" data-testid="line-status-msg"').mark("line-status-msg")
+                self.window = testid(ui.toggle({"shift": "This shift", "day": "Today"}, value="shift").props("no-caps"),
+                                     "line-window")
+                self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "line-status-msg")
             with ui.row().classes("w-full items-start gap-3 no-wrap"):
                 self.card = ui.column()
                 self.timeline = ui.column().classes("grow")
             ui.label("Stops (newest first) — give each a reason").classes("font-semibold")
             # Scrolls on its own: a shift can have dozens of stops and the page should not grow with them.
             with ui.scroll_area().classes("w-full h-80"):
-                self.table = ui.column().classes("w-full gap-1").props('data-testid="line-stops"').mark(
-                    "line-stops")
+                self.table = testid(ui.column().classes("w-full gap-1"), "line-stops")
         self.window.on_value_change(lambda: self.refresh())
         ui.timer(0.0, self.refresh, once=True)
         ui.timer(REFRESH_S, self.refresh)
@@ -131,8 +129,8 @@ class LineStatusPanel:
             oee_card(report, "line-oee")
         self.timeline.clear()
         with self.timeline:
-            ui.plotly(timeline_figure(rows, start, min(end, self.rt.clock()), self.zone)).classes("w-full").props(
-                'data-testid="line-timeline"').mark("line-timeline")
+            testid(ui.plotly(timeline_figure(rows, start, min(end, self.rt.clock()), self.zone)).classes("w-full"),
+                   "line-timeline")
         self.stops = sorted(report.stops, key=lambda s: s.start, reverse=True)[:MAX_STOPS_SHOWN]
         self.show_stops()
 
@@ -145,8 +143,7 @@ class LineStatusPanel:
                 ui.label("No stops in this window.").classes("hmi-muted")
             for stop in self.stops:
                 key = f"stop-{int(stop.start.timestamp())}"
-                with ui.row().classes("items-center gap-3 hmi-panel px-2 py-1").props(f'data-testid="{key}"').mark(
-                        key):
+                with testid(ui.row().classes("items-center gap-3 hmi-panel px-2 py-1"), key):
                     end = "ongoing" if stop.end is None else local_time(stop.end, self.zone)
                     ui.label(f"{local_time(stop.start, self.zone)} – {end}").classes("w-44")
                     ui.label(minutes(stop.duration_s)).classes("w-24")
@@ -158,18 +155,17 @@ class LineStatusPanel:
                     # Comments come from people: a label shows them as text, never as markup.
                     ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow hmi-wrap")
                     if may_assign:
-                        ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props(
-                            f'outline no-caps data-testid="assign-{key}"').mark(f"assign-{key}")
+                        testid(ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props("outline no-caps"),
+                               f"assign-{key}")
 
     def ask_reason(self, stop: Stop) -> None:
         """The reason dialog for one stop."""
         options = {r.code: r.text + (" (planned)" if r.planned else "") for r in self.rt.plant.downtime_reasons}
         with ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
             ui.label(f"Reason for the stop at {local_time(stop.start, self.zone)}").classes("font-semibold")
-            reason = ui.select(options, value=stop.reason, label="Reason").classes("w-full").props(
-                'data-testid="reason-select"').mark("reason-select")
-            comment = ui.input("Comment", value=stop.comment).classes("w-full").props(
-                f'maxlength={MAX_COMMENT_LENGTH} counter data-testid="reason-comment"').mark("reason-comment")
+            reason = testid(ui.select(options, value=stop.reason, label="Reason").classes("w-full"), "reason-select")
+            comment = testid(ui.input("Comment", value=stop.comment).classes("w-full").props(
+                f"maxlength={MAX_COMMENT_LENGTH} counter"), "reason-comment")
             error = ui.label("").classes("font-semibold").props('role="alert"')
 
             async def assign(actor: ActionContext) -> None:
@@ -184,7 +180,6 @@ class LineStatusPanel:
                 await self.refresh()
 
             with ui.row():
-                ui.button("Assign", on_click=command(self.rt, assign)).props('data-testid="reason-assign"').mark(
-                    "reason-assign")
+                testid(ui.button("Assign", on_click=command(self.rt, assign)), "reason-assign")
                 ui.button("Cancel", on_click=dialog.close).props("outline")
         dialog.open()

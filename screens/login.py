@@ -12,6 +12,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
 from screens.frame import PRIMARY
+from screens.testid import testid
 
 # What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
 # No space, control character or backslash: browsers strip or rewrite those (WHATWG URL §4.4) and
@@ -83,28 +84,18 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem]"):
         ui.label(rt.plant.site.name).classes("hmi-title")
         ui.label("Sign in to the operator HMI").classes("hmi-muted")
-        username = (
-            ui.input("User name").props('autofocus autocomplete=username data-testid="username"').mark("username")
-        )
-        password = (
-            ui.input("Password", password=True, password_toggle_button=True)
-            .props('autocomplete=current-password data-testid="password"')
-            .mark("password")
-        )
+        username = testid(ui.input("User name").props("autofocus autocomplete=username"), "username")
+        password = testid(ui.input("Password", password=True, password_toggle_button=True)
+                          .props("autocomplete=current-password"), "password")
         password.on("keydown.enter", attempt)
-        ui.button("Sign in", on_click=attempt).props('data-testid="sign-in"').mark("sign-in").classes("w-full")
+        testid(ui.button("Sign in", on_click=attempt), "sign-in").classes("w-full")
         # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
         text = f"This panel is station {station}." if not panel.is_address(station) else \
             f"This panel is not enrolled as a station: records name its address ({station})."
-        ui.label(text).classes("hmi-muted").mark("station-label")
-        error = (
-            ui.label("")
-            .classes("text-base font-semibold")
-            .props('role="alert" data-testid="login-error"')
-            .mark("login-error")
-        )
+        testid(ui.label(text).classes("hmi-muted"), "station-label")
+        error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "login-error")
         if rt.demo is not None:
-            with ui.column().classes("gap-0 pt-2").props('data-testid="demo-notice"').mark("demo-notice"):
+            with testid(ui.column().classes("gap-0 pt-2"), "demo-notice"):
                 ui.label("DEMO MODE: simulated plant, demo accounts. Do not use in production.").classes("font-bold")
                 for name, role in rt.demo.users:
                     ui.label(f"{name} ({role.value}) — password: {rt.demo.password_hint}").classes("font-mono text-sm")

@@ -16,7 +16,8 @@ from screens.frame import frame
 from screens.history_figure import local_x
 from screens.line_status import count_text, minutes, pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
-from screens.widgets import StateView
+from screens.testid import testid
+from screens.widgets import StateView, column
 
 WINDOWS = {"shift": "This shift", "day": "Today", "week": "This week"}
 SHIFTS_IN_TREND = 9
@@ -54,103 +55,112 @@ def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[s
 
 
 COLUMNS = [
-    {"name": "line", "label": "Line", "field": "line", "align": "left"},
-    {"name": "oee", "label": "OEE", "field": "oee", "align": "right"},
-    {"name": "a", "label": "Availability", "field": "a", "align": "right"},
-    {"name": "p", "label": "Performance", "field": "p", "align": "right"},
-    {"name": "q", "label": "Quality", "field": "q", "align": "right"},
+    column("line", "Line"),
+    column("oee", "OEE", align="right"),
+    column("a", "Availability", align="right"),
+    column("p", "Performance", align="right"),
+    column("q", "Quality", align="right"),
     # How much of the planned time has a recorded state: OEE over a stretch without data is not to be trusted.
-    {"name": "recorded", "label": "Recorded", "field": "recorded", "align": "right"},
-    {"name": "good", "label": "Good produced", "field": "good", "align": "right"},
-    {"name": "plan", "label": "Plan", "field": "plan", "align": "right"},
-    {"name": "vs_plan", "label": "Good vs plan", "field": "vs_plan", "align": "right"},
-    {"name": "alarms", "label": "Alarm load", "field": "alarms", "align": "left"},
-    {"name": "reasons", "label": "Top downtime reasons", "field": "reasons", "align": "left"},
+    column("recorded", "Recorded", align="right"),
+    column("good", "Good produced", align="right"),
+    column("plan", "Plan", align="right"),
+    column("vs_plan", "Good vs plan", align="right"),
+    column("alarms", "Alarm load"),
+    column("reasons", "Top downtime reasons"),
 ]
 
 
 def oee_page(rt: Runtime, ctx: ActionContext) -> None:
     """The manager overview."""
-    lines = [line for _, line in rt.plant.lines()]
-    with frame(rt, ctx, "OEE"):
-        with ui.row().classes("items-center gap-3"):
-            ui.label("Lines, OEE and downtime").classes("hmi-title")
-            window = ui.toggle(WINDOWS, value="shift").props('no-caps data-testid="oee-window"').mark("oee-window")
-            span = ui.label("").classes("hmi-muted").props('data-testid="oee-span"').mark("oee-span")
-        status = ui.label("").classes("font-semibold").props('role="status" data-testid="oee-status"').mark(
-            "oee-status")
-        states: dict[str, StateView] = {}
-        with ui.row().classes("gap-2"):
-            for line in lines:
-                with ui.column().classes("hmi-panel p-2 gap-1 hmi-card-link").on(
-                        "click", lambda n=line.name: ui.navigate.to(f"/line/{n}")):
-                    ui.label(line.name).classes("font-semibold")
-                    if line.state_tag:
-                        states[line.state_tag] = StateView()
-        table = ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full").props(
-            'flat bordered data-testid="oee-table"').mark("oee-table")
-        with ui.row().classes("w-full gap-3 no-wrap items-start"):
-            with ui.column().classes("hmi-panel p-2 w-1/2"):
-                ui.label("Downtime by reason (all lines)").classes("font-semibold")
-                pareto_box = ui.column().classes("w-full").props('data-testid="oee-pareto"').mark("oee-pareto")
-            with ui.column().classes("hmi-panel p-2 w-1/2"):
-                ui.label(f"OEE by shift (last {SHIFTS_IN_TREND})").classes("font-semibold")
-                trend_box = ui.column().classes("w-full").props('data-testid="oee-by-shift"').mark("oee-by-shift")
+    OeeScreen(rt, ctx)
 
-    def show_states() -> None:
-        for name, view in states.items():
-            view.show(rt.cache.get(name))
 
-    async def refresh() -> None:
-        now = rt.clock()
-        start, end = rt.oee.windows(now)[window.value]
+class OeeScreen:
+    """Every line's state and OEE for the chosen window, the downtime Pareto and the OEE of the last shifts."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
+        self.rt = rt
+        self.lines = [line for _, line in rt.plant.lines()]
+        with frame(rt, ctx, "OEE"):
+            with ui.row().classes("items-center gap-3"):
+                ui.label("Lines, OEE and downtime").classes("hmi-title")
+                self.window = testid(ui.toggle(WINDOWS, value="shift").props("no-caps"), "oee-window")
+                self.span = testid(ui.label("").classes("hmi-muted"), "oee-span")
+            self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "oee-status")
+            self.states: dict[str, StateView] = {}
+            with ui.row().classes("gap-2"):
+                for line in self.lines:
+                    with ui.column().classes("hmi-panel p-2 gap-1 hmi-card-link").on(
+                            "click", lambda n=line.name: ui.navigate.to(f"/line/{n}")):
+                        ui.label(line.name).classes("font-semibold")
+                        if line.state_tag:
+                            self.states[line.state_tag] = StateView()
+            self.table = testid(ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full")
+                                .props("flat bordered"), "oee-table")
+            with ui.row().classes("w-full gap-3 no-wrap items-start"):
+                with ui.column().classes("hmi-panel p-2 w-1/2"):
+                    ui.label("Downtime by reason (all lines)").classes("font-semibold")
+                    self.pareto_box = testid(ui.column().classes("w-full"), "oee-pareto")
+                with ui.column().classes("hmi-panel p-2 w-1/2"):
+                    ui.label(f"OEE by shift (last {SHIFTS_IN_TREND})").classes("font-semibold")
+                    self.trend_box = testid(ui.column().classes("w-full"), "oee-by-shift")
+        self.window.on_value_change(self.refresh)
+        self.show_states()
+        ui.timer(2.0, self.show_states)
+        ui.timer(0.0, self.refresh, once=True)
+        ui.timer(REFRESH_S, self.refresh)
+
+    def show_states(self) -> None:
+        """Each line's state now."""
+        for name, view in self.states.items():
+            view.show(self.rt.cache.get(name))
+
+    async def refresh(self) -> None:
+        """The table and the Pareto of the chosen window, then the OEE by shift."""
+        rt = self.rt
+        start, end = rt.oee.windows(rt.clock())[self.window.value]
         try:
-            reports = [await rt.oee.report(line.name, start, end) for line in lines]
+            reports = [await rt.oee.report(line.name, start, end) for line in self.lines]
             raised = await activation_counts(rt.db, start, end)
         except DatabaseUnavailable as exc:
-            status.set_text(f"History cannot be read: {exc}")
+            self.status.set_text(f"History cannot be read: {exc}")
             return
         # The reports hold each line's stops already: the Pareto is made from them, not read again.
         pareto = rt.oee.pareto_of(reports)
         tops = {r.line: rt.oee.pareto_of([r]) for r in reports}
-        status.set_text("")
+        self.status.set_text("")
         active: dict[str, int] = {}
         for alarm in rt.alarms.active():
             active[alarm.line] = active.get(alarm.line, 0) + 1
-        table.rows = [
+        self.table.rows = [
             _row(r, active.get(r.line, 0), raised.get(r.line, 0),
                  [f"{p.text} {minutes(p.duration_s)}" for p in tops[r.line] if p.reason is not None][:3])
             for r in reports
         ]
-        table.update()
-        span.set_text(f"{start.astimezone(rt.plant.site.zone):%Y-%m-%d %H:%M} – now ({rt.plant.site.zone.key})")
-        pareto_box.clear()
-        with pareto_box:
+        self.table.update()
+        self.span.set_text(f"{start.astimezone(rt.plant.site.zone):%Y-%m-%d %H:%M} – now ({rt.plant.site.zone.key})")
+        self.pareto_box.clear()
+        with self.pareto_box:
             if pareto:
                 ui.plotly(pareto_figure(pareto)).classes("w-full")
             else:
                 ui.label("No stops in this window.").classes("hmi-muted")
-        await show_trend()
+        await self.show_trend()
 
-    async def show_trend() -> None:
-        zone = rt.plant.site.zone
+    async def show_trend(self) -> None:
+        """The OEE of each line's last shifts."""
+        zone = self.rt.plant.site.zone
         series: list[tuple[str, list[tuple[str, str, float | None]]]] = []
-        for line in lines:
+        for line in self.lines:
             if line.oee is None:
                 continue
-            shifts = await rt.oee.by_shift(line.name, SHIFTS_IN_TREND, now=rt.clock())
+            shifts = await self.rt.oee.by_shift(line.name, SHIFTS_IN_TREND, now=self.rt.clock())
             points = [(local_x(slot.start, zone), f"{slot.date:%m-%d} {slot.name}", shift_oee(rep))
                       for slot, rep in shifts]
             # Shifts before the first recording would only stretch the axis over nothing.
             while points and points[0][2] is None:
                 points.pop(0)
             series.append((line.name, points))
-        trend_box.clear()
-        with trend_box:
+        self.trend_box.clear()
+        with self.trend_box:
             ui.plotly(shift_trend_figure(series)).classes("w-full")
-
-    window.on_value_change(refresh)
-    show_states()
-    ui.timer(2.0, show_states)
-    ui.timer(0.0, refresh, once=True)
-    ui.timer(REFRESH_S, refresh)

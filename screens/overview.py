@@ -9,6 +9,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value
 from screens.frame import frame
+from screens.testid import testid
 from screens.widgets import LiveFeed, StateView, alarm_counts, badge, indicator_classes
 
 
@@ -22,10 +23,7 @@ class LineCard:
         self.line = line
         self.values: dict[str, tuple[ui.label, ui.label]] = {}
         with (
-            ui.card()
-            .classes("hmi-panel hmi-card-link w-[22rem] gap-2")
-            .props(f'data-testid="line-card-{name}"')
-            .mark(f"line-card-{name}")
+            testid(ui.card().classes("hmi-panel hmi-card-link w-[22rem] gap-2"), f"line-card-{name}")
             .on("click", lambda: ui.navigate.to(f"/line/{name}"))
         ):
             with ui.row().classes("w-full items-center"):
@@ -44,15 +42,13 @@ class LineCard:
                     ui.label(unit).classes("hmi-unit")
                     b = ui.label("").classes("q-badge good")
                 self.values[tag_name] = (value, b)
-            with ui.row().classes("items-center gap-3").props('data-testid="alarm-counts"').mark("alarm-counts"):
+            with testid(ui.row().classes("items-center gap-3"), "alarm-counts"):
                 ui.label("Alarms").classes("hmi-muted")
                 self.counts = {}
                 for p in range(1, 5):
                     with ui.row().classes("items-center gap-1"):
                         ui.label(str(p)).classes(indicator_classes(p))
-                        self.counts[p] = (
-                            ui.label("0").classes("font-bold").props(f'data-testid="count-p{p}"').mark(f"count-p{p}")
-                        )
+                        self.counts[p] = testid(ui.label("0").classes("font-bold"), f"count-p{p}")
 
     def show(self, rt: Runtime, states: dict[str, TagState | None]) -> None:
         """Render changed tag states."""

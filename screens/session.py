@@ -76,10 +76,16 @@ async def sign_in(rt: Runtime, ctx: ActionContext) -> None:
         await rt.sessions.end(old, SessionEnd.REPLACED)
     new = await rt.sessions.start(ctx)
     # A new session: the first electronic signature needs user id and password again (21 CFR 11.200(a)(1)(i)).
-    SigningSession(app.storage.user, ctx.username).end()
-    rt.signatures.end_signing(ctx.username)
+    end_signing(rt, ctx.username)
     app.storage.user[_KEY] = new
     app.storage.user[_IDLE] = {"last": rt.clock().isoformat(), "locked": False}
+
+
+def end_signing(rt: Runtime, username: str) -> None:
+    """The person's continuous session ended here (sign-in, sign-out, screen lock): their next signature is a first
+    one, with the user id, in this browser and for the signature service."""
+    SigningSession(app.storage.user, username).end()
+    rt.signatures.end_signing(username)
 
 
 def first_signing(rt: Runtime, ctx: ActionContext) -> bool:
@@ -99,8 +105,7 @@ async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
         ctx = (await rt.sessions.check(sid)).ctx
         if ctx is None:
             return None
-        SigningSession(app.storage.user, ctx.username).end()
-        rt.signatures.end_signing(ctx.username)
+        end_signing(rt, ctx.username)
         await rt.users.logout(ctx, idle=idle, session_id=sid)
     except DatabaseUnavailable as exc:
         # The browser forgets the id anyway; the row ends at its expiry. Reported where administrators look.

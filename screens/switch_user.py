@@ -8,6 +8,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
+from screens.testid import testid
 
 
 class SwitchUserDialog:
@@ -19,13 +20,13 @@ class SwitchUserDialog:
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[24rem] gap-2"):
             ui.label("Switch user").classes("hmi-title")
             ui.label("The next person signs in; this screen stays open.").classes("hmi-muted")
-            self.username = ui.input("User name").props("autocomplete=username").mark("switch-username")
-            self.password = ui.input("Password", password=True).props("autocomplete=current-password").mark(
-                "switch-password")
+            self.username = testid(ui.input("User name").props("autocomplete=username"), "switch-username")
+            self.password = testid(ui.input("Password", password=True).props("autocomplete=current-password"),
+                                   "switch-password")
             self.password.on("keydown.enter", self.confirm)
-            self.error = ui.label("").classes("font-semibold").props('role="alert"').mark("switch-error")
+            self.error = testid(ui.label("").classes("font-semibold").props('role="alert"'), "switch-error")
             with ui.row().classes("gap-2"):
-                ui.button("Sign in", on_click=self.confirm).mark("switch-confirm")
+                testid(ui.button("Sign in", on_click=self.confirm), "switch-confirm")
                 ui.button("Cancel", on_click=self.dialog.close).props("outline")
 
     def open(self) -> None:

@@ -9,7 +9,8 @@ from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens.history_figure import COLOURS, limit_shapes, local_x, units_of
+from screens.history_figure import limit_shapes, local_x, pen_trace, trend_layout, units_of
+from screens.testid import testid
 
 MAX_POINTS = 4000
 BACKFILL_REQUERY_S = 10.0
@@ -25,49 +26,20 @@ class LiveTrend:
         self._zone = rt.plant.site.zone
         self.names = [n for n in names if n in rt.live_trends.names]
         self._last: dict[str, datetime | None] = {}
-        traces = []
         units = units_of(rt.plant, self.names)
+        traces = []
         for i, name in enumerate(self.names):
-            tag = rt.plant.tags[name].tag
-            axis = units.index(tag.unit)
             points = rt.live_trends.points(name)
             self._last[name] = points[-1][0] if points else None
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": f"{name} [{tag.unit}]" if tag.unit else name,
-                    "x": [self._x(p[0]) for p in points],
-                    "y": [p[1] for p in points],
-                    "line": {"color": COLOURS[i % len(COLOURS)], "width": 2},
-                    "connectgaps": False,
-                    "yaxis": "y" if axis == 0 else f"y{axis + 1}",
-                }
-            )
-        layout: dict[str, Any] = {
-            "height": height,
-            "margin": {"l": 50, "r": 50, "t": 10, "b": 40},
-            "paper_bgcolor": "#e8e8e8",
-            "plot_bgcolor": "#f2f2f2",
-            "showlegend": True,
-            "legend": {"orientation": "h", "y": -0.2},
-            "xaxis": {"title": {"text": f"time ({self._zone.key})"}, "gridcolor": "#cccccc"},
-            "yaxis": {"title": {"text": units[0] if units else ""}, "gridcolor": "#cccccc"},
-            "shapes": limit_shapes(rt.plant, self.names, units) + [
-                {"type": "line", "xref": "x", "yref": "paper", "x0": self._x(m), "x1": self._x(m), "y0": 0, "y1": 1,
-                 "line": {"width": 2, "color": "#1a1a1a"}, "label": {"text": "activation", "textposition": "end"}}
-                for m in marks or []],
-        }
-        for k, unit in enumerate(units[1:], start=2):
-            layout[f"yaxis{k}"] = {
-                "title": {"text": unit},
-                "overlaying": "y",
-                "side": "right",
-                "anchor": "free" if k > 2 else "x",
-                "position": 1.0,
-            }
-        self.figure = {"data": traces, "layout": layout, "config": {"displaylogo": False, "responsive": True}}
-        self.plot = ui.plotly(self.figure).classes("w-full").props('data-testid="trend"').mark("trend")
+            traces.append(pen_trace(rt.plant, name, i, units, [self._x(p[0]) for p in points], [p[1] for p in points]))
+        activations = [{"type": "line", "xref": "x", "yref": "paper", "x0": self._x(m), "x1": self._x(m), "y0": 0,
+                        "y1": 1, "line": {"width": 2, "color": "#1a1a1a"},
+                        "label": {"text": "activation", "textposition": "end"}} for m in marks or []]
+        layout = trend_layout(self._zone, units, limit_shapes(rt.plant, self.names, units) + activations,
+                              height=height)
+        self.figure: dict[str, Any] = {"data": traces, "layout": layout,
+                                       "config": {"displaylogo": False, "responsive": True}}
+        self.plot = testid(ui.plotly(self.figure).classes("w-full"), "trend")
         self.timer = ui.timer(interval, self.append)
         # The ring buffer holds only what arrived since the HMI started; older values of the window (a back-fill,
         # a replayed spool) are in the historian and read from there until the ring covers the window.

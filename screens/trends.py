@@ -26,6 +26,7 @@ from screens import ranges
 from screens.frame import frame
 from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
 from screens.session import command
+from screens.testid import testid
 
 MAX_POINTS = 2000
 RANGES = {"10m": "10 min", "shift": "Shift", "24h": "24 h", "7d": "7 days", "custom": "Custom"}
@@ -156,7 +157,7 @@ class TrendScreen:
                 return
             figure = build_figure(self.rt.plant, self.zone, self.pens, self.series, self.start, self.end,
                                   marks=self._marks, cursor=self.cursor)
-            self.plot = ui.plotly(figure).classes("w-full").props('data-testid="trend"').mark("trend")
+            self.plot = testid(ui.plotly(figure).classes("w-full"), "trend")
             self.plot.on("plotly_relayout", self.on_relayout)
             self.plot.on("plotly_click", self.on_click)
         self.show_readout()
@@ -300,7 +301,7 @@ class TrendScreen:
                 value = value_at(s, self.cursor) if s else None
                 unit = self.rt.plant.tags[name].tag.unit
                 text = f"{value:.4g} {unit}" if value is not None else "no value (gap)"
-                ui.label(f"{name}: {text}").props(f'data-testid="cursor-{name}"').mark(f"cursor-{name}")
+                testid(ui.label(f"{name}: {text}"), f"cursor-{name}")
 
     def csv(self) -> str:
         """CSV of the points on the chart now."""
@@ -309,116 +310,151 @@ class TrendScreen:
 
 def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> None:
     """The trend screen; `tags` is a comma-separated preselection (links from other screens)."""
-    known = {name for name, ref in rt.plant.tags.items() if ref.tag.numeric}
-    preset = [t for t in (tags or "").split(",") if t in known]
-    if not preset:
-        preset = [t for t in app.storage.user.get("trend_pens", []) if t in known]
-    if not preset:
-        preset = [t for _, line in list(rt.plant.lines())[:1] for t in line.trend_tags]
-    screen = TrendScreen(rt, ctx, preset[:MAX_PENS])
-    with frame(rt, ctx, "Trends"), ui.row().classes("w-full items-start gap-3 no-wrap"):
+    TrendPage(rt, ctx, tags)
+
+
+class TrendPage:
+    """The trend screen around its chart (TrendScreen): tag tree and pens, range and navigation, saved views."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext, tags: str | None) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.known = {name for name, ref in rt.plant.tags.items() if ref.tag.numeric}
+        preset = [t for t in (tags or "").split(",") if t in self.known]
+        if not preset:
+            preset = [t for t in app.storage.user.get("trend_pens", []) if t in self.known]
+        if not preset:
+            preset = [t for _, line in list(rt.plant.lines())[:1] for t in line.trend_tags]
+        self.screen = TrendScreen(rt, ctx, preset[:MAX_PENS])
+        self.saved: dict[int, SavedView] = {}
+        # True while the pens select and the tree are set from code: their change events are not people's choices.
+        self.syncing = False
+        with frame(rt, ctx, "Trends"), ui.row().classes("w-full items-start gap-3 no-wrap"):
+            self._tree_panel()
+            with ui.column().classes("grow gap-2"):
+                self._pens_and_range()
+                self._navigation()
+                self._chart()
+                self._views()
+        self.pens.on_value_change(self.on_pens)
+        self.tree.on_tick(self.on_tick)
+        self.range.on_value_change(self.on_range)
+        self.show_ticks(self.screen.pens)
+        ui.timer(0.0, self.first, once=True)
+        ui.timer(1.0, self.screen.tick)
+
+    def _tree_panel(self) -> None:
         with ui.column().classes("hmi-panel p-2 w-72 shrink-0"):
             ui.label("Tag tree").classes("font-semibold")
-            search = (ui.input("Search tags").props('clearable data-testid="trend-search"')
-                      .mark("trend-search").classes("w-full"))
-            tree = ui.tree(tag_tree(rt), tick_strategy="leaf", label_key="label").props(
-                'data-testid="trend-tree"').mark("trend-tree").classes("w-full")
-            search.bind_value_to(tree, "filter")
+            search = testid(ui.input("Search tags").props("clearable"), "trend-search").classes("w-full")
+            self.tree = testid(ui.tree(tag_tree(self.rt), tick_strategy="leaf", label_key="label"),
+                               "trend-tree").classes("w-full")
+            search.bind_value_to(self.tree, "filter")
             # Open only down to the chosen pens: the whole plant unfolded is pages of tags on a panel.
-            tree.expand(expanded_for(rt, screen.pens))
-        with ui.column().classes("grow gap-2"):
-            with ui.row().classes("w-full items-center gap-2"):
-                ui.label("Trends").classes("hmi-title")
-                pens = (ui.select(sorted(known), value=list(screen.pens), multiple=True, with_input=True,
-                                  label=f"Pens (up to {MAX_PENS})")
-                        .props('use-chips data-testid="trend-pens"').mark("trend-pens").classes("min-w-[28rem]"))
-            with ui.row().classes("w-full items-center gap-2"):
-                rng = (ui.toggle(RANGES, value="10m").props('no-caps data-testid="trend-range"')
-                       .mark("trend-range"))
-                frm = ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44").props(
-                    'data-testid="trend-from"').mark("trend-from")
-                to = ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44").props(
-                    'data-testid="trend-to"').mark("trend-to")
-                apply = ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "",
-                                                                             to.value or "")).props(
-                    'data-testid="trend-apply"').mark("trend-apply")
-                for element in (frm, to, apply):
-                    element.bind_visibility_from(rng, "value", value="custom")
-            with ui.row().classes("w-full items-center gap-2"):
-                ui.button("◀ Back", on_click=lambda: screen.pan(-0.5)).props(
-                    'outline no-caps data-testid="trend-back"').mark("trend-back")
-                ui.button("Forward ▶", on_click=lambda: screen.pan(0.5)).props(
-                    'outline no-caps data-testid="trend-forward"').mark("trend-forward")
-                ui.button("Zoom in", on_click=lambda: screen.zoom(0.5)).props(
-                    'outline no-caps data-testid="trend-zoom-in"').mark("trend-zoom-in")
-                ui.button("Zoom out", on_click=lambda: screen.zoom(2.0)).props(
-                    'outline no-caps data-testid="trend-zoom-out"').mark("trend-zoom-out")
-                ui.button("Live", on_click=lambda: screen.set_range(
-                    rng.value if rng.value != "custom" else "10m")).props(
-                    'outline no-caps data-testid="trend-live"').mark("trend-live")
-                ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None)).props(
-                    "outline no-caps flat")
-                ui.button("Export CSV", on_click=lambda: export()).props(
-                    'outline no-caps data-testid="trend-export"').mark("trend-export")
-            screen.window_label = (ui.label("").classes("hmi-muted").props('data-testid="trend-window"')
-                                   .mark("trend-window"))
-            screen.status = (ui.label("").classes("font-semibold")
-                             .props('role="status" data-testid="trend-status"').mark("trend-status"))
-            screen.holder = ui.column().classes("w-full hmi-panel p-2")
-            screen.readout = ui.column().classes("gap-0").props('data-testid="trend-cursor"').mark("trend-cursor")
-            with ui.row().classes("items-center gap-2"):
-                views = ui.select({}, label="Saved views").classes("w-56").props(
-                    'data-testid="trend-views"').mark("trend-views")
-                ui.button("Open", on_click=lambda: open_view()).props(
-                    'outline no-caps data-testid="trend-view-open"').mark("trend-view-open")
-                ui.button("Delete", on_click=command(rt, lambda actor: delete_view(actor))).props(
-                    'outline no-caps data-testid="trend-view-delete"').mark("trend-view-delete")
-                view_name = ui.input("Save as").classes("w-48").props(
-                    f'maxlength={MAX_VIEW_NAME} counter data-testid="trend-view-name"').mark("trend-view-name")
-                ui.button("Save view", on_click=command(rt, lambda actor: save_view(actor))).props(
-                    'no-caps data-testid="trend-view-save"').mark("trend-view-save")
+            self.tree.expand(expanded_for(self.rt, self.screen.pens))
 
-    saved: dict[int, SavedView] = {}
-    syncing = False
+    def _pens_and_range(self) -> None:
+        screen = self.screen
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.label("Trends").classes("hmi-title")
+            self.pens = testid(ui.select(sorted(self.known), value=list(screen.pens), multiple=True, with_input=True,
+                                         label=f"Pens (up to {MAX_PENS})").props("use-chips"),
+                               "trend-pens").classes("min-w-[28rem]")
+        with ui.row().classes("w-full items-center gap-2"):
+            self.range = testid(ui.toggle(RANGES, value="10m").props("no-caps"), "trend-range")
+            frm = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44"), "trend-from")
+            to = testid(ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44"), "trend-to")
+            apply = testid(ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "",
+                                                                                to.value or "")), "trend-apply")
+            for element in (frm, to, apply):
+                element.bind_visibility_from(self.range, "value", value="custom")
 
-    def show_ticks(chosen: list[str]) -> None:
+    def _navigation(self) -> None:
+        screen = self.screen
+        with ui.row().classes("w-full items-center gap-2"):
+            for text, move, name in (("◀ Back", lambda: screen.pan(-0.5), "trend-back"),
+                                     ("Forward ▶", lambda: screen.pan(0.5), "trend-forward"),
+                                     ("Zoom in", lambda: screen.zoom(0.5), "trend-zoom-in"),
+                                     ("Zoom out", lambda: screen.zoom(2.0), "trend-zoom-out"),
+                                     ("Live", self.live, "trend-live")):
+                testid(ui.button(text, on_click=move).props("outline no-caps"), name)
+            ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None)).props("outline no-caps flat")
+            testid(ui.button("Export CSV", on_click=self.export).props("outline no-caps"), "trend-export")
+
+    def _chart(self) -> None:
+        screen = self.screen
+        screen.window_label = testid(ui.label("").classes("hmi-muted"), "trend-window")
+        screen.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "trend-status")
+        screen.holder = ui.column().classes("w-full hmi-panel p-2")
+        screen.readout = testid(ui.column().classes("gap-0"), "trend-cursor")
+
+    def _views(self) -> None:
+        rt = self.rt
+        with ui.row().classes("items-center gap-2"):
+            self.views = testid(ui.select({}, label="Saved views").classes("w-56"), "trend-views")
+            testid(ui.button("Open", on_click=self.open_view).props("outline no-caps"), "trend-view-open")
+            testid(ui.button("Delete", on_click=command(rt, self.delete_view)).props("outline no-caps"),
+                   "trend-view-delete")
+            self.view_name = testid(ui.input("Save as").classes("w-48").props(f"maxlength={MAX_VIEW_NAME} counter"),
+                                    "trend-view-name")
+            testid(ui.button("Save view", on_click=command(rt, self.save_view)).props("no-caps"), "trend-view-save")
+
+    async def first(self) -> None:
+        """The saved views, and the chart of the chosen pens."""
+        await self.refresh_views()
+        self.screen.resolve()
+        await self.screen.load()
+
+    def show_ticks(self, chosen: list[str]) -> None:
+        """Tick the chosen pens in the tree."""
         # tick()/untick() with no keys mean "all": clear first, then tick the chosen ones.
-        tree.untick()
+        self.tree.untick()
         if chosen:
-            tree.tick(chosen)
+            self.tree.tick(chosen)
 
-    async def set_pens(chosen: list[str]) -> None:
-        nonlocal syncing
+    async def set_pens(self, chosen: list[str]) -> None:
+        """Chart `chosen` (at most MAX_PENS), remembered for this browser, the select and the tree kept in step."""
+        screen = self.screen
         if len(chosen) > MAX_PENS:
             screen.status.set_text(f"At most {MAX_PENS} pens per chart; the first {MAX_PENS} are shown.")
             chosen = chosen[:MAX_PENS]
         screen.pens = chosen
         app.storage.user["trend_pens"] = chosen
-        syncing = True
+        self.syncing = True
         try:
-            if list(pens.value or []) != chosen:
-                pens.set_value(chosen)
-            show_ticks(chosen)
+            if list(self.pens.value or []) != chosen:
+                self.pens.set_value(chosen)
+            self.show_ticks(chosen)
         finally:
-            syncing = False
+            self.syncing = False
         await screen.load()
 
-    async def on_pens(e: events.ValueChangeEventArguments) -> None:
-        if not syncing:
-            await set_pens([p for p in (e.value or []) if p in known])
+    async def on_pens(self, e: events.ValueChangeEventArguments) -> None:
+        """Pens picked in the select."""
+        if not self.syncing:
+            await self.set_pens([p for p in (e.value or []) if p in self.known])
 
-    async def on_tick(e: events.ValueChangeEventArguments) -> None:
-        if syncing:
+    async def on_tick(self, e: events.ValueChangeEventArguments) -> None:
+        """Pens ticked in the tree."""
+        if self.syncing:
             return
-        ticked = [t for t in (e.value or []) if t in known]
+        ticked = [t for t in (e.value or []) if t in self.known]
+        pens = self.screen.pens
         # Keep the order people picked them in: existing pens first, newly ticked after.
-        await set_pens([p for p in screen.pens if p in ticked] + [t for t in ticked if t not in screen.pens])
+        await self.set_pens([p for p in pens if p in ticked] + [t for t in ticked if t not in pens])
 
-    async def on_range(e: events.ValueChangeEventArguments) -> None:
+    async def on_range(self, e: events.ValueChangeEventArguments) -> None:
+        """A named range chosen (a custom one is shown with its Show button)."""
         if e.value != "custom":
-            await screen.set_range(e.value)
+            await self.screen.set_range(e.value)
 
-    async def export() -> None:
+    async def live(self) -> None:
+        """Back to live, over the chosen range (10 minutes after a custom one)."""
+        await self.screen.set_range(self.range.value if self.range.value != "custom" else "10m")
+
+    async def export(self) -> None:
+        """The points on the chart as CSV."""
+        screen = self.screen
         if not screen.series:
             screen.status.set_text("Nothing to export: choose pens first.")
             return
@@ -427,33 +463,43 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
         ui.download.content(text.encode("utf-8-sig"), f"trend_{stamp}.csv", "text/csv")
         screen.status.set_text(f"Exported {screen.points_sent()} points of {len(screen.pens)} pen(s).")
 
-    async def refresh_views(select: int | None = None) -> None:
+    async def refresh_views(self, select: int | None = None) -> None:
+        """The person's saved views in the select (`select` chosen)."""
         try:
-            found = await rt.trend_views.list(ctx)
+            found = await self.rt.trend_views.list(self.ctx)
         except DatabaseUnavailable as exc:
-            screen.status.set_text(f"Saved views cannot be read: {exc}")
+            self.screen.status.set_text(f"Saved views cannot be read: {exc}")
             return
-        saved.clear()
-        saved.update({v.id: v for v in found})
-        views.set_options({v.id: v.name for v in found}, value=select)
+        self.saved.clear()
+        self.saved.update({v.id: v for v in found})
+        self.views.set_options({v.id: v.name for v in found}, value=select)
 
-    async def save_view(actor: ActionContext) -> None:
+    def chosen_view(self) -> SavedView | None:
+        """The saved view chosen in the select, or None after asking for one."""
+        view = self.saved.get(self.views.value) if self.views.value is not None else None
+        if view is None:
+            self.screen.status.set_text("Choose a saved view first.")
+        return view
+
+    async def save_view(self, actor: ActionContext) -> None:
+        """Save pens and range under the typed name."""
+        screen = self.screen
         try:
-            view = await rt.trend_views.save(actor, view_name.value or "", screen.pens, screen.range_key,
-                                             start=screen.start, end=screen.end)
+            view = await self.rt.trend_views.save(actor, self.view_name.value or "", screen.pens, screen.range_key,
+                                                  start=screen.start, end=screen.end)
         except (ValueError, DatabaseUnavailable) as exc:
             screen.status.set_text(f"Not saved: {exc}")
             return
         screen.status.set_text(f"Saved view {view.name!r}.")
-        await refresh_views(view.id)
+        await self.refresh_views(view.id)
 
-    async def open_view() -> None:
-        view = saved.get(views.value) if views.value is not None else None
-        if view is None:
-            screen.status.set_text("Choose a saved view first.")
+    async def open_view(self) -> None:
+        """Show the chosen view's pens over its range."""
+        if (view := self.chosen_view()) is None:
             return
-        rng.set_value(view.range_key)
-        await set_pens([p for p in view.pens if p in known])
+        screen = self.screen
+        self.range.set_value(view.range_key)
+        await self.set_pens([p for p in view.pens if p in self.known])
         if view.range_key == "custom" and view.start and view.end:
             screen.range_key = "custom"
             await screen.zoom_to(view.start, view.end)
@@ -461,28 +507,14 @@ def trends_page(rt: Runtime, ctx: ActionContext, tags: str | None = None) -> Non
             await screen.set_range(view.range_key)
         screen.status.set_text(f"Opened view {view.name!r}.")
 
-    async def delete_view(actor: ActionContext) -> None:
-        view = saved.get(views.value) if views.value is not None else None
-        if view is None:
-            screen.status.set_text("Choose a saved view first.")
+    async def delete_view(self, actor: ActionContext) -> None:
+        """Delete the chosen view."""
+        if (view := self.chosen_view()) is None:
             return
         try:
-            await rt.trend_views.delete(actor, view.id)
+            await self.rt.trend_views.delete(actor, view.id)
         except (LookupError, DatabaseUnavailable) as exc:
-            screen.status.set_text(f"Not deleted: {exc}")
+            self.screen.status.set_text(f"Not deleted: {exc}")
             return
-        screen.status.set_text(f"Deleted view {view.name!r}.")
-        await refresh_views()
-
-    pens.on_value_change(on_pens)
-    tree.on_tick(on_tick)
-    rng.on_value_change(on_range)
-    show_ticks(screen.pens)
-
-    async def first() -> None:
-        await refresh_views()
-        screen.resolve()
-        await screen.load()
-
-    ui.timer(0.0, first, once=True)
-    ui.timer(1.0, screen.tick)
+        self.screen.status.set_text(f"Deleted view {view.name!r}.")
+        await self.refresh_views()

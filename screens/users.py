@@ -15,10 +15,13 @@ from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission, Role
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from hmi.store.models import Station
 from screens import panel, session
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.restricted import Restriction, permitted
 from screens.session import command
+from screens.testid import testid
 
 T = TypeVar("T")
 
@@ -27,17 +30,20 @@ class _Failed(Exception):
     """The service refused; the message is already shown."""
 
 
+ADMINS_ONLY = Restriction(
+    check=lambda rt, ctx: rt.audit.require(ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen",
+                                           object_id="/users"),
+    refused=lambda ctx, exc: f"Refused: {exc}. User administration is for administrators; the attempt was recorded.",
+    unavailable="User administration cannot be shown",
+    testid="users-refused",
+)
+
+
 async def users_page(rt: Runtime, ctx: ActionContext) -> None:
     """The /users page: refused (and audited) for everyone without MANAGE_USERS."""
     with frame(rt, ctx, "Users"):
-        try:
-            await rt.audit.require(ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen",
-                                   object_id="/users")
-        except PermissionDenied as exc:
-            ui.label(f"Refused: {exc}. User administration is for administrators; the attempt was recorded.") \
-                .classes("hmi-title").props('role="alert"').mark("users-refused")
-            return
-        await UsersAdmin(rt).render()
+        if await permitted(rt, ctx, ADMINS_ONLY):
+            await UsersAdmin(rt).render()
 
 
 class UsersAdmin:
@@ -45,120 +51,128 @@ class UsersAdmin:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.zone = rt.plant.site.zone
         self.reset_user = ""
 
     async def render(self) -> None:
         """Build the panels (the lists load from the database)."""
+        self.message = testid(ui.label("").classes("text-base font-semibold").props('role="status"'), "users-message")
+        await self.notices()
+        await self.user_list()
+        self._add_user_form()
+        await self.station_list()
+        self._enrol_form()
+        self._reset_dialog()
+
+    @ui.refreshable_method
+    async def notices(self) -> None:
+        """Accounts locked by failed sign-ins, each with its Unlock."""
+        locked = await self.rt.users.locked_users()
+        if not locked:
+            return
+        with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full").props('role="alert"'), "lockout-notice"):
+            ui.label("Locked accounts (too many failed sign-ins)").classes("font-bold")
+            for user in locked:
+                with ui.row().classes("items-center gap-3"):
+                    since = local_time(user.locked_at, self.zone, date=True) if user.locked_at else ""
+                    ui.label(f"{user.username} locked since {since}")
+                    testid(ui.button("Unlock", on_click=command(self.rt, lambda a, u=user.username: self.unlock(a, u)))
+                           .props("outline no-caps"), f"notice-unlock-{user.username}")
+
+    @ui.refreshable_method
+    async def user_list(self) -> None:
+        """Every account with its state and what may be done to it."""
         rt = self.rt
-        zone = rt.plant.site.zone
-        self.message = ui.label("").classes("text-base font-semibold").props('role="status"').mark("users-message")
+        with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full"), "user-list"):
+            ui.label("Users").classes("hmi-title")
+            for user in await rt.users.list_users():
+                status = "disabled" if user.disabled else "locked" if user.locked_at is not None else "active"
+                name = user.username
+                with testid(ui.row().classes("items-center gap-3 w-full"), "user-row"):
+                    ui.label(name).classes("font-mono w-40")
+                    ui.label(user.full_name or "—").classes("w-56")
+                    ui.label(user.role.value).classes("w-24")
+                    testid(ui.label(status).classes("w-24"), f"status-{name}")
+                    enable = user.disabled
+                    testid(ui.button("Enable" if enable else "Disable", on_click=command(
+                        rt, lambda a, n=name, d=not enable: self.set_disabled(a, n, d))).props("outline no-caps"),
+                        f"{'enable' if enable else 'disable'}-{name}")
+                    testid(ui.button("Reset password", on_click=lambda n=name: self.open_reset(n))
+                           .props("outline no-caps"), f"reset-{name}")
+                    if user.locked_at is not None:
+                        testid(ui.button("Unlock", on_click=command(rt, lambda a, n=name: self.unlock(a, n)))
+                               .props("outline no-caps"), f"unlock-{name}")
 
-        @ui.refreshable
-        async def notices() -> None:
-            locked = await rt.users.locked_users()
-            if not locked:
-                return
-            with ui.column().classes("hmi-panel p-3 gap-1 w-full").props('role="alert"').mark("lockout-notice"):
-                ui.label("Locked accounts (too many failed sign-ins)").classes("font-bold")
-                for user in locked:
-                    with ui.row().classes("items-center gap-3"):
-                        since = local_time(user.locked_at, zone, date=True) if user.locked_at else ""
-                        ui.label(f"{user.username} locked since {since}")
-                        ui.button("Unlock", on_click=command(rt, lambda a, u=user.username: self.unlock(a, u))).props(
-                            "outline no-caps").mark(f"notice-unlock-{user.username}")
+    @ui.refreshable_method
+    async def station_list(self) -> None:
+        """This panel's station, and every enrolled station with its state."""
+        rt = self.rt
+        with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full"), "station-list"):
+            ui.label("Stations").classes("hmi-title")
+            here = await session.station_for(rt)
+            text = f"This panel is not enrolled: it records {here}." if panel.is_address(here) else \
+                f"This panel is station {here}."
+            testid(ui.label(text).classes("hmi-muted"), "this-panel")
+            stations = await rt.stations.list()
+            if not stations:
+                ui.label("No stations enrolled yet: panels record their network address instead.") \
+                    .classes("hmi-muted")
+            for station in stations:
+                self._station_row(station)
 
-        @ui.refreshable
-        async def user_list() -> None:
-            with ui.column().classes("hmi-panel p-3 gap-1 w-full").mark("user-list"):
-                ui.label("Users").classes("hmi-title")
-                for user in await rt.users.list_users():
-                    status = "disabled" if user.disabled else "locked" if user.locked_at is not None else "active"
-                    with ui.row().classes("items-center gap-3 w-full").mark("user-row"):
-                        ui.label(user.username).classes("font-mono w-40")
-                        ui.label(user.full_name or "—").classes("w-56")
-                        ui.label(user.role.value).classes("w-24")
-                        ui.label(status).classes("w-24").mark(f"status-{user.username}")
-                        name = user.username
-                        if user.disabled:
-                            ui.button("Enable", on_click=command(
-                                rt, lambda a, n=name: self.set_disabled(a, n, False))).props("outline no-caps").mark(
-                                f"enable-{name}")
-                        else:
-                            ui.button("Disable", on_click=command(
-                                rt, lambda a, n=name: self.set_disabled(a, n, True))).props("outline no-caps").mark(
-                                f"disable-{name}")
-                        ui.button("Reset password", on_click=lambda n=name: self.open_reset(n)).props(
-                            "outline no-caps").mark(f"reset-{name}")
-                        if user.locked_at is not None:
-                            ui.button("Unlock", on_click=command(rt, lambda a, n=name: self.unlock(a, n))).props(
-                                "outline no-caps").mark(f"unlock-{name}")
+    def _station_row(self, station: Station) -> None:
+        rt, name = self.rt, station.name
+        with testid(ui.row().classes("items-center gap-3"), "station-row"):
+            ui.label(name).classes("font-mono w-48")
+            ui.label(station.area or "—").classes("w-32")
+            if station.secret_hash is not None and station.enrolled_at is not None:
+                enrolled = (f"enrolled {local_time(station.enrolled_at, self.zone, date=True)} "
+                            f"by {station.enrolled_by}")
+            else:
+                enrolled = "no panel enrolled"
+            testid(ui.label(enrolled).classes("w-72"), f"station-enrolled-{name}")
+            seen = local_time(station.last_seen_at, self.zone, date=True) if station.last_seen_at else "never"
+            ui.label(f"last seen {seen}").classes("w-48")
+            testid(ui.label("disabled" if station.disabled else "active"), f"station-status-{name}")
+            if station.secret_hash is not None:
+                revoke = command(rt, lambda a: self.revoke_station(a, name))
+                testid(ui.button("Revoke", on_click=revoke).props("outline no-caps"), f"station-revoke-{name}")
+            testid(ui.button("Enable" if station.disabled else "Disable",
+                             on_click=command(rt, lambda a, d=not station.disabled: self.set_station(a, name, d)))
+                   .props("outline no-caps"), f"station-toggle-{name}")
 
-        @ui.refreshable
-        async def station_list() -> None:
-            with ui.column().classes("hmi-panel p-3 gap-1 w-full").mark("station-list"):
-                ui.label("Stations").classes("hmi-title")
-                here = await session.station_for(rt)
-                text = f"This panel is not enrolled: it records {here}." if panel.is_address(here) else \
-                    f"This panel is station {here}."
-                ui.label(text).classes("hmi-muted").mark("this-panel")
-                stations = await rt.stations.list()
-                if not stations:
-                    ui.label("No stations enrolled yet: panels record their network address instead.") \
-                        .classes("hmi-muted")
-                for station in stations:
-                    name = station.name
-                    with ui.row().classes("items-center gap-3").mark("station-row"):
-                        ui.label(name).classes("font-mono w-48")
-                        ui.label(station.area or "—").classes("w-32")
-                        if station.secret_hash is not None and station.enrolled_at is not None:
-                            enrolled = (f"enrolled {local_time(station.enrolled_at, zone, date=True)} "
-                                        f"by {station.enrolled_by}")
-                        else:
-                            enrolled = "no panel enrolled"
-                        ui.label(enrolled).classes("w-72").mark(f"station-enrolled-{name}")
-                        seen = local_time(station.last_seen_at, zone, date=True) if station.last_seen_at else "never"
-                        ui.label(f"last seen {seen}").classes("w-48")
-                        ui.label("disabled" if station.disabled else "active").mark(f"station-status-{name}")
-                        if station.secret_hash is not None:
-                            revoke = command(rt, lambda a, s=name: self.revoke_station(a, s))
-                            ui.button("Revoke", on_click=revoke).props("outline no-caps").mark(f"station-revoke-{name}")
-                        ui.button("Enable" if station.disabled else "Disable",
-                                  on_click=command(rt, lambda a, s=name, d=not station.disabled:
-                                                   self.set_station(a, s, d))).props("outline no-caps").mark(
-                            f"station-toggle-{name}")
-
-        self.notices, self.user_list, self.station_list = notices, user_list, station_list
-        await notices()
-        await user_list()
-
+    def _add_user_form(self) -> None:
         with ui.column().classes("hmi-panel p-3 gap-2 w-[28rem]"):
             ui.label("Add a user").classes("hmi-title")
-            self.new_name = ui.input("User name").mark("new-username")
-            self.new_full = ui.input("Full (printed) name").mark("new-fullname")
-            self.new_role = ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role").mark(
-                "new-role")
-            self.new_pw = ui.input("Password", password=True).props("autocomplete=new-password").mark("new-password")
-            self.new_pw2 = ui.input("Password again", password=True).props("autocomplete=new-password").mark(
-                "new-password2")
-            ui.label(f"At least {rt.users.policy.password_min_length} characters, not the user name.").classes(
+            self.new_name = testid(ui.input("User name"), "new-username")
+            self.new_full = testid(ui.input("Full (printed) name"), "new-fullname")
+            self.new_role = testid(ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role"),
+                                   "new-role")
+            self.new_pw = testid(ui.input("Password", password=True).props("autocomplete=new-password"),
+                                 "new-password")
+            self.new_pw2 = testid(ui.input("Password again", password=True).props("autocomplete=new-password"),
+                                  "new-password2")
+            ui.label(f"At least {self.rt.users.policy.password_min_length} characters, not the user name.").classes(
                 "hmi-muted")
-            ui.button("Add user", on_click=command(rt, self.add_user)).mark("add-user")
+            testid(ui.button("Add user", on_click=command(self.rt, self.add_user)), "add-user")
 
-        await station_list()
+    def _enrol_form(self) -> None:
         with ui.row().classes("hmi-panel p-3 gap-2 items-end"):
-            self.station_name = ui.input("Station name").mark("station-name")
-            self.station_area = ui.select([a.name for a in rt.plant.areas], label="Area").classes("w-40").mark(
-                "station-area")
+            self.station_name = testid(ui.input("Station name"), "station-name")
+            self.station_area = testid(ui.select([a.name for a in self.rt.plant.areas], label="Area")
+                                       .classes("w-40"), "station-area")
             # This panel, not another: the secret goes into this browser's cookie.
-            ui.button("Enrol this panel as this station", on_click=command(rt, self.enrol_panel)).mark("station-enrol")
+            testid(ui.button("Enrol this panel as this station", on_click=command(self.rt, self.enrol_panel)),
+                   "station-enrol")
 
+    def _reset_dialog(self) -> None:
         with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem]"):
             self.reset_title = ui.label("").classes("hmi-title")
-            self.reset_pw = ui.input("New password", password=True).mark("reset-password")
-            self.reset_pw2 = ui.input("New password again", password=True).mark("reset-password2")
-            self.reset_error = ui.label("").props('role="alert"').mark("reset-error")
+            self.reset_pw = testid(ui.input("New password", password=True), "reset-password")
+            self.reset_pw2 = testid(ui.input("New password again", password=True), "reset-password2")
+            self.reset_error = testid(ui.label("").props('role="alert"'), "reset-error")
             with ui.row():
-                ui.button("Set password", on_click=command(rt, self.reset_password)).mark("reset-confirm")
+                testid(ui.button("Set password", on_click=command(self.rt, self.reset_password)), "reset-confirm")
                 ui.button("Cancel", on_click=self.reset_dialog.close).props("outline")
 
     async def _call(self, work: Awaitable[T]) -> T:
@@ -181,6 +195,15 @@ class UsersAdmin:
         self.user_list.refresh()
         self.station_list.refresh()
 
+    async def _change(self, work: Awaitable[object], done: str) -> None:
+        """Make a change through the service; when it is made, say `done` and show the lists as they are now."""
+        try:
+            await self._call(work)
+        except _Failed:
+            return
+        self._say(done)
+        await self._refresh()
+
     async def add_user(self, actor: ActionContext) -> None:
         """Create the user from the form; the password is typed twice."""
         try:
@@ -200,21 +223,12 @@ class UsersAdmin:
 
     async def set_disabled(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable an account."""
-        try:
-            await self._call(self.rt.users.set_disabled(actor, name, disabled))
-        except _Failed:
-            return
-        self._say(f"User {name} {'disabled' if disabled else 'enabled'}.")
-        await self._refresh()
+        await self._change(self.rt.users.set_disabled(actor, name, disabled),
+                           f"User {name} {'disabled' if disabled else 'enabled'}.")
 
     async def unlock(self, actor: ActionContext, name: str) -> None:
         """Lift a lockout."""
-        try:
-            await self._call(self.rt.users.unlock(actor, name))
-        except _Failed:
-            return
-        self._say(f"User {name} unlocked.")
-        await self._refresh()
+        await self._change(self.rt.users.unlock(actor, name), f"User {name} unlocked.")
 
     def open_reset(self, name: str) -> None:
         """Ask for the new password (twice)."""
@@ -253,18 +267,10 @@ class UsersAdmin:
 
     async def revoke_station(self, actor: ActionContext, name: str) -> None:
         """Make the station's panel secret worthless: that panel is its network address again."""
-        try:
-            await self._call(self.rt.stations.revoke(actor, name))
-        except _Failed:
-            return
-        self._say(f"Station {name} revoked: its panel now records its network address until enrolled again.")
-        await self._refresh()
+        await self._change(self.rt.stations.revoke(actor, name),
+                           f"Station {name} revoked: its panel now records its network address until enrolled again.")
 
     async def set_station(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable a station."""
-        try:
-            await self._call(self.rt.stations.set_disabled(actor, name, disabled))
-        except _Failed:
-            return
-        self._say(f"Station {name} {'disabled' if disabled else 'enabled'}.")
-        await self._refresh()
+        await self._change(self.rt.stations.set_disabled(actor, name, disabled),
+                           f"Station {name} {'disabled' if disabled else 'enabled'}.")

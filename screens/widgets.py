@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from nicegui import ui
 
@@ -12,6 +13,15 @@ from hmi.config import AlarmDef, Tag
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value, line_state, quality_badge
+
+
+def column(name: str, label: str, *, field: str | None = None, align: str = "left",
+           sortable: bool = False) -> dict[str, Any]:
+    """A ui.table column showing the row's `field` (default: its name)."""
+    spec: dict[str, Any] = {"name": name, "label": label, "field": field or name, "align": align}
+    if sortable:
+        spec["sortable"] = True
+    return spec
 
 
 def indicator_classes(priority: int, state: AlarmState | None = None) -> str:

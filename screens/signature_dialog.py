@@ -1,0 +1,78 @@
+"""The electronic signature, the same on every screen (21 CFR 11.50, 11.200(a)(1)).
+
+The user id is asked on the first signing of a continuous session only (`session.first_signing`), the password
+every time. The signature service checks both and enforces the first-signing rule itself; the screen only collects
+them, never keeps the password on the page, and remembers a signing that the service accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from nicegui import app, ui
+
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.records.signatures import SignatureRequest, SigningSession
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from screens.session import command, first_signing
+from screens.testid import testid
+
+
+class SignatureFields:
+    """User id (first signing only) and password, built into the dialog or panel that is being built."""
+
+    def __init__(self, rt: Runtime, viewer: ActionContext) -> None:
+        self._signing = SigningSession(app.storage.user, viewer.username)
+        self.user_id: ui.input | None = None
+        if first_signing(rt, viewer):
+            self.user_id = testid(ui.input("User id").props("autocomplete=off"), "sign-user")
+        self.password = testid(ui.input("Password", password=True).props("autocomplete=off"), "sign-password")
+
+    def missing(self) -> str | None:
+        """What is still to be typed before signing, or None."""
+        if self.password.value and (self.user_id is None or (self.user_id.value or "").strip()):
+            return None
+        return "Enter " + ("your user id and " if self.user_id is not None else "") + "your password to sign."
+
+    def take(self, meaning: str = "") -> SignatureRequest:
+        """The signature as typed; the password field is emptied."""
+        user_id = (self.user_id.value or "").strip() if self.user_id is not None else None
+        request = SignatureRequest(self.password.value or "", user_id, meaning)
+        self.password.set_value("")
+        return request
+
+    def signed(self) -> None:
+        """The service accepted the signature: later signings of this session ask for the password alone."""
+        self._signing.signed()
+
+
+class SignatureDialog:
+    """Sign one record: its meaning, then user id and password; `sign` stores the signature, `after` follows."""
+
+    def __init__(self, rt: Runtime, viewer: ActionContext, title: str, meanings: Sequence[str],
+                 sign: Callable[[ActionContext, SignatureRequest], Awaitable[object]],
+                 after: Callable[[], Awaitable[None]]) -> None:
+        self._sign = sign
+        self._after = after
+        self._default = meanings[0]
+        with ui.dialog() as self.dialog, ui.card().classes("w-[30rem]"):
+            ui.label(title).classes("hmi-title")
+            self.meaning = ui.select(list(meanings), value=self._default, label="Meaning").classes("w-48")
+            self.fields = SignatureFields(rt, viewer)
+            self.problem = ui.label("").classes("font-semibold")
+            with ui.row():
+                testid(ui.button("Sign", on_click=command(rt, self.confirm)), "sign-confirm")
+                ui.button("Cancel", on_click=self.dialog.close).props("outline")
+        self.dialog.open()
+
+    async def confirm(self, actor: ActionContext) -> None:
+        """Store the signature as the person signed in at the touch; a refusal is shown and nothing closes."""
+        try:
+            await self._sign(actor, self.fields.take(self.meaning.value or self._default))
+        except (ValueError, PermissionDenied, DatabaseUnavailable) as exc:
+            self.problem.set_text(f"Not signed: {exc}")
+            return
+        self.fields.signed()
+        self.dialog.close()
+        await self._after()
