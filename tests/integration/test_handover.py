@@ -21,7 +21,7 @@ from hmi.records.notes import ShiftNotes
 from hmi.records.signatures import SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
 from hmi.shifts import current_shift
 from hmi.store.database import Database
-from hmi.store.models import AlarmEvent, Handover, HandoverState
+from hmi.store.models import AlarmEvent, AlarmEventKind, Handover, HandoverState
 from hmi.tags import Quality, TagCache, TagState
 from tests.integration.test_notes import sign_in
 from tests.plant_fixture import small_plant
@@ -72,7 +72,7 @@ async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit
         # The journal writer is not running here; store the activations the engine made, as it would.
         for alarm in world.engine.active():
             await session.execute(sa.insert(AlarmEvent),
-                                  [journal_row(AlarmChange("activated", alarm, clock.now()), clock.now())])
+                                  [journal_row(AlarmChange(AlarmEventKind.ACTIVATED, alarm, clock.now()), clock.now())])
         await session.commit()
     await world.alarms.shelve(lena, ["L1.M1.Temp.H"], "sensor check", timedelta(hours=2))
     await world.notes.add(olga, "L1", "Jam at M1 twice", "Early", clock.now().date(), category="production")
