@@ -152,7 +152,7 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
 
         async def recent() -> None:
             try:
-                rows = await rt.handover.list(limit=20)
+                rows = await rt.handover.recent(limit=20)
             except DatabaseUnavailable as exc:
                 status.set_text(f"Handovers cannot be read: {exc}")
                 return

@@ -245,8 +245,8 @@ class HandoverService:
         async with self._db.session() as session:
             return await session.get(Handover, handover_id)
 
-    async def list(self, scope: str | None = None, limit: int = 50) -> list[Handover]:
-        """Handovers, newest shift first."""
+    async def recent(self, scope: str | None = None, limit: int = 50) -> list[Handover]:
+        """The latest `limit` handovers (of one scope, or all), newest shift first."""
         statement = select(Handover)
         if scope is not None:
             statement = statement.where(Handover.scope == scope)
