@@ -331,10 +331,6 @@ class AlarmPolicy(_Model):
             raise ValueError("give three severities from high to low within 1..1000, e.g. [801, 501, 201]")
         return value
 
-    def priority_of(self, severity: int) -> int:
-        """OPC UA severity 1-1000 to priority 1-4 (STANDARDS.md 3.4)."""
-        return next((p for p, low in enumerate(self.severity_priorities, start=1) if severity >= low), 4)
-
 
 class AccessPolicy(_Model):
     """Sign-in rules (21 CFR Part 11 / Annex 11; STANDARDS.md 5.6)."""

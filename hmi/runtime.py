@@ -32,7 +32,7 @@ from hmi.records.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
 from hmi.records.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
 from hmi.records.backup import DatabaseLock
 from hmi.records.config_audit import record_config
-from hmi.records.handover import HandoverService, ProductionTracker
+from hmi.records.handover import HandoverService
 from hmi.records.notes import ShiftNotes
 from hmi.records.signatures import SignatureService
 from hmi.shifts import ShiftSlot, current_shift
@@ -85,7 +85,6 @@ class Runtime:
     alarm_service: AlarmService = field(init=False)
     signatures: SignatureService = field(init=False)
     handover: HandoverService = field(init=False)
-    production: ProductionTracker = field(init=False)
     trends: TrendBuffer = field(init=False)
     historian: Historian = field(init=False)
     history: HistoryQuery = field(init=False)
@@ -123,10 +122,9 @@ class Runtime:
         self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock,
                                           max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
                                           signature_policy=self.plant.signatures, signatures=self.signatures)
-        self.production = ProductionTracker(self.plant, self.cache, self.clock)
         self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
         self.handover = HandoverService(self.plant, self.db, self.audit, self.signatures, self.notes, self.alarms,
-                                        self.cache, self.clock, tracker=self.production, counts=self.oee.counts)
+                                        self.cache, self.clock, counts=self.oee.counts)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.live_trends = TrendBuffer(self.cache, numeric, self.trend_window)
         self.recorder = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock,
@@ -170,7 +168,6 @@ class Runtime:
         self.live_trends.start()
         # Before the sources, so the first values after start are recorded too.
         await self.recorder.start()
-        self.production.start()
         self.alarms.start()
         self.journal.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
@@ -198,7 +195,6 @@ class Runtime:
         await self.recorder.stop()
         self.alarms.stop()
         self.live_trends.stop()
-        self.production.stop()
         # Writes the last aggregated sign-in refusals, so before the database closes and the last anchor.
         await self.users.stop()
         if self.anchors is not None:

@@ -29,11 +29,6 @@ class Supervised:
         self.last_error: str | None = None
 
     @property
-    def running(self) -> bool:
-        """True while the task has not ended."""
-        return self._task is not None and not self._task.done()
-
-    @property
     def task(self) -> asyncio.Task[None] | None:
         """The asyncio task, while started."""
         return self._task

@@ -226,12 +226,9 @@ class UserService:
             raise UserExists(name) from exc
         return user
 
-    async def authenticate(self, username: str, password: str, station: str = "") -> ActionContext | None:
-        """The signed-in person's context, or None (unknown, wrong password, disabled, locked); all audited."""
-        return (await self.sign_in(username, password, station)).ctx
-
     async def sign_in(self, username: str, password: str, station: str = "", *, address: str = "") -> SignIn:
-        """Like `authenticate`, with the reason for a refusal; `address` (default: the station) is rate-limited."""
+        """The signed-in person's context (`ctx`), or the reason for a refusal (unknown, wrong password, disabled,
+        locked); all audited. `address` (default: the station) is rate-limited."""
         return await self._check(username, password, station, "login", address=address)
 
     async def unlock_screen(self, ctx: ActionContext, password: str, *, address: str = "") -> SignIn:

@@ -79,13 +79,9 @@ class SessionCheck:
     locked: bool = False
 
     @property
-    def may_act(self) -> bool:
-        """True when a command may run: the session is live and its screen is not locked."""
-        return self.ctx is not None and not self.locked
-
-    @property
     def refusal(self) -> str:
-        """Why a command is refused, for the person ("" when it may run)."""
+        """Why a command is refused, for the person; "" when it may run (the session is live, its screen not
+        locked)."""
         if self.ended is not None:
             return f"Not done: {self.ended.message}. Nothing was recorded; sign in again."
         if self.ctx is None:
@@ -128,11 +124,6 @@ class SessionService:
                 self._listeners.remove(listener)
 
         return unsubscribe
-
-    @property
-    def listener_count(self) -> int:
-        """How many listeners are subscribed (pages unsubscribe when they close)."""
-        return len(self._listeners)
 
     def notify(self, event: SessionsEnded) -> None:
         """Tell listeners that sessions ended (after the change is committed)."""

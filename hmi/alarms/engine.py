@@ -485,17 +485,6 @@ class AlarmEngine:
             out.append(AlarmChange(changed, alarm, server.time, before=before))
         self._emit(out)
 
-    def note_server_ack(self, alarm_id: str, username: str, at: datetime, comment: str | None) -> None:
-        """Record which person acknowledged a server alarm through this HMI (the server sees only the session)."""
-        alarm = self._alarms.get(alarm_id)
-        if alarm is not None and alarm.source == "server":
-            self._store(replace(alarm, acked_by=username, acked_at=at, ack_comment=comment))
-
-    def server_condition(self, alarm_id: str) -> Any:
-        """The ServerAlarm behind a server alarm id, or None for local alarms."""
-        alarm = self._alarms.get(alarm_id)
-        return alarm.server if alarm is not None else None
-
     def _place_of(self, source_name: str, endpoint: str) -> tuple[str, str]:
         """The area and line a server condition belongs to: the configured line its source name starts with."""
         for area, line in self._plant.lines():

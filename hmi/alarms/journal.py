@@ -123,11 +123,6 @@ class AlarmJournal:
         return len(self._pending) + self._spilled
 
     @property
-    def alive(self) -> bool:
-        """True while the writer task runs."""
-        return self._writer.running
-
-    @property
     def behind(self) -> bool:
         """True while more than `behind_at` rows wait or the database is unavailable (the banner shows)."""
         return self.pending > self.behind_at or self.unavailable_since is not None

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from hmi.access.context import ActionContext
-from hmi.alarms.kpi import KPI_KINDS, JournalEvent, parse_priority
+from hmi.alarms.kpi import KPI_KINDS, JournalEvent, journal_event, parse_priority
 from hmi.alarms.states import AlarmState
 from hmi.config import QueryLimits
 from hmi.limits import Page, check_rows, check_span, page_of
@@ -177,11 +177,6 @@ def _kpi_columns() -> tuple[Any, ...]:
             AlarmEvent.server_time, AlarmEvent.id)
 
 
-def _event(row: Any) -> JournalEvent:
-    return JournalEvent(row.alarm_id, row.area, row.line, parse_priority(row.priority), row.kind, row.state,
-                        row.source_time, row.server_time)
-
-
 async def load_kpi_events(
     db: Database,
     since: datetime,
@@ -221,8 +216,8 @@ async def load_kpi_events(
     )
     carried = sa.select(latest).where(latest.c.rank == 1)
     async with db.session() as session:
-        before = [_event(r) for r in (await session.execute(carried)).all()]
-        rows = [_event(r) for r in (await session.execute(window)).all()]
+        before = [journal_event(r) for r in (await session.execute(carried)).all()]
+        rows = [journal_event(r) for r in (await session.execute(window)).all()]
     return sorted((e for e in before if e.starts_standing), key=lambda e: e.server_time) + rows
 
 

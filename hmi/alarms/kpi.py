@@ -29,12 +29,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from hmi.alarms.states import AlarmEventKind
-
-if TYPE_CHECKING:
-    from hmi.store.models import AlarmEvent
 
 ACTIVATED = AlarmEventKind.ACTIVATED.value
 CLEARED = AlarmEventKind.CLEARED.value
@@ -101,7 +98,28 @@ def parse_priority(text: str | int | None) -> int:
         return 0
 
 
-def journal_event(row: AlarmEvent) -> JournalEvent:
+class JournalRow(Protocol):
+    """The columns of an alarm_events row the KPIs read (an AlarmEvent, or a row of those columns)."""
+
+    @property
+    def alarm_id(self) -> str: ...
+    @property
+    def area(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def source_time(self) -> datetime | None: ...
+    @property
+    def server_time(self) -> datetime: ...
+
+
+def journal_event(row: JournalRow) -> JournalEvent:
     """The JournalEvent of one alarm_events row."""
     return JournalEvent(
         alarm_id=row.alarm_id,

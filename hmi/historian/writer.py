@@ -42,9 +42,6 @@ class HistorianStatus:
     written: int
 
 
-StatusListener = Callable[[HistorianStatus], None]
-
-
 class Historian:
     """Subscribes to the cache, records per each tag's history policy, writes batches with their minute rollups.
 
@@ -65,8 +62,6 @@ class Historian:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
-        self._listeners: dict[int, StatusListener] = {}
-        self._next_listener = 0
         self._spooled = 0
         self._buffering_since: datetime | None = None
         self._last_error: str | None = None
@@ -121,29 +116,12 @@ class Historian:
         return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error,
                                self._written)
 
-    def on_status(self, callback: StatusListener) -> Callable[[], None]:
-        """Call `callback` when buffering to disk starts or ends; returns the unsubscribe function."""
-        self._next_listener += 1
-        key = self._next_listener
-        self._listeners[key] = callback
-
-        def unsubscribe() -> None:
-            self._listeners.pop(key, None)
-
-        return unsubscribe
-
     def _set_buffering(self, on: bool) -> None:
         if on == (self._buffering_since is not None):
             return
         self._buffering_since = self._clock() if on else None
         if not on:
             self._last_error = None
-        status = self.status
-        for callback in list(self._listeners.values()):
-            try:
-                callback(status)
-            except Exception:
-                log.exception("historian status listener %r failed", callback)
 
     # ----------------------------------------------------------------------------------------------- recording
 

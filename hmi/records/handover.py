@@ -35,15 +35,13 @@ from hmi.records.signatures import (
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind, Handover, HandoverState, Signature
-from hmi.tags import TagCache, TagState
+from hmi.tags import TagCache
 
 MAX_OPEN_ITEMS = 50
 MAX_ITEM_LENGTH = 500
 RECORDED_COUNTS_NOTE = ("Counts are the counter values at drafting time; the shift's quantity is the sum of the "
                         "counters' increases recorded by the historian from the shift's start (a counter reset adds "
                         "its new value), so a restart of the HMI does not lose any.")
-COUNTS_NOTE = ("Counts are the counter values at drafting time; the shift's delta is from the first value this "
-               "HMI instance saw during the shift (none if it started later or was restarted), not from a journal.")
 
 
 CountsFn = Callable[[str, datetime, datetime], Awaitable[tuple[float, float]]]
@@ -52,46 +50,6 @@ CountsFn = Callable[[str, datetime, datetime], Awaitable[tuple[float, float]]]
 
 class HandoverError(ValueError):
     """The handover cannot do this in its present state; the message says why."""
-
-
-class ProductionTracker:
-    """Remembers the first value of each line's good/reject counter seen in the running shift, in memory only."""
-
-    def __init__(self, plant: PlantConfig, cache: TagCache, clock: Clock = utc_now) -> None:
-        self._plant = plant
-        self._cache = cache
-        self._clock = clock
-        self._tags = {t for _, line in plant.lines() for t in (line.good_count_tag, line.reject_count_tag) if t}
-        self._first: dict[str, tuple[datetime, datetime, Any]] = {}
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def start(self) -> None:
-        """Subscribe to the counter tags and take their current values."""
-        if self._tags:
-            self._unsubscribe = self._cache.subscribe(self._tags, self.observe)
-            self.observe(list(self._cache.snapshot(self._tags).values()))
-
-    def stop(self) -> None:
-        """End the subscription."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def observe(self, states: list[TagState] | Any) -> None:
-        """Keep a counter's first good value of the shift (a new shift starts over)."""
-        now = self._clock()
-        slot = current_shift(self._plant.site, now)
-        for state in states:
-            if state.name not in self._tags or not state.good:
-                continue
-            held = self._first.get(state.name)
-            if held is None or held[0] != slot.start:
-                self._first[state.name] = (slot.start, now, state.value)
-
-    def first(self, tag: str, slot: ShiftSlot) -> tuple[datetime, Any] | None:
-        """(when seen, value) of the first value of `tag` seen in `slot`, or None."""
-        held = self._first.get(tag)
-        return (held[1], held[2]) if held is not None and held[0] == slot.start else None
 
 
 def signed_content(handover: Handover) -> str:
@@ -106,8 +64,7 @@ class HandoverService:
 
     def __init__(self, plant: PlantConfig, db: Database, audit: AuditLog, signatures: SignatureService,
                  notes: ShiftNotes, alarms: AlarmEngine, cache: TagCache, clock: Clock = utc_now, *,
-                 tracker: ProductionTracker | None = None, signature_required: bool | None = None,
-                 counts: CountsFn | None = None) -> None:
+                 counts: CountsFn, signature_required: bool | None = None) -> None:
         self._plant = plant
         self._db = db
         self._audit = audit
@@ -116,8 +73,7 @@ class HandoverService:
         self._alarms = alarms
         self._cache = cache
         self._clock = clock
-        self.tracker = tracker
-        # With the historian (the runtime passes OeeService.counts) the shift's quantities come from the record.
+        # The shift's quantities come from the historian's record (the runtime passes OeeService.counts).
         self.counts = counts
         self.signature_required = plant.signatures.handover if signature_required is None else signature_required
 
@@ -332,15 +288,9 @@ class HandoverService:
                 if tag is None:
                     continue
                 state = self._cache.get(tag)
-                now_value = state.value if state is not None and state.good else None
-                first = self.tracker.first(tag, slot) if self.tracker is not None else None
-                entry[key] = now_value
+                entry[key] = state.value if state is not None and state.good else None
                 entry[f"{key}_quality"] = state.quality.value if state is not None else "missing"
-                entry[f"{key}_first"] = first[1] if first else None
-                entry[f"{key}_first_at"] = first[0].astimezone(UTC).isoformat() if first else None
-                entry[f"{key}_delta"] = (now_value - first[1] if first and isinstance(now_value, int | float)
-                                         and isinstance(first[1], int | float) else None)
-            if self.counts is not None and (line.good_count_tag or line.reject_count_tag):
+            if line.good_count_tag or line.reject_count_tag:
                 good, reject = await self.counts(line.name, slot.start, min(slot.end, self._clock()))
                 if line.good_count_tag:
                     entry["good_delta"] = good
@@ -362,7 +312,7 @@ class HandoverService:
                        "category": n.category.value, "author": n.author_name, "text": n.text,
                        "at": n.created_at.astimezone(UTC).isoformat()} for n in reversed(notes)],
             "production": production,
-            "production_note": RECORDED_COUNTS_NOTE if self.counts is not None else COUNTS_NOTE,
+            "production_note": RECORDED_COUNTS_NOTE,
             "carried_open_items": carried,
             "carried_from": previous.id if previous is not None else None,
         })

@@ -305,11 +305,6 @@ class PlantSimulator:
         self._estop_until[line] = now + timedelta(seconds=duration_s)
         await self._condition_server().set_active(name, True)
 
-    @property
-    def condition_names(self) -> list[str]:
-        """Names (and node id strings, ns=2;s=<name>) of the alarm conditions the simulator serves."""
-        return self._condition_server().names
-
     def condition(self, name: str) -> ConditionState:
         """The server's state of one condition: active, acked, retain, comment, latest EventId."""
         return self._condition_server().state(name)

@@ -24,7 +24,6 @@ from hmi.tags import TagCache, TagState, classify, coerce
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Batch = Callable[[Sequence[TagState]], None]
 
 
 def _utc(ts: datetime | None) -> datetime | None:

@@ -20,7 +20,9 @@ async def test_a_supervised_body_that_raises_is_run_again_until_it_returns(caplo
     task = Supervised("writer", body, backoff_s=0)
     await asyncio.wait_for(task.start(), 10)
     assert runs == [0, 1, 2]
-    assert (task.restarts, task.last_error, task.running) == (2, "ValueError: refused row 2", False)
+    assert (task.restarts, task.last_error) == (2, "ValueError: refused row 2")
+    assert task.task is not None
+    assert task.task.done()
     assert "writer failed (ValueError: refused row 1)" in caplog.text
 
 
@@ -34,9 +36,11 @@ async def test_stop_cancels_a_supervised_loop() -> None:
     task = Supervised("forever", body)
     task.start()
     await asyncio.wait_for(started.wait(), 10)
-    assert task.running
+    running = task.task
+    assert running is not None
+    assert not running.done()
     await task.stop()
-    assert not task.running
+    assert (task.task, running.cancelled()) == (None, True)
 
 
 async def test_every_keeps_calling_after_a_round_fails() -> None:
