@@ -14,6 +14,7 @@ from hmi.alarms.detection import condition_active
 from hmi.alarms.states import AlarmEventKind, AlarmState, AlarmStatus, Event, Trigger, step
 from hmi.clock import Clock, utc_now
 from hmi.config import AlarmRef, PlantConfig
+from hmi.listeners import Listeners
 from hmi.tags import Quality, TagCache, TagState
 
 if TYPE_CHECKING:
@@ -126,8 +127,7 @@ class AlarmEngine:
         self._server_acks_reported: dict[str, AlarmChange] = {}
         self._line_last: dict[str, datetime] = {}
         self._activations = 0
-        self._listeners: dict[int, ChangeListener] = {}
-        self._next = 0
+        self._listeners: Listeners[Sequence[AlarmChange]] = Listeners("alarm")
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -162,10 +162,7 @@ class AlarmEngine:
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Hear every batch of changes; returns the unsubscribe function."""
-        self._next += 1
-        key = self._next
-        self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        return self._listeners.add(listener)
 
     def unacknowledged(self, alarm_ids: Iterable[str]) -> list[Alarm]:
         """Those of `alarm_ids` that are listed and still wait for an acknowledgement."""
@@ -520,13 +517,8 @@ class AlarmEngine:
             self._alarms[alarm.id] = alarm
 
     def _emit(self, changes: list[AlarmChange]) -> None:
-        if not changes:
-            return
-        for listener in list(self._listeners.values()):
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("alarm listener failed")
+        if changes:
+            self._listeners.emit(changes)
 
 
 def _magnitude_active(magnitude: float, limit: float | None, deadband: float, was: bool) -> bool:

@@ -28,6 +28,7 @@ from asyncua.common.subscription import OpcEvent, StatusChangeEvent, Subscriptio
 from asyncua.common.ua_utils import get_node_subtypes
 
 from hmi.clock import Clock, utc_now
+from hmi.listeners import Listeners
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,7 @@ class ConditionMonitor:
         self._call_timeout = call_timeout_s
         self._attempts = refresh_attempts
         self._conditions: dict[str, ServerAlarm] = {}
-        self._listeners: dict[int, ChangeListener] = {}
-        self._next_listener = 0
+        self._listeners: Listeners[list[tuple[ServerAlarm, bool]]] = Listeners("condition")
         self._client: Client | None = None
         self._online = False
         self._sub: Subscription | None = None
@@ -190,10 +190,7 @@ class ConditionMonitor:
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Hear every batch of changes; returns the unsubscribe function."""
-        self._next_listener += 1
-        key = self._next_listener
-        self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        return self._listeners.add(listener)
 
     # ---------------------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -455,11 +452,7 @@ class ConditionMonitor:
     def _flush(self) -> None:
         self._flush_scheduled = False
         changes, self._pending = self._pending, []
-        for listener in list(self._listeners.values()):
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("condition listener failed")
+        self._listeners.emit(changes)
 
 
 async def _event_filter(client: Client) -> ua.EventFilter:
