@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import tempfile
@@ -42,6 +41,7 @@ from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, AuditEntry
 from hmi.store.quarantine import Quarantine
+from hmi.supervise import stop_tasks
 from hmi.tags import TagCache
 
 log = logging.getLogger(__name__)
@@ -185,11 +185,8 @@ class Runtime:
             await monitor.stop()
         for source in self.sources:
             await source.stop()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        ticker, self._ticker = self._ticker, None
+        await stop_tasks(ticker)
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
         await self.recorder.stop()

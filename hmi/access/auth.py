@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from hmi.config import AccessPolicy
 from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import Database
 from hmi.store.models import User
+from hmi.supervise import stop_tasks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,11 +150,8 @@ class UserService:
 
     async def stop(self) -> None:
         """Write what the tally holds, stop its task and the argon2 workers."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        flusher, self._flusher = self._flusher, None
+        await stop_tasks(flusher)
         try:
             await self.refusals.flush(everything=True)
         except Exception:

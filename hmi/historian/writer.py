@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from hmi.historian.storage import MINUTE_US, write_batch
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Sample, SampleRollup
 from hmi.store.quarantine import Quarantine, is_unavailable
-from hmi.supervise import every
+from hmi.supervise import every, stop_tasks
 from hmi.tags import TagCache, TagState
 
 log = logging.getLogger(__name__)
@@ -97,11 +96,7 @@ class Historian:
             self._unsubscribe()
             self._unsubscribe = None
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*tasks)
         # A write cancelled between commit and dequeue is simply written again: inserts are idempotent.
         await self.flush()
 

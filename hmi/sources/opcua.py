@@ -19,6 +19,7 @@ from asyncua.observer import Observer, SubscriptionEvent
 
 from hmi.config import Endpoint, Tag
 from hmi.sources.base import EndpointStatus, StatusBoard
+from hmi.supervise import stop_tasks
 from hmi.tags import TagCache, TagState, classify, coerce
 
 log = logging.getLogger(__name__)
@@ -132,12 +133,7 @@ class OpcUaSource:
         self._stopping = True
         # Whatever follows this session (the condition list) is no longer live once the source stops.
         self._tell(lambda hook: hook.on_session_lost())
-        tasks = [t for t in (self._task, *self._aux) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._task, *self._aux)
         self._task = None
         self._aux.clear()
         await self._disconnect()

@@ -29,6 +29,7 @@ from asyncua.common.ua_utils import get_node_subtypes
 
 from hmi.clock import Clock, utc_now
 from hmi.listeners import Listeners
+from hmi.supervise import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +203,7 @@ class ConditionMonitor:
         """End the worker, delete the subscription on the server (if still connected) and mark the list stale."""
         self._stopping = True
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await stop_tasks(worker)
         await self._drop_subscription()
         self._client = None
         self._online = False
@@ -325,10 +323,7 @@ class ConditionMonitor:
             # cut short, it still marks the subscription deleted, so it is neither restored nor read any more.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(sub.delete(), timeout=2.0 if self._online else 0.1)
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop_tasks(reader)
 
     async def _refresh(self, client: Client) -> bool:
         """Ask for a ConditionRefresh and wait for its RefreshEnd; False if it did not happen (try again)."""
