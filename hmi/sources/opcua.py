@@ -59,6 +59,22 @@ def to_state(tag: Tag, dv: ua.DataValue, received: datetime, skew_tolerance_s: f
                     skew)
 
 
+def subscription_parameters(publishing_interval_ms: int) -> ua.CreateSubscriptionParameters:
+    """The parameters of every subscription the HMI makes (data changes and Alarms & Conditions events).
+
+    Keep-alive at least every second, lifetime ten keep-alives: an idle but healthy subscription still proves the
+    server is there, and a dead one is noticed in seconds, not the library's minutes.
+    """
+    params = ua.CreateSubscriptionParameters()
+    params.RequestedPublishingInterval = publishing_interval_ms
+    params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / publishing_interval_ms))
+    params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
+    params.MaxNotificationsPerPublish = 0
+    params.PublishingEnabled = True
+    params.Priority = 0
+    return params
+
+
 class SessionHook(Protocol):
     """Follows the endpoint's session, for a component that owns its own subscription on it (e.g. conditions).
 
@@ -199,16 +215,7 @@ class OpcUaSource:
         self._tell(lambda hook: hook.on_session(client))
 
     async def _subscribe(self, client: Client) -> None:
-        ep = self.endpoint
-        params = ua.CreateSubscriptionParameters()
-        params.RequestedPublishingInterval = ep.publishing_interval_ms
-        # Keep-alive at least every second, lifetime ten keep-alives: an idle but healthy subscription still
-        # proves the server is there, and a dead one is noticed in seconds, not the library's minutes.
-        params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / ep.publishing_interval_ms))
-        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
-        params.MaxNotificationsPerPublish = 0
-        params.PublishingEnabled = True
-        params.Priority = 0
+        params = subscription_parameters(self.endpoint.publishing_interval_ms)
         sub = await client.create_subscription(params, None, queue_maxsize=self._queue_size)
         self._sub = sub
         self._by_nodeid.clear()

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from asyncua.common.ua_utils import get_node_subtypes
 
 from hmi.clock import Clock, utc_now
 from hmi.listeners import Listeners
+from hmi.sources.opcua import subscription_parameters
 from hmi.supervise import stop_tasks
 
 log = logging.getLogger(__name__)
@@ -296,16 +296,9 @@ class ConditionMonitor:
 
     async def _replace_subscription(self, client: Client) -> None:
         await self._drop_subscription()
-        params = ua.CreateSubscriptionParameters()
-        params.RequestedPublishingInterval = self._interval_ms
-        # Keep-alive about every second, like the data subscription: a dead subscription is noticed in seconds.
-        params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / self._interval_ms))
-        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
-        params.MaxNotificationsPerPublish = 0
-        params.PublishingEnabled = True
-        params.Priority = 0
-        # A lost event would leave the list wrong until the next refresh, so the queue is deep.
-        sub = await client.create_subscription(params, None, queue_maxsize=10_000)
+        # Keep-alive like the data subscription's: a dead subscription is noticed in seconds. A lost event would
+        # leave the list wrong until the next refresh, so the queue is deep.
+        sub = await client.create_subscription(subscription_parameters(self._interval_ms), None, queue_maxsize=10_000)
         self._sub, self._sub_client = sub, client
         try:
             await sub.subscribe_events(ua.ObjectIds.Server, evfilter=await _event_filter(client), queuesize=1000)
