@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from hmi.alarms.states import AlarmState
 from hmi.config import QueryLimits
 from hmi.limits import Page, check_rows, check_span, page_of
 from hmi.records.audit import AuditLog
+from hmi.records.export_cells import safe_cell
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
 
@@ -38,10 +38,6 @@ STANDING_LOOKBACK = timedelta(days=30)
 
 CSV_COLUMNS = ("time_utc", "time_local", "zone", "server_time_utc", "priority", "area", "line", "tag", "alarm_id",
                "message", "kind", "state", "value", "username", "comment", "action_id")
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"); tab and CR too.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A plain number (a negative temperature) is no formula and must stay a number for the person analysing it.
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +142,6 @@ def _iso(dt: datetime | None, zone: ZoneInfo | None = None) -> str:
     if dt is None:
         return ""
     return dt.astimezone(zone or UTC).isoformat(timespec="milliseconds")
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
 
 
 def journal_csv(rows: Iterable[AlarmEvent], zone: ZoneInfo) -> str:

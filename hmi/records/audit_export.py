@@ -16,11 +16,11 @@ from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from hmi.alarms.journal_query import safe_cell
 from hmi.config import QueryLimits
 from hmi.limits import Page, check_rows, check_span, page_of
 from hmi.records.audit import AuditLog
 from hmi.records.audit_anchor import Anchor
+from hmi.records.export_cells import safe_cell
 from hmi.store.models import AuditEntry
 
 # One export is read in one go; beyond this the person is asked to narrow the filter.
