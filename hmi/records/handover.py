@@ -5,7 +5,6 @@ report's content, and the report exports to PDF with the signature manifestation
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -320,71 +319,52 @@ class HandoverService:
 
 def render_pdf(site: str, handover: Handover, signatures: list[Signature], zone: ZoneInfo, valid: bool) -> bytes:
     """The handover report as PDF bytes, signature manifestations at the end (call off the event loop)."""
-    from xml.sax.saxutils import escape
-
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from hmi.records.pdf import PdfReport
 
     data = json.loads(handover.content)
     items: list[str] = json.loads(handover.open_items)
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"]
-    out: list[Any] = []
-
-    def para(text: str, style: Any = body) -> None:
-        # Text from people and the plant file goes in escaped: reportlab paragraphs parse a markup of their own.
-        out.append(Paragraph(escape(text), style))
-
-    def table(header: list[str], rows: list[list[Any]]) -> None:
-        if not rows:
-            para("none")
-            return
-        cells = [[Paragraph(escape(str(c if c is not None else "")), body) for c in r] for r in [header, *rows]]
-        t = Table(cells, repeatRows=1)
-        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]))
-        out.append(t)
+    shift = data["shift"]
+    state = handover.state.value.replace("_", " ")
 
     def local(iso: str | None) -> str:
         return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if iso else ""
 
-    shift = data["shift"]
-    para(f"{site} — shift handover: {shift['name']} shift of {shift['date']} ({data['scope']})", styles["Title"])
-    para(f"{local(shift['start'])} to {local(shift['end'])}; state: {handover.state.value.replace('_', ' ')}; "
-         f"drafted {local(data['drafted_at'])}")
+    report = PdfReport(f"Shift handover {handover.id} · {site}",
+                       meta=[f"{shift['name']} shift of {shift['date']} ({data['scope']}) · {state}"],
+                       footer=[f"Times are plant local time ({zone.key})."], author=site, cell_size=10)
+    report.paragraph(f"{site} — shift handover: {shift['name']} shift of {shift['date']} ({data['scope']})",
+                     report.styles.title)
+    report.paragraph(f"{local(shift['start'])} to {local(shift['end'])}; state: {state}; "
+                     f"drafted {local(data['drafted_at'])}")
     for title, key in (("Alarms standing", "alarms_standing"), ("Shelved alarms", "alarms_shelved"),
                        ("Out of service", "alarms_out_of_service")):
-        para(title, styles["Heading2"])
-        table(["P", "Line", "Alarm", "State", "Since", "By / reason"],
-              [[a["priority"], a["line"], a["message"], a["state"], local(a["since"]),
-                " ".join(x for x in (a["by"], a["reason"]) if x)] for a in data[key]])
+        report.heading(title)
+        report.table(["P", "Line", "Alarm", "State", "Since", "By / reason"],
+                     [[a["priority"], a["line"], a["message"], a["state"], local(a["since"]),
+                       " ".join(x for x in (a["by"], a["reason"]) if x)] for a in data[key]])
     raised = data["alarms_raised"]
-    para(f"Alarms raised during the shift: {raised['count']}", styles["Heading2"])
-    table(["Time", "P", "Line", "Alarm"], [[local(e["at"]), e["priority"], e["line"], e["message"]]
-                                          for e in raised["rows"]])
-    para("Shift notes", styles["Heading2"])
-    table(["Time", "Line", "Category", "Author", "Note"],
-          [[local(n["at"]), f"{n['line']} {n['machine']}".strip(), n["category"], n["author"],
-            n["text"] + (f" (version {n['version']})" if n["version"] > 1 else "")] for n in data["notes"]])
-    para("Production counts", styles["Heading2"])
-    table(["Line", "Good now", "Good this shift", "Reject now", "Reject this shift"],
-          [[p["line"], p.get("good"), p.get("good_delta"), p.get("reject"), p.get("reject_delta")]
-           for p in data["production"]])
-    para(data["production_note"])
-    para("Open items carried from the last handover", styles["Heading2"])
-    table(["Item"], [[i] for i in data["carried_open_items"]])
-    para("Open items handed on", styles["Heading2"])
-    table(["Item"], [[i] for i in items])
-    para("Signatures", styles["Heading2"])
+    report.heading(f"Alarms raised during the shift: {raised['count']}")
+    report.table(["Time", "P", "Line", "Alarm"], [[local(e["at"]), e["priority"], e["line"], e["message"]]
+                                                 for e in raised["rows"]])
+    report.heading("Shift notes")
+    report.table(["Time", "Line", "Category", "Author", "Note"],
+                 [[local(n["at"]), f"{n['line']} {n['machine']}".strip(), n["category"], n["author"],
+                   n["text"] + (f" (version {n['version']})" if n["version"] > 1 else "")] for n in data["notes"]])
+    report.heading("Production counts")
+    report.table(["Line", "Good now", "Good this shift", "Reject now", "Reject this shift"],
+                 [[p["line"], p.get("good"), p.get("good_delta"), p.get("reject"), p.get("reject_delta")]
+                  for p in data["production"]])
+    report.paragraph(data["production_note"])
+    report.heading("Open items carried from the last handover")
+    report.table(["Item"], [[i] for i in data["carried_open_items"]])
+    report.heading("Open items handed on")
+    report.table(["Item"], [[i] for i in items])
+    report.heading("Signatures")
     if not signatures:
-        para("not signed")
+        report.paragraph("not signed")
     for s in signatures:
-        para(manifestation(s, zone) + f" (UTC {s.signed_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')})")
-    out.append(Spacer(1, 6))
-    para("Signatures verified against this content." if valid else
-         "WARNING: the content does not match the signatures: the report was changed after signing.")
-    buffer = io.BytesIO()
-    SimpleDocTemplate(buffer, pagesize=A4, title=f"Handover {handover.id}", author=site).build(out)
-    return buffer.getvalue()
+        report.paragraph(manifestation(s, zone) + f" (UTC {s.signed_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')})")
+    report.spacer(2)
+    report.paragraph("Signatures verified against this content." if valid else
+                     "WARNING: the content does not match the signatures: the report was changed after signing.")
+    return report.build()
