@@ -336,10 +336,6 @@ class AlarmPolicy(_Model):
             raise ValueError("give three severities from high to low within 1..1000, e.g. [801, 501, 201]")
         return value
 
-    def priority_of(self, severity: int) -> int:
-        """OPC UA Severity 1-1000 (IEC 62541-5 BaseEventType) to priority 1-4."""
-        return next((p for p, low in enumerate(self.severity_priorities, start=1) if severity >= low), 4)
-
 
 class AccessPolicy(_Model):
     """Sign-in rules (21 CFR 11.10(d), 11.300(d); EU GMP Annex 11 §12)."""

@@ -59,8 +59,3 @@ def append_private(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def mode_of(path: Path) -> int:
-    """The permission bits of `path` (e.g. 0o600)."""
-    return stat.S_IMODE(path.stat().st_mode)

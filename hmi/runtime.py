@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import tempfile
@@ -33,7 +32,7 @@ from hmi.records.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
 from hmi.records.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
 from hmi.records.backup import DatabaseLock
 from hmi.records.config_audit import record_config
-from hmi.records.handover import HandoverService, ProductionTracker
+from hmi.records.handover import HandoverService
 from hmi.records.notes import ShiftNotes
 from hmi.records.signatures import SignatureService
 from hmi.shifts import ShiftSlot, current_shift
@@ -43,6 +42,7 @@ from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, AuditEntry
 from hmi.store.quarantine import Quarantine
+from hmi.supervise import stop_tasks
 from hmi.tags import TagCache
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,6 @@ class Runtime:
     alarm_service: AlarmService = field(init=False)
     signatures: SignatureService = field(init=False)
     handover: HandoverService = field(init=False)
-    production: ProductionTracker = field(init=False)
     trends: TrendBuffer = field(init=False)
     historian: Historian = field(init=False)
     history: HistoryQuery = field(init=False)
@@ -125,10 +124,9 @@ class Runtime:
         self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock,
                                           max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
                                           signature_policy=self.plant.signatures, signatures=self.signatures)
-        self.production = ProductionTracker(self.plant, self.cache, self.clock)
         self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
         self.handover = HandoverService(self.plant, self.db, self.audit, self.signatures, self.notes, self.alarms,
-                                        self.cache, self.clock, tracker=self.production, counts=self.oee.counts)
+                                        self.cache, self.clock, counts=self.oee.counts)
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.live_trends = TrendBuffer(self.cache, numeric, self.trend_window)
         self.recorder = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock,
@@ -172,7 +170,6 @@ class Runtime:
         self.live_trends.start()
         # Before the sources, so the first values after start are recorded too.
         await self.recorder.start()
-        self.production.start()
         self.alarms.start()
         self.journal.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
@@ -190,17 +187,13 @@ class Runtime:
             await monitor.stop()
         for source in self.sources:
             await source.stop()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        ticker, self._ticker = self._ticker, None
+        await stop_tasks(ticker)
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
         await self.recorder.stop()
         self.alarms.stop()
         self.live_trends.stop()
-        self.production.stop()
         # Writes the last aggregated sign-in refusals, so before the database closes and the last anchor.
         await self.users.stop()
         if self.anchors is not None:

@@ -1,4 +1,5 @@
-"""Background loops that never die: a failure is logged, counted and followed by a retry, never the end of the task.
+"""Background loops that never die: a failure is logged, counted and followed by a retry, never the end of the task;
+and the one way to stop the tasks an object owns (`stop_tasks`).
 
 Writers (alarm journal, historian flush and tick, spool replay, audit anchor) run for the life of the process; a task
 that ended on one unexpected exception would leave its work piling up unseen until the process exits.
@@ -7,9 +8,9 @@ that ended on one unexpected exception would leave its work piling up unseen unt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,6 @@ class Supervised:
         self.last_error: str | None = None
 
     @property
-    def running(self) -> bool:
-        """True while the task has not ended."""
-        return self._task is not None and not self._task.done()
-
-    @property
     def task(self) -> asyncio.Task[None] | None:
         """The asyncio task, while started."""
         return self._task
@@ -47,10 +43,7 @@ class Supervised:
     async def stop(self) -> None:
         """Cancel the task and wait for it to end."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(task)
 
     async def _run(self) -> None:
         delay = self._backoff
@@ -78,3 +71,25 @@ async def every(name: str, seconds: float, action: Callable[[], Awaitable[object
             raise
         except Exception:
             log.exception("%s failed; tried again in %g s", name, seconds)
+
+
+async def stop_tasks(*tasks: asyncio.Task[Any] | None, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - a bound
+    """Cancel the tasks an object owns (None and finished ones are fine) and wait until every one has ended.
+
+    All are cancelled first, then waited for together. An error a task ended with (other than its cancellation) is
+    logged, not raised: stopping goes on. With `timeout` (seconds), a task still running after it (one that ignores
+    its cancellation) is logged and left; the result is False then, else True. A cancellation of the caller itself
+    is not swallowed.
+    """
+    owned = {task for task in tasks if task is not None}
+    if not owned:
+        return True
+    for task in owned:
+        task.cancel()
+    done, pending = await asyncio.wait(owned, timeout=timeout)
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("task %s ended with an error: %s", task.get_name(), error, exc_info=error)
+    for task in pending:
+        log.error("task %s did not end within %g s of being cancelled", task.get_name(), timeout)
+    return not pending

@@ -712,7 +712,7 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
     page_w, page_h = landscape(A4)
     title = f"factory-hmi {info.version} OQ report · generated {generated}"
 
-    class NumberedCanvas(Canvas):
+    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab has no type information: Canvas is Any
         """Defers pages until the end so each can say 'page N of M' (the reportlab two-pass recipe)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 import os
 import secrets
@@ -17,6 +16,7 @@ from hmi.access.roles import Role
 from hmi.config import AccessPolicy, ConfigError, PlantConfig, load_config
 from hmi.private_files import create_private_file, private_dir
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
+from hmi.supervise import stop_tasks
 
 DEMO_USERS = (("operator", Role.OPERATOR), ("lead", Role.LEAD), ("engineer", Role.ENGINEER),
               ("manager", Role.MANAGER), ("admin", Role.ADMIN))
@@ -209,10 +209,7 @@ def handle_demo(args: argparse.Namespace) -> int:
             backfills.append(asyncio.create_task(fill.run(runtime.db), name="demo-history"))
 
     async def after_stop() -> None:
-        for task in backfills:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*backfills)
         await simulator.stop()
 
     print(f"Demo plant simulator: {simulator.url}", flush=True)

@@ -156,7 +156,7 @@ class HandoverScreen:
     async def recent(self) -> None:
         """The last handovers, one touch to show each."""
         try:
-            rows = await self.rt.handover.list(limit=20)
+            rows = await self.rt.handover.recent(limit=20)
         except DatabaseUnavailable as exc:
             self.status.set_text(f"Handovers cannot be read: {exc}")
             return

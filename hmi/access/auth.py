@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from hmi.config import AccessPolicy
 from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import Database
 from hmi.store.models import User
+from hmi.supervise import stop_tasks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,11 +150,8 @@ class UserService:
 
     async def stop(self) -> None:
         """Write what the tally holds, stop its task and the argon2 workers."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        flusher, self._flusher = self._flusher, None
+        await stop_tasks(flusher)
         try:
             await self.refusals.flush(everything=True)
         except Exception:
@@ -226,12 +223,9 @@ class UserService:
             raise UserExists(name) from exc
         return user
 
-    async def authenticate(self, username: str, password: str, station: str = "") -> ActionContext | None:
-        """The signed-in person's context, or None (unknown, wrong password, disabled, locked); all audited."""
-        return (await self.sign_in(username, password, station)).ctx
-
     async def sign_in(self, username: str, password: str, station: str = "", *, address: str = "") -> SignIn:
-        """Like `authenticate`, with the reason for a refusal; `address` (default: the station) is rate-limited."""
+        """The signed-in person's context (`ctx`), or the reason for a refusal (unknown, wrong password, disabled,
+        locked); all audited. `address` (default: the station) is rate-limited."""
         return await self._check(username, password, station, "login", address=address)
 
     async def unlock_screen(self, ctx: ActionContext, password: str, *, address: str = "") -> SignIn:

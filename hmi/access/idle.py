@@ -42,11 +42,3 @@ class IdlePolicy:
         if idle >= self.lock_after:
             return IdleState.LOCKED
         return IdleState.ACTIVE
-
-    def next_change(self, last_activity: datetime, now: datetime) -> timedelta:
-        """How long until the state changes if nobody touches the screen (zero once logged off)."""
-        idle = now - last_activity
-        for limit in (self.lock_after, self.logoff_after):
-            if idle < limit:
-                return limit - idle
-        return timedelta(0)

@@ -11,7 +11,6 @@ credentials changed). A new id is issued at every sign-in, so an id planted befo
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +22,9 @@ from sqlmodel import col, select, update
 
 from hmi.access.context import ActionContext
 from hmi.clock import Clock, utc_now
+from hmi.listeners import Listeners
 from hmi.store.database import Database
 from hmi.store.models import User, UserSession
-
-log = logging.getLogger(__name__)
 
 DEFAULT_LIFETIME = timedelta(hours=12)
 # last_seen_at is for people reading the table, not for security: one write a minute per session is plenty.
@@ -79,13 +77,9 @@ class SessionCheck:
     locked: bool = False
 
     @property
-    def may_act(self) -> bool:
-        """True when a command may run: the session is live and its screen is not locked."""
-        return self.ctx is not None and not self.locked
-
-    @property
     def refusal(self) -> str:
-        """Why a command is refused, for the person ("" when it may run)."""
+        """Why a command is refused, for the person; "" when it may run (the session is live, its screen not
+        locked)."""
         if self.ended is not None:
             return f"Not done: {self.ended.message}. Nothing was recorded; sign in again."
         if self.ctx is None:
@@ -117,31 +111,16 @@ class SessionService:
         self._db = db
         self._clock = clock
         self.lifetime = lifetime
-        self._listeners: list[Callable[[SessionsEnded], None]] = []
+        # One broken page must not stop the others from learning that the person is signed out.
+        self._listeners: Listeners[SessionsEnded] = Listeners("session")
 
     def subscribe(self, listener: Callable[[SessionsEnded], None]) -> Callable[[], None]:
         """Call `listener` whenever sessions end in this process; returns the unsubscribe."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    @property
-    def listener_count(self) -> int:
-        """How many listeners are subscribed (pages unsubscribe when they close)."""
-        return len(self._listeners)
+        return self._listeners.add(listener)
 
     def notify(self, event: SessionsEnded) -> None:
         """Tell listeners that sessions ended (after the change is committed)."""
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                # One broken page must not stop the others from learning that the person is signed out.
-                log.exception("a session listener failed")
+        self._listeners.emit(event)
 
     async def start(self, ctx: ActionContext) -> str:
         """A new session for `ctx`'s person at `ctx.station`; returns its id (a fresh random one every time)."""

@@ -8,13 +8,17 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hmi.alarms.detection import condition_active
-from hmi.alarms.states import AlarmState, AlarmStatus, Event, Trigger, step
+from hmi.alarms.states import AlarmEventKind, AlarmState, AlarmStatus, Event, Trigger, step
 from hmi.clock import Clock, utc_now
 from hmi.config import AlarmRef, PlantConfig
+from hmi.listeners import Listeners
 from hmi.tags import Quality, TagCache, TagState
+
+if TYPE_CHECKING:
+    from hmi.sources.server_alarms import ServerAlarm
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ class Alarm:
     mode_reason: str | None = None
     source: str = "local"
     ref: AlarmRef | None = field(default=None, compare=False)
-    server: Any = field(default=None, compare=False)
+    server: ServerAlarm | None = field(default=None, compare=False)
 
     @property
     def state(self) -> AlarmState:
@@ -67,12 +71,12 @@ class Alarm:
 
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
-    """A transition: `kind` names it (activated, cleared, acknowledged, shelved, ...); `alarm` is the state after.
+    """A transition: `kind` names it (as the journal stores it); `alarm` is the state after.
 
     `action_id` is set for changes people made; the service stores those itself, with their audit entry.
     """
 
-    kind: str
+    kind: AlarmEventKind
     alarm: Alarm
     at: datetime
     username: str | None = None
@@ -84,9 +88,10 @@ class AlarmChange:
 ChangeListener = Callable[[Sequence[AlarmChange]], None]
 
 _COMMAND_KINDS = {
-    Trigger.ACKNOWLEDGE: "acknowledged", Trigger.RESET: "reset", Trigger.SHELVE: "shelved",
-    Trigger.UNSHELVE: "unshelved", Trigger.REMOVE_FROM_SERVICE: "out_of_service",
-    Trigger.RETURN_TO_SERVICE: "returned_to_service",
+    Trigger.ACKNOWLEDGE: AlarmEventKind.ACKNOWLEDGED, Trigger.RESET: AlarmEventKind.RESET,
+    Trigger.SHELVE: AlarmEventKind.SHELVED, Trigger.UNSHELVE: AlarmEventKind.UNSHELVED,
+    Trigger.REMOVE_FROM_SERVICE: AlarmEventKind.OUT_OF_SERVICE,
+    Trigger.RETURN_TO_SERVICE: AlarmEventKind.RETURNED_TO_SERVICE,
 }
 
 
@@ -123,8 +128,7 @@ class AlarmEngine:
         self._server_acks_reported: dict[str, AlarmChange] = {}
         self._line_last: dict[str, datetime] = {}
         self._activations = 0
-        self._listeners: dict[int, ChangeListener] = {}
-        self._next = 0
+        self._listeners: Listeners[Sequence[AlarmChange]] = Listeners("alarm")
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -159,10 +163,7 @@ class AlarmEngine:
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Hear every batch of changes; returns the unsubscribe function."""
-        self._next += 1
-        key = self._next
-        self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        return self._listeners.add(listener)
 
     def unacknowledged(self, alarm_ids: Iterable[str]) -> list[Alarm]:
         """Those of `alarm_ids` that are listed and still wait for an acknowledgement."""
@@ -257,12 +258,13 @@ class AlarmEngine:
         if shelf_ended:
             alarm = self._shown_mode(alarm)
         self._store(alarm)
-        changes = [AlarmChange("activated" if active else "cleared", alarm, at, before=before)]
+        changes = [AlarmChange(AlarmEventKind.ACTIVATED if active else AlarmEventKind.CLEARED, alarm, at,
+                               before=before)]
         if active and ref.alarm.type in _ESCALATES:
             changes += self._escalate(ref, at)
         if shelf_ended:
-            changes.append(AlarmChange("unshelved", alarm, at, comment="one-shot shelving ended with the clear",
-                                       before=before))
+            changes.append(AlarmChange(AlarmEventKind.UNSHELVED, alarm, at,
+                                       comment="one-shot shelving ended with the clear", before=before))
         return changes
 
     def _first_out(self, line: str, at: datetime) -> bool:
@@ -281,7 +283,7 @@ class AlarmEngine:
             return []
         alarm = replace(lower, status=status, changed_at=at, acked_by=None, acked_at=None, ack_comment=None)
         self._store(alarm)
-        return [AlarmChange("escalated", alarm, at, comment=f"escalated by {ref.id}", before=lower)]
+        return [AlarmChange(AlarmEventKind.ESCALATED, alarm, at, comment=f"escalated by {ref.id}", before=lower)]
 
     def _suppression(self, ref: AlarmRef, state: TagState, now: datetime) -> list[AlarmChange]:
         rule = ref.alarm.suppress_when
@@ -304,8 +306,8 @@ class AlarmEngine:
         # Released while the condition holds: a fresh annunciation, numbered as its own activation.
         alarm = self._revealed(alarm, before, state.time)
         self._store(alarm)
-        return [AlarmChange("suppressed" if wanted else "unsuppressed", alarm, state.time, comment=why,
-                            before=before)]
+        kind = AlarmEventKind.SUPPRESSED if wanted else AlarmEventKind.UNSUPPRESSED
+        return [AlarmChange(kind, alarm, state.time, comment=why, before=before)]
 
     def tick(self, now: datetime | None = None) -> list[AlarmChange]:
         """Complete on/off delays that have run out and end timed shelvings whose time is up."""
@@ -323,7 +325,8 @@ class AlarmEngine:
                 status = step(alarm.status, Event(Trigger.TICK), now)
                 new = self._revealed(self._shown_mode(replace(alarm, status=status, changed_at=now)), alarm, now)
                 self._store(new)
-                changes.append(AlarmChange("unshelved", new, now, comment="shelving time ran out", before=alarm))
+                changes.append(AlarmChange(AlarmEventKind.UNSHELVED, new, now, comment="shelving time ran out",
+                                           before=alarm))
         self._emit(changes)
         return changes
 
@@ -401,8 +404,9 @@ class AlarmEngine:
         if journal and reported is not None:
             self._emit([replace(reported, action_id=None)])
 
-    def apply_server(self, changes: Sequence[tuple[Any, bool]]) -> list[AlarmChange]:
-        """Merge OPC UA Alarms & Conditions notifications (ServerAlarm, removed) into the one alarm list.
+    def apply_server(self, changes: Sequence[tuple[ServerAlarm, bool]]) -> None:
+        """Merge OPC UA Alarms & Conditions notifications (ServerAlarm, removed) into the one alarm list; a
+        ConditionMonitor listener.
 
         The server owns these alarms' state; the engine only mirrors it, so the list, the journal and the banner
         treat them like local ones (IEC 62541-9 Alarms & Conditions).
@@ -420,8 +424,8 @@ class AlarmEngine:
                     self._alarms.pop(alarm_id, None)
                     quiet = replace(before, status=AlarmStatus(), changed_at=server.time, server=server)
                     if before.status.condition or mine is None:
-                        out.append(AlarmChange("cleared" if before.status.condition else "acknowledged", quiet,
-                                               server.time, username=None, before=before))
+                        kind = AlarmEventKind.CLEARED if before.status.condition else AlarmEventKind.ACKNOWLEDGED
+                        out.append(AlarmChange(kind, quiet, server.time, username=None, before=before))
                     else:
                         out.append(replace(mine, alarm=quiet, at=server.time, before=before))
                         self._server_acks_reported[alarm_id] = out[-1]
@@ -459,35 +463,27 @@ class AlarmEngine:
                 self._store(replace(before, server=server))
                 continue
             self._store(alarm)
+            changed: AlarmEventKind | None
             if new_activation:
-                kind = "activated"
+                changed = AlarmEventKind.ACTIVATED
             elif before is not None and before.status.condition and not server.active:
-                kind = "cleared"
+                changed = AlarmEventKind.CLEARED
             elif server.acked and not (before and not before.status.lifecycle.unacknowledged):
-                kind = "acknowledged"
+                changed = AlarmEventKind.ACKNOWLEDGED
             else:
-                kind = "activated" if before is None else "changed"
-            if kind == "acknowledged" and mine is not None:
+                # Otherwise only the list shows the change (a new message, say): the journal has no kind for it.
+                changed = AlarmEventKind.ACTIVATED if before is None else None
+            if changed is None:
+                continue
+            if changed is AlarmEventKind.ACKNOWLEDGED and mine is not None:
                 # The person's command: stored by the AlarmService with its audit entry, not by the journal.
                 alarm = replace(alarm, acked_at=mine.at, ack_comment=mine.comment)
                 self._store(alarm)
                 out.append(replace(mine, alarm=alarm, at=server.time, before=before))
                 self._server_acks_reported[alarm_id] = out[-1]
                 continue
-            out.append(AlarmChange(kind, alarm, server.time, before=before))
-        self._emit([c for c in out if c.kind != "changed"])
-        return out
-
-    def note_server_ack(self, alarm_id: str, username: str, at: datetime, comment: str | None) -> None:
-        """Record which person acknowledged a server alarm through this HMI (the server sees only the session)."""
-        alarm = self._alarms.get(alarm_id)
-        if alarm is not None and alarm.source == "server":
-            self._store(replace(alarm, acked_by=username, acked_at=at, ack_comment=comment))
-
-    def server_condition(self, alarm_id: str) -> Any:
-        """The ServerAlarm behind a server alarm id, or None for local alarms."""
-        alarm = self._alarms.get(alarm_id)
-        return alarm.server if alarm is not None else None
+            out.append(AlarmChange(changed, alarm, server.time, before=before))
+        self._emit(out)
 
     def _place_of(self, source_name: str, endpoint: str) -> tuple[str, str]:
         """The area and line a server condition belongs to: the configured line its source name starts with."""
@@ -524,13 +520,8 @@ class AlarmEngine:
             self._alarms[alarm.id] = alarm
 
     def _emit(self, changes: list[AlarmChange]) -> None:
-        if not changes:
-            return
-        for listener in list(self._listeners.values()):
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("alarm listener failed")
+        if changes:
+            self._listeners.emit(changes)
 
 
 def _magnitude_active(magnitude: float, limit: float | None, deadband: float, was: bool) -> bool:

@@ -31,7 +31,7 @@ def journal_row(change: AlarmChange, server_time: datetime, user_id: int | None 
     """The alarm_events row for one change."""
     alarm = change.alarm
     return {"alarm_id": alarm.id, "tag": alarm.tag, "area": alarm.area, "line": alarm.line,
-            "priority": str(alarm.priority), "kind": AlarmEventKind(change.kind), "state": alarm.state.value,
+            "priority": str(alarm.priority), "kind": change.kind, "state": alarm.state.value,
             "value": None if alarm.value is None else repr(alarm.value)[:200], "message": alarm.message,
             "source_time": change.at, "server_time": server_time, "user_id": user_id, "username": change.username,
             "comment": change.comment, "action_id": change.action_id}
@@ -121,11 +121,6 @@ class AlarmJournal:
     def pending(self) -> int:
         """Rows waiting to be written, in memory and in spill files."""
         return len(self._pending) + self._spilled
-
-    @property
-    def alive(self) -> bool:
-        """True while the writer task runs."""
-        return self._writer.running
 
     @property
     def behind(self) -> bool:

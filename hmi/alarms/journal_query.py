@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,11 +15,12 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from hmi.access.context import ActionContext
-from hmi.alarms.kpi import KPI_KINDS, JournalEvent, parse_priority
+from hmi.alarms.kpi import KPI_KINDS, JournalEvent, journal_event, parse_priority
 from hmi.alarms.states import AlarmState
 from hmi.config import QueryLimits
 from hmi.limits import Page, check_rows, check_span, page_of
 from hmi.records.audit import AuditLog
+from hmi.records.export_cells import safe_cell
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
 
@@ -38,10 +38,6 @@ STANDING_LOOKBACK = timedelta(days=30)
 
 CSV_COLUMNS = ("time_utc", "time_local", "zone", "server_time_utc", "priority", "area", "line", "tag", "alarm_id",
                "message", "kind", "state", "value", "username", "comment", "action_id")
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"); tab and CR too.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A plain number (a negative temperature) is no formula and must stay a number for the person analysing it.
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +144,6 @@ def _iso(dt: datetime | None, zone: ZoneInfo | None = None) -> str:
     return dt.astimezone(zone or UTC).isoformat(timespec="milliseconds")
 
 
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
-
-
 def journal_csv(rows: Iterable[AlarmEvent], zone: ZoneInfo) -> str:
     """The rows as CSV with a header: event time in UTC and plant local (ISO 8601 with offset), every cell safe
     to open in a spreadsheet."""
@@ -175,11 +163,6 @@ def _kpi_columns() -> tuple[Any, ...]:
     return (AlarmEvent.alarm_id, AlarmEvent.area, AlarmEvent.line, AlarmEvent.priority,
             sa.type_coerce(AlarmEvent.kind, sa.String).label("kind"), AlarmEvent.state, AlarmEvent.source_time,
             AlarmEvent.server_time, AlarmEvent.id)
-
-
-def _event(row: Any) -> JournalEvent:
-    return JournalEvent(row.alarm_id, row.area, row.line, parse_priority(row.priority), row.kind, row.state,
-                        row.source_time, row.server_time)
 
 
 async def load_kpi_events(
@@ -221,8 +204,8 @@ async def load_kpi_events(
     )
     carried = sa.select(latest).where(latest.c.rank == 1)
     async with db.session() as session:
-        before = [_event(r) for r in (await session.execute(carried)).all()]
-        rows = [_event(r) for r in (await session.execute(window)).all()]
+        before = [journal_event(r) for r in (await session.execute(carried)).all()]
+        rows = [journal_event(r) for r in (await session.execute(window)).all()]
     return sorted((e for e in before if e.starts_standing), key=lambda e: e.server_time) + rows
 
 

@@ -30,19 +30,20 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
-if TYPE_CHECKING:
-    from hmi.store.models import AlarmEvent
+from hmi.alarms.states import AlarmEventKind
 
-ACTIVATED = "activated"
-CLEARED = "cleared"
-RESET = "reset"
+ACTIVATED = AlarmEventKind.ACTIVATED.value
+CLEARED = AlarmEventKind.CLEARED.value
+RESET = AlarmEventKind.RESET.value
 # States after an activation that mean nobody was told: those activations are not part of the alarm load.
 NOT_ANNUNCIATED = frozenset({"shelved", "suppressed_by_design", "out_of_service"})
 # Kinds that take an alarm out of the operator's list, and those that bring it back.
-HIDING_KINDS = frozenset({"shelved", "suppressed", "out_of_service"})
-RETURN_KINDS = frozenset({"unshelved", "unsuppressed", "returned_to_service"})
+HIDING_KINDS = frozenset(k.value for k in (AlarmEventKind.SHELVED, AlarmEventKind.SUPPRESSED,
+                                           AlarmEventKind.OUT_OF_SERVICE))
+RETURN_KINDS = frozenset(k.value for k in (AlarmEventKind.UNSHELVED, AlarmEventKind.UNSUPPRESSED,
+                                           AlarmEventKind.RETURNED_TO_SERVICE))
 # States in which an alarm stands in the operator's list because its condition holds (or it is latched).
 STANDING_STATES = frozenset({"active_unack", "active_ack", "latched_unack", "latched_ack"})
 KPI_KINDS = frozenset({ACTIVATED, CLEARED, RESET, *HIDING_KINDS, *RETURN_KINDS})
@@ -98,7 +99,28 @@ def parse_priority(text: str | int | None) -> int:
         return 0
 
 
-def journal_event(row: AlarmEvent) -> JournalEvent:
+class JournalRow(Protocol):
+    """The columns of an alarm_events row the KPIs read (an AlarmEvent, or a row of those columns)."""
+
+    @property
+    def alarm_id(self) -> str: ...
+    @property
+    def area(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def source_time(self) -> datetime | None: ...
+    @property
+    def server_time(self) -> datetime: ...
+
+
+def journal_event(row: JournalRow) -> JournalEvent:
     """The JournalEvent of one alarm_events row."""
     return JournalEvent(
         alarm_id=row.alarm_id,

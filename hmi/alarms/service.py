@@ -58,17 +58,9 @@ class AckFailure:
 class AckResult:
     """What a command did: the changes stored, the ids that needed nothing, and server alarms not acknowledged."""
 
-    acknowledged: list[AlarmChange]
+    changes: list[AlarmChange]
     skipped: list[str]
     failed: list[AckFailure] = field(default_factory=list)
-
-    @property
-    def changes(self) -> list[AlarmChange]:
-        """The stored changes (any command)."""
-        return self.acknowledged
-
-
-CommandResult = AckResult
 
 
 class AlarmService:
@@ -302,12 +294,6 @@ class AlarmService:
                 query = query.where(col(AlarmEvent.alarm_id) == alarm_id)
             rows = (await session.execute(query.limit(limit))).scalars().all()
         return list(rows)
-
-    async def acknowledgements(self, limit: int = 200) -> list[Acknowledgement]:
-        """Stored acknowledgements, newest first."""
-        async with self._db.session() as session:
-            query = sa.select(Acknowledgement).order_by(col(Acknowledgement.at).desc()).limit(limit)
-            return list((await session.execute(query)).scalars().all())
 
 
 def command_content(action: str, alarm_ids: Sequence[str], reason: str, at: datetime, detail: str | None = None

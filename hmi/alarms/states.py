@@ -14,6 +14,22 @@ from datetime import datetime
 from enum import StrEnum
 
 
+class AlarmEventKind(StrEnum):
+    """What happened to an alarm: `AlarmChange.kind`, journaled as is in `AlarmEvent.kind`."""
+
+    ACTIVATED = "activated"
+    CLEARED = "cleared"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    RESET = "reset"
+    SHELVED = "shelved"
+    UNSHELVED = "unshelved"
+    SUPPRESSED = "suppressed"
+    UNSUPPRESSED = "unsuppressed"
+    OUT_OF_SERVICE = "out_of_service"
+    RETURNED_TO_SERVICE = "returned_to_service"
+
+
 class AlarmState(StrEnum):
     """Every state by its ISA-18.2 name."""
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
-from hmi.cli.users import cli_actor, database_options
+from hmi.cli.options import cli_actor, database_options, database_url
 from hmi.clock import Clock, utc_now
 from hmi.config import ConfigError, load_config
 from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report
@@ -194,12 +194,10 @@ def handle_export(args: argparse.Namespace, clock: Clock = utc_now) -> int:
 
 def _open(args: argparse.Namespace, *, install_guards: bool = True) -> Database | int:
     """The Database to read, or an exit code after a message (bad URL, missing SQLite file)."""
-    try:
-        url = resolve_db_url(args.db, args.data_dir)
-        db = Database(url, install_guards=install_guards)
-    except ValueError as exc:
-        print(f"--db / {ENV_VAR}: {exc}", file=sys.stderr)
+    url = database_url(args)
+    if url is None:
         return EXIT_UNAVAILABLE
+    db = Database(url, install_guards=install_guards)
     if db.dialect == "sqlite":
         path = make_url(url).database or ""
         # Starting the database would create an empty file and report an intact, empty trail: misleading.

@@ -21,12 +21,17 @@ def handle(args: argparse.Namespace) -> int:
     try:
         plant = load_config(args.file)
     except ConfigError as exc:
-        print(f"{args.file}: {len(exc.issues)} problem(s)", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
-        return 2
+        return config_problems(args.file, exc)
     print("OK")
     print(plant.summary())
     for warning in plant.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
     return 0
+
+
+def config_problems(path: object, exc: ConfigError) -> int:
+    """Say every problem of the plant file `path` on stderr; returns the exit code for it (2)."""
+    print(f"{path}: {len(exc.issues)} problem(s)", file=sys.stderr)
+    for issue in exc.issues:
+        print(f"  {issue}", file=sys.stderr)
+    return 2

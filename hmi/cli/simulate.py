@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hmi.cli.check import config_problems
 from hmi.config import ConfigError, load_config
 from hmi.simulator import PlantSimulator, demo_config_path
 
@@ -37,10 +38,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         plant = load_config(path)
     except ConfigError as exc:
-        print(f"{path}: {len(exc.issues)} problem(s)", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
-        return 2
+        return config_problems(path, exc)
     if args.tags < 0 or args.rate < 0 or not 0 <= args.port <= 65535:
         print("error: --tags and --rate must not be negative and --port must be 0..65535", file=sys.stderr)
         return 2

@@ -5,31 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import socket
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from hmi.access.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
-from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
-from hmi.records.audit_key import KEY_ENV, AuditKeyError, optional_key
-from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_db_url
-
-DEFAULT_DATA_DIR = Path("hmi-data")
-
-
-def database_options() -> argparse.ArgumentParser:
-    """A parent parser with --db and --data-dir, shared by the commands that open the database."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
-    common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
-                        help="folder of the embedded SQLite database, audit key and anchor (default: ./hmi-data)")
-    common.add_argument("--key-file", metavar="FILE", type=Path, default=None,
-                        help=f"audit HMAC key (default: ${KEY_ENV}, else audit.key in --data-dir)")
-    return common
+from hmi.cli.options import cli_actor, database_options, database_url
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report
+from hmi.records.audit_key import AuditKeyError, optional_key
+from hmi.store.database import Database, DatabaseUnavailable
 
 
 def register(sub: Any) -> None:
@@ -130,16 +116,6 @@ def handle_reset_password(args: argparse.Namespace) -> int:
     return _run(args, work)
 
 
-def cli_actor() -> ActionContext:
-    """The audit identity of whoever runs the command: `cli:<OS user>` at this host."""
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        # No login name in the environment or the password database (e.g. a bare container).
-        who = ""
-    return system_context(f"cli:{who}" if who else "cli", station=socket.gethostname(), full_name="command line")
-
-
 def _read_password(name: str, from_stdin: bool) -> str | None:
     """The new password from one stdin line or asked twice at the terminal; None (message printed) if not."""
     if from_stdin:
@@ -168,10 +144,8 @@ def _read_password(name: str, from_stdin: bool) -> str | None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[UserService, ActionContext], Awaitable[None]]) -> int:
-    try:
-        url = resolve_db_url(args.db, args.data_dir)
-    except ValueError as exc:
-        print(f"--db / {ENV_VAR}: {exc}", file=sys.stderr)
+    url = database_url(args)
+    if url is None:
         return 2
     try:
         key = optional_key(args.key_file, args.data_dir)

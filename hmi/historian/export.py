@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from hmi.alarms.journal_query import safe_cell
 from hmi.config import PlantConfig
+from hmi.records.export_cells import safe_cell
 
 COLUMNS = ("time_utc", "time_local", "zone", "tag", "value", "unit", "quality", "downsampled")
 

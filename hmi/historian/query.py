@@ -16,7 +16,6 @@ from hmi.historian.recording import US_PER_S, drawable, from_us, to_us
 from hmi.historian.storage import MINUTE_US
 from hmi.limits import check_span
 from hmi.store.database import Database
-from hmi.store.models import Sample
 
 # A hole is data missing for longer than this many max intervals (plus HOLE_SLACK_US for write jitter).
 HOLE_FACTOR = 1.5
@@ -115,10 +114,6 @@ class _Rec(NamedTuple):
     value: float | None
     text: str | None
     quality: str
-
-
-def _sample(row: Any) -> Sample:
-    return Sample(tag=row[0], t_us=int(row[1]), value=row[2], text=row[3], quality=row[4], status=int(row[5]))
 
 
 def _rec(row: Any) -> _Rec:
@@ -224,22 +219,6 @@ class HistoryQuery:
     def _hole_us(self, tag: str) -> int:
         policy = self._plant.history_policy(tag) if tag in self._plant.tags else self._plant.historian.defaults
         return round(HOLE_FACTOR * policy.max_interval_s * US_PER_S) + HOLE_SLACK_US
-
-    async def latest_before(self, tag: str, t: datetime) -> Sample | None:
-        """The last sample of `tag` strictly before `t`, or None."""
-        async with self._db.session() as session:
-            row = (await session.execute(_LATEST_BEFORE, {"tag": tag, "t": to_us(t)})).first()
-        return None if row is None else _sample(row)
-
-    async def raw(self, tag: str, start: datetime, end: datetime, limit: int | None = None) -> list[Sample]:
-        """Samples of `tag` with start <= time <= end, oldest first, at most `limit`."""
-        params: dict[str, Any] = {"tag": tag, "a": to_us(start), "b": to_us(end)}
-        stmt = _RAW
-        if limit is not None:
-            stmt, params["lim"] = _RAW_LIMIT, limit
-        async with self._db.session() as session:
-            rows = (await session.execute(stmt, params)).all()
-        return [_sample(r) for r in rows]
 
     async def series(self, tags: Sequence[str], start: datetime, end: datetime,
                      max_points: int = 2000) -> dict[str, Series]:

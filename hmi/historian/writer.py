@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from hmi.historian.storage import MINUTE_US, write_batch
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Sample, SampleRollup
 from hmi.store.quarantine import Quarantine, is_unavailable
-from hmi.supervise import every
+from hmi.supervise import every, stop_tasks
 from hmi.tags import TagCache, TagState
 
 log = logging.getLogger(__name__)
@@ -40,9 +39,6 @@ class HistorianStatus:
     buffering_since: datetime | None
     last_error: str | None
     written: int
-
-
-StatusListener = Callable[[HistorianStatus], None]
 
 
 class Historian:
@@ -65,8 +61,6 @@ class Historian:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
-        self._listeners: dict[int, StatusListener] = {}
-        self._next_listener = 0
         self._spooled = 0
         self._buffering_since: datetime | None = None
         self._last_error: str | None = None
@@ -102,11 +96,7 @@ class Historian:
             self._unsubscribe()
             self._unsubscribe = None
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*tasks)
         # A write cancelled between commit and dequeue is simply written again: inserts are idempotent.
         await self.flush()
 
@@ -121,29 +111,12 @@ class Historian:
         return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error,
                                self._written)
 
-    def on_status(self, callback: StatusListener) -> Callable[[], None]:
-        """Call `callback` when buffering to disk starts or ends; returns the unsubscribe function."""
-        self._next_listener += 1
-        key = self._next_listener
-        self._listeners[key] = callback
-
-        def unsubscribe() -> None:
-            self._listeners.pop(key, None)
-
-        return unsubscribe
-
     def _set_buffering(self, on: bool) -> None:
         if on == (self._buffering_since is not None):
             return
         self._buffering_since = self._clock() if on else None
         if not on:
             self._last_error = None
-        status = self.status
-        for callback in list(self._listeners.values()):
-            try:
-                callback(status)
-            except Exception:
-                log.exception("historian status listener %r failed", callback)
 
     # ----------------------------------------------------------------------------------------------- recording
 

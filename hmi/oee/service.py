@@ -23,6 +23,7 @@ from hmi.oee.schedule import (
     Interval,
     intersect,
     merge,
+    planned_busy_intervals,
     planned_stop_intervals,
     scheduled_intervals,
     subtract,
@@ -190,14 +191,9 @@ class OeeService:
                           stops, unscheduled_good=g_all - g_busy, unscheduled_rejects=r_all - r_busy,
                           performance_cause=cause)
 
-    async def pareto(self, lines: Sequence[str], start: datetime, end: datetime) -> list[ParetoRow]:
-        """Downtime by reason over the lines' planned busy time in the window, largest first."""
-        stop_at = max(start, min(end, self._clock()))
-        return self._pareto([(self._line(name), await self.stops(name, start, stop_at), start, stop_at)
-                             for name in lines])
-
     def pareto_of(self, reports: Sequence[LineReport]) -> list[ParetoRow]:
-        """The same Pareto from reports already made (their stops and windows), without reading again."""
+        """Downtime by reason over the reports' lines' planned busy time in their windows, largest first (from the
+        reports' stops: nothing is read again)."""
         return self._pareto([(self._line(r.line), r.stops, r.start, r.end) for r in reports])
 
     def _pareto(self, items: Sequence[tuple[Line, Sequence[Stop], datetime, datetime]]) -> list[ParetoRow]:
@@ -206,8 +202,7 @@ class OeeService:
         info: dict[str | None, tuple[str, bool]] = {None: (NOT_ASSIGNED, False)}
         for ln, stops, start, stop_at in items:
             # Stop time outside the schedule or in a configured break is not downtime to analyse.
-            busy = subtract(scheduled_intervals(site, ln.oee, start, stop_at),
-                            planned_stop_intervals(site, ln.oee, start, stop_at))
+            busy = planned_busy_intervals(site, ln.oee, start, stop_at)
             for stop in stops:
                 seconds = total_s(intersect([(stop.start, stop.end or stop_at)], busy))
                 if seconds <= 0:

@@ -10,7 +10,6 @@ every export, which prints it too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hmi.private_files import append_private
+from hmi.supervise import stop_tasks
 
 if TYPE_CHECKING:
     from hmi.records.audit import AuditLog
@@ -148,11 +148,8 @@ class AnchorKeeper:
 
     async def stop(self) -> None:
         """End the task, then write a last anchor (the database must still be open)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop_tasks(task)
         await self.anchor_now()
 
     async def anchor_now(self, note: str = "") -> Anchor | None:

@@ -13,14 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from hmi.alarms.journal_query import safe_cell
 from hmi.config import QueryLimits
 from hmi.limits import Page, check_rows, check_span, page_of
 from hmi.records.audit import AuditLog
 from hmi.records.audit_anchor import Anchor
+from hmi.records.export_cells import safe_cell
 from hmi.store.models import AuditEntry
 
 # One export is read in one go; beyond this the person is asked to narrow the filter.
@@ -180,14 +179,6 @@ def manifestation(entry: AuditEntry) -> str:
 _PDF_CELL_CHARS = 1500
 
 
-def _cell_text(value: str | None) -> str:
-    text = value or ""
-    if len(text) > _PDF_CELL_CHARS:
-        text = text[:_PDF_CELL_CHARS] + f" … ({len(value or '') - _PDF_CELL_CHARS} more characters in the CSV/JSON)"
-    # Paragraph text is markup: escape what the plant or a person wrote so it shows as written.
-    return escape(text).replace("\n", "<br/>")
-
-
 def audit_pdf(
     rows: Sequence[AuditEntry],
     *,
@@ -205,95 +196,43 @@ def audit_pdf(
     whole chain's head at export (`head`) is printed at the foot of every page.
     `compress=False` leaves page streams readable (tests look for text in them).
     """
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.pdfgen.canvas import Canvas
-    from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+    from hmi.records.pdf import Cell, PdfReport, markup
 
-    chain_head = f"Chain head at export: {head_text(head)}"
-    styles = getSampleStyleSheet()
-    cell = ParagraphStyle("cell", parent=styles["BodyText"], fontName="Helvetica", fontSize=7, leading=8.5)
-    bold = ParagraphStyle("sig", parent=cell, fontName="Helvetica-Bold")
-    head = ParagraphStyle("head", parent=cell, fontName="Helvetica-Bold", textColor=colors.white)
     generated_local = generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    report = PdfReport(
+        f"Audit trail · {title}", meta=[f"Filter: {filter_text or 'all rows'} · {len(rows)} rows"],
+        footer=[f"Generated {generated_local} by {generated_by}; times are server time (UTC) and plant local time "
+                f"({zone.key}).", f"Chain head at export: {head_text(head)}"],
+        author=generated_by, landscape_pages=True, cell_size=7, compress=compress)
 
-    def times(entry: AuditEntry) -> Paragraph:
+    def text(value: str | None) -> str:
+        return markup(value, max_chars=_PDF_CELL_CHARS, cut_note="more characters in the CSV/JSON")
+
+    def times(entry: AuditEntry) -> Cell:
         utc = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         local = entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
-        return Paragraph(f"{utc}<br/>{local}", cell)
+        return report.cell(f"{utc}<br/>{local}")
 
-    def change(entry: AuditEntry) -> Paragraph:
-        if is_signature(entry) and (text := manifestation(entry)):
-            return Paragraph(_cell_text(text), bold)
+    def change(entry: AuditEntry) -> Cell:
+        if is_signature(entry) and (manifest := manifestation(entry)):
+            return report.cell(text(manifest), bold=True)
         if entry.old_value is None and entry.new_value is None:
-            return Paragraph("", cell)
-        return Paragraph(f"{_cell_text(entry.old_value) or '—'} → {_cell_text(entry.new_value) or '—'}", cell)
+            return report.cell("")
+        return report.cell(f"{text(entry.old_value) or '—'} → {text(entry.new_value) or '—'}")
 
-    def why(entry: AuditEntry) -> Paragraph:
-        parts = [_cell_text(entry.reason)] if entry.reason else []
+    def why(entry: AuditEntry) -> Cell:
+        parts = [text(entry.reason)] if entry.reason else []
         # A signature row whose manifestation came from `detail` already shows it in bold.
         if entry.detail and not (is_signature(entry) and not entry.new_value):
-            parts.append(f"<i>{_cell_text(entry.detail)}</i>")
-        return Paragraph("<br/>".join(parts), cell)
+            parts.append(f"<i>{text(entry.detail)}</i>")
+        return report.cell("<br/>".join(parts))
 
-    header = ["#", "Time (UTC / plant)", "User", "Station", "Action", "Object", "Old → new value", "Reason / detail"]
-    data: list[list[Any]] = [[Paragraph(h, head) for h in header]]
-    for entry in rows:
-        data.append([
-            Paragraph(str(entry.id), cell), times(entry), Paragraph(_cell_text(entry.username), cell),
-            Paragraph(_cell_text(entry.station), cell), Paragraph(_cell_text(entry.action), cell),
-            Paragraph(_cell_text(f"{entry.object_type}:{entry.object_id}" if entry.object_id else entry.object_type),
-                      cell),
-            change(entry), why(entry),
-        ])
-    widths = [12 * mm, 34 * mm, 24 * mm, 22 * mm, 26 * mm, 34 * mm, 64 * mm, 51 * mm]
-    table = LongTable(data, colWidths=widths, repeatRows=1)
-    table.setStyle(TableStyle([
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#3d3d3d")),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f0f0f0")]),
-    ]))
-
-    page_w, page_h = landscape(A4)
-
-    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab has no type information: Canvas is Any
-        """Defers pages until the end so each can say 'page N of M' (the reportlab two-pass recipe)."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._saved: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # reportlab calls it by this name
-            self._saved.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._saved)
-            for state in self._saved:
-                self.__dict__.update(state)
-                self._decorate(total)
-                super().showPage()
-            super().save()
-
-        def _decorate(self, total: int) -> None:
-            self.setFont("Helvetica-Bold", 10)
-            self.drawString(12 * mm, page_h - 10 * mm, f"Audit trail · {title}")
-            self.setFont("Helvetica", 7.5)
-            self.drawString(12 * mm, page_h - 14.5 * mm, f"Filter: {filter_text or 'all rows'} · {len(rows)} rows")
-            self.drawRightString(page_w - 12 * mm, page_h - 10 * mm, f"Page {self._pageNumber} of {total}")
-            self.drawString(12 * mm, 7 * mm, f"Generated {generated_local} by {generated_by}; times are server "
-                                             f"time (UTC) and plant local time ({zone.key}).")
-            self.setFont("Helvetica", 6.5)
-            self.drawString(12 * mm, 3.5 * mm, chain_head)
-
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=(page_w, page_h), leftMargin=12 * mm, rightMargin=12 * mm,
-                            topMargin=19 * mm, bottomMargin=13 * mm, title=f"Audit trail · {title}",
-                            author=generated_by, pageCompression=1 if compress else 0)
-    story: list[Any] = [table] if rows else [Paragraph("No audit rows match the filter.", cell)]
-    story.insert(0, Spacer(1, 1 * mm))
-    doc.build(story, canvasmaker=NumberedCanvas)
-    return buffer.getvalue()
+    report.table(
+        ["#", "Time (UTC / plant)", "User", "Station", "Action", "Object", "Old → new value", "Reason / detail"],
+        [[entry.id, times(entry), report.cell(text(entry.username)), report.cell(text(entry.station)),
+          report.cell(text(entry.action)),
+          report.cell(text(f"{entry.object_type}:{entry.object_id}" if entry.object_id else entry.object_type)),
+          change(entry), why(entry)] for entry in rows],
+        widths_mm=[12, 34, 24, 22, 26, 34, 64, 51],
+        empty="No audit rows match the filter.")
+    return report.build()

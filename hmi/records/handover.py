@@ -5,8 +5,6 @@ report's content, and the report exports to PDF with the signature manifestation
 from __future__ import annotations
 
 import asyncio
-import builtins
-import io
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -36,15 +34,13 @@ from hmi.records.signatures import (
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind, Handover, HandoverState, Signature
-from hmi.tags import TagCache, TagState
+from hmi.tags import TagCache
 
 MAX_OPEN_ITEMS = 50
 MAX_ITEM_LENGTH = 500
 RECORDED_COUNTS_NOTE = ("Counts are the counter values at drafting time; the shift's quantity is the sum of the "
                         "counters' increases recorded by the historian from the shift's start (a counter reset adds "
                         "its new value), so a restart of the HMI does not lose any.")
-COUNTS_NOTE = ("Counts are the counter values at drafting time; the shift's delta is from the first value this "
-               "HMI instance saw during the shift (none if it started later or was restarted), not from a journal.")
 
 
 CountsFn = Callable[[str, datetime, datetime], Awaitable[tuple[float, float]]]
@@ -53,46 +49,6 @@ CountsFn = Callable[[str, datetime, datetime], Awaitable[tuple[float, float]]]
 
 class HandoverError(ValueError):
     """The handover cannot do this in its present state; the message says why."""
-
-
-class ProductionTracker:
-    """Remembers the first value of each line's good/reject counter seen in the running shift, in memory only."""
-
-    def __init__(self, plant: PlantConfig, cache: TagCache, clock: Clock = utc_now) -> None:
-        self._plant = plant
-        self._cache = cache
-        self._clock = clock
-        self._tags = {t for _, line in plant.lines() for t in (line.good_count_tag, line.reject_count_tag) if t}
-        self._first: dict[str, tuple[datetime, datetime, Any]] = {}
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def start(self) -> None:
-        """Subscribe to the counter tags and take their current values."""
-        if self._tags:
-            self._unsubscribe = self._cache.subscribe(self._tags, self.observe)
-            self.observe(list(self._cache.snapshot(self._tags).values()))
-
-    def stop(self) -> None:
-        """End the subscription."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def observe(self, states: list[TagState] | Any) -> None:
-        """Keep a counter's first good value of the shift (a new shift starts over)."""
-        now = self._clock()
-        slot = current_shift(self._plant.site, now)
-        for state in states:
-            if state.name not in self._tags or not state.good:
-                continue
-            held = self._first.get(state.name)
-            if held is None or held[0] != slot.start:
-                self._first[state.name] = (slot.start, now, state.value)
-
-    def first(self, tag: str, slot: ShiftSlot) -> tuple[datetime, Any] | None:
-        """(when seen, value) of the first value of `tag` seen in `slot`, or None."""
-        held = self._first.get(tag)
-        return (held[1], held[2]) if held is not None and held[0] == slot.start else None
 
 
 def signed_content(handover: Handover) -> str:
@@ -107,8 +63,7 @@ class HandoverService:
 
     def __init__(self, plant: PlantConfig, db: Database, audit: AuditLog, signatures: SignatureService,
                  notes: ShiftNotes, alarms: AlarmEngine, cache: TagCache, clock: Clock = utc_now, *,
-                 tracker: ProductionTracker | None = None, signature_required: bool | None = None,
-                 counts: CountsFn | None = None) -> None:
+                 counts: CountsFn, signature_required: bool | None = None) -> None:
         self._plant = plant
         self._db = db
         self._audit = audit
@@ -117,8 +72,7 @@ class HandoverService:
         self._alarms = alarms
         self._cache = cache
         self._clock = clock
-        self.tracker = tracker
-        # With the historian (the runtime passes OeeService.counts) the shift's quantities come from the record.
+        # The shift's quantities come from the historian's record (the runtime passes OeeService.counts).
         self.counts = counts
         self.signature_required = plant.signatures.handover if signature_required is None else signature_required
 
@@ -246,8 +200,8 @@ class HandoverService:
         async with self._db.session() as session:
             return await session.get(Handover, handover_id)
 
-    async def list(self, scope: str | None = None, limit: int = 50) -> list[Handover]:
-        """Handovers, newest shift first."""
+    async def recent(self, scope: str | None = None, limit: int = 50) -> list[Handover]:
+        """The latest `limit` handovers (of one scope, or all), newest shift first."""
         statement = select(Handover)
         if scope is not None:
             statement = statement.where(Handover.scope == scope)
@@ -255,7 +209,7 @@ class HandoverService:
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())
 
-    async def signatures_of(self, handover: Handover) -> builtins.list[Signature]:
+    async def signatures_of(self, handover: Handover) -> list[Signature]:
         """The outgoing and incoming signatures that exist, in that order."""
         ids = [i for i in (handover.outgoing_signature_id, handover.incoming_signature_id) if i is not None]
         return [s for i in ids if (s := await self._signatures.get(i)) is not None]
@@ -276,7 +230,7 @@ class HandoverService:
                                        await self.verify(handover))
 
     # ------------------------------------------------------------------------------------------- internal
-    def _lines(self, scope: str) -> builtins.list[str]:
+    def _lines(self, scope: str) -> list[str]:
         names = [(area.name, line.name) for area, line in self._plant.lines()]
         if not scope:
             return [ln for _, ln in names]
@@ -300,7 +254,7 @@ class HandoverService:
         async with self._db.session() as session:
             return (await session.execute(statement)).scalar_one_or_none()
 
-    async def _content(self, scope: str, lines: builtins.list[str], slot: ShiftSlot, carried: builtins.list[str],
+    async def _content(self, scope: str, lines: list[str], slot: ShiftSlot, carried: list[str],
                        previous: Handover | None) -> str:
         in_scope = set(lines)
         statement = (select(AlarmEvent).where(AlarmEvent.kind == AlarmEventKind.ACTIVATED,
@@ -333,15 +287,9 @@ class HandoverService:
                 if tag is None:
                     continue
                 state = self._cache.get(tag)
-                now_value = state.value if state is not None and state.good else None
-                first = self.tracker.first(tag, slot) if self.tracker is not None else None
-                entry[key] = now_value
+                entry[key] = state.value if state is not None and state.good else None
                 entry[f"{key}_quality"] = state.quality.value if state is not None else "missing"
-                entry[f"{key}_first"] = first[1] if first else None
-                entry[f"{key}_first_at"] = first[0].astimezone(UTC).isoformat() if first else None
-                entry[f"{key}_delta"] = (now_value - first[1] if first and isinstance(now_value, int | float)
-                                         and isinstance(first[1], int | float) else None)
-            if self.counts is not None and (line.good_count_tag or line.reject_count_tag):
+            if line.good_count_tag or line.reject_count_tag:
                 good, reject = await self.counts(line.name, slot.start, min(slot.end, self._clock()))
                 if line.good_count_tag:
                     entry["good_delta"] = good
@@ -363,7 +311,7 @@ class HandoverService:
                        "category": n.category.value, "author": n.author_name, "text": n.text,
                        "at": n.created_at.astimezone(UTC).isoformat()} for n in reversed(notes)],
             "production": production,
-            "production_note": RECORDED_COUNTS_NOTE if self.counts is not None else COUNTS_NOTE,
+            "production_note": RECORDED_COUNTS_NOTE,
             "carried_open_items": carried,
             "carried_from": previous.id if previous is not None else None,
         })
@@ -371,71 +319,52 @@ class HandoverService:
 
 def render_pdf(site: str, handover: Handover, signatures: list[Signature], zone: ZoneInfo, valid: bool) -> bytes:
     """The handover report as PDF bytes, signature manifestations at the end (call off the event loop)."""
-    from xml.sax.saxutils import escape
-
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from hmi.records.pdf import PdfReport
 
     data = json.loads(handover.content)
     items: list[str] = json.loads(handover.open_items)
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"]
-    out: list[Any] = []
-
-    def para(text: str, style: Any = body) -> None:
-        # Text from people and the plant file goes in escaped: reportlab paragraphs parse a markup of their own.
-        out.append(Paragraph(escape(text), style))
-
-    def table(header: list[str], rows: list[list[Any]]) -> None:
-        if not rows:
-            para("none")
-            return
-        cells = [[Paragraph(escape(str(c if c is not None else "")), body) for c in r] for r in [header, *rows]]
-        t = Table(cells, repeatRows=1)
-        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]))
-        out.append(t)
+    shift = data["shift"]
+    state = handover.state.value.replace("_", " ")
 
     def local(iso: str | None) -> str:
         return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if iso else ""
 
-    shift = data["shift"]
-    para(f"{site} — shift handover: {shift['name']} shift of {shift['date']} ({data['scope']})", styles["Title"])
-    para(f"{local(shift['start'])} to {local(shift['end'])}; state: {handover.state.value.replace('_', ' ')}; "
-         f"drafted {local(data['drafted_at'])}")
+    report = PdfReport(f"Shift handover {handover.id} · {site}",
+                       meta=[f"{shift['name']} shift of {shift['date']} ({data['scope']}) · {state}"],
+                       footer=[f"Times are plant local time ({zone.key})."], author=site, cell_size=10)
+    report.paragraph(f"{site} — shift handover: {shift['name']} shift of {shift['date']} ({data['scope']})",
+                     report.styles.title)
+    report.paragraph(f"{local(shift['start'])} to {local(shift['end'])}; state: {state}; "
+                     f"drafted {local(data['drafted_at'])}")
     for title, key in (("Alarms standing", "alarms_standing"), ("Shelved alarms", "alarms_shelved"),
                        ("Out of service", "alarms_out_of_service")):
-        para(title, styles["Heading2"])
-        table(["P", "Line", "Alarm", "State", "Since", "By / reason"],
-              [[a["priority"], a["line"], a["message"], a["state"], local(a["since"]),
-                " ".join(x for x in (a["by"], a["reason"]) if x)] for a in data[key]])
+        report.heading(title)
+        report.table(["P", "Line", "Alarm", "State", "Since", "By / reason"],
+                     [[a["priority"], a["line"], a["message"], a["state"], local(a["since"]),
+                       " ".join(x for x in (a["by"], a["reason"]) if x)] for a in data[key]])
     raised = data["alarms_raised"]
-    para(f"Alarms raised during the shift: {raised['count']}", styles["Heading2"])
-    table(["Time", "P", "Line", "Alarm"], [[local(e["at"]), e["priority"], e["line"], e["message"]]
-                                          for e in raised["rows"]])
-    para("Shift notes", styles["Heading2"])
-    table(["Time", "Line", "Category", "Author", "Note"],
-          [[local(n["at"]), f"{n['line']} {n['machine']}".strip(), n["category"], n["author"],
-            n["text"] + (f" (version {n['version']})" if n["version"] > 1 else "")] for n in data["notes"]])
-    para("Production counts", styles["Heading2"])
-    table(["Line", "Good now", "Good this shift", "Reject now", "Reject this shift"],
-          [[p["line"], p.get("good"), p.get("good_delta"), p.get("reject"), p.get("reject_delta")]
-           for p in data["production"]])
-    para(data["production_note"])
-    para("Open items carried from the last handover", styles["Heading2"])
-    table(["Item"], [[i] for i in data["carried_open_items"]])
-    para("Open items handed on", styles["Heading2"])
-    table(["Item"], [[i] for i in items])
-    para("Signatures", styles["Heading2"])
+    report.heading(f"Alarms raised during the shift: {raised['count']}")
+    report.table(["Time", "P", "Line", "Alarm"], [[local(e["at"]), e["priority"], e["line"], e["message"]]
+                                                 for e in raised["rows"]])
+    report.heading("Shift notes")
+    report.table(["Time", "Line", "Category", "Author", "Note"],
+                 [[local(n["at"]), f"{n['line']} {n['machine']}".strip(), n["category"], n["author"],
+                   n["text"] + (f" (version {n['version']})" if n["version"] > 1 else "")] for n in data["notes"]])
+    report.heading("Production counts")
+    report.table(["Line", "Good now", "Good this shift", "Reject now", "Reject this shift"],
+                 [[p["line"], p.get("good"), p.get("good_delta"), p.get("reject"), p.get("reject_delta")]
+                  for p in data["production"]])
+    report.paragraph(data["production_note"])
+    report.heading("Open items carried from the last handover")
+    report.table(["Item"], [[i] for i in data["carried_open_items"]])
+    report.heading("Open items handed on")
+    report.table(["Item"], [[i] for i in items])
+    report.heading("Signatures")
     if not signatures:
-        para("not signed")
+        report.paragraph("not signed")
     for s in signatures:
-        para(manifestation(s, zone) + f" (UTC {s.signed_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')})")
-    out.append(Spacer(1, 6))
-    para("Signatures verified against this content." if valid else
-         "WARNING: the content does not match the signatures: the report was changed after signing.")
-    buffer = io.BytesIO()
-    SimpleDocTemplate(buffer, pagesize=A4, title=f"Handover {handover.id}", author=site).build(out)
-    return buffer.getvalue()
+        report.paragraph(manifestation(s, zone) + f" (UTC {s.signed_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')})")
+    report.spacer(2)
+    report.paragraph("Signatures verified against this content." if valid else
+                     "WARNING: the content does not match the signatures: the report was changed after signing.")
+    return report.build()

@@ -24,7 +24,6 @@ from hmi.store.models import Signature, User
 
 # Common meanings; any short text is accepted, these keep the wording the same across screens and exports.
 ACKNOWLEDGED = "Acknowledged"
-REVIEWED = "Reviewed"
 APPROVED = "Approved"
 SHELVED = "Shelved"
 REMOVED_FROM_SERVICE = "Removed from service"
@@ -279,11 +278,5 @@ class SignatureService:
         """Every signature on one object, oldest first."""
         statement = (select(Signature).where(Signature.object_type == object_type, Signature.object_id == object_id)
                      .order_by(col(Signature.signed_at), col(Signature.id)))
-        async with self._db.session() as session:
-            return list((await session.execute(statement)).scalars())
-
-    async def by_action(self, action_id: str) -> list[Signature]:
-        """The signatures made by one action (shares the id of the record and audit row it signed)."""
-        statement = select(Signature).where(Signature.action_id == action_id).order_by(col(Signature.id))
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())

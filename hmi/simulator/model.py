@@ -318,10 +318,6 @@ class PlantModel:
         """The state machine of one machine."""
         return self._machines[(line, machine)]
 
-    def line_state(self, line: str) -> str:
-        """The PackML state of a line."""
-        return self.lines[line].state
-
     # ------------------------------------------------------------------------------------------------- commands
 
     def fault(self, line: str, machine: str, *, kind: str = "Held", duration_s: float = 60.0) -> dict[str, Sample]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import random
@@ -19,6 +18,7 @@ from asyncua.server.address_space import AttributeValue
 from hmi.config import Endpoint, PlantConfig, Tag
 from hmi.simulator.model import GOOD, LoadModel, ModelParams, PlantModel, Sample, Value
 from hmi.simulator.server_alarms import ConditionServer, ConditionSpec, ConditionState
+from hmi.supervise import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +247,7 @@ class PlantSimulator:
     async def stop(self) -> None:
         """Stop changing values, close every client connection and free the port."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*tasks)
         server, self._server = self._server, None
         self._conditions = None
         if server is not None:
@@ -307,11 +303,6 @@ class PlantSimulator:
             await self._write_samples(self.model.fault(line, machine.name, kind="Aborted", duration_s=duration_s), now)
         self._estop_until[line] = now + timedelta(seconds=duration_s)
         await self._condition_server().set_active(name, True)
-
-    @property
-    def condition_names(self) -> list[str]:
-        """Names (and node id strings, ns=2;s=<name>) of the alarm conditions the simulator serves."""
-        return self._condition_server().names
 
     def condition(self, name: str) -> ConditionState:
         """The server's state of one condition: active, acked, retain, comment, latest EventId."""
@@ -653,9 +644,7 @@ async def _stop_quietly(server: Server) -> None:
     time_task = server.iserver.time_task
     if time_task is not None:
         # The server clock task sleeps a whole second between updates and stop() waits for it; end it now.
-        time_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await time_task
+        await stop_tasks(time_task)
         server.iserver.time_task = None
     try:
         await server.stop()

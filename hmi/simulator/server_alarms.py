@@ -103,11 +103,6 @@ class ConditionServer:
         self._by_name: dict[str, _Condition] = {}
         self._by_node: dict[ua.NodeId, _Condition] = {}
 
-    @property
-    def names(self) -> list[str]:
-        """The conditions served, by name."""
-        return list(self._by_name)
-
     def bind(self) -> None:
         """Answer AcknowledgeableConditionType.Acknowledge for every condition (one callback, dispatched by object)."""
         self._server.link_method(self._server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge),

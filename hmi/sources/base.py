@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-log = logging.getLogger(__name__)
+from hmi.listeners import Listeners
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +43,7 @@ class StatusBoard:
 
     def __init__(self) -> None:
         self._statuses: dict[str, EndpointStatus] = {}
-        self._listeners: dict[int, StatusListener] = {}
-        self._next = 0
+        self._listeners: Listeners[EndpointStatus] = Listeners("status")
 
     def set(self, status: EndpointStatus) -> None:
         """Record a new state; listeners hear only real changes of connectedness or detail."""
@@ -53,11 +51,7 @@ class StatusBoard:
         if old == status:
             return
         self._statuses[status.endpoint] = status
-        for listener in list(self._listeners.values()):
-            try:
-                listener(status)
-            except Exception:
-                log.exception("status listener failed")
+        self._listeners.emit(status)
 
     def get(self, endpoint: str) -> EndpointStatus | None:
         """The state of one endpoint."""
@@ -77,7 +71,4 @@ class StatusBoard:
 
     def subscribe(self, listener: StatusListener) -> Callable[[], None]:
         """Hear every change; returns the unsubscribe function."""
-        self._next += 1
-        key = self._next
-        self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        return self._listeners.add(listener)

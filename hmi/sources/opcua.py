@@ -19,12 +19,12 @@ from asyncua.observer import Observer, SubscriptionEvent
 
 from hmi.config import Endpoint, Tag
 from hmi.sources.base import EndpointStatus, StatusBoard
+from hmi.supervise import stop_tasks
 from hmi.tags import TagCache, TagState, classify, coerce
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Batch = Callable[[Sequence[TagState]], None]
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -57,6 +57,22 @@ def to_state(tag: Tag, dv: ua.DataValue, received: datetime, skew_tolerance_s: f
         skew = ahead if ahead > skew_tolerance_s else 0.0
     return TagState(tag.name, value, code, classify(code), source, _utc(dv.ServerTimestamp), received, None, note,
                     skew)
+
+
+def subscription_parameters(publishing_interval_ms: int) -> ua.CreateSubscriptionParameters:
+    """The parameters of every subscription the HMI makes (data changes and Alarms & Conditions events).
+
+    Keep-alive at least every second, lifetime ten keep-alives: an idle but healthy subscription still proves the
+    server is there, and a dead one is noticed in seconds, not the library's minutes.
+    """
+    params = ua.CreateSubscriptionParameters()
+    params.RequestedPublishingInterval = publishing_interval_ms
+    params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / publishing_interval_ms))
+    params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
+    params.MaxNotificationsPerPublish = 0
+    params.PublishingEnabled = True
+    params.Priority = 0
+    return params
 
 
 class SessionHook(Protocol):
@@ -133,12 +149,7 @@ class OpcUaSource:
         self._stopping = True
         # Whatever follows this session (the condition list) is no longer live once the source stops.
         self._tell(lambda hook: hook.on_session_lost())
-        tasks = [t for t in (self._task, *self._aux) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._task, *self._aux)
         self._task = None
         self._aux.clear()
         await self._disconnect()
@@ -204,16 +215,7 @@ class OpcUaSource:
         self._tell(lambda hook: hook.on_session(client))
 
     async def _subscribe(self, client: Client) -> None:
-        ep = self.endpoint
-        params = ua.CreateSubscriptionParameters()
-        params.RequestedPublishingInterval = ep.publishing_interval_ms
-        # Keep-alive at least every second, lifetime ten keep-alives: an idle but healthy subscription still
-        # proves the server is there, and a dead one is noticed in seconds, not the library's minutes.
-        params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / ep.publishing_interval_ms))
-        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
-        params.MaxNotificationsPerPublish = 0
-        params.PublishingEnabled = True
-        params.Priority = 0
+        params = subscription_parameters(self.endpoint.publishing_interval_ms)
         sub = await client.create_subscription(params, None, queue_maxsize=self._queue_size)
         self._sub = sub
         self._by_nodeid.clear()

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,9 @@ from asyncua.common.subscription import OpcEvent, StatusChangeEvent, Subscriptio
 from asyncua.common.ua_utils import get_node_subtypes
 
 from hmi.clock import Clock, utc_now
+from hmi.listeners import Listeners
+from hmi.sources.opcua import subscription_parameters
+from hmi.supervise import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +149,7 @@ class ConditionMonitor:
         self._call_timeout = call_timeout_s
         self._attempts = refresh_attempts
         self._conditions: dict[str, ServerAlarm] = {}
-        self._listeners: dict[int, ChangeListener] = {}
-        self._next_listener = 0
+        self._listeners: Listeners[list[tuple[ServerAlarm, bool]]] = Listeners("condition")
         self._client: Client | None = None
         self._online = False
         self._sub: Subscription | None = None
@@ -191,10 +192,7 @@ class ConditionMonitor:
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Hear every batch of changes; returns the unsubscribe function."""
-        self._next_listener += 1
-        key = self._next_listener
-        self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        return self._listeners.add(listener)
 
     # ---------------------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -206,10 +204,7 @@ class ConditionMonitor:
         """End the worker, delete the subscription on the server (if still connected) and mark the list stale."""
         self._stopping = True
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await stop_tasks(worker)
         await self._drop_subscription()
         self._client = None
         self._online = False
@@ -302,16 +297,9 @@ class ConditionMonitor:
 
     async def _replace_subscription(self, client: Client) -> None:
         await self._drop_subscription()
-        params = ua.CreateSubscriptionParameters()
-        params.RequestedPublishingInterval = self._interval_ms
-        # Keep-alive about every second, like the data subscription: a dead subscription is noticed in seconds.
-        params.RequestedMaxKeepAliveCount = max(1, math.ceil(1000 / self._interval_ms))
-        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 10
-        params.MaxNotificationsPerPublish = 0
-        params.PublishingEnabled = True
-        params.Priority = 0
-        # A lost event would leave the list wrong until the next refresh, so the queue is deep.
-        sub = await client.create_subscription(params, None, queue_maxsize=10_000)
+        # Keep-alive like the data subscription's: a dead subscription is noticed in seconds. A lost event would
+        # leave the list wrong until the next refresh, so the queue is deep.
+        sub = await client.create_subscription(subscription_parameters(self._interval_ms), None, queue_maxsize=10_000)
         self._sub, self._sub_client = sub, client
         try:
             await sub.subscribe_events(ua.ObjectIds.Server, evfilter=await _event_filter(client), queuesize=1000)
@@ -329,10 +317,7 @@ class ConditionMonitor:
             # cut short, it still marks the subscription deleted, so it is neither restored nor read any more.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(sub.delete(), timeout=2.0 if self._online else 0.1)
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop_tasks(reader)
 
     async def _refresh(self, client: Client) -> bool:
         """Ask for a ConditionRefresh and wait for its RefreshEnd; False if it did not happen (try again)."""
@@ -456,11 +441,7 @@ class ConditionMonitor:
     def _flush(self) -> None:
         self._flush_scheduled = False
         changes, self._pending = self._pending, []
-        for listener in list(self._listeners.values()):
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("condition listener failed")
+        self._listeners.emit(changes)
 
 
 async def _event_filter(client: Client) -> ua.EventFilter:

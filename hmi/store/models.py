@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from hmi.access.roles import Role
+from hmi.alarms.states import AlarmEventKind as AlarmEventKind  # re-exported: AlarmEvent.kind's type
 
 GENESIS_HASH = "0" * 64
 """`prev_hash` of the first audit row."""
@@ -63,22 +64,6 @@ class EnumText(TypeDecorator[Any]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
         return None if value is None else self.enum(value)
-
-
-class AlarmEventKind(StrEnum):
-    """What happened to an alarm, as journaled in `AlarmEvent.kind`."""
-
-    ACTIVATED = "activated"
-    CLEARED = "cleared"
-    ACKNOWLEDGED = "acknowledged"
-    ESCALATED = "escalated"
-    RESET = "reset"
-    SHELVED = "shelved"
-    UNSHELVED = "unshelved"
-    SUPPRESSED = "suppressed"
-    UNSUPPRESSED = "unsuppressed"
-    OUT_OF_SERVICE = "out_of_service"
-    RETURNED_TO_SERVICE = "returned_to_service"
 
 
 def _utc(*, index: bool = False, nullable: bool = False) -> Any:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from hmi.clock import Clock, utc_now
+from hmi.listeners import Listeners
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import QuarantinedRow
 
@@ -66,8 +67,7 @@ class Quarantine:
         self._fallback = fallback
         self._clock = clock
         self._count = 0
-        self._listeners: dict[int, Callable[[int], None]] = {}
-        self._next = 0
+        self._listeners: Listeners[int] = Listeners("quarantine")
 
     @property
     def count(self) -> int:
@@ -81,10 +81,7 @@ class Quarantine:
 
     def subscribe(self, listener: Callable[[int], None]) -> Callable[[], None]:
         """Hear the new count after each row set aside; returns the unsubscribe function."""
-        self._next += 1
-        key = self._next
-        self._listeners[key] = listener
-        return lambda: self._listeners.pop(key, None) and None
+        return self._listeners.add(listener)
 
     async def load(self) -> int:
         """Count what earlier runs set aside (table and file); returns the count."""
@@ -119,11 +116,7 @@ class Quarantine:
             await asyncio.to_thread(_append_line, self._fallback, line)
             log.error("quarantine table refused the row too (%s); it is in %s", error_text(db_exc), self._fallback)
         self._count += 1
-        for listener in list(self._listeners.values()):
-            try:
-                listener(self._count)
-            except Exception:
-                log.exception("quarantine listener failed")
+        self._listeners.emit(self._count)
 
     async def rows(self, limit: int = 100) -> list[QuarantinedRow]:
         """The newest rows set aside in the table."""

@@ -22,7 +22,7 @@ PASSWORD = "correct horse"
 @pytest.fixture
 async def admin(users: UserService) -> ActionContext:
     await users.create_user("root", "admin password", Role.ADMIN, "Ada Admin")
-    ctx = await users.authenticate("root", "admin password", station="office")
+    ctx = (await users.sign_in("root", "admin password", station="office")).ctx
     assert ctx is not None
     return ctx
 
@@ -73,7 +73,7 @@ async def test_lockout_count_comes_from_the_plant_policy(db: Database, audit: Au
 @pytest.mark.req("ACC-003")
 async def test_only_admins_unlock(users: UserService, audit: AuditLog) -> None:
     await users.create_user("lena", PASSWORD, Role.LEAD)
-    lena = await users.authenticate("lena", PASSWORD)
+    lena = (await users.sign_in("lena", PASSWORD)).ctx
     assert lena is not None
     with pytest.raises(PermissionDenied):
         await users.unlock(lena, "lena")
@@ -108,7 +108,7 @@ async def test_screen_unlock_checks_the_password_and_counts_failures(
 ) -> None:
     users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(lockout_attempts=3))
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
-    ctx = await users.authenticate("alice", PASSWORD, station="panel-1")
+    ctx = (await users.sign_in("alice", PASSWORD, station="panel-1")).ctx
     assert ctx is not None
     await users.screen_locked(ctx)
     assert (await users.unlock_screen(ctx, PASSWORD)).ok
@@ -129,7 +129,7 @@ async def test_screen_unlock_checks_the_password_and_counts_failures(
 async def test_user_switch_logs_out_the_previous_person_and_in_the_next(users: UserService, audit: AuditLog) -> None:
     await users.create_user("olga", PASSWORD, Role.OPERATOR)
     await users.create_user("lena", PASSWORD, Role.LEAD)
-    olga = await users.authenticate("olga", PASSWORD, station="panel-7")
+    olga = (await users.sign_in("olga", PASSWORD, station="panel-7")).ctx
     assert olga is not None
     assert not (await users.switch_user(olga, "lena", "wrong password", "panel-7")).ok
     assert await audit.query(action="logout.switch") == []
@@ -172,7 +172,7 @@ async def test_stations_are_registered_listed_and_disabled_by_admins(
 @pytest.mark.req("ACC-010")
 async def test_only_admins_manage_stations(stations: StationService, users: UserService, audit: AuditLog) -> None:
     await users.create_user("max", PASSWORD, Role.MANAGER)
-    manager = await users.authenticate("max", PASSWORD)
+    manager = (await users.sign_in("max", PASSWORD)).ctx
     assert manager is not None
     with pytest.raises(PermissionDenied, match="may not manage stations"):
         await stations.register(manager, "panel-9")
@@ -184,7 +184,7 @@ async def test_only_admins_manage_stations(stations: StationService, users: User
 @pytest.mark.req("ACC-010")
 async def test_records_carry_the_station_of_the_sign_in(users: UserService, audit: AuditLog) -> None:
     await users.create_user("olga", PASSWORD, Role.OPERATOR)
-    olga = await users.authenticate("olga", PASSWORD, station="panel-l1")
+    olga = (await users.sign_in("olga", PASSWORD, station="panel-l1")).ctx
     assert olga is not None
     assert olga.station == "panel-l1"
     await users.logout(olga)

@@ -67,7 +67,7 @@ class Parts:
 
     async def person(self, name: str, role: Role) -> ActionContext:
         await self.users.create_user(name, PASSWORD, role)
-        ctx = await self.users.authenticate(name, PASSWORD)
+        ctx = (await self.users.sign_in(name, PASSWORD)).ctx
         assert ctx is not None
         return ctx
 

@@ -64,7 +64,7 @@ class Parts:
 
     async def person(self, name: str, role: Role) -> ActionContext:
         await self.users.create_user(name, "long-enough-pw", role)
-        ctx = await self.users.authenticate(name, "long-enough-pw")
+        ctx = (await self.users.sign_in(name, "long-enough-pw")).ctx
         assert ctx is not None
         return ctx
 
@@ -92,7 +92,7 @@ async def test_acknowledge_is_stored_with_person_comment_and_audit(db: Database)
     olga = await parts.person("olga", Role.OPERATOR)
     parts.cache.update([good("T1", 20.0, T0)])
     result = await parts.service.acknowledge(olga, ["T1.H", "T2.H"], "  valve checked  ")
-    assert [c.alarm.id for c in result.acknowledged] == ["T1.H"]
+    assert [c.alarm.id for c in result.changes] == ["T1.H"]
     assert result.skipped == ["T2.H"]
     assert parts.engine.get("T1.H").state is AlarmState.ACTIVE_ACK  # type: ignore[union-attr]
     async with db.session() as s:

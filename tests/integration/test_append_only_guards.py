@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from hmi.access.roles import Role
-from hmi.private_files import mode_of
 from hmi.records.audit import GUARDS_INSTALLED, GUARDS_RESTORED, AuditLog, record_guard_report
 from hmi.records.audit_anchor import AnchorFile
 from hmi.records.audit_key import AuditKeyError, load_key
@@ -222,7 +222,8 @@ async def test_the_runtime_keys_anchors_and_keeps_its_files_private(db: Database
         await rt.stop()
     finally:
         os.umask(old)
-    assert (mode_of(data), mode_of(data / "audit.key"), mode_of(data / "audit.anchor")) == (0o700, 0o600, 0o600)
+    modes = [stat.S_IMODE(path.stat().st_mode) for path in (data, data / "audit.key", data / "audit.anchor")]
+    assert modes == [0o700, 0o600, 0o600]
     key = load_key(data / "audit.key")
     await db.start()
     audit = AuditLog(db, key=key)

@@ -18,7 +18,7 @@ PASSWORD = "correct horse"
 @pytest.fixture
 async def admin(users: UserService) -> ActionContext:
     await users.create_user("root", "admin password", Role.ADMIN, "Ada Admin")
-    ctx = await users.authenticate("root", "admin password", station="office")
+    ctx = (await users.sign_in("root", "admin password", station="office")).ctx
     assert ctx is not None
     return ctx
 
@@ -60,7 +60,7 @@ async def test_policy_is_enforced_unless_switched_off(users: UserService) -> Non
     assert await users.list_users() == []
     # The demo command creates its well-known accounts this way.
     await users.create_user("demo", "demo", Role.OPERATOR, enforce_policy=False)
-    assert await users.authenticate("demo", "demo") is not None
+    assert (await users.sign_in("demo", "demo")).ctx is not None
 
 
 @pytest.mark.req("ACC-014")
@@ -70,9 +70,9 @@ async def test_unknown_role_lists_the_roles(users: UserService) -> None:
 
 
 @pytest.mark.req("ACC-004")
-async def test_authenticate_returns_a_context_and_audits_the_login(users: UserService, audit: AuditLog) -> None:
+async def test_sign_in_returns_a_context_and_audits_the_login(users: UserService, audit: AuditLog) -> None:
     user = await users.create_user("alice", PASSWORD, Role.LEAD, "Alice Adams")
-    ctx = await users.authenticate(" Alice", PASSWORD, station="panel-3")
+    ctx = (await users.sign_in(" Alice", PASSWORD, station="panel-3")).ctx
     assert ctx is not None
     assert (ctx.user_id, ctx.username, ctx.full_name, ctx.role, ctx.station) == (
         user.id, "alice", "Alice Adams", Role.LEAD, "panel-3")
@@ -83,8 +83,8 @@ async def test_authenticate_returns_a_context_and_audits_the_login(users: UserSe
 @pytest.mark.req("ACC-004")
 async def test_failed_logins_are_audited_with_the_reason(users: UserService, audit: AuditLog) -> None:
     user = await users.create_user("alice", PASSWORD, Role.OPERATOR)
-    assert await users.authenticate("alice", "wrong password", station="panel-1") is None
-    assert await users.authenticate("mallory", PASSWORD, station="panel-2") is None
+    assert (await users.sign_in("alice", "wrong password", station="panel-1")).ctx is None
+    assert (await users.sign_in("mallory", PASSWORD, station="panel-2")).ctx is None
     [wrong] = await audit.query(action="login.failed")
     assert (wrong.user_id, wrong.username, wrong.station, wrong.reason) == (
         user.id, "alice", "panel-1", "wrong password")
@@ -102,14 +102,14 @@ async def test_disabled_users_cannot_sign_in(users: UserService, admin: ActionCo
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     user = await users.set_disabled(admin, "alice", True, reason="left the company")
     assert user.disabled
-    assert await users.authenticate("alice", PASSWORD) is None
+    assert (await users.sign_in("alice", PASSWORD)).ctx is None
     [failed] = await audit.query(action="login.failed")
     assert failed.reason == "account disabled"
     [change] = await audit.query(action="user.disable")
     assert (change.username, change.object_id, change.old_value, change.new_value, change.reason) == (
         "root", "alice", '{"disabled": false}', '{"disabled": true}', "left the company")
     await users.set_disabled(admin, "alice", False)
-    assert await users.authenticate("alice", PASSWORD) is not None
+    assert (await users.sign_in("alice", PASSWORD)).ctx is not None
     assert [u.username for u in await users.list_users()] == ["alice", "root"]
 
 
@@ -117,7 +117,7 @@ async def test_disabled_users_cannot_sign_in(users: UserService, admin: ActionCo
 async def test_refused_actions_raise_and_are_audited(users: UserService, audit: AuditLog) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     await users.create_user("mara", PASSWORD, Role.MANAGER)
-    mara = await users.authenticate("mara", PASSWORD, station="office")
+    mara = (await users.sign_in("mara", PASSWORD, station="office")).ctx
     assert mara is not None
     with pytest.raises(PermissionDenied, match="may not manage users"):
         await users.set_disabled(mara, "alice", True)
@@ -136,7 +136,7 @@ async def test_refused_actions_raise_and_are_audited(users: UserService, audit: 
     assert alice is not None
     assert not alice.disabled
     assert await users.get("eve") is None
-    assert await users.authenticate("alice", PASSWORD) is not None
+    assert (await users.sign_in("alice", PASSWORD)).ctx is not None
 
 
 @pytest.mark.req("ACC-005")
@@ -153,8 +153,8 @@ async def test_reset_password(users: UserService, admin: ActionContext, audit: A
     with pytest.raises(UnknownUser, match="no user 'zed'"):
         await users.reset_password(admin, "zed", "new password 1")
     await users.reset_password(admin, "alice", "new password 1")
-    assert await users.authenticate("alice", PASSWORD) is None
-    assert await users.authenticate("alice", "new password 1") is not None
+    assert (await users.sign_in("alice", PASSWORD)).ctx is None
+    assert (await users.sign_in("alice", "new password 1")).ctx is not None
     [reset] = await audit.query(action="user.reset_password")
     assert (reset.username, reset.object_id, reset.old_value, reset.new_value) == ("root", "alice", None, None)
 
@@ -162,7 +162,7 @@ async def test_reset_password(users: UserService, admin: ActionContext, audit: A
 @pytest.mark.req("ACC-004")
 async def test_logout_is_audited(users: UserService, audit: AuditLog) -> None:
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
-    ctx = await users.authenticate("alice", PASSWORD, station="panel-1")
+    ctx = (await users.sign_in("alice", PASSWORD, station="panel-1")).ctx
     assert ctx is not None
     await users.logout(ctx)
     [logout] = await audit.query(action="logout")
@@ -175,10 +175,10 @@ async def test_outdated_hash_is_upgraded_at_sign_in(db: Database, audit: AuditLo
     old_hash = (await weak.create_user("alice", PASSWORD, Role.OPERATOR)).password_hash
     stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
     users = UserService(db, audit, clock, hasher=stronger)
-    assert await users.authenticate("alice", PASSWORD) is not None
+    assert (await users.sign_in("alice", PASSWORD)).ctx is not None
     stored = await users.get("alice")
     assert stored is not None
     assert stored.password_hash != old_hash
     assert not stronger.check_needs_rehash(stored.password_hash)
-    assert await users.authenticate("alice", PASSWORD) is not None
+    assert (await users.sign_in("alice", PASSWORD)).ctx is not None
     assert await audit.verify() is None

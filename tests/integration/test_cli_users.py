@@ -44,7 +44,7 @@ async def test_add_with_password_from_stdin(hmi: Hmi, db: Database, users: UserS
                                "--password-stdin", *db_args(db), stdin="line one secret\n")
     assert (code, err) == (0, "")
     assert out == "created user olga (operator)\n"
-    ctx = await users.authenticate("olga", "line one secret")
+    ctx = (await users.sign_in("olga", "line one secret")).ctx
     assert ctx is not None
     assert (ctx.role, ctx.full_name) == (Role.OPERATOR, "Olga Orlova")
     [created] = await audit.query(action="user.create")
@@ -82,13 +82,13 @@ async def test_list_disable_enable_and_reset_password(hmi: Hmi, db: Database, us
     assert row.split()[:5] == ["olga", "Olga", "Orlova", "operator", "active"]
 
     assert await hmi("users", "disable", "olga", *db_args(db)) == (0, "user olga is now disabled\n", "")
-    assert await users.authenticate("olga", "line one secret") is None
+    assert (await users.sign_in("olga", "line one secret")).ctx is None
     assert (await hmi("users", "enable", "olga", *db_args(db)))[0] == 0
 
     code, out, _ = await hmi("users", "reset-password", "olga", "--password-stdin", *db_args(db),
                              stdin="a new secret\n")
     assert (code, out) == (0, "password of olga replaced\n")
-    assert await users.authenticate("olga", "a new secret") is not None
+    assert (await users.sign_in("olga", "a new secret")).ctx is not None
 
     code, _, err = await hmi("users", "disable", "nobody", *db_args(db))
     assert code == 1

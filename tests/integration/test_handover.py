@@ -15,13 +15,14 @@ from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.alarms.journal import journal_row
 from hmi.alarms.service import AlarmService
 from hmi.clock import ManualClock
+from hmi.oee.service import OeeService
 from hmi.records.audit import AuditLog
-from hmi.records.handover import HandoverError, HandoverService, ProductionTracker
+from hmi.records.handover import HandoverError, HandoverService
 from hmi.records.notes import ShiftNotes
 from hmi.records.signatures import SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
 from hmi.shifts import current_shift
 from hmi.store.database import Database
-from hmi.store.models import AlarmEvent, Handover, HandoverState
+from hmi.store.models import AlarmEvent, AlarmEventKind, Handover, HandoverState
 from hmi.tags import Quality, TagCache, TagState
 from tests.integration.test_notes import sign_in
 from tests.plant_fixture import small_plant
@@ -36,10 +37,10 @@ class World:
         self.engine = AlarmEngine(self.plant, self.cache, clock)
         self.notes = ShiftNotes(db, audit, clock)
         self.signatures = SignatureService(db, audit, users, clock)
-        self.tracker = ProductionTracker(self.plant, self.cache, clock)
         self.alarms = AlarmService(self.engine, db, audit, clock)
+        # No historian runs here: the shift's quantities are zero (test_production_counts_come_from_the_historian).
         self.handover = HandoverService(self.plant, db, audit, self.signatures, self.notes, self.engine,
-                                        self.cache, clock, tracker=self.tracker)
+                                        self.cache, clock, counts=OeeService(self.plant, db, audit, clock).counts)
         self.clock = clock
         self.db = db
 
@@ -53,9 +54,7 @@ class World:
 def world(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> World:
     w = World(db, audit, users, clock)
     w.engine.start()
-    w.tracker.start()
     yield w  # type: ignore[misc]
-    w.tracker.stop()
     w.engine.stop()
 
 
@@ -73,7 +72,7 @@ async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit
         # The journal writer is not running here; store the activations the engine made, as it would.
         for alarm in world.engine.active():
             await session.execute(sa.insert(AlarmEvent),
-                                  [journal_row(AlarmChange("activated", alarm, clock.now()), clock.now())])
+                                  [journal_row(AlarmChange(AlarmEventKind.ACTIVATED, alarm, clock.now()), clock.now())])
         await session.commit()
     await world.alarms.shelve(lena, ["L1.M1.Temp.H"], "sensor check", timedelta(hours=2))
     await world.notes.add(olga, "L1", "Jam at M1 twice", "Early", clock.now().date(), category="production")
@@ -90,8 +89,8 @@ async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit
     assert {a["id"] for a in content["alarms_standing"]} == {"L1.M1.Jam.discrete"}
     assert [n["text"] for n in content["notes"]] == ["Jam at M1 twice"]
     [line] = content["production"]
-    assert (line["good"], line["good_delta"], line["reject"], line["reject_delta"]) == (1500, 500, 12, 2)
-    assert "first value this HMI instance saw" in content["production_note"]
+    assert (line["good"], line["good_delta"], line["reject"], line["reject_delta"]) == (1500, 0, 12, 0)
+    assert "recorded by the historian" in content["production_note"]
     assert content["carried_open_items"] == []
 
     draft = await world.handover.set_open_items(lena, draft.id or 0, ["Order seal for M1", " "])
@@ -148,9 +147,8 @@ async def test_changing_content_after_signing_fails_verification(world: World, u
 async def test_production_counts_come_from_the_historian(world: World, users: UserService, audit: AuditLog,
                                                          clock: ManualClock, tmp_path: Path) -> None:
     # The historian records the counters; the handover's quantities are then exact across an HMI restart and a
-    # counter reset (the tracker alone would start over at the restart).
+    # counter reset.
     from hmi.historian import Historian
-    from hmi.oee.service import OeeService
 
     clock.set(datetime(2025, 1, 6, 4, 50, tzinfo=UTC))  # before the early shift (05:00-13:00 UTC)
     historian = Historian(world.plant, world.cache, world.db, tmp_path / "spool", clock)
@@ -166,8 +164,7 @@ async def test_production_counts_come_from_the_historian(world: World, users: Us
     clock.advance(60)
     lena = await sign_in(users, "lena", Role.LEAD)
     restarted = HandoverService(world.plant, world.db, audit, world.signatures, world.notes, world.engine,
-                                world.cache, clock, tracker=ProductionTracker(world.plant, world.cache, clock),
-                                counts=OeeService(world.plant, world.db, audit, clock).counts)
+                                world.cache, clock, counts=OeeService(world.plant, world.db, audit, clock).counts)
     content = json.loads((await restarted.draft(lena, "L1")).content)
     [line] = content["production"]
     # 900 before the shift is the baseline: +100, +400, reset to 50 (+50), +250; rejects 9 -> 10 -> 11 -> 11 -> 13.

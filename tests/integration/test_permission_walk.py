@@ -261,12 +261,12 @@ def test_the_walk_covers_every_permission() -> None:
 async def test_every_role_and_action(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
     p = Plant(db, audit, users, clock)
     await users.create_user("root", PASSWORD, Role.ADMIN)
-    admin = await users.authenticate("root", PASSWORD)
+    admin = (await users.sign_in("root", PASSWORD)).ctx
     assert admin is not None
     people: dict[Role, ActionContext] = {}
     for role in ROLES:
         await users.create_user(f"walk-{role.value}", PASSWORD, role)
-        ctx = await users.authenticate(f"walk-{role.value}", PASSWORD, station="walk-panel")
+        ctx = (await users.sign_in(f"walk-{role.value}", PASSWORD, station="walk-panel")).ctx
         assert ctx is not None
         people[role] = ctx
     # A latched trip that has cleared and been acknowledged is what a reset works on.

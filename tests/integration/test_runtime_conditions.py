@@ -50,7 +50,7 @@ async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_serv
     await rt.start()
     try:
         await rt.users.create_user("olga", "long-enough-pw", Role.OPERATOR)
-        olga = await rt.users.authenticate("olga", "long-enough-pw")
+        olga = (await rt.users.sign_in("olga", "long-enough-pw")).ctx
         assert olga is not None
         await until(lambda: all(s.connected for s in rt.sources))
         await sim.set_condition("Line2.EmergencyStop", True)

@@ -179,7 +179,7 @@ async def commands(hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock) 
 
 async def operator(users: UserService) -> ActionContext:
     await users.create_user("olga", "long-enough-pw", Role.OPERATOR)
-    ctx = await users.authenticate("olga", "long-enough-pw")
+    ctx = (await users.sign_in("olga", "long-enough-pw")).ctx
     assert ctx is not None
     return ctx
 

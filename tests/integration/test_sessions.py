@@ -23,8 +23,8 @@ async def people(users: UserService) -> tuple[ActionContext, ActionContext]:
     """An administrator and an operator, signed in (their contexts)."""
     await users.create_user("root", "admin password", Role.ADMIN, "Ada Admin")
     await users.create_user("olga", PASSWORD, Role.OPERATOR, "Olga Operator")
-    admin = await users.authenticate("root", "admin password", station="office")
-    olga = await users.authenticate("olga", PASSWORD, station="panel-1")
+    admin = (await users.sign_in("root", "admin password", station="office")).ctx
+    olga = (await users.sign_in("olga", PASSWORD, station="panel-1")).ctx
     assert admin is not None
     assert olga is not None
     return admin, olga
@@ -35,13 +35,13 @@ async def test_a_session_resolves_the_live_account(users: UserService, people: t
     _, olga = people
     sid = await users.sessions.start(olga)
     check = await users.sessions.check(sid)
-    assert check.may_act
+    assert not check.refusal
     assert check.ctx is not None
     assert (check.ctx.username, check.ctx.role, check.ctx.station) == ("olga", Role.OPERATOR, "panel-1")
     # Every resolution is a new action (its own id for the record and its audit row).
     assert (await users.sessions.check(sid)).ctx.id != check.ctx.id  # type: ignore[union-attr]
-    assert not (await users.sessions.check("made-up-id")).may_act
-    assert not (await users.sessions.check(None)).may_act
+    assert (await users.sessions.check("made-up-id")).refusal
+    assert (await users.sessions.check(None)).refusal
 
 
 @pytest.mark.req("SEC-003")
@@ -101,7 +101,7 @@ async def test_account_changes_end_every_session_of_the_person(
         assert check.ended is reason
         assert "Nothing was recorded" in check.refusal
     # Only that person's sessions: the administrator goes on.
-    assert (await users.sessions.check(admins)).may_act
+    assert not (await users.sessions.check(admins)).refusal
     assert [(e.reason, e.user_id) for e in told] == [(reason, olga.user_id)]
 
 
@@ -111,7 +111,7 @@ async def test_an_idle_logoff_ends_only_that_panel(users: UserService, people: t
     idle, busy = await users.sessions.start(olga), await users.sessions.start(olga)
     await users.logout(olga, idle=True, session_id=idle)
     assert (await users.sessions.check(idle)).ended is SessionEnd.IDLE
-    assert (await users.sessions.check(busy)).may_act
+    assert not (await users.sessions.check(busy)).refusal
 
 
 @pytest.mark.req("ACC-009")
@@ -120,7 +120,7 @@ async def test_a_session_expires_after_its_lifetime(
 ) -> None:
     sid = await users.sessions.start(people[1])
     clock.advance(12 * 3600 - 1)
-    assert (await users.sessions.check(sid)).may_act
+    assert not (await users.sessions.check(sid)).refusal
     clock.advance(1)
     check = await users.sessions.check(sid)
     assert check.ended is SessionEnd.EXPIRED
@@ -131,7 +131,7 @@ async def test_a_session_expires_after_its_lifetime(
 async def test_the_lifetime_comes_from_the_plant_file(db: Database, audit: object, clock: ManualClock) -> None:
     users = UserService(db, audit, clock, policy=AccessPolicy(session_hours=1))  # type: ignore[arg-type]
     await users.create_user("olga", PASSWORD, Role.OPERATOR, enforce_policy=False)
-    olga = await users.authenticate("olga", PASSWORD)
+    olga = (await users.sign_in("olga", PASSWORD)).ctx
     assert olga is not None
     sid = await users.sessions.start(olga)
     clock.advance(3600)
@@ -150,10 +150,10 @@ async def test_a_locked_session_may_not_act_until_unlocked(
     await users.sessions.set_locked(sid, True)
     check = await users.sessions.check(sid)
     assert check.ctx is not None
-    assert not check.may_act
+    assert check.refusal
     assert "locked" in check.refusal
     await users.sessions.set_locked(sid, False)
-    assert (await users.sessions.check(sid)).may_act
+    assert not (await users.sessions.check(sid)).refusal
 
 
 @pytest.mark.req("ACC-008")

@@ -119,8 +119,8 @@ async def test_priority_1_acknowledge_needs_a_signature_bound_to_the_command(
     ctx = olga.for_action()
     result = await service.acknowledge(ctx, [jam], "seen", signature=SignatureRequest(PASSWORD, "olga"))
     assert [c.alarm.id for c in result.changes] == [jam]
-    [signature] = await signatures.by_action(ctx.id)
-    assert signature.meaning == "Acknowledged"
+    [signature] = await signatures.of("alarm", jam)
+    assert (signature.meaning, signature.action_id) == ("Acknowledged", ctx.id)
     assert signatures.verify(signature, command_content("alarm.acknowledge", [jam], "seen", clock.now()))
     assert not signatures.verify(signature, command_content("alarm.acknowledge", [jam], "other", clock.now()))
 
@@ -129,8 +129,8 @@ async def test_priority_1_acknowledge_needs_a_signature_bound_to_the_command(
         await service.shelve(lena, [jam], "sensor check", timedelta(hours=1))
     ctx = lena.for_action()
     await service.shelve(ctx, [jam], "sensor check", timedelta(hours=1), signature=SignatureRequest(PASSWORD, "lena"))
-    [shelved] = await signatures.by_action(ctx.id)
-    assert shelved.meaning == "Shelved"
+    _acknowledged, shelved = await signatures.of("alarm", jam)
+    assert (shelved.meaning, shelved.action_id) == ("Shelved", ctx.id)
     assert (await audit.query(action="sign"))[0].action_id == ctx.id
     assert await audit.verify() is None
     engine.stop()
@@ -165,7 +165,7 @@ async def test_wrong_signing_passwords_count_toward_the_lockout(
     with pytest.raises(SignatureRefused):
         await signatures.sign(lena, username=None, password=PASSWORD, meaning="Approved", object_type="note",
                               object_id="1", content="x")
-    assert await users.authenticate("lena", PASSWORD) is None
+    assert (await users.sign_in("lena", PASSWORD)).ctx is None
 
 
 @pytest.mark.req("REC-008")

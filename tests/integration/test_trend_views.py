@@ -23,8 +23,8 @@ async def test_views_are_private_validated_and_replaced_by_name(db: Database, au
     views = TrendViews(small_plant("opc.tcp://127.0.0.1:4840"), db, audit, clock)
     await users.create_user("olga", PASSWORD, Role.OPERATOR)
     await users.create_user("max", PASSWORD, Role.MANAGER)
-    olga = await users.authenticate("olga", PASSWORD)
-    manager = await users.authenticate("max", PASSWORD)
+    olga = (await users.sign_in("olga", PASSWORD)).ctx
+    manager = (await users.sign_in("max", PASSWORD)).ctx
     assert olga is not None
     assert manager is not None
 

@@ -71,7 +71,7 @@ async def test_manager_overview(hmi: Harness) -> None:
     await a_stop(hmi)
     now = hmi.rt.clock()
     stop = (await hmi.rt.oee.stops("L1", now - timedelta(hours=1), now))[-1]
-    lena = await hmi.rt.users.authenticate("lena", "correct-horse-7")
+    lena = (await hmi.rt.users.sign_in("lena", "correct-horse-7")).ctx
     assert lena is not None
     await hmi.rt.oee.assign_reason(lena.for_action(), "L1", stop.start, "jam")
     await hmi.login("max")

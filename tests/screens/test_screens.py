@@ -105,7 +105,7 @@ async def test_acknowledge_all_visible(hmi: Harness) -> None:
     [signed] = await hmi.rt.audit.query(action="sign")
     # The audit row repeats the manifestation of the stored signature (its own time, which may be a few
     # milliseconds, and so possibly one displayed second, before the audit row's append time).
-    [signature] = await hmi.rt.signatures.by_action(signed.action_id)
+    [signature] = await hmi.rt.signatures.of(signed.object_type, signed.object_id)
     assert signed.new_value == hmi.rt.signatures.manifestation(signature)
     assert signed.new_value.endswith("(lena) on " + signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
                                      + " — meaning: Acknowledged")
@@ -121,7 +121,7 @@ async def test_manager_cannot_acknowledge(hmi: Harness) -> None:
     await hmi.user.should_see("may view alarms but not acknowledge them", retries=50)
     await hmi.user.should_not_see(marker="ack-selected")
     # The service refuses on its own, whatever the screen shows, and audits the refusal.
-    manager = await hmi.rt.users.authenticate("max", PASSWORD)
+    manager = (await hmi.rt.users.sign_in("max", PASSWORD)).ctx
     assert manager is not None
     with pytest.raises(PermissionDenied):
         await hmi.rt.alarm_service.acknowledge(manager, ["L1.M1.Temp.H"], "trying")

@@ -47,7 +47,7 @@ async def test_lead_drafts_and_signs_the_handover(hmi: Harness) -> None:
     hmi.user.find(marker="handover-sign").click()
     await hmi.user.should_see("Handed over and signed.", retries=50)
     await hmi.user.should_see("meaning: Handed over", retries=50)
-    [handover] = await hmi.rt.handover.list()
+    [handover] = await hmi.rt.handover.recent()
     assert handover.state is HandoverState.HANDED_OVER
     assert await hmi.rt.handover.verify(handover)
 

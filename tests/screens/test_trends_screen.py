@@ -135,9 +135,9 @@ async def test_saved_views_are_per_person(hmi: Harness) -> None:
     assert element(hmi, "trend-range").value == "24h"
 
     # Another person sees none of olga's views, and the service refuses to touch them.
-    lena = await hmi.rt.users.authenticate("lena", "correct-horse-7")
+    lena = (await hmi.rt.users.sign_in("lena", "correct-horse-7")).ctx
     assert await hmi.rt.trend_views.list(lena) == []
-    [view] = await hmi.rt.trend_views.list(await hmi.rt.users.authenticate("olga", "correct-horse-7"))
+    [view] = await hmi.rt.trend_views.list((await hmi.rt.users.sign_in("olga", "correct-horse-7")).ctx)
     assert await hmi.rt.trend_views.get(lena, view.id) is None
     saved = await hmi.rt.audit.query(action="trend_view.save")
     assert [e.username for e in saved] == ["olga"]

@@ -95,7 +95,7 @@ async def test_five_wrong_passwords_lock_the_account_and_the_admin_unlocks_it(hm
 
 @pytest.mark.req("ACC-010")
 async def test_a_browser_cannot_claim_a_station_without_its_secret(hmi: Harness) -> None:
-    admin = await hmi.rt.users.authenticate("ada", PASSWORD)
+    admin = (await hmi.rt.users.sign_in("ada", PASSWORD)).ctx
     assert admin is not None
     await hmi.rt.stations.register(admin, "panel-l1")
     await hmi.user.open("/login")

@@ -12,7 +12,7 @@ import pytest
 from asyncua.ua import StatusCodes
 
 from hmi.alarms.engine import Alarm, AlarmChange, AlarmEngine
-from hmi.alarms.states import AlarmState, Event, Trigger, step
+from hmi.alarms.states import AlarmEventKind, AlarmState, Event, Trigger, step
 from hmi.config import PlantConfig, parse_config
 from hmi.tags import Quality, TagCache, TagState, classify
 
@@ -116,7 +116,8 @@ def ack(engine: AlarmEngine, alarm: Alarm | None, t: float, user: str = "op1", c
     if after == alarm.status:
         return []
     acked = replace(alarm, status=after, acked_by=user, acked_at=at(t), ack_comment=comment)
-    return engine.commit([AlarmChange("acknowledged", acked, at(t), user, comment, action_id, before=alarm)])
+    change = AlarmChange(AlarmEventKind.ACKNOWLEDGED, acked, at(t), user, comment, action_id, before=alarm)
+    return engine.commit([change])
 
 
 # ------------------------------------------------------------------------------------------------- activation

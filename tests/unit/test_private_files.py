@@ -4,16 +4,22 @@ whatever the umask (21 CFR 11.10(d): access limited to authorised individuals)."
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hmi.private_files import mode_of, private_dir
+from hmi.private_files import private_dir
 from hmi.records.audit_anchor import Anchor, AnchorFile
 from hmi.records.audit_key import load_or_create_key
 from screens.cli import storage_secret
+
+
+def mode_of(path: Path) -> int:
+    """The permission bits of `path` (e.g. 0o600)."""
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture(params=[0o000, 0o022, 0o077])

@@ -1,0 +1,48 @@
+"""What the commands that open the database (`hmi users`, `hmi audit`) share: the --db / --data-dir / --key-file
+options, the database URL they give, and who is acting."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import socket
+import sys
+from pathlib import Path
+
+from hmi.access.context import ActionContext
+from hmi.records.audit import system_context
+from hmi.records.audit_key import KEY_ENV
+from hmi.store.database import ENV_VAR, resolve_db_url
+
+DEFAULT_DATA_DIR = Path("hmi-data")
+
+
+def database_options() -> argparse.ArgumentParser:
+    """A parent parser with --db, --data-dir and --key-file, shared by the commands that open the database."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
+    common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
+                        help="folder of the embedded SQLite database, audit key and anchor (default: ./hmi-data)")
+    common.add_argument("--key-file", metavar="FILE", type=Path, default=None,
+                        help=f"audit HMAC key (default: ${KEY_ENV}, else audit.key in --data-dir)")
+    return common
+
+
+def database_url(args: argparse.Namespace) -> str | None:
+    """The database URL the options give (--db, else $HMI_DB_URL, else SQLite in --data-dir), or None after
+    saying on stderr why it is not usable."""
+    try:
+        return resolve_db_url(args.db, args.data_dir)
+    except ValueError as exc:
+        print(f"--db / {ENV_VAR}: {exc}", file=sys.stderr)
+        return None
+
+
+def cli_actor() -> ActionContext:
+    """The audit identity of whoever runs the command: `cli:<OS user>` at this host."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        # No login name in the environment or the password database (e.g. a bare container).
+        who = ""
+    return system_context(f"cli:{who}" if who else "cli", station=socket.gethostname(), full_name="command line")
