@@ -585,161 +585,98 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
 def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: bool = True) -> bytes:
     """The OQ report as a printable PDF (A4 landscape, page N of M). `compress=False` keeps the page streams
     readable (tests look for text in them)."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.pdfgen.canvas import Canvas
-    from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
-
-    red, grey = colors.HexColor("#b00020"), colors.HexColor("#3d3d3d")
-    styles = getSampleStyleSheet()
-    body = ParagraphStyle("body", parent=styles["BodyText"], fontName="Helvetica", fontSize=8, leading=10)
-    cell = ParagraphStyle("cell", parent=body, fontSize=7, leading=8.5)
-    bold = ParagraphStyle("bold", parent=cell, fontName="Helvetica-Bold")
-    flagged = ParagraphStyle("flagged", parent=bold, textColor=red)
-    flagged_body = ParagraphStyle("flagged_body", parent=body, textColor=red)
-    head = ParagraphStyle("head", parent=cell, fontName="Helvetica-Bold", textColor=colors.white)
-    h1 = ParagraphStyle("h1", parent=styles["Heading1"], fontSize=14, leading=17)
-    h2 = ParagraphStyle("h2", parent=styles["Heading2"], fontSize=11, leading=14, spaceBefore=8)
-    h2_red = ParagraphStyle("h2_red", parent=h2, textColor=red)
-    h3 = ParagraphStyle("h3", parent=styles["Heading3"], fontSize=9.5, leading=12, spaceBefore=6, spaceAfter=2)
-
-    def p(text: str, style: ParagraphStyle = cell) -> Paragraph:
-        return Paragraph(xml_escape(text).replace("\n", "<br/>"), style)
-
-    def md(text: str, style: ParagraphStyle = cell) -> Paragraph:
-        """Text of docs/requirements.md, whose `code` spans are set in Courier."""
-        return Paragraph(_code_pdf(text), style)
-
-    line = colors.HexColor("#9a9a9a")
-
-    def table(rows: list[list[Any]], widths: list[float], extra: Sequence[tuple[Any, ...]] = (), *,
-              header: bool = True, grid: bool = True) -> LongTable:
-        """grid=False: a box, the columns, and lines between rows only in the test columns (4 and 5)."""
-        t = LongTable(rows, colWidths=widths, repeatRows=1 if header else 0)
-        lines = [("GRID", (0, 0), (-1, -1), 0.25, line)] if grid else [
-            ("BOX", (0, 0), (-1, -1), 0.25, line), ("LINEAFTER", (0, 0), (-2, -1), 0.25, line),
-            ("LINEBELOW", (4, 0), (-1, -2), 0.25, line)]
-        t.setStyle(TableStyle([
-            *([("BACKGROUND", (0, 0), (-1, 0), grey)] if header else []),
-            *lines,
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            *extra,
-        ]))
-        return t
+    from hmi.records.pdf import ALERT, Cell, PdfReport, alert, markup
 
     reqs_line, junit_line = _summary_lines(result, run)
     generated = info.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    story: list[Any] = [
-        p(f"factory-hmi {info.version} — operational qualification (OQ) report", h1),
-        p(reqs_line, ParagraphStyle("sum", parent=body, fontName="Helvetica-Bold")), p(junit_line, body),
-        Spacer(1, 3 * mm),
-    ]
+    report = PdfReport(f"factory-hmi {info.version} OQ report", meta=[f"Generated {generated}"],
+                       footer=[reqs_line], author="hmi validation report", landscape_pages=True, cell_size=7,
+                       compress=compress)
+
+    def heading(text: str, *, flagged: bool = False) -> None:
+        report.paragraph_markup(alert(markup(text)) if flagged else markup(text), report.styles.heading)
+
+    def flagged_line(text_markup: str) -> None:
+        report.paragraph_markup(alert(text_markup))
+
+    def flag(text: str, flagged: bool) -> Cell:
+        """A bold cell, in the alert colour when `flagged`."""
+        return report.cell(alert(markup(text)) if flagged else markup(text), bold=True)
+
+    report.paragraph(f"factory-hmi {info.version} — operational qualification (OQ) report", report.styles.title)
+    report.paragraph_markup(f"<b>{markup(reqs_line)}</b>")
+    report.paragraph(junit_line)
+    report.spacer(3)
     meta = [
         ("factory-hmi version", info.version), ("Report generated (UTC)", generated),
         ("Test run started", run.timestamp or "not recorded"), ("Test run host", run.hostname or "not recorded"),
         ("JUnit file", f"{run.path}\nsha256 {info.junit_sha256}"),
         ("Requirements file", f"{info.requirements_path}\nsha256 {info.requirements_sha256}"),
     ]
-    story.append(table([[p("Item", head), p("Value", head)]] + [[p(k, bold), p(v)] for k, v in meta],
-                       [45 * mm, 200 * mm]))
-    story.append(p("Environment", h2))
-    story.append(table([[p("Item", head), p("Test run (from the JUnit file)", head), p("Report generator", head)]]
-                       + [[p(n, bold), p(a), p(b)] for n, a, b in _env_rows(info, run)],
-                       [35 * mm, 115 * mm, 115 * mm]))
+    report.table(["Item", "Value"], [[report.cell(markup(k), bold=True), v] for k, v in meta], widths_mm=[45, 200])
+    report.heading("Environment")
+    report.table(["Item", "Test run (from the JUnit file)", "Report generator"],
+                 [[report.cell(markup(n), bold=True), a, b] for n, a, b in _env_rows(info, run)],
+                 widths_mm=[35, 115, 115])
 
     failed = result.with_outcome(Outcome.FAILED)
-    story.append(p(f"Failed requirements ({len(failed)})", h2_red if failed else h2))
+    heading(f"Failed requirements ({len(failed)})", flagged=bool(failed))
     for item in failed:
-        story.append(md(f"FAILED {item.requirement.id}: {item.requirement.text}", flagged_body))
+        flagged_line(_code_pdf(f"FAILED {item.requirement.id}: {item.requirement.text}"))
         for t in item.tests:
             if t.failed:
-                story.append(p(f"    {t.outcome}: {_cut(t.nodeid, _NAME_CHARS)} — {_cut(t.message, _MESSAGE_CHARS)}",
-                               body))
+                report.paragraph(f"    {t.outcome}: {_cut(t.nodeid, _NAME_CHARS)} — {_cut(t.message, _MESSAGE_CHARS)}")
     if not failed:
-        story.append(p("None.", body))
+        report.paragraph("None.")
     untested = result.with_outcome(Outcome.NOT_RUN, Outcome.SKIPPED)
-    story.append(p(f"Untested requirements ({len(untested)})", h2_red if untested else h2))
+    heading(f"Untested requirements ({len(untested)})", flagged=bool(untested))
     for item in untested:
-        story.append(md(f"{item.outcome.value.upper()} {item.requirement.id}: {item.requirement.text}", flagged_body))
+        flagged_line(_code_pdf(f"{item.outcome.value.upper()} {item.requirement.id}: {item.requirement.text}"))
     if not untested:
-        story.append(p("None.", body))
+        report.paragraph("None.")
     if result.unknown:
-        story.append(p(f"Ids named by tests but not in the requirements ({len(result.unknown)})", h2_red))
+        heading(f"Ids named by tests but not in the requirements ({len(result.unknown)})", flagged=True)
         for rid, cases in result.unknown.items():
-            story.append(p(f"{rid}: " + ", ".join(_cut(c.nodeid, _NAME_CHARS) for c in cases), flagged_body))
+            flagged_line(markup(f"{rid}: " + ", ".join(_cut(c.nodeid, _NAME_CHARS) for c in cases)))
     if result.unlinked_failures:
-        story.append(p(f"Failed tests linked to no requirement ({len(result.unlinked_failures)})", h2_red))
+        heading(f"Failed tests linked to no requirement ({len(result.unlinked_failures)})", flagged=True)
         for t in result.unlinked_failures:
-            story.append(p(f"{t.outcome}: {_cut(t.nodeid, _NAME_CHARS)} — {_cut(t.message, _MESSAGE_CHARS)}",
-                           flagged_body))
+            flagged_line(markup(f"{t.outcome}: {_cut(t.nodeid, _NAME_CHARS)} — {_cut(t.message, _MESSAGE_CHARS)}"))
 
     # The matrix: a row per test, the requirement's cells on its first row only, so that no row is taller than a
-    # page (a table row cannot be split across pages); a table per requirement under a header per area, as
-    # reportlab measures a split table again for every page it fills.
-    story.append(p("Traceability", h2))
-    widths = [16 * mm, 80 * mm, 45 * mm, 16 * mm, 95 * mm, 14 * mm]
-    area = None
-    for item in result.results:
+    # page (a table row cannot be split across pages); a table per requirement (the first of an area with the
+    # header), as reportlab measures a split table again for every page it fills.
+    heading("Traceability")
+    columns = ["ID", "Requirement", "Source", "Outcome", "Test", "Result"]
+    widths = [16, 80, 45, 16, 95, 14]
+    area: str | None = None
+    header: list[str] | None = None
+    for n, item in enumerate(result.results):
         req, outcome = item.requirement, item.outcome
-        if req.area != area:
+        if n == 0 or req.area != area:
             area = req.area
-            story.append(p(area or "Requirements", h3))
-            story.append(table([[p(h, head) for h in ("ID", "Requirement", "Source", "Outcome", "Test", "Result")]],
-                               widths))
+            report.paragraph(area or "Requirements", report.styles.heading)
+            header = columns
         bad = outcome is not Outcome.PASSED
-        first = [p(req.id, flagged if bad else bold), md(req.text), md(req.source),
-                 p(outcome.value.upper(), flagged if bad else bold)]
-        # Plain strings where nothing wraps, and tables of a few rows: reportlab measures every remaining row of a
-        # table again for each page it splits, and a Paragraph per cell is slow to measure.
-        rows: list[tuple[list[Any], bool]] = []
+        first = [flag(req.id, bad), report.cell(_code_pdf(req.text)), report.cell(_code_pdf(req.source)),
+                 flag(outcome.value.upper(), bad)]
+        # Plain strings where nothing wraps (`plain=True`), and tables of a few rows: reportlab measures every
+        # remaining row of a table again for each page it splits, and a Paragraph per cell is slow to measure.
+        rows: list[tuple[list[object], bool]] = []
         if not item.tests:
-            rows.append(([*first, p("no test in this run", flagged), ""], False))
+            rows.append(([*first, flag("no test in this run", True), ""], False))
         for i, t in enumerate(item.tests):
             name = _cut(t.nodeid, _NAME_CHARS) + (f"\n{_cut(t.message, _PDF_MESSAGE_CHARS)}" if t.message else "")
-            rows.append(([*(first if i == 0 else [""] * 4), p(name), t.outcome], t.failed))
+            rows.append(([*(first if i == 0 else [""] * 4), report.cell(markup(name)), t.outcome], t.failed))
         for start in range(0, len(rows), _PDF_ROWS_PER_TABLE):
             chunk = rows[start:start + _PDF_ROWS_PER_TABLE]
-            styling: list[tuple[Any, ...]] = [("FONT", (0, 0), (-1, -1), "Helvetica", 7)]
-            if bad:
-                styling.append(("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fde8e8")))
+            styling: list[tuple[Any, ...]] = [("BACKGROUND", (0, 0), (-1, -1), "#fde8e8")] if bad else []
             for i, (_, failed_test) in enumerate(chunk):
                 if failed_test:
-                    styling += [("TEXTCOLOR", (5, i), (5, i), red), ("FONT", (5, i), (5, i), "Helvetica-Bold", 7)]
-            story.append(table([r for r, _ in chunk], widths, styling, header=False, grid=False))
-
-    page_w, page_h = landscape(A4)
-    title = f"factory-hmi {info.version} OQ report · generated {generated}"
-
-    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab has no type information: Canvas is Any
-        """Defers pages until the end so each can say 'page N of M' (the reportlab two-pass recipe)."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._saved: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # reportlab calls it by this name
-            self._saved.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._saved)
-            for state in self._saved:
-                self.__dict__.update(state)
-                self.setFont("Helvetica", 7.5)
-                self.drawString(12 * mm, page_h - 9 * mm, title)
-                self.drawRightString(page_w - 12 * mm, page_h - 9 * mm, f"Page {self._pageNumber} of {total}")
-                self.drawString(12 * mm, 6 * mm, reqs_line)
-                super().showPage()
-            super().save()
-
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=(page_w, page_h), leftMargin=12 * mm, rightMargin=12 * mm,
-                            topMargin=14 * mm, bottomMargin=12 * mm, title=f"factory-hmi {info.version} OQ report",
-                            author="hmi validation report", pageCompression=1 if compress else 0)
-    doc.build(story, canvasmaker=NumberedCanvas)
-    return buffer.getvalue()
+                    styling += [("TEXTCOLOR", (5, i), (5, i), ALERT), ("FONT", (5, i), (5, i), "Helvetica-Bold", 7)]
+            report.table(header, [r for r, _ in chunk], widths_mm=widths, style=styling, plain=True)
+            header = None
+    return report.build()
 
 
 def write_report(out_dir: Path, result: Traceability, run: JUnitRun, info: ReportInfo) -> list[Path]:

@@ -28,13 +28,22 @@ _TITLE_Y = 10 * mm  # below the top edge
 _META_Y, _META_STEP = 14.5 * mm, 4.5 * mm
 _FOOT_Y, _FOOT_STEP = 3.5 * mm, 3.5 * mm  # the last footer line, above the bottom edge
 
-TABLE_STYLE = TableStyle([
-    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#3d3d3d")),
-    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
-    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f0f0f0")]),
-])
-"""Every table: a dark header row (repeated on each page), a light grid, alternate rows shaded."""
+StyleCommand: TypeAlias = tuple[Any, ...]
+"""A reportlab table style command, e.g. `("TEXTCOLOR", (5, 0), (5, 0), ALERT)` (colours may be "#rrggbb")."""
+
+
+def table_style(*, header: bool = True) -> list[StyleCommand]:
+    """Every table: a dark header row (repeated on each page), a light grid, alternate rows shaded."""
+    return [
+        *([("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#3d3d3d"))] if header else []),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ROWBACKGROUNDS", (0, 1 if header else 0), (-1, -1), [colors.white, colors.HexColor("#f0f0f0")]),
+    ]
+
+
+ALERT = "#b00020"
+"""The colour of what must not be missed (a failed or untested requirement)."""
 
 Cell: TypeAlias = Paragraph
 """A table cell of ready markup (`PdfReport.cell`)."""
@@ -47,6 +56,18 @@ def markup(value: object, *, max_chars: int | None = None, cut_note: str = "more
     if max_chars is not None and len(text) > max_chars:
         text = text[:max_chars] + f" … ({len(text) - max_chars} {cut_note})"
     return escape(text).replace("\n", "<br/>")
+
+
+def alert(text_markup: str) -> str:
+    """Ready markup shown in the `ALERT` colour."""
+    return f'<font color="{ALERT}">{text_markup}</font>'
+
+
+def _body_rows(command: StyleCommand, offset: int) -> StyleCommand:
+    """A style command whose rows count from the first body row, for a table with `offset` header rows (negative
+    rows count from the end and stay)."""
+    name, (c0, r0), (c1, r1), *values = command
+    return (name, (c0, r0 + offset if r0 >= 0 else r0), (c1, r1 + offset if r1 >= 0 else r1), *values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +123,11 @@ class PdfReport:
 
     def paragraph(self, text: str, style: ParagraphStyle | None = None) -> None:
         """Plain text as a paragraph (escaped; line breaks kept), in running text unless `style` says otherwise."""
-        self._story.append(Paragraph(markup(text), style or self.styles.body))
+        self.paragraph_markup(markup(text), style)
+
+    def paragraph_markup(self, text_markup: str, style: ParagraphStyle | None = None) -> None:
+        """A paragraph of ready markup (see `markup`, `alert`), in running text unless `style` says otherwise."""
+        self._story.append(Paragraph(text_markup, style or self.styles.body))
 
     def spacer(self, height_mm: float) -> None:
         """Vertical space."""
@@ -112,20 +137,37 @@ class PdfReport:
         """A table cell of ready markup (see `markup`); bold for what must stand out, e.g. a signature."""
         return Paragraph(text_markup, self.styles.cell_bold if bold else self.styles.cell)
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[object]], *,
-              widths_mm: Sequence[float] | None = None, empty: str = "none") -> None:
+    def table(self, header: Sequence[str] | None, rows: Sequence[Sequence[object]], *,
+              widths_mm: Sequence[float] | None = None, empty: str = "none", style: Sequence[StyleCommand] = (),
+              plain: bool = False) -> None:
         """A table in the one table style, its header repeated on every page (column widths in millimetres, else
-        shared out); `empty` (in cell type) instead when there are no rows. A cell is plain text (a number, None
-        for empty) or a ready Cell (`cell`)."""
+        shared out); `empty` (in cell type) instead when there are no rows. `header=None`: no header row (a table
+        that continues the one before it). A cell is plain text (a number, None for empty) or a ready Cell (`cell`).
+
+        `style` adds commands to the table style (e.g. a colour for some rows); their rows count from the first
+        row under the header. `plain=True` sets plain text as it is, on one line in the cell type, instead of a
+        paragraph per cell: much faster to lay out, for long tables whose plain cells are short (wrapping text goes
+        in as a Cell)."""
         if not rows:
             self._story.append(Paragraph(markup(empty), self.styles.cell))
             return
-        data: list[list[Any]] = [[Paragraph(markup(h), self.styles.cell_head) for h in header]]
-        data += [[c if isinstance(c, Flowable) else Paragraph(markup(c), self.styles.cell) for c in row]
-                 for row in rows]
+        data: list[list[Any]] = [[Paragraph(markup(h), self.styles.cell_head) for h in header]] if header else []
+
+        def value(c: object) -> Any:
+            if isinstance(c, Flowable):
+                return c
+            if plain:
+                return "" if c is None else str(c)
+            return Paragraph(markup(c), self.styles.cell)
+
+        data += [[value(c) for c in row] for row in rows]
         table = LongTable(data, colWidths=[w * mm for w in widths_mm] if widths_mm is not None else None,
-                          repeatRows=1)
-        table.setStyle(TABLE_STYLE)
+                          repeatRows=1 if header else 0)
+        commands = table_style(header=bool(header))
+        if plain:
+            commands.append(("FONT", (0, 0), (-1, -1), self.styles.cell.fontName, self.styles.cell.fontSize))
+        commands += [_body_rows(c, 1 if header else 0) for c in style]
+        table.setStyle(TableStyle(commands))
         self._story.append(table)
 
     # ------------------------------------------------------------------------------------------------- build

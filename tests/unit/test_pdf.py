@@ -51,3 +51,15 @@ def test_markup_escapes_keeps_line_breaks_and_cuts_long_text() -> None:
     assert markup("a < b\nc & d") == "a &lt; b<br/>c &amp; d"
     assert markup("x" * 12, max_chars=10, cut_note="more in the CSV") == "x" * 10 + " … (2 more in the CSV)"
     assert markup("short", max_chars=10) == "short"
+
+
+def test_a_table_may_go_without_a_header_take_plain_strings_and_extra_style() -> None:
+    report = PdfReport("T", compress=False)
+    report.table(["Name", "Result"], [["a", "passed"]])
+    report.table(None, [[report.cell("<b>b</b>"), "failed"], [None, 7]], plain=True,
+                 style=[("TEXTCOLOR", (1, 0), (1, 0), "#b00020")])
+    pdf = report.build()
+    text = shown(pdf)
+    assert text.count("Name") == 1  # the continuing table has no header row of its own
+    assert {"a", "b", "failed", "7"} <= set(text)
+    assert b".690196 0 .12549 rg" in pdf  # #b00020, the alert colour
