@@ -92,7 +92,7 @@ class TestCase:
 
     @property
     def nodeid(self) -> str:
-        """`tests.unit.test_oee_calc::test_the_standards_test_vector`."""
+        """`tests.unit.test_oee_calc::test_the_worked_example`."""
         return f"{self.classname}::{self.name}" if self.classname else self.name
 
     @property

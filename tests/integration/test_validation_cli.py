@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # One fast test that proves OEE-001: the run is real, but short.
-PROOF = "tests/unit/test_oee_calc.py::test_the_standards_test_vector"
+PROOF = "tests/unit/test_oee_calc.py::test_the_worked_example"
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -34,7 +34,7 @@ def junit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_junit_file_carries_the_requirement_ids_and_the_environment(junit: Path) -> None:
     root = ElementTree.parse(junit).getroot()
     [case] = root.iter("testcase")
-    assert case.get("name") == "test_the_standards_test_vector"
+    assert case.get("name") == "test_the_worked_example"
     assert {p.get("name"): p.get("value") for p in case.iterfind("properties/property")} == {
         "requirements": "OEE-001"}
     suite = {p.get("name"): p.get("value") for p in root.iterfind("testsuite/properties/property")}
@@ -54,7 +54,7 @@ def test_hmi_validation_report_from_that_run(junit: Path, tmp_path: Path) -> Non
     with (out / "traceability.csv").open(encoding="utf-8", newline="") as f:
         rows = {r["requirement_id"]: r for r in csv.DictReader(f)}
     assert (rows["OEE-001"]["requirement_outcome"], rows["OEE-001"]["test"], rows["OEE-001"]["test_outcome"]) == (
-        "passed", "tests.unit.test_oee_calc::test_the_standards_test_vector", "passed")
+        "passed", "tests.unit.test_oee_calc::test_the_worked_example", "passed")
     assert rows["ALM-001"]["requirement_outcome"] == "not run"
     page = (out / "oq-report.html").read_text(encoding="utf-8")
     assert "operational qualification (OQ) report" in page
