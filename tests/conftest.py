@@ -1,4 +1,5 @@
-"""Shared fixtures: a real database (SQLite file and local PostgreSQL), a manual clock, the audit log."""
+"""Shared fixtures: a real database (SQLite file and local PostgreSQL), a manual clock, the audit log, signed-in
+people, and an alarm engine fed through a real tag cache. Waiting for a condition: tests/waiting.py."""
 
 from __future__ import annotations
 
@@ -11,12 +12,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from hmi.access.auth import UserService
-from hmi.clock import ManualClock
+from hmi.access.context import ActionContext
+from hmi.access.roles import Role
+from hmi.alarms.engine import AlarmEngine
+from hmi.clock import Clock, ManualClock, utc_now
+from hmi.config import PlantConfig
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
+from hmi.tags import Quality, TagCache, TagState
 
 # The server the `postgres` parameter creates its throw-away databases on; override for another server.
 PG_ADMIN_URL = os.environ.get("HMI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -26,6 +33,9 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 FakeClock = ManualClock
 """The controllable clock tests drive instead of sleeping (`now()`, `advance(seconds)`)."""
+
+# The password `sign_in` gives the people it creates (long enough for the default password policy).
+PERSON_PASSWORD = "long-enough-pw"
 
 
 @contextlib.asynccontextmanager
@@ -102,3 +112,55 @@ def _record_test_environment(record_testsuite_property: Callable[[str, object], 
 
     for name, value in environment().items():
         record_testsuite_property(ENVIRONMENT_PREFIX + name, value)
+
+
+async def execute(db: Database, statement: str, params: dict[str, object] | None = None) -> None:
+    """Run one SQL statement on `db` and commit it: direct access to the database, past the application."""
+    async with db.session() as session:
+        await session.execute(sa.text(statement), params or {})
+        await session.commit()
+
+
+async def drop_audit_guards(db: Database) -> None:
+    """Switch off the audit table's append-only guard, as someone with owner rights on the database could."""
+    if db.dialect == "sqlite":
+        await execute(db, "DROP TRIGGER audit_entries_no_update")
+        await execute(db, "DROP TRIGGER audit_entries_no_delete")
+    else:
+        await execute(db, "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
+
+
+@pytest.fixture
+async def admin(users: UserService) -> ActionContext:
+    """root, an administrator (Ada Admin), signed in at the station "office"."""
+    return await sign_in(users, "root", Role.ADMIN, password="admin password", full_name="Ada Admin",
+                         station="office")
+
+
+async def sign_in(users: UserService, username: str, role: Role, *, password: str = PERSON_PASSWORD,
+                  full_name: str = "", station: str = "") -> ActionContext:
+    """Create the account `username` with `role` and sign it in; its context, as a screen would act with it."""
+    await users.create_user(username, password, role, full_name)
+    ctx = (await users.sign_in(username, password, station=station)).ctx
+    assert ctx is not None, f"{username} could not sign in"
+    return ctx
+
+
+def good(tag: str, value: object, at: datetime) -> TagState:
+    """A GOOD value of `tag` with source, server and receive time `at`."""
+    return TagState(tag, value, 0, Quality.GOOD, at, at, at)
+
+
+class FedEngine:
+    """An alarm engine on `plant`, started, on a tag cache of its own; `put` feeds it a GOOD value at the clock's
+    time (what an OPC UA source would deliver)."""
+
+    def __init__(self, plant: PlantConfig, clock: Clock = utc_now) -> None:
+        self.plant = plant
+        self.clock = clock
+        self.cache = TagCache()
+        self.engine = AlarmEngine(plant, self.cache, clock)
+        self.engine.start()
+
+    def put(self, tag: str, value: object) -> None:
+        self.cache.update([good(tag, value, self.clock())])

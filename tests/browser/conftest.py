@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.opcua_server import free_port
+from tests.waiting import answering, ended
 
 CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -56,21 +56,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             if m := re.search(r"simulator: (opc\.tcp://\S+)", line):
                 opcua_url = m.group(1)
         url = f"http://127.0.0.1:{port}"
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("hmi demo did not answer on HTTP within 60 s")
+        answering(f"{url}/login", proc, data_dir / "demo.log", deadline - time.monotonic())
         yield Demo(url, opcua_url, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        ended(proc, 15)
         log.close()
 
 

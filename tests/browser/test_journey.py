@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,6 +11,7 @@ from asyncua import Client, ua
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import SCREENSHOTS, Demo, login
+from tests.waiting import until_sync
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +32,11 @@ def inject_fault(opcua_url: str, line: str, machine: str) -> None:
         pool.submit(asyncio.run, call()).result(timeout=30)
 
 
+def lets_run(page: Page) -> Callable[[float], None]:
+    """A sleep for `until_sync` that lets the page run meanwhile (Playwright's own wait)."""
+    return lambda seconds: page.wait_for_timeout(seconds * 1000)
+
+
 def value_text(page: Page, tag: str) -> str:
     return page.locator(f'[data-tag="{tag}"] .hmi-value-sm').first.inner_text()
 
@@ -48,10 +54,8 @@ def test_operator_journey(page: Page, demo: Demo) -> None:
     page.get_by_test_id("line-card-Line1").click()
     expect(page.get_by_test_id("machine-Filler")).to_be_visible()
     first = value_text(page, "Line1.GoodCount")
-    deadline = time.monotonic() + 20
-    while value_text(page, "Line1.GoodCount") == first and time.monotonic() < deadline:
-        page.wait_for_timeout(300)
-    assert value_text(page, "Line1.GoodCount") != first, "the good counter of Line1 never changed"
+    until_sync(lambda: value_text(page, "Line1.GoodCount") != first, 20, "the good counter of Line1 to change",
+               interval=0.3, sleep=lets_run(page))
 
     # A jam at the capper raises a priority 2 alarm; acknowledge it with a comment.
     inject_fault(demo.opcua_url, "Line1", "Capper")
@@ -116,7 +120,11 @@ def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
     plot = page.get_by_test_id("trend")
     expect(plot.locator(".main-svg").first).to_be_visible()
     expect(page.get_by_test_id("trend-window")).to_contain_text("LIVE")
-    page.wait_for_timeout(3000)  # a few seconds of live values
+    # Fence instead of a few seconds' sleep: live values arrive and are drawn (the newest point of the two pens'
+    # traces moves on; the times are local 'YYYY-MM-DD HH:MM:SS...' strings, so they compare as text).
+    newest = "el => el.data.slice(0, 2).map(t => t.x.length ? t.x[t.x.length - 1] : '').sort().pop()"
+    before = plot.evaluate(newest)
+    until_sync(lambda: plot.evaluate(newest) > before, 20, "a live value drawn", interval=0.3, sleep=lets_run(page))
     box = plot.locator(".nsewdrag").first.bounding_box()
     assert box is not None
     # A touch on the chart places the cursor, which reads every pen at that time.
@@ -142,11 +150,13 @@ def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
     expect(page.get_by_test_id("line-timeline")).to_be_visible()
     expect(page.get_by_test_id("line-oee")).to_contain_text("OEE")
     # The fault stops the line; the stop appears (the list refreshes every 30 s; a reload reads it now).
-    deadline = time.monotonic() + 60
-    while page.get_by_test_id("line-stops").get_by_role("button", name="Reason").count() == 0:
-        assert time.monotonic() < deadline, "no stop of Line3 was recorded"
-        page.wait_for_timeout(2000)
+    def stop_listed() -> bool:
+        if page.get_by_test_id("line-stops").get_by_role("button", name="Reason").count():
+            return True
         page.reload()
+        return False
+
+    until_sync(stop_listed, 60, "a stop of Line3 to be recorded", interval=2, sleep=lets_run(page))
     page.get_by_test_id("line-stops").get_by_role("button", name="Reason").first.click()
     page.get_by_test_id("reason-select").click()
     page.get_by_role("option", name="Jam / mechanical fault").click()

@@ -20,14 +20,6 @@ PASSWORD = "correct horse"
 
 
 @pytest.fixture
-async def admin(users: UserService) -> ActionContext:
-    await users.create_user("root", "admin password", Role.ADMIN, "Ada Admin")
-    ctx = (await users.sign_in("root", "admin password", station="office")).ctx
-    assert ctx is not None
-    return ctx
-
-
-@pytest.fixture
 def stations(db: Database, audit: AuditLog, clock: ManualClock) -> StationService:
     return StationService(db, audit, clock)
 

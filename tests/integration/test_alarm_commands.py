@@ -16,16 +16,15 @@ import sqlalchemy as sa
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Role
-from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.alarms.states import AlarmState
 from hmi.clock import ManualClock
-from hmi.config import PlantConfig, parse_config
+from hmi.config import parse_config
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AuditEntry
-from hmi.tags import Quality, TagCache, TagState
+from tests.conftest import FedEngine, sign_in
 
 PLANT = """
 site: {name: Commands}
@@ -43,37 +42,27 @@ areas:
             data_type: bool
             alarms: [{type: discrete, value: true, latching: true, priority: 1, message: Drive tripped}]
 """
-PASSWORD = "long-enough-pw"
 
 
-class Parts:
+class Parts(FedEngine):
     """Engine, service and journal writer on `db`, all on the test's ManualClock."""
 
+    clock: ManualClock
+
     def __init__(self, db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
+        super().__init__(parse_config(PLANT), clock)
         self.db = db
         self.audit = audit
         self.users = users
-        self.clock = clock
-        self.plant: PlantConfig = parse_config(PLANT)
-        self.cache = TagCache()
-        self.engine = AlarmEngine(self.plant, self.cache, clock)
         self.service = AlarmService(self.engine, db, audit, clock,
                                     max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h))
         # The writer's own batching never fires during a test: journal_rows() flushes explicitly, so two flushes
         # never run at once.
         self.journal = AlarmJournal(self.engine, db, clock, flush_s=3600)
-        self.engine.start()
         self.journal.start()
 
     async def person(self, name: str, role: Role) -> ActionContext:
-        await self.users.create_user(name, PASSWORD, role)
-        ctx = (await self.users.sign_in(name, PASSWORD)).ctx
-        assert ctx is not None
-        return ctx
-
-    def put(self, name: str, value: object) -> None:
-        now = self.clock()
-        self.cache.update([TagState(name, value, 0, Quality.GOOD, now, now, now)])
+        return await sign_in(self.users, name, role)
 
     def state(self, alarm_id: str) -> AlarmState:
         alarm = self.engine.get(alarm_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Role
-from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.alarms.states import AlarmState
@@ -20,8 +18,8 @@ from hmi.config import parse_config
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Acknowledgement, AlarmEvent
-from hmi.tags import Quality, TagCache, TagState
-from tests.conftest import PG_ADMIN_URL, fresh_postgres_database
+from tests.conftest import PG_ADMIN_URL, FedEngine, fresh_postgres_database, good, sign_in
+from tests.waiting import until
 
 N_ALARM_TAGS = 50
 PLANT = """
@@ -46,27 +44,18 @@ def plant_with(n: int):
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-def good(name: str, value: float, at: datetime) -> TagState:
-    return TagState(name, value, 0, Quality.GOOD, at, at, at)
-
-
-class Parts:
+class Parts(FedEngine):
     def __init__(self, db: Database, n: int = N_ALARM_TAGS) -> None:
+        super().__init__(plant_with(n))
         self.db = db
-        self.cache = TagCache()
-        self.engine = AlarmEngine(plant_with(n), self.cache)
         self.audit = AuditLog(db)
         self.users = UserService(db, self.audit)
         self.service = AlarmService(self.engine, db, self.audit)
         self.journal = AlarmJournal(self.engine, db, flush_s=0.05)
-        self.engine.start()
         self.journal.start()
 
     async def person(self, name: str, role: Role) -> ActionContext:
-        await self.users.create_user(name, "long-enough-pw", role)
-        ctx = (await self.users.sign_in(name, "long-enough-pw")).ctx
-        assert ctx is not None
-        return ctx
+        return await sign_in(self.users, name, role)
 
     async def journaled(self, kind: str) -> list[AlarmEvent]:
         async with self.db.session() as s:
@@ -121,14 +110,9 @@ async def test_manager_is_refused_and_the_refusal_audited(db: Database) -> None:
 async def test_burst_of_activations_is_journaled_completely(db: Database) -> None:
     parts = Parts(db, n=2000)
     parts.cache.update([good(f"T{i}", 20.0, T0) for i in range(2000)])
-    await asyncio.wait_for(_until(lambda: parts.journal.written == 2000), 20)
+    await until(lambda: parts.journal.written == 2000, timeout=20, what="all 2000 activations to be written")
     assert len(await parts.journaled("activated")) == 2000
     await parts.journal.stop()
-
-
-async def _until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.postgres
@@ -150,13 +134,13 @@ async def test_database_down_loses_nothing_and_saves_nothing_falsely() -> None:
             with pytest.raises(DatabaseUnavailable, match="not reachable"):
                 await parts.service.acknowledge(olga, ["T1.H"], "while the database is down")
             assert parts.engine.get("T1.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
-            await asyncio.sleep(0.5)
+            # Fence: the writer has tried (and failed) to write; then nothing may have been written or dropped.
+            await until(lambda: parts.journal.last_error is not None, what="the journal writer to fail a write")
             assert parts.journal.pending == 10
-            assert parts.journal.last_error is not None
         finally:
             await admin.execute(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"')
             await admin.close()
-        await asyncio.wait_for(_until(lambda: parts.journal.written == 10), 20)
+        await until(lambda: parts.journal.written == 10, timeout=20, what="the 10 waiting rows to be written")
         assert len(await parts.journaled("activated")) == 10
         await parts.journal.stop()
         await db.stop()

@@ -22,16 +22,11 @@ from hmi.records.audit_key import AuditKeyError, load_key
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, Acknowledgement, AlarmEvent, AlarmEventKind, Signature, User
+from tests.conftest import execute
 from tests.opcua_server import free_port
 from tests.plant_fixture import small_plant
 
 T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
-
-
-async def execute(db: Database, statement: str) -> None:
-    async with db.session() as session:
-        await session.execute(sa.text(statement))
-        await session.commit()
 
 
 async def seed_records(db: Database) -> None:

@@ -15,6 +15,8 @@ from hmi.clock import ManualClock
 from hmi.records.audit import AuditLog, row_hash, system_context
 from hmi.store.database import Database
 from hmi.store.models import GENESIS_HASH, AuditEntry
+from tests.conftest import drop_audit_guards, execute
+from tests.waiting import until
 
 ALICE = ActionContext(user_id=1, username="alice", full_name="Alice Adams", role=Role.OPERATOR, station="panel-1")
 MARA = ActionContext(user_id=2, username="mara", full_name="Mara Meyer", role=Role.MANAGER, station="office")
@@ -26,23 +28,6 @@ async def fill(audit: AuditLog, clock: ManualClock, count: int) -> list[AuditEnt
         entries.append(await audit.record(ALICE, "note.add", "shift_note", str(i), new_value=f"note {i}"))
         clock.advance(60)
     return entries
-
-
-async def allow_tampering(db: Database) -> None:
-    """Remove the append-only triggers, as someone with database owner rights could."""
-    async with db.session() as session:
-        if db.dialect == "sqlite":
-            await session.execute(sa.text("DROP TRIGGER audit_entries_no_update"))
-            await session.execute(sa.text("DROP TRIGGER audit_entries_no_delete"))
-        else:
-            await session.execute(sa.text("DROP TRIGGER audit_entries_append_only ON audit_entries"))
-        await session.commit()
-
-
-async def execute(db: Database, statement: str) -> None:
-    async with db.session() as session:
-        await session.execute(sa.text(statement))
-        await session.commit()
 
 
 @pytest.mark.req("REC-001")
@@ -123,7 +108,9 @@ async def test_appends_in_a_callers_session_do_not_deadlock_with_other_appends(
         async with db.session(write=True) as session:
             await audit.record(ALICE, "acknowledge", "alarm", "A1", session=session)
             other = asyncio.create_task(audit.record(MARA, "audit.export", "audit", "all"))
-            await asyncio.sleep(0.2)  # let the other append take its lock and block on the database
+            # Fence: the other append holds the audit lock (and goes on to wait for the database). Taking that
+            # lock here as well would deadlock.
+            await until(audit._lock.locked, what="the other append to take the audit lock")
             await audit.record(ALICE, "acknowledge", "alarm", "A2", session=session)
             await session.commit()
         return other
@@ -179,10 +166,8 @@ async def test_the_database_refuses_update_and_delete(db: Database, audit: Audit
 @pytest.mark.req("REC-004")
 async def test_verify_finds_a_direct_update(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await fill(audit, clock, 6)
-    await allow_tampering(db)
-    async with db.session() as session:
-        await session.execute(sa.text("UPDATE audit_entries SET new_value = 'nothing to see' WHERE id = 4"))
-        await session.commit()
+    await drop_audit_guards(db)
+    await execute(db, "UPDATE audit_entries SET new_value = 'nothing to see' WHERE id = 4")
     assert await audit.verify() == 4
 
 
@@ -191,12 +176,10 @@ async def test_verify_finds_an_update_with_a_recomputed_row_hash(
     db: Database, audit: AuditLog, clock: ManualClock
 ) -> None:
     entries = await fill(audit, clock, 6)
-    await allow_tampering(db)
+    await drop_audit_guards(db)
     forged = entries[2].model_copy(update={"username": "mallory"})
-    async with db.session() as session:
-        await session.execute(sa.text("UPDATE audit_entries SET username = 'mallory', row_hash = :h WHERE id = 3"),
-                              {"h": row_hash(forged)})
-        await session.commit()
+    await execute(db, "UPDATE audit_entries SET username = 'mallory', row_hash = :h WHERE id = 3",
+                  {"h": row_hash(forged)})
     # Row 3 is self-consistent now, but row 4 still points at the original.
     assert await audit.verify() == 4
 
@@ -204,10 +187,8 @@ async def test_verify_finds_an_update_with_a_recomputed_row_hash(
 @pytest.mark.req("REC-004")
 async def test_verify_finds_a_direct_delete(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await fill(audit, clock, 6)
-    await allow_tampering(db)
-    async with db.session() as session:
-        await session.execute(sa.text("DELETE FROM audit_entries WHERE id = 3"))
-        await session.commit()
+    await drop_audit_guards(db)
+    await execute(db, "DELETE FROM audit_entries WHERE id = 3")
     assert await audit.verify() == 4
 
 
@@ -216,10 +197,8 @@ async def test_verify_reads_long_trails_in_batches(db: Database, audit: AuditLog
     async with audit.transaction() as session:
         for i in range(40):
             await audit.record(ALICE, "tag.write", "tag", f"T{i}", new_value=i, session=session)
-    await allow_tampering(db)
+    await drop_audit_guards(db)
     assert await audit.verify(batch_size=7) is None
-    async with db.session() as session:
-        await session.execute(sa.text("DELETE FROM audit_entries WHERE id IN (8, 29)"))
-        await session.commit()
+    await execute(db, "DELETE FROM audit_entries WHERE id IN (8, 29)")
     # Row 9 starts the second batch; its link to row 7 must still be checked across the batch boundary.
     assert await audit.verify(batch_size=7) == 9

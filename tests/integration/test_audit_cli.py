@@ -13,18 +13,15 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
-from hmi.cli import main
 from hmi.clock import ManualClock
 from hmi.records.audit import AuditLog, row_hash
 from hmi.records.audit_export import (
@@ -40,28 +37,14 @@ from hmi.records.audit_export import (
 )
 from hmi.store.database import Database
 from hmi.store.models import AuditEntry
+from tests.conftest import drop_audit_guards, execute
+from tests.integration.conftest import Hmi
 from tests.opcua_server import free_port
 
-Hmi = Callable[..., Awaitable[tuple[int, str, str]]]
 BERLIN = ZoneInfo("Europe/Berlin")
 OLGA = ActionContext(user_id=1, username="olga", full_name="Olga Operator", role=Role.OPERATOR, station="panel-1")
 LENA = ActionContext(user_id=2, username="lena", full_name="Lena Lead", role=Role.LEAD, station="office")
 MANIFESTATION = "Lena Lead (lena) · 2025-01-06 07:03:00 CET · Reviewed"
-
-
-@pytest.fixture
-def hmi(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Hmi:
-    """Run `hmi ARGS`; returns (exit code, stdout, stderr)."""
-    monkeypatch.delenv("HMI_DB_URL", raising=False)
-
-    async def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        # The command runs its own event loop (asyncio.run), so it cannot share the test's.
-        code = await asyncio.to_thread(main, list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 async def seed(audit: AuditLog, clock: ManualClock) -> list[AuditEntry]:
@@ -82,23 +65,13 @@ async def seed(audit: AuditLog, clock: ManualClock) -> list[AuditEntry]:
     return rows
 
 
-async def execute(db: Database, statement: str) -> None:
-    async with db.session() as session:
-        await session.execute(sa.text(statement))
-        await session.commit()
-
-
 async def allow_tampering(db: Database) -> None:
     """First show the database refuses edits, then switch its guard off as the database owner could."""
     for statement in ("UPDATE audit_entries SET new_value = 'x' WHERE id = 3",
                       "DELETE FROM audit_entries WHERE id = 3"):
         with pytest.raises(DBAPIError, match="append-only"):
             await execute(db, statement)
-    if db.dialect == "sqlite":
-        await execute(db, "DROP TRIGGER audit_entries_no_update")
-        await execute(db, "DROP TRIGGER audit_entries_no_delete")
-    else:
-        await execute(db, "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
+    await drop_audit_guards(db)
 
 
 def csv_records(text: str) -> list[dict[str, str]]:

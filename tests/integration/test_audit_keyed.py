@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
-from hmi.cli import main
 from hmi.clock import ManualClock
 from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report, row_hash
 from hmi.records.audit_anchor import Anchor, AnchorFile
@@ -22,24 +19,10 @@ from hmi.records.audit_export import CHAIN_HEAD_PREFIX
 from hmi.records.audit_key import key_id, load_or_create_key
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, SCHEME_SHA256, AuditEntry
+from tests.conftest import drop_audit_guards, execute
+from tests.integration.conftest import Hmi
 
-Hmi = Callable[..., Awaitable[tuple[int, str, str]]]
 OLGA = ActionContext(user_id=1, username="olga", full_name="Olga Operator", role=Role.OPERATOR, station="panel-1")
-
-
-@pytest.fixture
-def hmi(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Hmi:
-    """Run `hmi ARGS` in a thread (it has its own event loop); returns (exit code, stdout, stderr)."""
-    monkeypatch.delenv("HMI_DB_URL", raising=False)
-    monkeypatch.delenv("HMI_AUDIT_KEY_FILE", raising=False)
-
-    async def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture
@@ -66,21 +49,6 @@ async def fill(audit: AuditLog, clock: ManualClock, count: int, start: int = 0) 
         rows.append(await audit.record(OLGA, "note.add", "shift_note", str(i), new_value=f"note {i}"))
         clock.advance(60)
     return rows
-
-
-async def execute(db: Database, statement: str, params: dict[str, object] | None = None) -> None:
-    async with db.session() as session:
-        await session.execute(sa.text(statement), params or {})
-        await session.commit()
-
-
-async def drop_audit_guards(db: Database) -> None:
-    """What someone with owner rights on the database does first."""
-    if db.dialect == "sqlite":
-        await execute(db, "DROP TRIGGER audit_entries_no_update")
-        await execute(db, "DROP TRIGGER audit_entries_no_delete")
-    else:
-        await execute(db, "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
 
 
 async def anchor(audit: AuditLog, data_dir: Path) -> Anchor:

@@ -15,14 +15,6 @@ from hmi.store.database import Database
 PASSWORD = "correct horse"
 
 
-@pytest.fixture
-async def admin(users: UserService) -> ActionContext:
-    await users.create_user("root", "admin password", Role.ADMIN, "Ada Admin")
-    ctx = (await users.sign_in("root", "admin password", station="office")).ctx
-    assert ctx is not None
-    return ctx
-
-
 @pytest.mark.req("REC-001", "ACC-014", "SEC-001")
 async def test_create_user_stores_an_argon2_hash_and_audits(
     db: Database, audit: AuditLog, clock: ManualClock

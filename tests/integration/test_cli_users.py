@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,24 +14,7 @@ from hmi.access.roles import Role
 from hmi.cli import main
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
-
-Hmi = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def hmi(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Hmi:
-    """Run `hmi ARGS` with `stdin` as its standard input; returns (exit code, stdout, stderr)."""
-    monkeypatch.delenv("HMI_DB_URL", raising=False)
-
-    async def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        # The command runs its own event loop (asyncio.run), so it cannot share the test's.
-        code = await asyncio.to_thread(main, list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+from tests.integration.conftest import Hmi
 
 
 def db_args(db: Database) -> Sequence[str]:

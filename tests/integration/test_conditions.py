@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from asyncua import Client, ua
@@ -15,6 +13,7 @@ from hmi.sources import StatusBoard
 from hmi.sources.opcua import OpcUaSource
 from hmi.sources.server_alarms import ConditionError, ConditionMonitor, ServerAlarm, SeverityMap
 from hmi.tags import TagCache
+from tests.waiting import until
 
 ESTOP = "Line1.EmergencyStop"
 ESTOP_ID = f"ns=2;s={ESTOP}"
@@ -24,15 +23,6 @@ OVERTEMP_ID = f"ns=2;s={OVERTEMP}"
 QUIET = ModelParams(fault_mtbf_s=0, stop_mtbf_s=0, excursion_mtbf_s=0, sensor_failure_mtbf_s=0)
 
 Changes = list[list[tuple[ServerAlarm, bool]]]
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +63,7 @@ class Connected:
         await self.source.stop()
 
     async def refreshed(self) -> None:
-        await wait_for(lambda: all(not m.stale for m in self.monitors))
+        await until(lambda: all(not m.stale for m in self.monitors))
 
 
 @pytest.fixture
@@ -110,7 +100,7 @@ async def test_conditions_arrive_with_priority_mapped_from_severity(sim: PlantSi
         assert hmi.monitor.conditions == {}
         await sim.set_condition(ESTOP, True)
         await sim.set_condition(OVERTEMP, True)
-        await wait_for(lambda: all({ESTOP_ID, OVERTEMP_ID} <= set(m.conditions) for m in hmi.monitors))
+        await until(lambda: all({ESTOP_ID, OVERTEMP_ID} <= set(m.conditions) for m in hmi.monitors))
 
         estop, overtemp = hmi.monitor.conditions[ESTOP_ID], hmi.monitor.conditions[OVERTEMP_ID]
         assert (estop.severity, estop.priority) == (900, 1)
@@ -155,7 +145,7 @@ async def test_refresh_after_connect_lists_conditions_already_active(sim: PlantS
 async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(
         sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(ESTOP, True)
-    await wait_for(lambda: ESTOP_ID in hmi.monitor.conditions)
+    await until(lambda: ESTOP_ID in hmi.monitor.conditions)
     before = hmi.monitor.conditions[ESTOP_ID]
 
     await hmi.monitor.acknowledge(ESTOP_ID, "Guard door closed again, line checked")
@@ -163,7 +153,7 @@ async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(
     state = sim.condition(ESTOP)
     assert (state.active, state.acked, state.retain) == (True, True, True)
     assert state.comment == "Guard door closed again, line checked"
-    await wait_for(lambda: hmi.monitor.conditions[ESTOP_ID].acked)
+    await until(lambda: hmi.monitor.conditions[ESTOP_ID].acked)
     after = hmi.monitor.conditions[ESTOP_ID]
     assert after.comment == "Guard door closed again, line checked"
     assert after.active
@@ -174,12 +164,12 @@ async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(
 @pytest.mark.req("OPC-010")
 async def test_acknowledge_with_a_stale_event_id_is_refused_not_retried(sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(OVERTEMP, True)
-    await wait_for(lambda: OVERTEMP_ID in hmi.monitor.conditions)
+    await until(lambda: OVERTEMP_ID in hmi.monitor.conditions)
     seen = hmi.monitor.conditions[OVERTEMP_ID]
     # The condition changes after the operator saw it (cleared, then raised again): a new EventId.
     await sim.set_condition(OVERTEMP, False)
     await sim.set_condition(OVERTEMP, True)
-    await wait_for(lambda: hmi.monitor.conditions[OVERTEMP_ID].event_id == sim.condition(OVERTEMP).event_id)
+    await until(lambda: hmi.monitor.conditions[OVERTEMP_ID].event_id == sim.condition(OVERTEMP).event_id)
 
     with pytest.raises(ConditionError, match="BadEventIdUnknown") as refused:
         await hmi.monitor.acknowledge(OVERTEMP_ID, "ack what I saw", event_id=seen.event_id)
@@ -188,7 +178,7 @@ async def test_acknowledge_with_a_stale_event_id_is_refused_not_retried(sim: Pla
 
     await hmi.monitor.acknowledge(OVERTEMP_ID, "ack the current state")
     latest = sim.condition(OVERTEMP).event_id
-    await wait_for(lambda: hmi.monitor.conditions[OVERTEMP_ID].event_id == latest)
+    await until(lambda: hmi.monitor.conditions[OVERTEMP_ID].event_id == latest)
     with pytest.raises(ConditionError) as again:
         await hmi.monitor.acknowledge(OVERTEMP_ID, "twice")
     assert again.value.status == "BadConditionBranchAlreadyAcked"
@@ -203,9 +193,9 @@ async def test_acknowledge_errors_for_unknown_conditions_and_a_lost_connection(
     assert unknown.value.status == "BadNodeIdUnknown"
 
     await sim.set_condition(ESTOP, True)
-    await wait_for(lambda: ESTOP_ID in hmi.monitor.conditions)
+    await until(lambda: ESTOP_ID in hmi.monitor.conditions)
     await sim.stop()
-    await wait_for(lambda: hmi.monitor.stale)
+    await until(lambda: hmi.monitor.stale)
     with pytest.raises(ConditionError, match="not connected") as down:
         await hmi.monitor.acknowledge(ESTOP_ID, "x")
     assert down.value.status == "BadNotConnected"
@@ -214,14 +204,14 @@ async def test_acknowledge_errors_for_unknown_conditions_and_a_lost_connection(
 @pytest.mark.req("OPC-008")
 async def test_retain_false_removes_the_entry(sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(ESTOP, True)
-    await wait_for(lambda: ESTOP_ID in hmi.monitor.conditions)
+    await until(lambda: ESTOP_ID in hmi.monitor.conditions)
     # Cleared while unacknowledged: listed as returned to normal, still retained.
     await sim.set_condition(ESTOP, False)
-    await wait_for(lambda: not hmi.monitor.conditions[ESTOP_ID].active)
+    await until(lambda: not hmi.monitor.conditions[ESTOP_ID].active)
     assert hmi.monitor.conditions[ESTOP_ID].retain
 
     await hmi.monitor.acknowledge(ESTOP_ID, "reset done")
-    await wait_for(lambda: ESTOP_ID not in hmi.monitor.conditions)
+    await until(lambda: ESTOP_ID not in hmi.monitor.conditions)
     removed = [alarm for batch in hmi.changes for alarm, gone in batch if gone]
     assert [a.condition_id for a in removed] == [ESTOP_ID]
     assert (removed[0].retain, removed[0].acked, removed[0].comment) == (False, True, "reset done")
@@ -237,13 +227,13 @@ async def test_server_restart_refresh_repopulates_and_removes_unconfirmed_entrie
     await hmi.start()
     try:
         await hmi.refreshed()
-        await wait_for(lambda: set(hmi.monitor.conditions) == {ESTOP_ID, OVERTEMP_ID})
+        await until(lambda: set(hmi.monitor.conditions) == {ESTOP_ID, OVERTEMP_ID})
         refreshes = hmi.monitor.refreshes
 
         port = sim.port
         heard = len(hmi.changes)
         await sim.stop()
-        await wait_for(lambda: hmi.monitor.stale and len(hmi.changes) > heard)
+        await until(lambda: hmi.monitor.stale and len(hmi.changes) > heard)
         assert hmi.monitor.stale_since is not None
         assert set(hmi.monitor.conditions) == {ESTOP_ID, OVERTEMP_ID}, "kept for display while stale"
         assert hmi.changes[heard:] == [[]], "listeners hear (an empty batch) that the list went stale"
@@ -251,7 +241,7 @@ async def test_server_restart_refresh_repopulates_and_removes_unconfirmed_entrie
         # The restarted server knows only the emergency stop (pressed again); the over-temperature is gone.
         async with PlantSimulator(plant, port=port, seed=2, tick_s=0.2, params=QUIET) as again:
             await again.set_condition(ESTOP, True)
-            await wait_for(lambda: not hmi.monitor.stale, timeout=8.0)
+            await until(lambda: not hmi.monitor.stale, timeout=8.0)
             assert hmi.monitor.refreshes > refreshes
             assert set(hmi.monitor.conditions) == {ESTOP_ID}
             assert hmi.monitor.conditions[ESTOP_ID].event_id == again.condition(ESTOP).event_id

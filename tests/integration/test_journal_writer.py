@@ -3,10 +3,8 @@ pending rows are bounded (the oldest spill to disk) and a "journal behind" state
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from hmi.store.models import AlarmEvent, QuarantinedRow
 from hmi.store.quarantine import Quarantine
 from hmi.tags import Quality, TagCache, TagState
 from tests.conftest import fresh_postgres_database
+from tests.waiting import until
 
 PLANT = """
 site: {name: J}
@@ -35,15 +34,6 @@ areas:
           - {name: T1, endpoint: plc, node_id: "ns=2;s=T1", alarms: [{type: H, limit: 10, message: T1 high}]}
 """
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:  # noqa: ASYNC109
-    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def server_alarm(source_name: str, condition: str, active: bool, at: datetime) -> ServerAlarm:
@@ -81,7 +71,8 @@ async def test_a_row_postgres_refuses_is_quarantined_and_the_writer_goes_on(pg: 
         long_source = "Line1.Filler." + "S" * 237  # 250 characters; alarm_events.tag holds 200
         engine.apply_server([(server_alarm("Filler", "A", True, T0), False),
                              (server_alarm(long_source, "B", True, T0), False)])
-        await until(lambda: journal.pending == 0 and quarantine.count == 1)
+        await until(lambda: journal.pending == 0 and quarantine.count == 1, timeout=20,
+                    what="the refused row to be quarantined and the other written")
         engine.apply_server([(server_alarm("Filler", "A", False, T0 + timedelta(seconds=1)), False)])
         engine.apply_server([(server_alarm("Filler", "C", True, T0 + timedelta(seconds=2)), False)])
         # Written after the refused row: the writer task survived it.
@@ -115,13 +106,15 @@ async def test_pending_rows_are_bounded_spilled_to_disk_and_written_when_the_dat
             cache.update([TagState("T1", 20.0, 0, Quality.GOOD, at, at, at)])
             cache.update([TagState("T1", 1.0, 0, Quality.GOOD, at + timedelta(seconds=1), at, at)])
         assert journal.pending == 300
-        await until(lambda: journal.status.pending <= 100 and journal.status.spilled >= 200)
+        await until(lambda: journal.status.pending <= 100 and journal.status.spilled >= 200, timeout=20,
+                    what="the oldest 200 rows to be spilled to disk")
         status = journal.status
         assert (status.behind, status.pending + status.spilled) == (True, 300)
         assert status.unavailable_since is not None
         assert list(spill.glob("*.jsonl")), "the oldest rows wait on disk, not in memory"
         await db.start()
-        await until(lambda: journal.pending == 0 and not journal.behind)
+        await until(lambda: journal.pending == 0 and not journal.behind, timeout=20,
+                    what="every row to be written once the database is back")
         rows = await stored(db)
         assert len(rows) == 300
         assert [kind for _tag, kind in rows].count("activated") == 150

@@ -20,6 +20,7 @@ from hmi.oee.timeline import to_us
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import DowntimeAssignment, Sample
+from tests.conftest import sign_in
 
 PLANT = """
 site:
@@ -56,7 +57,6 @@ LINES = {
     "L2": '{ideal_rate_per_min: 2, shifts: [Early], planned_stops: [{name: Lunch, start: "11:30", end: "12:00"}]}',
     "L3": "{ideal_rate_per_min: 2, planned_rate_per_min: 1.5}",
 }
-PASSWORD = "long-enough-pw"
 DAY = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday; the plant below runs on UTC unless a test says otherwise
 
 
@@ -109,11 +109,7 @@ def oee(db: Database, audit: AuditLog, clock: ManualClock) -> OeeService:
 
 
 async def person(users: UserService, role: Role = Role.OPERATOR) -> ActionContext:
-    name = f"p-{role.value}"
-    await users.create_user(name, PASSWORD, role)
-    ctx = (await users.sign_in(name, PASSWORD, station="panel-1")).ctx
-    assert ctx is not None
-    return ctx.for_action()
+    return (await sign_in(users, f"p-{role.value}", role, station="panel-1")).for_action()
 
 
 # ---------------------------------------------------------------------------------------------------- reports

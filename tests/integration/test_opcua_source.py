@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,17 +15,7 @@ from hmi.sources.opcua import OpcUaSource
 from hmi.tags import Quality, TagCache, TagState
 from screens.fmt import quality_badge
 from tests.opcua_server import SmallServer, free_port
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> float:  # noqa: ASYNC109
-    """Poll `predicate` until true; returns the seconds it took (fails the test on timeout)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
-
+from tests.waiting import until
 
 TAGS = [
     Tag(name="Temp", endpoint="test", node_id="ns=2;s=Temp", data_type="float", unit="°C"),
@@ -56,7 +45,7 @@ async def source(server: SmallServer) -> AsyncIterator[tuple[OpcUaSource, TagCac
 @pytest.mark.req("OPC-001")
 async def test_values_arrive_with_status_and_timestamps(server: SmallServer, source) -> None:
     _, cache, board = source
-    await wait_for(lambda: cache.get("Temp") is not None and cache.get("Count") is not None)
+    await until(lambda: cache.get("Temp") is not None and cache.get("Count") is not None)
     temp = cache.get("Temp")
     assert temp is not None
     assert temp.value == pytest.approx(20.5)
@@ -70,7 +59,7 @@ async def test_values_arrive_with_status_and_timestamps(server: SmallServer, sou
     seen: list[TagState] = []
     unsubscribe = cache.subscribe(["Temp"], seen.extend)
     await server.write("Temp", 42.0)
-    await wait_for(lambda: any(s.value == 42.0 for s in seen))
+    await until(lambda: any(s.value == 42.0 for s in seen))
     got = next(s for s in seen if s.value == 42.0)
     assert got.source_time is not None
     assert got.source_time.tzinfo is not None
@@ -81,18 +70,18 @@ async def test_values_arrive_with_status_and_timestamps(server: SmallServer, sou
 @pytest.mark.req("OPC-002")
 async def test_sensor_failure_is_bad_with_symbolic_status(server: SmallServer, source) -> None:
     _, cache, _ = source
-    await wait_for(lambda: cache.get("Temp") is not None)
+    await until(lambda: cache.get("Temp") is not None)
     await server.write("Temp", 21.0, status=ua.StatusCodes.BadSensorFailure)
-    await wait_for(lambda: cache.get("Temp").quality is Quality.BAD)  # type: ignore[union-attr]
+    await until(lambda: cache.get("Temp").quality is Quality.BAD)  # type: ignore[union-attr]
     assert cache.get("Temp").status == "BadSensorFailure"  # type: ignore[union-attr]
     await server.write("Temp", 21.0, status=ua.StatusCodes.UncertainLastUsableValue)
-    await wait_for(lambda: cache.get("Temp").quality is Quality.UNCERTAIN)  # type: ignore[union-attr]
+    await until(lambda: cache.get("Temp").quality is Quality.UNCERTAIN)  # type: ignore[union-attr]
 
 
 @pytest.mark.req("OPC-003")
 async def test_malformed_plc_value_is_bad_not_a_number(source) -> None:
     _, cache, _ = source
-    await wait_for(lambda: cache.get("Mode") is not None)
+    await until(lambda: cache.get("Mode") is not None)
     mode = cache.get("Mode")
     assert mode is not None
     assert mode.quality is Quality.BAD
@@ -103,10 +92,12 @@ async def test_malformed_plc_value_is_bad_not_a_number(source) -> None:
 @pytest.mark.req("OPC-004", "OPC-005")
 async def test_stale_within_bound_then_fresh_after_restart(server: SmallServer, source) -> None:
     src, cache, board = source
-    await wait_for(lambda: cache.get("Temp") is not None and src.connected)
+    await until(lambda: cache.get("Temp") is not None and src.connected)
     await server.stop()
-    took = await wait_for(lambda: all(cache.get(t.name).quality is Quality.STALE for t in TAGS),  # type: ignore[union-attr]
-                          timeout=3.0)
+    start = time.monotonic()
+    await until(lambda: all(cache.get(t.name).quality is Quality.STALE for t in TAGS),  # type: ignore[union-attr]
+                timeout=3.0, what="every tag to be STALE")
+    took = time.monotonic() - start
     status = board.get("test")
     assert status is not None
     assert not status.connected
@@ -118,7 +109,7 @@ async def test_stale_within_bound_then_fresh_after_restart(server: SmallServer, 
 
     server.variables["Temp"] = 55.5
     await server.start()
-    await wait_for(lambda: cache.get("Temp").quality is Quality.GOOD, timeout=5.0)  # type: ignore[union-attr]
+    await until(lambda: cache.get("Temp").quality is Quality.GOOD, timeout=5.0)  # type: ignore[union-attr]
     assert cache.get("Temp").value == pytest.approx(55.5)  # type: ignore[union-attr]
     assert board.get("test").connected  # type: ignore[union-attr]
 
@@ -129,7 +120,7 @@ async def test_unreachable_server_is_reported_not_raised() -> None:
     ep = Endpoint(name="nowhere", url=f"opc.tcp://127.0.0.1:{free_port()}", stale_after_s=3)
     src = OpcUaSource(ep, TAGS[:1], cache, board, reconnect_max_delay=1.0)
     await src.start()
-    await wait_for(lambda: board.get("nowhere") is not None and board.get("nowhere").detail not in ("", "connecting"))  # type: ignore[union-attr]
+    await until(lambda: board.get("nowhere") is not None and board.get("nowhere").detail not in ("", "connecting"))  # type: ignore[union-attr]
     assert not src.connected
     await src.stop()
 
@@ -159,17 +150,17 @@ async def test_session_hooks_hear_connect_loss_reconnect_and_recreated_subscript
     src = OpcUaSource(ep, TAGS[:1], TagCache(), StatusBoard(), reconnect_max_delay=1.0, session_hooks=[hook])
     await src.start()
     try:
-        await wait_for(lambda: hook.calls == ["session"])
+        await until(lambda: hook.calls == ["session"])
         client = hook.clients[0]
         # The hook gets the live client, usable for a subscription of its own.
         assert await client.get_node("ns=2;s=Temp").read_value() == pytest.approx(20.5)
 
         await server.stop()
-        await wait_for(lambda: "lost" in hook.calls, timeout=3.0)
+        await until(lambda: "lost" in hook.calls, timeout=3.0)
         await server.start()
-        await wait_for(lambda: hook.calls.count("session") == 2 and any(c.startswith("recreated:") for c in hook.calls))
+        await until(lambda: hook.calls.count("session") == 2 and any(c.startswith("recreated:") for c in hook.calls))
         assert hook.clients[1] is client, "auto-reconnect keeps the client; the hook is told it is usable again"
-        await wait_for(lambda: src.connected)
+        await until(lambda: src.connected)
     finally:
         await src.stop()
     assert hook.calls[-1] == "lost", "stopping the source ends the session for its hooks too"
@@ -186,7 +177,7 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
                       password={"env": "PLC_TEST_PASSWORD"})  # type: ignore[arg-type]  # resolved by the model
         src = OpcUaSource(ep, TAGS[:1], cache, board, reconnect_max_delay=1.0)
         await src.start()
-        await wait_for(lambda: (s := cache.get("Temp")) is not None and s.value == 20.5)
+        await until(lambda: (s := cache.get("Temp")) is not None and s.value == 20.5)
         await src.stop()
         # The wrong password is refused by the server: no values, the endpoint reported, nothing raised.
         wrong = Endpoint(name="wrong", url=srv.url, stale_after_s=3, username="hmi",
@@ -194,7 +185,7 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
         other = TagCache()
         src = OpcUaSource(wrong, TAGS[:1], other, board, reconnect_max_delay=1.0)
         await src.start()
-        await wait_for(lambda: (b := board.get("wrong")) is not None and b.detail not in ("", "connecting"))
+        await until(lambda: (b := board.get("wrong")) is not None and b.detail not in ("", "connecting"))
         assert not src.connected
         assert other.get("Temp") is None or other.get("Temp").value is None  # type: ignore[union-attr]
         await src.stop()
@@ -204,11 +195,11 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
 async def test_source_time_ahead_of_the_hmi_clock_is_marked_and_the_endpoint_named(server: SmallServer,
                                                                                     source) -> None:
     _, cache, board = source
-    await wait_for(lambda: cache.get("Temp") is not None)
+    await until(lambda: cache.get("Temp") is not None)
     assert board.skewed() == []
     # The PLC's clock runs an hour ahead (tolerance 5 s by default).
     await server.write("Temp", 31.0, source_time=datetime.now(UTC) + timedelta(hours=1))
-    await wait_for(lambda: cache.get("Temp").value == 31.0)  # type: ignore[union-attr]
+    await until(lambda: cache.get("Temp").value == 31.0)  # type: ignore[union-attr]
     state = cache.get("Temp")
     assert state is not None
     assert state.skewed
@@ -219,6 +210,6 @@ async def test_source_time_ahead_of_the_hmi_clock_is_marked_and_the_endpoint_nam
     assert (skewed.endpoint, skewed.url) == ("test", server.url)
     # The clock is set right: the next value is not marked and the endpoint leaves the list.
     await server.write("Temp", 32.0)
-    await wait_for(lambda: cache.get("Temp").value == 32.0)  # type: ignore[union-attr]
+    await until(lambda: cache.get("Temp").value == 32.0)  # type: ignore[union-attr]
     assert not cache.get("Temp").skewed  # type: ignore[union-attr]
     assert board.skewed() == []

@@ -7,7 +7,6 @@ The expected matrix is written out here, not taken from hmi.access.roles, so a c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
@@ -16,7 +15,6 @@ from hmi.access.auth import UserService
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission, Role
 from hmi.access.stations import StationService
-from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.service import AlarmService
 from hmi.clock import ManualClock
 from hmi.config import parse_config
@@ -26,7 +24,8 @@ from hmi.records.audit import AuditLog
 from hmi.records.notes import ShiftNotes
 from hmi.store.database import Database
 from hmi.store.models import Sample
-from hmi.tags import Quality, TagCache, TagState
+from tests.conftest import PERSON_PASSWORD as PASSWORD
+from tests.conftest import FedEngine, sign_in
 
 PLANT = """
 site: {name: Walk}
@@ -45,7 +44,6 @@ areas:
             data_type: bool
             alarms: [{type: discrete, value: true, latching: true, priority: 3, message: Drive tripped}]
 """
-PASSWORD = "long-enough-pw"
 
 # Rows: the action as the walk performs it (audit action name). Columns: operator lead engineer manager admin.
 # "x" = done, "." = refused and audited.
@@ -88,28 +86,21 @@ def expected() -> dict[tuple[str, Role], bool]:
     return table
 
 
-@dataclass
-class Plant:
+class Plant(FedEngine):
     """The real services on one database and one manual clock."""
 
-    db: Database
-    audit: AuditLog
-    users: UserService
     clock: ManualClock
 
-    def __post_init__(self) -> None:
-        self.cache = TagCache()
-        self.engine = AlarmEngine(parse_config(PLANT), self.cache, self.clock)
-        self.engine.start()
-        self.alarms = AlarmService(self.engine, self.db, self.audit, self.clock)
-        self.notes = ShiftNotes(self.db, self.audit, self.clock)
-        self.stations = StationService(self.db, self.audit, self.clock)
-        self.oee = OeeService(parse_config(PLANT), self.db, self.audit, self.clock)
+    def __init__(self, db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
+        super().__init__(parse_config(PLANT), clock)
+        self.db = db
+        self.audit = audit
+        self.users = users
+        self.alarms = AlarmService(self.engine, db, audit, clock)
+        self.notes = ShiftNotes(db, audit, clock)
+        self.stations = StationService(db, audit, clock)
+        self.oee = OeeService(self.plant, db, audit, clock)
         self.n = 0
-
-    def put(self, name: str, value: object) -> None:
-        now = self.clock()
-        self.cache.update([TagState(name, value, 0, Quality.GOOD, now, now, now)])
 
     def unique(self, prefix: str) -> str:
         self.n += 1
@@ -260,15 +251,8 @@ def test_the_walk_covers_every_permission() -> None:
 @pytest.mark.req("ACC-012")
 async def test_every_role_and_action(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
     p = Plant(db, audit, users, clock)
-    await users.create_user("root", PASSWORD, Role.ADMIN)
-    admin = (await users.sign_in("root", PASSWORD)).ctx
-    assert admin is not None
-    people: dict[Role, ActionContext] = {}
-    for role in ROLES:
-        await users.create_user(f"walk-{role.value}", PASSWORD, role)
-        ctx = (await users.sign_in(f"walk-{role.value}", PASSWORD, station="walk-panel")).ctx
-        assert ctx is not None
-        people[role] = ctx
+    admin = await sign_in(users, "root", Role.ADMIN)
+    people = {role: await sign_in(users, f"walk-{role.value}", role, station="walk-panel") for role in ROLES}
     # A latched trip that has cleared and been acknowledged is what a reset works on.
     p.put("Trip", True)
     p.put("Trip", False)

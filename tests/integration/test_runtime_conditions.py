@@ -4,9 +4,7 @@ recorded locally (IEC 62541-9)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +19,8 @@ from hmi.runtime import Runtime
 from hmi.simulator import PlantSimulator, demo_config_path
 from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:  # noqa: ASYNC109
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
+from tests.conftest import PERSON_PASSWORD, sign_in
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -49,28 +41,24 @@ async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_serv
     rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
     await rt.start()
     try:
-        await rt.users.create_user("olga", "long-enough-pw", Role.OPERATOR)
-        olga = (await rt.users.sign_in("olga", "long-enough-pw")).ctx
-        assert olga is not None
-        await until(lambda: all(s.connected for s in rt.sources))
+        olga = await sign_in(rt.users, "olga", Role.OPERATOR)
+        await until(lambda: all(s.connected for s in rt.sources), timeout=15)
         await sim.set_condition("Line2.EmergencyStop", True)
         monitor = rt.conditions[plant.endpoints[0].name]
-        await until(lambda: any(c.endswith("Line2.EmergencyStop") for c in monitor.conditions))
-        condition_id = next(c for c in monitor.conditions if c.endswith("Line2.EmergencyStop"))
+        condition_id = await until(lambda: next((c for c in monitor.conditions if c.endswith("Line2.EmergencyStop")),
+                                                None), timeout=15)
         alarm_id = server_alarm_id(plant.endpoints[0].name, condition_id)
-        await until(lambda: rt.alarms.get(alarm_id) is not None)
-        alarm = rt.alarms.get(alarm_id)
-        assert alarm is not None
+        alarm = await until(lambda: rt.alarms.get(alarm_id), timeout=15)
         assert (alarm.source, alarm.line, alarm.state, alarm.priority) == ("server", "Line2", AlarmState.ACTIVE_UNACK,
                                                                            1)
         assert alarm in rt.alarms.active()
 
         # A priority 1 acknowledgement needs an electronic signature under the plant's default policy.
-        signature = SignatureRequest(password="long-enough-pw", username="olga", meaning="Acknowledged")
+        signature = SignatureRequest(password=PERSON_PASSWORD, username="olga", meaning="Acknowledged")
         result = await rt.alarm_service.acknowledge(olga.for_action(), [alarm_id], "E-stop checked, area clear",
                                                     signature=signature)
         assert [c.alarm.id for c in result.changes] == [alarm_id]
-        await until(lambda: sim.condition("Line2.EmergencyStop").acked)
+        await until(lambda: sim.condition("Line2.EmergencyStop").acked, timeout=15)
         assert sim.condition("Line2.EmergencyStop").comment == "E-stop checked, area clear"
         acked = rt.alarms.get(alarm_id)
         assert acked is not None
@@ -80,7 +68,7 @@ async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_serv
         assert [(a.alarm_id, a.username) for a in acks] == [(alarm_id, "olga")], "the real operator, kept locally"
 
         await sim.set_condition("Line2.EmergencyStop", False)
-        await until(lambda: rt.alarms.get(alarm_id) is None)
+        await until(lambda: rt.alarms.get(alarm_id) is None, timeout=15)
         await rt.journal.flush()
         async with rt.db.session() as s:
             kinds = [k for (k,) in (await s.execute(sa.select(AlarmEvent.kind).where(

@@ -4,8 +4,7 @@ node id, names a person reads, and acknowledgements that go to the server first,
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +12,6 @@ import sqlalchemy as sa
 from asyncua import ua
 
 from hmi.access.auth import UserService
-from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.alarms.engine import Alarm, AlarmEngine, server_alarm_id
 from hmi.alarms.journal import AlarmJournal
@@ -29,7 +27,9 @@ from hmi.store.database import Database
 from hmi.store.models import Acknowledgement, AlarmEvent, AuditEntry
 from hmi.tags import TagCache
 from screens.alarms import row_of
+from tests.conftest import sign_in
 from tests.opcua_server import ConditionsServer, free_port
+from tests.waiting import until
 
 SLASH, UNDERSCORE, FILLER = "Line1/EStop", "Line1_EStop", "Filler/TemperatureHigh"
 SPECS = [
@@ -47,15 +47,6 @@ areas:
         tags:
           - {name: T1, endpoint: plc, node_id: "ns=2;s=T1"}
 """
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def ns2(name: str) -> str:
@@ -177,13 +168,6 @@ async def commands(hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock) 
     await parts.journal.stop()
 
 
-async def operator(users: UserService) -> ActionContext:
-    await users.create_user("olga", "long-enough-pw", Role.OPERATOR)
-    ctx = (await users.sign_in("olga", "long-enough-pw")).ctx
-    assert ctx is not None
-    return ctx
-
-
 async def raise_all(server: ConditionsServer, hmi: Hmi) -> None:
     for name, *_ in SPECS:
         await server.set_active(name, True)
@@ -194,7 +178,7 @@ async def raise_all(server: ConditionsServer, hmi: Hmi) -> None:
 @pytest.mark.req("OPC-010")
 async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_and_the_rest_reported(
         server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService) -> None:
-    olga = await operator(users)
+    olga = await sign_in(users, "olga", Role.OPERATOR)
     await raise_all(server, hmi)
     assert server.conditions is not None
     server.conditions.refuse[ns2(UNDERSCORE)] = ua.StatusCodes.BadEventIdUnknown
@@ -226,7 +210,7 @@ async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_
 @pytest.mark.req("OPS-006")
 async def test_acknowledging_holds_no_lock_while_the_server_is_slow(
         server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService, audit: AuditLog) -> None:
-    olga = await operator(users)
+    olga = await sign_in(users, "olga", Role.OPERATOR)
     await raise_all(server, hmi)
     assert server.conditions is not None
     gate = server.conditions.gate = asyncio.Event()

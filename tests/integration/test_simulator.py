@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,19 +18,11 @@ from asyncua import Client, ua
 
 from hmi.config import PlantConfig, load_config, parse_config
 from hmi.simulator import PlantSimulator, demo_config_path
+from tests.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
 VARIANTS = {"float": ua.VariantType.Double, "int": ua.VariantType.Int64, "bool": ua.VariantType.Boolean,
             "string": ua.VariantType.String}
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +88,7 @@ async def test_values_change_and_reach_subscribers(sim: PlantSimulator, client: 
     handler = Collector()
     subscription = await client.create_subscription(100, handler)
     await subscription.subscribe_data_change(client.get_node("ns=2;s=Line1.Filler.Temperature"))
-    await wait_for(lambda: len({dv.SourceTimestamp for dv in handler.values}) >= 3)
+    await until(lambda: len({dv.SourceTimestamp for dv in handler.values}) >= 3)
     assert all(dv.SourceTimestamp.tzinfo is not None for dv in handler.values)
     await subscription.delete()
 
@@ -105,10 +97,14 @@ async def test_values_change_and_reach_subscribers(sim: PlantSimulator, client: 
 async def test_pause_freezes_values_and_set_value_writes_good_values(sim: PlantSimulator, client: Client) -> None:
     sim.pause()
     assert sim.paused
-    await asyncio.sleep(0.3)  # let a tick that was under way finish
+    # Sleeps, not fences: no event marks the end of a tick that was under way (its writes), nor a tick that does
+    # not happen. Each wait spans more than one tick (tick_s=0.2).
+    await asyncio.sleep(0.3)
     before = await read(client, "Line1.Filler.Temperature")
+    stepped = sim.model.now
     await asyncio.sleep(0.5)
     assert (await read(client, "Line1.Filler.Temperature")) == before
+    assert sim.model.now == stepped, "the process did not step while paused"
 
     written_after = datetime.now(UTC) - timedelta(seconds=1)
     await sim.set_value("Line1.Filler.Temperature", 11.5)
@@ -130,10 +126,13 @@ async def test_pause_freezes_values_and_set_value_writes_good_values(sim: PlantS
     assert (await read(client, "Line2.Capper.Jam")).Value.Value is True
 
     sim.resume()
-    await wait_for(lambda: not sim.paused)
-    await asyncio.sleep(0.5)
-    assert (await read(client, "Line1.Filler.Temperature")).Value.Value != 11.5  # the process runs again
-    await wait_for(lambda: sim.model.machine("Line2", "Capper").reported == "Held")
+    assert not sim.paused
+
+    async def temperature_moved() -> bool:
+        return (await read(client, "Line1.Filler.Temperature")).Value.Value != 11.5
+
+    await until(temperature_moved, what="the process to run again and move the temperature")
+    await until(lambda: sim.model.machine("Line2", "Capper").reported == "Held")
 
 
 @pytest.mark.req("OPS-008")
@@ -143,22 +142,25 @@ async def test_set_status_reports_a_sensor_failure_and_keeps_the_value(sim: Plan
     handler = Collector()
     subscription = await client.create_subscription(100, handler)
     await subscription.subscribe_data_change(client.get_node("ns=2;s=Line2.Filler.Pressure"))
-    await wait_for(lambda: len(handler.values) >= 1)
+    await until(lambda: len(handler.values) >= 1)
 
     await sim.set_status("Line2.Filler.Pressure", "BadSensorFailure")
     dv = await read(client, "Line2.Filler.Pressure")
     assert dv.StatusCode.value == ua.StatusCodes.BadSensorFailure
     assert dv.Value.Value == 3.5
-    await wait_for(lambda: any(v.StatusCode.value == ua.StatusCodes.BadSensorFailure for v in handler.values))
+    await until(lambda: any(v.StatusCode.value == ua.StatusCodes.BadSensorFailure for v in handler.values))
 
     sim.resume()  # a failed sensor stays failed while the process runs on
-    await asyncio.sleep(0.5)
+    # Fence: two process steps after the resume, so the first one's writes are done.
+    for _ in range(2):
+        stepped = sim.model.now
+        await until(lambda at=stepped: sim.model.now > at, what="a process step")
     assert (await read(client, "Line2.Filler.Pressure")).StatusCode.value == ua.StatusCodes.BadSensorFailure
 
     await sim.set_status("Line2.Filler.Pressure", "Good")
     dv = await read(client, "Line2.Filler.Pressure")
     assert dv.StatusCode.is_good()
-    await wait_for(lambda: handler.values[-1].StatusCode.is_good())
+    await until(lambda: handler.values[-1].StatusCode.is_good())
     await subscription.delete()
 
     await sim.set_status("Line2.Filler.Temperature", "Bad_CommunicationError")  # the symbolic spelling works too
@@ -202,10 +204,12 @@ async def test_extra_tags_change_at_the_requested_rate(plant: PlantConfig) -> No
         nodes = [client.get_node(f"ns=2;s=Load.Tag{i:05d}") for i in (1, 50)]
         first = await client.read_attributes(nodes)
         assert all(dv.Value.VariantType == ua.VariantType.Double for dv in first)
-        start = sim.load_changes
-        await asyncio.sleep(1.0)
-        # 500 changes/s spread over 50 tags: every tag changes about ten times a second.
-        assert 300 <= sim.load_changes - start <= 700
+        start, started = sim.load_changes, time.monotonic()
+        # 500 changes/s spread over 50 tags: every tag changes about ten times a second. Wait for a second's worth
+        # and measure how long they took.
+        changes = await until(lambda: n if (n := sim.load_changes - start) >= 500 else 0, timeout=5,
+                              what="500 load changes")
+        assert 300 <= changes / (time.monotonic() - started) <= 700
         later = await client.read_attributes(nodes)
         assert all(a.Value.Value != b.Value.Value for a, b in zip(first, later, strict=True))
         with pytest.raises(ua.UaStatusCodeError):

@@ -12,21 +12,16 @@ from hmi.clock import ManualClock
 from hmi.historian.views import TrendViews
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
+from tests.conftest import sign_in
 from tests.plant_fixture import small_plant
-
-PASSWORD = "long-enough-pw"
 
 
 @pytest.mark.req("HIS-008", "HIS-010")
 async def test_views_are_private_validated_and_replaced_by_name(db: Database, audit: AuditLog,
                                                                users: UserService, clock: ManualClock) -> None:
     views = TrendViews(small_plant("opc.tcp://127.0.0.1:4840"), db, audit, clock)
-    await users.create_user("olga", PASSWORD, Role.OPERATOR)
-    await users.create_user("max", PASSWORD, Role.MANAGER)
-    olga = (await users.sign_in("olga", PASSWORD)).ctx
-    manager = (await users.sign_in("max", PASSWORD)).ctx
-    assert olga is not None
-    assert manager is not None
+    olga = await sign_in(users, "olga", Role.OPERATOR)
+    manager = await sign_in(users, "max", Role.MANAGER)
 
     first = await views.save(olga.for_action(), "  Temps  ", ["L1.M1.Temp"], "10m")
     assert first.name == "Temps"

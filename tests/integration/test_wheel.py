@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import pytest
 
 from tests.opcua_server import free_port
 from tests.plant_fixture import PLANT_YAML
+from tests.waiting import answering, ended
 
 pytestmark = pytest.mark.wheel
 
@@ -109,28 +109,10 @@ def serving(installed: Installed, *args: str) -> Iterator[str]:
                                 stdout=log, stderr=subprocess.STDOUT, env=_env())  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:
-            give_up = time.monotonic() + GIVE_UP_AFTER_S
-            while not _answers(f"{url}/login"):
-                if proc.poll() is not None:
-                    pytest.fail(f"hmi {args[0]} exited with {proc.returncode}:\n{log_path.read_text()}")
-                if time.monotonic() > give_up:
-                    pytest.fail(f"hmi {args[0]} never answered /login:\n{log_path.read_text()}")
-                time.sleep(0.5)
+            answering(f"{url}/login", proc, log_path, GIVE_UP_AFTER_S)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
+            ended(proc, 20)
 
 
 def _python_finds(installed: Installed, module: str) -> Path:

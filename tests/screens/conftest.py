@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,10 +25,12 @@ from hmi.runtime import Runtime
 from hmi.store.database import Database
 from tests.opcua_server import SmallServer, free_port
 from tests.plant_fixture import INITIAL, small_plant
+from tests.waiting import until
 
 PASSWORD = "correct-horse-7"
 USERS = (("olga", Role.OPERATOR, "Olga Operator"), ("lena", Role.LEAD, "Lena Lead"),
          ("max", Role.MANAGER, "Max Manager"), ("ada", Role.ADMIN, "Ada Admin"))
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -72,13 +73,46 @@ class Harness:
         self.user.find(marker="sign-in").click()
         await self.user.should_see(marker="clock", retries=100)
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait for the runtime to reach a state (values arrive over OPC UA)."""
-        start = time.monotonic()
-        while not predicate():
-            if time.monotonic() - start > timeout:
-                pytest.fail(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.05)
+    async def raise_temp_h(self) -> None:
+        """Write 85 °C to L1.M1.Temp (its H limit is 80) and wait until the alarm L1.M1.Temp.H is raised."""
+        await self.server.write("L1.M1.Temp", 85.0)
+        await self.until(lambda: self.rt.alarms.get("L1.M1.Temp.H") is not None, what="L1.M1.Temp.H to be raised")
+
+    def sign(self, username: str, password: str = PASSWORD) -> None:
+        """Fill in the electronic signature of the open dialog (user id and password); the caller confirms."""
+        self.user.find(marker="sign-user").type(username)
+        self.user.find(marker="sign-password").type(password)
+
+    def switch_user(self, username: str, password: str = PASSWORD) -> None:
+        """Hand the panel over to `username` through the header's switch-user dialog."""
+        self.user.find(marker="switch-user").click()
+        self.user.find(marker="switch-username").type(username)
+        self.user.find(marker="switch-password").type(password)
+        self.user.find(marker="switch-confirm").click()
+
+    async def until(self, predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0,  # noqa: ASYNC109
+                    what: str | None = None) -> T:
+        """Wait for the runtime to reach a state (values arrive over OPC UA); see tests.waiting.until."""
+        return await until(predicate, timeout, what)
+
+
+def element(hmi: Harness, marker: str) -> Any:
+    """The one element marked `marker` on the simulated user's page."""
+    found = hmi.user.find(marker=marker).elements
+    assert len(found) == 1, f"{len(found)} elements marked {marker}"
+    return next(iter(found))
+
+
+def set_value(hmi: Harness, marker: str, value: Any) -> None:
+    """Set the value of the element marked `marker` (a select: the simulated user cannot open a Quasar menu)."""
+    element(hmi, marker).set_value(value)
+
+
+def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
+    """The rows of the table marked `marker`."""
+    table = element(hmi, marker)
+    assert isinstance(table, ui.table)
+    return list(table.rows)
 
 
 @pytest.fixture

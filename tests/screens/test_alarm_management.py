@@ -8,17 +8,12 @@ import sqlalchemy as sa
 
 from hmi.alarms.states import AlarmState
 from hmi.store.models import AlarmEvent
-from tests.screens.conftest import PASSWORD, Harness
-
-
-async def raise_temp_h(hmi: Harness) -> None:
-    await hmi.server.write("L1.M1.Temp", 85.0)
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
+from tests.screens.conftest import Harness
 
 
 @pytest.mark.req("ALM-007", "ALM-011")
 async def test_lead_shelves_with_reason_and_duration_and_sees_it_in_the_shelved_list(hmi: Harness) -> None:
-    await raise_temp_h(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("lena")
     await hmi.user.open("/alarms?focus=L1.M1.Temp.H")
     await hmi.user.should_see("Temp", retries=50)
@@ -27,8 +22,7 @@ async def test_lead_shelves_with_reason_and_duration_and_sees_it_in_the_shelved_
     await hmi.user.should_see("A reason is required.")
     hmi.user.find(marker="ack-comment").type("sensor being recalibrated")
     # The plant's policy wants a signature for shelving: user id and password on the first signing.
-    hmi.user.find(marker="sign-user").type("lena")
-    hmi.user.find(marker="sign-password").type(PASSWORD)
+    hmi.sign("lena")
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("1 alarm(s) shelved and stored.", retries=50)
     alarm = hmi.rt.alarms.get("L1.M1.Temp.H")
@@ -44,7 +38,7 @@ async def test_lead_shelves_with_reason_and_duration_and_sees_it_in_the_shelved_
 
 @pytest.mark.req("ALM-007")
 async def test_operator_may_not_shelve(hmi: Harness) -> None:
-    await raise_temp_h(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     await hmi.user.open("/alarms")
     await hmi.user.should_not_see(marker="shelve")
@@ -58,8 +52,7 @@ async def test_manager_removes_from_service_and_returns_it(hmi: Harness) -> None
     await hmi.user.should_see("Jam at M1", retries=50)
     hmi.user.find(marker="oos").click()
     hmi.user.find(marker="ack-comment").type("WO-4711 replace jam sensor")
-    hmi.user.find(marker="sign-user").type("max")
-    hmi.user.find(marker="sign-password").type(PASSWORD)
+    hmi.sign("max")
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("1 alarm(s) removed from service and stored.", retries=50)
     assert hmi.rt.alarms.get("L1.M1.Jam.discrete").state is AlarmState.OUT_OF_SERVICE  # type: ignore[union-attr]
@@ -117,7 +110,7 @@ async def test_suppressed_by_design_while_the_line_is_not_running(hmi: Harness) 
 
 @pytest.mark.req("ALM-012", "SCR-005")
 async def test_detail_page_shows_definition_history_and_line_link(hmi: Harness) -> None:
-    await raise_temp_h(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     await hmi.user.open("/alarm/L1.M1.Temp.H")
     await hmi.user.should_see("Definition and rationalisation")
@@ -131,7 +124,7 @@ async def test_detail_page_shows_definition_history_and_line_link(hmi: Harness) 
 
 @pytest.mark.req("SCR-005")
 async def test_detail_history_says_states_in_the_words_used_elsewhere(hmi: Harness) -> None:
-    await raise_temp_h(hmi)
+    await hmi.raise_temp_h()
     await hmi.server.write("L1.M1.Temp", 20.0)
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H").state  # type: ignore[union-attr]
                     is AlarmState.RTN_UNACK)

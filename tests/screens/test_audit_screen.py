@@ -6,25 +6,12 @@ import csv
 import io
 import json
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from nicegui import ui
 
 from hmi.records.audit import system_context
 from hmi.records.audit_export import CHAIN_HEAD_PREFIX
-from tests.screens.conftest import Harness
-
-
-def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
-    [table] = list(hmi.user.find(marker=marker).elements)
-    assert isinstance(table, ui.table)
-    return list(table.rows)
-
-
-def set_value(hmi: Harness, marker: str, value: Any) -> None:
-    element = next(iter(hmi.user.find(marker=marker).elements))
-    element.set_value(value)  # type: ignore[attr-defined]
+from tests.screens.conftest import Harness, set_value, table_rows
 
 
 @pytest.mark.req("REC-006", "REC-018")

@@ -17,7 +17,7 @@ from hmi.alarms.kpi_service import KPI_ACTION
 from hmi.shifts import ShiftSlot
 from hmi.store.models import AlarmEvent, AlarmEventKind
 from screens import ranges
-from tests.screens.conftest import Harness
+from tests.screens.conftest import Harness, set_value, table_rows
 
 
 def journal_row(alarm_id: str, at: datetime, kind: str = "activated", **fields: Any) -> dict[str, Any]:
@@ -35,19 +35,6 @@ async def insert(hmi: Harness, rows: list[dict[str, Any]]) -> None:
     async with hmi.rt.db.session() as session:
         await session.execute(sa.insert(AlarmEvent), rows)
         await session.commit()
-
-
-def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
-    tables = hmi.user.find(marker=marker).elements
-    assert len(tables) == 1
-    table = next(iter(tables))
-    assert isinstance(table, ui.table)
-    return list(table.rows)
-
-
-def set_value(hmi: Harness, marker: str, value: Any) -> None:
-    element = next(iter(hmi.user.find(marker=marker).elements))
-    element.set_value(value)  # type: ignore[attr-defined]
 
 
 async def seed_journal(hmi: Harness) -> datetime:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from nicegui import ui
 
-from tests.screens.conftest import Harness
-
-
-def element(hmi: Harness, marker: str) -> Any:
-    found = hmi.user.find(marker=marker).elements
-    assert len(found) == 1, f"{len(found)} elements marked {marker}"
-    return next(iter(found))
+from tests.screens.conftest import Harness, element
 
 
 async def a_stop(hmi: Harness) -> str:

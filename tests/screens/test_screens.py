@@ -65,8 +65,7 @@ async def test_bad_value_never_looks_like_a_good_number(hmi: Harness) -> None:
 
 @pytest.mark.req("ALM-021", "SEC-006", "SCR-004")
 async def test_operator_acknowledges_alarm_with_comment_and_it_is_stored(hmi: Harness) -> None:
-    await hmi.server.write("L1.M1.Temp", 85.0)
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     await hmi.user.open("/alarms?focus=L1.M1.Temp.H")
     # Alarm text comes from the plant: shown literally, never as markup.
@@ -98,8 +97,7 @@ async def test_acknowledge_all_visible(hmi: Harness) -> None:
     await hmi.user.open("/alarms")
     hmi.user.find(marker="ack-all").click()
     # Two of them are priority 1: the plant's policy asks for an electronic signature, user id first.
-    hmi.user.find(marker="sign-user").type("lena")
-    hmi.user.find(marker="sign-password").type(PASSWORD)
+    hmi.sign("lena")
     hmi.user.find(marker="ack-confirm").click()
     await hmi.user.should_see("3 alarm(s) acknowledged and stored.", retries=50)
     [signed] = await hmi.rt.audit.query(action="sign")
@@ -114,8 +112,7 @@ async def test_acknowledge_all_visible(hmi: Harness) -> None:
 
 @pytest.mark.req("ALM-023")
 async def test_manager_cannot_acknowledge(hmi: Harness) -> None:
-    await hmi.server.write("L1.M1.Temp", 85.0)
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
+    await hmi.raise_temp_h()
     await hmi.login("max")
     await hmi.user.open("/alarms")
     await hmi.user.should_see("may view alarms but not acknowledge them", retries=50)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -31,9 +30,24 @@ async def open_ack_dialog(hmi: Harness, user: User) -> None:
     user.find(marker="ack-comment").type("checked")
 
 
-async def raise_alarm(hmi: Harness) -> None:
-    await hmi.server.write("L1.M1.Temp", 85.0)
-    await hmi.until(lambda: hmi.rt.alarms.get(ALARM) is not None)
+async def olga_about_to_acknowledge(hmi: Harness) -> None:
+    """Olga signed in with an unacknowledged alarm selected and its acknowledge dialog open."""
+    await hmi.raise_temp_h()
+    await hmi.login("olga")
+    await open_ack_dialog(hmi, hmi.user)
+
+
+def cli_users(hmi: Harness) -> UserService:
+    """The user service of another process (the CLI) on the same database: this runtime hears nothing of it."""
+    return UserService(hmi.rt.db, AuditLog(hmi.rt.db, hmi.rt.clock), hmi.rt.clock)
+
+
+async def refused_at_the_click(hmi: Harness, because: str) -> None:
+    """Confirm the acknowledgement: the screen goes to the login saying `because`, and nothing was recorded."""
+    hmi.user.find(marker="ack-confirm").click()
+    await hmi.user.should_see(marker="sign-in", retries=100)
+    assert hmi.user.notify.contains(because)
+    await nothing_acknowledged(hmi)
 
 
 async def nothing_acknowledged(hmi: Harness) -> None:
@@ -49,7 +63,7 @@ async def nothing_acknowledged(hmi: Harness) -> None:
 @pytest.mark.req("ACC-008")
 async def test_log_out_in_one_tab_and_the_other_tab_cannot_act(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
-    await raise_alarm(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     # A second tab of the same browser: same cookie, same server-side storage.
     other = User(hmi.user.http_client)
@@ -66,17 +80,11 @@ async def test_log_out_in_one_tab_and_the_other_tab_cannot_act(timed: tuple[Harn
 @pytest.mark.req("ACC-008")
 async def test_a_user_disabled_elsewhere_is_refused_at_the_next_click(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
-    await raise_alarm(hmi)
-    await hmi.login("olga")
-    await open_ack_dialog(hmi, hmi.user)
+    await olga_about_to_acknowledge(hmi)
     # Disabled by another process (the CLI): nothing in this one hears of it until the click asks the database.
-    cli = UserService(hmi.rt.db, AuditLog(hmi.rt.db, hmi.rt.clock), hmi.rt.clock)
-    await cli.set_disabled(system_context("cli:admin"), "olga", True)
+    await cli_users(hmi).set_disabled(system_context("cli:admin"), "olga", True)
 
-    hmi.user.find(marker="ack-confirm").click()
-    await hmi.user.should_see(marker="sign-in", retries=100)
-    assert hmi.user.notify.contains("the account is disabled")
-    await nothing_acknowledged(hmi)
+    await refused_at_the_click(hmi, "the account is disabled")
 
 
 @pytest.mark.req("ACC-008")
@@ -92,31 +100,20 @@ async def test_disabling_a_user_sends_their_open_page_to_the_login(timed: tuple[
 @pytest.mark.req("ACC-008")
 async def test_a_password_reset_ends_the_session_on_the_screen(timed: tuple[Harness, ManualClock]) -> None:
     hmi, _ = timed
-    await raise_alarm(hmi)
-    await hmi.login("olga")
-    await open_ack_dialog(hmi, hmi.user)
-    cli = UserService(hmi.rt.db, AuditLog(hmi.rt.db, hmi.rt.clock), hmi.rt.clock)
-    await cli.reset_password(system_context("cli:admin"), "olga", "another password 9")
-    hmi.user.find(marker="ack-confirm").click()
-    await hmi.user.should_see(marker="sign-in", retries=100)
-    assert hmi.user.notify.contains("the password was changed")
-    await nothing_acknowledged(hmi)
+    await olga_about_to_acknowledge(hmi)
+    await cli_users(hmi).reset_password(system_context("cli:admin"), "olga", "another password 9")
+    await refused_at_the_click(hmi, "the password was changed")
 
 
 @pytest.mark.req("ACC-009")
 async def test_an_expired_session_is_refused(timed: tuple[Harness, ManualClock]) -> None:
     hmi, clock = timed
-    await raise_alarm(hmi)
-    await hmi.login("olga")
-    await open_ack_dialog(hmi, hmi.user)
+    await olga_about_to_acknowledge(hmi)
     # The sign-in's lifetime ran out while the panel was in use (no idle lock): move its end to now.
     async with hmi.rt.db.session(write=True) as s:
         await s.execute(sa.update(UserSession).values(expires_at=clock.now()))
         await s.commit()
-    hmi.user.find(marker="ack-confirm").click()
-    await hmi.user.should_see(marker="sign-in", retries=100)
-    assert hmi.user.notify.contains("the sign-in has expired")
-    await nothing_acknowledged(hmi)
+    await refused_at_the_click(hmi, "the sign-in has expired")
 
 
 @pytest.mark.req("SEC-003")
@@ -135,7 +132,7 @@ async def test_the_session_id_changes_at_every_sign_in(hmi: Harness) -> None:
 @pytest.mark.req("ACC-007")
 async def test_a_locked_panel_refuses_commands(timed: tuple[Harness, ManualClock]) -> None:
     hmi, clock = timed
-    await raise_alarm(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     await open_ack_dialog(hmi, hmi.user)
     clock.advance(5 * 60 + 1)
@@ -146,7 +143,7 @@ async def test_a_locked_panel_refuses_commands(timed: tuple[Harness, ManualClock
 
 @pytest.mark.req("SCR-004")
 async def test_a_double_tap_opens_one_dialog_and_acknowledges_once(hmi: Harness) -> None:
-    await raise_alarm(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     await hmi.user.open(f"/alarms?focus={ALARM}")
     await hmi.user.should_see("<b>Temp</b> high", retries=50)
@@ -190,28 +187,18 @@ async def test_after_a_user_switch_another_tab_does_not_act_as_the_previous_pers
     timed: tuple[Harness, ManualClock],
 ) -> None:
     hmi, _ = timed
-    await raise_alarm(hmi)
+    await hmi.raise_temp_h()
     await hmi.login("olga")
     other = User(hmi.user.http_client)
     await open_ack_dialog(hmi, other)
-    hmi.user.find(marker="switch-user").click()
-    hmi.user.find(marker="switch-username").type("lena")
-    hmi.user.find(marker="switch-password").type(PASSWORD)
-    hmi.user.find(marker="switch-confirm").click()
+    hmi.switch_user("lena")
     # NiceGUI's simulated User routes every ui.navigate to the User touched last, so with two of them the reloads
     # are not followed here; the switch is checked on the server's records instead (a real browser reloads).
-    for _ in range(100):
-        if await hmi.rt.audit.query(action="logout.switch", limit=1):
-            break
-        await asyncio.sleep(0.1)
-    assert await hmi.rt.audit.query(action="logout.switch", limit=1)
+    await hmi.until(lambda: hmi.rt.audit.query(action="logout.switch", limit=1), what="the audited user switch")
 
     # The other tab was built for Olga: the end of her session takes its dialog away (it leaves the page), so
     # nothing can be acknowledged there in her name.
-    for _ in range(100):
-        if not other._sees(None, None, "ack-confirm", None):
-            break
-        await asyncio.sleep(0.1)
+    await hmi.until(lambda: not other._sees(None, None, "ack-confirm", None), what="the other tab's dialog to close")
     await other.should_not_see(marker="ack-confirm")
     await nothing_acknowledged(hmi)
 

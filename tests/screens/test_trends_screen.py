@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import timedelta
@@ -15,13 +14,7 @@ from nicegui import ui
 from hmi.oee.timeline import to_us
 from hmi.store.models import Sample
 from screens import trend_chart, trends
-from tests.screens.conftest import Harness
-
-
-def element(hmi: Harness, marker: str) -> Any:
-    found = hmi.user.find(marker=marker).elements
-    assert len(found) == 1, f"{len(found)} elements marked {marker}"
-    return next(iter(found))
+from tests.screens.conftest import Harness, element
 
 
 def chart(hmi: Harness) -> dict[str, Any]:
@@ -30,9 +23,11 @@ def chart(hmi: Harness) -> dict[str, Any]:
     return plot.figure  # type: ignore[return-value]
 
 
-async def open_trends(hmi: Harness, username: str, tags: str) -> None:
-    """Sign in and open the trend screen with `tags` (comma-separated) until its chart is drawn."""
-    await hmi.login(username)
+async def open_trends(hmi: Harness, username: str | None, tags: str) -> None:
+    """Sign in (unless `username` is None: already signed in) and open the trend screen with `tags`
+    (comma-separated) until its chart is drawn."""
+    if username is not None:
+        await hmi.login(username)
     await hmi.user.open(f"/trends?tags={tags}")
     await hmi.user.should_see(marker="trend", retries=100)
 
@@ -42,6 +37,25 @@ async def recorded(hmi: Harness, tag: str, value: float) -> None:
     await hmi.server.write(tag, value)
     await hmi.until(lambda: (s := hmi.rt.cache.get(tag)) is not None and s.value == value)
     await hmi.rt.recorder.flush()
+
+
+def custom_range(hmi: Harness, start: str, end: str | None = None) -> None:
+    """On the open trend screen, choose a custom range and type its start (and end), then apply it."""
+    element(hmi, "trend-range").set_value("custom")
+    hmi.user.find(marker="trend-from").type(start)
+    if end is not None:
+        hmi.user.find(marker="trend-to").type(end)
+    hmi.user.find(marker="trend-apply").click()
+
+
+async def backfill(hmi: Harness, tag: str, value: float, minutes_ago: tuple[int, ...]) -> None:
+    """Write `value` straight into the historian's samples, `minutes_ago` before now (as a back-fill does)."""
+    now = hmi.rt.clock()
+    rows = [{"tag": tag, "t_us": to_us(now - timedelta(minutes=m)), "value": value, "text": None,
+             "quality": "good", "status": 0} for m in minutes_ago]
+    async with hmi.rt.db.session(write=True) as session:
+        await session.execute(sa.insert(Sample.__table__), rows)  # type: ignore[attr-defined]
+        await session.commit()
 
 
 @pytest.mark.req("HIS-008")
@@ -88,19 +102,14 @@ async def test_ranges_zoom_pan_and_history_mode(hmi: Harness) -> None:
 @pytest.mark.req("HIS-009", "SCR-007")
 async def test_custom_range_errors_are_explained(hmi: Harness) -> None:
     await open_trends(hmi, "olga", "L1.M1.Temp")
-    element(hmi, "trend-range").set_value("custom")
-    hmi.user.find(marker="trend-from").type("last tuesday")
-    hmi.user.find(marker="trend-apply").click()
+    custom_range(hmi, "last tuesday")
     await hmi.user.should_see("is not a time; write it as YYYY-MM-DD HH:MM", retries=50)
 
 
 @pytest.mark.req("SEC-010")
 async def test_a_custom_range_beyond_the_maximum_is_refused_with_a_message(hmi: Harness) -> None:
     await open_trends(hmi, "olga", "L1.M1.Temp")
-    element(hmi, "trend-range").set_value("custom")
-    hmi.user.find(marker="trend-from").type("2020-01-01 00:00")
-    hmi.user.find(marker="trend-to").type("2024-01-01 00:00")
-    hmi.user.find(marker="trend-apply").click()
+    custom_range(hmi, "2020-01-01 00:00", "2024-01-01 00:00")
     await hmi.user.should_see("at most 366 days can be read at once: choose a shorter range", retries=50)
 
 
@@ -124,8 +133,7 @@ async def test_saved_views_are_per_person(hmi: Harness) -> None:
     hmi.user.find(marker="trend-view-save").click()
     await hmi.user.should_see("Saved view 'Filler check'.", retries=50)
 
-    await hmi.user.open("/trends?tags=L1.Speed")
-    await hmi.user.should_see(marker="trend", retries=100)
+    await open_trends(hmi, None, "L1.Speed")
     views = element(hmi, "trend-views")
     await hmi.until(lambda: "Filler check" in views.options.values())
     views.set_value(next(k for k, v in views.options.items() if v == "Filler check"))
@@ -155,11 +163,8 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
         return bool(await activations(hmi.rt.db, ["L1.M1.Temp"], now.replace(year=now.year - 1), hmi.rt.clock()
                                       .replace(year=now.year + 1)))
 
-    for _ in range(100):  # the journal writes in batches of its own
-        if await journaled():
-            break
-        await asyncio.sleep(0.1)
-    assert await journaled()
+    # The journal writes in batches of its own.
+    await hmi.until(journaled, what="the activation of L1.M1.Temp.H in the journal")
     await open_trends(hmi, "olga", "L1.M1.Temp")
     labels = [shape.get("label", {}).get("text", "") for shape in chart(hmi)["layout"]["shapes"]]
     assert "P2 L1.M1.Temp.H" in labels
@@ -176,12 +181,7 @@ async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Ha
     await hmi.user.should_see("LIVE", retries=50)
     assert 44.5 not in chart(hmi)["data"][0]["y"]
     # The back-fill writes the minutes before the HMI started, which the ring buffer never held.
-    now = hmi.rt.clock()
-    rows = [{"tag": "L1.M1.Temp", "t_us": to_us(now - timedelta(minutes=m)), "value": 44.5, "text": None,
-             "quality": "good", "status": 0} for m in (8, 7, 6)]
-    async with hmi.rt.db.session(write=True) as session:
-        await session.execute(sa.insert(Sample.__table__), rows)  # type: ignore[attr-defined]
-        await session.commit()
+    await backfill(hmi, "L1.M1.Temp", 44.5, (8, 7, 6))
     await hmi.until(lambda: 44.5 in chart(hmi)["data"][0]["y"], timeout=15)
 
 
@@ -193,12 +193,7 @@ async def test_line_page_live_trend_reads_the_historian_for_what_the_ring_does_n
     await hmi.user.open("/line/L1")
     await hmi.user.should_see(marker="trend", retries=100)
     plot = next(e for e in hmi.user.find(marker="trend").elements if isinstance(e, ui.plotly))
-    now = hmi.rt.clock()
-    rows = [{"tag": "L1.M1.Temp", "t_us": to_us(now - timedelta(minutes=m)), "value": 44.5, "text": None,
-             "quality": "good", "status": 0} for m in (8, 7, 6)]
-    async with hmi.rt.db.session(write=True) as session:
-        await session.execute(sa.insert(Sample.__table__), rows)  # type: ignore[attr-defined]
-        await session.commit()
+    await backfill(hmi, "L1.M1.Temp", 44.5, (8, 7, 6))
     temp = next(t for t in plot.figure["data"] if t["name"].startswith("L1.M1.Temp"))
     await hmi.until(lambda: temp["y"].count(44.5) == 3, timeout=15)
     # Older points first, then the ring buffer's live ones: time order is kept.

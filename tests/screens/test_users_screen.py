@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from nicegui import app, ui
 
@@ -183,10 +181,7 @@ async def test_switch_user_keeps_the_page_and_changes_the_person(hmi: Harness) -
     await hmi.login("olga")
     await hmi.user.open("/trends")
     await hmi.user.should_see("Olga Operator · operator", retries=50)
-    hmi.user.find(marker="switch-user").click()
-    hmi.user.find(marker="switch-username").type("lena")
-    hmi.user.find(marker="switch-password").type(PASSWORD)
-    hmi.user.find(marker="switch-confirm").click()
+    hmi.switch_user("lena")
     await hmi.user.should_see("Lena Lead · lead", retries=50)
     # Same screen, new person.
     assert hmi.user.back_history[-1] == "/trends"
@@ -197,12 +192,12 @@ async def test_switch_user_keeps_the_page_and_changes_the_person(hmi: Harness) -
 
 async def lock_shown(hmi: Harness, want: bool) -> None:
     """Wait until the idle lock dialog is open (or closed); the simulation treats closed dialogs as visible."""
-    for _ in range(100):
+
+    def as_wanted() -> bool:
         elements = hmi.user.find(marker="idle-lock").elements
-        if elements and all(bool(e.value) is want for e in elements if isinstance(e, ui.dialog)):
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"the idle lock is not {'shown' if want else 'hidden'}")
+        return bool(elements) and all(bool(e.value) is want for e in elements if isinstance(e, ui.dialog))
+
+    await hmi.until(as_wanted, timeout=5, what=f"the idle lock to be {'shown' if want else 'hidden'}")
 
 
 @pytest.mark.req("ACC-006", "ACC-007")
@@ -230,5 +225,7 @@ async def test_idle_screen_locks_asks_for_the_password_and_logs_off(timed: tuple
 
     clock.advance(15 * 60 + 1)
     await hmi.user.should_see(marker="sign-in", retries=100)
-    [logoff] = await hmi.rt.audit.query(action="logout.idle")
+    # Every page still open in this browser watches idleness: one signs out (and audits it), another sees the
+    # session gone and may reach the login page before that audit row is committed. Wait for the row.
+    [logoff] = await hmi.until(lambda: hmi.rt.audit.query(action="logout.idle"), what="the audited idle logoff")
     assert logoff.username == "olga"
