@@ -32,8 +32,15 @@ from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "flood-bench-pw"
 
 
@@ -46,10 +53,14 @@ def free_port() -> int:
 def plant_yaml(url: str, n: int) -> str:
     tags = "\n".join(
         f"          - {{name: Load.Tag{i:05d}, endpoint: sim, node_id: 'ns=2;s=Load.Tag{i:05d}', unit: '%', "
-        f"alarms: [{{type: H, limit: 150, priority: {1 + i % 4}, message: Load {i} high}}]}}" for i in range(1, n + 1))
-    return (f"site: {{name: Flood bench, timezone: UTC}}\n"
-            f"endpoints: [{{name: sim, url: '{url}', publishing_interval_ms: 100}}]\n"
-            f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n")
+        f"alarms: [{{type: H, limit: 150, priority: {1 + i % 4}, message: Load {i} high}}]}}"
+        for i in range(1, n + 1)
+    )
+    return (
+        f"site: {{name: Flood bench, timezone: UTC}}\n"
+        f"endpoints: [{{name: sim, url: '{url}', publishing_interval_ms: 100}}]\n"
+        f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n"
+    )
 
 
 def wait_line(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
@@ -68,8 +79,9 @@ def set_load(url: str, value: float) -> None:
     async def call() -> None:
         async with Client(url, timeout=10) as client:
             sim = client.get_node("ns=2;s=Simulator")
-            await sim.call_method(ua.NodeId.from_string("ns=2;s=Simulator.SetLoad"),
-                                  ua.Variant(value, ua.VariantType.Double))
+            await sim.call_method(
+                ua.NodeId.from_string("ns=2;s=Simulator.SetLoad"), ua.Variant(value, ua.VariantType.Double)
+            )
 
     # Playwright's sync API owns the main thread's event loop: the OPC UA call runs on a loop of its own.
     with ThreadPoolExecutor(1) as pool:
@@ -98,17 +110,44 @@ def main() -> None:
     hmi = [sys.executable, "-m", "hmi"]
     procs: list[subprocess.Popen[str]] = []
     try:
-        sim = subprocess.Popen([*hmi, "simulate", "--port", str(sim_port), "--tags", str(n), "--rate", "0",
-                                "--seed", "1"], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
+        sim = subprocess.Popen(
+            [*hmi, "simulate", "--port", str(sim_port), "--tags", str(n), "--rate", "0", "--seed", "1"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
         procs.append(sim)
         wait_line(sim, "listening on", 60)
         set_load(sim_url, 50.0)
-        subprocess.run([*hmi, "users", "add", "lead", "--role", "lead", "--password-stdin", "--db",
-                        f"sqlite:///{db}"], input=PASSWORD + "\n", text=True, check=True, cwd=REPO, env=env,
-                       capture_output=True)
-        web = subprocess.Popen([*hmi, "run", "--config", str(work / "plant.yaml"), "--port", str(web_port),
-                                "--db", f"sqlite:///{db}", "--data-dir", str(work)], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
+        subprocess.run(
+            [*hmi, "users", "add", "lead", "--role", "lead", "--password-stdin", "--db", f"sqlite:///{db}"],
+            input=PASSWORD + "\n",
+            text=True,
+            check=True,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+        )
+        web = subprocess.Popen(
+            [
+                *hmi,
+                "run",
+                "--config",
+                str(work / "plant.yaml"),
+                "--port",
+                str(web_port),
+                "--db",
+                f"sqlite:///{db}",
+                "--data-dir",
+                str(work),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
         procs.append(web)
         base = f"http://127.0.0.1:{web_port}"
         deadline = time.monotonic() + 60

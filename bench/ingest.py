@@ -48,16 +48,36 @@ def load_plant(url: str, n: int) -> PlantConfig:
     tags = "\n".join(
         f"          - {{name: Load.Tag{i:05d}, endpoint: sim, node_id: 'ns=2;s=Load.Tag{i:05d}', unit: '%', "
         f"alarms: [{{type: H, limit: 95, deadband: 1, priority: 4, message: load {i} high}}]}}"
-        for i in range(1, n + 1))
+        for i in range(1, n + 1)
+    )
     endpoint = f"{{name: sim, url: '{url}', publishing_interval_ms: {PUBLISHING_MS}}}"
-    text = (f"site: {{name: Bench}}\nendpoints: [{endpoint}]\n"
-            f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n")
+    text = (
+        f"site: {{name: Bench}}\nendpoints: [{endpoint}]\n"
+        f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n"
+    )
     return parse_config(text, "bench")
 
 
 def start_simulator(port: int, tags: int, rate: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "hmi", "simulate", "--port", str(port), "--tags", str(tags),
-                             "--rate", str(rate), "--seed", "1"], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hmi",
+            "simulate",
+            "--port",
+            str(port),
+            "--tags",
+            str(tags),
+            "--rate",
+            str(rate),
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -73,13 +93,18 @@ def start_simulator(port: int, tags: int, rate: float) -> subprocess.Popen[str]:
 async def raw_window(url: str, names: Sequence[str], warmup: float, window: float) -> tuple[float, float]:
     """Changes per second a bare asyncua client receives, and the share of one core it used."""
     async with Client(url, timeout=10) as client:
-        params = ua.CreateSubscriptionParameters(RequestedPublishingInterval=PUBLISHING_MS,
-                                                 RequestedLifetimeCount=100, RequestedMaxKeepAliveCount=4,
-                                                 MaxNotificationsPerPublish=0, PublishingEnabled=True, Priority=0)
+        params = ua.CreateSubscriptionParameters(
+            RequestedPublishingInterval=PUBLISHING_MS,
+            RequestedLifetimeCount=100,
+            RequestedMaxKeepAliveCount=4,
+            MaxNotificationsPerPublish=0,
+            PublishingEnabled=True,
+            Priority=0,
+        )
         sub = await client.create_subscription(params, None, queue_maxsize=200_000)
         nodes = [client.get_node(f"ns=2;s={n}") for n in names]
         for i in range(0, len(nodes), 500):
-            await sub.subscribe_data_change(nodes[i:i + 500], queuesize=1)
+            await sub.subscribe_data_change(nodes[i : i + 500], queuesize=1)
         count = 0
         counting = False
 
@@ -145,19 +170,27 @@ async def main_async(args: argparse.Namespace) -> None:
     plant = load_plant(url, args.tags)
     t0 = time.monotonic()
     proc = start_simulator(port, args.tags, args.rate)
-    print(f"simulator: {args.tags} load tags, target {args.rate:,.0f} changes/s, started in "
-          f"{time.monotonic() - t0:.1f} s", flush=True)
+    print(
+        f"simulator: {args.tags} load tags, target {args.rate:,.0f} changes/s, started in "
+        f"{time.monotonic() - t0:.1f} s",
+        flush=True,
+    )
     raw, hmi = [], []
     try:
         for round_ in range(args.rounds):
             r, r_cpu = await raw_window(url, names, args.warmup, args.window)
             raw.append(r)
-            print(f"round {round_ + 1}: raw asyncua client   {r:10,.0f} changes/s, client CPU {r_cpu:4.0%} of a core",
-                  flush=True)
+            print(
+                f"round {round_ + 1}: raw asyncua client   {r:10,.0f} changes/s, client CPU {r_cpu:4.0%} of a core",
+                flush=True,
+            )
             h, h_cpu, active = await hmi_window(url, plant, args.warmup, args.window)
             hmi.append(h)
-            print(f"round {round_ + 1}: HMI pipeline         {h:10,.0f} changes/s, client CPU {h_cpu:4.0%} of a core "
-                  f"({active} alarms active)", flush=True)
+            print(
+                f"round {round_ + 1}: HMI pipeline         {h:10,.0f} changes/s, client CPU {h_cpu:4.0%} of a core "
+                f"({active} alarms active)",
+                flush=True,
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -48,10 +48,15 @@ CHUNK_S = 3600 * 6  # generate and load six hours of one tag at a time, so memor
 
 def plant() -> PlantConfig:
     """A plant with the 8 bench tags, each recorded at least every second."""
-    tags = "\n".join(f"          - {{name: {t}, endpoint: sim, node_id: 'ns=2;s={t}', unit: bar, "
-                     f"eng_range: [0, 100], history: {{max_interval_s: 1}}}}" for t in TAGS)
-    text = ("site: {name: Bench}\nendpoints: [{name: sim, url: 'opc.tcp://127.0.0.1:4840'}]\n"
-            f"areas:\n  - name: A\n    lines:\n      - name: L\n        tags:\n{tags}\n")
+    tags = "\n".join(
+        f"          - {{name: {t}, endpoint: sim, node_id: 'ns=2;s={t}', unit: bar, "
+        f"eng_range: [0, 100], history: {{max_interval_s: 1}}}}"
+        for t in TAGS
+    )
+    text = (
+        "site: {name: Bench}\nendpoints: [{name: sim, url: 'opc.tcp://127.0.0.1:4840'}]\n"
+        f"areas:\n  - name: A\n    lines:\n      - name: L\n        tags:\n{tags}\n"
+    )
     return parse_config(text, "bench")
 
 
@@ -93,10 +98,15 @@ async def load_sqlite(db: Database, path: Path, start_us: int, seconds: int) -> 
     try:
         for i in range(len(TAGS)):
             for chunk in generate(i, start_us, seconds):
+
                 def insert(rows: list[tuple[str, int, float | None, str, int]] = chunk) -> None:
                     with con:
-                        con.executemany("INSERT INTO samples (tag, t_us, value, text, quality, status) "
-                                        "VALUES (?, ?, ?, NULL, ?, ?)", rows)
+                        con.executemany(
+                            "INSERT INTO samples (tag, t_us, value, text, quality, status) "
+                            "VALUES (?, ?, ?, NULL, ?, ?)",
+                            rows,
+                        )
+
                 await asyncio.to_thread(insert)
                 await build_rollups(db, chunk)
                 total += len(chunk)
@@ -112,8 +122,11 @@ async def load_postgres(db: Database, url: str, start_us: int, seconds: int) -> 
     try:
         for i in range(len(TAGS)):
             for chunk in generate(i, start_us, seconds):
-                await con.copy_records_to_table("samples", records=[(t, u, v, None, q, st) for t, u, v, q, st in chunk],
-                                                columns=["tag", "t_us", "value", "text", "quality", "status"])
+                await con.copy_records_to_table(
+                    "samples",
+                    records=[(t, u, v, None, q, st) for t, u, v, q, st in chunk],
+                    columns=["tag", "t_us", "value", "text", "quality", "status"],
+                )
                 await build_rollups(db, chunk)
                 total += len(chunk)
         await con.execute("ANALYZE samples; ANALYZE sample_rollups")
@@ -141,23 +154,37 @@ async def measure(db: Database, label: str, days: float, runs: int) -> tuple[flo
     zoom_points = sum(len(s.times) for s in zoom.values())
     t0 = time.perf_counter()
     async with db.session() as session:
-        raw = (await session.execute(
-            sa.text("SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag IN :tags AND t_us >= :a "
-                    "AND t_us <= :b ORDER BY tag, t_us").bindparams(sa.bindparam("tags", expanding=True)),
-            {"tags": TAGS, "a": to_us(start), "b": to_us(END)})).all()
+        raw = (
+            await session.execute(
+                sa.text(
+                    "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag IN :tags AND t_us >= :a "
+                    "AND t_us <= :b ORDER BY tag, t_us"
+                ).bindparams(sa.bindparam("tags", expanding=True)),
+                {"tags": TAGS, "a": to_us(start), "b": to_us(END)},
+            )
+        ).all()
     naive = time.perf_counter() - t0
     a, b = statistics.median(times), statistics.median(zooms)
     # Extremes must survive downsampling: each pen's highest and lowest point equal the stored max and min.
     async with db.session() as session:
-        truth = {r[0]: (r[1], r[2]) for r in (await session.execute(sa.text(
-            "SELECT tag, min(value), max(value) FROM samples GROUP BY tag"))).all()}
-    kept = sum(1 for tag, s in result.items()
-               if (min(v for v in s.values if v is not None), max(v for v in s.values if v is not None)) == truth[tag])
+        truth = {
+            r[0]: (r[1], r[2])
+            for r in (
+                await session.execute(sa.text("SELECT tag, min(value), max(value) FROM samples GROUP BY tag"))
+            ).all()
+        }
+    kept = sum(
+        1
+        for tag, s in result.items()
+        if (min(v for v in s.values if v is not None), max(v for v in s.values if v is not None)) == truth[tag]
+    )
     gaps = sum(len(s.bad_spans) for s in result.values())
-    print(f"{label}: trend {days:g} d x {len(TAGS)} pens {a:.3f} s (runs {', '.join(f'{x:.3f}' for x in times)}), "
-          f"{points} points, min and max kept on {kept}/{len(TAGS)} pens, {gaps} bad/no-data spans; "
-          f"zoom 10 min {b:.3f} s "
-          f"({zoom_points} points); naive fetch of {len(raw):,} raw rows {naive:.2f} s; ratio {naive / a:.1f}")
+    print(
+        f"{label}: trend {days:g} d x {len(TAGS)} pens {a:.3f} s (runs {', '.join(f'{x:.3f}' for x in times)}), "
+        f"{points} points, min and max kept on {kept}/{len(TAGS)} pens, {gaps} bad/no-data spans; "
+        f"zoom 10 min {b:.3f} s "
+        f"({zoom_points} points); naive fetch of {len(raw):,} raw rows {naive:.2f} s; ratio {naive / a:.1f}"
+    )
     return a, b, points, naive
 
 

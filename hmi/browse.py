@@ -21,10 +21,16 @@ _NAME_MAX = 120
 _INVALID = re.compile(r"[^A-Za-z0-9_.\-]+")
 _VARIANT_DATA_TYPES = {
     ua.VariantType.Boolean: "bool",
-    ua.VariantType.SByte: "int", ua.VariantType.Byte: "int", ua.VariantType.Int16: "int",
-    ua.VariantType.UInt16: "int", ua.VariantType.Int32: "int", ua.VariantType.UInt32: "int",
-    ua.VariantType.Int64: "int", ua.VariantType.UInt64: "int",
-    ua.VariantType.Float: "float", ua.VariantType.Double: "float",
+    ua.VariantType.SByte: "int",
+    ua.VariantType.Byte: "int",
+    ua.VariantType.Int16: "int",
+    ua.VariantType.UInt16: "int",
+    ua.VariantType.Int32: "int",
+    ua.VariantType.UInt32: "int",
+    ua.VariantType.Int64: "int",
+    ua.VariantType.UInt64: "int",
+    ua.VariantType.Float: "float",
+    ua.VariantType.Double: "float",
     ua.VariantType.String: "string",
 }
 
@@ -69,8 +75,9 @@ class BrowseResult:
 
     def summary(self) -> str:
         """One line for the terminal."""
-        text = (f"browsed {self.url}: server {self.server_name!r}, {len(self.machines)} machine(s), "
-                f"{self.tag_count} tag(s)")
+        text = (
+            f"browsed {self.url}: server {self.server_name!r}, {len(self.machines)} machine(s), {self.tag_count} tag(s)"
+        )
         if self.skipped:
             text += f", {self.skipped} variable(s) skipped (arrays or unsupported data types)"
         if self.truncated:
@@ -95,8 +102,10 @@ async def browse_server(url: str, *, timeout_s: float = 10.0, max_nodes: int = 2
     try:
         await client.connect()
     except (OSError, TimeoutError, ua.UaError, ValueError) as exc:
-        raise BrowseError(f"cannot connect to {url}: {_reason(exc)}; check that the server runs, the address and "
-                          "port are right, and that it accepts anonymous connections without security") from None
+        raise BrowseError(
+            f"cannot connect to {url}: {_reason(exc)}; check that the server runs, the address and "
+            "port are right, and that it accepts anonymous connections without security"
+        ) from None
     try:
         name = await _server_name(client)
         variables, truncated = await _walk(client, max_nodes)
@@ -120,8 +129,7 @@ def to_config(result: BrowseResult) -> dict[str, Any]:
             machine["state_tag"] = m.state_tag
         tags = []
         for t in m.tags:
-            tag: dict[str, Any] = {"name": t.name, "endpoint": endpoint, "node_id": t.node_id,
-                                   "data_type": t.data_type}
+            tag: dict[str, Any] = {"name": t.name, "endpoint": endpoint, "node_id": t.node_id, "data_type": t.data_type}
             if t.description:
                 tag["description"] = t.description
             tags.append(tag)
@@ -164,6 +172,7 @@ def sanitize(text: str, fallback: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- walking the server
 
+
 async def _server_name(client: Client) -> str:
     with contextlib.suppress(ua.UaError, OSError, TimeoutError):
         for server in await client.find_servers():
@@ -187,15 +196,19 @@ async def _walk(client: Client, max_nodes: int) -> tuple[list[_Found], bool]:
     while frontier:
         nxt: list[_Found] = []
         for start in range(0, len(frontier), _BROWSE_CHUNK):
-            chunk = frontier[start:start + _BROWSE_CHUNK]
+            chunk = frontier[start : start + _BROWSE_CHUNK]
             for parent, refs in zip(chunk, await _browse(client, [f.node_id for f in chunk]), strict=True):
                 for ref in refs:
                     target = ref.NodeId
                     node_id = ua.NodeId(target.Identifier, target.NamespaceIndex, target.NodeIdType)
                     # Namespace 0 is the standard model (the Server object and its diagnostics), another server
                     # index is a different server, and properties describe their parent, not the process.
-                    if (ref.ReferenceTypeId == has_property or node_id.NamespaceIndex == 0
-                            or getattr(target, "ServerIndex", 0) or node_id in seen):
+                    if (
+                        ref.ReferenceTypeId == has_property
+                        or node_id.NamespaceIndex == 0
+                        or getattr(target, "ServerIndex", 0)
+                        or node_id in seen
+                    ):
                         continue
                     seen.add(node_id)
                     path = (*parent.path, ref.BrowseName.Name or str(target.Identifier))
@@ -279,7 +292,7 @@ async def _read(client: Client, node_ids: list[ua.NodeId], attribute: ua.Attribu
     for start in range(0, len(node_ids), _READ_CHUNK):
         params = ua.ReadParameters()
         params.TimestampsToReturn = ua.TimestampsToReturn.Neither
-        for node_id in node_ids[start:start + _READ_CHUNK]:
+        for node_id in node_ids[start : start + _READ_CHUNK]:
             rv = ua.ReadValueId()
             rv.NodeId = node_id
             rv.AttributeId = attribute
@@ -318,7 +331,7 @@ def _unique(name: str, taken: set[str]) -> str:
     candidate, n = name, 1
     while candidate in taken:
         n += 1
-        candidate = f"{name[:_NAME_MAX - 6]}_{n}"
+        candidate = f"{name[: _NAME_MAX - 6]}_{n}"
     taken.add(candidate)
     return candidate
 

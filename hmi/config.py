@@ -63,7 +63,8 @@ class Endpoint(_Model):
     publishing_interval_ms: int = Field(500, ge=50, le=60_000)
     stale_after_s: float = Field(3.0, gt=0, le=60, description="connection loss marks values STALE within this")
     clock_skew_tolerance_s: float = Field(
-        5.0, gt=0, le=86_400, description="a source time further ahead of the HMI's clock than this is marked skewed")
+        5.0, gt=0, le=86_400, description="a source time further ahead of the HMI's clock than this is marked skewed"
+    )
     username: str | None = None
     password: Secret | None = Field(None, description="text, {env: VARIABLE} or {file: /path}; never logged")
     security: Security = Security()
@@ -109,8 +110,9 @@ class AlarmDef(_Model):
 
     type: AlarmType
     name: Name | None = None
-    limit: float | None = Field(None, description="limit value; for deviation the allowed |PV - SP|; for rate "
-                                                    "the allowed change per second")
+    limit: float | None = Field(
+        None, description="limit value; for deviation the allowed |PV - SP|; for rate the allowed change per second"
+    )
     value: bool | int | float | str | None = None
     setpoint_tag: Name | None = None
     priority: int = Field(3, ge=1, le=4, description="1 is the highest")
@@ -161,8 +163,12 @@ class HistoryPolicy(_Model):
 
     enabled: bool = True
     deadband: float = Field(0.0, ge=0, description="absolute: record when |value - last recorded| exceeds this")
-    deadband_pct: float = Field(0.0, ge=0, le=100, description="percent of the eng_range span (of |last recorded| "
-                                                              "when the tag has no eng_range)")
+    deadband_pct: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="percent of the eng_range span (of |last recorded| when the tag has no eng_range)",
+    )
     max_interval_s: float = Field(600.0, ge=1, le=86_400, description="record at least this often without change")
     retention_days: float = Field(400.0, gt=0, le=36_500, description="samples older than this are pruned")
 
@@ -221,10 +227,13 @@ class LineOee(_Model):
     """What OEE needs to know about a line: its ideal rate and when it is planned to produce (ISO 22400)."""
 
     ideal_rate_per_min: float = Field(gt=0, description="items per minute at the line's design speed")
-    planned_rate_per_min: float | None = Field(None, gt=0, description="the production plan's rate; "
-                                                                        "default the ideal rate")
-    shifts: tuple[str, ...] = Field((), description="shift names the line is scheduled in; empty: every shift "
-                                                     "(every hour when the site has no shifts)")
+    planned_rate_per_min: float | None = Field(
+        None, gt=0, description="the production plan's rate; default the ideal rate"
+    )
+    shifts: tuple[str, ...] = Field(
+        (),
+        description="shift names the line is scheduled in; empty: every shift (every hour when the site has no shifts)",
+    )
     planned_stops: tuple[PlannedStop, ...] = ()
 
 
@@ -311,16 +320,23 @@ class AlarmPolicy(_Model):
     """The plant's alarm philosophy settings."""
 
     max_shelve_h: float = Field(8.0, gt=0, le=168, description="longest shelving a person may choose")
-    first_out_window_s: float = Field(10.0, ge=0, le=3600, description="an alarm is first-out when no other "
-                                                                        "alarm of its line came within this window")
+    first_out_window_s: float = Field(
+        10.0, ge=0, le=3600, description="an alarm is first-out when no other alarm of its line came within this window"
+    )
     sound: dict[int, SoundPolicy] = Field(default_factory=_default_sound)
     severity_priorities: tuple[int, int, int] = Field(
-        (801, 501, 201), description="lowest OPC UA severity of priority 1, 2 and 3; below is priority 4")
-    journal_max_pending: int = Field(50_000, ge=100, le=10_000_000,
-                                     description="journal rows kept in memory while the database cannot take them; "
-                                                 "beyond, the oldest spill to files in the data directory")
-    journal_behind_at: int = Field(1_000, ge=0, le=10_000_000,
-                                   description="a 'journal behind' banner shows while more rows than this wait")
+        (801, 501, 201), description="lowest OPC UA severity of priority 1, 2 and 3; below is priority 4"
+    )
+    journal_max_pending: int = Field(
+        50_000,
+        ge=100,
+        le=10_000_000,
+        description="journal rows kept in memory while the database cannot take them; "
+        "beyond, the oldest spill to files in the data directory",
+    )
+    journal_behind_at: int = Field(
+        1_000, ge=0, le=10_000_000, description="a 'journal behind' banner shows while more rows than this wait"
+    )
 
     @field_validator("sound")
     @classmethod
@@ -405,8 +421,12 @@ class HistorianPolicy(_Model):
 class QueryLimits(_Model):
     """How much one query a person types may read: maximum spans, page size and export bounds."""
 
-    trend_max_days: float = Field(366, gt=0, le=3660, description="longest trend window; the chart is downsampled "
-                                                                  "anyway, this bounds the database work")
+    trend_max_days: float = Field(
+        366,
+        gt=0,
+        le=3660,
+        description="longest trend window; the chart is downsampled anyway, this bounds the database work",
+    )
     kpi_max_days: float = Field(400, gt=0, le=3660, description="longest alarm KPI window")
     list_max_days: float = Field(400, gt=0, le=3660, description="longest range of the journal and audit lists")
     page_rows: int = Field(200, ge=10, le=5000, description="rows per page of the journal and audit lists")
@@ -541,8 +561,16 @@ def load_config(path: str | Path) -> PlantConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue(name, None, "", "file not found; check the path or run `hmi browse` to "
-                                                      "write a starting configuration")]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    name,
+                    None,
+                    "",
+                    "file not found; check the path or run `hmi browse` to write a starting configuration",
+                )
+            ]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         issue = ConfigIssue(name, None, "", f"cannot read the file ({exc}); it must be UTF-8 text")
         raise ConfigError([issue]) from None
@@ -558,14 +586,25 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigIssue(name, line, "", f"invalid YAML: {problem}; check indentation and quoting "
-                                                       "near this line")]) from None
+        raise ConfigError(
+            [ConfigIssue(name, line, "", f"invalid YAML: {problem}; check indentation and quoting near this line")]
+        ) from None
     if root is None or data is None:
-        raise ConfigError([ConfigIssue(name, None, "", "the file is empty; it needs at least site, endpoints and "
-                                                      f"areas (see the demo plant {_demo_plant()})")])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    name,
+                    None,
+                    "",
+                    "the file is empty; it needs at least site, endpoints and "
+                    f"areas (see the demo plant {_demo_plant()})",
+                )
+            ]
+        )
     if not isinstance(data, dict):
-        raise ConfigError([ConfigIssue(name, 1, "", "the document must be a mapping with keys site, endpoints and "
-                                                    "areas")])
+        raise ConfigError(
+            [ConfigIssue(name, 1, "", "the document must be a mapping with keys site, endpoints and areas")]
+        )
     issues = [ConfigIssue(name, line, format_path(loc), msg) for loc, line, msg in _duplicate_keys(root, ())]
     try:
         plant = PlantConfig.model_validate(data)
@@ -579,8 +618,11 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
     issues += [ConfigIssue(name, _line_of(root, loc), format_path(loc), msg) for loc, msg in semantic_issues(plant)]
     if issues:
         raise ConfigError(issues)
-    plant._warnings.extend(ConfigIssue(name, _line_of(root, loc), format_path(loc), msg)
-                           for loc, secret in secrets_of(plant) for msg in secret.warnings())
+    plant._warnings.extend(
+        ConfigIssue(name, _line_of(root, loc), format_path(loc), msg)
+        for loc, secret in secrets_of(plant)
+        for msg in secret.warnings()
+    )
     return plant
 
 
@@ -588,7 +630,10 @@ def _demo_plant() -> Path:
     # The shipped copy, so the hint names a file that exists wherever the package is installed.
     path: Path = assets.path(assets.DEMO_PLANT)
     return path
+
+
 # ---------------------------------------------------------------------------------------------- secrets
+
 
 def secrets_of(model: BaseModel, loc: Loc = ()) -> Iterator[tuple[Loc, Secret]]:
     """Every secret in the plant (or any part of it) with its place in the document."""
@@ -745,13 +790,23 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                 for t, tag in enumerate(tags):
                     tloc: Loc = (*gloc, "tags", t)
                     if tag.name in tag_names:
-                        out.append(((*tloc, "name"), f"tag name {tag.name!r} is already used at "
-                                                     f"{tag_names[tag.name]}; tag names must be unique"))
+                        out.append(
+                            (
+                                (*tloc, "name"),
+                                f"tag name {tag.name!r} is already used at "
+                                f"{tag_names[tag.name]}; tag names must be unique",
+                            )
+                        )
                     else:
                         tag_names[tag.name] = format_path(tloc)
                     if tag.endpoint not in endpoint_names:
-                        out.append(((*tloc, "endpoint"), f"unknown endpoint {tag.endpoint!r}; define it under "
-                                                         f"endpoints (known: {', '.join(sorted(endpoint_names))})"))
+                        out.append(
+                            (
+                                (*tloc, "endpoint"),
+                                f"unknown endpoint {tag.endpoint!r}; define it under "
+                                f"endpoints (known: {', '.join(sorted(endpoint_names))})",
+                            )
+                        )
                     out += _alarm_issues(tag, tloc)
                     for k, alarm in enumerate(tag.alarms):
                         if alarm.setpoint_tag:
@@ -761,8 +816,12 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
     codes: set[str] = set()
     for r, reason in enumerate(plant.downtime_reasons):
         if reason.code in codes:
-            out.append((("downtime_reasons", r, "code"), f"downtime reason code {reason.code!r} is used twice; "
-                                                          "codes must be unique"))
+            out.append(
+                (
+                    ("downtime_reasons", r, "code"),
+                    f"downtime reason code {reason.code!r} is used twice; codes must be unique",
+                )
+            )
         codes.add(reason.code)
     for loc, ref in refs:
         if ref not in tag_names:
@@ -776,8 +835,12 @@ def _oee_issues(plant: PlantConfig, line: Line, lloc: Loc) -> list[tuple[Loc, st
     known = [shift.name for shift in plant.site.shifts]
     for k, name in enumerate(line.oee.shifts):
         if name not in known:
-            out.append(((*lloc, "oee", "shifts", k), f"unknown shift {name!r}; name one of site.shifts "
-                                                      f"({', '.join(known) or 'none defined'})"))
+            out.append(
+                (
+                    (*lloc, "oee", "shifts", k),
+                    f"unknown shift {name!r}; name one of site.shifts ({', '.join(known) or 'none defined'})",
+                )
+            )
     for key in ("state_tag", "good_count_tag", "reject_count_tag"):
         if getattr(line, key) is None:
             out.append(((*lloc, key), f"line {line.name!r} has an oee section, which needs {key}: name the tag"))
@@ -791,15 +854,24 @@ def _alarm_issues(tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
     for k, alarm in enumerate(tag.alarms):
         aloc: Loc = (*tloc, "alarms", k)
         if alarm.key() in keys:
-            out.append(((*aloc, "name"), f"two alarms on tag {tag.name!r} are both called {alarm.key()!r}; give "
-                                         "each a distinct name"))
+            out.append(
+                (
+                    (*aloc, "name"),
+                    f"two alarms on tag {tag.name!r} are both called {alarm.key()!r}; give each a distinct name",
+                )
+            )
         keys.add(alarm.key())
         if alarm.type in ("deviation", "rate") and not tag.numeric:
             out.append(((*aloc, "type"), f"a {alarm.type} alarm needs a numeric tag; {tag.name!r} is {tag.data_type}"))
         if alarm.type in LIMIT_TYPES:
             if not tag.numeric:
-                out.append(((*aloc, "type"), f"a {alarm.type} limit alarm needs a numeric tag; {tag.name!r} is "
-                                             f"{tag.data_type}; use type: discrete"))
+                out.append(
+                    (
+                        (*aloc, "type"),
+                        f"a {alarm.type} limit alarm needs a numeric tag; {tag.name!r} is "
+                        f"{tag.data_type}; use type: discrete",
+                    )
+                )
             elif alarm.type in limits:
                 out.append(((*aloc, "type"), f"tag {tag.name!r} already has a {alarm.type} alarm; one per type"))
             else:
@@ -810,8 +882,13 @@ def _alarm_issues(tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
         assert lo.limit is not None
         assert hi.limit is not None
         if lo.limit >= hi.limit:
-            out.append(((*tloc, "alarms", ku, "limit"), f"limits out of order: {upper} ({hi.limit}) must be above "
-                                                        f"{lower} ({lo.limit}); the order is LL < L < H < HH"))
+            out.append(
+                (
+                    (*tloc, "alarms", ku, "limit"),
+                    f"limits out of order: {upper} ({hi.limit}) must be above "
+                    f"{lower} ({lo.limit}); the order is LL < L < H < HH",
+                )
+            )
             return out
     for i, kind in enumerate(present):
         ka, al = limits[kind]
@@ -827,7 +904,10 @@ def _alarm_issues(tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
         assert other.limit is not None
         gap = abs(al.limit - other.limit)
         if al.deadband >= gap:
-            out.append(((*tloc, "alarms", ka, "deadband"), f"deadband {al.deadband:g} of {kind} is not smaller than "
-                                                           f"the gap {gap:g} to {neighbour}; reduce it"))
+            out.append(
+                (
+                    (*tloc, "alarms", ka, "deadband"),
+                    f"deadband {al.deadband:g} of {kind} is not smaller than the gap {gap:g} to {neighbour}; reduce it",
+                )
+            )
     return out
-

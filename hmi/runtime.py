@@ -117,20 +117,42 @@ class Runtime:
         # Rows the database refuses (not for being away) are set aside here; engineers see the count in a banner.
         self.quarantine = Quarantine(self.db, self.local_dir("quarantine") / "quarantine.jsonl", self.clock)
         policy = self.plant.alarm_policy
-        self.journal = AlarmJournal(self.alarms, self.db, self.clock, max_pending=policy.journal_max_pending,
-                                    behind_at=policy.journal_behind_at, quarantine=self.quarantine,
-                                    spill_dir=self.local_dir("journal-spill"))
+        self.journal = AlarmJournal(
+            self.alarms,
+            self.db,
+            self.clock,
+            max_pending=policy.journal_max_pending,
+            behind_at=policy.journal_behind_at,
+            quarantine=self.quarantine,
+            spill_dir=self.local_dir("journal-spill"),
+        )
         self.signatures = SignatureService(self.db, self.audit, self.users, self.clock)
-        self.alarm_service = AlarmService(self.alarms, self.db, self.audit, self.clock,
-                                          max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
-                                          signature_policy=self.plant.signatures, signatures=self.signatures)
+        self.alarm_service = AlarmService(
+            self.alarms,
+            self.db,
+            self.audit,
+            self.clock,
+            max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
+            signature_policy=self.plant.signatures,
+            signatures=self.signatures,
+        )
         self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
-        self.handover = HandoverService(self.plant, self.db, self.audit, self.signatures, self.notes, self.alarms,
-                                        self.cache, self.clock, counts=self.oee.counts)
+        self.handover = HandoverService(
+            self.plant,
+            self.db,
+            self.audit,
+            self.signatures,
+            self.notes,
+            self.alarms,
+            self.cache,
+            self.clock,
+            counts=self.oee.counts,
+        )
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.live_trends = TrendBuffer(self.cache, numeric, self.trend_window)
-        self.recorder = Historian(self.plant, self.cache, self.db, self.spool_dir(), self.clock,
-                                   quarantine=self.quarantine)
+        self.recorder = Historian(
+            self.plant, self.cache, self.db, self.spool_dir(), self.clock, quarantine=self.quarantine
+        )
         self.history = HistoryQuery(self.db, self.plant)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
@@ -140,12 +162,17 @@ class Runtime:
         for endpoint in self.plant.endpoints:
             tags = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == endpoint.name]
             # Every endpoint's Alarms & Conditions join the one alarm list (servers without A&C simply send none).
-            monitor = ConditionMonitor(endpoint.name, clock=self.clock, severity_map=severity,
-                                       publishing_interval_ms=endpoint.publishing_interval_ms)
+            monitor = ConditionMonitor(
+                endpoint.name,
+                clock=self.clock,
+                severity_map=severity,
+                publishing_interval_ms=endpoint.publishing_interval_ms,
+            )
             monitor.subscribe(self.alarms.apply_server)
             self.conditions[endpoint.name] = monitor
-            self.sources.append(OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock,
-                                            session_hooks=[monitor]))
+            self.sources.append(
+                OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock, session_hooks=[monitor])
+            )
         self.alarm_service.conditions = dict(self.conditions)
 
     async def start(self) -> None:
@@ -249,23 +276,36 @@ class Runtime:
         """Sign the audit trail with the key file, creating it on first start; refuse a trail keyed by a lost key."""
         path = resolve_key_file(self.audit_key_file, self.data_dir)
         if path is None:
-            log.warning("audit trail is not keyed: no data directory or %s; rows can be recomputed by anyone who "
-                        "can write the database", "HMI_AUDIT_KEY_FILE")
+            log.warning(
+                "audit trail is not keyed: no data directory or %s; rows can be recomputed by anyone who "
+                "can write the database",
+                "HMI_AUDIT_KEY_FILE",
+            )
             return
         if not await asyncio.to_thread(path.exists):
             async with self.db.session() as session:
-                keyed = (await session.execute(
-                    sa.select(sa.func.count()).select_from(AuditEntry).where(col(AuditEntry.scheme) == SCHEME_HMAC)
-                )).scalar_one()
+                keyed = (
+                    await session.execute(
+                        sa.select(sa.func.count()).select_from(AuditEntry).where(col(AuditEntry.scheme) == SCHEME_HMAC)
+                    )
+                ).scalar_one()
             if keyed:
                 # A new key would fork the trail and make every keyed row unverifiable: stop instead.
-                raise AuditKeyError(f"the audit trail has {keyed} keyed rows but the audit key file {path} is "
-                                    "missing; restore it from the key backup (or point HMI_AUDIT_KEY_FILE at it)")
+                raise AuditKeyError(
+                    f"the audit trail has {keyed} keyed rows but the audit key file {path} is "
+                    "missing; restore it from the key backup (or point HMI_AUDIT_KEY_FILE at it)"
+                )
         key, created = await asyncio.to_thread(load_or_create_key, path)
         self.audit.use_key(key)
         if created:
-            await self.audit.record(None, "audit.key.create", "audit", "key", new_value=self.audit.key_id,
-                                    detail=f"new audit HMAC key in {path}; back it up apart from the database")
+            await self.audit.record(
+                None,
+                "audit.key.create",
+                "audit",
+                "key",
+                new_value=self.audit.key_id,
+                detail=f"new audit HMAC key in {path}; back it up apart from the database",
+            )
 
     def anchor_path(self) -> Path | None:
         """The audit anchor file: `anchor_file`, else audit.anchor in the data directory, else None."""

@@ -50,8 +50,9 @@ def _occurrence(day: date, shift: Shift, site: Site) -> ShiftSlot:
     return ShiftSlot(shift.name, day, start.astimezone(UTC), end.astimezone(UTC))
 
 
-def shift_slots_between(site: Site, start: datetime, end: datetime,
-                        names: Collection[str] | None = None) -> list[ShiftSlot]:
+def shift_slots_between(
+    site: Site, start: datetime, end: datetime, names: Collection[str] | None = None
+) -> list[ShiftSlot]:
     """Every occurrence of the site's shifts (only `names` when given) overlapping [start, end), oldest first.
 
     Without configured shifts each local day is one shift 'Day', as in `current_shift`.
@@ -82,6 +83,9 @@ def previous_shifts(site: Site, now: datetime, count: int, names: Collection[str
     if per_day == 0:
         return []
     days = -(-count // per_day) + 2
-    slots = [s for s in shift_slots_between(site, now - timedelta(days=days), now + timedelta(microseconds=1), names)
-             if s.start <= now]
+    slots = [
+        s
+        for s in shift_slots_between(site, now - timedelta(days=days), now + timedelta(microseconds=1), names)
+        if s.start <= now
+    ]
     return slots[-count:]

@@ -19,8 +19,9 @@ class Supervised:
     """Runs `body` as a named task; when it raises, logs the error, waits (doubling up to `max_backoff_s`) and runs
     it again. Ends only when `body` returns or the task is cancelled (`stop`)."""
 
-    def __init__(self, name: str, body: Callable[[], Awaitable[None]], *, backoff_s: float = 0.5,
-                 max_backoff_s: float = 30.0) -> None:
+    def __init__(
+        self, name: str, body: Callable[[], Awaitable[None]], *, backoff_s: float = 0.5, max_backoff_s: float = 30.0
+    ) -> None:
         self.name = name
         self._body = body
         self._backoff = backoff_s

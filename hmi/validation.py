@@ -118,7 +118,7 @@ class JUnitRun:
     @property
     def environment(self) -> dict[str, str]:
         """The environment the tests ran in, as recorded by tests/conftest.py (empty when not recorded)."""
-        return {k[len(ENVIRONMENT_PREFIX):]: v for k, v in self.properties.items() if k.startswith(ENVIRONMENT_PREFIX)}
+        return {k[len(ENVIRONMENT_PREFIX) :]: v for k, v in self.properties.items() if k.startswith(ENVIRONMENT_PREFIX)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,9 +262,14 @@ def _case(element: ElementTree.Element) -> TestCase:
     for prop in element.iterfind("properties/property"):
         if prop.get("name") == REQUIREMENTS_PROPERTY:
             ids.extend(i for i in re.split(r"[\s,]+", prop.get("value") or "") if i)
-    return TestCase(classname=element.get("classname") or "", name=element.get("name") or "", outcome=outcome,
-                    message=message, time=_number(element.get("time"), float),
-                    requirements=tuple(dict.fromkeys(ids)))
+    return TestCase(
+        classname=element.get("classname") or "",
+        name=element.get("name") or "",
+        outcome=outcome,
+        message=message,
+        time=_number(element.get("time"), float),
+        requirements=tuple(dict.fromkeys(ids)),
+    )
 
 
 def parse_junit(data: bytes, name: str = "results.xml") -> JUnitRun:
@@ -291,9 +296,18 @@ def parse_junit(data: bytes, name: str = "results.xml") -> JUnitRun:
             properties[prop.get("name") or ""] = prop.get("value") or ""
         cases.extend(_case(e) for e in suite.iter("testcase"))
     first = suites[0] if suites else root
-    return JUnitRun(path=name, tests=totals["tests"], failures=totals["failures"], errors=totals["errors"],
-                    skipped=totals["skipped"], time=time, timestamp=first.get("timestamp") or "",
-                    hostname=first.get("hostname") or "", properties=properties, cases=tuple(cases))
+    return JUnitRun(
+        path=name,
+        tests=totals["tests"],
+        failures=totals["failures"],
+        errors=totals["errors"],
+        skipped=totals["skipped"],
+        time=time,
+        timestamp=first.get("timestamp") or "",
+        hostname=first.get("hostname") or "",
+        properties=properties,
+        cases=tuple(cases),
+    )
 
 
 def load_junit(path: Path) -> JUnitRun:
@@ -360,10 +374,16 @@ def source_revision(root: Path | None = None) -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}+modified" if dirty else head
@@ -395,8 +415,16 @@ def _csv_cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-CSV_COLUMNS = ("requirement_id", "area", "requirement", "source", "requirement_outcome", "test", "test_outcome",
-               "message")
+CSV_COLUMNS = (
+    "requirement_id",
+    "area",
+    "requirement",
+    "source",
+    "requirement_outcome",
+    "test",
+    "test_outcome",
+    "message",
+)
 
 
 def traceability_csv(result: Traceability) -> str:
@@ -419,10 +447,14 @@ def _cut(text: str, limit: int) -> str:
 
 def _summary_lines(result: Traceability, run: JUnitRun) -> tuple[str, str]:
     counts = result.counts()
-    reqs = (f"{len(result.results)} requirements: {counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
-            f"{counts[Outcome.SKIPPED]} skipped, {counts[Outcome.NOT_RUN]} not run")
-    junit = (f"JUnit: {run.tests} tests, {run.failures} failures, {run.errors} errors, {run.skipped} skipped, "
-             f"{run.time:.1f} s")
+    reqs = (
+        f"{len(result.results)} requirements: {counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
+        f"{counts[Outcome.SKIPPED]} skipped, {counts[Outcome.NOT_RUN]} not run"
+    )
+    junit = (
+        f"JUnit: {run.tests} tests, {run.failures} failures, {run.errors} errors, {run.skipped} skipped, "
+        f"{run.time:.1f} s"
+    )
     return reqs, junit
 
 
@@ -431,9 +463,11 @@ def closing_lines(result: Traceability, run: JUnitRun) -> tuple[str, str]:
     outcome in the plain form `requirements: N passed, N failed, N skipped`."""
     counts = result.counts()
     _, junit = _summary_lines(result, run)
-    return (f"{junit}; {len(result.results)} requirements, {counts[Outcome.NOT_RUN]} not run",
-            f"requirements: {counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
-            f"{counts[Outcome.SKIPPED]} skipped")
+    return (
+        f"{junit}; {len(result.results)} requirements, {counts[Outcome.NOT_RUN]} not run",
+        f"requirements: {counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
+        f"{counts[Outcome.SKIPPED]} skipped",
+    )
 
 
 def _env_rows(info: ReportInfo, run: JUnitRun) -> list[tuple[str, str, str]]:
@@ -487,7 +521,8 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
     reqs_line, junit_line = _summary_lines(result, run)
     counts = result.counts()
     parts: list[str] = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>factory-hmi {e(info.version)} OQ report</title><style>{_HTML_STYLE}</style></head><body>",
         f"<h1>factory-hmi {e(info.version)} — operational qualification (OQ) report</h1>",
         f"<p><strong>{e(reqs_line)}</strong><br>{e(junit_line)}</p>",
@@ -504,52 +539,86 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
     parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in meta]
     parts.append("</table>")
 
-    parts.append("<h2>Environment</h2><table><tr><th>Item</th><th>Test run (from the JUnit file)</th>"
-                 "<th>Report generator</th></tr>")
+    parts.append(
+        "<h2>Environment</h2><table><tr><th>Item</th><th>Test run (from the JUnit file)</th>"
+        "<th>Report generator</th></tr>"
+    )
     parts += [f"<tr><td>{e(n)}</td><td>{e(a)}</td><td>{e(b)}</td></tr>" for n, a, b in _env_rows(info, run)]
     parts.append("</table>")
 
-    parts.append("<h2>JUnit totals</h2><table class=\"meta\"><tr><th>Tests</th><th>Failures</th><th>Errors</th>"
-                 f"<th>Skipped</th><th>Time (s)</th></tr><tr><td>{run.tests}</td><td>{run.failures}</td>"
-                 f"<td>{run.errors}</td><td>{run.skipped}</td><td>{run.time:.1f}</td></tr></table>")
-    parts.append("<h2>Requirements by outcome</h2><table class=\"meta\"><tr>"
-                 + "".join(f"<th>{e(o.value)}</th>" for o in Outcome) + "</tr><tr>"
-                 + "".join(f'<td class="{_css_class(o.value) if counts[o] else ""}">{counts[o]}</td>' for o in Outcome)
-                 + "</tr></table>")
+    parts.append(
+        '<h2>JUnit totals</h2><table class="meta"><tr><th>Tests</th><th>Failures</th><th>Errors</th>'
+        f"<th>Skipped</th><th>Time (s)</th></tr><tr><td>{run.tests}</td><td>{run.failures}</td>"
+        f"<td>{run.errors}</td><td>{run.skipped}</td><td>{run.time:.1f}</td></tr></table>"
+    )
+    parts.append(
+        '<h2>Requirements by outcome</h2><table class="meta"><tr>'
+        + "".join(f"<th>{e(o.value)}</th>" for o in Outcome)
+        + "</tr><tr>"
+        + "".join(f'<td class="{_css_class(o.value) if counts[o] else ""}">{counts[o]}</td>' for o in Outcome)
+        + "</tr></table>"
+    )
 
     failed = result.with_outcome(Outcome.FAILED)
     parts.append(f'<h2 class="failed">Failed requirements ({len(failed)})</h2>')
     if failed:
-        parts.append("<ul>" + "".join(
-            f'<li class="failed">FAILED {e(r.requirement.id)}: {_code_html(r.requirement.text)}<ul>'
-            + "".join(f"<li><code>{e(_cut(t.nodeid, _NAME_CHARS))}</code> {e(t.outcome)}"
-                      f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div></li>'
-                      for t in r.tests if t.failed)
-            + "</ul></li>" for r in failed) + "</ul>")
+        parts.append(
+            "<ul>"
+            + "".join(
+                f'<li class="failed">FAILED {e(r.requirement.id)}: {_code_html(r.requirement.text)}<ul>'
+                + "".join(
+                    f"<li><code>{e(_cut(t.nodeid, _NAME_CHARS))}</code> {e(t.outcome)}"
+                    f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div></li>'
+                    for t in r.tests
+                    if t.failed
+                )
+                + "</ul></li>"
+                for r in failed
+            )
+            + "</ul>"
+        )
     else:
         parts.append("<p>None.</p>")
 
     untested = result.with_outcome(Outcome.NOT_RUN, Outcome.SKIPPED)
     parts.append(f'<h2 class="untested">Untested requirements ({len(untested)})</h2>')
     if untested:
-        parts.append('<p class="untested">No test of this run passed for these requirements: not run, or every '
-                     "test skipped.</p><ul>" + "".join(
-                         f'<li class="untested">{e(r.outcome.value.upper())} {e(r.requirement.id)}: '
-                         f"{_code_html(r.requirement.text)}</li>" for r in untested) + "</ul>")
+        parts.append(
+            '<p class="untested">No test of this run passed for these requirements: not run, or every '
+            "test skipped.</p><ul>"
+            + "".join(
+                f'<li class="untested">{e(r.outcome.value.upper())} {e(r.requirement.id)}: '
+                f"{_code_html(r.requirement.text)}</li>"
+                for r in untested
+            )
+            + "</ul>"
+        )
     else:
         parts.append("<p>None.</p>")
 
     if result.unknown:
-        parts.append(f'<h2 class="failed">Ids named by tests but not in the requirements ({len(result.unknown)})</h2>'
-                     "<ul>" + "".join(f"<li><code>{e(rid)}</code>: "
-                                      + ", ".join(f"<code>{e(_cut(t.nodeid, _NAME_CHARS))}</code>" for t in cases)
-                                      + "</li>" for rid, cases in result.unknown.items()) + "</ul>")
+        parts.append(
+            f'<h2 class="failed">Ids named by tests but not in the requirements ({len(result.unknown)})</h2>'
+            "<ul>"
+            + "".join(
+                f"<li><code>{e(rid)}</code>: "
+                + ", ".join(f"<code>{e(_cut(t.nodeid, _NAME_CHARS))}</code>" for t in cases)
+                + "</li>"
+                for rid, cases in result.unknown.items()
+            )
+            + "</ul>"
+        )
     if result.unlinked_failures:
-        parts.append(f'<h2 class="failed">Failed tests linked to no requirement ({len(result.unlinked_failures)})'
-                     "</h2><ul>" + "".join(
-                         f"<li><code>{e(_cut(t.nodeid, _NAME_CHARS))}</code> {e(t.outcome)}"
-                         f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div></li>'
-                         for t in result.unlinked_failures) + "</ul>")
+        parts.append(
+            f'<h2 class="failed">Failed tests linked to no requirement ({len(result.unlinked_failures)})'
+            "</h2><ul>"
+            + "".join(
+                f"<li><code>{e(_cut(t.nodeid, _NAME_CHARS))}</code> {e(t.outcome)}"
+                f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div></li>'
+                for t in result.unlinked_failures
+            )
+            + "</ul>"
+        )
 
     parts.append("<h2>Traceability</h2>")
     area = None
@@ -559,23 +628,29 @@ def oq_html(result: Traceability, run: JUnitRun, info: ReportInfo) -> str:
             if area is not None:
                 parts.append("</table>")
             area = req.area
-            parts.append(f"<h3>{e(area or 'Requirements')}</h3><table class=\"trace\">"
-                         '<colgroup><col style="width:6%"><col style="width:24%"><col style="width:11%">'
-                         '<col style="width:6%"><col></colgroup>'
-                         "<tr><th>ID</th><th>Requirement</th><th>Source</th><th>Outcome</th><th>Tests</th></tr>")
+            parts.append(
+                f'<h3>{e(area or "Requirements")}</h3><table class="trace">'
+                '<colgroup><col style="width:6%"><col style="width:24%"><col style="width:11%">'
+                '<col style="width:6%"><col></colgroup>'
+                "<tr><th>ID</th><th>Requirement</th><th>Source</th><th>Outcome</th><th>Tests</th></tr>"
+            )
         outcome = item.outcome
         row_class = {Outcome.FAILED: "failed", Outcome.NOT_RUN: "untested", Outcome.SKIPPED: "untested"}.get(
-            outcome, "")
+            outcome, ""
+        )
         tests = "".join(
             f'<li><span class="{_css_class(t.outcome)}">{e(t.outcome)}</span> '
             f"<code>{e(_cut(t.nodeid, _NAME_CHARS))}</code>"
             + (f'<div class="message">{e(_cut(t.message, _MESSAGE_CHARS))}</div>' if t.message else "")
-            + "</li>" for t in item.tests)
+            + "</li>"
+            for t in item.tests
+        )
         parts.append(
             f'<tr class="{row_class}" id="{e(req.id)}"><td>{e(req.id)}</td><td>{_code_html(req.text)}</td>'
-            f'<td>{_code_html(req.source)}</td>'
+            f"<td>{_code_html(req.source)}</td>"
             f'<td class="outcome {_css_class(outcome.value)}">{e(outcome.value.upper())}</td>'
-            f"<td>{'<ul>' + tests + '</ul>' if tests else 'no test in this run'}</td></tr>")
+            f"<td>{'<ul>' + tests + '</ul>' if tests else 'no test in this run'}</td></tr>"
+        )
     if area is not None:
         parts.append("</table>")
     parts.append("</body></html>")
@@ -589,9 +664,15 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
 
     reqs_line, junit_line = _summary_lines(result, run)
     generated = info.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    report = PdfReport(f"factory-hmi {info.version} OQ report", meta=[f"Generated {generated}"],
-                       footer=[reqs_line], author="hmi validation report", landscape_pages=True, cell_size=7,
-                       compress=compress)
+    report = PdfReport(
+        f"factory-hmi {info.version} OQ report",
+        meta=[f"Generated {generated}"],
+        footer=[reqs_line],
+        author="hmi validation report",
+        landscape_pages=True,
+        cell_size=7,
+        compress=compress,
+    )
 
     def heading(text: str, *, flagged: bool = False) -> None:
         report.paragraph_markup(alert(markup(text)) if flagged else markup(text), report.styles.heading)
@@ -608,16 +689,20 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
     report.paragraph(junit_line)
     report.spacer(3)
     meta = [
-        ("factory-hmi version", info.version), ("Report generated (UTC)", generated),
-        ("Test run started", run.timestamp or "not recorded"), ("Test run host", run.hostname or "not recorded"),
+        ("factory-hmi version", info.version),
+        ("Report generated (UTC)", generated),
+        ("Test run started", run.timestamp or "not recorded"),
+        ("Test run host", run.hostname or "not recorded"),
         ("JUnit file", f"{run.path}\nsha256 {info.junit_sha256}"),
         ("Requirements file", f"{info.requirements_path}\nsha256 {info.requirements_sha256}"),
     ]
     report.table(["Item", "Value"], [[report.cell(markup(k), bold=True), v] for k, v in meta], widths_mm=[45, 200])
     report.heading("Environment")
-    report.table(["Item", "Test run (from the JUnit file)", "Report generator"],
-                 [[report.cell(markup(n), bold=True), a, b] for n, a, b in _env_rows(info, run)],
-                 widths_mm=[35, 115, 115])
+    report.table(
+        ["Item", "Test run (from the JUnit file)", "Report generator"],
+        [[report.cell(markup(n), bold=True), a, b] for n, a, b in _env_rows(info, run)],
+        widths_mm=[35, 115, 115],
+    )
 
     failed = result.with_outcome(Outcome.FAILED)
     heading(f"Failed requirements ({len(failed)})", flagged=bool(failed))
@@ -658,8 +743,12 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
             report.paragraph(area or "Requirements", report.styles.heading)
             header = columns
         bad = outcome is not Outcome.PASSED
-        first = [flag(req.id, bad), report.cell(_code_pdf(req.text)), report.cell(_code_pdf(req.source)),
-                 flag(outcome.value.upper(), bad)]
+        first = [
+            flag(req.id, bad),
+            report.cell(_code_pdf(req.text)),
+            report.cell(_code_pdf(req.source)),
+            flag(outcome.value.upper(), bad),
+        ]
         # Plain strings where nothing wraps (`plain=True`), and tables of a few rows: reportlab measures every
         # remaining row of a table again for each page it splits, and a Paragraph per cell is slow to measure.
         rows: list[tuple[list[object], bool]] = []
@@ -669,7 +758,7 @@ def oq_pdf(result: Traceability, run: JUnitRun, info: ReportInfo, *, compress: b
             name = _cut(t.nodeid, _NAME_CHARS) + (f"\n{_cut(t.message, _PDF_MESSAGE_CHARS)}" if t.message else "")
             rows.append(([*(first if i == 0 else [""] * 4), report.cell(markup(name)), t.outcome], t.failed))
         for start in range(0, len(rows), _PDF_ROWS_PER_TABLE):
-            chunk = rows[start:start + _PDF_ROWS_PER_TABLE]
+            chunk = rows[start : start + _PDF_ROWS_PER_TABLE]
             styling: list[tuple[Any, ...]] = [("BACKGROUND", (0, 0), (-1, -1), "#fde8e8")] if bad else []
             for i, (_, failed_test) in enumerate(chunk):
                 if failed_test:
@@ -691,6 +780,11 @@ def write_report(out_dir: Path, result: Traceability, run: JUnitRun, info: Repor
 
 def report_info(requirements_path: Path, junit_path: Path, *, now: datetime | None = None) -> ReportInfo:
     """The report's own facts for these two files, with the environment of this process."""
-    return ReportInfo(version=hmi_version(), generated_at=now or datetime.now(UTC), environment=environment(),
-                      requirements_path=str(requirements_path), requirements_sha256=sha256_of(requirements_path),
-                      junit_sha256=sha256_of(junit_path))
+    return ReportInfo(
+        version=hmi_version(),
+        generated_at=now or datetime.now(UTC),
+        environment=environment(),
+        requirements_path=str(requirements_path),
+        requirements_sha256=sha256_of(requirements_path),
+        junit_sha256=sha256_of(junit_path),
+    )

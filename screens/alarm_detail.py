@@ -42,16 +42,25 @@ def _facts(rows: list[tuple[str, str]]) -> None:
 def definition_facts(ref: AlarmRef) -> list[tuple[str, str]]:
     """The alarm's definition and rationalisation, as the plant file gives them."""
     a = ref.alarm
-    rows = [("Alarm id", ref.id), ("Tag", ref.tag.name), ("Area / line", f"{ref.area.name} / {ref.line.name}"),
-            ("Type", a.type), ("Priority", str(a.priority))]
+    rows = [
+        ("Alarm id", ref.id),
+        ("Tag", ref.tag.name),
+        ("Area / line", f"{ref.area.name} / {ref.line.name}"),
+        ("Type", a.type),
+        ("Priority", str(a.priority)),
+    ]
     if a.limit is not None:
         rows.append(("Limit", f"{a.limit:g} {ref.tag.unit}".strip()))
     if a.value is not None:
         rows.append(("Raised when value is", str(a.value)))
     if a.setpoint_tag:
         rows.append(("Setpoint tag", a.setpoint_tag))
-    rows += [("Deadband", f"{a.deadband:g}"), ("On-delay", f"{a.on_delay_s:g} s"),
-             ("Off-delay", f"{a.off_delay_s:g} s"), ("Latching", "yes" if a.latching else "no")]
+    rows += [
+        ("Deadband", f"{a.deadband:g}"),
+        ("On-delay", f"{a.on_delay_s:g} s"),
+        ("Off-delay", f"{a.off_delay_s:g} s"),
+        ("Latching", "yes" if a.latching else "no"),
+    ]
     if a.suppress_when:
         rule = a.suppress_when
         test = f"= {rule.equals!r}" if rule.equals is not None else f"≠ {rule.not_equals!r}"
@@ -62,10 +71,14 @@ def definition_facts(ref: AlarmRef) -> list[tuple[str, str]]:
 def server_facts(alarm: Alarm) -> list[tuple[str, str]]:
     """Where an OPC UA server's alarm comes from."""
     assert alarm.server is not None
-    return [("Origin", f"OPC UA server condition ({alarm.server.endpoint})"),
-            ("Source", alarm.server.source_label), ("Condition", alarm.server.condition_label),
-            ("Message", alarm.server.message or "—"),
-            ("Severity", str(alarm.server.severity)), ("Priority", str(alarm.priority))]
+    return [
+        ("Origin", f"OPC UA server condition ({alarm.server.endpoint})"),
+        ("Source", alarm.server.source_label),
+        ("Condition", alarm.server.condition_label),
+        ("Message", alarm.server.message or "—"),
+        ("Severity", str(alarm.server.severity)),
+        ("Priority", str(alarm.priority)),
+    ]
 
 
 def now_facts(current: Alarm | None, state: AlarmState, zone: ZoneInfo) -> list[tuple[str, str]]:
@@ -77,11 +90,20 @@ def now_facts(current: Alarm | None, state: AlarmState, zone: ZoneInfo) -> list[
     if current.first_out:
         facts.append(("First-out", "yes: first alarm of its line's burst"))
     if current.acked_by:
-        facts.append(("Acknowledged", f"{current.acked_by} at {local_time(current.acked_at, zone)}"
-                                      + (f": {current.ack_comment}" if current.ack_comment else "")))
+        facts.append(
+            (
+                "Acknowledged",
+                f"{current.acked_by} at {local_time(current.acked_at, zone)}"
+                + (f": {current.ack_comment}" if current.ack_comment else ""),
+            )
+        )
     if state.hidden:
-        facts.append((state.label.capitalize(), f"by {current.mode_by or '—'} since "
-                                                f"{local_time(current.mode_at, zone, date=True)}"))
+        facts.append(
+            (
+                state.label.capitalize(),
+                f"by {current.mode_by or '—'} since {local_time(current.mode_at, zone, date=True)}",
+            )
+        )
         facts.append(("Why", current.mode_reason or "—"))
     if current.shelved_until:
         facts.append(("Shelved until", local_time(current.shelved_until, zone, date=True)))
@@ -123,17 +145,25 @@ class AlarmDetail:
                 self.now_box = ui.column().classes("gap-1")
             if ref is not None:
                 view = ValueView(ref.tag)
-                LiveFeed(rt, [ref.tag.name], lambda states: view.show(states.get(ref.tag.name),
-                                                                        badge(states.get(ref.tag.name), rt)))
+                LiveFeed(
+                    rt,
+                    [ref.tag.name],
+                    lambda states: view.show(states.get(ref.tag.name), badge(states.get(ref.tag.name), rt)),
+                )
         self.commands_row = ui.row().classes("items-center gap-2")
         if ref is not None and ref.tag.numeric:
             with ui.column().classes("w-full hmi-panel p-2"):
                 ui.label("Trend of its tag around the activation (live, last minutes)").classes("hmi-muted")
-                LiveTrend(rt, [ref.tag.name], height=260,
-                          marks=[alarm.activated_at] if alarm and alarm.activated_at else [])
+                LiveTrend(
+                    rt, [ref.tag.name], height=260, marks=[alarm.activated_at] if alarm and alarm.activated_at else []
+                )
         ui.label("History of this alarm").classes("font-bold")
-        self.history = testid(ui.table(columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=20)
-                              .classes("w-full").props("flat bordered"), "alarm-history")
+        self.history = testid(
+            ui.table(columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=20)
+            .classes("w-full")
+            .props("flat bordered"),
+            "alarm-history",
+        )
         self.shown: tuple[Alarm | None, AlarmState] | None = None
         self.commands = AlarmCommands(rt, ctx, self.status, self.after)
         self.show_now()
@@ -151,7 +181,8 @@ class AlarmDetail:
             testid(ui.label(title).classes("hmi-title"), "alarm-title")
             self.state_label = testid(ui.label("").classes("hmi-state unknown"), "alarm-state")
             ui.button(f"Line {line_name}", on_click=lambda: ui.navigate.to(f"/line/{line_name}")).props(
-                "outline no-caps")
+                "outline no-caps"
+            )
             ui.button("Alarm list", on_click=lambda: ui.navigate.to("/alarms")).props("outline no-caps")
 
     def show_now(self) -> None:
@@ -182,11 +213,17 @@ class AlarmDetail:
                 testid(ui.button("Shelve…", on_click=lambda: commands.shelve(ids)).props("outline"), "shelve")
         if defined and ctx.can(Permission.REMOVE_FROM_SERVICE):
             if state is AlarmState.OUT_OF_SERVICE:
-                testid(ui.button("Return to service", on_click=lambda: commands.return_to_service(ids))
-                       .props("outline"), "return-to-service")
+                testid(
+                    ui.button("Return to service", on_click=lambda: commands.return_to_service(ids)).props("outline"),
+                    "return-to-service",
+                )
             else:
-                testid(ui.button("Remove from service…", on_click=lambda: commands.remove_from_service(ids))
-                       .props("outline"), "oos")
+                testid(
+                    ui.button("Remove from service…", on_click=lambda: commands.remove_from_service(ids)).props(
+                        "outline"
+                    ),
+                    "oos",
+                )
 
     async def load_history(self) -> None:
         """Every recorded event of the alarm, newest first."""
@@ -196,11 +233,19 @@ class AlarmDetail:
             self.status.set_text(f"The history cannot be read: {exc}")
             return
         zone = self.zone
-        self.history.rows = [{"id": e.id, "time": local_time(e.server_time, zone, date=True),
-                              "source": local_time(e.source_time, zone, date=True),
-                              "kind": str(e.kind).replace("_", " "),
-                              "state": state_words(e.state), "value": e.value or "", "user": e.username or "",
-                              "comment": e.comment or ""} for e in events]
+        self.history.rows = [
+            {
+                "id": e.id,
+                "time": local_time(e.server_time, zone, date=True),
+                "source": local_time(e.source_time, zone, date=True),
+                "kind": str(e.kind).replace("_", " "),
+                "state": state_words(e.state),
+                "value": e.value or "",
+                "user": e.username or "",
+                "comment": e.comment or "",
+            }
+            for e in events
+        ]
         self.history.update()
 
     async def after(self, result: AckResult | None) -> None:

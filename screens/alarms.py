@@ -78,16 +78,35 @@ OPEN_SLOT = r"""
   <q-btn outline dense no-caps label="Details" @click.stop="() => $parent.$emit('open_alarm', props.row.id)" />
 </q-td>
 """
-SORTS = {"priority": "priority, newest first", "newest": "newest first", "oldest": "oldest first",
-         "line": "line, then priority"}
-STATE_FILTERS = {"": "all states", "unack": "unacknowledged", "ack": "acknowledged", "rtn": "returned, unack",
-                 "latched": "latched"}
+SORTS = {
+    "priority": "priority, newest first",
+    "newest": "newest first",
+    "oldest": "oldest first",
+    "line": "line, then priority",
+}
+STATE_FILTERS = {
+    "": "all states",
+    "unack": "unacknowledged",
+    "ack": "acknowledged",
+    "rtn": "returned, unack",
+    "latched": "latched",
+}
 # The lists beside the active one: tab name, state, tab label.
-HIDDEN_LISTS = (("shelved", AlarmState.SHELVED, "Shelved"),
-                ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN, "Suppressed"),
-                ("oos", AlarmState.OUT_OF_SERVICE, "Out of service"))
-SHELVE_CHOICES = {"0.25": "15 minutes", "0.5": "30 minutes", "1": "1 hour", "2": "2 hours", "4": "4 hours",
-                  "8": "8 hours", "24": "24 hours", "oneshot": "one-shot: until it clears"}
+HIDDEN_LISTS = (
+    ("shelved", AlarmState.SHELVED, "Shelved"),
+    ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN, "Suppressed"),
+    ("oos", AlarmState.OUT_OF_SERVICE, "Out of service"),
+)
+SHELVE_CHOICES = {
+    "0.25": "15 minutes",
+    "0.5": "30 minutes",
+    "1": "1 hour",
+    "2": "2 hours",
+    "4": "4 hours",
+    "8": "8 hours",
+    "24": "24 hours",
+    "oneshot": "one-shot: until it clears",
+}
 
 
 def _value(value: Any) -> str:
@@ -99,12 +118,22 @@ def row_of(alarm: Alarm, zone: ZoneInfo) -> dict[str, Any]:
     ack = ""
     if alarm.acked_by:
         ack = f"{alarm.acked_by} {local_time(alarm.acked_at, zone)}" + (
-            f" — {alarm.ack_comment}" if alarm.ack_comment else "")
+            f" — {alarm.ack_comment}" if alarm.ack_comment else ""
+        )
     return {
-        "id": alarm.id, "priority": alarm.priority, "ind": indicator_classes(alarm.priority, alarm.state),
-        "first_out": alarm.first_out, "time": local_time(alarm.activated_at, zone, date=True), "area": alarm.area,
-        "line": alarm.line, "tag": alarm.name, "message": alarm.message, "value": _value(alarm.value),
-        "state": alarm.state.value, "state_label": alarm.state.label, "unack": alarm.state.unacknowledged,
+        "id": alarm.id,
+        "priority": alarm.priority,
+        "ind": indicator_classes(alarm.priority, alarm.state),
+        "first_out": alarm.first_out,
+        "time": local_time(alarm.activated_at, zone, date=True),
+        "area": alarm.area,
+        "line": alarm.line,
+        "tag": alarm.name,
+        "message": alarm.message,
+        "value": _value(alarm.value),
+        "state": alarm.state.value,
+        "state_label": alarm.state.label,
+        "unack": alarm.state.unacknowledged,
         "ack": ack,
     }
 
@@ -116,9 +145,17 @@ def hidden_row_of(alarm: Alarm, zone: ZoneInfo, now: datetime) -> dict[str, Any]
         until = alarm.shelved_until
         left = "until it clears" if until is None else _duration(until - now)
     return {
-        "id": alarm.id, "priority": alarm.priority, "ind": indicator_classes(alarm.priority), "first_out": False,
-        "line": alarm.line, "tag": alarm.name, "message": alarm.message, "by": alarm.mode_by or "",
-        "since": local_time(alarm.mode_at, zone, date=True), "why": alarm.mode_reason or "", "left": left,
+        "id": alarm.id,
+        "priority": alarm.priority,
+        "ind": indicator_classes(alarm.priority),
+        "first_out": False,
+        "line": alarm.line,
+        "tag": alarm.name,
+        "message": alarm.message,
+        "by": alarm.mode_by or "",
+        "since": local_time(alarm.mode_at, zone, date=True),
+        "why": alarm.mode_reason or "",
+        "left": left,
         "condition": "in alarm" if alarm.status.condition else "normal",
     }
 
@@ -130,6 +167,7 @@ def _duration(delta: timedelta) -> str:
 
 def sort_alarms(alarms: list[Alarm], how: str) -> list[Alarm]:
     """Order the list as chosen on the screen."""
+
     def at(a: Alarm) -> float:
         return (a.activated_at or a.changed_at).timestamp()
 
@@ -142,8 +180,9 @@ def sort_alarms(alarms: list[Alarm], how: str) -> list[Alarm]:
     return sorted(alarms, key=lambda a: (a.priority, -at(a)))
 
 
-def filter_alarms(alarms: list[Alarm], *, text: str = "", priority: int = 0, area: str = "", line: str = "",
-                  state: str = "") -> list[Alarm]:
+def filter_alarms(
+    alarms: list[Alarm], *, text: str = "", priority: int = 0, area: str = "", line: str = "", state: str = ""
+) -> list[Alarm]:
     """Keep the alarms that match every filter given."""
     text = text.lower()
     out = []
@@ -168,8 +207,12 @@ def filter_alarms(alarms: list[Alarm], *, text: str = "", priority: int = 0, are
 
 
 def _table(columns: list[dict[str, Any]], name: str, selectable: bool) -> ui.table:
-    table = testid(ui.table(columns=columns, rows=[], row_key="id", selection="multiple" if selectable else None,
-                            pagination=0).classes("w-full").props("flat bordered hide-bottom"), name)
+    table = testid(
+        ui.table(columns=columns, rows=[], row_key="id", selection="multiple" if selectable else None, pagination=0)
+        .classes("w-full")
+        .props("flat bordered hide-bottom"),
+        name,
+    )
     table.add_slot("body-cell-priority", PRIORITY_SLOT)
     table.add_slot("body-cell-line", LINE_SLOT)
     table.add_slot("body-cell-open", OPEN_SLOT)
@@ -207,8 +250,9 @@ class CommandRunner:
 class AlarmCommands:
     """The confirm dialogs of every alarm command; used by the summary and the detail screen."""
 
-    def __init__(self, rt: Runtime, viewer: ActionContext, status: ui.label,
-                 after: Callable[[AckResult | None], Awaitable[None]]) -> None:
+    def __init__(
+        self, rt: Runtime, viewer: ActionContext, status: ui.label, after: Callable[[AckResult | None], Awaitable[None]]
+    ) -> None:
         self.rt = rt
         # Whom the page was built for: it shapes the dialogs only; each confirm acts as the person resolved then.
         self.viewer = viewer
@@ -227,18 +271,33 @@ class AlarmCommands:
             alarm = change.alarm
             ref = alarm.ref
             try:
-                await self.rt.notes.add(ctx.for_action(), alarm.line, f"{alarm.message}: {comment}", slot.name,
-                                        slot.date, machine=ref.machine.name if ref and ref.machine else "",
-                                        alarm_id=alarm.id)
+                await self.rt.notes.add(
+                    ctx.for_action(),
+                    alarm.line,
+                    f"{alarm.message}: {comment}",
+                    slot.name,
+                    slot.date,
+                    machine=ref.machine.name if ref and ref.machine else "",
+                    alarm_id=alarm.id,
+                )
             except (PermissionDenied, ValueError, DatabaseUnavailable) as exc:
                 ui.notify(f"Acknowledged, but not posted to the shift log: {exc}", type="warning")
                 return
         ui.notify("Comment posted to the shift log.")
 
-    def _dialog(self, title: str, ids: list[str], *, reason_label: str, reason_required: bool,
-                choices: dict[str, str] | None, confirm_text: str,
-                action: Callable[[ActionContext, list[str], str, str | None], Awaitable[AckResult | None]],
-                sign: str | None = None, post_to_log: bool = False) -> None:
+    def _dialog(
+        self,
+        title: str,
+        ids: list[str],
+        *,
+        reason_label: str,
+        reason_required: bool,
+        choices: dict[str, str] | None,
+        confirm_text: str,
+        action: Callable[[ActionContext, list[str], str, str | None], Awaitable[AckResult | None]],
+        sign: str | None = None,
+        post_to_log: bool = False,
+    ) -> None:
         if not ids:
             self.status.set_text("Select alarms first.")
             return
@@ -251,10 +310,12 @@ class AlarmCommands:
             ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
             choice = None
             if choices:
-                choice = testid(ui.select(choices, value=next(iter(choices)), label="Duration"),
-                                "shelve-duration").classes("w-64")
-            reason = testid(ui.textarea(reason_label).props(f"maxlength={MAX_COMMENT} counter"),
-                            "ack-comment").classes("w-full")
+                choice = testid(
+                    ui.select(choices, value=next(iter(choices)), label="Duration"), "shelve-duration"
+                ).classes("w-64")
+            reason = testid(ui.textarea(reason_label).props(f"maxlength={MAX_COMMENT} counter"), "ack-comment").classes(
+                "w-full"
+            )
             post = None
             if post_to_log and self.viewer.can(Permission.ADD_NOTE):
                 post = testid(ui.checkbox("Also post the comment to the shift log"), "ack-post-note")
@@ -299,10 +360,19 @@ class AlarmCommands:
     def acknowledge(self, ids: list[str]) -> None:
         """Ask for an optional comment, then acknowledge."""
         svc = self.rt.alarm_service
-        self._dialog("Acknowledge", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
-                     confirm_text="Confirm acknowledge", sign="acknowledge", post_to_log=True,
-                     action=lambda actor, i, text, _: self.run("acknowledged", lambda: svc.acknowledge(
-                         actor, i, text, signature=self.signature)))
+        self._dialog(
+            "Acknowledge",
+            ids,
+            reason_label="Comment (optional)",
+            reason_required=False,
+            choices=None,
+            confirm_text="Confirm acknowledge",
+            sign="acknowledge",
+            post_to_log=True,
+            action=lambda actor, i, text, _: self.run(
+                "acknowledged", lambda: svc.acknowledge(actor, i, text, signature=self.signature)
+            ),
+        )
 
     def shelve(self, ids: list[str]) -> None:
         """Ask for a reason and a duration (up to the plant's maximum, or one-shot), then shelve."""
@@ -314,38 +384,73 @@ class AlarmCommands:
             duration = None if choice == "oneshot" else timedelta(hours=float(choice or 1))
             return self.run("shelved", lambda: svc.shelve(actor, i, text, duration, signature=self.signature))
 
-        self._dialog("Shelve", ids, reason_label="Reason (required)", reason_required=True, choices=choices,
-                     confirm_text="Confirm shelve", action=act, sign="shelve")
+        self._dialog(
+            "Shelve",
+            ids,
+            reason_label="Reason (required)",
+            reason_required=True,
+            choices=choices,
+            confirm_text="Confirm shelve",
+            action=act,
+            sign="shelve",
+        )
 
     def unshelve(self, ids: list[str]) -> None:
         """End shelvings early."""
         svc = self.rt.alarm_service
-        self._dialog("Unshelve", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
-                     confirm_text="Confirm unshelve",
-                     action=lambda actor, i, text, _: self.run("unshelved", lambda: svc.unshelve(actor, i, text)))
+        self._dialog(
+            "Unshelve",
+            ids,
+            reason_label="Comment (optional)",
+            reason_required=False,
+            choices=None,
+            confirm_text="Confirm unshelve",
+            action=lambda actor, i, text, _: self.run("unshelved", lambda: svc.unshelve(actor, i, text)),
+        )
 
     def remove_from_service(self, ids: list[str]) -> None:
         """Ask for the reason (e.g. the work order), then take the alarms out of service."""
         svc = self.rt.alarm_service
-        self._dialog("Remove from service", ids, reason_label="Reason, e.g. the work order (required)",
-                     reason_required=True, choices=None, confirm_text="Confirm remove", sign="remove_from_service",
-                     action=lambda actor, i, text, _: self.run("removed from service", lambda: svc.remove_from_service(
-                         actor, i, text, signature=self.signature)))
+        self._dialog(
+            "Remove from service",
+            ids,
+            reason_label="Reason, e.g. the work order (required)",
+            reason_required=True,
+            choices=None,
+            confirm_text="Confirm remove",
+            sign="remove_from_service",
+            action=lambda actor, i, text, _: self.run(
+                "removed from service", lambda: svc.remove_from_service(actor, i, text, signature=self.signature)
+            ),
+        )
 
     def return_to_service(self, ids: list[str]) -> None:
         """Put alarms back in service."""
         svc = self.rt.alarm_service
-        self._dialog("Return to service", ids, reason_label="Comment (optional)", reason_required=False,
-                     choices=None, confirm_text="Confirm return",
-                     action=lambda actor, i, text, _: self.run("returned to service",
-                                                               lambda: svc.return_to_service(actor, i, text)))
+        self._dialog(
+            "Return to service",
+            ids,
+            reason_label="Comment (optional)",
+            reason_required=False,
+            choices=None,
+            confirm_text="Confirm return",
+            action=lambda actor, i, text, _: self.run(
+                "returned to service", lambda: svc.return_to_service(actor, i, text)
+            ),
+        )
 
     def reset(self, ids: list[str]) -> None:
         """Reset latched alarms."""
         svc = self.rt.alarm_service
-        self._dialog("Reset", ids, reason_label="Comment (optional)", reason_required=False, choices=None,
-                     confirm_text="Confirm reset",
-                     action=lambda actor, i, text, _: self.run("reset", lambda: svc.reset(actor, i, text)))
+        self._dialog(
+            "Reset",
+            ids,
+            reason_label="Comment (optional)",
+            reason_required=False,
+            choices=None,
+            confirm_text="Confirm reset",
+            action=lambda actor, i, text, _: self.run("reset", lambda: svc.reset(actor, i, text)),
+        )
 
 
 def alarms_page(rt: Runtime, ctx: ActionContext, focus: str | None = None, tab: str | None = None) -> None:
@@ -397,12 +502,17 @@ class AlarmSummary:
             self.totals = testid(ui.label(""), "alarm-totals")
         with ui.row().classes("w-full items-end gap-3"):
             self.search = testid(ui.input("Filter (text)").props("clearable"), "alarm-filter").classes("w-56")
-            self.prio = ui.select({0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3",
-                                   4: "priority 4"}, value=0, label="Priority").classes("w-36")
-            self.area = ui.select({"": "all areas", **{a.name: a.name for a in self.rt.plant.areas}}, value="",
-                                  label="Area").classes("w-36")
-            self.line = ui.select({"": "all lines", **{ln.name: ln.name for _, ln in self.rt.plant.lines()}},
-                                  value="", label="Line").classes("w-36")
+            self.prio = ui.select(
+                {0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3", 4: "priority 4"},
+                value=0,
+                label="Priority",
+            ).classes("w-36")
+            self.area = ui.select(
+                {"": "all areas", **{a.name: a.name for a in self.rt.plant.areas}}, value="", label="Area"
+            ).classes("w-36")
+            self.line = ui.select(
+                {"": "all lines", **{ln.name: ln.name for _, ln in self.rt.plant.lines()}}, value="", label="Line"
+            ).classes("w-36")
             self.state = ui.select(STATE_FILTERS, value="", label="State").classes("w-44")
             self.order = ui.select(SORTS, value="priority", label="Sort").classes("w-48")
         with ui.row().classes("items-center gap-2"):
@@ -413,47 +523,84 @@ class AlarmSummary:
 
     def _commands(self) -> None:
         if self.may_ack:
-            testid(ui.button("Acknowledge selected", on_click=lambda: self.commands.acknowledge(self.selected())),
-                   "ack-selected")
-            testid(ui.button("Acknowledge page", on_click=lambda: self.commands.acknowledge(self.page_unacked()))
-                   .props("outline"), "ack-all")
+            testid(
+                ui.button("Acknowledge selected", on_click=lambda: self.commands.acknowledge(self.selected())),
+                "ack-selected",
+            )
+            testid(
+                ui.button("Acknowledge page", on_click=lambda: self.commands.acknowledge(self.page_unacked())).props(
+                    "outline"
+                ),
+                "ack-all",
+            )
             # In a flood the whole filtered list can be acknowledged at once, still behind a confirm.
-            testid(ui.button("Acknowledge all listed", on_click=lambda: self.commands.acknowledge(self.all_unacked()))
-                   .props("outline"), "ack-listed")
+            testid(
+                ui.button(
+                    "Acknowledge all listed", on_click=lambda: self.commands.acknowledge(self.all_unacked())
+                ).props("outline"),
+                "ack-listed",
+            )
         if self.may_shelve:
-            testid(ui.button("Shelve…", on_click=lambda: self.commands.shelve(self.selected())).props("outline"),
-                   "shelve")
+            testid(
+                ui.button("Shelve…", on_click=lambda: self.commands.shelve(self.selected())).props("outline"), "shelve"
+            )
         if self.may_reset:
-            testid(ui.button("Reset latched", on_click=lambda: self.commands.reset(self.selected())).props("outline"),
-                   "reset")
+            testid(
+                ui.button("Reset latched", on_click=lambda: self.commands.reset(self.selected())).props("outline"),
+                "reset",
+            )
         if self.may_oos:
-            testid(ui.button("Remove from service…", on_click=lambda: self.commands.remove_from_service(
-                self.selected())).props("outline"), "oos")
+            testid(
+                ui.button(
+                    "Remove from service…", on_click=lambda: self.commands.remove_from_service(self.selected())
+                ).props("outline"),
+                "oos",
+            )
         if not self.may_ack:
             ui.label(f"Your role ({self.ctx.role.value}) may view alarms but not acknowledge them.").classes(
-                "hmi-muted")
+                "hmi-muted"
+            )
 
     def _hidden_panel(self, name: str, state: AlarmState) -> ui.table:
         with ui.tab_panel(name).classes("p-0 gap-2"):
             with ui.row().classes("items-center gap-2"):
                 if state is AlarmState.SHELVED and self.may_shelve:
-                    testid(ui.button("Unshelve selected", on_click=lambda: self.commands.unshelve(
-                        self.selected_in(AlarmState.SHELVED))), "unshelve")
+                    testid(
+                        ui.button(
+                            "Unshelve selected",
+                            on_click=lambda: self.commands.unshelve(self.selected_in(AlarmState.SHELVED)),
+                        ),
+                        "unshelve",
+                    )
                 if state is AlarmState.OUT_OF_SERVICE and self.may_oos:
-                    testid(ui.button("Return to service", on_click=lambda: self.commands.return_to_service(
-                        self.selected_in(AlarmState.OUT_OF_SERVICE))), "return-to-service")
+                    testid(
+                        ui.button(
+                            "Return to service",
+                            on_click=lambda: self.commands.return_to_service(
+                                self.selected_in(AlarmState.OUT_OF_SERVICE)
+                            ),
+                        ),
+                        "return-to-service",
+                    )
                 if state is AlarmState.SUPPRESSED_BY_DESIGN:
-                    ui.label("Suppressed by the plant state their definition names; they return by "
-                             "themselves.").classes("hmi-muted")
+                    ui.label(
+                        "Suppressed by the plant state their definition names; they return by themselves."
+                    ).classes("hmi-muted")
             pickable = (state is AlarmState.SHELVED and self.may_shelve) or (
-                state is AlarmState.OUT_OF_SERVICE and self.may_oos)
+                state is AlarmState.OUT_OF_SERVICE and self.may_oos
+            )
             return _table(HIDDEN_COLUMNS, f"{name}-table", selectable=pickable)
 
     def matching(self) -> list[Alarm]:
         """The active alarms the filters keep, in the chosen order."""
-        found = filter_alarms(self.rt.alarms.active(), text=self.search.value or "",
-                              priority=int(self.prio.value or 0), area=self.area.value or "",
-                              line=self.line.value or "", state=self.state.value or "")
+        found = filter_alarms(
+            self.rt.alarms.active(),
+            text=self.search.value or "",
+            priority=int(self.prio.value or 0),
+            area=self.area.value or "",
+            line=self.line.value or "",
+            state=self.state.value or "",
+        )
         return sort_alarms(found, self.order.value or "priority")
 
     def selected(self) -> list[str]:
@@ -498,7 +645,7 @@ class AlarmSummary:
         if self.pager.max != pages:
             self.pager.max = pages
         page = min(int(self.pager.value or 1), pages)
-        visible = alarms[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        visible = alarms[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         sig = [(a.id, a.state.value, a.activation, a.acked_by, a.first_out) for a in visible]
         if sig == self.shown and not force:
             return
@@ -513,8 +660,15 @@ class AlarmSummary:
         now = self.rt.clock()
         for state, table in self.hidden_tables.items():
             hidden = self.rt.alarms.in_state(state)
-            sig = [(a.id, a.mode_at, a.status.condition,
-                    a.shelved_until and int((a.shelved_until - now).total_seconds() // 60)) for a in hidden]
+            sig = [
+                (
+                    a.id,
+                    a.mode_at,
+                    a.status.condition,
+                    a.shelved_until and int((a.shelved_until - now).total_seconds() // 60),
+                )
+                for a in hidden
+            ]
             if sig != self.shown_hidden.get(state):
                 self.shown_hidden[state] = sig
                 table.rows = [hidden_row_of(a, self.zone, now) for a in hidden]

@@ -99,16 +99,19 @@ class AnnunciatorWidget:
     def __init__(self, policy: dict[int, SoundPolicy]) -> None:
         ui.add_head_html(ANNUNCIATOR_JS)
         stored = app.storage.user.get(_STORE, {})
-        self.planner = SoundPlanner(policy, int(stored.get("silenced", 0)), int(stored.get("announced", 0)),
-                                    _started=bool(stored))
+        self.planner = SoundPlanner(
+            policy, int(stored.get("silenced", 0)), int(stored.get("announced", 0)), _started=bool(stored)
+        )
         self._tone = -1
         self._enabled = False
         ui.timer(0.5, self._ask_browser, once=True)
-        self.allow = testid(ui.button("Allow alarm sound", on_click=self._enable).props("color=white outline no-caps"),
-                            "allow-sound")
+        self.allow = testid(
+            ui.button("Allow alarm sound", on_click=self._enable).props("color=white outline no-caps"), "allow-sound"
+        )
         self.allow.set_visibility(False)
-        self.silence_button = testid(ui.button("Silence", on_click=self._silence).props("color=white outline no-caps"),
-                                     "silence")
+        self.silence_button = testid(
+            ui.button("Silence", on_click=self._silence).props("color=white outline no-caps"), "silence"
+        )
         self._alarms: list[Alarm] = []
 
     async def _ask_browser(self) -> None:

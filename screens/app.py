@@ -64,8 +64,9 @@ async def ready(rt: Runtime) -> bool:
     """True when the runtime runs; otherwise the page says why it cannot be shown."""
     if await rt.wait_ready():
         return True
-    ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")
-             ).classes("hmi-title p-6").props('role="alert"')
+    ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")).classes(
+        "hmi-title p-6"
+    ).props('role="alert"')
     return False
 
 

@@ -64,8 +64,9 @@ def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
 
 AUDIT_VIEWERS = Restriction(
     check=lambda rt, ctx: rt.audit.require(ctx, Permission.VIEW_AUDIT, action="audit.view", object_type="audit"),
-    refused=lambda ctx, _: f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager or an "
-                           "administrator can.",
+    refused=lambda ctx, _: (
+        f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager or an administrator can."
+    ),
     unavailable="The audit trail cannot be shown",
     testid="audit-denied",
 )
@@ -96,20 +97,32 @@ class AuditScreen:
             self.obj = testid(ui.input("Object (type or type:id)").classes("w-56").props("clearable"), "audit-object")
             self.action = testid(ui.input("Action (e.g. login)").classes("w-44").props("clearable"), "audit-action")
         # Hidden for roles the service would refuse anyway; the export checks the permission itself.
-        exports = [("Export CSV", command(rt, lambda actor: self.export(actor, "csv")), "audit-export-csv"),
-                   ("Export PDF", command(rt, lambda actor: self.export(actor, "pdf")), "audit-export-pdf")]
-        self.pages = PagedTable(rt, "audit", COLUMNS, read=self.read, row=lambda r: _row(r, rt),
-                                unreadable="The audit trail cannot be read",
-                                actions=exports if ctx.can(Permission.EXPORT_AUDIT) else ())
+        exports = [
+            ("Export CSV", command(rt, lambda actor: self.export(actor, "csv")), "audit-export-csv"),
+            ("Export PDF", command(rt, lambda actor: self.export(actor, "pdf")), "audit-export-pdf"),
+        ]
+        self.pages = PagedTable(
+            rt,
+            "audit",
+            COLUMNS,
+            read=self.read,
+            row=lambda r: _row(r, rt),
+            unreadable="The audit trail cannot be read",
+            actions=exports if ctx.can(Permission.EXPORT_AUDIT) else (),
+        )
         on_choice([self.range.select], self.pages.show)
 
     def current(self) -> tuple[ranges.Window, AuditFilter]:
         """The chosen window and filter; ValueError when they are not one."""
         window = self.range.window()
         # "Last hour" runs up to the newest row, including those written while the page is open.
-        flt = AuditFilter.build(since=window.start, until=None if window.open_end else window.end,
-                                username=self.user.value or "", obj=self.obj.value or "",
-                                action=self.action.value or "")
+        flt = AuditFilter.build(
+            since=window.start,
+            until=None if window.open_end else window.end,
+            username=self.user.value or "",
+            obj=self.obj.value or "",
+            action=self.action.value or "",
+        )
         return window, flt
 
     async def read(self, offset: int) -> tuple[ranges.Window, Page[AuditEntry]]:
@@ -121,8 +134,9 @@ class AuditScreen:
     async def export(self, actor: ActionContext, fmt: str) -> None:
         """Export the chosen entries as CSV or PDF, audited before the file leaves."""
         status = self.pages.status
-        found = await read_for_export(status, lambda: self._read_export(actor, fmt),
-                                      self.rt.plant.limits.export_max_rows)
+        found = await read_for_export(
+            status, lambda: self._read_export(actor, fmt), self.rt.plant.limits.export_max_rows
+        )
         if found is None:
             return
         (window, flt, head), rows = found
@@ -134,23 +148,33 @@ class AuditScreen:
         else:
             printed = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
             content = await asyncio.to_thread(
-                audit_pdf, rows, title=self.rt.plant.site.name, zone=self.zone, generated_by=printed,
-                generated_at=self.rt.clock(), filter_text=flt.describe(self.zone), head=head)
+                audit_pdf,
+                rows,
+                title=self.rt.plant.site.name,
+                zone=self.zone,
+                generated_by=printed,
+                generated_at=self.rt.clock(),
+                filter_text=flt.describe(self.zone),
+                head=head,
+            )
             filename, media = f"{name}.pdf", "application/pdf"
         try:
             # Recorded before the file leaves: an export that cannot be audited does not happen.
-            await self.rt.audit.record(actor, "audit.export", "audit", fmt, new_value=flt.as_dict(),
-                                       detail=f"{len(rows)} rows to {filename}")
+            await self.rt.audit.record(
+                actor, "audit.export", "audit", fmt, new_value=flt.as_dict(), detail=f"{len(rows)} rows to {filename}"
+            )
         except DatabaseUnavailable as exc:
             status.set_text(f"Not exported: {exc}")
             return
         ui.download.content(content, filename, media)
         status.set_text(f"Exported {len(rows)} entries.")
 
-    async def _read_export(self, actor: ActionContext, fmt: str) -> tuple[
-            tuple[ranges.Window, AuditFilter, Anchor | None], list[AuditEntry]]:
-        await self.rt.audit.require(actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit",
-                                    object_id=fmt)
+    async def _read_export(
+        self, actor: ActionContext, fmt: str
+    ) -> tuple[tuple[ranges.Window, AuditFilter, Anchor | None], list[AuditEntry]]:
+        await self.rt.audit.require(
+            actor, Permission.EXPORT_AUDIT, action="audit.export", object_type="audit", object_id=fmt
+        )
         window, flt = self.current()
         head = await self.rt.audit.head()
         rows = await read_export(self.rt.audit, flt, limits=self.rt.plant.limits, now=self.rt.clock())

@@ -18,8 +18,13 @@ from hmi.private_files import create_private_file, private_dir
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
 from hmi.supervise import stop_tasks
 
-DEMO_USERS = (("operator", Role.OPERATOR), ("lead", Role.LEAD), ("engineer", Role.ENGINEER),
-              ("manager", Role.MANAGER), ("admin", Role.ADMIN))
+DEMO_USERS = (
+    ("operator", Role.OPERATOR),
+    ("lead", Role.LEAD),
+    ("engineer", Role.ENGINEER),
+    ("manager", Role.MANAGER),
+    ("admin", Role.ADMIN),
+)
 
 
 def register(sub: Any) -> None:
@@ -32,8 +37,12 @@ def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="start a simulated bottling plant and the HMI on SQLite, nothing to set up")
     _common(demo)
     demo.add_argument("--seed", type=int, default=None, help="make the simulated plant repeatable")
-    demo.add_argument("--history-hours", type=float, default=8.0,
-                      help="fill an empty history with this many simulated hours before now (default 8; 0: none)")
+    demo.add_argument(
+        "--history-hours",
+        type=float,
+        default=8.0,
+        help="fill an empty history with this many simulated hours before now (default 8; 0: none)",
+    )
     demo.set_defaults(handler=handle_demo)
 
 
@@ -110,8 +119,11 @@ def _warn_if_exposed(host: str) -> None:
 def session_cookie(access: AccessPolicy) -> dict[str, Any]:
     """Options of the signed session cookie: it lives no longer than a session, and is Secure behind TLS."""
     # Starlette's default is 14 days; the server-side session ends sooner anyway, the cookie should not outlive it.
-    return {"max_age": max(1, round(access.session_hours * 3600)), "https_only": access.secure_cookies,
-            "same_site": "lax"}
+    return {
+        "max_age": max(1, round(access.session_hours * 3600)),
+        "https_only": access.secure_cookies,
+        "same_site": "lax",
+    }
 
 
 def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) -> None:
@@ -149,8 +161,9 @@ def handle_run(args: argparse.Namespace) -> int:
     url, secret = prepared
     from hmi.runtime import Runtime
 
-    runtime = Runtime(plant, Database(url), config_path=Path(args.config),
-                      data_dir=args.data_dir.expanduser().absolute())
+    runtime = Runtime(
+        plant, Database(url), config_path=Path(args.config), data_dir=args.data_dir.expanduser().absolute()
+    )
     print(f"HMI for {plant.site.name}: http://{args.host}:{args.port}", flush=True)
     _serve(runtime, args, secret)
     return 0
@@ -189,8 +202,9 @@ def handle_demo(args: argparse.Namespace) -> int:
     simulator = PlantSimulator(plant, host="127.0.0.1", port=sim_port, seed=args.seed)
     # A password chosen through the environment is not printed on the login page for all to read.
     hint = "set by HMI_DEMO_PASSWORD" if os.environ.get("HMI_DEMO_PASSWORD") else password
-    runtime = Runtime(plant, Database(url), demo=DemoInfo(DEMO_USERS, hint),
-                      data_dir=args.data_dir.expanduser().absolute())
+    runtime = Runtime(
+        plant, Database(url), demo=DemoInfo(DEMO_USERS, hint), data_dir=args.data_dir.expanduser().absolute()
+    )
 
     backfills: list[asyncio.Task[int]] = []
 

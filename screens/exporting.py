@@ -14,8 +14,9 @@ W = TypeVar("W")
 R = TypeVar("R")
 
 
-async def read_for_export(status: ui.label, read: Callable[[], Awaitable[tuple[W, Sequence[R]]]],
-                          limit: int) -> tuple[W, Sequence[R]] | None:
+async def read_for_export(
+    status: ui.label, read: Callable[[], Awaitable[tuple[W, Sequence[R]]]], limit: int
+) -> tuple[W, Sequence[R]] | None:
     """`read()` (the window and its rows, limit + 1 at most), or None after telling the person why not."""
     try:
         window, rows = await read()

@@ -105,8 +105,10 @@ def refusal_text(result: SignIn) -> str:
     """What the login page says for a refused sign-in: the limit and when to retry, or the lockout, or neither."""
     if result.throttled is not None:
         who = "from this panel" if result.throttled.scope == "address" else "for this user name"
-        return (f"Too many sign-in attempts {who} (at most {result.throttled.limit}). "
-                f"Try again in {wait_text(result.throttled.retry_after_s)}; nothing was checked this time.")
+        return (
+            f"Too many sign-in attempts {who} (at most {result.throttled.limit}). "
+            f"Try again in {wait_text(result.throttled.retry_after_s)}; nothing was checked this time."
+        )
     if result.locked:
         return "This account is locked after too many failed sign-ins; ask an administrator to unlock it."
     return "Wrong user name or password, or the account is disabled."

@@ -22,8 +22,18 @@ from screens.widgets import indicator_classes
 
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
 PRIMARY = "#3d3d3d"
-NAV = (("Overview", "/"), ("Alarms", "/alarms"), ("Trends", "/trends"), ("OEE", "/oee"), ("Shift log", "/notes"),
-       ("Handover", "/handover"), ("Journal", "/journal"), ("KPIs", "/kpi"), ("Audit", "/audit"), ("Users", "/users"))
+NAV = (
+    ("Overview", "/"),
+    ("Alarms", "/alarms"),
+    ("Trends", "/trends"),
+    ("OEE", "/oee"),
+    ("Shift log", "/notes"),
+    ("Handover", "/handover"),
+    ("Journal", "/journal"),
+    ("KPIs", "/kpi"),
+    ("Audit", "/audit"),
+    ("Users", "/users"),
+)
 # Entries only some roles reach; the page itself checks again (and audits a refusal).
 NAV_NEEDS = {"/users": Permission.MANAGE_USERS}
 # Who is told about records the database refused (set aside in quarantine): the people who can repair them.
@@ -39,8 +49,9 @@ class BannerRow:
     def __init__(self) -> None:
         self.alarm_id = ""
         self.line = ""
-        with testid(ui.row().classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap"),
-                    "alarm-banner") as self.row:
+        with testid(
+            ui.row().classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap"), "alarm-banner"
+        ) as self.row:
             self.ind = ui.label("").classes("alarm-ind p1")
             self.text = ui.label("").classes("text-base font-semibold grow hmi-wrap")
             self.time = ui.label("").classes("hmi-muted")
@@ -59,8 +70,10 @@ class BannerRow:
         self.ind.set_text(str(alarm.priority))
         self.ind.classes(replace=indicator_classes(alarm.priority, alarm.state))
         first = "FIRST-OUT · " if alarm.first_out else ""
-        self.text.set_text(f"{first}P{alarm.priority} {alarm.line}: {alarm.message}"
-                           + (f"  (+{more} more unacknowledged)" if more else ""))
+        self.text.set_text(
+            f"{first}P{alarm.priority} {alarm.line}: {alarm.message}"
+            + (f"  (+{more} more unacknowledged)" if more else "")
+        )
         self.time.set_text(local_time(alarm.activated_at, zone))
         self.open_line.set_text(f"Line {alarm.line}")
 
@@ -140,8 +153,9 @@ class Banners:
         self.repairs = ctx.role in QUARANTINE_ROLES
         self.sets_clocks = ctx.role in (Role.ENGINEER, Role.ADMIN)
         with ui.column().classes("w-full gap-1 px-3 pt-2"):
-            self.conn = testid(ui.row().classes("hmi-banner-conn w-full items-center px-3 py-2").props('role="alert"'),
-                               "conn-banner")
+            self.conn = testid(
+                ui.row().classes("hmi-banner-conn w-full items-center px-3 py-2").props('role="alert"'), "conn-banner"
+            )
             self.conn.set_visibility(False)
             with self.conn:
                 self.conn_text = ui.label("")
@@ -160,16 +174,26 @@ class Banners:
         """Every banner as things are now (`down`: the endpoints not connected)."""
         self.conn.set_visibility(bool(down))
         if down:
-            self.conn_text.set_text("  ·  ".join(
-                f"Connection lost: endpoint {s.endpoint} ({s.url}) since {local_time(s.since, self.zone, date=True)}"
-                f" — its values are STALE. {s.detail}" for s in down))
+            self.conn_text.set_text(
+                "  ·  ".join(
+                    f"Connection lost: endpoint {s.endpoint} ({s.url}) since "
+                    f"{local_time(s.since, self.zone, date=True)}"
+                    f" — its values are STALE. {s.detail}"
+                    for s in down
+                )
+            )
         _say(self.historian, self._historian())
         _say(self.journal, self._journal())
         _say(self.quarantine, self._quarantine())
         skewed = self.rt.board.skewed() if self.sets_clocks else []
-        _say(self.skew, "  ·  ".join(
-            f"Clock skew: endpoint {s.endpoint} ({s.url}) stamps values {s.clock_skew_s:g} s ahead of this HMI's "
-            "clock; they are marked CLOCK SKEW. Set the PLC's or server's clock (NTP)." for s in skewed))
+        _say(
+            self.skew,
+            "  ·  ".join(
+                f"Clock skew: endpoint {s.endpoint} ({s.url}) stamps values {s.clock_skew_s:g} s ahead of this HMI's "
+                "clock; they are marked CLOCK SKEW. Set the PLC's or server's clock (NTP)."
+                for s in skewed
+            ),
+        )
         unack = [a for a in active if a.state.unacknowledged]
         for i, row in enumerate(self.rows):
             more = len(unack) - BANNER_ROWS if i == BANNER_ROWS - 1 and len(unack) > BANNER_ROWS else 0
@@ -179,18 +203,25 @@ class Banners:
         hist = self.rt.recorder.status
         if hist.buffering_since is None:
             return ""
-        return (f"Historian: the database is unreachable since {local_time(hist.buffering_since, self.zone, date=True)}"
-                f"; {hist.spooled_batches} batch(es) of samples wait on local disk and are written when it returns.")
+        return (
+            f"Historian: the database is unreachable since {local_time(hist.buffering_since, self.zone, date=True)}"
+            f"; {hist.spooled_batches} batch(es) of samples wait on local disk and are written when it returns."
+        )
 
     def _journal(self) -> str:
         journal = self.rt.journal.status
         if not journal.behind:
             return ""
-        why = (f"the database is unavailable since {local_time(journal.unavailable_since, self.zone, date=True)}"
-               if journal.unavailable_since is not None else "it is catching up")
+        why = (
+            f"the database is unavailable since {local_time(journal.unavailable_since, self.zone, date=True)}"
+            if journal.unavailable_since is not None
+            else "it is catching up"
+        )
         on_disk = f", {journal.spilled} of them on local disk" if journal.spilled else ""
-        return (f"Alarm journal behind: {journal.pending + journal.spilled} transition(s) wait to be written{on_disk} "
-                f"({why}). Nothing is dropped.")
+        return (
+            f"Alarm journal behind: {journal.pending + journal.spilled} transition(s) wait to be written{on_disk} "
+            f"({why}). Nothing is dropped."
+        )
 
     def _quarantine(self) -> str:
         refused = self.rt.quarantine.count if self.repairs else 0
@@ -198,5 +229,7 @@ class Banners:
             return ""
         fallback = self.rt.quarantine.fallback
         where = "table quarantined_rows" + (f" and {fallback}" if fallback else "")
-        return (f"{refused} record(s) the database refused are set aside in quarantine ({where}) with the reason; "
-                "the rest were written. Repair and re-enter them.")
+        return (
+            f"{refused} record(s) the database refused are set aside in quarantine ({where}) with the reason; "
+            "the rest were written. Repair and re-enter them."
+        )

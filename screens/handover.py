@@ -21,8 +21,11 @@ from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
 
-SECTIONS = (("Alarms standing", "alarms_standing"), ("Shelved", "alarms_shelved"),
-            ("Out of service", "alarms_out_of_service"))
+SECTIONS = (
+    ("Alarms standing", "alarms_standing"),
+    ("Shelved", "alarms_shelved"),
+    ("Out of service", "alarms_out_of_service"),
+)
 
 
 def handover_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -42,9 +45,14 @@ def report_content(data: dict[str, Any]) -> None:
         ui.label(f"{n['line']} · {n['category']} · {n['author']}: {n['text']}").classes("whitespace-pre-wrap")
     ui.label("Production").classes("font-semibold")
     for p in data["production"]:
-        testid(ui.label(f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
-                        f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
-                        f", rejects {count_text(p.get('reject'))})"), f"handover-production-{p['line']}")
+        testid(
+            ui.label(
+                f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
+                f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
+                f", rejects {count_text(p.get('reject'))})"
+            ),
+            f"handover-production-{p['line']}",
+        )
     ui.label(data["production_note"]).classes("hmi-muted text-sm")
     ui.label("Carried from the last handover: " + ("; ".join(data["carried_open_items"]) or "none"))
 
@@ -57,20 +65,24 @@ class HandoverScreen:
         self.ctx = ctx
         self.zone = rt.plant.site.zone
         self.may_sign = ctx.can(Permission.SIGN_HANDOVER)
-        scopes = {"": "whole site", **{a.name: f"area {a.name}" for a in rt.plant.areas},
-                  **{ln.name: f"line {ln.name}" for _, ln in rt.plant.lines()}}
+        scopes = {
+            "": "whole site",
+            **{a.name: f"area {a.name}" for a in rt.plant.areas},
+            **{ln.name: f"line {ln.name}" for _, ln in rt.plant.lines()},
+        }
         with frame(rt, ctx, "Handover"):
             slot = rt.shift()
-            ui.label(f"Shift handover — {slot.name} shift of {slot.date.isoformat()} "
-                     f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})").classes("hmi-title")
+            ui.label(
+                f"Shift handover — {slot.name} shift of {slot.date.isoformat()} "
+                f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})"
+            ).classes("hmi-title")
             self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "handover-status")
             with ui.row().classes("items-end gap-3"):
                 self.scope = testid(ui.select(scopes, value="", label="Scope").classes("w-48"), "handover-scope")
                 if self.may_sign:
                     testid(ui.button("Draft report", on_click=command(rt, self.draft)), "handover-draft")
                 else:
-                    ui.label(f"Your role ({ctx.role.value}) may read handovers but not sign them.").classes(
-                        "hmi-muted")
+                    ui.label(f"Your role ({ctx.role.value}) may read handovers but not sign them.").classes("hmi-muted")
             self.report = testid(ui.column().classes("w-full max-w-4xl gap-2"), "handover-report")
             self.listing = ui.column().classes("w-full max-w-4xl gap-1")
         ui.timer(0.0, self.recent, once=True)
@@ -90,18 +102,26 @@ class HandoverScreen:
         valid = await self.rt.handover.verify(handover)
         self.report.clear()
         with self.report, ui.column().classes("hmi-panel p-3 w-full gap-1"):
-            ui.label(f"Handover {handover.id} · {data['scope']} · {handover.shift_name} "
-                     f"{handover.shift_date.isoformat()} · {handover.state.value.replace('_', ' ')}").classes(
-                "font-bold")
+            ui.label(
+                f"Handover {handover.id} · {data['scope']} · {handover.shift_name} "
+                f"{handover.shift_date.isoformat()} · {handover.state.value.replace('_', ' ')}"
+            ).classes("font-bold")
             report_content(data)
             for s in signatures:
                 testid(ui.label(self.rt.signatures.manifestation(s, self.zone)), "signature")
             if signatures:
-                ui.label("Signatures match the content." if valid else
-                         "WARNING: the content no longer matches its signatures.").classes("font-semibold")
+                ui.label(
+                    "Signatures match the content."
+                    if valid
+                    else "WARNING: the content no longer matches its signatures."
+                ).classes("font-semibold")
             editable = handover.state is HandoverState.DRAFT and self.may_sign
-            open_items = testid(ui.textarea("Open items for the next shift (one a line)", value="\n".join(items))
-                                .props("" if editable else "readonly"), "handover-items").classes("w-full")
+            open_items = testid(
+                ui.textarea("Open items for the next shift (one a line)", value="\n".join(items)).props(
+                    "" if editable else "readonly"
+                ),
+                "handover-items",
+            ).classes("w-full")
             fields = await self._signature_fields(handover)
 
             async def sign(actor: ActionContext) -> None:
@@ -114,8 +134,9 @@ class HandoverScreen:
 
             with ui.row().classes("gap-2"):
                 if fields is not None:
-                    label = "Sign: handed over" if handover.state is HandoverState.DRAFT else \
-                        "Sign: reviewed / accepted"
+                    label = (
+                        "Sign: handed over" if handover.state is HandoverState.DRAFT else "Sign: reviewed / accepted"
+                    )
                     testid(ui.button(label, on_click=command(self.rt, sign)), "handover-sign")
                 testid(ui.button("PDF", on_click=download).props("outline"), "handover-pdf")
 
@@ -123,24 +144,33 @@ class HandoverScreen:
         """The signature this person may give the report now, or None (with the reason when it is their own)."""
         # The service refuses the outgoing lead as the incoming one: the screen does not offer it either.
         # Asked of the service: with signatures off there is no signature, but the hand-over is recorded.
-        handed_over_by_me = (handover.state is HandoverState.HANDED_OVER
-                             and await self.rt.handover.handed_over_by(handover) == self.ctx.user_id)
+        handed_over_by_me = (
+            handover.state is HandoverState.HANDED_OVER
+            and await self.rt.handover.handed_over_by(handover) == self.ctx.user_id
+        )
         if handed_over_by_me:
-            testid(ui.label("You handed this report over; the incoming lead (another person) reviews and signs it "
-                            "here.").classes("font-semibold"), "handover-own")
+            testid(
+                ui.label(
+                    "You handed this report over; the incoming lead (another person) reviews and signs it here."
+                ).classes("font-semibold"),
+                "handover-own",
+            )
         elif self.may_sign and handover.state is not HandoverState.ACCEPTED:
             return SignatureFields(self.rt, self.ctx)
         return None
 
-    async def sign(self, actor: ActionContext, handover: Handover, fields: SignatureFields, items: list[str],
-                   open_items: str) -> None:
+    async def sign(
+        self, actor: ActionContext, handover: Handover, fields: SignatureFields, items: list[str], open_items: str
+    ) -> None:
         """Sign as outgoing lead (the open items saved first) or as incoming lead."""
         request = fields.take()
         hid = handover.id or 0
         if handover.state is HandoverState.DRAFT:
             wanted = [i for i in open_items.splitlines() if i.strip()]
-            if wanted != items and await attempt(
-                    self.status, "saved", self.rt.handover.set_open_items(actor, hid, wanted)) is None:
+            if (
+                wanted != items
+                and await attempt(self.status, "saved", self.rt.handover.set_open_items(actor, hid, wanted)) is None
+            ):
                 return
             done = await attempt(self.status, "handed over", self.rt.handover.hand_over(actor, hid, request))
             message = "Handed over and signed."
@@ -164,6 +194,8 @@ class HandoverScreen:
         with self.listing:
             ui.label("Recent handovers").classes("font-bold")
             for h in rows:
-                ui.button(f"{h.shift_date.isoformat()} {h.shift_name} · {h.scope or 'site'} · "
-                          f"{h.state.value.replace('_', ' ')}",
-                          on_click=lambda h=h: self.show(h)).props("flat no-caps align=left")
+                ui.button(
+                    f"{h.shift_date.isoformat()} {h.shift_name} · {h.scope or 'site'} · "
+                    f"{h.state.value.replace('_', ' ')}",
+                    on_click=lambda h=h: self.show(h),
+                ).props("flat no-caps align=left")

@@ -72,18 +72,29 @@ def limit_shapes(plant: PlantConfig, pens: Sequence[str], units: Sequence[str]) 
         axis = _axis_ref(units.index(tag.unit))
         for alarm in tag.alarms:
             if alarm.type in LIMIT_TYPES and alarm.limit is not None:
-                shapes.append({
-                    "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": axis,
-                    "y0": alarm.limit, "y1": alarm.limit,
-                    "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
-                    "label": {"text": f"{name.split('.')[-1]} {alarm.type} {alarm.limit:g}", "font": {"size": 10},
-                              "textposition": "end"},
-                })
+                shapes.append(
+                    {
+                        "type": "line",
+                        "xref": "paper",
+                        "x0": 0,
+                        "x1": 1,
+                        "yref": axis,
+                        "y0": alarm.limit,
+                        "y1": alarm.limit,
+                        "line": {"dash": "dash", "width": 1, "color": "#7a1010"},
+                        "label": {
+                            "text": f"{name.split('.')[-1]} {alarm.type} {alarm.limit:g}",
+                            "font": {"size": 10},
+                            "textposition": "end",
+                        },
+                    }
+                )
     return shapes
 
 
-def pen_trace(plant: PlantConfig, name: str, index: int, units: Sequence[str], x: list[str],
-              y: list[float | None]) -> dict[str, Any]:
+def pen_trace(
+    plant: PlantConfig, name: str, index: int, units: Sequence[str], x: list[str], y: list[float | None]
+) -> dict[str, Any]:
     """The line of one pen, on its unit's axis, in the pen's colour; gaps stay gaps (connectgaps off)."""
     tag = plant.tags[name].tag
     return {
@@ -98,8 +109,9 @@ def pen_trace(plant: PlantConfig, name: str, index: int, units: Sequence[str], x
     }
 
 
-def trend_layout(zone: ZoneInfo, units: Sequence[str], shapes: list[dict[str, Any]], *, height: int,
-                 right_edge: float = 1.0) -> dict[str, Any]:
+def trend_layout(
+    zone: ZoneInfo, units: Sequence[str], shapes: list[dict[str, Any]], *, height: int, right_edge: float = 1.0
+) -> dict[str, Any]:
     """The layout every trend shares (history and live): time axis in plant local time, one y axis per unit (the
     first on the left, the others on the right from `right_edge`), the legend below."""
     layout: dict[str, Any] = {
@@ -115,15 +127,27 @@ def trend_layout(zone: ZoneInfo, units: Sequence[str], shapes: list[dict[str, An
     }
     for k, unit in enumerate(units[1:], start=2):
         layout[f"yaxis{k}"] = {
-            "title": {"text": unit}, "overlaying": "y", "side": "right",
-            "anchor": "x" if k == 2 else "free", "position": min(1.0, right_edge + AXIS_STEP * (k - 2)),
+            "title": {"text": unit},
+            "overlaying": "y",
+            "side": "right",
+            "anchor": "x" if k == 2 else "free",
+            "position": min(1.0, right_edge + AXIS_STEP * (k - 2)),
         }
     return layout
 
 
-def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series: Mapping[str, SeriesLike],
-                 start: datetime, end: datetime, *, marks: Sequence[Mark] = (), cursor: datetime | None = None,
-                 height: int = 480) -> dict[str, Any]:
+def build_figure(
+    plant: PlantConfig,
+    zone: ZoneInfo,
+    pens: Sequence[str],
+    series: Mapping[str, SeriesLike],
+    start: datetime,
+    end: datetime,
+    *,
+    marks: Sequence[Mark] = (),
+    cursor: datetime | None = None,
+    height: int = 480,
+) -> dict[str, Any]:
     """The figure for `pens` over [start, end]: gaps stay gaps (connectgaps off), never a line through them."""
     units = units_of(plant, pens)
     n_right = max(0, len(units) - 1)
@@ -133,8 +157,9 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
     spans: dict[tuple[datetime, datetime, str], list[str]] = {}
     for i, name in enumerate(pens):
         s = series.get(name)
-        trace = pen_trace(plant, name, i, units, [local_x(t, zone) for t in s.times] if s else [],
-                          list(s.values) if s else [])
+        trace = pen_trace(
+            plant, name, i, units, [local_x(t, zone) for t in s.times] if s else [], list(s.values) if s else []
+        )
         trace["hovertemplate"] = f"%{{y:.4g}} {plant.tags[name].tag.unit}<extra>{name}</extra>"
         traces.append(trace)
         if s:
@@ -142,47 +167,90 @@ def build_figure(plant: PlantConfig, zone: ZoneInfo, pens: Sequence[str], series
                 spans.setdefault((max(span_start, start), min(span_end, end), quality), []).append(name)
     # Pens that lost their values together (a connection, the recorder) share one shaded period and label.
     for k, ((span_start, span_end, quality), names) in enumerate(sorted(spans.items())):
-        shapes.append({
-            "type": "rect", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "layer": "below",
-            "x0": local_x(span_start, zone), "x1": local_x(span_end, zone),
-            "fillcolor": "#9a9a9a", "opacity": 0.35, "line": {"width": 0},
-            "label": {"text": f"{', '.join(n.split('.')[-1] for n in names)}: {quality.upper()}",
-                      "font": {"size": 10}, "textposition": "top left" if k % 2 == 0 else "bottom left"},
-        })
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "layer": "below",
+                "x0": local_x(span_start, zone),
+                "x1": local_x(span_end, zone),
+                "fillcolor": "#9a9a9a",
+                "opacity": 0.35,
+                "line": {"width": 0},
+                "label": {
+                    "text": f"{', '.join(n.split('.')[-1] for n in names)}: {quality.upper()}",
+                    "font": {"size": 10},
+                    "textposition": "top left" if k % 2 == 0 else "bottom left",
+                },
+            }
+        )
     shapes += limit_shapes(plant, pens, units)
     for mark in list(marks)[:MAX_MARKS]:
-        shapes.append({
-            "type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
-            "x0": local_x(mark.at, zone), "x1": local_x(mark.at, zone),
-            "line": {"width": 1, "color": "#1a1a1a", "dash": "dot"},
-            "label": {"text": f"P{mark.priority} {mark.alarm_id}", "font": {"size": 9}, "textangle": -90,
-                      "textposition": "end"},
-        })
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "x0": local_x(mark.at, zone),
+                "x1": local_x(mark.at, zone),
+                "line": {"width": 1, "color": "#1a1a1a", "dash": "dot"},
+                "label": {
+                    "text": f"P{mark.priority} {mark.alarm_id}",
+                    "font": {"size": 9},
+                    "textangle": -90,
+                    "textposition": "end",
+                },
+            }
+        )
     if pens:
         traces.append(cursor_grid(start, end, zone))
     if cursor is not None:
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
-                       "x0": local_x(cursor, zone), "x1": local_x(cursor, zone),
-                       "line": {"width": 2, "color": "#000000"}})
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "x0": local_x(cursor, zone),
+                "x1": local_x(cursor, zone),
+                "line": {"width": 2, "color": "#000000"},
+            }
+        )
     layout = trend_layout(zone, units, shapes, height=height, right_edge=right_edge)
     layout.update({"hovermode": "x unified", "dragmode": "zoom"})
-    layout["xaxis"].update({"type": "date", "range": [local_x(start, zone), local_x(end, zone)],
-                            "domain": [0, right_edge]})
+    layout["xaxis"].update(
+        {"type": "date", "range": [local_x(start, zone), local_x(end, zone)], "domain": [0, right_edge]}
+    )
     # Zoom and pan move through time only: the value axes stay as they are.
     for k in range(1, len(units) + 1):
         layout["yaxis" if k == 1 else f"yaxis{k}"]["fixedrange"] = True
     layout[CURSOR_AXIS] = {"overlaying": "y", "visible": False, "range": [0, 1], "fixedrange": True}
-    return {"data": traces, "layout": layout,
-            "config": {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
+    return {
+        "data": traces,
+        "layout": layout,
+        "config": {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+    }
 
 
 def cursor_grid(start: datetime, end: datetime, zone: ZoneInfo) -> dict[str, Any]:
     """Invisible points across the window, so a touch anywhere (also in a gap) places the cursor there."""
     step = (end - start) / (CURSOR_POINTS - 1)
     return {
-        "type": "scatter", "mode": "markers", "name": CURSOR_TRACE, "showlegend": False, "hoverinfo": "none",
-        "x": [local_x(start + step * i, zone) for i in range(CURSOR_POINTS)], "y": [0.5] * CURSOR_POINTS,
-        "yaxis": "y9", "marker": {"opacity": 0, "size": 12},
+        "type": "scatter",
+        "mode": "markers",
+        "name": CURSOR_TRACE,
+        "showlegend": False,
+        "hoverinfo": "none",
+        "x": [local_x(start + step * i, zone) for i in range(CURSOR_POINTS)],
+        "y": [0.5] * CURSOR_POINTS,
+        "yaxis": "y9",
+        "marker": {"opacity": 0, "size": 12},
     }
 
 

@@ -56,8 +56,14 @@ class IdleGuard:
     """One per page: locks it when idle, asks for the password, signs out after the logoff time, and leaves for
     the login page as soon as the page's session ends."""
 
-    def __init__(self, rt: Runtime, ctx: ActionContext, on_switch_user: Callable[[], object] | None = None, *,
-                 lock_screen: bool = False) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        ctx: ActionContext,
+        on_switch_user: Callable[[], object] | None = None,
+        *,
+        lock_screen: bool = False,
+    ) -> None:
         self.rt = rt
         self.ctx = ctx
         self.policy = IdlePolicy.from_access(rt.plant.access)
@@ -68,24 +74,30 @@ class IdleGuard:
         self._checked = rt.clock()
         ui.add_body_html(ACTIVITY_JS)
         ui.on("hmi_activity", self.activity)
-        with testid(ui.dialog().props(
-            "persistent maximized no-esc-dismiss transition-show=none transition-hide=none"
-        ), "idle-lock") as self.dialog, ui.card().classes(
-            "w-full h-full items-center justify-center bg-[#3d3d3d] text-white"
+        with (
+            testid(
+                ui.dialog().props("persistent maximized no-esc-dismiss transition-show=none transition-hide=none"),
+                "idle-lock",
+            ) as self.dialog,
+            ui.card().classes("w-full h-full items-center justify-center bg-[#3d3d3d] text-white"),
         ):
             ui.label("Screen locked").classes("text-3xl font-bold")
-            self.who = testid(ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes(
-                "text-lg"), "idle-who")
+            self.who = testid(
+                ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes("text-lg"), "idle-who"
+            )
             ui.label("Values are hidden. Enter your password to continue.").classes("text-base")
-            self.password = testid(ui.input("Password", password=True).props("dark autocomplete=current-password")
-                                   .classes("w-72"), "idle-password")
+            self.password = testid(
+                ui.input("Password", password=True).props("dark autocomplete=current-password").classes("w-72"),
+                "idle-password",
+            )
             self.password.on("keydown.enter", self.unlock)
             with ui.row().classes("gap-2"):
                 testid(ui.button("Unlock", on_click=self.unlock), "idle-unlock")
                 ui.button("Sign out", on_click=lambda: ui.navigate.to("/logout")).props("outline color=white")
                 if on_switch_user is not None:
-                    testid(ui.button("Switch user", on_click=on_switch_user).props("outline color=white"),
-                           "idle-switch")
+                    testid(
+                        ui.button("Switch user", on_click=on_switch_user).props("outline color=white"), "idle-switch"
+                    )
             self.error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "idle-error")
         if lock_screen:
             self.dialog.open()

@@ -72,19 +72,35 @@ class JournalScreen:
         lines = [line.name for _, line in rt.plant.lines()]
         with ui.row().classes("w-full items-end gap-3"):
             self.range = RangePicker(rt, "journal", ("1h", "shift", "24h", "7d", "custom"), value="24h")
-            self.line = testid(ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line")
-                               .classes("w-36"), "journal-line")
-            self.priority = testid(ui.select({0: "all", 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label="Priority")
-                                   .classes("w-28"), "journal-priority")
+            self.line = testid(
+                ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line").classes("w-36"),
+                "journal-line",
+            )
+            self.priority = testid(
+                ui.select({0: "all", 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label="Priority").classes("w-28"),
+                "journal-priority",
+            )
             self.tag = testid(ui.input("Tag contains").props("clearable"), "journal-tag").classes("w-44")
-            self.kind = testid(ui.select({"": "all events", **{k: _words(k) for k in KINDS}}, value="",
-                                         label="Event").classes("w-44"), "journal-kind")
-            self.state = testid(ui.select({"": "all states", **{s: state_words(s) for s in STATES}}, value="",
-                                          label="State after").classes("w-48"), "journal-state")
+            self.kind = testid(
+                ui.select({"": "all events", **{k: _words(k) for k in KINDS}}, value="", label="Event").classes("w-44"),
+                "journal-kind",
+            )
+            self.state = testid(
+                ui.select(
+                    {"": "all states", **{s: state_words(s) for s in STATES}}, value="", label="State after"
+                ).classes("w-48"),
+                "journal-state",
+            )
             self.user = testid(ui.input("User").props("clearable"), "journal-user").classes("w-32")
-        self.pages = PagedTable(rt, "journal", COLUMNS, read=self.read, row=lambda r: _row(r, rt),
-                                unreadable="The journal cannot be read",
-                                actions=[("Export CSV", command(rt, self.export), "journal-export")])
+        self.pages = PagedTable(
+            rt,
+            "journal",
+            COLUMNS,
+            read=self.read,
+            row=lambda r: _row(r, rt),
+            unreadable="The journal cannot be read",
+            actions=[("Export CSV", command(rt, self.export), "journal-export")],
+        )
         on_choice([self.range.select, self.line, self.priority, self.kind, self.state], self.pages.show)
 
     def current(self) -> tuple[ranges.Window, JournalFilter]:
@@ -115,8 +131,9 @@ class JournalScreen:
         try:
             window, flt = self.current()
             name = f"alarm-journal_{ranges.file_stamp(window, zone)}.csv"
-            done = await export_journal(rt.db, rt.audit, actor, flt, zone, limits=rt.plant.limits,
-                                        now=rt.clock(), filename=name)
+            done = await export_journal(
+                rt.db, rt.audit, actor, flt, zone, limits=rt.plant.limits, now=rt.clock(), filename=name
+            )
         except ValueError as exc:
             status.set_text(f"Not exported: {exc}.")
             return

@@ -57,8 +57,15 @@ def value_text(kpi: Kpi) -> str:
 
 def _rows(report: KpiReport) -> list[dict[str, Any]]:
     return [
-        {"key": k.key, "kpi": k.label, "value": value_text(k), "target": k.target_text, "result": result_text(k),
-         "met": k.met, "detail": k.detail}
+        {
+            "key": k.key,
+            "kpi": k.label,
+            "value": value_text(k),
+            "target": k.target_text,
+            "result": result_text(k),
+            "met": k.met,
+            "detail": k.detail,
+        }
         for k in report.kpis
     ]
 
@@ -68,13 +75,15 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
     threshold = report.targets.flood_threshold
     minutes = report.targets.flood_period.total_seconds() / 60
     return {
-        "data": [{
-            "type": "bar",
-            "name": f"activations per {minutes:g} min",
-            "x": [p.start.astimezone(zone).strftime("%Y-%m-%d %H:%M") for p in report.series],
-            "y": [p.count for p in report.series],
-            "marker": {"color": BAR},
-        }],
+        "data": [
+            {
+                "type": "bar",
+                "name": f"activations per {minutes:g} min",
+                "x": [p.start.astimezone(zone).strftime("%Y-%m-%d %H:%M") for p in report.series],
+                "y": [p.count for p in report.series],
+                "marker": {"color": BAR},
+            }
+        ],
         "layout": {
             "height": 300,
             "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
@@ -82,13 +91,35 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
             "plot_bgcolor": "#f2f2f2",
             "bargap": 0.05,
             "xaxis": {"title": {"text": f"period start ({zone.key})"}, "gridcolor": "#cccccc"},
-            "yaxis": {"title": {"text": f"alarms per {minutes:g} min"}, "gridcolor": "#cccccc", "rangemode": "tozero",
-                      # Keep the flood line in view even on a quiet window.
-                      "range": [0, max(threshold + 2, report.peak + 1)]},
-            "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold,
-                        "line": {"color": "#1a1a1a", "width": 2, "dash": "dash"}}],
-            "annotations": [{"xref": "paper", "x": 1, "y": threshold, "xanchor": "right", "yanchor": "bottom",
-                             "showarrow": False, "text": f"flood: more than {threshold} in {minutes:g} min"}],
+            "yaxis": {
+                "title": {"text": f"alarms per {minutes:g} min"},
+                "gridcolor": "#cccccc",
+                "rangemode": "tozero",
+                # Keep the flood line in view even on a quiet window.
+                "range": [0, max(threshold + 2, report.peak + 1)],
+            },
+            "shapes": [
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": threshold,
+                    "y1": threshold,
+                    "line": {"color": "#1a1a1a", "width": 2, "dash": "dash"},
+                }
+            ],
+            "annotations": [
+                {
+                    "xref": "paper",
+                    "x": 1,
+                    "y": threshold,
+                    "xanchor": "right",
+                    "yanchor": "bottom",
+                    "showarrow": False,
+                    "text": f"flood: more than {threshold} in {minutes:g} min",
+                }
+            ],
         },
         "config": {"displaylogo": False, "responsive": True},
     }
@@ -119,21 +150,37 @@ class KpiScreen:
         self.zone = rt.plant.site.zone
         areas = [area.name for area in rt.plant.areas]
         with ui.row().classes("w-full items-end gap-3"):
-            self.area = testid(ui.select({**{a: a for a in areas}, "": "all areas"}, value=areas[0] if areas else "",
-                                         label="Area (operator position)").classes("w-56"), "kpi-area")
+            self.area = testid(
+                ui.select(
+                    {**{a: a for a in areas}, "": "all areas"},
+                    value=areas[0] if areas else "",
+                    label="Area (operator position)",
+                ).classes("w-56"),
+                "kpi-area",
+            )
             self.range = RangePicker(rt, "kpi", ("24h", "7d", "30d", "custom"), value="24h", label="Window")
             testid(ui.button("Show", on_click=self.show), "kpi-apply")
-        ui.label("Benchmarking needs a window of 30 days or more; counts annunciated activations only "
-                 "(not shelved, suppressed or out of service).").classes("hmi-muted text-sm")
+        ui.label(
+            "Benchmarking needs a window of 30 days or more; counts annunciated activations only "
+            "(not shelved, suppressed or out of service)."
+        ).classes("hmi-muted text-sm")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "kpi-status")
         self.summary = testid(ui.label("").classes("text-base"), "kpi-summary")
-        self.table = testid(ui.table(columns=COLUMNS, rows=[], row_key="key", pagination=0).classes("w-full")
-                            .props("flat bordered hide-bottom"), "kpi-table")
+        self.table = testid(
+            ui.table(columns=COLUMNS, rows=[], row_key="key", pagination=0)
+            .classes("w-full")
+            .props("flat bordered hide-bottom"),
+            "kpi-table",
+        )
         ui.label("Activations per 10 minutes").classes("font-bold")
         self.chart = testid(ui.plotly({"data": [], "layout": {"height": 300}}).classes("w-full"), "kpi-chart")
         ui.label("Most frequent alarms").classes("font-bold")
-        self.top = testid(ui.table(columns=TOP_COLUMNS, rows=[], row_key="alarm", pagination=0)
-                          .classes("w-full max-w-4xl").props("flat bordered hide-bottom"), "kpi-top")
+        self.top = testid(
+            ui.table(columns=TOP_COLUMNS, rows=[], row_key="alarm", pagination=0)
+            .classes("w-full max-w-4xl")
+            .props("flat bordered hide-bottom"),
+            "kpi-top",
+        )
         self.details = testid(ui.column().classes("w-full gap-1"), "kpi-details")
         on_choice([self.area, self.range.select], self.show)
         ui.timer(0.0, self.show, once=True)
@@ -142,8 +189,15 @@ class KpiScreen:
         """Compute the report of the chosen area and window, and show it."""
         try:
             window = self.range.window()
-            report = await kpi_report(self.rt.db, self.rt.audit, self.ctx, window.start, window.end,
-                                      self.area.value or None, max_days=self.rt.plant.limits.kpi_max_days)
+            report = await kpi_report(
+                self.rt.db,
+                self.rt.audit,
+                self.ctx,
+                window.start,
+                window.end,
+                self.area.value or None,
+                max_days=self.rt.plant.limits.kpi_max_days,
+            )
         except PermissionDenied as exc:
             self.status.set_text(f"Refused: {exc}.")
             return
@@ -163,8 +217,10 @@ class KpiScreen:
         self.table.update()
         self.chart.figure = _figure(report, self.rt)
         self.chart.update()
-        self.top.rows = [{"alarm": a.alarm_id, "line": a.line, "priority": a.priority, "count": a.count,
-                          "share": f"{a.share:.1f}%"} for a in report.top]
+        self.top.rows = [
+            {"alarm": a.alarm_id, "line": a.line, "priority": a.priority, "count": a.count, "share": f"{a.share:.1f}%"}
+            for a in report.top
+        ]
         self.top.update()
         self.details.clear()
         with self.details:
@@ -175,13 +231,19 @@ def findings(report: KpiReport, zone: ZoneInfo) -> None:
     """Chattering, fleeting and stale alarms of the report, one line each."""
     # Labels, never HTML: alarm ids come from the plant configuration.
     for c in report.chattering:
-        ui.label(f"Chattering: {c.alarm_id} ({c.line}, P{c.priority}) — {c.peak} activations within "
-                 f"{report.targets.chatter_window.total_seconds():g} s, {c.activations} in the window")
+        ui.label(
+            f"Chattering: {c.alarm_id} ({c.line}, P{c.priority}) — {c.peak} activations within "
+            f"{report.targets.chatter_window.total_seconds():g} s, {c.activations} in the window"
+        )
     for f in report.fleeting:
-        ui.label(f"Fleeting: {f.alarm_id} ({f.line}, P{f.priority}) — {f.count} activation(s) "
-                 f"shorter than {report.targets.fleeting_limit.total_seconds():g} s, "
-                 f"shortest {f.shortest_s:.1f} s")
+        ui.label(
+            f"Fleeting: {f.alarm_id} ({f.line}, P{f.priority}) — {f.count} activation(s) "
+            f"shorter than {report.targets.fleeting_limit.total_seconds():g} s, "
+            f"shortest {f.shortest_s:.1f} s"
+        )
     for s in report.stale:
         until = "still active" if s.until is None else f"until {local_time(s.until, zone, date=True)}"
-        ui.label(f"Stale: {s.alarm_id} ({s.line}, P{s.priority}) — active since "
-                 f"{local_time(s.since, zone, date=True)}, {until}")
+        ui.label(
+            f"Stale: {s.alarm_id} ({s.line}, P{s.priority}) — active since "
+            f"{local_time(s.since, zone, date=True)}, {until}"
+        )

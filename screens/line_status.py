@@ -21,8 +21,12 @@ from screens.testid import testid
 
 MAX_STOPS_SHOWN = 50
 CATEGORY_WORD = {
-    StateCategory.RUNNING: "RUNNING", StateCategory.STARVED_BLOCKED: "STARVED/BLOCKED", StateCategory.DOWN: "DOWN",
-    StateCategory.IDLE: "IDLE", StateCategory.TRANSITION: "CHANGING", StateCategory.UNKNOWN: "UNKNOWN",
+    StateCategory.RUNNING: "RUNNING",
+    StateCategory.STARVED_BLOCKED: "STARVED/BLOCKED",
+    StateCategory.DOWN: "DOWN",
+    StateCategory.IDLE: "IDLE",
+    StateCategory.TRANSITION: "CHANGING",
+    StateCategory.UNKNOWN: "UNKNOWN",
 }
 REFRESH_S = 30.0
 COUNTER_WORDS = "PLC counter reading"
@@ -60,22 +64,40 @@ def oee_card(report: LineReport, name: str) -> None:
         share = report.recorded_share
         if share is not None and share < 0.9995:
             # Unrecorded time is left out of the factors; how much of the planned time they cover is said plainly.
-            testid(ui.label(f"Recorded {pct(share)} of the planned time: the factors cover only that").classes(
-                "font-semibold"), "line-oee-recorded")
-        ui.label(f"Availability {pct(oee.availability)} · Performance {pct(oee.performance)} · "
-                 f"Quality {pct(oee.quality)}")
+            testid(
+                ui.label(f"Recorded {pct(share)} of the planned time: the factors cover only that").classes(
+                    "font-semibold"
+                ),
+                "line-oee-recorded",
+            )
+        ui.label(
+            f"Availability {pct(oee.availability)} · Performance {pct(oee.performance)} · Quality {pct(oee.quality)}"
+        )
         if oee.performance_flagged:
-            testid(ui.label(f"Performance above 100 %: {report.performance_cause}").classes(
-                "q-badge uncertain hmi-wrap").props('role="alert"'), "line-oee-cause")
+            testid(
+                ui.label(f"Performance above 100 %: {report.performance_cause}")
+                .classes("q-badge uncertain hmi-wrap")
+                .props('role="alert"'),
+                "line-oee-cause",
+            )
         plan = "—" if report.plan is None else count_text(report.plan)
         # Quantities made in this window (the sum of the counters' increases), not the PLC counters' readings.
-        testid(ui.label(f"Produced in planned time: good {count_text(report.good)} · rejects "
-                        f"{count_text(report.rejects)} · plan {plan}").classes("hmi-muted"), "line-oee-counts")
+        testid(
+            ui.label(
+                f"Produced in planned time: good {count_text(report.good)} · rejects "
+                f"{count_text(report.rejects)} · plan {plan}"
+            ).classes("hmi-muted"),
+            "line-oee-counts",
+        )
         if report.unscheduled_good or report.unscheduled_rejects:
-            ui.label(f"Produced outside the schedule: good {count_text(report.unscheduled_good)} · rejects "
-                     f"{count_text(report.unscheduled_rejects)}").classes("hmi-muted")
-        ui.label(f"Planned busy {minutes(report.planned_busy_s)} · producing {minutes(report.actual_production_s)}"
-                 + (f" · no data {minutes(report.unknown_s)}" if report.unknown_s >= 60 else "")).classes("hmi-muted")
+            ui.label(
+                f"Produced outside the schedule: good {count_text(report.unscheduled_good)} · rejects "
+                f"{count_text(report.unscheduled_rejects)}"
+            ).classes("hmi-muted")
+        ui.label(
+            f"Planned busy {minutes(report.planned_busy_s)} · producing {minutes(report.actual_production_s)}"
+            + (f" · no data {minutes(report.unknown_s)}" if report.unknown_s >= 60 else "")
+        ).classes("hmi-muted")
 
 
 class LineStatusPanel:
@@ -90,8 +112,9 @@ class LineStatusPanel:
         with ui.column().classes("w-full hmi-panel p-2 gap-2"):
             with ui.row().classes("items-center gap-3"):
                 ui.label("Line states and OEE").classes("font-semibold")
-                self.window = testid(ui.toggle({"shift": "This shift", "day": "Today"}, value="shift").props("no-caps"),
-                                     "line-window")
+                self.window = testid(
+                    ui.toggle({"shift": "This shift", "day": "Today"}, value="shift").props("no-caps"), "line-window"
+                )
                 self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "line-status-msg")
             with ui.row().classes("w-full items-start gap-3 no-wrap"):
                 self.card = ui.column()
@@ -116,8 +139,9 @@ class LineStatusPanel:
             rows: list[tuple[str, list[Any]]] = [(self.line.name, list(report.segments))]
             for machine in self.line.machines:
                 if machine.state_tag:
-                    rows.append((machine.name, await self.rt.oee.timeline(self.line.name, start, end,
-                                                                         machine=machine.name)))
+                    rows.append(
+                        (machine.name, await self.rt.oee.timeline(self.line.name, start, end, machine=machine.name))
+                    )
         except DatabaseUnavailable as exc:
             self.status.set_text(f"History cannot be read: {exc}")
             return
@@ -129,8 +153,10 @@ class LineStatusPanel:
             oee_card(report, "line-oee")
         self.timeline.clear()
         with self.timeline:
-            testid(ui.plotly(timeline_figure(rows, start, min(end, self.rt.clock()), self.zone)).classes("w-full"),
-                   "line-timeline")
+            testid(
+                ui.plotly(timeline_figure(rows, start, min(end, self.rt.clock()), self.zone)).classes("w-full"),
+                "line-timeline",
+            )
         self.stops = sorted(report.stops, key=lambda s: s.start, reverse=True)[:MAX_STOPS_SHOWN]
         self.show_stops()
 
@@ -149,14 +175,17 @@ class LineStatusPanel:
                     ui.label(minutes(stop.duration_s)).classes("w-24")
                     # The worst the line got (same words as the overview), and the state it first left running for.
                     ui.label(f"{CATEGORY_WORD[stop.category]} ({stop.state})").classes("w-52")
-                    reason = (f"{stop.reason_text}{' (planned)' if stop.planned else ''}"
-                              if stop.reason else "Not assigned")
+                    reason = (
+                        f"{stop.reason_text}{' (planned)' if stop.planned else ''}" if stop.reason else "Not assigned"
+                    )
                     who = f" — {stop.assigned_by}" if stop.assigned_by else ""
                     # Comments come from people: a label shows them as text, never as markup.
                     ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow hmi-wrap")
                     if may_assign:
-                        testid(ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props("outline no-caps"),
-                               f"assign-{key}")
+                        testid(
+                            ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props("outline no-caps"),
+                            f"assign-{key}",
+                        )
 
     def ask_reason(self, stop: Stop) -> None:
         """The reason dialog for one stop."""
@@ -164,14 +193,19 @@ class LineStatusPanel:
         with ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
             ui.label(f"Reason for the stop at {local_time(stop.start, self.zone)}").classes("font-semibold")
             reason = testid(ui.select(options, value=stop.reason, label="Reason").classes("w-full"), "reason-select")
-            comment = testid(ui.input("Comment", value=stop.comment).classes("w-full").props(
-                f"maxlength={MAX_COMMENT_LENGTH} counter"), "reason-comment")
+            comment = testid(
+                ui.input("Comment", value=stop.comment)
+                .classes("w-full")
+                .props(f"maxlength={MAX_COMMENT_LENGTH} counter"),
+                "reason-comment",
+            )
             error = ui.label("").classes("font-semibold").props('role="alert"')
 
             async def assign(actor: ActionContext) -> None:
                 try:
-                    await self.rt.oee.assign_reason(actor, self.line.name, stop.start,
-                                                    reason.value or "", comment.value or "")
+                    await self.rt.oee.assign_reason(
+                        actor, self.line.name, stop.start, reason.value or "", comment.value or ""
+                    )
                 except (ValueError, LookupError, PermissionDenied, DatabaseUnavailable) as exc:
                     error.set_text(f"Not saved: {exc}")
                     return

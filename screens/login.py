@@ -59,8 +59,9 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             return
         try:
             station = await session.station_for(rt)
-            result = await rt.users.sign_in(username.value.strip(), password.value, station=station,
-                                            address=panel.client_address())
+            result = await rt.users.sign_in(
+                username.value.strip(), password.value, station=station, address=panel.client_address()
+            )
         except DatabaseUnavailable as exc:
             error.set_text(f"Cannot sign in: {exc}")
             return
@@ -85,13 +86,18 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         ui.label(rt.plant.site.name).classes("hmi-title")
         ui.label("Sign in to the operator HMI").classes("hmi-muted")
         username = testid(ui.input("User name").props("autofocus autocomplete=username"), "username")
-        password = testid(ui.input("Password", password=True, password_toggle_button=True)
-                          .props("autocomplete=current-password"), "password")
+        password = testid(
+            ui.input("Password", password=True, password_toggle_button=True).props("autocomplete=current-password"),
+            "password",
+        )
         password.on("keydown.enter", attempt)
         testid(ui.button("Sign in", on_click=attempt), "sign-in").classes("w-full")
         # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
-        text = f"This panel is station {station}." if not panel.is_address(station) else \
-            f"This panel is not enrolled as a station: records name its address ({station})."
+        text = (
+            f"This panel is station {station}."
+            if not panel.is_address(station)
+            else f"This panel is not enrolled as a station: records name its address ({station})."
+        )
         testid(ui.label(text).classes("hmi-muted"), "station-label")
         error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "login-error")
         if rt.demo is not None:

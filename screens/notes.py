@@ -35,17 +35,23 @@ class NotesScreen:
         self.may_amend = ctx.can(Permission.AMEND_NOTE)
         with frame(rt, ctx, "Shift log"):
             slot = rt.shift()
-            testid(ui.label(f"Shift log — {slot.name} shift of {slot.date.isoformat()} "
-                            f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})")
-                   .classes("hmi-title"), "shift-title")
+            testid(
+                ui.label(
+                    f"Shift log — {slot.name} shift of {slot.date.isoformat()} "
+                    f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})"
+                ).classes("hmi-title"),
+                "shift-title",
+            )
             with ui.row().classes("items-center gap-3"):
-                self.line_filter = ui.select({"": "all lines", **{n: n for n in self.lines}}, value="",
-                                             label="Show").classes("w-48")
+                self.line_filter = ui.select(
+                    {"": "all lines", **{n: n for n in self.lines}}, value="", label="Show"
+                ).classes("w-48")
             if self.may_write:
                 self._form()
             else:
                 ui.label(f"Your role ({ctx.role.value}) may read the shift log but not write in it.").classes(
-                    "hmi-muted")
+                    "hmi-muted"
+                )
             self.listing = testid(ui.column().classes("w-full max-w-3xl gap-2"), "note-list")
         self.line_filter.on_value_change(self.show)
         ui.timer(0.0, self.show, once=True)
@@ -54,18 +60,25 @@ class NotesScreen:
         rt = self.rt
         with ui.column().classes("hmi-panel p-3 w-full max-w-3xl gap-2"):
             ui.label("New note").classes("font-bold")
-            self.line = testid(ui.select(self.lines, value=self.lines[0] if self.lines else None, label="Line")
-                               .classes("w-48"), "note-line")
+            self.line = testid(
+                ui.select(self.lines, value=self.lines[0] if self.lines else None, label="Line").classes("w-48"),
+                "note-line",
+            )
             with ui.row().classes("items-end gap-3"):
-                self.category = testid(ui.select({c.value: c.value for c in NoteCategory},
-                                                 value=NoteCategory.PRODUCTION.value, label="Category")
-                                       .classes("w-40"), "note-category")
+                self.category = testid(
+                    ui.select(
+                        {c.value: c.value for c in NoteCategory}, value=NoteCategory.PRODUCTION.value, label="Category"
+                    ).classes("w-40"),
+                    "note-category",
+                )
                 self.machine = testid(ui.input("Machine (optional)").classes("w-40"), "note-machine")
                 alarms = {a.id: f"P{a.priority} {a.line}: {a.message}" for a in rt.alarms.active()}
-                self.alarm = testid(ui.select({"": "no alarm", **alarms}, value="", label="Linked alarm")
-                                    .classes("w-72"), "note-alarm")
-            self.text = testid(ui.textarea("Note").props(f"maxlength={MAX_NOTE_LENGTH} counter"),
-                               "note-text").classes("w-full")
+                self.alarm = testid(
+                    ui.select({"": "no alarm", **alarms}, value="", label="Linked alarm").classes("w-72"), "note-alarm"
+                )
+            self.text = testid(ui.textarea("Note").props(f"maxlength={MAX_NOTE_LENGTH} counter"), "note-text").classes(
+                "w-full"
+            )
             with ui.row().classes("items-center gap-3"):
                 testid(ui.button("Save note", on_click=command(rt, self.save)), "note-save")
                 self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "note-status")
@@ -92,7 +105,8 @@ class NotesScreen:
                 f"{note.line} · {note.author_name} · "
                 f"{local_time(note.created_at, self.zone, date=True)} · {note.shift_name} shift "
                 f"{note.shift_date.isoformat()}"
-                + f" · {note.category.value}" + (f" · {note.machine}" if note.machine else "")
+                + f" · {note.category.value}"
+                + (f" · {note.machine}" if note.machine else "")
                 + (f" · alarm {note.alarm_id}" if note.alarm_id else "")
                 + (f" · version {note.version} ({note.reason})" if note.version > 1 else "")
             ).classes("hmi-muted text-sm")
@@ -100,21 +114,30 @@ class NotesScreen:
             ui.label(note.text).classes("whitespace-pre-wrap hmi-wrap")
             with ui.row().classes("gap-2"):
                 if self.may_amend:
-                    testid(ui.button("Amend", on_click=lambda: self.change(note, delete=False))
-                           .props("outline no-caps"), "note-amend")
-                    testid(ui.button("Delete", on_click=lambda: self.change(note, delete=True))
-                           .props("outline no-caps"), "note-delete")
+                    testid(
+                        ui.button("Amend", on_click=lambda: self.change(note, delete=False)).props("outline no-caps"),
+                        "note-amend",
+                    )
+                    testid(
+                        ui.button("Delete", on_click=lambda: self.change(note, delete=True)).props("outline no-caps"),
+                        "note-delete",
+                    )
                 if note.version > 1:
-                    testid(ui.button("History", on_click=lambda: self.history(note)).props("flat no-caps"),
-                           "note-history")
+                    testid(
+                        ui.button("History", on_click=lambda: self.history(note)).props("flat no-caps"), "note-history"
+                    )
                 if self.may_write and self.rt.plant.signatures.sign_note:
                     testid(ui.button("Sign…", on_click=lambda: self.sign(note)).props("outline no-caps"), "note-sign")
             for sig in await self.rt.signatures.of("shift_note", str(note.id)):
                 # The manifestation, and whether the signature still matches this version's content.
                 ok = self.rt.signatures.verify(sig, note_content(note))
-                testid(ui.label(("✔ " if ok else "✘ NOT VALID for this content · ")
-                                + self.rt.signatures.manifestation(sig, self.zone))
-                       .classes("text-sm font-semibold"), "note-signature")
+                testid(
+                    ui.label(
+                        ("✔ " if ok else "✘ NOT VALID for this content · ")
+                        + self.rt.signatures.manifestation(sig, self.zone)
+                    ).classes("text-sm font-semibold"),
+                    "note-signature",
+                )
 
     def change(self, note: ShiftNote, *, delete: bool) -> None:
         """Amend or delete a note: two touches (ISA-101.01), the button opens this dialog, the confirm stores
@@ -123,16 +146,21 @@ class NotesScreen:
             ui.label("Delete this note?" if delete else "Amend this note").classes("hmi-title")
             new_text = None
             if not delete:
-                new_text = testid(ui.textarea("Note", value=note.text).props(f"maxlength={MAX_NOTE_LENGTH} counter"),
-                                  "amend-text").classes("w-full")
-            reason = testid(ui.input("Reason (required)").props(f"maxlength={MAX_REASON_LENGTH} counter"),
-                            "amend-reason").classes("w-full")
+                new_text = testid(
+                    ui.textarea("Note", value=note.text).props(f"maxlength={MAX_NOTE_LENGTH} counter"), "amend-text"
+                ).classes("w-full")
+            reason = testid(
+                ui.input("Reason (required)").props(f"maxlength={MAX_REASON_LENGTH} counter"), "amend-reason"
+            ).classes("w-full")
             problem = ui.label("").classes("font-semibold")
 
             async def confirm(actor: ActionContext) -> None:
                 note_id, why = note.id or 0, reason.value or ""
-                work = (self.rt.notes.delete(actor, note_id, why) if new_text is None
-                        else self.rt.notes.amend(actor, note_id, new_text.value or "", why))
+                work = (
+                    self.rt.notes.delete(actor, note_id, why)
+                    if new_text is None
+                    else self.rt.notes.amend(actor, note_id, new_text.value or "", why)
+                )
                 if await attempt(problem, "saved", work) is None:
                     return
                 dlg.close()
@@ -140,17 +168,25 @@ class NotesScreen:
                 await self.show()
 
             with ui.row():
-                testid(ui.button("Confirm delete" if delete else "Confirm amend", on_click=command(self.rt, confirm)),
-                       "amend-confirm")
+                testid(
+                    ui.button("Confirm delete" if delete else "Confirm amend", on_click=command(self.rt, confirm)),
+                    "amend-confirm",
+                )
                 ui.button("Cancel", on_click=dlg.close).props("outline")
         dlg.open()
 
     def sign(self, note: ShiftNote) -> None:
         """Sign the note's current version (the signature is bound to its content)."""
-        SignatureDialog(self.rt, self.ctx, "Sign this note", ["Reviewed", "Approved"], after=self.show,
-                        sign=lambda actor, s: self.rt.notes.sign(actor, note.id or 0, self.rt.signatures,
-                                                                 username=s.username, password=s.password,
-                                                                 meaning=s.meaning))
+        SignatureDialog(
+            self.rt,
+            self.ctx,
+            "Sign this note",
+            ["Reviewed", "Approved"],
+            after=self.show,
+            sign=lambda actor, s: self.rt.notes.sign(
+                actor, note.id or 0, self.rt.signatures, username=s.username, password=s.password, meaning=s.meaning
+            ),
+        )
 
     async def history(self, note: ShiftNote) -> None:
         """Every version of the note, who wrote it and why it changed."""
@@ -159,9 +195,10 @@ class NotesScreen:
             ui.label("History of this note").classes("hmi-title")
             for v in versions:
                 what = "deleted" if v.deleted else ("written" if v.version == 1 else "amended")
-                ui.label(f"Version {v.version} · {what} by {v.author_name} · "
-                         f"{local_time(v.created_at, self.zone, date=True)}"
-                         + (f" · reason: {v.reason}" if v.reason else "")).classes("hmi-muted text-sm")
+                ui.label(
+                    f"Version {v.version} · {what} by {v.author_name} · "
+                    f"{local_time(v.created_at, self.zone, date=True)}" + (f" · reason: {v.reason}" if v.reason else "")
+                ).classes("hmi-muted text-sm")
                 ui.label(v.text).classes("whitespace-pre-wrap hmi-wrap")
             ui.button("Close", on_click=dlg.close).props("outline")
         dlg.open()
@@ -169,9 +206,20 @@ class NotesScreen:
     async def save(self, actor: ActionContext) -> None:
         """Add the note for the current shift."""
         current = self.rt.shift()
-        added = await attempt(self.status, "saved", self.rt.notes.add(
-            actor, self.line.value, self.text.value or "", current.name, current.date, category=self.category.value,
-            machine=self.machine.value or "", alarm_id=self.alarm.value or None))
+        added = await attempt(
+            self.status,
+            "saved",
+            self.rt.notes.add(
+                actor,
+                self.line.value,
+                self.text.value or "",
+                current.name,
+                current.date,
+                category=self.category.value,
+                machine=self.machine.value or "",
+                alarm_id=self.alarm.value or None,
+            ),
+        )
         if added is None:
             return
         self.text.set_value("")

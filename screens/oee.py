@@ -90,13 +90,17 @@ class OeeScreen:
             self.states: dict[str, StateView] = {}
             with ui.row().classes("gap-2"):
                 for line in self.lines:
-                    with ui.column().classes("hmi-panel p-2 gap-1 hmi-card-link").on(
-                            "click", lambda n=line.name: ui.navigate.to(f"/line/{n}")):
+                    with (
+                        ui.column()
+                        .classes("hmi-panel p-2 gap-1 hmi-card-link")
+                        .on("click", lambda n=line.name: ui.navigate.to(f"/line/{n}"))
+                    ):
                         ui.label(line.name).classes("font-semibold")
                         if line.state_tag:
                             self.states[line.state_tag] = StateView()
-            self.table = testid(ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full")
-                                .props("flat bordered"), "oee-table")
+            self.table = testid(
+                ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full").props("flat bordered"), "oee-table"
+            )
             with ui.row().classes("w-full gap-3 no-wrap items-start"):
                 with ui.column().classes("hmi-panel p-2 w-1/2"):
                     ui.label("Downtime by reason (all lines)").classes("font-semibold")
@@ -133,8 +137,12 @@ class OeeScreen:
         for alarm in rt.alarms.active():
             active[alarm.line] = active.get(alarm.line, 0) + 1
         self.table.rows = [
-            _row(r, active.get(r.line, 0), raised.get(r.line, 0),
-                 [f"{p.text} {minutes(p.duration_s)}" for p in tops[r.line] if p.reason is not None][:3])
+            _row(
+                r,
+                active.get(r.line, 0),
+                raised.get(r.line, 0),
+                [f"{p.text} {minutes(p.duration_s)}" for p in tops[r.line] if p.reason is not None][:3],
+            )
             for r in reports
         ]
         self.table.update()
@@ -155,8 +163,9 @@ class OeeScreen:
             if line.oee is None:
                 continue
             shifts = await self.rt.oee.by_shift(line.name, SHIFTS_IN_TREND, now=self.rt.clock())
-            points = [(local_x(slot.start, zone), f"{slot.date:%m-%d} {slot.name}", shift_oee(rep))
-                      for slot, rep in shifts]
+            points = [
+                (local_x(slot.start, zone), f"{slot.date:%m-%d} {slot.name}", shift_oee(rep)) for slot, rep in shifts
+            ]
             # Shifts before the first recording would only stretch the axis over nothing.
             while points and points[0][2] is None:
                 points.pop(0)

@@ -22,9 +22,8 @@ class LineCard:
         _, line = found
         self.line = line
         self.values: dict[str, tuple[ui.label, ui.label]] = {}
-        with (
-            testid(ui.card().classes("hmi-panel hmi-card-link w-[22rem] gap-2"), f"line-card-{name}")
-            .on("click", lambda: ui.navigate.to(f"/line/{name}"))
+        with testid(ui.card().classes("hmi-panel hmi-card-link w-[22rem] gap-2"), f"line-card-{name}").on(
+            "click", lambda: ui.navigate.to(f"/line/{name}")
         ):
             with ui.row().classes("w-full items-center"):
                 ui.label(name).classes("hmi-title")

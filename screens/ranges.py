@@ -11,11 +11,22 @@ from hmi.shifts import ShiftSlot
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
 LOCAL_HINT = "YYYY-MM-DD HH:MM"
 
-_SPANS = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1),
-          "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-LABELS = {"10m": "last 10 minutes", "1h": "last hour",
-          "shift": "this shift", "24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days",
-          "custom": "custom from – to"}
+_SPANS = {
+    "10m": timedelta(minutes=10),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+LABELS = {
+    "10m": "last 10 minutes",
+    "1h": "last hour",
+    "shift": "this shift",
+    "24h": "last 24 h",
+    "7d": "last 7 days",
+    "30d": "last 30 days",
+    "custom": "custom from – to",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +48,21 @@ def parse_local(text: str, zone: ZoneInfo, what: str) -> datetime:
     try:
         naive = datetime.strptime(text.strip(), LOCAL_FORMAT)  # noqa: DTZ007 - the zone is attached on the next line
     except ValueError:
-        raise ValueError(f"{what} {text.strip()!r} is not a time; write it as {LOCAL_HINT} "
-                         f"(plant time, {zone.key})") from None
+        raise ValueError(
+            f"{what} {text.strip()!r} is not a time; write it as {LOCAL_HINT} (plant time, {zone.key})"
+        ) from None
     return naive.replace(tzinfo=zone).astimezone(UTC)
 
 
-def resolve(choice: str, now: datetime, zone: ZoneInfo, *, shift: ShiftSlot | None = None,
-            custom_from: str = "", custom_to: str = "") -> Window:
+def resolve(
+    choice: str,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    shift: ShiftSlot | None = None,
+    custom_from: str = "",
+    custom_to: str = "",
+) -> Window:
     """The window for `choice` at `now`; a custom window with no 'to' runs up to now."""
     if choice in _SPANS:
         return Window(now - _SPANS[choice], now, open_end=True)

@@ -31,8 +31,9 @@ class RangePicker:
 
     def __init__(self, rt: Runtime, name: str, keys: Sequence[str], *, value: str, label: str = "Time range") -> None:
         self.rt = rt
-        self.select = testid(ui.select(ranges.choices(*keys), value=value, label=label).classes("w-44"),
-                             f"{name}-range")
+        self.select = testid(
+            ui.select(ranges.choices(*keys), value=value, label=label).classes("w-44"), f"{name}-range"
+        )
         with ui.row().classes("items-end gap-3") as custom:
             self.since = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-48"), f"{name}-from")
             self.until = testid(ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)").classes("w-56"), f"{name}-to")
@@ -41,8 +42,14 @@ class RangePicker:
     def window(self) -> ranges.Window:
         """The chosen window now; ValueError for a custom one that is not a window."""
         rt = self.rt
-        return ranges.resolve(self.select.value, rt.clock(), rt.plant.site.zone, shift=rt.shift(),
-                              custom_from=self.since.value or "", custom_to=self.until.value or "")
+        return ranges.resolve(
+            self.select.value,
+            rt.clock(),
+            rt.plant.site.zone,
+            shift=rt.shift(),
+            custom_from=self.since.value or "",
+            custom_to=self.until.value or "",
+        )
 
 
 def on_choice(controls: Sequence[ValueElement[Any]], show: Callable[[], Awaitable[None]]) -> None:
@@ -61,9 +68,17 @@ class PagedTable(Generic[R]):
     `read(offset)` returns the window and the page of rows from `offset` (ValueError for a bad filter).
     """
 
-    def __init__(self, rt: Runtime, name: str, columns: list[dict[str, Any]], *,
-                 read: Callable[[int], Awaitable[tuple[ranges.Window, Page[R]]]], row: Callable[[R], dict[str, Any]],
-                 unreadable: str, actions: Sequence[tuple[str, Handler[Any], str]] = ()) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        name: str,
+        columns: list[dict[str, Any]],
+        *,
+        read: Callable[[int], Awaitable[tuple[ranges.Window, Page[R]]]],
+        row: Callable[[R], dict[str, Any]],
+        unreadable: str,
+        actions: Sequence[tuple[str, Handler[Any], str]] = (),
+    ) -> None:
         self.rt = rt
         self._read = read
         self._row = row
@@ -74,14 +89,21 @@ class PagedTable(Generic[R]):
             testid(ui.button("Show", on_click=lambda: self.show(0)), f"{name}-apply")
             for text, handler, action_id in actions:
                 testid(ui.button(text, on_click=handler).props("outline"), action_id)
-            self.newer = testid(ui.button("Newer", on_click=lambda: self.show(max(0, self.offset - page_rows)))
-                                .props("flat"), f"{name}-newer")
-            self.older = testid(ui.button("Older", on_click=lambda: self.show(self.offset + page_rows))
-                                .props("flat"), f"{name}-older")
+            self.newer = testid(
+                ui.button("Newer", on_click=lambda: self.show(max(0, self.offset - page_rows))).props("flat"),
+                f"{name}-newer",
+            )
+            self.older = testid(
+                ui.button("Older", on_click=lambda: self.show(self.offset + page_rows)).props("flat"), f"{name}-older"
+            )
             self.count = testid(ui.label(""), f"{name}-count")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), f"{name}-status")
-        self.table = testid(ui.table(columns=columns, rows=[], row_key="id", pagination={"rowsPerPage": 50})
-                            .classes("w-full").props("flat bordered"), f"{name}-table")
+        self.table = testid(
+            ui.table(columns=columns, rows=[], row_key="id", pagination={"rowsPerPage": 50})
+            .classes("w-full")
+            .props("flat bordered"),
+            f"{name}-table",
+        )
         ui.timer(0.0, self.show, once=True)
 
     async def show(self, start: int = 0) -> None:
@@ -102,7 +124,9 @@ class PagedTable(Generic[R]):
         self.older.set_enabled(page.more)
         span = span_text(window, self.rt.plant.site.zone)
         if page.offset or page.more:
-            self.count.set_text(f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
-                                f"{'; older ones on the next page' if page.more else ''})")
+            self.count.set_text(
+                f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
+                f"{'; older ones on the next page' if page.more else ''})"
+            )
         else:
             self.count.set_text(f"{len(page.rows)} entries, newest first, {span}")

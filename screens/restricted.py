@@ -31,8 +31,9 @@ async def permitted(rt: Runtime, ctx: ActionContext, restriction: Restriction) -
     try:
         await restriction.check(rt, ctx.for_action())
     except PermissionDenied as exc:
-        testid(ui.label(restriction.refused(ctx, exc)).classes("font-semibold").props('role="alert"'),
-               restriction.testid)
+        testid(
+            ui.label(restriction.refused(ctx, exc)).classes("font-semibold").props('role="alert"'), restriction.testid
+        )
         return False
     except DatabaseUnavailable as exc:
         ui.label(f"{restriction.unavailable}: {exc}").classes("font-semibold").props('role="alert"')

@@ -50,9 +50,15 @@ class SignatureFields:
 class SignatureDialog:
     """Sign one record: its meaning, then user id and password; `sign` stores the signature, `after` follows."""
 
-    def __init__(self, rt: Runtime, viewer: ActionContext, title: str, meanings: Sequence[str],
-                 sign: Callable[[ActionContext, SignatureRequest], Awaitable[object]],
-                 after: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        viewer: ActionContext,
+        title: str,
+        meanings: Sequence[str],
+        sign: Callable[[ActionContext, SignatureRequest], Awaitable[object]],
+        after: Callable[[], Awaitable[None]],
+    ) -> None:
         self._sign = sign
         self._after = after
         self._default = meanings[0]

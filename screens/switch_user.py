@@ -21,8 +21,9 @@ class SwitchUserDialog:
             ui.label("Switch user").classes("hmi-title")
             ui.label("The next person signs in; this screen stays open.").classes("hmi-muted")
             self.username = testid(ui.input("User name").props("autocomplete=username"), "switch-username")
-            self.password = testid(ui.input("Password", password=True).props("autocomplete=current-password"),
-                                   "switch-password")
+            self.password = testid(
+                ui.input("Password", password=True).props("autocomplete=current-password"), "switch-password"
+            )
             self.password.on("keydown.enter", self.confirm)
             self.error = testid(ui.label("").classes("font-semibold").props('role="alert"'), "switch-error")
             with ui.row().classes("gap-2"):
@@ -46,8 +47,7 @@ class SwitchUserDialog:
         try:
             current = (await self.rt.sessions.check(session.session_id())).ctx
             station = current.station if current is not None and current.station else await session.station_for(self.rt)
-            result = await self.rt.users.switch_user(current, name, password, station,
-                                                     address=panel.client_address())
+            result = await self.rt.users.switch_user(current, name, password, station, address=panel.client_address())
             if result.ctx is not None:
                 # The previous person's sessions ended with the switch; a new session id for the new person.
                 await session.sign_in(self.rt, result.ctx)

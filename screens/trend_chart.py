@@ -20,8 +20,15 @@ BACKFILL_REQUERY_S = 10.0
 class LiveTrend:
     """Trend of `names` from the runtime's ring buffers, alarm limits drawn as dashed lines (as on /trends)."""
 
-    def __init__(self, rt: Runtime, names: list[str], *, height: int = 320, interval: float = 1.0,
-                 marks: list[datetime] | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        names: list[str],
+        *,
+        height: int = 320,
+        interval: float = 1.0,
+        marks: list[datetime] | None = None,
+    ) -> None:
         self._rt = rt
         self._zone = rt.plant.site.zone
         self.names = [n for n in names if n in rt.live_trends.names]
@@ -32,13 +39,26 @@ class LiveTrend:
             points = rt.live_trends.points(name)
             self._last[name] = points[-1][0] if points else None
             traces.append(pen_trace(rt.plant, name, i, units, [self._x(p[0]) for p in points], [p[1] for p in points]))
-        activations = [{"type": "line", "xref": "x", "yref": "paper", "x0": self._x(m), "x1": self._x(m), "y0": 0,
-                        "y1": 1, "line": {"width": 2, "color": "#1a1a1a"},
-                        "label": {"text": "activation", "textposition": "end"}} for m in marks or []]
-        layout = trend_layout(self._zone, units, limit_shapes(rt.plant, self.names, units) + activations,
-                              height=height)
-        self.figure: dict[str, Any] = {"data": traces, "layout": layout,
-                                       "config": {"displaylogo": False, "responsive": True}}
+        activations = [
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": self._x(m),
+                "x1": self._x(m),
+                "y0": 0,
+                "y1": 1,
+                "line": {"width": 2, "color": "#1a1a1a"},
+                "label": {"text": "activation", "textposition": "end"},
+            }
+            for m in marks or []
+        ]
+        layout = trend_layout(self._zone, units, limit_shapes(rt.plant, self.names, units) + activations, height=height)
+        self.figure: dict[str, Any] = {
+            "data": traces,
+            "layout": layout,
+            "config": {"displaylogo": False, "responsive": True},
+        }
         self.plot = testid(ui.plotly(self.figure).classes("w-full"), "trend")
         self.timer = ui.timer(interval, self.append)
         # The ring buffer holds only what arrived since the HMI started; older values of the window (a back-fill,

@@ -50,7 +50,8 @@ def tag_tree(rt: Runtime) -> list[dict[str, Any]]:
                 tags = [{"id": t.name, "label": t.name} for t in machine.tags if t.numeric]
                 if tags:
                     line_node["children"].append(
-                        {"id": f"machine:{line.name}.{machine.name}", "label": machine.name, "children": tags})
+                        {"id": f"machine:{line.name}.{machine.name}", "label": machine.name, "children": tags}
+                    )
             area_node["children"].append(line_node)
         nodes.append(area_node)
     return nodes
@@ -155,8 +156,16 @@ class TrendScreen:
                 ui.label("Choose one or more tags in the tag tree (up to 8).").classes("hmi-muted")
                 self.plot = None
                 return
-            figure = build_figure(self.rt.plant, self.zone, self.pens, self.series, self.start, self.end,
-                                  marks=self._marks, cursor=self.cursor)
+            figure = build_figure(
+                self.rt.plant,
+                self.zone,
+                self.pens,
+                self.series,
+                self.start,
+                self.end,
+                marks=self._marks,
+                cursor=self.cursor,
+            )
             self.plot = testid(ui.plotly(figure).classes("w-full"), "trend")
             self.plot.on("plotly_relayout", self.on_relayout)
             self.plot.on("plotly_click", self.on_click)
@@ -179,8 +188,7 @@ class TrendScreen:
             return
         now = self.rt.clock()
         self.start, self.end = now - timedelta(minutes=10), now
-        if (self._ring_misses_start()
-                and asyncio.get_running_loop().time() - self.last_query >= BACKFILL_REQUERY_S):
+        if self._ring_misses_start() and asyncio.get_running_loop().time() - self.last_query >= BACKFILL_REQUERY_S:
             await self.load()
             return
         xs: list[list[str]] = []
@@ -201,8 +209,8 @@ class TrendScreen:
             y = [p[1] for p in points]
             # Keep the server's copy of the figure in step, so a reconnecting browser redraws the same trend.
             trace = self.plot.figure["data"][i]
-            trace["x"] = (trace["x"] + x)[-len(s.times):]
-            trace["y"] = (trace["y"] + y)[-len(s.times):]
+            trace["x"] = (trace["x"] + x)[-len(s.times) :]
+            trace["y"] = (trace["y"] + y)[-len(s.times) :]
             xs.append(x)
             ys.append(y)
             idx.append(i)
@@ -239,8 +247,9 @@ class TrendScreen:
             start, end = parse_x(str(low), self.zone), parse_x(str(high), self.zone)
         except ValueError:
             return
-        if end <= start or (abs((start - self.start).total_seconds()) < 0.5
-                            and abs((end - self.end).total_seconds()) < 0.5):
+        if end <= start or (
+            abs((start - self.start).total_seconds()) < 0.5 and abs((end - self.end).total_seconds()) < 0.5
+        ):
             return  # our own relayout echoed back
         await self.zoom_to(start, end)
 
@@ -347,8 +356,9 @@ class TrendPage:
         with ui.column().classes("hmi-panel p-2 w-72 shrink-0"):
             ui.label("Tag tree").classes("font-semibold")
             search = testid(ui.input("Search tags").props("clearable"), "trend-search").classes("w-full")
-            self.tree = testid(ui.tree(tag_tree(self.rt), tick_strategy="leaf", label_key="label"),
-                               "trend-tree").classes("w-full")
+            self.tree = testid(
+                ui.tree(tag_tree(self.rt), tick_strategy="leaf", label_key="label"), "trend-tree"
+            ).classes("w-full")
             search.bind_value_to(self.tree, "filter")
             # Open only down to the chosen pens: the whole plant unfolded is pages of tags on a panel.
             self.tree.expand(expanded_for(self.rt, self.screen.pens))
@@ -357,26 +367,37 @@ class TrendPage:
         screen = self.screen
         with ui.row().classes("w-full items-center gap-2"):
             ui.label("Trends").classes("hmi-title")
-            self.pens = testid(ui.select(sorted(self.known), value=list(screen.pens), multiple=True, with_input=True,
-                                         label=f"Pens (up to {MAX_PENS})").props("use-chips"),
-                               "trend-pens").classes("min-w-[28rem]")
+            self.pens = testid(
+                ui.select(
+                    sorted(self.known),
+                    value=list(screen.pens),
+                    multiple=True,
+                    with_input=True,
+                    label=f"Pens (up to {MAX_PENS})",
+                ).props("use-chips"),
+                "trend-pens",
+            ).classes("min-w-[28rem]")
         with ui.row().classes("w-full items-center gap-2"):
             self.range = testid(ui.toggle(RANGES, value="10m").props("no-caps"), "trend-range")
             frm = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44"), "trend-from")
             to = testid(ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44"), "trend-to")
-            apply = testid(ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "",
-                                                                                to.value or "")), "trend-apply")
+            apply = testid(
+                ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "", to.value or "")),
+                "trend-apply",
+            )
             for element in (frm, to, apply):
                 element.bind_visibility_from(self.range, "value", value="custom")
 
     def _navigation(self) -> None:
         screen = self.screen
         with ui.row().classes("w-full items-center gap-2"):
-            for text, move, name in (("◀ Back", lambda: screen.pan(-0.5), "trend-back"),
-                                     ("Forward ▶", lambda: screen.pan(0.5), "trend-forward"),
-                                     ("Zoom in", lambda: screen.zoom(0.5), "trend-zoom-in"),
-                                     ("Zoom out", lambda: screen.zoom(2.0), "trend-zoom-out"),
-                                     ("Live", self.live, "trend-live")):
+            for text, move, name in (
+                ("◀ Back", lambda: screen.pan(-0.5), "trend-back"),
+                ("Forward ▶", lambda: screen.pan(0.5), "trend-forward"),
+                ("Zoom in", lambda: screen.zoom(0.5), "trend-zoom-in"),
+                ("Zoom out", lambda: screen.zoom(2.0), "trend-zoom-out"),
+                ("Live", self.live, "trend-live"),
+            ):
                 testid(ui.button(text, on_click=move).props("outline no-caps"), name)
             ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None)).props("outline no-caps flat")
             testid(ui.button("Export CSV", on_click=self.export).props("outline no-caps"), "trend-export")
@@ -393,10 +414,13 @@ class TrendPage:
         with ui.row().classes("items-center gap-2"):
             self.views = testid(ui.select({}, label="Saved views").classes("w-56"), "trend-views")
             testid(ui.button("Open", on_click=self.open_view).props("outline no-caps"), "trend-view-open")
-            testid(ui.button("Delete", on_click=command(rt, self.delete_view)).props("outline no-caps"),
-                   "trend-view-delete")
-            self.view_name = testid(ui.input("Save as").classes("w-48").props(f"maxlength={MAX_VIEW_NAME} counter"),
-                                    "trend-view-name")
+            testid(
+                ui.button("Delete", on_click=command(rt, self.delete_view)).props("outline no-caps"),
+                "trend-view-delete",
+            )
+            self.view_name = testid(
+                ui.input("Save as").classes("w-48").props(f"maxlength={MAX_VIEW_NAME} counter"), "trend-view-name"
+            )
             testid(ui.button("Save view", on_click=command(rt, self.save_view)).props("no-caps"), "trend-view-save")
 
     async def first(self) -> None:
@@ -485,8 +509,9 @@ class TrendPage:
         """Save pens and range under the typed name."""
         screen = self.screen
         try:
-            view = await self.rt.trend_views.save(actor, self.view_name.value or "", screen.pens, screen.range_key,
-                                                  start=screen.start, end=screen.end)
+            view = await self.rt.trend_views.save(
+                actor, self.view_name.value or "", screen.pens, screen.range_key, start=screen.start, end=screen.end
+            )
         except (ValueError, DatabaseUnavailable) as exc:
             screen.status.set_text(f"Not saved: {exc}")
             return

@@ -31,8 +31,9 @@ class _Failed(Exception):
 
 
 ADMINS_ONLY = Restriction(
-    check=lambda rt, ctx: rt.audit.require(ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen",
-                                           object_id="/users"),
+    check=lambda rt, ctx: rt.audit.require(
+        ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen", object_id="/users"
+    ),
     refused=lambda ctx, exc: f"Refused: {exc}. User administration is for administrators; the attempt was recorded.",
     unavailable="User administration cannot be shown",
     testid="users-refused",
@@ -76,8 +77,12 @@ class UsersAdmin:
                 with ui.row().classes("items-center gap-3"):
                     since = local_time(user.locked_at, self.zone, date=True) if user.locked_at else ""
                     ui.label(f"{user.username} locked since {since}")
-                    testid(ui.button("Unlock", on_click=command(self.rt, lambda a, u=user.username: self.unlock(a, u)))
-                           .props("outline no-caps"), f"notice-unlock-{user.username}")
+                    testid(
+                        ui.button(
+                            "Unlock", on_click=command(self.rt, lambda a, u=user.username: self.unlock(a, u))
+                        ).props("outline no-caps"),
+                        f"notice-unlock-{user.username}",
+                    )
 
     @ui.refreshable_method
     async def user_list(self) -> None:
@@ -94,14 +99,26 @@ class UsersAdmin:
                     ui.label(user.role.value).classes("w-24")
                     testid(ui.label(status).classes("w-24"), f"status-{name}")
                     enable = user.disabled
-                    testid(ui.button("Enable" if enable else "Disable", on_click=command(
-                        rt, lambda a, n=name, d=not enable: self.set_disabled(a, n, d))).props("outline no-caps"),
-                        f"{'enable' if enable else 'disable'}-{name}")
-                    testid(ui.button("Reset password", on_click=lambda n=name: self.open_reset(n))
-                           .props("outline no-caps"), f"reset-{name}")
+                    testid(
+                        ui.button(
+                            "Enable" if enable else "Disable",
+                            on_click=command(rt, lambda a, n=name, d=not enable: self.set_disabled(a, n, d)),
+                        ).props("outline no-caps"),
+                        f"{'enable' if enable else 'disable'}-{name}",
+                    )
+                    testid(
+                        ui.button("Reset password", on_click=lambda n=name: self.open_reset(n)).props(
+                            "outline no-caps"
+                        ),
+                        f"reset-{name}",
+                    )
                     if user.locked_at is not None:
-                        testid(ui.button("Unlock", on_click=command(rt, lambda a, n=name: self.unlock(a, n)))
-                               .props("outline no-caps"), f"unlock-{name}")
+                        testid(
+                            ui.button("Unlock", on_click=command(rt, lambda a, n=name: self.unlock(a, n))).props(
+                                "outline no-caps"
+                            ),
+                            f"unlock-{name}",
+                        )
 
     @ui.refreshable_method
     async def station_list(self) -> None:
@@ -110,13 +127,15 @@ class UsersAdmin:
         with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full"), "station-list"):
             ui.label("Stations").classes("hmi-title")
             here = await session.station_for(rt)
-            text = f"This panel is not enrolled: it records {here}." if panel.is_address(here) else \
-                f"This panel is station {here}."
+            text = (
+                f"This panel is not enrolled: it records {here}."
+                if panel.is_address(here)
+                else f"This panel is station {here}."
+            )
             testid(ui.label(text).classes("hmi-muted"), "this-panel")
             stations = await rt.stations.list()
             if not stations:
-                ui.label("No stations enrolled yet: panels record their network address instead.") \
-                    .classes("hmi-muted")
+                ui.label("No stations enrolled yet: panels record their network address instead.").classes("hmi-muted")
             for station in stations:
                 self._station_row(station)
 
@@ -126,8 +145,7 @@ class UsersAdmin:
             ui.label(name).classes("font-mono w-48")
             ui.label(station.area or "—").classes("w-32")
             if station.secret_hash is not None and station.enrolled_at is not None:
-                enrolled = (f"enrolled {local_time(station.enrolled_at, self.zone, date=True)} "
-                            f"by {station.enrolled_by}")
+                enrolled = f"enrolled {local_time(station.enrolled_at, self.zone, date=True)} by {station.enrolled_by}"
             else:
                 enrolled = "no panel enrolled"
             testid(ui.label(enrolled).classes("w-72"), f"station-enrolled-{name}")
@@ -137,33 +155,42 @@ class UsersAdmin:
             if station.secret_hash is not None:
                 revoke = command(rt, lambda a: self.revoke_station(a, name))
                 testid(ui.button("Revoke", on_click=revoke).props("outline no-caps"), f"station-revoke-{name}")
-            testid(ui.button("Enable" if station.disabled else "Disable",
-                             on_click=command(rt, lambda a, d=not station.disabled: self.set_station(a, name, d)))
-                   .props("outline no-caps"), f"station-toggle-{name}")
+            testid(
+                ui.button(
+                    "Enable" if station.disabled else "Disable",
+                    on_click=command(rt, lambda a, d=not station.disabled: self.set_station(a, name, d)),
+                ).props("outline no-caps"),
+                f"station-toggle-{name}",
+            )
 
     def _add_user_form(self) -> None:
         with ui.column().classes("hmi-panel p-3 gap-2 w-[28rem]"):
             ui.label("Add a user").classes("hmi-title")
             self.new_name = testid(ui.input("User name"), "new-username")
             self.new_full = testid(ui.input("Full (printed) name"), "new-fullname")
-            self.new_role = testid(ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role"),
-                                   "new-role")
-            self.new_pw = testid(ui.input("Password", password=True).props("autocomplete=new-password"),
-                                 "new-password")
-            self.new_pw2 = testid(ui.input("Password again", password=True).props("autocomplete=new-password"),
-                                  "new-password2")
+            self.new_role = testid(
+                ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role"), "new-role"
+            )
+            self.new_pw = testid(ui.input("Password", password=True).props("autocomplete=new-password"), "new-password")
+            self.new_pw2 = testid(
+                ui.input("Password again", password=True).props("autocomplete=new-password"), "new-password2"
+            )
             ui.label(f"At least {self.rt.users.policy.password_min_length} characters, not the user name.").classes(
-                "hmi-muted")
+                "hmi-muted"
+            )
             testid(ui.button("Add user", on_click=command(self.rt, self.add_user)), "add-user")
 
     def _enrol_form(self) -> None:
         with ui.row().classes("hmi-panel p-3 gap-2 items-end"):
             self.station_name = testid(ui.input("Station name"), "station-name")
-            self.station_area = testid(ui.select([a.name for a in self.rt.plant.areas], label="Area")
-                                       .classes("w-40"), "station-area")
+            self.station_area = testid(
+                ui.select([a.name for a in self.rt.plant.areas], label="Area").classes("w-40"), "station-area"
+            )
             # This panel, not another: the secret goes into this browser's cookie.
-            testid(ui.button("Enrol this panel as this station", on_click=command(self.rt, self.enrol_panel)),
-                   "station-enrol")
+            testid(
+                ui.button("Enrol this panel as this station", on_click=command(self.rt, self.enrol_panel)),
+                "station-enrol",
+            )
 
     def _reset_dialog(self) -> None:
         with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem]"):
@@ -210,9 +237,15 @@ class UsersAdmin:
             if (self.new_pw.value or "") != (self.new_pw2.value or ""):
                 self._say("The two passwords differ; nothing was changed.")
                 return
-            user = await self._call(self.rt.users.create_user(
-                self.new_name.value or "", self.new_pw.value or "", self.new_role.value or Role.OPERATOR,
-                self.new_full.value or "", actor=actor))
+            user = await self._call(
+                self.rt.users.create_user(
+                    self.new_name.value or "",
+                    self.new_pw.value or "",
+                    self.new_role.value or Role.OPERATOR,
+                    self.new_full.value or "",
+                    actor=actor,
+                )
+            )
         except _Failed:
             return
         finally:
@@ -223,8 +256,9 @@ class UsersAdmin:
 
     async def set_disabled(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable an account."""
-        await self._change(self.rt.users.set_disabled(actor, name, disabled),
-                           f"User {name} {'disabled' if disabled else 'enabled'}.")
+        await self._change(
+            self.rt.users.set_disabled(actor, name, disabled), f"User {name} {'disabled' if disabled else 'enabled'}."
+        )
 
     async def unlock(self, actor: ActionContext, name: str) -> None:
         """Lift a lockout."""
@@ -256,9 +290,11 @@ class UsersAdmin:
     async def enrol_panel(self, actor: ActionContext) -> None:
         """Enrol the panel this page runs on as the named station; the browser then collects its secret."""
         try:
-            station, secret = await self._call(self.rt.stations.enrol(
-                actor, self.station_name.value or "", self.station_area.value or "",
-                address=panel.client_address()))
+            station, secret = await self._call(
+                self.rt.stations.enrol(
+                    actor, self.station_name.value or "", self.station_area.value or "", address=panel.client_address()
+                )
+            )
         except _Failed:
             return
         self.station_name.value = ""
@@ -267,10 +303,14 @@ class UsersAdmin:
 
     async def revoke_station(self, actor: ActionContext, name: str) -> None:
         """Make the station's panel secret worthless: that panel is its network address again."""
-        await self._change(self.rt.stations.revoke(actor, name),
-                           f"Station {name} revoked: its panel now records its network address until enrolled again.")
+        await self._change(
+            self.rt.stations.revoke(actor, name),
+            f"Station {name} revoked: its panel now records its network address until enrolled again.",
+        )
 
     async def set_station(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable a station."""
-        await self._change(self.rt.stations.set_disabled(actor, name, disabled),
-                           f"Station {name} {'disabled' if disabled else 'enabled'}.")
+        await self._change(
+            self.rt.stations.set_disabled(actor, name, disabled),
+            f"Station {name} {'disabled' if disabled else 'enabled'}.",
+        )

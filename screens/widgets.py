@@ -15,8 +15,9 @@ from hmi.tags import TagState
 from screens.fmt import format_value, line_state, quality_badge
 
 
-def column(name: str, label: str, *, field: str | None = None, align: str = "left",
-           sortable: bool = False) -> dict[str, Any]:
+def column(
+    name: str, label: str, *, field: str | None = None, align: str = "left", sortable: bool = False
+) -> dict[str, Any]:
     """A ui.table column showing the row's `field` (default: its name)."""
     spec: dict[str, Any] = {"name": name, "label": label, "field": field or name, "align": align}
     if sortable:

@@ -45,8 +45,10 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
     try:
         admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}); start it, set HMI_TEST_PG_ADMIN_URL, "
-                    "or deselect these tests with -m 'not postgres'")
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}); start it, set HMI_TEST_PG_ADMIN_URL, "
+            "or deselect these tests with -m 'not postgres'"
+        )
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
@@ -133,12 +135,18 @@ async def drop_audit_guards(db: Database) -> None:
 @pytest.fixture
 async def admin(users: UserService) -> ActionContext:
     """root, an administrator (Ada Admin), signed in at the station "office"."""
-    return await sign_in(users, "root", Role.ADMIN, password="admin password", full_name="Ada Admin",
-                         station="office")
+    return await sign_in(users, "root", Role.ADMIN, password="admin password", full_name="Ada Admin", station="office")
 
 
-async def sign_in(users: UserService, username: str, role: Role, *, password: str = PERSON_PASSWORD,
-                  full_name: str = "", station: str = "") -> ActionContext:
+async def sign_in(
+    users: UserService,
+    username: str,
+    role: Role,
+    *,
+    password: str = PERSON_PASSWORD,
+    full_name: str = "",
+    station: str = "",
+) -> ActionContext:
     """Create the account `username` with `role` and sign it in; its context, as a screen would act with it."""
     await users.create_user(username, password, role, full_name)
     ctx = (await users.sign_in(username, password, station=station)).ctx

@@ -29,8 +29,9 @@ class PasswordUsers:
     def __init__(self, users: dict[str, str]) -> None:
         self.users = users
 
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
-                 certificate: Any = None) -> User | None:
+    def get_user(
+        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
+    ) -> User | None:
         """The user when name and password match, else None (the server refuses the session)."""
         if username is not None and self.users.get(username) == password:
             return User(role=UserRole.User)
@@ -71,13 +72,23 @@ class SmallServer:
             await self.server.stop()
             self.server = None
 
-    async def write(self, name: str, value: Any, status: int = 0, variant: ua.VariantType | None = None,
-                    source_time: datetime | None = None) -> None:
+    async def write(
+        self,
+        name: str,
+        value: Any,
+        status: int = 0,
+        variant: ua.VariantType | None = None,
+        source_time: datetime | None = None,
+    ) -> None:
         """Write a value with a SourceTimestamp (default now: a PLC whose clock is right) and a status code."""
         node = self.nodes[name]
         vt = variant or (await node.read_data_type_as_variant_type())
-        dv = ua.DataValue(ua.Variant(value, vt), ua.StatusCode(status),
-                          SourceTimestamp=source_time or datetime.now(UTC), ServerTimestamp=datetime.now(UTC))
+        dv = ua.DataValue(
+            ua.Variant(value, vt),
+            ua.StatusCode(status),
+            SourceTimestamp=source_time or datetime.now(UTC),
+            ServerTimestamp=datetime.now(UTC),
+        )
         await self.server.write_attribute_value(node.nodeid, dv)  # type: ignore[union-attr]
 
 

@@ -57,8 +57,10 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        pumps = [asyncio.create_task(self._pump(reader, up_writer), name="tcp-proxy-up"),
-                 asyncio.create_task(self._pump(up_reader, writer), name="tcp-proxy-down")]
+        pumps = [
+            asyncio.create_task(self._pump(reader, up_writer), name="tcp-proxy-up"),
+            asyncio.create_task(self._pump(up_reader, writer), name="tcp-proxy-down"),
+        ]
         self._tasks.update(pumps)
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)

@@ -24,8 +24,12 @@ import pytest
 T = TypeVar("T")
 
 
-async def until(predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0,  # noqa: ASYNC109
-                what: str | None = None, interval: float = 0.05) -> T:
+async def until(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,  # noqa: ASYNC109
+    what: str | None = None,
+    interval: float = 0.05,
+) -> T:
     """Poll `predicate` (a plain or an async function) every `interval` s until it returns a truthy value;
     return that value. After `timeout` s raise AssertionError naming `what`."""
     deadline = time.monotonic() + timeout
@@ -40,8 +44,13 @@ async def until(predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0
         await asyncio.sleep(interval)
 
 
-def until_sync(predicate: Callable[[], T], timeout: float = 10.0, what: str | None = None,
-               interval: float = 0.05, sleep: Callable[[float], object] = time.sleep) -> T:
+def until_sync(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    what: str | None = None,
+    interval: float = 0.05,
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
     """`until` for code without an event loop; `predicate` must be plain. Between polls it calls `sleep(interval)`
     (a Playwright test passes one that lets the page run: `lambda s: page.wait_for_timeout(s * 1000)`)."""
     deadline = time.monotonic() + timeout

@@ -201,21 +201,32 @@ class UserService:
         except ValueError:
             raise ValueError(f"unknown role {role!r}; choose one of: {', '.join(r.value for r in Role)}") from None
         if actor is not None:
-            await self._audit.require(actor, Permission.MANAGE_USERS, action="user.create", object_type="user",
-                                      object_id=name)
+            await self._audit.require(
+                actor, Permission.MANAGE_USERS, action="user.create", object_type="user", object_id=name
+            )
         if enforce_policy:
             self.check_policy(name, password)
         if await self.get(name) is not None:
             raise UserExists(name)
         password_hash = await self._hashing(self._hasher.hash, password)
-        user = User(username=name, full_name=full_name.strip(), role=role, password_hash=password_hash,
-                    disabled=False, created_at=self._clock())
+        user = User(
+            username=name,
+            full_name=full_name.strip(),
+            role=role,
+            password_hash=password_hash,
+            disabled=False,
+            created_at=self._clock(),
+        )
         try:
             async with self._audit.transaction() as session:
                 session.add(user)
                 await session.flush()
                 await self._audit.record(
-                    actor, "user.create", "user", name, session=session,
+                    actor,
+                    "user.create",
+                    "user",
+                    name,
+                    session=session,
                     new_value={"username": name, "full_name": user.full_name, "role": role.value, "disabled": False},
                 )
         except IntegrityError as exc:
@@ -242,8 +253,13 @@ class UserService:
         """Sign out: `logout` ends all the person's sessions; `logout.idle` (inactivity) ends only `session_id`."""
         if idle:
             minutes = f"{self.policy.logoff_min:g}"
-            await self._audit.record(ctx, "logout.idle", "user", ctx.username,
-                                     detail=f"signed out automatically after {minutes} idle minutes")
+            await self._audit.record(
+                ctx,
+                "logout.idle",
+                "user",
+                ctx.username,
+                detail=f"signed out automatically after {minutes} idle minutes",
+            )
             if session_id is not None:
                 # Idleness is a property of this panel; the person may be working at another one.
                 await self.sessions.end(session_id, SessionEnd.IDLE)
@@ -255,14 +271,16 @@ class UserService:
 
     async def screen_locked(self, ctx: ActionContext) -> None:
         """Audit that the idle lock covered `ctx`'s screen."""
-        await self._audit.record(ctx, "screen.lock", "user", ctx.username,
-                                 detail=f"locked after {self.policy.idle_lock_min:g} idle minutes")
+        await self._audit.record(
+            ctx, "screen.lock", "user", ctx.username, detail=f"locked after {self.policy.idle_lock_min:g} idle minutes"
+        )
 
     async def unlock(self, actor: ActionContext, username: str, *, reason: str | None = None) -> User:
         """Lift a lockout (needs MANAGE_USERS) and clear the failed-login count; audited as `user.unlock`."""
         name = normalise_username(username)
-        await self._audit.require(actor, Permission.MANAGE_USERS, action="user.unlock", object_type="user",
-                                  object_id=name)
+        await self._audit.require(
+            actor, Permission.MANAGE_USERS, action="user.unlock", object_type="user", object_id=name
+        )
         async with self._audit.transaction() as session:
             user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
             if user is None:
@@ -270,8 +288,16 @@ class UserService:
             old = {"locked": user.locked_at is not None, "failed_logins": user.failed_logins}
             user.locked_at = None
             user.failed_logins = 0
-            await self._audit.record(actor, "user.unlock", "user", name, old_value=old,
-                                     new_value={"locked": False, "failed_logins": 0}, reason=reason, session=session)
+            await self._audit.record(
+                actor,
+                "user.unlock",
+                "user",
+                name,
+                old_value=old,
+                new_value={"locked": False, "failed_logins": 0},
+                reason=reason,
+                session=session,
+            )
         return user
 
     async def locked_users(self) -> list[User]:
@@ -295,8 +321,13 @@ class UserService:
         throttled = self._limiter.hit(name, address)
         if throttled is not None:
             # Refused before argon2 runs: a flood costs a dictionary look-up, not a hash each.
-            self.refusals.add("login.throttled", address or "(no address)", station, name,
-                              f"more than {throttled.limit} per {throttled.scope}")
+            self.refusals.add(
+                "login.throttled",
+                address or "(no address)",
+                station,
+                name,
+                f"more than {throttled.limit} per {throttled.scope}",
+            )
             return SignIn(None, "too many attempts", throttled=throttled)
         user = await self.get(name) if name else None
         if user is None:
@@ -304,8 +335,9 @@ class UserService:
             await self._hashing(_verify, self._hasher, await self._dummy(), password)
             # One audit row per address and minute with the count, not one each: a scan of names by the
             # thousand would otherwise bury the trail (and a password typed as a name is stored only as a hash).
-            self.refusals.add("login.failed.unknown", address or "(no address)", station, name,
-                              f"{purpose}: unknown user")
+            self.refusals.add(
+                "login.failed.unknown", address or "(no address)", station, name, f"{purpose}: unknown user"
+            )
             return SignIn(None, "unknown user")
         matches, needs_rehash = await self._hashing(_verify, self._hasher, user.password_hash, password)
         if user.locked_at is not None:
@@ -318,8 +350,9 @@ class UserService:
             await self._audit_failed_login(name, station, user, "account disabled", purpose)
             return SignIn(None, "account disabled")
         assert user.id is not None
-        ctx = ActionContext(user_id=user.id, username=user.username, full_name=user.full_name, role=user.role,
-                            station=station)
+        ctx = ActionContext(
+            user_id=user.id, username=user.username, full_name=user.full_name, role=user.role, station=station
+        )
         new_hash = await self._hashing(self._hasher.hash, password) if needs_rehash else None
         ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
@@ -331,11 +364,18 @@ class UserService:
                 # "Consecutive" failures: a success starts the count again.
                 stored.failed_logins = 0
             if replaces is not None:
-                await self._audit.record(replaces.for_action(), "logout.switch", "user", replaces.username,
-                                         detail=f"user switch to {ctx.username}", session=session)
+                await self._audit.record(
+                    replaces.for_action(),
+                    "logout.switch",
+                    "user",
+                    replaces.username,
+                    detail=f"user switch to {ctx.username}",
+                    session=session,
+                )
                 ended = await self.sessions.end_user(replaces.user_id, SessionEnd.SWITCH, session=session)
-            await self._audit.record(ctx, purpose, "user", user.username, session=session,
-                                     detail="password rehashed" if new_hash else None)
+            await self._audit.record(
+                ctx, purpose, "user", user.username, session=session, detail="password rehashed" if new_hash else None
+            )
         if ended is not None:
             self.sessions.notify(ended)
         return SignIn(ctx)
@@ -349,15 +389,27 @@ class UserService:
             stored.failed_logins += 1
             count = stored.failed_logins
             ctx = self._failure_ctx(user.username, station, user)
-            await self._audit.record(ctx, f"{purpose}.failed", "user", user.username, reason="wrong password",
-                                     detail=f"failed attempt {count} of {limit} in a row", session=session)
+            await self._audit.record(
+                ctx,
+                f"{purpose}.failed",
+                "user",
+                user.username,
+                reason="wrong password",
+                detail=f"failed attempt {count} of {limit} in a row",
+                session=session,
+            )
             locked = count >= limit
             ended: SessionsEnded | None = None
             if locked and stored.locked_at is None:
                 stored.locked_at = self._clock()
                 await self._audit.record(
-                    ctx, "login.lockout", "user", user.username, session=session,
-                    old_value={"locked": False}, new_value={"locked": True},
+                    ctx,
+                    "login.lockout",
+                    "user",
+                    user.username,
+                    session=session,
+                    old_value={"locked": False},
+                    new_value={"locked": True},
                     detail=f"locked after {count} failed sign-ins in a row; an administrator must unlock it",
                 )
                 # The guesser may be at another panel than the person: nobody works under this name any more.
@@ -393,8 +445,16 @@ class UserService:
             if user is None:
                 raise UnknownUser(name)
             if user.disabled != disabled:
-                await self._audit.record(actor, action, "user", name, old_value={"disabled": user.disabled},
-                                         new_value={"disabled": disabled}, reason=reason, session=session)
+                await self._audit.record(
+                    actor,
+                    action,
+                    "user",
+                    name,
+                    old_value={"disabled": user.disabled},
+                    new_value={"disabled": disabled},
+                    reason=reason,
+                    session=session,
+                )
                 user.disabled = disabled
             if disabled and user.id is not None:
                 # Also when already disabled: a session left over from before must not go on acting.
@@ -414,8 +474,9 @@ class UserService:
     ) -> None:
         """Replace a user's password; needs MANAGE_USERS. The audit row says that it changed, never the hash."""
         name = normalise_username(username)
-        await self._audit.require(actor, Permission.MANAGE_USERS, action="user.reset_password", object_type="user",
-                                  object_id=name)
+        await self._audit.require(
+            actor, Permission.MANAGE_USERS, action="user.reset_password", object_type="user", object_id=name
+        )
         if enforce_policy:
             self.check_policy(name, new_password)
         user = await self.get(name)
@@ -427,8 +488,9 @@ class UserService:
         async with self._audit.transaction() as session:
             user = (await session.execute(select(User).where(User.username == name))).scalar_one()
             user.password_hash = password_hash
-            await self._audit.record(actor, "user.reset_password", "user", name, reason=reason,
-                                     detail="password replaced", session=session)
+            await self._audit.record(
+                actor, "user.reset_password", "user", name, reason=reason, detail="password replaced", session=session
+            )
             # Whoever knew the old password (the reason for a reset, often) is signed out everywhere.
             assert user.id is not None
             ended = await self.sessions.end_user(user.id, SessionEnd.PASSWORD_RESET, session=session)

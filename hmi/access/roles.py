@@ -39,19 +39,61 @@ class Permission(StrEnum):
 # administrator. Engineers (maintenance, process) may work on alarms and read the records but not run a shift.
 # Downtime reasons are given by the people at the line (and the engineers who fixed the stop), not from the office.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE,
-                              Permission.AMEND_NOTE, Permission.ASSIGN_DOWNTIME}),
-    Role.LEAD: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE, Permission.AMEND_NOTE,
-                          Permission.SHELVE_ALARM, Permission.RESET_LATCHED, Permission.SIGN_HANDOVER,
-                          Permission.ASSIGN_DOWNTIME}),
-    Role.ENGINEER: frozenset({Permission.VIEW, Permission.ACKNOWLEDGE_ALARM, Permission.ADD_NOTE,
-                              Permission.AMEND_NOTE, Permission.SHELVE_ALARM, Permission.RESET_LATCHED,
-                              Permission.REMOVE_FROM_SERVICE, Permission.VIEW_AUDIT, Permission.VIEW_KPI,
-                              Permission.ASSIGN_DOWNTIME}),
-    Role.MANAGER: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.EXPORT_AUDIT, Permission.VIEW_KPI,
-                             Permission.REMOVE_FROM_SERVICE}),
-    Role.ADMIN: frozenset({Permission.VIEW, Permission.VIEW_AUDIT, Permission.EXPORT_AUDIT, Permission.VIEW_KPI,
-                           Permission.MANAGE_USERS, Permission.MANAGE_STATIONS, Permission.REMOVE_FROM_SERVICE}),
+    Role.OPERATOR: frozenset(
+        {
+            Permission.VIEW,
+            Permission.ACKNOWLEDGE_ALARM,
+            Permission.ADD_NOTE,
+            Permission.AMEND_NOTE,
+            Permission.ASSIGN_DOWNTIME,
+        }
+    ),
+    Role.LEAD: frozenset(
+        {
+            Permission.VIEW,
+            Permission.ACKNOWLEDGE_ALARM,
+            Permission.ADD_NOTE,
+            Permission.AMEND_NOTE,
+            Permission.SHELVE_ALARM,
+            Permission.RESET_LATCHED,
+            Permission.SIGN_HANDOVER,
+            Permission.ASSIGN_DOWNTIME,
+        }
+    ),
+    Role.ENGINEER: frozenset(
+        {
+            Permission.VIEW,
+            Permission.ACKNOWLEDGE_ALARM,
+            Permission.ADD_NOTE,
+            Permission.AMEND_NOTE,
+            Permission.SHELVE_ALARM,
+            Permission.RESET_LATCHED,
+            Permission.REMOVE_FROM_SERVICE,
+            Permission.VIEW_AUDIT,
+            Permission.VIEW_KPI,
+            Permission.ASSIGN_DOWNTIME,
+        }
+    ),
+    Role.MANAGER: frozenset(
+        {
+            Permission.VIEW,
+            Permission.VIEW_AUDIT,
+            Permission.EXPORT_AUDIT,
+            Permission.VIEW_KPI,
+            Permission.REMOVE_FROM_SERVICE,
+        }
+    ),
+    Role.ADMIN: frozenset(
+        {
+            Permission.VIEW,
+            Permission.VIEW_AUDIT,
+            Permission.EXPORT_AUDIT,
+            Permission.VIEW_KPI,
+            Permission.MANAGE_USERS,
+            Permission.MANAGE_STATIONS,
+            Permission.REMOVE_FROM_SERVICE,
+        }
+    ),
 }
 
 

@@ -82,18 +82,30 @@ class StationService:
     async def register(self, actor: ActionContext, name: str, area: str = "") -> Station:
         """Register a station; StationExists when the name is taken, ValueError for a bad name."""
         clean = check_station_name(name)
-        await self._audit.require(actor, Permission.MANAGE_STATIONS, action="station.register",
-                                  object_type="station", object_id=clean)
+        await self._audit.require(
+            actor, Permission.MANAGE_STATIONS, action="station.register", object_type="station", object_id=clean
+        )
         if await self.get(clean) is not None:
             raise StationExists(clean)
-        station = Station(name=clean, area=area.strip()[:MAX_STATION_LENGTH], registered_at=self._clock(),
-                          registered_by=actor.username, disabled=False)
+        station = Station(
+            name=clean,
+            area=area.strip()[:MAX_STATION_LENGTH],
+            registered_at=self._clock(),
+            registered_by=actor.username,
+            disabled=False,
+        )
         try:
             async with self._audit.transaction() as session:
                 session.add(station)
                 await session.flush()
-                await self._audit.record(actor, "station.register", "station", clean, session=session,
-                                         new_value={"name": clean, "area": station.area, "disabled": False})
+                await self._audit.record(
+                    actor,
+                    "station.register",
+                    "station",
+                    clean,
+                    session=session,
+                    new_value={"name": clean, "area": station.area, "disabled": False},
+                )
         except IntegrityError as exc:
             # Two administrators raced past the check above; the unique index decided.
             raise StationExists(clean) from exc
@@ -106,8 +118,9 @@ class StationService:
         under this name loses the station. Needs MANAGE_STATIONS; audited as `station.enrol`.
         """
         clean = check_station_name(name)
-        await self._audit.require(actor, Permission.MANAGE_STATIONS, action="station.enrol", object_type="station",
-                                  object_id=clean)
+        await self._audit.require(
+            actor, Permission.MANAGE_STATIONS, action="station.enrol", object_type="station", object_id=clean
+        )
         secret = secrets.token_urlsafe(32)
         digest = secret_digest(secret)
         now = self._clock()
@@ -115,8 +128,13 @@ class StationService:
             async with self._audit.transaction() as session:
                 station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
                 if station is None:
-                    station = Station(name=clean, area=area.strip()[:MAX_STATION_LENGTH], registered_at=now,
-                                      registered_by=actor.username, disabled=False)
+                    station = Station(
+                        name=clean,
+                        area=area.strip()[:MAX_STATION_LENGTH],
+                        registered_at=now,
+                        registered_by=actor.username,
+                        disabled=False,
+                    )
                     session.add(station)
                 elif station.disabled:
                     raise ValueError(f"station {clean!r} is disabled; enable it first, then enrol this panel")
@@ -132,10 +150,19 @@ class StationService:
                 if replaced:
                     detail += "; the panel enrolled before under this name no longer is this station"
                 await self._audit.record(
-                    actor, "station.enrol", "station", clean, session=session, detail=detail,
+                    actor,
+                    "station.enrol",
+                    "station",
+                    clean,
+                    session=session,
+                    detail=detail,
                     # A prefix of the digest only: enough to see that the secret changed, never the secret.
-                    new_value={"name": clean, "area": station.area, "enrolled_by": actor.username,
-                               "secret_sha256_8": digest[:8]},
+                    new_value={
+                        "name": clean,
+                        "area": station.area,
+                        "enrolled_by": actor.username,
+                        "secret_sha256_8": digest[:8],
+                    },
                 )
         except IntegrityError as exc:
             # Two administrators created the same new station at once; the unique index decided.
@@ -165,8 +192,9 @@ class StationService:
     async def revoke(self, actor: ActionContext, name: str, *, reason: str | None = None) -> Station:
         """Make the enrolled panel's secret worthless (it is `web:<address>` again); needs MANAGE_STATIONS."""
         clean = name.strip().lower()
-        await self._audit.require(actor, Permission.MANAGE_STATIONS, action="station.revoke", object_type="station",
-                                  object_id=clean)
+        await self._audit.require(
+            actor, Permission.MANAGE_STATIONS, action="station.revoke", object_type="station", object_id=clean
+        )
         async with self._audit.transaction() as session:
             station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
             if station is None:
@@ -174,9 +202,17 @@ class StationService:
             if station.secret_hash is None:
                 raise ValueError(f"station {clean!r} has no enrolled panel; nothing to revoke")
             await self._audit.record(
-                actor, "station.revoke", "station", clean, reason=reason, session=session,
-                old_value={"enrolled": True, "enrolled_by": station.enrolled_by,
-                           "secret_sha256_8": station.secret_hash[:8]},
+                actor,
+                "station.revoke",
+                "station",
+                clean,
+                reason=reason,
+                session=session,
+                old_value={
+                    "enrolled": True,
+                    "enrolled_by": station.enrolled_by,
+                    "secret_sha256_8": station.secret_hash[:8],
+                },
                 new_value={"enrolled": False},
             )
             station.secret_hash = None
@@ -188,8 +224,9 @@ class StationService:
         """Disable (or re-enable) a station; disabling also revokes its panel secret (enabling does not restore it)."""
         clean = name.strip().lower()
         action = "station.disable" if disabled else "station.enable"
-        await self._audit.require(actor, Permission.MANAGE_STATIONS, action=action, object_type="station",
-                                  object_id=clean)
+        await self._audit.require(
+            actor, Permission.MANAGE_STATIONS, action=action, object_type="station", object_id=clean
+        )
         async with self._audit.transaction() as session:
             station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
             if station is None:
@@ -200,8 +237,9 @@ class StationService:
                 if disabled and station.secret_hash is not None:
                     old["enrolled"], new["enrolled"] = True, False
                     station.secret_hash = None
-                await self._audit.record(actor, action, "station", clean, old_value=old, new_value=new, reason=reason,
-                                         session=session)
+                await self._audit.record(
+                    actor, action, "station", clean, old_value=old, new_value=new, reason=reason, session=session
+                )
                 station.disabled = disabled
         return station
 

@@ -88,8 +88,10 @@ class AlarmChange:
 ChangeListener = Callable[[Sequence[AlarmChange]], None]
 
 _COMMAND_KINDS = {
-    Trigger.ACKNOWLEDGE: AlarmEventKind.ACKNOWLEDGED, Trigger.RESET: AlarmEventKind.RESET,
-    Trigger.SHELVE: AlarmEventKind.SHELVED, Trigger.UNSHELVE: AlarmEventKind.UNSHELVED,
+    Trigger.ACKNOWLEDGE: AlarmEventKind.ACKNOWLEDGED,
+    Trigger.RESET: AlarmEventKind.RESET,
+    Trigger.SHELVE: AlarmEventKind.SHELVED,
+    Trigger.UNSHELVE: AlarmEventKind.UNSHELVED,
     Trigger.REMOVE_FROM_SERVICE: AlarmEventKind.OUT_OF_SERVICE,
     Trigger.RETURN_TO_SERVICE: AlarmEventKind.RETURNED_TO_SERVICE,
 }
@@ -217,8 +219,9 @@ class AlarmEngine:
             log.warning("alarm %s: cannot evaluate value %r of tag %s", ref.id, state.value, state.name)
             return None
 
-    def _condition(self, ref: AlarmRef, state: TagState, now: datetime, at: datetime | None = None
-                   ) -> list[AlarmChange]:
+    def _condition(
+        self, ref: AlarmRef, state: TagState, now: datetime, at: datetime | None = None
+    ) -> list[AlarmChange]:
         raw = self._raw_condition(ref, state)
         if raw is None:
             # Input that cannot decide also cannot confirm a running on/off delay (ISA-18.2 / IEC 62682
@@ -247,9 +250,18 @@ class AlarmEngine:
             return []
         if active:
             self._activations += 1
-            alarm = replace(before, status=status, value=value, activated_at=at, changed_at=at,
-                            activation=self._activations, first_out=False, acked_by=None, acked_at=None,
-                            ack_comment=None)
+            alarm = replace(
+                before,
+                status=status,
+                value=value,
+                activated_at=at,
+                changed_at=at,
+                activation=self._activations,
+                first_out=False,
+                acked_by=None,
+                acked_at=None,
+                ack_comment=None,
+            )
             if status.state is AlarmState.ACTIVE_UNACK:
                 alarm = replace(alarm, first_out=self._first_out(alarm.line, at))
         else:
@@ -258,13 +270,17 @@ class AlarmEngine:
         if shelf_ended:
             alarm = self._shown_mode(alarm)
         self._store(alarm)
-        changes = [AlarmChange(AlarmEventKind.ACTIVATED if active else AlarmEventKind.CLEARED, alarm, at,
-                               before=before)]
+        changes = [
+            AlarmChange(AlarmEventKind.ACTIVATED if active else AlarmEventKind.CLEARED, alarm, at, before=before)
+        ]
         if active and ref.alarm.type in _ESCALATES:
             changes += self._escalate(ref, at)
         if shelf_ended:
-            changes.append(AlarmChange(AlarmEventKind.UNSHELVED, alarm, at,
-                                       comment="one-shot shelving ended with the clear", before=before))
+            changes.append(
+                AlarmChange(
+                    AlarmEventKind.UNSHELVED, alarm, at, comment="one-shot shelving ended with the clear", before=before
+                )
+            )
         return changes
 
     def _first_out(self, line: str, at: datetime) -> bool:
@@ -325,14 +341,23 @@ class AlarmEngine:
                 status = step(alarm.status, Event(Trigger.TICK), now)
                 new = self._revealed(self._shown_mode(replace(alarm, status=status, changed_at=now)), alarm, now)
                 self._store(new)
-                changes.append(AlarmChange(AlarmEventKind.UNSHELVED, new, now, comment="shelving time ran out",
-                                           before=alarm))
+                changes.append(
+                    AlarmChange(AlarmEventKind.UNSHELVED, new, now, comment="shelving time ran out", before=alarm)
+                )
         self._emit(changes)
         return changes
 
     # -------------------------------------------------------------------------------------------- commands
-    def plan(self, alarm_ids: Iterable[str], event: Event, *, at: datetime, username: str, comment: str | None,
-             action_id: str) -> list[AlarmChange]:
+    def plan(
+        self,
+        alarm_ids: Iterable[str],
+        event: Event,
+        *,
+        at: datetime,
+        username: str,
+        comment: str | None,
+        action_id: str,
+    ) -> list[AlarmChange]:
         """The changes a person's command would make, without making them (the service stores them first)."""
         kind = _COMMAND_KINDS[event.trigger]
         changes = []
@@ -416,8 +441,9 @@ class AlarmEngine:
             alarm_id = server_alarm_id(server.endpoint, server.condition_id)
             before = self._alarms.get(alarm_id)
             mine = self._server_acks.get(alarm_id)
-            if mine is not None and (before is None or mine.before is None
-                                     or before.activation != mine.before.activation):
+            if mine is not None and (
+                before is None or mine.before is None or before.activation != mine.before.activation
+            ):
                 mine = None  # another activation than the one the person acknowledged
             if removed or not server.retain:
                 if before is not None:
@@ -445,20 +471,30 @@ class AlarmEngine:
                 self._activations += 1
             acked = server.acked and lifecycle is not AlarmState.NORMAL
             # Who acknowledged: the operator the AlarmService recorded, else only the server knows (its session).
-            acked_by = (before.acked_by if before is not None and before.acked_by else "OPC UA server") if acked \
-                else None
+            acked_by = (
+                (before.acked_by if before is not None and before.acked_by else "OPC UA server") if acked else None
+            )
             if acked and mine is not None and not (before is not None and before.acked_by):
                 acked_by = mine.username
             kept = before is not None and not new_activation
             alarm = Alarm(
-                alarm_id, server.priority, server.message or server.condition_label, server.source_name, line, area,
-                status, server.time,
+                alarm_id,
+                server.priority,
+                server.message or server.condition_label,
+                server.source_name,
+                line,
+                area,
+                status,
+                server.time,
                 activated_at=before.activated_at if kept and before else server.time,
                 activation=before.activation if kept and before else self._activations,
                 first_out=(before.first_out if kept and before else self._first_out(line, server.time)),
-                acked_by=acked_by, acked_at=(before.acked_at if kept and before and before.acked_at else server.time)
-                if acked else None, ack_comment=(server.comment or None) if acked else None,
-                source="server", server=server)
+                acked_by=acked_by,
+                acked_at=(before.acked_at if kept and before and before.acked_at else server.time) if acked else None,
+                ack_comment=(server.comment or None) if acked else None,
+                source="server",
+                server=server,
+            )
             if before is not None and before.status == status and before.message == alarm.message:
                 self._store(replace(before, server=server))
                 continue
@@ -498,8 +534,15 @@ class AlarmEngine:
         if alarm.state is AlarmState.ACTIVE_UNACK and not before.status.lifecycle.listed:
             self._activations += 1
             # Nothing of the earlier activation (its acknowledgement, its first-out mark) carries over.
-            return replace(alarm, activation=self._activations, activated_at=at, first_out=False, acked_by=None,
-                           acked_at=None, ack_comment=None)
+            return replace(
+                alarm,
+                activation=self._activations,
+                activated_at=at,
+                first_out=False,
+                acked_by=None,
+                acked_at=None,
+                ack_comment=None,
+            )
         return alarm
 
     def _shown_mode(self, alarm: Alarm) -> Alarm:
@@ -510,8 +553,17 @@ class AlarmEngine:
         return replace(alarm, mode_by=None, mode_at=None, mode_reason=None)
 
     def _quiet(self, ref: AlarmRef, at: datetime) -> Alarm:
-        return Alarm(ref.id, ref.alarm.priority, ref.alarm.message, ref.tag.name, ref.line.name, ref.area.name,
-                     AlarmStatus(latching=ref.alarm.latching), at, ref=ref)
+        return Alarm(
+            ref.id,
+            ref.alarm.priority,
+            ref.alarm.message,
+            ref.tag.name,
+            ref.line.name,
+            ref.area.name,
+            AlarmStatus(latching=ref.alarm.latching),
+            at,
+            ref=ref,
+        )
 
     def _store(self, alarm: Alarm) -> None:
         if alarm.status.quiet:

@@ -30,11 +30,23 @@ log = logging.getLogger(__name__)
 def journal_row(change: AlarmChange, server_time: datetime, user_id: int | None = None) -> dict[str, Any]:
     """The alarm_events row for one change."""
     alarm = change.alarm
-    return {"alarm_id": alarm.id, "tag": alarm.tag, "area": alarm.area, "line": alarm.line,
-            "priority": str(alarm.priority), "kind": change.kind, "state": alarm.state.value,
-            "value": None if alarm.value is None else repr(alarm.value)[:200], "message": alarm.message,
-            "source_time": change.at, "server_time": server_time, "user_id": user_id, "username": change.username,
-            "comment": change.comment, "action_id": change.action_id}
+    return {
+        "alarm_id": alarm.id,
+        "tag": alarm.tag,
+        "area": alarm.area,
+        "line": alarm.line,
+        "priority": str(alarm.priority),
+        "kind": change.kind,
+        "state": alarm.state.value,
+        "value": None if alarm.value is None else repr(alarm.value)[:200],
+        "message": alarm.message,
+        "source_time": change.at,
+        "server_time": server_time,
+        "user_id": user_id,
+        "username": change.username,
+        "comment": change.comment,
+        "action_id": change.action_id,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +72,19 @@ class AlarmJournal:
     aside in the quarantine and the rest are written. The writer task restarts after any failure.
     """
 
-    def __init__(self, engine: AlarmEngine, db: Database, clock: Clock = utc_now, *, flush_s: float = 0.2,
-                 max_batch: int = 5000, max_pending: int = 50_000, behind_at: int = 1000,
-                 quarantine: Quarantine | None = None, spill_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: AlarmEngine,
+        db: Database,
+        clock: Clock = utc_now,
+        *,
+        flush_s: float = 0.2,
+        max_batch: int = 5000,
+        max_pending: int = 50_000,
+        behind_at: int = 1000,
+        quarantine: Quarantine | None = None,
+        spill_dir: Path | None = None,
+    ) -> None:
         if max_pending < 1 or behind_at < 0:
             raise ValueError("max_pending must be at least 1 and behind_at at least 0")
         self._engine = engine
@@ -130,8 +152,15 @@ class AlarmJournal:
     @property
     def status(self) -> JournalStatus:
         """The writer's state for screens."""
-        return JournalStatus(len(self._pending), self._spilled, self.behind, self.unavailable_since,
-                             self.last_error, self.written, self.quarantine.count)
+        return JournalStatus(
+            len(self._pending),
+            self._spilled,
+            self.behind,
+            self.unavailable_since,
+            self.last_error,
+            self.written,
+            self.quarantine.count,
+        )
 
     def _on_changes(self, changes: Sequence[AlarmChange]) -> None:
         now = self._clock()
@@ -145,8 +174,11 @@ class AlarmJournal:
         if self._spill is not None and not self._spilled:
             self._spilled = await asyncio.to_thread(self._spill.count_rows)
             if self._spilled:
-                log.warning("alarm journal: %d rows spilled by an earlier run in %s will be written",
-                            self._spilled, self._spill.directory)
+                log.warning(
+                    "alarm journal: %d rows spilled by an earlier run in %s will be written",
+                    self._spilled,
+                    self._spill.directory,
+                )
                 self._wake.set()
         backoff = self._flush_s
         while not self._stopping:
@@ -181,8 +213,11 @@ class AlarmJournal:
         if over <= 0:
             return
         if self._spill is None:
-            log.error("alarm journal: %d rows wait in memory, more than the %d allowed, and there is no spill folder",
-                      len(self._pending), self.max_pending)
+            log.error(
+                "alarm journal: %d rows wait in memory, more than the %d allowed, and there is no spill folder",
+                len(self._pending),
+                self.max_pending,
+            )
             return
         async with self._flush_lock:
             await self._spill_rows(len(self._pending) - self.max_pending)
@@ -200,8 +235,9 @@ class AlarmJournal:
             del self._pending[: len(batch)]
             self._spilled += len(batch)
             n -= len(batch)
-            log.warning("alarm journal: %d rows spilled to %s until the database takes them", len(batch),
-                        self._spill.directory)
+            log.warning(
+                "alarm journal: %d rows spilled to %s until the database takes them", len(batch), self._spill.directory
+            )
 
     async def flush(self) -> None:
         """Write every pending row now (memory first, then spilled files); DatabaseUnavailable when it is away."""
@@ -228,7 +264,7 @@ class AlarmJournal:
                 await self._write(rows)
             except _Interrupted as stop:
                 # Rows written one by one before the database went away are not written twice.
-                await self._spill.rewrite(path, rows[stop.done:])
+                await self._spill.rewrite(path, rows[stop.done :])
                 self._spilled = max(0, self._spilled - stop.done)
                 raise stop.cause from None
             await self._spill.remove(path)
@@ -245,8 +281,7 @@ class AlarmJournal:
             if is_unavailable(exc):
                 raise _Interrupted(0, self._unavailable(exc)) from exc
             # One row the database refuses must not hold back the others: find it row by row and set it aside.
-            log.warning("alarm journal: a batch of %d rows was refused (%s); writing them one by one", len(rows),
-                        exc)
+            log.warning("alarm journal: a batch of %d rows was refused (%s); writing them one by one", len(rows), exc)
         for done, row in enumerate(rows):
             try:
                 try:

@@ -36,8 +36,24 @@ CLOCK_SKEW = timedelta(minutes=5)
 # How far back the KPI loader looks for alarms already standing when the window opens (for stale alarms).
 STANDING_LOOKBACK = timedelta(days=30)
 
-CSV_COLUMNS = ("time_utc", "time_local", "zone", "server_time_utc", "priority", "area", "line", "tag", "alarm_id",
-               "message", "kind", "state", "value", "username", "comment", "action_id")
+CSV_COLUMNS = (
+    "time_utc",
+    "time_local",
+    "zone",
+    "server_time_utc",
+    "priority",
+    "area",
+    "line",
+    "tag",
+    "alarm_id",
+    "message",
+    "kind",
+    "state",
+    "value",
+    "username",
+    "comment",
+    "action_id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +72,13 @@ class JournalFilter:
     state: str | None = None
     username: str | None = None
 
-
     def as_dict(self) -> dict[str, str]:
         """The set criteria as text (times in ISO 8601 UTC), for the export's audit row."""
-        return {name: value.isoformat() if isinstance(value, datetime) else str(value)
-                for name in self.__slots__ if (value := getattr(self, name)) not in (None, "")}
+        return {
+            name: value.isoformat() if isinstance(value, datetime) else str(value)
+            for name in self.__slots__
+            if (value := getattr(self, name)) not in (None, "")
+        }
 
 
 def _conditions(flt: JournalFilter) -> list[sa.ColumnElement[bool]]:
@@ -72,9 +90,13 @@ def _conditions(flt: JournalFilter) -> list[sa.ColumnElement[bool]]:
         out.append(col(AlarmEvent.server_time) >= flt.since)
     if flt.until is not None:
         out.append(col(AlarmEvent.server_time) < flt.until)
-    for column, value in ((AlarmEvent.area, flt.area), (AlarmEvent.line, flt.line),
-                          (AlarmEvent.alarm_id, flt.alarm_id), (AlarmEvent.state, flt.state),
-                          (AlarmEvent.username, flt.username)):
+    for column, value in (
+        (AlarmEvent.area, flt.area),
+        (AlarmEvent.line, flt.line),
+        (AlarmEvent.alarm_id, flt.alarm_id),
+        (AlarmEvent.state, flt.state),
+        (AlarmEvent.username, flt.username),
+    ):
         if value:
             out.append(col(column) == value)
     if flt.priority not in (None, ""):
@@ -89,8 +111,9 @@ def _conditions(flt: JournalFilter) -> list[sa.ColumnElement[bool]]:
     return out
 
 
-async def query_journal(db: Database, flt: JournalFilter, limit: int = DEFAULT_LIMIT,
-                        offset: int = 0) -> list[AlarmEvent]:
+async def query_journal(
+    db: Database, flt: JournalFilter, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> list[AlarmEvent]:
     """Journal rows matching `flt`, newest first (server time, then insertion order), at most `limit` after
     skipping `offset`."""
     statement = (
@@ -104,8 +127,9 @@ async def query_journal(db: Database, flt: JournalFilter, limit: int = DEFAULT_L
         return list((await session.execute(statement)).scalars())
 
 
-async def read_journal_page(db: Database, flt: JournalFilter, *, limits: QueryLimits, now: datetime,
-                       offset: int = 0) -> Page[AlarmEvent]:
+async def read_journal_page(
+    db: Database, flt: JournalFilter, *, limits: QueryLimits, now: datetime, offset: int = 0
+) -> Page[AlarmEvent]:
     """One page (`limits.page_rows`) of the journal, newest first; RangeTooLong beyond `limits.list_max_days`."""
     check_span("the journal range", flt.since, flt.until or now, limits.list_max_days)
     rows = await query_journal(db, flt, limit=limits.page_rows + 1, offset=offset)
@@ -123,8 +147,17 @@ class JournalExport:
     rows: int
 
 
-async def export_journal(db: Database, audit: AuditLog, ctx: ActionContext, flt: JournalFilter, zone: ZoneInfo,
-                         *, limits: QueryLimits, now: datetime, filename: str) -> JournalExport:
+async def export_journal(
+    db: Database,
+    audit: AuditLog,
+    ctx: ActionContext,
+    flt: JournalFilter,
+    zone: ZoneInfo,
+    *,
+    limits: QueryLimits,
+    now: datetime,
+    filename: str,
+) -> JournalExport:
     """The journal rows `flt` selects as CSV (newest first, as listed), audited as `journal.export` with who, the
     filter and the row count before it is handed over (21 CFR 11.10(e)); RangeTooLong / TooManyRows beyond the
     export bounds, with nothing recorded."""
@@ -133,8 +166,9 @@ async def export_journal(db: Database, audit: AuditLog, ctx: ActionContext, flt:
     check_rows("the export", len(rows), limits.export_max_rows)
     text = await asyncio.to_thread(journal_csv, rows, zone)
     # Recorded before the file leaves: an export that cannot be audited does not happen.
-    await audit.record(ctx, EXPORT_ACTION, "journal", filename, new_value=flt.as_dict(),
-                       detail=f"{len(rows)} rows to {filename}")
+    await audit.record(
+        ctx, EXPORT_ACTION, "journal", filename, new_value=flt.as_dict(), detail=f"{len(rows)} rows to {filename}"
+    )
     return JournalExport(text, len(rows))
 
 
@@ -152,17 +186,44 @@ def journal_csv(rows: Iterable[AlarmEvent], zone: ZoneInfo) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         when = row.source_time or row.server_time
-        writer.writerow([safe_cell(v) for v in (
-            _iso(when), _iso(when, zone), zone.key, _iso(row.server_time), row.priority, row.area, row.line, row.tag,
-            row.alarm_id, row.message, str(row.kind), row.state, row.value, row.username, row.comment, row.action_id,
-        )])
+        writer.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    _iso(when),
+                    _iso(when, zone),
+                    zone.key,
+                    _iso(row.server_time),
+                    row.priority,
+                    row.area,
+                    row.line,
+                    row.tag,
+                    row.alarm_id,
+                    row.message,
+                    str(row.kind),
+                    row.state,
+                    row.value,
+                    row.username,
+                    row.comment,
+                    row.action_id,
+                )
+            ]
+        )
     return out.getvalue()
 
 
 def _kpi_columns() -> tuple[Any, ...]:
-    return (AlarmEvent.alarm_id, AlarmEvent.area, AlarmEvent.line, AlarmEvent.priority,
-            sa.type_coerce(AlarmEvent.kind, sa.String).label("kind"), AlarmEvent.state, AlarmEvent.source_time,
-            AlarmEvent.server_time, AlarmEvent.id)
+    return (
+        AlarmEvent.alarm_id,
+        AlarmEvent.area,
+        AlarmEvent.line,
+        AlarmEvent.priority,
+        sa.type_coerce(AlarmEvent.kind, sa.String).label("kind"),
+        AlarmEvent.state,
+        AlarmEvent.source_time,
+        AlarmEvent.server_time,
+        AlarmEvent.id,
+    )
 
 
 async def load_kpi_events(
@@ -190,16 +251,25 @@ async def load_kpi_events(
         .order_by(col(AlarmEvent.server_time), col(AlarmEvent.id))
     )
     # The latest lifecycle row of each alarm before the window, ignoring a latched alarm's clear (it stays listed).
-    rank = sa.func.row_number().over(
-        partition_by=AlarmEvent.alarm_id,
-        order_by=(col(AlarmEvent.server_time).desc(), col(AlarmEvent.id).desc()),
-    ).label("rank")
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=AlarmEvent.alarm_id,
+            order_by=(col(AlarmEvent.server_time).desc(), col(AlarmEvent.id).desc()),
+        )
+        .label("rank")
+    )
     latest = (
         sa.select(*_kpi_columns(), rank)
-        .where(kinds, col(AlarmEvent.server_time) >= since - skew - lookback,
-               col(AlarmEvent.server_time) < since - skew, *in_area,
-               sa.not_(sa.and_(sa.type_coerce(AlarmEvent.kind, sa.String) == "cleared",
-                               col(AlarmEvent.state).like("latched%"))))
+        .where(
+            kinds,
+            col(AlarmEvent.server_time) >= since - skew - lookback,
+            col(AlarmEvent.server_time) < since - skew,
+            *in_area,
+            sa.not_(
+                sa.and_(sa.type_coerce(AlarmEvent.kind, sa.String) == "cleared", col(AlarmEvent.state).like("latched%"))
+            ),
+        )
         .subquery()
     )
     carried = sa.select(latest).where(latest.c.rank == 1)
@@ -209,16 +279,20 @@ async def load_kpi_events(
     return sorted((e for e in before if e.starts_standing), key=lambda e: e.server_time) + rows
 
 
-async def activations(db: Database, tags: Sequence[str], since: datetime, until: datetime,
-                      limit: int = 200) -> list[AlarmEvent]:
+async def activations(
+    db: Database, tags: Sequence[str], since: datetime, until: datetime, limit: int = 200
+) -> list[AlarmEvent]:
     """Activations of alarms on `tags` journaled in [since, until), newest first (trend marks)."""
     if not tags:
         return []
     statement = (
         sa.select(AlarmEvent)
-        .where(col(AlarmEvent.tag).in_(list(tags)), col(AlarmEvent.server_time) >= since,
-               col(AlarmEvent.server_time) < until,
-               sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value)
+        .where(
+            col(AlarmEvent.tag).in_(list(tags)),
+            col(AlarmEvent.server_time) >= since,
+            col(AlarmEvent.server_time) < until,
+            sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value,
+        )
         .order_by(col(AlarmEvent.server_time).desc())
         .limit(max(1, limit))
     )
@@ -230,8 +304,11 @@ async def activation_counts(db: Database, since: datetime, until: datetime) -> d
     """Alarm activations per line journaled in [since, until) (the alarm load on the manager overview)."""
     statement = (
         sa.select(col(AlarmEvent.line), sa.func.count())
-        .where(col(AlarmEvent.server_time) >= since, col(AlarmEvent.server_time) < until,
-               sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value)
+        .where(
+            col(AlarmEvent.server_time) >= since,
+            col(AlarmEvent.server_time) < until,
+            sa.type_coerce(AlarmEvent.kind, sa.String) == AlarmEventKind.ACTIVATED.value,
+        )
         .group_by(AlarmEvent.line)
     )
     async with db.session() as session:

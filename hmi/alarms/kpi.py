@@ -40,10 +40,12 @@ RESET = AlarmEventKind.RESET.value
 # States after an activation that mean nobody was told: those activations are not part of the alarm load.
 NOT_ANNUNCIATED = frozenset({"shelved", "suppressed_by_design", "out_of_service"})
 # Kinds that take an alarm out of the operator's list, and those that bring it back.
-HIDING_KINDS = frozenset(k.value for k in (AlarmEventKind.SHELVED, AlarmEventKind.SUPPRESSED,
-                                           AlarmEventKind.OUT_OF_SERVICE))
-RETURN_KINDS = frozenset(k.value for k in (AlarmEventKind.UNSHELVED, AlarmEventKind.UNSUPPRESSED,
-                                           AlarmEventKind.RETURNED_TO_SERVICE))
+HIDING_KINDS = frozenset(
+    k.value for k in (AlarmEventKind.SHELVED, AlarmEventKind.SUPPRESSED, AlarmEventKind.OUT_OF_SERVICE)
+)
+RETURN_KINDS = frozenset(
+    k.value for k in (AlarmEventKind.UNSHELVED, AlarmEventKind.UNSUPPRESSED, AlarmEventKind.RETURNED_TO_SERVICE)
+)
 # States in which an alarm stands in the operator's list because its condition holds (or it is latched).
 STANDING_STATES = frozenset({"active_unack", "active_ack", "latched_unack", "latched_ack"})
 KPI_KINDS = frozenset({ACTIVATED, CLEARED, RESET, *HIDING_KINDS, *RETURN_KINDS})
@@ -462,8 +464,9 @@ def _stale(
                 stop = end if next_end is None else min(next_end, end)
                 # "More than" the limit: an alarm cleared exactly at the limit was never stale.
                 if stop > stale_from and stop > start:
-                    intervals.append((max(stale_from, start), None if next_end is None or next_end >= end
-                                      else next_end, event.time))
+                    intervals.append(
+                        (max(stale_from, start), None if next_end is None or next_end >= end else next_end, event.time)
+                    )
         if not intervals:
             continue
         first = seq[0]
@@ -491,31 +494,110 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
     has = n > 0
     shares = {band: r.band_share(band) for band in PRIORITY_BANDS}
     return (
-        Kpi("per_10min", "Average alarms per 10 minutes", per_10min, "", t.per_10min, "<=",
-            per_10min <= t.per_10min, t.per_10min_max),
-        Kpi("per_hour", "Average alarms per hour", per_hour, "", t.per_hour, "<=", per_hour <= t.per_hour,
-            t.per_hour_max),
+        Kpi(
+            "per_10min",
+            "Average alarms per 10 minutes",
+            per_10min,
+            "",
+            t.per_10min,
+            "<=",
+            per_10min <= t.per_10min,
+            t.per_10min_max,
+        ),
+        Kpi(
+            "per_hour",
+            "Average alarms per hour",
+            per_hour,
+            "",
+            t.per_hour,
+            "<=",
+            per_hour <= t.per_hour,
+            t.per_hour_max,
+        ),
         Kpi("per_day", "Average alarms per day", per_day, "", t.per_day, "<=", per_day <= t.per_day, t.per_day_max),
-        Kpi("flood_percent", f"Periods in flood (more than {t.flood_threshold} alarms in {period_min:g} min)",
-            r.flood_percent, "%", t.flood_percent, "<", r.flood_percent < t.flood_percent,
-            detail=f"{r.flood_periods} of {r.periods} periods in flood"),
-        Kpi("peak_10min", f"Peak alarms in any {period_min:g}-minute period", r.peak, "", t.peak_max, "<=",
-            r.peak <= t.peak_max),
-        Kpi("top10_share", "Share of the 10 most frequent alarms", top_share, "%", t.top10_share, "<=",
-            top_share <= t.top10_share if has else None, detail=f"{sum(a.count for a in r.top)} of {n} activations"),
-        Kpi("chattering", f"Chattering alarms ({t.chatter_count}+ activations within "
-            f"{t.chatter_window.total_seconds():g} s)", len(r.chattering), "", t.chattering_max, "<=",
-            len(r.chattering) <= t.chattering_max),
-        Kpi("fleeting", f"Fleeting alarms (active less than {t.fleeting_limit.total_seconds():g} s)",
-            len(r.fleeting), "", t.fleeting_max, "<=", len(r.fleeting) <= t.fleeting_max,
-            detail=f"{sum(f.count for f in r.fleeting)} fleeting activations"),
-        Kpi("stale_per_day", f"Stale alarms on the worst day (active more than "
-            f"{t.stale_after.total_seconds() / 3600:g} h)", worst_stale_day, "", t.stale_per_day, "<",
-            worst_stale_day < t.stale_per_day, detail=f"{stale_alarms} stale alarm(s) in the window"),
-        Kpi("priority_high", "Priority 1 (high) share", shares["high"], "%", t.priority_high, "<=",
-            shares["high"] <= t.priority_high if has else None),
-        Kpi("priority_medium", "Priority 2 (medium) share", shares["medium"], "%", t.priority_medium, "<=",
-            shares["medium"] <= t.priority_medium if has else None),
-        Kpi("priority_low", "Priority 3-4 (low) share", shares["low"], "%", t.priority_low, ">=",
-            shares["low"] >= t.priority_low if has else None),
+        Kpi(
+            "flood_percent",
+            f"Periods in flood (more than {t.flood_threshold} alarms in {period_min:g} min)",
+            r.flood_percent,
+            "%",
+            t.flood_percent,
+            "<",
+            r.flood_percent < t.flood_percent,
+            detail=f"{r.flood_periods} of {r.periods} periods in flood",
+        ),
+        Kpi(
+            "peak_10min",
+            f"Peak alarms in any {period_min:g}-minute period",
+            r.peak,
+            "",
+            t.peak_max,
+            "<=",
+            r.peak <= t.peak_max,
+        ),
+        Kpi(
+            "top10_share",
+            "Share of the 10 most frequent alarms",
+            top_share,
+            "%",
+            t.top10_share,
+            "<=",
+            top_share <= t.top10_share if has else None,
+            detail=f"{sum(a.count for a in r.top)} of {n} activations",
+        ),
+        Kpi(
+            "chattering",
+            f"Chattering alarms ({t.chatter_count}+ activations within {t.chatter_window.total_seconds():g} s)",
+            len(r.chattering),
+            "",
+            t.chattering_max,
+            "<=",
+            len(r.chattering) <= t.chattering_max,
+        ),
+        Kpi(
+            "fleeting",
+            f"Fleeting alarms (active less than {t.fleeting_limit.total_seconds():g} s)",
+            len(r.fleeting),
+            "",
+            t.fleeting_max,
+            "<=",
+            len(r.fleeting) <= t.fleeting_max,
+            detail=f"{sum(f.count for f in r.fleeting)} fleeting activations",
+        ),
+        Kpi(
+            "stale_per_day",
+            f"Stale alarms on the worst day (active more than {t.stale_after.total_seconds() / 3600:g} h)",
+            worst_stale_day,
+            "",
+            t.stale_per_day,
+            "<",
+            worst_stale_day < t.stale_per_day,
+            detail=f"{stale_alarms} stale alarm(s) in the window",
+        ),
+        Kpi(
+            "priority_high",
+            "Priority 1 (high) share",
+            shares["high"],
+            "%",
+            t.priority_high,
+            "<=",
+            shares["high"] <= t.priority_high if has else None,
+        ),
+        Kpi(
+            "priority_medium",
+            "Priority 2 (medium) share",
+            shares["medium"],
+            "%",
+            t.priority_medium,
+            "<=",
+            shares["medium"] <= t.priority_medium if has else None,
+        ),
+        Kpi(
+            "priority_low",
+            "Priority 3-4 (low) share",
+            shares["low"],
+            "%",
+            t.priority_low,
+            ">=",
+            shares["low"] >= t.priority_low if has else None,
+        ),
     )

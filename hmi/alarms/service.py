@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 
 MAX_COMMENT = 1000
 # Existing callers (and plants without regulated records) sign nothing unless the plant's policy says so.
-NO_SIGNATURES = SignaturePolicy(acknowledge_priority_1=False, shelve=False, out_of_service=False, sign_note=False,
-                                handover=False)
+NO_SIGNATURES = SignaturePolicy(
+    acknowledge_priority_1=False, shelve=False, out_of_service=False, sign_note=False, handover=False
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +67,18 @@ class AckResult:
 class AlarmService:
     """Every alarm command passes here."""
 
-    def __init__(self, engine: AlarmEngine, db: Database, audit: AuditLog, clock: Clock = utc_now, *,
-                 max_shelve: timedelta = timedelta(hours=8),
-                 conditions: Mapping[str, ConditionMonitor] | None = None,
-                 signature_policy: SignaturePolicy = NO_SIGNATURES,
-                 signatures: SignatureService | None = None) -> None:
+    def __init__(
+        self,
+        engine: AlarmEngine,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock = utc_now,
+        *,
+        max_shelve: timedelta = timedelta(hours=8),
+        conditions: Mapping[str, ConditionMonitor] | None = None,
+        signature_policy: SignaturePolicy = NO_SIGNATURES,
+        signatures: SignatureService | None = None,
+    ) -> None:
         self._engine = engine
         self.signature_policy = signature_policy
         self.signatures = signatures
@@ -87,33 +95,66 @@ class AlarmService:
         `remove_from_service`."""
         policy = self.signature_policy
         if action == "acknowledge":
-            return policy.acknowledge_priority_1 and any(a.priority == 1
-                                                         for a in self._engine.unacknowledged(alarm_ids))
+            return policy.acknowledge_priority_1 and any(
+                a.priority == 1 for a in self._engine.unacknowledged(alarm_ids)
+            )
         if action == "shelve":
             return policy.shelve
         if action == "remove_from_service":
             return policy.out_of_service
         return False
 
-    async def acknowledge(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "", *,
-                          signature: SignatureRequest | None = None) -> AckResult:
+    async def acknowledge(
+        self,
+        ctx: ActionContext,
+        alarm_ids: Sequence[str],
+        comment: str = "",
+        *,
+        signature: SignatureRequest | None = None,
+    ) -> AckResult:
         """Acknowledge the unacknowledged alarms among `alarm_ids`, with an optional comment (and a signature
         when the policy asks for one on priority-1 alarms: SignatureRequired without it)."""
         comment = _clean(comment)
-        await self._audit.require(ctx, Permission.ACKNOWLEDGE_ALARM, action="alarm.acknowledge", object_type="alarm",
-                                  object_id=",".join(alarm_ids)[:200])
+        await self._audit.require(
+            ctx,
+            Permission.ACKNOWLEDGE_ALARM,
+            action="alarm.acknowledge",
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
         targets = [a.id for a in self._engine.unacknowledged(alarm_ids)]
-        signer = await self._signer(ctx, "acknowledge", "acknowledging a priority 1 alarm", alarm_ids, signature,
-                                    ACKNOWLEDGED)
-        return await self._run(ctx, "alarm.acknowledge", targets, alarm_ids, Event(Trigger.ACKNOWLEDGE), comment,
-                               acknowledgement=True, signer=signer)
+        signer = await self._signer(
+            ctx, "acknowledge", "acknowledging a priority 1 alarm", alarm_ids, signature, ACKNOWLEDGED
+        )
+        return await self._run(
+            ctx,
+            "alarm.acknowledge",
+            targets,
+            alarm_ids,
+            Event(Trigger.ACKNOWLEDGE),
+            comment,
+            acknowledgement=True,
+            signer=signer,
+        )
 
-    async def shelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str,
-                     duration: timedelta | None, *, signature: SignatureRequest | None = None) -> AckResult:
+    async def shelve(
+        self,
+        ctx: ActionContext,
+        alarm_ids: Sequence[str],
+        reason: str,
+        duration: timedelta | None,
+        *,
+        signature: SignatureRequest | None = None,
+    ) -> AckResult:
         """Shelve for `duration` (at most the configured maximum) or one-shot (None: until the alarm clears)."""
         reason = _clean(reason)
-        await self._audit.require(ctx, Permission.SHELVE_ALARM, action="alarm.shelve", object_type="alarm",
-                                  object_id=",".join(alarm_ids)[:200])
+        await self._audit.require(
+            ctx,
+            Permission.SHELVE_ALARM,
+            action="alarm.shelve",
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
         if not reason:
             raise ValueError("shelving needs a reason; say why the alarm may be set aside")
         if duration is not None and not timedelta(0) < duration <= self.max_shelve:
@@ -123,48 +164,88 @@ class AlarmService:
         shelf = Shelf(None if duration is None else now + duration)
         what = "one-shot (until it clears)" if duration is None else f"for {duration}"
         signer = await self._signer(ctx, "shelve", "shelving", alarm_ids, signature, SHELVED)
-        return await self._run(ctx, "alarm.shelve", alarm_ids, alarm_ids, Event(Trigger.SHELVE, shelf), reason,
-                               detail=f"shelved {what}", signer=signer)
+        return await self._run(
+            ctx,
+            "alarm.shelve",
+            alarm_ids,
+            alarm_ids,
+            Event(Trigger.SHELVE, shelf),
+            reason,
+            detail=f"shelved {what}",
+            signer=signer,
+        )
 
     async def unshelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """End a shelving early."""
-        await self._audit.require(ctx, Permission.SHELVE_ALARM, action="alarm.unshelve", object_type="alarm",
-                                  object_id=",".join(alarm_ids)[:200])
+        await self._audit.require(
+            ctx,
+            Permission.SHELVE_ALARM,
+            action="alarm.unshelve",
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
         return await self._run(ctx, "alarm.unshelve", alarm_ids, alarm_ids, Event(Trigger.UNSHELVE), _clean(reason))
 
-    async def remove_from_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str, *,
-                                  signature: SignatureRequest | None = None) -> AckResult:
+    async def remove_from_service(
+        self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str, *, signature: SignatureRequest | None = None
+    ) -> AckResult:
         """Take alarms out of service (maintenance); needs a higher role than shelving and a reason."""
         reason = _clean(reason)
-        await self._audit.require(ctx, Permission.REMOVE_FROM_SERVICE, action="alarm.out_of_service",
-                                  object_type="alarm", object_id=",".join(alarm_ids)[:200])
+        await self._audit.require(
+            ctx,
+            Permission.REMOVE_FROM_SERVICE,
+            action="alarm.out_of_service",
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
         if not reason:
             raise ValueError("taking an alarm out of service needs a reason, e.g. the work order")
-        signer = await self._signer(ctx, "remove_from_service", "taking an alarm out of service", alarm_ids,
-                                    signature, REMOVED_FROM_SERVICE)
-        return await self._run(ctx, "alarm.out_of_service", alarm_ids, alarm_ids, Event(Trigger.REMOVE_FROM_SERVICE),
-                               reason, signer=signer)
+        signer = await self._signer(
+            ctx, "remove_from_service", "taking an alarm out of service", alarm_ids, signature, REMOVED_FROM_SERVICE
+        )
+        return await self._run(
+            ctx, "alarm.out_of_service", alarm_ids, alarm_ids, Event(Trigger.REMOVE_FROM_SERVICE), reason, signer=signer
+        )
 
     async def return_to_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """Put alarms back in service."""
-        await self._audit.require(ctx, Permission.REMOVE_FROM_SERVICE, action="alarm.return_to_service",
-                                  object_type="alarm", object_id=",".join(alarm_ids)[:200])
-        return await self._run(ctx, "alarm.return_to_service", alarm_ids, alarm_ids,
-                               Event(Trigger.RETURN_TO_SERVICE), _clean(reason))
+        await self._audit.require(
+            ctx,
+            Permission.REMOVE_FROM_SERVICE,
+            action="alarm.return_to_service",
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
+        return await self._run(
+            ctx, "alarm.return_to_service", alarm_ids, alarm_ids, Event(Trigger.RETURN_TO_SERVICE), _clean(reason)
+        )
 
     async def reset(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
         """Reset latched alarms that are acknowledged and whose process condition has cleared."""
-        await self._audit.require(ctx, Permission.RESET_LATCHED, action="alarm.reset", object_type="alarm",
-                                  object_id=",".join(alarm_ids)[:200])
-        waiting = [i for i in alarm_ids if (a := self._engine.get(i)) is not None
-                   and a.state is AlarmState.LATCHED_UNACK]
+        await self._audit.require(
+            ctx,
+            Permission.RESET_LATCHED,
+            action="alarm.reset",
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
+        waiting = [
+            i for i in alarm_ids if (a := self._engine.get(i)) is not None and a.state is AlarmState.LATCHED_UNACK
+        ]
         if waiting and len(waiting) == len(alarm_ids):
             raise ValueError("acknowledge a latched alarm before resetting it")
         return await self._run(ctx, "alarm.reset", alarm_ids, alarm_ids, Event(Trigger.RESET), _clean(comment))
 
     # ------------------------------------------------------------------------------------------------ core
-    async def _signer(self, ctx: ActionContext, action: str, what: str, alarm_ids: Sequence[str],
-                      signature: SignatureRequest | None, meaning: str) -> Signer | None:
+    async def _signer(
+        self,
+        ctx: ActionContext,
+        action: str,
+        what: str,
+        alarm_ids: Sequence[str],
+        signature: SignatureRequest | None,
+        meaning: str,
+    ) -> Signer | None:
         """The checked signer when the policy asks for a signature (or one was given anyway), else None.
 
         The password is checked before the transaction opens: argon2 runs off the loop without holding the
@@ -177,16 +258,32 @@ class AlarmService:
             return None
         if self.signatures is None:
             raise SignatureRequired(what + " (no signature service is configured)")
-        return await self.signatures.prepare(ctx, username=signature.username, password=signature.password,
-                                             meaning=signature.meaning or meaning, object_type="alarm",
-                                             object_id=",".join(alarm_ids)[:200])
+        return await self.signatures.prepare(
+            ctx,
+            username=signature.username,
+            password=signature.password,
+            meaning=signature.meaning or meaning,
+            object_type="alarm",
+            object_id=",".join(alarm_ids)[:200],
+        )
 
-    async def _run(self, ctx: ActionContext, action: str, targets: Sequence[str], asked: Sequence[str],
-                   event: Event, comment: str, *, acknowledgement: bool = False, detail: str | None = None,
-                   signer: Signer | None = None) -> AckResult:
+    async def _run(
+        self,
+        ctx: ActionContext,
+        action: str,
+        targets: Sequence[str],
+        asked: Sequence[str],
+        event: Event,
+        comment: str,
+        *,
+        acknowledgement: bool = False,
+        detail: str | None = None,
+        signer: Signer | None = None,
+    ) -> AckResult:
         now = self._clock()
-        planned = self._engine.plan(targets, event, at=now, username=ctx.username, comment=comment or None,
-                                    action_id=ctx.id)
+        planned = self._engine.plan(
+            targets, event, at=now, username=ctx.username, comment=comment or None, action_id=ctx.id
+        )
         done = {c.alarm.id for c in planned}
         skipped = [i for i in asked if i not in done]
         failed: list[AckFailure] = []
@@ -197,22 +294,46 @@ class AlarmService:
         if not planned:
             return AckResult([], skipped, failed)
         try:
-            return await self._store(ctx, action, planned, skipped, failed, now, comment,
-                                     acknowledgement=acknowledgement, detail=detail, signer=signer)
+            return await self._store(
+                ctx,
+                action,
+                planned,
+                skipped,
+                failed,
+                now,
+                comment,
+                acknowledgement=acknowledgement,
+                detail=detail,
+                signer=signer,
+            )
         except Exception as exc:
             on_server = [c for c in planned if c.alarm.source == "server"]
             for change in on_server:
                 # Acknowledged on the server but not stored here: the journal writer keeps it (who, comment).
                 self._engine.forget_server_ack(change.alarm.id, journal=True)
             if on_server and isinstance(exc, DatabaseUnavailable):
-                raise DatabaseUnavailable(f"{len(on_server)} server alarm(s) were acknowledged on their OPC UA server "
-                                          f"but the acknowledgement is not recorded here: {exc}", url=exc.url,
-                                          reason=exc.reason) from exc
+                raise DatabaseUnavailable(
+                    f"{len(on_server)} server alarm(s) were acknowledged on their OPC UA server "
+                    f"but the acknowledgement is not recorded here: {exc}",
+                    url=exc.url,
+                    reason=exc.reason,
+                ) from exc
             raise
 
-    async def _store(self, ctx: ActionContext, action: str, planned: list[AlarmChange], skipped: list[str],
-                     failed: list[AckFailure], now: datetime, comment: str, *, acknowledgement: bool,
-                     detail: str | None, signer: Signer | None) -> AckResult:
+    async def _store(
+        self,
+        ctx: ActionContext,
+        action: str,
+        planned: list[AlarmChange],
+        skipped: list[str],
+        failed: list[AckFailure],
+        now: datetime,
+        comment: str,
+        *,
+        acknowledgement: bool,
+        detail: str | None,
+        signer: Signer | None,
+    ) -> AckResult:
         if failed:
             refused = "; ".join(f"{f.alarm_id}: {f.status}" + ("" if f.tried else " (not sent)") for f in failed)
             detail = f"{detail + '; ' if detail else ''}not acknowledged by the OPC UA server: {refused}"[:4000]
@@ -220,36 +341,55 @@ class AlarmService:
             if acknowledgement:
                 for change in planned:
                     assert change.before is not None
-                    session.add(Acknowledgement(
-                        alarm_id=change.alarm.id,
-                        activation_source_time=change.before.activated_at or change.before.changed_at,
-                        user_id=ctx.user_id, username=ctx.username, at=now, comment=comment, station=ctx.station,
-                        action_id=ctx.id))
+                    session.add(
+                        Acknowledgement(
+                            alarm_id=change.alarm.id,
+                            activation_source_time=change.before.activated_at or change.before.changed_at,
+                            user_id=ctx.user_id,
+                            username=ctx.username,
+                            at=now,
+                            comment=comment,
+                            station=ctx.station,
+                            action_id=ctx.id,
+                        )
+                    )
                 try:
                     await session.flush()
                 except IntegrityError:
                     # Another instance acknowledged one of them first.
                     await session.rollback()
-                    raise ValueError("one of these alarms was just acknowledged by someone else; refresh and retry"
-                                     ) from None
+                    raise ValueError(
+                        "one of these alarms was just acknowledged by someone else; refresh and retry"
+                    ) from None
             await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in planned])
             ids = [c.alarm.id for c in planned]
             if signer is not None and self.signatures is not None:
                 # Bound to what was done: the alarms actually changed, the action, the reason and the time.
-                await self.signatures.write(ctx, signer, object_type="alarm", object_id=",".join(ids)[:200],
-                                            content=command_content(action, ids, comment, now, detail),
-                                            session=session)
-            await self._audit.record(ctx, action, "alarm", ids[0] if len(ids) == 1 else f"{len(ids)} alarms",
-                                     old_value=", ".join(f"{c.alarm.id}: {c.before.state.value}" for c in planned
-                                                         if c.before)[:4000],
-                                     new_value=", ".join(f"{c.alarm.id}: {c.alarm.state.value}" for c in planned
-                                                         )[:4000],
-                                     reason=comment or None, detail=detail, session=session)
+                await self.signatures.write(
+                    ctx,
+                    signer,
+                    object_type="alarm",
+                    object_id=",".join(ids)[:200],
+                    content=command_content(action, ids, comment, now, detail),
+                    session=session,
+                )
+            await self._audit.record(
+                ctx,
+                action,
+                "alarm",
+                ids[0] if len(ids) == 1 else f"{len(ids)} alarms",
+                old_value=", ".join(f"{c.alarm.id}: {c.before.state.value}" for c in planned if c.before)[:4000],
+                new_value=", ".join(f"{c.alarm.id}: {c.alarm.state.value}" for c in planned)[:4000],
+                reason=comment or None,
+                detail=detail,
+                session=session,
+            )
         # Stored: only now do the lists show it.
         return AckResult(self._engine.commit(planned), skipped, failed)
 
-    async def _acknowledge_on_servers(self, planned: list[AlarmChange], comment: str
-                                      ) -> tuple[list[AlarmChange], list[AckFailure]]:
+    async def _acknowledge_on_servers(
+        self, planned: list[AlarmChange], comment: str
+    ) -> tuple[list[AlarmChange], list[AckFailure]]:
         """Acknowledge the server alarms among `planned` on their servers, in order, until one is refused (never
         retried, IEC 62541-9 §5.7.3); returns the changes to record (local ones and those acknowledged) and the
         server alarms not acknowledged: the refused one with its status, the rest as not sent."""
@@ -263,13 +403,26 @@ class AlarmService:
                 continue
             if failed:
                 first = failed[0]
-                failed.append(AckFailure(alarm.id, alarm.name, first.status,
-                                         f"not sent: the server refused {first.name} first", tried=False))
+                failed.append(
+                    AckFailure(
+                        alarm.id,
+                        alarm.name,
+                        first.status,
+                        f"not sent: the server refused {first.name} first",
+                        tried=False,
+                    )
+                )
                 continue
             monitor = self.conditions.get(server.endpoint)
             if monitor is None:
-                failed.append(AckFailure(alarm.id, alarm.name, "BadNotConnected",
-                                         f"no Alarms & Conditions connection to endpoint {server.endpoint!r}"))
+                failed.append(
+                    AckFailure(
+                        alarm.id,
+                        alarm.name,
+                        "BadNotConnected",
+                        f"no Alarms & Conditions connection to endpoint {server.endpoint!r}",
+                    )
+                )
                 continue
             self._engine.expect_server_ack(change)
             try:
@@ -296,11 +449,17 @@ class AlarmService:
         return list(rows)
 
 
-def command_content(action: str, alarm_ids: Sequence[str], reason: str, at: datetime, detail: str | None = None
-                    ) -> str:
+def command_content(action: str, alarm_ids: Sequence[str], reason: str, at: datetime, detail: str | None = None) -> str:
     """The canonical text an alarm command's signature is bound to (alarm ids, action, reason, server time)."""
-    return canonical_json({"action": action, "alarm_ids": sorted(alarm_ids), "reason": reason,
-                           "at": at.astimezone(UTC).isoformat(timespec="microseconds"), "detail": detail})
+    return canonical_json(
+        {
+            "action": action,
+            "alarm_ids": sorted(alarm_ids),
+            "reason": reason,
+            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "detail": detail,
+        }
+    )
 
 
 def _clean(text: str | None) -> str:

@@ -64,8 +64,15 @@ class AlarmState(StrEnum):
         return _LABELS[self]
 
 
-_LISTED = frozenset({AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK, AlarmState.RTN_UNACK,
-                     AlarmState.LATCHED_UNACK, AlarmState.LATCHED_ACK})
+_LISTED = frozenset(
+    {
+        AlarmState.ACTIVE_UNACK,
+        AlarmState.ACTIVE_ACK,
+        AlarmState.RTN_UNACK,
+        AlarmState.LATCHED_UNACK,
+        AlarmState.LATCHED_ACK,
+    }
+)
 _LABELS = {
     AlarmState.NORMAL: "normal",
     AlarmState.ACTIVE_UNACK: "unacknowledged",

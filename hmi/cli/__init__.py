@@ -32,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hmi` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:
         logging.getLogger("asyncua").setLevel(logging.WARNING)
     try:

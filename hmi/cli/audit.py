@@ -29,24 +29,35 @@ FORMATS = ("csv", "json", "pdf")
 def register(sub: Any) -> None:
     """Add the `audit` sub-command and its own sub-commands."""
     common = argparse.ArgumentParser(add_help=False, parents=[database_options()])
-    common.add_argument("--anchor-file", metavar="FILE", type=Path, default=None,
-                        help=f"audit anchor file (default: {ANCHOR_FILE_NAME} in --data-dir)")
+    common.add_argument(
+        "--anchor-file",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help=f"audit anchor file (default: {ANCHOR_FILE_NAME} in --data-dir)",
+    )
 
     p: argparse.ArgumentParser = sub.add_parser("audit", help="verify and export the audit trail")
     actions = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
-    verify = actions.add_parser("verify", parents=[common],
-                                help="check every row's HMAC, the chain and the anchored head; exit 0 when intact, "
-                                     "1 at the first broken row")
+    verify = actions.add_parser(
+        "verify",
+        parents=[common],
+        help="check every row's HMAC, the chain and the anchored head; exit 0 when intact, 1 at the first broken row",
+    )
     verify.set_defaults(handler=handle_verify)
 
-    backup = actions.add_parser("backup", parents=[common],
-                                help="online backup of the SQLite database (records and audit trail) to FILE")
+    backup = actions.add_parser(
+        "backup", parents=[common], help="online backup of the SQLite database (records and audit trail) to FILE"
+    )
     backup.add_argument("--out", required=True, type=Path, metavar="FILE")
     backup.set_defaults(handler=handle_backup)
-    restore = actions.add_parser("restore", parents=[common],
-                                 help="check a backup, keep a dated copy of the live database, put the backup "
-                                      "in its place (refused while an HMI runs on it), then verify")
+    restore = actions.add_parser(
+        "restore",
+        parents=[common],
+        help="check a backup, keep a dated copy of the live database, put the backup "
+        "in its place (refused while an HMI runs on it), then verify",
+    )
     restore.add_argument("--from", dest="source", required=True, type=Path, metavar="FILE")
     restore.set_defaults(handler=handle_restore)
 
@@ -58,10 +69,12 @@ def register(sub: Any) -> None:
     export.add_argument("--user", metavar="NAME", help="only rows by this user name")
     export.add_argument("--object", metavar="TYPE[:ID]", help="only rows about this object type (and id)")
     export.add_argument("--action", metavar="NAME", help="only rows of this action, e.g. alarm.shelve")
-    export.add_argument("--config", metavar="FILE", type=Path,
-                        help="plant file: its name and time zone head the export")
-    export.add_argument("--timezone", metavar="ZONE",
-                        help="plant time zone (IANA name; default: from --config, else UTC)")
+    export.add_argument(
+        "--config", metavar="FILE", type=Path, help="plant file: its name and time zone head the export"
+    )
+    export.add_argument(
+        "--timezone", metavar="ZONE", help="plant time zone (IANA name; default: from --config, else UTC)"
+    )
     export.set_defaults(handler=handle_export)
 
 
@@ -87,8 +100,14 @@ def handle_verify(args: argparse.Namespace, clock: Clock = utc_now) -> int:
             audit = AuditLog(db, clock, key)
             # Read-only: verify neither writes rows nor re-installs guards; the next HMI start does both.
             missing = db.guard_report.replaced if db.guard_report.had_audit_rows else ()
-            guards = (f"append-only guards missing or altered: {', '.join(missing)}; they are re-installed and "
-                      "recorded at the next start of the HMI") if missing else None
+            guards = (
+                (
+                    f"append-only guards missing or altered: {', '.join(missing)}; they are re-installed and "
+                    "recorded at the next start of the HMI"
+                )
+                if missing
+                else None
+            )
             result = await audit.check_chain(anchor=anchor)
         finally:
             await db.stop()
@@ -101,11 +120,15 @@ def handle_verify(args: argparse.Namespace, clock: Clock = utc_now) -> int:
         print(f"OK: {result.rows} rows, chain intact")
         # Deleting rows from the end leaves a valid, shorter chain; this hash lets a later check compare.
         print(f"last row hash: {result.last_hash}")
-        print(f"{result.keyed} keyed rows (HMAC-SHA256), {result.legacy} unkeyed rows (SHA-256, written before "
-              "the key existed)")
+        print(
+            f"{result.keyed} keyed rows (HMAC-SHA256), {result.legacy} unkeyed rows (SHA-256, written before "
+            "the key existed)"
+        )
         if key is None:
-            print("WARNING: checked without the audit key: an unkeyed chain can be recomputed by anyone who can "
-                  "write the database; give --key-file")
+            print(
+                "WARNING: checked without the audit key: an unkeyed chain can be recomputed by anyone who can "
+                "write the database; give --key-file"
+            )
         elif anchor is not None and anchor.key_id not in (None, key_id(key)):
             print(f"WARNING: the anchor was written with key {anchor.key_id}, this key is {key_id(key)}")
         if anchor is None:
@@ -119,8 +142,11 @@ def handle_verify(args: argparse.Namespace, clock: Clock = utc_now) -> int:
     try:
         return asyncio.run(work())
     except AuditKeyMissing:
-        print("hmi audit verify: the trail has keyed rows; give the audit key with --key-file (or --data-dir "
-              "holding audit.key) to check them", file=sys.stderr)
+        print(
+            "hmi audit verify: the trail has keyed rows; give the audit key with --key-file (or --data-dir "
+            "holding audit.key) to check them",
+            file=sys.stderr,
+        )
         return EXIT_UNAVAILABLE
     except DatabaseUnavailable as exc:
         print(f"hmi audit verify: {exc}", file=sys.stderr)
@@ -135,8 +161,13 @@ def handle_export(args: argparse.Namespace, clock: Clock = utc_now) -> int:
     """Write the filtered rows to --out; the export itself is audited as `audit.export`."""
     try:
         title, zone = _plant(args)
-        flt = AuditFilter.build(since=_time(args.since, zone, "--since"), until=_time(args.until, zone, "--until"),
-                                username=args.user or "", obj=args.object or "", action=args.action or "")
+        flt = AuditFilter.build(
+            since=_time(args.since, zone, "--since"),
+            until=_time(args.until, zone, "--until"),
+            username=args.user or "",
+            obj=args.object or "",
+            action=args.action or "",
+        )
     except (ValueError, ConfigError) as exc:
         print(f"hmi audit export: {exc}; nothing was exported", file=sys.stderr)
         return EXIT_BROKEN
@@ -158,8 +189,11 @@ def handle_export(args: argparse.Namespace, clock: Clock = utc_now) -> int:
             head: Anchor = await audit.head()
             rows = await read_rows(audit, flt, EXPORT_LIMIT + 1)
             if len(rows) > EXPORT_LIMIT:
-                print(f"hmi audit export: more than {EXPORT_LIMIT} rows match; narrow the filter "
-                      "(--since/--until); nothing was exported", file=sys.stderr)
+                print(
+                    f"hmi audit export: more than {EXPORT_LIMIT} rows match; narrow the filter "
+                    "(--since/--until); nothing was exported",
+                    file=sys.stderr,
+                )
                 return EXIT_BROKEN
             content: bytes
             if args.format == "csv":
@@ -169,11 +203,24 @@ def handle_export(args: argparse.Namespace, clock: Clock = utc_now) -> int:
                 content = audit_json(rows, head).encode("utf-8")
             else:
                 content = await asyncio.to_thread(
-                    audit_pdf, rows, title=title, zone=zone, generated_by=actor.username, generated_at=clock(),
-                    filter_text=flt.describe(zone), head=head)
+                    audit_pdf,
+                    rows,
+                    title=title,
+                    zone=zone,
+                    generated_by=actor.username,
+                    generated_at=clock(),
+                    filter_text=flt.describe(zone),
+                    head=head,
+                )
             await asyncio.to_thread(args.out.write_bytes, content)
-            await audit.record(actor, "audit.export", "audit", args.format, new_value=flt.as_dict(),
-                               detail=f"{len(rows)} rows to {args.out}")
+            await audit.record(
+                actor,
+                "audit.export",
+                "audit",
+                args.format,
+                new_value=flt.as_dict(),
+                detail=f"{len(rows)} rows to {args.out}",
+            )
         finally:
             await db.stop()
         print(f"exported {len(rows)} rows to {args.out}")
@@ -202,8 +249,9 @@ def _open(args: argparse.Namespace, *, install_guards: bool = True) -> Database 
         path = make_url(url).database or ""
         # Starting the database would create an empty file and report an intact, empty trail: misleading.
         if path not in ("", ":memory:") and not Path(path).is_file():
-            print(f"{db.describe()} does not exist; give the right --db or --data-dir (or set {ENV_VAR})",
-                  file=sys.stderr)
+            print(
+                f"{db.describe()} does not exist; give the right --db or --data-dir (or set {ENV_VAR})", file=sys.stderr
+            )
             return EXIT_UNAVAILABLE
     return db
 
@@ -227,8 +275,9 @@ def _time(text: str | None, zone: ZoneInfo, option: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"{option} {text!r} is not an ISO 8601 time such as 2025-01-06T07:00 or "
-                         "2025-01-06T06:00+00:00") from None
+        raise ValueError(
+            f"{option} {text!r} is not an ISO 8601 time such as 2025-01-06T07:00 or 2025-01-06T06:00+00:00"
+        ) from None
     # A time without offset is what a person at the plant means: plant local time.
     return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
 
@@ -255,8 +304,11 @@ def handle_restore(args: argparse.Namespace, clock: Clock = utc_now) -> int:
         url = resolve_db_url(args.db, args.data_dir)
         target = sqlite_path(url)
         key = optional_key(args.key_file, args.data_dir)
-        done = asyncio.run(restore_sqlite(args.source, target, key=key, anchors=AnchorFile(_anchor_path(args)),
-                                          actor=cli_actor(), clock=clock))
+        done = asyncio.run(
+            restore_sqlite(
+                args.source, target, key=key, anchors=AnchorFile(_anchor_path(args)), actor=cli_actor(), clock=clock
+            )
+        )
     except (BackupError, AuditKeyError, ValueError, OSError, DatabaseUnavailable) as exc:
         print(f"hmi audit restore: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

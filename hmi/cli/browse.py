@@ -14,9 +14,11 @@ from hmi.browse import BrowseError, browse_server, render_yaml
 def register(sub: Any) -> None:
     """Add the `browse` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "browse", help="write a starting configuration from an OPC UA server",
+        "browse",
+        help="write a starting configuration from an OPC UA server",
         description="Connect anonymously (no security), walk the Objects folder and print a plant configuration "
-                    "with one machine per object and one tag per variable.")
+        "with one machine per object and one tag per variable.",
+    )
     p.add_argument("url", help="server address, e.g. opc.tcp://127.0.0.1:4840")
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the YAML here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

@@ -21,10 +21,20 @@ def database_options() -> argparse.ArgumentParser:
     """A parent parser with --db, --data-dir and --key-file, shared by the commands that open the database."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="URL", help=f"database URL (default: ${ENV_VAR}, else SQLite in --data-dir)")
-    common.add_argument("--data-dir", metavar="DIR", type=Path, default=DEFAULT_DATA_DIR,
-                        help="folder of the embedded SQLite database, audit key and anchor (default: ./hmi-data)")
-    common.add_argument("--key-file", metavar="FILE", type=Path, default=None,
-                        help=f"audit HMAC key (default: ${KEY_ENV}, else audit.key in --data-dir)")
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="folder of the embedded SQLite database, audit key and anchor (default: ./hmi-data)",
+    )
+    common.add_argument(
+        "--key-file",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help=f"audit HMAC key (default: ${KEY_ENV}, else audit.key in --data-dir)",
+    )
     return common
 
 

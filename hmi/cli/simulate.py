@@ -19,16 +19,24 @@ from hmi.simulator import PlantSimulator, demo_config_path
 def register(sub: Any) -> None:
     """Add the `simulate` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "simulate", help="run a simulated plant as an OPC UA server",
-        description="Serve the tags of a plant configuration from a simulated bottling plant.")
-    p.add_argument("--config", type=Path, default=None, metavar="FILE",
-                   help="plant YAML file (default: the demo plant)")
+        "simulate",
+        help="run a simulated plant as an OPC UA server",
+        description="Serve the tags of a plant configuration from a simulated bottling plant.",
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, metavar="FILE", help="plant YAML file (default: the demo plant)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=4840, help="TCP port, 0 picks a free one (default: 4840)")
     p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed, for a repeatable plant")
     p.add_argument("--tags", type=int, default=0, metavar="N", help="extra load tags Load.Tag00001.. (default: 0)")
-    p.add_argument("--rate", type=float, default=1000.0, metavar="CHANGES_PER_S",
-                   help="total changes per second over the extra tags (default: 1000)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        metavar="CHANGES_PER_S",
+        help="total changes per second over the extra tags (default: 1000)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -43,10 +51,14 @@ def handle(args: argparse.Namespace) -> int:
         print("error: --tags and --rate must not be negative and --port must be 0..65535", file=sys.stderr)
         return 2
     if not _is_loopback(args.host):
-        print(f"warning: listening on {args.host}: the simulator has no security and is reachable from other "
-              "machines; use 127.0.0.1 unless you need that", file=sys.stderr)
-    sim = PlantSimulator(plant, host=args.host, port=args.port, seed=args.seed, extra_tags=args.tags,
-                         change_rate=args.rate)
+        print(
+            f"warning: listening on {args.host}: the simulator has no security and is reachable from other "
+            "machines; use 127.0.0.1 unless you need that",
+            file=sys.stderr,
+        )
+    sim = PlantSimulator(
+        plant, host=args.host, port=args.port, seed=args.seed, extra_tags=args.tags, change_rate=args.rate
+    )
     try:
         asyncio.run(_serve(sim))
     except OSError as exc:

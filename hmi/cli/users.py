@@ -35,8 +35,10 @@ def register(sub: Any) -> None:
     lst = actions.add_parser("list", parents=[common], help="list users")
     lst.set_defaults(handler=handle_list)
 
-    for name, disabled, text in (("disable", True, "stop a user from signing in (users are never deleted)"),
-                                 ("enable", False, "let a disabled user sign in again")):
+    for name, disabled, text in (
+        ("disable", True, "stop a user from signing in (users are never deleted)"),
+        ("enable", False, "let a disabled user sign in again"),
+    ):
         q = actions.add_parser(name, parents=[common], help=text)
         q.add_argument("name", help="user name")
         q.set_defaults(handler=handle_set_disabled, disabled=disabled)
@@ -69,9 +71,16 @@ def handle_list(args: argparse.Namespace) -> int:
     """Print every user as a table."""
 
     async def work(users: UserService, actor: ActionContext) -> None:
-        rows = [(u.username, u.full_name, u.role.value,
-                 "disabled" if u.disabled else "locked" if u.locked_at is not None else "active",
-                 u.created_at.strftime("%Y-%m-%d %H:%M UTC")) for u in await users.list_users()]
+        rows = [
+            (
+                u.username,
+                u.full_name,
+                u.role.value,
+                "disabled" if u.disabled else "locked" if u.locked_at is not None else "active",
+                u.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            )
+            for u in await users.list_users()
+        ]
         if not rows:
             print("no users yet; add one with: hmi users add NAME --role admin")
             return

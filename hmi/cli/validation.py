@@ -31,19 +31,29 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("validation", help="validation package: traceability and OQ report")
     actions = p.add_subparsers(dest="validation_command", required=True, metavar="ACTION")
     report = actions.add_parser(
-        "report", help="write traceability.csv, oq-report.html and oq-report.pdf from a JUnit XML file",
+        "report",
+        help="write traceability.csv, oq-report.html and oq-report.pdf from a JUnit XML file",
         description="Join the requirements (docs/requirements.md) with a test run's JUnit XML (pytest "
-                    "--junitxml=FILE) into DIR/traceability.csv, DIR/oq-report.html and DIR/oq-report.pdf.",
+        "--junitxml=FILE) into DIR/traceability.csv, DIR/oq-report.html and DIR/oq-report.pdf.",
         epilog="Exit status: 0 when every requirement has a passed test and none failed; 1 when a requirement "
-               "failed, or has no passed test (not run, or all its tests skipped) unless --allow-untested; "
-               "2 when a file cannot be read. The report is written in every case but 2.")
+        "failed, or has no passed test (not run, or all its tests skipped) unless --allow-untested; "
+        "2 when a file cannot be read. The report is written in every case but 2.",
+    )
     report.add_argument("--junit", required=True, type=Path, metavar="FILE", help="JUnit XML of the test run")
     report.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the three files")
-    report.add_argument("--requirements", type=Path, metavar="FILE", default=None,
-                        help="the requirements file (default: docs/requirements.md of the source tree this "
-                             "package runs from; an installed wheel does not ship it)")
-    report.add_argument("--allow-untested", action="store_true",
-                        help="exit 0 although requirements have no passed test (they stay listed in red)")
+    report.add_argument(
+        "--requirements",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="the requirements file (default: docs/requirements.md of the source tree this "
+        "package runs from; an installed wheel does not ship it)",
+    )
+    report.add_argument(
+        "--allow-untested",
+        action="store_true",
+        help="exit 0 although requirements have no passed test (they stay listed in red)",
+    )
     report.set_defaults(handler=handle_report)
 
 
@@ -61,14 +71,20 @@ def handle_report(args: argparse.Namespace) -> int:
     """Read both files, write the three outputs, print the summary; the exit status says whether all is proven."""
     requirements_path: Path = args.requirements or default_requirements_path()
     if not requirements_path.is_file():
-        how = ("pass --requirements FILE" if args.requirements else
-               "pass --requirements FILE (docs/requirements.md of the factory-hmi source; an installed wheel "
-               "does not ship it)")
+        how = (
+            "pass --requirements FILE"
+            if args.requirements
+            else "pass --requirements FILE (docs/requirements.md of the factory-hmi source; an installed wheel "
+            "does not ship it)"
+        )
         print(f"hmi validation report: requirements file {requirements_path} not found; {how}", file=sys.stderr)
         return EXIT_USAGE
     if not args.junit.is_file():
-        print(f"hmi validation report: JUnit file {args.junit} not found; run the tests with "
-              f"`python -m pytest --junitxml={args.junit}` first", file=sys.stderr)
+        print(
+            f"hmi validation report: JUnit file {args.junit} not found; run the tests with "
+            f"`python -m pytest --junitxml={args.junit}` first",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         requirements = load_requirements(requirements_path)
@@ -84,8 +100,10 @@ def handle_report(args: argparse.Namespace) -> int:
 
     print(f"wrote {', '.join(str(p) for p in paths)}")
     _list("FAILED", [f"{r.requirement.id} {r.requirement.text}" for r in result.with_outcome(Outcome.FAILED)])
-    _list("UNTESTED (not run, or every test skipped)",
-          [f"{r.requirement.id} {r.requirement.text}" for r in result.with_outcome(Outcome.NOT_RUN, Outcome.SKIPPED)])
+    _list(
+        "UNTESTED (not run, or every test skipped)",
+        [f"{r.requirement.id} {r.requirement.text}" for r in result.with_outcome(Outcome.NOT_RUN, Outcome.SKIPPED)],
+    )
     _list("Ids named by tests but not in the requirements", list(result.unknown))
     code = exit_code(result, allow_untested=args.allow_untested)
     if code and not result.with_outcome(Outcome.FAILED):
@@ -93,4 +111,3 @@ def handle_report(args: argparse.Namespace) -> int:
     # Last, so that a log's closing line is the outcome.
     print("\n".join(closing_lines(result, run)))
     return code
-

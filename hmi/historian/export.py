@@ -42,10 +42,19 @@ def trend_csv(series: Mapping[str, SeriesLike], plant: PlantConfig, zone: ZoneIn
         unit = ref.tag.unit if ref else ""
         for at, value in zip(s.times, s.values, strict=True):
             quality = "good" if value is not None else _quality_at(s.bad_spans, at)
-            writer.writerow([safe_cell(v) for v in (
-                at.astimezone(UTC).isoformat(timespec="milliseconds"),
-                at.astimezone(zone).isoformat(timespec="milliseconds"), zone.key, name,
-                "" if value is None else repr(float(value)), unit, quality,
-                "min/max" if s.downsampled else "raw",
-            )])
+            writer.writerow(
+                [
+                    safe_cell(v)
+                    for v in (
+                        at.astimezone(UTC).isoformat(timespec="milliseconds"),
+                        at.astimezone(zone).isoformat(timespec="milliseconds"),
+                        zone.key,
+                        name,
+                        "" if value is None else repr(float(value)),
+                        unit,
+                        quality,
+                        "min/max" if s.downsampled else "raw",
+                    )
+                ]
+            )
     return out.getvalue()

@@ -14,8 +14,9 @@ Point = tuple[datetime, float | None, Quality]
 class TrendBuffer:
     """Keeps the last `window` of values per tag; a non-good value is kept as a gap (None), never as a number."""
 
-    def __init__(self, cache: TagCache, names: Iterable[str], window: timedelta = timedelta(minutes=15),
-                 max_points: int = 20_000) -> None:
+    def __init__(
+        self, cache: TagCache, names: Iterable[str], window: timedelta = timedelta(minutes=15), max_points: int = 20_000
+    ) -> None:
         self._cache = cache
         self._names = set(names)
         self._window = window

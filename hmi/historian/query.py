@@ -47,19 +47,32 @@ def _text(sql: str, *big: str) -> sa.TextClause:
 
 _LATEST_BEFORE = _text(
     "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us < :t "
-    "ORDER BY t_us DESC LIMIT 1", "t")
+    "ORDER BY t_us DESC LIMIT 1",
+    "t",
+)
 _RAW = _text(
     "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b "
-    "ORDER BY t_us", "a", "b")
+    "ORDER BY t_us",
+    "a",
+    "b",
+)
 _RAW_LIMIT = _text(
     "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b "
-    "ORDER BY t_us LIMIT :lim", "a", "b", "lim")
+    "ORDER BY t_us LIMIT :lim",
+    "a",
+    "b",
+    "lim",
+)
 _COUNT_UPTO = _text(
     "SELECT count(*) FROM (SELECT 1 FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b LIMIT :lim) AS x",
-    "a", "b", "lim")
+    "a",
+    "b",
+    "lim",
+)
 
 # Min/max per bucket from raw samples; ROW_NUMBER picks the extreme and its time (earliest on ties) portably.
-_BUCKETS_RAW = _text("""
+_BUCKETS_RAW = _text(
+    """
 WITH s AS (
   SELECT (t_us - :origin) / :w AS b, t_us, value,
          CASE WHEN value IS NOT NULL AND quality IN ('good', 'uncertain') THEN 1 ELSE 0 END AS ok,
@@ -76,10 +89,16 @@ SELECT b, min(t_us), max(t_us), sum(ok), sum(bad),
        max(CASE WHEN ok = 1 AND rmin = 1 THEN value END), max(CASE WHEN ok = 1 AND rmin = 1 THEN t_us END),
        max(CASE WHEN ok = 1 AND rmax = 1 THEN value END), max(CASE WHEN ok = 1 AND rmax = 1 THEN t_us END)
 FROM r GROUP BY b ORDER BY b
-""", "origin", "w", "a", "b")
+""",
+    "origin",
+    "w",
+    "a",
+    "b",
+)
 
 # The same from the minute rollups when a bucket is whole minutes: a week is 10,080 rows per pen, not 604,800.
-_BUCKETS_ROLLUP = _text("""
+_BUCKETS_ROLLUP = _text(
+    """
 WITH r AS (
   SELECT (bucket_us - :origin) / :w AS b, bucket_us, n, n_bad, vmin, vmax, t_min_us, t_max_us,
          ROW_NUMBER() OVER (PARTITION BY (bucket_us - :origin) / :w
@@ -92,7 +111,11 @@ SELECT b, min(bucket_us), max(bucket_us) + 59999999, sum(n), sum(n_bad),
        max(CASE WHEN rmin = 1 THEN vmin END), max(CASE WHEN rmin = 1 THEN t_min_us END),
        max(CASE WHEN rmax = 1 THEN vmax END), max(CASE WHEN rmax = 1 THEN t_max_us END)
 FROM r GROUP BY b ORDER BY b
-""", "origin", "w", "b")
+""",
+    "origin",
+    "w",
+    "b",
+)
 
 
 @dataclass(slots=True)
@@ -205,8 +228,13 @@ class _Builder:
             self.hole_check(self.end)
 
     def series(self, tag: str, downsampled: bool) -> Series:
-        return Series(tag, [from_us(t) for t, _ in self.points], [v for _, v in self.points], downsampled,
-                      [(from_us(a), from_us(b), label) for a, b, label in sorted(self.spans)])
+        return Series(
+            tag,
+            [from_us(t) for t, _ in self.points],
+            [v for _, v in self.points],
+            downsampled,
+            [(from_us(a), from_us(b), label) for a, b, label in sorted(self.spans)],
+        )
 
 
 class HistoryQuery:
@@ -220,8 +248,9 @@ class HistoryQuery:
         policy = self._plant.history_policy(tag) if tag in self._plant.tags else self._plant.historian.defaults
         return round(HOLE_FACTOR * policy.max_interval_s * US_PER_S) + HOLE_SLACK_US
 
-    async def series(self, tags: Sequence[str], start: datetime, end: datetime,
-                     max_points: int = 2000) -> dict[str, Series]:
+    async def series(
+        self, tags: Sequence[str], start: datetime, end: datetime, max_points: int = 2000
+    ) -> dict[str, Series]:
         """One Series per tag over [start, end], never more than `max_points` points each; RangeTooLong beyond the
         plant's `limits.trend_max_days`."""
         if start.tzinfo is None or end.tzinfo is None:
@@ -259,20 +288,31 @@ class HistoryQuery:
                     return built.series(tag, downsampled=False)
             return await self._downsampled(session, tag, a, b, max_points, hole, carry)
 
-    async def _downsampled(self, session: Any, tag: str, a: int, b: int, max_points: int, hole: int,
-                           carry: _Rec | None) -> Series:
+    async def _downsampled(
+        self, session: Any, tag: str, a: int, b: int, max_points: int, hole: int, carry: _Rec | None
+    ) -> Series:
         # Up to four points per bucket (a hole before it, min, max, a bad gap) plus the carried value and a gap.
         n_buckets = max(1, (max_points - 2) // 4)
         width = math.ceil((b - a + 1) / n_buckets)
         if width >= MINUTE_US:
             width = math.ceil(width / MINUTE_US) * MINUTE_US
             origin = a - a % MINUTE_US
-            rows = (await session.execute(_BUCKETS_ROLLUP, {"tag": tag, "origin": origin, "w": width, "b": b}))
+            rows = await session.execute(_BUCKETS_ROLLUP, {"tag": tag, "origin": origin, "w": width, "b": b})
         else:
-            rows = (await session.execute(_BUCKETS_RAW, {"tag": tag, "origin": a, "w": width, "a": a, "b": b}))
-        buckets = [_Bucket(int(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0), r[5],
-                           None if r[6] is None else int(r[6]), r[7], None if r[8] is None else int(r[8]))
-                   for r in rows.all()]
+            rows = await session.execute(_BUCKETS_RAW, {"tag": tag, "origin": a, "w": width, "a": a, "b": b})
+        buckets = [
+            _Bucket(
+                int(r[1]),
+                int(r[2]),
+                int(r[3] or 0),
+                int(r[4] or 0),
+                r[5],
+                None if r[6] is None else int(r[6]),
+                r[7],
+                None if r[8] is None else int(r[8]),
+            )
+            for r in rows.all()
+        ]
         # Exact bad/stale spans come from the samples, read only where a bucket says there were some.
         bad_samples: dict[int, list[_Rec]] = {}
         i = 0
@@ -327,8 +367,9 @@ class HistoryQuery:
             if j > k:
                 built.hole_check(bucket.first)
             # (time, order, sample): extremes carry no sample; at equal times the sample's state goes first.
-            events: list[tuple[int, int, _Rec | None]] = [(t, 1, None) for t in {bucket.tmin, bucket.tmax}
-                                                             if t is not None]
+            events: list[tuple[int, int, _Rec | None]] = [
+                (t, 1, None) for t in {bucket.tmin, bucket.tmax} if t is not None
+            ]
             while pos < len(run) and run[pos].t_us <= bucket.last:
                 events.append((run[pos].t_us, 0, run[pos]))
                 pos += 1
@@ -340,8 +381,10 @@ class HistoryQuery:
                     built.point(t, bucket.vmin if t == bucket.tmin else bucket.vmax)
                 elif _is_gap(s):
                     # One gap point per bucket keeps the budget; every span is still reported exactly.
-                    marked = built.open_span(s.t_us, s.quality if s.quality != "good" else "no value",
-                                             mark=not marked) or marked
+                    marked = (
+                        built.open_span(s.t_us, s.quality if s.quality != "good" else "no value", mark=not marked)
+                        or marked
+                    )
                 else:
                     built.close_span(s.t_us)
             built.last_t = bucket.last

@@ -60,8 +60,14 @@ class TagPolicy:
         tag = plant.tags[name].tag
         policy: HistoryPolicy = plant.history_policy(name)
         span = None if tag.eng_range is None else tag.eng_range[1] - tag.eng_range[0]
-        return cls(tag.data_type, policy.deadband, policy.deadband_pct, span,
-                   round(policy.max_interval_s * US_PER_S), policy.retention_days)
+        return cls(
+            tag.data_type,
+            policy.deadband,
+            policy.deadband_pct,
+            span,
+            round(policy.max_interval_s * US_PER_S),
+            policy.retention_days,
+        )
 
     @property
     def numeric(self) -> bool:
@@ -83,8 +89,14 @@ def state_row(state: TagState, t_us: int) -> Row:
         text = value[:TEXT_MAX]
     elif value is not None:
         text = repr(value)[:TEXT_MAX]
-    return {"tag": state.name, "t_us": t_us, "value": number, "text": text, "quality": state.quality.value,
-            "status": int(state.status_code)}
+    return {
+        "tag": state.name,
+        "t_us": t_us,
+        "value": number,
+        "text": text,
+        "quality": state.quality.value,
+        "status": int(state.status_code),
+    }
 
 
 def changed_enough(last: Row, new: Row, policy: TagPolicy) -> bool:

@@ -49,8 +49,10 @@ class Spool:
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OSError(f"historian spool folder {self._dir} cannot be created ({exc.strerror}); "
-                          "make it writable or point the historian's spool_dir elsewhere") from exc
+            raise OSError(
+                f"historian spool folder {self._dir} cannot be created ({exc.strerror}); "
+                "make it writable or point the historian's spool_dir elsewhere"
+            ) from exc
         return len(self._files())
 
     async def append(self, rows: Sequence[Row]) -> Path:
@@ -99,8 +101,14 @@ class Spool:
                     continue
                 row = _parse(line)
                 if row is None:
-                    log.error("historian spool %s line %d is corrupt and was moved to %s%s: %.120r",
-                              path, number, path.name, CORRUPT_SUFFIX, line)
+                    log.error(
+                        "historian spool %s line %d is corrupt and was moved to %s%s: %.120r",
+                        path,
+                        number,
+                        path.name,
+                        CORRUPT_SUFFIX,
+                        line,
+                    )
                     bad.append(json.dumps({"line": number, "text": line.rstrip("\n")}, ensure_ascii=False) + "\n")
                 else:
                     rows.append(row)
@@ -147,8 +155,14 @@ def _parse(line: str) -> Row | None:
         return None
     if quality not in ("good", "uncertain", "bad", "stale") or isinstance(status, bool) or not isinstance(status, int):
         return None
-    return {"tag": tag, "t_us": t_us, "value": None if value is None else float(value), "text": text,
-            "quality": quality, "status": status}
+    return {
+        "tag": tag,
+        "t_us": t_us,
+        "value": None if value is None else float(value),
+        "text": text,
+        "quality": quality,
+        "status": status,
+    }
 
 
 def _fsync_dir(directory: Path) -> None:

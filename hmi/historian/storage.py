@@ -21,7 +21,7 @@ _ROLLUPS = SampleRollup.__table__  # type: ignore[attr-defined]
 
 
 def _insert(dialect: str, table: sa.Table) -> Any:
-    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def rollup_rows(rows: Iterable[Row]) -> list[dict[str, Any]]:
@@ -36,8 +36,16 @@ def rollup_rows(rows: Iterable[Row]) -> list[dict[str, Any]]:
         key = (r["tag"], bucket)
         a = acc.get(key)
         if a is None:
-            a = acc[key] = {"tag": r["tag"], "bucket_us": bucket, "n": 0, "n_bad": 0, "vmin": None, "vmax": None,
-                            "t_min_us": None, "t_max_us": None}
+            a = acc[key] = {
+                "tag": r["tag"],
+                "bucket_us": bucket,
+                "n": 0,
+                "n_bad": 0,
+                "vmin": None,
+                "vmax": None,
+                "t_min_us": None,
+                "t_max_us": None,
+            }
         v = r["value"]
         if drawable(r["quality"], v):
             a["n"] += 1
@@ -55,12 +63,18 @@ def _rollup_upsert(dialect: str) -> Any:
     ins = _insert(dialect, _ROLLUPS)
     ex = ins.excluded
     cur = _ROLLUPS.c
-    take_min = sa.or_(cur.vmin.is_(None),
-                      sa.and_(ex.vmin.is_not(None),
-                              sa.or_(ex.vmin < cur.vmin, sa.and_(ex.vmin == cur.vmin, ex.t_min_us < cur.t_min_us))))
-    take_max = sa.or_(cur.vmax.is_(None),
-                      sa.and_(ex.vmax.is_not(None),
-                              sa.or_(ex.vmax > cur.vmax, sa.and_(ex.vmax == cur.vmax, ex.t_max_us < cur.t_max_us))))
+    take_min = sa.or_(
+        cur.vmin.is_(None),
+        sa.and_(
+            ex.vmin.is_not(None), sa.or_(ex.vmin < cur.vmin, sa.and_(ex.vmin == cur.vmin, ex.t_min_us < cur.t_min_us))
+        ),
+    )
+    take_max = sa.or_(
+        cur.vmax.is_(None),
+        sa.and_(
+            ex.vmax.is_not(None), sa.or_(ex.vmax > cur.vmax, sa.and_(ex.vmax == cur.vmax, ex.t_max_us < cur.t_max_us))
+        ),
+    )
     return ins.on_conflict_do_update(
         index_elements=[cur.tag, cur.bucket_us],
         set_={
@@ -79,7 +93,7 @@ async def upsert_rollups(session: AsyncSession, dialect: str, rollups: Sequence[
     """Merge minute aggregates into sample_rollups (counts add up, extremes keep the more extreme)."""
     stmt = _rollup_upsert(dialect)
     for i in range(0, len(rollups), CHUNK):
-        await session.execute(stmt, list(rollups[i:i + CHUNK]))
+        await session.execute(stmt, list(rollups[i : i + CHUNK]))
 
 
 async def write_batch(session: AsyncSession, dialect: str, rows: Sequence[Row]) -> int:
@@ -91,13 +105,16 @@ async def write_batch(session: AsyncSession, dialect: str, rows: Sequence[Row]) 
     if not rows:
         return 0
     cols = _SAMPLES.c
-    stmt = (_insert(dialect, _SAMPLES).on_conflict_do_nothing(index_elements=[cols.tag, cols.t_us])
-            .returning(cols.tag, cols.t_us, cols.value, cols.text, cols.quality))
+    stmt = (
+        _insert(dialect, _SAMPLES)
+        .on_conflict_do_nothing(index_elements=[cols.tag, cols.t_us])
+        .returning(cols.tag, cols.t_us, cols.value, cols.text, cols.quality)
+    )
     inserted: list[Row] = []
     # A batch may hold the same key twice (a spool replayed next to the live queue); keep the first.
     unique = list({(r["tag"], r["t_us"]): r for r in reversed(rows)}.values())
     for i in range(0, len(unique), CHUNK):
-        result = await session.execute(stmt, unique[i:i + CHUNK])
+        result = await session.execute(stmt, unique[i : i + CHUNK])
         inserted.extend(dict(m) for m in result.mappings())
     await upsert_rollups(session, dialect, rollup_rows(inserted))
     return len(inserted)

@@ -49,11 +49,20 @@ class TrendViews:
         self._audit = audit
         self._clock = clock
 
-    async def save(self, ctx: ActionContext, name: str, pens: Sequence[str], range_key: str, *,
-                   start: datetime | None = None, end: datetime | None = None) -> SavedView:
+    async def save(
+        self,
+        ctx: ActionContext,
+        name: str,
+        pens: Sequence[str],
+        range_key: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> SavedView:
         """Save (or replace, by name) a view of `pens`; ValueError names what is wrong with the input."""
-        await self._audit.require(ctx, Permission.VIEW, action="trend_view.save", object_type="trend_view",
-                                  object_id=name)
+        await self._audit.require(
+            ctx, Permission.VIEW, action="trend_view.save", object_type="trend_view", object_id=name
+        )
         name = " ".join(name.split())
         if not name:
             raise ValueError("give the view a name")
@@ -73,8 +82,9 @@ class TrendViews:
         if range_key != "custom":
             start = end = None
         async with self._audit.transaction() as session:
-            row = (await session.execute(
-                select(TrendView).where(TrendView.owner == ctx.username, TrendView.name == name))).scalar_one_or_none()
+            row = (
+                await session.execute(select(TrendView).where(TrendView.owner == ctx.username, TrendView.name == name))
+            ).scalar_one_or_none()
             old = None if row is None else {"pens": json.loads(row.pens), "range": row.range_key}
             if row is None:
                 row = TrendView(owner=ctx.username, name=name, pens="[]", created_at=self._clock())
@@ -83,8 +93,15 @@ class TrendViews:
             row.start, row.end = start, end
             session.add(row)
             await session.flush()
-            await self._audit.record(ctx, "trend_view.save", "trend_view", f"{ctx.username}/{name}", session=session,
-                                     old_value=old, new_value={"pens": list(pens), "range": range_key})
+            await self._audit.record(
+                ctx,
+                "trend_view.save",
+                "trend_view",
+                f"{ctx.username}/{name}",
+                session=session,
+                old_value=old,
+                new_value={"pens": list(pens), "range": range_key},
+            )
             return _view(row)
 
     async def list(self, ctx: ActionContext) -> list[SavedView]:
@@ -106,5 +123,11 @@ class TrendViews:
             if row is None or row.owner != ctx.username:
                 raise LookupError("that saved view does not exist (or belongs to someone else)")
             await session.execute(sa.delete(TrendView).where(col(TrendView.id) == view_id))
-            await self._audit.record(ctx, "trend_view.delete", "trend_view", f"{ctx.username}/{row.name}",
-                                     session=session, old_value={"pens": json.loads(row.pens), "range": row.range_key})
+            await self._audit.record(
+                ctx,
+                "trend_view.delete",
+                "trend_view",
+                f"{ctx.username}/{row.name}",
+                session=session,
+                old_value={"pens": json.loads(row.pens), "range": row.range_key},
+            )

@@ -48,8 +48,16 @@ class Historian:
     oldest first, when the database answers again; replays are idempotent, so nothing is lost or stored twice.
     """
 
-    def __init__(self, plant: PlantConfig, cache: TagCache, db: Database, spool_dir: Path,
-                 clock: Clock = utc_now, *, quarantine: Quarantine | None = None) -> None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        cache: TagCache,
+        db: Database,
+        spool_dir: Path,
+        clock: Clock = utc_now,
+        *,
+        quarantine: Quarantine | None = None,
+    ) -> None:
         self._plant = plant
         self.quarantine = quarantine or Quarantine(db, None, clock)
         self._cache = cache
@@ -74,8 +82,11 @@ class Historian:
             return
         self._spooled = await self._spool.open()
         if self._spooled:
-            log.warning("historian: %d spooled batches from an earlier run in %s will be written",
-                        self._spooled, self._spool.directory)
+            log.warning(
+                "historian: %d spooled batches from an earlier run in %s will be written",
+                self._spooled,
+                self._spool.directory,
+            )
             self._set_buffering(True)
         names = self._recorder.names
         # Values already in the cache are the starting point: record them now.
@@ -86,8 +97,9 @@ class Historian:
         self._tasks = [
             self._spawn(every("historian flush", policy.flush_interval_s, self._flush_quietly), "historian-flush"),
             self._spawn(every("historian tick", TICK_S, self._tick_async), "historian-tick"),
-            self._spawn(every("historian prune", policy.prune_interval_min * 60, self._prune_quietly),
-                        "historian-prune"),
+            self._spawn(
+                every("historian prune", policy.prune_interval_min * 60, self._prune_quietly), "historian-prune"
+            ),
         ]
 
     async def stop(self) -> None:
@@ -108,8 +120,7 @@ class Historian:
     @property
     def status(self) -> HistorianStatus:
         """The current queue, spool and error state."""
-        return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error,
-                               self._written)
+        return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error, self._written)
 
     def _set_buffering(self, on: bool) -> None:
         if on == (self._buffering_since is not None):
@@ -160,7 +171,7 @@ class Historian:
                 self._note_failure(exc)
                 await self._spool_queue()
                 return
-            del self._queue[:len(batch)]
+            del self._queue[: len(batch)]
         self._set_buffering(False)
 
     async def _write(self, rows: Sequence[Row]) -> int:
@@ -217,7 +228,7 @@ class Historian:
                 self._last_error = f"historian spool {self._spool.directory} is not writable: {exc}"
                 log.error("%s; %d samples kept in memory", self._last_error, len(self._queue))
                 return
-            del self._queue[:len(batch)]
+            del self._queue[: len(batch)]
             self._spooled += 1
         self._set_buffering(True)
 
@@ -232,8 +243,9 @@ class Historian:
             self._last_error = f"{self._db.describe()} rejected a historian batch: {type(exc).__name__}: {exc}"
             log.exception("historian write failed unexpectedly; the batch is spooled in %s", self._spool.directory)
         if self._buffering_since is None:
-            log.error("historian: %s; buffering samples in %s until it answers", self._last_error,
-                      self._spool.directory)
+            log.error(
+                "historian: %s; buffering samples in %s until it answers", self._last_error, self._spool.directory
+            )
         self._set_buffering(True)
 
     # -------------------------------------------------------------------------------------------------- pruning
@@ -255,8 +267,13 @@ class Historian:
     async def _delete_chunks(self, table: sa.Table, time_col: sa.Column[int], tag: str, cutoff: int) -> int:
         total = 0
         while True:
-            oldest = (sa.select(time_col).where(table.c.tag == tag, time_col < cutoff)
-                      .order_by(time_col).limit(PRUNE_CHUNK).scalar_subquery())
+            oldest = (
+                sa.select(time_col)
+                .where(table.c.tag == tag, time_col < cutoff)
+                .order_by(time_col)
+                .limit(PRUNE_CHUNK)
+                .scalar_subquery()
+            )
             stmt = sa.delete(table).where(table.c.tag == tag, time_col.in_(oldest))
             async with self._db.session(write=True) as session:
                 result = await session.execute(stmt)
@@ -272,5 +289,6 @@ class Historian:
             if n:
                 log.info("historian: pruned %d samples past retention", n)
         except Exception as exc:
-            log.warning("historian: pruning failed (%s); retried in %g min", exc,
-                        self._plant.historian.prune_interval_min)
+            log.warning(
+                "historian: pruning failed (%s); retried in %g min", exc, self._plant.historian.prune_interval_min
+            )

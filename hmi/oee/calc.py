@@ -28,11 +28,17 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-def compute_oee(planned_busy_s: float, actual_production_s: float, ideal_cycle_s: float, produced: float,
-                good: float) -> OeeResult:
+def compute_oee(
+    planned_busy_s: float, actual_production_s: float, ideal_cycle_s: float, produced: float, good: float
+) -> OeeResult:
     """Availability, performance, quality and OEE; performance above 1.0 is flagged, never capped."""
-    for name, value in (("planned_busy_s", planned_busy_s), ("actual_production_s", actual_production_s),
-                        ("ideal_cycle_s", ideal_cycle_s), ("produced", produced), ("good", good)):
+    for name, value in (
+        ("planned_busy_s", planned_busy_s),
+        ("actual_production_s", actual_production_s),
+        ("ideal_cycle_s", ideal_cycle_s),
+        ("produced", produced),
+        ("good", good),
+    ):
         if value < 0:
             raise ValueError(f"{name} must not be negative, got {value}")
     availability = _ratio(actual_production_s, planned_busy_s)
@@ -42,5 +48,15 @@ def compute_oee(planned_busy_s: float, actual_production_s: float, ideal_cycle_s
     # busy time); computed that way OEE is also defined when the line never ran (0) or produced nothing.
     oee = _ratio(ideal_cycle_s * good, planned_busy_s)
     flagged = performance is not None and performance > 1.0 + _FLAG_TOLERANCE
-    return OeeResult(planned_busy_s, actual_production_s, ideal_cycle_s, produced, good, availability, performance,
-                     quality, oee, flagged)
+    return OeeResult(
+        planned_busy_s,
+        actual_production_s,
+        ideal_cycle_s,
+        produced,
+        good,
+        availability,
+        performance,
+        quality,
+        oee,
+        flagged,
+    )

@@ -126,16 +126,19 @@ class OeeService:
         if machine is None:
             tag = ln.state_tag
             if tag is None:
-                raise ValueError(f"line {line!r} has no state_tag; name the tag holding its PackML state in the "
-                                 "plant configuration")
+                raise ValueError(
+                    f"line {line!r} has no state_tag; name the tag holding its PackML state in the plant configuration"
+                )
         else:
             found = next((m for m in ln.machines if m.name == machine), None)
             if found is None:
                 known = ", ".join(m.name for m in ln.machines) or "none"
                 raise ValueError(f"line {line!r} has no machine {machine!r}; known machines: {known}")
             if found.state_tag is None:
-                raise ValueError(f"machine {machine!r} of line {line!r} has no state_tag; name the tag holding its "
-                                 "PackML state in the plant configuration")
+                raise ValueError(
+                    f"machine {machine!r} of line {line!r} has no state_tag; name the tag holding its "
+                    "PackML state in the plant configuration"
+                )
             tag = found.state_tag
         return await self._segments(tag, start, end)
 
@@ -143,8 +146,10 @@ class OeeService:
         """Good and reject quantities produced in [start, min(end, now)) from the line's counters."""
         ln = self._line(line)
         stop_at = min(end, self._clock())
-        return (await self._count(ln.good_count_tag, start, stop_at),
-                await self._count(ln.reject_count_tag, start, stop_at))
+        return (
+            await self._count(ln.good_count_tag, start, stop_at),
+            await self._count(ln.reject_count_tag, start, stop_at),
+        )
 
     async def stops(self, line: str, start: datetime, end: datetime) -> list[Stop]:
         """Stops of a line overlapping [start, min(end, now)), oldest first, each with its full extent."""
@@ -184,12 +189,28 @@ class OeeService:
             rate = ln.oee.planned_rate_per_min or ln.oee.ideal_rate_per_min
             plan = rate * planned_busy_s / 60.0
             if result.performance_flagged:
-                cause = _performance_cause(ln.oee.ideal_rate_per_min, actual_s, g_recorded + r_recorded,
-                                           g_running + r_running)
-        return LineReport(ln.name, start, stop_at, result, planned_busy_s, actual_s, unknown_s,
-                          total_s(scheduled) - planned_busy_s, g_busy, r_busy, g_busy + r_busy, plan, segments,
-                          stops, unscheduled_good=g_all - g_busy, unscheduled_rejects=r_all - r_busy,
-                          performance_cause=cause)
+                cause = _performance_cause(
+                    ln.oee.ideal_rate_per_min, actual_s, g_recorded + r_recorded, g_running + r_running
+                )
+        return LineReport(
+            ln.name,
+            start,
+            stop_at,
+            result,
+            planned_busy_s,
+            actual_s,
+            unknown_s,
+            total_s(scheduled) - planned_busy_s,
+            g_busy,
+            r_busy,
+            g_busy + r_busy,
+            plan,
+            segments,
+            stops,
+            unscheduled_good=g_all - g_busy,
+            unscheduled_rejects=r_all - r_busy,
+            performance_cause=cause,
+        )
 
     def pareto_of(self, reports: Sequence[LineReport]) -> list[ParetoRow]:
         """Downtime by reason over the reports' lines' planned busy time in their windows, largest first (from the
@@ -223,8 +244,9 @@ class OeeService:
             rows.append(ParetoRow(reason, text, planned, int(n), seconds, share, min(cumulative, 1.0)))
         return rows
 
-    async def by_shift(self, line: str, count: int = 9,
-                       now: datetime | None = None) -> list[tuple[ShiftSlot, LineReport]]:
+    async def by_shift(
+        self, line: str, count: int = 9, now: datetime | None = None
+    ) -> list[tuple[ShiftSlot, LineReport]]:
         """Reports of the last `count` shifts the line is scheduled in (the running one included), oldest first."""
         ln = self._line(line)
         now = now or self._clock()
@@ -255,16 +277,18 @@ class OeeService:
 
     # ------------------------------------------------------------------------------------------------ command
 
-    async def assign_reason(self, ctx: ActionContext, line: str, stop_start: datetime, reason: str,
-                            comment: str = "") -> DowntimeAssignment:
+    async def assign_reason(
+        self, ctx: ActionContext, line: str, stop_start: datetime, reason: str, comment: str = ""
+    ) -> DowntimeAssignment:
         """Give the stop of `line` that began at `stop_start` a downtime reason; needs ASSIGN_DOWNTIME.
 
         A re-assignment adds a row (the earlier ones stay as history). ValueError for an unknown line, reason
         or stop, or 'other' without a comment.
         """
         object_id = f"{line}@{_iso(stop_start)}"
-        await self._audit.require(ctx, Permission.ASSIGN_DOWNTIME, action="downtime.assign", object_type="downtime",
-                                  object_id=object_id)
+        await self._audit.require(
+            ctx, Permission.ASSIGN_DOWNTIME, action="downtime.assign", object_type="downtime", object_id=object_id
+        )
         ln = self._line(line)
         code = reason.strip()
         known = self._plant.downtime_reason(code)
@@ -278,31 +302,58 @@ class OeeService:
             raise ValueError(f"the comment has {len(comment)} characters; shorten it to {MAX_COMMENT_LENGTH}")
         now = self._clock()
         if not now - timedelta(days=STOP_LOOKBACK_DAYS) <= stop_start <= now:
-            raise ValueError(f"stops can be given a reason for {STOP_LOOKBACK_DAYS} days; {_iso(stop_start)} is "
-                             "outside that (or in the future)")
+            raise ValueError(
+                f"stops can be given a reason for {STOP_LOOKBACK_DAYS} days; {_iso(stop_start)} is "
+                "outside that (or in the future)"
+            )
         start_us = to_us(stop_start)
-        found = [s for s in await self.stops(line, stop_start, stop_start + timedelta(microseconds=1))
-                 if to_us(s.start) == start_us]
+        found = [
+            s
+            for s in await self.stops(line, stop_start, stop_start + timedelta(microseconds=1))
+            if to_us(s.start) == start_us
+        ]
         if not found:
-            raise ValueError(f"line {line!r} has no stop starting at {_iso(stop_start)}; pick the stop from the "
-                             "line's list of stops")
+            raise ValueError(
+                f"line {line!r} has no stop starting at {_iso(stop_start)}; pick the stop from the line's list of stops"
+            )
         stop = found[0]
         async with self._audit.transaction() as session:
-            previous = (await session.execute(
-                select(DowntimeAssignment)
-                .where(DowntimeAssignment.line == ln.name, DowntimeAssignment.stop_start_us == start_us)
-                .order_by(col(DowntimeAssignment.id).desc()).limit(1))).scalars().first()
-            row = DowntimeAssignment(line=ln.name, stop_start_us=start_us, reason=code, comment=comment,
-                                     user_id=ctx.user_id or None, username=ctx.username, station=ctx.station,
-                                     at=now, action_id=ctx.id)
+            previous = (
+                (
+                    await session.execute(
+                        select(DowntimeAssignment)
+                        .where(DowntimeAssignment.line == ln.name, DowntimeAssignment.stop_start_us == start_us)
+                        .order_by(col(DowntimeAssignment.id).desc())
+                        .limit(1)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            row = DowntimeAssignment(
+                line=ln.name,
+                stop_start_us=start_us,
+                reason=code,
+                comment=comment,
+                user_id=ctx.user_id or None,
+                username=ctx.username,
+                station=ctx.station,
+                at=now,
+                action_id=ctx.id,
+            )
             session.add(row)
             await session.flush()
             await self._audit.record(
-                ctx, "downtime.assign", "downtime", object_id, session=session,
-                old_value=previous.reason if previous is not None else None, new_value=code,
+                ctx,
+                "downtime.assign",
+                "downtime",
+                object_id,
+                session=session,
+                old_value=previous.reason if previous is not None else None,
+                new_value=code,
                 reason=comment or None,
                 detail=f"line {ln.name}, stop {stop.state} ({stop.category.value}) from {_iso(stop.start)}, "
-                       f"reason {known.text}" + (" (planned)" if known.planned else ""),
+                f"reason {known.text}" + (" (planned)" if known.planned else ""),
             )
         return row
 
@@ -323,8 +374,7 @@ class OeeService:
         s = _SAMPLES.c
         columns = (s.t_us, s.text, s.quality)
         before = select(*columns).where(s.tag == tag, s.t_us < to_us(start)).order_by(s.t_us.desc()).limit(1)
-        inside = (select(*columns).where(s.tag == tag, s.t_us >= to_us(start), s.t_us < to_us(stop_at))
-                  .order_by(s.t_us))
+        inside = select(*columns).where(s.tag == tag, s.t_us >= to_us(start), s.t_us < to_us(stop_at)).order_by(s.t_us)
         async with self._db.session() as session:
             rows = list((await session.execute(before)).all()) + list((await session.execute(inside)).all())
         samples = [StateSample(from_us(t_us), text, quality) for t_us, text, quality in rows]
@@ -334,8 +384,13 @@ class OeeService:
         """The last (or first) sample in [after, before) saying the tag's state is Execute."""
         s = _SAMPLES.c
         pick = sa.func.max(s.t_us) if last else sa.func.min(s.t_us)
-        query = sa.select(pick).where(s.tag == tag, s.t_us >= to_us(after), s.t_us < to_us(before),
-                                      s.quality.in_(_USABLE), sa.func.lower(sa.func.trim(s.text)) == "execute")
+        query = sa.select(pick).where(
+            s.tag == tag,
+            s.t_us >= to_us(after),
+            s.t_us < to_us(before),
+            s.quality.in_(_USABLE),
+            sa.func.lower(sa.func.trim(s.text)) == "execute",
+        )
         async with self._db.session() as session:
             t_us = (await session.execute(query)).scalar()
         return None if t_us is None else from_us(int(t_us))
@@ -367,8 +422,11 @@ class OeeService:
         # A stretch with nothing recorded at all (before the first recording, the HMI down) is a gap in the record,
         # not a stop anyone can give a reason for; it stays in the timeline and in unknown time.
         # A stop that comes out of such a gap begins where its first state was recorded.
-        runs = [r[next(i for i, seg in enumerate(r) if seg.state != NO_DATA):] for r in runs
-                if not all(seg.state == NO_DATA for seg in r)]
+        runs = [
+            r[next(i for i, seg in enumerate(r) if seg.state != NO_DATA) :]
+            for r in runs
+            if not all(seg.state == NO_DATA for seg in r)
+        ]
         runs = [r for r in runs if r[0].start < stop_at and r[-1].end > start]
         if not runs:
             return []
@@ -380,29 +438,42 @@ class OeeService:
             worst = max((seg.category for seg in run), key=lambda c: SEVERITY[c])
             row = assigned.get(to_us(first.start))
             reason = self._plant.downtime_reason(row.reason) if row is not None else None
-            out.append(Stop(
-                line=ln.name, start=first.start, end=ended, duration_s=(last_end - first.start).total_seconds(),
-                category=worst, state=first.state, reason=row.reason if row is not None else None,
-                reason_text=(reason.text if reason is not None else row.reason) if row is not None else None,
-                planned=reason.planned if reason is not None else False,
-                comment=row.comment if row is not None else "",
-                assigned_by=row.username if row is not None else None,
-                assigned_at=row.at if row is not None else None,
-            ))
+            out.append(
+                Stop(
+                    line=ln.name,
+                    start=first.start,
+                    end=ended,
+                    duration_s=(last_end - first.start).total_seconds(),
+                    category=worst,
+                    state=first.state,
+                    reason=row.reason if row is not None else None,
+                    reason_text=(reason.text if reason is not None else row.reason) if row is not None else None,
+                    planned=reason.planned if reason is not None else False,
+                    comment=row.comment if row is not None else "",
+                    assigned_by=row.username if row is not None else None,
+                    assigned_at=row.at if row is not None else None,
+                )
+            )
         return out
 
     async def _assignments(self, line: str, first_us: int, last_us: int) -> dict[int, DowntimeAssignment]:
-        query = (select(DowntimeAssignment)
-                 .where(DowntimeAssignment.line == line, col(DowntimeAssignment.stop_start_us) >= first_us,
-                        col(DowntimeAssignment.stop_start_us) <= last_us)
-                 .order_by(col(DowntimeAssignment.id)))
+        query = (
+            select(DowntimeAssignment)
+            .where(
+                DowntimeAssignment.line == line,
+                col(DowntimeAssignment.stop_start_us) >= first_us,
+                col(DowntimeAssignment.stop_start_us) <= last_us,
+            )
+            .order_by(col(DowntimeAssignment.id))
+        )
         async with self._db.session() as session:
             rows = (await session.execute(query)).scalars().all()
         # Ascending ids: the newest assignment of a stop is the one left in the dict.
         return {row.stop_start_us: row for row in rows}
 
-    async def _count_in(self, tag: str | None, start: datetime, end: datetime,
-                        sets: Sequence[Sequence[Interval]]) -> tuple[float, list[float]]:
+    async def _count_in(
+        self, tag: str | None, start: datetime, end: datetime, sets: Sequence[Sequence[Interval]]
+    ) -> tuple[float, list[float]]:
         """Quantity counted in [start, end), and the part of it counted inside each set of intervals.
 
         An increase belongs to the time of the sample that shows it, as in `_count`; one query for all sets.
@@ -411,12 +482,14 @@ class OeeService:
             return 0.0, [0.0 for _ in sets]
         s = _SAMPLES.c
         usable = sa.and_(s.tag == tag, s.value.is_not(None), s.quality.in_(_USABLE))
-        before = (sa.select(s.t_us, s.value).where(usable, s.t_us < to_us(start))
-                  .order_by(s.t_us.desc()).limit(1).subquery())
+        before = (
+            sa.select(s.t_us, s.value).where(usable, s.t_us < to_us(start)).order_by(s.t_us.desc()).limit(1).subquery()
+        )
         inside = sa.select(s.t_us, s.value).where(usable, s.t_us >= to_us(start), s.t_us < to_us(end))
         points = sa.union_all(sa.select(before.c.t_us, before.c.value), inside).subquery()
-        steps = sa.select(points.c.t_us, points.c.value,
-                          sa.func.lag(points.c.value).over(order_by=points.c.t_us).label("prev")).subquery()
+        steps = sa.select(
+            points.c.t_us, points.c.value, sa.func.lag(points.c.value).over(order_by=points.c.t_us).label("prev")
+        ).subquery()
         increase = sa.case((steps.c.value >= steps.c.prev, steps.c.value - steps.c.prev), else_=steps.c.value)
         columns = [sa.func.coalesce(sa.func.sum(increase), 0.0)]
         for intervals in sets:
@@ -440,11 +513,15 @@ def _performance_cause(ideal_rate_per_min: float, running_s: float, produced: fl
         return ""
     outside = produced - produced_running
     if running_s <= 0 or outside / produced > 0.05:
-        return (f"{outside:,.0f} of {produced:,.0f} items were counted while the line's state was not Execute: "
-                "the state tag and the counters disagree (check the state tag's mapping and the PLC's counters)")
+        return (
+            f"{outside:,.0f} of {produced:,.0f} items were counted while the line's state was not Execute: "
+            "the state tag and the counters disagree (check the state tag's mapping and the PLC's counters)"
+        )
     achieved = produced_running / (running_s / 60.0)
-    return (f"while running the line made {achieved:,.1f} items/min, more than its ideal rate of "
-            f"{ideal_rate_per_min:g}/min: raise ideal_rate_per_min in the plant file")
+    return (
+        f"while running the line made {achieved:,.1f} items/min, more than its ideal rate of "
+        f"{ideal_rate_per_min:g}/min: raise ideal_rate_per_min in the plant file"
+    )
 
 
 def _spans(segments: Sequence[Segment], cat: StateCategory) -> list[Interval]:

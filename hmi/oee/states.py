@@ -5,8 +5,23 @@ from __future__ import annotations
 from enum import StrEnum
 
 PACKML_STATES = (
-    "Idle", "Starting", "Execute", "Completing", "Complete", "Resetting", "Holding", "Held", "Unholding",
-    "Suspending", "Suspended", "Unsuspending", "Stopping", "Stopped", "Aborting", "Aborted", "Clearing",
+    "Idle",
+    "Starting",
+    "Execute",
+    "Completing",
+    "Complete",
+    "Resetting",
+    "Holding",
+    "Held",
+    "Unholding",
+    "Suspending",
+    "Suspended",
+    "Unsuspending",
+    "Stopping",
+    "Stopped",
+    "Aborting",
+    "Aborted",
+    "Clearing",
 )
 """The 17 PackML state names, spelled as the standard spells them."""
 
@@ -30,9 +45,21 @@ _CATEGORIES: dict[str, StateCategory] = {
     "idle": StateCategory.IDLE,
     "stopped": StateCategory.IDLE,
     "complete": StateCategory.IDLE,
-    **{name: StateCategory.TRANSITION for name in (
-        "starting", "completing", "resetting", "holding", "unholding", "suspending", "unsuspending", "stopping",
-        "aborting", "clearing")},
+    **{
+        name: StateCategory.TRANSITION
+        for name in (
+            "starting",
+            "completing",
+            "resetting",
+            "holding",
+            "unholding",
+            "suspending",
+            "unsuspending",
+            "stopping",
+            "aborting",
+            "clearing",
+        )
+    },
 }
 
 # Which category a stop is labelled with when it passed through several: a known fault outranks waiting on a

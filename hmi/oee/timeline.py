@@ -60,8 +60,9 @@ def sample_state(sample: StateSample) -> tuple[str, StateCategory]:
     return canonical(sample.text), category(sample.text)
 
 
-def build_timeline(samples: Sequence[StateSample], start: datetime, end: datetime, now: datetime,
-                   max_interval_s: float) -> list[Segment]:
+def build_timeline(
+    samples: Sequence[StateSample], start: datetime, end: datetime, now: datetime, max_interval_s: float
+) -> list[Segment]:
     """Segments covering [start, min(end, now)) from samples in time order (the first may lie before `start`).
 
     Before the first sample, and from HOLE_FACTOR x max_interval_s after a sample until the next one, the state
@@ -84,8 +85,9 @@ def build_timeline(samples: Sequence[StateSample], start: datetime, end: datetim
     return _merge_pieces(pieces, start, stop)
 
 
-def _merge_pieces(pieces: Iterable[tuple[datetime, datetime, str, StateCategory]], start: datetime,
-                  stop: datetime) -> list[Segment]:
+def _merge_pieces(
+    pieces: Iterable[tuple[datetime, datetime, str, StateCategory]], start: datetime, stop: datetime
+) -> list[Segment]:
     out: list[Segment] = []
     for p_start, p_end, state, cat in pieces:
         p_start, p_end = max(p_start, start), min(p_end, stop)

@@ -188,14 +188,16 @@ class AuditLog:
         """
         if session is None:
             async with self.transaction() as own:
-                return await self._append(own, ctx, action, object_type, object_id, old_value, new_value, reason,
-                                          detail)
+                return await self._append(
+                    own, ctx, action, object_type, object_id, old_value, new_value, reason, detail
+                )
         # A caller's own session may already hold the database's write lock (SQLite) or the chain lock
         # (PostgreSQL) from an earlier record; taking the asyncio lock here as well would invert the lock order
         # against transaction() and deadlock. The database lock alone keeps the chain straight until it commits.
         with self._db.translate_errors():
-            return await self._append(session, ctx, action, object_type, object_id, old_value, new_value, reason,
-                                      detail)
+            return await self._append(
+                session, ctx, action, object_type, object_id, old_value, new_value, reason, detail
+            )
 
     async def require(
         self, ctx: ActionContext, permission: Permission, *, action: str, object_type: str, object_id: str = ""
@@ -204,8 +206,14 @@ class AuditLog:
         if ctx.can(permission):
             return
         denied = PermissionDenied(ctx, permission)
-        await self.record(ctx, f"{action}.denied", object_type, object_id,
-                          detail=f"refused: {denied}", reason=f"role {ctx.role.value} lacks {permission.value}")
+        await self.record(
+            ctx,
+            f"{action}.denied",
+            object_type,
+            object_id,
+            detail=f"refused: {denied}",
+            reason=f"role {ctx.role.value} lacks {permission.value}",
+        )
         raise denied
 
     async def query(
@@ -248,8 +256,9 @@ class AuditLog:
         """
         return (await self.check_chain(batch_size=batch_size)).broken_at
 
-    async def check_chain(self, *, batch_size: int = _VERIFY_BATCH, anchor: Anchor | None = None,
-                          start: Anchor | None = None) -> ChainCheck:
+    async def check_chain(
+        self, *, batch_size: int = _VERIFY_BATCH, anchor: Anchor | None = None, start: Anchor | None = None
+    ) -> ChainCheck:
         """Walk the chain in id order; stop at the first broken row and say why it is broken.
 
         `start`: begin after that anchored head instead of at row 1 (only the rows since are checked).
@@ -268,31 +277,45 @@ class AuditLog:
 
         async with self._db.session() as session:
             if start is not None and start.last_id > 0:
-                anchored = (await session.execute(
-                    select(AuditEntry.row_hash).where(col(AuditEntry.id) == start.last_id))).scalar_one_or_none()
+                anchored = (
+                    await session.execute(select(AuditEntry.row_hash).where(col(AuditEntry.id) == start.last_id))
+                ).scalar_one_or_none()
                 if anchored != start.head:
                     what = "is gone" if anchored is None else "has another hash now"
                     return result(start.last_id, f"row {start.last_id}, anchored at {start.at.isoformat()}, {what}")
             while True:
-                statement = (select(AuditEntry).where(col(AuditEntry.id) > last_id)
-                             .order_by(col(AuditEntry.id)).limit(max(1, batch_size)))
+                statement = (
+                    select(AuditEntry)
+                    .where(col(AuditEntry.id) > last_id)
+                    .order_by(col(AuditEntry.id))
+                    .limit(max(1, batch_size))
+                )
                 batch = list((await session.execute(statement)).scalars())
                 if not batch:
                     break
                 for entry in batch:
                     unkeyed = entry.scheme == SCHEME_SHA256
                     if unkeyed and keyed_seen:
-                        return result(entry.id, "this row is unkeyed (plain SHA-256) after keyed rows: the chain "
-                                                "was recomputed without the key from here on")
+                        return result(
+                            entry.id,
+                            "this row is unkeyed (plain SHA-256) after keyed rows: the chain "
+                            "was recomputed without the key from here on",
+                        )
                     if unkeyed and anchor is not None and legacy >= anchor.legacy and entry.id <= anchor.last_id:
-                        return result(entry.id, f"this row is unkeyed but the anchor of {anchor.at.isoformat()} "
-                                                f"counted only {anchor.legacy} unkeyed rows: the chain was "
-                                                "recomputed without the key")
+                        return result(
+                            entry.id,
+                            f"this row is unkeyed but the anchor of {anchor.at.isoformat()} "
+                            f"counted only {anchor.legacy} unkeyed rows: the chain was "
+                            "recomputed without the key",
+                        )
                     if (reason := _break_reason(entry, last_id, expected_prev, self._key)) is not None:
                         return result(entry.id, reason)
                     if anchor is not None and entry.id == anchor.last_id and entry.row_hash != anchor.head:
-                        return result(entry.id, f"its hash differs from the head anchored at "
-                                                f"{anchor.at.isoformat()} ({anchor.head}): the chain was rewritten")
+                        return result(
+                            entry.id,
+                            f"its hash differs from the head anchored at "
+                            f"{anchor.at.isoformat()} ({anchor.head}): the chain was rewritten",
+                        )
                     expected_prev = entry.row_hash
                     last_id = entry.id
                     rows += 1
@@ -301,26 +324,36 @@ class AuditLog:
                 # Keep memory flat on long trails: the identity map would otherwise hold every row.
                 session.expunge_all()
         if anchor is not None and last_id < anchor.last_id:
-            return result(last_id + 1, f"truncated: the anchor of {anchor.at.isoformat()} recorded {anchor.rows} "
-                                       f"rows up to row {anchor.last_id} (head {anchor.head}); the database ends "
-                                       f"at row {last_id}")
+            return result(
+                last_id + 1,
+                f"truncated: the anchor of {anchor.at.isoformat()} recorded {anchor.rows} "
+                f"rows up to row {anchor.last_id} (head {anchor.head}); the database ends "
+                f"at row {last_id}",
+            )
         return result()
 
     async def head(self) -> Anchor:
         """The chain's head as stored now (not verified): row count, last id and hash, unkeyed rows; stamped now."""
         async with self._db.session() as session:
-            tail = (await session.execute(
-                select(AuditEntry.id, AuditEntry.row_hash).order_by(col(AuditEntry.id).desc()).limit(1))).first()
+            tail = (
+                await session.execute(
+                    select(AuditEntry.id, AuditEntry.row_hash).order_by(col(AuditEntry.id).desc()).limit(1)
+                )
+            ).first()
             rows = (await session.execute(sa.select(sa.func.count()).select_from(AuditEntry))).scalar_one()
-            legacy = (await session.execute(sa.select(sa.func.count()).select_from(AuditEntry)
-                                            .where(col(AuditEntry.scheme) == SCHEME_SHA256))).scalar_one()
+            legacy = (
+                await session.execute(
+                    sa.select(sa.func.count()).select_from(AuditEntry).where(col(AuditEntry.scheme) == SCHEME_SHA256)
+                )
+            ).scalar_one()
         last_id, head = (tail[0], tail[1]) if tail else (0, GENESIS_HASH)
         return Anchor(self._clock().astimezone(UTC), int(rows), last_id, head, int(legacy), self.key_id)
 
     def anchor_of(self, check: ChainCheck) -> Anchor:
         """The anchor for the head an intact `check` ended at, stamped now."""
-        return Anchor(self._clock().astimezone(UTC), check.rows, check.last_id, check.last_hash, check.legacy,
-                      self.key_id)
+        return Anchor(
+            self._clock().astimezone(UTC), check.rows, check.last_id, check.last_hash, check.legacy, self.key_id
+        )
 
     async def _append(
         self,
@@ -337,15 +370,21 @@ class AuditLog:
         if self._db.dialect == "postgresql":
             # Held until this transaction ends, so another instance cannot read the same tail.
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-        tail = (await session.execute(
-            select(AuditEntry.id, AuditEntry.row_hash, AuditEntry.scheme).order_by(col(AuditEntry.id).desc()).limit(1)
-        )).first()
+        tail = (
+            await session.execute(
+                select(AuditEntry.id, AuditEntry.row_hash, AuditEntry.scheme)
+                .order_by(col(AuditEntry.id).desc())
+                .limit(1)
+            )
+        ).first()
         prev_id, prev_hash = (tail[0], tail[1]) if tail else (0, GENESIS_HASH)
         if tail is not None and tail[2] == SCHEME_HMAC and self._key is None:
             # An unkeyed row after keyed ones is what a forger without the key would write: never do it.
-            raise AuditKeyMissing("the audit trail is keyed (HMAC) but this process has no audit key; give the "
-                                  f"key file with --key-file or {KEY_ENV} (or --data-dir holding audit.key). "
-                                  "Nothing was recorded")
+            raise AuditKeyMissing(
+                "the audit trail is keyed (HMAC) but this process has no audit key; give the "
+                f"key file with --key-file or {KEY_ENV} (or --data-dir holding audit.key). "
+                "Nothing was recorded"
+            )
         at = self._clock()
         if at.tzinfo is None:
             raise ValueError("the audit clock returned a naive datetime; it must be timezone-aware UTC")
@@ -390,8 +429,10 @@ def _break_reason(entry: AuditEntry, previous_id: int, expected_prev: str, key: 
         return f"its link to row {previous_id} does not match that row's hash (row {previous_id} or this link changed)"
     if not hmac.compare_digest(row_hash(entry, key), entry.row_hash):
         if entry.scheme == SCHEME_HMAC:
-            return ("its content does not match its HMAC (the row was changed after it was written, or its hash "
-                    "was recomputed without the key, or this is not the key the trail was written with)")
+            return (
+                "its content does not match its HMAC (the row was changed after it was written, or its hash "
+                "was recomputed without the key, or this is not the key the trail was written with)"
+            )
         return "its content does not match its hash (the row was changed after it was written)"
     if entry.id != previous_id + 1:
         # A matching link over a gap cannot happen by accident; keep it reported rather than silently accepted.
@@ -424,13 +465,20 @@ async def record_guard_report(audit: AuditLog, db: Database, actor: ActionContex
     restored = [name for name in report.replaced if name in known]
     new = [name for name in (guards if not recorded else report.replaced) if name not in known]
     if new:
-        await audit.record(actor, GUARDS_INSTALLED, "database", "append-only guards", new_value=new,
-                           detail=f"installed on {db.describe()}")
+        await audit.record(
+            actor,
+            GUARDS_INSTALLED,
+            "database",
+            "append-only guards",
+            new_value=new,
+            detail=f"installed on {db.describe()}",
+        )
     if not restored:
         return None
-    finding = (f"Append-only guards were missing or altered at start-up and have been re-installed: "
-               f"{', '.join(restored)}. Someone with write access to the database worked around them; "
-               "run `hmi audit verify` and review the database's access.")
-    await audit.record(actor, GUARDS_RESTORED, "database", "append-only guards", new_value=restored,
-                       detail=finding)
+    finding = (
+        f"Append-only guards were missing or altered at start-up and have been re-installed: "
+        f"{', '.join(restored)}. Someone with write access to the database worked around them; "
+        "run `hmi audit verify` and review the database's access."
+    )
+    await audit.record(actor, GUARDS_RESTORED, "database", "append-only guards", new_value=restored, detail=finding)
     return finding

@@ -25,9 +25,26 @@ from hmi.store.models import AuditEntry
 # One export is read in one go; beyond this the person is asked to narrow the filter.
 EXPORT_LIMIT = 100_000
 
-CSV_COLUMNS = ("id", "time_utc", "time_local", "zone", "user_id", "username", "station", "action", "object_type",
-               "object_id", "old_value", "new_value", "reason", "detail", "action_id", "prev_hash", "row_hash",
-               "scheme")
+CSV_COLUMNS = (
+    "id",
+    "time_utc",
+    "time_local",
+    "zone",
+    "user_id",
+    "username",
+    "station",
+    "action",
+    "object_type",
+    "object_id",
+    "old_value",
+    "new_value",
+    "reason",
+    "detail",
+    "action_id",
+    "prev_hash",
+    "row_hash",
+    "scheme",
+)
 CHAIN_HEAD_PREFIX = "# chain head at export: "
 """Starts the CSV's last line: the whole trail's head when the file was made, a copy of it outside the database."""
 
@@ -44,8 +61,15 @@ class AuditFilter:
     action: str | None = None
 
     @classmethod
-    def build(cls, *, since: datetime | None = None, until: datetime | None = None, username: str = "",
-              obj: str = "", action: str = "") -> AuditFilter:
+    def build(
+        cls,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        username: str = "",
+        obj: str = "",
+        action: str = "",
+    ) -> AuditFilter:
         """A filter from what a person typed: empty text means any; `obj` is `TYPE` or `TYPE:ID`."""
         for when in (since, until):
             if when is not None and when.tzinfo is None:
@@ -55,13 +79,23 @@ class AuditFilter:
 
     def as_dict(self) -> dict[str, str]:
         """The set criteria as text (times in ISO 8601 UTC), for the export's own audit row and file headers."""
-        values: dict[str, Any] = {"since": self.since, "until": self.until, "user": self.username,
-                                  "object_type": self.object_type, "object_id": self.object_id, "action": self.action}
-        return {key: _iso(value) if isinstance(value, datetime) else str(value)
-                for key, value in values.items() if value is not None}
+        values: dict[str, Any] = {
+            "since": self.since,
+            "until": self.until,
+            "user": self.username,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "action": self.action,
+        }
+        return {
+            key: _iso(value) if isinstance(value, datetime) else str(value)
+            for key, value in values.items()
+            if value is not None
+        }
 
     def describe(self, zone: ZoneInfo) -> str:
         """'from 2025-01-06 07:00 CET to now · user olga · object alarm:L1' in plant local time."""
+
         def local(dt: datetime | None, default: str) -> str:
             return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if dt else default
 
@@ -90,19 +124,34 @@ def parse_object(text: str) -> tuple[str | None, str | None]:
 
 async def read_rows(audit: AuditLog, flt: AuditFilter, limit: int = EXPORT_LIMIT) -> list[AuditEntry]:
     """The rows `flt` selects, oldest first (the order a reader follows), at most `limit` (the newest ones)."""
-    rows = await audit.query(since=flt.since, until=flt.until, username=flt.username, action=flt.action,
-                             limit=limit, object_type=flt.object_type, object_id=flt.object_id)
+    rows = await audit.query(
+        since=flt.since,
+        until=flt.until,
+        username=flt.username,
+        action=flt.action,
+        limit=limit,
+        object_type=flt.object_type,
+        object_id=flt.object_id,
+    )
     return rows[::-1]
 
 
-async def read_page(audit: AuditLog, flt: AuditFilter, *, limits: QueryLimits, now: datetime,
-                    offset: int = 0) -> Page[AuditEntry]:
+async def read_page(
+    audit: AuditLog, flt: AuditFilter, *, limits: QueryLimits, now: datetime, offset: int = 0
+) -> Page[AuditEntry]:
     """One page (`limits.page_rows`) of the rows `flt` selects, newest first; RangeTooLong beyond
     `limits.list_max_days`."""
     check_span("the audit range", flt.since, flt.until or now, limits.list_max_days)
-    rows = await audit.query(since=flt.since, until=flt.until, username=flt.username, action=flt.action,
-                             limit=limits.page_rows + 1, object_type=flt.object_type, object_id=flt.object_id,
-                             offset=offset)
+    rows = await audit.query(
+        since=flt.since,
+        until=flt.until,
+        username=flt.username,
+        action=flt.action,
+        limit=limits.page_rows + 1,
+        object_type=flt.object_type,
+        object_id=flt.object_id,
+        offset=offset,
+    )
     return page_of(rows, max(0, offset), limits.page_rows)
 
 
@@ -124,8 +173,10 @@ def head_text(head: Anchor | None) -> str:
     if head is None:
         return "not recorded"
     # No commas: the CSV footer must stay one cell for spreadsheet programs.
-    return (f"{head.rows} rows up to row {head.last_id} · head {head.head} · at {_iso(head.at)}"
-            f" · {head.legacy} unkeyed · key {head.key_id or 'none'}")
+    return (
+        f"{head.rows} rows up to row {head.last_id} · head {head.head} · at {_iso(head.at)}"
+        f" · {head.legacy} unkeyed · key {head.key_id or 'none'}"
+    )
 
 
 def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo, head: Anchor | None = None) -> str:
@@ -138,11 +189,31 @@ def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo, head: Anchor | None = 
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([safe_cell(v) for v in (
-            row.id, _iso(row.at), _iso(row.at, zone), zone.key, row.user_id, row.username, row.station, row.action,
-            row.object_type, row.object_id, row.old_value, row.new_value, row.reason, row.detail, row.action_id,
-            row.prev_hash, row.row_hash, row.scheme,
-        )])
+        writer.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    row.id,
+                    _iso(row.at),
+                    _iso(row.at, zone),
+                    zone.key,
+                    row.user_id,
+                    row.username,
+                    row.station,
+                    row.action,
+                    row.object_type,
+                    row.object_id,
+                    row.old_value,
+                    row.new_value,
+                    row.reason,
+                    row.detail,
+                    row.action_id,
+                    row.prev_hash,
+                    row.row_hash,
+                    row.scheme,
+                )
+            ]
+        )
     out.write(f"{CHAIN_HEAD_PREFIX}{head_text(head)}\r\n")
     return out.getvalue()
 
@@ -150,12 +221,27 @@ def audit_csv(rows: Iterable[AuditEntry], zone: ZoneInfo, head: Anchor | None = 
 def audit_json(rows: Iterable[AuditEntry], head: Anchor | None = None) -> str:
     """`{"rows": [...], "chain_head": {...}}`: every field as stored (time ISO 8601 UTC), hashes included, and the
     whole chain's head at export (rows, last_id, head, at, legacy, key_id) or null."""
-    records = [{
-        "id": row.id, "at": _iso(row.at), "user_id": row.user_id, "username": row.username, "station": row.station,
-        "action": row.action, "object_type": row.object_type, "object_id": row.object_id,
-        "old_value": row.old_value, "new_value": row.new_value, "reason": row.reason, "detail": row.detail,
-        "action_id": row.action_id, "prev_hash": row.prev_hash, "row_hash": row.row_hash, "scheme": row.scheme,
-    } for row in rows]
+    records = [
+        {
+            "id": row.id,
+            "at": _iso(row.at),
+            "user_id": row.user_id,
+            "username": row.username,
+            "station": row.station,
+            "action": row.action,
+            "object_type": row.object_type,
+            "object_id": row.object_id,
+            "old_value": row.old_value,
+            "new_value": row.new_value,
+            "reason": row.reason,
+            "detail": row.detail,
+            "action_id": row.action_id,
+            "prev_hash": row.prev_hash,
+            "row_hash": row.row_hash,
+            "scheme": row.scheme,
+        }
+        for row in rows
+    ]
     chain_head = None if head is None else json.loads(head.to_json())
     return json.dumps({"rows": records, "chain_head": chain_head}, ensure_ascii=False, indent=1)
 
@@ -200,10 +286,18 @@ def audit_pdf(
 
     generated_local = generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
     report = PdfReport(
-        f"Audit trail · {title}", meta=[f"Filter: {filter_text or 'all rows'} · {len(rows)} rows"],
-        footer=[f"Generated {generated_local} by {generated_by}; times are server time (UTC) and plant local time "
-                f"({zone.key}).", f"Chain head at export: {head_text(head)}"],
-        author=generated_by, landscape_pages=True, cell_size=7, compress=compress)
+        f"Audit trail · {title}",
+        meta=[f"Filter: {filter_text or 'all rows'} · {len(rows)} rows"],
+        footer=[
+            f"Generated {generated_local} by {generated_by}; times are server time (UTC) and plant local time "
+            f"({zone.key}).",
+            f"Chain head at export: {head_text(head)}",
+        ],
+        author=generated_by,
+        landscape_pages=True,
+        cell_size=7,
+        compress=compress,
+    )
 
     def text(value: str | None) -> str:
         return markup(value, max_chars=_PDF_CELL_CHARS, cut_note="more characters in the CSV/JSON")
@@ -229,10 +323,20 @@ def audit_pdf(
 
     report.table(
         ["#", "Time (UTC / plant)", "User", "Station", "Action", "Object", "Old → new value", "Reason / detail"],
-        [[entry.id, times(entry), report.cell(text(entry.username)), report.cell(text(entry.station)),
-          report.cell(text(entry.action)),
-          report.cell(text(f"{entry.object_type}:{entry.object_id}" if entry.object_id else entry.object_type)),
-          change(entry), why(entry)] for entry in rows],
+        [
+            [
+                entry.id,
+                times(entry),
+                report.cell(text(entry.username)),
+                report.cell(text(entry.station)),
+                report.cell(text(entry.action)),
+                report.cell(text(f"{entry.object_type}:{entry.object_id}" if entry.object_id else entry.object_type)),
+                change(entry),
+                why(entry),
+            ]
+            for entry in rows
+        ],
         widths_mm=[12, 34, 24, 22, 26, 34, 64, 51],
-        empty="No audit rows match the filter.")
+        empty="No audit rows match the filter.",
+    )
     return report.build()

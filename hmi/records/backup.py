@@ -39,8 +39,9 @@ def sqlite_path(url: str) -> Path:
     """The file of a SQLite URL; BackupError for other databases (PostgreSQL: use pg_dump / pg_restore)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        raise BackupError("this database is not a SQLite file: back PostgreSQL up with pg_dump and restore it with "
-                          "pg_restore")
+        raise BackupError(
+            "this database is not a SQLite file: back PostgreSQL up with pg_dump and restore it with pg_restore"
+        )
     return Path(parsed.database)
 
 
@@ -66,10 +67,14 @@ class DatabaseLock:
         except BlockingIOError:
             os.close(fd)
             if exclusive:
-                raise DatabaseBusy(f"an HMI is running on {self.path.with_suffix('')} (it holds {self.path}); stop "
-                                   "it first, then restore. Nothing was changed") from None
-            raise DatabaseBusy(f"a restore of {self.path.with_suffix('')} is under way (it holds {self.path}); "
-                               "start the HMI when it has finished") from None
+                raise DatabaseBusy(
+                    f"an HMI is running on {self.path.with_suffix('')} (it holds {self.path}); stop "
+                    "it first, then restore. Nothing was changed"
+                ) from None
+            raise DatabaseBusy(
+                f"a restore of {self.path.with_suffix('')} is under way (it holds {self.path}); "
+                "start the HMI when it has finished"
+            ) from None
         self._fd = fd
 
     def release(self) -> None:
@@ -100,8 +105,15 @@ class RestoreResult:
     anchor: Anchor
 
 
-async def restore_sqlite(backup: Path, target: Path, *, key: bytes | None, anchors: AnchorFile | None,
-                         actor: ActionContext | None = None, clock: Clock = utc_now) -> RestoreResult:
+async def restore_sqlite(
+    backup: Path,
+    target: Path,
+    *,
+    key: bytes | None,
+    anchors: AnchorFile | None,
+    actor: ActionContext | None = None,
+    clock: Clock = utc_now,
+) -> RestoreResult:
     """Put `backup` in place of the SQLite database `target`, in this order, stopping at the first problem:
 
     1. refuse while an HMI runs on `target` (its lock); hold the lock so none starts meanwhile;
@@ -123,16 +135,27 @@ async def restore_sqlite(backup: Path, target: Path, *, key: bytes | None, ancho
             try:
                 check = await audit.check_chain()
             except AuditKeyMissing:
-                raise BackupError(f"the audit trail in {backup} is keyed; give its key with --key-file (or "
-                                  "--data-dir holding audit.key) so it can be checked. Nothing was changed") from None
+                raise BackupError(
+                    f"the audit trail in {backup} is keyed; give its key with --key-file (or "
+                    "--data-dir holding audit.key) so it can be checked. Nothing was changed"
+                ) from None
             if not check.intact:
-                raise BackupError(f"the audit trail in {backup} is broken at row {check.broken_at}: {check.reason}; "
-                                  "use another backup. Nothing was changed")
+                raise BackupError(
+                    f"the audit trail in {backup} is broken at row {check.broken_at}: {check.reason}; "
+                    "use another backup. Nothing was changed"
+                )
             who = actor or system_context("restore")
             await record_guard_report(audit, db, who)
-            await audit.record(who, "audit.restore", "database", str(target), old_value=str(kept or ""),
-                               new_value=str(backup), detail=f"{check.rows} audit rows restored from {backup}; the "
-                               f"database it replaced is kept as {kept or '(none)'}")
+            await audit.record(
+                who,
+                "audit.restore",
+                "database",
+                str(target),
+                old_value=str(kept or ""),
+                new_value=str(backup),
+                detail=f"{check.rows} audit rows restored from {backup}; the "
+                f"database it replaced is kept as {kept or '(none)'}",
+            )
             restored = await audit.check_chain(start=audit.anchor_of(check))
             note = f"restored from {backup}; previous database kept as {kept or '(none)'}"
             anchor = audit.anchor_of(restored)
@@ -164,11 +187,13 @@ def _check_integrity(backup: Path) -> None:
         with contextlib.closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as con:
             result = con.execute("PRAGMA integrity_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{backup} is not a usable SQLite backup ({exc}); use another backup. Nothing was "
-                          "changed") from None
+        raise BackupError(
+            f"{backup} is not a usable SQLite backup ({exc}); use another backup. Nothing was changed"
+        ) from None
     if result != "ok":
-        raise BackupError(f"{backup} is damaged (SQLite integrity check: {result}); use another backup. Nothing "
-                          "was changed")
+        raise BackupError(
+            f"{backup} is damaged (SQLite integrity check: {result}); use another backup. Nothing was changed"
+        )
 
 
 def _copy_database(source: Path, target: Path) -> None:

@@ -36,16 +36,23 @@ def sha256_text(text: str) -> str:
 
 def config_diff(old: str, new: str, path: str, *, limit: int = MAX_DIFF_CHARS) -> str:
     """A unified diff from `old` to `new`, cut at a line boundary after `limit` characters with a note saying so."""
-    lines = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                      fromfile=f"{path} (before)", tofile=f"{path} (after)"))
+    lines = list(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (before)",
+            tofile=f"{path} (after)",
+        )
+    )
     out: list[str] = []
     size = 0
     for i, line in enumerate(lines):
         if not line.endswith("\n"):
             line += "\n"
         if size + len(line) > limit:
-            out.append(f"… diff cut here: {len(lines) - i} more lines; both full versions are kept in the "
-                       "config snapshots\n")
+            out.append(
+                f"… diff cut here: {len(lines) - i} more lines; both full versions are kept in the config snapshots\n"
+            )
             break
         out.append(line)
         size += len(line)
@@ -68,9 +75,18 @@ async def record_config(db: Database, audit: AuditLog, path: Path, text: str, cl
     async with audit.transaction() as session:
         if db.dialect == "postgresql":
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SNAPSHOT_LOCK_KEY})
-        last = (await session.execute(
-            select(ConfigSnapshot).where(ConfigSnapshot.path == key).order_by(col(ConfigSnapshot.id).desc()).limit(1)
-        )).scalars().first()
+        last = (
+            (
+                await session.execute(
+                    select(ConfigSnapshot)
+                    .where(ConfigSnapshot.path == key)
+                    .order_by(col(ConfigSnapshot.id).desc())
+                    .limit(1)
+                )
+            )
+            .scalars()
+            .first()
+        )
         if last is not None and last.sha256 == digest:
             return None
         now = clock()
@@ -82,12 +98,27 @@ async def record_config(db: Database, audit: AuditLog, path: Path, text: str, cl
             await session.flush()
             return None
         if last is None:
-            entry = await audit.record(actor, "config.load", OBJECT_TYPE, key, new_value=digest,
-                                       detail=f"first start with this plant file (sha256 {digest})", session=session)
+            entry = await audit.record(
+                actor,
+                "config.load",
+                OBJECT_TYPE,
+                key,
+                new_value=digest,
+                detail=f"first start with this plant file (sha256 {digest})",
+                session=session,
+            )
         else:
-            entry = await audit.record(actor, "config.change", OBJECT_TYPE, key, old_value=last.sha256,
-                                       new_value=digest, reason="plant file changed since the last start",
-                                       detail=config_diff(before, text, key), session=session)
+            entry = await audit.record(
+                actor,
+                "config.change",
+                OBJECT_TYPE,
+                key,
+                old_value=last.sha256,
+                new_value=digest,
+                reason="plant file changed since the last start",
+                detail=config_diff(before, text, key),
+                session=session,
+            )
         session.add(ConfigSnapshot(at=now, path=key, sha256=digest, text=text))
         await session.flush()
         return entry

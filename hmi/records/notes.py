@@ -42,61 +42,104 @@ class ShiftNotes:
         self._audit = audit
         self._clock = clock
 
-    async def add(self, ctx: ActionContext, line: str, text: str, shift_name: str, shift_date: date, *,
-                  category: NoteCategory | str = NoteCategory.PRODUCTION, machine: str = "",
-                  alarm_id: str | None = None) -> ShiftNote:
+    async def add(
+        self,
+        ctx: ActionContext,
+        line: str,
+        text: str,
+        shift_name: str,
+        shift_date: date,
+        *,
+        category: NoteCategory | str = NoteCategory.PRODUCTION,
+        machine: str = "",
+        alarm_id: str | None = None,
+    ) -> ShiftNote:
         """Store a note for `line` (and a machine, optionally linked to an alarm); needs ADD_NOTE.
 
         ValueError for empty or over-long text or an unknown category.
         """
         line = line.strip()
-        await self._audit.require(ctx, Permission.ADD_NOTE, action="note.add", object_type="shift_note",
-                                  object_id=line)
+        await self._audit.require(ctx, Permission.ADD_NOTE, action="note.add", object_type="shift_note", object_id=line)
         text = _text(text)
         if not line:
             raise ValueError("a note needs the line it is about")
         category = _category(category)
         machine = machine.strip()[:120]
         alarm_id = (alarm_id or "").strip()[:200] or None
-        note = ShiftNote(line=line, shift_name=shift_name.strip(), shift_date=shift_date, author_id=ctx.user_id,
-                         author_name=ctx.username, created_at=self._clock(), text=text, station=ctx.station,
-                         action_id=ctx.id, category=category, machine=machine, alarm_id=alarm_id)
+        note = ShiftNote(
+            line=line,
+            shift_name=shift_name.strip(),
+            shift_date=shift_date,
+            author_id=ctx.user_id,
+            author_name=ctx.username,
+            created_at=self._clock(),
+            text=text,
+            station=ctx.station,
+            action_id=ctx.id,
+            category=category,
+            machine=machine,
+            alarm_id=alarm_id,
+        )
         where = f"line {line}" + (f", machine {machine}" if machine else "")
         async with self._audit.transaction() as session:
             session.add(note)
             await session.flush()
             await self._audit.record(
-                ctx, "note.add", "shift_note", str(note.id), session=session, new_value=text,
+                ctx,
+                "note.add",
+                "shift_note",
+                str(note.id),
+                session=session,
+                new_value=text,
                 detail=f"{where}, {category.value}, shift {note.shift_name} {shift_date.isoformat()}"
-                + (f", alarm {alarm_id}" if alarm_id else "") + f", note {note.note_key}",
+                + (f", alarm {alarm_id}" if alarm_id else "")
+                + f", note {note.note_key}",
             )
         return note
 
     async def amend(self, ctx: ActionContext, note_id: int, text: str, reason: str) -> ShiftNote:
         """A new version of note `note_id` (its latest version) with new text and the reason; needs AMEND_NOTE."""
-        await self._audit.require(ctx, Permission.AMEND_NOTE, action="note.amend", object_type="shift_note",
-                                  object_id=str(note_id))
-        return await self._new_version(ctx, "note.amend", note_id, _text(text), _reason(reason, "amending"),
-                                       deleted=False)
+        await self._audit.require(
+            ctx, Permission.AMEND_NOTE, action="note.amend", object_type="shift_note", object_id=str(note_id)
+        )
+        return await self._new_version(
+            ctx, "note.amend", note_id, _text(text), _reason(reason, "amending"), deleted=False
+        )
 
     async def delete(self, ctx: ActionContext, note_id: int, reason: str) -> ShiftNote:
         """Delete note `note_id` logically: a last version marked deleted, with the reason; needs AMEND_NOTE."""
-        await self._audit.require(ctx, Permission.AMEND_NOTE, action="note.delete", object_type="shift_note",
-                                  object_id=str(note_id))
-        return await self._new_version(ctx, "note.delete", note_id, None, _reason(reason, "deleting"),
-                                       deleted=True)
+        await self._audit.require(
+            ctx, Permission.AMEND_NOTE, action="note.delete", object_type="shift_note", object_id=str(note_id)
+        )
+        return await self._new_version(ctx, "note.delete", note_id, None, _reason(reason, "deleting"), deleted=True)
 
-    async def sign(self, ctx: ActionContext, note_id: int, signatures: SignatureService, *, username: str | None,
-                   password: str, meaning: str = "Reviewed") -> Signature:
+    async def sign(
+        self,
+        ctx: ActionContext,
+        note_id: int,
+        signatures: SignatureService,
+        *,
+        username: str | None,
+        password: str,
+        meaning: str = "Reviewed",
+    ) -> Signature:
         """Sign one version of a note (21 CFR 11.50, 11.70); the signature is bound to that version's content, so an
         amendment needs its own signature."""
-        await self._audit.require(ctx, Permission.ADD_NOTE, action="note.sign", object_type="shift_note",
-                                  object_id=str(note_id))
+        await self._audit.require(
+            ctx, Permission.ADD_NOTE, action="note.sign", object_type="shift_note", object_id=str(note_id)
+        )
         note = await self.get(note_id)
         if note is None or note.deleted:
             raise ValueError(f"there is no note {note_id} to sign")
-        return await signatures.sign(ctx, username=username, password=password, meaning=meaning,
-                                     object_type="shift_note", object_id=str(note.id), content=note_content(note))
+        return await signatures.sign(
+            ctx,
+            username=username,
+            password=password,
+            meaning=meaning,
+            object_type="shift_note",
+            object_id=str(note.id),
+            content=note_content(note),
+        )
 
     async def get(self, note_id: int) -> ShiftNote | None:
         """One note version by id."""
@@ -109,43 +152,70 @@ class ShiftNotes:
         async with self._db.session() as session:
             return builtins.list((await session.execute(statement)).scalars())
 
-    async def _new_version(self, ctx: ActionContext, action: str, note_id: int, text: str | None, reason: str, *,
-                           deleted: bool) -> ShiftNote:
+    async def _new_version(
+        self, ctx: ActionContext, action: str, note_id: int, text: str | None, reason: str, *, deleted: bool
+    ) -> ShiftNote:
         try:
             async with self._audit.transaction() as session:
                 old = await session.get(ShiftNote, note_id)
                 if old is None:
                     raise NoteNotFound(f"there is no note {note_id}")
-                newer = (await session.execute(
-                    select(ShiftNote.id).where(ShiftNote.supersedes_id == note_id).limit(1))).first()
+                newer = (
+                    await session.execute(select(ShiftNote.id).where(ShiftNote.supersedes_id == note_id).limit(1))
+                ).first()
                 if newer is not None:
                     raise StaleNote("this note was changed meanwhile; reload and amend its latest version")
                 if old.deleted:
                     raise StaleNote("this note was deleted; it can no longer be amended")
                 note = ShiftNote(
-                    line=old.line, shift_name=old.shift_name, shift_date=old.shift_date, author_id=ctx.user_id,
-                    author_name=ctx.username, created_at=self._clock(), text=old.text if text is None else text,
-                    station=ctx.station, action_id=ctx.id, note_key=old.note_key, version=old.version + 1,
-                    supersedes_id=old.id, category=old.category, machine=old.machine, alarm_id=old.alarm_id,
-                    deleted=deleted, reason=reason,
+                    line=old.line,
+                    shift_name=old.shift_name,
+                    shift_date=old.shift_date,
+                    author_id=ctx.user_id,
+                    author_name=ctx.username,
+                    created_at=self._clock(),
+                    text=old.text if text is None else text,
+                    station=ctx.station,
+                    action_id=ctx.id,
+                    note_key=old.note_key,
+                    version=old.version + 1,
+                    supersedes_id=old.id,
+                    category=old.category,
+                    machine=old.machine,
+                    alarm_id=old.alarm_id,
+                    deleted=deleted,
+                    reason=reason,
                 )
                 session.add(note)
                 await session.flush()
                 # Prior values are never obscured: the old text is kept both in its row and in the audit entry.
                 await self._audit.record(
-                    ctx, action, "shift_note", str(note.id), session=session, old_value=old.text,
-                    new_value=None if deleted else note.text, reason=reason,
+                    ctx,
+                    action,
+                    "shift_note",
+                    str(note.id),
+                    session=session,
+                    old_value=old.text,
+                    new_value=None if deleted else note.text,
+                    reason=reason,
                     detail=f"note {old.note_key} version {note.version} supersedes version {old.version} "
-                           f"(id {old.id}) by {old.author_name}",
+                    f"(id {old.id}) by {old.author_name}",
                 )
         except IntegrityError:
             # Another person superseded the same version between our check and our insert.
             raise StaleNote("this note was changed meanwhile; reload and amend its latest version") from None
         return note
 
-    async def list(self, line: str | None = None, limit: int = 200, *, since: datetime | None = None,
-                   until: datetime | None = None, category: NoteCategory | str | None = None,
-                   include_deleted: bool = False) -> builtins.list[ShiftNote]:
+    async def list(
+        self,
+        line: str | None = None,
+        limit: int = 200,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        category: NoteCategory | str | None = None,
+        include_deleted: bool = False,
+    ) -> builtins.list[ShiftNote]:
         """Notes as they stand (latest version of each, deleted ones left out), newest first; of one line or of
         all lines, optionally only those written (first version) in [since, until)."""
         superseded = select(ShiftNote.supersedes_id).where(col(ShiftNote.supersedes_id).is_not(None))
@@ -196,6 +266,17 @@ def _category(category: NoteCategory | str) -> NoteCategory:
 
 def note_content(note: ShiftNote) -> str:
     """The text a signature on a note version is bound to."""
-    return canonical_json({"id": note.id, "note_key": note.note_key, "version": note.version, "line": note.line,
-                           "machine": note.machine, "category": str(note.category), "alarm_id": note.alarm_id,
-                           "text": note.text, "author": note.author_name, "created_at": note.created_at.isoformat()})
+    return canonical_json(
+        {
+            "id": note.id,
+            "note_key": note.note_key,
+            "version": note.version,
+            "line": note.line,
+            "machine": note.machine,
+            "category": str(note.category),
+            "alarm_id": note.alarm_id,
+            "text": note.text,
+            "author": note.author_name,
+            "created_at": note.created_at.isoformat(),
+        }
+    )

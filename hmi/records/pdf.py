@@ -85,12 +85,17 @@ class PdfStyles:
     def make(cls, cell_size: float) -> PdfStyles:
         """Helvetica throughout; table cells in `cell_size` points."""
         sheet = getSampleStyleSheet()
-        cell = ParagraphStyle("cell", parent=sheet["BodyText"], fontName="Helvetica", fontSize=cell_size,
-                              leading=cell_size + 1.5)
-        return cls(body=sheet["BodyText"], title=sheet["Title"], heading=sheet["Heading2"], cell=cell,
-                   cell_bold=ParagraphStyle("cell-bold", parent=cell, fontName="Helvetica-Bold"),
-                   cell_head=ParagraphStyle("cell-head", parent=cell, fontName="Helvetica-Bold",
-                                            textColor=colors.white))
+        cell = ParagraphStyle(
+            "cell", parent=sheet["BodyText"], fontName="Helvetica", fontSize=cell_size, leading=cell_size + 1.5
+        )
+        return cls(
+            body=sheet["BodyText"],
+            title=sheet["Title"],
+            heading=sheet["Heading2"],
+            cell=cell,
+            cell_bold=ParagraphStyle("cell-bold", parent=cell, fontName="Helvetica-Bold"),
+            cell_head=ParagraphStyle("cell-head", parent=cell, fontName="Helvetica-Bold", textColor=colors.white),
+        )
 
 
 class PdfReport:
@@ -101,8 +106,17 @@ class PdfReport:
     the A4 pages for wide tables; `compress=False` leaves the page streams readable (tests look for text in them).
     """
 
-    def __init__(self, title: str, *, meta: Sequence[str] = (), footer: Sequence[str] = (), author: str = "",
-                 landscape_pages: bool = False, cell_size: float = 9, compress: bool = True) -> None:
+    def __init__(
+        self,
+        title: str,
+        *,
+        meta: Sequence[str] = (),
+        footer: Sequence[str] = (),
+        author: str = "",
+        landscape_pages: bool = False,
+        cell_size: float = 9,
+        compress: bool = True,
+    ) -> None:
         self.title = title
         self.meta = list(meta)
         self.footer = list(footer)
@@ -137,9 +151,16 @@ class PdfReport:
         """A table cell of ready markup (see `markup`); bold for what must stand out, e.g. a signature."""
         return Paragraph(text_markup, self.styles.cell_bold if bold else self.styles.cell)
 
-    def table(self, header: Sequence[str] | None, rows: Sequence[Sequence[object]], *,
-              widths_mm: Sequence[float] | None = None, empty: str = "none", style: Sequence[StyleCommand] = (),
-              plain: bool = False) -> None:
+    def table(
+        self,
+        header: Sequence[str] | None,
+        rows: Sequence[Sequence[object]],
+        *,
+        widths_mm: Sequence[float] | None = None,
+        empty: str = "none",
+        style: Sequence[StyleCommand] = (),
+        plain: bool = False,
+    ) -> None:
         """A table in the one table style, its header repeated on every page (column widths in millimetres, else
         shared out); `empty` (in cell type) instead when there are no rows. `header=None`: no header row (a table
         that continues the one before it). A cell is plain text (a number, None for empty) or a ready Cell (`cell`).
@@ -161,8 +182,11 @@ class PdfReport:
             return Paragraph(markup(c), self.styles.cell)
 
         data += [[value(c) for c in row] for row in rows]
-        table = LongTable(data, colWidths=[w * mm for w in widths_mm] if widths_mm is not None else None,
-                          repeatRows=1 if header else 0)
+        table = LongTable(
+            data,
+            colWidths=[w * mm for w in widths_mm] if widths_mm is not None else None,
+            repeatRows=1 if header else 0,
+        )
         commands = table_style(header=bool(header))
         if plain:
             commands.append(("FONT", (0, 0), (-1, -1), self.styles.cell.fontName, self.styles.cell.fontSize))
@@ -195,10 +219,17 @@ class PdfReport:
                 super().save()
 
         buffer = io.BytesIO()
-        doc = SimpleDocTemplate(buffer, pagesize=self.page_size, leftMargin=MARGIN, rightMargin=MARGIN,
-                                topMargin=_META_Y + _META_STEP * len(self.meta),
-                                bottomMargin=_FOOT_Y + _FOOT_STEP * len(self.footer) + 2.5 * mm, title=self.title,
-                                author=self.author, pageCompression=1 if self.compress else 0)
+        doc = SimpleDocTemplate(
+            buffer,
+            pagesize=self.page_size,
+            leftMargin=MARGIN,
+            rightMargin=MARGIN,
+            topMargin=_META_Y + _META_STEP * len(self.meta),
+            bottomMargin=_FOOT_Y + _FOOT_STEP * len(self.footer) + 2.5 * mm,
+            title=self.title,
+            author=self.author,
+            pageCompression=1 if self.compress else 0,
+        )
         doc.build(list(self._story), canvasmaker=NumberedCanvas)
         return buffer.getvalue()
 

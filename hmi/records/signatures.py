@@ -124,17 +124,17 @@ def _utc_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def manifestation_text(printed_name: str, username: str, at: datetime, meaning: str,
-                       zone: ZoneInfo | None = None) -> str:
-    """"Signed by <printed name> (<user>) on <time> — meaning: <meaning>"; UTC unless a zone is given."""
+def manifestation_text(
+    printed_name: str, username: str, at: datetime, meaning: str, zone: ZoneInfo | None = None
+) -> str:
+    """ "Signed by <printed name> (<user>) on <time> — meaning: <meaning>"; UTC unless a zone is given."""
     when = _utc_text(at) if zone is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
     return f"Signed by {printed_name} ({username}) on {when} — meaning: {meaning}"
 
 
 def manifestation(signature: Signature, zone: ZoneInfo | None = None) -> str:
     """What screens and PDFs show for a signature: printed name, user id, date and time (plant zone), meaning."""
-    return manifestation_text(signature.printed_name, signature.username, signature.signed_at, signature.meaning,
-                              zone)
+    return manifestation_text(signature.printed_name, signature.username, signature.signed_at, signature.meaning, zone)
 
 
 def verify(signature: Signature, content: str | bytes) -> bool:
@@ -170,8 +170,16 @@ class SignatureService:
         for key in [k for k in self._signing if k[0] == name]:
             del self._signing[key]
 
-    async def prepare(self, ctx: ActionContext, *, username: str | None, password: str, meaning: str,
-                      object_type: str = "", object_id: str = "") -> Signer:
+    async def prepare(
+        self,
+        ctx: ActionContext,
+        *,
+        username: str | None,
+        password: str,
+        meaning: str,
+        object_type: str = "",
+        object_id: str = "",
+    ) -> Signer:
         """Check the password (and the user id on a first signing) against the signed-in person, off the event
         loop; SignatureRefused (audited as `sign.failed`, a failed authentication) when they do not match.
 
@@ -199,17 +207,35 @@ class SignatureService:
         if why is None and first:
             why = "user id missing on the first signing of the session"
         if why is not None or user is None or user.id is None:
-            await self._refuse(ctx, user.id if user is not None else None, why or "unknown user", meaning,
-                               object_type, object_id, count=why == "wrong password")
+            await self._refuse(
+                ctx,
+                user.id if user is not None else None,
+                why or "unknown user",
+                meaning,
+                object_type,
+                object_id,
+                count=why == "wrong password",
+            )
             if first and why == "user id missing on the first signing of the session":
-                raise UserIdRequired("the signature was refused: this is your first signature in this session; "
-                                     "give your user id as well as your password")
+                raise UserIdRequired(
+                    "the signature was refused: this is your first signature in this session; "
+                    "give your user id as well as your password"
+                )
             raise SignatureRefused("the signature was refused: user id or password do not match; try again")
         self._signing[(normalise_username(ctx.username), ctx.station)] = self._clock()
         return Signer(user.id, user.username, user.full_name or user.username, meaning, ctx.id)
 
-    async def _refuse(self, ctx: ActionContext, user_id: int | None, why: str, meaning: str, object_type: str,
-                      object_id: str, *, count: bool) -> None:
+    async def _refuse(
+        self,
+        ctx: ActionContext,
+        user_id: int | None,
+        why: str,
+        meaning: str,
+        object_type: str,
+        object_id: str,
+        *,
+        count: bool,
+    ) -> None:
         """Audit a refused signature; a wrong password counts toward the sign-in lockout like a failed login."""
         limit = self._users.policy.lockout_attempts
         async with self._audit.transaction() as session:
@@ -218,48 +244,94 @@ class SignatureService:
             if stored is not None:
                 stored.failed_logins += 1
                 detail += f"; failed attempt {stored.failed_logins} of {limit} in a row"
-            await self._audit.record(ctx, "sign.failed", object_type or "signature", object_id or ctx.username,
-                                     reason=why, detail=detail, session=session)
+            await self._audit.record(
+                ctx,
+                "sign.failed",
+                object_type or "signature",
+                object_id or ctx.username,
+                reason=why,
+                detail=detail,
+                session=session,
+            )
             if stored is not None and stored.failed_logins >= limit and stored.locked_at is None:
                 stored.locked_at = self._clock()
                 await self._audit.record(
-                    ctx, "login.lockout", "user", stored.username, session=session,
-                    old_value={"locked": False}, new_value={"locked": True},
+                    ctx,
+                    "login.lockout",
+                    "user",
+                    stored.username,
+                    session=session,
+                    old_value={"locked": False},
+                    new_value={"locked": True},
                     detail=f"locked after {stored.failed_logins} failed attempts in a row (signatures included); "
-                           "an administrator must unlock it")
+                    "an administrator must unlock it",
+                )
 
-    async def write(self, ctx: ActionContext, signer: Signer, *, object_type: str, object_id: str,
-                    content: str | bytes, session: AsyncSession) -> Signature:
+    async def write(
+        self,
+        ctx: ActionContext,
+        signer: Signer,
+        *,
+        object_type: str,
+        object_id: str,
+        content: str | bytes,
+        session: AsyncSession,
+    ) -> Signature:
         """Store the signature and its `sign` audit row in `session` (the caller's transaction)."""
         at = self._clock()
-        signature = Signature(user_id=signer.user_id, username=signer.username, printed_name=signer.printed_name,
-                              signed_at=at.astimezone(UTC), meaning=signer.meaning, object_type=object_type,
-                              object_id=str(object_id)[:200], content_hash=content_hash(content),
-                              action_id=ctx.id)
+        signature = Signature(
+            user_id=signer.user_id,
+            username=signer.username,
+            printed_name=signer.printed_name,
+            signed_at=at.astimezone(UTC),
+            meaning=signer.meaning,
+            object_type=object_type,
+            object_id=str(object_id)[:200],
+            content_hash=content_hash(content),
+            action_id=ctx.id,
+        )
         session.add(signature)
         await session.flush()
         # The audit row repeats the content hash: the hash chain then protects the binding as well.
-        await self._audit.record(ctx, "sign", object_type, str(object_id)[:200], session=session,
-                                 new_value=manifestation(signature),
-                                 detail=f"signature {signature.id}; content sha256 {signature.content_hash}")
+        await self._audit.record(
+            ctx,
+            "sign",
+            object_type,
+            str(object_id)[:200],
+            session=session,
+            new_value=manifestation(signature),
+            detail=f"signature {signature.id}; content sha256 {signature.content_hash}",
+        )
         return signature
 
-    async def sign(self, ctx: ActionContext, *, username: str | None, password: str, meaning: str,
-                   object_type: str, object_id: str, content: str | bytes,
-                   session: AsyncSession | None = None) -> Signature:
+    async def sign(
+        self,
+        ctx: ActionContext,
+        *,
+        username: str | None,
+        password: str,
+        meaning: str,
+        object_type: str,
+        object_id: str,
+        content: str | bytes,
+        session: AsyncSession | None = None,
+    ) -> Signature:
         """Sign `content` as the signed-in person; `username` on the first signing of a session, None later.
 
         With `session` the signature joins the caller's transaction (do not hold `AuditLog.transaction()` while
         the password might be wrong: use `prepare` first, then `write`, as the alarm service does).
         """
-        signer = await self.prepare(ctx, username=username, password=password, meaning=meaning,
-                                    object_type=object_type, object_id=object_id)
+        signer = await self.prepare(
+            ctx, username=username, password=password, meaning=meaning, object_type=object_type, object_id=object_id
+        )
         if session is not None:
-            return await self.write(ctx, signer, object_type=object_type, object_id=object_id, content=content,
-                                    session=session)
+            return await self.write(
+                ctx, signer, object_type=object_type, object_id=object_id, content=content, session=session
+            )
         async with self._audit.transaction() as own:
-            return await self.write(ctx, signer, object_type=object_type, object_id=object_id, content=content,
-                                    session=own)
+            return await self.write(
+                ctx, signer, object_type=object_type, object_id=object_id, content=content, session=own
+            )
 
     def verify(self, signature: Signature, content: str | bytes) -> bool:
         """True when `signature` was made over exactly `content`."""
@@ -276,7 +348,10 @@ class SignatureService:
 
     async def of(self, object_type: str, object_id: str) -> list[Signature]:
         """Every signature on one object, oldest first."""
-        statement = (select(Signature).where(Signature.object_type == object_type, Signature.object_id == object_id)
-                     .order_by(col(Signature.signed_at), col(Signature.id)))
+        statement = (
+            select(Signature)
+            .where(Signature.object_type == object_type, Signature.object_id == object_id)
+            .order_by(col(Signature.signed_at), col(Signature.id))
+        )
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())

@@ -8,8 +8,15 @@ from hmi import assets  # type: ignore[attr-defined]  # mapped from assets/ by p
 from hmi.simulator.model import LoadModel, ModelParams, PlantModel, Sample
 from hmi.simulator.server import PlantSimulator, simulated_endpoint
 
-__all__ = ["LoadModel", "ModelParams", "PlantModel", "PlantSimulator", "Sample", "demo_config_path",
-           "simulated_endpoint"]
+__all__ = [
+    "LoadModel",
+    "ModelParams",
+    "PlantModel",
+    "PlantSimulator",
+    "Sample",
+    "demo_config_path",
+    "simulated_endpoint",
+]
 
 
 def demo_config_path() -> Path:

@@ -39,8 +39,9 @@ async def history_is_empty(db: Database) -> bool:
 class Backfill:
     """Runs the plant model from `now - hours` to `now` in steps of `step_s` and records what changed."""
 
-    def __init__(self, plant: PlantConfig, *, hours: float, now: datetime, seed: int | None = None,
-                 step_s: float = 1.0) -> None:
+    def __init__(
+        self, plant: PlantConfig, *, hours: float, now: datetime, seed: int | None = None, step_s: float = 1.0
+    ) -> None:
         if hours <= 0 or step_s <= 0:
             raise ValueError("hours and step_s must be positive")
         self.start = now - timedelta(hours=hours)
@@ -50,8 +51,9 @@ class Backfill:
         self._recorder = Recorder.for_plant(plant)
         self._codes: dict[str, int] = {}
         self._t = self.start
-        self._pending: list[Row] = self._recorder.offer_all(self._states(self._model.outputs(), self.start),
-                                                            to_us(self.start))
+        self._pending: list[Row] = self._recorder.offer_all(
+            self._states(self._model.outputs(), self.start), to_us(self.start)
+        )
 
     def _code(self, status: str) -> int:
         if status not in self._codes:
@@ -93,6 +95,10 @@ class Backfill:
             # Demo history is a convenience: the live plant goes on without it.
             log.exception("demo history stopped after %d samples", written)
             return written
-        log.info("demo history: %d simulated samples from %s to %s", written, self.start.isoformat(timespec="seconds"),
-                 self.end.isoformat(timespec="seconds"))
+        log.info(
+            "demo history: %d simulated samples from %s to %s",
+            written,
+            self.start.isoformat(timespec="seconds"),
+            self.end.isoformat(timespec="seconds"),
+        )
         return written

@@ -38,13 +38,43 @@ SENSOR_FAILURE = "BadSensorFailure"
 EXECUTE = "Execute"
 SUSPENDED = "Suspended"
 PACKML_STATES = (
-    "Idle", "Starting", EXECUTE, "Completing", "Complete", "Resetting", "Holding", "Held", "Unholding",
-    "Suspending", SUSPENDED, "Unsuspending", "Stopping", "Stopped", "Aborting", "Aborted", "Clearing",
+    "Idle",
+    "Starting",
+    EXECUTE,
+    "Completing",
+    "Complete",
+    "Resetting",
+    "Holding",
+    "Held",
+    "Unholding",
+    "Suspending",
+    SUSPENDED,
+    "Unsuspending",
+    "Stopping",
+    "Stopped",
+    "Aborting",
+    "Aborted",
+    "Clearing",
 )
 # A line shows the state of its worst machine; this is the order, worst first.
 _SEVERITY = (
-    "Aborting", "Aborted", "Clearing", "Holding", "Held", "Unholding", "Stopping", "Stopped", "Resetting", "Idle",
-    "Complete", "Completing", "Starting", "Suspending", SUSPENDED, "Unsuspending", EXECUTE,
+    "Aborting",
+    "Aborted",
+    "Clearing",
+    "Holding",
+    "Held",
+    "Unholding",
+    "Stopping",
+    "Stopped",
+    "Resetting",
+    "Idle",
+    "Complete",
+    "Completing",
+    "Starting",
+    "Suspending",
+    SUSPENDED,
+    "Unsuspending",
+    EXECUTE,
 )
 _RANK = {name: i for i, name in enumerate(_SEVERITY)}
 # States in which a machine produces at part speed (ramping up or down).
@@ -177,8 +207,14 @@ class _LineModel:
 class PlantModel:
     """The whole plant: step it with the current time, get back the tags whose output changed."""
 
-    def __init__(self, plant: PlantConfig, rng: random.Random, now: datetime,
-                 params: ModelParams | None = None, tags: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        rng: random.Random,
+        now: datetime,
+        params: ModelParams | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> None:
         """Build the model for `plant` at time `now`; `tags` limits the output to those tag names."""
         self.plant = plant
         self.params = params or ModelParams()
@@ -382,8 +418,14 @@ class PlantModel:
             # A planned stop (changeover, cleaning, break): the whole line stops and later restarts.
             hold, idle = rng.uniform(*p.stop_duration_s), rng.uniform(5.0, 20.0)
             for m in lm.machines:
-                plan = [("Stopping", 2.0), ("Stopped", hold), ("Resetting", 3.0), ("Idle", idle), ("Starting", 5.0),
-                        (EXECUTE, None)]
+                plan = [
+                    ("Stopping", 2.0),
+                    ("Stopped", hold),
+                    ("Resetting", 3.0),
+                    ("Idle", idle),
+                    ("Starting", 5.0),
+                    (EXECUTE, None),
+                ]
                 self._begin(m, _plan(plan), now)
         for m in lm.machines:
             if m.producing and self._chance(p.fault_mtbf_s, dt):
@@ -458,8 +500,11 @@ class PlantModel:
             if now >= until:
                 del self._failed[name]
         if self._chance(self.params.sensor_failure_mtbf_s, dt):
-            candidates = [n for n, proc in self._processes.items()
-                          if n in self._served and n not in self._failed and proc.tag.data_type == "float"]
+            candidates = [
+                n
+                for n, proc in self._processes.items()
+                if n in self._served and n not in self._failed and proc.tag.data_type == "float"
+            ]
             if candidates:
                 duration = self._rng.uniform(*self.params.sensor_failure_duration_s)
                 self._failed[self._rng.choice(candidates)] = now + timedelta(seconds=duration)
@@ -487,8 +532,16 @@ class PlantModel:
 
     def _fault(self, m: MachineState, kind: str, now: datetime, duration_s: float) -> None:
         if kind == "Aborted":
-            plan = [("Aborting", 1.0), ("Aborted", duration_s), ("Clearing", 3.0), ("Stopped", 4.0),
-                    ("Resetting", 3.0), ("Idle", 2.0), ("Starting", 4.0), (EXECUTE, None)]
+            plan = [
+                ("Aborting", 1.0),
+                ("Aborted", duration_s),
+                ("Clearing", 3.0),
+                ("Stopped", 4.0),
+                ("Resetting", 3.0),
+                ("Idle", 2.0),
+                ("Starting", 4.0),
+                (EXECUTE, None),
+            ]
         elif kind == "Held":
             plan = [("Holding", 1.0), ("Held", duration_s), ("Unholding", 2.0), (EXECUTE, None)]
         else:

@@ -96,9 +96,18 @@ class _LimitWatch:
 class PlantSimulator:
     """An OPC UA server on loopback that plays a bottling plant described by a PlantConfig."""
 
-    def __init__(self, plant: PlantConfig, *, host: str = "127.0.0.1", port: int = 4840, seed: int | None = None,
-                 extra_tags: int = 0, change_rate: float = 1000.0, tick_s: float = 0.5,
-                 params: ModelParams | None = None) -> None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4840,
+        seed: int | None = None,
+        extra_tags: int = 0,
+        change_rate: float = 1000.0,
+        tick_s: float = 0.5,
+        params: ModelParams | None = None,
+    ) -> None:
         """Describe the server; nothing listens until `start()`. Port 0 picks a free port."""
         if extra_tags < 0 or change_rate < 0 or tick_s <= 0:
             raise ValueError("extra_tags and change_rate must not be negative, and tick_s must be positive")
@@ -225,16 +234,26 @@ class PlantSimulator:
                 return [ua.Variant(f"unknown machine {machine.Value!r} on line {line.Value!r}", ua.VariantType.String)]
             return [ua.Variant("ok", ua.VariantType.String)]
 
-        await controls.add_method(ua.NodeId(ua.String("Simulator.InjectFault"), ua.Int16(ns)), "InjectFault", inject,
-                                  [ua.VariantType.String, ua.VariantType.String], [ua.VariantType.String])
+        await controls.add_method(
+            ua.NodeId(ua.String("Simulator.InjectFault"), ua.Int16(ns)),
+            "InjectFault",
+            inject,
+            [ua.VariantType.String, ua.VariantType.String],
+            [ua.VariantType.String],
+        )
 
         async def set_load(_parent: ua.NodeId, value: ua.Variant) -> list[ua.Variant]:
             n = await self.set_load(float(value.Value))
             return [ua.Variant(n, ua.VariantType.Int32)]
 
         # Load tests (an alarm flood): every load tag to one value at once, with one source timestamp.
-        await controls.add_method(ua.NodeId(ua.String("Simulator.SetLoad"), ua.Int16(ns)), "SetLoad", set_load,
-                                  [ua.VariantType.Double], [ua.VariantType.Int32])
+        await controls.add_method(
+            ua.NodeId(ua.String("Simulator.SetLoad"), ua.Int16(ns)),
+            "SetLoad",
+            set_load,
+            [ua.VariantType.Double],
+            [ua.VariantType.Int32],
+        )
 
     async def set_load(self, value: float) -> int:
         """Write `value` to every load tag now (same SourceTimestamp); returns how many were written."""
@@ -257,8 +276,9 @@ class PlantSimulator:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     # ------------------------------------------------------------------------------------------------- test controls
@@ -290,8 +310,7 @@ class PlantSimulator:
 
     async def fault(self, line: str, machine: str, *, kind: str = "Held", duration_s: float = 60.0) -> None:
         """Stop a machine now as a fault would (Held: a jam; Aborted: a drive fault); it recovers by itself."""
-        await self._write_samples(self.model.fault(line, machine, kind=kind, duration_s=duration_s),
-                                  datetime.now(UTC))
+        await self._write_samples(self.model.fault(line, machine, kind=kind, duration_s=duration_s), datetime.now(UTC))
 
     async def emergency_stop(self, line: str, *, duration_s: float = 60.0) -> None:
         """Press a line's emergency stop: every machine aborts, and its EmergencyStop condition stays active until
@@ -353,21 +372,46 @@ class PlantSimulator:
             line_id = self._objects.get(line.name)
             if line_id is None:
                 continue
-            conditions.add(ConditionSpec(
-                f"{line.name}.{EMERGENCY_STOP}", EMERGENCY_STOP, line_id, line.name, EMERGENCY_STOP_SEVERITY,
-                f"{line.name}: emergency stop pressed", ua.ObjectIds.SafetyConditionClassType), ns)
+            conditions.add(
+                ConditionSpec(
+                    f"{line.name}.{EMERGENCY_STOP}",
+                    EMERGENCY_STOP,
+                    line_id,
+                    line.name,
+                    EMERGENCY_STOP_SEVERITY,
+                    f"{line.name}: emergency stop pressed",
+                    ua.ObjectIds.SafetyConditionClassType,
+                ),
+                ns,
+            )
             for machine in line.machines:
                 source = self._objects.get(f"{line.name}.{machine.name}")
-                tag = next((t for t in machine.tags if t.name == f"{line.name}.{machine.name}.Temperature"
-                            and t.data_type == "float" and t.name in self._tags), None)
+                tag = next(
+                    (
+                        t
+                        for t in machine.tags
+                        if t.name == f"{line.name}.{machine.name}.Temperature"
+                        and t.data_type == "float"
+                        and t.name in self._tags
+                    ),
+                    None,
+                )
                 high = next((a for a in tag.alarms if a.type == "H" and a.limit is not None), None) if tag else None
                 if source is None or tag is None or high is None or high.limit is None:
                     continue
                 name = f"{line.name}.{machine.name}.OverTemperature"
                 unit = f" {tag.unit}" if tag.unit else ""
-                conditions.add(ConditionSpec(
-                    name, "OverTemperature", source, f"{line.name}.{machine.name}", OVER_TEMPERATURE_SEVERITY,
-                    f"{machine.name} temperature above {high.limit:g}{unit}"), ns)
+                conditions.add(
+                    ConditionSpec(
+                        name,
+                        "OverTemperature",
+                        source,
+                        f"{line.name}.{machine.name}",
+                        OVER_TEMPERATURE_SEVERITY,
+                        f"{machine.name} temperature above {high.limit:g}{unit}",
+                    ),
+                    ns,
+                )
                 self._watches[tag.name] = _LimitWatch(name, high.limit, high.deadband)
         self._conditions = conditions
 
@@ -389,22 +433,34 @@ class PlantSimulator:
 
     def _add_tags(self, server: Server, parent: ua.NodeId, tags: Sequence[Tag], prefix: str) -> None:
         node_ids = [_parse_node_id(tag) for tag in tags]
-        specs = [(node_id, tag.name.removeprefix(prefix) or tag.name, tag.description, _VARIANT_TYPES[tag.data_type])
-                 for tag, node_id in zip(tags, node_ids, strict=True)]
+        specs = [
+            (node_id, tag.name.removeprefix(prefix) or tag.name, tag.description, _VARIANT_TYPES[tag.data_type])
+            for tag, node_id in zip(tags, node_ids, strict=True)
+        ]
         attributes = _add_variables(server, parent, specs)
         for tag, node_id, attribute in zip(tags, node_ids, attributes, strict=True):
             self._tags[tag.name] = _Served(tag.name, node_id, tag.data_type, _VARIANT_TYPES[tag.data_type], attribute)
 
     def _build_load(self, server: Server, ns: int) -> None:
-        folder = _add_object(server, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)), ns, LOAD_FOLDER,
-                             "Filler tags for load tests", folder=True)
+        folder = _add_object(
+            server,
+            ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)),
+            ns,
+            LOAD_FOLDER,
+            "Filler tags for load tests",
+            folder=True,
+        )
         width = max(5, len(str(self.extra_tags)))
         names = [f"{LOAD_FOLDER}.Tag{i:0{width}d}" for i in range(1, self.extra_tags + 1)]
-        specs = [(ua.NodeId(ua.String(name), ua.Int16(ns)), name.split(".", 1)[1], "", ua.VariantType.Double)
-                 for name in names]
+        specs = [
+            (ua.NodeId(ua.String(name), ua.Int16(ns)), name.split(".", 1)[1], "", ua.VariantType.Double)
+            for name in names
+        ]
         attributes = _add_variables(server, folder, specs)
-        self._load_vars = [_Served(name, spec[0], "float", ua.VariantType.Double, attribute)
-                           for name, spec, attribute in zip(names, specs, attributes, strict=True)]
+        self._load_vars = [
+            _Served(name, spec[0], "float", ua.VariantType.Double, attribute)
+            for name, spec, attribute in zip(names, specs, attributes, strict=True)
+        ]
 
     # ------------------------------------------------------------------------------------------------- writing
 
@@ -421,9 +477,15 @@ class PlantSimulator:
                 value = _coerce(served.data_type, sample.value)
                 # asyncua annotates the timestamps with its marker subclass ua.DateTime, yet takes (and itself
                 # passes) a plain datetime, which cannot be converted into one.
-                await _write(served.attribute, _SharedDataValue(
-                    Value=ua.Variant(value, served.variant_type), StatusCode=self._status(sample.status),
-                    SourceTimestamp=now, ServerTimestamp=now))  # type: ignore[arg-type]
+                await _write(
+                    served.attribute,
+                    _SharedDataValue(
+                        Value=ua.Variant(value, served.variant_type),
+                        StatusCode=self._status(sample.status),
+                        SourceTimestamp=now,  # type: ignore[arg-type]
+                        ServerTimestamp=now,  # type: ignore[arg-type]
+                    ),
+                )
         if self._watches:
             # Every write (process tick or set_value) re-evaluates the conditions on the written tags.
             await self._evaluate_conditions(samples)
@@ -434,9 +496,15 @@ class PlantSimulator:
         variables = self._load_vars
         n = 0
         for index, value in changes:
-            await _write(variables[index].attribute, _SharedDataValue(  # timestamps: see _write_samples
-                Value=ua.Variant(value, double), StatusCode=good,
-                SourceTimestamp=now, ServerTimestamp=now))  # type: ignore[arg-type]
+            await _write(
+                variables[index].attribute,
+                _SharedDataValue(  # timestamps: see _write_samples
+                    Value=ua.Variant(value, double),
+                    StatusCode=good,
+                    SourceTimestamp=now,  # type: ignore[arg-type]
+                    ServerTimestamp=now,  # type: ignore[arg-type]
+                ),
+            )
             n += 1
         return n
 
@@ -484,7 +552,6 @@ class PlantSimulator:
             written += n
             # Let subscriptions and clients run between large batches.
             await asyncio.sleep(0)
-
 
     async def _release_emergency_stops(self, now: datetime) -> None:
         for line, until in list(self._estop_until.items()):
@@ -542,8 +609,7 @@ async def _ensure_namespaces(server: Server, tags: Iterable[Tag]) -> None:
         count += 1
 
 
-def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, description: str, *,
-                folder: bool) -> ua.NodeId:
+def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, description: str, *, folder: bool) -> ua.NodeId:
     # Through the internal node management service, like _add_variables: the public Node.add_object/add_folder
     # (asyncua 2.1.0) set the description to the name and cannot be given ours.
     attrs = ua.ObjectAttributes()
@@ -565,8 +631,9 @@ def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, descripti
     return added
 
 
-def _add_variables(server: Server, parent: ua.NodeId,
-                   specs: Sequence[tuple[ua.NodeId, str, str, ua.VariantType]]) -> list[AttributeValue]:
+def _add_variables(
+    server: Server, parent: ua.NodeId, specs: Sequence[tuple[ua.NodeId, str, str, ua.VariantType]]
+) -> list[AttributeValue]:
     """Add read-only scalar variables under `parent` in one pass; return their value attributes.
 
     asyncua's AddNodes scans all of a parent's references for every node added, which takes minutes for
@@ -600,24 +667,43 @@ def _add_variables(server: Server, parent: ua.NodeId,
         items.append(item)
     failed = list(service.try_add_nodes(items, check=False))
     if failed:
-        raise ValueError(f"cannot create node {failed[0].RequestedNewNodeId.to_string()}: two tags (or a tag and a "
-                         "load tag) use this node id; give each tag its own")
+        raise ValueError(
+            f"cannot create node {failed[0].RequestedNewNodeId.to_string()}: two tags (or a tag and a "
+            "load tag) use this node id; give each tag its own"
+        )
     out = []
     for item in items:
         data = aspace[item.RequestedNewNodeId]
-        parent_data.references.append(ua.ReferenceDescription(
-            ReferenceTypeId=has_component, IsForward=True, NodeId=item.RequestedNewNodeId,
-            BrowseName=item.BrowseName, DisplayName=item.NodeAttributes.DisplayName, NodeClass=ua.NodeClass.Variable,
-            TypeDefinition=type_definition))
-        data.references.append(ua.ReferenceDescription(
-            ReferenceTypeId=has_component, IsForward=False, NodeId=parent, BrowseName=_browse_name(parent_data),
-            DisplayName=_display_name(parent_data), NodeClass=parent_class.Value.Value))
+        parent_data.references.append(
+            ua.ReferenceDescription(
+                ReferenceTypeId=has_component,
+                IsForward=True,
+                NodeId=item.RequestedNewNodeId,
+                BrowseName=item.BrowseName,
+                DisplayName=item.NodeAttributes.DisplayName,
+                NodeClass=ua.NodeClass.Variable,
+                TypeDefinition=type_definition,
+            )
+        )
+        data.references.append(
+            ua.ReferenceDescription(
+                ReferenceTypeId=has_component,
+                IsForward=False,
+                NodeId=parent,
+                BrowseName=_browse_name(parent_data),
+                DisplayName=_display_name(parent_data),
+                NodeClass=parent_class.Value.Value,
+            )
+        )
         out.append(data.attributes[ua.AttributeIds.Value])
     return out
 
 
 _ZERO: dict[ua.VariantType, Value] = {
-    ua.VariantType.Double: 0.0, ua.VariantType.Int64: 0, ua.VariantType.Boolean: False, ua.VariantType.String: "",
+    ua.VariantType.Double: 0.0,
+    ua.VariantType.Int64: 0,
+    ua.VariantType.Boolean: False,
+    ua.VariantType.String: "",
 }
 
 

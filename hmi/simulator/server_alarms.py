@@ -25,20 +25,26 @@ log = logging.getLogger(__name__)
 
 # Event fields whose data type asyncua's event classes give as a NodeId (UtcTime) rather than a VariantType;
 # they must carry a VariantType before a value can be sent in them.
-_TIME_FIELDS = ("ActiveState/TransitionTime", "AckedState/TransitionTime", "EnabledState/TransitionTime",
-                "Comment/SourceTimestamp", "LastSeverity/SourceTimestamp", "Quality/SourceTimestamp")
+_TIME_FIELDS = (
+    "ActiveState/TransitionTime",
+    "AckedState/TransitionTime",
+    "EnabledState/TransitionTime",
+    "Comment/SourceTimestamp",
+    "LastSeverity/SourceTimestamp",
+    "Quality/SourceTimestamp",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ConditionSpec:
     """One condition the simulator serves: its node id name, the object it belongs to, severity and text."""
 
-    name: str                 # unique, also the string identifier of the condition node: "Line1.EmergencyStop"
-    condition_name: str       # ConditionName: "EmergencyStop"
-    source: ua.NodeId         # the machine or line object the condition is about
-    source_name: str          # SourceName: "Line1.Filler"
-    severity: int             # 1-1000
-    message: str              # Message while active
+    name: str  # unique, also the string identifier of the condition node: "Line1.EmergencyStop"
+    condition_name: str  # ConditionName: "EmergencyStop"
+    source: ua.NodeId  # the machine or line object the condition is about
+    source_name: str  # SourceName: "Line1.Filler"
+    severity: int  # 1-1000
+    message: str  # Message while active
     condition_class: int = ua.ObjectIds.ProcessConditionClassType
 
 
@@ -76,8 +82,9 @@ class _Condition:
         event.SourceName = spec.source_name
         event.ConditionName = spec.condition_name
         event.ConditionClassId = ua.NodeId(ua.Int32(spec.condition_class))
-        event.ConditionClassName = ua.LocalizedText("Safety" if spec.condition_class ==
-                                                    ua.ObjectIds.SafetyConditionClassType else "Process")
+        event.ConditionClassName = ua.LocalizedText(
+            "Safety" if spec.condition_class == ua.ObjectIds.SafetyConditionClassType else "Process"
+        )
         event.BranchId = ua.NodeId()
         setattr(event, "EnabledState/Id", True)
         event.EnabledState = ua.LocalizedText("Enabled")
@@ -91,8 +98,9 @@ class _Condition:
         return self.active or not self.acked
 
     def state(self) -> ConditionState:
-        return ConditionState(self.spec.name, self.node_id.to_string(), self.active, self.acked, self.retain,
-                              self.comment, self.event_id)
+        return ConditionState(
+            self.spec.name, self.node_id.to_string(), self.active, self.acked, self.retain, self.comment, self.event_id
+        )
 
 
 class ConditionServer:
@@ -105,8 +113,9 @@ class ConditionServer:
 
     def bind(self) -> None:
         """Answer AcknowledgeableConditionType.Acknowledge for every condition (one callback, dispatched by object)."""
-        self._server.link_method(self._server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge),
-                                 self._acknowledge)
+        self._server.link_method(
+            self._server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge), self._acknowledge
+        )
 
     def add(self, spec: ConditionSpec, ns: int) -> None:
         """Create the condition node (type AlarmConditionType) with a HasCondition reference from its source."""

@@ -55,8 +55,7 @@ def to_state(tag: Tag, dv: ua.DataValue, received: datetime, skew_tolerance_s: f
     if source is not None and skew_tolerance_s is not None:
         ahead = (source - received).total_seconds()
         skew = ahead if ahead > skew_tolerance_s else 0.0
-    return TagState(tag.name, value, code, classify(code), source, _utc(dv.ServerTimestamp), received, None, note,
-                    skew)
+    return TagState(tag.name, value, code, classify(code), source, _utc(dv.ServerTimestamp), received, None, note, skew)
 
 
 def subscription_parameters(publishing_interval_ms: int) -> ua.CreateSubscriptionParameters:
@@ -95,8 +94,9 @@ class SessionHook(Protocol):
 class _StateObserver(Observer):
     """Forwards the client's connection state changes and subscription re-creations (called on the event loop)."""
 
-    def __init__(self, on_change: Callable[[UaClientState], None],
-                 on_recreated: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, on_change: Callable[[UaClientState], None], on_recreated: Callable[[int], None] | None = None
+    ) -> None:
         self._on_change = on_change
         self._on_recreated = on_recreated
 
@@ -111,10 +111,20 @@ class _StateObserver(Observer):
 class OpcUaSource:
     """Feeds the cache from one endpoint. Connection loss turns its tags STALE within `stale_after_s`."""
 
-    def __init__(self, endpoint: Endpoint, tags: Sequence[Tag], cache: TagCache, board: StatusBoard, *,
-                 clock: Clock = lambda: datetime.now(UTC), chunk_size: int = 500,
-                 reconnect_max_delay: float = 5.0, on_reconnect: Callable[[], None] | None = None,
-                 queue_size: int = 200_000, session_hooks: Sequence[SessionHook] = ()) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        tags: Sequence[Tag],
+        cache: TagCache,
+        board: StatusBoard,
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+        chunk_size: int = 500,
+        reconnect_max_delay: float = 5.0,
+        on_reconnect: Callable[[], None] | None = None,
+        queue_size: int = 200_000,
+        session_hooks: Sequence[SessionHook] = (),
+    ) -> None:
         self.name = endpoint.name
         self.endpoint = endpoint
         self.tags = list(tags)
@@ -184,9 +194,14 @@ class OpcUaSource:
         stale = ep.stale_after_s
         # The watchdog probes the server every second so a silent (not closed) connection is found within the
         # stale bound; auto_reconnect re-creates the session and subscriptions with backoff.
-        client = Client(ep.url, timeout=max(1.0, stale / 2), watchdog_intervall=min(1.0, stale / 3),
-                        auto_reconnect=True, reconnect_max_delay=self._max_delay,
-                        reconnect_request_timeout=stale)
+        client = Client(
+            ep.url,
+            timeout=max(1.0, stale / 2),
+            watchdog_intervall=min(1.0, stale / 3),
+            auto_reconnect=True,
+            reconnect_max_delay=self._max_delay,
+            reconnect_request_timeout=stale,
+        )
         client.session_timeout = 30_000
         if ep.username is not None and ep.password is not None:
             client.set_user(ep.username)
@@ -203,9 +218,12 @@ class OpcUaSource:
             assert sec.private_key is not None
             client.application_uri = _application_uri(sec.certificate) or client.application_uri
             await client.set_security(
-                security_policies.SecurityPolicyBasic256Sha256, str(sec.certificate), str(sec.private_key),
+                security_policies.SecurityPolicyBasic256Sha256,
+                str(sec.certificate),
+                str(sec.private_key),
                 server_certificate=str(sec.server_certificate),
-                mode=getattr(ua.MessageSecurityMode, sec.mode))
+                mode=getattr(ua.MessageSecurityMode, sec.mode),
+            )
         await asyncio.wait_for(client.connect(), timeout=max(3.0, ep.stale_after_s * 2))
         client.uaclient.observer = _StateObserver(self._on_client_state, self._on_recreated)
         await self._subscribe(client)
@@ -224,13 +242,14 @@ class OpcUaSource:
             try:
                 node = client.get_node(tag.node_id)
             except Exception as exc:
-                log.error("tag %s: node id %r is not valid (%s); fix node_id in the configuration",
-                          tag.name, tag.node_id, exc)
+                log.error(
+                    "tag %s: node id %r is not valid (%s); fix node_id in the configuration", tag.name, tag.node_id, exc
+                )
                 continue
             self._by_nodeid[node.nodeid] = tag
             nodes.append(node)
         for start in range(0, len(nodes), self._chunk):
-            chunk = nodes[start:start + self._chunk]
+            chunk = nodes[start : start + self._chunk]
             handles = await sub.subscribe_data_change(chunk, queuesize=1)
             for node, handle in zip(chunk, handles, strict=False):
                 if isinstance(handle, (ua.StatusCode, Exception)):
@@ -243,7 +262,7 @@ class OpcUaSource:
         nodes = [client.get_node(nid) for nid in self._by_nodeid]
         states: list[TagState] = []
         for start in range(0, len(nodes), self._chunk):
-            chunk = nodes[start:start + self._chunk]
+            chunk = nodes[start : start + self._chunk]
             values = await client.read_attributes(chunk, ua.AttributeIds.Value)
             received = self._clock()
             for node, dv in zip(chunk, values, strict=True):

@@ -77,8 +77,10 @@ class SeverityMap:
     def __post_init__(self) -> None:
         lows = [low for low, _ in self.bands]
         if not lows or lows[-1] != 1 or any(a <= b for a, b in itertools.pairwise(lows)):
-            raise ValueError("severity bands must start at strictly decreasing severities and the last must "
-                             "start at 1, e.g. ((801, 1), (501, 2), (201, 3), (1, 4))")
+            raise ValueError(
+                "severity bands must start at strictly decreasing severities and the last must "
+                "start at 1, e.g. ((801, 1), (501, 2), (201, 3), (1, 4))"
+            )
         for low, priority in self.bands:
             if not 1 <= low <= 1000 or not 1 <= priority <= 4:
                 raise ValueError(f"severity band ({low}, {priority}): severity must be 1-1000 and priority 1-4")
@@ -138,9 +140,17 @@ ChangeListener = Callable[[list[tuple[ServerAlarm, bool]]], None]
 class ConditionMonitor:
     """The condition list of one endpoint, kept current through its own event subscription; acknowledges."""
 
-    def __init__(self, endpoint_name: str, *, clock: Clock = utc_now, severity_map: SeverityMap | None = None,
-                 publishing_interval_ms: int = 250, refresh_timeout_s: float = 5.0, call_timeout_s: float = 5.0,
-                 refresh_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        clock: Clock = utc_now,
+        severity_map: SeverityMap | None = None,
+        publishing_interval_ms: int = 250,
+        refresh_timeout_s: float = 5.0,
+        call_timeout_s: float = 5.0,
+        refresh_attempts: int = 5,
+    ) -> None:
         self.endpoint = endpoint_name
         self._clock = clock
         self._severity = severity_map or SeverityMap()
@@ -235,24 +245,33 @@ class ConditionMonitor:
         the operator saw) and the comment. Raises ConditionError on any failure; never retries."""
         alarm = self._conditions.get(condition_id)
         if alarm is None:
-            raise ConditionError(f"{self.endpoint}: condition {condition_id} is not in the list (it may have been "
-                                 "removed by the server); nothing was acknowledged", "BadNodeIdUnknown")
+            raise ConditionError(
+                f"{self.endpoint}: condition {condition_id} is not in the list (it may have been "
+                "removed by the server); nothing was acknowledged",
+                "BadNodeIdUnknown",
+            )
         client = self._client
         if client is None or not self._online:
-            raise ConditionError(f"{self.endpoint}: not connected; {alarm.source_name} {alarm.condition_name} was "
-                                 "not acknowledged", "BadNotConnected")
+            raise ConditionError(
+                f"{self.endpoint}: not connected; {alarm.source_name} {alarm.condition_name} was not acknowledged",
+                "BadNotConnected",
+            )
         request = ua.CallMethodRequest()
         request.ObjectId = ua.NodeId.from_string(condition_id)
         request.MethodId = _ACKNOWLEDGE
-        request.InputArguments = [ua.Variant(event_id if event_id is not None else alarm.event_id,
-                                             ua.VariantType.ByteString),
-                                  ua.Variant(ua.LocalizedText(comment), ua.VariantType.LocalizedText)]
+        request.InputArguments = [
+            ua.Variant(event_id if event_id is not None else alarm.event_id, ua.VariantType.ByteString),
+            ua.Variant(ua.LocalizedText(comment), ua.VariantType.LocalizedText),
+        ]
         what = f"{self.endpoint}: acknowledging {alarm.source_name} {alarm.condition_name}"
         try:
             (result,) = await asyncio.wait_for(client.uaclient.call([request]), timeout=self._call_timeout)
         except TimeoutError:
-            raise ConditionError(f"{what}: no answer within {self._call_timeout:g} s; the outcome is unknown, "
-                                 "check the list before acknowledging again", "BadTimeout") from None
+            raise ConditionError(
+                f"{what}: no answer within {self._call_timeout:g} s; the outcome is unknown, "
+                "check the list before acknowledging again",
+                "BadTimeout",
+            ) from None
         except ua.UaStatusCodeError as exc:
             raise ConditionError(f"{what} failed: {_status_text(exc.code)}", _status_name(exc.code)) from None
         except (ConnectionError, OSError) as exc:
@@ -286,13 +305,17 @@ class ConditionMonitor:
                 continue  # something newer (a re-created subscription, another session) already asks again
             failures += 1
             if failures > self._attempts:
-                log.error("endpoint %s: ConditionRefresh did not complete after %d attempts; the condition list "
-                          "stays stale until the next reconnect", self.endpoint, self._attempts)
+                log.error(
+                    "endpoint %s: ConditionRefresh did not complete after %d attempts; the condition list "
+                    "stays stale until the next reconnect",
+                    self.endpoint,
+                    self._attempts,
+                )
                 failures = 0
                 continue
             # Back off, but go again at once when the session or the subscription changes.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(0.5 * 2 ** failures, 5.0))
+                await asyncio.wait_for(self._wake.wait(), timeout=min(0.5 * 2**failures, 5.0))
             self._wake.set()
 
     async def _replace_subscription(self, client: Client) -> None:
@@ -359,8 +382,7 @@ class ConditionMonitor:
                 except Exception:
                     log.exception("endpoint %s: cannot read condition event %s", self.endpoint, item.event)
             elif isinstance(item, StatusChangeEvent):
-                log.warning("endpoint %s: condition subscription status %s", self.endpoint,
-                            item.notification.Status)
+                log.warning("endpoint %s: condition subscription status %s", self.endpoint, item.notification.Status)
 
     def _apply(self, event: Event) -> None:
         etype = getattr(event, "EventType", None)
@@ -466,9 +488,12 @@ async def _event_filter(client: Client) -> ua.EventFilter:
     event_type.TypeDefinitionId = ua.NodeId(ua.Int32(ua.ObjectIds.BaseEventType))
     event_type.BrowsePath = [ua.QualifiedName("EventType", 0)]
     event_type.AttributeId = ua.AttributeIds.Value
-    element.FilterOperands = [event_type, *(ua.LiteralOperand(Value=ua.Variant(node.nodeid)) for node in alarm_types),
-                              ua.LiteralOperand(Value=ua.Variant(_REFRESH_START)),
-                              ua.LiteralOperand(Value=ua.Variant(_REFRESH_END))]
+    element.FilterOperands = [
+        event_type,
+        *(ua.LiteralOperand(Value=ua.Variant(node.nodeid)) for node in alarm_types),
+        ua.LiteralOperand(Value=ua.Variant(_REFRESH_START)),
+        ua.LiteralOperand(Value=ua.Variant(_REFRESH_END)),
+    ]
     evfilter.WhereClause.Elements = [element]
     return evfilter
 

@@ -43,7 +43,9 @@ _UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P")
 # One advisory lock key for schema creation so several instances starting together do not race on DDL.
 _SCHEMA_LOCK_KEY = 0x686D695F736368  # "hmi_sch"
 
-_ACCEPTED = "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://USER@HOST:PORT/DB (or postgres://, postgresql+asyncpg://)"
+_ACCEPTED = (
+    "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://USER@HOST:PORT/DB (or postgres://, postgresql+asyncpg://)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +113,9 @@ def _redact(url: str) -> str:
 class Database:
     """An async engine and session factory over SQLite (embedded default) or PostgreSQL (shared by instances)."""
 
-    def __init__(self, url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S, echo: bool = False,
-                 install_guards: bool = True) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S, echo: bool = False, install_guards: bool = True
+    ) -> None:
         self._url: URL = make_url(normalise_db_url(url))
         # False for read-only checks (`hmi audit verify`): missing guards are reported, not silently re-installed.
         self._install_guards = install_guards
@@ -336,8 +339,10 @@ def _add_missing_columns(conn: sa.Connection) -> None:
             if column.name in present:
                 continue
             if not column.nullable and column.server_default is None:
-                raise RuntimeError(f"column {table.name}.{column.name} is missing and cannot be added to existing "
-                                   "rows: it needs a server default or must be nullable")
+                raise RuntimeError(
+                    f"column {table.name}.{column.name} is missing and cannot be added to existing "
+                    "rows: it needs a server default or must be nullable"
+                )
             ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"
             if column.server_default is not None:
                 # The models give server defaults as a string or sa.text(), which SQLAlchemy keeps as a DefaultClause.

@@ -292,9 +292,9 @@ class AuditEntry(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     row_hash: str = Field(max_length=64, unique=True)
     # Which function made row_hash; rows of databases older than the key read as SHA-256 (the server default).
-    scheme: str = Field(default=SCHEME_SHA256, max_length=16,
-                        sa_column_kwargs={"server_default": sa.text(f"'{SCHEME_SHA256}'")})
-
+    scheme: str = Field(
+        default=SCHEME_SHA256, max_length=16, sa_column_kwargs={"server_default": sa.text(f"'{SCHEME_SHA256}'")}
+    )
 
 
 class ConfigSnapshot(SQLModel, table=True):
@@ -309,6 +309,7 @@ class ConfigSnapshot(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     text: str = Field(sa_type=sa.Text)
 
+
 APPEND_ONLY_TABLES = ("audit_entries", "alarm_events", "acknowledgements", "signatures")
 """Tables whose rows are records (21 CFR 11.10(e), ISA-18.2 §16 alarm history): the database refuses UPDATE and
 DELETE (and TRUNCATE on PostgreSQL). The application only ever inserts into them."""
@@ -320,8 +321,11 @@ _PG_RECORDS_FUNCTION = "hmi_records_append_only"
 
 
 def _sqlite_trigger(table: str, op: str) -> tuple[str, str]:
-    message = _AUDIT_MESSAGE if table == "audit_entries" else (
-        f"{table} is append-only: recorded rows are never changed or deleted")
+    message = (
+        _AUDIT_MESSAGE
+        if table == "audit_entries"
+        else (f"{table} is append-only: recorded rows are never changed or deleted")
+    )
     name = f"{table}_no_{op.lower()}"
     return name, f"CREATE TRIGGER {name} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
 
@@ -388,6 +392,7 @@ def append_only_definitions_sql(dialect: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ historian
+
 
 class Sample(SQLModel, table=True):
     """One recorded value of a tag at its source time (historian); the key makes replays idempotent.
@@ -462,6 +467,7 @@ class DowntimeAssignment(SQLModel, table=True):
 
 
 # ----------------------------------------------------------------------------------------------------- quarantine
+
 
 class QuarantinedRow(SQLModel, table=True):
     """A row the database refused for a reason other than being unavailable (a too-long name, a violated

@@ -111,8 +111,16 @@ class Quarantine:
         except Exception as db_exc:
             if self._fallback is None:
                 raise
-            line = json.dumps({"at": at.isoformat(), "source": source, "error": error, "row": json.loads(text),
-                               "quarantine_table_error": error_text(db_exc)}, ensure_ascii=False)
+            line = json.dumps(
+                {
+                    "at": at.isoformat(),
+                    "source": source,
+                    "error": error,
+                    "row": json.loads(text),
+                    "quarantine_table_error": error_text(db_exc),
+                },
+                ensure_ascii=False,
+            )
             await asyncio.to_thread(_append_line, self._fallback, line)
             log.error("quarantine table refused the row too (%s); it is in %s", error_text(db_exc), self._fallback)
         self._count += 1

@@ -20,8 +20,15 @@ from tests.waiting import answering, ended
 CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Flags that keep Chromium from reaching out to the network this machine does not have.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -43,8 +50,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     env.pop("HMI_DB_URL", None)
     env.pop("HMI_DEMO_PASSWORD", None)
     log = (data_dir / "demo.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "hmi", "demo", "--port", str(port), "--data-dir", str(data_dir),
-                             "--seed", "7"], stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hmi", "demo", "--port", str(port), "--data-dir", str(data_dir), "--seed", "7"],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     opcua_url = ""
     deadline = time.monotonic() + 60

@@ -23,8 +23,9 @@ def inject_fault(opcua_url: str, line: str, machine: str) -> None:
         async with Client(opcua_url, timeout=5) as client:
             sim = client.get_node("ns=2;s=Simulator")
             method = ua.NodeId.from_string("ns=2;s=Simulator.InjectFault")
-            result = await sim.call_method(method, ua.Variant(line, ua.VariantType.String),
-                                           ua.Variant(machine, ua.VariantType.String))
+            result = await sim.call_method(
+                method, ua.Variant(line, ua.VariantType.String), ua.Variant(machine, ua.VariantType.String)
+            )
             assert result == "ok", result
 
     # Playwright's sync API owns this thread's event loop; the OPC UA call gets a loop of its own.
@@ -54,8 +55,13 @@ def test_operator_journey(page: Page, demo: Demo) -> None:
     page.get_by_test_id("line-card-Line1").click()
     expect(page.get_by_test_id("machine-Filler")).to_be_visible()
     first = value_text(page, "Line1.GoodCount")
-    until_sync(lambda: value_text(page, "Line1.GoodCount") != first, 20, "the good counter of Line1 to change",
-               interval=0.3, sleep=lets_run(page))
+    until_sync(
+        lambda: value_text(page, "Line1.GoodCount") != first,
+        20,
+        "the good counter of Line1 to change",
+        interval=0.3,
+        sleep=lets_run(page),
+    )
 
     # A jam at the capper raises a priority 2 alarm; acknowledge it with a comment.
     inject_fault(demo.opcua_url, "Line1", "Capper")
@@ -149,6 +155,7 @@ def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
     page.goto(f"{demo.url}/line/Line3")
     expect(page.get_by_test_id("line-timeline")).to_be_visible()
     expect(page.get_by_test_id("line-oee")).to_contain_text("OEE")
+
     # The fault stops the line; the stop appears (the list refreshes every 30 s; a reload reads it now).
     def stop_listed() -> bool:
         if page.get_by_test_id("line-stops").get_by_role("button", name="Reason").count():

@@ -48,7 +48,11 @@ async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(
     assert (unlocked.locked_at, unlocked.failed_logins) == (None, 0)
     [change] = await audit.query(action="user.unlock")
     assert (change.username, change.object_id, change.reason, change.new_value) == (
-        "root", "alice", "called the helpdesk", '{"failed_logins": 0, "locked": false}')
+        "root",
+        "alice",
+        "called the helpdesk",
+        '{"failed_logins": 0, "locked": false}',
+    )
     assert await users.locked_users() == []
     assert (await users.sign_in("alice", PASSWORD)).ok
     assert await audit.verify() is None
@@ -109,8 +113,15 @@ async def test_screen_unlock_checks_the_password_and_counts_failures(
     # Screen-lock and login failures count together.
     assert (await users.unlock_screen(ctx, "wrong three")).locked
     actions = [e.action for e in reversed(await audit.query(username="alice"))]
-    assert actions == ["login", "screen.lock", "screen.unlock", "screen.unlock.failed", "login.failed",
-                       "screen.unlock.failed", "login.lockout"]
+    assert actions == [
+        "login",
+        "screen.lock",
+        "screen.unlock",
+        "screen.unlock.failed",
+        "login.failed",
+        "screen.unlock.failed",
+        "login.lockout",
+    ]
     await users.logout(ctx, idle=True)
     [idle] = await audit.query(action="logout.idle")
     assert (idle.username, idle.station) == ("alice", "panel-1")
@@ -130,7 +141,9 @@ async def test_user_switch_logs_out_the_previous_person_and_in_the_next(users: U
     assert (switched.ctx.username, switched.ctx.station) == ("lena", "panel-7")
     last_two = await audit.query(limit=2)
     assert [(e.action, e.username, e.station) for e in reversed(last_two)] == [
-        ("logout.switch", "olga", "panel-7"), ("login", "lena", "panel-7")]
+        ("logout.switch", "olga", "panel-7"),
+        ("login", "lena", "panel-7"),
+    ]
 
 
 @pytest.mark.req("ACC-010")
@@ -139,7 +152,12 @@ async def test_stations_are_registered_listed_and_disabled_by_admins(
 ) -> None:
     panel = await stations.register(admin, " Panel-L1 ", area="Packaging")
     assert (panel.name, panel.area, panel.registered_by, panel.registered_at, panel.disabled) == (
-        "panel-l1", "Packaging", "root", clock.now(), False)
+        "panel-l1",
+        "Packaging",
+        "root",
+        clock.now(),
+        False,
+    )
     with pytest.raises(StationExists):
         await stations.register(admin, "PANEL-L1")
     with pytest.raises(ValueError, match="no spaces"):
@@ -157,8 +175,13 @@ async def test_stations_are_registered_listed_and_disabled_by_admins(
     assert await stations.active("panel-l1") is not None
 
     actions = [(e.action, e.object_id) for e in reversed(await audit.query(username="root"))]
-    assert actions == [("login", "root"), ("station.register", "panel-l1"), ("station.register", "office-pc"),
-                       ("station.disable", "panel-l1"), ("station.enable", "panel-l1")]
+    assert actions == [
+        ("login", "root"),
+        ("station.register", "panel-l1"),
+        ("station.register", "office-pc"),
+        ("station.disable", "panel-l1"),
+        ("station.enable", "panel-l1"),
+    ]
 
 
 @pytest.mark.req("ACC-010")
@@ -206,7 +229,11 @@ async def test_a_panel_is_its_station_only_with_the_enrolled_secret(
 ) -> None:
     station, secret = await stations.enrol(admin, " Panel-L1 ", area="Packaging", address="web:10.0.0.5")
     assert (station.name, station.area, station.enrolled_by, station.enrolled_at) == (
-        "panel-l1", "Packaging", "root", clock.now())
+        "panel-l1",
+        "Packaging",
+        "root",
+        clock.now(),
+    )
     assert station.secret_hash == secret_digest(secret) != secret
     # The name alone, a guess, or nothing identifies no station.
     for claim in ("panel-l1", "", None, secret + "x", "x" * 10_000):
@@ -236,8 +263,10 @@ async def test_a_panel_is_its_station_only_with_the_enrolled_secret(
     actions = [(e.action, e.detail) for e in reversed(await audit.query(object_type="station"))]
     assert actions == [
         ("station.enrol", "panel at web:10.0.0.5 enrolled"),
-        ("station.enrol", "panel at web:10.0.0.6 enrolled; the panel enrolled before under this name no longer is "
-                          "this station"),
+        (
+            "station.enrol",
+            "panel at web:10.0.0.6 enrolled; the panel enrolled before under this name no longer is this station",
+        ),
         ("station.revoke", None),
         ("station.enrol", "panel at an unknown address enrolled"),
         ("station.disable", None),

@@ -54,8 +54,9 @@ class Parts(FedEngine):
         self.db = db
         self.audit = audit
         self.users = users
-        self.service = AlarmService(self.engine, db, audit, clock,
-                                    max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h))
+        self.service = AlarmService(
+            self.engine, db, audit, clock, max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h)
+        )
         # The writer's own batching never fires during a test: journal_rows() flushes explicitly, so two flushes
         # never run at once.
         self.journal = AlarmJournal(self.engine, db, clock, flush_s=3600)
@@ -82,17 +83,24 @@ class Parts(FedEngine):
         async with self.db.session() as s:
             return list((await s.execute(query)).scalars())
 
-    async def check_stored(self, ctx: ActionContext, action: str, kinds: Sequence[tuple[str, str, str]],
-                           reason: str | None) -> AuditEntry:
+    async def check_stored(
+        self, ctx: ActionContext, action: str, kinds: Sequence[tuple[str, str, str]], reason: str | None
+    ) -> AuditEntry:
         """The command `ctx` made left exactly these journal rows (kind, alarm, state after) and one audit row,
         all under ctx.id, and the audit chain is intact."""
         rows = await self.journal_rows(action_id=ctx.id)
         assert [(r.kind, r.alarm_id, r.state) for r in rows] == list(kinds)
         assert {(r.username, r.user_id, r.comment, r.server_time) for r in rows} == {
-            (ctx.username, ctx.user_id, reason, self.clock())}
+            (ctx.username, ctx.user_id, reason, self.clock())
+        }
         (entry,) = await self.audit_rows(ctx.id)
         assert (entry.action, entry.username, entry.user_id, entry.reason, entry.at) == (
-            action, ctx.username, ctx.user_id, reason, self.clock())
+            action,
+            ctx.username,
+            ctx.user_id,
+            reason,
+            self.clock(),
+        )
         assert await self.audit.verify() is None
         return entry
 
@@ -122,10 +130,13 @@ async def test_a_lead_shelves_with_reason_and_duration(parts: Parts) -> None:
     alarm = parts.engine.get("T1.H")
     assert alarm is not None
     assert (alarm.state, alarm.mode_by, alarm.mode_reason, alarm.shelved_until) == (
-        AlarmState.SHELVED, "lena", "sensor being replaced", parts.clock() + timedelta(hours=2))
+        AlarmState.SHELVED,
+        "lena",
+        "sensor being replaced",
+        parts.clock() + timedelta(hours=2),
+    )
     assert parts.engine.active() == []
-    entry = await parts.check_stored(ctx, "alarm.shelve", [("shelved", "T1.H", "shelved")],
-                                     "sensor being replaced")
+    entry = await parts.check_stored(ctx, "alarm.shelve", [("shelved", "T1.H", "shelved")], "sensor being replaced")
     assert (entry.old_value, entry.new_value) == ("T1.H: active_unack", "T1.H: shelved")
     assert entry.detail == "shelved for 2:00:00"
 
@@ -157,11 +168,11 @@ async def test_shelving_needs_a_reason(parts: Parts, reason: str | None) -> None
     assert await parts.audit_rows(ctx.id) == []
 
 
-@pytest.mark.parametrize("duration", [timedelta(hours=8, seconds=1), timedelta(days=2), timedelta(0),
-                                      timedelta(seconds=-5)])
+@pytest.mark.parametrize(
+    "duration", [timedelta(hours=8, seconds=1), timedelta(days=2), timedelta(0), timedelta(seconds=-5)]
+)
 @pytest.mark.req("ALM-007")
-async def test_shelving_longer_than_the_maximum_or_not_positive_is_refused(parts: Parts,
-                                                                          duration: timedelta) -> None:
+async def test_shelving_longer_than_the_maximum_or_not_positive_is_refused(parts: Parts, duration: timedelta) -> None:
     lena = await parts.person("lena", Role.LEAD)
     parts.put("T1", 20.0)
     assert parts.service.max_shelve == timedelta(hours=8)
@@ -192,8 +203,11 @@ async def test_the_maximum_itself_and_one_shot_are_allowed(parts: Parts) -> None
     parts.put("T2", 1.0)
     rows = await parts.journal_rows(alarm_id="T2.H")
     assert [(r.kind, r.state, r.action_id) for r in rows] == [
-        ("activated", "active_unack", None), ("shelved", "shelved", one_shot.id), ("cleared", "normal", None),
-        ("unshelved", "normal", None)]
+        ("activated", "active_unack", None),
+        ("shelved", "shelved", one_shot.id),
+        ("cleared", "normal", None),
+        ("unshelved", "normal", None),
+    ]
 
 
 @pytest.mark.req("ALM-008")
@@ -230,7 +244,8 @@ async def test_a_shelving_that_runs_out_is_journaled_by_the_writer(parts: Parts)
     assert [(r.kind, r.state, r.action_id, r.username, r.user_id) for r in rows] == [
         ("activated", "active_unack", None, None, None),
         ("shelved", "shelved", ctx.id, "lena", lena.user_id),
-        ("unshelved", "active_unack", None, None, None)]
+        ("unshelved", "active_unack", None, None, None),
+    ]
     assert rows[-1].source_time == rows[-1].server_time == parts.clock()
     assert rows[-1].comment == "shelving time ran out"
     # Nobody acted: no audit row besides the shelving's, and the chain holds.
@@ -269,10 +284,15 @@ async def test_out_of_service_and_return_to_service(parts: Parts, role: Role) ->
     alarm = parts.engine.get("T1.H")
     assert alarm is not None
     assert (alarm.state, alarm.mode_by, alarm.mode_at, alarm.mode_reason) == (
-        AlarmState.OUT_OF_SERVICE, "max", parts.clock(), "WO-4711 transmitter swap")
+        AlarmState.OUT_OF_SERVICE,
+        "max",
+        parts.clock(),
+        "WO-4711 transmitter swap",
+    )
     assert parts.engine.in_state(AlarmState.OUT_OF_SERVICE) == [alarm]
-    await parts.check_stored(out, "alarm.out_of_service", [("out_of_service", "T1.H", "out_of_service")],
-                             "WO-4711 transmitter swap")
+    await parts.check_stored(
+        out, "alarm.out_of_service", [("out_of_service", "T1.H", "out_of_service")], "WO-4711 transmitter swap"
+    )
     # Time does not end it; the process goes on underneath.
     parts.clock.advance(86_400)
     parts.engine.tick()
@@ -282,8 +302,9 @@ async def test_out_of_service_and_return_to_service(parts: Parts, role: Role) ->
     back = act(boss)
     await parts.service.return_to_service(back, ["T1.H"], "transmitter swapped")
     assert parts.state("T1.H") is AlarmState.ACTIVE_UNACK
-    await parts.check_stored(back, "alarm.return_to_service", [("returned_to_service", "T1.H", "active_unack")],
-                             "transmitter swapped")
+    await parts.check_stored(
+        back, "alarm.return_to_service", [("returned_to_service", "T1.H", "active_unack")], "transmitter swapped"
+    )
     lena = await parts.person("lena", Role.LEAD)
     with pytest.raises(PermissionDenied):
         await parts.service.return_to_service(lena, ["T1.H"])

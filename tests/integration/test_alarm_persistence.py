@@ -37,7 +37,9 @@ areas:
 def plant_with(n: int):
     tags = "\n".join(
         f"          - {{name: T{i}, endpoint: e, node_id: 'ns=2;s=T{i}', "
-        f"alarms: [{{type: H, limit: 10, priority: {1 + i % 4}, message: 'T{i} high'}}]}}" for i in range(n))
+        f"alarms: [{{type: H, limit: 10, priority: {1 + i % 4}, message: 'T{i} high'}}]}}"
+        for i in range(n)
+    )
     return parse_config(PLANT.format(tags=tags))
 
 
@@ -87,7 +89,8 @@ async def test_acknowledge_is_stored_with_person_comment_and_audit(db: Database)
     async with db.session() as s:
         acks = list((await s.execute(sa.select(Acknowledgement))).scalars())
     assert [(a.alarm_id, a.username, a.comment, a.activation_source_time) for a in acks] == [
-        ("T1.H", "olga", "valve checked", T0)]
+        ("T1.H", "olga", "valve checked", T0)
+    ]
     audit = await parts.audit.query(action="alarm.acknowledge")
     assert audit[0].action_id == acks[0].action_id == olga.id
     assert await parts.audit.verify() is None

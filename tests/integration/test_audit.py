@@ -32,12 +32,24 @@ async def fill(audit: AuditLog, clock: ManualClock, count: int) -> list[AuditEnt
 
 @pytest.mark.req("REC-001")
 async def test_record_fills_who_what_when(audit: AuditLog, clock: ManualClock) -> None:
-    entry = await audit.record(ALICE, "alarm.shelve", "alarm", "L1.TempHigh", old_value="unack_active",
-                               new_value={"state": "shelved", "minutes": 30}, reason="sensor replaced")
+    entry = await audit.record(
+        ALICE,
+        "alarm.shelve",
+        "alarm",
+        "L1.TempHigh",
+        old_value="unack_active",
+        new_value={"state": "shelved", "minutes": 30},
+        reason="sensor replaced",
+    )
     [stored] = await audit.query()
     assert stored == entry
     assert (stored.id, stored.at, stored.user_id, stored.username, stored.station) == (
-        1, clock.now(), 1, "alice", "panel-1")
+        1,
+        clock.now(),
+        1,
+        "alice",
+        "panel-1",
+    )
     assert (stored.action, stored.object_type, stored.object_id) == ("alarm.shelve", "alarm", "L1.TempHigh")
     assert stored.old_value == "unack_active"
     assert stored.new_value == '{"minutes": 30, "state": "shelved"}'
@@ -89,8 +101,9 @@ async def test_concurrent_appends_keep_one_unbroken_chain(db: Database, clock: M
     await other.start()
     try:
         first, second = AuditLog(db, clock), AuditLog(other, clock)
-        await asyncio.gather(*(log.record(ALICE, "note.add", "shift_note", str(i))
-                               for i in range(15) for log in (first, second)))
+        await asyncio.gather(
+            *(log.record(ALICE, "note.add", "shift_note", str(i)) for i in range(15) for log in (first, second))
+        )
     finally:
         await other.stop()
     entries = await AuditLog(db, clock).query()
@@ -99,9 +112,7 @@ async def test_concurrent_appends_keep_one_unbroken_chain(db: Database, clock: M
 
 
 @pytest.mark.req("REC-001")
-async def test_appends_in_a_callers_session_do_not_deadlock_with_other_appends(
-    db: Database, audit: AuditLog
-) -> None:
+async def test_appends_in_a_callers_session_do_not_deadlock_with_other_appends(db: Database, audit: AuditLog) -> None:
     # The alarm service writes its records and their audit rows in its own write session. While that session
     # holds the database lock, another append waits for it; the service's next append must not wait for that one.
     async def service_transaction() -> asyncio.Task[AuditEntry]:
@@ -156,8 +167,10 @@ async def test_require_audits_the_refusal(audit: AuditLog) -> None:
 @pytest.mark.req("REC-002")
 async def test_the_database_refuses_update_and_delete(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     await fill(audit, clock, 2)
-    for statement in ("UPDATE audit_entries SET username = 'mallory' WHERE id = 1",
-                      "DELETE FROM audit_entries WHERE id = 2"):
+    for statement in (
+        "UPDATE audit_entries SET username = 'mallory' WHERE id = 1",
+        "DELETE FROM audit_entries WHERE id = 2",
+    ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             await execute(db, statement)
     assert len(await audit.query()) == 2
@@ -178,8 +191,9 @@ async def test_verify_finds_an_update_with_a_recomputed_row_hash(
     entries = await fill(audit, clock, 6)
     await drop_audit_guards(db)
     forged = entries[2].model_copy(update={"username": "mallory"})
-    await execute(db, "UPDATE audit_entries SET username = 'mallory', row_hash = :h WHERE id = 3",
-                  {"h": row_hash(forged)})
+    await execute(
+        db, "UPDATE audit_entries SET username = 'mallory', row_hash = :h WHERE id = 3", {"h": row_hash(forged)}
+    )
     # Row 3 is self-consistent now, but row 4 still points at the original.
     assert await audit.verify() == 4
 

@@ -53,12 +53,24 @@ async def seed(audit: AuditLog, clock: ManualClock) -> list[AuditEntry]:
     clock.advance(60)
     rows.append(await audit.record(OLGA, "note.add", "shift_note", "7", new_value="filler 2 jammed twice"))
     clock.advance(60)
-    rows.append(await audit.record(LENA, "alarm.shelve", "alarm", "L1.M1.Temp.H", old_value="unack_active",
-                                   new_value="shelved", reason="sensor replaced, recalibrating"))
+    rows.append(
+        await audit.record(
+            LENA,
+            "alarm.shelve",
+            "alarm",
+            "L1.M1.Temp.H",
+            old_value="unack_active",
+            new_value="shelved",
+            reason="sensor replaced, recalibrating",
+        )
+    )
     clock.advance(60)
     # As hmi.records.signatures records a signing: the manifestation as new value, the content binding as detail.
-    rows.append(await audit.record(LENA, "sign", "shift_note", "7", new_value=MANIFESTATION,
-                                   detail="signature 1; content sha256 abc"))
+    rows.append(
+        await audit.record(
+            LENA, "sign", "shift_note", "7", new_value=MANIFESTATION, detail="signature 1; content sha256 abc"
+        )
+    )
     clock.advance(60)
     rows.append(await audit.record(OLGA, "note.add", "shift_note", "8", new_value='=HYPERLINK("http://evil")'))
     clock.advance(60)
@@ -67,8 +79,10 @@ async def seed(audit: AuditLog, clock: ManualClock) -> list[AuditEntry]:
 
 async def allow_tampering(db: Database) -> None:
     """First show the database refuses edits, then switch its guard off as the database owner could."""
-    for statement in ("UPDATE audit_entries SET new_value = 'x' WHERE id = 3",
-                      "DELETE FROM audit_entries WHERE id = 3"):
+    for statement in (
+        "UPDATE audit_entries SET new_value = 'x' WHERE id = 3",
+        "DELETE FROM audit_entries WHERE id = 3",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             await execute(db, statement)
     await drop_audit_guards(db)
@@ -112,8 +126,9 @@ async def test_verify_finds_a_changed_value(hmi: Hmi, db: Database, audit: Audit
     await execute(db, "UPDATE audit_entries SET new_value = 'unshelved' WHERE id = 3")
     code, out, _ = await hmi("audit", "verify", "--db", db.url)
     assert code == 1
-    assert out.splitlines()[0] == ("BROKEN at row 3: its content does not match its hash "
-                                   "(the row was changed after it was written)")
+    assert out.splitlines()[0] == (
+        "BROKEN at row 3: its content does not match its hash (the row was changed after it was written)"
+    )
 
 
 @pytest.mark.req("REC-004")
@@ -134,8 +149,9 @@ async def test_verify_finds_a_rehashed_row_by_its_successor(db: Database, audit:
     await allow_tampering(db)
     forged = rows[1].model_copy(update={"new_value": "nothing happened"})
     forged_hash = row_hash(forged)
-    await execute(db, f"UPDATE audit_entries SET new_value = 'nothing happened', row_hash = '{forged_hash}' "
-                      "WHERE id = 2")
+    await execute(
+        db, f"UPDATE audit_entries SET new_value = 'nothing happened', row_hash = '{forged_hash}' WHERE id = 2"
+    )
     check = await audit.check_chain()
     assert (check.broken_at, check.rows) == (3, 2)
     assert check.reason == "its link to row 2 does not match that row's hash (row 2 or this link changed)"
@@ -155,8 +171,16 @@ async def test_unreachable_or_missing_database_exits_2(hmi: Hmi, tmp_path: Path)
     assert code == 2
     assert "does not exist" in err
     assert not (tmp_path / "nowhere").exists()  # no empty database was created to report an "intact" trail
-    code, _, err = await hmi("audit", "export", "--format", "csv", "--out", str(tmp_path / "x.csv"),
-                             "--db", f"postgresql://hmi@127.0.0.1:{free_port()}/hmi")
+    code, _, err = await hmi(
+        "audit",
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "x.csv"),
+        "--db",
+        f"postgresql://hmi@127.0.0.1:{free_port()}/hmi",
+    )
     assert code == 2
     assert "is not reachable" in err
 
@@ -167,8 +191,22 @@ async def test_export_csv_filtered_by_user_and_object(
 ) -> None:
     await seed(audit, clock)
     out_file = tmp_path / "audit.csv"
-    code, out, err = await hmi("audit", "export", "--format", "csv", "--out", str(out_file), "--db", db.url,
-                               "--user", "olga", "--object", "shift_note", "--timezone", "Europe/Berlin")
+    code, out, err = await hmi(
+        "audit",
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out_file),
+        "--db",
+        db.url,
+        "--user",
+        "olga",
+        "--object",
+        "shift_note",
+        "--timezone",
+        "Europe/Berlin",
+    )
     assert (code, err) == (0, "")
     assert out == f"exported 2 rows to {out_file}\n"
     records = csv_records(out_file.read_text(encoding="utf-8-sig"))
@@ -176,7 +214,7 @@ async def test_export_csv_filtered_by_user_and_object(
     assert records[0]["time_utc"] == "2025-01-06T06:01:00.000000+00:00"
     assert records[0]["time_local"] == "2025-01-06T07:01:00.000000+01:00"
     assert records[0]["zone"] == "Europe/Berlin"
-    assert records[1]["new_value"] == "'=HYPERLINK(\"http://evil\")"  # defused for spreadsheets
+    assert records[1]["new_value"] == '\'=HYPERLINK("http://evil")'  # defused for spreadsheets
     # The export itself is on the record, with its filter.
     [export] = await audit.query(action="audit.export")
     assert export.username.startswith("cli")
@@ -190,13 +228,38 @@ async def test_export_json_by_time_object_id_and_action(
     await seed(audit, clock)
     out_file = tmp_path / "audit.json"
     # A time without offset is plant local time: 07:01 CET is 06:01 UTC.
-    code, _, err = await hmi("audit", "export", "--format", "json", "--out", str(out_file), "--db", db.url,
-                             "--since", "2025-01-06T07:01", "--until", "2025-01-06T06:04+00:00",
-                             "--timezone", "Europe/Berlin")
+    code, _, err = await hmi(
+        "audit",
+        "export",
+        "--format",
+        "json",
+        "--out",
+        str(out_file),
+        "--db",
+        db.url,
+        "--since",
+        "2025-01-06T07:01",
+        "--until",
+        "2025-01-06T06:04+00:00",
+        "--timezone",
+        "Europe/Berlin",
+    )
     assert (code, err) == (0, "")
     assert [r["id"] for r in json.loads(out_file.read_text(encoding="utf-8"))["rows"]] == [2, 3, 4]
-    code, _, _ = await hmi("audit", "export", "--format", "json", "--out", str(out_file), "--db", db.url,
-                           "--object", "shift_note:7", "--action", "sign")
+    code, _, _ = await hmi(
+        "audit",
+        "export",
+        "--format",
+        "json",
+        "--out",
+        str(out_file),
+        "--db",
+        db.url,
+        "--object",
+        "shift_note:7",
+        "--action",
+        "sign",
+    )
     assert code == 0
     [row] = json.loads(out_file.read_text(encoding="utf-8"))["rows"]
     assert (row["id"], row["new_value"], row["username"]) == (4, MANIFESTATION, "lena")
@@ -222,12 +285,14 @@ async def test_export_pdf_is_a_pdf_with_the_rows(
 
 @pytest.mark.req("REC-006")
 async def test_export_refuses_bad_filters(hmi: Hmi, db: Database, tmp_path: Path) -> None:
-    code, _, err = await hmi("audit", "export", "--format", "csv", "--out", str(tmp_path / "a.csv"), "--db", db.url,
-                             "--since", "yesterday")
+    code, _, err = await hmi(
+        "audit", "export", "--format", "csv", "--out", str(tmp_path / "a.csv"), "--db", db.url, "--since", "yesterday"
+    )
     assert code == 1
     assert "--since 'yesterday' is not an ISO 8601 time" in err
-    code, _, err = await hmi("audit", "export", "--format", "csv", "--out", str(tmp_path / "a.csv"), "--db", db.url,
-                             "--object", ":7")
+    code, _, err = await hmi(
+        "audit", "export", "--format", "csv", "--out", str(tmp_path / "a.csv"), "--db", db.url, "--object", ":7"
+    )
     assert code == 1
     assert "has no type" in err
     assert not (tmp_path / "a.csv").exists()
@@ -255,8 +320,12 @@ def test_parse_object_splits_on_the_first_colon() -> None:
 def test_filter_describes_itself_in_plant_time() -> None:
     flt = AuditFilter.build(since=datetime(2025, 1, 6, 6, 0, tzinfo=UTC), username="olga", obj="alarm:A1")
     assert flt.describe(BERLIN) == "from 2025-01-06 07:00 CET to now · user olga · object alarm:A1"
-    assert flt.as_dict() == {"since": "2025-01-06T06:00:00.000000+00:00", "user": "olga", "object_type": "alarm",
-                             "object_id": "A1"}
+    assert flt.as_dict() == {
+        "since": "2025-01-06T06:00:00.000000+00:00",
+        "user": "olga",
+        "object_type": "alarm",
+        "object_id": "A1",
+    }
     with pytest.raises(ValueError, match="timezone-aware"):
         AuditFilter.build(since=datetime(2025, 1, 6))  # noqa: DTZ001 - the naive time is the point
 
@@ -268,7 +337,10 @@ async def test_formats_carry_every_field(audit: AuditLog, clock: ManualClock) ->
     assert [r["action"] for r in records] == ["login", "note.add", "alarm.shelve", "sign", "note.add"]
     shelve = records[2]
     assert (shelve["old_value"], shelve["new_value"], shelve["reason"]) == (
-        "unack_active", "shelved", "sensor replaced, recalibrating")
+        "unack_active",
+        "shelved",
+        "sensor replaced, recalibrating",
+    )
     assert (shelve["user_id"], shelve["station"]) == ("2", "office")
     assert [r["id"] for r in json.loads(audit_json(rows))["rows"]] == [1, 2, 3, 4, 5]
 
@@ -278,12 +350,26 @@ async def test_pdf_shows_times_values_and_the_signature_in_bold(audit: AuditLog,
     await seed(audit, clock)
     rows = await read_rows(audit, AuditFilter())
     pdf = await asyncio.to_thread(
-        audit_pdf, rows, title="Test Plant", zone=BERLIN, generated_by="max",
-        generated_at=clock.now() + timedelta(hours=1), filter_text="all rows", compress=False)
+        audit_pdf,
+        rows,
+        title="Test Plant",
+        zone=BERLIN,
+        generated_by="max",
+        generated_at=clock.now() + timedelta(hours=1),
+        filter_text="all rows",
+        compress=False,
+    )
     assert pdf.startswith(b"%PDF")
-    for text in (b"Audit trail \\267 Test Plant", b"Page 1 of 1", b"2025-01-06 06:02:00 UTC",
-                 b"2025-01-06 07:02:00 CET", b"alarm.shelve", b"sensor replaced, recalibrating", b"unack_active",
-                 b"alarm:L1.M1.Temp.H"):
+    for text in (
+        b"Audit trail \\267 Test Plant",
+        b"Page 1 of 1",
+        b"2025-01-06 06:02:00 UTC",
+        b"2025-01-06 07:02:00 CET",
+        b"alarm.shelve",
+        b"sensor replaced, recalibrating",
+        b"unack_active",
+        b"alarm:L1.M1.Temp.H",
+    ):
         assert text in pdf, text
     # The manifestation is set in Helvetica-Bold: the font selected right before its text in the page stream.
     bold = re.search(rb"/(F\d+) \d+ Tf [^/]*?\(Lena Lead \\\(lena\\\) \\267 2025-01-06 07:03:00 CET", pdf)
@@ -299,8 +385,18 @@ async def test_pdf_shows_times_values_and_the_signature_in_bold(audit: AuditLog,
 @pytest.mark.req("REC-009")
 def test_only_real_signings_show_a_manifestation() -> None:
     def entry(action: str, new_value: str | None, detail: str | None = None) -> AuditEntry:
-        return AuditEntry(id=1, at=datetime(2025, 1, 6, tzinfo=UTC), username="lena", action=action, object_type="x",
-                          object_id="1", new_value=new_value, detail=detail, prev_hash="", row_hash="")
+        return AuditEntry(
+            id=1,
+            at=datetime(2025, 1, 6, tzinfo=UTC),
+            username="lena",
+            action=action,
+            object_type="x",
+            object_id="1",
+            new_value=new_value,
+            detail=detail,
+            prev_hash="",
+            row_hash="",
+        )
 
     assert is_signature(entry("sign", MANIFESTATION))
     assert manifestation(entry("sign", MANIFESTATION, "signature 1")) == MANIFESTATION

@@ -16,9 +16,7 @@ PASSWORD = "correct horse"
 
 
 @pytest.mark.req("REC-001", "ACC-014", "SEC-001")
-async def test_create_user_stores_an_argon2_hash_and_audits(
-    db: Database, audit: AuditLog, clock: ManualClock
-) -> None:
+async def test_create_user_stores_an_argon2_hash_and_audits(db: Database, audit: AuditLog, clock: ManualClock) -> None:
     # The production hasher, not the fast one the other tests use.
     users = UserService(db, audit, clock)
     user = await users.create_user("Alice", PASSWORD, "operator", " Alice Adams ")
@@ -67,7 +65,12 @@ async def test_sign_in_returns_a_context_and_audits_the_login(users: UserService
     ctx = (await users.sign_in(" Alice", PASSWORD, station="panel-3")).ctx
     assert ctx is not None
     assert (ctx.user_id, ctx.username, ctx.full_name, ctx.role, ctx.station) == (
-        user.id, "alice", "Alice Adams", Role.LEAD, "panel-3")
+        user.id,
+        "alice",
+        "Alice Adams",
+        Role.LEAD,
+        "panel-3",
+    )
     [login] = await audit.query(action="login")
     assert (login.user_id, login.username, login.station, login.action_id) == (user.id, "alice", "panel-3", ctx.id)
 
@@ -79,13 +82,21 @@ async def test_failed_logins_are_audited_with_the_reason(users: UserService, aud
     assert (await users.sign_in("mallory", PASSWORD, station="panel-2")).ctx is None
     [wrong] = await audit.query(action="login.failed")
     assert (wrong.user_id, wrong.username, wrong.station, wrong.reason) == (
-        user.id, "alice", "panel-1", "wrong password")
+        user.id,
+        "alice",
+        "panel-1",
+        "wrong password",
+    )
     # Unknown names are counted per address and written as one row when the window closes (here: at stop).
     assert await audit.query(action="login.failed.unknown") == []
     await users.stop()
     [unknown] = await audit.query(action="login.failed.unknown")
     assert (unknown.object_type, unknown.object_id, unknown.station, unknown.reason) == (
-        "client", "panel-2", "panel-2", "login: unknown user")
+        "client",
+        "panel-2",
+        "panel-2",
+        "login: unknown user",
+    )
     assert '"count": 1' in (unknown.new_value or "")
 
 
@@ -99,7 +110,12 @@ async def test_disabled_users_cannot_sign_in(users: UserService, admin: ActionCo
     assert failed.reason == "account disabled"
     [change] = await audit.query(action="user.disable")
     assert (change.username, change.object_id, change.old_value, change.new_value, change.reason) == (
-        "root", "alice", '{"disabled": false}', '{"disabled": true}', "left the company")
+        "root",
+        "alice",
+        '{"disabled": false}',
+        '{"disabled": true}',
+        "left the company",
+    )
     await users.set_disabled(admin, "alice", False)
     assert (await users.sign_in("alice", PASSWORD)).ctx is not None
     assert [u.username for u in await users.list_users()] == ["alice", "root"]

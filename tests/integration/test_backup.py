@@ -48,8 +48,7 @@ def _kept(data: Path) -> list[Path]:
 
 
 @pytest.mark.req("REC-015")
-def test_backup_then_restore_keeps_every_row_and_the_chain(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_backup_then_restore_keeps_every_row_and_the_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     key = load_or_create_key(data / "audit.key")[0]
     asyncio.run(_write_rows(data / "hmi.db", 5, key))
@@ -121,8 +120,21 @@ def test_a_backup_whose_chain_was_edited_is_refused(tmp_path: Path, capsys: pyte
     assert (data / "hmi.db").read_bytes() == before
     assert _kept(data) == []
     # A keyed backup cannot be checked without its key: refused, not restored unchecked.
-    assert main(["audit", "restore", "--data-dir", str(data), "--from", str(data / "hmi.db"),
-                 "--key-file", str(tmp_path / "missing.key")]) == 2
+    assert (
+        main(
+            [
+                "audit",
+                "restore",
+                "--data-dir",
+                str(data),
+                "--from",
+                str(data / "hmi.db"),
+                "--key-file",
+                str(tmp_path / "missing.key"),
+            ]
+        )
+        == 2
+    )
 
 
 @pytest.mark.req("REC-015")
@@ -133,8 +145,9 @@ async def test_restore_is_refused_while_an_hmi_runs_on_the_database(
     await _write_rows(data / "hmi.db", 2)
     backup = tmp_path / "b.db"
     assert await asyncio.to_thread(main, ["audit", "backup", "--data-dir", str(data), "--out", str(backup)]) == 0
-    rt = Runtime(small_plant(f"opc.tcp://127.0.0.1:{free_port()}"), Database(f"sqlite:///{data / 'hmi.db'}"),
-                 data_dir=data)
+    rt = Runtime(
+        small_plant(f"opc.tcp://127.0.0.1:{free_port()}"), Database(f"sqlite:///{data / 'hmi.db'}"), data_dir=data
+    )
     await rt.start()
     try:
         capsys.readouterr()
@@ -159,7 +172,7 @@ def test_the_kept_copy_holds_rows_still_in_the_wal(tmp_path: Path, capsys: pytes
     # A process that commits and then dies (power cut, kill -9) leaves its rows in the WAL, not the main file.
     script = textwrap.dedent(f"""
         import os, sqlite3
-        con = sqlite3.connect({str(data / 'hmi.db')!r})
+        con = sqlite3.connect({str(data / "hmi.db")!r})
         con.execute("PRAGMA wal_autocheckpoint=0")
         for i in range(3):
             con.execute("INSERT INTO alarm_events (alarm_id, tag, area, line, priority, kind, state, message, "
@@ -189,13 +202,21 @@ def test_restore_writes_nothing_but_the_database_and_anchor(tmp_path: Path) -> N
     backup_bytes = backup.read_bytes()
     assert main(["audit", "restore", "--data-dir", str(data), "--from", str(backup)]) == 0
     assert backup.read_bytes() == backup_bytes, "the backup itself is never changed"
-    leftovers = {p.name for p in data.iterdir()} - {"hmi.db", "hmi.db-wal", "hmi.db-shm", "hmi.db.lock",
-                                                     "audit.anchor", _kept(data)[0].name}
+    leftovers = {p.name for p in data.iterdir()} - {
+        "hmi.db",
+        "hmi.db-wal",
+        "hmi.db-shm",
+        "hmi.db.lock",
+        "audit.anchor",
+        _kept(data)[0].name,
+    }
     assert leftovers == set()
 
 
 @pytest.mark.req("REC-015")
 def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", "backup", "--db", "postgresql://postgres@127.0.0.1:5432/test", "--out",
-                 str(tmp_path / "x.db")]) == 2
+    assert (
+        main(["audit", "backup", "--db", "postgresql://postgres@127.0.0.1:5432/test", "--out", str(tmp_path / "x.db")])
+        == 2
+    )
     assert "pg_dump" in capsys.readouterr().err

@@ -51,14 +51,16 @@ async def test_browsing_the_simulator_gives_a_valid_configuration(plant: PlantCo
     assert browsed.tags["Line1.Filler.Temperature"].tag.description == "Product temperature at the filler bowl"
     machines = {m.name: m for _, line in browsed.lines() for m in line.machines}
     assert set(machines) == {"Line1", "Line2", "Line3", "Load"} | {
-        f"Line{n}.{m}" for n in (1, 2, 3) for m in ("Filler", "Capper", "Labeler", "CasePacker")}
+        f"Line{n}.{m}" for n in (1, 2, 3) for m in ("Filler", "Capper", "Labeler", "CasePacker")
+    }
     assert machines["Line2.Capper"].state_tag == "Line2.Capper.State"
     assert len(machines["Load"].tags) == EXTRA
 
 
 @pytest.mark.req("OPC-012")
-async def test_hmi_browse_writes_the_file_and_a_summary(sim: PlantSimulator, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+async def test_hmi_browse_writes_the_file_and_a_summary(
+    sim: PlantSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "plant.yaml"
     args = argparse.Namespace(url=sim.url, out=out, force=False, timeout=5.0)
     code = await _in_thread(browse_cli.handle, args)
@@ -73,8 +75,7 @@ async def test_hmi_browse_writes_the_file_and_a_summary(sim: PlantSimulator, tmp
 
 
 @pytest.mark.req("OPC-012")
-async def test_an_unreachable_server_is_a_clear_error_not_a_traceback(
-        capsys: pytest.CaptureFixture[str]) -> None:
+async def test_an_unreachable_server_is_a_clear_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(BrowseError, match="cannot connect"):
         await browse_server("opc.tcp://127.0.0.1:1", timeout_s=2)
     args = argparse.Namespace(url="opc.tcp://127.0.0.1:1", out=None, force=False, timeout=2.0)

@@ -29,8 +29,9 @@ def test_run_with_a_missing_config_exits_2(tmp_path: Path, capsys: pytest.Captur
 @pytest.mark.req("OPS-001")
 def test_run_with_an_unreachable_database_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plant = Path(__file__).resolve().parents[2] / "assets" / "demo-plant.yaml"
-    code = main(["run", "--config", str(plant), "--data-dir", str(tmp_path),
-                 "--db", "postgresql://postgres@127.0.0.1:1/hmi"])
+    code = main(
+        ["run", "--config", str(plant), "--data-dir", str(tmp_path), "--db", "postgresql://postgres@127.0.0.1:1/hmi"]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "PostgreSQL at 127.0.0.1:1/hmi is not reachable" in err

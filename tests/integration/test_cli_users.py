@@ -23,8 +23,18 @@ def db_args(db: Database) -> Sequence[str]:
 
 @pytest.mark.req("ACC-014")
 async def test_add_with_password_from_stdin(hmi: Hmi, db: Database, users: UserService, audit: AuditLog) -> None:
-    code, out, err = await hmi("users", "add", "Olga", "--role", "operator", "--full-name", "Olga Orlova",
-                               "--password-stdin", *db_args(db), stdin="line one secret\n")
+    code, out, err = await hmi(
+        "users",
+        "add",
+        "Olga",
+        "--role",
+        "operator",
+        "--full-name",
+        "Olga Orlova",
+        "--password-stdin",
+        *db_args(db),
+        stdin="line one secret\n",
+    )
     assert (code, err) == (0, "")
     assert out == "created user olga (operator)\n"
     ctx = (await users.sign_in("olga", "line one secret")).ctx
@@ -38,15 +48,18 @@ async def test_add_with_password_from_stdin(hmi: Hmi, db: Database, users: UserS
 
 @pytest.mark.req("ACC-002", "ACC-014")
 async def test_duplicate_and_policy_errors_exit_1_with_a_message(hmi: Hmi, db: Database) -> None:
-    assert (await hmi("users", "add", "olga", "--role", "lead", "--password-stdin", *db_args(db),
-                      stdin="line one secret\n"))[0] == 0
-    code, _, err = await hmi("users", "add", "OLGA", "--role", "lead", "--password-stdin", *db_args(db),
-                               stdin="another secret\n")
+    assert (
+        await hmi("users", "add", "olga", "--role", "lead", "--password-stdin", *db_args(db), stdin="line one secret\n")
+    )[0] == 0
+    code, _, err = await hmi(
+        "users", "add", "OLGA", "--role", "lead", "--password-stdin", *db_args(db), stdin="another secret\n"
+    )
     assert code == 1
     assert "user 'olga' already exists" in err
     assert "Traceback" not in err
-    code, _, err = await hmi("users", "add", "pete", "--role", "lead", "--password-stdin", *db_args(db),
-                             stdin="short\n")
+    code, _, err = await hmi(
+        "users", "add", "pete", "--role", "lead", "--password-stdin", *db_args(db), stdin="short\n"
+    )
     assert code == 1
     assert "at least 8 characters" in err
     code, _, err = await hmi("users", "add", "pete", "--role", "lead", "--password-stdin", *db_args(db), stdin="")
@@ -56,8 +69,18 @@ async def test_duplicate_and_policy_errors_exit_1_with_a_message(hmi: Hmi, db: D
 
 @pytest.mark.req("ACC-014")
 async def test_list_disable_enable_and_reset_password(hmi: Hmi, db: Database, users: UserService) -> None:
-    await hmi("users", "add", "olga", "--role", "operator", "--full-name", "Olga Orlova", "--password-stdin",
-              *db_args(db), stdin="line one secret\n")
+    await hmi(
+        "users",
+        "add",
+        "olga",
+        "--role",
+        "operator",
+        "--full-name",
+        "Olga Orlova",
+        "--password-stdin",
+        *db_args(db),
+        stdin="line one secret\n",
+    )
     code, out, _ = await hmi("users", "list", *db_args(db))
     assert code == 0
     header, row = out.splitlines()
@@ -68,8 +91,9 @@ async def test_list_disable_enable_and_reset_password(hmi: Hmi, db: Database, us
     assert (await users.sign_in("olga", "line one secret")).ctx is None
     assert (await hmi("users", "enable", "olga", *db_args(db)))[0] == 0
 
-    code, out, _ = await hmi("users", "reset-password", "olga", "--password-stdin", *db_args(db),
-                             stdin="a new secret\n")
+    code, out, _ = await hmi(
+        "users", "reset-password", "olga", "--password-stdin", *db_args(db), stdin="a new secret\n"
+    )
     assert (code, out) == (0, "password of olga replaced\n")
     assert (await users.sign_in("olga", "a new secret")).ctx is not None
 
@@ -95,8 +119,17 @@ async def test_default_database_is_in_the_data_folder(
     code, _, _ = await hmi("users", "add", "olga", "--role", "lead", "--password-stdin", stdin="line one secret\n")
     assert code == 0
     assert (tmp_path / "hmi-data" / "hmi.db").is_file()
-    code, _, _ = await hmi("users", "add", "pete", "--role", "lead", "--password-stdin", "--data-dir", "elsewhere",
-                           stdin="line one secret\n")
+    code, _, _ = await hmi(
+        "users",
+        "add",
+        "pete",
+        "--role",
+        "lead",
+        "--password-stdin",
+        "--data-dir",
+        "elsewhere",
+        stdin="line one secret\n",
+    )
     assert code == 0
     assert (tmp_path / "elsewhere" / "hmi.db").is_file()
 
@@ -124,7 +157,6 @@ async def test_without_a_terminal_the_password_must_come_from_stdin(hmi: Hmi, tm
     assert "--password-stdin" in err
 
 
-
 class Terminal(io.StringIO):
     """Standard input that claims to be a terminal: the outermost edge, so a stand-in is allowed here."""
 
@@ -132,15 +164,23 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize(("answers", "code", "message"), [
-    (["line one secret", "line one secret"], 0, "created user olga"),
-    (["line one secret", "line one secreT"], 1, "the passwords do not match"),
-    (["short"], 1, "at least 8 characters"),
-])
+@pytest.mark.parametrize(
+    ("answers", "code", "message"),
+    [
+        (["line one secret", "line one secret"], 0, "created user olga"),
+        (["line one secret", "line one secreT"], 1, "the passwords do not match"),
+        (["short"], 1, "at least 8 characters"),
+    ],
+)
 @pytest.mark.req("ACC-014")
 async def test_password_is_asked_twice_at_a_terminal(
-    db: Database, users: UserService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    answers: list[str], code: int, message: str,
+    db: Database,
+    users: UserService,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    answers: list[str],
+    code: int,
+    message: str,
 ) -> None:
     prompts: list[str] = []
 

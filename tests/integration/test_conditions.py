@@ -48,8 +48,9 @@ class Connected:
         self.monitor = self.monitors[0]
         self.changes: Changes = []
         self.monitor.subscribe(self.changes.append)
-        self.source = OpcUaSource(endpoint(url), [], TagCache(), StatusBoard(), reconnect_max_delay=1.0,
-                                  session_hooks=self.monitors)
+        self.source = OpcUaSource(
+            endpoint(url), [], TagCache(), StatusBoard(), reconnect_max_delay=1.0, session_hooks=self.monitors
+        )
 
     async def start(self) -> None:
         for monitor in self.monitors:
@@ -142,8 +143,7 @@ async def test_refresh_after_connect_lists_conditions_already_active(sim: PlantS
 
 
 @pytest.mark.req("OPC-010")
-async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(
-        sim: PlantSimulator, hmi: Connected) -> None:
+async def test_acknowledge_round_trip_stores_ack_and_comment_on_the_server(sim: PlantSimulator, hmi: Connected) -> None:
     await sim.set_condition(ESTOP, True)
     await until(lambda: ESTOP_ID in hmi.monitor.conditions)
     before = hmi.monitor.conditions[ESTOP_ID]
@@ -187,7 +187,8 @@ async def test_acknowledge_with_a_stale_event_id_is_refused_not_retried(sim: Pla
 
 @pytest.mark.req("OPC-010")
 async def test_acknowledge_errors_for_unknown_conditions_and_a_lost_connection(
-        sim: PlantSimulator, hmi: Connected) -> None:
+    sim: PlantSimulator, hmi: Connected
+) -> None:
     with pytest.raises(ConditionError) as unknown:
         await hmi.monitor.acknowledge("ns=2;s=Line9.Nothing", "x")
     assert unknown.value.status == "BadNodeIdUnknown"
@@ -220,7 +221,8 @@ async def test_retain_false_removes_the_entry(sim: PlantSimulator, hmi: Connecte
 
 @pytest.mark.req("OPC-009")
 async def test_server_restart_refresh_repopulates_and_removes_unconfirmed_entries(
-        plant: PlantConfig, sim: PlantSimulator) -> None:
+    plant: PlantConfig, sim: PlantSimulator
+) -> None:
     await sim.set_condition(ESTOP, True)
     await sim.set_condition(OVERTEMP, True)
     hmi = Connected(sim.url)
@@ -267,14 +269,17 @@ async def test_monitor_ends_its_subscription_on_stop(sim: PlantSimulator, hmi: C
     async with Client(sim.url, timeout=5) as client:
         condition_type = client.get_node(ua.ObjectIds.ConditionType)
         with pytest.raises(ua.UaStatusCodeError) as refused:
-            await condition_type.call_method(ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
-                                             ua.Variant(subscription_id, ua.VariantType.UInt32))
+            await condition_type.call_method(
+                ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
+                ua.Variant(subscription_id, ua.VariantType.UInt32),
+            )
     assert refused.value.code == ua.StatusCodes.BadSubscriptionIdInvalid
 
 
 @pytest.mark.req("OPS-008")
 async def test_simulator_raises_over_temperature_from_the_value_and_estop_from_inject_fault(
-        sim: PlantSimulator) -> None:
+    sim: PlantSimulator,
+) -> None:
     sim.pause()
     assert not sim.condition("Line1.Filler.OverTemperature").active
     await sim.set_value("Line1.Filler.Temperature", 10.2)  # H limit 10
@@ -287,8 +292,9 @@ async def test_simulator_raises_over_temperature_from_the_value_and_estop_from_i
 
     async with Client(sim.url, timeout=5) as client:
         controls = client.get_node("ns=2;s=Simulator")
-        result = await controls.call_method(ua.NodeId.from_string("ns=2;s=Simulator.InjectFault"), "Line3",
-                                            "EmergencyStop")
+        result = await controls.call_method(
+            ua.NodeId.from_string("ns=2;s=Simulator.InjectFault"), "Line3", "EmergencyStop"
+        )
     assert result == "ok"
     assert sim.condition("Line3.EmergencyStop").active
     assert sim.model.machine("Line3", "Filler").phase == "Aborting"

@@ -59,7 +59,9 @@ async def test_first_load_then_unchanged_then_changed(
     assert f"--- {path} (before)" in change.detail
 
     assert [(s.sha256, s.text, s.at) for s in await snapshots(db)] == [
-        (sha(before), before, first.at), (sha(after), after, change.at)]
+        (sha(before), before, first.at),
+        (sha(after), after, change.at),
+    ]
     assert [e.action for e in await audit.query(object_type="config")] == ["config.change", "config.load"]
     assert await audit.verify() is None
 
@@ -105,8 +107,10 @@ async def test_runtime_records_its_plant_file_at_start(db: Database, clock: Manu
 
 
 def _with_password(password: str) -> str:
-    return ("site:\n  name: Plant\nendpoints:\n  - name: plc1\n    url: opc.tcp://127.0.0.1:4840\n"
-            f"    username: op\n    password: '{password}'\nareas: []\n")
+    return (
+        "site:\n  name: Plant\nendpoints:\n  - name: plc1\n    url: opc.tcp://127.0.0.1:4840\n"
+        f"    username: op\n    password: '{password}'\nareas: []\n"
+    )
 
 
 @pytest.mark.req("SEC-008")
@@ -126,7 +130,8 @@ async def test_an_inline_password_never_reaches_snapshots_or_the_trail(
     assert f'-    password: "<redacted {fingerprint("old-secret-1")}>"' in change.detail
     assert f'+    password: "<redacted {fingerprint("new-secret-2")}>"' in change.detail
     stored = [s.text for s in await snapshots(db)] + [
-        str(v) for e in await audit.query(object_type="config") for v in (e.detail, e.old_value, e.new_value)]
+        str(v) for e in await audit.query(object_type="config") for v in (e.detail, e.old_value, e.new_value)
+    ]
     for text in stored:
         assert "old-secret-1" not in text
         assert "new-secret-2" not in text

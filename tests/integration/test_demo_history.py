@@ -42,8 +42,7 @@ async def test_backfill_records_states_counters_and_rollups(db: Database, audit:
 
 
 @pytest.mark.req("OEE-006", "OPS-007")
-async def test_demo_line2_today_counts_production_of_its_unscheduled_night_apart(db: Database,
-                                                                                 audit: AuditLog) -> None:
+async def test_demo_line2_today_counts_production_of_its_unscheduled_night_apart(db: Database, audit: AuditLog) -> None:
     # Line2 is scheduled Early and Late only; the demo model runs it through the night too. 23:00 in Berlin:
     # the back-filled two hours are the last of the late shift and the first of the night.
     plant = load_config(demo_config_path())

@@ -39,15 +39,25 @@ class World:
         self.signatures = SignatureService(db, audit, users, clock)
         self.alarms = AlarmService(self.engine, db, audit, clock)
         # No historian runs here: the shift's quantities are zero (test_production_counts_come_from_the_historian).
-        self.handover = HandoverService(self.plant, db, audit, self.signatures, self.notes, self.engine,
-                                        self.cache, clock, counts=OeeService(self.plant, db, audit, clock).counts)
+        self.handover = HandoverService(
+            self.plant,
+            db,
+            audit,
+            self.signatures,
+            self.notes,
+            self.engine,
+            self.cache,
+            clock,
+            counts=OeeService(self.plant, db, audit, clock).counts,
+        )
         self.clock = clock
         self.db = db
 
     def set(self, **values: object) -> None:
         now = self.clock.now()
-        self.cache.update([TagState(name.replace("_", "."), v, 0, Quality.GOOD, now, now, now)
-                           for name, v in values.items()])
+        self.cache.update(
+            [TagState(name.replace("_", "."), v, 0, Quality.GOOD, now, now, now) for name, v in values.items()]
+        )
 
 
 @pytest.fixture
@@ -59,8 +69,7 @@ def world(db: Database, audit: AuditLog, users: UserService, clock: ManualClock)
 
 
 @pytest.mark.req("REC-013")
-async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit: AuditLog,
-                                         clock: ManualClock) -> None:
+async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit: AuditLog, clock: ManualClock) -> None:
     # The Berlin early shift runs 05:00-13:00 UTC in January.
     clock.set(datetime(2025, 1, 6, 5, 30, tzinfo=UTC))
     lena = await sign_in(users, "lena", Role.LEAD)
@@ -71,8 +80,10 @@ async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit
     async with world.db.session(write=True) as session:
         # The journal writer is not running here; store the activations the engine made, as it would.
         for alarm in world.engine.active():
-            await session.execute(sa.insert(AlarmEvent),
-                                  [journal_row(AlarmChange(AlarmEventKind.ACTIVATED, alarm, clock.now()), clock.now())])
+            await session.execute(
+                sa.insert(AlarmEvent),
+                [journal_row(AlarmChange(AlarmEventKind.ACTIVATED, alarm, clock.now()), clock.now())],
+            )
         await session.commit()
     await world.alarms.shelve(lena, ["L1.M1.Temp.H"], "sensor check", timedelta(hours=2))
     await world.notes.add(olga, "L1", "Jam at M1 twice", "Early", clock.now().date(), category="production")
@@ -109,7 +120,11 @@ async def test_draft_sign_accept_and_pdf(world: World, users: UserService, audit
     assert accepted.state is HandoverState.ACCEPTED
     out, inc = await world.handover.signatures_of(accepted)
     assert (out.meaning, out.username, inc.meaning, inc.username) == (
-        "Handed over", "lena", "Reviewed / accepted", "kai")
+        "Handed over",
+        "lena",
+        "Reviewed / accepted",
+        "kai",
+    )
     assert await world.handover.verify(accepted)
 
     pdf = await world.handover.pdf(accepted)
@@ -144,8 +159,9 @@ async def test_changing_content_after_signing_fails_verification(world: World, u
 
 
 @pytest.mark.req("REC-013")
-async def test_production_counts_come_from_the_historian(world: World, users: UserService, audit: AuditLog,
-                                                         clock: ManualClock, tmp_path: Path) -> None:
+async def test_production_counts_come_from_the_historian(
+    world: World, users: UserService, audit: AuditLog, clock: ManualClock, tmp_path: Path
+) -> None:
     # The historian records the counters; the handover's quantities are then exact across an HMI restart and a
     # counter reset.
     from hmi.historian import Historian
@@ -163,8 +179,17 @@ async def test_production_counts_come_from_the_historian(world: World, users: Us
         await historian.stop()
     clock.advance(60)
     lena = await sign_in(users, "lena", Role.LEAD)
-    restarted = HandoverService(world.plant, world.db, audit, world.signatures, world.notes, world.engine,
-                                world.cache, clock, counts=OeeService(world.plant, world.db, audit, clock).counts)
+    restarted = HandoverService(
+        world.plant,
+        world.db,
+        audit,
+        world.signatures,
+        world.notes,
+        world.engine,
+        world.cache,
+        clock,
+        counts=OeeService(world.plant, world.db, audit, clock).counts,
+    )
     content = json.loads((await restarted.draft(lena, "L1")).content)
     [line] = content["production"]
     # 900 before the shift is the baseline: +100, +400, reset to 50 (+50), +250; rejects 9 -> 10 -> 11 -> 11 -> 13.
@@ -174,7 +199,8 @@ async def test_production_counts_come_from_the_historian(world: World, users: Us
 
 @pytest.mark.req("REC-013")
 async def test_with_signatures_off_the_incoming_lead_is_still_another_person(
-        world: World, users: UserService, audit: AuditLog, clock: ManualClock) -> None:
+    world: World, users: UserService, audit: AuditLog, clock: ManualClock
+) -> None:
     clock.set(datetime(2025, 1, 6, 5, 30, tzinfo=UTC))
     lena = await sign_in(users, "lena", Role.LEAD)
     kai = await sign_in(users, "kai", Role.LEAD)

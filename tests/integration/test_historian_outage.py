@@ -54,8 +54,12 @@ async def test_a_minute_without_postgres_loses_nothing(tmp_path: Path) -> None:
             for i in itertools.count():
                 now = datetime.now(UTC)
                 produced.append(float(i))
-                cache.update([TagState("O.Flow", float(i), 0, Quality.GOOD, now, now, now),
-                              TagState("O.Level", float(i % 50), 0, Quality.GOOD, now, now, now)])
+                cache.update(
+                    [
+                        TagState("O.Flow", float(i), 0, Quality.GOOD, now, now, now),
+                        TagState("O.Level", float(i % 50), 0, Quality.GOOD, now, now, now),
+                    ]
+                )
                 await asyncio.sleep(0.02)
 
         await historian.start()
@@ -69,8 +73,11 @@ async def test_a_minute_without_postgres_loses_nothing(tmp_path: Path) -> None:
             # The outage itself lasts its minute (that is what is tested), and at least until values kept coming
             # during it were spooled.
             await asyncio.sleep(OUTAGE_S)
-            await until(lambda: historian.status.spooled_batches > 0 and len(produced) - during_from >= 300, 30,
-                        "at least 300 values during the outage, spooled to disk")
+            await until(
+                lambda: historian.status.spooled_batches > 0 and len(produced) - during_from >= 300,
+                30,
+                "at least 300 values during the outage, spooled to disk",
+            )
             await proxy.restore()
             await until(lambda: historian.status.buffering_since is None, 60, "the spool to be replayed")
         finally:
@@ -86,10 +93,14 @@ async def test_a_minute_without_postgres_loses_nothing(tmp_path: Path) -> None:
         await direct.start()
         try:
             async with direct.session() as session:
-                flow = (await session.execute(sa.text(
-                    "SELECT value FROM samples WHERE tag = 'O.Flow' ORDER BY t_us"))).scalars().all()
-                level = (await session.execute(sa.text(
-                    "SELECT count(*) FROM samples WHERE tag = 'O.Level'"))).scalar_one()
+                flow = (
+                    (await session.execute(sa.text("SELECT value FROM samples WHERE tag = 'O.Flow' ORDER BY t_us")))
+                    .scalars()
+                    .all()
+                )
+                level = (
+                    await session.execute(sa.text("SELECT count(*) FROM samples WHERE tag = 'O.Level'"))
+                ).scalar_one()
             # Every value, in order, exactly once (the key forbids a second copy; the count would show a loss).
             assert flow == produced
             assert level == len(produced)

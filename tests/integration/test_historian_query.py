@@ -58,8 +58,16 @@ def fast_rows() -> list[dict[str, Any]]:
             value, quality = None, "bad"
         if s == STALE[0]:
             quality = "stale"
-        rows.append({"tag": "Q.Fast", "t_us": to_us(at(s)), "value": value, "text": None, "quality": quality,
-                     "status": 0 if quality == "good" else 0x80000000})
+        rows.append(
+            {
+                "tag": "Q.Fast",
+                "t_us": to_us(at(s)),
+                "value": value,
+                "text": None,
+                "quality": quality,
+                "status": 0 if quality == "good" else 0x80000000,
+            }
+        )
     return rows
 
 
@@ -73,8 +81,13 @@ async def store(db: Database, rows: list[dict[str, Any]]) -> None:
 async def query(db: Database) -> HistoryQuery:
     await store(db, fast_rows())
     slow = [(-300, 10.0), (180, 11.0), (780, 12.0)]  # every few minutes: max_interval 600
-    await store(db, [{"tag": "Q.Slow", "t_us": to_us(at(s)), "value": v, "text": None, "quality": "good",
-                      "status": 0} for s, v in slow])
+    await store(
+        db,
+        [
+            {"tag": "Q.Slow", "t_us": to_us(at(s)), "value": v, "text": None, "quality": "good", "status": 0}
+            for s, v in slow
+        ],
+    )
     return HistoryQuery(db, plant())
 
 
@@ -125,9 +138,12 @@ async def test_hours_downsampled_from_samples(query: HistoryQuery) -> None:
 async def stored(db: Database, tag: str, start: datetime, end: datetime) -> list[tuple[int, float | None]]:
     """(t_us, value) of the samples of `tag` with start <= time <= end, read straight from the table."""
     async with db.session() as session:
-        rows = (await session.execute(sa.text("SELECT t_us, value FROM samples WHERE tag = :tag AND t_us >= :a "
-                                              "AND t_us <= :b ORDER BY t_us"),
-                                      {"tag": tag, "a": to_us(start), "b": to_us(end)})).all()
+        rows = (
+            await session.execute(
+                sa.text("SELECT t_us, value FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b ORDER BY t_us"),
+                {"tag": tag, "a": to_us(start), "b": to_us(end)},
+            )
+        ).all()
     return [(r.t_us, r.value) for r in rows]
 
 
@@ -141,8 +157,9 @@ async def test_raw_when_few_with_exact_bad_span(query: HistoryQuery, db: Databas
     assert gap_times(s) == [BAD[0]]
     raw = await stored(db, "Q.Fast", at(3_500), at(4_000))
     # Every sample is a point except the bad one, which is the gap; the carried value sits at the start.
-    assert [t for t, v in zip(s.times, s.values, strict=True) if v is not None] == \
-        [from_us(t_us) for t_us, value in raw if value is not None]
+    assert [t for t, v in zip(s.times, s.values, strict=True) if v is not None] == [
+        from_us(t_us) for t_us, value in raw if value is not None
+    ]
 
 
 @pytest.mark.req("HIS-007")

@@ -67,8 +67,11 @@ def cache_of(h: Historian) -> TagCache:
 async def samples(db: Database, tag: str | None = None) -> list[tuple[str, int, float | None, str | None, str]]:
     where = "" if tag is None else " WHERE tag = :tag"
     async with db.session() as s:
-        rows = (await s.execute(sa.text(f"SELECT tag, t_us, value, text, quality FROM samples{where} "
-                                        "ORDER BY tag, t_us"), {"tag": tag})).all()
+        rows = (
+            await s.execute(
+                sa.text(f"SELECT tag, t_us, value, text, quality FROM samples{where} ORDER BY tag, t_us"), {"tag": tag}
+            )
+        ).all()
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
@@ -87,8 +90,11 @@ async def assert_rollups_match(db: Database) -> None:
         elif not (text is not None and quality == "good"):
             e[1] += 1  # type: ignore[operator]
     async with db.session() as s:
-        rows = (await s.execute(sa.text("SELECT tag, bucket_us, n, n_bad, vmin, vmax, t_min_us, t_max_us "
-                                        "FROM sample_rollups"))).all()
+        rows = (
+            await s.execute(
+                sa.text("SELECT tag, bucket_us, n, n_bad, vmin, vmax, t_min_us, t_max_us FROM sample_rollups")
+            )
+        ).all()
     actual = {(r[0], r[1]): [r[2], r[3], r[4], r[5], r[6], r[7]] for r in rows}
     assert actual == expected
 
@@ -118,8 +124,9 @@ async def test_changes_recorded_in_one_batch(historian: Historian, db: Database,
 
 
 @pytest.mark.req("HIS-001", "HIS-002")
-async def test_deadband_and_max_interval_with_a_moving_clock(historian: Historian, db: Database,
-                                                            clock: ManualClock) -> None:
+async def test_deadband_and_max_interval_with_a_moving_clock(
+    historian: Historian, db: Database, clock: ManualClock
+) -> None:
     cache = cache_of(historian)
     cache.update([good("T.Temp", 20.0, clock.now())])
     cache.update([good("T.Temp", 20.3, clock.advance(1))])  # inside the 0.5 deadband
@@ -139,8 +146,9 @@ async def test_deadband_and_max_interval_with_a_moving_clock(historian: Historia
 
 
 @pytest.mark.req("HIS-004")
-async def test_spooled_while_database_stopped_then_replayed(db: Database, clock: ManualClock, tmp_path: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+async def test_spooled_while_database_stopped_then_replayed(
+    db: Database, clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = TagCache()
     spool_dir = tmp_path / "spool"
     historian = Historian(plant(), cache, db, spool_dir, clock)
@@ -177,8 +185,17 @@ async def test_replaying_a_batch_twice_stores_it_once(db: Database, clock: Manua
     spool = Spool(tmp_path / "spool")
     await spool.open()
     base = to_us(clock.now())
-    rows = [{"tag": "T.Flow", "t_us": base + i * 1_000_000, "value": float(i % 13), "text": None,
-             "quality": "bad" if i % 17 == 0 else "good", "status": 0} for i in range(500)]
+    rows = [
+        {
+            "tag": "T.Flow",
+            "t_us": base + i * 1_000_000,
+            "value": float(i % 13),
+            "text": None,
+            "quality": "bad" if i % 17 == 0 else "good",
+            "status": 0,
+        }
+        for i in range(500)
+    ]
     await spool.append(rows)
     await spool.append(rows[100:300])  # overlapping: the same keys again
     historian = Historian(plant(), TagCache(), db, tmp_path / "spool", clock)
@@ -199,14 +216,16 @@ async def test_replaying_a_batch_twice_stores_it_once(db: Database, clock: Manua
 
 
 @pytest.mark.req("HIS-004")
-async def test_corrupt_spool_line_is_moved_aside(db: Database, clock: ManualClock, tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+async def test_corrupt_spool_line_is_moved_aside(
+    db: Database, clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     t = to_us(clock.now())
     good_line = f'{{"tag":"T.Flow","t_us":{t},"value":1.5,"text":null,"quality":"good","status":0}}\n'
     (spool_dir / "00000000000000000001-1-00000000.jsonl").write_text(
-        good_line + '{"tag": "T.Flow", "t_us": "oops"\nnot json at all\n', encoding="utf-8")
+        good_line + '{"tag": "T.Flow", "t_us": "oops"\nnot json at all\n', encoding="utf-8"
+    )
     historian = Historian(plant(), TagCache(), db, spool_dir, clock)
     with caplog.at_level(logging.ERROR):
         await historian.start()
@@ -224,14 +243,16 @@ async def test_corrupt_spool_line_is_moved_aside(db: Database, clock: ManualCloc
 
 @pytest.mark.req("HIS-004")
 async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_fails(
-        db: Database, clock: ManualClock, tmp_path: Path) -> None:
+    db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     t = to_us(clock.now())
     good_line = f'{{"tag":"T.Flow","t_us":{t},"value":1.5,"text":null,"quality":"good","status":0}}\n'
     name = "00000000000000000001-1-00000000.jsonl"
-    (spool_dir / name).write_text('{"tag": "T.Flow", "t_us": "oops"\n' + good_line + "not json at all\n",
-                                  encoding="utf-8")
+    (spool_dir / name).write_text(
+        '{"tag": "T.Flow", "t_us": "oops"\n' + good_line + "not json at all\n", encoding="utf-8"
+    )
     historian = Historian(plant(), TagCache(), db, spool_dir, clock)
     await historian.start()
     try:
@@ -241,7 +262,9 @@ async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_f
         assert historian.status.spooled_batches == 1
         corrupt = spool_dir / f"{name}.corrupt"
         assert [json.loads(line) for line in corrupt.read_text(encoding="utf-8").splitlines()] == [
-            {"line": 1, "text": '{"tag": "T.Flow", "t_us": "oops"'}, {"line": 3, "text": "not json at all"}]
+            {"line": 1, "text": '{"tag": "T.Flow", "t_us": "oops"'},
+            {"line": 3, "text": "not json at all"},
+        ]
         assert (spool_dir / name).read_text(encoding="utf-8") == good_line, "the batch keeps only its good lines"
         await db.start()
         await historian.flush()
@@ -254,17 +277,20 @@ async def test_corrupt_spool_lines_are_set_aside_once_however_often_the_replay_f
 
 @pytest.mark.postgres
 @pytest.mark.req("HIS-004", "REC-017")
-async def test_a_spooled_row_postgres_refuses_is_quarantined_and_the_replay_goes_on(clock: ManualClock,
-                                                                                     tmp_path: Path) -> None:
+async def test_a_spooled_row_postgres_refuses_is_quarantined_and_the_replay_goes_on(
+    clock: ManualClock, tmp_path: Path
+) -> None:
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     t = to_us(clock.now())
     # Written by an older version that did not cut text: 300 characters, the column holds 200.
-    lines = [{"tag": "T.State", "t_us": t, "value": None, "text": "X" * 300, "quality": "good", "status": 0},
-             {"tag": "T.State", "t_us": t + 1_000_000, "value": None, "text": "Running", "quality": "good",
-              "status": 0}]
+    lines = [
+        {"tag": "T.State", "t_us": t, "value": None, "text": "X" * 300, "quality": "good", "status": 0},
+        {"tag": "T.State", "t_us": t + 1_000_000, "value": None, "text": "Running", "quality": "good", "status": 0},
+    ]
     (spool_dir / "00000000000000000001-1-00000000.jsonl").write_text(
-        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8"
+    )
     async with fresh_postgres_database() as url:
         db = Database(url)
         await db.start()

@@ -42,10 +42,21 @@ def row(alarm_id: str, seconds: float, kind: str = "activated", **fields: Any) -
     tag = alarm_id.rsplit(".", 1)[0]
     state = {"activated": "active_unack", "cleared": "normal"}.get(kind, "active_ack")
     base: dict[str, Any] = {
-        "alarm_id": alarm_id, "tag": tag, "area": "Packing", "line": "L1", "priority": "3",
-        "kind": AlarmEventKind(kind), "state": state,
-        "value": None, "message": f"{tag} alarm", "source_time": at, "server_time": at, "user_id": None,
-        "username": None, "comment": None, "action_id": None,
+        "alarm_id": alarm_id,
+        "tag": tag,
+        "area": "Packing",
+        "line": "L1",
+        "priority": "3",
+        "kind": AlarmEventKind(kind),
+        "state": state,
+        "value": None,
+        "message": f"{tag} alarm",
+        "source_time": at,
+        "server_time": at,
+        "user_id": None,
+        "username": None,
+        "comment": None,
+        "action_id": None,
     }
     return base | fields
 
@@ -58,14 +69,17 @@ async def insert(db: Database, rows: list[dict[str, Any]]) -> None:
 
 @pytest.fixture
 async def journal(db: Database) -> Database:
-    await insert(db, [
-        row("L1.M1.Temp.H", 0, priority="2", value="85.0"),
-        row("L1.M1.Temp.H", 30, "acknowledged", priority="2", username="olga", comment="valve checked"),
-        row("L1.M1.Temp.H", 60, "cleared", priority="2", state="normal", value="70.0"),
-        row("L2.M1.Jam.discrete", 120, priority="1", line="L2", value="True"),
-        row("F1.Level_Low.L", 180, area="Filling", line="F1", tag="F1.Level_Low", priority="4", value="-3.5"),
-        row("L1.M2.Speed.L", 240, tag="L1.M2.Speed", state="shelved"),
-    ])
+    await insert(
+        db,
+        [
+            row("L1.M1.Temp.H", 0, priority="2", value="85.0"),
+            row("L1.M1.Temp.H", 30, "acknowledged", priority="2", username="olga", comment="valve checked"),
+            row("L1.M1.Temp.H", 60, "cleared", priority="2", state="normal", value="70.0"),
+            row("L2.M1.Jam.discrete", 120, priority="1", line="L2", value="True"),
+            row("F1.Level_Low.L", 180, area="Filling", line="F1", tag="F1.Level_Low", priority="4", value="-3.5"),
+            row("L1.M2.Speed.L", 240, tag="L1.M2.Speed", state="shelved"),
+        ],
+    )
     return db
 
 
@@ -89,23 +103,28 @@ async def test_same_server_time_keeps_insertion_order_newest_first(db: Database)
     assert [r.alarm_id for r in await query_journal(db, JournalFilter())] == ["C.H", "B.H", "A.H"]
 
 
-@pytest.mark.parametrize(("flt", "expected"), [
-    (JournalFilter(line="L2"), ["L2.M1.Jam.discrete"]),
-    (JournalFilter(area="Filling"), ["F1.Level_Low.L"]),
-    (JournalFilter(priority=1), ["L2.M1.Jam.discrete"]),
-    (JournalFilter(priority="2"), ["L1.M1.Temp.H"] * 3),
-    (JournalFilter(tag="temp"), ["L1.M1.Temp.H"] * 3),
-    (JournalFilter(tag="M1."), ["L2.M1.Jam.discrete", "L1.M1.Temp.H", "L1.M1.Temp.H", "L1.M1.Temp.H"]),
-    (JournalFilter(alarm_id="L1.M2.Speed.L"), ["L1.M2.Speed.L"]),
-    (JournalFilter(kind="cleared"), ["L1.M1.Temp.H"]),
-    (JournalFilter(state="shelved"), ["L1.M2.Speed.L"]),
-    (JournalFilter(username="olga"), ["L1.M1.Temp.H"]),
-    (JournalFilter(since=T0 + timedelta(seconds=60), until=T0 + timedelta(seconds=180)),
-     ["L2.M1.Jam.discrete", "L1.M1.Temp.H"]),
-    (JournalFilter(line="L1", kind="activated"), ["L1.M2.Speed.L", "L1.M1.Temp.H"]),
-    (JournalFilter(line="L9"), []),
-    (JournalFilter(line="", tag="", kind=""), None),  # empty text means no restriction
-])
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (JournalFilter(line="L2"), ["L2.M1.Jam.discrete"]),
+        (JournalFilter(area="Filling"), ["F1.Level_Low.L"]),
+        (JournalFilter(priority=1), ["L2.M1.Jam.discrete"]),
+        (JournalFilter(priority="2"), ["L1.M1.Temp.H"] * 3),
+        (JournalFilter(tag="temp"), ["L1.M1.Temp.H"] * 3),
+        (JournalFilter(tag="M1."), ["L2.M1.Jam.discrete", "L1.M1.Temp.H", "L1.M1.Temp.H", "L1.M1.Temp.H"]),
+        (JournalFilter(alarm_id="L1.M2.Speed.L"), ["L1.M2.Speed.L"]),
+        (JournalFilter(kind="cleared"), ["L1.M1.Temp.H"]),
+        (JournalFilter(state="shelved"), ["L1.M2.Speed.L"]),
+        (JournalFilter(username="olga"), ["L1.M1.Temp.H"]),
+        (
+            JournalFilter(since=T0 + timedelta(seconds=60), until=T0 + timedelta(seconds=180)),
+            ["L2.M1.Jam.discrete", "L1.M1.Temp.H"],
+        ),
+        (JournalFilter(line="L1", kind="activated"), ["L1.M2.Speed.L", "L1.M1.Temp.H"]),
+        (JournalFilter(line="L9"), []),
+        (JournalFilter(line="", tag="", kind=""), None),  # empty text means no restriction
+    ],
+)
 @pytest.mark.req("ALM-025")
 async def test_filters(journal: Database, flt: JournalFilter, expected: list[str] | None) -> None:
     rows = await query_journal(journal, flt)
@@ -166,8 +185,21 @@ async def test_csv_keeps_negative_numbers_as_numbers(journal: Database) -> None:
 
 @pytest.mark.req("SEC-007")
 async def test_csv_defuses_formulas(db: Database) -> None:
-    await insert(db, [row("X.H", 0, message='=HYPERLINK("http://evil.example","click")', comment="+1+cmd|' /C calc'!A0",
-                          username="@sum", value="-2+3", tag="\tT", line="L1,\"quoted\"\nnext")])
+    await insert(
+        db,
+        [
+            row(
+                "X.H",
+                0,
+                message='=HYPERLINK("http://evil.example","click")',
+                comment="+1+cmd|' /C calc'!A0",
+                username="@sum",
+                value="-2+3",
+                tag="\tT",
+                line='L1,"quoted"\nnext',
+            )
+        ],
+    )
     rows = await query_journal(db, JournalFilter())
     record = next(csv.DictReader(io.StringIO(journal_csv(rows, BERLIN))))
     assert record["message"] == '\'=HYPERLINK("http://evil.example","click")'
@@ -184,13 +216,17 @@ async def test_kpi_loader_reads_lifecycle_rows_of_the_window(journal: Database) 
     events = await load_kpi_events(journal, T0, T0 + timedelta(hours=1))
     # The acknowledgement is no KPI input; everything else is, oldest first.
     assert [(e.alarm_id, e.kind) for e in events] == [
-        ("L1.M1.Temp.H", "activated"), ("L1.M1.Temp.H", "cleared"), ("L2.M1.Jam.discrete", "activated"),
-        ("F1.Level_Low.L", "activated"), ("L1.M2.Speed.L", "activated"),
+        ("L1.M1.Temp.H", "activated"),
+        ("L1.M1.Temp.H", "cleared"),
+        ("L2.M1.Jam.discrete", "activated"),
+        ("F1.Level_Low.L", "activated"),
+        ("L1.M2.Speed.L", "activated"),
     ]
     assert events[0].priority == 2
     assert type(events[0].kind) is str
     assert [e.alarm_id for e in await load_kpi_events(journal, T0, T0 + timedelta(hours=1), "Filling")] == [
-        "F1.Level_Low.L"]
+        "F1.Level_Low.L"
+    ]
 
 
 @pytest.mark.req("ALM-026")
@@ -204,14 +240,20 @@ async def test_kpi_loader_allows_for_clock_skew(db: Database) -> None:
 @pytest.mark.req("ALM-026")
 async def test_kpi_loader_carries_in_alarms_standing_before_the_window(db: Database) -> None:
     day = 86400
-    await insert(db, [
-        row("Standing.H", -3 * day),  # never cleared: stale inside the window
-        row("Cleared.H", -3 * day), row("Cleared.H", -3 * day + 60, "cleared"),
-        row("Latched.H", -2 * day), row("Latched.H", -2 * day + 10, "cleared", state="latched_unack"),
-        row("Shelved.H", -2 * day), row("Shelved.H", -2 * day + 10, "shelved", state="shelved"),
-        row("Ancient.H", -90 * day),  # older than the look-back
-        row("Other.H", -3 * day, area="Filling"),
-    ])
+    await insert(
+        db,
+        [
+            row("Standing.H", -3 * day),  # never cleared: stale inside the window
+            row("Cleared.H", -3 * day),
+            row("Cleared.H", -3 * day + 60, "cleared"),
+            row("Latched.H", -2 * day),
+            row("Latched.H", -2 * day + 10, "cleared", state="latched_unack"),
+            row("Shelved.H", -2 * day),
+            row("Shelved.H", -2 * day + 10, "shelved", state="shelved"),
+            row("Ancient.H", -90 * day),  # older than the look-back
+            row("Other.H", -3 * day, area="Filling"),
+        ],
+    )
     events = await load_kpi_events(db, T0, T0 + timedelta(days=1), "Packing")
     assert sorted(e.alarm_id for e in events) == ["Latched.H", "Standing.H"]
     report = compute_kpis(events, T0, T0 + timedelta(days=1), area="Packing")
@@ -266,8 +308,12 @@ async def test_the_journal_is_read_a_page_at_a_time(db: Database) -> None:
     flt = JournalFilter(since=T0)
     now = T0 + timedelta(hours=1)
     first = await read_journal_page(db, flt, limits=SMALL, now=now)
-    assert ([r.alarm_id for r in first.rows][:2], first.first, first.last, first.more) == (["A24.H", "A23.H"], 1, 10,
-                                                                                           True)
+    assert ([r.alarm_id for r in first.rows][:2], first.first, first.last, first.more) == (
+        ["A24.H", "A23.H"],
+        1,
+        10,
+        True,
+    )
     second = await read_journal_page(db, flt, limits=SMALL, now=now, offset=10)
     third = await read_journal_page(db, flt, limits=SMALL, now=now, offset=20)
     assert (second.first, second.last, second.more) == (11, 20, True)
@@ -286,18 +332,27 @@ async def test_a_journal_list_beyond_its_maximum_span_is_refused(db: Database) -
 
 
 @pytest.mark.req("REC-006")
-async def test_a_journal_export_is_audited_with_who_the_filter_and_the_row_count(journal: Database,
-                                                                                 audit: AuditLog) -> None:
+async def test_a_journal_export_is_audited_with_who_the_filter_and_the_row_count(
+    journal: Database, audit: AuditLog
+) -> None:
     flt = JournalFilter(since=T0, until=T0 + timedelta(hours=1), line="L1")
-    done = await export_journal(journal, audit, OLGA, flt, BERLIN, limits=SMALL, now=T0 + timedelta(hours=2),
-                                filename="alarm-journal.csv")
+    done = await export_journal(
+        journal, audit, OLGA, flt, BERLIN, limits=SMALL, now=T0 + timedelta(hours=2), filename="alarm-journal.csv"
+    )
     assert done.rows == 4
     assert len(list(csv.DictReader(io.StringIO(done.csv)))) == 4
     [entry] = await audit.query(action=EXPORT_ACTION)
     assert (entry.username, entry.station, entry.object_type, entry.object_id) == (
-        "olga", "panel-1", "journal", "alarm-journal.csv")
-    assert json.loads(entry.new_value or "") == {"since": T0.isoformat(),
-                                                 "until": (T0 + timedelta(hours=1)).isoformat(), "line": "L1"}
+        "olga",
+        "panel-1",
+        "journal",
+        "alarm-journal.csv",
+    )
+    assert json.loads(entry.new_value or "") == {
+        "since": T0.isoformat(),
+        "until": (T0 + timedelta(hours=1)).isoformat(),
+        "line": "L1",
+    }
     assert entry.detail == "4 rows to alarm-journal.csv"
     assert await audit.verify() is None
 
@@ -306,9 +361,18 @@ async def test_a_journal_export_is_audited_with_who_the_filter_and_the_row_count
 async def test_a_journal_export_beyond_its_bounds_is_refused_and_not_recorded(db: Database, audit: AuditLog) -> None:
     await insert(db, [row(f"A{i:03}.H", i) for i in range(101)])
     with pytest.raises(TooManyRows, match="more than 100 rows; narrow the filter"):
-        await export_journal(db, audit, OLGA, JournalFilter(since=T0), BERLIN, limits=SMALL,
-                             now=T0 + timedelta(hours=1), filename="j.csv")
+        await export_journal(
+            db,
+            audit,
+            OLGA,
+            JournalFilter(since=T0),
+            BERLIN,
+            limits=SMALL,
+            now=T0 + timedelta(hours=1),
+            filename="j.csv",
+        )
     with pytest.raises(RangeTooLong, match="the export covers 8 days; at most 7 days"):
-        await export_journal(db, audit, OLGA, JournalFilter(since=T0), BERLIN, limits=SMALL,
-                             now=T0 + timedelta(days=8), filename="j.csv")
+        await export_journal(
+            db, audit, OLGA, JournalFilter(since=T0), BERLIN, limits=SMALL, now=T0 + timedelta(days=8), filename="j.csv"
+        )
     assert await audit.query(action=EXPORT_ACTION) == []

@@ -37,10 +37,23 @@ T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 def server_alarm(source_name: str, condition: str, active: bool, at: datetime) -> ServerAlarm:
-    return ServerAlarm(condition_id=f"ns=2;s={condition}", event_id=b"1", endpoint="plc", source_name=source_name,
-                       source_node="ns=2;s=Machine", condition_name="TemperatureHigh", message=f"{condition} high",
-                       severity=700, priority=2, active=active, acked=False, retain=True, time=at, received_at=at,
-                       comment="")
+    return ServerAlarm(
+        condition_id=f"ns=2;s={condition}",
+        event_id=b"1",
+        endpoint="plc",
+        source_name=source_name,
+        source_node="ns=2;s=Machine",
+        condition_name="TemperatureHigh",
+        message=f"{condition} high",
+        severity=700,
+        priority=2,
+        active=active,
+        acked=False,
+        retain=True,
+        time=at,
+        received_at=at,
+        comment="",
+    )
 
 
 async def stored(db: Database) -> list[tuple[str, str]]:
@@ -69,10 +82,14 @@ async def test_a_row_postgres_refuses_is_quarantined_and_the_writer_goes_on(pg: 
     journal.start()
     try:
         long_source = "Line1.Filler." + "S" * 237  # 250 characters; alarm_events.tag holds 200
-        engine.apply_server([(server_alarm("Filler", "A", True, T0), False),
-                             (server_alarm(long_source, "B", True, T0), False)])
-        await until(lambda: journal.pending == 0 and quarantine.count == 1, timeout=20,
-                    what="the refused row to be quarantined and the other written")
+        engine.apply_server(
+            [(server_alarm("Filler", "A", True, T0), False), (server_alarm(long_source, "B", True, T0), False)]
+        )
+        await until(
+            lambda: journal.pending == 0 and quarantine.count == 1,
+            timeout=20,
+            what="the refused row to be quarantined and the other written",
+        )
         engine.apply_server([(server_alarm("Filler", "A", False, T0 + timedelta(seconds=1)), False)])
         engine.apply_server([(server_alarm("Filler", "C", True, T0 + timedelta(seconds=2)), False)])
         # Written after the refused row: the writer task survived it.
@@ -91,7 +108,8 @@ async def test_a_row_postgres_refuses_is_quarantined_and_the_writer_goes_on(pg: 
 
 @pytest.mark.req("ALM-029")
 async def test_pending_rows_are_bounded_spilled_to_disk_and_written_when_the_database_returns(
-        db: Database, tmp_path: Path) -> None:
+    db: Database, tmp_path: Path
+) -> None:
     cache = TagCache()
     engine = AlarmEngine(parse_config(PLANT), cache, ManualClock(T0))
     engine.start()
@@ -106,15 +124,21 @@ async def test_pending_rows_are_bounded_spilled_to_disk_and_written_when_the_dat
             cache.update([TagState("T1", 20.0, 0, Quality.GOOD, at, at, at)])
             cache.update([TagState("T1", 1.0, 0, Quality.GOOD, at + timedelta(seconds=1), at, at)])
         assert journal.pending == 300
-        await until(lambda: journal.status.pending <= 100 and journal.status.spilled >= 200, timeout=20,
-                    what="the oldest 200 rows to be spilled to disk")
+        await until(
+            lambda: journal.status.pending <= 100 and journal.status.spilled >= 200,
+            timeout=20,
+            what="the oldest 200 rows to be spilled to disk",
+        )
         status = journal.status
         assert (status.behind, status.pending + status.spilled) == (True, 300)
         assert status.unavailable_since is not None
         assert list(spill.glob("*.jsonl")), "the oldest rows wait on disk, not in memory"
         await db.start()
-        await until(lambda: journal.pending == 0 and not journal.behind, timeout=20,
-                    what="every row to be written once the database is back")
+        await until(
+            lambda: journal.pending == 0 and not journal.behind,
+            timeout=20,
+            what="every row to be written once the database is back",
+        )
         rows = await stored(db)
         assert len(rows) == 300
         assert [kind for _tag, kind in rows].count("activated") == 150

@@ -27,11 +27,23 @@ def notes(db: Database, audit: AuditLog, clock: ManualClock) -> ShiftNotes:
 @pytest.mark.req("REC-007")
 async def test_category_machine_and_alarm_link(users: UserService, notes: ShiftNotes) -> None:
     olga = await sign_in(users, "olga", Role.OPERATOR)
-    note = await notes.add(olga, "L1", "Jam cleared, guide rail bent", "Early", MONDAY, category="maintenance",
-                           machine="M1", alarm_id="L1.M1.Jam.discrete")
+    note = await notes.add(
+        olga,
+        "L1",
+        "Jam cleared, guide rail bent",
+        "Early",
+        MONDAY,
+        category="maintenance",
+        machine="M1",
+        alarm_id="L1.M1.Jam.discrete",
+    )
     [stored] = await notes.list()
     assert (stored.category, stored.machine, stored.alarm_id, stored.version) == (
-        NoteCategory.MAINTENANCE, "M1", "L1.M1.Jam.discrete", 1)
+        NoteCategory.MAINTENANCE,
+        "M1",
+        "L1.M1.Jam.discrete",
+        1,
+    )
     assert note.note_key == stored.note_key
     with pytest.raises(ValueError, match="unknown note category"):
         await notes.add(olga, "L1", "x", "Early", MONDAY, category="gossip")
@@ -50,7 +62,12 @@ async def test_amend_and_delete_are_new_versions_with_reasons(
         await notes.amend(lena, first.id or 0, "Pump 2 very noisy", "  ")
     second = await notes.amend(lena, first.id or 0, "Pump 2 very noisy", "understated")
     assert (second.version, second.supersedes_id, second.note_key, second.author_name, second.reason) == (
-        2, first.id, first.note_key, "lena", "understated")
+        2,
+        first.id,
+        first.note_key,
+        "lena",
+        "understated",
+    )
     assert second.category is NoteCategory.MAINTENANCE
     # Only the latest version can be amended: someone working from an old screen is told to reload.
     with pytest.raises(StaleNote):
@@ -102,10 +119,15 @@ async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
     note = await notes.add(lena, "L1", "Cleaning done, line released", "Early", MONDAY, category="quality")
     with pytest.raises(SignatureRefused):
         await notes.sign(lena, note.id or 0, signatures, username="lena", password="wrong password")
-    sig = await notes.sign(lena, note.id or 0, signatures, username="lena", password="a good password",
-                           meaning="Approved")
-    assert (sig.username, sig.meaning, sig.object_type, sig.object_id) == ("lena", "Approved", "shift_note",
-                                                                          str(note.id))
+    sig = await notes.sign(
+        lena, note.id or 0, signatures, username="lena", password="a good password", meaning="Approved"
+    )
+    assert (sig.username, sig.meaning, sig.object_type, sig.object_id) == (
+        "lena",
+        "Approved",
+        "shift_note",
+        str(note.id),
+    )
     assert signatures.verify(sig, note_content(note))
     amended = await notes.amend(lena, note.id or 0, "Cleaning done, line released at 07:10", "time added")
     assert not signatures.verify(sig, note_content(amended)), "a signature does not move to the amended text"
@@ -114,14 +136,16 @@ async def test_a_note_version_is_signed_and_the_signature_is_bound_to_it(
 
 
 @pytest.mark.req("REC-011")
-async def test_a_manager_may_not_sign_a_note(db: Database, users: UserService, audit: AuditLog,
-                                             clock: ManualClock, notes: ShiftNotes) -> None:
+async def test_a_manager_may_not_sign_a_note(
+    db: Database, users: UserService, audit: AuditLog, clock: ManualClock, notes: ShiftNotes
+) -> None:
     from hmi.records.signatures import SignatureService
 
     olga = await sign_in(users, "olga", Role.OPERATOR)
     max_ = await sign_in(users, "max", Role.MANAGER)
     note = await notes.add(olga, "L1", "Seal replaced", "Early", MONDAY)
     with pytest.raises(PermissionDenied):
-        await notes.sign(max_, note.id or 0, SignatureService(db, audit, users, clock), username="max",
-                         password="a good password")
+        await notes.sign(
+            max_, note.id or 0, SignatureService(db, audit, users, clock), username="max", password="a good password"
+        )
     assert [e.username for e in await audit.query(action="note.sign.denied")] == ["max"]

@@ -42,7 +42,13 @@ async def test_add_and_list_newest_first(
 
     assert first.text == "Pump 2 noisy since 05:40."
     assert (first.line, first.shift_name, first.shift_date, first.author_id, first.author_name, first.station) == (
-        "L1", "Early", MONDAY, olga.user_id, "olga", "olga-panel")
+        "L1",
+        "Early",
+        MONDAY,
+        olga.user_id,
+        "olga",
+        "olga-panel",
+    )
     assert third.created_at == clock.now()
     assert [n.id for n in await notes.list()] == [third.id, second.id, first.id]
     assert [n.id for n in await notes.list(line="L1")] == [third.id, first.id]
@@ -61,7 +67,12 @@ async def test_note_and_audit_entry_share_the_action_id(
     [entry] = await audit.query(action="note.add")
     assert note.action_id == olga.id == entry.action_id
     assert (entry.object_type, entry.object_id, entry.new_value, entry.username, entry.at) == (
-        "shift_note", str(note.id), "Changeover done", "olga", note.created_at)
+        "shift_note",
+        str(note.id),
+        "Changeover done",
+        "olga",
+        note.created_at,
+    )
     assert await audit.verify() is None
 
 
@@ -77,8 +88,9 @@ async def test_manager_is_refused_and_the_refusal_audited(
     assert (refusal.username, refusal.object_id, refusal.action_id) == ("mara", "L1", mara.id)
 
 
-@pytest.mark.parametrize(("text", "message"), [("", "empty"), ("  \n\t ", "empty"),
-                                               ("x" * (MAX_NOTE_LENGTH + 1), "at most 4000")])
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "empty"), ("  \n\t ", "empty"), ("x" * (MAX_NOTE_LENGTH + 1), "at most 4000")]
+)
 @pytest.mark.req("SEC-010")
 async def test_empty_or_overlong_text_is_refused(
     users: UserService, audit: AuditLog, notes: ShiftNotes, text: str, message: str

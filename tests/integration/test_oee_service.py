@@ -75,8 +75,12 @@ async def insert(db: Database, rows: Sequence[dict[str, object]]) -> None:
         await session.commit()
 
 
-def states(tag: str, changes: Sequence[tuple[datetime, str | None, str]], until: datetime,
-           every: timedelta = timedelta(minutes=10)) -> list[dict[str, object]]:
+def states(
+    tag: str,
+    changes: Sequence[tuple[datetime, str | None, str]],
+    until: datetime,
+    every: timedelta = timedelta(minutes=10),
+) -> list[dict[str, object]]:
     """State samples as the historian writes them: each change, then re-written every max interval."""
     rows: list[dict[str, object]] = []
     for i, (t, text, quality) in enumerate(changes):
@@ -92,8 +96,7 @@ def run(tag: str, *changes: tuple[datetime, str], until: datetime) -> list[dict[
 
 
 def counter(tag: str, *points: tuple[datetime, float]) -> list[dict[str, object]]:
-    return [{"tag": tag, "t_us": to_us(t), "value": v, "text": None, "quality": "good", "status": 0}
-            for t, v in points]
+    return [{"tag": tag, "t_us": to_us(t), "value": v, "text": None, "quality": "good", "status": 0} for t, v in points]
 
 
 async def vector_shift(db: Database, line: str = "L1") -> None:
@@ -129,11 +132,19 @@ async def test_the_worked_example_from_samples(db: Database, oee: OeeService, cl
     assert round(report.oee.oee or 0, 4) == 0.7917
     assert report.plan == 960  # the ideal rate (no planned rate given) over 480 min
     assert [(s.state, s.category) for s in report.segments] == [
-        ("Execute", StateCategory.RUNNING), ("Held", StateCategory.DOWN), ("Execute", StateCategory.RUNNING)]
+        ("Execute", StateCategory.RUNNING),
+        ("Held", StateCategory.DOWN),
+        ("Execute", StateCategory.RUNNING),
+    ]
     assert len(report.stops) == 1
     stop = report.stops[0]
     assert (stop.start, stop.end, stop.duration_s, stop.state, stop.category) == (
-        h(9), h(10), 3600, "Held", StateCategory.DOWN)
+        h(9),
+        h(10),
+        3600,
+        "Held",
+        StateCategory.DOWN,
+    )
     assert (stop.reason, stop.reason_text, stop.planned, stop.assigned_by) == (None, None, False, None)
 
 
@@ -152,8 +163,18 @@ async def test_a_running_shift_is_computed_up_to_now(db: Database, oee: OeeServi
 
 @pytest.mark.req("OEE-003")
 async def test_planned_stops_are_not_planned_busy_time(db: Database, oee: OeeService, clock: ManualClock) -> None:
-    await insert(db, run("L2.State", (h(5, 50), "Execute"), (h(9), "Held"), (h(10), "Execute"), (h(11, 30), "Stopped"),
-                         (h(12), "Execute"), until=h(14, 10)))
+    await insert(
+        db,
+        run(
+            "L2.State",
+            (h(5, 50), "Execute"),
+            (h(9), "Held"),
+            (h(10), "Execute"),
+            (h(11, 30), "Stopped"),
+            (h(12), "Execute"),
+            until=h(14, 10),
+        ),
+    )
     clock.set(h(15))
     report = await oee.report("L2", h(6), h(14))
     assert report.planned_busy_s == 450 * 60
@@ -168,14 +189,14 @@ async def test_planned_stops_are_not_planned_busy_time(db: Database, oee: OeeSer
 
 
 @pytest.mark.req("OEE-003")
-async def test_a_planned_reason_moves_the_stop_out_of_busy_time(db: Database, oee: OeeService, users: UserService,
-                                                                  clock: ManualClock) -> None:
+async def test_a_planned_reason_moves_the_stop_out_of_busy_time(
+    db: Database, oee: OeeService, users: UserService, clock: ManualClock
+) -> None:
     await vector_shift(db)
     clock.set(h(15))
     await oee.assign_reason(await person(users), "L1", h(9), "changeover")
     report = await oee.report("L1", h(6), h(14))
-    assert (report.planned_busy_s, report.actual_production_s, report.planned_downtime_s) == (420 * 60, 420 * 60,
-                                                                                               3600)
+    assert (report.planned_busy_s, report.actual_production_s, report.planned_downtime_s) == (420 * 60, 420 * 60, 3600)
     assert report.oee is not None
     assert report.oee.availability == 1.0
     assert report.stops[0].planned
@@ -183,22 +204,24 @@ async def test_a_planned_reason_moves_the_stop_out_of_busy_time(db: Database, oe
 
 
 @pytest.mark.req("OEE-006")
-async def test_counter_reset_and_baseline_before_the_window(db: Database, oee: OeeService,
-                                                             clock: ManualClock) -> None:
+async def test_counter_reset_and_baseline_before_the_window(db: Database, oee: OeeService, clock: ManualClock) -> None:
     await insert(db, counter("L1.Good", (h(5), 900), (h(5, 55), 1000), (h(9), 1500), (h(9, 30), 0), (h(13, 59), 260)))
     await insert(db, counter("L1.Reject", (h(6), 3), (h(7), 2), (h(8), 4)))  # first sample at the window start
-    await insert(db, [{"tag": "L1.Good", "t_us": to_us(h(10)), "value": None, "text": None, "quality": "stale",
-                       "status": 0}])
+    await insert(
+        db, [{"tag": "L1.Good", "t_us": to_us(h(10)), "value": None, "text": None, "quality": "stale", "status": 0}]
+    )
     clock.set(h(15))
     assert await oee.counts("L1", h(6), h(14)) == (760, 4)  # 500 + 260; rejects 3 -> 2 (reset) -> 4: 2 + 2
     assert await oee.counts("L1", h(14), h(15)) == (0, 0)
 
 
 @pytest.mark.req("OEE-005")
-async def test_unknown_periods_count_against_availability(db: Database, oee: OeeService,
-                                                          clock: ManualClock) -> None:
-    rows = states("L1.State", [(h(5, 50), "Execute", "good"), (h(8), None, "stale"), (h(8, 30), "Execute", "good")],
-                  until=h(11, 1))
+async def test_unknown_periods_count_against_availability(db: Database, oee: OeeService, clock: ManualClock) -> None:
+    rows = states(
+        "L1.State",
+        [(h(5, 50), "Execute", "good"), (h(8), None, "stale"), (h(8, 30), "Execute", "good")],
+        until=h(11, 1),
+    )
     # Nothing recorded 11:00-12:30 (historian down): Execute is trusted 15 min (1.5 x max interval 600 s).
     rows += run("L1.State", (h(12, 30), "Execute"), until=h(14, 10))
     await insert(db, rows)
@@ -220,7 +243,9 @@ async def test_line_without_data_or_machine_timeline(db: Database, oee: OeeServi
     clock.set(h(8))
     segments = await oee.timeline("L1", h(6), h(8), machine="Filler")
     assert [(s.state, s.category, s.duration_s) for s in segments] == [
-        ("Execute", StateCategory.RUNNING, 3600), ("Suspended", StateCategory.STARVED_BLOCKED, 3600)]
+        ("Execute", StateCategory.RUNNING, 3600),
+        ("Suspended", StateCategory.STARVED_BLOCKED, 3600),
+    ]
     report = await oee.report("L1", h(6), h(8))
     assert report.unknown_s == report.planned_busy_s == 7200
     assert report.oee is not None
@@ -233,8 +258,9 @@ async def test_line_without_data_or_machine_timeline(db: Database, oee: OeeServi
 
 
 @pytest.mark.req("OEE-006")
-async def test_production_outside_the_schedule_is_counted_apart(db: Database, oee: OeeService,
-                                                                  clock: ManualClock) -> None:
+async def test_production_outside_the_schedule_is_counted_apart(
+    db: Database, oee: OeeService, clock: ManualClock
+) -> None:
     # L1 is scheduled in the early shift only; it also runs the late shift (unscheduled) and makes 900 there.
     await vector_shift(db)
     await insert(db, run("L1.State", (h(14, 10), "Execute"), until=h(22)))
@@ -287,8 +313,9 @@ async def test_performance_above_100_names_its_cause(db: Database, oee: OeeServi
 
 
 @pytest.mark.req("OEE-005")
-async def test_stops_keep_their_true_bounds_whatever_the_window(db: Database, oee: OeeService,
-                                                               clock: ManualClock) -> None:
+async def test_stops_keep_their_true_bounds_whatever_the_window(
+    db: Database, oee: OeeService, clock: ManualClock
+) -> None:
     await vector_shift(db)
     clock.set(h(15))
     for start, end in ((h(9, 30), h(12)), (h(6), h(9, 30)), (h(9, 15), h(9, 45))):
@@ -298,8 +325,9 @@ async def test_stops_keep_their_true_bounds_whatever_the_window(db: Database, oe
 
 
 @pytest.mark.req("OEE-005")
-async def test_a_stop_out_of_a_recording_gap_starts_at_its_first_record(db: Database, oee: OeeService,
-                                                                         clock: ManualClock) -> None:
+async def test_a_stop_out_of_a_recording_gap_starts_at_its_first_record(
+    db: Database, oee: OeeService, clock: ManualClock
+) -> None:
     # The HMI's first record of the line says Held: the stop begins there, not 31 days back.
     await insert(db, run("L1.State", (h(7), "Held"), (h(8), "Execute"), until=h(9)))
     clock.set(h(9))
@@ -308,34 +336,48 @@ async def test_a_stop_out_of_a_recording_gap_starts_at_its_first_record(db: Data
 
 
 @pytest.mark.req("OEE-007")
-async def test_assign_a_reason_and_reassign_keeps_history(db: Database, oee: OeeService, audit: AuditLog,
-                                                          users: UserService, clock: ManualClock) -> None:
+async def test_assign_a_reason_and_reassign_keeps_history(
+    db: Database, oee: OeeService, audit: AuditLog, users: UserService, clock: ManualClock
+) -> None:
     await vector_shift(db)
     clock.set(h(15))
     ctx = await person(users)
     first = await oee.assign_reason(ctx, "L1", h(9), "jam")
     assert (first.reason, first.at, first.action_id, first.username, first.station) == (
-        "jam", h(15), ctx.id, ctx.username, "panel-1")
+        "jam",
+        h(15),
+        ctx.id,
+        ctx.username,
+        "panel-1",
+    )
     clock.advance(60)
     lead = await person(users, Role.LEAD)
     await oee.assign_reason(lead, "L1", h(9), "material", "  bottles ran out  ")
     [stop] = await oee.stops("L1", h(6), h(14))
     assert (stop.reason, stop.reason_text, stop.comment, stop.assigned_by, stop.assigned_at) == (
-        "material", "Material missing (starved)", "bottles ran out", lead.username, h(15, 1))
+        "material",
+        "Material missing (starved)",
+        "bottles ran out",
+        lead.username,
+        h(15, 1),
+    )
     async with db.session() as session:
         rows = (await session.execute(sa.select(DowntimeAssignment).order_by(DowntimeAssignment.id))).scalars().all()
     assert [(r.reason, r.stop_start_us) for r in rows] == [("jam", to_us(h(9))), ("material", to_us(h(9)))]
     entries = await audit.query(action="downtime.assign")
-    assert [(e.old_value, e.new_value, e.action_id) for e in entries] == [("jam", "material", lead.id),
-                                                                           (None, "jam", ctx.id)]
+    assert [(e.old_value, e.new_value, e.action_id) for e in entries] == [
+        ("jam", "material", lead.id),
+        (None, "jam", ctx.id),
+    ]
     assert entries[0].reason == "bottles ran out"
     assert entries[0].object_id == "L1@2025-01-06T09:00:00.000000+00:00"
     assert await audit.verify() is None
 
 
 @pytest.mark.req("OEE-007")
-async def test_assignment_is_refused_without_the_permission(db: Database, oee: OeeService, audit: AuditLog,
-                                                            users: UserService, clock: ManualClock) -> None:
+async def test_assignment_is_refused_without_the_permission(
+    db: Database, oee: OeeService, audit: AuditLog, users: UserService, clock: ManualClock
+) -> None:
     await vector_shift(db)
     clock.set(h(15))
     manager = await person(users, Role.MANAGER)
@@ -346,18 +388,30 @@ async def test_assignment_is_refused_without_the_permission(db: Database, oee: O
     assert (await oee.stops("L1", h(6), h(14)))[0].reason is None
 
 
-@pytest.mark.parametrize(("line", "start", "reason", "comment", "message"), [
-    ("L1", h(9), "coffee", "", r"unknown downtime reason 'coffee'; use one of: jam, material, .*other"),
-    ("L1", h(9), "other", " ", "reason 'other' needs a comment"),
-    ("L9", h(9), "jam", "", "unknown line 'L9'"),
-    ("L1", h(9, 1), "jam", "", "line 'L1' has no stop starting at 2025-01-06T09:01:00.000000"),
-    ("L1", h(8), "jam", "", "line 'L1' has no stop starting at"),
-    ("L1", h(9) - timedelta(days=40), "jam", "", "for 31 days"),
-    ("L1", h(16), "jam", "", "in the future"),
-])
+@pytest.mark.parametrize(
+    ("line", "start", "reason", "comment", "message"),
+    [
+        ("L1", h(9), "coffee", "", r"unknown downtime reason 'coffee'; use one of: jam, material, .*other"),
+        ("L1", h(9), "other", " ", "reason 'other' needs a comment"),
+        ("L9", h(9), "jam", "", "unknown line 'L9'"),
+        ("L1", h(9, 1), "jam", "", "line 'L1' has no stop starting at 2025-01-06T09:01:00.000000"),
+        ("L1", h(8), "jam", "", "line 'L1' has no stop starting at"),
+        ("L1", h(9) - timedelta(days=40), "jam", "", "for 31 days"),
+        ("L1", h(16), "jam", "", "in the future"),
+    ],
+)
 @pytest.mark.req("OEE-007")
-async def test_assignment_validation(db: Database, oee: OeeService, users: UserService, clock: ManualClock,
-                                     line: str, start: datetime, reason: str, comment: str, message: str) -> None:
+async def test_assignment_validation(
+    db: Database,
+    oee: OeeService,
+    users: UserService,
+    clock: ManualClock,
+    line: str,
+    start: datetime,
+    reason: str,
+    comment: str,
+    message: str,
+) -> None:
     await vector_shift(db)
     clock.set(h(15))
     with pytest.raises(ValueError, match=message):
@@ -365,8 +419,9 @@ async def test_assignment_validation(db: Database, oee: OeeService, users: UserS
 
 
 @pytest.mark.req("OEE-007")
-async def test_other_with_a_comment_is_accepted(db: Database, oee: OeeService, users: UserService,
-                                                clock: ManualClock) -> None:
+async def test_other_with_a_comment_is_accepted(
+    db: Database, oee: OeeService, users: UserService, clock: ManualClock
+) -> None:
     await vector_shift(db)
     clock.set(h(15))
     row = await oee.assign_reason(await person(users), "L1", h(9), "other", "forklift in the way")
@@ -374,11 +429,26 @@ async def test_other_with_a_comment_is_accepted(db: Database, oee: OeeService, u
 
 
 @pytest.mark.req("OEE-008")
-async def test_pareto_orders_reasons_by_downtime(db: Database, oee: OeeService, users: UserService,
-                                                 clock: ManualClock) -> None:
-    await insert(db, run("L1.State", (h(5, 50), "Execute"), (h(7), "Held"), (h(8), "Execute"), (h(9), "Suspended"),
-                         (h(9, 30), "Execute"), (h(10), "Aborting"), (h(10, 5), "Aborted"), (h(10, 20), "Execute"),
-                         (h(11), "Stopped"), (h(11, 10), "Execute"), until=h(14, 10)))
+async def test_pareto_orders_reasons_by_downtime(
+    db: Database, oee: OeeService, users: UserService, clock: ManualClock
+) -> None:
+    await insert(
+        db,
+        run(
+            "L1.State",
+            (h(5, 50), "Execute"),
+            (h(7), "Held"),
+            (h(8), "Execute"),
+            (h(9), "Suspended"),
+            (h(9, 30), "Execute"),
+            (h(10), "Aborting"),
+            (h(10, 5), "Aborted"),
+            (h(10, 20), "Execute"),
+            (h(11), "Stopped"),
+            (h(11, 10), "Execute"),
+            until=h(14, 10),
+        ),
+    )
     await insert(db, run("L2.State", (h(5, 50), "Execute"), (h(12, 10), "Idle"), (h(13), "Execute"), until=h(14, 10)))
     clock.set(h(15))
     ctx = await person(users)
@@ -387,12 +457,17 @@ async def test_pareto_orders_reasons_by_downtime(db: Database, oee: OeeService, 
     await oee.assign_reason(ctx, "L1", h(10), "jam")
     stops = await oee.stops("L1", h(6), h(14))
     assert [(s.state, s.category, s.duration_s) for s in stops] == [
-        ("Held", StateCategory.DOWN, 3600), ("Suspended", StateCategory.STARVED_BLOCKED, 1800),
-        ("Aborting", StateCategory.DOWN, 1200), ("Stopped", StateCategory.IDLE, 600)]
+        ("Held", StateCategory.DOWN, 3600),
+        ("Suspended", StateCategory.STARVED_BLOCKED, 1800),
+        ("Aborting", StateCategory.DOWN, 1200),
+        ("Stopped", StateCategory.IDLE, 600),
+    ]
     rows = oee.pareto_of([await oee.report("L1", h(6), h(14)), await oee.report("L2", h(6), h(14))])
     assert [(r.reason, r.text, r.stops, r.duration_s) for r in rows] == [
-        ("jam", "Jam / mechanical fault", 2, 80 * 60), (None, "Not assigned", 2, 60 * 60),
-        ("material", "Material missing (starved)", 1, 30 * 60)]
+        ("jam", "Jam / mechanical fault", 2, 80 * 60),
+        (None, "Not assigned", 2, 60 * 60),
+        ("material", "Material missing (starved)", 1, 30 * 60),
+    ]
     assert [round(r.share, 4) for r in rows] == [round(80 / 170, 4), round(60 / 170, 4), round(30 / 170, 4)]
     assert [round(r.cumulative_share, 4) for r in rows] == [round(80 / 170, 4), round(140 / 170, 4), 1.0]
     assert oee.pareto_of([await oee.report("L1", h(15), h(16))]) == []
@@ -429,8 +504,10 @@ async def test_windows_across_the_dst_change_in_berlin(db: Database, audit: Audi
     now = datetime(2025, 3, 30, 12, tzinfo=UTC)  # Sunday 14:00 CEST; clocks went forward at 02:00 that night
     clock.set(now)
     windows = service.windows()
-    assert windows["week"] == (datetime(2025, 3, 24, tzinfo=berlin).astimezone(UTC),
-                               datetime(2025, 3, 31, tzinfo=berlin).astimezone(UTC))
+    assert windows["week"] == (
+        datetime(2025, 3, 24, tzinfo=berlin).astimezone(UTC),
+        datetime(2025, 3, 31, tzinfo=berlin).astimezone(UTC),
+    )
     assert windows["week"][1] - windows["week"][0] == timedelta(hours=167)
     assert windows["day"] == (datetime(2025, 3, 29, 23, tzinfo=UTC), datetime(2025, 3, 30, 22, tzinfo=UTC))
     # 14:00 local: the late shift has just begun (14:00-22:00 CEST).

@@ -95,8 +95,11 @@ async def test_stale_within_bound_then_fresh_after_restart(server: SmallServer, 
     await until(lambda: cache.get("Temp") is not None and src.connected)
     await server.stop()
     start = time.monotonic()
-    await until(lambda: all(cache.get(t.name).quality is Quality.STALE for t in TAGS),  # type: ignore[union-attr]
-                timeout=3.0, what="every tag to be STALE")
+    await until(
+        lambda: all(cache.get(t.name).quality is Quality.STALE for t in TAGS),  # type: ignore[union-attr]
+        timeout=3.0,
+        what="every tag to be STALE",
+    )
     took = time.monotonic() - start
     status = board.get("test")
     assert status is not None
@@ -173,15 +176,13 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
     try:
         monkeypatch.setenv("PLC_TEST_PASSWORD", "plc-secret-1")
         cache, board = TagCache(), StatusBoard()
-        ep = Endpoint(name="test", url=srv.url, stale_after_s=3, username="hmi",
-                      password={"env": "PLC_TEST_PASSWORD"})  # type: ignore[arg-type]  # resolved by the model
+        ep = Endpoint(name="test", url=srv.url, stale_after_s=3, username="hmi", password={"env": "PLC_TEST_PASSWORD"})  # type: ignore[arg-type]  # resolved by the model
         src = OpcUaSource(ep, TAGS[:1], cache, board, reconnect_max_delay=1.0)
         await src.start()
         await until(lambda: (s := cache.get("Temp")) is not None and s.value == 20.5)
         await src.stop()
         # The wrong password is refused by the server: no values, the endpoint reported, nothing raised.
-        wrong = Endpoint(name="wrong", url=srv.url, stale_after_s=3, username="hmi",
-                         password="not-it")  # type: ignore[arg-type]
+        wrong = Endpoint(name="wrong", url=srv.url, stale_after_s=3, username="hmi", password="not-it")  # type: ignore[arg-type]
         other = TagCache()
         src = OpcUaSource(wrong, TAGS[:1], other, board, reconnect_max_delay=1.0)
         await src.start()
@@ -191,9 +192,10 @@ async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch:
         await src.stop()
     finally:
         await srv.stop()
+
+
 @pytest.mark.req("OPC-007")
-async def test_source_time_ahead_of_the_hmi_clock_is_marked_and_the_endpoint_named(server: SmallServer,
-                                                                                    source) -> None:
+async def test_source_time_ahead_of_the_hmi_clock_is_marked_and_the_endpoint_named(server: SmallServer, source) -> None:
     _, cache, board = source
     await until(lambda: cache.get("Temp") is not None)
     assert board.skewed() == []

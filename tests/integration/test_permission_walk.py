@@ -154,6 +154,7 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         async def run(ctx: ActionContext) -> object:
             await p.audit.require(ctx, permission, action=action, object_type="screen")
             return None
+
         return run
 
     async def note_add(ctx: ActionContext) -> object:
@@ -169,9 +170,14 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         now = p.clock()
         held = now - timedelta(milliseconds=250)
         async with p.db.session(write=True) as session:
-            session.add_all([Sample(tag="L.State", t_us=to_us(now - timedelta(milliseconds=500)), text="Execute",
-                                    quality="good"),
-                             Sample(tag="L.State", t_us=to_us(held), text="Held", quality="good")])
+            session.add_all(
+                [
+                    Sample(
+                        tag="L.State", t_us=to_us(now - timedelta(milliseconds=500)), text="Execute", quality="good"
+                    ),
+                    Sample(tag="L.State", t_us=to_us(held), text="Held", quality="good"),
+                ]
+            )
             await session.commit()
         return await p.oee.assign_reason(ctx, "L", held, "jam")
 
@@ -244,8 +250,9 @@ def test_the_walk_covers_every_permission() -> None:
     table = expected()
     for permission in Permission:
         walked = {role for role in ROLES if allowed(role, permission)}
-        assert any({role for role in ROLES if table[(action, role)]} == walked
-                   for action in {a for a, _ in table}), permission
+        assert any({role for role in ROLES if table[(action, role)]} == walked for action in {a for a, _ in table}), (
+            permission
+        )
 
 
 @pytest.mark.req("ACC-012")
@@ -271,8 +278,9 @@ async def test_every_role_and_action(db: Database, audit: AuditLog, users: UserS
             done = True
         except PermissionDenied:
             done = False
-        denials = [e for e in await audit.query(action=f"{action}.denied", username=ctx.username)
-                   if e.action_id == ctx.id]
+        denials = [
+            e for e in await audit.query(action=f"{action}.denied", username=ctx.username) if e.action_id == ctx.id
+        ]
         if done:
             assert denials == [], (action, role)
             if action not in CHECK_ONLY:

@@ -36,7 +36,8 @@ async def plant_and_sim() -> AsyncIterator[tuple[PlantConfig, PlantSimulator]]:
 
 @pytest.mark.req("OPC-008", "OPC-010")
 async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_server(
-        plant_and_sim: tuple[PlantConfig, PlantSimulator], tmp_path: Path) -> None:
+    plant_and_sim: tuple[PlantConfig, PlantSimulator], tmp_path: Path
+) -> None:
     plant, sim = plant_and_sim
     rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
     await rt.start()
@@ -45,18 +46,24 @@ async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_serv
         await until(lambda: all(s.connected for s in rt.sources), timeout=15)
         await sim.set_condition("Line2.EmergencyStop", True)
         monitor = rt.conditions[plant.endpoints[0].name]
-        condition_id = await until(lambda: next((c for c in monitor.conditions if c.endswith("Line2.EmergencyStop")),
-                                                None), timeout=15)
+        condition_id = await until(
+            lambda: next((c for c in monitor.conditions if c.endswith("Line2.EmergencyStop")), None), timeout=15
+        )
         alarm_id = server_alarm_id(plant.endpoints[0].name, condition_id)
         alarm = await until(lambda: rt.alarms.get(alarm_id), timeout=15)
-        assert (alarm.source, alarm.line, alarm.state, alarm.priority) == ("server", "Line2", AlarmState.ACTIVE_UNACK,
-                                                                           1)
+        assert (alarm.source, alarm.line, alarm.state, alarm.priority) == (
+            "server",
+            "Line2",
+            AlarmState.ACTIVE_UNACK,
+            1,
+        )
         assert alarm in rt.alarms.active()
 
         # A priority 1 acknowledgement needs an electronic signature under the plant's default policy.
         signature = SignatureRequest(password=PERSON_PASSWORD, username="olga", meaning="Acknowledged")
-        result = await rt.alarm_service.acknowledge(olga.for_action(), [alarm_id], "E-stop checked, area clear",
-                                                    signature=signature)
+        result = await rt.alarm_service.acknowledge(
+            olga.for_action(), [alarm_id], "E-stop checked, area clear", signature=signature
+        )
         assert [c.alarm.id for c in result.changes] == [alarm_id]
         await until(lambda: sim.condition("Line2.EmergencyStop").acked, timeout=15)
         assert sim.condition("Line2.EmergencyStop").comment == "E-stop checked, area clear"
@@ -71,8 +78,16 @@ async def test_server_condition_is_listed_journaled_and_acknowledged_on_its_serv
         await until(lambda: rt.alarms.get(alarm_id) is None, timeout=15)
         await rt.journal.flush()
         async with rt.db.session() as s:
-            kinds = [k for (k,) in (await s.execute(sa.select(AlarmEvent.kind).where(
-                AlarmEvent.alarm_id == alarm_id).order_by(AlarmEvent.source_time, AlarmEvent.id))).all()]
+            kinds = [
+                k
+                for (k,) in (
+                    await s.execute(
+                        sa.select(AlarmEvent.kind)
+                        .where(AlarmEvent.alarm_id == alarm_id)
+                        .order_by(AlarmEvent.source_time, AlarmEvent.id)
+                    )
+                ).all()
+            ]
         assert kinds == ["activated", "acknowledged", "cleared"], "one journal, each transition once"
     finally:
         await rt.stop()

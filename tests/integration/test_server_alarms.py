@@ -73,8 +73,9 @@ class Hmi:
         self.monitor = ConditionMonitor("plc", clock=clock, publishing_interval_ms=100)
         self.monitor.subscribe(self.engine.apply_server)
         endpoint = Endpoint(name="plc", url=url, publishing_interval_ms=100, stale_after_s=3)
-        self.source = OpcUaSource(endpoint, [], TagCache(), StatusBoard(), reconnect_max_delay=1.0,
-                                  session_hooks=[self.monitor])
+        self.source = OpcUaSource(
+            endpoint, [], TagCache(), StatusBoard(), reconnect_max_delay=1.0, session_hooks=[self.monitor]
+        )
 
     async def start(self) -> None:
         await self.monitor.start()
@@ -112,8 +113,9 @@ def test_ids_are_unique_stable_bounded_and_keep_a_readable_prefix() -> None:
 
 
 @pytest.mark.req("OPC-011")
-async def test_two_conditions_whose_ids_differ_only_in_punctuation_are_two_alarms(server: ConditionsServer,
-                                                                                   hmi: Hmi) -> None:
+async def test_two_conditions_whose_ids_differ_only_in_punctuation_are_two_alarms(
+    server: ConditionsServer, hmi: Hmi
+) -> None:
     await server.set_active(SLASH, True)
     await server.set_active(UNDERSCORE, True)
     await until(lambda: hmi.alarm(SLASH) is not None and hmi.alarm(UNDERSCORE) is not None)
@@ -129,7 +131,8 @@ async def test_two_conditions_whose_ids_differ_only_in_punctuation_are_two_alarm
 
 @pytest.mark.req("OPC-011")
 async def test_a_server_alarm_is_named_by_source_and_condition_without_namespace_index(
-        server: ConditionsServer, hmi: Hmi) -> None:
+    server: ConditionsServer, hmi: Hmi
+) -> None:
     await server.set_active(FILLER, True)
     await until(lambda: hmi.alarm(FILLER) is not None)
     alarm = hmi.alarm(FILLER)
@@ -156,8 +159,10 @@ class Commands:
         await self.journal.flush()
         async with self.db.session() as s:
             acks = [(a.alarm_id, a.username) for a in (await s.execute(sa.select(Acknowledgement))).scalars()]
-            journal = [(e.alarm_id, str(e.kind), e.username) for e in (await s.execute(
-                sa.select(AlarmEvent).where(AlarmEvent.kind == "acknowledged"))).scalars()]
+            journal = [
+                (e.alarm_id, str(e.kind), e.username)
+                for e in (await s.execute(sa.select(AlarmEvent).where(AlarmEvent.kind == "acknowledged"))).scalars()
+            ]
         return acks, journal
 
 
@@ -171,13 +176,13 @@ async def commands(hmi: Hmi, db: Database, audit: AuditLog, clock: ManualClock) 
 async def raise_all(server: ConditionsServer, hmi: Hmi) -> None:
     for name, *_ in SPECS:
         await server.set_active(name, True)
-    await until(lambda: all((a := hmi.alarm(n)) is not None and a.state is AlarmState.ACTIVE_UNACK
-                            for n, *_ in SPECS))
+    await until(lambda: all((a := hmi.alarm(n)) is not None and a.state is AlarmState.ACTIVE_UNACK for n, *_ in SPECS))
 
 
 @pytest.mark.req("OPC-010")
 async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_and_the_rest_reported(
-        server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService) -> None:
+    server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService
+) -> None:
     olga = await sign_in(users, "olga", Role.OPERATOR)
     await raise_all(server, hmi)
     assert server.conditions is not None
@@ -188,7 +193,9 @@ async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_
 
     assert [c.alarm.id for c in result.changes] == [alarm_id(SLASH)]
     assert [(f.alarm_id, f.status, f.tried) for f in result.failed] == [
-        (alarm_id(UNDERSCORE), "BadEventIdUnknown", True), (alarm_id(FILLER), "BadEventIdUnknown", False)]
+        (alarm_id(UNDERSCORE), "BadEventIdUnknown", True),
+        (alarm_id(FILLER), "BadEventIdUnknown", False),
+    ]
     assert result.failed[0].name == "Line1 · EmergencyStop"
     assert server.conditions.calls == [ns2(SLASH), ns2(UNDERSCORE)], "one by one, nothing sent after a refusal"
     assert server.conditions.state(SLASH).acked
@@ -209,7 +216,8 @@ async def test_when_the_kth_server_alarm_is_refused_the_first_ones_are_recorded_
 
 @pytest.mark.req("OPS-006")
 async def test_acknowledging_holds_no_lock_while_the_server_is_slow(
-        server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService, audit: AuditLog) -> None:
+    server: ConditionsServer, hmi: Hmi, commands: Commands, users: UserService, audit: AuditLog
+) -> None:
     olga = await sign_in(users, "olga", Role.OPERATOR)
     await raise_all(server, hmi)
     assert server.conditions is not None

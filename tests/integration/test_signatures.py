@@ -41,13 +41,31 @@ async def test_first_signing_with_user_id_then_password_alone(
     users: UserService, audit: AuditLog, clock: ManualClock, signatures: SignatureService
 ) -> None:
     lena = await sign_in(users, "lena", Role.LEAD)
-    first = await signatures.sign(lena, username="Lena", password=PASSWORD, meaning="Reviewed",
-                                  object_type="note", object_id="7", content="the note text")
+    first = await signatures.sign(
+        lena,
+        username="Lena",
+        password=PASSWORD,
+        meaning="Reviewed",
+        object_type="note",
+        object_id="7",
+        content="the note text",
+    )
     clock.advance(60)
-    later = await signatures.sign(lena, username=None, password=PASSWORD, meaning="Approved",
-                                  object_type="note", object_id="7", content="the note text")
+    later = await signatures.sign(
+        lena,
+        username=None,
+        password=PASSWORD,
+        meaning="Approved",
+        object_type="note",
+        object_id="7",
+        content="the note text",
+    )
     assert (first.user_id, first.username, first.printed_name, first.meaning) == (
-        lena.user_id, "lena", "Lena", "Reviewed")
+        lena.user_id,
+        "lena",
+        "Lena",
+        "Reviewed",
+    )
     assert first.signed_at.tzinfo is not None
     assert later.signed_at == clock.now()
     assert signatures.verify(first, "the note text")
@@ -56,7 +74,8 @@ async def test_first_signing_with_user_id_then_password_alone(
     assert stored.content_hash == first.content_hash
     entries = await audit.query(action="sign")
     assert [e.new_value for e in entries][-1] == (
-        "Signed by Lena (lena) on 2025-01-06 06:00:00 UTC — meaning: Reviewed")
+        "Signed by Lena (lena) on 2025-01-06 06:00:00 UTC — meaning: Reviewed"
+    )
     assert entries[-1].action_id == lena.id == first.action_id
     assert await audit.verify() is None
 
@@ -68,21 +87,23 @@ async def test_wrong_password_or_other_user_is_refused_and_audited(
     lena = await sign_in(users, "lena", Role.LEAD)
     await sign_in(users, "olga", Role.OPERATOR)
     with pytest.raises(SignatureRefused):
-        await signatures.sign(lena, username=None, password="not it", meaning="Approved", object_type="note",
-                              object_id="1", content="x")
+        await signatures.sign(
+            lena, username=None, password="not it", meaning="Approved", object_type="note", object_id="1", content="x"
+        )
     # Olga's right password does not let anyone sign as Olga on Lena's session.
     with pytest.raises(SignatureRefused):
-        await signatures.sign(lena, username="olga", password=PASSWORD, meaning="Approved", object_type="note",
-                              object_id="1", content="x")
+        await signatures.sign(
+            lena, username="olga", password=PASSWORD, meaning="Approved", object_type="note", object_id="1", content="x"
+        )
     failed = await audit.query(action="sign.failed")
-    assert [e.reason for e in reversed(failed)] == ["wrong password",
-                                                    "user id 'olga' is not the signed-in person"]
+    assert [e.reason for e in reversed(failed)] == ["wrong password", "user id 'olga' is not the signed-in person"]
     assert all(e.username == "lena" for e in failed)
     assert await signatures.of("note", "1") == []
 
 
-async def alarm_service(db: Database, audit: AuditLog, clock: ManualClock, signatures: SignatureService,
-                        policy: SignaturePolicy) -> tuple[AlarmService, AlarmEngine, TagCache]:
+async def alarm_service(
+    db: Database, audit: AuditLog, clock: ManualClock, signatures: SignatureService, policy: SignaturePolicy
+) -> tuple[AlarmService, AlarmEngine, TagCache]:
     plant = small_plant("opc.tcp://127.0.0.1:4840")
     cache = TagCache()
     engine = AlarmEngine(plant, cache, clock)
@@ -92,8 +113,12 @@ async def alarm_service(db: Database, audit: AuditLog, clock: ManualClock, signa
 
 async def raise_alarms(cache: TagCache, clock: ManualClock) -> None:
     now = clock.now()
-    cache.update([TagState("L1.M1.Temp", 85.0, 0, Quality.GOOD, now, now, now),
-                  TagState("L1.M1.Jam", True, 0, Quality.GOOD, now, now, now)])
+    cache.update(
+        [
+            TagState("L1.M1.Temp", 85.0, 0, Quality.GOOD, now, now, now),
+            TagState("L1.M1.Jam", True, 0, Quality.GOOD, now, now, now),
+        ]
+    )
 
 
 @pytest.mark.req("REC-010", "REC-011")
@@ -142,8 +167,8 @@ async def test_no_policy_means_no_signature_asked(
 ) -> None:
     olga = await sign_in(users, "olga", Role.OPERATOR)
     service, engine, cache = await alarm_service(
-        db, audit, clock, signatures, SignaturePolicy(acknowledge_priority_1=False, shelve=False,
-                                                      out_of_service=False))
+        db, audit, clock, signatures, SignaturePolicy(acknowledge_priority_1=False, shelve=False, out_of_service=False)
+    )
     await raise_alarms(cache, clock)
     result = await service.acknowledge(olga, ["L1.M1.Jam.discrete"], "")
     assert len(result.changes) == 1
@@ -158,13 +183,21 @@ async def test_wrong_signing_passwords_count_toward_the_lockout(
     lena = await sign_in(users, "lena", Role.LEAD)
     for _ in range(users.policy.lockout_attempts):
         with pytest.raises(SignatureRefused):
-            await signatures.sign(lena, username=None, password="guess", meaning="Approved", object_type="note",
-                                  object_id="1", content="x")
+            await signatures.sign(
+                lena,
+                username=None,
+                password="guess",
+                meaning="Approved",
+                object_type="note",
+                object_id="1",
+                content="x",
+            )
     assert [e.action for e in await audit.query(action="login.lockout")] == ["login.lockout"]
     # Locked: even the right password neither signs nor signs in.
     with pytest.raises(SignatureRefused):
-        await signatures.sign(lena, username=None, password=PASSWORD, meaning="Approved", object_type="note",
-                              object_id="1", content="x")
+        await signatures.sign(
+            lena, username=None, password=PASSWORD, meaning="Approved", object_type="note", object_id="1", content="x"
+        )
     assert (await users.sign_in("lena", PASSWORD)).ctx is None
 
 
@@ -176,8 +209,15 @@ async def test_a_password_alone_needs_a_recent_full_signature_of_the_same_sessio
     at_panel = replace(lena, station="panel-1")
 
     def sign(ctx: ActionContext, username: str | None) -> Any:
-        return signatures.sign(ctx, username=username, password=PASSWORD, meaning="Approved", object_type="note",
-                               object_id="1", content="x")
+        return signatures.sign(
+            ctx,
+            username=username,
+            password=PASSWORD,
+            meaning="Approved",
+            object_type="note",
+            object_id="1",
+            content="x",
+        )
 
     # Whatever a screen believes, the first signing of a session needs the user id as well.
     assert signatures.first_signing(at_panel)

@@ -21,8 +21,12 @@ from hmi.simulator import PlantSimulator, demo_config_path
 from tests.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
-VARIANTS = {"float": ua.VariantType.Double, "int": ua.VariantType.Int64, "bool": ua.VariantType.Boolean,
-            "string": ua.VariantType.String}
+VARIANTS = {
+    "float": ua.VariantType.Double,
+    "int": ua.VariantType.Int64,
+    "bool": ua.VariantType.Boolean,
+    "string": ua.VariantType.String,
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,8 @@ class Collector:
 
 @pytest.mark.req("OPS-008")
 async def test_every_configured_tag_is_served_with_its_type_and_a_source_timestamp(
-        plant: PlantConfig, sim: PlantSimulator, client: Client) -> None:
+    plant: PlantConfig, sim: PlantSimulator, client: Client
+) -> None:
     assert sim.url.startswith("opc.tcp://127.0.0.1:")
     assert sim.port != 0
     assert sorted(sim.tag_names) == sorted(plant.tags)
@@ -79,8 +84,7 @@ async def test_every_configured_tag_is_served_with_its_type_and_a_source_timesta
     # Organised by line and machine: Objects / Line1 / Filler / Temperature.
     temperature = await client.nodes.objects.get_child(["2:Line1", "2:Filler", "2:Temperature"])
     assert temperature.nodeid == ua.NodeId("Line1.Filler.Temperature", 2)
-    assert await (await client.nodes.objects.get_child(["2:Line1", "2:State"])).read_value() in (
-        "Execute", "Starting")
+    assert await (await client.nodes.objects.get_child(["2:Line1", "2:State"])).read_value() in ("Execute", "Starting")
 
 
 @pytest.mark.req("OPS-008")
@@ -111,8 +115,12 @@ async def test_pause_freezes_values_and_set_value_writes_good_values(sim: PlantS
     await sim.set_value("Line1.GoodCount", 1234)
     await sim.set_value("Line1.Capper.Jam", True)
     await sim.set_value("Line1.State", "Held")
-    for tag, value in [("Line1.Filler.Temperature", 11.5), ("Line1.GoodCount", 1234), ("Line1.Capper.Jam", True),
-                       ("Line1.State", "Held")]:
+    for tag, value in [
+        ("Line1.Filler.Temperature", 11.5),
+        ("Line1.GoodCount", 1234),
+        ("Line1.Capper.Jam", True),
+        ("Line1.State", "Held"),
+    ]:
         dv = await read(client, tag)
         assert dv.Value.Value == value
         assert dv.StatusCode.is_good()
@@ -195,8 +203,10 @@ async def test_stop_and_restart_on_the_same_port(plant: PlantConfig) -> None:
 
 @pytest.mark.req("OPS-008")
 async def test_extra_tags_change_at_the_requested_rate(plant: PlantConfig) -> None:
-    async with PlantSimulator(plant, port=0, seed=3, extra_tags=50, change_rate=500) as sim, \
-            Client(sim.url, timeout=5) as client:
+    async with (
+        PlantSimulator(plant, port=0, seed=3, extra_tags=50, change_rate=500) as sim,
+        Client(sim.url, timeout=5) as client,
+    ):
         folder = await client.nodes.objects.get_child(["2:Load"])
         children = await folder.get_children()
         assert len(children) == 50
@@ -207,8 +217,9 @@ async def test_extra_tags_change_at_the_requested_rate(plant: PlantConfig) -> No
         start, started = sim.load_changes, time.monotonic()
         # 500 changes/s spread over 50 tags: every tag changes about ten times a second. Wait for a second's worth
         # and measure how long they took.
-        changes = await until(lambda: n if (n := sim.load_changes - start) >= 500 else 0, timeout=5,
-                              what="500 load changes")
+        changes = await until(
+            lambda: n if (n := sim.load_changes - start) >= 500 else 0, timeout=5, what="500 load changes"
+        )
         assert 300 <= changes / (time.monotonic() - started) <= 700
         later = await client.read_attributes(nodes)
         assert all(a.Value.Value != b.Value.Value for a, b in zip(first, later, strict=True))
@@ -243,8 +254,21 @@ areas:
 async def test_hmi_simulate_prints_its_url_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hmi", "simulate", "--port", "0", "--seed", "5", "--tags", "10", cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "hmi",
+        "simulate",
+        "--port",
+        "0",
+        "--seed",
+        "5",
+        "--tags",
+        "10",
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
@@ -268,8 +292,10 @@ async def test_hmi_simulate_prints_its_url_and_stops_on_sigterm() -> None:
 async def test_trainer_can_inject_a_fault_over_opcua(client: Client) -> None:
     """The Simulator.InjectFault method jams a machine; its Jam tag goes true and its state to Held."""
     result = await client.get_node("ns=2;s=Simulator").call_method(
-        ua.NodeId.from_string("ns=2;s=Simulator.InjectFault"), ua.Variant("Line2", ua.VariantType.String),
-        ua.Variant("Capper", ua.VariantType.String))
+        ua.NodeId.from_string("ns=2;s=Simulator.InjectFault"),
+        ua.Variant("Line2", ua.VariantType.String),
+        ua.Variant("Capper", ua.VariantType.String),
+    )
     assert result == "ok"
     assert await client.get_node("ns=2;s=Line2.Capper.Jam").read_value() is True
     assert await client.get_node("ns=2;s=Line2.Capper.State").read_value() in ("Holding", "Held")
@@ -277,10 +303,13 @@ async def test_trainer_can_inject_a_fault_over_opcua(client: Client) -> None:
 
 @pytest.mark.req("OPS-008")
 async def test_set_load_moves_every_load_tag_at_once(plant: PlantConfig) -> None:
-    async with PlantSimulator(plant, port=0, seed=2, extra_tags=20, change_rate=0) as sim, \
-            Client(sim.url, timeout=5) as client:
+    async with (
+        PlantSimulator(plant, port=0, seed=2, extra_tags=20, change_rate=0) as sim,
+        Client(sim.url, timeout=5) as client,
+    ):
         written = await client.get_node("ns=2;s=Simulator").call_method(
-            ua.NodeId.from_string("ns=2;s=Simulator.SetLoad"), ua.Variant(123.5, ua.VariantType.Double))
+            ua.NodeId.from_string("ns=2;s=Simulator.SetLoad"), ua.Variant(123.5, ua.VariantType.Double)
+        )
         assert written == 20
         values = [await client.get_node(f"ns=2;s=Load.Tag{i:05d}").read_value() for i in (1, 20)]
         assert values == [123.5, 123.5]

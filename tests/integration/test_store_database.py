@@ -53,18 +53,41 @@ async def test_times_come_back_aware_utc(db: Database) -> None:
     plant = timezone(timedelta(hours=2))
     written = datetime(2025, 6, 1, 8, 30, 15, 123456, tzinfo=plant)
     async with db.session() as session:
-        session.add(ShiftNote(line="L1", shift_name="A", shift_date=date(2025, 6, 1), author_id=user.id,
-                              author_name="alice", created_at=written, text="t", action_id="a1"))
-        session.add(AlarmEvent(alarm_id="L1.TempHigh", kind=AlarmEventKind.ACTIVATED, state="unack_active",
-                               source_time=written, server_time=written))
+        session.add(
+            ShiftNote(
+                line="L1",
+                shift_name="A",
+                shift_date=date(2025, 6, 1),
+                author_id=user.id,
+                author_name="alice",
+                created_at=written,
+                text="t",
+                action_id="a1",
+            )
+        )
+        session.add(
+            AlarmEvent(
+                alarm_id="L1.TempHigh",
+                kind=AlarmEventKind.ACTIVATED,
+                state="unack_active",
+                source_time=written,
+                server_time=written,
+            )
+        )
         await session.commit()
     async with db.session() as session:
         note = (await session.execute(select(ShiftNote))).scalar_one()
         event = (await session.execute(select(AlarmEvent))).scalar_one()
         # Filtering with an aware bound in another zone must compare instants, not wall-clock text.
-        later = (await session.execute(
-            select(ShiftNote).where(ShiftNote.created_at > datetime(2025, 6, 1, 6, 30, 15, tzinfo=UTC))
-        )).scalars().all()
+        later = (
+            (
+                await session.execute(
+                    select(ShiftNote).where(ShiftNote.created_at > datetime(2025, 6, 1, 6, 30, 15, tzinfo=UTC))
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert note.created_at == written
     assert note.created_at.tzinfo is UTC
     assert note.created_at.hour == 6
@@ -78,9 +101,18 @@ async def test_naive_times_are_refused(db: Database) -> None:
     user = await add_user(db)
     assert user.id is not None
     async with db.session() as session:
-        session.add(ShiftNote(line="L1", shift_name="A", shift_date=date(2025, 6, 1), author_id=user.id,
-                              author_name="alice", created_at=datetime(2025, 6, 1, 8, 0),  # noqa: DTZ001
-                              text="t", action_id="a1"))
+        session.add(
+            ShiftNote(
+                line="L1",
+                shift_name="A",
+                shift_date=date(2025, 6, 1),
+                author_id=user.id,
+                author_name="alice",
+                created_at=datetime(2025, 6, 1, 8, 0),  # noqa: DTZ001
+                text="t",
+                action_id="a1",
+            )
+        )
         with pytest.raises(sa.exc.StatementError, match="timezone-aware"):
             await session.commit()
 
@@ -88,8 +120,18 @@ async def test_naive_times_are_refused(db: Database) -> None:
 @pytest.mark.req("OPS-003")
 async def test_foreign_keys_are_enforced(db: Database) -> None:
     async with db.session() as session:
-        session.add(ShiftNote(line="L1", shift_name="A", shift_date=date(2025, 6, 1), author_id=999,
-                              author_name="ghost", created_at=datetime.now(UTC), text="t", action_id="a1"))
+        session.add(
+            ShiftNote(
+                line="L1",
+                shift_name="A",
+                shift_date=date(2025, 6, 1),
+                author_id=999,
+                author_name="ghost",
+                created_at=datetime.now(UTC),
+                text="t",
+                action_id="a1",
+            )
+        )
         with pytest.raises(sa.exc.IntegrityError):
             await session.commit()
 

@@ -17,8 +17,9 @@ from tests.plant_fixture import small_plant
 
 
 @pytest.mark.req("HIS-008", "HIS-010")
-async def test_views_are_private_validated_and_replaced_by_name(db: Database, audit: AuditLog,
-                                                               users: UserService, clock: ManualClock) -> None:
+async def test_views_are_private_validated_and_replaced_by_name(
+    db: Database, audit: AuditLog, users: UserService, clock: ManualClock
+) -> None:
     views = TrendViews(small_plant("opc.tcp://127.0.0.1:4840"), db, audit, clock)
     olga = await sign_in(users, "olga", Role.OPERATOR)
     manager = await sign_in(users, "max", Role.MANAGER)
@@ -30,8 +31,7 @@ async def test_views_are_private_validated_and_replaced_by_name(db: Database, au
     assert again.pens == ("L1.M1.Temp", "L1.Speed")
     assert again.range_key == "7d"
     start = clock() - timedelta(hours=3)
-    custom = await views.save(olga.for_action(), "Incident", ["L1.M1.Pressure"], "custom", start=start,
-                              end=clock())
+    custom = await views.save(olga.for_action(), "Incident", ["L1.M1.Pressure"], "custom", start=start, end=clock())
     assert custom.start == start
 
     assert [v.name for v in await views.list(olga)] == ["Incident", "Temps"]

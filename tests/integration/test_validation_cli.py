@@ -35,8 +35,7 @@ def test_the_junit_file_carries_the_requirement_ids_and_the_environment(junit: P
     root = ElementTree.parse(junit).getroot()
     [case] = root.iter("testcase")
     assert case.get("name") == "test_the_worked_example"
-    assert {p.get("name"): p.get("value") for p in case.iterfind("properties/property")} == {
-        "requirements": "OEE-001"}
+    assert {p.get("name"): p.get("value") for p in case.iterfind("properties/property")} == {"requirements": "OEE-001"}
     suite = {p.get("name"): p.get("value") for p in root.iterfind("testsuite/properties/property")}
     for name in ("factory-hmi", "python", "platform", "nicegui", "asyncua", "sqlalchemy"):
         assert suite.get(f"environment.{name}"), name
@@ -54,12 +53,16 @@ def test_hmi_validation_report_from_that_run(junit: Path, tmp_path: Path) -> Non
     with (out / "traceability.csv").open(encoding="utf-8", newline="") as f:
         rows = {r["requirement_id"]: r for r in csv.DictReader(f)}
     assert (rows["OEE-001"]["requirement_outcome"], rows["OEE-001"]["test"], rows["OEE-001"]["test_outcome"]) == (
-        "passed", "tests.unit.test_oee_calc::test_the_worked_example", "passed")
+        "passed",
+        "tests.unit.test_oee_calc::test_the_worked_example",
+        "passed",
+    )
     assert rows["ALM-001"]["requirement_outcome"] == "not run"
     page = (out / "oq-report.html").read_text(encoding="utf-8")
     assert "operational qualification (OQ) report" in page
     assert (out / "oq-report.pdf").read_bytes().startswith(b"%PDF")
 
-    allowed = run("-m", "hmi", "validation", "report", "--junit", str(junit), "--out", str(out), "--allow-untested",
-                  cwd=tmp_path)
+    allowed = run(
+        "-m", "hmi", "validation", "report", "--junit", str(junit), "--out", str(out), "--allow-untested", cwd=tmp_path
+    )
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr

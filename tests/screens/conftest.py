@@ -28,8 +28,12 @@ from tests.plant_fixture import INITIAL, small_plant
 from tests.waiting import until
 
 PASSWORD = "correct-horse-7"
-USERS = (("olga", Role.OPERATOR, "Olga Operator"), ("lena", Role.LEAD, "Lena Lead"),
-         ("max", Role.MANAGER, "Max Manager"), ("ada", Role.ADMIN, "Ada Admin"))
+USERS = (
+    ("olga", Role.OPERATOR, "Olga Operator"),
+    ("lena", Role.LEAD, "Lena Lead"),
+    ("max", Role.MANAGER, "Max Manager"),
+    ("ada", Role.ADMIN, "Ada Admin"),
+)
 T = TypeVar("T")
 
 
@@ -47,8 +51,10 @@ async def simulated_user(rt: Runtime) -> AsyncIterator[User]:
             # The cookie options `hmi run` uses, so what the browser is told is tested too.
             ui.run(storage_secret="test secret", session_middleware_kwargs=session_cookie(rt.plant.access))
             transport = httpx.ASGITransport(core.app)
-            async with core.app.router.lifespan_context(core.app), httpx.AsyncClient(
-                    transport=transport, base_url="http://test") as c:
+            async with (
+                core.app.router.lifespan_context(core.app),
+                httpx.AsyncClient(transport=transport, base_url="http://test") as c,
+            ):
                 yield User(c)
         finally:
             os.environ.pop("NICEGUI_USER_SIMULATION", None)
@@ -90,8 +96,12 @@ class Harness:
         self.user.find(marker="switch-password").type(password)
         self.user.find(marker="switch-confirm").click()
 
-    async def until(self, predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0,  # noqa: ASYNC109
-                    what: str | None = None) -> T:
+    async def until(
+        self,
+        predicate: Callable[[], T | Awaitable[T]],
+        timeout: float = 10.0,  # noqa: ASYNC109
+        what: str | None = None,
+    ) -> T:
         """Wait for the runtime to reach a state (values arrive over OPC UA); see tests.waiting.until."""
         return await until(predicate, timeout, what)
 

@@ -66,8 +66,16 @@ async def test_manager_removes_from_service_and_returns_it(hmi: Harness) -> None
     assert back is not None
     assert back.state is AlarmState.ACTIVE_UNACK, "still jammed: annunciated afresh on return to service"
     async with hmi.rt.db.session() as s:
-        kinds = [k for (k,) in (await s.execute(sa.select(AlarmEvent.kind).where(
-            AlarmEvent.alarm_id == "L1.M1.Jam.discrete").order_by(AlarmEvent.id))).all()]
+        kinds = [
+            k
+            for (k,) in (
+                await s.execute(
+                    sa.select(AlarmEvent.kind)
+                    .where(AlarmEvent.alarm_id == "L1.M1.Jam.discrete")
+                    .order_by(AlarmEvent.id)
+                )
+            ).all()
+        ]
     assert kinds[:1] == ["out_of_service"]
     assert "returned_to_service" in kinds
 
@@ -77,8 +85,12 @@ async def test_latched_alarm_needs_ack_then_reset(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Pressure", 7.0)
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Pressure.H") is not None)
     await hmi.server.write("L1.M1.Pressure", 4.0)
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Pressure.H").state  # type: ignore[union-attr]
-                    is AlarmState.LATCHED_UNACK)
+    await hmi.until(
+        lambda: (
+            hmi.rt.alarms.get("L1.M1.Pressure.H").state  # type: ignore[union-attr]
+            is AlarmState.LATCHED_UNACK
+        )
+    )
     await hmi.login("lena")
     await hmi.user.open("/alarm/L1.M1.Pressure.H")
     await hmi.user.should_see("Check the relief valve", retries=50)  # rationalisation shown
@@ -96,16 +108,21 @@ async def test_latched_alarm_needs_ack_then_reset(hmi: Harness) -> None:
 async def test_suppressed_by_design_while_the_line_is_not_running(hmi: Harness) -> None:
     await hmi.server.write("L1.State", "Held")
     await hmi.server.write("L1.M1.Level", 5.0)
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Level.L") is not None
-                    and hmi.rt.alarms.get("L1.M1.Level.L").status.condition)  # type: ignore[union-attr]
+    await hmi.until(
+        lambda: hmi.rt.alarms.get("L1.M1.Level.L") is not None and hmi.rt.alarms.get("L1.M1.Level.L").status.condition
+    )  # type: ignore[union-attr]
     assert hmi.rt.alarms.get("L1.M1.Level.L").state is AlarmState.SUPPRESSED_BY_DESIGN  # type: ignore[union-attr]
     await hmi.login("olga")
     await hmi.user.open("/alarms?tab=suppressed")
     table = hmi.user.find(marker="suppressed-table").elements.pop()
     assert [r["why"] for r in table.rows] == ["L1.State = 'Held'"]
     await hmi.server.write("L1.State", "Execute")
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Level.L").state  # type: ignore[union-attr]
-                    is AlarmState.ACTIVE_UNACK)
+    await hmi.until(
+        lambda: (
+            hmi.rt.alarms.get("L1.M1.Level.L").state  # type: ignore[union-attr]
+            is AlarmState.ACTIVE_UNACK
+        )
+    )
 
 
 @pytest.mark.req("ALM-012", "SCR-005")
@@ -126,8 +143,12 @@ async def test_detail_page_shows_definition_history_and_line_link(hmi: Harness) 
 async def test_detail_history_says_states_in_the_words_used_elsewhere(hmi: Harness) -> None:
     await hmi.raise_temp_h()
     await hmi.server.write("L1.M1.Temp", 20.0)
-    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H").state  # type: ignore[union-attr]
-                    is AlarmState.RTN_UNACK)
+    await hmi.until(
+        lambda: (
+            hmi.rt.alarms.get("L1.M1.Temp.H").state  # type: ignore[union-attr]
+            is AlarmState.RTN_UNACK
+        )
+    )
     await hmi.login("olga")
     await hmi.user.open("/alarm/L1.M1.Temp.H")
     await hmi.until(lambda: len(hmi.user.find(marker="alarm-history").elements.pop().rows) >= 2, timeout=10)

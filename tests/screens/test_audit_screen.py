@@ -32,8 +32,7 @@ async def test_manager_sees_the_logins_filters_and_exports(hmi: Harness) -> None
     hmi.user.find(marker="audit-user").type("olga")
     hmi.user.find(marker="audit-apply").click()
     await hmi.user.should_see("2 entries, newest first", retries=50)
-    assert [(r["user"], r["action"]) for r in table_rows(hmi, "audit-table")] == [("olga", "logout"),
-                                                                                  ("olga", "login")]
+    assert [(r["user"], r["action"]) for r in table_rows(hmi, "audit-table")] == [("olga", "logout"), ("olga", "login")]
 
     hmi.user.find(marker="audit-user").clear()
     hmi.user.find(marker="audit-object").type("user:max")
@@ -99,6 +98,8 @@ async def test_start_up_findings_are_shown_to_administrators_only(hmi: Harness) 
     await hmi.user.open("/audit")
     await hmi.user.should_see(marker="audit-table", retries=50)
     await hmi.user.should_not_see(finding)
+
+
 @pytest.mark.req("REC-018", "SEC-010")
 async def test_audit_list_pages_and_refuses_a_range_beyond_its_maximum(hmi: Harness) -> None:
     actor = system_context("runtime")
@@ -116,8 +117,9 @@ async def test_audit_list_pages_and_refuses_a_range_beyond_its_maximum(hmi: Harn
 
     zone = hmi.rt.plant.site.zone
     set_value(hmi, "audit-range", "custom")
-    hmi.user.find(marker="audit-from").type((hmi.rt.clock() - timedelta(days=800)).astimezone(zone)
-                                            .strftime("%Y-%m-%d %H:%M"))
+    hmi.user.find(marker="audit-from").type(
+        (hmi.rt.clock() - timedelta(days=800)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    )
     hmi.user.find(marker="audit-apply").click()
     await hmi.user.should_see("at most 400 days can be read at once: choose a shorter range", retries=50)
     hmi.user.find(marker="audit-export-csv").click()

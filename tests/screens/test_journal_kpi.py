@@ -23,10 +23,21 @@ from tests.screens.conftest import Harness, set_value, table_rows
 def journal_row(alarm_id: str, at: datetime, kind: str = "activated", **fields: Any) -> dict[str, Any]:
     tag = alarm_id.rsplit(".", 1)[0]
     base: dict[str, Any] = {
-        "alarm_id": alarm_id, "tag": tag, "area": "Packing", "line": "L1", "priority": "3",
-        "kind": AlarmEventKind(kind), "state": "active_unack" if kind == "activated" else "normal", "value": None,
-        "message": f"{tag} alarm", "source_time": at, "server_time": at, "user_id": None, "username": None,
-        "comment": None, "action_id": None,
+        "alarm_id": alarm_id,
+        "tag": tag,
+        "area": "Packing",
+        "line": "L1",
+        "priority": "3",
+        "kind": AlarmEventKind(kind),
+        "state": "active_unack" if kind == "activated" else "normal",
+        "value": None,
+        "message": f"{tag} alarm",
+        "source_time": at,
+        "server_time": at,
+        "user_id": None,
+        "username": None,
+        "comment": None,
+        "action_id": None,
     }
     return base | fields
 
@@ -39,16 +50,37 @@ async def insert(hmi: Harness, rows: list[dict[str, Any]]) -> None:
 
 async def seed_journal(hmi: Harness) -> datetime:
     now = hmi.rt.clock()
-    await insert(hmi, [
-        journal_row("L1.M1.Temp.H", now - timedelta(minutes=50), priority="2", value="85.0",
-                    message="=HYPERLINK(\"http://evil.example\")"),
-        journal_row("L1.M1.Temp.H", now - timedelta(minutes=40), "acknowledged", priority="2", state="active_ack",
-                    username="olga", comment="checked the valve"),
-        journal_row("L1.M1.Temp.H", now - timedelta(minutes=30), "cleared", priority="2", value="70.0"),
-        journal_row("L2.M3.Jam.discrete", now - timedelta(minutes=20), line="L2", priority="1", value="True",
-                    message="Jam at M3"),
-        journal_row("L1.M1.Old.H", now - timedelta(days=3), message="three days ago"),
-    ])
+    await insert(
+        hmi,
+        [
+            journal_row(
+                "L1.M1.Temp.H",
+                now - timedelta(minutes=50),
+                priority="2",
+                value="85.0",
+                message='=HYPERLINK("http://evil.example")',
+            ),
+            journal_row(
+                "L1.M1.Temp.H",
+                now - timedelta(minutes=40),
+                "acknowledged",
+                priority="2",
+                state="active_ack",
+                username="olga",
+                comment="checked the valve",
+            ),
+            journal_row("L1.M1.Temp.H", now - timedelta(minutes=30), "cleared", priority="2", value="70.0"),
+            journal_row(
+                "L2.M3.Jam.discrete",
+                now - timedelta(minutes=20),
+                line="L2",
+                priority="1",
+                value="True",
+                message="Jam at M3",
+            ),
+            journal_row("L1.M1.Old.H", now - timedelta(days=3), message="three days ago"),
+        ],
+    )
     return now
 
 
@@ -60,7 +92,9 @@ async def test_journal_lists_and_filters(hmi: Harness) -> None:
     await hmi.user.should_see("4 entries, newest first", retries=50)
     rows = table_rows(hmi, "journal-table")
     assert [(r["tag"], r["kind"]) for r in rows] == [
-        ("L2.M3.Jam", "activated"), ("L1.M1.Temp", "cleared"), ("L1.M1.Temp", "acknowledged"),
+        ("L2.M3.Jam", "activated"),
+        ("L1.M1.Temp", "cleared"),
+        ("L1.M1.Temp", "acknowledged"),
         ("L1.M1.Temp", "activated"),
     ]
     assert rows[2]["user"] == "olga"
@@ -139,7 +173,7 @@ async def test_journal_csv_export(hmi: Harness) -> None:
     assert records[2]["time_local"].endswith(("+01:00", "+02:00"))
     assert records[2]["zone"] == "Europe/Berlin"
     # The formula a plant message might carry is defused for spreadsheets.
-    assert records[2]["message"] == "'=HYPERLINK(\"http://evil.example\")"
+    assert records[2]["message"] == '\'=HYPERLINK("http://evil.example")'
     assert records[1]["comment"] == "checked the valve"
 
 
@@ -204,15 +238,17 @@ async def test_manager_sees_kpis_with_a_known_flood(hmi: Harness) -> None:
     # period boundaries fall on whole ten minutes before that: put the burst in the middle of one.
     flood_at = now - timedelta(hours=2, minutes=5)
     # 11 activations within one second: one ten-minute period in flood.
-    await insert(hmi, [journal_row(f"L1.M{i}.Temp.H", flood_at + timedelta(milliseconds=50 * i)) for i in range(11)]
-                 + [journal_row("L1.M1.Jam.discrete", now - timedelta(hours=5), priority="1")]
-                 # Shelved: not annunciated, so not counted.
-                 + [journal_row(f"L1.M{i}.Speed.L", now - timedelta(hours=3), state="shelved") for i in range(20)])
+    await insert(
+        hmi,
+        [journal_row(f"L1.M{i}.Temp.H", flood_at + timedelta(milliseconds=50 * i)) for i in range(11)]
+        + [journal_row("L1.M1.Jam.discrete", now - timedelta(hours=5), priority="1")]
+        # Shelved: not annunciated, so not counted.
+        + [journal_row(f"L1.M{i}.Speed.L", now - timedelta(hours=3), state="shelved") for i in range(20)],
+    )
     await hmi.login("max")
     await hmi.user.open("/kpi")
     await hmi.user.should_see(marker="kpi-table", retries=50)
-    await hmi.user.should_see("12 annunciated activations; 1 of 144 ten-minute periods in flood; peak 11",
-                              retries=50)
+    await hmi.user.should_see("12 annunciated activations; 1 of 144 ten-minute periods in flood; peak 11", retries=50)
     rows = {r["key"]: r for r in table_rows(hmi, "kpi-table")}
     assert rows["flood_percent"]["detail"] == "1 of 144 periods in flood"
     assert rows["flood_percent"]["value"] == "0.7%"
@@ -266,8 +302,9 @@ NOW = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 def test_named_ranges_end_now() -> None:
     window = ranges.resolve("24h", NOW, BERLIN)
     assert (window.start, window.end, window.open_end) == (NOW - timedelta(days=1), NOW, True)
-    shift = ShiftSlot("Early", date(2025, 1, 6), datetime(2025, 1, 6, 5, 0, tzinfo=UTC),
-                      datetime(2025, 1, 6, 13, 0, tzinfo=UTC))
+    shift = ShiftSlot(
+        "Early", date(2025, 1, 6), datetime(2025, 1, 6, 5, 0, tzinfo=UTC), datetime(2025, 1, 6, 13, 0, tzinfo=UTC)
+    )
     window = ranges.resolve("shift", NOW, BERLIN, shift=shift)
     assert (window.start, window.end, window.open_end) == (shift.start, shift.end, False)
 
@@ -282,11 +319,14 @@ def test_custom_range_is_plant_local_time() -> None:
     assert (open_ended.end, open_ended.open_end) == (NOW, True)
 
 
-@pytest.mark.parametrize(("frm", "to", "message"), [
-    ("", "", "give the 'from' time"),
-    ("6 Jan", "", "is not a time; write it as YYYY-MM-DD HH:MM (plant time, Europe/Berlin)"),
-    ("2025-01-06 14:00", "2025-01-06 06:00", "must be after"),
-])
+@pytest.mark.parametrize(
+    ("frm", "to", "message"),
+    [
+        ("", "", "give the 'from' time"),
+        ("6 Jan", "", "is not a time; write it as YYYY-MM-DD HH:MM (plant time, Europe/Berlin)"),
+        ("2025-01-06 14:00", "2025-01-06 06:00", "must be after"),
+    ],
+)
 @pytest.mark.req("SCR-007")
 def test_custom_range_errors_say_what_to_do(frm: str, to: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -82,8 +82,9 @@ async def test_operator_acknowledges_alarm_with_comment_and_it_is_stored(hmi: Ha
         acks = (await s.execute(sa.select(Acknowledgement))).scalars().all()
         events = (await s.execute(sa.select(AlarmEvent).where(AlarmEvent.kind == "acknowledged"))).scalars().all()
         audit = (await s.execute(sa.select(AuditEntry).where(AuditEntry.action == "alarm.acknowledge"))).scalars().all()
-    assert [(a.alarm_id, a.username, a.comment) for a in acks] == [("L1.M1.Temp.H", "olga",
-                                                                    "checked the cooling valve")]
+    assert [(a.alarm_id, a.username, a.comment) for a in acks] == [
+        ("L1.M1.Temp.H", "olga", "checked the cooling valve")
+    ]
     assert len(events) == 1
     assert events[0].action_id == acks[0].action_id == audit[0].action_id
 
@@ -105,8 +106,9 @@ async def test_acknowledge_all_visible(hmi: Harness) -> None:
     # milliseconds, and so possibly one displayed second, before the audit row's append time).
     [signature] = await hmi.rt.signatures.of(signed.object_type, signed.object_id)
     assert signed.new_value == hmi.rt.signatures.manifestation(signature)
-    assert signed.new_value.endswith("(lena) on " + signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-                                     + " — meaning: Acknowledged")
+    assert signed.new_value.endswith(
+        "(lena) on " + signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC") + " — meaning: Acknowledged"
+    )
     assert all(a.state is AlarmState.ACTIVE_ACK for a in hmi.rt.alarms.active())
 
 

@@ -99,4 +99,3 @@ async def test_a_note_with_a_very_long_word_wraps(hmi: Harness) -> None:
     assert all("hmi-wrap" in e.classes for e in shown)
     css = CSS.read_text()
     assert re.search(r"\.hmi-wrap[^{]*\{[^}]*overflow-wrap:\s*anywhere", css)
-

@@ -51,8 +51,17 @@ def custom_range(hmi: Harness, start: str, end: str | None = None) -> None:
 async def backfill(hmi: Harness, tag: str, value: float, minutes_ago: tuple[int, ...]) -> None:
     """Write `value` straight into the historian's samples, `minutes_ago` before now (as a back-fill does)."""
     now = hmi.rt.clock()
-    rows = [{"tag": tag, "t_us": to_us(now - timedelta(minutes=m)), "value": value, "text": None,
-             "quality": "good", "status": 0} for m in minutes_ago]
+    rows = [
+        {
+            "tag": tag,
+            "t_us": to_us(now - timedelta(minutes=m)),
+            "value": value,
+            "text": None,
+            "quality": "good",
+            "status": 0,
+        }
+        for m in minutes_ago
+    ]
     async with hmi.rt.db.session(write=True) as session:
         await session.execute(sa.insert(Sample.__table__), rows)  # type: ignore[attr-defined]
         await session.commit()
@@ -160,8 +169,11 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None)
 
     async def journaled() -> bool:
-        return bool(await activations(hmi.rt.db, ["L1.M1.Temp"], now.replace(year=now.year - 1), hmi.rt.clock()
-                                      .replace(year=now.year + 1)))
+        return bool(
+            await activations(
+                hmi.rt.db, ["L1.M1.Temp"], now.replace(year=now.year - 1), hmi.rt.clock().replace(year=now.year + 1)
+            )
+        )
 
     # The journal writes in batches of its own.
     await hmi.until(journaled, what="the activation of L1.M1.Temp.H in the journal")
@@ -170,10 +182,10 @@ async def test_alarm_activations_are_marked_on_the_trend(hmi: Harness) -> None:
     assert "P2 L1.M1.Temp.H" in labels
 
 
-
 @pytest.mark.req("HIS-009")
-async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Harness,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_open_live_trend_shows_history_back_filled_after_it_opened(
+    hmi: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Re-read on every tick instead of every 10 s (absent before the fix, hence raising=False).
     monkeypatch.setattr(trends, "BACKFILL_REQUERY_S", 0.0, raising=False)
     await recorded(hmi, "L1.M1.Temp", 61.5)
@@ -187,7 +199,8 @@ async def test_open_live_trend_shows_history_back_filled_after_it_opened(hmi: Ha
 
 @pytest.mark.req("SCR-002")
 async def test_line_page_live_trend_reads_the_historian_for_what_the_ring_does_not_hold(
-        hmi: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    hmi: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(trend_chart, "BACKFILL_REQUERY_S", 0.2, raising=False)
     await hmi.login("olga")
     await hmi.user.open("/line/L1")

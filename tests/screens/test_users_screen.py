@@ -117,8 +117,7 @@ async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     await hmi.user.should_see("This panel is station panel-l1.", retries=100)
     await hmi.user.should_see(marker="station-revoke-panel-l1", retries=50)
     [enrol] = await hmi.rt.audit.query(action="station.enrol")
-    assert (enrol.username, enrol.object_id, enrol.detail) == ("ada", "panel-l1",
-                                                              "panel at web:127.0.0.1 enrolled")
+    assert (enrol.username, enrol.object_id, enrol.detail) == ("ada", "panel-l1", "panel at web:127.0.0.1 enrolled")
     station = await hmi.rt.stations.get("panel-l1")
     assert station is not None
     secret = hmi.user.http_client.cookies.get(PANEL_COOKIE)
@@ -172,8 +171,9 @@ async def test_attempts_beyond_the_limit_say_when_to_retry(hmi: Harness) -> None
     hmi.user.find(marker="username").type("mallory")
     hmi.user.find(marker="password").type("one more")
     hmi.user.find(marker="sign-in").click()
-    await hmi.user.should_see("Too many sign-in attempts for this user name (at most 20 per 10 minutes). Try again in",
-                              retries=50)
+    await hmi.user.should_see(
+        "Too many sign-in attempts for this user name (at most 20 per 10 minutes). Try again in", retries=50
+    )
 
 
 @pytest.mark.req("ACC-011")

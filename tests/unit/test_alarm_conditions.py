@@ -35,7 +35,16 @@ def test_high_alarm_with_deadband(kind: str) -> None:
     assert not condition_active(alarm, 77.99, was_active=True)  # clears below limit - deadband
     assert not condition_active(alarm, 78.5, was_active=False)  # the deadband does not raise anything
     assert walk(alarm, [70, 79.9, 80, 85, 79, 78.5, 77.9, 79, 80.5]) == [
-        False, False, True, True, True, True, False, False, True]
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 @pytest.mark.parametrize("kind", ["L", "LL"])
@@ -49,7 +58,16 @@ def test_low_alarm_mirrors_the_high_one(kind: str) -> None:
     assert not condition_active(alarm, 22.01, was_active=True)
     assert not condition_active(alarm, 21.5, was_active=False)
     assert walk(alarm, [30, 20.1, 20, 15, 21, 21.5, 22.1, 21, 19.5]) == [
-        False, False, True, True, True, True, False, False, True]
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 @pytest.mark.parametrize("kind", ["H", "L"])

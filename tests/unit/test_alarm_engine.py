@@ -108,8 +108,14 @@ def changes(engine: AlarmEngine) -> Changes:
     return rec
 
 
-def ack(engine: AlarmEngine, alarm: Alarm | None, t: float, user: str = "op1", comment: str | None = "seen",
-        action_id: str = "act-1") -> list[AlarmChange]:
+def ack(
+    engine: AlarmEngine,
+    alarm: Alarm | None,
+    t: float,
+    user: str = "op1",
+    comment: str | None = "seen",
+    action_id: str = "act-1",
+) -> list[AlarmChange]:
     """Acknowledge the alarm as the operator saw it: planned on that snapshot, committed now."""
     assert alarm is not None
     after = step(alarm.status, Event(Trigger.ACKNOWLEDGE), at(t))
@@ -130,10 +136,19 @@ def test_activation_uses_the_source_timestamp(engine: AlarmEngine, cache: TagCac
     cache.update([ts("Temp", 81.0, 5)])
     alarm = engine.get("Temp.H")
     assert alarm is not None
-    assert (alarm.state, alarm.value, alarm.activated_at, alarm.changed_at) == (AlarmState.ACTIVE_UNACK, 81.0,
-                                                                                 at(5), at(5))
+    assert (alarm.state, alarm.value, alarm.activated_at, alarm.changed_at) == (
+        AlarmState.ACTIVE_UNACK,
+        81.0,
+        at(5),
+        at(5),
+    )
     assert (alarm.priority, alarm.message, alarm.tag, alarm.line, alarm.area) == (
-        2, "Temperature high", "Temp", "L1", "Packing")
+        2,
+        "Temperature high",
+        "Temp",
+        "L1",
+        "Packing",
+    )
     assert (alarm.acked_by, alarm.acked_at, alarm.ack_comment) == (None, None, None)
     assert changes.kinds() == [[("activated", "Temp.H")]]
     assert changes.batches[0][0].at == at(5)
@@ -177,16 +192,18 @@ def test_discrete_alarm(engine: AlarmEngine, cache: TagCache, changes: Changes) 
     assert engine.get("Jam.discrete").state is AlarmState.RTN_UNACK  # type: ignore[union-attr]
 
 
-def test_tags_without_alarms_and_unknown_tags_are_ignored(engine: AlarmEngine, cache: TagCache,
-                                                          changes: Changes) -> None:
+def test_tags_without_alarms_and_unknown_tags_are_ignored(
+    engine: AlarmEngine, cache: TagCache, changes: Changes
+) -> None:
     cache.update([ts("Speed", 1e9, 0), ts("Nope", 1e9, 0)])
     engine.evaluate([ts("Nope", 1e9, 1)])
     assert (engine.active(), changes.batches) == ([], [])
 
 
 @pytest.mark.req("ALM-017")
-def test_a_value_that_cannot_be_compared_is_skipped(engine: AlarmEngine, cache: TagCache, changes: Changes,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_a_value_that_cannot_be_compared_is_skipped(
+    engine: AlarmEngine, cache: TagCache, changes: Changes, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="hmi.alarms.engine"):
         cache.update([ts("Temp", "hot", 0)])
     assert (engine.active(), changes.batches) == ([], [])
@@ -202,8 +219,9 @@ def test_a_value_that_cannot_be_compared_is_skipped(engine: AlarmEngine, cache: 
     "status", [StatusCodes.BadSensorFailure, StatusCodes.BadCommunicationError, StatusCodes.UncertainLastUsableValue]
 )
 @pytest.mark.req("ALM-017")
-def test_non_good_values_neither_raise_nor_clear(engine: AlarmEngine, cache: TagCache, changes: Changes,
-                                                 status: int) -> None:
+def test_non_good_values_neither_raise_nor_clear(
+    engine: AlarmEngine, cache: TagCache, changes: Changes, status: int
+) -> None:
     cache.update([ts("Temp", 99.0, 0, status)])
     assert engine.active() == []
     cache.update([ts("Temp", 85.0, 1)])
@@ -236,19 +254,25 @@ def test_stale_values_neither_raise_nor_clear(engine: AlarmEngine, cache: TagCac
 
 
 @pytest.mark.req("ALM-001")
-def test_clear_while_unacknowledged_stays_listed_until_acked(engine: AlarmEngine, cache: TagCache,
-                                                             changes: Changes) -> None:
+def test_clear_while_unacknowledged_stays_listed_until_acked(
+    engine: AlarmEngine, cache: TagCache, changes: Changes
+) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     cache.update([ts("Temp", 60.0, 10)])
     returned = engine.get("Temp.H")
     assert returned is not None
     assert (returned.state, returned.value, returned.activated_at, returned.changed_at) == (
-        AlarmState.RTN_UNACK, 60.0, at(0), at(10))
+        AlarmState.RTN_UNACK,
+        60.0,
+        at(0),
+        at(10),
+    )
     assert engine.active() == [returned]
     assert engine.unacknowledged(["Temp.H"]) == [returned]
     done = ack(engine, returned, 20, comment="checked cooling", action_id="a-42")
     assert [(c.kind, c.alarm.state, c.at, c.username, c.comment, c.action_id) for c in done] == [
-        ("acknowledged", AlarmState.NORMAL, at(20), "op1", "checked cooling", "a-42")]
+        ("acknowledged", AlarmState.NORMAL, at(20), "op1", "checked cooling", "a-42")
+    ]
     assert engine.get("Temp.H") is None
     assert engine.active() == []
     assert changes.kinds() == [[("activated", "Temp.H")], [("cleared", "Temp.H")], [("acknowledged", "Temp.H")]]
@@ -262,7 +286,12 @@ def test_ack_of_an_active_alarm_then_clear_removes_it(engine: AlarmEngine, cache
     assert acked is not None
     assert change.alarm == acked
     assert (acked.state, acked.acked_by, acked.acked_at, acked.ack_comment, acked.activated_at) == (
-        AlarmState.ACTIVE_ACK, "lead", at(3), None, at(0))
+        AlarmState.ACTIVE_ACK,
+        "lead",
+        at(3),
+        None,
+        at(0),
+    )
     assert engine.unacknowledged(["Temp.H"]) == []
     assert engine.active() == [acked]
     cache.update([ts("Temp", 70.0, 9)])
@@ -280,13 +309,18 @@ def test_reactivation_after_ack_is_unacknowledged_again(engine: AlarmEngine, cac
     cache.update([ts("Temp", 86.0, 3)])
     again = engine.get("Temp.H")
     assert again is not None
-    assert (again.state, again.activated_at, again.acked_by, again.acked_at) == (AlarmState.ACTIVE_UNACK, at(3),
-                                                                                 None, None)
+    assert (again.state, again.activated_at, again.acked_by, again.acked_at) == (
+        AlarmState.ACTIVE_UNACK,
+        at(3),
+        None,
+        None,
+    )
 
 
 @pytest.mark.req("ALM-003")
-def test_reactivation_of_a_returned_alarm_is_a_new_activation(engine: AlarmEngine, cache: TagCache,
-                                                              changes: Changes) -> None:
+def test_reactivation_of_a_returned_alarm_is_a_new_activation(
+    engine: AlarmEngine, cache: TagCache, changes: Changes
+) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     cache.update([ts("Temp", 70.0, 1)])
     cache.update([ts("Temp", 90.0, 2)])
@@ -297,21 +331,25 @@ def test_reactivation_of_a_returned_alarm_is_a_new_activation(engine: AlarmEngin
 
 
 @pytest.mark.req("ALM-003")
-def test_escalation_to_hh_makes_the_acked_h_unacknowledged_again(engine: AlarmEngine, cache: TagCache,
-                                                                 changes: Changes) -> None:
+def test_escalation_to_hh_makes_the_acked_h_unacknowledged_again(
+    engine: AlarmEngine, cache: TagCache, changes: Changes
+) -> None:
     """Re-alarming (ISA-18.2 / IEC 62682): an acknowledged alarm that escalates (H -> HH) is unacknowledged again."""
     cache.update([ts("Temp", 85.0, 0)])
     ack(engine, engine.get("Temp.H"), 1)
     changes.clear()
     cache.update([ts("Temp", 96.0, 2)])
     assert changes.kinds() == [[("activated", "Temp.HH"), ("escalated", "Temp.H")]]
-    assert [(a.id, a.state) for a in engine.active()] == [("Temp.HH", AlarmState.ACTIVE_UNACK),
-                                                          ("Temp.H", AlarmState.ACTIVE_UNACK)]
+    assert [(a.id, a.state) for a in engine.active()] == [
+        ("Temp.HH", AlarmState.ACTIVE_UNACK),
+        ("Temp.H", AlarmState.ACTIVE_UNACK),
+    ]
 
 
 @pytest.mark.req("ALM-022")
-def test_ack_of_an_activation_that_changed_since_does_nothing(engine: AlarmEngine, cache: TagCache,
-                                                             changes: Changes) -> None:
+def test_ack_of_an_activation_that_changed_since_does_nothing(
+    engine: AlarmEngine, cache: TagCache, changes: Changes
+) -> None:
     cache.update([ts("Temp", 85.0, 0)])
     cache.update([ts("Temp", 70.0, 1)])
     seen = engine.get("Temp.H")  # what the operator saw: returned, unacknowledged
@@ -327,8 +365,7 @@ def test_ack_of_an_activation_that_changed_since_does_nothing(engine: AlarmEngin
 
 
 @pytest.mark.req("ALM-022")
-def test_ack_targets_the_activation_even_with_a_repeated_source_timestamp(engine: AlarmEngine,
-                                                                          cache: TagCache) -> None:
+def test_ack_targets_the_activation_even_with_a_repeated_source_timestamp(engine: AlarmEngine, cache: TagCache) -> None:
     """A PLC with a frozen clock repeats its SourceTimestamp: an old ack must still not hit the new activation."""
     cache.update([ts("Temp", 85.0, 0)])
     cache.update([ts("Temp", 70.0, 0)])
@@ -355,22 +392,30 @@ def test_ack_of_an_acked_or_normal_alarm_does_nothing(engine: AlarmEngine, cache
 @pytest.mark.req("ALM-022")
 def test_acknowledge_several_at_once_is_one_batch(engine: AlarmEngine, cache: TagCache, changes: Changes) -> None:
     cache.update([ts("Temp", 99.0, 0), ts("Jam", True, 0), ts("Level", 95.0, 0)])
-    assert changes.kinds() == [[("activated", "Temp.H"), ("activated", "Temp.HH"), ("activated", "Jam.discrete"),
-                                ("activated", "Level.H")]]
+    assert changes.kinds() == [
+        [("activated", "Temp.H"), ("activated", "Temp.HH"), ("activated", "Jam.discrete"), ("activated", "Level.H")]
+    ]
     cache.update([ts("Jam", False, 1)])
     changes.clear()
     todo = engine.unacknowledged(["Temp.HH", "Jam.discrete", "Speed", "Pressure.H"])
     assert [a.id for a in todo] == ["Temp.HH", "Jam.discrete"]
-    planned = engine.plan([a.id for a in todo], Event(Trigger.ACKNOWLEDGE), at=at(2), username="lead",
-                          comment="both", action_id="act-7")
+    planned = engine.plan(
+        [a.id for a in todo], Event(Trigger.ACKNOWLEDGE), at=at(2), username="lead", comment="both", action_id="act-7"
+    )
     assert changes.batches == [], "planning changes nothing until the service commits what it stored"
     done = engine.commit(planned)
     assert [(c.alarm.id, c.alarm.state, c.action_id) for c in done] == [
-        ("Temp.HH", AlarmState.ACTIVE_ACK, "act-7"), ("Jam.discrete", AlarmState.NORMAL, "act-7")]
+        ("Temp.HH", AlarmState.ACTIVE_ACK, "act-7"),
+        ("Jam.discrete", AlarmState.NORMAL, "act-7"),
+    ]
     assert changes.batches == [done]
     assert [a.id for a in engine.active()] == ["Temp.HH", "Temp.H", "Level.H"]
-    assert engine.commit(engine.plan([], Event(Trigger.ACKNOWLEDGE), at=at(3), username="lead", comment=None,
-                                     action_id="act-8")) == []
+    assert (
+        engine.commit(
+            engine.plan([], Event(Trigger.ACKNOWLEDGE), at=at(3), username="lead", comment=None, action_id="act-8")
+        )
+        == []
+    )
     assert len(changes.batches) == 1
 
 
@@ -391,8 +436,9 @@ def test_listeners_get_one_batch_per_update(engine: AlarmEngine, cache: TagCache
 
 
 @pytest.mark.req("OPS-005")
-def test_a_failing_listener_does_not_stop_the_others(engine: AlarmEngine, cache: TagCache,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_listener_does_not_stop_the_others(
+    engine: AlarmEngine, cache: TagCache, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(batch: Sequence[AlarmChange]) -> None:
         raise RuntimeError("journal down")
 
@@ -414,14 +460,22 @@ def test_active_is_sorted_by_priority_then_newest(engine: AlarmEngine, cache: Ta
     cache.update([ts("Jam", True, 3)])  # priority 1
     cache.update([ts("Temp", 97.0, 4)])  # HH, priority 1, newest
     assert [(a.id, a.priority) for a in engine.active()] == [
-        ("Temp.HH", 1), ("Jam.discrete", 1), ("Level.H", 2), ("Temp.H", 2), ("Pressure.H", 4)]
+        ("Temp.HH", 1),
+        ("Jam.discrete", 1),
+        ("Level.H", 2),
+        ("Temp.H", 2),
+        ("Pressure.H", 4),
+    ]
     # Acknowledged and returned alarms keep their place by activation time.
     ack(engine, engine.get("Level.H"), 5)
     cache.update([ts("Jam", False, 6)])
     assert [(a.id, a.state) for a in engine.active()] == [
-        ("Temp.HH", AlarmState.ACTIVE_UNACK), ("Jam.discrete", AlarmState.RTN_UNACK),
-        ("Level.H", AlarmState.ACTIVE_ACK), ("Temp.H", AlarmState.ACTIVE_UNACK),
-        ("Pressure.H", AlarmState.ACTIVE_UNACK)]
+        ("Temp.HH", AlarmState.ACTIVE_UNACK),
+        ("Jam.discrete", AlarmState.RTN_UNACK),
+        ("Level.H", AlarmState.ACTIVE_ACK),
+        ("Temp.H", AlarmState.ACTIVE_UNACK),
+        ("Pressure.H", AlarmState.ACTIVE_UNACK),
+    ]
 
 
 @pytest.mark.req("ALM-015")

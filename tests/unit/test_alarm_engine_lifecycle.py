@@ -126,8 +126,9 @@ class Rig:
         self.clock.set(at(t))
         return self.engine.tick()
 
-    def command(self, ids: Sequence[str], event: Event, t: float, user: str = "lead",
-                why: str | None = "because") -> list[AlarmChange]:
+    def command(
+        self, ids: Sequence[str], event: Event, t: float, user: str = "lead", why: str | None = "because"
+    ) -> list[AlarmChange]:
         """A person's command, planned and committed at T0 + t (the service stores in between)."""
         self.clock.set(at(t))
         planned = self.engine.plan(ids, event, at=at(t), username=user, comment=why, action_id=f"act-{t}")
@@ -195,8 +196,12 @@ def test_1_2_a_latched_alarm_stays_listed_until_acknowledged_and_reset(rig: Rig)
     rig.put("Trip", False, 2)
     assert (rig.state("Trip.discrete"), rig.listed()) == (AlarmState.LATCHED_UNACK, ["Trip.discrete"])
     # Reset before the acknowledgement is refused by the state machine: nothing to commit.
-    assert rig.engine.plan(["Trip.discrete"], Event(Trigger.RESET), at=at(3), username="lead", comment=None,
-                           action_id="r1") == []
+    assert (
+        rig.engine.plan(
+            ["Trip.discrete"], Event(Trigger.RESET), at=at(3), username="lead", comment=None, action_id="r1"
+        )
+        == []
+    )
     rig.ack("Trip.discrete", 4)
     assert rig.state("Trip.discrete") is AlarmState.LATCHED_ACK
     rig.tick(86_400)
@@ -250,8 +255,11 @@ def test_1_4_indication_per_state(rig: Rig) -> None:
     rig.put("Mix", 20.0, 6)  # priority 4, will be shelved
     rig.command(["Mix.H"], Event(Trigger.SHELVE, Shelf(at(3606))), 6, why="mixer calibration")
     states = {a.id: a.state for a in rig.engine.active()}
-    assert states == {"Trip.discrete": AlarmState.ACTIVE_UNACK, "Temp.H": AlarmState.ACTIVE_ACK,
-                      "Flow.L": AlarmState.RTN_UNACK}
+    assert states == {
+        "Trip.discrete": AlarmState.ACTIVE_UNACK,
+        "Temp.H": AlarmState.ACTIVE_ACK,
+        "Flow.L": AlarmState.RTN_UNACK,
+    }
     assert [s.unacknowledged for s in states.values()] == [True, False, True]
     assert len({s.label for s in states.values()}) == 3  # each state reads differently
     # Sound per priority policy: unacknowledged sounds, acknowledged and returned are silent.
@@ -261,7 +269,11 @@ def test_1_4_indication_per_state(rig: Rig) -> None:
     # Shelved: not in the main list; in its own list with who, when, why and the time left.
     (shelved,) = rig.engine.in_state(AlarmState.SHELVED)
     assert (shelved.id, shelved.mode_by, shelved.mode_at, shelved.mode_reason) == (
-        "Mix.H", "lead", at(6), "mixer calibration")
+        "Mix.H",
+        "lead",
+        at(6),
+        "mixer calibration",
+    )
     assert shelved.shelved_until is not None
     assert shelved.shelved_until - rig.clock() == timedelta(hours=1)
 
@@ -294,7 +306,11 @@ def test_1_6_timed_shelving_ends_by_itself_and_annunciates_afresh(rig: Rig) -> N
     assert rig.listed() == []
     (entry,) = rig.engine.in_state(AlarmState.SHELVED)
     assert (entry.mode_by, entry.mode_at, entry.mode_reason, entry.shelved_until) == (
-        "lead", at(10), "sensor being replaced", at(3610))
+        "lead",
+        at(10),
+        "sensor being replaced",
+        at(3610),
+    )
     rig.put("Temp", 86.0, 20)  # the process moves on underneath
     assert rig.listed() == []
     assert rig.tick(3609.999) == []
@@ -302,7 +318,12 @@ def test_1_6_timed_shelving_ends_by_itself_and_annunciates_afresh(rig: Rig) -> N
     assert (ended.kind, ended.at, ended.action_id, ended.username) == ("unshelved", at(3610), None, None)
     back = rig.alarm("Temp.H")
     assert (back.state, back.activated_at, back.mode_by, back.mode_at, back.mode_reason) == (
-        AlarmState.ACTIVE_UNACK, at(3610), None, None, None)
+        AlarmState.ACTIVE_UNACK,
+        at(3610),
+        None,
+        None,
+        None,
+    )
     assert back.activation > before
     assert rig.listed() == ["Temp.H"]
     assert rig.engine.in_state(AlarmState.SHELVED) == []
@@ -337,8 +358,7 @@ def test_1_6_unshelve_early_and_reshelve(rig: Rig) -> None:
     rig.put("Temp", 85.0, 1)
     rig.command(["Temp.H"], Event(Trigger.SHELVE, Shelf(at(600))), 2)
     (change,) = rig.command(["Temp.H"], Event(Trigger.UNSHELVE), 3, why="fixed")
-    assert (change.kind, change.alarm.state, change.alarm.activated_at) == ("unshelved", AlarmState.ACTIVE_UNACK,
-                                                                           at(3))
+    assert (change.kind, change.alarm.state, change.alarm.activated_at) == ("unshelved", AlarmState.ACTIVE_UNACK, at(3))
     assert rig.command(["Temp.H"], Event(Trigger.UNSHELVE), 4) == []  # nothing to unshelve
 
 
@@ -357,8 +377,7 @@ def test_1_6_out_of_service(rig: Rig) -> None:
     assert rig.tick(30 * 86_400) == []
     assert rig.state("Press.H") is AlarmState.OUT_OF_SERVICE
     (back,) = rig.command(["Press.H"], Event(Trigger.RETURN_TO_SERVICE), 30 * 86_400 + 1, user="max", why="done")
-    assert (back.kind, back.alarm.state, back.alarm.mode_by) == ("returned_to_service", AlarmState.ACTIVE_UNACK,
-                                                                 None)
+    assert (back.kind, back.alarm.state, back.alarm.mode_by) == ("returned_to_service", AlarmState.ACTIVE_UNACK, None)
     assert rig.listed() == ["Press.H"]
 
 
@@ -388,7 +407,11 @@ def test_suppression_by_design_follows_the_line_state(rig: Rig) -> None:
     assert rig.listed() == []
     (entry,) = rig.engine.in_state(AlarmState.SUPPRESSED_BY_DESIGN)
     assert (entry.id, entry.mode_by, entry.mode_at, entry.mode_reason) == (
-        "Flow.L", "design", at(5), "L1.State = 'Stopped'")
+        "Flow.L",
+        "design",
+        at(5),
+        "L1.State = 'Stopped'",
+    )
     # While suppressed, the condition is followed but nothing is annunciated.
     rig.put("Flow", 9.0, 6)
     rig.put("Flow", 2.0, 7)
@@ -401,7 +424,12 @@ def test_suppression_by_design_follows_the_line_state(rig: Rig) -> None:
     assert rig.kinds()[-1] == ("unsuppressed", "Flow.L")
     back = rig.alarm("Flow.L")
     assert (back.state, back.activated_at, back.mode_by, back.mode_at, back.mode_reason) == (
-        AlarmState.ACTIVE_UNACK, at(20), None, None, None)
+        AlarmState.ACTIVE_UNACK,
+        at(20),
+        None,
+        None,
+        None,
+    )
     assert (back.acked_by, back.acked_at, back.ack_comment, back.first_out) == (None, None, None, False)
     assert back.activation > first.activation
     assert rig.listed() == ["Flow.L"]
@@ -437,20 +465,32 @@ def test_overlapping_modes_each_keep_who_when_and_why(rig: Rig) -> None:
     rig.put("L1.State", "Stopped", 3)
     shelved = rig.alarm("Flow.L")
     assert (shelved.state, shelved.mode_by, shelved.mode_at, shelved.mode_reason) == (
-        AlarmState.SHELVED, "lead", at(2), "pump swap")
+        AlarmState.SHELVED,
+        "lead",
+        at(2),
+        "pump swap",
+    )
     rig.put("L1.State", "Execute", 4)
     rig.put("L1.State", "Aborted", 5)
     assert (rig.alarm("Flow.L").mode_by, rig.alarm("Flow.L").mode_reason) == ("lead", "pump swap")
     rig.tick(100)  # the shelving ends; the suppression still holds
     suppressed = rig.alarm("Flow.L")
     assert (suppressed.state, suppressed.mode_by, suppressed.mode_at, suppressed.mode_reason) == (
-        AlarmState.SUPPRESSED_BY_DESIGN, "design", at(5), "L1.State = 'Aborted'")
+        AlarmState.SUPPRESSED_BY_DESIGN,
+        "design",
+        at(5),
+        "L1.State = 'Aborted'",
+    )
     rig.command(["Flow.L"], Event(Trigger.REMOVE_FROM_SERVICE), 110, user="max", why="WO-1")
     assert (rig.alarm("Flow.L").mode_by, rig.alarm("Flow.L").mode_reason) == ("max", "WO-1")
     rig.command(["Flow.L"], Event(Trigger.RETURN_TO_SERVICE), 120, user="max")
     again = rig.alarm("Flow.L")
     assert (again.state, again.mode_by, again.mode_at, again.mode_reason) == (
-        AlarmState.SUPPRESSED_BY_DESIGN, "design", at(5), "L1.State = 'Aborted'")
+        AlarmState.SUPPRESSED_BY_DESIGN,
+        "design",
+        at(5),
+        "L1.State = 'Aborted'",
+    )
     rig.put("L1.State", "Execute", 130)
     assert (rig.state("Flow.L"), rig.alarm("Flow.L").mode_by) == (AlarmState.ACTIVE_UNACK, None)
 
@@ -464,7 +504,11 @@ def test_a_one_shot_shelving_ending_under_suppression_shows_the_suppression(rig:
     assert rig.kinds()[-2:] == [("cleared", "Flow.L"), ("unshelved", "Flow.L")]
     alarm = rig.alarm("Flow.L")
     assert (alarm.state, alarm.mode_by, alarm.mode_at, alarm.mode_reason) == (
-        AlarmState.SUPPRESSED_BY_DESIGN, "design", at(3), "L1.State = 'Stopped'")
+        AlarmState.SUPPRESSED_BY_DESIGN,
+        "design",
+        at(3),
+        "L1.State = 'Stopped'",
+    )
 
 
 # --------------------------------------------------------------------------------------------------- 1.7
@@ -474,16 +518,30 @@ def test_a_one_shot_shelving_ending_under_suppression_shows_the_suppression(rig:
 def test_1_7_definition_attributes_are_available(rig: Rig) -> None:
     trip = rig.engine.definition("Trip.discrete")
     assert trip is not None
-    assert (trip.tag.name, trip.alarm.type, trip.alarm.value, trip.alarm.priority, trip.alarm.latching,
-            trip.alarm.message) == ("Trip", "discrete", True, 1, True, "Main drive tripped")
+    assert (
+        trip.tag.name,
+        trip.alarm.type,
+        trip.alarm.value,
+        trip.alarm.priority,
+        trip.alarm.latching,
+        trip.alarm.message,
+    ) == ("Trip", "discrete", True, 1, True, "Main drive tripped")
     assert trip.alarm.consequence.startswith("Line stops")
     assert trip.alarm.action.startswith("Check the drive fault code")
     oven = rig.engine.definition("Oven.H")
     assert oven is not None
-    assert (oven.alarm.type, oven.alarm.limit, oven.alarm.deadband, oven.alarm.on_delay_s, oven.alarm.off_delay_s,
-            oven.alarm.latching) == ("H", 80.0, 1.0, 5.0, 3.0, False)
-    types = {rig.engine.definition(i).alarm.type for i in  # type: ignore[union-attr]
-             ("Temp.H", "Temp.HH", "Flow.L", "Trip.discrete", "Level.deviation", "Speed.rate", "Press.bad_quality")}
+    assert (
+        oven.alarm.type,
+        oven.alarm.limit,
+        oven.alarm.deadband,
+        oven.alarm.on_delay_s,
+        oven.alarm.off_delay_s,
+        oven.alarm.latching,
+    ) == ("H", 80.0, 1.0, 5.0, 3.0, False)
+    types = {
+        rig.engine.definition(i).alarm.type
+        for i in ("Temp.H", "Temp.HH", "Flow.L", "Trip.discrete", "Level.deviation", "Speed.rate", "Press.bad_quality")  # type: ignore[union-attr]
+    }
     assert types == {"H", "HH", "L", "discrete", "deviation", "rate", "bad_quality"}
     assert rig.engine.definition("Nope.H") is None
 
@@ -495,7 +553,11 @@ def test_1_7_priorities_one_to_four_order_the_list(rig: Rig) -> None:
     rig.put("Temp", 85.0, 3)  # 2
     rig.put("Trip", True, 4)  # 1
     assert [(a.id, a.priority) for a in rig.engine.active()] == [
-        ("Trip.discrete", 1), ("Temp.H", 2), ("Flow.L", 3), ("Mix.H", 4)]
+        ("Trip.discrete", 1),
+        ("Temp.H", 2),
+        ("Flow.L", 3),
+        ("Mix.H", 4),
+    ]
     for alarm in rig.engine.active():
         ref = rig.engine.definition(alarm.id)
         assert ref is not None
@@ -529,8 +591,11 @@ def test_1_8_a_crossing_longer_than_the_on_delay_raises_exactly_once(rig: Rig) -
     rig.put("Oven", 86.0, 12)  # still above: the delay keeps counting from the first crossing
     assert rig.tick(14.999) == []
     (raised,) = rig.tick(15)
-    assert (raised.kind, raised.alarm.state, raised.alarm.activated_at) == ("activated", AlarmState.ACTIVE_UNACK,
-                                                                            at(15))
+    assert (raised.kind, raised.alarm.state, raised.alarm.activated_at) == (
+        "activated",
+        AlarmState.ACTIVE_UNACK,
+        at(15),
+    )
     assert rig.tick(16) == []
     assert rig.tick(100) == []
     rig.put("Oven", 87.0, 101)
@@ -587,12 +652,15 @@ def test_1_8_deadband_applies_with_delays_too(rig: Rig) -> None:
 # --------------------------------------------------------------------------------------------------- 1.9
 
 
-@pytest.mark.parametrize(("alarms", "message"), [
-    ("[{type: H, limit: 90, message: a}, {type: HH, limit: 90, message: b}]", "limits out of order"),
-    ("[{type: L, limit: 20, message: a}, {type: LL, limit: 30, message: b}]", "limits out of order"),
-    ("[{type: H, limit: 80, message: a}, {type: HH, limit: 95, deadband: 15, message: b}]", "deadband 15 of HH"),
-    ("[{type: L, limit: 10, deadband: 70, message: a}, {type: H, limit: 80, message: b}]", "deadband 70 of L"),
-])
+@pytest.mark.parametrize(
+    ("alarms", "message"),
+    [
+        ("[{type: H, limit: 90, message: a}, {type: HH, limit: 90, message: b}]", "limits out of order"),
+        ("[{type: L, limit: 20, message: a}, {type: LL, limit: 30, message: b}]", "limits out of order"),
+        ("[{type: H, limit: 80, message: a}, {type: HH, limit: 95, deadband: 15, message: b}]", "deadband 15 of HH"),
+        ("[{type: L, limit: 10, deadband: 70, message: a}, {type: H, limit: 80, message: b}]", "deadband 70 of L"),
+    ],
+)
 @pytest.mark.req("ALM-016")
 def test_1_9_limits_are_validated_at_load(alarms: str, message: str) -> None:
     text = f"""
@@ -618,8 +686,10 @@ def test_1_10_bad_input_raises_the_bad_quality_alarm_and_no_limit_alarm(rig: Rig
     assert rig.listed() == ["Press.bad_quality"]
     assert rig.engine.get("Press.H") is None
     rig.put("Press", 7.0, 2)  # good and high: the limit alarm now, the quality alarm returns
-    assert {a.id: a.state for a in rig.engine.active()} == {"Press.H": AlarmState.ACTIVE_UNACK,
-                                                            "Press.bad_quality": AlarmState.RTN_UNACK}
+    assert {a.id: a.state for a in rig.engine.active()} == {
+        "Press.H": AlarmState.ACTIVE_UNACK,
+        "Press.bad_quality": AlarmState.RTN_UNACK,
+    }
     rig.put("Press", 0.0, 3, BAD)  # would clear H if it counted
     assert rig.state("Press.H") is AlarmState.ACTIVE_UNACK
     assert rig.alarm("Press.H").value == 7.0

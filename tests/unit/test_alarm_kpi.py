@@ -24,14 +24,31 @@ T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def ev(alarm_id: str, at: datetime | float, kind: str = "activated", *, state: str | None = None,
-       priority: int = 3, area: str = "Packing", line: str = "L1", server_lag: float = 0.0,
-       source: bool = True) -> JournalEvent:
+def ev(
+    alarm_id: str,
+    at: datetime | float,
+    kind: str = "activated",
+    *,
+    state: str | None = None,
+    priority: int = 3,
+    area: str = "Packing",
+    line: str = "L1",
+    server_lag: float = 0.0,
+    source: bool = True,
+) -> JournalEvent:
     """One journal event; `at` is a time or seconds after T0."""
     when = at if isinstance(at, datetime) else T0 + timedelta(seconds=at)
     default_state = {"activated": "active_unack", "cleared": "normal"}.get(kind, "active_ack")
-    return JournalEvent(alarm_id, area, line, priority, kind, state or default_state,
-                        when if source else None, when + timedelta(seconds=server_lag))
+    return JournalEvent(
+        alarm_id,
+        area,
+        line,
+        priority,
+        kind,
+        state or default_state,
+        when if source else None,
+        when + timedelta(seconds=server_lag),
+    )
 
 
 @pytest.mark.req("ALM-026")
@@ -255,9 +272,15 @@ def test_active_for_4_9_s_is_fleeting() -> None:
 
 @pytest.mark.req("ALM-027")
 def test_fleeting_pairs_each_activation_with_its_own_clear() -> None:
-    events = [ev("A", 0), ev("A", 2, "acknowledged"), ev("A", 60, "cleared"),  # 60 s: not fleeting
-              ev("A", 100), ev("A", 101, "cleared"),  # 1 s
-              ev("A", 200), ev("A", 203, "cleared")]  # 3 s
+    events = [
+        ev("A", 0),
+        ev("A", 2, "acknowledged"),
+        ev("A", 60, "cleared"),  # 60 s: not fleeting
+        ev("A", 100),
+        ev("A", 101, "cleared"),  # 1 s
+        ev("A", 200),
+        ev("A", 203, "cleared"),
+    ]  # 3 s
     report = compute_kpis(events, T0, T0 + timedelta(hours=1))
     assert [(f.alarm_id, f.count, f.shortest_s) for f in report.fleeting] == [("A", 2, 1.0)]
     assert report.kpi("fleeting").detail == "2 fleeting activations"
@@ -332,8 +355,7 @@ def test_stale_alarm_raised_before_the_window_counts_inside_it() -> None:
 
 @pytest.mark.req("ALM-027")
 def test_shelving_ends_and_unshelving_restarts_a_standing_alarm() -> None:
-    events = [ev("A", 0), ev("A", 3600, "shelved", state="shelved"),
-              ev("A", 7200, "unshelved", state="active_unack")]
+    events = [ev("A", 0), ev("A", 3600, "shelved", state="shelved"), ev("A", 7200, "unshelved", state="active_unack")]
     report = compute_kpis(events, T0, T0 + 2 * DAY)
     # Stands from 02:00 (after unshelving); stale from 02:00 on the next day, not from 00:00.
     assert [(s.since, s.until) for s in report.stale] == [(T0 + timedelta(hours=2), None)]
@@ -424,12 +446,22 @@ def test_targets_reject_nonsense() -> None:
 
 @pytest.mark.req("ALM-026")
 def test_converter_from_journal_rows() -> None:
-    row = AlarmEvent(alarm_id="L1.M1.Temp.H", tag="L1.M1.Temp", area="Packing", line="L1", priority="2",
-                     kind=AlarmEventKind.ACTIVATED, state="active_unack", message="Temp high",
-                     source_time=T0, server_time=T0 + timedelta(milliseconds=40))
+    row = AlarmEvent(
+        alarm_id="L1.M1.Temp.H",
+        tag="L1.M1.Temp",
+        area="Packing",
+        line="L1",
+        priority="2",
+        kind=AlarmEventKind.ACTIVATED,
+        state="active_unack",
+        message="Temp high",
+        source_time=T0,
+        server_time=T0 + timedelta(milliseconds=40),
+    )
     event = journal_event(row)
-    assert event == JournalEvent("L1.M1.Temp.H", "Packing", "L1", 2, "activated", "active_unack", T0,
-                                 T0 + timedelta(milliseconds=40))
+    assert event == JournalEvent(
+        "L1.M1.Temp.H", "Packing", "L1", 2, "activated", "active_unack", T0, T0 + timedelta(milliseconds=40)
+    )
     assert type(event.kind) is str
     assert event.annunciated_activation
     assert event.time == T0

@@ -100,8 +100,11 @@ EXPECTED: dict[str, tuple[AlarmState, ...]] = {
     "out of service and suppressed, active": (OS, OS, OS, OS, OS, OS, OS, OS, OS, OS, SU, OS),
 }  # fmt: skip
 
-CELLS = [pytest.param(row, col, EXPECTED[row][i], id=f"{row} x {col.value}")
-         for row in EXPECTED for i, col in enumerate(COLUMNS)]
+CELLS = [
+    pytest.param(row, col, EXPECTED[row][i], id=f"{row} x {col.value}")
+    for row in EXPECTED
+    for i, col in enumerate(COLUMNS)
+]
 
 
 @pytest.mark.req("ALM-001")
@@ -192,12 +195,17 @@ MODE_TRIGGERS = frozenset({SHV, UNSHV, SUP, UNSUP, OOS, RTS, TICK})
 
 
 @st.composite
-def scripts(draw: st.DrawFn, triggers: tuple[Trigger, ...] = tuple(Trigger),
-            latching: bool | None = None) -> tuple[bool, list[tuple[Trigger, int, int | None]]]:
+def scripts(
+    draw: st.DrawFn, triggers: tuple[Trigger, ...] = tuple(Trigger), latching: bool | None = None
+) -> tuple[bool, list[tuple[Trigger, int, int | None]]]:
     """A latching flag and steps (trigger, seconds since the previous step, shelf seconds or None = one-shot)."""
     latch = draw(st.booleans()) if latching is None else latching
-    steps = draw(st.lists(st.tuples(st.sampled_from(triggers), st.integers(0, 90),
-                                    st.one_of(st.none(), st.integers(1, 180))), max_size=40))
+    steps = draw(
+        st.lists(
+            st.tuples(st.sampled_from(triggers), st.integers(0, 90), st.one_of(st.none(), st.integers(1, 180))),
+            max_size=40,
+        )
+    )
     return latch, steps
 
 
@@ -237,7 +245,8 @@ def test_process_events_never_lose_an_activation(script: tuple[bool, list[tuple[
 @given(scripts())
 @pytest.mark.req("ALM-003")
 def test_an_acknowledged_alarm_that_reactivates_or_escalates_is_unacknowledged(
-        script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
+    script: tuple[bool, list[tuple[Trigger, int, int | None]]],
+) -> None:
     """(b) An acknowledged alarm that re-activates or escalates is unacknowledged again (re-alarming)."""
     for before, event, _, after in run(script):
         acknowledged = before.state in (AA, LA, N)
@@ -253,7 +262,8 @@ def test_an_acknowledged_alarm_that_reactivates_or_escalates_is_unacknowledged(
 @given(scripts(latching=True))
 @pytest.mark.req("ALM-004")
 def test_a_latched_alarm_returns_to_normal_only_by_reset_or_a_mode(
-        script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
+    script: tuple[bool, list[tuple[Trigger, int, int | None]]],
+) -> None:
     """(c) A latching alarm never shows RTN_UNACK, and leaves the list for NORMAL only by RESET, or by a mode."""
     for before, event, _, after in run(script):
         assert after.state is not RU
@@ -267,7 +277,8 @@ def test_a_latched_alarm_returns_to_normal_only_by_reset_or_a_mode(
 @given(scripts())
 @pytest.mark.req("ALM-011")
 def test_when_every_mode_has_ended_a_standing_condition_is_listed(
-        script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
+    script: tuple[bool, list[tuple[Trigger, int, int | None]]],
+) -> None:
     """(d) Not hidden + condition holds -> in the list; and coming out of the last mode it is a new, unacknowledged
     annunciation."""
     for before, event, _, after in run(script):
@@ -326,11 +337,19 @@ def test_a_timed_shelving_ends_at_its_time_exactly(latching: bool) -> None:
 @given(scripts())
 @pytest.mark.req("ALM-009")
 def test_out_of_service_wins_over_shelved_over_suppressed(
-        script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
+    script: tuple[bool, list[tuple[Trigger, int, int | None]]],
+) -> None:
     """(g) On every reachable status, and for the commands: SHELVE never applies while out of service."""
     for before, event, _, after in run(script):
-        expected = (OS if after.out_of_service else SH if after.shelf is not None
-                    else SU if after.suppressed else after.lifecycle)
+        expected = (
+            OS
+            if after.out_of_service
+            else SH
+            if after.shelf is not None
+            else SU
+            if after.suppressed
+            else after.lifecycle
+        )
         assert after.state is expected
         if before.out_of_service and event.trigger is SHV:
             assert after == before
@@ -348,7 +367,8 @@ def test_precedence_over_any_combination_of_modes(oos: bool, shelved: bool, supp
 @settings(max_examples=200, deadline=None)
 @given(scripts())
 def test_step_is_pure_and_ignores_time_except_for_tick(
-        script: tuple[bool, list[tuple[Trigger, int, int | None]]]) -> None:
+    script: tuple[bool, list[tuple[Trigger, int, int | None]]],
+) -> None:
     for before, event, now, after in run(script):
         assert step(before, event, now) == after
         if event.trigger is not TICK:

@@ -16,8 +16,17 @@ POLICY = {1: "until_ack", 2: "until_ack", 3: "once", 4: "none"}
 
 def alarm(activation: int, priority: int, state: AlarmState = AlarmState.ACTIVE_UNACK) -> Alarm:
     condition = state in (AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK)
-    return Alarm(f"A{activation}", priority, "m", "t", "L", "A", AlarmStatus(lifecycle=state, condition=condition),
-                 T, activation=activation)
+    return Alarm(
+        f"A{activation}",
+        priority,
+        "m",
+        "t",
+        "L",
+        "A",
+        AlarmStatus(lifecycle=state, condition=condition),
+        T,
+        activation=activation,
+    )
 
 
 @pytest.mark.req("ALM-006")

@@ -12,10 +12,21 @@ from hmi.store.models import GENESIS_HASH, AuditEntry
 
 def entry(**changes: object) -> AuditEntry:
     fields: dict[str, object] = {
-        "id": 1, "at": datetime(2025, 1, 6, 6, 0, tzinfo=UTC), "user_id": 3, "username": "alice",
-        "station": "panel-1", "action": "note.add", "object_type": "shift_note", "object_id": "7",
-        "old_value": None, "new_value": "pump 2 noisy", "reason": None, "detail": None, "action_id": "abc",
-        "prev_hash": GENESIS_HASH, "row_hash": "",
+        "id": 1,
+        "at": datetime(2025, 1, 6, 6, 0, tzinfo=UTC),
+        "user_id": 3,
+        "username": "alice",
+        "station": "panel-1",
+        "action": "note.add",
+        "object_type": "shift_note",
+        "object_id": "7",
+        "old_value": None,
+        "new_value": "pump 2 noisy",
+        "reason": None,
+        "detail": None,
+        "action_id": "abc",
+        "prev_hash": GENESIS_HASH,
+        "row_hash": "",
     }
     fields.update(changes)
     return AuditEntry(**fields)
@@ -31,10 +42,22 @@ def test_hash_is_stable_and_hex() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"id": 2}, {"at": datetime(2025, 1, 6, 6, 0, 0, 1, tzinfo=UTC)}, {"user_id": 4}, {"username": "bob"},
-     {"station": "panel-2"}, {"action": "note.amend"}, {"object_type": "note"}, {"object_id": "8"},
-     {"old_value": ""}, {"new_value": "pump 2 quiet"}, {"reason": "typo"}, {"detail": "x"}, {"action_id": "abd"},
-     {"prev_hash": "1" * 64}],
+    [
+        {"id": 2},
+        {"at": datetime(2025, 1, 6, 6, 0, 0, 1, tzinfo=UTC)},
+        {"user_id": 4},
+        {"username": "bob"},
+        {"station": "panel-2"},
+        {"action": "note.amend"},
+        {"object_type": "note"},
+        {"object_id": "8"},
+        {"old_value": ""},
+        {"new_value": "pump 2 quiet"},
+        {"reason": "typo"},
+        {"detail": "x"},
+        {"action_id": "abd"},
+        {"prev_hash": "1" * 64},
+    ],
 )
 @pytest.mark.req("REC-003")
 def test_every_field_is_covered(change: dict[str, object]) -> None:

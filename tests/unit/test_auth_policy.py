@@ -27,15 +27,19 @@ def test_policy_accepts_eight_characters_unlike_the_name() -> None:
     check_password_policy("alice", "8charsok")
 
 
-@pytest.mark.parametrize(("given", "expected"), [("Alice", "alice"), ("  bob.smith ", "bob.smith"),
-                                                  ("jürgen", "jürgen"), ("op-1@l2", "op-1@l2")])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("Alice", "alice"), ("  bob.smith ", "bob.smith"), ("jürgen", "jürgen"), ("op-1@l2", "op-1@l2")],
+)
 @pytest.mark.req("ACC-001")
 def test_user_names_are_normalised(given: str, expected: str) -> None:
     assert check_username(given) == expected
 
 
-@pytest.mark.parametrize(("given", "message"), [("", "empty"), ("two words", "no spaces"), ("a" * 65, "at most 64"),
-                                                ("-lead", "may only hold")])
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [("", "empty"), ("two words", "no spaces"), ("a" * 65, "at most 64"), ("-lead", "may only hold")],
+)
 @pytest.mark.req("ACC-001")
 def test_bad_user_names_are_refused(given: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -75,8 +75,7 @@ areas:
           - {name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}
 """
 
-SUMMARY = ("site 'Test Plant': 2 endpoint(s), 1 area(s), 2 line(s), 1 machine(s), 6 tag(s), 3 alarm(s), "
-           "3 shift(s)")
+SUMMARY = "site 'Test Plant': 2 endpoint(s), 1 area(s), 2 line(s), 1 machine(s), 6 tag(s), 3 alarm(s), 3 shift(s)"
 
 TEMP = "areas[0].lines[0].machines[0].tags[1]"  # L1.M1.Temp
 JAM = "areas[0].lines[0].machines[0].tags[2]"  # L1.M1.Jam
@@ -126,7 +125,10 @@ def test_good_file_loads_with_site_endpoints_and_shifts(plant: PlantConfig) -> N
     assert plant.site.name == "Test Plant"
     assert plant.site.zone.key == "Europe/Berlin"
     assert [(s.name, s.start, s.end) for s in plant.site.shifts] == [
-        ("Early", time(6), time(14)), ("Late", time(14), time(22)), ("Night", time(22), time(6))]
+        ("Early", time(6), time(14)),
+        ("Late", time(14), time(22)),
+        ("Night", time(22), time(6)),
+    ]
     assert [e.name for e in plant.endpoints] == ["plc1", "plc2"]
     assert plant.endpoint("plc2").url == "opc.tcp://10.0.0.2:4840"
     assert plant.endpoint("plc1").security.policy == "None"
@@ -288,8 +290,10 @@ def test_hints_name_the_demo_plant_file_that_ships_with_the_package(text: str) -
 
 @pytest.mark.req("OPS-002")
 def test_unknown_key_in_a_flow_mapping() -> None:
-    text = edit('{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
-                '{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed", unti: bar}')
+    text = edit(
+        '{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
+        '{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed", unti: bar}',
+    )
     issue = only_issue(text)
     assert issue.path == "areas[0].lines[1].tags[0].unti"
     assert issue.line == line_no(text, "unti: bar")
@@ -306,7 +310,7 @@ def test_missing_required_key_points_at_its_parent_and_says_add() -> None:
 
 @pytest.mark.req("OPS-002")
 def test_missing_top_level_section() -> None:
-    text = GOOD[:GOOD.index("areas:")]
+    text = GOOD[: GOOD.index("areas:")]
     issue = only_issue(text)
     assert (issue.path, issue.line) == ("areas", 1)
     assert "required key 'areas' is missing; add it" in issue.message
@@ -359,8 +363,10 @@ def test_url_must_be_opc_tcp() -> None:
 
 @pytest.mark.req("OPC-006")
 def test_signing_policy_needs_certificates() -> None:
-    text = edit("    url: opc.tcp://127.0.0.1:4840\n",
-                "    url: opc.tcp://127.0.0.1:4840\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n")
+    text = edit(
+        "    url: opc.tcp://127.0.0.1:4840\n",
+        "    url: opc.tcp://127.0.0.1:4840\n    security: {policy: Basic256Sha256, mode: SignAndEncrypt}\n",
+    )
     issue = only_issue(text)
     assert issue.path == "endpoints[0].security"
     assert issue.line == line_no(text, "security:")
@@ -369,9 +375,11 @@ def test_signing_policy_needs_certificates() -> None:
 
 @pytest.mark.req("OPC-006")
 def test_signing_policy_needs_a_signing_mode() -> None:
-    text = edit("    url: opc.tcp://127.0.0.1:4840\n",
-                "    url: opc.tcp://127.0.0.1:4840\n    security:\n      policy: Basic256Sha256\n"
-                "      certificate: c.der\n      private_key: k.pem\n      server_certificate: s.der\n")
+    text = edit(
+        "    url: opc.tcp://127.0.0.1:4840\n",
+        "    url: opc.tcp://127.0.0.1:4840\n    security:\n      policy: Basic256Sha256\n"
+        "      certificate: c.der\n      private_key: k.pem\n      server_certificate: s.der\n",
+    )
     issue = only_issue(text)
     assert issue.path == "endpoints[0].security"
     assert "needs mode Sign or SignAndEncrypt" in issue.message
@@ -379,9 +387,11 @@ def test_signing_policy_needs_a_signing_mode() -> None:
 
 @pytest.mark.req("OPC-006")
 def test_signing_policy_with_everything_loads() -> None:
-    text = edit("    url: opc.tcp://127.0.0.1:4840\n",
-                "    url: opc.tcp://127.0.0.1:4840\n    security:\n      policy: Basic256Sha256\n      mode: Sign\n"
-                "      certificate: c.der\n      private_key: k.pem\n      server_certificate: s.der\n")
+    text = edit(
+        "    url: opc.tcp://127.0.0.1:4840\n",
+        "    url: opc.tcp://127.0.0.1:4840\n    security:\n      policy: Basic256Sha256\n      mode: Sign\n"
+        "      certificate: c.der\n      private_key: k.pem\n      server_certificate: s.der\n",
+    )
     security = parse_config(text).endpoint("plc1").security
     assert (security.policy, security.mode, security.certificate) == ("Basic256Sha256", "Sign", Path("c.der"))
 
@@ -435,8 +445,10 @@ def test_unquoted_shift_time_is_refused_not_misread() -> None:
 
 @pytest.mark.req("OPS-002")
 def test_duplicate_tag_name_across_lines_and_machines() -> None:
-    text = edit('{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
-                '{name: L1.M1.Temp, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}')
+    text = edit(
+        '{name: L2.Speed, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
+        '{name: L1.M1.Temp, endpoint: plc2, node_id: "ns=2;s=L2.Speed"}',
+    )
     issue = only_issue(text)
     assert issue.path == "areas[0].lines[1].tags[0].name"
     assert issue.line == line_no(text, "{name: L1.M1.Temp")
@@ -449,8 +461,10 @@ def test_duplicate_tag_name_between_line_and_machine() -> None:
     text = edit("              - name: L1.M1.State\n", "              - name: L1.State\n")
     issues = issues_of(text)
     # The machine's state_tag now names no tag either; both are reported.
-    assert [i.path for i in issues] == ["areas[0].lines[0].machines[0].tags[0].name",
-                                        "areas[0].lines[0].machines[0].state_tag"]
+    assert [i.path for i in issues] == [
+        "areas[0].lines[0].machines[0].tags[0].name",
+        "areas[0].lines[0].machines[0].state_tag",
+    ]
     assert "already used at areas[0].lines[0].tags[0]" in issues[0].message
 
 
@@ -519,9 +533,11 @@ def test_equal_limits_are_out_of_order() -> None:
 
 @pytest.mark.req("ALM-016")
 def test_low_limits_out_of_order() -> None:
-    text = edit("                alarms:\n                  - type: H\n",
-                "                alarms:\n                  - {type: LL, limit: 30, message: very low}\n"
-                "                  - {type: L, limit: 20, message: low}\n                  - type: H\n")
+    text = edit(
+        "                alarms:\n                  - type: H\n",
+        "                alarms:\n                  - {type: LL, limit: 30, message: very low}\n"
+        "                  - {type: L, limit: 20, message: low}\n                  - type: H\n",
+    )
     issue = only_issue(text)
     assert issue.path == f"{TEMP}.alarms[1].limit"
     assert issue.line == line_no(text, "type: L,")
@@ -539,9 +555,11 @@ def test_deadband_not_smaller_than_the_gap() -> None:
 
 @pytest.mark.req("ALM-016")
 def test_deadband_of_a_low_alarm_against_the_high_one() -> None:
-    text = edit("                alarms:\n                  - type: H\n",
-                "                alarms:\n                  - {type: L, limit: 70, deadband: 12, message: low}\n"
-                "                  - type: H\n")
+    text = edit(
+        "                alarms:\n                  - type: H\n",
+        "                alarms:\n                  - {type: L, limit: 70, deadband: 12, message: low}\n"
+        "                  - type: H\n",
+    )
     issue = only_issue(text)
     assert issue.path == f"{TEMP}.alarms[0].deadband"
     assert "deadband 12 of L is not smaller than the gap 10 to H; reduce it" in issue.message
@@ -584,13 +602,15 @@ def test_every_schema_problem_is_reported_not_only_the_first() -> None:
     text = edit("                    priority: 1\n", "                    priority: 5\n", text)
     text = edit("unit: bpm\n", "unti: bpm\n            description: a\n            description: b\n", text)
     issues = issues_of(text)
-    assert sorted((i.path, i.line) for i in issues) == sorted([
-        ("site.timezone", 3),
-        ("endpoints[1].url", line_no(text, "tcp://10.0.0.2")),
-        ("areas[0].lines[0].tags[1].unti", line_no(text, "unti: bpm")),
-        (f"{TEMP}.alarms[1].priority", line_no(text, "priority: 5")),
-        ("areas[0].lines[0].tags[1].description", line_no(text, "description: b")),
-    ])
+    assert sorted((i.path, i.line) for i in issues) == sorted(
+        [
+            ("site.timezone", 3),
+            ("endpoints[1].url", line_no(text, "tcp://10.0.0.2")),
+            ("areas[0].lines[0].tags[1].unti", line_no(text, "unti: bpm")),
+            (f"{TEMP}.alarms[1].priority", line_no(text, "priority: 5")),
+            ("areas[0].lines[0].tags[1].description", line_no(text, "description: b")),
+        ]
+    )
 
 
 @pytest.mark.req("OPS-002")
@@ -601,12 +621,14 @@ def test_every_cross_reference_problem_is_reported() -> None:
     text = edit("                    limit: 80\n", "                    limit: 99\n", text)
     text = edit("name: L2.Speed,", "name: L1.Speed,", text)
     issues = issues_of(text)
-    assert sorted(i.path for i in issues) == sorted([
-        "areas[0].lines[1].tags[0].endpoint",
-        "areas[0].lines[1].tags[0].name",
-        "areas[0].lines[0].speed_tag",
-        f"{TEMP}.alarms[1].limit",
-    ])
+    assert sorted(i.path for i in issues) == sorted(
+        [
+            "areas[0].lines[1].tags[0].endpoint",
+            "areas[0].lines[1].tags[0].name",
+            "areas[0].lines[0].speed_tag",
+            f"{TEMP}.alarms[1].limit",
+        ]
+    )
     assert all(i.file == "plant.yaml" and i.line for i in issues)
 
 

@@ -23,7 +23,10 @@ def test_the_demo_file_is_found_and_loads(plant: PlantConfig) -> None:
     assert plant.site.name == "Demo Bottling Plant"
     assert plant.site.timezone == "Europe/Berlin"
     assert [(s.name, s.start.strftime("%H:%M"), s.end.strftime("%H:%M")) for s in plant.site.shifts] == [
-        ("Early", "06:00", "14:00"), ("Late", "14:00", "22:00"), ("Night", "22:00", "06:00")]
+        ("Early", "06:00", "14:00"),
+        ("Late", "14:00", "22:00"),
+        ("Night", "22:00", "06:00"),
+    ]
     (endpoint,) = plant.endpoints
     assert (endpoint.name, endpoint.url, endpoint.publishing_interval_ms) == ("plant", "opc.tcp://127.0.0.1:4840", 250)
     assert simulated_endpoint(plant) is endpoint
@@ -38,7 +41,11 @@ def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
         n = line.name
         assert [m.name for m in line.machines] == MACHINES
         assert (line.state_tag, line.speed_tag, line.good_count_tag, line.reject_count_tag) == (
-            f"{n}.State", f"{n}.Speed", f"{n}.GoodCount", f"{n}.RejectCount")
+            f"{n}.State",
+            f"{n}.Speed",
+            f"{n}.GoodCount",
+            f"{n}.RejectCount",
+        )
         assert [t.name for t in line.tags] == [f"{n}.State", f"{n}.Speed", f"{n}.GoodCount", f"{n}.RejectCount"]
         assert f"{n}.Speed" in line.trend_tags
         for machine in line.machines:
@@ -102,14 +109,23 @@ def test_every_alarm_is_sensible(plant: PlantConfig) -> None:
 def test_alarm_coverage_per_line(plant: PlantConfig) -> None:
     kinds = {alarm_id.removeprefix("Line1.") for alarm_id in plant.alarms if alarm_id.startswith("Line1.")}
     assert kinds == {
-        "Filler.Temperature.H", "Filler.Temperature.HH",
-        "Filler.Pressure.LL", "Filler.Pressure.L", "Filler.Pressure.H",
-        "Filler.FillLevel.L", "Filler.FillLevel.H",
-        "Capper.Torque.H", "Capper.Jam.Jammed",
-        "Labeler.GlueTemperature.L", "Labeler.GlueTemperature.H", "Labeler.LabelStock.L",
+        "Filler.Temperature.H",
+        "Filler.Temperature.HH",
+        "Filler.Pressure.LL",
+        "Filler.Pressure.L",
+        "Filler.Pressure.H",
+        "Filler.FillLevel.L",
+        "Filler.FillLevel.H",
+        "Capper.Torque.H",
+        "Capper.Jam.Jammed",
+        "Labeler.GlueTemperature.L",
+        "Labeler.GlueTemperature.H",
+        "Labeler.LabelStock.L",
         "CasePacker.Jam.Jammed",
         # Line1 also documents the other alarm types and suppression by design.
-        "Speed.L", "Filler.Temperature.SensorFault", "Filler.Pressure.Surge",
+        "Speed.L",
+        "Filler.Temperature.SensorFault",
+        "Filler.Pressure.Surge",
     }
     priorities = Counter(ref.alarm.priority for ref in plant.alarms.values())
     assert set(priorities) == {1, 2, 3, 4}

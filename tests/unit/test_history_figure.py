@@ -30,8 +30,9 @@ class FakeSeries:
 def _series() -> dict[str, FakeSeries]:
     times = [T0 + timedelta(seconds=10 * i) for i in range(6)]
     return {
-        "L1.M1.Temp": FakeSeries("L1.M1.Temp", times, [70.0, 71.0, None, None, 72.0, 73.0],
-                                 bad_spans=[(times[2], times[4], "bad")]),
+        "L1.M1.Temp": FakeSeries(
+            "L1.M1.Temp", times, [70.0, 71.0, None, None, 72.0, 73.0], bad_spans=[(times[2], times[4], "bad")]
+        ),
         "L1.Speed": FakeSeries("L1.Speed", times, [300.0] * 6),
     }
 
@@ -60,8 +61,16 @@ def test_gaps_are_never_joined_and_units_get_their_own_axis() -> None:
 def test_marks_cursor_and_window() -> None:
     plant = small_plant("opc.tcp://127.0.0.1:4840")
     end = T0 + timedelta(minutes=1)
-    fig = build_figure(plant, ZONE, ["L1.M1.Temp"], _series(), T0, end,
-                       marks=[Mark(T0 + timedelta(seconds=15), "L1.M1.Temp.H", "2")], cursor=T0)
+    fig = build_figure(
+        plant,
+        ZONE,
+        ["L1.M1.Temp"],
+        _series(),
+        T0,
+        end,
+        marks=[Mark(T0 + timedelta(seconds=15), "L1.M1.Temp.H", "2")],
+        cursor=T0,
+    )
     labels = [s.get("label", {}).get("text", "") for s in fig["layout"]["shapes"]]
     assert "P2 L1.M1.Temp.H" in labels
     assert fig["layout"]["xaxis"]["range"] == [local_x(T0, ZONE), local_x(end, ZONE)]

@@ -30,8 +30,13 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 def service(db: Database, attempts: int = 3) -> UserService:
-    return UserService(db, AuditLog(db, ManualClock()), ManualClock(), hasher=FAST_HASHER,
-                       policy=AccessPolicy(lockout_attempts=attempts))
+    return UserService(
+        db,
+        AuditLog(db, ManualClock()),
+        ManualClock(),
+        hasher=FAST_HASHER,
+        policy=AccessPolicy(lockout_attempts=attempts),
+    )
 
 
 async def failed_logins(users: UserService, name: str) -> int:
@@ -45,8 +50,11 @@ async def test_counts_consecutive_failures_and_locks_at_the_limit(sqlite: Databa
     users = service(sqlite, attempts=3)
     await users.create_user("alice", PASSWORD, Role.OPERATOR)
     outcomes = [await users.sign_in("alice", "wrong guess") for _ in range(3)]
-    assert [(o.reason, o.locked) for o in outcomes] == [("wrong password", False), ("wrong password", False),
-                                                        ("wrong password", True)]
+    assert [(o.reason, o.locked) for o in outcomes] == [
+        ("wrong password", False),
+        ("wrong password", False),
+        ("wrong password", True),
+    ]
     assert await failed_logins(users, "alice") == 3
 
 

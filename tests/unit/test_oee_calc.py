@@ -19,8 +19,13 @@ def test_the_worked_example() -> None:
     assert round(r.quality or 0, 4) == 0.9744
     assert round(r.oee or 0, 4) == 0.7917
     assert not r.performance_flagged
-    assert (r.planned_busy_s, r.actual_production_s, r.ideal_cycle_s, r.produced, r.good) == (28800, 25200, 30,
-                                                                                              780, 760)
+    assert (r.planned_busy_s, r.actual_production_s, r.ideal_cycle_s, r.produced, r.good) == (
+        28800,
+        25200,
+        30,
+        780,
+        760,
+    )
 
 
 @pytest.mark.req("OEE-002")
@@ -74,8 +79,9 @@ def test_negative_input_is_refused() -> None:
     good_share=st.floats(min_value=0, max_value=1),
 )
 @pytest.mark.req("OEE-001")
-def test_oee_is_the_product_of_its_factors(busy: float, run_share: float, cycle: float, produced: int,
-                                           good_share: float) -> None:
+def test_oee_is_the_product_of_its_factors(
+    busy: float, run_share: float, cycle: float, produced: int, good_share: float
+) -> None:
     good = math.floor(produced * good_share)
     r = compute_oee(busy, busy * run_share, cycle, produced, good)
     assert r.availability is not None

@@ -83,7 +83,8 @@ def test_planned_stop_across_midnight_inside_a_night_shift() -> None:
     o = oee(("Night",), (PlannedStop(name="Cleaning", start=time(23, 30), end=time(0, 30)),))
     start, end = local(2025, 1, 6, 20), local(2025, 1, 7, 8)
     assert planned_stop_intervals(site(), o, start, end) == [
-        (local(2025, 1, 6, 23, 30).astimezone(UTC), local(2025, 1, 7, 0, 30).astimezone(UTC))]
+        (local(2025, 1, 6, 23, 30).astimezone(UTC), local(2025, 1, 7, 0, 30).astimezone(UTC))
+    ]
     assert total_s(planned_busy_intervals(site(), o, start, end)) == 7 * 3600
 
 
@@ -112,8 +113,11 @@ def test_a_dst_week_of_early_shifts_is_56_hours() -> None:
 @pytest.mark.req("OEE-008")
 def test_shift_slots_between_cross_midnight_in_order() -> None:
     slots = shift_slots_between(site(), local(2025, 1, 6, 3), local(2025, 1, 6, 15))
-    assert [(s.name, s.date) for s in slots] == [("Night", date(2025, 1, 5)), ("Early", date(2025, 1, 6)),
-                                                  ("Late", date(2025, 1, 6))]
+    assert [(s.name, s.date) for s in slots] == [
+        ("Night", date(2025, 1, 5)),
+        ("Early", date(2025, 1, 6)),
+        ("Late", date(2025, 1, 6)),
+    ]
     assert slots[0].start == local(2025, 1, 5, 22).astimezone(UTC)
     assert slots[0].end == local(2025, 1, 6, 6).astimezone(UTC)
 

@@ -14,8 +14,21 @@ EXPECTED = {
     "Idle": StateCategory.IDLE,
     "Stopped": StateCategory.IDLE,
     "Complete": StateCategory.IDLE,
-    **{s: StateCategory.TRANSITION for s in ("Starting", "Completing", "Resetting", "Holding", "Unholding",
-                                             "Suspending", "Unsuspending", "Stopping", "Aborting", "Clearing")},
+    **{
+        s: StateCategory.TRANSITION
+        for s in (
+            "Starting",
+            "Completing",
+            "Resetting",
+            "Holding",
+            "Unholding",
+            "Suspending",
+            "Unsuspending",
+            "Stopping",
+            "Aborting",
+            "Clearing",
+        )
+    },
 }
 
 
@@ -42,5 +55,4 @@ def test_anything_else_is_unknown(name: str | None) -> None:
 
 @pytest.mark.req("OEE-004")
 def test_category_values_are_the_documented_texts() -> None:
-    assert [c.value for c in StateCategory] == ["running", "starved_blocked", "down", "idle", "transition",
-                                                "unknown"]
+    assert [c.value for c in StateCategory] == ["running", "starved_blocked", "down", "idle", "transition", "unknown"]

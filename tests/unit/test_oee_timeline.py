@@ -36,13 +36,18 @@ def test_microsecond_round_trip() -> None:
 def test_sample_before_the_window_gives_the_state_at_its_start_and_equal_states_merge() -> None:
     samples = [s(-5, "Execute"), s(5, "EXECUTE"), s(10, "Held"), s(20, "Execute")]
     assert build_timeline(samples, at(0), at(30), at(60), 600) == [
-        seg(0, 10, "Execute", R), seg(10, 20, "Held", D), seg(20, 30, "Execute", R)]
+        seg(0, 10, "Execute", R),
+        seg(10, 20, "Held", D),
+        seg(20, 30, "Execute", R),
+    ]
 
 
 @pytest.mark.req("OEE-005")
 def test_no_sample_before_the_first_is_unknown() -> None:
     assert build_timeline([s(5, "Idle")], at(0), at(10), at(60), 600) == [
-        seg(0, 5, NO_DATA, U), seg(5, 10, "Idle", IDLE)]
+        seg(0, 5, NO_DATA, U),
+        seg(5, 10, "Idle", IDLE),
+    ]
     assert build_timeline([], at(0), at(10), at(60), 600) == [seg(0, 10, NO_DATA, U)]
 
 
@@ -50,7 +55,11 @@ def test_no_sample_before_the_first_is_unknown() -> None:
 def test_bad_and_stale_samples_are_unknown() -> None:
     samples = [s(0, "Execute"), s(2, None, "stale"), s(4, None, "bad"), s(6, "Execute", "uncertain")]
     assert build_timeline(samples, at(0), at(8), at(60), 600) == [
-        seg(0, 2, "Execute", R), seg(2, 4, "Stale", U), seg(4, 6, "Bad", U), seg(6, 8, "Execute", R)]
+        seg(0, 2, "Execute", R),
+        seg(2, 4, "Stale", U),
+        seg(4, 6, "Bad", U),
+        seg(6, 8, "Execute", R),
+    ]
 
 
 @pytest.mark.req("OEE-005")
@@ -58,14 +67,20 @@ def test_a_hole_longer_than_one_and_a_half_max_intervals_is_unknown() -> None:
     # max interval 60 s: the state is trusted 90 s after its sample.
     samples = [s(0, "Execute"), s(1, "Execute"), s(10, "Held")]
     assert build_timeline(samples, at(0), at(12), at(60), 60) == [
-        seg(0, 2.5, "Execute", R), seg(2.5, 10, NO_DATA, U), seg(10, 11.5, "Held", D), seg(11.5, 12, NO_DATA, U)]
+        seg(0, 2.5, "Execute", R),
+        seg(2.5, 10, NO_DATA, U),
+        seg(10, 11.5, "Held", D),
+        seg(11.5, 12, NO_DATA, U),
+    ]
 
 
 @pytest.mark.req("OEE-005")
 def test_the_open_segment_ends_at_now_and_goes_unknown_when_recording_stopped() -> None:
     assert build_timeline([s(0, "Execute")], at(0), at(60), at(1), 600) == [seg(0, 1, "Execute", R)]
     assert build_timeline([s(0, "Execute")], at(0), at(60), at(30), 600) == [
-        seg(0, 15, "Execute", R), seg(15, 30, NO_DATA, U)]
+        seg(0, 15, "Execute", R),
+        seg(15, 30, NO_DATA, U),
+    ]
 
 
 @pytest.mark.req("OEE-005")

@@ -14,13 +14,19 @@ def _unescape(match: re.Match[str]) -> str:
 
 def shown(pdf: bytes) -> list[str]:
     """The strings an uncompressed reportlab PDF shows, in drawing order (PDF string escapes undone)."""
-    return [re.sub(r"\\([0-7]{1,3}|.)", _unescape, s.decode("latin-1"))
-            for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", pdf)]
+    return [
+        re.sub(r"\\([0-7]{1,3}|.)", _unescape, s.decode("latin-1"))
+        for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", pdf)
+    ]
 
 
 def test_every_page_has_the_header_page_numbers_and_the_footer() -> None:
-    report = PdfReport("Validation report · Test Plant", meta=["Protocol IQ-7", "Run 3 of 3"],
-                       footer=["Generated 2025-01-06 07:00 CET by max", "fine print"], compress=False)
+    report = PdfReport(
+        "Validation report · Test Plant",
+        meta=["Protocol IQ-7", "Run 3 of 3"],
+        footer=["Generated 2025-01-06 07:00 CET by max", "fine print"],
+        compress=False,
+    )
     report.heading("Results")
     report.table(["Step", "Result"], [[f"step {i}", "passed"] for i in range(120)])
     text = shown(report.build())
@@ -56,8 +62,12 @@ def test_markup_escapes_keeps_line_breaks_and_cuts_long_text() -> None:
 def test_a_table_may_go_without_a_header_take_plain_strings_and_extra_style() -> None:
     report = PdfReport("T", compress=False)
     report.table(["Name", "Result"], [["a", "passed"]])
-    report.table(None, [[report.cell("<b>b</b>"), "failed"], [None, 7]], plain=True,
-                 style=[("TEXTCOLOR", (1, 0), (1, 0), "#b00020")])
+    report.table(
+        None,
+        [[report.cell("<b>b</b>"), "failed"], [None, 7]],
+        plain=True,
+        style=[("TEXTCOLOR", (1, 0), (1, 0), "#b00020")],
+    )
     pdf = report.build()
     text = shown(pdf)
     assert text.count("Name") == 1  # the continuing table has no header row of its own

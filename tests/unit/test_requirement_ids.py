@@ -21,8 +21,12 @@ def marked_ids() -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for path in sorted(TESTS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "req"
-                    and ast.unparse(node.func.value).endswith("mark")):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "req"
+                and ast.unparse(node.func.value).endswith("mark")
+            ):
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
             assert node.args, f"{where}: name the ids, req('ALM-001', ...)"
@@ -55,7 +59,8 @@ def test_every_id_a_test_names_is_a_requirement(requirements: list[Requirement])
     known = {r.id for r in requirements}
     unknown = {rid: where for rid, where in marked_ids().items() if rid not in known}
     assert not unknown, "ids not in docs/requirements.md: " + "; ".join(
-        f"{rid} at {', '.join(where)}" for rid, where in sorted(unknown.items()))
+        f"{rid} at {', '.join(where)}" for rid, where in sorted(unknown.items())
+    )
 
 
 @pytest.mark.req("VAL-001")

@@ -39,8 +39,15 @@ def check(slot: ShiftSlot, name: str, day: date, start: datetime, end: datetime)
 
 @pytest.mark.parametrize(
     ("hour", "minute", "name"),
-    [(6, 0, "Early"), (9, 30, "Early"), (13, 59, "Early"), (14, 0, "Late"), (21, 59, "Late"), (22, 0, "Night"),
-     (23, 59, "Night")],
+    [
+        (6, 0, "Early"),
+        (9, 30, "Early"),
+        (13, 59, "Early"),
+        (14, 0, "Late"),
+        (21, 59, "Late"),
+        (22, 0, "Night"),
+        (23, 59, "Night"),
+    ],
 )
 @pytest.mark.req("OEE-008")
 def test_day_shifts_in_a_utc_plant(hour: int, minute: int, name: str) -> None:
@@ -50,14 +57,16 @@ def test_day_shifts_in_a_utc_plant(hour: int, minute: int, name: str) -> None:
 
 @pytest.mark.req("OEE-008")
 def test_bounds_of_a_day_shift() -> None:
-    check(current_shift(site(), utc(2025, 1, 6, 10)), "Early", date(2025, 1, 6), utc(2025, 1, 6, 6),
-          utc(2025, 1, 6, 14))
+    check(
+        current_shift(site(), utc(2025, 1, 6, 10)), "Early", date(2025, 1, 6), utc(2025, 1, 6, 6), utc(2025, 1, 6, 14)
+    )
 
 
 @pytest.mark.req("OEE-008")
 def test_night_shift_before_midnight_belongs_to_that_date() -> None:
-    check(current_shift(site(), utc(2025, 1, 6, 23)), "Night", date(2025, 1, 6), utc(2025, 1, 6, 22),
-          utc(2025, 1, 7, 6))
+    check(
+        current_shift(site(), utc(2025, 1, 6, 23)), "Night", date(2025, 1, 6), utc(2025, 1, 6, 22), utc(2025, 1, 7, 6)
+    )
 
 
 @pytest.mark.parametrize("moment", [(0, 0), (2, 0), (5, 59)])
@@ -77,14 +86,25 @@ def test_night_shift_at_the_turn_of_the_year() -> None:
 def test_plant_local_time_decides_not_utc() -> None:
     berlin = site("Europe/Berlin")
     # 05:30 UTC in winter is 06:30 in Berlin: the early shift, though it is still night in UTC.
-    check(current_shift(berlin, utc(2025, 1, 6, 5, 30)), "Early", date(2025, 1, 6), local(2025, 1, 6, 6),
-          local(2025, 1, 6, 14))
+    check(
+        current_shift(berlin, utc(2025, 1, 6, 5, 30)),
+        "Early",
+        date(2025, 1, 6),
+        local(2025, 1, 6, 6),
+        local(2025, 1, 6, 14),
+    )
     # 21:30 UTC in summer is 23:30 in Berlin.
-    check(current_shift(berlin, utc(2025, 7, 1, 21, 30)), "Night", date(2025, 7, 1), local(2025, 7, 1, 22),
-          local(2025, 7, 2, 6))
+    check(
+        current_shift(berlin, utc(2025, 7, 1, 21, 30)),
+        "Night",
+        date(2025, 7, 1),
+        local(2025, 7, 1, 22),
+        local(2025, 7, 2, 6),
+    )
     # 01:00 local on 2 July (23:00 UTC on 1 July) is the night shift of 1 July.
-    check(current_shift(berlin, utc(2025, 7, 1, 23)), "Night", date(2025, 7, 1), utc(2025, 7, 1, 20),
-          utc(2025, 7, 2, 4))
+    check(
+        current_shift(berlin, utc(2025, 7, 1, 23)), "Night", date(2025, 7, 1), utc(2025, 7, 1, 20), utc(2025, 7, 2, 4)
+    )
 
 
 @pytest.mark.req("OEE-008")
@@ -115,8 +135,13 @@ def test_fall_back_night_is_nine_hours() -> None:
         slot = current_shift(berlin, now)
         check(slot, "Night", date(2025, 10, 25), utc(2025, 10, 25, 20), utc(2025, 10, 26, 5))
         assert slot.end - slot.start == timedelta(hours=9)
-    check(current_shift(berlin, utc(2025, 10, 26, 5)), "Early", date(2025, 10, 26), utc(2025, 10, 26, 5),
-          utc(2025, 10, 26, 13))
+    check(
+        current_shift(berlin, utc(2025, 10, 26, 5)),
+        "Early",
+        date(2025, 10, 26),
+        utc(2025, 10, 26, 5),
+        utc(2025, 10, 26, 13),
+    )
 
 
 @pytest.mark.req("OEE-008")
@@ -131,8 +156,7 @@ def test_no_shifts_configured_means_one_day_shift() -> None:
     plant = site("Europe/Berlin", shifts=())
     check(current_shift(plant, utc(2025, 1, 6, 12)), "Day", date(2025, 1, 6), local(2025, 1, 6), local(2025, 1, 7))
     # 23:30 UTC on 6 January is already 7 January in Berlin.
-    check(current_shift(plant, utc(2025, 1, 6, 23, 30)), "Day", date(2025, 1, 7), local(2025, 1, 7),
-          local(2025, 1, 8))
+    check(current_shift(plant, utc(2025, 1, 6, 23, 30)), "Day", date(2025, 1, 7), local(2025, 1, 7), local(2025, 1, 8))
     # On the spring-forward day the local day has 23 hours.
     slot = current_shift(plant, utc(2025, 3, 30, 12))
     check(slot, "Day", date(2025, 3, 30), local(2025, 3, 30), local(2025, 3, 31))

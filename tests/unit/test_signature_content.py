@@ -14,8 +14,18 @@ AT = datetime(2025, 1, 6, 13, 45, 12, tzinfo=UTC)
 
 
 def make(content: str) -> Signature:
-    return Signature(id=1, user_id=2, username="lena", printed_name="Lena Lead", signed_at=AT, meaning="Approved",
-                     object_type="note", object_id="7", content_hash=content_hash(content), action_id="a1")
+    return Signature(
+        id=1,
+        user_id=2,
+        username="lena",
+        printed_name="Lena Lead",
+        signed_at=AT,
+        meaning="Approved",
+        object_type="note",
+        object_id="7",
+        content_hash=content_hash(content),
+        action_id="a1",
+    )
 
 
 @pytest.mark.req("REC-010")

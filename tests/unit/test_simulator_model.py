@@ -13,11 +13,19 @@ from hmi.simulator import LoadModel, ModelParams, PlantModel, Sample, demo_confi
 from hmi.simulator.model import EXECUTE, SENSOR_FAILURE, SUSPENDED
 
 T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
-QUIET = ModelParams(fault_mtbf_s=0, stop_mtbf_s=0, excursion_mtbf_s=0, sensor_failure_mtbf_s=0,
-                    start_share_executing=1.0)
+QUIET = ModelParams(
+    fault_mtbf_s=0, stop_mtbf_s=0, excursion_mtbf_s=0, sensor_failure_mtbf_s=0, start_share_executing=1.0
+)
 """No random events at all, so a test can stage exactly the one it looks at."""
-LIVELY = ModelParams(fault_mtbf_s=60, fault_duration_s=(5, 20), stop_mtbf_s=300, stop_duration_s=(10, 30),
-                     excursion_mtbf_s=60, sensor_failure_mtbf_s=60, stock_duration_s=120)
+LIVELY = ModelParams(
+    fault_mtbf_s=60,
+    fault_duration_s=(5, 20),
+    stop_mtbf_s=300,
+    stop_duration_s=(10, 30),
+    excursion_mtbf_s=60,
+    sensor_failure_mtbf_s=60,
+    stock_duration_s=120,
+)
 """Everything happens often, so a few simulated minutes cover every kind of event."""
 
 
@@ -208,9 +216,20 @@ def test_override_and_forced_status(plant: PlantConfig) -> None:
 
 @pytest.mark.req("OPS-008")
 def test_label_stock_runs_down_and_is_refilled(plant: PlantConfig) -> None:
-    model = PlantModel(plant, random.Random(4), T0, ModelParams(
-        fault_mtbf_s=0, stop_mtbf_s=0, excursion_mtbf_s=0, sensor_failure_mtbf_s=0, start_share_executing=1.0,
-        stock_duration_s=60, refill_delay_s=(5, 5)))
+    model = PlantModel(
+        plant,
+        random.Random(4),
+        T0,
+        ModelParams(
+            fault_mtbf_s=0,
+            stop_mtbf_s=0,
+            excursion_mtbf_s=0,
+            sensor_failure_mtbf_s=0,
+            start_share_executing=1.0,
+            stock_duration_s=60,
+            refill_delay_s=(5, 5),
+        ),
+    )
     levels = [out["Line1.Labeler.LabelStock"].value for out in run(model, 120)]
     assert min(levels) <= 10  # ran down to the L alarm limit
     assert any(b > a for a, b in itertools.pairwise(levels))  # and was refilled

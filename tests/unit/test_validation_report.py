@@ -96,9 +96,14 @@ AT = datetime(2025, 1, 6, 13, 45, tzinfo=UTC)
 
 
 def info() -> ReportInfo:
-    return ReportInfo(version="0.1.0", generated_at=AT, environment={"factory-hmi": "0.1.0", "python": "CPython 3"},
-                      requirements_path="docs/requirements.md", requirements_sha256="a" * 64,
-                      junit_sha256="b" * 64)
+    return ReportInfo(
+        version="0.1.0",
+        generated_at=AT,
+        environment={"factory-hmi": "0.1.0", "python": "CPython 3"},
+        requirements_path="docs/requirements.md",
+        requirements_sha256="a" * 64,
+        junit_sha256="b" * 64,
+    )
 
 
 def run() -> JUnitRun:
@@ -108,20 +113,27 @@ def run() -> JUnitRun:
 @pytest.mark.req("VAL-003")
 def test_requirements_are_the_table_rows_with_ids_in_their_areas() -> None:
     reqs = parse_requirements(REQUIREMENTS)
-    assert [(r.id, r.area) for r in reqs] == [("ALM-001", "ALM — Alarms"), ("ALM-002", "ALM — Alarms"),
-                                             ("OEE-001", "OEE — OEE"), ("OEE-002", "OEE — OEE"),
-                                             ("OEE-003", "OEE — OEE")]
+    assert [(r.id, r.area) for r in reqs] == [
+        ("ALM-001", "ALM — Alarms"),
+        ("ALM-002", "ALM — Alarms"),
+        ("OEE-001", "OEE — OEE"),
+        ("OEE-002", "OEE — OEE"),
+        ("OEE-003", "OEE — OEE"),
+    ]
     assert reqs[1].text == "Acknowledging makes it acknowledged | steady."
     assert (reqs[0].source, reqs[0].line) == ("ISA-18.2 cl. 5", 13)
 
 
 @pytest.mark.req("VAL-003")
-@pytest.mark.parametrize(("row", "problem"), [
-    ("| ALM-1 | Too short an id. | X |", "not an id of the form AREA-NNN"),
-    ("| ALM-001 | Again. | X |", "ALM-001 is already used at line 13"),
-    ("| ALM-003 | No source. | |", "needs both a requirement and a source"),
-    ("| ALM-003 | Four cells. | X | Y |", "has 4 cells"),
-])
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("| ALM-1 | Too short an id. | X |", "not an id of the form AREA-NNN"),
+        ("| ALM-001 | Again. | X |", "ALM-001 is already used at line 13"),
+        ("| ALM-003 | No source. | |", "needs both a requirement and a source"),
+        ("| ALM-003 | Four cells. | X | Y |", "has 4 cells"),
+    ],
+)
 def test_malformed_rows_are_reported_with_their_line(row: str, problem: str) -> None:
     text = REQUIREMENTS.replace("| ALM-002 |", row + "\n| ALM-002 |")
     with pytest.raises(ValidationInputError, match="requirements.md:14: .*" + problem.split(" at ")[0]):
@@ -216,8 +228,15 @@ def test_csv_cells_that_look_like_formulas_are_defused() -> None:
 @pytest.mark.req("VAL-003", "VAL-004")
 def test_the_html_states_the_facts_flags_failures_and_lists_untested_in_red() -> None:
     page = oq_html(trace(parse_requirements(REQUIREMENTS), run()), run(), info())
-    for fact in ("factory-hmi 0.1.0", "2025-01-06 13:45:00 UTC", "ci-1", "3.18.0", "CPython 3",
-                 "<td>7</td><td>1</td><td>1</td><td>2</td><td>12.5</td>", "sha256 " + "a" * 64):
+    for fact in (
+        "factory-hmi 0.1.0",
+        "2025-01-06 13:45:00 UTC",
+        "ci-1",
+        "3.18.0",
+        "CPython 3",
+        "<td>7</td><td>1</td><td>1</td><td>2</td><td>12.5</td>",
+        "sha256 " + "a" * 64,
+    ):
         assert fact in page, fact
     assert "Failed requirements (2)" in page
     assert '<li class="failed">FAILED ALM-001: ' in page
@@ -243,8 +262,16 @@ def test_the_html_escapes_everything_from_the_test_results() -> None:
 def test_the_pdf_holds_the_report_whatever_the_test_names_contain() -> None:
     pdf = oq_pdf(trace(parse_requirements(REQUIREMENTS), run()), run(), info(), compress=False)
     assert pdf.startswith(b"%PDF")
-    for text in (b"factory-hmi 0.1.0", b"Page 1 of", b"FAILED ALM-001", b"NOT RUN OEE-003", b"ci-1",
-                 b"Untested requirements \\(2\\)", b"Failed requirements \\(2\\)", b"alert\\(1\\)"):
+    for text in (
+        b"factory-hmi 0.1.0",
+        b"Page 1 of",
+        b"FAILED ALM-001",
+        b"NOT RUN OEE-003",
+        b"ci-1",
+        b"Untested requirements \\(2\\)",
+        b"Failed requirements \\(2\\)",
+        b"alert\\(1\\)",
+    ):
         assert text in pdf, text
 
 
@@ -257,8 +284,10 @@ def test_a_large_report_is_split_over_pages() -> None:
     message = "AssertionError: " + "the value was not what was expected " * 40
 
     def case(rid: str, name: str, text: str) -> str:
-        return (f'<testcase classname="tests.unit.test_big" name="{name}"><properties><property name="requirements" '
-                f'value="{rid}"/></properties><failure message="{text}"/></testcase>')
+        return (
+            f'<testcase classname="tests.unit.test_big" name="{name}"><properties><property name="requirements" '
+            f'value="{rid}"/></properties><failure message="{text}"/></testcase>'
+        )
 
     cases = "".join(case("BIG-000", f"test_{j}[{'p' * 80}]", message) for j in range(120))
     cases += case("BIG-001", "test_one_word", "x" * 20_000)
@@ -281,14 +310,27 @@ def test_the_command_writes_the_three_files_and_exits_1_on_a_failed_requirement(
 ) -> None:
     reqs, junit = write_inputs(tmp_path)
     out = tmp_path / "report"
-    code = main(["validation", "report", "--junit", str(junit), "--out", str(out), "--requirements", str(reqs),
-                 "--allow-untested"])
+    code = main(
+        [
+            "validation",
+            "report",
+            "--junit",
+            str(junit),
+            "--out",
+            str(out),
+            "--requirements",
+            str(reqs),
+            "--allow-untested",
+        ]
+    )
     assert code == 1
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
     printed = capsys.readouterr().out
     assert printed.startswith(f"wrote {out / 'traceability.csv'}, ")
-    assert printed.endswith("JUnit: 7 tests, 1 failures, 1 errors, 2 skipped, 12.5 s; 5 requirements, 1 not run\n"
-                            "requirements: 1 passed, 2 failed, 1 skipped\n")
+    assert printed.endswith(
+        "JUnit: 7 tests, 1 failures, 1 errors, 2 skipped, 12.5 s; 5 requirements, 1 not run\n"
+        "requirements: 1 passed, 2 failed, 1 skipped\n"
+    )
     assert "FAILED:\n  ALM-001 " in printed
     assert "UNTESTED (not run, or every test skipped):\n  OEE-002 " in printed
 
@@ -308,11 +350,15 @@ def test_missing_or_unreadable_inputs_exit_2_saying_what_to_do(
 ) -> None:
     reqs, junit = write_inputs(tmp_path)
     out = str(tmp_path / "r")
-    assert main(["validation", "report", "--junit", str(junit), "--out", out,
-                 "--requirements", str(tmp_path / "nope.md")]) == 2
+    assert (
+        main(["validation", "report", "--junit", str(junit), "--out", out, "--requirements", str(tmp_path / "nope.md")])
+        == 2
+    )
     assert "pass --requirements FILE" in capsys.readouterr().err
-    assert main(["validation", "report", "--junit", str(tmp_path / "none.xml"), "--out", out,
-                 "--requirements", str(reqs)]) == 2
+    assert (
+        main(["validation", "report", "--junit", str(tmp_path / "none.xml"), "--out", out, "--requirements", str(reqs)])
+        == 2
+    )
     assert "--junitxml=" in capsys.readouterr().err
     junit.write_text("<testsuites><testsuite>", encoding="utf-8")
     assert main(["validation", "report", "--junit", str(junit), "--out", out, "--requirements", str(reqs)]) == 2
