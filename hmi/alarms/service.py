@@ -115,13 +115,7 @@ class AlarmService:
         """Acknowledge the unacknowledged alarms among `alarm_ids`, with an optional comment (and a signature
         when the policy asks for one on priority-1 alarms: SignatureRequired without it)."""
         comment = _clean(comment)
-        await self._audit.require(
-            ctx,
-            Permission.ACKNOWLEDGE_ALARM,
-            action="alarm.acknowledge",
-            object_type="alarm",
-            object_id=",".join(alarm_ids)[:200],
-        )
+        await self._require(ctx, Permission.ACKNOWLEDGE_ALARM, "alarm.acknowledge", alarm_ids)
         targets = [a.id for a in self._engine.unacknowledged(alarm_ids)]
         signer = await self._signer(
             ctx, "acknowledge", "acknowledging a priority 1 alarm", alarm_ids, signature, ACKNOWLEDGED
@@ -148,13 +142,7 @@ class AlarmService:
     ) -> AckResult:
         """Shelve for `duration` (at most the configured maximum) or one-shot (None: until the alarm clears)."""
         reason = _clean(reason)
-        await self._audit.require(
-            ctx,
-            Permission.SHELVE_ALARM,
-            action="alarm.shelve",
-            object_type="alarm",
-            object_id=",".join(alarm_ids)[:200],
-        )
+        await self._require(ctx, Permission.SHELVE_ALARM, "alarm.shelve", alarm_ids)
         if not reason:
             raise ValueError("shelving needs a reason; say why the alarm may be set aside")
         if duration is not None and not timedelta(0) < duration <= self.max_shelve:
@@ -177,13 +165,7 @@ class AlarmService:
 
     async def unshelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """End a shelving early."""
-        await self._audit.require(
-            ctx,
-            Permission.SHELVE_ALARM,
-            action="alarm.unshelve",
-            object_type="alarm",
-            object_id=",".join(alarm_ids)[:200],
-        )
+        await self._require(ctx, Permission.SHELVE_ALARM, "alarm.unshelve", alarm_ids)
         return await self._run(ctx, "alarm.unshelve", alarm_ids, alarm_ids, Event(Trigger.UNSHELVE), _clean(reason))
 
     async def remove_from_service(
@@ -191,13 +173,7 @@ class AlarmService:
     ) -> AckResult:
         """Take alarms out of service (maintenance); needs a higher role than shelving and a reason."""
         reason = _clean(reason)
-        await self._audit.require(
-            ctx,
-            Permission.REMOVE_FROM_SERVICE,
-            action="alarm.out_of_service",
-            object_type="alarm",
-            object_id=",".join(alarm_ids)[:200],
-        )
+        await self._require(ctx, Permission.REMOVE_FROM_SERVICE, "alarm.out_of_service", alarm_ids)
         if not reason:
             raise ValueError("taking an alarm out of service needs a reason, e.g. the work order")
         signer = await self._signer(
@@ -209,26 +185,14 @@ class AlarmService:
 
     async def return_to_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """Put alarms back in service."""
-        await self._audit.require(
-            ctx,
-            Permission.REMOVE_FROM_SERVICE,
-            action="alarm.return_to_service",
-            object_type="alarm",
-            object_id=",".join(alarm_ids)[:200],
-        )
+        await self._require(ctx, Permission.REMOVE_FROM_SERVICE, "alarm.return_to_service", alarm_ids)
         return await self._run(
             ctx, "alarm.return_to_service", alarm_ids, alarm_ids, Event(Trigger.RETURN_TO_SERVICE), _clean(reason)
         )
 
     async def reset(self, ctx: ActionContext, alarm_ids: Sequence[str], comment: str = "") -> AckResult:
         """Reset latched alarms that are acknowledged and whose process condition has cleared."""
-        await self._audit.require(
-            ctx,
-            Permission.RESET_LATCHED,
-            action="alarm.reset",
-            object_type="alarm",
-            object_id=",".join(alarm_ids)[:200],
-        )
+        await self._require(ctx, Permission.RESET_LATCHED, "alarm.reset", alarm_ids)
         waiting = [
             i for i in alarm_ids if (a := self._engine.get(i)) is not None and a.state is AlarmState.LATCHED_UNACK
         ]
@@ -237,6 +201,12 @@ class AlarmService:
         return await self._run(ctx, "alarm.reset", alarm_ids, alarm_ids, Event(Trigger.RESET), _clean(comment))
 
     # ------------------------------------------------------------------------------------------------ core
+    async def _require(self, ctx: ActionContext, permission: Permission, action: str, alarm_ids: Sequence[str]) -> None:
+        """Refuse (and audit the refusal) unless `ctx` may do `action` on these alarms."""
+        await self._audit.require(
+            ctx, permission, action=action, object_type="alarm", object_id=",".join(alarm_ids)[:200]
+        )
+
     async def _signer(
         self,
         ctx: ActionContext,
