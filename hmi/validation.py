@@ -240,8 +240,10 @@ def load_requirements(path: Path) -> list[Requirement]:
 
 
 def _number(value: str | None, kind: type[int] | type[float]) -> Any:
+    if value is None or value == "":
+        return kind(0)
     try:
-        return kind(value) if value not in (None, "") else kind(0)
+        return kind(value)
     except ValueError:
         return kind(0)
 

@@ -275,7 +275,9 @@ class HistoryQuery:
         async with self._db.session() as session:
             before = (await session.execute(_LATEST_BEFORE, {"tag": tag, "t": a})).first()
             carry = None if before is None else _rec(before)
-            count = (await session.execute(_COUNT_UPTO, {"tag": tag, "a": a, "b": b, "lim": max_points})).scalar_one()
+            count: int = (
+                await session.execute(_COUNT_UPTO, {"tag": tag, "a": a, "b": b, "lim": max_points})
+            ).scalar_one()
             if count < max_points:
                 rows = (await session.execute(_RAW, {"tag": tag, "a": a, "b": b})).all()
                 built = _Builder(a, b, hole)
