@@ -87,9 +87,9 @@ class Runtime:
     alarm_service: AlarmService = field(init=False)
     signatures: SignatureService = field(init=False)
     handover: HandoverService = field(init=False)
-    trends: TrendBuffer = field(init=False)
-    historian: Historian = field(init=False)
-    history: HistoryQuery = field(init=False)
+    live_trends: TrendBuffer = field(init=False)  # the live ring buffer of the trend screens
+    recorder: Historian = field(init=False)  # writes tag values to the database historian
+    history: HistoryQuery = field(init=False)  # reads the database historian
     oee: OeeService = field(init=False)
     trend_views: TrendViews = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
