@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 # the source tree and cannot follow that mapping.
 from hmi import assets  # type: ignore[attr-defined]
 from hmi.access.login_guard import parse_limit
+from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -186,6 +187,7 @@ class Tag(_Model):
     normal_range: tuple[float, float] | None = None
     alarms: tuple[AlarmDef, ...] = ()
     history: HistoryPolicy | None = Field(None, description="overrides of the plant's historian defaults")
+    write: WriteSpec | None = Field(None, description="the HMI may write this tag (a setpoint); absent: read only")
 
     @field_validator("eng_range", "normal_range")
     @classmethod
@@ -207,6 +209,8 @@ class Machine(_Model):
     description: str = ""
     state_tag: Name | None = None
     tags: tuple[Tag, ...] = ()
+    mode: ModeSpec | None = Field(None, description="the auto/manual (local/remote) tag that gates commands")
+    commands: tuple[Command, ...] = ()
 
 
 class _LocalSpan(_Model):
@@ -249,6 +253,8 @@ class Line(_Model):
     trend_tags: tuple[Name, ...] = Field((), description="key values shown in the line's embedded trend")
     tags: tuple[Tag, ...] = ()
     machines: tuple[Machine, ...] = ()
+    mode: ModeSpec | None = Field(None, description="the auto/manual (local/remote) tag that gates line commands")
+    commands: tuple[Command, ...] = Field((), description="e.g. Start, Stop, Reset of the whole line")
     oee: LineOee | None = Field(None, description="schedule and ideal rate; without it the line has no OEE")
 
 
@@ -295,6 +301,29 @@ class TagRef:
     area: Area
     line: Line
     machine: Machine | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRef:
+    """A command with the line (and machine) it belongs to; `id` is `<line>.<command>` or
+    `<line>.<machine>.<command>`."""
+
+    id: str
+    command: Command
+    area: Area
+    line: Line
+    machine: Machine | None
+
+    @property
+    def mode(self) -> ModeSpec | None:
+        """The mode tag that gates this command: its machine's, else its line's."""
+        own = self.machine.mode if self.machine is not None else None
+        return own or self.line.mode
+
+    @property
+    def owner(self) -> str:
+        """The line or machine the command acts on, as shown to a person."""
+        return f"{self.line.name} {self.machine.name}" if self.machine is not None else self.line.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +478,7 @@ class PlantConfig(_Model):
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
+    _commands: dict[str, CommandRef] = PrivateAttr(default_factory=dict)
     _warnings: list[ConfigIssue] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -460,6 +490,13 @@ class PlantConfig(_Model):
                     for alarm in tag.alarms:
                         alarm_id = f"{tag.name}.{alarm.key()}"
                         self._alarms.setdefault(alarm_id, AlarmRef(alarm_id, alarm, tag, area, line, machine))
+                for command in line.commands:
+                    cid = f"{line.name}.{command.name}"
+                    self._commands.setdefault(cid, CommandRef(cid, command, area, line, None))
+                for machine in line.machines:
+                    for command in machine.commands:
+                        cid = f"{line.name}.{machine.name}.{command.name}"
+                        self._commands.setdefault(cid, CommandRef(cid, command, area, line, machine))
 
     @property
     def tags(self) -> dict[str, TagRef]:
@@ -470,6 +507,20 @@ class PlantConfig(_Model):
     def alarms(self) -> dict[str, AlarmRef]:
         """Every alarm definition by id (tag name + '.' + alarm name or type)."""
         return self._alarms
+
+    @property
+    def commands(self) -> dict[str, CommandRef]:
+        """Every command by id (`<line>.<command>` or `<line>.<machine>.<command>`)."""
+        return self._commands
+
+    def write_limits(self, tag: str) -> tuple[float, float] | None:
+        """The range a numeric tag may be written within: the write rule's min/max, else its eng_range."""
+        ref = self._tags[tag].tag
+        if ref.write is None or not ref.numeric:
+            return None
+        low = ref.write.min if ref.write.min is not None else (ref.eng_range[0] if ref.eng_range else None)
+        high = ref.write.max if ref.write.max is not None else (ref.eng_range[1] if ref.eng_range else None)
+        return None if low is None or high is None else (low, high)
 
     @property
     def warnings(self) -> list[ConfigIssue]:
@@ -781,8 +832,16 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
             if line.oee is not None:
                 out += _oee_issues(plant, line, lloc)
             groups: list[tuple[Loc, tuple[Tag, ...]]] = [(lloc, line.tags)]
+            control_issues, control_refs = _control_issues(plant, line.mode, line.mode, line.commands, lloc)
+            out += control_issues
+            refs += control_refs
             for m, machine in enumerate(line.machines):
                 mloc: Loc = (*lloc, "machines", m)
+                control_issues, control_refs = _control_issues(
+                    plant, machine.mode, machine.mode or line.mode, machine.commands, mloc
+                )
+                out += control_issues
+                refs += control_refs
                 if machine.state_tag:
                     refs.append(((*mloc, "state_tag"), machine.state_tag))
                 groups.append((mloc, machine.tags))
@@ -808,6 +867,10 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                             )
                         )
                     out += _alarm_issues(tag, tloc)
+                    out += _write_issues(tag, tloc)
+                    if tag.write is not None and tag.write.interlock is not None:
+                        iloc: Loc = (*tloc, "write", "interlock", "when")
+                        refs += [(iloc, name) for name in tag.write.interlock.condition.tags()]
                     for k, alarm in enumerate(tag.alarms):
                         if alarm.setpoint_tag:
                             refs.append(((*tloc, "alarms", k, "setpoint_tag"), alarm.setpoint_tag))
@@ -827,6 +890,70 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
         if ref not in tag_names:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
     return out
+
+
+def _write_issues(tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
+    """A write rule must fit its tag: limits on numbers only, and a numeric setpoint always has limits."""
+    rule = tag.write
+    if rule is None:
+        return []
+    wloc: Loc = (*tloc, "write")
+    if not tag.numeric:
+        given = [k for k in ("min", "max", "step") if getattr(rule, k) is not None]
+        return [((*wloc, given[0]), f"{given[0]} applies to numbers; {tag.name!r} is {tag.data_type}")] if given else []
+    out: list[tuple[Loc, str]] = []
+    low = rule.min if rule.min is not None else (tag.eng_range[0] if tag.eng_range else None)
+    high = rule.max if rule.max is not None else (tag.eng_range[1] if tag.eng_range else None)
+    if low is None or high is None:
+        out.append((wloc, f"writable tag {tag.name!r} needs limits: give write min and max, or the tag's eng_range"))
+    elif low >= high:
+        out.append(((*wloc, "min"), f"write min ({low:g}) must be below max ({high:g})"))
+    if tag.eng_range is not None:
+        for key, value in (("min", rule.min), ("max", rule.max)):
+            if value is not None and not tag.eng_range[0] <= value <= tag.eng_range[1]:
+                out.append(
+                    (
+                        (*wloc, key),
+                        f"write {key} {value:g} lies outside the tag's eng_range "
+                        f"[{tag.eng_range[0]:g}, {tag.eng_range[1]:g}]",
+                    )
+                )
+    if tag.data_type == "int" and rule.step is not None and rule.step != int(rule.step):
+        out.append(((*wloc, "step"), f"{tag.name!r} is an int tag; its write step must be a whole number"))
+    return out
+
+
+def _control_issues(
+    plant: PlantConfig, own_mode: ModeSpec | None, mode: ModeSpec | None, commands: tuple[Command, ...], loc: Loc
+) -> tuple[list[tuple[Loc, str]], list[tuple[Loc, str]]]:
+    """Problems with the commands of one line or machine (`mode`: the mode that gates them, its own or its
+    line's), and the tags its own mode and commands refer to."""
+    out: list[tuple[Loc, str]] = []
+    refs: list[tuple[Loc, str]] = []
+    known_endpoints = {e.name for e in plant.endpoints}
+    if own_mode is not None:
+        refs.append(((*loc, "mode", "tag"), own_mode.tag))
+    names: set[str] = set()
+    for c, command in enumerate(commands):
+        cloc: Loc = (*loc, "commands", c)
+        if command.name in names:
+            out.append(((*cloc, "name"), f"command name {command.name!r} is used twice here; names must be unique"))
+        names.add(command.name)
+        if command.modes and mode is None:
+            out.append(((*cloc, "modes"), "modes needs a mode tag: give the line or machine a mode: {tag: ...}"))
+        if command.write is not None:
+            refs.append(((*cloc, "write", "tag"), command.write.tag))
+        if command.call is not None and command.call.endpoint not in known_endpoints:
+            out.append(
+                (
+                    (*cloc, "call", "endpoint"),
+                    f"unknown endpoint {command.call.endpoint!r}; known: {', '.join(sorted(known_endpoints))}",
+                )
+            )
+        if command.interlock is not None:
+            iloc: Loc = (*cloc, "interlock", "when")
+            refs += [(iloc, name) for name in command.interlock.condition.tags()]
+    return out, refs
 
 
 def _oee_issues(plant: PlantConfig, line: Line, lloc: Loc) -> list[tuple[Loc, str]]:
