@@ -15,6 +15,7 @@ from screens import panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
+from screens.faceplate import tag_page, unit_page
 from screens.handover import handover_page
 from screens.idle import lock_screen
 from screens.journal import journal_page
@@ -109,6 +110,18 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/line/{name}")
     async def _line(name: str) -> None:
         await show(rt, lambda ctx: line_page(rt, ctx, name))
+
+    @ui.page("/faceplate/tag/{name}")
+    async def _faceplate_tag(name: str) -> None:
+        await show(rt, lambda ctx: tag_page(rt, ctx, name))
+
+    @ui.page("/faceplate/machine/{line}/{machine}")
+    async def _faceplate_machine(line: str, machine: str) -> None:
+        await show(rt, lambda ctx: unit_page(rt, ctx, line, machine))
+
+    @ui.page("/faceplate/line/{line}")
+    async def _faceplate_line(line: str) -> None:
+        await show(rt, lambda ctx: unit_page(rt, ctx, line))
 
     @ui.page("/alarms")
     async def _alarms(focus: str | None = None, tab: str | None = None) -> None:

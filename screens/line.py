@@ -3,12 +3,15 @@ recorded states, OEE and stops."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nicegui import ui
 
 from hmi.access.context import ActionContext
 from hmi.config import Line, Machine
 from hmi.runtime import Runtime
 from hmi.tags import TagState
+from screens.faceplate import open_tag, open_unit
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
 from screens.testid import testid
@@ -16,8 +19,8 @@ from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
 
-def _line_tiles(line: Line) -> dict[str, ValueView]:
-    """The line's own values (its state is shown beside its name)."""
+def _line_tiles(line: Line, touch: Callable[[str], None]) -> dict[str, ValueView]:
+    """The line's own values (its state is shown beside its name); touching one calls `touch` with its name."""
     views: dict[str, ValueView] = {}
     with ui.row().classes("gap-2"):
         counters = {line.good_count_tag, line.reject_count_tag}
@@ -26,21 +29,31 @@ def _line_tiles(line: Line) -> dict[str, ValueView]:
                 # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE card's, so
                 # the tile says which of the two it is.
                 label = f"{tag.name.split('.')[-1]} · {COUNTER_WORDS}" if tag.name in counters else None
-                views[tag.name] = ValueView(tag, small=True, label=label)
+                views[tag.name] = ValueView(tag, small=True, label=label, on_click=lambda n=tag.name: touch(n))
     return views
 
 
-def _machine_panel(machine: Machine, views: dict[str, ValueView], states: dict[str, StateView]) -> None:
-    """One machine: its name and state, and its values (added to `views` and `states`)."""
+def _machine_panel(
+    machine: Machine,
+    views: dict[str, ValueView],
+    states: dict[str, StateView],
+    touch: Callable[[str], None],
+    open_machine: Callable[[], None],
+) -> None:
+    """One machine: its name and state, and its values (added to `views` and `states`). Touching the name row
+    opens the machine's faceplate, touching a value the tag's."""
     with testid(ui.column().classes("hmi-panel p-3 gap-2"), f"machine-{machine.name}"):
-        with ui.row().classes("items-center gap-3"):
+        with testid(
+            ui.row().classes("items-center gap-3 hmi-card-link hmi-touch").props('role="button"'),
+            f"machine-title-{machine.name}",
+        ).on("click", open_machine):
             ui.label(machine.name).classes("text-lg font-bold")
             if machine.state_tag:
                 states[machine.state_tag] = StateView()
         with ui.row().classes("gap-2"):
             for tag in machine.tags:
                 if tag.name != machine.state_tag:
-                    views[tag.name] = ValueView(tag, small=True)
+                    views[tag.name] = ValueView(tag, small=True, on_click=lambda n=tag.name: touch(n))
 
 
 def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
@@ -56,18 +69,27 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
         states: dict[str, StateView] = {}
         with ui.row().classes("items-center gap-3"):
             ui.button("Overview", on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
-            ui.label(f"{area.name} / {line.name}").classes("hmi-title")
+            testid(
+                ui.label(f"{area.name} / {line.name}")
+                .classes("hmi-title hmi-card-link hmi-touch")
+                .props('role="button"'),
+                "line-title",
+            ).on("click", lambda: open_unit(rt, ctx, line, None))
             states[line.state_tag or ""] = StateView()
             alarms_box = testid(ui.row().classes("items-center gap-2"), "line-alarms")
+
+        def touch(tag_name: str) -> None:
+            open_tag(rt, ctx, tag_name)
+
         if line.tags:
-            views.update(_line_tiles(line))
+            views.update(_line_tiles(line, touch))
         if line.trend_tags:
             with ui.column().classes("w-full hmi-panel p-2"):
                 ui.label("Key values, last minutes").classes("hmi-muted")
                 LiveTrend(rt, list(line.trend_tags), height=260)
         with ui.row().classes("gap-3 items-start"):
             for machine in line.machines:
-                _machine_panel(machine, views, states)
+                _machine_panel(machine, views, states, touch, lambda m=machine: open_unit(rt, ctx, line, m))
         states.pop("", None)
         LineStatusPanel(rt, ctx, line)
 

@@ -13,6 +13,7 @@ from hmi.config import AlarmDef, Tag
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value, line_state, quality_badge
+from screens.testid import testid
 
 
 def column(
@@ -47,7 +48,9 @@ def alarm_indicator(priority: int, state: AlarmState | None = None) -> ui.label:
 class ValueView:
     """One tag's value with unit, quality badge and normal range; updated in place."""
 
-    def __init__(self, tag: Tag, *, label: str | None = None, small: bool = False) -> None:
+    def __init__(
+        self, tag: Tag, *, label: str | None = None, small: bool = False, on_click: Callable[[], Any] | None = None
+    ) -> None:
         self.tag = tag
         with ui.column().classes("gap-0 hmi-panel p-2 min-w-[11rem]") as self.box:
             ui.label(label or tag.name.split(".")[-1]).classes("hmi-muted text-sm")
@@ -60,6 +63,9 @@ class ValueView:
                 normal = f"normal {tag.normal_range[0]:g}–{tag.normal_range[1]:g}" if tag.normal_range else ""
                 ui.label("  ".join(x for x in (normal, limits) if x)).classes("hmi-range")
         self.box.props(f'data-tag="{tag.name}"')
+        if on_click is not None:
+            # Touching the tile opens its faceplate (screens.faceplate).
+            testid(self.box.classes("hmi-card-link").props('role="button"'), f"tile-{tag.name}").on("click", on_click)
 
     def show(self, state: TagState | None, now_badge: tuple[str, str]) -> None:
         """Render a new state: value text, and the quality class that greys out anything not good and live."""
