@@ -1,0 +1,281 @@
+"""Faceplates and writes from them, with NiceGUI's simulated user on a real runtime, OPC UA server and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from asyncua import ua
+
+from hmi.config import parse_config
+from hmi.runtime import Runtime
+from hmi.store.database import Database
+from tests.opcua_server import SmallServer, free_port
+from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
+
+PLANT = """
+site: {{name: Faceplate Plant, timezone: Europe/Berlin}}
+endpoints:
+  - {{name: test, url: "{url}", publishing_interval_ms: 100}}
+areas:
+  - name: Packing
+    lines:
+      - name: L1
+        state_tag: L1.State
+        speed_tag: L1.Speed
+        mode: {{tag: L1.Mode, labels: {{"1": Auto, "0": Manual}}}}
+        commands:
+          - name: Start
+            write: {{tag: L1.Run, value: true}}
+            modes: [1]
+            roles: [operator, lead]
+            affects: starts every machine of L1
+          - name: Stop
+            write: {{tag: L1.Run, value: false}}
+            roles: [operator, lead]
+            confirm: false
+            reason: none
+        tags:
+          - {{name: L1.State, endpoint: test, node_id: "ns=2;s=L1.State", data_type: string}}
+          - {{name: L1.Mode, endpoint: test, node_id: "ns=2;s=L1.Mode", data_type: int}}
+          - {{name: L1.Run, endpoint: test, node_id: "ns=2;s=L1.Run", data_type: bool}}
+          - {{name: L1.Speed, endpoint: test, node_id: "ns=2;s=L1.Speed", unit: bpm, eng_range: [0, 600]}}
+          - name: L1.SpeedSP
+            endpoint: test
+            node_id: "ns=2;s=L1.SpeedSP"
+            unit: bpm
+            eng_range: [0, 600]
+            normal_range: [200, 400]
+            write: {{roles: [operator, lead], min: 100, max: 500, step: 5, affects: the speed of every machine,
+                     readback_timeout_s: 3}}
+        machines:
+          - name: M1
+            tags:
+              - name: L1.M1.Temp
+                endpoint: test
+                node_id: "ns=2;s=L1.M1.Temp"
+                unit: °C
+                eng_range: [0, 120]
+                normal_range: [60, 75]
+                alarms:
+                  - {{type: H, limit: 80, priority: 2, message: "<b>Temp</b> high"}}
+                  - {{type: HH, limit: 95, priority: 1, message: Temp very high}}
+              - name: L1.M1.TempSP
+                endpoint: test
+                node_id: "ns=2;s=L1.M1.TempSP"
+                unit: °C
+                eng_range: [0, 120]
+                write:
+                  roles: [lead]
+                  reason: required
+                  interlock: {{when: "L1.State != 'Execute'", message: stop the line first}}
+"""
+
+INITIAL = {
+    "L1.State": "Execute",
+    "L1.Mode": ua.Variant(1, ua.VariantType.Int32),
+    "L1.Run": True,
+    "L1.Speed": 300.0,
+    "L1.SpeedSP": 300.0,
+    "L1.M1.Temp": 70.0,
+    "L1.M1.TempSP": 70.0,
+}
+
+
+@pytest.fixture
+async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
+    server = SmallServer(free_port(), dict(INITIAL))
+    await server.start()
+    plant = parse_config(PLANT.format(url=server.url), "faceplate-plant.yaml")
+    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+    try:
+        async with simulated_user(rt) as user:
+            assert await rt.wait_ready(), rt.start_error
+            for name, role, full in USERS:
+                await rt.users.create_user(name, PASSWORD, role, full_name=full)
+            harness = Harness(rt, user, server)
+            await harness.until(lambda: all(rt.cache.get(n) is not None for n in INITIAL), what="every value")
+            yield harness
+    finally:
+        await server.stop()
+
+
+async def read(hmi: Harness, name: str) -> object:
+    """The value the OPC UA server holds now."""
+    return await hmi.server.nodes[name].read_value()
+
+
+def click(hmi: Harness, marker: str) -> None:
+    hmi.user.find(marker=marker).click()
+
+
+def keys(hmi: Harness, text: str) -> None:
+    """Type `text` on the faceplate's keypad."""
+    names = {".": "dot", "-": "minus"}
+    for ch in text:
+        click(hmi, f"key-{names.get(ch, ch)}")
+
+
+async def open_speed_setpoint(hmi: Harness, username: str = "olga") -> None:
+    await hmi.login(username)
+    await hmi.user.open("/line/L1")
+    click(hmi, "tile-L1.SpeedSP")
+    await hmi.user.should_see(marker="faceplate-tag-L1.SpeedSP", retries=50)
+
+
+@pytest.mark.req("CTL-040")
+async def test_touching_a_value_opens_its_faceplate(hmi: Harness) -> None:
+    await hmi.server.write("L1.M1.Temp", 85.0)
+    await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Temp.H") is not None, what="the H alarm")
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    click(hmi, "tile-L1.M1.Temp")
+    await hmi.user.should_see(marker="faceplate-tag-L1.M1.Temp", retries=50)
+    await hmi.user.should_see(marker="analog")
+    await hmi.user.should_see("range 0–120 °C · normal 60–75 · alarm limits H 80, HH 95")
+    await hmi.user.should_see("85.0", retries=50)
+    await hmi.user.should_see(marker="fp-source-time")
+    # The alarm message comes from the plant file: shown literally, never as markup.
+    await hmi.user.should_see("<b>Temp</b> high", retries=50)
+    await hmi.user.should_see(marker="fp-trend")
+    await hmi.user.should_see("No changes recorded.", retries=50)
+    # Read only: no entry.
+    await hmi.user.should_not_see(marker="setpoint")
+    # The same faceplate as a page of its own (a deep link).
+    await hmi.user.open("/faceplate/tag/L1.M1.Temp")
+    await hmi.user.should_see(marker="faceplate-tag-L1.M1.Temp", retries=50)
+    await hmi.user.should_see("<b>Temp</b> high", retries=50)
+
+
+@pytest.mark.req("CTL-041")
+async def test_keypad_entry_confirmed_and_recorded(hmi: Harness) -> None:
+    await open_speed_setpoint(hmi)
+    await hmi.user.should_see("limits 100–500 bpm · step 5")
+    keys(hmi, "3")
+    click(hmi, "key-back")
+    keys(hmi, "355")
+    click(hmi, "step-up")
+    assert element(hmi, "entry").text == "360"
+    click(hmi, "write-next")
+    await hmi.user.should_see(marker="write-send", retries=50)
+    assert element(hmi, "confirm-old").text == "300 bpm"
+    assert element(hmi, "confirm-new").text == "360 bpm"
+    assert element(hmi, "confirm-affects").text == "the speed of every machine"
+    hmi.user.find(marker="write-reason").type("<i>rate trial</i>")
+    click(hmi, "write-send")
+    await hmi.user.should_see("confirmed at", retries=100)
+    assert await read(hmi, "L1.SpeedSP") == 360.0
+    rows = await hmi.rt.audit.query(object_type="tag", object_id="L1.SpeedSP")
+    assert rows
+    assert rows[0].username == "olga"
+    assert rows[0].reason == "<i>rate trial</i>"
+    # The faceplate's last changes show the attempt, its reason literally.
+    await hmi.user.should_see(marker="fp-change", retries=50)
+    change = next(iter(hmi.user.find(marker="fp-change").elements)).text
+    assert "olga" in change
+    assert "reason: <i>rate trial</i>" in change
+
+
+@pytest.mark.req("CTL-042")
+async def test_out_of_range_value_is_refused_with_the_reason(hmi: Harness) -> None:
+    await open_speed_setpoint(hmi)
+    keys(hmi, "900")
+    click(hmi, "write-next")
+    problem = await hmi.until(lambda: element(hmi, "entry-problem").text, what="the refusal")
+    assert problem.startswith("Refused: ")
+    assert "500" in problem
+    await hmi.user.should_not_see(marker="write-send")
+    assert await read(hmi, "L1.SpeedSP") == 300.0
+    # Off the step grid is refused as well.
+    click(hmi, "key-clear")
+    keys(hmi, "302")
+    click(hmi, "write-next")
+    await hmi.user.should_see("Refused: ", retries=20)
+    await hmi.user.should_not_see(marker="write-send")
+
+
+@pytest.mark.req("CTL-043")
+async def test_interlock_shows_why_before_typing(hmi: Harness) -> None:
+    await hmi.login("lena")
+    await hmi.user.open("/faceplate/tag/L1.M1.TempSP")
+    await hmi.user.should_see(marker="write-blocked", retries=50)
+    assert "stop the line first" in element(hmi, "write-blocked").text
+    assert not element(hmi, "write-next").enabled
+    # The condition clears: the block goes.
+    await hmi.server.write("L1.State", "Stopped")
+    await hmi.user.should_not_see(marker="write-blocked", retries=50)
+    assert element(hmi, "write-next").enabled
+
+
+@pytest.mark.req("CTL-044")
+async def test_operator_without_the_role_sees_no_entry(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/faceplate/tag/L1.M1.TempSP")
+    await hmi.user.should_see(marker="write-no-role", retries=50)
+    assert "lead may" in element(hmi, "write-no-role").text
+    await hmi.user.should_not_see(marker="key-5")
+    await hmi.user.should_not_see(marker="write-next")
+
+
+@pytest.mark.req("CTL-045")
+async def test_value_changed_meanwhile_shows_the_new_value_and_asks_again(hmi: Harness) -> None:
+    await open_speed_setpoint(hmi)
+    keys(hmi, "400")
+    click(hmi, "write-next")
+    await hmi.user.should_see(marker="write-send", retries=50)
+    # Another panel (or the PLC) changes it while the dialog is open.
+    await hmi.server.write("L1.SpeedSP", 250.0)
+    await hmi.until(lambda: hmi.rt.cache.get("L1.SpeedSP").value == 250.0, what="the new value")  # type: ignore[union-attr]
+    click(hmi, "write-send")
+    await hmi.user.should_see("changed to 250 bpm", retries=50)
+    assert element(hmi, "confirm-old").text == "250 bpm"
+    assert await read(hmi, "L1.SpeedSP") == 250.0
+    # Asked again, with the value now shown: this time it goes.
+    click(hmi, "write-send")
+    await hmi.user.should_see("confirmed at", retries=100)
+    assert await read(hmi, "L1.SpeedSP") == 400.0
+
+
+@pytest.mark.req("CTL-046")
+async def test_line_faceplate_commands_by_mode_with_outcome(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    click(hmi, "line-title")
+    await hmi.user.should_see(marker="faceplate-line-L1", retries=50)
+    await hmi.user.should_see("Auto", retries=50)
+    # Stop: no confirmation configured, sent at the touch; the outcome beside the button.
+    click(hmi, "command-Stop")
+    await hmi.user.should_see(marker="command-outcome-Stop", content="confirmed at", retries=100)
+    assert await read(hmi, "L1.Run") is False
+    # Start: confirmed first.
+    click(hmi, "command-Start")
+    await hmi.user.should_see(marker="command-send", retries=50)
+    await hmi.user.should_see("Affects: starts every machine of L1")
+    click(hmi, "command-send")
+    await hmi.user.should_see(marker="command-outcome-Start", content="confirmed at", retries=100)
+    assert await read(hmi, "L1.Run") is True
+    rows = await hmi.rt.audit.query(object_type="command", object_id="L1.Start")
+    assert rows
+    assert rows[0].username == "olga"
+    # In Manual, Start is not offered: disabled, with the reason.
+    await hmi.server.write("L1.Mode", ua.Variant(0, ua.VariantType.Int32))
+    await hmi.user.should_see("Manual", retries=50)
+    await hmi.until(lambda: not element(hmi, "command-Start").enabled, what="Start disabled")
+    assert element(hmi, "command-why-Start").text
+    assert element(hmi, "command-Stop").enabled
+
+
+@pytest.mark.req("CTL-047")
+async def test_machine_faceplate_from_the_panel_title(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    click(hmi, "machine-title-M1")
+    await hmi.user.should_see(marker="faceplate-machine-L1-M1", retries=50)
+    await hmi.user.should_see(marker="tile-L1.M1.TempSP")
+    await hmi.user.should_see("No active alarms.", retries=50)
+    # From the machine (here its page), one touch on a value opens that tag's faceplate.
+    await hmi.user.open("/faceplate/machine/L1/M1")
+    await hmi.user.should_see(marker="faceplate-machine-L1-M1", retries=50)
+    click(hmi, "tile-L1.M1.Temp")
+    await hmi.user.should_see(marker="faceplate-tag-L1.M1.Temp", retries=50)
