@@ -11,6 +11,7 @@ from asyncua import ua
 from hmi.config import parse_config
 from hmi.runtime import Runtime
 from hmi.store.database import Database
+from tests.control_server import ControlServer
 from tests.opcua_server import SmallServer, free_port
 from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
 
@@ -70,6 +71,12 @@ areas:
                   roles: [lead]
                   reason: required
                   interlock: {{when: "L1.State != 'Execute'", message: stop the line first}}
+              - name: L1.M1.DoseSP
+                endpoint: test
+                node_id: "ns=2;s=L1.M1.DoseSP"
+                unit: ml
+                eng_range: [0, 50]
+                write: {{roles: [lead], signature: true, reason: none, step: 0.5}}
 """
 
 INITIAL = {
@@ -80,6 +87,7 @@ INITIAL = {
     "L1.SpeedSP": 300.0,
     "L1.M1.Temp": 70.0,
     "L1.M1.TempSP": 70.0,
+    "L1.M1.DoseSP": 10.0,
 }
 
 
@@ -279,3 +287,91 @@ async def test_machine_faceplate_from_the_panel_title(hmi: Harness) -> None:
     await hmi.user.should_see(marker="faceplate-machine-L1-M1", retries=50)
     click(hmi, "tile-L1.M1.Temp")
     await hmi.user.should_see(marker="faceplate-tag-L1.M1.Temp", retries=50)
+
+
+@pytest.mark.req("CTL-041")
+async def test_signed_setpoint_asks_for_the_signature_before_sending(hmi: Harness) -> None:
+    await hmi.login("lena")
+    await hmi.user.open("/faceplate/tag/L1.M1.DoseSP")
+    await hmi.user.should_see(marker="setpoint", retries=50)
+    keys(hmi, "12.5")
+    click(hmi, "write-next")
+    await hmi.user.should_see(marker="sign-password", retries=50)
+    await hmi.user.should_not_see(marker="write-reason")
+    click(hmi, "write-send")
+    await hmi.user.should_see(marker="confirm-problem", content="to sign", retries=50)
+    assert await read(hmi, "L1.M1.DoseSP") == 10.0
+    hmi.sign("lena")
+    click(hmi, "write-send")
+    await hmi.user.should_see(marker="write-outcome", content="confirmed at", retries=100)
+    assert await read(hmi, "L1.M1.DoseSP") == 12.5
+    rows = await hmi.rt.audit.query(object_type="tag", object_id="L1.M1.DoseSP")
+    assert rows
+    assert rows[0].username == "lena"
+
+
+SERVER_PLANT = """
+site: {{name: Control Plant, timezone: Europe/Berlin}}
+endpoints:
+  - {{name: ctl, url: "{url}", publishing_interval_ms: 100}}
+areas:
+  - name: Packing
+    lines:
+      - name: L1
+        commands:
+          - {{name: Start, roles: [operator], confirm: false, reason: none,
+              call: {{endpoint: ctl, object_id: "ns=2;s=L1", method_id: "ns=2;s=L1.Start",
+                      args: [{{name: Speed, data_type: float, value: 120}}]}}}}
+          - {{name: Reset, roles: [operator], confirm: false, reason: none,
+              call: {{endpoint: ctl, object_id: "ns=2;s=L1", method_id: "ns=2;s=L1.Reset"}}}}
+        tags:
+          - {{name: Denied, endpoint: ctl, node_id: "ns=2;s=Sp.Denied", eng_range: [0, 10],
+              write: {{roles: [operator], confirm: false, reason: none}}}}
+          - {{name: Held, endpoint: ctl, node_id: "ns=2;s=Sp.Held", eng_range: [0, 10],
+              write: {{roles: [operator], confirm: false, reason: none, readback_timeout_s: 1}}}}
+"""
+
+
+@pytest.fixture
+async def control(tmp_path: Path) -> AsyncIterator[tuple[Harness, ControlServer]]:
+    """The screens on a server that refuses some writes, holds others and answers method calls."""
+    server = ControlServer()
+    await server.start()
+    plant = parse_config(SERVER_PLANT.format(url=server.url), "control-plant.yaml")
+    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+    try:
+        async with simulated_user(rt) as user:
+            assert await rt.wait_ready(), rt.start_error
+            for name, role, full in USERS:
+                await rt.users.create_user(name, PASSWORD, role, full_name=full)
+            harness = Harness(rt, user, SmallServer(0, {}))
+            await harness.until(lambda: all(rt.cache.get(n) is not None for n in ("Denied", "Held")))
+            yield harness, server
+    finally:
+        await server.stop()
+
+
+@pytest.mark.req("CTL-041", "CTL-046")
+async def test_server_refusal_timeout_and_method_calls_are_said_as_they_are(
+    control: tuple[Harness, ControlServer],
+) -> None:
+    hmi, server = control
+    await hmi.login("olga")
+    await hmi.user.open("/faceplate/tag/Denied")
+    keys(hmi, "4")
+    click(hmi, "write-next")
+    await hmi.user.should_see(marker="write-outcome", content="the server refused: BadUserAccessDenied", retries=100)
+    await hmi.user.open("/faceplate/tag/Held")
+    keys(hmi, "6")
+    click(hmi, "write-next")
+    await hmi.user.should_see(
+        marker="write-outcome", content="not confirmed within 1 s: the value is now 5", retries=100
+    )
+    await hmi.user.open("/faceplate/line/L1")
+    click(hmi, "command-Start")
+    await hmi.user.should_see(marker="command-outcome-Start", content="confirmed at", retries=100)
+    assert server.calls == [("Start", [120.0])]
+    click(hmi, "command-Reset")
+    await hmi.user.should_see(
+        marker="command-outcome-Reset", content="the server refused: BadInvalidState", retries=100
+    )
