@@ -108,8 +108,8 @@ def _pages(rt: Runtime) -> None:
         await show(rt, lambda ctx: overview_page(rt, ctx))
 
     @ui.page("/line/{name}")
-    async def _line(name: str) -> None:
-        await show(rt, lambda ctx: line_page(rt, ctx, name))
+    async def _line(name: str, faceplate: str | None = None) -> None:
+        await show(rt, lambda ctx: line_page(rt, ctx, name, faceplate))
 
     @ui.page("/faceplate/tag/{name}")
     async def _faceplate_tag(name: str) -> None:

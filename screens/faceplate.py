@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from nicegui import ui
+from nicegui.events import ValueChangeEventArguments
 
 from hmi.access.context import ActionContext
 from hmi.alarms.engine import Alarm
@@ -444,11 +445,13 @@ def _dialog(build: Callable[[], TagFaceplate | UnitFaceplate], link: str) -> Non
             ui.link("Open as a page", link).classes("hmi-muted")
         plate = build()
 
-    def gone() -> None:
-        plate.close()
-        dialog.delete()
+    def changed(e: ValueChangeEventArguments) -> None:
+        # Closed (button, Escape, or the page going back): its feed and timers end with it.
+        if not e.value:
+            plate.close()
+            dialog.delete()
 
-    dialog.on("hide", gone)
+    dialog.on_value_change(changed)
     dialog.open()
 
 

@@ -56,8 +56,8 @@ def _machine_panel(
                     views[tag.name] = ValueView(tag, small=True, on_click=lambda n=tag.name: touch(n))
 
 
-def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
-    """The line screen."""
+def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None = None) -> None:
+    """The line screen; `faceplate` (a tag of the line, a machine's name, or "line") opens that faceplate over it."""
     found = rt.plant.line(name)
     with frame(rt, ctx, f"Line {name}"):
         if found is None:
@@ -126,6 +126,14 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
         def tick() -> None:
             show_alarms()
             feed.refresh_all()
+
+        machines = {m.name: m for m in line.machines}
+        if faceplate == "line":
+            open_unit(rt, ctx, line, None)
+        elif faceplate in machines:
+            open_unit(rt, ctx, line, machines[faceplate])
+        elif faceplate is not None and faceplate in rt.plant.tags and rt.plant.tags[faceplate].line.name == line.name:
+            open_tag(rt, ctx, faceplate)
 
         tick()
         ui.timer(2.0, tick)

@@ -281,7 +281,23 @@ async def test_machine_faceplate_from_the_panel_title(hmi: Harness) -> None:
     click(hmi, "machine-title-M1")
     await hmi.user.should_see(marker="faceplate-machine-L1-M1", retries=50)
     await hmi.user.should_see(marker="tile-L1.M1.TempSP")
+    # A deep link opens the line screen with the faceplate over it.
+    await hmi.user.open("/line/L1?faceplate=L1.M1.Temp")
+    await hmi.user.should_see(marker="faceplate-tag-L1.M1.Temp", retries=50)
+    await hmi.user.should_see(marker="machine-M1")
+    await hmi.user.open("/line/L1?faceplate=M1")
+    await hmi.user.should_see(marker="faceplate-machine-L1-M1", retries=50)
     await hmi.user.should_see("No active alarms.", retries=50)
+    # Closing a faceplate ends its subscription to the values.
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see(marker="machine-M1", retries=50)
+    page_only = hmi.rt.cache.listener_count
+    click(hmi, "tile-L1.SpeedSP")
+    await hmi.user.should_see(marker="faceplate-tag-L1.SpeedSP", retries=50)
+    assert hmi.rt.cache.listener_count == page_only + 1
+    click(hmi, "fp-close")
+    await hmi.user.should_not_see(marker="faceplate-tag-L1.SpeedSP", retries=50)
+    assert hmi.rt.cache.listener_count == page_only
     # From the machine (here its page), one touch on a value opens that tag's faceplate.
     await hmi.user.open("/faceplate/machine/L1/M1")
     await hmi.user.should_see(marker="faceplate-machine-L1-M1", retries=50)
