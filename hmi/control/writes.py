@@ -784,8 +784,13 @@ class WriteService:
                 outcome = self._outcome(part, "command", target=command_id)
             (outcome,) = await self._store(ctx, "command", [outcome], reason, signer=signer, content=content)
             write = command.write
-            if write is not None and write.pulse_s is not None and outcome.result is not Result.REFUSED:
-                # The reset is owed whenever the pulse value may have reached the server (even unconfirmed).
+            if (
+                write is not None
+                and write.pulse_s is not None
+                and outcome.result in (Result.CONFIRMED, Result.NOT_CONFIRMED)
+            ):
+                # The reset is owed whenever the pulse value may have reached the server (even unconfirmed); a
+                # value refused before sending or by the server needs none.
                 self._spawn(self._pulse_reset(ctx, ref, keys, reason), f"pulse:{command_id}")
                 pulsing = True
             return outcome
