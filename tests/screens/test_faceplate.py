@@ -10,7 +10,9 @@ from asyncua import ua
 
 from hmi.config import parse_config
 from hmi.runtime import Runtime
+from hmi.simulator import ModelParams, PlantSimulator
 from hmi.store.database import Database
+from screens.cli import demo_plant
 from tests.control_server import ControlServer
 from tests.opcua_server import SmallServer, free_port
 from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
@@ -391,3 +393,58 @@ async def test_server_refusal_timeout_and_method_calls_are_said_as_they_are(
     await hmi.user.should_see(
         marker="command-outcome-Reset", content="the server refused: BadInvalidState", retries=100
     )
+
+
+QUIET = ModelParams(
+    fault_mtbf_s=0, stop_mtbf_s=0, excursion_mtbf_s=0, sensor_failure_mtbf_s=0, start_share_executing=1.0
+)
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The demo plant on its simulator (as `hmi demo` runs it), with the screens under the simulated user."""
+    port = free_port()
+    plant = demo_plant(port)
+    async with PlantSimulator(plant, port=port, seed=3, tick_s=0.2, params=QUIET):
+        rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+        async with simulated_user(rt) as user:
+            assert await rt.wait_ready(), rt.start_error
+            for name, role, full in USERS:
+                await rt.users.create_user(name, PASSWORD, role, full_name=full)
+            harness = Harness(rt, user, SmallServer(0, {}))
+            await harness.until(lambda: rt.cache.get("Line1.SpeedSP") is not None, what="the speed setpoint")
+            yield harness
+
+
+@pytest.mark.req("CTL-041", "CTL-046", "CTL-048")
+async def test_operator_changes_the_demo_speed_and_stops_and_starts_the_line(demo: Harness) -> None:
+    hmi = demo
+    await hmi.login("olga")
+    await hmi.user.open("/line/Line1")
+    click(hmi, "tile-Line1.SpeedSP")
+    await hmi.user.should_see(marker="faceplate-tag-Line1.SpeedSP", retries=50)
+    now = hmi.rt.cache.get("Line1.SpeedSP")
+    assert now is not None
+    target = "305" if now.value != 305 else "310"
+    keys(hmi, target)
+    click(hmi, "write-next")
+    await hmi.user.should_see(marker="write-send", retries=50)
+    hmi.user.find(marker="write-reason").type("speed trial")
+    click(hmi, "write-send")
+    await hmi.user.should_see(marker="write-outcome", content="confirmed at", retries=100)
+    # The line's faceplate: stop the line, then start it again once the interlock allows.
+    await hmi.user.open("/line/Line1?faceplate=line")
+    await hmi.user.should_see(marker="faceplate-line-Line1", retries=50)
+    await hmi.user.should_see("Automatic", retries=50)
+    click(hmi, "command-Stop")
+    await hmi.user.should_see(marker="command-send", retries=50)
+    click(hmi, "command-send")
+    await hmi.user.should_see(marker="command-outcome-Stop", content="confirmed at", retries=100)
+    await hmi.until(lambda: element(hmi, "command-Start").enabled, timeout=20, what="Start to be offered")
+    click(hmi, "command-Start")
+    await hmi.user.should_see(marker="command-send", retries=50)
+    click(hmi, "command-send")
+    await hmi.user.should_see(marker="command-outcome-Start", content="confirmed at", retries=100)
+    rows = await hmi.rt.audit.query(object_type="command", object_id="Line1.Start")
+    assert rows
+    assert rows[0].username == "olga"
