@@ -402,7 +402,9 @@ class UnitFaceplate:
                     self.alarms = AlarmList(rt, every_tag)
                 with ui.column().classes("gap-2 grow min-w-[18rem]"):
                     ui.label("Last changes").classes("font-semibold")
-                    self.changes = RecentChanges(rt, every_tag, [c.id for c in commands])
+                    # Only writable tags have changes of their own in the audit trail.
+                    writable = [n for n in every_tag if rt.plant.tags[n].tag.write is not None]
+                    self.changes = RecentChanges(rt, writable, [c.id for c in commands])
         if self.commands is not None:
             self.commands.after_send = self.changes.load
         watched = [*self.views, *self.states]

@@ -51,6 +51,15 @@ def outcome_text(outcome: WriteOutcome, zone: Any) -> str:
     return outcome.message(zone)
 
 
+def mode_choices(rt: Runtime, tag: str) -> dict[str, str]:
+    """When `tag` is a line's or machine's mode tag: its values and their words, from the mode's labels."""
+    for _, line in rt.plant.lines():
+        for spec in (line.mode, *(m.mode for m in line.machines)):
+            if spec is not None and spec.tag == tag:
+                return dict(spec.labels)
+    return {}
+
+
 def default_step(tag: Tag, limits: tuple[float, float] | None) -> float:
     """The +/- step: the write rule's, else 1 for whole numbers, else about a hundredth of the range."""
     if tag.write is not None and tag.write.step is not None:
@@ -91,11 +100,13 @@ class SetpointEntry:
                 return
             self.blocked = testid(ui.label("").classes("hmi-blocked hmi-wrap"), "write-blocked")
             self.blocked.set_visibility(False)
-            facts = [f"step {self.step:g}"]
+            facts = [f"step {self.step:g}"] if tag.numeric else []
             if limits is not None:
                 facts.insert(0, f"limits {limits[0]:g}–{limits[1]:g} {tag.unit}".strip())
             self.now = testid(ui.label("now —").classes("hmi-muted"), "write-now")
-            testid(ui.label(" · ".join(facts)).classes("hmi-range"), "write-limits")
+            if facts:
+                testid(ui.label(" · ".join(facts)).classes("hmi-range"), "write-limits")
+            choices = mode_choices(rt, tag.name)
             if tag.data_type == "bool":
                 with ui.row().classes("gap-2"):
                     for word, value in (("ON", True), ("OFF", False)):
@@ -104,6 +115,22 @@ class SetpointEntry:
                             f"key-{word.lower()}",
                         )
                 self.entry = testid(ui.label("").classes("hmi-entry"), "entry")
+            elif tag.data_type == "string" and choices:
+                # A mode tag: one button per value its labels name.
+                with ui.row().classes("gap-2"):
+                    for value, word in choices.items():
+                        testid(
+                            ui.button(word, on_click=lambda v=value: self.choose_text(v)).classes("hmi-command"),
+                            f"choice-{value}",
+                        )
+                self.entry = testid(ui.label("").classes("hmi-entry"), "entry")
+            elif tag.data_type == "string":
+                self.entry = testid(
+                    ui.input("New value", on_change=lambda e: self.choose_text(e.value or "", show=False))
+                    .props("autocomplete=off maxlength=200")
+                    .classes("w-full"),
+                    "entry",
+                )
             else:
                 with ui.row().classes("items-center gap-2 no-wrap"):
                     testid(
@@ -145,7 +172,10 @@ class SetpointEntry:
         self.problem.set_text("")
 
     def _show_entry(self) -> None:
-        self.entry.set_text(self.text)
+        if isinstance(self.entry, ui.input):
+            self.entry.set_value(self.text)
+        else:
+            self.entry.set_text(self.text)
 
     def press(self, key: str) -> None:
         """One key of the keypad."""
@@ -180,6 +210,13 @@ class SetpointEntry:
         self.text = str(int(value)) if self.tag.data_type == "int" or value.is_integer() else f"{value:.9g}"
         self._show_entry()
 
+    def choose_text(self, value: str, *, show: bool = True) -> None:
+        """A text tag: the value chosen or typed."""
+        self._start()
+        self.text = value
+        if show:
+            self._show_entry()
+
     def choose(self, value: bool) -> None:
         """A bool tag: the value chosen."""
         self._start()
@@ -189,6 +226,8 @@ class SetpointEntry:
     def parsed(self) -> Any:
         """The entered value as the tag's type, or None when nothing (or nothing readable) is entered."""
         text = self.text.strip()
+        if self.tag.data_type == "string":
+            return text or None
         if self.tag.data_type == "bool":
             return {"ON": True, "OFF": False}.get(text)
         try:

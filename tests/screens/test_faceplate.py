@@ -448,3 +448,26 @@ async def test_operator_changes_the_demo_speed_and_stops_and_starts_the_line(dem
     rows = await hmi.rt.audit.query(object_type="command", object_id="Line1.Start")
     assert rows
     assert rows[0].username == "olga"
+
+
+@pytest.mark.req("CTL-046")
+async def test_lead_switches_the_demo_line_to_manual_and_start_is_no_longer_offered(demo: Harness) -> None:
+    hmi = demo
+    await hmi.login("lena")
+    await hmi.user.open("/line/Line1?faceplate=Line1.Mode")
+    await hmi.user.should_see(marker="faceplate-tag-Line1.Mode", retries=50)
+    await hmi.user.should_not_see(marker="key-5")
+    click(hmi, "choice-Manual")
+    assert element(hmi, "entry").text == "Manual"
+    click(hmi, "write-next")
+    await hmi.user.should_see(marker="write-send", retries=50)
+    # This write needs a reason: without one nothing is sent.
+    click(hmi, "write-send")
+    await hmi.user.should_see(marker="confirm-problem", content="reason", retries=50)
+    hmi.user.find(marker="write-reason").type("changeover")
+    click(hmi, "write-send")
+    await hmi.user.should_see(marker="write-outcome", content="confirmed at", retries=100)
+    await hmi.user.open("/faceplate/line/Line1")
+    await hmi.user.should_see(marker="fp-mode", content="Manual", retries=50)
+    await hmi.until(lambda: not element(hmi, "command-Start").enabled, what="Start to be withdrawn")
+    assert "Manual" in element(hmi, "command-why-Start").text
