@@ -254,17 +254,11 @@ class SignatureService:
                 session=session,
             )
             if stored is not None and stored.failed_logins >= limit and stored.locked_at is None:
-                stored.locked_at = self._clock()
-                await self._audit.record(
+                await self._users.lock_out(
                     ctx,
-                    "login.lockout",
-                    "user",
-                    stored.username,
+                    stored,
+                    f"{stored.failed_logins} failed attempts in a row (signatures included)",
                     session=session,
-                    old_value={"locked": False},
-                    new_value={"locked": True},
-                    detail=f"locked after {stored.failed_logins} failed attempts in a row (signatures included); "
-                    "an administrator must unlock it",
                 )
 
     async def write(
