@@ -400,18 +400,20 @@ class UserService:
             locked = count >= limit
             ended: SessionsEnded | None = None
             if locked and stored.locked_at is None:
-                await self.lock_out(ctx, stored, f"{count} failed sign-ins in a row", session=session)
-                # The guesser may be at another panel than the person: nobody works under this name any more.
-                assert stored.id is not None
-                ended = await self.sessions.end_user(stored.id, SessionEnd.LOCKOUT, session=session)
+                ended = await self.lock_out(ctx, stored, f"{count} failed sign-ins in a row", session=session)
         if ended is not None:
             self.sessions.notify(ended)
         return SignIn(None, "wrong password", locked=locked)
 
-    async def lock_out(self, ctx: ActionContext, stored: User, after: str, *, session: AsyncSession) -> None:
-        """Lock the account `stored` (read in `session`, the caller's transaction) and audit `login.lockout`;
-        `after` says what locked it. Only an administrator's unlock lets the person sign in again."""
+    async def lock_out(self, ctx: ActionContext, stored: User, after: str, *, session: AsyncSession) -> SessionsEnded:
+        """Lock the account `stored` (read in `session`, the caller's transaction), end its sessions and audit
+        `login.lockout`; `after` says what locked it. `sessions.notify()` the result after the commit. Only an
+        administrator's unlock lets the person sign in again."""
         stored.locked_at = self._clock()
+        # The guesser may be at another panel than the person, or at the person's unattended panel (wrong
+        # signature passwords): nobody works under this name any more.
+        assert stored.id is not None
+        ended = await self.sessions.end_user(stored.id, SessionEnd.LOCKOUT, session=session)
         await self._audit.record(
             ctx,
             "login.lockout",
@@ -422,6 +424,7 @@ class UserService:
             new_value={"locked": True},
             detail=f"locked after {after}; an administrator must unlock it",
         )
+        return ended
 
     async def list_users(self) -> list[User]:
         """Every user, disabled ones included, by name."""
