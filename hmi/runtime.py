@@ -23,6 +23,7 @@ from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
+from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
@@ -93,6 +94,7 @@ class Runtime:
     oee: OeeService = field(init=False)
     trend_views: TrendViews = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
+    control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
     start_error: str | None = field(init=False, default=None)
@@ -174,6 +176,15 @@ class Runtime:
                 OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock, session_hooks=[monitor])
             )
         self.alarm_service.conditions = dict(self.conditions)
+        self.control = WriteService(
+            self.plant,
+            self.cache,
+            self.board,
+            {source.name: source for source in self.sources},
+            self.audit,
+            self.signatures,
+            self.clock,
+        )
 
     async def start(self) -> None:
         """Database first (fails loudly), then consumers, then the sources that feed them."""
@@ -212,6 +223,8 @@ class Runtime:
         """Reverse order: condition monitors (while their session is up), sources, consumers, database."""
         for monitor in self.conditions.values():
             await monitor.stop()
+        # Owed pulse resets go out while the sources are still connected.
+        await self.control.stop()
         for source in self.sources:
             await source.stop()
         ticker, self._ticker = self._ticker, None
