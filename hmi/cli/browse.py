@@ -17,7 +17,9 @@ def register(sub: Any) -> None:
         "browse",
         help="write a starting configuration from an OPC UA server",
         description="Connect anonymously (no security), walk the Objects folder and print a plant configuration "
-        "with one machine per object and one tag per variable.",
+        "with one machine per object and one tag per variable (unit and eng_range from EngineeringUnits and EURange). "
+        "Writable variables and methods appear as commented write and command candidates; alarm conditions are "
+        "left out.",
     )
     p.add_argument("url", help="server address, e.g. opc.tcp://127.0.0.1:4840")
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the YAML here instead of stdout")

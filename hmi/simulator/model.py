@@ -11,8 +11,19 @@ each tag's role from it:
   only while the line (or machine) is in Execute;
 - bool tags named `*Jam` or `*Fault` follow the machine's faults;
 - float tags named `*Stock` are consumables: they run down while the machine executes and are refilled;
+- bool tags named `*Closed` (guard doors) are true;
 - every other number wanders around the middle of its normal range, with occasional excursions across its
   alarm limits; other bools stay false and other strings empty.
+
+Tags a client may write (a `write:` rule, or the tag of a command's write) hold what was last written and the
+model never changes them itself: a number named `<X>SP` (or `<X>Setpoint`) is the setpoint of the tag `<X>`, which
+follows it (a line's speed setpoint sets the speed of the line and, in proportion, of its machines, within the
+drives' ramp; a process value such as a temperature moves towards its setpoint); a string is a mode and starts at
+the first label of the mode that names it; a bool `*Reset` clears its machine's jam when written true.
+`write(tag, value)` takes a client's write. `start`, `stop` and `reset` are the PackML commands of a line
+(ISA-TR88.00.02): Start from Idle or Stopped (Starting, Execute), Stop from any running state (Stopping,
+Stopped), Reset from Stopped, Complete, Held or Aborted (Resetting, Idle); in any other state they raise
+InvalidStateError and change nothing. A line stopped or reset by a command stays so until the next command.
 
 Machines of a line are taken in configuration order as the material flow: a machine that stops starves the
 machines after it and blocks the ones before it, once the buffer between them has run empty or full.
@@ -28,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hmi.config import LIMIT_TYPES, AlarmDef, Line, PlantConfig, Tag
+from hmi.oee.states import PACKML_STATES
 
 Value = bool | int | float | str
 
@@ -62,6 +74,17 @@ _RANK = {name: i for i, name in enumerate(_SEVERITY)}
 _RAMPING = frozenset({"Starting", "Unholding", "Unsuspending", "Completing"})
 
 Plan = deque[tuple[str, float | None]]
+
+# PackML commands of a line: the states each is accepted in (ISA-TR88.00.02; Start also from Stopped here, as the
+# demo's operators expect a stopped line to start without a separate Reset).
+START_FROM = frozenset({"Idle", "Stopped"})
+STOP_FROM = frozenset(PACKML_STATES) - {"Stopping", "Stopped", "Aborting", "Aborted", "Clearing"}
+RESET_FROM = frozenset({"Stopped", "Complete", "Held", "Aborted"})
+_SETPOINT_SUFFIXES = ("SP", "Setpoint")
+
+
+class InvalidStateError(Exception):
+    """A line command was given in a state that does not accept it (OPC UA: BadInvalidState)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +169,17 @@ class _Rate:
     hi: float
     machine: MachineState | None
     value: float = 0.0
+    base: float = 0.0
+
+
+@dataclass(slots=True)
+class _Written:
+    """A value a client writes (setpoint, mode, pulse): the model holds it and never changes it itself."""
+
+    tag: Tag
+    value: Value
+    follows: str | None = None
+    machine: MachineState | None = None
 
 
 @dataclass(slots=True)
@@ -214,8 +248,20 @@ class PlantModel:
         self._failed: dict[str, datetime] = {}
         self._forced: dict[str, str] = {}
         self._out: dict[str, Sample] = {}
+        self._written: dict[str, _Written] = {}
+        self._writable = {name for name, ref in plant.tags.items() if ref.tag.write is not None} | {
+            ref.command.write.tag for ref in plant.commands.values() if ref.command.write is not None
+        }
+        self._modes = {
+            mode.tag: mode
+            for _area, line in plant.lines()
+            for mode in (line.mode, *(m.mode for m in line.machines))
+            if mode is not None
+        }
         for _area, line in plant.lines():
             self._build_line(line)
+        for written in self._written.values():
+            self._follow(written)
         self._refresh_outputs()
 
     # ------------------------------------------------------------------------------------------------- building
@@ -255,7 +301,9 @@ class PlantModel:
 
     def _add_tag(self, lm: _LineModel, tag: Tag, m: MachineState, *, machine_tag: bool) -> None:
         leaf = tag.name.rsplit(".", 1)[-1]
-        if machine_tag and (tag.name == m.state_tag or (tag.data_type == "string" and leaf == "State")):
+        if tag.name in self._writable:
+            self._add_written(tag, m if machine_tag else None)
+        elif machine_tag and (tag.name == m.state_tag or (tag.data_type == "string" and leaf == "State")):
             self._states[tag.name] = m
         elif tag.data_type == "string":
             self._constants[tag.name] = ""
@@ -263,7 +311,8 @@ class PlantModel:
             if leaf.endswith(("Jam", "Fault")):
                 self._faults[tag.name] = (m, "Jam" if leaf.endswith("Jam") else "Fault")
             else:
-                self._constants[tag.name] = False
+                # Guard doors are closed; any other flag is off.
+                self._constants[tag.name] = leaf.endswith("Closed")
         elif leaf == "Speed" or leaf.endswith("PerMin"):
             rate = self._rate(lm, tag, m)
             if leaf == "Speed" and machine_tag:
@@ -283,11 +332,29 @@ class PlantModel:
             self._processes[tag.name] = proc
             lm.processes.append(proc)
 
+    def _add_written(self, tag: Tag, m: MachineState | None) -> None:
+        leaf = tag.name.rsplit(".", 1)[-1]
+        follows = None
+        value: Value
+        if tag.numeric:
+            suffix = next((s for s in _SETPOINT_SUFFIXES if leaf.endswith(s) and leaf != s), None)
+            follows = tag.name.removesuffix(suffix) if suffix else None
+            ref = self.plant.tags.get(follows) if follows is not None else None
+            target = ref.tag if ref is not None else None
+            span = (target.normal_range if target else None) or tag.normal_range or tag.eng_range or (0.0, 0.0)
+            value = _typed(tag, _middle(span))
+        elif tag.data_type == "string":
+            mode = self._modes.get(tag.name)
+            value = next(iter(mode.labels), "") if mode is not None else ""
+        else:
+            value = leaf.endswith("Closed")
+        self._written[tag.name] = _Written(tag, value, follows, m if leaf.endswith("Reset") else None)
+
     def _rate(self, lm: _LineModel, tag: Tag, m: MachineState | None) -> _Rate:
         lo, hi = tag.eng_range or (0.0, math.inf)
         nominal = _middle(tag.normal_range) if tag.normal_range else (0.8 * hi if tag.eng_range else 100.0)
         # Machines start at speed (or at rest, when the line starts up); the first steps settle the rest.
-        rate = _Rate(tag, nominal, lo, hi, m, nominal if (m is None or m.phase == EXECUTE) else 0.0)
+        rate = _Rate(tag, nominal, lo, hi, m, nominal if (m is None or m.phase == EXECUTE) else 0.0, nominal)
         self._rates[tag.name] = rate
         if m is not None:
             lm.rates.append(rate)
@@ -344,9 +411,53 @@ class PlantModel:
         self._update_suspension(self.lines[line], self._now)
         return self._refresh_outputs()
 
+    def write(self, tag: str, value: Value) -> dict[str, Sample]:
+        """A client wrote `value` to the writable `tag`: hold it, let the process follow it, and return the
+        outputs that changed (the tag itself among them). KeyError if the tag is not writable."""
+        written = self._written.get(tag)
+        if written is None:
+            raise KeyError(f"{tag!r} is not a writable tag of this plant")
+        written.value = value
+        self._follow(written)
+        m = written.machine
+        if m is not None and value is True and m.fault == "Held":
+            # The jam is cleared: the machine unholds and runs again.
+            self._begin(m, _plan([("Unholding", 2.0), (EXECUTE, None)]), self._now)
+            m.fault = ""
+            for lm in self.lines.values():
+                if m in lm.machines:
+                    self._update_suspension(lm, self._now)
+        self._forced.pop(tag, None)
+        return self._refresh_outputs()
+
+    def start(self, line: str) -> dict[str, Sample]:
+        """PackML Start of a line: Idle or Stopped -> Starting -> Execute; InvalidStateError otherwise."""
+        return self._command(line, START_FROM, [("Starting", 3.0), (EXECUTE, None)])
+
+    def stop(self, line: str) -> dict[str, Sample]:
+        """PackML Stop of a line: -> Stopping -> Stopped, where it stays; InvalidStateError when stopped or aborted."""
+        return self._command(line, STOP_FROM, [("Stopping", 2.0), ("Stopped", None)])
+
+    def reset(self, line: str) -> dict[str, Sample]:
+        """PackML Reset of a line: Stopped, Complete, Held or Aborted -> Resetting -> Idle, where it waits for Start."""
+        return self._command(line, RESET_FROM, [("Resetting", 3.0), ("Idle", None)])
+
+    def _command(self, line: str, allowed: frozenset[str], plan: list[tuple[str, float | None]]) -> dict[str, Sample]:
+        lm = self.lines[line]
+        if lm.state not in allowed:
+            raise InvalidStateError(f"{line} is {lm.state}; the command needs one of {', '.join(sorted(allowed))}")
+        for m in lm.machines:
+            m.fault = ""
+            self._begin(m, _plan(plan), self._now)
+        self._update_suspension(lm, self._now)
+        return self._refresh_outputs()
+
     def override(self, tag: str, value: Value) -> Sample:
         """Take an externally written value as the tag's good value; the process continues from it."""
-        if tag in self._processes:
+        if tag in self._written:
+            self._written[tag].value = value
+            self._follow(self._written[tag])
+        elif tag in self._processes:
             self._processes[tag].value = float(value)
         elif tag in self._rates:
             self._rates[tag].value = float(value)
@@ -371,6 +482,27 @@ class PlantModel:
             self._forced[tag] = status
         self._out[tag] = Sample(old.value, status)
         return self._out[tag]
+
+    def _follow(self, written: _Written) -> None:
+        """Point what a setpoint sets at its value: a process value's target, or the nominal of a rate; a line's
+        speed setpoint scales every rate of its line."""
+        if written.follows is None or isinstance(written.value, bool | str):
+            return
+        value = float(written.value)
+        if written.follows in self._processes:
+            self._processes[written.follows].setpoint = value
+            return
+        rate = self._rates.get(written.follows)
+        if rate is None:
+            return
+        line = next((lm for lm in self.lines.values() if lm.speed is rate), None)
+        if line is None:
+            rate.nominal = value
+            return
+        factor = value / rate.base if rate.base else 0.0
+        rate.nominal = value
+        for other in line.rates:
+            other.nominal = other.base * factor
 
     # ------------------------------------------------------------------------------------------------- stepping
 
@@ -577,6 +709,8 @@ class PlantModel:
             yield name, Sample(m.fault == "Held" if kind == "Jam" else m.fault != "")
         for name, value in self._constants.items():
             yield name, Sample(value)
+        for name, written in self._written.items():
+            yield name, Sample(written.value)
 
 
 class LoadModel:

@@ -1,4 +1,12 @@
-"""The simulator's OPC UA server: serves the process model's tags, and optional load tags, with asyncua."""
+"""The simulator's OPC UA server: serves the process model's tags, and optional load tags, with asyncua.
+
+Tags with a `write:` rule (and the tags commands write) are writable by clients (AccessLevel and UserAccessLevel
+CurrentRead | CurrentWrite, IEC 62541-3 §5.6.2); a write reaches the process model, which follows it. Writable tags
+named *TorqueSP are locked: AccessLevel says writable, UserAccessLevel does not, so asyncua answers every client
+write with BadUserAccessDenied (IEC 62541-4 §5.10.4). Each line object (node id ns=<ns>;s=<line>) has the methods
+Start, Stop and Reset (ns=<ns>;s=<line>.Start, ...); a call the line's PackML state does not allow returns
+BadInvalidState. Analog tags carry the EURange and EngineeringUnits properties of IEC 62541-8 §5.3.2.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from asyncua import Server, ua
 from asyncua.server.address_space import AttributeValue
 
 from hmi.config import Endpoint, PlantConfig, Tag
-from hmi.simulator.model import GOOD, LoadModel, ModelParams, PlantModel, Sample, Value
+from hmi.simulator.model import GOOD, InvalidStateError, LoadModel, ModelParams, PlantModel, Sample, Value
 from hmi.simulator.server_alarms import ConditionServer, ConditionSpec, ConditionState
 from hmi.supervise import stop_tasks
 
@@ -33,6 +41,13 @@ _VARIANT_TYPES = {
 }
 # How often the load writer wakes up; each wake-up writes the changes that fell due since the last one.
 _LOAD_INTERVAL_S = 0.05
+# Writable tags whose name ends so are locked at the server: every client write is refused (BadUserAccessDenied).
+LOCKED_SUFFIX = "TorqueSP"
+LINE_METHODS = ("Start", "Stop", "Reset")
+# UNECE code list units (IEC 62541-8 §5.6.3): the namespace EngineeringUnits name; UnitId -1 means "not coded".
+_UNITS_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
+_READ = ua.AccessLevel.CurrentRead.mask
+_READ_WRITE = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.CurrentWrite.mask
 
 
 def simulated_endpoint(plant: PlantConfig) -> Endpoint:
@@ -132,6 +147,7 @@ class PlantSimulator:
         self._conditions: ConditionServer | None = None
         self._watches: dict[str, _LimitWatch] = {}
         self._estop_until: dict[str, datetime] = {}
+        self._pending: set[asyncio.Task[None]] = set()
         self.load_changes = 0
 
     # ------------------------------------------------------------------------------------------------- life cycle
@@ -177,6 +193,8 @@ class PlantSimulator:
         # asyncua answers ConditionRefresh (RefreshStart, the retained conditions, RefreshEnd) only when asked to,
         # and only through its internal server (Server has no setter for it in asyncua 2.1.0).
         server.iserver.bind_condition_methods = True
+        # No client becomes Admin by its user name: asyncua lets an Admin write any node, past the access levels.
+        server.allow_remote_admin(False)
         await server.init()
         try:
             await self._build(server, served)
@@ -207,6 +225,8 @@ class PlantSimulator:
         self._tags, self._load_vars, self._load, self._objects = {}, [], None, {}
         self._model = PlantModel(self.plant, rng, now, self._params, tags=[t.name for t in served])
         self._build_plant(server, served, ns)
+        await self._add_ranges(server, served, ns)
+        await self._add_line_methods(server, ns)
         if self.extra_tags:
             self._load = LoadModel(self.extra_tags, random.Random(rng.random()))
             self._build_load(server, ns)
@@ -265,7 +285,8 @@ class PlantSimulator:
 
     async def stop(self) -> None:
         """Stop changing values, close every client connection and free the port."""
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._pending], []
+        self._pending = set()
         await stop_tasks(*tasks)
         server, self._server = self._server, None
         self._conditions = None
@@ -354,14 +375,122 @@ class PlantSimulator:
             machines = [(m, [t for t in m.tags if t.name in wanted]) for m in line.machines]
             if not line_tags and not any(tags for _m, tags in machines):
                 continue
-            line_id = _add_object(server, objects, ns, line.name, line.description, folder=False)
+            taken = {t.node_id for t in served}
+            line_id = _add_object(
+                server, objects, ns, line.name, line.description, folder=False, node_id=_object_id(line.name, ns, taken)
+            )
             self._objects[line.name] = line_id
             self._add_tags(server, line_id, line_tags, f"{line.name}.")
             for machine, tags in machines:
                 if tags:
-                    machine_id = _add_object(server, line_id, ns, machine.name, machine.description, folder=False)
+                    machine_id = _add_object(
+                        server,
+                        line_id,
+                        ns,
+                        machine.name,
+                        machine.description,
+                        folder=False,
+                        node_id=_object_id(f"{line.name}.{machine.name}", ns, taken),
+                    )
                     self._objects[f"{line.name}.{machine.name}"] = machine_id
                     self._add_tags(server, machine_id, tags, f"{line.name}.{machine.name}.")
+
+    async def _add_ranges(self, server: Server, served: Sequence[Tag], ns: int) -> None:
+        """EURange and EngineeringUnits properties on every numeric tag that has an eng_range or a unit."""
+        for tag in served:
+            if not tag.numeric or (tag.eng_range is None and not tag.unit):
+                continue
+            node = server.get_node(self._tags[tag.name].node_id)
+            numbered = ua.NodeId(ua.Int32(0), ua.Int16(ns))  # a null identifier: the server numbers the property
+            if tag.eng_range is not None:
+                low, high = tag.eng_range
+                await node.add_property(
+                    numbered,
+                    ua.QualifiedName("EURange", 0),
+                    ua.Range(Low=low, High=high),
+                    ua.VariantType.ExtensionObject,
+                    _type_id(ua.ObjectIds.Range),
+                )
+            if tag.unit:
+                unit = ua.EUInformation(
+                    NamespaceUri=_UNITS_NAMESPACE,
+                    UnitId=-1,
+                    DisplayName=ua.LocalizedText(tag.unit),
+                    Description=ua.LocalizedText(tag.unit),
+                )
+                await node.add_property(
+                    numbered,
+                    ua.QualifiedName("EngineeringUnits", 0),
+                    unit,
+                    ua.VariantType.ExtensionObject,
+                    _type_id(ua.ObjectIds.EUInformation),
+                )
+
+    async def _add_line_methods(self, server: Server, ns: int) -> None:
+        """Start, Stop and Reset on each line object: IEC 62541-4 §5.11.2 Call, driving the line's PackML state."""
+        for _area, line in self.plant.lines():
+            line_id = self._objects.get(line.name)
+            if line_id is None:
+                continue
+            for name in LINE_METHODS:
+                await server.get_node(line_id).add_method(
+                    ua.NodeId(ua.String(f"{line.name}.{name}"), ua.Int16(ns)),
+                    ua.QualifiedName(name, ns),
+                    self._line_method(line.name, line_id, name),
+                    [],
+                    [],
+                )
+
+    def _line_method(self, line: str, line_id: ua.NodeId, name: str) -> Any:
+        async def call(parent: ua.NodeId, *args: ua.Variant) -> ua.StatusCode | list[ua.Variant]:
+            if parent != line_id:
+                return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadMethodInvalid))
+            if args:
+                return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadTooManyArguments))
+            try:
+                changed = await self.command(line, name)
+            except InvalidStateError as exc:
+                log.info("%s.%s refused: %s", line, name, exc)
+                return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadInvalidState))
+            log.debug("%s.%s: %d value(s) changed", line, name, len(changed))
+            return []
+
+        return call
+
+    async def command(self, line: str, name: str) -> dict[str, Sample]:
+        """Give a line the PackML command `name` (Start, Stop, Reset) as a method call does; InvalidStateError when
+        its state does not allow it."""
+        action = {"Start": self.model.start, "Stop": self.model.stop, "Reset": self.model.reset}[name]
+        changed = action(line)
+        await self._write_samples(changed, datetime.now(UTC))
+        return changed
+
+    def _client_write(self, tag: str) -> Any:
+        """The value setter of a writable node: asyncua calls it for each client write that passed the access
+        checks and the type check; the value is stored and handed to the model, and what follows from it is
+        written back."""
+
+        def store(node: Any, attr: ua.AttributeIds, dv: ua.DataValue) -> None:
+            now = datetime.now(UTC)
+            # A client need not send a SourceTimestamp; the server then stamps the value (IEC 62541-4 §7.7.3).
+            if dv.SourceTimestamp is None:
+                dv.SourceTimestamp = now  # type: ignore[assignment]
+            if dv.ServerTimestamp is None:
+                dv.ServerTimestamp = now  # type: ignore[assignment]
+            node.attributes[attr].value = dv
+            variant = dv.Value
+            good = dv.StatusCode is None or dv.StatusCode.is_good()
+            if self._model is None or not good or variant is None or variant.Value is None:
+                return
+            served = self._tags[tag]
+            changed = self._model.write(tag, _coerce(served.data_type, variant.Value))
+            changed.pop(tag, None)  # stored above, with the client's timestamps
+            if changed:
+                task = asyncio.get_running_loop().create_task(self._write_samples(changed, now))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+        return store
 
     def _add_conditions(self, server: Server, ns: int) -> None:
         """Alarm conditions: each served line's EmergencyStop, and <Line>.<Machine>.OverTemperature for every
@@ -433,13 +562,27 @@ class PlantSimulator:
 
     def _add_tags(self, server: Server, parent: ua.NodeId, tags: Sequence[Tag], prefix: str) -> None:
         node_ids = [_parse_node_id(tag) for tag in tags]
+        writable = self._writable()
+        access = [
+            (_READ, _READ)
+            if tag.name not in writable
+            else ((_READ_WRITE, _READ) if tag.name.endswith(LOCKED_SUFFIX) else (_READ_WRITE, _READ_WRITE))
+            for tag in tags
+        ]
         specs = [
             (node_id, tag.name.removeprefix(prefix) or tag.name, tag.description, _VARIANT_TYPES[tag.data_type])
             for tag, node_id in zip(tags, node_ids, strict=True)
         ]
-        attributes = _add_variables(server, parent, specs)
+        attributes = _add_variables(server, parent, specs, access)
         for tag, node_id, attribute in zip(tags, node_ids, attributes, strict=True):
             self._tags[tag.name] = _Served(tag.name, node_id, tag.data_type, _VARIANT_TYPES[tag.data_type], attribute)
+            if tag.name in writable:
+                server.set_attribute_value_setter(node_id, self._client_write(tag.name))
+
+    def _writable(self) -> set[str]:
+        """Tags clients may write: those with a write rule and those a command writes."""
+        rules = {name for name, ref in self.plant.tags.items() if ref.tag.write is not None}
+        return rules | {ref.command.write.tag for ref in self.plant.commands.values() if ref.command.write is not None}
 
     def _build_load(self, server: Server, ns: int) -> None:
         folder = _add_object(
@@ -609,7 +752,26 @@ async def _ensure_namespaces(server: Server, tags: Iterable[Tag]) -> None:
         count += 1
 
 
-def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, description: str, *, folder: bool) -> ua.NodeId:
+def _object_id(name: str, ns: int, taken: set[str]) -> ua.NodeId | None:
+    """ns=<ns>;s=<name> for a line or machine object (commands name it as a method's object), unless a tag uses it."""
+    node_id = ua.NodeId(ua.String(name), ua.Int16(ns))
+    return None if node_id.to_string() in taken else node_id
+
+
+def _type_id(identifier: int) -> ua.NodeId:
+    return ua.NodeId(ua.Int32(identifier))
+
+
+def _add_object(
+    server: Server,
+    parent: ua.NodeId,
+    ns: int,
+    name: str,
+    description: str,
+    *,
+    folder: bool,
+    node_id: ua.NodeId | None = None,
+) -> ua.NodeId:
     # Through the internal node management service, like _add_variables: the public Node.add_object/add_folder
     # (asyncua 2.1.0) set the description to the name and cannot be given ours.
     attrs = ua.ObjectAttributes()
@@ -618,7 +780,7 @@ def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, descripti
     attrs.EventNotifier = 0
     item = ua.AddNodesItem()
     # Null identifier: the server numbers it in our namespace.
-    item.RequestedNewNodeId = ua.NodeId(ua.Int32(0), ua.Int16(ns))
+    item.RequestedNewNodeId = node_id if node_id is not None else ua.NodeId(ua.Int32(0), ua.Int16(ns))
     item.BrowseName = ua.QualifiedName(name, ns)
     item.NodeClass = ua.NodeClass.Object
     item.ParentNodeId = parent
@@ -632,9 +794,13 @@ def _add_object(server: Server, parent: ua.NodeId, ns: int, name: str, descripti
 
 
 def _add_variables(
-    server: Server, parent: ua.NodeId, specs: Sequence[tuple[ua.NodeId, str, str, ua.VariantType]]
+    server: Server,
+    parent: ua.NodeId,
+    specs: Sequence[tuple[ua.NodeId, str, str, ua.VariantType]],
+    access: Sequence[tuple[int, int]] | None = None,
 ) -> list[AttributeValue]:
-    """Add read-only scalar variables under `parent` in one pass; return their value attributes.
+    """Add scalar variables under `parent` in one pass; return their value attributes. `access` gives each one's
+    (AccessLevel, UserAccessLevel); default read-only.
 
     asyncua's AddNodes scans all of a parent's references for every node added, which takes minutes for
     10,000 load tags; the nodes are therefore added without a parent and linked to it in one go.
@@ -648,14 +814,14 @@ def _add_variables(
     has_component = ua.NodeId(ua.Int32(ua.ObjectIds.HasComponent))
     type_definition = ua.NodeId(ua.Int32(ua.ObjectIds.BaseDataVariableType))
     items = []
-    for node_id, browse, description, vtype in specs:
+    for k, (node_id, browse, description, vtype) in enumerate(specs):
         attrs = ua.VariableAttributes()
         attrs.DisplayName = ua.LocalizedText(browse)
         attrs.Description = ua.LocalizedText(description or browse)
         attrs.DataType = ua.NodeId(ua.Int32(vtype.value))
         attrs.Value = ua.Variant(_ZERO[vtype], vtype)
         attrs.ValueRank = ua.ValueRank.Scalar
-        attrs.AccessLevel = attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+        attrs.AccessLevel, attrs.UserAccessLevel = access[k] if access is not None else (_READ, _READ)
         item = ua.AddNodesItem()
         item.RequestedNewNodeId = node_id
         item.BrowseName = ua.QualifiedName(browse, node_id.NamespaceIndex)

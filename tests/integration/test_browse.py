@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from asyncua import Server, ua
 
 from hmi.browse import BrowseError, browse_server, render_yaml, sanitize
 from hmi.cli import browse as browse_cli
 from hmi.config import NAME_PATTERN, PlantConfig, load_config, parse_config
 from hmi.simulator import PlantSimulator, demo_config_path
+from tests.opcua_server import free_port
 
 EXTRA = 5
 
@@ -55,6 +57,67 @@ async def test_browsing_the_simulator_gives_a_valid_configuration(plant: PlantCo
     }
     assert machines["Line2.Capper"].state_tag == "Line2.Capper.State"
     assert len(machines["Load"].tags) == EXTRA
+
+
+@pytest.mark.req("CTL-024")
+async def test_browse_offers_write_and_command_candidates_with_units_and_ranges(
+    plant: PlantConfig, sim: PlantSimulator
+) -> None:
+    result = await browse_server(sim.url)
+    tags = {t.name: t for m in result.machines for t in m.tags}
+    assert {name for name, t in tags.items() if t.writable} == {
+        name for name, ref in plant.tags.items() if ref.tag.write is not None
+    } | {"Line1.Capper.JamReset"}
+    # Units and ranges come from EngineeringUnits and EURange, for every tag that has them in the demo.
+    for name, ref in plant.tags.items():
+        if ref.tag.numeric:
+            assert (tags[name].unit, tags[name].eng_range) == (ref.tag.unit, ref.tag.eng_range), name
+    machines = {m.name: m for m in result.machines}
+    assert [(c.name, c.object_id, c.method_id) for c in machines["Line1"].methods] == [
+        (name, "ns=2;s=Line1", f"ns=2;s=Line1.{name}") for name in ("Start", "Stop", "Reset")
+    ]
+    assert "writable" in result.summary()
+
+    text = render_yaml(result)
+    browsed = parse_config(text, "browsed.yaml")
+    # Candidates are comments: nothing is writable or commanded until a person says so.
+    assert not browsed.commands
+    assert all(ref.tag.write is None for ref in browsed.tags.values())
+    assert browsed.tags["Line1.Filler.Temperature"].tag.unit == "°C"
+    assert browsed.tags["Line1.Filler.Temperature"].tag.eng_range == (-5.0, 40.0)
+    lines = text.splitlines()
+    speed_sp = lines.index("      - name: Line1.SpeedSP")
+    block = lines[speed_sp : speed_sp + 12]
+    assert any(line.strip().startswith("# write: {roles: [lead, engineer]}") for line in block), block
+    assert (
+        "# - {name: Start, call: {endpoint: 127.0.0.1, object_id: ns=2;s=Line1, method_id: ns=2;s=Line1.Start}}" in text
+    )
+
+    # Uncommented, the candidates are a valid configuration too.
+    enabled = re.sub(r"(?m)^( *)# (write:|commands:|- \{name)", r"\1\2", text)
+    chosen = parse_config(enabled, "enabled.yaml")
+    # browse writes one line holding every machine, so the ids are Line1.<machine>.<command>
+    assert set(chosen.commands) == {f"Line1.Line{n}.{c}" for n in (1, 2, 3) for c in ("Start", "Stop", "Reset")}
+    assert chosen.write_limits("Line1.SpeedSP") == (0.0, 400.0)
+
+
+@pytest.mark.req("CTL-025")
+async def test_alarm_conditions_are_not_machines() -> None:
+    """A server that puts its conditions in the hierarchy (HasComponent under the tank): browse leaves them out."""
+    server = Server()
+    await server.init()
+    port = free_port()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}")
+    ns = await server.register_namespace("urn:test:tank")
+    tank = await server.nodes.objects.add_object(ua.NodeId("Tank", ns), "Tank")
+    await tank.add_variable(ua.NodeId("Tank.Level", ns), "Level", 1.5)
+    await tank.add_object(ua.NodeId("Tank.HighLevel", ns), "HighLevel", objecttype=ua.ObjectIds.AlarmConditionType)
+    async with server:
+        result = await browse_server(f"opc.tcp://127.0.0.1:{port}")
+    assert [(m.name, [t.name for t in m.tags]) for m in result.machines] == [("Tank", ["Tank.Level"])]
+    assert result.conditions == 1
+    assert "1 alarm condition(s) left out" in result.summary()
+    parse_config(render_yaml(result), "tank.yaml")
 
 
 @pytest.mark.req("OPC-012")

@@ -46,7 +46,14 @@ def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
             f"{n}.GoodCount",
             f"{n}.RejectCount",
         )
-        assert [t.name for t in line.tags] == [f"{n}.State", f"{n}.Speed", f"{n}.GoodCount", f"{n}.RejectCount"]
+        assert [t.name for t in line.tags] == [
+            f"{n}.State",
+            f"{n}.Speed",
+            f"{n}.GoodCount",
+            f"{n}.RejectCount",
+            f"{n}.SpeedSP",
+            f"{n}.Mode",
+        ]
         assert f"{n}.Speed" in line.trend_tags
         for machine in line.machines:
             assert machine.state_tag == f"{n}.{machine.name}.State"
@@ -73,7 +80,7 @@ def test_tags_are_typed_and_addressed_consistently(plant: PlantConfig) -> None:
             assert tag.normal_range is not None
             lo, hi = tag.eng_range
             assert lo <= tag.normal_range[0] < tag.normal_range[1] <= hi, name
-    assert Counter(types.values()) == {"float": 36, "string": 15, "int": 6, "bool": 6}
+    assert Counter(types.values()) == {"float": 43, "string": 18, "int": 6, "bool": 8}
 
 
 @pytest.mark.req("OPS-002")
@@ -130,3 +137,33 @@ def test_alarm_coverage_per_line(plant: PlantConfig) -> None:
     priorities = Counter(ref.alarm.priority for ref in plant.alarms.values())
     assert set(priorities) == {1, 2, 3, 4}
     assert priorities[1] < priorities[3]  # the highest priority stays rare
+
+
+@pytest.mark.req("CTL-020")
+def test_the_demo_shows_every_control_path(plant: PlantConfig) -> None:
+    """Setpoints (one signed), a mode per line, Start/Stop/Reset method calls gated by modes, an interlocked
+    command, a pulse write, and a node the server refuses."""
+    for _area, line in plant.lines():
+        n = line.name
+        assert line.mode is not None
+        assert line.mode.tag == f"{n}.Mode"
+        assert list(line.mode.labels) == ["Auto", "Manual"]
+        assert plant.write_limits(f"{n}.SpeedSP") is not None
+        assert plant.write_limits(f"{n}.Filler.TemperatureSP") == (2, 12)
+        for name in ("Start", "Stop", "Reset"):
+            command = plant.commands[f"{n}.{name}"].command
+            assert command.call is not None
+            assert (command.call.object_id, command.call.method_id) == (f"ns=2;s={n}", f"ns=2;s={n}.{name}")
+            assert command.modes
+        assert plant.commands[f"{n}.Start"].command.interlock is not None
+    temperature = plant.tags["Line1.Filler.TemperatureSP"].tag.write
+    assert temperature is not None
+    assert temperature.signature
+    assert temperature.reason == "required"
+    start = plant.commands["Line1.Start"].command.interlock
+    assert start is not None
+    assert start.condition.tags() == ["Line1.State", "Line1.Filler.GuardClosed"]
+    pulse = plant.commands["Line1.Capper.ClearJam"].command.write
+    assert pulse is not None
+    assert (pulse.tag, pulse.value, pulse.pulse_s, pulse.reset) == ("Line1.Capper.JamReset", True, 1, False)
+    assert plant.tags["Line1.Capper.TorqueSP"].tag.write is not None

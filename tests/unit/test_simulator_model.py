@@ -10,7 +10,7 @@ import pytest
 
 from hmi.config import PlantConfig, load_config
 from hmi.simulator import LoadModel, ModelParams, PlantModel, Sample, demo_config_path
-from hmi.simulator.model import EXECUTE, SENSOR_FAILURE, SUSPENDED
+from hmi.simulator.model import EXECUTE, SENSOR_FAILURE, SUSPENDED, InvalidStateError
 
 T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
 QUIET = ModelParams(
@@ -243,3 +243,66 @@ def test_load_model_changes_values_round_robin() -> None:
     assert [i for i, _ in load.next_changes(5)] == [5, 6, 7, 8, 9]
     assert all(0.0 <= v <= 100.0 for _, v in first)
     assert LoadModel(0, random.Random(1)).next_changes(5) == []
+
+
+@pytest.mark.req("CTL-021")
+def test_setpoints_are_followed_and_never_overwritten_by_the_model(plant: PlantConfig) -> None:
+    model = PlantModel(plant, random.Random(3), T0, QUIET)
+    out = model.outputs()
+    assert (out["Line1.SpeedSP"].value, out["Line1.Filler.TemperatureSP"].value) == (300.0, 6.0)
+    assert out["Line1.Mode"].value == "Auto"
+    assert out["Line1.Filler.GuardClosed"].value is True
+    changed = model.write("Line1.SpeedSP", 250.0)
+    assert changed["Line1.SpeedSP"] == Sample(250.0)
+    model.write("Line1.Filler.TemperatureSP", 11.0)
+    outputs = run(model, 120)
+    # The line and its machines ramp to the new speed; the temperature settles near its new setpoint.
+    assert all(240 < float(o["Line1.Speed"].value) < 260 for o in outputs[-10:])
+    assert all(float(o["Line1.Filler.Speed"].value) < 265 for o in outputs[-10:])
+    temperatures = [float(o["Line1.Filler.Temperature"].value) for o in outputs[-60:]]
+    assert 10 < sum(temperatures) / len(temperatures) < 12
+    with pytest.raises(KeyError, match="not a writable tag"):
+        model.write("Line1.Speed", 1.0)
+
+    lively = PlantModel(plant, random.Random(3), T0, LIVELY)
+    lively.write("Line1.SpeedSP", 250.0)
+    lively.write("Line1.Mode", "Manual")
+    # Faults, stops, excursions and sensor failures: the model never moves what a client wrote.
+    outputs = run(lively, 300)
+    assert {o["Line1.SpeedSP"] for o in outputs} == {Sample(250.0)}
+    assert {o["Line1.Mode"] for o in outputs} == {Sample("Manual")}
+
+
+@pytest.mark.req("CTL-022")
+def test_start_stop_reset_drive_the_packml_state(plant: PlantConfig) -> None:
+    model = PlantModel(plant, random.Random(3), T0, QUIET)
+    run(model, 2)
+    with pytest.raises(InvalidStateError, match="Line1 is Execute"):
+        model.start("Line1")
+    with pytest.raises(InvalidStateError):
+        model.reset("Line1")
+    assert model.stop("Line1")["Line1.State"] == Sample("Stopping")
+    run(model, 60)
+    assert model.outputs()["Line1.State"].value == "Stopped"
+    assert model.outputs()["Line2.State"].value == EXECUTE
+    with pytest.raises(InvalidStateError):
+        model.stop("Line1")
+    model.reset("Line1")
+    assert [o["Line1.State"].value for o in run(model, 30)][-1] == "Idle"
+    model.start("Line1")
+    states = [o["Line1.State"].value for o in run(model, 10)]
+    assert states[0] == "Starting"
+    assert states[-1] == EXECUTE
+
+
+@pytest.mark.req("CTL-022")
+def test_a_jam_reset_pulse_clears_the_jam(plant: PlantConfig) -> None:
+    model = PlantModel(plant, random.Random(3), T0, QUIET)
+    model.fault("Line1", "Capper", kind="Held", duration_s=600)
+    run(model, 5)
+    assert model.outputs()["Line1.Capper.Jam"].value is True
+    model.write("Line1.Capper.JamReset", True)
+    model.write("Line1.Capper.JamReset", False)
+    run(model, 5)
+    assert model.outputs()["Line1.Capper.Jam"].value is False
+    assert model.machine("Line1", "Capper").phase == EXECUTE
