@@ -63,6 +63,23 @@ def _axis_ref(index: int) -> str:
     return "y" if index == 0 else f"y{index + 1}"
 
 
+def vertical_line(x: str, line: dict[str, Any], label: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A plotly shape: a line at `x` (a local_x text) across the whole plot height, optionally labelled."""
+    shape: dict[str, Any] = {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "y0": 0,
+        "y1": 1,
+        "x0": x,
+        "x1": x,
+        "line": line,
+    }
+    if label is not None:
+        shape["label"] = label
+    return shape
+
+
 def limit_shapes(plant: PlantConfig, pens: Sequence[str], units: Sequence[str]) -> list[dict[str, Any]]:
     """Dashed lines at the HH/H/L/LL limits of `pens`, each on its unit's axis (deviation and rate-of-change
     limits are not values of the pen, so they are not drawn)."""
@@ -190,38 +207,21 @@ def build_figure(
     shapes += limit_shapes(plant, pens, units)
     for mark in list(marks)[:MAX_MARKS]:
         shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "y0": 0,
-                "y1": 1,
-                "x0": local_x(mark.at, zone),
-                "x1": local_x(mark.at, zone),
-                "line": {"width": 1, "color": "#1a1a1a", "dash": "dot"},
-                "label": {
+            vertical_line(
+                local_x(mark.at, zone),
+                {"width": 1, "color": "#1a1a1a", "dash": "dot"},
+                {
                     "text": f"P{mark.priority} {mark.alarm_id}",
                     "font": {"size": 9},
                     "textangle": -90,
                     "textposition": "end",
                 },
-            }
+            )
         )
     if pens:
         traces.append(cursor_grid(start, end, zone))
     if cursor is not None:
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "y0": 0,
-                "y1": 1,
-                "x0": local_x(cursor, zone),
-                "x1": local_x(cursor, zone),
-                "line": {"width": 2, "color": "#000000"},
-            }
-        )
+        shapes.append(vertical_line(local_x(cursor, zone), {"width": 2, "color": "#000000"}))
     layout = trend_layout(zone, units, shapes, height=height, right_edge=right_edge)
     layout.update({"hovermode": "x unified", "dragmode": "zoom"})
     layout["xaxis"].update(

@@ -9,7 +9,7 @@ from nicegui import ui
 
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens.history_figure import limit_shapes, local_x, pen_trace, trend_layout, units_of
+from screens.history_figure import limit_shapes, local_x, pen_trace, trend_layout, units_of, vertical_line
 from screens.testid import testid
 
 MAX_POINTS = 4000
@@ -40,17 +40,7 @@ class LiveTrend:
             self._last[name] = points[-1][0] if points else None
             traces.append(pen_trace(rt.plant, name, i, units, [self._x(p[0]) for p in points], [p[1] for p in points]))
         activations = [
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": self._x(m),
-                "x1": self._x(m),
-                "y0": 0,
-                "y1": 1,
-                "line": {"width": 2, "color": "#1a1a1a"},
-                "label": {"text": "activation", "textposition": "end"},
-            }
+            vertical_line(self._x(m), {"width": 2, "color": "#1a1a1a"}, {"text": "activation", "textposition": "end"})
             for m in marks or []
         ]
         layout = trend_layout(self._zone, units, limit_shapes(rt.plant, self.names, units) + activations, height=height)

@@ -14,6 +14,7 @@ from typing import TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from hmi.access.context import ActionContext
@@ -282,9 +283,7 @@ class UserService:
             actor, Permission.MANAGE_USERS, action="user.unlock", object_type="user", object_id=name
         )
         async with self._audit.transaction() as session:
-            user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
-            if user is None:
-                raise UnknownUser(name)
+            user = await _user_in(session, name)
             old = {"locked": user.locked_at is not None, "failed_logins": user.failed_logins}
             user.locked_at = None
             user.failed_logins = 0
@@ -401,23 +400,31 @@ class UserService:
             locked = count >= limit
             ended: SessionsEnded | None = None
             if locked and stored.locked_at is None:
-                stored.locked_at = self._clock()
-                await self._audit.record(
-                    ctx,
-                    "login.lockout",
-                    "user",
-                    user.username,
-                    session=session,
-                    old_value={"locked": False},
-                    new_value={"locked": True},
-                    detail=f"locked after {count} failed sign-ins in a row; an administrator must unlock it",
-                )
-                # The guesser may be at another panel than the person: nobody works under this name any more.
-                assert stored.id is not None
-                ended = await self.sessions.end_user(stored.id, SessionEnd.LOCKOUT, session=session)
+                ended = await self.lock_out(ctx, stored, f"{count} failed sign-ins in a row", session=session)
         if ended is not None:
             self.sessions.notify(ended)
         return SignIn(None, "wrong password", locked=locked)
+
+    async def lock_out(self, ctx: ActionContext, stored: User, after: str, *, session: AsyncSession) -> SessionsEnded:
+        """Lock the account `stored` (read in `session`, the caller's transaction), end its sessions and audit
+        `login.lockout`; `after` says what locked it. `sessions.notify()` the result after the commit. Only an
+        administrator's unlock lets the person sign in again."""
+        stored.locked_at = self._clock()
+        # The guesser may be at another panel than the person, or at the person's unattended panel (wrong
+        # signature passwords): nobody works under this name any more.
+        assert stored.id is not None
+        ended = await self.sessions.end_user(stored.id, SessionEnd.LOCKOUT, session=session)
+        await self._audit.record(
+            ctx,
+            "login.lockout",
+            "user",
+            stored.username,
+            session=session,
+            old_value={"locked": False},
+            new_value={"locked": True},
+            detail=f"locked after {after}; an administrator must unlock it",
+        )
+        return ended
 
     async def list_users(self) -> list[User]:
         """Every user, disabled ones included, by name."""
@@ -441,9 +448,7 @@ class UserService:
             raise ValueError("you cannot disable your own account; ask another administrator")
         ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
-            user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
-            if user is None:
-                raise UnknownUser(name)
+            user = await _user_in(session, name)
             if user.disabled != disabled:
                 await self._audit.record(
                     actor,
@@ -486,7 +491,7 @@ class UserService:
             raise PasswordPolicyError("the new password must differ from the current one")
         password_hash = await self._hashing(self._hasher.hash, new_password)
         async with self._audit.transaction() as session:
-            user = (await session.execute(select(User).where(User.username == name))).scalar_one()
+            user = await _user_in(session, name)
             user.password_hash = password_hash
             await self._audit.record(
                 actor, "user.reset_password", "user", name, reason=reason, detail="password replaced", session=session
@@ -516,3 +521,11 @@ class UserService:
     ) -> None:
         ctx = self._failure_ctx(name, station, user)
         await self._audit.record(ctx, f"{purpose}.failed", "user", name or "(empty)", reason=why)
+
+
+async def _user_in(session: AsyncSession, name: str) -> User:
+    """The user named `name` (normalised) as read in `session`; UnknownUser when there is none."""
+    user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
+    if user is None:
+        raise UnknownUser(name)
+    return user

@@ -15,6 +15,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from hmi.access.context import ActionContext
@@ -196,9 +197,7 @@ class StationService:
             actor, Permission.MANAGE_STATIONS, action="station.revoke", object_type="station", object_id=clean
         )
         async with self._audit.transaction() as session:
-            station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
-            if station is None:
-                raise UnknownStation(clean)
+            station = await _station_in(session, clean)
             if station.secret_hash is None:
                 raise ValueError(f"station {clean!r} has no enrolled panel; nothing to revoke")
             await self._audit.record(
@@ -228,9 +227,7 @@ class StationService:
             actor, Permission.MANAGE_STATIONS, action=action, object_type="station", object_id=clean
         )
         async with self._audit.transaction() as session:
-            station = (await session.execute(select(Station).where(Station.name == clean))).scalar_one_or_none()
-            if station is None:
-                raise UnknownStation(clean)
+            station = await _station_in(session, clean)
             if station.disabled != disabled:
                 old: dict[str, object] = {"disabled": station.disabled}
                 new: dict[str, object] = {"disabled": disabled}
@@ -261,3 +258,11 @@ class StationService:
         """The station if it is registered and not disabled (a panel still needs its secret to be it)."""
         station = await self.get(name) if name.strip() else None
         return station if station is not None and not station.disabled else None
+
+
+async def _station_in(session: AsyncSession, name: str) -> Station:
+    """The station named `name` (normalised) as read in `session`; UnknownStation when there is none."""
+    station = (await session.execute(select(Station).where(Station.name == name))).scalar_one_or_none()
+    if station is None:
+        raise UnknownStation(name)
+    return station

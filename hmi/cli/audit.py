@@ -228,10 +228,7 @@ def handle_export(args: argparse.Namespace, clock: Clock = utc_now) -> int:
 
     try:
         return asyncio.run(work())
-    except DatabaseUnavailable as exc:
-        print(f"hmi audit export: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except AuditKeyMissing as exc:
+    except (DatabaseUnavailable, AuditKeyMissing) as exc:
         print(f"hmi audit export: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except OSError as exc:

@@ -493,6 +493,9 @@ class WriteService:
                 if state is not None and state.good and self._same(part, state.value):
                     part.seen = state
                     part.matched.set()
+            # Most servers take a value with the Write itself: one Read right away confirms it without waiting a
+            # publishing interval for the data change. A PLC that takes it later is caught by the cache watch.
+            await self._read_now([p for p in waiting if not p.matched.is_set()])
             await asyncio.gather(*(self._confirmed(p) for p in waiting))
         finally:
             unsubscribe()
@@ -517,6 +520,25 @@ class WriteService:
             part.status = status_name(code)
             if classify(code) is Quality.BAD:
                 part.result = Result.SERVER_REFUSED
+
+    async def _read_now(self, parts: Sequence[_Part]) -> None:
+        """One explicit Read per endpoint of `parts` just written; a matching GOOD value confirms a part."""
+        groups: dict[str, list[_Part]] = {}
+        for part in parts:
+            groups.setdefault(part.tag.endpoint, []).append(part)
+        for endpoint, group in groups.items():
+            source = self._sources.get(endpoint)
+            if source is None:
+                continue
+            try:
+                states = await source.read([p.tag for p in group])
+            except (EndpointDown, TimeoutError, ua.UaError) as exc:
+                log.info("immediate read-back of %s failed (%s); waiting for the data change", endpoint, exc)
+                continue
+            for part, state in zip(group, states, strict=True):
+                if state.good and self._same(part, state.value):
+                    part.seen = state
+                    part.matched.set()
 
     @staticmethod
     async def _confirmed(part: _Part) -> None:

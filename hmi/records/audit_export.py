@@ -77,6 +77,19 @@ class AuditFilter:
         object_type, object_id = parse_object(obj)
         return cls(since, until, username.strip() or None, object_type, object_id, action.strip() or None)
 
+    async def query(self, audit: AuditLog, limit: int, *, offset: int = 0) -> list[AuditEntry]:
+        """The rows this filter selects, newest first: at most `limit` after skipping the `offset` newest."""
+        return await audit.query(
+            since=self.since,
+            until=self.until,
+            username=self.username,
+            action=self.action,
+            limit=limit,
+            object_type=self.object_type,
+            object_id=self.object_id,
+            offset=offset,
+        )
+
     def as_dict(self) -> dict[str, str]:
         """The set criteria as text (times in ISO 8601 UTC), for the export's own audit row and file headers."""
         values: dict[str, Any] = {
@@ -124,16 +137,7 @@ def parse_object(text: str) -> tuple[str | None, str | None]:
 
 async def read_rows(audit: AuditLog, flt: AuditFilter, limit: int = EXPORT_LIMIT) -> list[AuditEntry]:
     """The rows `flt` selects, oldest first (the order a reader follows), at most `limit` (the newest ones)."""
-    rows = await audit.query(
-        since=flt.since,
-        until=flt.until,
-        username=flt.username,
-        action=flt.action,
-        limit=limit,
-        object_type=flt.object_type,
-        object_id=flt.object_id,
-    )
-    return rows[::-1]
+    return (await flt.query(audit, limit))[::-1]
 
 
 async def read_page(
@@ -142,16 +146,7 @@ async def read_page(
     """One page (`limits.page_rows`) of the rows `flt` selects, newest first; RangeTooLong beyond
     `limits.list_max_days`."""
     check_span("the audit range", flt.since, flt.until or now, limits.list_max_days)
-    rows = await audit.query(
-        since=flt.since,
-        until=flt.until,
-        username=flt.username,
-        action=flt.action,
-        limit=limits.page_rows + 1,
-        object_type=flt.object_type,
-        object_id=flt.object_id,
-        offset=offset,
-    )
+    rows = await flt.query(audit, limits.page_rows + 1, offset=offset)
     return page_of(rows, max(0, offset), limits.page_rows)
 
 

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from hmi.access.auth import MAX_PASSWORD_LENGTH, UserService, normalise_username
 from hmi.access.context import ActionContext
+from hmi.access.sessions import SessionsEnded
 from hmi.clock import Clock, utc_now
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
@@ -238,6 +239,7 @@ class SignatureService:
     ) -> None:
         """Audit a refused signature; a wrong password counts toward the sign-in lockout like a failed login."""
         limit = self._users.policy.lockout_attempts
+        ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
             detail = f"refused electronic signature, meaning: {meaning}"
             stored = await session.get(User, user_id, populate_existing=True) if count and user_id else None
@@ -254,18 +256,14 @@ class SignatureService:
                 session=session,
             )
             if stored is not None and stored.failed_logins >= limit and stored.locked_at is None:
-                stored.locked_at = self._clock()
-                await self._audit.record(
+                ended = await self._users.lock_out(
                     ctx,
-                    "login.lockout",
-                    "user",
-                    stored.username,
+                    stored,
+                    f"{stored.failed_logins} failed attempts in a row (signatures included)",
                     session=session,
-                    old_value={"locked": False},
-                    new_value={"locked": True},
-                    detail=f"locked after {stored.failed_logins} failed attempts in a row (signatures included); "
-                    "an administrator must unlock it",
                 )
+        if ended is not None:
+            self._users.sessions.notify(ended)
 
     async def write(
         self,

@@ -39,34 +39,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hmi.config import LIMIT_TYPES, AlarmDef, Line, PlantConfig, Tag
+from hmi.oee.states import PACKML_STATES
 
 Value = bool | int | float | str
 
 GOOD = "Good"
 SENSOR_FAILURE = "BadSensorFailure"
 
-# PackML (ISA-TR88.00.02) state names, as the HMI maps them by name.
+# PackML (ISA-TR88.00.02) state names, as the HMI maps them by name (all 17: hmi.oee.states.PACKML_STATES).
 EXECUTE = "Execute"
 SUSPENDED = "Suspended"
-PACKML_STATES = (
-    "Idle",
-    "Starting",
-    EXECUTE,
-    "Completing",
-    "Complete",
-    "Resetting",
-    "Holding",
-    "Held",
-    "Unholding",
-    "Suspending",
-    SUSPENDED,
-    "Unsuspending",
-    "Stopping",
-    "Stopped",
-    "Aborting",
-    "Aborted",
-    "Clearing",
-)
 # A line shows the state of its worst machine; this is the order, worst first.
 _SEVERITY = (
     "Aborting",

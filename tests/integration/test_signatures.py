@@ -11,6 +11,7 @@ import pytest
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
+from hmi.access.sessions import SessionEnd
 from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.service import AlarmService, command_content
 from hmi.clock import ManualClock
@@ -181,6 +182,7 @@ async def test_wrong_signing_passwords_count_toward_the_lockout(
     users: UserService, audit: AuditLog, signatures: SignatureService
 ) -> None:
     lena = await sign_in(users, "lena", Role.LEAD)
+    panel = await users.sessions.start(lena)
     for _ in range(users.policy.lockout_attempts):
         with pytest.raises(SignatureRefused):
             await signatures.sign(
@@ -193,6 +195,10 @@ async def test_wrong_signing_passwords_count_toward_the_lockout(
                 content="x",
             )
     assert [e.action for e in await audit.query(action="login.lockout")] == ["login.lockout"]
+    # Whoever guessed at her unattended panel is signed out there as well.
+    check = await users.sessions.check(panel)
+    assert check.ctx is None
+    assert check.ended is SessionEnd.LOCKOUT
     # Locked: even the right password neither signs nor signs in.
     with pytest.raises(SignatureRefused):
         await signatures.sign(

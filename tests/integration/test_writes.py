@@ -4,9 +4,12 @@ read-back through the tag cache fed by OpcUaSource, and the audit rows of every 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import pytest
 from asyncua import ua
@@ -18,6 +21,7 @@ from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
 from hmi.control.writes import Refusal, Result, WriteService
 from hmi.records.audit import AuditLog
+from hmi.records.audit_export import AuditFilter, audit_csv
 from hmi.records.signatures import SignatureRequest, SignatureRequired, SignatureService, canonical_json, verify
 from hmi.sources import StatusBoard
 from hmi.sources.opcua import EndpointDown, OpcUaSource
@@ -145,7 +149,8 @@ async def test_a_confirmed_write_is_read_back_and_audited(bench: Bench) -> None:
     assert outcome.status == "Good"
     assert outcome.message() == "confirmed at 06:00:00"
     assert await bench.server.value("Sp.Double") == 120.5
-    assert bench.cache.get("L1.Speed").value == 120.5  # type: ignore[union-attr]
+    # Confirmed by the immediate Read; the subscription brings the same value to every screen shortly after.
+    await until(lambda: bench.cache.get("L1.Speed").value == 120.5)  # type: ignore[union-attr]
     (row,) = await bench.rows("tag.write")
     assert (row.username, row.station, row.object_type, row.object_id) == ("olga", "panel-1", "tag", "L1.Speed")
     assert json.loads(row.old_value or "") == {"value": 50.0}
@@ -477,3 +482,24 @@ async def test_the_runtime_offers_the_write_service_on_every_endpoint(db, tmp_pa
     assert isinstance(rt.control, WriteService)
     assert rt.control._sources == {"ctl": rt.sources[0]}
     assert rt.control.blocked(ActionContext(1, "olga", "Olga", Role.OPERATOR), "L1.Speed")[0][0] is Refusal.QUALITY
+
+
+@pytest.mark.req("CTL-026")
+async def test_an_auditor_finds_every_write_attempt_in_the_export(bench: Bench) -> None:
+    confirmed = await bench.service.write(bench.operator, "L1.Speed", 130, reason="faster")
+    refused = await bench.service.write(bench.operator, "L1.Speed", 1e9)
+    denied = await bench.service.write(bench.manager, "L1.Speed", 140)
+    assert [o.result for o in (confirmed, refused, denied)] == [Result.CONFIRMED, Result.REFUSED, Result.REFUSED]
+    rows = await AuditFilter.build(obj="tag:L1.Speed").query(bench.audit, 100)
+    exported = list(csv.DictReader(io.StringIO(audit_csv(rows, ZoneInfo("Europe/Berlin")))))
+    by_action = [(r["action"], r["username"], r["station"]) for r in exported if r["action"]]
+    assert by_action == [
+        ("tag.write.refused", "mia", "office"),
+        ("tag.write.refused", "olga", "panel-1"),
+        ("tag.write", "olga", "panel-1"),
+    ]
+    written = json.loads(exported[2]["new_value"])
+    assert (written["requested"], written["readback"], written["status"]) == (130, 130, "Good")
+    assert exported[2]["reason"] == "faster"
+    assert "limits" in exported[1]["detail"] or "outside" in exported[1]["detail"]
+    assert "role" in exported[0]["detail"]
