@@ -469,5 +469,5 @@ async def test_lead_switches_the_demo_line_to_manual_and_start_is_no_longer_offe
     await hmi.user.should_see(marker="write-outcome", content="confirmed at", retries=100)
     await hmi.user.open("/faceplate/line/Line1")
     await hmi.user.should_see(marker="fp-mode", content="Manual", retries=50)
-    await hmi.until(lambda: not element(hmi, "command-Start").enabled, what="Start to be withdrawn")
-    assert "Manual" in element(hmi, "command-why-Start").text
+    await hmi.until(lambda: "Manual" in element(hmi, "command-why-Start").text, what="Start withdrawn for Manual")
+    assert not element(hmi, "command-Start").enabled
