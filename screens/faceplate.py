@@ -12,6 +12,7 @@ text, never as markup. Faceplates open as a dialog on the line screen and as pag
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from nicegui.events import ValueChangeEventArguments
 from hmi.access.context import ActionContext
 from hmi.alarms.engine import Alarm
 from hmi.config import LIMIT_TYPES, Line, Machine, ModeSpec, Tag
+from hmi.control.writes import shown
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry
@@ -159,15 +161,23 @@ class AlarmList:
                 ui.label(f"and {len(active) - ALARM_ROWS} more on the alarm list").classes("hmi-muted")
 
 
-def audit_line(entry: AuditEntry, rt: Runtime) -> str:
-    """One audit row as a person reads it: when, who, what, old -> new, the result and the reason."""
+def _field(text: str | None, key: str) -> Any:
+    """`key` of an audit value stored as a JSON object (the write service's rows), else the text itself."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    return shown(data.get(key)) if isinstance(data, dict) and key in data else text
+
+
+def audit_line(entry: AuditEntry, rt: Runtime, *, name: bool = False) -> str:
+    """One audit row as a person reads it: when, who, (what), old -> requested, the result, the reason."""
     when = local_time(entry.at, rt.plant.site.zone, date=True)
-    change = ""
-    if entry.old_value is not None or entry.new_value is not None:
-        change = f"{entry.old_value if entry.old_value is not None else '—'} → {entry.new_value or '—'}"
-    parts = [when, entry.username, entry.action, entry.object_id, change]
-    if entry.detail:
-        parts.append(entry.detail)
+    old, new = _field(entry.old_value, "value"), _field(entry.new_value, "requested")
+    change = f"{old if old is not None else '—'} → {new if new is not None else '—'}" if old or new else ""
+    parts = [when, entry.username, entry.object_id if name else "", change, entry.detail or entry.action]
     if entry.reason:
         parts.append(f"reason: {entry.reason}")
     return " · ".join(p for p in parts if p)
@@ -200,7 +210,8 @@ class RecentChanges:
             if not rows:
                 ui.label("No changes recorded.").classes("hmi-muted")
             for entry in rows[:AUDIT_ROWS]:
-                testid(ui.label(audit_line(entry, self.rt)).classes("text-sm hmi-wrap"), "fp-change")
+                text = audit_line(entry, self.rt, name=len(self.objects) > 1)
+                testid(ui.label(text).classes("text-sm hmi-wrap"), "fp-change")
 
     def _show_text(self, text: str) -> None:
         if self.box.is_deleted:

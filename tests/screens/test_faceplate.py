@@ -184,6 +184,8 @@ async def test_keypad_entry_confirmed_and_recorded(hmi: Harness) -> None:
     await hmi.user.should_see(marker="fp-change", retries=50)
     change = next(iter(hmi.user.find(marker="fp-change").elements)).text
     assert "olga" in change
+    assert "300 → 360" in change
+    assert "confirmed at" in change
     assert "reason: <i>rate trial</i>" in change
 
 
