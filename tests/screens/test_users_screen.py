@@ -207,6 +207,9 @@ async def test_idle_screen_locks_asks_for_the_password_and_logs_off(timed: tuple
     await lock_shown(hmi, False)
     clock.advance(5 * 60 + 1)
     await lock_shown(hmi, True)
+    # The page covers itself at once, then reloads as the lock screen alone (no frame, nothing behind it). Wait
+    # for that reload: a later one would replace the page this test types into.
+    await hmi.user.should_not_see(marker="conn-state", retries=100)
     await hmi.user.should_see("Signed in: Olga Operator (olga)")
     assert [e.action for e in await hmi.rt.audit.query(action="screen.lock")] == ["screen.lock"]
 
