@@ -23,6 +23,7 @@ from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
+from hmi.control.recipes import RecipeService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
@@ -92,6 +93,7 @@ class Runtime:
     history: HistoryQuery = field(init=False)  # reads the database historian
     oee: OeeService = field(init=False)
     trend_views: TrendViews = field(init=False)
+    recipes: RecipeService = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
     conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
@@ -155,6 +157,7 @@ class Runtime:
         )
         self.history = HistoryQuery(self.db, self.plant)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
+        self.recipes = RecipeService(self.plant, self.db, self.audit, self.signatures, self.cache, self.clock)
         self.sources = []
         self.conditions = {}
         low1, low2, low3 = self.plant.alarm_policy.severity_priorities
