@@ -37,6 +37,7 @@ from hmi.store.database import Database
 from hmi.store.models import RecipeStatus
 from hmi.tags import Quality, TagCache, TagState
 from tests.conftest import PERSON_PASSWORD, execute, sign_in
+from tests.integration.conftest import Hmi
 
 PLANT = """
 site: {name: Recipe Plant, timezone: Europe/Berlin}
@@ -432,3 +433,84 @@ async def test_each_role_may_do_what_the_permission_table_says_and_refusals_are_
             denied = await world.audit.query(action=f"{action}.denied", username=who.username)
             assert len(denied) == (0 if allowed else 1), (role, action)
     assert vid
+
+
+@pytest.mark.req("CTL-036")
+async def test_cli_imports_a_file_as_drafts_by_the_named_engineer(
+    world: World, hmi: Hmi, tmp_path: Path, db: Database
+) -> None:
+    await world.people()
+    plant_file = tmp_path / "plant.yaml"
+    plant_file.write_text(PLANT, encoding="utf-8")
+    recipes = tmp_path / "recipes.yaml"
+    recipes.write_text(RECIPES_YAML, encoding="utf-8")
+    args = ("recipes", "import", str(recipes), "--config", str(plant_file), "--db", db.url, "--password-stdin")
+    code, out, err = await hmi(*args, "--user", "erin", stdin=f"{PERSON_PASSWORD}\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["Cola-05 (L1): version 1 (draft)", "Filler-Water (L1 Filler): version 1 (draft)"]
+    [row, _] = await world.audit.query(action="recipe.version")
+    assert row.username == "erin"
+    assert row.station.startswith("cli:")
+    # A wrong password or a role that may not manage recipes imports nothing.
+    code, _, err = await hmi(*args, "--user", "erin", stdin="wrong\n")
+    assert code == 1
+    assert "do not match" in err
+    code, _, err = await hmi(*args, "--user", "lena", stdin=f"{PERSON_PASSWORD}\n")
+    assert code == 1
+    assert "refused" in err
+    assert await world.audit.query(action="recipe.import.denied")
+
+
+# The file in this checkout (the installed hmi.assets may be another checkout's).
+DEMO_RECIPES_TEXT = (Path(__file__).resolve().parents[2] / "assets" / "demo-recipes.yaml").read_text(encoding="utf-8")
+DEMO_LIKE = """
+site: {name: Demo-like}
+endpoints: [{name: plant, url: "opc.tcp://127.0.0.1:4840"}]
+areas:
+  - name: Bottling
+    lines:
+      - name: Line1
+        tags:
+          - {name: Line1.SpeedSP, endpoint: plant, node_id: "ns=2;s=Line1.SpeedSP", eng_range: [0, 400],
+             write: {min: 100, max: 360, step: 5}}
+        machines:
+          - name: Filler
+            tags:
+              - {name: Line1.Filler.TemperatureSP, endpoint: plant, node_id: "ns=2;s=Line1.Filler.TemperatureSP",
+                 eng_range: [-5, 40], write: {min: 2, max: 12, step: 0.5, signature: true, reason: required}}
+      - name: Line2
+        tags:
+          - {name: Line2.SpeedSP, endpoint: plant, node_id: "ns=2;s=Line2.SpeedSP", eng_range: [0, 400],
+             write: {min: 100, max: 260, step: 5}}
+        machines:
+          - name: Filler
+            tags:
+              - {name: Line2.Filler.TemperatureSP, endpoint: plant, node_id: "ns=2;s=Line2.Filler.TemperatureSP",
+                 eng_range: [-5, 40], write: {min: 2, max: 12, step: 0.5, reason: required}}
+"""
+
+
+@pytest.mark.req("CTL-036")
+async def test_the_demo_imports_its_recipes_as_drafts_and_the_manager_approves_them(
+    db: Database, audit: AuditLog, users: UserService, clock: ManualClock
+) -> None:
+    from hmi.control.recipes import seed_demo
+
+    demo = parse_config(DEMO_LIKE, "demo-like.yaml")
+    signatures = SignatureService(db, audit, users, clock)
+    service = RecipeService(demo, db, audit, signatures, TagCache(), clock)
+    engineer = await sign_in(users, "engineer", Role.ENGINEER, station="demo")
+    manager = await sign_in(users, "manager", Role.MANAGER, station="demo")
+    text = DEMO_RECIPES_TEXT
+    kwargs = {"text": text, "author": engineer, "approver": manager, "approver_password": PERSON_PASSWORD}
+    assert await seed_demo(service, **kwargs) == 2  # type: ignore[arg-type]
+    summaries = await service.summaries()
+    assert [(s.recipe.name, s.approved.version if s.approved else None) for s in summaries] == [
+        ("Cola-0.5l", 1),
+        ("Lemonade-0.5l", 1),
+    ]
+    assert {r.username for r in await audit.query(action="recipe.version")} == {"engineer"}
+    assert {r.username for r in await audit.query(action="recipe.approve")} == {"manager"}
+    assert len(await audit.query(action="sign", username="manager")) == 2
+    # Only on the first start.
+    assert await seed_demo(service, **kwargs) == 0  # type: ignore[arg-type]

@@ -130,3 +130,17 @@ def test_alarm_coverage_per_line(plant: PlantConfig) -> None:
     priorities = Counter(ref.alarm.priority for ref in plant.alarms.values())
     assert set(priorities) == {1, 2, 3, 4}
     assert priorities[1] < priorities[3]  # the highest priority stays rare
+
+
+@pytest.mark.req("CTL-036")
+def test_the_demo_recipes_fit_the_demo_plant() -> None:
+    from pathlib import Path
+
+    from hmi.control.recipes import parse_recipes, validate_parameters
+
+    root = Path(__file__).resolve().parents[2] / "assets"
+    plant = load_config(root / "demo-plant.yaml")
+    if "Line1.SpeedSP" not in plant.tags:
+        pytest.skip("the demo plant has no setpoints yet")
+    for recipe in parse_recipes((root / "demo-recipes.yaml").read_text(encoding="utf-8")):
+        validate_parameters(plant, recipe.line, recipe.machine, recipe.parameters)
