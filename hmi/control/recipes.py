@@ -57,6 +57,8 @@ MAX_STRING_VALUE = 200
 GRID_TOLERANCE = 1e-6
 
 Scalar = bool | int | float | str
+VIEW_PERMISSIONS = (Permission.MANAGE_RECIPES, Permission.APPROVE_RECIPE, Permission.DOWNLOAD_RECIPE)
+"""Whoever holds one of these sees the recipe screens."""
 
 
 class RecipeError(ValueError):
@@ -464,6 +466,18 @@ class RecipeService:
         self._clock = clock
         self.writer = writer
         self.signature_required = plant.signatures.recipe_download if signature_required is None else signature_required
+
+    # ----------------------------------------------------------------------------------------- viewing
+    @staticmethod
+    def may_view(ctx: ActionContext) -> bool:
+        """True for the people who work with recipes (manage, approve or download them)."""
+        return any(ctx.can(p) for p in VIEW_PERMISSIONS)
+
+    async def require_view(self, ctx: ActionContext) -> None:
+        """Return when `ctx` may see the recipes; otherwise audit `recipe.view.denied` and raise."""
+        if self.may_view(ctx):
+            return
+        await self._audit.require(ctx, Permission.DOWNLOAD_RECIPE, action="recipe.view", object_type="recipe")
 
     # ------------------------------------------------------------------------------------- writing records
     async def create(

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Role
-from hmi.clock import ManualClock
+from hmi.clock import Clock, ManualClock
 from hmi.config import PlantConfig, parse_config
 from hmi.control.recipes import (
     COMPLETE,
@@ -85,7 +85,7 @@ class FakeOutcome:
 class FakeWriter:
     """Confirms every change except the tags in `fail` (result as given); remembers what it was asked."""
 
-    def __init__(self, cache: TagCache, clock: ManualClock, fail: dict[str, str] | None = None) -> None:
+    def __init__(self, cache: TagCache, clock: Clock, fail: dict[str, str] | None = None) -> None:
         self.cache = cache
         self.clock = clock
         self.fail = fail or {}
@@ -107,7 +107,7 @@ class FakeWriter:
             old = state.value if state else None
             result = self.fail.get(tag, "confirmed")
             if result == "confirmed":
-                put(self.cache, self.clock.now(), **{tag: value})
+                put(self.cache, self.clock(), **{tag: value})
             out.append(FakeOutcome(tag, value, old, result, value if result == "confirmed" else old, f"{tag} failed"))
         return out
 
