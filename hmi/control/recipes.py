@@ -9,6 +9,7 @@ one audit event listing every part and the overall result: complete, partial or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -869,13 +870,32 @@ class RecipeService:
                 signature_id = stored.id
         assert self.writer is not None
         changes = list(parameters_of(version).items())
-        outcomes = await self.writer.write_many(
-            ctx,
-            changes,
-            reason=reason,
-            parent=f"recipe {name} version {version.version}",
-            signature_id=signature_id,
-        )
+        try:
+            outcomes = await self.writer.write_many(
+                ctx,
+                changes,
+                reason=reason,
+                parent=f"recipe {name} version {version.version}",
+                signature_id=signature_id,
+            )
+        except Exception as exc:
+            # Whatever reached the line is unknown: the download is recorded as failed, never left out.
+            failed = DownloadReport(
+                name,
+                version.version,
+                version.id,
+                self._clock(),
+                ctx.username,
+                reason,
+                tuple(
+                    DownloadPart(tag, value, None, "not_confirmed", f"the write service failed: {exc}")
+                    for tag, value in changes
+                ),
+                signature_id,
+            )
+            with contextlib.suppress(Exception):
+                await self._record_download(ctx, failed)
+            raise
         parts = tuple(part_of(o, zone or self.plant.site.zone) for o in outcomes)
         report = DownloadReport(
             name, version.version, version.id, self._clock(), ctx.username, reason, parts, signature_id
