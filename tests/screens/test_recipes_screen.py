@@ -136,3 +136,24 @@ async def test_a_wrong_value_is_refused_on_screen_with_the_fix(hmi: Harness) -> 
     hmi.user.find(marker="recipe-value-L1.SpeedSP").clear().type("450")
     hmi.user.find(marker="recipe-save").click()
     await hmi.user.should_see("Not saved: L1.SpeedSP: 450 bpm is outside the write limits 100 to 400 bpm", retries=50)
+
+
+@pytest.mark.req("CTL-038")
+async def test_a_draft_is_rejected_with_a_reason_and_a_signature(hmi: Harness) -> None:
+    await drafted(hmi)
+    await hmi.user.open("/logout")
+    await hmi.login("max")
+    await hmi.user.open("/recipes/Cola")
+    await hmi.user.should_see(marker="recipe-reject-1", retries=50)
+    hmi.user.find(marker="recipe-reject-1").click()
+    await hmi.user.should_see("Not rejected: give the reason to reject first.")
+    hmi.user.find(marker="recipe-reject-reason-1").type("speed too high")
+    hmi.user.find(marker="recipe-reject-1").click()
+    hmi.sign("max")
+    hmi.user.find(marker="sign-confirm").click()
+    await hmi.user.should_see("Version 1 rejected and signed.", retries=50)
+    await hmi.user.should_see("Rejected because: speed too high")
+    await hmi.user.should_not_see(marker="recipe-download-1")
+    version = await hmi.rt.recipes.version_of("Cola", 1)
+    assert version is not None
+    assert version.status is RecipeStatus.REJECTED
