@@ -24,6 +24,7 @@ from hmi.alarms.service import AlarmService
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
 from hmi.control.recipes import RecipeService
+from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
@@ -95,6 +96,7 @@ class Runtime:
     trend_views: TrendViews = field(init=False)
     recipes: RecipeService = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
+    control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
     start_error: str | None = field(init=False, default=None)
@@ -157,7 +159,6 @@ class Runtime:
         )
         self.history = HistoryQuery(self.db, self.plant)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
-        self.recipes = RecipeService(self.plant, self.db, self.audit, self.signatures, self.cache, self.clock)
         self.sources = []
         self.conditions = {}
         low1, low2, low3 = self.plant.alarm_policy.severity_priorities
@@ -177,6 +178,19 @@ class Runtime:
                 OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock, session_hooks=[monitor])
             )
         self.alarm_service.conditions = dict(self.conditions)
+        self.control = WriteService(
+            self.plant,
+            self.cache,
+            self.board,
+            {source.name: source for source in self.sources},
+            self.audit,
+            self.signatures,
+            self.clock,
+        )
+        # Recipe downloads write through the one write service (CTL-019).
+        self.recipes = RecipeService(
+            self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
+        )
 
     async def start(self) -> None:
         """Database first (fails loudly), then consumers, then the sources that feed them."""
@@ -215,6 +229,8 @@ class Runtime:
         """Reverse order: condition monitors (while their session is up), sources, consumers, database."""
         for monitor in self.conditions.values():
             await monitor.stop()
+        # Owed pulse resets go out while the sources are still connected.
+        await self.control.stop()
         for source in self.sources:
             await source.stop()
         ticker, self._ticker = self._ticker, None

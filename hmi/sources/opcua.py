@@ -26,6 +26,54 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+# The Variant a tag's value is sent as when the node's DataType cannot be read or is abstract (Number, BaseDataType).
+_DEFAULT_VARIANT = {
+    "float": ua.VariantType.Double,
+    "int": ua.VariantType.Int32,
+    "bool": ua.VariantType.Boolean,
+    "string": ua.VariantType.String,
+}
+_INTEGER_VARIANTS = frozenset(
+    {
+        ua.VariantType.SByte,
+        ua.VariantType.Byte,
+        ua.VariantType.Int16,
+        ua.VariantType.UInt16,
+        ua.VariantType.Int32,
+        ua.VariantType.UInt32,
+        ua.VariantType.Int64,
+        ua.VariantType.UInt64,
+    }
+)
+_FLOAT_VARIANTS = frozenset({ua.VariantType.Float, ua.VariantType.Double})
+
+
+class EndpointDown(ConnectionError):
+    """The endpoint has no usable session: nothing was sent. The message names the endpoint."""
+
+    def __init__(self, endpoint: str, url: str, detail: str = "") -> None:
+        self.endpoint = endpoint
+        self.url = url
+        super().__init__(f"endpoint {endpoint} ({url}) is not connected" + (f": {detail}" if detail else ""))
+
+
+def to_variant(value: Any, variant_type: ua.VariantType) -> ua.Variant:
+    """`value` as a Variant of `variant_type`: numbers converted to the node's integer or floating type (a value
+    that does not fit raises ValueError), booleans and text as they are."""
+    if variant_type in _INTEGER_VARIANTS:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"{value!r} is not a whole number")
+            value = int(value)
+        value = int(value)
+    elif variant_type in _FLOAT_VARIANTS:
+        value = float(value)
+    elif variant_type is ua.VariantType.Boolean:
+        value = bool(value)
+    elif variant_type in (ua.VariantType.String, ua.VariantType.LocalizedText):
+        value = str(value) if variant_type is ua.VariantType.String else ua.LocalizedText(str(value))
+    return ua.Variant(value, variant_type)
+
 
 def _utc(ts: datetime | None) -> datetime | None:
     # asyncua returns naive UTC datetimes for some fields; the core only deals in aware UTC.
@@ -124,6 +172,7 @@ class OpcUaSource:
         on_reconnect: Callable[[], None] | None = None,
         queue_size: int = 200_000,
         session_hooks: Sequence[SessionHook] = (),
+        request_timeout_s: float | None = None,
     ) -> None:
         self.name = endpoint.name
         self.endpoint = endpoint
@@ -145,6 +194,10 @@ class OpcUaSource:
         self._stopping = False
         self._skew_tolerance = endpoint.clock_skew_tolerance_s
         self._skewed = False
+        # The Variant type of each written node, read from its DataType once per session.
+        self._variants: dict[str, ua.VariantType] = {}
+        # Write, Call and Read of people's actions wait at most this long (the client's own timeout also applies).
+        self.request_timeout_s = request_timeout_s or max(2.0, endpoint.stale_after_s)
         self.connects = 0
         self._board.set(EndpointStatus(self.name, endpoint.url, False, clock(), "connecting"))
 
@@ -225,6 +278,7 @@ class OpcUaSource:
                 mode=getattr(ua.MessageSecurityMode, sec.mode),
             )
         await asyncio.wait_for(client.connect(), timeout=max(3.0, ep.stale_after_s * 2))
+        self._variants.clear()
         client.uaclient.observer = _StateObserver(self._on_client_state, self._on_recreated)
         await self._subscribe(client)
         await self._read_all(client)
@@ -374,6 +428,123 @@ class OpcUaSource:
     def connected(self) -> bool:
         """True while the session is up."""
         return self._connected
+
+    # ------------------------------------------------------------------------------ writes, calls, reads
+    def _live_client(self) -> Client:
+        client = self._client
+        if client is None or not self._connected or self._stopping:
+            status = self._board.get(self.name)
+            raise EndpointDown(self.name, self.endpoint.url, status.detail if status is not None else "")
+        return client
+
+    async def _request(self, call: Any) -> Any:
+        """Await one service request, bounded by `request_timeout_s`; a broken channel is EndpointDown."""
+        try:
+            return await asyncio.wait_for(call, timeout=self.request_timeout_s)
+        except TimeoutError:
+            raise TimeoutError(
+                f"endpoint {self.name} ({self.endpoint.url}) did not answer within {self.request_timeout_s:g} s"
+            ) from None
+        except ua.UaStatusCodeError:
+            raise
+        except (ConnectionError, OSError) as exc:
+            raise EndpointDown(self.name, self.endpoint.url, _describe(exc)) from exc
+
+    def variant_type(self, tag: Tag) -> ua.VariantType | None:
+        """The Variant type values of `tag` are sent as, once learnt from the node (None before the first write)."""
+        return self._variants.get(tag.node_id)
+
+    async def _learn_variants(self, client: Client, tags: Sequence[Tag]) -> None:
+        """Read the DataType of the nodes not known yet, in one Read; abstract or unreadable types fall back to
+        the tag's configured type."""
+        unknown = list(dict.fromkeys(t.node_id for t in tags if t.node_id not in self._variants))
+        if not unknown:
+            return
+        by_id = {t.node_id: t for t in tags}
+        node_ids = [client.get_node(n).nodeid for n in unknown]
+        values = await self._request(client.uaclient.read_attributes(node_ids, ua.AttributeIds.DataType))
+        for node_id, dv in zip(unknown, values, strict=True):
+            fallback = _DEFAULT_VARIANT[by_id[node_id].data_type]
+            variant = fallback
+            dtype = (
+                dv.Value.Value if dv.Value is not None and (dv.StatusCode is None or dv.StatusCode.is_good()) else None
+            )
+            if isinstance(dtype, ua.NodeId):
+                if dtype.NamespaceIndex == 0 and isinstance(dtype.Identifier, int) and 1 <= dtype.Identifier <= 21:
+                    variant = ua.VariantType(dtype.Identifier)
+                else:
+                    with contextlib.suppress(Exception):
+                        variant = await self._request(client.get_node(node_id).read_data_type_as_variant_type())
+            if variant in (ua.VariantType.Variant, ua.VariantType.Null):
+                variant = fallback
+            self._variants[node_id] = variant
+
+    async def write(self, items: Sequence[tuple[Tag, Any]]) -> list[int]:
+        """Write each (tag, value) in one OPC UA Write (IEC 62541-4 §5.10.4); the StatusCode value per item.
+
+        Values are sent as the node's DataType (read once and cached), so a Float or Int16 node gets a Float or
+        Int16 Variant. No timestamps are sent: the server stamps the value. EndpointDown when there is no session
+        (nothing sent); TimeoutError when the server did not answer in time (the write may or may not have happened).
+        A value that does not fit its node's type gets BadTypeMismatch without being sent.
+        """
+        if not items:
+            return []
+        client = self._live_client()
+        await self._learn_variants(client, [tag for tag, _ in items])
+        results: list[int | None] = [None] * len(items)
+        params = ua.WriteParameters()
+        sent: list[int] = []
+        for i, (tag, value) in enumerate(items):
+            vt = self._variants.get(tag.node_id, _DEFAULT_VARIANT[tag.data_type])
+            try:
+                variant = to_variant(value, vt)
+            except (TypeError, ValueError):
+                results[i] = ua.StatusCodes.BadTypeMismatch
+                continue
+            item = ua.WriteValue()
+            item.NodeId = client.get_node(tag.node_id).nodeid
+            item.AttributeId = ua.AttributeIds.Value
+            item.Value = ua.DataValue(variant)
+            params.NodesToWrite.append(item)
+            sent.append(i)
+        if sent:
+            try:
+                codes = await self._request(client.uaclient.write(params))
+                for i, code in zip(sent, codes, strict=True):
+                    results[i] = code.value
+            except ua.UaStatusCodeError as exc:
+                # The whole service was refused (e.g. BadTooManyOperations, BadSessionIdInvalid): every item was.
+                for i in sent:
+                    results[i] = exc.code
+        return [ua.StatusCodes.BadInternalError if r is None else r for r in results]
+
+    async def call(self, object_id: str, method_id: str, args: Sequence[tuple[str, Any]]) -> tuple[int, list[Any]]:
+        """Call one OPC UA method (IEC 62541-4 §5.11.2) with (data_type, value) arguments, data_type one of float,
+        int, bool, string; returns the StatusCode value and the output values. EndpointDown / TimeoutError as
+        for `write`."""
+        client = self._live_client()
+        request = ua.CallMethodRequest()
+        request.ObjectId = client.get_node(object_id).nodeid
+        request.MethodId = client.get_node(method_id).nodeid
+        request.InputArguments = [to_variant(value, _DEFAULT_VARIANT[data_type]) for data_type, value in args]
+        try:
+            results = await self._request(client.uaclient.call([request]))
+        except ua.UaStatusCodeError as exc:
+            return exc.code, []
+        result = results[0]
+        outputs = [v.Value for v in (result.OutputArguments or [])]
+        return result.StatusCode.value, outputs
+
+    async def read(self, tags: Sequence[Tag]) -> list[TagState]:
+        """Read the current values of `tags` in one OPC UA Read (the cache is not changed); EndpointDown /
+        TimeoutError as for `write`."""
+        if not tags:
+            return []
+        client = self._live_client()
+        node_ids = [client.get_node(t.node_id).nodeid for t in tags]
+        values = await self._request(client.uaclient.read_attributes(node_ids, ua.AttributeIds.Value))
+        received = self._clock()
+        return [to_state(tag, dv, received, self._skew_tolerance) for tag, dv in zip(tags, values, strict=True)]
 
 
 def _describe(exc: BaseException) -> str:

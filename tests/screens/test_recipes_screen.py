@@ -13,7 +13,6 @@ from hmi.config import PlantConfig, parse_config
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from hmi.store.models import RecipeStatus
-from tests.integration.test_recipes import FakeWriter
 from tests.opcua_server import SmallServer, free_port
 from tests.plant_fixture import INITIAL, PLANT_YAML
 from tests.screens.conftest import PASSWORD, USERS, Harness, set_value, simulated_user, table_rows
@@ -90,7 +89,8 @@ async def test_engineer_drafts_manager_approves_with_signature_lead_downloads(hm
     assert version is not None
     assert version.status is RecipeStatus.APPROVED
     # The lead sees the version in force on the list and downloads it after seeing the difference.
-    rt.recipes.writer = FakeWriter(rt.cache, rt.clock, fail={"L1.M1.TempSP": "server_refused"})
+    # Through the real write service to the OPC UA server, which refuses the temperature setpoint.
+    await hmi.server.nodes["L1.M1.TempSP"].set_writable(False)
     await hmi.user.open("/logout")
     await hmi.login("lena")
     await hmi.user.open("/recipes")
