@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 import os
 import secrets
 import socket
@@ -233,7 +234,11 @@ def handle_demo(args: argparse.Namespace) -> int:
                 await runtime.users.create_user(
                     name, password, role, full_name=f"Demo {role.value}", enforce_policy=False
                 )
-        await seed_recipes(runtime, password)
+        try:
+            await seed_recipes(runtime, password)
+        except Exception:
+            # The demo's recipes are a nicety: the HMI starts without them.
+            logging.getLogger(__name__).exception("the demo recipes could not be set up")
         if args.history_hours > 0 and await history_is_empty(runtime.db):
             # In the background: the screens are usable at once and the past fills in within half a minute.
             fill = Backfill(plant, hours=args.history_hours, now=runtime.clock(), seed=args.seed)
