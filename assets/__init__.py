@@ -1,4 +1,4 @@
-"""Files the package ships: the demo plant and the screens' style sheet, installed as the package `hmi.assets`.
+"""Files the package ships: the demo plant, its recipes and the screens' style sheet (the package `hmi.assets`).
 
 The repository keeps them in its top-level assets/ folder; pyproject.toml maps that folder onto `hmi.assets`, so a
 wheel and an editable install find them the same way, through importlib.resources, from any working directory.
@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 DEMO_PLANT = "demo-plant.yaml"
+DEMO_RECIPES = "demo-recipes.yaml"
 STYLE_SHEET = "hmi.css"
 
 

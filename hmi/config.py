@@ -417,6 +417,7 @@ class SignaturePolicy(_Model):
     out_of_service: bool = True
     sign_note: bool = True
     handover: bool = True
+    recipe_download: bool = Field(True, description="downloading an approved recipe to the line needs a signature")
 
 
 class DowntimeReason(_Model):

@@ -23,6 +23,7 @@ from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
+from hmi.control.recipes import RecipeService
 from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
@@ -93,6 +94,7 @@ class Runtime:
     history: HistoryQuery = field(init=False)  # reads the database historian
     oee: OeeService = field(init=False)
     trend_views: TrendViews = field(init=False)
+    recipes: RecipeService = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
@@ -184,6 +186,10 @@ class Runtime:
             self.audit,
             self.signatures,
             self.clock,
+        )
+        # Recipe downloads write through the one write service (CTL-019).
+        self.recipes = RecipeService(
+            self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
         )
 
     async def start(self) -> None:

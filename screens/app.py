@@ -25,6 +25,7 @@ from screens.login import login_page, logout
 from screens.notes import notes_page
 from screens.oee import oee_page
 from screens.overview import overview_page
+from screens.recipes import recipe_page, recipes_page
 from screens.trends import trends_page
 from screens.users import users_page
 
@@ -146,6 +147,14 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/handover")
     async def _handover() -> None:
         await show(rt, lambda ctx: handover_page(rt, ctx))
+
+    @ui.page("/recipes")
+    async def _recipes() -> None:
+        await show(rt, lambda ctx: recipes_page(rt, ctx))
+
+    @ui.page("/recipes/{name}")
+    async def _recipe(name: str) -> None:
+        await show(rt, lambda ctx: recipe_page(rt, ctx, name))
 
     @ui.page("/journal")
     async def _journal() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 import os
 import secrets
 import socket
@@ -186,6 +187,22 @@ def demo_plant(port: int) -> PlantConfig:
     return PlantConfig.model_validate({**fields, "endpoints": endpoints})
 
 
+async def seed_recipes(runtime: Any, password: str) -> int:
+    """The demo recipes on a first start: drafts by the demo engineer, approved and signed by the demo manager."""
+    from hmi import assets
+    from hmi.access.context import ActionContext
+    from hmi.control.recipes import seed_demo
+
+    people = []
+    for name in ("engineer", "manager"):
+        user = await runtime.users.get(name)
+        if user is None or user.id is None:
+            return 0
+        people.append(ActionContext(user.id, user.username, user.full_name, user.role, station="demo"))
+    text = await asyncio.to_thread(assets.read_text, assets.DEMO_RECIPES)
+    return await seed_demo(runtime.recipes, text=text, author=people[0], approver=people[1], approver_password=password)
+
+
 def handle_demo(args: argparse.Namespace) -> int:
     """Simulator + HMI + SQLite + demo accounts, in one process."""
     prepared = _prepare(args)
@@ -217,6 +234,11 @@ def handle_demo(args: argparse.Namespace) -> int:
                 await runtime.users.create_user(
                     name, password, role, full_name=f"Demo {role.value}", enforce_policy=False
                 )
+        try:
+            await seed_recipes(runtime, password)
+        except Exception:
+            # The demo's recipes are a nicety: the HMI starts without them.
+            logging.getLogger(__name__).exception("the demo recipes could not be set up")
         if args.history_hours > 0 and await history_is_empty(runtime.db):
             # In the background: the screens are usable at once and the past fills in within half a minute.
             fill = Backfill(plant, hours=args.history_hours, now=runtime.clock(), seed=args.seed)

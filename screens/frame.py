@@ -11,6 +11,7 @@ from nicegui import ui
 from hmi.access.context import ActionContext
 from hmi.access.roles import Permission, Role
 from hmi.alarms.engine import Alarm
+from hmi.control.recipes import VIEW_PERMISSIONS
 from hmi.runtime import Runtime
 from hmi.sources.base import EndpointStatus
 from screens.annunciation import AnnunciatorWidget
@@ -29,13 +30,17 @@ NAV = (
     ("OEE", "/oee"),
     ("Shift log", "/notes"),
     ("Handover", "/handover"),
+    ("Recipes", "/recipes"),
     ("Journal", "/journal"),
     ("KPIs", "/kpi"),
     ("Audit", "/audit"),
     ("Users", "/users"),
 )
-# Entries only some roles reach; the page itself checks again (and audits a refusal).
-NAV_NEEDS = {"/users": Permission.MANAGE_USERS}
+# Entries only some roles reach (any one of the permissions); the page itself checks again (and audits a refusal).
+NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
+    "/users": (Permission.MANAGE_USERS,),
+    "/recipes": VIEW_PERMISSIONS,
+}
 # Who is told about records the database refused (set aside in quarantine): the people who can repair them.
 QUARANTINE_ROLES = frozenset({Role.ENGINEER, Role.ADMIN})
 
@@ -108,7 +113,7 @@ class Header:
             ui.label(rt.plant.site.name).classes("text-lg font-bold")
             with ui.row().classes("hmi-nav gap-1"):
                 for text, href in NAV:
-                    if href in NAV_NEEDS and not ctx.can(NAV_NEEDS[href]):
+                    if href in NAV_NEEDS and not any(ctx.can(p) for p in NAV_NEEDS[href]):
                         continue
                     nav = ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps color=white")
                     if text == title:

@@ -32,12 +32,17 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_STATIONS = "manage_stations"
     ASSIGN_DOWNTIME = "assign_downtime"
+    MANAGE_RECIPES = "manage_recipes"
+    APPROVE_RECIPE = "approve_recipe"
+    DOWNLOAD_RECIPE = "download_recipe"
 
 
 # Managers watch and analyse; acknowledging is for the people at the line. Shelving is a shift lead's call;
 # taking an alarm out of service is a bigger decision (ISA-18.2 / IEC 62682) for engineers, managers and the
 # administrator. Engineers (maintenance, process) may work on alarms and read the records but not run a shift.
 # Downtime reasons are given by the people at the line (and the engineers who fixed the stop), not from the office.
+# Recipes (ISA-88): engineers write them; an engineer or a manager other than the author approves them (four eyes);
+# the shift lead or an engineer downloads an approved one to the line.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(
         {
@@ -58,6 +63,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RESET_LATCHED,
             Permission.SIGN_HANDOVER,
             Permission.ASSIGN_DOWNTIME,
+            Permission.DOWNLOAD_RECIPE,
         }
     ),
     Role.ENGINEER: frozenset(
@@ -72,6 +78,9 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_AUDIT,
             Permission.VIEW_KPI,
             Permission.ASSIGN_DOWNTIME,
+            Permission.MANAGE_RECIPES,
+            Permission.APPROVE_RECIPE,
+            Permission.DOWNLOAD_RECIPE,
         }
     ),
     Role.MANAGER: frozenset(
@@ -81,6 +90,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EXPORT_AUDIT,
             Permission.VIEW_KPI,
             Permission.REMOVE_FROM_SERVICE,
+            Permission.APPROVE_RECIPE,
         }
     ),
     Role.ADMIN: frozenset(

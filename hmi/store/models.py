@@ -268,6 +268,57 @@ class Handover(SQLModel, table=True):
     action_id: str = Field(max_length=64, index=True)
 
 
+class RecipeStatus(StrEnum):
+    """Where a recipe version stands (ISA-88 master recipe life cycle, reduced to what an HMI needs)."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SUPERSEDED = "superseded"
+    REJECTED = "rejected"
+
+
+class Recipe(SQLModel, table=True):
+    """A named set of parameter values for one line or one machine of a line (ISA-88 recipe); its values live in
+    versions. Never changed or deleted once saved: a new description is a new recipe."""
+
+    __tablename__ = "recipes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True, index=True)
+    line: str = Field(max_length=120, index=True)
+    machine: str = Field(default="", max_length=120, description="empty: the recipe targets the whole line")
+    description: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _utc()
+    created_by: str = Field(max_length=64)
+    action_id: str = Field(max_length=64, index=True)
+
+
+class RecipeVersion(SQLModel, table=True):
+    """One version of a recipe: its parameters ({tag: value}) are frozen when it is saved (the database refuses any
+    change to them); only its status moves, draft -> approved or rejected, approved -> superseded."""
+
+    __tablename__ = "recipe_versions"
+    __table_args__ = (sa.UniqueConstraint("recipe_id", "version", name="uq_recipe_versions_recipe_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipe_id: int = Field(foreign_key="recipes.id", index=True)
+    version: int
+    parameters: str = Field(sa_type=sa.Text, description="{tag: value} as sorted JSON")
+    content_hash: str = Field(max_length=64, description="SHA-256 of the version's content (recipe_content)")
+    note: str = Field(default="", sa_type=sa.Text, description="what changed and why, by the author")
+    author_id: int | None = Field(default=None, foreign_key="users.id")
+    author: str = Field(max_length=64)
+    created_at: datetime = _utc(index=True)
+    action_id: str = Field(max_length=64, index=True)
+    status: RecipeStatus = Field(default=RecipeStatus.DRAFT, sa_type=EnumText(RecipeStatus, 16))
+    # The decision on the draft: who approved (or rejected) it, when (server clock), and the signature.
+    approver: str | None = Field(default=None, max_length=64)
+    approver_id: int | None = Field(default=None, foreign_key="users.id")
+    approved_at: datetime | None = _utc(nullable=True)
+    signature_id: int | None = Field(default=None, foreign_key="signatures.id")
+    reject_reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
 class AuditEntry(SQLModel, table=True):
     """One append-only audit row; `row_hash` chains it to the row before so any later edit is detectable."""
 
@@ -310,7 +361,7 @@ class ConfigSnapshot(SQLModel, table=True):
     text: str = Field(sa_type=sa.Text)
 
 
-APPEND_ONLY_TABLES = ("audit_entries", "alarm_events", "acknowledgements", "signatures")
+APPEND_ONLY_TABLES = ("audit_entries", "alarm_events", "acknowledgements", "signatures", "recipes")
 """Tables whose rows are records (21 CFR 11.10(e), ISA-18.2 §16 alarm history): the database refuses UPDATE and
 DELETE (and TRUNCATE on PostgreSQL). The application only ever inserts into them."""
 
@@ -318,6 +369,61 @@ _AUDIT_MESSAGE = "audit_entries is append-only: audit rows are never changed or 
 # The audit table's function keeps its original text so databases of earlier versions do not see it as changed.
 _PG_AUDIT_FUNCTION = "hmi_audit_append_only"
 _PG_RECORDS_FUNCTION = "hmi_records_append_only"
+_PG_RECIPE_FUNCTION = "hmi_recipe_versions_frozen"
+# Recipe versions: never deleted; their content never changes; their status only moves forward.
+_RECIPE_FROZEN = (
+    "id",
+    "recipe_id",
+    "version",
+    "parameters",
+    "content_hash",
+    "note",
+    "author_id",
+    "author",
+    "created_at",
+    "action_id",
+)
+_RECIPE_DECISION = ("approver", "approver_id", "approved_at", "signature_id", "reject_reason")
+_RECIPE_MESSAGE = (
+    "recipe_versions are frozen: a version is never deleted, its parameters never change, and its status only "
+    "moves draft -> approved or rejected, approved -> superseded"
+)
+
+
+def _recipe_sqlite_triggers() -> list[tuple[str, str]]:
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _RECIPE_FROZEN)
+    kept = " AND ".join(f"OLD.{c} IS NEW.{c}" for c in _RECIPE_DECISION)
+    allowed = (
+        "(OLD.status = 'draft' AND NEW.status IN ('approved', 'rejected')) OR "
+        f"(OLD.status = 'approved' AND NEW.status = 'superseded' AND {kept})"
+    )
+    raise_ = f"BEGIN SELECT RAISE(ABORT, '{_RECIPE_MESSAGE}'); END"
+    return [
+        (
+            "recipe_versions_frozen",
+            f"CREATE TRIGGER recipe_versions_frozen BEFORE UPDATE ON recipe_versions "
+            f"WHEN {changed} OR NOT ({allowed}) {raise_}",
+        ),
+        (
+            "recipe_versions_no_delete",
+            f"CREATE TRIGGER recipe_versions_no_delete BEFORE DELETE ON recipe_versions {raise_}",
+        ),
+    ]
+
+
+def _recipe_pg_function() -> str:
+    new = ", ".join(f"NEW.{c}" for c in _RECIPE_FROZEN)
+    old = ", ".join(f"OLD.{c}" for c in _RECIPE_FROZEN)
+    new_d = ", ".join(f"NEW.{c}" for c in _RECIPE_DECISION)
+    old_d = ", ".join(f"OLD.{c}" for c in _RECIPE_DECISION)
+    return (
+        f"CREATE OR REPLACE FUNCTION {_PG_RECIPE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF TG_OP = 'UPDATE' AND "
+        f"({new}) IS NOT DISTINCT FROM ({old}) AND ("
+        "(OLD.status = 'draft' AND NEW.status IN ('approved', 'rejected')) OR "
+        f"(OLD.status = 'approved' AND NEW.status = 'superseded' AND ({new_d}) IS NOT DISTINCT FROM ({old_d}))"
+        f") THEN RETURN NEW; END IF; RAISE EXCEPTION '{_RECIPE_MESSAGE}'; END $$"
+    )
 
 
 def _sqlite_trigger(table: str, op: str) -> tuple[str, str]:
@@ -338,9 +444,14 @@ def append_only_guards(dialect: str) -> dict[str, str]:
             guards.update({_sqlite_trigger(table, op)[0]: table for op in ("UPDATE", "DELETE")})
         elif dialect == "postgresql":
             guards.update({f"{table}_append_only": table, f"{table}_no_truncate": table})
+    if dialect == "sqlite":
+        guards.update({name: "recipe_versions" for name, _ in _recipe_sqlite_triggers()})
+    elif dialect == "postgresql":
+        guards.update({"recipe_versions_frozen": "recipe_versions", "recipe_versions_no_truncate": "recipe_versions"})
     if dialect == "postgresql":
         guards[f"function {_PG_AUDIT_FUNCTION}()"] = "audit_entries"
         guards[f"function {_PG_RECORDS_FUNCTION}()"] = APPEND_ONLY_TABLES[1]
+        guards[f"function {_PG_RECIPE_FUNCTION}()"] = "recipe_versions"
     return guards
 
 
@@ -353,6 +464,8 @@ def append_only_ddl(dialect: str) -> list[str]:
                 name, create = _sqlite_trigger(table, op)
                 # Dropped and created every start: a same-named trigger that does nothing must not survive.
                 statements += [f"DROP TRIGGER IF EXISTS {name}", create]
+        for name, create in _recipe_sqlite_triggers():
+            statements += [f"DROP TRIGGER IF EXISTS {name}", create]
         return statements
     if dialect != "postgresql":
         return statements
@@ -374,6 +487,15 @@ def append_only_ddl(dialect: str) -> list[str]:
             f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only",
             f"ALTER TABLE {table} ENABLE TRIGGER {table}_no_truncate",
         ]
+    statements += [
+        _recipe_pg_function(),
+        "CREATE OR REPLACE TRIGGER recipe_versions_frozen BEFORE UPDATE OR DELETE ON recipe_versions "
+        f"FOR EACH ROW EXECUTE FUNCTION {_PG_RECIPE_FUNCTION}()",
+        "CREATE OR REPLACE TRIGGER recipe_versions_no_truncate BEFORE TRUNCATE ON recipe_versions "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {_PG_RECORDS_FUNCTION}()",
+        "ALTER TABLE recipe_versions ENABLE TRIGGER recipe_versions_frozen",
+        "ALTER TABLE recipe_versions ENABLE TRIGGER recipe_versions_no_truncate",
+    ]
     return statements
 
 
@@ -387,7 +509,7 @@ def append_only_definitions_sql(dialect: str) -> str:
         "WHERE NOT t.tgisinternal AND n.nspname = current_schema() "
         "UNION ALL SELECT 'function ' || p.proname || '()', p.prosrc FROM pg_proc p "
         "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() "
-        f"AND p.proname IN ('{_PG_AUDIT_FUNCTION}', '{_PG_RECORDS_FUNCTION}')"
+        f"AND p.proname IN ('{_PG_AUDIT_FUNCTION}', '{_PG_RECORDS_FUNCTION}', '{_PG_RECIPE_FUNCTION}')"
     )
 
 

@@ -71,9 +71,22 @@ station.register        . . . . x
 station.disable         . . . . x
 station.enrol           . . . . x
 station.revoke          . . . . x
+recipe.create           . . x . .
+recipe.approve          . . x x .
+recipe.download         . x x . .
 """
 # Checked only (their services belong to other modules); done means "no refusal", no row of its own.
-CHECK_ONLY = {"screen.view", "kpi.view", "handover.sign", "audit.view", "audit.export"}
+CHECK_ONLY = {
+    "screen.view",
+    "kpi.view",
+    "handover.sign",
+    "audit.view",
+    "audit.export",
+    # Recipes: walked through the service in tests/integration/test_recipes.py (CTL-037).
+    "recipe.create",
+    "recipe.approve",
+    "recipe.download",
+}
 ROLES = (Role.OPERATOR, Role.LEAD, Role.ENGINEER, Role.MANAGER, Role.ADMIN)
 
 
@@ -239,6 +252,9 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         "station.disable": station_disable,
         "station.enrol": station_enrol,
         "station.revoke": station_revoke,
+        "recipe.create": check(Permission.MANAGE_RECIPES, "recipe.create"),
+        "recipe.approve": check(Permission.APPROVE_RECIPE, "recipe.approve"),
+        "recipe.download": check(Permission.DOWNLOAD_RECIPE, "recipe.download"),
     }
 
 

@@ -167,3 +167,15 @@ def test_the_demo_shows_every_control_path(plant: PlantConfig) -> None:
     assert pulse is not None
     assert (pulse.tag, pulse.value, pulse.pulse_s, pulse.reset) == ("Line1.Capper.JamReset", True, 1, False)
     assert plant.tags["Line1.Capper.TorqueSP"].tag.write is not None
+
+
+@pytest.mark.req("CTL-036")
+def test_the_demo_recipes_fit_the_demo_plant() -> None:
+    from pathlib import Path
+
+    from hmi.control.recipes import parse_recipes, validate_parameters
+
+    root = Path(__file__).resolve().parents[2] / "assets"
+    plant = load_config(root / "demo-plant.yaml")
+    for recipe in parse_recipes((root / "demo-recipes.yaml").read_text(encoding="utf-8")):
+        validate_parameters(plant, recipe.line, recipe.machine, recipe.parameters)

@@ -23,6 +23,9 @@ export_audit       . . . x x
 manage_users       . . . . x
 manage_stations    . . . . x
 assign_downtime    x x x . .
+manage_recipes     . . x . .
+approve_recipe     . . x x .
+download_recipe    . x x . .
 """
 ROLES = (Role.OPERATOR, Role.LEAD, Role.ENGINEER, Role.MANAGER, Role.ADMIN)
 

@@ -1,0 +1,531 @@
+"""Recipes (ISA-88): the list per line, a recipe's version history with its approvals, the draft form, approve and
+reject with a signature, the download with its difference table and per-parameter report, and the download log
+with CSV and PDF export. Every text from a record is shown as text (labels and table cells), never as HTML."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from nicegui import ui
+
+from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.roles import Permission
+from hmi.control.recipes import (
+    RESULT_WORDS,
+    DownloadReport,
+    RecipeSummary,
+    downloads_csv,
+    downloads_pdf,
+    parameters_of,
+    target_tags,
+)
+from hmi.records.signatures import APPROVED, SignatureRequest
+from hmi.runtime import Runtime
+from hmi.store.database import DatabaseUnavailable
+from hmi.store.models import Recipe, RecipeStatus, RecipeVersion
+from screens.fmt import local_time
+from screens.frame import frame
+from screens.outcome import attempt
+from screens.restricted import Restriction, permitted
+from screens.session import command
+from screens.signature_dialog import SignatureDialog, SignatureFields
+from screens.testid import testid
+from screens.widgets import column
+
+RECIPE_VIEWERS = Restriction(
+    check=lambda rt, ctx: rt.recipes.require_view(ctx),
+    refused=lambda ctx, _: (
+        f"Your role ({ctx.role.value}) does not work with recipes; leads, engineers and managers do."
+    ),
+    unavailable="The recipes cannot be shown",
+    testid="recipes-denied",
+)
+
+LOG_COLUMNS: list[dict[str, Any]] = [
+    column("time", "Time (plant)", sortable=True),
+    column("user", "User", sortable=True),
+    column("recipe", "Recipe", sortable=True),
+    column("version", "Version"),
+    column("result", "Result", sortable=True),
+    column("confirmed", "Confirmed"),
+    column("reason", "Reason"),
+]
+DIFF_COLUMNS: list[dict[str, Any]] = [
+    column("tag", "Tag"),
+    column("current", "Current"),
+    column("recipe", "Recipe value"),
+    column("unit", "Unit"),
+    column("limits", "Limits"),
+    column("change", "Change"),
+]
+REPORT_COLUMNS: list[dict[str, Any]] = [
+    column("tag", "Tag"),
+    column("requested", "Written"),
+    column("result", "Result"),
+    column("message", "What the server said"),
+]
+PARAM_COLUMNS: list[dict[str, Any]] = [column("tag", "Tag"), column("value", "Value"), column("unit", "Unit")]
+TOUCH = "min-h-[48px] text-base"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _version_line(v: RecipeVersion, zone: Any) -> str:
+    text = f"Version {v.version} · {v.status.value} · written by {v.author} {local_time(v.created_at, zone, date=True)}"
+    if v.status is not RecipeStatus.DRAFT and v.approver:
+        verb = "rejected" if v.status is RecipeStatus.REJECTED else "approved"
+        text += f" · {verb} by {v.approver} {local_time(v.approved_at, zone, date=True)}"
+    return text
+
+
+async def recipes_page(rt: Runtime, ctx: ActionContext) -> None:
+    """The recipe list: permission checked (and a refusal audited) before anything shows."""
+    with frame(rt, ctx, "Recipes"):
+        ui.label("Recipes").classes("hmi-title")
+        if not await permitted(rt, ctx, RECIPE_VIEWERS):
+            return
+        await RecipeList(rt, ctx).show()
+
+
+async def recipe_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
+    """One recipe: its versions, decisions, download and log."""
+    with frame(rt, ctx, "Recipes"):
+        if not await permitted(rt, ctx, RECIPE_VIEWERS):
+            return
+        recipe = await rt.recipes.get(name)
+        if recipe is None:
+            testid(ui.label(f"There is no recipe {name!r}.").classes("hmi-title"), "recipe-missing")
+            ui.button("All recipes", on_click=lambda: ui.navigate.to("/recipes")).classes(TOUCH)
+            return
+        screen = RecipeScreen(rt, ctx, recipe)
+        await screen.show()
+
+
+class DownloadLog:
+    """The download log (of one recipe or all), newest first, with CSV and PDF export."""
+
+    def __init__(self, rt: Runtime, recipe: str | None = None) -> None:
+        self.rt = rt
+        self.recipe = recipe
+        self.zone = rt.plant.site.zone
+        with ui.row().classes("items-center gap-3"):
+            ui.label("Download log").classes("font-bold")
+            testid(
+                ui.button("Export CSV", on_click=command(rt, lambda a: self.export(a, "csv"))).props("outline"),
+                "recipe-log-csv",
+            ).classes(TOUCH)
+            testid(
+                ui.button("Export PDF", on_click=command(rt, lambda a: self.export(a, "pdf"))).props("outline"),
+                "recipe-log-pdf",
+            ).classes(TOUCH)
+        self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "recipe-log-status")
+        self.table = testid(
+            ui.table(columns=LOG_COLUMNS, rows=[], row_key="id").classes("w-full").props("flat bordered"),
+            "recipe-log",
+        )
+
+    async def show(self) -> None:
+        """Read the log again."""
+        try:
+            reports = await self.rt.recipes.downloads(self.recipe)
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"The download log cannot be read: {exc}")
+            return
+        self.table.rows = [
+            {
+                "id": r.audit_id,
+                "time": local_time(r.at, self.zone, date=True),
+                "user": r.username,
+                "recipe": r.recipe,
+                "version": r.version,
+                "result": r.result,
+                "confirmed": f"{sum(p.confirmed for p in r.parts)} of {len(r.parts)}",
+                "reason": r.reason,
+            }
+            for r in reports
+        ]
+        self.table.update()
+
+    async def export(self, actor: ActionContext, fmt: str) -> None:
+        """The log as CSV or PDF, recorded in the audit trail before the file leaves."""
+        try:
+            await self.rt.recipes.require_view(actor)
+            reports = await self.rt.recipes.downloads(self.recipe, limit=self.rt.plant.limits.export_max_rows)
+        except (PermissionDenied, DatabaseUnavailable) as exc:
+            self.status.set_text(f"Not exported: {exc}")
+            return
+        name = f"recipe-downloads{'-' + self.recipe if self.recipe else ''}"
+        if fmt == "csv":
+            text = await asyncio.to_thread(downloads_csv, reports, self.zone)
+            content, filename, media = text.encode("utf-8-sig"), f"{name}.csv", "text/csv"
+        else:
+            printed = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
+            content = await asyncio.to_thread(
+                lambda: downloads_pdf(
+                    reports,
+                    site=self.rt.plant.site.name,
+                    zone=self.zone,
+                    generated_by=printed,
+                    generated_at=self.rt.clock(),
+                )
+            )
+            filename, media = f"{name}.pdf", "application/pdf"
+        try:
+            await self.rt.audit.record(
+                actor,
+                "recipe.log.export",
+                "recipe",
+                self.recipe or "",
+                new_value={"format": fmt},
+                detail=f"{len(reports)} downloads to {filename}",
+            )
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"Not exported: {exc}")
+            return
+        ui.download.content(content, filename, media)
+        self.status.set_text(f"Exported {len(reports)} downloads.")
+
+
+class RecipeList:
+    """Per line: each recipe with its approved version and the drafts awaiting approval; the create form."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.zone = rt.plant.site.zone
+        self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "recipes-status")
+        self.listing = testid(ui.column().classes("w-full max-w-5xl gap-2"), "recipe-list")
+        if ctx.can(Permission.MANAGE_RECIPES):
+            self._create_form()
+        self.log = DownloadLog(rt)
+
+    def _create_form(self) -> None:
+        targets: dict[str, str] = {}
+        for _, line in self.rt.plant.lines():
+            if target_tags(self.rt.plant, line.name):
+                targets[line.name] = f"line {line.name}"
+            for machine in line.machines:
+                if target_tags(self.rt.plant, line.name, machine.name):
+                    targets[f"{line.name}/{machine.name}"] = f"line {line.name}, machine {machine.name}"
+        with ui.column().classes("hmi-panel p-3 w-full max-w-3xl gap-2"):
+            ui.label("New recipe").classes("font-bold")
+            if not targets:
+                ui.label("No line has writable tags: give setpoints a write rule in the plant file first.")
+                return
+            with ui.row().classes("items-end gap-3 w-full"):
+                self.new_name = testid(ui.input("Name").classes("w-56"), "recipe-new-name")
+                self.new_target = testid(
+                    ui.select(targets, value=next(iter(targets)), label="Line or machine").classes("w-64"),
+                    "recipe-new-target",
+                )
+            self.new_description = testid(ui.input("Description").classes("w-full"), "recipe-new-description")
+            testid(ui.button("Create recipe", on_click=command(self.rt, self.create)), "recipe-create").classes(TOUCH)
+
+    async def create(self, actor: ActionContext) -> None:
+        """Create the recipe and open it, where its first draft is written."""
+        line, _, machine = (self.new_target.value or "").partition("/")
+        name = (self.new_name.value or "").strip()
+        recipe = await attempt(
+            self.status,
+            "created",
+            self.rt.recipes.create(actor, name, line, machine, self.new_description.value or ""),
+        )
+        if recipe is not None:
+            ui.navigate.to(f"/recipes/{recipe.name}")
+
+    async def show(self) -> None:
+        """Read the recipes and the log."""
+        try:
+            summaries = await self.rt.recipes.summaries()
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"The recipes cannot be read: {exc}")
+            return
+        self.listing.clear()
+        with self.listing:
+            if not summaries:
+                ui.label("No recipes yet.").classes("hmi-muted")
+            by_line: dict[str, list[RecipeSummary]] = {}
+            for s in summaries:
+                by_line.setdefault(s.recipe.line, []).append(s)
+            for line, items in by_line.items():
+                ui.label(f"Line {line}").classes("font-bold text-lg")
+                for s in items:
+                    self._row(s)
+        await self.log.show()
+
+    def _row(self, s: RecipeSummary) -> None:
+        recipe = s.recipe
+        with testid(ui.row().classes("hmi-panel p-2 w-full items-center gap-3"), f"recipe-row-{recipe.name}"):
+            testid(
+                ui.button(recipe.name, on_click=lambda r=recipe: ui.navigate.to(f"/recipes/{r.name}")).props("no-caps"),
+                f"recipe-open-{recipe.name}",
+            ).classes(TOUCH)
+            with ui.column().classes("gap-0 grow"):
+                target = recipe.line + (f" · {recipe.machine}" if recipe.machine else "")
+                ui.label(f"{target} — {recipe.description}" if recipe.description else target)
+                approved = (
+                    f"In force: version {s.approved.version}, approved by {s.approved.approver} "
+                    f"{local_time(s.approved.approved_at, self.zone, date=True)}"
+                    if s.approved is not None
+                    else "No approved version: it cannot be downloaded"
+                )
+                ui.label(approved).classes("font-semibold")
+                if s.drafts:
+                    ui.label("Awaiting approval: " + ", ".join(f"version {d.version} by {d.author}" for d in s.drafts))
+
+
+class RecipeScreen:
+    """One recipe: version history with parameters and decisions, draft form, approve/reject, download, log."""
+
+    def __init__(self, rt: Runtime, ctx: ActionContext, recipe: Recipe) -> None:
+        self.rt = rt
+        self.ctx = ctx
+        self.recipe = recipe
+        self.zone = rt.plant.site.zone
+        target = recipe.line + (f", machine {recipe.machine}" if recipe.machine else "")
+        with ui.row().classes("items-center gap-3"):
+            ui.button("All recipes", on_click=lambda: ui.navigate.to("/recipes")).props("outline").classes(TOUCH)
+            testid(ui.label(f"Recipe {recipe.name} — line {target}").classes("hmi-title"), "recipe-title")
+        if recipe.description:
+            ui.label(recipe.description)
+        self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "recipe-status")
+        self.download_panel = testid(ui.column().classes("w-full max-w-5xl gap-2"), "recipe-download")
+        self.versions = testid(ui.column().classes("w-full max-w-5xl gap-2"), "recipe-versions")
+        self.form = ui.column().classes("w-full max-w-3xl gap-2")
+        self.log = DownloadLog(rt, recipe.name)
+
+    async def show(self) -> None:
+        """Read the versions again and rebuild the page's lists."""
+        assert self.recipe.id is not None
+        try:
+            versions = await self.rt.recipes.versions(self.recipe.id)
+        except DatabaseUnavailable as exc:
+            self.status.set_text(f"The recipe cannot be read: {exc}")
+            return
+        self.versions.clear()
+        with self.versions:
+            ui.label("Versions, newest first").classes("font-bold")
+            if not versions:
+                ui.label("No version yet.").classes("hmi-muted")
+            for v in versions:
+                await self._version(v)
+        self.form.clear()
+        if self.ctx.can(Permission.MANAGE_RECIPES):
+            with self.form:
+                self._draft_form(versions[0] if versions else None)
+        await self.log.show()
+
+    async def _version(self, v: RecipeVersion) -> None:
+        with testid(ui.column().classes("hmi-panel p-3 w-full gap-1"), f"recipe-version-{v.version}"):
+            ui.label(_version_line(v, self.zone)).classes("font-semibold")
+            if v.note:
+                ui.label(f"Note: {v.note}").classes("whitespace-pre-wrap")
+            rows = []
+            for tag, value in parameters_of(v).items():
+                ref = self.rt.plant.tags.get(tag)
+                rows.append({"tag": tag, "value": _value(value), "unit": ref.tag.unit if ref else ""})
+            testid(
+                ui.table(columns=PARAM_COLUMNS, rows=rows, row_key="tag").props("flat bordered dense"),
+                f"recipe-params-{v.version}",
+            )
+            signature = await self.rt.recipes.signature_of(v)
+            if signature is not None:
+                testid(ui.label(self.rt.recipes.manifestation(signature, self.zone)), f"recipe-signature-{v.version}")
+            if v.reject_reason:
+                ui.label(f"Rejected because: {v.reject_reason}").classes("whitespace-pre-wrap")
+            if not await self.rt.recipes.verify(v):
+                ui.label("WARNING: this version's content no longer matches its hash or signature.").classes(
+                    "font-semibold"
+                ).props('role="alert"')
+            with ui.row().classes("gap-2 items-end"):
+                self._actions(v)
+
+    def _actions(self, v: RecipeVersion) -> None:
+        vid = v.id or 0
+        if v.status is RecipeStatus.DRAFT and self.ctx.can(Permission.APPROVE_RECIPE):
+            if v.author_id == self.ctx.user_id or v.author == self.ctx.username:
+                testid(
+                    ui.label("You wrote this version: another engineer or a manager approves it (four eyes)."),
+                    f"recipe-own-{v.version}",
+                )
+                return
+            testid(
+                ui.button("Approve…", on_click=lambda: self._approve(vid, v.version)), f"recipe-approve-{v.version}"
+            ).classes(TOUCH)
+            reason = testid(ui.input("Reason to reject").classes("w-72"), f"recipe-reject-reason-{v.version}")
+            testid(
+                ui.button("Reject…", on_click=lambda: self._reject(vid, v.version, reason.value or "")).props(
+                    "outline"
+                ),
+                f"recipe-reject-{v.version}",
+            ).classes(TOUCH)
+        if v.status is RecipeStatus.APPROVED and self.ctx.can(Permission.DOWNLOAD_RECIPE):
+            testid(
+                ui.button("Download to the line…", on_click=lambda: self._download_panel(v)),
+                f"recipe-download-{v.version}",
+            ).classes(TOUCH)
+
+    def _approve(self, version_id: int, number: int) -> None:
+        async def sign(actor: ActionContext, request: SignatureRequest) -> object:
+            return await self.rt.recipes.approve(actor, version_id, request)
+
+        async def after() -> None:
+            self.status.set_text(f"Version {number} approved and signed.")
+            await self.show()
+
+        SignatureDialog(self.rt, self.ctx, f"Approve {self.recipe.name} version {number}", [APPROVED], sign, after)
+
+    def _reject(self, version_id: int, number: int, reason: str) -> None:
+        if not reason.strip():
+            self.status.set_text("Not rejected: give the reason to reject first.")
+            return
+
+        async def sign(actor: ActionContext, request: SignatureRequest) -> object:
+            return await self.rt.recipes.reject(actor, version_id, reason, request)
+
+        async def after() -> None:
+            self.status.set_text(f"Version {number} rejected and signed.")
+            await self.show()
+
+        SignatureDialog(self.rt, self.ctx, f"Reject {self.recipe.name} version {number}", ["Rejected"], sign, after)
+
+    def _draft_form(self, latest: RecipeVersion | None) -> None:
+        values = parameters_of(latest) if latest is not None else {}
+        tags = target_tags(self.rt.plant, self.recipe.line, self.recipe.machine)
+        with ui.column().classes("hmi-panel p-3 w-full gap-2"):
+            ui.label("New draft version").classes("font-bold")
+            ui.label("Leave a value empty to leave the tag out of the recipe.").classes("hmi-muted")
+            inputs: dict[str, Any] = {}
+            for name, ref in sorted(tags.items()):
+                limits = self.rt.plant.write_limits(name)
+                hint = f" ({limits[0]:g} to {limits[1]:g} {ref.tag.unit})".rstrip() if limits else ""
+                current = values.get(name)
+                inputs[name] = testid(
+                    ui.input(f"{name}{hint}", value="" if current is None else _value(current)).classes("w-96"),
+                    f"recipe-value-{name}",
+                )
+            note = testid(ui.input("Note: what changed and why").classes("w-full"), "recipe-note")
+
+            async def save(actor: ActionContext) -> None:
+                parameters: dict[str, object] = {}
+                for name, field in inputs.items():
+                    text = str(field.value or "").strip()
+                    if text:
+                        parameters[name] = _parse(text, self.rt.plant.tags[name].tag.data_type)
+                saved = await attempt(
+                    self.status,
+                    "saved",
+                    self.rt.recipes.new_version(actor, self.recipe.name, parameters, note.value or ""),
+                )
+                if saved is not None:
+                    self.status.set_text(f"Version {saved.version} saved as a draft; another person approves it.")
+                    await self.show()
+
+            async def upload(actor: ActionContext) -> None:
+                saved = await attempt(self.status, "uploaded", self.rt.recipes.upload(actor, self.recipe.name))
+                if saved is not None:
+                    self.status.set_text(f"The line's values saved as draft version {saved.version}.")
+                    await self.show()
+
+            with ui.row().classes("gap-2"):
+                testid(ui.button("Save draft", on_click=command(self.rt, save)), "recipe-save").classes(TOUCH)
+                testid(
+                    ui.button("Upload the line's values", on_click=command(self.rt, upload)).props("outline"),
+                    "recipe-upload",
+                ).classes(TOUCH)
+
+    def _download_panel(self, v: RecipeVersion) -> None:
+        """The difference between the line and the recipe, the reason and signature, then the confirmation."""
+        self.download_panel.clear()
+        rows = [
+            {
+                "tag": d.tag,
+                "current": _value(d.current) + ("" if d.quality == "good" else f" ({d.quality})"),
+                "recipe": _value(d.recipe),
+                "unit": d.unit,
+                "limits": d.limits_text,
+                "change": "changes" if d.differs else "same",
+            }
+            for d in self.rt.recipes.diff(v)
+        ]
+        with self.download_panel, ui.column().classes("hmi-panel p-3 w-full gap-2"):
+            ui.label(f"Download {self.recipe.name} version {v.version} to line {self.recipe.line}").classes("font-bold")
+            testid(
+                ui.table(columns=DIFF_COLUMNS, rows=rows, row_key="tag").classes("w-full").props("flat bordered"),
+                "recipe-diff",
+            )
+            reason = testid(ui.input("Reason").classes("w-full"), "recipe-download-reason")
+            fields = SignatureFields(self.rt, self.ctx) if self.rt.recipes.signature_required else None
+
+            async def confirm(actor: ActionContext) -> None:
+                request = fields.take() if fields is not None else None
+                if fields is not None and request is not None and not request.password:
+                    self.status.set_text("Not downloaded: enter your password to sign.")
+                    return
+                report = await attempt(
+                    self.status,
+                    "downloaded",
+                    self.rt.recipes.download(
+                        actor, self.recipe.name, v.version, reason=reason.value or "", signature=request, zone=self.zone
+                    ),
+                )
+                if report is None:
+                    return
+                if fields is not None:
+                    fields.signed()
+                self._report(report)
+                await self.log.show()
+
+            with ui.row().classes("gap-2"):
+                testid(
+                    ui.button("Confirm download", on_click=command(self.rt, confirm)), "recipe-download-confirm"
+                ).classes(TOUCH)
+                ui.button("Cancel", on_click=self.download_panel.clear).props("outline").classes(TOUCH)
+
+    def _report(self, report: DownloadReport) -> None:
+        """What the download did, parameter by parameter; a partial download is said as such, never as done."""
+        self.download_panel.clear()
+        with self.download_panel, ui.column().classes("hmi-panel p-3 w-full gap-2"):
+            summary = testid(ui.label(report.summary).classes("hmi-title"), "recipe-report-summary")
+            if not report.success:
+                summary.props('role="alert"').classes("text-red-800")
+            testid(
+                ui.table(
+                    columns=REPORT_COLUMNS,
+                    rows=[
+                        {
+                            "tag": p.tag,
+                            "requested": _value(p.requested),
+                            "result": RESULT_WORDS.get(p.result, p.result),
+                            "message": p.message,
+                        }
+                        for p in report.parts
+                    ],
+                    row_key="tag",
+                )
+                .classes("w-full")
+                .props("flat bordered"),
+                "recipe-report",
+            )
+        self.status.set_text(report.summary)
+
+
+def _parse(text: str, data_type: str) -> object:
+    """A typed value from the form; text the service will refuse with its reason when it is not a number."""
+    if data_type == "bool":
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
+    if data_type == "string":
+        return text
+    try:
+        number = json.loads(text.replace(",", "."))
+    except ValueError:
+        return text
+    return number if isinstance(number, int | float) and not isinstance(number, bool) else text
