@@ -12,15 +12,9 @@ from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission
-from hmi.control.recipes import (
-    RESULT_WORDS,
-    DownloadReport,
-    RecipeSummary,
-    downloads_csv,
-    downloads_pdf,
-    parameters_of,
-    target_tags,
-)
+from hmi.control.recipe_report import RESULT_WORDS, DownloadReport, downloads_csv, downloads_pdf
+from hmi.control.recipe_values import parameters_of, target_tags
+from hmi.control.recipes import RecipeSummary
 from hmi.records.signatures import APPROVED, SignatureRequest
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable

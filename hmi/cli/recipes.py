@@ -18,7 +18,8 @@ from hmi.access.auth import UserService, normalise_username
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.cli.options import database_options, database_url
 from hmi.config import ConfigError, load_config
-from hmi.control.recipes import RecipeError, RecipeService
+from hmi.control.recipe_values import RecipeError
+from hmi.control.recipes import RecipeService
 from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report
 from hmi.records.audit_key import AuditKeyError, optional_key
 from hmi.records.signatures import SignatureService

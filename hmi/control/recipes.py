@@ -12,27 +12,36 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from hmi.access.context import ActionContext
 from hmi.access.roles import Permission
 from hmi.clock import Clock, utc_now
-from hmi.config import PlantConfig, TagRef
+from hmi.config import PlantConfig
+from hmi.control.recipe_report import DiffRow, DownloadPart, DownloadReport, part_of
+from hmi.control.recipe_values import (
+    MAX_TEXT,
+    RecipeDef,
+    RecipeError,
+    check_target,
+    parameters_of,
+    parse_recipes,
+    recipe_content,
+    signed_content,
+    target_tags,
+    validate_parameters,
+)
 from hmi.control.spec import NAME_PATTERN
 from hmi.records.audit import AuditLog
-from hmi.records.export_cells import safe_cell
 from hmi.records.signatures import (
     APPROVED,
     SignatureRequest,
@@ -50,28 +59,8 @@ log = logging.getLogger(__name__)
 
 REJECTED = "Rejected"
 DOWNLOAD_MEANING = "Download authorised"
-MAX_PARAMETERS = 200
-MAX_TEXT = 2000
-MAX_STRING_VALUE = 200
-# A value counts as on the step grid when it is this close (relative to the step) to a grid point: decimal values
-# such as 0.1 are not exact in binary floating point.
-GRID_TOLERANCE = 1e-6
-
-Scalar = bool | int | float | str
 VIEW_PERMISSIONS = (Permission.MANAGE_RECIPES, Permission.APPROVE_RECIPE, Permission.DOWNLOAD_RECIPE)
 """Whoever holds one of these sees the recipe screens."""
-
-
-class RecipeError(ValueError):
-    """The recipe service cannot do this; the message says why and what to do."""
-
-
-class RecipeInvalid(RecipeError):
-    """Parameters that are not writable tags of the target, or values outside their limits or step grid."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 class FourEyes(RecipeError):
@@ -111,328 +100,6 @@ class Writer(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------- validation
-def target_tags(plant: PlantConfig, line: str, machine: str = "") -> dict[str, TagRef]:
-    """The writable tags of a line (with its machines') or of one machine of it, by name."""
-    return {
-        name: ref
-        for name, ref in plant.tags.items()
-        if ref.tag.write is not None
-        and ref.line.name == line
-        and (not machine or (ref.machine is not None and ref.machine.name == machine))
-    }
-
-
-def check_target(plant: PlantConfig, line: str, machine: str = "") -> None:
-    """RecipeError unless `line` (and `machine` on it) exist in the plant."""
-    found = plant.line(line)
-    if found is None:
-        names = ", ".join(ln.name for _, ln in plant.lines())
-        raise RecipeError(f"there is no line {line!r} in this plant; choose one of: {names}")
-    if machine and machine not in {m.name for m in found[1].machines}:
-        names = ", ".join(m.name for m in found[1].machines) or "none"
-        raise RecipeError(f"line {line} has no machine {machine!r}; its machines: {names}")
-
-
-def _number_text(value: float) -> str:
-    return f"{value:g}"
-
-
-def check_value(plant: PlantConfig, ref: TagRef, value: object) -> Scalar:
-    """The value as it will be written (snapped onto the step grid), or RecipeError naming the parameter and the fix."""
-    tag = ref.tag
-    name = tag.name
-    if tag.data_type == "bool":
-        if not isinstance(value, bool):
-            raise RecipeError(f"{name}: {value!r} is not true or false; write true or false")
-        return value
-    if tag.data_type == "string":
-        if not isinstance(value, str) or len(value) > MAX_STRING_VALUE:
-            raise RecipeError(f"{name}: give a text of at most {MAX_STRING_VALUE} characters")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RecipeError(f"{name}: {value!r} is not a number; give a number")
-    unit = f" {tag.unit}" if tag.unit else ""
-    limits = plant.write_limits(name)
-    if limits is not None:
-        low, high = limits
-        if not low <= value <= high:
-            raise RecipeError(
-                f"{name}: {_number_text(value)}{unit} is outside the write limits "
-                f"{_number_text(low)} to {_number_text(high)}{unit}; give a value within them"
-            )
-    number: float = float(value)
-    assert tag.write is not None
-    step = tag.write.step
-    if step is not None:
-        base = tag.write.min if tag.write.min is not None else 0.0
-        k = (number - base) / step
-        if abs(k - round(k)) > GRID_TOLERANCE:
-            below = base + math.floor(k) * step
-            raise RecipeError(
-                f"{name}: {_number_text(number)}{unit} is not on the step grid of {_number_text(step)} from "
-                f"{_number_text(base)}; give {_number_text(round(below, 9))} or {_number_text(round(below + step, 9))}"
-            )
-        number = round(base + round(k) * step, 9)
-    if tag.data_type == "int":
-        if number != int(number):
-            raise RecipeError(f"{name}: {_number_text(number)} is not a whole number; give a whole number")
-        return int(number)
-    return number
-
-
-def validate_parameters(
-    plant: PlantConfig, line: str, machine: str, parameters: Mapping[str, object]
-) -> dict[str, Scalar]:
-    """The parameters as they will be stored and written; RecipeInvalid listing every problem with its fix."""
-    check_target(plant, line, machine)
-    if not parameters:
-        raise RecipeInvalid(["a recipe version needs at least one parameter ({tag: value})"])
-    if len(parameters) > MAX_PARAMETERS:
-        raise RecipeInvalid([f"at most {MAX_PARAMETERS} parameters fit in one version"])
-    writable = target_tags(plant, line, machine)
-    where = f"line {line}" + (f" machine {machine}" if machine else "")
-    problems: list[str] = []
-    cleaned: dict[str, Scalar] = {}
-    for name, value in parameters.items():
-        ref = writable.get(name)
-        if ref is None:
-            if name not in plant.tags:
-                why = "is not a tag of this plant"
-            elif plant.tags[name].tag.write is None:
-                why = "is read only (it has no write rule in the plant file)"
-            else:
-                why = f"is not a tag of {where}"
-            choices = ", ".join(sorted(writable)) or "none"
-            problems.append(f"{name}: {why}; the writable tags of {where} are: {choices}")
-            continue
-        try:
-            cleaned[name] = check_value(plant, ref, value)
-        except RecipeError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise RecipeInvalid(problems)
-    return dict(sorted(cleaned.items()))
-
-
-def recipe_content(recipe: Recipe, version: int, parameters: Mapping[str, object]) -> str:
-    """The text a version's content hash covers: what it targets, its number and its parameters."""
-    return canonical_json(
-        {
-            "recipe": recipe.name,
-            "line": recipe.line,
-            "machine": recipe.machine,
-            "version": version,
-            "parameters": dict(parameters),
-        }
-    )
-
-
-def signed_content(recipe: Recipe, version: RecipeVersion) -> str:
-    """The text an approval (or rejection) signature is bound to: the version's identity and its content hash."""
-    return canonical_json(
-        {
-            "id": version.id,
-            "recipe": recipe.name,
-            "version": version.version,
-            "content_hash": version.content_hash,
-            "parameters": json.loads(version.parameters),
-        }
-    )
-
-
-def parameters_of(version: RecipeVersion) -> dict[str, Scalar]:
-    """A version's parameters."""
-    data: dict[str, Scalar] = json.loads(version.parameters)
-    return data
-
-
-# ---------------------------------------------------------------------------------------------- reports
-@dataclass(frozen=True, slots=True)
-class DiffRow:
-    """One parameter beside the line's current value: what a download would change."""
-
-    tag: str
-    current: Any
-    quality: str
-    recipe: Scalar
-    unit: str
-    low: float | None
-    high: float | None
-    step: float | None
-
-    @property
-    def differs(self) -> bool:
-        """True when the line's value is not the recipe's (or is unknown)."""
-        if self.quality != "good":
-            return True
-        if isinstance(self.recipe, int | float) and isinstance(self.current, int | float):
-            return not math.isclose(float(self.current), float(self.recipe), rel_tol=1e-9, abs_tol=1e-9)
-        return bool(self.current != self.recipe)
-
-    @property
-    def limits_text(self) -> str:
-        """'0 to 400 (step 5)' or ''."""
-        if self.low is None or self.high is None:
-            return ""
-        step = f" (step {_number_text(self.step)})" if self.step else ""
-        return f"{_number_text(self.low)} to {_number_text(self.high)}{step}"
-
-
-RESULT_WORDS = {
-    "confirmed": "confirmed",
-    "refused": "refused",
-    "server_refused": "refused by the server",
-    "not_confirmed": "not confirmed",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadPart:
-    """One parameter of a download: what was asked, what was there, and what the write service reported."""
-
-    tag: str
-    requested: Any
-    old: Any
-    result: str
-    message: str
-    readback: Any = None
-
-    @property
-    def confirmed(self) -> bool:
-        """True only when the server confirmed the value by read-back."""
-        return self.result == "confirmed"
-
-
-COMPLETE = "complete"
-PARTIAL = "partial"
-FAILED = "failed"
-REFUSED = "refused"
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadReport:
-    """A recipe download as recorded: every part, and the overall result (complete / partial / failed)."""
-
-    recipe: str
-    version: int
-    version_id: int
-    at: datetime
-    username: str
-    reason: str
-    parts: tuple[DownloadPart, ...]
-    signature_id: int | None = None
-    refused: str = ""
-    audit_id: int | None = field(default=None, compare=False)
-
-    @property
-    def result(self) -> str:
-        """complete: every part confirmed; partial: some; failed: none (or nothing sent); refused: not started."""
-        if self.refused:
-            return REFUSED
-        confirmed = sum(p.confirmed for p in self.parts)
-        if self.parts and confirmed == len(self.parts):
-            return COMPLETE
-        return PARTIAL if confirmed else FAILED
-
-    @property
-    def success(self) -> bool:
-        """Only a complete download is a success; a partial one never is."""
-        return self.result == COMPLETE
-
-    @property
-    def summary(self) -> str:
-        """One sentence for people: the result and how many parameters the server confirmed."""
-        if self.refused:
-            return f"Download refused: {self.refused}"
-        confirmed = sum(p.confirmed for p in self.parts)
-        words = {
-            COMPLETE: "Download complete",
-            PARTIAL: "PARTIAL download — the line does NOT hold the whole recipe",
-            FAILED: "Download FAILED — nothing was confirmed",
-        }[self.result]
-        return f"{words}: {confirmed} of {len(self.parts)} parameters confirmed ({self.recipe} version {self.version})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report as it is kept in the audit trail."""
-        data = asdict(self)
-        data.pop("audit_id")
-        data["at"] = self.at.astimezone(UTC).isoformat()
-        data["result"] = self.result
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], audit_id: int | None = None) -> DownloadReport:
-        """A report read back from its audit row."""
-        return cls(
-            recipe=str(data["recipe"]),
-            version=int(data["version"]),
-            version_id=int(data["version_id"]),
-            at=datetime.fromisoformat(str(data["at"])),
-            username=str(data["username"]),
-            reason=str(data.get("reason") or ""),
-            parts=tuple(DownloadPart(**p) for p in data.get("parts", ())),
-            signature_id=data.get("signature_id"),
-            refused=str(data.get("refused") or ""),
-            audit_id=audit_id,
-        )
-
-
-def _result_text(result: object) -> str:
-    value = getattr(result, "value", result)
-    return str(value)
-
-
-def part_of(outcome: Any, zone: ZoneInfo | None) -> DownloadPart:
-    """A download part from one outcome of WriteService.write_many."""
-    try:
-        message = str(outcome.message(zone))
-    except TypeError:
-        message = str(outcome.message())
-    return DownloadPart(
-        tag=str(outcome.target),
-        requested=outcome.requested,
-        old=getattr(outcome, "old", None),
-        result=_result_text(outcome.result),
-        message=message,
-        readback=getattr(outcome, "readback", None),
-    )
-
-
-# ---------------------------------------------------------------------------------------------- the YAML file
-class RecipeDef(BaseModel):
-    """One recipe in a recipe file: where it goes and its parameter values (a new draft version on import)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=NAME_PATTERN, max_length=120)
-    line: str = Field(min_length=1, max_length=120)
-    machine: str = Field("", max_length=120)
-    description: str = Field("", max_length=MAX_TEXT)
-    note: str = Field("", max_length=MAX_TEXT)
-    parameters: dict[str, Scalar] = Field(min_length=1)
-
-
-class RecipeFile(BaseModel):
-    """A recipe file: `recipes: [...]`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    recipes: list[RecipeDef] = Field(min_length=1)
-
-
-def parse_recipes(text: str, name: str = "<recipes>") -> list[RecipeDef]:
-    """The recipes of a YAML recipe file; RecipeError saying where the file is wrong."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{name} is not valid YAML: {exc}") from None
-    try:
-        return RecipeFile.model_validate(data).recipes
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise RecipeError(f"{name}: " + "; ".join(problems)) from None
-
-
 @dataclass(frozen=True, slots=True)
 class RecipeSummary:
     """A recipe as the list shows it: the version in force and the drafts waiting for a decision."""
@@ -1004,66 +671,6 @@ class RecipeService:
         return manifestation(signature, zone or self.plant.site.zone)
 
 
-# ------------------------------------------------------------------------------------------ download log export
-LOG_HEADER = ("Time (plant)", "User", "Recipe", "Version", "Result", "Confirmed", "Reason", "Parts")
-
-
-def _parts_text(report: DownloadReport) -> str:
-    return "; ".join(f"{p.tag}={p.requested}: {RESULT_WORDS.get(p.result, p.result)}" for p in report.parts)
-
-
-def log_rows(reports: Sequence[DownloadReport], zone: ZoneInfo) -> list[list[str]]:
-    """The download log as table rows (plant local time)."""
-    return [
-        [
-            r.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
-            r.username,
-            r.recipe,
-            str(r.version),
-            r.result,
-            f"{sum(p.confirmed for p in r.parts)} of {len(r.parts)}",
-            r.reason,
-            r.refused or _parts_text(r),
-        ]
-        for r in reports
-    ]
-
-
-def downloads_csv(reports: Sequence[DownloadReport], zone: ZoneInfo) -> str:
-    """The download log as CSV; every cell safe from spreadsheet formula injection."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(LOG_HEADER)
-    for row in log_rows(reports, zone):
-        writer.writerow([safe_cell(c) for c in row])
-    return out.getvalue()
-
-
-def downloads_pdf(
-    reports: Sequence[DownloadReport], *, site: str, zone: ZoneInfo, generated_by: str, generated_at: datetime
-) -> bytes:
-    """The download log as PDF (call off the event loop: reportlab is CPU work)."""
-    from hmi.records.pdf import PdfReport
-
-    report = PdfReport(
-        f"Recipe downloads · {site}",
-        meta=[f"{len(reports)} downloads, newest first"],
-        footer=[
-            f"Generated by {generated_by} at {generated_at.astimezone(zone):%Y-%m-%d %H:%M %Z}. "
-            f"Times are plant local time ({zone.key})."
-        ],
-        author=site,
-        landscape_pages=True,
-    )
-    report.heading("Recipe download log")
-    report.table(list(LOG_HEADER), log_rows(reports, zone), widths_mm=(34, 22, 30, 14, 18, 18, 50, 90))
-    return report.build()
-
-
-# ------------------------------------------------------------------------------------------------ the demo
 async def seed_demo(
     recipes: RecipeService,
     *,

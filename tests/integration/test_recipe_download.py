@@ -11,7 +11,7 @@ import pytest
 
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
-from hmi.control.recipes import PARTIAL
+from hmi.control.recipe_report import PARTIAL
 from hmi.records.signatures import SignatureRequest
 from hmi.runtime import Runtime
 from hmi.store.database import Database

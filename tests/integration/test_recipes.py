@@ -20,17 +20,9 @@ from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Role
 from hmi.clock import Clock, ManualClock
 from hmi.config import PlantConfig, parse_config
-from hmi.control.recipes import (
-    COMPLETE,
-    FAILED,
-    PARTIAL,
-    FourEyes,
-    RecipeError,
-    RecipeInvalid,
-    RecipeService,
-    downloads_csv,
-    downloads_pdf,
-)
+from hmi.control.recipe_report import COMPLETE, FAILED, PARTIAL, downloads_csv, downloads_pdf
+from hmi.control.recipe_values import RecipeError, RecipeInvalid
+from hmi.control.recipes import FourEyes, RecipeService
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import APPROVED, SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
 from hmi.store.database import Database

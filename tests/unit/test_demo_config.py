@@ -173,7 +173,7 @@ def test_the_demo_shows_every_control_path(plant: PlantConfig) -> None:
 def test_the_demo_recipes_fit_the_demo_plant() -> None:
     from pathlib import Path
 
-    from hmi.control.recipes import parse_recipes, validate_parameters
+    from hmi.control.recipe_values import parse_recipes, validate_parameters
 
     root = Path(__file__).resolve().parents[2] / "assets"
     plant = load_config(root / "demo-plant.yaml")

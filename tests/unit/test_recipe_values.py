@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hmi.config import parse_config
-from hmi.control.recipes import DiffRow, DownloadPart, DownloadReport, RecipeError, check_value, parse_recipes
+from hmi.control.recipe_report import DiffRow, DownloadPart, DownloadReport
+from hmi.control.recipe_values import RecipeError, check_value, parse_recipes
 
 PLANT = parse_config(
     """

@@ -1,0 +1,208 @@
+"""Recipe values: which tags a recipe may set, whether a value fits its write rule (limits, step grid, type), the
+content a version's hash and signature cover, and the recipe file format (ISA-88 parameters)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hmi.config import PlantConfig, TagRef
+from hmi.control.spec import NAME_PATTERN
+from hmi.records.signatures import canonical_json
+from hmi.store.models import Recipe, RecipeVersion
+
+MAX_PARAMETERS = 200
+MAX_TEXT = 2000
+MAX_STRING_VALUE = 200
+# A value counts as on the step grid when it is this close (relative to the step) to a grid point: decimal values
+# such as 0.1 are not exact in binary floating point.
+GRID_TOLERANCE = 1e-6
+
+Scalar = bool | int | float | str
+
+
+class RecipeError(ValueError):
+    """The recipe service cannot do this; the message says why and what to do."""
+
+
+class RecipeInvalid(RecipeError):
+    """Parameters that are not writable tags of the target, or values outside their limits or step grid."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def target_tags(plant: PlantConfig, line: str, machine: str = "") -> dict[str, TagRef]:
+    """The writable tags of a line (with its machines') or of one machine of it, by name."""
+    return {
+        name: ref
+        for name, ref in plant.tags.items()
+        if ref.tag.write is not None
+        and ref.line.name == line
+        and (not machine or (ref.machine is not None and ref.machine.name == machine))
+    }
+
+
+def check_target(plant: PlantConfig, line: str, machine: str = "") -> None:
+    """RecipeError unless `line` (and `machine` on it) exist in the plant."""
+    found = plant.line(line)
+    if found is None:
+        names = ", ".join(ln.name for _, ln in plant.lines())
+        raise RecipeError(f"there is no line {line!r} in this plant; choose one of: {names}")
+    if machine and machine not in {m.name for m in found[1].machines}:
+        names = ", ".join(m.name for m in found[1].machines) or "none"
+        raise RecipeError(f"line {line} has no machine {machine!r}; its machines: {names}")
+
+
+def number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def check_value(plant: PlantConfig, ref: TagRef, value: object) -> Scalar:
+    """The value as it will be written (snapped onto the step grid), or RecipeError naming the parameter and the fix."""
+    tag = ref.tag
+    name = tag.name
+    if tag.data_type == "bool":
+        if not isinstance(value, bool):
+            raise RecipeError(f"{name}: {value!r} is not true or false; write true or false")
+        return value
+    if tag.data_type == "string":
+        if not isinstance(value, str) or len(value) > MAX_STRING_VALUE:
+            raise RecipeError(f"{name}: give a text of at most {MAX_STRING_VALUE} characters")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RecipeError(f"{name}: {value!r} is not a number; give a number")
+    unit = f" {tag.unit}" if tag.unit else ""
+    limits = plant.write_limits(name)
+    if limits is not None:
+        low, high = limits
+        if not low <= value <= high:
+            raise RecipeError(
+                f"{name}: {number_text(value)}{unit} is outside the write limits "
+                f"{number_text(low)} to {number_text(high)}{unit}; give a value within them"
+            )
+    number: float = float(value)
+    assert tag.write is not None
+    step = tag.write.step
+    if step is not None:
+        base = tag.write.min if tag.write.min is not None else 0.0
+        k = (number - base) / step
+        if abs(k - round(k)) > GRID_TOLERANCE:
+            below = base + math.floor(k) * step
+            raise RecipeError(
+                f"{name}: {number_text(number)}{unit} is not on the step grid of {number_text(step)} from "
+                f"{number_text(base)}; give {number_text(round(below, 9))} or {number_text(round(below + step, 9))}"
+            )
+        number = round(base + round(k) * step, 9)
+    if tag.data_type == "int":
+        if number != int(number):
+            raise RecipeError(f"{name}: {number_text(number)} is not a whole number; give a whole number")
+        return int(number)
+    return number
+
+
+def validate_parameters(
+    plant: PlantConfig, line: str, machine: str, parameters: Mapping[str, object]
+) -> dict[str, Scalar]:
+    """The parameters as they will be stored and written; RecipeInvalid listing every problem with its fix."""
+    check_target(plant, line, machine)
+    if not parameters:
+        raise RecipeInvalid(["a recipe version needs at least one parameter ({tag: value})"])
+    if len(parameters) > MAX_PARAMETERS:
+        raise RecipeInvalid([f"at most {MAX_PARAMETERS} parameters fit in one version"])
+    writable = target_tags(plant, line, machine)
+    where = f"line {line}" + (f" machine {machine}" if machine else "")
+    problems: list[str] = []
+    cleaned: dict[str, Scalar] = {}
+    for name, value in parameters.items():
+        ref = writable.get(name)
+        if ref is None:
+            if name not in plant.tags:
+                why = "is not a tag of this plant"
+            elif plant.tags[name].tag.write is None:
+                why = "is read only (it has no write rule in the plant file)"
+            else:
+                why = f"is not a tag of {where}"
+            choices = ", ".join(sorted(writable)) or "none"
+            problems.append(f"{name}: {why}; the writable tags of {where} are: {choices}")
+            continue
+        try:
+            cleaned[name] = check_value(plant, ref, value)
+        except RecipeError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise RecipeInvalid(problems)
+    return dict(sorted(cleaned.items()))
+
+
+def recipe_content(recipe: Recipe, version: int, parameters: Mapping[str, object]) -> str:
+    """The text a version's content hash covers: what it targets, its number and its parameters."""
+    return canonical_json(
+        {
+            "recipe": recipe.name,
+            "line": recipe.line,
+            "machine": recipe.machine,
+            "version": version,
+            "parameters": dict(parameters),
+        }
+    )
+
+
+def signed_content(recipe: Recipe, version: RecipeVersion) -> str:
+    """The text an approval (or rejection) signature is bound to: the version's identity and its content hash."""
+    return canonical_json(
+        {
+            "id": version.id,
+            "recipe": recipe.name,
+            "version": version.version,
+            "content_hash": version.content_hash,
+            "parameters": json.loads(version.parameters),
+        }
+    )
+
+
+def parameters_of(version: RecipeVersion) -> dict[str, Scalar]:
+    """A version's parameters."""
+    data: dict[str, Scalar] = json.loads(version.parameters)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------- reports
+# ---------------------------------------------------------------------------------------------- the YAML file
+class RecipeDef(BaseModel):
+    """One recipe in a recipe file: where it goes and its parameter values (a new draft version on import)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=120)
+    line: str = Field(min_length=1, max_length=120)
+    machine: str = Field("", max_length=120)
+    description: str = Field("", max_length=MAX_TEXT)
+    note: str = Field("", max_length=MAX_TEXT)
+    parameters: dict[str, Scalar] = Field(min_length=1)
+
+
+class RecipeFile(BaseModel):
+    """A recipe file: `recipes: [...]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipes: list[RecipeDef] = Field(min_length=1)
+
+
+def parse_recipes(text: str, name: str = "<recipes>") -> list[RecipeDef]:
+    """The recipes of a YAML recipe file; RecipeError saying where the file is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{name} is not valid YAML: {exc}") from None
+    try:
+        return RecipeFile.model_validate(data).recipes
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise RecipeError(f"{name}: " + "; ".join(problems)) from None
