@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hmi.control.recipe_values import Scalar, number_text
+from hmi.control.writes import WriteOutcome
 from hmi.records.export_cells import safe_cell
 
 
@@ -144,24 +145,15 @@ class DownloadReport:
         )
 
 
-def _result_text(result: object) -> str:
-    value = getattr(result, "value", result)
-    return str(value)
-
-
-def part_of(outcome: Any, zone: ZoneInfo | None) -> DownloadPart:
+def part_of(outcome: WriteOutcome, zone: ZoneInfo | None) -> DownloadPart:
     """A download part from one outcome of WriteService.write_many."""
-    try:
-        message = str(outcome.message(zone))
-    except TypeError:
-        message = str(outcome.message())
     return DownloadPart(
-        tag=str(outcome.target),
+        tag=outcome.target,
         requested=outcome.requested,
-        old=getattr(outcome, "old", None),
-        result=_result_text(outcome.result),
-        message=message,
-        readback=getattr(outcome, "readback", None),
+        old=outcome.old,
+        result=outcome.result.value,
+        message=outcome.message(zone),
+        readback=outcome.readback,
     )
 
 

@@ -13,11 +13,11 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +41,7 @@ from hmi.control.recipe_values import (
     validate_parameters,
 )
 from hmi.control.spec import NAME_PATTERN
+from hmi.control.writes import WriteService
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import (
     APPROVED,
@@ -67,38 +68,6 @@ class FourEyes(RecipeError):
     """The author of a version tried to approve it: another person must (21 CFR 11.200, GMP four-eyes rule)."""
 
 
-# ------------------------------------------------------------------------------------------- the write service
-class WriteOutcomeLike(Protocol):
-    """What a recipe download reads of one write's outcome (hmi.control.writes.WriteOutcome)."""
-
-    @property
-    def target(self) -> str: ...
-    @property
-    def requested(self) -> Any: ...
-    @property
-    def old(self) -> Any: ...
-    @property
-    def result(self) -> Any: ...
-    @property
-    def readback(self) -> Any: ...
-
-    def message(self, zone: ZoneInfo | None = None) -> str: ...
-
-
-class Writer(Protocol):
-    """The write service as a download uses it (hmi.control.writes.WriteService)."""
-
-    async def write_many(
-        self,
-        ctx: ActionContext,
-        changes: Sequence[tuple[str, Any]],
-        *,
-        reason: str,
-        parent: str,
-        signature_id: int | None = None,
-    ) -> Sequence[Any]: ...
-
-
 # ---------------------------------------------------------------------------------------------- validation
 @dataclass(frozen=True, slots=True)
 class RecipeSummary:
@@ -123,7 +92,7 @@ class RecipeService:
         cache: TagCache,
         clock: Clock = utc_now,
         *,
-        writer: Writer | None = None,
+        writer: WriteService | None = None,
         signature_required: bool | None = None,
     ) -> None:
         self.plant = plant

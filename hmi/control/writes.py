@@ -357,6 +357,32 @@ class WriteService:
             return isinstance(value, bool | int) and bool(value) == bool(wanted) and value in (0, 1)
         return str(value) == str(wanted)
 
+    def _checked(
+        self, ctx: ActionContext, tag: str, value: Any
+    ) -> tuple[WriteSpec | None, Any, list[tuple[Refusal, str]]]:
+        """The tag's write rule, the value typed for it (as given when it cannot be), and every problem with the
+        tag and the value that refuses the write before anything is sent."""
+        problems = self._tag_problems(ctx, tag)
+        ref = self._plant.tags.get(tag)
+        spec = ref.tag.write if ref is not None else None
+        parsed: Any = value
+        if ref is not None and spec is not None:
+            try:
+                parsed = parse_value(ref.tag.data_type, value)
+            except ValueError as exc:
+                problems.append((Refusal.BAD_VALUE, str(exc)))
+            else:
+                problems += self._value_problems(tag, parsed)
+        return spec, parsed, problems
+
+    @staticmethod
+    def _reason_problem(spec: WriteSpec, tag: str, reason: str) -> list[tuple[Refusal, str]]:
+        return (
+            [(Refusal.REASON_MISSING, f"changing {tag} needs a reason")]
+            if spec.reason == "required" and not reason
+            else []
+        )
+
     # --------------------------------------------------------------------------------------------- write
     async def write(
         self,
@@ -378,16 +404,8 @@ class WriteService:
         ref = self._plant.tags.get(tag)
         state = self._cache.get(tag)
         old = state.value if state is not None else None
-        problems = self._tag_problems(ctx, tag)
-        spec = ref.tag.write if ref is not None else None
-        parsed: Any = value
+        spec, parsed, problems = self._checked(ctx, tag, value)
         if ref is not None and spec is not None:
-            try:
-                parsed = parse_value(ref.tag.data_type, value)
-            except ValueError as exc:
-                problems.append((Refusal.BAD_VALUE, str(exc)))
-            else:
-                problems += self._value_problems(tag, parsed)
             if expected is not NOT_GIVEN and state is not None and not self._equal(ref.tag, expected, old, spec.step):
                 problems.append(
                     (
@@ -395,8 +413,7 @@ class WriteService:
                         f"{tag} changed since the dialog opened: it is now {shown(old)}; check and ask again",
                     )
                 )
-            if spec.reason == "required" and not reason:
-                problems.append((Refusal.REASON_MISSING, f"changing {tag} needs a reason"))
+            problems += self._reason_problem(spec, tag, reason)
         if problems or ref is None or spec is None:
             return await self._refused(ctx, "tag", tag, parsed, old, problems, reason, current=old)
         if spec.signature and signature is None:
@@ -535,10 +552,15 @@ class WriteService:
             except (EndpointDown, TimeoutError, ua.UaError) as exc:
                 log.info("immediate read-back of %s failed (%s); waiting for the data change", endpoint, exc)
                 continue
+            confirmed = []
             for part, state in zip(group, states, strict=True):
                 if state.good and self._same(part, state.value):
                     part.seen = state
                     part.matched.set()
+                    confirmed.append(state)
+            # What the server confirmed is the value now, on every screen and for the next compare-before-write,
+            # without waiting for the data change that will repeat it.
+            self._cache.update(confirmed)
 
     @staticmethod
     async def _confirmed(part: _Part) -> None:
@@ -898,21 +920,12 @@ class WriteService:
         parts: list[tuple[int, _Part]] = []
         seen: set[str] = set()
         for i, (name, value) in enumerate(changes):
-            problems = self._tag_problems(ctx, name)
             ref = self._plant.tags.get(name)
-            spec = ref.tag.write if ref is not None else None
-            parsed: Any = value
+            spec, parsed, problems = self._checked(ctx, name, value)
             if ref is not None and spec is not None:
-                try:
-                    parsed = parse_value(ref.tag.data_type, value)
-                except ValueError as exc:
-                    problems.append((Refusal.BAD_VALUE, str(exc)))
-                else:
-                    problems += self._value_problems(name, parsed)
                 if name in seen:
                     problems.append((Refusal.BAD_VALUE, f"{name} appears twice in {parent}"))
-                if spec.reason == "required" and not reason:
-                    problems.append((Refusal.REASON_MISSING, f"changing {name} needs a reason"))
+                problems += self._reason_problem(spec, name, reason)
                 if spec.signature and signature_id is None:
                     problems.append((Refusal.SIGNATURE, f"changing {name} needs {parent} to be signed"))
             seen.add(name)

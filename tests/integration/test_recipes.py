@@ -4,32 +4,36 @@ signature, download reports and their audit event, upload, import from YAML."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from asyncua import ua
 from sqlalchemy.exc import DBAPIError
 
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Role
-from hmi.clock import Clock, ManualClock
+from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
 from hmi.control.recipe_report import COMPLETE, FAILED, PARTIAL, downloads_csv, downloads_pdf
 from hmi.control.recipe_values import RecipeError, RecipeInvalid
 from hmi.control.recipes import FourEyes, RecipeService
+from hmi.control.writes import WriteService
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import APPROVED, SignatureRefused, SignatureRequest, SignatureRequired, SignatureService
+from hmi.sources import StatusBoard
+from hmi.sources.opcua import OpcUaSource
 from hmi.store.database import Database
-from hmi.store.models import RecipeStatus
-from hmi.tags import Quality, TagCache, TagState
+from hmi.store.models import AuditEntry, RecipeStatus
+from hmi.tags import TagCache
 from tests.conftest import PERSON_PASSWORD, execute, sign_in
 from tests.integration.conftest import Hmi
+from tests.opcua_server import SmallServer, free_port
+from tests.waiting import until
 
 PLANT = """
 site: {name: Recipe Plant, timezone: Europe/Berlin}
@@ -59,66 +63,66 @@ def plant() -> PlantConfig:
     return parse_config(PLANT, "recipe-plant.yaml")
 
 
-@dataclass(frozen=True)
-class FakeOutcome:
-    """What WriteService.write_many returns per change (only what a download reads)."""
-
-    target: str
-    requested: Any
-    old: Any
-    result: str
-    readback: Any
-    why: str = ""
-
-    def message(self, zone: ZoneInfo | None = None) -> str:
-        return {"confirmed": "confirmed at 06:00:00"}.get(self.result, self.why)
-
-
-class FakeWriter:
-    """Confirms every change except the tags in `fail` (result as given); remembers what it was asked."""
-
-    def __init__(self, cache: TagCache, clock: Clock, fail: dict[str, str] | None = None) -> None:
-        self.cache = cache
-        self.clock = clock
-        self.fail = fail or {}
-        self.calls: list[dict[str, Any]] = []
-
-    async def write_many(
-        self,
-        ctx: ActionContext,
-        changes: Sequence[tuple[str, Any]],
-        *,
-        reason: str,
-        parent: str,
-        signature_id: int | None = None,
-    ) -> list[FakeOutcome]:
-        self.calls.append({"changes": list(changes), "reason": reason, "parent": parent, "signature": signature_id})
-        out = []
-        for tag, value in changes:
-            state = self.cache.get(tag)
-            old = state.value if state else None
-            result = self.fail.get(tag, "confirmed")
-            if result == "confirmed":
-                put(self.cache, self.clock(), **{tag: value})
-            out.append(FakeOutcome(tag, value, old, result, value if result == "confirmed" else old, f"{tag} failed"))
-        return out
-
-
-def put(cache: TagCache, at: datetime, **values: object) -> None:
-    cache.update([TagState(name, value, 0, Quality.GOOD, at, at, at) for name, value in values.items()])
+# What the server holds when a test starts (its nodes are the plant's tags, ns=2;s=<tag name>).
+INITIAL: dict[str, Any] = {
+    "L1.SpeedSP": 250.0,
+    "L1.Speed": 250.0,
+    "L1.Filler.TempSP": 64.5,
+    "L1.Filler.Heads": ua.Variant(24, ua.VariantType.Int32),
+    "L2.SpeedSP": 200.0,
+}
 
 
 class World:
+    """A real asyncua server serving the plant's tags, an OPC UA source feeding the cache and the real write
+    service: recipes download exactly as in the HMI."""
+
     def __init__(self, db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> None:
-        self.plant = plant()
+        self.server = SmallServer(free_port(), dict(INITIAL))
+        self.plant = parse_config(PLANT.replace("opc.tcp://127.0.0.1:4840", self.server.url), "recipe-plant.yaml")
         self.cache = TagCache()
         self.clock = clock
         self.audit = audit
         self.db = db
         self.signatures = SignatureService(db, audit, users, clock)
-        self.writer = FakeWriter(self.cache, clock)
+        self.source = OpcUaSource(
+            self.plant.endpoints[0], [r.tag for r in self.plant.tags.values()], self.cache, StatusBoard()
+        )
+        self.writer = WriteService(
+            self.plant, self.cache, StatusBoard(), {"e": self.source}, audit, self.signatures, clock
+        )
         self.recipes = RecipeService(self.plant, db, audit, self.signatures, self.cache, clock, writer=self.writer)
         self.users = users
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self.source.start()
+        await until(lambda: len(self.cache) == len(INITIAL), what="every tag to have a value")
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        await self.source.stop()
+        await self.server.stop()
+
+    async def plc(self, **values: float) -> None:
+        """Values as the PLC would change them (a BadSensorFailure status for NaN); wait until the HMI has them."""
+        assert self.server.server is not None
+        for name, value in values.items():
+            bad = value != value
+            status = ua.StatusCode(ua.StatusCodes.BadSensorFailure if bad else ua.StatusCodes.Good)
+            dv = ua.DataValue(ua.Variant(0.0 if bad else value, ua.VariantType.Double), status)
+            await self.server.server.write_attribute_value(self.server.nodes[name].nodeid, dv)
+        await until(
+            lambda: all(
+                (s := self.cache.get(n)) is not None and (not s.good if v != v else s.good and s.value == v)
+                for n, v in values.items()
+            ),
+            what=f"the HMI to hear {values}",
+        )
+
+    async def writes(self) -> list[AuditEntry]:
+        """The write service's rows (each parameter of each download), oldest first."""
+        return [r for r in reversed(await self.audit.query(object_type="tag")) if r.action.startswith("tag.write")]
 
     async def people(self) -> tuple[ActionContext, ActionContext, ActionContext]:
         eng = await sign_in(self.users, "erin", Role.ENGINEER, full_name="Erin Engineer", station="office")
@@ -136,8 +140,13 @@ class World:
 
 
 @pytest.fixture
-async def world(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> World:
-    return World(db, audit, users, clock)
+async def world(db: Database, audit: AuditLog, users: UserService, clock: ManualClock) -> AsyncIterator[World]:
+    world = World(db, audit, users, clock)
+    await world.start()
+    try:
+        yield world
+    finally:
+        await world.stop()
 
 
 @pytest.mark.req("CTL-030")
@@ -267,7 +276,7 @@ async def test_only_the_approved_version_can_be_downloaded_and_refusals_are_audi
     await world.recipes.new_version(eng, "Cola", {"L1.SpeedSP": 300})
     with pytest.raises(RecipeError, match="version 1 is draft; only the approved version can be downloaded"):
         await world.recipes.download(lead, "Cola", 1, signature=SignatureRequest(PERSON_PASSWORD, "lena"))
-    assert world.writer.calls == []
+    assert await world.writes() == []
     [log] = await world.recipes.downloads()
     assert log.result == "refused"
     assert not log.success
@@ -282,7 +291,6 @@ async def test_only_the_approved_version_can_be_downloaded_and_refusals_are_audi
 async def test_a_download_reports_each_parameter_and_is_one_audited_event(world: World) -> None:
     eng, eng2, lead = await world.people()
     await world.approved(eng, eng2)
-    put(world.cache, world.clock.now(), **{"L1.SpeedSP": 250.0, "L1.Filler.TempSP": 64.5})
     version = await world.recipes.version_of("Cola", 1)
     assert version is not None
     diff = {row.tag: row for row in world.recipes.diff(version)}
@@ -300,19 +308,27 @@ async def test_a_download_reports_each_parameter_and_is_one_audited_event(world:
     assert report.result == COMPLETE
     assert report.success
     assert [(p.tag, p.result) for p in report.parts] == [("L1.Filler.TempSP", "confirmed"), ("L1.SpeedSP", "confirmed")]
-    [call] = world.writer.calls
-    assert call["reason"] == "changeover"
-    assert call["parent"] == "recipe Cola version 1"
-    assert call["signature"] == report.signature_id is not None
+    # Each parameter went through the write service: its own audit row, naming the download, its reason and
+    # the download's signature.
+    rows = await world.writes()
+    assert [(r.action, r.object_id, r.reason) for r in rows] == [
+        ("tag.write", "L1.Filler.TempSP", "changeover"),
+        ("tag.write", "L1.SpeedSP", "changeover"),
+    ]
+    assert all("recipe Cola version 1" in (r.detail or "") for r in rows)
+    assert {json.loads(r.new_value or "")["signature_id"] for r in rows} == {report.signature_id}
+    assert report.signature_id is not None
+    assert await world.server.nodes["L1.SpeedSP"].read_value() == 300.0
     # One partially failing download: never a success, each part says what happened.
-    world.writer.fail = {"L1.SpeedSP": "server_refused"}
+    await world.server.nodes["L1.SpeedSP"].set_writable(False)
     world.clock.advance(5)
     partial = await world.recipes.download(lead, "Cola", 1, reason="retry", signature=SignatureRequest(PERSON_PASSWORD))
     assert partial.result == PARTIAL
     assert not partial.success
     assert "PARTIAL" in partial.summary
     assert "1 of 2" in partial.summary
-    world.writer.fail = {"L1.SpeedSP": "refused", "L1.Filler.TempSP": "not_confirmed"}
+    # Nothing confirmed: failed.
+    await world.server.nodes["L1.Filler.TempSP"].set_writable(False)
     failed = await world.recipes.download(lead, "Cola", 1, signature=SignatureRequest(PERSON_PASSWORD))
     assert failed.result == FAILED
     rows = await world.audit.query(action="recipe.download")
@@ -326,7 +342,8 @@ async def test_a_download_reports_each_parameter_and_is_one_audited_event(world:
     world.recipes.signature_required = False
     assert (await world.recipes.download(eng, "Cola", 1)).signature_id is None
     # The log exports: CSV cells never run as formulas, the PDF builds.
-    world.writer.fail = {}
+    for name in ("L1.SpeedSP", "L1.Filler.TempSP"):
+        await world.server.nodes[name].set_writable(True)
     await world.recipes.download(eng, "Cola", 1, reason="=HYPERLINK(1)")
     text = downloads_csv(await world.recipes.downloads(), ZoneInfo("Europe/Berlin"))
     assert "'=HYPERLINK(1)" in text
@@ -345,9 +362,10 @@ async def test_a_download_reports_each_parameter_and_is_one_audited_event(world:
 async def test_upload_saves_the_line_values_as_a_new_draft(world: World) -> None:
     eng, eng2, _ = await world.people()
     await world.approved(eng, eng2)
+    await world.plc(**{"L1.Filler.TempSP": float("nan")})
     with pytest.raises(RecipeError, match="are not GOOD"):
         await world.recipes.upload(eng, "Cola")
-    put(world.cache, world.clock.now(), **{"L1.SpeedSP": 310.0, "L1.Filler.TempSP": 66.10000000000001})
+    await world.plc(**{"L1.SpeedSP": 310.0, "L1.Filler.TempSP": 66.10000000000001})
     version = await world.recipes.upload(eng, "Cola")
     assert version.version == 2
     assert version.status is RecipeStatus.DRAFT
