@@ -17,7 +17,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 import httpx
 from asyncua import Client, ua
 from playwright.sync_api import sync_playwright
+from processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -42,12 +42,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "flood-bench-pw"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def plant_yaml(url: str, n: int) -> str:

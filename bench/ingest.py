@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -23,9 +20,11 @@ from pathlib import Path
 
 from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent
+from processes import free_port, start_simulator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
 
 from hmi.alarms.engine import AlarmEngine  # noqa: E402
 from hmi.config import PlantConfig, parse_config  # noqa: E402
@@ -35,12 +34,6 @@ from hmi.sources.opcua import OpcUaSource  # noqa: E402
 from hmi.tags import Quality, TagCache, TagState  # noqa: E402
 
 PUBLISHING_MS = 250
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load_plant(url: str, n: int) -> PlantConfig:
@@ -56,38 +49,6 @@ def load_plant(url: str, n: int) -> PlantConfig:
         f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n"
     )
     return parse_config(text, "bench")
-
-
-def start_simulator(port: int, tags: int, rate: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hmi",
-            "simulate",
-            "--port",
-            str(port),
-            "--tags",
-            str(tags),
-            "--rate",
-            str(rate),
-            "--seed",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if re.search(r"listening on", line):
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("the simulator did not start within 60 s")
 
 
 async def raw_window(url: str, names: Sequence[str], warmup: float, window: float) -> tuple[float, float]:
@@ -169,7 +130,7 @@ async def main_async(args: argparse.Namespace) -> None:
     names = [f"Load.Tag{i:05d}" for i in range(1, args.tags + 1)]
     plant = load_plant(url, args.tags)
     t0 = time.monotonic()
-    proc = start_simulator(port, args.tags, args.rate)
+    proc = start_simulator(port, "--tags", str(args.tags), "--rate", str(args.rate))
     print(
         f"simulator: {args.tags} load tags, target {args.rate:,.0f} changes/s, started in "
         f"{time.monotonic() - t0:.1f} s",

@@ -13,45 +13,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from asyncua import Client, ua
+from processes import free_port, start_simulator
 
 from hmi.access.roles import Role
 from hmi.control.writes import Result
 from hmi.runtime import Runtime
 from hmi.store.database import Database
-from screens.cli import _free_port, demo_plant
+from screens.cli import demo_plant
 
-REPO = Path(__file__).resolve().parents[1]
 TAG = "Line1.SpeedSP"
 NODE = "ns=2;s=Line1.SpeedSP"
 PASSWORD = "writes-bench-pw"
-
-
-def start_simulator(port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hmi", "simulate", "--port", str(port), "--seed", "1"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if re.search(r"listening on", line):
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("the simulator did not start within 60 s")
 
 
 def p95(samples: list[float]) -> float:
@@ -70,7 +49,7 @@ async def raw_write(client: Client, value: float) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    port = _free_port()
+    port = free_port()
     sim = start_simulator(port)
     try:
         with tempfile.TemporaryDirectory() as tmp:
