@@ -23,7 +23,7 @@ from asyncua import Client, ua
 from processes import free_port, start_simulator
 
 from hmi.access.roles import Role
-from hmi.control.writes import Result
+from hmi.control.outcome import Result
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from screens.cli import demo_plant

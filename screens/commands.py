@@ -11,8 +11,8 @@ from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.config import CommandRef
+from hmi.control.outcome import Result, WriteOutcome
 from hmi.control.spec import MethodArg
-from hmi.control.writes import Result, WriteOutcome
 from hmi.records.signatures import SignatureError
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable

@@ -23,7 +23,7 @@ from nicegui.events import ValueChangeEventArguments
 from hmi.access.context import ActionContext
 from hmi.alarms.engine import Alarm
 from hmi.config import LIMIT_TYPES, Line, Machine, ModeSpec, Tag
-from hmi.control.writes import shown
+from hmi.control.values import shown
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry

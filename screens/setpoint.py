@@ -18,7 +18,7 @@ from nicegui import ui
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.config import Tag
-from hmi.control.writes import Refusal, Result, WriteOutcome
+from hmi.control.outcome import Refusal, Result, WriteOutcome
 from hmi.records.signatures import SignatureError
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hmi.control.outcome import WriteOutcome
 from hmi.control.recipe_values import Scalar, number_text
-from hmi.control.writes import WriteOutcome
 from hmi.records.export_cells import safe_cell
 
 

@@ -12,15 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hmi.config import PlantConfig, TagRef
 from hmi.control.spec import NAME_PATTERN
+from hmi.control.values import on_grid
 from hmi.records.signatures import canonical_json
 from hmi.store.models import Recipe, RecipeVersion
 
 MAX_PARAMETERS = 200
 MAX_TEXT = 2000
 MAX_STRING_VALUE = 200
-# A value counts as on the step grid when it is this close (relative to the step) to a grid point: decimal values
-# such as 0.1 are not exact in binary floating point.
-GRID_TOLERANCE = 1e-6
 
 Scalar = bool | int | float | str
 
@@ -88,17 +86,15 @@ def check_value(plant: PlantConfig, ref: TagRef, value: object) -> Scalar:
             )
     number: float = float(value)
     assert tag.write is not None
-    step = tag.write.step
-    if step is not None:
+    if (near := on_grid(tag.write, number)) is not None:
+        raise RecipeError(
+            f"{name}: {number_text(number)}{unit} is not on the step grid of {number_text(tag.write.step or 0)} from "
+            f"{number_text(tag.write.min or 0.0)}; give {number_text(near[0])} or {number_text(near[1])}"
+        )
+    if tag.write.step is not None:
+        # Snapped onto the grid, so 64.50000000001 from a spreadsheet is stored as 64.5.
         base = tag.write.min if tag.write.min is not None else 0.0
-        k = (number - base) / step
-        if abs(k - round(k)) > GRID_TOLERANCE:
-            below = base + math.floor(k) * step
-            raise RecipeError(
-                f"{name}: {number_text(number)}{unit} is not on the step grid of {number_text(step)} from "
-                f"{number_text(base)}; give {number_text(round(below, 9))} or {number_text(round(below + step, 9))}"
-            )
-        number = round(base + round(k) * step, 9)
+        number = round(base + round((number - base) / tag.write.step) * tag.write.step, 9)
     if tag.data_type == "int":
         if number != int(number):
             raise RecipeError(f"{name}: {number_text(number)} is not a whole number; give a whole number")

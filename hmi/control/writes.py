@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from enum import Enum, StrEnum
+from enum import Enum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -26,7 +24,9 @@ from asyncua import ua
 from hmi.access.context import ActionContext
 from hmi.clock import Clock, utc_now
 from hmi.config import CommandRef, PlantConfig, Tag
+from hmi.control.outcome import Refusal, Result, WriteOutcome
 from hmi.control.spec import Command, WriteSpec
+from hmi.control.values import on_grid, parse_value, shown
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import (
     SignatureRefused,
@@ -43,37 +43,8 @@ from hmi.tags import Quality, TagCache, TagState, classify, status_name
 log = logging.getLogger(__name__)
 
 MAX_REASON = 1000
-MAX_TEXT_VALUE = 1000
 WRITE_MEANING = "Changed value"
 COMMAND_MEANING = "Executed command"
-_BOOL_WORDS = {"true": True, "1": True, "on": True, "yes": True, "false": False, "0": False, "off": False, "no": False}
-
-
-class Refusal(StrEnum):
-    """Why a write or command was refused before anything was sent."""
-
-    ROLE = "role"
-    LIMITS = "limits"
-    STEP = "step"
-    QUALITY = "quality"
-    ENDPOINT_DOWN = "endpoint_down"
-    INTERLOCK = "interlock"
-    MODE = "mode"
-    PENDING = "pending"
-    CHANGED = "changed"
-    REASON_MISSING = "reason_missing"
-    SIGNATURE = "signature"
-    NOT_WRITABLE = "not_writable"
-    BAD_VALUE = "bad_value"
-
-
-class Result(StrEnum):
-    """How an attempt ended."""
-
-    CONFIRMED = "confirmed"
-    REFUSED = "refused"
-    SERVER_REFUSED = "server_refused"
-    NOT_CONFIRMED = "not_confirmed"
 
 
 class _NotGiven(Enum):
@@ -82,107 +53,6 @@ class _NotGiven(Enum):
 
 NOT_GIVEN: Final = _NotGiven.TOKEN
 """`expected` when the caller does not ask for compare-before-write."""
-
-
-def shown(value: Any) -> str:
-    """A value as an operator reads it: numbers without noise, booleans as true/false, nothing as 'unknown'."""
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOutcome:
-    """What became of one write or command: the one thing the operator is told, and what the audit row holds."""
-
-    target: str
-    """The tag name, or the command id."""
-    requested: Any
-    old: Any
-    result: Result
-    refusal: Refusal | None = None
-    status: str = ""
-    """The StatusCode name the server answered with; '' when nothing was sent."""
-    readback: Any = None
-    at: datetime | None = None
-    why: str = ""
-    signature_id: int | None = None
-    current: Any = None
-    """The value now, when refused because it `changed` since the dialog opened."""
-    timeout_s: float = 0.0
-    """How long the read-back waited (for "not confirmed within N s")."""
-    kind: str = "tag"
-    """'tag' or 'command'."""
-
-    @property
-    def ok(self) -> bool:
-        """True only when the server confirmed."""
-        return self.result is Result.CONFIRMED
-
-    def message(self, zone: ZoneInfo | None = None) -> str:
-        """Exactly one of: "confirmed at HH:MM:SS", "the server refused: <StatusCode name>", "not confirmed
-        within N s: the value is now X", "refused: <why>" (times in `zone`, else UTC)."""
-        if self.result is Result.CONFIRMED:
-            at = self.at.astimezone(zone) if self.at is not None and zone is not None else self.at
-            return f"confirmed at {at:%H:%M:%S}" if at is not None else "confirmed"
-        if self.result is Result.SERVER_REFUSED:
-            return f"the server refused: {self.status}"
-        if self.result is Result.NOT_CONFIRMED:
-            return f"not confirmed within {self.timeout_s:g} s: the value is now {shown(self.readback)}"
-        return f"refused: {self.why}"
-
-
-def parse_value(data_type: str, value: Any) -> Any:
-    """`value` (typed, or text as entered) as the tag's data type; ValueError saying what is wrong."""
-    if data_type == "float":
-        if isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                raise ValueError(f"{value.strip()[:40]!r} is not a number") from None
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
-        else:
-            raise ValueError(f"{shown(value)} is not a number")
-        if not math.isfinite(number):
-            raise ValueError(f"{shown(number)} is not a finite number")
-        return number
-    if data_type == "int":
-        if isinstance(value, bool):
-            raise ValueError(f"{shown(value)} is not a whole number")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                return int(text)
-            except ValueError:
-                try:
-                    number = float(text)
-                except ValueError:
-                    number = math.nan
-                if not (math.isfinite(number) and number.is_integer()):
-                    raise ValueError(f"{text[:40]!r} is not a whole number") from None
-                return int(number)
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return int(value)
-        raise ValueError(f"{shown(value)} is not a whole number")
-    if data_type == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
-            return _BOOL_WORDS[value.strip().lower()]
-        raise ValueError(f"{shown(value)!r} is not true or false")
-    text = value if isinstance(value, str) else shown(value)
-    if len(text) > MAX_TEXT_VALUE:
-        raise ValueError(f"the text is {len(text)} characters long; at most {MAX_TEXT_VALUE} can be written")
-    return text
 
 
 def _float32(value: float) -> float:
@@ -322,13 +192,14 @@ class WriteService:
             problems.append(
                 (Refusal.LIMITS, f"{shown(value)}{unit} is outside the limits {limits[0]:g} to {limits[1]:g}{unit}")
             )
-        if spec.step is not None:
-            base = spec.min if spec.min is not None else 0.0
-            steps = (value - base) / spec.step
-            if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)):
-                problems.append(
-                    (Refusal.STEP, f"{shown(value)}{unit} is not on the step grid of {spec.step:g}{unit} from {base:g}")
+        if (near := on_grid(spec, value)) is not None:
+            problems.append(
+                (
+                    Refusal.STEP,
+                    f"{shown(value)}{unit} is not on the step grid of {spec.step:g}{unit} from {spec.min or 0.0:g}: "
+                    f"give {shown(near[0])} or {shown(near[1])}",
                 )
+            )
         return problems
 
     def _same(self, part: _Part, value: Any) -> bool:

@@ -19,7 +19,8 @@ from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
-from hmi.control.writes import Refusal, Result, WriteService
+from hmi.control.outcome import Refusal, Result
+from hmi.control.writes import WriteService
 from hmi.records.audit import AuditLog
 from hmi.records.audit_export import AuditFilter, audit_csv
 from hmi.records.signatures import SignatureRequest, SignatureRequired, SignatureService, canonical_json, verify
@@ -209,7 +210,7 @@ async def test_a_role_not_allowed_is_refused_before_sending_and_audited(bench: B
     [
         ("L1.Speed", 600.5, Refusal.LIMITS, "600.5 bpm is outside the limits 0 to 600 bpm"),
         ("L1.Speed", -1, Refusal.LIMITS, "-1 bpm is outside the limits 0 to 600 bpm"),
-        ("L1.Speed", "120.3", Refusal.STEP, "120.3 bpm is not on the step grid of 0.5 bpm from 0"),
+        ("L1.Speed", "120.3", Refusal.STEP, "120.3 bpm is not on the step grid of 0.5 bpm from 0: give 120 or 120.5"),
         ("L1.Speed", "fast", Refusal.BAD_VALUE, "'fast' is not a number"),
         ("L1.Count", "2.5", Refusal.BAD_VALUE, "'2.5' is not a whole number"),
         ("L1.Enable", "maybe", Refusal.BAD_VALUE, "'maybe' is not true or false"),
