@@ -123,6 +123,9 @@ class LineStatusPanel:
             # Scrolls on its own: a shift can have dozens of stops and the page should not grow with them.
             with ui.scroll_area().classes("w-full h-80"):
                 self.table = testid(ui.column().classes("w-full gap-1"), "line-stops")
+            # The reason dialog lives here, outside the stop list: the list is rebuilt on every refresh, and a
+            # dialog built inside it would vanish while the person is typing.
+            self.dialog_host = ui.element()
         self.window.on_value_change(lambda: self.refresh())
         ui.timer(0.0, self.refresh, once=True)
         ui.timer(REFRESH_S, self.refresh)
@@ -190,7 +193,8 @@ class LineStatusPanel:
     def ask_reason(self, stop: Stop) -> None:
         """The reason dialog for one stop."""
         options = {r.code: r.text + (" (planned)" if r.planned else "") for r in self.rt.plant.downtime_reasons}
-        with ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
+        self.dialog_host.clear()
+        with self.dialog_host, ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
             ui.label(f"Reason for the stop at {local_time(stop.start, self.zone)}").classes("font-semibold")
             reason = testid(ui.select(options, value=stop.reason, label="Reason").classes("w-full"), "reason-select")
             comment = testid(
