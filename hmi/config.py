@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from hmi import assets  # type: ignore[attr-defined]
 from hmi.access.login_guard import parse_limit
 from hmi.control.spec import Command, ModeSpec, WriteSpec
+from hmi.graphics.display_config import Display
+from hmi.graphics.svg_safe import SafeSvg
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -476,7 +478,9 @@ class PlantConfig(_Model):
     historian: HistorianPolicy = HistorianPolicy()
     downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
     limits: QueryLimits = QueryLimits()
+    displays: tuple[Display, ...] = Field((), description="custom SVG pictures bound to tags (hmi/graphics/)")
 
+    _display_svgs: dict[str, SafeSvg] = PrivateAttr(default_factory=dict)
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)
     _commands: dict[str, CommandRef] = PrivateAttr(default_factory=dict)
@@ -522,6 +526,10 @@ class PlantConfig(_Model):
         low = ref.write.min if ref.write.min is not None else (ref.eng_range[0] if ref.eng_range else None)
         high = ref.write.max if ref.write.max is not None else (ref.eng_range[1] if ref.eng_range else None)
         return None if low is None or high is None else (low, high)
+
+    def display_svg(self, name: str) -> SafeSvg | None:
+        """The sanitised drawing of display `name`, read when the plant file was loaded."""
+        return self._display_svgs.get(name)
 
     @property
     def warnings(self) -> list[ConfigIssue]:
@@ -626,11 +634,12 @@ def load_config(path: str | Path) -> PlantConfig:
     except (OSError, UnicodeDecodeError) as exc:
         issue = ConfigIssue(name, None, "", f"cannot read the file ({exc}); it must be UTF-8 text")
         raise ConfigError([issue]) from None
-    return parse_config(text, name)
+    return parse_config(text, name, base_dir=path.parent)
 
 
-def parse_config(text: str, name: str = "<config>") -> PlantConfig:
-    """Parse and validate plant YAML text; raise ConfigError naming every problem."""
+def parse_config(text: str, name: str = "<config>", *, base_dir: Path | None = None) -> PlantConfig:
+    """Parse and validate plant YAML text; raise ConfigError naming every problem. Relative paths in it (display
+    drawings) are read from `base_dir`, the plant file's folder (the working directory when None)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -668,8 +677,18 @@ def parse_config(text: str, name: str = "<config>") -> PlantConfig:
             issues.append(ConfigIssue(name, _line_of(root, loc), format_path(loc), _explain(err)))
         raise ConfigError(issues) from None
     issues += [ConfigIssue(name, _line_of(root, loc), format_path(loc), msg) for loc, msg in semantic_issues(plant)]
+    # Displays read their drawings: a separate step (hmi/graphics/display_check.py), imported here because it needs
+    # this module's models.
+    from hmi.graphics.display_check import check_displays
+
+    drawings, display_errors, display_warnings = check_displays(plant, base_dir)
+    issues += [ConfigIssue(name, _line_of(root, loc), format_path(loc), msg) for loc, msg in display_errors]
     if issues:
         raise ConfigError(issues)
+    plant._display_svgs.update(drawings)
+    plant._warnings.extend(
+        ConfigIssue(name, _line_of(root, loc), format_path(loc), msg) for loc, msg in display_warnings
+    )
     plant._warnings.extend(
         ConfigIssue(name, _line_of(root, loc), format_path(loc), msg)
         for loc, secret in secrets_of(plant)
