@@ -15,6 +15,7 @@ from screens import panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
+from screens.display import display_page, displays_page
 from screens.faceplate import tag_page, unit_page
 from screens.handover import handover_page
 from screens.idle import lock_screen
@@ -111,6 +112,14 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/line/{name}")
     async def _line(name: str, faceplate: str | None = None) -> None:
         await show(rt, lambda ctx: line_page(rt, ctx, name, faceplate))
+
+    @ui.page("/displays")
+    async def _displays() -> None:
+        await show(rt, lambda ctx: displays_page(rt, ctx))
+
+    @ui.page("/display/{name}")
+    async def _display(name: str) -> None:
+        await show(rt, lambda ctx: display_page(rt, ctx, name))
 
     @ui.page("/faceplate/tag/{name}")
     async def _faceplate_tag(name: str) -> None:

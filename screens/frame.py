@@ -25,6 +25,7 @@ from screens.widgets import indicator_classes
 PRIMARY = "#3d3d3d"
 NAV = (
     ("Overview", "/"),
+    ("Displays", "/displays"),
     ("Alarms", "/alarms"),
     ("Trends", "/trends"),
     ("OEE", "/oee"),

@@ -483,7 +483,8 @@ class _Cleaner:
             nonlocal total
             for i, child in enumerate(list(parent)):
                 if child.tag != "use":
-                    walk(child, stack)
+                    # Ids of the ancestors count as visited: a use inside what it references would never end.
+                    walk(child, (*stack, child.get("id", "")))
                     continue
                 target = (child.get("href") or "#")[1:]
                 ref = self.ids.get(target)

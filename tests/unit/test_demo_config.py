@@ -179,3 +179,18 @@ def test_the_demo_recipes_fit_the_demo_plant() -> None:
     plant = load_config(root / "demo-plant.yaml")
     for recipe in parse_recipes((root / "demo-recipes.yaml").read_text(encoding="utf-8")):
         validate_parameters(plant, recipe.line, recipe.machine, recipe.parameters)
+
+
+@pytest.mark.req("DSP-006")
+def test_the_demo_filler_display_is_shipped_and_clean(plant: PlantConfig) -> None:
+    from hmi import assets  # type: ignore[attr-defined]
+
+    (display,) = plant.displays
+    assert (display.name, display.line, str(display.svg)) == ("Line1-Filler", "Line1", "displays/filler-bowl.svg")
+    assert assets.path("displays/filler-bowl.svg").is_file()
+    assert plant.warnings == []  # nothing for the sanitiser to remove: the demo drawing is clean
+    assert {b.type for b in display.bindings} == {"text", "fill_state", "fill_quality", "visible", "level", "rotate"}
+    assert set(display.tags()) <= {t for t in plant.tags if t.startswith("Line1.Filler.")}
+    svg = plant.display_svg(display.name)
+    assert svg is not None
+    assert {b.id for b in display.bindings} <= set(svg.ids)
