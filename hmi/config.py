@@ -22,6 +22,7 @@ from hmi.access.login_guard import parse_limit
 from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.graphics.display_config import Display
 from hmi.graphics.svg_safe import SafeSvg
+from hmi.graphics.svg_safe import load as load_svg
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -528,8 +529,14 @@ class PlantConfig(_Model):
         return None if low is None or high is None else (low, high)
 
     def display_svg(self, name: str) -> SafeSvg | None:
-        """The sanitised drawing of display `name`, read when the plant file was loaded."""
-        return self._display_svgs.get(name)
+        """The sanitised drawing of display `name` (None: no such display), read when the plant file was loaded, or
+        now for a PlantConfig built again from these models; raises OSError or UnsafeSvg when it cannot be read."""
+        if name not in self._display_svgs:
+            display = next((d for d in self.displays if d.name == name), None)
+            if display is None:
+                return None
+            self._display_svgs[name] = load_svg(display.svg)
+        return self._display_svgs[name]
 
     @property
     def warnings(self) -> list[ConfigIssue]:
@@ -668,7 +675,7 @@ def parse_config(text: str, name: str = "<config>", *, base_dir: Path | None = N
         )
     issues = [ConfigIssue(name, line, format_path(loc), msg) for loc, line, msg in _duplicate_keys(root, ())]
     try:
-        plant = PlantConfig.model_validate(data)
+        plant = PlantConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         for err in exc.errors():
             if _follow_on(err):

@@ -8,6 +8,7 @@ were touched, the server looks the tag up in the plant file's bindings.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from nicegui import ui
@@ -16,6 +17,7 @@ from hmi.access.context import ActionContext
 from hmi.access.roles import Permission
 from hmi.graphics.display_config import Display
 from hmi.graphics.display_render import ID_PREFIX, DisplayRenderer
+from hmi.graphics.svg_safe import UnsafeSvg
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.faceplate import open_tag
@@ -63,16 +65,22 @@ def displays_page(rt: Runtime, ctx: ActionContext) -> None:
                         ui.label(f"Line {display.line}").classes("hmi-muted")
 
 
-def display_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
+async def display_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
     """One display, live."""
     display = _find(rt, name)
-    svg = rt.plant.display_svg(name) if display is not None else None
+    svg, problem = None, ""
+    if display is not None:
+        try:
+            # Read when the plant file was loaded; only a plant built again from its models reads it now (a file).
+            svg = await asyncio.to_thread(rt.plant.display_svg, name)
+        except (OSError, UnsafeSvg) as exc:
+            problem = f"The drawing of display {name!r} cannot be shown ({exc}); engineers: run hmi check."
     with frame(rt, ctx, f"Display {display.title}" if display else "Display"):
         if not ctx.can(Permission.VIEW):
             ui.label("Your role may not view displays.").props('role="alert"')
             return
         if display is None or svg is None:
-            ui.label(f"There is no display called {name!r}.").classes("hmi-title")
+            ui.label(problem or f"There is no display called {name!r}.").classes("hmi-title hmi-wrap")
             ui.button("All displays", on_click=lambda: ui.navigate.to("/displays")).props("outline no-caps")
             return
         with ui.row().classes("items-center gap-3"):

@@ -33,13 +33,6 @@ Loc = tuple[str | int, ...]
 Issues = list[tuple[Loc, str]]
 
 
-def svg_path(display: Display, base_dir: Path | None) -> Path:
-    """Where the display's drawing is: a relative path is taken from the plant file's folder."""
-    if display.svg.is_absolute() or base_dir is None:
-        return display.svg
-    return base_dir / display.svg
-
-
 def check_displays(plant: PlantConfig, base_dir: Path | None) -> tuple[dict[str, SafeSvg], Issues, Issues]:
     """(sanitised drawing by display name, errors, warnings) for every display of `plant`."""
     drawings: dict[str, SafeSvg] = {}
@@ -59,7 +52,7 @@ def check_displays(plant: PlantConfig, base_dir: Path | None) -> tuple[dict[str,
                     f"display {display.name!r}: unknown line {display.line!r}; known: {', '.join(sorted(lines))}",
                 )
             )
-        path = svg_path(display, base_dir)
+        path = display.svg  # already resolved against the plant file's folder (Display._from_plant_folder)
         try:
             svg = load(path)
         except FileNotFoundError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # The same rule as hmi.config.NAME_PATTERN (a unit test holds them equal); repeated because hmi.config imports this.
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -142,6 +142,14 @@ class Display(_Model):
     svg: Path = Field(description="the drawing; a relative path is relative to the plant file's folder")
     line: Name | None = Field(None, description="the line it belongs to: its page links there")
     bindings: tuple[Binding, ...] = ()
+
+    @field_validator("svg")
+    @classmethod
+    def _from_plant_folder(cls, value: Path, info: ValidationInfo) -> Path:
+        # hmi.config.parse_config passes the plant file's folder; the path is kept resolved, so a PlantConfig built
+        # again from these models (e.g. the demo's, with another endpoint URL) still finds the drawing.
+        base = (info.context or {}).get("base_dir")
+        return value if value.is_absolute() or base is None else Path(base) / value
 
     def tags(self) -> list[str]:
         """The tags the display shows, once each, in binding order."""

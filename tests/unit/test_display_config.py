@@ -89,6 +89,18 @@ def test_a_display_loads_with_its_drawing_from_the_plant_files_folder(tmp_path: 
 
 
 @pytest.mark.req("DSP-001")
+def test_a_plant_built_again_from_its_models_still_finds_the_drawing(tmp_path: Path) -> None:
+    plant = load_config(write(tmp_path))
+    (display,) = plant.displays
+    assert display.svg == tmp_path / "drawings" / "tank.svg"
+    again = config.PlantConfig.model_validate({name: getattr(plant, name) for name in config.PlantConfig.model_fields})
+    svg = again.display_svg("tank")
+    assert svg is not None
+    assert "needle" in svg.ids
+    assert again.display_svg("nope") is None
+
+
+@pytest.mark.req("DSP-001")
 def test_an_absolute_path_is_taken_as_it_is(tmp_path: Path) -> None:
     path = write(tmp_path, svg=str(tmp_path / "drawings" / "tank.svg"))
     assert load_config(path).display_svg("tank") is not None
