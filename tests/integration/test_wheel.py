@@ -126,9 +126,16 @@ def test_the_wheel_holds_every_module_and_every_asset(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(REPO).as_posix() for top in ("hmi", "screens") for p in (REPO / top).rglob("*.py")}
     assert modules - names == set()
-    assets = {f"hmi/assets/{p.name}" for p in (REPO / "assets").iterdir() if p.is_file()}
+    shipped = REPO / "assets"
+    # Sub-folders too (the demo's display drawings in assets/displays/).
+    assets = {
+        f"hmi/assets/{p.relative_to(shipped).as_posix()}"
+        for p in shipped.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert assets - names == set()
-    assert {"hmi/assets/demo-plant.yaml", "hmi/assets/hmi.css", "hmi/py.typed"} <= names
+    assert {"hmi/assets/demo-plant.yaml", "hmi/assets/hmi.css", "hmi/assets/displays/filler-bowl.svg"} <= names
+    assert "hmi/py.typed" in names
 
 
 @pytest.mark.req("OPS-004")
