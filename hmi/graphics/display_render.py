@@ -288,7 +288,10 @@ class DisplayRenderer:
             fill = fx.fill or fill
             if fx.quality is not None:
                 attrs["data-quality"] = fx.quality
-        if fill is not None and (el.tag in SHAPES or el.tag in ("text", "tspan")):
+        # A group's shapes take the fill, its labels keep theirs (a label in the fill's colour would vanish); a text
+        # bound itself takes it.
+        own = fx is not None and fx.fill is not None
+        if fill is not None and (el.tag in SHAPES or (own and el.tag in ("text", "tspan"))):
             attrs["fill"] = fill
             attrs["fill-opacity"] = "1"
             attrs["style"] = _without(attrs.get("style", ""), ("fill", "fill-opacity"))

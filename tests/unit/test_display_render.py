@@ -19,7 +19,8 @@ SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 100">
   <text id="temp" x="1" y="10"><tspan id="temp-line" x="1" y="10">0.0</tspan><tspan
     x="1" y="20">second line</tspan></text>
   <text id="state" x="1" y="30">?</text>
-  <g id="body"><rect width="10" height="10" style="fill:url(#g1);stroke:#000"/><circle r="2" fill="#ccc"/></g>
+  <g id="body"><rect width="10" height="10" style="fill:url(#g1);stroke:#000"/><circle r="2" fill="#ccc"/>
+    <text id="body-label" fill="#1a1a1a">M1</text></g>
   <rect id="level" x="10" y="20" width="20" height="50" fill="#8c8c8c"/>
   <path id="needle" d="M 0,0 L 1,1" transform="translate(5,5)"/>
   <g id="jam"><rect width="5" height="5"/></g>
@@ -74,6 +75,10 @@ def good(**values: object) -> dict[str, TagState | None]:
     return {n: state(n, v) for n, v in values.items()}
 
 
+def shape_fills(group: ElementTree.Element) -> set[str | None]:
+    return {c.get("fill") for c in group if not c.tag.endswith("text")}
+
+
 def parsed(text: str) -> dict[str, ElementTree.Element]:
     root = ElementTree.fromstring(text)
     return {el.get("id", "").removeprefix(ID_PREFIX): el for el in root.iter() if el.get("id")}
@@ -86,7 +91,8 @@ def test_good_values_are_applied(plant: PlantConfig) -> None:
     tspans = els["temp"].findall("{http://www.w3.org/2000/svg}tspan")
     assert [t.text for t in tspans] == ["42.35 °C"]  # the first line holds the value, the rest goes
     assert els["state"].text == "Execute"
-    assert {c.get("fill") for c in els["body"]} == {PALETTE["light"]}
+    assert shape_fills(els["body"]) == {PALETTE["light"]}
+    assert els["body-label"].get("fill") == "#1a1a1a"  # the label in the group keeps its own fill
     assert "fill:url" not in (els["body"][0].get("style") or "")
     assert els["level"].get("height") == "21.173"
     assert els["level"].get("y") == "48.827"
@@ -113,7 +119,7 @@ def test_values_and_titles_are_escaped_and_ids_prefixed(plant: PlantConfig) -> N
 @pytest.mark.req("DSP-004")
 def test_other_states_use_otherwise_and_levels_clamp(plant: PlantConfig) -> None:
     els = parsed(renderer(plant).render(good(Temp=150.0, State="Suspended", Jam=True)))
-    assert {c.get("fill") for c in els["body"]} == {PALETTE["dots"]}
+    assert shape_fills(els["body"]) == {PALETTE["dots"]}
     assert (els["level"].get("y"), els["level"].get("height")) == ("20.000", "50.000")
 
 
@@ -131,7 +137,7 @@ def test_a_value_that_is_not_good_never_looks_live(plant: PlantConfig, quality: 
     pattern = PALETTE["q_bad" if quality is Quality.BAD else "q_stale"]
     for key in ("body", "level", "needle", "jam", "sensor"):
         el = els[key]
-        fills = {el.get("fill")} if el.tag.endswith(("rect", "path", "circle")) else {c.get("fill") for c in el}
+        fills = {el.get("fill")} if el.tag.endswith(("rect", "path", "circle")) else shape_fills(el)
         assert fills == {pattern}, key
         assert el.get("data-quality") == quality.value
     assert els["level"].get("height") == "50"  # the whole extent, hatched: not a level
