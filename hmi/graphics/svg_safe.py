@@ -11,7 +11,8 @@ entity is refused as a whole) and rebuilt from allowlists, never by deleting wha
   JPEG, GIF or WebP (data: URLs); an image from elsewhere would make every panel fetch it.
 - attributes: geometry, presentation, id and transform. Every on* handler goes; href only as `#id` of an element
   of the same drawing; url() only as url(#id); inline styles keep a fixed set of properties with plain values
-  (no url() to elsewhere, no expression(), no escapes, no comments). Classes go with the <style> elements.
+  (no url() to elsewhere, no expression(), no escapes, no comments). A <style> element goes; only its `.class`
+  rules are copied into the elements of that class, through the same filter (Illustrator and Visio write them).
 - editor data (sodipodi:, inkscape:, RDF metadata, draw.io's `content`) goes silently; draw.io's `data-cell-id`
   becomes the id when the element has none, so a draw.io cell's ID can be bound.
 
@@ -90,7 +91,6 @@ HREF_ELEMENTS = frozenset({"use", "linearGradient", "radialGradient", "pattern"}
 # Why the common removals matter, for the warning a person reads.
 WHY = {
     "script": "scripts run code",
-    "style": "style sheets can load from elsewhere; use inline styles (Inkscape's default)",
     "foreignObject": "it embeds HTML; draw.io: switch off 'Formatted Text' for labels, its plain-SVG text stays",
     "iframe": "it embeds another page",
     "animate": "animations can change links and values",
@@ -201,6 +201,8 @@ _PATH = re.compile(r"^[0-9eE.,+\-\sMmZzLlHhVvCcSsQqTtAa]*$")
 _NUMBERS = re.compile(r"^[0-9eE.,+\-\s]*$")
 _GEOMETRY_VALUE = re.compile(r"^[A-Za-z0-9.,+\-\s%]*$")
 ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_CLASS_SELECTOR = re.compile(r"^\.[A-Za-z_][A-Za-z0-9_\-]*$")
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+$")
 
 
@@ -264,6 +266,7 @@ def sanitise(data: bytes) -> SafeSvg:
     for key in source.attrib:
         if _local(key).lower().startswith("on"):
             cleaner.drop(f"event handler {_local(key)} removed: handlers run code")
+    cleaner.collect_classes(source)
     for child in source:
         cleaner.element(child, root)
     cleaner.resolve(root)
@@ -310,12 +313,30 @@ class _Cleaner:
         self.removed: Counter[str] = Counter()
         self.ids: dict[str, Element] = {}
         self.count = 0
+        self.classes: dict[str, str] = {}
 
     def drop(self, what: str) -> None:
         self.removed[what] += 1
 
     def report(self) -> list[str]:
         return [f"{what} (x{n})" if n > 1 else what for what, n in self.removed.items()]
+
+    # ------------------------------------------------------------------------------------------- style sheets
+    def collect_classes(self, source: Element) -> None:
+        """Rules `.name { declarations }` of the drawing's <style> elements (Illustrator and Visio write them), to be
+        inlined into the elements of that class through the same filter as inline styles; nothing else of a style
+        sheet is used (no @import, no other selectors), and what is left out is reported."""
+        for sheet in source.iter(f"{{{SVG_NS}}}style"):
+            rules, at_rules = _css_rules(_CSS_COMMENT.sub(" ", "".join(sheet.itertext())))
+            if at_rules:
+                self.drop("@-rules in <style> ignored: @import and its kind load from elsewhere")
+            for selectors, declarations in rules:
+                for selector in (s.strip() for s in selectors.split(",")):
+                    if _CLASS_SELECTOR.match(selector):
+                        name = selector[1:]
+                        self.classes[name] = ";".join(p for p in (self.classes.get(name), declarations) if p)
+                    elif selector:
+                        self.drop(f"style rule {_short(selector)!r} not applied: only .class rules are inlined")
 
     # ------------------------------------------------------------------------------------------- elements
     def element(self, src: Element, parent: Element, depth: int = 1) -> None:
@@ -329,8 +350,8 @@ class _Cleaner:
         if ns != SVG_NS:
             self.drop(f"element <{name}> of namespace {ns or '(none)'} removed: not SVG")
             return
-        if name in SILENT_ELEMENTS:
-            return
+        if name in SILENT_ELEMENTS or name == "style":
+            return  # a <style>'s class rules are inlined (collect_classes), the element itself goes
         if name in UNWRAP_ELEMENTS:
             self.drop(f"link <{name}> removed: {WHY[name]}")
             for child in src:
@@ -373,7 +394,14 @@ class _Cleaner:
             if ns != "":
                 self.drop(f"attribute {attr} of namespace {ns} removed")
                 continue
+            if attr == "style":
+                continue  # below, after the element's class rules
             self.attribute(attr, value, out, name)
+        # A class rule comes before the inline style, which wins where both set a property (as in CSS).
+        ruled = [self.classes[c] for c in src.get("class", "").split() if c in self.classes]
+        combined = ";".join([*ruled, src.get("style", "")])
+        if combined.strip(";"):
+            self.attribute("style", combined, out, name)
         href = _href(src)
         if href is not None:
             if name == "image":
@@ -428,7 +456,7 @@ class _Cleaner:
         out.set("id", ident)
 
     def style(self, text: str) -> str:
-        kept = []
+        kept: dict[str, str] = {}
         for declaration in text.split(";"):
             if ":" not in declaration:
                 continue
@@ -440,8 +468,9 @@ class _Cleaner:
                 continue
             clean = self.value(prop, value)
             if clean is not None:
-                kept.append(f"{prop}:{clean}")
-        return ";".join(kept)
+                kept.pop(prop, None)  # the last declaration of a property wins, as in CSS
+                kept[prop] = clean
+        return ";".join(f"{prop}:{value}" for prop, value in kept.items())
 
     def value(self, prop: str, value: str) -> str | None:
         """`value` when it is plain (numbers, words, colours, rgb(), url(#id)); else None, reported if risky."""
@@ -522,6 +551,36 @@ class _Cleaner:
 
         walk(root, ())
         return root
+
+
+def _css_rules(text: str) -> tuple[list[tuple[str, str]], int]:
+    """The top-level rules (selectors, declarations) of a style sheet, and how many @-rules were skipped (with
+    whatever they nest)."""
+    rules: list[tuple[str, str]] = []
+    at_rules, depth, prelude, body = 0, 0, "", ""
+    for ch in text:
+        if ch == "{":
+            depth += 1
+            if depth > 1:
+                body += ch
+        elif ch == "}" and depth > 0:
+            depth -= 1
+            if depth > 0:
+                body += ch
+                continue
+            if prelude.strip().startswith("@") or "{" in body:
+                at_rules += 1
+            else:
+                rules.append((prelude, body))
+            prelude, body = "", ""
+        elif depth > 0:
+            body += ch
+        elif ch == ";" and prelude.strip().startswith("@"):
+            at_rules += 1
+            prelude = ""
+        else:
+            prelude += ch
+    return rules, at_rules
 
 
 def _light(value: str) -> str:

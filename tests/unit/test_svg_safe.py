@@ -59,7 +59,7 @@ def assert_inert(text: str) -> None:
         ("<rect id='r' width='1' height='1' fill='url(https://evil.example/#p)'/>", "rect"),
         (
             "<style>@import url(https://evil.example/x.css); rect {fill: red}</style>"
-            "<rect id='r' width='1' height='1'/>",
+            "<rect id='r' class='x' width='1' height='1'/>",
             "rect",
         ),
         (
@@ -241,3 +241,21 @@ def test_draw_io_file_keeps_its_drawing_and_cell_ids() -> None:
     assert "content" not in text
     assert "mxfile" not in text
     assert any("foreignObject" in r for r in safe.removed)
+
+
+def test_class_rules_of_a_style_sheet_are_inlined_through_the_filter() -> None:
+    # As Illustrator and Visio write them; the rest of the sheet goes.
+    text, safe = clean(
+        "<style type='text/css'><![CDATA[ /* Illustrator */ @import url(https://evil.example/x.css);"
+        " .st0{fill:#FFFFFF;stroke:#000000} .st1, .st2{font-family:'Arial';stroke:url(http://evil.example/p)}"
+        " text > tspan {fill:red} @media print { .st0 {fill:#000} } ]]></style>"
+        "<rect id='a' class='st0 st2' style='stroke:#1a1a1a' width='1' height='1'/><text id='t' class='st1'>x</text>"
+    )
+    assert safe.ids["a"].get("style") == "fill:#FFFFFF;font-family:'Arial';stroke:#1a1a1a"
+    assert safe.ids["t"].get("style") == "font-family:'Arial'"
+    assert "<style" not in text
+    assert "class=" not in text
+    assert_inert(text)
+    assert any("@-rules" in r for r in safe.removed)
+    assert any("'text > tspan' not applied" in r for r in safe.removed)
+    assert any("http://evil.example/p" in r for r in safe.removed)
