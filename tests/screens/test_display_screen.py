@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from nicegui import Client
 
 from hmi.config import parse_config
 from hmi.runtime import Runtime
@@ -131,3 +132,18 @@ async def test_an_unknown_display_says_so(hmi: Harness) -> None:
     await hmi.login("olga")
     await hmi.user.open("/display/nope")
     await hmi.user.should_see("There is no display called 'nope'.", retries=50)
+
+
+@pytest.mark.req("DSP-005")
+async def test_a_display_needs_a_session_and_its_subscription_ends_with_the_page(hmi: Harness) -> None:
+    await hmi.user.open("/display/L1-M1")
+    await hmi.user.should_see(marker="sign-in")
+    await hmi.user.should_not_see(marker="display-svg")
+    before = hmi.rt.cache.listener_count
+    await hmi.login("olga")
+    await hmi.user.open("/display/L1-M1")
+    await hmi.user.should_see(marker="display-svg", retries=50)
+    assert hmi.rt.cache.listener_count > before
+    for client in list(Client.instances.values()):
+        client.delete()
+    assert hmi.rt.cache.listener_count == before
