@@ -277,6 +277,10 @@ class Site(_Model):
     name: str = Field(min_length=1, max_length=120)
     timezone: str = "UTC"
     shifts: tuple[Shift, ...] = ()
+    theme: Literal["day", "night"] = Field(
+        "day", description="screen theme where neither the person nor the station chose one (ISA-101 both)"
+    )
+    language: Literal["en", "de"] = Field("en", description="screen language where neither person nor station chose")
 
     @field_validator("timezone")
     @classmethod

@@ -11,7 +11,7 @@ from nicegui import app, ui
 from hmi import assets
 from hmi.access.context import ActionContext
 from hmi.runtime import Runtime
-from screens import panel, session
+from screens import appearance, panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
@@ -82,6 +82,7 @@ async def show(rt: Runtime, build: Callable[[ActionContext], object]) -> None:
     if check.ctx is None:
         ui.navigate.to(session.login_target())
         return
+    await appearance.apply(rt, check.ctx)
     if check.locked or session.idle_locked(rt):
         # The stale page is never built behind the lock: only the lock screen, until the person unlocks.
         lock_screen(rt, check.ctx)
@@ -97,6 +98,8 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/login")
     async def _login(next: str | None = None) -> None:
         if await ready(rt):
+            # Before anyone signs in, the panel shows its station's theme (a dark control room stays dark).
+            await appearance.apply(rt, None)
             await login_page(rt, next)
 
     @ui.page("/logout")
@@ -171,3 +174,7 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/audit")
     async def _audit() -> None:
         await show(rt, lambda ctx: audit_page(rt, ctx))
+
+    @ui.page("/preferences")
+    async def _preferences() -> None:
+        await show(rt, lambda ctx: appearance.preferences_page(rt, ctx))

@@ -16,11 +16,11 @@ T = TypeVar("T")
 
 async def attempt(status: ui.label, what: str, work: Awaitable[T]) -> T | None:
     """The result of `work`, or None after saying why not in `status`: "Refused: …." for a missing permission,
-    "Not <what>: …" for what the service rejected or could not store."""
+    "Not <what>: …" for what the service rejected, could not find or could not store."""
     try:
         return await work
     except PermissionDenied as exc:
         status.set_text(f"Refused: {exc}.")
-    except (ValueError, DatabaseUnavailable) as exc:
+    except (ValueError, LookupError, DatabaseUnavailable) as exc:
         status.set_text(f"Not {what}: {exc}")
     return None
