@@ -17,6 +17,7 @@ from screens.alarms import alarms_page
 from screens.audit import audit_page
 from screens.faceplate import tag_page, unit_page
 from screens.handover import handover_page
+from screens.i18n import _
 from screens.idle import lock_screen
 from screens.journal import journal_page
 from screens.kpi import kpi_page
@@ -66,7 +67,7 @@ async def ready(rt: Runtime) -> bool:
     """True when the runtime runs; otherwise the page says why it cannot be shown."""
     if await rt.wait_ready():
         return True
-    ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")).classes(
+    ui.label(_("The HMI is not running: ") + (rt.start_error or "it is still starting; reload in a moment.")).classes(
         "hmi-title p-6"
     ).props('role="alert"')
     return False

@@ -10,6 +10,7 @@ from hmi.access.roles import Permission
 from hmi.runtime import Runtime
 from screens import session
 from screens.frame import frame
+from screens.i18n import _
 from screens.outcome import attempt
 from screens.testid import testid
 
@@ -29,24 +30,16 @@ async def apply(rt: Runtime, ctx: ActionContext | None) -> Appearance:
     return appearance
 
 
-def language() -> str:
-    """The language of the page being built or served ("en" outside a page)."""
-    try:
-        return str(app.storage.client.get("language", "en"))
-    except RuntimeError:
-        return "en"
-
-
 async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
     """A person's own theme and language; for administrators of stations, this station's too."""
     station = await session.station_for(rt)
     mine, theirs = await rt.appearance.choices(ctx.user_id, station)
     with frame(rt, ctx, "Preferences"):
         with testid(ui.column().classes("hmi-panel p-3 gap-2 w-full max-w-2xl"), "my-appearance"):
-            ui.label("Your screens").classes("hmi-title")
-            ui.label("Used on every panel you sign in at; the colours of alarms are the same in both themes.").classes(
-                "hmi-muted hmi-wrap"
-            )
+            ui.label(_("Your screens")).classes("hmi-title")
+            ui.label(
+                _("Used on every panel you sign in at; the colours of alarms are the same in both themes.")
+            ).classes("hmi-muted hmi-wrap")
             my_theme = testid(ui.radio(THEME_CHOICES, value=mine[0]).props("size=lg"), "my-theme")
             my_language = testid(ui.radio(LANGUAGE_CHOICES, value=mine[1]).props("size=lg"), "my-language")
             mine_outcome = testid(ui.label("").classes("hmi-outcome hmi-wrap").props('role="status"'), "my-outcome")
@@ -61,19 +54,23 @@ async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
                     return
                 ui.navigate.reload()
 
-            testid(ui.button("Save", on_click=session.command(rt, save_mine)), "save-my-appearance")
+            testid(ui.button(_("Save"), on_click=session.command(rt, save_mine)), "save-my-appearance")
 
         if theirs is None or not ctx.can(Permission.MANAGE_STATIONS):
             ui.label(
-                f"This panel is {station}."
-                + ("" if theirs is not None else " Enrol it as a station (Users page) to give it a theme of its own.")
+                _("This panel is {station}.").format(station=station)
+                + (
+                    ""
+                    if theirs is not None
+                    else _(" Enrol it as a station (Users page) to give it a theme of its own.")
+                )
             ).classes("hmi-muted hmi-wrap")
             return
         with testid(ui.column().classes("hmi-panel p-3 gap-2 w-full max-w-2xl"), "station-appearance"):
-            ui.label(f"This station: {station}").classes("hmi-title")
-            ui.label("What this panel shows for people who have not chosen (e.g. night for a control room).").classes(
-                "hmi-muted hmi-wrap"
-            )
+            ui.label(_("This station: {station}").format(station=station)).classes("hmi-title")
+            ui.label(
+                _("What this panel shows for people who have not chosen (e.g. night for a control room).")
+            ).classes("hmi-muted hmi-wrap")
             station_theme = testid(ui.radio(THEME_CHOICES, value=theirs[0]).props("size=lg"), "station-theme")
             station_language = testid(ui.radio(LANGUAGE_CHOICES, value=theirs[1]).props("size=lg"), "station-language")
             station_outcome = testid(
@@ -90,4 +87,4 @@ async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
                     return
                 ui.navigate.reload()
 
-            testid(ui.button("Save for this station", on_click=session.command(rt, save_station)), "save-station")
+            testid(ui.button(_("Save for this station"), on_click=session.command(rt, save_station)), "save-station")

@@ -10,6 +10,7 @@ from nicegui import ui
 
 from hmi.access.context import PermissionDenied
 from hmi.store.database import DatabaseUnavailable
+from screens.i18n import _
 
 T = TypeVar("T")
 
@@ -20,7 +21,7 @@ async def attempt(status: ui.label, what: str, work: Awaitable[T]) -> T | None:
     try:
         return await work
     except PermissionDenied as exc:
-        status.set_text(f"Refused: {exc}.")
+        status.set_text(_("Refused: {exc}.").format(exc=exc))
     except (ValueError, LookupError, DatabaseUnavailable) as exc:
-        status.set_text(f"Not {what}: {exc}")
+        status.set_text(_("Not {what}: {exc}").format(what=what, exc=exc))
     return None
