@@ -480,6 +480,10 @@ class PlantConfig(_Model):
     historian: HistorianPolicy = HistorianPolicy()
     downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
     limits: QueryLimits = QueryLimits()
+    translations: dict[Literal["de"], dict[str, str]] = Field(
+        default_factory=dict,
+        description="plant texts (alarm messages, descriptions, downtime reasons) per screen language: text -> translation",
+    )
 
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
     _alarms: dict[str, AlarmRef] = PrivateAttr(default_factory=dict)

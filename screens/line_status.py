@@ -15,7 +15,7 @@ from hmi.oee.states import StateCategory
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
-from screens.i18n import _
+from screens.i18n import _, plant_text
 from screens.oee_figures import timeline_figure
 from screens.session import command
 from screens.testid import testid
@@ -202,7 +202,11 @@ class LineStatusPanel:
 
     def ask_reason(self, stop: Stop) -> None:
         """The reason dialog for one stop."""
-        options = {r.code: r.text + (" (planned)" if r.planned else "") for r in self.rt.plant.downtime_reasons}
+        plant = self.rt.plant
+        options = {
+            r.code: plant_text(plant.translations, r.text) + (_(" (planned)") if r.planned else "")
+            for r in plant.downtime_reasons
+        }
         self.dialog_host.clear()
         with self.dialog_host, ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
             ui.label(
