@@ -12,6 +12,7 @@ from pathlib import Path
 DEMO_PLANT = "demo-plant.yaml"
 DEMO_RECIPES = "demo-recipes.yaml"
 STYLE_SHEET = "hmi.css"
+A11Y_SCRIPT = "a11y.js"
 
 
 def path(name: str) -> Path:

@@ -280,6 +280,10 @@ class Site(_Model):
     name: str = Field(min_length=1, max_length=120)
     timezone: str = "UTC"
     shifts: tuple[Shift, ...] = ()
+    theme: Literal["day", "night"] = Field(
+        "day", description="screen theme where neither the person nor the station chose one (ISA-101 both)"
+    )
+    language: Literal["en", "de"] = Field("en", description="screen language where neither person nor station chose")
 
     @field_validator("timezone")
     @classmethod
@@ -480,6 +484,10 @@ class PlantConfig(_Model):
     downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
     limits: QueryLimits = QueryLimits()
     displays: tuple[Display, ...] = Field((), description="custom SVG pictures bound to tags (hmi/graphics/)")
+    translations: dict[Literal["de"], dict[str, str]] = Field(
+        default_factory=dict,
+        description="plant texts (alarm messages, descriptions, downtime reasons) per screen language: text -> translation",
+    )
 
     _display_svgs: dict[str, SafeSvg] = PrivateAttr(default_factory=dict)
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)

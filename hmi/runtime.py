@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import col
 
+from hmi.access.appearance import AppearanceService
 from hmi.access.auth import UserService
 from hmi.access.roles import Role
 from hmi.access.sessions import SessionService
@@ -85,6 +86,7 @@ class Runtime:
     users: UserService = field(init=False)
     sessions: SessionService = field(init=False)
     stations: StationService = field(init=False)
+    appearance: AppearanceService = field(init=False)
     notes: ShiftNotes = field(init=False)
     alarm_service: AlarmService = field(init=False)
     signatures: SignatureService = field(init=False)
@@ -116,6 +118,9 @@ class Runtime:
         self.users = UserService(self.db, self.audit, self.clock, policy=self.plant.access)
         self.sessions = self.users.sessions
         self.stations = StationService(self.db, self.audit, self.clock)
+        self.appearance = AppearanceService(
+            self.db, self.audit, lambda: (self.plant.site.theme, self.plant.site.language)
+        )
         self.notes = ShiftNotes(self.db, self.audit, self.clock)
         self.alarms = AlarmEngine(self.plant, self.cache, self.clock)
         # Rows the database refuses (not for being away) are set aside here; engineers see the count in a banner.

@@ -17,6 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens.alarms import AlarmCommands
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import _
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, ValueView, alarm_indicator, badge, column
@@ -114,8 +115,8 @@ def alarm_detail_page(rt: Runtime, ctx: ActionContext, alarm_id: str) -> None:
     """The detail screen of one alarm."""
     with frame(rt, ctx, "Alarm"):
         if rt.alarms.definition(alarm_id) is None and rt.alarms.get(alarm_id) is None:
-            ui.label(f"There is no alarm {alarm_id!r}.").classes("hmi-title")
-            ui.button("Back to the alarm list", on_click=lambda: ui.navigate.to("/alarms"))
+            ui.label(_("There is no alarm {alarm_id!r}.").format(alarm_id=alarm_id)).classes("hmi-title")
+            ui.button(_("Back to the alarm list"), on_click=lambda: ui.navigate.to("/alarms"))
             return
         AlarmDetail(rt, ctx, alarm_id)
 
@@ -135,13 +136,13 @@ class AlarmDetail:
         self._title(ref, alarm)
         with ui.row().classes("w-full gap-4 items-start"):
             with ui.column().classes("hmi-panel p-3 gap-1"):
-                ui.label("Definition and rationalisation").classes("font-bold")
+                ui.label(_("Definition and rationalisation")).classes("font-bold")
                 if ref is not None:
                     _facts(definition_facts(ref))
                 elif alarm is not None and alarm.server is not None:
                     _facts(server_facts(alarm))
             with ui.column().classes("hmi-panel p-3 gap-1"):
-                ui.label("Now").classes("font-bold")
+                ui.label(_("Now")).classes("font-bold")
                 self.now_box = ui.column().classes("gap-1")
             if ref is not None:
                 view = ValueView(ref.tag)
@@ -153,11 +154,11 @@ class AlarmDetail:
         self.commands_row = ui.row().classes("items-center gap-2")
         if ref is not None and ref.tag.numeric:
             with ui.column().classes("w-full hmi-panel p-2"):
-                ui.label("Trend of its tag around the activation (live, last minutes)").classes("hmi-muted")
+                ui.label(_("Trend of its tag around the activation (live, last minutes)")).classes("hmi-muted")
                 LiveTrend(
                     rt, [ref.tag.name], height=260, marks=[alarm.activated_at] if alarm and alarm.activated_at else []
                 )
-        ui.label("History of this alarm").classes("font-bold")
+        ui.label(_("History of this alarm")).classes("font-bold")
         self.history = testid(
             ui.table(columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=20)
             .classes("w-full")
@@ -180,10 +181,10 @@ class AlarmDetail:
             alarm_indicator(priority, alarm.state if alarm else None)
             testid(ui.label(title).classes("hmi-title"), "alarm-title")
             self.state_label = testid(ui.label("").classes("hmi-state unknown"), "alarm-state")
-            ui.button(f"Line {line_name}", on_click=lambda: ui.navigate.to(f"/line/{line_name}")).props(
-                "outline no-caps"
-            )
-            ui.button("Alarm list", on_click=lambda: ui.navigate.to("/alarms")).props("outline no-caps")
+            ui.button(
+                _("Line {line_name}").format(line_name=line_name), on_click=lambda: ui.navigate.to(f"/line/{line_name}")
+            ).props("outline no-caps")
+            ui.button(_("Alarm list"), on_click=lambda: ui.navigate.to("/alarms")).props("outline no-caps")
 
     def show_now(self) -> None:
         """The state now and the commands it allows (rebuilt only when the alarm changed)."""
@@ -203,23 +204,25 @@ class AlarmDetail:
     def _commands(self, state: AlarmState) -> None:
         ids, ctx, commands, defined = [self.alarm_id], self.ctx, self.commands, self.ref is not None
         if state.unacknowledged and ctx.can(Permission.ACKNOWLEDGE_ALARM):
-            testid(ui.button("Acknowledge", on_click=lambda: commands.acknowledge(ids)), "ack-selected")
+            testid(ui.button(_("Acknowledge"), on_click=lambda: commands.acknowledge(ids)), "ack-selected")
         if state in (AlarmState.LATCHED_ACK, AlarmState.LATCHED_UNACK) and ctx.can(Permission.RESET_LATCHED):
-            testid(ui.button("Reset", on_click=lambda: commands.reset(ids)).props("outline"), "reset")
+            testid(ui.button(_("Reset"), on_click=lambda: commands.reset(ids)).props("outline"), "reset")
         if defined and ctx.can(Permission.SHELVE_ALARM):
             if state is AlarmState.SHELVED:
-                testid(ui.button("Unshelve", on_click=lambda: commands.unshelve(ids)).props("outline"), "unshelve")
+                testid(ui.button(_("Unshelve"), on_click=lambda: commands.unshelve(ids)).props("outline"), "unshelve")
             elif state is not AlarmState.OUT_OF_SERVICE:
-                testid(ui.button("Shelve…", on_click=lambda: commands.shelve(ids)).props("outline"), "shelve")
+                testid(ui.button(_("Shelve…"), on_click=lambda: commands.shelve(ids)).props("outline"), "shelve")
         if defined and ctx.can(Permission.REMOVE_FROM_SERVICE):
             if state is AlarmState.OUT_OF_SERVICE:
                 testid(
-                    ui.button("Return to service", on_click=lambda: commands.return_to_service(ids)).props("outline"),
+                    ui.button(_("Return to service"), on_click=lambda: commands.return_to_service(ids)).props(
+                        "outline"
+                    ),
                     "return-to-service",
                 )
             else:
                 testid(
-                    ui.button("Remove from service…", on_click=lambda: commands.remove_from_service(ids)).props(
+                    ui.button(_("Remove from service…"), on_click=lambda: commands.remove_from_service(ids)).props(
                         "outline"
                     ),
                     "oos",
@@ -230,7 +233,7 @@ class AlarmDetail:
         try:
             events = await self.rt.alarm_service.history(self.alarm_id, limit=200)
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"The history cannot be read: {exc}")
+            self.status.set_text(_("The history cannot be read: {exc}").format(exc=exc))
             return
         zone = self.zone
         self.history.rows = [

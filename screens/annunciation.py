@@ -13,6 +13,7 @@ from nicegui import app, ui
 
 from hmi.alarms.engine import Alarm
 from hmi.config import SoundPolicy
+from screens.i18n import _
 from screens.testid import testid
 
 _STORE = "hmi_annunciation"
@@ -106,11 +107,11 @@ class AnnunciatorWidget:
         self._enabled = False
         ui.timer(0.5, self._ask_browser, once=True)
         self.allow = testid(
-            ui.button("Allow alarm sound", on_click=self._enable).props("color=white outline no-caps"), "allow-sound"
+            ui.button(_("Allow alarm sound"), on_click=self._enable).props("color=white outline no-caps"), "allow-sound"
         )
         self.allow.set_visibility(False)
         self.silence_button = testid(
-            ui.button("Silence", on_click=self._silence).props("color=white outline no-caps"), "silence"
+            ui.button(_("Silence"), on_click=self._silence).props("color=white outline no-caps"), "silence"
         )
         self._alarms: list[Alarm] = []
 

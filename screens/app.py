@@ -11,13 +11,14 @@ from nicegui import app, ui
 from hmi import assets
 from hmi.access.context import ActionContext
 from hmi.runtime import Runtime
-from screens import panel, session
+from screens import appearance, panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
 from screens.display import display_page, displays_page
 from screens.faceplate import tag_page, unit_page
 from screens.handover import handover_page
+from screens.i18n import _
 from screens.idle import lock_screen
 from screens.journal import journal_page
 from screens.kpi import kpi_page
@@ -41,6 +42,8 @@ def setup(
 ) -> None:
     """Define the pages for `rt`; the runtime starts with the app and stops with it."""
     ui.add_css(assets.read_text(assets.STYLE_SHEET), shared=True)
+    # Names for the tick boxes Quasar leaves unnamed (screen readers, axe); see the file for how.
+    ui.add_body_html(f"<script>{assets.read_text(assets.A11Y_SCRIPT)}</script>", shared=True)
     panel.setup(rt)
 
     async def startup() -> None:
@@ -67,7 +70,7 @@ async def ready(rt: Runtime) -> bool:
     """True when the runtime runs; otherwise the page says why it cannot be shown."""
     if await rt.wait_ready():
         return True
-    ui.label("The HMI is not running: " + (rt.start_error or "it is still starting; reload in a moment.")).classes(
+    ui.label(_("The HMI is not running: ") + (rt.start_error or "it is still starting; reload in a moment.")).classes(
         "hmi-title p-6"
     ).props('role="alert"')
     return False
@@ -83,6 +86,7 @@ async def show(rt: Runtime, build: Callable[[ActionContext], object]) -> None:
     if check.ctx is None:
         ui.navigate.to(session.login_target())
         return
+    await appearance.apply(rt, check.ctx)
     if check.locked or session.idle_locked(rt):
         # The stale page is never built behind the lock: only the lock screen, until the person unlocks.
         lock_screen(rt, check.ctx)
@@ -98,6 +102,8 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/login")
     async def _login(next: str | None = None) -> None:
         if await ready(rt):
+            # Before anyone signs in, the panel shows its station's theme (a dark control room stays dark).
+            await appearance.apply(rt, None)
             await login_page(rt, next)
 
     @ui.page("/logout")
@@ -180,3 +186,7 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/audit")
     async def _audit() -> None:
         await show(rt, lambda ctx: audit_page(rt, ctx))
+
+    @ui.page("/preferences")
+    async def _preferences() -> None:
+        await show(rt, lambda ctx: appearance.preferences_page(rt, ctx))

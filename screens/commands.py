@@ -16,6 +16,7 @@ from hmi.control.spec import MethodArg
 from hmi.records.signatures import SignatureError
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from screens.i18n import _
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -44,7 +45,7 @@ class CommandPanel:
         self.outcomes: dict[str, ui.label] = {}
         self.open: set[str] = set()
         with testid(ui.column().classes("hmi-panel p-3 gap-2 w-full"), "commands"):
-            ui.label("Commands").classes("font-semibold")
+            ui.label(_("Commands")).classes("font-semibold")
             for ref in self.refs:
                 name = ref.command.name
                 with ui.row().classes("items-center gap-3 w-full no-wrap"):
@@ -83,7 +84,7 @@ class CommandPanel:
                 await self.send(actor, ref, {}, "", None)
             except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
                 label = self.outcomes[ref.id]
-                label.set_text(f"Not sent: {exc}")
+                label.set_text(_("Not sent: {exc}").format(exc=exc))
                 label.set_visibility(True)
 
     async def send(
@@ -116,7 +117,7 @@ class ConfirmCommand:
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[34rem] gap-2"):
             testid(ui.label(f"{rule.title}: {ref.owner}?").classes("hmi-title hmi-wrap"), "command-confirm-title")
             if rule.affects:
-                ui.label(f"Affects: {rule.affects}").classes("hmi-wrap")
+                ui.label(_("Affects: {affects}").format(affects=rule.affects)).classes("hmi-wrap")
             self.args: dict[str, tuple[MethodArg, Any]] = {}
             for arg in free_args(ref):
                 if arg.data_type == "bool":
@@ -130,7 +131,9 @@ class ConfirmCommand:
             if rule.reason != "none":
                 word = "required" if rule.reason == "required" else "optional"
                 self.reason = testid(
-                    ui.input(f"Reason ({word})").props("autocomplete=off maxlength=500").classes("w-full"),
+                    ui.input(_("Reason ({word})").format(word=word))
+                    .props("autocomplete=off maxlength=500")
+                    .classes("w-full"),
                     "command-reason",
                 )
             self.fields = SignatureFields(panel.rt, actor) if rule.signature else None
@@ -140,7 +143,8 @@ class ConfirmCommand:
                     ui.button(rule.title, on_click=command(panel.rt, self.send)).classes("hmi-command"), "command-send"
                 )
                 testid(
-                    ui.button("Cancel", on_click=self.close).classes("hmi-command").props("outline"), "command-cancel"
+                    ui.button(_("Cancel"), on_click=self.close).classes("hmi-command").props("outline"),
+                    "command-cancel",
                 )
         self.dialog.open()
 
@@ -153,12 +157,12 @@ class ConfirmCommand:
         """Send for the person signed in at the touch; the dialog stays open on a refusal it can fix."""
         reason = (self.reason.value or "").strip() if self.reason is not None else ""
         if self.ref.command.reason == "required" and not reason:
-            self.problem.set_text("Give a reason: this command needs one.")
+            self.problem.set_text(_("Give a reason: this command needs one."))
             return
         args: dict[str, Any] = {}
         for name, (arg, field) in self.args.items():
             if field.value is None or field.value == "":
-                self.problem.set_text(f"Enter {name}.")
+                self.problem.set_text(_("Enter {name}.").format(name=name))
                 return
             args[name] = int(field.value) if arg.data_type == "int" else field.value
         if self.fields is not None and (missing := self.fields.missing()):
@@ -167,6 +171,6 @@ class ConfirmCommand:
         try:
             await self.panel.send(actor, self.ref, args, reason, self.fields)
         except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
-            self.problem.set_text(f"Not sent: {exc}")
+            self.problem.set_text(_("Not sent: {exc}").format(exc=exc))
             return
         self.close()

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from hmi.access.auth import SignIn
 from hmi.tags import Quality, TagState
+from screens.i18n import N_, _, number, when
 
 PACKML_CLASS = {
     "Execute": "running",
@@ -28,12 +29,12 @@ PACKML_CLASS = {
     "Clearing": "transition",
 }
 CLASS_WORD = {
-    "running": "RUNNING",
-    "starved": "STARVED/BLOCKED",
-    "down": "DOWN",
-    "idle": "IDLE",
-    "transition": "CHANGING",
-    "unknown": "UNKNOWN",
+    "running": N_("RUNNING"),
+    "starved": N_("STARVED/BLOCKED"),
+    "down": N_("DOWN"),
+    "idle": N_("IDLE"),
+    "transition": N_("CHANGING"),
+    "unknown": N_("UNKNOWN"),
 }
 
 
@@ -41,8 +42,7 @@ def local_time(dt: datetime | None, zone: ZoneInfo, *, date: bool = False) -> st
     """'14:03:22 CET' (or with the date) in plant local time; '—' for no time."""
     if dt is None:
         return "—"
-    local = dt.astimezone(zone)
-    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if date else "%H:%M:%S %Z")
+    return when(dt.astimezone(zone), date=date)
 
 
 def display_status(status: str) -> str:
@@ -59,28 +59,28 @@ def format_value(state: TagState | None, data_type: str = "float") -> str:
         return "—"
     value = state.value
     if isinstance(value, bool):
-        return "ON" if value else "OFF"
+        return _("ON") if value else _("OFF")
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) < 1e6 else f"{value:.3g}"
+        return number(value) if abs(value) < 1e6 else f"{value:.3g}"
     if isinstance(value, int):
-        return f"{value:,}"
+        return number(value, 0)
     return str(value)[:60]
 
 
 def quality_badge(state: TagState | None, now: datetime) -> tuple[str, str]:
     """(css class, text) of the badge beside a value: empty text for a good live value."""
     if state is None:
-        return "stale", "NO DATA"
+        return "stale", _("NO DATA")
     if state.quality is Quality.STALE:
         age = int((now - (state.stale_since or state.received_at)).total_seconds())
-        return "stale", f"STALE {_age(age)}"
+        return "stale", _("STALE {age}").format(age=_age(age))
     if state.quality is Quality.BAD:
-        return "bad", f"BAD {display_status(state.status)}"
+        return "bad", _("BAD {status}").format(status=display_status(state.status))
     if state.quality is Quality.UNCERTAIN:
-        return "uncertain", f"UNCERTAIN {display_status(state.status)}"
+        return "uncertain", _("UNCERTAIN {status}").format(status=display_status(state.status))
     if state.skewed:
         # Good by its status, but stamped in the future: the source's clock is wrong, its times are not to be trusted.
-        return "uncertain", f"CLOCK SKEW +{_age(round(state.clock_skew_s))}"
+        return "uncertain", _("CLOCK SKEW +{age}").format(age=_age(round(state.clock_skew_s)))
     return "good", ""
 
 
@@ -96,22 +96,29 @@ def _age(seconds: int) -> str:
 def line_state(state: TagState | None) -> tuple[str, str]:
     """(css class, words) of a PackML state (ISA-TR88.00.02): this HMI's overview mapping."""
     if state is None or not state.good or not isinstance(state.value, str):
-        return "unknown", "UNKNOWN"
+        return "unknown", _("UNKNOWN")
     cls = PACKML_CLASS.get(state.value, "unknown")
-    return cls, f"{CLASS_WORD[cls]} ({state.value})"
+    return cls, f"{_(CLASS_WORD[cls])} ({state.value})"
 
 
 def refusal_text(result: SignIn) -> str:
     """What the login page says for a refused sign-in: the limit and when to retry, or the lockout, or neither."""
     if result.throttled is not None:
-        who = "from this panel" if result.throttled.scope == "address" else "for this user name"
+        text = (
+            _("Too many sign-in attempts from this panel (at most {limit}).")
+            if result.throttled.scope == "address"
+            else _("Too many sign-in attempts for this user name (at most {limit}).")
+        )
         return (
-            f"Too many sign-in attempts {who} (at most {result.throttled.limit}). "
-            f"Try again in {wait_text(result.throttled.retry_after_s)}; nothing was checked this time."
+            text.format(limit=result.throttled.limit)
+            + " "
+            + _("Try again in {wait}; nothing was checked this time.").format(
+                wait=wait_text(result.throttled.retry_after_s)
+            )
         )
     if result.locked:
-        return "This account is locked after too many failed sign-ins; ask an administrator to unlock it."
-    return "Wrong user name or password, or the account is disabled."
+        return _("This account is locked after too many failed sign-ins; ask an administrator to unlock it.")
+    return _("Wrong user name or password, or the account is disabled.")
 
 
 def wait_text(seconds: int) -> str:

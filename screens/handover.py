@@ -15,6 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import _
 from screens.line_status import COUNTER_WORDS, count_text
 from screens.outcome import attempt
 from screens.session import command
@@ -39,22 +40,32 @@ def report_content(data: dict[str, Any]) -> None:
         ui.label(f"{title}: {len(data[key])}").classes("font-semibold")
         for a in data[key]:
             ui.label(f"P{a['priority']} {a['line']}: {a['message']} ({a['state']})")
-    ui.label(f"Alarms raised during the shift: {data['alarms_raised']['count']}").classes("font-semibold")
-    ui.label(f"Shift notes: {len(data['notes'])}").classes("font-semibold")
+    ui.label(_("Alarms raised during the shift: {data}").format(data=data["alarms_raised"]["count"])).classes(
+        "font-semibold"
+    )
+    ui.label(_("Shift notes: {len}").format(len=len(data["notes"]))).classes("font-semibold")
     for n in data["notes"]:
         ui.label(f"{n['line']} · {n['category']} · {n['author']}: {n['text']}").classes("whitespace-pre-wrap")
-    ui.label("Production").classes("font-semibold")
+    ui.label(_("Production")).classes("font-semibold")
     for p in data["production"]:
         testid(
             ui.label(
-                f"{p['line']}: produced this shift: good {count_text(p.get('good_delta'))}, rejects "
-                f"{count_text(p.get('reject_delta'))} ({COUNTER_WORDS}s: good {count_text(p.get('good'))}"
-                f", rejects {count_text(p.get('reject'))})"
+                _(
+                    "{p}: produced this shift: good {count_text}, rejects {count_text2} "
+                    "({COUNTER_WORDS}s: good {count_text3}, rejects {count_text4})"
+                ).format(
+                    p=p["line"],
+                    count_text=count_text(p.get("good_delta")),
+                    count_text2=count_text(p.get("reject_delta")),
+                    COUNTER_WORDS=COUNTER_WORDS,
+                    count_text3=count_text(p.get("good")),
+                    count_text4=count_text(p.get("reject")),
+                )
             ),
             f"handover-production-{p['line']}",
         )
     ui.label(data["production_note"]).classes("hmi-muted text-sm")
-    ui.label("Carried from the last handover: " + ("; ".join(data["carried_open_items"]) or "none"))
+    ui.label(_("Carried from the last handover: ") + ("; ".join(data["carried_open_items"]) or "none"))
 
 
 class HandoverScreen:
@@ -73,16 +84,22 @@ class HandoverScreen:
         with frame(rt, ctx, "Handover"):
             slot = rt.shift()
             ui.label(
-                f"Shift handover — {slot.name} shift of {slot.date.isoformat()} "
-                f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})"
+                _("Shift handover — {name} shift of {isoformat} ({local_time}–{local_time2})").format(
+                    name=slot.name,
+                    isoformat=slot.date.isoformat(),
+                    local_time=local_time(slot.start, self.zone),
+                    local_time2=local_time(slot.end, self.zone),
+                )
             ).classes("hmi-title")
             self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "handover-status")
             with ui.row().classes("items-end gap-3"):
-                self.scope = testid(ui.select(scopes, value="", label="Scope").classes("w-48"), "handover-scope")
+                self.scope = testid(ui.select(scopes, value="", label=_("Scope")).classes("w-48"), "handover-scope")
                 if self.may_sign:
-                    testid(ui.button("Draft report", on_click=command(rt, self.draft)), "handover-draft")
+                    testid(ui.button(_("Draft report"), on_click=command(rt, self.draft)), "handover-draft")
                 else:
-                    ui.label(f"Your role ({ctx.role.value}) may read handovers but not sign them.").classes("hmi-muted")
+                    ui.label(
+                        _("Your role ({value}) may read handovers but not sign them.").format(value=ctx.role.value)
+                    ).classes("hmi-muted")
             self.report = testid(ui.column().classes("w-full max-w-4xl gap-2"), "handover-report")
             self.listing = ui.column().classes("w-full max-w-4xl gap-1")
         ui.timer(0.0, self.recent, once=True)
@@ -91,7 +108,7 @@ class HandoverScreen:
         """Draft (or redraft) the report of the running shift for the chosen scope."""
         handover = await attempt(self.status, "drafted", self.rt.handover.draft(actor, self.scope.value or ""))
         if handover is not None:
-            self.status.set_text("Report drafted.")
+            self.status.set_text(_("Report drafted."))
             await self.show(handover)
 
     async def show(self, handover: Handover) -> None:
@@ -103,21 +120,26 @@ class HandoverScreen:
         self.report.clear()
         with self.report, ui.column().classes("hmi-panel p-3 w-full gap-1"):
             ui.label(
-                f"Handover {handover.id} · {data['scope']} · {handover.shift_name} "
-                f"{handover.shift_date.isoformat()} · {handover.state.value.replace('_', ' ')}"
+                _("Handover {id} · {data} · {shift_name} {isoformat} · {replace}").format(
+                    id=handover.id,
+                    data=data["scope"],
+                    shift_name=handover.shift_name,
+                    isoformat=handover.shift_date.isoformat(),
+                    replace=handover.state.value.replace("_", " "),
+                )
             ).classes("font-bold")
             report_content(data)
             for s in signatures:
                 testid(ui.label(self.rt.signatures.manifestation(s, self.zone)), "signature")
             if signatures:
                 ui.label(
-                    "Signatures match the content."
+                    _("Signatures match the content.")
                     if valid
-                    else "WARNING: the content no longer matches its signatures."
+                    else _("WARNING: the content no longer matches its signatures.")
                 ).classes("font-semibold")
             editable = handover.state is HandoverState.DRAFT and self.may_sign
             open_items = testid(
-                ui.textarea("Open items for the next shift (one a line)", value="\n".join(items)).props(
+                ui.textarea(_("Open items for the next shift (one a line)"), value="\n".join(items)).props(
                     "" if editable else "readonly"
                 ),
                 "handover-items",
@@ -138,7 +160,7 @@ class HandoverScreen:
                         "Sign: handed over" if handover.state is HandoverState.DRAFT else "Sign: reviewed / accepted"
                     )
                     testid(ui.button(label, on_click=command(self.rt, sign)), "handover-sign")
-                testid(ui.button("PDF", on_click=download).props("outline"), "handover-pdf")
+                testid(ui.button(_("PDF"), on_click=download).props("outline"), "handover-pdf")
 
     async def _signature_fields(self, handover: Handover) -> SignatureFields | None:
         """The signature this person may give the report now, or None (with the reason when it is their own)."""
@@ -151,7 +173,7 @@ class HandoverScreen:
         if handed_over_by_me:
             testid(
                 ui.label(
-                    "You handed this report over; the incoming lead (another person) reviews and signs it here."
+                    _("You handed this report over; the incoming lead (another person) reviews and signs it here.")
                 ).classes("font-semibold"),
                 "handover-own",
             )
@@ -188,11 +210,11 @@ class HandoverScreen:
         try:
             rows = await self.rt.handover.recent(limit=20)
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"Handovers cannot be read: {exc}")
+            self.status.set_text(_("Handovers cannot be read: {exc}").format(exc=exc))
             return
         self.listing.clear()
         with self.listing:
-            ui.label("Recent handovers").classes("font-bold")
+            ui.label(_("Recent handovers")).classes("font-bold")
             for h in rows:
                 ui.button(
                     f"{h.shift_date.isoformat()} {h.shift_name} · {h.scope or 'site'} · "

@@ -23,6 +23,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
+from screens.i18n import _
 from screens.switch_user import SwitchUserDialog
 from screens.testid import testid
 
@@ -81,22 +82,27 @@ class IdleGuard:
             ) as self.dialog,
             ui.card().classes("w-full h-full items-center justify-center bg-[#3d3d3d] text-white"),
         ):
-            ui.label("Screen locked").classes("text-3xl font-bold")
+            ui.label(_("Screen locked")).classes("text-3xl font-bold")
             self.who = testid(
-                ui.label(f"Signed in: {ctx.full_name or ctx.username} ({ctx.username})").classes("text-lg"), "idle-who"
+                ui.label(
+                    _("Signed in: {value} ({username})").format(
+                        value=ctx.full_name or ctx.username, username=ctx.username
+                    )
+                ).classes("text-lg"),
+                "idle-who",
             )
-            ui.label("Values are hidden. Enter your password to continue.").classes("text-base")
+            ui.label(_("Values are hidden. Enter your password to continue.")).classes("text-base")
             self.password = testid(
-                ui.input("Password", password=True).props("dark autocomplete=current-password").classes("w-72"),
+                ui.input(_("Password"), password=True).props("dark autocomplete=current-password").classes("w-72"),
                 "idle-password",
             )
             self.password.on("keydown.enter", self.unlock)
             with ui.row().classes("gap-2"):
-                testid(ui.button("Unlock", on_click=self.unlock), "idle-unlock")
-                ui.button("Sign out", on_click=lambda: ui.navigate.to("/logout")).props("outline color=white")
+                testid(ui.button(_("Unlock"), on_click=self.unlock), "idle-unlock")
+                ui.button(_("Sign out"), on_click=lambda: ui.navigate.to("/logout")).props("outline color=white")
                 if on_switch_user is not None:
                     testid(
-                        ui.button("Switch user", on_click=on_switch_user).props("outline color=white"), "idle-switch"
+                        ui.button(_("Switch user"), on_click=on_switch_user).props("outline color=white"), "idle-switch"
                     )
             self.error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "idle-error")
         if lock_screen:
@@ -183,21 +189,21 @@ class IdleGuard:
         try:
             check = await self.rt.sessions.check(self.session_id)
         except DatabaseUnavailable as exc:
-            self.error.set_text(f"Cannot check the password: {exc}")
+            self.error.set_text(_("Cannot check the password: {exc}").format(exc=exc))
             return
         if check.ctx is None or session.session_id() != self.session_id:
             self._leave("/login")
             return
         password, self.password.value = self.password.value or "", ""
         if not password:
-            self.error.set_text("Enter your password.")
+            self.error.set_text(_("Enter your password."))
             return
         try:
             result = await self.rt.users.unlock_screen(check.ctx, password, address=panel.client_address())
             if result.ok:
                 await self.rt.sessions.set_locked(self.session_id, False)
         except DatabaseUnavailable as exc:
-            self.error.set_text(f"Cannot check the password: {exc}")
+            self.error.set_text(_("Cannot check the password: {exc}").format(exc=exc))
             return
         if result.ok:
             session.store_idle(self.rt.clock(), False)
@@ -211,7 +217,7 @@ class IdleGuard:
             await session.sign_out(self.rt)
             self._leave("/login")
             return
-        self.error.set_text(refusal_text(result) if result.throttled is not None else "Wrong password.")
+        self.error.set_text(refusal_text(result) if result.throttled is not None else _("Wrong password."))
 
     async def _logoff(self) -> None:
         self._done = True
@@ -229,6 +235,6 @@ class IdleGuard:
 
 def lock_screen(rt: Runtime, ctx: ActionContext) -> None:
     """The page shown instead of any screen while this browser's session is locked."""
-    ui.page_title(f"Screen locked · {rt.plant.site.name}")
+    ui.page_title(_("Screen locked · {name}").format(name=rt.plant.site.name))
     switch = SwitchUserDialog(rt)
     IdleGuard(rt, ctx, on_switch_user=switch.open, lock_screen=True)

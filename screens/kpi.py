@@ -14,6 +14,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import _
 from screens.record_list import RangePicker, on_choice, span_text
 from screens.restricted import Restriction, permitted
 from screens.testid import testid
@@ -136,7 +137,7 @@ KPI_VIEWERS = Restriction(
 async def kpi_page(rt: Runtime, ctx: ActionContext) -> None:
     """The KPI screen: the permission is checked (and a refusal audited) by the service before anything shows."""
     with frame(rt, ctx, "KPIs"):
-        ui.label("Alarm system performance").classes("hmi-title")
+        ui.label(_("Alarm system performance")).classes("hmi-title")
         if await permitted(rt, ctx, KPI_VIEWERS):
             KpiScreen(rt, ctx)
 
@@ -152,17 +153,19 @@ class KpiScreen:
         with ui.row().classes("w-full items-end gap-3"):
             self.area = testid(
                 ui.select(
-                    {**{a: a for a in areas}, "": "all areas"},
+                    {**{a: a for a in areas}, "": _("all areas")},
                     value=areas[0] if areas else "",
-                    label="Area (operator position)",
+                    label=_("Area (operator position)"),
                 ).classes("w-56"),
                 "kpi-area",
             )
             self.range = RangePicker(rt, "kpi", ("24h", "7d", "30d", "custom"), value="24h", label="Window")
-            testid(ui.button("Show", on_click=self.show), "kpi-apply")
+            testid(ui.button(_("Show"), on_click=self.show), "kpi-apply")
         ui.label(
-            "Benchmarking needs a window of 30 days or more; counts annunciated activations only "
-            "(not shelved, suppressed or out of service)."
+            _(
+                "Benchmarking needs a window of 30 days or more; counts annunciated activations only "
+                "(not shelved, suppressed or out of service)."
+            )
         ).classes("hmi-muted text-sm")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "kpi-status")
         self.summary = testid(ui.label("").classes("text-base"), "kpi-summary")
@@ -172,9 +175,9 @@ class KpiScreen:
             .props("flat bordered hide-bottom"),
             "kpi-table",
         )
-        ui.label("Activations per 10 minutes").classes("font-bold")
+        ui.label(_("Activations per 10 minutes")).classes("font-bold")
         self.chart = testid(ui.plotly({"data": [], "layout": {"height": 300}}).classes("w-full"), "kpi-chart")
-        ui.label("Most frequent alarms").classes("font-bold")
+        ui.label(_("Most frequent alarms")).classes("font-bold")
         self.top = testid(
             ui.table(columns=TOP_COLUMNS, rows=[], row_key="alarm", pagination=0)
             .classes("w-full max-w-4xl")
@@ -199,19 +202,27 @@ class KpiScreen:
                 max_days=self.rt.plant.limits.kpi_max_days,
             )
         except PermissionDenied as exc:
-            self.status.set_text(f"Refused: {exc}.")
+            self.status.set_text(_("Refused: {exc}.").format(exc=exc))
             return
         except ValueError as exc:
-            self.status.set_text(f"Not shown: {exc}.")
+            self.status.set_text(_("Not shown: {exc}.").format(exc=exc))
             return
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"KPIs cannot be computed: {exc}")
+            self.status.set_text(_("KPIs cannot be computed: {exc}").format(exc=exc))
             return
         self.status.set_text("")
         self.summary.set_text(
-            f"{self.area.value or 'All areas'}, {span_text(window, self.zone)}: "
-            f"{report.activations} annunciated activations; {report.flood_periods} of {report.periods} "
-            f"ten-minute periods in flood; peak {report.peak} in one period."
+            _(
+                "{value}, {span_text}: {activations} annunciated activations; {flood_periods} of "
+                "{periods} ten-minute periods in flood; peak {peak} in one period."
+            ).format(
+                value=self.area.value or "All areas",
+                span_text=span_text(window, self.zone),
+                activations=report.activations,
+                flood_periods=report.flood_periods,
+                periods=report.periods,
+                peak=report.peak,
+            )
         )
         self.table.rows = _rows(report)
         self.table.update()
@@ -232,18 +243,40 @@ def findings(report: KpiReport, zone: ZoneInfo) -> None:
     # Labels, never HTML: alarm ids come from the plant configuration.
     for c in report.chattering:
         ui.label(
-            f"Chattering: {c.alarm_id} ({c.line}, P{c.priority}) — {c.peak} activations within "
-            f"{report.targets.chatter_window.total_seconds():g} s, {c.activations} in the window"
+            _(
+                "Chattering: {alarm_id} ({line}, P{priority}) — {peak} activations within "
+                "{total_seconds:g} s, {activations} in the window"
+            ).format(
+                alarm_id=c.alarm_id,
+                line=c.line,
+                priority=c.priority,
+                peak=c.peak,
+                total_seconds=report.targets.chatter_window.total_seconds(),
+                activations=c.activations,
+            )
         )
     for f in report.fleeting:
         ui.label(
-            f"Fleeting: {f.alarm_id} ({f.line}, P{f.priority}) — {f.count} activation(s) "
-            f"shorter than {report.targets.fleeting_limit.total_seconds():g} s, "
-            f"shortest {f.shortest_s:.1f} s"
+            _(
+                "Fleeting: {alarm_id} ({line}, P{priority}) — {count} activation(s) shorter than "
+                "{total_seconds:g} s, shortest {shortest_s:.1f} s"
+            ).format(
+                alarm_id=f.alarm_id,
+                line=f.line,
+                priority=f.priority,
+                count=f.count,
+                total_seconds=report.targets.fleeting_limit.total_seconds(),
+                shortest_s=f.shortest_s,
+            )
         )
     for s in report.stale:
         until = "still active" if s.until is None else f"until {local_time(s.until, zone, date=True)}"
         ui.label(
-            f"Stale: {s.alarm_id} ({s.line}, P{s.priority}) — active since "
-            f"{local_time(s.since, zone, date=True)}, {until}"
+            _("Stale: {alarm_id} ({line}, P{priority}) — active since {local_time}, {until}").format(
+                alarm_id=s.alarm_id,
+                line=s.line,
+                priority=s.priority,
+                local_time=local_time(s.since, zone, date=True),
+                until=until,
+            )
         )

@@ -15,6 +15,7 @@ from hmi.oee.states import StateCategory
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
+from screens.i18n import _, plant_text
 from screens.oee_figures import timeline_figure
 from screens.session import command
 from screens.testid import testid
@@ -58,24 +59,28 @@ def oee_card(report: LineReport, name: str) -> None:
     oee = report.oee
     with testid(ui.column().classes("hmi-panel p-2 gap-1 min-w-[16rem]"), name):
         if oee is None:
-            ui.label("No OEE: the line has no oee section in the plant file.").classes("hmi-muted")
+            ui.label(_("No OEE: the line has no oee section in the plant file.")).classes("hmi-muted")
             return
-        ui.label(f"OEE {pct(oee.oee)}").classes("hmi-value-sm")
+        ui.label(_("OEE {pct}").format(pct=pct(oee.oee))).classes("hmi-value-sm")
         share = report.recorded_share
         if share is not None and share < 0.9995:
             # Unrecorded time is left out of the factors; how much of the planned time they cover is said plainly.
             testid(
-                ui.label(f"Recorded {pct(share)} of the planned time: the factors cover only that").classes(
-                    "font-semibold"
-                ),
+                ui.label(
+                    _("Recorded {pct} of the planned time: the factors cover only that").format(pct=pct(share))
+                ).classes("font-semibold"),
                 "line-oee-recorded",
             )
         ui.label(
-            f"Availability {pct(oee.availability)} · Performance {pct(oee.performance)} · Quality {pct(oee.quality)}"
+            _("Availability {pct} · Performance {pct2} · Quality {pct3}").format(
+                pct=pct(oee.availability), pct2=pct(oee.performance), pct3=pct(oee.quality)
+            )
         )
         if oee.performance_flagged:
             testid(
-                ui.label(f"Performance above 100 %: {report.performance_cause}")
+                ui.label(
+                    _("Performance above 100 %: {performance_cause}").format(performance_cause=report.performance_cause)
+                )
                 .classes("q-badge uncertain hmi-wrap")
                 .props('role="alert"'),
                 "line-oee-cause",
@@ -84,19 +89,23 @@ def oee_card(report: LineReport, name: str) -> None:
         # Quantities made in this window (the sum of the counters' increases), not the PLC counters' readings.
         testid(
             ui.label(
-                f"Produced in planned time: good {count_text(report.good)} · rejects "
-                f"{count_text(report.rejects)} · plan {plan}"
+                _("Produced in planned time: good {count_text} · rejects {count_text2} · plan {plan}").format(
+                    count_text=count_text(report.good), count_text2=count_text(report.rejects), plan=plan
+                )
             ).classes("hmi-muted"),
             "line-oee-counts",
         )
         if report.unscheduled_good or report.unscheduled_rejects:
             ui.label(
-                f"Produced outside the schedule: good {count_text(report.unscheduled_good)} · rejects "
-                f"{count_text(report.unscheduled_rejects)}"
+                _("Produced outside the schedule: good {count_text} · rejects {count_text2}").format(
+                    count_text=count_text(report.unscheduled_good), count_text2=count_text(report.unscheduled_rejects)
+                )
             ).classes("hmi-muted")
         ui.label(
-            f"Planned busy {minutes(report.planned_busy_s)} · producing {minutes(report.actual_production_s)}"
-            + (f" · no data {minutes(report.unknown_s)}" if report.unknown_s >= 60 else "")
+            _("Planned busy {minutes} · producing {minutes2}").format(
+                minutes=minutes(report.planned_busy_s), minutes2=minutes(report.actual_production_s)
+            )
+            + (_(" · no data {minutes}").format(minutes=minutes(report.unknown_s)) if report.unknown_s >= 60 else "")
         ).classes("hmi-muted")
 
 
@@ -111,15 +120,16 @@ class LineStatusPanel:
         self.stops: list[Stop] = []
         with ui.column().classes("w-full hmi-panel p-2 gap-2"):
             with ui.row().classes("items-center gap-3"):
-                ui.label("Line states and OEE").classes("font-semibold")
+                ui.label(_("Line states and OEE")).classes("font-semibold")
                 self.window = testid(
-                    ui.toggle({"shift": "This shift", "day": "Today"}, value="shift").props("no-caps"), "line-window"
+                    ui.toggle({"shift": _("This shift"), "day": _("Today")}, value="shift").props("no-caps"),
+                    "line-window",
                 )
                 self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "line-status-msg")
             with ui.row().classes("w-full items-start gap-3 no-wrap"):
                 self.card = ui.column()
                 self.timeline = ui.column().classes("grow")
-            ui.label("Stops (newest first) — give each a reason").classes("font-semibold")
+            ui.label(_("Stops (newest first) — give each a reason")).classes("font-semibold")
             # Scrolls on its own: a shift can have dozens of stops and the page should not grow with them.
             with ui.scroll_area().classes("w-full h-80"):
                 self.table = testid(ui.column().classes("w-full gap-1"), "line-stops")
@@ -146,10 +156,10 @@ class LineStatusPanel:
                         (machine.name, await self.rt.oee.timeline(self.line.name, start, end, machine=machine.name))
                     )
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"History cannot be read: {exc}")
+            self.status.set_text(_("History cannot be read: {exc}").format(exc=exc))
             return
         except (ValueError, LookupError) as exc:
-            self.status.set_text(f"No line history: {exc}")
+            self.status.set_text(_("No line history: {exc}").format(exc=exc))
             return
         self.card.clear()
         with self.card:
@@ -169,7 +179,7 @@ class LineStatusPanel:
         may_assign = self.ctx.can(Permission.ASSIGN_DOWNTIME)
         with self.table:
             if not self.stops:
-                ui.label("No stops in this window.").classes("hmi-muted")
+                ui.label(_("No stops in this window.")).classes("hmi-muted")
             for stop in self.stops:
                 key = f"stop-{int(stop.start.timestamp())}"
                 with testid(ui.row().classes("items-center gap-3 hmi-panel px-2 py-1"), key):
@@ -186,19 +196,25 @@ class LineStatusPanel:
                     ui.label(reason + who + (f": {stop.comment}" if stop.comment else "")).classes("grow hmi-wrap")
                     if may_assign:
                         testid(
-                            ui.button("Reason", on_click=lambda s=stop: self.ask_reason(s)).props("outline no-caps"),
+                            ui.button(_("Reason"), on_click=lambda s=stop: self.ask_reason(s)).props("outline no-caps"),
                             f"assign-{key}",
                         )
 
     def ask_reason(self, stop: Stop) -> None:
         """The reason dialog for one stop."""
-        options = {r.code: r.text + (" (planned)" if r.planned else "") for r in self.rt.plant.downtime_reasons}
+        plant = self.rt.plant
+        options = {
+            r.code: plant_text(plant.translations, r.text) + (_(" (planned)") if r.planned else "")
+            for r in plant.downtime_reasons
+        }
         self.dialog_host.clear()
         with self.dialog_host, ui.dialog() as dialog, ui.card().classes("min-w-[26rem]"):
-            ui.label(f"Reason for the stop at {local_time(stop.start, self.zone)}").classes("font-semibold")
-            reason = testid(ui.select(options, value=stop.reason, label="Reason").classes("w-full"), "reason-select")
+            ui.label(
+                _("Reason for the stop at {local_time}").format(local_time=local_time(stop.start, self.zone))
+            ).classes("font-semibold")
+            reason = testid(ui.select(options, value=stop.reason, label=_("Reason")).classes("w-full"), "reason-select")
             comment = testid(
-                ui.input("Comment", value=stop.comment)
+                ui.input(_("Comment"), value=stop.comment)
                 .classes("w-full")
                 .props(f"maxlength={MAX_COMMENT_LENGTH} counter"),
                 "reason-comment",
@@ -211,13 +227,13 @@ class LineStatusPanel:
                         actor, self.line.name, stop.start, reason.value or "", comment.value or ""
                     )
                 except (ValueError, LookupError, PermissionDenied, DatabaseUnavailable) as exc:
-                    error.set_text(f"Not saved: {exc}")
+                    error.set_text(_("Not saved: {exc}").format(exc=exc))
                     return
                 dialog.close()
-                self.status.set_text("Reason saved.")
+                self.status.set_text(_("Reason saved."))
                 await self.refresh()
 
             with ui.row():
-                testid(ui.button("Assign", on_click=command(self.rt, assign)), "reason-assign")
-                ui.button("Cancel", on_click=dialog.close).props("outline")
+                testid(ui.button(_("Assign"), on_click=command(self.rt, assign)), "reason-assign")
+                ui.button(_("Cancel"), on_click=dialog.close).props("outline")
         dialog.open()

@@ -12,6 +12,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
 from screens.frame import PRIMARY
+from screens.i18n import _
 from screens.testid import testid
 
 # What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
@@ -28,7 +29,7 @@ def safe_next(target: str | None) -> str:
     # Every decoding must still be a local path: `/%2F%2Fevil` or `/%252F%252Fevil` is `//evil` to a lenient
     # proxy or browser that decodes once or twice more.
     form = target
-    for _ in range(4):
+    for _attempt in range(4):
         if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in form):
             return "/"
         parts = urlsplit(form)
@@ -46,7 +47,7 @@ def safe_next(target: str | None) -> str:
 
 async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     """The sign-in form, naming the panel's station (enrolled by an administrator) or its network address."""
-    ui.page_title(f"Sign in · {rt.plant.site.name}")
+    ui.page_title(_("Sign in · {name}").format(name=rt.plant.site.name))
     ui.colors(primary=PRIMARY)
     if (await session.resolve_page(rt)).ctx is not None:
         ui.navigate.to(safe_next(next_path))
@@ -55,7 +56,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     async def attempt() -> None:
         error.set_text("")
         if not username.value or not password.value:
-            error.set_text("Enter your user name and password.")
+            error.set_text(_("Enter your user name and password."))
             return
         try:
             station = await session.station_for(rt)
@@ -63,7 +64,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
                 username.value.strip(), password.value, station=station, address=panel.client_address()
             )
         except DatabaseUnavailable as exc:
-            error.set_text(f"Cannot sign in: {exc}")
+            error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
             return
         if result.ctx is None:
             password.set_value("")
@@ -73,7 +74,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             # A new session id at every sign-in: an id planted in this browser before is worthless.
             await session.sign_in(rt, result.ctx)
         except DatabaseUnavailable as exc:
-            error.set_text(f"Cannot sign in: {exc}")
+            error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
             return
         ui.navigate.to(safe_next(next_path))
 
@@ -84,14 +85,14 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
 
     with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem]"):
         ui.label(rt.plant.site.name).classes("hmi-title")
-        ui.label("Sign in to the operator HMI").classes("hmi-muted")
-        username = testid(ui.input("User name").props("autofocus autocomplete=username"), "username")
+        ui.label(_("Sign in to the operator HMI")).classes("hmi-muted")
+        username = testid(ui.input(_("User name")).props("autofocus autocomplete=username"), "username")
         password = testid(
-            ui.input("Password", password=True, password_toggle_button=True).props("autocomplete=current-password"),
+            ui.input(_("Password"), password=True, password_toggle_button=True).props("autocomplete=current-password"),
             "password",
         )
         password.on("keydown.enter", attempt)
-        testid(ui.button("Sign in", on_click=attempt), "sign-in").classes("w-full")
+        testid(ui.button(_("Sign in"), on_click=attempt), "sign-in").classes("w-full")
         # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
         text = (
             f"This panel is station {station}."
@@ -102,9 +103,13 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "login-error")
         if rt.demo is not None:
             with testid(ui.column().classes("gap-0 pt-2"), "demo-notice"):
-                ui.label("DEMO MODE: simulated plant, demo accounts. Do not use in production.").classes("font-bold")
+                ui.label(_("DEMO MODE: simulated plant, demo accounts. Do not use in production.")).classes("font-bold")
                 for name, role in rt.demo.users:
-                    ui.label(f"{name} ({role.value}) — password: {rt.demo.password_hint}").classes("font-mono text-sm")
+                    ui.label(
+                        _("{name} ({value}) — password: {password_hint}").format(
+                            name=name, value=role.value, password_hint=rt.demo.password_hint
+                        )
+                    ).classes("font-mono text-sm")
 
 
 async def logout(rt: Runtime) -> None:

@@ -12,6 +12,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import _
 from screens.outcome import attempt
 from screens.session import command
 from screens.signature_dialog import SignatureDialog
@@ -37,21 +38,25 @@ class NotesScreen:
             slot = rt.shift()
             testid(
                 ui.label(
-                    f"Shift log — {slot.name} shift of {slot.date.isoformat()} "
-                    f"({local_time(slot.start, self.zone)}–{local_time(slot.end, self.zone)})"
+                    _("Shift log — {name} shift of {isoformat} ({local_time}–{local_time2})").format(
+                        name=slot.name,
+                        isoformat=slot.date.isoformat(),
+                        local_time=local_time(slot.start, self.zone),
+                        local_time2=local_time(slot.end, self.zone),
+                    )
                 ).classes("hmi-title"),
                 "shift-title",
             )
             with ui.row().classes("items-center gap-3"):
                 self.line_filter = ui.select(
-                    {"": "all lines", **{n: n for n in self.lines}}, value="", label="Show"
+                    {"": _("all lines"), **{n: n for n in self.lines}}, value="", label=_("Show")
                 ).classes("w-48")
             if self.may_write:
                 self._form()
             else:
-                ui.label(f"Your role ({ctx.role.value}) may read the shift log but not write in it.").classes(
-                    "hmi-muted"
-                )
+                ui.label(
+                    _("Your role ({value}) may read the shift log but not write in it.").format(value=ctx.role.value)
+                ).classes("hmi-muted")
             self.listing = testid(ui.column().classes("w-full max-w-3xl gap-2"), "note-list")
         self.line_filter.on_value_change(self.show)
         ui.timer(0.0, self.show, once=True)
@@ -59,28 +64,31 @@ class NotesScreen:
     def _form(self) -> None:
         rt = self.rt
         with ui.column().classes("hmi-panel p-3 w-full max-w-3xl gap-2"):
-            ui.label("New note").classes("font-bold")
+            ui.label(_("New note")).classes("font-bold")
             self.line = testid(
-                ui.select(self.lines, value=self.lines[0] if self.lines else None, label="Line").classes("w-48"),
+                ui.select(self.lines, value=self.lines[0] if self.lines else None, label=_("Line")).classes("w-48"),
                 "note-line",
             )
             with ui.row().classes("items-end gap-3"):
                 self.category = testid(
                     ui.select(
-                        {c.value: c.value for c in NoteCategory}, value=NoteCategory.PRODUCTION.value, label="Category"
+                        {c.value: c.value for c in NoteCategory},
+                        value=NoteCategory.PRODUCTION.value,
+                        label=_("Category"),
                     ).classes("w-40"),
                     "note-category",
                 )
-                self.machine = testid(ui.input("Machine (optional)").classes("w-40"), "note-machine")
+                self.machine = testid(ui.input(_("Machine (optional)")).classes("w-40"), "note-machine")
                 alarms = {a.id: f"P{a.priority} {a.line}: {a.message}" for a in rt.alarms.active()}
                 self.alarm = testid(
-                    ui.select({"": "no alarm", **alarms}, value="", label="Linked alarm").classes("w-72"), "note-alarm"
+                    ui.select({"": _("no alarm"), **alarms}, value="", label=_("Linked alarm")).classes("w-72"),
+                    "note-alarm",
                 )
-            self.text = testid(ui.textarea("Note").props(f"maxlength={MAX_NOTE_LENGTH} counter"), "note-text").classes(
-                "w-full"
-            )
+            self.text = testid(
+                ui.textarea(_("Note")).props(f"maxlength={MAX_NOTE_LENGTH} counter"), "note-text"
+            ).classes("w-full")
             with ui.row().classes("items-center gap-3"):
-                testid(ui.button("Save note", on_click=command(rt, self.save)), "note-save")
+                testid(ui.button(_("Save note"), on_click=command(rt, self.save)), "note-save")
                 self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "note-status")
 
     async def show(self) -> None:
@@ -90,50 +98,65 @@ class NotesScreen:
         except DatabaseUnavailable as exc:
             self.listing.clear()
             with self.listing:
-                ui.label(f"The shift log cannot be read: {exc}").classes("font-semibold")
+                ui.label(_("The shift log cannot be read: {exc}").format(exc=exc)).classes("font-semibold")
             return
         self.listing.clear()
         with self.listing:
             if not notes:
-                ui.label("No notes yet.").classes("hmi-muted")
+                ui.label(_("No notes yet.")).classes("hmi-muted")
             for note in notes:
                 await self._note(note)
 
     async def _note(self, note: ShiftNote) -> None:
         with testid(ui.column().classes("hmi-panel p-3 w-full gap-1"), "note"):
             ui.label(
-                f"{note.line} · {note.author_name} · "
-                f"{local_time(note.created_at, self.zone, date=True)} · {note.shift_name} shift "
-                f"{note.shift_date.isoformat()}"
+                _("{line} · {author_name} · {local_time} · {shift_name} shift {isoformat}").format(
+                    line=note.line,
+                    author_name=note.author_name,
+                    local_time=local_time(note.created_at, self.zone, date=True),
+                    shift_name=note.shift_name,
+                    isoformat=note.shift_date.isoformat(),
+                )
                 + f" · {note.category.value}"
                 + (f" · {note.machine}" if note.machine else "")
-                + (f" · alarm {note.alarm_id}" if note.alarm_id else "")
-                + (f" · version {note.version} ({note.reason})" if note.version > 1 else "")
+                + (_(" · alarm {alarm_id}").format(alarm_id=note.alarm_id) if note.alarm_id else "")
+                + (
+                    _(" · version {version} ({reason})").format(version=note.version, reason=note.reason)
+                    if note.version > 1
+                    else ""
+                )
             ).classes("hmi-muted text-sm")
             # A label renders text, never HTML: notes come from people and are shown as written.
             ui.label(note.text).classes("whitespace-pre-wrap hmi-wrap")
             with ui.row().classes("gap-2"):
                 if self.may_amend:
                     testid(
-                        ui.button("Amend", on_click=lambda: self.change(note, delete=False)).props("outline no-caps"),
+                        ui.button(_("Amend"), on_click=lambda: self.change(note, delete=False)).props(
+                            "outline no-caps"
+                        ),
                         "note-amend",
                     )
                     testid(
-                        ui.button("Delete", on_click=lambda: self.change(note, delete=True)).props("outline no-caps"),
+                        ui.button(_("Delete"), on_click=lambda: self.change(note, delete=True)).props(
+                            "outline no-caps"
+                        ),
                         "note-delete",
                     )
                 if note.version > 1:
                     testid(
-                        ui.button("History", on_click=lambda: self.history(note)).props("flat no-caps"), "note-history"
+                        ui.button(_("History"), on_click=lambda: self.history(note)).props("flat no-caps"),
+                        "note-history",
                     )
                 if self.may_write and self.rt.plant.signatures.sign_note:
-                    testid(ui.button("Sign…", on_click=lambda: self.sign(note)).props("outline no-caps"), "note-sign")
+                    testid(
+                        ui.button(_("Sign…"), on_click=lambda: self.sign(note)).props("outline no-caps"), "note-sign"
+                    )
             for sig in await self.rt.signatures.of("shift_note", str(note.id)):
                 # The manifestation, and whether the signature still matches this version's content.
                 ok = self.rt.signatures.verify(sig, note_content(note))
                 testid(
                     ui.label(
-                        ("✔ " if ok else "✘ NOT VALID for this content · ")
+                        ("✔ " if ok else _("✘ NOT VALID for this content · "))
                         + self.rt.signatures.manifestation(sig, self.zone)
                     ).classes("text-sm font-semibold"),
                     "note-signature",
@@ -143,14 +166,14 @@ class NotesScreen:
         """Amend or delete a note: two touches (ISA-101.01), the button opens this dialog, the confirm stores
         a new version with the reason."""
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
-            ui.label("Delete this note?" if delete else "Amend this note").classes("hmi-title")
+            ui.label(_("Delete this note?") if delete else _("Amend this note")).classes("hmi-title")
             new_text = None
             if not delete:
                 new_text = testid(
-                    ui.textarea("Note", value=note.text).props(f"maxlength={MAX_NOTE_LENGTH} counter"), "amend-text"
+                    ui.textarea(_("Note"), value=note.text).props(f"maxlength={MAX_NOTE_LENGTH} counter"), "amend-text"
                 ).classes("w-full")
             reason = testid(
-                ui.input("Reason (required)").props(f"maxlength={MAX_REASON_LENGTH} counter"), "amend-reason"
+                ui.input(_("Reason (required)")).props(f"maxlength={MAX_REASON_LENGTH} counter"), "amend-reason"
             ).classes("w-full")
             problem = ui.label("").classes("font-semibold")
 
@@ -164,15 +187,17 @@ class NotesScreen:
                 if await attempt(problem, "saved", work) is None:
                     return
                 dlg.close()
-                ui.notify("Note deleted (kept in its history)." if delete else "Note amended.")
+                ui.notify(_("Note deleted (kept in its history).") if delete else _("Note amended."))
                 await self.show()
 
             with ui.row():
                 testid(
-                    ui.button("Confirm delete" if delete else "Confirm amend", on_click=command(self.rt, confirm)),
+                    ui.button(
+                        _("Confirm delete") if delete else _("Confirm amend"), on_click=command(self.rt, confirm)
+                    ),
                     "amend-confirm",
                 )
-                ui.button("Cancel", on_click=dlg.close).props("outline")
+                ui.button(_("Cancel"), on_click=dlg.close).props("outline")
         dlg.open()
 
     def sign(self, note: ShiftNote) -> None:
@@ -192,15 +217,20 @@ class NotesScreen:
         """Every version of the note, who wrote it and why it changed."""
         versions = await self.rt.notes.history(note.note_key)
         with ui.dialog() as dlg, testid(ui.card().classes("w-[40rem]"), "note-versions"):
-            ui.label("History of this note").classes("hmi-title")
+            ui.label(_("History of this note")).classes("hmi-title")
             for v in versions:
                 what = "deleted" if v.deleted else ("written" if v.version == 1 else "amended")
                 ui.label(
-                    f"Version {v.version} · {what} by {v.author_name} · "
-                    f"{local_time(v.created_at, self.zone, date=True)}" + (f" · reason: {v.reason}" if v.reason else "")
+                    _("Version {version} · {what} by {author_name} · {local_time}").format(
+                        version=v.version,
+                        what=what,
+                        author_name=v.author_name,
+                        local_time=local_time(v.created_at, self.zone, date=True),
+                    )
+                    + (_(" · reason: {reason}").format(reason=v.reason) if v.reason else "")
                 ).classes("hmi-muted text-sm")
                 ui.label(v.text).classes("whitespace-pre-wrap hmi-wrap")
-            ui.button("Close", on_click=dlg.close).props("outline")
+            ui.button(_("Close"), on_click=dlg.close).props("outline")
         dlg.open()
 
     async def save(self, actor: ActionContext) -> None:
@@ -223,5 +253,5 @@ class NotesScreen:
         if added is None:
             return
         self.text.set_value("")
-        self.status.set_text("Note saved.")
+        self.status.set_text(_("Note saved."))
         await self.show()

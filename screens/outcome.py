@@ -10,17 +10,18 @@ from nicegui import ui
 
 from hmi.access.context import PermissionDenied
 from hmi.store.database import DatabaseUnavailable
+from screens.i18n import _
 
 T = TypeVar("T")
 
 
 async def attempt(status: ui.label, what: str, work: Awaitable[T]) -> T | None:
     """The result of `work`, or None after saying why not in `status`: "Refused: …." for a missing permission,
-    "Not <what>: …" for what the service rejected or could not store."""
+    "Not <what>: …" for what the service rejected, could not find or could not store."""
     try:
         return await work
     except PermissionDenied as exc:
-        status.set_text(f"Refused: {exc}.")
-    except (ValueError, DatabaseUnavailable) as exc:
-        status.set_text(f"Not {what}: {exc}")
+        status.set_text(_("Refused: {exc}.").format(exc=exc))
+    except (ValueError, LookupError, DatabaseUnavailable) as exc:
+        status.set_text(_("Not {what}: {exc}").format(what=what, exc=exc))
     return None

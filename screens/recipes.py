@@ -21,6 +21,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Recipe, RecipeStatus, RecipeVersion
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import _
 from screens.outcome import attempt
 from screens.restricted import Restriction, permitted
 from screens.session import command
@@ -83,7 +84,7 @@ def _version_line(v: RecipeVersion, zone: Any) -> str:
 async def recipes_page(rt: Runtime, ctx: ActionContext) -> None:
     """The recipe list: permission checked (and a refusal audited) before anything shows."""
     with frame(rt, ctx, "Recipes"):
-        ui.label("Recipes").classes("hmi-title")
+        ui.label(_("Recipes")).classes("hmi-title")
         if not await permitted(rt, ctx, RECIPE_VIEWERS):
             return
         await RecipeList(rt, ctx).show()
@@ -96,8 +97,8 @@ async def recipe_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             return
         recipe = await rt.recipes.get(name)
         if recipe is None:
-            testid(ui.label(f"There is no recipe {name!r}.").classes("hmi-title"), "recipe-missing")
-            ui.button("All recipes", on_click=lambda: ui.navigate.to("/recipes")).classes(TOUCH)
+            testid(ui.label(_("There is no recipe {name!r}.").format(name=name)).classes("hmi-title"), "recipe-missing")
+            ui.button(_("All recipes"), on_click=lambda: ui.navigate.to("/recipes")).classes(TOUCH)
             return
         screen = RecipeScreen(rt, ctx, recipe)
         await screen.show()
@@ -111,13 +112,13 @@ class DownloadLog:
         self.recipe = recipe
         self.zone = rt.plant.site.zone
         with ui.row().classes("items-center gap-3"):
-            ui.label("Download log").classes("font-bold")
+            ui.label(_("Download log")).classes("font-bold")
             testid(
-                ui.button("Export CSV", on_click=command(rt, lambda a: self.export(a, "csv"))).props("outline"),
+                ui.button(_("Export CSV"), on_click=command(rt, lambda a: self.export(a, "csv"))).props("outline"),
                 "recipe-log-csv",
             ).classes(TOUCH)
             testid(
-                ui.button("Export PDF", on_click=command(rt, lambda a: self.export(a, "pdf"))).props("outline"),
+                ui.button(_("Export PDF"), on_click=command(rt, lambda a: self.export(a, "pdf"))).props("outline"),
                 "recipe-log-pdf",
             ).classes(TOUCH)
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "recipe-log-status")
@@ -131,7 +132,7 @@ class DownloadLog:
         try:
             reports = await self.rt.recipes.downloads(self.recipe)
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"The download log cannot be read: {exc}")
+            self.status.set_text(_("The download log cannot be read: {exc}").format(exc=exc))
             return
         self.table.rows = [
             {
@@ -154,7 +155,7 @@ class DownloadLog:
             await self.rt.recipes.require_view(actor)
             reports = await self.rt.recipes.downloads(self.recipe, limit=self.rt.plant.limits.export_max_rows)
         except (PermissionDenied, DatabaseUnavailable) as exc:
-            self.status.set_text(f"Not exported: {exc}")
+            self.status.set_text(_("Not exported: {exc}").format(exc=exc))
             return
         name = f"recipe-downloads{'-' + self.recipe if self.recipe else ''}"
         if fmt == "csv":
@@ -182,10 +183,10 @@ class DownloadLog:
                 detail=f"{len(reports)} downloads to {filename}",
             )
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"Not exported: {exc}")
+            self.status.set_text(_("Not exported: {exc}").format(exc=exc))
             return
         ui.download.content(content, filename, media)
-        self.status.set_text(f"Exported {len(reports)} downloads.")
+        self.status.set_text(_("Exported {len} downloads.").format(len=len(reports)))
 
 
 class RecipeList:
@@ -203,25 +204,27 @@ class RecipeList:
 
     def _create_form(self) -> None:
         targets: dict[str, str] = {}
-        for _, line in self.rt.plant.lines():
+        for _area, line in self.rt.plant.lines():
             if target_tags(self.rt.plant, line.name):
                 targets[line.name] = f"line {line.name}"
             for machine in line.machines:
                 if target_tags(self.rt.plant, line.name, machine.name):
                     targets[f"{line.name}/{machine.name}"] = f"line {line.name}, machine {machine.name}"
         with ui.column().classes("hmi-panel p-3 w-full max-w-3xl gap-2"):
-            ui.label("New recipe").classes("font-bold")
+            ui.label(_("New recipe")).classes("font-bold")
             if not targets:
-                ui.label("No line has writable tags: give setpoints a write rule in the plant file first.")
+                ui.label(_("No line has writable tags: give setpoints a write rule in the plant file first."))
                 return
             with ui.row().classes("items-end gap-3 w-full"):
-                self.new_name = testid(ui.input("Name").classes("w-56"), "recipe-new-name")
+                self.new_name = testid(ui.input(_("Name")).classes("w-56"), "recipe-new-name")
                 self.new_target = testid(
-                    ui.select(targets, value=next(iter(targets)), label="Line or machine").classes("w-64"),
+                    ui.select(targets, value=next(iter(targets)), label=_("Line or machine")).classes("w-64"),
                     "recipe-new-target",
                 )
-            self.new_description = testid(ui.input("Description").classes("w-full"), "recipe-new-description")
-            testid(ui.button("Create recipe", on_click=command(self.rt, self.create)), "recipe-create").classes(TOUCH)
+            self.new_description = testid(ui.input(_("Description")).classes("w-full"), "recipe-new-description")
+            testid(ui.button(_("Create recipe"), on_click=command(self.rt, self.create)), "recipe-create").classes(
+                TOUCH
+            )
 
     async def create(self, actor: ActionContext) -> None:
         """Create the recipe and open it, where its first draft is written."""
@@ -240,17 +243,17 @@ class RecipeList:
         try:
             summaries = await self.rt.recipes.summaries()
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"The recipes cannot be read: {exc}")
+            self.status.set_text(_("The recipes cannot be read: {exc}").format(exc=exc))
             return
         self.listing.clear()
         with self.listing:
             if not summaries:
-                ui.label("No recipes yet.").classes("hmi-muted")
+                ui.label(_("No recipes yet.")).classes("hmi-muted")
             by_line: dict[str, list[RecipeSummary]] = {}
             for s in summaries:
                 by_line.setdefault(s.recipe.line, []).append(s)
             for line, items in by_line.items():
-                ui.label(f"Line {line}").classes("font-bold text-lg")
+                ui.label(_("Line {line}").format(line=line)).classes("font-bold text-lg")
                 for s in items:
                     self._row(s)
         await self.log.show()
@@ -273,7 +276,9 @@ class RecipeList:
                 )
                 ui.label(approved).classes("font-semibold")
                 if s.drafts:
-                    ui.label("Awaiting approval: " + ", ".join(f"version {d.version} by {d.author}" for d in s.drafts))
+                    ui.label(
+                        _("Awaiting approval: ") + ", ".join(f"version {d.version} by {d.author}" for d in s.drafts)
+                    )
 
 
 class RecipeScreen:
@@ -286,8 +291,13 @@ class RecipeScreen:
         self.zone = rt.plant.site.zone
         target = recipe.line + (f", machine {recipe.machine}" if recipe.machine else "")
         with ui.row().classes("items-center gap-3"):
-            ui.button("All recipes", on_click=lambda: ui.navigate.to("/recipes")).props("outline").classes(TOUCH)
-            testid(ui.label(f"Recipe {recipe.name} — line {target}").classes("hmi-title"), "recipe-title")
+            ui.button(_("All recipes"), on_click=lambda: ui.navigate.to("/recipes")).props("outline").classes(TOUCH)
+            testid(
+                ui.label(_("Recipe {name} — line {target}").format(name=recipe.name, target=target)).classes(
+                    "hmi-title"
+                ),
+                "recipe-title",
+            )
         if recipe.description:
             ui.label(recipe.description)
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "recipe-status")
@@ -302,13 +312,13 @@ class RecipeScreen:
         try:
             versions = await self.rt.recipes.versions(self.recipe.id)
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"The recipe cannot be read: {exc}")
+            self.status.set_text(_("The recipe cannot be read: {exc}").format(exc=exc))
             return
         self.versions.clear()
         with self.versions:
-            ui.label("Versions, newest first").classes("font-bold")
+            ui.label(_("Versions, newest first")).classes("font-bold")
             if not versions:
-                ui.label("No version yet.").classes("hmi-muted")
+                ui.label(_("No version yet.")).classes("hmi-muted")
             for v in versions:
                 await self._version(v)
         self.form.clear()
@@ -321,7 +331,7 @@ class RecipeScreen:
         with testid(ui.column().classes("hmi-panel p-3 w-full gap-1"), f"recipe-version-{v.version}"):
             ui.label(_version_line(v, self.zone)).classes("font-semibold")
             if v.note:
-                ui.label(f"Note: {v.note}").classes("whitespace-pre-wrap")
+                ui.label(_("Note: {note}").format(note=v.note)).classes("whitespace-pre-wrap")
             rows = []
             for tag, value in parameters_of(v).items():
                 ref = self.rt.plant.tags.get(tag)
@@ -334,9 +344,11 @@ class RecipeScreen:
             if signature is not None:
                 testid(ui.label(self.rt.recipes.manifestation(signature, self.zone)), f"recipe-signature-{v.version}")
             if v.reject_reason:
-                ui.label(f"Rejected because: {v.reject_reason}").classes("whitespace-pre-wrap")
+                ui.label(_("Rejected because: {reject_reason}").format(reject_reason=v.reject_reason)).classes(
+                    "whitespace-pre-wrap"
+                )
             if not await self.rt.recipes.verify(v):
-                ui.label("WARNING: this version's content no longer matches its hash or signature.").classes(
+                ui.label(_("WARNING: this version's content no longer matches its hash or signature.")).classes(
                     "font-semibold"
                 ).props('role="alert"')
             with ui.row().classes("gap-2 items-end"):
@@ -347,23 +359,23 @@ class RecipeScreen:
         if v.status is RecipeStatus.DRAFT and self.ctx.can(Permission.APPROVE_RECIPE):
             if v.author_id == self.ctx.user_id or v.author == self.ctx.username:
                 testid(
-                    ui.label("You wrote this version: another engineer or a manager approves it (four eyes)."),
+                    ui.label(_("You wrote this version: another engineer or a manager approves it (four eyes).")),
                     f"recipe-own-{v.version}",
                 )
                 return
             testid(
-                ui.button("Approve…", on_click=lambda: self._approve(vid, v.version)), f"recipe-approve-{v.version}"
+                ui.button(_("Approve…"), on_click=lambda: self._approve(vid, v.version)), f"recipe-approve-{v.version}"
             ).classes(TOUCH)
-            reason = testid(ui.input("Reason to reject").classes("w-72"), f"recipe-reject-reason-{v.version}")
+            reason = testid(ui.input(_("Reason to reject")).classes("w-72"), f"recipe-reject-reason-{v.version}")
             testid(
-                ui.button("Reject…", on_click=lambda: self._reject(vid, v.version, reason.value or "")).props(
+                ui.button(_("Reject…"), on_click=lambda: self._reject(vid, v.version, reason.value or "")).props(
                     "outline"
                 ),
                 f"recipe-reject-{v.version}",
             ).classes(TOUCH)
         if v.status is RecipeStatus.APPROVED and self.ctx.can(Permission.DOWNLOAD_RECIPE):
             testid(
-                ui.button("Download to the line…", on_click=lambda: self._download_panel(v)),
+                ui.button(_("Download to the line…"), on_click=lambda: self._download_panel(v)),
                 f"recipe-download-{v.version}",
             ).classes(TOUCH)
 
@@ -372,21 +384,21 @@ class RecipeScreen:
             return await self.rt.recipes.approve(actor, version_id, request)
 
         async def after() -> None:
-            self.status.set_text(f"Version {number} approved and signed.")
+            self.status.set_text(_("Version {number} approved and signed.").format(number=number))
             await self.show()
 
         SignatureDialog(self.rt, self.ctx, f"Approve {self.recipe.name} version {number}", [APPROVED], sign, after)
 
     def _reject(self, version_id: int, number: int, reason: str) -> None:
         if not reason.strip():
-            self.status.set_text("Not rejected: give the reason to reject first.")
+            self.status.set_text(_("Not rejected: give the reason to reject first."))
             return
 
         async def sign(actor: ActionContext, request: SignatureRequest) -> object:
             return await self.rt.recipes.reject(actor, version_id, reason, request)
 
         async def after() -> None:
-            self.status.set_text(f"Version {number} rejected and signed.")
+            self.status.set_text(_("Version {number} rejected and signed.").format(number=number))
             await self.show()
 
         SignatureDialog(self.rt, self.ctx, f"Reject {self.recipe.name} version {number}", ["Rejected"], sign, after)
@@ -395,8 +407,8 @@ class RecipeScreen:
         values = parameters_of(latest) if latest is not None else {}
         tags = target_tags(self.rt.plant, self.recipe.line, self.recipe.machine)
         with ui.column().classes("hmi-panel p-3 w-full gap-2"):
-            ui.label("New draft version").classes("font-bold")
-            ui.label("Leave a value empty to leave the tag out of the recipe.").classes("hmi-muted")
+            ui.label(_("New draft version")).classes("font-bold")
+            ui.label(_("Leave a value empty to leave the tag out of the recipe.")).classes("hmi-muted")
             inputs: dict[str, Any] = {}
             for name, ref in sorted(tags.items()):
                 limits = self.rt.plant.write_limits(name)
@@ -406,7 +418,7 @@ class RecipeScreen:
                     ui.input(f"{name}{hint}", value="" if current is None else _value(current)).classes("w-96"),
                     f"recipe-value-{name}",
                 )
-            note = testid(ui.input("Note: what changed and why").classes("w-full"), "recipe-note")
+            note = testid(ui.input(_("Note: what changed and why")).classes("w-full"), "recipe-note")
 
             async def save(actor: ActionContext) -> None:
                 parameters: dict[str, object] = {}
@@ -420,19 +432,25 @@ class RecipeScreen:
                     self.rt.recipes.new_version(actor, self.recipe.name, parameters, note.value or ""),
                 )
                 if saved is not None:
-                    self.status.set_text(f"Version {saved.version} saved as a draft; another person approves it.")
+                    self.status.set_text(
+                        _("Version {version} saved as a draft; another person approves it.").format(
+                            version=saved.version
+                        )
+                    )
                     await self.show()
 
             async def upload(actor: ActionContext) -> None:
                 saved = await attempt(self.status, "uploaded", self.rt.recipes.upload(actor, self.recipe.name))
                 if saved is not None:
-                    self.status.set_text(f"The line's values saved as draft version {saved.version}.")
+                    self.status.set_text(
+                        _("The line's values saved as draft version {version}.").format(version=saved.version)
+                    )
                     await self.show()
 
             with ui.row().classes("gap-2"):
-                testid(ui.button("Save draft", on_click=command(self.rt, save)), "recipe-save").classes(TOUCH)
+                testid(ui.button(_("Save draft"), on_click=command(self.rt, save)), "recipe-save").classes(TOUCH)
                 testid(
-                    ui.button("Upload the line's values", on_click=command(self.rt, upload)).props("outline"),
+                    ui.button(_("Upload the line's values"), on_click=command(self.rt, upload)).props("outline"),
                     "recipe-upload",
                 ).classes(TOUCH)
 
@@ -451,18 +469,22 @@ class RecipeScreen:
             for d in self.rt.recipes.diff(v)
         ]
         with self.download_panel, ui.column().classes("hmi-panel p-3 w-full gap-2"):
-            ui.label(f"Download {self.recipe.name} version {v.version} to line {self.recipe.line}").classes("font-bold")
+            ui.label(
+                _("Download {name} version {version} to line {line}").format(
+                    name=self.recipe.name, version=v.version, line=self.recipe.line
+                )
+            ).classes("font-bold")
             testid(
                 ui.table(columns=DIFF_COLUMNS, rows=rows, row_key="tag").classes("w-full").props("flat bordered"),
                 "recipe-diff",
             )
-            reason = testid(ui.input("Reason").classes("w-full"), "recipe-download-reason")
+            reason = testid(ui.input(_("Reason")).classes("w-full"), "recipe-download-reason")
             fields = SignatureFields(self.rt, self.ctx) if self.rt.recipes.signature_required else None
 
             async def confirm(actor: ActionContext) -> None:
                 request = fields.take() if fields is not None else None
                 if fields is not None and request is not None and not request.password:
-                    self.status.set_text("Not downloaded: enter your password to sign.")
+                    self.status.set_text(_("Not downloaded: enter your password to sign."))
                     return
                 report = await attempt(
                     self.status,
@@ -480,9 +502,9 @@ class RecipeScreen:
 
             with ui.row().classes("gap-2"):
                 testid(
-                    ui.button("Confirm download", on_click=command(self.rt, confirm)), "recipe-download-confirm"
+                    ui.button(_("Confirm download"), on_click=command(self.rt, confirm)), "recipe-download-confirm"
                 ).classes(TOUCH)
-                ui.button("Cancel", on_click=self.download_panel.clear).props("outline").classes(TOUCH)
+                ui.button(_("Cancel"), on_click=self.download_panel.clear).props("outline").classes(TOUCH)
 
     def _report(self, report: DownloadReport) -> None:
         """What the download did, parameter by parameter; a partial download is said as such, never as done."""

@@ -26,6 +26,7 @@ from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel
+from screens.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,9 @@ async def act(rt: Runtime) -> ActionContext | None:
     try:
         check = await rt.sessions.check(sid)
     except DatabaseUnavailable as exc:
-        ui.notify(f"Not done: your sign-in cannot be checked: {exc}", type="negative", multi_line=True)
+        ui.notify(
+            _("Not done: your sign-in cannot be checked: {exc}").format(exc=exc), type="negative", multi_line=True
+        )
         return None
     if check.ctx is None:
         forget()

@@ -24,6 +24,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.tags import TagState
 from screens.fmt import format_value
+from screens.i18n import _
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -53,7 +54,7 @@ def outcome_text(outcome: WriteOutcome, zone: Any) -> str:
 
 def mode_choices(rt: Runtime, tag: str) -> dict[str, str]:
     """When `tag` is a line's or machine's mode tag: its values and their words, from the mode's labels."""
-    for _, line in rt.plant.lines():
+    for _area, line in rt.plant.lines():
         for spec in (line.mode, *(m.mode for m in line.machines)):
             if spec is not None and spec.tag == tag:
                 return dict(spec.labels)
@@ -88,13 +89,15 @@ class SetpointEntry:
         self.after_send: Callable[[], Awaitable[None]] | None = None
         self.allowed = ctx.role in self.rule.roles
         with testid(ui.column().classes("hmi-panel p-3 gap-2 w-full"), "setpoint"):
-            ui.label("Change the value").classes("font-semibold")
+            ui.label(_("Change the value")).classes("font-semibold")
             if not self.allowed:
                 roles = ", ".join(r.value for r in self.rule.roles)
                 testid(
-                    ui.label(f"Your role ({ctx.role.value}) may not change this value; {roles} may.").classes(
-                        "hmi-muted"
-                    ),
+                    ui.label(
+                        _("Your role ({value}) may not change this value; {roles} may.").format(
+                            value=ctx.role.value, roles=roles
+                        )
+                    ).classes("hmi-muted"),
                     "write-no-role",
                 )
                 return
@@ -103,7 +106,7 @@ class SetpointEntry:
             facts = [f"step {self.step:g}"] if tag.numeric else []
             if limits is not None:
                 facts.insert(0, f"limits {limits[0]:g}–{limits[1]:g} {tag.unit}".strip())
-            self.now = testid(ui.label("now —").classes("hmi-muted"), "write-now")
+            self.now = testid(ui.label(_("now —")).classes("hmi-muted"), "write-now")
             if facts:
                 testid(ui.label(" · ".join(facts)).classes("hmi-range"), "write-limits")
             choices = mode_choices(rt, tag.name)
@@ -126,7 +129,7 @@ class SetpointEntry:
                 self.entry = testid(ui.label("").classes("hmi-entry"), "entry")
             elif tag.data_type == "string":
                 self.entry = testid(
-                    ui.input("New value", on_change=lambda e: self.choose_text(e.value or "", show=False))
+                    ui.input(_("New value"), on_change=lambda e: self.choose_text(e.value or "", show=False))
                     .props("autocomplete=off maxlength=200")
                     .classes("w-full"),
                     "entry",
@@ -148,7 +151,7 @@ class SetpointEntry:
                         )
             with ui.row().classes("items-center gap-2"):
                 self.next = testid(
-                    ui.button("Change…", on_click=command(rt, self.review)).classes("hmi-command"), "write-next"
+                    ui.button(_("Change…"), on_click=command(rt, self.review)).classes("hmi-command"), "write-next"
                 )
             self.problem = testid(ui.label("").classes("font-semibold hmi-wrap"), "entry-problem")
             self.outcome = testid(ui.label("").classes("hmi-outcome hmi-wrap"), "write-outcome")
@@ -202,7 +205,7 @@ class SetpointEntry:
         if base is None:
             base = self.current.value if self.current is not None and _is_number(self.current.value) else None
         if base is None:
-            self.problem.set_text("There is no value to step from; type one.")
+            self.problem.set_text(_("There is no value to step from; type one."))
             return
         value = round(float(base) + direction * self.step, 9)
         if self.limits is not None:
@@ -249,7 +252,7 @@ class SetpointEntry:
             return
         reasons = self.rt.control.blocked(self.ctx, self.tag.name)
         text = "; ".join(why for _, why in reasons)
-        self.blocked.set_text(f"Blocked now: {text}" if text else "")
+        self.blocked.set_text(_("Blocked now: {text}").format(text=text) if text else "")
         self.blocked.set_visibility(bool(text))
         if text:
             self.next.disable()
@@ -267,11 +270,11 @@ class SetpointEntry:
         when the plant file asks for no confirmation, signature or reason)."""
         value = self.parsed()
         if value is None:
-            self.problem.set_text("Enter a value first.")
+            self.problem.set_text(_("Enter a value first."))
             return
         reasons = self.rt.control.blocked(actor, self.tag.name, value)
         if reasons:
-            self.problem.set_text("Refused: " + "; ".join(why for _, why in reasons))
+            self.problem.set_text(_("Refused: ") + "; ".join(why for _, why in reasons))
             return
         self.problem.set_text("")
         if not self.started:
@@ -282,13 +285,15 @@ class SetpointEntry:
             try:
                 outcome = await self.send(actor, value, "", None)
             except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
-                self.problem.set_text(f"Not sent: {exc}")
+                self.problem.set_text(_("Not sent: {exc}").format(exc=exc))
                 return
             if outcome.refusal is Refusal.CHANGED:
                 self.expected = outcome.current
                 self.problem.set_text(
-                    f"The value changed to {shown(outcome.current, self.tag.unit)} since you began; nothing was "
-                    f"sent. Touch Change again to send {shown(value, self.tag.unit)}."
+                    _(
+                        "The value changed to {shown} since you began; nothing was sent. Touch "
+                        "Change again to send {shown2}."
+                    ).format(shown=shown(outcome.current, self.tag.unit), shown2=shown(value, self.tag.unit))
                 )
 
     async def send(self, actor: ActionContext, value: Any, reason: str, fields: SignatureFields | None) -> WriteOutcome:
@@ -329,7 +334,7 @@ class ConfirmWrite:
         rt, tag, rule = entry.rt, entry.tag, entry.rule
         entry._dialog_open = True
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[34rem] gap-2"):
-            ui.label("Change this value?").classes("hmi-title")
+            ui.label(_("Change this value?")).classes("hmi-title")
             with ui.grid(columns=2).classes("gap-x-4 gap-y-1 items-baseline"):
                 for label, text, marker in (
                     ("Tag", tag.name, "confirm-tag"),
@@ -352,17 +357,19 @@ class ConfirmWrite:
             if rule.reason != "none":
                 word = "required" if rule.reason == "required" else "optional"
                 self.reason = testid(
-                    ui.input(f"Reason ({word})").props("autocomplete=off maxlength=500").classes("w-full"),
+                    ui.input(_("Reason ({word})").format(word=word))
+                    .props("autocomplete=off maxlength=500")
+                    .classes("w-full"),
                     "write-reason",
                 )
             self.fields = SignatureFields(rt, actor) if rule.signature else None
             self.problem = testid(ui.label("").classes("font-semibold hmi-wrap"), "confirm-problem")
             with ui.row().classes("gap-2"):
                 self.send_button = testid(
-                    ui.button("Send", on_click=command(rt, self.send)).classes("hmi-command"), "write-send"
+                    ui.button(_("Send"), on_click=command(rt, self.send)).classes("hmi-command"), "write-send"
                 )
                 testid(
-                    ui.button("Cancel", on_click=self.cancel).classes("hmi-command").props("outline"), "write-cancel"
+                    ui.button(_("Cancel"), on_click=self.cancel).classes("hmi-command").props("outline"), "write-cancel"
                 )
         self.dialog.open()
 
@@ -379,7 +386,7 @@ class ConfirmWrite:
         """Send for the person signed in at the touch; the dialog stays open on a refusal it can fix."""
         reason = (self.reason.value or "").strip() if self.reason is not None else ""
         if self.entry.rule.reason == "required" and not reason:
-            self.problem.set_text("Give a reason: this change needs one.")
+            self.problem.set_text(_("Give a reason: this change needs one."))
             return
         if self.fields is not None and (missing := self.fields.missing()):
             self.problem.set_text(missing)
@@ -387,15 +394,16 @@ class ConfirmWrite:
         try:
             outcome = await self.entry.send(actor, self.value, reason, self.fields)
         except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
-            self.problem.set_text(f"Not sent: {exc}")
+            self.problem.set_text(_("Not sent: {exc}").format(exc=exc))
             return
         if outcome.refusal is Refusal.CHANGED:
             # Someone else changed it since the entry started: show the value now and ask again.
             self.entry.expected = outcome.current
             self.old.set_text(shown(outcome.current, self.entry.tag.unit))
             self.problem.set_text(
-                f"The value changed to {shown(outcome.current, self.entry.tag.unit)} since you began; nothing was "
-                f"sent. Send {shown(self.value, self.entry.tag.unit)} now?"
+                _("The value changed to {shown} since you began; nothing was sent. Send {shown2} now?").format(
+                    shown=shown(outcome.current, self.entry.tag.unit), shown2=shown(self.value, self.entry.tag.unit)
+                )
             )
             return
         self.close()

@@ -15,6 +15,7 @@ from hmi.access.context import ActionContext, PermissionDenied
 from hmi.records.signatures import SignatureRequest, SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from screens.i18n import _
 from screens.session import command, first_signing
 from screens.testid import testid
 
@@ -26,8 +27,8 @@ class SignatureFields:
         self._signing = SigningSession(app.storage.user, viewer.username)
         self.user_id: ui.input | None = None
         if first_signing(rt, viewer):
-            self.user_id = testid(ui.input("User id").props("autocomplete=off"), "sign-user")
-        self.password = testid(ui.input("Password", password=True).props("autocomplete=off"), "sign-password")
+            self.user_id = testid(ui.input(_("User id")).props("autocomplete=off"), "sign-user")
+        self.password = testid(ui.input(_("Password"), password=True).props("autocomplete=off"), "sign-password")
 
     def missing(self) -> str | None:
         """What is still to be typed before signing, or None."""
@@ -64,12 +65,12 @@ class SignatureDialog:
         self._default = meanings[0]
         with ui.dialog() as self.dialog, ui.card().classes("w-[30rem]"):
             ui.label(title).classes("hmi-title")
-            self.meaning = ui.select(list(meanings), value=self._default, label="Meaning").classes("w-48")
+            self.meaning = ui.select(list(meanings), value=self._default, label=_("Meaning")).classes("w-48")
             self.fields = SignatureFields(rt, viewer)
             self.problem = ui.label("").classes("font-semibold")
             with ui.row():
-                testid(ui.button("Sign", on_click=command(rt, self.confirm)), "sign-confirm")
-                ui.button("Cancel", on_click=self.dialog.close).props("outline")
+                testid(ui.button(_("Sign"), on_click=command(rt, self.confirm)), "sign-confirm")
+                ui.button(_("Cancel"), on_click=self.dialog.close).props("outline")
         self.dialog.open()
 
     async def confirm(self, actor: ActionContext) -> None:
@@ -77,7 +78,7 @@ class SignatureDialog:
         try:
             await self._sign(actor, self.fields.take(self.meaning.value or self._default))
         except (ValueError, PermissionDenied, DatabaseUnavailable) as exc:
-            self.problem.set_text(f"Not signed: {exc}")
+            self.problem.set_text(_("Not signed: {exc}").format(exc=exc))
             return
         self.fields.signed()
         self.dialog.close()

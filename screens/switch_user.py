@@ -8,6 +8,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
+from screens.i18n import _
 from screens.testid import testid
 
 
@@ -18,17 +19,17 @@ class SwitchUserDialog:
         self.rt = rt
         self.here = session.here()
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[24rem] gap-2"):
-            ui.label("Switch user").classes("hmi-title")
-            ui.label("The next person signs in; this screen stays open.").classes("hmi-muted")
-            self.username = testid(ui.input("User name").props("autocomplete=username"), "switch-username")
+            ui.label(_("Switch user")).classes("hmi-title")
+            ui.label(_("The next person signs in; this screen stays open.")).classes("hmi-muted")
+            self.username = testid(ui.input(_("User name")).props("autocomplete=username"), "switch-username")
             self.password = testid(
-                ui.input("Password", password=True).props("autocomplete=current-password"), "switch-password"
+                ui.input(_("Password"), password=True).props("autocomplete=current-password"), "switch-password"
             )
             self.password.on("keydown.enter", self.confirm)
             self.error = testid(ui.label("").classes("font-semibold").props('role="alert"'), "switch-error")
             with ui.row().classes("gap-2"):
-                testid(ui.button("Sign in", on_click=self.confirm), "switch-confirm")
-                ui.button("Cancel", on_click=self.dialog.close).props("outline")
+                testid(ui.button(_("Sign in"), on_click=self.confirm), "switch-confirm")
+                ui.button(_("Cancel"), on_click=self.dialog.close).props("outline")
 
     def open(self) -> None:
         """Show the dialog with empty fields."""
@@ -41,7 +42,7 @@ class SwitchUserDialog:
         name, password = (self.username.value or "").strip(), self.password.value or ""
         self.password.value = ""
         if not name or not password:
-            self.error.set_text("Enter the user name and password.")
+            self.error.set_text(_("Enter the user name and password."))
             return
         session.switching(True)
         try:
@@ -52,7 +53,7 @@ class SwitchUserDialog:
                 # The previous person's sessions ended with the switch; a new session id for the new person.
                 await session.sign_in(self.rt, result.ctx)
         except DatabaseUnavailable as exc:
-            self.error.set_text(f"Cannot sign in: {exc}")
+            self.error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
             return
         finally:
             session.switching(False)

@@ -13,6 +13,7 @@ from hmi.config import AlarmDef, Tag
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value, line_state, quality_badge
+from screens.i18n import _
 from screens.testid import testid
 
 
@@ -86,7 +87,7 @@ class StateView:
     """A PackML state in words and shape, never as red/green: colour is kept for abnormal states (ISA-101.01)."""
 
     def __init__(self) -> None:
-        self.label = ui.label("UNKNOWN").classes("hmi-state unknown")
+        self.label = ui.label(_("UNKNOWN")).classes("hmi-state unknown")
 
     def show(self, state: TagState | None) -> None:
         """Render a new state."""

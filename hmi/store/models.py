@@ -86,6 +86,9 @@ class User(SQLModel, table=True):
     # Lockout (21 CFR 11.300(d)). Server defaults so Database.start() can add them to an existing users table.
     failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     locked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # The person's own screen theme and language ("" = the station's, else the plant's); see hmi.access.appearance.
+    theme: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
+    language: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
 
 
 class Station(SQLModel, table=True):
@@ -105,6 +108,9 @@ class Station(SQLModel, table=True):
     enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     enrolled_by: str | None = Field(default=None, max_length=64, nullable=True)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # What this panel shows before anyone chooses otherwise: a control room at night, a line in Germany.
+    theme: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
+    language: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
 
 
 class UserSession(SQLModel, table=True):

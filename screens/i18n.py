@@ -1,0 +1,140 @@
+"""Screen texts in the person's language: gettext message catalogues (Babel's PO format) and locale formats.
+
+Every text a screen shows is written in English in the code and passed through `_()` (or marked with `N_()` where
+it is a constant translated when shown). The German catalogue lives in `assets/i18n/de/*.po`, one file per group of
+screens so that changes to different screens do not collide; all files of a language are read as one catalogue.
+The language of a page is chosen by hmi.access.appearance (person, station, plant) and kept in the page's client
+storage, so timers and handlers of that page speak its language too. Plant texts (line and machine names, alarm
+messages, downtime reasons) are translated by the plant file's own `translations:` section (`plant_text`).
+
+`python -m screens.i18n` lists the texts of the screens that no catalogue translates yet (the test suite fails on
+them too); `pybabel extract -k _ -k N_ screens` gives the same list as a POT file for a translator's tool.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+from babel.dates import format_datetime
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from nicegui import app
+
+from hmi import assets
+
+SOURCE_LANGUAGE = "en"
+# Babel's locale names for the languages the screens speak.
+LOCALES = {"en": "en_GB", "de": "de_DE"}
+CATALOGUE_DIR = "i18n"
+# The field name of a `{name!r:spec}` placeholder; a translation may change the spec (a date order), never the name.
+_PLACEHOLDER = re.compile(r"\{([^{}:!]*)[^{}]*\}")
+
+
+def language() -> str:
+    """The language of the page being built or served ("en" outside a page)."""
+    try:
+        return str(app.storage.client.get("language", SOURCE_LANGUAGE))
+    except RuntimeError:
+        # Outside a page (a CLI, a report, a test of the core): the source texts.
+        return SOURCE_LANGUAGE
+
+
+@cache
+def catalogue(lang: str) -> Mapping[str, str]:
+    """msgid -> translation for `lang`, from all of its PO files; untranslated and fuzzy entries left out."""
+    if lang == SOURCE_LANGUAGE:
+        return {}
+    folder = assets.path(CATALOGUE_DIR) / lang
+    found: dict[str, str] = {}
+    for file in sorted(folder.glob("*.po")) if folder.is_dir() else ():
+        with file.open("rb") as handle:
+            for message in read_po(handle, locale=LOCALES.get(lang, lang)):
+                if message.id and isinstance(message.id, str) and message.string and not message.fuzzy:
+                    found[message.id] = str(message.string)
+    return found
+
+
+def _(text: str) -> str:
+    """`text` in the page's language (itself when no translation is known)."""
+    lang = language()
+    if lang == SOURCE_LANGUAGE:
+        return text
+    return catalogue(lang).get(text, text)
+
+
+def N_(text: str) -> str:
+    """Mark `text` for the catalogue where it is defined; `_()` translates it where it is shown."""
+    return text
+
+
+def plant_text(translations: Mapping[str, Mapping[str, str]], text: str) -> str:
+    """A plant text (a machine name, an alarm message, a downtime reason) in the page's language, from the plant
+    file's `translations:` section; the text as written when the plant gives no translation for it."""
+    lang = language()
+    if lang == SOURCE_LANGUAGE:
+        return text
+    return translations.get(lang, {}).get(text, text)
+
+
+def number(value: float, decimals: int = 1) -> str:
+    """`value` with grouping and `decimals` places in the page's locale: 1,234.5 (en), 1.234,5 (de)."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    if language() == SOURCE_LANGUAGE:
+        return f"{value:,.{decimals}f}"
+    return format_decimal(value, format=pattern, locale=LOCALES[language()])
+
+
+def when(local: datetime, *, date: bool) -> str:
+    """A plant-local time in the page's locale: '14:03:22 CET' / '2026-12-03 14:03:22 CET' in English,
+    '14:03:22 MEZ' / '03.12.2026 14:03:22 MEZ' in German."""
+    if language() == SOURCE_LANGUAGE:
+        return local.strftime("%Y-%m-%d %H:%M:%S %Z" if date else "%H:%M:%S %Z")
+    pattern = "dd.MM.yyyy HH:mm:ss z" if date else "HH:mm:ss z"
+    return format_datetime(local, pattern, tzinfo=local.tzinfo, locale=LOCALES[language()])
+
+
+def placeholders(text: str) -> set[str]:
+    """The field names of a text's `{name}` placeholders: a translation must keep exactly these."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def marked_texts(files: Iterable[Path]) -> Iterator[tuple[Path, int, str]]:
+    """(file, line, text) of every literal passed to `_()` or `N_()` in `files`."""
+    for file in files:
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"_", "N_"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                yield file, node.lineno, node.args[0].value
+
+
+def screen_files() -> list[Path]:
+    """The modules of the screens package."""
+    return sorted(Path(__file__).parent.glob("*.py"))
+
+
+def missing(lang: str) -> list[tuple[Path, int, str]]:
+    """Marked texts of the screens that `lang`'s catalogue does not translate."""
+    known = catalogue(lang)
+    return [(file, line, text) for file, line, text in marked_texts(screen_files()) if text not in known]
+
+
+if __name__ == "__main__":
+    lang = sys.argv[1] if len(sys.argv) > 1 else "de"
+    gaps = missing(lang)
+    for file, line, text in gaps:
+        print(f"{file.name}:{line}: {text!r}")
+    print(f"{len(gaps)} text(s) without a {lang} translation", file=sys.stderr)
+    sys.exit(1 if gaps else 0)

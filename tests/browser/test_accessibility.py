@@ -1,0 +1,77 @@
+"""axe-core (the axe-playwright-python package, which bundles it) on every main screen of `hmi demo`, in the day
+and the night theme: no serious or critical violation, colour contrast included (WCAG 2.1 SC 1.4.3, 4.5:1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page
+
+from tests.browser.conftest import Demo, login
+
+SCREENS = (
+    ("overview", "/"),
+    ("line", "/line/Line1"),
+    ("alarms", "/alarms"),
+    ("trends", "/trends?tags=Line1.Speed,Line1.Filler.Temperature"),
+    ("oee", "/oee"),
+    ("notes", "/notes"),
+    ("handover", "/handover"),
+    ("recipes", "/recipes"),
+    ("journal", "/journal"),
+    ("kpi", "/kpi"),
+    ("audit", "/audit"),
+    ("users", "/users"),
+    ("preferences", "/preferences"),
+)
+# What axe calls serious or critical fails the test; moderate and minor findings are reported in the message only.
+FAILING = ("serious", "critical")
+
+
+@pytest.fixture(scope="module")
+def admin_page(browser: Browser, demo: Demo) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    login(page, demo, "admin")
+    yield page
+    context.close()
+
+
+def choose_theme(page: Page, demo: Demo, theme: str) -> None:
+    """Choose `theme` for the signed-in person on the preferences page, as a person would."""
+    page.goto(f"{demo.url}/preferences")
+    page.get_by_test_id("my-theme").get_by_text("Night" if theme == "night" else "Day").click()
+    with page.expect_navigation():  # the page reloads in the chosen theme
+        page.get_by_test_id("save-my-appearance").click()
+    page.wait_for_function("dark => document.body.classList.contains('body--dark') === dark", arg=theme == "night")
+
+
+def findings(page: Page) -> tuple[list[str], list[str]]:
+    """(failing, other) axe violations on the page as it is now, one line per rule with an example target."""
+    result = Axe().run(page)
+    failing: list[str] = []
+    other: list[str] = []
+    for violation in result.response["violations"]:
+        # The first few offending elements with axe's own explanation (e.g. the two colours and their ratio).
+        nodes = [f"{node['html'][:120]} -> {node.get('failureSummary', '')[:200]}" for node in violation["nodes"][:3]]
+        line = f"{violation['impact']}: {violation['id']} ({violation['help']}) on {len(violation['nodes'])}: {nodes}"
+        (failing if violation["impact"] in FAILING else other).append(line)
+    return failing, other
+
+
+@pytest.mark.req("SCR-012")
+@pytest.mark.parametrize("theme", ["day", "night"])
+def test_every_main_screen_passes_axe(admin_page: Page, demo: Demo, theme: str) -> None:
+    choose_theme(admin_page, demo, theme)
+    report: dict[str, list[str]] = {}
+    for name, path in SCREENS:
+        admin_page.goto(f"{demo.url}{path}")
+        # Values and tables arrive over the websocket after the page: the clock is set by the first refresh.
+        admin_page.wait_for_function("document.querySelector('[data-testid=clock]')?.textContent.length > 0")
+        failing, _ = findings(admin_page)
+        if failing:
+            report[name] = failing
+    assert not report, "\n".join(f"{name}: {line}" for name, lines in report.items() for line in lines)
