@@ -184,6 +184,9 @@ def _differences(before: Any, after: Any, path: str) -> Iterator[str]:
         for i, (a, b) in enumerate(zip(before, after, strict=True)):
             yield from _differences(a, b, f"{path}[{i}]")
         return
+    if isinstance(before, list) and isinstance(after, list):
+        yield f"{path or 'value'} {len(before)} item(s) -> {len(after)} item(s)"
+        return
     if isinstance(before, Secret) or isinstance(after, Secret):
         # Never the value, not even its fingerprint: that the secret changed is all the diff says.
         yield f"{path or 'value'} changed (secret)"

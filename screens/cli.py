@@ -211,7 +211,7 @@ def at_simulator(plant: PlantConfig, port: int) -> PlantConfig:
 
 async def seed_recipes(runtime: Any, password: str) -> int:
     """The demo recipes on a first start: drafts by the demo engineer, approved and signed by the demo manager."""
-    from hmi import assets
+    from hmi import assets  # type: ignore[attr-defined]  # see hmi/config.py
     from hmi.access.context import ActionContext
     from hmi.control.recipes import seed_demo
 
@@ -239,7 +239,7 @@ def handle_demo(args: argparse.Namespace) -> int:
     sim_port = _free_port()
     data_dir = args.data_dir.expanduser().absolute()
     plant_file = data_dir / DEMO_PLANT_FILE
-    from hmi import assets
+    from hmi import assets  # type: ignore[attr-defined]  # see hmi/config.py
 
     # The first start copies the shipped demo plant; later starts (and `hmi reload`) use the copy as edited.
     create_private_file(plant_file, assets.read_text(assets.DEMO_PLANT).encode("utf-8"))

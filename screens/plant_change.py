@@ -27,10 +27,10 @@ _SHOWN_ERRORS = 3
 class PlantChangeNotice:
     """The page's notice of a changed plant and, for engineers, of a refused reload."""
 
-    def __init__(self, rt: Runtime, ctx: ActionContext, *, auto_reload_s: int = AUTO_RELOAD_S) -> None:
+    def __init__(self, rt: Runtime, ctx: ActionContext, *, auto_reload_s: int | None = None) -> None:
         self.rt = rt
         self.generation = rt.plant_generation
-        self.auto_reload_s = auto_reload_s
+        self.auto_reload_s = AUTO_RELOAD_S if auto_reload_s is None else auto_reload_s
         self.waited: int | None = None  # timer ticks (seconds) since the change was seen
         self.engineer = ctx.role in ENGINEER_ROLES
         self.client = ui.context.client

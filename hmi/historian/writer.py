@@ -144,6 +144,11 @@ class Historian:
     # ------------------------------------------------------------------------------------------------ status
 
     @property
+    def recorded(self) -> list[str]:
+        """The tags recorded (history enabled)."""
+        return self._recorder.names
+
+    @property
     def status(self) -> HistorianStatus:
         """The current queue, spool and error state."""
         return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error, self._written)

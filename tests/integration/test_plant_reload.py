@@ -93,6 +93,7 @@ async def test_an_added_tag_is_subscribed_and_its_values_arrive(plant: Plant) ->
     await until(lambda: (s := rt.cache.get("L1.M1.Flow")) is not None and s.value == 5.5, what="a change")
     # Consumers follow the new tag; none subscribed twice.
     assert "L1.M1.Flow" in rt.live_trends.names
+    assert "L1.M1.Flow" in rt.recorder.recorded
     assert rt.cache.listener_count == listeners
     [entry] = await plant.audit("plant.reload")
     assert entry.username == "cli:erin"
@@ -118,6 +119,7 @@ async def test_a_removed_tag_is_unsubscribed_and_leaves_the_cache(plant: Plant) 
     assert rt.cache.get("L1.M1.Level") is None
     assert "L1.M1.Level" not in rt.plant.tags
     assert "L1.M1.Level" not in rt.live_trends.names
+    assert "L1.M1.Level" not in rt.recorder.recorded
     source = rt.sources[0]
     items = {item.node.nodeid.to_string() for item in source._sub._monitored_items.values()}  # type: ignore[union-attr]
     assert "ns=2;s=L1.M1.Level" not in items
@@ -207,3 +209,34 @@ async def test_a_change_that_needs_a_restart_is_refused(plant: Plant) -> None:
     assert not result.applied
     assert any("restart the HMI" in e and e.startswith("access") for e in result.errors)
     assert plant.rt.plant_generation == 0
+
+
+@pytest.mark.req("RLD-010")
+async def test_the_watcher_applies_a_saved_file_once_it_has_settled(tmp_path: Path) -> None:
+    server = SmallServer(free_port(), dict(INITIAL))
+    await server.start()
+    path = tmp_path / "plant.yaml"
+    text = PLANT_YAML.format(url=server.url)
+    path.write_text(text, encoding="utf-8")
+    rt = Runtime(
+        small_plant(server.url), Database(f"sqlite:///{tmp_path / 'hmi.db'}"), config_path=path, watch_plant=True
+    )
+    await rt.start()
+    try:
+        # Saved in two writes, the first cut in the middle of a line: only the complete file is ever applied.
+        full = text + FLOW
+        path.write_text(full[: len(full) - 30], encoding="utf-8")
+        path.write_text(full, encoding="utf-8")
+        await until(lambda: rt.plant_generation == 1, timeout=30, what="the watcher's reload")
+        assert rt.reloader.last is not None
+        assert rt.reloader.last.by == "watcher"
+        assert "L1.M1.Flow" in rt.plant.tags
+        async with rt.db.session() as session:
+            actions = list(
+                (await session.execute(sa.select(AuditEntry.action).where(AuditEntry.action.like("plant.reload%"))))  # type: ignore[attr-defined]
+                .scalars()
+            )
+        assert actions == ["plant.reload"]
+    finally:
+        await rt.stop()
+        await server.stop()
