@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from hmi.access.appearance import AppearanceService
 from hmi.access.auth import UserService
+from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.access.sessions import SessionService
 from hmi.access.stations import StationService
@@ -23,13 +24,15 @@ from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.clock import Clock, utc_now
-from hmi.config import PlantConfig
+from hmi.config import Endpoint, PlantConfig
 from hmi.control.recipes import RecipeService
 from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
 from hmi.oee.service import OeeService
+from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
+from hmi.plant_watch import PlantWatcher
 from hmi.records.audit import AuditLog, record_guard_report
 from hmi.records.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
 from hmi.records.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
@@ -38,6 +41,7 @@ from hmi.records.config_audit import record_config
 from hmi.records.handover import HandoverService
 from hmi.records.notes import ShiftNotes
 from hmi.records.signatures import SignatureService
+from hmi.reload_channel import ReloadChannel
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.sources import StatusBoard
 from hmi.sources.opcua import OpcUaSource
@@ -77,6 +81,12 @@ class Runtime:
     # the anchor file (default: audit.anchor in data_dir). Without either the trail is unkeyed / unanchored.
     audit_key_file: Path | None = None
     anchor_file: Path | None = None
+    # Plant changes at run time (hmi/plant_reload.py): how the plant file's text becomes a plant (`hmi demo` points
+    # it at its simulator), whether `hmi reload` can reach this process (a pid file and request folder in
+    # data_dir, SIGHUP), and whether a saved plant file is applied by itself.
+    plant_loader: PlantLoader | None = None
+    reload_channel: bool = False
+    watch_plant: bool = False
     cache: TagCache = field(init=False)
     board: StatusBoard = field(init=False)
     alarms: AlarmEngine = field(init=False)
@@ -101,6 +111,10 @@ class Runtime:
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
     started: bool = field(init=False, default=False)
+    # Counts the plant configurations applied since start; pages rebuild when it moves (screens/plant_change.py).
+    plant_generation: int = field(init=False, default=0)
+    reloader: PlantReloader = field(init=False)
+    _plant_tasks: list[ReloadChannel | PlantWatcher] = field(init=False, repr=False, default_factory=list)
     start_error: str | None = field(init=False, default=None)
     # What start-up (or the anchor task) found that an administrator must see: re-installed guards, anchor trouble.
     findings: list[str] = field(init=False, default_factory=list)
@@ -166,18 +180,9 @@ class Runtime:
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
         self.conditions = {}
-        low1, low2, low3 = self.plant.alarm_policy.severity_priorities
-        severity = SeverityMap(((low1, 1), (low2, 2), (low3, 3), (1, 4)))
         for endpoint in self.plant.endpoints:
             tags = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == endpoint.name]
-            # Every endpoint's Alarms & Conditions join the one alarm list (servers without A&C simply send none).
-            monitor = ConditionMonitor(
-                endpoint.name,
-                clock=self.clock,
-                severity_map=severity,
-                publishing_interval_ms=endpoint.publishing_interval_ms,
-            )
-            monitor.subscribe(self.alarms.apply_server)
+            monitor = self.condition_monitor(endpoint)
             self.conditions[endpoint.name] = monitor
             self.sources.append(
                 OpcUaSource(endpoint, tags, self.cache, self.board, clock=self.clock, session_hooks=[monitor])
@@ -196,6 +201,25 @@ class Runtime:
         self.recipes = RecipeService(
             self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
         )
+        self.reloader = PlantReloader(self, self.plant_loader)
+
+    def condition_monitor(self, endpoint: Endpoint) -> ConditionMonitor:
+        """The Alarms & Conditions monitor of an endpoint, feeding the alarm engine (not started)."""
+        low1, low2, low3 = self.plant.alarm_policy.severity_priorities
+        severity = SeverityMap(((low1, 1), (low2, 2), (low3, 3), (1, 4)))
+        # Every endpoint's Alarms & Conditions join the one alarm list (servers without A&C simply send none).
+        monitor = ConditionMonitor(
+            endpoint.name,
+            clock=self.clock,
+            severity_map=severity,
+            publishing_interval_ms=endpoint.publishing_interval_ms,
+        )
+        monitor.subscribe(self.alarms.apply_server)
+        return monitor
+
+    async def reload_plant(self, actor: ActionContext) -> ReloadResult:
+        """Read the plant file again and apply it, or refuse it with the reasons (hmi/plant_reload.py)."""
+        return await self.reloader.reload(actor)
 
     async def start(self) -> None:
         """Database first (fails loudly), then consumers, then the sources that feed them."""
@@ -228,10 +252,15 @@ class Runtime:
             await source.start()
         self.started = True
         self._ready.set()
+        await self._start_plant_changes()
         log.info("runtime started: %s; database %s", self.plant.summary(), self.db.describe())
 
     async def stop(self) -> None:
         """Reverse order: condition monitors (while their session is up), sources, consumers, database."""
+        # No reload may start while things stop.
+        tasks, self._plant_tasks = self._plant_tasks, []
+        for task in reversed(tasks):
+            await task.stop()
         for monitor in self.conditions.values():
             await monitor.stop()
         # Owed pulse resets go out while the sources are still connected.
@@ -258,6 +287,17 @@ class Runtime:
         self._records_open = False
         self.started = False
         self._ready.clear()
+
+    async def _start_plant_changes(self) -> None:
+        """The ways a plant change reaches this process: `hmi reload` and, when asked for, the file watcher."""
+        if self.reload_channel and self.data_dir is not None and self.config_path is not None:
+            channel = ReloadChannel(self.data_dir, self.reloader, self.config_path)
+            await channel.start()
+            self._plant_tasks.append(channel)
+        if self.watch_plant and self.config_path is not None:
+            watcher = PlantWatcher(self.config_path, self.reloader)
+            await watcher.start()
+            self._plant_tasks.append(watcher)
 
     async def wait_ready(self, timeout: float = 30.0) -> bool:  # noqa: ASYNC109 - a bound, not a cancel scope
         """Wait until start() has finished (pages can be requested while the app is still starting)."""

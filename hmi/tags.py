@@ -216,6 +216,12 @@ class TagCache:
         self.update(changed)
         return changed
 
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop the states of tags that no longer exist (a plant reload removed them); listeners are not called:
+        whoever followed those tags has been told by the reload itself."""
+        for name in names:
+            self._states.pop(name, None)
+
     @staticmethod
     def _call(listener: Listener, states: Sequence[TagState]) -> None:
         # One broken consumer (a page, say) must not stop the others or the source feeding the cache.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hmi.access.roles import Role
-from hmi.config import AccessPolicy, ConfigError, PlantConfig, load_config
+from hmi.config import AccessPolicy, ConfigError, PlantConfig, load_config, parse_config
 from hmi.private_files import create_private_file, private_dir
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
 from hmi.supervise import stop_tasks
@@ -33,11 +33,19 @@ def register(sub: Any) -> None:
     run = sub.add_parser("run", help="serve the HMI for a plant configuration (production entry point)")
     run.add_argument("--config", required=True, help="plant YAML file (see `hmi check`)")
     _common(run)
+    run.add_argument(
+        "--watch-plant",
+        action="store_true",
+        help="apply the plant file by itself when it is saved (as `hmi reload` would; invalid files are refused)",
+    )
     run.set_defaults(handler=handle_run)
 
     demo = sub.add_parser("demo", help="start a simulated bottling plant and the HMI on SQLite, nothing to set up")
     _common(demo)
     demo.add_argument("--seed", type=int, default=None, help="make the simulated plant repeatable")
+    demo.add_argument(
+        "--watch-plant", action="store_true", help="apply the demo's plant file by itself when it is saved"
+    )
     demo.add_argument(
         "--history-hours",
         type=float,
@@ -163,7 +171,13 @@ def handle_run(args: argparse.Namespace) -> int:
     from hmi.runtime import Runtime
 
     runtime = Runtime(
-        plant, Database(url), config_path=Path(args.config), data_dir=args.data_dir.expanduser().absolute()
+        plant,
+        Database(url),
+        config_path=Path(args.config),
+        data_dir=args.data_dir.expanduser().absolute(),
+        # `hmi reload --data-dir DIR` reaches this process (docs/architecture.md, "Plant changes at run time").
+        reload_channel=True,
+        watch_plant=args.watch_plant,
     )
     print(f"HMI for {plant.site.name}: http://{args.host}:{args.port}", flush=True)
     _serve(runtime, args, secret)
@@ -180,7 +194,15 @@ def demo_plant(port: int) -> PlantConfig:
     """The demo plant with its endpoint pointed at a simulator on `port`."""
     from hmi.simulator import demo_config_path
 
-    plant = load_config(demo_config_path())
+    return at_simulator(load_config(demo_config_path()), port)
+
+
+# `hmi demo` runs from a copy of the demo plant in its data directory, so it can be edited and reloaded.
+DEMO_PLANT_FILE = "demo-plant.yaml"
+
+
+def at_simulator(plant: PlantConfig, port: int) -> PlantConfig:
+    """`plant` with every endpoint pointed at the simulator on `port`."""
     endpoints = tuple(e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) for e in plant.endpoints)
     # Every section of the file (alarm policy, historian, downtime reasons, ...) stays; only the URL moves.
     fields = {name: getattr(plant, name) for name in PlantConfig.model_fields}
@@ -189,7 +211,7 @@ def demo_plant(port: int) -> PlantConfig:
 
 async def seed_recipes(runtime: Any, password: str) -> int:
     """The demo recipes on a first start: drafts by the demo engineer, approved and signed by the demo manager."""
-    from hmi import assets
+    from hmi import assets  # type: ignore[attr-defined]  # see hmi/config.py
     from hmi.access.context import ActionContext
     from hmi.control.recipes import seed_demo
 
@@ -215,12 +237,34 @@ def handle_demo(args: argparse.Namespace) -> int:
 
     password = os.environ.get("HMI_DEMO_PASSWORD") or "demo"
     sim_port = _free_port()
-    plant = demo_plant(sim_port)
+    data_dir = args.data_dir.expanduser().absolute()
+    plant_file = data_dir / DEMO_PLANT_FILE
+    from hmi import assets  # type: ignore[attr-defined]  # see hmi/config.py
+
+    # The first start copies the shipped demo plant; later starts (and `hmi reload`) use the copy as edited.
+    create_private_file(plant_file, assets.read_text(assets.DEMO_PLANT).encode("utf-8"))
+
+    def load_demo(text: str, name: str) -> PlantConfig:
+        return at_simulator(parse_config(text, name), sim_port)
+
+    try:
+        plant = load_demo(plant_file.read_text(encoding="utf-8"), str(plant_file))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return _fail(f"{plant_file} is not a valid plant configuration; fix it or delete it for the shipped one", 2)
     simulator = PlantSimulator(plant, host="127.0.0.1", port=sim_port, seed=args.seed)
     # A password chosen through the environment is not printed on the login page for all to read.
     hint = "set by HMI_DEMO_PASSWORD" if os.environ.get("HMI_DEMO_PASSWORD") else password
     runtime = Runtime(
-        plant, Database(url), demo=DemoInfo(DEMO_USERS, hint), data_dir=args.data_dir.expanduser().absolute()
+        plant,
+        Database(url),
+        demo=DemoInfo(DEMO_USERS, hint),
+        data_dir=data_dir,
+        config_path=plant_file,
+        plant_loader=load_demo,
+        reload_channel=True,
+        watch_plant=args.watch_plant,
     )
 
     backfills: list[asyncio.Task[int]] = []
@@ -250,6 +294,7 @@ def handle_demo(args: argparse.Namespace) -> int:
 
     print(f"Demo plant simulator: {simulator.url}", flush=True)
     print(f"HMI demo: http://{args.host}:{args.port}", flush=True)
+    print(f"Demo plant file: {plant_file} (edit it, then: hmi reload --data-dir {data_dir})", flush=True)
     print(f"Demo users (password: {hint}): " + ", ".join(f"{n} ({r.value})" for n, r in DEMO_USERS), flush=True)
     _serve(runtime, args, secret, before_start=before_start, after_stop=after_stop)
     return 0

@@ -17,6 +17,7 @@ from hmi.sources.base import EndpointStatus
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
 from screens.idle import IdleGuard
+from screens.plant_change import watch_plant
 from screens.switch_user import SwitchUserDialog
 from screens.testid import testid
 from screens.widgets import indicator_classes
@@ -93,6 +94,7 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
     # Idle lock, logoff and session end (21 CFR 11.10(d)); another person at a locked panel may switch user there.
     IdleGuard(rt, ctx, on_switch_user=header.switch.open)
     banners = Banners(rt, ctx)
+    watch_plant(rt, ctx)  # a changed plant configuration (hmi reload): notice, reload, refusals for engineers
 
     def refresh() -> None:
         down, active = rt.board.disconnected(), rt.alarms.active()

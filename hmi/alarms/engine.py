@@ -112,12 +112,7 @@ class AlarmEngine:
         self._by_tag: dict[str, list[AlarmRef]] = {}
         self._by_setpoint: dict[str, list[AlarmRef]] = {}
         self._by_suppressor: dict[str, list[AlarmRef]] = {}
-        for ref in plant.alarms.values():
-            self._by_tag.setdefault(ref.tag.name, []).append(ref)
-            if ref.alarm.setpoint_tag:
-                self._by_setpoint.setdefault(ref.alarm.setpoint_tag, []).append(ref)
-            if ref.alarm.suppress_when:
-                self._by_suppressor.setdefault(ref.alarm.suppress_when.tag, []).append(ref)
+        self._index(plant)
         self._raw: dict[str, bool] = {}
         self._pending: dict[str, tuple[bool, datetime, Any]] = {}
         self._last_sample: dict[str, tuple[float, datetime]] = {}
@@ -133,9 +128,23 @@ class AlarmEngine:
         self._listeners: Listeners[Sequence[AlarmChange]] = Listeners("alarm")
         self._unsubscribe: Callable[[], None] | None = None
 
+    def _index(self, plant: PlantConfig) -> None:
+        self._by_tag.clear()
+        self._by_setpoint.clear()
+        self._by_suppressor.clear()
+        for ref in plant.alarms.values():
+            self._by_tag.setdefault(ref.tag.name, []).append(ref)
+            if ref.alarm.setpoint_tag:
+                self._by_setpoint.setdefault(ref.alarm.setpoint_tag, []).append(ref)
+            if ref.alarm.suppress_when:
+                self._by_suppressor.setdefault(ref.alarm.suppress_when.tag, []).append(ref)
+
+    def _inputs(self) -> set[str]:
+        return set(self._by_tag) | set(self._by_setpoint) | set(self._by_suppressor)
+
     def start(self) -> None:
         """Subscribe to the tags alarms depend on and evaluate their current values."""
-        names = set(self._by_tag) | set(self._by_setpoint) | set(self._by_suppressor)
+        names = self._inputs()
         self._unsubscribe = self._cache.subscribe(names, self.evaluate)
         self.evaluate(list(self._cache.snapshot(names).values()))
 
@@ -144,6 +153,113 @@ class AlarmEngine:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    # ------------------------------------------------------------------------------- management of change
+    def use_plant(self, plant: PlantConfig, *, reason: str = "plant configuration reloaded") -> list[AlarmChange]:
+        """Take over a reloaded plant (ISA-18.2 / IEC 62682 management of change) and return the changes made.
+
+        A removed alarm's state ends with a `removed` transition in the journal, whatever it was (active,
+        shelved, latched...): it neither stays in the list forever nor vanishes unrecorded. A changed alarm keeps
+        its state, is journaled as `redefined` with what changed, and is evaluated against its new definition
+        from the tag's current value (so a lowered limit the value already exceeds activates now, and a raised one
+        clears as its deadband allows). An added alarm is evaluated from the current value. Runs on the event
+        loop without awaiting, so no value is evaluated half under the old and half under the new plant.
+        """
+        now = self._clock()
+        old = self._plant
+        changes: list[AlarmChange] = []
+        for alarm_id in sorted(old.alarms.keys() - plant.alarms.keys()):
+            changes += self._end(alarm_id, now, f"removed by management of change: {reason}")
+        self._plant = plant
+        self._policy = plant.alarm_policy
+        self._index(plant)
+        for name in [n for n in self._last_sample if n not in plant.tags]:
+            del self._last_sample[name]
+        renewed: list[AlarmRef] = []
+        for alarm_id, ref in plant.alarms.items():
+            before = old.alarms.get(alarm_id)
+            if before is None:
+                renewed.append(ref)
+                continue
+            what = _redefinition(before, ref)
+            if not what:
+                # Same definition: the stored alarm keeps pointing at the current plant's objects.
+                if (current := self._alarms.get(alarm_id)) is not None:
+                    self._alarms[alarm_id] = replace(current, ref=ref)
+                continue
+            renewed.append(ref)
+            current = self._alarms.get(alarm_id)
+            if current is None:
+                continue  # quiet: nothing to keep; the new definition is evaluated below
+            alarm = self._redefined(current, ref)
+            self._store(alarm)
+            changes.append(
+                AlarmChange(AlarmEventKind.REDEFINED, alarm, now, comment=f"{what} ({reason})", before=current)
+            )
+        self._emit(changes)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = self._cache.subscribe(self._inputs(), self.evaluate)
+        self._emit(self._reevaluate(renewed, now))
+        return changes
+
+    def end_server_alarms(self, endpoint: str, reason: str) -> list[AlarmChange]:
+        """End the listed server alarms of an endpoint a plant reload removed (its monitor is stopped, so no
+        one would ever clear them), journaled as `removed`."""
+        now = self._clock()
+        mine = [
+            a.id
+            for a in self._alarms.values()
+            if a.source == "server" and a.server is not None and a.server.endpoint == endpoint
+        ]
+        changes = [c for alarm_id in mine for c in self._end(alarm_id, now, reason)]
+        self._emit(changes)
+        return changes
+
+    def _end(self, alarm_id: str, now: datetime, comment: str) -> list[AlarmChange]:
+        self._raw.pop(alarm_id, None)
+        self._pending.pop(alarm_id, None)
+        self._suppressed_why.pop(alarm_id, None)
+        current = self._alarms.pop(alarm_id, None)
+        if current is None:
+            return []
+        ended = replace(current, status=AlarmStatus(), changed_at=now, mode_by=None, mode_at=None, mode_reason=None)
+        return [AlarmChange(AlarmEventKind.REMOVED, ended, now, comment=comment, before=current)]
+
+    def _redefined(self, alarm: Alarm, ref: AlarmRef) -> Alarm:
+        """The stored alarm under its new definition: what the list shows comes from it, the state stays."""
+        status = alarm.status
+        if status.latching != ref.alarm.latching:
+            lifecycle = status.lifecycle
+            if not ref.alarm.latching:
+                # No longer latching: a latch that waited for a reset ends as an unlatched alarm would have.
+                lifecycle = {
+                    AlarmState.LATCHED_UNACK: AlarmState.RTN_UNACK,
+                    AlarmState.LATCHED_ACK: AlarmState.NORMAL,
+                }.get(lifecycle, lifecycle)
+            status = replace(status, latching=ref.alarm.latching, lifecycle=lifecycle)
+        return replace(
+            alarm,
+            priority=ref.alarm.priority,
+            message=ref.alarm.message,
+            tag=ref.tag.name,
+            line=ref.line.name,
+            area=ref.area.name,
+            status=status,
+            ref=ref,
+        )
+
+    def _reevaluate(self, refs: Sequence[AlarmRef], now: datetime) -> list[AlarmChange]:
+        """Evaluate new and changed alarms from the current values at once: the cause is the change, now."""
+        changes: list[AlarmChange] = []
+        for ref in refs:
+            rule = ref.alarm.suppress_when
+            if rule is not None and (cond := self._cache.get(rule.tag)) is not None:
+                changes += self._suppression(ref, cond, now)
+            state = self._cache.get(ref.tag.name)
+            if state is not None:
+                changes += self._condition(ref, state, now, at=now)
+        return changes
 
     # ------------------------------------------------------------------------------------------- queries
     def active(self) -> list[Alarm]:
@@ -574,6 +690,23 @@ class AlarmEngine:
     def _emit(self, changes: list[AlarmChange]) -> None:
         if changes:
             self._listeners.emit(changes)
+
+
+def _redefinition(before: AlarmRef, after: AlarmRef) -> str:
+    """What changed in an alarm's definition or place, for the journal's comment; "" when nothing did."""
+    parts = []
+    old, new = before.alarm.model_dump(), after.alarm.model_dump()
+    for key in new:
+        if old.get(key) != new[key]:
+            parts.append(f"{key} {old.get(key)!r} -> {new[key]!r}")
+    for what, a, b in (
+        ("line", before.line.name, after.line.name),
+        ("area", before.area.name, after.area.name),
+        ("tag type", before.tag.data_type, after.tag.data_type),
+    ):
+        if a != b:
+            parts.append(f"{what} {a} -> {b}")
+    return "; ".join(parts)
 
 
 def _magnitude_active(magnitude: float, limit: float | None, deadband: float, was: bool) -> bool:

@@ -37,6 +37,8 @@ from hmi.alarms.states import AlarmEventKind
 ACTIVATED = AlarmEventKind.ACTIVATED.value
 CLEARED = AlarmEventKind.CLEARED.value
 RESET = AlarmEventKind.RESET.value
+# Removed by management of change: the alarm ends there, whatever its state was.
+REMOVED = AlarmEventKind.REMOVED.value
 # States after an activation that mean nobody was told: those activations are not part of the alarm load.
 NOT_ANNUNCIATED = frozenset({"shelved", "suppressed_by_design", "out_of_service"})
 # Kinds that take an alarm out of the operator's list, and those that bring it back.
@@ -48,7 +50,7 @@ RETURN_KINDS = frozenset(
 )
 # States in which an alarm stands in the operator's list because its condition holds (or it is latched).
 STANDING_STATES = frozenset({"active_unack", "active_ack", "latched_unack", "latched_ack"})
-KPI_KINDS = frozenset({ACTIVATED, CLEARED, RESET, *HIDING_KINDS, *RETURN_KINDS})
+KPI_KINDS = frozenset({ACTIVATED, CLEARED, RESET, REMOVED, *HIDING_KINDS, *RETURN_KINDS})
 """The journal kinds the KPIs need; the loader fetches only these."""
 
 PRIORITY_BANDS = ("high", "medium", "low")
@@ -90,7 +92,7 @@ class JournalEvent:
         """True when the alarm leaves the list as active: cleared (unless latched), reset, or hidden."""
         if self.kind == CLEARED:
             return not self.state.startswith("latched")
-        return self.kind == RESET or self.kind in HIDING_KINDS
+        return self.kind in (RESET, REMOVED) or self.kind in HIDING_KINDS
 
 
 def parse_priority(text: str | int | None) -> int:

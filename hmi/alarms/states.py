@@ -28,6 +28,10 @@ class AlarmEventKind(StrEnum):
     UNSUPPRESSED = "unsuppressed"
     OUT_OF_SERVICE = "out_of_service"
     RETURNED_TO_SERVICE = "returned_to_service"
+    # Management of change (ISA-18.2 / IEC 62682, the MoC lifecycle stage): a plant reload removed the alarm,
+    # ending whatever state it had, or changed its definition (limit, priority, delays...) keeping its state.
+    REMOVED = "removed"
+    REDEFINED = "redefined"
 
 
 class AlarmState(StrEnum):

@@ -104,6 +104,11 @@ class RecipeService:
         self.writer = writer
         self.signature_required = plant.signatures.recipe_download if signature_required is None else signature_required
 
+    def use_plant(self, plant: PlantConfig) -> None:
+        """Take over a reloaded plant (hmi/plant_reload.py): its writable tags and its signature policy."""
+        self.plant = plant
+        self.signature_required = plant.signatures.recipe_download
+
     # ----------------------------------------------------------------------------------------- viewing
     @staticmethod
     def may_view(ctx: ActionContext) -> bool:

@@ -113,6 +113,11 @@ class WriteService:
         self._pending: dict[tuple[str, str], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def use_plant(self, plant: PlantConfig, sources: Mapping[str, OpcUaSource]) -> None:
+        """Take over a reloaded plant and its sources (hmi/plant_reload.py); writes under way finish as sent."""
+        self._plant = plant
+        self._sources = dict(sources)
+
     @property
     def zone(self) -> ZoneInfo:
         """The plant's time zone: operator texts show times in it."""

@@ -20,6 +20,7 @@ class TrendBuffer:
         self._cache = cache
         self._names = set(names)
         self._window = window
+        self._max_points = max_points
         self._points: dict[str, deque[Point]] = {n: deque(maxlen=max_points) for n in self._names}
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -32,6 +33,19 @@ class TrendBuffer:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    def use_names(self, names: Iterable[str]) -> None:
+        """Buffer these tags from now on (a plant reload): kept tags keep their points, removed ones are dropped,
+        new ones start empty."""
+        wanted = set(names)
+        for name in self._names - wanted:
+            del self._points[name]
+        for name in wanted - self._names:
+            self._points[name] = deque(maxlen=self._max_points)
+        self._names = wanted
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = self._cache.subscribe(self._names, self._record)
 
     def _record(self, states: Sequence[TagState]) -> None:
         for s in states:

@@ -244,6 +244,10 @@ class HistoryQuery:
         self._db = db
         self._plant = plant
 
+    def use_plant(self, plant: PlantConfig) -> None:
+        """Take over a reloaded plant (hmi/plant_reload.py)."""
+        self._plant = plant
+
     def _hole_us(self, tag: str) -> int:
         policy = self._plant.history_policy(tag) if tag in self._plant.tags else self._plant.historian.defaults
         return round(HOLE_FACTOR * policy.max_interval_s * US_PER_S) + HOLE_SLACK_US

@@ -126,6 +126,11 @@ def changed_enough(last: Row, new: Row, policy: TagPolicy) -> bool:
     return any(delta > t for t in thresholds)
 
 
+def plant_policies(plant: PlantConfig) -> dict[str, TagPolicy]:
+    """The recording rules of every tag of the plant whose history is enabled."""
+    return {n: TagPolicy.of(plant, n) for n in plant.tags if plant.history_policy(n).enabled}
+
+
 class Recorder:
     """Decides, per tag, which states become samples; remembers the last recorded row and the latest state seen.
 
@@ -144,7 +149,15 @@ class Recorder:
     @classmethod
     def for_plant(cls, plant: PlantConfig) -> Recorder:
         """A recorder for every tag of the plant whose history is enabled."""
-        return cls({n: TagPolicy.of(plant, n) for n in plant.tags if plant.history_policy(n).enabled})
+        return cls(plant_policies(plant))
+
+    def use_policies(self, policies: Mapping[str, TagPolicy]) -> None:
+        """New recording rules (a plant reload): tags kept go on from their last recorded row, removed ones are
+        forgotten, new ones start with their first value."""
+        self._policies = dict(policies)
+        for table in (self._last, self._latest, self._last_at):
+            for name in [n for n in table if n not in self._policies]:
+                del table[name]
 
     @property
     def names(self) -> list[str]:

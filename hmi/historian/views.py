@@ -49,6 +49,10 @@ class TrendViews:
         self._audit = audit
         self._clock = clock
 
+    def use_plant(self, plant: PlantConfig) -> None:
+        """Take over a reloaded plant (hmi/plant_reload.py)."""
+        self._plant = plant
+
     async def save(
         self,
         ctx: ActionContext,

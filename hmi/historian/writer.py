@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
-from hmi.historian.recording import Recorder, Row, TagPolicy, to_us
+from hmi.historian.recording import Recorder, Row, TagPolicy, plant_policies, to_us
 from hmi.historian.spool import Spool
 from hmi.historian.storage import MINUTE_US, write_batch
 from hmi.store.database import Database, DatabaseUnavailable
@@ -92,6 +92,32 @@ class Historian:
         # Values already in the cache are the starting point: record them now.
         self._enqueue(list(self._cache.snapshot(names).values()))
         self._unsubscribe = self._cache.subscribe(names, self._enqueue)
+        self._start_loops()
+
+    def use_plant(self, plant: PlantConfig) -> None:
+        """Take over a reloaded plant: per-tag rules, the tags followed (new ones recorded from their current
+        value, removed ones no longer), retention. The loops' intervals follow in `restart_loops`."""
+        old = self._recorder.names
+        self._plant = plant
+        self._recorder.use_policies(plant_policies(plant))
+        if self._unsubscribe is None:
+            return
+        self._unsubscribe()
+        names = self._recorder.names
+        self._unsubscribe = self._cache.subscribe(names, self._enqueue)
+        added = [n for n in names if n not in set(old)]
+        self._enqueue(list(self._cache.snapshot(added).values()))
+
+    async def restart_loops(self) -> None:
+        """Restart the flush, tick and prune loops with the plant's current intervals (after a reload changed
+        them). What is queued stays queued; a flush cut short is written again (inserts are idempotent)."""
+        if self._unsubscribe is None:
+            return
+        tasks, self._tasks = self._tasks, []
+        await stop_tasks(*tasks)
+        self._start_loops()
+
+    def _start_loops(self) -> None:
         policy = self._plant.historian
         # Each round's failure is logged and the next round comes: none of these tasks ends before stop().
         self._tasks = [
@@ -116,6 +142,11 @@ class Historian:
         return asyncio.create_task(coro, name=name)
 
     # ------------------------------------------------------------------------------------------------ status
+
+    @property
+    def recorded(self) -> list[str]:
+        """The tags recorded (history enabled)."""
+        return self._recorder.names
 
     @property
     def status(self) -> HistorianStatus:

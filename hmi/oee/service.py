@@ -118,6 +118,10 @@ class OeeService:
         self._audit = audit
         self._clock = clock
 
+    def use_plant(self, plant: PlantConfig) -> None:
+        """Take over a reloaded plant (hmi/plant_reload.py)."""
+        self._plant = plant
+
     # ------------------------------------------------------------------------------------------------ queries
 
     async def timeline(self, line: str, start: datetime, end: datetime, machine: str | None = None) -> list[Segment]:

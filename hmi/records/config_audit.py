@@ -10,11 +10,13 @@ import asyncio
 import difflib
 import hashlib
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from hmi.access.context import ActionContext
 from hmi.clock import Clock
 from hmi.config import redact_config_text
 from hmi.records.audit import AuditLog, system_context
@@ -122,3 +124,71 @@ async def record_config(db: Database, audit: AuditLog, path: Path, text: str, cl
         session.add(ConfigSnapshot(at=now, path=key, sha256=digest, text=text))
         await session.flush()
         return entry
+
+
+async def record_reload(
+    db: Database,
+    audit: AuditLog,
+    actor: ActionContext,
+    path: Path,
+    text: str,
+    changes: Sequence[str],
+    *,
+    errors: Sequence[str] = (),
+    clock: Clock,
+) -> AuditEntry:
+    """Audit a plant reload (21 CFR 11.10(e), EU GMP Annex 11 §10): `plant.reload` with the hashes before and
+    after, the structural changes and the text diff, and the new snapshot (so the next start does not audit the
+    same change again); or, with `errors`, `plant.reload.refused` with them (no snapshot: nothing changed)."""
+    key = str(path.expanduser().absolute())  # noqa: ASYNC240 - reads only the cwd and $HOME, no file
+    text = await asyncio.to_thread(redact_config_text, text)
+    digest = sha256_text(text)
+    async with audit.transaction() as session:
+        if db.dialect == "postgresql":
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SNAPSHOT_LOCK_KEY})
+        last = (
+            (
+                await session.execute(
+                    select(ConfigSnapshot)
+                    .where(ConfigSnapshot.path == key)
+                    .order_by(col(ConfigSnapshot.id).desc())
+                    .limit(1)
+                )
+            )
+            .scalars()
+            .first()
+        )
+        before = await asyncio.to_thread(redact_config_text, last.text) if last is not None else ""
+        old_digest = last.sha256 if last is not None else None
+        if errors:
+            return await audit.record(
+                actor,
+                "plant.reload.refused",
+                OBJECT_TYPE,
+                key,
+                old_value=old_digest,
+                new_value=digest,
+                reason="the edited plant file was not applied",
+                detail=_cut("\n".join(errors)),
+                session=session,
+            )
+        listed = "\n".join(f"- {c}" for c in changes) or "- no change to the plant model (comments or layout only)"
+        entry = await audit.record(
+            actor,
+            "plant.reload",
+            OBJECT_TYPE,
+            key,
+            old_value=old_digest,
+            new_value=digest,
+            reason="plant file reloaded into the running HMI",
+            detail=_cut(f"Changes applied:\n{listed}\n\n{config_diff(before, text, key)}"),
+            session=session,
+        )
+        if old_digest != digest:
+            session.add(ConfigSnapshot(at=clock(), path=key, sha256=digest, text=text))
+            await session.flush()
+        return entry
+
+
+def _cut(text: str, limit: int = MAX_DIFF_CHARS + 5_000) -> str:
+    return text if len(text) <= limit else text[:limit] + "\n… cut here; the config snapshots keep both versions"

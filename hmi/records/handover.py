@@ -96,6 +96,11 @@ class HandoverService:
         self.counts = counts
         self.signature_required = plant.signatures.handover if signature_required is None else signature_required
 
+    def use_plant(self, plant: PlantConfig) -> None:
+        """Take over a reloaded plant (hmi/plant_reload.py): its lines and its signature policy."""
+        self._plant = plant
+        self.signature_required = plant.signatures.handover
+
     # ------------------------------------------------------------------------------------------- drafting
     async def draft(self, ctx: ActionContext, scope: str = "", slot: ShiftSlot | None = None) -> Handover:
         """Draft (or redraft) the report of `slot` (default: the running shift) for a line, an area or the

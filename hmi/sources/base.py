@@ -53,6 +53,10 @@ class StatusBoard:
         self._statuses[status.endpoint] = status
         self._listeners.emit(status)
 
+    def remove(self, endpoint: str) -> None:
+        """Forget an endpoint a plant reload removed, so no banner names it any more."""
+        self._statuses.pop(endpoint, None)
+
     def get(self, endpoint: str) -> EndpointStatus | None:
         """The state of one endpoint."""
         return self._statuses.get(endpoint)

@@ -185,7 +185,12 @@ class OpcUaSource:
         self._queue_size = queue_size
         self._on_reconnect = on_reconnect
         self._hooks = list(session_hooks)
-        self._by_nodeid: dict[ua.NodeId, Tag] = {}
+        # The tags each subscribed node feeds (usually one; two tags may read the same node, e.g. in two units).
+        self._by_nodeid: dict[ua.NodeId, tuple[Tag, ...]] = {}
+        # The monitored items of the subscription and the tag changes of a plant reload take turns (set_tags).
+        self._items_lock = asyncio.Lock()
+        # The tags the live subscription was made or last updated for: a reload reads the values of the others.
+        self._applied: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._aux: set[asyncio.Task[Any]] = set()
         self._client: Client | None = None
@@ -280,8 +285,9 @@ class OpcUaSource:
         await asyncio.wait_for(client.connect(), timeout=max(3.0, ep.stale_after_s * 2))
         self._variants.clear()
         client.uaclient.observer = _StateObserver(self._on_client_state, self._on_recreated)
-        await self._subscribe(client)
-        await self._read_all(client)
+        async with self._items_lock:
+            await self._subscribe(client)
+            await self._read_all(client)
         self.connects += 1
         self._set_connected()
         self._tell(lambda hook: hook.on_session(client))
@@ -300,27 +306,98 @@ class OpcUaSource:
                     "tag %s: node id %r is not valid (%s); fix node_id in the configuration", tag.name, tag.node_id, exc
                 )
                 continue
-            self._by_nodeid[node.nodeid] = tag
-            nodes.append(node)
+            if node.nodeid not in self._by_nodeid:
+                nodes.append(node)  # one monitored item per node, whatever number of tags read it
+            self._by_nodeid[node.nodeid] = (*self._by_nodeid.get(node.nodeid, ()), tag)
+        self._applied = {tag.name for tags in self._by_nodeid.values() for tag in tags}
         for start in range(0, len(nodes), self._chunk):
             chunk = nodes[start : start + self._chunk]
             handles = await sub.subscribe_data_change(chunk, queuesize=1)
             for node, handle in zip(chunk, handles, strict=False):
                 if isinstance(handle, (ua.StatusCode, Exception)):
-                    tag = self._by_nodeid[node.nodeid]
+                    tag = self._by_nodeid[node.nodeid][0]
                     log.error("tag %s: cannot subscribe to %s: %s", tag.name, tag.node_id, handle)
         log.info("endpoint %s: %d monitored items in chunks of %d", self.name, len(nodes), self._chunk)
 
+    # --------------------------------------------------------------------------------- plant reload
+    def set_tags(self, tags: Sequence[Tag]) -> None:
+        """From now on the source serves `tags` (a plant reload): values of tags no longer among them stop at
+        once, definitions of kept tags (type, node) are the new ones. The subscription follows in `apply_tags`;
+        while disconnected, the next connect subscribes the new list anyway."""
+        self.tags = list(tags)
+        self._retarget(_node_ids(self.tags))
+
+    def _retarget(self, wanted: dict[ua.NodeId, tuple[Tag, ...]]) -> None:
+        """Map each subscribed node to the tags that read it now (new tags on a subscribed node included)."""
+        for node_id in list(self._by_nodeid):
+            tags = wanted.get(node_id)
+            if tags is None:
+                del self._by_nodeid[node_id]  # the consume loop drops its notifications from here on
+            else:
+                self._by_nodeid[node_id] = tags
+
+    async def apply_tags(self) -> tuple[int, int]:
+        """Make the live subscription match `tags`: monitored items for new nodes, removed nodes unsubscribed, and
+        the current value of every new tag read into the cache. Returns (nodes added, nodes removed); (0, 0)
+        while disconnected (the next connect subscribes the whole list)."""
+        async with self._items_lock:
+            client, sub = self._client, self._sub
+            if client is None or sub is None or not self._connected:
+                return 0, 0
+            wanted = _node_ids(self.tags)
+            had = self._applied
+            # A connect that was subscribing while set_tags ran may have mapped the old list.
+            self._retarget(wanted)
+            # asyncua keeps the server handles current across re-created subscriptions only in its own table
+            # (checked against asyncua 2.1.0; `subscribe_data_change` returns the handles of that moment).
+            current = {
+                item.node.nodeid: item.server_handle
+                for item in sub._monitored_items.values()
+                if item.node is not None and item.server_handle is not None
+            }
+            gone = [handle for node_id, handle in current.items() if node_id not in wanted]
+            if gone:
+                await sub.unsubscribe(gone)
+            nodes = [client.get_node(node_id) for node_id in wanted if node_id not in current]
+            for start in range(0, len(nodes), self._chunk):
+                chunk = nodes[start : start + self._chunk]
+                handles = await sub.subscribe_data_change(chunk, queuesize=1)
+                for node, handle in zip(chunk, handles, strict=False):
+                    tags = wanted[node.nodeid]
+                    if isinstance(handle, (ua.StatusCode, Exception)):
+                        log.error("tag %s: cannot subscribe to %s: %s", tags[0].name, tags[0].node_id, handle)
+                    self._by_nodeid[node.nodeid] = tags
+            # New tags, on new nodes or on nodes already subscribed (which may not change for a long time), get
+            # their value now; only they are updated, so nothing else is recorded twice.
+            fresh = [
+                client.get_node(node_id)
+                for node_id, tags in self._by_nodeid.items()
+                if any(tag.name not in had for tag in tags)
+            ]
+            self._applied = {tag.name for tags in self._by_nodeid.values() for tag in tags}
+            if fresh:
+                await self._read_nodes(client, fresh, only=self._applied - had)
+            log.info(
+                "endpoint %s: plant reload added %d and removed %d monitored items", self.name, len(nodes), len(gone)
+            )
+            return len(nodes), len(gone)
+
     async def _read_all(self, client: Client) -> None:
         """Read every tag's current value (after connect and reconnect) so the cache never waits on a change."""
-        nodes = [client.get_node(nid) for nid in self._by_nodeid]
+        await self._read_nodes(client, [client.get_node(nid) for nid in self._by_nodeid])
+
+    async def _read_nodes(self, client: Client, nodes: Sequence[Node], only: set[str] | None = None) -> None:
+        """Read the nodes' values into the cache (for every tag reading them, or only the tags named `only`)."""
         states: list[TagState] = []
         for start in range(0, len(nodes), self._chunk):
             chunk = nodes[start : start + self._chunk]
             values = await client.read_attributes(chunk, ua.AttributeIds.Value)
             received = self._clock()
             for node, dv in zip(chunk, values, strict=True):
-                states.append(to_state(self._by_nodeid[node.nodeid], dv, received, self._skew_tolerance))
+                # A reload may have removed the node's tags meanwhile: then there is nothing to update.
+                for tag in self._by_nodeid.get(node.nodeid, ()):
+                    if only is None or tag.name in only:
+                        states.append(to_state(tag, dv, received, self._skew_tolerance))
         self._note_skew(states)
         self._cache.update(states)
 
@@ -347,8 +424,7 @@ class OpcUaSource:
                 if ev is None:
                     raise ConnectionError("subscription closed")
                 if type(ev) is DataChangeEvent:
-                    tag = by_nodeid.get(ev.node.nodeid)
-                    if tag is not None:
+                    for tag in by_nodeid.get(ev.node.nodeid, ()):
                         states.append(to_state(tag, ev.data.monitored_item.Value, received, self._skew_tolerance))
             self._note_skew(states)
             cache_update(states)
@@ -388,6 +464,8 @@ class OpcUaSource:
 
     async def _reread(self, client: Client) -> None:
         try:
+            # A plant reload while the connection was down left the restored subscription with the old items.
+            await self.apply_tags()
             await self._read_all(client)
         except Exception as exc:
             log.warning("endpoint %s: re-reading values after reconnect failed: %s", self.name, _describe(exc))
@@ -545,6 +623,18 @@ class OpcUaSource:
         values = await self._request(client.uaclient.read_attributes(node_ids, ua.AttributeIds.Value))
         received = self._clock()
         return [to_state(tag, dv, received, self._skew_tolerance) for tag, dv in zip(tags, values, strict=True)]
+
+
+def _node_ids(tags: Sequence[Tag]) -> dict[ua.NodeId, tuple[Tag, ...]]:
+    """The tags reading each node (tags whose node id does not parse are left out; `_subscribe` says why)."""
+    out: dict[ua.NodeId, tuple[Tag, ...]] = {}
+    for tag in tags:
+        try:
+            node_id = ua.NodeId.from_string(tag.node_id)
+        except Exception:
+            continue
+        out[node_id] = (*out.get(node_id, ()), tag)
+    return out
 
 
 def _describe(exc: BaseException) -> str:

@@ -204,6 +204,10 @@ class ConditionMonitor:
         """Hear every batch of changes; returns the unsubscribe function."""
         return self._listeners.add(listener)
 
+    def use_publishing_interval(self, publishing_interval_ms: int) -> None:
+        """The endpoint's interval after a plant reload; used from the next subscription (the next session)."""
+        self._interval_ms = publishing_interval_ms
+
     # ---------------------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Start following the session; the subscription is made once `on_session` hands over a client."""
