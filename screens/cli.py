@@ -199,6 +199,8 @@ def demo_plant(port: int) -> PlantConfig:
 
 # `hmi demo` runs from a copy of the demo plant in its data directory, so it can be edited and reloaded.
 DEMO_PLANT_FILE = "demo-plant.yaml"
+# The folder of the demo plant's display drawings, beside the plant file (shipped in the package, copied with it).
+DEMO_DISPLAYS = "displays"
 
 
 def at_simulator(plant: PlantConfig, port: int) -> PlantConfig:
@@ -241,11 +243,15 @@ def handle_demo(args: argparse.Namespace) -> int:
     plant_file = data_dir / DEMO_PLANT_FILE
     from hmi import assets  # type: ignore[attr-defined]  # see hmi/config.py
 
-    # The first start copies the shipped demo plant; later starts (and `hmi reload`) use the copy as edited.
+    # The first start copies the shipped demo plant and its display drawings (the plant names them relative to
+    # its own folder); later starts (and `hmi reload`) use the copies as edited.
     create_private_file(plant_file, assets.read_text(assets.DEMO_PLANT).encode("utf-8"))
+    shipped = assets.path(DEMO_DISPLAYS)
+    for drawing in sorted(shipped.glob("*.svg")):
+        create_private_file(data_dir / DEMO_DISPLAYS / drawing.name, drawing.read_bytes())
 
     def load_demo(text: str, name: str) -> PlantConfig:
-        return at_simulator(parse_config(text, name), sim_port)
+        return at_simulator(parse_config(text, name, base_dir=plant_file.parent), sim_port)
 
     try:
         plant = load_demo(plant_file.read_text(encoding="utf-8"), str(plant_file))
