@@ -19,11 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from hmi.config import PlantConfig
-from hmi.historian.export import SeriesLike
 
 COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
 LIMIT_TYPES = ("HH", "H", "L", "LL")
@@ -52,6 +51,19 @@ CURSOR_POINTS = 240
 # No plotly mode bar: its 22 px buttons are below the 48 px touch minimum (ISA-101; WCAG 2.5.5); the trend screen
 # has its own buttons for the tools people use (reset, zoom or pan, picture).
 CONFIG: dict[str, Any] = {"displayModeBar": False, "displaylogo": False, "responsive": True}
+
+
+class SeriesLike(Protocol):
+    """What a figure reads of a pen's series (hmi.historian.Series, read only)."""
+
+    @property
+    def times(self) -> Sequence[datetime]: ...
+
+    @property
+    def values(self) -> Sequence[float | None]: ...
+
+    @property
+    def bad_spans(self) -> Sequence[tuple[datetime, datetime, str]]: ...
 
 
 @dataclass(frozen=True, slots=True)

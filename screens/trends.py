@@ -600,13 +600,13 @@ class TrendPage:
     # The change handlers decide at once, while `syncing` still tells a change from code from a person's, and
     # return the work as a coroutine that NiceGUI then runs (an async handler's body would run only later).
 
-    def on_pens(self, e: events.ValueChangeEventArguments) -> Coroutine[Any, Any, None] | None:
+    def on_pens(self, e: events.ValueChangeEventArguments[Any]) -> Coroutine[Any, Any, None] | None:
         """Pens picked in the select."""
         if self.syncing:
             return None
         return self.set_pens([p for p in (e.value or []) if p in self.known])
 
-    def on_tick(self, e: events.ValueChangeEventArguments) -> Coroutine[Any, Any, None] | None:
+    def on_tick(self, e: events.ValueChangeEventArguments[Any]) -> Coroutine[Any, Any, None] | None:
         """Pens ticked in the tree."""
         if self.syncing:
             return None
@@ -615,7 +615,7 @@ class TrendPage:
         # Keep the order people picked them in: existing pens first, newly ticked after.
         return self.set_pens([p for p in pens if p in ticked] + [t for t in ticked if t not in pens])
 
-    def on_range(self, e: events.ValueChangeEventArguments) -> Coroutine[Any, Any, None] | None:
+    def on_range(self, e: events.ValueChangeEventArguments[Any]) -> Coroutine[Any, Any, None] | None:
         """A named range chosen (a custom one is shown with its Show button)."""
         if self.syncing or not e.value or e.value == "custom":
             return None
@@ -645,7 +645,7 @@ class TrendPage:
         self.live_button.props["aria-pressed"] = "true" if live else "false"
         self.live_button.update()
 
-    def on_search(self, e: events.ValueChangeEventArguments) -> None:
+    def on_search(self, e: events.ValueChangeEventArguments[Any]) -> None:
         """Typing in the search: the tree shows the matches, opened down to each, the matches marked."""
         text = str(e.value or "")
         matched, expand = search_tree(self.nodes, text)

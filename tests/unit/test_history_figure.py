@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -160,7 +161,8 @@ def test_each_pens_limits_are_in_its_colour_with_a_dash_per_kind_and_labelled_wi
     assert labels["limit L1.M1.Pressure H"]["hovertext"] == "L1.M1.Pressure: H 6 bar"  # the whole name on hover
     # Every limit is inside its axis' fixed range, so it is always in view.
     low, high = fig["layout"]["yaxis"]["range"]
-    assert low < 60 and high > 95
+    assert low < 60
+    assert high > 95
 
 
 @pytest.mark.req("TRD-002")
@@ -171,7 +173,7 @@ def test_limit_labels_never_overlap_even_when_limits_are_close() -> None:
     )
     placed = _label_px(fig)
     assert placed, "some labels fit"
-    assert all(b - a >= LABEL_GAP_PX - 0.01 for a, b in zip(placed, placed[1:], strict=False))
+    assert all(b - a >= LABEL_GAP_PX - 0.01 for a, b in itertools.pairwise(placed))
     # Those left out for lack of room are the normal range's, never an alarm limit's before them.
     names = {a["name"] for a in fig["layout"]["annotations"]}
     if "limit L1.M1.Temp normal low" in names:
@@ -191,7 +193,7 @@ def test_place_labels_keeps_order_bounds_and_distance() -> None:
     assert place_labels([0.0, 1.0, 2.0], 10, 0, 100) == [0.0, 10.0, 20.0]
     # A chain of neighbours pushes the next group too, and every gap holds.
     chain = place_labels([10, 20, 30, 40, 45, 100], 16, 0, 300)
-    assert all(b is not None and a is not None and b - a >= 16 - 1e-9 for a, b in zip(chain, chain[1:], strict=False))
+    assert all(b is not None and a is not None and b - a >= 16 - 1e-9 for a, b in itertools.pairwise(chain))
     # Room for two only: the least important (highest rank) is left out.
     assert place_labels([50.0, 50.0, 50.0], 20, 40, 60, rank=[0, 2, 1]) == [40.0, None, 60.0]
     assert place_labels([], 16, 0, 10) == []
@@ -212,9 +214,12 @@ def test_axes_are_grouped_by_unit_never_more_than_two_on_a_side() -> None:
     layout = four["layout"]
     sides = [layout[k]["side"] for k in ("yaxis", "yaxis2", "yaxis3", "yaxis4")]
     assert sides == ["left", "right", "left", "right"]
-    assert layout["yaxis3"]["autoshift"] is True and layout["yaxis3"]["anchor"] == "free"
-    assert layout["yaxis3"]["position"] == 0 and layout["yaxis4"]["position"] == 1
-    assert layout["yaxis3"]["overlaying"] == "y" and layout["yaxis4"]["overlaying"] == "y"
+    assert layout["yaxis3"]["autoshift"] is True
+    assert layout["yaxis3"]["anchor"] == "free"
+    assert layout["yaxis3"]["position"] == 0
+    assert layout["yaxis4"]["position"] == 1
+    assert layout["yaxis3"]["overlaying"] == "y"
+    assert layout["yaxis4"]["overlaying"] == "y"
     assert all(layout[k]["automargin"] for k in ("yaxis", "yaxis2", "yaxis3", "yaxis4"))
     # Five units do not fit on two sides: stacked rows of two, sharing the time axis along the bottom.
     five = build_figure(
@@ -227,7 +232,8 @@ def test_axes_are_grouped_by_unit_never_more_than_two_on_a_side() -> None:
     )
     layout = five["layout"]
     assert [layout[k].get("domain") for k in ("yaxis", "yaxis3", "yaxis5")] == [list(d) for d in row_domains(3)]
-    assert layout["yaxis2"]["overlaying"] == "y" and layout["yaxis4"]["overlaying"] == "y3"
+    assert layout["yaxis2"]["overlaying"] == "y"
+    assert layout["yaxis4"]["overlaying"] == "y3"
     assert layout["xaxis"]["anchor"] == "y5"
     assert not any(layout[k].get("autoshift") for k in ("yaxis", "yaxis2", "yaxis3", "yaxis4", "yaxis5"))
 
@@ -242,7 +248,8 @@ def test_axis_plan_and_rows() -> None:
         assert max(per_side.values()) <= 2
         assert (max(a.row for a in axes) > 0) == (n > 4)
     domains = row_domains(4)
-    assert domains[0][1] == 1.0 and domains[-1][0] == 0.0
+    assert domains[0][1] == 1.0
+    assert domains[-1][0] == 0.0
     assert all(low < high for low, high in domains)
     assert all(domains[k + 1][1] < domains[k][0] for k in range(3))  # rows do not overlap
 
