@@ -38,10 +38,11 @@ LIMIT_STYLE: dict[str, tuple[str, float]] = {
 # When not every label fits, the outer alarm limits keep theirs first, the normal range gives way first.
 LABEL_RANK = {"HH": 0, "LL": 0, "H": 1, "L": 1, "normal": 2}
 LABEL_GAP_PX = 16  # label centres at least this far apart (10 px text in a bordered box is about 14 px high)
-LABEL_TOP_PX = 18  # the top strip of each row is left to the labels of bad/stale periods
+LABEL_EDGE_PX = 24  # the top and bottom strips of each row are left to the labels of bad/stale periods
 MAX_PER_SIDE = 2
 OVERLAID_UNITS = 2 * MAX_PER_SIDE
 ROW_GAP = 0.06  # share of the plot height between stacked rows
+ROW_EXTRA_PX = 160  # each stacked row beyond the first makes the chart this much taller
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 40}  # the value axes widen l and r to fit themselves (automargin)
 MAX_MARKS = 60
 # Eight pens use at most axes y..y8; the cursor grid has its own hidden axis.
@@ -360,8 +361,8 @@ def limit_labels(
         placed = place_labels(
             wanted,
             LABEL_GAP_PX,
-            bottom * plot_px + LABEL_GAP_PX / 2,
-            top * plot_px - LABEL_TOP_PX,
+            bottom * plot_px + LABEL_EDGE_PX,
+            top * plot_px - LABEL_EDGE_PX,
             [LABEL_RANK[limit.style] for _, limit in found],
         )
         for (i, limit), at in zip(found, placed, strict=True):
@@ -406,6 +407,7 @@ def chart_layout(
     axes = {a.unit: a for a in plan_axes(units)}
     rows = max((a.row for a in axes.values()), default=0) + 1
     domains = row_domains(rows)
+    height += ROW_EXTRA_PX * (rows - 1)
     ranges: dict[str, list[float]] = {}
     layout: dict[str, Any] = {
         "height": height,

@@ -293,7 +293,8 @@ class TrendScreen:
             self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
         self.plot.run_plot_method("relayout", {"xaxis.range": layout["xaxis"]["range"]})
         self.window_label.set_text(self.describe())
-        self.show_readout()
+        if self.cursor is None:
+            self.show_readout()  # it reads the window's end, which moved
 
     def _ring_misses_start(self) -> bool:
         """Whether some pen's ring buffer starts after the window does: that part is only in the historian."""

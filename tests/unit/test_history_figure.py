@@ -235,6 +235,7 @@ def test_axes_are_grouped_by_unit_never_more_than_two_on_a_side() -> None:
     assert layout["yaxis2"]["overlaying"] == "y"
     assert layout["yaxis4"]["overlaying"] == "y3"
     assert layout["xaxis"]["anchor"] == "y5"
+    assert layout["height"] > four["layout"]["height"]  # rows get room of their own
     assert not any(layout[k].get("autoshift") for k in ("yaxis", "yaxis2", "yaxis3", "yaxis4", "yaxis5"))
 
 
