@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nicegui import ui
 
+from hmi.historian.query import hole_us
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens.history_figure import limit_shapes, local_x, pen_trace, trend_layout, units_of, vertical_line
+from screens.history_figure import (
+    CONFIG,
+    axis_refs,
+    break_gaps,
+    chart_layout,
+    in_range,
+    local_x,
+    parse_x,
+    pen_trace,
+    vertical_line,
+)
 from screens.testid import testid
 
 MAX_POINTS = 4000
@@ -18,7 +29,8 @@ BACKFILL_REQUERY_S = 10.0
 
 
 class LiveTrend:
-    """Trend of `names` from the runtime's ring buffers, alarm limits drawn as dashed lines (as on /trends)."""
+    """Trend of `names` from the runtime's ring buffers, each pen's limits drawn and labelled as on /trends; BAD
+    and STALE values (None in the ring) and missing history break the line."""
 
     def __init__(
         self,
@@ -33,22 +45,21 @@ class LiveTrend:
         self._zone = rt.plant.site.zone
         self.names = [n for n in names if n in rt.live_trends.names]
         self._last: dict[str, datetime | None] = {}
-        units = units_of(rt.plant, self.names)
+        self._height = height
+        refs = axis_refs(rt.plant, self.names)
         traces = []
         for i, name in enumerate(self.names):
             points = rt.live_trends.points(name)
             self._last[name] = points[-1][0] if points else None
-            traces.append(pen_trace(rt.plant, name, i, units, [self._x(p[0]) for p in points], [p[1] for p in points]))
-        activations = [
+            traces.append(
+                pen_trace(rt.plant, name, i, refs[name], [self._x(p[0]) for p in points], [p[1] for p in points])
+            )
+        self._activations = [
             vertical_line(self._x(m), {"width": 2, "color": "#1a1a1a"}, {"text": "activation", "textposition": "end"})
             for m in marks or []
         ]
-        layout = trend_layout(self._zone, units, limit_shapes(rt.plant, self.names, units) + activations, height=height)
-        self.figure: dict[str, Any] = {
-            "data": traces,
-            "layout": layout,
-            "config": {"displaylogo": False, "responsive": True},
-        }
+        self.figure: dict[str, Any] = {"data": traces, "layout": {}, "config": dict(CONFIG)}
+        self._relayout()
         self.plot = testid(ui.plotly(self.figure).classes("w-full"), "trend")
         self.timer = ui.timer(interval, self.append)
         # The ring buffer holds only what arrived since the HMI started; older values of the window (a back-fill,
@@ -56,6 +67,13 @@ class LiveTrend:
         self._from_history: dict[str, int] = dict.fromkeys(self.names, 0)
         self.backfill_timer = ui.timer(BACKFILL_REQUERY_S, self.backfill)
         ui.timer(0.0, self.backfill, once=True)
+
+    def _relayout(self) -> None:
+        """The layout for the points held now (the value axes' ranges hold them and every limit)."""
+        values = {name: trace["y"] for name, trace in zip(self.names, self.figure["data"], strict=True)}
+        self.figure["layout"] = chart_layout(
+            self._rt.plant, self._zone, self.names, values, height=self._height, shapes=self._activations
+        )
 
     def _ring_start(self, name: str) -> datetime | None:
         points = self._rt.live_trends.points(name)
@@ -82,11 +100,19 @@ class LiveTrend:
             trace = self.figure["data"][i]
             # Replace what an earlier round put in front of the ring's points, keep the ring's own.
             keep = self._from_history[name]
-            trace["x"] = [self._x(t) for t, _ in old] + trace["x"][keep:]
-            trace["y"] = [v for _, v in old] + trace["y"][keep:]
-            self._from_history[name] = len(old)
+            ring_x, ring_y = trace["x"][keep:], trace["y"][keep:]
+            times, values = [t for t, _ in old], [v for _, v in old]
+            if old and ring_x:
+                # Where the history ends long before the ring's first point, the recorder wrote nothing: a gap.
+                gap = timedelta(microseconds=hole_us(self._rt.plant, name))
+                times, values = break_gaps([*times, parse_x(ring_x[0], self._zone)], [*values, 0.0], gap)
+                times, values = times[:-1], values[:-1]
+            trace["x"] = [self._x(t) for t in times] + ring_x
+            trace["y"] = values + ring_y
+            self._from_history[name] = len(times)
             total += len(old)
         if total:
+            self._relayout()
             self.plot.update()
         return total
 
@@ -115,5 +141,11 @@ class LiveTrend:
             idx.append(i)
             total += len(points)
         if idx:
-            self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
+            new = {self.names[i]: y for i, y in zip(idx, ys, strict=True)}
+            if in_range(self.figure["layout"], self._rt.plant, self.names, new):
+                self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
+            else:
+                # A value beyond the fixed value axes: new ranges, and the limit labels placed again.
+                self._relayout()
+                self.plot.update()
         return total

@@ -2,13 +2,13 @@
 
 Every chart is drawn from the historian's server-side downsampled series (at most MAX_POINTS per pen, extremes
 kept); the live 10-minute view then appends the ring buffer's new points, so it moves every second without
-resending the figure.
+resending the figure. The figure itself (axes per unit, limits, labels, gaps) is built in history_figure.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,13 +18,25 @@ from hmi.access.context import ActionContext
 from hmi.alarms.journal_query import activations
 from hmi.historian import Series
 from hmi.historian.export import trend_csv
+from hmi.historian.query import hole_us
 from hmi.historian.views import MAX_PENS, MAX_VIEW_NAME, SavedView
 from hmi.limits import RangeTooLong
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import ranges
 from screens.frame import frame
-from screens.history_figure import Mark, build_figure, local_x, parse_x, value_at
+from screens.history_figure import (
+    Mark,
+    break_gaps,
+    build_figure,
+    colour,
+    in_range,
+    local_x,
+    parse_x,
+    pen_limits,
+    quality_at,
+    value_at,
+)
 from screens.session import command
 from screens.testid import testid
 
@@ -36,6 +48,13 @@ LIVE_REQUERY_S = 60.0
 # start: history written later (a back-fill, a spool replayed after an outage) then shows without a reload.
 BACKFILL_REQUERY_S = 10.0
 READ_ERROR = "History cannot be read: "
+DRAG_MODES = {"zoom": "Drag zooms", "pan": "Drag pans"}
+# The tree's label with the whole name as its tooltip, and a match of the search marked (a fixed template: the
+# label is a Vue text interpolation, so a name is never read as HTML).
+TREE_HEADER = (
+    "<span :title=\"props.node.label\" :class=\"props.node.match ? 'hmi-tree-match' : ''\""
+    ' class="hmi-tree-label">{{ props.node.label }}</span>'
+)
 
 
 def tag_tree(rt: Runtime) -> list[dict[str, Any]]:
@@ -55,6 +74,37 @@ def tag_tree(rt: Runtime) -> list[dict[str, Any]]:
             area_node["children"].append(line_node)
         nodes.append(area_node)
     return nodes
+
+
+def search_tree(nodes: list[dict[str, Any]], text: str) -> tuple[list[str], list[str]]:
+    """(ids of the nodes whose label holds `text`, ignoring case, ids of their ancestors to expand): what the
+    tree's filter shows, opened down to every match."""
+    needle = text.strip().lower()
+    matched: list[str] = []
+    expand: list[str] = []
+
+    def walk(node: dict[str, Any], ancestors: list[str]) -> None:
+        if needle and needle in str(node.get("label", "")).lower():
+            matched.append(node["id"])
+            expand.extend(a for a in ancestors if a not in expand)
+        for child in node.get("children", ()):
+            walk(child, [*ancestors, node["id"]])
+
+    for node in nodes:
+        walk(node, [])
+    return matched, expand
+
+
+def mark_matches(nodes: list[dict[str, Any]], matched: set[str]) -> list[dict[str, Any]]:
+    """A copy of the tree's nodes with `match` set on the matched ones (the header template highlights them)."""
+    return [
+        {
+            **node,
+            "match": node["id"] in matched,
+            **({"children": mark_matches(node["children"], matched)} if "children" in node else {}),
+        }
+        for node in nodes
+    ]
 
 
 def expanded_for(rt: Runtime, pens: list[str]) -> list[str]:
@@ -79,7 +129,13 @@ class TrendScreen:
         self.zone = rt.plant.site.zone
         self.pens = pens
         self.mode = "live"
+        # range_key: what the range buttons show ("custom" for any fixed window, a drag-zoom's too); named_key: the
+        # named range Live and Reset return to; base: the window Reset returns to (a typed custom one, or None).
         self.range_key = "10m"
+        self.named_key = "10m"
+        self.base: tuple[datetime, datetime] | None = None
+        self.dragmode = "zoom"
+        self.on_change: Callable[[], None] | None = None
         now = rt.clock()
         self.start, self.end = now - timedelta(minutes=10), now
         self.series: dict[str, Series] = {}
@@ -90,6 +146,7 @@ class TrendScreen:
         self.status: ui.label
         self.readout: ui.column
         self.holder: ui.column
+        self._marks: list[Mark] = []
         self.window_label: ui.label
 
     # ------------------------------------------------------------------------------------------------ windows
@@ -113,6 +170,8 @@ class TrendScreen:
     async def load(self) -> None:
         """Read the window from the historian (downsampled on the server) and redraw the chart."""
         self.last_query = asyncio.get_running_loop().time()
+        if self.on_change is not None:
+            self.on_change()  # the range buttons and Live show the state the chart is about to show
         try:
             if self.pens:
                 self.series = await self.rt.history.series(self.pens, self.start, self.end, max_points=MAX_POINTS)
@@ -142,13 +201,18 @@ class TrendScreen:
                 continue
             tail = self.rt.live_trends.points(name, since=last)
             if tail:
-                s.times.extend(p[0] for p in tail)
-                s.values.extend(p[1] for p in tail)
+                # Where the ring's first point comes long after the recorder's last one, nothing was recorded.
+                after = last if s.values and s.values[-1] is not None else None
+                gap = timedelta(microseconds=hole_us(self.rt.plant, name))
+                times, values = break_gaps([p[0] for p in tail], [p[1] for p in tail], gap, after=after)
+                s.times.extend(times)
+                s.values.extend(values)
                 self.last_sent[name] = tail[-1][0]
 
     def draw(self, marks: list[Mark] | None = None) -> None:
         """Build the figure for the current state and show it."""
-        self._marks = marks if marks is not None else getattr(self, "_marks", [])
+        if marks is not None:
+            self._marks = marks
         self.window_label.set_text(self.describe())
         self.holder.clear()
         with self.holder:
@@ -165,7 +229,10 @@ class TrendScreen:
                 self.end,
                 marks=self._marks,
                 cursor=self.cursor,
+                # The pen list beside the chart is the legend: it wraps long names, plotly's cannot.
+                legend=False,
             )
+            figure["layout"]["dragmode"] = self.dragmode
             self.plot = testid(ui.plotly(figure).classes("w-full"), "trend")
             self.plot.on("plotly_relayout", self.on_relayout)
             self.plot.on("plotly_click", self.on_click)
@@ -216,10 +283,18 @@ class TrendScreen:
             idx.append(i)
         layout = self.plot.figure["layout"]
         layout["xaxis"]["range"] = [local_x(self.start, self.zone), local_x(self.end, self.zone)]
+        if idx and not in_range(
+            layout, self.rt.plant, self.pens, {self.pens[i]: y for i, y in zip(idx, ys, strict=True)}
+        ):
+            # A value beyond the fixed value axes: draw again with new ranges and the limit labels placed anew.
+            self.draw()
+            return
         if idx:
             self.plot.run_plot_method("extendTraces", {"x": xs, "y": ys}, idx, MAX_POINTS)
         self.plot.run_plot_method("relayout", {"xaxis.range": layout["xaxis"]["range"]})
         self.window_label.set_text(self.describe())
+        if self.cursor is None:
+            self.show_readout()  # it reads the window's end, which moved
 
     def _ring_misses_start(self) -> bool:
         """Whether some pen's ring buffer starts after the window does: that part is only in the historian."""
@@ -235,7 +310,7 @@ class TrendScreen:
         """Zoom or pan on the chart: read that window again at its own resolution (history mode)."""
         args = e.args if isinstance(e.args, Mapping) else {}
         if args.get("xaxis.autorange"):
-            await self.set_range(self.range_key)
+            await self.reset()  # a double tap on the chart
             return
         # A drag or the zoom buttons of the chart report "xaxis.range[0]" / "[1]"; the whole-list form is our own
         # live relayout coming back, which must not switch the screen to history.
@@ -254,10 +329,31 @@ class TrendScreen:
         await self.zoom_to(start, end)
 
     async def zoom_to(self, start: datetime, end: datetime) -> None:
-        """Show [start, end] from the historian (history mode)."""
+        """Show [start, end] from the historian (history mode); the range buttons then show it as custom."""
         self.mode = "history"
+        self.range_key = "custom"
         self.start, self.end = start, end
         await self.load()
+
+    async def reset(self) -> None:
+        """Undo zoom and pan: back to the typed custom window, else to the named range (live)."""
+        if self.base is not None:
+            await self.zoom_to(*self.base)
+        else:
+            await self.set_range(self.named_key)
+
+    async def set_dragmode(self, mode: str) -> None:
+        """What a drag across the chart does: 'zoom' (a window) or 'pan' (move through time)."""
+        self.dragmode = mode
+        if self.plot is not None:
+            self.plot.figure["layout"]["dragmode"] = mode
+            self.plot.run_plot_method("relayout", {"dragmode": mode})
+
+    def save_picture(self) -> None:
+        """The chart as a PNG file, drawn by plotly in the browser."""
+        if self.plot is not None:
+            stamp = local_x(self.start, self.zone)[:16].replace(" ", "_").replace(":", "")
+            self.plot.run_plot_method("downloadImage", {"format": "png", "filename": f"trend_{stamp}", "scale": 2})
 
     async def pan(self, fraction: float) -> None:
         """Move the window by `fraction` of its width (negative: back in time); history mode."""
@@ -273,13 +369,19 @@ class TrendScreen:
 
     async def set_range(self, key: str, custom_from: str = "", custom_to: str = "") -> None:
         """Choose a named range; 10 min, shift, 24 h and 7 days run live up to now."""
+        previous = (self.range_key, self.mode)
         self.range_key = key
         self.mode = "history" if key == "custom" else "live"
         try:
             self.resolve(custom_from, custom_to)
         except ValueError as exc:
+            self.range_key, self.mode = previous
             self.status.set_text(f"Not shown: {exc}.")
             return
+        if key == "custom":
+            self.base = (self.start, self.end)
+        else:
+            self.named_key, self.base = key, None
         await self.load()
 
     async def on_click(self, e: events.GenericEventArguments) -> None:
@@ -299,18 +401,32 @@ class TrendScreen:
         self.draw()
 
     def show_readout(self) -> None:
-        """The cursor's reading of every pen (what 'x unified' hover shows, kept for touch panels)."""
+        """The pen list beside the chart: each pen's colour, whole name (wrapped, and as a tooltip), its value,
+        unit and quality at the cursor (a touch on the chart places it; else at the window's end) and its limits."""
         self.readout.clear()
-        if self.cursor is None:
-            return
+        at = self.cursor if self.cursor is not None else min(self.end, self.rt.clock())
         with self.readout:
-            ui.label(f"Cursor {local_x(self.cursor, self.zone)[:19]} ({self.zone.key})").classes("font-semibold")
-            for name in self.pens:
+            head = "Cursor" if self.cursor is not None else "At the end of the window"
+            ui.label(f"{head} {local_x(at, self.zone)[:19]} ({self.zone.key})").classes("font-semibold")
+            for i, name in enumerate(self.pens):
+                tag = self.rt.plant.tags[name].tag
                 s = self.series.get(name)
-                value = value_at(s, self.cursor) if s else None
-                unit = self.rt.plant.tags[name].tag.unit
-                text = f"{value:.4g} {unit}" if value is not None else "no value (gap)"
-                testid(ui.label(f"{name}: {text}"), f"cursor-{name}")
+                value = value_at(s, at) if s else None
+                quality = quality_at(s, at) if s else "no data"
+                text = f"{value:.4g} {tag.unit}".strip() if value is not None else "no value (gap)"
+                with testid(ui.column().classes("hmi-trend-pen gap-0 w-full"), f"cursor-{name}"):
+                    with ui.row().classes("items-center gap-2 no-wrap w-full"):
+                        # The swatch's colour is one of ours (COLOURS), never text from the plant file.
+                        ui.element("span").classes("hmi-trend-swatch").style(f"border-top-color: {colour(i)}")
+                        pen = ui.label(name).classes("hmi-trend-pen-name")
+                        pen.props["title"] = name  # the whole name on hover, whatever the width
+                    with ui.row().classes("items-center gap-2"):
+                        ui.label(text).classes("hmi-value-sm")
+                        if quality != "good":
+                            ui.label(quality.upper()).classes(f"q-badge {'bad' if quality == 'bad' else 'stale'}")
+                    limits = " · ".join(f"{lim.kind} {lim.value:g}" for lim in pen_limits(self.rt.plant, name))
+                    if limits:
+                        ui.label(limits).classes("hmi-muted text-xs")
 
     def csv(self) -> str:
         """CSV of the points on the chart now."""
@@ -348,6 +464,8 @@ class TrendPage:
         self.pens.on_value_change(self.on_pens)
         self.tree.on_tick(self.on_tick)
         self.range.on_value_change(self.on_range)
+        self.search.on_value_change(self.on_search)
+        self.screen.on_change = self.show_state
         self.show_ticks(self.screen.pens)
         ui.timer(0.0, self.first, once=True)
         ui.timer(1.0, self.screen.tick)
@@ -355,11 +473,12 @@ class TrendPage:
     def _tree_panel(self) -> None:
         with ui.column().classes("hmi-panel p-2 w-72 shrink-0"):
             ui.label("Tag tree").classes("font-semibold")
-            search = testid(ui.input("Search tags").props("clearable"), "trend-search").classes("w-full")
+            self.search = testid(ui.input("Search tags").props("clearable"), "trend-search").classes("w-full")
+            self.nodes = tag_tree(self.rt)
             self.tree = testid(
-                ui.tree(tag_tree(self.rt), tick_strategy="leaf", label_key="label"), "trend-tree"
-            ).classes("w-full")
-            search.bind_value_to(self.tree, "filter")
+                ui.tree(mark_matches(self.nodes, set()), tick_strategy="leaf", label_key="label"), "trend-tree"
+            ).classes("w-full hmi-trend-tree")
+            self.tree.add_slot("default-header", TREE_HEADER)
             # Open only down to the chosen pens: the whole plant unfolded is pages of tags on a panel.
             self.tree.expand(expanded_for(self.rt, self.screen.pens))
 
@@ -376,11 +495,11 @@ class TrendPage:
                     label=f"Pens (up to {MAX_PENS})",
                 ).props("use-chips"),
                 "trend-pens",
-            ).classes("min-w-[28rem]")
+            ).classes("grow min-w-0 hmi-trend-pens")
         with ui.row().classes("w-full items-center gap-2"):
             self.range = testid(ui.toggle(RANGES, value="10m").props("no-caps"), "trend-range")
-            frm = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44"), "trend-from")
-            to = testid(ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44"), "trend-to")
+            frm = self.custom_from = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44"), "trend-from")
+            to = self.custom_to = testid(ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44"), "trend-to")
             apply = testid(
                 ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "", to.value or "")),
                 "trend-apply",
@@ -389,6 +508,7 @@ class TrendPage:
                 element.bind_visibility_from(self.range, "value", value="custom")
 
     def _navigation(self) -> None:
+        # The chart's tools are these buttons (>= 48 px, hmi.css), not plotly's small mode bar.
         screen = self.screen
         with ui.row().classes("w-full items-center gap-2"):
             for text, move, name in (
@@ -396,18 +516,43 @@ class TrendPage:
                 ("Forward ▶", lambda: screen.pan(0.5), "trend-forward"),
                 ("Zoom in", lambda: screen.zoom(0.5), "trend-zoom-in"),
                 ("Zoom out", lambda: screen.zoom(2.0), "trend-zoom-out"),
-                ("Live", self.live, "trend-live"),
+                ("Reset zoom", screen.reset, "trend-reset"),
             ):
-                testid(ui.button(text, on_click=move).props("outline no-caps"), name)
-            ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None)).props("outline no-caps flat")
-            testid(ui.button("Export CSV", on_click=self.export).props("outline no-caps"), "trend-export")
+                testid(ui.button(text, on_click=move).props("outline no-caps").classes("hmi-trend-tool"), name)
+            self.live_button = testid(
+                ui.button("LIVE", on_click=self.live).props("no-caps").classes("hmi-trend-tool"), "trend-live"
+            )
+            self.drag = testid(
+                ui.toggle(DRAG_MODES, value=screen.dragmode, on_change=lambda e: screen.set_dragmode(e.value))
+                .props("no-caps")
+                .classes("hmi-trend-tool"),
+                "trend-drag",
+            )
+            testid(
+                ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None))
+                .props("outline no-caps flat")
+                .classes("hmi-trend-tool"),
+                "trend-clear-cursor",
+            )
+            testid(
+                ui.button("Save picture", on_click=screen.save_picture)
+                .props("outline no-caps")
+                .classes("hmi-trend-tool"),
+                "trend-picture",
+            )
+            testid(
+                ui.button("Export CSV", on_click=self.export).props("outline no-caps").classes("hmi-trend-tool"),
+                "trend-export",
+            )
 
     def _chart(self) -> None:
         screen = self.screen
         screen.window_label = testid(ui.label("").classes("hmi-muted"), "trend-window")
         screen.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "trend-status")
-        screen.holder = ui.column().classes("w-full hmi-panel p-2")
-        screen.readout = testid(ui.column().classes("gap-0"), "trend-cursor")
+        # The pen list with the cursor's reading sits beside the chart (below it on a narrow screen).
+        with ui.row().classes("w-full items-start gap-2 hmi-trend-body"):
+            screen.holder = ui.column().classes("hmi-panel p-2 hmi-trend-chart")
+            screen.readout = testid(ui.column().classes("hmi-panel p-2 gap-1 hmi-trend-readout"), "trend-cursor")
 
     def _views(self) -> None:
         rt = self.rt
@@ -453,28 +598,63 @@ class TrendPage:
             self.syncing = False
         await screen.load()
 
-    async def on_pens(self, e: events.ValueChangeEventArguments) -> None:
-        """Pens picked in the select."""
-        if not self.syncing:
-            await self.set_pens([p for p in (e.value or []) if p in self.known])
+    # The change handlers decide at once, while `syncing` still tells a change from code from a person's, and
+    # return the work as a coroutine that NiceGUI then runs (an async handler's body would run only later).
 
-    async def on_tick(self, e: events.ValueChangeEventArguments) -> None:
+    def on_pens(self, e: events.ValueChangeEventArguments[Any]) -> Coroutine[Any, Any, None] | None:
+        """Pens picked in the select."""
+        if self.syncing:
+            return None
+        return self.set_pens([p for p in (e.value or []) if p in self.known])
+
+    def on_tick(self, e: events.ValueChangeEventArguments[Any]) -> Coroutine[Any, Any, None] | None:
         """Pens ticked in the tree."""
         if self.syncing:
-            return
+            return None
         ticked = [t for t in (e.value or []) if t in self.known]
         pens = self.screen.pens
         # Keep the order people picked them in: existing pens first, newly ticked after.
-        await self.set_pens([p for p in pens if p in ticked] + [t for t in ticked if t not in pens])
+        return self.set_pens([p for p in pens if p in ticked] + [t for t in ticked if t not in pens])
 
-    async def on_range(self, e: events.ValueChangeEventArguments) -> None:
+    def on_range(self, e: events.ValueChangeEventArguments[Any]) -> Coroutine[Any, Any, None] | None:
         """A named range chosen (a custom one is shown with its Show button)."""
-        if e.value != "custom":
-            await self.screen.set_range(e.value)
+        if self.syncing or not e.value or e.value == "custom":
+            return None
+        return self.screen.set_range(e.value)
 
     async def live(self) -> None:
-        """Back to live, over the chosen range (10 minutes after a custom one)."""
-        await self.screen.set_range(self.range.value if self.range.value != "custom" else "10m")
+        """Back to live, over the last named range chosen."""
+        await self.screen.set_range(self.screen.named_key)
+
+    def show_state(self) -> None:
+        """The controls say what the chart shows: after a zoom or pan the range buttons show Custom with the
+        window in From/To, and Live is a plain button ('Back to live') instead of the lit LIVE state."""
+        screen = self.screen
+        self.syncing = True
+        try:
+            if self.range.value != screen.range_key:
+                self.range.set_value(screen.range_key)
+        finally:
+            self.syncing = False
+        if screen.range_key == "custom":
+            self.custom_from.set_value(screen.start.astimezone(screen.zone).strftime(ranges.LOCAL_FORMAT))
+            self.custom_to.set_value(screen.end.astimezone(screen.zone).strftime(ranges.LOCAL_FORMAT))
+        live = screen.mode == "live"
+        self.live_button.set_text("LIVE" if live else "Back to live")
+        self.live_button.props(remove="outline" if live else "unelevated")
+        self.live_button.props("unelevated" if live else "outline")
+        self.live_button.props["aria-pressed"] = "true" if live else "false"
+        self.live_button.update()
+
+    def on_search(self, e: events.ValueChangeEventArguments[Any]) -> None:
+        """Typing in the search: the tree shows the matches, opened down to each, the matches marked."""
+        text = str(e.value or "")
+        matched, expand = search_tree(self.nodes, text)
+        self.tree.props["nodes"] = mark_matches(self.nodes, set(matched))
+        self.tree.set_filter(text)
+        self.tree.collapse()
+        self.tree.expand(expand if text.strip() else expanded_for(self.rt, self.screen.pens))
+        self.tree.update()
 
     async def export(self) -> None:
         """The points on the chart as CSV."""
@@ -523,10 +703,14 @@ class TrendPage:
         if (view := self.chosen_view()) is None:
             return
         screen = self.screen
-        self.range.set_value(view.range_key)
+        self.syncing = True
+        try:
+            self.range.set_value(view.range_key)
+        finally:
+            self.syncing = False
         await self.set_pens([p for p in view.pens if p in self.known])
         if view.range_key == "custom" and view.start and view.end:
-            screen.range_key = "custom"
+            screen.base = (view.start, view.end)
             await screen.zoom_to(view.start, view.end)
         else:
             await screen.set_range(view.range_key)

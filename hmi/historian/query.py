@@ -237,6 +237,13 @@ class _Builder:
         )
 
 
+def hole_us(plant: PlantConfig, tag: str) -> int:
+    """How long (µs) a tag may go without a recorded sample before the trend shows 'no data': the recorder writes
+    at least every `max_interval_s`, so a longer silence is a hole, never a value held or a line drawn across."""
+    policy = plant.history_policy(tag) if tag in plant.tags else plant.historian.defaults
+    return round(HOLE_FACTOR * policy.max_interval_s * US_PER_S) + HOLE_SLACK_US
+
+
 class HistoryQuery:
     """Reads trends from the historian tables; the same SQL on SQLite and PostgreSQL."""
 
@@ -249,8 +256,7 @@ class HistoryQuery:
         self._plant = plant
 
     def _hole_us(self, tag: str) -> int:
-        policy = self._plant.history_policy(tag) if tag in self._plant.tags else self._plant.historian.defaults
-        return round(HOLE_FACTOR * policy.max_interval_s * US_PER_S) + HOLE_SLACK_US
+        return hole_us(self._plant, tag)
 
     async def series(
         self, tags: Sequence[str], start: datetime, end: datetime, max_points: int = 2000

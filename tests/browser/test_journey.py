@@ -119,12 +119,13 @@ def test_login_page_says_demo_and_refuses_a_wrong_password(page: Page, demo: Dem
     expect(page.get_by_test_id("login-error")).to_contain_text("Wrong user name or password")
 
 
-@pytest.mark.req("HIS-008", "HIS-009")
+@pytest.mark.req("HIS-008", "HIS-009", "TRD-001", "TRD-002", "TRD-007", "TRD-008")
 def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
     login(page, demo, "engineer")
     page.goto(f"{demo.url}/trends?tags=Line1.Speed,Line1.Filler.Temperature")
     plot = page.get_by_test_id("trend")
-    expect(plot.locator(".main-svg").first).to_be_visible()
+    # The plotly bundle (4.5 MB) loads before the first chart: slow on a busy machine, so the fence waits longer.
+    expect(plot.locator(".main-svg").first).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("trend-window")).to_contain_text("LIVE")
     # Fence instead of a few seconds' sleep: live values arrive and are drawn (the newest point of the two pens'
     # traces moves on; the times are local 'YYYY-MM-DD HH:MM:SS...' strings, so they compare as text).
@@ -137,6 +138,20 @@ def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
     page.mouse.click(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2)
     expect(page.get_by_test_id("trend-cursor")).to_contain_text("Cursor")
     expect(page.get_by_test_id("cursor-Line1.Speed")).to_be_visible()
+    # The chart's tools are 48 px buttons; plotly's small mode bar is not there (TRD-008).
+    expect(plot.locator(".modebar-btn")).to_have_count(0)
+    for tool in ("trend-reset", "trend-live", "trend-picture", "trend-export"):
+        tool_box = page.get_by_test_id(tool).bounding_box()
+        assert tool_box is not None
+        assert tool_box["height"] >= 48
+        assert tool_box["width"] >= 48
+    # Each pen's limits are labelled, and no two labels overlap (TRD-001, TRD-002).
+    labels = [b for b in (a.bounding_box() for a in plot.locator(".annotation").all()) if b is not None]
+    assert labels
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            apart = a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5
+            assert apart or a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "trends.png"), full_page=True)
     # Dragging across the chart zooms in: the screen reads that window again from the historian.
@@ -145,6 +160,11 @@ def test_engineer_trends_cursor_and_zoom(page: Page, demo: Demo) -> None:
     page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2, steps=8)
     page.mouse.up()
     expect(page.get_by_test_id("trend-window")).to_contain_text("HISTORY")
+    # The range buttons say so: Custom is chosen, and LIVE has become Back to live (TRD-007).
+    expect(page.get_by_test_id("trend-range").get_by_role("button", name="Custom")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(page.get_by_test_id("trend-live")).to_contain_text("Back to live")
 
 
 @pytest.mark.req("OEE-007", "OEE-009", "SEC-006")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from hmi.oee.timeline import to_us
 from hmi.store.models import Sample
 from screens import trend_chart, trends
 from tests.screens.conftest import Harness, element
+
+HMI_CSS = Path(__file__).resolve().parents[2] / "assets" / "hmi.css"
 
 
 def chart(hmi: Harness) -> dict[str, Any]:
@@ -211,3 +215,151 @@ async def test_line_page_live_trend_reads_the_historian_for_what_the_ring_does_n
     await hmi.until(lambda: temp["y"].count(44.5) == 3, timeout=15)
     # Older points first, then the ring buffer's live ones: time order is kept.
     assert temp["x"] == sorted(temp["x"])
+
+
+def window_of(hmi: Harness) -> str:
+    return str(element(hmi, "trend-window").text)
+
+
+@pytest.mark.req("TRD-007")
+async def test_range_buttons_follow_a_drag_zoom_and_reset_returns(hmi: Harness) -> None:
+    from screens.history_figure import local_x
+
+    await recorded(hmi, "L1.M1.Temp", 71.0)
+    await open_trends(hmi, "olga", "L1.M1.Temp")
+    await hmi.user.should_see("LIVE", retries=50)
+    live = element(hmi, "trend-live")
+    assert element(hmi, "trend-range").value == "10m"
+    assert live.text == "LIVE"
+    assert live.props["aria-pressed"] == "true"
+
+    # A drag across the chart: plotly reports the new x range (plant local time) in a relayout event.
+    zone = hmi.rt.plant.site.zone
+    now = hmi.rt.clock()
+    low, high = now - timedelta(minutes=7), now - timedelta(minutes=3)
+    hmi.user.find(marker="trend").trigger(
+        "plotly_relayout", {"xaxis.range[0]": local_x(low, zone), "xaxis.range[1]": local_x(high, zone)}
+    )
+    await hmi.until(lambda: window_of(hmi).startswith("HISTORY"), what="the zoomed window shown")
+    assert element(hmi, "trend-range").value == "custom"  # no named range lit any more
+    assert element(hmi, "trend-from").value == low.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    assert element(hmi, "trend-to").value == high.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    assert live.text == "Back to live"
+    assert live.props["aria-pressed"] == "false"
+
+    # Reset zoom: back to the range chosen before the zoom, live again.
+    hmi.user.find(marker="trend-reset").click()
+    await hmi.until(lambda: window_of(hmi).startswith("LIVE"), what="live again")
+    assert element(hmi, "trend-range").value == "10m"
+    assert live.text == "LIVE"
+
+    # The zoom buttons and a double tap (plotly's autorange) do the same with another named range.
+    element(hmi, "trend-range").set_value("24h")
+    await hmi.until(lambda: window_of(hmi).startswith("LIVE") and chart(hmi)["layout"]["xaxis"]["range"])
+    hmi.user.find(marker="trend-zoom-in").click()
+    await hmi.until(lambda: element(hmi, "trend-range").value == "custom", what="Custom after Zoom in")
+    hmi.user.find(marker="trend").trigger("plotly_relayout", {"xaxis.autorange": True})
+    await hmi.until(lambda: element(hmi, "trend-range").value == "24h" and window_of(hmi).startswith("LIVE"))
+
+
+@pytest.mark.req("TRD-009")
+async def test_tag_search_opens_the_tree_to_its_matches(hmi: Harness) -> None:
+    await open_trends(hmi, "olga", "L1.Speed")
+    tree = element(hmi, "trend-tree")
+    # Only down to the chosen pen: the machine M1 is closed.
+    assert "machine:L1.M1" not in tree.props["expanded"]
+    hmi.user.find(marker="trend-search").type("pressure")
+    await hmi.until(lambda: "machine:L1.M1" in tree.props["expanded"], what="the tree opened to the match")
+    assert {"area:Packing", "line:L1", "machine:L1.M1"} <= set(tree.props["expanded"])
+    assert tree.props["filter"] == "pressure"
+
+    def matches(nodes: list[dict[str, Any]]) -> list[str]:
+        return [n["id"] for n in nodes if n.get("match")] + [m for n in nodes for m in matches(n.get("children", []))]
+
+    assert matches(tree.props["nodes"]) == ["L1.M1.Pressure"]  # marked for the bold, underlined highlight
+    # Clearing the search: no marks, opened to the chosen pens again.
+    hmi.user.find(marker="trend-search").clear()
+    await hmi.until(lambda: "machine:L1.M1" not in tree.props["expanded"], what="the tree back to the pens")
+    assert matches(tree.props["nodes"]) == []
+
+
+def test_search_tree_finds_labels_and_their_ancestors() -> None:
+    nodes = [
+        {
+            "id": "area:A",
+            "label": "A",
+            "children": [
+                {"id": "line:L", "label": "L", "children": [{"id": "L.Temp", "label": "L.Temp"}]},
+                {"id": "line:K", "label": "K", "children": [{"id": "K.Speed", "label": "K.Speed"}]},
+            ],
+        }
+    ]
+    assert trends.search_tree(nodes, "TEMP") == (["L.Temp"], ["area:A", "line:L"])
+    assert trends.search_tree(nodes, "  ") == ([], [])
+    marked = trends.mark_matches(nodes, {"L.Temp"})
+    assert marked[0]["children"][0]["children"][0]["match"] is True
+    assert marked[0]["match"] is False
+    assert "match" not in nodes[0]  # the tree's own nodes are left as they are
+
+
+@pytest.mark.req("TRD-004", "TRD-005")
+async def test_a_touch_reads_every_pen_beside_the_chart(hmi: Harness) -> None:
+    from screens.history_figure import local_x
+
+    await recorded(hmi, "L1.M1.Temp", 72.5)
+    await open_trends(hmi, "olga", "L1.M1.Temp,L1.Speed")
+    await hmi.user.should_see("LIVE", retries=50)
+    at = hmi.rt.clock()
+    # A tap on a touch panel is a plotly click at that time.
+    hmi.user.find(marker="trend").trigger("plotly_click", {"points": [{"x": local_x(at, hmi.rt.plant.site.zone)}]})
+    await hmi.user.should_see("Cursor", retries=50)
+    temp = hmi.user.find(marker="cursor-L1.M1.Temp")
+    texts = [e.text for e in temp.elements.pop().descendants() if isinstance(e, ui.label)]
+    assert "L1.M1.Temp" in texts  # the whole name, wrapped by CSS, not cut
+    assert "72.5 °C" in texts
+    assert any(t.startswith("H 80 · HH 95") for t in texts)  # every limit named, labelled on the chart or not
+    name = next(e for e in element(hmi, "cursor-L1.M1.Temp").descendants() if getattr(e, "text", "") == "L1.M1.Temp")
+    assert name.props["title"] == "L1.M1.Temp"  # and in full on hover
+    assert chart(hmi)["layout"]["hovermode"] == "x unified"  # with a mouse, hovering reads them too
+
+
+@pytest.mark.req("TRD-006")
+async def test_a_bad_value_is_a_gap_in_the_drawn_trend(hmi: Harness) -> None:
+    from asyncua import ua
+
+    await recorded(hmi, "L1.M1.Temp", 71.0)
+    await hmi.server.write("L1.M1.Temp", 71.0, status=ua.StatusCodes.BadSensorFailure)
+    await hmi.until(lambda: (s := hmi.rt.cache.get("L1.M1.Temp")) is not None and s.quality.value == "bad")
+    await hmi.rt.recorder.flush()
+    await recorded(hmi, "L1.M1.Temp", 73.0)
+    await open_trends(hmi, "olga", "L1.M1.Temp")
+    await hmi.user.should_see("LIVE", retries=50)
+    temp = chart(hmi)["data"][0]
+    assert temp["connectgaps"] is False
+    assert temp["line"]["shape"] == "hv"
+    y = temp["y"]
+    assert None in y[y.index(71.0) : y.index(73.0)]  # the line breaks between the good values, no line across
+    labels = [s.get("label", {}).get("text", "") for s in chart(hmi)["layout"]["shapes"] if s["type"] == "rect"]
+    assert any("BAD" in text for text in labels)
+
+
+@pytest.mark.req("TRD-008")
+async def test_chart_tools_are_touch_sized_buttons(hmi: Harness) -> None:
+    await open_trends(hmi, "olga", "L1.M1.Temp")
+    assert chart(hmi)["config"]["displayModeBar"] is False  # plotly's 22 px buttons are not shown
+    for marker in ("trend-reset", "trend-live", "trend-drag", "trend-picture", "trend-export", "trend-zoom-in"):
+        assert "hmi-trend-tool" in element(hmi, marker).classes
+    css = await asyncio.to_thread(HMI_CSS.read_text, "utf-8")
+    assert "--hmi-touch: 48px;" in css
+    assert (
+        ".hmi-trend-tool, .hmi-trend-tool .q-btn { min-height: var(--hmi-touch); min-width: var(--hmi-touch); }" in css
+    )
+    # Drag pans instead of zooming when chosen.
+    element(hmi, "trend-drag").set_value("pan")
+    await hmi.until(lambda: chart(hmi)["layout"]["dragmode"] == "pan")
+    # The embedded live trend of the line screen has no mode bar either, and holds values between points.
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see(marker="trend", retries=100)
+    plot = next(e for e in hmi.user.find(marker="trend").elements if isinstance(e, ui.plotly))
+    assert plot.figure["config"]["displayModeBar"] is False
+    assert all(t["line"]["shape"] == "hv" and t["connectgaps"] is False for t in plot.figure["data"])
