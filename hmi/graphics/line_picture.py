@@ -235,7 +235,9 @@ def line_picture(
     pid = _id_prefix(line.name)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {lay.width:g} {lay.height:g}" '
-        f'width="100%" preserveAspectRatio="xMidYMin meet" role="img" '
+        # display:block: no baseline gap under the picture, so its height is exactly what the viewBox gives and
+        # anything a screen lays over a machine (in percent of the picture) sits where the machine is drawn.
+        f'width="100%" style="display:block" preserveAspectRatio="xMidYMin meet" role="img" '
         f"aria-label={quoteattr(f'Line {line.name}: machines in flow order')} "
         f'font-family="{FONT}" data-line={quoteattr(line.name)}>',
         f"<title>{escape(f'Line {line.name}')}</title>",
