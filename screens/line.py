@@ -27,11 +27,21 @@ def _line_tiles(line: Line, touch: Callable[[str], None]) -> dict[str, ValueView
     views: dict[str, ValueView] = {}
     with ui.row().classes("gap-2"):
         counters = {line.good_count_tag, line.reject_count_tag}
+        # A conveyor's tags say which conveyor they belong to: their last name part alone repeats along the line.
+        conveyors = {
+            name: f"{c.from_machine} → {c.to_machine}"
+            for c in line.conveyors
+            for name in (c.accumulation_tag, c.state_tag)
+            if name
+        }
         for tag in line.tags:
             if tag.name != line.state_tag:
                 # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE card's, so
                 # the tile says which of the two it is.
-                label = f"{tag.name.split('.')[-1]} · {COUNTER_WORDS}" if tag.name in counters else None
+                leaf = tag.name.split(".")[-1]
+                label = f"{leaf} · {COUNTER_WORDS}" if tag.name in counters else None
+                if tag.name in conveyors:
+                    label = f"{conveyors[tag.name]} · {leaf}"
                 views[tag.name] = ValueView(tag, small=True, label=label, on_click=lambda n=tag.name: touch(n))
     return views
 
@@ -69,28 +79,51 @@ def neighbours(plant: PlantConfig, name: str) -> tuple[str, str] | None:
     return names[i - 1], names[(i + 1) % len(names)]
 
 
+# Machines per row of the picture by the width of the browser window (CSS px): the picture scales with the page, so
+# fewer machines to a row keep its text readable on a phone, while a 1024 px panel still sees a whole line of four.
+ROW_WIDTHS = ((900, 4), (560, 2), (0, 1))
+
+
+def per_row_for(width: float) -> int:
+    """Machines to a row of the line picture in a window `width` CSS px wide."""
+    return next(n for least, n in ROW_WIDTHS if width >= least)
+
+
 class LinePicture:
     """The line's picture (hmi.graphics.line_picture) with one transparent button over each machine: touching a
-    machine opens its faceplate. The SVG is drawn again only when what it shows changed, at most once a second."""
+    machine opens its faceplate. The SVG is drawn again only when what it shows changed, at most once a second.
+    Once the browser is connected, the picture takes as many machines to a row as its window's width suits."""
 
     def __init__(self, rt: Runtime, line: Line, open_machine: Callable[[Machine], None]) -> None:
         self.rt = rt
         self.line = line
+        self.open_machine = open_machine
         self.tags = picture_tags(line)
         self.known = {n: rt.plant.tags[n].tag for n in self.tags if n in rt.plant.tags}
+        self.per_row = ROW_WIDTHS[0][1]
         self.dirty = True
         self._shown = ""
         self._marks: dict[str, list[AlarmMark]] | None = None
-        lay = layout(line)
-        with testid(ui.element("div").classes("w-full").style("position:relative"), "line-picture"):
+        with testid(ui.element("div").classes("w-full").style("position:relative"), "line-picture") as self.box:
             # sanitize=False: the SVG is built by hmi.graphics.line_picture, which escapes every text and attribute
             # it takes from the plant file or the PLC; client-side sanitising would strip the SVG's patterns.
             self.html = testid(ui.html("", sanitize=False).classes("w-full"), "line-picture-svg")
-            for i, machine in enumerate(lay.machines):
-                box = lay.boxes[i]
-                button = ui.button(on_click=lambda m=machine: open_machine(m)).props("flat no-caps")
-                # Over the machine's box, in percent of the picture, which scales with the page; never below the
-                # 48 px touch target (ISA-101).
+            self.buttons: list[ui.button] = []
+        self._overlay()
+        self.refresh()
+        ui.timer(1.0, self.refresh)
+        ui.timer(0.0, self._fit, once=True)
+
+    def _overlay(self) -> None:
+        """One transparent button over each machine's box, in percent of the picture (which scales with the page),
+        never smaller than the 48 px touch target (ISA-101)."""
+        for button in self.buttons:
+            button.delete()
+        self.buttons = []
+        lay = layout(self.line, self.per_row)
+        with self.box:
+            for machine, box in zip(lay.machines, lay.boxes, strict=True):
+                button = ui.button(on_click=lambda m=machine: self.open_machine(m)).props("flat no-caps")
                 button.style(
                     f"position:absolute;left:{box.x / lay.width * 100:.3f}%;top:{box.y / lay.height * 100:.3f}%;"
                     f"width:{box.w / lay.width * 100:.3f}%;height:{box.h / lay.height * 100:.3f}%;"
@@ -98,9 +131,23 @@ class LinePicture:
                 )
                 button.props["aria-label"] = f"{machine.name}: open its faceplate"
                 button.props["title"] = f"{machine.name}: open its faceplate"
-                testid(button, f"picture-machine-{machine.name}")
-        self.refresh()
-        ui.timer(1.0, self.refresh)
+                self.buttons.append(testid(button, f"picture-machine-{machine.name}"))
+
+    async def _fit(self) -> None:
+        """Ask the browser for its window's width once and lay the picture out for it; without an answer the picture
+        stays as it is (it scales either way)."""
+        try:
+            width = await ui.run_javascript("window.innerWidth", timeout=3.0)
+        except (TimeoutError, RuntimeError):
+            return
+        if not isinstance(width, int | float) or self.box.is_deleted:
+            return
+        per_row = per_row_for(float(width))
+        if per_row != self.per_row:
+            self.per_row = per_row
+            self._overlay()
+            self.dirty = True
+            self.refresh()
 
     def mark(self, changed: Iterable[str]) -> None:
         """Note changed tags; the next refresh draws the picture again if any of them is on it."""
@@ -113,7 +160,8 @@ class LinePicture:
         if not self.dirty and marks == self._marks:
             return
         self.dirty, self._marks = False, marks
-        svg = line_picture(self.line, {n: self.rt.cache.get(n) for n in self.tags}, marks, tags=self.known)
+        states = {n: self.rt.cache.get(n) for n in self.tags}
+        svg = line_picture(self.line, states, marks, tags=self.known, per_row=self.per_row)
         if svg != self._shown:
             self._shown = svg
             self.html.set_content(svg)

@@ -3,6 +3,7 @@ runtime and a real OPC UA server (SmallServer) whose values the tests change."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -164,6 +165,28 @@ async def test_the_picture_follows_the_server(hmi: Harness) -> None:
         lambda: "BLOCKED" in words(next(g for g in picture(hmi).iter(f"{SVG}g") if g.get("data-from") == "Wash")),
         what="the conveyor BLOCKED",
     )
+
+
+@pytest.mark.req("LGX-002", "LGX-007")
+async def test_on_a_phone_the_machines_stack_one_to_a_row(hmi: Harness) -> None:
+    hmi.user.javascript_rules[re.compile(r"window\.innerWidth")] = lambda _: 390
+    await hmi.login("olga")
+    await open_line(hmi)
+
+    def xs() -> list[float]:
+        groups = machine_groups(picture(hmi)).values()
+        return [
+            float(next(r for r in g.iter(f"{SVG}rect") if r.get("class") == "lp-box").get("x", "0")) for g in groups
+        ]
+
+    await hmi.until(lambda: len(set(xs())) == 1, what="one machine to a row")
+    assert list(machine_groups(picture(hmi))) == ["Wash", "Fill", "Cap"]
+    # The buttons over the machines moved with them: one below the other, each still at least 48 px.
+    tops = [float(element(hmi, f"picture-machine-{m}").style["top"].rstrip("%")) for m in ("Wash", "Fill", "Cap")]
+    assert tops == sorted(tops)
+    assert len(set(tops)) == 3
+    hmi.user.find(marker="picture-machine-Fill").click()
+    await hmi.user.should_see(marker="faceplate-machine-L1-Fill", retries=50)
 
 
 @pytest.mark.req("LGX-007")
