@@ -244,6 +244,23 @@ class LineOee(_Model):
     planned_stops: tuple[PlannedStop, ...] = ()
 
 
+class Conveyor(_Model):
+    """A conveyor (or accumulation table) carrying product from one machine of a line to another, drawn between
+    them on the line picture (ISA-101 level 2)."""
+
+    # `from`/`to` in the plant file: `from` is a Python keyword, so the fields carry a suffix and the file the alias.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    from_machine: Name = Field(alias="from", description="the machine the conveyor takes product from")
+    to_machine: Name = Field(alias="to", description="the machine it carries product to")
+    accumulation_tag: Name | None = Field(
+        None, description="a numeric tag with eng_range holding how full the conveyor is, drawn as a level bar"
+    )
+    state_tag: Name | None = Field(
+        None, description="a string (running / stopped / blocked / starved) or bool (true: running) tag"
+    )
+
+
 class Line(_Model):
     """A production line: its key tags, line-level tags and machines."""
 
@@ -256,9 +273,22 @@ class Line(_Model):
     trend_tags: tuple[Name, ...] = Field((), description="key values shown in the line's embedded trend")
     tags: tuple[Tag, ...] = ()
     machines: tuple[Machine, ...] = ()
+    flow: tuple[Name, ...] = Field(
+        (), description="machine names in material-flow order, each once; default: the order of machines"
+    )
+    conveyors: tuple[Conveyor, ...] = Field((), description="conveyors between machines, drawn on the line picture")
     mode: ModeSpec | None = Field(None, description="the auto/manual (local/remote) tag that gates line commands")
     commands: tuple[Command, ...] = Field((), description="e.g. Start, Stop, Reset of the whole line")
     oee: LineOee | None = Field(None, description="schedule and ideal rate; without it the line has no OEE")
+
+    def machines_in_flow(self) -> tuple[Machine, ...]:
+        """The machines in material-flow order: `flow` when given (checked at load to name each machine once),
+        else the order they are listed in; a machine the flow leaves out follows at the end."""
+        if not self.flow:
+            return self.machines
+        by_name = {m.name: m for m in self.machines}
+        ordered = [by_name[n] for n in dict.fromkeys(self.flow) if n in by_name]
+        return (*ordered, *(m for m in self.machines if m.name not in self.flow))
 
 
 class Area(_Model):
@@ -866,6 +896,7 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
             refs += [((*lloc, "trend_tags", k), t) for k, t in enumerate(line.trend_tags)]
             if line.oee is not None:
                 out += _oee_issues(plant, line, lloc)
+            out += _flow_issues(plant, line, lloc)
             groups: list[tuple[Loc, tuple[Tag, ...]]] = [(lloc, line.tags)]
             control_issues, control_refs = _control_issues(plant, line.mode, line.mode, line.commands, lloc)
             out += control_issues
@@ -989,6 +1020,78 @@ def _control_issues(
             iloc: Loc = (*cloc, "interlock", "when")
             refs += [(iloc, name) for name in command.interlock.condition.tags()]
     return out, refs
+
+
+def _flow_issues(plant: PlantConfig, line: Line, lloc: Loc) -> list[tuple[Loc, str]]:
+    """The line picture's `flow` and `conveyors`: machines of this line, each once in the flow, and tags that exist
+    and fit what is drawn from them."""
+    out: list[tuple[Loc, str]] = []
+    machines = [m.name for m in line.machines]
+    known = ", ".join(machines) or "none: the line has no machines"
+    seen: set[str] = set()
+    for k, name in enumerate(line.flow):
+        if name not in machines:
+            out.append(
+                (
+                    (*lloc, "flow", k),
+                    f"line {line.name!r}: flow names {name!r}, which is not a machine of this line; use one of {known}",
+                )
+            )
+        elif name in seen:
+            out.append(((*lloc, "flow", k), f"line {line.name!r}: flow lists {name!r} twice; name each machine once"))
+        seen.add(name)
+    missing = [m for m in machines if m not in seen]
+    if line.flow and missing:
+        out.append(
+            (
+                (*lloc, "flow"),
+                f"line {line.name!r}: flow leaves out {', '.join(missing)}; list every machine of the line once "
+                "(or leave flow out for the order of machines)",
+            )
+        )
+    pairs: dict[tuple[str, str], int] = {}
+    for k, conveyor in enumerate(line.conveyors):
+        cloc: Loc = (*lloc, "conveyors", k)
+        what = f"line {line.name!r}: conveyor {conveyor.from_machine} -> {conveyor.to_machine}"
+        for key, name in (("from", conveyor.from_machine), ("to", conveyor.to_machine)):
+            if name not in machines:
+                out.append(((*cloc, key), f"{what}: {key} {name!r} is not a machine of this line; use one of {known}"))
+        if conveyor.from_machine == conveyor.to_machine:
+            out.append(((*cloc, "to"), f"{what}: a conveyor joins two different machines; correct from or to"))
+        pair = (conveyor.from_machine, conveyor.to_machine)
+        if pair in pairs:
+            out.append(((*cloc, "to"), f"{what} is already listed as conveyors[{pairs[pair]}]; keep one"))
+        pairs.setdefault(pair, k)
+        for key in ("accumulation_tag", "state_tag"):
+            name = getattr(conveyor, key)
+            if name is None:
+                continue
+            ref = plant.tags.get(name)
+            if ref is None:
+                out.append(
+                    (
+                        (*cloc, key),
+                        f"{what}: {key} {name!r} is not a tag of this file; define the tag (e.g. under the line's "
+                        "tags) or correct the name",
+                    )
+                )
+            elif key == "accumulation_tag" and (not ref.tag.numeric or ref.tag.eng_range is None):
+                out.append(
+                    (
+                        (*cloc, key),
+                        f"{what}: accumulation_tag {name!r} must be a float or int tag with an eng_range "
+                        "(e.g. eng_range: [0, 100]), the scale of its level bar",
+                    )
+                )
+            elif key == "state_tag" and ref.tag.data_type not in ("string", "bool"):
+                out.append(
+                    (
+                        (*cloc, key),
+                        f"{what}: state_tag {name!r} is {ref.tag.data_type}; use a string tag (Running, Stopped, "
+                        "Blocked, Starved) or a bool tag (true: running)",
+                    )
+                )
+    return out
 
 
 def _oee_issues(plant: PlantConfig, line: Line, lloc: Loc) -> list[tuple[Loc, str]]:

@@ -28,6 +28,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry
 from hmi.tags import TagState
+from screens.breadcrumbs import breadcrumbs
 from screens.fmt import format_value, local_time
 from screens.frame import frame
 from screens.history_figure import build_figure
@@ -489,6 +490,7 @@ def tag_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
         if ref is None:
             ui.label(f"There is no tag called {name!r}.").classes("hmi-title")
             return
+        breadcrumbs(rt, ref.line.name, ref.machine.name if ref.machine else None, tag=name)
         _back(ref.line.name)
         TagFaceplate(rt, ctx, name)
 
@@ -508,5 +510,6 @@ def unit_page(rt: Runtime, ctx: ActionContext, line_name: str, machine_name: str
             if machine is None:
                 ui.label(f"Line {line_name} has no machine called {machine_name!r}.").classes("hmi-title")
                 return
+        breadcrumbs(rt, line.name, machine.name if machine else None)
         _back(line.name)
         UnitFaceplate(rt, ctx, line, machine)

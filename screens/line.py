@@ -1,16 +1,19 @@
-"""Level 2: one line's machines with live values, units, quality and normal ranges, a small live trend, and its
-recorded states, OEE and stops."""
+"""Level 2: one line as a picture (machines in flow order with states, key values, alarms and conveyors; a touch
+opens a machine's faceplate), its machines' live values, units, quality and normal ranges, a small live trend, and
+its recorded states, OEE and stops. Breadcrumbs and previous/next line buttons lead around the plant."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from nicegui import ui
 
 from hmi.access.context import ActionContext
-from hmi.config import Line, Machine
+from hmi.config import Line, Machine, PlantConfig
+from hmi.graphics.line_picture import AlarmMark, alarms_by_machine, layout, line_picture, picture_tags
 from hmi.runtime import Runtime
 from hmi.tags import TagState
+from screens.breadcrumbs import breadcrumbs, line_link
 from screens.faceplate import open_tag, open_unit
 from screens.frame import frame
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
@@ -24,11 +27,21 @@ def _line_tiles(line: Line, touch: Callable[[str], None]) -> dict[str, ValueView
     views: dict[str, ValueView] = {}
     with ui.row().classes("gap-2"):
         counters = {line.good_count_tag, line.reject_count_tag}
+        # A conveyor's tags say which conveyor they belong to: their last name part alone repeats along the line.
+        conveyors = {
+            name: f"{c.from_machine} → {c.to_machine}"
+            for c in line.conveyors
+            for name in (c.accumulation_tag, c.state_tag)
+            if name
+        }
         for tag in line.tags:
             if tag.name != line.state_tag:
                 # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE card's, so
                 # the tile says which of the two it is.
-                label = f"{tag.name.split('.')[-1]} · {COUNTER_WORDS}" if tag.name in counters else None
+                leaf = tag.name.split(".")[-1]
+                label = f"{leaf} · {COUNTER_WORDS}" if tag.name in counters else None
+                if tag.name in conveyors:
+                    label = f"{conveyors[tag.name]} · {leaf}"
                 views[tag.name] = ValueView(tag, small=True, label=label, on_click=lambda n=tag.name: touch(n))
     return views
 
@@ -56,6 +69,104 @@ def _machine_panel(
                     views[tag.name] = ValueView(tag, small=True, on_click=lambda n=tag.name: touch(n))
 
 
+def neighbours(plant: PlantConfig, name: str) -> tuple[str, str] | None:
+    """The previous and next line of `name` in the order of the plant file, wrapping at both ends; None when the
+    plant has no other line."""
+    names = [ln.name for _, ln in plant.lines()]
+    if name not in names or len(names) < 2:
+        return None
+    i = names.index(name)
+    return names[i - 1], names[(i + 1) % len(names)]
+
+
+# Machines per row of the picture by the width of the browser window (CSS px): the picture scales with the page, so
+# fewer machines to a row keep its text readable on a phone, while a 1024 px panel still sees a whole line of four.
+ROW_WIDTHS = ((900, 4), (560, 2), (0, 1))
+
+
+def per_row_for(width: float) -> int:
+    """Machines to a row of the line picture in a window `width` CSS px wide."""
+    return next(n for least, n in ROW_WIDTHS if width >= least)
+
+
+class LinePicture:
+    """The line's picture (hmi.graphics.line_picture) with one transparent button over each machine: touching a
+    machine opens its faceplate. The SVG is drawn again only when what it shows changed, at most once a second.
+    Once the browser is connected, the picture takes as many machines to a row as its window's width suits."""
+
+    def __init__(self, rt: Runtime, line: Line, open_machine: Callable[[Machine], None]) -> None:
+        self.rt = rt
+        self.line = line
+        self.open_machine = open_machine
+        self.tags = picture_tags(line)
+        self.known = {n: rt.plant.tags[n].tag for n in self.tags if n in rt.plant.tags}
+        self.per_row = ROW_WIDTHS[0][1]
+        self.dirty = True
+        self._shown = ""
+        self._marks: dict[str, list[AlarmMark]] | None = None
+        with testid(ui.element("div").classes("w-full").style("position:relative"), "line-picture") as self.box:
+            # sanitize=False: the SVG is built by hmi.graphics.line_picture, which escapes every text and attribute
+            # it takes from the plant file or the PLC; client-side sanitising would strip the SVG's patterns.
+            self.html = testid(ui.html("", sanitize=False).classes("w-full"), "line-picture-svg")
+            self.buttons: list[ui.button] = []
+        self._overlay()
+        self.refresh()
+        ui.timer(1.0, self.refresh)
+        ui.timer(0.0, self._fit, once=True)
+
+    def _overlay(self) -> None:
+        """One transparent button over each machine's box, in percent of the picture (which scales with the page),
+        never smaller than the 48 px touch target (ISA-101)."""
+        for button in self.buttons:
+            button.delete()
+        self.buttons = []
+        lay = layout(self.line, self.per_row)
+        with self.box:
+            for machine, box in zip(lay.machines, lay.boxes, strict=True):
+                button = ui.button(on_click=lambda m=machine: self.open_machine(m)).props("flat no-caps")
+                button.style(
+                    f"position:absolute;left:{box.x / lay.width * 100:.3f}%;top:{box.y / lay.height * 100:.3f}%;"
+                    f"width:{box.w / lay.width * 100:.3f}%;height:{box.h / lay.height * 100:.3f}%;"
+                    "min-width:48px;min-height:48px;background:transparent"
+                )
+                button.props["aria-label"] = f"{machine.name}: open its faceplate"
+                button.props["title"] = f"{machine.name}: open its faceplate"
+                self.buttons.append(testid(button, f"picture-machine-{machine.name}"))
+
+    async def _fit(self) -> None:
+        """Ask the browser for its window's width once and lay the picture out for it; without an answer the picture
+        stays as it is (it scales either way)."""
+        try:
+            width = await ui.run_javascript("window.innerWidth", timeout=3.0)
+        except (TimeoutError, RuntimeError):
+            return
+        if not isinstance(width, int | float) or self.box.is_deleted:
+            return
+        per_row = per_row_for(float(width))
+        if per_row != self.per_row:
+            self.per_row = per_row
+            self._overlay()
+            self.dirty = True
+            self.refresh()
+
+    def mark(self, changed: Iterable[str]) -> None:
+        """Note changed tags; the next refresh draws the picture again if any of them is on it."""
+        if not self.dirty and any(n in self.known for n in changed):
+            self.dirty = True
+
+    def refresh(self) -> None:
+        """Draw the picture when a tag on it changed or an alarm came or went; send it only when it differs."""
+        marks = alarms_by_machine(self.line, self.rt.alarms.active())
+        if not self.dirty and marks == self._marks:
+            return
+        self.dirty, self._marks = False, marks
+        states = {n: self.rt.cache.get(n) for n in self.tags}
+        svg = line_picture(self.line, states, marks, tags=self.known, per_row=self.per_row)
+        if svg != self._shown:
+            self._shown = svg
+            self.html.set_content(svg)
+
+
 def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None = None) -> None:
     """The line screen; `faceplate` (a tag of the line, a machine's name, or "line") opens that faceplate over it."""
     found = rt.plant.line(name)
@@ -67,6 +178,16 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
         area, line = found
         views: dict[str, ValueView] = {}
         states: dict[str, StateView] = {}
+        around = neighbours(rt.plant, line.name)
+        with ui.row().classes("w-full items-center gap-2"):
+            breadcrumbs(rt, line.name)
+            ui.space()
+            if around is not None:
+                for key, other, text in (("prev", around[0], f"◀ {around[0]}"), ("next", around[1], f"{around[1]} ▶")):
+                    button = ui.button(text, on_click=lambda o=other: ui.navigate.to(line_link(o)))
+                    button.props("outline no-caps")
+                    button.props["aria-label"] = f"{'Previous' if key == 'prev' else 'Next'} line: {other}"
+                    testid(button, f"line-{key}")
         with ui.row().classes("items-center gap-3"):
             ui.button("Overview", on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
             testid(
@@ -81,26 +202,33 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
         def touch(tag_name: str) -> None:
             open_tag(rt, ctx, tag_name)
 
+        picture = LinePicture(rt, line, lambda m: open_unit(rt, ctx, line, m)) if line.machines else None
         if line.tags:
             views.update(_line_tiles(line, touch))
         if line.trend_tags:
             with ui.column().classes("w-full hmi-panel p-2"):
                 ui.label("Key values, last minutes").classes("hmi-muted")
                 LiveTrend(rt, list(line.trend_tags), height=260)
-        with ui.row().classes("gap-3 items-start"):
-            for machine in line.machines:
+        # Every value of every machine stays one touch away under the picture (the picture shows the key values).
+        with (
+            testid(ui.expansion("Machine values", value=True).classes("w-full"), "machine-values"),
+            ui.row().classes("gap-3 items-start"),
+        ):
+            for machine in line.machines_in_flow():
                 _machine_panel(machine, views, states, touch, lambda m=machine: open_unit(rt, ctx, line, m))
         states.pop("", None)
         LineStatusPanel(rt, ctx, line)
 
         def render(changed: dict[str, TagState | None]) -> None:
+            if picture is not None:
+                picture.mark(changed)
             for tag_name, state in changed.items():
                 if tag_name in views:
                     views[tag_name].show(state, badge(state, rt))
                 if tag_name in states:
                     states[tag_name].show(state)
 
-        feed = LiveFeed(rt, [*views, *states], render)
+        feed = LiveFeed(rt, [*views, *states, *(picture.tags if picture is not None else ())], render)
 
         shown: list[tuple[str, str]] = [("", "")]
 

@@ -1,1 +1,2 @@
-"""Plant pictures: safe SVG drawings and what binds them to tag values (no user interface here)."""
+"""Plant pictures as SVG text (no NiceGUI): the line picture generated from the plant model (ISA-101 level 2),
+and custom drawings made safe and bound to tag values."""

@@ -12,6 +12,10 @@ each tag's role from it:
 - bool tags named `*Jam` or `*Fault` follow the machine's faults;
 - float tags named `*Stock` are consumables: they run down while the machine executes and are refilled;
 - bool tags named `*Closed` (guard doors) are true;
+- a conveyor's `accumulation_tag` (hmi.config.Conveyor) fills while the machine after it is stopped and the one
+  before it runs, empties in the opposite case and settles near the middle of its normal range while both run; its
+  `state_tag` says Running, Blocked (full, the machine after it stopped), Starved (empty) or Stopped (a bool:
+  true while product moves);
 - every other number wanders around the middle of its normal range, with occasional excursions across its
   alarm limits; other bools stay false and other strings empty.
 
@@ -25,8 +29,9 @@ the first label of the mode that names it; a bool `*Reset` clears its machine's 
 Stopped), Reset from Stopped, Complete, Held or Aborted (Resetting, Idle); in any other state they raise
 InvalidStateError and change nothing. A line stopped or reset by a command stays so until the next command.
 
-Machines of a line are taken in configuration order as the material flow: a machine that stops starves the
-machines after it and blocks the ones before it, once the buffer between them has run empty or full.
+Machines of a line are taken in flow order (the line's `flow`, else configuration order) as the material flow: a
+machine that stops starves the machines after it and blocks the ones before it, once the buffer between them has
+run empty or full.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from hmi.config import LIMIT_TYPES, AlarmDef, Line, PlantConfig, Tag
+from hmi.config import LIMIT_TYPES, AlarmDef, Conveyor, Line, PlantConfig, Tag
 from hmi.oee.states import PACKML_STATES
 
 Value = bool | int | float | str
@@ -201,6 +206,33 @@ class _Stock:
 
 
 @dataclass(slots=True)
+class _Conveyor:
+    """The product on a conveyor between two machines, as a share of its span (the accumulation tag's eng_range)."""
+
+    conveyor: Conveyor
+    upstream: MachineState
+    downstream: MachineState
+    level: Tag | None
+    state: Tag | None
+    lo: float
+    hi: float
+    rest: float
+    value: float
+
+    def word(self) -> Value:
+        """The conveyor's state as its state tag serves it: a word, or a bool for a bool tag."""
+        feeding, taking = self.upstream.producing, self.downstream.producing
+        span = self.hi - self.lo
+        if self.state is not None and self.state.data_type == "bool":
+            return feeding or taking
+        if not taking and self.value >= self.hi - 0.01 * span:
+            return "Blocked"
+        if not feeding and self.value <= self.lo + 0.01 * span:
+            return "Starved"
+        return "Running" if feeding or taking else "Stopped"
+
+
+@dataclass(slots=True)
 class _LineModel:
     line: Line
     machines: list[MachineState]
@@ -212,6 +244,7 @@ class _LineModel:
     stocks: list[_Stock] = field(default_factory=list)
     processes: list[_Process] = field(default_factory=list)
     machine_speed: dict[str, _Rate] = field(default_factory=dict)
+    conveyors: list[_Conveyor] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -245,6 +278,7 @@ class PlantModel:
         self._processes: dict[str, _Process] = {}
         self._faults: dict[str, tuple[MachineState, str]] = {}
         self._constants: dict[str, Value] = {}
+        self._conveyor_tags: dict[str, _Conveyor] = {}
         self._failed: dict[str, datetime] = {}
         self._forced: dict[str, str] = {}
         self._out: dict[str, Sample] = {}
@@ -267,7 +301,8 @@ class PlantModel:
     # ------------------------------------------------------------------------------------------------- building
 
     def _build_line(self, line: Line) -> None:
-        machines = [MachineState(m.name, m.state_tag or _named(m.tags, "State", "string")) for m in line.machines]
+        flow = line.machines_in_flow()
+        machines = [MachineState(m.name, m.state_tag or _named(m.tags, "State", "string")) for m in flow]
         if not machines:
             # A line without machines still runs, stops and faults: give it one implicit machine.
             machines = [MachineState(line.name, None)]
@@ -282,8 +317,11 @@ class PlantModel:
                 self._begin(m, _plan([("Starting", starting), (EXECUTE, None)]), self._now)
         if line.state_tag:
             self._states[line.state_tag] = lm
+        self._build_conveyors(lm)
         key_tags = (line.state_tag, line.speed_tag, line.good_count_tag, line.reject_count_tag)
         for tag in line.tags:
+            if tag.name in self._conveyor_tags:
+                continue
             if tag.name == line.speed_tag:
                 lm.speed = self._rate(lm, tag, None)
             elif tag.name in (line.good_count_tag, line.reject_count_tag):
@@ -295,9 +333,31 @@ class PlantModel:
                     lm.reject = counter
             elif tag.name not in key_tags:
                 self._add_tag(lm, tag, machines[0], machine_tag=False)
-        for cfg, m in zip(line.machines, machines, strict=False):
+        for cfg, m in zip(flow, machines, strict=False):
             for tag in cfg.tags:
-                self._add_tag(lm, tag, m, machine_tag=True)
+                if tag.name not in self._conveyor_tags:
+                    self._add_tag(lm, tag, m, machine_tag=True)
+
+    def _build_conveyors(self, lm: _LineModel) -> None:
+        """The conveyors of a line whose accumulation or state tag is served (no random draws: adding a conveyor
+        leaves every other value of a seeded plant as it was)."""
+        for conveyor in lm.line.conveyors:
+            names = [n for n in (conveyor.accumulation_tag, conveyor.state_tag) if n and n in self.plant.tags]
+            if not names:
+                continue
+            level = self.plant.tags[conveyor.accumulation_tag].tag if conveyor.accumulation_tag in names else None
+            lo, hi = (level.eng_range if level is not None else None) or (0.0, 100.0)
+            normal = level.normal_range if level is not None else None
+            rest = _middle(normal) if normal else _middle((lo, hi))
+            up = self._machines.get((lm.line.name, conveyor.from_machine))
+            down = self._machines.get((lm.line.name, conveyor.to_machine))
+            if up is None or down is None:
+                continue
+            state = self.plant.tags[conveyor.state_tag].tag if conveyor.state_tag in names else None
+            conv = _Conveyor(conveyor, up, down, level, state, lo, hi, rest, rest)
+            lm.conveyors.append(conv)
+            for name in names:
+                self._conveyor_tags[name] = conv
 
     def _add_tag(self, lm: _LineModel, tag: Tag, m: MachineState, *, machine_tag: bool) -> None:
         leaf = tag.name.rsplit(".", 1)[-1]
@@ -467,6 +527,8 @@ class PlantModel:
             self._stocks[tag].value = float(value)
         elif tag in self._constants:
             self._constants[tag] = value
+        elif tag in self._conveyor_tags and isinstance(value, int | float) and not isinstance(value, bool):
+            self._conveyor_tags[tag].value = float(value)
         self._forced.pop(tag, None)
         self._failed.pop(tag, None)
         self._out[tag] = Sample(value, GOOD)
@@ -560,6 +622,8 @@ class PlantModel:
                 counter.count += (speed.value if speed is not None else 60.0) / 60.0 * dt
         for stock in lm.stocks:
             self._step_stock(stock, now, dt)
+        for conv in lm.conveyors:
+            self._step_conveyor(conv, dt)
         for proc in lm.processes:
             self._step_process(proc, now, dt)
 
@@ -585,6 +649,20 @@ class PlantModel:
         elif rate.value < 0.02 * rate.nominal:
             rate.value = 0.0
         rate.value = min(max(rate.value, rate.lo, 0.0), rate.hi)
+
+    def _step_conveyor(self, conv: _Conveyor, dt: float) -> None:
+        # From its resting point to full (or empty) in a little less than buffer_s, the time _update_suspension
+        # gives a neighbour before it is blocked (or starved): the conveyor is full first, then the machine before
+        # it stops. While both ends run the level settles back to its resting point in about 20 s.
+        feeding, taking = conv.upstream.producing, conv.downstream.producing
+        fill_s = 0.75 * max(self.params.buffer_s, 0.1)
+        if feeding and not taking:
+            conv.value += (conv.hi - conv.rest) / fill_s * dt
+        elif taking and not feeding:
+            conv.value -= (conv.rest - conv.lo) / fill_s * dt
+        elif feeding and taking:
+            conv.value += (conv.rest - conv.value) * (1.0 - math.exp(-dt / 20.0))
+        conv.value = min(max(conv.value, conv.lo), conv.hi)
 
     def _step_stock(self, stock: _Stock, now: datetime, dt: float) -> None:
         if stock.refill_at is not None and now >= stock.refill_at:
@@ -709,6 +787,11 @@ class PlantModel:
             yield name, Sample(m.fault == "Held" if kind == "Jam" else m.fault != "")
         for name, value in self._constants.items():
             yield name, Sample(value)
+        for name, conv in self._conveyor_tags.items():
+            if conv.level is not None and name == conv.level.name:
+                yield name, Sample(_typed(conv.level, conv.value))
+            else:
+                yield name, Sample(conv.word())
         for name, written in self._written.items():
             yield name, Sample(written.value)
 

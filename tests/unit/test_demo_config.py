@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
@@ -32,7 +33,7 @@ def test_the_demo_file_is_found_and_loads(plant: PlantConfig) -> None:
     assert simulated_endpoint(plant) is endpoint
 
 
-@pytest.mark.req("OPS-002")
+@pytest.mark.req("OPS-002", "LGX-002")
 def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
     (area,) = plant.areas
     assert area.name == "Bottling"
@@ -53,6 +54,17 @@ def test_three_lines_of_four_machines(plant: PlantConfig) -> None:
             f"{n}.RejectCount",
             f"{n}.SpeedSP",
             f"{n}.Mode",
+            *(
+                name
+                for k in (1, 2, 3)
+                for name in (f"{n}.Conv{k}.Accumulation", f"{n}.Conv{k}.State")
+                if n == "Line1" or name.endswith("Accumulation")
+            ),
+        ]
+        # The line picture: machines in flow order, a conveyor with its accumulation between each pair.
+        assert line.flow == tuple(MACHINES)
+        assert [(c.from_machine, c.to_machine, c.accumulation_tag) for c in line.conveyors] == [
+            (a, b, f"{n}.Conv{k}.Accumulation") for k, (a, b) in enumerate(itertools.pairwise(MACHINES), 1)
         ]
         assert f"{n}.Speed" in line.trend_tags
         for machine in line.machines:
@@ -80,7 +92,7 @@ def test_tags_are_typed_and_addressed_consistently(plant: PlantConfig) -> None:
             assert tag.normal_range is not None
             lo, hi = tag.eng_range
             assert lo <= tag.normal_range[0] < tag.normal_range[1] <= hi, name
-    assert Counter(types.values()) == {"float": 43, "string": 18, "int": 6, "bool": 8}
+    assert Counter(types.values()) == {"float": 52, "string": 21, "int": 6, "bool": 8}
 
 
 @pytest.mark.req("OPS-002")
