@@ -105,6 +105,9 @@ class Station(SQLModel, table=True):
     enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     enrolled_by: str | None = Field(default=None, max_length=64, nullable=True)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # A view-only wall screen (docs/sign-in-and-stations.md, "Kiosk"): shows /kiosk without a sign-in, refuses
+    # every other page and every sign-in. A server default, so Database.start() adds it to an existing table.
+    kiosk: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class UserSession(SQLModel, table=True):

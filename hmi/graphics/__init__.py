@@ -1,0 +1,1 @@
+"""Pure geometry for the screens' graphics (no NiceGUI): indicators, sparklines, line pictures."""
