@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from hmi.graphics.analog import Scale
 
@@ -17,6 +17,7 @@ WIDTH = 240
 HEIGHT = 48
 PAD = 2.0
 Point = tuple[float, float]
+_QUOTE = {'"': "&quot;"}  # attribute values are double-quoted
 
 
 def sparkline_runs(
@@ -77,7 +78,7 @@ def sparkline_svg(
     them), each run as a dark polyline; a single point is a dot. `label` names it for screen readers (escaped)."""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="none"'
-        f' class="ovw-spark" role="img" aria-label={quoteattr(label)}>',
+        f' class="ovw-spark" role="img" aria-label="{escape(label, _QUOTE)}">',
         f"<title>{escape(label)}</title>",
     ]
     if scale is not None and band is not None:
