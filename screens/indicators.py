@@ -55,8 +55,12 @@ class SpeedBar:
                     ui.element("div").classes("hmi-bar-pointer").style("left:0%;display:none"), f"speed-pointer-{name}"
                 )
 
-    def show(self, state: TagState | None, badge: tuple[str, str]) -> None:
-        """Move the pointer and the number to `state` (hollow pointer, struck-through number when not good)."""
+    def show(self, state: TagState | None, badge: tuple[str, str], *, producing: bool = True) -> None:
+        """Move the pointer and the number to `state` (hollow pointer, struck-through number when not good).
+
+        LOW / HIGH only while the line is `producing`: a stopped line's speed of 0 is expected, and its state
+        already says so (ISA-18.2 cl. 11: suppression by design; the same rule keeps the demo's low-speed alarms
+        quiet outside Execute)."""
         self.value.set_text(format_value(state, self.tag.data_type))
         cls, text = badge
         self.badge.set_text(text)
@@ -67,7 +71,7 @@ class SpeedBar:
         value = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
         # Abnormal only for a good live value: a BAD or STALE number says nothing about the line.
         good = state is not None and state.good
-        off = deviation(value, self.tag.normal_range) if value is not None and good else None
+        off = deviation(value, self.tag.normal_range) if value is not None and good and producing else None
         self.word.set_visibility(off is not None)
         self.word.set_text(DEVIATION_WORD[off] if off else "")
         self.value.classes(remove="ovw-abnormal")

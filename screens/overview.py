@@ -19,6 +19,7 @@ from hmi.access.context import ActionContext
 from hmi.alarms.engine import Alarm
 from hmi.config import Line
 from hmi.graphics.analog import line_target, speed_scale
+from hmi.oee.states import StateCategory, category
 from hmi.oee.timeline import state_started
 from hmi.overview import SPARK_WINDOW, Figures, OverviewFigures
 from hmi.runtime import Runtime
@@ -100,9 +101,10 @@ class LineTile:
         line = self.line
         if line.state_tag and line.state_tag in states:
             self.state.show(states[line.state_tag])
-        if self.speed is not None and line.speed_tag in states:
-            state = states[line.speed_tag]
-            self.speed.show(state, badge(state, self.rt))
+        # The speed is judged against its normal range only while the line produces: a state change re-judges it.
+        if self.speed is not None and line.speed_tag and (line.speed_tag in states or line.state_tag in states):
+            state = self.rt.cache.get(line.speed_tag)
+            self.speed.show(state, badge(state, self.rt), producing=self._producing())
         for tag_name, label in self.counters.items():
             if tag_name in states:
                 state = states[tag_name]
@@ -110,6 +112,15 @@ class LineTile:
                 label.classes(remove="line-through italic")
                 if state is None or not state.good:
                     label.classes(add="line-through italic")
+
+    def _producing(self) -> bool:
+        """True while the line is in Execute (or has no state tag to say otherwise)."""
+        if not self.line.state_tag:
+            return True
+        state = self.rt.cache.get(self.line.state_tag)
+        if state is None or not state.good or not isinstance(state.value, str):
+            return False
+        return category(state.value) is StateCategory.RUNNING
 
     def tick(self, active: list[Alarm] | None = None) -> None:
         """The time in state and the alarm counts (of `active`, default the engine's list), as of now."""

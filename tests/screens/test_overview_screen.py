@@ -4,17 +4,46 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from nicegui import ui
+from asyncua import ua
+from nicegui import ElementFilter, ui
 
 from hmi.access.context import ActionContext
 from hmi.access.kiosk import KIOSK_USER, REFUSED
 from hmi.clock import ManualClock
+from hmi.config import parse_config
+from hmi.runtime import Runtime
+from hmi.store.database import Database
 from hmi.store.models import ShiftNote
 from screens.panel import PANEL_COOKIE
-from tests.screens.conftest import PASSWORD, Harness, element
+from tests.opcua_server import SmallServer, free_port
+from tests.plant_fixture import INITIAL, PLANT_YAML
+from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
+
+SPEED = '{name: L1.Speed, endpoint: test, node_id: "ns=2;s=L1.Speed", unit: bpm, eng_range: [0, 600]}'
+
+
+@pytest.fixture
+async def ranged(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The screen harness on the test plant whose line speed has a normal range of 280-320."""
+    server = SmallServer(free_port(), dict(INITIAL))
+    await server.start()
+    text = PLANT_YAML.format(url=server.url)
+    assert SPEED in text
+    plant = parse_config(text.replace(SPEED, SPEED[:-1] + ", normal_range: [280, 320]}"), "test-plant.yaml")
+    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+    try:
+        async with simulated_user(rt) as user:
+            assert await rt.wait_ready(), rt.start_error
+            for name, role, full in USERS:
+                await rt.users.create_user(name, PASSWORD, role, full_name=full)
+            yield Harness(rt, user, server)
+    finally:
+        await server.stop()
 
 
 async def admin(hmi: Harness) -> ActionContext:
@@ -65,6 +94,42 @@ async def test_a_tile_shows_state_time_in_state_and_the_speed_against_its_target
     # The shift's OEE from the OEE service, and the counters.
     assert text(hmi, "oee-L1").startswith("OEE ")
     assert text(hmi, "good_count-L1") == "1,000"
+
+
+def visible(hmi: Harness, marker: str) -> bool:
+    """True when the (one) element marked `marker` is shown; it may be on the page hidden."""
+    with hmi.user:
+        [found] = ElementFilter(marker=marker, local_scope=False)
+    return bool(found.visible)
+
+
+@pytest.mark.req("OVW-002")
+async def test_a_speed_outside_its_normal_range_is_marked_while_the_line_produces(ranged: Harness) -> None:
+    hmi = ranged
+    await hmi.login("olga")
+    await hmi.user.should_see("RUNNING (Execute)", retries=50)
+    await hmi.until(lambda: text(hmi, "speed-value-L1") == "300.0")
+    assert not visible(hmi, "speed-deviation-L1")
+    await hmi.server.write("L1.Speed", 450.0)
+    await hmi.user.should_see("▲ HIGH", retries=50)
+    assert "ovw-abnormal" in classes(hmi, "speed-value-L1")
+    # A stopped line's low speed is expected: its state says it, the speed is not marked.
+    await hmi.server.write("L1.Speed", 0.0)
+    await hmi.server.write("L1.State", "Stopped")
+    await hmi.user.should_see("IDLE (Stopped)", retries=50)
+    await hmi.until(lambda: text(hmi, "speed-value-L1") == "0.0")
+    await hmi.until(lambda: not visible(hmi, "speed-deviation-L1"), what="no LOW while stopped")
+    assert "ovw-abnormal" not in classes(hmi, "speed-value-L1")
+    await hmi.server.write("L1.State", "Execute")
+    await hmi.user.should_see("▼ LOW", retries=50)
+    # A value that is not good is not judged: its quality badge speaks instead.
+    await hmi.server.write("L1.Speed", 10.0, status=ua.StatusCodes.BadSensorFailure)
+    await hmi.user.should_see("BAD Bad_SensorFailure", retries=50)
+    assert not visible(hmi, "speed-deviation-L1")
+    # The pointer is hollow (a last value kept) or gone (none): never a solid pointer at a number not to trust.
+    with hmi.user:
+        [pointer] = ElementFilter(marker="speed-pointer-L1", local_scope=False)
+    assert "hollow" in pointer.classes or pointer._style.get("display") == "none"
 
 
 @pytest.mark.req("OVW-003")
