@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hmi.config import Line, LineOee, Tag
+from hmi.config import ConfigError, Line, LineOee, Tag, parse_config
 from hmi.graphics.analog import Scale, deviation, line_target, speed_scale
 from hmi.graphics.sparkline import HEIGHT, PAD, WIDTH, level_y, sparkline_runs, sparkline_svg
 from hmi.oee.states import StateCategory
 from hmi.oee.timeline import Segment, state_started
+from tests.plant_fixture import PLANT_YAML
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -102,3 +103,16 @@ def test_time_in_state_starts_at_the_recorded_change_else_at_the_live_source_tim
     # The line changed after the history was read: the live value's own time.
     assert state_started(seg, "Held", T0 + timedelta(minutes=51)) == T0 + timedelta(minutes=51)
     assert state_started([], "Execute", seen) == seen
+
+
+@pytest.mark.req("OVW-006")
+def test_the_kiosk_cycle_comes_from_the_plant_file_and_a_bad_one_is_located() -> None:
+    base = PLANT_YAML.format(url="opc.tcp://127.0.0.1:4840")
+    assert parse_config(base, "p.yaml").access.kiosk_cycle_s == 20
+    assert parse_config(base + "access:\n  kiosk_cycle_s: 45\n", "p.yaml").access.kiosk_cycle_s == 45
+    text = base + "access:\n  kiosk_cycle_s: 1\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "p.yaml")
+    [issue] = info.value.issues
+    assert (issue.path, issue.line) == ("access.kiosk_cycle_s", text.splitlines().index("  kiosk_cycle_s: 1") + 1)
+    assert "greater than or equal to 5" in issue.message
