@@ -164,10 +164,14 @@ class UsersAdmin:
                 f"station-toggle-{name}",
             )
             # A wall screen: view only, no sign-in (docs/sign-in-and-stations.md, "Kiosk").
+            kiosk = not station.kiosk
+
+            async def toggle_kiosk(actor: ActionContext) -> None:
+                await self.set_kiosk(actor, name, kiosk)
+
             testid(
                 ui.button(
-                    "Normal station" if station.kiosk else "Make kiosk",
-                    on_click=command(rt, lambda a, k=not station.kiosk: self.set_kiosk(a, name, k)),
+                    "Normal station" if station.kiosk else "Make kiosk", on_click=command(rt, toggle_kiosk)
                 ).props("outline no-caps"),
                 f"station-kiosk-toggle-{name}",
             )
