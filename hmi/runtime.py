@@ -33,6 +33,7 @@ from hmi.historian.views import TrendViews
 from hmi.oee.service import OeeService
 from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
 from hmi.plant_watch import PlantWatcher
+from hmi.overview import OverviewFigures
 from hmi.records.audit import AuditLog, record_guard_report
 from hmi.records.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
 from hmi.records.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
@@ -105,6 +106,7 @@ class Runtime:
     recorder: Historian = field(init=False)  # writes tag values to the database historian
     history: HistoryQuery = field(init=False)  # reads the database historian
     oee: OeeService = field(init=False)
+    overview: OverviewFigures = field(init=False)  # the overview's OEE and sparklines, read for all pages at once
     trend_views: TrendViews = field(init=False)
     recipes: RecipeService = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
@@ -177,6 +179,7 @@ class Runtime:
             self.plant, self.cache, self.db, self.spool_dir(), self.clock, quarantine=self.quarantine
         )
         self.history = HistoryQuery(self.db, self.plant)
+        self.overview = OverviewFigures(self.plant, self.oee, self.history, self.clock)
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
         self.conditions = {}

@@ -21,6 +21,7 @@ from screens.handover import handover_page
 from screens.i18n import _
 from screens.idle import lock_screen
 from screens.journal import journal_page
+from screens.kiosk import kiosk_page, kiosk_station, refuse_page
 from screens.kpi import kpi_page
 from screens.line import line_page
 from screens.login import login_page, logout
@@ -82,6 +83,8 @@ async def show(rt: Runtime, build: Callable[[ActionContext], object]) -> None:
     A screen only some roles may see checks that first (screens.restricted)."""
     if not await ready(rt):
         return
+    if await refused_at_kiosk(rt):
+        return
     check = await session.resolve_page(rt)
     if check.ctx is None:
         ui.navigate.to(session.login_target())
@@ -96,12 +99,22 @@ async def show(rt: Runtime, build: Callable[[ActionContext], object]) -> None:
         await built
 
 
+async def refused_at_kiosk(rt: Runtime) -> bool:
+    """True (and the refusal shown and audited) when this browser is a kiosk station: a wall screen opens only
+    /kiosk, never a page where people sign in or act (screens.kiosk)."""
+    station = await kiosk_station(rt)
+    if station is None:
+        return False
+    await refuse_page(rt, station.name, session.here())
+    return True
+
+
 def _pages(rt: Runtime) -> None:
     """The addresses of the screens."""
 
     @ui.page("/login")
     async def _login(next: str | None = None) -> None:
-        if await ready(rt):
+        if await ready(rt) and not await refused_at_kiosk(rt):
             # Before anyone signs in, the panel shows its station's theme (a dark control room stays dark).
             await appearance.apply(rt, None)
             await login_page(rt, next)
@@ -114,6 +127,14 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/")
     async def _overview() -> None:
         await show(rt, lambda ctx: overview_page(rt, ctx))
+
+    @ui.page("/kiosk")
+    async def _kiosk() -> None:
+        # No sign-in: a kiosk station is proven by its panel secret (screens.kiosk).
+        if await ready(rt):
+            # A wall screen in a dark control room takes its station's theme and language like any panel.
+            await appearance.apply(rt, None)
+            await kiosk_page(rt)
 
     @ui.page("/line/{name}")
     async def _line(name: str, faceplate: str | None = None) -> None:

@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from nicegui import ui
 
+from hmi.access.kiosk import record_refusal
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
@@ -60,6 +61,11 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             return
         try:
             station = await session.station_for(rt)
+            if await rt.stations.is_kiosk(station):
+                # The page was open before the station became a kiosk: nobody signs in at a wall screen.
+                await record_refusal(rt.audit, station, "sign-in", "user")
+                error.set_text("Nobody signs in here: this station is a view-only wall screen (kiosk).")
+                return
             result = await rt.users.sign_in(
                 username.value.strip(), password.value, station=station, address=panel.client_address()
             )

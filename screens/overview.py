@@ -1,96 +1,197 @@
-"""Level 1: every line with its state, speed, counts and active alarms by priority; one touch to the line."""
+"""Level 1 (ISA-101 display hierarchy): one compact tile per line, up to 12 on a 1920 x 1080 screen.
+
+Each tile: the line's PackML state in words and shape with the time in that state, the speed as a moving pointer
+against the target, good and reject counters, the running shift's OEE, a sparkline of the last hour's speed and
+the active alarms per priority (grey when none). One touch opens the line. The same tiles, without the touch,
+are the kiosk's overview (screens.kiosk).
+
+Live values come through a LiveFeed; the slow figures (OEE, the recorded start of the state, the sparkline) from
+hmi.overview, read at most every 30 s for all pages together.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from nicegui import ui
 
 from hmi.access.context import ActionContext
+from hmi.alarms.engine import Alarm
+from hmi.config import Line
+from hmi.graphics.analog import line_target, speed_scale
+from hmi.oee.states import StateCategory, category
+from hmi.oee.timeline import state_started
+from hmi.overview import SPARK_WINDOW, Figures, OverviewFigures
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value
 from screens.frame import frame
+from screens.indicators import AlarmCounts, Sparkline, SpeedBar
+from screens.line_status import minutes, pct
+from screens.oee import shift_oee
 from screens.testid import testid
-from screens.widgets import LiveFeed, StateView, alarm_counts, badge, indicator_classes
+from screens.widgets import LiveFeed, StateView, badge
+
+TICK_S = 1.0
 
 
-class LineCard:
-    """One line on the overview."""
+def figures_of(rt: Runtime) -> OverviewFigures:
+    """The runtime's shared overview figures (one cache for every page and wall screen)."""
+    return rt.overview
 
-    def __init__(self, rt: Runtime, area: str, name: str) -> None:
-        found = rt.plant.line(name)
-        assert found is not None
-        _, line = found
+
+def in_state_text(started: datetime, now: datetime, clipped: bool) -> str:
+    """'for 17 min', or '≥ 2 h 05 min' when the state began before the shift the history was read for."""
+    seconds = max((now - started).total_seconds(), 0.0)  # a source clock ahead of ours must not read negative
+    return f"{'≥ ' if clipped else 'for '}{minutes(seconds)}"
+
+
+class LineTile:
+    """One line on the overview; `link`: the tile opens the line screen (not on a kiosk)."""
+
+    def __init__(self, rt: Runtime, area: str, line: Line, *, link: bool = True, large: bool = False) -> None:
+        self.rt = rt
         self.line = line
-        self.values: dict[str, tuple[ui.label, ui.label]] = {}
-        with testid(ui.card().classes("hmi-panel hmi-card-link w-[22rem] gap-2"), f"line-card-{name}").on(
-            "click", lambda: ui.navigate.to(f"/line/{name}")
-        ):
-            with ui.row().classes("w-full items-center"):
-                ui.label(name).classes("hmi-title")
-                ui.label(area).classes("hmi-muted")
+        name = line.name
+        self.counters: dict[str, ui.label] = {}
+        self.speed: SpeedBar | None = None
+        self.spark: Sparkline | None = None
+        self.figures: Figures | None = None
+        tile = testid(
+            ui.column().classes("hmi-panel ovw-tile gap-1" + (" ovw-tile-large" if large else "")), f"line-card-{name}"
+        )
+        if link:
+            tile.classes("hmi-card-link").props(f'role="link" aria-label="open line {name}"')
+            tile.on("click", lambda: ui.navigate.to(f"/line/{name}"))
+        with tile:
+            with ui.row().classes("w-full items-center gap-2 no-wrap"):
+                ui.label(name).classes("hmi-title ovw-name")
+                ui.label(area).classes("hmi-muted hmi-wrap")
                 ui.space()
                 self.state = StateView()
-            for key, label in (("speed_tag", "Speed"), ("good_count_tag", "Good"), ("reject_count_tag", "Reject")):
-                tag_name = getattr(line, key)
-                if not tag_name:
-                    continue
-                unit = rt.plant.tags[tag_name].tag.unit
-                with ui.row().classes("w-full items-baseline gap-2 no-wrap").props(f'data-tag="{tag_name}"'):
-                    ui.label(label).classes("hmi-muted w-16")
-                    value = ui.label("—").classes("hmi-value-sm")
-                    ui.label(unit).classes("hmi-unit")
-                    b = ui.label("").classes("q-badge good")
-                self.values[tag_name] = (value, b)
-            with testid(ui.row().classes("items-center gap-3"), "alarm-counts"):
-                ui.label("Alarms").classes("hmi-muted")
-                self.counts = {}
-                for p in range(1, 5):
-                    with ui.row().classes("items-center gap-1"):
-                        ui.label(str(p)).classes(indicator_classes(p))
-                        self.counts[p] = testid(ui.label("0").classes("font-bold"), f"count-p{p}")
+                testid(self.state.label, f"state-{name}")
+            self.since = testid(ui.label("").classes("hmi-range ovw-since"), f"since-{name}")
+            speed_tag = self.rt.plant.tags[line.speed_tag].tag if line.speed_tag else None
+            if speed_tag is not None:
+                target = line_target(line, speed_tag)
+                scale = speed_scale(speed_tag, target)
+                self.speed = SpeedBar(speed_tag, scale, target, name)
+            with ui.row().classes("w-full items-baseline gap-2 no-wrap"):
+                self.oee = testid(ui.label("OEE —").classes("hmi-value-sm"), f"oee-{name}")
+                ui.space()
+                for key, word in (("good_count_tag", "Good"), ("reject_count_tag", "Reject")):
+                    tag_name = getattr(line, key)
+                    if tag_name:
+                        ui.label(word).classes("hmi-muted ovw-key")
+                        self.counters[tag_name] = testid(ui.label("—").classes("font-semibold"), f"{key[:-4]}-{name}")
+            if speed_tag is not None:
+                target = line_target(line, speed_tag)
+                self.spark = Sparkline(
+                    f"Speed of {name}, last hour", speed_scale(speed_tag, target), target, speed_tag.normal_range, name
+                )
+            self.alarms = AlarmCounts()
 
-    def show(self, rt: Runtime, states: dict[str, TagState | None]) -> None:
+    @property
+    def names(self) -> set[str]:
+        """The tags this tile shows live."""
+        return {n for n in (self.line.state_tag, self.line.speed_tag, *self.counters) if n}
+
+    def show(self, states: dict[str, TagState | None]) -> None:
         """Render changed tag states."""
-        if self.line.state_tag in states:
-            self.state.show(states[self.line.state_tag])
-        for name, (value, b) in self.values.items():
-            if name in states:
-                state = states[name]
-                value.set_text(format_value(state))
-                cls, text = badge(state, rt)
-                b.set_text(text)
-                b.classes(replace=f"q-badge {cls}")
-                value.classes(remove="line-through italic")
-                if cls != "good":
-                    value.classes(add="line-through italic")
+        line = self.line
+        if line.state_tag and line.state_tag in states:
+            self.state.show(states[line.state_tag])
+        # The speed is judged against its normal range only while the line produces: a state change re-judges it.
+        if self.speed is not None and line.speed_tag and (line.speed_tag in states or line.state_tag in states):
+            state = self.rt.cache.get(line.speed_tag)
+            self.speed.show(state, badge(state, self.rt), producing=self._producing())
+        for tag_name, label in self.counters.items():
+            if tag_name in states:
+                state = states[tag_name]
+                label.set_text(format_value(state, self.rt.plant.tags[tag_name].tag.data_type))
+                label.classes(remove="line-through italic")
+                if state is None or not state.good:
+                    label.classes(add="line-through italic")
 
-    def show_alarms(self, rt: Runtime) -> None:
-        """Render the count of listed alarms per priority."""
-        counts = alarm_counts(a for a in rt.alarms.active() if a.line == self.line.name)
-        for p, label in self.counts.items():
-            label.set_text(str(counts[p]))
+    def _producing(self) -> bool:
+        """True while the line is in Execute (or has no state tag to say otherwise)."""
+        if not self.line.state_tag:
+            return True
+        state = self.rt.cache.get(self.line.state_tag)
+        if state is None or not state.good or not isinstance(state.value, str):
+            return False
+        return category(state.value) is StateCategory.RUNNING
+
+    def tick(self, active: list[Alarm] | None = None) -> None:
+        """The time in state and the alarm counts (of `active`, default the engine's list), as of now."""
+        listed = self.rt.alarms.active() if active is None else active
+        self.alarms.show(a for a in listed if a.line == self.line.name)
+        self.since.set_text(self._since())
+
+    def _since(self) -> str:
+        if not self.line.state_tag:
+            return ""
+        state = self.rt.cache.get(self.line.state_tag)
+        if state is None or not state.good or not isinstance(state.value, str):
+            return ""
+        report = self.figures.reports.get(self.line.name) if self.figures else None
+        segments = report.segments if report is not None else []
+        started = state_started(segments, state.value, state.time)
+        clipped = report is not None and started <= report.start
+        return in_state_text(started, self.rt.clock(), clipped)
+
+    def show_figures(self, figures: Figures) -> None:
+        """The slow figures: the shift's OEE and the last hour's speed."""
+        self.figures = figures
+        report = figures.reports.get(self.line.name)
+        if self.line.oee is None:
+            self.oee.set_text("OEE —")
+            self.oee.props('title="no oee section for this line in the plant file"')
+        elif report is not None:
+            share = report.recorded_share
+            partial = f" ({pct(share)} recorded)" if share is not None and share < 0.9995 else ""
+            self.oee.set_text(f"OEE {pct(shift_oee(report))}{partial}")
+        if self.spark is not None:
+            self.spark.show(figures.speeds.get(self.line.name), figures.at - SPARK_WINDOW, figures.at)
+        self.tick()
+
+
+class Tiles:
+    """Every line's tile in a grid (4 x 3 on 1920 x 1080, 2 columns at 800 px, 1 on a phone), fed live."""
+
+    def __init__(self, rt: Runtime, *, link: bool = True) -> None:
+        self.rt = rt
+        self.status = testid(ui.label("").classes("hmi-range").props('role="status"'), "overview-status")
+        self.status.set_visibility(False)
+        with testid(ui.element("div").classes("ovw-grid w-full"), "overview-grid"):
+            self.tiles = [LineTile(rt, area.name, line, link=link) for area, line in rt.plant.lines()]
+        self.feed = LiveFeed(rt, {n for t in self.tiles for n in t.names}, self.render)
+        self.tick()
+        ui.timer(TICK_S, self.tick)
+        ui.timer(0.0, self.load, once=True)
+        ui.timer(5.0, self.load)  # served from the shared cache; read again only when it is 30 s old
+
+    def render(self, states: dict[str, TagState | None]) -> None:
+        for tile in self.tiles:
+            tile.show(states)
+
+    def tick(self) -> None:
+        active = self.rt.alarms.active()
+        for tile in self.tiles:
+            tile.tick(active)
+        self.feed.refresh_all()  # STALE ages move on even without new data
+
+    async def load(self) -> None:
+        figures = await figures_of(self.rt).get()
+        if self.status.is_deleted:
+            return
+        self.status.set_visibility(bool(figures.error))
+        self.status.set_text(f"OEE and sparklines may be old: {figures.error}" if figures.error else "")
+        for tile in self.tiles:
+            tile.show_figures(figures)
 
 
 def overview_page(rt: Runtime, ctx: ActionContext) -> None:
     """The plant overview."""
     with frame(rt, ctx, "Overview"):
-        ui.label("Plant overview").classes("hmi-title")
-        cards: list[LineCard] = []
-        with ui.row().classes("gap-4 items-stretch"):
-            for area, line in rt.plant.lines():
-                cards.append(LineCard(rt, area.name, line.name))
-        names = {n for c in cards for n in (c.line.state_tag, *c.values) if n}
-
-        def render(states: dict[str, TagState | None]) -> None:
-            for card in cards:
-                card.show(rt, states)
-
-        feed = LiveFeed(rt, names, render)
-
-        def tick() -> None:
-            for card in cards:
-                card.show_alarms(rt)
-            feed.refresh_all()  # STALE ages move on even without new data
-
-        tick()
-        ui.timer(1.0, tick)
+        Tiles(rt)

@@ -21,6 +21,7 @@ from nicegui.events import UiEventArguments
 
 from hmi.access.context import ActionContext
 from hmi.access.idle import IdlePolicy, IdleState
+from hmi.access.kiosk import record_refusal
 from hmi.access.sessions import SessionCheck, SessionEnd
 from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
@@ -175,6 +176,10 @@ async def act(rt: Runtime) -> ActionContext | None:
     locked_by_idle = idle_locked(rt)
     try:
         check = await rt.sessions.check(sid)
+        # A session started at a station that is now a view-only kiosk acts no more (docs/sign-in-and-stations.md).
+        at_kiosk = check.ctx is not None and await rt.stations.is_kiosk(check.ctx.station)
+        if at_kiosk and check.ctx is not None:
+            await record_refusal(rt.audit, check.ctx.station, "command", "command", ctx=check.ctx.for_action())
     except DatabaseUnavailable as exc:
         ui.notify(
             _("Not done: your sign-in cannot be checked: {exc}").format(exc=exc), type="negative", multi_line=True
@@ -183,6 +188,9 @@ async def act(rt: Runtime) -> ActionContext | None:
     if check.ctx is None:
         forget()
         _refuse(check.refusal)
+        return None
+    if at_kiosk:
+        _refuse("Not done: this station is a view-only wall screen (kiosk). Nothing was recorded; the attempt was.")
         return None
     if check.locked or locked_by_idle:
         ui.notify(SessionCheck(check.ctx, locked=True).refusal, type="warning")

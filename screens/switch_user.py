@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from hmi.access.kiosk import record_refusal
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
@@ -48,6 +49,11 @@ class SwitchUserDialog:
         try:
             current = (await self.rt.sessions.check(session.session_id())).ctx
             station = current.station if current is not None and current.station else await session.station_for(self.rt)
+            if await self.rt.stations.is_kiosk(station):
+                # The page was open before the station became a kiosk: nobody signs in at a wall screen.
+                await record_refusal(self.rt.audit, station, "sign-in", "user")
+                self.error.set_text("Nobody signs in here: this station is a view-only wall screen (kiosk).")
+                return
             result = await self.rt.users.switch_user(current, name, password, station, address=panel.client_address())
             if result.ctx is not None:
                 # The previous person's sessions ended with the switch; a new session id for the new person.

@@ -152,6 +152,7 @@ class UsersAdmin:
             seen = local_time(station.last_seen_at, self.zone, date=True) if station.last_seen_at else "never"
             ui.label(f"last seen {seen}").classes("w-48")
             testid(ui.label("disabled" if station.disabled else "active"), f"station-status-{name}")
+            testid(ui.label("kiosk (view only)" if station.kiosk else ""), f"station-kiosk-{name}")
             if station.secret_hash is not None:
                 revoke = command(rt, lambda a: self.revoke_station(a, name))
                 testid(ui.button("Revoke", on_click=revoke).props("outline no-caps"), f"station-revoke-{name}")
@@ -161,6 +162,18 @@ class UsersAdmin:
                     on_click=command(rt, lambda a, d=not station.disabled: self.set_station(a, name, d)),
                 ).props("outline no-caps"),
                 f"station-toggle-{name}",
+            )
+            # A wall screen: view only, no sign-in (docs/sign-in-and-stations.md, "Kiosk").
+            kiosk = not station.kiosk
+
+            async def toggle_kiosk(actor: ActionContext) -> None:
+                await self.set_kiosk(actor, name, kiosk)
+
+            testid(
+                ui.button(
+                    "Normal station" if station.kiosk else "Make kiosk", on_click=command(rt, toggle_kiosk)
+                ).props("outline no-caps"),
+                f"station-kiosk-toggle-{name}",
             )
 
     def _add_user_form(self) -> None:
@@ -313,4 +326,13 @@ class UsersAdmin:
         await self._change(
             self.rt.stations.set_disabled(actor, name, disabled),
             f"Station {name} {'disabled' if disabled else 'enabled'}.",
+        )
+
+    async def set_kiosk(self, actor: ActionContext, name: str, kiosk: bool) -> None:
+        """Make a station a view-only wall screen (kiosk), or a normal station again."""
+        await self._change(
+            self.rt.stations.set_kiosk(actor, name, kiosk),
+            f"Station {name} is now a kiosk: it shows /kiosk without a sign-in and refuses everything else."
+            if kiosk
+            else f"Station {name} is a normal station again: people sign in there.",
         )

@@ -240,6 +240,41 @@ class StationService:
                 station.disabled = disabled
         return station
 
+    async def set_kiosk(
+        self, actor: ActionContext, name: str, kiosk: bool = True, *, reason: str | None = None
+    ) -> Station:
+        """Make a station a view-only kiosk (wall screen), or a normal station again; needs MANAGE_STATIONS.
+
+        Audited as `station.kiosk` with the old and new setting. A kiosk shows /kiosk without a sign-in and refuses
+        every other page, sign-in and command (screens.kiosk); sessions started there earlier act no more.
+        """
+        clean = name.strip().lower()
+        await self._audit.require(
+            actor, Permission.MANAGE_STATIONS, action="station.kiosk", object_type="station", object_id=clean
+        )
+        async with self._audit.transaction() as session:
+            station = await _station_in(session, clean)
+            if station.kiosk != kiosk:
+                await self._audit.record(
+                    actor,
+                    "station.kiosk",
+                    "station",
+                    clean,
+                    old_value={"kiosk": station.kiosk},
+                    new_value={"kiosk": kiosk},
+                    reason=reason,
+                    session=session,
+                )
+                station.kiosk = kiosk
+        return station
+
+    async def is_kiosk(self, name: str) -> bool:
+        """True when `name` is a registered, enabled kiosk station (a browser's `web:` address never is)."""
+        if not name.strip():
+            return False
+        station = await self.active(name)
+        return station is not None and station.kiosk
+
     async def list(self, *, include_disabled: bool = True) -> list[Station]:
         """Stations by name."""
         statement = select(Station).order_by(col(Station.name))

@@ -98,3 +98,15 @@ def _merge_pieces(
         else:
             out.append(Segment(p_start.astimezone(UTC), p_end.astimezone(UTC), state, cat))
     return out
+
+
+def state_started(segments: Sequence[Segment], state: str, seen_at: datetime) -> datetime:
+    """When the line entered its current `state`: the start of the last recorded segment when that segment is this
+    state and began no later than `seen_at` (the live value's source time), else `seen_at` itself (the change came
+    after the history was read, or the history has a hole up to now). A segment clipped at its window's start
+    began at that start or before."""
+    if segments:
+        last = segments[-1]
+        if last.state == canonical(state) and last.start <= seen_at:
+            return last.start
+    return seen_at

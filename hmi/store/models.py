@@ -111,6 +111,9 @@ class Station(SQLModel, table=True):
     # What this panel shows before anyone chooses otherwise: a control room at night, a line in Germany.
     theme: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
     language: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
+    # A view-only wall screen (docs/sign-in-and-stations.md, "Kiosk"): shows /kiosk without a sign-in, refuses
+    # every other page and every sign-in. A server default, so Database.start() adds it to an existing table.
+    kiosk: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class UserSession(SQLModel, table=True):

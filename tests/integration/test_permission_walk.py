@@ -71,6 +71,7 @@ station.register        . . . . x
 station.disable         . . . . x
 station.enrol           . . . . x
 station.revoke          . . . . x
+station.kiosk           . . . . x
 recipe.create           . . x . .
 recipe.approve          . . x x .
 recipe.download         . x x . .
@@ -221,6 +222,10 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         name = (await p.stations.enrol(admin, p.unique("panel-")))[0].name
         return await p.stations.revoke(ctx, name)
 
+    async def station_kiosk(ctx: ActionContext) -> object:
+        name = (await p.stations.register(admin, p.unique("wall-"))).name
+        return await p.stations.set_kiosk(ctx, name, True)
+
     async def station_disable(ctx: ActionContext) -> object:
         name = (await p.stations.register(admin, p.unique("panel-"))).name
         return await p.stations.set_disabled(ctx, name, True)
@@ -252,6 +257,7 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         "station.disable": station_disable,
         "station.enrol": station_enrol,
         "station.revoke": station_revoke,
+        "station.kiosk": station_kiosk,
         "recipe.create": check(Permission.MANAGE_RECIPES, "recipe.create"),
         "recipe.approve": check(Permission.APPROVE_RECIPE, "recipe.approve"),
         "recipe.download": check(Permission.DOWNLOAD_RECIPE, "recipe.download"),
