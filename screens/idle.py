@@ -141,7 +141,8 @@ class IdleGuard:
 
     async def check(self) -> None:
         """Lock, sign out or leave when due (runs every few seconds on the server, decided by the server clock)."""
-        if self._done:
+        if self._done or session.is_switching(self.client):
+            # During a user switch the session changes under this page; the switch dialog reloads it itself.
             return
         if session.session_id() != self.session_id:
             # Signed out or another person signed in on this browser (another tab): this page is not theirs.

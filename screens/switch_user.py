@@ -46,26 +46,30 @@ class SwitchUserDialog:
             self.error.set_text(_("Enter the user name and password."))
             return
         session.switching(True)
+        switched = False
         try:
             current = (await self.rt.sessions.check(session.session_id())).ctx
             station = current.station if current is not None and current.station else await session.station_for(self.rt)
             if await self.rt.stations.is_kiosk(station):
                 # The page was open before the station became a kiosk: nobody signs in at a wall screen.
                 await record_refusal(self.rt.audit, station, "sign-in", "user")
-                self.error.set_text("Nobody signs in here: this station is a view-only wall screen (kiosk).")
+                self.error.set_text(_("Nobody signs in here: this station is a view-only wall screen (kiosk)."))
                 return
             result = await self.rt.users.switch_user(current, name, password, station, address=panel.client_address())
-            if result.ctx is not None:
-                # The previous person's sessions ended with the switch; a new session id for the new person.
-                await session.sign_in(self.rt, result.ctx)
+            if result.ctx is None:
+                self.error.set_text(refusal_text(result))
+                return
+            # The previous person's sessions ended with the switch; a new session id for the new person.
+            await session.sign_in(self.rt, result.ctx)
+            switched = True
         except DatabaseUnavailable as exc:
             self.error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
             return
         finally:
-            session.switching(False)
-        if result.ctx is None:
-            self.error.set_text(refusal_text(result))
-            return
+            # After a switch the page stays marked until it has left: its guards must not send it to the sign-in
+            # page while the session changes under it.
+            if not switched:
+                session.switching(False)
         self.dialog.close()
         # The page's content was built for the previous person (their permissions); build it again.
         ui.navigate.to(self.here)
