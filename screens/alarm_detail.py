@@ -17,19 +17,19 @@ from hmi.store.database import DatabaseUnavailable
 from screens.alarms import AlarmCommands
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import N_, _, localised_columns
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, ValueView, alarm_indicator, badge, column
 
 HISTORY_COLUMNS = [
-    column("time", "Server time"),
-    column("source", "Source time"),
-    column("kind", "Event"),
-    column("state", "State after"),
-    column("value", "Value", align="right"),
-    column("user", "By"),
-    column("comment", "Comment / reason"),
+    column("time", N_("Server time")),
+    column("source", N_("Source time")),
+    column("kind", N_("Event")),
+    column("state", N_("State after")),
+    column("value", N_("Value"), align="right"),
+    column("user", N_("By")),
+    column("comment", N_("Comment / reason")),
 ]
 
 
@@ -160,7 +160,7 @@ class AlarmDetail:
                 )
         ui.label(_("History of this alarm")).classes("font-bold")
         self.history = testid(
-            ui.table(columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=20)
+            ui.table(columns=localised_columns(HISTORY_COLUMNS), rows=[], row_key="id", pagination=20)
             .classes("w-full")
             .props("flat bordered"),
             "alarm-history",

@@ -10,12 +10,16 @@ from hmi.access.roles import Permission
 from hmi.runtime import Runtime
 from screens import session
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import N_, _, options
 from screens.outcome import attempt
 from screens.testid import testid
 
-THEME_CHOICES = {INHERIT: "Station's or plant's choice", "day": "Day (grey)", "night": "Night (dark control room)"}
-LANGUAGE_CHOICES = {INHERIT: "Station's or plant's choice", "en": "English", "de": "Deutsch"}
+THEME_CHOICES = {
+    INHERIT: N_("Station's or plant's choice"),
+    "day": N_("Day (grey)"),
+    "night": N_("Night (dark control room)"),
+}
+LANGUAGE_CHOICES = {INHERIT: N_("Station's or plant's choice"), "en": N_("English"), "de": N_("Deutsch")}
 
 
 async def apply(rt: Runtime, ctx: ActionContext | None) -> Appearance:
@@ -40,8 +44,8 @@ async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
             ui.label(
                 _("Used on every panel you sign in at; the colours of alarms are the same in both themes.")
             ).classes("hmi-muted hmi-wrap")
-            my_theme = testid(ui.radio(THEME_CHOICES, value=mine[0]).props("size=lg"), "my-theme")
-            my_language = testid(ui.radio(LANGUAGE_CHOICES, value=mine[1]).props("size=lg"), "my-language")
+            my_theme = testid(ui.radio(options(THEME_CHOICES), value=mine[0]).props("size=lg"), "my-theme")
+            my_language = testid(ui.radio(options(LANGUAGE_CHOICES), value=mine[1]).props("size=lg"), "my-language")
             mine_outcome = testid(ui.label("").classes("hmi-outcome hmi-wrap").props('role="status"'), "my-outcome")
             mine_outcome.set_visibility(False)
 
@@ -71,8 +75,10 @@ async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
             ui.label(
                 _("What this panel shows for people who have not chosen (e.g. night for a control room).")
             ).classes("hmi-muted hmi-wrap")
-            station_theme = testid(ui.radio(THEME_CHOICES, value=theirs[0]).props("size=lg"), "station-theme")
-            station_language = testid(ui.radio(LANGUAGE_CHOICES, value=theirs[1]).props("size=lg"), "station-language")
+            station_theme = testid(ui.radio(options(THEME_CHOICES), value=theirs[0]).props("size=lg"), "station-theme")
+            station_language = testid(
+                ui.radio(options(LANGUAGE_CHOICES), value=theirs[1]).props("size=lg"), "station-language"
+            )
             station_outcome = testid(
                 ui.label("").classes("hmi-outcome hmi-wrap").props('role="status"'), "station-outcome"
             )

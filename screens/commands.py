@@ -29,7 +29,7 @@ def free_args(ref: CommandRef) -> list[MethodArg]:
 
 def why_blocked(rt: Runtime, ctx: ActionContext, ref: CommandRef) -> list[str]:
     """Why the service would refuse `ref` now, in words (role, mode, interlock)."""
-    return [why for _, why in rt.control.command_blocked(ctx, ref.id)]
+    return [why for _skip, why in rt.control.command_blocked(ctx, ref.id)]
 
 
 class CommandPanel:

@@ -22,6 +22,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.faceplate import open_tag
 from screens.frame import frame
+from screens.i18n import _
 from screens.testid import testid
 from screens.widgets import LiveFeed
 
@@ -42,12 +43,14 @@ def displays_page(rt: Runtime, ctx: ActionContext) -> None:
     """Every display of the plant, one touch to each."""
     with frame(rt, ctx, "Displays"):
         if not ctx.can(Permission.VIEW):
-            ui.label("Your role may not view displays.").props('role="alert"')
+            ui.label(_("Your role may not view displays.")).props('role="alert"')
             return
         if not rt.plant.displays:
             ui.label(
-                "This plant has no custom displays. Engineers add them under displays: in the plant file "
-                "(see docs/displays.md)."
+                _(
+                    "This plant has no custom displays. Engineers add them under displays: in the plant file "
+                    "(see docs/displays.md)."
+                )
             ).classes("hmi-muted")
             return
         with ui.column().classes("gap-2 w-full"):
@@ -62,7 +65,7 @@ def displays_page(rt: Runtime, ctx: ActionContext) -> None:
                 ):
                     ui.label(display.title).classes("text-lg font-bold hmi-wrap")
                     if display.line:
-                        ui.label(f"Line {display.line}").classes("hmi-muted")
+                        ui.label(_("Line {line}").format(line=display.line)).classes("hmi-muted")
 
 
 async def display_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
@@ -77,20 +80,20 @@ async def display_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             problem = f"The drawing of display {name!r} cannot be shown ({exc}); engineers: run hmi check."
     with frame(rt, ctx, f"Display {display.title}" if display else "Display"):
         if not ctx.can(Permission.VIEW):
-            ui.label("Your role may not view displays.").props('role="alert"')
+            ui.label(_("Your role may not view displays.")).props('role="alert"')
             return
         if display is None or svg is None:
             ui.label(problem or f"There is no display called {name!r}.").classes("hmi-title hmi-wrap")
-            ui.button("All displays", on_click=lambda: ui.navigate.to("/displays")).props("outline no-caps")
+            ui.button(_("All displays"), on_click=lambda: ui.navigate.to("/displays")).props("outline no-caps")
             return
         with ui.row().classes("items-center gap-3"):
-            ui.button("All displays", on_click=lambda: ui.navigate.to("/displays")).props("outline no-caps")
+            ui.button(_("All displays"), on_click=lambda: ui.navigate.to("/displays")).props("outline no-caps")
             if display.line:
                 line = display.line
                 testid(
-                    ui.button(f"Line {line}", on_click=lambda: ui.navigate.to(f"/line/{line}")).props(
-                        "outline no-caps"
-                    ),
+                    ui.button(
+                        _("Line {line}").format(line=line), on_click=lambda: ui.navigate.to(f"/line/{line}")
+                    ).props("outline no-caps"),
                     "display-line",
                 )
             testid(ui.label(display.title).classes("hmi-title hmi-wrap"), "display-title")

@@ -32,6 +32,7 @@ from screens.breadcrumbs import breadcrumbs
 from screens.fmt import format_value, local_time
 from screens.frame import frame
 from screens.history_figure import build_figure
+from screens.i18n import _
 from screens.testid import testid
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
@@ -103,7 +104,7 @@ class AnalogIndicator:
         value = state.value if state is not None else None
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.pointer.style(replace="left:0%;display:none")
-            self.where.set_text("no value")
+            self.where.set_text(_("no value"))
             return
         self.pointer.style(replace=f"left:{self._pct(float(value)):.2f}%")
         self.pointer.classes(remove="hollow over under")
@@ -148,7 +149,7 @@ class AlarmList:
         self.box.clear()
         with self.box:
             if not active:
-                ui.label("No active alarms.").classes("hmi-muted")
+                ui.label(_("No active alarms.")).classes("hmi-muted")
             for a in active[:ALARM_ROWS]:
                 with (
                     ui.row()
@@ -159,7 +160,9 @@ class AlarmList:
                     ui.label(a.message).classes("hmi-wrap")
                     ui.label(a.state.value).classes("hmi-muted text-sm")
             if len(active) > ALARM_ROWS:
-                ui.label(f"and {len(active) - ALARM_ROWS} more on the alarm list").classes("hmi-muted")
+                ui.label(_("and {value} more on the alarm list").format(value=len(active) - ALARM_ROWS)).classes(
+                    "hmi-muted"
+                )
 
 
 def _field(text: str | None, key: str) -> Any:
@@ -209,7 +212,7 @@ class RecentChanges:
         self.box.clear()
         with self.box:
             if not rows:
-                ui.label("No changes recorded.").classes("hmi-muted")
+                ui.label(_("No changes recorded.")).classes("hmi-muted")
             for entry in rows[:AUDIT_ROWS]:
                 text = audit_line(entry, self.rt, name=len(self.objects) > 1)
                 testid(ui.label(text).classes("text-sm hmi-wrap"), "fp-change")
@@ -229,7 +232,7 @@ class MiniTrend:
         self.rt = rt
         self.name = name
         with testid(ui.column().classes("w-full gap-0"), "fp-trend") as self.box:
-            ui.label("Last hour").classes("hmi-muted text-sm")
+            ui.label(_("Last hour")).classes("hmi-muted text-sm")
             self.status = ui.label("").classes("hmi-muted text-sm")
             self.plot: ui.plotly | None = None
         ui.timer(0.0, self.load, once=True)
@@ -242,14 +245,16 @@ class MiniTrend:
         try:
             found = await self.rt.history.series([self.name], start, end, max_points=TREND_POINTS)
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"History cannot be read: {exc}")
+            self.status.set_text(_("History cannot be read: {exc}").format(exc=exc))
             return
         if self.box.is_deleted:
             return
         figure = build_figure(self.rt.plant, self.rt.plant.site.zone, [self.name], found, start, end, height=220)
         figure["layout"]["showlegend"] = False
         figure["layout"]["margin"] = {"l": 50, "r": 10, "t": 5, "b": 35}
-        self.status.set_text("" if found.get(self.name) and found[self.name].times else "No history in the last hour.")
+        self.status.set_text(
+            "" if found.get(self.name) and found[self.name].times else _("No history in the last hour.")
+        )
         if self.plot is None:
             with self.box:
                 self.plot = ui.plotly(figure).classes("w-full")
@@ -315,13 +320,13 @@ class TagFaceplate:
                         self.entry: Any = SetpointEntry(rt, ctx, tag, limits)
                     else:
                         self.entry = None
-                        ui.label("Read only: this value is not written from the HMI.").classes("hmi-muted")
-                    ui.label("Active alarms").classes("font-semibold")
+                        ui.label(_("Read only: this value is not written from the HMI.")).classes("hmi-muted")
+                    ui.label(_("Active alarms")).classes("font-semibold")
                     self.alarms = AlarmList(rt, [name])
                 with ui.column().classes("gap-2 grow min-w-[18rem]"):
                     if tag.numeric:
                         MiniTrend(rt, name)
-                    ui.label("Last changes").classes("font-semibold")
+                    ui.label(_("Last changes")).classes("font-semibold")
                     self.changes = RecentChanges(rt, [name])
         if self.entry is not None:
             self.entry.after_send = self.changes.load
@@ -338,7 +343,9 @@ class TagFaceplate:
         self.badge.classes(replace=f"q-badge {cls}")
         self.value_box.classes(remove="q-good q-bad q-stale q-uncertain", add=f"q-{quality}")
         when = local_time(state.source_time if state else None, self.rt.plant.site.zone, date=True)
-        self.source_time.set_text(f"source time {when}" + (f" · {quality.upper()}" if quality != "good" else ""))
+        self.source_time.set_text(
+            _("source time {when}").format(when=when) + (f" · {quality.upper()}" if quality != "good" else "")
+        )
         if self.indicator is not None:
             self.indicator.show(state)
         if self.entry is not None:
@@ -392,8 +399,8 @@ class UnitFaceplate:
                     self.states[state_tag] = StateView()
                 if self.mode is not None:
                     with ui.row().classes("items-center gap-1"):
-                        ui.label("Mode").classes("hmi-muted")
-                        self.mode_label = testid(ui.label("unknown").classes("hmi-state idle"), "fp-mode")
+                        ui.label(_("Mode")).classes("hmi-muted")
+                        self.mode_label = testid(ui.label(_("unknown")).classes("hmi-state idle"), "fp-mode")
             if own.description:
                 ui.label(own.description).classes("hmi-muted hmi-wrap")
             with ui.row().classes("w-full gap-4 items-start no-wrap hmi-fp-columns"):
@@ -410,10 +417,10 @@ class UnitFaceplate:
                         self.commands: Any = CommandPanel(rt, ctx, commands)
                     else:
                         self.commands = None
-                    ui.label("Active alarms").classes("font-semibold")
+                    ui.label(_("Active alarms")).classes("font-semibold")
                     self.alarms = AlarmList(rt, every_tag)
                 with ui.column().classes("gap-2 grow min-w-[18rem]"):
-                    ui.label("Last changes").classes("font-semibold")
+                    ui.label(_("Last changes")).classes("font-semibold")
                     # Only writable tags have changes of their own in the audit trail.
                     writable = [n for n in every_tag if rt.plant.tags[n].tag.write is not None]
                     self.changes = RecentChanges(rt, writable, [c.id for c in commands])
@@ -454,9 +461,9 @@ def _dialog(build: Callable[[], TagFaceplate | UnitFaceplate], link: str) -> Non
     """Show a faceplate in a dialog over the current screen; closing it ends its feed and removes it."""
     with ui.dialog().props("maximized") as dialog, ui.card().classes("w-full hmi-fp-dialog"):
         with ui.row().classes("w-full items-center gap-2"):
-            testid(ui.button("Close", on_click=dialog.close).props("outline no-caps"), "fp-close")
+            testid(ui.button(_("Close"), on_click=dialog.close).props("outline no-caps"), "fp-close")
             ui.space()
-            ui.link("Open as a page", link).classes("hmi-muted")
+            ui.link(_("Open as a page"), link).classes("hmi-muted")
         plate = build()
 
     def changed(e: ValueChangeEventArguments) -> None:
@@ -480,7 +487,9 @@ def open_unit(rt: Runtime, ctx: ActionContext, line: Line, machine: Machine | No
 
 
 def _back(line: str) -> None:
-    ui.button(f"Line {line}", on_click=lambda: ui.navigate.to(f"/line/{line}")).props("outline no-caps")
+    ui.button(_("Line {line}").format(line=line), on_click=lambda: ui.navigate.to(f"/line/{line}")).props(
+        "outline no-caps"
+    )
 
 
 def tag_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
@@ -488,7 +497,7 @@ def tag_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
     ref = rt.plant.tags.get(name)
     with frame(rt, ctx, f"Faceplate {name}"):
         if ref is None:
-            ui.label(f"There is no tag called {name!r}.").classes("hmi-title")
+            ui.label(_("There is no tag called {name!r}.").format(name=name)).classes("hmi-title")
             return
         breadcrumbs(rt, ref.line.name, ref.machine.name if ref.machine else None, tag=name)
         _back(ref.line.name)
@@ -501,14 +510,18 @@ def unit_page(rt: Runtime, ctx: ActionContext, line_name: str, machine_name: str
     title = f"Faceplate {line_name}" + (f" {machine_name}" if machine_name else "")
     with frame(rt, ctx, title):
         if found is None:
-            ui.label(f"There is no line called {line_name!r}.").classes("hmi-title")
+            ui.label(_("There is no line called {line_name!r}.").format(line_name=line_name)).classes("hmi-title")
             return
-        _, line = found
+        _skip, line = found
         machine = None
         if machine_name is not None:
             machine = next((m for m in line.machines if m.name == machine_name), None)
             if machine is None:
-                ui.label(f"Line {line_name} has no machine called {machine_name!r}.").classes("hmi-title")
+                ui.label(
+                    _("Line {line_name} has no machine called {machine_name!r}.").format(
+                        line_name=line_name, machine_name=machine_name
+                    )
+                ).classes("hmi-title")
                 return
         breadcrumbs(rt, line.name, machine.name if machine else None)
         _back(line.name)

@@ -79,7 +79,7 @@ class HandoverScreen:
         scopes = {
             "": "whole site",
             **{a.name: f"area {a.name}" for a in rt.plant.areas},
-            **{ln.name: f"line {ln.name}" for _, ln in rt.plant.lines()},
+            **{ln.name: f"line {ln.name}" for _skip, ln in rt.plant.lines()},
         }
         with frame(rt, ctx, "Handover"):
             slot = rt.shift()

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from babel.dates import format_datetime
 from babel.messages.pofile import read_po
@@ -33,6 +34,7 @@ SOURCE_LANGUAGE = "en"
 LOCALES = {"en": "en_GB", "de": "de_DE"}
 CATALOGUE_DIR = "i18n"
 # The field name of a `{name!r:spec}` placeholder; a translation may change the spec (a date order), never the name.
+K = TypeVar("K")
 _PLACEHOLDER = re.compile(r"\{([^{}:!]*)[^{}]*\}")
 
 
@@ -71,6 +73,16 @@ def _(text: str) -> str:
 def N_(text: str) -> str:
     """Mark `text` for the catalogue where it is defined; `_()` translates it where it is shown."""
     return text
+
+
+def localised_columns(columns: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Table columns with their labels (marked with `N_` where defined) in the page's language."""
+    return [{**column, "label": _(column["label"])} if "label" in column else dict(column) for column in columns]
+
+
+def options(choices: Mapping[K, str]) -> dict[K, str]:
+    """Choices of a select, radio or toggle (texts marked with `N_` where defined) in the page's language."""
+    return {key: _(text) for key, text in choices.items()}
 
 
 def plant_text(translations: Mapping[str, Mapping[str, str]], text: str) -> str:

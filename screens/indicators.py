@@ -19,6 +19,7 @@ from hmi.graphics.sparkline import sparkline_runs, sparkline_svg
 from hmi.historian.query import Series
 from hmi.tags import TagState
 from screens.fmt import format_value
+from screens.i18n import _
 from screens.testid import testid
 from screens.widgets import indicator_classes
 
@@ -33,7 +34,7 @@ class SpeedBar:
         self.tag, self.scale, self.target = tag, scale, target
         with testid(ui.column().classes("w-full gap-0"), f"speed-{name}"):
             with ui.row().classes("w-full items-baseline gap-1 no-wrap").props(f'data-tag="{tag.name}"') as self.box:
-                ui.label("Speed").classes("hmi-muted ovw-key")
+                ui.label(_("Speed")).classes("hmi-muted ovw-key")
                 self.value = testid(ui.label("—").classes("hmi-value-sm"), f"speed-value-{name}")
                 ui.label(tag.unit).classes("hmi-unit")
                 self.badge = ui.label("").classes("q-badge good")
@@ -41,7 +42,7 @@ class SpeedBar:
                 self.word.set_visibility(False)
                 ui.space()
                 if target is not None:
-                    ui.label(f"target {target:g}").classes("hmi-range")
+                    ui.label(_("target {target:g}").format(target=target)).classes("hmi-range")
             self.pointer: ui.element | None = None
             if scale is None:
                 return
@@ -101,7 +102,7 @@ class Sparkline:
         with ui.column().classes("w-full gap-0"):
             # DOMPurify in the browser as a second guard; the SVG holds only numbers and escaped text already.
             self.html = testid(ui.html("", sanitize=True).classes("ovw-spark-box w-full"), f"spark-{name}")
-            self.empty = ui.label("No speed history in the last hour").classes("hmi-range")
+            self.empty = ui.label(_("No speed history in the last hour")).classes("hmi-range")
         self.html.set_visibility(False)
 
     def show(self, series: Series | None, start: datetime, end: datetime) -> None:
@@ -121,7 +122,7 @@ class AlarmCounts:
         self.marks: dict[int, ui.label] = {}
         self.counts: dict[int, ui.label] = {}
         with testid(ui.row().classes("items-center gap-3 no-wrap ovw-alarms"), "alarm-counts"):
-            ui.label("Alarms").classes("hmi-muted ovw-key")
+            ui.label(_("Alarms")).classes("hmi-muted ovw-key")
             for p in range(1, 5):
                 with ui.row().classes("items-center gap-1 no-wrap"):
                     self.marks[p] = (

@@ -20,6 +20,7 @@ from hmi.tags import TagState
 from screens import panel
 from screens.fmt import local_time
 from screens.frame import Banners
+from screens.i18n import _
 from screens.overview import LineTile, Tiles, figures_of
 from screens.testid import testid
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
@@ -46,35 +47,41 @@ async def refuse_page(rt: Runtime, station: str, path: str) -> None:
         ui.navigate.to(KIOSK_PATH)
         return
     await record_refusal(rt.audit, station, path)
-    ui.page_title(f"Not available · {rt.plant.site.name}")
+    ui.page_title(_("Not available · {name}").format(name=rt.plant.site.name))
     with ui.column().classes("absolute-center hmi-panel p-6 gap-2 w-[32rem] max-w-full").props('role="alert"'):
         testid(
-            ui.label(f"This is a view-only wall screen (station {station}): {path} cannot be opened here.").classes(
-                "hmi-title hmi-wrap"
-            ),
+            ui.label(
+                _("This is a view-only wall screen (station {station}): {path} cannot be opened here.").format(
+                    station=station, path=path
+                )
+            ).classes("hmi-title hmi-wrap"),
             "kiosk-refused",
         )
         ui.label(
-            "Nobody signs in at a wall screen and nothing can be done or recorded here; the attempt was recorded. "
-            f"Use a panel or PC where you sign in. The plant overview returns in {RETURN_S:g} s."
+            _(
+                "Nobody signs in at a wall screen and nothing can be done or recorded here; the attempt was "
+                "recorded. Use a panel or PC where you sign in. The plant overview returns in {RETURN_S:g} s."
+            ).format(RETURN_S=RETURN_S)
         ).classes("hmi-wrap")
     ui.timer(RETURN_S, lambda: ui.navigate.to(KIOSK_PATH), once=True)
 
 
 def not_a_kiosk(rt: Runtime) -> None:
     """/kiosk on a browser that is not a kiosk station: no plant data, the reason, and the way to sign in."""
-    ui.page_title(f"Wall screen · {rt.plant.site.name}")
+    ui.page_title(_("Wall screen · {name}").format(name=rt.plant.site.name))
     ui.colors(primary=PRIMARY)
     with ui.column().classes("absolute-center hmi-panel p-6 gap-3 w-[32rem] max-w-full"):
         testid(
-            ui.label("This address is for wall screens only.").classes("hmi-title").props('role="alert"'),
+            ui.label(_("This address is for wall screens only.")).classes("hmi-title").props('role="alert"'),
             "kiosk-not-here",
         )
         ui.label(
-            "An administrator marks an enrolled station as a kiosk under Users → Stations; it then shows the plant "
-            "overview here without a sign-in. On any other panel or PC, sign in to see the overview."
+            _(
+                "An administrator marks an enrolled station as a kiosk under Users → Stations; it then shows the "
+                "plant overview here without a sign-in. On any other panel or PC, sign in to see the overview."
+            )
         ).classes("hmi-wrap")
-        testid(ui.button("Sign in", on_click=lambda: ui.navigate.to("/login")), "kiosk-sign-in")
+        testid(ui.button(_("Sign in"), on_click=lambda: ui.navigate.to("/login")), "kiosk-sign-in")
 
 
 class LineSummary:
@@ -100,10 +107,10 @@ class LineSummary:
                                 if tag.name != machine.state_tag:
                                     self.values[tag.name] = ValueView(tag, small=True)
                 with testid(ui.column().classes("hmi-panel p-2 gap-1 w-full"), f"kiosk-alarms-{line.name}"):
-                    ui.label("Active alarms").classes("font-semibold")
-                    self.none = ui.label("None").classes("hmi-muted")
+                    ui.label(_("Active alarms")).classes("font-semibold")
+                    self.none = ui.label(_("None")).classes("hmi-muted")
                     self.rows: list[tuple[ui.row, ui.label, ui.label, ui.label]] = []
-                    for _ in range(ALARM_ROWS):
+                    for _skip in range(ALARM_ROWS):
                         with ui.row().classes("items-center gap-2 no-wrap w-full") as row:
                             ind = alarm_indicator(1)
                             # Alarm messages come from the plant file or a server: label text, never markup.
@@ -146,11 +153,14 @@ class KioskPage:
         self.rt = rt
         self.station = station
         self.cycle_s = rt.plant.access.kiosk_cycle_s
-        ui.page_title(f"{rt.plant.site.name} · wall screen")
+        ui.page_title(_("{name} · wall screen").format(name=rt.plant.site.name))
         ui.colors(primary=PRIMARY)
         with ui.header().classes("hmi-header items-center gap-3 px-3 py-1"):
             ui.label(rt.plant.site.name).classes("text-lg font-bold")
-            testid(ui.label(f"Wall screen {station} · view only").classes("text-sm"), "kiosk-station")
+            testid(
+                ui.label(_("Wall screen {station} · view only").format(station=station)).classes("text-sm"),
+                "kiosk-station",
+            )
             ui.space()
             self.conn = testid(ui.label("").classes("text-sm"), "conn-state")
             self.clock = testid(ui.label("").classes("text-base font-mono"), "clock")
@@ -179,7 +189,7 @@ class KioskPage:
         ui.timer(RECHECK_S, self.recheck)
 
     def _show(self) -> None:
-        for i, (_, box) in enumerate(self.views):
+        for i, (_skip, box) in enumerate(self.views):
             box.set_visibility(i == self.index)
 
     def tick(self) -> None:
@@ -188,7 +198,9 @@ class KioskPage:
         now = rt.clock()
         down, active = rt.board.disconnected(), rt.alarms.active()
         self.clock.set_text(local_time(now, rt.plant.site.zone))
-        self.conn.set_text("OPC UA: " + ("all connected" if not down else f"{len(down)} endpoint(s) down"))
+        self.conn.set_text(
+            _("OPC UA: ") + (_("all connected") if not down else _("{len} endpoint(s) down").format(len=len(down)))
+        )
         self.banners.refresh(down, active)
         if len(self.views) > 1 and (now - self.shown_at).total_seconds() >= self.cycle_s:
             self.index = (self.index + 1) % len(self.views)
@@ -200,7 +212,13 @@ class KioskPage:
         left = max(0, round(self.cycle_s - (now - self.shown_at).total_seconds()))
         following = self.views[(self.index + 1) % len(self.views)][0]
         self.view_label.set_text(
-            f"{self.views[self.index][0]} ({self.index + 1} of {len(self.views)}) · next: {following} in {left} s"
+            _("{views} ({value} of {len}) · next: {following} in {left} s").format(
+                views=self.views[self.index][0],
+                value=self.index + 1,
+                len=len(self.views),
+                following=following,
+                left=left,
+            )
         )
 
     async def load(self) -> None:

@@ -16,6 +16,7 @@ from hmi.tags import TagState
 from screens.breadcrumbs import breadcrumbs, line_link
 from screens.faceplate import open_tag, open_unit
 from screens.frame import frame
+from screens.i18n import _
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
@@ -72,7 +73,7 @@ def _machine_panel(
 def neighbours(plant: PlantConfig, name: str) -> tuple[str, str] | None:
     """The previous and next line of `name` in the order of the plant file, wrapping at both ends; None when the
     plant has no other line."""
-    names = [ln.name for _, ln in plant.lines()]
+    names = [ln.name for _skip, ln in plant.lines()]
     if name not in names or len(names) < 2:
         return None
     i = names.index(name)
@@ -172,8 +173,8 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
     found = rt.plant.line(name)
     with frame(rt, ctx, f"Line {name}"):
         if found is None:
-            ui.label(f"There is no line called {name!r}.").classes("hmi-title")
-            ui.button("Back to the overview", on_click=lambda: ui.navigate.to("/"))
+            ui.label(_("There is no line called {name!r}.").format(name=name)).classes("hmi-title")
+            ui.button(_("Back to the overview"), on_click=lambda: ui.navigate.to("/"))
             return
         area, line = found
         views: dict[str, ValueView] = {}
@@ -189,7 +190,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
                     button.props["aria-label"] = f"{'Previous' if key == 'prev' else 'Next'} line: {other}"
                     testid(button, f"line-{key}")
         with ui.row().classes("items-center gap-3"):
-            ui.button("Overview", on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
+            ui.button(_("Overview"), on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
             testid(
                 ui.label(f"{area.name} / {line.name}")
                 .classes("hmi-title hmi-card-link hmi-touch")
@@ -207,11 +208,11 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
             views.update(_line_tiles(line, touch))
         if line.trend_tags:
             with ui.column().classes("w-full hmi-panel p-2"):
-                ui.label("Key values, last minutes").classes("hmi-muted")
+                ui.label(_("Key values, last minutes")).classes("hmi-muted")
                 LiveTrend(rt, list(line.trend_tags), height=260)
         # Every value of every machine stays one touch away under the picture (the picture shows the key values).
         with (
-            testid(ui.expansion("Machine values", value=True).classes("w-full"), "machine-values"),
+            testid(ui.expansion(_("Machine values"), value=True).classes("w-full"), "machine-values"),
             ui.row().classes("gap-3 items-start"),
         ):
             for machine in line.machines_in_flow():
@@ -241,7 +242,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
             alarms_box.clear()
             with alarms_box:
                 if not active:
-                    ui.label("no active alarms").classes("hmi-muted")
+                    ui.label(_("no active alarms")).classes("hmi-muted")
                 for a in active[:5]:
                     with (
                         ui.row()

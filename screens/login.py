@@ -64,7 +64,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             if await rt.stations.is_kiosk(station):
                 # The page was open before the station became a kiosk: nobody signs in at a wall screen.
                 await record_refusal(rt.audit, station, "sign-in", "user")
-                error.set_text("Nobody signs in here: this station is a view-only wall screen (kiosk).")
+                error.set_text(_("Nobody signs in here: this station is a view-only wall screen (kiosk)."))
                 return
             result = await rt.users.sign_in(
                 username.value.strip(), password.value, station=station, address=panel.client_address()

@@ -31,7 +31,7 @@ class NotesScreen:
         self.rt = rt
         self.ctx = ctx
         self.zone = rt.plant.site.zone
-        self.lines = [line.name for _, line in rt.plant.lines()]
+        self.lines = [line.name for _skip, line in rt.plant.lines()]
         self.may_write = ctx.can(Permission.ADD_NOTE)
         self.may_amend = ctx.can(Permission.AMEND_NOTE)
         with frame(rt, ctx, "Shift log"):

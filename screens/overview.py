@@ -26,6 +26,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value
 from screens.frame import frame
+from screens.i18n import _
 from screens.indicators import AlarmCounts, Sparkline, SpeedBar
 from screens.line_status import minutes, pct
 from screens.oee import shift_oee
@@ -77,7 +78,7 @@ class LineTile:
                 scale = speed_scale(speed_tag, target)
                 self.speed = SpeedBar(speed_tag, scale, target, name)
             with ui.row().classes("w-full items-baseline gap-2 no-wrap"):
-                self.oee = testid(ui.label("OEE —").classes("hmi-value-sm"), f"oee-{name}")
+                self.oee = testid(ui.label(_("OEE —")).classes("hmi-value-sm"), f"oee-{name}")
                 ui.space()
                 for key, word in (("good_count_tag", "Good"), ("reject_count_tag", "Reject")):
                     tag_name = getattr(line, key)
@@ -145,12 +146,12 @@ class LineTile:
         self.figures = figures
         report = figures.reports.get(self.line.name)
         if self.line.oee is None:
-            self.oee.set_text("OEE —")
+            self.oee.set_text(_("OEE —"))
             self.oee.props('title="no oee section for this line in the plant file"')
         elif report is not None:
             share = report.recorded_share
             partial = f" ({pct(share)} recorded)" if share is not None and share < 0.9995 else ""
-            self.oee.set_text(f"OEE {pct(shift_oee(report))}{partial}")
+            self.oee.set_text(_("OEE {pct}{partial}").format(pct=pct(shift_oee(report)), partial=partial))
         if self.spark is not None:
             self.spark.show(figures.speeds.get(self.line.name), figures.at - SPARK_WINDOW, figures.at)
         self.tick()
@@ -186,7 +187,9 @@ class Tiles:
         if self.status.is_deleted:
             return
         self.status.set_visibility(bool(figures.error))
-        self.status.set_text(f"OEE and sparklines may be old: {figures.error}" if figures.error else "")
+        self.status.set_text(
+            _("OEE and sparklines may be old: {error}").format(error=figures.error) if figures.error else ""
+        )
         for tile in self.tiles:
             tile.show_figures(figures)
 

@@ -16,6 +16,7 @@ from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.runtime import Runtime
 from screens.fmt import local_time
+from screens.i18n import _
 from screens.testid import testid
 
 AUTO_RELOAD_S = 10
@@ -39,7 +40,7 @@ class PlantChangeNotice:
             "plant-changed",
         ) as self.row:
             self.text = ui.label("").classes("grow hmi-wrap")
-            testid(ui.button("Reload", on_click=ui.navigate.reload).props("outline no-caps"), "plant-reload")
+            testid(ui.button(_("Reload"), on_click=ui.navigate.reload).props("outline no-caps"), "plant-reload")
         self.row.set_visibility(False)
         self.refused = testid(
             ui.label("").classes("hmi-banner-conn w-full px-3 py-1 hmi-wrap").props('role="alert"'),
@@ -65,7 +66,9 @@ class PlantChangeNotice:
             if busy
             else f"this page reloads in {max(left, 0)} s"
         )
-        self.text.set_text(f"The plant configuration changed: this page still shows the previous one. {when}.")
+        self.text.set_text(
+            _("The plant configuration changed: this page still shows the previous one. {when}.").format(when=when)
+        )
         self.row.set_visibility(True)
 
     def busy(self) -> bool:
@@ -86,8 +89,12 @@ class PlantChangeNotice:
         more = f" (and {len(last.errors) - _SHOWN_ERRORS} more)" if len(last.errors) > _SHOWN_ERRORS else ""
         # Plain text in a label: the plant file's contents quoted in an error are never taken as HTML.
         self.refused.set_text(
-            f"Plant reload refused at {local_time(last.at, self.rt.plant.site.zone, date=True)} ({last.by}): "
-            f"{errors}{more}. Nothing was changed; the audit trail lists every problem."
+            _(
+                "Plant reload refused at {local_time} ({by}): {errors}{more}. Nothing was changed; the audit "
+                "trail lists every problem."
+            ).format(
+                local_time=local_time(last.at, self.rt.plant.site.zone, date=True), by=last.by, errors=errors, more=more
+            )
         )
         self.refused.set_visibility(True)
 

@@ -37,18 +37,19 @@ from screens.history_figure import (
     quality_at,
     value_at,
 )
+from screens.i18n import N_, _, options
 from screens.session import command
 from screens.testid import testid
 
 MAX_POINTS = 2000
-RANGES = {"10m": "10 min", "shift": "Shift", "24h": "24 h", "7d": "7 days", "custom": "Custom"}
+RANGES = {"10m": N_("10 min"), "shift": N_("Shift"), "24h": "24 h", "7d": N_("7 days"), "custom": N_("Custom")}
 # Long live views are re-read from the historian this often (their buckets are minutes wide anyway).
 LIVE_REQUERY_S = 60.0
 # The 10-minute view re-reads the historian this often while the ring buffer does not reach back to the window's
 # start: history written later (a back-fill, a spool replayed after an outage) then shows without a reload.
 BACKFILL_REQUERY_S = 10.0
 READ_ERROR = "History cannot be read: "
-DRAG_MODES = {"zoom": "Drag zooms", "pan": "Drag pans"}
+DRAG_MODES = {"zoom": N_("Drag zooms"), "pan": N_("Drag pans")}
 # The tree's label with the whole name as its tooltip, and a match of the search marked (a fixed template: the
 # label is a Vue text interpolation, so a name is never read as HTML).
 TREE_HEADER = (
@@ -217,7 +218,7 @@ class TrendScreen:
         self.holder.clear()
         with self.holder:
             if not self.pens:
-                ui.label("Choose one or more tags in the tag tree (up to 8).").classes("hmi-muted")
+                ui.label(_("Choose one or more tags in the tag tree (up to 8).")).classes("hmi-muted")
                 self.plot = None
                 return
             figure = build_figure(
@@ -376,7 +377,7 @@ class TrendScreen:
             self.resolve(custom_from, custom_to)
         except ValueError as exc:
             self.range_key, self.mode = previous
-            self.status.set_text(f"Not shown: {exc}.")
+            self.status.set_text(_("Not shown: {exc}.").format(exc=exc))
             return
         if key == "custom":
             self.base = (self.start, self.end)
@@ -449,7 +450,7 @@ class TrendPage:
         if not preset:
             preset = [t for t in app.storage.user.get("trend_pens", []) if t in self.known]
         if not preset:
-            preset = [t for _, line in list(rt.plant.lines())[:1] for t in line.trend_tags]
+            preset = [t for _skip, line in list(rt.plant.lines())[:1] for t in line.trend_tags]
         self.screen = TrendScreen(rt, ctx, preset[:MAX_PENS])
         self.saved: dict[int, SavedView] = {}
         # True while the pens select and the tree are set from code: their change events are not people's choices.
@@ -472,8 +473,8 @@ class TrendPage:
 
     def _tree_panel(self) -> None:
         with ui.column().classes("hmi-panel p-2 w-72 shrink-0"):
-            ui.label("Tag tree").classes("font-semibold")
-            self.search = testid(ui.input("Search tags").props("clearable"), "trend-search").classes("w-full")
+            ui.label(_("Tag tree")).classes("font-semibold")
+            self.search = testid(ui.input(_("Search tags")).props("clearable"), "trend-search").classes("w-full")
             self.nodes = tag_tree(self.rt)
             self.tree = testid(
                 ui.tree(mark_matches(self.nodes, set()), tick_strategy="leaf", label_key="label"), "trend-tree"
@@ -485,23 +486,27 @@ class TrendPage:
     def _pens_and_range(self) -> None:
         screen = self.screen
         with ui.row().classes("w-full items-center gap-2"):
-            ui.label("Trends").classes("hmi-title")
+            ui.label(_("Trends")).classes("hmi-title")
             self.pens = testid(
                 ui.select(
                     sorted(self.known),
                     value=list(screen.pens),
                     multiple=True,
                     with_input=True,
-                    label=f"Pens (up to {MAX_PENS})",
+                    label=_("Pens (up to {MAX_PENS})").format(MAX_PENS=MAX_PENS),
                 ).props("use-chips"),
                 "trend-pens",
             ).classes("grow min-w-0 hmi-trend-pens")
         with ui.row().classes("w-full items-center gap-2"):
-            self.range = testid(ui.toggle(RANGES, value="10m").props("no-caps"), "trend-range")
-            frm = self.custom_from = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-44"), "trend-from")
-            to = self.custom_to = testid(ui.input(f"To ({ranges.LOCAL_HINT})").classes("w-44"), "trend-to")
+            self.range = testid(ui.toggle(options(RANGES), value="10m").props("no-caps"), "trend-range")
+            frm = self.custom_from = testid(
+                ui.input(_("From ({LOCAL_HINT})").format(LOCAL_HINT=ranges.LOCAL_HINT)).classes("w-44"), "trend-from"
+            )
+            to = self.custom_to = testid(
+                ui.input(_("To ({LOCAL_HINT})").format(LOCAL_HINT=ranges.LOCAL_HINT)).classes("w-44"), "trend-to"
+            )
             apply = testid(
-                ui.button("Show", on_click=lambda: screen.set_range("custom", frm.value or "", to.value or "")),
+                ui.button(_("Show"), on_click=lambda: screen.set_range("custom", frm.value or "", to.value or "")),
                 "trend-apply",
             )
             for element in (frm, to, apply):
@@ -520,28 +525,28 @@ class TrendPage:
             ):
                 testid(ui.button(text, on_click=move).props("outline no-caps").classes("hmi-trend-tool"), name)
             self.live_button = testid(
-                ui.button("LIVE", on_click=self.live).props("no-caps").classes("hmi-trend-tool"), "trend-live"
+                ui.button(_("LIVE"), on_click=self.live).props("no-caps").classes("hmi-trend-tool"), "trend-live"
             )
             self.drag = testid(
-                ui.toggle(DRAG_MODES, value=screen.dragmode, on_change=lambda e: screen.set_dragmode(e.value))
+                ui.toggle(options(DRAG_MODES), value=screen.dragmode, on_change=lambda e: screen.set_dragmode(e.value))
                 .props("no-caps")
                 .classes("hmi-trend-tool"),
                 "trend-drag",
             )
             testid(
-                ui.button("Clear cursor", on_click=lambda: screen.set_cursor(None))
+                ui.button(_("Clear cursor"), on_click=lambda: screen.set_cursor(None))
                 .props("outline no-caps flat")
                 .classes("hmi-trend-tool"),
                 "trend-clear-cursor",
             )
             testid(
-                ui.button("Save picture", on_click=screen.save_picture)
+                ui.button(_("Save picture"), on_click=screen.save_picture)
                 .props("outline no-caps")
                 .classes("hmi-trend-tool"),
                 "trend-picture",
             )
             testid(
-                ui.button("Export CSV", on_click=self.export).props("outline no-caps").classes("hmi-trend-tool"),
+                ui.button(_("Export CSV"), on_click=self.export).props("outline no-caps").classes("hmi-trend-tool"),
                 "trend-export",
             )
 
@@ -557,16 +562,16 @@ class TrendPage:
     def _views(self) -> None:
         rt = self.rt
         with ui.row().classes("items-center gap-2"):
-            self.views = testid(ui.select({}, label="Saved views").classes("w-56"), "trend-views")
-            testid(ui.button("Open", on_click=self.open_view).props("outline no-caps"), "trend-view-open")
+            self.views = testid(ui.select({}, label=_("Saved views")).classes("w-56"), "trend-views")
+            testid(ui.button(_("Open"), on_click=self.open_view).props("outline no-caps"), "trend-view-open")
             testid(
-                ui.button("Delete", on_click=command(rt, self.delete_view)).props("outline no-caps"),
+                ui.button(_("Delete"), on_click=command(rt, self.delete_view)).props("outline no-caps"),
                 "trend-view-delete",
             )
             self.view_name = testid(
-                ui.input("Save as").classes("w-48").props(f"maxlength={MAX_VIEW_NAME} counter"), "trend-view-name"
+                ui.input(_("Save as")).classes("w-48").props(f"maxlength={MAX_VIEW_NAME} counter"), "trend-view-name"
             )
-            testid(ui.button("Save view", on_click=command(rt, self.save_view)).props("no-caps"), "trend-view-save")
+            testid(ui.button(_("Save view"), on_click=command(rt, self.save_view)).props("no-caps"), "trend-view-save")
 
     async def first(self) -> None:
         """The saved views, and the chart of the chosen pens."""
@@ -585,7 +590,9 @@ class TrendPage:
         """Chart `chosen` (at most MAX_PENS), remembered for this browser, the select and the tree kept in step."""
         screen = self.screen
         if len(chosen) > MAX_PENS:
-            screen.status.set_text(f"At most {MAX_PENS} pens per chart; the first {MAX_PENS} are shown.")
+            screen.status.set_text(
+                _("At most {MAX_PENS} pens per chart; the first {MAX_PENS} are shown.").format(MAX_PENS=MAX_PENS)
+            )
             chosen = chosen[:MAX_PENS]
         screen.pens = chosen
         app.storage.user["trend_pens"] = chosen
@@ -640,7 +647,7 @@ class TrendPage:
             self.custom_from.set_value(screen.start.astimezone(screen.zone).strftime(ranges.LOCAL_FORMAT))
             self.custom_to.set_value(screen.end.astimezone(screen.zone).strftime(ranges.LOCAL_FORMAT))
         live = screen.mode == "live"
-        self.live_button.set_text("LIVE" if live else "Back to live")
+        self.live_button.set_text(_("LIVE") if live else _("Back to live"))
         self.live_button.props(remove="outline" if live else "unelevated")
         self.live_button.props("unelevated" if live else "outline")
         self.live_button.props["aria-pressed"] = "true" if live else "false"
@@ -660,19 +667,23 @@ class TrendPage:
         """The points on the chart as CSV."""
         screen = self.screen
         if not screen.series:
-            screen.status.set_text("Nothing to export: choose pens first.")
+            screen.status.set_text(_("Nothing to export: choose pens first."))
             return
         text = await asyncio.to_thread(screen.csv)
         stamp = local_x(screen.start, screen.zone)[:16].replace(" ", "_").replace(":", "")
         ui.download.content(text.encode("utf-8-sig"), f"trend_{stamp}.csv", "text/csv")
-        screen.status.set_text(f"Exported {screen.points_sent()} points of {len(screen.pens)} pen(s).")
+        screen.status.set_text(
+            _("Exported {points_sent} points of {len} pen(s).").format(
+                points_sent=screen.points_sent(), len=len(screen.pens)
+            )
+        )
 
     async def refresh_views(self, select: int | None = None) -> None:
         """The person's saved views in the select (`select` chosen)."""
         try:
             found = await self.rt.trend_views.list(self.ctx)
         except DatabaseUnavailable as exc:
-            self.screen.status.set_text(f"Saved views cannot be read: {exc}")
+            self.screen.status.set_text(_("Saved views cannot be read: {exc}").format(exc=exc))
             return
         self.saved.clear()
         self.saved.update({v.id: v for v in found})
@@ -682,7 +693,7 @@ class TrendPage:
         """The saved view chosen in the select, or None after asking for one."""
         view = self.saved.get(self.views.value) if self.views.value is not None else None
         if view is None:
-            self.screen.status.set_text("Choose a saved view first.")
+            self.screen.status.set_text(_("Choose a saved view first."))
         return view
 
     async def save_view(self, actor: ActionContext) -> None:
@@ -693,9 +704,9 @@ class TrendPage:
                 actor, self.view_name.value or "", screen.pens, screen.range_key, start=screen.start, end=screen.end
             )
         except (ValueError, DatabaseUnavailable) as exc:
-            screen.status.set_text(f"Not saved: {exc}")
+            screen.status.set_text(_("Not saved: {exc}").format(exc=exc))
             return
-        screen.status.set_text(f"Saved view {view.name!r}.")
+        screen.status.set_text(_("Saved view {name!r}.").format(name=view.name))
         await self.refresh_views(view.id)
 
     async def open_view(self) -> None:
@@ -714,7 +725,7 @@ class TrendPage:
             await screen.zoom_to(view.start, view.end)
         else:
             await screen.set_range(view.range_key)
-        screen.status.set_text(f"Opened view {view.name!r}.")
+        screen.status.set_text(_("Opened view {name!r}.").format(name=view.name))
 
     async def delete_view(self, actor: ActionContext) -> None:
         """Delete the chosen view."""
@@ -723,7 +734,7 @@ class TrendPage:
         try:
             await self.rt.trend_views.delete(actor, view.id)
         except (LookupError, DatabaseUnavailable) as exc:
-            self.screen.status.set_text(f"Not deleted: {exc}")
+            self.screen.status.set_text(_("Not deleted: {exc}").format(exc=exc))
             return
-        self.screen.status.set_text(f"Deleted view {view.name!r}.")
+        self.screen.status.set_text(_("Deleted view {name!r}.").format(name=view.name))
         await self.refresh_views()
