@@ -60,7 +60,8 @@ HIDDEN_COLUMNS = [
 
 # Which columns a screen shows from which width (CSS px); the others are always shown (priority, message, state and
 # the Details action), the hidden ones in the row's details (screens/fitted_table.py).
-SHOWN_FROM = {"line": 800, "time": 1024, "value": 1024, "tag": 1280, "ack": 1280, "area": 1600}
+# On phones the state stands under the message (MESSAGE_AND_STATE) instead of in a column of its own.
+SHOWN_FROM = {"state": 600, "line": 800, "time": 1024, "value": 1024, "tag": 1280, "ack": 1280, "area": 1600}
 HIDDEN_SHOWN_FROM = {"left": 600, "line": 800, "by": 1024, "why": 1024, "tag": 1280, "since": 1280}
 # Short words of the HMI's own that wrap at spaces only; plant and people's text breaks anywhere.
 KEEP_WORDS = {"priority", "time", "state", "since", "left", "condition"}
@@ -83,6 +84,7 @@ CELLS = {
     ),
 }
 STATE_CELL = "<span :class=\"props.row.unack ? 'font-bold hmi-flash' : ''\">{{ props.row.state_label }}</span>"
+MESSAGE_AND_STATE = CELLS["message"] + f'<div class="hmi-below-600 hmi-muted hmi-keep-words">{STATE_CELL}</div>'
 SORTS = {
     "priority": "priority, newest first",
     "newest": "newest first",
@@ -217,7 +219,14 @@ def _table(
     keep = [c["name"] for c in columns if c["name"] in KEEP_WORDS]
     table = testid(
         fitted_table(
-            columns, shown_from, row_key="id", cells=cells, selectable=selectable, keep_words=keep, pagination=0
+            columns,
+            shown_from,
+            row_key="id",
+            cells=cells,
+            selectable=selectable,
+            keep_words=keep,
+            not_in_details=("state",),
+            pagination=0,
         ).props("flat bordered hide-bottom"),
         name,
     )
@@ -530,7 +539,11 @@ class AlarmSummary:
             self._commands()
         self.places["active"] = testid(ui.element("div").classes("w-full"), "say-active")
         self.table = _table(
-            COLUMNS, SHOWN_FROM, "alarm-table", selectable=self.selectable, cells={**CELLS, "state": STATE_CELL}
+            COLUMNS,
+            SHOWN_FROM,
+            "alarm-table",
+            selectable=self.selectable,
+            cells={**CELLS, "state": STATE_CELL, "message": MESSAGE_AND_STATE},
         )
         self.pager = testid(ui.pagination(1, 1, direction_links=True, value=1), "alarm-pages")
 

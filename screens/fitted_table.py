@@ -73,10 +73,11 @@ def body_template(
     cells: Mapping[str, str] | None = None,
     *,
     selectable: bool = False,
+    not_in_details: Collection[str] = (),
 ) -> str:
     """The q-table `body` slot: one row of cells, and below it the details row with the fields of the columns hidden
     at the current width. `cells` gives a column's inner template (it may use `props.row`); the rest show the row's
-    field as text."""
+    field as text. `not_in_details` names hidden columns another cell shows itself on narrow screens."""
     cells = cells or {}
     row = ['<q-tr :props="props">']
     if selectable:
@@ -100,7 +101,7 @@ def body_template(
         inner = cells.get(name) or _value(str(col.get("field") or name))
         row.append(f'<q-td key="{html.escape(name)}" :props="props">{inner}</q-td>')
         width = shown_from.get(name)
-        if width is not None:
+        if width is not None and name not in not_in_details:
             label = html.escape(str(col.get("label") or name))
             details.append(
                 f'<div class="hmi-detail hmi-below-{width}"><span class="hmi-detail-label">{label}</span>'
@@ -126,13 +127,17 @@ def fitted_table(
     cells: Mapping[str, str] | None = None,
     selectable: bool = False,
     keep_words: Collection[str] = (),
+    not_in_details: Collection[str] = (),
     **kwargs: Any,
 ) -> ui.table:
     """A ui.table whose columns appear by screen width (`shown_from`: column name -> narrowest width in CSS px),
-    the hidden ones in an expandable details row (see fit_columns for `keep_words`)."""
+    the hidden ones in an expandable details row (see fit_columns for `keep_words`, body_template for
+    `not_in_details`)."""
     fitted = fit_columns(columns, shown_from, keep_words)
     table = ui.table(
         columns=fitted, rows=[], row_key=row_key, selection="multiple" if selectable else None, **kwargs
     ).classes("hmi-fitted w-full")
-    table.add_slot("body", body_template(fitted, shown_from, cells, selectable=selectable))
+    table.add_slot(
+        "body", body_template(fitted, shown_from, cells, selectable=selectable, not_in_details=not_in_details)
+    )
     return table

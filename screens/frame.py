@@ -132,7 +132,7 @@ class Header:
 
 
 class Menu:
-    """The drawer the menu button opens, on every width: the screens of this role, then switch user and log out."""
+    """The drawer the menu button opens, on every width: switch user and log out, then the screens of this role."""
 
     def __init__(self, rt: Runtime, entries: Sequence[tuple[str, str]], title: str, person: str) -> None:
         # Outside the drawer: the idle lock screen opens it too.
@@ -141,6 +141,19 @@ class Menu:
             "hmi-drawer gap-0 p-0"
         ) as self.drawer:
             ui.label(person).classes("hmi-drawer-person")
+            # The person's own actions first: on a 480 px high panel the list of screens below may need scrolling.
+            with ui.row().classes("hmi-drawer-actions w-full no-wrap gap-0"):
+                testid(
+                    ui.button("Switch user", icon="switch_account", on_click=self.switch.open).props("flat no-caps"),
+                    "switch-user",
+                ).classes("hmi-drawer-item")
+                testid(
+                    ui.button("Log out", icon="logout", on_click=lambda: ui.navigate.to("/logout")).props(
+                        "flat no-caps"
+                    ),
+                    "log-out",
+                ).classes("hmi-drawer-item")
+            ui.separator()
             with ui.column().classes("w-full gap-0").props('role="navigation" aria-label="Screens"'):
                 for text, href in entries:
                     item = testid(
@@ -149,19 +162,6 @@ class Menu:
                     ).classes("hmi-drawer-item w-full")
                     if text == title:
                         item.classes("hmi-drawer-current").props('aria-current="page"')
-            ui.separator()
-            testid(
-                ui.button("Switch user", icon="switch_account", on_click=self.switch.open).props(
-                    "flat no-caps align=left"
-                ),
-                "switch-user",
-            ).classes("hmi-drawer-item w-full")
-            testid(
-                ui.button("Log out", icon="logout", on_click=lambda: ui.navigate.to("/logout")).props(
-                    "flat no-caps align=left"
-                ),
-                "log-out",
-            ).classes("hmi-drawer-item w-full")
 
 
 def _status_banner(name: str) -> ui.label:

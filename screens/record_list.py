@@ -106,9 +106,14 @@ class PagedTable(Generic[R]):
             self.count = testid(ui.label(""), f"{name}-count")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), f"{name}-status")
         self.table = testid(
-            fitted_table(columns, shown_from or {}, row_key="id", cells=cells, pagination={"rowsPerPage": 50}).props(
-                "flat bordered"
-            ),
+            fitted_table(
+                columns,
+                shown_from or {},
+                row_key="id",
+                cells=cells,
+                keep_words=keep_words,
+                pagination={"rowsPerPage": 50},
+            ).props("flat bordered"),
             f"{name}-table",
         )
         ui.timer(0.0, self.show, once=True)

@@ -22,26 +22,32 @@ pytestmark = pytest.mark.browser
 SHOTS = SCREENSHOTS / "viewports"
 VIEWPORTS = ((390, 844), (800, 480), (1024, 600), (1280, 800), (1920, 1080))
 INLINE_NAV_PX = 1280  # screens/frame.py: from this width on the navigation stays in the header
-# Screen name (for the screenshot), address, and the test id of content that shows the screen has been built.
+# Screen name (for the screenshot), address, and the test id of what shows the screen has been built; a `*` marks a
+# label that is empty until the screen's data has been read.
 ENGINEER_SCREENS = (
     ("overview", "/", "line-card-Line1"),
     ("line", "/line/Line1", "machine-Filler"),
     ("alarms", "/alarms", "alarm-table"),
-    ("trends", "/trends", "trend-search"),
-    ("oee", "/oee", "oee-table"),
+    ("trends", "/trends", "trend-window*"),
+    ("oee", "/oee", "oee-span*"),
     ("shift-log", "/notes", "note-list"),
     ("handover", "/handover", "handover-scope"),
     ("recipes", "/recipes", "recipe-list"),
-    ("journal", "/journal", "journal-table"),
-    ("kpis", "/kpi", "kpi-summary"),
-    ("audit", "/audit", "audit-table"),
+    ("journal", "/journal", "journal-count*"),
+    ("kpis", "/kpi", "kpi-summary*"),
+    ("audit", "/audit", "audit-count*"),
 )
 ADMIN_SCREENS = (("users", "/users", "user-list"),)
-# The screens whose whole content this work laid out for every width (issue 11 §1): their tables must fit too, and
-# every touch target on them is checked, not only the frame's.
-FITTED = {"alarms", "oee", "journal", "audit", "users"}
+# The screens whose whole content is laid out for every width here: their tables must fit too, and every touch
+# target on them is checked, not only the frame's. (The overview, line and trend screens are being redrawn with
+# their own work of issue 11: the frame and the page width are checked on them.)
+FITTED = {"alarms", "oee", "journal", "audit", "users", "kpis", "recipes", "shift-log", "handover"}
 
-OVERFLOW = "() => document.documentElement.scrollWidth <= window.innerWidth"
+# The page's width beyond the screen's, and the first elements reaching past it; none when it fits.
+OVERFLOW = """() => document.documentElement.scrollWidth <= window.innerWidth ? [] : [
+  'scrollWidth ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth,
+  ...[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 3).map(e => e.tagName + '.' + e.className.toString().split(' ').slice(0, 3).join('.'))]"""
 # Tables wider than their box would scroll sideways inside the page.
 WIDE_TABLES = """() => [...document.querySelectorAll('.q-table__middle')]
   .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
@@ -114,22 +120,34 @@ def reaches_the_screens(page: Page, width: int) -> None:
     expect(page.get_by_test_id("menu-drawer")).not_to_be_in_viewport()
 
 
+def settles(page: Page, problems: str, what: str) -> None:
+    """Wait until the script `problems` finds none (an empty list), or fail naming what it found last."""
+    found: list[object] = []
+
+    def none() -> bool:
+        found[:] = [page.evaluate(problems)]
+        return not found[0]
+
+    try:
+        until_sync(none, 10, what, interval=0.2, sleep=lets_run(page))
+    except AssertionError:
+        pytest.fail(f"{what}: {found[0]}")
+
+
 def visit(page: Page, demo: Demo, name: str, path: str, content: str, size: tuple[int, int]) -> None:
     width, height = size
     page.goto(f"{demo.url}{path}")
-    expect(page.get_by_test_id(content).first).to_be_visible()
+    built = page.get_by_test_id(content.rstrip("*")).first
+    if content.endswith("*"):
+        expect(built).not_to_have_text("")
+    else:
+        expect(built).to_be_visible()
     where = f"{name} at {width}x{height}"
 
     # Nothing scrolls sideways (charts and tables lay themselves out after their data came: wait for that).
-    until_sync(lambda: page.evaluate(OVERFLOW), 10, f"{where} to fit its width", interval=0.2, sleep=lets_run(page))
+    settles(page, OVERFLOW, f"{where}: the page is wider than the screen")
     if name in FITTED:
-        until_sync(
-            lambda: not page.evaluate(WIDE_TABLES),
-            10,
-            f"the tables of {where} to fit",
-            interval=0.2,
-            sleep=lets_run(page),
-        )
+        settles(page, WIDE_TABLES, f"{where}: tables wider than the screen")
 
     # The navigation is reachable, the alarm waiting is in the banner, in view under the header.
     expect(page.get_by_test_id("menu")).to_be_in_viewport()
