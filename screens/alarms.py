@@ -22,6 +22,8 @@ from hmi.alarms.states import AlarmState
 from hmi.records.signatures import SignatureRequest
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from screens.filter_fold import FilterFold
+from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.session import command
@@ -56,28 +58,33 @@ HIDDEN_COLUMNS = [
     column("open", "", field="id", align="right"),
 ]
 
-# Vue escapes {{ }} interpolation, so alarm text from the plant is never interpreted as HTML.
-PRIORITY_SLOT = r"""
-<q-td :props="props">
-  <span :class="props.row.ind">{{ props.row.priority }}</span>
-  <span v-if="props.row.first_out" class="q-badge uncertain q-ml-sm">FIRST-OUT</span>
-</q-td>
-"""
-STATE_SLOT = r"""
-<q-td :props="props">
-  <span :class="props.row.unack ? 'font-bold hmi-flash' : ''">{{ props.row.state_label }}</span>
-</q-td>
-"""
-LINE_SLOT = r"""
-<q-td :props="props">
-  <q-btn flat dense no-caps :label="props.row.line" @click.stop="() => $parent.$emit('open_line', props.row.line)" />
-</q-td>
-"""
-OPEN_SLOT = r"""
-<q-td :props="props">
-  <q-btn outline dense no-caps label="Details" @click.stop="() => $parent.$emit('open_alarm', props.row.id)" />
-</q-td>
-"""
+# Which columns a screen shows from which width (CSS px); the others are always shown (priority, message, state and
+# the Details action), the hidden ones in the row's details (screens/fitted_table.py).
+# On phones the state stands under the message (MESSAGE_AND_STATE) instead of in a column of its own.
+SHOWN_FROM = {"state": 600, "line": 800, "time": 1024, "value": 1024, "tag": 1280, "ack": 1280, "area": 1600}
+HIDDEN_SHOWN_FROM = {"left": 600, "line": 800, "by": 1024, "why": 1024, "tag": 1280, "since": 1280}
+# Short words of the HMI's own that wrap at spaces only; plant and people's text breaks anywhere.
+KEEP_WORDS = {"priority", "time", "state", "since", "left", "condition"}
+
+# Cell templates. Vue escapes {{ }} interpolation, so alarm text from the plant is never interpreted as HTML.
+CELLS = {
+    "priority": (
+        '<span :class="props.row.ind">{{ props.row.priority }}</span>'
+        '<span v-if="props.row.first_out" class="q-badge uncertain q-ml-sm">FIRST-OUT</span>'
+    ),
+    "message": '<span class="hmi-wrap">{{ props.row.message }}</span>',
+    "line": (
+        '<q-btn flat no-caps :label="props.row.line" '
+        "@click.stop=\"() => $parent.$emit('open_line', props.row.line)\" />"
+    ),
+    "open": (
+        '<q-btn outline no-caps icon="open_in_new" label="Details" class="hmi-compact-btn" '
+        ":aria-label=\"'Details of ' + props.row.tag\" "
+        "@click.stop=\"() => $parent.$emit('open_alarm', props.row.id)\" />"
+    ),
+}
+STATE_CELL = "<span :class=\"props.row.unack ? 'font-bold hmi-flash' : ''\">{{ props.row.state_label }}</span>"
+MESSAGE_AND_STATE = CELLS["message"] + f'<div class="hmi-below-600 hmi-muted hmi-keep-words">{STATE_CELL}</div>'
 SORTS = {
     "priority": "priority, newest first",
     "newest": "newest first",
@@ -206,16 +213,23 @@ def filter_alarms(
     return out
 
 
-def _table(columns: list[dict[str, Any]], name: str, selectable: bool) -> ui.table:
+def _table(
+    columns: list[dict[str, Any]], shown_from: dict[str, int], name: str, selectable: bool, cells: dict[str, str]
+) -> ui.table:
+    keep = [c["name"] for c in columns if c["name"] in KEEP_WORDS]
     table = testid(
-        ui.table(columns=columns, rows=[], row_key="id", selection="multiple" if selectable else None, pagination=0)
-        .classes("w-full")
-        .props("flat bordered hide-bottom"),
+        fitted_table(
+            columns,
+            shown_from,
+            row_key="id",
+            cells=cells,
+            selectable=selectable,
+            keep_words=keep,
+            not_in_details=("state",),
+            pagination=0,
+        ).props("flat bordered hide-bottom"),
         name,
     )
-    table.add_slot("body-cell-priority", PRIORITY_SLOT)
-    table.add_slot("body-cell-line", LINE_SLOT)
-    table.add_slot("body-cell-open", OPEN_SLOT)
     table.on("open_line", lambda e: ui.navigate.to(f"/line/{e.args}"))
     table.on("open_alarm", lambda e: ui.navigate.to(f"/alarm/{e.args}"))
     return table
@@ -472,11 +486,15 @@ class AlarmSummary:
         self.may_oos = ctx.can(Permission.REMOVE_FROM_SERVICE)
         self.selectable = self.may_ack or self.may_shelve or self.may_oos or self.may_reset
         with frame(rt, ctx, "Alarms"):
+            # The outcome of a command is said next to the buttons that gave it: the status line moves to the panel
+            # whose command was touched (self._at).
             self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "ack-status")
-            with ui.tabs(value=tab or "active").props("align=left no-caps") as tabs:
+            self.places: dict[str, ui.element] = {}
+            with ui.tabs().props("align=left no-caps").classes("hmi-tabs-wrap") as tabs:
                 self.tabs = {"active": testid(ui.tab("active", "Active"), "tab-active")}
                 for name, _, label in HIDDEN_LISTS:
                     self.tabs[name] = testid(ui.tab(name, label), f"tab-{name}")
+            tabs.set_value(tab or "active")
             with ui.tab_panels(tabs, value=tab or "active").classes("w-full bg-transparent"):
                 with ui.tab_panel("active").classes("p-0 gap-2"):
                     self._active_panel()
@@ -488,6 +506,7 @@ class AlarmSummary:
         for control in (self.search, self.prio, self.area, self.line, self.state, self.order, self.pager):
             control.on_value_change(lambda: self.refresh(True))
         self.commands = AlarmCommands(rt, ctx, self.status, self.after)
+        self.status.move(self.places["active"])
         # A link from the banner or a line may arrive a moment before its alarm: keep looking until it is listed.
         self.focus = focus
         self.refresh(True)
@@ -500,7 +519,8 @@ class AlarmSummary:
                 ui.label(str(p)).classes(indicator_classes(p))
                 self.counts[p] = testid(ui.label("0").classes("font-bold"), f"count-p{p}")
             self.totals = testid(ui.label(""), "alarm-totals")
-        with ui.row().classes("w-full items-end gap-3"):
+        self.fold = FilterFold("alarm")
+        with self.fold.row:
             self.search = testid(ui.input("Filter (text)").props("clearable"), "alarm-filter").classes("w-56")
             self.prio = ui.select(
                 {0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3", 4: "priority 4"},
@@ -517,42 +537,59 @@ class AlarmSummary:
             self.order = ui.select(SORTS, value="priority", label="Sort").classes("w-48")
         with ui.row().classes("items-center gap-2"):
             self._commands()
-        self.table = _table(COLUMNS, "alarm-table", selectable=self.selectable)
-        self.table.add_slot("body-cell-state", STATE_SLOT)
+        self.places["active"] = testid(ui.element("div").classes("w-full"), "say-active")
+        self.table = _table(
+            COLUMNS,
+            SHOWN_FROM,
+            "alarm-table",
+            selectable=self.selectable,
+            cells={**CELLS, "state": STATE_CELL, "message": MESSAGE_AND_STATE},
+        )
         self.pager = testid(ui.pagination(1, 1, direction_links=True, value=1), "alarm-pages")
 
     def _commands(self) -> None:
         if self.may_ack:
             testid(
-                ui.button("Acknowledge selected", on_click=lambda: self.commands.acknowledge(self.selected())),
+                ui.button(
+                    "Acknowledge selected",
+                    on_click=self._at("active", lambda: self.commands.acknowledge(self.selected())),
+                ),
                 "ack-selected",
             )
             testid(
-                ui.button("Acknowledge page", on_click=lambda: self.commands.acknowledge(self.page_unacked())).props(
-                    "outline"
-                ),
+                ui.button(
+                    "Acknowledge page",
+                    on_click=self._at("active", lambda: self.commands.acknowledge(self.page_unacked())),
+                ).props("outline"),
                 "ack-all",
             )
             # In a flood the whole filtered list can be acknowledged at once, still behind a confirm.
             testid(
                 ui.button(
-                    "Acknowledge all listed", on_click=lambda: self.commands.acknowledge(self.all_unacked())
+                    "Acknowledge all listed",
+                    on_click=self._at("active", lambda: self.commands.acknowledge(self.all_unacked())),
                 ).props("outline"),
                 "ack-listed",
             )
         if self.may_shelve:
             testid(
-                ui.button("Shelve…", on_click=lambda: self.commands.shelve(self.selected())).props("outline"), "shelve"
+                ui.button("Shelve…", on_click=self._at("active", lambda: self.commands.shelve(self.selected()))).props(
+                    "outline"
+                ),
+                "shelve",
             )
         if self.may_reset:
             testid(
-                ui.button("Reset latched", on_click=lambda: self.commands.reset(self.selected())).props("outline"),
+                ui.button(
+                    "Reset latched", on_click=self._at("active", lambda: self.commands.reset(self.selected()))
+                ).props("outline"),
                 "reset",
             )
         if self.may_oos:
             testid(
                 ui.button(
-                    "Remove from service…", on_click=lambda: self.commands.remove_from_service(self.selected())
+                    "Remove from service…",
+                    on_click=self._at("active", lambda: self.commands.remove_from_service(self.selected())),
                 ).props("outline"),
                 "oos",
             )
@@ -568,7 +605,9 @@ class AlarmSummary:
                     testid(
                         ui.button(
                             "Unshelve selected",
-                            on_click=lambda: self.commands.unshelve(self.selected_in(AlarmState.SHELVED)),
+                            on_click=self._at(
+                                name, lambda: self.commands.unshelve(self.selected_in(AlarmState.SHELVED))
+                            ),
                         ),
                         "unshelve",
                     )
@@ -576,8 +615,9 @@ class AlarmSummary:
                     testid(
                         ui.button(
                             "Return to service",
-                            on_click=lambda: self.commands.return_to_service(
-                                self.selected_in(AlarmState.OUT_OF_SERVICE)
+                            on_click=self._at(
+                                name,
+                                lambda: self.commands.return_to_service(self.selected_in(AlarmState.OUT_OF_SERVICE)),
                             ),
                         ),
                         "return-to-service",
@@ -586,10 +626,22 @@ class AlarmSummary:
                     ui.label(
                         "Suppressed by the plant state their definition names; they return by themselves."
                     ).classes("hmi-muted")
+            self.places[name] = testid(ui.element("div").classes("w-full"), f"say-{name}")
             pickable = (state is AlarmState.SHELVED and self.may_shelve) or (
                 state is AlarmState.OUT_OF_SERVICE and self.may_oos
             )
-            return _table(HIDDEN_COLUMNS, f"{name}-table", selectable=pickable)
+            return _table(HIDDEN_COLUMNS, HIDDEN_SHOWN_FROM, f"{name}-table", selectable=pickable, cells=CELLS)
+
+    def _at(self, place: str, act: Callable[[], None]) -> Callable[[], None]:
+        """A button handler that first moves the status line under the buttons of `place` (a tab), then acts."""
+
+        def handler() -> None:
+            if self.status.parent_slot is not None and self.status.parent_slot.parent is not self.places[place]:
+                self.status.set_text("")
+                self.status.move(self.places[place])
+            act()
+
+        return handler
 
     def matching(self) -> list[Alarm]:
         """The active alarms the filters keep, in the chosen order."""
@@ -689,6 +741,7 @@ class AlarmSummary:
             return
         self.focus = None
         self.search.set_value(alarm.tag)
+        self.fold.open()
         if self.selectable:
             self.table.selected = [r for r in self.table.rows if r["id"] == target]
             self.table.update()

@@ -17,6 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AuditEntry
 from screens import ranges
 from screens.exporting import read_for_export
+from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.record_list import PagedTable, RangePicker, on_choice
@@ -39,6 +40,10 @@ COLUMNS: list[dict[str, Any]] = [
     column("reason", "Reason"),
     column("detail", "Detail / signature"),
 ]
+# Time and action are always shown; the rest from the width named, below it in the row's details
+# (screens/fitted_table.py).
+SHOWN_FROM = {"user": 800, "object": 1024, "station": 1280, "reason": 1280, "old": 1600, "new": 1600, "detail": 1600}
+KEEP_WORDS = ("time",)
 
 
 def _cut(text: str | None) -> str:
@@ -91,7 +96,8 @@ class AuditScreen:
     def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
         self.rt = rt
         self.zone = rt.plant.site.zone
-        with ui.row().classes("w-full items-end gap-3"):
+        fold = FilterFold("audit")
+        with fold.row:
             self.range = RangePicker(rt, "audit", ("1h", "shift", "24h", "7d", "custom"), value="24h")
             self.user = testid(ui.input("User").classes("w-32").props("clearable"), "audit-user")
             self.obj = testid(ui.input("Object (type or type:id)").classes("w-56").props("clearable"), "audit-object")
@@ -109,6 +115,8 @@ class AuditScreen:
             row=lambda r: _row(r, rt),
             unreadable="The audit trail cannot be read",
             actions=exports if ctx.can(Permission.EXPORT_AUDIT) else (),
+            shown_from=SHOWN_FROM,
+            keep_words=KEEP_WORDS,
         )
         on_choice([self.range.select], self.pages.show)
 

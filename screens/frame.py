@@ -1,10 +1,10 @@
-"""The shared page frame: header (plant, user, clock, connection), navigation, alarm and connection banners."""
+"""The shared page frame: the one-row header (menu, plant, connection, clock, person), the menu drawer with the
+navigation, the alarm banner and the status banners; laid out for 390 to 1920 px wide screens."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
@@ -14,13 +14,13 @@ from hmi.alarms.engine import Alarm
 from hmi.control.recipes import VIEW_PERMISSIONS
 from hmi.runtime import Runtime
 from hmi.sources.base import EndpointStatus
+from screens.alarm_banner import AlarmBanner
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
 from screens.idle import IdleGuard
 from screens.plant_change import watch_plant
 from screens.switch_user import SwitchUserDialog
 from screens.testid import testid
-from screens.widgets import indicator_classes
 
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
 PRIMARY = "#3d3d3d"
@@ -47,47 +47,13 @@ NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
 QUARANTINE_ROLES = frozenset({Role.ENGINEER, Role.ADMIN})
 
 
-BANNER_ROWS = 3
-
-
-class BannerRow:
-    """One line of the alarm banner; its buttons act on the alarm it shows at the moment of the touch."""
-
-    def __init__(self) -> None:
-        self.alarm_id = ""
-        self.line = ""
-        with testid(
-            ui.row().classes("hmi-banner-alarm w-full items-center gap-3 px-3 py-1 no-wrap"), "alarm-banner"
-        ) as self.row:
-            self.ind = ui.label("").classes("alarm-ind p1")
-            self.text = ui.label("").classes("text-base font-semibold grow hmi-wrap")
-            self.time = ui.label("").classes("hmi-muted")
-            ui.button("Alarm", on_click=lambda: ui.navigate.to(f"/alarm/{self.alarm_id}")).props("outline no-caps")
-            self.open_line = ui.button("Line", on_click=lambda: ui.navigate.to(f"/line/{self.line}")).props(
-                "outline no-caps"
-            )
-        self.row.set_visibility(False)
-
-    def show(self, alarm: Alarm | None, zone: ZoneInfo, more: int = 0) -> None:
-        """Show `alarm`, or hide the row."""
-        self.row.set_visibility(alarm is not None)
-        if alarm is None:
-            return
-        self.alarm_id, self.line = alarm.id, alarm.line
-        self.ind.set_text(str(alarm.priority))
-        self.ind.classes(replace=indicator_classes(alarm.priority, alarm.state))
-        first = "FIRST-OUT · " if alarm.first_out else ""
-        self.text.set_text(
-            f"{first}P{alarm.priority} {alarm.line}: {alarm.message}"
-            + (f"  (+{more} more unacknowledged)" if more else "")
-        )
-        self.time.set_text(local_time(alarm.activated_at, zone))
-        self.open_line.set_text(f"Line {alarm.line}")
+# From this width on the navigation stays in the header; below it, it is in the menu (assets/hmi.css "Panel sizes").
+INLINE_NAV_PX = 1280
 
 
 @contextmanager
 def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
-    """Wrap a page's content in the header and banners every screen shares."""
+    """Wrap a page's content in the header, the menu and the banners every screen shares."""
     ui.page_title(f"{title} · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
     header = Header(rt, ctx, title)
@@ -99,46 +65,110 @@ def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
     def refresh() -> None:
         down, active = rt.board.disconnected(), rt.alarms.active()
         header.refresh(down, active)
-        banners.refresh(down, active)
+        banners.refresh(down)
 
     refresh()
     ui.timer(1.0, refresh)
-    with ui.column().classes("w-full gap-3 p-3"):
+    with ui.column().classes("hmi-page w-full gap-3"):
         yield
 
 
+def _nav_entries(ctx: ActionContext) -> list[tuple[str, str]]:
+    """The screens this person's role reaches."""
+    return [(text, href) for text, href in NAV if href not in NAV_NEEDS or any(ctx.can(p) for p in NAV_NEEDS[href])]
+
+
 class Header:
-    """Plant, navigation, connection state, clock, the person, alarm sound, switch user and log out."""
+    """One row on every panel: the menu, plant, (on wide screens) the navigation, connection state, clock, the
+    person and the alarm sound; below it the alarm banner. The menu holds the navigation, switch user and log out.
+
+    Which parts show at which width is decided by the browser (CSS media queries in assets/hmi.css), never by the
+    server: a panel turned or resized lays itself out again without a round trip.
+    """
 
     def __init__(self, rt: Runtime, ctx: ActionContext, title: str) -> None:
         self.rt = rt
-        with ui.header().classes("hmi-header items-center gap-2 px-3 py-1"):
-            ui.label(rt.plant.site.name).classes("text-lg font-bold")
-            with ui.row().classes("hmi-nav gap-1"):
-                for text, href in NAV:
-                    if href in NAV_NEEDS and not any(ctx.can(p) for p in NAV_NEEDS[href]):
-                        continue
-                    nav = ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps color=white")
-                    if text == title:
-                        nav.classes("bg-[#5a5a5a]").props('aria-current="page"')
-            ui.space()
-            self.conn = testid(ui.label("").classes("text-sm"), "conn-state")
-            self.clock = testid(ui.label("").classes("text-base font-mono"), "clock")
-            testid(ui.label(f"{ctx.full_name or ctx.username} · {ctx.role.value}").classes("text-sm"), "user")
-            self.annunciator = AnnunciatorWidget(rt.plant.alarm_policy.sound)
-            self.switch = SwitchUserDialog(rt)
-            testid(ui.button("Switch user", on_click=self.switch.open).props("flat no-caps color=white"), "switch-user")
-            ui.button("Log out", on_click=lambda: ui.navigate.to("/logout")).props("flat no-caps color=white")
+        entries = _nav_entries(ctx)
+        person = f"{ctx.full_name or ctx.username} · {ctx.role.value}"
+        self.menu = Menu(rt, entries, title, person)
+        self.switch = self.menu.switch
+        with ui.header().classes("hmi-header column no-wrap gap-0 p-0"):
+            with ui.row().classes("hmi-topbar w-full items-center no-wrap gap-1"):
+                testid(
+                    ui.button("Menu", icon="menu", on_click=self.menu.drawer.toggle).props(
+                        'flat no-caps color=white aria-label="Menu: screens, switch user, log out"'
+                    ),
+                    "menu",
+                ).classes("hmi-menu-button")
+                ui.label(rt.plant.site.name).classes("hmi-plant text-lg font-bold")
+                with testid(ui.row().classes("hmi-nav hmi-nav-inline gap-0 no-wrap"), "nav-inline"):
+                    for text, href in entries:
+                        nav = ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props(
+                            "flat no-caps color=white"
+                        )
+                        if text == title:
+                            nav.classes("bg-[#5a5a5a]").props('aria-current="page"')
+                ui.space()
+                self.conn = testid(ui.label("").classes("hmi-conn"), "conn-state")
+                self.clock = testid(ui.label("").classes("hmi-clock font-mono"), "clock")
+                testid(ui.label(person).classes("hmi-person"), "user")
+                with ui.row().classes("hmi-sound items-center gap-1 no-wrap"):
+                    self.annunciator = AnnunciatorWidget(rt.plant.alarm_policy.sound)
+                self.annunciator.allow.props("icon=volume_up")
+                self.annunciator.silence_button.props("icon=volume_off")
+            self.alarm = AlarmBanner(rt.plant.site.zone)
 
     def refresh(self, down: Sequence[EndpointStatus], active: list[Alarm]) -> None:
-        """Clock, connection state (`down`: the endpoints not connected), the sound of the `active` alarms."""
+        """Clock, connection state (`down`: the endpoints not connected), the sound and banner of the `active`
+        alarms."""
         self.clock.set_text(local_time(self.rt.clock(), self.rt.plant.site.zone))
-        self.conn.set_text("OPC UA: " + ("all connected" if not down else f"{len(down)} endpoint(s) down"))
+        # Short on the bar; the banner below names each endpoint and since when.
+        short = "OPC UA OK" if not down else f"OPC UA: {len(down)} down"
+        if self.conn.text != short:
+            self.conn.set_text(short)
+            self.conn.classes(replace="hmi-conn" + (" hmi-conn-down" if down else ""))
+            self.conn.props["aria-label"] = (
+                "OPC UA: all connected" if not down else f"OPC UA: {len(down)} endpoint(s) down"
+            )
         self.annunciator.update(active)
+        self.alarm.show(active)
+
+
+class Menu:
+    """The drawer the menu button opens, on every width: switch user and log out, then the screens of this role."""
+
+    def __init__(self, rt: Runtime, entries: Sequence[tuple[str, str]], title: str, person: str) -> None:
+        # Outside the drawer: the idle lock screen opens it too.
+        self.switch = SwitchUserDialog(rt)
+        with testid(ui.left_drawer(value=False).props("behavior=mobile overlay bordered"), "menu-drawer").classes(
+            "hmi-drawer gap-0 p-0"
+        ) as self.drawer:
+            ui.label(person).classes("hmi-drawer-person")
+            # The person's own actions first: on a 480 px high panel the list of screens below may need scrolling.
+            with ui.row().classes("hmi-drawer-actions w-full no-wrap gap-0"):
+                testid(
+                    ui.button("Switch user", icon="switch_account", on_click=self.switch.open).props("flat no-caps"),
+                    "switch-user",
+                ).classes("hmi-drawer-item")
+                testid(
+                    ui.button("Log out", icon="logout", on_click=lambda: ui.navigate.to("/logout")).props(
+                        "flat no-caps"
+                    ),
+                    "log-out",
+                ).classes("hmi-drawer-item")
+            ui.separator()
+            with ui.column().classes("w-full gap-0").props('role="navigation" aria-label="Screens"'):
+                for text, href in entries:
+                    item = testid(
+                        ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps align=left"),
+                        f"menu-{href.strip('/') or 'overview'}",
+                    ).classes("hmi-drawer-item w-full")
+                    if text == title:
+                        item.classes("hmi-drawer-current").props('aria-current="page"')
 
 
 def _status_banner(name: str) -> ui.label:
-    banner = testid(ui.label("").classes("hmi-banner-conn w-full px-3 py-1").props('role="status"'), name)
+    banner = testid(ui.label("").classes("hmi-banner-conn hmi-wrap w-full").props('role="status"'), name)
     banner.set_visibility(False)
     return banner
 
@@ -151,8 +181,9 @@ def _say(banner: ui.label, text: str) -> None:
 
 
 class Banners:
-    """What people must know at once: lost connections, a historian or journal behind, records set aside in
-    quarantine, clock skew, and the highest-priority unacknowledged alarms."""
+    """What people must know at once besides the alarms (those are in the header's banner): lost connections, a
+    historian or journal behind, records set aside in quarantine, clock skew. Each is one compact row whose text
+    wraps on a narrow screen."""
 
     def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
         self.rt = rt
@@ -160,13 +191,13 @@ class Banners:
         # Engineers and administrators repair records and set clocks: the banners about those are theirs.
         self.repairs = ctx.role in QUARANTINE_ROLES
         self.sets_clocks = ctx.role in (Role.ENGINEER, Role.ADMIN)
-        with ui.column().classes("w-full gap-1 px-3 pt-2"):
+        with ui.column().classes("hmi-status-banners w-full gap-1"):
             self.conn = testid(
-                ui.row().classes("hmi-banner-conn w-full items-center px-3 py-2").props('role="alert"'), "conn-banner"
+                ui.row().classes("hmi-banner-conn w-full items-center").props('role="alert"'), "conn-banner"
             )
             self.conn.set_visibility(False)
             with self.conn:
-                self.conn_text = ui.label("")
+                self.conn_text = ui.label("").classes("hmi-wrap")
             # Samples wait on local disk while the database is away; people should know the history has a backlog.
             self.historian = _status_banner("historian-banner")
             # Alarm transitions not yet in the journal: many waiting, or the database away (nothing is dropped).
@@ -174,11 +205,8 @@ class Banners:
             self.quarantine = _status_banner("quarantine-banner")
             # Source times ahead of this HMI's clock: engineers set the clocks, so the endpoint is named for them.
             self.skew = _status_banner("skew-banner")
-            # The highest-priority unacknowledged alarms, one touch to the alarm or its line (ISA-101.01 display
-            # hierarchy and navigation).
-            self.rows = [BannerRow() for _ in range(BANNER_ROWS)]
 
-    def refresh(self, down: Sequence[EndpointStatus], active: list[Alarm]) -> None:
+    def refresh(self, down: Sequence[EndpointStatus]) -> None:
         """Every banner as things are now (`down`: the endpoints not connected)."""
         self.conn.set_visibility(bool(down))
         if down:
@@ -202,10 +230,6 @@ class Banners:
                 for s in skewed
             ),
         )
-        unack = [a for a in active if a.state.unacknowledged]
-        for i, row in enumerate(self.rows):
-            more = len(unack) - BANNER_ROWS if i == BANNER_ROWS - 1 and len(unack) > BANNER_ROWS else 0
-            row.show(unack[i] if i < len(unack) else None, self.zone, more)
 
     def _historian(self) -> str:
         hist = self.rt.recorder.status

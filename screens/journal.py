@@ -14,6 +14,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import AlarmEvent
 from screens import ranges
+from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.record_list import PagedTable, RangePicker, on_choice
@@ -33,6 +34,9 @@ COLUMNS: list[dict[str, Any]] = [
     column("user", "User", sortable=True),
     column("comment", "Comment"),
 ]
+# Time, priority, message and the event are always shown; the rest from the width named (screens/fitted_table.py).
+SHOWN_FROM = {"line": 800, "state": 1024, "user": 1024, "tag": 1280, "value": 1280, "comment": 1280}
+KEEP_WORDS = ("time", "priority", "kind", "state")
 
 
 def _words(text: str) -> str:
@@ -70,7 +74,8 @@ class JournalScreen:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         lines = [line.name for _, line in rt.plant.lines()]
-        with ui.row().classes("w-full items-end gap-3"):
+        fold = FilterFold("journal")
+        with fold.row:
             self.range = RangePicker(rt, "journal", ("1h", "shift", "24h", "7d", "custom"), value="24h")
             self.line = testid(
                 ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line").classes("w-36"),
@@ -100,6 +105,8 @@ class JournalScreen:
             row=lambda r: _row(r, rt),
             unreadable="The journal cannot be read",
             actions=[("Export CSV", command(rt, self.export), "journal-export")],
+            shown_from=SHOWN_FROM,
+            keep_words=KEEP_WORDS,
         )
         on_choice([self.range.select, self.line, self.priority, self.kind, self.state], self.pages.show)
 

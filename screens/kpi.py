@@ -12,6 +12,7 @@ from hmi.alarms.kpi import Kpi, KpiReport
 from hmi.alarms.kpi_service import kpi_report, require_kpi_access
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.i18n import _
@@ -169,18 +170,30 @@ class KpiScreen:
         ).classes("hmi-muted text-sm")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "kpi-status")
         self.summary = testid(ui.label("").classes("text-base"), "kpi-summary")
+        # Columns by screen width, the rest in the row's details (screens/fitted_table.py); the KPI table's words are
+        # the HMI's own and wrap at spaces only.
         self.table = testid(
-            ui.table(columns=COLUMNS, rows=[], row_key="key", pagination=0)
-            .classes("w-full")
-            .props("flat bordered hide-bottom"),
+            fitted_table(
+                COLUMNS,
+                {"target": 800, "detail": 1024},
+                row_key="key",
+                keep_words=("kpi", "value", "target", "result"),
+                pagination=0,
+            ).props("flat bordered hide-bottom"),
             "kpi-table",
         )
         ui.label(_("Activations per 10 minutes")).classes("font-bold")
         self.chart = testid(ui.plotly({"data": [], "layout": {"height": 300}}).classes("w-full"), "kpi-chart")
         ui.label(_("Most frequent alarms")).classes("font-bold")
         self.top = testid(
-            ui.table(columns=TOP_COLUMNS, rows=[], row_key="alarm", pagination=0)
-            .classes("w-full max-w-4xl")
+            fitted_table(
+                TOP_COLUMNS,
+                {"line": 800, "share": 600},
+                row_key="alarm",
+                keep_words=("priority", "count", "share"),
+                pagination=0,
+            )
+            .classes("max-w-4xl")
             .props("flat bordered hide-bottom"),
             "kpi-top",
         )

@@ -12,6 +12,7 @@ from hmi.alarms.journal_query import activation_counts
 from hmi.oee.service import LineReport
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from screens.fitted_table import fitted_table
 from screens.frame import frame
 from screens.history_figure import local_x
 from screens.line_status import count_text, minutes, pct
@@ -68,6 +69,19 @@ COLUMNS = [
     column("alarms", "Alarm load"),
     column("reasons", "Top downtime reasons"),
 ]
+# The line and its OEE are always shown; the rest from the width named, below it in the row's details
+# (screens/fitted_table.py).
+SHOWN_FROM = {
+    "good": 800,
+    "a": 1024,
+    "p": 1024,
+    "q": 1024,
+    "alarms": 1024,
+    "recorded": 1280,
+    "plan": 1280,
+    "vs_plan": 1280,
+    "reasons": 1600,
+}
 
 
 def oee_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -99,13 +113,17 @@ class OeeScreen:
                         if line.state_tag:
                             self.states[line.state_tag] = StateView()
             self.table = testid(
-                ui.table(columns=COLUMNS, rows=[], row_key="line").classes("w-full").props("flat bordered"), "oee-table"
+                fitted_table(COLUMNS, SHOWN_FROM, row_key="line", keep_words=("oee", "a", "p", "q", "recorded")).props(
+                    "flat bordered"
+                ),
+                "oee-table",
             )
-            with ui.row().classes("w-full gap-3 no-wrap items-start"):
-                with ui.column().classes("hmi-panel p-2 w-1/2"):
+            # Side by side where there is room for both, one above the other on narrow screens.
+            with ui.row().classes("hmi-halves w-full gap-3 items-start"):
+                with ui.column().classes("hmi-panel p-2"):
                     ui.label("Downtime by reason (all lines)").classes("font-semibold")
                     self.pareto_box = testid(ui.column().classes("w-full"), "oee-pareto")
-                with ui.column().classes("hmi-panel p-2 w-1/2"):
+                with ui.column().classes("hmi-panel p-2"):
                     ui.label(f"OEE by shift (last {SHIFTS_IN_TREND})").classes("font-semibold")
                     self.trend_box = testid(ui.column().classes("w-full"), "oee-by-shift")
         self.window.on_value_change(self.refresh)

@@ -19,6 +19,7 @@ from hmi.records.signatures import APPROVED, SignatureRequest
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Recipe, RecipeStatus, RecipeVersion
+from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.i18n import _
@@ -122,8 +123,14 @@ class DownloadLog:
                 "recipe-log-pdf",
             ).classes(TOUCH)
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "recipe-log-status")
+        # Time, recipe and result always; the rest by screen width, or in the row's details (screens/fitted_table.py).
         self.table = testid(
-            ui.table(columns=LOG_COLUMNS, rows=[], row_key="id").classes("w-full").props("flat bordered"),
+            fitted_table(
+                LOG_COLUMNS,
+                {"user": 800, "version": 800, "confirmed": 1024, "reason": 1280},
+                row_key="id",
+                keep_words=("time", "result", "confirmed"),
+            ).props("flat bordered"),
             "recipe-log",
         )
 

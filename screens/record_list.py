@@ -3,7 +3,7 @@ table read one page at a time from the database."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from hmi.limits import Page
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import ranges
+from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.testid import testid
 
@@ -55,7 +56,7 @@ class RangePicker:
 def on_choice(controls: Sequence[ValueElement[Any]], show: Callable[[], Awaitable[None]]) -> None:
     """Show again when one of `controls` changes, except on choosing "custom" (its times are typed first)."""
 
-    def changed(e: ValueChangeEventArguments) -> Awaitable[None] | None:
+    def changed(e: ValueChangeEventArguments[Any]) -> Awaitable[None] | None:
         return show() if e.value != "custom" else None
 
     for control in controls:
@@ -66,6 +67,9 @@ class PagedTable(Generic[R]):
     """Show / actions / Newer / Older and the count, a status line, and the table of one page of rows.
 
     `read(offset)` returns the window and the page of rows from `offset` (ValueError for a bad filter).
+    `shown_from` names the columns shown only from a screen width on (the others in the row's details, see
+    screens/fitted_table.py); `cells` the inner templates of columns that are more than text; `keep_words` the
+    columns of short words that wrap at spaces only.
     """
 
     def __init__(
@@ -78,6 +82,9 @@ class PagedTable(Generic[R]):
         row: Callable[[R], dict[str, Any]],
         unreadable: str,
         actions: Sequence[tuple[str, Handler[Any], str]] = (),
+        shown_from: Mapping[str, int] | None = None,
+        cells: Mapping[str, str] | None = None,
+        keep_words: Collection[str] = (),
     ) -> None:
         self.rt = rt
         self._read = read
@@ -85,7 +92,7 @@ class PagedTable(Generic[R]):
         self._unreadable = unreadable
         self.offset = 0
         page_rows = rt.plant.limits.page_rows
-        with ui.row().classes("items-center gap-3"):
+        with ui.row().classes("items-center gap-2"):
             testid(ui.button("Show", on_click=lambda: self.show(0)), f"{name}-apply")
             for text, handler, action_id in actions:
                 testid(ui.button(text, on_click=handler).props("outline"), action_id)
@@ -99,9 +106,14 @@ class PagedTable(Generic[R]):
             self.count = testid(ui.label(""), f"{name}-count")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), f"{name}-status")
         self.table = testid(
-            ui.table(columns=columns, rows=[], row_key="id", pagination={"rowsPerPage": 50})
-            .classes("w-full")
-            .props("flat bordered"),
+            fitted_table(
+                columns,
+                shown_from or {},
+                row_key="id",
+                cells=cells,
+                keep_words=keep_words,
+                pagination={"rowsPerPage": 50},
+            ).props("flat bordered"),
             f"{name}-table",
         )
         ui.timer(0.0, self.show, once=True)

@@ -7,6 +7,7 @@ MANAGE_USERS / MANAGE_STATIONS themselves; this page only mirrors that and repor
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import TypeVar
 
 from nicegui import ui
@@ -57,13 +58,23 @@ class UsersAdmin:
 
     async def render(self) -> None:
         """Build the panels (the lists load from the database)."""
-        self.message = testid(ui.label("").classes("text-base font-semibold").props('role="status"'), "users-message")
+        # One status line, said next to the panel whose button gave the outcome (self._near): on a phone the panels
+        # are screens apart.
+        self.message = testid(
+            ui.label("").classes("text-base font-semibold hmi-wrap").props('role="status"'), "users-message"
+        )
+        self.places: dict[str, ui.element] = {}
         await self.notices()
         await self.user_list()
+        self.places["users"] = testid(ui.element("div").classes("w-full"), "say-users")
         self._add_user_form()
+        self.places["add"] = testid(ui.element("div").classes("w-full"), "say-add")
         await self.station_list()
+        self.places["stations"] = testid(ui.element("div").classes("w-full"), "say-stations")
         self._enrol_form()
+        self.places["enrol"] = testid(ui.element("div").classes("w-full"), "say-enrol")
         self._reset_dialog()
+        self._near("users")
 
     @ui.refreshable_method
     async def notices(self) -> None:
@@ -78,9 +89,9 @@ class UsersAdmin:
                     since = local_time(user.locked_at, self.zone, date=True) if user.locked_at else ""
                     ui.label(f"{user.username} locked since {since}")
                     testid(
-                        ui.button(
-                            "Unlock", on_click=command(self.rt, lambda a, u=user.username: self.unlock(a, u))
-                        ).props("outline no-caps"),
+                        ui.button("Unlock", on_click=command(self.rt, partial(self.unlock, name=user.username))).props(
+                            "outline no-caps"
+                        ),
                         f"notice-unlock-{user.username}",
                     )
 
@@ -93,16 +104,17 @@ class UsersAdmin:
             for user in await rt.users.list_users():
                 status = "disabled" if user.disabled else "locked" if user.locked_at is not None else "active"
                 name = user.username
-                with testid(ui.row().classes("items-center gap-3 w-full"), "user-row"):
-                    ui.label(name).classes("font-mono w-40")
-                    ui.label(user.full_name or "—").classes("w-56")
+                # The name and state first, the buttons after them; the row wraps on a narrow screen.
+                with testid(ui.row().classes("hmi-list-row items-center gap-x-3 gap-y-1 w-full"), "user-row"):
+                    ui.label(name).classes("font-mono hmi-wrap w-40")
+                    ui.label(user.full_name or "—").classes("hmi-wrap w-56")
                     ui.label(user.role.value).classes("w-24")
-                    testid(ui.label(status).classes("w-24"), f"status-{name}")
+                    testid(ui.label(status).classes("w-24 font-semibold"), f"status-{name}")
                     enable = user.disabled
                     testid(
                         ui.button(
                             "Enable" if enable else "Disable",
-                            on_click=command(rt, lambda a, n=name, d=not enable: self.set_disabled(a, n, d)),
+                            on_click=command(rt, partial(self.set_disabled, name=name, disabled=not enable)),
                         ).props("outline no-caps"),
                         f"{'enable' if enable else 'disable'}-{name}",
                     )
@@ -114,7 +126,7 @@ class UsersAdmin:
                     )
                     if user.locked_at is not None:
                         testid(
-                            ui.button("Unlock", on_click=command(rt, lambda a, n=name: self.unlock(a, n))).props(
+                            ui.button("Unlock", on_click=command(rt, partial(self.unlock, name=name))).props(
                                 "outline no-caps"
                             ),
                             f"unlock-{name}",
@@ -141,14 +153,14 @@ class UsersAdmin:
 
     def _station_row(self, station: Station) -> None:
         rt, name = self.rt, station.name
-        with testid(ui.row().classes("items-center gap-3"), "station-row"):
-            ui.label(name).classes("font-mono w-48")
+        with testid(ui.row().classes("hmi-list-row items-center gap-x-3 gap-y-1 w-full"), "station-row"):
+            ui.label(name).classes("font-mono hmi-wrap w-48")
             ui.label(station.area or "—").classes("w-32")
             if station.secret_hash is not None and station.enrolled_at is not None:
                 enrolled = f"enrolled {local_time(station.enrolled_at, self.zone, date=True)} by {station.enrolled_by}"
             else:
                 enrolled = "no panel enrolled"
-            testid(ui.label(enrolled).classes("w-72"), f"station-enrolled-{name}")
+            testid(ui.label(enrolled).classes("hmi-wrap w-72"), f"station-enrolled-{name}")
             seen = local_time(station.last_seen_at, self.zone, date=True) if station.last_seen_at else "never"
             ui.label(f"last seen {seen}").classes("w-48")
             testid(ui.label("disabled" if station.disabled else "active"), f"station-status-{name}")
@@ -159,7 +171,7 @@ class UsersAdmin:
             testid(
                 ui.button(
                     "Enable" if station.disabled else "Disable",
-                    on_click=command(rt, lambda a, d=not station.disabled: self.set_station(a, name, d)),
+                    on_click=command(rt, partial(self.set_station, name=name, disabled=not station.disabled)),
                 ).props("outline no-caps"),
                 f"station-toggle-{name}",
             )
@@ -177,16 +189,20 @@ class UsersAdmin:
             )
 
     def _add_user_form(self) -> None:
-        with ui.column().classes("hmi-panel p-3 gap-2 w-[28rem]"):
+        with ui.column().classes("hmi-panel p-3 gap-2 w-full max-w-[28rem]"):
             ui.label("Add a user").classes("hmi-title")
-            self.new_name = testid(ui.input("User name"), "new-username")
-            self.new_full = testid(ui.input("Full (printed) name"), "new-fullname")
+            self.new_name = testid(ui.input("User name").classes("w-full"), "new-username")
+            self.new_full = testid(ui.input("Full (printed) name").classes("w-full"), "new-fullname")
             self.new_role = testid(
-                ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role"), "new-role"
+                ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role").classes("w-full"),
+                "new-role",
             )
-            self.new_pw = testid(ui.input("Password", password=True).props("autocomplete=new-password"), "new-password")
+            self.new_pw = testid(
+                ui.input("Password", password=True).props("autocomplete=new-password").classes("w-full"), "new-password"
+            )
             self.new_pw2 = testid(
-                ui.input("Password again", password=True).props("autocomplete=new-password"), "new-password2"
+                ui.input("Password again", password=True).props("autocomplete=new-password").classes("w-full"),
+                "new-password2",
             )
             ui.label(f"At least {self.rt.users.policy.password_min_length} characters, not the user name.").classes(
                 "hmi-muted"
@@ -206,7 +222,7 @@ class UsersAdmin:
             )
 
     def _reset_dialog(self) -> None:
-        with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem]"):
+        with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem] max-w-full"):
             self.reset_title = ui.label("").classes("hmi-title")
             self.reset_pw = testid(ui.input("New password", password=True), "reset-password")
             self.reset_pw2 = testid(ui.input("New password again", password=True), "reset-password2")
@@ -230,6 +246,14 @@ class UsersAdmin:
     def _say(self, text: str) -> None:
         self.message.set_text(text)
 
+    def _near(self, place: str) -> None:
+        """Say the next outcome under the panel `place` (users, add, stations, enrol)."""
+        target = self.places[place]
+        slot = self.message.parent_slot
+        if slot is None or slot.parent is not target:
+            self.message.set_text("")
+            self.message.move(target)
+
     async def _refresh(self) -> None:
         self.notices.refresh()
         self.user_list.refresh()
@@ -246,6 +270,7 @@ class UsersAdmin:
 
     async def add_user(self, actor: ActionContext) -> None:
         """Create the user from the form; the password is typed twice."""
+        self._near("add")
         try:
             if (self.new_pw.value or "") != (self.new_pw2.value or ""):
                 self._say("The two passwords differ; nothing was changed.")
@@ -269,12 +294,14 @@ class UsersAdmin:
 
     async def set_disabled(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable an account."""
+        self._near("users")
         await self._change(
             self.rt.users.set_disabled(actor, name, disabled), f"User {name} {'disabled' if disabled else 'enabled'}."
         )
 
     async def unlock(self, actor: ActionContext, name: str) -> None:
         """Lift a lockout."""
+        self._near("users")
         await self._change(self.rt.users.unlock(actor, name), f"User {name} unlocked.")
 
     def open_reset(self, name: str) -> None:
@@ -287,6 +314,7 @@ class UsersAdmin:
 
     async def reset_password(self, actor: ActionContext) -> None:
         """Set the new password from the dialog."""
+        self._near("users")
         first, second = self.reset_pw.value or "", self.reset_pw2.value or ""
         self.reset_pw.value = self.reset_pw2.value = ""
         if first != second:
@@ -302,6 +330,7 @@ class UsersAdmin:
 
     async def enrol_panel(self, actor: ActionContext) -> None:
         """Enrol the panel this page runs on as the named station; the browser then collects its secret."""
+        self._near("enrol")
         try:
             station, secret = await self._call(
                 self.rt.stations.enrol(
@@ -316,6 +345,7 @@ class UsersAdmin:
 
     async def revoke_station(self, actor: ActionContext, name: str) -> None:
         """Make the station's panel secret worthless: that panel is its network address again."""
+        self._near("stations")
         await self._change(
             self.rt.stations.revoke(actor, name),
             f"Station {name} revoked: its panel now records its network address until enrolled again.",
@@ -323,6 +353,7 @@ class UsersAdmin:
 
     async def set_station(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable a station."""
+        self._near("stations")
         await self._change(
             self.rt.stations.set_disabled(actor, name, disabled),
             f"Station {name} {'disabled' if disabled else 'enabled'}.",
