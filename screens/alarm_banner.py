@@ -10,6 +10,7 @@ from nicegui import ui
 
 from hmi.alarms.engine import Alarm
 from screens.fmt import local_time
+from screens.i18n import _
 from screens.testid import testid
 from screens.widgets import indicator_classes
 
@@ -49,7 +50,7 @@ class BannerRow:
             self.open.on("keydown.enter", lambda: ui.navigate.to(f"/alarm/{self.alarm_id}"))
             self.slot = ui.row().classes("items-center gap-1 no-wrap")
             self.open_line = testid(
-                ui.button("Line", on_click=lambda: ui.navigate.to(f"/line/{self.line}")).props("outline no-caps"),
+                ui.button(_("Line"), on_click=lambda: ui.navigate.to(f"/line/{self.line}")).props("outline no-caps"),
                 f"{name}-line",
             )
         self.row.set_visibility(False)
@@ -87,7 +88,7 @@ class AlarmBanner:
                     "alarm-banner-more",
                 )
             with testid(ui.column().classes("hmi-banner-list w-full gap-0"), "alarm-banner-list") as self.list:
-                self.rows = [BannerRow("alarm-banner-row") for _ in range(NEXT_ROWS)]
+                self.rows = [BannerRow("alarm-banner-row") for _skip in range(NEXT_ROWS)]
                 self.rest = testid(
                     ui.button("", on_click=lambda: ui.navigate.to("/alarms")).props("flat no-caps"),
                     "alarm-banner-all",
@@ -113,7 +114,7 @@ class AlarmBanner:
         others = len(ordered) - 1
         self.more.set_visibility(others > 0)
         if others > 0 and self.more.text != f"+{others} more":
-            self.more.set_text(f"+{others} more")
+            self.more.set_text(_("+{others} more").format(others=others))
             self.more.props["aria-label"] = f"{others} more unacknowledged alarm(s): list them"
         if others <= 0 and self.expanded:
             self.expanded = False
@@ -123,4 +124,4 @@ class AlarmBanner:
         beyond = len(ordered) - 1 - NEXT_ROWS
         self.rest.set_visibility(beyond > 0)
         if beyond > 0:
-            self.rest.set_text(f"{beyond} more in the alarm list")
+            self.rest.set_text(_("{beyond} more in the alarm list").format(beyond=beyond))

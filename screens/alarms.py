@@ -26,6 +26,7 @@ from screens.filter_fold import FilterFold
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import N_, _, options
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -34,27 +35,27 @@ from screens.widgets import alarm_counts, column, indicator_classes
 PAGE_SIZE = 50
 
 COLUMNS = [
-    column("priority", "Pri"),
-    column("time", "Time"),
-    column("area", "Area"),
-    column("line", "Line"),
-    column("tag", "Tag"),
-    column("message", "Message"),
-    column("value", "Value", align="right"),
-    column("state", "State", field="state_label"),
-    column("ack", "Acknowledged by"),
+    column("priority", N_("Pri")),
+    column("time", N_("Time")),
+    column("area", N_("Area")),
+    column("line", N_("Line")),
+    column("tag", N_("Tag")),
+    column("message", N_("Message")),
+    column("value", N_("Value"), align="right"),
+    column("state", N_("State"), field="state_label"),
+    column("ack", N_("Acknowledged by")),
     column("open", "", field="id", align="right"),
 ]
 HIDDEN_COLUMNS = [
-    column("priority", "Pri"),
-    column("line", "Line"),
-    column("tag", "Tag"),
-    column("message", "Message"),
-    column("by", "By"),
-    column("since", "Since"),
-    column("why", "Why"),
-    column("left", "Time left"),
-    column("condition", "Process"),
+    column("priority", N_("Pri")),
+    column("line", N_("Line")),
+    column("tag", N_("Tag")),
+    column("message", N_("Message")),
+    column("by", N_("By")),
+    column("since", N_("Since")),
+    column("why", N_("Why")),
+    column("left", N_("Time left")),
+    column("condition", N_("Process")),
     column("open", "", field="id", align="right"),
 ]
 
@@ -86,17 +87,17 @@ CELLS = {
 STATE_CELL = "<span :class=\"props.row.unack ? 'font-bold hmi-flash' : ''\">{{ props.row.state_label }}</span>"
 MESSAGE_AND_STATE = CELLS["message"] + f'<div class="hmi-below-600 hmi-muted hmi-keep-words">{STATE_CELL}</div>'
 SORTS = {
-    "priority": "priority, newest first",
-    "newest": "newest first",
-    "oldest": "oldest first",
-    "line": "line, then priority",
+    "priority": N_("priority, newest first"),
+    "newest": N_("newest first"),
+    "oldest": N_("oldest first"),
+    "line": N_("line, then priority"),
 }
 STATE_FILTERS = {
-    "": "all states",
-    "unack": "unacknowledged",
-    "ack": "acknowledged",
-    "rtn": "returned, unack",
-    "latched": "latched",
+    "": N_("all states"),
+    "unack": N_("unacknowledged"),
+    "ack": N_("acknowledged"),
+    "rtn": N_("returned, unack"),
+    "latched": N_("latched"),
 }
 # The lists beside the active one: tab name, state, tab label.
 HIDDEN_LISTS = (
@@ -245,11 +246,11 @@ class CommandRunner:
         try:
             result = await command()
         except PermissionDenied as exc:
-            self.status.set_text(f"Refused: {exc}.")
+            self.status.set_text(_("Refused: {exc}.").format(exc=exc))
             return None
         except (DatabaseUnavailable, ValueError) as exc:
-            self.status.set_text(f"Not {what}: {exc}")
-            ui.notify(f"Not {what}: {exc}", type="negative", multi_line=True)
+            self.status.set_text(_("Not {what}: {exc}").format(what=what, exc=exc))
+            ui.notify(_("Not {what}: {exc}").format(what=what, exc=exc), type="negative", multi_line=True)
             return None
         n = len(result.changes)
         text = f"{n} alarm(s) {what} and stored." if n else ("" if result.failed else f"Nothing needed to be {what}.")
@@ -295,9 +296,9 @@ class AlarmCommands:
                     alarm_id=alarm.id,
                 )
             except (PermissionDenied, ValueError, DatabaseUnavailable) as exc:
-                ui.notify(f"Acknowledged, but not posted to the shift log: {exc}", type="warning")
+                ui.notify(_("Acknowledged, but not posted to the shift log: {exc}").format(exc=exc), type="warning")
                 return
-        ui.notify("Comment posted to the shift log.")
+        ui.notify(_("Comment posted to the shift log."))
 
     def _dialog(
         self,
@@ -313,7 +314,7 @@ class AlarmCommands:
         post_to_log: bool = False,
     ) -> None:
         if not ids:
-            self.status.set_text("Select alarms first.")
+            self.status.set_text(_("Select alarms first."))
             return
         if self.open_dialog is not None and self.open_dialog.value:
             return
@@ -321,23 +322,23 @@ class AlarmCommands:
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
         # Two touches for anything that changes a record (ISA-101.01): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
-            ui.label(f"{title} {len(ids)} alarm(s)?").classes("hmi-title")
+            ui.label(_("{title} {len} alarm(s)?").format(title=title, len=len(ids))).classes("hmi-title")
             choice = None
             if choices:
                 choice = testid(
-                    ui.select(choices, value=next(iter(choices)), label="Duration"), "shelve-duration"
+                    ui.select(choices, value=next(iter(choices)), label=_("Duration")), "shelve-duration"
                 ).classes("w-64")
             reason = testid(ui.textarea(reason_label).props(f"maxlength={MAX_COMMENT} counter"), "ack-comment").classes(
                 "w-full"
             )
             post = None
             if post_to_log and self.viewer.can(Permission.ADD_NOTE):
-                post = testid(ui.checkbox("Also post the comment to the shift log"), "ack-post-note")
+                post = testid(ui.checkbox(_("Also post the comment to the shift log")), "ack-post-note")
             fields = None
             if needs_signature:
                 # Electronic signature (21 CFR 11.200(a)(1)): user id and password on the first signing of this
                 # session, the password alone afterwards.
-                ui.label("Electronic signature: re-enter your password to sign.").classes("font-semibold")
+                ui.label(_("Electronic signature: re-enter your password to sign.")).classes("font-semibold")
                 fields = SignatureFields(self.rt, self.viewer)
             problem = ui.label("").classes("font-semibold")
             done = [False]
@@ -347,7 +348,7 @@ class AlarmCommands:
                     # A second confirm of the same dialog (a double tap) acts once only.
                     return
                 if reason_required and not (reason.value or "").strip():
-                    problem.set_text("A reason is required.")
+                    problem.set_text(_("A reason is required."))
                     return
                 signature = None
                 if fields is not None:
@@ -367,7 +368,7 @@ class AlarmCommands:
 
             with ui.row():
                 testid(ui.button(confirm_text, on_click=command(self.rt, confirm)), "ack-confirm")
-                ui.button("Cancel", on_click=dlg.close).props("outline")
+                ui.button(_("Cancel"), on_click=dlg.close).props("outline")
         self.open_dialog = dlg
         dlg.open()
 
@@ -491,14 +492,14 @@ class AlarmSummary:
             self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "ack-status")
             self.places: dict[str, ui.element] = {}
             with ui.tabs().props("align=left no-caps").classes("hmi-tabs-wrap") as tabs:
-                self.tabs = {"active": testid(ui.tab("active", "Active"), "tab-active")}
-                for name, _, label in HIDDEN_LISTS:
+                self.tabs = {"active": testid(ui.tab(_("active"), "Active"), "tab-active")}
+                for name, _skip, label in HIDDEN_LISTS:
                     self.tabs[name] = testid(ui.tab(name, label), f"tab-{name}")
             tabs.set_value(tab or "active")
             with ui.tab_panels(tabs, value=tab or "active").classes("w-full bg-transparent"):
                 with ui.tab_panel("active").classes("p-0 gap-2"):
                     self._active_panel()
-                self.hidden_tables = {state: self._hidden_panel(name, state) for name, state, _ in HIDDEN_LISTS}
+                self.hidden_tables = {state: self._hidden_panel(name, state) for name, state, _skip in HIDDEN_LISTS}
         # What the tables show now: a table is sent again only when its rows changed.
         self.shown: list[tuple[Any, ...]] | None = None
         self.shown_ids: list[str] = []
@@ -521,20 +522,28 @@ class AlarmSummary:
             self.totals = testid(ui.label(""), "alarm-totals")
         self.fold = FilterFold("alarm")
         with self.fold.row:
-            self.search = testid(ui.input("Filter (text)").props("clearable"), "alarm-filter").classes("w-56")
+            self.search = testid(ui.input(_("Filter (text)")).props("clearable"), "alarm-filter").classes("w-56")
             self.prio = ui.select(
-                {0: "all priorities", 1: "priority 1", 2: "priority 2", 3: "priority 3", 4: "priority 4"},
+                {
+                    0: _("all priorities"),
+                    1: _("priority 1"),
+                    2: _("priority 2"),
+                    3: _("priority 3"),
+                    4: _("priority 4"),
+                },
                 value=0,
-                label="Priority",
+                label=_("Priority"),
             ).classes("w-36")
             self.area = ui.select(
-                {"": "all areas", **{a.name: a.name for a in self.rt.plant.areas}}, value="", label="Area"
+                {"": _("all areas"), **{a.name: a.name for a in self.rt.plant.areas}}, value="", label=_("Area")
             ).classes("w-36")
             self.line = ui.select(
-                {"": "all lines", **{ln.name: ln.name for _, ln in self.rt.plant.lines()}}, value="", label="Line"
+                {"": _("all lines"), **{ln.name: ln.name for _skip, ln in self.rt.plant.lines()}},
+                value="",
+                label=_("Line"),
             ).classes("w-36")
-            self.state = ui.select(STATE_FILTERS, value="", label="State").classes("w-44")
-            self.order = ui.select(SORTS, value="priority", label="Sort").classes("w-48")
+            self.state = ui.select(options(STATE_FILTERS), value="", label=_("State")).classes("w-44")
+            self.order = ui.select(options(SORTS), value="priority", label=_("Sort")).classes("w-48")
         with ui.row().classes("items-center gap-2"):
             self._commands()
         self.places["active"] = testid(ui.element("div").classes("w-full"), "say-active")
@@ -551,14 +560,14 @@ class AlarmSummary:
         if self.may_ack:
             testid(
                 ui.button(
-                    "Acknowledge selected",
+                    _("Acknowledge selected"),
                     on_click=self._at("active", lambda: self.commands.acknowledge(self.selected())),
                 ),
                 "ack-selected",
             )
             testid(
                 ui.button(
-                    "Acknowledge page",
+                    _("Acknowledge page"),
                     on_click=self._at("active", lambda: self.commands.acknowledge(self.page_unacked())),
                 ).props("outline"),
                 "ack-all",
@@ -566,37 +575,37 @@ class AlarmSummary:
             # In a flood the whole filtered list can be acknowledged at once, still behind a confirm.
             testid(
                 ui.button(
-                    "Acknowledge all listed",
+                    _("Acknowledge all listed"),
                     on_click=self._at("active", lambda: self.commands.acknowledge(self.all_unacked())),
                 ).props("outline"),
                 "ack-listed",
             )
         if self.may_shelve:
             testid(
-                ui.button("Shelve…", on_click=self._at("active", lambda: self.commands.shelve(self.selected()))).props(
-                    "outline"
-                ),
+                ui.button(
+                    _("Shelve…"), on_click=self._at("active", lambda: self.commands.shelve(self.selected()))
+                ).props("outline"),
                 "shelve",
             )
         if self.may_reset:
             testid(
                 ui.button(
-                    "Reset latched", on_click=self._at("active", lambda: self.commands.reset(self.selected()))
+                    _("Reset latched"), on_click=self._at("active", lambda: self.commands.reset(self.selected()))
                 ).props("outline"),
                 "reset",
             )
         if self.may_oos:
             testid(
                 ui.button(
-                    "Remove from service…",
+                    _("Remove from service…"),
                     on_click=self._at("active", lambda: self.commands.remove_from_service(self.selected())),
                 ).props("outline"),
                 "oos",
             )
         if not self.may_ack:
-            ui.label(f"Your role ({self.ctx.role.value}) may view alarms but not acknowledge them.").classes(
-                "hmi-muted"
-            )
+            ui.label(
+                _("Your role ({value}) may view alarms but not acknowledge them.").format(value=self.ctx.role.value)
+            ).classes("hmi-muted")
 
     def _hidden_panel(self, name: str, state: AlarmState) -> ui.table:
         with ui.tab_panel(name).classes("p-0 gap-2"):
@@ -604,7 +613,7 @@ class AlarmSummary:
                 if state is AlarmState.SHELVED and self.may_shelve:
                     testid(
                         ui.button(
-                            "Unshelve selected",
+                            _("Unshelve selected"),
                             on_click=self._at(
                                 name, lambda: self.commands.unshelve(self.selected_in(AlarmState.SHELVED))
                             ),
@@ -614,7 +623,7 @@ class AlarmSummary:
                 if state is AlarmState.OUT_OF_SERVICE and self.may_oos:
                     testid(
                         ui.button(
-                            "Return to service",
+                            _("Return to service"),
                             on_click=self._at(
                                 name,
                                 lambda: self.commands.return_to_service(self.selected_in(AlarmState.OUT_OF_SERVICE)),
@@ -624,7 +633,7 @@ class AlarmSummary:
                     )
                 if state is AlarmState.SUPPRESSED_BY_DESIGN:
                     ui.label(
-                        "Suppressed by the plant state their definition names; they return by themselves."
+                        _("Suppressed by the plant state their definition names; they return by themselves.")
                     ).classes("hmi-muted")
             self.places[name] = testid(ui.element("div").classes("w-full"), f"say-{name}")
             pickable = (state is AlarmState.SHELVED and self.may_shelve) or (
@@ -690,7 +699,7 @@ class AlarmSummary:
         for p, label in self.counts.items():
             label.set_text(str(per[p]))
         unack = sum(1 for a in alarms if a.state.unacknowledged)
-        self.totals.set_text(f"{len(alarms)} listed, {unack} unacknowledged")
+        self.totals.set_text(_("{len} listed, {unack} unacknowledged").format(len=len(alarms), unack=unack))
 
     def _show_page(self, alarms: list[Alarm], force: bool) -> None:
         pages = max(1, -(-len(alarms) // PAGE_SIZE))

@@ -20,6 +20,7 @@ from screens.exporting import read_for_export
 from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import N_, _
 from screens.record_list import PagedTable, RangePicker, on_choice
 from screens.restricted import Restriction, permitted
 from screens.session import command
@@ -30,15 +31,15 @@ from screens.widgets import column
 CELL_CHARS = 200
 
 COLUMNS: list[dict[str, Any]] = [
-    column("time", "Time (plant)", sortable=True),
-    column("user", "User", sortable=True),
-    column("station", "Station", sortable=True),
-    column("action", "Action", sortable=True),
-    column("object", "Object", sortable=True),
-    column("old", "Old value"),
-    column("new", "New value"),
-    column("reason", "Reason"),
-    column("detail", "Detail / signature"),
+    column("time", N_("Time (plant)"), sortable=True),
+    column("user", N_("User"), sortable=True),
+    column("station", N_("Station"), sortable=True),
+    column("action", N_("Action"), sortable=True),
+    column("object", N_("Object"), sortable=True),
+    column("old", N_("Old value")),
+    column("new", N_("New value")),
+    column("reason", N_("Reason")),
+    column("detail", N_("Detail / signature")),
 ]
 # Time and action are always shown; the rest from the width named, below it in the row's details
 # (screens/fitted_table.py).
@@ -80,7 +81,7 @@ AUDIT_VIEWERS = Restriction(
 async def audit_page(rt: Runtime, ctx: ActionContext) -> None:
     """The audit trail screen: the permission is checked (and a refusal audited) before any row shows."""
     with frame(rt, ctx, "Audit"):
-        ui.label("Audit trail").classes("hmi-title")
+        ui.label(_("Audit trail")).classes("hmi-title")
         if not await permitted(rt, ctx, AUDIT_VIEWERS):
             return
         if ctx.role is Role.ADMIN:
@@ -99,13 +100,15 @@ class AuditScreen:
         fold = FilterFold("audit")
         with fold.row:
             self.range = RangePicker(rt, "audit", ("1h", "shift", "24h", "7d", "custom"), value="24h")
-            self.user = testid(ui.input("User").classes("w-32").props("clearable"), "audit-user")
-            self.obj = testid(ui.input("Object (type or type:id)").classes("w-56").props("clearable"), "audit-object")
-            self.action = testid(ui.input("Action (e.g. login)").classes("w-44").props("clearable"), "audit-action")
+            self.user = testid(ui.input(_("User")).classes("w-32").props("clearable"), "audit-user")
+            self.obj = testid(
+                ui.input(_("Object (type or type:id)")).classes("w-56").props("clearable"), "audit-object"
+            )
+            self.action = testid(ui.input(_("Action (e.g. login)")).classes("w-44").props("clearable"), "audit-action")
         # Hidden for roles the service would refuse anyway; the export checks the permission itself.
         exports = [
-            ("Export CSV", command(rt, lambda actor: self.export(actor, "csv")), "audit-export-csv"),
-            ("Export PDF", command(rt, lambda actor: self.export(actor, "pdf")), "audit-export-pdf"),
+            (N_("Export CSV"), command(rt, lambda actor: self.export(actor, "csv")), "audit-export-csv"),
+            (N_("Export PDF"), command(rt, lambda actor: self.export(actor, "pdf")), "audit-export-pdf"),
         ]
         self.pages = PagedTable(
             rt,
@@ -172,10 +175,10 @@ class AuditScreen:
                 actor, "audit.export", "audit", fmt, new_value=flt.as_dict(), detail=f"{len(rows)} rows to {filename}"
             )
         except DatabaseUnavailable as exc:
-            status.set_text(f"Not exported: {exc}")
+            status.set_text(_("Not exported: {exc}").format(exc=exc))
             return
         ui.download.content(content, filename, media)
-        status.set_text(f"Exported {len(rows)} entries.")
+        status.set_text(_("Exported {len} entries.").format(len=len(rows)))
 
     async def _read_export(
         self, actor: ActionContext, fmt: str

@@ -91,7 +91,11 @@ class AnalogIndicator:
                 self.pointer = ui.element("div").classes("hmi-bar-pointer").style("left:0%;display:none")
             with ui.row().classes("w-full justify-between no-wrap hmi-range"):
                 ui.label(f"{low:g}")
-                normal = f"normal {tag.normal_range[0]:g}–{tag.normal_range[1]:g}" if tag.normal_range else ""
+                normal = (
+                    _("normal {low:g}–{high:g}").format(low=tag.normal_range[0], high=tag.normal_range[1])
+                    if tag.normal_range
+                    else ""
+                )
                 ui.label(normal)
                 ui.label(f"{high:g} {tag.unit}".strip())
             self.where = testid(ui.label("").classes("hmi-range font-semibold"), "analog-where")
@@ -307,11 +311,17 @@ class TagFaceplate:
                         self.indicator = AnalogIndicator(tag, *scale) if scale and tag.numeric else None
                         facts = []
                         if tag.eng_range:
-                            facts.append(f"range {tag.eng_range[0]:g}–{tag.eng_range[1]:g} {tag.unit}".strip())
+                            facts.append(
+                                _("range {low:g}–{high:g} {unit}")
+                                .format(low=tag.eng_range[0], high=tag.eng_range[1], unit=tag.unit)
+                                .strip()
+                            )
                         if tag.normal_range:
-                            facts.append(f"normal {tag.normal_range[0]:g}–{tag.normal_range[1]:g}")
+                            facts.append(
+                                _("normal {low:g}–{high:g}").format(low=tag.normal_range[0], high=tag.normal_range[1])
+                            )
                         if _alarm_limits(tag):
-                            facts.append(f"alarm limits {_alarm_limits(tag)}")
+                            facts.append(_("alarm limits {limits}").format(limits=_alarm_limits(tag)))
                         if facts:
                             testid(ui.label(" · ".join(facts)).classes("hmi-range"), "fp-limits")
                     if tag.write is not None:

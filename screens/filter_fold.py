@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from screens.i18n import _
 from screens.testid import testid
 
 
@@ -15,7 +16,7 @@ class FilterFold:
     def __init__(self, name: str) -> None:
         self.opened = False
         self.button = testid(
-            ui.button("Filters", icon="filter_list", on_click=self.toggle).props("outline no-caps"),
+            ui.button(_("Filters"), icon="filter_list", on_click=self.toggle).props("outline no-caps"),
             f"{name}-filters",
         ).classes("hmi-below-800")
         self.row = ui.row().classes("hmi-foldable hmi-folded w-full items-end gap-3")

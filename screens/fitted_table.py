@@ -16,6 +16,8 @@ from typing import Any
 
 from nicegui import ui
 
+from screens.i18n import localised_columns
+
 # The widths (CSS px) at which columns may appear; each has `hmi-from-N` / `hmi-below-N` rules in assets/hmi.css.
 WIDTHS = (600, 800, 1024, 1280, 1600)
 MORE = "more"
@@ -135,7 +137,11 @@ def fitted_table(
     `not_in_details`)."""
     fitted = fit_columns(columns, shown_from, keep_words)
     table = ui.table(
-        columns=fitted, rows=[], row_key=row_key, selection="multiple" if selectable else None, **kwargs
+        columns=localised_columns(fitted),
+        rows=[],
+        row_key=row_key,
+        selection="multiple" if selectable else None,
+        **kwargs,
     ).classes("hmi-fitted w-full")
     table.add_slot(
         "body", body_template(fitted, shown_from, cells, selectable=selectable, not_in_details=not_in_details)

@@ -17,6 +17,7 @@ from hmi.sources.base import EndpointStatus
 from screens.alarm_banner import AlarmBanner
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
+from screens.i18n import N_, _
 from screens.idle import IdleGuard
 from screens.plant_change import watch_plant
 from screens.switch_user import SwitchUserDialog
@@ -25,18 +26,19 @@ from screens.testid import testid
 # ISA-101: commands in neutral dark grey; colour stays reserved for alarms.
 PRIMARY = "#3d3d3d"
 NAV = (
-    ("Overview", "/"),
-    ("Displays", "/displays"),
-    ("Alarms", "/alarms"),
-    ("Trends", "/trends"),
-    ("OEE", "/oee"),
-    ("Shift log", "/notes"),
-    ("Handover", "/handover"),
-    ("Recipes", "/recipes"),
-    ("Journal", "/journal"),
-    ("KPIs", "/kpi"),
-    ("Audit", "/audit"),
-    ("Users", "/users"),
+    (N_("Overview"), "/"),
+    (N_("Displays"), "/displays"),
+    (N_("Alarms"), "/alarms"),
+    (N_("Trends"), "/trends"),
+    (N_("OEE"), "/oee"),
+    (N_("Shift log"), "/notes"),
+    (N_("Handover"), "/handover"),
+    (N_("Recipes"), "/recipes"),
+    (N_("Journal"), "/journal"),
+    (N_("KPIs"), "/kpi"),
+    (N_("Audit"), "/audit"),
+    (N_("Users"), "/users"),
+    (N_("Preferences"), "/preferences"),
 )
 # Entries only some roles reach (any one of the permissions); the page itself checks again (and audits a refusal).
 NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
@@ -54,7 +56,7 @@ INLINE_NAV_PX = 1280
 @contextmanager
 def frame(rt: Runtime, ctx: ActionContext, title: str) -> Iterator[None]:
     """Wrap a page's content in the header, the menu and the banners every screen shares."""
-    ui.page_title(f"{title} · {rt.plant.site.name}")
+    ui.page_title(f"{_(title)} · {rt.plant.site.name}")
     ui.colors(primary=PRIMARY)
     header = Header(rt, ctx, title)
     # Idle lock, logoff and session end (21 CFR 11.10(d)); another person at a locked panel may switch user there.
@@ -95,7 +97,7 @@ class Header:
         with ui.header().classes("hmi-header column no-wrap gap-0 p-0"):
             with ui.row().classes("hmi-topbar w-full items-center no-wrap gap-1"):
                 testid(
-                    ui.button("Menu", icon="menu", on_click=self.menu.drawer.toggle).props(
+                    ui.button(_("Menu"), icon="menu", on_click=self.menu.drawer.toggle).props(
                         'flat no-caps color=white aria-label="Menu: screens, switch user, log out"'
                     ),
                     "menu",
@@ -103,7 +105,7 @@ class Header:
                 ui.label(rt.plant.site.name).classes("hmi-plant text-lg font-bold")
                 with testid(ui.row().classes("hmi-nav hmi-nav-inline gap-0 no-wrap"), "nav-inline"):
                     for text, href in entries:
-                        nav = ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props(
+                        nav = ui.button(_(text), on_click=lambda h=href: ui.navigate.to(h)).props(
                             "flat no-caps color=white"
                         )
                         if text == title:
@@ -147,11 +149,11 @@ class Menu:
             # The person's own actions first: on a 480 px high panel the list of screens below may need scrolling.
             with ui.row().classes("hmi-drawer-actions w-full no-wrap gap-0"):
                 testid(
-                    ui.button("Switch user", icon="switch_account", on_click=self.switch.open).props("flat no-caps"),
+                    ui.button(_("Switch user"), icon="switch_account", on_click=self.switch.open).props("flat no-caps"),
                     "switch-user",
                 ).classes("hmi-drawer-item")
                 testid(
-                    ui.button("Log out", icon="logout", on_click=lambda: ui.navigate.to("/logout")).props(
+                    ui.button(_("Log out"), icon="logout", on_click=lambda: ui.navigate.to("/logout")).props(
                         "flat no-caps"
                     ),
                     "log-out",
@@ -160,7 +162,7 @@ class Menu:
             with ui.column().classes("w-full gap-0").props('role="navigation" aria-label="Screens"'):
                 for text, href in entries:
                     item = testid(
-                        ui.button(text, on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps align=left"),
+                        ui.button(_(text), on_click=lambda h=href: ui.navigate.to(h)).props("flat no-caps align=left"),
                         f"menu-{href.strip('/') or 'overview'}",
                     ).classes("hmi-drawer-item w-full")
                     if text == title:

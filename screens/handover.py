@@ -57,7 +57,7 @@ def report_content(data: dict[str, Any]) -> None:
                     p=p["line"],
                     count_text=count_text(p.get("good_delta")),
                     count_text2=count_text(p.get("reject_delta")),
-                    COUNTER_WORDS=COUNTER_WORDS,
+                    COUNTER_WORDS=_(COUNTER_WORDS),
                     count_text3=count_text(p.get("good")),
                     count_text4=count_text(p.get("reject")),
                 )

@@ -17,22 +17,23 @@ from screens import ranges
 from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import N_, _
 from screens.record_list import PagedTable, RangePicker, on_choice
 from screens.session import command
 from screens.testid import testid
 from screens.widgets import column
 
 COLUMNS: list[dict[str, Any]] = [
-    column("time", "Time", sortable=True),
-    column("priority", "Pri", sortable=True),
-    column("line", "Line", sortable=True),
-    column("tag", "Tag", sortable=True),
-    column("message", "Message"),
-    column("kind", "Event", sortable=True),
-    column("state", "State after", sortable=True),
-    column("value", "Value", align="right"),
-    column("user", "User", sortable=True),
-    column("comment", "Comment"),
+    column("time", N_("Time"), sortable=True),
+    column("priority", N_("Pri"), sortable=True),
+    column("line", N_("Line"), sortable=True),
+    column("tag", N_("Tag"), sortable=True),
+    column("message", N_("Message")),
+    column("kind", N_("Event"), sortable=True),
+    column("state", N_("State after"), sortable=True),
+    column("value", N_("Value"), align="right"),
+    column("user", N_("User"), sortable=True),
+    column("comment", N_("Comment")),
 ]
 # Time, priority, message and the event are always shown; the rest from the width named (screens/fitted_table.py).
 SHOWN_FROM = {"line": 800, "state": 1024, "user": 1024, "tag": 1280, "value": 1280, "comment": 1280}
@@ -64,7 +65,7 @@ def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
 def journal_page(rt: Runtime, ctx: ActionContext) -> None:
     """The alarm journal screen."""
     with frame(rt, ctx, "Journal"):
-        ui.label("Alarm journal").classes("hmi-title")
+        ui.label(_("Alarm journal")).classes("hmi-title")
         JournalScreen(rt)
 
 
@@ -73,30 +74,32 @@ class JournalScreen:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        lines = [line.name for _, line in rt.plant.lines()]
+        lines = [line.name for _skip, line in rt.plant.lines()]
         fold = FilterFold("journal")
         with fold.row:
             self.range = RangePicker(rt, "journal", ("1h", "shift", "24h", "7d", "custom"), value="24h")
             self.line = testid(
-                ui.select({"": "all lines", **{n: n for n in lines}}, value="", label="Line").classes("w-36"),
+                ui.select({"": _("all lines"), **{n: n for n in lines}}, value="", label=_("Line")).classes("w-36"),
                 "journal-line",
             )
             self.priority = testid(
-                ui.select({0: "all", 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label="Priority").classes("w-28"),
+                ui.select({0: _("all"), 1: "1", 2: "2", 3: "3", 4: "4"}, value=0, label=_("Priority")).classes("w-28"),
                 "journal-priority",
             )
-            self.tag = testid(ui.input("Tag contains").props("clearable"), "journal-tag").classes("w-44")
+            self.tag = testid(ui.input(_("Tag contains")).props("clearable"), "journal-tag").classes("w-44")
             self.kind = testid(
-                ui.select({"": "all events", **{k: _words(k) for k in KINDS}}, value="", label="Event").classes("w-44"),
+                ui.select({"": _("all events"), **{k: _words(k) for k in KINDS}}, value="", label=_("Event")).classes(
+                    "w-44"
+                ),
                 "journal-kind",
             )
             self.state = testid(
                 ui.select(
-                    {"": "all states", **{s: state_words(s) for s in STATES}}, value="", label="State after"
+                    {"": _("all states"), **{s: state_words(s) for s in STATES}}, value="", label=_("State after")
                 ).classes("w-48"),
                 "journal-state",
             )
-            self.user = testid(ui.input("User").props("clearable"), "journal-user").classes("w-32")
+            self.user = testid(ui.input(_("User")).props("clearable"), "journal-user").classes("w-32")
         self.pages = PagedTable(
             rt,
             "journal",
@@ -104,7 +107,7 @@ class JournalScreen:
             read=self.read,
             row=lambda r: _row(r, rt),
             unreadable="The journal cannot be read",
-            actions=[("Export CSV", command(rt, self.export), "journal-export")],
+            actions=[(N_("Export CSV"), command(rt, self.export), "journal-export")],
             shown_from=SHOWN_FROM,
             keep_words=KEEP_WORDS,
         )
@@ -142,11 +145,11 @@ class JournalScreen:
                 rt.db, rt.audit, actor, flt, zone, limits=rt.plant.limits, now=rt.clock(), filename=name
             )
         except ValueError as exc:
-            status.set_text(f"Not exported: {exc}.")
+            status.set_text(_("Not exported: {exc}.").format(exc=exc))
             return
         except DatabaseUnavailable as exc:
-            status.set_text(f"Not exported: {exc}")
+            status.set_text(_("Not exported: {exc}").format(exc=exc))
             return
         # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
         ui.download.content(done.csv.encode("utf-8-sig"), name, "text/csv")
-        status.set_text(f"Exported {done.rows} entries.")
+        status.set_text(_("Exported {rows} entries.").format(rows=done.rows))

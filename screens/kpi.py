@@ -15,25 +15,25 @@ from hmi.store.database import DatabaseUnavailable
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import N_, _
 from screens.record_list import RangePicker, on_choice, span_text
 from screens.restricted import Restriction, permitted
 from screens.testid import testid
 from screens.widgets import column
 
 COLUMNS: list[dict[str, Any]] = [
-    column("kpi", "KPI"),
-    column("value", "Value", align="right"),
-    column("target", "Target"),
-    column("result", "Result"),
-    column("detail", "Detail"),
+    column("kpi", N_("KPI")),
+    column("value", N_("Value"), align="right"),
+    column("target", N_("Target")),
+    column("result", N_("Result")),
+    column("detail", N_("Detail")),
 ]
 TOP_COLUMNS: list[dict[str, Any]] = [
-    column("alarm", "Alarm"),
-    column("line", "Line"),
-    column("priority", "Pri"),
-    column("count", "Activations", align="right"),
-    column("share", "Share", align="right"),
+    column("alarm", N_("Alarm")),
+    column("line", N_("Line")),
+    column("priority", N_("Pri")),
+    column("count", N_("Activations"), align="right"),
+    column("share", N_("Share"), align="right"),
 ]
 # ISA-101: neutral bars; the flood line is dark and dashed and labelled, so it reads without colour.
 BAR = "#5a5a5a"

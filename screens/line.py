@@ -40,7 +40,7 @@ def _line_tiles(line: Line, touch: Callable[[str], None]) -> dict[str, ValueView
                 # A counter tile shows the PLC's running total; the quantity made in the shift is the OEE card's, so
                 # the tile says which of the two it is.
                 leaf = tag.name.split(".")[-1]
-                label = f"{leaf} · {COUNTER_WORDS}" if tag.name in counters else None
+                label = f"{leaf} · {_(COUNTER_WORDS)}" if tag.name in counters else None
                 if tag.name in conveyors:
                     label = f"{conveyors[tag.name]} · {leaf}"
                 views[tag.name] = ValueView(tag, small=True, label=label, on_click=lambda n=tag.name: touch(n))

@@ -15,7 +15,7 @@ from hmi.oee.states import StateCategory
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
-from screens.i18n import _, plant_text
+from screens.i18n import N_, _, number, plant_text
 from screens.oee_figures import timeline_figure
 from screens.session import command
 from screens.testid import testid
@@ -30,20 +30,20 @@ CATEGORY_WORD = {
     StateCategory.UNKNOWN: "UNKNOWN",
 }
 REFRESH_S = 30.0
-COUNTER_WORDS = "PLC counter reading"
+COUNTER_WORDS = N_("PLC counter reading")
 """What a counter tag's value is called wherever it is shown beside a quantity produced."""
 
 
 def pct(value: float | None) -> str:
     """A ratio as a percentage with one decimal; a dash when it cannot be computed."""
-    return "—" if value is None else f"{100 * value:.1f} %"
+    return "—" if value is None else f"{number(100 * value)} %"
 
 
 def count_text(quantity: object) -> str:
     """A produced quantity or counter reading as a whole number of items ("39,328"); a dash when unknown."""
     if isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity != quantity:
         return "—"
-    return f"{round(quantity):,}"
+    return number(round(quantity), 0)
 
 
 def minutes(seconds: float) -> str:

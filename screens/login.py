@@ -101,9 +101,11 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         testid(ui.button(_("Sign in"), on_click=attempt), "sign-in").classes("w-full")
         # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
         text = (
-            f"This panel is station {station}."
+            _("This panel is station {station}.").format(station=station)
             if not panel.is_address(station)
-            else f"This panel is not enrolled as a station: records name its address ({station})."
+            else _("This panel is not enrolled as a station: records name its address ({station}).").format(
+                station=station
+            )
         )
         testid(ui.label(text).classes("hmi-muted"), "station-label")
         error = testid(ui.label("").classes("text-base font-semibold").props('role="alert"'), "login-error")

@@ -15,12 +15,13 @@ from hmi.store.database import DatabaseUnavailable
 from screens.fitted_table import fitted_table
 from screens.frame import frame
 from screens.history_figure import local_x
+from screens.i18n import N_, _, options
 from screens.line_status import count_text, minutes, pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
 from screens.testid import testid
 from screens.widgets import StateView, column
 
-WINDOWS = {"shift": "This shift", "day": "Today", "week": "This week"}
+WINDOWS = {"shift": N_("This shift"), "day": N_("Today"), "week": N_("This week")}
 SHIFTS_IN_TREND = 9
 REFRESH_S = 60.0
 
@@ -56,18 +57,18 @@ def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[s
 
 
 COLUMNS = [
-    column("line", "Line"),
-    column("oee", "OEE", align="right"),
-    column("a", "Availability", align="right"),
-    column("p", "Performance", align="right"),
-    column("q", "Quality", align="right"),
+    column("line", N_("Line")),
+    column("oee", N_("OEE"), align="right"),
+    column("a", N_("Availability"), align="right"),
+    column("p", N_("Performance"), align="right"),
+    column("q", N_("Quality"), align="right"),
     # How much of the planned time has a recorded state: OEE over a stretch without data is not to be trusted.
-    column("recorded", "Recorded", align="right"),
-    column("good", "Good produced", align="right"),
-    column("plan", "Plan", align="right"),
-    column("vs_plan", "Good vs plan", align="right"),
-    column("alarms", "Alarm load"),
-    column("reasons", "Top downtime reasons"),
+    column("recorded", N_("Recorded"), align="right"),
+    column("good", N_("Good produced"), align="right"),
+    column("plan", N_("Plan"), align="right"),
+    column("vs_plan", N_("Good vs plan"), align="right"),
+    column("alarms", N_("Alarm load")),
+    column("reasons", N_("Top downtime reasons")),
 ]
 # The line and its OEE are always shown; the rest from the width named, below it in the row's details
 # (screens/fitted_table.py).
@@ -94,11 +95,11 @@ class OeeScreen:
 
     def __init__(self, rt: Runtime, ctx: ActionContext) -> None:
         self.rt = rt
-        self.lines = [line for _, line in rt.plant.lines()]
+        self.lines = [line for _skip, line in rt.plant.lines()]
         with frame(rt, ctx, "OEE"):
             with ui.row().classes("items-center gap-3"):
-                ui.label("Lines, OEE and downtime").classes("hmi-title")
-                self.window = testid(ui.toggle(WINDOWS, value="shift").props("no-caps"), "oee-window")
+                ui.label(_("Lines, OEE and downtime")).classes("hmi-title")
+                self.window = testid(ui.toggle(options(WINDOWS), value="shift").props("no-caps"), "oee-window")
                 self.span = testid(ui.label("").classes("hmi-muted"), "oee-span")
             self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "oee-status")
             self.states: dict[str, StateView] = {}
@@ -121,10 +122,12 @@ class OeeScreen:
             # Side by side where there is room for both, one above the other on narrow screens.
             with ui.row().classes("hmi-halves w-full gap-3 items-start"):
                 with ui.column().classes("hmi-panel p-2"):
-                    ui.label("Downtime by reason (all lines)").classes("font-semibold")
+                    ui.label(_("Downtime by reason (all lines)")).classes("font-semibold")
                     self.pareto_box = testid(ui.column().classes("w-full"), "oee-pareto")
                 with ui.column().classes("hmi-panel p-2"):
-                    ui.label(f"OEE by shift (last {SHIFTS_IN_TREND})").classes("font-semibold")
+                    ui.label(
+                        _("OEE by shift (last {SHIFTS_IN_TREND})").format(SHIFTS_IN_TREND=SHIFTS_IN_TREND)
+                    ).classes("font-semibold")
                     self.trend_box = testid(ui.column().classes("w-full"), "oee-by-shift")
         self.window.on_value_change(self.refresh)
         self.show_states()
@@ -145,7 +148,7 @@ class OeeScreen:
             reports = [await rt.oee.report(line.name, start, end) for line in self.lines]
             raised = await activation_counts(rt.db, start, end)
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"History cannot be read: {exc}")
+            self.status.set_text(_("History cannot be read: {exc}").format(exc=exc))
             return
         # The reports hold each line's stops already: the Pareto is made from them, not read again.
         pareto = rt.oee.pareto_of(reports)
@@ -164,13 +167,17 @@ class OeeScreen:
             for r in reports
         ]
         self.table.update()
-        self.span.set_text(f"{start.astimezone(rt.plant.site.zone):%Y-%m-%d %H:%M} – now ({rt.plant.site.zone.key})")
+        self.span.set_text(
+            _("{astimezone:%Y-%m-%d %H:%M} – now ({key})").format(
+                astimezone=start.astimezone(rt.plant.site.zone), key=rt.plant.site.zone.key
+            )
+        )
         self.pareto_box.clear()
         with self.pareto_box:
             if pareto:
                 ui.plotly(pareto_figure(pareto)).classes("w-full")
             else:
-                ui.label("No stops in this window.").classes("hmi-muted")
+                ui.label(_("No stops in this window.")).classes("hmi-muted")
         await self.show_trend()
 
     async def show_trend(self) -> None:

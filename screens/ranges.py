@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hmi.shifts import ShiftSlot
+from screens.i18n import N_, _
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
 LOCAL_HINT = "YYYY-MM-DD HH:MM"
@@ -19,13 +20,13 @@ _SPANS = {
     "30d": timedelta(days=30),
 }
 LABELS = {
-    "10m": "last 10 minutes",
-    "1h": "last hour",
-    "shift": "this shift",
-    "24h": "last 24 h",
-    "7d": "last 7 days",
-    "30d": "last 30 days",
-    "custom": "custom from – to",
+    "10m": N_("last 10 minutes"),
+    "1h": N_("last hour"),
+    "shift": N_("this shift"),
+    "24h": N_("last 24 h"),
+    "7d": N_("last 7 days"),
+    "30d": N_("last 30 days"),
+    "custom": N_("custom from – to"),
 }
 
 
@@ -40,7 +41,7 @@ class Window:
 
 def choices(*keys: str) -> dict[str, str]:
     """The select options for the named ranges `keys`, in that order."""
-    return {key: LABELS[key] for key in keys}
+    return {key: _(LABELS[key]) for key in keys}
 
 
 def parse_local(text: str, zone: ZoneInfo, what: str) -> datetime:

@@ -22,7 +22,7 @@ from hmi.store.models import Recipe, RecipeStatus, RecipeVersion
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import N_, _, localised_columns
 from screens.outcome import attempt
 from screens.restricted import Restriction, permitted
 from screens.session import command
@@ -40,29 +40,33 @@ RECIPE_VIEWERS = Restriction(
 )
 
 LOG_COLUMNS: list[dict[str, Any]] = [
-    column("time", "Time (plant)", sortable=True),
-    column("user", "User", sortable=True),
-    column("recipe", "Recipe", sortable=True),
-    column("version", "Version"),
-    column("result", "Result", sortable=True),
-    column("confirmed", "Confirmed"),
-    column("reason", "Reason"),
+    column("time", N_("Time (plant)"), sortable=True),
+    column("user", N_("User"), sortable=True),
+    column("recipe", N_("Recipe"), sortable=True),
+    column("version", N_("Version")),
+    column("result", N_("Result"), sortable=True),
+    column("confirmed", N_("Confirmed")),
+    column("reason", N_("Reason")),
 ]
 DIFF_COLUMNS: list[dict[str, Any]] = [
-    column("tag", "Tag"),
-    column("current", "Current"),
-    column("recipe", "Recipe value"),
-    column("unit", "Unit"),
-    column("limits", "Limits"),
-    column("change", "Change"),
+    column("tag", N_("Tag")),
+    column("current", N_("Current")),
+    column("recipe", N_("Recipe value")),
+    column("unit", N_("Unit")),
+    column("limits", N_("Limits")),
+    column("change", N_("Change")),
 ]
 REPORT_COLUMNS: list[dict[str, Any]] = [
-    column("tag", "Tag"),
-    column("requested", "Written"),
-    column("result", "Result"),
-    column("message", "What the server said"),
+    column("tag", N_("Tag")),
+    column("requested", N_("Written")),
+    column("result", N_("Result")),
+    column("message", N_("What the server said")),
 ]
-PARAM_COLUMNS: list[dict[str, Any]] = [column("tag", "Tag"), column("value", "Value"), column("unit", "Unit")]
+PARAM_COLUMNS: list[dict[str, Any]] = [
+    column("tag", N_("Tag")),
+    column("value", N_("Value")),
+    column("unit", N_("Unit")),
+]
 TOUCH = "min-h-[48px] text-base"
 
 
@@ -235,7 +239,7 @@ class RecipeList:
 
     async def create(self, actor: ActionContext) -> None:
         """Create the recipe and open it, where its first draft is written."""
-        line, _, machine = (self.new_target.value or "").partition("/")
+        line, _skip, machine = (self.new_target.value or "").partition("/")
         name = (self.new_name.value or "").strip()
         recipe = await attempt(
             self.status,
@@ -344,7 +348,9 @@ class RecipeScreen:
                 ref = self.rt.plant.tags.get(tag)
                 rows.append({"tag": tag, "value": _value(value), "unit": ref.tag.unit if ref else ""})
             testid(
-                ui.table(columns=PARAM_COLUMNS, rows=rows, row_key="tag").props("flat bordered dense"),
+                ui.table(columns=localised_columns(PARAM_COLUMNS), rows=rows, row_key="tag").props(
+                    "flat bordered dense"
+                ),
                 f"recipe-params-{v.version}",
             )
             signature = await self.rt.recipes.signature_of(v)
@@ -482,7 +488,9 @@ class RecipeScreen:
                 )
             ).classes("font-bold")
             testid(
-                ui.table(columns=DIFF_COLUMNS, rows=rows, row_key="tag").classes("w-full").props("flat bordered"),
+                ui.table(columns=localised_columns(DIFF_COLUMNS), rows=rows, row_key="tag")
+                .classes("w-full")
+                .props("flat bordered"),
                 "recipe-diff",
             )
             reason = testid(ui.input(_("Reason")).classes("w-full"), "recipe-download-reason")
@@ -522,7 +530,7 @@ class RecipeScreen:
                 summary.props('role="alert"').classes("text-red-800")
             testid(
                 ui.table(
-                    columns=REPORT_COLUMNS,
+                    columns=localised_columns(REPORT_COLUMNS),
                     rows=[
                         {
                             "tag": p.tag,

@@ -17,6 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import ranges
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
+from screens.i18n import N_, _
 from screens.testid import testid
 
 R = TypeVar("R")
@@ -30,14 +31,21 @@ def span_text(window: ranges.Window, zone: ZoneInfo) -> str:
 class RangePicker:
     """A named time range, or a custom plant-local from / to (its fields shown for "custom" only)."""
 
-    def __init__(self, rt: Runtime, name: str, keys: Sequence[str], *, value: str, label: str = "Time range") -> None:
+    def __init__(
+        self, rt: Runtime, name: str, keys: Sequence[str], *, value: str, label: str = N_("Time range")
+    ) -> None:
         self.rt = rt
         self.select = testid(
-            ui.select(ranges.choices(*keys), value=value, label=label).classes("w-44"), f"{name}-range"
+            ui.select(ranges.choices(*keys), value=value, label=_(label)).classes("w-44"), f"{name}-range"
         )
         with ui.row().classes("items-end gap-3") as custom:
-            self.since = testid(ui.input(f"From ({ranges.LOCAL_HINT})").classes("w-48"), f"{name}-from")
-            self.until = testid(ui.input(f"To ({ranges.LOCAL_HINT}, empty: now)").classes("w-56"), f"{name}-to")
+            self.since = testid(
+                ui.input(_("From ({LOCAL_HINT})").format(LOCAL_HINT=ranges.LOCAL_HINT)).classes("w-48"), f"{name}-from"
+            )
+            self.until = testid(
+                ui.input(_("To ({LOCAL_HINT}, empty: now)").format(LOCAL_HINT=ranges.LOCAL_HINT)).classes("w-56"),
+                f"{name}-to",
+            )
         custom.bind_visibility_from(self.select, "value", value="custom")
 
     def window(self) -> ranges.Window:
@@ -93,15 +101,16 @@ class PagedTable(Generic[R]):
         self.offset = 0
         page_rows = rt.plant.limits.page_rows
         with ui.row().classes("items-center gap-2"):
-            testid(ui.button("Show", on_click=lambda: self.show(0)), f"{name}-apply")
+            testid(ui.button(_("Show"), on_click=lambda: self.show(0)), f"{name}-apply")
             for text, handler, action_id in actions:
-                testid(ui.button(text, on_click=handler).props("outline"), action_id)
+                testid(ui.button(_(text), on_click=handler).props("outline"), action_id)
             self.newer = testid(
-                ui.button("Newer", on_click=lambda: self.show(max(0, self.offset - page_rows))).props("flat"),
+                ui.button(_("Newer"), on_click=lambda: self.show(max(0, self.offset - page_rows))).props("flat"),
                 f"{name}-newer",
             )
             self.older = testid(
-                ui.button("Older", on_click=lambda: self.show(self.offset + page_rows)).props("flat"), f"{name}-older"
+                ui.button(_("Older"), on_click=lambda: self.show(self.offset + page_rows)).props("flat"),
+                f"{name}-older",
             )
             self.count = testid(ui.label(""), f"{name}-count")
         self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), f"{name}-status")
@@ -123,7 +132,7 @@ class PagedTable(Generic[R]):
         try:
             window, page = await self._read(start)
         except ValueError as exc:
-            self.status.set_text(f"Not shown: {exc}.")
+            self.status.set_text(_("Not shown: {exc}.").format(exc=exc))
             return
         except DatabaseUnavailable as exc:
             self.status.set_text(f"{self._unreadable}: {exc}")
@@ -137,8 +146,13 @@ class PagedTable(Generic[R]):
         span = span_text(window, self.rt.plant.site.zone)
         if page.offset or page.more:
             self.count.set_text(
-                f"{len(page.rows)} entries, newest first, {span} (rows {page.first}–{page.last}"
-                f"{'; older ones on the next page' if page.more else ''})"
+                _("{len} entries, newest first, {span} (rows {first}–{last}{value})").format(
+                    len=len(page.rows),
+                    span=span,
+                    first=page.first,
+                    last=page.last,
+                    value="; older ones on the next page" if page.more else "",
+                )
             )
         else:
-            self.count.set_text(f"{len(page.rows)} entries, newest first, {span}")
+            self.count.set_text(_("{len} entries, newest first, {span}").format(len=len(page.rows), span=span))

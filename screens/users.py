@@ -20,6 +20,7 @@ from hmi.store.models import Station
 from screens import panel, session
 from screens.fmt import local_time
 from screens.frame import frame
+from screens.i18n import _
 from screens.restricted import Restriction, permitted
 from screens.session import command
 from screens.testid import testid
@@ -83,15 +84,15 @@ class UsersAdmin:
         if not locked:
             return
         with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full").props('role="alert"'), "lockout-notice"):
-            ui.label("Locked accounts (too many failed sign-ins)").classes("font-bold")
+            ui.label(_("Locked accounts (too many failed sign-ins)")).classes("font-bold")
             for user in locked:
                 with ui.row().classes("items-center gap-3"):
                     since = local_time(user.locked_at, self.zone, date=True) if user.locked_at else ""
-                    ui.label(f"{user.username} locked since {since}")
+                    ui.label(_("{username} locked since {since}").format(username=user.username, since=since))
                     testid(
-                        ui.button("Unlock", on_click=command(self.rt, partial(self.unlock, name=user.username))).props(
-                            "outline no-caps"
-                        ),
+                        ui.button(
+                            _("Unlock"), on_click=command(self.rt, partial(self.unlock, name=user.username))
+                        ).props("outline no-caps"),
                         f"notice-unlock-{user.username}",
                     )
 
@@ -100,7 +101,7 @@ class UsersAdmin:
         """Every account with its state and what may be done to it."""
         rt = self.rt
         with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full"), "user-list"):
-            ui.label("Users").classes("hmi-title")
+            ui.label(_("Users")).classes("hmi-title")
             for user in await rt.users.list_users():
                 status = "disabled" if user.disabled else "locked" if user.locked_at is not None else "active"
                 name = user.username
@@ -113,20 +114,20 @@ class UsersAdmin:
                     enable = user.disabled
                     testid(
                         ui.button(
-                            "Enable" if enable else "Disable",
+                            _("Enable") if enable else _("Disable"),
                             on_click=command(rt, partial(self.set_disabled, name=name, disabled=not enable)),
                         ).props("outline no-caps"),
                         f"{'enable' if enable else 'disable'}-{name}",
                     )
                     testid(
-                        ui.button("Reset password", on_click=lambda n=name: self.open_reset(n)).props(
+                        ui.button(_("Reset password"), on_click=lambda n=name: self.open_reset(n)).props(
                             "outline no-caps"
                         ),
                         f"reset-{name}",
                     )
                     if user.locked_at is not None:
                         testid(
-                            ui.button("Unlock", on_click=command(rt, partial(self.unlock, name=name))).props(
+                            ui.button(_("Unlock"), on_click=command(rt, partial(self.unlock, name=name))).props(
                                 "outline no-caps"
                             ),
                             f"unlock-{name}",
@@ -137,17 +138,19 @@ class UsersAdmin:
         """This panel's station, and every enrolled station with its state."""
         rt = self.rt
         with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full"), "station-list"):
-            ui.label("Stations").classes("hmi-title")
+            ui.label(_("Stations")).classes("hmi-title")
             here = await session.station_for(rt)
             text = (
-                f"This panel is not enrolled: it records {here}."
+                _("This panel is not enrolled: it records {here}.").format(here=here)
                 if panel.is_address(here)
-                else f"This panel is station {here}."
+                else _("This panel is station {station}.").format(station=here)
             )
             testid(ui.label(text).classes("hmi-muted"), "this-panel")
             stations = await rt.stations.list()
             if not stations:
-                ui.label("No stations enrolled yet: panels record their network address instead.").classes("hmi-muted")
+                ui.label(_("No stations enrolled yet: panels record their network address instead.")).classes(
+                    "hmi-muted"
+                )
             for station in stations:
                 self._station_row(station)
 
@@ -162,15 +165,15 @@ class UsersAdmin:
                 enrolled = "no panel enrolled"
             testid(ui.label(enrolled).classes("hmi-wrap w-72"), f"station-enrolled-{name}")
             seen = local_time(station.last_seen_at, self.zone, date=True) if station.last_seen_at else "never"
-            ui.label(f"last seen {seen}").classes("w-48")
-            testid(ui.label("disabled" if station.disabled else "active"), f"station-status-{name}")
-            testid(ui.label("kiosk (view only)" if station.kiosk else ""), f"station-kiosk-{name}")
+            ui.label(_("last seen {seen}").format(seen=seen)).classes("w-48")
+            testid(ui.label(_("disabled") if station.disabled else _("active")), f"station-status-{name}")
+            testid(ui.label(_("kiosk (view only)") if station.kiosk else ""), f"station-kiosk-{name}")
             if station.secret_hash is not None:
                 revoke = command(rt, lambda a: self.revoke_station(a, name))
-                testid(ui.button("Revoke", on_click=revoke).props("outline no-caps"), f"station-revoke-{name}")
+                testid(ui.button(_("Revoke"), on_click=revoke).props("outline no-caps"), f"station-revoke-{name}")
             testid(
                 ui.button(
-                    "Enable" if station.disabled else "Disable",
+                    _("Enable") if station.disabled else _("Disable"),
                     on_click=command(rt, partial(self.set_station, name=name, disabled=not station.disabled)),
                 ).props("outline no-caps"),
                 f"station-toggle-{name}",
@@ -183,53 +186,56 @@ class UsersAdmin:
 
             testid(
                 ui.button(
-                    "Normal station" if station.kiosk else "Make kiosk", on_click=command(rt, toggle_kiosk)
+                    _("Normal station") if station.kiosk else _("Make kiosk"), on_click=command(rt, toggle_kiosk)
                 ).props("outline no-caps"),
                 f"station-kiosk-toggle-{name}",
             )
 
     def _add_user_form(self) -> None:
         with ui.column().classes("hmi-panel p-3 gap-2 w-full max-w-[28rem]"):
-            ui.label("Add a user").classes("hmi-title")
-            self.new_name = testid(ui.input("User name").classes("w-full"), "new-username")
-            self.new_full = testid(ui.input("Full (printed) name").classes("w-full"), "new-fullname")
+            ui.label(_("Add a user")).classes("hmi-title")
+            self.new_name = testid(ui.input(_("User name")).classes("w-full"), "new-username")
+            self.new_full = testid(ui.input(_("Full (printed) name")).classes("w-full"), "new-fullname")
             self.new_role = testid(
-                ui.select([r.value for r in Role], value=Role.OPERATOR.value, label="Role").classes("w-full"),
+                ui.select([r.value for r in Role], value=Role.OPERATOR.value, label=_("Role")).classes("w-full"),
                 "new-role",
             )
             self.new_pw = testid(
-                ui.input("Password", password=True).props("autocomplete=new-password").classes("w-full"), "new-password"
+                ui.input(_("Password"), password=True).props("autocomplete=new-password").classes("w-full"),
+                "new-password",
             )
             self.new_pw2 = testid(
-                ui.input("Password again", password=True).props("autocomplete=new-password").classes("w-full"),
+                ui.input(_("Password again"), password=True).props("autocomplete=new-password").classes("w-full"),
                 "new-password2",
             )
-            ui.label(f"At least {self.rt.users.policy.password_min_length} characters, not the user name.").classes(
-                "hmi-muted"
-            )
-            testid(ui.button("Add user", on_click=command(self.rt, self.add_user)), "add-user")
+            ui.label(
+                _("At least {password_min_length} characters, not the user name.").format(
+                    password_min_length=self.rt.users.policy.password_min_length
+                )
+            ).classes("hmi-muted")
+            testid(ui.button(_("Add user"), on_click=command(self.rt, self.add_user)), "add-user")
 
     def _enrol_form(self) -> None:
         with ui.row().classes("hmi-panel p-3 gap-2 items-end"):
-            self.station_name = testid(ui.input("Station name"), "station-name")
+            self.station_name = testid(ui.input(_("Station name")), "station-name")
             self.station_area = testid(
-                ui.select([a.name for a in self.rt.plant.areas], label="Area").classes("w-40"), "station-area"
+                ui.select([a.name for a in self.rt.plant.areas], label=_("Area")).classes("w-40"), "station-area"
             )
             # This panel, not another: the secret goes into this browser's cookie.
             testid(
-                ui.button("Enrol this panel as this station", on_click=command(self.rt, self.enrol_panel)),
+                ui.button(_("Enrol this panel as this station"), on_click=command(self.rt, self.enrol_panel)),
                 "station-enrol",
             )
 
     def _reset_dialog(self) -> None:
         with ui.dialog() as self.reset_dialog, ui.card().classes("gap-2 w-[24rem] max-w-full"):
             self.reset_title = ui.label("").classes("hmi-title")
-            self.reset_pw = testid(ui.input("New password", password=True), "reset-password")
-            self.reset_pw2 = testid(ui.input("New password again", password=True), "reset-password2")
+            self.reset_pw = testid(ui.input(_("New password"), password=True), "reset-password")
+            self.reset_pw2 = testid(ui.input(_("New password again"), password=True), "reset-password2")
             self.reset_error = testid(ui.label("").props('role="alert"'), "reset-error")
             with ui.row():
-                testid(ui.button("Set password", on_click=command(self.rt, self.reset_password)), "reset-confirm")
-                ui.button("Cancel", on_click=self.reset_dialog.close).props("outline")
+                testid(ui.button(_("Set password"), on_click=command(self.rt, self.reset_password)), "reset-confirm")
+                ui.button(_("Cancel"), on_click=self.reset_dialog.close).props("outline")
 
     async def _call(self, work: Awaitable[T]) -> T:
         """Run a service call as the current admin; show and raise _Failed on anything the service refuses."""
@@ -307,7 +313,7 @@ class UsersAdmin:
     def open_reset(self, name: str) -> None:
         """Ask for the new password (twice)."""
         self.reset_user = name
-        self.reset_title.set_text(f"New password for {name}")
+        self.reset_title.set_text(_("New password for {name}").format(name=name))
         self.reset_pw.value = self.reset_pw2.value = ""
         self.reset_error.set_text("")
         self.reset_dialog.open()
@@ -318,7 +324,7 @@ class UsersAdmin:
         first, second = self.reset_pw.value or "", self.reset_pw2.value or ""
         self.reset_pw.value = self.reset_pw2.value = ""
         if first != second:
-            self.reset_error.set_text("The two passwords differ.")
+            self.reset_error.set_text(_("The two passwords differ."))
             return
         try:
             await self._call(self.rt.users.reset_password(actor, self.reset_user, first))

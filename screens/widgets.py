@@ -61,7 +61,11 @@ class ValueView:
             self.badge = ui.label("").classes("q-badge good")
             limits = _limit_text(tag.alarms)
             if tag.normal_range or limits:
-                normal = f"normal {tag.normal_range[0]:g}–{tag.normal_range[1]:g}" if tag.normal_range else ""
+                normal = (
+                    _("normal {low:g}–{high:g}").format(low=tag.normal_range[0], high=tag.normal_range[1])
+                    if tag.normal_range
+                    else ""
+                )
                 ui.label("  ".join(x for x in (normal, limits) if x)).classes("hmi-range")
         self.box.props(f'data-tag="{tag.name}"')
         if on_click is not None:
