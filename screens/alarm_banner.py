@@ -10,7 +10,7 @@ from nicegui import ui
 
 from hmi.alarms.engine import Alarm
 from screens.fmt import local_time
-from screens.i18n import _
+from screens.i18n import _, plant
 from screens.testid import testid
 from screens.widgets import indicator_classes
 
@@ -28,7 +28,7 @@ def banner_order(active: Iterable[Alarm]) -> list[Alarm]:
 def banner_text(alarm: Alarm) -> str:
     """What the banner says about one alarm: first-out, priority, line and message."""
     first = "FIRST-OUT · " if alarm.first_out else ""
-    return f"{first}P{alarm.priority} {alarm.line}: {alarm.message}"
+    return f"{first}P{alarm.priority} {alarm.line}: {plant(alarm.message)}"
 
 
 class BannerRow:

@@ -17,7 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens.alarms import AlarmCommands
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, localised_columns
+from screens.i18n import N_, _, localised_columns, plant
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, ValueView, alarm_indicator, badge, column
@@ -174,7 +174,7 @@ class AlarmDetail:
 
     def _title(self, ref: AlarmRef | None, alarm: Alarm | None) -> None:
         # A server alarm is named by its source and condition; its message stands beside them in the facts.
-        title = ref.alarm.message if ref else (alarm.name if alarm else self.alarm_id)
+        title = plant(ref.alarm.message) if ref else (alarm.name if alarm else self.alarm_id)
         priority = ref.alarm.priority if ref else (alarm.priority if alarm else 4)
         line_name = ref.line.name if ref else (alarm.line if alarm else "")
         with ui.row().classes("items-center gap-3"):

@@ -26,7 +26,7 @@ from screens.filter_fold import FilterFold
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, options
+from screens.i18n import N_, _, options, plant
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -137,7 +137,7 @@ def row_of(alarm: Alarm, zone: ZoneInfo) -> dict[str, Any]:
         "area": alarm.area,
         "line": alarm.line,
         "tag": alarm.name,
-        "message": alarm.message,
+        "message": plant(alarm.message),
         "value": _value(alarm.value),
         "state": alarm.state.value,
         "state_label": alarm.state.label,
@@ -159,7 +159,7 @@ def hidden_row_of(alarm: Alarm, zone: ZoneInfo, now: datetime) -> dict[str, Any]
         "first_out": False,
         "line": alarm.line,
         "tag": alarm.name,
-        "message": alarm.message,
+        "message": plant(alarm.message),
         "by": alarm.mode_by or "",
         "since": local_time(alarm.mode_at, zone, date=True),
         "why": alarm.mode_reason or "",

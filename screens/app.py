@@ -11,7 +11,7 @@ from nicegui import app, ui
 from hmi import assets
 from hmi.access.context import ActionContext
 from hmi.runtime import Runtime
-from screens import appearance, panel, session
+from screens import appearance, i18n, panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
@@ -43,6 +43,7 @@ def setup(
 ) -> None:
     """Define the pages for `rt`; the runtime starts with the app and stops with it."""
     ui.add_css(assets.read_text(assets.STYLE_SHEET), shared=True)
+    i18n.use_plant_translations(lambda: rt.plant.translations)
     # Names for the tick boxes Quasar leaves unnamed (screen readers, axe); see the file for how.
     ui.add_body_html(f"<script>{assets.read_text(assets.A11Y_SCRIPT)}</script>", shared=True)
     panel.setup(rt)

@@ -32,7 +32,7 @@ from screens.breadcrumbs import breadcrumbs
 from screens.fmt import format_value, local_time
 from screens.frame import frame
 from screens.history_figure import build_figure
-from screens.i18n import _
+from screens.i18n import _, plant
 from screens.testid import testid
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
@@ -161,7 +161,7 @@ class AlarmList:
                     .on("click", lambda i=a.id: ui.navigate.to(f"/alarm/{i}"))
                 ):
                     alarm_indicator(a.priority, a.state)
-                    ui.label(a.message).classes("hmi-wrap")
+                    ui.label(plant(a.message)).classes("hmi-wrap")
                     ui.label(a.state.value).classes("hmi-muted text-sm")
             if len(active) > ALARM_ROWS:
                 ui.label(_("and {value} more on the alarm list").format(value=len(active) - ALARM_ROWS)).classes(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -83,6 +83,23 @@ def localised_columns(columns: Iterable[Mapping[str, Any]]) -> list[dict[str, An
 def options(choices: Mapping[K, str]) -> dict[K, str]:
     """Choices of a select, radio or toggle (texts marked with `N_` where defined) in the page's language."""
     return {key: _(text) for key, text in choices.items()}
+
+
+# Where `plant()` finds the plant file's translations: set by screens.app.setup for the running plant (a reload
+# changes the plant, so it is read at each call, never copied).
+_plant_translations: Callable[[], Mapping[str, Mapping[str, str]]] = dict
+
+
+def use_plant_translations(source: Callable[[], Mapping[str, Mapping[str, str]]]) -> None:
+    """Read plant text translations from `source` (the running plant's `translations:`)."""
+    global _plant_translations
+    _plant_translations = source
+
+
+def plant(text: str) -> str:
+    """A plant text (alarm message, description, downtime reason) in the page's language, from the running plant's
+    `translations:`; as written when none is given. Records keep the text as written; only the screen translates."""
+    return plant_text(_plant_translations(), text)
 
 
 def plant_text(translations: Mapping[str, Mapping[str, str]], text: str) -> str:

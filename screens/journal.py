@@ -17,7 +17,7 @@ from screens import ranges
 from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _
+from screens.i18n import N_, _, plant
 from screens.record_list import PagedTable, RangePicker, on_choice
 from screens.session import command
 from screens.testid import testid
@@ -53,7 +53,7 @@ def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
         "priority": event.priority,
         "line": event.line,
         "tag": event.tag,
-        "message": event.message,
+        "message": plant(event.message),
         "kind": _words(str(event.kind)),
         "state": state_words(event.state),
         "value": event.value or "",

@@ -20,7 +20,7 @@ from hmi.tags import TagState
 from screens import panel
 from screens.fmt import local_time
 from screens.frame import Banners
-from screens.i18n import _
+from screens.i18n import _, plant
 from screens.overview import LineTile, Tiles, figures_of
 from screens.testid import testid
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
@@ -141,7 +141,7 @@ class LineSummary:
                 continue
             ind.set_text(str(alarm.priority))
             ind.classes(replace=f"alarm-ind p{alarm.priority}" + (" unack" if alarm.state.unacknowledged else ""))
-            text.set_text(f"P{alarm.priority} {alarm.message}")
+            text.set_text(f"P{alarm.priority} {plant(alarm.message)}")
             at.set_text(local_time(alarm.activated_at, zone))
         self.feed.refresh_all()
 

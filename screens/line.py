@@ -16,7 +16,7 @@ from hmi.tags import TagState
 from screens.breadcrumbs import breadcrumbs, line_link
 from screens.faceplate import open_tag, open_unit
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import _, plant
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
@@ -250,7 +250,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
                         .on("click", lambda i=a.id: ui.navigate.to(f"/alarm/{i}"))
                     ):
                         alarm_indicator(a.priority, a.state)
-                        ui.label(a.message)
+                        ui.label(plant(a.message))
 
         def tick() -> None:
             show_alarms()
