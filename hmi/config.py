@@ -519,7 +519,7 @@ class PlantConfig(_Model):
     displays: tuple[Display, ...] = Field((), description="custom SVG pictures bound to tags (hmi/graphics/)")
     translations: dict[Literal["de"], dict[str, str]] = Field(
         default_factory=dict,
-        description="plant texts (alarm messages, descriptions, downtime reasons) per screen language: text -> translation",
+        description="plant texts (alarm messages, descriptions, downtime reasons) per language: text -> translation",
     )
 
     _display_svgs: dict[str, SafeSvg] = PrivateAttr(default_factory=dict)

@@ -31,9 +31,9 @@ from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
 from hmi.oee.service import OeeService
+from hmi.overview import OverviewFigures
 from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
 from hmi.plant_watch import PlantWatcher
-from hmi.overview import OverviewFigures
 from hmi.records.audit import AuditLog, record_guard_report
 from hmi.records.audit_anchor import ANCHOR_FILE_NAME, AnchorFile, AnchorKeeper
 from hmi.records.audit_key import AuditKeyError, load_or_create_key, resolve_key_file
