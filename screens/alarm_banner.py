@@ -113,8 +113,9 @@ class AlarmBanner:
         self.top.show(ordered[0] if ordered else None, self.zone)
         others = len(ordered) - 1
         self.more.set_visibility(others > 0)
-        if others > 0 and self.more.text != f"+{others} more":
-            self.more.set_text(_("+{others} more").format(others=others))
+        more = _("+{others} more").format(others=others)
+        if others > 0 and self.more.text != more:
+            self.more.set_text(more)
             self.more.props["aria-label"] = f"{others} more unacknowledged alarm(s): list them"
         if others <= 0 and self.expanded:
             self.expanded = False

@@ -18,6 +18,7 @@ from hmi.runtime import Runtime
 from hmi.store.models import Station
 from hmi.tags import TagState
 from screens import panel
+from screens.alarm_banner import AlarmBanner
 from screens.fmt import local_time
 from screens.frame import Banners
 from screens.i18n import _, plant
@@ -167,6 +168,7 @@ class KioskPage:
         # The alarm banner every screen carries (ISA-18.2 cl. 11), as a kiosk's: its buttons would lead to pages a
         # kiosk may not open, so they are taken off (the pages refuse a kiosk anyway).
         with ui.column().classes("w-full gap-0") as holder:
+            self.alarm = AlarmBanner(rt.plant.site.zone)
             self.banners = Banners(rt, kiosk_context(station))
         for element in holder.descendants():
             if isinstance(element, ui.button):
@@ -201,7 +203,8 @@ class KioskPage:
         self.conn.set_text(
             _("OPC UA: ") + (_("all connected") if not down else _("{len} endpoint(s) down").format(len=len(down)))
         )
-        self.banners.refresh(down, active)
+        self.alarm.show(active)
+        self.banners.refresh(down)
         if len(self.views) > 1 and (now - self.shown_at).total_seconds() >= self.cycle_s:
             self.index = (self.index + 1) % len(self.views)
             self.shown_at = now

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +20,8 @@ from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
 from nicegui.testing.user import User
 
 from hmi.access.roles import Role
-from hmi.clock import ManualClock
+from hmi.clock import Clock, ManualClock
+from hmi.config import PlantConfig
 from hmi.runtime import Runtime
 from hmi.store.database import Database
 from tests.opcua_server import SmallServer, free_port
@@ -125,35 +126,45 @@ def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
     return list(table.rows)
 
 
-@pytest.fixture
-async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
-    server = SmallServer(free_port(), dict(INITIAL))
+@asynccontextmanager
+async def harness_on(
+    tmp_path: Path,
+    plant: Callable[[str], PlantConfig],
+    initial: Mapping[str, Any],
+    *,
+    ready: Sequence[str] | None = None,
+    clock: Clock | None = None,
+    users: Sequence[tuple[str, Role, str]] = USERS,
+) -> AsyncIterator[Harness]:
+    """A screen harness: a SmallServer holding `initial`, the plant `plant(server_url)` running on a SQLite file in
+    `tmp_path`, the simulated browser and `users`; ready once the `ready` tags (default: all of `initial`) have
+    values."""
+    server = SmallServer(free_port(), dict(initial))
     await server.start()
-    rt = Runtime(small_plant(server.url), Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
+    db = Database(f"sqlite:///{tmp_path / 'hmi.db'}")
+    rt = Runtime(plant(server.url), db) if clock is None else Runtime(plant(server.url), db, clock=clock)
     try:
         async with simulated_user(rt) as user:
             assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
+            for name, role, full in users:
                 await rt.users.create_user(name, PASSWORD, role, full_name=full)
             harness = Harness(rt, user, server)
-            await harness.until(lambda: rt.cache.get("L1.M1.Temp") is not None)
+            waiting = list(initial) if ready is None else list(ready)
+            await harness.until(lambda: all(rt.cache.get(n) is not None for n in waiting), what="the first values")
             yield harness
     finally:
         await server.stop()
 
 
 @pytest.fixture
+async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with harness_on(tmp_path, small_plant, INITIAL, ready=["L1.M1.Temp"]) as harness:
+        yield harness
+
+
+@pytest.fixture
 async def timed(tmp_path: Path) -> AsyncIterator[tuple[Harness, ManualClock]]:
     """The screen harness on a ManualClock, so a test moves idle minutes instead of waiting for them."""
     clock = ManualClock(datetime.now(UTC))
-    server = SmallServer(free_port(), dict(INITIAL))
-    await server.start()
-    rt = Runtime(small_plant(server.url), Database(f"sqlite:///{tmp_path / 'hmi.db'}"), clock=clock)
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            yield Harness(rt, user, server), clock
-    finally:
-        await server.stop()
+    async with harness_on(tmp_path, small_plant, INITIAL, ready=[], clock=clock) as harness:
+        yield harness, clock

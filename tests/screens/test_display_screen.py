@@ -10,12 +10,9 @@ from pathlib import Path
 import pytest
 from nicegui import Client
 
-from hmi.config import parse_config
-from hmi.runtime import Runtime
-from hmi.store.database import Database
-from tests.opcua_server import SmallServer, free_port
+from hmi.config import PlantConfig, parse_config
 from tests.plant_fixture import INITIAL, PLANT_YAML
-from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
+from tests.screens.conftest import Harness, element, harness_on
 
 # A drawing as it might arrive: Inkscape's own data, and things that must never reach a page.
 DRAWING = """<?xml version="1.0"?>
@@ -51,20 +48,12 @@ displays:
 async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
     (tmp_path / "drawings").mkdir()
     (tmp_path / "drawings" / "m1.svg").write_text(DRAWING, encoding="utf-8")
-    server = SmallServer(free_port(), dict(INITIAL))
-    await server.start()
-    plant = parse_config(PLANT_YAML.format(url=server.url) + DISPLAYS, "display-plant.yaml", base_dir=tmp_path)
-    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            harness = Harness(rt, user, server)
-            await harness.until(lambda: all(rt.cache.get(n) is not None for n in INITIAL), what="every value")
-            yield harness
-    finally:
-        await server.stop()
+
+    def plant(url: str) -> PlantConfig:
+        return parse_config(PLANT_YAML.format(url=url) + DISPLAYS, "display-plant.yaml", base_dir=tmp_path)
+
+    async with harness_on(tmp_path, plant, INITIAL) as harness:
+        yield harness
 
 
 def picture(hmi: Harness) -> str:

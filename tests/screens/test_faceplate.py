@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
-from hmi.config import parse_config
+from hmi.config import PlantConfig, parse_config
 from hmi.runtime import Runtime
 from hmi.simulator import ModelParams, PlantSimulator
 from hmi.store.database import Database
 from screens.cli import demo_plant
 from tests.control_server import ControlServer
 from tests.opcua_server import SmallServer, free_port
-from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
+from tests.screens.conftest import PASSWORD, USERS, Harness, element, harness_on, simulated_user
 
 PLANT = """
 site: {{name: Faceplate Plant, timezone: Europe/Berlin}}
@@ -95,20 +95,11 @@ INITIAL = {
 
 @pytest.fixture
 async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
-    server = SmallServer(free_port(), dict(INITIAL))
-    await server.start()
-    plant = parse_config(PLANT.format(url=server.url), "faceplate-plant.yaml")
-    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            harness = Harness(rt, user, server)
-            await harness.until(lambda: all(rt.cache.get(n) is not None for n in INITIAL), what="every value")
-            yield harness
-    finally:
-        await server.stop()
+    def plant(url: str) -> PlantConfig:
+        return parse_config(PLANT.format(url=url), "faceplate-plant.yaml")
+
+    async with harness_on(tmp_path, plant, INITIAL) as harness:
+        yield harness
 
 
 async def read(hmi: Harness, name: str) -> object:

@@ -10,11 +10,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from hmi.config import parse_config
-from hmi.runtime import Runtime
-from hmi.store.database import Database
-from tests.opcua_server import SmallServer, free_port
-from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
+from hmi.config import PlantConfig, parse_config
+from tests.screens.conftest import Harness, element, harness_on
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -82,20 +79,11 @@ INITIAL = {
 
 @pytest.fixture
 async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
-    server = SmallServer(free_port(), dict(INITIAL))
-    await server.start()
-    plant = parse_config(PLANT.format(url=server.url), "picture-plant.yaml")
-    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            harness = Harness(rt, user, server)
-            await harness.until(lambda: all(rt.cache.get(n) is not None for n in INITIAL), what="every value")
-            yield harness
-    finally:
-        await server.stop()
+    def plant(url: str) -> PlantConfig:
+        return parse_config(PLANT.format(url=url), "picture-plant.yaml")
+
+    async with harness_on(tmp_path, plant, INITIAL) as harness:
+        yield harness
 
 
 def picture(hmi: Harness) -> ElementTree.Element:

@@ -15,14 +15,11 @@ from nicegui import ElementFilter, ui
 from hmi.access.context import ActionContext
 from hmi.access.kiosk import KIOSK_USER, REFUSED
 from hmi.clock import ManualClock
-from hmi.config import parse_config
-from hmi.runtime import Runtime
-from hmi.store.database import Database
+from hmi.config import PlantConfig, parse_config
 from hmi.store.models import ShiftNote
 from screens.panel import PANEL_COOKIE
-from tests.opcua_server import SmallServer, free_port
 from tests.plant_fixture import INITIAL, PLANT_YAML
-from tests.screens.conftest import PASSWORD, USERS, Harness, element, simulated_user
+from tests.screens.conftest import PASSWORD, Harness, element, harness_on
 
 SPEED = '{name: L1.Speed, endpoint: test, node_id: "ns=2;s=L1.Speed", unit: bpm, eng_range: [0, 600]}'
 
@@ -30,20 +27,14 @@ SPEED = '{name: L1.Speed, endpoint: test, node_id: "ns=2;s=L1.Speed", unit: bpm,
 @pytest.fixture
 async def ranged(tmp_path: Path) -> AsyncIterator[Harness]:
     """The screen harness on the test plant whose line speed has a normal range of 280-320."""
-    server = SmallServer(free_port(), dict(INITIAL))
-    await server.start()
-    text = PLANT_YAML.format(url=server.url)
-    assert SPEED in text
-    plant = parse_config(text.replace(SPEED, SPEED[:-1] + ", normal_range: [280, 320]}"), "test-plant.yaml")
-    rt = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in USERS:
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            yield Harness(rt, user, server)
-    finally:
-        await server.stop()
+
+    def plant(url: str) -> PlantConfig:
+        text = PLANT_YAML.format(url=url)
+        assert SPEED in text
+        return parse_config(text.replace(SPEED, SPEED[:-1] + ", normal_range: [280, 320]}"), "test-plant.yaml")
+
+    async with harness_on(tmp_path, plant, INITIAL, ready=[]) as harness:
+        yield harness
 
 
 async def admin(hmi: Harness) -> ActionContext:

@@ -10,12 +10,9 @@ import pytest
 
 from hmi.access.roles import Role
 from hmi.config import PlantConfig, parse_config
-from hmi.runtime import Runtime
-from hmi.store.database import Database
 from hmi.store.models import RecipeStatus
-from tests.opcua_server import SmallServer, free_port
 from tests.plant_fixture import INITIAL, PLANT_YAML
-from tests.screens.conftest import PASSWORD, USERS, Harness, set_value, simulated_user, table_rows
+from tests.screens.conftest import USERS, Harness, harness_on, set_value, table_rows
 
 # The test plant with two setpoints on line L1: one on the line, one on machine M1.
 SETPOINTS = """
@@ -35,19 +32,9 @@ def recipe_plant(url: str) -> PlantConfig:
 
 @pytest.fixture
 async def hmi(tmp_path: Path) -> AsyncIterator[Harness]:
-    server = SmallServer(free_port(), dict(RECIPE_INITIAL))
-    await server.start()
-    rt = Runtime(recipe_plant(server.url), Database(f"sqlite:///{tmp_path / 'hmi.db'}"))
-    try:
-        async with simulated_user(rt) as user:
-            assert await rt.wait_ready(), rt.start_error
-            for name, role, full in (*USERS, ("erin", Role.ENGINEER, "Erin Engineer")):
-                await rt.users.create_user(name, PASSWORD, role, full_name=full)
-            harness = Harness(rt, user, server)
-            await harness.until(lambda: rt.cache.get("L1.SpeedSP") is not None)
-            yield harness
-    finally:
-        await server.stop()
+    users = (*USERS, ("erin", Role.ENGINEER, "Erin Engineer"))
+    async with harness_on(tmp_path, recipe_plant, RECIPE_INITIAL, ready=["L1.SpeedSP"], users=users) as harness:
+        yield harness
 
 
 async def drafted(hmi: Harness) -> None:
