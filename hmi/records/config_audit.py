@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from hmi.access.context import ActionContext
@@ -75,20 +76,7 @@ async def record_config(db: Database, audit: AuditLog, path: Path, text: str, cl
     # (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) keeps two instances starting together from
     # both reading the old snapshot and auditing the same change twice.
     async with audit.transaction() as session:
-        if db.dialect == "postgresql":
-            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SNAPSHOT_LOCK_KEY})
-        last = (
-            (
-                await session.execute(
-                    select(ConfigSnapshot)
-                    .where(ConfigSnapshot.path == key)
-                    .order_by(col(ConfigSnapshot.id).desc())
-                    .limit(1)
-                )
-            )
-            .scalars()
-            .first()
-        )
+        last = await _last_snapshot(session, db, key)
         if last is not None and last.sha256 == digest:
             return None
         now = clock()
@@ -144,20 +132,7 @@ async def record_reload(
     text = await asyncio.to_thread(redact_config_text, text)
     digest = sha256_text(text)
     async with audit.transaction() as session:
-        if db.dialect == "postgresql":
-            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SNAPSHOT_LOCK_KEY})
-        last = (
-            (
-                await session.execute(
-                    select(ConfigSnapshot)
-                    .where(ConfigSnapshot.path == key)
-                    .order_by(col(ConfigSnapshot.id).desc())
-                    .limit(1)
-                )
-            )
-            .scalars()
-            .first()
-        )
+        last = await _last_snapshot(session, db, key)
         before = await asyncio.to_thread(redact_config_text, last.text) if last is not None else ""
         old_digest = last.sha256 if last is not None else None
         if errors:
@@ -188,6 +163,17 @@ async def record_reload(
             session.add(ConfigSnapshot(at=clock(), path=key, sha256=digest, text=text))
             await session.flush()
         return entry
+
+
+async def _last_snapshot(session: AsyncSession, db: Database, key: str) -> ConfigSnapshot | None:
+    """The newest snapshot of the file `key`, read under the snapshot lock on PostgreSQL (on SQLite the transaction's
+    write lock already serialises instances)."""
+    if db.dialect == "postgresql":
+        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SNAPSHOT_LOCK_KEY})
+    statement = (
+        select(ConfigSnapshot).where(ConfigSnapshot.path == key).order_by(col(ConfigSnapshot.id).desc()).limit(1)
+    )
+    return (await session.execute(statement)).scalars().first()
 
 
 def _cut(text: str, limit: int = MAX_DIFF_CHARS + 5_000) -> str:
