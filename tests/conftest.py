@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,14 +106,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append(("requirements", " ".join(dict.fromkeys(ids))))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _record_test_environment(record_testsuite_property: Callable[[str, object], None]) -> None:
+def pytest_sessionstart(session: pytest.Session) -> None:
     """The environment this run's tests ran in (factory-hmi version and revision, Python, platform, key packages)
-    as JUnit suite properties `environment.<name>`; a no-op without --junitxml."""
+    as JUnit suite properties `environment.<name>`; a no-op without --junitxml. Written by the process that writes
+    the XML (with pytest-xdist, the controller: its workers' suite properties would be lost)."""
+    from _pytest.junitxml import xml_key
+
     from hmi.validation import ENVIRONMENT_PREFIX, environment
 
+    xml = session.config.stash.get(xml_key, None)
+    if xml is None or hasattr(session.config, "workerinput"):
+        return
     for name, value in environment().items():
-        record_testsuite_property(ENVIRONMENT_PREFIX + name, value)
+        xml.add_global_property(ENVIRONMENT_PREFIX + name, value)
 
 
 async def execute(db: Database, statement: str, params: dict[str, object] | None = None) -> None:

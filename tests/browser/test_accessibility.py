@@ -41,9 +41,13 @@ def admin_page(browser: Browser, demo: Demo) -> Iterator[Page]:
 
 
 def choose_theme(page: Page, demo: Demo, theme: str) -> None:
-    """Choose `theme` for the signed-in person on the preferences page, as a person would."""
+    """Choose `theme` for the signed-in person on the preferences page, as a person would; the night theme in
+    German (a control room in a German plant), the day theme in English."""
     page.goto(f"{demo.url}/preferences")
-    page.get_by_test_id("my-theme").get_by_text("Night" if theme == "night" else "Day").click()
+    # The choices in their order on the page (whatever language the page is in now): inherit, day, night / en, de.
+    night = theme == "night"
+    page.get_by_test_id("my-language").locator(".q-radio").nth(2 if night else 1).click()
+    page.get_by_test_id("my-theme").locator(".q-radio").nth(2 if night else 1).click()
     with page.expect_navigation():  # the page reloads in the chosen theme
         page.get_by_test_id("save-my-appearance").click()
     page.wait_for_function("dark => document.body.classList.contains('body--dark') === dark", arg=theme == "night")
