@@ -13,7 +13,7 @@ from screens.testid import testid
 # A link is a touch target like a button (ISA-101, docs/operators.md): at least 48 px high.
 # Dark and underlined rather than blue: ISA-101 keeps colour for what is abnormal.
 _CRUMB_STYLE = (
-    "display:inline-flex;align-items:center;min-height:48px;min-width:48px;padding:0 6px;color:#1a1a1a;"
+    "display:inline-flex;align-items:center;min-height:48px;min-width:48px;padding:0 6px;color:var(--hmi-ink);"
     "text-decoration:underline"
 )
 

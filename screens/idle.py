@@ -179,6 +179,10 @@ class IdleGuard:
         except DatabaseUnavailable as exc:
             log.warning("session check skipped: %s", exc)
             return
+        if self._done or session.is_switching(self.client) or session.session_id() != self.session_id:
+            # The browser's session changed while this check waited (a user switch, a sign-in in another tab): the
+            # new session is not this page's to forget; the switch or the next check moves the page.
+            return
         if check.ctx is None:
             session.forget()
             self._leave("/login")

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.browser
 def test_the_filler_display_in_a_browser(page: Page, demo: Demo) -> None:
     page.set_viewport_size({"width": 1024, "height": 768})
     login(page, demo, "operator")
-    page.get_by_role("button", name="Displays").click()
+    # On a 1024 px panel the screens are in the menu.
+    page.get_by_test_id("menu").click()
+    page.get_by_test_id("menu-displays").click()
     page.get_by_test_id("display-link-Line1-Filler").click()
     picture = page.get_by_test_id("display-svg")
     temperature = picture.locator("#hmi-d-temp-value")

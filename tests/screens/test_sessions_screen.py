@@ -69,10 +69,11 @@ async def test_log_out_in_one_tab_and_the_other_tab_cannot_act(timed: tuple[Harn
     other = User(hmi.user.http_client)
     await open_ack_dialog(hmi, other)
     await hmi.user.open("/logout")
-    await hmi.user.should_see(marker="sign-in", retries=100)
+    # Sign-out, the audit row and the login page: seconds when two test workers share the machine.
+    await hmi.user.should_see(marker="sign-in", retries=300)
 
     other.find(marker="ack-confirm").click()
-    await other.should_see(marker="sign-in", retries=100)
+    await other.should_see(marker="sign-in", retries=300)
     assert other.notify.contains("Nothing was recorded")
     await nothing_acknowledged(hmi)
 
