@@ -144,7 +144,7 @@ async def test_the_sparkline_draws_the_last_hour_of_speed_from_the_historian(hmi
 
     await hmi.until(recorded, what="a recorded speed sample")
     await hmi.login("olga")
-    await hmi.user.should_see(marker="spark-L1", retries=100)
+    await hmi.user.should_see(marker="spark-L1", retries=300)
     content = str(element(hmi, "spark-L1").content)
     assert content.startswith("<svg")
     assert "<polyline" in content or "<circle" in content
