@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _KEY = "hmi_session"
 _IDLE = "hmi_idle"
+_SWITCHING = "hmi_switching"
 # The session each open page was built under: a page must not act for whoever signed in on the browser later.
 _page_session: WeakKeyDictionary[Client, str] = WeakKeyDictionary()
 # Elements whose command is running: a second tap (double-tap, a queued click) does nothing.
@@ -42,16 +43,29 @@ _switching: WeakSet[Client] = WeakSet()
 
 
 def switching(on: bool) -> None:
-    """Mark (or unmark) this page as switching user, so the end of the previous person's session keeps it here."""
+    """Mark (or unmark) this page as switching user, so the end of the previous person's session keeps it here.
+
+    The browser is marked too: its other pages (another tab, a page being left) must not take the moment between
+    the previous session's end and the new one's start for a sign-out and send the browser to sign-in. The next
+    page built for a signed-in person clears the browser's mark (`resolve_page`)."""
     if on:
         _switching.add(ui.context.client)
+        app.storage.user[_SWITCHING] = True
     else:
         _switching.discard(ui.context.client)
+        app.storage.user.pop(_SWITCHING, None)
 
 
 def is_switching(client: Client) -> bool:
-    """True while a user switch runs on the page of `client`."""
-    return client in _switching
+    """True while a user switch runs on the page of `client` or elsewhere in its browser."""
+    if client in _switching:
+        return True
+    try:
+        with client:
+            return bool(app.storage.user.get(_SWITCHING))
+    except RuntimeError:
+        # A page already gone (no request to find its browser's storage by): nothing to keep.
+        return False
 
 
 def session_id() -> str | None:
@@ -124,6 +138,8 @@ async def resolve_page(rt: Runtime) -> SessionCheck:
         forget()
     elif sid is not None:
         _page_session[ui.context.client] = sid
+        # A page is built for the person signed in now: any user switch on this browser is over.
+        app.storage.user.pop(_SWITCHING, None)
     return check
 
 
