@@ -17,7 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens.alarms import AlarmCommands
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, localised_columns, plant
+from screens.i18n import N_, _, localised_columns, message, plant
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, ValueView, alarm_indicator, badge, column
@@ -233,7 +233,7 @@ class AlarmDetail:
         try:
             events = await self.rt.alarm_service.history(self.alarm_id, limit=200)
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("The history cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("The history cannot be read: {exc}").format(exc=message(exc)))
             return
         zone = self.zone
         self.history.rows = [

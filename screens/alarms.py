@@ -26,7 +26,7 @@ from screens.filter_fold import FilterFold
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, options, plant
+from screens.i18n import N_, _, message, options, plant
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -246,11 +246,11 @@ class CommandRunner:
         try:
             result = await command()
         except PermissionDenied as exc:
-            self.status.set_text(_("Refused: {exc}.").format(exc=exc))
+            self.status.set_text(_("Refused: {exc}.").format(exc=message(exc)))
             return None
         except (DatabaseUnavailable, ValueError) as exc:
-            self.status.set_text(_("Not {what}: {exc}").format(what=what, exc=exc))
-            ui.notify(_("Not {what}: {exc}").format(what=what, exc=exc), type="negative", multi_line=True)
+            self.status.set_text(_("Not {what}: {exc}").format(what=what, exc=message(exc)))
+            ui.notify(_("Not {what}: {exc}").format(what=what, exc=message(exc)), type="negative", multi_line=True)
             return None
         n = len(result.changes)
         text = f"{n} alarm(s) {what} and stored." if n else ("" if result.failed else f"Nothing needed to be {what}.")
@@ -296,7 +296,10 @@ class AlarmCommands:
                     alarm_id=alarm.id,
                 )
             except (PermissionDenied, ValueError, DatabaseUnavailable) as exc:
-                ui.notify(_("Acknowledged, but not posted to the shift log: {exc}").format(exc=exc), type="warning")
+                ui.notify(
+                    _("Acknowledged, but not posted to the shift log: {exc}").format(exc=message(exc)),
+                    type="warning",
+                )
                 return
         ui.notify(_("Comment posted to the shift log."))
 

@@ -20,7 +20,7 @@ from screens.exporting import read_for_export
 from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _
+from screens.i18n import N_, _, message
 from screens.record_list import PagedTable, RangePicker, on_choice
 from screens.restricted import Restriction, permitted
 from screens.session import command
@@ -70,10 +70,10 @@ def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
 
 AUDIT_VIEWERS = Restriction(
     check=lambda rt, ctx: rt.audit.require(ctx, Permission.VIEW_AUDIT, action="audit.view", object_type="audit"),
-    refused=lambda ctx, _: (
-        f"Your role ({ctx.role.value}) may not view the audit trail; an engineer, a manager or an administrator can."
-    ),
-    unavailable="The audit trail cannot be shown",
+    refused=lambda ctx, _: _(
+        "Your role ({value}) may not view the audit trail; an engineer, a manager or an administrator can."
+    ).format(value=ctx.role.value),
+    unavailable=N_("The audit trail cannot be shown"),
     testid="audit-denied",
 )
 
@@ -116,7 +116,7 @@ class AuditScreen:
             COLUMNS,
             read=self.read,
             row=lambda r: _row(r, rt),
-            unreadable="The audit trail cannot be read",
+            unreadable=N_("The audit trail cannot be read"),
             actions=exports if ctx.can(Permission.EXPORT_AUDIT) else (),
             shown_from=SHOWN_FROM,
             keep_words=KEEP_WORDS,
@@ -175,7 +175,7 @@ class AuditScreen:
                 actor, "audit.export", "audit", fmt, new_value=flt.as_dict(), detail=f"{len(rows)} rows to {filename}"
             )
         except DatabaseUnavailable as exc:
-            status.set_text(_("Not exported: {exc}").format(exc=exc))
+            status.set_text(_("Not exported: {exc}").format(exc=message(exc)))
             return
         ui.download.content(content, filename, media)
         status.set_text(_("Exported {len} entries.").format(len=len(rows)))

@@ -16,7 +16,7 @@ from hmi.control.spec import MethodArg
 from hmi.records.signatures import SignatureError
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -84,7 +84,7 @@ class CommandPanel:
                 await self.send(actor, ref, {}, "", None)
             except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
                 label = self.outcomes[ref.id]
-                label.set_text(_("Not sent: {exc}").format(exc=exc))
+                label.set_text(_("Not sent: {exc}").format(exc=message(exc)))
                 label.set_visibility(True)
 
     async def send(
@@ -171,6 +171,6 @@ class ConfirmCommand:
         try:
             await self.panel.send(actor, self.ref, args, reason, self.fields)
         except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
-            self.problem.set_text(_("Not sent: {exc}").format(exc=exc))
+            self.problem.set_text(_("Not sent: {exc}").format(exc=message(exc)))
             return
         self.close()

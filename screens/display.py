@@ -22,7 +22,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.faceplate import open_tag
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import _, message, plant
 from screens.testid import testid
 from screens.widgets import LiveFeed
 
@@ -77,8 +77,10 @@ async def display_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             # Read when the plant file was loaded; only a plant built again from its models reads it now (a file).
             svg = await asyncio.to_thread(rt.plant.display_svg, name)
         except (OSError, UnsafeSvg) as exc:
-            problem = f"The drawing of display {name!r} cannot be shown ({exc}); engineers: run hmi check."
-    with frame(rt, ctx, f"Display {display.title}" if display else "Display"):
+            problem = _("The drawing of display {name!r} cannot be shown ({exc}); engineers: run hmi check.").format(
+                name=name, exc=message(exc)
+            )
+    with frame(rt, ctx, _("Display {name}").format(name=plant(display.title)) if display else _("Display")):
         if not ctx.can(Permission.VIEW):
             ui.label(_("Your role may not view displays.")).props('role="alert"')
             return

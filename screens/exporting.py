@@ -9,7 +9,7 @@ from nicegui import ui
 
 from hmi.access.context import PermissionDenied
 from hmi.store.database import DatabaseUnavailable
-from screens.i18n import _
+from screens.i18n import _, message
 
 W = TypeVar("W")
 R = TypeVar("R")
@@ -22,10 +22,10 @@ async def read_for_export(
     try:
         window, rows = await read()
     except (PermissionDenied, ValueError) as exc:
-        status.set_text(_("Not exported: {exc}.").format(exc=exc))
+        status.set_text(_("Not exported: {exc}.").format(exc=message(exc)))
         return None
     except DatabaseUnavailable as exc:
-        status.set_text(_("Not exported: {exc}").format(exc=exc))
+        status.set_text(_("Not exported: {exc}").format(exc=message(exc)))
         return None
     if len(rows) > limit:
         status.set_text(_("Not exported: more than {limit} entries; choose a shorter time range.").format(limit=limit))

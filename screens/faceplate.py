@@ -32,7 +32,7 @@ from screens.breadcrumbs import breadcrumbs
 from screens.fmt import format_value, local_time
 from screens.frame import frame
 from screens.history_figure import build_figure
-from screens.i18n import _, plant
+from screens.i18n import _, message, plant
 from screens.testid import testid
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
 
@@ -208,7 +208,7 @@ class RecentChanges:
             for object_type, object_id in self.objects:
                 rows += await self.rt.audit.query(object_type=object_type, object_id=object_id, limit=AUDIT_ROWS)
         except DatabaseUnavailable as exc:
-            self._show_text(f"The audit trail cannot be read: {exc}")
+            self._show_text(_("The audit trail cannot be read: {exc}").format(exc=message(exc)))
             return
         rows.sort(key=lambda e: e.id, reverse=True)
         if self.box.is_deleted:
@@ -249,7 +249,7 @@ class MiniTrend:
         try:
             found = await self.rt.history.series([self.name], start, end, max_points=TREND_POINTS)
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("History cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("History cannot be read: {exc}").format(exc=message(exc)))
             return
         if self.box.is_deleted:
             return
@@ -505,7 +505,7 @@ def _back(line: str) -> None:
 def tag_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
     """The faceplate of one tag as a page."""
     ref = rt.plant.tags.get(name)
-    with frame(rt, ctx, f"Faceplate {name}"):
+    with frame(rt, ctx, _("Faceplate {name}").format(name=name)):
         if ref is None:
             ui.label(_("There is no tag called {name!r}.").format(name=name)).classes("hmi-title")
             return

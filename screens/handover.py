@@ -15,7 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.line_status import COUNTER_WORDS, count_text
 from screens.outcome import attempt
 from screens.session import command
@@ -210,7 +210,7 @@ class HandoverScreen:
         try:
             rows = await self.rt.handover.recent(limit=20)
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("Handovers cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("Handovers cannot be read: {exc}").format(exc=message(exc)))
             return
         self.listing.clear()
         with self.listing:

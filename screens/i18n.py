@@ -7,8 +7,12 @@ The language of a page is chosen by hmi.access.appearance (person, station, plan
 storage, so timers and handlers of that page speak its language too. Plant texts (line and machine names, alarm
 messages, downtime reasons) are translated by the plant file's own `translations:` section (`plant_text`).
 
-`python -m screens.i18n` lists the texts of the screens that no catalogue translates yet (the test suite fails on
-them too); `pybabel extract -k _ -k N_ screens` gives the same list as a POT file for a translator's tool.
+Sentences made in the core (`hmi`: refusals, outcomes, validation errors) are marked `hmi.texts.Text` and shown
+through `message()`, so they are translated by the same catalogue.
+
+`python -m screens.i18n` lists the texts of the screens and the core that no catalogue translates yet (the test
+suite fails on them too); `pybabel extract -k _ -k N_ -k Text screens hmi` gives the same list as a POT file for a
+translator's tool.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from nicegui import app
 
+import hmi as hmi_package
 from hmi import assets
+from hmi.texts import Text
 
 SOURCE_LANGUAGE = "en"
 # Babel's locale names for the languages the screens speak.
@@ -68,6 +74,28 @@ def _(text: str) -> str:
     if lang == SOURCE_LANGUAGE:
         return text
     return catalogue(lang).get(text, text)
+
+
+def message(said: object) -> str:
+    """What the core said (a `Text`, an exception carrying one, anything else) in the page's language.
+
+    Screens pass every refusal, outcome and error from `hmi` through here; a text the core did not mark is shown
+    as it is (English)."""
+    if isinstance(said, BaseException):
+        if len(said.args) == 1 and isinstance(said.args[0], Text):
+            return message(said.args[0])
+        return str(said)
+    if not isinstance(said, Text) or language() == SOURCE_LANGUAGE:
+        return str(said)
+    fields = {
+        name: message(value) if isinstance(value, Text | BaseException) else value
+        for name, value in said.fields.items()
+    }
+    try:
+        return _(said.template).format(**fields)
+    except (KeyError, IndexError, ValueError):
+        # A translation that lost or broke a field (the catalogue test catches these): the English is still right.
+        return str(said)
 
 
 def N_(text: str) -> str:
@@ -133,15 +161,18 @@ def placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 
 
+MARKERS = frozenset({"_", "N_", "Text"})
+
+
 def marked_texts(files: Iterable[Path]) -> Iterator[tuple[Path, int, str]]:
-    """(file, line, text) of every literal passed to `_()` or `N_()` in `files`."""
+    """(file, line, text) of every literal passed to `_()` or `N_()` (screens) or `Text()` (hmi) in `files`."""
     for file in files:
         tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id in {"_", "N_"}
+                and node.func.id in MARKERS
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
@@ -150,8 +181,9 @@ def marked_texts(files: Iterable[Path]) -> Iterator[tuple[Path, int, str]]:
 
 
 def screen_files() -> list[Path]:
-    """The modules of the screens package."""
-    return sorted(Path(__file__).parent.glob("*.py"))
+    """The modules of the screens package and of the core (whose `Text` sentences screens show)."""
+    core = Path(hmi_package.__file__).parent
+    return sorted(Path(__file__).parent.glob("*.py")) + sorted(core.rglob("*.py"))
 
 
 def missing(lang: str) -> list[tuple[Path, int, str]]:

@@ -23,7 +23,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.switch_user import SwitchUserDialog
 from screens.testid import testid
 
@@ -194,7 +194,7 @@ class IdleGuard:
         try:
             check = await self.rt.sessions.check(self.session_id)
         except DatabaseUnavailable as exc:
-            self.error.set_text(_("Cannot check the password: {exc}").format(exc=exc))
+            self.error.set_text(_("Cannot check the password: {exc}").format(exc=message(exc)))
             return
         if check.ctx is None or session.session_id() != self.session_id:
             self._leave("/login")
@@ -208,7 +208,7 @@ class IdleGuard:
             if result.ok:
                 await self.rt.sessions.set_locked(self.session_id, False)
         except DatabaseUnavailable as exc:
-            self.error.set_text(_("Cannot check the password: {exc}").format(exc=exc))
+            self.error.set_text(_("Cannot check the password: {exc}").format(exc=message(exc)))
             return
         if result.ok:
             session.store_idle(self.rt.clock(), False)

@@ -17,7 +17,7 @@ from screens import ranges
 from screens.filter_fold import FilterFold
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, plant
+from screens.i18n import N_, _, message, plant
 from screens.record_list import PagedTable, RangePicker, on_choice
 from screens.session import command
 from screens.testid import testid
@@ -106,7 +106,7 @@ class JournalScreen:
             COLUMNS,
             read=self.read,
             row=lambda r: _row(r, rt),
-            unreadable="The journal cannot be read",
+            unreadable=N_("The journal cannot be read"),
             actions=[(N_("Export CSV"), command(rt, self.export), "journal-export")],
             shown_from=SHOWN_FROM,
             keep_words=KEEP_WORDS,
@@ -145,10 +145,10 @@ class JournalScreen:
                 rt.db, rt.audit, actor, flt, zone, limits=rt.plant.limits, now=rt.clock(), filename=name
             )
         except ValueError as exc:
-            status.set_text(_("Not exported: {exc}.").format(exc=exc))
+            status.set_text(_("Not exported: {exc}.").format(exc=message(exc)))
             return
         except DatabaseUnavailable as exc:
-            status.set_text(_("Not exported: {exc}").format(exc=exc))
+            status.set_text(_("Not exported: {exc}").format(exc=message(exc)))
             return
         # The byte-order mark lets spreadsheet programs recognise UTF-8 (units such as °C, names with accents).
         ui.download.content(done.csv.encode("utf-8-sig"), name, "text/csv")

@@ -15,7 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _
+from screens.i18n import N_, _, message
 from screens.record_list import RangePicker, on_choice, span_text
 from screens.restricted import Restriction, permitted
 from screens.testid import testid
@@ -129,8 +129,10 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
 
 KPI_VIEWERS = Restriction(
     check=lambda rt, ctx: require_kpi_access(rt.audit, ctx),
-    refused=lambda ctx, _: f"Your role ({ctx.role.value}) may not view KPIs; a manager or an administrator can.",
-    unavailable="KPIs cannot be shown",
+    refused=lambda ctx, exc: _("Your role ({value}) may not view KPIs; a manager or an administrator can.").format(
+        value=ctx.role.value
+    ),
+    unavailable=N_("KPIs cannot be shown"),
     testid="kpi-denied",
 )
 
@@ -215,13 +217,13 @@ class KpiScreen:
                 max_days=self.rt.plant.limits.kpi_max_days,
             )
         except PermissionDenied as exc:
-            self.status.set_text(_("Refused: {exc}.").format(exc=exc))
+            self.status.set_text(_("Refused: {exc}.").format(exc=message(exc)))
             return
         except ValueError as exc:
-            self.status.set_text(_("Not shown: {exc}.").format(exc=exc))
+            self.status.set_text(_("Not shown: {exc}.").format(exc=message(exc)))
             return
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("KPIs cannot be computed: {exc}").format(exc=exc))
+            self.status.set_text(_("KPIs cannot be computed: {exc}").format(exc=message(exc)))
             return
         self.status.set_text("")
         self.summary.set_text(

@@ -171,7 +171,7 @@ class LinePicture:
 def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None = None) -> None:
     """The line screen; `faceplate` (a tag of the line, a machine's name, or "line") opens that faceplate over it."""
     found = rt.plant.line(name)
-    with frame(rt, ctx, f"Line {name}"):
+    with frame(rt, ctx, _("Line {name}").format(name=plant(name))):
         if found is None:
             ui.label(_("There is no line called {name!r}.").format(name=name)).classes("hmi-title")
             ui.button(_("Back to the overview"), on_click=lambda: ui.navigate.to("/"))

@@ -15,7 +15,7 @@ from hmi.oee.states import StateCategory
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
-from screens.i18n import N_, _, number, plant_text
+from screens.i18n import N_, _, message, number, plant_text
 from screens.oee_figures import timeline_figure
 from screens.session import command
 from screens.testid import testid
@@ -156,10 +156,10 @@ class LineStatusPanel:
                         (machine.name, await self.rt.oee.timeline(self.line.name, start, end, machine=machine.name))
                     )
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("History cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("History cannot be read: {exc}").format(exc=message(exc)))
             return
         except (ValueError, LookupError) as exc:
-            self.status.set_text(_("No line history: {exc}").format(exc=exc))
+            self.status.set_text(_("No line history: {exc}").format(exc=message(exc)))
             return
         self.card.clear()
         with self.card:
@@ -227,7 +227,7 @@ class LineStatusPanel:
                         actor, self.line.name, stop.start, reason.value or "", comment.value or ""
                     )
                 except (ValueError, LookupError, PermissionDenied, DatabaseUnavailable) as exc:
-                    error.set_text(_("Not saved: {exc}").format(exc=exc))
+                    error.set_text(_("Not saved: {exc}").format(exc=message(exc)))
                     return
                 dialog.close()
                 self.status.set_text(_("Reason saved."))

@@ -13,7 +13,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
 from screens.frame import PRIMARY
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.testid import testid
 
 # What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
@@ -70,7 +70,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
                 username.value.strip(), password.value, station=station, address=panel.client_address()
             )
         except DatabaseUnavailable as exc:
-            error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
+            error.set_text(_("Cannot sign in: {exc}").format(exc=message(exc)))
             return
         if result.ctx is None:
             password.set_value("")
@@ -80,7 +80,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
             # A new session id at every sign-in: an id planted in this browser before is worthless.
             await session.sign_in(rt, result.ctx)
         except DatabaseUnavailable as exc:
-            error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
+            error.set_text(_("Cannot sign in: {exc}").format(exc=message(exc)))
             return
         ui.navigate.to(safe_next(next_path))
 

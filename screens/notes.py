@@ -12,7 +12,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.outcome import attempt
 from screens.session import command
 from screens.signature_dialog import SignatureDialog
@@ -98,7 +98,7 @@ class NotesScreen:
         except DatabaseUnavailable as exc:
             self.listing.clear()
             with self.listing:
-                ui.label(_("The shift log cannot be read: {exc}").format(exc=exc)).classes("font-semibold")
+                ui.label(_("The shift log cannot be read: {exc}").format(exc=message(exc))).classes("font-semibold")
             return
         self.listing.clear()
         with self.listing:

@@ -15,7 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens.fitted_table import fitted_table
 from screens.frame import frame
 from screens.history_figure import local_x
-from screens.i18n import N_, _, options
+from screens.i18n import N_, _, message, options
 from screens.line_status import count_text, minutes, pct
 from screens.oee_figures import pareto_figure, shift_trend_figure
 from screens.testid import testid
@@ -148,7 +148,7 @@ class OeeScreen:
             reports = [await rt.oee.report(line.name, start, end) for line in self.lines]
             raised = await activation_counts(rt.db, start, end)
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("History cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("History cannot be read: {exc}").format(exc=message(exc)))
             return
         # The reports hold each line's stops already: the Pareto is made from them, not read again.
         pareto = rt.oee.pareto_of(reports)

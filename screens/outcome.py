@@ -10,7 +10,7 @@ from nicegui import ui
 
 from hmi.access.context import PermissionDenied
 from hmi.store.database import DatabaseUnavailable
-from screens.i18n import _
+from screens.i18n import _, message
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ async def attempt(status: ui.label, what: str, work: Awaitable[T]) -> T | None:
     try:
         return await work
     except PermissionDenied as exc:
-        status.set_text(_("Refused: {exc}.").format(exc=exc))
+        status.set_text(_("Refused: {exc}.").format(exc=message(exc)))
     except (ValueError, LookupError, DatabaseUnavailable) as exc:
-        status.set_text(_("Not {what}: {exc}").format(what=what, exc=exc))
+        status.set_text(_("Not {what}: {exc}").format(what=what, exc=message(exc)))
     return None

@@ -22,7 +22,7 @@ from hmi.store.models import Recipe, RecipeStatus, RecipeVersion
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, localised_columns
+from screens.i18n import N_, _, localised_columns, message
 from screens.outcome import attempt
 from screens.restricted import Restriction, permitted
 from screens.session import command
@@ -32,10 +32,10 @@ from screens.widgets import column
 
 RECIPE_VIEWERS = Restriction(
     check=lambda rt, ctx: rt.recipes.require_view(ctx),
-    refused=lambda ctx, _: (
-        f"Your role ({ctx.role.value}) does not work with recipes; leads, engineers and managers do."
-    ),
-    unavailable="The recipes cannot be shown",
+    refused=lambda ctx, _: _(
+        "Your role ({value}) does not work with recipes; leads, engineers and managers do."
+    ).format(value=ctx.role.value),
+    unavailable=N_("The recipes cannot be shown"),
     testid="recipes-denied",
 )
 
@@ -143,7 +143,7 @@ class DownloadLog:
         try:
             reports = await self.rt.recipes.downloads(self.recipe)
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("The download log cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("The download log cannot be read: {exc}").format(exc=message(exc)))
             return
         self.table.rows = [
             {
@@ -166,7 +166,7 @@ class DownloadLog:
             await self.rt.recipes.require_view(actor)
             reports = await self.rt.recipes.downloads(self.recipe, limit=self.rt.plant.limits.export_max_rows)
         except (PermissionDenied, DatabaseUnavailable) as exc:
-            self.status.set_text(_("Not exported: {exc}").format(exc=exc))
+            self.status.set_text(_("Not exported: {exc}").format(exc=message(exc)))
             return
         name = f"recipe-downloads{'-' + self.recipe if self.recipe else ''}"
         if fmt == "csv":
@@ -194,7 +194,7 @@ class DownloadLog:
                 detail=f"{len(reports)} downloads to {filename}",
             )
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("Not exported: {exc}").format(exc=exc))
+            self.status.set_text(_("Not exported: {exc}").format(exc=message(exc)))
             return
         ui.download.content(content, filename, media)
         self.status.set_text(_("Exported {len} downloads.").format(len=len(reports)))
@@ -254,7 +254,7 @@ class RecipeList:
         try:
             summaries = await self.rt.recipes.summaries()
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("The recipes cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("The recipes cannot be read: {exc}").format(exc=message(exc)))
             return
         self.listing.clear()
         with self.listing:
@@ -323,7 +323,7 @@ class RecipeScreen:
         try:
             versions = await self.rt.recipes.versions(self.recipe.id)
         except DatabaseUnavailable as exc:
-            self.status.set_text(_("The recipe cannot be read: {exc}").format(exc=exc))
+            self.status.set_text(_("The recipe cannot be read: {exc}").format(exc=message(exc)))
             return
         self.versions.clear()
         with self.versions:

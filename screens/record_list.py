@@ -17,7 +17,7 @@ from hmi.store.database import DatabaseUnavailable
 from screens import ranges
 from screens.fitted_table import fitted_table
 from screens.fmt import local_time
-from screens.i18n import N_, _
+from screens.i18n import N_, _, message
 from screens.testid import testid
 
 R = TypeVar("R")
@@ -132,10 +132,10 @@ class PagedTable(Generic[R]):
         try:
             window, page = await self._read(start)
         except ValueError as exc:
-            self.status.set_text(_("Not shown: {exc}.").format(exc=exc))
+            self.status.set_text(_("Not shown: {exc}.").format(exc=message(exc)))
             return
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"{self._unreadable}: {exc}")
+            self.status.set_text(_("{what}: {exc}").format(what=_(self._unreadable), exc=message(exc)))
             return
         self.offset = page.offset
         self.status.set_text("")

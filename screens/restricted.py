@@ -11,6 +11,7 @@ from nicegui import ui
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
+from screens.i18n import _, message
 from screens.testid import testid
 
 
@@ -36,6 +37,8 @@ async def permitted(rt: Runtime, ctx: ActionContext, restriction: Restriction) -
         )
         return False
     except DatabaseUnavailable as exc:
-        ui.label(f"{restriction.unavailable}: {exc}").classes("font-semibold").props('role="alert"')
+        ui.label(_("{what}: {exc}").format(what=_(restriction.unavailable), exc=message(exc))).classes(
+            "font-semibold"
+        ).props('role="alert"')
         return False
     return True

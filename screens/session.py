@@ -27,7 +27,7 @@ from hmi.records.signatures import SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel
-from screens.i18n import _
+from screens.i18n import _, message
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,9 @@ async def act(rt: Runtime) -> ActionContext | None:
             await record_refusal(rt.audit, check.ctx.station, "command", "command", ctx=check.ctx.for_action())
     except DatabaseUnavailable as exc:
         ui.notify(
-            _("Not done: your sign-in cannot be checked: {exc}").format(exc=exc), type="negative", multi_line=True
+            _("Not done: your sign-in cannot be checked: {exc}").format(exc=message(exc)),
+            type="negative",
+            multi_line=True,
         )
         return None
     if check.ctx is None:

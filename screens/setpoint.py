@@ -24,7 +24,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.tags import TagState
 from screens.fmt import format_value
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -285,7 +285,7 @@ class SetpointEntry:
             try:
                 outcome = await self.send(actor, value, "", None)
             except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
-                self.problem.set_text(_("Not sent: {exc}").format(exc=exc))
+                self.problem.set_text(_("Not sent: {exc}").format(exc=message(exc)))
                 return
             if outcome.refusal is Refusal.CHANGED:
                 self.expected = outcome.current
@@ -394,7 +394,7 @@ class ConfirmWrite:
         try:
             outcome = await self.entry.send(actor, self.value, reason, self.fields)
         except (SignatureError, PermissionDenied, DatabaseUnavailable, ValueError) as exc:
-            self.problem.set_text(_("Not sent: {exc}").format(exc=exc))
+            self.problem.set_text(_("Not sent: {exc}").format(exc=message(exc)))
             return
         if outcome.refusal is Refusal.CHANGED:
             # Someone else changed it since the entry started: show the value now and ask again.

@@ -15,7 +15,7 @@ from hmi.access.context import ActionContext, PermissionDenied
 from hmi.records.signatures import SignatureRequest, SigningSession
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.session import command, first_signing
 from screens.testid import testid
 
@@ -78,7 +78,7 @@ class SignatureDialog:
         try:
             await self._sign(actor, self.fields.take(self.meaning.value or self._default))
         except (ValueError, PermissionDenied, DatabaseUnavailable) as exc:
-            self.problem.set_text(_("Not signed: {exc}").format(exc=exc))
+            self.problem.set_text(_("Not signed: {exc}").format(exc=message(exc)))
             return
         self.fields.signed()
         self.dialog.close()

@@ -9,7 +9,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
 from screens.fmt import refusal_text
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.testid import testid
 
 
@@ -63,7 +63,7 @@ class SwitchUserDialog:
             await session.sign_in(self.rt, result.ctx)
             switched = True
         except DatabaseUnavailable as exc:
-            self.error.set_text(_("Cannot sign in: {exc}").format(exc=exc))
+            self.error.set_text(_("Cannot sign in: {exc}").format(exc=message(exc)))
             return
         finally:
             # After a switch the page stays marked until it has left: its guards must not send it to the sign-in

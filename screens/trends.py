@@ -37,7 +37,7 @@ from screens.history_figure import (
     quality_at,
     value_at,
 )
-from screens.i18n import N_, _, options
+from screens.i18n import N_, _, message, options
 from screens.session import command
 from screens.testid import testid
 
@@ -48,7 +48,7 @@ LIVE_REQUERY_S = 60.0
 # The 10-minute view re-reads the historian this often while the ring buffer does not reach back to the window's
 # start: history written later (a back-fill, a spool replayed after an outage) then shows without a reload.
 BACKFILL_REQUERY_S = 10.0
-READ_ERROR = "History cannot be read: "
+READ_ERROR = N_("History cannot be read: {exc}")
 DRAG_MODES = {"zoom": N_("Drag zooms"), "pan": N_("Drag pans")}
 # The tree's label with the whole name as its tooltip, and a match of the search marked (a fixed template: the
 # label is a Vue text interpolation, so a name is never read as HTML).
@@ -180,12 +180,12 @@ class TrendScreen:
             else:
                 self.series, events_ = {}, []
         except DatabaseUnavailable as exc:
-            self.status.set_text(f"{READ_ERROR}{exc}")
+            self.status.set_text(_(READ_ERROR).format(exc=message(exc)))
             return
         except RangeTooLong as exc:
-            self.status.set_text(f"{READ_ERROR}{exc}.")
+            self.status.set_text(_(READ_ERROR).format(exc=message(exc)) + ".")
             return
-        if self.status.text.startswith(READ_ERROR):
+        if self.status.text.startswith(_(READ_ERROR).format(exc="")):
             # Only our own error goes; a message about a save or export finished meanwhile stays.
             self.status.set_text("")
         self._merge_live_tail()
@@ -377,7 +377,7 @@ class TrendScreen:
             self.resolve(custom_from, custom_to)
         except ValueError as exc:
             self.range_key, self.mode = previous
-            self.status.set_text(_("Not shown: {exc}.").format(exc=exc))
+            self.status.set_text(_("Not shown: {exc}.").format(exc=message(exc)))
             return
         if key == "custom":
             self.base = (self.start, self.end)
@@ -683,7 +683,7 @@ class TrendPage:
         try:
             found = await self.rt.trend_views.list(self.ctx)
         except DatabaseUnavailable as exc:
-            self.screen.status.set_text(_("Saved views cannot be read: {exc}").format(exc=exc))
+            self.screen.status.set_text(_("Saved views cannot be read: {exc}").format(exc=message(exc)))
             return
         self.saved.clear()
         self.saved.update({v.id: v for v in found})
@@ -704,7 +704,7 @@ class TrendPage:
                 actor, self.view_name.value or "", screen.pens, screen.range_key, start=screen.start, end=screen.end
             )
         except (ValueError, DatabaseUnavailable) as exc:
-            screen.status.set_text(_("Not saved: {exc}").format(exc=exc))
+            screen.status.set_text(_("Not saved: {exc}").format(exc=message(exc)))
             return
         screen.status.set_text(_("Saved view {name!r}.").format(name=view.name))
         await self.refresh_views(view.id)
@@ -734,7 +734,7 @@ class TrendPage:
         try:
             await self.rt.trend_views.delete(actor, view.id)
         except (LookupError, DatabaseUnavailable) as exc:
-            self.screen.status.set_text(_("Not deleted: {exc}").format(exc=exc))
+            self.screen.status.set_text(_("Not deleted: {exc}").format(exc=message(exc)))
             return
         self.screen.status.set_text(_("Deleted view {name!r}.").format(name=view.name))
         await self.refresh_views()

@@ -20,7 +20,7 @@ from hmi.store.models import Station
 from screens import panel, session
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import N_, _, message
 from screens.restricted import Restriction, permitted
 from screens.session import command
 from screens.testid import testid
@@ -36,8 +36,10 @@ ADMINS_ONLY = Restriction(
     check=lambda rt, ctx: rt.audit.require(
         ctx, Permission.MANAGE_USERS, action="users.view", object_type="screen", object_id="/users"
     ),
-    refused=lambda ctx, exc: f"Refused: {exc}. User administration is for administrators; the attempt was recorded.",
-    unavailable="User administration cannot be shown",
+    refused=lambda ctx, exc: _(
+        "Refused: {exc}. User administration is for administrators; the attempt was recorded."
+    ).format(exc=message(exc)),
+    unavailable=N_("User administration cannot be shown"),
     testid="users-refused",
 )
 
@@ -242,11 +244,11 @@ class UsersAdmin:
         try:
             return await work
         except PermissionDenied as exc:
-            self._say(f"Refused: {exc}.")
+            self._say(_("Refused: {exc}.").format(exc=message(exc)))
         except (ValueError, LookupError) as exc:
-            self._say(f"{exc}.")
+            self._say(_("{exc}.").format(exc=message(exc)))
         except DatabaseUnavailable as exc:
-            self._say(f"Nothing was changed: {exc}")
+            self._say(_("Nothing was changed: {exc}").format(exc=message(exc)))
         raise _Failed
 
     def _say(self, text: str) -> None:
