@@ -36,7 +36,7 @@ HISTORY_COLUMNS = [
 def _facts(rows: list[tuple[str, str]]) -> None:
     with ui.grid(columns=2).classes("gap-x-6 gap-y-1"):
         for key, value in rows:
-            ui.label(key).classes("hmi-muted")
+            ui.label(_(key)).classes("hmi-muted")
             ui.label(value).classes("hmi-wrap")  # text only: definitions and reasons come from files and people
 
 
@@ -44,70 +44,72 @@ def definition_facts(ref: AlarmRef) -> list[tuple[str, str]]:
     """The alarm's definition and rationalisation, as the plant file gives them."""
     a = ref.alarm
     rows = [
-        ("Alarm id", ref.id),
-        ("Tag", ref.tag.name),
-        ("Area / line", f"{ref.area.name} / {ref.line.name}"),
-        ("Type", a.type),
-        ("Priority", str(a.priority)),
+        (N_("Alarm id"), ref.id),
+        (N_("Tag"), ref.tag.name),
+        (N_("Area / line"), f"{plant(ref.area.name)} / {plant(ref.line.name)}"),
+        (N_("Type"), a.type),
+        (N_("Priority"), str(a.priority)),
     ]
     if a.limit is not None:
-        rows.append(("Limit", f"{a.limit:g} {ref.tag.unit}".strip()))
+        rows.append((N_("Limit"), f"{a.limit:g} {ref.tag.unit}".strip()))
     if a.value is not None:
-        rows.append(("Raised when value is", str(a.value)))
+        rows.append((N_("Raised when value is"), str(a.value)))
     if a.setpoint_tag:
-        rows.append(("Setpoint tag", a.setpoint_tag))
+        rows.append((N_("Setpoint tag"), a.setpoint_tag))
     rows += [
-        ("Deadband", f"{a.deadband:g}"),
-        ("On-delay", f"{a.on_delay_s:g} s"),
-        ("Off-delay", f"{a.off_delay_s:g} s"),
-        ("Latching", "yes" if a.latching else "no"),
+        (N_("Deadband"), f"{a.deadband:g}"),
+        (N_("On-delay"), f"{a.on_delay_s:g} s"),
+        (N_("Off-delay"), f"{a.off_delay_s:g} s"),
+        (N_("Latching"), _("yes") if a.latching else _("no")),
     ]
     if a.suppress_when:
         rule = a.suppress_when
         test = f"= {rule.equals!r}" if rule.equals is not None else f"≠ {rule.not_equals!r}"
-        rows.append(("Suppressed by design when", f"{rule.tag} {test}"))
-    return [*rows, ("Consequence", a.consequence or "—"), ("Operator action", a.action or "—")]
+        rows.append((N_("Suppressed by design when"), f"{rule.tag} {test}"))
+    return [*rows, (N_("Consequence"), plant(a.consequence or "—")), (N_("Operator action"), plant(a.action or "—"))]
 
 
 def server_facts(alarm: Alarm) -> list[tuple[str, str]]:
     """Where an OPC UA server's alarm comes from."""
     assert alarm.server is not None
     return [
-        ("Origin", f"OPC UA server condition ({alarm.server.endpoint})"),
-        ("Source", alarm.server.source_label),
-        ("Condition", alarm.server.condition_label),
-        ("Message", alarm.server.message or "—"),
-        ("Severity", str(alarm.server.severity)),
-        ("Priority", str(alarm.priority)),
+        (N_("Origin"), _("OPC UA server condition ({endpoint})").format(endpoint=alarm.server.endpoint)),
+        (N_("Source"), alarm.server.source_label),
+        (N_("Condition"), alarm.server.condition_label),
+        (N_("Message"), alarm.server.message or "—"),
+        (N_("Severity"), str(alarm.server.severity)),
+        (N_("Priority"), str(alarm.priority)),
     ]
 
 
 def now_facts(current: Alarm | None, state: AlarmState, zone: ZoneInfo) -> list[tuple[str, str]]:
     """The alarm's state now: since when, first-out, who acknowledged, shelved or took it out of service and why."""
-    facts = [("State", state.label)]
+    facts = [(N_("State"), message(state.label))]
     if current is None:
         return facts
-    facts.append(("Activated", local_time(current.activated_at, zone, date=True)))
+    facts.append((N_("Activated"), local_time(current.activated_at, zone, date=True)))
     if current.first_out:
-        facts.append(("First-out", "yes: first alarm of its line's burst"))
+        facts.append((N_("First-out"), _("yes: first alarm of its line's burst")))
     if current.acked_by:
         facts.append(
             (
-                "Acknowledged",
-                f"{current.acked_by} at {local_time(current.acked_at, zone)}"
+                N_("Acknowledged"),
+                _("{who} at {when}").format(who=current.acked_by, when=local_time(current.acked_at, zone))
                 + (f": {current.ack_comment}" if current.ack_comment else ""),
             )
         )
     if state.hidden:
         facts.append(
             (
-                state.label.capitalize(),
-                f"by {current.mode_by or '—'} since {local_time(current.mode_at, zone, date=True)}",
+                message(state.label).capitalize(),
+                _("by {who} since {when}").format(
+                    who=current.mode_by or "—", when=local_time(current.mode_at, zone, date=True)
+                ),
             )
         )
-        facts.append(("Why", current.mode_reason or "—"))
+        facts.append((N_("Why"), current.mode_reason or "—"))
     if current.shelved_until:
-        facts.append(("Shelved until", local_time(current.shelved_until, zone, date=True)))
+        facts.append((N_("Shelved until"), local_time(current.shelved_until, zone, date=True)))
     return facts
 
 
@@ -193,7 +195,7 @@ class AlarmDetail:
         if (current, state) == self.shown:
             return
         self.shown = (current, state)
-        self.state_label.set_text(state.label.upper())
+        self.state_label.set_text(message(state.label).upper())
         self.now_box.clear()
         with self.now_box:
             _facts(now_facts(current, state, self.zone))
@@ -242,7 +244,7 @@ class AlarmDetail:
                 "time": local_time(e.server_time, zone, date=True),
                 "source": local_time(e.source_time, zone, date=True),
                 "kind": str(e.kind).replace("_", " "),
-                "state": state_words(e.state),
+                "state": message(state_words(e.state)),
                 "value": e.value or "",
                 "user": e.username or "",
                 "comment": e.comment or "",

@@ -101,19 +101,19 @@ STATE_FILTERS = {
 }
 # The lists beside the active one: tab name, state, tab label.
 HIDDEN_LISTS = (
-    ("shelved", AlarmState.SHELVED, "Shelved"),
-    ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN, "Suppressed"),
-    ("oos", AlarmState.OUT_OF_SERVICE, "Out of service"),
+    ("shelved", AlarmState.SHELVED, N_("Shelved")),
+    ("suppressed", AlarmState.SUPPRESSED_BY_DESIGN, N_("Suppressed")),
+    ("oos", AlarmState.OUT_OF_SERVICE, N_("Out of service")),
 )
 SHELVE_CHOICES = {
-    "0.25": "15 minutes",
-    "0.5": "30 minutes",
-    "1": "1 hour",
-    "2": "2 hours",
-    "4": "4 hours",
-    "8": "8 hours",
-    "24": "24 hours",
-    "oneshot": "one-shot: until it clears",
+    "0.25": N_("15 minutes"),
+    "0.5": N_("30 minutes"),
+    "1": N_("1 hour"),
+    "2": N_("2 hours"),
+    "4": N_("4 hours"),
+    "8": N_("8 hours"),
+    "24": N_("24 hours"),
+    "oneshot": N_("one-shot: until it clears"),
 }
 
 
@@ -140,7 +140,7 @@ def row_of(alarm: Alarm, zone: ZoneInfo) -> dict[str, Any]:
         "message": plant(alarm.message),
         "value": _value(alarm.value),
         "state": alarm.state.value,
-        "state_label": alarm.state.label,
+        "state_label": message(alarm.state.label),
         "unack": alarm.state.unacknowledged,
         "ack": ack,
     }
@@ -243,6 +243,8 @@ class CommandRunner:
         self.status = status
 
     async def __call__(self, what: str, command: Callable[[], Awaitable[AckResult]]) -> AckResult | None:
+        """Run `command`; `what` (marked with N_ by the caller) names what it does to the alarms."""
+        what = _(what)
         try:
             result = await command()
         except PermissionDenied as exc:
@@ -253,10 +255,15 @@ class CommandRunner:
             ui.notify(_("Not {what}: {exc}").format(what=what, exc=message(exc)), type="negative", multi_line=True)
             return None
         n = len(result.changes)
-        text = f"{n} alarm(s) {what} and stored." if n else ("" if result.failed else f"Nothing needed to be {what}.")
+        if n:
+            text = _("{n} alarm(s) {what} and stored.").format(n=n, what=what)
+        else:
+            text = "" if result.failed else _("Nothing needed to be {what}.").format(what=what)
         if result.failed:
-            refused = "; ".join(f"{f.name}: {f.status}" + ("" if f.tried else " (not sent)") for f in result.failed)
-            text = f"{text} Not {what} by the OPC UA server: {refused}.".strip()
+            refused = "; ".join(f"{f.name}: {f.status}" + ("" if f.tried else _(" (not sent)")) for f in result.failed)
+            text = (
+                text + " " + _("Not {what} by the OPC UA server: {refused}.").format(what=what, refused=refused)
+            ).strip()
             ui.notify(text, type="warning", multi_line=True)
         self.status.set_text(text)
         return result
@@ -325,15 +332,15 @@ class AlarmCommands:
         needs_signature = sign is not None and self.rt.alarm_service.needs_signature(sign, ids)
         # Two touches for anything that changes a record (ISA-101.01): select, then confirm.
         with ui.dialog() as dlg, ui.card().classes("w-[34rem]"):
-            ui.label(_("{title} {len} alarm(s)?").format(title=title, len=len(ids))).classes("hmi-title")
+            ui.label(_("{title} {len} alarm(s)?").format(title=_(title), len=len(ids))).classes("hmi-title")
             choice = None
             if choices:
                 choice = testid(
-                    ui.select(choices, value=next(iter(choices)), label=_("Duration")), "shelve-duration"
+                    ui.select(options(choices), value=next(iter(choices)), label=_("Duration")), "shelve-duration"
                 ).classes("w-64")
-            reason = testid(ui.textarea(reason_label).props(f"maxlength={MAX_COMMENT} counter"), "ack-comment").classes(
-                "w-full"
-            )
+            reason = testid(
+                ui.textarea(_(reason_label)).props(f"maxlength={MAX_COMMENT} counter"), "ack-comment"
+            ).classes("w-full")
             post = None
             if post_to_log and self.viewer.can(Permission.ADD_NOTE):
                 post = testid(ui.checkbox(_("Also post the comment to the shift log")), "ack-post-note")
@@ -370,7 +377,7 @@ class AlarmCommands:
                 await self.after(result)
 
             with ui.row():
-                testid(ui.button(confirm_text, on_click=command(self.rt, confirm)), "ack-confirm")
+                testid(ui.button(_(confirm_text), on_click=command(self.rt, confirm)), "ack-confirm")
                 ui.button(_("Cancel"), on_click=dlg.close).props("outline")
         self.open_dialog = dlg
         dlg.open()
@@ -379,16 +386,16 @@ class AlarmCommands:
         """Ask for an optional comment, then acknowledge."""
         svc = self.rt.alarm_service
         self._dialog(
-            "Acknowledge",
+            N_("Acknowledge"),
             ids,
-            reason_label="Comment (optional)",
+            reason_label=N_("Comment (optional)"),
             reason_required=False,
             choices=None,
-            confirm_text="Confirm acknowledge",
+            confirm_text=N_("Confirm acknowledge"),
             sign="acknowledge",
             post_to_log=True,
             action=lambda actor, i, text, _: self.run(
-                "acknowledged", lambda: svc.acknowledge(actor, i, text, signature=self.signature)
+                N_("acknowledged"), lambda: svc.acknowledge(actor, i, text, signature=self.signature)
             ),
         )
 
@@ -400,15 +407,15 @@ class AlarmCommands:
 
         def act(actor: ActionContext, i: list[str], text: str, choice: str | None) -> Awaitable[AckResult | None]:
             duration = None if choice == "oneshot" else timedelta(hours=float(choice or 1))
-            return self.run("shelved", lambda: svc.shelve(actor, i, text, duration, signature=self.signature))
+            return self.run(N_("shelved"), lambda: svc.shelve(actor, i, text, duration, signature=self.signature))
 
         self._dialog(
-            "Shelve",
+            N_("Shelve"),
             ids,
-            reason_label="Reason (required)",
+            reason_label=N_("Reason (required)"),
             reason_required=True,
             choices=choices,
-            confirm_text="Confirm shelve",
+            confirm_text=N_("Confirm shelve"),
             action=act,
             sign="shelve",
         )
@@ -417,28 +424,28 @@ class AlarmCommands:
         """End shelvings early."""
         svc = self.rt.alarm_service
         self._dialog(
-            "Unshelve",
+            N_("Unshelve"),
             ids,
-            reason_label="Comment (optional)",
+            reason_label=N_("Comment (optional)"),
             reason_required=False,
             choices=None,
-            confirm_text="Confirm unshelve",
-            action=lambda actor, i, text, _: self.run("unshelved", lambda: svc.unshelve(actor, i, text)),
+            confirm_text=N_("Confirm unshelve"),
+            action=lambda actor, i, text, _: self.run(N_("unshelved"), lambda: svc.unshelve(actor, i, text)),
         )
 
     def remove_from_service(self, ids: list[str]) -> None:
         """Ask for the reason (e.g. the work order), then take the alarms out of service."""
         svc = self.rt.alarm_service
         self._dialog(
-            "Remove from service",
+            N_("Remove from service"),
             ids,
-            reason_label="Reason, e.g. the work order (required)",
+            reason_label=N_("Reason, e.g. the work order (required)"),
             reason_required=True,
             choices=None,
-            confirm_text="Confirm remove",
+            confirm_text=N_("Confirm remove"),
             sign="remove_from_service",
             action=lambda actor, i, text, _: self.run(
-                "removed from service", lambda: svc.remove_from_service(actor, i, text, signature=self.signature)
+                N_("removed from service"), lambda: svc.remove_from_service(actor, i, text, signature=self.signature)
             ),
         )
 
@@ -446,14 +453,14 @@ class AlarmCommands:
         """Put alarms back in service."""
         svc = self.rt.alarm_service
         self._dialog(
-            "Return to service",
+            N_("Return to service"),
             ids,
-            reason_label="Comment (optional)",
+            reason_label=N_("Comment (optional)"),
             reason_required=False,
             choices=None,
-            confirm_text="Confirm return",
+            confirm_text=N_("Confirm return"),
             action=lambda actor, i, text, _: self.run(
-                "returned to service", lambda: svc.return_to_service(actor, i, text)
+                N_("returned to service"), lambda: svc.return_to_service(actor, i, text)
             ),
         )
 
@@ -461,13 +468,13 @@ class AlarmCommands:
         """Reset latched alarms."""
         svc = self.rt.alarm_service
         self._dialog(
-            "Reset",
+            N_("Reset"),
             ids,
-            reason_label="Comment (optional)",
+            reason_label=N_("Comment (optional)"),
             reason_required=False,
             choices=None,
-            confirm_text="Confirm reset",
-            action=lambda actor, i, text, _: self.run("reset", lambda: svc.reset(actor, i, text)),
+            confirm_text=N_("Confirm reset"),
+            action=lambda actor, i, text, _: self.run(N_("reset"), lambda: svc.reset(actor, i, text)),
         )
 
 
@@ -495,9 +502,9 @@ class AlarmSummary:
             self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "ack-status")
             self.places: dict[str, ui.element] = {}
             with ui.tabs().props("align=left no-caps").classes("hmi-tabs-wrap") as tabs:
-                self.tabs = {"active": testid(ui.tab(_("active"), "Active"), "tab-active")}
+                self.tabs = {"active": testid(ui.tab("active", _("Active")), "tab-active")}
                 for name, _skip, label in HIDDEN_LISTS:
-                    self.tabs[name] = testid(ui.tab(name, label), f"tab-{name}")
+                    self.tabs[name] = testid(ui.tab(name, _(label)), f"tab-{name}")
             tabs.set_value(tab or "active")
             with ui.tab_panels(tabs, value=tab or "active").classes("w-full bg-transparent"):
                 with ui.tab_panel("active").classes("p-0 gap-2"):
@@ -689,9 +696,9 @@ class AlarmSummary:
         self._show_counts(alarms)
         self._show_page(alarms, force)
         self._show_hidden()
-        labels = {"active": f"Active ({len(alarms)})"}
+        labels = {"active": _("Active ({n})").format(n=len(alarms))}
         for name, state, label in HIDDEN_LISTS:
-            labels[name] = f"{label} ({len(self.hidden_tables[state].rows)})"
+            labels[name] = f"{_(label)} ({len(self.hidden_tables[state].rows)})"
         for name, text in labels.items():
             if self.tabs[name].props.get("label") != text:
                 self.tabs[name].props["label"] = text

@@ -70,7 +70,7 @@ def _row(entry: AuditEntry, rt: Runtime) -> dict[str, Any]:
 
 AUDIT_VIEWERS = Restriction(
     check=lambda rt, ctx: rt.audit.require(ctx, Permission.VIEW_AUDIT, action="audit.view", object_type="audit"),
-    refused=lambda ctx, _: _(
+    refused=lambda ctx, exc: _(
         "Your role ({value}) may not view the audit trail; an engineer, a manager or an administrator can."
     ).format(value=ctx.role.value),
     unavailable=N_("The audit trail cannot be shown"),

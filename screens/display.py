@@ -85,7 +85,9 @@ async def display_page(rt: Runtime, ctx: ActionContext, name: str) -> None:
             ui.label(_("Your role may not view displays.")).props('role="alert"')
             return
         if display is None or svg is None:
-            ui.label(problem or f"There is no display called {name!r}.").classes("hmi-title hmi-wrap")
+            ui.label(problem or _("There is no display called {name!r}.").format(name=name)).classes(
+                "hmi-title hmi-wrap"
+            )
             ui.button(_("All displays"), on_click=lambda: ui.navigate.to("/displays")).props("outline no-caps")
             return
         with ui.row().classes("items-center gap-3"):

@@ -117,10 +117,10 @@ class AnalogIndicator:
         where = ""
         if value > self.high:
             self.pointer.classes(add="over")
-            where = f"▶ above the scale ({self.high:g})"
+            where = _("▶ above the scale ({high:g})").format(high=self.high)
         elif value < self.low:
             self.pointer.classes(add="under")
-            where = f"◀ below the scale ({self.low:g})"
+            where = _("◀ below the scale ({low:g})").format(low=self.low)
         self.where.set_text(where)
 
 
@@ -187,7 +187,7 @@ def audit_line(entry: AuditEntry, rt: Runtime, *, name: bool = False) -> str:
     change = f"{old if old is not None else '—'} → {new if new is not None else '—'}" if old or new else ""
     parts = [when, entry.username, entry.object_id if name else "", change, entry.detail or entry.action]
     if entry.reason:
-        parts.append(f"reason: {entry.reason}")
+        parts.append(_("reason: {reason}").format(reason=entry.reason))
     return " · ".join(p for p in parts if p)
 
 

@@ -17,7 +17,7 @@ from hmi.sources.base import EndpointStatus
 from screens.alarm_banner import AlarmBanner
 from screens.annunciation import AnnunciatorWidget
 from screens.fmt import local_time
-from screens.i18n import N_, _
+from screens.i18n import N_, _, message
 from screens.idle import IdleGuard
 from screens.plant_change import watch_plant
 from screens.switch_user import SwitchUserDialog
@@ -214,9 +214,14 @@ class Banners:
         if down:
             self.conn_text.set_text(
                 "  ·  ".join(
-                    f"Connection lost: endpoint {s.endpoint} ({s.url}) since "
-                    f"{local_time(s.since, self.zone, date=True)}"
-                    f" — its values are STALE. {s.detail}"
+                    _(
+                        "Connection lost: endpoint {endpoint} ({url}) since {when} — its values are STALE. {detail}"
+                    ).format(
+                        endpoint=s.endpoint,
+                        url=s.url,
+                        when=local_time(s.since, self.zone, date=True),
+                        detail=message(s.detail),
+                    )
                     for s in down
                 )
             )
@@ -227,8 +232,10 @@ class Banners:
         _say(
             self.skew,
             "  ·  ".join(
-                f"Clock skew: endpoint {s.endpoint} ({s.url}) stamps values {s.clock_skew_s:g} s ahead of this HMI's "
-                "clock; they are marked CLOCK SKEW. Set the PLC's or server's clock (NTP)."
+                _(
+                    "Clock skew: endpoint {endpoint} ({url}) stamps values {skew:g} s ahead of this HMI's clock; they "
+                    "are marked CLOCK SKEW. Set the PLC's or server's clock (NTP)."
+                ).format(endpoint=s.endpoint, url=s.url, skew=s.clock_skew_s)
                 for s in skewed
             ),
         )
@@ -237,33 +244,34 @@ class Banners:
         hist = self.rt.recorder.status
         if hist.buffering_since is None:
             return ""
-        return (
-            f"Historian: the database is unreachable since {local_time(hist.buffering_since, self.zone, date=True)}"
-            f"; {hist.spooled_batches} batch(es) of samples wait on local disk and are written when it returns."
-        )
+        return _(
+            "Historian: the database is unreachable since {when}; {batches} batch(es) of samples wait on local disk "
+            "and are written when it returns."
+        ).format(when=local_time(hist.buffering_since, self.zone, date=True), batches=hist.spooled_batches)
 
     def _journal(self) -> str:
         journal = self.rt.journal.status
         if not journal.behind:
             return ""
         why = (
-            f"the database is unavailable since {local_time(journal.unavailable_since, self.zone, date=True)}"
+            _("the database is unavailable since {when}").format(
+                when=local_time(journal.unavailable_since, self.zone, date=True)
+            )
             if journal.unavailable_since is not None
-            else "it is catching up"
+            else _("it is catching up")
         )
-        on_disk = f", {journal.spilled} of them on local disk" if journal.spilled else ""
-        return (
-            f"Alarm journal behind: {journal.pending + journal.spilled} transition(s) wait to be written{on_disk} "
-            f"({why}). Nothing is dropped."
-        )
+        on_disk = _(", {n} of them on local disk").format(n=journal.spilled) if journal.spilled else ""
+        return _(
+            "Alarm journal behind: {n} transition(s) wait to be written{on_disk} ({why}). Nothing is dropped."
+        ).format(n=journal.pending + journal.spilled, on_disk=on_disk, why=why)
 
     def _quarantine(self) -> str:
         refused = self.rt.quarantine.count if self.repairs else 0
         if not refused:
             return ""
         fallback = self.rt.quarantine.fallback
-        where = "table quarantined_rows" + (f" and {fallback}" if fallback else "")
-        return (
-            f"{refused} record(s) the database refused are set aside in quarantine ({where}) with the reason; "
-            "the rest were written. Repair and re-enter them."
-        )
+        where = _("table quarantined_rows") + (_(" and {file}").format(file=fallback) if fallback else "")
+        return _(
+            "{n} record(s) the database refused are set aside in quarantine ({where}) with the reason; the rest "
+            "were written. Repair and re-enter them."
+        ).format(n=refused, where=where)

@@ -126,7 +126,9 @@ class AlarmCounts:
             for p in range(1, 5):
                 with ui.row().classes("items-center gap-1 no-wrap"):
                     self.marks[p] = (
-                        ui.label(str(p)).classes(f"{indicator_classes(p)} zero").props(f'aria-label="priority {p}"')
+                        ui.label(str(p))
+                        .classes(f"{indicator_classes(p)} zero")
+                        .props(f'aria-label="{_("priority {p}").format(p=p)}"')
                     )
                     self.counts[p] = testid(ui.label("0").classes("font-bold ovw-count zero"), f"count-p{p}")
 

@@ -55,7 +55,7 @@ def _row(event: AlarmEvent, rt: Runtime) -> dict[str, Any]:
         "tag": event.tag,
         "message": plant(event.message),
         "kind": _words(str(event.kind)),
-        "state": state_words(event.state),
+        "state": message(state_words(event.state)),
         "value": event.value or "",
         "user": event.username or "",
         "comment": event.comment or "",
@@ -95,7 +95,9 @@ class JournalScreen:
             )
             self.state = testid(
                 ui.select(
-                    {"": _("all states"), **{s: state_words(s) for s in STATES}}, value="", label=_("State after")
+                    {"": _("all states"), **{s: message(state_words(s)) for s in STATES}},
+                    value="",
+                    label=_("State after"),
                 ).classes("w-48"),
                 "journal-state",
             )

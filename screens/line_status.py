@@ -15,19 +15,19 @@ from hmi.oee.states import StateCategory
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.fmt import local_time
-from screens.i18n import N_, _, message, number, plant_text
+from screens.i18n import N_, _, message, number, plant, plant_text
 from screens.oee_figures import timeline_figure
 from screens.session import command
 from screens.testid import testid
 
 MAX_STOPS_SHOWN = 50
 CATEGORY_WORD = {
-    StateCategory.RUNNING: "RUNNING",
-    StateCategory.STARVED_BLOCKED: "STARVED/BLOCKED",
-    StateCategory.DOWN: "DOWN",
-    StateCategory.IDLE: "IDLE",
-    StateCategory.TRANSITION: "CHANGING",
-    StateCategory.UNKNOWN: "UNKNOWN",
+    StateCategory.RUNNING: N_("RUNNING"),
+    StateCategory.STARVED_BLOCKED: N_("STARVED/BLOCKED"),
+    StateCategory.DOWN: N_("DOWN"),
+    StateCategory.IDLE: N_("IDLE"),
+    StateCategory.TRANSITION: N_("CHANGING"),
+    StateCategory.UNKNOWN: N_("UNKNOWN"),
 }
 REFRESH_S = 30.0
 COUNTER_WORDS = N_("PLC counter reading")
@@ -187,9 +187,11 @@ class LineStatusPanel:
                     ui.label(f"{local_time(stop.start, self.zone)} – {end}").classes("w-44")
                     ui.label(minutes(stop.duration_s)).classes("w-24")
                     # The worst the line got (same words as the overview), and the state it first left running for.
-                    ui.label(f"{CATEGORY_WORD[stop.category]} ({stop.state})").classes("w-52")
+                    ui.label(f"{_(CATEGORY_WORD[stop.category])} ({stop.state})").classes("w-52")
                     reason = (
-                        f"{stop.reason_text}{' (planned)' if stop.planned else ''}" if stop.reason else "Not assigned"
+                        plant(stop.reason_text) + (_(" (planned)") if stop.planned else "")
+                        if stop.reason
+                        else _("Not assigned")
                     )
                     who = f" — {stop.assigned_by}" if stop.assigned_by else ""
                     # Comments come from people: a label shows them as text, never as markup.

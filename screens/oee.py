@@ -48,10 +48,14 @@ def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[s
         "q": pct(oee.quality if oee else None),
         "recorded": "—" if share is None else pct(share),
         "good": count_text(report.good)
-        + (f" (+{count_text(report.unscheduled_good)} unscheduled)" if report.unscheduled_good else ""),
+        + (
+            _(" (+{count} unscheduled)").format(count=count_text(report.unscheduled_good))
+            if report.unscheduled_good
+            else ""
+        ),
         "plan": "—" if plan is None else f"{plan:,.0f}",
         "vs_plan": "—" if not plan else f"{100 * report.good / plan:.0f} %",
-        "alarms": f"{active} active / {raised} raised",
+        "alarms": _("{active} active / {raised} raised").format(active=active, raised=raised),
         "reasons": ", ".join(top) or "—",
     }
 

@@ -26,7 +26,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value
 from screens.frame import frame
-from screens.i18n import _
+from screens.i18n import _, plant
 from screens.indicators import AlarmCounts, Sparkline, SpeedBar
 from screens.line_status import minutes, pct
 from screens.oee import shift_oee
@@ -44,7 +44,7 @@ def figures_of(rt: Runtime) -> OverviewFigures:
 def in_state_text(started: datetime, now: datetime, clipped: bool) -> str:
     """'for 17 min', or '≥ 2 h 05 min' when the state began before the shift the history was read for."""
     seconds = max((now - started).total_seconds(), 0.0)  # a source clock ahead of ours must not read negative
-    return f"{'≥ ' if clipped else 'for '}{minutes(seconds)}"
+    return (_("≥ {time}") if clipped else _("for {time}")).format(time=minutes(seconds))
 
 
 class LineTile:
@@ -62,7 +62,9 @@ class LineTile:
             ui.column().classes("hmi-panel ovw-tile gap-1" + (" ovw-tile-large" if large else "")), f"line-card-{name}"
         )
         if link:
-            tile.classes("hmi-card-link").props(f'role="link" aria-label="open line {name}"')
+            tile.classes("hmi-card-link").props(
+                f'role="link" aria-label="{_("open line {name}").format(name=plant(name))}"'
+            )
             tile.on("click", lambda: ui.navigate.to(f"/line/{name}"))
         with tile:
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
@@ -88,7 +90,11 @@ class LineTile:
             if speed_tag is not None:
                 target = line_target(line, speed_tag)
                 self.spark = Sparkline(
-                    f"Speed of {name}, last hour", speed_scale(speed_tag, target), target, speed_tag.normal_range, name
+                    _("Speed of {name}, last hour").format(name=plant(name)),
+                    speed_scale(speed_tag, target),
+                    target,
+                    speed_tag.normal_range,
+                    name,
                 )
             self.alarms = AlarmCounts()
 

@@ -86,7 +86,9 @@ class PlantChangeNotice:
             self.refused.set_visibility(False)
             return
         errors = "; ".join(last.errors[:_SHOWN_ERRORS])
-        more = f" (and {len(last.errors) - _SHOWN_ERRORS} more)" if len(last.errors) > _SHOWN_ERRORS else ""
+        more = (
+            _(" (and {n} more)").format(n=len(last.errors) - _SHOWN_ERRORS) if len(last.errors) > _SHOWN_ERRORS else ""
+        )
         # Plain text in a label: the plant file's contents quoted in an error are never taken as HTML.
         self.refused.set_text(
             _(

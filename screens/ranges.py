@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hmi.shifts import ShiftSlot
+from hmi.texts import Text
 from screens.i18n import N_, _
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
@@ -50,7 +51,13 @@ def parse_local(text: str, zone: ZoneInfo, what: str) -> datetime:
         naive = datetime.strptime(text.strip(), LOCAL_FORMAT)  # noqa: DTZ007 - the zone is attached on the next line
     except ValueError:
         raise ValueError(
-            f"{what} {text.strip()!r} is not a time; write it as {LOCAL_HINT} (plant time, {zone.key})"
+            Text(
+                "{what} {text!r} is not a time; write it as {hint} (plant time, {zone})",
+                what=what,
+                text=text.strip(),
+                hint=LOCAL_HINT,
+                zone=zone.key,
+            )
         ) from None
     return naive.replace(tzinfo=zone).astimezone(UTC)
 
@@ -69,16 +76,16 @@ def resolve(
         return Window(now - _SPANS[choice], now, open_end=True)
     if choice == "shift":
         if shift is None:
-            raise ValueError("no shift is known")
+            raise ValueError(Text("no shift is known"))
         return Window(shift.start, shift.end)
     if choice != "custom":
-        raise ValueError(f"unknown time range {choice!r}")
+        raise ValueError(Text("unknown time range {choice!r}", choice=choice))
     if not (custom_from or "").strip():
-        raise ValueError(f"give the 'from' time as {LOCAL_HINT}")
-    start = parse_local(custom_from, zone, "'from'")
-    end = parse_local(custom_to, zone, "'to'") if (custom_to or "").strip() else now
+        raise ValueError(Text("give the 'from' time as {hint}", hint=LOCAL_HINT))
+    start = parse_local(custom_from, zone, Text("'from'"))
+    end = parse_local(custom_to, zone, Text("'to'")) if (custom_to or "").strip() else now
     if end <= start:
-        raise ValueError("the 'to' time must be after the 'from' time")
+        raise ValueError(Text("the 'to' time must be after the 'from' time"))
     return Window(start, end, open_end=not (custom_to or "").strip())
 
 

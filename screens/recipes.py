@@ -32,7 +32,7 @@ from screens.widgets import column
 
 RECIPE_VIEWERS = Restriction(
     check=lambda rt, ctx: rt.recipes.require_view(ctx),
-    refused=lambda ctx, _: _(
+    refused=lambda ctx, exc: _(
         "Your role ({value}) does not work with recipes; leads, engineers and managers do."
     ).format(value=ctx.role.value),
     unavailable=N_("The recipes cannot be shown"),
@@ -79,10 +79,14 @@ def _value(value: object) -> str:
 
 
 def _version_line(v: RecipeVersion, zone: Any) -> str:
-    text = f"Version {v.version} · {v.status.value} · written by {v.author} {local_time(v.created_at, zone, date=True)}"
+    text = _("Version {version} · {status} · written by {author} {when}").format(
+        version=v.version, status=_(v.status.value), author=v.author, when=local_time(v.created_at, zone, date=True)
+    )
     if v.status is not RecipeStatus.DRAFT and v.approver:
-        verb = "rejected" if v.status is RecipeStatus.REJECTED else "approved"
-        text += f" · {verb} by {v.approver} {local_time(v.approved_at, zone, date=True)}"
+        verb = (
+            _(" · rejected by {who} {when}") if v.status is RecipeStatus.REJECTED else _(" · approved by {who} {when}")
+        )
+        text += verb.format(who=v.approver, when=local_time(v.approved_at, zone, date=True))
     return text
 
 
@@ -153,7 +157,7 @@ class DownloadLog:
                 "recipe": r.recipe,
                 "version": r.version,
                 "result": r.result,
-                "confirmed": f"{sum(p.confirmed for p in r.parts)} of {len(r.parts)}",
+                "confirmed": _("{n} of {total}").format(n=sum(p.confirmed for p in r.parts), total=len(r.parts)),
                 "reason": r.reason,
             }
             for r in reports
@@ -280,15 +284,21 @@ class RecipeList:
                 target = recipe.line + (f" · {recipe.machine}" if recipe.machine else "")
                 ui.label(f"{target} — {recipe.description}" if recipe.description else target)
                 approved = (
-                    f"In force: version {s.approved.version}, approved by {s.approved.approver} "
-                    f"{local_time(s.approved.approved_at, self.zone, date=True)}"
+                    _("In force: version {version}, approved by {who} {when}").format(
+                        version=s.approved.version,
+                        who=s.approved.approver,
+                        when=local_time(s.approved.approved_at, self.zone, date=True),
+                    )
                     if s.approved is not None
-                    else "No approved version: it cannot be downloaded"
+                    else _("No approved version: it cannot be downloaded")
                 )
                 ui.label(approved).classes("font-semibold")
                 if s.drafts:
                     ui.label(
-                        _("Awaiting approval: ") + ", ".join(f"version {d.version} by {d.author}" for d in s.drafts)
+                        _("Awaiting approval: ")
+                        + ", ".join(
+                            _("version {version} by {who}").format(version=d.version, who=d.author) for d in s.drafts
+                        )
                     )
 
 

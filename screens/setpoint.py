@@ -103,9 +103,11 @@ class SetpointEntry:
                 return
             self.blocked = testid(ui.label("").classes("hmi-blocked hmi-wrap"), "write-blocked")
             self.blocked.set_visibility(False)
-            facts = [f"step {self.step:g}"] if tag.numeric else []
+            facts = [_("step {step:g}").format(step=self.step)] if tag.numeric else []
             if limits is not None:
-                facts.insert(0, f"limits {limits[0]:g}–{limits[1]:g} {tag.unit}".strip())
+                facts.insert(
+                    0, _("limits {low:g}–{high:g} {unit}").format(low=limits[0], high=limits[1], unit=tag.unit).strip()
+                )
             self.now = testid(ui.label(_("now —")).classes("hmi-muted"), "write-now")
             if facts:
                 testid(ui.label(" · ".join(facts)).classes("hmi-range"), "write-limits")

@@ -162,9 +162,11 @@ class UsersAdmin:
             ui.label(name).classes("font-mono hmi-wrap w-48")
             ui.label(station.area or "—").classes("w-32")
             if station.secret_hash is not None and station.enrolled_at is not None:
-                enrolled = f"enrolled {local_time(station.enrolled_at, self.zone, date=True)} by {station.enrolled_by}"
+                enrolled = _("enrolled {when} by {who}").format(
+                    when=local_time(station.enrolled_at, self.zone, date=True), who=station.enrolled_by
+                )
             else:
-                enrolled = "no panel enrolled"
+                enrolled = _("no panel enrolled")
             testid(ui.label(enrolled).classes("hmi-wrap w-72"), f"station-enrolled-{name}")
             seen = local_time(station.last_seen_at, self.zone, date=True) if station.last_seen_at else "never"
             ui.label(_("last seen {seen}").format(seen=seen)).classes("w-48")
@@ -281,7 +283,7 @@ class UsersAdmin:
         self._near("add")
         try:
             if (self.new_pw.value or "") != (self.new_pw2.value or ""):
-                self._say("The two passwords differ; nothing was changed.")
+                self._say(_("The two passwords differ; nothing was changed."))
                 return
             user = await self._call(
                 self.rt.users.create_user(
@@ -297,20 +299,21 @@ class UsersAdmin:
         finally:
             self.new_pw.value = self.new_pw2.value = ""
         self.new_name.value = self.new_full.value = ""
-        self._say(f"User {user.username} ({user.role.value}) added.")
+        self._say(_("User {name} ({role}) added.").format(name=user.username, role=user.role.value))
         await self._refresh()
 
     async def set_disabled(self, actor: ActionContext, name: str, disabled: bool) -> None:
         """Disable or enable an account."""
         self._near("users")
         await self._change(
-            self.rt.users.set_disabled(actor, name, disabled), f"User {name} {'disabled' if disabled else 'enabled'}."
+            self.rt.users.set_disabled(actor, name, disabled),
+            (_("User {name} disabled.") if disabled else _("User {name} enabled.")).format(name=name),
         )
 
     async def unlock(self, actor: ActionContext, name: str) -> None:
         """Lift a lockout."""
         self._near("users")
-        await self._change(self.rt.users.unlock(actor, name), f"User {name} unlocked.")
+        await self._change(self.rt.users.unlock(actor, name), _("User {name} unlocked.").format(name=name))
 
     def open_reset(self, name: str) -> None:
         """Ask for the new password (twice)."""
@@ -334,7 +337,7 @@ class UsersAdmin:
             self.reset_error.set_text(self.message.text)
             return
         self.reset_dialog.close()
-        self._say(f"Password of {self.reset_user} replaced.")
+        self._say(_("Password of {name} replaced.").format(name=self.reset_user))
 
     async def enrol_panel(self, actor: ActionContext) -> None:
         """Enrol the panel this page runs on as the named station; the browser then collects its secret."""
@@ -348,7 +351,7 @@ class UsersAdmin:
         except _Failed:
             return
         self.station_name.value = ""
-        self._say(f"This panel is now station {station.name}.")
+        self._say(_("This panel is now station {name}.").format(name=station.name))
         panel.hand_over(self.rt, secret)
 
     async def revoke_station(self, actor: ActionContext, name: str) -> None:
@@ -356,7 +359,9 @@ class UsersAdmin:
         self._near("stations")
         await self._change(
             self.rt.stations.revoke(actor, name),
-            f"Station {name} revoked: its panel now records its network address until enrolled again.",
+            _("Station {name} revoked: its panel now records its network address until enrolled again.").format(
+                name=name
+            ),
         )
 
     async def set_station(self, actor: ActionContext, name: str, disabled: bool) -> None:
@@ -364,14 +369,16 @@ class UsersAdmin:
         self._near("stations")
         await self._change(
             self.rt.stations.set_disabled(actor, name, disabled),
-            f"Station {name} {'disabled' if disabled else 'enabled'}.",
+            (_("Station {name} disabled.") if disabled else _("Station {name} enabled.")).format(name=name),
         )
 
     async def set_kiosk(self, actor: ActionContext, name: str, kiosk: bool) -> None:
         """Make a station a view-only wall screen (kiosk), or a normal station again."""
         await self._change(
             self.rt.stations.set_kiosk(actor, name, kiosk),
-            f"Station {name} is now a kiosk: it shows /kiosk without a sign-in and refuses everything else."
-            if kiosk
-            else f"Station {name} is a normal station again: people sign in there.",
+            (
+                _("Station {name} is now a kiosk: it shows /kiosk without a sign-in and refuses everything else.")
+                if kiosk
+                else _("Station {name} is a normal station again: people sign in there.")
+            ).format(name=name),
         )

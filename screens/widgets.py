@@ -42,7 +42,7 @@ def alarm_indicator(priority: int, state: AlarmState | None = None) -> ui.label:
     return (
         ui.label(str(priority))
         .classes(indicator_classes(priority, state))
-        .props(f'aria-label="priority {priority} alarm"')
+        .props(f'aria-label="{_("priority {priority} alarm").format(priority=priority)}"')
     )
 
 

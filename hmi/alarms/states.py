@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from hmi.texts import Text
+
 
 class AlarmEventKind(StrEnum):
     """What happened to an alarm: `AlarmChange.kind`, journaled as is in `AlarmEvent.kind`."""
@@ -77,16 +79,17 @@ _LISTED = frozenset(
         AlarmState.LATCHED_ACK,
     }
 )
+# Text: screens show them in the reader's language (screens.i18n.message).
 _LABELS = {
-    AlarmState.NORMAL: "normal",
-    AlarmState.ACTIVE_UNACK: "unacknowledged",
-    AlarmState.ACTIVE_ACK: "acknowledged",
-    AlarmState.RTN_UNACK: "returned, unacknowledged",
-    AlarmState.LATCHED_UNACK: "latched, unacknowledged",
-    AlarmState.LATCHED_ACK: "latched, needs reset",
-    AlarmState.SHELVED: "shelved",
-    AlarmState.SUPPRESSED_BY_DESIGN: "suppressed by design",
-    AlarmState.OUT_OF_SERVICE: "out of service",
+    AlarmState.NORMAL: Text("normal"),
+    AlarmState.ACTIVE_UNACK: Text("unacknowledged"),
+    AlarmState.ACTIVE_ACK: Text("acknowledged"),
+    AlarmState.RTN_UNACK: Text("returned, unacknowledged"),
+    AlarmState.LATCHED_UNACK: Text("latched, unacknowledged"),
+    AlarmState.LATCHED_ACK: Text("latched, needs reset"),
+    AlarmState.SHELVED: Text("shelved"),
+    AlarmState.SUPPRESSED_BY_DESIGN: Text("suppressed by design"),
+    AlarmState.OUT_OF_SERVICE: Text("out of service"),
 }
 
 

@@ -1,11 +1,15 @@
-"""A screen in German shows no English text the catalogue translates (NiceGUI User, real runtime and SQLite)."""
+"""A screen in German shows no English text: neither a text the catalogue translates nor an English sentence the
+catalogue does not hold (a sentence from the core, an f-string); NiceGUI User, real runtime and SQLite."""
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 import pytest
 
 from screens import i18n
-from tests.screens.conftest import PASSWORD, Harness
+from tests.screens.conftest import PASSWORD, USERS, Harness
 
 SCREENS = (
     "/",
@@ -22,7 +26,16 @@ SCREENS = (
     "/audit",
     "/users",
     "/preferences",
+    "/displays",
+    "/faceplate/machine/L1/M1",
 )
+# Words that occur in English sentences but not in German ones ("was", "will", "in", "an" are German too).
+ENGLISH_WORDS = frozenset(
+    "the and not cannot of since with were has have this that from which their there been your may must when "
+    "where who only into than they its are is by to for yes none above below after before should would could "
+    "because until shown read written refused acknowledged unacknowledged shelved".split()
+)
+WORD = re.compile(r"[A-Za-z]+")
 
 
 def plant_words(hmi: Harness) -> set[str]:
@@ -33,6 +46,42 @@ def plant_words(hmi: Harness) -> set[str]:
     for name in hmi.rt.plant.tags:
         words |= {name, *name.split(".")}
     return words
+
+
+def plant_texts(hmi: Harness) -> list[str]:
+    """Every text of the plant file (names, descriptions, alarm messages): shown as written where the test plant
+    gives no translation; longest first so that a longer text is taken out before a text inside it."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(hmi.rt.plant.model_dump())
+    return sorted({text for text in found if text.strip()}, key=len, reverse=True)
+
+
+def english_sentences(hmi: Harness, people: set[str]) -> set[str]:
+    """Texts on the current page with English words once plant texts and people's names are taken out."""
+    skip = [*plant_texts(hmi), *sorted(people, key=len, reverse=True)]
+    found: set[str] = set()
+    with hmi.user as client:
+        for element in client.elements.values():
+            for content in element._displayed_contents(only_visible=True):
+                if not isinstance(content, str):
+                    continue
+                rest = content
+                for text in skip:
+                    rest = rest.replace(text, " ")
+                if {word.lower() for word in WORD.findall(rest)} & ENGLISH_WORDS:
+                    found.add(content.strip())
+    return found
 
 
 def english_on_screen(hmi: Harness) -> set[str]:
@@ -53,10 +102,13 @@ async def test_every_main_screen_in_german_shows_no_untranslated_text(hmi: Harne
     assert signed is not None
     await hmi.rt.appearance.set_person(signed, theme="", language="de")
     await hmi.login("ada")
+    # An alarm, so that the alarm screens, the banner and the alarm's own page have states and sentences to show.
+    await hmi.raise_temp_h()
+    people = {name for name, _, _ in USERS} | {full for _, _, full in USERS}
     untranslated: dict[str, set[str]] = {}
-    for path in SCREENS:
+    for path in (*SCREENS, "/alarm/L1.M1.Temp.H"):
         await hmi.user.open(path)
         await hmi.user.should_see(marker="clock", retries=50)
-        if found := english_on_screen(hmi):
+        if found := english_on_screen(hmi) | english_sentences(hmi, people):
             untranslated[path] = found
     assert not untranslated, "\n".join(f"{path}: {sorted(texts)}" for path, texts in untranslated.items())
