@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from hmi.config import PlantConfig
+from screens.i18n import _
 
 COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
 LIMIT_TYPES = ("HH", "H", "L", "LL")
@@ -321,7 +322,7 @@ def limit_shapes(plant: PlantConfig, pens: Sequence[str], axes: Mapping[str, Axi
             shapes.append(
                 {
                     "type": "line",
-                    "name": f"limit {name} {limit.kind}",
+                    "name": _("limit {name} {kind}").format(name=name, kind=limit.kind),
                     "xref": "paper",
                     "x0": 0,
                     "x1": 1,
@@ -370,7 +371,7 @@ def limit_labels(
                 continue  # no room: the pen list beside the chart names every limit
             annotations.append(
                 {
-                    "name": f"limit {limit.pen} {limit.kind}",
+                    "name": _("limit {name} {kind}").format(name=limit.pen, kind=limit.kind),
                     "xref": "paper",
                     "yref": "paper",
                     "x": 0,
@@ -416,7 +417,11 @@ def chart_layout(
         "plot_bgcolor": "#f2f2f2",
         "showlegend": legend,
         "legend": {"orientation": "h", "y": -0.18},
-        "xaxis": {"title": {"text": f"time ({zone.key})"}, "gridcolor": "#cccccc", "domain": [0, 1]},
+        "xaxis": {
+            "title": {"text": _("time ({zone})").format(zone=zone.key)},
+            "gridcolor": "#cccccc",
+            "domain": [0, 1],
+        },
     }
     if not units:
         layout["yaxis"] = {"title": {"text": ""}, "gridcolor": "#cccccc", "automargin": True}

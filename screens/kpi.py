@@ -80,7 +80,7 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
         "data": [
             {
                 "type": "bar",
-                "name": f"activations per {minutes:g} min",
+                "name": _("activations per {minutes:g} min").format(minutes=minutes),
                 "x": [p.start.astimezone(zone).strftime("%Y-%m-%d %H:%M") for p in report.series],
                 "y": [p.count for p in report.series],
                 "marker": {"color": BAR},
@@ -92,9 +92,9 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
             "paper_bgcolor": "#e8e8e8",
             "plot_bgcolor": "#f2f2f2",
             "bargap": 0.05,
-            "xaxis": {"title": {"text": f"period start ({zone.key})"}, "gridcolor": "#cccccc"},
+            "xaxis": {"title": {"text": _("period start ({zone})").format(zone=zone.key)}, "gridcolor": "#cccccc"},
             "yaxis": {
-                "title": {"text": f"alarms per {minutes:g} min"},
+                "title": {"text": _("alarms per {minutes:g} min").format(minutes=minutes)},
                 "gridcolor": "#cccccc",
                 "rangemode": "tozero",
                 # Keep the flood line in view even on a quiet window.
@@ -119,7 +119,9 @@ def _figure(report: KpiReport, rt: Runtime) -> dict[str, Any]:
                     "xanchor": "right",
                     "yanchor": "bottom",
                     "showarrow": False,
-                    "text": f"flood: more than {threshold} in {minutes:g} min",
+                    "text": _("flood: more than {threshold} in {minutes:g} min").format(
+                        threshold=threshold, minutes=minutes
+                    ),
                 }
             ],
         },

@@ -9,15 +9,16 @@ from zoneinfo import ZoneInfo
 
 from hmi.oee.states import StateCategory
 from screens.history_figure import local_x
+from screens.i18n import N_, _
 
 # Muted tones (ISA-101: saturated colour is kept for alarms); unknown is hatched so it never reads as a state.
 CATEGORY_STYLE: dict[StateCategory, tuple[str, str, str]] = {
-    StateCategory.RUNNING: ("#7d9a7d", "", "Running"),
-    StateCategory.STARVED_BLOCKED: ("#c2b280", "/", "Starved / blocked"),
-    StateCategory.DOWN: ("#8f5a5a", "", "Down"),
-    StateCategory.IDLE: ("#cfcfcf", "", "Idle"),
-    StateCategory.TRANSITION: ("#a9b7c6", ".", "Transition"),
-    StateCategory.UNKNOWN: ("#ffffff", "x", "Unknown / no data"),
+    StateCategory.RUNNING: ("#7d9a7d", "", N_("Running")),
+    StateCategory.STARVED_BLOCKED: ("#c2b280", "/", N_("Starved / blocked")),
+    StateCategory.DOWN: ("#8f5a5a", "", N_("Down")),
+    StateCategory.IDLE: ("#cfcfcf", "", N_("Idle")),
+    StateCategory.TRANSITION: ("#a9b7c6", ".", N_("Transition")),
+    StateCategory.UNKNOWN: ("#ffffff", "x", N_("Unknown / no data")),
 }
 _BASE_LAYOUT: dict[str, Any] = {
     "paper_bgcolor": "#e8e8e8",
@@ -53,7 +54,7 @@ def timeline_figure(
             {
                 "type": "bar",
                 "orientation": "h",
-                "name": label,
+                "name": _(label),
                 "x": xs,
                 "base": bases,
                 "y": ys,
@@ -70,7 +71,7 @@ def timeline_figure(
         "xaxis": {
             "type": "date",
             "range": [local_x(start, zone), local_x(end, zone)],
-            "title": {"text": f"time ({zone.key})"},
+            "title": {"text": _("time ({zone})").format(zone=zone.key)},
         },
         "yaxis": {"autorange": "reversed", "type": "category"},
         "legend": {"orientation": "h", "y": -0.35},
@@ -87,7 +88,7 @@ def pareto_figure(rows: Sequence[Any], *, height: int = 320) -> dict[str, Any]:
                 "type": "bar",
                 "x": names,
                 "y": [round(r.duration_s / 60, 1) for r in rows],
-                "name": "minutes",
+                "name": _("minutes"),
                 "marker": {"color": ["#b0b0b0" if r.reason is None else "#5a6f8f" for r in rows]},
             },
             {
@@ -96,7 +97,7 @@ def pareto_figure(rows: Sequence[Any], *, height: int = 320) -> dict[str, Any]:
                 "x": names,
                 "y": [round(100 * r.cumulative_share, 1) for r in rows],
                 "yaxis": "y2",
-                "name": "cumulative %",
+                "name": _("cumulative %"),
                 "line": {"color": "#1a1a1a"},
             },
         ],
@@ -104,8 +105,8 @@ def pareto_figure(rows: Sequence[Any], *, height: int = 320) -> dict[str, Any]:
             **_BASE_LAYOUT,
             "height": height,
             "margin": {"l": 50, "r": 50, "t": 10, "b": 90},
-            "yaxis": {"title": {"text": "downtime (min)"}},
-            "yaxis2": {"title": {"text": "cumulative %"}, "overlaying": "y", "side": "right", "range": [0, 105]},
+            "yaxis": {"title": {"text": _("downtime (min)")}},
+            "yaxis2": {"title": {"text": _("cumulative %")}, "overlaying": "y", "side": "right", "range": [0, 105]},
             "legend": {"orientation": "h", "y": -0.45},
         },
         "config": {"displaylogo": False, "responsive": True},
@@ -138,7 +139,7 @@ def shift_trend_figure(
             "height": height,
             "margin": {"l": 50, "r": 20, "t": 10, "b": 60},
             "yaxis": {"title": {"text": "OEE %"}, "rangemode": "tozero"},
-            "xaxis": {"type": "date", "title": {"text": "shift start"}},
+            "xaxis": {"type": "date", "title": {"text": _("shift start")}},
             "legend": {"orientation": "h", "y": -0.3},
         },
         "config": {"displaylogo": False, "responsive": True},

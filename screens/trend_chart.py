@@ -21,6 +21,7 @@ from screens.history_figure import (
     pen_trace,
     vertical_line,
 )
+from screens.i18n import _
 from screens.testid import testid
 
 MAX_POINTS = 4000
@@ -55,7 +56,9 @@ class LiveTrend:
                 pen_trace(rt.plant, name, i, refs[name], [self._x(p[0]) for p in points], [p[1] for p in points])
             )
         self._activations = [
-            vertical_line(self._x(m), {"width": 2, "color": "#1a1a1a"}, {"text": "activation", "textposition": "end"})
+            vertical_line(
+                self._x(m), {"width": 2, "color": "#1a1a1a"}, {"text": _("activation"), "textposition": "end"}
+            )
             for m in marks or []
         ]
         self.figure: dict[str, Any] = {"data": traces, "layout": {}, "config": dict(CONFIG)}
