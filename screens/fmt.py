@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hmi.access.auth import SignIn
+from hmi.oee.states import StateCategory
 from hmi.tags import Quality, TagState
 from screens.i18n import N_, _, number, when
 
@@ -27,6 +28,15 @@ PACKML_CLASS = {
     "Stopping": "transition",
     "Aborting": "transition",
     "Clearing": "transition",
+}
+# The same words by OEE state category (stops, trend bands).
+CATEGORY_WORD = {
+    StateCategory.RUNNING: N_("RUNNING"),
+    StateCategory.STARVED_BLOCKED: N_("STARVED/BLOCKED"),
+    StateCategory.DOWN: N_("DOWN"),
+    StateCategory.IDLE: N_("IDLE"),
+    StateCategory.TRANSITION: N_("CHANGING"),
+    StateCategory.UNKNOWN: N_("UNKNOWN"),
 }
 CLASS_WORD = {
     "running": N_("RUNNING"),

@@ -23,7 +23,10 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from hmi.config import PlantConfig
-from screens.i18n import _
+from hmi.oee.service import Stop
+from hmi.oee.states import StateCategory
+from screens.fmt import CATEGORY_WORD
+from screens.i18n import _, plant
 
 COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
 LIMIT_TYPES = ("HH", "H", "L", "LL")
@@ -291,6 +294,47 @@ def pen_trace(
     }
 
 
+def stop_bands(stops: Sequence[Stop], zone: ZoneInfo, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """A band for each period a pen's line was stopped, labelled with the line and the state category.
+
+    A stopped line's values are held (nothing changes, so nothing is recorded): the band says why the line is flat,
+    so the held value is not read as production. Periods without data ("No data") are gaps already, not bands.
+    """
+    bands: list[dict[str, Any]] = []
+    for stop in stops:
+        if stop.category is StateCategory.UNKNOWN:
+            continue
+        x0, x1 = max(stop.start, start), min(stop.end or end, end)
+        if x1 <= x0:
+            continue
+        bands.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "layer": "below",
+                "x0": local_x(x0, zone),
+                "x1": local_x(x1, zone),
+                # Grey, never red (ISA-101: colour is for alarms); a dashed edge tells it from a BAD/STALE period.
+                "fillcolor": "#c8c8c8",
+                "opacity": 0.5,
+                "line": {"width": 1, "color": "#5a5a5a", "dash": "dash"},
+                "label": {
+                    "text": escape(
+                        _("{line} stopped: {state}").format(
+                            line=plant(stop.line), state=_(CATEGORY_WORD[stop.category])
+                        )
+                    ),
+                    "font": {"size": 10},
+                    "textposition": "top center",
+                },
+            }
+        )
+    return bands
+
+
 def break_gaps(
     times: Sequence[datetime], values: Sequence[float | None], max_gap: timedelta, after: datetime | None = None
 ) -> tuple[list[datetime], list[float | None]]:
@@ -501,8 +545,10 @@ def build_figure(
     cursor: datetime | None = None,
     height: int = 480,
     legend: bool = True,
+    stops: Sequence[Stop] = (),
 ) -> dict[str, Any]:
-    """The figure for `pens` over [start, end]: gaps stay gaps (connectgaps off), never a line through them."""
+    """The figure for `pens` over [start, end]: gaps stay gaps (connectgaps off), never a line through them; the
+    pens' lines' `stops` are bands."""
     refs = axis_refs(plant, pens)
     traces: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
@@ -545,6 +591,7 @@ def build_figure(
                 },
             }
         )
+    shapes += stop_bands(stops, zone, start, end)
     for mark in list(marks)[:MAX_MARKS]:
         shapes.append(
             vertical_line(

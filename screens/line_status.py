@@ -11,24 +11,15 @@ from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission
 from hmi.config import Line
 from hmi.oee.service import MAX_COMMENT_LENGTH, LineReport, Stop
-from hmi.oee.states import StateCategory
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens.fmt import local_time
+from screens.fmt import CATEGORY_WORD, local_time
 from screens.i18n import N_, _, message, number, plant, plant_text
 from screens.oee_figures import timeline_figure
 from screens.session import command
 from screens.testid import testid
 
 MAX_STOPS_SHOWN = 50
-CATEGORY_WORD = {
-    StateCategory.RUNNING: N_("RUNNING"),
-    StateCategory.STARVED_BLOCKED: N_("STARVED/BLOCKED"),
-    StateCategory.DOWN: N_("DOWN"),
-    StateCategory.IDLE: N_("IDLE"),
-    StateCategory.TRANSITION: N_("CHANGING"),
-    StateCategory.UNKNOWN: N_("UNKNOWN"),
-}
 REFRESH_S = 30.0
 COUNTER_WORDS = N_("PLC counter reading")
 """What a counter tag's value is called wherever it is shown beside a quantity produced."""

@@ -8,6 +8,7 @@ from typing import Any
 from nicegui import ui
 
 from hmi.historian.query import hole_us
+from hmi.oee.service import Stop
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.history_figure import (
@@ -19,6 +20,7 @@ from screens.history_figure import (
     local_x,
     parse_x,
     pen_trace,
+    stop_bands,
     vertical_line,
 )
 from screens.i18n import _
@@ -27,6 +29,8 @@ from screens.testid import testid
 MAX_POINTS = 4000
 BACKFILL_REQUERY_S = 10.0
 """While the ring buffer does not reach back over the whole window, the older part is re-read this often."""
+STOPS_REQUERY_S = 10.0
+"""How often the stops of the pens' lines are read again (a stop's band grows while the line stays stopped)."""
 
 
 class LiveTrend:
@@ -61,6 +65,7 @@ class LiveTrend:
             )
             for m in marks or []
         ]
+        self._stops: list[Stop] = []
         self.figure: dict[str, Any] = {"data": traces, "layout": {}, "config": dict(CONFIG)}
         self._relayout()
         self.plot = testid(ui.plotly(self.figure).classes("w-full"), "trend")
@@ -70,13 +75,30 @@ class LiveTrend:
         self._from_history: dict[str, int] = dict.fromkeys(self.names, 0)
         self.backfill_timer = ui.timer(BACKFILL_REQUERY_S, self.backfill)
         ui.timer(0.0, self.backfill, once=True)
+        self.stops_timer = ui.timer(STOPS_REQUERY_S, self.read_stops)
+        ui.timer(0.0, self.read_stops, once=True)
 
     def _relayout(self) -> None:
         """The layout for the points held now (the value axes' ranges hold them and every limit)."""
         values = {name: trace["y"] for name, trace in zip(self.names, self.figure["data"], strict=True)}
+        now = self._rt.clock()
+        bands = stop_bands(self._stops, self._zone, now - self._rt.trend_window, now)
         self.figure["layout"] = chart_layout(
-            self._rt.plant, self._zone, self.names, values, height=self._height, shapes=self._activations
+            self._rt.plant, self._zone, self.names, values, height=self._height, shapes=[*self._activations, *bands]
         )
+
+    async def read_stops(self) -> int:
+        """Read the stops of the pens' lines over the window and band them; returns how many."""
+        now = self._rt.clock()
+        try:
+            stops = await self._rt.oee.stops_of_tags(self.names, now - self._rt.trend_window, now)
+        except DatabaseUnavailable:
+            return len(self._stops)  # the bands drawn stay; the next round tries again
+        if stops != self._stops:
+            self._stops = stops
+            self._relayout()
+            self.plot.update()
+        return len(stops)
 
     def _ring_start(self, name: str) -> datetime | None:
         points = self._rt.live_trends.points(name)

@@ -21,6 +21,7 @@ from hmi.historian.export import trend_csv
 from hmi.historian.query import hole_us
 from hmi.historian.views import MAX_PENS, MAX_VIEW_NAME, SavedView
 from hmi.limits import RangeTooLong
+from hmi.oee.service import Stop
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import ranges
@@ -140,6 +141,7 @@ class TrendScreen:
         now = rt.clock()
         self.start, self.end = now - timedelta(minutes=10), now
         self.series: dict[str, Series] = {}
+        self.stops: list[Stop] = []
         self.cursor: datetime | None = None
         self.last_sent: dict[str, datetime | None] = {}
         self.last_query = 0.0
@@ -177,8 +179,9 @@ class TrendScreen:
             if self.pens:
                 self.series = await self.rt.history.series(self.pens, self.start, self.end, max_points=MAX_POINTS)
                 events_ = await activations(self.rt.db, self.pens, self.start, self.end)
+                self.stops = await self.rt.oee.stops_of_tags(self.pens, self.start, self.end)
             else:
-                self.series, events_ = {}, []
+                self.series, events_, self.stops = {}, [], []
         except DatabaseUnavailable as exc:
             self.status.set_text(_(READ_ERROR).format(exc=message(exc)))
             return
@@ -230,6 +233,7 @@ class TrendScreen:
                 self.end,
                 marks=self._marks,
                 cursor=self.cursor,
+                stops=self.stops,
                 # The pen list beside the chart is the legend: it wraps long names, plotly's cannot.
                 legend=False,
             )

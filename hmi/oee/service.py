@@ -162,6 +162,16 @@ class OeeService:
             return []
         return await self._stops(ln, start, end, await self._segments(ln.state_tag, start, end))
 
+    async def stops_of_tags(self, tags: Sequence[str], start: datetime, end: datetime) -> list[Stop]:
+        """Stops of the lines that `tags` belong to (lines with a state tag; unknown tags are skipped), in the
+        order the lines are first named: what a trend of those tags shades."""
+        lines: dict[str, None] = {}
+        for name in tags:
+            ref = self._plant.tags.get(name)
+            if ref is not None and ref.line.state_tag is not None:
+                lines.setdefault(ref.line.name)
+        return [stop for line in lines for stop in await self.stops(line, start, end)]
+
     async def report(self, line: str, start: datetime, end: datetime) -> LineReport:
         """OEE and its inputs for a line over [start, min(end, now))."""
         ln = self._line(line)

@@ -108,3 +108,27 @@ async def test_counter_reading_and_quantity_produced_are_told_apart_in_integers(
     assert line.startswith(f"L1: produced this shift: good {round(made):,}, rejects ")
     assert f"PLC counter readings: good {before + 1039:,}" in line
     assert ".0" not in line
+
+
+def stop_labels(figure: dict[str, object]) -> list[str]:
+    """The labels of a trend's stop bands."""
+    shapes = figure["layout"]["shapes"]  # type: ignore[index]
+    return [s["label"]["text"] for s in shapes if "stopped" in s.get("label", {}).get("text", "")]
+
+
+@pytest.mark.req("TRD-006")
+async def test_the_line_trends_band_a_stop_of_the_line(hmi: Harness) -> None:
+    await a_stop(hmi)
+    await hmi.login("olga")
+    # The line page's live trend reads the stops of its pens' line.
+    await hmi.user.open("/line/L1")
+    await hmi.user.should_see(marker="trend", retries=100)
+    live = element(hmi, "trend")
+    assert isinstance(live, ui.plotly)
+    await hmi.until(lambda: stop_labels(live.figure) == ["L1 stopped: DOWN"], what="the stop's band on the live trend")
+    # The trend screen does the same for the window it shows.
+    await hmi.user.open("/trends?tags=L1.Speed")
+    await hmi.user.should_see(marker="trend", retries=100)
+    await hmi.until(
+        lambda: stop_labels(element(hmi, "trend").figure) == ["L1 stopped: DOWN"], what="the stop's band on /trends"
+    )

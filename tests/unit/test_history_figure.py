@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hmi.historian.export import trend_csv
+from hmi.oee.service import Stop
+from hmi.oee.states import StateCategory
 from screens.history_figure import (
     COLOURS,
     LABEL_GAP_PX,
@@ -288,6 +290,36 @@ def test_values_are_held_between_points_so_a_stop_is_no_ramp() -> None:
     speed = fig["data"][0]
     assert speed["line"]["shape"] == "hv"  # 0 held until the restart, then the step: never a 5-minute ramp
     assert speed["connectgaps"] is False
+
+
+def _stop(start: datetime, end: datetime | None, category: StateCategory, state: str) -> Stop:
+    return Stop("L1", start, end, 0.0, category, state, None, None, False, "", None, None)
+
+
+@pytest.mark.req("TRD-006")
+def test_a_stop_of_the_pens_line_is_a_labelled_band_and_no_data_is_not() -> None:
+    times = [T0, T0 + timedelta(seconds=5), T0 + timedelta(minutes=5)]
+    stop = {"L1.Speed": FakeSeries("L1.Speed", times, [300.0, 0.0, 250.0])}
+    stops = [
+        _stop(T0 - timedelta(hours=1), T0 - timedelta(minutes=10), StateCategory.UNKNOWN, "No data"),
+        _stop(T0 - timedelta(minutes=2), T0 + timedelta(seconds=5), StateCategory.IDLE, "Stopped"),
+        _stop(T0 + timedelta(seconds=5), T0 + timedelta(minutes=5), StateCategory.DOWN, "Held"),
+        _stop(T0 + timedelta(minutes=5, seconds=30), None, StateCategory.STARVED_BLOCKED, "Suspended"),
+    ]
+    end = T0 + timedelta(minutes=6)
+    fig = build_figure(PLANT, ZONE, ["L1.Speed"], stop, T0, end, stops=stops)
+    bands = [s for s in fig["layout"]["shapes"] if "stopped" in s.get("label", {}).get("text", "")]
+    # No data before the HMI recorded anything is a gap, not a stop; a stop begun before the window starts with it,
+    # one still going runs to the window's end.
+    assert [(b["x0"], b["x1"], b["label"]["text"]) for b in bands] == [
+        (local_x(T0, ZONE), local_x(T0 + timedelta(seconds=5), ZONE), "L1 stopped: IDLE"),
+        (local_x(T0 + timedelta(seconds=5), ZONE), local_x(T0 + timedelta(minutes=5), ZONE), "L1 stopped: DOWN"),
+        (local_x(T0 + timedelta(minutes=5, seconds=30), ZONE), local_x(end, ZONE), "L1 stopped: STARVED/BLOCKED"),
+    ]
+    assert all(b["fillcolor"] == "#c8c8c8" and b["layer"] == "below" for b in bands)  # grey: never an alarm colour
+    # The pen itself is still drawn: the held 0 inside the band, no ramp and no invented gap.
+    assert fig["data"][0]["y"] == [300.0, 0.0, 250.0]
+    assert fig["data"][0]["line"]["shape"] == "hv"
 
 
 @pytest.mark.req("TRD-004")
