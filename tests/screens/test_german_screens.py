@@ -31,9 +31,59 @@ SCREENS = (
 )
 # Words that occur in English sentences but not in German ones ("was", "will", "in", "an" are German too).
 ENGLISH_WORDS = frozenset(
-    "the and not cannot of since with were has have this that from which their there been your may must when "
-    "where who only into than they its are is by to for yes none above below after before should would could "
-    "because until shown read written refused acknowledged unacknowledged shelved".split()
+    [
+        "the",
+        "and",
+        "not",
+        "cannot",
+        "of",
+        "since",
+        "with",
+        "were",
+        "has",
+        "have",
+        "this",
+        "that",
+        "from",
+        "which",
+        "their",
+        "there",
+        "been",
+        "your",
+        "may",
+        "must",
+        "when",
+        "where",
+        "who",
+        "only",
+        "into",
+        "than",
+        "they",
+        "its",
+        "are",
+        "is",
+        "by",
+        "to",
+        "for",
+        "yes",
+        "none",
+        "above",
+        "below",
+        "after",
+        "before",
+        "should",
+        "would",
+        "could",
+        "because",
+        "until",
+        "shown",
+        "read",
+        "written",
+        "refused",
+        "acknowledged",
+        "unacknowledged",
+        "shelved",
+    ]
 )
 WORD = re.compile(r"[A-Za-z]+")
 
