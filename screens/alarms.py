@@ -151,7 +151,7 @@ def hidden_row_of(alarm: Alarm, zone: ZoneInfo, now: datetime) -> dict[str, Any]
     left = ""
     if alarm.state is AlarmState.SHELVED:
         until = alarm.shelved_until
-        left = "until it clears" if until is None else _duration(until - now)
+        left = _("until it clears") if until is None else _duration(until - now)
     return {
         "id": alarm.id,
         "priority": alarm.priority,
@@ -164,7 +164,7 @@ def hidden_row_of(alarm: Alarm, zone: ZoneInfo, now: datetime) -> dict[str, Any]
         "since": local_time(alarm.mode_at, zone, date=True),
         "why": alarm.mode_reason or "",
         "left": left,
-        "condition": "in alarm" if alarm.status.condition else "normal",
+        "condition": _("in alarm") if alarm.status.condition else _("normal"),
     }
 
 

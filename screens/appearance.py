@@ -53,7 +53,7 @@ async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
                 work = rt.appearance.set_person(
                     actor, theme=str(my_theme.value or ""), language=str(my_language.value or "")
                 )
-                if await attempt(mine_outcome, "saved", work) is None:
+                if await attempt(mine_outcome, N_("saved"), work) is None:
                     mine_outcome.set_visibility(True)
                     return
                 ui.navigate.reload()
@@ -88,7 +88,7 @@ async def preferences_page(rt: Runtime, ctx: ActionContext) -> None:
                 work = rt.appearance.set_station(
                     actor, station, theme=str(station_theme.value or ""), language=str(station_language.value or "")
                 )
-                if await attempt(station_outcome, "saved", work) is None:
+                if await attempt(station_outcome, N_("saved"), work) is None:
                     station_outcome.set_visibility(True)
                     return
                 ui.navigate.reload()

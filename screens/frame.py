@@ -125,12 +125,12 @@ class Header:
         alarms."""
         self.clock.set_text(local_time(self.rt.clock(), self.rt.plant.site.zone))
         # Short on the bar; the banner below names each endpoint and since when.
-        short = "OPC UA OK" if not down else f"OPC UA: {len(down)} down"
+        short = _("OPC UA OK") if not down else _("OPC UA: {n} down").format(n=len(down))
         if self.conn.text != short:
             self.conn.set_text(short)
             self.conn.classes(replace="hmi-conn" + (" hmi-conn-down" if down else ""))
             self.conn.props["aria-label"] = (
-                "OPC UA: all connected" if not down else f"OPC UA: {len(down)} endpoint(s) down"
+                _("OPC UA: all connected") if not down else _("OPC UA: {n} endpoint(s) down").format(n=len(down))
             )
         self.annunciator.update(active)
         self.alarm.show(active)

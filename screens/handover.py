@@ -15,7 +15,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import Handover, HandoverState
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _, message
+from screens.i18n import N_, _, message, plant
 from screens.line_status import COUNTER_WORDS, count_text
 from screens.outcome import attempt
 from screens.session import command
@@ -23,9 +23,9 @@ from screens.signature_dialog import SignatureFields
 from screens.testid import testid
 
 SECTIONS = (
-    ("Alarms standing", "alarms_standing"),
-    ("Shelved", "alarms_shelved"),
-    ("Out of service", "alarms_out_of_service"),
+    (N_("Alarms standing"), "alarms_standing"),
+    (N_("Shelved"), "alarms_shelved"),
+    (N_("Out of service"), "alarms_out_of_service"),
 )
 
 
@@ -37,9 +37,9 @@ def handover_page(rt: Runtime, ctx: ActionContext) -> None:
 def report_content(data: dict[str, Any]) -> None:
     """What the report says: alarms, notes and production of the shift, and what the last handover left open."""
     for title, key in SECTIONS:
-        ui.label(f"{title}: {len(data[key])}").classes("font-semibold")
+        ui.label(f"{_(title)}: {len(data[key])}").classes("font-semibold")
         for a in data[key]:
-            ui.label(f"P{a['priority']} {a['line']}: {a['message']} ({a['state']})")
+            ui.label(f"P{a['priority']} {plant(a['line'])}: {plant(a['message'])} ({message(a['state'])})")
     ui.label(_("Alarms raised during the shift: {data}").format(data=data["alarms_raised"]["count"])).classes(
         "font-semibold"
     )
@@ -77,9 +77,9 @@ class HandoverScreen:
         self.zone = rt.plant.site.zone
         self.may_sign = ctx.can(Permission.SIGN_HANDOVER)
         scopes = {
-            "": "whole site",
-            **{a.name: f"area {a.name}" for a in rt.plant.areas},
-            **{ln.name: f"line {ln.name}" for _skip, ln in rt.plant.lines()},
+            "": _("whole site"),
+            **{a.name: _("area {name}").format(name=plant(a.name)) for a in rt.plant.areas},
+            **{ln.name: _("line {name}").format(name=plant(ln.name)) for _skip, ln in rt.plant.lines()},
         }
         with frame(rt, ctx, "Handover"):
             slot = rt.shift()
@@ -106,7 +106,7 @@ class HandoverScreen:
 
     async def draft(self, actor: ActionContext) -> None:
         """Draft (or redraft) the report of the running shift for the chosen scope."""
-        handover = await attempt(self.status, "drafted", self.rt.handover.draft(actor, self.scope.value or ""))
+        handover = await attempt(self.status, N_("drafted"), self.rt.handover.draft(actor, self.scope.value or ""))
         if handover is not None:
             self.status.set_text(_("Report drafted."))
             await self.show(handover)
@@ -157,7 +157,9 @@ class HandoverScreen:
             with ui.row().classes("gap-2"):
                 if fields is not None:
                     label = (
-                        "Sign: handed over" if handover.state is HandoverState.DRAFT else "Sign: reviewed / accepted"
+                        _("Sign: handed over")
+                        if handover.state is HandoverState.DRAFT
+                        else _("Sign: reviewed / accepted")
                     )
                     testid(ui.button(label, on_click=command(self.rt, sign)), "handover-sign")
                 testid(ui.button(_("PDF"), on_click=download).props("outline"), "handover-pdf")
@@ -191,17 +193,17 @@ class HandoverScreen:
             wanted = [i for i in open_items.splitlines() if i.strip()]
             if (
                 wanted != items
-                and await attempt(self.status, "saved", self.rt.handover.set_open_items(actor, hid, wanted)) is None
+                and await attempt(self.status, N_("saved"), self.rt.handover.set_open_items(actor, hid, wanted)) is None
             ):
                 return
-            done = await attempt(self.status, "handed over", self.rt.handover.hand_over(actor, hid, request))
-            message = "Handed over and signed."
+            done = await attempt(self.status, N_("handed over"), self.rt.handover.hand_over(actor, hid, request))
+            said = _("Handed over and signed.")
         else:
-            done = await attempt(self.status, "accepted", self.rt.handover.accept(actor, hid, request))
-            message = "Reviewed, accepted and signed."
+            done = await attempt(self.status, N_("accepted"), self.rt.handover.accept(actor, hid, request))
+            said = _("Reviewed, accepted and signed.")
         if done is not None:
             fields.signed()
-            self.status.set_text(message)
+            self.status.set_text(said)
             await self.show(done)
             await self.recent()
 

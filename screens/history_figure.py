@@ -26,7 +26,7 @@ from hmi.config import PlantConfig
 from hmi.oee.service import Stop
 from hmi.oee.states import StateCategory
 from screens.fmt import CATEGORY_WORD
-from screens.i18n import _, plant
+from screens.i18n import N_, _, plant
 
 COLOURS = ("#1f3b73", "#5a5a5a", "#0b7a75", "#7a4f0b", "#3d3d8f", "#6b2d5c", "#2f5f2f", "#8f3d3d")
 LIMIT_TYPES = ("HH", "H", "L", "LL")
@@ -96,7 +96,7 @@ class Limit:
 
     def text(self, short: str) -> str:
         """'Filler.Temperature H 80 °C'."""
-        return f"{short} {self.kind} {self.value:g} {self.unit}".strip()
+        return f"{short} {_(self.kind)} {self.value:g} {self.unit}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +201,8 @@ def pen_limits(plant: PlantConfig, name: str) -> list[Limit]:
     ]
     if tag.normal_range is not None:
         found += [
-            Limit(name, "normal low", tag.normal_range[0], tag.unit),
-            Limit(name, "normal high", tag.normal_range[1], tag.unit),
+            Limit(name, N_("normal low"), tag.normal_range[0], tag.unit),
+            Limit(name, N_("normal high"), tag.normal_range[1], tag.unit),
         ]
     return found
 
@@ -366,7 +366,7 @@ def limit_shapes(plant: PlantConfig, pens: Sequence[str], axes: Mapping[str, Axi
             shapes.append(
                 {
                     "type": "line",
-                    "name": _("limit {name} {kind}").format(name=name, kind=limit.kind),
+                    "name": _("limit {name} {kind}").format(name=name, kind=_(limit.kind)),
                     "xref": "paper",
                     "x0": 0,
                     "x1": 1,
@@ -415,7 +415,7 @@ def limit_labels(
                 continue  # no room: the pen list beside the chart names every limit
             annotations.append(
                 {
-                    "name": _("limit {name} {kind}").format(name=limit.pen, kind=limit.kind),
+                    "name": _("limit {name} {kind}").format(name=limit.pen, kind=_(limit.kind)),
                     "xref": "paper",
                     "yref": "paper",
                     "x": 0,
@@ -426,7 +426,7 @@ def limit_labels(
                     "showarrow": False,
                     # Plotly reads annotation text as a small HTML subset: names and units are escaped.
                     "text": escape(limit.text(short[limit.pen])),
-                    "hovertext": escape(f"{limit.pen}: {limit.kind} {limit.value:g} {limit.unit}".strip()),
+                    "hovertext": escape(f"{limit.pen}: {_(limit.kind)} {limit.value:g} {limit.unit}".strip()),
                     "font": {"size": 10, "color": colour(i)},
                     "bgcolor": "rgba(242,242,242,0.85)",
                     "bordercolor": colour(i),
@@ -481,7 +481,7 @@ def chart_layout(
         )
         base = row_base[axis.row]
         spec: dict[str, Any] = {
-            "title": {"text": escape(unit) or "(no unit)"},
+            "title": {"text": escape(unit) or _("(no unit)")},
             "range": ranges[unit],
             # Zoom and pan move through time only: the value axes stay as they are.
             "fixedrange": True,
@@ -585,7 +585,7 @@ def build_figure(
                 "opacity": 0.35,
                 "line": {"width": 0},
                 "label": {
-                    "text": escape(f"{', '.join(short[n] for n in names)}: {quality.upper()}"),
+                    "text": escape(f"{', '.join(short[n] for n in names)}: {_(quality).upper()}"),
                     "font": {"size": 10},
                     "textposition": "top left" if k % 2 == 0 else "bottom left",
                 },

@@ -179,8 +179,8 @@ class KioskPage:
             with ui.column().classes("w-full gap-2") as overview_box:
                 Tiles(rt, link=False)
             self.summaries = [LineSummary(rt, area.name, line) for area, line in rt.plant.lines()]
-        self.views: list[tuple[str, ui.element]] = [("Plant overview", overview_box)]
-        self.views += [(f"Line {s.line.name}", s.box) for s in self.summaries]
+        self.views: list[tuple[str, ui.element]] = [(_("Plant overview"), overview_box)]
+        self.views += [(_("Line {name}").format(name=plant(s.line.name)), s.box) for s in self.summaries]
         self.index = 0
         self.shown_at = rt.clock()
         self._show()

@@ -287,7 +287,11 @@ def findings(report: KpiReport, zone: ZoneInfo) -> None:
             )
         )
     for s in report.stale:
-        until = "still active" if s.until is None else f"until {local_time(s.until, zone, date=True)}"
+        until = (
+            _("still active")
+            if s.until is None
+            else _("until {when}").format(when=local_time(s.until, zone, date=True))
+        )
         ui.label(
             _("Stale: {alarm_id} ({line}, P{priority}) — active since {local_time}, {until}").format(
                 alarm_id=s.alarm_id,

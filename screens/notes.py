@@ -12,7 +12,7 @@ from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import _, message
+from screens.i18n import N_, _, message
 from screens.outcome import attempt
 from screens.session import command
 from screens.signature_dialog import SignatureDialog
@@ -184,7 +184,7 @@ class NotesScreen:
                     if new_text is None
                     else self.rt.notes.amend(actor, note_id, new_text.value or "", why)
                 )
-                if await attempt(problem, "saved", work) is None:
+                if await attempt(problem, N_("saved"), work) is None:
                     return
                 dlg.close()
                 ui.notify(_("Note deleted (kept in its history).") if delete else _("Note amended."))
@@ -205,8 +205,8 @@ class NotesScreen:
         SignatureDialog(
             self.rt,
             self.ctx,
-            "Sign this note",
-            ["Reviewed", "Approved"],
+            N_("Sign this note"),
+            [N_("Reviewed"), N_("Approved")],
             after=self.show,
             sign=lambda actor, s: self.rt.notes.sign(
                 actor, note.id or 0, self.rt.signatures, username=s.username, password=s.password, meaning=s.meaning
@@ -238,7 +238,7 @@ class NotesScreen:
         current = self.rt.shift()
         added = await attempt(
             self.status,
-            "saved",
+            N_("saved"),
             self.rt.notes.add(
                 actor,
                 self.line.value,

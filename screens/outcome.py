@@ -17,11 +17,11 @@ T = TypeVar("T")
 
 async def attempt(status: ui.label, what: str, work: Awaitable[T]) -> T | None:
     """The result of `work`, or None after saying why not in `status`: "Refused: …." for a missing permission,
-    "Not <what>: …" for what the service rejected, could not find or could not store."""
+    "Not <what>: …" for what the service rejected, could not find or could not store (`what` marked with N_)."""
     try:
         return await work
     except PermissionDenied as exc:
         status.set_text(_("Refused: {exc}.").format(exc=message(exc)))
     except (ValueError, LookupError, DatabaseUnavailable) as exc:
-        status.set_text(_("Not {what}: {exc}").format(what=what, exc=message(exc)))
+        status.set_text(_("Not {what}: {exc}").format(what=_(what), exc=message(exc)))
     return None

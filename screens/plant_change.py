@@ -62,9 +62,9 @@ class PlantChangeNotice:
             ui.navigate.reload()
             return
         when = (
-            "finish what you are doing, then reload (a dialog or typed text is open)"
+            _("finish what you are doing, then reload (a dialog or typed text is open)")
             if busy
-            else f"this page reloads in {max(left, 0)} s"
+            else _("this page reloads in {n} s").format(n=max(left, 0))
         )
         self.text.set_text(
             _("The plant configuration changed: this page still shows the previous one. {when}.").format(when=when)

@@ -247,7 +247,7 @@ class RecipeList:
         name = (self.new_name.value or "").strip()
         recipe = await attempt(
             self.status,
-            "created",
+            N_("created"),
             self.rt.recipes.create(actor, name, line, machine, self.new_description.value or ""),
         )
         if recipe is not None:
@@ -410,7 +410,8 @@ class RecipeScreen:
             self.status.set_text(_("Version {number} approved and signed.").format(number=number))
             await self.show()
 
-        SignatureDialog(self.rt, self.ctx, f"Approve {self.recipe.name} version {number}", [APPROVED], sign, after)
+        title = _("Approve {name} version {number}").format(name=self.recipe.name, number=number)
+        SignatureDialog(self.rt, self.ctx, title, [APPROVED], sign, after)
 
     def _reject(self, version_id: int, number: int, reason: str) -> None:
         if not reason.strip():
@@ -424,7 +425,8 @@ class RecipeScreen:
             self.status.set_text(_("Version {number} rejected and signed.").format(number=number))
             await self.show()
 
-        SignatureDialog(self.rt, self.ctx, f"Reject {self.recipe.name} version {number}", ["Rejected"], sign, after)
+        title = _("Reject {name} version {number}").format(name=self.recipe.name, number=number)
+        SignatureDialog(self.rt, self.ctx, title, [N_("Rejected")], sign, after)
 
     def _draft_form(self, latest: RecipeVersion | None) -> None:
         values = parameters_of(latest) if latest is not None else {}
@@ -451,7 +453,7 @@ class RecipeScreen:
                         parameters[name] = _parse(text, self.rt.plant.tags[name].tag.data_type)
                 saved = await attempt(
                     self.status,
-                    "saved",
+                    N_("saved"),
                     self.rt.recipes.new_version(actor, self.recipe.name, parameters, note.value or ""),
                 )
                 if saved is not None:
@@ -463,7 +465,7 @@ class RecipeScreen:
                     await self.show()
 
             async def upload(actor: ActionContext) -> None:
-                saved = await attempt(self.status, "uploaded", self.rt.recipes.upload(actor, self.recipe.name))
+                saved = await attempt(self.status, N_("uploaded"), self.rt.recipes.upload(actor, self.recipe.name))
                 if saved is not None:
                     self.status.set_text(
                         _("The line's values saved as draft version {version}.").format(version=saved.version)
@@ -513,7 +515,7 @@ class RecipeScreen:
                     return
                 report = await attempt(
                     self.status,
-                    "downloaded",
+                    N_("downloaded"),
                     self.rt.recipes.download(
                         actor, self.recipe.name, v.version, reason=reason.value or "", signature=request, zone=self.zone
                     ),

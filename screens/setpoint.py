@@ -24,7 +24,7 @@ from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.tags import TagState
 from screens.fmt import format_value
-from screens.i18n import _, message
+from screens.i18n import N_, _, message, plant
 from screens.session import command
 from screens.signature_dialog import SignatureFields
 from screens.testid import testid
@@ -339,17 +339,17 @@ class ConfirmWrite:
             ui.label(_("Change this value?")).classes("hmi-title")
             with ui.grid(columns=2).classes("gap-x-4 gap-y-1 items-baseline"):
                 for label, text, marker in (
-                    ("Tag", tag.name, "confirm-tag"),
-                    ("Old value", shown(entry.expected, tag.unit), "confirm-old"),
-                    ("New value", shown(value, tag.unit), "confirm-new"),
+                    (N_("Tag"), tag.name, "confirm-tag"),
+                    (N_("Old value"), shown(entry.expected, tag.unit), "confirm-old"),
+                    (N_("New value"), shown(value, tag.unit), "confirm-new"),
                     (
-                        "Limits",
+                        N_("Limits"),
                         f"{entry.limits[0]:g}–{entry.limits[1]:g} {tag.unit}".strip() if entry.limits else "—",
                         "confirm-limits",
                     ),
-                    ("Affects", rule.affects or "—", "confirm-affects"),
+                    (N_("Affects"), plant(rule.affects or "—"), "confirm-affects"),
                 ):
-                    ui.label(label).classes("hmi-muted")
+                    ui.label(_(label)).classes("hmi-muted")
                     lab = testid(ui.label(text).classes("hmi-wrap"), marker)
                     if marker == "confirm-old":
                         self.old = lab

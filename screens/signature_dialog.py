@@ -34,7 +34,9 @@ class SignatureFields:
         """What is still to be typed before signing, or None."""
         if self.password.value and (self.user_id is None or (self.user_id.value or "").strip()):
             return None
-        return "Enter " + ("your user id and " if self.user_id is not None else "") + "your password to sign."
+        if self.user_id is not None:
+            return _("Enter your user id and your password to sign.")
+        return _("Enter your password to sign.")
 
     def take(self, meaning: str = "") -> SignatureRequest:
         """The signature as typed; the password field is emptied."""
@@ -64,8 +66,11 @@ class SignatureDialog:
         self._after = after
         self._default = meanings[0]
         with ui.dialog() as self.dialog, ui.card().classes("w-[30rem]"):
-            ui.label(title).classes("hmi-title")
-            self.meaning = ui.select(list(meanings), value=self._default, label=_("Meaning")).classes("w-48")
+            ui.label(_(title)).classes("hmi-title")
+            # The meaning is recorded in English (the signature record, 21 CFR 11.50); the person reads their language.
+            self.meaning = ui.select({m: _(m) for m in meanings}, value=self._default, label=_("Meaning")).classes(
+                "w-48"
+            )
             self.fields = SignatureFields(rt, viewer)
             self.problem = ui.label("").classes("font-semibold")
             with ui.row():

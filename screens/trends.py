@@ -411,14 +411,14 @@ class TrendScreen:
         self.readout.clear()
         at = self.cursor if self.cursor is not None else min(self.end, self.rt.clock())
         with self.readout:
-            head = "Cursor" if self.cursor is not None else "At the end of the window"
+            head = _("Cursor") if self.cursor is not None else _("At the end of the window")
             ui.label(f"{head} {local_x(at, self.zone)[:19]} ({self.zone.key})").classes("font-semibold")
             for i, name in enumerate(self.pens):
                 tag = self.rt.plant.tags[name].tag
                 s = self.series.get(name)
                 value = value_at(s, at) if s else None
                 quality = quality_at(s, at) if s else "no data"
-                text = f"{value:.4g} {tag.unit}".strip() if value is not None else "no value (gap)"
+                text = f"{value:.4g} {tag.unit}".strip() if value is not None else _("no value (gap)")
                 with testid(ui.column().classes("hmi-trend-pen gap-0 w-full"), f"cursor-{name}"):
                     with ui.row().classes("items-center gap-2 no-wrap w-full"):
                         # The swatch's colour is one of ours (COLOURS), never text from the plant file.
@@ -428,8 +428,8 @@ class TrendScreen:
                     with ui.row().classes("items-center gap-2"):
                         ui.label(text).classes("hmi-value-sm")
                         if quality != "good":
-                            ui.label(quality.upper()).classes(f"q-badge {'bad' if quality == 'bad' else 'stale'}")
-                    limits = " · ".join(f"{lim.kind} {lim.value:g}" for lim in pen_limits(self.rt.plant, name))
+                            ui.label(_(quality).upper()).classes(f"q-badge {'bad' if quality == 'bad' else 'stale'}")
+                    limits = " · ".join(f"{_(lim.kind)} {lim.value:g}" for lim in pen_limits(self.rt.plant, name))
                     if limits:
                         ui.label(limits).classes("hmi-muted text-xs")
 
@@ -521,13 +521,13 @@ class TrendPage:
         screen = self.screen
         with ui.row().classes("w-full items-center gap-2"):
             for text, move, name in (
-                ("◀ Back", lambda: screen.pan(-0.5), "trend-back"),
-                ("Forward ▶", lambda: screen.pan(0.5), "trend-forward"),
-                ("Zoom in", lambda: screen.zoom(0.5), "trend-zoom-in"),
-                ("Zoom out", lambda: screen.zoom(2.0), "trend-zoom-out"),
-                ("Reset zoom", screen.reset, "trend-reset"),
+                (N_("◀ Back"), lambda: screen.pan(-0.5), "trend-back"),
+                (N_("Forward ▶"), lambda: screen.pan(0.5), "trend-forward"),
+                (N_("Zoom in"), lambda: screen.zoom(0.5), "trend-zoom-in"),
+                (N_("Zoom out"), lambda: screen.zoom(2.0), "trend-zoom-out"),
+                (N_("Reset zoom"), screen.reset, "trend-reset"),
             ):
-                testid(ui.button(text, on_click=move).props("outline no-caps").classes("hmi-trend-tool"), name)
+                testid(ui.button(_(text), on_click=move).props("outline no-caps").classes("hmi-trend-tool"), name)
             self.live_button = testid(
                 ui.button(_("LIVE"), on_click=self.live).props("no-caps").classes("hmi-trend-tool"), "trend-live"
             )
