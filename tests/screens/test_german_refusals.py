@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from asyncua import ua
 
 from hmi.access.roles import Role
 from hmi.config import PlantConfig, parse_config
@@ -116,3 +117,20 @@ async def test_a_recipe_value_outside_the_write_limits_is_refused_in_german(reci
     assert recipe is not None
     assert recipe.id is not None
     assert await hmi.rt.recipes.versions(recipe.id) == []
+
+
+@pytest.mark.req("SCR-013")
+@pytest.mark.req("CTL-046")
+async def test_a_command_not_offered_says_why_and_its_outcome_in_german(hmi: Harness) -> None:
+    await speaks_german(hmi, "olga")
+    await hmi.login("olga")
+    await hmi.user.open("/line/L1")
+    click(hmi, "line-title")
+    await hmi.user.should_see(marker="faceplate-line-L1", retries=50)
+    click(hmi, "command-Stop")
+    await hmi.user.should_see(marker="command-outcome-Stop", content="bestätigt um ", retries=100)
+    assert "confirmed" not in element(hmi, "command-outcome-Stop").text
+    # In Manual, Start is not offered: the reason is German, the mode words are the plant's.
+    await hmi.server.write("L1.Mode", ua.Variant(0, ua.VariantType.Int32))
+    await hmi.until(lambda: not element(hmi, "command-Start").enabled, what="Start disabled")
+    assert element(hmi, "command-why-Start").text == "Start erfordert die Betriebsart Auto; L1 ist in Manual"
