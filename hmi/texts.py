@@ -12,6 +12,7 @@ the source (`python -m screens.i18n de` lists those no catalogue translates).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -35,3 +36,14 @@ class Text(str):
 
 def _remake(template: str, fields: dict[str, Any]) -> Text:
     return Text(template, **fields)
+
+
+def joined(parts: Sequence[str], separator: str = "; ") -> str:
+    """`separator.join(parts)` keeping each part's template, so that a screen translates every part: a list of
+    problems is one sentence per problem. The separator is translated too when it is a Text (`Text(" or ")`)."""
+    if not parts:
+        return ""
+    text = parts[-1]
+    for part in reversed(parts[:-1]):
+        text = Text("{part}{separator}{rest}", part=part, separator=separator, rest=text)
+    return text

@@ -29,7 +29,7 @@ def free_args(ref: CommandRef) -> list[MethodArg]:
 
 def why_blocked(rt: Runtime, ctx: ActionContext, ref: CommandRef) -> list[str]:
     """Why the service would refuse `ref` now, in words (role, mode, interlock)."""
-    return [why for _skip, why in rt.control.command_blocked(ctx, ref.id)]
+    return [message(why) for _skip, why in rt.control.command_blocked(ctx, ref.id)]
 
 
 class CommandPanel:
@@ -96,7 +96,7 @@ class CommandPanel:
         if fields is not None and outcome.signature_id is not None:
             fields.signed()
         label = self.outcomes[ref.id]
-        label.set_text(outcome.message(self.rt.plant.site.zone))
+        label.set_text(message(outcome.message(self.rt.plant.site.zone)))
         label.classes(remove="failed")
         if outcome.result is not Result.CONFIRMED:
             label.classes(add="failed")

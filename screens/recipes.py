@@ -488,7 +488,7 @@ class RecipeScreen:
                 "current": _value(d.current) + ("" if d.quality == "good" else f" ({d.quality})"),
                 "recipe": _value(d.recipe),
                 "unit": d.unit,
-                "limits": d.limits_text,
+                "limits": message(d.limits_text),
                 "change": "changes" if d.differs else "same",
             }
             for d in self.rt.recipes.diff(v)
@@ -537,7 +537,7 @@ class RecipeScreen:
         """What the download did, parameter by parameter; a partial download is said as such, never as done."""
         self.download_panel.clear()
         with self.download_panel, ui.column().classes("hmi-panel p-3 w-full gap-2"):
-            summary = testid(ui.label(report.summary).classes("hmi-title"), "recipe-report-summary")
+            summary = testid(ui.label(message(report.summary)).classes("hmi-title"), "recipe-report-summary")
             if not report.success:
                 summary.props('role="alert"').classes("text-red-800")
             testid(
@@ -547,8 +547,8 @@ class RecipeScreen:
                         {
                             "tag": p.tag,
                             "requested": _value(p.requested),
-                            "result": RESULT_WORDS.get(p.result, p.result),
-                            "message": p.message,
+                            "result": message(RESULT_WORDS.get(p.result, p.result)),
+                            "message": message(p.message),
                         }
                         for p in report.parts
                     ],
@@ -558,7 +558,7 @@ class RecipeScreen:
                 .props("flat bordered"),
                 "recipe-report",
             )
-        self.status.set_text(report.summary)
+        self.status.set_text(message(report.summary))
 
 
 def _parse(text: str, data_type: str) -> object:

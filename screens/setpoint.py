@@ -49,7 +49,7 @@ def shown(value: Any, unit: str = "") -> str:
 
 def outcome_text(outcome: WriteOutcome, zone: Any) -> str:
     """The outcome message of the service, as the person reads it beside the control."""
-    return outcome.message(zone)
+    return message(outcome.message(zone))
 
 
 def mode_choices(rt: Runtime, tag: str) -> dict[str, str]:
@@ -253,7 +253,7 @@ class SetpointEntry:
         if not self.allowed:
             return
         reasons = self.rt.control.blocked(self.ctx, self.tag.name)
-        text = "; ".join(why for _skip, why in reasons)
+        text = "; ".join(message(why) for _skip, why in reasons)
         self.blocked.set_text(_("Blocked now: {text}").format(text=text) if text else "")
         self.blocked.set_visibility(bool(text))
         if text:
@@ -276,7 +276,7 @@ class SetpointEntry:
             return
         reasons = self.rt.control.blocked(actor, self.tag.name, value)
         if reasons:
-            self.problem.set_text(_("Refused: ") + "; ".join(why for _skip, why in reasons))
+            self.problem.set_text(_("Refused: ") + "; ".join(message(why) for _skip, why in reasons))
             return
         self.problem.set_text("")
         if not self.started:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hmi.texts import Text, joined
+
 NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _TOKEN = re.compile(r"""\s*(?:(?P<op>==|!=|<=|>=|<|>|\(|\))|(?P<str>"[^"\\]*"|'[^'\\]*')|(?P<word>[A-Za-z0-9_.\-]+))""")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -60,6 +62,7 @@ class Verdict:
 
     met: bool
     why: str = ""
+    """A `Text`: shown in the reader's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,16 +249,16 @@ def _value(operand: _Operand, lookup: Lookup) -> Any:
         return operand.value
     reading = lookup(operand.name)
     if reading is None:
-        raise _Untrusted(f"{operand.name} has no value yet")
+        raise _Untrusted(Text("{tag} has no value yet", tag=operand.name))
     if not reading.good:
         quality = str(getattr(reading.quality, "value", reading.quality)).upper()
-        raise _Untrusted(f"{operand.name} is {quality}: its value cannot be trusted")
+        raise _Untrusted(Text("{tag} is {quality}: its value cannot be trusted", tag=operand.name, quality=quality))
     return reading.value
 
 
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return Text("true") if value else Text("false")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -272,10 +275,12 @@ def _eval(node: _Node, lookup: Lookup) -> tuple[bool, str]:
             return True, ""
         tag = node.left if isinstance(node.left, _TagRef) else node.right
         current = left if tag is node.left else right
-        return False, f"needs {node.text()} ({tag.text()} is {_shown(current)})"
+        return False, Text(
+            "needs {condition} ({tag} is {value})", condition=node.text(), tag=tag.text(), value=_shown(current)
+        )
     if isinstance(node, _Not):
         met, _ = _eval(node.inner, lookup)
-        return (not met), ("" if not met else f"needs {node.text()}")
+        return (not met), ("" if not met else Text("needs {condition}", condition=node.text()))
     reasons: list[str] = []
     for part in node.parts:
         met, why = _eval(part, lookup)
@@ -286,5 +291,5 @@ def _eval(node: _Node, lookup: Lookup) -> tuple[bool, str]:
                 return True, ""
             reasons.append(why)
     if node.op == "or":
-        return False, " or ".join(reasons)
+        return False, joined(reasons, Text(" or "))
     return True, ""

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hmi.control.values import shown
+from hmi.texts import Text
 
 
 class Refusal(StrEnum):
@@ -53,6 +54,7 @@ class WriteOutcome:
     readback: Any = None
     at: datetime | None = None
     why: str = ""
+    """Why it was refused: a `Text`, so that a screen shows it in the reader's language."""
     signature_id: int | None = None
     current: Any = None
     """The value now, when refused because it `changed` since the dialog opened."""
@@ -71,9 +73,14 @@ class WriteOutcome:
         within N s: the value is now X", "refused: <why>" (times in `zone`, else UTC)."""
         if self.result is Result.CONFIRMED:
             at = self.at.astimezone(zone) if self.at is not None and zone is not None else self.at
-            return f"confirmed at {at:%H:%M:%S}" if at is not None else "confirmed"
+            return Text("confirmed at {at:%H:%M:%S}", at=at) if at is not None else Text("confirmed")
         if self.result is Result.SERVER_REFUSED:
-            return f"the server refused: {self.status}"
+            # The StatusCode name is IEC 62541's own symbol: it stays as the server said it in every language.
+            return Text("the server refused: {status}", status=self.status)
         if self.result is Result.NOT_CONFIRMED:
-            return f"not confirmed within {self.timeout_s:g} s: the value is now {shown(self.readback)}"
-        return f"refused: {self.why}"
+            return Text(
+                "not confirmed within {timeout:g} s: the value is now {value}",
+                timeout=self.timeout_s,
+                value=shown(self.readback),
+            )
+        return Text("refused: {why}", why=self.why)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from hmi.control.outcome import WriteOutcome
 from hmi.control.recipe_values import Scalar, number_text
 from hmi.records.export_cells import safe_cell
+from hmi.texts import Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +43,18 @@ class DiffRow:
         """'0 to 400 (step 5)' or ''."""
         if self.low is None or self.high is None:
             return ""
-        step = f" (step {number_text(self.step)})" if self.step else ""
-        return f"{number_text(self.low)} to {number_text(self.high)}{step}"
+        low, high = number_text(self.low), number_text(self.high)
+        if self.step:
+            return Text("{low} to {high} (step {step})", low=low, high=high, step=number_text(self.step))
+        return Text("{low} to {high}", low=low, high=high)
 
 
+# Text: the download report on a screen says them in the reader's language, the CSV in English.
 RESULT_WORDS = {
-    "confirmed": "confirmed",
-    "refused": "refused",
-    "server_refused": "refused by the server",
-    "not_confirmed": "not confirmed",
+    "confirmed": Text("confirmed"),
+    "refused": Text("refused"),
+    "server_refused": Text("refused by the server"),
+    "not_confirmed": Text("not confirmed"),
 }
 
 
@@ -63,6 +67,7 @@ class DownloadPart:
     old: Any
     result: str
     message: str
+    """The outcome's sentence: a `Text` right after the download, plain English when read back from the audit."""
     readback: Any = None
 
     @property
@@ -111,14 +116,21 @@ class DownloadReport:
     def summary(self) -> str:
         """One sentence for people: the result and how many parameters the server confirmed."""
         if self.refused:
-            return f"Download refused: {self.refused}"
+            return Text("Download refused: {why}", why=self.refused)
         confirmed = sum(p.confirmed for p in self.parts)
         words = {
-            COMPLETE: "Download complete",
-            PARTIAL: "PARTIAL download — the line does NOT hold the whole recipe",
-            FAILED: "Download FAILED — nothing was confirmed",
+            COMPLETE: Text("Download complete"),
+            PARTIAL: Text("PARTIAL download — the line does NOT hold the whole recipe"),
+            FAILED: Text("Download FAILED — nothing was confirmed"),
         }[self.result]
-        return f"{words}: {confirmed} of {len(self.parts)} parameters confirmed ({self.recipe} version {self.version})"
+        return Text(
+            "{result}: {confirmed} of {total} parameters confirmed ({recipe} version {version})",
+            result=words,
+            confirmed=confirmed,
+            total=len(self.parts),
+            recipe=self.recipe,
+            version=self.version,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The report as it is kept in the audit trail."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,6 +16,7 @@ from hmi.control.spec import NAME_PATTERN
 from hmi.control.values import on_grid
 from hmi.records.signatures import canonical_json
 from hmi.store.models import Recipe, RecipeVersion
+from hmi.texts import Text, joined
 
 MAX_PARAMETERS = 200
 MAX_TEXT = 2000
@@ -32,7 +34,12 @@ class RecipeInvalid(RecipeError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
+        # Each problem keeps its own sentence (a Text), so a screen translates every one of them.
+        super().__init__(joined(self.problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Remade from its problems, not from its message (a process pool or test worker pickles it).
+        return (type(self), (self.problems,))
 
 
 def target_tags(plant: PlantConfig, line: str, machine: str = "") -> dict[str, TagRef]:
@@ -46,15 +53,28 @@ def target_tags(plant: PlantConfig, line: str, machine: str = "") -> dict[str, T
     }
 
 
+def where(line: str, machine: str = "") -> Text:
+    """'line L1' or 'line L1 machine Filler': what a recipe targets, in a sentence."""
+    if machine:
+        return Text("line {line} machine {machine}", line=line, machine=machine)
+    return Text("line {line}", line=line)
+
+
 def check_target(plant: PlantConfig, line: str, machine: str = "") -> None:
     """RecipeError unless `line` (and `machine` on it) exist in the plant."""
     found = plant.line(line)
     if found is None:
         names = ", ".join(ln.name for _, ln in plant.lines())
-        raise RecipeError(f"there is no line {line!r} in this plant; choose one of: {names}")
+        raise RecipeError(
+            Text("there is no line {line!r} in this plant; choose one of: {names}", line=line, names=names)
+        )
     if machine and machine not in {m.name for m in found[1].machines}:
-        names = ", ".join(m.name for m in found[1].machines) or "none"
-        raise RecipeError(f"line {line} has no machine {machine!r}; its machines: {names}")
+        names = ", ".join(m.name for m in found[1].machines) or Text("none")
+        raise RecipeError(
+            Text(
+                "line {line} has no machine {machine!r}; its machines: {names}", line=line, machine=machine, names=names
+            )
+        )
 
 
 def number_text(value: float) -> str:
@@ -67,29 +87,43 @@ def check_value(plant: PlantConfig, ref: TagRef, value: object) -> Scalar:
     name = tag.name
     if tag.data_type == "bool":
         if not isinstance(value, bool):
-            raise RecipeError(f"{name}: {value!r} is not true or false; write true or false")
+            raise RecipeError(Text("{tag}: {value!r} is not true or false; write true or false", tag=name, value=value))
         return value
     if tag.data_type == "string":
         if not isinstance(value, str) or len(value) > MAX_STRING_VALUE:
-            raise RecipeError(f"{name}: give a text of at most {MAX_STRING_VALUE} characters")
+            raise RecipeError(Text("{tag}: give a text of at most {most} characters", tag=name, most=MAX_STRING_VALUE))
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RecipeError(f"{name}: {value!r} is not a number; give a number")
+        raise RecipeError(Text("{tag}: {value!r} is not a number; give a number", tag=name, value=value))
     unit = f" {tag.unit}" if tag.unit else ""
     limits = plant.write_limits(name)
     if limits is not None:
         low, high = limits
         if not low <= value <= high:
             raise RecipeError(
-                f"{name}: {number_text(value)}{unit} is outside the write limits "
-                f"{number_text(low)} to {number_text(high)}{unit}; give a value within them"
+                Text(
+                    "{tag}: {value}{unit} is outside the write limits {low} to {high}{unit}; give a value within them",
+                    tag=name,
+                    value=number_text(value),
+                    unit=unit,
+                    low=number_text(low),
+                    high=number_text(high),
+                )
             )
     number: float = float(value)
     assert tag.write is not None
     if (near := on_grid(tag.write, number)) is not None:
         raise RecipeError(
-            f"{name}: {number_text(number)}{unit} is not on the step grid of {number_text(tag.write.step or 0)} from "
-            f"{number_text(tag.write.min or 0.0)}; give {number_text(near[0])} or {number_text(near[1])}"
+            Text(
+                "{tag}: {value}{unit} is not on the step grid of {step} from {base}; give {below} or {above}",
+                tag=name,
+                value=number_text(number),
+                unit=unit,
+                step=number_text(tag.write.step or 0),
+                base=number_text(tag.write.min or 0.0),
+                below=number_text(near[0]),
+                above=number_text(near[1]),
+            )
         )
     if tag.write.step is not None:
         # Snapped onto the grid, so 64.50000000001 from a spreadsheet is stored as 64.5.
@@ -97,7 +131,9 @@ def check_value(plant: PlantConfig, ref: TagRef, value: object) -> Scalar:
         number = round(base + round((number - base) / tag.write.step) * tag.write.step, 9)
     if tag.data_type == "int":
         if number != int(number):
-            raise RecipeError(f"{name}: {number_text(number)} is not a whole number; give a whole number")
+            raise RecipeError(
+                Text("{tag}: {value} is not a whole number; give a whole number", tag=name, value=number_text(number))
+            )
         return int(number)
     return number
 
@@ -108,29 +144,37 @@ def validate_parameters(
     """The parameters as they will be stored and written; RecipeInvalid listing every problem with its fix."""
     check_target(plant, line, machine)
     if not parameters:
-        raise RecipeInvalid(["a recipe version needs at least one parameter ({tag: value})"])
+        raise RecipeInvalid([Text("a recipe version needs at least one parameter ({example})", example="{tag: value}")])
     if len(parameters) > MAX_PARAMETERS:
-        raise RecipeInvalid([f"at most {MAX_PARAMETERS} parameters fit in one version"])
+        raise RecipeInvalid([Text("at most {most} parameters fit in one version", most=MAX_PARAMETERS)])
     writable = target_tags(plant, line, machine)
-    where = f"line {line}" + (f" machine {machine}" if machine else "")
+    target = where(line, machine)
     problems: list[str] = []
     cleaned: dict[str, Scalar] = {}
     for name, value in parameters.items():
         ref = writable.get(name)
         if ref is None:
             if name not in plant.tags:
-                why = "is not a tag of this plant"
+                why = Text("is not a tag of this plant")
             elif plant.tags[name].tag.write is None:
-                why = "is read only (it has no write rule in the plant file)"
+                why = Text("is read only (it has no write rule in the plant file)")
             else:
-                why = f"is not a tag of {where}"
-            choices = ", ".join(sorted(writable)) or "none"
-            problems.append(f"{name}: {why}; the writable tags of {where} are: {choices}")
+                why = Text("is not a tag of {target}", target=target)
+            choices = ", ".join(sorted(writable)) or Text("none")
+            problems.append(
+                Text(
+                    "{tag}: {why}; the writable tags of {target} are: {choices}",
+                    tag=name,
+                    why=why,
+                    target=target,
+                    choices=choices,
+                )
+            )
             continue
         try:
             cleaned[name] = check_value(plant, ref, value)
         except RecipeError as exc:
-            problems.append(str(exc))
+            problems.append(exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc))
     if problems:
         raise RecipeInvalid(problems)
     return dict(sorted(cleaned.items()))
@@ -196,9 +240,10 @@ def parse_recipes(text: str, name: str = "<recipes>") -> list[RecipeDef]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{name} is not valid YAML: {exc}") from None
+        raise RecipeError(Text("{file} is not valid YAML: {why}", file=name, why=str(exc))) from None
     try:
         return RecipeFile.model_validate(data).recipes
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise RecipeError(f"{name}: " + "; ".join(problems)) from None
+        # pydantic's own messages stay English: they quote the schema the file is written in.
+        raise RecipeError(Text("{file}: {problems}", file=name, problems="; ".join(problems))) from None

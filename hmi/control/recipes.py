@@ -39,6 +39,7 @@ from hmi.control.recipe_values import (
     signed_content,
     target_tags,
     validate_parameters,
+    where,
 )
 from hmi.control.spec import NAME_PATTERN
 from hmi.control.writes import WriteService
@@ -55,6 +56,7 @@ from hmi.records.signatures import (
 from hmi.store.database import Database
 from hmi.store.models import Recipe, RecipeStatus, RecipeVersion, Signature
 from hmi.tags import TagCache
+from hmi.texts import Text, joined
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,14 @@ class RecipeSummary:
     approved: RecipeVersion | None
     drafts: list[RecipeVersion]
     latest: RecipeVersion | None
+
+
+def _exists(name: str) -> Text:
+    return Text("a recipe named {name!r} exists already; add a version to it instead", name=name)
+
+
+def _reason_too_long(reason: str) -> Text:
+    return Text("the reason has {length} characters; at most {most} fit", length=len(reason), most=MAX_TEXT)
 
 
 # ---------------------------------------------------------------------------------------------- the service
@@ -132,14 +142,28 @@ class RecipeService:
         )
         if not re.fullmatch(NAME_PATTERN, name) or len(name) > 120:
             raise RecipeError(
-                f"{name!r} cannot name a recipe: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+                Text(
+                    "{name!r} cannot name a recipe: use letters, digits, '.', '_' and '-', starting with a letter or "
+                    "digit",
+                    name=name,
+                )
             )
         if len(description) > MAX_TEXT:
-            raise RecipeError(f"the description has {len(description)} characters; at most {MAX_TEXT} fit")
+            raise RecipeError(
+                Text(
+                    "the description has {length} characters; at most {most} fit",
+                    length=len(description),
+                    most=MAX_TEXT,
+                )
+            )
         check_target(self.plant, line, machine)
         if not target_tags(self.plant, line, machine):
-            where = f"line {line}" + (f" machine {machine}" if machine else "")
-            raise RecipeError(f"{where} has no writable tags; give tags a write rule in the plant file first")
+            raise RecipeError(
+                Text(
+                    "{where} has no writable tags; give tags a write rule in the plant file first",
+                    where=where(line, machine),
+                )
+            )
         recipe = Recipe(
             name=name,
             line=line,
@@ -152,7 +176,7 @@ class RecipeService:
         try:
             async with self._audit.transaction() as session:
                 if await self._recipe_in(session, name) is not None:
-                    raise RecipeError(f"a recipe named {name!r} exists already; add a version to it instead")
+                    raise RecipeError(_exists(name))
                 session.add(recipe)
                 await session.flush()
                 await self._audit.record(
@@ -164,7 +188,7 @@ class RecipeService:
                     new_value={"line": line, "machine": machine, "description": recipe.description},
                 )
         except IntegrityError:
-            raise RecipeError(f"a recipe named {name!r} exists already; add a version to it instead") from None
+            raise RecipeError(_exists(name)) from None
         return recipe
 
     async def new_version(
@@ -180,7 +204,9 @@ class RecipeService:
         self, ctx: ActionContext, name: str, parameters: Mapping[str, object], note: str, *, action: str
     ) -> RecipeVersion:
         if len(note) > MAX_TEXT:
-            raise RecipeError(f"the note has {len(note)} characters; at most {MAX_TEXT} fit")
+            raise RecipeError(
+                Text("the note has {length} characters; at most {most} fit", length=len(note), most=MAX_TEXT)
+            )
         recipe = await self.get(name)
         if recipe is None:
             raise RecipeError(f"there is no recipe {name!r}")
@@ -221,7 +247,7 @@ class RecipeService:
                     detail=f"recipe {name} version {number} (draft); content sha256 {version.content_hash}",
                 )
         except IntegrityError:
-            raise RecipeError(f"recipe {name} got another version meanwhile; save again") from None
+            raise RecipeError(Text("recipe {name} got another version meanwhile; save again", name=name)) from None
         return version
 
     async def save(
@@ -241,9 +267,12 @@ class RecipeService:
             )
         elif (recipe.line, recipe.machine) != (definition.line, definition.machine):
             raise RecipeError(
-                f"recipe {recipe.name} targets {recipe.line} {recipe.machine}".rstrip()
-                + f", the file says {definition.line} {definition.machine}".rstrip()
-                + "; give the recipe another name"
+                Text(
+                    "recipe {name} targets {stored}, the file says {given}; give the recipe another name",
+                    name=recipe.name,
+                    stored=f"{recipe.line} {recipe.machine}".rstrip(),
+                    given=f"{definition.line} {definition.machine}".rstrip(),
+                )
             )
         assert recipe.id is not None
         versions = await self.versions(recipe.id)
@@ -262,9 +291,11 @@ class RecipeService:
             try:
                 validate_parameters(self.plant, d.line, d.machine, d.parameters)
             except RecipeError as exc:
-                problems.append(f"recipe {d.name}: {exc}")
+                problems.append(Text("recipe {name}: {why}", name=d.name, why=exc))
         if problems:
-            raise RecipeError(f"{name}: nothing was imported: " + " | ".join(problems))
+            raise RecipeError(
+                Text("{file}: nothing was imported: {problems}", file=name, problems=joined(problems, " | "))
+            )
         return [await self.save(ctx, d) for d in definitions]
 
     async def import_file(self, ctx: ActionContext, path: Path) -> list[tuple[Recipe, RecipeVersion | None]]:
@@ -272,7 +303,9 @@ class RecipeService:
         try:
             text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         except OSError as exc:
-            raise RecipeError(f"{path} cannot be read: {exc.strerror or exc}") from None
+            raise RecipeError(
+                Text("{path} cannot be read: {why}", path=str(path), why=exc.strerror or str(exc))
+            ) from None
         return await self.import_text(ctx, text, str(path))
 
     async def upload(self, ctx: ActionContext, name: str, note: str = "") -> RecipeVersion:
@@ -296,12 +329,19 @@ class RecipeService:
         for tag in tags:
             state = self._cache.get(tag)
             if state is None or not state.good:
-                missing.append(f"{tag} ({state.quality.value if state is not None else 'no value yet'})")
+                missing.append(
+                    Text("{tag} ({quality})", tag=tag, quality=state.quality.value)
+                    if state is not None
+                    else Text("{tag} (no value yet)", tag=tag)
+                )
             else:
                 values[tag] = state.value
         if missing:
             raise RecipeError(
-                "the line's values cannot be uploaded: " + ", ".join(missing) + " are not GOOD; wait for good values"
+                Text(
+                    "the line's values cannot be uploaded: {missing} are not GOOD; wait for good values",
+                    missing=joined(missing, ", "),
+                )
             )
         note = note.strip() or f"uploaded from the line at {self._clock().astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
         return await self._add_version(ctx, name, values, note, action="recipe.upload")
@@ -318,9 +358,9 @@ class RecipeService:
         """Reject a draft, with the reason and a signature (meaning "Rejected"); needs APPROVE_RECIPE."""
         reason = reason.strip()
         if not reason:
-            raise RecipeError("rejecting a version needs a reason; say what must change")
+            raise RecipeError(Text("rejecting a version needs a reason; say what must change"))
         if len(reason) > MAX_TEXT:
-            raise RecipeError(f"the reason has {len(reason)} characters; at most {MAX_TEXT} fit")
+            raise RecipeError(_reason_too_long(reason))
         return await self._decide(ctx, version_id, signature, RecipeStatus.REJECTED, REJECTED, reason)
 
     async def _decide(
@@ -339,9 +379,15 @@ class RecipeService:
         )
         version = await self.version(version_id)
         if version is None:
-            raise RecipeError(f"there is no recipe version {version_id}")
+            raise RecipeError(Text("there is no recipe version {id}", id=version_id))
         if version.status is not RecipeStatus.DRAFT:
-            raise RecipeError(f"version {version.version} is {version.status.value}; only a draft can be decided on")
+            raise RecipeError(
+                Text(
+                    "version {version} is {status}; only a draft can be decided on",
+                    version=version.version,
+                    status=version.status.value,
+                )
+            )
         if after is RecipeStatus.APPROVED and (version.author_id == ctx.user_id or version.author == ctx.username):
             await self._audit.record(
                 ctx,
@@ -351,10 +397,15 @@ class RecipeService:
                 reason="four eyes: the author may not approve their own version",
             )
             raise FourEyes(
-                f"you wrote version {version.version}; another engineer or a manager must approve it (four eyes)"
+                Text(
+                    "you wrote version {version}; another engineer or a manager must approve it (four eyes)",
+                    version=version.version,
+                )
             )
         if request is None:
-            raise SignatureRequired("approving a recipe version" if after is RecipeStatus.APPROVED else "rejecting it")
+            raise SignatureRequired(
+                Text("approving a recipe version") if after is RecipeStatus.APPROVED else Text("rejecting it")
+            )
         # The meaning is the decision's, whatever the screen sent: an approval always means "Approved".
         signer = await self._signatures.prepare(
             ctx,
@@ -368,7 +419,9 @@ class RecipeService:
             current = await session.get(RecipeVersion, version_id, populate_existing=True)
             recipe = await session.get(Recipe, version.recipe_id)
             if current is None or recipe is None or current.status is not RecipeStatus.DRAFT:
-                raise RecipeError(f"version {version.version} was decided on meanwhile; reload it")
+                raise RecipeError(
+                    Text("version {version} was decided on meanwhile; reload it", version=version.version)
+                )
             signature = await self._signatures.write(
                 ctx,
                 signer,
@@ -459,18 +512,22 @@ class RecipeService:
         )
         reason = reason.strip()
         if len(reason) > MAX_TEXT:
-            raise RecipeError(f"the reason has {len(reason)} characters; at most {MAX_TEXT} fit")
+            raise RecipeError(_reason_too_long(reason))
         recipe = await self.get(name)
         version = await self.version_of(name, version_number) if recipe is not None else None
         if recipe is None or version is None or version.id is None:
-            raise RecipeError(f"there is no version {version_number} of recipe {name!r}")
+            raise RecipeError(
+                Text("there is no version {version} of recipe {name!r}", version=version_number, name=name)
+            )
         refusal = ""
         if version.status is not RecipeStatus.APPROVED:
-            refusal = (
-                f"version {version.version} is {version.status.value}; only the approved version can be downloaded"
+            refusal = Text(
+                "version {version} is {status}; only the approved version can be downloaded",
+                version=version.version,
+                status=version.status.value,
             )
         elif self.writer is None:
-            refusal = "this HMI has no write service; nothing can be written to the line"
+            refusal = Text("this HMI has no write service; nothing can be written to the line")
         if refusal:
             report = DownloadReport(
                 name, version.version, version.id, self._clock(), ctx.username, reason, (), refused=refusal
@@ -478,7 +535,9 @@ class RecipeService:
             await self._record_download(ctx, report)
             raise RecipeError(refusal)
         if signature is None and self.signature_required:
-            raise SignatureRequired(f"downloading recipe {name} version {version.version}")
+            raise SignatureRequired(
+                Text("downloading recipe {name} version {version}", name=name, version=version.version)
+            )
         signature_id: int | None = None
         if signature is not None:
             signer = await self._signatures.prepare(
@@ -529,7 +588,7 @@ class RecipeService:
                 ctx.username,
                 reason,
                 tuple(
-                    DownloadPart(tag, value, None, "not_confirmed", f"the write service failed: {exc}")
+                    DownloadPart(tag, value, None, "not_confirmed", Text("the write service failed: {why}", why=exc))
                     for tag, value in changes
                 ),
                 signature_id,

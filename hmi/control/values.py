@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from hmi.control.spec import WriteSpec
+from hmi.texts import Text
 
 MAX_TEXT_VALUE = 1000
 _BOOL_WORDS = {"true": True, "1": True, "on": True, "yes": True, "false": False, "0": False, "off": False, "no": False}
@@ -14,10 +15,11 @@ _BOOL_WORDS = {"true": True, "1": True, "on": True, "yes": True, "false": False,
 
 def shown(value: Any) -> str:
     """A value as an operator reads it: numbers without noise, booleans as true/false, nothing as 'unknown'."""
+    # The words are Text: quoted in a refusal, they are read in the screen's language.
     if value is None:
-        return "unknown"
+        return Text("unknown")
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return Text("true") if value else Text("false")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -30,17 +32,17 @@ def parse_value(data_type: str, value: Any) -> Any:
             try:
                 number = float(value.strip())
             except ValueError:
-                raise ValueError(f"{value.strip()[:40]!r} is not a number") from None
+                raise ValueError(Text("{value!r} is not a number", value=value.strip()[:40])) from None
         elif isinstance(value, int | float) and not isinstance(value, bool):
             number = float(value)
         else:
-            raise ValueError(f"{shown(value)} is not a number")
+            raise ValueError(Text("{value} is not a number", value=shown(value)))
         if not math.isfinite(number):
-            raise ValueError(f"{shown(number)} is not a finite number")
+            raise ValueError(Text("{value} is not a finite number", value=shown(number)))
         return number
     if data_type == "int":
         if isinstance(value, bool):
-            raise ValueError(f"{shown(value)} is not a whole number")
+            raise ValueError(Text("{value} is not a whole number", value=shown(value)))
         if isinstance(value, int):
             return value
         if isinstance(value, str):
@@ -53,11 +55,11 @@ def parse_value(data_type: str, value: Any) -> Any:
                 except ValueError:
                     number = math.nan
                 if not (math.isfinite(number) and number.is_integer()):
-                    raise ValueError(f"{text[:40]!r} is not a whole number") from None
+                    raise ValueError(Text("{value!r} is not a whole number", value=text[:40])) from None
                 return int(number)
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
-        raise ValueError(f"{shown(value)} is not a whole number")
+        raise ValueError(Text("{value} is not a whole number", value=shown(value)))
     if data_type == "bool":
         if isinstance(value, bool):
             return value
@@ -65,10 +67,16 @@ def parse_value(data_type: str, value: Any) -> Any:
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
             return _BOOL_WORDS[value.strip().lower()]
-        raise ValueError(f"{shown(value)!r} is not true or false")
+        raise ValueError(Text("{value!r} is not true or false", value=str(shown(value))))
     text = value if isinstance(value, str) else shown(value)
     if len(text) > MAX_TEXT_VALUE:
-        raise ValueError(f"the text is {len(text)} characters long; at most {MAX_TEXT_VALUE} can be written")
+        raise ValueError(
+            Text(
+                "the text is {length} characters long; at most {most} can be written",
+                length=len(text),
+                most=MAX_TEXT_VALUE,
+            )
+        )
     return text
 
 

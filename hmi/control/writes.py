@@ -39,6 +39,7 @@ from hmi.records.signatures import (
 from hmi.sources.base import StatusBoard
 from hmi.sources.opcua import EndpointDown, OpcUaSource
 from hmi.tags import Quality, TagCache, TagState, classify, status_name
+from hmi.texts import Text, joined
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ def _float32(value: float) -> float:
 def _clean_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
-        raise ValueError(f"the reason is {len(reason)} characters long; at most {MAX_REASON} are kept")
+        raise ValueError(
+            Text("the reason is {length} characters long; at most {most} are kept", length=len(reason), most=MAX_REASON)
+        )
     return reason
 
 
@@ -86,6 +89,7 @@ class _Part:
 
 
 Problem = tuple[Refusal, str]
+"""Why an attempt is refused: the reason and its sentence (a `Text`, read in the screen's language)."""
 
 
 class WriteService:
@@ -140,39 +144,61 @@ class WriteService:
     def _tag_problems(self, ctx: ActionContext, name: str) -> list[Problem]:
         ref = self._plant.tags.get(name)
         if ref is None:
-            return [(Refusal.NOT_WRITABLE, f"there is no tag {name!r} in the plant file")]
+            return [(Refusal.NOT_WRITABLE, Text("there is no tag {tag!r} in the plant file", tag=name))]
         tag = ref.tag
         spec = tag.write
         if spec is None:
-            return [(Refusal.NOT_WRITABLE, f"{name} is read only: the plant file gives it no write rule")]
+            return [(Refusal.NOT_WRITABLE, Text("{tag} is read only: the plant file gives it no write rule", tag=name))]
         problems = self._guard_problems(ctx, spec, name)
         problems += self._quality_problems(tag)
         problems += self._endpoint_problems(tag.endpoint)
         if (who := self._pending.get(("tag", name))) is not None:
-            problems.append((Refusal.PENDING, f"{who} is writing {name} right now; wait for the result"))
+            problems.append((Refusal.PENDING, _writing(who, name)))
         return problems
 
     def _guard_problems(self, ctx: ActionContext, spec: WriteSpec | Command, what: str) -> list[Problem]:
         problems: list[Problem] = []
         if ctx.role not in spec.roles:
             allowed = ", ".join(r.value for r in spec.roles)
-            problems.append((Refusal.ROLE, f"role {ctx.role.value} may not change {what} (allowed: {allowed})"))
+            problems.append(
+                (
+                    Refusal.ROLE,
+                    Text(
+                        "role {role} may not change {what} (allowed: {allowed})",
+                        role=ctx.role.value,
+                        what=what,
+                        allowed=allowed,
+                    ),
+                )
+            )
         if spec.interlock is not None:
             verdict = spec.interlock.condition.evaluate(self._cache.get)
             if not verdict.met:
-                text = f"{spec.interlock.message} ({verdict.why})" if spec.interlock.message else verdict.why
-                problems.append((Refusal.INTERLOCK, f"interlock not met: {text}"))
+                # The plant file's own message is a plant text: the plant file's translations cover it, not ours.
+                text = (
+                    Text("{message} ({why})", message=spec.interlock.message, why=verdict.why)
+                    if spec.interlock.message
+                    else verdict.why
+                )
+                problems.append((Refusal.INTERLOCK, Text("interlock not met: {why}", why=text)))
         return problems
 
     def _quality_problems(self, tag: Tag) -> list[Problem]:
         state = self._cache.get(tag.name)
         if state is None:
-            return [(Refusal.QUALITY, f"{tag.name} has no value yet; its current value must be known first")]
+            return [
+                (Refusal.QUALITY, Text("{tag} has no value yet; its current value must be known first", tag=tag.name))
+            ]
         if state.quality in (Quality.BAD, Quality.STALE):
             return [
                 (
                     Refusal.QUALITY,
-                    f"{tag.name} is {state.quality.value.upper()} ({state.status}): its value is not known",
+                    Text(
+                        "{tag} is {quality} ({status}): its value is not known",
+                        tag=tag.name,
+                        quality=state.quality.value.upper(),
+                        status=state.status,
+                    ),
                 )
             ]
         return []
@@ -182,8 +208,11 @@ class WriteService:
         if source is not None and source.connected:
             return []
         status = self._board.get(endpoint)
-        detail = f": {status.detail}" if status is not None and status.detail else ""
-        return [(Refusal.ENDPOINT_DOWN, f"endpoint {endpoint} is not connected{detail}")]
+        if status is not None and status.detail:
+            why = Text("endpoint {endpoint} is not connected: {detail}", endpoint=endpoint, detail=status.detail)
+        else:
+            why = Text("endpoint {endpoint} is not connected", endpoint=endpoint)
+        return [(Refusal.ENDPOINT_DOWN, why)]
 
     def _value_problems(self, name: str, value: Any) -> list[Problem]:
         tag = self._plant.tags[name].tag
@@ -192,17 +221,35 @@ class WriteService:
             return []
         problems: list[Problem] = []
         limits = self._plant.write_limits(name)
+        # The unit is written with its leading space, so a tag without one reads "85 is outside ...".
         unit = f" {tag.unit}" if tag.unit else ""
         if limits is not None and not limits[0] <= value <= limits[1]:
             problems.append(
-                (Refusal.LIMITS, f"{shown(value)}{unit} is outside the limits {limits[0]:g} to {limits[1]:g}{unit}")
+                (
+                    Refusal.LIMITS,
+                    Text(
+                        "{value}{unit} is outside the limits {low:g} to {high:g}{unit}",
+                        value=shown(value),
+                        unit=unit,
+                        low=limits[0],
+                        high=limits[1],
+                    ),
+                )
             )
         if (near := on_grid(spec, value)) is not None:
             problems.append(
                 (
                     Refusal.STEP,
-                    f"{shown(value)}{unit} is not on the step grid of {spec.step:g}{unit} from {spec.min or 0.0:g}: "
-                    f"give {shown(near[0])} or {shown(near[1])}",
+                    Text(
+                        "{value}{unit} is not on the step grid of {step:g}{unit} from {base:g}: "
+                        "give {below} or {above}",
+                        value=shown(value),
+                        unit=unit,
+                        step=spec.step,
+                        base=spec.min or 0.0,
+                        below=shown(near[0]),
+                        above=shown(near[1]),
+                    ),
                 )
             )
         return problems
@@ -254,7 +301,7 @@ class WriteService:
     @staticmethod
     def _reason_problem(spec: WriteSpec, tag: str, reason: str) -> list[tuple[Refusal, str]]:
         return (
-            [(Refusal.REASON_MISSING, f"changing {tag} needs a reason")]
+            [(Refusal.REASON_MISSING, Text("changing {tag} needs a reason", tag=tag))]
             if spec.reason == "required" and not reason
             else []
         )
@@ -283,17 +330,12 @@ class WriteService:
         spec, parsed, problems = self._checked(ctx, tag, value)
         if ref is not None and spec is not None:
             if expected is not NOT_GIVEN and state is not None and not self._equal(ref.tag, expected, old, spec.step):
-                problems.append(
-                    (
-                        Refusal.CHANGED,
-                        f"{tag} changed since the dialog opened: it is now {shown(old)}; check and ask again",
-                    )
-                )
+                problems.append((Refusal.CHANGED, _changed(tag, old)))
             problems += self._reason_problem(spec, tag, reason)
         if problems or ref is None or spec is None:
             return await self._refused(ctx, "tag", tag, parsed, old, problems, reason, current=old)
         if spec.signature and signature is None:
-            raise SignatureRequired(f"changing {tag}")
+            raise SignatureRequired(Text("changing {tag}", tag=tag))
         content = canonical_json({"tag": tag, "old": old, "requested": parsed})
         signer, refused = await self._prepare(ctx, signature, "tag", tag)
         if refused:
@@ -320,16 +362,11 @@ class WriteService:
     ) -> list[Problem]:
         problems: list[Problem] = []
         if (who := self._pending.get(key)) is not None:
-            problems.append((Refusal.PENDING, f"{who} is writing {tag.name} right now; wait for the result"))
+            problems.append((Refusal.PENDING, _writing(who, tag.name)))
         problems += self._quality_problems(tag) + self._endpoint_problems(tag.endpoint)
         now = self._value(tag.name)
         if expected is not NOT_GIVEN and not self._equal(tag, expected, now, step):
-            problems.append(
-                (
-                    Refusal.CHANGED,
-                    f"{tag.name} changed since the dialog opened: it is now {shown(now)}; check and ask again",
-                )
-            )
+            problems.append((Refusal.CHANGED, _changed(tag.name, now)))
         return problems
 
     def _value(self, tag: str) -> Any:
@@ -343,7 +380,7 @@ class WriteService:
         if signature is None:
             return None, ""
         if self._signatures is None:
-            raise SignatureRequired(f"{object_id} (no signature service is configured)")
+            raise SignatureRequired(Text("{what} (no signature service is configured)", what=object_id))
         meaning = signature.meaning or (WRITE_MEANING if object_type == "tag" else COMMAND_MEANING)
         try:
             signer = await self._signatures.prepare(
@@ -355,7 +392,8 @@ class WriteService:
                 object_id=object_id,
             )
         except SignatureRefused as exc:
-            return None, str(exc)
+            # Its sentence as made (a Text keeps its template for the screen), else as read.
+            return None, exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
         return signer, ""
 
     # --------------------------------------------------------------------------------------- sending
@@ -589,21 +627,34 @@ class WriteService:
         """Why `ctx` cannot run `command_id` now (empty: it can): role, mode, interlock, endpoint, pending."""
         ref = self._plant.commands.get(command_id)
         if ref is None:
-            return [(Refusal.NOT_WRITABLE, f"there is no command {command_id!r} in the plant file")]
+            return [(Refusal.NOT_WRITABLE, _no_command(command_id))]
         return self._command_problems(ctx, ref)
 
     def _command_problems(self, ctx: ActionContext, ref: CommandRef) -> list[Problem]:
         command = ref.command
         problems = self._guard_problems(ctx, command, f"{ref.owner}: {command.title}")
         if problems and problems[0][0] is Refusal.ROLE:
-            problems[0] = (Refusal.ROLE, f"role {ctx.role.value} may not run {command.title} on {ref.owner}")
+            problems[0] = (
+                Refusal.ROLE,
+                Text(
+                    "role {role} may not run {command} on {owner}",
+                    role=ctx.role.value,
+                    command=command.title,
+                    owner=ref.owner,
+                ),
+            )
         problems[1:1] = self._mode_problems(ref)
         endpoint = command.call.endpoint if command.call is not None else self._command_tag(command).endpoint
         problems += self._endpoint_problems(endpoint)
         keys = [("command", ref.id)] + ([("tag", command.write.tag)] if command.write is not None else [])
         for key in keys:
             if (who := self._pending.get(key)) is not None:
-                problems.append((Refusal.PENDING, f"{who} is running {key[1]} right now; wait for the result"))
+                problems.append(
+                    (
+                        Refusal.PENDING,
+                        Text("{who} is running {what} right now; wait for the result", who=who, what=key[1]),
+                    )
+                )
                 break
         return problems
 
@@ -612,14 +663,35 @@ class WriteService:
         if not command.modes or mode is None:
             return []
         state = self._cache.get(mode.tag)
-        needed = " or ".join(mode.labels.get(str(m), shown(m)) for m in command.modes)
+        needed = joined([mode.labels.get(str(m), shown(m)) for m in command.modes], Text(" or "))
         if state is None or not state.good:
-            return [(Refusal.MODE, f"{command.title} needs mode {needed}; the mode ({mode.tag}) is not known")]
+            return [
+                (
+                    Refusal.MODE,
+                    Text(
+                        "{command} needs mode {needed}; the mode ({tag}) is not known",
+                        command=command.title,
+                        needed=needed,
+                        tag=mode.tag,
+                    ),
+                )
+            ]
         value = state.value
         if any(m == value or str(m) == str(value) or shown(m) == shown(value) for m in command.modes):
             return []
         now = mode.labels.get(shown(value), mode.labels.get(str(value), shown(value)))
-        return [(Refusal.MODE, f"{command.title} needs mode {needed}; {ref.owner} is in {now}")]
+        return [
+            (
+                Refusal.MODE,
+                Text(
+                    "{command} needs mode {needed}; {owner} is in {now}",
+                    command=command.title,
+                    needed=needed,
+                    owner=ref.owner,
+                    now=now,
+                ),
+            )
+        ]
 
     def _command_tag(self, command: Command) -> Tag:
         assert command.write is not None
@@ -640,7 +712,7 @@ class WriteService:
         args = dict(args or {})
         ref = self._plant.commands.get(command_id)
         if ref is None:
-            problem = (Refusal.NOT_WRITABLE, f"there is no command {command_id!r} in the plant file")
+            problem = (Refusal.NOT_WRITABLE, _no_command(command_id))
             return await self._refused(ctx, "command", command_id, args or None, None, [problem], reason)
         command = ref.command
         problems = self._command_problems(ctx, ref)
@@ -652,12 +724,17 @@ class WriteService:
             for arg in command.call.args:
                 raw = arg.value if arg.value is not None else args.get(arg.name)
                 if raw is None:
-                    problems.append((Refusal.BAD_VALUE, f"{command.title} needs a value for {arg.name}"))
+                    problems.append(
+                        (
+                            Refusal.BAD_VALUE,
+                            Text("{command} needs a value for {arg}", command=command.title, arg=arg.name),
+                        )
+                    )
                     continue
                 try:
                     typed = parse_value(arg.data_type, raw)
                 except ValueError as exc:
-                    problems.append((Refusal.BAD_VALUE, f"{arg.name}: {exc}"))
+                    problems.append((Refusal.BAD_VALUE, Text("{arg}: {why}", arg=arg.name, why=exc)))
                     continue
                 requested[arg.name] = typed
                 call_args.append((arg.data_type, typed))
@@ -672,11 +749,16 @@ class WriteService:
                 requested = command.write.value
                 problems.append((Refusal.BAD_VALUE, str(exc)))
         if command.reason == "required" and not reason:
-            problems.append((Refusal.REASON_MISSING, f"{command.title} on {ref.owner} needs a reason"))
+            problems.append(
+                (
+                    Refusal.REASON_MISSING,
+                    Text("{command} on {owner} needs a reason", command=command.title, owner=ref.owner),
+                )
+            )
         if problems:
             return await self._refused(ctx, "command", command_id, requested, old, problems, reason)
         if command.signature and signature is None:
-            raise SignatureRequired(f"{command.title} on {ref.owner}")
+            raise SignatureRequired(Text("{command} on {owner}", command=command.title, owner=ref.owner))
         content = canonical_json({"command": command_id, "requested": requested, "old": old})
         signer, refused = await self._prepare(ctx, signature, "command", command_id)
         if refused:
@@ -800,10 +882,14 @@ class WriteService:
             spec, parsed, problems = self._checked(ctx, name, value)
             if ref is not None and spec is not None:
                 if name in seen:
-                    problems.append((Refusal.BAD_VALUE, f"{name} appears twice in {parent}"))
+                    problems.append(
+                        (Refusal.BAD_VALUE, Text("{tag} appears twice in {parent}", tag=name, parent=parent))
+                    )
                 problems += self._reason_problem(spec, name, reason)
                 if spec.signature and signature_id is None:
-                    problems.append((Refusal.SIGNATURE, f"changing {name} needs {parent} to be signed"))
+                    problems.append(
+                        (Refusal.SIGNATURE, Text("changing {tag} needs {parent} to be signed", tag=name, parent=parent))
+                    )
             seen.add(name)
             old = self._value(name)
             if problems or ref is None or spec is None:
@@ -836,6 +922,20 @@ class WriteService:
         finally:
             for key in keys:
                 self._pending.pop(key, None)
+
+
+def _writing(who: str, tag: str) -> Text:
+    return Text("{who} is writing {tag} right now; wait for the result", who=who, tag=tag)
+
+
+def _changed(tag: str, now: Any) -> Text:
+    return Text(
+        "{tag} changed since the dialog opened: it is now {value}; check and ask again", tag=tag, value=shown(now)
+    )
+
+
+def _no_command(command_id: str) -> Text:
+    return Text("there is no command {command!r} in the plant file", command=command_id)
 
 
 def _who(ctx: ActionContext) -> str:
