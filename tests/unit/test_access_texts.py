@@ -7,6 +7,7 @@ from nicegui import app
 
 from hmi.access.auth import PasswordPolicyError, check_password_policy
 from hmi.access.context import ACTIONS, ActionContext, PermissionDenied
+from hmi.access.login_guard import describe_limit, parse_limit
 from hmi.access.roles import Permission, Role
 from hmi.access.sessions import SessionCheck, SessionEnd
 from hmi.records.handover import STATE_WORDS
@@ -42,3 +43,11 @@ def test_refusals_are_english_in_the_core_and_german_on_a_german_page(monkeypatc
         "Nicht ausgeführt: Das Konto ist deaktiviert. Es wurde nichts aufgezeichnet; melden Sie sich erneut an."
     )
     assert i18n.message(policy.value) == "Das Passwort muss mindestens 8 Zeichen haben"
+
+
+@pytest.mark.req("SCR-013")
+def test_the_limit_a_sign_in_refusal_quotes_is_english_and_german(monkeypatch: pytest.MonkeyPatch) -> None:
+    said = {text: describe_limit(parse_limit(text)) for text in ("20 per 10 minutes", "60/hour", "1 per 2 days")}
+    assert said == {"20 per 10 minutes": "20 per 10 minutes", "60/hour": "60 per hour", "1 per 2 days": "1 per 2 days"}
+    monkeypatch.setattr(type(app.storage), "client", property(lambda self: {"language": "de"}))
+    assert [i18n.message(text) for text in said.values()] == ["20 pro 10 Minuten", "60 pro Stunde", "1 pro 2 Tage"]
