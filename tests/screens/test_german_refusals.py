@@ -69,14 +69,16 @@ async def test_a_german_lead_reads_the_signature_refusal_in_german_and_the_audit
     hmi.user.find(marker="note-text").type("Linie für die nächste Charge freigegeben")
     hmi.user.find(marker="note-save").click()
     await hmi.user.should_see("Eintrag gespeichert.", retries=50)
+    await hmi.user.should_see(marker="note-sign", retries=50)
     hmi.user.find(marker="note-sign").click()
+    await hmi.user.should_see(marker="sign-password", retries=50)
     hmi.sign("lena", "not-her-password")
     hmi.user.find(marker="sign-confirm").click()
     # A password check (argon2) and the audited refusal: seconds on a loaded machine.
     await hmi.user.should_see(
         "Nicht unterschrieben: Die Unterschrift wurde abgelehnt: Benutzername oder Passwort stimmen nicht; "
         "versuchen Sie es erneut",
-        retries=200,
+        retries=300,
     )
     await hmi.user.should_not_see("user id or password do not match")
     [failed] = await hmi.rt.audit.query(action="sign.failed")
