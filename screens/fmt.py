@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hmi.access.auth import SignIn
 from hmi.oee.states import StateCategory
 from hmi.tags import Quality, TagState
-from screens.i18n import N_, _, number, when
+from screens.i18n import N_, _, message, number, when
 
 PACKML_CLASS = {
     "Execute": "running",
@@ -120,7 +120,7 @@ def refusal_text(result: SignIn) -> str:
             else _("Too many sign-in attempts for this user name (at most {limit}).")
         )
         return (
-            text.format(limit=result.throttled.limit)
+            text.format(limit=message(result.throttled.limit))
             + " "
             + _("Try again in {wait}; nothing was checked this time.").format(
                 wait=wait_text(result.throttled.retry_after_s)

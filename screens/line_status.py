@@ -70,7 +70,9 @@ def oee_card(report: LineReport, name: str) -> None:
         if oee.performance_flagged:
             testid(
                 ui.label(
-                    _("Performance above 100 %: {performance_cause}").format(performance_cause=report.performance_cause)
+                    _("Performance above 100 %: {performance_cause}").format(
+                        performance_cause=message(report.performance_cause)
+                    )
                 )
                 .classes("q-badge uncertain hmi-wrap")
                 .props('role="alert"'),

@@ -44,7 +44,7 @@ def _row(report: LineReport, active: int, raised: int, top: list[str]) -> dict[s
         "line": report.line,
         "oee": pct(oee.oee if oee else None) + partial,
         "a": pct(oee.availability if oee else None),
-        "p": pct(oee.performance if oee else None) + (f" ⚠ {report.performance_cause}" if flagged else ""),
+        "p": pct(oee.performance if oee else None) + (f" ⚠ {message(report.performance_cause)}" if flagged else ""),
         "q": pct(oee.quality if oee else None),
         "recorded": "—" if share is None else pct(share),
         "good": count_text(report.good)

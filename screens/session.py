@@ -186,7 +186,7 @@ async def act(rt: Runtime) -> ActionContext | None:
     built = page_session_id()
     if sid is None or sid != built:
         # Signed out, or another person signed in on this browser since the page was built (another tab).
-        _refuse("Not done: you are no longer signed in on this page. Nothing was recorded; sign in again.")
+        _refuse(_("Not done: you are no longer signed in on this page. Nothing was recorded; sign in again."))
         return None
     # Idle time passed but the lock timer has not run yet: still locked (the lock is decided by the server).
     locked_by_idle = idle_locked(rt)
@@ -205,21 +205,21 @@ async def act(rt: Runtime) -> ActionContext | None:
         return None
     if check.ctx is None:
         forget()
-        _refuse(check.refusal)
+        _refuse(message(check.refusal))
         return None
     if at_kiosk:
-        _refuse("Not done: this station is a view-only wall screen (kiosk). Nothing was recorded; the attempt was.")
+        _refuse(_("Not done: this station is a view-only wall screen (kiosk). Nothing was recorded; the attempt was."))
         return None
     if check.locked or locked_by_idle:
-        ui.notify(SessionCheck(check.ctx, locked=True).refusal, type="warning")
+        ui.notify(message(SessionCheck(check.ctx, locked=True).refusal), type="warning")
         # The page reloads as the lock screen; its values stop.
         ui.navigate.to(here())
         return None
     return check.ctx.for_action()
 
 
-def _refuse(message: str) -> None:
-    ui.notify(message, type="negative", multi_line=True)
+def _refuse(text: str) -> None:
+    ui.notify(text, type="negative", multi_line=True)
     ui.navigate.to(login_target())
 
 

@@ -19,6 +19,7 @@ from hmi.access.stations import UnknownStation
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import Station, User
+from hmi.texts import Text
 
 THEMES = ("day", "night")
 LANGUAGES = ("en", "de")
@@ -42,7 +43,21 @@ def check_choice(kind: str, value: str) -> str:
     choices = THEMES if kind == "theme" else LANGUAGES
     if clean != INHERIT and clean not in choices:
         shown = ", ".join(choices)
-        raise ValueError(f"unknown {kind} {value!r}; choose one of {shown}, or nothing to use the station's or plant's")
+        if kind == "theme":
+            raise ValueError(
+                Text(
+                    "unknown theme {value!r}; choose one of {shown}, or nothing to use the station's or plant's",
+                    value=value,
+                    shown=shown,
+                )
+            )
+        raise ValueError(
+            Text(
+                "unknown language {value!r}; choose one of {shown}, or nothing to use the station's or plant's",
+                value=value,
+                shown=shown,
+            )
+        )
     return clean
 
 
@@ -101,7 +116,7 @@ class AppearanceService:
         async with self._audit.transaction() as session:
             user = await session.get(User, actor.user_id)
             if user is None:
-                raise LookupError(f"there is no user {actor.username!r}")
+                raise LookupError(Text("there is no user {username!r}", username=actor.username))
             old = {"theme": user.theme, "language": user.language}
             new = {"theme": theme, "language": language}
             if old == new:

@@ -27,6 +27,7 @@ from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import Database
 from hmi.store.models import User
 from hmi.supervise import stop_tasks
+from hmi.texts import Text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,7 +49,11 @@ class UserExists(ValueError):
 
     def __init__(self, username: str) -> None:
         self.username = username
-        super().__init__(f"user {username!r} already exists; choose another name or reset that user's password")
+        super().__init__(
+            Text(
+                "user {username!r} already exists; choose another name or reset that user's password", username=username
+            )
+        )
 
 
 class UnknownUser(LookupError):
@@ -56,7 +61,7 @@ class UnknownUser(LookupError):
 
     def __init__(self, username: str) -> None:
         self.username = username
-        super().__init__(f"there is no user {username!r}; `hmi users list` shows who exists")
+        super().__init__(Text("there is no user {username!r}; `hmi users list` shows who exists", username=username))
 
     def __str__(self) -> str:
         # LookupError would otherwise render the message with quotes around it, like KeyError.
@@ -93,22 +98,22 @@ def check_username(username: str) -> str:
     """The normalised name, or ValueError saying what is wrong with it."""
     name = normalise_username(username)
     if not name:
-        raise ValueError("a user name cannot be empty")
+        raise ValueError(Text("a user name cannot be empty"))
     if len(name) > MAX_USERNAME_LENGTH:
-        raise ValueError(f"a user name can be at most {MAX_USERNAME_LENGTH} characters")
+        raise ValueError(Text("a user name can be at most {most} characters", most=MAX_USERNAME_LENGTH))
     if not _USERNAME.match(name):
-        raise ValueError(f"user name {name!r} may only hold letters, digits and . _ @ - (no spaces)")
+        raise ValueError(Text("user name {name!r} may only hold letters, digits and . _ @ - (no spaces)", name=name))
     return name
 
 
 def check_password_policy(username: str, password: str, min_length: int = MIN_PASSWORD_LENGTH) -> None:
     """Raise PasswordPolicyError unless the password has min_length..1024 characters and is not the user name."""
     if len(password) < min_length:
-        raise PasswordPolicyError(f"the password must have at least {min_length} characters")
+        raise PasswordPolicyError(Text("the password must have at least {least} characters", least=min_length))
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"the password can have at most {MAX_PASSWORD_LENGTH} characters")
+        raise PasswordPolicyError(Text("the password can have at most {most} characters", most=MAX_PASSWORD_LENGTH))
     if password.strip().casefold() == normalise_username(username).casefold():
-        raise PasswordPolicyError("the password must not be the user name")
+        raise PasswordPolicyError(Text("the password must not be the user name"))
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> tuple[bool, bool]:
@@ -200,7 +205,9 @@ class UserService:
         try:
             role = Role(role)
         except ValueError:
-            raise ValueError(f"unknown role {role!r}; choose one of: {', '.join(r.value for r in Role)}") from None
+            raise ValueError(
+                Text("unknown role {role!r}; choose one of: {roles}", role=role, roles=", ".join(r.value for r in Role))
+            ) from None
         if actor is not None:
             await self._audit.require(
                 actor, Permission.MANAGE_USERS, action="user.create", object_type="user", object_id=name
@@ -445,7 +452,7 @@ class UserService:
         action = "user.disable" if disabled else "user.enable"
         await self._audit.require(actor, Permission.MANAGE_USERS, action=action, object_type="user", object_id=name)
         if disabled and actor.user_id != SYSTEM_USER_ID and actor.username == name:
-            raise ValueError("you cannot disable your own account; ask another administrator")
+            raise ValueError(Text("you cannot disable your own account; ask another administrator"))
         ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
             user = await _user_in(session, name)
@@ -488,7 +495,7 @@ class UserService:
         if user is None:
             raise UnknownUser(name)
         if enforce_policy and await self.verify_password(user.password_hash, new_password):
-            raise PasswordPolicyError("the new password must differ from the current one")
+            raise PasswordPolicyError(Text("the new password must differ from the current one"))
         password_hash = await self._hashing(self._hasher.hash, new_password)
         async with self._audit.transaction() as session:
             user = await _user_in(session, name)

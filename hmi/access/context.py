@@ -6,6 +6,29 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from hmi.access.roles import Permission, Role, allowed
+from hmi.texts import Text
+
+# What each permission lets a person do, as a refusal says it ("may not acknowledge alarm"): the English is the
+# permission's name in words, each a Text of its own so a screen can show the refusal in the reader's language.
+ACTIONS: dict[Permission, Text] = {
+    Permission.VIEW: Text("view"),
+    Permission.ACKNOWLEDGE_ALARM: Text("acknowledge alarm"),
+    Permission.SHELVE_ALARM: Text("shelve alarm"),
+    Permission.RESET_LATCHED: Text("reset latched"),
+    Permission.REMOVE_FROM_SERVICE: Text("remove from service"),
+    Permission.VIEW_KPI: Text("view kpi"),
+    Permission.ADD_NOTE: Text("add note"),
+    Permission.AMEND_NOTE: Text("amend note"),
+    Permission.SIGN_HANDOVER: Text("sign handover"),
+    Permission.VIEW_AUDIT: Text("view audit"),
+    Permission.EXPORT_AUDIT: Text("export audit"),
+    Permission.MANAGE_USERS: Text("manage users"),
+    Permission.MANAGE_STATIONS: Text("manage stations"),
+    Permission.ASSIGN_DOWNTIME: Text("assign downtime"),
+    Permission.MANAGE_RECIPES: Text("manage recipes"),
+    Permission.APPROVE_RECIPE: Text("approve recipe"),
+    Permission.DOWNLOAD_RECIPE: Text("download recipe"),
+}
 
 
 class PermissionDenied(Exception):
@@ -14,7 +37,14 @@ class PermissionDenied(Exception):
     def __init__(self, ctx: ActionContext, permission: Permission) -> None:
         self.ctx = ctx
         self.permission = permission
-        super().__init__(f"{ctx.username} ({ctx.role}) may not {permission.value.replace('_', ' ')}")
+        super().__init__(
+            Text(
+                "{username} ({role}) may not {action}",
+                username=ctx.username,
+                role=ctx.role.value,
+                action=ACTIONS[permission],
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

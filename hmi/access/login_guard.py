@@ -26,6 +26,7 @@ from hmi.access.roles import Role
 from hmi.clock import Clock
 from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import DatabaseUnavailable
+from hmi.texts import Text
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,48 @@ def parse_limit(text: str) -> RateLimitItem:
         raise ValueError(f"{text!r} is not a rate limit; write it like '20 per 10 minutes' or '60/hour'") from None
 
 
-def describe_limit(item: RateLimitItem) -> str:
-    """ "20 per 10 minutes" for an item, as a person reads it."""
-    unit = item.GRANULARITY.name + ("s" if item.multiples != 1 else "")
-    per = f"{item.multiples} {unit}" if item.multiples != 1 else unit
-    return f"{item.amount} per {per}"
+def describe_limit(item: RateLimitItem) -> Text:
+    """ "20 per 10 minutes" for an item, as a person reads it (the sign-in refusal quotes it)."""
+    # A whole phrase per unit, singular and plural: a translation words each its own way.
+    amount, many = item.amount, item.multiples
+    one = many == 1
+    match item.GRANULARITY.name:
+        case "second":
+            return (
+                Text("{amount} per second", amount=amount)
+                if one
+                else Text("{amount} per {many} seconds", amount=amount, many=many)
+            )
+        case "minute":
+            return (
+                Text("{amount} per minute", amount=amount)
+                if one
+                else Text("{amount} per {many} minutes", amount=amount, many=many)
+            )
+        case "hour":
+            return (
+                Text("{amount} per hour", amount=amount)
+                if one
+                else Text("{amount} per {many} hours", amount=amount, many=many)
+            )
+        case "day":
+            return (
+                Text("{amount} per day", amount=amount)
+                if one
+                else Text("{amount} per {many} days", amount=amount, many=many)
+            )
+        case "month":
+            return (
+                Text("{amount} per month", amount=amount)
+                if one
+                else Text("{amount} per {many} months", amount=amount, many=many)
+            )
+        case _:
+            return (
+                Text("{amount} per year", amount=amount)
+                if one
+                else Text("{amount} per {many} years", amount=amount, many=many)
+            )
 
 
 def name_digest(name: str) -> str:

@@ -25,6 +25,7 @@ from hmi.clock import Clock, utc_now
 from hmi.listeners import Listeners
 from hmi.store.database import Database
 from hmi.store.models import User, UserSession
+from hmi.texts import Text
 
 DEFAULT_LIFETIME = timedelta(hours=12)
 # last_seen_at is for people reading the table, not for security: one write a minute per session is plenty.
@@ -45,21 +46,21 @@ class SessionEnd(StrEnum):
     UNKNOWN_USER = "unknown_user"
 
     @property
-    def message(self) -> str:
+    def message(self) -> Text:
         """What the person is told when a command is refused for this reason."""
         return _MESSAGES[self]
 
 
 _MESSAGES = {
-    SessionEnd.LOGOUT: "you signed out (on this or another screen)",
-    SessionEnd.SWITCH: "another person signed in on this panel",
-    SessionEnd.IDLE: "you were signed out after being idle",
-    SessionEnd.EXPIRED: "the sign-in has expired",
-    SessionEnd.DISABLED: "the account is disabled",
-    SessionEnd.PASSWORD_RESET: "the password was changed",
-    SessionEnd.LOCKOUT: "the account is locked",
-    SessionEnd.REPLACED: "someone signed in again on this browser",
-    SessionEnd.UNKNOWN_USER: "the account no longer exists",
+    SessionEnd.LOGOUT: Text("you signed out (on this or another screen)"),
+    SessionEnd.SWITCH: Text("another person signed in on this panel"),
+    SessionEnd.IDLE: Text("you were signed out after being idle"),
+    SessionEnd.EXPIRED: Text("the sign-in has expired"),
+    SessionEnd.DISABLED: Text("the account is disabled"),
+    SessionEnd.PASSWORD_RESET: Text("the password was changed"),
+    SessionEnd.LOCKOUT: Text("the account is locked"),
+    SessionEnd.REPLACED: Text("someone signed in again on this browser"),
+    SessionEnd.UNKNOWN_USER: Text("the account no longer exists"),
 }
 
 
@@ -81,11 +82,11 @@ class SessionCheck:
         """Why a command is refused, for the person; "" when it may run (the session is live, its screen not
         locked)."""
         if self.ended is not None:
-            return f"Not done: {self.ended.message}. Nothing was recorded; sign in again."
+            return Text("Not done: {why}. Nothing was recorded; sign in again.", why=self.ended.message)
         if self.ctx is None:
-            return "Not done: you are not signed in. Nothing was recorded."
+            return Text("Not done: you are not signed in. Nothing was recorded.")
         if self.locked:
-            return "Not done: the screen is locked. Nothing was recorded; unlock it first."
+            return Text("Not done: the screen is locked. Nothing was recorded; unlock it first.")
         return ""
 
 

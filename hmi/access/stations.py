@@ -24,6 +24,7 @@ from hmi.clock import Clock, utc_now
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import Station
+from hmi.texts import Text
 
 MAX_STATION_LENGTH = 120
 # A token_urlsafe(32) secret is 43 characters; anything much longer is not one of ours.
@@ -38,7 +39,9 @@ class StationExists(ValueError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"station {name!r} is already registered; choose another name or enable that one")
+        super().__init__(
+            Text("station {name!r} is already registered; choose another name or enable that one", name=name)
+        )
 
 
 class UnknownStation(LookupError):
@@ -46,7 +49,7 @@ class UnknownStation(LookupError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"there is no station {name!r}")
+        super().__init__(Text("there is no station {name!r}", name=name))
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -61,14 +64,18 @@ def check_station_name(name: str) -> str:
     """The normalised station name (trimmed, lower case), or ValueError saying what is wrong with it."""
     clean = name.strip().lower()
     if not clean:
-        raise ValueError("a station name cannot be empty")
+        raise ValueError(Text("a station name cannot be empty"))
     if len(clean) > MAX_STATION_LENGTH:
-        raise ValueError(f"a station name can be at most {MAX_STATION_LENGTH} characters")
+        raise ValueError(Text("a station name can be at most {most} characters", most=MAX_STATION_LENGTH))
     if not _NAME.match(clean):
-        raise ValueError(f"station name {clean!r} may only hold letters, digits and . _ : @ - (no spaces)")
+        raise ValueError(
+            Text("station name {name!r} may only hold letters, digits and . _ : @ - (no spaces)", name=clean)
+        )
     if clean == "web" or clean.startswith("web:"):
         # Panels that are not enrolled are recorded as web:<address>; a station must not pass for one.
-        raise ValueError(f"station name {clean!r} is reserved for panels that are not enrolled; choose another")
+        raise ValueError(
+            Text("station name {name!r} is reserved for panels that are not enrolled; choose another", name=clean)
+        )
     return clean
 
 
@@ -138,7 +145,9 @@ class StationService:
                     )
                     session.add(station)
                 elif station.disabled:
-                    raise ValueError(f"station {clean!r} is disabled; enable it first, then enrol this panel")
+                    raise ValueError(
+                        Text("station {name!r} is disabled; enable it first, then enrol this panel", name=clean)
+                    )
                 elif area.strip():
                     station.area = area.strip()[:MAX_STATION_LENGTH]
                 replaced = station.secret_hash is not None
@@ -199,7 +208,7 @@ class StationService:
         async with self._audit.transaction() as session:
             station = await _station_in(session, clean)
             if station.secret_hash is None:
-                raise ValueError(f"station {clean!r} has no enrolled panel; nothing to revoke")
+                raise ValueError(Text("station {name!r} has no enrolled panel; nothing to revoke", name=clean))
             await self._audit.record(
                 actor,
                 "station.revoke",

@@ -35,6 +35,7 @@ from hmi.records.audit import AuditLog
 from hmi.shifts import ShiftSlot, current_shift, previous_shifts
 from hmi.store.database import Database
 from hmi.store.models import DowntimeAssignment, Sample
+from hmi.texts import Text
 
 STOP_LOOKBACK_DAYS = 31
 """How far back a stop may start to be given a reason, and how far back a stop's start is searched."""
@@ -131,17 +132,32 @@ class OeeService:
             tag = ln.state_tag
             if tag is None:
                 raise ValueError(
-                    f"line {line!r} has no state_tag; name the tag holding its PackML state in the plant configuration"
+                    Text(
+                        "line {line!r} has no state_tag; name the tag holding its PackML state in the plant "
+                        "configuration",
+                        line=line,
+                    )
                 )
         else:
             found = next((m for m in ln.machines if m.name == machine), None)
             if found is None:
                 known = ", ".join(m.name for m in ln.machines) or "none"
-                raise ValueError(f"line {line!r} has no machine {machine!r}; known machines: {known}")
+                raise ValueError(
+                    Text(
+                        "line {line!r} has no machine {machine!r}; known machines: {known}",
+                        line=line,
+                        machine=machine,
+                        known=known,
+                    )
+                )
             if found.state_tag is None:
                 raise ValueError(
-                    f"machine {machine!r} of line {line!r} has no state_tag; name the tag holding its "
-                    "PackML state in the plant configuration"
+                    Text(
+                        "machine {machine!r} of line {line!r} has no state_tag; name the tag holding its "
+                        "PackML state in the plant configuration",
+                        machine=machine,
+                        line=line,
+                    )
                 )
             tag = found.state_tag
         return await self._segments(tag, start, end)
@@ -308,17 +324,28 @@ class OeeService:
         known = self._plant.downtime_reason(code)
         if known is None:
             codes = ", ".join(r.code for r in self._plant.downtime_reasons)
-            raise ValueError(f"unknown downtime reason {reason!r}; use one of: {codes}")
+            raise ValueError(
+                Text("unknown downtime reason {reason!r}; use one of: {codes}", reason=reason, codes=codes)
+            )
         comment = comment.strip()
         if code == OTHER_REASON and not comment:
-            raise ValueError("reason 'other' needs a comment saying what stopped the line")
+            raise ValueError(Text("reason 'other' needs a comment saying what stopped the line"))
         if len(comment) > MAX_COMMENT_LENGTH:
-            raise ValueError(f"the comment has {len(comment)} characters; shorten it to {MAX_COMMENT_LENGTH}")
+            raise ValueError(
+                Text(
+                    "the comment has {length} characters; shorten it to {most}",
+                    length=len(comment),
+                    most=MAX_COMMENT_LENGTH,
+                )
+            )
         now = self._clock()
         if not now - timedelta(days=STOP_LOOKBACK_DAYS) <= stop_start <= now:
             raise ValueError(
-                f"stops can be given a reason for {STOP_LOOKBACK_DAYS} days; {_iso(stop_start)} is "
-                "outside that (or in the future)"
+                Text(
+                    "stops can be given a reason for {days} days; {start} is outside that (or in the future)",
+                    days=STOP_LOOKBACK_DAYS,
+                    start=_iso(stop_start),
+                )
             )
         start_us = to_us(stop_start)
         found = [
@@ -328,7 +355,11 @@ class OeeService:
         ]
         if not found:
             raise ValueError(
-                f"line {line!r} has no stop starting at {_iso(stop_start)}; pick the stop from the line's list of stops"
+                Text(
+                    "line {line!r} has no stop starting at {start}; pick the stop from the line's list of stops",
+                    line=line,
+                    start=_iso(stop_start),
+                )
             )
         stop = found[0]
         async with self._audit.transaction() as session:
@@ -377,7 +408,7 @@ class OeeService:
         found = self._plant.line(name)
         if found is None:
             known = ", ".join(ln.name for _, ln in self._plant.lines())
-            raise ValueError(f"unknown line {name!r}; known lines: {known}")
+            raise ValueError(Text("unknown line {name!r}; known lines: {known}", name=name, known=known))
         return found[1]
 
     async def _segments(self, tag: str, start: datetime, end: datetime) -> list[Segment]:
@@ -527,14 +558,18 @@ def _performance_cause(ideal_rate_per_min: float, running_s: float, produced: fl
         return ""
     outside = produced - produced_running
     if running_s <= 0 or outside / produced > 0.05:
-        return (
-            f"{outside:,.0f} of {produced:,.0f} items were counted while the line's state was not Execute: "
-            "the state tag and the counters disagree (check the state tag's mapping and the PLC's counters)"
+        return Text(
+            "{outside:,.0f} of {produced:,.0f} items were counted while the line's state was not Execute: "
+            "the state tag and the counters disagree (check the state tag's mapping and the PLC's counters)",
+            outside=outside,
+            produced=produced,
         )
     achieved = produced_running / (running_s / 60.0)
-    return (
-        f"while running the line made {achieved:,.1f} items/min, more than its ideal rate of "
-        f"{ideal_rate_per_min:g}/min: raise ideal_rate_per_min in the plant file"
+    return Text(
+        "while running the line made {achieved:,.1f} items/min, more than its ideal rate of "
+        "{ideal:g}/min: raise ideal_rate_per_min in the plant file",
+        achieved=achieved,
+        ideal=ideal_rate_per_min,
     )
 
 

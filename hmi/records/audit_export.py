@@ -21,6 +21,7 @@ from hmi.records.audit import AuditLog
 from hmi.records.audit_anchor import Anchor
 from hmi.records.export_cells import safe_cell
 from hmi.store.models import AuditEntry
+from hmi.texts import Text
 
 # One export is read in one go; beyond this the person is asked to narrow the filter.
 EXPORT_LIMIT = 100_000
@@ -131,7 +132,7 @@ def parse_object(text: str) -> tuple[str | None, str | None]:
     object_type, sep, object_id = text.partition(":")
     object_type = object_type.strip()
     if not object_type:
-        raise ValueError(f"object {text!r} has no type; write TYPE or TYPE:ID, e.g. alarm:L1.TempHigh")
+        raise ValueError(Text("object {text!r} has no type; write TYPE or TYPE:ID, e.g. alarm:L1.TempHigh", text=text))
     return object_type, (object_id.strip() if sep else None)
 
 

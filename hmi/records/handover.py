@@ -35,6 +35,7 @@ from hmi.shifts import ShiftSlot, current_shift
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind, Handover, HandoverState, Signature
 from hmi.tags import TagCache
+from hmi.texts import Text
 
 MAX_OPEN_ITEMS = 50
 MAX_ITEM_LENGTH = 500
@@ -51,6 +52,14 @@ CountsFn = Callable[[str, datetime, datetime], Awaitable[tuple[float, float]]]
 
 class HandoverError(ValueError):
     """The handover cannot do this in its present state; the message says why."""
+
+
+# A handover's state as a refusal names it ("handover 3 is handed over; it cannot be accepted now").
+STATE_WORDS: dict[HandoverState, Text] = {
+    HandoverState.DRAFT: Text("draft"),
+    HandoverState.HANDED_OVER: Text("handed over"),
+    HandoverState.ACCEPTED: Text("accepted"),
+}
 
 
 def signed_content(handover: Handover) -> str:
@@ -124,7 +133,13 @@ class HandoverService:
                 )
             ).scalar_one_or_none()
             if existing is not None and existing.state is not HandoverState.DRAFT:
-                raise HandoverError(f"the {slot.name} shift of {slot.date.isoformat()} was already handed over")
+                raise HandoverError(
+                    Text(
+                        "the {shift} shift of {date} was already handed over",
+                        shift=slot.name,
+                        date=slot.date.isoformat(),
+                    )
+                )
             if existing is not None:
                 old = existing.content
                 existing.content = content
@@ -175,7 +190,13 @@ class HandoverService:
         )
         cleaned = [i.strip() for i in items if i.strip()]
         if len(cleaned) > MAX_OPEN_ITEMS or any(len(i) > MAX_ITEM_LENGTH for i in cleaned):
-            raise ValueError(f"at most {MAX_OPEN_ITEMS} open items of at most {MAX_ITEM_LENGTH} characters each")
+            raise ValueError(
+                Text(
+                    "at most {items} open items of at most {most} characters each",
+                    items=MAX_OPEN_ITEMS,
+                    most=MAX_ITEM_LENGTH,
+                )
+            )
         async with self._audit.transaction() as session:
             handover = await self._draft_in(session, handover_id)
             old = handover.open_items
@@ -226,16 +247,20 @@ class HandoverService:
         )
         current = await self.get(handover_id)
         if current is None:
-            raise HandoverError(f"there is no handover {handover_id}")
+            raise HandoverError(Text("there is no handover {handover_id}", handover_id=handover_id))
         if current.state is not before:
             raise HandoverError(
-                f"handover {handover_id} is {current.state.value.replace('_', ' ')}; it cannot be "
-                f"{after.value.replace('_', ' ')} now"
+                Text(
+                    "handover {handover_id} is {state}; it cannot be {after} now",
+                    handover_id=handover_id,
+                    state=STATE_WORDS[current.state],
+                    after=STATE_WORDS[after],
+                )
             )
         if after is HandoverState.ACCEPTED and await self.handed_over_by(current) == ctx.user_id:
-            raise HandoverError("the incoming lead must be another person than the one who handed over")
+            raise HandoverError(Text("the incoming lead must be another person than the one who handed over"))
         if request is None and self.signature_required:
-            raise SignatureRequired("signing the handover")
+            raise SignatureRequired(Text("signing the handover"))
         signer = None
         if request is not None:
             signer = await self._signatures.prepare(
@@ -249,7 +274,9 @@ class HandoverService:
         async with self._audit.transaction() as session:
             handover = await session.get(Handover, handover_id)
             if handover is None or handover.state is not before:
-                raise HandoverError(f"handover {handover_id} changed meanwhile; reload it")
+                raise HandoverError(
+                    Text("handover {handover_id} changed meanwhile; reload it", handover_id=handover_id)
+                )
             signature_id = None
             if signer is not None:
                 signature = await self._signatures.write(
@@ -338,15 +365,17 @@ class HandoverService:
             return [ln for _, ln in names]
         chosen = [ln for area, ln in names if scope in (area, ln)]
         if not chosen:
-            raise ValueError(f"{scope!r} is neither an area nor a line of this plant")
+            raise ValueError(Text("{scope!r} is neither an area nor a line of this plant", scope=scope))
         return chosen
 
     async def _draft_in(self, session: Any, handover_id: int) -> Handover:
         handover: Handover | None = await session.get(Handover, handover_id)
         if handover is None:
-            raise HandoverError(f"there is no handover {handover_id}")
+            raise HandoverError(Text("there is no handover {handover_id}", handover_id=handover_id))
         if handover.state is not HandoverState.DRAFT:
-            raise HandoverError(f"handover {handover_id} is signed; its content can no longer change")
+            raise HandoverError(
+                Text("handover {handover_id} is signed; its content can no longer change", handover_id=handover_id)
+            )
         return handover
 
     async def _previous(self, scope: str, slot: ShiftSlot) -> Handover | None:

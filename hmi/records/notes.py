@@ -18,6 +18,7 @@ from hmi.records.audit import AuditLog
 from hmi.records.signatures import SignatureService, canonical_json
 from hmi.store.database import Database
 from hmi.store.models import NoteCategory, ShiftNote, Signature
+from hmi.texts import Text
 
 MAX_NOTE_LENGTH = 4000
 MAX_REASON_LENGTH = 1000
@@ -62,7 +63,7 @@ class ShiftNotes:
         await self._audit.require(ctx, Permission.ADD_NOTE, action="note.add", object_type="shift_note", object_id=line)
         text = _text(text)
         if not line:
-            raise ValueError("a note needs the line it is about")
+            raise ValueError(Text("a note needs the line it is about"))
         category = _category(category)
         machine = machine.strip()[:120]
         alarm_id = (alarm_id or "").strip()[:200] or None
@@ -103,7 +104,7 @@ class ShiftNotes:
             ctx, Permission.AMEND_NOTE, action="note.amend", object_type="shift_note", object_id=str(note_id)
         )
         return await self._new_version(
-            ctx, "note.amend", note_id, _text(text), _reason(reason, "amending"), deleted=False
+            ctx, "note.amend", note_id, _text(text), _reason(reason, deleting=False), deleted=False
         )
 
     async def delete(self, ctx: ActionContext, note_id: int, reason: str) -> ShiftNote:
@@ -111,7 +112,7 @@ class ShiftNotes:
         await self._audit.require(
             ctx, Permission.AMEND_NOTE, action="note.delete", object_type="shift_note", object_id=str(note_id)
         )
-        return await self._new_version(ctx, "note.delete", note_id, None, _reason(reason, "deleting"), deleted=True)
+        return await self._new_version(ctx, "note.delete", note_id, None, _reason(reason, deleting=True), deleted=True)
 
     async def sign(
         self,
@@ -130,7 +131,7 @@ class ShiftNotes:
         )
         note = await self.get(note_id)
         if note is None or note.deleted:
-            raise ValueError(f"there is no note {note_id} to sign")
+            raise ValueError(Text("there is no note {note_id} to sign", note_id=note_id))
         return await signatures.sign(
             ctx,
             username=username,
@@ -159,14 +160,14 @@ class ShiftNotes:
             async with self._audit.transaction() as session:
                 old = await session.get(ShiftNote, note_id)
                 if old is None:
-                    raise NoteNotFound(f"there is no note {note_id}")
+                    raise NoteNotFound(Text("there is no note {note_id}", note_id=note_id))
                 newer = (
                     await session.execute(select(ShiftNote.id).where(ShiftNote.supersedes_id == note_id).limit(1))
                 ).first()
                 if newer is not None:
-                    raise StaleNote("this note was changed meanwhile; reload and amend its latest version")
+                    raise StaleNote(Text("this note was changed meanwhile; reload and amend its latest version"))
                 if old.deleted:
-                    raise StaleNote("this note was deleted; it can no longer be amended")
+                    raise StaleNote(Text("this note was deleted; it can no longer be amended"))
                 note = ShiftNote(
                     line=old.line,
                     shift_name=old.shift_name,
@@ -203,7 +204,7 @@ class ShiftNotes:
                 )
         except IntegrityError:
             # Another person superseded the same version between our check and our insert.
-            raise StaleNote("this note was changed meanwhile; reload and amend its latest version") from None
+            raise StaleNote(Text("this note was changed meanwhile; reload and amend its latest version")) from None
         return note
 
     async def list(
@@ -241,18 +242,29 @@ class ShiftNotes:
 def _text(text: str) -> str:
     text = text.strip()
     if not text:
-        raise ValueError("the note is empty; write what the next shift needs to know")
+        raise ValueError(Text("the note is empty; write what the next shift needs to know"))
     if len(text) > MAX_NOTE_LENGTH:
-        raise ValueError(f"the note has {len(text)} characters; at most {MAX_NOTE_LENGTH} fit, please shorten it")
+        raise ValueError(
+            Text(
+                "the note has {length} characters; at most {most} fit, please shorten it",
+                length=len(text),
+                most=MAX_NOTE_LENGTH,
+            )
+        )
     return text
 
 
-def _reason(reason: str, doing: str) -> str:
+def _reason(reason: str, *, deleting: bool) -> str:
     reason = reason.strip()
     if not reason:
-        raise ValueError(f"{doing} a note needs a reason; say why it changes")
+        # Two whole sentences, not one with the verb filled in: a translation words each its own way.
+        if deleting:
+            raise ValueError(Text("deleting a note needs a reason; say why it changes"))
+        raise ValueError(Text("amending a note needs a reason; say why it changes"))
     if len(reason) > MAX_REASON_LENGTH:
-        raise ValueError(f"the reason has {len(reason)} characters; at most {MAX_REASON_LENGTH} fit")
+        raise ValueError(
+            Text("the reason has {length} characters; at most {most} fit", length=len(reason), most=MAX_REASON_LENGTH)
+        )
     return reason
 
 
@@ -261,7 +273,9 @@ def _category(category: NoteCategory | str) -> NoteCategory:
         return NoteCategory(str(category).strip().lower())
     except ValueError:
         choices = ", ".join(c.value for c in NoteCategory)
-        raise ValueError(f"unknown note category {category!r}; choose one of: {choices}") from None
+        raise ValueError(
+            Text("unknown note category {category!r}; choose one of: {choices}", category=category, choices=choices)
+        ) from None
 
 
 def note_content(note: ShiftNote) -> str:

@@ -22,6 +22,7 @@ from hmi.clock import Clock, utc_now
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import Signature, User
+from hmi.texts import Text
 
 # Common meanings; any short text is accepted, these keep the wording the same across screens and exports.
 ACKNOWLEDGED = "Acknowledged"
@@ -42,7 +43,8 @@ class SignatureRequired(SignatureError):
 
     def __init__(self, what: str) -> None:
         self.what = what
-        super().__init__(f"{what} needs an electronic signature: re-enter your password to sign")
+        # `what` may be a Text itself ("signing the handover"), translated with the sentence where it is shown.
+        super().__init__(Text("{what} needs an electronic signature: re-enter your password to sign", what=what))
 
 
 class SignatureRefused(SignatureError):
@@ -188,7 +190,13 @@ class SignatureService:
         """
         meaning = meaning.strip()
         if not meaning or len(meaning) > MAX_MEANING:
-            raise ValueError(f"a signature needs a meaning of 1 to {MAX_MEANING} characters, e.g. {APPROVED!r}")
+            raise ValueError(
+                Text(
+                    "a signature needs a meaning of 1 to {most} characters, e.g. {example!r}",
+                    most=MAX_MEANING,
+                    example=APPROVED,
+                )
+            )
         why: str | None = None
         if username is not None and normalise_username(username) != normalise_username(ctx.username):
             # A signature is the signed-in person's own: nobody signs for someone else on their session.
@@ -219,10 +227,12 @@ class SignatureService:
             )
             if first and why == "user id missing on the first signing of the session":
                 raise UserIdRequired(
-                    "the signature was refused: this is your first signature in this session; "
-                    "give your user id as well as your password"
+                    Text(
+                        "the signature was refused: this is your first signature in this session; "
+                        "give your user id as well as your password"
+                    )
                 )
-            raise SignatureRefused("the signature was refused: user id or password do not match; try again")
+            raise SignatureRefused(Text("the signature was refused: user id or password do not match; try again"))
         self._signing[(normalise_username(ctx.username), ctx.station)] = self._clock()
         return Signer(user.id, user.username, user.full_name or user.username, meaning, ctx.id)
 
