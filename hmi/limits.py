@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from hmi.texts import Text
+
 T = TypeVar("T")
 
 
@@ -23,32 +25,47 @@ class TooManyRows(ValueError):
     """An export would hold more rows than its configured maximum; the message says to narrow the filter."""
 
 
-def span_text(span: timedelta) -> str:
+def span_text(span: timedelta) -> Text:
     """'400 days', '36 hours' or '90 minutes' as people say it."""
     seconds = span.total_seconds()
     if seconds >= 2 * 86_400:
-        return f"{seconds / 86_400:.3g} days"
+        return Text("{n:.3g} days", n=seconds / 86_400)
     if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.3g} hours"
-    return f"{seconds / 60:.3g} minutes"
+        return Text("{n:.3g} hours", n=seconds / 3600)
+    return Text("{n:.3g} minutes", n=seconds / 60)
 
 
 def check_span(what: str, start: datetime | None, end: datetime, max_days: float) -> None:
-    """Return when [start, end) is at most `max_days` long; RangeTooLong (or ValueError without a start) else."""
+    """Return when [start, end) is at most `max_days` long; RangeTooLong (or ValueError without a start) else.
+
+    `what` names the range in the sentence ("the trend window"); give a Text so that a screen translates it too."""
     limit = timedelta(days=max_days)
     if start is None:
-        raise RangeTooLong(f"{what} needs a start time; choose a range of at most {span_text(limit)}")
+        raise RangeTooLong(
+            Text("{what} needs a start time; choose a range of at most {limit}", what=what, limit=span_text(limit))
+        )
     span = end - start
     if span > limit:
         raise RangeTooLong(
-            f"{what} covers {span_text(span)}; at most {span_text(limit)} can be read at once: choose a shorter range"
+            Text(
+                "{what} covers {span}; at most {limit} can be read at once: choose a shorter range",
+                what=what,
+                span=span_text(span),
+                limit=span_text(limit),
+            )
         )
 
 
 def check_rows(what: str, n: int, max_rows: int) -> None:
     """Return when `n` rows are within `max_rows`; TooManyRows naming the limit and the fix else."""
     if n > max_rows:
-        raise TooManyRows(f"{what} would hold more than {max_rows} rows; narrow the filter or choose a shorter range")
+        raise TooManyRows(
+            Text(
+                "{what} would hold more than {max_rows} rows; narrow the filter or choose a shorter range",
+                what=what,
+                max_rows=max_rows,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
