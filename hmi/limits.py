@@ -25,7 +25,7 @@ class TooManyRows(ValueError):
     """An export would hold more rows than its configured maximum; the message says to narrow the filter."""
 
 
-def span_text(span: timedelta) -> str:
+def span_text(span: timedelta) -> Text:
     """'400 days', '36 hours' or '90 minutes' as people say it."""
     seconds = span.total_seconds()
     if seconds >= 2 * 86_400:

@@ -31,6 +31,7 @@ class Figures:
     reports: dict[str, LineReport] = field(default_factory=dict)
     speeds: dict[str, Series] = field(default_factory=dict)
     error: str = ""
+    """Why the figures are old: the database's Text (translated where shown), empty when they are fresh."""
 
 
 class OverviewFigures:
@@ -74,5 +75,6 @@ class OverviewFigures:
         except DatabaseUnavailable as exc:
             old = self._figures
             # Keep what was shown (marked as old by the screen), and retry at the next refresh, not at every tick.
-            return Figures(now, old.reports if old else {}, old.speeds if old else {}, error=str(exc))
+            # The exception's own sentence (a Text), not str(exc): the screen shows it in the reader's language.
+            return Figures(now, old.reports if old else {}, old.speeds if old else {}, error=exc.args[0])
         return Figures(now, reports, {speed_tags[tag]: series for tag, series in found.items()})

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from hmi.config import PlantConfig
 from hmi.secrets import Secret
+from hmi.texts import Text
 
 Kind = Literal["added", "removed", "changed"]
 # Top-level sections compared by name, element by element; the rest is compared as a whole section.
@@ -23,12 +24,14 @@ _STRUCTURE = ("endpoints", "areas")
 RESTART_NEEDED: tuple[tuple[str, str], ...] = (
     (
         "access",
-        "sign-in rules (access) are fixed when the HMI starts: the session cookie's lifetime and Secure flag are "
-        "set then",
+        Text(
+            "sign-in rules (access) are fixed when the HMI starts: the session cookie's lifetime and Secure flag "
+            "are set then"
+        ),
     ),
     (
         "alarm_policy.severity_priorities",
-        "alarm_policy.severity_priorities maps the priority of server alarms already listed",
+        Text("alarm_policy.severity_priorities maps the priority of server alarms already listed"),
     ),
 )
 _VALUE_CHARS = 80
@@ -109,7 +112,7 @@ def _restart_needed(old: PlantConfig, new: PlantConfig) -> tuple[str, ...]:
     out = []
     for path, why in RESTART_NEEDED:
         if _at(old, path) != _at(new, path):
-            out.append(f"{path} changed: {why}; restart the HMI to apply it")
+            out.append(Text("{path} changed: {why}; restart the HMI to apply it", path=path, why=why))
     return tuple(out)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from hmi.config import ConfigError, PlantConfig, parse_config
 from hmi.plant_diff import PlantDiff, diff_plants
 from hmi.records.config_audit import record_reload
 from hmi.sources.opcua import OpcUaSource
+from hmi.texts import Text
 
 if TYPE_CHECKING:
     from hmi.runtime import Runtime
@@ -42,18 +43,22 @@ class ReloadResult:
     by: str
     changes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    """Why it was refused: the reloader's own sentences are Texts (translated where shown); the plant file's
+    diagnostics (pydantic's wording, quoted from `hmi check`) stay English."""
     generation: int = 0
     notes: tuple[str, ...] = field(default=())
 
     @property
-    def message(self) -> str:
+    def message(self) -> Text:
         """One sentence for people."""
         if not self.applied:
-            return f"plant reload refused: {len(self.errors)} problem(s); nothing was changed"
+            return Text("plant reload refused: {count} problem(s); nothing was changed", count=len(self.errors))
         if not self.changes:
-            return "plant file reloaded: no change to the plant model"
-        return (
-            f"plant file reloaded: {len(self.changes)} change(s) applied (configuration generation {self.generation})"
+            return Text("plant file reloaded: no change to the plant model")
+        return Text(
+            "plant file reloaded: {count} change(s) applied (configuration generation {generation})",
+            count=len(self.changes),
+            generation=self.generation,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -90,12 +95,16 @@ class PlantReloader:
         rt = self._rt
         path = rt.config_path
         if path is None or not rt.started:
-            why = "this HMI was not started from a plant file" if path is None else "the HMI is not running yet"
+            why = (
+                Text("this HMI was not started from a plant file")
+                if path is None
+                else Text("the HMI is not running yet")
+            )
             return self._result(actor, errors=[why])
         try:
             text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            errors = [f"{path}: cannot read the file ({exc}); it must be UTF-8 text"]
+            errors = [Text("{path}: cannot read the file ({exc}); it must be UTF-8 text", path=path, exc=exc)]
             return await self._refused(actor, path, "", errors)
         try:
             new = await asyncio.to_thread(self._load, text, str(path))
@@ -109,12 +118,14 @@ class PlantReloader:
             await record_reload(rt.db, rt.audit, actor, path, text, diff.lines(), clock=rt.clock)
         except Exception as exc:
             log.exception("plant reload: the audit row could not be written")
-            return self._result(actor, errors=[f"the audit trail could not be written ({exc}); nothing was changed"])
+            return self._result(
+                actor, errors=[Text("the audit trail could not be written ({exc}); nothing was changed", exc=exc)]
+            )
         notes = await self._apply(new, diff)
         log.info("plant reload by %s: %d change(s) applied", actor.username, len(diff.changes))
         return self._result(actor, changes=diff.lines(), notes=notes)
 
-    async def _refused(self, actor: ActionContext, path: Path, text: str, errors: list[str]) -> ReloadResult:
+    async def _refused(self, actor: ActionContext, path: Path, text: str, errors: Sequence[str]) -> ReloadResult:
         try:
             await record_reload(self._rt.db, self._rt.audit, actor, path, text, (), errors=errors, clock=self._rt.clock)
         except Exception:
@@ -203,7 +214,13 @@ class PlantReloader:
             except Exception as exc:
                 # The source re-applies its tag list after the next reconnect (OpcUaSource._reread).
                 log.warning("plant reload: endpoint %s: subscription not updated yet: %s", source.name, exc)
-                notes.append(f"endpoint {source.name}: the subscription follows after its reconnect ({exc})")
+                notes.append(
+                    Text(
+                        "endpoint {name}: the subscription follows after its reconnect ({exc})",
+                        name=source.name,
+                        exc=exc,
+                    )
+                )
         for source, added in started:
             monitor = rt.conditions[source.name]
             if added:

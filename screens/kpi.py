@@ -42,10 +42,10 @@ BAR = "#5a5a5a"
 def result_text(kpi: Kpi) -> str:
     """The verdict as a symbol and words, so it never depends on colour alone."""
     if kpi.met is None:
-        return "– " + kpi.verdict
+        return "– " + message(kpi.verdict)
     if kpi.met:
-        return "✔ " + kpi.verdict
-    return ("▲ " if kpi.within_maximum else "✘ ") + kpi.verdict
+        return "✔ " + message(kpi.verdict)
+    return ("▲ " if kpi.within_maximum else "✘ ") + message(kpi.verdict)
 
 
 def value_text(kpi: Kpi) -> str:
@@ -61,12 +61,12 @@ def _rows(report: KpiReport) -> list[dict[str, Any]]:
     return [
         {
             "key": k.key,
-            "kpi": k.label,
+            "kpi": message(k.label),
             "value": value_text(k),
-            "target": k.target_text,
+            "target": message(k.target_text),
             "result": result_text(k),
             "met": k.met,
-            "detail": k.detail,
+            "detail": message(k.detail),
         }
         for k in report.kpis
     ]

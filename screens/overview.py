@@ -26,7 +26,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value
 from screens.frame import frame
-from screens.i18n import _, plant
+from screens.i18n import _, message, plant
 from screens.indicators import AlarmCounts, Sparkline, SpeedBar
 from screens.line_status import minutes, pct
 from screens.oee import shift_oee
@@ -194,7 +194,7 @@ class Tiles:
             return
         self.status.set_visibility(bool(figures.error))
         self.status.set_text(
-            _("OEE and sparklines may be old: {error}").format(error=figures.error) if figures.error else ""
+            _("OEE and sparklines may be old: {error}").format(error=message(figures.error)) if figures.error else ""
         )
         for tile in self.tiles:
             tile.show_figures(figures)

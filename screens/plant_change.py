@@ -16,7 +16,7 @@ from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.runtime import Runtime
 from screens.fmt import local_time
-from screens.i18n import _
+from screens.i18n import _, message
 from screens.testid import testid
 
 AUTO_RELOAD_S = 10
@@ -85,7 +85,7 @@ class PlantChangeNotice:
         if not self.engineer or last is None or last.applied:
             self.refused.set_visibility(False)
             return
-        errors = "; ".join(last.errors[:_SHOWN_ERRORS])
+        errors = "; ".join(message(error) for error in last.errors[:_SHOWN_ERRORS])
         more = (
             _(" (and {n} more)").format(n=len(last.errors) - _SHOWN_ERRORS) if len(last.errors) > _SHOWN_ERRORS else ""
         )

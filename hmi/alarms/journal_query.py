@@ -23,6 +23,7 @@ from hmi.records.audit import AuditLog
 from hmi.records.export_cells import safe_cell
 from hmi.store.database import Database
 from hmi.store.models import AlarmEvent, AlarmEventKind
+from hmi.texts import Text
 
 KINDS = tuple(kind.value for kind in AlarmEventKind)
 """Journal kinds a filter may ask for."""
@@ -131,7 +132,7 @@ async def read_journal_page(
     db: Database, flt: JournalFilter, *, limits: QueryLimits, now: datetime, offset: int = 0
 ) -> Page[AlarmEvent]:
     """One page (`limits.page_rows`) of the journal, newest first; RangeTooLong beyond `limits.list_max_days`."""
-    check_span("the journal range", flt.since, flt.until or now, limits.list_max_days)
+    check_span(Text("the journal range"), flt.since, flt.until or now, limits.list_max_days)
     rows = await query_journal(db, flt, limit=limits.page_rows + 1, offset=offset)
     return page_of(rows, max(0, offset), limits.page_rows)
 
@@ -161,9 +162,9 @@ async def export_journal(
     """The journal rows `flt` selects as CSV (newest first, as listed), audited as `journal.export` with who, the
     filter and the row count before it is handed over (21 CFR 11.10(e)); RangeTooLong / TooManyRows beyond the
     export bounds, with nothing recorded."""
-    check_span("the export", flt.since, flt.until or now, limits.export_max_days)
+    check_span(Text("the export"), flt.since, flt.until or now, limits.export_max_days)
     rows = await query_journal(db, flt, limit=limits.export_max_rows + 1)
-    check_rows("the export", len(rows), limits.export_max_rows)
+    check_rows(Text("the export"), len(rows), limits.export_max_rows)
     text = await asyncio.to_thread(journal_csv, rows, zone)
     # Recorded before the file leaves: an export that cannot be audited does not happen.
     await audit.record(

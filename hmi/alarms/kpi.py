@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from hmi.alarms.states import AlarmEventKind
+from hmi.texts import Text
 
 ACTIVATED = AlarmEventKind.ACTIVATED.value
 CLEARED = AlarmEventKind.CLEARED.value
@@ -196,7 +197,7 @@ class Kpi:
     """One KPI of a report: its value, the target it is held against, and whether it meets it."""
 
     key: str
-    label: str
+    label: Text
     value: float
     unit: str
     target: float
@@ -206,6 +207,7 @@ class Kpi:
     maximum: float | None = None
     """The 'maximum manageable' upper bound of the average rates; None for the other KPIs."""
     detail: str = ""
+    """A Text where the KPI has one (shown translated)."""
 
     @property
     def within_maximum(self) -> bool | None:
@@ -216,21 +218,21 @@ class Kpi:
     def target_text(self) -> str:
         """The target in words, e.g. '≤ 1 (2 maximum manageable)'."""
         unit = "" if not self.unit else (self.unit if self.unit == "%" else f" {self.unit}")
-        text = f"{_SYMBOL[self.comparison]} {_number(self.target)}{unit}"
+        target = f"{_SYMBOL[self.comparison]} {_number(self.target)}{unit}"
         if self.maximum is not None:
-            text += f" ({_number(self.maximum)} maximum manageable)"
-        return text
+            return Text("{target} ({maximum} maximum manageable)", target=target, maximum=_number(self.maximum))
+        return target
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Text:
         """'meets target', 'misses target', 'above target, within maximum manageable' or 'not applicable'."""
         if self.met is None:
-            return "not applicable (no activations)"
+            return Text("not applicable (no activations)")
         if self.met:
-            return "meets target"
+            return Text("meets target")
         if self.within_maximum:
-            return "above target, within maximum manageable"
-        return "misses target"
+            return Text("above target, within maximum manageable")
+        return Text("misses target")
 
 
 def _number(value: float) -> str:
@@ -347,7 +349,9 @@ def compute_kpis(
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("the KPI window needs timezone-aware times")
     if end <= start:
-        raise ValueError(f"the KPI window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+        raise ValueError(
+            Text("the KPI window ends ({end}) before it starts ({start})", end=end.isoformat(), start=start.isoformat())
+        )
     # A stable sort keeps the journal's own order for events with the same time (activation before its clear).
     scoped = sorted((e for e in events if area is None or e.area == area), key=lambda e: e.time)
     activations = [e for e in scoped if e.annunciated_activation and start <= e.time < end]
@@ -498,7 +502,7 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
     return (
         Kpi(
             "per_10min",
-            "Average alarms per 10 minutes",
+            Text("Average alarms per 10 minutes"),
             per_10min,
             "",
             t.per_10min,
@@ -508,7 +512,7 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
         ),
         Kpi(
             "per_hour",
-            "Average alarms per hour",
+            Text("Average alarms per hour"),
             per_hour,
             "",
             t.per_hour,
@@ -516,20 +520,33 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
             per_hour <= t.per_hour,
             t.per_hour_max,
         ),
-        Kpi("per_day", "Average alarms per day", per_day, "", t.per_day, "<=", per_day <= t.per_day, t.per_day_max),
+        Kpi(
+            "per_day",
+            Text("Average alarms per day"),
+            per_day,
+            "",
+            t.per_day,
+            "<=",
+            per_day <= t.per_day,
+            t.per_day_max,
+        ),
         Kpi(
             "flood_percent",
-            f"Periods in flood (more than {t.flood_threshold} alarms in {period_min:g} min)",
+            Text(
+                "Periods in flood (more than {threshold} alarms in {minutes:g} min)",
+                threshold=t.flood_threshold,
+                minutes=period_min,
+            ),
             r.flood_percent,
             "%",
             t.flood_percent,
             "<",
             r.flood_percent < t.flood_percent,
-            detail=f"{r.flood_periods} of {r.periods} periods in flood",
+            detail=Text("{flood} of {periods} periods in flood", flood=r.flood_periods, periods=r.periods),
         ),
         Kpi(
             "peak_10min",
-            f"Peak alarms in any {period_min:g}-minute period",
+            Text("Peak alarms in any {minutes:g}-minute period", minutes=period_min),
             r.peak,
             "",
             t.peak_max,
@@ -538,17 +555,21 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
         ),
         Kpi(
             "top10_share",
-            "Share of the 10 most frequent alarms",
+            Text("Share of the 10 most frequent alarms"),
             top_share,
             "%",
             t.top10_share,
             "<=",
             top_share <= t.top10_share if has else None,
-            detail=f"{sum(a.count for a in r.top)} of {n} activations",
+            detail=Text("{top} of {n} activations", top=sum(a.count for a in r.top), n=n),
         ),
         Kpi(
             "chattering",
-            f"Chattering alarms ({t.chatter_count}+ activations within {t.chatter_window.total_seconds():g} s)",
+            Text(
+                "Chattering alarms ({count}+ activations within {seconds:g} s)",
+                count=t.chatter_count,
+                seconds=t.chatter_window.total_seconds(),
+            ),
             len(r.chattering),
             "",
             t.chattering_max,
@@ -557,27 +578,30 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
         ),
         Kpi(
             "fleeting",
-            f"Fleeting alarms (active less than {t.fleeting_limit.total_seconds():g} s)",
+            Text("Fleeting alarms (active less than {seconds:g} s)", seconds=t.fleeting_limit.total_seconds()),
             len(r.fleeting),
             "",
             t.fleeting_max,
             "<=",
             len(r.fleeting) <= t.fleeting_max,
-            detail=f"{sum(f.count for f in r.fleeting)} fleeting activations",
+            detail=Text("{n} fleeting activations", n=sum(f.count for f in r.fleeting)),
         ),
         Kpi(
             "stale_per_day",
-            f"Stale alarms on the worst day (active more than {t.stale_after.total_seconds() / 3600:g} h)",
+            Text(
+                "Stale alarms on the worst day (active more than {hours:g} h)",
+                hours=t.stale_after.total_seconds() / 3600,
+            ),
             worst_stale_day,
             "",
             t.stale_per_day,
             "<",
             worst_stale_day < t.stale_per_day,
-            detail=f"{stale_alarms} stale alarm(s) in the window",
+            detail=Text("{n} stale alarm(s) in the window", n=stale_alarms),
         ),
         Kpi(
             "priority_high",
-            "Priority 1 (high) share",
+            Text("Priority 1 (high) share"),
             shares["high"],
             "%",
             t.priority_high,
@@ -586,7 +610,7 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
         ),
         Kpi(
             "priority_medium",
-            "Priority 2 (medium) share",
+            Text("Priority 2 (medium) share"),
             shares["medium"],
             "%",
             t.priority_medium,
@@ -595,7 +619,7 @@ def _kpis(r: KpiReport, seconds: float) -> tuple[Kpi, ...]:
         ),
         Kpi(
             "priority_low",
-            "Priority 3-4 (low) share",
+            Text("Priority 3-4 (low) share"),
             shares["low"],
             "%",
             t.priority_low,

@@ -13,6 +13,7 @@ from hmi.config import QueryLimits
 from hmi.limits import check_span
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
+from hmi.texts import Text
 
 # Alarm-system performance is management information (managers and admins). VIEW_AUDIT stands in until a
 # dedicated permission exists; change it here and nowhere else.
@@ -40,7 +41,7 @@ async def kpi_report(
     """The KPI report of `area` (None: all areas) over [since, until), for a person allowed to see it;
     RangeTooLong when the window is longer than `max_days` (the plant's `limits.kpi_max_days`)."""
     await require_kpi_access(audit, ctx, area)
-    check_span("the KPI window", since, until, max_days)
+    check_span(Text("the KPI window"), since, until, max_days)
     events = await load_kpi_events(db, since, until, area)
     # A 30-day window of a flooding plant is a lot of rows: compute off the event loop so screens stay live.
     return await asyncio.to_thread(compute_kpis, events, since, until, area=area, targets=targets)

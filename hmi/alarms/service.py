@@ -33,6 +33,7 @@ from hmi.records.signatures import (
 from hmi.sources.server_alarms import ConditionError, ConditionMonitor
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import Acknowledgement, AlarmEvent
+from hmi.texts import Text
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class AlarmService:
         await self._require(ctx, Permission.ACKNOWLEDGE_ALARM, "alarm.acknowledge", alarm_ids)
         targets = [a.id for a in self._engine.unacknowledged(alarm_ids)]
         signer = await self._signer(
-            ctx, "acknowledge", "acknowledging a priority 1 alarm", alarm_ids, signature, ACKNOWLEDGED
+            ctx, "acknowledge", Text("acknowledging a priority 1 alarm"), alarm_ids, signature, ACKNOWLEDGED
         )
         return await self._run(
             ctx,
@@ -144,14 +145,16 @@ class AlarmService:
         reason = _clean(reason)
         await self._require(ctx, Permission.SHELVE_ALARM, "alarm.shelve", alarm_ids)
         if not reason:
-            raise ValueError("shelving needs a reason; say why the alarm may be set aside")
+            raise ValueError(Text("shelving needs a reason; say why the alarm may be set aside"))
         if duration is not None and not timedelta(0) < duration <= self.max_shelve:
             hours = self.max_shelve.total_seconds() / 3600
-            raise ValueError(f"shelving lasts more than 0 and at most {hours:g} h (the plant's maximum)")
+            raise ValueError(
+                Text("shelving lasts more than 0 and at most {hours:g} h (the plant's maximum)", hours=hours)
+            )
         now = self._clock()
         shelf = Shelf(None if duration is None else now + duration)
         what = "one-shot (until it clears)" if duration is None else f"for {duration}"
-        signer = await self._signer(ctx, "shelve", "shelving", alarm_ids, signature, SHELVED)
+        signer = await self._signer(ctx, "shelve", Text("shelving"), alarm_ids, signature, SHELVED)
         return await self._run(
             ctx,
             "alarm.shelve",
@@ -175,9 +178,14 @@ class AlarmService:
         reason = _clean(reason)
         await self._require(ctx, Permission.REMOVE_FROM_SERVICE, "alarm.out_of_service", alarm_ids)
         if not reason:
-            raise ValueError("taking an alarm out of service needs a reason, e.g. the work order")
+            raise ValueError(Text("taking an alarm out of service needs a reason, e.g. the work order"))
         signer = await self._signer(
-            ctx, "remove_from_service", "taking an alarm out of service", alarm_ids, signature, REMOVED_FROM_SERVICE
+            ctx,
+            "remove_from_service",
+            Text("taking an alarm out of service"),
+            alarm_ids,
+            signature,
+            REMOVED_FROM_SERVICE,
         )
         return await self._run(
             ctx, "alarm.out_of_service", alarm_ids, alarm_ids, Event(Trigger.REMOVE_FROM_SERVICE), reason, signer=signer
@@ -197,7 +205,7 @@ class AlarmService:
             i for i in alarm_ids if (a := self._engine.get(i)) is not None and a.state is AlarmState.LATCHED_UNACK
         ]
         if waiting and len(waiting) == len(alarm_ids):
-            raise ValueError("acknowledge a latched alarm before resetting it")
+            raise ValueError(Text("acknowledge a latched alarm before resetting it"))
         return await self._run(ctx, "alarm.reset", alarm_ids, alarm_ids, Event(Trigger.RESET), _clean(comment))
 
     # ------------------------------------------------------------------------------------------------ core
@@ -211,7 +219,7 @@ class AlarmService:
         self,
         ctx: ActionContext,
         action: str,
-        what: str,
+        what: Text,
         alarm_ids: Sequence[str],
         signature: SignatureRequest | None,
         meaning: str,
@@ -227,7 +235,7 @@ class AlarmService:
                 raise SignatureRequired(what)
             return None
         if self.signatures is None:
-            raise SignatureRequired(what + " (no signature service is configured)")
+            raise SignatureRequired(Text("{what} (no signature service is configured)", what=what))
         return await self.signatures.prepare(
             ctx,
             username=signature.username,
@@ -283,8 +291,12 @@ class AlarmService:
                 self._engine.forget_server_ack(change.alarm.id, journal=True)
             if on_server and isinstance(exc, DatabaseUnavailable):
                 raise DatabaseUnavailable(
-                    f"{len(on_server)} server alarm(s) were acknowledged on their OPC UA server "
-                    f"but the acknowledgement is not recorded here: {exc}",
+                    Text(
+                        "{count} server alarm(s) were acknowledged on their OPC UA server "
+                        "but the acknowledgement is not recorded here: {exc}",
+                        count=len(on_server),
+                        exc=exc,
+                    ),
                     url=exc.url,
                     reason=exc.reason,
                 ) from exc
@@ -329,7 +341,7 @@ class AlarmService:
                     # Another instance acknowledged one of them first.
                     await session.rollback()
                     raise ValueError(
-                        "one of these alarms was just acknowledged by someone else; refresh and retry"
+                        Text("one of these alarms was just acknowledged by someone else; refresh and retry")
                     ) from None
             await session.execute(sa.insert(AlarmEvent), [journal_row(c, now, ctx.user_id) for c in planned])
             ids = [c.alarm.id for c in planned]
@@ -435,5 +447,7 @@ def command_content(action: str, alarm_ids: Sequence[str], reason: str, at: date
 def _clean(text: str | None) -> str:
     text = (text or "").strip()
     if len(text) > MAX_COMMENT:
-        raise ValueError(f"the text is {len(text)} characters long; at most {MAX_COMMENT} are kept")
+        raise ValueError(
+            Text("the text is {length} characters long; at most {most} are kept", length=len(text), most=MAX_COMMENT)
+        )
     return text

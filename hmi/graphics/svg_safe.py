@@ -32,6 +32,8 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from hmi.texts import Text
+
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -230,10 +232,12 @@ def load(path: Path) -> SafeSvg:
     return sanitise(path.read_bytes())
 
 
-def _too_big(size: int) -> str:
-    return (
-        f"the file has {size:,} bytes, more than the {MAX_BYTES:,} a display may have; "
-        "save it as plain SVG and remove embedded bitmaps"
+def _too_big(size: int) -> Text:
+    return Text(
+        "the file has {size:,} bytes, more than the {most:,} a display may have; "
+        "save it as plain SVG and remove embedded bitmaps",
+        size=size,
+        most=MAX_BYTES,
     )
 
 
@@ -246,15 +250,24 @@ def sanitise(data: bytes) -> SafeSvg:
         source = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except defusedxml.DefusedXmlException as exc:
         raise UnsafeSvg(
-            f"the file declares XML entities or external references ({type(exc).__name__}), which can expand to "
-            "gigabytes or read files: the HMI refuses such files; export the drawing again as plain SVG"
+            Text(
+                "the file declares XML entities or external references ({kind}), which can expand to "
+                "gigabytes or read files: the HMI refuses such files; export the drawing again as plain SVG",
+                kind=type(exc).__name__,
+            )
         ) from None
     except ParseError as exc:
-        raise UnsafeSvg(f"not well-formed XML ({exc}); open it in Inkscape and save it again as SVG") from None
+        raise UnsafeSvg(
+            Text("not well-formed XML ({exc}); open it in Inkscape and save it again as SVG", exc=str(exc))
+        ) from None
     if source.tag != f"{{{SVG_NS}}}svg":
         raise UnsafeSvg(
-            f"the root element is {_local(source.tag)!r} without the SVG namespace; a drawing must start with "
-            f'<svg xmlns="{SVG_NS}"> (Inkscape and draw.io write it)'
+            Text(
+                "the root element is {root!r} without the SVG namespace; a drawing must start with "
+                '<svg xmlns="{namespace}"> (Inkscape and draw.io write it)',
+                root=_local(source.tag),
+                namespace=SVG_NS,
+            )
         )
     cleaner = _Cleaner()
     root = Element("svg")
@@ -290,20 +303,22 @@ def _view_box(source: Element) -> tuple[float, float, float, float]:
         try:
             x, y, w, h = (float(p) for p in parts)
         except ValueError:
-            raise UnsafeSvg(f"viewBox {box!r} must be four numbers: x y width height") from None
+            raise UnsafeSvg(Text("viewBox {box!r} must be four numbers: x y width height", box=box)) from None
         if w > 0 and h > 0:
             return x, y, w, h
-        raise UnsafeSvg(f"viewBox {box!r} needs a width and height above 0")
+        raise UnsafeSvg(Text("viewBox {box!r} needs a width and height above 0", box=box))
     try:
         w, h = (float(str(source.get(k, "")).removesuffix("px")) for k in ("width", "height"))
     except ValueError:
         raise UnsafeSvg(
-            "the drawing has no viewBox and no width and height in px; Inkscape: Document Properties, "
-            "set the viewBox (scale 1)"
+            Text(
+                "the drawing has no viewBox and no width and height in px; Inkscape: Document Properties, "
+                "set the viewBox (scale 1)"
+            )
         ) from None
     if w > 0 and h > 0:
         return 0.0, 0.0, w, h
-    raise UnsafeSvg("the drawing's width and height must be above 0")
+    raise UnsafeSvg(Text("the drawing's width and height must be above 0"))
 
 
 class _Cleaner:
@@ -343,7 +358,7 @@ class _Cleaner:
         if not isinstance(src.tag, str):
             return  # comments and processing instructions
         if depth > MAX_DEPTH:
-            raise UnsafeSvg(f"elements are nested more than {MAX_DEPTH} deep; ungroup the drawing")
+            raise UnsafeSvg(Text("elements are nested more than {most} deep; ungroup the drawing", most=MAX_DEPTH))
         ns, name = _namespace(src.tag), _local(src.tag)
         if ns in EDITOR_NAMESPACES:
             return
@@ -367,7 +382,7 @@ class _Cleaner:
         self.attributes(src, out, name)
         self.count += 1
         if self.count > MAX_ELEMENTS:
-            raise UnsafeSvg(f"the drawing has more than {MAX_ELEMENTS:,} elements; simplify it")
+            raise UnsafeSvg(Text("the drawing has more than {most:,} elements; simplify it", most=MAX_ELEMENTS))
         if name in TEXT_ELEMENTS and src.text:
             out.text = src.text
         for child in src:
@@ -543,8 +558,11 @@ class _Cleaner:
                 total += sum(1 for _ in clone.iter())
                 if total > MAX_ELEMENTS:
                     raise UnsafeSvg(
-                        f"its <use> references expand to more than {MAX_ELEMENTS:,} elements; "
-                        "unlink clones (Inkscape: Edit > Clone > Unlink Clone) or simplify the drawing"
+                        Text(
+                            "its <use> references expand to more than {most:,} elements; "
+                            "unlink clones (Inkscape: Edit > Clone > Unlink Clone) or simplify the drawing",
+                            most=MAX_ELEMENTS,
+                        )
                     )
                 group.append(clone)
                 walk(group, (*stack, target))

@@ -16,6 +16,7 @@ from hmi.historian.recording import US_PER_S, drawable, from_us, to_us
 from hmi.historian.storage import MINUTE_US
 from hmi.limits import check_span
 from hmi.store.database import Database
+from hmi.texts import Text
 
 # A hole is data missing for longer than this many max intervals (plus HOLE_SLACK_US for write jitter).
 HOLE_FACTOR = 1.5
@@ -266,11 +267,17 @@ class HistoryQuery:
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("HistoryQuery.series needs timezone-aware start and end (UTC)")
         if end <= start:
-            raise ValueError(f"trend range is empty: end {end.isoformat()} is not after start {start.isoformat()}")
+            raise ValueError(
+                Text(
+                    "trend range is empty: end {end} is not after start {start}",
+                    end=end.isoformat(),
+                    start=start.isoformat(),
+                )
+            )
         if max_points < MIN_POINTS:
             raise ValueError(f"max_points must be at least {MIN_POINTS}, got {max_points}")
         # The points are bounded by downsampling; the span bounds the rows the database reads to make them.
-        check_span("the trend window", start, end, self._plant.limits.trend_max_days)
+        check_span(Text("the trend window"), start, end, self._plant.limits.trend_max_days)
         gate = asyncio.Semaphore(PARALLEL)
 
         async def one(tag: str) -> Series:

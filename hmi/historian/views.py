@@ -17,6 +17,7 @@ from hmi.config import PlantConfig
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from hmi.store.models import TrendView
+from hmi.texts import Text
 
 MAX_PENS = 8
 MAX_VIEW_NAME = 80
@@ -69,20 +70,24 @@ class TrendViews:
         )
         name = " ".join(name.split())
         if not name:
-            raise ValueError("give the view a name")
+            raise ValueError(Text("give the view a name"))
         if len(name) > MAX_VIEW_NAME:
-            raise ValueError(f"a view name has at most {MAX_VIEW_NAME} characters; shorten it")
+            raise ValueError(Text("a view name has at most {most} characters; shorten it", most=MAX_VIEW_NAME))
         unknown = [p for p in pens if p not in self._plant.tags]
         if unknown:
-            raise ValueError(f"unknown tag(s): {', '.join(unknown)}; pick pens from the tag tree")
+            raise ValueError(Text("unknown tag(s): {tags}; pick pens from the tag tree", tags=", ".join(unknown)))
         if not pens:
-            raise ValueError("choose at least one pen before saving")
+            raise ValueError(Text("choose at least one pen before saving"))
         if len(pens) > MAX_PENS:
-            raise ValueError(f"a trend has at most {MAX_PENS} pens; remove {len(pens) - MAX_PENS}")
+            raise ValueError(
+                Text("a trend has at most {most} pens; remove {extra}", most=MAX_PENS, extra=len(pens) - MAX_PENS)
+            )
         if range_key not in RANGE_KEYS:
-            raise ValueError(f"unknown time range {range_key!r}; use one of {', '.join(RANGE_KEYS)}")
+            raise ValueError(
+                Text("unknown time range {key!r}; use one of {keys}", key=range_key, keys=", ".join(RANGE_KEYS))
+            )
         if range_key == "custom" and (start is None or end is None or end <= start):
-            raise ValueError("a custom range needs a start before its end")
+            raise ValueError(Text("a custom range needs a start before its end"))
         if range_key != "custom":
             start = end = None
         async with self._audit.transaction() as session:
@@ -125,7 +130,7 @@ class TrendViews:
         async with self._audit.transaction() as session:
             row = await session.get(TrendView, view_id)
             if row is None or row.owner != ctx.username:
-                raise LookupError("that saved view does not exist (or belongs to someone else)")
+                raise LookupError(Text("that saved view does not exist (or belongs to someone else)"))
             await session.execute(sa.delete(TrendView).where(col(TrendView.id) == view_id))
             await self._audit.record(
                 ctx,

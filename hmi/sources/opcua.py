@@ -21,6 +21,7 @@ from hmi.config import Endpoint, Tag
 from hmi.sources.base import EndpointStatus, StatusBoard
 from hmi.supervise import stop_tasks
 from hmi.tags import TagCache, TagState, classify, coerce
+from hmi.texts import Text
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,11 @@ class EndpointDown(ConnectionError):
     def __init__(self, endpoint: str, url: str, detail: str = "") -> None:
         self.endpoint = endpoint
         self.url = url
-        super().__init__(f"endpoint {endpoint} ({url}) is not connected" + (f": {detail}" if detail else ""))
+        super().__init__(
+            Text("endpoint {endpoint} ({url}) is not connected: {detail}", endpoint=endpoint, url=url, detail=detail)
+            if detail
+            else Text("endpoint {endpoint} ({url}) is not connected", endpoint=endpoint, url=url)
+        )
 
 
 def to_variant(value: Any, variant_type: ua.VariantType) -> ua.Variant:
@@ -63,7 +68,7 @@ def to_variant(value: Any, variant_type: ua.VariantType) -> ua.Variant:
     if variant_type in _INTEGER_VARIANTS:
         if isinstance(value, float):
             if not value.is_integer():
-                raise ValueError(f"{value!r} is not a whole number")
+                raise ValueError(Text("{value!r} is not a whole number", value=value))
             value = int(value)
         value = int(value)
     elif variant_type in _FLOAT_VARIANTS:
@@ -521,7 +526,12 @@ class OpcUaSource:
             return await asyncio.wait_for(call, timeout=self.request_timeout_s)
         except TimeoutError:
             raise TimeoutError(
-                f"endpoint {self.name} ({self.endpoint.url}) did not answer within {self.request_timeout_s:g} s"
+                Text(
+                    "endpoint {endpoint} ({url}) did not answer within {seconds:g} s",
+                    endpoint=self.name,
+                    url=self.endpoint.url,
+                    seconds=self.request_timeout_s,
+                )
             ) from None
         except ua.UaStatusCodeError:
             raise

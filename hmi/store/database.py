@@ -22,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from hmi.store import models
+from hmi.texts import Text
 
 try:  # asyncpg is a hard dependency, but the SQLite-only paths must not care if it is absent.
     import asyncpg  # type: ignore[import-untyped]  # ships no type information
@@ -159,8 +160,13 @@ class Database:
     def describe(self) -> str:
         """Human name of the database for messages: `PostgreSQL at host:port/db` or `SQLite database PATH`."""
         if self.dialect == "sqlite":
-            return f"SQLite database {self._url.database or ':memory:'}"
-        return f"PostgreSQL at {self._url.host or 'localhost'}:{self._url.port or 5432}/{self._url.database or ''}"
+            return Text("SQLite database {path}", path=self._url.database or ":memory:")
+        return Text(
+            "PostgreSQL at {host}:{port}/{database}",
+            host=self._url.host or "localhost",
+            port=self._url.port or 5432,
+            database=self._url.database or "",
+        )
 
     async def start(self) -> None:
         """Create the engine, connect once, and create missing tables; DatabaseUnavailable if that fails."""
@@ -230,15 +236,22 @@ class Database:
     def unavailable(self, reason: str) -> DatabaseUnavailable:
         """A DatabaseUnavailable naming this database, the cause, and what to check."""
         if self.dialect == "sqlite":
-            message = (
-                f"{self.describe()} cannot be used: {reason}. Check that the file and its folder exist and are "
-                f"writable and that no other program holds it locked, or the --db / {ENV_VAR} setting. "
-                "Nothing was saved."
+            message = Text(
+                "{database} cannot be used: {reason}. Check that the file and its folder exist and are "
+                "writable and that no other program holds it locked, or the --db / {setting} setting. "
+                "Nothing was saved.",
+                database=self.describe(),
+                reason=reason,
+                setting=ENV_VAR,
             )
         else:
-            message = (
-                f"{self.describe()} is not reachable: {reason}. Check the server is running, or the --db / "
-                f"{ENV_VAR} setting ({self.redacted_url}). Nothing was saved."
+            message = Text(
+                "{database} is not reachable: {reason}. Check the server is running, or the --db / "
+                "{setting} setting ({url}). Nothing was saved.",
+                database=self.describe(),
+                reason=reason,
+                setting=ENV_VAR,
+                url=self.redacted_url,
             )
         return DatabaseUnavailable(message, url=self.redacted_url, reason=reason)
 
@@ -356,13 +369,13 @@ def _add_missing_columns(conn: sa.Connection) -> None:
 def unavailable_reason(exc: BaseException, connect_timeout: float = CONNECT_TIMEOUT_S) -> str | None:
     """A short human reason when `exc` means the database cannot be reached or used, else None."""
     if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
+        return Text("connection refused")
     if isinstance(exc, socket.gaierror):
-        return "the host name cannot be resolved"
+        return Text("the host name cannot be resolved")
     if isinstance(exc, TimeoutError):
-        return f"no answer within {connect_timeout:g} s"
+        return Text("no answer within {seconds:g} s", seconds=connect_timeout)
     if isinstance(exc, PoolTimeoutError):
-        return "all database connections are busy"
+        return Text("all database connections are busy")
     if isinstance(exc, OSError):
         return (os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__).rstrip(".").lower()
     if isinstance(exc, OperationalError | InterfaceError):
