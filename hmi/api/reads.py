@@ -61,7 +61,7 @@ def read_routes(rt: Runtime, caller: Caller) -> APIRouter:
         if unknown:
             raise ApiError(404, "not found", f"no tag {', '.join(unknown)} in the plant; GET /api/v1/plant lists them")
         rows = window(list(dict.fromkeys(wanted)), paging)
-        return page(request, paging, rows, lambda name: _tag_value(rt, name, rt.cache.get(name)))
+        return page(request, paging, rows, lambda name: tag_json(rt, name, rt.cache.get(name)))
 
     @router.get("/tags/{name}/history", summary="Recorded values, downsampled like the trend screen, or raw")
     async def history(
@@ -110,7 +110,7 @@ def read_routes(rt: Runtime, caller: Caller) -> APIRouter:
     async def active(request: Request, paging: Paging = paged, ctx: ActionContext = who) -> dict[str, Any]:
         need(ctx, Permission.VIEW)
         alarms = sorted(rt.alarms.active(), key=lambda a: (a.priority, -a.changed_at.timestamp()))
-        return page(request, paging, window(alarms, paging), _alarm)
+        return page(request, paging, window(alarms, paging), alarm_json)
 
     @router.get("/alarms/journal", summary="The alarm journal (ISA-18.2 §16), newest first")
     async def journal(
@@ -242,7 +242,7 @@ def _line(rt: Runtime, ln: Line) -> dict[str, Any]:
     }
 
 
-def _tag_value(rt: Runtime, name: str, state: TagState | None) -> dict[str, Any]:
+def tag_json(rt: Runtime, name: str, state: TagState | None) -> dict[str, Any]:
     unit = rt.plant.tags[name].tag.unit
     if state is None:
         return {"name": name, "value": None, "quality": "no value", "status": None, "unit": unit}
@@ -258,7 +258,7 @@ def _tag_value(rt: Runtime, name: str, state: TagState | None) -> dict[str, Any]
     }
 
 
-def _alarm(alarm: Alarm) -> dict[str, Any]:
+def alarm_json(alarm: Alarm) -> dict[str, Any]:
     return {
         "id": alarm.id,
         "name": alarm.name,
