@@ -15,6 +15,8 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Far beyond any list, and within what every database takes as an integer (SQLite: 64 bits).
+MAX_OFFSET = 1_000_000_000
 
 
 class Paging:
@@ -23,7 +25,7 @@ class Paging:
     def __init__(
         self,
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="rows per page"),
-        offset: int = Query(0, ge=0, description="rows to skip (the previous page's next_offset)"),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="rows to skip (the previous page's next_offset)"),
     ) -> None:
         self.limit = limit
         self.offset = offset
