@@ -14,6 +14,7 @@ from hmi.access.auth import UserService
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.clock import ManualClock
+from hmi.config import ConfigError, parse_config
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
 from tests.integration.conftest import Hmi
@@ -103,3 +104,13 @@ async def test_refusals_name_the_fix(hmi: Hmi, db: Database, mes: str) -> None:
     code, _, err = await hmi("tokens", "create", "bad name!", "--user", "mes", "--db", db.url)
     assert code == 1
     assert "not a token name" in err
+
+
+@pytest.mark.req("API-003")
+def test_the_plant_file_sets_the_rate_limit_and_hmi_check_refuses_a_wrong_one() -> None:
+    base = 'site: {name: S}\nendpoints: [{name: e, url: "opc.tcp://127.0.0.1:4840"}]\n'
+    base += 'areas: [{name: A, lines: [{name: L1, tags: [{name: T, endpoint: e, node_id: "ns=2;s=T"}]}]}]\n'
+    assert parse_config(base).access.api_limit_per_token == "120 per minute"
+    assert parse_config(base + 'access: {api_limit_per_token: "10/second"}').access.api_limit_per_token == "10/second"
+    with pytest.raises(ConfigError, match=r"api_limit_per_token.*'lots' is not a rate limit"):
+        parse_config(base + "access: {api_limit_per_token: lots}")
