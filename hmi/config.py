@@ -432,11 +432,12 @@ class AccessPolicy(_Model):
     # locked accounts and many names from one address. Counted per HMI process (in memory).
     login_limit_per_account: str = Field("20 per 10 minutes", description="sign-in attempts per user name")
     login_limit_per_address: str = Field("60 per 10 minutes", description="sign-in attempts per client address")
+    api_limit_per_token: str = Field("120 per minute", description="REST API requests per token (docs/api.md)")
     kiosk_cycle_s: float = Field(
         20, ge=5, le=3600, description="seconds each view stays on a kiosk (wall screen) before the next one"
     )
 
-    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @field_validator("login_limit_per_account", "login_limit_per_address", "api_limit_per_token")
     @classmethod
     def _limit(cls, value: str) -> str:
         parse_limit(value)

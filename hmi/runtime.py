@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import col
 
+from hmi.access.api_tokens import ApiTokenService
 from hmi.access.appearance import AppearanceService
 from hmi.access.auth import UserService
 from hmi.access.context import ActionContext
@@ -97,6 +98,7 @@ class Runtime:
     users: UserService = field(init=False)
     sessions: SessionService = field(init=False)
     stations: StationService = field(init=False)
+    api_tokens: ApiTokenService = field(init=False)  # the REST API's bearer tokens (hmi/api)
     appearance: AppearanceService = field(init=False)
     notes: ShiftNotes = field(init=False)
     alarm_service: AlarmService = field(init=False)
@@ -134,6 +136,7 @@ class Runtime:
         self.users = UserService(self.db, self.audit, self.clock, policy=self.plant.access)
         self.sessions = self.users.sessions
         self.stations = StationService(self.db, self.audit, self.clock)
+        self.api_tokens = ApiTokenService(self.db, self.audit, self.clock)
         self.appearance = AppearanceService(
             self.db, self.audit, lambda: (self.plant.site.theme, self.plant.site.language)
         )

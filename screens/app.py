@@ -10,6 +10,8 @@ from nicegui import app, ui
 
 from hmi import assets
 from hmi.access.context import ActionContext
+from hmi.api import build_api
+from hmi.api.app import MOUNT
 from hmi.runtime import Runtime
 from screens import appearance, i18n, panel, session
 from screens.alarm_detail import alarm_detail_page
@@ -47,6 +49,8 @@ def setup(
     # Names for the tick boxes Quasar leaves unnamed (screen readers, axe); see the file for how.
     ui.add_body_html(f"<script>{assets.read_text(assets.A11Y_SCRIPT)}</script>", shared=True)
     panel.setup(rt)
+    # The REST API for MES and ERP systems (docs/api.md): the same runtime, services and audit trail.
+    app.mount(MOUNT, build_api(rt))
 
     async def startup() -> None:
         # NiceGUI runs startup handlers as background tasks; pages wait for `rt.wait_ready()`.

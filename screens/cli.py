@@ -153,6 +153,9 @@ def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) ->
         show_welcome_message=False,
         favicon="🏭",
         reconnect_timeout=5.0,
+        # An API event stream (hmi/api/stream.py) never ends by itself: at shutdown uvicorn would wait for it
+        # forever; open requests get this long, then they are cancelled and the runtime stops.
+        timeout_graceful_shutdown=5,
     )
 
 

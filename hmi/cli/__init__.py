@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from hmi.cli import audit, browse, check, recipes, reload, simulate, users, validation
+from hmi.cli import audit, browse, check, recipes, reload, simulate, tokens, users, validation
 
-COMMANDS = (check, reload, simulate, browse, users, audit, recipes, validation)
+COMMANDS = (check, reload, simulate, browse, users, tokens, audit, recipes, validation)
 # The screens package plugs its commands (run, demo) in through this entry-point group, so the core never
 # imports the user interface (docs/architecture.md, "Rules").
 PLUGIN_GROUP = "hmi.commands"

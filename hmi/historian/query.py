@@ -30,6 +30,17 @@ MIN_POINTS = 16
 _BIG = sa.BigInteger()
 
 
+@dataclass(frozen=True, slots=True)
+class RawSample:
+    """One recorded sample as stored: a number (booleans as 0/1) or a text, its quality and OPC UA status code."""
+
+    time: datetime
+    value: float | None
+    text: str | None
+    quality: str
+    status: int
+
+
 @dataclass(frozen=True)
 class Series:
     """One pen: points in time order (None = gap) and the bad / stale / no-data periods in the range."""
@@ -63,6 +74,14 @@ _RAW_LIMIT = _text(
     "a",
     "b",
     "lim",
+)
+_RAW_PAGE = _text(
+    "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b "
+    "ORDER BY t_us LIMIT :lim OFFSET :off",
+    "a",
+    "b",
+    "lim",
+    "off",
 )
 _COUNT_UPTO = _text(
     "SELECT count(*) FROM (SELECT 1 FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b LIMIT :lim) AS x",
@@ -286,6 +305,17 @@ class HistoryQuery:
 
         results = await asyncio.gather(*(one(t) for t in dict.fromkeys(tags)))
         return {s.tag: s for s in results}
+
+    async def raw(self, tag: str, start: datetime, end: datetime, *, limit: int, offset: int = 0) -> list[RawSample]:
+        """The recorded samples of `tag` in [start, end] in time order, at most `limit` after skipping `offset`
+        (for callers paging through raw data, e.g. the REST API); RangeTooLong beyond `limits.trend_max_days`."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("HistoryQuery.raw needs timezone-aware start and end (UTC)")
+        check_span("the history range", start, end, self._plant.limits.trend_max_days)
+        params = {"tag": tag, "a": to_us(start), "b": to_us(end), "lim": max(1, limit), "off": max(0, offset)}
+        async with self._db.session() as session:
+            rows = (await session.execute(_RAW_PAGE, params)).all()
+        return [RawSample(from_us(int(r[1])), r[2], r[3], str(r[4]), int(r[5] or 0)) for r in rows]
 
     async def _series(self, tag: str, a: int, b: int, max_points: int) -> Series:
         hole = self._hole_us(tag)

@@ -216,9 +216,10 @@ class ShiftNotes:
         until: datetime | None = None,
         category: NoteCategory | str | None = None,
         include_deleted: bool = False,
+        offset: int = 0,
     ) -> builtins.list[ShiftNote]:
         """Notes as they stand (latest version of each, deleted ones left out), newest first; of one line or of
-        all lines, optionally only those written (first version) in [since, until)."""
+        all lines, optionally only those written (first version) in [since, until); `offset` newest skipped."""
         superseded = select(ShiftNote.supersedes_id).where(col(ShiftNote.supersedes_id).is_not(None))
         statement = select(ShiftNote).where(col(ShiftNote.id).not_in(superseded))
         if not include_deleted:
@@ -234,7 +235,8 @@ class ShiftNotes:
             statement = statement.where(col(ShiftNote.note_key).in_(first))
         if line is not None:
             statement = statement.where(ShiftNote.line == line.strip())
-        statement = statement.order_by(col(ShiftNote.created_at).desc(), col(ShiftNote.id).desc()).limit(max(1, limit))
+        statement = statement.order_by(col(ShiftNote.created_at).desc(), col(ShiftNote.id).desc())
+        statement = statement.offset(max(0, offset)).limit(max(1, limit))
         async with self._db.session() as session:
             return builtins.list((await session.execute(statement)).scalars())
 

@@ -1,0 +1,37 @@
+"""The API application: its routes, error answers and token checks for one Runtime; screens/app.py mounts it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hmi import __version__
+from hmi.api import errors
+from hmi.api.acts import act_routes
+from hmi.api.auth import RateLimit, caller
+from hmi.api.reads import read_routes
+from hmi.api.stream import HEARTBEAT_S, stream_routes
+from hmi.runtime import Runtime
+
+MOUNT = "/api"
+"""Where the screens serve the API; its OpenAPI is at /api/openapi.json, its documentation at /api/docs."""
+
+
+def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
+    """The FastAPI application of `rt`'s REST API; requests per token limited to `rate_limit` (default: the plant's
+    `access.api_limit_per_token`); event streams send a heartbeat (and check their token) every `heartbeat_s`.
+    It has no lifespan of its own: it answers while `rt` runs."""
+    api = FastAPI(
+        title="factory-hmi REST API",
+        version=__version__,
+        description="Read the plant and act on it as the user of an API token, with the same permissions, limits "
+        "and audit trail as the screens. Errors are JSON {error, detail}; lists are pages (limit, offset, next).",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    errors.install(api)
+    who = caller(rt, RateLimit(rate_limit or rt.plant.access.api_limit_per_token))
+    api.include_router(read_routes(rt, who))
+    api.include_router(act_routes(rt, who))
+    api.include_router(stream_routes(rt, who, heartbeat_s=heartbeat_s))
+    return api

@@ -1,0 +1,130 @@
+"""`hmi tokens create | list | revoke`: the API tokens MES and ERP systems call the REST API with (docs/api.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from hmi.access.api_tokens import ApiTokenService, TokenError, parse_duration
+from hmi.access.context import ActionContext
+from hmi.cli.options import cli_actor, database_options, database_url
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report
+from hmi.records.audit_key import AuditKeyError, optional_key
+from hmi.store.database import Database, DatabaseUnavailable
+
+
+def register(sub: Any) -> None:
+    """Add the `tokens` sub-command and its own sub-commands."""
+    common = database_options()
+    p: argparse.ArgumentParser = sub.add_parser("tokens", help="create, list and revoke REST API tokens")
+    actions = p.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+
+    create = actions.add_parser("create", parents=[common], help="create a token (its secret is printed once)")
+    create.add_argument("name", help="token name, shown in the audit trail as 'via API NAME' (e.g. mes-line1)")
+    create.add_argument("--user", required=True, metavar="USER", help="the account the token acts as")
+    create.add_argument(
+        "--expires", metavar="DURATION", default=None, help="validity, e.g. 90d, 12h, 2w (default: none)"
+    )
+    create.set_defaults(handler=handle_create)
+
+    lst = actions.add_parser("list", parents=[common], help="list tokens (never their secrets)")
+    lst.set_defaults(handler=handle_list)
+
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token at once")
+    revoke.add_argument("name", help="token name")
+    revoke.add_argument("--reason", default=None, metavar="TEXT", help="why (kept in the audit trail)")
+    revoke.set_defaults(handler=handle_revoke)
+
+
+def handle_create(args: argparse.Namespace) -> int:
+    """Create a token and print its secret once."""
+    try:
+        valid_for = parse_duration(args.expires) if args.expires is not None else None
+    except TokenError as exc:
+        print(f"--expires: {exc}; nothing was changed", file=sys.stderr)
+        return 2
+
+    async def work(tokens: ApiTokenService, actor: ActionContext) -> None:
+        info, secret = await tokens.create(actor, args.name, args.user, valid_for=valid_for)
+        until = f"until {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else "without expiry"
+        print(f"created token {info.name} acting as {info.username}, valid {until}")
+        print("the token (shown only now; store it in the calling system's secret store):")
+        print(secret)
+
+    return _run(args, work)
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    """Print every token as a table."""
+
+    def when(at: datetime | None) -> str:
+        return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "-"
+
+    async def work(tokens: ApiTokenService, actor: ActionContext) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            (
+                t.name,
+                t.username,
+                t.status(now),
+                when(t.created_at),
+                t.created_by,
+                when(t.expires_at),
+                when(t.last_used_at),
+            )
+            for t in await tokens.list()
+        ]
+        if not rows:
+            print("no API tokens yet; create one with: hmi tokens create NAME --user USER --expires 90d")
+            return
+        header = ("TOKEN", "USER", "STATUS", "CREATED", "BY", "EXPIRES", "LAST USED")
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+    return _run(args, work)
+
+
+def handle_revoke(args: argparse.Namespace) -> int:
+    """Revoke a token."""
+
+    async def work(tokens: ApiTokenService, actor: ActionContext) -> None:
+        info = await tokens.revoke(actor, args.name, reason=args.reason)
+        print(f"token {info.name} of {info.username} is revoked; its next request is refused")
+
+    return _run(args, work)
+
+
+def _run(args: argparse.Namespace, work: Callable[[ApiTokenService, ActionContext], Awaitable[None]]) -> int:
+    url = database_url(args)
+    if url is None:
+        return 2
+    try:
+        key = optional_key(args.key_file, args.data_dir)
+    except AuditKeyError as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        db = Database(url)
+        await db.start()
+        try:
+            audit = AuditLog(db, key=key)
+            await record_guard_report(audit, db, cli_actor())
+            await work(ApiTokenService(db, audit), cli_actor())
+        finally:
+            await db.stop()
+
+    try:
+        asyncio.run(main())
+    except DatabaseUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (TokenError, AuditKeyMissing) as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return 1
+    return 0
