@@ -23,6 +23,7 @@ from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.graphics.display_config import Display
 from hmi.graphics.svg_safe import SafeSvg
 from hmi.graphics.svg_safe import load as load_svg
+from hmi.mqtt.settings import MqttConfig
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -521,6 +522,7 @@ class PlantConfig(_Model):
         default_factory=dict,
         description="plant texts (alarm messages, descriptions, downtime reasons) per language: text -> translation",
     )
+    mqtt: MqttConfig | None = Field(None, description="publish the plant to an MQTT broker (docs/mqtt.md)")
 
     _display_svgs: dict[str, SafeSvg] = PrivateAttr(default_factory=dict)
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
@@ -958,6 +960,8 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
     for loc, ref in refs:
         if ref not in tag_names:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
+    if plant.mqtt is not None:
+        out += [(("mqtt", *loc), msg) for loc, msg in plant.mqtt.file_issues()]
     return out
 
 
