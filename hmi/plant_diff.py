@@ -30,6 +30,7 @@ RESTART_NEEDED: tuple[tuple[str, str], ...] = (
         "alarm_policy.severity_priorities",
         "alarm_policy.severity_priorities maps the priority of server alarms already listed",
     ),
+    ("mqtt", "the MQTT connection (mqtt) is set up when the HMI starts: restart it to use the changed section"),
 )
 _VALUE_CHARS = 80
 _DETAILS = 8

@@ -30,6 +30,7 @@ from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
+from hmi.mqtt.publisher import MqttPublisher
 from hmi.oee.service import OeeService
 from hmi.overview import OverviewFigures
 from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
@@ -112,6 +113,7 @@ class Runtime:
     sources: list[OpcUaSource] = field(init=False)
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
+    mqtt: MqttPublisher | None = field(init=False, default=None)  # the plant file's `mqtt:` section (docs/mqtt.md)
     started: bool = field(init=False, default=False)
     # Counts the plant configurations applied since start; pages rebuild when it moves (screens/plant_change.py).
     plant_generation: int = field(init=False, default=0)
@@ -205,6 +207,16 @@ class Runtime:
             self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
         )
         self.reloader = PlantReloader(self, self.plant_loader)
+        if self.plant.mqtt is not None:
+            self.mqtt = MqttPublisher(
+                self.plant.mqtt,
+                self.plant,
+                self.cache,
+                self.alarms,
+                self.oee,
+                self.local_dir("mqtt-outbox"),
+                self.clock,
+            )
 
     def condition_monitor(self, endpoint: Endpoint) -> ConditionMonitor:
         """The Alarms & Conditions monitor of an endpoint, feeding the alarm engine (not started)."""
@@ -249,6 +261,9 @@ class Runtime:
         self.alarms.start()
         self.journal.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
+        # Before the sources, so their first values are published too.
+        if self.mqtt is not None:
+            await self.mqtt.start()
         for monitor in self.conditions.values():
             await monitor.start()
         for source in self.sources:
@@ -272,6 +287,9 @@ class Runtime:
             await source.stop()
         ticker, self._ticker = self._ticker, None
         await stop_tasks(ticker)
+        # After the sources (their last values are queued), before the database (the OEE it publishes reads it).
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
         await self.recorder.stop()
