@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from hmi.config import PlantConfig
 from hmi.mqtt.events import Event, Message, alarm_event, dumps, line_state_event, oee_event, tag_event
 from hmi.mqtt.outbox import Outbox
 from hmi.mqtt.settings import MqttConfig, sparkplug_id
+from hmi.mqtt.sparkplug import SparkplugEncoder
 from hmi.mqtt.uns import UnsEncoder
 from hmi.oee.service import OeeService
 from hmi.shifts import current_shift
@@ -41,7 +43,10 @@ REPLAY_BATCH = 200
 # A publish the broker does not acknowledge in this time counts as a lost connection (a broker that stopped
 # delivering must not hold the queue forever).
 PUBLISH_TIMEOUT_S = 10.0
+# Control events between the publisher's own tasks, never sent nor kept on disk.
 _REBIRTH: Event = {"kind": "rebirth"}
+_LOST = "lost"
+_CONTROL = ("rebirth", _LOST)
 
 
 class Format(Protocol):
@@ -114,7 +119,9 @@ class MqttPublisher:
         self._detail = ""
         self._dropped_in_memory = 0
         self._published = 0
-        self._pending: list[Event] = []
+        # Taken from the queue, not yet acknowledged by the broker: kept on disk first when the connection is lost.
+        self._pending: deque[Event] = deque()
+        self._session_no = 0
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._line_of_state_tag = {line.state_tag: line.name for _, line in plant.lines() if line.state_tag}
@@ -123,8 +130,12 @@ class MqttPublisher:
 
     def _format(self) -> Format:
         if self.config.format == "sparkplug":
-            raise ValueError("the sparkplug format is not available yet")
+            return SparkplugEncoder(self.config, self.plant, self.cache, self.clock, self._alarm_state)
         return UnsEncoder(self.config, self.plant)
+
+    def _alarm_state(self, alarm_id: str) -> str:
+        alarm = self.alarms.get(alarm_id)
+        return "normal" if alarm is None else str(alarm.state)
 
     def use_plant(self, plant: PlantConfig) -> None:
         """Publish the tags of a reloaded plant (its `mqtt:` section itself takes a restart, hmi/plant_diff.py)."""
@@ -145,6 +156,11 @@ class MqttPublisher:
             self.outbox.dropped + self._dropped_in_memory,
             self._published,
         )
+
+    @property
+    def idle(self) -> bool:
+        """True when everything queued has been acknowledged by the broker (nothing in memory waits)."""
+        return self._queue.empty() and not self._pending
 
     @property
     def client_id(self) -> str:
@@ -174,10 +190,10 @@ class MqttPublisher:
         self._unsubscribe.clear()
         tasks, self._tasks = self._tasks, []
         await stop_tasks(*tasks)
-        waiting = self._pending + self._drain()
-        self._pending = []
+        waiting = [*self._pending, *self._drain()]
+        self._pending = deque()
         with contextlib.suppress(Exception):
-            await self.outbox.append([dumps(e) for e in waiting if e.get("kind") != "rebirth"])
+            await self.outbox.append([dumps(e) for e in waiting if e.get("kind") not in _CONTROL])
         await self.outbox.close()
         self.connected.clear()
         self._set("stopped", "")
@@ -230,8 +246,8 @@ class MqttPublisher:
                 log.exception("MQTT publisher failed")
                 self._lost(f"{type(exc).__name__}: {exc}")
             self.connected.clear()
-            await self._spill(self._pending)
-            self._pending = []
+            await self._spill(list(self._pending))
+            self._pending = deque()
             await self._hold(self.config.reconnect_s)
 
     def _lost(self, why: str) -> None:
@@ -251,7 +267,7 @@ class MqttPublisher:
             await self._spill([first, *self._drain()])
 
     async def _spill(self, events: list[Event]) -> None:
-        kept = [dumps(e) for e in events if e.get("kind") != "rebirth"]
+        kept = [dumps(e) for e in events if e.get("kind") not in _CONTROL]
         dropped = await self.outbox.append(kept)
         if dropped:
             log.warning("MQTT outbox full: dropped the %d oldest message(s)", dropped)
@@ -279,13 +295,12 @@ class MqttPublisher:
             tls_context=await asyncio.to_thread(self._tls_context) if self.config.scheme == "mqtts" else None,
         )
         async with client:
-            listener: asyncio.Task[None] | None = None
+            self._session_no += 1
+            # Reads commands and, with or without any, notices a lost connection while nothing is being sent.
+            listener = asyncio.create_task(self._commands(client, self._session_no), name="mqtt-commands")
             try:
-                topics = self.format.commands()
-                for topic in topics:
+                for topic in self.format.commands():
                     await client.subscribe(topic, qos=1)
-                if topics:
-                    listener = asyncio.create_task(self._commands(client), name="mqtt-commands")
                 await self._send(client, self.format.births())
                 self._set("connected", "")
                 self.connected.set()
@@ -293,13 +308,16 @@ class MqttPublisher:
                 await self._replay(client)
                 while True:
                     event = await self._queue.get()
-                    self._pending = [event, *self._drain()]
-                    for item in self._pending.copy():
+                    self._pending = deque([event, *self._drain()])
+                    while self._pending:
+                        item = self._pending[0]
+                        if item.get("kind") == _LOST and item.get("session") == self._session_no:
+                            raise aiomqtt.MqttError("connection to the broker lost")
                         if item.get("kind") == "rebirth":
                             await self._send(client, self.format.births())
-                        else:
+                        elif item.get("kind") not in _CONTROL:
                             await self._send(client, self.format.encode(item))
-                        self._pending.remove(item)
+                        self._pending.popleft()
             finally:
                 await stop_tasks(listener)
                 await self._goodbye(client)
@@ -329,7 +347,15 @@ class MqttPublisher:
             )
             self._published += 1
 
-    async def _commands(self, client: aiomqtt.Client) -> None:
+    async def _commands(self, client: aiomqtt.Client, session: int) -> None:
+        try:
+            await self._read_commands(client)
+        except aiomqtt.MqttError:
+            # Wakes the sending loop, which may be waiting for the next change (a control event, never dropped
+            # for being late: one from an older session is ignored).
+            self._put({"kind": _LOST, "session": session})
+
+    async def _read_commands(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             try:

@@ -78,7 +78,7 @@ class MqttConfig(_Model):
     format: Literal["uns", "sparkplug"] = Field("uns", description="uns: JSON per tag topic; sparkplug: Sparkplug B")
     publish: MqttPublish = MqttPublish()
     sparkplug: SparkplugSpec = SparkplugSpec()
-    qos: Literal[0, 1, 2] = Field(1, description="QoS of data messages (Sparkplug births and deaths always use 1)")
+    qos: Literal[0, 1, 2] = Field(1, description="QoS of uns messages (Sparkplug uses the QoS its specification sets)")
     keepalive_s: int = Field(30, ge=5, le=3600)
     reconnect_s: float = Field(5.0, gt=0, le=300, description="wait between attempts to reach the broker")
     queue_size: int = Field(10_000, ge=100, le=1_000_000, description="messages waiting in memory for the broker")

@@ -64,7 +64,7 @@ async def test_values_alarms_and_line_state_are_published_retained(server: Small
     await server.write("L1.M1.Temp", 85.5)
     await server.write("L1.State", "Held")
     await until(lambda: (a := rt.alarms.get("L1.M1.Temp.H")) is not None and a.value == 85.5, timeout=15)
-    await until(lambda: rt.mqtt.status.published >= 1 and rt.mqtt._queue.empty(), timeout=15)
+    await until(lambda: rt.mqtt.status.published >= 1 and rt.mqtt.idle, timeout=15)
 
     # A subscriber that comes later still gets every retained last value.
     async with subscriber(f"{root}/#") as seen:
@@ -113,6 +113,8 @@ async def test_an_outage_keeps_messages_on_disk_and_sends_them_in_order(
         speed = f"{root}/{SITE}/Packing/L1/L1.Speed"
         async with subscriber(speed) as seen:
             await until(lambda: seen.on(speed), timeout=15)
+            # Everything acknowledged first: a message whose acknowledgement the cut loses is sent again.
+            await until(lambda: rt.mqtt.connected.is_set() and rt.mqtt.idle, timeout=15)
             await proxy.cut()
             status = await until(
                 lambda: (s := rt.mqtt.status).state == "unreachable" and s, timeout=30, what="the outage noticed"
