@@ -46,6 +46,7 @@ from hmi.records.signatures import SignatureService
 from hmi.reload_channel import ReloadChannel
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.sources import StatusBoard
+from hmi.sources.mqtt import MqttSource
 from hmi.sources.opcua import OpcUaSource
 from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
@@ -111,6 +112,7 @@ class Runtime:
     trend_views: TrendViews = field(init=False)
     recipes: RecipeService = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
+    mqtt_sources: list[MqttSource] = field(init=False)  # endpoints whose tags come from an MQTT broker
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
     mqtt: MqttPublisher | None = field(init=False, default=None)  # the plant file's `mqtt:` section (docs/mqtt.md)
@@ -185,8 +187,13 @@ class Runtime:
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
         self.conditions = {}
+        self.mqtt_sources = []
         for endpoint in self.plant.endpoints:
             tags = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == endpoint.name]
+            if endpoint.kind == "mqtt":
+                # Read only, no Alarms & Conditions: the write service and the condition monitors are OPC UA's.
+                self.mqtt_sources.append(MqttSource(endpoint, tags, self.cache, self.board, clock=self.clock))
+                continue
             monitor = self.condition_monitor(endpoint)
             self.conditions[endpoint.name] = monitor
             self.sources.append(
@@ -268,6 +275,8 @@ class Runtime:
             await monitor.start()
         for source in self.sources:
             await source.start()
+        for feed in self.mqtt_sources:
+            await feed.start()
         self.started = True
         self._ready.set()
         await self._start_plant_changes()
@@ -285,6 +294,8 @@ class Runtime:
         await self.control.stop()
         for source in self.sources:
             await source.stop()
+        for feed in self.mqtt_sources:
+            await feed.stop()
         ticker, self._ticker = self._ticker, None
         await stop_tasks(ticker)
         # After the sources (their last values are queued), before the database (the OEE it publishes reads it).

@@ -237,7 +237,9 @@ def demo_mqtt(args: argparse.Namespace) -> MqttConfig | None:
 
 def at_simulator(plant: PlantConfig, port: int, mqtt: MqttConfig | None = None) -> PlantConfig:
     """`plant` with every endpoint pointed at the simulator on `port`."""
-    endpoints = tuple(e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) for e in plant.endpoints)
+    endpoints = tuple(
+        e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) if e.kind == "opcua" else e for e in plant.endpoints
+    )
     # Every section of the file (alarm policy, historian, downtime reasons, ...) stays; only the URL moves (and the
     # broker `hmi demo --mqtt` names replaces the file's `mqtt:` section).
     fields = {name: getattr(plant, name) for name in PlantConfig.model_fields}

@@ -92,20 +92,7 @@ class MqttConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in DEFAULT_PORTS:
-            raise ValueError("must start with mqtt:// or mqtts:// (TLS), e.g. mqtt://127.0.0.1:1883")
-        if not parts.hostname:
-            raise ValueError("names no broker host, e.g. mqtt://broker.plant.local:1883")
-        try:
-            parts.port  # noqa: B018 - raises for a port that is not a number or out of range
-        except ValueError:
-            raise ValueError("has a port that is not a number from 1 to 65535") from None
-        if parts.username or parts.password:
-            raise ValueError("must not hold credentials: give username and password (from env or a file) instead")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError("is a broker address only: scheme, host and port, e.g. mqtts://broker:8883")
-        return value
+        return check_broker_url(value)
 
     @field_validator("topic_root")
     @classmethod
@@ -155,3 +142,21 @@ class MqttConfig(_Model):
 def sparkplug_id(text: str) -> str:
     """`text` made a valid Sparkplug id: the separators and wildcards become '_' (Sparkplug B §4.1.1)."""
     return re.sub(r"[/+#]", "_", text) or "_"
+
+
+def check_broker_url(value: str) -> str:
+    """`value` if it is a broker address mqtt://host[:port] or mqtts://...; ValueError with the fix otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme not in DEFAULT_PORTS:
+        raise ValueError("must start with mqtt:// or mqtts:// (TLS), e.g. mqtt://127.0.0.1:1883")
+    if not parts.hostname:
+        raise ValueError("names no broker host, e.g. mqtt://broker.plant.local:1883")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number or out of range
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    if parts.username or parts.password:
+        raise ValueError("must not hold credentials: give username and password (from env or a file) instead")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("is a broker address only: scheme, host and port, e.g. mqtts://broker:8883")
+    return value

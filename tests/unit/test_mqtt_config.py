@@ -9,6 +9,7 @@ import pytest
 
 from hmi.cli import main
 from hmi.config import ConfigError, parse_config, redact_config_text
+from hmi.plant_diff import diff_plants
 from tests.unit.test_config import GOOD, line_no
 
 PASSWORD = "broker-Secret-9"
@@ -109,3 +110,75 @@ def test_hmi_check_reports_the_section(tmp_path: Path, capsys: pytest.CaptureFix
     assert "'uns' or 'sparkplug'" in err
     path.write_text(with_mqtt("  url: mqtt://127.0.0.1:1883\n"), encoding="utf-8")
     assert main(["check", str(path)]) == 0
+
+
+MQTT_ENDPOINTS = (
+    "  - {name: broker, url: mqtt://127.0.0.1:1883}\n  - {name: edge, url: mqtts://broker.plant, payload: sparkplug}\n"
+)
+
+
+def with_mqtt_tag(tag: str) -> str:
+    """GOOD with two MQTT endpoints and `tag` (a flow mapping) added to the first line's tags."""
+    text = GOOD.replace("endpoints:\n", "endpoints:\n" + MQTT_ENDPOINTS, 1)
+    anchor = "        tags:\n"
+    assert anchor in text
+    return text.replace(anchor, anchor + f"          - {tag}\n", 1)
+
+
+@pytest.mark.req("MQT-009")
+def test_mqtt_endpoint_tags_load() -> None:
+    plant = parse_config(
+        with_mqtt_tag('{name: L1.Json, endpoint: broker, node_id: "plant/l1/speed", json_path: data.speed}').replace(
+            "        tags:\n",
+            "        tags:\n          - {name: L1.Spb, endpoint: edge, node_id: G/plc/Dev, metric: Tank/Level}\n",
+            1,
+        )
+    )
+    assert plant.endpoint("broker").kind == "mqtt"
+    assert plant.endpoint("plc1").kind == "opcua"
+    assert plant.tags["L1.Json"].tag.json_path == "data.speed"
+    assert plant.tags["L1.Spb"].tag.metric == "Tank/Level"
+
+
+@pytest.mark.req("MQT-009")
+@pytest.mark.parametrize(
+    ("tag", "field", "expected"),
+    [
+        ('{name: X1, endpoint: broker, node_id: "plant/+/speed"}', "node_id", "without + or #"),
+        ("{name: X1, endpoint: edge, node_id: G/plc/Dev}", "metric", "needs metric"),
+        ("{name: X1, endpoint: edge, node_id: G, metric: M}", "node_id", "<group>/<edge node>"),
+        ("{name: X1, endpoint: broker, node_id: t, metric: M}", "metric", "for Sparkplug endpoints"),
+        ("{name: X1, endpoint: plc1, node_id: ns=2;s=X, json_path: a.b}", "json_path", "for tags of MQTT endpoints"),
+        ("{name: X1, endpoint: broker, node_id: t, write: {}}", "write", "read only"),
+    ],
+)
+def test_mqtt_tag_addressing_is_checked(tag: str, field: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_mqtt_tag(tag), "plant.yaml")
+    issues = [i for i in info.value.issues if i.path.endswith(field)]
+    assert issues, [str(i) for i in info.value.issues]
+    assert expected in issues[0].message
+
+
+@pytest.mark.req("MQT-009")
+def test_an_opcua_only_setting_on_a_broker_is_refused() -> None:
+    text = GOOD.replace(
+        "endpoints:\n",
+        "endpoints:\n  - {name: broker, url: mqtt://b, security: {policy: Basic256Sha256, mode: Sign, "
+        "certificate: /c.pem, private_key: /k.pem, server_certificate: /s.pem}}\n",
+        1,
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "plant.yaml")
+    assert any("security is for OPC UA endpoints" in i.message for i in info.value.issues)
+
+
+@pytest.mark.req("RLD-005")
+def test_a_reload_that_changes_mqtt_takes_a_restart() -> None:
+    base = with_mqtt_tag("{name: L1.Json, endpoint: broker, node_id: plant/l1/speed}")
+    old = parse_config(base)
+    assert diff_plants(old, parse_config(base)).restart_needed == ()
+    moved = parse_config(base.replace("plant/l1/speed", "plant/l1/rate"))
+    assert any("MQTT endpoints or their tags changed" in why for why in diff_plants(old, moved).restart_needed)
+    published = parse_config(base + "mqtt: {url: mqtt://127.0.0.1:1883}\n")
+    assert any(why.startswith("mqtt changed") for why in diff_plants(old, published).restart_needed)
