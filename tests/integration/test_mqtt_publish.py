@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hmi.alarms.engine import AlarmEngine
 from hmi.config import PlantConfig
 from hmi.mqtt.outbox import Outbox
+from hmi.mqtt.publisher import MqttPublisher
 from hmi.runtime import Runtime
 from hmi.store.database import Database
+from hmi.tags import Quality, TagCache, TagState
 from tests.mqtt_broker import BROKER_HOST, BROKER_PORT, BROKER_URL, clear_retained, subscriber, unique_root, with_mqtt
 from tests.opcua_server import SmallServer, free_port
 from tests.plant_fixture import INITIAL, small_plant
@@ -158,3 +162,30 @@ async def test_the_outbox_is_bounded_drops_the_oldest_and_remembers(tmp_path: Pa
     assert [e for _, e in await again.oldest(10)] == ["e"]
     assert again.count == 1
     await again.close()
+
+
+@pytest.mark.req("MQT-005")
+async def test_a_burst_beyond_the_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    # The cache's listener only enqueues: a burst larger than the queue costs the oldest changes (counted), never
+    # a wait inside the cache's update. Nothing listens on the broker port, so what stays goes to disk.
+    closed = free_port()
+    plant = with_mqtt(small_plant("opc.tcp://127.0.0.1:1"), url=f"mqtt://127.0.0.1:{closed}", queue_size=100)
+    cache = TagCache()
+    publisher = MqttPublisher(
+        plant.mqtt,  # type: ignore[arg-type]
+        plant,
+        cache,
+        AlarmEngine(plant, cache),
+        None,
+        tmp_path / "outbox",
+    )
+    await publisher.start()
+    try:
+        now = datetime.now(UTC)
+        cache.update([TagState("L1.Speed", float(i), 0, Quality.GOOD, now, now, now) for i in range(150)])
+        assert publisher.status.dropped == 50
+        await until(lambda: publisher.status.on_disk == 100, timeout=15)
+        kept = [json.loads(e)["value"] for _, e in await publisher.outbox.oldest(200)]
+        assert kept == [float(i) for i in range(50, 150)], "the newest 100, in order"
+    finally:
+        await publisher.stop()
