@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
 from hmi.mqtt.events import Event, Message, alarm_event, dumps, line_state_event, oee_event, tag_event
 from hmi.mqtt.outbox import Outbox
-from hmi.mqtt.settings import MqttConfig, sparkplug_id
+from hmi.mqtt.settings import MqttConfig
 from hmi.mqtt.sparkplug import SparkplugEncoder
 from hmi.mqtt.uns import UnsEncoder
 from hmi.oee.service import OeeService
@@ -165,7 +166,8 @@ class MqttPublisher:
     @property
     def client_id(self) -> str:
         """The MQTT client id: configured, else factory-hmi-<site>."""
-        return self.config.client_id or f"factory-hmi-{sparkplug_id(self.plant.site.name)}"
+        # MQTT 3.1.1 §3.1.3.1: brokers must accept letters and digits; other characters only may be.
+        return self.config.client_id or "factory-hmi-" + re.sub(r"[^0-9A-Za-z]+", "-", self.plant.site.name).strip("-")
 
     # ---------------------------------------------------------------------------------------------- lifecycle
 
