@@ -99,6 +99,23 @@ class Outbox:
         removed = db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,)).rowcount
         self.count = max(self.count - removed, 0)
 
+    async def number(self, key: str, default: int) -> int:
+        """A number the publisher keeps across restarts (Sparkplug's bdSeq), or `default`."""
+        async with self._lock:
+            row = await asyncio.to_thread(
+                lambda: self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            )
+        return int(row[0]) if row else default
+
+    async def set_number(self, key: str, value: int) -> None:
+        """Keep `value` under `key` for the next start."""
+        async with self._lock:
+            await asyncio.to_thread(
+                self._connection().execute,
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("the MQTT outbox is not open")

@@ -46,6 +46,7 @@ REPLAY_BATCH = 200
 PUBLISH_TIMEOUT_S = 10.0
 # Control events between the publisher's own tasks, never sent nor kept on disk.
 _REBIRTH: Event = {"kind": "rebirth"}
+BD_SEQ_KEY = "sparkplug_bd_seq"
 _LOST = "lost"
 _CONTROL = ("rebirth", _LOST)
 
@@ -174,6 +175,9 @@ class MqttPublisher:
     async def start(self) -> None:
         """Open the outbox and listen to the cache and the alarm engine; the sending task connects by itself."""
         await self.outbox.open()
+        if isinstance(self.format, SparkplugEncoder):
+            # Sparkplug B: each connection's bdSeq follows the previous one's, across restarts too.
+            self.format.bd_seq = await self.outbox.number(BD_SEQ_KEY, -1)
         publish = self.config.publish
         if publish.tags or publish.lines:
             self._unsubscribe.append(self.cache.subscribe(None, self._on_tags))
@@ -284,6 +288,8 @@ class MqttPublisher:
 
     async def _session(self) -> None:
         will = self.format.will()
+        if isinstance(self.format, SparkplugEncoder):
+            await self.outbox.set_number(BD_SEQ_KEY, self.format.bd_seq)
         client = aiomqtt.Client(
             self.config.host,
             self.config.port,

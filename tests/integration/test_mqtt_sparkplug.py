@@ -132,6 +132,17 @@ async def test_births_data_death_and_rebirth(server: SmallServer, tmp_path: Path
             await rt.stop()
             deaths = await until(lambda: len(of_type(seen, group, "NDEATH")) >= 2 and of_type(seen, group, "NDEATH"))
             assert spb.NDeath.decode(deaths[1]).bd_seq_metric.value == 1
+
+            # The next start goes on from the last bdSeq (kept in the data directory).
+            again = Runtime(plant, Database(f"sqlite:///{tmp_path / 'hmi.db'}"), data_dir=tmp_path)
+            await again.start()
+            try:
+                births = await until(
+                    lambda: len(of_type(seen, group, "NBIRTH")) >= 4 and of_type(seen, group, "NBIRTH"), timeout=15
+                )
+                assert metrics_of(spb.NBirth.decode(births[3]))["bdSeq"].value == 2
+            finally:
+                await again.stop()
     finally:
         if rt.started:
             await rt.stop()
