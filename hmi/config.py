@@ -23,6 +23,7 @@ from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.graphics.display_config import Display
 from hmi.graphics.svg_safe import SafeSvg
 from hmi.graphics.svg_safe import load as load_svg
+from hmi.mqtt.settings import MqttConfig, check_broker_url
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -60,10 +61,13 @@ class Security(_Model):
 
 
 class Endpoint(_Model):
-    """One OPC UA server the HMI subscribes to."""
+    """One OPC UA server the HMI subscribes to, or an MQTT broker whose topics feed tags (docs/mqtt.md)."""
 
     name: Name
-    url: str
+    url: str = Field(description="opc.tcp://host:port, or mqtt:// / mqtts:// for a broker")
+    payload: Literal["json", "sparkplug"] = Field(
+        "json", description="MQTT endpoints: JSON per topic (json_path per tag) or Sparkplug B metrics"
+    )
     publishing_interval_ms: int = Field(500, ge=50, le=60_000)
     stale_after_s: float = Field(3.0, gt=0, le=60, description="connection loss marks values STALE within this")
     clock_skew_tolerance_s: float = Field(
@@ -76,15 +80,28 @@ class Endpoint(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith("opc.tcp://"):
-            raise ValueError("must start with opc.tcp://, e.g. opc.tcp://127.0.0.1:4840")
+        if not value.startswith(("opc.tcp://", "mqtt://", "mqtts://")):
+            raise ValueError(
+                "must start with opc.tcp:// (OPC UA, e.g. opc.tcp://127.0.0.1:4840) or mqtt:// / mqtts:// (a broker)"
+            )
+        if value.startswith("mqtt"):
+            check_broker_url(value)
         return value
 
     @model_validator(mode="after")
     def _credentials(self) -> Endpoint:
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together: give both or neither")
+        if self.kind == "mqtt" and self.security != Security():
+            raise ValueError("security is for OPC UA endpoints; an MQTT endpoint uses mqtts:// for TLS")
+        if self.kind == "opcua" and "payload" in self.model_fields_set:
+            raise ValueError("payload is for MQTT endpoints (mqtt:// or mqtts://)")
         return self
+
+    @property
+    def kind(self) -> Literal["opcua", "mqtt"]:
+        """'mqtt' for a broker (mqtt://, mqtts://), else 'opcua'."""
+        return "mqtt" if self.url.startswith("mqtt") else "opcua"
 
 
 class SuppressWhen(_Model):
@@ -191,6 +208,15 @@ class Tag(_Model):
     alarms: tuple[AlarmDef, ...] = ()
     history: HistoryPolicy | None = Field(None, description="overrides of the plant's historian defaults")
     write: WriteSpec | None = Field(None, description="the HMI may write this tag (a setpoint); absent: read only")
+    json_path: str | None = Field(
+        None,
+        max_length=200,
+        description="MQTT json endpoints: dotted path to the value in the topic's JSON (default: its `value` key, "
+        "else the whole payload)",
+    )
+    metric: str | None = Field(
+        None, min_length=1, max_length=200, description="MQTT sparkplug endpoints: the metric's name"
+    )
 
     @field_validator("eng_range", "normal_range")
     @classmethod
@@ -522,6 +548,7 @@ class PlantConfig(_Model):
         default_factory=dict,
         description="plant texts (alarm messages, descriptions, downtime reasons) per language: text -> translation",
     )
+    mqtt: MqttConfig | None = Field(None, description="publish the plant to an MQTT broker (docs/mqtt.md)")
 
     _display_svgs: dict[str, SafeSvg] = PrivateAttr(default_factory=dict)
     _tags: dict[str, TagRef] = PrivateAttr(default_factory=dict)
@@ -928,6 +955,7 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                         )
                     else:
                         tag_names[tag.name] = format_path(tloc)
+                    out += _mqtt_tag_issues(plant, tag, tloc)
                     if tag.endpoint not in endpoint_names:
                         out.append(
                             (
@@ -959,6 +987,42 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
     for loc, ref in refs:
         if ref not in tag_names:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
+    if plant.mqtt is not None:
+        out += [(("mqtt", *loc), msg) for loc, msg in plant.mqtt.file_issues()]
+    return out
+
+
+def _mqtt_tag_issues(plant: PlantConfig, tag: Tag, tloc: Loc) -> list[tuple[Loc, str]]:
+    """A tag's MQTT addressing matches its endpoint: a topic (and json_path) or a Sparkplug node and metric."""
+    endpoint = next((e for e in plant.endpoints if e.name == tag.endpoint), None)
+    if endpoint is None:
+        return []
+    out: list[tuple[Loc, str]] = []
+    if endpoint.kind == "opcua":
+        for key in ("json_path", "metric"):
+            if getattr(tag, key) is not None:
+                out.append(((*tloc, key), f"{key} is for tags of MQTT endpoints; {tag.endpoint} is OPC UA"))
+        return out
+    if tag.write is not None:
+        out.append(((*tloc, "write"), "tags from MQTT are read only: the HMI writes through OPC UA endpoints only"))
+    if endpoint.payload == "json":
+        if "+" in tag.node_id or "#" in tag.node_id or not tag.node_id.strip("/"):
+            out.append(((*tloc, "node_id"), "node_id is the MQTT topic the value comes on, without + or #"))
+        if tag.metric is not None:
+            out.append(((*tloc, "metric"), f"metric is for Sparkplug endpoints; {tag.endpoint} has payload json"))
+    else:
+        levels = tag.node_id.split("/")
+        if len(levels) not in (2, 3) or not all(levels) or any(c in tag.node_id for c in "+#"):
+            out.append(
+                (
+                    (*tloc, "node_id"),
+                    "node_id of a Sparkplug tag is <group>/<edge node>[/<device>], e.g. Bottling/plc-7/Filler",
+                )
+            )
+        if tag.metric is None:
+            out.append(((*tloc, "metric"), "a Sparkplug tag needs metric: the metric's name in the births"))
+        if tag.json_path is not None:
+            out.append(((*tloc, "json_path"), f"json_path is for JSON endpoints; {tag.endpoint} has sparkplug"))
     return out
 
 

@@ -33,6 +33,7 @@ RESTART_NEEDED: tuple[tuple[str, str], ...] = (
         "alarm_policy.severity_priorities",
         Text("alarm_policy.severity_priorities maps the priority of server alarms already listed"),
     ),
+    ("mqtt", Text("the MQTT connection (mqtt) is set up when the HMI starts: restart it to use the changed section")),
 )
 _VALUE_CHARS = 80
 _DETAILS = 8
@@ -113,7 +114,21 @@ def _restart_needed(old: PlantConfig, new: PlantConfig) -> tuple[str, ...]:
     for path, why in RESTART_NEEDED:
         if _at(old, path) != _at(new, path):
             out.append(Text("{path} changed: {why}; restart the HMI to apply it", path=path, why=why))
+    if _mqtt_inputs(old) != _mqtt_inputs(new):
+        out.append(
+            Text(
+                "MQTT endpoints or their tags changed: MQTT subscriptions are set up when the HMI starts; restart the "
+                "HMI to apply it"
+            )
+        )
     return tuple(out)
+
+
+def _mqtt_inputs(plant: PlantConfig) -> tuple[object, ...]:
+    """The MQTT endpoints and the tags read from them (hmi/sources/mqtt.py), compared as a whole."""
+    endpoints = {e.name: e for e in plant.endpoints if e.kind == "mqtt"}
+    tags = sorted((n, ref.tag) for n, ref in plant.tags.items() if ref.tag.endpoint in endpoints)
+    return tuple(sorted(endpoints.items())), tuple((n, t.model_dump_json()) for n, t in tags)
 
 
 def _at(model: Any, path: str) -> Any:

@@ -194,6 +194,8 @@ class PlantReloader:
         rt.oee.use_plant(new)
         rt.handover.use_plant(new)
         rt.recipes.use_plant(new)
+        if rt.mqtt is not None:
+            rt.mqtt.use_plant(new)
         rt.control.use_plant(new, {s.name: s for s in rt.sources})
         rt.alarm_service.max_shelve = timedelta(hours=new.alarm_policy.max_shelve_h)
         rt.alarm_service.signature_policy = new.signatures

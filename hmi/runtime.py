@@ -31,6 +31,7 @@ from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
+from hmi.mqtt.publisher import MqttPublisher
 from hmi.oee.service import OeeService
 from hmi.overview import OverviewFigures
 from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
@@ -46,6 +47,7 @@ from hmi.records.signatures import SignatureService
 from hmi.reload_channel import ReloadChannel
 from hmi.shifts import ShiftSlot, current_shift
 from hmi.sources import StatusBoard
+from hmi.sources.mqtt import MqttSource
 from hmi.sources.opcua import OpcUaSource
 from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
@@ -112,8 +114,10 @@ class Runtime:
     trend_views: TrendViews = field(init=False)
     recipes: RecipeService = field(init=False)
     sources: list[OpcUaSource] = field(init=False)
+    mqtt_sources: list[MqttSource] = field(init=False)  # endpoints whose tags come from an MQTT broker
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
+    mqtt: MqttPublisher | None = field(init=False, default=None)  # the plant file's `mqtt:` section (docs/mqtt.md)
     started: bool = field(init=False, default=False)
     # Counts the plant configurations applied since start; pages rebuild when it moves (screens/plant_change.py).
     plant_generation: int = field(init=False, default=0)
@@ -186,8 +190,13 @@ class Runtime:
         self.trend_views = TrendViews(self.plant, self.db, self.audit, self.clock)
         self.sources = []
         self.conditions = {}
+        self.mqtt_sources = []
         for endpoint in self.plant.endpoints:
             tags = [ref.tag for ref in self.plant.tags.values() if ref.tag.endpoint == endpoint.name]
+            if endpoint.kind == "mqtt":
+                # Read only, no Alarms & Conditions: the write service and the condition monitors are OPC UA's.
+                self.mqtt_sources.append(MqttSource(endpoint, tags, self.cache, self.board, clock=self.clock))
+                continue
             monitor = self.condition_monitor(endpoint)
             self.conditions[endpoint.name] = monitor
             self.sources.append(
@@ -208,6 +217,16 @@ class Runtime:
             self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
         )
         self.reloader = PlantReloader(self, self.plant_loader)
+        if self.plant.mqtt is not None:
+            self.mqtt = MqttPublisher(
+                self.plant.mqtt,
+                self.plant,
+                self.cache,
+                self.alarms,
+                self.oee,
+                self.local_dir("mqtt-outbox"),
+                self.clock,
+            )
 
     def condition_monitor(self, endpoint: Endpoint) -> ConditionMonitor:
         """The Alarms & Conditions monitor of an endpoint, feeding the alarm engine (not started)."""
@@ -252,10 +271,15 @@ class Runtime:
         self.alarms.start()
         self.journal.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
+        # Before the sources, so their first values are published too.
+        if self.mqtt is not None:
+            await self.mqtt.start()
         for monitor in self.conditions.values():
             await monitor.start()
         for source in self.sources:
             await source.start()
+        for feed in self.mqtt_sources:
+            await feed.start()
         self.started = True
         self._ready.set()
         await self._start_plant_changes()
@@ -273,8 +297,13 @@ class Runtime:
         await self.control.stop()
         for source in self.sources:
             await source.stop()
+        for feed in self.mqtt_sources:
+            await feed.stop()
         ticker, self._ticker = self._ticker, None
         await stop_tasks(ticker)
+        # After the sources (their last values are queued), before the database (the OEE it publishes reads it).
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
         await self.recorder.stop()

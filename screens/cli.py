@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from hmi.access.roles import Role
 from hmi.config import AccessPolicy, ConfigError, PlantConfig, load_config, parse_config
+from hmi.mqtt.settings import MqttConfig, sparkplug_id
 from hmi.private_files import create_private_file, private_dir
 from hmi.store.database import Database, DatabaseUnavailable, resolve_db_url
 from hmi.supervise import stop_tasks
@@ -51,6 +54,21 @@ def register(sub: Any) -> None:
         type=float,
         default=8.0,
         help="fill an empty history with this many simulated hours before now (default 8; 0: none)",
+    )
+    demo.add_argument(
+        "--mqtt",
+        metavar="URL",
+        default=None,
+        help="publish the demo plant to this MQTT broker, e.g. mqtt://127.0.0.1:1883 (docs/mqtt.md)",
+    )
+    demo.add_argument(
+        "--mqtt-format",
+        choices=("uns", "sparkplug"),
+        default="uns",
+        help="uns: JSON per tag topic, retained (default); sparkplug: Sparkplug B edge node",
+    )
+    demo.add_argument(
+        "--mqtt-root", default="factory-hmi", help="topic root (uns) or Sparkplug group id (default factory-hmi)"
     )
     demo.set_defaults(handler=handle_demo)
 
@@ -206,11 +224,30 @@ DEMO_PLANT_FILE = "demo-plant.yaml"
 DEMO_DISPLAYS = "displays"
 
 
-def at_simulator(plant: PlantConfig, port: int) -> PlantConfig:
+def demo_mqtt(args: argparse.Namespace) -> MqttConfig | None:
+    """The `mqtt:` section `hmi demo --mqtt URL` publishes with (None without --mqtt); ValueError when invalid."""
+    if not args.mqtt:
+        return None
+    section: dict[str, Any] = {"url": args.mqtt, "format": args.mqtt_format, "topic_root": args.mqtt_root}
+    if args.mqtt_format == "sparkplug":
+        section["sparkplug"] = {"group_id": sparkplug_id(args.mqtt_root), "edge_node_id": "demo-hmi"}
+    try:
+        return MqttConfig.model_validate(section)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'mqtt'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"--mqtt: {problems}") from None
+
+
+def at_simulator(plant: PlantConfig, port: int, mqtt: MqttConfig | None = None) -> PlantConfig:
     """`plant` with every endpoint pointed at the simulator on `port`."""
-    endpoints = tuple(e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) for e in plant.endpoints)
-    # Every section of the file (alarm policy, historian, downtime reasons, ...) stays; only the URL moves.
+    endpoints = tuple(
+        e.model_copy(update={"url": f"opc.tcp://127.0.0.1:{port}"}) if e.kind == "opcua" else e for e in plant.endpoints
+    )
+    # Every section of the file (alarm policy, historian, downtime reasons, ...) stays; only the URL moves (and the
+    # broker `hmi demo --mqtt` names replaces the file's `mqtt:` section).
     fields = {name: getattr(plant, name) for name in PlantConfig.model_fields}
+    if mqtt is not None:
+        fields["mqtt"] = mqtt
     return PlantConfig.model_validate({**fields, "endpoints": endpoints})
 
 
@@ -253,8 +290,13 @@ def handle_demo(args: argparse.Namespace) -> int:
     for drawing in sorted(shipped.glob("*.svg")):
         create_private_file(data_dir / DEMO_DISPLAYS / drawing.name, drawing.read_bytes())
 
+    try:
+        mqtt = demo_mqtt(args)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+
     def load_demo(text: str, name: str) -> PlantConfig:
-        return at_simulator(parse_config(text, name, base_dir=plant_file.parent), sim_port)
+        return at_simulator(parse_config(text, name, base_dir=plant_file.parent), sim_port, mqtt)
 
     try:
         plant = load_demo(plant_file.read_text(encoding="utf-8"), str(plant_file))
@@ -304,6 +346,8 @@ def handle_demo(args: argparse.Namespace) -> int:
     print(f"Demo plant simulator: {simulator.url}", flush=True)
     print(f"HMI demo: http://{args.host}:{args.port}", flush=True)
     print(f"Demo plant file: {plant_file} (edit it, then: hmi reload --data-dir {data_dir})", flush=True)
+    if plant.mqtt is not None:
+        print(f"MQTT: publishing the plant to {plant.mqtt.url} ({plant.mqtt.format})", flush=True)
     print(f"Demo users (password: {hint}): " + ", ".join(f"{n} ({r.value})" for n, r in DEMO_USERS), flush=True)
     _serve(runtime, args, secret, before_start=before_start, after_stop=after_stop)
     return 0

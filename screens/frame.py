@@ -207,6 +207,9 @@ class Banners:
             self.quarantine = _status_banner("quarantine-banner")
             # Source times ahead of this HMI's clock: engineers set the clocks, so the endpoint is named for them.
             self.skew = _status_banner("skew-banner")
+            # The MQTT publisher cannot reach its broker (messages wait on disk) or had to drop some: engineers
+            # look after the broker connection (docs/mqtt.md).
+            self.mqtt = _status_banner("mqtt-banner")
 
     def refresh(self, down: Sequence[EndpointStatus]) -> None:
         """Every banner as things are now (`down`: the endpoints not connected)."""
@@ -228,6 +231,7 @@ class Banners:
         _say(self.historian, self._historian())
         _say(self.journal, self._journal())
         _say(self.quarantine, self._quarantine())
+        _say(self.mqtt, self._mqtt() if self.sets_clocks else "")
         skewed = self.rt.board.skewed() if self.sets_clocks else []
         _say(
             self.skew,
@@ -248,6 +252,19 @@ class Banners:
             "Historian: the database is unreachable since {when}; {batches} batch(es) of samples wait on local disk "
             "and are written when it returns."
         ).format(when=local_time(hist.buffering_since, self.zone, date=True), batches=hist.spooled_batches)
+
+    def _mqtt(self) -> str:
+        publisher = self.rt.mqtt
+        if publisher is None or not (status := publisher.status).trouble:
+            return ""
+        dropped = f"; {status.dropped} message(s) were dropped (the oldest, buffer full)" if status.dropped else ""
+        if status.state != "unreachable":
+            return f"MQTT: connected to {publisher.config.url}{dropped}."
+        since = local_time(status.since, self.zone, date=True) if status.since is not None else "?"
+        return (
+            f"MQTT: broker {publisher.config.url} unreachable since {since} ({status.detail}); "
+            f"{status.on_disk} message(s) wait on local disk and are sent in order when it returns{dropped}."
+        )
 
     def _journal(self) -> str:
         journal = self.rt.journal.status
