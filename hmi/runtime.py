@@ -30,6 +30,7 @@ from hmi.control.writes import WriteService
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
+from hmi.notify.service import Notifier
 from hmi.oee.service import OeeService
 from hmi.overview import OverviewFigures
 from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
@@ -112,6 +113,7 @@ class Runtime:
     sources: list[OpcUaSource] = field(init=False)
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
+    notifier: Notifier = field(init=False)  # e-mails and webhooks about unacknowledged alarms (hmi/notify/)
     started: bool = field(init=False, default=False)
     # Counts the plant configurations applied since start; pages rebuild when it moves (screens/plant_change.py).
     plant_generation: int = field(init=False, default=0)
@@ -204,6 +206,7 @@ class Runtime:
         self.recipes = RecipeService(
             self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
         )
+        self.notifier = Notifier(self.alarms, self.db, self.audit, lambda: self.plant, self.clock)
         self.reloader = PlantReloader(self, self.plant_loader)
 
     def condition_monitor(self, endpoint: Endpoint) -> ConditionMonitor:
@@ -248,6 +251,7 @@ class Runtime:
         await self.recorder.start()
         self.alarms.start()
         self.journal.start()
+        await self.notifier.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
         for monitor in self.conditions.values():
             await monitor.start()
@@ -272,6 +276,7 @@ class Runtime:
             await source.stop()
         ticker, self._ticker = self._ticker, None
         await stop_tasks(ticker)
+        await self.notifier.stop()
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
         await self.recorder.stop()

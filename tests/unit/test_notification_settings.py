@@ -54,14 +54,17 @@ def hook_key(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.req("NTF-001")
 def test_a_full_section_loads() -> None:
     n = parse_config(plant_text()).notifications
-    assert n.smtp is not None and n.smtp.sender == "hmi@plant.example" and n.smtp.security == "none"
+    assert n.smtp is not None
+    assert n.smtp.sender == "hmi@plant.example"
+    assert n.smtp.security == "none"
     rule = n.rules[0]
     assert rule.matches(1, "Packing", "L1", "L1.M1.Jam")
     assert not rule.matches(2, "Packing", "L1", "L1.M1.Jam")
     assert not rule.matches(1, "Packing", "L1", "L2.Temp")
     assert rule.step_offsets_s() == [120, 720]
     assert n.on_call_group("Late") == "leads"
-    assert n.webhook("mes") is not None and n.webhook("mes").secret.reveal() == "hook-secret"  # type: ignore[union-attr]
+    assert n.webhook("mes") is not None
+    assert n.webhook("mes").secret.reveal() == "hook-secret"
 
 
 @pytest.mark.req("NTF-001")
@@ -107,9 +110,7 @@ def test_bad_values_are_refused_with_a_reason(change: tuple[str, str], expected:
 
 @pytest.mark.req("NTF-001")
 def test_people_by_e_mail_need_an_smtp_server() -> None:
-    text = SECTION.replace(
-        "  smtp: {{host: 127.0.0.1, port: 2525, security: none, from: hmi@plant.example}}\n", ""
-    )
+    text = SECTION.replace("  smtp: {{host: 127.0.0.1, port: 2525, security: none, from: hmi@plant.example}}\n", "")
     assert any("no smtp server" in p for p in problems(plant_text(text)))
 
 
