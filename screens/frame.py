@@ -37,12 +37,14 @@ NAV = (
     (N_("Journal"), "/journal"),
     (N_("KPIs"), "/kpi"),
     (N_("Audit"), "/audit"),
+    (N_("Notifications"), "/notifications"),
     (N_("Users"), "/users"),
     (N_("Preferences"), "/preferences"),
 )
 # Entries only some roles reach (any one of the permissions); the page itself checks again (and audits a refusal).
 NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
     "/users": (Permission.MANAGE_USERS,),
+    "/notifications": (Permission.MANAGE_NOTIFICATIONS,),
     "/recipes": VIEW_PERMISSIONS,
 }
 # Who is told about records the database refused (set aside in quarantine): the people who can repair them.

@@ -51,7 +51,7 @@ VIEW_ACTION = "notification.view"
 RETRY_ACTION = "notification.retry"
 
 
-class NotRetryable(Exception):
+class NotRetryable(ValueError):
     """The notification cannot be retried (unknown, or not a dead letter); the message says why."""
 
 
@@ -365,8 +365,8 @@ class Notifier:
         await self.require_view(ctx)
         return await self.journal.recent(limit, status=NotificationStatus.DEAD)
 
-    async def retry(self, ctx: ActionContext, uid: str) -> None:
-        """Try a dead letter again with a fresh set of attempts; audited as `notification.retry`."""
+    async def retry(self, ctx: ActionContext, uid: str) -> str:
+        """Try a dead letter again with a fresh set of attempts; audited as `notification.retry`. Returns `uid`."""
         await self._audit.require(
             ctx, Permission.MANAGE_NOTIFICATIONS, action=RETRY_ACTION, object_type="notification", object_id=uid
         )
@@ -401,6 +401,7 @@ class Notifier:
         row.next_attempt_at = now
         self._queue(row)
         self.wake()
+        return uid
 
 
 def _content(alarm: Alarm, rule: Rule, step: int, now: datetime, plant: PlantConfig) -> tuple[str, str, dict[str, Any]]:

@@ -21,6 +21,7 @@ SCREENS = (
     "/kpi",
     "/audit",
     "/users",
+    "/notifications",
     "/preferences",
 )
 
