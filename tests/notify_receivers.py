@@ -3,6 +3,7 @@ loopback ports, each keeping what it was sent."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -61,12 +62,14 @@ class Received:
 
 @dataclass
 class HookReceiver:
-    """An HTTP server on 127.0.0.1: POST /ok answers 204, POST /fail answers `fail_status` (500) until `healed`."""
+    """An HTTP server on 127.0.0.1: POST /ok answers 204, POST /fail answers `fail_status` (500) until `healed`,
+    POST /slow answers only when `release` is set."""
 
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
     fail_status: int = 500
     healed: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
     @property
@@ -75,6 +78,8 @@ class HookReceiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.received.append(Received(request.path, dict(request.headers), await request.read()))
+        if request.path == "/slow":
+            await self.release.wait()
         if request.path == "/fail" and not self.healed:
             return web.Response(status=self.fail_status, text="receiver down")
         return web.Response(status=204)
@@ -83,11 +88,13 @@ class HookReceiver:
         app = web.Application()
         app.router.add_post("/ok", self._handle)
         app.router.add_post("/fail", self._handle)
+        app.router.add_post("/slow", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def stop(self) -> None:
+        self.release.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -46,6 +46,7 @@ notifications:
     - {{name: managers, members: [max]}}
   webhooks:
     - {{name: mes, url: "{hook}/ok", secret: {{env: HMI_TEST_HOOK_KEY}}}}
+    - {{name: slow, url: "{hook}/slow", secret: {{env: HMI_TEST_HOOK_KEY}}, timeout_s: 60}}
     - {{name: broken, url: "{hook}/fail?token=abc", secret: {{env: HMI_TEST_HOOK_KEY}}, timeout_s: 5}}
   on_call:
     - {{shift: Early, group: early-leads}}
@@ -62,6 +63,9 @@ notifications:
       match: {{tags: ["L1.M1.Temp"], priorities: [2]}}
       notify: [mes, broken]
       quiet_min: 0
+    - name: level-to-slow
+      match: {{tags: ["L1.M1.Level"]}}
+      notify: [slow]
   retry: {{attempts: 3, first_delay_s: 10, max_delay_s: 15}}
 """
 
@@ -130,6 +134,7 @@ async def setup(
     fed = FedEngine(plant, clock)
     fed.put("L1.M1.Jam", False)
     fed.put("L1.M1.Temp", 70.0)
+    fed.put("L1.M1.Level", 50.0)
     service = AlarmService(
         fed.engine,
         db,
@@ -310,3 +315,21 @@ async def test_an_unreachable_mail_server_is_retried_and_journaled(setup: Setup)
 async def _attempted(setup: Setup, uid: str) -> bool:
     row = await setup.notifier.journal.get(uid)
     return row is not None and row.attempts >= 1
+
+
+@pytest.mark.req("NTF-002")
+async def test_stopping_ends_a_delivery_in_flight_and_keeps_it_pending(setup: Setup, hooks: HookReceiver) -> None:
+    setup.fed.put("L1.M1.Level", 5.0)  # its L alarm: the webhook that answers only when released
+    (row,) = await setup.step(0)
+    await until(lambda: hooks.to("/slow"), what="the delivery to reach the slow receiver")
+    assert setup.fed.engine.get(JAM) is None, "the alarm path goes on while a delivery waits"
+    setup.fed.put("L1.M1.Jam", True)
+    assert setup.fed.engine.get(JAM) is not None
+    await setup.notifier.stop()  # returns although the receiver never answered (pytest-timeout would catch a hang)
+    stopped = await setup.notifier.journal.get(row.uid)
+    assert stopped is not None
+    assert stopped.status is NotificationStatus.PENDING
+    assert stopped.attempts == 0
+    await setup.notifier.start()  # the next start takes it up again
+    hooks.release.set()
+    await setup.settled(row.uid, NotificationStatus.SENT)
