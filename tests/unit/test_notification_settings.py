@@ -137,3 +137,17 @@ def test_hmi_check_reports_a_notification_problem(tmp_path: Path, capsys: pytest
 def test_retry_delays_double_up_to_the_cap() -> None:
     retry = Retry(attempts=6, first_delay_s=10, max_delay_s=50)
     assert [retry.delay_s(n) for n in range(1, 6)] == [10, 20, 40, 50, 50]
+
+
+@pytest.mark.req("NTF-001")
+def test_a_reload_that_changes_the_section_is_described_without_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hmi.plant_diff import diff_plants
+
+    old = parse_config(plant_text())
+    monkeypatch.setenv("HMI_TEST_HOOK_KEY", "another-hook-secret")
+    new = parse_config(plant_text(SECTION.replace("after_min: 2", "after_min: 5")))
+    text = "\n".join(diff_plants(old, new).lines())
+    assert "notifications" in text
+    assert "2.0 -> 5.0" in text or "2 -> 5" in text, text
+    assert "hook-secret" not in text
+    assert "another-hook-secret" not in text
