@@ -59,6 +59,8 @@ async def send_email(smtp: Smtp, to: str, subject: str, text: str) -> None:
             username=smtp.username,
             password=smtp.password.reveal() if smtp.password is not None else None,
             timeout=smtp.timeout_s,
+            # Certificates are always checked; a plant CA is given as ca_file rather than switching the check off.
+            cert_bundle=str(smtp.ca_file) if smtp.ca_file is not None else None,
         )
     except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPServerDisconnected) as exc:
         raise DeliveryError(f"mail server {smtp.host}:{smtp.port} cannot be reached: {exc}") from None

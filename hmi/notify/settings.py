@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -86,6 +87,9 @@ class Smtp(_Model):
     )
     username: str | None = None
     password: Secret | None = Field(None, description="text, {env: VARIABLE} or {file: /path}; never logged")
+    ca_file: Path | None = Field(
+        None, description="CA certificate(s) (PEM) the server's certificate is checked against; default: the system's"
+    )
     sender: str = Field(alias="from", description="the From address")
     timeout_s: float = Field(20.0, gt=0, le=300)
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,16 +20,18 @@ from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
 from hmi.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from hmi.notify.service import Notifier, NotRetryable
+from hmi.notify.settings import Smtp
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import SignatureService
 from hmi.store.database import Database
 from hmi.store.models import NotificationDelivery, NotificationStatus
 from tests.conftest import FedEngine, sign_in
-from tests.notify_receivers import HookReceiver, SmtpSink
+from tests.notify_receivers import HookReceiver, SmtpSink, self_signed
 from tests.plant_fixture import PLANT_YAML
 from tests.waiting import until
 
 HOOK_KEY = "hook-secret-for-tests"
+SMTP_PASSWORD = "smtp-password-for-tests"
 JAM = "L1.M1.Jam.discrete"  # priority 1
 TEMP_H = "L1.M1.Temp.H"  # priority 2
 
@@ -75,6 +78,16 @@ def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink()
     sink.start()
     yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SmtpSink, Path]]:
+    """A mail server that requires STARTTLS, then AUTH as hmi / SMTP_PASSWORD; with its CA certificate."""
+    cert, key = self_signed(tmp_path_factory.mktemp("smtp-tls"))
+    sink = SmtpSink(tls=(cert, key), login=("hmi", SMTP_PASSWORD))
+    sink.start()
+    yield sink, cert
     sink.stop()
 
 
@@ -333,3 +346,42 @@ async def test_stopping_ends_a_delivery_in_flight_and_keeps_it_pending(setup: Se
     await setup.notifier.start()  # the next start takes it up again
     hooks.release.set()
     await setup.settled(row.uid, NotificationStatus.SENT)
+
+
+@pytest.mark.req("NTF-002")
+@pytest.mark.parametrize(("password", "sent"), [(SMTP_PASSWORD, True), ("a wrong password", False)])
+async def test_e_mail_goes_over_starttls_with_the_credentials(
+    setup: Setup, tls_smtp: tuple[SmtpSink, Path], monkeypatch: pytest.MonkeyPatch, password: str, sent: bool
+) -> None:
+    sink, ca = tls_smtp
+    sink.clear()
+    monkeypatch.setenv("HMI_TEST_SMTP_PASSWORD", password)
+    smtp = Smtp.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": sink.port,
+            "security": "starttls",
+            "username": "hmi",
+            "password": {"env": "HMI_TEST_SMTP_PASSWORD"},
+            "ca_file": str(ca),
+            "from": "hmi@plant.example",
+            "timeout_s": 5,
+        }
+    )
+    notifications = setup.plant.notifications.model_copy(update={"smtp": smtp})
+    setup.current.append(setup.plant.model_copy(update={"notifications": notifications}))
+    await setup.raise_jam()
+    (row,) = await setup.step(120)
+    await until(lambda: _attempted(setup, row.uid), what="the first attempt's result")
+    done = await setup.notifier.journal.get(row.uid)
+    assert done is not None
+    if sent:
+        assert done.status is NotificationStatus.SENT
+        mail = sink.to("lena@plant.example")
+        assert len(mail) == 1
+        assert sink.logins[-1] == "hmi"
+    else:
+        assert done.status is NotificationStatus.PENDING
+        assert done.last_error is not None
+        assert "refused" in done.last_error
+        assert password not in done.last_error
