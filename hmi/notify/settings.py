@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -144,8 +145,6 @@ class Rule(_Model):
 
     def matches(self, priority: int, area: str, line: str, tag: str) -> bool:
         """True when an alarm with these attributes falls under this rule."""
-        from fnmatch import fnmatchcase
-
         m = self.match
         return (
             (not m.priorities or priority in m.priorities)
