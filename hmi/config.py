@@ -24,6 +24,7 @@ from hmi.graphics.display_config import Display
 from hmi.graphics.svg_safe import SafeSvg
 from hmi.graphics.svg_safe import load as load_svg
 from hmi.mqtt.settings import MqttConfig, check_broker_url
+from hmi.notify.settings import Notifications, notification_issues
 from hmi.secrets import Secret, redacted
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -544,6 +545,9 @@ class PlantConfig(_Model):
     downtime_reasons: tuple[DowntimeReason, ...] = DEFAULT_DOWNTIME_REASONS
     limits: QueryLimits = QueryLimits()
     displays: tuple[Display, ...] = Field((), description="custom SVG pictures bound to tags (hmi/graphics/)")
+    notifications: Notifications = Field(
+        Notifications(), description="alarm notifications by e-mail and webhook (docs/notifications.md)"
+    )
     translations: dict[Literal["de"], dict[str, str]] = Field(
         default_factory=dict,
         description="plant texts (alarm messages, descriptions, downtime reasons) per language: text -> translation",
@@ -984,6 +988,9 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
                 )
             )
         codes.add(reason.code)
+    out += notification_issues(
+        plant.notifications, [s.name for s in plant.site.shifts], [a.name for a in plant.areas], line_names
+    )
     for loc, ref in refs:
         if ref not in tag_names:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))

@@ -32,6 +32,7 @@ from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
 from hmi.mqtt.publisher import MqttPublisher
+from hmi.notify.service import Notifier
 from hmi.oee.service import OeeService
 from hmi.overview import OverviewFigures
 from hmi.plant_reload import PlantLoader, PlantReloader, ReloadResult
@@ -118,6 +119,7 @@ class Runtime:
     control: WriteService = field(init=False)  # every write, command and recipe download
     conditions: dict[str, ConditionMonitor] = field(init=False)
     mqtt: MqttPublisher | None = field(init=False, default=None)  # the plant file's `mqtt:` section (docs/mqtt.md)
+    notifier: Notifier = field(init=False)  # e-mails and webhooks about unacknowledged alarms (hmi/notify/)
     started: bool = field(init=False, default=False)
     # Counts the plant configurations applied since start; pages rebuild when it moves (screens/plant_change.py).
     plant_generation: int = field(init=False, default=0)
@@ -216,6 +218,7 @@ class Runtime:
         self.recipes = RecipeService(
             self.plant, self.db, self.audit, self.signatures, self.cache, self.clock, writer=self.control
         )
+        self.notifier = Notifier(self.alarms, self.db, self.audit, lambda: self.plant, self.clock)
         self.reloader = PlantReloader(self, self.plant_loader)
         if self.plant.mqtt is not None:
             self.mqtt = MqttPublisher(
@@ -270,6 +273,7 @@ class Runtime:
         await self.recorder.start()
         self.alarms.start()
         self.journal.start()
+        await self.notifier.start()
         self._ticker = asyncio.create_task(self._tick(), name="alarm-ticker")
         # Before the sources, so their first values are published too.
         if self.mqtt is not None:
@@ -304,6 +308,7 @@ class Runtime:
         # After the sources (their last values are queued), before the database (the OEE it publishes reads it).
         if self.mqtt is not None:
             await self.mqtt.stop()
+        await self.notifier.stop()
         await self.journal.stop()
         # After the sources: the last values are written (or kept on disk) before the database closes.
         await self.recorder.stop()

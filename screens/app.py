@@ -28,6 +28,7 @@ from screens.kpi import kpi_page
 from screens.line import line_page
 from screens.login import login_page, logout
 from screens.notes import notes_page
+from screens.notifications import notifications_page
 from screens.oee import oee_page
 from screens.overview import overview_page
 from screens.recipes import recipe_page, recipes_page
@@ -212,6 +213,10 @@ def _pages(rt: Runtime) -> None:
     @ui.page("/audit")
     async def _audit() -> None:
         await show(rt, lambda ctx: audit_page(rt, ctx))
+
+    @ui.page("/notifications")
+    async def _notifications() -> None:
+        await show(rt, lambda ctx: notifications_page(rt, ctx))
 
     @ui.page("/preferences")
     async def _preferences() -> None:

@@ -37,12 +37,14 @@ NAV = (
     (N_("Journal"), "/journal"),
     (N_("KPIs"), "/kpi"),
     (N_("Audit"), "/audit"),
+    (N_("Notifications"), "/notifications"),
     (N_("Users"), "/users"),
     (N_("Preferences"), "/preferences"),
 )
 # Entries only some roles reach (any one of the permissions); the page itself checks again (and audits a refusal).
 NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
     "/users": (Permission.MANAGE_USERS,),
+    "/notifications": (Permission.MANAGE_NOTIFICATIONS,),
     "/recipes": VIEW_PERMISSIONS,
 }
 # Who is told about records the database refused (set aside in quarantine): the people who can repair them.
@@ -257,13 +259,19 @@ class Banners:
         publisher = self.rt.mqtt
         if publisher is None or not (status := publisher.status).trouble:
             return ""
-        dropped = f"; {status.dropped} message(s) were dropped (the oldest, buffer full)" if status.dropped else ""
+        dropped = (
+            _("; {n} message(s) were dropped (the oldest, buffer full)").format(n=status.dropped)
+            if status.dropped
+            else ""
+        )
         if status.state != "unreachable":
-            return f"MQTT: connected to {publisher.config.url}{dropped}."
+            return _("MQTT: connected to {url}{dropped}.").format(url=publisher.config.url, dropped=dropped)
         since = local_time(status.since, self.zone, date=True) if status.since is not None else "?"
-        return (
-            f"MQTT: broker {publisher.config.url} unreachable since {since} ({status.detail}); "
-            f"{status.on_disk} message(s) wait on local disk and are sent in order when it returns{dropped}."
+        return _(
+            "MQTT: broker {url} unreachable since {since} ({detail}); {n} message(s) wait on local disk and are sent "
+            "in order when it returns{dropped}."
+        ).format(
+            url=publisher.config.url, since=since, detail=message(status.detail), n=status.on_disk, dropped=dropped
         )
 
     def _journal(self) -> str:

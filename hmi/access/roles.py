@@ -35,6 +35,7 @@ class Permission(StrEnum):
     MANAGE_RECIPES = "manage_recipes"
     APPROVE_RECIPE = "approve_recipe"
     DOWNLOAD_RECIPE = "download_recipe"
+    MANAGE_NOTIFICATIONS = "manage_notifications"
 
 
 # Managers watch and analyse; acknowledging is for the people at the line. Shelving is a shift lead's call;
@@ -42,7 +43,8 @@ class Permission(StrEnum):
 # administrator. Engineers (maintenance, process) may work on alarms and read the records but not run a shift.
 # Downtime reasons are given by the people at the line (and the engineers who fixed the stop), not from the office.
 # Recipes (ISA-88): engineers write them; an engineer or a manager other than the author approves them (four eyes);
-# the shift lead or an engineer downloads an approved one to the line.
+# the shift lead or an engineer downloads an approved one to the line. The alarm notification journal and its dead
+# letters are the engineers' (who keep the mail server and webhooks working) and the administrator's.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(
         {
@@ -81,6 +83,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_RECIPES,
             Permission.APPROVE_RECIPE,
             Permission.DOWNLOAD_RECIPE,
+            Permission.MANAGE_NOTIFICATIONS,
         }
     ),
     Role.MANAGER: frozenset(
@@ -102,6 +105,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_USERS,
             Permission.MANAGE_STATIONS,
             Permission.REMOVE_FROM_SERVICE,
+            Permission.MANAGE_NOTIFICATIONS,
         }
     ),
 }

@@ -611,3 +611,55 @@ class QuarantinedRow(SQLModel, table=True):
     source: str = Field(max_length=64, description="the table the row was meant for, e.g. alarm_events")
     error: str = Field(sa_type=sa.Text)
     row: str = Field(sa_type=sa.Text, description="the refused row as JSON")
+
+
+# -------------------------------------------------------------------------------------------- alarm notifications
+
+
+class NotificationStatus(StrEnum):
+    """Where a notification's delivery stands (hmi/notify/)."""
+
+    PENDING = "pending"  # waiting for its first attempt or for a retry after a failure
+    SENT = "sent"  # the mail server took the e-mail, or the webhook answered 2xx
+    DEAD = "dead"  # every attempt failed: a dead letter, shown to engineers for a retry
+    UNDELIVERABLE = "undeliverable"  # no address to try (no on-call group for the shift running)
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One notification to one recipient about one alarm, with its delivery result (the notification journal)."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32, unique=True, index=True)
+    created_at: datetime = _utc(index=True)
+    alarm_id: str = Field(max_length=200, index=True)
+    activation: int = 0
+    priority: int
+    rule: str = Field(max_length=120)
+    step: int = Field(description="0: the rule's first notification; 1, 2...: its escalations")
+    channel: str = Field(max_length=16, description="email or webhook")
+    recipient: str = Field(max_length=120, description="the person or webhook notified")
+    via: str = Field(default="", max_length=120, description="the group (or on-call group) the person was told as")
+    address: str = Field(max_length=500, description="the e-mail address, or the webhook URL without its query")
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_type=sa.Text, description="the e-mail text, or the signed JSON body of the webhook")
+    status: NotificationStatus = Field(sa_type=EnumText(NotificationStatus), index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    next_attempt_at: datetime | None = _utc(nullable=True)
+    delivered_at: datetime | None = _utc(nullable=True)
+    updated_at: datetime = _utc()
+
+
+class NotificationAttempt(SQLModel, table=True):
+    """One try to deliver a notification and what came of it."""
+
+    __tablename__ = "notification_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_uid: str = Field(max_length=32, index=True)
+    at: datetime = _utc(index=True)
+    attempt: int
+    ok: bool
+    error: str | None = Field(default=None, sa_type=sa.Text)

@@ -18,6 +18,7 @@ from hmi.access.stations import StationService
 from hmi.alarms.service import AlarmService
 from hmi.clock import ManualClock
 from hmi.config import parse_config
+from hmi.notify.service import Notifier
 from hmi.oee.service import OeeService
 from hmi.oee.timeline import to_us
 from hmi.records.audit import AuditLog
@@ -75,6 +76,7 @@ station.kiosk           . . . . x
 recipe.create           . . x . .
 recipe.approve          . . x x .
 recipe.download         . x x . .
+notification.view       . . x . x
 """
 # Checked only (their services belong to other modules); done means "no refusal", no row of its own.
 CHECK_ONLY = {
@@ -87,6 +89,8 @@ CHECK_ONLY = {
     "recipe.create",
     "recipe.approve",
     "recipe.download",
+    # Viewing the notification journal leaves no row; its retry is audited (tests/integration/test_notifications.py).
+    "notification.view",
 }
 ROLES = (Role.OPERATOR, Role.LEAD, Role.ENGINEER, Role.MANAGER, Role.ADMIN)
 
@@ -114,6 +118,7 @@ class Plant(FedEngine):
         self.notes = ShiftNotes(db, audit, clock)
         self.stations = StationService(db, audit, clock)
         self.oee = OeeService(self.plant, db, audit, clock)
+        self.notifier = Notifier(self.engine, db, audit, lambda: self.plant, clock)
         self.n = 0
 
     def unique(self, prefix: str) -> str:
@@ -230,6 +235,9 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         name = (await p.stations.register(admin, p.unique("panel-"))).name
         return await p.stations.set_disabled(ctx, name, True)
 
+    async def notification_view(ctx: ActionContext) -> object:
+        return await p.notifier.recent(ctx)
+
     # The test's own hands for setting the stage (a note to amend, an alarm to unshelve); never a walked person.
     admin_lead = ActionContext(user_id=admin.user_id, username=admin.username, full_name="", role=Role.LEAD)
     fixer = ActionContext(user_id=admin.user_id, username=admin.username, full_name="", role=Role.ENGINEER)
@@ -261,6 +269,7 @@ def actions(p: Plant, admin: ActionContext) -> dict[str, Callable[[ActionContext
         "recipe.create": check(Permission.MANAGE_RECIPES, "recipe.create"),
         "recipe.approve": check(Permission.APPROVE_RECIPE, "recipe.approve"),
         "recipe.download": check(Permission.DOWNLOAD_RECIPE, "recipe.download"),
+        "notification.view": notification_view,
     }
 
 

@@ -25,6 +25,7 @@ SCREENS = (
     "/kpi",
     "/audit",
     "/users",
+    "/notifications",
     "/preferences",
     "/displays",
     "/faceplate/machine/L1/M1",

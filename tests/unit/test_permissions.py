@@ -26,6 +26,7 @@ assign_downtime    x x x . .
 manage_recipes     . . x . .
 approve_recipe     . . x x .
 download_recipe    . x x . .
+manage_notifications . . x . x
 """
 ROLES = (Role.OPERATOR, Role.LEAD, Role.ENGINEER, Role.MANAGER, Role.ADMIN)
 
