@@ -146,7 +146,7 @@ async def read_page(
 ) -> Page[AuditEntry]:
     """One page (`limits.page_rows`) of the rows `flt` selects, newest first; RangeTooLong beyond
     `limits.list_max_days`."""
-    check_span("the audit range", flt.since, flt.until or now, limits.list_max_days)
+    check_span(Text("the audit range"), flt.since, flt.until or now, limits.list_max_days)
     rows = await flt.query(audit, limits.page_rows + 1, offset=offset)
     return page_of(rows, max(0, offset), limits.page_rows)
 
@@ -154,9 +154,9 @@ async def read_page(
 async def read_export(audit: AuditLog, flt: AuditFilter, *, limits: QueryLimits, now: datetime) -> list[AuditEntry]:
     """The rows of a screen export, oldest first; RangeTooLong beyond `limits.export_max_days`, TooManyRows
     beyond `limits.export_max_rows` (the command line `hmi audit export` is bounded by rows only)."""
-    check_span("the export", flt.since, flt.until or now, limits.export_max_days)
+    check_span(Text("the export"), flt.since, flt.until or now, limits.export_max_days)
     rows = await read_rows(audit, flt, limits.export_max_rows + 1)
-    check_rows("the export", len(rows), limits.export_max_rows)
+    check_rows(Text("the export"), len(rows), limits.export_max_rows)
     return rows
 
 
