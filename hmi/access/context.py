@@ -28,6 +28,7 @@ ACTIONS: dict[Permission, Text] = {
     Permission.MANAGE_RECIPES: Text("manage recipes"),
     Permission.APPROVE_RECIPE: Text("approve recipe"),
     Permission.DOWNLOAD_RECIPE: Text("download recipe"),
+    Permission.MANAGE_NOTIFICATIONS: Text("manage notifications"),
 }
 
 
