@@ -104,7 +104,7 @@ async def test_a_recipe_value_outside_the_write_limits_is_refused_in_german(reci
     hmi.user.find(marker="recipe-new-name").type("Cola")
     set_value(hmi, "recipe-new-target", "L1")
     hmi.user.find(marker="recipe-create").click()
-    await hmi.user.should_see(marker="recipe-title", retries=50)
+    await hmi.user.should_see(marker="recipe-value-L1.SpeedSP", retries=300)  # the form follows the title
     hmi.user.find(marker="recipe-value-L1.SpeedSP").type("450")
     hmi.user.find(marker="recipe-save").click()
     await hmi.user.should_see(

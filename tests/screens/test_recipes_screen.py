@@ -48,6 +48,7 @@ async def drafted(hmi: Harness) -> None:
     hmi.user.find(marker="recipe-create").click()
     await hmi.user.should_see(marker="recipe-title", retries=50)
     await hmi.user.should_see("<b>Cola</b> 0.5 l")  # record text shown as text, never as HTML
+    await hmi.user.should_see(marker="recipe-value-L1.SpeedSP", retries=300)  # the form follows the title
     hmi.user.find(marker="recipe-value-L1.SpeedSP").type("300")
     hmi.user.find(marker="recipe-value-L1.M1.TempSP").type("64.5")
     hmi.user.find(marker="recipe-note").type("trial values")

@@ -94,6 +94,7 @@ async def test_a_note_with_a_very_long_word_wraps(hmi: Harness) -> None:
     assert str(note.props["maxlength"]) == str(MAX_NOTE_LENGTH)
     assert "counter" in note.props
     await write_note(hmi, "x" * MAX_NOTE_LENGTH)
+    await hmi.user.should_see("x" * MAX_NOTE_LENGTH, retries=300)  # the list is read again after the save
     shown = [e for e in hmi.user.find("x" * MAX_NOTE_LENGTH).elements if isinstance(e, ui.label)]
     assert shown
     assert all("hmi-wrap" in e.classes for e in shown)
