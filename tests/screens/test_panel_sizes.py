@@ -110,7 +110,7 @@ async def test_banner_touches_open_the_alarm_and_its_line(hmi: Harness) -> None:
     await hmi.user.should_see(marker="alarm-banner-line", retries=50)
     assert element(hmi, "alarm-banner-line").text == "L1"
     hmi.user.find(marker="alarm-banner-line").click()
-    await hmi.user.should_see(marker="machine-M1", retries=300)
+    await hmi.user.should_see(marker="machine-M1", retries=900)  # the line page builds slowly on a loaded machine
 
 
 @pytest.mark.parametrize(("username", "sees_users"), [("olga", False), ("ada", True)])
