@@ -4,15 +4,20 @@ options, the database URL they give, and who is acting."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hmi.access.context import ActionContext
-from hmi.records.audit import system_context
-from hmi.records.audit_key import KEY_ENV
-from hmi.store.database import ENV_VAR, resolve_db_url
+from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report, system_context
+from hmi.records.audit_key import KEY_ENV, AuditKeyError, optional_key
+from hmi.store.database import ENV_VAR, Database, DatabaseUnavailable, resolve_db_url
+
+S = TypeVar("S")
 
 DEFAULT_DATA_DIR = Path("hmi-data")
 
@@ -56,3 +61,42 @@ def cli_actor() -> ActionContext:
         # No login name in the environment or the password database (e.g. a bare container).
         who = ""
     return system_context(f"cli:{who}" if who else "cli", station=socket.gethostname(), full_name="command line")
+
+
+def run_audited(
+    args: argparse.Namespace,
+    service: Callable[[Database, AuditLog], S],
+    work: Callable[[S, ActionContext], Awaitable[None]],
+    refusals: tuple[type[Exception], ...],
+) -> int:
+    """Open the database and the audit trail of `args`, run `work` on `service` as the command line's actor and
+    return the exit code: 0 done, 1 refused (any of `refusals`) or database down, 2 bad options or audit key."""
+    url = database_url(args)
+    if url is None:
+        return 2
+    try:
+        key = optional_key(args.key_file, args.data_dir)
+    except AuditKeyError as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        db = Database(url)
+        await db.start()
+        try:
+            audit = AuditLog(db, key=key)
+            await record_guard_report(audit, db, cli_actor())
+            await work(service(db, audit), cli_actor())
+        finally:
+            await db.stop()
+
+    refused: tuple[type[Exception], ...] = (AuditKeyMissing, *refusals)
+    try:
+        asyncio.run(main())
+    except DatabaseUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except refused as exc:
+        print(f"{exc}; nothing was changed", file=sys.stderr)
+        return 1
+    return 0

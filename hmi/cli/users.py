@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,10 +11,7 @@ from typing import Any
 from hmi.access.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
-from hmi.cli.options import cli_actor, database_options, database_url
-from hmi.records.audit import AuditKeyMissing, AuditLog, record_guard_report
-from hmi.records.audit_key import AuditKeyError, optional_key
-from hmi.store.database import Database, DatabaseUnavailable
+from hmi.cli.options import database_options, run_audited
 
 
 def register(sub: Any) -> None:
@@ -153,31 +149,4 @@ def _read_password(name: str, from_stdin: bool) -> str | None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[UserService, ActionContext], Awaitable[None]]) -> int:
-    url = database_url(args)
-    if url is None:
-        return 2
-    try:
-        key = optional_key(args.key_file, args.data_dir)
-    except AuditKeyError as exc:
-        print(f"{exc}; nothing was changed", file=sys.stderr)
-        return 2
-
-    async def main() -> None:
-        db = Database(url)
-        await db.start()
-        try:
-            audit = AuditLog(db, key=key)
-            await record_guard_report(audit, db, cli_actor())
-            await work(UserService(db, audit), cli_actor())
-        finally:
-            await db.stop()
-
-    try:
-        asyncio.run(main())
-    except DatabaseUnavailable as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except (UserExists, UnknownUser, PasswordPolicyError, ValueError, AuditKeyMissing) as exc:
-        print(f"{exc}; nothing was changed", file=sys.stderr)
-        return 1
-    return 0
+    return run_audited(args, UserService, work, (UserExists, UnknownUser, PasswordPolicyError, ValueError))
