@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import swagger_ui_bundle
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from hmi import __version__
 from hmi.api import errors
@@ -15,6 +19,10 @@ from hmi.runtime import Runtime
 MOUNT = "/api"
 """Where the screens serve the API; its OpenAPI is at /api/openapi.json, its documentation at /api/docs."""
 
+DOCS_ASSETS = "/docs-assets"
+"""Where the API serves Swagger UI's scripts and styles, from the swagger-ui-bundle package: a plant network has no
+internet, so /api/docs must not load them from a CDN (FastAPI's default)."""
+
 
 def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
     """The FastAPI application of `rt`'s REST API; requests per token limited to `rate_limit` (default: the plant's
@@ -25,11 +33,24 @@ def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float 
         version=__version__,
         description="Read the plant and act on it as the user of an API token, with the same permissions, limits "
         "and audit trail as the screens. Errors are JSON {error, detail}; lists are pages (limit, offset, next).",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     errors.install(api)
+    api.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI for the calling systems' developers, served by this HMI with nothing fetched elsewhere."""
+        return get_swagger_ui_html(
+            openapi_url=MOUNT + "/openapi.json",
+            title="factory-hmi REST API",
+            swagger_js_url=f"{MOUNT}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{MOUNT}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{MOUNT}{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
     who = caller(rt, RateLimit(rate_limit or rt.plant.access.api_limit_per_token))
     api.include_router(read_routes(rt, who))
     api.include_router(act_routes(rt, who))

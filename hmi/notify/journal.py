@@ -8,11 +8,14 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from hmi.store.database import Database
-from hmi.store.models import NotificationAttempt, NotificationDelivery, NotificationStatus
+from hmi.store.models import NotificationAttempt, NotificationDelivery, NotificationEscalation, NotificationStatus
+
+Escalations = dict[tuple[str, str], tuple[datetime, int] | None]
+"""(alarm id, rule) -> (since, next step) of an escalation under way, or None for one that ended."""
 
 
 class NotificationJournal:
-    """Reads and writes the notification_deliveries and notification_attempts tables."""
+    """Reads and writes the notification_deliveries, notification_attempts and notification_escalations tables."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -86,3 +89,39 @@ class NotificationJournal:
         )
         async with self._db.session() as session:
             return list((await session.execute(query)).scalars().all())
+
+    async def escalations(self) -> dict[tuple[str, str], tuple[datetime, int]]:
+        """The escalations a previous run left under way: (alarm id, rule) -> (since, next step)."""
+        async with self._db.session() as session:
+            rows = (await session.execute(select(NotificationEscalation))).scalars().all()
+        return {(r.alarm_id, r.rule): (r.since, r.next_step) for r in rows}
+
+    async def save_escalations(self, changes: Escalations, at: datetime) -> None:
+        """Store the escalations that began or moved on and forget the ones that ended, in one transaction."""
+        if not changes:
+            return
+        async with self._db.session(write=True) as session:
+            for (alarm_id, rule), progress in changes.items():
+                await session.execute(
+                    sa.delete(NotificationEscalation).where(
+                        col(NotificationEscalation.alarm_id) == alarm_id, col(NotificationEscalation.rule) == rule
+                    )
+                )
+                if progress is not None:
+                    since, step = progress
+                    session.add(
+                        NotificationEscalation(alarm_id=alarm_id, rule=rule, since=since, next_step=step, updated_at=at)
+                    )
+            await session.commit()
+
+    async def last_sent(self, since: datetime) -> dict[tuple[str, str, int], datetime]:
+        """When each (rule, alarm id, step) last went out at or after `since`: the rules' quiet repeats."""
+        keys = (col(NotificationDelivery.rule), col(NotificationDelivery.alarm_id), col(NotificationDelivery.step))
+        query = (
+            select(*keys, sa.func.max(col(NotificationDelivery.created_at)))
+            .where(col(NotificationDelivery.created_at) >= since)
+            .group_by(*keys)
+        )
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).all()
+        return {(rule, alarm_id, step): at for rule, alarm_id, step, at in rows}

@@ -9,6 +9,10 @@ Which alarms are notified (ISA-18.2 §5 states): those that still wait for an op
 LATCHED_UNACK. Acknowledging stops the rule's escalation; so does a return to normal (RTN_UNACK: the process no
 longer needs anyone called) and shelving, suppression or removal from service (the alarm is deliberately out of
 the operator's list, ISA-18.2 §§14-15). A re-activation is a new episode, subject to the rule's quiet time.
+
+A restart keeps both: escalations under way are stored (notification_escalations) and the quiet times are read back
+from the journal, so an alarm still waiting after a restart continues at its next step, counted from when it began
+waiting, instead of telling the first group again.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from hmi.alarms.states import AlarmState
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
 from hmi.notify.channels import DeliveryError, post_webhook, send_email, shown_url
-from hmi.notify.journal import NotificationJournal
+from hmi.notify.journal import Escalations, NotificationJournal
 from hmi.notify.settings import ON_CALL, Notifications, Rule
 from hmi.records.audit import AuditLog
 from hmi.shifts import current_shift
@@ -49,6 +53,9 @@ EMAIL = "email"
 WEBHOOK = "webhook"
 VIEW_ACTION = "notification.view"
 RETRY_ACTION = "notification.retry"
+CARRY_S = 300.0
+"""How long after a start an escalation stored by the previous run waits for its alarm to be raised again (the
+endpoints reconnect and deliver their values first); after that, or once the alarm is seen not waiting, it ends."""
 
 
 class NotRetryable(ValueError):
@@ -89,8 +96,15 @@ class Notifier:
         self._clock = clock
         self._interval = interval_s
         self.journal = NotificationJournal(db)
-        # (alarm id, activation, rule) -> the next step of that rule for that episode of the alarm.
+        # (alarm id, activation, rule) -> the next step of that rule for that episode of the alarm, and when the
+        # episode began waiting (its steps count from there; for an escalation carried over a restart, the first run's).
         self._progress: dict[tuple[str, int, str], int] = {}
+        self._since: dict[tuple[str, int, str], datetime] = {}
+        # (alarm id, rule) -> (since, next step): escalations the previous run left under way, until taken up.
+        self._carried: dict[tuple[str, str], tuple[datetime, int]] = {}
+        self._started = clock()
+        # What the last passes changed in the escalations under way, until stored.
+        self._unsaved: Escalations = {}
         # (rule, alarm id, step) -> when that step last went out: the rule's quiet repeats.
         self._last_sent: dict[tuple[str, str, int], datetime] = {}
         self._jobs: dict[str, _Job] = {}
@@ -114,11 +128,15 @@ class Notifier:
         """Take up the deliveries a previous run left pending, then follow the alarms."""
         # No redirects: a signed body must reach the configured URL or fail, not wander to another host.
         self._client = httpx.AsyncClient(follow_redirects=False)
+        self._started = now = self._clock()
         try:
             for row in await self.journal.pending():
                 self._queue(row)
+            self._carried = await self.journal.escalations()
+            longest = max((r.quiet_min for r in self.settings.rules), default=0.0)
+            self._last_sent = await self.journal.last_sent(now - timedelta(minutes=longest))
         except DatabaseUnavailable as exc:
-            log.warning("pending notifications not loaded: %s", exc)
+            log.warning("pending notifications and escalations not loaded (each alarm starts afresh): %s", exc)
         self._unsubscribe = self._alarms.subscribe(lambda _changes: self._wake.set())
         self._loop.start()
 
@@ -163,6 +181,13 @@ class Notifier:
             except DatabaseUnavailable as exc:
                 # Sent anyway: telling people matters more than the journal row, which the log stands in for.
                 log.error("notifications not journaled (%s); sending them anyway", exc)
+        if self._unsaved:
+            try:
+                await self.journal.save_escalations(self._unsaved, now)
+                self._unsaved = {}
+            except DatabaseUnavailable as exc:
+                # Kept for the next pass; meanwhile only a restart would lose them (the alarm then starts afresh).
+                log.warning("escalation progress not stored yet: %s", exc)
             for row in rows:
                 if row.status is NotificationStatus.PENDING:
                     self._queue(row)
@@ -188,20 +213,37 @@ class Notifier:
                     continue
                 key = (alarm.id, alarm.activation, rule.name)
                 live.add(key)
-                step = self._progress.get(key, 0)
+                if key not in self._progress:
+                    # A new episode, or one the previous run left under way (the restart raised it afresh).
+                    self._since[key], self._progress[key] = self._carried.pop((alarm.id, rule.name), (since, 0))
+                    self._unsaved[(alarm.id, rule.name)] = (self._since[key], self._progress[key])
+                began, before = self._since[key], self._progress[key]
+                step = before
                 offsets = rule.step_offsets_s()
-                while step < len(offsets) and now >= since + timedelta(seconds=offsets[step]):
+                while step < len(offsets) and now >= began + timedelta(seconds=offsets[step]):
                     quiet_key = (rule.name, alarm.id, step)
                     last = self._last_sent.get(quiet_key)
                     if last is None or now - last >= timedelta(minutes=rule.quiet_min):
-                        rows += self._deliveries(alarm, rule, step, now, settings)
+                        rows += self._deliveries(alarm, rule, step, began, now, settings)
                         self._last_sent[quiet_key] = now
                     else:
                         log.info("%s step %d for %s within the quiet time; not repeated", rule.name, step, alarm.id)
                     step += 1
-                self._progress[key] = step
+                if step != before:
+                    self._progress[key] = step
+                    self._unsaved[(alarm.id, rule.name)] = (began, step)
         for key in set(self._progress) - live:
             del self._progress[key]
+            del self._since[key]
+            alarm_id, _activation, rule_name = key
+            if not any(k[0] == alarm_id and k[2] == rule_name for k in live):
+                self._unsaved[(alarm_id, rule_name)] = None
+        for carried in list(self._carried):
+            seen = self._alarms.get(carried[0])
+            seen_not_waiting = seen is not None and seen.state not in NOTIFIED_STATES
+            if seen_not_waiting or now - self._started >= timedelta(seconds=CARRY_S):
+                del self._carried[carried]
+                self._unsaved[carried] = None
         longest = max((r.quiet_min for r in settings.rules), default=0.0)
         for quiet_key, at in list(self._last_sent.items()):
             if now - at > timedelta(minutes=longest):
@@ -209,11 +251,12 @@ class Notifier:
         return rows
 
     def _deliveries(
-        self, alarm: Alarm, rule: Rule, step: int, now: datetime, settings: Notifications
+        self, alarm: Alarm, rule: Rule, step: int, since: datetime, now: datetime, settings: Notifications
     ) -> list[NotificationDelivery]:
-        """One journal row per person (e-mail) and per webhook that step `step` of `rule` tells."""
+        """One journal row per person (e-mail) and per webhook that step `step` of `rule` tells about `alarm`,
+        waiting since `since`."""
         plant = self._plant()
-        subject, text, payload = _content(alarm, rule, step, now, plant)
+        subject, text, payload = _content(alarm, rule, step, since, now, plant)
         rows: list[NotificationDelivery] = []
         people: dict[str, str] = {}  # person -> the group they are told as ("" when named directly)
         hooks: list[str] = []
@@ -407,9 +450,10 @@ class Notifier:
         return uid
 
 
-def _content(alarm: Alarm, rule: Rule, step: int, now: datetime, plant: PlantConfig) -> tuple[str, str, dict[str, Any]]:
-    """The e-mail subject and text and the webhook payload of one notification."""
-    since = alarm.activated_at or alarm.changed_at
+def _content(
+    alarm: Alarm, rule: Rule, step: int, since: datetime, now: datetime, plant: PlantConfig
+) -> tuple[str, str, dict[str, Any]]:
+    """The e-mail subject and text and the webhook payload of one notification about `alarm`, waiting since `since`."""
     waiting_min = max(0, int((now - since).total_seconds() // 60))
     local = since.astimezone(plant.site.zone)
     stage = "first notification" if step == 0 else f"escalation {step}"

@@ -652,6 +652,21 @@ class NotificationDelivery(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class NotificationEscalation(SQLModel, table=True):
+    """An escalation under way: the alarm and rule it is for, when its steps count from and the next step. Kept so a
+    restart continues it where it was instead of telling the first group again (the row goes when it ends)."""
+
+    __tablename__ = "notification_escalations"
+    __table_args__ = (sa.UniqueConstraint("alarm_id", "rule"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alarm_id: str = Field(max_length=200)
+    rule: str = Field(max_length=120)
+    since: datetime = _utc()  # when the alarm began waiting: the rule's steps count from here
+    next_step: int = Field(description="0: nothing sent yet; 1: the first notification went out; ...")
+    updated_at: datetime = _utc()
+
+
 class NotificationAttempt(SQLModel, table=True):
     """One try to deliver a notification and what came of it."""
 

@@ -200,3 +200,14 @@ def test_manager_overview_and_a_stop_reason(page: Page, demo: Demo) -> None:
     expect(page.get_by_test_id("oee-pareto")).to_contain_text("Jam / mechanical fault")
     expect(page.get_by_test_id("oee-by-shift").locator(".main-svg").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "oee.png"), full_page=True)
+
+
+@pytest.mark.req("API-008")
+def test_api_documentation_renders_without_internet(page: Page, demo: Demo) -> None:
+    # The test browser has no route to the internet: Swagger UI must come from the HMI itself.
+    external: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(demo.url) else external.append(r.url))
+    page.goto(f"{demo.url}/api/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("factory-hmi REST API")
+    expect(page.get_by_text("/v1/tags/{name}/write").first).to_be_visible()
+    assert external == []

@@ -158,6 +158,14 @@ async def test_no_unknown_revoked_or_expired_token_is_401_with_a_reason(site: Si
     docs = await site.client.get("/api/docs")
     assert docs.status_code == 200
     assert "/api/openapi.json" in docs.text
+    # Swagger UI comes from this server, never a CDN: a plant network has no internet.
+    assert "cdn." not in docs.text
+    assert "https://" not in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/api/docs-assets/{asset}" in docs.text
+        served = await site.client.get(f"/api/docs-assets/{asset}")
+        assert served.status_code == 200
+        assert len(served.content) > 100_000
     missing = await site.client.get("/api/v1/nothing")
     assert error_of(missing)[:2] == (404, "not found")
 

@@ -19,7 +19,7 @@ from hmi.alarms.service import AlarmService
 from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
 from hmi.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-from hmi.notify.service import Notifier, NotRetryable
+from hmi.notify.service import CARRY_S, Notifier, NotRetryable
 from hmi.notify.settings import Smtp
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import SignatureService
@@ -109,6 +109,8 @@ class Setup:
     lead: ActionContext
     audit: AuditLog
     current: list[PlantConfig]
+    db: Database
+    users: UserService
 
     async def raise_jam(self) -> None:
         self.fed.put("L1.M1.Jam", True)
@@ -130,6 +132,20 @@ class Setup:
         return await until(check, what=f"notification {uid} to be {status.value}")
 
 
+def alarm_service(
+    fed: FedEngine, plant: PlantConfig, db: Database, audit: AuditLog, users: UserService
+) -> AlarmService:
+    return AlarmService(
+        fed.engine,
+        db,
+        audit,
+        fed.clock,
+        max_shelve=timedelta(hours=8),
+        signature_policy=plant.signatures,
+        signatures=SignatureService(db, audit, users, fed.clock),
+    )
+
+
 @pytest.fixture
 async def setup(
     db: Database,
@@ -148,22 +164,14 @@ async def setup(
     fed.put("L1.M1.Jam", False)
     fed.put("L1.M1.Temp", 70.0)
     fed.put("L1.M1.Level", 50.0)
-    service = AlarmService(
-        fed.engine,
-        db,
-        audit,
-        clock,
-        max_shelve=timedelta(hours=8),
-        signature_policy=plant.signatures,
-        signatures=SignatureService(db, audit, users, clock),
-    )
+    service = alarm_service(fed, plant, db, audit, users)
     # A long interval: the test's own passes (run_once) decide when the rules are looked at.
     current = [plant]  # what a plant reload replaces
     notifier = Notifier(fed.engine, db, audit, lambda: current[-1], clock, interval_s=3600)
     lead = await sign_in(users, "lena", Role.LEAD, full_name="Lena Lead")
     await notifier.start()
     try:
-        yield Setup(plant, fed, service, notifier, clock, lead, audit, current)
+        yield Setup(plant, fed, service, notifier, clock, lead, audit, current, db, users)
     finally:
         await notifier.stop()
         fed.engine.stop()
@@ -385,3 +393,60 @@ async def test_e_mail_goes_over_starttls_with_the_credentials(
         assert done.last_error is not None
         assert "refused" in done.last_error
         assert password not in done.last_error
+
+
+async def restarted(setup: Setup, down_s: float) -> Notifier:
+    """Stop the notifier and the alarm engine as a shutdown does; `down_s` later start new ones on the same database,
+    and the jam is still there (the new engine raises it afresh, as a new activation)."""
+    await setup.notifier.stop()
+    setup.fed.engine.stop()
+    setup.clock.advance(down_s)
+    setup.fed = FedEngine(setup.plant, setup.clock)
+    setup.fed.put("L1.M1.Jam", False)
+    setup.alarms = alarm_service(setup.fed, setup.plant, setup.db, setup.audit, setup.users)
+    setup.notifier = Notifier(
+        setup.fed.engine, setup.db, setup.audit, lambda: setup.current[-1], setup.clock, interval_s=3600
+    )
+    await setup.notifier.start()
+    return setup.notifier
+
+
+@pytest.mark.req("NTF-002", "NTF-003")
+async def test_a_restart_continues_the_escalation_where_it_was(setup: Setup, smtp: SmtpSink) -> None:
+    await setup.raise_jam()
+    assert [r.recipient for r in await setup.step(120)] == ["lena"]
+    await restarted(setup, down_s=300)
+    await setup.raise_jam()
+    assert await setup.step(0) == [], "the on-call lead was told before the restart; not again"
+    assert await setup.step(299) == [], "the escalation still counts from when the jam began waiting"
+    escalated = await setup.step(1)
+    assert [(r.recipient, r.step) for r in escalated] == [("max", 1)]
+    assert "unacknowledged 12 min" in escalated[0].subject
+    await setup.alarms.acknowledge(setup.lead, [JAM])
+    await setup.step(0)
+    assert await setup.notifier.journal.escalations() == {}, "an acknowledged alarm has nothing under way"
+
+
+@pytest.mark.req("NTF-003")
+async def test_the_quiet_time_and_an_acknowledgement_hold_over_a_restart(setup: Setup) -> None:
+    await setup.raise_jam()
+    assert [r.recipient for r in await setup.step(120)] == ["lena"]
+    await setup.alarms.acknowledge(setup.lead, [JAM])
+    await setup.step(0)
+    await restarted(setup, down_s=60)
+    await setup.raise_jam()
+    assert await setup.step(120) == [], "within the rule's 30 quiet minutes, though the notifier is new"
+
+
+@pytest.mark.req("NTF-003")
+async def test_an_escalation_whose_alarm_does_not_come_back_after_a_restart_ends(setup: Setup) -> None:
+    await setup.raise_jam()
+    assert [r.recipient for r in await setup.step(120)] == ["lena"]
+    assert list(await setup.notifier.journal.escalations()) == [(JAM, "p1-on-call")]
+    await restarted(setup, down_s=60)
+    await setup.step(CARRY_S - 1)
+    assert list(await setup.notifier.journal.escalations()) == [(JAM, "p1-on-call")], "its values may still come"
+    assert await setup.step(1) == []
+    assert await setup.notifier.journal.escalations() == {}, "the jam did not come back: its escalation ended"
+    await setup.raise_jam()
+    assert await setup.step(600) == [], "a later jam is a new episode: its first step waits out the quiet time"
