@@ -4,6 +4,11 @@ Quality follows the OPC UA source: while the broker cannot be reached every tag 
 tag whose topic stays silent longer than the endpoint's `stale_after_s`, and every tag of a Sparkplug edge node or
 device that announced its death (NDEATH, DDEATH; Sparkplug B 3.0). Values are checked against the tag's data type
 like OPC UA values (hmi/tags.py `coerce`).
+
+As a Sparkplug host application (Sparkplug B 3.0 §5 and §6.4): an NDEATH counts only when its bdSeq is the one the
+edge node's last NBIRTH announced (a late will from an earlier connection does not end the current one); data from an
+edge node or device whose birth this HMI has not seen, or a gap in the edge node's sequence numbers, gets a rebirth
+request (an NCMD setting `Node Control/Rebirth`), at most one per edge node every REBIRTH_S seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ BAD = 0x80000000  # Bad (IEC 62541-4 StatusCode severity bits): a publisher said
 UNCERTAIN = 0x40000000
 BAD_DECODING_ERROR = 0x80070000  # BadDecodingError: the payload could not be read
 RETRY_S = 2.0
+REBIRTH_S = 5.0
+REBIRTH = "Node Control/Rebirth"
+BD_SEQ = "bdSeq"
 _QUALITY_CODES = {"good": GOOD, "uncertain": UNCERTAIN, "bad": BAD, "stale": BAD}
 # A Sparkplug place: (group, edge node, device or None for the node's own metrics).
 Place = tuple[str, str, str | None]
@@ -88,6 +96,12 @@ class MqttSource:
         self._by_topic: dict[str, list[Tag]] = {}
         self._by_place: dict[Place, dict[str, list[Tag]]] = {}
         self._births: dict[Place, spb.NBirth | spb.DBirth] = {}
+        # Per edge node (group, edge): its NBIRTH's bdSeq, the last sequence number heard, the last rebirth request.
+        self._bd_seq: dict[tuple[str, str], int] = {}
+        self._seq: dict[tuple[str, str], int] = {}
+        self._rebirth_asked: dict[tuple[str, str], datetime] = {}
+        # NCMD topics to publish a rebirth request on, sent by the session after the message that called for it.
+        self._commands: list[str] = []
         for tag in self.tags:
             if endpoint.payload == "json":
                 self._by_topic.setdefault(tag.node_id, []).append(tag)
@@ -160,6 +174,26 @@ class MqttSource:
                     self.receive(str(message.topic), bytes(payload))
                 except Exception:
                     log.exception("MQTT endpoint %s: message on %s could not be read", self.name, message.topic)
+                for topic, command in self.take_commands():
+                    await client.publish(topic, command, qos=0)
+
+    def take_commands(self) -> list[tuple[str, bytes]]:
+        """The rebirth requests to publish now (topic, NCMD payload); each is handed out once."""
+        topics, self._commands = self._commands, []
+        now = int(self._clock().timestamp() * 1000)
+        ask = spb.NCmd(
+            timestamp=now, metrics=(spb.Metric(timestamp=now, name=REBIRTH, datatype=spb.DataType.BOOLEAN, value=True),)
+        )
+        return [(topic, ask.encode(include_dtypes=True)) for topic in topics]
+
+    def _ask_rebirth(self, node: tuple[str, str], why: str) -> None:
+        now = self._clock()
+        last = self._rebirth_asked.get(node)
+        if last is not None and now - last < timedelta(seconds=REBIRTH_S):
+            return
+        self._rebirth_asked[node] = now
+        log.info("MQTT endpoint %s: asking edge node %s/%s to rebirth: %s", self.name, *node, why)
+        self._commands.append(f"spBv1.0/{node[0]}/NCMD/{node[1]}")
 
     def _lost(self, detail: str) -> None:
         prev = self._board.get(self.name)
@@ -207,7 +241,27 @@ class MqttSource:
             return
         kind = parsed.message_type
         place: Place = (parsed.group_id, parsed.edge_node_id, parsed.device_id)
+        node = place[:2]
         now = self._clock()
+        if kind == spb.MessageType.NDEATH:
+            said = spb.NDeath.decode(payload).bd_seq_metric.value
+            if node in self._bd_seq and said != self._bd_seq[node]:
+                log.info(
+                    "MQTT endpoint %s: NDEATH of %s/%s with bdSeq %s, not its birth's %s: an earlier "
+                    "connection's will, ignored",
+                    self.name,
+                    *node,
+                    said,
+                    self._bd_seq[node],
+                )
+                return
+            self._bd_seq.pop(node, None)
+            self._seq.pop(node, None)
+            for known in [p for p in self._births if p[:2] == node]:
+                del self._births[known]
+        elif kind == spb.MessageType.DDEATH:
+            self._follow_sequence(node, spb.DDeath.decode(payload).seq)
+            self._births.pop(place, None)
         if kind == spb.MessageType.NDEATH or kind == spb.MessageType.DDEATH:
             dead = [
                 t.name
@@ -221,10 +275,27 @@ class MqttSource:
         if kind in (spb.MessageType.NBIRTH, spb.MessageType.DBIRTH):
             birth_type = spb.NBirth if kind == spb.MessageType.NBIRTH else spb.DBirth
             birth = birth_type.decode(payload)
+            if kind == spb.MessageType.NBIRTH:
+                # A new session of the edge node: its devices' earlier births no longer hold.
+                for known in [p for p in self._births if p[:2] == node]:
+                    del self._births[known]
+                bd_seq = next((m.value for m in birth.metrics if m.name == BD_SEQ), None)
+                if isinstance(bd_seq, int):
+                    self._bd_seq[node] = bd_seq
+            elif (node[0], node[1], None) not in self._births:
+                self._ask_rebirth(node, f"DBIRTH of {place[2]} before the node's NBIRTH")
+            self._follow_sequence(node, birth.seq, birth=kind == spb.MessageType.NBIRTH)
             self._births[place] = birth
             metrics = birth.metrics
         elif kind in (spb.MessageType.NDATA, spb.MessageType.DDATA):
-            metrics = spb.DData.decode(payload, birth=self._births.get(place)).metrics
+            was_born = self._births.get(place)
+            if was_born is None:
+                # Without the birth, aliases and data types are unknown: the edge node must send its births again.
+                self._ask_rebirth(node, f"data from {'/'.join(p for p in place if p)} before its birth")
+                return
+            data = spb.DData.decode(payload, birth=was_born)
+            self._follow_sequence(node, data.seq)
+            metrics = data.metrics
         else:
             return
         wanted = self._by_place.get(place)
@@ -242,6 +313,16 @@ class MqttSource:
             status = BAD if metric.is_null else GOOD
             states += [self._state(tag, value, status, when, now) for tag in wanted.get(name, ())]
         self._update(states)
+
+    def _follow_sequence(self, node: tuple[str, str], seq: int | None, *, birth: bool = False) -> None:
+        """Follow the edge node's sequence numbers (0-255, one per message of the node and its devices; its NBIRTH
+        starts them afresh); a gap means messages were lost, and asks for a rebirth."""
+        if seq is None:
+            return
+        last = self._seq.get(node)
+        self._seq[node] = seq
+        if not birth and last is not None and seq != (last + 1) % 256:
+            self._ask_rebirth(node, f"sequence number {seq} after {last}: messages were lost")
 
     def _state(self, tag: Tag, raw: Any, status: int, when: datetime | None, now: datetime, note: str = "") -> TagState:
         value = raw

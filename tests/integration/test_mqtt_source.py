@@ -4,6 +4,7 @@ turn the tags STALE; alarms work on them unchanged (docs/mqtt.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,10 +14,13 @@ import aiomqtt
 import pysparkplug as spb
 import pytest
 
+from hmi.clock import ManualClock
 from hmi.config import PlantConfig, parse_config
 from hmi.runtime import Runtime
+from hmi.sources.base import StatusBoard
+from hmi.sources.mqtt import REBIRTH, REBIRTH_S, MqttSource
 from hmi.store.database import Database
-from hmi.tags import Quality
+from hmi.tags import Quality, TagCache
 from tests.mqtt_broker import BROKER_HOST, BROKER_PORT
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import until
@@ -155,3 +159,103 @@ async def test_a_silent_topic_turns_stale(proxy: TcpProxy, tmp_path: Path) -> No
         await until(lambda: (s := rt.cache.get("L1.Speed")) is not None and s.quality is Quality.GOOD, timeout=15)
     finally:
         await rt.stop()
+
+
+def births(now: int, bd_seq: int) -> tuple[bytes, bytes]:
+    """An NBIRTH (bdSeq `bd_seq`, seq 0, Running) and the Filler's DBIRTH (seq 1, Tank/Level as alias 7)."""
+    nbirth = spb.NBirth(
+        timestamp=now,
+        seq=0,
+        metrics=(
+            spb.Metric(timestamp=now, name="bdSeq", datatype=spb.DataType.INT64, value=bd_seq),
+            spb.Metric(timestamp=now, name="Running", datatype=spb.DataType.BOOLEAN, value=True),
+        ),
+    )
+    dbirth = spb.DBirth(
+        timestamp=now,
+        seq=1,
+        metrics=(spb.Metric(timestamp=now, name="Tank/Level", datatype=spb.DataType.DOUBLE, value=40.0, alias=7),),
+    )
+    return nbirth.encode(), dbirth.encode()
+
+
+def level_data(now: int, seq: int, value: float) -> bytes:
+    """A DDATA of the Filler's Tank/Level by its alias only, as edge nodes send after their births."""
+    metric = spb.Metric(timestamp=now, name=None, alias=7, datatype=spb.DataType.DOUBLE, value=value)
+    return spb.DData(timestamp=now, seq=seq, metrics=(metric,)).encode()
+
+
+def death(now: int, bd_seq: int) -> bytes:
+    return spb.NDeath(
+        timestamp=now, bd_seq_metric=spb.Metric(timestamp=None, name="bdSeq", datatype=spb.DataType.INT64, value=bd_seq)
+    ).encode()
+
+
+@pytest.mark.req("MQT-010")
+async def test_a_late_host_asks_for_a_rebirth_and_ignores_an_earlier_will(proxy: TcpProxy, tmp_path: Path) -> None:
+    group = f"hmi-test-{uuid.uuid4().hex[:10]}"
+    rt = Runtime(plant(proxy.port, "unused", group), Database(f"sqlite:///{tmp_path / 'hmi.db'}"), data_dir=tmp_path)
+    now = ms(1_780_000_000)
+    # The edge node, on one connection, so the broker keeps its messages in order.
+    async with aiomqtt.Client(BROKER_HOST, BROKER_PORT) as edge:
+        await edge.subscribe(f"spBv1.0/{group}/NCMD/plc-7", qos=1)
+        await rt.start()
+        try:
+            await until(lambda: all(s.connected for s in rt.mqtt_sources), timeout=15)
+            # The edge node ran before the HMI started: its data comes before any birth the HMI has seen.
+            await edge.publish(f"spBv1.0/{group}/DDATA/plc-7/Filler", level_data(now, 9, 41.0), qos=1)
+            async with asyncio.timeout(15):
+                message = await anext(aiter(edge.messages))
+            assert isinstance(message.payload, bytes)
+            command = spb.NCmd.decode(message.payload)
+            assert [(m.name, m.value) for m in command.metrics] == [(REBIRTH, True)]
+            assert rt.cache.get("L1.Level") is None, "nothing is guessed from an alias without its birth"
+            # It is born again (its connection's bdSeq is 4): the values arrive.
+            nbirth, dbirth = births(now, bd_seq=4)
+            await edge.publish(f"spBv1.0/{group}/NBIRTH/plc-7", nbirth, qos=1)
+            await edge.publish(f"spBv1.0/{group}/DBIRTH/plc-7/Filler", dbirth, qos=1)
+            await edge.publish(f"spBv1.0/{group}/DDATA/plc-7/Filler", level_data(now + 1000, 2, 42.5), qos=1)
+            await until(lambda: (s := rt.cache.get("L1.Level")) is not None and s.value == 42.5, timeout=15)
+            # The will of its earlier connection (bdSeq 3) arrives late: it does not end the current one.
+            await edge.publish(f"spBv1.0/{group}/NDEATH/plc-7", death(now + 2000, bd_seq=3), qos=1)
+            await edge.publish(f"spBv1.0/{group}/DDATA/plc-7/Filler", level_data(now + 3000, 3, 43.0), qos=1)
+            level = await until(lambda: (s := rt.cache.get("L1.Level")) is not None and s.value == 43.0 and s)
+            assert level.quality is Quality.GOOD
+            assert rt.cache.get("L1.Run").quality is Quality.GOOD  # type: ignore[union-attr]
+            # Its own will (bdSeq 4) ends it.
+            await edge.publish(f"spBv1.0/{group}/NDEATH/plc-7", death(now + 4000, bd_seq=4), qos=1)
+            await until(lambda: rt.cache.get("L1.Run").quality is Quality.STALE, timeout=15)  # type: ignore[union-attr]
+            assert rt.cache.get("L1.Level").quality is Quality.STALE  # type: ignore[union-attr]
+        finally:
+            await rt.stop()
+
+
+@pytest.mark.req("MQT-010")
+def test_a_gap_in_the_sequence_asks_for_a_rebirth_at_most_every_few_seconds() -> None:
+    config = plant(1883, "unused", "plant")
+    edge = next(e for e in config.endpoints if e.name == "edge")
+    tags = [ref.tag for ref in config.tags.values() if ref.tag.endpoint == "edge"]
+    clock = ManualClock()
+    cache = TagCache()
+    source = MqttSource(edge, tags, cache, StatusBoard(), clock=clock)
+    now = ms(1_780_000_000)
+    nbirth, dbirth = births(now, bd_seq=0)
+    source.receive("spBv1.0/plant/NBIRTH/plc-7", nbirth)
+    source.receive("spBv1.0/plant/DBIRTH/plc-7/Filler", dbirth)
+    source.receive("spBv1.0/plant/DDATA/plc-7/Filler", level_data(now, 2, 41.0))
+    assert source.take_commands() == [], "births and data in sequence ask nothing"
+    source.receive("spBv1.0/plant/DDATA/plc-7/Filler", level_data(now, 5, 42.0))
+    (topic, payload), *more = source.take_commands()
+    assert (topic, more) == ("spBv1.0/plant/NCMD/plc-7", [])
+    assert [(m.name, m.value) for m in spb.NCmd.decode(payload).metrics] == [(REBIRTH, True)]
+    assert cache.get("L1.Level").value == 42.0, "the value still counts; only what was lost is asked for"  # type: ignore[union-attr]
+    source.receive("spBv1.0/plant/DDATA/plc-7/Filler", level_data(now, 9, 43.0))
+    assert source.take_commands() == [], f"not again within {REBIRTH_S} s"
+    clock.advance(REBIRTH_S)
+    source.receive("spBv1.0/plant/DDATA/plc-7/Filler", level_data(now, 20, 44.0))
+    assert [t for t, _ in source.take_commands()] == ["spBv1.0/plant/NCMD/plc-7"]
+    source.receive("spBv1.0/plant/DDATA/plc-7/Filler", level_data(now, 21, 45.0))
+    source.receive("spBv1.0/plant/NBIRTH/plc-7", nbirth)
+    clock.advance(REBIRTH_S)
+    source.receive("spBv1.0/plant/DBIRTH/plc-7/Filler", dbirth)
+    assert source.take_commands() == [], "a new NBIRTH starts the sequence afresh"
