@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
 
 from hmi.access.context import ActionContext
@@ -151,7 +151,13 @@ def act_routes(rt: Runtime, caller: Caller) -> APIRouter:
         "/recipes/{name}/versions/{version}/download",
         summary="Download an approved recipe version to the line through the write service",
     )
-    async def download(name: str, version: int, body: DownloadBody, ctx: ActionContext = who) -> dict[str, Any]:
+    async def download(
+        name: str,
+        body: DownloadBody,
+        # Versions count from 1; the bound keeps a wild number from reaching the database's 64-bit integers.
+        version: int = Path(ge=1, le=2**31 - 1, description="the approved version's number"),
+        ctx: ActionContext = who,
+    ) -> dict[str, Any]:
         if await rt.recipes.version_of(name, version) is None:
             raise ApiError(404, "not found", f"there is no version {version} of recipe {name!r}")
         report = await rt.recipes.download(ctx, name, version, reason=body.reason)

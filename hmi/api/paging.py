@@ -74,8 +74,14 @@ def time_range(
             raise ApiError(
                 422, "invalid request", f"{name}: give the time with its zone, e.g. 2025-01-06T06:00:00Z or +01:00"
             )
-    end = end or now
-    start = start or end - default
+    try:
+        # In UTC here, so the database never converts a time at the calendar's edge (year 1 at +01:00).
+        end = (end or now).astimezone(UTC)
+        start = (start or end - default).astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422, "invalid request", "the range reaches outside the calendar; give times between the years 1 and 9999"
+        ) from None
     if end <= start:
         raise ApiError(422, "invalid request", f"the range is empty: to ({iso(end)}) is not after from ({iso(start)})")
     return start, end

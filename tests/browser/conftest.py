@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.opcua_server import free_port
 from tests.waiting import answering, ended
 
 CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
+# Assertions wait as long as actions (page.set_default_timeout): with two test workers, the demo and Chromium on two
+# cores, a touch's answer or a plotly chart can take longer than Playwright's default 5 s. These journeys check what
+# the screens do, not how fast (bench/ measures speed).
+expect.set_options(timeout=20_000)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Flags that keep Chromium from reaching out to the network this machine does not have.
 CHROMIUM_ARGS = [
