@@ -115,26 +115,37 @@ async def refused_at_kiosk(rt: Runtime) -> bool:
     return True
 
 
+# How long a page may take to build (its session check and first database reads) before NiceGUI gives up and shows
+# an error page instead (NiceGUI's default is 3 s). On a panel server busy with a flood or a report, a screen that
+# comes a few seconds late is what an operator needs, not "the page took too long" in place of the line.
+PAGE_BUILD_S = 20.0
+
+
+def page(path: str) -> ui.page:
+    """A screen's address, with the build time above."""
+    return ui.page(path, response_timeout=PAGE_BUILD_S)
+
+
 def _pages(rt: Runtime) -> None:
     """The addresses of the screens."""
 
-    @ui.page("/login")
+    @page("/login")
     async def _login(next: str | None = None) -> None:
         if await ready(rt) and not await refused_at_kiosk(rt):
             # Before anyone signs in, the panel shows its station's theme (a dark control room stays dark).
             await appearance.apply(rt, None)
             await login_page(rt, next)
 
-    @ui.page("/logout")
+    @page("/logout")
     async def _logout() -> None:
         if await ready(rt):
             await logout(rt)
 
-    @ui.page("/")
+    @page("/")
     async def _overview() -> None:
         await show(rt, lambda ctx: overview_page(rt, ctx))
 
-    @ui.page("/kiosk")
+    @page("/kiosk")
     async def _kiosk() -> None:
         # No sign-in: a kiosk station is proven by its panel secret (screens.kiosk).
         if await ready(rt):
@@ -142,82 +153,82 @@ def _pages(rt: Runtime) -> None:
             await appearance.apply(rt, None)
             await kiosk_page(rt)
 
-    @ui.page("/line/{name}")
+    @page("/line/{name}")
     async def _line(name: str, faceplate: str | None = None) -> None:
         await show(rt, lambda ctx: line_page(rt, ctx, name, faceplate))
 
-    @ui.page("/displays")
+    @page("/displays")
     async def _displays() -> None:
         await show(rt, lambda ctx: displays_page(rt, ctx))
 
-    @ui.page("/display/{name}")
+    @page("/display/{name}")
     async def _display(name: str) -> None:
         await show(rt, lambda ctx: display_page(rt, ctx, name))
 
-    @ui.page("/faceplate/tag/{name}")
+    @page("/faceplate/tag/{name}")
     async def _faceplate_tag(name: str) -> None:
         await show(rt, lambda ctx: tag_page(rt, ctx, name))
 
-    @ui.page("/faceplate/machine/{line}/{machine}")
+    @page("/faceplate/machine/{line}/{machine}")
     async def _faceplate_machine(line: str, machine: str) -> None:
         await show(rt, lambda ctx: unit_page(rt, ctx, line, machine))
 
-    @ui.page("/faceplate/line/{line}")
+    @page("/faceplate/line/{line}")
     async def _faceplate_line(line: str) -> None:
         await show(rt, lambda ctx: unit_page(rt, ctx, line))
 
-    @ui.page("/alarms")
+    @page("/alarms")
     async def _alarms(focus: str | None = None, tab: str | None = None) -> None:
         await show(rt, lambda ctx: alarms_page(rt, ctx, focus, tab))
 
-    @ui.page("/alarm/{alarm_id}")
+    @page("/alarm/{alarm_id}")
     async def _alarm(alarm_id: str) -> None:
         await show(rt, lambda ctx: alarm_detail_page(rt, ctx, alarm_id))
 
-    @ui.page("/trends")
+    @page("/trends")
     async def _trends(tags: str | None = None) -> None:
         await show(rt, lambda ctx: trends_page(rt, ctx, tags))
 
-    @ui.page("/oee")
+    @page("/oee")
     async def _oee() -> None:
         await show(rt, lambda ctx: oee_page(rt, ctx))
 
-    @ui.page("/notes")
+    @page("/notes")
     async def _notes() -> None:
         await show(rt, lambda ctx: notes_page(rt, ctx))
 
-    @ui.page("/handover")
+    @page("/handover")
     async def _handover() -> None:
         await show(rt, lambda ctx: handover_page(rt, ctx))
 
-    @ui.page("/recipes")
+    @page("/recipes")
     async def _recipes() -> None:
         await show(rt, lambda ctx: recipes_page(rt, ctx))
 
-    @ui.page("/recipes/{name}")
+    @page("/recipes/{name}")
     async def _recipe(name: str) -> None:
         await show(rt, lambda ctx: recipe_page(rt, ctx, name))
 
-    @ui.page("/journal")
+    @page("/journal")
     async def _journal() -> None:
         await show(rt, lambda ctx: journal_page(rt, ctx))
 
-    @ui.page("/users")
+    @page("/users")
     async def _users() -> None:
         await show(rt, lambda ctx: users_page(rt, ctx))
 
-    @ui.page("/kpi")
+    @page("/kpi")
     async def _kpi() -> None:
         await show(rt, lambda ctx: kpi_page(rt, ctx))
 
-    @ui.page("/audit")
+    @page("/audit")
     async def _audit() -> None:
         await show(rt, lambda ctx: audit_page(rt, ctx))
 
-    @ui.page("/notifications")
+    @page("/notifications")
     async def _notifications() -> None:
         await show(rt, lambda ctx: notifications_page(rt, ctx))
 
-    @ui.page("/preferences")
+    @page("/preferences")
     async def _preferences() -> None:
         await show(rt, lambda ctx: appearance.preferences_page(rt, ctx))
