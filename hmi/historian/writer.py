@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
-from hmi.historian.recording import Recorder, Row, TagPolicy, plant_policies, to_us
+from hmi.historian.recording import Recorder, Row, TagPolicy, from_us, plant_policies, to_us
 from hmi.historian.spool import Spool
 from hmi.historian.storage import MINUTE_US, write_batch
 from hmi.store.database import Database, DatabaseUnavailable
@@ -39,6 +39,8 @@ class HistorianStatus:
     buffering_since: datetime | None
     last_error: str | None
     written: int
+    oldest_waiting: datetime | None = None
+    """The source time of the oldest sample queued and not yet written (its age is the historian's lag)."""
 
 
 class Historian:
@@ -151,7 +153,11 @@ class Historian:
     @property
     def status(self) -> HistorianStatus:
         """The current queue, spool and error state."""
-        return HistorianStatus(len(self._queue), self._spooled, self._buffering_since, self._last_error, self._written)
+        # Rows are queued as values arrive, so the first one waiting is the oldest.
+        oldest = from_us(self._queue[0]["t_us"]) if self._queue else None
+        return HistorianStatus(
+            len(self._queue), self._spooled, self._buffering_since, self._last_error, self._written, oldest
+        )
 
     def _set_buffering(self, on: bool) -> None:
         if on == (self._buffering_since is not None):

@@ -1,0 +1,143 @@
+"""Scale benchmark: one HMI instance with 50,000 tags on PostgreSQL.
+
+Runs `hmi simulate --tags 50000 --rate 5000` in its own process and a scratch PostgreSQL database (created, then
+dropped). First a bare asyncua client counts what the simulator really delivers; then the HMI runtime (what
+`hmi run` starts, without the web server: OPC UA source, tag cache, alarm engine with an H alarm on every tag,
+historian on PostgreSQL, journal) subscribes the same tags and runs a steady window. Measured:
+  startup_s        from starting the runtime until every tag has its first value (50,000 monitored items);
+  changes_per_s    value changes reaching the tag cache in the window;
+  ingest_ratio     that against the bare client's rate;
+  cpu_core_pct     this process's CPU in the window, in percent of one core;
+  rss_mib          this process's resident memory at the end of the window;
+  historian_lag_s  the age of the oldest sample not yet written at the end (0 when none waits; a spool on disk is
+                   reported as a failure, since then something is buffered and not written).
+Targets (issue: scale): ingest_ratio >= 0.95, cpu under one core, rss under 1 GiB, lag under 5 s, startup under 60 s.
+Last line:
+  tags=N changes_per_s=X ingest_ratio=R cpu_core_pct=C rss_mib=M historian_lag_s=L startup_s=S
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from ingest import load_plant, raw_window
+from processes import free_port, start_simulator
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hmi.runtime import Runtime  # noqa: E402
+from hmi.store.database import Database  # noqa: E402
+from hmi.tags import Quality, TagState  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_DB = "hmi_bench_scale"
+
+
+def rss_mib() -> float:
+    """This process's resident set size (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def hmi_run(url: str, db_url: str, tags: int, warmup: float, window: float) -> dict[str, float]:
+    plant = load_plant(url, tags)
+    count = 0
+    counting = False
+
+    def counter(states: Sequence[TagState]) -> None:
+        nonlocal count
+        if counting:
+            count += sum(1 for s in states if s.quality is not Quality.STALE)
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        rt = Runtime(plant, Database(db_url), data_dir=Path(data_dir))
+        started = time.perf_counter()
+        await rt.start()
+        try:
+            deadline = time.monotonic() + 300
+            while len(rt.cache) < tags and time.monotonic() < deadline:  # noqa: ASYNC110 - polling, bounded
+                await asyncio.sleep(0.2)
+            startup_s = time.perf_counter() - started
+            print(f"HMI: {len(rt.cache):,} of {tags:,} tags have values after {startup_s:.1f} s", flush=True)
+            rt.cache.subscribe(None, counter)
+            await asyncio.sleep(warmup)
+            counting = True
+            start, cpu = time.perf_counter(), time.process_time()
+            await asyncio.sleep(window)
+            counting = False
+            elapsed = time.perf_counter() - start
+            cpu_share = (time.process_time() - cpu) / elapsed
+            status = rt.recorder.status
+            now = datetime.now(UTC)
+            lag = (now - status.oldest_waiting).total_seconds() if status.oldest_waiting is not None else 0.0
+            print(
+                f"HMI: {count / elapsed:,.0f} changes/s, {cpu_share:.0%} of a core, historian: {status.queued:,} "
+                f"queued, {status.spooled_batches} spooled batches, {status.written:,} written, oldest waiting "
+                f"{lag:.1f} s, {len(rt.alarms.active())} alarms active",
+                flush=True,
+            )
+            if status.spooled_batches or status.buffering_since is not None:
+                lag = float("inf")  # buffered on disk: the database did not keep up
+            return {
+                "changes_per_s": count / elapsed,
+                "cpu": cpu_share,
+                "rss": rss_mib(),
+                "lag": lag,
+                "startup": startup_s,
+            }
+        finally:
+            await rt.stop()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    port = free_port()
+    url = f"opc.tcp://127.0.0.1:{port}"
+    names = [f"Load.Tag{i:05d}" for i in range(1, args.tags + 1)]
+    t0 = time.monotonic()
+    proc = start_simulator(port, "--tags", str(args.tags), "--rate", str(args.rate))
+    print(f"simulator: {args.tags:,} tags, {args.rate:,.0f} changes/s, started in {time.monotonic() - t0:.1f} s")
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{PG_DB}"')
+        raw, raw_cpu = await raw_window(url, names, args.warmup, min(args.window, 30.0))
+        print(f"bare asyncua client: {raw:,.0f} changes/s, {raw_cpu:.0%} of a core", flush=True)
+        figures = await hmi_run(url, PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DB}", args.tags, args.warmup, args.window)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        await admin.close()
+    print(
+        f"tags={args.tags} changes_per_s={figures['changes_per_s']:.0f} "
+        f"ingest_ratio={figures['changes_per_s'] / raw:.3f} cpu_core_pct={figures['cpu'] * 100:.0f} "
+        f"rss_mib={figures['rss']:.0f} historian_lag_s={figures['lag']:.1f} startup_s={figures['startup']:.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tags", type=int, default=50_000)
+    parser.add_argument("--rate", type=float, default=5_000.0, help="total changes per second")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds of the steady window")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds after start-up before counting")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
