@@ -108,11 +108,14 @@ async def test_changes_recorded_in_one_batch(historian: Historian, db: Database,
         cache.update([good("T.Flow", float(i), at), good("T.Run", i % 2 == 0, at)])
     cache.update([good("T.State", "Execute", clock.now()), good("T.Off", 1.0, clock.now())])
     assert historian.status.queued == 6001
+    # The historian's lag: the oldest sample still waiting is the first change.
+    assert historian.status.oldest_waiting == start + timedelta(seconds=0.01)
     await historian.flush()
     status = historian.status
     assert status.queued == 0
     assert status.written == 6001
     assert status.buffering_since is None
+    assert status.oldest_waiting is None
     flow = await samples(db, "T.Flow")
     assert len(flow) == 3000
     assert flow[0][1] == to_us(start + timedelta(seconds=0.01))
