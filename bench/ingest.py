@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent
-from processes import free_port, start_simulator
+from processes import free_port, load_options, run, start_simulator, timed_window
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -78,11 +77,8 @@ async def raw_window(url: str, names: Sequence[str], warmup: float, window: floa
         task = asyncio.create_task(consume())
         await asyncio.sleep(warmup)
         counting = True
-        start, cpu = time.perf_counter(), time.process_time()
-        await asyncio.sleep(window)
+        elapsed, cpu_share = await timed_window(window)
         counting = False
-        elapsed = time.perf_counter() - start
-        cpu_share = (time.process_time() - cpu) / elapsed
         task.cancel()
         await sub.delete()
         return count / elapsed, cpu_share
@@ -113,11 +109,8 @@ async def hmi_window(url: str, plant: PlantConfig, warmup: float, window: float)
         await asyncio.sleep(0.1)
     await asyncio.sleep(warmup)
     counting = True
-    start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.sleep(window)
+    elapsed, cpu_share = await timed_window(window)
     counting = False
-    elapsed = time.perf_counter() - start
-    cpu_share = (time.process_time() - cpu) / elapsed
     await source.stop()
     engine.stop()
     trends.stop()
@@ -161,16 +154,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tags", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=10_000.0, help="total changes per second")
-    parser.add_argument("--window", type=float, default=12.0, help="seconds counted per window")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after subscribing before counting")
+    parser = load_options(__doc__, tags=10_000, rate=10_000.0, window=12.0, warmup=3.0)
     parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
-    asyncio.run(main_async(args))
+    run(main_async, parser.parse_args())
 
 
 if __name__ == "__main__":

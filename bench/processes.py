@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
 import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,3 +42,28 @@ def start_simulator(port: int, *options: str) -> subprocess.Popen[str]:
             break
     proc.kill()
     raise SystemExit("the simulator did not start within 60 s")
+
+
+def load_options(doc: str | None, *, tags: int, rate: float, window: float, warmup: float) -> argparse.ArgumentParser:
+    """The options of a benchmark that loads the simulator: tags, total change rate, counted window and warm-up."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tags", type=int, default=tags)
+    parser.add_argument("--rate", type=float, default=rate, help="total changes per second")
+    parser.add_argument("--window", type=float, default=window, help="seconds counted per window")
+    parser.add_argument("--warmup", type=float, default=warmup, help="seconds after subscribing before counting")
+    return parser
+
+
+def run(main: Callable[[argparse.Namespace], Coroutine[Any, Any, None]], args: argparse.Namespace) -> None:
+    """Run a benchmark's coroutine with asyncua's own log quiet (its reconnect chatter is not a figure)."""
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    asyncio.run(main(args))
+
+
+async def timed_window(seconds: float) -> tuple[float, float]:
+    """Let the load run for `seconds`: the seconds that passed and this process's CPU in them, as a share of a core."""
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - start
+    return elapsed, (time.process_time() - cpu) / elapsed

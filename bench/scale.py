@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import asyncpg
 from ingest import load_plant, raw_window
-from processes import free_port, start_simulator
+from processes import free_port, load_options, run, start_simulator, timed_window
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -122,11 +121,8 @@ async def hmi_run(url: str, db_url: str, tags: int, warmup: float, window: float
             window_start = datetime.now(UTC)
             connects = sum(s.connects for s in rt.sources)
             counting = True
-            start, cpu = time.perf_counter(), time.process_time()
-            await asyncio.sleep(window)
+            elapsed, cpu_share = await timed_window(window)
             counting = False
-            elapsed = time.perf_counter() - start
-            cpu_share = (time.process_time() - cpu) / elapsed
             status = rt.recorder.status
             now = datetime.now(UTC)
             lag = (now - status.oldest_waiting).total_seconds() if status.oldest_waiting is not None else 0.0
@@ -182,15 +178,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tags", type=int, default=50_000)
-    parser.add_argument("--rate", type=float, default=5_000.0, help="total changes per second")
-    parser.add_argument("--window", type=float, default=60.0, help="seconds of the steady window")
-    parser.add_argument("--warmup", type=float, default=10.0, help="seconds after start-up before counting")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
-    asyncio.run(main_async(args))
+    run(main_async, load_options(__doc__, tags=50_000, rate=5_000.0, window=60.0, warmup=10.0).parse_args())
 
 
 if __name__ == "__main__":
