@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from hmi.clock import Clock, utc_now
 from hmi.config import PlantConfig
+from hmi.historian.partitions import Partitions
 from hmi.historian.recording import Recorder, Row, TagPolicy, from_us, plant_policies, to_us
 from hmi.historian.spool import Spool
 from hmi.historian.storage import MINUTE_US, write_batch
@@ -75,6 +76,7 @@ class Historian:
         self._buffering_since: datetime | None = None
         self._last_error: str | None = None
         self._written = 0
+        self.partitions = Partitions(db)
 
     # ---------------------------------------------------------------------------------------------- lifecycle
 
@@ -83,6 +85,7 @@ class Historian:
         if self._unsubscribe is not None:
             return
         self._spooled = await self._spool.open()
+        await self._ensure_partitions()
         if self._spooled:
             log.warning(
                 "historian: %d spooled batches from an earlier run in %s will be written",
@@ -287,9 +290,21 @@ class Historian:
 
     # -------------------------------------------------------------------------------------------------- pruning
 
+    async def _ensure_partitions(self) -> None:
+        """The day tables ahead (PostgreSQL); a database that does not answer now gets them at the next prune."""
+        try:
+            await self.partitions.ensure(self._clock())
+        except Exception as exc:  # the rows go to the default partition meanwhile; nothing is lost
+            log.warning("historian: day partitions not made now (%s); the next prune tries again", exc)
+
     async def prune(self) -> int:
-        """Delete samples and rollups older than each tag's retention (whole minutes, in chunks); returns samples."""
+        """Drop the day tables every tag's retention has passed (PostgreSQL), then delete samples and rollups older
+        than each tag's retention (whole minutes, in chunks); returns the samples deleted row by row."""
         now = self._clock()
+        await self._ensure_partitions()
+        longest = max((TagPolicy.of(self._plant, n).retention_days for n in self._plant.tags), default=None)
+        if longest is not None:
+            await self.partitions.drop_before(now - timedelta(days=longest))
         deleted = 0
         s, r = Sample.__table__, SampleRollup.__table__  # type: ignore[attr-defined]  # SQLModel sets it at runtime
         for name in self._plant.tags:

@@ -307,6 +307,8 @@ class Database:
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
             had_audit_rows = await conn.run_sync(_has_audit_rows)
             await conn.run_sync(SQLModel.metadata.create_all)
+            for statement in models.partition_ddl(self.dialect):
+                await conn.exec_driver_sql(statement)
             await conn.run_sync(_add_missing_columns)
         async with engine.connect() as conn:
             transaction = await conn.begin()

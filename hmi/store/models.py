@@ -534,7 +534,8 @@ class Sample(SQLModel, table=True):
 
     __tablename__ = "samples"
     # On SQLite the primary key is the table (no rowid): range scans per tag read one B-tree, in time order.
-    __table_args__ = {"sqlite_with_rowid": False}
+    # On PostgreSQL a table per day (hmi.historian.partitions), so retention drops whole days.
+    __table_args__ = {"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (t_us)"}
 
     tag: str = Field(primary_key=True, max_length=200)
     t_us: int = Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -551,7 +552,7 @@ class SampleRollup(SQLModel, table=True):
     """
 
     __tablename__ = "sample_rollups"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (bucket_us)"}
 
     tag: str = Field(primary_key=True, max_length=200)
     bucket_us: int = Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -561,6 +562,23 @@ class SampleRollup(SQLModel, table=True):
     vmax: float | None = None
     t_min_us: int | None = Field(default=None, sa_type=sa.BigInteger)
     t_max_us: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+PARTITIONED = {"samples": "t_us", "sample_rollups": "bucket_us"}
+"""The history tables partitioned by day on PostgreSQL, and their time columns (microseconds since the epoch)."""
+
+
+def partition_ddl(dialect: str) -> list[str]:
+    """The DEFAULT partitions of the history tables, made with the schema on PostgreSQL: a row outside the day
+    tables lands there. Only where the table is partitioned, so a database made before partitioning stays as it is."""
+    if dialect != "postgresql":
+        return []
+    return [
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+        f"WHERE c.relname = '{table}' AND pg_table_is_visible(c.oid)) THEN "
+        f"CREATE TABLE IF NOT EXISTS {table}_default PARTITION OF {table} DEFAULT; END IF; END $$"
+        for table in PARTITIONED
+    ]
 
 
 class TrendView(SQLModel, table=True):

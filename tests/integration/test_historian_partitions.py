@@ -1,0 +1,134 @@
+"""Day partitions of the history on the local PostgreSQL: a new database's samples and rollups are partitioned by
+day, rows land in their day's table, rows outside the tables wait in the default partition and move into their day's
+table when it is made, and retention drops whole days once every tag's retention has passed them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hmi.clock import ManualClock
+from hmi.historian import Historian
+from hmi.historian.partitions import AHEAD_DAYS
+from hmi.store.database import Database
+from hmi.tags import TagCache
+from tests.conftest import fresh_postgres_database
+from tests.integration.test_historian_writer import good, plant
+
+pytestmark = pytest.mark.postgres
+T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[Database]:
+    async with fresh_postgres_database() as url:
+        db = Database(url)
+        await db.start()
+        try:
+            yield db
+        finally:
+            await db.stop()
+
+
+async def where_rows_are(db: Database, table: str = "samples") -> dict[str, int]:
+    """Rows per partition of `table`."""
+    async with db.session() as s:
+        rows = (await s.execute(sa.text(f"SELECT tableoid::regclass::text, count(*) FROM {table} GROUP BY 1"))).all()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def days_from(first: date, n: int) -> list[date]:
+    return [first + timedelta(days=i) for i in range(n)]
+
+
+@pytest.mark.req("HIS-003")
+async def test_samples_land_in_their_day_and_the_default_holds_the_rest_until_their_day_comes(
+    pg: Database, tmp_path: Path
+) -> None:
+    clock = ManualClock(T0)
+    cache = TagCache()
+    historian = Historian(plant(), cache, pg, tmp_path / "spool", clock)
+    await historian.start()
+    try:
+        assert await historian.partitions.partitioned() == ["sample_rollups", "samples"]
+        today = T0.date()
+        assert await historian.partitions.days("samples") == days_from(today - timedelta(days=1), AHEAD_DAYS + 2)
+        # A PLC clock five days ahead: no day table for it yet.
+        cache.update([good("T.Flow", 1.0, T0), good("T.Temp", 20.0, T0 + timedelta(days=5))])
+        await historian.flush()
+        assert await where_rows_are(pg) == {"samples_20250106": 1, "samples_default": 1}
+        assert set(await where_rows_are(pg, "sample_rollups")) == {"sample_rollups_20250106", "sample_rollups_default"}
+        # Days pass: the fifth day's table is made and the waiting row moves into it.
+        clock.advance(4 * 86400)
+        await historian.prune()
+        assert await where_rows_are(pg) == {"samples_20250106": 1, "samples_20250111": 1}
+        assert "sample_rollups_default" not in await where_rows_are(pg, "sample_rollups")
+    finally:
+        await historian.stop()
+
+
+@pytest.mark.req("HIS-005")
+async def test_retention_drops_whole_days_once_every_tag_is_past_them(pg: Database, tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    cache = TagCache()
+    historian = Historian(plant(), cache, pg, tmp_path / "spool", clock)  # retention 30 days, T.Count 1 day
+    await historian.start()
+    try:
+        cache.update([good("T.Flow", 1.0, T0), good("T.Count", 5, T0)])
+        await historian.flush()
+        clock.advance(2 * 86400)
+        await historian.prune()
+        # T.Count's one day has passed: its row goes row by row; the day's table stays for T.Flow's 30 days.
+        assert await where_rows_are(pg) == {"samples_20250106": 1}
+        clock.advance(29 * 86400)
+        await historian.prune()
+        days = await historian.partitions.days("samples")
+        assert date(2025, 1, 6) not in days, "31 days on, no tag keeps that day: its table is dropped"
+        assert days[0] == T0.date() + timedelta(days=1), "the next day is kept until its own 30 days pass"
+        assert await where_rows_are(pg) == {}
+        assert (clock().date() + timedelta(days=AHEAD_DAYS)) in days
+    finally:
+        await historian.stop()
+
+
+async def test_a_database_made_before_partitioning_keeps_its_plain_tables(tmp_path: Path) -> None:
+    async with fresh_postgres_database() as url:
+        db = Database(url)
+        await db.start()
+        async with db.session(write=True) as s:
+            for table in ("samples", "sample_rollups"):
+                await s.execute(sa.text(f"DROP TABLE {table} CASCADE"))
+            await s.execute(
+                sa.text(
+                    "CREATE TABLE samples (tag varchar(200), t_us bigint, value float8, "
+                    "text varchar(200), quality varchar(10) NOT NULL, status bigint NOT NULL, "
+                    "PRIMARY KEY (tag, t_us))"
+                )
+            )
+            await s.execute(
+                sa.text(
+                    "CREATE TABLE sample_rollups (tag varchar(200), bucket_us bigint, n int, "
+                    "n_bad int, vmin float8, vmax float8, t_min_us bigint, t_max_us bigint, "
+                    "PRIMARY KEY (tag, bucket_us))"
+                )
+            )
+            await s.commit()
+        await db.stop()
+        db = Database(url)
+        await db.start()  # the schema step finds plain tables: no default partition, no error
+        try:
+            cache = TagCache()
+            historian = Historian(plant(), cache, db, tmp_path / "spool", ManualClock(T0))
+            await historian.start()
+            cache.update([good("T.Flow", 1.0, T0)])
+            await historian.flush()
+            assert await historian.partitions.partitioned() == []
+            assert await historian.prune() == 0
+            assert await where_rows_are(db) == {"samples": 1}
+            await historian.stop()
+        finally:
+            await db.stop()
