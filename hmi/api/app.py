@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import swagger_ui_bundle
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -20,8 +22,9 @@ MOUNT = "/api"
 """Where the screens serve the API; its OpenAPI is at /api/openapi.json, its documentation at /api/docs."""
 
 DOCS_ASSETS = "/docs-assets"
-"""Where the API serves Swagger UI's scripts and styles, from the swagger-ui-bundle package: a plant network has no
-internet, so /api/docs must not load them from a CDN (FastAPI's default)."""
+"""Where the API serves Swagger UI's scripts and styles, from the fastapi-offline package (Swagger UI 5, which reads
+the OpenAPI 3.1 FastAPI writes): a plant network has no internet, so /api/docs must not load them from a CDN."""
+_SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 
 
 def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
@@ -38,7 +41,7 @@ def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float 
         openapi_url="/openapi.json",
     )
     errors.install(api)
-    api.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    api.mount(DOCS_ASSETS, StaticFiles(directory=_SWAGGER_UI), name="docs-assets")
 
     @api.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -48,7 +51,7 @@ def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float 
             title="factory-hmi REST API",
             swagger_js_url=f"{MOUNT}{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{MOUNT}{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{MOUNT}{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{MOUNT}{DOCS_ASSETS}/favicon.png",
         )
 
     who = caller(rt, RateLimit(rate_limit or rt.plant.access.api_limit_per_token))
