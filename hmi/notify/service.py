@@ -181,6 +181,9 @@ class Notifier:
             except DatabaseUnavailable as exc:
                 # Sent anyway: telling people matters more than the journal row, which the log stands in for.
                 log.error("notifications not journaled (%s); sending them anyway", exc)
+            for row in rows:
+                if row.status is NotificationStatus.PENDING:
+                    self._queue(row)
         if self._unsaved:
             try:
                 await self.journal.save_escalations(self._unsaved, now)
@@ -188,9 +191,6 @@ class Notifier:
             except DatabaseUnavailable as exc:
                 # Kept for the next pass; meanwhile only a restart would lose them (the alarm then starts afresh).
                 log.warning("escalation progress not stored yet: %s", exc)
-            for row in rows:
-                if row.status is NotificationStatus.PENDING:
-                    self._queue(row)
         for job in list(self._jobs.values()):
             if job.uid not in self._busy and job.due <= now:
                 self._busy.add(job.uid)
