@@ -8,7 +8,7 @@ import asyncio
 import getpass
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -100,3 +100,10 @@ def run_audited(
         print(f"{exc}; nothing was changed", file=sys.stderr)
         return 1
     return 0
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Rows under a header, each column as wide as its widest cell (the CLI's lists of users and tokens)."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -10,7 +10,7 @@ from typing import Any
 
 from hmi.access.api_tokens import ApiTokenService, TokenError, parse_duration
 from hmi.access.context import ActionContext
-from hmi.cli.options import database_options, run_audited
+from hmi.cli.options import database_options, print_table, run_audited
 
 
 def register(sub: Any) -> None:
@@ -78,9 +78,7 @@ def handle_list(args: argparse.Namespace) -> int:
             print("no API tokens yet; create one with: hmi tokens create NAME --user USER --expires 90d")
             return
         header = ("TOKEN", "USER", "STATUS", "CREATED", "BY", "EXPIRES", "LAST USED")
-        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print_table(header, rows)
 
     return _run(args, work)
 

@@ -11,7 +11,7 @@ from typing import Any
 from hmi.access.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
-from hmi.cli.options import database_options, run_audited
+from hmi.cli.options import database_options, print_table, run_audited
 
 
 def register(sub: Any) -> None:
@@ -81,9 +81,7 @@ def handle_list(args: argparse.Namespace) -> int:
             print("no users yet; add one with: hmi users add NAME --role admin")
             return
         header = ("USER", "FULL NAME", "ROLE", "STATUS", "CREATED")
-        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print_table(header, rows)
 
     return _run(args, work)
 
