@@ -232,11 +232,12 @@ class Notifier:
                 if step != before:
                     self._progress[key] = step
                     self._unsaved[(alarm.id, rule.name)] = (began, step)
+        still = {(alarm_id, rule_name) for alarm_id, _activation, rule_name in live}
         for key in set(self._progress) - live:
             del self._progress[key]
             del self._since[key]
             alarm_id, _activation, rule_name = key
-            if not any(k[0] == alarm_id and k[2] == rule_name for k in live):
+            if (alarm_id, rule_name) not in still:  # not the same alarm's next episode under this rule
                 self._unsaved[(alarm_id, rule_name)] = None
         for carried in list(self._carried):
             seen = self._alarms.get(carried[0])
