@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -28,19 +27,9 @@ from pathlib import Path
 import httpx
 from asyncua import Client, ua
 from playwright.sync_api import sync_playwright
-from processes import free_port
+from processes import CHROMIUM, CHROMIUM_ARGS, add_user, free_port, wait_line
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "flood-bench-pw"
 
 
@@ -55,18 +44,6 @@ def plant_yaml(url: str, n: int) -> str:
         f"endpoints: [{{name: sim, url: '{url}', publishing_interval_ms: 100}}]\n"
         f"areas:\n  - name: Load\n    lines:\n      - name: Load\n        tags:\n{tags}\n"
     )
-
-
-def wait_line(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if re.search(pattern, line):
-            return line
-        if not line and proc.poll() is not None:
-            break
-    raise SystemExit(f"process did not print {pattern!r} within {timeout} s")
 
 
 def set_load(url: str, value: float) -> None:
@@ -114,15 +91,7 @@ def main() -> None:
         procs.append(sim)
         wait_line(sim, "listening on", 60)
         set_load(sim_url, 50.0)
-        subprocess.run(
-            [*hmi, "users", "add", "lead", "--role", "lead", "--password-stdin", "--db", f"sqlite:///{db}"],
-            input=PASSWORD + "\n",
-            text=True,
-            check=True,
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-        )
+        add_user(hmi, "lead", "lead", PASSWORD, f"sqlite:///{db}", env)
         web = subprocess.Popen(
             [
                 *hmi,

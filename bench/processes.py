@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -15,6 +16,18 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# The browser benchmarks' Chromium (Debian's; never a downloaded one) and the flags that keep it from reaching out to
+# a network this machine does not have (the same as tests/browser/conftest.py).
+CHROMIUM = os.environ.get("HMI_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -67,3 +80,29 @@ async def timed_window(seconds: float) -> tuple[float, float]:
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - start
     return elapsed, (time.process_time() - cpu) / elapsed
+
+
+def wait_line(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
+    """The first line `proc` prints that matches `pattern`; exits the benchmark after `timeout` s without one."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if re.search(pattern, line):
+            return line
+        if not line and proc.poll() is not None:
+            break
+    raise SystemExit(f"process did not print {pattern!r} within {timeout} s")
+
+
+def add_user(hmi: list[str], name: str, role: str, password: str, db: str, env: dict[str, str]) -> None:
+    """Create a sign-in for the benchmark's browser pages with `hmi users add`, as an administrator would."""
+    subprocess.run(
+        [*hmi, "users", "add", name, "--role", role, "--password-stdin", "--db", db],
+        input=password + "\n",
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+    )

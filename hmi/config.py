@@ -612,6 +612,21 @@ class PlantConfig(_Model):
             self._display_svgs[name] = load_svg(display.svg)
         return self._display_svgs[name]
 
+    def drawing_sha256(self, name: str) -> str | None:
+        """The SHA-256 of display `name`'s drawing as this plant read it; None when it has not read it (no such
+        display, or a PlantConfig built again from these models before its page was shown)."""
+        svg = self._display_svgs.get(name)
+        return svg.sha256 if svg is not None else None
+
+    def keep_drawings(self, other: PlantConfig) -> PlantConfig:
+        """This plant holding the drawings `other` read for the displays both have unchanged (a PlantConfig built
+        again from `other`'s models shows and audits the drawings as they were read, not as the files are now)."""
+        mine = {d.name: d for d in self.displays}
+        for d in other.displays:
+            if mine.get(d.name) == d and d.name in other._display_svgs:
+                self._display_svgs[d.name] = other._display_svgs[d.name]
+        return self
+
     @property
     def warnings(self) -> list[ConfigIssue]:
         """What `hmi check` points out without refusing the file (e.g. a password written inline)."""

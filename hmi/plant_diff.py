@@ -2,7 +2,8 @@
 
 Tags, alarms, endpoints, areas, lines and machines are compared by name; every other top-level section of the
 plant file (site, alarm_policy, historian, downtime_reasons, limits, and sections added later such as displays)
-is compared generically by its model dump, so a section this module does not know about still shows up.
+is compared generically by its model dump, so a section this module does not know about still shows up. The
+drawings of custom displays are files of their own: they are compared by the SHA-256 of the content each plant read.
 """
 
 from __future__ import annotations
@@ -106,7 +107,29 @@ def diff_plants(old: PlantConfig, new: PlantConfig) -> PlantDiff:
         if before != after:
             details = list(_differences(_plain(before), _plain(after), name))
             changes.append(Change("changed", "section", name, _summary(details)))
+    changes += _drawings(old, new)
     return PlantDiff(tuple(changes), _restart_needed(old, new))
+
+
+def _drawings(old: PlantConfig, new: PlantConfig) -> Iterator[Change]:
+    """A display's drawing is a file beside the plant file: the same path with other content must not be invisible
+    in the audit trail (21 CFR 11.10(e)), so each drawing read, added or removed is named by its SHA-256."""
+    before = {d.name: d for d in old.displays}
+    after = {d.name: d for d in new.displays}
+    for name in sorted(before.keys() - after.keys()):
+        yield Change("removed", "drawing", name, f"{before[name].svg.name} sha256 {_hash(old, name)}")
+    for name in sorted(after.keys() - before.keys()):
+        yield Change("added", "drawing", name, f"{after[name].svg.name} sha256 {_hash(new, name)}")
+    for name in sorted(before.keys() & after.keys()):
+        a, b = old.drawing_sha256(name), new.drawing_sha256(name)
+        if a != b or before[name].svg != after[name].svg:
+            yield Change(
+                "changed", "drawing", name, f"{after[name].svg.name} sha256 {_hash(old, name)} -> {_hash(new, name)}"
+            )
+
+
+def _hash(plant: PlantConfig, name: str) -> str:
+    return plant.drawing_sha256(name) or "(not read)"
 
 
 def _restart_needed(old: PlantConfig, new: PlantConfig) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hmi.access.context import ActionContext
 from hmi.config import ConfigError, PlantConfig, parse_config
+from hmi.graphics.sparkline import key_value_names
 from hmi.plant_diff import PlantDiff, diff_plants
 from hmi.records.config_audit import record_reload
 from hmi.sources.opcua import OpcUaSource
@@ -75,12 +76,17 @@ class ReloadResult:
         }
 
 
+def _parse_beside(text: str, name: str) -> PlantConfig:
+    """The plant file's text parsed as `hmi run` reads it: relative drawing paths from the file's own folder."""
+    return parse_config(text, name, base_dir=Path(name).parent)
+
+
 class PlantReloader:
     """Reloads the runtime's plant file on request; one reload at a time."""
 
     def __init__(self, rt: Runtime, load: PlantLoader | None = None) -> None:
         self._rt = rt
-        self._load: PlantLoader = load or parse_config
+        self._load: PlantLoader = load or _parse_beside
         self._lock = asyncio.Lock()
         self.last: ReloadResult | None = None
 
@@ -189,6 +195,7 @@ class PlantReloader:
             rt.alarms.end_server_alarms(name, f"endpoint {name} removed by management of change: plant reloaded")
         rt.recorder.use_plant(new)
         rt.live_trends.use_names(name for name, ref in new.tags.items() if ref.tag.numeric)
+        rt.key_trends.use_names(key_value_names(new))
         rt.history.use_plant(new)
         rt.trend_views.use_plant(new)
         rt.oee.use_plant(new)
@@ -232,4 +239,5 @@ class PlantReloader:
             old.historian.prune_interval_min != new.historian.prune_interval_min
         ):
             await rt.recorder.restart_loops()
+        rt.watch_tasks()  # the new sources' and loops' tasks count in tasks_died too
         return notes

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
+import os
+import socket
 import tempfile
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -25,9 +30,14 @@ from hmi.alarms.engine import AlarmEngine
 from hmi.alarms.journal import AlarmJournal
 from hmi.alarms.service import AlarmService
 from hmi.clock import Clock, utc_now
+from hmi.cluster.commands import CommandChannel
+from hmi.cluster.feed import FeedPublisher, FeedReceiver
+from hmi.cluster.leadership import Leadership
+from hmi.cluster.notes_feed import NotesFeed
 from hmi.config import Endpoint, PlantConfig
 from hmi.control.recipes import RecipeService
 from hmi.control.writes import WriteService
+from hmi.graphics.sparkline import KEY_WINDOW, key_value_names
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
@@ -92,6 +102,10 @@ class Runtime:
     plant_loader: PlantLoader | None = None
     reload_channel: bool = False
     watch_plant: bool = False
+    # This instance's name among those sharing one PostgreSQL database (hmi/cluster/): shown when it takes over.
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Called when this instance must stop at once (it lost the active role's lock connection); `hmi run` exits.
+    on_fatal: Callable[[str], None] | None = None
     cache: TagCache = field(init=False)
     board: StatusBoard = field(init=False)
     alarms: AlarmEngine = field(init=False)
@@ -108,6 +122,7 @@ class Runtime:
     signatures: SignatureService = field(init=False)
     handover: HandoverService = field(init=False)
     live_trends: TrendBuffer = field(init=False)  # the live ring buffer of the trend screens
+    key_trends: TrendBuffer = field(init=False)  # the last hour of the machines' key values (line screen)
     recorder: Historian = field(init=False)  # writes tag values to the database historian
     history: HistoryQuery = field(init=False)  # reads the database historian
     oee: OeeService = field(init=False)
@@ -133,6 +148,26 @@ class Runtime:
     _records_open: bool = field(init=False, repr=False, default=False)
     _ready: asyncio.Event = field(init=False, repr=False)
     _ticker: asyncio.Task[None] | None = field(init=False, repr=False, default=None)
+    # On PostgreSQL, which instance acts (hmi/cluster/leadership.py); None on SQLite (one process per file).
+    leadership: Leadership | None = field(init=False, default=None)
+    # True while this instance holds the OPC UA sessions and runs alarms, journal and historian; a standby does not.
+    active: bool = field(init=False, default=False)
+    # When this instance took over from another (None if it was active from its start): shown on its screens.
+    took_over_at: datetime | None = field(init=False, default=None)
+    fatal: str | None = field(init=False, default=None)
+    # The live values from the active instance to the standbys (hmi/cluster/feed.py); PostgreSQL only.
+    feed_out: FeedPublisher | None = field(init=False, default=None)
+    feed_in: FeedReceiver | None = field(init=False, default=None)
+    # Alarm commands and writes given on a standby, run by the active instance (hmi/cluster/commands.py), and shift
+    # notes told to the other instances (hmi/cluster/notes_feed.py); PostgreSQL only.
+    commands: CommandChannel | None = field(init=False, default=None)
+    notes_feed: NotesFeed | None = field(init=False, default=None)
+    _acting: bool = field(init=False, repr=False, default=False)  # the active instance's parts run (to be stopped)
+    # Owned tasks (owned_tasks) that ended on an exception or by themselves while the instance acted: each one is
+    # work silently no longer done (GET /api/v1/health shows the count; bench/soak.py reports it).
+    tasks_died: int = field(init=False, default=0)
+    _winding_down: bool = field(init=False, repr=False, default=False)
+    _watched: weakref.WeakSet[asyncio.Task[Any]] = field(init=False, repr=False, default_factory=weakref.WeakSet)
 
     def __post_init__(self) -> None:
         self._ready = asyncio.Event()
@@ -169,6 +204,7 @@ class Runtime:
             max_shelve=timedelta(hours=self.plant.alarm_policy.max_shelve_h),
             signature_policy=self.plant.signatures,
             signatures=self.signatures,
+            acting=lambda: self.active or self.leadership is None,  # a single server always acts
         )
         self.oee = OeeService(self.plant, self.db, self.audit, self.clock)
         self.handover = HandoverService(
@@ -184,6 +220,9 @@ class Runtime:
         )
         numeric = [name for name, ref in self.plant.tags.items() if ref.tag.numeric]
         self.live_trends = TrendBuffer(self.cache, numeric, self.trend_window)
+        # The key values' small trends on the line screen reach back an hour: a buffer of their own, so the other
+        # tags keep only the live trend's window (the newest 3,600 changes each: an hour at one change a second).
+        self.key_trends = TrendBuffer(self.cache, key_value_names(self.plant), KEY_WINDOW, max_points=3600)
         self.recorder = Historian(
             self.plant, self.cache, self.db, self.spool_dir(), self.clock, quarantine=self.quarantine
         )
@@ -213,6 +252,7 @@ class Runtime:
             self.audit,
             self.signatures,
             self.clock,
+            acting=lambda: self.active or self.leadership is None,
         )
         # Recipe downloads write through the one write service (CTL-019).
         self.recipes = RecipeService(
@@ -269,6 +309,41 @@ class Runtime:
         await self.quarantine.load()
         await self.users.start()
         self.live_trends.start()
+        self.key_trends.start()
+        active = True
+        if self.db.dialect == "postgresql":
+            # Several instances may share this database: one acts, the others stand by (docs/deployment.md).
+            self.leadership = Leadership(self.db, self.instance, on_active=self._take_over, on_lost=self._lost)
+            self.feed_out = FeedPublisher(self.db, self.cache, self.alarms)
+            # Commands given on a standby go to the active instance; before the role is known, so none is refused.
+            self.commands = CommandChannel(
+                self.db,
+                self.instance,
+                self.audit,
+                self.users,
+                self.alarm_service,
+                self.control,
+                lambda: self.plant,
+                acting=lambda: self.active,
+            )
+            self.alarm_service.forward = self.control.forward = self.commands.send
+            await self.commands.start()
+            self.notes_feed = NotesFeed(self.db, self.notes, self.instance)
+            await self.notes_feed.start()
+            active = await self.leadership.start()
+        if active:
+            await self._activate()
+        else:
+            log.warning("instance %s stands by: another instance is active on %s", self.instance, self.db.describe())
+            self.feed_in = FeedReceiver(self.db, self.cache, self.clock, self.alarms)
+            await self.feed_in.start()
+        self.started = True
+        self._ready.set()
+        log.info("runtime started: %s; database %s", self.plant.summary(), self.db.describe())
+
+    async def _activate(self) -> None:
+        """Start what only the active instance runs: consumers first, then the sources that feed them."""
+        self.active = self._acting = True
         # Before the sources, so the first values after start are recorded too.
         await self.recorder.start()
         self.alarms.start()
@@ -278,16 +353,44 @@ class Runtime:
         # Before the sources, so their first values are published too.
         if self.mqtt is not None:
             await self.mqtt.start()
+        if self.feed_out is not None:
+            await self.feed_out.start()
         for monitor in self.conditions.values():
             await monitor.start()
         for source in self.sources:
             await source.start()
         for feed in self.mqtt_sources:
             await feed.start()
-        self.started = True
-        self._ready.set()
         await self._start_plant_changes()
-        log.info("runtime started: %s; database %s", self.plant.summary(), self.db.describe())
+        self._winding_down = False
+        self.watch_tasks()
+
+    async def _take_over(self) -> None:
+        """A standby becomes the active instance (the active one is gone): act, and say so in the audit trail."""
+        self.took_over_at = self.clock()
+        receiver, self.feed_in = self.feed_in, None
+        if receiver is not None:
+            await receiver.stop()
+        # The values heard from the instance that is gone are not live: STALE until this one's sources read them.
+        self.cache.mark_stale(self.cache.snapshot().keys(), self.took_over_at)
+        try:
+            await self._activate()
+        finally:
+            await self.audit.record(
+                None,
+                "cluster.takeover",
+                "instance",
+                self.instance,
+                new_value="active",
+                detail=f"instance {self.instance} took over as the active one; the one active before is gone",
+            )
+
+    def _lost(self, reason: str) -> None:
+        """The active role's lock connection failed: this instance must stop acting before another takes over."""
+        self.fatal = reason
+        self.active = False
+        if self.on_fatal is not None:
+            self.on_fatal(reason)
 
     async def stop(self) -> None:
         """Reverse order: condition monitors (while their session is up), sources, consumers, database."""
@@ -295,25 +398,26 @@ class Runtime:
         tasks, self._plant_tasks = self._plant_tasks, []
         for task in reversed(tasks):
             await task.stop()
-        for monitor in self.conditions.values():
-            await monitor.stop()
-        # Owed pulse resets go out while the sources are still connected.
-        await self.control.stop()
-        for source in self.sources:
-            await source.stop()
-        for feed in self.mqtt_sources:
-            await feed.stop()
-        ticker, self._ticker = self._ticker, None
-        await stop_tasks(ticker)
-        # After the sources (their last values are queued), before the database (the OEE it publishes reads it).
-        if self.mqtt is not None:
-            await self.mqtt.stop()
-        await self.notifier.stop()
-        await self.journal.stop()
-        # After the sources: the last values are written (or kept on disk) before the database closes.
-        await self.recorder.stop()
-        self.alarms.stop()
+        receiver, self.feed_in = self.feed_in, None
+        if receiver is not None:
+            await receiver.stop()
+        # No more commands taken for others; those under way finish while the services still run.
+        commands, self.commands = self.commands, None
+        if commands is not None:
+            await commands.stop()
+            self.alarm_service.forward = self.control.forward = None
+        notes_feed, self.notes_feed = self.notes_feed, None
+        if notes_feed is not None:
+            await notes_feed.stop()
+        if self._acting:
+            await self._deactivate()
+        if self.leadership is not None:
+            # Releases the active role (closing its connection) once nothing acts here any more, so a standby
+            # takes over at once but never while this instance still writes.
+            await self.leadership.stop()
+            self.leadership = None
         self.live_trends.stop()
+        self.key_trends.stop()
         # Writes the last aggregated sign-in refusals, so before the database closes and the last anchor.
         await self.users.stop()
         if self.anchors is not None:
@@ -327,6 +431,56 @@ class Runtime:
         self._records_open = False
         self.started = False
         self._ready.clear()
+
+    async def _deactivate(self) -> None:
+        """Stop what only the active instance runs, in the reverse order of `_activate`."""
+        # Tasks that end from here on are stopped, not dead.
+        self._winding_down = True
+        for monitor in self.conditions.values():
+            await monitor.stop()
+        # Owed pulse resets go out while the sources are still connected.
+        await self.control.stop()
+        for source in self.sources:
+            await source.stop()
+        for feed in self.mqtt_sources:
+            await feed.stop()
+        ticker, self._ticker = self._ticker, None
+        await stop_tasks(ticker)
+        # After the sources (their last values are queued), before the database (the OEE it publishes reads it).
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+        if self.feed_out is not None:
+            await self.feed_out.stop()
+        await self.notifier.stop()
+        await self.journal.stop()
+        # After the sources: the last values are written (or kept on disk) before the database closes.
+        await self.recorder.stop()
+        self.alarms.stop()
+        self.active = self._acting = False
+
+    def owned_tasks(self) -> dict[str, asyncio.Task[Any] | None]:
+        """The long-lived tasks the active instance's parts run, by name; None when one is not running. Each must
+        live until stop: the alarm ticker (on/off delays, shelving expiry), the journal writer, the historian's
+        loops and each OPC UA source's connection loop."""
+        tasks: dict[str, asyncio.Task[Any] | None] = {"alarm-ticker": self._ticker, "alarm-journal": self.journal.task}
+        tasks.update({task.get_name(): task for task in self.recorder.tasks})
+        tasks.update({f"opcua:{source.name}": source.task for source in self.sources})
+        return tasks
+
+    def watch_tasks(self) -> None:
+        """Count each owned task that ends while the instance acts in `tasks_died` (after start, and after a plant
+        change started new ones); tasks already watched are left as they are."""
+        for name, task in self.owned_tasks().items():
+            if task is not None and task not in self._watched:
+                self._watched.add(task)
+                task.add_done_callback(functools.partial(self._task_ended, name))
+
+    def _task_ended(self, name: str, task: asyncio.Task[Any]) -> None:
+        if self._winding_down or not self._acting or task.cancelled():
+            return
+        self.tasks_died += 1
+        exc = task.exception()
+        log.error("task %s ended while this instance runs: %s", name, repr(exc) if exc else "it returned")
 
     async def _start_plant_changes(self) -> None:
         """The ways a plant change reaches this process: `hmi reload` and, when asked for, the file watcher."""

@@ -77,6 +77,11 @@ class Requirement:
     area: str
     line: int
 
+    @property
+    def withdrawn(self) -> bool:
+        """A row kept so its id is never reused ("Withdrawn: replaced by ..."): no longer a requirement to prove."""
+        return self.text.startswith("Withdrawn:")
+
 
 @dataclass(frozen=True, slots=True)
 class TestCase:
@@ -325,7 +330,8 @@ def load_junit(path: Path) -> JUnitRun:
 
 
 def trace(requirements: Sequence[Requirement], run: JUnitRun) -> Traceability:
-    """Each requirement with the test cases that name it (in the order the run lists them)."""
+    """Each requirement with the test cases that name it (in the order the run lists them); withdrawn rows are left
+    out (a test still naming one is not an unknown id)."""
     known = {r.id for r in requirements}
     by_id: dict[str, list[TestCase]] = {r.id: [] for r in requirements}
     unknown: dict[str, list[TestCase]] = {}
@@ -333,7 +339,7 @@ def trace(requirements: Sequence[Requirement], run: JUnitRun) -> Traceability:
         for rid in case.requirements:
             (by_id[rid] if rid in known else unknown.setdefault(rid, [])).append(case)
     return Traceability(
-        results=tuple(RequirementResult(r, tuple(by_id[r.id])) for r in requirements),
+        results=tuple(RequirementResult(r, tuple(by_id[r.id])) for r in requirements if not r.withdrawn),
         unknown={rid: tuple(cases) for rid, cases in sorted(unknown.items())},
         unlinked_failures=tuple(c for c in run.cases if c.failed and not c.requirements),
     )

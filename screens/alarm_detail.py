@@ -15,9 +15,10 @@ from hmi.config import AlarmRef
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens.alarms import AlarmCommands
+from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
-from screens.i18n import N_, _, localised_columns, message, plant
+from screens.i18n import N_, _, message, plant
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, ValueView, alarm_indicator, badge, column
@@ -31,6 +32,10 @@ HISTORY_COLUMNS = [
     column("user", N_("By")),
     column("comment", N_("Comment / reason")),
 ]
+# Time, event and the state after it are always shown; the rest from the width named, below it in the row's details
+# (screens/fitted_table.py).
+HISTORY_SHOWN_FROM = {"value": 800, "user": 800, "comment": 1024, "source": 1280}
+HISTORY_KEEP_WORDS = ("time", "source", "kind", "state")
 
 
 def _facts(rows: list[tuple[str, str]]) -> None:
@@ -162,9 +167,9 @@ class AlarmDetail:
                 )
         ui.label(_("History of this alarm")).classes("font-bold")
         self.history = testid(
-            ui.table(columns=localised_columns(HISTORY_COLUMNS), rows=[], row_key="id", pagination=20)
-            .classes("w-full")
-            .props("flat bordered"),
+            fitted_table(
+                HISTORY_COLUMNS, HISTORY_SHOWN_FROM, row_key="id", keep_words=HISTORY_KEEP_WORDS, pagination=20
+            ).props("flat bordered"),
             "alarm-history",
         )
         self.shown: tuple[Alarm | None, AlarmState] | None = None

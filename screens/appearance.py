@@ -29,6 +29,8 @@ async def apply(rt: Runtime, ctx: ActionContext | None) -> Appearance:
     ui.dark_mode(appearance.theme == "night")
     # Read by the page's formatting of dates and numbers; the client storage lives as long as this page.
     app.storage.client["language"] = appearance.language
+    # Read by what draws its own colours (the line picture's SVG) rather than taking them from assets/hmi.css.
+    app.storage.client["theme"] = appearance.theme
     # The page's language for screen readers and hyphenation (WCAG 2.1 SC 3.1.1); one of LANGUAGES, never free text.
     ui.add_head_html(f'<script>document.documentElement.lang = "{appearance.language}";</script>')
     return appearance

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from nicegui import ui
 
 from hmi.runtime import Runtime
+from screens.i18n import _
 from screens.testid import testid
 
 # A link is a touch target like a button (ISA-101, docs/operators.md): at least 48 px high.
@@ -49,7 +50,7 @@ def breadcrumbs(rt: Runtime, line: str | None = None, machine: str | None = None
     """Show the trail to a line, machine or tag; the last crumb is the page itself (aria-current)."""
     crumbs = trail(rt, line, machine, tag)
     with testid(ui.element("nav"), "breadcrumbs").classes("flex flex-wrap items-center gap-0 hmi-muted") as nav:
-        nav.props["aria-label"] = "Breadcrumb"
+        nav.props["aria-label"] = _("Breadcrumb")
         for k, (kind, text, href) in enumerate(crumbs):
             if k:
                 ui.label("›").classes("px-1").props('aria-hidden="true"')

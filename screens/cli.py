@@ -153,11 +153,20 @@ def session_cookie(access: AccessPolicy) -> dict[str, Any]:
     }
 
 
-def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) -> None:
-    from nicegui import ui
+# `hmi run`'s exit status when it stopped because it lost the active role (EX_TEMPFAIL): start it again.
+EXIT_LOST_ACTIVE_ROLE = 75
+
+
+def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) -> int:
+    """Serve until stopped; 0, or EXIT_LOST_ACTIVE_ROLE after an active instance lost its lock connection."""
+    from nicegui import app, ui
 
     from screens.app import setup
 
+    runtime.instance = f"{socket.gethostname()}:{args.port}"
+    # An active instance that can no longer prove it is the only one stops at once; its service manager starts it
+    # again and it comes back as a standby (hmi/cluster/leadership.py).
+    runtime.on_fatal = lambda _reason: app.shutdown()
     setup(runtime, **hooks)
     _warn_if_exposed(args.host)
     ui.run(
@@ -175,6 +184,9 @@ def _serve(runtime: Any, args: argparse.Namespace, secret: str, **hooks: Any) ->
         # forever; open requests get this long, then they are cancelled and the runtime stops.
         timeout_graceful_shutdown=5,
     )
+    if runtime.fatal:
+        return _fail(f"stopped: {runtime.fatal}; start it again and it stands by", EXIT_LOST_ACTIVE_ROLE)
+    return 0
 
 
 def handle_run(args: argparse.Namespace) -> int:
@@ -201,8 +213,7 @@ def handle_run(args: argparse.Namespace) -> int:
         watch_plant=args.watch_plant,
     )
     print(f"HMI for {plant.site.name}: http://{args.host}:{args.port}", flush=True)
-    _serve(runtime, args, secret)
-    return 0
+    return _serve(runtime, args, secret)
 
 
 def _free_port() -> int:
@@ -248,7 +259,8 @@ def at_simulator(plant: PlantConfig, port: int, mqtt: MqttConfig | None = None) 
     fields = {name: getattr(plant, name) for name in PlantConfig.model_fields}
     if mqtt is not None:
         fields["mqtt"] = mqtt
-    return PlantConfig.model_validate({**fields, "endpoints": endpoints})
+    # The drawings read with the file stay: a reload's diff compares their hashes with the files read then.
+    return PlantConfig.model_validate({**fields, "endpoints": endpoints}).keep_drawings(plant)
 
 
 async def seed_recipes(runtime: Any, password: str) -> int:
@@ -349,5 +361,4 @@ def handle_demo(args: argparse.Namespace) -> int:
     if plant.mqtt is not None:
         print(f"MQTT: publishing the plant to {plant.mqtt.url} ({plant.mqtt.format})", flush=True)
     print(f"Demo users (password: {hint}): " + ", ".join(f"{n} ({r.value})" for n, r in DEMO_USERS), flush=True)
-    _serve(runtime, args, secret, before_start=before_start, after_stop=after_stop)
-    return 0
+    return _serve(runtime, args, secret, before_start=before_start, after_stop=after_stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 
 from nicegui import ui
 
@@ -16,6 +17,7 @@ from hmi.runtime import Runtime
 from hmi.sources.base import EndpointStatus
 from screens.alarm_banner import AlarmBanner
 from screens.annunciation import AnnunciatorWidget
+from screens.breadcrumbs import line_link
 from screens.fmt import local_time
 from screens.i18n import N_, _, message
 from screens.idle import IdleGuard
@@ -51,8 +53,11 @@ NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
 QUARANTINE_ROLES = frozenset({Role.ENGINEER, Role.ADMIN})
 
 
+# How long every screen of the instance that took over says so (the audit trail keeps it for good).
+TAKEOVER_SHOWN = timedelta(minutes=15)
 # From this width on the navigation stays in the header; below it, it is in the menu (assets/hmi.css "Panel sizes").
-INLINE_NAV_PX = 1280
+# All entries fit one header row only on a wall screen: at 1280 px they pushed the clock and the person aside.
+INLINE_NAV_PX = 1920
 
 
 @contextmanager
@@ -139,7 +144,9 @@ class Header:
 
 
 class Menu:
-    """The drawer the menu button opens, on every width: switch user and log out, then the screens of this role."""
+    """The drawer the menu button opens, on every width: switch user and log out, the screens of this role, then the
+    plant's lines grouped by area, so a machine's faceplate is three touches away from any screen (menu, line, the
+    machine on the line picture; ISA-101.01 §6 display hierarchy: overview, unit, detail)."""
 
     def __init__(self, rt: Runtime, entries: Sequence[tuple[str, str]], title: str, person: str) -> None:
         # Outside the drawer: the idle lock screen opens it too.
@@ -169,6 +176,21 @@ class Menu:
                     ).classes("hmi-drawer-item w-full")
                     if text == title:
                         item.classes("hmi-drawer-current").props('aria-current="page"')
+            ui.separator()
+            lines = testid(ui.column().classes("w-full gap-0").props('role="navigation"'), "menu-lines")
+            lines.props["aria-label"] = _("Lines")
+            with lines:
+                for area in rt.plant.areas:
+                    ui.label(area.name).classes("hmi-drawer-area")
+                    for line in area.lines:
+                        testid(
+                            ui.button(
+                                line.name,
+                                icon="linear_scale",
+                                on_click=lambda n=line.name: ui.navigate.to(line_link(n)),
+                            ).props("flat no-caps align=left"),
+                            f"menu-line-{line.name}",
+                        ).classes("hmi-drawer-item hmi-drawer-line w-full")
 
 
 def _status_banner(name: str) -> ui.label:
@@ -212,6 +234,8 @@ class Banners:
             # The MQTT publisher cannot reach its broker (messages wait on disk) or had to drop some: engineers
             # look after the broker connection (docs/mqtt.md).
             self.mqtt = _status_banner("mqtt-banner")
+            # Which server of a redundant pair this is: a takeover, or a standby that does not read the plant.
+            self.cluster = _status_banner("cluster-banner")
 
     def refresh(self, down: Sequence[EndpointStatus]) -> None:
         """Every banner as things are now (`down`: the endpoints not connected)."""
@@ -234,6 +258,7 @@ class Banners:
         _say(self.journal, self._journal())
         _say(self.quarantine, self._quarantine())
         _say(self.mqtt, self._mqtt() if self.sets_clocks else "")
+        _say(self.cluster, self._cluster())
         skewed = self.rt.board.skewed() if self.sets_clocks else []
         _say(
             self.skew,
@@ -254,6 +279,22 @@ class Banners:
             "Historian: the database is unreachable since {when}; {batches} batch(es) of samples wait on local disk "
             "and are written when it returns."
         ).format(when=local_time(hist.buffering_since, self.zone, date=True), batches=hist.spooled_batches)
+
+    def _cluster(self) -> str:
+        rt = self.rt
+        if rt.leadership is None:
+            return ""
+        if not rt.active:
+            return _(
+                "Standby server {instance}: the active server {active} reads the plant and sends its values and "
+                "alarms here. Alarms are acknowledged and shelved on the active server."
+            ).format(instance=rt.instance, active=rt.leadership.active_instance or _("unknown"))
+        if rt.took_over_at is None or rt.clock() - rt.took_over_at > TAKEOVER_SHOWN:
+            return ""
+        return _(
+            "Server {instance} took over as the active server at {when}: the server active before stopped. Values "
+            "were STALE during the change-over."
+        ).format(instance=rt.instance, when=local_time(rt.took_over_at, self.zone, date=True))
 
     def _mqtt(self) -> str:
         publisher = self.rt.mqtt

@@ -7,7 +7,7 @@ shape and priority number); everything normal is grey.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from nicegui import ui
@@ -19,11 +19,11 @@ from hmi.graphics.sparkline import sparkline_runs, sparkline_svg
 from hmi.historian.query import Series
 from hmi.tags import TagState
 from screens.fmt import format_value
-from screens.i18n import _
+from screens.i18n import N_, _
 from screens.testid import testid
 from screens.widgets import indicator_classes
 
-DEVIATION_WORD = {"low": "▼ LOW", "high": "▲ HIGH"}
+DEVIATION_WORD = {"low": N_("▼ LOW"), "high": N_("▲ HIGH")}
 
 
 class SpeedBar:
@@ -74,7 +74,7 @@ class SpeedBar:
         good = state is not None and state.good
         off = deviation(value, self.tag.normal_range) if value is not None and good and producing else None
         self.word.set_visibility(off is not None)
-        self.word.set_text(DEVIATION_WORD[off] if off else "")
+        self.word.set_text(_(DEVIATION_WORD[off]) if off else "")
         self.value.classes(remove="ovw-abnormal")
         if off:
             self.value.classes(add="ovw-abnormal")
@@ -96,22 +96,37 @@ class Sparkline:
     """The last hour of a value as inline SVG (hmi.graphics.sparkline builds and escapes it)."""
 
     def __init__(
-        self, label: str, scale: Scale | None, target: float | None, band: tuple[float, float] | None, name: str
+        self,
+        label: str,
+        scale: Scale | None,
+        target: float | None,
+        band: tuple[float, float] | None,
+        name: str,
+        empty: str | None = None,
     ) -> None:
         self.label, self.scale, self.target, self.band = label, scale, target, band
         with ui.column().classes("w-full gap-0"):
             # DOMPurify in the browser as a second guard; the SVG holds only numbers and escaped text already.
             self.html = testid(ui.html("", sanitize=True).classes("ovw-spark-box w-full"), f"spark-{name}")
-            self.empty = ui.label(_("No speed history in the last hour")).classes("hmi-range")
+            self.empty = ui.label(empty or _("No speed history in the last hour")).classes("hmi-range")
         self.html.set_visibility(False)
 
     def show(self, series: Series | None, start: datetime, end: datetime) -> None:
         """Draw `series` over [start, end]; say so when there is no history."""
-        runs = sparkline_runs(series.times, series.values, start, end, self.scale) if series is not None else []
+        if series is None:
+            self.draw([], [], start, end)
+        else:
+            self.draw(series.times, series.values, start, end)
+
+    def draw(self, times: Sequence[datetime], values: Sequence[float | None], start: datetime, end: datetime) -> None:
+        """Draw the values (None: a gap) over [start, end]; say so when there are none."""
+        runs = sparkline_runs(times, values, start, end, self.scale) if times else []
         self.html.set_visibility(bool(runs))
         self.empty.set_visibility(not runs)
         if runs:
-            self.html.set_content(sparkline_svg(runs, self.label, scale=self.scale, target=self.target, band=self.band))
+            svg = sparkline_svg(runs, self.label, scale=self.scale, target=self.target, band=self.band)
+            if svg != self.html.content:  # sent to the browser only when the drawing changed
+                self.html.set_content(svg)
 
 
 class AlarmCounts:

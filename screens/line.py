@@ -1,6 +1,7 @@
 """Level 2: one line as a picture (machines in flow order with states, key values, alarms and conveyors; a touch
-opens a machine's faceplate), its machines' live values, units, quality and normal ranges, a small live trend, and
-its recorded states, OEE and stops. Breadcrumbs and previous/next line buttons lead around the plant."""
+opens a machine's faceplate), a small trend of the last hour of each machine's key values, its machines' live values,
+units, quality and normal ranges, a small live trend, and its recorded states, OEE and stops. Breadcrumbs and
+previous/next line buttons lead around the plant."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from collections.abc import Callable, Iterable
 from nicegui import ui
 
 from hmi.access.context import ActionContext
-from hmi.config import Line, Machine, PlantConfig
-from hmi.graphics.line_picture import AlarmMark, alarms_by_machine, layout, line_picture, picture_tags
+from hmi.config import Line, Machine, PlantConfig, Tag
+from hmi.graphics.analog import Scale
+from hmi.graphics.line_picture import AlarmMark, alarms_by_machine, key_values, layout, line_picture, picture_tags
+from hmi.graphics.sparkline import KEY_WINDOW, ring_series, thin
 from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.breadcrumbs import breadcrumbs, line_link
 from screens.faceplate import open_tag, open_unit
 from screens.frame import frame
 from screens.i18n import _, plant
+from screens.indicators import Sparkline
 from screens.line_status import COUNTER_WORDS, LineStatusPanel
+from screens.picture_words import picture_palette, picture_wording
 from screens.testid import testid
 from screens.trend_chart import LiveTrend
 from screens.widgets import LiveFeed, StateView, ValueView, alarm_indicator, badge
@@ -90,6 +95,57 @@ def per_row_for(width: float) -> int:
     return next(n for least, n in ROW_WIDTHS if width >= least)
 
 
+KEY_TREND_S = 10.0
+"""How often the key values' small trends are drawn again (they span an hour: a slow refresh shows it all)."""
+
+
+class KeyTrends:
+    """Under the picture, each machine's key values (hmi.graphics.line_picture.key_values) with a small trend of the
+    last hour from the runtime's ring buffer (ISA-101: key values have an embedded trend), grey, on the value's
+    engineering range with its normal range as a band; a bad, stale or missing value breaks the line (no ramp)."""
+
+    def __init__(self, rt: Runtime, line: Line) -> None:
+        self.rt = rt
+        self.sparks: dict[str, Sparkline] = {}
+        machines = [(m, key_values(m)) for m in line.machines_in_flow()]
+        if not any(tags for _m, tags in machines):
+            return
+        with testid(ui.column().classes("w-full hmi-panel p-2 gap-1"), "key-trends"):
+            ui.label(_("Key values, last hour")).classes("hmi-muted")
+            with ui.row().classes("w-full gap-4 items-start"):
+                for machine, tags in machines:
+                    if not tags:
+                        continue
+                    with testid(ui.column().classes("gap-1"), f"key-trends-{machine.name}"):
+                        ui.label(plant(machine.name)).classes("font-bold")
+                        for tag in tags:
+                            self._one(machine, tag)
+        self.refresh()
+        ui.timer(KEY_TREND_S, self.refresh)  # an element of the page: it ends with the page
+
+    def _one(self, machine: Machine, tag: Tag) -> None:
+        leaf = tag.name.split(".")[-1]
+        with ui.column().classes("gap-0 line-key-trend"):
+            ui.label(f"{leaf} ({tag.unit})" if tag.unit else leaf).classes("text-sm")
+            assert tag.eng_range is not None  # key_values has only tags with one
+            self.sparks[tag.name] = Sparkline(
+                _("{value} of {machine}, last hour").format(value=leaf, machine=plant(machine.name)),
+                Scale(*tag.eng_range),
+                None,
+                tag.normal_range,
+                f"key-{tag.name}",
+                empty=_("No values in the last hour"),
+            )
+
+    def refresh(self) -> None:
+        """Draw each trend over the hour up to now."""
+        now = self.rt.clock()
+        start = now - KEY_WINDOW
+        for name, spark in self.sparks.items():
+            times, values = ring_series(self.rt.key_trends.points(name, since=start), now)
+            spark.draw(*thin(times, values, start, now), start, now)
+
+
 class LinePicture:
     """The line's picture (hmi.graphics.line_picture) with one transparent button over each machine: touching a
     machine opens its faceplate. The SVG is drawn again only when what it shows changed, at most once a second.
@@ -102,6 +158,8 @@ class LinePicture:
         self.tags = picture_tags(line)
         self.known = {n: rt.plant.tags[n].tag for n in self.tags if n in rt.plant.tags}
         self.per_row = ROW_WIDTHS[0][1]
+        # The page's language, locale and theme, read once while the page is built.
+        self.wording, self.palette = picture_wording(), picture_palette()
         self.dirty = True
         self._shown = ""
         self._marks: dict[str, list[AlarmMark]] | None = None
@@ -130,8 +188,9 @@ class LinePicture:
                     f"width:{box.w / lay.width * 100:.3f}%;height:{box.h / lay.height * 100:.3f}%;"
                     "min-width:48px;min-height:48px;background:transparent"
                 )
-                button.props["aria-label"] = f"{machine.name}: open its faceplate"
-                button.props["title"] = f"{machine.name}: open its faceplate"
+                opens = _("{name}: open its faceplate").format(name=plant(machine.name))
+                button.props["aria-label"] = opens
+                button.props["title"] = opens
                 self.buttons.append(testid(button, f"picture-machine-{machine.name}"))
 
     async def _fit(self) -> None:
@@ -162,7 +221,15 @@ class LinePicture:
             return
         self.dirty, self._marks = False, marks
         states = {n: self.rt.cache.get(n) for n in self.tags}
-        svg = line_picture(self.line, states, marks, tags=self.known, per_row=self.per_row)
+        svg = line_picture(
+            self.line,
+            states,
+            marks,
+            tags=self.known,
+            per_row=self.per_row,
+            wording=self.wording,
+            palette=self.palette,
+        )
         if svg != self._shown:
             self._shown = svg
             self.html.set_content(svg)
@@ -187,7 +254,8 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
                 for key, other, text in (("prev", around[0], f"◀ {around[0]}"), ("next", around[1], f"{around[1]} ▶")):
                     button = ui.button(text, on_click=lambda o=other: ui.navigate.to(line_link(o)))
                     button.props("outline no-caps")
-                    button.props["aria-label"] = f"{'Previous' if key == 'prev' else 'Next'} line: {other}"
+                    said = _("Previous line: {name}") if key == "prev" else _("Next line: {name}")
+                    button.props["aria-label"] = said.format(name=other)
                     testid(button, f"line-{key}")
         with ui.row().classes("items-center gap-3"):
             ui.button(_("Overview"), on_click=lambda: ui.navigate.to("/")).props("outline no-caps")
@@ -204,6 +272,7 @@ def line_page(rt: Runtime, ctx: ActionContext, name: str, faceplate: str | None 
             open_tag(rt, ctx, tag_name)
 
         picture = LinePicture(rt, line, lambda m: open_unit(rt, ctx, line, m)) if line.machines else None
+        KeyTrends(rt, line)
         if line.tags:
             views.update(_line_tiles(line, touch))
         if line.trend_tags:

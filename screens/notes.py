@@ -6,7 +6,7 @@ from nicegui import ui
 
 from hmi.access.context import ActionContext
 from hmi.access.roles import Permission
-from hmi.records.notes import MAX_NOTE_LENGTH, MAX_REASON_LENGTH, note_content
+from hmi.records.notes import MAX_NOTE_LENGTH, MAX_REASON_LENGTH, NoteChange, note_content
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from hmi.store.models import NoteCategory, ShiftNote
@@ -17,6 +17,8 @@ from screens.outcome import attempt
 from screens.session import command
 from screens.signature_dialog import SignatureDialog
 from screens.testid import testid
+
+HEARD_S = 0.25
 
 
 def notes_page(rt: Runtime, ctx: ActionContext) -> None:
@@ -60,6 +62,27 @@ class NotesScreen:
             self.listing = testid(ui.column().classes("w-full max-w-3xl gap-2"), "note-list")
         self.line_filter.on_value_change(self.show)
         ui.timer(0.0, self.show, once=True)
+        # Notes written meanwhile, on this server or (a redundant pair) another one: the list is read again soon
+        # after, coalesced (HEARD_S), so a burst of notes costs one reload.
+        self.heard = False
+        unsubscribe = rt.notes.changes.add(self._heard)
+        ui.context.client.on_delete(unsubscribe)
+        ui.timer(HEARD_S, self._reload_if_heard)
+
+    def _heard(self, change: NoteChange) -> None:
+        # Runs inside the notes service's emit: only note it.
+        self.heard = True
+
+    def _dialog_open(self) -> bool:
+        # NiceGUI places a dialog in the page's layout (a hidden canary in the list deletes it with its row), so the
+        # open ones are looked for there: any dialog open on the page puts the reload off.
+        return any(isinstance(e, ui.dialog) and e.value for e in self.listing.client.layout.descendants())
+
+    async def _reload_if_heard(self) -> None:
+        if not self.heard or self._dialog_open():
+            return  # an amend, history or signing dialog is open: reloading the list would delete it
+        self.heard = False
+        await self.show(unless_busy=True)
 
     def _form(self) -> None:
         rt = self.rt
@@ -91,10 +114,14 @@ class NotesScreen:
                 testid(ui.button(_("Save note"), on_click=command(rt, self.save)), "note-save")
                 self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "note-status")
 
-    async def show(self) -> None:
-        """List the notes of the chosen line (all lines), newest first."""
+    async def show(self, *, unless_busy: bool = False) -> None:
+        """List the notes of the chosen line (all lines), newest first. `unless_busy` (a reload for notes heard of):
+        not while a dialog is open in the list; one may have opened while the notes were read."""
         try:
             notes = await self.rt.notes.list(line=self.line_filter.value or None, limit=200)
+            if unless_busy and self._dialog_open():
+                self.heard = True  # read again once the dialog has closed
+                return
         except DatabaseUnavailable as exc:
             self.listing.clear()
             with self.listing:

@@ -10,6 +10,7 @@ from nicegui import ui
 from hmi.access.context import ActionContext
 from hmi.runtime import Runtime
 from hmi.store.models import NotificationDelivery
+from screens.fitted_table import fitted_table
 from screens.fmt import local_time
 from screens.frame import frame
 from screens.i18n import N_, _
@@ -28,6 +29,10 @@ COLUMNS: list[dict[str, Any]] = [
     column("attempts", N_("Attempts"), align="right"),
     column("error", N_("Last error")),
 ]
+# Time, alarm and result are always shown; the rest from the width named, below it in the row's details
+# (screens/fitted_table.py).
+SHOWN_FROM = {"error": 600, "channel": 800, "attempts": 800, "rule": 1024, "recipient": 1280}
+KEEP_WORDS = ("at", "status", "channel", "attempts")
 
 ENGINEERS = Restriction(
     check=lambda rt, ctx: rt.notifier.require_view(ctx),
@@ -79,7 +84,9 @@ class NotificationsScreen:
         self.dead = testid(ui.column().classes("w-full gap-1"), "notifications-dead")
         ui.label(_("Recent notifications")).classes("font-bold")
         self.table = testid(
-            ui.table(columns=COLUMNS, rows=[], row_key="uid", pagination=50).classes("w-full").props("flat bordered"),
+            fitted_table(COLUMNS, SHOWN_FROM, row_key="uid", keep_words=KEEP_WORDS, pagination=50).props(
+                "flat bordered"
+            ),
             "notifications-table",
         )
 

@@ -26,7 +26,7 @@ from hmi.runtime import Runtime
 from hmi.tags import TagState
 from screens.fmt import format_value
 from screens.frame import frame
-from screens.i18n import _, message, plant
+from screens.i18n import N_, _, message, plant
 from screens.indicators import AlarmCounts, Sparkline, SpeedBar
 from screens.line_status import minutes, pct
 from screens.oee import shift_oee
@@ -82,10 +82,10 @@ class LineTile:
             with ui.row().classes("w-full items-baseline gap-2 no-wrap"):
                 self.oee = testid(ui.label(_("OEE —")).classes("hmi-value-sm"), f"oee-{name}")
                 ui.space()
-                for key, word in (("good_count_tag", "Good"), ("reject_count_tag", "Reject")):
+                for key, word in (("good_count_tag", N_("Good")), ("reject_count_tag", N_("Reject"))):
                     tag_name = getattr(line, key)
                     if tag_name:
-                        ui.label(word).classes("hmi-muted ovw-key")
+                        ui.label(_(word)).classes("hmi-muted ovw-key")
                         self.counters[tag_name] = testid(ui.label("—").classes("font-semibold"), f"{key[:-4]}-{name}")
             if speed_tag is not None:
                 target = line_target(line, speed_tag)
@@ -153,10 +153,11 @@ class LineTile:
         report = figures.reports.get(self.line.name)
         if self.line.oee is None:
             self.oee.set_text(_("OEE —"))
-            self.oee.props('title="no oee section for this line in the plant file"')
+            self.oee.props["title"] = _("no oee section for this line in the plant file")
+            self.oee.update()
         elif report is not None:
             share = report.recorded_share
-            partial = f" ({pct(share)} recorded)" if share is not None and share < 0.9995 else ""
+            partial = " " + _("({pct} recorded)").format(pct=pct(share)) if share is not None and share < 0.9995 else ""
             self.oee.set_text(_("OEE {pct}{partial}").format(pct=pct(shift_oee(report)), partial=partial))
         if self.spark is not None:
             self.spark.show(figures.speeds.get(self.line.name), figures.at - SPARK_WINDOW, figures.at)

@@ -32,6 +32,10 @@ from screens.i18n import _, message
 log = logging.getLogger(__name__)
 
 _KEY = "hmi_session"
+# The same id in the browser's signed session cookie, written while a page is built: the other instance of a
+# redundant pair (same HMI_STORAGE_SECRET, no copy of this process's per-browser storage) finds it there when a
+# proxy sends the panel over (docs/deployment.md). It proves nothing by itself: the session row decides.
+_COOKIE = "hmi_session"
 _IDLE = "hmi_idle"
 _SWITCHING = "hmi_switching"
 # The session each open page was built under: a page must not act for whoever signed in on the browser later.
@@ -80,8 +84,33 @@ def page_session_id(client: Client | None = None) -> str | None:
 
 
 def forget() -> None:
-    """Drop this browser's session id (its session has ended)."""
-    app.storage.user.pop(_KEY, None)
+    """Drop this browser's session id (its session has ended).
+
+    An empty id, not none: the id still in the cookie must not be taken up again here (`_carried`)."""
+    app.storage.user[_KEY] = ""
+    _set_cookie(None)
+
+
+def _carried() -> str | None:
+    """The session id the browser's cookie carries, when this process has never held one for the browser (a page
+    sent here by the proxy from the other instance of a pair); None otherwise."""
+    if _KEY in app.storage.user:
+        return None
+    value = app.storage.browser.get(_COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def _set_cookie(sid: str | None) -> None:
+    """Put `sid` into (or, for None, take it out of) the signed cookie; only while a page is being built, before
+    its response is sent (Starlette's session cookie), otherwise nothing."""
+    request = ui.context.client.request
+    if request is None or getattr(request.state, "responded", True):
+        return
+    cookie = app.storage.browser
+    if sid is None:
+        cookie.pop(_COOKIE, None)
+    elif cookie.get(_COOKIE) != sid:
+        cookie[_COOKIE] = sid
 
 
 async def sign_in(rt: Runtime, ctx: ActionContext) -> None:
@@ -113,7 +142,7 @@ def first_signing(rt: Runtime, ctx: ActionContext) -> bool:
 async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
     """End this browser's session (audited; a plain logout ends all the person's sessions); returns who it was."""
     sid = session_id()
-    app.storage.user.pop(_KEY, None)
+    app.storage.user[_KEY] = ""
     app.storage.user.pop(_IDLE, None)
     if sid is None:
         return None
@@ -133,10 +162,13 @@ async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
 async def resolve_page(rt: Runtime) -> SessionCheck:
     """Check the session while a page is being built, and remember it as the session this page acts under."""
     sid = session_id()
+    if sid is None and (sid := _carried()) is not None:
+        app.storage.user[_KEY] = sid
     check = await rt.sessions.check(sid)
     if check.ctx is None:
         forget()
     elif sid is not None:
+        _set_cookie(sid)
         _page_session[ui.context.client] = sid
         # A page is built for the person signed in now: any user switch on this browser is over.
         app.storage.user.pop(_SWITCHING, None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from nicegui import ui
+from nicegui import app, ui
 
 from hmi.alarms.engine import Alarm
 from hmi.alarms.states import AlarmState
@@ -100,10 +102,33 @@ class StateView:
         self.label.classes(replace=f"hmi-state {cls}")
 
 
-class LiveFeed:
-    """Feeds a page from the tag cache: changes mark tags dirty, a timer renders them a few times a second.
+# The shortest time between two flushes of one page. A change to a page that has not been sent anything for this long
+# is rendered on the next turn of the event loop, after the batch it came in (one OPC UA publish reaches the cache in a
+# few batches, processed back to back, so it still leaves in one websocket message); changes during the gap wait for
+# its end and leave together. A source that trickles changes one by one thus reaches a page at most ten times a second.
+MIN_GAP_S = 0.1
 
-    The subscription ends when the page's client goes away (docs/architecture.md, "Rules").
+
+class Cancellable(Protocol):
+    """What a scheduled call returns (asyncio.TimerHandle)."""
+
+    def cancel(self) -> None:
+        """Do not run the call."""
+
+
+class Scheduler(Protocol):
+    """Runs a callback after a delay and returns a handle to cancel it: asyncio's loop.call_later, or a test's."""
+
+    def __call__(self, delay: float, callback: Callable[[], None], /) -> Cancellable: ...
+
+
+class LiveFeed:
+    """Feeds a page from the tag cache, pushed: a change marks its tag dirty and, unless one is already due, schedules
+    ONE flush that renders every tag marked since, so a burst of changes reaches the browser in one websocket message;
+    the flush is due at once (the next turn of the event loop) unless the last one was less than `interval` seconds
+    ago, then when that gap ends. A page whose tags do not change costs nothing (no polling timer).
+
+    The subscription and a pending flush end when the page's client goes away (docs/architecture.md, "Push path").
     """
 
     def __init__(
@@ -111,34 +136,77 @@ class LiveFeed:
         rt: Runtime,
         names: Iterable[str],
         render: Callable[[dict[str, TagState | None]], None],
-        interval: float = 0.5,
+        interval: float = MIN_GAP_S,
+        *,
+        schedule: Scheduler | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self._rt = rt
         self._names = set(names)
         self._dirty: set[str] = set(self._names)
         self._render = render
+        self._interval = interval
+        loop = asyncio.get_running_loop()
+        self._schedule: Scheduler = schedule or loop.call_later
+        self._monotonic = monotonic or loop.time
+        self._last_flush = -math.inf
+        self._pending: Cancellable | None = None
+        self._closed = False
+        self._client = ui.context.client
+        # Rendered in the slot the feed was made in, as a ui.timer would, so a render may add elements.
+        self._slot = ui.context.slot
         self._unsubscribe = rt.cache.subscribe(self._names, self._mark)
-        self.timer = ui.timer(interval, self.flush)
-        client = ui.context.client
-        client.on_delete(self.close)
+        self._client.on_delete(self.close)
+        self._due()  # the first values as soon as the page is built
+
+    @property
+    def pending(self) -> bool:
+        """True while a flush is scheduled."""
+        return self._pending is not None
 
     def _mark(self, states: Sequence[TagState]) -> None:
+        # Runs inside the cache's update on the event loop: only note the names and make sure a flush is due.
         self._dirty.update(s.name for s in states)
+        self._due()
+
+    def _due(self) -> None:
+        if self._pending is None and not self._closed and self._dirty:
+            delay = max(0.0, self._last_flush + self._interval - self._monotonic())
+            self._pending = self._schedule(delay, self._scheduled)
+
+    def _scheduled(self) -> None:
+        self._pending = None
+        if self._closed:
+            return
+        if self._client.is_deleted or self._slot.parent.is_deleted:
+            self.close()  # the page (or the dialog the feed was made in) is gone: nothing to render, nothing to hear
+            return
+        self._last_flush = self._monotonic()
+        try:
+            with self._slot:
+                self.flush()
+        except Exception as exc:  # as a ui.timer would: reported, and the next change is rendered again
+            app.handle_exception(exc)
 
     def flush(self) -> None:
         """Render what changed since the last flush."""
-        if not self._dirty:
+        if not self._dirty or self._closed:
             return
         dirty, self._dirty = self._dirty, set()
         self._render({n: self._rt.cache.get(n) for n in dirty})
 
     def refresh_all(self) -> None:
-        """Mark every tag dirty (e.g. to update STALE ages)."""
+        """Mark every tag dirty (e.g. to update STALE ages) and render them soon."""
         self._dirty |= self._names
+        self._due()
 
     def close(self) -> None:
-        """End the cache subscription."""
+        """End the cache subscription and drop a flush not yet run."""
+        self._closed = True
         self._unsubscribe()
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
 
 
 def alarm_counts(alarms: Iterable[Alarm]) -> dict[int, int]:

@@ -49,10 +49,14 @@ class SmallServer:
         self.users = users
         self.server: Server | None = None
         self.nodes: dict[str, Any] = {}
+        # The server's limit on subscriptions (asyncua answers BadTooManySubscriptions beyond it); None: its default.
+        self.max_subscriptions: int | None = None
 
     async def start(self) -> None:
         server = Server(user_manager=PasswordUsers(self.users) if self.users is not None else None)
         await server.init()
+        if self.max_subscriptions is not None:
+            server.iserver.max_subscriptions = self.max_subscriptions
         server.set_endpoint(self.url)
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         if self.users is not None:

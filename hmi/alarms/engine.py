@@ -271,6 +271,10 @@ class AlarmEngine:
         """Alarms shown in one state (e.g. the shelved, suppressed and out-of-service lists)."""
         return sorted((a for a in self._alarms.values() if a.state is state), key=lambda a: (a.priority, a.id))
 
+    def everything(self) -> list[Alarm]:
+        """Every alarm that is not quietly normal: listed, returned-unacknowledged, or in a hiding mode."""
+        return list(self._alarms.values())
+
     def get(self, alarm_id: str) -> Alarm | None:
         """The alarm `alarm_id` when it is anything but quietly normal."""
         return self._alarms.get(alarm_id)
@@ -286,6 +290,26 @@ class AlarmEngine:
     def unacknowledged(self, alarm_ids: Iterable[str]) -> list[Alarm]:
         """Those of `alarm_ids` that are listed and still wait for an acknowledgement."""
         return [a for i in alarm_ids if (a := self._alarms.get(i)) is not None and a.state.unacknowledged]
+
+    # ------------------------------------------------------------------------------------------ standby
+    def mirror(self, alarms: Sequence[Alarm], gone: Iterable[str] = (), *, reset: bool = False) -> None:
+        """Hold the active instance's alarms as it sends them (hmi/cluster/feed.py): on a standby the engine does
+        not evaluate, so its lists show these, and when it takes over it goes on from them, so an alarm that still
+        stands is not raised (and acknowledged) a second time. Nothing is emitted: the active instance journals.
+
+        `reset` starts a whole picture; a local alarm this plant file does not define is left out.
+        """
+        if reset:
+            self._alarms.clear()
+        for alarm in alarms:
+            ref = self._plant.alarms.get(alarm.id)
+            if alarm.source == "local" and ref is None:
+                continue
+            self._alarms[alarm.id] = replace(alarm, ref=ref)
+            # The next activation here must not reuse an episode number the notifications already know.
+            self._activations = max(self._activations, alarm.activation)
+        for alarm_id in gone:
+            self._alarms.pop(alarm_id, None)
 
     # ------------------------------------------------------------------------------------------ evaluation
     def evaluate(self, states: Sequence[TagState]) -> None:

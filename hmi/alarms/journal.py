@@ -140,6 +140,11 @@ class AlarmJournal:
             await self._spill_rows(len(self._pending))
 
     @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The writer task, while started."""
+        return self._writer.task
+
+    @property
     def pending(self) -> int:
         """Rows waiting to be written, in memory and in spill files."""
         return len(self._pending) + self._spilled

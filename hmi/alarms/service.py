@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.alarms.journal import journal_row
 from hmi.alarms.states import AlarmState, Event, Shelf, Trigger
 from hmi.clock import Clock, utc_now
+from hmi.cluster import Forward
 from hmi.config import SignaturePolicy
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import (
@@ -79,8 +81,14 @@ class AlarmService:
         conditions: Mapping[str, ConditionMonitor] | None = None,
         signature_policy: SignaturePolicy = NO_SIGNATURES,
         signatures: SignatureService | None = None,
+        acting: Callable[[], bool] = lambda: True,
     ) -> None:
         self._engine = engine
+        # False on a standby of a redundant pair: its alarms are the active instance's, shown, not commanded here.
+        self._acting = acting
+        # Set on a pair (hmi/cluster/commands.py): a standby checks the person here and hands the command to the
+        # active instance, which runs it through this same service. Without it a standby refuses alarm commands.
+        self.forward: Forward | None = None
         self.signature_policy = signature_policy
         self.signatures = signatures
         self._db = db
@@ -111,7 +119,7 @@ class AlarmService:
         alarm_ids: Sequence[str],
         comment: str = "",
         *,
-        signature: SignatureRequest | None = None,
+        signature: SignatureRequest | Signer | None = None,
     ) -> AckResult:
         """Acknowledge the unacknowledged alarms among `alarm_ids`, with an optional comment (and a signature
         when the policy asks for one on priority-1 alarms: SignatureRequired without it)."""
@@ -121,6 +129,8 @@ class AlarmService:
         signer = await self._signer(
             ctx, "acknowledge", Text("acknowledging a priority 1 alarm"), alarm_ids, signature, ACKNOWLEDGED
         )
+        if self._forwards():
+            return await self._forwarded(ctx, "alarm.acknowledge", signer, ids=list(alarm_ids), comment=comment)
         return await self._run(
             ctx,
             "alarm.acknowledge",
@@ -139,7 +149,7 @@ class AlarmService:
         reason: str,
         duration: timedelta | None,
         *,
-        signature: SignatureRequest | None = None,
+        signature: SignatureRequest | Signer | None = None,
     ) -> AckResult:
         """Shelve for `duration` (at most the configured maximum) or one-shot (None: until the alarm clears)."""
         reason = _clean(reason)
@@ -155,6 +165,11 @@ class AlarmService:
         shelf = Shelf(None if duration is None else now + duration)
         what = "one-shot (until it clears)" if duration is None else f"for {duration}"
         signer = await self._signer(ctx, "shelve", Text("shelving"), alarm_ids, signature, SHELVED)
+        if self._forwards():
+            seconds = None if duration is None else duration.total_seconds()
+            return await self._forwarded(
+                ctx, "alarm.shelve", signer, ids=list(alarm_ids), reason=reason, duration_s=seconds
+            )
         return await self._run(
             ctx,
             "alarm.shelve",
@@ -169,10 +184,17 @@ class AlarmService:
     async def unshelve(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """End a shelving early."""
         await self._require(ctx, Permission.SHELVE_ALARM, "alarm.unshelve", alarm_ids)
+        if self._forwards():
+            return await self._forwarded(ctx, "alarm.unshelve", None, ids=list(alarm_ids), reason=_clean(reason))
         return await self._run(ctx, "alarm.unshelve", alarm_ids, alarm_ids, Event(Trigger.UNSHELVE), _clean(reason))
 
     async def remove_from_service(
-        self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str, *, signature: SignatureRequest | None = None
+        self,
+        ctx: ActionContext,
+        alarm_ids: Sequence[str],
+        reason: str,
+        *,
+        signature: SignatureRequest | Signer | None = None,
     ) -> AckResult:
         """Take alarms out of service (maintenance); needs a higher role than shelving and a reason."""
         reason = _clean(reason)
@@ -187,6 +209,8 @@ class AlarmService:
             signature,
             REMOVED_FROM_SERVICE,
         )
+        if self._forwards():
+            return await self._forwarded(ctx, "alarm.out_of_service", signer, ids=list(alarm_ids), reason=reason)
         return await self._run(
             ctx, "alarm.out_of_service", alarm_ids, alarm_ids, Event(Trigger.REMOVE_FROM_SERVICE), reason, signer=signer
         )
@@ -194,6 +218,10 @@ class AlarmService:
     async def return_to_service(self, ctx: ActionContext, alarm_ids: Sequence[str], reason: str = "") -> AckResult:
         """Put alarms back in service."""
         await self._require(ctx, Permission.REMOVE_FROM_SERVICE, "alarm.return_to_service", alarm_ids)
+        if self._forwards():
+            return await self._forwarded(
+                ctx, "alarm.return_to_service", None, ids=list(alarm_ids), reason=_clean(reason)
+            )
         return await self._run(
             ctx, "alarm.return_to_service", alarm_ids, alarm_ids, Event(Trigger.RETURN_TO_SERVICE), _clean(reason)
         )
@@ -206,14 +234,37 @@ class AlarmService:
         ]
         if waiting and len(waiting) == len(alarm_ids):
             raise ValueError(Text("acknowledge a latched alarm before resetting it"))
+        if self._forwards():
+            return await self._forwarded(ctx, "alarm.reset", None, ids=list(alarm_ids), comment=_clean(comment))
         return await self._run(ctx, "alarm.reset", alarm_ids, alarm_ids, Event(Trigger.RESET), _clean(comment))
 
     # ------------------------------------------------------------------------------------------------ core
     async def _require(self, ctx: ActionContext, permission: Permission, action: str, alarm_ids: Sequence[str]) -> None:
-        """Refuse (and audit the refusal) unless `ctx` may do `action` on these alarms."""
+        """Refuse (and audit the refusal) unless `ctx` may do `action` on these alarms; refuse on a standby that
+        cannot hand commands to the active instance."""
+        if not self._acting() and self.forward is None:
+            # A command here would change a copy: the active instance's engine and journal would not know it.
+            raise ValueError(
+                Text(
+                    "this server stands by for the active one: alarm commands are taken on the active server; "
+                    "use a panel of the active server (the banner names it)"
+                )
+            )
         await self._audit.require(
             ctx, permission, action=action, object_type="alarm", object_id=",".join(alarm_ids)[:200]
         )
+
+    def _forwards(self) -> bool:
+        """True on a standby that hands commands to the active instance (checked here, run there)."""
+        return self.forward is not None and not self._acting()
+
+    async def _forwarded(self, ctx: ActionContext, kind: str, signer: Signer | None, **args: Any) -> AckResult:
+        """The active instance's result of the command (its refusal raised as it raised it there)."""
+        assert self.forward is not None
+        result = await self.forward(ctx, kind, args, signer)
+        if not isinstance(result, AckResult):
+            raise TypeError(f"the active instance answered {kind} with {type(result).__name__}")
+        return result
 
     async def _signer(
         self,
@@ -221,14 +272,17 @@ class AlarmService:
         action: str,
         what: Text,
         alarm_ids: Sequence[str],
-        signature: SignatureRequest | None,
+        signature: SignatureRequest | Signer | None,
         meaning: str,
     ) -> Signer | None:
-        """The checked signer when the policy asks for a signature (or one was given anyway), else None.
+        """The checked signer when the policy asks for a signature (or one was given anyway), else None. A Signer
+        given is one a standby already checked (a forwarded command, hmi/cluster/commands.py): taken as it is.
 
         The password is checked before the transaction opens: argon2 runs off the loop without holding the
         audit lock, and a refusal is audited on its own instead of being rolled back with the command.
         """
+        if isinstance(signature, Signer):
+            return signature
         required = self.needs_signature(action, alarm_ids)
         if signature is None:
             if required:

@@ -14,6 +14,7 @@ from hmi import __version__
 from hmi.api import errors
 from hmi.api.acts import act_routes
 from hmi.api.auth import RateLimit, caller
+from hmi.api.health import health_routes
 from hmi.api.reads import read_routes
 from hmi.api.stream import HEARTBEAT_S, stream_routes
 from hmi.runtime import Runtime
@@ -55,6 +56,7 @@ def build_api(rt: Runtime, *, rate_limit: str | None = None, heartbeat_s: float 
         )
 
     who = caller(rt, RateLimit(rate_limit or rt.plant.access.api_limit_per_token))
+    api.include_router(health_routes(rt))
     api.include_router(read_routes(rt, who))
     api.include_router(act_routes(rt, who))
     api.include_router(stream_routes(rt, who, heartbeat_s=heartbeat_s))

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hmi.access.context import PermissionDenied
 from hmi.access.roles import PERMISSIONS, Permission
+from hmi.cluster.commands import NotForwarded
 from hmi.control.recipe_values import RecipeError
 from hmi.limits import RangeTooLong, TooManyRows
 from hmi.records.notes import StaleNote
@@ -117,6 +118,8 @@ def install(app: FastAPI) -> None:
         (TooManyRows, 422, "too many rows"),
         (RecipeError, 409, "recipe refused"),
         (StaleNote, 409, "changed meanwhile"),
+        # Given on a standby, and no active server took it: not the request's fault, try again (before ValueError).
+        (NotForwarded, 503, "no active server"),
         (ValueError, 422, "invalid request"),
     ):
         _map(app, kind, status, error)

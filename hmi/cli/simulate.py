@@ -37,6 +37,14 @@ def register(sub: Any) -> None:
         metavar="CHANGES_PER_S",
         help="total changes per second over the extra tags (default: 1000)",
     )
+    p.add_argument(
+        "--probes",
+        type=int,
+        default=0,
+        metavar="K",
+        help="latency probe tags Probe.P01..: Int64, the milliseconds since the epoch when written, each changing "
+        "once a second (default: 0)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -47,8 +55,8 @@ def handle(args: argparse.Namespace) -> int:
         plant = load_config(path)
     except ConfigError as exc:
         return config_problems(path, exc)
-    if args.tags < 0 or args.rate < 0 or not 0 <= args.port <= 65535:
-        print("error: --tags and --rate must not be negative and --port must be 0..65535", file=sys.stderr)
+    if args.tags < 0 or args.rate < 0 or args.probes < 0 or not 0 <= args.port <= 65535:
+        print("error: --tags, --rate and --probes must not be negative and --port must be 0..65535", file=sys.stderr)
         return 2
     if not _is_loopback(args.host):
         print(
@@ -57,7 +65,13 @@ def handle(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     sim = PlantSimulator(
-        plant, host=args.host, port=args.port, seed=args.seed, extra_tags=args.tags, change_rate=args.rate
+        plant,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        extra_tags=args.tags,
+        change_rate=args.rate,
+        probes=args.probes,
     )
     try:
         asyncio.run(_serve(sim))

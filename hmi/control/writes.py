@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Final
@@ -23,6 +23,7 @@ from asyncua import ua
 
 from hmi.access.context import ActionContext
 from hmi.clock import Clock, utc_now
+from hmi.cluster import Forward
 from hmi.config import CommandRef, PlantConfig, Tag
 from hmi.control.outcome import Refusal, Result, WriteOutcome
 from hmi.control.spec import Command, WriteSpec
@@ -104,8 +105,15 @@ class WriteService:
         audit: AuditLog,
         signatures: SignatureService | None,
         clock: Clock = utc_now,
+        *,
+        acting: Callable[[], bool] = lambda: True,
     ) -> None:
         self._plant = plant
+        # False on a standby of a redundant pair: it holds no OPC UA session. With `forward` set (hmi/cluster/
+        # commands.py) it checks the signer's password here and hands the write to the active instance, which
+        # checks and audits everything else as for a local write; without it a standby refuses (endpoint down).
+        self._acting = acting
+        self.forward: Forward | None = None
         self._cache = cache
         self._board = board
         self._sources = dict(sources)
@@ -204,6 +212,8 @@ class WriteService:
         return []
 
     def _endpoint_problems(self, endpoint: str) -> list[Problem]:
+        if self._forwards():
+            return []  # the active instance holds the session and says whether its endpoint is up
         source = self._sources.get(endpoint)
         if source is not None and source.connected:
             return []
@@ -315,15 +325,23 @@ class WriteService:
         *,
         expected: Any = NOT_GIVEN,
         reason: str = "",
-        signature: SignatureRequest | None = None,
+        signature: SignatureRequest | Signer | None = None,
     ) -> WriteOutcome:
         """Write `value` (typed, or text as entered) to `tag` for `ctx`, read it back and audit the attempt.
 
         `expected`: the value the dialog showed; when the tag holds another value now the write is refused as
         `changed` with the `current` one (compare-before-write). SignatureRequired when the tag's rule asks for a
-        signature and none is given (nothing is audited then: the screen asks for it first).
+        signature and none is given (nothing is audited then: the screen asks for it first). A Signer given is one
+        a standby already checked (a forwarded write).
         """
         reason = _clean_reason(reason)
+        if self._forwards():
+            ref = self._plant.tags.get(tag)
+            args: dict[str, Any] = {"tag": tag, "value": value, "reason": reason}
+            if expected is not NOT_GIVEN:
+                args["expected"] = expected
+            needed = ref is not None and ref.tag.write is not None and ref.tag.write.signature
+            return await self._forwarded(ctx, "tag", tag, args, signature, Text("changing {tag}", tag=tag), needed)
         ref = self._plant.tags.get(tag)
         state = self._cache.get(tag)
         old = state.value if state is not None else None
@@ -373,12 +391,42 @@ class WriteService:
         state = self._cache.get(tag)
         return state.value if state is not None else None
 
+    def _forwards(self) -> bool:
+        """True on a standby that hands writes to the active instance."""
+        return self.forward is not None and not self._acting()
+
+    async def _forwarded(
+        self,
+        ctx: ActionContext,
+        kind: str,
+        target: str,
+        args: dict[str, Any],
+        signature: SignatureRequest | Signer | None,
+        what: str,
+        needed: bool,
+    ) -> WriteOutcome:
+        """On a standby: check the signer's password here (a password never leaves this instance), then have the
+        active instance run the write or command and return its outcome."""
+        assert self.forward is not None
+        if needed and signature is None:
+            raise SignatureRequired(what)
+        signer, refused = await self._prepare(ctx, signature, kind, target)
+        if refused:
+            requested = args.get("value", args.get("args"))
+            problem = [(Refusal.SIGNATURE, refused)]
+            return await self._refused(ctx, kind, target, requested, None, problem, args["reason"])
+        outcome = await self.forward(ctx, f"control.{'write' if kind == 'tag' else 'command'}", args, signer)
+        if not isinstance(outcome, WriteOutcome):
+            raise TypeError(f"the active instance answered a {kind} with {type(outcome).__name__}")
+        return outcome
+
     async def _prepare(
-        self, ctx: ActionContext, signature: SignatureRequest | None, object_type: str, object_id: str
+        self, ctx: ActionContext, signature: SignatureRequest | Signer | None, object_type: str, object_id: str
     ) -> tuple[Signer | None, str]:
-        """Check the signer's password before anything is held; (signer, '') or (None, why it was refused)."""
-        if signature is None:
-            return None, ""
+        """Check the signer's password before anything is held; (signer, '') or (None, why it was refused). A
+        Signer given was checked by a standby already (a forwarded write)."""
+        if signature is None or isinstance(signature, Signer):
+            return signature, ""
         if self._signatures is None:
             raise SignatureRequired(Text("{what} (no signature service is configured)", what=object_id))
         meaning = signature.meaning or (WRITE_MEANING if object_type == "tag" else COMMAND_MEANING)
@@ -704,13 +752,18 @@ class WriteService:
         *,
         args: Mapping[str, Any] | None = None,
         reason: str = "",
-        signature: SignatureRequest | None = None,
+        signature: SignatureRequest | Signer | None = None,
     ) -> WriteOutcome:
         """Run a command for `ctx`: an OPC UA Call (Good status: confirmed) or a tag write confirmed by read-back,
         a pulse writing its reset value after `pulse_s` (in a task this service owns and `stop()` awaits)."""
         reason = _clean_reason(reason)
         args = dict(args or {})
         ref = self._plant.commands.get(command_id)
+        if self._forwards():
+            what = Text("{command} on {owner}", command=ref.command.title, owner=ref.owner) if ref else command_id
+            needed = ref is not None and ref.command.signature
+            sent = {"command": command_id, "args": args, "reason": reason}
+            return await self._forwarded(ctx, "command", command_id, sent, signature, what, needed)
         if ref is None:
             problem = (Refusal.NOT_WRITABLE, _no_command(command_id))
             return await self._refused(ctx, "command", command_id, args or None, None, [problem], reason)

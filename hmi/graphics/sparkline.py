@@ -8,15 +8,24 @@ xml.sax.saxutils, so nothing from the plant file or a PLC can become markup.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from hmi.graphics.analog import Scale
+from hmi.graphics.line_picture import key_values
+
+if TYPE_CHECKING:
+    from hmi.config import PlantConfig
+    from hmi.historian.live import Point as RingPoint
 
 WIDTH = 240
 HEIGHT = 48
 PAD = 2.0
 Point = tuple[float, float]
+KEY_WINDOW = timedelta(hours=1)
+"""How far back the small trends of the machines' key values on the line screen reach (ISA-101: key values have
+an embedded trend)."""
 _QUOTE = {'"': "&quot;"}  # attribute values are double-quoted
 
 
@@ -98,3 +107,61 @@ def sparkline_svg(
             parts.append(f'<polyline points="{points}" class="ovw-spark-line"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def key_value_names(plant: PlantConfig) -> list[str]:
+    """The key values of every machine (hmi.graphics.line_picture.key_values): the tags with a small trend."""
+    return [t.name for _area, line in plant.lines() for m in line.machines for t in key_values(m)]
+
+
+def ring_series(points: Sequence[RingPoint], now: datetime) -> tuple[list[datetime], list[float | None]]:
+    """A live ring buffer's points (hmi.historian.live) as times and values; the last good value is held up to
+    `now` (the ring records changes only, so an unchanged value has no newer point), a gap stays a gap."""
+    times = [p[0] for p in points]
+    values = [p[1] for p in points]
+    if values and values[-1] is not None and times[-1] < now:
+        times.append(now)
+        values.append(values[-1])
+    return times, values
+
+
+def thin(
+    times: Sequence[datetime],
+    values: Sequence[float | None],
+    start: datetime,
+    end: datetime,
+    columns: int = int(WIDTH),
+) -> tuple[list[datetime], list[float | None]]:
+    """At most the first, lowest, highest and last value of each run of points in one of `columns` slices of
+    start..end, in time order, and every gap: the drawn shape (peaks included) stays, the SVG stays small."""
+    if len(times) <= 4 * columns:
+        return list(times), list(values)
+    span = (end - start).total_seconds() or 1.0
+    out_t: list[datetime] = []
+    out_v: list[float | None] = []
+    run: list[tuple[datetime, float]] = []
+
+    def flush() -> None:
+        if run:
+            keep = {0, len(run) - 1, min(range(len(run)), key=lambda i: run[i][1])}
+            keep.add(max(range(len(run)), key=lambda i: run[i][1]))
+            for i in sorted(keep):
+                out_t.append(run[i][0])
+                out_v.append(run[i][1])
+            run.clear()
+
+    column = None
+    for t, v in zip(times, values, strict=True):
+        if v is None:
+            flush()
+            out_t.append(t)
+            out_v.append(None)
+            column = None
+            continue
+        here = int(columns * (t - start).total_seconds() / span)
+        if here != column:
+            flush()
+            column = here
+        run.append((t, v))
+    flush()
+    return out_t, out_v

@@ -23,6 +23,7 @@ ElementTree of SVG local names; hmi.graphics.display_render serialises it, escap
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -222,6 +223,8 @@ class SafeSvg:
     """Every element with an id, by id (after `use` expansion: the originals only)."""
     removed: list[str] = field(default_factory=list)
     """What was taken out that a person may miss, one sentence each (`hmi check` warns with them)."""
+    sha256: str = ""
+    """The SHA-256 (hex) of the file's bytes as read: a reload's audited diff names a changed drawing by it."""
 
 
 def load(path: Path) -> SafeSvg:
@@ -285,7 +288,7 @@ def sanitise(data: bytes) -> SafeSvg:
     cleaner.resolve(root)
     root = cleaner.expand(root)
     ids = {el.get("id", ""): el for el in root.iter() if el.get("id")}
-    return SafeSvg(root, view_box, ids, cleaner.report())
+    return SafeSvg(root, view_box, ids, cleaner.report(), hashlib.sha256(data).hexdigest())
 
 
 def _local(tag: str) -> str:

@@ -57,10 +57,13 @@ def _text(sql: str, *big: str) -> sa.TextClause:
     return sa.text(sql).bindparams(*(sa.bindparam(name, type_=_BIG) for name in big))
 
 
+# Bounded below by the hole time: an older sample is not carried anyway (_Builder.carry), and the bound lets
+# PostgreSQL read only the day tables that can hold it, not one index of every day kept.
 _LATEST_BEFORE = _text(
-    "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us < :t "
+    "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us < :t AND t_us >= :since "
     "ORDER BY t_us DESC LIMIT 1",
     "t",
+    "since",
 )
 _RAW = _text(
     "SELECT tag, t_us, value, text, quality, status FROM samples WHERE tag = :tag AND t_us >= :a AND t_us <= :b "
@@ -320,7 +323,7 @@ class HistoryQuery:
     async def _series(self, tag: str, a: int, b: int, max_points: int) -> Series:
         hole = self._hole_us(tag)
         async with self._db.session() as session:
-            before = (await session.execute(_LATEST_BEFORE, {"tag": tag, "t": a})).first()
+            before = (await session.execute(_LATEST_BEFORE, {"tag": tag, "t": a, "since": a - hole})).first()
             carry = None if before is None else _rec(before)
             count: int = (
                 await session.execute(_COUNT_UPTO, {"tag": tag, "a": a, "b": b, "lim": max_points})

@@ -149,6 +149,11 @@ class Historian:
     # ------------------------------------------------------------------------------------------------ status
 
     @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The flush, tick and prune loops, while started."""
+        return list(self._tasks)
+
+    @property
     def recorded(self) -> list[str]:
         """The tags recorded (history enabled)."""
         return self._recorder.names

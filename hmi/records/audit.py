@@ -145,6 +145,14 @@ class AuditLog:
         """Sign every later row with `key` (HMAC-SHA256); set before the first append of a keyed process."""
         self._key = key
 
+    def seal(self, purpose: str, content: str) -> str | None:
+        """HMAC-SHA256 of `content` under the audit key, bound to `purpose` (a key used for two things must not let
+        one's MAC pass as the other's); None while the trail is unkeyed."""
+        if self._key is None:
+            return None
+        message = purpose.encode("utf-8") + b"\0" + content.encode("utf-8")
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
     @property
     def key_id(self) -> str | None:
         """The public id of the key in use (see hmi.records.audit_key.key_id), None when unkeyed."""

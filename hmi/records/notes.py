@@ -6,6 +6,7 @@ deletion is a new version of the note with a reason, and every version stays rea
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from sqlmodel import col, select
 from hmi.access.context import ActionContext
 from hmi.access.roles import Permission
 from hmi.clock import Clock, utc_now
+from hmi.listeners import Listeners
 from hmi.records.audit import AuditLog
 from hmi.records.signatures import SignatureService, canonical_json
 from hmi.store.database import Database
@@ -35,6 +37,16 @@ class StaleNote(ValueError):
     """The version given is no longer the note's latest (someone amended or deleted it meanwhile)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NoteChange:
+    """A note added, amended, deleted or signed, told after its commit: the screens listing notes read them again."""
+
+    note_id: int
+    line: str
+    remote: bool = False
+    """Heard from another instance of a redundant pair (hmi/cluster/notes_feed.py), not made here."""
+
+
 class ShiftNotes:
     """Adds and lists shift notes; checks ADD_NOTE itself and audits additions and refusals."""
 
@@ -42,6 +54,11 @@ class ShiftNotes:
         self._db = db
         self._audit = audit
         self._clock = clock
+        # Every stored change, here or (on a pair) on another instance: how an open shift log hears of new notes.
+        self.changes: Listeners[NoteChange] = Listeners("shift note")
+
+    def _changed(self, note: ShiftNote) -> None:
+        self.changes.emit(NoteChange(note.id or 0, note.line))
 
     async def add(
         self,
@@ -96,6 +113,7 @@ class ShiftNotes:
                 + (f", alarm {alarm_id}" if alarm_id else "")
                 + f", note {note.note_key}",
             )
+        self._changed(note)
         return note
 
     async def amend(self, ctx: ActionContext, note_id: int, text: str, reason: str) -> ShiftNote:
@@ -132,7 +150,7 @@ class ShiftNotes:
         note = await self.get(note_id)
         if note is None or note.deleted:
             raise ValueError(Text("there is no note {note_id} to sign", note_id=note_id))
-        return await signatures.sign(
+        signature = await signatures.sign(
             ctx,
             username=username,
             password=password,
@@ -141,6 +159,8 @@ class ShiftNotes:
             object_id=str(note.id),
             content=note_content(note),
         )
+        self._changed(note)
+        return signature
 
     async def get(self, note_id: int) -> ShiftNote | None:
         """One note version by id."""
@@ -205,6 +225,7 @@ class ShiftNotes:
         except IntegrityError:
             # Another person superseded the same version between our check and our insert.
             raise StaleNote(Text("this note was changed meanwhile; reload and amend its latest version")) from None
+        self._changed(note)
         return note
 
     async def list(

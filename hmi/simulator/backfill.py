@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 # Simulated minutes generated per slice: big enough to write efficiently, small enough to keep the loop lively.
 SLICE = timedelta(minutes=15)
+# Rows per write transaction. On SQLite a writer holds the database's one write lock for its whole transaction, and
+# a 30,000-row slice took 1-2 s on a busy machine: a sign-in or an acknowledgement waiting behind it for longer than
+# the busy timeout fails. Small transactions with a pause between them let every other writer in at once.
+ROWS_PER_TX = 2_000
+TX_PAUSE_S = 0.02
 
 
 async def history_is_empty(db: Database) -> bool:
@@ -88,9 +93,11 @@ class Backfill:
         written = 0
         try:
             while (rows := await asyncio.to_thread(self.next_slice)) is not None:
-                async with db.session(write=True) as session:
-                    written += await write_batch(session, db.dialect, rows)
-                    await session.commit()
+                for start in range(0, len(rows), ROWS_PER_TX):
+                    async with db.session(write=True) as session:
+                        written += await write_batch(session, db.dialect, rows[start : start + ROWS_PER_TX])
+                        await session.commit()
+                    await asyncio.sleep(TX_PAUSE_S)
         except Exception:
             # Demo history is a convenience: the live plant goes on without it.
             log.exception("demo history stopped after %d samples", written)

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 APPLICATION_URI = "urn:factory-hmi:simulator"
 NAMESPACE_URI = "urn:factory-hmi:simulator:plant"
 LOAD_FOLDER = "Load"
+# Latency probes (bench/panels.py): Int64 tags Probe.P01.. whose value is the milliseconds since the epoch at which
+# the simulator wrote it, also their SourceTimestamp; each changes once a second, the probes evenly spread over it.
+PROBE_FOLDER = "Probe"
+PROBE_PERIOD_S = 1.0
 _VARIANT_TYPES = {
     "float": ua.VariantType.Double,
     "int": ua.VariantType.Int64,
@@ -122,16 +126,18 @@ class PlantSimulator:
         change_rate: float = 1000.0,
         tick_s: float = 0.5,
         params: ModelParams | None = None,
+        probes: int = 0,
     ) -> None:
         """Describe the server; nothing listens until `start()`. Port 0 picks a free port."""
-        if extra_tags < 0 or change_rate < 0 or tick_s <= 0:
-            raise ValueError("extra_tags and change_rate must not be negative, and tick_s must be positive")
+        if extra_tags < 0 or change_rate < 0 or tick_s <= 0 or probes < 0:
+            raise ValueError("extra_tags, change_rate and probes must not be negative, and tick_s must be positive")
         self.plant = plant
         self.host = host
         self.endpoint = simulated_endpoint(plant)
         self.extra_tags = extra_tags
         self.change_rate = change_rate
         self.tick_s = tick_s
+        self.probes = probes
         self._port = port
         self._seed = seed
         self._params = params
@@ -140,6 +146,7 @@ class PlantSimulator:
         self._load: LoadModel | None = None
         self._tags: dict[str, _Served] = {}
         self._load_vars: list[_Served] = []
+        self._probe_vars: list[_Served] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._paused = False
         self._status_cache: dict[str, ua.StatusCode] = {}
@@ -200,7 +207,7 @@ class PlantSimulator:
             await self._build(server, served)
             await server.start()
         except BaseException as exc:
-            self._model, self._load, self._tags, self._load_vars = None, None, {}, []
+            self._model, self._load, self._tags, self._load_vars, self._probe_vars = None, None, {}, [], []
             self._conditions, self._watches, self._objects = None, {}, {}
             await _stop_quietly(server)
             if isinstance(exc, OSError):
@@ -211,6 +218,8 @@ class PlantSimulator:
         self._tasks = [asyncio.create_task(self._run_process(), name="simulator-process")]
         if self._load is not None and self.change_rate > 0:
             self._tasks.append(asyncio.create_task(self._run_load(), name="simulator-load"))
+        if self._probe_vars:
+            self._tasks.append(asyncio.create_task(self._run_probes(), name="simulator-probes"))
         log.debug("simulator serving %d tag(s) and %d load tag(s) on %s", len(self._tags), self.extra_tags, self.url)
 
     async def _build(self, server: Server, served: list[Tag]) -> None:
@@ -231,6 +240,11 @@ class PlantSimulator:
             self._load = LoadModel(self.extra_tags, random.Random(rng.random()))
             self._build_load(server, ns)
             await self._write_load(list(enumerate(self._load.values)), now)
+        self._probe_vars = []
+        if self.probes:
+            self._build_probes(server, ns)
+            for probe in self._probe_vars:
+                await self._write_probe(probe, now)
         self._conditions, self._watches, self._estop_until = None, {}, {}
         await self._write_samples(self._model.outputs(), now)
         await self._add_trainer_controls(server, ns)
@@ -605,6 +619,26 @@ class PlantSimulator:
             for name, spec, attribute in zip(names, specs, attributes, strict=True)
         ]
 
+    def _build_probes(self, server: Server, ns: int) -> None:
+        folder = _add_object(
+            server,
+            ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)),
+            ns,
+            PROBE_FOLDER,
+            "Latency probes: the value is the milliseconds since 1970-01-01 UTC at which it was written",
+            folder=True,
+        )
+        names = probe_names(self.probes)
+        specs = [
+            (ua.NodeId(ua.String(name), ua.Int16(ns)), name.split(".", 1)[1], "", ua.VariantType.Int64)
+            for name in names
+        ]
+        attributes = _add_variables(server, folder, specs)
+        self._probe_vars = [
+            _Served(name, spec[0], "int", ua.VariantType.Int64, attribute)
+            for name, spec, attribute in zip(names, specs, attributes, strict=True)
+        ]
+
     # ------------------------------------------------------------------------------------------------- writing
 
     def _status(self, name: str) -> ua.StatusCode:
@@ -650,6 +684,33 @@ class PlantSimulator:
             )
             n += 1
         return n
+
+    async def _write_probe(self, probe: _Served, now: datetime) -> None:
+        await _write(
+            probe.attribute,
+            _SharedDataValue(  # timestamps: see _write_samples
+                Value=ua.Variant(round(now.timestamp() * 1000), ua.VariantType.Int64),
+                StatusCode=self._status(GOOD),
+                SourceTimestamp=now,  # type: ignore[arg-type]
+                ServerTimestamp=now,  # type: ignore[arg-type]
+            ),
+        )
+
+    async def _run_probes(self) -> None:
+        """Write the probes round-robin, one every PROBE_PERIOD_S / count seconds, so each changes once a period."""
+        loop = asyncio.get_running_loop()
+        step = PROBE_PERIOD_S / len(self._probe_vars)
+        due, i = loop.time(), 0
+        while True:
+            due += step
+            delay = due - loop.time()
+            if delay < -PROBE_PERIOD_S:
+                due, delay = loop.time(), 0.0  # far behind: skip, as the process tick does
+            await asyncio.sleep(max(delay, 0.0))
+            if self._paused:
+                continue
+            await self._write_probe(self._probe_vars[i], datetime.now(UTC))
+            i = (i + 1) % len(self._probe_vars)
 
     async def _run_process(self) -> None:
         loop = asyncio.get_running_loop()
@@ -716,6 +777,12 @@ async def _write(attribute: AttributeValue, dv: ua.DataValue) -> None:
     if attribute.datachange_callbacks:
         for handle, callback in list(attribute.datachange_callbacks.items()):
             await callback(handle, dv)
+
+
+def probe_names(count: int) -> list[str]:
+    """The names (and string node ids) of `count` latency probes: Probe.P01, Probe.P02, ..."""
+    width = max(2, len(str(count)))
+    return [f"{PROBE_FOLDER}.P{i:0{width}d}" for i in range(1, count + 1)]
 
 
 def _url_host(host: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -269,6 +270,12 @@ class OpcUaSource:
             reconnect_request_timeout=stale,
         )
         client.session_timeout = 30_000
+        # asyncua re-creates a subscription it has heard nothing from for keep-alive time x this margin (1.5 by
+        # default: 1.5 s with our one-second keep-alive). An event loop busy for that long (a start-up burst, a
+        # loaded panel server) is not a dead subscription, and re-creating one drops its events and, for the
+        # conditions, forces a ConditionRefresh. The plant's own bound for silence is stale_after_s; a subscription
+        # that is really gone is still replaced (and, failing that, the session: _watch_subscription).
+        client._stale_check_margin = max(1.5, stale)
         if ep.username is not None and ep.password is not None:
             client.set_user(ep.username)
             client.set_password(ep.password.reveal())
@@ -299,6 +306,7 @@ class OpcUaSource:
         self.connects += 1
         self._set_connected()
         self._tell(lambda hook: hook.on_session(client))
+        self._spawn(self._watch_subscription(client), "subscription-watch")
 
     async def _subscribe(self, client: Client) -> None:
         params = subscription_parameters(self.endpoint.publishing_interval_ms)
@@ -443,6 +451,50 @@ class OpcUaSource:
             # value at a (re)connect) is handed over in MAX_BATCH steps, never as one long stretch on the loop.
             await asyncio.sleep(0)
 
+    def subscription_dead_after_s(self) -> float:
+        """How long the data subscription may stay without a publish (data or keep-alive, at least every second)
+        or without a server-side id, while the session is up, before the session is replaced."""
+        return max(3.0, self.endpoint.stale_after_s)
+
+    async def _watch_subscription(self, client: Client) -> None:
+        """End this session when its subscription is gone for good while the session itself is fine.
+
+        asyncua's reconnect (checked against 2.1.0) re-creates the session and then the subscription; when the
+        latter fails (e.g. BadTooManySubscriptions, or the connection dropping again during it) it logs, reports the
+        client as connected and never tries again: the session answers, no value ever changes, and the tags would
+        show their last value as GOOD for ever. A new session with a new subscription (IEC 62541-4 §6.7) is the way
+        out; the connection loop makes it once the subscription has been silent for `subscription_dead_after_s`.
+        """
+        limit = self.subscription_dead_after_s()
+        silent_since: float | None = None
+        while not self._stopping and self._client is client:
+            await asyncio.sleep(min(1.0, limit / 3))
+            sub = self._sub
+            if sub is None or client.uaclient.state is not UaClientState.CONNECTED:
+                silent_since = None  # reconnecting: asyncua restores the subscription once the session is back
+                continue
+            last = sub.last_publish_at
+            now = time.monotonic()
+            silent = sub.subscription_id is None or (last is not None and now - last > limit)
+            if not silent:
+                silent_since = None
+                continue
+            silent_since = now if silent_since is None else silent_since
+            if now - silent_since < limit:
+                continue
+            log.warning(
+                "endpoint %s: the session is up but its subscription %s; starting a new session",
+                self.name,
+                "could not be re-created" if sub.subscription_id is None else f"sent nothing for {limit:g} s",
+            )
+            # Ends _consume with ConnectionError: the connection loop marks the tags STALE and connects anew.
+            queue = sub._event_queue
+            if queue is not None:
+                while queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+            return
+
     async def _disconnect(self) -> None:
         client, self._client, self._sub = self._client, None, None
         if client is not None:
@@ -515,6 +567,11 @@ class OpcUaSource:
         self._board.set(EndpointStatus(self.name, self.endpoint.url, False, since, detail))
         self._cache.mark_stale((t.name for t in self.tags), since)
         self._tell(lambda hook: hook.on_session_lost())
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The connection loop, while started."""
+        return self._task
 
     @property
     def connected(self) -> bool:

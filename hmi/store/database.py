@@ -255,6 +255,20 @@ class Database:
             )
         return DatabaseUnavailable(message, url=self.redacted_url, reason=reason)
 
+    async def direct_connection(self, application_name: str = "factory-hmi") -> Any:
+        """A PostgreSQL connection of its own (asyncpg), outside the pool; the caller closes it.
+
+        For what lives as long as one connection does: a session-level advisory lock, LISTEN. The application name
+        shows in pg_stat_activity (who holds the lock).
+        """
+        if self.dialect != "postgresql" or asyncpg is None:
+            raise RuntimeError(f"a direct connection needs PostgreSQL, not {self.describe()}")
+        dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with self.translate_errors():
+            return await asyncpg.connect(
+                dsn, timeout=self._connect_timeout, server_settings={"application_name": application_name[:63]}
+            )
+
     async def _create_engine(self) -> AsyncEngine:
         if self.dialect == "sqlite":
             return await self._create_sqlite_engine()

@@ -615,6 +615,41 @@ class DowntimeAssignment(SQLModel, table=True):
     action_id: str = Field(max_length=64, index=True)
 
 
+# ------------------------------------------------------------------------------------------- redundant pair
+
+
+class ClusterCommand(SQLModel, table=True):
+    """An alarm command or a write given on a standby, for the active instance to run once (hmi/cluster/commands.py).
+
+    The standby checked the person's permission and password; the row names the person, never a password. The active
+    instance claims a row once (`claimed_at`), runs it through the same services as a local command, and writes the
+    result back; a row not claimed by `expires_at` (database time) is never run.
+    """
+
+    __tablename__ = "cluster_commands"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32, unique=True)
+    kind: str = Field(max_length=40, description="e.g. alarm.acknowledge, control.write")
+    args: str = Field(sa_type=sa.Text, description="the command's arguments as JSON")
+    user_id: int
+    username: str = Field(max_length=64)
+    full_name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    station: str = Field(default="", max_length=120)
+    action_id: str = Field(max_length=64)
+    signer: str | None = Field(default=None, sa_type=sa.Text, description="the checked signer as JSON, or null")
+    origin: str = Field(max_length=200, description="the instance the person gave the command on")
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = _utc(nullable=True)
+    done_at: datetime | None = _utc(nullable=True)
+    outcome: str | None = Field(default=None, max_length=16, description="ok | error | expired | interrupted")
+    reply: str | None = Field(default=None, sa_type=sa.Text, description="the result as JSON")
+    mac: str | None = Field(default=None, max_length=64, description="HMAC-SHA256 under the audit key, when keyed")
+
+
 # ----------------------------------------------------------------------------------------------------- quarantine
 
 

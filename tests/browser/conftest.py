@@ -7,13 +7,15 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from screens.cli import DEMO_PLANT_FILE
 from tests.opcua_server import free_port
 from tests.waiting import answering, ended
 
@@ -42,12 +44,17 @@ class Demo:
     url: str
     opcua_url: str
     process: subprocess.Popen[str]
+    log: Path | None = None  # its stderr: shown with a failed test's report
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+@contextmanager
+def running_demo(data_dir: Path, plant: str | None = None) -> Iterator[Demo]:
+    """`hmi demo` on its own port with its data in `data_dir`; `plant` (a plant file's text) replaces the shipped
+    demo plant (the demo takes up a plant file already in its data directory)."""
     port = free_port()
-    data_dir = tmp_path_factory.mktemp("demo-data")
+    if plant is not None:
+        (data_dir / DEMO_PLANT_FILE).write_text(plant, encoding="utf-8")
+        (data_dir / DEMO_PLANT_FILE).chmod(0o600)  # as the demo writes its own copy
     # The demo is a production process: NiceGUI must not think it runs inside pytest.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
     env["PYTHONUNBUFFERED"] = "1"
@@ -73,10 +80,40 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 opcua_url = m.group(1)
         url = f"http://127.0.0.1:{port}"
         answering(f"{url}/login", proc, data_dir / "demo.log", deadline - time.monotonic())
-        yield Demo(url, opcua_url, proc)
+        yield Demo(url, opcua_url, proc, data_dir / "demo.log")
     finally:
         ended(proc, 15)
         log.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed journey's report also says where the page was, what its alerts said and how the demo's log ends: a
+    sign-in refused for a busy database and a page that took too long to build look the same from the test."""
+    report: pytest.TestReport = yield
+    if report.when != "call" or not report.failed:
+        return report
+    fixtures = getattr(item, "funcargs", {})
+    page = fixtures.get("page")
+    if isinstance(page, Page) and not page.is_closed():
+        try:
+            alerts = [text for text in page.get_by_role("alert").all_inner_texts() if text.strip()]
+            report.sections.append(("page at failure", f"url {page.url}\nalerts {alerts}"))
+        except Exception as exc:  # the page may be mid-navigation or its browser gone
+            report.sections.append(("page at failure", f"not readable: {exc}"))
+    demo = fixtures.get("demo")
+    if isinstance(demo, Demo) and demo.log is not None and demo.log.exists():
+        tail = demo.log.read_text(encoding="utf-8", errors="replace").splitlines()[-60:]
+        report.sections.append(("end of the demo's log", "\n".join(tail)))
+    return report
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with running_demo(tmp_path_factory.mktemp("demo-data")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -104,4 +141,17 @@ def login(page: Page, demo: Demo, username: str, password: str = "demo") -> None
     page.get_by_test_id("username").fill(username)
     page.get_by_test_id("password").fill(password)
     page.get_by_test_id("sign-in").click()
-    page.get_by_test_id("clock").wait_for()
+    # A sign-in (argon2, its session and audit rows) and then the first screen's build (up to screens.app's 20 s on
+    # a busy server) come one after the other: on two loaded cores together they can take longer than one action.
+    page.get_by_test_id("clock").wait_for(timeout=40_000)
+
+
+def settled(page: Page) -> None:
+    """Wait until no CSS transition or animation runs: Quasar scales a dialog in and fades colours after the night
+    theme's class lands, and a box or a colour read mid-way is neither the start nor the end (a keypad key measured
+    at 93 % of its size, a tab label at 4.1:1 on its way to its final contrast)."""
+    # An unacknowledged alarm's indicator flashes for as long as it waits (an infinite animation): not a transition.
+    page.wait_for_function(
+        "document.getAnimations().every(a => a.playState !== 'running'"
+        " || a.effect?.getComputedTiming().iterations === Infinity)"
+    )

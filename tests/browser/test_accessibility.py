@@ -9,8 +9,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import Demo, login
+from tests.browser.conftest import Demo, login, settled
+from tests.browser.test_journey import inject_fault
 
+# BANNER as the address: the alarm waiting (a jam at Line1's capper), opened from the alarm banner.
+BANNER = "banner"
 SCREENS = (
     ("overview", "/"),
     ("line", "/line/Line1"),
@@ -25,6 +28,11 @@ SCREENS = (
     ("audit", "/audit"),
     ("users", "/users"),
     ("preferences", "/preferences"),
+    ("displays", "/displays"),
+    ("display", "/display/Line1-Filler"),
+    ("faceplate", "/faceplate/machine/Line1/Filler"),
+    ("alarm-detail", BANNER),
+    ("notifications", "/notifications"),
 )
 # What axe calls serious or critical fails the test; moderate and minor findings are reported in the message only.
 FAILING = ("serious", "critical")
@@ -36,6 +44,7 @@ def admin_page(browser: Browser, demo: Demo) -> Iterator[Page]:
     page = context.new_page()
     page.set_default_timeout(20_000)
     login(page, demo, "admin")
+    inject_fault(demo.opcua_url, "Line1", "Capper")
     yield page
     context.close()
 
@@ -72,9 +81,15 @@ def test_every_main_screen_passes_axe(admin_page: Page, demo: Demo, theme: str) 
     choose_theme(admin_page, demo, theme)
     report: dict[str, list[str]] = {}
     for name, path in SCREENS:
-        admin_page.goto(f"{demo.url}{path}")
+        if path == BANNER:
+            admin_page.goto(f"{demo.url}/")
+            admin_page.get_by_test_id("alarm-banner-open").click()
+            admin_page.wait_for_url("**/alarm/**")
+        else:
+            admin_page.goto(f"{demo.url}{path}")
         # Values and tables arrive over the websocket after the page: the clock is set by the first refresh.
         admin_page.wait_for_function("document.querySelector('[data-testid=clock]')?.textContent.length > 0")
+        settled(admin_page)
         failing, _ = findings(admin_page)
         if failing:
             report[name] = failing

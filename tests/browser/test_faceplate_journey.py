@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Demo, login
+from tests.browser.conftest import Demo, login, settled
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,8 @@ def test_operator_changes_the_line_speed_setpoint_from_its_faceplate(panel: Page
     tile.click()
     expect(page.get_by_test_id("faceplate-tag-Line1.SpeedSP")).to_be_visible()
     expect(page.get_by_test_id("write-now")).not_to_have_text("now — bottles/min")
-    # Keys for gloves: at least 64 x 64 CSS px.
+    # Keys for gloves: at least 64 x 64 CSS px, measured once the dialog has scaled in.
+    settled(page)
     for key in ("key-3", "key-back", "key-dot", "step-up"):
         box = page.get_by_test_id(key).bounding_box()
         assert box is not None

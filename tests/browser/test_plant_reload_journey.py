@@ -52,7 +52,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Demo, P
             url = f"http://127.0.0.1:{port}"
             answering(f"{url}/login", proc, log, 90)
             until_sync(lambda: (data_dir / "hmi.pid").exists(), 60, "the pid file")
-            yield Demo(url, "", proc), data_dir
+            yield Demo(url, "", proc, log), data_dir
         finally:
             ended(proc, 15)
 

@@ -3,9 +3,10 @@
 
 Per size one browser context and one sign-in (the engineer, who sees every screen but Users; the administrator
 takes over the panel through the menu's Switch user for that one). On every screen: nothing scrolls sideways, the
-navigation is reachable (inline from 1280 px, the menu below), the alarm banner is shown while an alarm waits,
-the frame's touch targets are at least 48 px; on the table screens the tables fit. A screenshot of each (the
-viewport only) is kept in docs/screenshots/viewports/<screen>-<w>x<h>.png.
+navigation is reachable (inline from 1920 px, the menu below), every header control (menu, person, clock,
+connection state) lies inside the screen, the alarm banner is shown while an alarm waits, the frame's touch targets
+are at least 48 px; on the table screens the tables fit. A screenshot of each (the viewport only, once the live
+values have arrived) is kept in docs/screenshots/viewports/<screen>-<w>x<h>.png.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, Demo, login
+from tests.browser.conftest import SCREENSHOTS, Demo, login, settled
 from tests.browser.test_journey import inject_fault, lets_run
 from tests.waiting import until_sync
 
@@ -21,9 +22,11 @@ pytestmark = pytest.mark.browser
 
 SHOTS = SCREENSHOTS / "viewports"
 VIEWPORTS = ((390, 844), (800, 480), (1024, 600), (1280, 800), (1920, 1080))
-INLINE_NAV_PX = 1280  # screens/frame.py: from this width on the navigation stays in the header
+INLINE_NAV_PX = 1920  # screens/frame.py: from this width on the navigation stays in the header
 # Screen name (for the screenshot), address, and the test id of what shows the screen has been built; a `*` marks a
-# label that is empty until the screen's data has been read.
+# label that is empty until the screen's data has been read. BANNER as the address: the alarm waiting, opened from
+# the alarm banner (its detail page has the alarm's id in its address).
+BANNER = "banner"
 ENGINEER_SCREENS = (
     ("overview", "/", "line-card-Line1"),
     ("line", "/line/Line1", "machine-Filler"),
@@ -36,18 +39,53 @@ ENGINEER_SCREENS = (
     ("journal", "/journal", "journal-count*"),
     ("kpis", "/kpi", "kpi-summary*"),
     ("audit", "/audit", "audit-count*"),
+    ("displays", "/displays", "display-link-Line1-Filler"),
+    ("display", "/display/Line1-Filler", "display-svg"),
+    ("faceplate", "/faceplate/machine/Line1/Filler", "faceplate-machine-Line1-Filler"),
+    ("alarm-detail", BANNER, "alarm-state*"),
+    ("preferences", "/preferences", "my-appearance"),
 )
-ADMIN_SCREENS = (("users", "/users", "user-list"),)
+ADMIN_SCREENS = (("users", "/users", "user-list"), ("notifications", "/notifications", "notifications-table"))
 # The screens whose whole content is laid out for every width here: their tables must fit too, and every touch
-# target on them is checked, not only the frame's. (The overview, line and trend screens are being redrawn with
-# their own work of issue 11: the frame and the page width are checked on them.)
-FITTED = {"alarms", "oee", "journal", "audit", "users", "kpis", "recipes", "shift-log", "handover"}
+# target on them is checked, not only the frame's (on the others the frame and the page width).
+FITTED = {
+    "overview",
+    "line",
+    "trends",
+    "alarms",
+    "oee",
+    "journal",
+    "audit",
+    "users",
+    "kpis",
+    "recipes",
+    "shift-log",
+    "handover",
+}
 
 # The page's width beyond the screen's, and the first elements reaching past it; none when it fits.
 OVERFLOW = """() => document.documentElement.scrollWidth <= window.innerWidth ? [] : [
   'scrollWidth ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth,
   ...[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
     .slice(0, 3).map(e => e.tagName + '.' + e.className.toString().split(' ').slice(0, 3).join('.'))]"""
+# Header controls (test id) reaching outside the screen, or hidden where they must show; the person shows from 600 px.
+HEADER_CONTROLS = ("menu", "user", "clock", "conn-state")
+PERSON_FROM_PX = 600
+OUTSIDE = """(ids) => ids.flatMap(id => {
+  const e = document.querySelector('.q-header [data-testid="' + id + '"]');
+  if (!e) return [id + ' missing'];
+  if (e.offsetParent === null) return [id + ' hidden'];
+  const r = e.getBoundingClientRect();
+  return r.left < 0 || r.top < 0 || r.right > window.innerWidth + 0.5 || r.bottom > window.innerHeight
+    ? [id + ' at ' + Math.round(r.left) + '..' + Math.round(r.right) + ' of ' + window.innerWidth] : [];
+})"""
+# Live values still showing their placeholder "—" (the value boxes of tags, the faceplate's value): a screenshot
+# taken then would show no plant data.
+PLACEHOLDERS = """() => [...document.querySelectorAll('[data-tag], [data-testid=fp-value]')]
+  .filter(e => e.offsetParent !== null || e instanceof SVGElement)
+  .flatMap(e => [e, ...e.querySelectorAll('*')])
+  .filter(e => e.children.length === 0 && e.textContent.trim() === '\u2014')
+  .map(e => e.closest('[data-tag]')?.dataset.tag || e.dataset.testid || e.tagName).slice(0, 5)"""
 # Tables wider than their box would scroll sideways inside the page.
 WIDE_TABLES = """() => [...document.querySelectorAll('.q-table__middle')]
   .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
@@ -136,7 +174,11 @@ def settles(page: Page, problems: str, what: str) -> None:
 
 def visit(page: Page, demo: Demo, name: str, path: str, content: str, size: tuple[int, int]) -> None:
     width, height = size
-    page.goto(f"{demo.url}{path}")
+    if path == BANNER:
+        page.get_by_test_id("alarm-banner-open").click()
+        page.wait_for_url("**/alarm/**")
+    else:
+        page.goto(f"{demo.url}{path}")
     built = page.get_by_test_id(content.rstrip("*")).first
     if content.endswith("*"):
         expect(built).not_to_have_text("")
@@ -156,6 +198,12 @@ def visit(page: Page, demo: Demo, name: str, path: str, content: str, size: tupl
     banner = page.get_by_test_id("alarm-banner")
     expect(banner).to_be_in_viewport()
     expect(page.get_by_test_id("alarm-banner-line")).to_be_visible()
+
+    # Every header control inside the screen, for the person signed in (engineer, administrator).
+    controls = [c for c in HEADER_CONTROLS if c != "user" or width >= PERSON_FROM_PX]
+    settled(page)
+    outside = page.evaluate(OUTSIDE, controls)
+    assert not outside, f"header controls outside the screen on {where}: {outside}"
 
     # Touch targets of at least 48 px: the frame on every screen, the whole page on the screens laid out here.
     scope = "body" if name in FITTED else ".q-header, .q-drawer"
@@ -177,4 +225,6 @@ def visit(page: Page, demo: Demo, name: str, path: str, content: str, size: tupl
         assert header["y"] + header["height"] <= box["y"], "the tile starts below the header and the banner"
         assert first_value["y"] + first_value["height"] <= height, "the tile's first value is above the fold"
 
+    # The screenshot shows plant data: wait until the live values replaced their placeholders.
+    settles(page, PLACEHOLDERS, f"{where}: values still show the placeholder")
     page.screenshot(path=str(SHOTS / f"{name}-{width}x{height}.png"), animations="disabled")

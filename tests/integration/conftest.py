@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 
 from hmi.cli import main
+from tests.conftest import fresh_postgres_database
+from tests.opcua_server import SmallServer, free_port
 
 Hmi = Callable[..., Awaitable[tuple[int, str, str]]]
 
@@ -32,3 +35,39 @@ def hmi(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return code, out, err
 
     return run
+
+
+# A plant of one tag with one alarm, served by the `server` fixture: the redundant pair tests (test_cluster.py,
+# test_failover.py).
+PAIR_PLANT = """
+site: {{name: Pair}}
+endpoints: [{{name: e, url: "{url}", publishing_interval_ms: 100}}]
+areas:
+  - name: A
+    lines:
+      - name: L
+        tags:
+          - {{name: Speed, endpoint: e, node_id: "ns=2;s=Speed", unit: m/min,
+              alarms: [{{type: H, limit: 100, priority: 2, message: Too fast}}]}}
+"""
+
+
+@pytest.fixture
+async def pair_server() -> AsyncIterator[SmallServer]:
+    srv = SmallServer(free_port(), {"Speed": 10.0})
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def processes() -> Iterator[ExitStack]:
+    """Callbacks that end the processes a test started (`hmi run`, a proxy), whatever its outcome."""
+    with ExitStack() as stack:
+        yield stack

@@ -4,19 +4,24 @@ table when it is made, and retention drops whole days once every tag's retention
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from hmi.clock import ManualClock
-from hmi.historian import Historian
-from hmi.historian.partitions import AHEAD_DAYS
+from hmi.historian import Historian, HistoryQuery
+from hmi.historian.partitions import AHEAD_DAYS, Partitions
+from hmi.historian.recording import US_PER_S, to_us
 from hmi.store.database import Database
 from hmi.tags import TagCache
 from tests.conftest import fresh_postgres_database
+from tests.integration.test_historian_query import plant as query_plant
+from tests.integration.test_historian_query import store
 from tests.integration.test_historian_writer import good, plant
 
 pytestmark = pytest.mark.postgres
@@ -71,7 +76,7 @@ async def test_samples_land_in_their_day_and_the_default_holds_the_rest_until_th
         await historian.stop()
 
 
-@pytest.mark.req("HIS-005")
+@pytest.mark.req("HIS-005", "HIS-012")
 async def test_retention_drops_whole_days_once_every_tag_is_past_them(pg: Database, tmp_path: Path) -> None:
     clock = ManualClock(T0)
     cache = TagCache()
@@ -132,3 +137,62 @@ async def test_a_database_made_before_partitioning_keeps_its_plain_tables(tmp_pa
             await historian.stop()
         finally:
             await db.stop()
+
+
+def relations(plan: dict[str, Any]) -> set[str]:
+    """The tables and partitions an EXPLAIN (FORMAT JSON) plan reads."""
+    found = {plan["Relation Name"]} if "Relation Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= relations(child)
+    return found
+
+
+@pytest.mark.req("HIS-012")
+async def test_a_zoomed_trend_reads_only_the_day_table_of_its_window(pg: Database) -> None:
+    parts = Partitions(pg)
+    days = days_from(T0.date(), 5)
+    for day in days:
+        await parts.ensure(datetime(day.year, day.month, day.day, tzinfo=UTC))
+    noon = [datetime(d.year, d.month, d.day, 12, tzinfo=UTC) for d in days]
+    # Every day: a 1-s tag recorded from 11:55 to 12:15, so every day table holds rows of the pen.
+    await store(
+        pg,
+        [
+            {
+                "tag": "Q.Fast",
+                "t_us": to_us(n) + s * US_PER_S,
+                "value": float(s),
+                "text": None,
+                "quality": "good",
+                "status": 0,
+            }
+            for n in noon
+            for s in range(-300, 900)
+        ],
+    )
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append((statement, parameters))
+
+    query = HistoryQuery(pg, query_plant())
+    sa.event.listen(pg.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        zoom = (await query.series(["Q.Fast"], noon[2], noon[2] + timedelta(minutes=10)))["Q.Fast"]
+    finally:
+        sa.event.remove(pg.engine.sync_engine, "before_cursor_execute", capture)
+    assert not zoom.downsampled
+    assert zoom.values == [float(s) for s in range(601)]
+    assert zoom.bad_spans == []
+    # Every statement the zoom sent, planned with the values it sent: only that day's table, not the days before
+    # it (the value carried to the left edge is looked up no further back than a hole).
+    reads = [(s, p) for s, p in sent if "FROM samples" in s]
+    assert len(reads) == 3, "the value before the window, a count, the raw rows"
+    async with pg.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        for statement, parameters in reads:
+            doc = await driver.fetchval("EXPLAIN (FORMAT JSON) " + statement, *parameters)
+            # The engine's connections decode json themselves; a plain asyncpg connection hands back the text.
+            plan = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
+            assert relations(plan) == {"samples_20250108"}, statement

@@ -169,6 +169,49 @@ async def test_session_hooks_hear_connect_loss_reconnect_and_recreated_subscript
     assert hook.calls[-1] == "lost", "stopping the source ends the session for its hooks too"
 
 
+@pytest.mark.req("OPC-014")
+async def test_a_subscription_not_recreated_after_a_reconnect_means_a_new_session(server: SmallServer) -> None:
+    cache, board = TagCache(), StatusBoard()
+    ep = Endpoint(name="test", url=server.url, publishing_interval_ms=100, stale_after_s=3)
+    src = OpcUaSource(ep, TAGS[:1], cache, board, reconnect_max_delay=1.0)
+    await src.start()
+    try:
+        await until(lambda: src.connected and cache.get("Temp") is not None)
+        connects = src.connects
+        await server.stop()
+        await until(lambda: cache.get("Temp").quality is Quality.STALE, timeout=3.0)  # type: ignore[union-attr]
+        # The server comes back but refuses subscriptions (BadTooManySubscriptions): the client's reconnect makes a
+        # new session and reads the values once, but cannot re-create the subscription.
+        server.variables["Temp"] = 33.0
+        server.max_subscriptions = 0
+        await server.start()
+        await until(lambda: cache.get("Temp").value == 33.0, what="the value read after the reconnect")  # type: ignore[union-attr]
+        # Without a subscription no change would ever arrive: the tag must not stay GOOD at a frozen value.
+        await until(
+            lambda: cache.get("Temp").quality is Quality.STALE and not src.connected,  # type: ignore[union-attr]
+            timeout=15,
+            what="Temp to turn STALE and the endpoint to be reported down while there is no subscription",
+        )
+        status = board.get("test")
+        assert status is not None
+        assert not status.connected
+
+        # The server accepts subscriptions again: a new session with a new subscription brings the changes.
+        assert server.server is not None
+        server.server.iserver.max_subscriptions = 1000
+        await server.write("Temp", 44.0)
+        await until(
+            lambda: cache.get("Temp").value == 44.0 and cache.get("Temp").quality is Quality.GOOD,  # type: ignore[union-attr]
+            timeout=15,
+            what="the change made on the server to arrive",
+        )
+        assert src.connects > connects, "a new session was made"
+        await server.write("Temp", 45.0)
+        await until(lambda: cache.get("Temp").value == 45.0, what="the next change to arrive by the subscription")  # type: ignore[union-attr]
+    finally:
+        await src.stop()
+
+
 @pytest.mark.req("OPC-006")
 async def test_a_password_from_the_environment_opens_a_user_session(monkeypatch: pytest.MonkeyPatch) -> None:
     srv = SmallServer(free_port(), {"Temp": 20.5}, users={"hmi": "plc-secret-1"})

@@ -227,6 +227,29 @@ async def test_extra_tags_change_at_the_requested_rate(plant: PlantConfig) -> No
             await client.get_node("ns=2;s=Load.Tag00051").read_value()
 
 
+async def test_latency_probes_carry_the_time_they_were_written_and_change_every_second(plant: PlantConfig) -> None:
+    # bench/panels.py reads a probe's text in the browser and subtracts its value from the browser's clock.
+    async with (
+        PlantSimulator(plant, port=0, seed=3, probes=4) as sim,
+        Client(sim.url, timeout=5) as client,
+    ):
+        folder = await client.nodes.objects.get_child(["2:Probe"])
+        assert {c.nodeid for c in await folder.get_children()} == {ua.NodeId(f"Probe.P0{i}", 2) for i in range(1, 5)}
+        node = client.get_node("ns=2;s=Probe.P01")
+        first = await node.read_data_value()
+        assert first.Value.VariantType == ua.VariantType.Int64
+        assert first.SourceTimestamp is not None
+        assert first.Value.Value == round(first.SourceTimestamp.replace(tzinfo=UTC).timestamp() * 1000)
+        later = await until(lambda: _changed(node, first), timeout=5, what="Probe.P01 to change (once a second)")
+        assert later.Value.Value == round(later.SourceTimestamp.replace(tzinfo=UTC).timestamp() * 1000)
+        assert later.Value.Value > first.Value.Value
+
+
+async def _changed(node: Any, before: ua.DataValue) -> ua.DataValue | None:
+    now = await node.read_data_value()
+    return now if now.Value.Value != before.Value.Value else None
+
+
 @pytest.mark.req("OPS-008")
 async def test_only_tags_of_the_simulated_endpoint_are_served() -> None:
     plant = parse_config("""

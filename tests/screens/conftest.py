@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +40,19 @@ USERS = (
     ("ada", Role.ADMIN, "Ada Admin"),
 )
 T = TypeVar("T")
+# A shutdown that has not ended after this long is stuck (it takes a second or two): its tasks' stacks go into the
+# test's log, so a hang that pytest-timeout ends minutes later says where it waited.
+SHUTDOWN_REPORT_S = 60.0
+log = logging.getLogger(__name__)
+
+
+def report_tasks(what: str) -> None:
+    """Log every asyncio task of the running loop with the stack it waits in."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()} {task.get_coro()!r}", file=out)
+        task.print_stack(limit=12, file=out)
+    log.error("%s has not ended after %g s; its tasks:\n%s", what, SHUTDOWN_REPORT_S, out.getvalue())
 
 
 @asynccontextmanager
@@ -46,6 +63,7 @@ async def simulated_user(rt: Runtime) -> AsyncIterator[User]:
 
     with nicegui_reset_globals():
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
+        slow: asyncio.TimerHandle | None = None
         try:
             prepare_simulation()
             setup(rt)
@@ -56,8 +74,15 @@ async def simulated_user(rt: Runtime) -> AsyncIterator[User]:
                 core.app.router.lifespan_context(core.app),
                 httpx.AsyncClient(transport=transport, base_url="http://test") as c,
             ):
-                yield User(c)
+                try:
+                    yield User(c)
+                finally:
+                    slow = asyncio.get_running_loop().call_later(
+                        SHUTDOWN_REPORT_S, report_tasks, "the screen harness's shutdown (NiceGUI, then the runtime)"
+                    )
         finally:
+            if slow is not None:
+                slow.cancel()
             os.environ.pop("NICEGUI_USER_SIMULATION", None)
             ui.navigate = Navigate()
             ui.notify = notify
@@ -126,6 +151,22 @@ def table_rows(hmi: Harness, marker: str) -> list[dict[str, Any]]:
     return list(table.rows)
 
 
+_DETAIL = re.compile(
+    r'<div class="hmi-detail hmi-below-(\d+)"><span class="hmi-detail-label">[^<]*</span>'
+    r'<span class="hmi-detail-value hmi-wrap">\{\{ props\.row\.(\w+) \}\}</span></div>'
+)
+
+
+def table_fit(hmi: Harness, marker: str) -> tuple[dict[str, str], dict[str, int]]:
+    """How the fitted table marked `marker` lays out (screens/fitted_table.py): each column's classes (the hidden
+    ones carry `hmi-from-N`), and the fields its expandable details row shows below which width."""
+    table = element(hmi, marker)
+    assert isinstance(table, ui.table)
+    classes = {c["name"]: c.get("classes", "") for c in table.props["columns"]}
+    details = {field: int(width) for width, field in _DETAIL.findall(table.slots["body"].template or "")}
+    return classes, details
+
+
 @asynccontextmanager
 async def harness_on(
     tmp_path: Path,
@@ -135,13 +176,14 @@ async def harness_on(
     ready: Sequence[str] | None = None,
     clock: Clock | None = None,
     users: Sequence[tuple[str, Role, str]] = USERS,
+    db_url: str | None = None,
 ) -> AsyncIterator[Harness]:
     """A screen harness: a SmallServer holding `initial`, the plant `plant(server_url)` running on a SQLite file in
-    `tmp_path`, the simulated browser and `users`; ready once the `ready` tags (default: all of `initial`) have
-    values."""
+    `tmp_path` (or the database `db_url`), the simulated browser and `users`; ready once the `ready` tags (default:
+    all of `initial`) have values."""
     server = SmallServer(free_port(), dict(initial))
     await server.start()
-    db = Database(f"sqlite:///{tmp_path / 'hmi.db'}")
+    db = Database(db_url or f"sqlite:///{tmp_path / 'hmi.db'}")
     rt = Runtime(plant(server.url), db) if clock is None else Runtime(plant(server.url), db, clock=clock)
     try:
         async with simulated_user(rt) as user:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from hmi.alarms.states import AlarmState
 from hmi.store.models import AlarmEvent
-from tests.screens.conftest import Harness
+from tests.screens.conftest import Harness, table_fit, table_rows
 
 
 @pytest.mark.req("ALM-007", "ALM-011")
@@ -156,3 +156,20 @@ async def test_detail_history_says_states_in_the_words_used_elsewhere(hmi: Harne
     # The same words as the alarm list and the state label, never the stored codes.
     assert states == {AlarmState.ACTIVE_UNACK.label, AlarmState.RTN_UNACK.label}
     assert not {"active_unack", "rtn_unack"} & states
+
+
+@pytest.mark.req("UI-104")
+async def test_detail_history_keeps_time_event_and_state_and_puts_the_rest_in_the_details_row(hmi: Harness) -> None:
+    await hmi.raise_temp_h()
+    await hmi.login("olga")
+    await hmi.user.open("/alarm/L1.M1.Temp.H")
+    await hmi.until(lambda: bool(table_rows(hmi, "alarm-history")), timeout=10)
+    classes, details = table_fit(hmi, "alarm-history")
+    # Time, event and state are never hidden; the others appear by width and show in the details row below it.
+    assert not any("hmi-from" in classes[n] for n in ("time", "kind", "state"))
+    assert details == {"value": 800, "user": 800, "comment": 1024, "source": 1280}
+    assert all(f"hmi-from-{w}" in classes[n] for n, w in details.items())
+    assert "hmi-below-1280" in classes["more"]
+    [row] = table_rows(hmi, "alarm-history")
+    assert row["kind"] == "activated"
+    assert set(details) <= set(row)

@@ -11,7 +11,8 @@ from xml.etree import ElementTree
 import pytest
 
 from hmi.config import PlantConfig, parse_config
-from tests.screens.conftest import Harness, element, harness_on
+from hmi.graphics.line_picture import DAY, NIGHT
+from tests.screens.conftest import PASSWORD, Harness, element, harness_on
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -62,6 +63,8 @@ areas:
       - name: L3
         tags:
           - {{name: L3.Speed, endpoint: test, node_id: "ns=2;s=L3.Speed", unit: bpm}}
+translations:
+  de: {{Wash: Waschen, "<b>Filler</b> <script>alert(1)</script>": "<b>Füller</b> <script>alert(2)</script>"}}
 """
 
 INITIAL = {
@@ -228,3 +231,36 @@ async def test_breadcrumbs_on_the_line_screen_and_the_faceplate_pages(hmi: Harne
     # One touch up: the line crumb leads back to the line screen with its picture.
     await hmi.user.open(dict(crumbs(hmi))["L1"])
     await hmi.user.should_see(marker="line-picture", retries=50)
+
+
+@pytest.mark.req("LGX-010", "LGX-011")
+async def test_the_picture_speaks_the_persons_language_and_takes_the_night_theme(hmi: Harness) -> None:
+    await hmi.login("olga")
+    await open_line(hmi)
+    day = picture(hmi)
+    assert day.get("data-palette") == "day"
+    assert "30.0 %" in words(next(g for g in day.iter(f"{SVG}g") if g.get("data-from") == "Wash"))
+    # Olga chooses German and the night theme: the next page she opens is drawn in both.
+    signed = (await hmi.rt.users.sign_in("olga", PASSWORD)).ctx
+    assert signed is not None
+    await hmi.rt.appearance.set_person(signed, theme="night", language="de")
+    await hmi.server.write("L1.Fill.Temp", 1234.5)
+    await open_line(hmi)
+    await hmi.until(lambda: "1.234,5" in element(hmi, "line-picture-svg").content, what="the German number")
+    root = picture(hmi)
+    assert root.get("data-palette") == "night"
+    assert next(r for r in root if r.tag == f"{SVG}rect").get("fill") == NIGHT.bg
+    assert f'"{DAY.panel}"' not in element(hmi, "line-picture-svg").content
+    assert root.get("aria-label") == "Linie L1: Maschinen in Flussrichtung"
+    groups = machine_groups(root)
+    assert "Waschen" in words(groups["Wash"])  # the plant file's translation of the machine's name
+    assert "BEREIT" in words(groups["Wash"])
+    assert "LÄUFT" in words(groups["Fill"])
+    assert "▲ HOCH" in words(groups["Fill"])
+    assert "1.234,5°C" in words(groups["Fill"])
+    assert "&lt;b&gt;Füller&lt;/b&gt;" in element(hmi, "line-picture-svg").content
+    assert "<script" not in element(hmi, "line-picture-svg").content
+    conveyor = next(g for g in root.iter(f"{SVG}g") if g.get("data-from") == "Wash")
+    assert "LÄUFT" in words(conveyor)
+    assert "30,0 %" in words(conveyor)
+    assert element(hmi, "picture-machine-Wash").props["aria-label"] == "Waschen: Bedienbild öffnen"

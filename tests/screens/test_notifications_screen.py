@@ -13,7 +13,7 @@ from hmi.config import PlantConfig, parse_config
 from hmi.store.models import NotificationStatus
 from tests.notify_receivers import HookReceiver
 from tests.plant_fixture import INITIAL, PLANT_YAML
-from tests.screens.conftest import USERS, Harness, harness_on, table_rows
+from tests.screens.conftest import USERS, Harness, harness_on, table_fit, table_rows
 
 NOTIFICATIONS = """
 notifications:
@@ -101,3 +101,21 @@ async def test_a_lead_is_refused_on_the_server_and_the_refusal_is_audited(hmi: H
     await hmi.user.should_not_see(marker="notifications-table")
     [denied] = await hmi.rt.audit.query(username="lena", action="notification.view.denied")
     assert denied.reason == "role lead lacks manage_notifications"
+
+
+@pytest.mark.req("UI-104")
+async def test_the_notifications_table_keeps_time_alarm_and_result_and_puts_the_rest_in_the_details_row(
+    hmi: Harness,
+) -> None:
+    await hmi.raise_temp_h()
+    await dead_letter(hmi)
+    await hmi.login("erik")
+    await hmi.user.open("/notifications")
+    await hmi.until(lambda: bool(table_rows(hmi, "notifications-table")), timeout=10)
+    classes, details = table_fit(hmi, "notifications-table")
+    assert not any("hmi-from" in classes[n] for n in ("at", "alarm", "status"))
+    assert details == {"error": 600, "channel": 800, "attempts": 800, "rule": 1024, "recipient": 1280}
+    assert all(f"hmi-from-{w}" in classes[n] for n, w in details.items())
+    [row] = table_rows(hmi, "notifications-table")
+    assert row["error"]
+    assert row["channel"] == "webhook"

@@ -104,10 +104,11 @@ async def test_banner_touches_open_the_alarm_and_its_line(hmi: Harness) -> None:
     await hmi.server.write("L1.M1.Jam", True)
     await hmi.until(lambda: hmi.rt.alarms.get("L1.M1.Jam.discrete") is not None)
     await hmi.login("olga")
-    await hmi.user.should_see(marker="alarm-banner-open", retries=50)
+    # 20 s for each step, like the other screen builds on a loaded machine (it failed twice at 5 s beside browser runs).
+    await hmi.user.should_see(marker="alarm-banner-open", retries=200)
     hmi.user.find(marker="alarm-banner-open").trigger("click")
-    await hmi.user.should_see("Jam at M1", retries=50)
-    await hmi.user.should_see(marker="alarm-banner-line", retries=50)
+    await hmi.user.should_see("Jam at M1", retries=200)
+    await hmi.user.should_see(marker="alarm-banner-line", retries=200)
     assert element(hmi, "alarm-banner-line").text == "L1"
     hmi.user.find(marker="alarm-banner-line").click()
     await hmi.user.should_see(marker="machine-M1", retries=900)  # the line page builds slowly on a loaded machine

@@ -10,7 +10,17 @@ from xml.etree import ElementTree
 import pytest
 
 from hmi.config import PlantConfig, parse_config
-from hmi.graphics.line_picture import AlarmMark, layout, line_picture, picture_tags
+from hmi.graphics.line_picture import (
+    DAY,
+    NIGHT,
+    WORDS,
+    AlarmMark,
+    Palette,
+    Wording,
+    layout,
+    line_picture,
+    picture_tags,
+)
 from hmi.tags import Quality, TagState
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -294,3 +304,136 @@ def test_the_picture_names_every_tag_it_shows(plant: PlantConfig) -> None:
         "L1.Conv1",
         "L1.Conv2",
     ]
+
+
+# ------------------------------------------------------------------------------------- language and theme (LGX-010/011)
+PLANT_DE = {"A": "Abfüller", "Filler <script>alert('x')</script> & co": "Füller <b>&</b> Co"}
+GERMAN = Wording(
+    words={
+        "RUNNING": "LÄUFT",
+        "IDLE": "BEREIT",
+        "HIGH": "HOCH",
+        "LOW": "NIEDRIG",
+        "no alarms": "keine Alarme",
+        "{count} alarms": "{count} Alarme",
+        "{text}, {unack} unack.": "{text}, {unack} unquitt.",
+        "Line {name}: machines in flow order": "Linie {name}: Maschinen in Flussrichtung",
+        "STALE": "VERALTET",
+        "UNKNOWN": "UNBEKANNT",
+    },
+    number=lambda value, decimals: f"{value:,.{decimals}f}".replace(",", "_").replace(".", ",").replace("_", "."),
+    plant=lambda text: PLANT_DE.get(text, text),
+)
+
+
+def draw_in(plant: PlantConfig, values: dict[str, TagState | None], **how: Any) -> tuple[str, ElementTree.Element]:
+    found = plant.line("L1")
+    assert found is not None
+    svg = line_picture(found[1], values, {"A": [AlarmMark(2, True), AlarmMark(3)]}, **how)
+    return svg, ElementTree.fromstring(svg)
+
+
+@pytest.mark.req("LGX-010")
+def test_the_picture_speaks_the_wording_it_is_given_and_english_by_default(plant: PlantConfig) -> None:
+    values = states(L1_A_State="Execute", L1_B_State="Idle", L1_A_Temp=1234.5, L1_A_Speed=300, L1_Buf1=45.5)
+    values["L1.C.State"] = state("L1.C.State", "Execute", Quality.STALE)
+    svg, root = draw_in(plant, values, wording=GERMAN)
+    a, b = machine(root, "A"), machine(root, "B")
+    assert root.get("aria-label") == "Linie L1: Maschinen in Flussrichtung"
+    assert a.get("data-machine") == "A"  # the name a screen maps touches by stays as written
+    assert "Abfüller" in texts(a)
+    assert "Füller <b>&</b> Co" in texts(a)
+    assert a.get("aria-label", "").startswith("Abfüller: LÄUFT")
+    assert "LÄUFT · Execute" in texts(a)  # PackML state names stay as the standard writes them
+    assert "1.234,5°C" in texts(a)  # the locale's number format
+    assert "300bpm" in texts(a)
+    assert "▲ HOCH" in texts(a)
+    assert "2 Alarme, 1 unquitt." in texts(a)
+    assert "BEREIT" in "".join(texts(b))
+    assert "keine Alarme" in texts(b)
+    assert "UNBEKANNT · VERALTET" in texts(machine(root, "C"))
+    conveyor = next(g for g in root.iter(f"{SVG}g") if g.get("data-from") == "C" and g.get("data-to") == "A")
+    assert "45,5 %" in texts(conveyor)
+    assert "<script>" not in svg
+    assert "&lt;b&gt;&amp;&lt;/b&gt;" in svg
+    # Every English word the picture draws is one a screen can translate.
+    english = " ".join(texts(draw_in(plant, values)[1]))
+    for word in ("RUNNING", "IDLE", "HIGH", "no alarms", "1,234.5°C", "2 alarms, 1 unack.", "UNKNOWN · STALE"):
+        assert word in english
+    assert not {"HIGH", "no alarms", "1,234.5°C", "RUNNING"} & set(texts(root))
+
+
+@pytest.mark.req("LGX-010")
+def test_every_word_of_the_picture_is_marked_for_the_catalogue() -> None:
+    from screens.picture_words import PICTURE_WORDS
+
+    assert set(PICTURE_WORDS) == set(WORDS)
+    assert len(PICTURE_WORDS) == len(WORDS)
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG 2.1 contrast ratio of two colours."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def css_variables(theme_selector: str) -> dict[str, str]:
+    """The --hmi-* colours of one rule of assets/hmi.css (":root" or "body.body--dark")."""
+    from hmi import assets
+
+    css = assets.path("hmi.css").read_text(encoding="utf-8")
+    body = css[css.index(theme_selector + " {") :]
+    body = body[: body.index("}")]
+    return dict(re.findall(r"--hmi-([a-z0-9-]+):\s*(#[0-9a-fA-F]{6})", body))
+
+
+@pytest.mark.req("LGX-011")
+@pytest.mark.parametrize(("palette", "selector"), [(DAY, ":root"), (NIGHT, "body.body--dark")])
+def test_each_palette_is_its_themes_greys_with_readable_text(palette: Palette, selector: str) -> None:
+    css = css_variables(selector)
+    # The neutral greys are the theme's own (assets/hmi.css), so the picture matches the page around it.
+    assert (palette.bg, palette.panel, palette.text, palette.muted, palette.line) == (
+        css["bg"],
+        css["panel"],
+        css["text"],
+        css["muted"],
+        css["line"],
+    )
+    assert (palette.band, palette.paper, palette.raised) == (css["idle"], css["paper"], css["raised"])
+    neutrals = (palette.bg, palette.panel, palette.text, palette.muted, palette.line, palette.band, palette.paper)
+    assert all(_grey(c) for c in neutrals)
+    # WCAG 2.1 SC 1.4.3: every text colour on every surface text is drawn on.
+    for ink in (palette.text, palette.muted, palette.abnormal):
+        for ground in (palette.bg, palette.panel, palette.paper, palette.raised):
+            assert contrast(ink, ground) >= 4.5, (palette.name, ink, ground)
+    # The abnormal colour is not a grey, so an abnormal value stands out (ISA-101: colour only for abnormal).
+    assert not _grey(palette.abnormal)
+
+
+@pytest.mark.req("LGX-011")
+def test_the_night_picture_uses_only_night_greys_and_keeps_colour_for_the_abnormal(plant: PlantConfig) -> None:
+    values = states(L1_A_State="Execute", L1_B_State="Held", L1_C_State="Idle", L1_A_Temp=6.0, L1_Buf1=30.0)
+    _day_svg, day = draw_in(plant, values)
+    night_svg, night = draw_in(plant, values, palette=NIGHT)
+    assert day.get("data-palette") == "day"
+    assert night.get("data-palette") == "night"
+    background = next(r for r in night if r.tag == f"{SVG}rect")  # the first shape of the picture itself
+    assert background.get("fill") == NIGHT.bg
+    used = set(re.findall(r'(?:fill|stroke)="(#[0-9a-fA-F]{6})"', night_svg))
+    day_only = {DAY.bg, DAY.panel, DAY.text, DAY.muted, DAY.line, DAY.band, DAY.paper, DAY.raised} - used
+    assert not {DAY.bg, DAY.panel, DAY.paper, DAY.raised, DAY.band} & used, used  # no light box on the dark page
+    assert day_only  # (the day palette really is different)
+    # Greyscale: with every value normal, the only colours are the alarm markers' (the same in both themes).
+    markers = {"#f28c00", "#f5d800"}
+    assert all(_grey(c) for c in used - markers), used
+    # The same structure and words in both themes: only colours change.
+    assert texts(day) == texts(night)
+    abnormal = line_picture(plant.line("L1")[1], states(L1_A_Temp=12.0), palette=NIGHT)  # type: ignore[index]
+    assert NIGHT.abnormal in abnormal
+    assert DAY.abnormal not in abnormal

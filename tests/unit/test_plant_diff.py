@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from hmi.config import PlantConfig, parse_config
@@ -91,3 +94,44 @@ def test_sign_in_rules_and_server_alarm_priorities_need_a_restart() -> None:
     assert all("restart the HMI" in r for r in diff.restart_needed)
     # Other alarm policy settings apply at run time.
     assert diff_plants(plant(), plant(BASE + "alarm_policy: {max_shelve_h: 4}\n")).restart_needed == ()
+
+
+DRAWING = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 50"><rect id="body" width="{w}" height="40"/></svg>'
+DISPLAY = "displays:\n  - {name: L1-M1, title: Machine M1, svg: m1.svg, line: L1}\n"
+
+
+@pytest.mark.req("RLD-011")
+def test_a_changed_drawing_is_named_with_its_hashes_before_and_after(tmp_path: Path) -> None:
+    drawing = tmp_path / "m1.svg"
+    first = DRAWING.format(w=60)
+    drawing.write_text(first, encoding="utf-8")
+    old = parse_config(BASE + DISPLAY, "plant.yaml", base_dir=tmp_path)
+    # The same plant file and path, another drawing: only its content says it changed.
+    second = DRAWING.format(w=80)
+    drawing.write_text(second, encoding="utf-8")
+    new = parse_config(BASE + DISPLAY, "plant.yaml", base_dir=tmp_path)
+    a, b = (hashlib.sha256(t.encode()).hexdigest() for t in (first, second))
+    diff = diff_plants(old, new)
+    assert diff.lines() == [f"drawing L1-M1 changed: m1.svg sha256 {a} -> {b}"]
+    assert diff.restart_needed == ()
+    # Unchanged drawing: no change; added and removed displays name their drawing's hash.
+    assert diff_plants(new, parse_config(BASE + DISPLAY, "plant.yaml", base_dir=tmp_path)).empty
+    without = parse_config(BASE, "plant.yaml", base_dir=tmp_path)
+    assert f"drawing L1-M1 added: m1.svg sha256 {b}" in diff_plants(without, new).lines()
+    assert f"drawing L1-M1 removed: m1.svg sha256 {b}" in diff_plants(new, without).lines()
+
+
+@pytest.mark.req("RLD-011")
+def test_a_plant_built_again_keeps_the_drawings_it_was_read_with(tmp_path: Path) -> None:
+    drawing = tmp_path / "m1.svg"
+    drawing.write_text(DRAWING.format(w=60), encoding="utf-8")
+    read = parse_config(BASE + DISPLAY, "plant.yaml", base_dir=tmp_path)
+    fields = {name: getattr(read, name) for name in PlantConfig.model_fields}
+    rebuilt = PlantConfig.model_validate(fields)
+    assert rebuilt.drawing_sha256("L1-M1") is None  # not read yet: the diff says so instead of reading the file now
+    kept = PlantConfig.model_validate(fields).keep_drawings(read)
+    assert kept.drawing_sha256("L1-M1") == read.drawing_sha256("L1-M1")
+    drawing.write_text(DRAWING.format(w=80), encoding="utf-8")
+    new = parse_config(BASE + DISPLAY, "plant.yaml", base_dir=tmp_path)
+    assert [c.what for c in diff_plants(kept, new).changes] == ["drawing"]
+    assert "(not read) -> " in diff_plants(rebuilt, new).lines()[0]

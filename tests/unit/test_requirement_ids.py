@@ -66,7 +66,8 @@ def test_every_id_a_test_names_is_a_requirement(requirements: list[Requirement])
 @pytest.mark.req("VAL-001")
 def test_every_requirement_is_named_by_a_test(requirements: list[Requirement]) -> None:
     named = marked_ids()
-    untested = [r.id for r in requirements if r.id not in named]
+    # A withdrawn requirement keeps its row (its id is never reused) but nothing proves it any more.
+    untested = [r.id for r in requirements if r.id not in named and not r.withdrawn]
     assert not untested, f"no test names {', '.join(untested)}: mark the tests that prove them"
 
 

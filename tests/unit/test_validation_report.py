@@ -198,6 +198,12 @@ def test_exit_status() -> None:
     assert exit_code(result, allow_untested=True) == 0
     proven = trace(reqs[:1], parse_junit(PASSING.encode()))
     assert exit_code(proven) == 0
+    # A withdrawn row keeps its id but is no requirement of the run: never "not run".
+    row = "| OEE-003 | Planned stops are not planned busy time."
+    withdrawn = parse_requirements(REQUIREMENTS.replace(row, "| OEE-003 | Withdrawn: see OEE-001."))
+    result = trace(withdrawn[:2] + withdrawn[4:], parse_junit(PASSING.encode()))
+    assert [r.requirement.id for r in result.results] == ["ALM-001", "ALM-002"]
+    assert exit_code(result) == 0
 
 
 @pytest.mark.req("VAL-003")
