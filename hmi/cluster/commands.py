@@ -37,7 +37,7 @@ from hmi.alarms.engine import AlarmChange
 from hmi.alarms.service import AckFailure, AckResult, AlarmService
 from hmi.alarms.states import AlarmEventKind
 from hmi.cluster.alarm_feed import alarm_of, alarm_row, iso, when
-from hmi.cluster.leadership import close_connection
+from hmi.cluster.connection import OwnConnection
 from hmi.config import PlantConfig
 from hmi.control.outcome import Refusal, Result, WriteOutcome
 from hmi.control.writes import NOT_GIVEN, WriteService
@@ -210,7 +210,7 @@ class CommandChannel:
         self._acting = acting
         self._claim_s = claim_s
         self._run_s = run_s
-        self._conn: Any = None
+        self._link = OwnConnection(db, LISTENER_NAME, {CHANNEL: self._notified, REPLIES: self._replied})
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._answered: dict[int, asyncio.Event] = {}
@@ -229,8 +229,7 @@ class CommandChannel:
         if self._running:
             await asyncio.wait(list(self._running), timeout=self._run_s)
         await stop_tasks(*self._running)
-        await close_connection(self._conn)
-        self._conn = None
+        await self._link.close()
 
     # ------------------------------------------------------------------------------------------ standby side
     async def send(self, ctx: ActionContext, kind: str, args: dict[str, Any], signer: Signer | None) -> Any:
@@ -329,10 +328,10 @@ class CommandChannel:
         return decode_result(reply["ok"], self._plant())
 
     # ------------------------------------------------------------------------------------------- active side
-    def _notified(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+    def _notified(self, _payload: str) -> None:
         self._wake.set()
 
-    def _replied(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _replied(self, payload: str) -> None:
         with contextlib.suppress(ValueError):
             if (event := self._answered.get(int(payload))) is not None:
                 event.set()
@@ -340,10 +339,7 @@ class CommandChannel:
     async def _run(self) -> None:
         while True:
             try:
-                if self._conn is None or self._conn.is_closed():
-                    self._conn = await self._db.direct_connection(LISTENER_NAME)
-                    await self._conn.add_listener(CHANNEL, self._notified)
-                    await self._conn.add_listener(REPLIES, self._replied)
+                await self._link.get()
                 acting = self._acting()
                 if acting:
                     await self._tidy(takeover=not self._was_acting)
@@ -351,8 +347,7 @@ class CommandChannel:
                 self._was_acting = acting
             except Exception as exc:  # the database is away: look again on a new connection
                 log.warning("forwarded commands cannot be looked at: %s", exc)
-                await close_connection(self._conn)
-                self._conn = None
+                await self._link.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), LOOK_S)
             self._wake.clear()

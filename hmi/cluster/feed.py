@@ -27,7 +27,7 @@ from typing import Any
 from hmi.alarms.engine import AlarmChange, AlarmEngine
 from hmi.clock import Clock, utc_now
 from hmi.cluster.alarm_feed import decode_alarms, encode_alarms, iso, plain, when
-from hmi.cluster.leadership import close_connection
+from hmi.cluster.connection import OwnConnection
 from hmi.store.database import Database
 from hmi.supervise import stop_tasks
 from hmi.tags import Quality, TagCache, TagState
@@ -112,7 +112,7 @@ class FeedPublisher:
         self._looked = 0.0  # monotonic time of the last look for standbys; 0: look at the next flush
         self.sent = 0  # payloads sent, for tests and the soak bench
         self._everything = False
-        self._conn: Any = None
+        self._link = OwnConnection(db, PUBLISHER_NAME, {REQUEST: self._asked}, on_open=self._opened)
         self._unsubscribe: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -132,8 +132,7 @@ class FeedPublisher:
             self._alarms_off = None
         task, self._task = self._task, None
         await stop_tasks(task)
-        await close_connection(self._conn)
-        self._conn = None
+        await self._link.close()
 
     def _changed(self, states: Sequence[TagState]) -> None:
         if not self._standbys:
@@ -160,16 +159,12 @@ class FeedPublisher:
         gone = sorted(i for i in ids if engine.get(i) is None)
         return encode_alarms(current, gone, reset=False, limit=PAYLOAD_MAX)
 
-    def _asked(self, *_args: Any) -> None:
+    def _asked(self, _payload: str) -> None:
         self._everything = True
         self._looked = 0.0
 
-    async def _connect(self) -> Any:
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await self._db.direct_connection(PUBLISHER_NAME)
-            await self._conn.add_listener(REQUEST, self._asked)
-            self._looked = 0.0
-        return self._conn
+    async def _opened(self, _conn: Any) -> None:
+        self._looked = 0.0  # a new connection: look for standbys at once
 
     async def _listening(self, conn: Any) -> bool:
         """True while at least one standby listens (looked up every LOOK_S); what changed meanwhile is dropped while
@@ -189,7 +184,7 @@ class FeedPublisher:
         while True:
             await asyncio.sleep(self._flush_s)
             try:
-                conn = await self._connect()
+                conn = await self._link.get()
                 if not await self._listening(conn):
                     continue
                 everything, self._everything = self._everything, False
@@ -210,8 +205,7 @@ class FeedPublisher:
                 last_sent = time.monotonic()
             except Exception as exc:  # the database is away: the standbys go STALE; everything again once back
                 log.warning("the standby feed cannot be sent: %s", exc)
-                await close_connection(self._conn)
-                self._conn = None
+                await self._link.close()
                 self._everything = True
 
 
@@ -232,7 +226,13 @@ class FeedReceiver:
         self._alarms = alarms
         self._clock = clock
         self._silent_s = silent_s
-        self._conn: Any = None
+        # A new connection asks for everything: what changed while none listened was missed.
+        self._link = OwnConnection(
+            db,
+            RECEIVER_NAME,
+            {CHANNEL: self._notified, ALARMS: self._alarms_notified},
+            on_open=lambda conn: conn.execute("SELECT pg_notify($1, '')", REQUEST),
+        )
         self._task: asyncio.Task[None] | None = None
         self._heard = time.monotonic()
         # Everything was marked STALE for a silence: when the feed is heard again, ask for everything, or a value
@@ -246,10 +246,9 @@ class FeedReceiver:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await stop_tasks(task)
-        await close_connection(self._conn)
-        self._conn = None
+        await self._link.close()
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         self._heard = time.monotonic()
         try:
             states = decode(payload, self._clock())
@@ -259,7 +258,7 @@ class FeedReceiver:
         self.received += len(states)
         self._cache.update(states)
 
-    def _alarms_notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _alarms_notified(self, payload: str) -> None:
         self._heard = time.monotonic()
         if self._alarms is None:
             return
@@ -273,18 +272,14 @@ class FeedReceiver:
     async def _run(self) -> None:
         while True:
             try:
-                if self._conn is None or self._conn.is_closed():
-                    self._conn = await self._db.direct_connection(RECEIVER_NAME)
-                    await self._conn.add_listener(CHANNEL, self._notified)
-                    await self._conn.add_listener(ALARMS, self._alarms_notified)
-                    await self._conn.execute("SELECT pg_notify($1, '')", REQUEST)
+                if self._link.current is None:
+                    await self._link.get()
                 elif self._stale and time.monotonic() - self._heard <= self._silent_s:
-                    await self._conn.execute("SELECT pg_notify($1, '')", REQUEST)
+                    await self._link.notify(REQUEST, "")
                     self._stale = False
             except Exception as exc:
                 log.warning("the standby feed cannot be received: %s", exc)
-                await close_connection(self._conn)
-                self._conn = None
+                await self._link.close()
             await asyncio.sleep(min(1.0, self._silent_s / 3))
             if not self._stale and time.monotonic() - self._heard > self._silent_s:
                 # Nothing from the active instance: its values can no longer be shown as live (marked once per

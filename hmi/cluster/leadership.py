@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from hmi.cluster.connection import OwnConnection
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.supervise import stop_tasks
 
@@ -65,7 +65,8 @@ class Leadership:
         self._on_lost = on_lost
         self._poll_s = poll_s
         self._check_s = check_s
-        self._conn: Any = None
+        self._link = OwnConnection(db, self.application_name)
+        self._holding: object = None  # the connection that got the lock (the lock is that session's, no other's)
         self._task: asyncio.Task[None] | None = None
         self.active = False
         # The active instance as last seen (for screens: they cannot wait for the database); None when unknown.
@@ -91,30 +92,23 @@ class Leadership:
         """Stop asking or checking and close the lock connection (which releases the lock)."""
         task, self._task = self._task, None
         await stop_tasks(task)
-        await self._close()
+        await self._link.close()
         self.active = False
 
     async def holder(self) -> str | None:
         """The instance holding the active role now (as its lock connection is named), or None."""
-        conn = await self._connection()
+        conn = await self._link.get()
         name = await conn.fetchval(HOLDER_SQL, LOCK_CLASS, LOCK_ID)
         if not name:
             return None
         return str(name).removeprefix("factory-hmi ")
 
-    async def _connection(self) -> Any:
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await self._db.direct_connection(self.application_name)
-        return self._conn
-
-    async def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        await close_connection(conn)
-
     async def _try(self) -> bool:
-        conn = await self._connection()
+        conn = await self._link.get()
         with self._db.translate_errors():
-            return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, LOCK_ID))
+            got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, LOCK_ID))
+        self._holding = conn if got else None
+        return got
 
     async def _run(self) -> None:
         while not self.active:
@@ -125,7 +119,7 @@ class Leadership:
             except Exception as exc:  # the database is away: keep asking, on a new connection
                 log.warning("cannot ask for the active role: %s", exc)
                 self.active_instance = None
-                await self._close()
+                await self._link.close()
                 continue
             if got:
                 self.active = True
@@ -137,13 +131,17 @@ class Leadership:
         while True:
             await asyncio.sleep(self._check_s)
             try:
-                await asyncio.wait_for(self._conn.fetchval("SELECT 1"), CHECK_TIMEOUT_S)
+                # The lock's own connection, never a new one: a new one would answer without holding the lock.
+                conn = self._link.current
+                if conn is None or conn is not self._holding:
+                    raise ConnectionError("the lock connection is closed")
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), CHECK_TIMEOUT_S)
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 broken = f"{type(exc).__name__}: {exc}"
-            await self._close()
+            await self._link.close()
             log.error("the connection holding the active role failed (%s); asking for the role again", broken)
             if await self._regain():
                 continue
@@ -169,14 +167,5 @@ class Leadership:
                 raise
             except Exception as exc:
                 log.warning("cannot ask for the active role again yet: %s", exc)
-                await self._close()
+                await self._link.close()
             await asyncio.sleep(self._poll_s)
-
-
-async def close_connection(conn: Any) -> None:
-    """Close a direct connection (None and closed ones are fine); a broken one is terminated instead."""
-    if conn is not None and not conn.is_closed():
-        try:
-            await asyncio.wait_for(conn.close(), CHECK_TIMEOUT_S)
-        except Exception:  # closing a broken connection: it goes away either way
-            conn.terminate()

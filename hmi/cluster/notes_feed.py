@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from hmi.cluster.leadership import close_connection
+from hmi.cluster.connection import OwnConnection
 from hmi.records.notes import NoteChange, ShiftNotes
 from hmi.store.database import Database
 from hmi.supervise import stop_tasks
@@ -37,7 +37,7 @@ class NotesFeed:
         self._instance = instance
         self._pending: deque[NoteChange] = deque(maxlen=MAX_PENDING)
         self._wake = asyncio.Event()
-        self._conn: Any = None
+        self._link = OwnConnection(db, CONNECTION_NAME, {CHANNEL: self._notified})
         self._task: asyncio.Task[None] | None = None
         self._off: Any = None
         self.heard = 0  # changes heard from other instances (tests)
@@ -52,8 +52,7 @@ class NotesFeed:
             self._off = None
         task, self._task = self._task, None
         await stop_tasks(task)
-        await close_connection(self._conn)
-        self._conn = None
+        await self._link.close()
 
     def _changed(self, change: NoteChange) -> None:
         if change.remote:
@@ -61,7 +60,7 @@ class NotesFeed:
         self._pending.append(change)
         self._wake.set()
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         try:
             data = json.loads(payload)
             if data["origin"] == self._instance:
@@ -76,18 +75,15 @@ class NotesFeed:
     async def _run(self) -> None:
         while True:
             try:
-                if self._conn is None or self._conn.is_closed():
-                    self._conn = await self._db.direct_connection(CONNECTION_NAME)
-                    await self._conn.add_listener(CHANNEL, self._notified)
+                await self._link.get()  # listening, so others' notes are heard while this one has none to send
                 while self._pending:
                     change = self._pending[0]
                     payload = json.dumps({"origin": self._instance, "id": change.note_id, "line": change.line})
-                    await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                    await self._link.notify(CHANNEL, payload)
                     self._pending.popleft()
             except Exception as exc:  # the database is away: send what is pending once it is back
                 log.warning("shift note changes cannot be sent or heard: %s", exc)
-                await close_connection(self._conn)
-                self._conn = None
+                await self._link.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), RETRY_S)
             self._wake.clear()

@@ -107,7 +107,7 @@ async def test_a_broken_lock_connection_is_regained_or_stops_the_instance_from_a
         async def holder() -> str | None:
             return await thief.fetchval(HOLDER_SQL, LOCK_CLASS, LOCK_ID)
 
-        await until(lambda: leadership._conn is None or leadership._conn.is_closed(), timeout=10, what="the cut")
+        await until(lambda: leadership._link.current is None, timeout=10, what="the cut")
         await until(holder, timeout=10, what="the role to be regained")
         assert await holder() == "factory-hmi hmi-a"
         assert leadership.active
