@@ -207,6 +207,7 @@ async def main_async(args: argparse.Namespace) -> None:
             async with httpx.AsyncClient(base_url=base) as client:
                 first = await wait_up(client, proc, 120)
                 baseline = first["counts"]["cache_listeners"]
+                owners_before = first["counts"]["cache_listeners_by_owner"]
                 print(f"demo up: {counts(first)}", flush=True)
                 token = await asyncio.to_thread(create_token, data_dir)
                 api = httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})
@@ -248,6 +249,13 @@ async def main_async(args: argparse.Namespace) -> None:
                     await asyncio.sleep(1)
                     after = await health(client)
                 print(f"panels closed: {counts(after)}", flush=True)
+                left = {
+                    owner: n - owners_before.get(owner, 0)
+                    for owner, n in after["counts"]["cache_listeners_by_owner"].items()
+                    if n > owners_before.get(owner, 0)
+                }
+                if left:
+                    print(f"  listeners left, by owner: {left}", flush=True)
         finally:
             for task in tasks:
                 task.cancel()

@@ -182,6 +182,15 @@ class TagCache:
         """How many subscriptions are open (tests check that pages end theirs)."""
         return len(self._all) + len(self._listeners)
 
+    def listener_owners(self) -> dict[str, int]:
+        """How many subscriptions each kind of listener holds (e.g. `LiveFeed._mark`: 12): a count that grows tells
+        which part of the program forgot to end its subscriptions."""
+        owners: dict[str, int] = {}
+        for listener in (*self._all.values(), *self._listeners.values()):
+            name = getattr(listener, "__qualname__", type(listener).__qualname__)
+            owners[name] = owners.get(name, 0) + 1
+        return owners
+
     def update(self, states: Sequence[TagState]) -> None:
         """Replace the states given and notify each interested listener once with its share of the batch."""
         if not states:

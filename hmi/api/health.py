@@ -94,6 +94,7 @@ async def health(rt: Runtime) -> tuple[bool, dict[str, Any]]:
     body["counts"] = {
         "asyncio_tasks": len(asyncio.all_tasks()),
         "cache_listeners": rt.cache.listener_count,
+        "cache_listeners_by_owner": rt.cache.listener_owners(),
         "db_connections": db_connections(rt),
         "rss_mib": round(rss_mib(), 1),
     }

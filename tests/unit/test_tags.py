@@ -271,11 +271,14 @@ def test_unsubscribe_stops_delivery_and_count_returns_to_zero() -> None:
     off_some = cache.subscribe(["A"], some)
     off_every = cache.subscribe(None, every)
     assert cache.listener_count == 2
+    # Counted per kind of listener (its class here), so a count that grows names what forgot to end it.
+    assert cache.listener_owners() == {"Recorder": 2}
     cache.update([state("A", 1.0)])
     off_some()
     assert cache.listener_count == 1
     off_every()
     assert cache.listener_count == 0
+    assert cache.listener_owners() == {}
     cache.update([state("A", 2.0)])
     assert len(some.batches) == len(every.batches) == 1
     off_some()  # a second call is harmless
