@@ -1,4 +1,5 @@
-"""Alarm commands and writes given on a standby, run once by the active instance (docs/deployment.md, redundant pair).
+"""Alarm commands, writes and recipe downloads given on a standby, run once by the active instance
+(docs/deployment.md, redundant pair).
 
 Why a table beside NOTIFY, not a message alone: a NOTIFY reaches whoever listens at that moment and is gone, while a
 row is claimed by exactly one instance with one `UPDATE ... WHERE claimed_at IS NULL` (PostgreSQL re-checks the
@@ -12,7 +13,9 @@ password. The active instance takes name and role from the users table again (a 
 refuses a disabled or locked account and, when the audit key is configured, a row whose HMAC does not match: someone
 who can write the database but does not hold the key cannot forge a command. It runs the command through the same
 service as a local one, so the journal and the audit trail record it once, attributed to the person with their
-station and the command's action id (which this table keeps beside the instance it was given on).
+station and the command's action id (which this table keeps beside the instance it was given on). It records each
+row it carries out in the audit trail, and refuses a row recorded there already: the claim lives in this table, which
+a database writer could reset, the record in the hash-chained trail, which it cannot change unseen.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ RUN_S = 60.0
 LOOK_S = 1.0
 KEEP = timedelta(days=1)  # answered rows are kept this long (the audit trail is the record; these are the mail)
 MAC_PURPOSE = "factory-hmi cluster command"
+RAN = "cluster.command.run"  # the audit action recording that the active instance carried a row out
 
 _TABLE = ClusterCommand.__table__  # type: ignore[attr-defined]
 
@@ -113,8 +117,10 @@ def _change_row(c: AlarmChange) -> dict[str, Any]:
     }
 
 
-def encode_result(result: AckResult | WriteOutcome) -> dict[str, Any]:
-    """An alarm command's or a write's result for the reply."""
+def encode_result(result: AckResult | WriteOutcome | list[WriteOutcome]) -> dict[str, Any]:
+    """An alarm command's, a write's or a download's (several writes) result for the reply."""
+    if isinstance(result, list):
+        return {"writes": [encode_result(outcome) for outcome in result]}
     if isinstance(result, AckResult):
         failed = [{k: encode(v) for k, v in asdict(f).items()} for f in result.failed]
         changes = [_change_row(c) for c in result.changes]
@@ -122,8 +128,10 @@ def encode_result(result: AckResult | WriteOutcome) -> dict[str, Any]:
     return {"write": {f.name: encode(getattr(result, f.name)) for f in fields(result)}}
 
 
-def decode_result(data: dict[str, Any], plant: PlantConfig) -> AckResult | WriteOutcome:
+def decode_result(data: dict[str, Any], plant: PlantConfig) -> AckResult | WriteOutcome | list[WriteOutcome]:
     """What `encode_result` made; alarms get this plant's definitions (as the standby's engine holds them)."""
+    if "writes" in data:
+        return [_write_outcome(w["write"]) for w in data["writes"]]
 
     def alarm(row: dict[str, Any]) -> Any:
         a = alarm_of(row)
@@ -145,7 +153,11 @@ def decode_result(data: dict[str, Any], plant: PlantConfig) -> AckResult | Write
         ]
         failed = [AckFailure(**{k: decode(v) for k, v in f.items()}) for f in ack["failed"]]
         return AckResult(changes, [str(i) for i in ack["skipped"]], failed)
-    w = {k: decode(v) for k, v in data["write"].items()}
+    return _write_outcome(data["write"])
+
+
+def _write_outcome(data: dict[str, Any]) -> WriteOutcome:
+    w = {k: decode(v) for k, v in data.items()}
     w["result"] = Result(w["result"])
     w["refusal"] = None if w["refusal"] is None else Refusal(w["refusal"])
     return WriteOutcome(**w)
@@ -460,7 +472,7 @@ class CommandChannel:
             )
         return ActionContext(user.id, user.username, user.full_name, user.role, row["station"], row["action_id"])
 
-    async def _dispatch(self, row: Mapping[str, Any]) -> AckResult | WriteOutcome:
+    async def _dispatch(self, row: Mapping[str, Any]) -> AckResult | WriteOutcome | list[WriteOutcome]:
         expected = self._audit.seal(MAC_PURPOSE, _sealed(row))
         if expected is not None and not hmac.compare_digest(expected, row["mac"] or ""):
             detail = f"cluster command {row['id']} ({row['kind']}) from {row['origin']}: its HMAC does not match"
@@ -470,7 +482,20 @@ class CommandChannel:
             )
         if not self._acting():
             raise ValueError(Text("this server no longer acts for the plant: the command was not carried out"))
+        # A row is run once. Its claim lives in the table, which a database writer could reset; the run is recorded
+        # in the hash-chained audit trail, which it cannot change unseen, so a reset row is refused, not run again.
+        if await self._audit.query(action=RAN, object_type="cluster_command", object_id=row["uid"], limit=1):
+            detail = f"cluster command {row['id']} ({row['kind']}) from {row['origin']}: it already ran"
+            await self._audit.record(None, "cluster.command.refused", "cluster_command", row["uid"], detail=detail)
+            raise ValueError(Text("the command was carried out already: it is not carried out twice"))
         ctx = await self._person(row)
+        await self._audit.record(
+            ctx,
+            RAN,
+            "cluster_command",
+            row["uid"],
+            detail=f"{row['kind']} given on {row['origin']}, carried out by {self._instance}",
+        )
         signer = None if row["signer"] is None else Signer(**json.loads(row["signer"]))
         if signer is not None and signer.user_id != ctx.user_id:
             raise ValueError(Text("a signature is the signed-in person's own: the command was not carried out"))
@@ -494,6 +519,11 @@ class CommandChannel:
         if kind == "control.write":
             expect = a.get("expected", NOT_GIVEN)
             return await control.write(ctx, a["tag"], a["value"], expected=expect, reason=a["reason"], signature=signer)
+        if kind == "control.write_many":
+            changes = [(str(name), value) for name, value in a["changes"]]
+            return await control.write_many(
+                ctx, changes, reason=a["reason"], parent=a["parent"], signature_id=a["signature_id"]
+            )
         if kind == "control.command":
             return await control.command(ctx, a["command"], args=a["args"], reason=a["reason"], signature=signer)
         raise ValueError(Text("this server does not know the command {kind!r}", kind=kind))

@@ -924,8 +924,16 @@ class WriteService:
     ) -> list[WriteOutcome]:
         """Write a set of parameters (a recipe download, `parent` names it): each checked on its own (no
         compare-before-write; the parent's signature covers the parts), one Write per endpoint, all read back,
-        each part audited naming `parent`. The outcomes follow the order of `changes`."""
+        each part audited naming `parent`. The outcomes follow the order of `changes`. On a standby the active
+        instance runs it (the parent's signature is already stored: the shared database holds it)."""
         reason = _clean_reason(reason)
+        if self._forwards():
+            assert self.forward is not None
+            args = {"changes": [[n, v] for n, v in changes], "reason": reason, "parent": parent}
+            answer = await self.forward(ctx, "control.write_many", {**args, "signature_id": signature_id}, None)
+            if not isinstance(answer, list) or not all(isinstance(o, WriteOutcome) for o in answer):
+                raise TypeError(f"the active instance answered a download with {type(answer).__name__}")
+            return answer
         outcomes: list[WriteOutcome | None] = [None] * len(changes)
         refusals: list[tuple[int, WriteOutcome, str]] = []
         parts: list[tuple[int, _Part]] = []

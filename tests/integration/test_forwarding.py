@@ -193,6 +193,57 @@ async def test_a_write_on_the_standby_reaches_the_server_once_and_a_refusal_come
     assert pair.writes == [("Setpoint", 72.5)], "refused writes send nothing"
 
 
+@pytest.mark.req("RED-011")
+async def test_a_recipe_download_on_the_standby_is_written_once_by_the_active_one(pair: Pair) -> None:
+    a, b = pair.a, pair.b
+    lead = await _person(b, "lena", Role.LEAD)
+    parent = "recipe Mix version 3"
+    outcomes = await b.control.write_many(lead, [("Setpoint", 61.0), ("Speed", 5.0)], reason="batch 7", parent=parent)
+    # In the order given: the setpoint confirmed, the measured speed (no write rule) refused by the active instance.
+    assert [(o.target, o.result) for o in outcomes] == [("Setpoint", Result.CONFIRMED), ("Speed", Result.REFUSED)]
+    assert pair.writes == [("Setpoint", 61.0)]
+    entries = await a.audit.query(action="tag.write") + await a.audit.query(action="tag.write.refused")
+    assert [(e.action, e.object_id, e.username, e.station, e.reason) for e in entries] == [
+        ("tag.write", "Setpoint", "lena", "panel-b", "batch 7"),
+        ("tag.write.refused", "Speed", "lena", "panel-b", "batch 7"),
+    ]
+    assert all(parent in (e.detail or "") for e in entries)
+    # Where it was given and who carried it out, in the audit trail beside the writes.
+    (ran,) = await a.audit.query(action="cluster.command.run")
+    assert ran.username == "lena"
+    assert ran.detail == "control.write_many given on hmi-b, carried out by hmi-a"
+
+
+@pytest.mark.req("RED-010")
+async def test_a_command_whose_row_is_reset_in_the_database_is_not_run_again(pair: Pair) -> None:
+    a, b = pair.a, pair.b
+    lead = await _person(b, "lena", Role.LEAD)
+    outcome = await b.control.write(lead, "Setpoint", "70", reason="new batch")
+    assert outcome.result is Result.CONFIRMED
+    await pair.server.write("Setpoint", 50.0)  # back, so a second write would be seen
+    # Someone who can write the database makes the answered row look new: its seal still matches, it is the same row.
+    async with a.db.session(write=True) as session:
+        await session.execute(
+            sa.update(ClusterCommand).values(
+                claimed_at=None,
+                claimed_by=None,
+                outcome=None,
+                reply=None,
+                done_at=None,
+                expires_at=sa.func.clock_timestamp() + timedelta(seconds=30),
+            )
+        )
+        await session.execute(sa.text("NOTIFY hmi_commands, '0'"))
+        await session.commit()
+    (row,) = await until(lambda: _rows_done(a), timeout=10, what="the reset row to be answered")
+    assert row.outcome == "error"
+    assert "carried out already" in (row.reply or "")
+    assert pair.writes == [("Setpoint", 70.0)], "the write reached the server once"
+    (refusal,) = await a.audit.query(action="cluster.command.refused")
+    assert "already ran" in (refusal.detail or "")
+    assert len(await a.audit.query(action="tag.write")) == 1
+
+
 @pytest.mark.req("RED-012")
 async def test_a_command_no_active_instance_takes_is_refused_and_never_runs_later(pair: Pair) -> None:
     a, b = pair.a, pair.b

@@ -70,6 +70,9 @@ def test_results_come_back_whole(plant: PlantConfig) -> None:
     assert back_outcome == outcome
     assert isinstance(back_outcome, WriteOutcome)
     assert back_outcome.message().template == "refused: {why}"
+    # A download's outcomes, one per parameter, in their order.
+    confirmed = WriteOutcome("Speed", 60, 55, Result.CONFIRMED, status="Good", readback=60, at=at, signature_id=7)
+    assert decode_result(wire(encode_result([confirmed, outcome])), plant) == [confirmed, outcome]
 
 
 @pytest.mark.req("RED-009")
