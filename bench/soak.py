@@ -94,15 +94,25 @@ async def wait_up(client: httpx.AsyncClient, proc: subprocess.Popen[str], within
 
 
 def create_token(data_dir: Path) -> str:
-    """An API token of the demo's operator account (`hmi tokens create`), its secret read from the output."""
-    out = subprocess.run(
-        [sys.executable, "-m", "hmi", "tokens", "create", "soak", "--user", "operator", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=True,
-        timeout=120,
-    ).stdout
+    """An API token of the demo's operator account (`hmi tokens create`), its secret read from the output. Tried
+    again for a minute: the demo's history backfill may hold SQLite's write lock at first."""
+    command = [sys.executable, "-m", "hmi", "tokens", "create", "soak", "--user", "operator", "--data-dir"]
+    deadline = time.monotonic() + 60
+    while True:
+        done = subprocess.run(
+            [*command, str(data_dir)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+        if done.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"hmi tokens create failed:\n{done.stdout}{done.stderr}")
+        print(f"hmi tokens create failed, trying again: {done.stderr.strip()[-300:]}", flush=True)
+        time.sleep(5)
+    out = done.stdout
     found = re.search(r"^(hmi_\S+)$", out, re.MULTILINE)
     if found is None:
         raise SystemExit(f"hmi tokens create printed no token:\n{out}")
