@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 # hmi.assets is the top-level assets/ folder, mapped onto the package by pyproject.toml's package-dir; mypy reads
 # the source tree and cannot follow that mapping.
 from hmi import assets  # type: ignore[attr-defined]
+from hmi.access.directory_settings import LdapConfig
 from hmi.access.login_guard import parse_limit
 from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.graphics.display_config import Display
@@ -463,6 +464,9 @@ class AccessPolicy(_Model):
     api_limit_per_token: str = Field("120 per minute", description="REST API requests per token (docs/api.md)")
     kiosk_cycle_s: float = Field(
         20, ge=5, le=3600, description="seconds each view stays on a kiosk (wall screen) before the next one"
+    )
+    ldap: LdapConfig | None = Field(
+        None, description="sign-in against Active Directory / LDAP; local accounts keep working (docs/directory.md)"
     )
 
     @field_validator("login_limit_per_account", "login_limit_per_address", "api_limit_per_token")

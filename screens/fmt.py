@@ -128,6 +128,9 @@ def refusal_text(result: SignIn) -> str:
         )
     if result.locked:
         return _("This account is locked after too many failed sign-ins; ask an administrator to unlock it.")
+    if result.notice:
+        # The directory is away, or the person has no role on this HMI: saying so reveals no account.
+        return message(result.notice)
     return _("Wrong user name or password, or the account is disabled.")
 
 

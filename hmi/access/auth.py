@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from hmi.access.context import ActionContext
+from hmi.access.directory import Directory, DirectoryAccount, DirectoryUnavailable, Verdict
 from hmi.access.login_guard import LoginRateLimiter, RefusalTally, Throttled
 from hmi.access.roles import Permission, Role
 from hmi.access.sessions import SessionEnd, SessionsEnded, SessionService
@@ -25,7 +26,7 @@ from hmi.clock import Clock, utc_now
 from hmi.config import AccessPolicy
 from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.store.database import Database
-from hmi.store.models import User
+from hmi.store.models import User, UserSession
 from hmi.supervise import stop_tasks
 from hmi.texts import Text
 
@@ -42,6 +43,11 @@ _USERNAME = re.compile(r"^\w[\w.@-]*$")
 HASH_WORKERS = 2
 # How often the aggregated refusals are written (their window is `RefusalTally.window`).
 TALLY_FLUSH_S = 5.0
+# Where an account's password lives (User.source): this table's argon2 hash, or the plant's directory.
+SOURCE_LOCAL = "local"
+SOURCE_LDAP = "ldap"
+# The stored "hash" of a directory account: not an argon2 hash, so it never verifies; the directory checks passwords.
+NO_LOCAL_PASSWORD = "!directory account: the password is checked by the directory"
 
 
 class UserExists(ValueError):
@@ -72,6 +78,20 @@ class PasswordPolicyError(ValueError):
     """The password does not meet the policy; the message says what is missing."""
 
 
+class DirectoryAccountError(ValueError):
+    """A local password operation on an account whose password the directory keeps."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(
+            Text(
+                "{username!r} is a directory account: its password is set in the directory (Active Directory / LDAP), "
+                "not in the HMI",
+                username=username,
+            )
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SignIn:
     """The outcome of a password check: the person's context, or why not (already audited either way)."""
@@ -82,6 +102,9 @@ class SignIn:
     """The account is locked (by this attempt or before): only an administrator's unlock lets it in again."""
     throttled: Throttled | None = None
     """Refused before the password was checked: too many attempts; says which limit and when to retry."""
+    notice: str | None = None
+    """What the person must be told beyond "wrong name or password" (the directory is unreachable, no mapped
+    group): says nothing about whether an account exists."""
 
     @property
     def ok(self) -> bool:
@@ -135,6 +158,7 @@ class UserService:
         clock: Clock = utc_now,
         hasher: PasswordHasher | None = None,
         policy: AccessPolicy | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
@@ -148,16 +172,23 @@ class UserService:
         self._limiter = LoginRateLimiter(self.policy.login_limit_per_account, self.policy.login_limit_per_address)
         self.refusals = RefusalTally(audit, clock)
         self._flusher: asyncio.Task[None] | None = None
+        self._rechecker: asyncio.Task[None] | None = None
+        ldap = self.policy.ldap
+        self.directory = directory if directory is not None else (Directory(ldap) if ldap is not None else None)
 
     async def start(self) -> None:
         """Start writing the aggregated sign-in refusals (unknown names, attempts beyond a limit) every few seconds."""
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_refusals(), name="login-refusal-tally")
+        if self.directory is not None and self._rechecker is None:
+            every = self.directory.config.recheck_min * 60
+            self._rechecker = asyncio.create_task(self._recheck_directory(every), name="directory-recheck")
 
     async def stop(self) -> None:
         """Write what the tally holds, stop its task and the argon2 workers."""
         flusher, self._flusher = self._flusher, None
-        await stop_tasks(flusher)
+        rechecker, self._rechecker = self._rechecker, None
+        await stop_tasks(flusher, rechecker)
         try:
             await self.refusals.flush(everything=True)
         except Exception:
@@ -166,6 +197,8 @@ class UserService:
             # Not waiting: a hash under way finishes on its own; nothing queued behind it is still wanted.
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        if self.directory is not None:
+            self.directory.close()
 
     async def _flush_refusals(self) -> None:
         while True:
@@ -176,6 +209,65 @@ class UserService:
                 # Kept in the tally for the next round; the task must outlive a bad moment of the database.
                 log.exception("refused sign-ins could not be audited")
 
+    async def _recheck_directory(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.recheck_directory()
+            except DirectoryUnavailable as exc:
+                # Nobody is signed out on a guess; the failure is on the record and the next round tries again.
+                log.warning("directory re-check skipped: %s", exc.message)
+                try:
+                    await self._audit.record(
+                        None,
+                        "directory.unreachable",
+                        "directory",
+                        exc.url,
+                        reason="re-check of signed-in people",
+                        detail=exc.message,
+                    )
+                except Exception:
+                    log.exception("the directory failure could not be audited")
+            except Exception:
+                log.exception("directory re-check failed")
+
+    async def recheck_directory(self) -> int:
+        """Sign out the directory people with a live session whom the directory no longer holds or marks disabled
+        (21 CFR 11.300(b): access ends when the credentials are withdrawn); returns how many were signed out.
+        DirectoryUnavailable passes through: nobody is signed out because the directory is away."""
+        if self.directory is None:
+            return 0
+        live = select(UserSession.user_id).where(
+            col(UserSession.ended_at).is_(None), col(UserSession.expires_at) > self._clock()
+        )
+        async with self._db.session() as session:
+            statement = select(User).where(User.source == SOURCE_LDAP, col(User.id).in_(live))
+            people = list((await session.execute(statement)).scalars())
+        signed_out = 0
+        for person in people:
+            if person.id is None or person.external_id is None:
+                continue
+            account = await self.directory.lookup(person.external_id)
+            if account is not None and not account.disabled:
+                continue
+            gone = account is None
+            async with self._audit.transaction() as session:
+                ended = await self.sessions.end_user(
+                    person.id, SessionEnd.UNKNOWN_USER if gone else SessionEnd.DISABLED, session=session
+                )
+                await self._audit.record(
+                    None,
+                    "user.signed_out",
+                    "user",
+                    person.username,
+                    reason="removed from the directory" if gone else "disabled in the directory",
+                    detail=f"found at the periodic directory check ({self.directory.url}); every session ended",
+                    session=session,
+                )
+            self.sessions.notify(ended)
+            signed_out += 1
+        return signed_out
+
     async def _hashing(self, work: Callable[..., T], *args: object) -> T:
         """Run argon2 work on this service's own workers (created on first use, again after `stop`)."""
         if self._executor is None:
@@ -185,6 +277,27 @@ class UserService:
     async def verify_password(self, password_hash: str, password: str) -> bool:
         """True when `password` matches `password_hash` (on the argon2 workers); used by signatures too."""
         return (await self._hashing(_verify, self._hasher, password_hash, password))[0]
+
+    async def password_refusal(self, user: User, password: str) -> str | None:
+        """None when `password` is `user`'s, else why not ("wrong password" counts toward the lockout). A directory
+        account's password is checked by a bind against the directory, which must still know the same person (its
+        immutable id); DirectoryUnavailable when the directory cannot answer. Used by electronic signatures."""
+        if user.source != SOURCE_LDAP:
+            return None if await self.verify_password(user.password_hash, password) else "wrong password"
+        if self.directory is None:
+            return "directory sign-in is not configured"
+        check = await self.directory.authenticate(user.username, password)
+        if check.account is not None and check.account.external_id != user.external_id:
+            return "the directory holds another person under this name"
+        match check.verdict:
+            case Verdict.OK:
+                return None
+            case Verdict.WRONG_PASSWORD:
+                return "wrong password"
+            case Verdict.DISABLED:
+                return "disabled in the directory"
+            case _:
+                return "not found in the directory"
 
     def check_policy(self, username: str, password: str) -> None:
         """PasswordPolicyError unless `password` meets this plant's policy for `username`."""
@@ -336,6 +449,18 @@ class UserService:
             )
             return SignIn(None, "too many attempts", throttled=throttled)
         user = await self.get(name) if name else None
+        if name and (user is None or user.source == SOURCE_LDAP) and self.directory is not None:
+            # Local accounts never ask the directory: the break-glass administrator signs in while it is away.
+            return await self._check_directory(
+                self.directory, name, user, password, station, purpose, replaces, address
+            )
+        if user is not None and user.source == SOURCE_LDAP:
+            await self._audit_failed_login(name, station, user, "directory sign-in is not configured", purpose)
+            return SignIn(
+                None,
+                "directory not configured",
+                notice=Text("directory accounts cannot sign in: this plant has no access.ldap section"),
+            )
         if user is None:
             # Spend the same time as a real check so response time does not reveal which names exist.
             await self._hashing(_verify, self._hasher, await self._dummy(), password)
@@ -355,20 +480,47 @@ class UserService:
         if user.disabled:
             await self._audit_failed_login(name, station, user, "account disabled", purpose)
             return SignIn(None, "account disabled")
-        assert user.id is not None
-        ctx = ActionContext(
-            user_id=user.id, username=user.username, full_name=user.full_name, role=user.role, station=station
-        )
         new_hash = await self._hashing(self._hasher.hash, password) if needs_rehash else None
+        local_id = user.id
+
+        async def stored_local(session: AsyncSession) -> User:
+            stored = await session.get(User, local_id)
+            if stored is None:
+                raise UnknownUser(name)
+            if new_hash is not None:
+                # Hash parameters were raised since this hash was made; upgrade it while we know the password.
+                stored.password_hash = new_hash
+            return stored
+
+        notes = ["password rehashed"] if new_hash else []
+        if self.directory is not None:
+            # Every local sign-in of a plant that signs people in against its directory is a break-glass one.
+            notes.append(f"local account; the directory at {self.directory.url} was not asked")
+        return await self._accept(stored_local, station, purpose, replaces, "; ".join(notes) or None)
+
+    async def _accept(
+        self,
+        stored_in: Callable[[AsyncSession], Awaitable[User]],
+        station: str,
+        purpose: str,
+        replaces: ActionContext | None,
+        detail: str | None,
+    ) -> SignIn:
+        """Sign the person in: `stored_in` reads (and brings up to date) their row in the audited transaction that
+        clears the failure count, ends a replaced person's sessions and audits `purpose`."""
         ended: SessionsEnded | None = None
         async with self._audit.transaction() as session:
-            stored = await session.get(User, user.id)
-            if stored is not None:
-                if new_hash is not None:
-                    # Hash parameters were raised since this hash was made; upgrade it while we know the password.
-                    stored.password_hash = new_hash
-                # "Consecutive" failures: a success starts the count again.
-                stored.failed_logins = 0
+            stored = await stored_in(session)
+            # "Consecutive" failures: a success starts the count again.
+            stored.failed_logins = 0
+            assert stored.id is not None
+            ctx = ActionContext(
+                user_id=stored.id,
+                username=stored.username,
+                full_name=stored.full_name,
+                role=stored.role,
+                station=station,
+            )
             if replaces is not None:
                 await self._audit.record(
                     replaces.for_action(),
@@ -379,9 +531,7 @@ class UserService:
                     session=session,
                 )
                 ended = await self.sessions.end_user(replaces.user_id, SessionEnd.SWITCH, session=session)
-            await self._audit.record(
-                ctx, purpose, "user", user.username, session=session, detail="password rehashed" if new_hash else None
-            )
+            await self._audit.record(ctx, purpose, "user", stored.username, session=session, detail=detail)
         if ended is not None:
             self.sessions.notify(ended)
         return SignIn(ctx)
@@ -411,6 +561,197 @@ class UserService:
         if ended is not None:
             self.sessions.notify(ended)
         return SignIn(None, "wrong password", locked=locked)
+
+    async def _check_directory(
+        self,
+        directory: Directory,
+        name: str,
+        user: User | None,
+        password: str,
+        station: str,
+        purpose: str,
+        replaces: ActionContext | None,
+        address: str,
+    ) -> SignIn:
+        """The sign-in of a name the records do not hold as a local account: the directory checks the password and
+        says who the person is; the records' row (made at the first sign-in) follows the directory."""
+        if user is not None and user.locked_at is not None:
+            # Not asked: the directory would count the attempt toward its own lockout as well.
+            await self._audit_failed_login(name, station, user, "account locked", purpose)
+            return SignIn(None, "account locked", locked=True)
+        try:
+            check = await directory.authenticate(name, password)
+        except DirectoryUnavailable as exc:
+            log.warning("a directory sign-in was refused: %s", exc.message)
+            if user is None:
+                # A name the records do not hold may be a password typed into the wrong field: counted per address
+                # with the name hashed, like unknown names, never written out.
+                self.refusals.add("login.failed.directory", address or "(no address)", station, name, exc.message)
+            else:
+                await self._audit_failed_login(
+                    name, station, user, "directory unreachable", purpose, detail=exc.message
+                )
+            return SignIn(None, "directory unreachable", notice=exc.message)
+        account = check.account
+        row = await self._directory_row(account.external_id) if account is not None else user
+        match check.verdict:
+            case Verdict.UNKNOWN if user is None:
+                self.refusals.add(
+                    "login.failed.unknown", address or "(no address)", station, name, f"{purpose}: unknown user"
+                )
+                return SignIn(None, "unknown user")
+            case Verdict.UNKNOWN:
+                await self._audit_failed_login(name, station, user, "not found in the directory", purpose)
+                return SignIn(None, "unknown user")
+            case Verdict.AMBIGUOUS:
+                await self._audit_failed_login(
+                    name,
+                    station,
+                    user,
+                    "more than one directory entry matches",
+                    purpose,
+                    detail="narrow access.ldap.user_filter so that it finds one person per name",
+                )
+                return SignIn(None, "ambiguous user name")
+            case Verdict.WRONG_PASSWORD if row is not None:
+                return await self._count_failure(row, station, purpose)
+            case Verdict.WRONG_PASSWORD:
+                # No row to count on yet (never signed in here): the rate limits and the directory's own lockout hold.
+                await self._audit_failed_login(name, station, None, "wrong password", purpose, detail="directory")
+                return SignIn(None, "wrong password")
+            case Verdict.DISABLED:
+                return await self._refuse_disabled(name, station, row, purpose)
+        assert account is not None
+        if row is not None and row.locked_at is not None:
+            await self._audit_failed_login(name, station, row, "account locked", purpose)
+            return SignIn(None, "account locked", locked=True)
+        if check.role is None:
+            await self._audit_failed_login(
+                name,
+                station,
+                row,
+                "in no directory group mapped to a role",
+                purpose,
+                detail=f"groups: {'; '.join(account.groups) or '(none)'}",
+            )
+            return SignIn(
+                None,
+                "no role",
+                notice=Text(
+                    "you are in none of the directory groups that give a role on this HMI; "
+                    "ask an administrator to add you to one"
+                ),
+            )
+        if user is not None and (row is None or user.id != row.id):
+            # Another identity holds this name in the records (a person who left, whose name was given again).
+            await self._audit_failed_login(
+                name,
+                station,
+                user,
+                "user name held by another identity",
+                purpose,
+                detail=f"directory id {account.external_id} differs from the records' account of this name",
+            )
+            return SignIn(
+                None,
+                "user name taken",
+                notice=Text("this user name belongs to another account in the records; ask an administrator"),
+            )
+        if row is not None and row.disabled:
+            await self._audit_failed_login(name, station, row, "account disabled", purpose)
+            return SignIn(None, "account disabled")
+        role = check.role
+        try:
+            return await self._accept(
+                lambda session: self._synced(session, row, name, account, role, directory.url),
+                station,
+                purpose,
+                replaces,
+                f"directory account ({directory.url})",
+            )
+        except IntegrityError:
+            # Another sign-in of the same name made the row first; the next attempt finds it.
+            return SignIn(None, "try again", notice=Text("the sign-in collided with another one; try again"))
+
+    async def _synced(
+        self, session: AsyncSession, row: User | None, name: str, account: DirectoryAccount, role: Role, url: str
+    ) -> User:
+        """The directory person's row in `session`: made at the first sign-in, else brought up to the directory's
+        name, display name and role (groups take effect at each sign-in); every change audited."""
+        full_name = account.full_name.strip()[:200]
+        stored = await session.get(User, row.id, populate_existing=True) if row is not None else None
+        if stored is None:
+            stored = User(
+                username=name,
+                full_name=full_name,
+                role=role,
+                password_hash=NO_LOCAL_PASSWORD,
+                disabled=False,
+                created_at=self._clock(),
+                source=SOURCE_LDAP,
+                external_id=account.external_id,
+            )
+            session.add(stored)
+            await session.flush()
+            await self._audit.record(
+                None,
+                "user.create",
+                "user",
+                name,
+                session=session,
+                new_value={
+                    "username": name,
+                    "full_name": full_name,
+                    "role": role.value,
+                    "disabled": False,
+                    "source": SOURCE_LDAP,
+                    "external_id": account.external_id,
+                },
+                detail=f"first sign-in of a directory account ({url})",
+            )
+            return stored
+        old: dict[str, str] = {}
+        new: dict[str, str] = {}
+        for field, value in (("username", name), ("full_name", full_name), ("role", role)):
+            if getattr(stored, field) != value:
+                old[field], new[field] = str(getattr(stored, field)), str(value)
+                setattr(stored, field, value)
+        if new:
+            await self._audit.record(
+                None,
+                "user.update",
+                "user",
+                name,
+                session=session,
+                old_value=old,
+                new_value=new,
+                detail=f"changed in the directory ({url}), taken over at sign-in",
+            )
+        return stored
+
+    async def _refuse_disabled(self, name: str, station: str, row: User | None, purpose: str) -> SignIn:
+        """Refuse a person the directory marks disabled, and end the sessions they still have here."""
+        ended: SessionsEnded | None = None
+        async with self._audit.transaction() as session:
+            await self._audit.record(
+                self._failure_ctx(name, station, row),
+                f"{purpose}.failed",
+                "user",
+                name,
+                reason="disabled in the directory",
+                session=session,
+            )
+            if row is not None and row.id is not None:
+                ended = await self.sessions.end_user(row.id, SessionEnd.DISABLED, session=session)
+        if ended is not None:
+            self.sessions.notify(ended)
+        return SignIn(None, "account disabled")
+
+    async def _directory_row(self, external_id: str) -> User | None:
+        """The records' row of the directory person `external_id`, whatever name it carries now."""
+        async with self._db.session() as session:
+            statement = select(User).where(User.source == SOURCE_LDAP, User.external_id == external_id)
+            return (await session.execute(statement)).scalar_one_or_none()
 
     async def lock_out(self, ctx: ActionContext, stored: User, after: str, *, session: AsyncSession) -> SessionsEnded:
         """Lock the account `stored` (read in `session`, the caller's transaction), end its sessions and audit
@@ -489,11 +830,13 @@ class UserService:
         await self._audit.require(
             actor, Permission.MANAGE_USERS, action="user.reset_password", object_type="user", object_id=name
         )
-        if enforce_policy:
-            self.check_policy(name, new_password)
         user = await self.get(name)
         if user is None:
             raise UnknownUser(name)
+        if user.source == SOURCE_LDAP:
+            raise DirectoryAccountError(name)
+        if enforce_policy:
+            self.check_policy(name, new_password)
         if enforce_policy and await self.verify_password(user.password_hash, new_password):
             raise PasswordPolicyError(Text("the new password must differ from the current one"))
         password_hash = await self._hashing(self._hasher.hash, new_password)
@@ -524,10 +867,10 @@ class UserService:
         )
 
     async def _audit_failed_login(
-        self, name: str, station: str, user: User | None, why: str, purpose: str = "login"
+        self, name: str, station: str, user: User | None, why: str, purpose: str = "login", detail: str | None = None
     ) -> None:
         ctx = self._failure_ctx(name, station, user)
-        await self._audit.record(ctx, f"{purpose}.failed", "user", name or "(empty)", reason=why)
+        await self._audit.record(ctx, f"{purpose}.failed", "user", name or "(empty)", reason=why, detail=detail)
 
 
 async def _user_in(session: AsyncSession, name: str) -> User:

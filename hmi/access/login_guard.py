@@ -35,6 +35,11 @@ MAX_NAMES_PER_TALLY = 50
 # Open tallies at once; a flood from more addresses is counted under one catch-all key.
 MAX_TALLIES = 5000
 OTHER_ADDRESSES = "(other addresses)"
+# What each kind of tallied refusal was, as its audit row says it.
+_TALLIED = {
+    "login.failed.unknown": "for unknown user names",
+    "login.failed.directory": "for names the records do not hold while the directory was unreachable",
+}
 
 
 def parse_limit(text: str) -> RateLimitItem:
@@ -217,7 +222,7 @@ class RefusalTally:
             role=Role.OPERATOR,
             station=tally.station,
         )
-        what = "for unknown user names" if tally.action == "login.failed.unknown" else "beyond the attempt limit"
+        what = _TALLIED.get(tally.action, "beyond the attempt limit")
         detail = (
             f"{tally.count} sign-in attempt{'s' if tally.count != 1 else ''} {what} from {tally.address} "
             f"between {tally.start.isoformat(timespec='seconds')} and {end.isoformat(timespec='seconds')}; "

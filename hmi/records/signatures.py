@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from hmi.access.auth import MAX_PASSWORD_LENGTH, UserService, normalise_username
 from hmi.access.context import ActionContext
+from hmi.access.directory import DirectoryUnavailable
 from hmi.access.sessions import SessionsEnded
 from hmi.clock import Clock, utc_now
 from hmi.records.audit import AuditLog
@@ -202,11 +203,17 @@ class SignatureService:
             # A signature is the signed-in person's own: nobody signs for someone else on their session.
             why = f"user id {normalise_username(username)[:64]!r} is not the signed-in person"
         user = await self._users.get(ctx.username)
-        matches = False
+        refusal: str | None = "wrong password"
+        unreachable: DirectoryUnavailable | None = None
         if user is not None and 0 < len(password) <= MAX_PASSWORD_LENGTH:
-            matches = await self._users.verify_password(user.password_hash, password)
-        if why is None and not matches:
-            why = "wrong password"
+            try:
+                # A directory account's password is re-checked by a bind against the directory, not a local hash.
+                refusal = await self._users.password_refusal(user, password)
+            except DirectoryUnavailable as exc:
+                unreachable = exc
+                refusal = f"directory unreachable: {exc.message}"
+        if why is None and refusal is not None:
+            why = refusal
         if why is None and user is not None and user.locked_at is not None:
             why = "account locked"
         if why is None and (user is None or user.disabled):
@@ -225,6 +232,8 @@ class SignatureService:
                 object_id,
                 count=why == "wrong password",
             )
+            if unreachable is not None and why == refusal:
+                raise SignatureRefused(Text("the signature was refused: {why}", why=unreachable.message))
             if first and why == "user id missing on the first signing of the session":
                 raise UserIdRequired(
                     Text(

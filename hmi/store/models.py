@@ -89,6 +89,11 @@ class User(SQLModel, table=True):
     # The person's own screen theme and language ("" = the station's, else the plant's); see hmi.access.appearance.
     theme: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
     language: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": sa.text("''")})
+    # Where the person's identity and password live: "local" (this table's hash) or "ldap" (the directory, which
+    # checks the password at every sign-in; the hash here never verifies). `external_id` is the directory's
+    # immutable id of the person (entryUUID, objectGUID): a rename in the directory keeps this row.
+    source: str = Field(default="local", max_length=16, sa_column_kwargs={"server_default": sa.text("'local'")})
+    external_id: str | None = Field(default=None, max_length=255, nullable=True)
 
 
 class Station(SQLModel, table=True):

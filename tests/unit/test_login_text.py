@@ -6,6 +6,7 @@ import pytest
 
 from hmi.access.auth import SignIn
 from hmi.access.login_guard import Throttled
+from hmi.texts import Text
 from screens.fmt import refusal_text, wait_text
 
 
@@ -26,3 +27,17 @@ def test_a_throttled_sign_in_names_the_limit_and_the_wait() -> None:
         "Try again in 4 min 10 s; nothing was checked this time."
     )
     assert "locked" in refusal_text(SignIn(None, "wrong password", locked=True))
+
+
+@pytest.mark.req("AUTH-106")
+def test_a_directory_refusal_says_what_the_directory_said() -> None:
+    notice = Text(
+        "the directory at {url} cannot be reached: {why}; local accounts still work",
+        url="ldaps://dc1.plant.example",
+        why="connection refused",
+    )
+    said = refusal_text(SignIn(None, "directory unreachable", notice=notice))
+    assert (
+        said
+        == "the directory at ldaps://dc1.plant.example cannot be reached: connection refused; local accounts still work"
+    )
