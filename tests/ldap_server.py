@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import hashlib
+import ipaddress
 import os
 import socket
 import subprocess
@@ -21,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 
 SLAPD = Path("/usr/sbin/slapd")
@@ -65,13 +71,63 @@ def ssha(password: str) -> str:
     return "{SSHA}" + base64.b64encode(hashlib.sha1(password.encode() + salt).digest() + salt).decode()
 
 
-def _config_ldif(folder: Path) -> str:
+def make_ca(folder: Path, name: str) -> tuple[Path, x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A throw-away certificate authority: its PEM file in `folder`, its certificate and key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = folder / f"{name}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, cert, key
+
+
+def _server_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    """(CA file, certificate, key) for slapd on 127.0.0.1 / localhost, signed by a CA made here."""
+    ca_path, ca, ca_key = make_ca(folder, "plant-test-ca")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "slapd-cert.pem", folder / "slapd-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ca_path, cert_path, key_path
+
+
+def _config_ldif(folder: Path, cert: Path, key: Path) -> str:
     includes = "\n".join(f"include: file://{SCHEMA / name}.ldif" for name in ("core", "cosine", "inetorgperson"))
     return f"""\
 dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcPidFile: {folder}/slapd.pid
+olcTLSCertificateFile: {cert}
+olcTLSCertificateKeyFile: {key}
 
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
@@ -126,18 +182,21 @@ def _free_port() -> int:
 
 
 class LdapServer:
-    """One slapd process on 127.0.0.1:`port`, serving `SUFFIX`; `stop()`/`start()` take the directory away and back."""
+    """One slapd process serving `SUFFIX` on 127.0.0.1: `url` (ldap://, StartTLS offered) and `ldaps_url`, with a
+    certificate signed by the CA in `ca_file`; `stop()`/`start()` take the directory away and back."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = _free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
+        self.ldaps_url = f"ldaps://127.0.0.1:{_free_port()}"
         self._process: subprocess.Popen[bytes] | None = None
         config = folder / "slapd.d"
         config.mkdir()
         (folder / "data").mkdir()
+        self.ca_file, cert, key = _server_certificate(folder)
         ldif = folder / "config.ldif"
-        ldif.write_text(_config_ldif(folder), encoding="utf-8")
+        ldif.write_text(_config_ldif(folder, cert, key), encoding="utf-8")
         subprocess.run(
             [str(SLAPADD), "-n", "0", "-F", str(config), "-l", str(ldif)], check=True, capture_output=True, timeout=30
         )
@@ -146,7 +205,7 @@ class LdapServer:
         """Start slapd in the foreground (-d 0) and wait until it accepts connections."""
         log = (self.folder / "slapd.log").open("ab")
         self._process = subprocess.Popen(
-            [str(SLAPD), "-d", "0", "-h", f"{self.url}/", "-F", str(self.folder / "slapd.d")],
+            [str(SLAPD), "-d", "0", "-h", f"{self.url}/ {self.ldaps_url}/", "-F", str(self.folder / "slapd.d")],
             stdout=log,
             stderr=log,
         )

@@ -12,6 +12,7 @@ by the plant's one directory).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import ssl
 import uuid
@@ -142,7 +143,8 @@ class Directory:
         scheme = parts.scheme
         ca_file = str(self.config.ca_file) if self.config.ca_file is not None else None
         # The directory's certificate is always checked (chain and host name): a password sent to an impostor is lost.
-        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+        # No version: ldap3 then takes Python's default context (TLS 1.2 or newer; the system's CAs unless ca_file).
+        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
         return Server(
             parts.hostname or "",
             port=parts.port or DEFAULT_PORTS[scheme],
@@ -168,7 +170,7 @@ class Directory:
             if self.config.start_tls and not conn.start_tls():
                 raise self._unavailable(Text("StartTLS was refused ({result})", result=_result_text(conn)))
         except (LDAPException, OSError) as exc:
-            conn.unbind()
+            _close(conn)
             raise self._unavailable(_reason(exc)) from None
         return conn
 
@@ -179,11 +181,11 @@ class Directory:
         try:
             bound = conn.bind()
         except LDAPException as exc:
-            conn.unbind()
+            _close(conn)
             raise self._unavailable(_reason(exc)) from None
         if not bound:
             why = _result_text(conn)
-            conn.unbind()
+            _close(conn)
             raise self._unavailable(
                 Text("the service account (bind_dn) was refused ({why}); check bind_dn and bind_password", why=why)
             )
@@ -199,7 +201,7 @@ class Directory:
             query = self.config.user_filter.format(username=escape_filter_chars(username))
             entries = self._search(searcher, query)
         finally:
-            searcher.unbind()
+            _close(searcher)
         if not entries:
             return DirectoryCheck(Verdict.UNKNOWN)
         if len(entries) > 1:
@@ -221,7 +223,7 @@ class Directory:
                 raise self._unavailable(Text("the bind as the person was refused ({why})", why=_result_text(person)))
             groups = self._groups(person, dn, raw)
         finally:
-            person.unbind()
+            _close(person)
         account = self._account(dn, raw, groups)
         return DirectoryCheck(Verdict.OK, account, self.config.role_of(list(groups)))
 
@@ -235,7 +237,7 @@ class Directory:
             dn, raw = entries[0]
             return self._account(dn, raw, self._groups(searcher, dn, raw))
         finally:
-            searcher.unbind()
+            _close(searcher)
 
     def _search(self, conn: Connection, query: str) -> list[tuple[str, dict[str, list[bytes]]]]:
         """(dn, raw attributes) of the entries under base_dn that match; at most two (two make a name ambiguous)."""
@@ -308,6 +310,12 @@ class Directory:
             except ValueError:
                 pass
         return str(escape_filter_chars(external_id))
+
+
+def _close(conn: Connection) -> None:
+    """Close `conn` whatever state a failed exchange left it in (an unbind on a broken socket raises)."""
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
 
 
 def _raw(raw: dict[str, list[bytes]], name: str) -> list[bytes]:

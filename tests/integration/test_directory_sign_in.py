@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from hmi.access.auth import NO_LOCAL_PASSWORD, DirectoryAccountError, UserService
@@ -32,6 +33,7 @@ from tests.ldap_server import (
     SUFFIX,
     USER_FILTER,
     LdapServer,
+    make_ca,
     running_ldap_server,
 )
 
@@ -338,3 +340,48 @@ async def test_a_signature_rechecks_the_password_with_the_directory(
 def test_no_local_password_is_an_argon2_hash() -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - whichever argon2 error: it must simply never verify
         PasswordHasher().verify(NO_LOCAL_PASSWORD, "")
+
+
+@pytest.mark.req("AUTH-103")
+async def test_an_existing_database_gets_the_source_columns(db: Database, users: UserService) -> None:
+    await users.create_user("alice", LOCAL_ADMIN_PASSWORD, Role.OPERATOR)
+    # The users table as a release before directory sign-in made it.
+    async with db.session(write=True) as session:
+        await session.execute(sa.text("ALTER TABLE users DROP COLUMN source"))
+        await session.execute(sa.text("ALTER TABLE users DROP COLUMN external_id"))
+        await session.commit()
+    await db.stop()
+    await db.start()
+    user = await users.get("alice")
+    assert user is not None
+    assert (user.source, user.external_id) == ("local", None)
+    assert (await users.sign_in("alice", LOCAL_ADMIN_PASSWORD)).ok
+
+
+@pytest.mark.req("AUTH-102")
+@pytest.mark.parametrize("transport", ["start_tls", "ldaps"])
+async def test_the_password_goes_over_tls_checked_against_the_plant_ca(
+    db: Database, audit: AuditLog, clock: ManualClock, ldap_server: LdapServer, tmp_path: Path, transport: str
+) -> None:
+    def users_with(ca_file: Path) -> UserService:
+        tls = (
+            {"url": ldap_server.url, "start_tls": True} if transport == "start_tls" else {"url": ldap_server.ldaps_url}
+        )
+        config = ldap_config(ldap_server).model_copy(update={**tls, "allow_plaintext": False, "ca_file": ca_file})
+        return UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=config))
+
+    users = users_with(ldap_server.ca_file)
+    try:
+        assert (await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")).ok
+    finally:
+        await users.stop()
+    # A directory whose certificate the plant's CA did not sign gets no password.
+    stranger, _cert, _key = make_ca(tmp_path, "another-ca")
+    users = users_with(stranger)
+    try:
+        refused = await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")
+        assert (refused.ctx, refused.reason) == (None, "directory unreachable")
+        assert refused.notice is not None
+        assert "certificate" in refused.notice.lower()
+    finally:
+        await users.stop()
