@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from nicegui import ui
 
+from hmi.access.auth import SOURCE_LDAP
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission, Role
 from hmi.runtime import Runtime
@@ -112,6 +113,13 @@ class UsersAdmin:
                     ui.label(name).classes("font-mono hmi-wrap w-40")
                     ui.label(user.full_name or "—").classes("hmi-wrap w-56")
                     ui.label(user.role.value).classes("w-24")
+                    directory = user.source == SOURCE_LDAP
+                    # Where the identity and password live; a directory account's role follows its groups.
+                    source = testid(
+                        ui.label(_("directory") if directory else _("local")).classes("w-24"), f"source-{name}"
+                    )
+                    if directory:
+                        source.tooltip(_("directory id {id}").format(id=user.external_id))
                     testid(ui.label(status).classes("w-24 font-semibold"), f"status-{name}")
                     enable = user.disabled
                     testid(
@@ -121,12 +129,14 @@ class UsersAdmin:
                         ).props("outline no-caps"),
                         f"{'enable' if enable else 'disable'}-{name}",
                     )
-                    testid(
-                        ui.button(_("Reset password"), on_click=lambda n=name: self.open_reset(n)).props(
-                            "outline no-caps"
-                        ),
-                        f"reset-{name}",
-                    )
+                    if not directory:
+                        # A directory account's password is set in the directory only.
+                        testid(
+                            ui.button(_("Reset password"), on_click=lambda n=name: self.open_reset(n)).props(
+                                "outline no-caps"
+                            ),
+                            f"reset-{name}",
+                        )
                     if user.locked_at is not None:
                         testid(
                             ui.button(_("Unlock"), on_click=command(rt, partial(self.unlock, name=name))).props(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from nicegui import app, ui
 
+from hmi.access.auth import NO_LOCAL_PASSWORD, SOURCE_LDAP
 from hmi.access.roles import Role
 from hmi.access.stations import secret_digest
 from hmi.clock import ManualClock
+from hmi.store.models import User
 from screens.panel import HANDOVER_PATH, PANEL_COOKIE
 from tests.screens.conftest import PASSWORD, Harness
 
@@ -234,3 +236,32 @@ async def test_idle_screen_locks_asks_for_the_password_and_logs_off(timed: tuple
     # session gone and may reach the login page before that audit row is committed. Wait for the row.
     [logoff] = await hmi.until(lambda: hmi.rt.audit.query(action="logout.idle"), what="the audited idle logoff")
     assert logoff.username == "olga"
+
+
+@pytest.mark.req("AUTH-103")
+async def test_the_users_screen_shows_directory_accounts_without_a_password_reset(hmi: Harness) -> None:
+    # A directory person's row as the first directory sign-in makes it (tests/integration/test_directory_sign_in.py).
+    async with hmi.rt.db.session(write=True) as session:
+        session.add(
+            User(
+                username="dora",
+                full_name="Dora Directory",
+                role=Role.LEAD,
+                password_hash=NO_LOCAL_PASSWORD,
+                created_at=hmi.rt.clock(),
+                source=SOURCE_LDAP,
+                external_id="6f1c2a9e-0000-4000-8000-000000000001",
+            )
+        )
+        await session.commit()
+    await hmi.login("ada")
+    await hmi.user.open("/users")
+    await hmi.user.should_see(marker="source-dora", retries=50)
+    [source] = hmi.user.find(marker="source-dora").elements
+    assert isinstance(source, ui.label)
+    assert source.text == "directory"
+    [local] = hmi.user.find(marker="source-ada").elements
+    assert isinstance(local, ui.label)
+    assert local.text == "local"
+    await hmi.user.should_see(marker="reset-ada")
+    await hmi.user.should_not_see(marker="reset-dora")
