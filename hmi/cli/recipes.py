@@ -16,6 +16,7 @@ from typing import Any
 
 from hmi.access.auth import UserService, normalise_username
 from hmi.access.context import ActionContext, PermissionDenied
+from hmi.access.directory import DirectoryUnavailable
 from hmi.cli.options import database_options, database_url
 from hmi.config import ConfigError, load_config
 from hmi.control.recipe_values import RecipeError
@@ -81,15 +82,19 @@ def handle_import(args: argparse.Namespace) -> int:
         try:
             audit = AuditLog(db, key=key)
             await record_guard_report(audit, db)
-            users = UserService(db, audit)
+            # The plant's sign-in rules: a directory account's password is checked by the directory.
+            users = UserService(db, audit, policy=plant.access)
             user = await users.get(normalise_username(args.user))
-            if (
-                user is None
-                or user.id is None
-                or user.disabled
-                or user.locked_at is not None
-                or not await users.verify_password(user.password_hash, password)
-            ):
+            try:
+                refusal = await users.password_refusal(user, password) if user is not None else "unknown user"
+            except DirectoryUnavailable as exc:
+                await audit.record(None, "recipe.import.refused", "recipe", str(args.file)[:200], reason=exc.message)
+                print(f"{exc.message}; nothing was imported", file=sys.stderr)
+                return 1
+            finally:
+                # Only its worker threads: a later password check would start them again.
+                await users.stop()
+            if user is None or user.id is None or user.disabled or user.locked_at is not None or refusal is not None:
                 await audit.record(
                     None,
                     "recipe.import.refused",
