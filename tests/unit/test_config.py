@@ -87,6 +87,15 @@ def edit(old: str, new: str, text: str = GOOD) -> str:
     return text.replace(old, new)
 
 
+def issue_of(text: str) -> tuple[str, int | None, str]:
+    """(path, line, message) of the one problem parse_config finds in `text`."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "plant.yaml")
+    assert len(info.value.issues) == 1, [str(i) for i in info.value.issues]
+    issue = info.value.issues[0]
+    return issue.path, issue.line, issue.message
+
+
 def line_no(text: str, needle: str) -> int:
     """The 1-based line of the single line of `text` that contains `needle` (or ends with it, for a `$` suffix)."""
     if needle.endswith("$"):

@@ -10,8 +10,8 @@ import pytest
 from hmi.access.directory_settings import LdapConfig, normalise_dn
 from hmi.access.roles import Role
 from hmi.cli import main
-from hmi.config import ConfigError, parse_config, redact_config_text
-from tests.unit.test_config import GOOD, line_no
+from hmi.config import parse_config, redact_config_text
+from tests.unit.test_config import GOOD, issue_of, line_no
 
 PASSWORD = "svc-Secret-42"
 GROUPS = (
@@ -24,14 +24,6 @@ GROUPS = (
 def with_ldap(section: str) -> str:
     """GOOD with an `access: {ldap: ...}` section (YAML text, indented by four)."""
     return GOOD + "access:\n  ldap:\n" + section
-
-
-def issue_of(text: str) -> tuple[str, int | None, str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, "plant.yaml")
-    assert len(info.value.issues) == 1, [str(i) for i in info.value.issues]
-    issue = info.value.issues[0]
-    return issue.path, issue.line, issue.message
 
 
 @pytest.mark.req("AUTH-101")

@@ -10,7 +10,7 @@ import pytest
 from hmi.cli import main
 from hmi.config import ConfigError, parse_config, redact_config_text
 from hmi.plant_diff import diff_plants
-from tests.unit.test_config import GOOD, line_no
+from tests.unit.test_config import GOOD, issue_of, line_no
 
 PASSWORD = "broker-Secret-9"
 
@@ -18,15 +18,6 @@ PASSWORD = "broker-Secret-9"
 def with_mqtt(section: str) -> str:
     """GOOD with an `mqtt:` section (YAML text, indented by two)."""
     return GOOD + "mqtt:\n" + section
-
-
-def issue_of(text: str) -> tuple[str, int | None, str]:
-    """(path, line, message) of the one problem parse_config finds in `text`."""
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, "plant.yaml")
-    assert len(info.value.issues) == 1, [str(i) for i in info.value.issues]
-    issue = info.value.issues[0]
-    return issue.path, issue.line, issue.message
 
 
 @pytest.mark.req("MQT-001")
