@@ -8,7 +8,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hmi.access.auth import PasswordPolicyError, UnknownUser, UserExists, UserService, check_password_policy
+from hmi.access.auth import (
+    SOURCE_LDAP,
+    PasswordPolicyError,
+    UnknownUser,
+    UserExists,
+    UserService,
+    check_password_policy,
+)
 from hmi.access.context import ActionContext
 from hmi.access.roles import Role
 from hmi.cli.options import database_options, print_table, run_audited
@@ -74,13 +81,15 @@ def handle_list(args: argparse.Namespace) -> int:
                 u.role.value,
                 "disabled" if u.disabled else "locked" if u.locked_at is not None else "active",
                 u.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                # Where the password lives: a directory account's is set in the directory (docs/directory.md).
+                "directory" if u.source == SOURCE_LDAP else "local",
             )
             for u in await users.list_users()
         ]
         if not rows:
             print("no users yet; add one with: hmi users add NAME --role admin")
             return
-        header = ("USER", "FULL NAME", "ROLE", "STATUS", "CREATED")
+        header = ("USER", "FULL NAME", "ROLE", "STATUS", "CREATED", "SOURCE")
         print_table(header, rows)
 
     return _run(args, work)

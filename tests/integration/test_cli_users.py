@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hmi.access.auth import UserService
+from hmi.access.auth import NO_LOCAL_PASSWORD, SOURCE_LDAP, UserService
 from hmi.access.roles import Role
 from hmi.cli import main
 from hmi.records.audit import AuditLog
 from hmi.store.database import Database
+from hmi.store.models import User
 from tests.integration.conftest import Hmi
 
 
@@ -84,7 +86,8 @@ async def test_list_disable_enable_and_reset_password(hmi: Hmi, db: Database, us
     code, out, _ = await hmi("users", "list", *db_args(db))
     assert code == 0
     header, row = out.splitlines()
-    assert header.split() == ["USER", "FULL", "NAME", "ROLE", "STATUS", "CREATED"]
+    assert header.split() == ["USER", "FULL", "NAME", "ROLE", "STATUS", "CREATED", "SOURCE"]
+    assert row.split()[-1] == "local"
     assert row.split()[:5] == ["olga", "Olga", "Orlova", "operator", "active"]
 
     assert await hmi("users", "disable", "olga", *db_args(db)) == (0, "user olga is now disabled\n", "")
@@ -214,3 +217,27 @@ async def test_unlock_a_locked_account(hmi: Hmi, db: Database, users: UserServic
     code, _, err = await hmi("users", "unlock", "nobody", *db_args(db))
     assert code == 1
     assert "no user 'nobody'" in err
+
+
+@pytest.mark.req("AUTH-103", "ACC-014")
+async def test_a_directory_account_is_listed_as_such_and_gets_no_local_password(hmi: Hmi, db: Database) -> None:
+    # The row a first directory sign-in makes (tests/integration/test_directory_sign_in.py).
+    async with db.session(write=True) as session:
+        session.add(
+            User(
+                username="dora",
+                role=Role.LEAD,
+                password_hash=NO_LOCAL_PASSWORD,
+                created_at=datetime.now(UTC),
+                source=SOURCE_LDAP,
+                external_id="6f1c2a9e-0000-4000-8000-000000000001",
+            )
+        )
+        await session.commit()
+    code, out, _ = await hmi("users", "list", *db_args(db))
+    assert out.splitlines()[1].split()[-1] == "directory"
+    code, out, err = await hmi(
+        "users", "reset-password", "dora", "--password-stdin", *db_args(db), stdin="a new secret\n"
+    )
+    assert code == 1
+    assert "'dora' is a directory account: its password is set in the directory" in err
