@@ -222,7 +222,9 @@ class IdleGuard:
             await session.sign_out(self.rt)
             self._leave("/login")
             return
-        self.error.set_text(refusal_text(result) if result.throttled is not None else _("Wrong password."))
+        # A limit, or what the directory said (unreachable, no role any more), is worth more than "wrong password".
+        said = result.throttled is not None or result.notice is not None
+        self.error.set_text(refusal_text(result) if said else _("Wrong password."))
 
     async def _logoff(self) -> None:
         self._done = True
