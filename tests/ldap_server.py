@@ -42,6 +42,9 @@ OPERATORS = f"cn=HMI-Operators,{GROUPS}"
 LEADS = f"cn=HMI-Leads,{GROUPS}"
 ENGINEERS = f"cn=HMI-Engineers,{GROUPS}"
 VISITORS = f"cn=Visitors,{GROUPS}"
+# A groupOfUniqueNames: the memberof overlay leaves its members without memberOf, as many directories do, so the
+# HMI must find it by searching groups for the person.
+MANAGERS = f"cn=HMI-Managers,{GROUPS}"
 USER_FILTER = "(&(objectClass=inetOrgPerson)(uid={username}))"
 # Active Directory's ACCOUNTDISABLE flag (bit 2) on a normal account (512).
 DISABLED_ACCOUNT = 512 | 2
@@ -62,6 +65,7 @@ PERSONS = (
     Person("carol", "Carol Engineer", "carol-dir-pw-1", (ENGINEERS,)),
     Person("dave", "Dave Visitor", "dave-dir-pw-1", (VISITORS,)),
     Person("erin", "Erin Disabled", "erin-dir-pw-1", (OPERATORS,), DISABLED_ACCOUNT),
+    Person("frank", "Frank Manager", "frank-dir-pw-1", (MANAGERS,)),
 )
 
 
@@ -244,6 +248,8 @@ class LdapServer:
             for group in (OPERATORS, LEADS, ENGINEERS, VISITORS):
                 members = [f"uid={p.uid},{PEOPLE}" for p in PERSONS if group in p.groups]
                 _ok(conn, conn.add(group, ["groupOfNames"], {"member": members}))
+            managers = [f"uid={p.uid},{PEOPLE}" for p in PERSONS if MANAGERS in p.groups]
+            _ok(conn, conn.add(MANAGERS, ["groupOfUniqueNames"], {"uniqueMember": managers}))
 
     @staticmethod
     def add_person(conn: Connection, person: Person) -> None:

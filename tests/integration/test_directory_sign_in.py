@@ -28,6 +28,7 @@ from tests.ldap_server import (
     DISABLED_ACCOUNT,
     ENGINEERS,
     LEADS,
+    MANAGERS,
     OPERATORS,
     PERSONS,
     SUFFIX,
@@ -54,7 +55,7 @@ def ldap_config(server: LdapServer) -> LdapConfig:
         url=server.url,
         base_dn=SUFFIX,
         user_filter=USER_FILTER,
-        group_map={OPERATORS: Role.OPERATOR, LEADS: Role.LEAD, ENGINEERS: Role.ENGINEER},
+        group_map={OPERATORS: Role.OPERATOR, LEADS: Role.LEAD, ENGINEERS: Role.ENGINEER, MANAGERS: Role.MANAGER},
         # Plain LDAP on loopback for the test only; a plant uses ldaps:// or start_tls.
         allow_plaintext=True,
         timeout_s=2,
@@ -118,6 +119,17 @@ async def test_directory_people_sign_in_with_the_highest_role_of_their_groups(
     assert len(logins) == 2
     assert "directory account" in (logins[0].detail or "")
     assert await audit.verify() is None
+
+
+@pytest.mark.req("AUTH-102")
+async def test_groups_without_member_of_are_found_by_searching_for_the_member(
+    directory_users: UserService, ldap_server: LdapServer
+) -> None:
+    with ldap_server.admin() as conn:
+        conn.search(SUFFIX, "(uid=frank)", attributes=["memberOf"])
+        assert not conn.entries[0].entry_attributes_as_dict.get("memberOf")
+    frank = await signed_in(directory_users, "frank")
+    assert (frank.role, frank.full_name) == (Role.MANAGER, "Frank Manager")
 
 
 @pytest.mark.req("AUTH-102")
