@@ -37,6 +37,7 @@ from tests.ldap_server import (
     make_ca,
     running_ldap_server,
 )
+from tests.waiting import until
 
 PASSWORDS = {p.uid: p.password for p in PERSONS}
 LOCAL_ADMIN_PASSWORD = "break-glass-pw-1"
@@ -395,5 +396,26 @@ async def test_the_password_goes_over_tls_checked_against_the_plant_ca(
         assert (refused.ctx, refused.reason) == (None, "directory unreachable")
         assert refused.notice is not None
         assert "certificate" in refused.notice.lower()
+    finally:
+        await users.stop()
+
+
+@pytest.mark.req("AUTH-105")
+async def test_the_periodic_check_signs_out_a_person_disabled_in_the_directory(
+    db: Database, audit: AuditLog, clock: ManualClock, ldap_server: LdapServer
+) -> None:
+    config = ldap_config(ldap_server).model_copy(update={"recheck_min": 0.005})  # every 0.3 s
+    users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=config))
+    await users.start()
+    try:
+        session_id = await users.sessions.start(await signed_in(users, "alice"))
+        ldap_server.set_account_control("alice", DISABLED_ACCOUNT)
+
+        async def ended() -> SessionEnd | None:
+            return (await users.sessions.check(session_id)).ended
+
+        assert await until(ended, timeout=15, what="alice's session to end") is SessionEnd.DISABLED
+        [signed_out] = await audit.query(action="user.signed_out")
+        assert (signed_out.object_id, signed_out.reason) == ("alice", "disabled in the directory")
     finally:
         await users.stop()
