@@ -105,6 +105,7 @@ class UsersAdmin:
         rt = self.rt
         with testid(ui.column().classes("hmi-panel p-3 gap-1 w-full"), "user-list"):
             ui.label(_("Users")).classes("hmi-title")
+            last = await rt.users.last_sign_ins()
             for user in await rt.users.list_users():
                 status = "disabled" if user.disabled else "locked" if user.locked_at is not None else "active"
                 name = user.username
@@ -121,6 +122,15 @@ class UsersAdmin:
                     if directory:
                         source.tooltip(_("directory id {id}").format(id=user.external_id))
                     testid(ui.label(status).classes("w-24 font-semibold"), f"status-{name}")
+                    signed_in = last.get(user.id) if user.id is not None else None
+                    testid(
+                        ui.label(
+                            _("last sign-in {when}").format(when=local_time(signed_in, self.zone, date=True))
+                            if signed_in is not None
+                            else _("never signed in")
+                        ).classes("hmi-muted"),
+                        f"last-sign-in-{name}",
+                    )
                     enable = user.disabled
                     testid(
                         ui.button(

@@ -8,14 +8,14 @@ import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from hmi.access.context import ActionContext
 from hmi.access.directory import Directory, DirectoryAccount, DirectoryUnavailable, Verdict
@@ -778,6 +778,12 @@ class UserService:
         """Every user, disabled ones included, by name."""
         async with self._db.session() as session:
             return list((await session.execute(select(User).order_by(col(User.username)))).scalars())
+
+    async def last_sign_ins(self) -> dict[int, datetime]:
+        """When each person last signed in (their newest session's start), by user id: the administrators' view."""
+        statement = select(UserSession.user_id, func.max(UserSession.created_at)).group_by(col(UserSession.user_id))
+        async with self._db.session() as session:
+            return {user_id: at for user_id, at in (await session.execute(statement)).all() if at is not None}
 
     async def get(self, username: str) -> User | None:
         """The user with this name (case-insensitive), or None."""

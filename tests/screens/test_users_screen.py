@@ -239,7 +239,9 @@ async def test_idle_screen_locks_asks_for_the_password_and_logs_off(timed: tuple
 
 
 @pytest.mark.req("AUTH-103")
-async def test_the_users_screen_shows_directory_accounts_without_a_password_reset(hmi: Harness) -> None:
+async def test_the_users_screen_shows_the_source_and_last_sign_in_and_no_reset_for_directory_accounts(
+    hmi: Harness,
+) -> None:
     # A directory person's row as the first directory sign-in makes it (tests/integration/test_directory_sign_in.py).
     async with hmi.rt.db.session(write=True) as session:
         session.add(
@@ -265,3 +267,10 @@ async def test_the_users_screen_shows_directory_accounts_without_a_password_rese
     assert local.text == "local"
     await hmi.user.should_see(marker="reset-ada")
     await hmi.user.should_not_see(marker="reset-dora")
+    # The administrator has just signed in; dora never has.
+    [seen] = hmi.user.find(marker="last-sign-in-ada").elements
+    assert isinstance(seen, ui.label)
+    assert seen.text.startswith("last sign-in 20")
+    [never] = hmi.user.find(marker="last-sign-in-dora").elements
+    assert isinstance(never, ui.label)
+    assert never.text == "never signed in"
