@@ -18,12 +18,15 @@ from hmi.secrets import Secret
 DEFAULT_PORTS = {"ldap": 389, "ldaps": 636}
 # An attribute description (RFC 4512 §2.5): a name of letters, digits and hyphens, starting with a letter.
 _ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+_RDN_SEPARATOR = re.compile(r"(?<!\\),")
 
 
 def normalise_dn(dn: str) -> str:
     """A DN as compared with the group map: case-insensitive, no spaces around `,` and `=` (AD and OpenLDAP write
     the same group as `CN=HMI-Operators,OU=Groups` and `cn=HMI-Operators, ou=groups`)."""
-    return ",".join("=".join(part.strip() for part in rdn.split("=", 1)) for rdn in dn.split(",")).casefold()
+    # A comma escaped in a value (RFC 4514 §2.4: `CN=Smith\, John`) does not end the RDN.
+    rdns = _RDN_SEPARATOR.split(dn)
+    return ",".join("=".join(part.strip() for part in rdn.split("=", 1)) for rdn in rdns).casefold()
 
 
 class _Model(BaseModel):

@@ -157,6 +157,8 @@ def test_hmi_check_reports_the_section(tmp_path: Path, capsys: pytest.CaptureFix
 @pytest.mark.req("AUTH-101")
 def test_group_dns_compare_case_and_space_insensitively() -> None:
     assert normalise_dn("CN=HMI-Leads, OU=Groups,DC=x") == normalise_dn("cn = hmi-leads,ou=groups, dc=X")
+    # An escaped comma stays inside its value.
+    assert normalise_dn(r"CN=Smith\, John, OU=Groups") == r"cn=smith\, john,ou=groups"
     with pytest.raises(ValueError, match="same group"):
         LdapConfig.model_validate(
             {
