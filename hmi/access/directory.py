@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import ssl
 import uuid
@@ -32,6 +33,7 @@ from hmi.access.roles import Role
 from hmi.texts import Text
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DIRECTORY_WORKERS = 2
 # Active Directory's userAccountControl flag ACCOUNTDISABLE ([MS-ADTS] 2.2.16).
@@ -129,6 +131,13 @@ class Directory:
             return await asyncio.wait_for(future, limit)
         except TimeoutError:
             raise self._unavailable(Text("no answer within {seconds:g} s", seconds=limit)) from None
+        except DirectoryUnavailable:
+            raise
+        except Exception as exc:
+            # ldap3 raises more than its own exceptions (socket and struct errors among them): whatever broke the
+            # exchange, the person is told the directory failed and the sign-in is audited as such.
+            log.exception("the directory exchange with %s failed", self.url)
+            raise self._unavailable(_reason(exc)) from None
 
     def _unavailable(self, why: str) -> DirectoryUnavailable:
         return DirectoryUnavailable(
