@@ -113,6 +113,8 @@ async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     await hmi.login("ada")
     await hmi.user.open("/users")
     await hmi.user.should_see("This panel is not enrolled: it records web:127.0.0.1.", retries=50)
+    # The enrol form is built after the station list's query: on a busy machine it comes a moment later.
+    await hmi.user.should_see(marker="station-name", retries=50)
     hmi.user.find(marker="station-name").type("Panel-L1")
     hmi.user.find(marker="station-enrol").click()
     # The browser collects its secret from the one-time hand-over and comes back to the list.
