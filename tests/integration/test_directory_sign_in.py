@@ -34,6 +34,7 @@ from tests.ldap_server import (
     SUFFIX,
     USER_FILTER,
     LdapServer,
+    Person,
     make_ca,
     running_ldap_server,
 )
@@ -193,6 +194,27 @@ async def test_a_rename_in_the_directory_keeps_the_same_row(
     assert json.loads(change.new_value or "{}") == {"username": "alicia"}
     # The old name signs nobody in.
     assert (await directory_users.sign_in("alice", PASSWORDS["alice"])).ctx is None
+
+
+@pytest.mark.req("AUTH-103")
+async def test_a_name_given_again_to_another_directory_person_does_not_take_over_the_old_row(
+    directory_users: UserService, audit: AuditLog, ldap_server: LdapServer
+) -> None:
+    alice = await signed_in(directory_users, "alice")
+    # Alice leaves; a new person gets the login name alice (a new entry, a new entryUUID).
+    ldap_server.delete("alice")
+    with ldap_server.admin() as conn:
+        ldap_server.add_person(conn, Person("alice", "Alice Newcomer", "newcomer-pw-1", ()))
+    ldap_server.add_member(OPERATORS, "alice")
+    refused = await directory_users.sign_in("alice", "newcomer-pw-1", station="panel-1")
+    assert refused.ctx is None
+    assert refused.notice is not None
+    assert "belongs to another account" in refused.notice
+    [failed] = await audit.query(action="login.failed", username="alice", limit=1)
+    assert failed.reason == "user name held by another identity"
+    row = await directory_users.get("alice")
+    assert row is not None
+    assert (row.id, row.full_name) == (alice.user_id, "Alice Operator")
 
 
 @pytest.mark.req("AUTH-103")
