@@ -281,27 +281,10 @@ async def test_a_command_the_instance_gone_had_taken_is_answered_at_the_takeover
     lead = await _person(b, "lena", Role.LEAD)
     await _raise_speed_h(pair)
     # An acknowledgement an active instance took and died with (it may or may not have run it).
-    async with a.db.session(write=True) as session:
-        now = sa.func.clock_timestamp()
-        await session.execute(
-            sa.insert(ClusterCommand).values(
-                uid="e" * 32,
-                kind="alarm.acknowledge",
-                args='{"$map": {"ids": ["Speed.H"], "comment": "taken"}}',
-                user_id=lead.user_id,
-                username="lena",
-                full_name="",
-                role="lead",
-                station="panel-b",
-                action_id="taken",
-                origin="hmi-b",
-                created_at=now,
-                expires_at=now + timedelta(seconds=30),
-                claimed_by="hmi-gone",
-                claimed_at=now,
-            )
-        )
-        await session.commit()
+    now = sa.func.clock_timestamp()
+    await _put_ack(
+        a, lead, "taken", role="lead", station="panel-b", origin="hmi-b", claimed_by="hmi-gone", claimed_at=now
+    )
     await a.stop()
     await until(lambda: b.active, timeout=10, what="the standby to take over")
     (row,) = await until(lambda: _rows_done(b), timeout=10, what="the command to be answered at the takeover")
@@ -318,26 +301,7 @@ async def test_a_forged_command_or_one_of_a_disabled_account_is_not_run(pair: Pa
     lead = await _person(b, "lena", Role.LEAD)
     await _raise_speed_h(pair)
     # Someone who can write the database but has not the audit key puts a command in the table for an admin.
-    async with a.db.session(write=True) as session:
-        await session.execute(
-            sa.insert(ClusterCommand).values(
-                uid="f" * 32,
-                kind="alarm.acknowledge",
-                args='{"$map": {"ids": ["Speed.H"], "comment": "forged"}}',
-                user_id=lead.user_id,
-                username="lena",
-                full_name="",
-                role="admin",
-                station="nowhere",
-                action_id="forged",
-                origin="intruder",
-                mac="0" * 64,
-                created_at=sa.func.clock_timestamp(),
-                expires_at=sa.func.clock_timestamp() + timedelta(seconds=30),
-            )
-        )
-        await session.execute(sa.text("NOTIFY hmi_commands, '0'"))
-        await session.commit()
+    await _put_ack(a, lead, "forged", role="admin", station="nowhere", origin="intruder", mac="0" * 64)
     (row,) = await until(lambda: _rows_done(a), timeout=10, what="the forged command to be answered")
     assert (row.outcome, row.claimed_by) == ("error", "hmi-a")
     assert "seal does not match" in (row.reply or "")
@@ -351,6 +315,27 @@ async def test_a_forged_command_or_one_of_a_disabled_account_is_not_run(pair: Pa
     with pytest.raises(ValueError, match="unknown, disabled or locked"):
         await b.alarm_service.acknowledge(lead.for_action(), ["Speed.H"], "still here?")
     assert a.alarms.get("Speed.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
+
+
+async def _put_ack(rt: Runtime, person: ActionContext, comment: str, **row: Any) -> None:
+    """A row acknowledging Speed.H for `person`, written straight into the table (as a database writer could), and
+    the NOTIFY that wakes the active instance; `row` sets or overrides columns."""
+    now = sa.func.clock_timestamp()
+    values = {
+        "uid": comment[0] * 32,
+        "kind": "alarm.acknowledge",
+        "args": json.dumps({"$map": {"ids": ["Speed.H"], "comment": comment}}),
+        "user_id": person.user_id,
+        "username": person.username,
+        "full_name": "",
+        "action_id": comment,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=30),
+    }
+    async with rt.db.session(write=True) as session:
+        await session.execute(sa.insert(ClusterCommand).values(**values | row))
+        await session.execute(sa.text("NOTIFY hmi_commands, '0'"))
+        await session.commit()
 
 
 async def _rows_done(rt: Runtime) -> list[ClusterCommand]:

@@ -4,6 +4,7 @@ table when it is made, and retention drops whole days once every tag's retention
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from hmi.clock import ManualClock
 from hmi.historian import Historian, HistoryQuery
-from hmi.historian.partitions import AHEAD_DAYS, Partitions
+from hmi.historian.partitions import AHEAD_DAYS, Partitions, day_bounds, partition_name
 from hmi.historian.recording import US_PER_S, to_us
 from hmi.store.database import Database
 from hmi.tags import TagCache
@@ -74,6 +75,30 @@ async def test_samples_land_in_their_day_and_the_default_holds_the_rest_until_th
         assert "sample_rollups_default" not in await where_rows_are(pg, "sample_rollups")
     finally:
         await historian.stop()
+
+
+@pytest.mark.req("HIS-003")
+async def test_a_row_written_while_its_day_table_is_made_lands_in_that_table(pg: Database) -> None:
+    """A writer inserting a row of a day whose table is being made (the demo's history backfill, a second instance's
+    historian) waits for the table instead of leaving a row in the default that fails the table's creation."""
+    day = T0.date() + timedelta(days=10)
+    start, _ = day_bounds(day)
+    writer = await pg.direct_connection("partition-test writer")
+    try:
+        tx = writer.transaction()
+        await tx.start()
+        # Routed to the default partition (no table for that day yet), not committed yet.
+        await writer.execute(
+            "INSERT INTO samples (tag, t_us, value, quality, status) VALUES ('T.Flow', $1, 1.0, 'good', 0)", start + 5
+        )
+        making = asyncio.create_task(Partitions(pg)._make("samples", day))
+        await asyncio.sleep(0.5)
+        assert not making.done(), "the table is made only once the writer is done"
+        await tx.commit()
+        assert await asyncio.wait_for(making, 10)
+    finally:
+        await writer.close()
+    assert await where_rows_are(pg) == {partition_name("samples", day): 1}
 
 
 @pytest.mark.req("HIS-005", "HIS-012")

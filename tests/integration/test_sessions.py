@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -115,6 +117,28 @@ async def test_an_idle_logoff_ends_only_that_panel(users: UserService, people: t
 
 
 @pytest.mark.req("ACC-009")
+@pytest.mark.req("ACC-008")
+async def test_a_busy_sqlite_file_does_not_turn_a_session_away(
+    db: Database, users: UserService, people: tuple[ActionContext, ...], clock: ManualClock, tmp_path: Path
+) -> None:
+    """The historian at thousands of changes a second keeps SQLite's write lock busy; a session check only reads,
+    and the last-seen note it writes now and then waits for its turn at the next check instead of failing it."""
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's file lock; PostgreSQL locks rows")
+    sid = await users.sessions.start(people[1])
+    clock.advance(120)  # due for a last-seen note
+    holder = sqlite3.connect(tmp_path / "hmi.db", timeout=0)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock for longer than the busy timeout
+        check = await users.sessions.check(sid)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert check.ctx is not None
+    assert check.ctx.username == "olga"
+    assert not check.refusal
+
+
 async def test_a_session_expires_after_its_lifetime(
     users: UserService, people: tuple[ActionContext, ...], clock: ManualClock
 ) -> None:

@@ -151,3 +151,21 @@ def test_nothing_is_recorded_before_start(cache: TagCache) -> None:
     cache.update([ts("Temp", 1.0, 0)])
     assert buffer.points("Temp") == []
     assert cache.listener_count == 0
+
+
+@pytest.mark.req("HIS-007")
+def test_a_long_run_keeps_exactly_the_window_and_the_newest_points(cache: TagCache) -> None:
+    """Thousands of changes (the dropped points are cut off in batches): what is kept is still exactly the window, or
+    the newest max_points, and `since` still finds its place."""
+    by_window = TrendBuffer(cache, ["Temp"], window=timedelta(seconds=60))
+    by_count = TrendBuffer(cache, ["Temp"], window=timedelta(hours=1), max_points=100)
+    by_window.start()
+    by_count.start()
+    for t in range(5000):
+        cache.update([ts("Temp", float(t), t, StatusCodes.BadSensorFailure if t % 7 == 0 else 0)])
+    kept = by_window.points("Temp")
+    assert [p[0] for p in kept] == [at(t) for t in range(4939, 5000)]
+    assert [(p[1], p[2]) for p in kept[2:4]] == [(4941.0, Quality.GOOD), (None, Quality.BAD)]  # 4942 = 7 x 706
+    assert [p[1] for p in by_count.points("Temp")][-3:] == [4997.0, None, 4999.0]
+    assert len(by_count.points("Temp")) == 100
+    assert [p[1] for p in by_count.points("Temp", since=at(4996))] == [4997.0, None, 4999.0]
