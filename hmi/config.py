@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 # the source tree and cannot follow that mapping.
 from hmi import assets  # type: ignore[attr-defined]
 from hmi.access.login_guard import parse_limit
+from hmi.access.oidc_settings import OidcSettings
 from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.graphics.display_config import Display
 from hmi.graphics.svg_safe import SafeSvg
@@ -463,6 +464,9 @@ class AccessPolicy(_Model):
     api_limit_per_token: str = Field("120 per minute", description="REST API requests per token (docs/api.md)")
     kiosk_cycle_s: float = Field(
         20, ge=5, le=3600, description="seconds each view stays on a kiosk (wall screen) before the next one"
+    )
+    oidc: OidcSettings | None = Field(
+        None, description="sign-in through an OpenID Connect provider for desktop and phone browsers (docs/oidc.md)"
     )
 
     @field_validator("login_limit_per_account", "login_limit_per_address", "api_limit_per_token")
@@ -1076,6 +1080,8 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
     if plant.mqtt is not None:
         out += [(("mqtt", *loc), msg) for loc, msg in plant.mqtt.file_issues()]
+    if plant.access.oidc is not None:
+        out += [(("access", "oidc", *loc), msg) for loc, msg in plant.access.oidc.file_issues()]
     return out
 
 
