@@ -1,0 +1,351 @@
+"""OpenID Connect sign-in against a real provider (oidc-provider under Node.js, tests/oidc_provider.py): the whole
+authorization code flow with PKCE as a browser walks it, the id_token checks, the refusals, fresh authentication for
+signatures and RP-initiated logout (issue 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from hmi.access.oidc import PENDING_LIMIT, Identity, OidcClient, OidcRefused, PendingLogin
+from hmi.access.oidc_settings import OidcSettings
+from hmi.access.roles import Role
+from hmi.clock import utc_now
+from tests.oidc_provider import (
+    ACCOUNTS,
+    OTHER_CLIENT_ID,
+    Browser,
+    OidcProvider,
+    asks_for_password,
+    callback_of,
+)
+from tests.oidc_provider import oidc_provider as oidc_provider  # the fixture, imported so pytest finds it here
+
+
+def client_for(provider: OidcProvider, *, clock: Callable[[], datetime] = utc_now, **overrides: object) -> OidcClient:
+    return OidcClient(OidcSettings.model_validate(provider.settings(**overrides)), clock=clock)
+
+
+@pytest.fixture
+async def client(oidc_provider: OidcProvider) -> AsyncIterator[OidcClient]:
+    oidc = client_for(oidc_provider)
+    yield oidc
+    await oidc.aclose()
+
+
+@pytest.fixture
+async def browser(oidc_provider: OidcProvider) -> AsyncIterator[Browser]:
+    walk = Browser(oidc_provider)
+    yield walk
+    await walk.aclose()
+
+
+def params_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def with_params(url: str, drop: tuple[str, ...] = (), **extra: str) -> str:
+    """`url` with the query parameters `drop` removed and `extra` set."""
+    params = {k: v for k, v in params_of(url).items() if k not in drop} | extra
+    return url.split("?", 1)[0] + "?" + urlencode(params)
+
+
+async def lena_signed_in(client: OidcClient, browser: Browser) -> Identity:
+    """lena signs in with her password, which starts her session at the provider."""
+    url, pending = await client.begin("/")
+    return await client.finish(callback_of(await browser.sign_in(url, "lena")), pending)
+
+
+@pytest.mark.req("AUTH-202", "AUTH-203", "AUTH-205")
+async def test_a_lead_signs_in_with_the_code_flow_and_pkce(
+    client: OidcClient, browser: Browser, oidc_provider: OidcProvider
+) -> None:
+    url, pending = await client.begin("/alarms")
+    params = params_of(url)
+    assert (params["response_type"], params["client_id"], params["code_challenge_method"]) == (
+        "code",
+        "factory-hmi",
+        "S256",
+    )
+    assert params["state"] == pending.state
+    assert params["nonce"] == pending.nonce
+    assert len(params["code_challenge"]) == 43  # base64url of a SHA-256 digest, never the verifier itself
+    assert pending.code_verifier not in url
+    assert params["scope"] == "openid profile"
+    assert "prompt" not in params
+    assert "max_age" not in params
+
+    callback = callback_of(await browser.sign_in(url, "lena"))
+    assert callback.startswith(oidc_provider.redirect_uri + "?")
+    before = utc_now()
+    identity = await client.finish(callback, pending)
+
+    # lena is in HMI-Operators and HMI-Leads: the higher role wins.
+    assert (identity.subject, identity.issuer, identity.username, identity.display_name, identity.role) == (
+        ACCOUNTS["lena"][1],
+        oidc_provider.issuer,
+        "lena",
+        "Lena Lead",
+        Role.LEAD,
+    )
+    assert pending.next_url == "/alarms"
+    assert identity.auth_time is not None
+    assert before - timedelta(seconds=30) <= identity.auth_time <= before + timedelta(seconds=1)
+    # The id_token is kept for logout, never shown; nor are the pending login's secrets.
+    assert identity.id_token.count(".") == 2
+    assert identity.id_token not in repr(identity)
+    assert pending.code_verifier not in repr(pending)
+    assert pending.nonce not in repr(pending)
+
+
+@pytest.mark.req("AUTH-205")
+async def test_an_operator_gets_the_operator_role(client: OidcClient, browser: Browser) -> None:
+    url, pending = await client.begin("/")
+    identity = await client.finish(callback_of(await browser.sign_in(url, "otto")), pending)
+    assert (identity.username, identity.role) == ("otto", Role.OPERATOR)
+
+
+@pytest.mark.req("AUTH-205")
+async def test_an_account_without_an_hmi_role_is_refused(client: OidcClient, browser: Browser) -> None:
+    url, pending = await client.begin("/")
+    callback = callback_of(await browser.sign_in(url, "eve"))
+    with pytest.raises(OidcRefused, match="eve has no HMI role at the identity provider"):
+        await client.finish(callback, pending)
+
+
+@pytest.mark.req("AUTH-202")
+async def test_a_wrong_password_at_the_provider_sends_nobody_back(client: OidcClient, browser: Browser) -> None:
+    url, _pending = await client.begin("/")
+    page = await browser.sign_in(url, "lena", password="otto-op-pw")
+    assert not page.redirect
+    assert asks_for_password(page)
+    assert "Invalid user name or password." in page.html
+    # The right password on the same form then completes the sign-in.
+    assert callback_of(await browser.submit(page, login="lena", password=ACCOUNTS["lena"][0]))
+
+
+@pytest.mark.req("AUTH-204")
+async def test_an_answer_for_another_sign_in_is_refused_and_leaves_the_own_one_usable(
+    client: OidcClient, browser: Browser
+) -> None:
+    url, pending = await client.begin("/")
+    callback = callback_of(await browser.sign_in(url, "lena"))
+    code = params_of(callback)["code"]
+    forged = with_params(callback, state="attacker-state")
+    with pytest.raises(OidcRefused, match=r"does not belong to this sign-in \(state mismatch\)") as info:
+        await client.finish(forged, pending)
+    assert code not in str(info.value)
+    identity = await client.finish(callback, pending)
+    assert identity.username == "lena"
+
+
+@pytest.mark.req("AUTH-204")
+async def test_a_replayed_answer_is_refused(client: OidcClient, browser: Browser) -> None:
+    url, pending = await client.begin("/")
+    callback = callback_of(await browser.sign_in(url, "lena"))
+    await client.finish(callback, pending)
+    with pytest.raises(OidcRefused, match="already used or is no longer known") as info:
+        await client.finish(callback, pending)
+    assert params_of(callback)["code"] not in str(info.value)
+
+
+@pytest.mark.req("AUTH-204")
+async def test_an_error_answer_from_the_provider_is_refused(client: OidcClient, browser: Browser) -> None:
+    # No session at the provider and prompt=none: it answers login_required instead of a code (OIDC Core §3.1.2.6).
+    url, pending = await client.begin("/")
+    callback = callback_of(await browser.go(with_params(url, prompt="none")))
+    assert params_of(callback)["error"] == "login_required"
+    with pytest.raises(OidcRefused, match=r"The identity provider refused the sign-in \(login_required\)\."):
+        await client.finish(callback, pending)
+
+
+@pytest.mark.req("AUTH-204")
+async def test_an_answer_from_another_issuer_is_refused(client: OidcClient, browser: Browser) -> None:
+    url, pending = await client.begin("/")
+    callback = callback_of(await browser.sign_in(url, "lena"))
+    with pytest.raises(OidcRefused, match="comes from another identity provider"):
+        await client.finish(with_params(callback, iss="https://idp.attacker.example"), pending)
+
+
+@pytest.mark.req("AUTH-204")
+async def test_a_sign_in_older_than_the_limit_and_sign_ins_past_the_bound_are_refused(
+    oidc_provider: OidcProvider, browser: Browser
+) -> None:
+    offset = timedelta()
+    oidc = client_for(oidc_provider, clock=lambda: utc_now() + offset)
+    try:
+        url, pending = await oidc.begin("/")
+        callback = callback_of(await browser.sign_in(url, "lena"))
+        offset = timedelta(minutes=10, seconds=1)
+        with pytest.raises(OidcRefused, match="took longer than 10 minutes"):
+            await oidc.finish(callback, pending)
+
+        offset = timedelta()
+        _url, first = await oidc.begin("/")
+        for _ in range(PENDING_LIMIT):
+            await oidc.begin("/")
+        with pytest.raises(OidcRefused, match="already used or is no longer known"):
+            await oidc.finish(f"state={first.state}&code=unused", first)
+    finally:
+        await oidc.aclose()
+
+
+class _ChangeIdToken(httpx.AsyncBaseTransport):
+    """The network between the HMI and the provider, where `change` rewrites the id_token of every token answer (a
+    substituted or tampered token, OIDC Core §3.1.3.7)."""
+
+    def __init__(self) -> None:
+        self.change: Callable[[str], str] = lambda id_token: id_token
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "POST" or not request.url.path.endswith("/token"):
+            return response
+        await response.aread()
+        body = json.loads(response.content)
+        return httpx.Response(response.status_code, json=body | {"id_token": self.change(body["id_token"])})
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture
+async def changed(oidc_provider: OidcProvider) -> AsyncIterator[tuple[OidcClient, _ChangeIdToken]]:
+    """A client whose token answers pass through _ChangeIdToken."""
+    network = _ChangeIdToken()
+    http = httpx.AsyncClient(transport=network, timeout=10)
+    yield OidcClient(OidcSettings.model_validate(oidc_provider.settings()), http=http), network
+    await http.aclose()
+
+
+async def other_apps_id_token(provider: OidcProvider, browser: Browser, url: str, pending: PendingLogin) -> str:
+    """An id_token the provider issues to another client for the same request (same nonce and PKCE challenge)."""
+    callback = callback_of(await browser.sign_in(with_params(url, client_id=OTHER_CLIENT_ID), "lena"))
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            f"{provider.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": params_of(callback)["code"],
+                "redirect_uri": provider.redirect_uri,
+                "code_verifier": pending.code_verifier,
+            },
+            auth=(OTHER_CLIENT_ID, provider.client_secret),
+        )
+    assert answer.status_code == 200, answer.text
+    id_token: str = answer.json()["id_token"]
+    return id_token
+
+
+@pytest.mark.req("AUTH-203")
+async def test_an_id_token_for_another_audience_is_refused(
+    oidc_provider: OidcProvider, browser: Browser, changed: tuple[OidcClient, _ChangeIdToken]
+) -> None:
+    oidc, network = changed
+    url, pending = await oidc.begin("/")
+    # Signed by the provider, with the right issuer and nonce, but issued to other-app.
+    foreign = await other_apps_id_token(oidc_provider, browser, url, pending)
+    network.change = lambda _own: foreign
+    callback = callback_of(await browser.go(url))  # lena's session at the provider answers at once
+    with pytest.raises(OidcRefused, match="issued to another application"):
+        await oidc.finish(callback, pending)
+
+
+def _claims_changed(id_token: str, **claims: object) -> str:
+    """`id_token` with `claims` changed in its payload and its signature kept."""
+    header, payload, signature = id_token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) | claims
+    changed = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{header}.{changed}.{signature}"
+
+
+@pytest.mark.req("AUTH-203")
+async def test_an_id_token_changed_on_the_way_is_refused(
+    browser: Browser, changed: tuple[OidcClient, _ChangeIdToken]
+) -> None:
+    oidc, network = changed
+    network.change = lambda own: _claims_changed(own, hmi_roles=["HMI-Leads"])
+    url, pending = await oidc.begin("/")
+    callback = callback_of(await browser.sign_in(url, "eve"))
+    with pytest.raises(OidcRefused, match="not signed with its keys"):
+        await oidc.finish(callback, pending)
+
+
+@pytest.mark.req("AUTH-206")
+async def test_a_signature_needs_a_fresh_authentication(
+    oidc_provider: OidcProvider, client: OidcClient, browser: Browser
+) -> None:
+    await lena_signed_in(client, browser)
+    # auth_time is whole seconds: let the session's sign-in fall clearly into the past.
+    await asyncio.sleep(2.1)
+
+    # A plain sign-in is answered from the provider's session without the password...
+    url, _pending = await client.begin("/")
+    assert callback_of(await browser.go(url))
+
+    # ...a signature's sign-in asks for the password again, and the identity carries the new authentication time.
+    url, pending = await client.begin("/handover", fresh=True)
+    assert (params_of(url)["prompt"], params_of(url)["max_age"]) == ("login", "0")
+    page = await browser.go(url)
+    assert asks_for_password(page)
+    callback = callback_of(await browser.submit(page, login="lena", password=ACCOUNTS["lena"][0]))
+    identity = await client.finish(callback, pending)
+    assert identity.auth_time is not None
+    assert identity.auth_time >= pending.started - timedelta(seconds=1)
+    assert pending.fresh
+
+
+@pytest.mark.req("AUTH-206")
+async def test_max_age_alone_makes_the_provider_ask_for_the_password(client: OidcClient, browser: Browser) -> None:
+    await lena_signed_in(client, browser)
+    url, _pending = await client.begin("/handover", fresh=True)
+    assert asks_for_password(await browser.go(with_params(url, drop=("prompt",))))
+
+
+@pytest.mark.req("AUTH-206")
+async def test_a_signature_answered_from_an_old_session_is_refused(
+    oidc_provider: OidcProvider, browser: Browser
+) -> None:
+    # A provider that ignores prompt=login and max_age (simulated by leaving them out): auth_time is the old one.
+    oidc = client_for(oidc_provider, clock_skew_s=0)
+    try:
+        await lena_signed_in(oidc, browser)
+        await asyncio.sleep(2.1)
+        url, pending = await oidc.begin("/handover", fresh=True)
+        callback = callback_of(await browser.go(with_params(url, drop=("prompt", "max_age"))))
+        with pytest.raises(OidcRefused, match="did not ask for the password again"):
+            await oidc.finish(callback, pending)
+    finally:
+        await oidc.aclose()
+
+
+@pytest.mark.req("AUTH-207")
+async def test_logout_ends_the_session_at_the_provider(
+    oidc_provider: OidcProvider, client: OidcClient, browser: Browser
+) -> None:
+    identity = await lena_signed_in(client, browser)
+
+    # While the provider's session lasts, a silent authorization (prompt=none) succeeds.
+    url, pending = await client.begin("/")
+    assert "code" in params_of(callback_of(await browser.go(with_params(url, prompt="none"))))
+
+    logout = await client.logout_url(identity.id_token, oidc_provider.post_logout_redirect_uri)
+    assert logout is not None
+    assert logout.startswith(f"{oidc_provider.issuer}/session/end?")
+    assert params_of(logout)["client_id"] == "factory-hmi"
+    page = await browser.go(logout)
+    assert callback_of(await browser.submit(page, logout="yes")) == oidc_provider.post_logout_redirect_uri
+
+    url, pending = await client.begin("/")
+    callback = callback_of(await browser.go(with_params(url, prompt="none")))
+    assert params_of(callback)["error"] == "login_required"
+    with pytest.raises(OidcRefused, match=r"\(login_required\)"):
+        await client.finish(callback, pending)
