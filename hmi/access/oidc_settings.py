@@ -7,26 +7,17 @@ models or the protocol code (hmi/access/oidc.py).
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hmi.access.roles import Role
+from hmi.hosts import is_loopback
 from hmi.secrets import Secret
 
 # Claim values are group or role names from the provider; keys this long are a mistake, not a group.
 _MAX_CLAIM_VALUE = 256
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_https_url(value: str, what: str) -> str:
@@ -36,7 +27,7 @@ def check_https_url(value: str, what: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"{what} must be an absolute https:// URL, e.g. https://login.example.com/realms/plant")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"{what} must use https:// (http:// is accepted only for 127.0.0.1 or localhost)")
     if parts.fragment:
         raise ValueError(f"{what} must not have a #fragment")
