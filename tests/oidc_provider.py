@@ -107,6 +107,9 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProv
 # ---------------------------------------------------------------------------------------------- the browser
 
 
+_SUBMITS_ITSELF = "document.forms[0].submit()"
+
+
 class _Forms(HTMLParser):
     """The forms of a page: action, method and their inputs' names and values (buttons with a name included)."""
 
@@ -167,6 +170,12 @@ class Browser:
             if response.is_redirect:
                 # 303 and 302 after a form post continue as GET, as browsers do.
                 url, method, data = urljoin(url, response.headers["location"]), "GET", None
+                continue
+            if _SUBMITS_ITSELF in response.text:
+                # A page whose script submits its form at once (the provider ending one account's session when
+                # another signs in): a browser would post it without anyone touching it.
+                [form, *_] = forms_of(response.text)
+                url, method, data = urljoin(url, form["action"] or url), "POST", form["fields"]
                 continue
             return Page(url=url, html=response.text)
         raise AssertionError(f"more than 20 redirects from {url}")

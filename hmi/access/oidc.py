@@ -74,7 +74,9 @@ class OidcUnavailable(OidcError):
 
 @dataclass(frozen=True, slots=True)
 class PendingLogin:
-    """A started sign-in, kept by the screen until the provider sends the browser back (never shown to anyone)."""
+    """A started sign-in, kept in the browser's server-side session until the provider sends the browser back
+    (never sent to the browser). The client keeps its own copy too: the session's copy ties the answer to the
+    browser that started the sign-in (CSRF), the client's copy is spent by the first answer (replay)."""
 
     state: str = field(repr=False)
     nonce: str = field(repr=False)
@@ -82,6 +84,8 @@ class PendingLogin:
     next_url: str
     fresh: bool
     started: datetime
+    # For a signature: the provider's subject of the person signing; an answer for anyone else is refused.
+    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +286,15 @@ class OidcClient:
             self._pending.popitem(last=False)
         self._pending[pending.state] = pending
 
-    async def begin(self, next_url: str, *, fresh: bool = False) -> tuple[str, PendingLogin]:
+    async def begin(
+        self, next_url: str, *, fresh: bool = False, subject: str | None = None
+    ) -> tuple[str, PendingLogin]:
         """The URL to send the browser to and the sign-in to keep until it comes back.
 
         `next_url` is the HMI path to return to (the screen passes it through its own check first). `fresh=True`
         is for an electronic signature: the provider must ask for the password again (OIDC Core §3.1.2.1 prompt=login,
-        max_age=0), and `finish()` checks that it did.
+        max_age=0), and `finish()` checks that it did; `subject` (the signed-in person's `Identity.subject`) makes
+        `finish()` refuse a password entered for another account.
         """
         if not next_url.startswith("/") or next_url.startswith("//"):
             # A programming error of the caller (the screen checks what people send first), not a refusal.
@@ -301,6 +308,7 @@ class OidcClient:
             next_url=next_url,
             fresh=fresh,
             started=self._clock(),
+            subject=subject,
         )
         params = {
             "response_type": "code",
@@ -327,7 +335,8 @@ class OidcClient:
             raise OidcRefused(
                 Text("The sign-in answer does not belong to this sign-in (state mismatch); start the sign-in again.")
             )
-        if self._pending.pop(pending.state, None) is not pending:
+        # Equal, not identical: the screen may keep a copy of the pending sign-in rather than the object itself.
+        if self._pending.pop(pending.state, None) != pending:
             raise OidcRefused(Text("This sign-in answer was already used or is no longer known; sign in again."))
         if self._clock() - pending.started > timedelta(minutes=self.settings.pending_minutes):
             raise OidcRefused(
@@ -433,6 +442,14 @@ class OidcClient:
             raise self._claim_refusal("azp")
         if pending.fresh:
             self._check_fresh(claims, pending)
+        if pending.subject is not None and claims["sub"] != pending.subject:
+            # 21 CFR 11.200(a)(2): a signature is made by its genuine owner only.
+            raise OidcRefused(
+                Text(
+                    "The password was entered for another account ({username}); sign with your own account.",
+                    username=str(claims.get("preferred_username") or claims["sub"])[:120],
+                )
+            )
         return claims
 
     def _claim_refusal(self, claim: str) -> OidcRefused:

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -85,7 +86,8 @@ async def test_a_lead_signs_in_with_the_code_flow_and_pkce(
     callback = callback_of(await browser.sign_in(url, "lena"))
     assert callback.startswith(oidc_provider.redirect_uri + "?")
     before = utc_now()
-    identity = await client.finish(callback, pending)
+    # The screen may keep a copy of the pending sign-in (its session store), not the object begin() made.
+    identity = await client.finish(callback, replace(pending))
 
     # lena is in HMI-Operators and HMI-Leads: the higher role wins.
     assert (identity.subject, identity.issuer, identity.username, identity.display_name, identity.role) == (
@@ -301,6 +303,19 @@ async def test_a_signature_needs_a_fresh_authentication(
     assert identity.auth_time is not None
     assert identity.auth_time >= pending.started - timedelta(seconds=1)
     assert pending.fresh
+
+
+@pytest.mark.req("AUTH-206")
+async def test_a_signature_with_another_persons_password_is_refused(client: OidcClient, browser: Browser) -> None:
+    lena = await lena_signed_in(client, browser)
+    url, pending = await client.begin("/handover", fresh=True, subject=lena.subject)
+    callback = callback_of(await browser.sign_in(url, "otto"))
+    with pytest.raises(OidcRefused, match=r"entered for another account \(otto\)"):
+        await client.finish(callback, pending)
+
+    url, pending = await client.begin("/handover", fresh=True, subject=lena.subject)
+    signer = await client.finish(callback_of(await browser.sign_in(url, "lena")), pending)
+    assert signer.subject == lena.subject
 
 
 @pytest.mark.req("AUTH-206")
