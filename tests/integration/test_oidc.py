@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from hmi.access.oidc import PENDING_LIMIT, Identity, OidcClient, OidcRefused, PendingLogin
+from hmi.access.oidc import PENDING_LIMIT, Identity, OidcClient, OidcRefused, OidcUnavailable, PendingLogin
 from hmi.access.oidc_settings import OidcSettings
 from hmi.access.roles import Role
 from hmi.clock import utc_now
@@ -28,6 +28,7 @@ from tests.oidc_provider import (
     callback_of,
 )
 from tests.oidc_provider import oidc_provider as oidc_provider  # the fixture, imported so pytest finds it here
+from tests.opcua_server import free_port
 
 
 def client_for(provider: OidcProvider, *, clock: Callable[[], datetime] = utc_now, **overrides: object) -> OidcClient:
@@ -364,3 +365,41 @@ async def test_logout_ends_the_session_at_the_provider(
     assert params_of(callback)["error"] == "login_required"
     with pytest.raises(OidcRefused, match=r"\(login_required\)"):
         await client.finish(callback, pending)
+
+
+@pytest.mark.req("AUTH-208")
+async def test_an_unreachable_or_silent_provider_is_named_without_a_sign_in(oidc_provider: OidcProvider) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    oidc = client_for(oidc_provider, issuer=closed)
+    try:
+        with pytest.raises(OidcUnavailable, match=f"The identity provider {closed} cannot be reached"):
+            await oidc.begin("/")
+    finally:
+        await oidc.aclose()
+
+    # A provider that accepts the connection and never answers is given up after timeout_s.
+    held: list[asyncio.StreamWriter] = []  # kept open, never written to
+    silent = await asyncio.start_server(lambda _r, w: held.append(w), "127.0.0.1", 0)
+    issuer = f"http://127.0.0.1:{silent.sockets[0].getsockname()[1]}"
+    oidc = client_for(oidc_provider, issuer=issuer, timeout_s=0.5)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(OidcUnavailable, match="cannot be reached"):
+            await oidc.begin("/")
+        assert 0.4 < asyncio.get_running_loop().time() - started < 5
+        assert held
+    finally:
+        await oidc.aclose()
+        silent.close()
+
+
+@pytest.mark.req("AUTH-208")
+async def test_a_provider_calling_itself_by_another_issuer_is_refused(oidc_provider: OidcProvider) -> None:
+    # Same server, reached under another name: its discovery document names 127.0.0.1, not localhost.
+    other_name = oidc_provider.issuer.replace("127.0.0.1", "localhost")
+    oidc = client_for(oidc_provider, issuer=other_name)
+    try:
+        with pytest.raises(OidcUnavailable, match=r"calls itself 'http://127\.0\.0\.1:\d+', not the issuer"):
+            await oidc.begin("/")
+    finally:
+        await oidc.aclose()
