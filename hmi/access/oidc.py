@@ -155,6 +155,7 @@ class OidcClient:
         self._http = http
         self._own_http = http is None
         self._lock = asyncio.Lock()
+        self._http_lock = asyncio.Lock()
         self._metadata: ProviderMetadata | None = None
         self._metadata_at: datetime | None = None
         self._keys: KeySet | None = None
@@ -169,14 +170,28 @@ class OidcClient:
     # ------------------------------------------------------------------------------------------ HTTP
 
     async def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            verify: ssl.SSLContext | bool = True
-            if self.settings.ca_file is not None:
-                # Reading the CA file is disk I/O: off the event loop.
-                verify = await asyncio.to_thread(ssl.create_default_context, cafile=str(self.settings.ca_file))
-            # No redirects: an endpoint that redirects is misconfigured, and following it could leak the code.
-            self._http = httpx.AsyncClient(timeout=self.settings.timeout_s, verify=verify, follow_redirects=False)
+        async with self._http_lock:
+            if self._http is None:
+                # Making the TLS context reads CA files from disk: off the event loop.
+                self._http = await asyncio.to_thread(self._new_http_client)
         return self._http
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        verify: ssl.SSLContext | bool = True
+        if self.settings.ca_file is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(self.settings.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise OidcUnavailable(
+                    Text(
+                        "The CA file {path} for the identity provider cannot be used ({reason}); correct "
+                        "access.oidc.ca_file.",
+                        path=str(self.settings.ca_file),
+                        reason=getattr(exc, "strerror", None) or type(exc).__name__,
+                    )
+                ) from None
+        # No redirects: an endpoint that redirects is misconfigured, and following it could leak the code.
+        return httpx.AsyncClient(timeout=self.settings.timeout_s, verify=verify, follow_redirects=False)
 
     def _unreachable(self) -> OidcUnavailable:
         return OidcUnavailable(

@@ -3,9 +3,11 @@ other secret, refused with the place and the fix when wrong, and the role claim 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from hmi.access.oidc import highest_role
+from hmi.access.oidc import OidcClient, OidcUnavailable, highest_role
 from hmi.access.roles import Role
 from hmi.config import ConfigError, parse_config
 from tests.unit.test_config import GOOD, line_no
@@ -97,3 +99,15 @@ def test_the_highest_mapped_role_wins() -> None:
     assert highest_role(["Finance"], role_map) is None
     assert highest_role(None, role_map) is None
     assert highest_role([42, {"HMI-Leads": 1}], role_map) is None
+
+
+@pytest.mark.req("AUTH-201")
+async def test_a_ca_file_that_is_not_a_certificate_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "idp-ca.pem"
+    bad.write_text("not a certificate\n")
+    plant = parse_config(with_oidc(f"ca_file: {bad}"))
+    assert plant.access.oidc is not None
+    client = OidcClient(plant.access.oidc)
+    with pytest.raises(OidcUnavailable, match=f"The CA file {bad} for the identity provider cannot be used"):
+        await client.begin("/")
+    await client.aclose()
