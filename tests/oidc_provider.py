@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from tests.notify_receivers import self_signed
 from tests.opcua_server import free_port
 from tests.waiting import answering, ended
 
@@ -46,6 +48,11 @@ class OidcProvider:
     client_secret: str
     redirect_uri: str
     post_logout_redirect_uri: str
+    ca_file: Path | None = None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """How a client checks the provider's certificate: against its own CA file when it serves https://."""
+        return True if self.ca_file is None else ssl.create_default_context(cafile=str(self.ca_file))
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """The plant file's access.oidc section for the HMI's test client."""
@@ -57,6 +64,7 @@ class OidcProvider:
             "scopes": ["openid", "profile"],
             "role_claim": "hmi_roles",
             "role_map": ROLE_MAP,
+            **({"ca_file": str(self.ca_file)} if self.ca_file else {}),
             **overrides,
         }
 
@@ -74,34 +82,51 @@ def _node_modules() -> None:
         pytest.fail(f"npm ci in {PROVIDER_DIR} failed:\n{done.stdout}\n{done.stderr}")
 
 
-@pytest.fixture(scope="module")
-def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+def _running(folder: Path, tls: bool) -> Iterator[OidcProvider]:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed; the OIDC tests run oidc-provider with Node.js 20+")
     _node_modules()
     port, rp_port = free_port(), free_port()
+    env = {**os.environ, "OIDC_TEST_CLIENT_SECRET": secrets.token_urlsafe(24)}
+    ca_file: Path | None = None
+    if tls:
+        ca_file, key_file = self_signed(folder)
+        env |= {"OIDC_TEST_TLS_CERT": str(ca_file), "OIDC_TEST_TLS_KEY": str(key_file)}
     # Nothing listens at the relying party's port: the tests take the callback URL from the redirect itself.
     provider = OidcProvider(
-        issuer=f"http://127.0.0.1:{port}",
-        client_secret=secrets.token_urlsafe(24),
+        issuer=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
+        client_secret=env["OIDC_TEST_CLIENT_SECRET"],
         redirect_uri=f"http://127.0.0.1:{rp_port}/auth/oidc/callback",
         post_logout_redirect_uri=f"http://127.0.0.1:{rp_port}/auth/oidc/signed-out",
+        ca_file=ca_file,
     )
-    log = tmp_path_factory.mktemp("oidc-provider") / "provider.log"
+    log = folder / "provider.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [node, "provider.mjs", str(port), provider.redirect_uri, provider.post_logout_redirect_uri],
             cwd=PROVIDER_DIR,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "OIDC_TEST_CLIENT_SECRET": provider.client_secret},
+            env=env,
         )
     try:
-        answering(f"{provider.issuer}/.well-known/openid-configuration", proc, log, timeout=30)
+        answering(f"{provider.issuer}/.well-known/openid-configuration", proc, log, 30, provider.verify())
         yield provider
     finally:
         ended(proc, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """The provider on http://127.0.0.1 (plain HTTP is accepted for loopback only)."""
+    yield from _running(tmp_path_factory.mktemp("oidc-provider"), tls=False)
+
+
+@pytest.fixture(scope="module")
+def oidc_provider_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """The provider on https://127.0.0.1 with a certificate of its own (`ca_file`), trusted by nobody else."""
+    yield from _running(tmp_path_factory.mktemp("oidc-provider-tls"), tls=True)
 
 
 # ---------------------------------------------------------------------------------------------- the browser
@@ -157,7 +182,7 @@ class Browser:
 
     def __init__(self, provider: OidcProvider) -> None:
         self.provider = provider
-        self.http = httpx.AsyncClient(follow_redirects=False, timeout=10)
+        self.http = httpx.AsyncClient(follow_redirects=False, timeout=10, verify=provider.verify())
 
     async def aclose(self) -> None:
         await self.http.aclose()

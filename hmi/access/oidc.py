@@ -193,7 +193,18 @@ class OidcClient:
         # No redirects: an endpoint that redirects is misconfigured, and following it could leak the code.
         return httpx.AsyncClient(timeout=self.settings.timeout_s, verify=verify, follow_redirects=False)
 
-    def _unreachable(self) -> OidcUnavailable:
+    def _unreachable(self, exc: httpx.HTTPError) -> OidcUnavailable:
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return OidcUnavailable(
+                    Text(
+                        "The identity provider {issuer} presented a certificate this HMI does not trust; set "
+                        "access.oidc.ca_file to the CA that signed it.",
+                        issuer=self.settings.issuer,
+                    )
+                )
+            cause = cause.__cause__ or cause.__context__
         return OidcUnavailable(
             Text(
                 "The identity provider {issuer} cannot be reached; try again, or sign in with a local account.",
@@ -215,8 +226,8 @@ class OidcClient:
         client = await self._client()
         try:
             response = await client.get(url, headers={"Accept": "application/json"})
-        except httpx.HTTPError:
-            raise self._unreachable() from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
         if response.status_code != 200:
             raise self._invalid_answer(what)
         return self._json_object(response, what)
@@ -402,8 +413,8 @@ class OidcClient:
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
                 headers={"Accept": "application/json"},
             )
-        except httpx.HTTPError:
-            raise self._unreachable() from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
         body = self._json_object(response, "token answer")
         if response.status_code != 200:
             error = body.get("error")

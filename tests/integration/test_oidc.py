@@ -27,7 +27,8 @@ from tests.oidc_provider import (
     asks_for_password,
     callback_of,
 )
-from tests.oidc_provider import oidc_provider as oidc_provider  # the fixture, imported so pytest finds it here
+from tests.oidc_provider import oidc_provider as oidc_provider  # the fixtures, imported so pytest finds them here
+from tests.oidc_provider import oidc_provider_tls as oidc_provider_tls
 from tests.opcua_server import free_port
 
 
@@ -63,6 +64,13 @@ async def lena_signed_in(client: OidcClient, browser: Browser) -> Identity:
     """lena signs in with her password, which starts her session at the provider."""
     url, pending = await client.begin("/")
     return await client.finish(callback_of(await browser.sign_in(url, "lena")), pending)
+
+
+async def silently(client: OidcClient, browser: Browser) -> tuple[str, PendingLogin]:
+    """A sign-in with prompt=none (OIDC Core §3.1.2.1): the provider answers from its session or with
+    login_required, never with a page. (callback URL, pending login)"""
+    url, pending = await client.begin("/")
+    return callback_of(await browser.go(with_params(url, prompt="none"))), pending
 
 
 @pytest.mark.req("AUTH-202", "AUTH-203", "AUTH-205")
@@ -162,8 +170,7 @@ async def test_a_replayed_answer_is_refused(client: OidcClient, browser: Browser
 @pytest.mark.req("AUTH-204")
 async def test_an_error_answer_from_the_provider_is_refused(client: OidcClient, browser: Browser) -> None:
     # No session at the provider and prompt=none: it answers login_required instead of a code (OIDC Core §3.1.2.6).
-    url, pending = await client.begin("/")
-    callback = callback_of(await browser.go(with_params(url, prompt="none")))
+    callback, pending = await silently(client, browser)
     assert params_of(callback)["error"] == "login_required"
     with pytest.raises(OidcRefused, match=r"The identity provider refused the sign-in \(login_required\)\."):
         await client.finish(callback, pending)
@@ -350,8 +357,8 @@ async def test_logout_ends_the_session_at_the_provider(
     identity = await lena_signed_in(client, browser)
 
     # While the provider's session lasts, a silent authorization (prompt=none) succeeds.
-    url, pending = await client.begin("/")
-    assert "code" in params_of(callback_of(await browser.go(with_params(url, prompt="none"))))
+    callback, _pending = await silently(client, browser)
+    assert "code" in params_of(callback)
 
     logout = await client.logout_url(identity.id_token, oidc_provider.post_logout_redirect_uri)
     assert logout is not None
@@ -360,36 +367,37 @@ async def test_logout_ends_the_session_at_the_provider(
     page = await browser.go(logout)
     assert callback_of(await browser.submit(page, logout="yes")) == oidc_provider.post_logout_redirect_uri
 
-    url, pending = await client.begin("/")
-    callback = callback_of(await browser.go(with_params(url, prompt="none")))
+    callback, pending = await silently(client, browser)
     assert params_of(callback)["error"] == "login_required"
     with pytest.raises(OidcRefused, match=r"\(login_required\)"):
         await client.finish(callback, pending)
 
 
-@pytest.mark.req("AUTH-208")
-async def test_an_unreachable_or_silent_provider_is_named_without_a_sign_in(oidc_provider: OidcProvider) -> None:
-    closed = f"http://127.0.0.1:{free_port()}"
-    oidc = client_for(oidc_provider, issuer=closed)
+async def begin_is_refused(provider: OidcProvider, match: str, **overrides: object) -> None:
+    """begin() with the settings changed by `overrides` raises OidcUnavailable matching `match`."""
+    oidc = client_for(provider, **overrides)
     try:
-        with pytest.raises(OidcUnavailable, match=f"The identity provider {closed} cannot be reached"):
+        with pytest.raises(OidcUnavailable, match=match):
             await oidc.begin("/")
     finally:
         await oidc.aclose()
+
+
+@pytest.mark.req("AUTH-208")
+async def test_an_unreachable_or_silent_provider_is_named_without_a_sign_in(oidc_provider: OidcProvider) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    await begin_is_refused(oidc_provider, f"The identity provider {closed} cannot be reached", issuer=closed)
 
     # A provider that accepts the connection and never answers is given up after timeout_s.
     held: list[asyncio.StreamWriter] = []  # kept open, never written to
     silent = await asyncio.start_server(lambda _r, w: held.append(w), "127.0.0.1", 0)
     issuer = f"http://127.0.0.1:{silent.sockets[0].getsockname()[1]}"
-    oidc = client_for(oidc_provider, issuer=issuer, timeout_s=0.5)
     try:
         started = asyncio.get_running_loop().time()
-        with pytest.raises(OidcUnavailable, match="cannot be reached"):
-            await oidc.begin("/")
+        await begin_is_refused(oidc_provider, "cannot be reached", issuer=issuer, timeout_s=0.5)
         assert 0.4 < asyncio.get_running_loop().time() - started < 5
         assert held
     finally:
-        await oidc.aclose()
         silent.close()
 
 
@@ -397,9 +405,23 @@ async def test_an_unreachable_or_silent_provider_is_named_without_a_sign_in(oidc
 async def test_a_provider_calling_itself_by_another_issuer_is_refused(oidc_provider: OidcProvider) -> None:
     # Same server, reached under another name: its discovery document names 127.0.0.1, not localhost.
     other_name = oidc_provider.issuer.replace("127.0.0.1", "localhost")
-    oidc = client_for(oidc_provider, issuer=other_name)
+    await begin_is_refused(oidc_provider, r"calls itself 'http://127\.0\.0\.1:\d+', not the issuer", issuer=other_name)
+
+
+@pytest.mark.req("AUTH-201", "AUTH-208")
+async def test_a_provider_with_a_certificate_of_its_own_is_trusted_through_ca_file(
+    oidc_provider_tls: OidcProvider,
+) -> None:
+    assert oidc_provider_tls.issuer.startswith("https://")
+    await begin_is_refused(
+        oidc_provider_tls, r"presented a certificate this HMI does not trust; set access\.oidc\.ca_file", ca_file=None
+    )
+
+    oidc, browser = client_for(oidc_provider_tls), Browser(oidc_provider_tls)
     try:
-        with pytest.raises(OidcUnavailable, match=r"calls itself 'http://127\.0\.0\.1:\d+', not the issuer"):
-            await oidc.begin("/")
+        url, pending = await oidc.begin("/")
+        identity = await oidc.finish(callback_of(await browser.sign_in(url, "otto")), pending)
+        assert (identity.username, identity.role, identity.issuer) == ("otto", Role.OPERATOR, oidc_provider_tls.issuer)
     finally:
         await oidc.aclose()
+        await browser.aclose()

@@ -5,11 +5,14 @@
 //   node provider.mjs PORT REDIRECT_URI POST_LOGOUT_REDIRECT_URI
 //
 // The client secrets come from the environment (OIDC_TEST_CLIENT_SECRET), so they never show in a process list.
+// With OIDC_TEST_TLS_CERT and OIDC_TEST_TLS_KEY (PEM files) it serves https:// with that certificate.
 // Its own login page checks the password (oidc-provider's development interactions accept any login without one),
 // and consent is implied for the test clients, as for a plant's first-party application.
 
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -23,7 +26,10 @@ if (!secret) {
   console.error('set OIDC_TEST_CLIENT_SECRET to the test clients\' secret');
   process.exit(2);
 }
-const issuer = `http://127.0.0.1:${port}`;
+const tls = process.env.OIDC_TEST_TLS_CERT && process.env.OIDC_TEST_TLS_KEY
+  ? { cert: readFileSync(process.env.OIDC_TEST_TLS_CERT), key: readFileSync(process.env.OIDC_TEST_TLS_KEY) }
+  : null;
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
 // sub is an opaque, stable id (what the HMI records); preferred_username is the name people know.
 const ACCOUNTS = {
@@ -141,7 +147,7 @@ async function interaction(req, res, uid) {
 }
 
 const handler = provider.callback();
-const server = http.createServer((req, res) => {
+const listener = (req, res) => {
   const match = /^\/interaction\/([A-Za-z0-9_-]+)$/.exec(new URL(req.url, issuer).pathname);
   if (!match) {
     handler(req, res);
@@ -151,6 +157,7 @@ const server = http.createServer((req, res) => {
     if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
     res.end(`interaction failed: ${err.message}`);
   });
-});
+};
+const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
 server.listen(Number(port), '127.0.0.1', () => console.log(`oidc test provider on ${issuer}`));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));
