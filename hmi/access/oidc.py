@@ -128,6 +128,13 @@ def _with_query(url: str, params: Mapping[str, str]) -> str:
     return url + ("&" if urlsplit(url).query else "?") + urlencode(params, quote_via=quote)
 
 
+def _strings(value: object, default: str) -> tuple[str, ...]:
+    """A discovery list of names; its default (Discovery §3) when absent or not a list."""
+    if not isinstance(value, list) or not value:
+        return (default,)
+    return tuple(v for v in value if isinstance(v, str))
+
+
 def _claim_values(value: object) -> list[str]:
     """A role claim as a list of names: providers send a list of groups or a single name."""
     if isinstance(value, str):
@@ -212,7 +219,7 @@ class OidcClient:
             )
         )
 
-    def _invalid_answer(self, what: str) -> OidcUnavailable:
+    def _invalid_answer(self, what: Text) -> OidcUnavailable:
         return OidcUnavailable(
             Text(
                 "The identity provider {issuer} sent an invalid {what}; ask the administrator to check the "
@@ -222,7 +229,7 @@ class OidcClient:
             )
         )
 
-    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+    async def _get_json(self, url: str, what: Text) -> dict[str, Any]:
         client = await self._client()
         try:
             response = await client.get(url, headers={"Accept": "application/json"})
@@ -232,7 +239,7 @@ class OidcClient:
             raise self._invalid_answer(what)
         return self._json_object(response, what)
 
-    def _json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+    def _json_object(self, response: httpx.Response, what: Text) -> dict[str, Any]:
         try:
             data = response.json()
         except ValueError:
@@ -251,7 +258,7 @@ class OidcClient:
             if self._metadata is not None and self._metadata_at is not None and now - self._metadata_at < DISCOVERY_TTL:
                 return self._metadata
             url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
-            doc = await self._get_json(url, "discovery document")
+            doc = await self._get_json(url, Text("discovery document"))
             self._metadata = self._parse_metadata(doc)
             self._metadata_at = now
             self._keys = None
@@ -276,28 +283,33 @@ class OidcClient:
             except ValueError:
                 endpoints[key] = ""
             if not endpoints[key]:
-                raise self._invalid_answer(f"discovery document ({key})")
+                raise self._invalid_answer(Text("discovery document ({key})", key=key))
         end_session = doc.get("end_session_endpoint")
-        algorithms = doc.get("id_token_signing_alg_values_supported") or ["RS256"]
-        methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        try:
+            # The id_token goes there as a hint: never over plain HTTP (then only the HMI session ends at logout).
+            end_session = check_https_url(end_session, "end_session_endpoint") if isinstance(end_session, str) else None
+        except ValueError:
+            end_session = None
+        algorithms = _strings(doc.get("id_token_signing_alg_values_supported"), "RS256")
+        methods = _strings(doc.get("token_endpoint_auth_methods_supported"), "client_secret_basic")
         return ProviderMetadata(
             issuer=self.settings.issuer,
             authorization_endpoint=endpoints["authorization_endpoint"],
             token_endpoint=endpoints["token_endpoint"],
             jwks_uri=endpoints["jwks_uri"],
-            end_session_endpoint=end_session if isinstance(end_session, str) else None,
+            end_session_endpoint=end_session,
             algorithms=tuple(a for a in algorithms if a in SIGNING_ALGORITHMS),
-            auth_methods=tuple(m for m in methods if isinstance(m, str)),
+            auth_methods=methods,
             iss_parameter_supported=doc.get("authorization_response_iss_parameter_supported") is True,
         )
 
     async def _key_set(self, meta: ProviderMetadata, *, refresh: bool = False) -> KeySet:
         if self._keys is None or refresh:
-            doc = await self._get_json(meta.jwks_uri, "key set (jwks_uri)")
+            doc = await self._get_json(meta.jwks_uri, Text("key set (jwks_uri)"))
             try:
                 self._keys = KeySet.import_key_set(doc)  # type: ignore[arg-type]
             except (JoseError, ValueError, TypeError, KeyError):
-                raise self._invalid_answer("key set (jwks_uri)") from None
+                raise self._invalid_answer(Text("key set (jwks_uri)")) from None
         return self._keys
 
     # ------------------------------------------------------------------------------------------ the flow
@@ -415,7 +427,7 @@ class OidcClient:
             )
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
-        body = self._json_object(response, "token answer")
+        body = self._json_object(response, Text("token answer"))
         if response.status_code != 200:
             error = body.get("error")
             shown = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "unknown_error"
@@ -424,12 +436,12 @@ class OidcClient:
             )
         id_token = body.get("id_token")
         if not isinstance(id_token, str) or not id_token:
-            raise self._invalid_answer("token answer (no id_token)")
+            raise self._invalid_answer(Text("token answer (no id_token)"))
         return id_token
 
     async def _verify(self, meta: ProviderMetadata, id_token: str, pending: PendingLogin) -> dict[str, Any]:
         if not meta.algorithms:
-            raise self._invalid_answer("discovery document (no supported id_token signing algorithm)")
+            raise self._invalid_answer(Text("discovery document (no supported id_token signing algorithm)"))
         keys = await self._key_set(meta)
         try:
             token = jwt.decode(id_token, keys, algorithms=meta.algorithms)

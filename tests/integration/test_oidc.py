@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -207,30 +208,34 @@ async def test_a_sign_in_older_than_the_limit_and_sign_ins_past_the_bound_are_re
         await oidc.aclose()
 
 
-class _ChangeIdToken(httpx.AsyncBaseTransport):
-    """The network between the HMI and the provider, where `change` rewrites the id_token of every token answer (a
-    substituted or tampered token, OIDC Core §3.1.3.7)."""
+class _Rewriting(httpx.AsyncBaseTransport):
+    """The network between the HMI and the provider, where `rewrite[path]` changes the JSON answers of that path
+    (a substituted or tampered id_token, a broken discovery document)."""
 
     def __init__(self) -> None:
-        self.change: Callable[[str], str] = lambda id_token: id_token
+        self.rewrite: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self.inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.method != "POST" or not request.url.path.endswith("/token"):
+        change = self.rewrite.get(request.url.path)
+        if change is None:
             return response
         await response.aread()
-        body = json.loads(response.content)
-        return httpx.Response(response.status_code, json=body | {"id_token": self.change(body["id_token"])})
+        return httpx.Response(response.status_code, json=change(json.loads(response.content)))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+    def id_token(self, change: Callable[[str], str]) -> None:
+        """Token answers carry `change(their id_token)` instead."""
+        self.rewrite["/token"] = lambda body: body | {"id_token": change(body["id_token"])}
+
 
 @pytest.fixture
-async def changed(oidc_provider: OidcProvider) -> AsyncIterator[tuple[OidcClient, _ChangeIdToken]]:
-    """A client whose token answers pass through _ChangeIdToken."""
-    network = _ChangeIdToken()
+async def changed(oidc_provider: OidcProvider) -> AsyncIterator[tuple[OidcClient, _Rewriting]]:
+    """A client whose answers from the provider pass through _Rewriting."""
+    network = _Rewriting()
     http = httpx.AsyncClient(transport=network, timeout=10)
     yield OidcClient(OidcSettings.model_validate(oidc_provider.settings()), http=http), network
     await http.aclose()
@@ -257,13 +262,13 @@ async def other_apps_id_token(provider: OidcProvider, browser: Browser, url: str
 
 @pytest.mark.req("AUTH-203")
 async def test_an_id_token_for_another_audience_is_refused(
-    oidc_provider: OidcProvider, browser: Browser, changed: tuple[OidcClient, _ChangeIdToken]
+    oidc_provider: OidcProvider, browser: Browser, changed: tuple[OidcClient, _Rewriting]
 ) -> None:
     oidc, network = changed
     url, pending = await oidc.begin("/")
     # Signed by the provider, with the right issuer and nonce, but issued to other-app.
     foreign = await other_apps_id_token(oidc_provider, browser, url, pending)
-    network.change = lambda _own: foreign
+    network.id_token(lambda _own: foreign)
     callback = callback_of(await browser.go(url))  # lena's session at the provider answers at once
     with pytest.raises(OidcRefused, match="issued to another application"):
         await oidc.finish(callback, pending)
@@ -279,10 +284,10 @@ def _claims_changed(id_token: str, **claims: object) -> str:
 
 @pytest.mark.req("AUTH-203")
 async def test_an_id_token_changed_on_the_way_is_refused(
-    browser: Browser, changed: tuple[OidcClient, _ChangeIdToken]
+    browser: Browser, changed: tuple[OidcClient, _Rewriting]
 ) -> None:
     oidc, network = changed
-    network.change = lambda own: _claims_changed(own, hmi_roles=["HMI-Leads"])
+    network.id_token(lambda own: _claims_changed(own, hmi_roles=["HMI-Leads"]))
     url, pending = await oidc.begin("/")
     callback = callback_of(await browser.sign_in(url, "eve"))
     with pytest.raises(OidcRefused, match="not signed with its keys"):
@@ -425,3 +430,12 @@ async def test_a_provider_with_a_certificate_of_its_own_is_trusted_through_ca_fi
     finally:
         await oidc.aclose()
         await browser.aclose()
+
+
+@pytest.mark.req("AUTH-208")
+async def test_a_broken_discovery_document_is_named(changed: tuple[OidcClient, _Rewriting]) -> None:
+    oidc, network = changed
+    network.rewrite["/.well-known/openid-configuration"] = lambda doc: doc | {"token_endpoint": "http://idp.example/t"}
+    with pytest.raises(OidcUnavailable, match=r"sent an invalid discovery document \(token_endpoint\)") as info:
+        await oidc.begin("/")
+    assert info.value.message.fields["what"].template == "discovery document ({key})"  # translated on the screens
