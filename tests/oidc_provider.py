@@ -1,9 +1,9 @@
 """A real OpenID Connect provider for the OIDC tests: oidc-provider (tests/oidc/provider.mjs) run with the machine's
 Node.js on a free loopback port, its test clients and accounts, and a browser-like walk through its pages.
 
-`oidc_provider` (a fixture for one test module) installs the provider's npm packages once when tests/oidc/node_modules
-is missing (`npm ci`, from the committed package-lock.json), starts it, waits until its discovery document answers
-and stops it at the end.
+`oidc_provider` and `oidc_provider_tls` (https:// with a certificate of its own; fixtures for one test module each)
+install the provider's npm packages once when tests/oidc/node_modules is missing (`npm ci`, from the committed
+package-lock.json), start it, wait until its discovery document answers and stop it at the end.
 """
 
 from __future__ import annotations
