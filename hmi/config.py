@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from hmi import assets  # type: ignore[attr-defined]
 from hmi.access.directory_settings import LdapConfig
 from hmi.access.login_guard import parse_limit
+from hmi.access.oidc_settings import OidcSettings
 from hmi.control.spec import Command, ModeSpec, WriteSpec
 from hmi.graphics.display_config import Display
 from hmi.graphics.svg_safe import SafeSvg
@@ -467,6 +468,9 @@ class AccessPolicy(_Model):
     )
     ldap: LdapConfig | None = Field(
         None, description="sign-in against Active Directory / LDAP; local accounts keep working (docs/directory.md)"
+    )
+    oidc: OidcSettings | None = Field(
+        None, description="sign-in through an OpenID Connect provider for desktop and phone browsers (docs/oidc.md)"
     )
 
     @field_validator("login_limit_per_account", "login_limit_per_address", "api_limit_per_token")
@@ -1080,6 +1084,8 @@ def semantic_issues(plant: PlantConfig) -> list[tuple[Loc, str]]:
             out.append((loc, f"unknown tag {ref!r}; it must name a tag defined in this file"))
     if plant.mqtt is not None:
         out += [(("mqtt", *loc), msg) for loc, msg in plant.mqtt.file_issues()]
+    if plant.access.oidc is not None:
+        out += [(("access", "oidc", *loc), msg) for loc, msg in plant.access.oidc.file_issues()]
     return out
 
 

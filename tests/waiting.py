@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ssl
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -63,19 +64,24 @@ def until_sync(
         sleep(interval)
 
 
-def answers(url: str, timeout: float = 5.0) -> bool:
-    """True when a GET of `url` returns 200; False while the server is not (yet) listening or failing."""
+def answers(url: str, timeout: float = 5.0, verify: ssl.SSLContext | bool = True) -> bool:
+    """True when a GET of `url` returns 200; False while the server is not (yet) listening or failing. `verify`:
+    how to check an https:// server's certificate (an SSLContext trusting a test CA)."""
     try:
-        return httpx.get(url, timeout=timeout).status_code == 200
+        return httpx.get(url, timeout=timeout, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def answering(url: str, proc: subprocess.Popen[Any], log: Path, timeout: float) -> None:
+def answering(
+    url: str, proc: subprocess.Popen[Any], log: Path, timeout: float, verify: ssl.SSLContext | bool = True
+) -> None:
     """Wait until the server process `proc` answers `url` (HTTP 200); fail the test, showing its `log`, when it
     exits first or does not answer within `timeout` s."""
     try:
-        until_sync(lambda: proc.poll() is not None or answers(url), timeout, f"{url} to answer", interval=0.3)
+        until_sync(
+            lambda: proc.poll() is not None or answers(url, verify=verify), timeout, f"{url} to answer", interval=0.3
+        )
     except AssertionError as exc:
         pytest.fail(f"{exc}; its log:\n{log.read_text()}")
     if proc.poll() is not None:

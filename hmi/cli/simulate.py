@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from hmi.cli.check import config_problems
 from hmi.config import ConfigError, load_config
+from hmi.hosts import is_loopback
 from hmi.simulator import PlantSimulator, demo_config_path
 
 
@@ -58,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.tags < 0 or args.rate < 0 or args.probes < 0 or not 0 <= args.port <= 65535:
         print("error: --tags, --rate and --probes must not be negative and --port must be 0..65535", file=sys.stderr)
         return 2
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(
             f"warning: listening on {args.host}: the simulator has no security and is reachable from other "
             "machines; use 127.0.0.1 unless you need that",
@@ -95,12 +95,3 @@ async def _serve(sim: PlantSimulator) -> None:
     async with sim:
         print(f"Simulator listening on {sim.url}", flush=True)
         await stop.wait()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
