@@ -197,7 +197,8 @@ async def open_panels(browser: Browser, base: str) -> list[Page]:
 def counts(sample: dict[str, Any]) -> str:
     c = sample["counts"]
     return (
-        f"rss {c['rss_mib']:.0f} MiB, {c['asyncio_tasks']} tasks, {c['cache_listeners']} listeners, "
+        f"rss {c['rss_mib']:.0f} MiB, {c['python_blocks'] / 1000:.0f}k Python blocks, {c['asyncio_tasks']} tasks, "
+        f"{c['cache_listeners']} listeners, "
         f"{c['db_connections']} db connections, {sample['tasks_died']} died, http {sample['http_status']}"
     )
 

@@ -97,6 +97,9 @@ async def health(rt: Runtime) -> tuple[bool, dict[str, Any]]:
         "cache_listeners_by_owner": rt.cache.listener_owners(),
         "db_connections": db_connections(rt),
         "rss_mib": round(rss_mib(), 1),
+        # Python's own allocated blocks: flat while rss_mib grows means native memory (SQLite's page caches, the
+        # allocator's arenas), not Python objects piling up.
+        "python_blocks": sys.getallocatedblocks(),
     }
     body["status"] = "down" if problems else "ok"
     body["problems"] = problems

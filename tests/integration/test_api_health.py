@@ -29,6 +29,7 @@ async def test_health_needs_no_token_tells_no_secret_and_is_503_while_the_source
     assert counts["cache_listeners"] == site.rt.cache.listener_count
     assert sum(counts["cache_listeners_by_owner"].values()) == counts["cache_listeners"]
     assert counts["rss_mib"] > 10
+    assert counts["python_blocks"] > 1000
     assert body["historian"]["lag_s"] >= 0
     # Nothing secret: no user or token names, no tag names or values.
     text = json.dumps(body)
