@@ -25,6 +25,7 @@ EXAMPLES = 25
 STREAM = "/v1/stream"
 STREAM_EXAMPLES = 6
 STREAM_READ_S = 1.0
+HEALTH = "/v1/health"
 
 
 @pytest.fixture
@@ -42,6 +43,18 @@ async def served(site: Site) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def reports_down(path: str, response: Any) -> bool:
+    """The health endpoint's documented 503: the HMI saying what is down (docs/api.md), not a server error. Seen when
+    the OPC UA session dropped under load in the middle of the run."""
+    if path != HEALTH or response.status_code != 503:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "down" and bool(body.get("problems"))
 
 
 def fuzz(base_url: str, token: str) -> tuple[list[str], dict[str, set[int]]]:
@@ -67,7 +80,7 @@ def fuzz(base_url: str, token: str) -> tuple[list[str], dict[str, set[int]]]:
             timeout = STREAM_READ_S if case.path == STREAM else 30
             response = case.call(base_url=base_url, headers=headers, timeout=timeout)
             statuses.setdefault(f"{case.method} {case.path}", set()).add(response.status_code)
-            if response.status_code >= 500:
+            if response.status_code >= 500 and not reports_down(case.path, response):
                 found.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}")
 
         run()
