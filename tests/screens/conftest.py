@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from nicegui import core, ui
+from nicegui import background_tasks, core, ui
 from nicegui.functions.download import download
 from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
@@ -99,11 +99,27 @@ class Harness:
 
     async def login(self, username: str, password: str = PASSWORD) -> None:
         """Sign in through the login page."""
+        await self.settle_navigation()
         await self.user.open("/login")
         self.user.find(marker="username").type(username)
         self.user.find(marker="password").type(password)
         self.user.find(marker="sign-in").click()
         await self.user.should_see(marker="clock", retries=100)
+
+    async def logout(self) -> None:
+        """Sign out and wait until the login page the logout navigates to is built."""
+        await self.user.open("/logout")
+        await self.settle_navigation()
+        await self.user.should_see(marker="sign-in", retries=100)
+
+    async def settle_navigation(self) -> None:
+        """Wait for the page navigations still under way (the simulation runs `ui.navigate.to` as a background task):
+        a page opened meanwhile would be replaced by the pending one, typed-in fields and messages with it."""
+
+        def pending() -> bool:
+            return any(t.get_name().startswith("navigate ") for t in background_tasks.running_tasks)
+
+        await until(lambda: not pending(), what="the pending page navigation to finish")
 
     async def raise_temp_h(self) -> None:
         """Write 85 °C to L1.M1.Temp (its H limit is 80) and wait until the alarm L1.M1.Temp.H is raised."""

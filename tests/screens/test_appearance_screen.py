@@ -41,7 +41,7 @@ async def test_a_person_chooses_the_night_theme_for_themselves(hmi: Harness) -> 
     await hmi.user.should_see(marker="clock", retries=50)
     assert night(hmi)
     # The choice is hers: the next person at this panel sees the plant's theme.
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("lena")
     assert not night(hmi)
 
@@ -59,8 +59,7 @@ async def test_a_station_set_to_night_stays_dark_before_and_after_sign_in(hmi: H
     [entry] = await hmi.rt.audit.query(action="appearance.station")
     assert (entry.username, entry.object_id, entry.station) == ("ada", "control-room", "control-room")
 
-    await hmi.user.open("/logout")
-    await hmi.user.should_see(marker="sign-in", retries=100)
+    await hmi.logout()
     assert night(hmi)  # the login page of a control-room panel does not flash grey
     await hmi.login("olga")
     assert night(hmi)

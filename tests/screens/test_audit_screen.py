@@ -17,7 +17,7 @@ from tests.screens.conftest import Harness, set_value, table_rows
 @pytest.mark.req("REC-006", "REC-018")
 async def test_manager_sees_the_logins_filters_and_exports(hmi: Harness) -> None:
     await hmi.login("olga")
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("max")
     await hmi.user.open("/audit")
     await hmi.user.should_see(marker="audit-table", retries=50)
@@ -93,7 +93,7 @@ async def test_start_up_findings_are_shown_to_administrators_only(hmi: Harness) 
     await hmi.login("ada")
     await hmi.user.open("/audit")
     await hmi.user.should_see(finding, retries=50)
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("max")  # a manager may view the audit trail, but the findings are for administrators
     await hmi.user.open("/audit")
     await hmi.user.should_see(marker="audit-table", retries=50)

@@ -46,10 +46,9 @@ async def test_a_directory_person_signs_in_and_the_directory_away_is_said_on_the
     hmi, server = directory_hmi
     await hmi.login("bob", PASSWORDS["bob"])
     await hmi.user.should_see("Bob Lead · lead")
-    await hmi.user.open("/logout")
+    await hmi.logout()
 
     server.stop()
-    await hmi.user.open("/login")
     hmi.user.find(marker="username").type("bob")
     hmi.user.find(marker="password").type(PASSWORDS["bob"])
     hmi.user.find(marker="sign-in").click()

@@ -40,7 +40,7 @@ async def test_engineers_see_the_broker_unreachable_with_what_waits_on_disk(unre
     banner = hmi.user.find(marker="mqtt-banner").elements.pop()
     assert banner.text.startswith(f"MQTT: broker {publisher.config.url} unreachable since ")
     assert "wait on local disk and are sent in order" in banner.text
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("olga")
     await hmi.user.open("/line/L1")
     await hmi.user.should_see(marker="clock")

@@ -88,7 +88,7 @@ async def test_an_engineer_sees_the_dead_letter_and_retries_it(hmi: Harness, hoo
 async def test_the_menu_offers_notifications_to_engineers_only(hmi: Harness) -> None:
     await hmi.login("erik")
     await hmi.user.should_see(marker="menu-notifications", retries=50)
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("lena")
     await hmi.user.should_not_see(marker="menu-notifications")
 

@@ -188,7 +188,7 @@ async def test_outcomes_are_said_next_to_the_controls_that_gave_them(hmi: Harnes
     await hmi.user.should_see("Select alarms first.", retries=20)
     assert "say-shelved" in status.parent_slot.parent._markers
 
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("ada")
     await hmi.user.open("/users")
     await hmi.user.should_see(marker="add-user", retries=50)

@@ -63,7 +63,7 @@ async def test_engineer_drafts_manager_approves_with_signature_lead_downloads(hm
     # The author is not offered the approval (four eyes); the service would refuse it anyway.
     await hmi.user.should_see(marker="recipe-own-1")
     await hmi.user.should_not_see(marker="recipe-approve-1")
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("max")
     await hmi.user.open("/recipes/Cola")
     await hmi.user.should_see(marker="recipe-approve-1", retries=50)
@@ -79,7 +79,7 @@ async def test_engineer_drafts_manager_approves_with_signature_lead_downloads(hm
     # The lead sees the version in force on the list and downloads it after seeing the difference.
     # Through the real write service to the OPC UA server, which refuses the temperature setpoint.
     await hmi.server.nodes["L1.M1.TempSP"].set_writable(False)
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("lena")
     await hmi.user.open("/recipes")
     await hmi.user.should_see("In force: version 1, approved by max", retries=50)
@@ -129,7 +129,7 @@ async def test_a_wrong_value_is_refused_on_screen_with_the_fix(hmi: Harness) -> 
 @pytest.mark.req("CTL-038")
 async def test_a_draft_is_rejected_with_a_reason_and_a_signature(hmi: Harness) -> None:
     await drafted(hmi)
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("max")
     await hmi.user.open("/recipes/Cola")
     await hmi.user.should_see(marker="recipe-reject-1", retries=50)

@@ -195,7 +195,7 @@ async def test_clock_skew_is_marked_and_its_endpoint_named_for_engineers(hmi: Ha
     banner = hmi.user.find(marker="skew-banner").elements.pop()
     assert banner.text.startswith(f"Clock skew: endpoint {hmi.rt.plant.endpoints[0].name} (")
     # Operators see the marked value but not the engineers' banner.
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("olga")
     await hmi.user.open("/line/L1")
     await hmi.user.should_see("CLOCK SKEW +", retries=50)

@@ -42,7 +42,7 @@ async def test_admin_adds_a_user_who_can_then_sign_in(hmi: Harness) -> None:
     [created] = await hmi.rt.audit.query(action="user.create", username="ada")
     assert created.object_id == "nina"
 
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("nina", "nina-password-1")
     await hmi.user.should_see("Nina New · lead")
     await hmi.user.should_not_see("Users")  # not in the navigation of a lead
@@ -88,7 +88,7 @@ async def test_five_wrong_passwords_lock_the_account_and_the_admin_unlocks_it(hm
     [unlock] = await hmi.rt.audit.query(action="user.unlock")
     assert (unlock.username, unlock.object_id) == ("ada", "olga")
 
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("olga")
     await hmi.user.should_see("Olga Operator · operator")
 
@@ -140,13 +140,13 @@ async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     assert (again.status_code, PANEL_COOKIE in again.headers.get("set-cookie", "")) == (410, False)
     assert "used already or has expired" in again.text
 
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.user.should_see("This panel is station panel-l1.", retries=100)
     await hmi.login("olga")
     [login] = await hmi.rt.audit.query(action="login", username="olga")
     assert login.station == "panel-l1"
 
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.login("ada")
     await hmi.user.open("/users")
     await hmi.user.should_see(marker="station-revoke-panel-l1", retries=50)
@@ -157,7 +157,7 @@ async def test_admin_enrols_this_panel_then_revokes_it(hmi: Harness) -> None:
     assert (revoke.username, revoke.object_id) == ("ada", "panel-l1")
     # The cookie is still in the browser, but worth nothing now.
     assert hmi.user.http_client.cookies.get(PANEL_COOKIE) == secret
-    await hmi.user.open("/logout")
+    await hmi.logout()
     await hmi.user.should_see("records name its address (web:127.0.0.1)", retries=100)
     await hmi.login("olga")
     latest = (await hmi.rt.audit.query(action="login", username="olga"))[0]
