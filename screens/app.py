@@ -6,14 +6,17 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 
+from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 
 from hmi import assets
 from hmi.access.context import ActionContext
+from hmi.access.oidc_settings import CALLBACK_PATH, SIGNED_OUT_PATH
 from hmi.api import build_api
 from hmi.api.app import MOUNT
 from hmi.runtime import Runtime
-from screens import appearance, i18n, panel, session
+from screens import appearance, i18n, oidc_sign_in, panel, session
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
@@ -140,6 +143,23 @@ def _pages(rt: Runtime) -> None:
     async def _logout() -> None:
         if await ready(rt):
             await logout(rt)
+
+    @page(oidc_sign_in.START_PATH)
+    async def _oidc_start(next: str | None = None, fresh: int = 0) -> Response | None:
+        if await ready(rt) and not await refused_at_kiosk(rt):
+            return await oidc_sign_in.start(rt, next, fresh=fresh == 1)
+        return None
+
+    @page(CALLBACK_PATH)
+    async def _oidc_callback(request: Request) -> Response | None:
+        if await ready(rt) and not await refused_at_kiosk(rt):
+            return await oidc_sign_in.callback(rt, request)
+        return None
+
+    @page(SIGNED_OUT_PATH)
+    async def _oidc_signed_out() -> Response:
+        # The provider's logout is done; the HMI session ended before the browser went there.
+        return RedirectResponse("/login", status_code=303)
 
     @page("/")
     async def _overview() -> None:

@@ -128,8 +128,8 @@ class IdleGuard:
         """Sessions ended in this process: leave at once if this page's session is one of them."""
         if self._done or not event.concerns(session_key(self.session_id), self.ctx.user_id):
             return
-        if session.is_switching(self.client):
-            # The switch dialog reloads this page for the next person itself.
+        if session.is_switching(self.client) or session.signing_out(self.client):
+            # The switch dialog reloads this page for the next person itself; a sign-out navigates its own page.
             return
         self._leave("/login")
 

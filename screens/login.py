@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from urllib.parse import unquote, urlsplit
-
 from nicegui import ui
 
 from hmi.access.kiosk import record_refusal
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
-from screens import panel, session
+from screens import oidc_sign_in, panel, session
 from screens.fmt import refusal_text
 from screens.frame import PRIMARY
 from screens.i18n import _, message
 from screens.testid import testid
-
-# What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
-# No space, control character or backslash: browsers strip or rewrite those (WHATWG URL §4.4) and
-# `/\t/evil.example` or `/\\evil.example` become `//evil.example`, another site.
-_LOCAL_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
-MAX_NEXT_LENGTH = 2000
-
-
-def safe_next(target: str | None) -> str:
-    """`target` if it is a path of this application, else "/": the login never redirects to another site."""
-    if not target or len(target) > MAX_NEXT_LENGTH or not _LOCAL_PATH.match(target):
-        return "/"
-    # Every decoding must still be a local path: `/%2F%2Fevil` or `/%252F%252Fevil` is `//evil` to a lenient
-    # proxy or browser that decodes once or twice more.
-    form = target
-    for _attempt in range(4):
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in form):
-            return "/"
-        parts = urlsplit(form)
-        if parts.scheme or parts.netloc or not form.startswith("/") or form.startswith("//"):
-            return "/"
-        decoded = unquote(form)
-        if decoded == form:
-            break
-        form = decoded
-    else:
-        return "/"  # still encoded after four rounds: nobody types that by accident
-    # Back to the login page after signing in would only loop.
-    return "/" if urlsplit(form).path.rstrip("/") in ("/login", "/logout") else target
 
 
 async def login_page(rt: Runtime, next_path: str | None = None) -> None:
@@ -51,7 +19,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     ui.page_title(_("Sign in · {name}").format(name=rt.plant.site.name))
     ui.colors(primary=PRIMARY)
     if (await session.resolve_page(rt)).ctx is not None:
-        ui.navigate.to(safe_next(next_path))
+        ui.navigate.to(session.safe_next(next_path))
         return
 
     async def attempt() -> None:
@@ -82,7 +50,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         except DatabaseUnavailable as exc:
             error.set_text(_("Cannot sign in: {exc}").format(exc=message(exc)))
             return
-        ui.navigate.to(safe_next(next_path))
+        ui.navigate.to(session.safe_next(next_path))
 
     try:
         station = await session.station_for(rt)
@@ -99,6 +67,8 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
         )
         password.on("keydown.enter", attempt)
         testid(ui.button(_("Sign in"), on_click=attempt), "sign-in").classes("w-full")
+        # Desktop and phone browsers may sign in at the plant's identity provider; panels keep the form above.
+        oidc_sign_in.sign_in_button(rt, session.safe_next(next_path))
         # Shown, never chosen: only an administrator's enrolment on this panel makes it a station.
         text = (
             _("This panel is station {station}.").format(station=station)
@@ -121,6 +91,9 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
 
 
 async def logout(rt: Runtime) -> None:
-    """End the session (audited; every tab and panel of the person) and go back to the login page."""
-    await session.sign_out(rt)
-    ui.navigate.to("/login")
+    """End the session (audited; every tab and panel of the person) and go back to the login page; a person who
+    signed in at the identity provider goes through its logout first, which ends their session there too."""
+    sid = session.session_id()
+    ctx = await session.sign_out(rt)
+    provider = await oidc_sign_in.logout_target(rt, ctx.source, sid) if ctx is not None else None
+    ui.navigate.to(provider or "/login")

@@ -9,10 +9,11 @@ and sends the tab to the login page (21 CFR 11.10(d), 11.10(g)).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 from weakref import WeakKeyDictionary, WeakSet
 
 from nicegui import Client, app, ui
@@ -38,6 +39,8 @@ _KEY = "hmi_session"
 _COOKIE = "hmi_session"
 _IDLE = "hmi_idle"
 _SWITCHING = "hmi_switching"
+# Set while this browser signs out on one of its pages; see `signing_out`.
+_SIGNING_OUT = "hmi_signing_out"
 # The session each open page was built under: a page must not act for whoever signed in on the browser later.
 _page_session: WeakKeyDictionary[Client, str] = WeakKeyDictionary()
 # Elements whose command is running: a second tap (double-tap, a queued click) does nothing.
@@ -69,6 +72,21 @@ def is_switching(client: Client) -> bool:
             return bool(app.storage.user.get(_SWITCHING))
     except RuntimeError:
         # A page already gone (no request to find its browser's storage by): nothing to keep.
+        return False
+
+
+def signing_out(client: Client) -> bool:
+    """True while the browser of `client` signs out on one of its pages.
+
+    That page navigates itself (to the login page, or to the identity provider's logout). A page the browser is
+    leaving for it still receives messages until the next page loads, so a "go to the login page" sent there would
+    race, and could cancel, the signing-out page's own navigation. The browser's other tabs leave at their next
+    check (`screens.idle`)."""
+    try:
+        with client:
+            return bool(app.storage.user.get(_SIGNING_OUT))
+    except RuntimeError:
+        # A page already gone (no request to find its browser's storage by).
         return False
 
 
@@ -146,6 +164,7 @@ async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
     app.storage.user.pop(_IDLE, None)
     if sid is None:
         return None
+    app.storage.user[_SIGNING_OUT] = True
     try:
         ctx = (await rt.sessions.check(sid)).ctx
         if ctx is None:
@@ -156,6 +175,8 @@ async def sign_out(rt: Runtime, *, idle: bool = False) -> ActionContext | None:
         # The browser forgets the id anyway; the row ends at its expiry. Reported where administrators look.
         log.error("sign-out not recorded: %s", exc)
         return None
+    finally:
+        app.storage.user.pop(_SIGNING_OUT, None)
     return ctx
 
 
@@ -293,3 +314,33 @@ async def station_for(rt: Runtime) -> str:
     # Only the secret counts: a name the browser sends or chose is never trusted (see hmi.access.stations).
     station = await rt.stations.identify(panel.panel_secret())
     return station.name if station is not None else panel.client_address()
+
+
+# What a local path may hold, before any decoding: RFC 3986 §3.3 path characters plus query, nothing else.
+# No space, control character or backslash: browsers strip or rewrite those (WHATWG URL §4.4) and
+# `/\t/evil.example` or `/\\evil.example` become `//evil.example`, another site.
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path of this application, else "/": the login never redirects to another site."""
+    if not target or len(target) > MAX_NEXT_LENGTH or not _LOCAL_PATH.match(target):
+        return "/"
+    # Every decoding must still be a local path: `/%2F%2Fevil` or `/%252F%252Fevil` is `//evil` to a lenient
+    # proxy or browser that decodes once or twice more.
+    form = target
+    for _attempt in range(4):
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in form):
+            return "/"
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or not form.startswith("/") or form.startswith("//"):
+            return "/"
+        decoded = unquote(form)
+        if decoded == form:
+            break
+        form = decoded
+    else:
+        return "/"  # still encoded after four rounds: nobody types that by accident
+    # Back to the login page after signing in would only loop.
+    return "/" if urlsplit(form).path.rstrip("/") in ("/login", "/logout") else target

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from nicegui import ui
 
-from hmi.access.auth import SOURCE_LDAP
+from hmi.access.auth import SOURCE_LDAP, SOURCE_LOCAL, SOURCE_OIDC
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Permission, Role
 from hmi.runtime import Runtime
@@ -114,13 +114,14 @@ class UsersAdmin:
                     ui.label(name).classes("font-mono hmi-wrap w-40")
                     ui.label(user.full_name or "—").classes("hmi-wrap w-56")
                     ui.label(user.role.value).classes("w-24")
-                    directory = user.source == SOURCE_LDAP
-                    # Where the identity and password live; a directory account's role follows its groups.
-                    source = testid(
-                        ui.label(_("directory") if directory else _("local")).classes("w-24"), f"source-{name}"
-                    )
-                    if directory:
+                    # Where the identity and password live; a directory or provider account's role follows its
+                    # groups there.
+                    where = {SOURCE_LDAP: _("directory"), SOURCE_OIDC: _("identity provider")}.get(user.source)
+                    source = testid(ui.label(where or _("local")).classes("w-24"), f"source-{name}")
+                    if user.source == SOURCE_LDAP:
                         source.tooltip(_("directory id {id}").format(id=user.external_id))
+                    elif user.source == SOURCE_OIDC:
+                        source.tooltip(_("identity provider subject {id}").format(id=user.external_id))
                     testid(ui.label(status).classes("w-24 font-semibold"), f"status-{name}")
                     signed_in = last.get(user.id) if user.id is not None else None
                     testid(
@@ -139,8 +140,8 @@ class UsersAdmin:
                         ).props("outline no-caps"),
                         f"{'enable' if enable else 'disable'}-{name}",
                     )
-                    if not directory:
-                        # A directory account's password is set in the directory only.
+                    if user.source == SOURCE_LOCAL:
+                        # A directory or provider account's password is set there only.
                         testid(
                             ui.button(_("Reset password"), on_click=lambda n=name: self.open_reset(n)).props(
                                 "outline no-caps"

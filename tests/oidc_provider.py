@@ -82,18 +82,19 @@ def _node_modules() -> None:
         pytest.fail(f"npm ci in {PROVIDER_DIR} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def _running(folder: Path, tls: bool) -> Iterator[OidcProvider]:
+def running_provider(folder: Path, *, tls: bool = False, rp_port: int | None = None) -> Iterator[OidcProvider]:
+    """The provider, for a relying party at http://127.0.0.1:`rp_port` (a running HMI; default: a free port nobody
+    listens at, the tests then take the callback URL from the redirect itself)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed; the OIDC tests run oidc-provider with Node.js 20+")
     _node_modules()
-    port, rp_port = free_port(), free_port()
+    port, rp_port = free_port(), rp_port or free_port()
     env = {**os.environ, "OIDC_TEST_CLIENT_SECRET": secrets.token_urlsafe(24)}
     ca_file: Path | None = None
     if tls:
         ca_file, key_file = self_signed(folder)
         env |= {"OIDC_TEST_TLS_CERT": str(ca_file), "OIDC_TEST_TLS_KEY": str(key_file)}
-    # Nothing listens at the relying party's port: the tests take the callback URL from the redirect itself.
     provider = OidcProvider(
         issuer=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
         client_secret=env["OIDC_TEST_CLIENT_SECRET"],
@@ -120,13 +121,13 @@ def _running(folder: Path, tls: bool) -> Iterator[OidcProvider]:
 @pytest.fixture(scope="module")
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
     """The provider on http://127.0.0.1 (plain HTTP is accepted for loopback only)."""
-    yield from _running(tmp_path_factory.mktemp("oidc-provider"), tls=False)
+    yield from running_provider(tmp_path_factory.mktemp("oidc-provider"))
 
 
 @pytest.fixture(scope="module")
 def oidc_provider_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
     """The provider on https://127.0.0.1 with a certificate of its own (`ca_file`), trusted by nobody else."""
-    yield from _running(tmp_path_factory.mktemp("oidc-provider-tls"), tls=True)
+    yield from running_provider(tmp_path_factory.mktemp("oidc-provider-tls"), tls=True)
 
 
 # ---------------------------------------------------------------------------------------------- the browser

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, func, select
 
 from hmi.access.context import ActionContext
-from hmi.access.directory import Directory, DirectoryAccount, DirectoryUnavailable, Verdict
+from hmi.access.directory import Directory, DirectoryUnavailable, Verdict
+from hmi.access.fresh_sign_in import FreshSignIns
 from hmi.access.login_guard import LoginRateLimiter, RefusalTally, Throttled
+from hmi.access.oidc import Identity, OidcClient
 from hmi.access.roles import Permission, Role
 from hmi.access.sessions import SessionEnd, SessionsEnded, SessionService
 from hmi.clock import Clock, utc_now
@@ -43,10 +45,13 @@ _USERNAME = re.compile(r"^\w[\w.@-]*$")
 HASH_WORKERS = 2
 # How often the aggregated refusals are written (their window is `RefusalTally.window`).
 TALLY_FLUSH_S = 5.0
-# Where an account's password lives (User.source): this table's argon2 hash, or the plant's directory.
+# Where an account's password lives (User.source): this table's argon2 hash, the plant's directory (LDAP), or its
+# OpenID Connect identity provider.
 SOURCE_LOCAL = "local"
 SOURCE_LDAP = "ldap"
-# The stored "hash" of a directory account: not an argon2 hash, so it never verifies; the directory checks passwords.
+SOURCE_OIDC = "oidc"
+# The stored "hash" of a directory or identity provider account: not an argon2 hash, so it never verifies; the
+# directory or the provider checks passwords.
 NO_LOCAL_PASSWORD = "!directory account: the password is checked by the directory"
 
 
@@ -79,12 +84,18 @@ class PasswordPolicyError(ValueError):
 
 
 class DirectoryAccountError(ValueError):
-    """A local password operation on an account whose password the directory keeps."""
+    """A local password operation on an account whose password the directory or the identity provider keeps."""
 
-    def __init__(self, username: str) -> None:
+    def __init__(self, username: str, source: str = SOURCE_LDAP) -> None:
         self.username = username
         super().__init__(
             Text(
+                "{username!r} is an identity provider account: its password is set at the identity provider "
+                "(OpenID Connect), not in the HMI",
+                username=username,
+            )
+            if source == SOURCE_OIDC
+            else Text(
                 "{username!r} is a directory account: its password is set in the directory (Active Directory / LDAP), "
                 "not in the HMI",
                 username=username,
@@ -175,6 +186,10 @@ class UserService:
         self._rechecker: asyncio.Task[None] | None = None
         ldap = self.policy.ldap
         self.directory = directory if directory is not None else (Directory(ldap) if ldap is not None else None)
+        oidc = self.policy.oidc
+        self.oidc = OidcClient(oidc, clock=clock) if oidc is not None else None
+        # Fresh authentications at the identity provider, each good for one electronic signature.
+        self.fresh = FreshSignIns(clock)
 
     async def start(self) -> None:
         """Start writing the aggregated sign-in refusals (unknown names, attempts beyond a limit) every few seconds."""
@@ -199,6 +214,8 @@ class UserService:
             self._executor = None
         if self.directory is not None:
             self.directory.close()
+        if self.oidc is not None:
+            await self.oidc.aclose()
 
     async def _flush_refusals(self) -> None:
         while True:
@@ -282,6 +299,9 @@ class UserService:
         """None when `password` is `user`'s, else why not ("wrong password" counts toward the lockout). A directory
         account's password is checked by a bind against the directory, which must still know the same person (its
         immutable id); DirectoryUnavailable when the directory cannot answer. Used by electronic signatures."""
+        if user.source == SOURCE_OIDC:
+            # Never counted as a wrong password: the provider keeps it, and a signature needs a fresh sign-in there.
+            return "identity provider account: the password is checked at the identity provider"
         if user.source != SOURCE_LDAP:
             return None if await self.verify_password(user.password_hash, password) else "wrong password"
         if self.directory is None:
@@ -370,6 +390,71 @@ class UserService:
         """Sign `username` in on a panel in place of `current`: `logout.switch` and `login` audited together."""
         return await self._check(username, password, station, "login", replaces=current, address=address)
 
+    async def sign_in_identity(self, identity: Identity, station: str, purpose: str = "login") -> SignIn:
+        """Sign in the person the identity provider vouched for (`OidcClient.finish`): their one row in the records
+        is found by the provider's subject, made at the first sign-in and brought up to the provider's name, display
+        name and role at each one. Refused, and audited, when the HMI disabled or locked the account or another
+        account holds the user name. The password was checked at the provider: nothing counts toward the lockout."""
+        name = normalise_username(identity.username)[:MAX_USERNAME_LENGTH]
+        origin = identity.issuer
+        row = await self._external_row(SOURCE_OIDC, identity.subject)
+        holder = await self.get(name) if name else None
+        if not _USERNAME.match(name):
+            await self._audit_failed_login(
+                name, station, row, "user name not usable", purpose, detail=f"preferred_username from {origin}"
+            )
+            return SignIn(
+                None,
+                "user name not usable",
+                notice=Text(
+                    "the identity provider's user name {name!r} may only hold letters, digits and . _ @ -; "
+                    "ask the administrator",
+                    name=name,
+                ),
+            )
+        if holder is not None and (row is None or holder.id != row.id):
+            # Another account holds this name (a local or directory person, or a provider account of another id).
+            await self._audit_failed_login(
+                name,
+                station,
+                holder,
+                "user name held by another identity",
+                purpose,
+                detail=f"identity provider subject {identity.subject} ({origin}) differs from the records' account",
+            )
+            return SignIn(
+                None,
+                "user name taken",
+                notice=Text("this user name belongs to another account in the records; ask an administrator"),
+            )
+        if row is not None and row.locked_at is not None:
+            await self._audit_failed_login(name, station, row, "account locked", purpose)
+            return SignIn(None, "account locked", locked=True)
+        if row is not None and row.disabled:
+            await self._audit_failed_login(name, station, row, "account disabled", purpose)
+            return SignIn(None, "account disabled")
+        when = identity.auth_time.isoformat() if identity.auth_time is not None else "not stated"
+        try:
+            return await self._accept(
+                lambda session: self._synced(
+                    session,
+                    row,
+                    name,
+                    SOURCE_OIDC,
+                    identity.subject,
+                    identity.display_name,
+                    identity.role,
+                    origin,
+                ),
+                station,
+                purpose,
+                None,
+                f"identity provider account ({origin}, subject {identity.subject}); authenticated there at {when}",
+            )
+        except IntegrityError:
+            # Another sign-in of the same person made the row first; the next attempt finds it.
+            return SignIn(None, "try again", notice=Text("the sign-in collided with another one; try again"))
+
     async def logout(self, ctx: ActionContext, *, idle: bool = False, session_id: str | None = None) -> None:
         """Sign out: `logout` ends all the person's sessions; `logout.idle` (inactivity) ends only `session_id`."""
         if idle:
@@ -389,6 +474,7 @@ class UserService:
             await self._audit.record(ctx, "logout", "user", ctx.username, session=session)
             ended = await self.sessions.end_user(ctx.user_id, SessionEnd.LOGOUT, session=session)
         self.sessions.notify(ended)
+        self.fresh.forget(ctx.user_id)
 
     async def screen_locked(self, ctx: ActionContext) -> None:
         """Audit that the idle lock covered `ctx`'s screen."""
@@ -453,6 +539,16 @@ class UserService:
             # Local accounts never ask the directory: the break-glass administrator signs in while it is away.
             return await self._check_directory(
                 self.directory, name, user, password, station, purpose, replaces, address
+            )
+        if user is not None and user.source == SOURCE_OIDC:
+            # Not counted toward the lockout: guesses here cannot be right, and must not lock the person out.
+            await self._audit_failed_login(
+                name, station, user, "identity provider account on the password form", purpose
+            )
+            return SignIn(
+                None,
+                "identity provider account",
+                notice=Text("this account signs in through the identity provider; use the button below the form"),
             )
         if user is not None and user.source == SOURCE_LDAP:
             await self._audit_failed_login(name, station, user, "directory sign-in is not configured", purpose)
@@ -520,6 +616,7 @@ class UserService:
                 full_name=stored.full_name,
                 role=stored.role,
                 station=station,
+                source=stored.source,
             )
             if replaces is not None:
                 await self._audit.record(
@@ -593,7 +690,7 @@ class UserService:
                 )
             return SignIn(None, "directory unreachable", notice=exc.message)
         account = check.account
-        row = await self._directory_row(account.external_id) if account is not None else user
+        row = await self._external_row(SOURCE_LDAP, account.external_id) if account is not None else user
         match check.verdict:
             case Verdict.UNKNOWN if user is None:
                 self.refusals.add(
@@ -663,7 +760,9 @@ class UserService:
         role = check.role
         try:
             return await self._accept(
-                lambda session: self._synced(session, row, name, account, role, directory.url),
+                lambda session: self._synced(
+                    session, row, name, SOURCE_LDAP, account.external_id, account.full_name, role, directory.url
+                ),
                 station,
                 purpose,
                 replaces,
@@ -674,11 +773,21 @@ class UserService:
             return SignIn(None, "try again", notice=Text("the sign-in collided with another one; try again"))
 
     async def _synced(
-        self, session: AsyncSession, row: User | None, name: str, account: DirectoryAccount, role: Role, url: str
+        self,
+        session: AsyncSession,
+        row: User | None,
+        name: str,
+        source: str,
+        external_id: str,
+        full_name: str,
+        role: Role,
+        origin: str,
     ) -> User:
-        """The directory person's row in `session`: made at the first sign-in, else brought up to the directory's
-        name, display name and role (groups take effect at each sign-in); every change audited."""
-        full_name = account.full_name.strip()[:200]
+        """The directory or identity provider person's row in `session`: made at the first sign-in, else brought up
+        to the name, display name and role `origin` (the directory's or provider's URL) gives now (groups take
+        effect at each sign-in); every change audited."""
+        full_name = full_name.strip()[:200]
+        kind = "identity provider" if source == SOURCE_OIDC else "directory"
         stored = await session.get(User, row.id, populate_existing=True) if row is not None else None
         if stored is None:
             stored = User(
@@ -688,8 +797,8 @@ class UserService:
                 password_hash=NO_LOCAL_PASSWORD,
                 disabled=False,
                 created_at=self._clock(),
-                source=SOURCE_LDAP,
-                external_id=account.external_id,
+                source=source,
+                external_id=external_id,
             )
             session.add(stored)
             await session.flush()
@@ -704,10 +813,10 @@ class UserService:
                     "full_name": full_name,
                     "role": role.value,
                     "disabled": False,
-                    "source": SOURCE_LDAP,
-                    "external_id": account.external_id,
+                    "source": source,
+                    "external_id": external_id,
                 },
-                detail=f"first sign-in of a directory account ({url})",
+                detail=f"first sign-in of a {kind} account ({origin})",
             )
             return stored
         old: dict[str, str] = {}
@@ -725,7 +834,7 @@ class UserService:
                 session=session,
                 old_value=old,
                 new_value=new,
-                detail=f"changed in the directory ({url}), taken over at sign-in",
+                detail=f"changed at the {kind} ({origin}), taken over at sign-in",
             )
         return stored
 
@@ -747,10 +856,11 @@ class UserService:
             self.sessions.notify(ended)
         return SignIn(None, "account disabled")
 
-    async def _directory_row(self, external_id: str) -> User | None:
-        """The records' row of the directory person `external_id`, whatever name it carries now."""
+    async def _external_row(self, source: str, external_id: str) -> User | None:
+        """The records' row of the directory or identity provider person `external_id`, whatever name it carries
+        now."""
         async with self._db.session() as session:
-            statement = select(User).where(User.source == SOURCE_LDAP, User.external_id == external_id)
+            statement = select(User).where(User.source == source, User.external_id == external_id)
             return (await session.execute(statement)).scalar_one_or_none()
 
     async def lock_out(self, ctx: ActionContext, stored: User, after: str, *, session: AsyncSession) -> SessionsEnded:
@@ -839,8 +949,8 @@ class UserService:
         user = await self.get(name)
         if user is None:
             raise UnknownUser(name)
-        if user.source == SOURCE_LDAP:
-            raise DirectoryAccountError(name)
+        if user.source != SOURCE_LOCAL:
+            raise DirectoryAccountError(name, user.source)
         if enforce_policy:
             self.check_policy(name, new_password)
         if enforce_policy and await self.verify_password(user.password_hash, new_password):

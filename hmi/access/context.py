@@ -58,6 +58,9 @@ class ActionContext:
     role: Role
     station: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Where the person's password is checked (User.source: local, ldap, oidc): a screen asks an identity provider
+    # account for a fresh sign-in at the provider where it would ask others for their password.
+    source: str = "local"
 
     def for_action(self) -> ActionContext:
         """The same person with a fresh id: each action's record and audit entry share an id of their own."""

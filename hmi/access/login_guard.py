@@ -39,6 +39,8 @@ OTHER_ADDRESSES = "(other addresses)"
 _TALLIED = {
     "login.failed.unknown": "for unknown user names",
     "login.failed.directory": "for names the records do not hold while the directory was unreachable",
+    # The provider's answer was refused before anyone was known (forged, replayed, expired, no role): see reason.
+    "login.failed.oidc": "through the identity provider",
 }
 
 

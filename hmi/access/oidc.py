@@ -547,15 +547,18 @@ class OidcClient:
             id_token=id_token,
         )
 
-    async def logout_url(self, id_token_hint: str, post_logout_redirect_uri: str) -> str | None:
+    async def logout_url(self, id_token_hint: str | None, post_logout_redirect_uri: str) -> str | None:
         """Where to send the browser so the provider ends its session too (OpenID Connect RP-Initiated Logout 1.0
-        §2), or None when the provider offers no end_session_endpoint (then only the HMI session ends)."""
+        §2), or None when the provider offers no end_session_endpoint (then only the HMI session ends). Without
+        `id_token_hint` (this process did not see the sign-in) the provider may ask the person to confirm."""
         meta = await self.discover()
         if meta.end_session_endpoint is None:
             return None
-        params = {
-            "id_token_hint": id_token_hint,
-            "post_logout_redirect_uri": post_logout_redirect_uri,
-            "client_id": self.settings.client_id,
-        }
+        params = {"post_logout_redirect_uri": post_logout_redirect_uri, "client_id": self.settings.client_id}
+        if id_token_hint is not None:
+            params = {"id_token_hint": id_token_hint, **params}
         return _with_query(meta.end_session_endpoint, params)
+
+    def pending(self, state: str) -> PendingLogin | None:
+        """The sign-in under way with `state`, not spent (the screen compares it with the browser's own first)."""
+        return self._pending.get(state)

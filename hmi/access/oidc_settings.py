@@ -18,6 +18,10 @@ from hmi.secrets import Secret
 
 # Claim values are group or role names from the provider; keys this long are a mistake, not a group.
 _MAX_CLAIM_VALUE = 256
+# Where the HMI serves the provider's answer and where the provider sends the browser after its logout: both are
+# registered at the provider with the HMI's address in front (https://hmi.example.com/auth/oidc/callback).
+CALLBACK_PATH = "/auth/oidc/callback"
+SIGNED_OUT_PATH = "/auth/oidc/signed-out"
 
 
 def check_https_url(value: str, what: str) -> str:
@@ -42,6 +46,12 @@ class OidcSettings(_Model):
     """Sign-in through an OpenID Connect provider: authorization code flow with PKCE (docs/oidc.md)."""
 
     issuer: str = Field(description="the provider's issuer URL, exactly as its discovery document states it")
+    label: str = Field(
+        "identity provider",
+        min_length=1,
+        max_length=60,
+        description='how the login page names the provider: "Sign in with <label>", e.g. Plant login',
+    )
     client_id: str = Field(min_length=1, max_length=255)
     client_secret: Secret | None = Field(
         None, description="for a confidential client: text, {env: VARIABLE} or {file: /path}; never logged"
@@ -66,7 +76,20 @@ class OidcSettings(_Model):
     @field_validator("redirect_uri")
     @classmethod
     def _redirect(cls, value: str) -> str:
-        return check_https_url(value, "redirect_uri")
+        check_https_url(value, "redirect_uri")
+        parts = urlsplit(value)
+        if parts.path != CALLBACK_PATH or parts.query:
+            raise ValueError(
+                f"redirect_uri must be the HMI's address followed by {CALLBACK_PATH}, e.g. "
+                f"https://{parts.hostname or 'hmi.example.com'}{CALLBACK_PATH} (the HMI serves the answer there)"
+            )
+        return value
+
+    @property
+    def signed_out_uri(self) -> str:
+        """Where the provider sends the browser after its logout (register it as a post-logout redirect URI)."""
+        parts = urlsplit(self.redirect_uri)
+        return f"{parts.scheme}://{parts.netloc}{SIGNED_OUT_PATH}"
 
     @field_validator("scopes")
     @classmethod

@@ -179,7 +179,12 @@ class SessionService:
                 log.info("the session's last-seen time could not be written (%s); written at a later check", exc)
         # Name and role from the live account: a role changed since sign-in applies to the next command.
         ctx = ActionContext(
-            user_id=user.id, username=user.username, full_name=user.full_name, role=user.role, station=row.station
+            user_id=user.id,
+            username=user.username,
+            full_name=user.full_name,
+            role=user.role,
+            station=row.station,
+            source=user.source,
         )
         return SessionCheck(ctx, locked=row.locked)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from hmi.access.auth import (
     SOURCE_LDAP,
+    SOURCE_OIDC,
     PasswordPolicyError,
     UnknownUser,
     UserExists,
@@ -82,7 +83,7 @@ def handle_list(args: argparse.Namespace) -> int:
                 "disabled" if u.disabled else "locked" if u.locked_at is not None else "active",
                 u.created_at.strftime("%Y-%m-%d %H:%M UTC"),
                 # Where the password lives: a directory account's is set in the directory (docs/directory.md).
-                "directory" if u.source == SOURCE_LDAP else "local",
+                {SOURCE_LDAP: "directory", SOURCE_OIDC: "identity provider"}.get(u.source, "local"),
             )
             for u in await users.list_users()
         ]

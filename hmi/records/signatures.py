@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from hmi.access.auth import MAX_PASSWORD_LENGTH, UserService, normalise_username
+from hmi.access.auth import MAX_PASSWORD_LENGTH, SOURCE_OIDC, UserService, normalise_username
 from hmi.access.context import ActionContext
 from hmi.access.directory import DirectoryUnavailable
+from hmi.access.fresh_sign_in import FRESH_WINDOW
 from hmi.access.sessions import SessionsEnded
 from hmi.clock import Clock, utc_now
 from hmi.records.audit import AuditLog
@@ -33,6 +34,8 @@ REMOVED_FROM_SERVICE = "Removed from service"
 HANDED_OVER = "Handed over"
 ACCEPTED = "Reviewed / accepted"
 MAX_MEANING = 64
+# The refusal reason (audited) of an identity provider account's signature without a fresh sign-in at the provider.
+NO_FRESH_SIGN_IN = "no fresh sign-in at the identity provider"
 
 
 class SignatureError(ValueError):
@@ -205,7 +208,13 @@ class SignatureService:
         user = await self._users.get(ctx.username)
         refusal: str | None = "wrong password"
         unreachable: DirectoryUnavailable | None = None
-        if user is not None and 0 < len(password) <= MAX_PASSWORD_LENGTH:
+        provider_account = user is not None and user.source == SOURCE_OIDC
+        if provider_account and user is not None and user.id is not None:
+            # The provider checked user id and password for this signing (fresh sign-in, subject matched): its proof
+            # is taken once, by this person on this station (hmi.access.fresh_sign_in).
+            fresh = self._users.fresh.take(user.id, ctx.station)
+            refusal = None if fresh is not None else NO_FRESH_SIGN_IN
+        elif user is not None and 0 < len(password) <= MAX_PASSWORD_LENGTH:
             try:
                 # A directory account's password is re-checked by a bind against the directory, not a local hash.
                 refusal = await self._users.password_refusal(user, password)
@@ -219,7 +228,7 @@ class SignatureService:
         if why is None and (user is None or user.disabled):
             why = "account disabled"
         # After the password check, so a wrong password counts toward the lockout whichever form was used.
-        first = username is None and self.first_signing(ctx)
+        first = username is None and not provider_account and self.first_signing(ctx)
         if why is None and first:
             why = "user id missing on the first signing of the session"
         if why is not None or user is None or user.id is None:
@@ -234,6 +243,14 @@ class SignatureService:
             )
             if unreachable is not None and why == refusal:
                 raise SignatureRefused(Text("the signature was refused: {why}", why=unreachable.message))
+            if why == NO_FRESH_SIGN_IN:
+                raise SignatureRefused(
+                    Text(
+                        "the signature was refused: confirm your identity at the identity provider first, then sign "
+                        "within {minutes} minutes",
+                        minutes=int(FRESH_WINDOW.total_seconds() // 60),
+                    )
+                )
             if first and why == "user id missing on the first signing of the session":
                 raise UserIdRequired(
                     Text(

@@ -48,10 +48,10 @@ class Demo:
 
 
 @contextmanager
-def running_demo(data_dir: Path, plant: str | None = None) -> Iterator[Demo]:
-    """`hmi demo` on its own port with its data in `data_dir`; `plant` (a plant file's text) replaces the shipped
-    demo plant (the demo takes up a plant file already in its data directory)."""
-    port = free_port()
+def running_demo(data_dir: Path, plant: str | None = None, port: int | None = None) -> Iterator[Demo]:
+    """`hmi demo` on its own port (`port`, default a free one) with its data in `data_dir`; `plant` (a plant file's
+    text) replaces the shipped demo plant (the demo takes up a plant file already in its data directory)."""
+    port = port or free_port()
     if plant is not None:
         (data_dir / DEMO_PLANT_FILE).write_text(plant, encoding="utf-8")
         (data_dir / DEMO_PLANT_FILE).chmod(0o600)  # as the demo writes its own copy

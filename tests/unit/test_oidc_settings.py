@@ -68,6 +68,7 @@ def test_a_public_client_needs_no_secret_and_an_inline_one_is_warned_about() -> 
         ("issuer: http://login.example.com", "access.oidc.issuer", "must use https://"),
         ("issuer: login.example.com", "access.oidc.issuer", "absolute https:// URL"),
         ("redirect_uri: http://hmi.example.com/cb", "access.oidc.redirect_uri", "must use https://"),
+        ("redirect_uri: https://hmi.example.com/cb", "access.oidc.redirect_uri", "/auth/oidc/callback"),
         ("scopes: [profile]", "access.oidc.scopes", "must include openid"),
         ("role_map: {HMI-Leads: boss}", "access.oidc.role_map.HMI-Leads", "'operator', 'lead'"),
         ("role_map: {}", "access.oidc.role_map", "at least one entry"),
@@ -86,7 +87,9 @@ def test_mistakes_are_named_with_their_place_and_fix(line: str, path: str, messa
 
 @pytest.mark.req("AUTH-201")
 def test_http_is_accepted_only_on_this_machine() -> None:
-    plant = parse_config(with_oidc("issuer: http://127.0.0.1:8443", "redirect_uri: http://localhost:8080/cb"))
+    plant = parse_config(
+        with_oidc("issuer: http://127.0.0.1:8443", "redirect_uri: http://localhost:8080/auth/oidc/callback")
+    )
     assert plant.access.oidc is not None
 
 

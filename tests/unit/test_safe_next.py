@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from screens.login import safe_next
+from screens.session import safe_next
 
 HOSTILE = [
     "/%09/evil.example",
