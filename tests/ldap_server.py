@@ -194,6 +194,9 @@ class LdapServer:
         self.port = _free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.ldaps_url = f"ldaps://127.0.0.1:{_free_port()}"
+        # The same directory at an address its certificate does not name (it names localhost and 127.0.0.1): a
+        # client that checks host names must refuse it.
+        self.misnamed_url = f"ldaps://127.0.0.2:{_free_port()}"
         self._process: subprocess.Popen[bytes] | None = None
         config = folder / "slapd.d"
         config.mkdir()
@@ -209,7 +212,7 @@ class LdapServer:
         """Start slapd in the foreground (-d 0) and wait until it accepts connections."""
         log = (self.folder / "slapd.log").open("ab")
         self._process = subprocess.Popen(
-            [str(SLAPD), "-d", "0", "-h", f"{self.url}/ {self.ldaps_url}/", "-F", str(self.folder / "slapd.d")],
+            [str(SLAPD), "-d", "0", "-h", f"{self.url}/ {self.ldaps_url}/ {self.misnamed_url}/", "-F", str(self.folder / "slapd.d")],
             stdout=log,
             stderr=log,
         )

@@ -422,6 +422,32 @@ async def test_the_password_goes_over_tls_checked_against_the_plant_ca(
         await users.stop()
 
 
+@pytest.mark.req("AUTH-102")
+async def test_a_directory_at_a_name_its_certificate_does_not_carry_gets_no_password(
+    db: Database, audit: AuditLog, clock: ManualClock, ldap_server: LdapServer
+) -> None:
+    # The certificate is signed by the plant's CA, but for localhost and 127.0.0.1, not 127.0.0.2: an impostor
+    # holding any certificate of the plant's CA must not receive passwords meant for another host.
+    config = ldap_config(ldap_server).model_copy(
+        update={"url": ldap_server.misnamed_url, "allow_plaintext": False, "ca_file": ldap_server.ca_file}
+    )
+    users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=config))
+    try:
+        refused = await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")
+        assert (refused.ctx, refused.reason) == (None, "directory unreachable")
+        assert refused.notice is not None
+        assert "certificate" in refused.notice.lower()
+    finally:
+        await users.stop()
+    # The same directory under a name its certificate carries signs her in.
+    named = config.model_copy(update={"url": ldap_server.ldaps_url})
+    users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=named))
+    try:
+        assert (await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")).ok
+    finally:
+        await users.stop()
+
+
 @pytest.mark.req("AUTH-105")
 async def test_the_periodic_check_signs_out_a_person_disabled_in_the_directory(
     db: Database, audit: AuditLog, clock: ManualClock, ldap_server: LdapServer
