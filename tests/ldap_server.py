@@ -212,7 +212,15 @@ class LdapServer:
         """Start slapd in the foreground (-d 0) and wait until it accepts connections."""
         log = (self.folder / "slapd.log").open("ab")
         self._process = subprocess.Popen(
-            [str(SLAPD), "-d", "0", "-h", f"{self.url}/ {self.ldaps_url}/ {self.misnamed_url}/", "-F", str(self.folder / "slapd.d")],
+            [
+                str(SLAPD),
+                "-d",
+                "0",
+                "-h",
+                f"{self.url}/ {self.ldaps_url}/ {self.misnamed_url}/",
+                "-F",
+                str(self.folder / "slapd.d"),
+            ],
             stdout=log,
             stderr=log,
         )

@@ -932,6 +932,45 @@ class UserService:
             self.sessions.notify(ended)
         return user
 
+    async def retire(self, actor: ActionContext, username: str, *, reason: str | None = None) -> User:
+        """Free the login name of a directory or identity provider person who left, so the directory's or provider's
+        new holder of that name can sign in (needs MANAGE_USERS). The row stays, under the name
+        `<name>.retired-<id>`, disabled and with every session ended: the records keep attributing the old
+        person's actions to it (21 CFR 11.10(e)); audited as `user.retire` with the old and new name."""
+        name = normalise_username(username)
+        await self._audit.require(
+            actor, Permission.MANAGE_USERS, action="user.retire", object_type="user", object_id=name
+        )
+        ended: SessionsEnded | None = None
+        async with self._audit.transaction() as session:
+            user = await _user_in(session, name)
+            if user.source == SOURCE_LOCAL:
+                raise ValueError(
+                    Text(
+                        "{username!r} is a local account: its name is nobody else's to claim; disable it instead",
+                        username=name,
+                    )
+                )
+            assert user.id is not None
+            suffix = f".retired-{user.id}"
+            new_name = name[: MAX_USERNAME_LENGTH - len(suffix)] + suffix
+            await self._audit.record(
+                actor,
+                "user.retire",
+                "user",
+                name,
+                old_value={"username": name, "disabled": user.disabled},
+                new_value={"username": new_name, "disabled": True},
+                reason=reason,
+                detail=f"{user.source} account {user.external_id}: its login name is free for the next holder",
+                session=session,
+            )
+            user.username = new_name
+            user.disabled = True
+            ended = await self.sessions.end_user(user.id, SessionEnd.DISABLED, session=session)
+        self.sessions.notify(ended)
+        return user
+
     async def reset_password(
         self,
         actor: ActionContext,

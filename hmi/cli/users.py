@@ -1,4 +1,5 @@
-"""`hmi users add | list | disable | enable | reset-password | unlock`: manage accounts from the command line."""
+"""`hmi users add | list | disable | enable | reset-password | unlock | retire`: manage accounts from the command
+line."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def register(sub: Any) -> None:
     unlock.add_argument("name", help="user name")
     unlock.add_argument("--reason", default=None, metavar="TEXT", help="why (kept in the audit trail)")
     unlock.set_defaults(handler=handle_unlock)
+
+    retire = actions.add_parser(
+        "retire",
+        parents=[common],
+        help="free the login name of a directory or identity provider person who left (the row stays, disabled)",
+    )
+    retire.add_argument("name", help="user name")
+    retire.add_argument("--reason", default=None, metavar="TEXT", help="why (kept in the audit trail)")
+    retire.set_defaults(handler=handle_retire)
 
     reset = actions.add_parser("reset-password", parents=[common], help="give a user a new password")
     reset.add_argument("name", help="user name")
@@ -112,6 +122,16 @@ def handle_unlock(args: argparse.Namespace) -> int:
     async def work(users: UserService, actor: ActionContext) -> None:
         user = await users.unlock(actor, args.name, reason=args.reason)
         print(f"user {user.username} is unlocked")
+
+    return _run(args, work)
+
+
+def handle_retire(args: argparse.Namespace) -> int:
+    """Free a departed directory or provider person's login name; their row is kept under a new name."""
+
+    async def work(users: UserService, actor: ActionContext) -> None:
+        user = await users.retire(actor, args.name, reason=args.reason)
+        print(f"user {args.name.strip().lower()} is retired: kept as {user.username} (disabled); the name is free")
 
     return _run(args, work)
 

@@ -241,3 +241,14 @@ async def test_a_directory_account_is_listed_as_such_and_gets_no_local_password(
     )
     assert code == 1
     assert "'dora' is a directory account: its password is set in the directory" in err
+
+    # Dora left and the directory gave her login name to someone else: retiring frees it, her row stays.
+    code, out, err = await hmi("users", "retire", "dora", "--reason", "left in May", *db_args(db))
+    assert code == 0, err
+    assert "kept as dora.retired-" in out
+    code, out, _ = await hmi("users", "list", *db_args(db))
+    [row] = [line for line in out.splitlines() if line.startswith("dora.retired-")]
+    assert "disabled" in row.split()
+    code, _, err = await hmi("users", "retire", "nobody", *db_args(db))
+    assert code == 1
+    assert "no user 'nobody'" in err

@@ -198,7 +198,7 @@ async def test_a_rename_in_the_directory_keeps_the_same_row(
 
 @pytest.mark.req("AUTH-103")
 async def test_a_name_given_again_to_another_directory_person_does_not_take_over_the_old_row(
-    directory_users: UserService, audit: AuditLog, ldap_server: LdapServer
+    directory_users: UserService, audit: AuditLog, ldap_server: LdapServer, root: ActionContext
 ) -> None:
     alice = await signed_in(directory_users, "alice")
     # Alice leaves; a new person gets the login name alice (a new entry, a new entryUUID).
@@ -215,6 +215,23 @@ async def test_a_name_given_again_to_another_directory_person_does_not_take_over
     row = await directory_users.get("alice")
     assert row is not None
     assert (row.id, row.full_name) == (alice.user_id, "Alice Operator")
+
+    # An administrator retires the departed person's row: it keeps her records under a new name, disabled, and
+    # the newcomer signs in with a row of her own.
+    retired = await directory_users.retire(root, "alice", reason="left; the name went to a newcomer")
+    assert (retired.id, retired.username, retired.disabled) == (alice.user_id, f"alice.retired-{alice.user_id}", True)
+    newcomer = await directory_users.sign_in("alice", "newcomer-pw-1", station="panel-1")
+    assert newcomer.ctx is not None
+    assert (newcomer.ctx.full_name, newcomer.ctx.user_id != alice.user_id) == ("Alice Newcomer", True)
+    [retire] = await audit.query(action="user.retire")
+    assert retire.object_id == "alice"
+    assert retire.user_id == root.user_id
+    # The old person's earlier sign-in is still attributed to her row.
+    logins = await audit.query(action="login", username="alice")
+    assert {r.user_id for r in logins} == {alice.user_id, newcomer.ctx.user_id}
+    with pytest.raises(ValueError, match="local account"):
+        await directory_users.retire(root, "root")
+    assert await audit.verify() is None
 
 
 @pytest.mark.req("AUTH-103")
