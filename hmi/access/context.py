@@ -61,6 +61,9 @@ class ActionContext:
     # Where the person's password is checked (User.source: local, ldap, oidc): a screen asks an identity provider
     # account for a fresh sign-in at the provider where it would ask others for their password.
     source: str = "local"
+    # The stored key of the browser session the action was given in (hmi.access.sessions), when there is one: the
+    # active instance of a pair runs a command forwarded from a standby only while that session is still live.
+    session_key: str | None = field(default=None, compare=False, repr=False)
 
     def for_action(self) -> ActionContext:
         """The same person with a fresh id: each action's record and audit entry share an id of their own."""

@@ -185,8 +185,25 @@ class SessionService:
             role=user.role,
             station=row.station,
             source=user.source,
+            session_key=key,
         )
         return SessionCheck(ctx, locked=row.locked)
+
+    async def refusal_of(self, key: str, user_id: int) -> Text | None:
+        """None when the session stored under `key` is `user_id`'s, live and its screen not locked; else why not.
+        For a command given in that session and carried out elsewhere (the active instance of a pair): the session
+        may have ended in between."""
+        async with self._db.session() as session:
+            row = (await session.execute(select(UserSession).where(UserSession.key == key))).scalar_one_or_none()
+        if row is None or row.user_id != user_id:
+            return Text("the session it was given in is unknown")
+        if row.ended_reason is not None:
+            return SessionEnd(row.ended_reason).message
+        if self._clock() >= row.expires_at:
+            return SessionEnd.EXPIRED.message
+        if row.locked:
+            return Text("the screen it was given on is locked")
+        return None
 
     async def set_locked(self, session_id: str, locked: bool) -> None:
         """Lock (idle) or unlock a session's screens; a locked session's commands are refused."""

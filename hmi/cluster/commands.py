@@ -295,6 +295,7 @@ class CommandChannel:
             action_id=ctx.id,
             signer=None if signer is None else json.dumps(asdict(signer)),
             origin=self._instance,
+            session_key=ctx.session_key,
         )
         row.mac = self._audit.seal(MAC_PURPOSE, _sealed(row))
         now = sa.func.clock_timestamp()
@@ -470,7 +471,22 @@ class CommandChannel:
                     username=row["username"],
                 )
             )
-        return ActionContext(user.id, user.username, user.full_name, user.role, row["station"], row["action_id"])
+        if row["session_key"] is not None:
+            # The browser session may have ended between the touch on the standby and the run here (signed out on
+            # another panel, expired, its screen locked): 21 CFR 11.10(d), as for a command given here.
+            why = await self._users.sessions.refusal_of(row["session_key"], user.id)
+            if why is not None:
+                raise ValueError(Text("{why}: the command was not carried out", why=why))
+        return ActionContext(
+            user.id,
+            user.username,
+            user.full_name,
+            user.role,
+            row["station"],
+            row["action_id"],
+            source=user.source,
+            session_key=row["session_key"],
+        )
 
     async def _dispatch(self, row: Mapping[str, Any]) -> AckResult | WriteOutcome | list[WriteOutcome]:
         expected = self._audit.seal(MAC_PURPOSE, _sealed(row))
@@ -532,5 +548,8 @@ class CommandChannel:
 def _sealed(row: Any) -> str:
     """The text a row's HMAC covers: everything the standby decided (not the times, which the database sets)."""
     get = row.__getitem__ if isinstance(row, Mapping) else lambda name: getattr(row, name)
-    names = ("uid", "kind", "args", "user_id", "username", "full_name", "role", "station", "action_id", "signer")
+    names = (
+        *("uid", "kind", "args", "user_id", "username", "full_name", "role", "station", "action_id", "signer"),
+        "session_key",
+    )
     return canonical_json({name: get(name) for name in (*names, "origin")})

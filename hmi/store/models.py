@@ -645,6 +645,9 @@ class ClusterCommand(SQLModel, table=True):
     action_id: str = Field(max_length=64)
     signer: str | None = Field(default=None, sa_type=sa.Text, description="the checked signer as JSON, or null")
     origin: str = Field(max_length=200, description="the instance the person gave the command on")
+    session_key: str | None = Field(
+        default=None, max_length=64, description="the stored key of the browser session it was given in, if any"
+    )
     created_at: datetime = _utc()
     expires_at: datetime = _utc(index=True)
     claimed_by: str | None = Field(default=None, max_length=200)

@@ -19,6 +19,7 @@ from asyncua.common.callback import CallbackType
 
 from hmi.access.context import ActionContext, PermissionDenied
 from hmi.access.roles import Role
+from hmi.access.sessions import SessionEnd
 from hmi.alarms.states import AlarmState
 from hmi.cluster.commands import NotForwarded, decode
 from hmi.config import parse_config
@@ -315,6 +316,35 @@ async def test_a_forged_command_or_one_of_a_disabled_account_is_not_run(pair: Pa
     with pytest.raises(ValueError, match="unknown, disabled or locked"):
         await b.alarm_service.acknowledge(lead.for_action(), ["Speed.H"], "still here?")
     assert a.alarms.get("Speed.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
+
+
+@pytest.mark.req("RED-010")
+async def test_a_command_whose_browser_session_ended_meanwhile_is_not_run(pair: Pair) -> None:
+    a, b = pair.a, pair.b
+    lead = await _person(b, "lena", Role.LEAD)
+    # The panel's session, as a command checks it at the touch (screens.session.command).
+    sid = await b.users.sessions.start(lead)
+    touched = (await b.users.sessions.check(sid)).ctx
+    assert touched is not None
+    assert touched.session_key is not None
+    await _raise_speed_h(pair)
+    # Signed out (on another panel, say) after the touch on the standby, before the active instance ran it.
+    await a.users.sessions.end(sid, SessionEnd.LOGOUT)
+    with pytest.raises(ValueError, match="not carried out"):
+        await b.alarm_service.acknowledge(touched.for_action(), ["Speed.H"], "after the sign-out")
+    assert a.alarms.get("Speed.H").state is AlarmState.ACTIVE_UNACK  # type: ignore[union-attr]
+    (row,) = await _rows(a)
+    assert (row.outcome, row.claimed_by) == ("error", "hmi-a")
+
+    # In a live session the same command runs.
+    again = (await b.users.sessions.check(await b.users.sessions.start(lead))).ctx
+    assert again is not None
+    await b.alarm_service.acknowledge(again.for_action(), ["Speed.H"], "signed in again")
+    await until(
+        lambda: a.alarms.get("Speed.H").state is AlarmState.ACTIVE_ACK,  # type: ignore[union-attr]
+        timeout=10,
+        what="the acknowledgement on the active instance",
+    )
 
 
 async def _put_ack(rt: Runtime, person: ActionContext, comment: str, **row: Any) -> None:
