@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import Request
@@ -22,7 +21,7 @@ from nicegui import app, ui
 
 from hmi.access.auth import SOURCE_OIDC
 from hmi.access.fresh_sign_in import FRESH_WINDOW
-from hmi.access.oidc import OidcClient, OidcError
+from hmi.access.oidc import Identity, OidcClient, OidcError
 from hmi.runtime import Runtime
 from hmi.store.database import DatabaseUnavailable
 from screens import panel, session
@@ -122,12 +121,16 @@ async def callback(rt: Runtime, request: Request) -> RedirectResponse | None:
         _problem(message(exc.message))
         return None
     if pending.fresh:
-        await _confirmed(rt, client, identity.auth_time)
+        await _confirmed(rt, client, identity)
         return None
     try:
         result = await rt.users.sign_in_identity(identity, station)
         if result.ctx is None:
-            _problem(refusal_text(result))
+            # No password was typed here: "wrong user name or password" would mislead.
+            disabled = result.reason == "account disabled"
+            _problem(
+                _("This account is disabled in the HMI; ask an administrator.") if disabled else refusal_text(result)
+            )
             return None
         await session.sign_in(rt, result.ctx)
     except DatabaseUnavailable as exc:
@@ -141,12 +144,18 @@ async def callback(rt: Runtime, request: Request) -> RedirectResponse | None:
     return RedirectResponse(pending.next_url, status_code=303)
 
 
-async def _confirmed(rt: Runtime, client: OidcClient, auth_time: datetime | None) -> None:
+async def _confirmed(rt: Runtime, client: OidcClient, identity: Identity) -> None:
     """The signed-in person entered their password at the provider again: one signature may follow."""
     ctx = (await session.resolve_page(rt)).ctx
     if ctx is None:
         ui.navigate.to("/login")
         return
+    user = await rt.users.get(ctx.username)
+    if user is None or user.source != SOURCE_OIDC or user.external_id != identity.subject:
+        # Another person signed in on this browser since the confirmation was asked for: it is not theirs.
+        _problem(_("The identity confirmed is not the person signed in here now; sign again."))
+        return
+    auth_time = identity.auth_time
     rt.users.fresh.record(ctx.user_id, ctx.station, auth_time)
     await rt.audit.record(
         ctx,
