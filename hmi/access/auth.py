@@ -123,6 +123,17 @@ class SignIn:
         return self.ctx is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _External:
+    """A person as the directory or the identity provider gives them (`origin`: its URL) at a sign-in."""
+
+    source: str
+    external_id: str
+    full_name: str
+    role: Role
+    origin: str
+
+
 def normalise_username(username: str) -> str:
     """Usernames compare case-insensitively and without surrounding spaces: `Alice ` is `alice`."""
     return username.strip().lower()
@@ -412,48 +423,10 @@ class UserService:
                     name=name,
                 ),
             )
-        if holder is not None and (row is None or holder.id != row.id):
-            # Another account holds this name (a local or directory person, or a provider account of another id).
-            await self._audit_failed_login(
-                name,
-                station,
-                holder,
-                "user name held by another identity",
-                purpose,
-                detail=f"identity provider subject {identity.subject} ({origin}) differs from the records' account",
-            )
-            return SignIn(
-                None,
-                "user name taken",
-                notice=Text("this user name belongs to another account in the records; ask an administrator"),
-            )
-        if row is not None and row.locked_at is not None:
-            await self._audit_failed_login(name, station, row, "account locked", purpose)
-            return SignIn(None, "account locked", locked=True)
-        if row is not None and row.disabled:
-            await self._audit_failed_login(name, station, row, "account disabled", purpose)
-            return SignIn(None, "account disabled")
         when = identity.auth_time.isoformat() if identity.auth_time is not None else "not stated"
-        try:
-            return await self._accept(
-                lambda session: self._synced(
-                    session,
-                    row,
-                    name,
-                    SOURCE_OIDC,
-                    identity.subject,
-                    identity.display_name,
-                    identity.role,
-                    origin,
-                ),
-                station,
-                purpose,
-                None,
-                f"identity provider account ({origin}, subject {identity.subject}); authenticated there at {when}",
-            )
-        except IntegrityError:
-            # Another sign-in of the same person made the row first; the next attempt finds it.
-            return SignIn(None, "try again", notice=Text("the sign-in collided with another one; try again"))
+        person = _External(SOURCE_OIDC, identity.subject, identity.display_name, identity.role, origin)
+        detail = f"identity provider account ({origin}, subject {identity.subject}); authenticated there at {when}"
+        return await self._accept_external(holder, row, name, person, station, purpose, None, detail)
 
     async def logout(self, ctx: ActionContext, *, idle: bool = False, session_id: str | None = None) -> None:
         """Sign out: `logout` ends all the person's sessions; `logout.idle` (inactivity) ends only `session_id`."""
@@ -739,54 +712,66 @@ class UserService:
                     "ask an administrator to add you to one"
                 ),
             )
-        if user is not None and (row is None or user.id != row.id):
+        person = _External(SOURCE_LDAP, account.external_id, account.full_name, check.role, directory.url)
+        return await self._accept_external(
+            user, row, name, person, station, purpose, replaces, f"directory account ({directory.url})"
+        )
+
+    async def _accept_external(
+        self,
+        holder: User | None,
+        row: User | None,
+        name: str,
+        person: _External,
+        station: str,
+        purpose: str,
+        replaces: ActionContext | None,
+        detail: str,
+    ) -> SignIn:
+        """Sign in a person the directory or the identity provider vouched for, whose row (found by their immutable
+        id) is `row` and the account holding `name` is `holder`: refused (and audited) when another account holds
+        the name or the HMI locked or disabled the person's account."""
+        if holder is not None and (row is None or holder.id != row.id):
             # Another identity holds this name in the records (a person who left, whose name was given again).
             await self._audit_failed_login(
                 name,
                 station,
-                user,
+                holder,
                 "user name held by another identity",
                 purpose,
-                detail=f"directory id {account.external_id} differs from the records' account of this name",
+                detail=f"{person.source} id {person.external_id} ({person.origin}) differs from the records' account "
+                "of this name",
             )
             return SignIn(
                 None,
                 "user name taken",
                 notice=Text("this user name belongs to another account in the records; ask an administrator"),
             )
+        if row is not None and row.locked_at is not None:
+            await self._audit_failed_login(name, station, row, "account locked", purpose)
+            return SignIn(None, "account locked", locked=True)
         if row is not None and row.disabled:
             await self._audit_failed_login(name, station, row, "account disabled", purpose)
             return SignIn(None, "account disabled")
-        role = check.role
         try:
             return await self._accept(
-                lambda session: self._synced(
-                    session, row, name, SOURCE_LDAP, account.external_id, account.full_name, role, directory.url
-                ),
-                station,
-                purpose,
-                replaces,
-                f"directory account ({directory.url})",
+                lambda session: self._synced(session, row, name, person), station, purpose, replaces, detail
             )
         except IntegrityError:
-            # Another sign-in of the same name made the row first; the next attempt finds it.
+            # Another sign-in of the same person made the row first; the next attempt finds it.
             return SignIn(None, "try again", notice=Text("the sign-in collided with another one; try again"))
 
-    async def _synced(
-        self,
-        session: AsyncSession,
-        row: User | None,
-        name: str,
-        source: str,
-        external_id: str,
-        full_name: str,
-        role: Role,
-        origin: str,
-    ) -> User:
+    async def _synced(self, session: AsyncSession, row: User | None, name: str, person: _External) -> User:
         """The directory or identity provider person's row in `session`: made at the first sign-in, else brought up
         to the name, display name and role `origin` (the directory's or provider's URL) gives now (groups take
         effect at each sign-in); every change audited."""
-        full_name = full_name.strip()[:200]
+        full_name, role, source, external_id, origin = (
+            person.full_name.strip()[:200],
+            person.role,
+            person.source,
+            person.external_id,
+            person.origin,
+        )
         kind = "identity provider" if source == SOURCE_OIDC else "directory"
         stored = await session.get(User, row.id, populate_existing=True) if row is not None else None
         if stored is None:

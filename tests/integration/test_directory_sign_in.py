@@ -410,6 +410,17 @@ async def test_an_existing_database_gets_the_source_columns(db: Database, users:
     assert (await users.sign_in("alice", LOCAL_ADMIN_PASSWORD)).ok
 
 
+async def refused_for_its_certificate(users: UserService) -> None:
+    """alice's sign-in through `users` is refused because the directory's certificate does not pass; `users` stops."""
+    try:
+        refused = await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")
+        assert (refused.ctx, refused.reason) == (None, "directory unreachable")
+        assert refused.notice is not None
+        assert "certificate" in refused.notice.lower()
+    finally:
+        await users.stop()
+
+
 @pytest.mark.req("AUTH-102")
 @pytest.mark.parametrize("transport", ["start_tls", "ldaps"])
 async def test_the_password_goes_over_tls_checked_against_the_plant_ca(
@@ -429,14 +440,7 @@ async def test_the_password_goes_over_tls_checked_against_the_plant_ca(
         await users.stop()
     # A directory whose certificate the plant's CA did not sign gets no password.
     stranger, _cert, _key = make_ca(tmp_path, "another-ca")
-    users = users_with(stranger)
-    try:
-        refused = await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")
-        assert (refused.ctx, refused.reason) == (None, "directory unreachable")
-        assert refused.notice is not None
-        assert "certificate" in refused.notice.lower()
-    finally:
-        await users.stop()
+    await refused_for_its_certificate(users_with(stranger))
 
 
 @pytest.mark.req("AUTH-102")
@@ -448,14 +452,9 @@ async def test_a_directory_at_a_name_its_certificate_does_not_carry_gets_no_pass
     config = ldap_config(ldap_server).model_copy(
         update={"url": ldap_server.misnamed_url, "allow_plaintext": False, "ca_file": ldap_server.ca_file}
     )
-    users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=config))
-    try:
-        refused = await users.sign_in("alice", PASSWORDS["alice"], station="panel-1")
-        assert (refused.ctx, refused.reason) == (None, "directory unreachable")
-        assert refused.notice is not None
-        assert "certificate" in refused.notice.lower()
-    finally:
-        await users.stop()
+    await refused_for_its_certificate(
+        UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=config))
+    )
     # The same directory under a name its certificate carries signs her in.
     named = config.model_copy(update={"url": ldap_server.ldaps_url})
     users = UserService(db, audit, clock, hasher=FAST_HASHER, policy=AccessPolicy(ldap=named))
