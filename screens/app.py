@@ -16,7 +16,7 @@ from hmi.access.oidc_settings import CALLBACK_PATH, SIGNED_OUT_PATH
 from hmi.api import build_api
 from hmi.api.app import MOUNT
 from hmi.runtime import Runtime
-from screens import appearance, i18n, oidc_sign_in, panel, session
+from screens import appearance, i18n, oidc_sign_in, panel, session, sockets
 from screens.alarm_detail import alarm_detail_page
 from screens.alarms import alarms_page
 from screens.audit import audit_page
@@ -53,6 +53,8 @@ def setup(
     # Names for the tick boxes Quasar leaves unnamed (screen readers, axe); see the file for how.
     ui.add_body_html(f"<script>{assets.read_text(assets.A11Y_SCRIPT)}</script>", shared=True)
     panel.setup(rt)
+    # Pages whose socket closed while connecting are let go, with their live feeds (screens/sockets.py).
+    sockets.watch()
     # The REST API for MES and ERP systems (docs/api.md): the same runtime, services and audit trail.
     app.mount(MOUNT, build_api(rt))
 

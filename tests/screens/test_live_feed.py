@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from nicegui import Client, core
+from nicegui.nicegui import _on_handshake
 
 from screens.widgets import MIN_GAP_S, LiveFeed
 from tests.screens.conftest import Harness
@@ -121,3 +123,33 @@ async def test_a_flush_due_for_a_closed_page_is_cancelled_and_does_nothing(hmi: 
     change(hmi, "L1.M1.Temp", 76.0)
     assert rendered == [{"L1.M1.Temp": 70.0, "L1.M1.Pressure": 4.0}]
     assert scheduled.calls == []
+
+
+def feeds(hmi: Harness) -> int:
+    """How many live feeds the tag cache serves."""
+    return hmi.rt.cache.listener_owners().get("LiveFeed._mark", 0)
+
+
+@pytest.mark.req("OPC-013")
+async def test_a_page_whose_socket_closed_while_connecting_is_let_go_with_its_feed(hmi: Harness) -> None:
+    # The connect race of an overloaded server (screens/sockets.py, found by bench/soak.py): NiceGUI registers the
+    # socket in python-socketio's connect handler, engine.io closes it in the CONNECT reply's ping-timeout check, and
+    # python-socketio reports no disconnect because the connection was still pending. Built here from its parts: a
+    # line page requested as a browser would, NiceGUI's own handshake for a socket whose engine.io session is gone,
+    # then python-socketio marking that connection connected as it does after the handler.
+    await hmi.login("olga")
+    before = feeds(hmi)
+    known = set(Client.instances)
+    response = await hmi.user.http_client.get("/line/L1")
+    assert response.status_code == 200
+    (client,) = (c for cid, c in Client.instances.items() if cid not in known)
+    assert feeds(hmi) == before + 1
+    sid = await core.sio.manager.pre_connect("engine-io-session-gone", "/")
+    ok = await _on_handshake(sid, {"client_id": client.id, "tab_id": "tab-1", "document_id": "doc-1"})
+    assert ok
+    await core.sio.manager.connect(sid, "/")
+    assert client.has_socket_connection  # what NiceGUI believes: it neither prunes nor deletes this client
+
+    # The browser is long gone: the page is deleted after the sweep and the reconnect timeout, its feed with it.
+    await hmi.until(lambda: client.is_deleted, timeout=30, what="the page of the dead socket to be deleted")
+    assert feeds(hmi) == before
