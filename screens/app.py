@@ -12,7 +12,7 @@ from nicegui import app, ui
 
 from hmi import assets
 from hmi.access.context import ActionContext
-from hmi.access.oidc_settings import CALLBACK_PATH, SIGNED_OUT_PATH
+from hmi.access.oidc_settings import BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, SIGNED_OUT_PATH
 from hmi.api import build_api
 from hmi.api.app import MOUNT
 from hmi.runtime import Runtime
@@ -157,6 +157,11 @@ def _pages(rt: Runtime) -> None:
         if await ready(rt) and not await refused_at_kiosk(rt):
             return await oidc_sign_in.callback(rt, request)
         return None
+
+    @app.post(BACKCHANNEL_LOGOUT_PATH, include_in_schema=False)
+    async def _oidc_backchannel_logout(request: Request) -> Response:
+        # Called by the identity provider, not a browser: no page, no cookie; the signed logout token decides.
+        return await oidc_sign_in.backchannel_logout(rt, request)
 
     @page(SIGNED_OUT_PATH)
     async def _oidc_signed_out() -> Response:

@@ -15,8 +15,8 @@ import logging
 from collections import OrderedDict
 from urllib.parse import quote
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 from nicegui import app, ui
 
 from hmi.access.auth import SOURCE_OIDC
@@ -193,6 +193,29 @@ async def logout_target(rt: Runtime, source: str, sid: str | None) -> str | None
         # The HMI session has ended; the provider's may outlive it. Said in the log where administrators look.
         log.warning("the identity provider's logout could not be reached: %s", exc.message)
         return None
+
+
+async def backchannel_logout(rt: Runtime, request: Request) -> Response:
+    """The provider ended a person's session there: end theirs here (OpenID Connect Back-Channel Logout 1.0 §2.8:
+    200 when done, 400 with an error for a token that is not valid, never cached)."""
+    headers = {"Cache-Control": "no-store"}
+    if rt.users.oidc is None:
+        return JSONResponse({"error": "invalid_request"}, status_code=400, headers=headers)
+    form = await request.form()
+    token = form.get("logout_token")
+    if not isinstance(token, str) or not token:
+        return JSONResponse({"error": "invalid_request"}, status_code=400, headers=headers)
+    try:
+        who = await rt.users.provider_logout(token)
+    except OidcError as exc:
+        log.warning("a back-channel logout was refused: %s", exc.message)
+        return JSONResponse({"error": "invalid_request"}, status_code=400, headers=headers)
+    except DatabaseUnavailable as exc:
+        # The provider may retry; the person's HMI session has not ended yet.
+        log.error("a back-channel logout could not be recorded: %s", exc)
+        return JSONResponse({"error": "temporarily_unavailable"}, status_code=503, headers=headers)
+    log.info("the identity provider signed out %s", who or "a person without an account here")
+    return Response(status_code=200, headers=headers)
 
 
 async def _station(rt: Runtime) -> str:

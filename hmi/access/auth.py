@@ -428,6 +428,32 @@ class UserService:
         detail = f"identity provider account ({origin}, subject {identity.subject}); authenticated there at {when}"
         return await self._accept_external(holder, row, name, person, station, purpose, None, detail)
 
+    async def provider_logout(self, logout_token: str) -> str | None:
+        """End every session of the person whose session the identity provider ended (a back-channel logout:
+        signed out there, or signed out by its administrators); audited as `user.signed_out`. The user name, or None
+        when the person has no account here. OidcError when the token is not valid (nothing ends)."""
+        if self.oidc is None:
+            return None
+        subject = await self.oidc.logout_subject(logout_token)
+        row = await self._external_row(SOURCE_OIDC, subject)
+        if row is None or row.id is None:
+            return None
+        async with self._audit.transaction() as session:
+            ended = await self.sessions.end_user(row.id, SessionEnd.PROVIDER_LOGOUT, session=session)
+            await self._audit.record(
+                None,
+                "user.signed_out",
+                "user",
+                row.username,
+                reason="signed out at the identity provider",
+                detail=f"back-channel logout from {self.oidc.settings.issuer} for subject {subject}; every session "
+                "ended",
+                session=session,
+            )
+        self.fresh.forget(row.id)
+        self.sessions.notify(ended)
+        return row.username
+
     async def logout(self, ctx: ActionContext, *, idle: bool = False, session_id: str | None = None) -> None:
         """Sign out: `logout` ends all the person's sessions; `logout.idle` (inactivity) ends only `session_id`."""
         if idle:

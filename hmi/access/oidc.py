@@ -47,6 +47,10 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 # The provider's discovery document and keys change rarely; keys are fetched again when a token does not
 # verify with the ones kept (the provider rotated them).
 DISCOVERY_TTL = timedelta(hours=1)
+# OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token carries.
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# A logout token is sent as it is made: one issued longer ago than this is refused (§2.6 item 5, "recently").
+LOGOUT_TOKEN_AGE_S = 300
 # auth_time is whole seconds: a sign-in in the same second as the request may carry a time just before it.
 _AUTH_TIME_ROUNDING_S = 1
 # RFC 6749 §4.1.2.1 error codes are ASCII words; anything else from the query is not shown to people.
@@ -167,6 +171,8 @@ class OidcClient:
         self._metadata_at: datetime | None = None
         self._keys: KeySet | None = None
         self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
+        # Logout tokens already taken (their jti), against replay; bounded like the sign-ins under way.
+        self._logout_jtis: OrderedDict[str, int] = OrderedDict()
 
     async def aclose(self) -> None:
         """Close the HTTP client this object made (not one it was given)."""
@@ -439,22 +445,26 @@ class OidcClient:
             raise self._invalid_answer(Text("token answer (no id_token)"))
         return id_token
 
-    async def _verify(self, meta: ProviderMetadata, id_token: str, pending: PendingLogin) -> dict[str, Any]:
+    async def _signed_claims(self, meta: ProviderMetadata, token_text: str) -> dict[str, Any]:
+        """The claims of a JWT the provider signed with one of its published keys (asymmetric algorithms only)."""
         if not meta.algorithms:
             raise self._invalid_answer(Text("discovery document (no supported id_token signing algorithm)"))
         keys = await self._key_set(meta)
         try:
-            token = jwt.decode(id_token, keys, algorithms=meta.algorithms)
+            token = jwt.decode(token_text, keys, algorithms=meta.algorithms)
         except (JoseError, ValueError):
             # The provider may have rotated its keys since they were fetched: fetch once more, then refuse.
             keys = await self._key_set(meta, refresh=True)
             try:
-                token = jwt.decode(id_token, keys, algorithms=meta.algorithms)
+                token = jwt.decode(token_text, keys, algorithms=meta.algorithms)
             except (JoseError, ValueError):
                 raise OidcRefused(
                     Text("The identity provider's answer is not signed with its keys; sign in again.")
                 ) from None
-        claims = dict(token.claims)
+        return dict(token.claims)
+
+    async def _verify(self, meta: ProviderMetadata, id_token: str, pending: PendingLogin) -> dict[str, Any]:
+        claims = await self._signed_claims(meta, id_token)
         registry = jwt.JWTClaimsRegistry(
             now=int(self._clock().timestamp()),
             leeway=self.settings.clock_skew_s,
@@ -558,6 +568,44 @@ class OidcClient:
         if id_token_hint is not None:
             params = {"id_token_hint": id_token_hint, **params}
         return _with_query(meta.end_session_endpoint, params)
+
+    async def logout_subject(self, logout_token: str) -> str:
+        """The subject whose sessions the provider ended, from a logout token it sent to the back-channel logout
+        endpoint (OpenID Connect Back-Channel Logout 1.0 §2.6): signed with the provider's keys, this issuer, this
+        client as audience, issued within the clock skew, the back-channel logout event, a subject, no nonce, and a
+        `jti` not seen before (a replayed token is refused). OidcRefused otherwise."""
+        meta = await self.discover()
+        claims = await self._signed_claims(meta, logout_token)
+        registry = jwt.JWTClaimsRegistry(
+            now=int(self._clock().timestamp()),
+            leeway=self.settings.clock_skew_s,
+            iss={"essential": True, "value": meta.issuer},
+            aud={"essential": True, "value": self.settings.client_id},
+            iat={"essential": True},
+            jti={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+            issued = int(claims["iat"])
+        except (ClaimError, ExpiredTokenError, TypeError, ValueError):
+            raise OidcRefused(Text("The logout token is not valid for this application.")) from None
+        if abs(self._clock().timestamp() - issued) > LOGOUT_TOKEN_AGE_S + self.settings.clock_skew_s:
+            raise OidcRefused(Text("The logout token is not valid for this application."))
+        events = claims.get("events")
+        subject = claims.get("sub")
+        # §2.4: the event member must be there; a nonce must not (an id_token is not a logout token).
+        if not isinstance(events, dict) or BACKCHANNEL_EVENT not in events or "nonce" in claims:
+            raise OidcRefused(Text("The logout token is not valid for this application."))
+        if not isinstance(subject, str) or not subject:
+            # A token naming only a provider session (sid) cannot be matched: the HMI keeps people, not their sids.
+            raise OidcRefused(Text("The logout token names no subject; configure the provider to send sub."))
+        jti = str(claims["jti"])
+        if jti in self._logout_jtis:
+            raise OidcRefused(Text("The logout token was used already."))
+        self._logout_jtis[jti] = issued
+        while len(self._logout_jtis) > PENDING_LIMIT:
+            self._logout_jtis.popitem(last=False)
+        return subject
 
     def pending(self, state: str) -> PendingLogin | None:
         """The sign-in under way with `state`, not spent (the screen compares it with the browser's own first)."""

@@ -22,6 +22,8 @@ _MAX_CLAIM_VALUE = 256
 # registered at the provider with the HMI's address in front (https://hmi.example.com/auth/oidc/callback).
 CALLBACK_PATH = "/auth/oidc/callback"
 SIGNED_OUT_PATH = "/auth/oidc/signed-out"
+# Where the provider tells the HMI that a person's session there ended (OpenID Connect Back-Channel Logout 1.0).
+BACKCHANNEL_LOGOUT_PATH = "/auth/oidc/backchannel-logout"
 
 
 def check_https_url(value: str, what: str) -> str:

@@ -46,6 +46,7 @@ class SessionEnd(StrEnum):
     LOCKOUT = "lockout"
     REPLACED = "replaced"
     UNKNOWN_USER = "unknown_user"
+    PROVIDER_LOGOUT = "provider_logout"
 
     @property
     def message(self) -> Text:
@@ -63,6 +64,7 @@ _MESSAGES = {
     SessionEnd.LOCKOUT: Text("the account is locked"),
     SessionEnd.REPLACED: Text("someone signed in again on this browser"),
     SessionEnd.UNKNOWN_USER: Text("the account no longer exists"),
+    SessionEnd.PROVIDER_LOGOUT: Text("you were signed out at the identity provider"),
 }
 
 

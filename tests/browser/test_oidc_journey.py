@@ -41,7 +41,7 @@ access:
 
 
 @pytest.fixture(scope="module")
-def oidc_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def oidc_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Demo, OidcProvider]]:
     """`hmi demo` whose people may sign in at a running oidc-provider registered for the demo's address."""
     folder = tmp_path_factory.mktemp("oidc-demo")
     port = free_port()
@@ -49,7 +49,7 @@ def oidc_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         data = folder / "data"
         data.mkdir()
         with running_demo(data, with_oidc(provider, folder / "client-secret"), port=port) as demo:
-            yield demo
+            yield demo, provider
 
 
 def sign_in_at_provider(page: Page, login: str) -> None:
@@ -60,13 +60,16 @@ def sign_in_at_provider(page: Page, login: str) -> None:
     page.locator("button[type=submit]").click()
 
 
-@pytest.mark.req("AUTH-209", "AUTH-211", "AUTH-212")
-def test_a_lead_signs_in_at_the_provider_and_signs_a_handover(browser: Browser, oidc_demo: Demo) -> None:
+@pytest.mark.req("AUTH-209", "AUTH-211", "AUTH-212", "AUTH-213")
+def test_a_lead_signs_in_at_the_provider_and_signs_a_handover(
+    browser: Browser, oidc_demo: tuple[Demo, OidcProvider]
+) -> None:
+    demo, provider = oidc_demo
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(40_000)
     try:
-        page.goto(f"{oidc_demo.url}/login?next=/handover")
+        page.goto(f"{demo.url}/login?next=/handover")
         page.get_by_test_id("oidc-sign-in").click()
         # At the provider: its page, not the HMI's, takes the password.
         expect(page).to_have_url(re.compile(r"/interaction/"))
@@ -89,10 +92,19 @@ def test_a_lead_signs_in_at_the_provider_and_signs_a_handover(browser: Browser, 
         expect(page.get_by_test_id("signature").first).to_contain_text("Lena Lead")
 
         # Logout ends the HMI session and the provider's: the next sign-in there asks for the password again.
-        page.goto(f"{oidc_demo.url}/logout")
+        page.goto(f"{demo.url}/logout")
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(re.compile(r"/login"))
         page.get_by_test_id("oidc-sign-in").click()
-        expect(page.locator("input[name=password]")).to_be_visible()
+        sign_in_at_provider(page, "lena")
+        expect(page.get_by_test_id("user")).to_have_text("Lena Lead · lead")
+
+        # Signed out at the provider from another application: the provider tells the HMI (back-channel logout),
+        # whose session ends at once; its open page goes to the login page.
+        elsewhere = context.new_page()
+        elsewhere.goto(f"{provider.issuer}/session/end?client_id=other-app")
+        elsewhere.get_by_role("button", name="Sign out").click()
+        expect(elsewhere.get_by_text("Signed out.")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"/login"))
     finally:
         context.close()

@@ -3,19 +3,23 @@ records: one row per provider subject, the refusals, and electronic signatures t
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from hmi.access.auth import NO_LOCAL_PASSWORD, SOURCE_OIDC, DirectoryAccountError, UserService
 from hmi.access.context import ActionContext
 from hmi.access.fresh_sign_in import FRESH_WINDOW
-from hmi.access.oidc import Identity
+from hmi.access.oidc import Identity, OidcRefused
 from hmi.access.oidc_settings import OidcSettings
 from hmi.access.roles import Role
+from hmi.access.sessions import SessionEnd
 from hmi.clock import ManualClock, utc_now
 from hmi.config import AccessPolicy
 from hmi.records.audit import AuditLog
@@ -188,3 +192,58 @@ async def test_a_signature_takes_one_fresh_sign_in_at_the_provider(
     now.advance((FRESH_WINDOW + timedelta(seconds=1)).total_seconds())
     with pytest.raises(SignatureRefused):
         await sign()
+
+
+async def logout_token_from_the_provider(users: UserService, provider: OidcProvider) -> tuple[Identity, str]:
+    """lena signs in at the provider, then signs out there; the logout token the provider sends to the HMI's
+    back-channel logout address (received on that port here, as `hmi run` would) and her identity."""
+    tokens: asyncio.Queue[str] = asyncio.Queue()
+
+    async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"content-length: *(\d+)", head, re.IGNORECASE)
+        body = await reader.readexactly(int(length.group(1)) if length else 0)
+        await tokens.put(parse_qs(body.decode())["logout_token"][0])
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(receive, "127.0.0.1", urlsplit(provider.redirect_uri).port)
+    browser = Browser(provider)
+    try:
+        assert users.oidc is not None
+        url, pending = await users.oidc.begin("/")
+        identity = await users.oidc.finish(callback_of(await browser.sign_in(url, "lena")), pending)
+        page = await browser.go(f"{provider.issuer}/session/end?client_id=factory-hmi")
+        await browser.submit(page, logout="yes")
+        return identity, await asyncio.wait_for(tokens.get(), 10)
+    finally:
+        await browser.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.req("AUTH-213")
+async def test_a_logout_at_the_provider_ends_the_persons_sessions_here(
+    people: UserService, oidc_provider: OidcProvider, db: Database, now: ManualClock
+) -> None:
+    audit = AuditLog(db, now)
+    identity, token = await logout_token_from_the_provider(people, oidc_provider)
+    ctx = (await people.sign_in_identity(identity, "office-pc")).ctx
+    assert ctx is not None
+    session_id = await people.sessions.start(ctx)
+
+    # Neither an id_token (it carries a nonce and no logout event) nor a token the provider did not sign ends anything.
+    for forged in (identity.id_token, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", token[:-4] + "AAAA"):
+        with pytest.raises(OidcRefused):
+            await people.provider_logout(forged)
+    assert (await people.sessions.check(session_id)).ctx is not None
+
+    assert await people.provider_logout(token) == "lena"
+    ended = await people.sessions.check(session_id)
+    assert (ended.ctx, ended.ended) == (None, SessionEnd.PROVIDER_LOGOUT)
+    [signed_out] = await audit.query(action="user.signed_out")
+    assert (signed_out.object_id, signed_out.reason) == ("lena", "signed out at the identity provider")
+    # A logout token is taken once.
+    with pytest.raises(OidcRefused, match="used already"):
+        await people.provider_logout(token)

@@ -54,6 +54,8 @@ const client = (clientId) => ({
   client_secret: secret,
   redirect_uris: [redirectUri],
   post_logout_redirect_uris: [postLogoutRedirectUri],
+  // Where the provider tells the HMI that a person's session here ended (OpenID Connect Back-Channel Logout 1.0).
+  ...(clientId === 'factory-hmi' ? { backchannel_logout_uri: new URL('/auth/oidc/backchannel-logout', redirectUri).href } : {}),
   grant_types: ['authorization_code'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic',
@@ -74,6 +76,7 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   features: {
     devInteractions: { enabled: false },
+    backchannelLogout: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
       async logoutSource(ctx, form) {
@@ -86,6 +89,12 @@ const provider = new Provider(issuer, {
     },
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  // The provider refuses to call special-use addresses (its SSRF guard, right for a real deployment); the HMI under
+  // test listens on 127.0.0.1, so calls to exactly that address (back-channel logout) go out unguarded.
+  async fetch(url, options) {
+    if (new URL(url).hostname === '127.0.0.1') delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
   async findAccount(ctx, id) {
     const account = bySub[id];
     if (!account) return undefined;
@@ -159,5 +168,9 @@ const listener = (req, res) => {
   });
 };
 const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
+// What the back-channel logout did, for a failed test's log.
+provider.on('backchannel.success', (ctx, client, accountId) => console.log(`backchannel logout of ${accountId} sent to ${client.clientId}`));
+provider.on('backchannel.error', (ctx, err, client, accountId) => console.log(`backchannel logout of ${accountId} to ${client.clientId} failed: ${err.message} ${err.cause ? err.cause.code + " " + err.cause.message : ""}`));
+
 server.listen(Number(port), '127.0.0.1', () => console.log(`oidc test provider on ${issuer}`));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));
