@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -41,6 +41,8 @@ _MOST_STATES = 4
 _ID_TOKENS: OrderedDict[str, str] = OrderedDict()
 _MOST_ID_TOKENS = 5000
 _REFUSED = "login.failed.oidc"
+# The largest back-channel logout request read (a logout token is a signed JWT of a few kilobytes).
+_MOST_LOGOUT_BODY = 64 * 1024
 
 
 def start_url(next_path: str = "/", *, fresh: bool = False) -> str:
@@ -201,9 +203,15 @@ async def backchannel_logout(rt: Runtime, request: Request) -> Response:
     headers = {"Cache-Control": "no-store"}
     if rt.users.oidc is None:
         return JSONResponse({"error": "invalid_request"}, status_code=400, headers=headers)
-    form = await request.form()
-    token = form.get("logout_token")
-    if not isinstance(token, str) or not token:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MOST_LOGOUT_BODY:
+            # Anyone can post here: a logout token is a few kilobytes, a bigger body is not read into memory.
+            return JSONResponse({"error": "invalid_request"}, status_code=413, headers=headers)
+    tokens = parse_qs(body.decode("utf-8", errors="replace")).get("logout_token", [])
+    token = tokens[0] if len(tokens) == 1 else ""
+    if not token:
         return JSONResponse({"error": "invalid_request"}, status_code=400, headers=headers)
     try:
         who = await rt.users.provider_logout(token)

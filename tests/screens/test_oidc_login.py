@@ -59,3 +59,18 @@ async def test_a_plant_without_a_provider_has_no_button(tmp_path: Path, hmi: Har
     await hmi.user.open("/login")
     await hmi.user.should_see(marker="sign-in")
     await hmi.user.should_not_see(marker="oidc-sign-in")
+
+
+@pytest.mark.req("AUTH-213")
+async def test_the_back_channel_logout_refuses_what_is_not_a_logout_token(oidc_hmi: Harness) -> None:
+    http = oidc_hmi.user.http_client
+    # No token, two tokens, an oversized body: refused before anything is checked; nobody is signed out.
+    assert (await http.post("/auth/oidc/backchannel-logout", data={})).status_code == 400
+    two = "logout_token=a&logout_token=b"
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    assert (await http.post("/auth/oidc/backchannel-logout", content=two, headers=headers)).status_code == 400
+    big = "logout_token=" + "x" * 70_000
+    response = await http.post("/auth/oidc/backchannel-logout", content=big, headers=headers)
+    assert response.status_code == 413
+    assert response.headers["cache-control"] == "no-store"
+    assert await oidc_hmi.rt.audit.query(action="user.signed_out") == []
