@@ -128,8 +128,14 @@ class IdleGuard:
         """Sessions ended in this process: leave at once if this page's session is one of them."""
         if self._done or not event.concerns(session_key(self.session_id), self.ctx.user_id):
             return
-        if session.is_switching(self.client) or session.signing_out(self.client):
-            # The switch dialog reloads this page for the next person itself; a sign-out navigates its own page.
+        if session.is_switching(self.client):
+            # The switch dialog reloads this page for the next person itself.
+            return
+        if session.signing_out(self.client):
+            # The browser signs out on another of its pages, which navigates itself (perhaps to the identity
+            # provider's logout): a message sent here could cancel that navigation. This page stays as it is until
+            # touched; the touch's session check refuses it and sends it to the login page.
+            self._done = True
             return
         self._leave("/login")
 

@@ -80,8 +80,8 @@ def signing_out(client: Client) -> bool:
 
     That page navigates itself (to the login page, or to the identity provider's logout). A page the browser is
     leaving for it still receives messages until the next page loads, so a "go to the login page" sent there would
-    race, and could cancel, the signing-out page's own navigation. The browser's other tabs leave at their next
-    check (`screens.idle`)."""
+    race, and could cancel, the signing-out page's own navigation. The browser's other pages stay until touched;
+    the touch's session check refuses it (`screens.idle`)."""
     try:
         with client:
             return bool(app.storage.user.get(_SIGNING_OUT))

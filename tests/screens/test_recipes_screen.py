@@ -71,7 +71,8 @@ async def test_engineer_drafts_manager_approves_with_signature_lead_downloads(hm
     hmi.sign("max")
     hmi.user.find(marker="sign-confirm").click()
     await hmi.user.should_see("Version 1 approved and signed.", retries=50)
-    await hmi.user.should_see(marker="recipe-signature-1")
+    # The status line comes first; the version's panel is built again after it (slower on a loaded machine).
+    await hmi.user.should_see(marker="recipe-signature-1", retries=50)
     await hmi.user.should_see("Signed by Max Manager (max)")
     version = await rt.recipes.version_of("Cola", 1)
     assert version is not None
