@@ -279,22 +279,28 @@ class UserService:
             if account is not None and not account.disabled:
                 continue
             gone = account is None
-            async with self._audit.transaction() as session:
-                ended = await self.sessions.end_user(
-                    person.id, SessionEnd.UNKNOWN_USER if gone else SessionEnd.DISABLED, session=session
-                )
-                await self._audit.record(
-                    None,
-                    "user.signed_out",
-                    "user",
-                    person.username,
-                    reason="removed from the directory" if gone else "disabled in the directory",
-                    detail=f"found at the periodic directory check ({self.directory.url}); every session ended",
-                    session=session,
-                )
-            self.sessions.notify(ended)
+            await self._sign_out_everywhere(
+                person.id,
+                person.username,
+                SessionEnd.UNKNOWN_USER if gone else SessionEnd.DISABLED,
+                "removed from the directory" if gone else "disabled in the directory",
+                f"found at the periodic directory check ({self.directory.url}); every session ended",
+            )
             signed_out += 1
         return signed_out
+
+    async def _sign_out_everywhere(
+        self, user_id: int, username: str, end: SessionEnd, reason: str, detail: str
+    ) -> None:
+        """End every session of a person whom the directory or the identity provider withdrew, audited as
+        `user.signed_out` in the same transaction; their open pages are told after the commit."""
+        async with self._audit.transaction() as session:
+            ended = await self.sessions.end_user(user_id, end, session=session)
+            await self._audit.record(
+                None, "user.signed_out", "user", username, reason=reason, detail=detail, session=session
+            )
+        self.fresh.forget(user_id)
+        self.sessions.notify(ended)
 
     async def _hashing(self, work: Callable[..., T], *args: object) -> T:
         """Run argon2 work on this service's own workers (created on first use, again after `stop`)."""
@@ -438,20 +444,13 @@ class UserService:
         row = await self._external_row(SOURCE_OIDC, subject)
         if row is None or row.id is None:
             return None
-        async with self._audit.transaction() as session:
-            ended = await self.sessions.end_user(row.id, SessionEnd.PROVIDER_LOGOUT, session=session)
-            await self._audit.record(
-                None,
-                "user.signed_out",
-                "user",
-                row.username,
-                reason="signed out at the identity provider",
-                detail=f"back-channel logout from {self.oidc.settings.issuer} for subject {subject}; every session "
-                "ended",
-                session=session,
-            )
-        self.fresh.forget(row.id)
-        self.sessions.notify(ended)
+        await self._sign_out_everywhere(
+            row.id,
+            row.username,
+            SessionEnd.PROVIDER_LOGOUT,
+            "signed out at the identity provider",
+            f"back-channel logout from {self.oidc.settings.issuer} for subject {subject}; every session ended",
+        )
         return row.username
 
     async def logout(self, ctx: ActionContext, *, idle: bool = False, session_id: str | None = None) -> None:
