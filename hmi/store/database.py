@@ -35,14 +35,17 @@ ENV_VAR = "HMI_DB_URL"
 CONNECT_TIMEOUT_S = 5.0
 # SQLite waits this long for another writer (a second process, the CLI) before it reports "database is locked".
 BUSY_TIMEOUT_MS = 5000
-# Connections kept open to a SQLite file. aiosqlite runs each connection in a thread of its own, so every
-# connection opened beyond the kept ones is a new thread, a new SQLite connection (schema read, WAL opened,
-# pragmas) and, once closed, freed memory left scattered in that thread's malloc arena. Ten panels and the
-# services use up to 9 connections at once; with SQLAlchemy's default of 5 kept, the soak bench opened and
-# closed about 44 connections a minute, and glibc's thread arenas held 15 MiB more after 40 minutes.
-# LIFO reuse keeps the warm connections busy, so kept ones beyond the usual load stay cold (small page caches).
-SQLITE_POOL_SIZE = 20
+# Connections kept open to a SQLite file, and what each may cache. aiosqlite runs each connection in a thread of
+# its own; every connection opened beyond the kept ones is a new thread and SQLite connection (schema read, WAL
+# opened, pragmas) whose memory, once it closes, stays scattered in that thread's malloc arena. With SQLAlchemy's
+# default of 5 kept, ten panels and the services opened and closed about 44 connections a minute on the soak bench
+# and glibc's thread arenas held 15 MiB more after 40 minutes. Keeping 20 stopped that churn, but each kept
+# connection then filled SQLite's default 2 MB page cache: 45 MiB more. So: 10 kept, the most recently used first,
+# and a 512 KiB page cache each; that cache is flushed at the next read after any other connection's commit (WAL),
+# and the historian commits every second, so a bigger one holds memory, not hits.
+SQLITE_POOL_SIZE = 10
 SQLITE_POOL_OVERFLOW = 10
+SQLITE_CACHE_KIB = 512
 
 # SQLSTATE classes that mean "the server cannot serve us", as opposed to a faulty statement:
 # 08 connection exception, 28 invalid authorisation, 3D unknown database, 53 insufficient resources,
@@ -313,6 +316,7 @@ class Database:
                     # WAL lets the screens read while the historian or an acknowledgement writes.
                     cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # negative: KiB, not pages
                 cursor.execute("PRAGMA foreign_keys=ON")
             finally:
                 cursor.close()
