@@ -57,7 +57,7 @@ async def login_page(rt: Runtime, next_path: str | None = None) -> None:
     except DatabaseUnavailable:
         station = panel.client_address()
 
-    with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem] max-w-[calc(100vw-1rem)]"):
+    with ui.column().classes(session.SIGN_IN_CARD):
         ui.label(rt.plant.site.name).classes("hmi-title")
         ui.label(_("Sign in to the operator HMI")).classes("hmi-muted")
         username = testid(ui.input(_("User name")).props("autofocus autocomplete=username"), "username")

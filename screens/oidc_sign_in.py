@@ -170,7 +170,7 @@ async def _confirmed(rt: Runtime, client: OidcClient, identity: Identity) -> Non
         ),
     )
     minutes = int(FRESH_WINDOW.total_seconds() // 60)
-    with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem] max-w-[calc(100vw-1rem)]"):
+    with ui.column().classes(session.SIGN_IN_CARD):
         testid(
             ui.label(
                 _("Identity confirmed. Go back to the signature and press Sign within {minutes} minutes.").format(
@@ -235,7 +235,7 @@ async def _station(rt: Runtime) -> str:
 
 def _problem(text: str) -> None:
     """A page that says why the sign-in did not happen, with the way back to the login page."""
-    with ui.column().classes("absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem] max-w-[calc(100vw-1rem)]"):
+    with ui.column().classes(session.SIGN_IN_CARD):
         ui.label(_("Not signed in")).classes("hmi-title")
         testid(ui.label(text).classes("text-base font-semibold").props('role="alert"'), "oidc-problem")
         testid(ui.button(_("Back to sign-in"), on_click=lambda: ui.navigate.to("/login")), "oidc-back")

@@ -41,6 +41,8 @@ _IDLE = "hmi_idle"
 _SWITCHING = "hmi_switching"
 # Set while this browser signs out on one of its pages; see `signing_out`.
 _SIGNING_OUT = "hmi_signing_out"
+# The card of the sign-in pages (login, and the identity provider's answers): never wider than a phone's screen.
+SIGN_IN_CARD = "absolute-center items-stretch gap-3 hmi-panel p-6 w-[26rem] max-w-[calc(100vw-1rem)]"
 # The session each open page was built under: a page must not act for whoever signed in on the browser later.
 _page_session: WeakKeyDictionary[Client, str] = WeakKeyDictionary()
 # Elements whose command is running: a second tap (double-tap, a queued click) does nothing.
