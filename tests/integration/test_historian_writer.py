@@ -16,6 +16,7 @@ from hmi.config import PlantConfig, parse_config
 from hmi.historian import Historian
 from hmi.historian.recording import to_us
 from hmi.historian.spool import Spool
+from hmi.historian.storage import shaped_chunks, write_batch
 from hmi.store.database import Database
 from hmi.store.quarantine import Quarantine
 from hmi.tags import Quality, TagCache, TagState
@@ -351,3 +352,42 @@ async def test_status_is_frozen(historian: Historian) -> None:
     status = historian.status
     with pytest.raises(AttributeError):
         status.queued = 5  # type: ignore[misc]
+
+
+@pytest.mark.req("OPS-010")
+async def test_sample_inserts_of_any_batch_size_use_ten_statement_shapes(db: Database, clock: ManualClock) -> None:
+    """Each multi-row INSERT text is a prepared statement a connection keeps: a batch size of its own must not make a
+    new one (before, 87 sizes made 87 shapes here and a long run filled the drivers' statement caches)."""
+    shapes: set[str] = set()
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO samples"):
+            shapes.add(statement)
+
+    sizes = [*range(1, 80), 255, 256, 257, 511, 512, 513, 1000, 1500]
+    base = to_us(clock.now())
+    stored = 0
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for n, size in enumerate(sizes):
+            at = [base + (stored + i) * 1000 for i in range(size)]
+            rows = [
+                {"tag": "T.Flow", "t_us": t, "value": 1.0, "text": None, "quality": "good", "status": 0} for t in at
+            ]
+            async with db.session(write=True) as session:
+                assert await write_batch(session, db.dialect, rows) == size, f"batch {n} of {size} rows"
+                await session.commit()
+            stored += size
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(shapes) <= 10, sorted(s.count("(") for s in shapes)
+    assert len(await samples(db, "T.Flow")) == stored
+    await assert_rollups_match(db)
+
+
+def test_shaped_chunks_keep_order_and_sizes_of_powers_of_two() -> None:
+    rows = list(range(1300))
+    chunks = list(shaped_chunks(rows))
+    assert [len(c) for c in chunks] == [512, 512, 256, 16, 4]
+    assert [r for c in chunks for r in c] == rows
+    assert list(shaped_chunks([])) == []
