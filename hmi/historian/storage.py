@@ -134,7 +134,7 @@ async def write_batch(session: AsyncSession, dialect: str, rows: Sequence[Row]) 
     # A batch may hold the same key twice (a spool replayed next to the live queue); keep the first.
     unique = list({(r["tag"], r["t_us"]): r for r in reversed(rows)}.values())
     for chunk in shaped_chunks(unique):
-        result = await session.execute(stmt, list(chunk))
+        result = await session.execute(stmt, chunk)
         inserted.extend(dict(m) for m in result.mappings())
     await upsert_rollups(session, dialect, rollup_rows(inserted))
     return len(inserted)
