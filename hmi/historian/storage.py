@@ -14,7 +14,7 @@ from hmi.store.models import Sample, SampleRollup
 
 MINUTE_US = 60_000_000
 # Rows per executemany of the rollup upsert (one statement text whatever the count: no RETURNING).
-CHUNK = 2000
+ROLLUP_CHUNK = 2000
 # Most rows in one sample INSERT. With RETURNING, SQLAlchemy renders an executemany as one multi-row VALUES
 # ("insertmanyvalues"), so the SQL text differs with the row count, and each text becomes a prepared statement the
 # driver keeps per connection (Python's sqlite3 up to 128, asyncpg 100): a SQLite statement of 300 rows holds about
@@ -112,8 +112,8 @@ def _rollup_upsert(dialect: str) -> Any:
 async def upsert_rollups(session: AsyncSession, dialect: str, rollups: Sequence[dict[str, Any]]) -> None:
     """Merge minute aggregates into sample_rollups (counts add up, extremes keep the more extreme)."""
     stmt = _rollup_upsert(dialect)
-    for i in range(0, len(rollups), CHUNK):
-        await session.execute(stmt, list(rollups[i : i + CHUNK]))
+    for i in range(0, len(rollups), ROLLUP_CHUNK):
+        await session.execute(stmt, list(rollups[i : i + ROLLUP_CHUNK]))
 
 
 async def write_batch(session: AsyncSession, dialect: str, rows: Sequence[Row]) -> int:
