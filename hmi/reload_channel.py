@@ -25,7 +25,7 @@ from typing import Any
 from hmi.plant_reload import PlantReloader
 from hmi.private_files import FILE_MODE, private_dir
 from hmi.records.audit import system_context
-from hmi.supervise import stop_tasks
+from hmi.supervise import stop_tasks, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ class ReloadChannel:
 
     async def _serve(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _POLL_S)
+            await wait_event(self._wake, _POLL_S)
             self._wake.clear()
             signalled, self._signalled = self._signalled, False
             try:

@@ -64,7 +64,7 @@ from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, AuditEntry
 from hmi.store.quarantine import Quarantine
-from hmi.supervise import stop_tasks
+from hmi.supervise import stop_tasks, wait_event
 from hmi.tags import TagCache
 
 log = logging.getLogger(__name__)
@@ -495,11 +495,7 @@ class Runtime:
 
     async def wait_ready(self, timeout: float = 30.0) -> bool:  # noqa: ASYNC109 - a bound, not a cancel scope
         """Wait until start() has finished (pages can be requested while the app is still starting)."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return False
-        return self.started
+        return await wait_event(self._ready, timeout) and self.started
 
     async def _tick(self, interval: float = 0.25) -> None:
         """On/off delays and shelving expiry run on the clock, not only on new values."""

@@ -1,5 +1,6 @@
 """Background loops that never die: a failure is logged, counted and followed by a retry, never the end of the task;
-and the one way to stop the tasks an object owns (`stop_tasks`).
+the one way to stop the tasks an object owns (`stop_tasks`); and the one way to wait for an event a while
+(`wait_event`).
 
 Writers (alarm journal, historian flush and tick, spool replay, audit anchor) run for the life of the process; a task
 that ended on one unexpected exception would leave its work piling up unseen until the process exits.
@@ -72,6 +73,21 @@ async def every(name: str, seconds: float, action: Callable[[], Awaitable[object
             raise
         except Exception:
             log.exception("%s failed; tried again in %g s", name, seconds)
+
+
+async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
+    """Wait until `event` is set, at most `seconds` (None: no bound); True when it was set, False after the time.
+
+    `asyncio.timeout`, never `asyncio.wait_for` (which the lint bans): on Python 3.11 `wait_for` swallows a
+    cancellation that arrives in the loop turn its awaitable completes in (CPython gh-86296), and a loop that waits
+    on a wake-up event, woken at the moment it is stopped, then goes round again and never ends.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 async def stop_tasks(*tasks: asyncio.Task[Any] | None, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - a bound

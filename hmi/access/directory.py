@@ -128,7 +128,8 @@ class Directory:
         future = asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
         limit = self.config.timeout_s * _ROUND_TRIPS + 1
         try:
-            return await asyncio.wait_for(future, limit)
+            async with asyncio.timeout(limit):
+                return await future
         except TimeoutError:
             raise self._unavailable(Text("no answer within {seconds:g} s", seconds=limit)) from None
         except DirectoryUnavailable:

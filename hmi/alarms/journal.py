@@ -22,7 +22,7 @@ from hmi.clock import Clock, utc_now
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import AlarmEvent, AlarmEventKind
 from hmi.store.quarantine import Quarantine, is_unavailable, row_json
-from hmi.supervise import Supervised
+from hmi.supervise import Supervised, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,8 @@ class AlarmJournal:
             self._urgent.set()
             self._wake.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), timeout=10)
+                async with asyncio.timeout(10):
+                    await asyncio.shield(task)
             await self._writer.stop()
         try:
             await self.flush()
@@ -206,8 +207,7 @@ class AlarmJournal:
                 await self._bound()
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._urgent.wait(), seconds)
+        await wait_event(self._urgent, seconds)
         if not self._stopping:
             self._urgent.clear()
 

@@ -96,7 +96,8 @@ async def _events(rt: Runtime, names: list[str], alarms: bool, secret: str, hear
             yield _event(number, "tag", tag_json(rt, name, rt.cache.get(name)))
         while True:
             try:
-                kind, data = await asyncio.wait_for(queue.get(), heartbeat_s)
+                async with asyncio.timeout(heartbeat_s):
+                    kind, data = await queue.get()
             except TimeoutError:
                 check = await rt.api_tokens.resolve(secret)
                 if check.ctx is None:

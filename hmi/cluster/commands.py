@@ -48,7 +48,7 @@ from hmi.records.audit import SYSTEM_USER_ID, AuditLog
 from hmi.records.signatures import SignatureRefused, SignatureRequired, Signer, UserIdRequired, canonical_json
 from hmi.store.database import Database, DatabaseUnavailable
 from hmi.store.models import ClusterCommand, User
-from hmi.supervise import stop_tasks
+from hmi.supervise import stop_tasks, wait_event
 from hmi.texts import Text
 
 log = logging.getLogger(__name__)
@@ -254,8 +254,7 @@ class CommandChannel:
             claim_by = loop.time() + self._claim_s + 0.5
             run_by: float | None = None
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(answered.wait(), LOOK_S)
+                await wait_event(answered, LOOK_S)
                 answered.clear()
                 row = await self._row(row_id)
                 if row["outcome"] is not None:
@@ -361,8 +360,7 @@ class CommandChannel:
             except Exception as exc:  # the database is away: look again on a new connection
                 log.warning("forwarded commands cannot be looked at: %s", exc)
                 await self._link.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), LOOK_S)
+            await wait_event(self._wake, LOOK_S)
             self._wake.clear()
 
     async def _claim(self) -> None:

@@ -90,6 +90,7 @@ async def close_connection(conn: Any) -> None:
     """Close a direct connection (None and closed ones are fine); a broken one is terminated instead."""
     if conn is not None and not conn.is_closed():
         try:
-            await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await conn.close()
         except Exception:  # closing a broken connection: it goes away either way
             conn.terminate()

@@ -135,7 +135,8 @@ class Leadership:
                 conn = self._link.current
                 if conn is None or conn is not self._holding:
                     raise ConnectionError("the lock connection is closed")
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), CHECK_TIMEOUT_S)
+                async with asyncio.timeout(CHECK_TIMEOUT_S):
+                    await conn.fetchval("SELECT 1")
                 continue
             except asyncio.CancelledError:
                 raise

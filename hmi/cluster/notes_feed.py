@@ -9,7 +9,6 @@ through the same `ShiftNotes.changes` listeners as a note made locally.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -18,7 +17,7 @@ from typing import Any
 from hmi.cluster.connection import OwnConnection
 from hmi.records.notes import NoteChange, ShiftNotes
 from hmi.store.database import Database
-from hmi.supervise import stop_tasks
+from hmi.supervise import stop_tasks, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,5 @@ class NotesFeed:
             except Exception as exc:  # the database is away: send what is pending once it is back
                 log.warning("shift note changes cannot be sent or heard: %s", exc)
                 await self._link.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RETRY_S)
+            await wait_event(self._wake, RETRY_S)
             self._wake.clear()

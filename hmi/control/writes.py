@@ -39,6 +39,7 @@ from hmi.records.signatures import (
 )
 from hmi.sources.base import StatusBoard
 from hmi.sources.opcua import EndpointDown, OpcUaSource
+from hmi.supervise import wait_event
 from hmi.tags import Quality, TagCache, TagState, classify, status_name
 from hmi.texts import Text, joined
 
@@ -526,8 +527,7 @@ class WriteService:
 
     @staticmethod
     async def _confirmed(part: _Part) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(part.matched.wait(), timeout=part.timeout_s)
+        await wait_event(part.matched, part.timeout_s)
 
     async def _read_back(self, parts: Sequence[_Part]) -> None:
         """Settle every sent part: matched in the cache -> confirmed; else one explicit Read decides."""
@@ -907,7 +907,8 @@ class WriteService:
     async def stop(self, timeout: float = 90.0) -> None:  # noqa: ASYNC109 - a bound, not a cancel scope
         """Let owed pulse resets finish (a pulse left on is worse than a slow stop), then cancel what is left."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.settle(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.settle()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)

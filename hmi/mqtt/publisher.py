@@ -267,7 +267,8 @@ class MqttPublisher:
         deadline = loop.time() + seconds
         while (remaining := deadline - loop.time()) > 0:
             try:
-                first = await asyncio.wait_for(self._queue.get(), remaining)
+                async with asyncio.timeout(remaining):
+                    first = await self._queue.get()
             except TimeoutError:
                 return
             await self._spill([first, *self._drain()])

@@ -297,7 +297,8 @@ class OpcUaSource:
                 server_certificate=str(sec.server_certificate),
                 mode=getattr(ua.MessageSecurityMode, sec.mode),
             )
-        await asyncio.wait_for(client.connect(), timeout=max(3.0, ep.stale_after_s * 2))
+        async with asyncio.timeout(max(3.0, ep.stale_after_s * 2)):
+            await client.connect()
         self._variants.clear()
         client.uaclient.observer = _StateObserver(self._on_client_state, self._on_recreated)
         async with self._items_lock:
@@ -499,7 +500,8 @@ class OpcUaSource:
         client, self._client, self._sub = self._client, None, None
         if client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), timeout=2.0)
+                async with asyncio.timeout(2.0):
+                    await client.disconnect()
 
     # -------------------------------------------------------------------------------------- state changes
     def _on_client_state(self, state: UaClientState) -> None:
@@ -589,7 +591,8 @@ class OpcUaSource:
     async def _request(self, call: Any) -> Any:
         """Await one service request, bounded by `request_timeout_s`; a broken channel is EndpointDown."""
         try:
-            return await asyncio.wait_for(call, timeout=self.request_timeout_s)
+            async with asyncio.timeout(self.request_timeout_s):
+                return await call
         except TimeoutError:
             raise TimeoutError(
                 Text(

@@ -30,7 +30,7 @@ from asyncua.common.ua_utils import get_node_subtypes
 from hmi.clock import Clock, utc_now
 from hmi.listeners import Listeners
 from hmi.sources.opcua import subscription_parameters
-from hmi.supervise import stop_tasks
+from hmi.supervise import stop_tasks, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,8 @@ class ConditionMonitor:
         ]
         what = f"{self.endpoint}: acknowledging {alarm.source_name} {alarm.condition_name}"
         try:
-            (result,) = await asyncio.wait_for(client.uaclient.call([request]), timeout=self._call_timeout)
+            async with asyncio.timeout(self._call_timeout):
+                (result,) = await client.uaclient.call([request])
         except TimeoutError:
             raise ConditionError(
                 f"{what}: no answer within {self._call_timeout:g} s; the outcome is unknown, "
@@ -318,8 +319,7 @@ class ConditionMonitor:
                 failures = 0
                 continue
             # Back off, but go again at once when the session or the subscription changes.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(0.5 * 2**failures, 5.0))
+            await wait_event(self._wake, min(0.5 * 2**failures, 5.0))
             self._wake.set()
 
     async def _replace_subscription(self, client: Client) -> None:
@@ -343,7 +343,8 @@ class ConditionMonitor:
             # Deletes it on the server when connected. Offline, asyncua would hold the request until a reconnect;
             # cut short, it still marks the subscription deleted, so it is neither restored nor read any more.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(sub.delete(), timeout=2.0 if self._online else 0.1)
+                async with asyncio.timeout(2.0 if self._online else 0.1):
+                    await sub.delete()
         await stop_tasks(reader)
 
     async def _refresh(self, client: Client) -> bool:
@@ -359,7 +360,8 @@ class ConditionMonitor:
         request.ObjectId = _CONDITION_TYPE
         request.MethodId = _CONDITION_REFRESH
         request.InputArguments = [ua.Variant(sid, ua.VariantType.UInt32)]
-        (result,) = await asyncio.wait_for(client.uaclient.call([request]), timeout=self._call_timeout)
+        async with asyncio.timeout(self._call_timeout):
+            (result,) = await client.uaclient.call([request])
         code = result.StatusCode.value if result.StatusCode is not None else 0
         if ua.StatusCode(ua.UInt32(code)).is_bad():
             # BadSubscriptionIdInvalid right after a reconnect: asyncua is still re-creating the subscription and

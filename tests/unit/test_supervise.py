@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from hmi.supervise import Supervised, every, stop_tasks
+from hmi.supervise import Supervised, every, stop_tasks, wait_event
 
 
 @pytest.mark.req("OPS-005")
@@ -136,3 +136,35 @@ async def test_stop_tasks_does_not_swallow_the_cancellation_of_its_caller() -> N
     release.set()
     await asyncio.wait({task}, timeout=10)
     assert task.cancelled()
+
+
+async def test_wait_event_says_whether_the_event_came_within_the_time() -> None:
+    event = asyncio.Event()
+    assert not await wait_event(event, 0.01)
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await wait_event(event, 10)
+    assert await wait_event(event, None), "already set: at once, even without a bound"
+
+
+@pytest.mark.req("OPS-005")
+async def test_a_loop_woken_in_the_turn_it_is_stopped_ends() -> None:
+    # A channel's loop waits for a wake-up (a NOTIFY, a queued change) a while, then looks again. Stopped in the
+    # very loop turn its wake-up comes (the wake-up first), it must end: Python 3.11's wait_for returned the wake-up
+    # there and dropped the cancellation, so the loop went round again and its owner's stop waited for ever.
+    wake = asyncio.Event()
+    rounds = 0
+
+    async def loop() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            await wait_event(wake, 30)
+            wake.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    wake.set()
+    task.cancel()
+    assert await stop_tasks(task, timeout=5), "the loop went on after it was stopped"
+    assert task.cancelled()
+    assert rounds == 1
