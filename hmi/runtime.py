@@ -41,6 +41,7 @@ from hmi.graphics.sparkline import KEY_WINDOW, key_value_names
 from hmi.historian import Historian, HistoryQuery
 from hmi.historian.live import TrendBuffer
 from hmi.historian.views import TrendViews
+from hmi.memory import TRIM_S, trim_free_memory, trimming
 from hmi.mqtt.publisher import MqttPublisher
 from hmi.notify.service import Notifier
 from hmi.oee.service import OeeService
@@ -64,7 +65,7 @@ from hmi.sources.server_alarms import ConditionMonitor, SeverityMap
 from hmi.store.database import Database
 from hmi.store.models import SCHEME_HMAC, AuditEntry
 from hmi.store.quarantine import Quarantine
-from hmi.supervise import stop_tasks, wait_event
+from hmi.supervise import every, stop_tasks, wait_event
 from hmi.tags import TagCache
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class Runtime:
     _records_open: bool = field(init=False, repr=False, default=False)
     _ready: asyncio.Event = field(init=False, repr=False)
     _ticker: asyncio.Task[None] | None = field(init=False, repr=False, default=None)
+    _trimmer: asyncio.Task[None] | None = field(init=False, repr=False, default=None)
     # On PostgreSQL, which instance acts (hmi/cluster/leadership.py); None on SQLite (one process per file).
     leadership: Leadership | None = field(init=False, default=None)
     # True while this instance holds the OPC UA sessions and runs alarms, journal and historian; a standby does not.
@@ -308,6 +310,10 @@ class Runtime:
             raise
         await self.quarantine.load()
         await self.users.start()
+        if trimming():
+            self._trimmer = asyncio.create_task(
+                every("memory trim", TRIM_S, lambda: asyncio.to_thread(trim_free_memory)), name="memory-trim"
+            )
         self.live_trends.start()
         self.key_trends.start()
         active = True
@@ -418,6 +424,8 @@ class Runtime:
             self.leadership = None
         self.live_trends.stop()
         self.key_trends.stop()
+        trimmer, self._trimmer = self._trimmer, None
+        await stop_tasks(trimmer)
         # Writes the last aggregated sign-in refusals, so before the database closes and the last anchor.
         await self.users.stop()
         if self.anchors is not None:
