@@ -11,11 +11,8 @@ runtime calls it every `TRIM_S` in a worker thread (it takes each arena's lock i
 from __future__ import annotations
 
 import ctypes
-import logging
 from collections.abc import Callable
 from functools import cache
-
-log = logging.getLogger(__name__)
 
 TRIM_S = 60.0
 """Seconds between two trims: a few milliseconds of a worker thread each, against minutes of a steady load."""
