@@ -13,6 +13,7 @@ from hmi.config import PlantConfig, parse_config
 from hmi.store.models import RecipeStatus
 from tests.plant_fixture import INITIAL, PLANT_YAML
 from tests.screens.conftest import USERS, Harness, harness_on, set_value, table_rows
+from tests.waiting import until
 
 # The test plant with two setpoints on line L1: one on the line, one on machine M1.
 SETPOINTS = """
@@ -102,7 +103,8 @@ async def test_engineer_drafts_manager_approves_with_signature_lead_downloads(hm
     report = {row["tag"]: row for row in table_rows(hmi, "recipe-report")}
     assert report["L1.SpeedSP"]["result"] == "confirmed"
     assert report["L1.M1.TempSP"]["result"] == "refused by the server"
-    [log] = table_rows(hmi, "recipe-log")
+    # The log below is read again after the report is shown (one more query): wait for its row.
+    [log] = await until(lambda: table_rows(hmi, "recipe-log"), timeout=10, what="the download in the recipe's log")
     assert (log["user"], log["result"], log["confirmed"]) == ("lena", "partial", "1 of 2")
     hmi.user.find(marker="recipe-log-csv").click()
     response = await hmi.user.download.next(timeout=5)
