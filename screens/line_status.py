@@ -121,7 +121,10 @@ class LineStatusPanel:
                 self.status = testid(ui.label("").classes("font-semibold").props('role="status"'), "line-status-msg")
             with ui.row().classes("w-full items-start gap-3 no-wrap"):
                 self.card = ui.column()
-                self.timeline = ui.column().classes("grow")
+                # min-w-0: as a flex item the column would otherwise be at least as wide as the chart in it, so a
+                # chart drawn before the page was laid out (plotly's default 700 px) would hold the page that wide
+                # on a phone; bounded by the row, the chart's resize observer fits it to the column.
+                self.timeline = ui.column().classes("grow min-w-0")
             ui.label(_("Stops (newest first) — give each a reason")).classes("font-semibold")
             # Scrolls on its own: a shift can have dozens of stops and the page should not grow with them.
             with ui.scroll_area().classes("w-full h-80"):
